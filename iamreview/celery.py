@@ -1,0 +1,15 @@
+import os
+
+from celery import Celery
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "iamreview.settings")
+
+app = Celery("iamreview")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.autodiscover_tasks()
+
+
+@app.task(name="iamreview.heartbeat")
+def heartbeat() -> str:
+    """Proves the worker and beat are alive; also what the integration test runs."""
+    return "ok"

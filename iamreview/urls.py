@@ -1,0 +1,14 @@
+from django.contrib import admin
+from django.urls import include, path
+from django.views.generic import RedirectView
+
+from iamreview.health import healthz
+
+urlpatterns = [
+    path("", include("findings.urls")),
+    path("accounts/", include("accounts.urls")),
+    # One login page for the whole app: the admin's own login redirects to it.
+    path("admin/login/", RedirectView.as_view(pattern_name="login", query_string=True)),
+    path("admin/", admin.site.urls),
+    path("healthz", healthz, name="healthz"),
+]

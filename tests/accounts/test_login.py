@@ -1,0 +1,111 @@
+import pytest
+
+from tests.conftest import PASSWORD
+
+pytestmark = pytest.mark.django_db
+
+
+def test_anonymous_visitor_is_sent_to_the_login_page(client):
+    response = client.get("/")
+    assert response.status_code == 302
+    assert response.url == "/accounts/login/?next=/"
+
+
+def test_person_logs_in_with_email_and_sees_the_dashboard(client, reviewer):
+    response = client.post(
+        "/accounts/login/", {"username": "RITA.reviewer@example.com", "password": PASSWORD}
+    )
+    assert response.status_code == 302
+    page = client.get("/")
+    assert page.status_code == 200
+    assert b"Dashboard" in page.content
+    assert b"Reviewer" in page.content
+
+
+def test_wrong_password_shows_a_clear_error(client, reviewer):
+    response = client.post("/accounts/login/", {"username": reviewer.email, "password": "nope"})
+    assert response.status_code == 200
+    assert b"enter a correct email and password" in response.content
+
+
+def test_repeated_failed_logins_lock_the_account(client, reviewer, settings):
+    for _ in range(settings.AXES_FAILURE_LIMIT):
+        client.post("/accounts/login/", {"username": reviewer.email, "password": "wrong"})
+    locked = client.post("/accounts/login/", {"username": reviewer.email, "password": PASSWORD})
+    assert locked.status_code == 429
+    assert b"Too many failed logins" in locked.content
+
+
+def test_failed_logins_from_one_address_lock_that_address_for_other_accounts(
+    client, reviewer, approver, settings
+):
+    for i in range(settings.AXES_FAILURE_LIMIT):
+        client.post("/accounts/login/", {"username": f"guess{i}@example.com", "password": "x"})
+    locked = client.post("/accounts/login/", {"username": approver.email, "password": PASSWORD})
+    assert locked.status_code == 429
+
+
+def test_logout_needs_a_post_and_ends_the_session(client, reviewer):
+    client.force_login(reviewer)
+    assert client.get("/accounts/logout/").status_code == 405
+    assert client.post("/accounts/logout/").status_code == 302
+    assert client.get("/").status_code == 302
+
+
+def test_every_response_carries_a_strict_content_security_policy(client, reviewer):
+    client.force_login(reviewer)
+    policy = client.get("/").headers["Content-Security-Policy"]
+    assert "default-src 'self'" in policy
+    assert "script-src 'self'" in policy
+    assert "style-src 'self'" in policy
+    assert "unsafe-inline" not in policy
+    login_policy = client.get("/accounts/login/").headers["Content-Security-Policy"]
+    assert "script-src 'self'" in login_policy
+
+
+def test_pages_load_htmx_from_our_own_static_files_and_send_the_csrf_token(client, reviewer):
+    client.force_login(reviewer)
+    html = client.get("/").content.decode()
+    assert "/static/django_htmx/htmx-2.min.js" in html
+    assert 'hx-headers=\'{"X-CSRFToken": "' in html
+    assert "http://" not in html.split("<body")[0].replace("http://www.w3.org", "")
+    assert "https://" not in html
+
+
+def test_profile_shows_roles_and_password_change_works(client, reviewer):
+    client.force_login(reviewer)
+    profile = client.get("/accounts/profile/")
+    assert b"Reviewer" in profile.content
+    response = client.post(
+        "/accounts/password/",
+        {
+            "old_password": PASSWORD,
+            "new_password1": "a much better passphrase 42",
+            "new_password2": "a much better passphrase 42",
+        },
+    )
+    assert response.status_code == 302
+    reviewer.refresh_from_db()
+    assert reviewer.check_password("a much better passphrase 42")
+
+
+def test_navigation_shows_only_what_the_role_may_use(client, outsider, administrator):
+    client.force_login(outsider)
+    html = client.get("/").content.decode()
+    assert "Findings" not in html and ">Admin<" not in html
+    assert "hold no role yet" in html
+    client.force_login(administrator)
+    html = client.get("/").content.decode()
+    assert "Findings" in html and ">Admin<" in html
+
+
+def test_user_supplied_names_are_escaped(client, db):
+    from tests.conftest import make_person
+
+    user = make_person("xss@example.com")
+    user.full_name = "<script>alert(1)</script>"
+    user.save()
+    client.force_login(user)
+    html = client.get("/").content.decode()
+    assert "<script>alert(1)</script>" not in html
+    assert "&lt;script&gt;" in html

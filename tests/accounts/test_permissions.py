@@ -1,0 +1,131 @@
+"""Walks every URL pattern: anonymous visitors get no page; each role gets exactly its own."""
+
+import pytest
+from django.urls import URLPattern, URLResolver, get_resolver
+
+from accounts.permissions import Capability, Role, can
+
+PUBLIC_URL_NAMES = {"login", "healthz"}
+
+
+def walk(patterns, prefix=""):
+    for pattern in patterns:
+        if isinstance(pattern, URLResolver):
+            if pattern.namespace == "admin":
+                continue  # Django admin: covered by its own test below.
+            yield from walk(pattern.url_patterns, prefix + str(pattern.pattern))
+        elif isinstance(pattern, URLPattern):
+            yield prefix + str(pattern.pattern), pattern
+
+
+def all_patterns():
+    return list(walk(get_resolver().url_patterns))
+
+
+def sample_path(route: str) -> str:
+    """Fill route converters with values that resolve (objects may not exist: 404 is fine)."""
+    import re
+
+    route = re.sub(r"<int:[^>]+>", "1", route)
+    route = re.sub(r"<(str:)?[^>]+>", "x", route)
+    route = route.replace("^", "").replace("$", "")
+    return "/" + route
+
+
+def test_every_view_declares_who_may_use_it():
+    undeclared = []
+    for route, pattern in all_patterns():
+        callback = pattern.callback
+        view = getattr(callback, "view_class", None)
+        declared = hasattr(callback, "required_capabilities") or pattern.name in PUBLIC_URL_NAMES
+        if view is not None or pattern.name in {"logout", "password_change"}:
+            continue  # Django's class-based auth views: login-only, covered below.
+        if not declared:
+            undeclared.append(route)
+    assert undeclared == []
+
+
+@pytest.mark.django_db
+def test_anonymous_visitor_never_gets_a_page_except_login_and_healthz(client):
+    for route, pattern in all_patterns():
+        response = client.get(sample_path(route))
+        if pattern.name in PUBLIC_URL_NAMES:
+            assert response.status_code in (200, 503), route
+        else:
+            assert response.status_code in (302, 405), (route, response.status_code)
+            if response.status_code == 302:
+                assert response.url.startswith("/accounts/login/"), route
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("role", list(Role) + [None])
+def test_each_role_gets_exactly_the_pages_meant_for_it(client, role):
+    from tests.conftest import make_person
+
+    user = make_person(f"{role or 'none'}@example.com".lower(), *([role] if role else []))
+    client.force_login(user)
+    for route, pattern in all_patterns():
+        required = getattr(pattern.callback, "required_capabilities", None)
+        if required is None or "<" in route:
+            continue
+        response = client.get(sample_path(route))
+        allowed = all(can(user, capability) for capability in required)
+        if allowed:
+            assert response.status_code in (200, 302, 405), (role, route, response.status_code)
+        else:
+            assert response.status_code == 403, (role, route, response.status_code)
+
+
+@pytest.mark.parametrize(
+    ("role", "expected"),
+    [
+        (
+            Role.ADMINISTRATOR,
+            {
+                Capability.VIEW,
+                Capability.EXPORT,
+                Capability.MANAGE_ACCOUNTS,
+                Capability.MANAGE_PEOPLE,
+            },
+        ),
+        (Role.REVIEWER, {Capability.VIEW, Capability.DECIDE}),
+        (Role.APPROVER, {Capability.VIEW, Capability.SIGN_OFF}),
+        (Role.AUDITOR, {Capability.VIEW, Capability.EXPORT}),
+    ],
+)
+@pytest.mark.django_db
+def test_role_groups_hold_their_named_permissions(role, expected):
+    from tests.conftest import make_person
+
+    user = make_person("x@example.com", role)
+    assert {c for c in Capability if can(user, c)} == expected
+
+
+@pytest.mark.django_db
+def test_a_user_may_hold_several_roles():
+    from tests.conftest import make_person
+
+    user = make_person("both@example.com", Role.REVIEWER, Role.APPROVER)
+    assert can(user, Capability.DECIDE) and can(user, Capability.SIGN_OFF)
+    assert not can(user, Capability.MANAGE_ACCOUNTS)
+
+
+@pytest.mark.django_db
+def test_django_admin_is_for_administrators_only(client, administrator, reviewer):
+    client.force_login(reviewer)
+    assert client.get("/admin/").status_code == 302
+    client.force_login(administrator)
+    assert client.get("/admin/").status_code == 200
+    assert client.get("/admin/accounts/user/").status_code == 200
+
+
+@pytest.mark.django_db
+def test_admin_login_redirects_to_the_one_login_page(client):
+    response = client.get("/admin/login/?next=/admin/")
+    assert response.status_code == 302
+    assert response.url.startswith("/accounts/login/")
+
+
+def test_unknown_role_name_is_a_clear_error():
+    with pytest.raises(ValueError, match="choose from administrator, reviewer"):
+        Role.parse("superhero")

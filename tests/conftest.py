@@ -1,0 +1,115 @@
+"""Shared fixtures: named personas, real-service guards, fake AWS credentials.
+
+No test may reach AWS: credentials are fake and endpoints untouched (moto or Stubber serve).
+Under IAMREVIEW_REQUIRE_SERVICES=1 (CI), a test that would skip for a missing service fails.
+"""
+
+import os
+
+import pytest
+
+os.environ.update(
+    {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_SECURITY_TOKEN": "testing",
+        "AWS_SESSION_TOKEN": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }
+)
+os.environ.pop("AWS_PROFILE", None)
+# Playwright's sync API runs an event loop in the test thread; Django's ORM guard would refuse.
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+
+def services_required() -> bool:
+    return os.environ.get("IAMREVIEW_REQUIRE_SERVICES", "").lower() in {"1", "true", "yes"}
+
+
+def missing_service(reason: str):
+    """Skip for a missing service, or fail when CI requires every service."""
+    if services_required():
+        pytest.fail(f"Required service unavailable: {reason}")
+    pytest.skip(reason)
+
+
+@pytest.fixture
+def postgres(settings):
+    """For tests that prove Postgres-only behaviour (locks, triggers)."""
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        missing_service("needs DATABASE_URL pointing at PostgreSQL")
+    return connection
+
+
+@pytest.fixture(scope="session")
+def redis_url():
+    url = os.environ.get("IAMREVIEW_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+    import redis
+
+    try:
+        redis.Redis.from_url(url, socket_connect_timeout=2).ping()
+    except redis.exceptions.RedisError as exc:
+        missing_service(f"Redis at {url} unreachable: {exc}")
+    return url
+
+
+def make_person(email: str, *roles):
+    from accounts.people import create_person
+
+    user, _ = create_person(email=email, roles=list(roles), password="correct horse battery 9")
+    return user
+
+
+@pytest.fixture
+def administrator(db):
+    from accounts.permissions import Role
+
+    return make_person("ada.admin@example.com", Role.ADMINISTRATOR)
+
+
+@pytest.fixture
+def reviewer(db):
+    from accounts.permissions import Role
+
+    return make_person("rita.reviewer@example.com", Role.REVIEWER)
+
+
+@pytest.fixture
+def second_reviewer(db):
+    from accounts.permissions import Role
+
+    return make_person("sam.reviewer@example.com", Role.REVIEWER)
+
+
+@pytest.fixture
+def approver(db):
+    from accounts.permissions import Role
+
+    return make_person("paula.approver@example.com", Role.APPROVER)
+
+
+@pytest.fixture
+def auditor(db):
+    from accounts.permissions import Role
+
+    return make_person("otto.auditor@example.com", Role.AUDITOR)
+
+
+@pytest.fixture
+def outsider(db):
+    """Logged in, but holds no role."""
+    return make_person("nina.norole@example.com")
+
+
+PASSWORD = "correct horse battery 9"
+
+
+@pytest.fixture
+def login(client):
+    def as_user(user):
+        client.force_login(user)
+        return client
+
+    return as_user

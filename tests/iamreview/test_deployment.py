@@ -1,0 +1,116 @@
+"""Settings, deployment checks and docker-compose, checked the way an operator would use them."""
+
+import os
+import re
+import secrets
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def manage(*args, env=None):
+    base = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in {"DEBUG", "SECRET_KEY", "DJANGO_ALLOW_ASYNC_UNSAFE"}
+    }
+    return subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        env={**base, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def settings_names() -> set[str]:
+    source = (ROOT / "iamreview" / "settings.py").read_text()
+    return set(re.findall(r'env(?:_bool|_int|_list)?\(\s*"([A-Z_]+)"', source))
+
+
+def test_check_deploy_reports_no_issues_with_debug_off():
+    result = manage(
+        "check",
+        "--deploy",
+        "--fail-level",
+        "WARNING",
+        env={
+            "DEBUG": "False",
+            "SECRET_KEY": secrets.token_urlsafe(50),
+            "ALLOWED_HOSTS": "example.com",
+        },
+    )
+    assert result.returncode == 0, result.stderr + result.stdout
+    assert "no issues" in result.stdout
+
+
+def test_missing_secret_key_with_debug_off_fails_with_a_clear_message():
+    result = manage("check", env={"DEBUG": "False"})
+    assert result.returncode != 0
+    assert "SECRET_KEY must be set when DEBUG is off" in result.stderr
+
+
+def test_every_setting_is_documented_in_env_example():
+    example = (ROOT / ".env.example").read_text()
+    undocumented = {name for name in settings_names() if not re.search(rf"\b{name}=", example)}
+    assert undocumented == set()
+
+
+def compose():
+    return yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+
+
+def test_compose_defines_the_production_services_from_one_image():
+    services = compose()["services"]
+    assert set(services) >= {"web", "worker", "beat", "postgres", "redis", "mailpit"}
+    for name in ("web", "worker", "beat"):
+        assert services[name]["build"] == "."
+        assert services[name]["env_file"] == ".env"
+    assert "gunicorn iamreview.wsgi" in services["web"]["command"]
+    assert services["worker"]["command"].startswith("celery -A iamreview worker")
+    assert services["beat"]["command"].startswith("celery -A iamreview beat")
+    assert (ROOT / "Dockerfile").exists()
+
+
+def test_web_waits_for_a_healthy_postgres_and_redis():
+    services = compose()["services"]
+    assert "healthcheck" in services["postgres"] and "healthcheck" in services["redis"]
+    depends = services["web"]["depends_on"]
+    assert depends["postgres"]["condition"] == "service_healthy"
+    assert depends["redis"]["condition"] == "service_healthy"
+
+
+def test_compose_variables_are_settings_and_point_at_the_compose_services():
+    services = compose()["services"]
+    environment = services["web"]["environment"]
+    known = settings_names()
+    assert set(environment) <= known, set(environment) - known
+    assert "@postgres:5432/" in environment["DATABASE_URL"]
+    assert environment["CELERY_BROKER_URL"].startswith("redis://redis:6379")
+    assert "mailpit" in environment["EMAIL_HOST"]
+    postgres_env = services["postgres"]["environment"]
+    assert f"{postgres_env['POSTGRES_USER']}:" in environment["DATABASE_URL"]
+    assert environment["DATABASE_URL"].endswith("/" + postgres_env["POSTGRES_DB"])
+
+
+def test_compose_healthcheck_command_exists(tmp_path):
+    result = manage("healthcheck", env={"DATABASE_URL": f"sqlite:///{tmp_path / 'h.sqlite3'}"})
+    assert result.returncode == 0, result.stderr
+    assert "database: ok" in result.stdout
+
+
+def test_celery_app_loads_with_its_beat_schedule():
+    code = (
+        "from iamreview.celery import app; app.loader.import_default_modules(); "
+        "print(sorted(app.conf.beat_schedule)); print(app.conf.task_acks_late)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    assert "heartbeat" in result.stdout and "True" in result.stdout
