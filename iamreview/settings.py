@@ -220,10 +220,30 @@ CELERY_TIMEZONE = TIME_ZONE
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULE = {
     "heartbeat": {"task": "iamreview.heartbeat", "schedule": 300.0},
+    # Every few minutes, enqueue each (account, source) whose interval has passed.
+    "schedule-collections": {"task": "findings.schedule_collections", "schedule": 300.0},
+    "discover-organization": {
+        "task": "findings.discover_organization",
+        "schedule": env_int("DISCOVERY_HOURS", 24) * 3600.0,
+    },
 }
 
-# Background work of the web process (collection "now" in the demo) runs in-process when eager.
 IAMREVIEW_REQUIRE_SERVICES = env_bool("IAMREVIEW_REQUIRE_SERVICES", False)
+
+# Collection: how often each source is collected (hours), and file import limits.
+COLLECT_CREDENTIAL_REPORT_HOURS = env_int("COLLECT_CREDENTIAL_REPORT_HOURS", 6)
+COLLECT_AUTHORIZATION_DETAILS_HOURS = env_int("COLLECT_AUTHORIZATION_DETAILS_HOURS", 6)
+COLLECT_ACCESS_ANALYZER_HOURS = env_int("COLLECT_ACCESS_ANALYZER_HOURS", 6)
+COLLECT_SERVICE_LAST_ACCESSED_HOURS = env_int("COLLECT_SERVICE_LAST_ACCESSED_HOURS", 24)
+# Organizations discovery on a schedule: set the management (or delegated-admin) role to enable.
+DISCOVERY_ROLE_ARN = env("DISCOVERY_ROLE_ARN")
+DISCOVERY_MEMBER_ROLE_NAME = env("DISCOVERY_MEMBER_ROLE_NAME", "IAMReviewReadOnly")
+DISCOVERY_EXTERNAL_ID = env("DISCOVERY_EXTERNAL_ID")
+DISCOVERY_REGIONS = env_list("DISCOVERY_REGIONS", "us-east-1")
+DISCOVERY_HOURS = env_int("DISCOVERY_HOURS", 24)
+IAMREVIEW_IMPORT_MAX_BYTES = env_int("IAMREVIEW_IMPORT_MAX_BYTES", 50 * 1024 * 1024)
+DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
+FILE_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 
 LOGGING = {
     "version": 1,

@@ -1,0 +1,214 @@
+"""IAM Access Analyzer: analyzers and their findings, per region, or from a saved CLI file.
+
+ListFindings works only for external-access analyzers, so this uses ListFindingsV2 and
+GetFindingV2, which cover every analyzer type.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+import boto3
+from botocore.exceptions import BotoCoreError, ClientError
+
+from findings.aws.convert import json_safe, load_json, parse_timestamp
+from findings.aws.errors import ParseError, translate
+from findings.aws.records import AccessAnalyzerSnapshot, Analyzer, AnalyzerFinding
+from findings.aws.session import client
+
+# An analyzer being created, or whose creation failed, has no findings to list.
+ANALYZER_STATUSES_WITHOUT_FINDINGS = ("CREATING", "FAILED")
+
+# list-findings (v1) covers only external-access analyzers; these fields of its summary are the
+# ExternalAccessDetails of v2.
+V1_EXTERNAL_ACCESS_FIELDS = (
+    "action",
+    "condition",
+    "isPublic",
+    "principal",
+    "sources",
+    "resourceControlPolicyRestriction",
+)
+# Response fields that describe the call, not the finding.
+NOT_SUMMARY_FIELDS = ("findingDetails", "nextToken", "ResponseMetadata")
+
+ClientFactory = Callable[[str], Any]
+
+
+# --- Fetching -----------------------------------------------------------------------------------
+
+
+def fetch_access_analyzer(
+    session_or_client_factory: boto3.Session | ClientFactory,
+    *,
+    regions: Iterable[str],
+    progress: Callable[[int, int], object] | None = None,
+) -> AccessAnalyzerSnapshot:
+    """Every analyzer and finding (all statuses) in ``regions``.
+
+    A region that fails is recorded in ``region_errors`` with nothing from it kept, so that a
+    partial listing is never mistaken for findings having been resolved.
+    """
+    if isinstance(session_or_client_factory, boto3.Session):
+        session = session_or_client_factory
+
+        def client_for_region(region: str) -> Any:
+            return client(session, "accessanalyzer", region)
+    else:
+        client_for_region = session_or_client_factory
+
+    regions = list(dict.fromkeys(regions))
+    analyzers: list[Analyzer] = []
+    findings: list[AnalyzerFinding] = []
+    region_errors: dict[str, str] = {}
+    for done, region in enumerate(regions, start=1):
+        try:
+            region_analyzers, region_findings = _collect_region(client_for_region(region), region)
+        except (ClientError, BotoCoreError) as exc:
+            region_errors[region] = translate(exc).readable()
+        else:
+            analyzers.extend(region_analyzers)
+            findings.extend(region_findings)
+        if progress is not None:
+            progress(done, len(regions))
+    return AccessAnalyzerSnapshot(
+        analyzers=tuple(analyzers), findings=tuple(findings), region_errors=region_errors
+    )
+
+
+def _collect_region(
+    analyzer_client: Any, region: str
+) -> tuple[list[Analyzer], list[AnalyzerFinding]]:
+    pages = analyzer_client.get_paginator("list_analyzers").paginate()
+    names = [summary["name"] for page in pages for summary in page["analyzers"]]
+    analyzers = []
+    for name in names:
+        # GetAnalyzer adds the configuration that ListAnalyzers omits, and the current status.
+        detail = analyzer_client.get_analyzer(analyzerName=name)["analyzer"]
+        analyzers.append(
+            Analyzer(
+                arn=detail["arn"],
+                name=detail["name"],
+                type=detail["type"],
+                status=detail["status"],
+                region=region,
+            )
+        )
+    findings = []
+    for analyzer in analyzers:
+        if analyzer.status in ANALYZER_STATUSES_WITHOUT_FINDINGS:
+            continue
+        # No filter: ACTIVE, ARCHIVED and RESOLVED all matter (AWS deletes RESOLVED after 90 days).
+        pages = analyzer_client.get_paginator("list_findings_v2").paginate(analyzerArn=analyzer.arn)
+        for page in pages:
+            for summary in page["findings"]:
+                response = _get_finding_v2(
+                    analyzer_client, analyzer_arn=analyzer.arn, id=summary["id"]
+                )
+                findings.append(
+                    finding_from_get_finding_v2(response, region=region, analyzer_arn=analyzer.arn)
+                )
+    return analyzers, findings
+
+
+def _get_finding_v2(analyzer_client: Any, *, analyzer_arn: str, id: str) -> dict[str, Any]:
+    """GetFindingV2 with every page of findingDetails joined (one UnusedPermission finding can
+    span several pages)."""
+    response = analyzer_client.get_finding_v2(analyzerArn=analyzer_arn, id=id)
+    details = list(response.get("findingDetails", []))
+    next_token = response.get("nextToken")
+    while next_token:
+        page = analyzer_client.get_finding_v2(analyzerArn=analyzer_arn, id=id, nextToken=next_token)
+        details.extend(page.get("findingDetails", []))
+        next_token = page.get("nextToken")
+    return {**response, "findingDetails": details}
+
+
+def finding_from_get_finding_v2(
+    response: Mapping[str, Any], *, region: str | None, analyzer_arn: str | None
+) -> AnalyzerFinding:
+    """A finding from a GetFindingV2 response (or a FindingSummaryV2, which has no details)."""
+    return _finding(response, region=region, analyzer_arn=analyzer_arn, where="")
+
+
+# --- Parsing files ------------------------------------------------------------------------------
+
+
+def parse_findings_file(data: bytes) -> tuple[AnalyzerFinding, ...]:
+    """Findings saved with the AWS CLI, in any of these shapes:
+
+    - ``aws accessanalyzer list-findings-v2``: {"findings": [FindingSummaryV2, ...]}
+    - ``aws accessanalyzer list-findings`` (v1): {"findings": [FindingSummary, ...]}
+    - a JSON list of ``aws accessanalyzer get-finding-v2`` outputs
+    - one ``get-finding-v2`` output
+
+    A file does not say which analyzer or region it came from: those are None.
+    """
+    document = load_json(data)
+    if isinstance(document, list):
+        items, prefix = document, ""
+    elif isinstance(document, dict) and isinstance(document.get("findings"), list):
+        items, prefix = document["findings"], "findings"
+    elif isinstance(document, dict) and "id" in document:
+        return (_finding(document, region=None, analyzer_arn=None, where=""),)
+    else:
+        raise ParseError(
+            "expected the output of list-findings-v2, list-findings or get-finding-v2 "
+            '(an object with "findings", a finding, or a list of findings)'
+        )
+    return tuple(
+        _finding(item, region=None, analyzer_arn=None, where=f"{prefix}[{index}].")
+        for index, item in enumerate(items)
+    )
+
+
+def _finding(
+    item: Any, *, region: str | None, analyzer_arn: str | None, where: str
+) -> AnalyzerFinding:
+    if not isinstance(item, Mapping):
+        raise ParseError(
+            f"expected an object, found {type(item).__name__}", field=where.rstrip(".") or None
+        )
+    details = item.get("findingDetails")
+    if details is None:
+        details = _v1_details(item)
+    elif not isinstance(details, list) or not all(isinstance(d, Mapping) for d in details):
+        raise ParseError("expected a list of objects", field=f"{where}findingDetails")
+    summary = {key: value for key, value in item.items() if key not in NOT_SUMMARY_FIELDS}
+    error = item.get("error")
+    return AnalyzerFinding(
+        id=_text(item, "id", where),
+        analyzer_arn=analyzer_arn,
+        region=region,
+        # v1 summaries have no findingType: v1 lists only external-access findings.
+        finding_type=item.get("findingType") or "ExternalAccess",
+        status=_text(item, "status", where),
+        resource=item.get("resource"),
+        resource_type=_text(item, "resourceType", where),
+        resource_owner_account=_text(item, "resourceOwnerAccount", where),
+        created_at=parse_timestamp(item.get("createdAt"), field=f"{where}createdAt"),
+        updated_at=parse_timestamp(item.get("updatedAt"), field=f"{where}updatedAt"),
+        analyzed_at=parse_timestamp(item.get("analyzedAt"), field=f"{where}analyzedAt"),
+        error=str(error) if error else None,
+        details=tuple(json_safe(detail) for detail in details),
+        summary=json_safe(summary),
+    )
+
+
+def _v1_details(item: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """A v1 FindingSummary's principal/action/condition/... as one externalAccessDetails."""
+    if "findingType" in item or not any(key in item for key in V1_EXTERNAL_ACCESS_FIELDS):
+        return []  # a v2 summary: details come only from GetFindingV2
+    external = {key: item[key] for key in V1_EXTERNAL_ACCESS_FIELDS if key in item}
+    external.setdefault("condition", {})  # required in ExternalAccessDetails
+    return [{"externalAccessDetails": external}]
+
+
+def _text(item: Mapping[str, Any], key: str, where: str) -> str:
+    value = item.get(key)
+    if value is None or value == "":
+        raise ParseError("missing", field=f"{where}{key}")
+    if not isinstance(value, str):
+        raise ParseError(f"expected text, found {type(value).__name__}", field=f"{where}{key}")
+    return value

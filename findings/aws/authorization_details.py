@@ -1,0 +1,305 @@
+"""Users, groups, roles and policies from GetAccountAuthorizationDetails (GAAD).
+
+One paged call returns what ListRoles does not (RoleLastUsed, PermissionsBoundary, Tags) and
+every policy document, instead of one GetRole per role.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from typing import Any
+from urllib.parse import unquote
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from findings.aws.convert import load_json, optional_timestamp, parse_timestamp
+from findings.aws.errors import ParseError, translate
+from findings.aws.records import (
+    AttachedPolicy,
+    AuthorizationDetails,
+    GroupDetail,
+    InlinePolicy,
+    ManagedPolicyDetail,
+    RoleDetail,
+    UserDetail,
+)
+
+# AWS-managed policies are about a thousand and the same in every account, so the per-account
+# call leaves them out; fetch_aws_managed_policies gets the few that are used.
+ACCOUNT_FILTERS = ("User", "Role", "Group", "LocalManagedPolicy")
+PAGE_SIZE = 1000  # GAAD's maximum MaxItems
+
+
+# --- Fetching -----------------------------------------------------------------------------------
+
+
+def fetch_authorization_details(
+    iam: Any, *, filters: Iterable[str] = ACCOUNT_FILTERS
+) -> AuthorizationDetails:
+    """Everything in one account that ``filters`` asks for, following every page."""
+    return parse_authorization_details(_pages(iam, filters=filters))
+
+
+def fetch_aws_managed_policies(iam: Any, *, arns: set[str]) -> tuple[ManagedPolicyDetail, ...]:
+    """Details of the AWS-managed policies in ``arns``, from one paged call (not one per policy).
+
+    The result is the same for every account in a partition, so callers may cache it.
+    """
+    if not arns:
+        return ()
+    details = parse_authorization_details(_pages(iam, filters=("AWSManagedPolicy",)))
+    return tuple(policy for policy in details.policies if policy.arn in arns)
+
+
+def attached_aws_managed_policy_arns(details: AuthorizationDetails) -> set[str]:
+    """AWS-managed policies that a user, group or role uses (attached, or as a boundary)."""
+    arns: set[str] = set()
+    for principal in (*details.users, *details.groups, *details.roles):
+        arns.update(policy.arn for policy in principal.attached_policies)
+        boundary = getattr(principal, "permissions_boundary_arn", None)
+        if boundary:
+            arns.add(boundary)
+    return {arn for arn in arns if arn.split(":")[4:5] == ["aws"]}
+
+
+def _pages(iam: Any, *, filters: Iterable[str]) -> Iterable[dict[str, Any]]:
+    paginator = iam.get_paginator("get_account_authorization_details")
+    pages = paginator.paginate(Filter=list(filters), PaginationConfig={"PageSize": PAGE_SIZE})
+    try:
+        yield from pages
+    except (ClientError, BotoCoreError) as exc:
+        raise translate(exc, operation="GetAccountAuthorizationDetails") from exc
+
+
+# --- Parsing ------------------------------------------------------------------------------------
+
+
+def parse_authorization_details_file(data: bytes) -> AuthorizationDetails:
+    """The JSON that ``aws iam get-account-authorization-details`` prints (pages merged)."""
+    document = load_json(data)
+    if isinstance(document, list):  # a list of raw pages, e.g. saved from boto3
+        return parse_authorization_details(document)
+    return parse_authorization_details([document])
+
+
+def parse_authorization_details(pages: Iterable[Mapping[str, Any]]) -> AuthorizationDetails:
+    """Records from boto3 pages (datetimes, dict documents) or the AWS CLI's merged output
+    (ISO date strings, documents as dicts or URL-encoded JSON strings)."""
+    users: list[UserDetail] = []
+    groups: list[GroupDetail] = []
+    roles: list[RoleDetail] = []
+    policies: list[ManagedPolicyDetail] = []
+    count = 0
+    for page in pages:
+        if not isinstance(page, Mapping):
+            raise ParseError("expected a JSON object with UserDetailList, RoleDetailList, ...")
+        # Indexes continue across pages so that an error names the item's place in the whole.
+        for item in _items(page, "UserDetailList"):
+            users.append(_user(item, f"UserDetailList[{len(users)}]"))
+        for item in _items(page, "GroupDetailList"):
+            groups.append(_group(item, f"GroupDetailList[{len(groups)}]"))
+        for item in _items(page, "RoleDetailList"):
+            roles.append(_role(item, f"RoleDetailList[{len(roles)}]"))
+        for item in _items(page, "Policies"):
+            policies.append(_policy(item, f"Policies[{len(policies)}]"))
+        count += 1
+    return AuthorizationDetails(
+        users=tuple(users),
+        groups=tuple(groups),
+        roles=tuple(roles),
+        policies=tuple(policies),
+        pages=count,
+    )
+
+
+def _items(page: Mapping[str, Any], key: str) -> list[Any]:
+    value = page.get(key) or []
+    if not isinstance(value, list):
+        raise ParseError(f"expected a list, found {type(value).__name__}", field=key)
+    return value
+
+
+def _user(item: Any, where: str) -> UserDetail:
+    item = _object(item, where)
+    return UserDetail(
+        name=_text(item, "UserName", where),
+        user_id=_text(item, "UserId", where),
+        arn=_text(item, "Arn", where),
+        path=item.get("Path") or "/",
+        create_date=parse_timestamp(item.get("CreateDate"), field=f"{where}.CreateDate"),
+        groups=tuple(_list(item, "GroupList", where)),
+        inline_policies=_inline_policies(item, "UserPolicyList", where),
+        attached_policies=_attached_policies(item, where),
+        permissions_boundary_arn=_boundary(item),
+        tags=_tags(item, where),
+    )
+
+
+def _group(item: Any, where: str) -> GroupDetail:
+    item = _object(item, where)
+    return GroupDetail(
+        name=_text(item, "GroupName", where),
+        group_id=_text(item, "GroupId", where),
+        arn=_text(item, "Arn", where),
+        path=item.get("Path") or "/",
+        create_date=parse_timestamp(item.get("CreateDate"), field=f"{where}.CreateDate"),
+        inline_policies=_inline_policies(item, "GroupPolicyList", where),
+        attached_policies=_attached_policies(item, where),
+    )
+
+
+def _role(item: Any, where: str) -> RoleDetail:
+    item = _object(item, where)
+    arn = _text(item, "Arn", where)
+    profiles = [
+        _object(p, f"{where}.InstanceProfileList")
+        for p in _list(item, "InstanceProfileList", where)
+    ]
+    # GAAD's RoleDetail lacks MaxSessionDuration and Description, but a role inside one of its
+    # instance profiles carries them.
+    embedded = next(
+        (
+            role
+            for profile in profiles
+            for role in profile.get("Roles") or []
+            if role.get("Arn") == arn
+        ),
+        {},
+    )
+    last_used = item.get("RoleLastUsed") or {}
+    assume_role_policy = item.get("AssumeRolePolicyDocument")
+    return RoleDetail(
+        name=_text(item, "RoleName", where),
+        role_id=_text(item, "RoleId", where),
+        arn=arn,
+        path=item.get("Path") or "/",
+        create_date=parse_timestamp(item.get("CreateDate"), field=f"{where}.CreateDate"),
+        assume_role_policy=None
+        if assume_role_policy is None
+        else _document(assume_role_policy, f"{where}.AssumeRolePolicyDocument"),
+        inline_policies=_inline_policies(item, "RolePolicyList", where),
+        attached_policies=_attached_policies(item, where),
+        permissions_boundary_arn=_boundary(item),
+        tags=_tags(item, where),
+        last_used_at=optional_timestamp(
+            last_used.get("LastUsedDate"), field=f"{where}.RoleLastUsed.LastUsedDate"
+        ),
+        last_used_region=last_used.get("Region"),
+        instance_profile_arns=tuple(p["Arn"] for p in profiles if p.get("Arn")),
+        max_session_duration=item.get("MaxSessionDuration", embedded.get("MaxSessionDuration")),
+        description=item.get("Description", embedded.get("Description")),
+    )
+
+
+def _policy(item: Any, where: str) -> ManagedPolicyDetail:
+    item = _object(item, where)
+    default_version_id = item.get("DefaultVersionId")
+    versions = [
+        _object(v, f"{where}.PolicyVersionList") for v in _list(item, "PolicyVersionList", where)
+    ]
+    document = None
+    for index, version in enumerate(versions):
+        is_default = version.get("IsDefaultVersion") is True or (
+            default_version_id is not None and version.get("VersionId") == default_version_id
+        )
+        if is_default:
+            if version.get("Document") is not None:
+                place = f"{where}.PolicyVersionList[{index}].Document"
+                document = _document(version["Document"], place)
+            break
+    arn = _text(item, "Arn", where)
+    return ManagedPolicyDetail(
+        # moto leaves PolicyName and PolicyId out of GAAD; the name is also the ARN's last part.
+        name=item.get("PolicyName") or arn.rsplit("/", 1)[-1],
+        policy_id=item.get("PolicyId"),
+        arn=arn,
+        path=item.get("Path") or "/",
+        default_version_id=default_version_id,
+        document=document,
+        attachment_count=int(item.get("AttachmentCount") or 0),
+        create_date=optional_timestamp(item.get("CreateDate"), field=f"{where}.CreateDate"),
+        update_date=optional_timestamp(item.get("UpdateDate"), field=f"{where}.UpdateDate"),
+    )
+
+
+def _inline_policies(item: Mapping[str, Any], key: str, where: str) -> tuple[InlinePolicy, ...]:
+    policies = []
+    for index, policy in enumerate(_list(item, key, where)):
+        place = f"{where}.{key}[{index}]"
+        policy = _object(policy, place)
+        policies.append(
+            InlinePolicy(
+                name=_text(policy, "PolicyName", place),
+                document=_document(policy.get("PolicyDocument"), f"{place}.PolicyDocument"),
+            )
+        )
+    return tuple(policies)
+
+
+def _attached_policies(item: Mapping[str, Any], where: str) -> tuple[AttachedPolicy, ...]:
+    attached = []
+    for index, policy in enumerate(_list(item, "AttachedManagedPolicies", where)):
+        place = f"{where}.AttachedManagedPolicies[{index}]"
+        policy = _object(policy, place)
+        attached.append(
+            AttachedPolicy(
+                name=_text(policy, "PolicyName", place), arn=_text(policy, "PolicyArn", place)
+            )
+        )
+    return tuple(attached)
+
+
+def _boundary(item: Mapping[str, Any]) -> str | None:
+    return (item.get("PermissionsBoundary") or {}).get("PermissionsBoundaryArn")
+
+
+def _tags(item: Mapping[str, Any], where: str) -> dict[str, str]:
+    tags = {}
+    for index, tag in enumerate(_list(item, "Tags", where)):
+        place = f"{where}.Tags[{index}]"
+        tag = _object(tag, place)
+        tags[_text(tag, "Key", place)] = str(tag.get("Value", ""))
+    return tags
+
+
+def _document(value: Any, where: str) -> dict[str, Any]:
+    """A policy document as a dict. On the wire it is URL-encoded JSON; boto3 decodes it, the
+    AWS CLI prints it decoded, but saved raw responses may still hold the encoded string."""
+    if isinstance(value, dict):
+        return value
+    if isinstance(value, str):
+        # Plain JSON first, so that a literal "%" inside a decoded document is not unquoted.
+        for candidate in (value, unquote(value)):
+            try:
+                document = json.loads(candidate)
+            except ValueError:
+                continue
+            if isinstance(document, dict):
+                return document
+        raise ParseError("not a JSON policy document (plain or URL-encoded)", field=where)
+    if value is None:
+        raise ParseError("missing", field=where)
+    raise ParseError(f"expected a policy document, found {type(value).__name__}", field=where)
+
+
+def _object(value: Any, where: str) -> Mapping[str, Any]:
+    if not isinstance(value, Mapping):
+        raise ParseError(f"expected an object, found {type(value).__name__}", field=where)
+    return value
+
+
+def _list(item: Mapping[str, Any], key: str, where: str) -> list[Any]:
+    value = item.get(key) or []
+    if not isinstance(value, list):
+        raise ParseError(f"expected a list, found {type(value).__name__}", field=f"{where}.{key}")
+    return value
+
+
+def _text(item: Mapping[str, Any], key: str, where: str) -> str:
+    value = item.get(key)
+    if value is None or value == "":
+        raise ParseError("missing", field=f"{where}.{key}")
+    if not isinstance(value, str):
+        raise ParseError(f"expected text, found {type(value).__name__}", field=f"{where}.{key}")
+    return value

@@ -1,0 +1,69 @@
+"""Small value conversions shared by the parsers: timestamps and JSON-safe copies."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from findings.aws.errors import ParseError
+
+
+def to_utc(value: datetime) -> datetime:
+    """Aware UTC datetime. boto3 returns tzutc()/tzlocal() values; naive ones are taken as UTC."""
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)
+
+
+def parse_timestamp(value: Any, *, field: str, line: int | None = None) -> datetime:
+    """A timestamp from boto3 (datetime), the AWS CLI (ISO 8601 string) or epoch seconds."""
+    if value is None:
+        raise ParseError("missing", line=line, field=field)
+    if isinstance(value, datetime):
+        return to_utc(value)
+    # The AWS CLI v1 prints raw wire values, which are epoch seconds for some services.
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return datetime.fromtimestamp(value, tz=UTC)
+    if isinstance(value, str):
+        try:
+            # Python 3.11 reads both "+00:00" and "Z", with or without fractions.
+            return to_utc(datetime.fromisoformat(value))
+        except ValueError:
+            pass
+    raise ParseError(
+        f"expected a date like 2026-03-01T12:34:56+00:00, found {value!r}", line=line, field=field
+    )
+
+
+def optional_timestamp(value: Any, *, field: str) -> datetime | None:
+    return None if value is None else parse_timestamp(value, field=field)
+
+
+def iso(value: datetime) -> str:
+    return to_utc(value).isoformat()
+
+
+def json_safe(value: Any) -> Any:
+    """A copy that json.dumps accepts: datetimes become ISO strings, tuples become lists."""
+    if isinstance(value, datetime):
+        return iso(value)
+    if isinstance(value, Mapping):
+        return {str(key): json_safe(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_safe(item) for item in value]
+    return value
+
+
+def load_json(data: bytes | str) -> Any:
+    """json.loads, but a syntax error becomes a ParseError with line and column."""
+    if isinstance(data, bytes):
+        try:
+            data = data.decode("utf-8-sig")
+        except UnicodeDecodeError as exc:
+            raise ParseError(f"not UTF-8 text (byte {exc.start})") from exc
+    try:
+        return json.loads(data)
+    except json.JSONDecodeError as exc:
+        raise ParseError(f"invalid JSON: {exc.msg}", line=exc.lineno, column=exc.colno) from exc

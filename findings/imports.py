@@ -1,0 +1,105 @@
+"""Import evidence from files saved with the AWS CLI, through the same parsers and storage."""
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from findings.aws.access_analyzer import parse_findings_file
+from findings.aws.authorization_details import parse_authorization_details_file
+from findings.aws.credential_report import parse_credential_report
+from findings.aws.errors import ParseError
+from findings.aws.records import AccessAnalyzerSnapshot
+from findings.models import AwsAccount, CollectionRun, Source
+from findings.runs import claim_run, finish_run, last_success, start_run
+from findings.store import (
+    store_access_analyzer,
+    store_authorization_details,
+    store_credential_report,
+)
+
+KINDS = {
+    "credential-report": Source.CREDENTIAL_REPORT,
+    "authorization-details": Source.AUTHORIZATION_DETAILS,
+    "access-analyzer-findings": Source.ACCESS_ANALYZER,
+}
+
+
+class ImportRejected(Exception):
+    """The whole file was refused; nothing was stored."""
+
+
+def check_size(size: int) -> None:
+    limit = settings.IAMREVIEW_IMPORT_MAX_BYTES
+    if size > limit:
+        raise ImportRejected(
+            f"The file is {size / 1e6:.1f} MB; the limit is {limit / 1e6:.0f} MB "
+            "(IAMREVIEW_IMPORT_MAX_BYTES)."
+        )
+
+
+def store_parsed(*, account: AwsAccount, kind: str, data: bytes, previous_seen_at) -> tuple:
+    now = timezone.now()
+    if kind == "credential-report":
+        report = parse_credential_report(data)
+        counts = store_credential_report(
+            account=account, report=report, now=now, previous_seen_at=previous_seen_at
+        )
+        return counts, report.generated_at
+    if kind == "authorization-details":
+        details = parse_authorization_details_file(data)
+        aws_policies = tuple(p for p in details.policies if p.is_aws_managed)
+        own = tuple(p for p in details.policies if not p.is_aws_managed)
+        counts = store_authorization_details(
+            account=account,
+            details=type(details)(
+                users=details.users,
+                groups=details.groups,
+                roles=details.roles,
+                policies=own,
+                pages=details.pages,
+            ),
+            aws_managed_policies=aws_policies,
+            now=now,
+            previous_seen_at=previous_seen_at,
+        )
+        return counts, None
+    findings = parse_findings_file(data)
+    snapshot = AccessAnalyzerSnapshot(analyzers=(), findings=findings, region_errors={})
+    counts = store_access_analyzer(
+        account=account, snapshot=snapshot, regions=None, now=now, previous_seen_at=previous_seen_at
+    )
+    return counts, None
+
+
+def import_file(
+    *, account: AwsAccount, kind: str, data: bytes, filename: str = "", requested_by=None
+) -> CollectionRun:
+    """Parse and store one file as a run. A bad file is rejected whole: ImportRejected."""
+    if kind not in KINDS:
+        raise ImportRejected(f"Unknown kind {kind!r}; choose from {', '.join(KINDS)}")
+    check_size(len(data))
+    source = KINDS[kind]
+    run = claim_run(
+        account=account,
+        source=source,
+        trigger=CollectionRun.Trigger.IMPORT,
+        requested_by=requested_by,
+        detail=filename,
+    )
+    start_run(run=run)
+    previous = last_success(account=account, source=source)
+    try:
+        with transaction.atomic():
+            counts, generated_at = store_parsed(
+                account=account,
+                kind=kind,
+                data=data,
+                previous_seen_at=previous.finished_at if previous else None,
+            )
+    except ParseError as exc:
+        finish_run(run=run, succeeded=False, error=f"{filename or 'file'}: {exc}")
+        raise ImportRejected(
+            f"{filename or 'The file'} was rejected, nothing was stored: {exc}"
+        ) from exc
+    finish_run(run=run, succeeded=True, counts=counts, data_generated_at=generated_at)
+    return run

@@ -1,0 +1,47 @@
+from django.core.validators import RegexValidator
+from django.db import models
+
+account_id_validator = RegexValidator(r"^\d{12}$", "An AWS account id is 12 digits.")
+role_arn_validator = RegexValidator(
+    r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]+$",
+    "A role ARN looks like arn:aws:iam::123456789012:role/IAMReviewReadOnly",
+)
+
+
+class AwsAccount(models.Model):
+    """A connected AWS account. No AWS secret is ever stored: we assume `role_arn`."""
+
+    class Origin(models.TextChoices):
+        MANUAL = "manual", "Added by hand"
+        ORGANIZATIONS = "organizations", "Discovered in AWS Organizations"
+
+    account_id = models.CharField(max_length=12, unique=True, validators=[account_id_validator])
+    name = models.CharField(max_length=200)
+    role_arn = models.CharField(
+        max_length=2048,
+        blank=True,
+        validators=[role_arn_validator],
+        help_text="Role to assume in this account. Empty: use the collector's own credentials.",
+    )
+    external_id = models.CharField(max_length=1224, blank=True)
+    regions = models.JSONField(
+        default=list, blank=True, help_text="Regions to read IAM Access Analyzer from."
+    )
+    enabled = models.BooleanField(default=True)
+    origin = models.CharField(max_length=20, choices=Origin.choices, default=Origin.MANUAL)
+    org_state = models.CharField(
+        max_length=30, blank=True, help_text="State in AWS Organizations (ACTIVE, SUSPENDED, ...)."
+    )
+    org_joined_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name", "account_id"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.account_id})"
+
+    @property
+    def regions_display(self) -> str:
+        return ", ".join(self.regions) or "—"

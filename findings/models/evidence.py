@@ -1,0 +1,323 @@
+"""What collection stores: current state of every collected thing, with its own history.
+
+Every observed row carries a fingerprint of its collected fields. Re-collecting unchanged data
+leaves the row untouched; a change rewrites it; a thing that disappears gets `gone_at` and its
+`last_seen_at`, and comes back (gone_at cleared) if AWS shows it again.
+"""
+
+from django.db import models
+
+
+class Observed(models.Model):
+    account = models.ForeignKey("findings.AwsAccount", on_delete=models.CASCADE, related_name="+")
+    fingerprint = models.CharField(max_length=64)
+    first_seen_at = models.DateTimeField()
+    changed_at = models.DateTimeField()
+    # Set when a collection no longer shows the thing: when it was last seen, and when it went.
+    last_seen_at = models.DateTimeField(null=True, blank=True)
+    gone_at = models.DateTimeField(null=True, blank=True)
+
+    # The natural key inside an account, used by storage to upsert (set by each subclass).
+    natural_key: tuple[str, ...] = ()
+
+    class Meta:
+        abstract = True
+
+    @property
+    def is_present(self) -> bool:
+        return self.gone_at is None
+
+
+class CredentialReport(models.Model):
+    """A credential report exactly as AWS made it: the evidence behind CredentialReportEntry."""
+
+    account = models.ForeignKey(
+        "findings.AwsAccount", on_delete=models.CASCADE, related_name="credential_reports"
+    )
+    generated_at = models.DateTimeField(help_text="AWS's GeneratedTime: how old the data is.")
+    sha256 = models.CharField(max_length=64)
+    content = models.BinaryField()
+    row_count = models.PositiveIntegerField()
+    collected_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-generated_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["account", "sha256"], name="one_copy_of_each_report")
+        ]
+        get_latest_by = "generated_at"
+
+    def __str__(self) -> str:
+        return f"Credential report of {self.generated_at:%Y-%m-%d %H:%M}"
+
+
+class CredentialReportEntry(Observed):
+    """One row of the latest credential report (the root row included)."""
+
+    natural_key = ("arn",)
+
+    user = models.CharField(max_length=128)
+    arn = models.CharField(max_length=2048)
+    user_creation_time = models.DateTimeField()
+    password_enabled = models.BooleanField(null=True)
+    password_enabled_reason = models.CharField(max_length=20, blank=True)
+    password_last_used = models.DateTimeField(null=True, blank=True)
+    password_last_used_reason = models.CharField(max_length=20, blank=True)
+    password_last_changed = models.DateTimeField(null=True, blank=True)
+    password_last_changed_reason = models.CharField(max_length=20, blank=True)
+    password_next_rotation = models.DateTimeField(null=True, blank=True)
+    password_next_rotation_reason = models.CharField(max_length=20, blank=True)
+    mfa_active = models.BooleanField()
+    access_key_1_active = models.BooleanField()
+    access_key_1_last_rotated = models.DateTimeField(null=True, blank=True)
+    access_key_1_last_rotated_reason = models.CharField(max_length=20, blank=True)
+    access_key_1_last_used_date = models.DateTimeField(null=True, blank=True)
+    access_key_1_last_used_date_reason = models.CharField(max_length=20, blank=True)
+    access_key_1_last_used_region = models.CharField(max_length=40, blank=True)
+    access_key_1_last_used_service = models.CharField(max_length=100, blank=True)
+    access_key_2_active = models.BooleanField()
+    access_key_2_last_rotated = models.DateTimeField(null=True, blank=True)
+    access_key_2_last_rotated_reason = models.CharField(max_length=20, blank=True)
+    access_key_2_last_used_date = models.DateTimeField(null=True, blank=True)
+    access_key_2_last_used_date_reason = models.CharField(max_length=20, blank=True)
+    access_key_2_last_used_region = models.CharField(max_length=40, blank=True)
+    access_key_2_last_used_service = models.CharField(max_length=100, blank=True)
+    cert_1_active = models.BooleanField()
+    cert_1_last_rotated = models.DateTimeField(null=True, blank=True)
+    cert_1_last_rotated_reason = models.CharField(max_length=20, blank=True)
+    cert_2_active = models.BooleanField()
+    cert_2_last_rotated = models.DateTimeField(null=True, blank=True)
+    cert_2_last_rotated_reason = models.CharField(max_length=20, blank=True)
+
+    class Meta:
+        ordering = ["account", "user"]
+        constraints = [
+            models.UniqueConstraint(fields=["account", "arn"], name="credential_entry_key")
+        ]
+
+    def __str__(self) -> str:
+        return self.user
+
+    @property
+    def is_root(self) -> bool:
+        return self.user == "<root_account>" or self.arn.endswith(":root")
+
+
+class IamUser(Observed):
+    natural_key = ("arn",)
+
+    arn = models.CharField(max_length=2048)
+    name = models.CharField(max_length=128)
+    user_id = models.CharField(max_length=128)
+    path = models.CharField(max_length=512)
+    create_date = models.DateTimeField()
+    groups = models.JSONField(default=list)
+    permissions_boundary_arn = models.CharField(max_length=2048, blank=True)
+    tags = models.JSONField(default=dict)
+
+    class Meta:
+        ordering = ["account", "name"]
+        constraints = [models.UniqueConstraint(fields=["account", "arn"], name="iam_user_key")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class IamGroup(Observed):
+    natural_key = ("arn",)
+
+    arn = models.CharField(max_length=2048)
+    name = models.CharField(max_length=128)
+    group_id = models.CharField(max_length=128)
+    path = models.CharField(max_length=512)
+    create_date = models.DateTimeField()
+
+    class Meta:
+        ordering = ["account", "name"]
+        constraints = [models.UniqueConstraint(fields=["account", "arn"], name="iam_group_key")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class IamRole(Observed):
+    natural_key = ("arn",)
+
+    arn = models.CharField(max_length=2048)
+    name = models.CharField(max_length=128)
+    role_id = models.CharField(max_length=128)
+    path = models.CharField(max_length=512)
+    create_date = models.DateTimeField()
+    description = models.TextField(blank=True)
+    trust_policy = models.JSONField(null=True, blank=True)
+    permissions_boundary_arn = models.CharField(max_length=2048, blank=True)
+    tags = models.JSONField(default=dict)
+    # NULL: not used within the ~400 days AWS tracks. It does not mean "never used".
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    last_used_region = models.CharField(max_length=40, blank=True)
+    instance_profile_arns = models.JSONField(default=list)
+    max_session_duration = models.PositiveIntegerField(null=True, blank=True)
+    is_service_linked = models.BooleanField(default=False)
+    is_sso = models.BooleanField(default=False)
+
+    class Meta:
+        ordering = ["account", "name"]
+        constraints = [models.UniqueConstraint(fields=["account", "arn"], name="iam_role_key")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class PolicyDocument(models.Model):
+    """A policy document kept once by content hash."""
+
+    sha256 = models.CharField(max_length=64, unique=True)
+    document = models.JSONField()
+    first_seen_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return self.sha256[:12]
+
+
+class ManagedPolicy(models.Model):
+    """A managed policy and its default version. AWS-managed ones are stored once (no account)."""
+
+    arn = models.CharField(max_length=2048, unique=True)
+    account = models.ForeignKey(
+        "findings.AwsAccount", null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    name = models.CharField(max_length=128)
+    path = models.CharField(max_length=512)
+    policy_id = models.CharField(max_length=128, blank=True)
+    default_version_id = models.CharField(max_length=20, blank=True)
+    document = models.ForeignKey(PolicyDocument, null=True, on_delete=models.PROTECT)
+    attachment_count = models.PositiveIntegerField(default=0)
+    is_aws_managed = models.BooleanField(default=False)
+    create_date = models.DateTimeField(null=True, blank=True)
+    update_date = models.DateTimeField(null=True, blank=True)
+    fingerprint = models.CharField(max_length=64)
+    first_seen_at = models.DateTimeField()
+    changed_at = models.DateTimeField()
+    gone_at = models.DateTimeField(null=True, blank=True)
+    last_seen_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class PolicyAttachment(Observed):
+    """A policy document in effect on a principal, from first seen until gone.
+
+    A changed document is a new row (and the old one goes), so the rows answer "what could
+    this role do on date D" and "what changed between two reviews".
+    """
+
+    class Kind(models.TextChoices):
+        INLINE = "inline", "Inline policy"
+        MANAGED = "managed", "Managed policy"
+        TRUST = "trust", "Trust policy"
+        BOUNDARY = "boundary", "Permissions boundary"
+
+    natural_key = ("principal_arn", "kind", "policy_ref", "document_sha256")
+
+    principal_arn = models.CharField(max_length=2048)
+    principal_type = models.CharField(max_length=10)  # user, group, role
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    # The managed policy's ARN, or the inline policy's name.
+    policy_ref = models.CharField(max_length=2048)
+    policy_name = models.CharField(max_length=128)
+    document_sha256 = models.CharField(max_length=64, blank=True)
+    document = models.ForeignKey(PolicyDocument, null=True, on_delete=models.PROTECT)
+
+    class Meta:
+        ordering = ["principal_arn", "kind", "policy_name"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["account", "principal_arn", "kind", "policy_ref", "document_sha256"],
+                name="policy_attachment_key",
+            )
+        ]
+        indexes = [models.Index(fields=["account", "principal_arn"])]
+
+    def __str__(self) -> str:
+        return f"{self.policy_name} on {self.principal_arn}"
+
+
+class ServiceLastAccessed(Observed):
+    natural_key = ("principal_arn", "service_namespace")
+
+    principal_arn = models.CharField(max_length=2048)
+    service_namespace = models.CharField(max_length=100)
+    service_name = models.CharField(max_length=200)
+    last_authenticated_at = models.DateTimeField(null=True, blank=True)
+    last_authenticated_entity = models.CharField(max_length=2048, blank=True)
+    last_authenticated_region = models.CharField(max_length=40, blank=True)
+    total_authenticated_entities = models.PositiveIntegerField(null=True, blank=True)
+    actions = models.JSONField(default=list)
+
+    class Meta:
+        ordering = ["principal_arn", "service_namespace"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["account", "principal_arn", "service_namespace"], name="sla_key"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.service_namespace} for {self.principal_arn}"
+
+
+class Analyzer(Observed):
+    natural_key = ("arn",)
+
+    arn = models.CharField(max_length=2048)
+    name = models.CharField(max_length=255)
+    type = models.CharField(max_length=40)
+    status = models.CharField(max_length=20)
+    region = models.CharField(max_length=40)
+
+    class Meta:
+        ordering = ["account", "region", "name"]
+        constraints = [models.UniqueConstraint(fields=["account", "arn"], name="analyzer_key")]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.type}, {self.region})"
+
+
+class AccessAnalyzerFinding(Observed):
+    """An IAM Access Analyzer finding. Kept after AWS deletes it (resolved, after 90 days).
+
+    `account` is the account whose analyzers reported it (the scope of a collection);
+    `resource_owner_account` is whose resource it is (differs for organization analyzers).
+    """
+
+    natural_key = ("finding_id",)
+
+    finding_id = models.CharField(max_length=200)
+    analyzer_arn = models.CharField(max_length=2048, blank=True)
+    region = models.CharField(max_length=40, blank=True)
+    finding_type = models.CharField(max_length=40)
+    status = models.CharField(max_length=20)
+    resource = models.CharField(max_length=2048, blank=True)
+    resource_type = models.CharField(max_length=100)
+    resource_owner_account = models.CharField(max_length=12)
+    aws_created_at = models.DateTimeField(null=True, blank=True)
+    aws_updated_at = models.DateTimeField(null=True, blank=True)
+    analyzed_at = models.DateTimeField(null=True, blank=True)
+    error = models.CharField(max_length=200, blank=True)
+    details = models.JSONField(default=list)
+    # Every status AWS showed us, with when: [{"status": "ACTIVE", "seen_at": "..."}].
+    status_history = models.JSONField(default=list)
+
+    class Meta:
+        ordering = ["-aws_updated_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["account", "finding_id"], name="aa_finding_key")
+        ]
+        indexes = [models.Index(fields=["resource_owner_account"])]
+
+    def __str__(self) -> str:
+        return f"{self.finding_type} on {self.resource}"

@@ -1,0 +1,44 @@
+"""Which (account, source) pairs are due, and how fresh each one's data is."""
+
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db.models import Max
+
+from findings.models import AwsAccount, CollectionRun, Source
+
+
+def interval(source: str) -> timedelta:
+    hours = {
+        Source.CREDENTIAL_REPORT: settings.COLLECT_CREDENTIAL_REPORT_HOURS,
+        Source.AUTHORIZATION_DETAILS: settings.COLLECT_AUTHORIZATION_DETAILS_HOURS,
+        Source.ACCESS_ANALYZER: settings.COLLECT_ACCESS_ANALYZER_HOURS,
+        Source.SERVICE_LAST_ACCESSED: settings.COLLECT_SERVICE_LAST_ACCESSED_HOURS,
+    }[Source(source)]
+    return timedelta(hours=hours)
+
+
+def due_pairs(*, now: datetime) -> list[tuple[AwsAccount, str]]:
+    """Enabled accounts' sources whose last attempt is older than their interval.
+
+    Failed attempts count as attempts, so a broken account is retried once per interval rather
+    than every few minutes.
+    """
+    last_attempt = {
+        (row["account_id"], row["source"]): row["last"]
+        for row in CollectionRun.objects.values("account_id", "source").annotate(
+            last=Max("created_at")
+        )
+    }
+    due = []
+    for account in AwsAccount.objects.filter(enabled=True):
+        for source in Source.values:
+            last = last_attempt.get((account.pk, source))
+            if last is None or now - last >= interval(source):
+                due.append((account, source))
+    return due
+
+
+def is_stale(*, source: str, finished_at: datetime | None, now: datetime) -> bool:
+    """Data older than twice its interval deserves a warning."""
+    return finished_at is not None and now - finished_at > 2 * interval(source)

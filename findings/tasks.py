@@ -1,0 +1,59 @@
+"""Celery tasks: thin, idempotent, each calling one domain function."""
+
+import logging
+
+from celery import shared_task
+from django.conf import settings
+from django.utils import timezone
+
+from findings.collect import run_collection
+from findings.models import CollectionRun
+from findings.registry import discover_organization_accounts
+from findings.runs import AlreadyRunning, claim_run
+from findings.schedule import due_pairs
+
+logger = logging.getLogger(__name__)
+
+
+@shared_task(name="findings.collect_source", acks_late=True)
+def collect_source(run_id: int) -> str:
+    """Carry out one claimed run. Running it again for a finished run does nothing."""
+    run = CollectionRun.objects.select_related("account").filter(pk=run_id).first()
+    if run is None or run.status != CollectionRun.Status.QUEUED:
+        return "skipped"
+    return run_collection(run=run).status
+
+
+def enqueue_collection(*, account, source: str, trigger: str, requested_by=None) -> CollectionRun:
+    """Claim the (account, source) and send the work to a worker (or run it, without a broker)."""
+    run = claim_run(account=account, source=source, trigger=trigger, requested_by=requested_by)
+    collect_source.delay(run.pk)
+    return run
+
+
+@shared_task(name="findings.schedule_collections")
+def schedule_collections() -> int:
+    """Fan out one task per due (account, source). Safe to run as often as you like."""
+    queued = 0
+    for account, source in due_pairs(now=timezone.now()):
+        try:
+            enqueue_collection(
+                account=account, source=source, trigger=CollectionRun.Trigger.SCHEDULE
+            )
+            queued += 1
+        except AlreadyRunning:
+            continue
+    return queued
+
+
+@shared_task(name="findings.discover_organization", autoretry_for=(), acks_late=True)
+def discover_organization() -> str:
+    if not settings.DISCOVERY_ROLE_ARN:
+        return "not configured"
+    result = discover_organization_accounts(
+        role_arn=settings.DISCOVERY_ROLE_ARN,
+        member_role_name=settings.DISCOVERY_MEMBER_ROLE_NAME,
+        external_id=settings.DISCOVERY_EXTERNAL_ID,
+        regions=settings.DISCOVERY_REGIONS,
+    )
+    return f"{result.seen} accounts, {len(result.added)} new"
