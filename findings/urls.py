@@ -1,4 +1,4 @@
-from django.urls import path
+from django.urls import include, path
 
 from findings import views
 
@@ -7,5 +7,5 @@ urlpatterns = [
     path("review/", views.review, name="review"),
     path("findings/", views.findings_list, name="findings"),
     path("inventory/", views.inventory, name="inventory"),
-    path("collection/", views.collection, name="collection"),
+    path("", include("findings.collection_urls")),
 ]
