@@ -195,5 +195,21 @@ def run_collection(*, run: CollectionRun, on_progress: Progress | None = None) -
             error=outcome.warning,
             data_generated_at=outcome.data_generated_at,
         )
+        detect_after(run)
     run.refresh_from_db()
     return run
+
+
+def detect_after(run: CollectionRun) -> None:
+    """Fresh evidence: bring the account's findings up to date (a failure here is logged, the
+    collection itself stays a success)."""
+    from findings.detect import detect_account
+
+    try:
+        counts = detect_account(account=run.account)
+    except Exception:
+        logger.exception("Detection after run %s failed", run.pk)
+        return
+    CollectionRun.objects.filter(pk=run.pk).update(
+        counts={**run.counts, "detection": counts.as_dict()}
+    )

@@ -1,14 +1,15 @@
 """Import evidence from files saved with the AWS CLI, through the same parsers and storage."""
 
 from django.conf import settings
-from django.db import transaction
+from django.db import DataError, transaction
 from django.utils import timezone
 
 from findings.aws.access_analyzer import parse_findings_file
 from findings.aws.authorization_details import parse_authorization_details_file
 from findings.aws.credential_report import parse_credential_report
 from findings.aws.errors import ParseError
-from findings.aws.records import AccessAnalyzerSnapshot
+from findings.aws.records import AccessAnalyzerSnapshot, CredentialReport
+from findings.collect import detect_after
 from findings.models import AwsAccount, CollectionRun, Source
 from findings.runs import claim_run, finish_run, last_success, start_run
 from findings.store import (
@@ -40,7 +41,11 @@ def check_size(size: int) -> None:
 def store_parsed(*, account: AwsAccount, kind: str, data: bytes, previous_seen_at) -> tuple:
     now = timezone.now()
     if kind == "credential-report":
-        report = parse_credential_report(data)
+        # A saved CSV has no GeneratedTime (the CLI prints only Content): the import time
+        # stands in for it.
+        report = CredentialReport(
+            generated_at=now, content=data, rows=parse_credential_report(data)
+        )
         counts = store_credential_report(
             account=account, report=report, now=now, previous_seen_at=previous_seen_at
         )
@@ -96,10 +101,15 @@ def import_file(
                 data=data,
                 previous_seen_at=previous.finished_at if previous else None,
             )
-    except ParseError as exc:
+    except (ParseError, DataError) as exc:  # DataError: a value the database refuses
         finish_run(run=run, succeeded=False, error=f"{filename or 'file'}: {exc}")
         raise ImportRejected(
             f"{filename or 'The file'} was rejected, nothing was stored: {exc}"
         ) from exc
+    except Exception as exc:  # never leave the claim held by a run that stopped
+        finish_run(run=run, succeeded=False, error=f"Unexpected error: {exc!r}")
+        raise
     finish_run(run=run, succeeded=True, counts=counts, data_generated_at=generated_at)
+    detect_after(run)
+    run.refresh_from_db()
     return run

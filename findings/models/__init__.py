@@ -1,4 +1,5 @@
 from findings.models.accounts import AwsAccount
+from findings.models.audit import AuditEntry
 from findings.models.evidence import (
     AccessAnalyzerFinding,
     Analyzer,
@@ -12,9 +13,20 @@ from findings.models.evidence import (
     PolicyDocument,
     ServiceLastAccessed,
 )
+from findings.models.findings import (
+    Exclusion,
+    Finding,
+    FindingEvent,
+    Severity,
+)
 from findings.models.runs import CollectionRun, Source
 
 __all__ = [
+    "AuditEntry",
+    "Exclusion",
+    "Finding",
+    "FindingEvent",
+    "Severity",
     "AccessAnalyzerFinding",
     "Analyzer",
     "AwsAccount",

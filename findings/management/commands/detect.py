@@ -1,0 +1,29 @@
+from django.core.management.base import BaseCommand, CommandError
+
+from findings.detect import detect_all
+from findings.models import AwsAccount
+
+
+class Command(BaseCommand):
+    help = "Rerun detection on stored evidence (idempotent)."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--account", action="append", default=[], help="Account id (repeat)")
+
+    def handle(self, *args, account, **options):
+        if account:
+            known = set(
+                AwsAccount.objects.filter(account_id__in=account).values_list(
+                    "account_id", flat=True
+                )
+            )
+            missing = sorted(set(account) - known)
+            if missing:
+                raise CommandError(f"Unknown account(s): {', '.join(missing)}")
+        try:
+            results = detect_all(account_ids=account or None)
+        except Exception as exc:
+            raise CommandError(f"Detection failed: {exc}") from exc
+        for account_id, counts in results.items():
+            summary = ", ".join(f"{k} {v}" for k, v in counts.as_dict().items())
+            self.stdout.write(f"{account_id}: {summary}")

@@ -1,0 +1,152 @@
+"""Findings: one concrete problem on one AWS resource, with its evidence and its own life."""
+
+from django.conf import settings
+from django.db import models
+
+
+class Severity(models.TextChoices):
+    CRITICAL = "critical", "Critical"
+    HIGH = "high", "High"
+    MEDIUM = "medium", "Medium"
+    LOW = "low", "Low"
+
+
+SEVERITY_RANK = {Severity.CRITICAL: 0, Severity.HIGH: 1, Severity.MEDIUM: 2, Severity.LOW: 3}
+
+
+class Finding(models.Model):
+    class Status(models.TextChoices):
+        OPEN = "open", "Open"
+        RESOLVED = "resolved", "Resolved"
+        EXCLUDED = "excluded", "Excluded"
+
+    account = models.ForeignKey("findings.AwsAccount", on_delete=models.CASCADE, related_name="+")
+    check_id = models.CharField(max_length=80, db_index=True)
+    # What makes this finding one: the resource plus, where a resource has several, the part.
+    resource_key = models.CharField(max_length=2100)
+    resource_arn = models.CharField(max_length=2048)
+    resource_type = models.CharField(max_length=40)
+    resource_name = models.CharField(max_length=512)
+    title = models.CharField(max_length=300)
+    severity = models.CharField(max_length=10, choices=Severity.choices)
+    severity_rank = models.PositiveSmallIntegerField(default=3)
+    severity_reason = models.CharField(max_length=300)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.OPEN)
+    evidence = models.JSONField(default=dict)
+    evidence_fingerprint = models.CharField(max_length=64)
+    # Which rules produced it: the rule version and the thresholds in force at detection time.
+    rule_version = models.CharField(max_length=20)
+    thresholds = models.JSONField(default=dict)
+    exclusion = models.ForeignKey(
+        "findings.Exclusion", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    exclusion_reason = models.CharField(max_length=500, blank=True)
+    # For Access Analyzer findings: AWS's own status beside ours.
+    aws_finding = models.ForeignKey(
+        "findings.AccessAnalyzerFinding",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    aws_status = models.CharField(max_length=20, blank=True)
+    first_seen_at = models.DateTimeField()
+    last_seen_at = models.DateTimeField()
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    resolved_by_run = models.ForeignKey(
+        "findings.CollectionRun", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    times_reopened = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["severity_rank", "-first_seen_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["account", "check_id", "resource_key"], name="one_finding_per_problem"
+            )
+        ]
+        indexes = [
+            models.Index(fields=["status", "severity_rank"]),
+            models.Index(fields=["resource_arn"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.title}: {self.resource_name}"
+
+
+class FindingEvent(models.Model):
+    """The timeline of a finding: opened, resolved (with the run), reopened, excluded..."""
+
+    class Kind(models.TextChoices):
+        OPENED = "opened", "Opened"
+        RESOLVED = "resolved", "Resolved"
+        REOPENED = "reopened", "Reopened"
+        EXCLUDED = "excluded", "Excluded"
+        INCLUDED = "included", "Exclusion ended"
+        CHANGED = "changed", "Evidence changed"
+
+    finding = models.ForeignKey(Finding, on_delete=models.CASCADE, related_name="events")
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    at = models.DateTimeField()
+    run = models.ForeignKey(
+        "findings.CollectionRun", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    note = models.CharField(max_length=500, blank=True)
+
+    class Meta:
+        ordering = ["at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.kind} at {self.at:%Y-%m-%d %H:%M}"
+
+
+class Exclusion(models.Model):
+    """Keeps matching findings visible but out of the queues, with a reason, until it expires."""
+
+    class Kind(models.TextChoices):
+        ARN_PATTERN = "arn", "Resource ARN pattern"
+        ACCOUNT = "account", "Whole account"
+        TAG = "tag", "Resource tag"
+        FINDING = "finding", "One finding"
+
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    arn_pattern = models.CharField(
+        max_length=2048, blank=True, help_text="Shell-style: arn:aws:iam::*:role/legacy-*"
+    )
+    account = models.ForeignKey(
+        "findings.AwsAccount", null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    tag_key = models.CharField(max_length=128, blank=True)
+    tag_value = models.CharField(max_length=256, blank=True, help_text="Empty: any value")
+    finding = models.ForeignKey(
+        Finding, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    check_id = models.CharField(max_length=80, blank=True, help_text="Empty: every check")
+    reason = models.TextField()
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="owned_exclusions"
+    )
+    expires_on = models.DateField()
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    ended_at = models.DateTimeField(null=True, blank=True)
+    ended_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()}: {self.describe()}"
+
+    def describe(self) -> str:
+        target = {
+            self.Kind.ARN_PATTERN: self.arn_pattern,
+            self.Kind.ACCOUNT: str(self.account) if self.account_id else "",
+            self.Kind.TAG: f"{self.tag_key}={self.tag_value or '*'}",
+            self.Kind.FINDING: f"finding #{self.finding_id}",
+        }[self.kind]
+        return f"{target} ({self.check_id})" if self.check_id else target
