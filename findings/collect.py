@@ -205,11 +205,14 @@ def detect_after(run: CollectionRun) -> None:
     collection itself stays a success)."""
     from findings.detect import detect_account
 
+    from findings.review import verify_remediations
+
     try:
         counts = detect_account(account=run.account)
+        verified = verify_remediations(account=run.account)
     except Exception:
         logger.exception("Detection after run %s failed", run.pk)
         return
     CollectionRun.objects.filter(pk=run.pk).update(
-        counts={**run.counts, "detection": counts.as_dict()}
+        counts={**run.counts, "detection": {**counts.as_dict(), "remediations_verified": verified}}
     )

@@ -57,3 +57,18 @@ def discover_organization() -> str:
         regions=settings.DISCOVERY_REGIONS,
     )
     return f"{result.seen} accounts, {len(result.added)} new"
+
+
+@shared_task(name="findings.open_scheduled_cycles")
+def open_scheduled_cycles() -> int:
+    """Hourly; opens the month's (and quarter's) cycle once. Idempotent by period."""
+    from findings.review import open_scheduled_cycles as open_due
+
+    return len(open_due())
+
+
+@shared_task(name="findings.expire_risk_acceptances")
+def expire_risk_acceptances() -> int:
+    from findings.review import expire_risk_acceptances as expire
+
+    return len(expire())

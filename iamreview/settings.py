@@ -222,6 +222,8 @@ CELERY_BEAT_SCHEDULE = {
     "heartbeat": {"task": "iamreview.heartbeat", "schedule": 300.0},
     # Every few minutes, enqueue each (account, source) whose interval has passed.
     "schedule-collections": {"task": "findings.schedule_collections", "schedule": 300.0},
+    "open-scheduled-cycles": {"task": "findings.open_scheduled_cycles", "schedule": 3600.0},
+    "expire-risk-acceptances": {"task": "findings.expire_risk_acceptances", "schedule": 3600.0},
     "discover-organization": {
         "task": "findings.discover_organization",
         "schedule": env_int("DISCOVERY_HOURS", 24) * 3600.0,
@@ -249,6 +251,10 @@ DETECT_UNUSED_ROLE_DAYS = env_int("DETECT_UNUSED_ROLE_DAYS", 90)
 DETECT_UNUSED_SERVICE_DAYS = env_int("DETECT_UNUSED_SERVICE_DAYS", 90)
 DETECT_ROOT_USE_DAYS = env_int("DETECT_ROOT_USE_DAYS", 90)
 DETECT_GRACE_DAYS = env_int("DETECT_GRACE_DAYS", 14)
+# Review cycles: days from opening to due date, per kind.
+REVIEW_MONTHLY_DUE_DAYS = env_int("REVIEW_MONTHLY_DUE_DAYS", 14)
+REVIEW_QUARTERLY_DUE_DAYS = env_int("REVIEW_QUARTERLY_DUE_DAYS", 30)
+REVIEW_RELEASE_DUE_DAYS = env_int("REVIEW_RELEASE_DUE_DAYS", 7)
 IAMREVIEW_IMPORT_MAX_BYTES = env_int("IAMREVIEW_IMPORT_MAX_BYTES", 50 * 1024 * 1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024

@@ -19,10 +19,14 @@ from findings.models.findings import (
     FindingEvent,
     Severity,
 )
+from findings.models.review import Decision, ReviewCycle, ReviewItem
 from findings.models.runs import CollectionRun, Source
 
 __all__ = [
     "AuditEntry",
+    "Decision",
+    "ReviewCycle",
+    "ReviewItem",
     "Exclusion",
     "Finding",
     "FindingEvent",

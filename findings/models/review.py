@@ -1,0 +1,148 @@
+"""Review cycles: a frozen population of items, decided by reviewers, signed off by an approver."""
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+
+class ReviewCycle(models.Model):
+    class Kind(models.TextChoices):
+        MONTHLY = "monthly", "Monthly: external access"
+        QUARTERLY = "quarterly", "Quarterly: credential hygiene"
+        RELEASE = "release", "Per release: application roles"
+
+    class State(models.TextChoices):
+        OPEN = "open", "In review"
+        SIGNED_OFF = "signed_off", "Signed off"
+
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    title = models.CharField(max_length=300)
+    # "2026-11" for monthly, "2026-Q4" for quarterly; empty for release and ad-hoc cycles.
+    period = models.CharField(max_length=20, blank=True)
+    scope_accounts = models.ManyToManyField("findings.AwsAccount", blank=True, related_name="+")
+    opened_at = models.DateTimeField()
+    opened_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    due_on = models.DateField()
+    state = models.CharField(max_length=12, choices=State.choices, default=State.OPEN)
+    population_hash = models.CharField(max_length=64)
+    population_count = models.PositiveIntegerField(default=0)
+    # Sign-off
+    signed_off_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    signed_off_at = models.DateTimeField(null=True, blank=True)
+    attestation = models.TextField(blank=True)
+    signed_population_hash = models.CharField(max_length=64, blank=True)
+    # Per-release cycles
+    application = models.CharField(max_length=200, blank=True)
+    version = models.CharField(max_length=100, blank=True)
+    notes = models.TextField(blank=True)
+    unknown_role_arns = models.JSONField(default=list, blank=True)
+
+    class Meta:
+        ordering = ["-opened_at"]
+        constraints = [
+            # A scheduled period opens once, however often the scheduler runs.
+            models.UniqueConstraint(
+                fields=["kind", "period"],
+                condition=~Q(period=""),
+                name="one_cycle_per_kind_and_period",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.title
+
+
+class ReviewItem(models.Model):
+    class SubjectType(models.TextChoices):
+        FINDING = "finding", "Access Analyzer finding"
+        USER = "user", "IAM user"
+        ROLE = "role", "IAM role"
+
+    class Remediation(models.TextChoices):
+        NONE = "", "—"
+        PENDING = "pending", "Remediation pending"
+        VERIFIED = "verified", "Remediation verified"
+
+    cycle = models.ForeignKey(ReviewCycle, on_delete=models.CASCADE, related_name="items")
+    account = models.ForeignKey("findings.AwsAccount", on_delete=models.PROTECT, related_name="+")
+    subject_type = models.CharField(max_length=10, choices=SubjectType.choices)
+    subject_arn = models.CharField(max_length=2048)
+    subject_key = models.CharField(max_length=2100)
+    title = models.CharField(max_length=500)
+    severity = models.CharField(max_length=10, blank=True)
+    severity_rank = models.PositiveSmallIntegerField(default=9)
+    findings = models.ManyToManyField("findings.Finding", blank=True, related_name="review_items")
+    frozen_evidence = models.JSONField()
+    evidence_hash = models.CharField(max_length=64)
+    assignee = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    latest_decision = models.ForeignKey(
+        "findings.Decision", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    # The latest decision counts as "decided" unless it is a delegation.
+    is_decided = models.BooleanField(default=False)
+    remediation = models.CharField(max_length=10, choices=Remediation.choices, blank=True)
+    verified_at = models.DateTimeField(null=True, blank=True)
+    verified_by_run = models.ForeignKey(
+        "findings.CollectionRun", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    # Set when an accepted risk's expiry has brought this item back in a later cycle.
+    follows_item = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["severity_rank", "title", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["cycle", "subject_key"], name="one_item_per_subject")
+        ]
+        indexes = [models.Index(fields=["cycle", "is_decided"])]
+
+    def __str__(self) -> str:
+        return self.title
+
+
+class Decision(models.Model):
+    """Append-only: a new decision supersedes the previous one; none is ever changed."""
+
+    class Kind(models.TextChoices):
+        KEEP = "keep", "Keep"
+        REMEDIATE = "remediate", "Remediate"
+        ACCEPT_RISK = "accept_risk", "Accept risk"
+        FALSE_POSITIVE = "false_positive", "False positive"
+        DELEGATE = "delegate", "Delegate"
+
+    item = models.ForeignKey(ReviewItem, on_delete=models.PROTECT, related_name="decisions")
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    justification = models.TextField(blank=True)
+    expires_on = models.DateField(null=True, blank=True)
+    delegate_to = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="decisions"
+    )
+    decided_at = models.DateTimeField()
+    supersedes = models.OneToOneField(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="superseded_by"
+    )
+    bulk = models.BooleanField(default=False)
+    # Accept-risk follow-up: set once its expiry has been handled.
+    expiry_handled_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["decided_at", "id"]
+        constraints = [
+            # Two people deciding at once cannot both be "the first decision" of an item.
+            models.UniqueConstraint(
+                fields=["item"], condition=Q(supersedes=None), name="one_first_decision"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} by {self.decided_by_id}"
