@@ -104,7 +104,7 @@ def _collect_region(
         for page in pages:
             for summary in page["findings"]:
                 response = _get_finding_v2(
-                    analyzer_client, analyzer_arn=analyzer.arn, id=summary["id"]
+                    analyzer_client, analyzer_arn=analyzer.arn, finding_id=summary["id"]
                 )
                 findings.append(
                     finding_from_get_finding_v2(response, region=region, analyzer_arn=analyzer.arn)
@@ -112,14 +112,16 @@ def _collect_region(
     return analyzers, findings
 
 
-def _get_finding_v2(analyzer_client: Any, *, analyzer_arn: str, id: str) -> dict[str, Any]:
+def _get_finding_v2(analyzer_client: Any, *, analyzer_arn: str, finding_id: str) -> dict[str, Any]:
     """GetFindingV2 with every page of findingDetails joined (one UnusedPermission finding can
     span several pages)."""
-    response = analyzer_client.get_finding_v2(analyzerArn=analyzer_arn, id=id)
+    response = analyzer_client.get_finding_v2(analyzerArn=analyzer_arn, id=finding_id)
     details = list(response.get("findingDetails", []))
     next_token = response.get("nextToken")
     while next_token:
-        page = analyzer_client.get_finding_v2(analyzerArn=analyzer_arn, id=id, nextToken=next_token)
+        page = analyzer_client.get_finding_v2(
+            analyzerArn=analyzer_arn, id=finding_id, nextToken=next_token
+        )
         details.extend(page.get("findingDetails", []))
         next_token = page.get("nextToken")
     return {**response, "findingDetails": details}

@@ -83,8 +83,9 @@ def build_demo_organization(
     rng = random.Random(seed)
     _seed_moto_identifiers(seed)
     regions = DEFAULT_REGIONS
-    management_session = boto3.session.Session(region_name=regions[0])
-    organizations = management_session.client("organizations")
+    # One boto3 session for every client: each new session would load the service models again.
+    aws = boto3.session.Session(region_name=regions[0])
+    organizations = aws.client("organizations")
     organizations.create_organization(FeatureSet="ALL")
     management_id = organizations.describe_organization()["Organization"]["MasterAccountId"]
     member_ids = [_create_member_account(organizations, plan=plan) for plan in MEMBER_ACCOUNT_PLANS]
@@ -92,15 +93,15 @@ def build_demo_organization(
     external_id = f"iamreview-demo-{rng.getrandbits(64):016x}"
     person_names = _PersonNames(rng)
 
-    plans = [(MANAGEMENT_ACCOUNT_PLAN, management_id, management_session)]
+    plans = [(MANAGEMENT_ACCOUNT_PLAN, management_id, aws.client("iam"))]
     plans += [
-        (plan, account_id, _organization_access_session(account_id, region=regions[0]))
+        (plan, account_id, aws.client("iam", **_organization_access(aws, account_id)))
         for plan, account_id in zip(MEMBER_ACCOUNT_PLANS, member_ids, strict=True)
     ]
     accounts = []
-    for plan, account_id, session in plans:
+    for plan, account_id, iam in plans:
         _AccountBuilder(
-            session=session,
+            iam=iam,
             plan=plan,
             account_id=account_id,
             management_account_id=management_id,
@@ -137,8 +138,9 @@ def access_analyzer_findings_document(
     JSON-serializable, timestamps as ISO 8601 strings, the way the AWS CLI prints them.
     """
     now = _as_utc(now)
+    aws = boto3.session.Session(region_name=organization.regions[0])
     snapshots = [
-        _read_account(organization=organization, account=account)
+        _read_account(aws, organization=organization, account=account)
         for account in organization.accounts
     ]
     org_account_ids = {account.account_id for account in organization.accounts}
@@ -327,7 +329,7 @@ class _AccountBuilder:
     def __init__(
         self,
         *,
-        session: boto3.session.Session,
+        iam: Any,
         plan: _AccountPlan,
         account_id: str,
         management_account_id: str,
@@ -339,7 +341,7 @@ class _AccountBuilder:
         regions: tuple[str, ...],
         person_names: _PersonNames,
     ):
-        self.iam = session.client("iam")
+        self.iam = iam
         self.plan = plan
         self.account_id = account_id
         self.management_account_id = management_account_id
@@ -439,7 +441,12 @@ class _AccountBuilder:
 
     def _create_policy(self, name: str, document: dict) -> str:
         response = self.iam.create_policy(PolicyName=name, PolicyDocument=json.dumps(document))
-        return response["Policy"]["Arn"]
+        arn = response["Policy"]["Arn"]
+        policy = self.backend.managed_policies[arn]
+        policy.create_date = policy.update_date = _naive(self._days_ago(900, 2000))
+        for version in policy.versions:
+            version.create_date = policy.create_date
+        return arn
 
     def _create_groups(self) -> None:
         groups = {
@@ -493,7 +500,7 @@ class _AccountBuilder:
         )
 
     def _user_stale_key(self) -> None:
-        key = _KeyPlan(created=self._days_ago(200, 1000), last_used=self._days_ago(95, 400))
+        key = _KeyPlan(created=self._days_ago(400, 1000), last_used=self._days_ago(95, 390))
         self._person(created=self._days_ago(1000, 1200), keys=[key])
 
     def _user_never_used_old_key(self) -> None:
@@ -545,7 +552,7 @@ class _AccountBuilder:
 
     def _user_deactivated_key(self) -> None:
         key = _KeyPlan(
-            created=self._days_ago(200, 700), last_used=self._days_ago(150, 400), active=False
+            created=self._days_ago(400, 700), last_used=self._days_ago(150, 390), active=False
         )
         self._person(
             created=self._days_ago(700, 1000),
@@ -669,7 +676,7 @@ class _AccountBuilder:
         self._create_role(
             name=self._unique_role_name(self.rng.choice(S3_WILDCARD_ROLE_NAMES)),
             trust=_service_trust(self.rng.choice(("ec2.amazonaws.com", "lambda.amazonaws.com"))),
-            created=self._days_ago(200, 1200),
+            created=self._days_ago(320, 1200),
             last_used=self._sometimes_used(),
             tags={"team": "platform"},
             inline={"S3FullAccess": _allow("s3:*", resource)},
@@ -825,28 +832,27 @@ def _list_accounts(organizations: Any) -> list[dict]:
     return [account for page in pages for account in page["Accounts"]]
 
 
-def _organization_access_session(account_id: str, *, region: str) -> boto3.session.Session:
-    return _assumed_session(
+def _organization_access(aws: boto3.session.Session, account_id: str) -> dict[str, str]:
+    return _assume_role(
+        aws,
         _role_arn(account_id, ORGANIZATION_ACCESS_ROLE_NAME),
-        region=region,
         session_name="iamreview-demo-setup",
     )
 
 
-def _assumed_session(
-    role_arn: str, *, region: str, session_name: str, external_id: str | None = None
-) -> boto3.session.Session:
-    sts = boto3.session.Session(region_name=region).client("sts")
+def _assume_role(
+    aws: boto3.session.Session, role_arn: str, *, session_name: str, external_id: str = ""
+) -> dict[str, str]:
+    """Client keyword arguments that act as the role (moto: in the role's account)."""
     extra = {"ExternalId": external_id} if external_id else {}
-    credentials = sts.assume_role(RoleArn=role_arn, RoleSessionName=session_name, **extra)[
-        "Credentials"
-    ]
-    return boto3.session.Session(
-        aws_access_key_id=credentials["AccessKeyId"],
-        aws_secret_access_key=credentials["SecretAccessKey"],
-        aws_session_token=credentials["SessionToken"],
-        region_name=region,
-    )
+    credentials = aws.client("sts").assume_role(
+        RoleArn=role_arn, RoleSessionName=session_name, **extra
+    )["Credentials"]
+    return {
+        "aws_access_key_id": credentials["AccessKeyId"],
+        "aws_secret_access_key": credentials["SecretAccessKey"],
+        "aws_session_token": credentials["SessionToken"],
+    }
 
 
 def _iam_backend(account_id: str) -> Any:
@@ -933,15 +939,17 @@ class _AccountSnapshot:
     credential_rows: list[dict[str, str]]
 
 
-def _read_account(*, organization: DemoOrganization, account: DemoAccount) -> _AccountSnapshot:
+def _read_account(
+    aws: boto3.session.Session, *, organization: DemoOrganization, account: DemoAccount
+) -> _AccountSnapshot:
     """What an unused-access analyzer would look at, read through the collectors' own role."""
-    session = _assumed_session(
+    credentials = _assume_role(
+        aws,
         account.role_arn,
-        region=organization.regions[0],
         session_name="iamreview-demo-findings",
         external_id=organization.external_id,
     )
-    iam = session.client("iam")
+    iam = aws.client("iam", **credentials)
     roles, users = [], []
     for page in iam.get_paginator("get_account_authorization_details").paginate(
         Filter=["User", "Role"]

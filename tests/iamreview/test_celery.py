@@ -1,7 +1,9 @@
 """A real Celery worker on the real Redis runs a task and returns its result."""
 
 import pytest
+from celery.backends.redis import RedisBackend
 from celery.contrib.testing.worker import start_worker
+from celery.result import AsyncResult
 
 from iamreview.celery import app, heartbeat
 
@@ -18,9 +20,11 @@ def celery_on_redis(redis_url):
 
 @pytest.mark.services
 def test_a_real_worker_runs_the_heartbeat_task(celery_on_redis):
+    # This thread's result backend was made before the fixture pointed the app at Redis.
+    backend = RedisBackend(app=celery_on_redis, url=celery_on_redis.conf.result_backend)
     with start_worker(celery_on_redis, pool="solo", perform_ping_check=False, shutdown_timeout=10):
-        result = heartbeat.delay()
-        assert result.get(timeout=30) == "ok"
+        sent = heartbeat.delay()
+        assert AsyncResult(sent.id, backend=backend).get(timeout=30) == "ok"
 
 
 def test_without_a_broker_tasks_run_in_process(settings):

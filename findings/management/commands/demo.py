@@ -1,18 +1,31 @@
+import time
+
 from django.core.management.base import BaseCommand
 
 from accounts.people import reset_demo_person
 from accounts.permissions import Role
+from findings.demo import load_demo
 
 DEMO_PEOPLE = [
     ("admin@demo.iamreview.local", "Ada Admin", [Role.ADMINISTRATOR, Role.REVIEWER, Role.AUDITOR]),
+    ("reviewer@demo.iamreview.local", "Rita Reviewer", [Role.REVIEWER]),
     ("approver@demo.iamreview.local", "Paula Approver", [Role.APPROVER]),
 ]
 
 
 class Command(BaseCommand):
-    help = "Create demo logins (new passwords each run) and demo data for a first look."
+    help = "Load a simulated AWS Organization as demo data, and print demo logins."
 
-    def handle(self, *args, **options):
+    def add_arguments(self, parser):
+        parser.add_argument("--seed", type=int, default=7)
+        parser.add_argument("--scale", type=float, default=1.0, help="Shrink the organization")
+        parser.add_argument("--no-data", action="store_true", help="Only (re)create the logins")
+
+    def handle(self, *args, seed, scale, no_data, **options):
+        if not no_data:
+            started = time.monotonic()
+            load_demo(seed=seed, scale=scale, say=self.stdout.write)
+            self.stdout.write(f"Demo data ready in {time.monotonic() - started:.0f} s")
         lines = []
         for email, name, roles in DEMO_PEOPLE:
             user, password = reset_demo_person(email=email, roles=roles, full_name=name)

@@ -73,7 +73,9 @@ def test_an_account_outside_any_organization_gets_a_readable_error():
 
 def test_empty_pages_do_not_end_the_listing_while_a_next_token_remains(stubbed_org):
     org, stubber = stubbed_org
-    stubber.add_response("list_accounts", {"Accounts": [account(1, State="ACTIVE")], "NextToken": "a"}, {})
+    stubber.add_response(
+        "list_accounts", {"Accounts": [account(1, State="ACTIVE")], "NextToken": "a"}, {}
+    )
     stubber.add_response("list_accounts", {"Accounts": [], "NextToken": "b"}, {"NextToken": "a"})
     stubber.add_response("list_accounts", {"Accounts": [], "NextToken": "c"}, {"NextToken": "b"})
     stubber.add_response(
