@@ -18,21 +18,3 @@ def _coming(request, title: str, what: str):
 @requires(Capability.VIEW)
 def review(request):
     return _coming(request, "Review", "Monthly, quarterly and per-release review cycles")
-
-
-@require_GET
-@requires(Capability.VIEW)
-def findings_list(request):
-    return _coming(request, "Findings", "Least-privilege findings from collected evidence")
-
-
-@require_GET
-@requires(Capability.VIEW)
-def inventory(request):
-    return _coming(request, "Inventory", "IAM users and roles of every connected account")
-
-
-@require_GET
-@requires(Capability.VIEW)
-def collection(request):
-    return _coming(request, "Collection", "Collection status of every connected AWS account")
