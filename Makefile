@@ -20,8 +20,7 @@ install: $(BIN)/.installed
 
 run: install
 	$(BIN)/python manage.py migrate --noinput
-	$(BIN)/python manage.py demo
-	$(BIN)/python manage.py runserver $(HOST):$(PORT)
+	$(BIN)/python manage.py rundemo $(HOST):$(PORT)
 
 demo: install
 	$(BIN)/python manage.py migrate --noinput

@@ -114,10 +114,17 @@ def collect_service_last_accessed(account: AwsAccount, progress: Progress) -> Ou
     # One session generates and reads every job: AWS lets only the starting session read one.
     iam = client(account_session(account, purpose="service-last-accessed"), "iam")
     progress(0, len(principals), f"Service last-accessed jobs for {len(principals)} principals")
-    results = fetch_service_last_accessed(
+    # One principal first: when the role may not run these jobs at all (AccessDenied, an
+    # endpoint without them), say so once instead of failing every principal in turn.
+    first = fetch_service_last_accessed(iam, principal_arns=principals[:1], max_concurrency=1)
+    if first[0].job_status == "ERROR":
+        raise CollectionFailed(first[0].error or "GenerateServiceLastAccessedDetails failed")
+    results = first + fetch_service_last_accessed(
         iam,
-        principal_arns=principals,
-        progress=lambda done, total: progress(done, total, f"{done} of {total} principals read"),
+        principal_arns=principals[1:],
+        progress=lambda done, total: progress(
+            done + 1, total + 1, f"{done + 1} of {total + 1} principals read"
+        ),
     )
     with transaction.atomic():
         counts = store_service_last_accessed(
@@ -204,7 +211,6 @@ def detect_after(run: CollectionRun) -> None:
     """Fresh evidence: bring the account's findings up to date (a failure here is logged, the
     collection itself stays a success)."""
     from findings.detect import detect_account
-
     from findings.review import verify_remediations
 
     try:

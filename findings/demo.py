@@ -121,19 +121,28 @@ def store_simulated_service_access(account: AwsAccount, *, now: datetime, seed: 
     detect_after(run)
 
 
-def load_demo(*, seed: int = 7, scale: float = 1.0, say: Say = print) -> list[AwsAccount]:
-    """Build the organization in moto, discover it, collect it, and open review cycles."""
+def load_demo(
+    *, seed: int = 7, scale: float = 1.0, say: Say = print, in_process: bool = True
+) -> list[AwsAccount]:
+    """Build the organization in moto, discover it, collect it, and open review cycles.
+
+    in_process: simulate AWS inside this command only (moto's mock). Otherwise the caller runs
+    moto's server in this process and points AWS_ENDPOINT_URL at it, so the simulation outlives
+    the load and "collect now" in the web app reaches it.
+    """
     os.environ.setdefault("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
     os.environ.setdefault("AWS_ACCESS_KEY_ID", "demo")
     os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "demo")
     os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+    from contextlib import nullcontext
+
     from moto import mock_aws
 
     from findings.aws.demo_org import access_analyzer_findings_document, build_demo_organization
     from findings.collect import run_collection
 
     now = timezone.now()
-    with mock_aws():
+    with mock_aws() if in_process else nullcontext():
         say("Building a simulated AWS Organization (moto, in-process)...")
         org = build_demo_organization(seed=seed, now=now, scale=scale)
         say(f"  {len(org.accounts)} accounts; discovering them through AWS Organizations")

@@ -191,6 +191,15 @@ def error_code(exc: ClientError) -> str:
     return exc.response.get("Error", {}).get("Code", "Unknown")
 
 
+def plain_message(message: str, *, limit: int = 300) -> str:
+    """One readable line: an endpoint that answers with an HTML error page is not quoted whole."""
+    if "<" in message and ">" in message:
+        message = re.sub(r"<(script|style)[^>]*>.*?</\1>", " ", message, flags=re.S | re.I)
+        message = re.sub(r"<[^>]+>", " ", message)
+    message = " ".join(message.split())
+    return message if len(message) <= limit else message[: limit - 1] + "…"
+
+
 def translate(exc: BaseException, *, operation: str | None = None) -> AwsError:
     """Turn a botocore exception into an AwsError with a readable message."""
     if isinstance(exc, AwsError):
@@ -199,7 +208,7 @@ def translate(exc: BaseException, *, operation: str | None = None) -> AwsError:
         error = exc.response.get("Error", {})
         return AwsError(
             error.get("Code", "Unknown"),
-            error.get("Message", "") or str(exc),
+            plain_message(error.get("Message", "") or str(exc)),
             operation or getattr(exc, "operation_name", None),
         )
     if isinstance(exc, NoCredentialsError | PartialCredentialsError | ProfileNotFound):

@@ -42,7 +42,13 @@ def hub_session() -> boto3.Session:
     return boto3.Session()
 
 
+# IAM, STS and Organizations are global: without a configured region, use their home region
+# rather than failing (a collector on a host with no AWS_DEFAULT_REGION).
+DEFAULT_REGION = "us-east-1"
+
+
 def client(session: boto3.Session, service: str, region: str | None = None) -> Any:
+    region = region or session.region_name or DEFAULT_REGION
     return session.client(service, region_name=region, config=client_config())
 
 

@@ -1,3 +1,4 @@
+import argparse
 import time
 
 from django.core.management.base import BaseCommand
@@ -20,11 +21,18 @@ class Command(BaseCommand):
         parser.add_argument("--seed", type=int, default=7)
         parser.add_argument("--scale", type=float, default=1.0, help="Shrink the organization")
         parser.add_argument("--no-data", action="store_true", help="Only (re)create the logins")
+        parser.add_argument(
+            "--in-process",
+            action=argparse.BooleanOptionalAction,
+            default=True,
+            help="Simulate AWS only while this command runs (default); --no-in-process expects "
+            "AWS_ENDPOINT_URL to point at a running moto server",
+        )
 
-    def handle(self, *args, seed, scale, no_data, **options):
+    def handle(self, *args, seed, scale, no_data, in_process, **options):
         if not no_data:
             started = time.monotonic()
-            load_demo(seed=seed, scale=scale, say=self.stdout.write)
+            load_demo(seed=seed, scale=scale, say=self.stdout.write, in_process=in_process)
             self.stdout.write(f"Demo data ready in {time.monotonic() - started:.0f} s")
         lines = []
         for email, name, roles in DEMO_PEOPLE:
