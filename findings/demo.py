@@ -138,7 +138,8 @@ def load_demo(
 
     from moto import mock_aws
 
-    from findings.aws.demo_org import access_analyzer_findings_document, build_demo_organization
+    from findings.aws.demo_findings import access_analyzer_findings_document
+    from findings.aws.demo_org import build_demo_organization
     from findings.collect import run_collection
 
     now = timezone.now()

@@ -120,6 +120,8 @@ def discover_organization_accounts(
                 account.enabled = False
                 result.deactivated.append(account)
             else:
+                if active and account.org_state in INACTIVE_ORG_STATES and not account.enabled:
+                    account.enabled = True  # disabled by discovery, active again in AWS
                 result.updated.append(account)
             account.org_state = item.state
             account.org_joined_at = account.org_joined_at or item.joined_at

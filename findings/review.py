@@ -31,7 +31,7 @@ from findings.review_evidence import (
     release_population,
 )
 
-MAX_RISK_ACCEPTANCE = timedelta(days=366)
+MAX_RISK_ACCEPTANCE = timedelta(days=365)
 DEFAULT_ATTESTATION = (
     "I have reviewed this cycle's full population and the decisions recorded for it. To the "
     "best of my knowledge the access that remains is appropriate and the exceptions are "
@@ -56,11 +56,16 @@ class Invalid(ReviewError):
 class Conflict(ReviewError):
     def __init__(self, current: Decision | None):
         self.current = current
-        who = current.decided_by.email if current else "someone"
-        what = current.get_kind_display() if current else "a decision"
+        if current is None:
+            super().__init__(
+                "The decision you were looking at is no longer this item's latest. "
+                "Reload the item and decide again."
+            )
+            return
         super().__init__(
-            f"{who} decided this item ({what}) while you were looking at it. "
-            "Their decision is shown; decide again if you still disagree."
+            f"{current.decided_by.email} decided this item ({current.get_kind_display()}) "
+            "while you were looking at it. Their decision is shown; decide again if you still "
+            "disagree."
         )
 
 
@@ -172,6 +177,7 @@ def open_cycle(
     accounts: list[AwsAccount] | None = None,
     period: str = "",
     title: str = "",
+    due_on: date | None = None,
 ) -> ReviewCycle:
     """Open a monthly or quarterly cycle for some accounts (None: every enabled account)."""
     if opened_by is not None and not can(opened_by, Capability.MANAGE_ACCOUNTS):
@@ -185,6 +191,7 @@ def open_cycle(
         accounts=accounts,
         opened_by=opened_by,
         period=period,
+        due_on=due_on,
     )
 
 
@@ -202,7 +209,11 @@ def open_scheduled_cycles(*, today: date | None = None) -> list[ReviewCycle]:
         try:
             opened.append(
                 open_cycle(
-                    kind=kind, opened_by=None, period=period, title=default_title(kind, period)
+                    kind=kind,
+                    opened_by=None,
+                    period=period,
+                    title=default_title(kind, period),
+                    due_on=today + timedelta(days=due_days(kind)),
                 )
             )
         except IntegrityError:
@@ -213,6 +224,8 @@ def open_scheduled_cycles(*, today: date | None = None) -> list[ReviewCycle]:
 def open_release_cycle(
     *, application: str, version: str, role_arns: list[str], notes: str, opened_by: User
 ) -> ReviewCycle:
+    if not (can(opened_by, Capability.MANAGE_ACCOUNTS) or can(opened_by, Capability.DECIDE)):
+        raise Forbidden("Releases are registered by administrators, reviewers or their pipelines")
     errors = {}
     if not application.strip():
         errors["application"] = "Name the application."
@@ -222,9 +235,15 @@ def open_release_cycle(
         errors["role_arns"] = "List at least one role ARN."
     if errors:
         raise Invalid(errors)
-    if not (can(opened_by, Capability.MANAGE_ACCOUNTS) or can(opened_by, Capability.DECIDE)):
-        raise Forbidden("Releases are registered by administrators, reviewers or their pipelines")
     specs, unknown = release_population(role_arns)
+    if not specs:
+        # An empty cycle could be signed off at once and prove nothing.
+        raise Invalid(
+            {
+                "role_arns": "None of these roles is known to iamreview (collect the accounts "
+                "first, or check the ARNs): " + ", ".join(unknown)
+            }
+        )
     accounts = sorted({spec.account.pk for spec in specs})
     return create_cycle(
         kind=ReviewCycle.Kind.RELEASE,
@@ -340,6 +359,17 @@ def decide_item(
             raise Conflict(
                 Decision.objects.filter(item=locked).select_related("decided_by").last()
             ) from None
+        if made.kind == Decision.Kind.DELEGATE and linked_arns(made.delegate_to) & item_arns(
+            locked
+        ):
+            raise Invalid(
+                {
+                    "delegate_to": f"This item concerns {made.delegate_to.email}'s own IAM "
+                    "identity; delegate it to someone else."
+                }
+            )
+        if locked.latest_decision_id:
+            end_decision_exclusions(decision_id=locked.latest_decision_id, actor=actor, item=locked)
         locked.latest_decision = made
         locked.is_decided = made.kind != Decision.Kind.DELEGATE
         if made.kind == Decision.Kind.DELEGATE:
@@ -385,7 +415,7 @@ def follow_up(*, item: ReviewItem, decision: Decision, actor: User) -> None:
     if decision.kind not in (Decision.Kind.FALSE_POSITIVE, Decision.Kind.ACCEPT_RISK):
         return
     if decision.kind == Decision.Kind.FALSE_POSITIVE:
-        expires = timezone.localdate() + MAX_RISK_ACCEPTANCE - timedelta(days=1)
+        expires = timezone.localdate() + MAX_RISK_ACCEPTANCE
         reason = f"False positive (review item {item.pk}): {decision.justification}"
     else:
         expires = decision.expires_on
@@ -394,6 +424,7 @@ def follow_up(*, item: ReviewItem, decision: Decision, actor: User) -> None:
     for finding in findings:
         exclusion = Exclusion.objects.create(
             kind=Exclusion.Kind.FINDING,
+            decision=decision,
             finding=finding,
             check_id=finding.check_id,
             reason=reason,
@@ -413,6 +444,28 @@ def follow_up(*, item: ReviewItem, decision: Decision, actor: User) -> None:
         from findings.detect import detect_account
 
         transaction.on_commit(lambda: detect_account(account=item.account))
+
+
+def end_decision_exclusions(*, decision_id: int, actor: User, item: ReviewItem) -> None:
+    """A superseded accept-risk or false-positive decision stops hiding its findings."""
+    ended = list(Exclusion.objects.filter(decision_id=decision_id, ended_at=None))
+    if not ended:
+        return
+    now = timezone.now()
+    Exclusion.objects.filter(pk__in=[e.pk for e in ended]).update(ended_at=now, ended_by=actor)
+    for exclusion in ended:
+        record(
+            actor=actor,
+            action="exclusion.ended",
+            target_type="exclusion",
+            target_id=exclusion.pk,
+            target_label=exclusion.describe(),
+            before={"active": True},
+            after={"active": False, "reason": "the decision that made it was superseded"},
+        )
+    from findings.detect import detect_account
+
+    transaction.on_commit(lambda: detect_account(account=item.account))
 
 
 @dataclass
@@ -461,8 +514,13 @@ def assign_items(*, items: list[ReviewItem], assignee: User | None, actor: User)
         raise Forbidden("Only reviewers and administrators assign items")
     if assignee is not None and not can(assignee, Capability.DECIDE):
         raise Invalid({"assignee": f"{assignee.email} is not a reviewer"})
-    ids = [item.pk for item in items if item.cycle.state == ReviewCycle.State.OPEN]
     with transaction.atomic():
+        # The cycle's state as stored, not as the caller's (possibly stale) objects say.
+        ids = list(
+            ReviewItem.objects.filter(
+                pk__in=[item.pk for item in items], cycle__state=ReviewCycle.State.OPEN
+            ).values_list("pk", flat=True)
+        )
         count = ReviewItem.objects.filter(pk__in=ids).update(assignee=assignee)
         record(
             actor=actor,
@@ -492,12 +550,20 @@ def check_may_sign_off(*, cycle: ReviewCycle, approver: User) -> None:
             "Segregation of duties: you decided items in this cycle, so another approver "
             "must sign it off"
         )
+    own = linked_arns(approver)
+    if own and cycle.items.filter(subject_arn__in=own).exists():
+        raise Forbidden(
+            "Segregation of duties: this cycle reviews your own IAM identity, so another "
+            "approver must sign it off"
+        )
     remaining = undecided_count(cycle)
     if remaining:
         raise Forbidden(f"{remaining} items still wait for a decision")
 
 
 def sign_off_cycle(*, cycle: ReviewCycle, approver: User, attestation: str) -> ReviewCycle:
+    if not can(approver, Capability.SIGN_OFF):
+        raise Forbidden("Only approvers sign off review cycles")
     if not attestation.strip():
         raise Invalid({"attestation": "Confirm the attestation text."})
     with transaction.atomic():

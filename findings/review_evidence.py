@@ -58,8 +58,11 @@ def canonical(value) -> str:
 def evidence_hash(evidence: dict) -> str:
     """Hash of what a reviewer decides on. The diff against an earlier review is context, and
     day counts in finding explanations move daily, so neither is part of it."""
+    facts = dict(evidence.get("facts") or {})
+    facts.pop("analyzed_at", None)  # Access Analyzer re-analyses without anything changing
     comparable = {
-        "facts": evidence.get("facts"),
+        "facts": facts,
+        "unused_services": sorted(s["service"] for s in evidence.get("unused_services", [])),
         "findings": sorted(
             (f["check"], f["resource_key"], f["severity"]) for f in evidence.get("findings", [])
         ),
@@ -165,7 +168,12 @@ def quarterly_population(accounts: list[AwsAccount]) -> list[ItemSpec]:
     entries = (
         CredentialReportEntry.objects.filter(account__in=accounts, gone_at=None)
         .filter(
-            Q(password_enabled=True) | Q(access_key_1_active=True) | Q(access_key_2_active=True)
+            # The root row says password_enabled "not_supported" (None): root is always in.
+            Q(password_enabled=True)
+            | Q(access_key_1_active=True)
+            | Q(access_key_2_active=True)
+            | Q(user="<root_account>")
+            | Q(arn__endswith=":root")
         )
         .select_related("account")
     )

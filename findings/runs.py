@@ -84,6 +84,8 @@ def finish_run(
     error: str = "",
     data_generated_at: datetime | None = None,
 ) -> None:
+    # Progress was written by report_progress (a plain UPDATE), not through this object.
+    run.refresh_from_db(fields=["progress_done", "progress_total"])
     run.status = CollectionRun.Status.SUCCEEDED if succeeded else CollectionRun.Status.FAILED
     run.finished_at = timezone.now()
     run.counts = counts or {}

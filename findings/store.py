@@ -8,6 +8,8 @@ import hashlib
 from dataclasses import fields
 from datetime import datetime, timedelta
 
+from django.utils import timezone
+
 from findings.aws.records import (
     AccessAnalyzerSnapshot,
     AuthorizationDetails,
@@ -90,16 +92,10 @@ def aws_managed_policies_to_refresh(*, arns: set[str]) -> set[str]:
         ManagedPolicy.objects.filter(
             arn__in=arns,
             is_aws_managed=True,
-            changed_at__gte=datetime.now().astimezone() - AWS_MANAGED_POLICY_MAX_AGE,
+            checked_at__gte=timezone.now() - AWS_MANAGED_POLICY_MAX_AGE,
         ).values_list("arn", flat=True)
     )
-    stale = set(
-        ManagedPolicy.objects.filter(arn__in=arns, is_aws_managed=True)
-        .exclude(arn__in=fresh)
-        .values_list("arn", flat=True)
-    )
-    missing = arns - fresh - stale
-    return missing | stale if (missing or stale) else set()
+    return arns - fresh
 
 
 def store_managed_policies(
@@ -108,8 +104,9 @@ def store_managed_policies(
     """Upsert managed policies by ARN; unchanged ones are not written."""
     if not policies:
         return 0
+    # A policy that was gone and is back must be written even if unchanged.
     existing = dict(
-        ManagedPolicy.objects.filter(arn__in=[p.arn for p in policies]).values_list(
+        ManagedPolicy.objects.filter(arn__in=[p.arn for p in policies], gone_at=None).values_list(
             "arn", "fingerprint"
         )
     )
@@ -137,6 +134,7 @@ def store_managed_policies(
                 fingerprint=print_,
                 first_seen_at=now,
                 changed_at=now,
+                checked_at=now,
                 **values,
             )
         )
@@ -145,8 +143,21 @@ def store_managed_policies(
             rows,
             update_conflicts=True,
             unique_fields=["arn"],
-            update_fields=["fingerprint", "changed_at", "gone_at", *values.keys()],
+            update_fields=[
+                "fingerprint",
+                "changed_at",
+                "checked_at",
+                "gone_at",
+                "last_seen_at",
+                *values.keys(),
+            ],
             batch_size=BATCH_SIZE,
+        )
+    # AWS-managed documents read again and found unchanged: fresh for another day.
+    rechecked = [p.arn for p in policies if p.is_aws_managed and existing.get(p.arn)]
+    if rechecked:
+        ManagedPolicy.objects.filter(arn__in=rechecked).exclude(checked_at=now).update(
+            checked_at=now
         )
     return len(rows)
 
@@ -246,6 +257,10 @@ def store_authorization_details(
         values["document_id"] = document_ids.get(values["document_sha256"])
 
     store_managed_policies(account=account, policies=policies, document_ids=document_ids, now=now)
+    # This account's own policies that AWS no longer lists were deleted.
+    ManagedPolicy.objects.filter(account=account, is_aws_managed=False, gone_at=None).exclude(
+        arn__in=[p.arn for p in details.policies]
+    ).update(gone_at=now, last_seen_at=previous_seen_at, changed_at=now)
     users = sync_observed(
         IamUser,
         account=account,
@@ -370,6 +385,13 @@ def store_service_last_accessed(
         now=now,
         previous_seen_at=previous_seen_at,
         scope={"principal_arn__in": [r.principal_arn for r in completed]},
+    )
+    # Principals that no longer exist at all: their rows go too.
+    asked = [r.principal_arn for r in results]
+    counts.gone += (
+        ServiceLastAccessed.objects.filter(account=account, gone_at=None)
+        .exclude(principal_arn__in=asked)
+        .update(gone_at=now, last_seen_at=previous_seen_at, changed_at=now)
     )
     return {
         "principals": len(results),

@@ -1,6 +1,6 @@
 import os
 
-from celery import Celery
+from celery import Celery, shared_task
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "iamreview.settings")
 
@@ -9,7 +9,7 @@ app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 
 
-@app.task(name="iamreview.heartbeat")
+@shared_task(name="iamreview.heartbeat")
 def heartbeat() -> str:
     """Proves the worker and beat are alive; also what the integration test runs."""
     return "ok"

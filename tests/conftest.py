@@ -43,6 +43,12 @@ def postgres(settings):
     return connection
 
 
+@pytest.fixture
+def committed_db(transactional_db, postgres):
+    """Real commits on PostgreSQL, seen by other connections (threads, a Celery worker)."""
+    return
+
+
 @pytest.fixture(scope="session")
 def redis_url():
     url = os.environ.get("IAMREVIEW_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
@@ -113,3 +119,21 @@ def login(client):
         return client
 
     return as_user
+
+
+@pytest.fixture
+def celery_on_redis(redis_url):
+    """A Celery app of its own on the real Redis, configured like the project's.
+
+    The project's app has run tasks in-process in other tests, which caches a producer pool
+    for the broker-less configuration; an app of its own avoids that state.
+    """
+    from celery import Celery
+
+    worker_app = Celery("iamreview-test", set_as_current=False)
+    worker_app.config_from_object("django.conf:settings", namespace="CELERY")
+    worker_app.conf.update(broker_url=redis_url, result_backend=redis_url, task_always_eager=False)
+    try:
+        yield worker_app
+    finally:
+        worker_app.close()

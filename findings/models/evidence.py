@@ -198,6 +198,8 @@ class ManagedPolicy(models.Model):
     fingerprint = models.CharField(max_length=64)
     first_seen_at = models.DateTimeField()
     changed_at = models.DateTimeField()
+    # AWS-managed policies are read once for every account; this says when, to re-read daily.
+    checked_at = models.DateTimeField(null=True, blank=True)
     gone_at = models.DateTimeField(null=True, blank=True)
     last_seen_at = models.DateTimeField(null=True, blank=True)
 

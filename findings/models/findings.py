@@ -121,6 +121,10 @@ class Exclusion(models.Model):
     finding = models.ForeignKey(
         Finding, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
     )
+    # Made by a review decision (accepted risk, false positive): ends when that is superseded.
+    decision = models.ForeignKey(
+        "findings.Decision", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
     check_id = models.CharField(max_length=80, blank=True, help_text="Empty: every check")
     reason = models.TextField()
     owner = models.ForeignKey(

@@ -5,7 +5,7 @@ from django.urls import URLPattern, URLResolver, get_resolver
 
 from accounts.permissions import Capability, Role, can
 
-PUBLIC_URL_NAMES = {"login", "healthz"}
+PUBLIC_URL_NAMES = {"login", "healthz", "api-schema"}
 
 
 def walk(patterns, prefix=""):
@@ -45,9 +45,24 @@ def test_every_view_declares_who_may_use_it():
     assert undeclared == []
 
 
+def is_api(pattern) -> bool:
+    """API views (findings/api.py) answer JSON and authenticate by bearer token, not session."""
+    return getattr(pattern.callback, "api", False)
+
+
+def api_call(client, pattern, path: str, **headers):
+    """The view's first declared method; POSTs carry an empty JSON object."""
+    method = pattern.callback.http_methods[0]
+    if method == "GET":
+        return client.get(path, headers=headers)
+    return client.generic(method, path, "{}", content_type="application/json", headers=headers)
+
+
 @pytest.mark.django_db
 def test_anonymous_visitor_never_gets_a_page_except_login_and_healthz(client):
     for route, pattern in all_patterns():
+        if is_api(pattern):
+            continue  # API: 401, not a redirect (below).
         response = client.get(sample_path(route))
         if pattern.name in PUBLIC_URL_NAMES:
             assert response.status_code in (200, 503), route
@@ -66,7 +81,7 @@ def test_each_role_gets_exactly_the_pages_meant_for_it(client, role):
     client.force_login(user)
     for route, pattern in all_patterns():
         required = getattr(pattern.callback, "required_capabilities", None)
-        if required is None or "<" in route:
+        if required is None or "<" in route or is_api(pattern):
             continue
         response = client.get(sample_path(route))
         allowed = all(can(user, capability) for capability in required)
@@ -74,6 +89,56 @@ def test_each_role_gets_exactly_the_pages_meant_for_it(client, role):
             assert response.status_code in (200, 302, 405), (role, route, response.status_code)
         else:
             assert response.status_code == 403, (role, route, response.status_code)
+
+
+@pytest.mark.django_db
+def test_anonymous_api_calls_get_401_json_except_the_public_schema(client):
+    api = [(route, pattern) for route, pattern in all_patterns() if is_api(pattern)]
+    assert api, "the API routes are included under /api/"
+    for route, pattern in api:
+        response = api_call(client, pattern, sample_path(route))
+        assert pattern.callback.api_public == (pattern.name in PUBLIC_URL_NAMES), route
+        if pattern.callback.api_public:
+            assert response.status_code == 200, route
+            continue
+        assert response.status_code == 401, (route, response.status_code)
+        assert response["WWW-Authenticate"].startswith("Bearer"), route
+        assert "error" in response.json(), route
+
+
+@pytest.mark.django_db
+def test_a_browser_session_never_authenticates_an_api_call(client, administrator):
+    client.force_login(administrator)
+    for route, pattern in all_patterns():
+        if is_api(pattern) and not pattern.callback.api_public:
+            response = api_call(client, pattern, sample_path(route))
+            assert response.status_code == 401, (route, response.status_code)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("role", list(Role) + [None])
+def test_each_role_gets_exactly_the_api_calls_meant_for_it(client, role):
+    """Allowed: an answer about the request itself (200/201, 400 for the empty body, 404 for
+    an object that does not exist). Not allowed: 403 with the reason, before anything else."""
+    from accounts.tokens import create_token
+    from tests.conftest import make_person
+
+    user = make_person(f"{role or 'none'}@example.com".lower(), *([role] if role else []))
+    _, raw = create_token(user=user, name="url walk")
+    for route, pattern in all_patterns():
+        if not is_api(pattern) or pattern.callback.api_public:
+            continue
+        callback = pattern.callback
+        allowed = all(can(user, c) for c in callback.required_capabilities) and (
+            not callback.any_capabilities or any(can(user, c) for c in callback.any_capabilities)
+        )
+        response = api_call(client, pattern, sample_path(route), Authorization=f"Bearer {raw}")
+        assert response["Content-Type"].startswith("application/json"), route
+        if allowed:
+            assert response.status_code in (200, 201, 400, 404), (role, route, response.status_code)
+        else:
+            assert response.status_code == 403, (role, route, response.status_code)
+            assert response.json()["error"].startswith("Requires the"), route
 
 
 @pytest.mark.parametrize(

@@ -18,11 +18,8 @@ import pytest
 from botocore.validate import validate_parameters
 from moto import mock_aws
 
-from findings.aws.demo_org import (
-    DemoOrganization,
-    access_analyzer_findings_document,
-    build_demo_organization,
-)
+from findings.aws.demo_findings import access_analyzer_findings_document
+from findings.aws.demo_org import DemoOrganization, build_demo_organization
 
 NOW = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
 SMALL_SCALE = 0.05

@@ -1,0 +1,244 @@
+"""Inventory pages: every IAM user and role we hold, and one page per principal."""
+
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import timedelta
+from urllib.parse import urlencode
+
+from django.conf import settings
+from django.core.paginator import Paginator
+from django.db.models import Count, Q, QuerySet
+from django.db.models.functions import Lower
+from django.shortcuts import get_object_or_404, render
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.cache import patch_vary_headers
+from django.views.decorators.http import require_GET
+
+from accounts.permissions import Capability, requires
+from findings.models import (
+    AwsAccount,
+    CredentialReportEntry,
+    Finding,
+    IamGroup,
+    IamRole,
+    IamUser,
+    PolicyAttachment,
+    ServiceLastAccessed,
+)
+
+PER_PAGE = 50
+ROLE_KINDS = {
+    "": "All roles",
+    "application": "Your roles",
+    "service-linked": "Service-linked",
+    "sso": "IAM Identity Center",
+}
+
+
+@dataclass
+class InventoryFilters:
+    account: str = ""
+    q: str = ""
+    kind: str = ""
+
+    @classmethod
+    def from_params(cls, params) -> "InventoryFilters":
+        kind = (params.get("kind") or "").strip()
+        return cls(
+            account=(params.get("account") or "").strip(),
+            q=(params.get("q") or "").strip()[:200],
+            kind=kind if kind in ROLE_KINDS else "",
+        )
+
+    def url(self, name: str, **changes) -> str:
+        params = {k: v for k, v in {**self.__dict__, **changes}.items() if v}
+        return reverse(name) + (f"?{urlencode(params)}" if params else "")
+
+
+def present(model, filters: InventoryFilters) -> QuerySet:
+    rows = model.objects.filter(gone_at=None).select_related("account")
+    if filters.account:
+        rows = rows.filter(account__account_id=filters.account)
+    if filters.q:
+        rows = rows.filter(Q(name__icontains=filters.q) | Q(arn__icontains=filters.q))
+    return rows.order_by("account__name", "account__account_id", Lower("name"), "pk")
+
+
+def filtered_roles(filters: InventoryFilters) -> QuerySet[IamRole]:
+    roles = present(IamRole, filters)
+    if filters.kind == "service-linked":
+        roles = roles.filter(is_service_linked=True)
+    elif filters.kind == "sso":
+        roles = roles.filter(is_sso=True)
+    elif filters.kind == "application":
+        roles = roles.filter(is_service_linked=False, is_sso=False)
+    return roles
+
+
+def open_finding_counts(arns: list[str]) -> dict[tuple[int, str], int]:
+    rows = (
+        Finding.objects.filter(resource_arn__in=arns, status=Finding.Status.OPEN)
+        .values("account_id", "resource_arn")
+        .annotate(n=Count("id"))
+    )
+    return {(row["account_id"], row["resource_arn"]): row["n"] for row in rows}
+
+
+def page_of(request, rows: QuerySet):
+    return Paginator(rows, PER_PAGE).get_page(request.GET.get("page"))
+
+
+def tab_counts() -> dict[str, int]:
+    """Totals for the tabs (the table says how many match the filters)."""
+    return {
+        "users": IamUser.objects.filter(gone_at=None).count(),
+        "roles": IamRole.objects.filter(gone_at=None).count(),
+    }
+
+
+def render_inventory(request, context: dict):
+    template = "findings/inventory.html"
+    if request.htmx and not request.htmx.history_restore_request:
+        template += "#inventory-table"
+    response = render(request, template, context)
+    patch_vary_headers(response, ["HX-Request"])
+    return response
+
+
+def base_context(request, filters: InventoryFilters, tab: str, page) -> dict:
+    list_name = "inventory_users" if tab == "users" else "inventory_roles"
+    return {
+        "tab": tab,
+        "filters": filters,
+        "page": page,
+        "counts": tab_counts(),
+        "accounts": AwsAccount.objects.only("account_id", "name"),
+        "role_kinds": ROLE_KINDS.items(),
+        "list_url": reverse(list_name),
+        "previous_url": filters.url(list_name, page=page.previous_page_number())
+        if page.has_previous()
+        else None,
+        "next_url": filters.url(list_name, page=page.next_page_number())
+        if page.has_next()
+        else None,
+    }
+
+
+@require_GET
+@requires(Capability.VIEW)
+def users(request):
+    filters = InventoryFilters.from_params(request.GET)
+    filters.kind = ""
+    page = page_of(request, present(IamUser, filters))
+    arns = [user.arn for user in page]
+    entries = {
+        (entry.account_id, entry.arn): entry
+        for entry in CredentialReportEntry.objects.filter(gone_at=None, arn__in=arns)
+    }
+    findings = open_finding_counts(arns)
+    for user in page:
+        user.entry = entries.get((user.account_id, user.arn))
+        user.open_findings = findings.get((user.account_id, user.arn), 0)
+    roots = CredentialReportEntry.objects.filter(gone_at=None, user="<root_account>")
+    roots = roots.select_related("account").order_by("account__name")
+    if filters.account:
+        roots = roots.filter(account__account_id=filters.account)
+    show_roots = page.number == 1 and (not filters.q or filters.q.lower() in "root account")
+    context = base_context(request, filters, "users", page)
+    context["roots"] = list(roots) if show_roots else []
+    return render_inventory(request, context)
+
+
+@require_GET
+@requires(Capability.VIEW)
+def roles(request):
+    filters = InventoryFilters.from_params(request.GET)
+    page = page_of(request, filtered_roles(filters))
+    arns = [role.arn for role in page]
+    policies = dict(
+        PolicyAttachment.objects.filter(
+            gone_at=None, principal_arn__in=arns, kind__in=["inline", "managed"]
+        )
+        .values("principal_arn")
+        .annotate(n=Count("id"))
+        .values_list("principal_arn", "n")
+    )
+    findings = open_finding_counts(arns)
+    for role in page:
+        role.policy_count = policies.get(role.arn, 0)
+        role.open_findings = findings.get((role.account_id, role.arn), 0)
+    return render_inventory(request, base_context(request, filters, "roles", page))
+
+
+# --- One principal ----------------------------------------------------------------------------
+
+
+@dataclass
+class PolicyView:
+    attachment: PolicyAttachment
+    via_group: str = ""
+
+
+def policies_of(account: AwsAccount, arns: dict[str, str]) -> dict[str, list[PolicyView]]:
+    """Policies in effect, by kind. `arns`: principal ARN -> group name ('' for the principal)."""
+    by_kind: dict[str, list[PolicyView]] = defaultdict(list)
+    for attachment in PolicyAttachment.objects.filter(
+        account=account, gone_at=None, principal_arn__in=list(arns)
+    ).select_related("document"):
+        by_kind[attachment.kind].append(PolicyView(attachment, arns[attachment.principal_arn]))
+    for views in by_kind.values():
+        views.sort(key=lambda v: (v.via_group, v.attachment.policy_name.lower()))
+    return by_kind
+
+
+def service_access(account: AwsAccount, arn: str) -> list[ServiceLastAccessed]:
+    cutoff = timezone.now() - timedelta(days=settings.DETECT_UNUSED_SERVICE_DAYS)
+    rows = list(
+        ServiceLastAccessed.objects.filter(account=account, principal_arn=arn, gone_at=None)
+    )
+    for row in rows:
+        row.is_unused = row.last_authenticated_at is None or row.last_authenticated_at < cutoff
+    rows.sort(key=lambda row: (not row.is_unused, row.service_namespace))
+    return rows
+
+
+def principal_context(account: AwsAccount, arn: str, group_arns: dict[str, str]) -> dict:
+    policies = policies_of(account, {arn: "", **group_arns})
+    return {
+        "inline": policies.get("inline", []),
+        "managed": policies.get("managed", []),
+        "boundary": policies.get("boundary", []),
+        "policy_groups": [
+            ("Inline policies", policies.get("inline", [])),
+            ("Managed policies", policies.get("managed", [])),
+            ("Permissions boundary", policies.get("boundary", [])),
+        ],
+        "services": service_access(account, arn),
+        "unused_service_days": settings.DETECT_UNUSED_SERVICE_DAYS,
+        "findings": Finding.objects.filter(account=account, resource_arn=arn).order_by(
+            "status", "severity_rank", "-first_seen_at"
+        ),
+    }
+
+
+@require_GET
+@requires(Capability.VIEW)
+def user_detail(request, pk: int):
+    user = get_object_or_404(IamUser.objects.select_related("account"), pk=pk)
+    groups = list(IamGroup.objects.filter(account=user.account, name__in=user.groups, gone_at=None))
+    entry = CredentialReportEntry.objects.filter(
+        account=user.account, arn=user.arn, gone_at=None
+    ).first()
+    context = principal_context(user.account, user.arn, {g.arn: g.name for g in groups})
+    context.update(principal=user, entry=entry, groups=user.groups)
+    return render(request, "findings/user.html", context)
+
+
+@require_GET
+@requires(Capability.VIEW)
+def role_detail(request, pk: int):
+    role = get_object_or_404(IamRole.objects.select_related("account"), pk=pk)
+    context = principal_context(role.account, role.arn, {})
+    context.update(principal=role, unused_role_days=settings.DETECT_UNUSED_ROLE_DAYS)
+    return render(request, "findings/role.html", context)

@@ -1,0 +1,214 @@
+"""Show evidence readably: dates as <time> elements, absent dates as the reason in words.
+
+AWS writes a reason instead of a date where there is none (`no_information`, `N/A`,
+`not_supported`); "never used" and "no such credential" are different facts and must read
+differently. An empty role last-used date means "not used within the ~400 days AWS tracks".
+"""
+
+from datetime import datetime
+
+from django import template
+from django.contrib.humanize.templatetags.humanize import naturaltime
+from django.utils.html import format_html, format_html_join
+
+from findings.inventory import REASON_WORDS
+from findings.policies import pretty
+
+register = template.Library()
+
+ROLE_NOT_USED = "Not used within AWS's ~400-day tracking window"
+NEVER_USED = "never used"
+AWS_STATUS_WORDS = {
+    "ACTIVE": "Active in AWS",
+    "ARCHIVED": "Archived in AWS",
+    "RESOLVED": "Resolved in AWS",
+}
+
+
+def as_datetime(value) -> datetime | None:
+    if isinstance(value, datetime):
+        return value
+    if isinstance(value, str) and len(value) >= 10 and value[4:5] == "-":
+        try:
+            return datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            return None
+    return None
+
+
+@register.filter
+def reason_words(reason: str | None) -> str:
+    return REASON_WORDS.get(reason or "", reason or "")
+
+
+@register.simple_tag
+def moment(value, reason: str = "", absent: str = "", precise: bool = False):
+    """A date humanized, with its ISO value in a <time> element; or why there is none.
+
+    `absent` is what to say when there is neither a date nor a reason.
+    """
+    moment_ = as_datetime(value)
+    if moment_ is None:
+        words = reason_words(reason) if reason else (absent or "none recorded")
+        return format_html('<span class="absent">{}</span>', words)
+    iso = moment_.isoformat(timespec="seconds")
+    if precise:
+        return format_html(
+            '<time datetime="{}" title="{}">{} <span class="muted">({})</span></time>',
+            iso,
+            iso,
+            f"{moment_:%Y-%m-%d}",
+            naturaltime(moment_),
+        )
+    return format_html('<time datetime="{}" title="{}">{}</time>', iso, iso, naturaltime(moment_))
+
+
+@register.simple_tag
+def last_used(active: bool, value, reason: str = ""):
+    """A key's or password's last use: when it exists, AWS's `N/A` means it was never used.
+
+    (The credential report writes `N/A` both for "no key" and for "an active key never used".)
+    """
+    if as_datetime(value) is None and active and reason in ("", "N/A"):
+        return format_html('<span class="absent">{}</span>', NEVER_USED)
+    return moment(value, reason, absent="no such credential", precise=True)
+
+
+@register.filter
+def pretty_json(document) -> str:
+    if document is None:
+        return ""
+    if isinstance(document, dict | list):
+        return pretty(document=document)  # json.dumps underneath: lists print as well
+    return str(document)
+
+
+@register.filter
+def aws_status_words(status: str) -> str:
+    return AWS_STATUS_WORDS.get(status, status.title() + " in AWS" if status else "")
+
+
+@register.filter
+def yes_no(value) -> str:
+    if value is None:
+        return "unknown"
+    return "Yes" if value else "No"
+
+
+# --- Evidence facts ---------------------------------------------------------------------------
+
+LABELS = {
+    "why": "Why",
+    "active_keys": "Active root access keys",
+    "mfa_active": "MFA active",
+    "password_enabled": "Console password",
+    "password_last_used": "Password last used",
+    "password_last_changed": "Password last changed",
+    "user_creation_time": "User created",
+    "key": "Access key",
+    "active": "Active",
+    "last_rotated": "Created or last rotated",
+    "last_used": "Last used",
+    "last_used_service": "Last used with service",
+    "last_used_region": "Last used in region",
+    "age_days": "Age",
+    "last_activity": "Last activity",
+    "credentials": "Credentials",
+    "created": "Created",
+    "path": "Path",
+    "services": "Services granted with a wildcard",
+    "count": "Unused services",
+    "region": "Region",
+    "used": "Used within the window",
+    "window_days": "Recent-use window",
+    "finding_id": "Access Analyzer finding ID",
+    "analyzer": "Analyzer",
+    "aws_status": "Status in AWS",
+    "resource_owner_account": "Resource owner account",
+    "created_at": "Created in AWS",
+    "updated_at": "Last updated in AWS",
+    "access_key_1_last_used": "Access key 1 last used",
+    "access_key_2_last_used": "Access key 2 last used",
+}
+# Shown in their own sections, or folded into the fact they explain.
+SECTION_KEYS = {"grants", "unused_services", "keys", "details", "statement"}
+# Left out when empty: they only add to a fact shown beside them.
+OPTIONAL_KEYS = {"last_used_service", "last_used_region", "region", "analyzer"}
+# Facts in reading order; any others follow in the order the evidence has them.
+ORDER = [
+    "why",
+    "key",
+    "active",
+    "last_rotated",
+    "last_used",
+    "last_used_service",
+    "last_used_region",
+    "finding_id",
+    "aws_status",
+    "resource_owner_account",
+    "created_at",
+    "updated_at",
+]
+DAY_KEYS = {"age_days", "window_days"}
+
+
+def label_for(key: str) -> str:
+    return LABELS.get(key, key.replace("_", " ").capitalize())
+
+
+def fact_value(key: str, value, evidence: dict, resource_type: str):
+    if key == "last_used" and resource_type == "role" and value is None:
+        return format_html('<span class="absent">{}</span>', ROLE_NOT_USED)
+    if key == "last_used" and "key" in evidence:
+        return last_used(evidence.get("active"), value, evidence.get("last_used_reason") or "")
+    if key == "password_last_used" and "password_enabled" in evidence:
+        reason = evidence.get("password_last_used_reason") or ""
+        return last_used(evidence["password_enabled"], value, reason)
+    if key.startswith("access_key_") and key.endswith("_last_used"):
+        return last_used(True, value, "")
+    if key == "last_activity" and value is None:
+        return format_html('<span class="absent">{}</span>', "no credential ever used")
+    if key in DAY_KEYS:
+        return f"{value} days"
+    if isinstance(value, bool):
+        return yes_no(value)
+    if as_datetime(value) is not None:
+        return moment(value, precise=True)
+    if value is None:
+        reason = evidence.get(f"{key}_reason")
+        return moment(None, reason or "", absent="none recorded")
+    if isinstance(value, dict):
+        items = [(label_for(k), fact_value(k, v, {}, resource_type)) for k, v in value.items()]
+        return format_html(
+            '<ul class="plain">{}</ul>', format_html_join("", "<li>{}: {}</li>", items)
+        )
+    if isinstance(value, list):
+        return ", ".join(str(v) for v in value) or "none"
+    if key == "aws_status":
+        return aws_status_words(value)
+    return str(value)
+
+
+@register.simple_tag
+def evidence_facts(finding) -> list[tuple[str, str]]:
+    """The simple facts of a finding's evidence as (label, HTML) pairs, in reading order."""
+    evidence = finding.evidence or {}
+    keys = sorted(evidence, key=lambda k: ORDER.index(k) if k in ORDER else len(ORDER))
+    return [
+        (label_for(key), fact_value(key, evidence[key], evidence, finding.resource_type))
+        for key in keys
+        if key not in SECTION_KEYS
+        and not key.endswith("_reason")
+        and not (key in OPTIONAL_KEYS and evidence[key] is None)
+    ]
+
+
+@register.filter
+def detail_kind(detail: dict) -> str:
+    """The union member of an Access Analyzer findingDetails item."""
+    return next(iter(detail), "") if isinstance(detail, dict) else ""
+
+
+@register.filter
+def detail_body(detail: dict) -> dict:
+    return next(iter(detail.values()), {}) if isinstance(detail, dict) and detail else {}
