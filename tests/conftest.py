@@ -137,3 +137,7 @@ def celery_on_redis(redis_url):
         yield worker_app
     finally:
         worker_app.close()
+        # The test worker makes its app the current one; give the project's app back.
+        from iamreview.celery import app as project_app
+
+        project_app.set_current()
