@@ -5,4 +5,6 @@ def navigation(request):
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated:
         return {"can": {}}
-    return {"can": capabilities_of(user)}
+    # The first path segment ("review", "findings", ...) marks the current navigation entry.
+    section = request.path.strip("/").split("/", 1)[0]
+    return {"can": capabilities_of(user), "section": section}

@@ -1,10 +1,6 @@
 from django.contrib import messages
 from django.contrib.auth import views as auth_views
-from django.shortcuts import render
 from django.urls import reverse_lazy
-from django.views.decorators.http import require_GET
-
-from accounts.permissions import requires, roles_of
 
 
 class LoginView(auth_views.LoginView):
@@ -19,9 +15,3 @@ class PasswordChangeView(auth_views.PasswordChangeView):
     def form_valid(self, form):
         messages.success(self.request, "Your password was changed.")
         return super().form_valid(form)
-
-
-@require_GET
-@requires()
-def profile(request):
-    return render(request, "accounts/profile.html", {"roles": roles_of(request.user)})

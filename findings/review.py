@@ -490,7 +490,7 @@ def bulk_decide(
     result = BulkResult()
     for item in items:
         latest = item.latest_decision
-        if latest is not None and latest.decided_at > seen_at:
+        if latest is not None and latest.decided_at > seen_at and latest.decided_by_id != actor.pk:
             result.conflicts.append((item, f"decided by {latest.decided_by.email} meanwhile"))
             continue
         try:
@@ -522,6 +522,8 @@ def assign_items(*, items: list[ReviewItem], assignee: User | None, actor: User)
             ).values_list("pk", flat=True)
         )
         count = ReviewItem.objects.filter(pk__in=ids).update(assignee=assignee)
+        if not count:
+            return 0
         record(
             actor=actor,
             action="items.assigned",

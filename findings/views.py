@@ -1,7 +1,7 @@
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
-from accounts.permissions import Capability, requires, roles_of
+from accounts.permissions import requires, roles_of
 
 
 @require_GET
@@ -12,9 +12,3 @@ def dashboard(request):
 
 def _coming(request, title: str, what: str):
     return render(request, "findings/coming.html", {"title": title, "what": what})
-
-
-@require_GET
-@requires(Capability.VIEW)
-def review(request):
-    return _coming(request, "Review", "Monthly, quarterly and per-release review cycles")

@@ -643,7 +643,7 @@ def test_sign_off_is_refused_while_items_wait_for_a_decision(api_as, reviewer, a
     api_as(reviewer).decide(items_of(cycle)[0], decision="keep", justification="in use")
     response = api_as(approver).post(f"/api/cycles/{cycle.pk}/sign-off", {"attestation": "ok"})
     assert response.status_code == 403
-    assert "1 items still wait" in response.json()["error"]
+    assert "1 item still waits" in response.json()["error"]
 
 
 @pytest.mark.django_db

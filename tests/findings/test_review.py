@@ -710,7 +710,7 @@ def test_a_delegated_item_still_waits_for_a_decision(
         expected=alice.latest_decision_id,
     )
 
-    with pytest.raises(Forbidden, match="1 items still wait"):
+    with pytest.raises(Forbidden, match="1 item still waits"):
         sign_off_cycle(cycle=quarterly, approver=approver, attestation=ATTESTATION)
 
 

@@ -1,0 +1,155 @@
+"""Your profile: your IAM identities (for segregation of duties) and your personal API tokens."""
+
+import re
+
+from django import forms
+from django.contrib import messages
+from django.db import IntegrityError, transaction
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET, require_POST
+
+from accounts.models import ApiToken, LinkedIdentity, User
+from accounts.permissions import Capability, can, requires, roles_of
+from accounts.tokens import create_token, revoke_token
+
+IDENTITY_ARN = re.compile(r"^arn:aws(-cn|-us-gov)?:iam::\d{12}:(user|role)/[\w+=,.@/-]+$")
+
+
+class IdentityForm(forms.Form):
+    arn = forms.CharField(
+        label="IAM user or role ARN",
+        max_length=2048,
+        widget=forms.TextInput(attrs={"placeholder": "arn:aws:iam::123456789012:user/alice"}),
+        help_text="An IAM identity that is yours: you will not be asked to review items about it.",
+    )
+
+    def clean_arn(self) -> str:
+        arn = self.cleaned_data["arn"].strip()
+        if not IDENTITY_ARN.match(arn):
+            raise forms.ValidationError(
+                "An IAM user or role ARN looks like arn:aws:iam::123456789012:user/alice "
+                "or arn:aws:iam::123456789012:role/deploy."
+            )
+        return arn
+
+
+class TokenForm(forms.Form):
+    name = forms.CharField(
+        label="Token name",
+        max_length=100,
+        widget=forms.TextInput(attrs={"placeholder": "release pipeline"}),
+        help_text="What it is for, so you recognise it later.",
+    )
+
+
+# --- Write functions ----------------------------------------------------------------------------
+
+
+@transaction.atomic
+def link_identity(*, user: User, arn: str) -> LinkedIdentity:
+    from findings.audit import record
+
+    identity = LinkedIdentity.objects.create(user=user, arn=arn)
+    record(
+        actor=user,
+        action="identity.linked",
+        target_type="linked_identity",
+        target_id=identity.pk,
+        target_label=f"{arn} of {user.email}",
+        after={"arn": arn, "user": user.email},
+    )
+    return identity
+
+
+@transaction.atomic
+def unlink_identity(*, identity: LinkedIdentity, actor: User) -> None:
+    from findings.audit import record
+
+    record(
+        actor=actor,
+        action="identity.unlinked",
+        target_type="linked_identity",
+        target_id=identity.pk,
+        target_label=f"{identity.arn} of {identity.user.email}",
+        before={"arn": identity.arn, "user": identity.user.email},
+    )
+    identity.delete()
+
+
+# --- Views ----------------------------------------------------------------------------------------
+
+
+def render_profile(request, *, identity_form=None, token_form=None, status: int = 200):
+    context = {
+        "roles": roles_of(request.user),
+        "identities": LinkedIdentity.objects.filter(user=request.user),
+        "tokens": ApiToken.objects.filter(user=request.user),
+        "identity_form": identity_form or IdentityForm(auto_id="identity-%s"),
+        "token_form": token_form or TokenForm(auto_id="token-%s"),
+    }
+    return render(request, "accounts/profile.html", context, status=status)
+
+
+@require_GET
+@requires()
+def profile(request):
+    return render_profile(request)
+
+
+# Each needs only a logged-in person: everyone manages their own identities and tokens.
+@require_POST
+@requires()
+def identity_add(request):
+    form = IdentityForm(request.POST, auto_id="identity-%s")
+    if form.is_valid():
+        try:
+            link_identity(user=request.user, arn=form.cleaned_data["arn"])
+        except IntegrityError:
+            form.add_error("arn", "This identity is already linked to you.")
+        else:
+            messages.success(request, f"Linked {form.cleaned_data['arn']} to you.")
+            return redirect("profile")
+    return render_profile(request, identity_form=form)
+
+
+@require_POST
+@requires()
+def identity_remove(request, pk: int):
+    identity = get_object_or_404(LinkedIdentity, pk=pk, user=request.user)
+    if not can(request.user, Capability.MANAGE_PEOPLE):
+        # Unlinking would let a reviewer decide items about their own identity again.
+        messages.error(
+            request,
+            "Only an administrator can remove a linked identity (segregation of duties); "
+            "ask one to remove it in the admin.",
+        )
+        return redirect("profile")
+    unlink_identity(identity=identity, actor=request.user)
+    messages.success(request, f"Unlinked {identity.arn}.")
+    return redirect("profile")
+
+
+@never_cache
+@require_POST
+@requires()
+def token_create(request):
+    form = TokenForm(request.POST, auto_id="token-%s")
+    if not form.is_valid():
+        return render_profile(request, token_form=form)
+    try:
+        token, raw = create_token(user=request.user, name=form.cleaned_data["name"])
+    except ValueError as exc:
+        form.add_error("name", str(exc))
+        return render_profile(request, token_form=form)
+    # Shown on this response only: only its hash is stored.
+    return render(request, "accounts/profile_token_created.html", {"token": token, "raw": raw})
+
+
+@require_POST
+@requires()
+def token_revoke(request, pk: int):
+    token = get_object_or_404(ApiToken, pk=pk, user=request.user)
+    revoke_token(token=token, actor=request.user)
+    messages.success(request, f"Revoked the token “{token.name}”. It no longer works.")
+    return redirect("profile")

@@ -1,0 +1,157 @@
+"""The profile page: linked IAM identities (segregation of duties) and personal API tokens."""
+
+import pytest
+from django.test import Client
+
+from accounts.models import ApiToken, LinkedIdentity
+from accounts.tokens import hash_token, user_for_token
+from findings.models import AuditEntry
+
+pytestmark = pytest.mark.django_db
+
+ALICE = "arn:aws:iam::111122223333:user/alice"
+DEPLOY = "arn:aws:iam::111122223333:role/ci/deploy"
+
+
+def test_anyone_logged_in_sees_their_profile_with_identities_and_tokens(client, outsider):
+    client.force_login(outsider)
+    page = client.get("/accounts/profile/").content.decode()
+    assert "Your IAM identities" in page
+    assert "Personal API tokens" in page
+    assert "No role yet" in page
+
+
+def test_an_anonymous_visitor_is_sent_to_log_in(client):
+    for url in ("/accounts/profile/", "/accounts/profile/tokens/"):
+        assert client.get(url).url.startswith("/accounts/login/")
+    assert client.post("/accounts/profile/tokens/", {"name": "x"}).status_code == 302
+    assert not ApiToken.objects.exists()
+
+
+@pytest.mark.parametrize("arn", [ALICE, DEPLOY, "arn:aws-us-gov:iam::111122223333:user/bob"])
+def test_a_person_links_an_iam_identity_and_the_change_is_audited(client, reviewer, arn):
+    client.force_login(reviewer)
+    response = client.post("/accounts/profile/identities/", {"arn": f"  {arn} "}, follow=True)
+    assert response.redirect_chain == [("/accounts/profile/", 302)]
+    assert list(reviewer.linked_identities.values_list("arn", flat=True)) == [arn]
+    assert f"Linked {arn} to you." in response.content.decode()
+    entry = AuditEntry.objects.get(action="identity.linked")
+    assert entry.actor == reviewer and entry.after == {"arn": arn, "user": reviewer.email}
+
+
+@pytest.mark.parametrize(
+    "arn",
+    [
+        "arn:aws:iam::1111:user/alice",  # not 12 digits
+        "arn:aws:iam::111122223333:group/admins",
+        "arn:aws:s3:::bucket",
+        "alice",
+        "",
+    ],
+)
+def test_an_arn_that_is_not_an_iam_user_or_role_is_refused_next_to_the_field(client, reviewer, arn):
+    client.force_login(reviewer)
+    response = client.post("/accounts/profile/identities/", {"arn": arn})
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert 'id="identity-arn_error"' in page
+    assert not LinkedIdentity.objects.exists()
+    assert not AuditEntry.objects.exists()
+
+
+def test_linking_the_same_identity_twice_is_explained(client, reviewer):
+    LinkedIdentity.objects.create(user=reviewer, arn=ALICE)
+    client.force_login(reviewer)
+    response = client.post("/accounts/profile/identities/", {"arn": ALICE})
+    assert "already linked to you" in response.content.decode()
+    assert LinkedIdentity.objects.count() == 1
+
+
+def test_a_reviewer_cannot_unlink_their_own_identity_to_escape_segregation_of_duties(
+    client, reviewer
+):
+    mine = LinkedIdentity.objects.create(user=reviewer, arn=ALICE)
+    client.force_login(reviewer)
+    response = client.post(f"/accounts/profile/identities/{mine.pk}/remove/", follow=True)
+    assert "Only an administrator can remove a linked identity" in response.content.decode()
+    assert list(LinkedIdentity.objects.all()) == [mine]
+    assert not AuditEntry.objects.filter(action="identity.unlinked").exists()
+
+
+def test_an_administrator_unlinks_their_own_identity_but_not_someone_elses(
+    client, administrator, second_reviewer
+):
+    mine = LinkedIdentity.objects.create(user=administrator, arn=ALICE)
+    theirs = LinkedIdentity.objects.create(user=second_reviewer, arn=DEPLOY)
+    client.force_login(administrator)
+    response = client.post(f"/accounts/profile/identities/{theirs.pk}/remove/")
+    assert response.status_code == 404
+    response = client.post(f"/accounts/profile/identities/{mine.pk}/remove/")
+    assert response.url == "/accounts/profile/"
+    assert list(LinkedIdentity.objects.all()) == [theirs]
+    entry = AuditEntry.objects.get(action="identity.unlinked")
+    assert entry.before == {"arn": ALICE, "user": administrator.email}
+
+
+def test_a_new_token_is_shown_once_and_only_its_hash_is_stored(client, reviewer):
+    client.force_login(reviewer)
+    response = client.post("/accounts/profile/tokens/", {"name": "release pipeline"})
+    assert response.status_code == 200
+    assert "no-store" in response["Cache-Control"]
+    page = response.content.decode()
+    assert "Copy it now: it is shown this once." in page
+    raw = page.split('id="new-token" class="token-value" value="')[1].split('"')[0]
+    assert raw.startswith("iamr_") and len(raw) > 30
+
+    token = ApiToken.objects.get()
+    assert token.user == reviewer and token.name == "release pipeline"
+    assert token.token_hash == hash_token(raw)
+    stored = [str(value) for value in ApiToken.objects.values_list().get()]
+    assert not any(raw in value for value in stored)
+    assert user_for_token(raw) == reviewer
+
+    profile = client.get("/accounts/profile/").content.decode()
+    assert raw not in profile
+    assert "<td>release pipeline</td>" in profile and f"<code>{token.prefix}…</code>" in profile
+    assert AuditEntry.objects.filter(action="token.created").count() == 1
+
+
+def test_a_token_needs_a_name(client, reviewer):
+    client.force_login(reviewer)
+    response = client.post("/accounts/profile/tokens/", {"name": "  "})
+    assert 'id="token-name_error"' in response.content.decode()
+    assert not ApiToken.objects.exists()
+
+
+def test_a_person_revokes_their_own_token_but_not_someone_elses(client, reviewer, second_reviewer):
+    from accounts.tokens import create_token
+
+    mine, raw = create_token(user=reviewer, name="laptop")
+    theirs, _ = create_token(user=second_reviewer, name="theirs")
+    client.force_login(reviewer)
+    assert client.post(f"/accounts/profile/tokens/{theirs.pk}/revoke/").status_code == 404
+    response = client.post(f"/accounts/profile/tokens/{mine.pk}/revoke/", follow=True)
+    assert "Revoked the token “laptop”. It no longer works." in response.content.decode()
+    mine.refresh_from_db()
+    theirs.refresh_from_db()
+    assert mine.revoked_at is not None and theirs.revoked_at is None
+    assert user_for_token(raw) is None
+    assert "Revoked" in client.get("/accounts/profile/").content.decode()
+    assert AuditEntry.objects.filter(action="token.revoked").count() == 1
+
+
+def test_profile_changes_need_a_csrf_token(reviewer):
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(reviewer)
+    assert client.post("/accounts/profile/identities/", {"arn": ALICE}).status_code == 403
+    assert client.post("/accounts/profile/tokens/", {"name": "x"}).status_code == 403
+    assert not LinkedIdentity.objects.exists() and not ApiToken.objects.exists()
+    page = client.get("/accounts/profile/").content.decode()
+    assert page.count('name="csrfmiddlewaretoken"') == page.count('method="post"')
+
+
+def test_the_profile_pages_only_accept_the_methods_they_serve(client, reviewer):
+    client.force_login(reviewer)
+    assert client.get("/accounts/profile/tokens/").status_code == 405
+    assert client.get("/accounts/profile/identities/").status_code == 405
+    assert client.post("/accounts/profile/").status_code == 405
