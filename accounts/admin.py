@@ -19,6 +19,20 @@ class UserAdmin(BaseUserAdmin):
     add_fieldsets = [(None, {"classes": ["wide"], "fields": ["email", "password1", "password2"]})]
     filter_horizontal = ["groups"]
 
+    def save_related(self, request, form, formsets, change):
+        """Role changes made here go to the audit log like any other (and keep is_staff)."""
+        from accounts.people import audit_role_change
+        from accounts.permissions import Role
+
+        before = set(form.instance.groups.values_list("name", flat=True)) if change else set()
+        super().save_related(request, form, formsets, change)
+        after = set(form.instance.groups.values_list("name", flat=True))
+        for role in Role:
+            if (role.value in after) != (role.value in before):
+                audit_role_change(
+                    user=form.instance, role=role, granted=role.value in after, actor=request.user
+                )
+
 
 def administrators_only(request) -> bool:
     """Django admin is for Administrators (role check lives in accounts.permissions)."""

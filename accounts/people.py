@@ -46,8 +46,22 @@ def role_group(role: Role) -> Group:
     return group
 
 
+def audit_role_change(*, user: User, role: Role, granted: bool, actor: User | None) -> None:
+    from findings.audit import record
+
+    record(
+        actor=actor,
+        action="role.granted" if granted else "role.revoked",
+        target_type="user",
+        target_id=user.pk,
+        target_label=user.email,
+        before={"role": role.value, "held": not granted},
+        after={"role": role.value, "held": granted},
+    )
+
+
 @transaction.atomic
-def grant_role(*, user: User, role: Role) -> bool:
+def grant_role(*, user: User, role: Role, actor: User | None = None) -> bool:
     """Give a role. Returns False when the user already had it."""
     group = role_group(role)
     if user.groups.filter(pk=group.pk).exists():
@@ -56,11 +70,12 @@ def grant_role(*, user: User, role: Role) -> bool:
     if role is Role.ADMINISTRATOR and not user.is_staff:
         user.is_staff = True
         user.save(update_fields=["is_staff"])
+    audit_role_change(user=user, role=role, granted=True, actor=actor)
     return True
 
 
 @transaction.atomic
-def revoke_role(*, user: User, role: Role) -> bool:
+def revoke_role(*, user: User, role: Role, actor: User | None = None) -> bool:
     group = role_group(role)
     if not user.groups.filter(pk=group.pk).exists():
         return False
@@ -68,6 +83,7 @@ def revoke_role(*, user: User, role: Role) -> bool:
     if role is Role.ADMINISTRATOR and user.is_staff and not user.is_superuser:
         user.is_staff = False
         user.save(update_fields=["is_staff"])
+    audit_role_change(user=user, role=role, granted=False, actor=actor)
     return True
 
 

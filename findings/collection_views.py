@@ -262,7 +262,7 @@ def aws_account_add(request):
     form = AwsAccountForm(request.POST) if request.method == "POST" else AwsAccountForm()
     if form.is_bound and form.is_valid():
         try:
-            account = add_account(**form.cleaned_data)
+            account = add_account(**form.cleaned_data, actor=request.user)
         except ValidationError as exc:
             form.add_model_errors(exc)
         except IntegrityError:  # the same form submitted twice at once: the other one won
@@ -298,7 +298,7 @@ def aws_account_edit(request, pk: int):
     form = AwsAccountChangeForm(request.POST)
     if form.is_valid():
         try:
-            update_account(account=account, **form.cleaned_data)
+            update_account(account=account, actor=request.user, **form.cleaned_data)
         except ValidationError as exc:
             form.add_model_errors(exc)
         else:
@@ -316,7 +316,7 @@ def aws_account_toggle(request, pk: int):
     wanted = request.POST.get("enabled")
     enabled = (wanted == "true") if wanted in ("true", "false") else not account.enabled
     try:
-        update_account(account=account, enabled=enabled)
+        update_account(account=account, enabled=enabled, actor=request.user)
     except ValidationError as exc:
         messages.error(request, f"{account} could not be changed: {'; '.join(exc.messages)}")
     else:

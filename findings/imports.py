@@ -4,6 +4,7 @@ from django.conf import settings
 from django.db import DataError, transaction
 from django.utils import timezone
 
+from findings.audit import record
 from findings.aws.access_analyzer import parse_findings_file
 from findings.aws.authorization_details import parse_authorization_details_file
 from findings.aws.credential_report import parse_credential_report
@@ -110,6 +111,14 @@ def import_file(
         finish_run(run=run, succeeded=False, error=f"Unexpected error: {exc!r}")
         raise
     finish_run(run=run, succeeded=True, counts=counts, data_generated_at=generated_at)
+    record(
+        actor=requested_by,
+        action="evidence.imported",
+        target_type="collection_run",
+        target_id=run.pk,
+        target_label=f"{kind} {filename} into {account}",
+        after={"account": account.account_id, "kind": kind, "file": filename, "counts": counts},
+    )
     detect_after(run)
     run.refresh_from_db()
     return run

@@ -5,6 +5,7 @@ from dataclasses import dataclass
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
+from findings.audit import record
 from findings.aws.organizations import list_organization_accounts
 from findings.aws.session import assume_role_session, client, hub_session
 from findings.models import AwsAccount
@@ -33,6 +34,16 @@ def member_role_arn(account_id: str, role_name: str) -> str:
     return f"arn:aws:iam::{account_id}:role/{role_name.strip('/')}"
 
 
+AUDITED_FIELDS = ["account_id", "name", "role_arn", "regions", "enabled", "origin", "org_state"]
+
+
+def audit_view(account: AwsAccount) -> dict:
+    """What the audit log keeps of an account (the ExternalId only as set or not)."""
+    view = {name: getattr(account, name) for name in AUDITED_FIELDS}
+    view["external_id_set"] = bool(account.external_id)
+    return view
+
+
 @transaction.atomic
 def add_account(
     *,
@@ -42,6 +53,7 @@ def add_account(
     external_id: str = "",
     regions: list[str] | None = None,
     origin: str = AwsAccount.Origin.MANUAL,
+    actor=None,
 ) -> AwsAccount:
     account = AwsAccount(
         account_id=account_id.strip(),
@@ -53,15 +65,36 @@ def add_account(
     )
     account.full_clean()
     account.save()
+    record(
+        actor=actor,
+        action="aws_account.added",
+        target_type="aws_account",
+        target_id=account.pk,
+        target_label=str(account),
+        after=audit_view(account),
+    )
     return account
 
 
 @transaction.atomic
-def update_account(*, account: AwsAccount, **changes) -> AwsAccount:
+def update_account(*, account: AwsAccount, actor=None, **changes) -> AwsAccount:
+    before = audit_view(account)
     for name, value in changes.items():
         setattr(account, name, value)
     account.full_clean()
     account.save()
+    after = audit_view(account)
+    if after != before:
+        changed = [key for key in after if after[key] != before[key]]
+        record(
+            actor=actor,
+            action="aws_account.updated",
+            target_type="aws_account",
+            target_id=account.pk,
+            target_label=str(account),
+            before={key: before[key] for key in changed},
+            after={key: after[key] for key in changed},
+        )
     return account
 
 
@@ -123,9 +156,19 @@ def discover_organization_accounts(
                 if active and account.org_state in INACTIVE_ORG_STATES and not account.enabled:
                     account.enabled = True  # disabled by discovery, active again in AWS
                 result.updated.append(account)
+            before = audit_view(AwsAccount.objects.get(pk=account.pk))
             account.org_state = item.state
             account.org_joined_at = account.org_joined_at or item.joined_at
             if item.name:
                 account.name = item.name
             account.save(update_fields=["org_state", "org_joined_at", "enabled", "name"])
+            record(
+                actor=None,
+                action="aws_account.discovered_change",
+                target_type="aws_account",
+                target_id=account.pk,
+                target_label=str(account),
+                before=before,
+                after=audit_view(account),
+            )
     return result

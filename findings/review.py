@@ -560,7 +560,8 @@ def check_may_sign_off(*, cycle: ReviewCycle, approver: User) -> None:
         )
     remaining = undecided_count(cycle)
     if remaining:
-        raise Forbidden(f"{remaining} items still wait for a decision")
+        noun = "item still waits" if remaining == 1 else "items still wait"
+        raise Forbidden(f"{remaining} {noun} for a decision")
 
 
 def sign_off_cycle(*, cycle: ReviewCycle, approver: User, attestation: str) -> ReviewCycle:

@@ -6,6 +6,7 @@ from celery import shared_task
 from django.conf import settings
 from django.utils import timezone
 
+from findings.audit import record
 from findings.collect import run_collection
 from findings.models import CollectionRun
 from findings.registry import discover_organization_accounts
@@ -27,6 +28,15 @@ def collect_source(run_id: int) -> str:
 def enqueue_collection(*, account, source: str, trigger: str, requested_by=None) -> CollectionRun:
     """Claim the (account, source) and send the work to a worker (or run it, without a broker)."""
     run = claim_run(account=account, source=source, trigger=trigger, requested_by=requested_by)
+    if requested_by is not None:
+        record(
+            actor=requested_by,
+            action="collection.requested",
+            target_type="collection_run",
+            target_id=run.pk,
+            target_label=f"{source} for {account}",
+            after={"account": account.account_id, "source": source, "trigger": trigger},
+        )
     collect_source.delay(run.pk)
     return run
 

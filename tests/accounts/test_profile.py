@@ -56,7 +56,7 @@ def test_an_arn_that_is_not_an_iam_user_or_role_is_refused_next_to_the_field(cli
     page = response.content.decode()
     assert 'id="identity-arn_error"' in page
     assert not LinkedIdentity.objects.exists()
-    assert not AuditEntry.objects.exists()
+    assert not AuditEntry.objects.filter(target_type="linked_identity").exists()
 
 
 def test_linking_the_same_identity_twice_is_explained(client, reviewer):

@@ -34,7 +34,7 @@ def test_creating_a_token_stores_only_its_sha256(reviewer):
         audited = repr(cursor.fetchall())
     assert raw not in stored
     assert raw not in audited
-    assert AuditEntry.objects.get().action == "token.created"
+    assert AuditEntry.objects.get(target_type="api_token").action == "token.created"
 
 
 def test_a_token_identifies_its_user_and_records_its_use(reviewer):

@@ -60,7 +60,8 @@ def tamper(sql: str, params: list) -> None:
 def test_opening_deciding_and_signing_off_each_write_an_entry(
     reviewed_cycle, administrator, reviewer, approver
 ):
-    entries = list(AuditEntry.objects.all())
+    # (Granting the personas their roles and adding the account are audited before these.)
+    entries = list(AuditEntry.objects.filter(target_type__in=["review_cycle", "review_item"]))
 
     assert [e.action for e in entries] == [
         "cycle.opened",
@@ -98,11 +99,11 @@ def test_the_chain_starts_at_genesis_and_links_every_entry(reviewed_cycle):
         assert after.previous_hash == before.entry_hash
     result = verify_chain()
     assert result.intact
-    assert result.checked == len(entries) == 5
+    assert result.checked == len(entries) > 5
 
 
 def test_a_clean_log_is_reported_intact(reviewed_cycle):
-    assert run_verify().strip() == "intact (5 entries)"
+    assert run_verify().strip() == f"intact ({AuditEntry.objects.count()} entries)"
 
 
 def test_an_empty_log_is_intact(db):
@@ -122,7 +123,7 @@ def test_values_that_are_not_json_are_stored_as_they_were_hashed(db):
 
 
 def test_the_database_refuses_to_update_an_audit_entry(reviewed_cycle, postgres):
-    entry = AuditEntry.objects.first()
+    entry = AuditEntry.objects.get(action="cycle.opened")
 
     with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():
         AuditEntry.objects.filter(pk=entry.pk).update(actor_label="someone else")
@@ -135,13 +136,14 @@ def test_the_database_refuses_to_update_an_audit_entry(reviewed_cycle, postgres)
 
 
 def test_the_database_refuses_to_delete_an_audit_entry(reviewed_cycle, postgres):
+    count = AuditEntry.objects.count()
     with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():
         AuditEntry.objects.filter(action="cycle.signed_off").delete()
     with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():  # noqa: SIM117
         with connection.cursor() as cursor:
             cursor.execute("DELETE FROM findings_auditentry")
 
-    assert AuditEntry.objects.count() == 5
+    assert AuditEntry.objects.count() == count
 
 
 def test_an_edited_entry_is_found_by_its_id(reviewed_cycle, postgres):
@@ -157,7 +159,7 @@ def test_an_edited_entry_is_found_by_its_id(reviewed_cycle, postgres):
     assert not result.intact
     assert result.broken_entry_id == victim.pk
     assert "does not match its hash" in result.problem
-    assert result.checked == 2
+    assert result.checked == list(AuditEntry.objects.values_list("pk", flat=True)).index(victim.pk)
     with pytest.raises(CommandError, match=f"broken at entry {victim.pk}:"):
         run_verify()
     with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():
