@@ -20,7 +20,7 @@ install: $(BIN)/.installed
 
 run: install
 	$(BIN)/python manage.py migrate --noinput
-	$(BIN)/python manage.py rundemo $(HOST):$(PORT)
+	PYTHONUNBUFFERED=1 $(BIN)/python manage.py rundemo $(HOST):$(PORT)
 
 demo: install
 	$(BIN)/python manage.py migrate --noinput

@@ -2,13 +2,12 @@ from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
 from accounts.permissions import requires, roles_of
+from findings.dashboard import dashboard_context
 
 
 @require_GET
 @requires()
 def dashboard(request):
-    return render(request, "findings/dashboard.html", {"roles": roles_of(request.user)})
-
-
-def _coming(request, title: str, what: str):
-    return render(request, "findings/coming.html", {"title": title, "what": what})
+    roles = roles_of(request.user)
+    context = {"roles": roles, **(dashboard_context(user=request.user) if roles else {})}
+    return render(request, "findings/dashboard.html", context)

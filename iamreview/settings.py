@@ -265,7 +265,14 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", "INFO")},
-    "loggers": {"django.db.backends": {"level": "INFO"}, "axes": {"level": "WARNING"}},
+    "loggers": {
+        "django.db.backends": {"level": "INFO"},
+        "axes": {"level": "WARNING"},
+        # boto3 announces every credential lookup; moto's demo server logs every request.
+        "botocore": {"level": "WARNING"},
+        "werkzeug": {"level": "WARNING"},
+        "moto": {"level": "WARNING"},
+    },
 }
 
 TESTING = "pytest" in sys.modules
