@@ -4,19 +4,11 @@ from datetime import datetime
 
 from django.db.models import QuerySet
 
+from findings.aws.credential_report import DATE_COLUMNS
 from findings.models import CredentialReportEntry, IamRole, IamUser, PolicyAttachment
 
-CREDENTIAL_DATES = [
-    "password_last_used",
-    "password_last_changed",
-    "password_next_rotation",
-    "access_key_1_last_rotated",
-    "access_key_1_last_used_date",
-    "access_key_2_last_rotated",
-    "access_key_2_last_used_date",
-    "cert_1_last_rotated",
-    "cert_2_last_rotated",
-]
+# Every credential-report date column (each has a *_reason twin when the date is absent).
+CREDENTIAL_DATES = DATE_COLUMNS
 
 REASON_WORDS = {
     "no_information": "never used (or not since AWS began tracking)",
@@ -25,10 +17,8 @@ REASON_WORDS = {
 }
 
 
-def date_or_reason(value: datetime | None, reason: str) -> str | None:
-    if value is not None:
-        return value.isoformat()
-    return None
+def iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
 
 
 def present_users(account_id: str | None = None) -> QuerySet[IamUser]:
@@ -83,7 +73,7 @@ def _user_row(account: str, arn: str, name: str, user, entry) -> dict:
         access_key_2_last_used_service=entry.access_key_2_last_used_service or None,
     )
     for name in CREDENTIAL_DATES:
-        row[name] = date_or_reason(getattr(entry, name), getattr(entry, f"{name}_reason"))
+        row[name] = iso(getattr(entry, name))
         row[f"{name}_reason"] = getattr(entry, f"{name}_reason") or None
     return row
 
