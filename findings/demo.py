@@ -230,7 +230,7 @@ def open_demo_cycles(accounts: list[AwsAccount], *, say: Say) -> None:
                 kind=ReviewCycle.Kind.RELEASE,
                 title="Release checkout 2.14.0",
                 specs=specs,
-                accounts=None,
+                accounts=sorted({spec.account for spec in specs}, key=lambda a: a.name),
                 opened_by=None,
                 application="checkout",
                 version="2.14.0",
