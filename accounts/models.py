@@ -97,3 +97,20 @@ class ApiToken(models.Model):
     @property
     def is_active(self) -> bool:
         return self.revoked_at is None
+
+
+class DigestPreference(models.Model):
+    """How often a person gets the email digest, and when the last one was handled."""
+
+    class Frequency(models.TextChoices):
+        DAILY = "daily", "Daily"
+        WEEKLY = "weekly", "Weekly (Mondays)"
+        OFF = "off", "Off"
+
+    user = models.OneToOneField(User, on_delete=models.CASCADE, related_name="digest_preference")
+    frequency = models.CharField(max_length=10, choices=Frequency.choices, default=Frequency.WEEKLY)
+    # Set when a digest went out, or was due with nothing to say: the next one starts from here.
+    last_sent_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.user.email}: {self.frequency}"

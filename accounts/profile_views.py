@@ -1,4 +1,5 @@
-"""Your profile: your IAM identities (for segregation of duties) and your personal API tokens."""
+"""Your profile: your IAM identities (for segregation of duties), your personal API tokens
+and how often you get the email digest."""
 
 import re
 
@@ -9,7 +10,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
-from accounts.models import ApiToken, LinkedIdentity, User
+from accounts.models import ApiToken, DigestPreference, LinkedIdentity, User
 from accounts.permissions import Capability, can, requires, roles_of
 from accounts.tokens import create_token, revoke_token
 
@@ -40,6 +41,15 @@ class TokenForm(forms.Form):
         max_length=100,
         widget=forms.TextInput(attrs={"placeholder": "release pipeline"}),
         help_text="What it is for, so you recognise it later.",
+    )
+
+
+class DigestForm(forms.Form):
+    frequency = forms.ChoiceField(
+        label="Email digest",
+        choices=DigestPreference.Frequency.choices,
+        help_text="What is assigned to you, due or overdue, waiting for sign-off, and new "
+        "high-risk findings. Only people with a role get one, and only when there is news.",
     )
 
 
@@ -77,16 +87,45 @@ def unlink_identity(*, identity: LinkedIdentity, actor: User) -> None:
     identity.delete()
 
 
+@transaction.atomic
+def set_digest_frequency(*, user: User, frequency: str) -> bool:
+    """Returns False when nothing changed."""
+    from findings.audit import record
+
+    preference, _ = DigestPreference.objects.select_for_update().get_or_create(user=user)
+    before = preference.frequency
+    if before == frequency:
+        return False
+    preference.frequency = frequency
+    preference.save(update_fields=["frequency"])
+    record(
+        actor=user,
+        action="digest.preference_changed",
+        target_type="user",
+        target_id=user.pk,
+        target_label=user.email,
+        before={"frequency": before},
+        after={"frequency": frequency},
+    )
+    return True
+
+
 # --- Views ----------------------------------------------------------------------------------------
 
 
-def render_profile(request, *, identity_form=None, token_form=None, status: int = 200):
+def render_profile(
+    request, *, identity_form=None, token_form=None, digest_form=None, status: int = 200
+):
+    preference = DigestPreference.objects.filter(user=request.user).first()
+    frequency = preference.frequency if preference else DigestPreference.Frequency.WEEKLY
     context = {
         "roles": roles_of(request.user),
         "identities": LinkedIdentity.objects.filter(user=request.user),
         "tokens": ApiToken.objects.filter(user=request.user),
         "identity_form": identity_form or IdentityForm(auto_id="identity-%s"),
         "token_form": token_form or TokenForm(auto_id="token-%s"),
+        "digest_form": digest_form
+        or DigestForm(initial={"frequency": frequency}, auto_id="digest-%s"),
     }
     return render(request, "accounts/profile.html", context, status=status)
 
@@ -152,4 +191,17 @@ def token_revoke(request, pk: int):
     token = get_object_or_404(ApiToken, pk=pk, user=request.user)
     revoke_token(token=token, actor=request.user)
     messages.success(request, f"Revoked the token “{token.name}”. It no longer works.")
+    return redirect("profile")
+
+
+@require_POST
+@requires()
+def digest_update(request):
+    form = DigestForm(request.POST, auto_id="digest-%s")
+    if not form.is_valid():
+        return render_profile(request, digest_form=form)
+    frequency = form.cleaned_data["frequency"]
+    if set_digest_frequency(user=request.user, frequency=frequency):
+        label = DigestPreference.Frequency(frequency).label.lower()
+        messages.success(request, f"Email digest: {label}.")
     return redirect("profile")

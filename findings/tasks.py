@@ -82,3 +82,11 @@ def expire_risk_acceptances() -> int:
     from findings.review import expire_risk_acceptances as expire
 
     return len(expire())
+
+
+@shared_task(name="findings.send_digests")
+def send_digests() -> int:
+    """Hourly; each person gets one digest per period. Idempotent by last_sent_at."""
+    from findings.digests import send_due_digests
+
+    return send_due_digests()

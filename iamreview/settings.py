@@ -204,6 +204,10 @@ EMAIL_USE_SSL = env_bool("EMAIL_USE_SSL", False)
 EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 30)
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", "iamreview <iamreview@localhost>")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
+# Email digests go at or after this hour (0-23, in TIME_ZONE): daily, or on Mondays for weekly.
+DIGEST_HOUR = env_int("DIGEST_HOUR", 7)
+if not 0 <= DIGEST_HOUR <= 23:
+    raise ImproperlyConfigured(f"DIGEST_HOUR must be an hour from 0 to 23, got {DIGEST_HOUR}")
 
 # Celery. Without a broker, tasks run eagerly in-process so the demo needs no Redis.
 CELERY_BROKER_URL = env("CELERY_BROKER_URL") or env("REDIS_URL")
@@ -224,6 +228,8 @@ CELERY_BEAT_SCHEDULE = {
     "schedule-collections": {"task": "findings.schedule_collections", "schedule": 300.0},
     "open-scheduled-cycles": {"task": "findings.open_scheduled_cycles", "schedule": 3600.0},
     "expire-risk-acceptances": {"task": "findings.expire_risk_acceptances", "schedule": 3600.0},
+    # Hourly; each person's digest goes once per period, at or after DIGEST_HOUR.
+    "send-digests": {"task": "findings.send_digests", "schedule": 3600.0},
     "discover-organization": {
         "task": "findings.discover_organization",
         "schedule": env_int("DISCOVERY_HOURS", 24) * 3600.0,
