@@ -673,13 +673,13 @@ def expire_risk_acceptances(*, today: date | None = None) -> list[ReviewItem]:
             Decision.objects.filter(pk=decision.pk).update(expiry_handled_at=timezone.now())
             continue
         with transaction.atomic():
-            cycle = (
-                ReviewCycle.objects.filter(kind=item.cycle.kind, state=ReviewCycle.State.OPEN)
-                .filter(Q(scope_accounts=item.account) | Q(scope_accounts=None))
-                .exclude(pk=item.cycle_id)
-                .order_by("-opened_at")
-                .first()
-            )
+            candidates = ReviewCycle.objects.filter(
+                kind=item.cycle.kind, state=ReviewCycle.State.OPEN
+            ).filter(Q(scope_accounts=item.account) | Q(scope_accounts=None))
+            if item.cycle.kind == ReviewCycle.Kind.RELEASE:
+                # A role's accepted risk returns to its own application's review.
+                candidates = candidates.filter(application=item.cycle.application)
+            cycle = candidates.exclude(pk=item.cycle_id).order_by("-opened_at").first()
             if cycle is None or cycle.items.filter(subject_key=item.subject_key).exists():
                 cycle = create_cycle(
                     kind=item.cycle.kind,
@@ -687,6 +687,7 @@ def expire_risk_acceptances(*, today: date | None = None) -> list[ReviewItem]:
                     specs=[],
                     accounts=[item.account],
                     opened_by=None,
+                    application=item.cycle.application,
                 )
             findings = list(item.findings.all())
             new = ReviewItem.objects.create(

@@ -785,3 +785,45 @@ def test_the_expiry_task_runs_and_brings_back_nothing_twice(quarterly, reviewer)
 
     assert task.delay().get() == 1
     assert task.delay().get() == 0
+
+
+def test_an_expired_release_risk_returns_to_its_own_applications_review(
+    production, reviewer, administrator
+):
+    from findings.models import ReviewCycle
+    from findings.review import expire_risk_acceptances, open_release_cycle
+    from tests.findings.test_review_evidence import iam_role
+
+    checkout_role = iam_role(production, "checkout-api")
+    iam_role(production, "billing-api")
+    make_finding(production, "role-unused", checkout_role.arn, resource_type="role")
+    checkout = open_release_cycle(
+        application="checkout",
+        version="1.0",
+        role_arns=[checkout_role.arn],
+        notes="",
+        opened_by=administrator,
+    )
+    item = checkout.items.get()
+    decide_item(
+        item=item,
+        actor=reviewer,
+        decision=DecisionInput(
+            "accept_risk", "Until the rewrite", timezone.localdate() + timedelta(days=5)
+        ),
+        expected_latest_id=None,
+    )
+    billing = open_release_cycle(
+        application="billing",
+        version="3.2",
+        role_arns=[f"{checkout_role.arn[:-12]}billing-api"],
+        notes="",
+        opened_by=administrator,
+    )
+
+    returned = expire_risk_acceptances(today=timezone.localdate() + timedelta(days=6))
+
+    assert len(returned) == 1
+    assert returned[0].cycle != billing
+    assert returned[0].cycle.application == "checkout"
+    assert ReviewCycle.objects.filter(application="checkout").count() == 2
