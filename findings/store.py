@@ -192,10 +192,15 @@ def store_authorization_details(
         + [getattr(principal, "permissions_boundary_arn", None) or ""]
         if arn and arn not in managed_documents
     }
-    for arn, document in ManagedPolicy.objects.filter(arn__in=wanted_aws).values_list(
-        "arn", "document__document"
-    ):
+    # Read fresh from an earlier collection: the document is already interned; keep its id so
+    # that attachments point at it like at the documents fetched in this run.
+    stored_document_ids: dict[str, int] = {}
+    for arn, document, sha, document_id in ManagedPolicy.objects.filter(
+        arn__in=wanted_aws
+    ).values_list("arn", "document__document", "document__sha256", "document_id"):
         managed_documents[arn] = document
+        if document_id is not None:
+            stored_document_ids[sha] = document_id
 
     attachments = []
     for kind_of, principals in (
@@ -252,7 +257,7 @@ def store_authorization_details(
         for policy in principal.inline_policies
     ]
     all_documents += [r.assume_role_policy for r in details.roles if r.assume_role_policy]
-    document_ids = intern_documents(all_documents, now=now)
+    document_ids = {**stored_document_ids, **intern_documents(all_documents, now=now)}
     for values in attachments:
         values["document_id"] = document_ids.get(values["document_sha256"])
 
