@@ -47,7 +47,7 @@ def role_group(role: Role) -> Group:
 
 
 def audit_role_change(*, user: User, role: Role, granted: bool, actor: User | None) -> None:
-    from findings.audit import record
+    from findings.audit.services import record
 
     record(
         actor=actor,

@@ -58,7 +58,7 @@ class DigestForm(forms.Form):
 
 @transaction.atomic
 def link_identity(*, user: User, arn: str) -> LinkedIdentity:
-    from findings.audit import record
+    from findings.audit.services import record
 
     identity = LinkedIdentity.objects.create(user=user, arn=arn)
     record(
@@ -74,7 +74,7 @@ def link_identity(*, user: User, arn: str) -> LinkedIdentity:
 
 @transaction.atomic
 def unlink_identity(*, identity: LinkedIdentity, actor: User) -> None:
-    from findings.audit import record
+    from findings.audit.services import record
 
     record(
         actor=actor,
@@ -90,7 +90,7 @@ def unlink_identity(*, identity: LinkedIdentity, actor: User) -> None:
 @transaction.atomic
 def set_digest_frequency(*, user: User, frequency: str) -> bool:
     """Returns False when nothing changed."""
-    from findings.audit import record
+    from findings.audit.services import record
 
     preference, _ = DigestPreference.objects.select_for_update().get_or_create(user=user)
     before = preference.frequency

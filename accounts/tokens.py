@@ -17,7 +17,7 @@ def hash_token(raw: str) -> str:
 
 @transaction.atomic
 def create_token(*, user: User, name: str, actor: User | None = None) -> tuple[ApiToken, str]:
-    from findings.audit import record
+    from findings.audit.services import record
 
     name = name.strip()
     if not name:
@@ -39,7 +39,7 @@ def create_token(*, user: User, name: str, actor: User | None = None) -> tuple[A
 
 @transaction.atomic
 def revoke_token(*, token: ApiToken, actor: User) -> None:
-    from findings.audit import record
+    from findings.audit.services import record
 
     if token.revoked_at:
         return

@@ -42,10 +42,10 @@ def main() -> None:
     from botocore.client import BaseClient
     from moto import mock_aws
 
-    from findings.collect import run_collection
+    from findings.collection.collectors import run_collection
+    from findings.collection.registry import add_account
+    from findings.collection.runs import claim_run
     from findings.models import AwsAccount, CollectionRun
-    from findings.registry import add_account
-    from findings.runs import claim_run
 
     calls: collections.Counter = collections.Counter()
     original = BaseClient._make_api_call

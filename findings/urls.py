@@ -1,10 +1,11 @@
+"""Every page of the findings app, one include per concern (the API is mounted at /api/)."""
+
 from django.urls import include, path
 
-from findings import views
-
 urlpatterns = [
-    path("", views.dashboard, name="dashboard"),
-    path("", include("findings.review_urls")),
-    path("", include("findings.finding_urls")),
-    path("", include("findings.collection_urls")),
+    path("", include("findings.dashboard.urls")),
+    path("", include("findings.reviews.urls")),
+    path("", include("findings.detection.urls")),
+    path("", include("findings.inventory.urls")),
+    path("", include("findings.collection.urls")),
 ]

@@ -1,3 +1,6 @@
+"""The ORM models of every concern, shared by the one findings app and its migrations.
+Imports Django only; everything else in findings may import from here."""
+
 from findings.models.accounts import AwsAccount
 from findings.models.audit import AuditEntry
 from findings.models.evidence import (

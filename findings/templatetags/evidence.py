@@ -11,8 +11,8 @@ from django import template
 from django.contrib.humanize.templatetags.humanize import naturaltime
 from django.utils.html import format_html, format_html_join
 
-from findings.inventory import REASON_WORDS
-from findings.policies import pretty
+from findings.detection.policies import pretty
+from findings.inventory.selectors import REASON_WORDS
 
 register = template.Library()
 

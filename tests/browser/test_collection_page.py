@@ -52,8 +52,8 @@ def test_a_wrong_account_id_is_explained_next_to_the_field(
 def test_the_status_table_follows_a_running_collection_until_it_ends(
     page, live_server, reviewer, log_in, csp_violations
 ):
+    from findings.collection.registry import add_account
     from findings.models import CollectionRun
-    from findings.registry import add_account
 
     account = add_account(account_id="123456789012", name="Production")
     run = CollectionRun.objects.create(

@@ -5,8 +5,8 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from tests.findings.test_detect import make_account
-from tests.findings.test_finding_views import make_finding
+from tests.findings.detection.test_detect import make_account
+from tests.findings.detection.test_views import make_finding
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

@@ -22,9 +22,9 @@ def screenshot(page, name: str) -> None:
 
 
 def quarterly_cycle():
+    from findings.collection.registry import add_account
     from findings.models import CredentialReportEntry, Finding
-    from findings.registry import add_account
-    from findings.review import open_cycle
+    from findings.reviews.services import open_cycle
 
     account = add_account(account_id="111122223333", name="Production", regions=["us-east-1"])
     now = timezone.now()

@@ -4,8 +4,8 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
 from findings.aws.errors import AwsError
+from findings.collection.registry import add_account, discover_organization_accounts, parse_regions
 from findings.models import AwsAccount
-from findings.registry import add_account, discover_organization_accounts, parse_regions
 
 
 def account_json(account: AwsAccount) -> dict:

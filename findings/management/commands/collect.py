@@ -3,9 +3,9 @@ import sys
 
 from django.core.management.base import BaseCommand, CommandError
 
-from findings.collect import run_collection
+from findings.collection.collectors import run_collection
+from findings.collection.runs import AlreadyRunning, claim_run
 from findings.models import AwsAccount, CollectionRun, Source
-from findings.runs import AlreadyRunning, claim_run
 
 
 class Command(BaseCommand):

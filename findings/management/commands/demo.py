@@ -5,7 +5,7 @@ from django.core.management.base import BaseCommand
 
 from accounts.people import reset_demo_person
 from accounts.permissions import Role
-from findings.demo import load_demo
+from findings.demo.load import load_demo
 
 DEMO_PEOPLE = [
     ("admin@demo.iamreview.local", "Ada Admin", [Role.ADMINISTRATOR, Role.REVIEWER, Role.AUDITOR]),

@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from findings.detect import detect_all
+from findings.detection.detect import detect_all
 from findings.models import AwsAccount
 
 

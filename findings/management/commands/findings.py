@@ -1,7 +1,7 @@
 from django.core.management.base import BaseCommand
 
-from findings.export import json_text, write_csv
-from findings.queries import FindingFilters, filtered_findings, finding_record
+from findings.detection.selectors import FindingFilters, filtered_findings, finding_record
+from findings.export.tables import json_text, write_csv
 
 
 class Command(BaseCommand):

@@ -2,9 +2,9 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from findings.imports import KINDS, ImportRejected, check_size, import_file
+from findings.collection.imports import KINDS, ImportRejected, check_size, import_file
+from findings.collection.runs import AlreadyRunning
 from findings.models import AwsAccount
-from findings.runs import AlreadyRunning
 
 
 class Command(BaseCommand):

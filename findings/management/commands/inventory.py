@@ -2,8 +2,8 @@ import json
 
 from django.core.management.base import BaseCommand
 
-from findings.export import write_csv
-from findings.inventory import role_rows, user_rows
+from findings.export.tables import write_csv
+from findings.inventory.selectors import role_rows, user_rows
 
 
 class Command(BaseCommand):

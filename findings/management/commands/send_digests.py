@@ -1,7 +1,7 @@
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
-from findings.digests import (
+from findings.notifications.digests import (
     digest_for,
     digest_subject,
     due_people,

@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from findings.audit import verify_chain
+from findings.audit.services import verify_chain
 
 
 class Command(BaseCommand):

@@ -1,0 +1,2 @@
+"""The append-only, hash-chained audit log: recording an entry and verifying the chain.
+May import models."""

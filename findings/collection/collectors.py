@@ -1,0 +1,224 @@
+"""Collection: fetch one source of one account from AWS, store it in one transaction.
+
+AWS calls happen before the transaction (they are the slow part and report progress); the
+storage of a source is all-or-nothing, so a failure half-way leaves the previous data untouched.
+"""
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from django.db import transaction
+from django.utils import timezone
+
+from findings.aws.access_analyzer import fetch_access_analyzer
+from findings.aws.authorization_details import (
+    attached_aws_managed_policy_arns,
+    fetch_authorization_details,
+    fetch_aws_managed_policies,
+)
+from findings.aws.credential_report import fetch_credential_report
+from findings.aws.errors import AwsError, ParseError
+from findings.aws.service_last_accessed import fetch_service_last_accessed
+from findings.aws.session import assume_role_session, client, hub_session
+from findings.collection.runs import finish_run, last_success, report_progress, start_run
+from findings.collection.store import (
+    aws_managed_policies_to_refresh,
+    store_access_analyzer,
+    store_authorization_details,
+    store_credential_report,
+    store_service_last_accessed,
+)
+from findings.detection.detect import detect_account
+from findings.models import AwsAccount, CollectionRun, IamRole, IamUser, Source
+from findings.reviews.services import verify_remediations
+
+logger = logging.getLogger(__name__)
+
+Progress = Callable[[int, int, str], None]
+
+
+class CollectionFailed(Exception):
+    """Nothing usable came back; the message says why in plain words."""
+
+
+@dataclass
+class Outcome:
+    counts: dict = field(default_factory=dict)
+    data_generated_at: datetime | None = None
+    warning: str = ""
+
+
+def account_session(account: AwsAccount, *, purpose: str):
+    """The AWS session for one unit of work in `account`: its role, or our own credentials."""
+    if not account.role_arn:
+        return hub_session()
+    return assume_role_session(
+        role_arn=account.role_arn,
+        external_id=account.external_id or None,
+        session_name=f"iamreview-{purpose}"[:64],
+    )
+
+
+def previous_seen_at(account: AwsAccount, source: str) -> datetime | None:
+    run = last_success(account=account, source=source)
+    return run.finished_at if run else None
+
+
+def collect_credential_report(account: AwsAccount, progress: Progress) -> Outcome:
+    progress(0, 2, "Fetching the credential report (AWS may need a minute to generate it)")
+    iam = client(account_session(account, purpose="credential-report"), "iam")
+    report = fetch_credential_report(iam)
+    progress(1, 2, f"Storing {len(report.rows)} credential report rows")
+    with transaction.atomic():
+        counts = store_credential_report(
+            account=account,
+            report=report,
+            now=timezone.now(),
+            previous_seen_at=previous_seen_at(account, Source.CREDENTIAL_REPORT),
+        )
+    return Outcome(counts=counts, data_generated_at=report.generated_at)
+
+
+def collect_authorization_details(account: AwsAccount, progress: Progress) -> Outcome:
+    progress(0, 3, "Reading users, groups, roles and policies (GetAccountAuthorizationDetails)")
+    iam = client(account_session(account, purpose="authorization-details"), "iam")
+    details = fetch_authorization_details(iam)
+    wanted = attached_aws_managed_policy_arns(details)
+    aws_policies = ()
+    missing = aws_managed_policies_to_refresh(arns=wanted)
+    if missing:
+        progress(1, 3, f"Reading {len(missing)} AWS-managed policies used here")
+        aws_policies = fetch_aws_managed_policies(iam, arns=missing)
+    progress(2, 3, f"Storing {len(details.users)} users and {len(details.roles)} roles")
+    with transaction.atomic():
+        counts = store_authorization_details(
+            account=account,
+            details=details,
+            aws_managed_policies=aws_policies,
+            now=timezone.now(),
+            previous_seen_at=previous_seen_at(account, Source.AUTHORIZATION_DETAILS),
+        )
+    counts["api_pages"] = details.pages + (1 if missing else 0)
+    return Outcome(counts=counts)
+
+
+def collect_service_last_accessed(account: AwsAccount, progress: Progress) -> Outcome:
+    principals = list(
+        IamUser.objects.filter(account=account, gone_at=None).values_list("arn", flat=True)
+    ) + list(IamRole.objects.filter(account=account, gone_at=None).values_list("arn", flat=True))
+    if not principals:
+        return Outcome(
+            counts={"principals": 0},
+            warning="No users or roles stored yet: collect users, roles and policies first.",
+        )
+    # One session generates and reads every job: AWS lets only the starting session read one.
+    iam = client(account_session(account, purpose="service-last-accessed"), "iam")
+    progress(0, len(principals), f"Service last-accessed jobs for {len(principals)} principals")
+    # One principal first: when the role may not run these jobs at all (AccessDenied, an
+    # endpoint without them), say so once instead of failing every principal in turn.
+    first = fetch_service_last_accessed(iam, principal_arns=principals[:1], max_concurrency=1)
+    if first[0].job_status == "ERROR":
+        raise CollectionFailed(first[0].error or "GenerateServiceLastAccessedDetails failed")
+    results = first + fetch_service_last_accessed(
+        iam,
+        principal_arns=principals[1:],
+        progress=lambda done, total: progress(
+            done + 1, total + 1, f"{done + 1} of {total + 1} principals read"
+        ),
+    )
+    with transaction.atomic():
+        counts = store_service_last_accessed(
+            account=account,
+            results=results,
+            now=timezone.now(),
+            previous_seen_at=previous_seen_at(account, Source.SERVICE_LAST_ACCESSED),
+        )
+    failed = [r for r in results if r.error]
+    warning = ""
+    if failed:
+        sample = "; ".join(f"{r.principal_arn}: {r.error}" for r in failed[:3])
+        warning = f"{len(failed)} of {len(results)} principals could not be read ({sample})"
+    return Outcome(counts=counts, warning=warning)
+
+
+def collect_access_analyzer(account: AwsAccount, progress: Progress) -> Outcome:
+    regions = account.regions or ["us-east-1"]
+    progress(0, len(regions), f"Reading Access Analyzer in {', '.join(regions)}")
+    session = account_session(account, purpose="access-analyzer")
+    snapshot = fetch_access_analyzer(
+        session,
+        regions=regions,
+        progress=lambda done, total: progress(done, total, f"{done} of {total} regions read"),
+    )
+    if snapshot.region_errors and len(snapshot.region_errors) == len(regions):
+        raise CollectionFailed(
+            "; ".join(f"{region}: {error}" for region, error in snapshot.region_errors.items())
+        )
+    with transaction.atomic():
+        counts = store_access_analyzer(
+            account=account,
+            snapshot=snapshot,
+            regions=[r for r in regions if r not in snapshot.region_errors],
+            now=timezone.now(),
+            previous_seen_at=previous_seen_at(account, Source.ACCESS_ANALYZER),
+        )
+    warning = "; ".join(f"{region}: {error}" for region, error in snapshot.region_errors.items())
+    return Outcome(counts=counts, warning=warning)
+
+
+COLLECTORS: dict[str, Callable[[AwsAccount, Progress], Outcome]] = {
+    Source.CREDENTIAL_REPORT: collect_credential_report,
+    Source.AUTHORIZATION_DETAILS: collect_authorization_details,
+    Source.SERVICE_LAST_ACCESSED: collect_service_last_accessed,
+    Source.ACCESS_ANALYZER: collect_access_analyzer,
+}
+
+
+def run_collection(*, run: CollectionRun, on_progress: Progress | None = None) -> CollectionRun:
+    """Carry out a claimed run. Never raises for AWS or data errors: the run records them."""
+    start_run(run=run)
+
+    def progress(done: int, total: int, message: str) -> None:
+        report_progress(run_id=run.pk, done=done, total=total, message=message)
+        if on_progress is not None:
+            on_progress(done, total, message)
+
+    try:
+        outcome = COLLECTORS[run.source](run.account, progress)
+    except (AwsError, ParseError, CollectionFailed) as exc:
+        finish_run(run=run, succeeded=False, error=str(exc))
+    except ValueError as exc:  # a malformed role ARN and the like: configuration errors
+        finish_run(run=run, succeeded=False, error=f"Configuration error: {exc}")
+    except Exception as exc:
+        logger.exception("Collection run %s failed unexpectedly", run.pk)
+        finish_run(
+            run=run, succeeded=False, error=f"Unexpected error: {exc.__class__.__name__}: {exc}"
+        )
+    else:
+        finish_run(
+            run=run,
+            succeeded=True,
+            counts=outcome.counts,
+            error=outcome.warning,
+            data_generated_at=outcome.data_generated_at,
+        )
+        detect_after(run)
+    run.refresh_from_db()
+    return run
+
+
+def detect_after(run: CollectionRun) -> None:
+    """Fresh evidence: bring the account's findings up to date (a failure here is logged, the
+    collection itself stays a success)."""
+
+    try:
+        counts = detect_account(account=run.account)
+        verified = verify_remediations(account=run.account)
+    except Exception:
+        logger.exception("Detection after run %s failed", run.pk)
+        return
+    CollectionRun.objects.filter(pk=run.pk).update(
+        counts={**run.counts, "detection": {**counts.as_dict(), "remediations_verified": verified}}
+    )

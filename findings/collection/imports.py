@@ -1,0 +1,124 @@
+"""Import evidence from files saved with the AWS CLI, through the same parsers and storage."""
+
+from django.conf import settings
+from django.db import DataError, transaction
+from django.utils import timezone
+
+from findings.audit.services import record
+from findings.aws.access_analyzer import parse_findings_file
+from findings.aws.authorization_details import parse_authorization_details_file
+from findings.aws.credential_report import parse_credential_report
+from findings.aws.errors import ParseError
+from findings.aws.records import AccessAnalyzerSnapshot, CredentialReport
+from findings.collection.collectors import detect_after
+from findings.collection.runs import claim_run, finish_run, last_success, start_run
+from findings.collection.store import (
+    store_access_analyzer,
+    store_authorization_details,
+    store_credential_report,
+)
+from findings.models import AwsAccount, CollectionRun, Source
+
+KINDS = {
+    "credential-report": Source.CREDENTIAL_REPORT,
+    "authorization-details": Source.AUTHORIZATION_DETAILS,
+    "access-analyzer-findings": Source.ACCESS_ANALYZER,
+}
+
+
+class ImportRejected(Exception):
+    """The whole file was refused; nothing was stored."""
+
+
+def check_size(size: int) -> None:
+    limit = settings.IAMREVIEW_IMPORT_MAX_BYTES
+    if size > limit:
+        raise ImportRejected(
+            f"The file is {size / 1e6:.1f} MB; the limit is {limit / 1e6:.0f} MB "
+            "(IAMREVIEW_IMPORT_MAX_BYTES)."
+        )
+
+
+def store_parsed(*, account: AwsAccount, kind: str, data: bytes, previous_seen_at) -> tuple:
+    now = timezone.now()
+    if kind == "credential-report":
+        # A saved CSV has no GeneratedTime (the CLI prints only Content): the import time
+        # stands in for it.
+        report = CredentialReport(
+            generated_at=now, content=data, rows=parse_credential_report(data)
+        )
+        counts = store_credential_report(
+            account=account, report=report, now=now, previous_seen_at=previous_seen_at
+        )
+        return counts, report.generated_at
+    if kind == "authorization-details":
+        details = parse_authorization_details_file(data)
+        aws_policies = tuple(p for p in details.policies if p.is_aws_managed)
+        own = tuple(p for p in details.policies if not p.is_aws_managed)
+        counts = store_authorization_details(
+            account=account,
+            details=type(details)(
+                users=details.users,
+                groups=details.groups,
+                roles=details.roles,
+                policies=own,
+                pages=details.pages,
+            ),
+            aws_managed_policies=aws_policies,
+            now=now,
+            previous_seen_at=previous_seen_at,
+        )
+        return counts, None
+    findings = parse_findings_file(data)
+    snapshot = AccessAnalyzerSnapshot(analyzers=(), findings=findings, region_errors={})
+    counts = store_access_analyzer(
+        account=account, snapshot=snapshot, regions=None, now=now, previous_seen_at=previous_seen_at
+    )
+    return counts, None
+
+
+def import_file(
+    *, account: AwsAccount, kind: str, data: bytes, filename: str = "", requested_by=None
+) -> CollectionRun:
+    """Parse and store one file as a run. A bad file is rejected whole: ImportRejected."""
+    if kind not in KINDS:
+        raise ImportRejected(f"Unknown kind {kind!r}; choose from {', '.join(KINDS)}")
+    check_size(len(data))
+    source = KINDS[kind]
+    run = claim_run(
+        account=account,
+        source=source,
+        trigger=CollectionRun.Trigger.IMPORT,
+        requested_by=requested_by,
+        detail=filename,
+    )
+    start_run(run=run)
+    previous = last_success(account=account, source=source)
+    try:
+        with transaction.atomic():
+            counts, generated_at = store_parsed(
+                account=account,
+                kind=kind,
+                data=data,
+                previous_seen_at=previous.finished_at if previous else None,
+            )
+    except (ParseError, DataError) as exc:  # DataError: a value the database refuses
+        finish_run(run=run, succeeded=False, error=f"{filename or 'file'}: {exc}")
+        raise ImportRejected(
+            f"{filename or 'The file'} was rejected, nothing was stored: {exc}"
+        ) from exc
+    except Exception as exc:  # never leave the claim held by a run that stopped
+        finish_run(run=run, succeeded=False, error=f"Unexpected error: {exc!r}")
+        raise
+    finish_run(run=run, succeeded=True, counts=counts, data_generated_at=generated_at)
+    record(
+        actor=requested_by,
+        action="evidence.imported",
+        target_type="collection_run",
+        target_id=run.pk,
+        target_label=f"{kind} {filename} into {account}",
+        after={"account": account.account_id, "kind": kind, "file": filename, "counts": counts},
+    )
+    detect_after(run)
+    run.refresh_from_db()
+    return run

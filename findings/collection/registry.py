@@ -1,0 +1,174 @@
+"""The AWS account registry: add, change, disable accounts; discover them in an Organization."""
+
+from dataclasses import dataclass
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+
+from findings.audit.services import record
+from findings.aws.organizations import list_organization_accounts
+from findings.aws.session import assume_role_session, client, hub_session
+from findings.models import AwsAccount
+
+INACTIVE_ORG_STATES = {"SUSPENDED", "PENDING_CLOSURE", "CLOSED"}
+
+
+def parse_regions(value: str | list[str] | None) -> list[str]:
+    if not value:
+        return []
+    items = value.split(",") if isinstance(value, str) else value
+    regions = []
+    for item in items:
+        region = item.strip()
+        if not region:
+            continue
+        parts = region.split("-")
+        if len(parts) < 3 or not parts[-1].isdigit():
+            raise ValidationError(f"{region!r} is not an AWS region name such as us-east-1")
+        if region not in regions:
+            regions.append(region)
+    return regions
+
+
+def member_role_arn(account_id: str, role_name: str) -> str:
+    return f"arn:aws:iam::{account_id}:role/{role_name.strip('/')}"
+
+
+AUDITED_FIELDS = ["account_id", "name", "role_arn", "regions", "enabled", "origin", "org_state"]
+
+
+def audit_view(account: AwsAccount) -> dict:
+    """What the audit log keeps of an account (the ExternalId only as set or not)."""
+    view = {name: getattr(account, name) for name in AUDITED_FIELDS}
+    view["external_id_set"] = bool(account.external_id)
+    return view
+
+
+@transaction.atomic
+def add_account(
+    *,
+    account_id: str,
+    name: str,
+    role_arn: str = "",
+    external_id: str = "",
+    regions: list[str] | None = None,
+    origin: str = AwsAccount.Origin.MANUAL,
+    actor=None,
+) -> AwsAccount:
+    account = AwsAccount(
+        account_id=account_id.strip(),
+        name=name.strip() or account_id.strip(),
+        role_arn=role_arn.strip(),
+        external_id=external_id.strip(),
+        regions=regions or [],
+        origin=origin,
+    )
+    account.full_clean()
+    account.save()
+    record(
+        actor=actor,
+        action="aws_account.added",
+        target_type="aws_account",
+        target_id=account.pk,
+        target_label=str(account),
+        after=audit_view(account),
+    )
+    return account
+
+
+@transaction.atomic
+def update_account(*, account: AwsAccount, actor=None, **changes) -> AwsAccount:
+    before = audit_view(account)
+    for name, value in changes.items():
+        setattr(account, name, value)
+    account.full_clean()
+    account.save()
+    after = audit_view(account)
+    if after != before:
+        changed = [key for key in after if after[key] != before[key]]
+        record(
+            actor=actor,
+            action="aws_account.updated",
+            target_type="aws_account",
+            target_id=account.pk,
+            target_label=str(account),
+            before={key: before[key] for key in changed},
+            after={key: after[key] for key in changed},
+        )
+    return account
+
+
+@dataclass
+class DiscoveryResult:
+    added: list[AwsAccount]
+    updated: list[AwsAccount]
+    deactivated: list[AwsAccount]
+    seen: int
+
+
+def discover_organization_accounts(
+    *,
+    role_arn: str,
+    member_role_name: str,
+    external_id: str = "",
+    regions: list[str] | None = None,
+) -> DiscoveryResult:
+    """List every account of the AWS Organization and register new ones.
+
+    Suspended or closed accounts are marked (and not collected); names and states are refreshed.
+    """
+    session = (
+        assume_role_session(
+            role_arn=role_arn, external_id=external_id or None, session_name="iamreview-discover"
+        )
+        if role_arn
+        else hub_session()
+    )
+    org_accounts = list_organization_accounts(client(session, "organizations"))
+    known = {a.account_id: a for a in AwsAccount.objects.all()}
+    result = DiscoveryResult(added=[], updated=[], deactivated=[], seen=len(org_accounts))
+    with transaction.atomic():
+        for item in org_accounts:
+            account = known.get(item.account_id)
+            active = item.state not in INACTIVE_ORG_STATES
+            if account is None:
+                account = add_account(
+                    account_id=item.account_id,
+                    name=item.name,
+                    role_arn=member_role_arn(item.account_id, member_role_name),
+                    external_id=external_id,
+                    regions=regions,
+                    origin=AwsAccount.Origin.ORGANIZATIONS,
+                )
+                account.org_state = item.state
+                account.org_joined_at = item.joined_at
+                account.enabled = active
+                account.save(update_fields=["org_state", "org_joined_at", "enabled"])
+                result.added.append(account)
+                continue
+            changed = account.org_state != item.state or (item.name and account.name != item.name)
+            if not changed:
+                continue
+            if not active and account.enabled:
+                account.enabled = False
+                result.deactivated.append(account)
+            else:
+                if active and account.org_state in INACTIVE_ORG_STATES and not account.enabled:
+                    account.enabled = True  # disabled by discovery, active again in AWS
+                result.updated.append(account)
+            before = audit_view(AwsAccount.objects.get(pk=account.pk))
+            account.org_state = item.state
+            account.org_joined_at = account.org_joined_at or item.joined_at
+            if item.name:
+                account.name = item.name
+            account.save(update_fields=["org_state", "org_joined_at", "enabled", "name"])
+            record(
+                actor=None,
+                action="aws_account.discovered_change",
+                target_type="aws_account",
+                target_id=account.pk,
+                target_label=str(account),
+                before=before,
+                after=audit_view(account),
+            )
+    return result

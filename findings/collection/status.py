@@ -1,0 +1,155 @@
+"""What collection looks like now: per account and source, the latest run and last success."""
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.db.models import OuterRef, QuerySet, Subquery
+
+from findings.collection.schedule import interval, is_stale
+from findings.models import AwsAccount, CollectionRun, Source
+
+RECENT_RUNS = 50
+ACCOUNT_RECENT_RUNS = 20
+# Counts that say what a run saw; the rest (created, updated, ...) say what changed.
+CHANGE_SUFFIXES = ("created", "updated", "gone", "unchanged")
+# Postgres (jsonb) keeps no key order: name what was seen in the order people read it.
+SEEN_ORDER = ["rows", "users", "groups", "roles", "policies", "principals", "services"]
+NOT_SHOWN = ("documents", "api_pages")
+
+
+def counts_summary(counts: dict) -> str:
+    """A run's counts in words: "7 rows; 2 new, 1 changed; findings 3 opened"."""
+    numbers = {name: value for name, value in counts.items() if isinstance(value, int)}
+    seen_names = [n for n in numbers if not n.endswith(CHANGE_SUFFIXES) and n not in NOT_SHOWN]
+    seen_names.sort(key=lambda n: (SEEN_ORDER.index(n) if n in SEEN_ORDER else 99, n))
+    seen = [f"{numbers[name]} {name.replace('_', ' ')}" for name in seen_names]
+    changes = [
+        f"{total} {word}"
+        for suffix, word in (("created", "new"), ("updated", "changed"), ("gone", "gone"))
+        if (total := sum(v for k, v in numbers.items() if k.endswith(suffix)))
+    ]
+    detection = counts.get("detection") if isinstance(counts.get("detection"), dict) else {}
+    findings = [
+        f"{detection[key]} {key}"
+        for key in ("opened", "reopened", "resolved")
+        if isinstance(detection.get(key), int) and detection[key]
+    ]
+    parts = [", ".join(seen)] if seen else []
+    if changes:
+        parts.append(", ".join(changes))
+    elif seen:
+        parts.append("no change")
+    if findings:
+        parts.append("findings " + ", ".join(findings))
+    return "; ".join(parts)
+
+
+def duration_text(delta: timedelta | None) -> str:
+    if delta is None:
+        return ""
+    seconds = round(delta.total_seconds())
+    if seconds < 60:
+        return f"{seconds} s"
+    minutes, seconds = divmod(seconds, 60)
+    if minutes < 60:
+        return f"{minutes} min {seconds} s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes} min"
+
+
+@dataclass
+class SourceStatus:
+    source: Source
+    latest: CollectionRun | None
+    last_success: CollectionRun | None
+    every: timedelta
+    stale: bool
+
+    @property
+    def label(self) -> str:
+        return self.source.label
+
+    @property
+    def is_active(self) -> bool:
+        return self.latest is not None and self.latest.is_active
+
+    @property
+    def every_hours(self) -> int:
+        return int(self.every.total_seconds() // 3600)
+
+    @property
+    def stale_after_hours(self) -> int:
+        return 2 * self.every_hours
+
+    @property
+    def summary(self) -> str:
+        return counts_summary(self.last_success.counts) if self.last_success else ""
+
+
+@dataclass
+class AccountStatus:
+    account: AwsAccount
+    sources: list[SourceStatus]
+
+    @property
+    def is_active(self) -> bool:
+        return any(source.is_active for source in self.sources)
+
+
+@dataclass
+class RunRow:
+    run: CollectionRun
+    summary: str
+    took: str
+
+
+def collection_status(*, accounts: QuerySet, now: datetime) -> list[AccountStatus]:
+    """Every account with the latest run and the last success of each source, in two queries.
+
+    Runs of one (account, source) never overlap (the claim), so the newest created is also the
+    last finished; both subqueries walk the (account, source, -created_at) index.
+    """
+    sources = list(Source)
+    annotations = {}
+    for index, source in enumerate(sources):
+        runs = CollectionRun.objects.filter(account=OuterRef("pk"), source=source).order_by(
+            "-created_at"
+        )
+        annotations[f"latest_{index}"] = Subquery(runs.values("pk")[:1])
+        annotations[f"success_{index}"] = Subquery(
+            runs.filter(status=CollectionRun.Status.SUCCEEDED).values("pk")[:1]
+        )
+    rows = list(accounts.annotate(**annotations))
+    run_ids = {getattr(row, name) for row in rows for name in annotations} - {None}
+    runs = CollectionRun.objects.in_bulk(run_ids)
+    statuses = []
+    for account in rows:
+        per_source = []
+        for index, source in enumerate(sources):
+            success = runs.get(getattr(account, f"success_{index}"))
+            per_source.append(
+                SourceStatus(
+                    source=source,
+                    latest=runs.get(getattr(account, f"latest_{index}")),
+                    last_success=success,
+                    every=interval(source),
+                    stale=account.enabled
+                    and is_stale(
+                        source=source,
+                        finished_at=success.finished_at if success else None,
+                        now=now,
+                    ),
+                )
+            )
+        statuses.append(AccountStatus(account=account, sources=per_source))
+    return statuses
+
+
+def recent_runs(*, account: AwsAccount | None = None, limit: int) -> list[RunRow]:
+    runs = CollectionRun.objects.select_related("account", "requested_by").order_by("-created_at")
+    if account is not None:
+        runs = runs.filter(account=account)
+    return [
+        RunRow(run=run, summary=counts_summary(run.counts), took=duration_text(run.duration))
+        for run in runs[:limit]
+    ]

@@ -1,0 +1,129 @@
+"""Bulk storage of collected records: write what changed, mark what went, touch nothing else."""
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.db.models import Model
+
+from findings.detection.policies import canonical_json, document_hash
+from findings.models import AwsAccount, PolicyDocument
+from findings.models.fingerprints import fingerprint
+
+BATCH_SIZE = 1000
+
+
+@dataclass
+class SyncCounts:
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    gone: int = 0
+
+    def as_dict(self, prefix: str = "") -> dict[str, int]:
+        return {
+            f"{prefix}created": self.created,
+            f"{prefix}updated": self.updated,
+            f"{prefix}unchanged": self.unchanged,
+            f"{prefix}gone": self.gone,
+        }
+
+
+def sync_observed(
+    model: type[Model],
+    *,
+    account: AwsAccount,
+    records: Iterable[dict],
+    now: datetime,
+    previous_seen_at: datetime | None,
+    scope: dict | None = None,
+) -> SyncCounts:
+    """Make the stored rows of `model` in `account` (within `scope`) match `records`.
+
+    New and changed records are upserted in bulk; unchanged rows are not written at all; rows
+    no longer collected get `gone_at` (their `last_seen_at` is the previous successful run).
+    """
+    records = list(records)
+    key_fields = model.natural_key
+    scope = scope or {}
+    existing = {
+        tuple(row[k] for k in key_fields): row
+        for row in model.objects.filter(account=account, **scope).values(
+            "id", "fingerprint", "gone_at", *key_fields
+        )
+    }
+    counts = SyncCounts()
+    to_write: dict[tuple, Model] = {}
+    for values in records:
+        key = tuple(values[k] for k in key_fields)
+        print_ = fingerprint(values)
+        current = existing.get(key)
+        if current and current["fingerprint"] == print_ and current["gone_at"] is None:
+            if key not in to_write:
+                counts.unchanged += 1
+            continue
+        if key in to_write:
+            continue  # a duplicate in the input: the first one wins
+        if current is None:
+            counts.created += 1
+        else:
+            counts.updated += 1
+        to_write[key] = model(
+            account=account,
+            fingerprint=print_,
+            first_seen_at=now,
+            changed_at=now,
+            gone_at=None,
+            last_seen_at=None,
+            **values,
+        )
+    if to_write:
+        update_fields = [
+            f.name
+            for f in model._meta.concrete_fields
+            if not f.primary_key and f.name not in {"account", "first_seen_at", *key_fields}
+        ]
+        model.objects.bulk_create(
+            list(to_write.values()),
+            update_conflicts=True,
+            unique_fields=["account", *key_fields],
+            update_fields=update_fields,
+            batch_size=BATCH_SIZE,
+        )
+    seen = {tuple(values[k] for k in key_fields) for values in records}
+    gone_ids = [
+        row["id"] for key, row in existing.items() if key not in seen and not row["gone_at"]
+    ]
+    if gone_ids:
+        for start in range(0, len(gone_ids), BATCH_SIZE):
+            model.objects.filter(id__in=gone_ids[start : start + BATCH_SIZE]).update(
+                gone_at=now, last_seen_at=previous_seen_at, changed_at=now
+            )
+        counts.gone = len(gone_ids)
+    return counts
+
+
+def intern_documents(documents: Iterable[dict], *, now: datetime) -> dict[str, int]:
+    """Store each distinct document once by content hash. Returns {sha256: PolicyDocument id}."""
+    by_hash = {document_hash(document=doc): doc for doc in documents if doc is not None}
+    if not by_hash:
+        return {}
+    known = dict(
+        PolicyDocument.objects.filter(sha256__in=list(by_hash)).values_list("sha256", "id")
+    )
+    missing = [
+        PolicyDocument(
+            sha256=sha, document=json.loads(canonical_json(document=doc)), first_seen_at=now
+        )
+        for sha, doc in by_hash.items()
+        if sha not in known
+    ]
+    if missing:
+        PolicyDocument.objects.bulk_create(missing, ignore_conflicts=True, batch_size=BATCH_SIZE)
+        known.update(
+            PolicyDocument.objects.filter(sha256__in=[d.sha256 for d in missing]).values_list(
+                "sha256", "id"
+            )
+        )
+    return known

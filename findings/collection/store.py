@@ -1,0 +1,489 @@
+"""Map collected records (findings.aws.records) onto stored evidence, one source at a time.
+
+Live collection and file import both end here, so both store exactly the same way. Callers
+wrap each call in one transaction.
+"""
+
+import hashlib
+from dataclasses import fields
+from datetime import datetime, timedelta
+
+from django.utils import timezone
+
+from findings.aws.records import (
+    AccessAnalyzerSnapshot,
+    AuthorizationDetails,
+    CredentialReport,
+    CredentialReportRow,
+    ManagedPolicyDetail,
+    PrincipalServiceAccess,
+)
+from findings.collection.storage import BATCH_SIZE, intern_documents, sync_observed
+from findings.detection.policies import document_hash
+from findings.models import (
+    AccessAnalyzerFinding,
+    Analyzer,
+    AwsAccount,
+    CredentialReportEntry,
+    IamGroup,
+    IamRole,
+    IamUser,
+    ManagedPolicy,
+    PolicyAttachment,
+    ServiceLastAccessed,
+)
+from findings.models import CredentialReport as StoredReport
+from findings.models.fingerprints import fingerprint
+
+AWS_MANAGED_POLICY_MAX_AGE = timedelta(hours=24)
+
+
+# --- Credential report -------------------------------------------------------------------------
+
+CREDENTIAL_FIELDS = [f.name for f in fields(CredentialReportRow) if f.name != "line_number"]
+
+
+def credential_values(row: CredentialReportRow) -> dict:
+    values = {}
+    for name in CREDENTIAL_FIELDS:
+        value = getattr(row, name)
+        # Text columns store "" for "none"; the *_reason column keeps why a date is absent.
+        if value is None and (name.endswith(("_reason", "_region", "_service"))):
+            value = ""
+        values[name] = value
+    return values
+
+
+def store_credential_report(
+    *,
+    account: AwsAccount,
+    report: CredentialReport,
+    now: datetime,
+    previous_seen_at: datetime | None,
+) -> dict:
+    sha = hashlib.sha256(report.content).hexdigest()
+    StoredReport.objects.get_or_create(
+        account=account,
+        sha256=sha,
+        defaults={
+            "generated_at": report.generated_at,
+            "content": report.content,
+            "row_count": len(report.rows),
+            "collected_at": now,
+        },
+    )
+    counts = sync_observed(
+        CredentialReportEntry,
+        account=account,
+        records=[credential_values(row) for row in report.rows],
+        now=now,
+        previous_seen_at=previous_seen_at,
+    )
+    return {"rows": len(report.rows), **counts.as_dict()}
+
+
+# --- Users, groups, roles and policies ---------------------------------------------------------
+
+
+def aws_managed_policies_to_refresh(*, arns: set[str]) -> set[str]:
+    """AWS-managed policies we lack, or last read more than a day ago (one paged call for all)."""
+    if not arns:
+        return set()
+    fresh = set(
+        ManagedPolicy.objects.filter(
+            arn__in=arns,
+            is_aws_managed=True,
+            checked_at__gte=timezone.now() - AWS_MANAGED_POLICY_MAX_AGE,
+        ).values_list("arn", flat=True)
+    )
+    return arns - fresh
+
+
+def store_managed_policies(
+    *, account: AwsAccount | None, policies, document_ids: dict[str, int], now: datetime
+) -> int:
+    """Upsert managed policies by ARN; unchanged ones are not written."""
+    if not policies:
+        return 0
+    # A policy that was gone and is back must be written even if unchanged.
+    existing = dict(
+        ManagedPolicy.objects.filter(arn__in=[p.arn for p in policies], gone_at=None).values_list(
+            "arn", "fingerprint"
+        )
+    )
+    rows = []
+    for policy in policies:
+        sha = document_hash(document=policy.document) if policy.document is not None else ""
+        values = {
+            "name": policy.name,
+            "path": policy.path,
+            "policy_id": policy.policy_id or "",
+            "default_version_id": policy.default_version_id or "",
+            "document_id": document_ids.get(sha),
+            "attachment_count": policy.attachment_count,
+            "is_aws_managed": policy.is_aws_managed,
+            "create_date": policy.create_date,
+            "update_date": policy.update_date,
+        }
+        print_ = fingerprint(values)
+        if existing.get(policy.arn) == print_:
+            continue
+        rows.append(
+            ManagedPolicy(
+                arn=policy.arn,
+                account=None if policy.is_aws_managed else account,
+                fingerprint=print_,
+                first_seen_at=now,
+                changed_at=now,
+                checked_at=now,
+                **values,
+            )
+        )
+    if rows:
+        ManagedPolicy.objects.bulk_create(
+            rows,
+            update_conflicts=True,
+            unique_fields=["arn"],
+            update_fields=[
+                "fingerprint",
+                "changed_at",
+                "checked_at",
+                "gone_at",
+                "last_seen_at",
+                *values.keys(),
+            ],
+            batch_size=BATCH_SIZE,
+        )
+    # AWS-managed documents read again and found unchanged: fresh for another day.
+    rechecked = [p.arn for p in policies if p.is_aws_managed and existing.get(p.arn)]
+    if rechecked:
+        ManagedPolicy.objects.filter(arn__in=rechecked).exclude(checked_at=now).update(
+            checked_at=now
+        )
+    return len(rows)
+
+
+def attachment(principal_arn, principal_type, kind, ref, name, document) -> dict:
+    sha = document_hash(document=document) if document is not None else ""
+    return {
+        "principal_arn": principal_arn,
+        "principal_type": principal_type,
+        "kind": kind,
+        "policy_ref": ref,
+        "policy_name": name,
+        "document_sha256": sha,
+    }
+
+
+def store_authorization_details(
+    *,
+    account: AwsAccount,
+    details: AuthorizationDetails,
+    aws_managed_policies: tuple[ManagedPolicyDetail, ...],
+    now: datetime,
+    previous_seen_at: datetime | None,
+) -> dict:
+    # Documents of every managed policy in play: this account's, and AWS's (fresh or stored).
+    policies = [*details.policies, *aws_managed_policies]
+    managed_documents = {p.arn: p.document for p in policies}
+    wanted_aws = {
+        arn
+        for principal in (*details.users, *details.groups, *details.roles)
+        for arn in [a.arn for a in principal.attached_policies]
+        + [getattr(principal, "permissions_boundary_arn", None) or ""]
+        if arn and arn not in managed_documents
+    }
+    # Read fresh from an earlier collection: the document is already interned; keep its id so
+    # that attachments point at it like at the documents fetched in this run.
+    stored_document_ids: dict[str, int] = {}
+    for arn, document, sha, document_id in ManagedPolicy.objects.filter(
+        arn__in=wanted_aws
+    ).values_list("arn", "document__document", "document__sha256", "document_id"):
+        managed_documents[arn] = document
+        if document_id is not None:
+            stored_document_ids[sha] = document_id
+
+    attachments = []
+    for kind_of, principals in (
+        ("user", details.users),
+        ("group", details.groups),
+        ("role", details.roles),
+    ):
+        for principal in principals:
+            for policy in principal.inline_policies:
+                attachments.append(
+                    attachment(
+                        principal.arn, kind_of, "inline", policy.name, policy.name, policy.document
+                    )
+                )
+            for policy in principal.attached_policies:
+                attachments.append(
+                    attachment(
+                        principal.arn,
+                        kind_of,
+                        "managed",
+                        policy.arn,
+                        policy.name,
+                        managed_documents.get(policy.arn),
+                    )
+                )
+            boundary = getattr(principal, "permissions_boundary_arn", None)
+            if boundary:
+                attachments.append(
+                    attachment(
+                        principal.arn,
+                        kind_of,
+                        "boundary",
+                        boundary,
+                        boundary.rsplit("/", 1)[-1],
+                        managed_documents.get(boundary),
+                    )
+                )
+            if kind_of == "role" and principal.assume_role_policy is not None:
+                attachments.append(
+                    attachment(
+                        principal.arn,
+                        "role",
+                        "trust",
+                        "trust",
+                        "Trust policy",
+                        principal.assume_role_policy,
+                    )
+                )
+
+    all_documents = [p.document for p in policies if p.document is not None]
+    all_documents += [
+        policy.document
+        for principal in (*details.users, *details.groups, *details.roles)
+        for policy in principal.inline_policies
+    ]
+    all_documents += [r.assume_role_policy for r in details.roles if r.assume_role_policy]
+    document_ids = {**stored_document_ids, **intern_documents(all_documents, now=now)}
+    for values in attachments:
+        values["document_id"] = document_ids.get(values["document_sha256"])
+
+    store_managed_policies(account=account, policies=policies, document_ids=document_ids, now=now)
+    # This account's own policies that AWS no longer lists were deleted.
+    ManagedPolicy.objects.filter(account=account, is_aws_managed=False, gone_at=None).exclude(
+        arn__in=[p.arn for p in details.policies]
+    ).update(gone_at=now, last_seen_at=previous_seen_at, changed_at=now)
+    users = sync_observed(
+        IamUser,
+        account=account,
+        records=[
+            {
+                "arn": u.arn,
+                "name": u.name,
+                "user_id": u.user_id,
+                "path": u.path,
+                "create_date": u.create_date,
+                "groups": sorted(u.groups),
+                "permissions_boundary_arn": u.permissions_boundary_arn or "",
+                "tags": u.tags,
+            }
+            for u in details.users
+        ],
+        now=now,
+        previous_seen_at=previous_seen_at,
+    )
+    groups = sync_observed(
+        IamGroup,
+        account=account,
+        records=[
+            {
+                "arn": g.arn,
+                "name": g.name,
+                "group_id": g.group_id,
+                "path": g.path,
+                "create_date": g.create_date,
+            }
+            for g in details.groups
+        ],
+        now=now,
+        previous_seen_at=previous_seen_at,
+    )
+    roles = sync_observed(
+        IamRole,
+        account=account,
+        records=[
+            {
+                "arn": r.arn,
+                "name": r.name,
+                "role_id": r.role_id,
+                "path": r.path,
+                "create_date": r.create_date,
+                "description": r.description or "",
+                "trust_policy": r.assume_role_policy,
+                "permissions_boundary_arn": r.permissions_boundary_arn or "",
+                "tags": r.tags,
+                "last_used_at": r.last_used_at,
+                "last_used_region": r.last_used_region or "",
+                "instance_profile_arns": list(r.instance_profile_arns),
+                "max_session_duration": r.max_session_duration,
+                "is_service_linked": r.is_service_linked,
+                "is_sso": r.is_sso,
+            }
+            for r in details.roles
+        ],
+        now=now,
+        previous_seen_at=previous_seen_at,
+    )
+    attached = sync_observed(
+        PolicyAttachment,
+        account=account,
+        records=attachments,
+        now=now,
+        previous_seen_at=previous_seen_at,
+    )
+    return {
+        "users": len(details.users),
+        "groups": len(details.groups),
+        "roles": len(details.roles),
+        "policies": len(details.policies),
+        "documents": len(document_ids),
+        **users.as_dict("users_"),
+        **roles.as_dict("roles_"),
+        **groups.as_dict("groups_"),
+        **attached.as_dict("attachments_"),
+    }
+
+
+# --- Service last accessed ---------------------------------------------------------------------
+
+
+def store_service_last_accessed(
+    *,
+    account: AwsAccount,
+    results: tuple[PrincipalServiceAccess, ...],
+    now: datetime,
+    previous_seen_at: datetime | None,
+) -> dict:
+    completed = [r for r in results if r.error is None and r.job_status == "COMPLETED"]
+    records = [
+        {
+            "principal_arn": result.principal_arn,
+            "service_namespace": service.service_namespace,
+            "service_name": service.service_name,
+            "last_authenticated_at": service.last_authenticated_at,
+            "last_authenticated_entity": service.last_authenticated_entity or "",
+            "last_authenticated_region": service.last_authenticated_region or "",
+            "total_authenticated_entities": service.total_authenticated_entities,
+            "actions": [
+                {
+                    "action": action.action_name,
+                    "last_accessed_at": action.last_accessed_at.isoformat()
+                    if action.last_accessed_at
+                    else None,
+                    "region": action.region,
+                    "entity": action.entity,
+                }
+                for action in service.actions
+            ],
+        }
+        for result in completed
+        for service in result.services
+    ]
+    # Only principals read this time are replaced: a failed job keeps its previous data.
+    counts = sync_observed(
+        ServiceLastAccessed,
+        account=account,
+        records=records,
+        now=now,
+        previous_seen_at=previous_seen_at,
+        scope={"principal_arn__in": [r.principal_arn for r in completed]},
+    )
+    # Principals that no longer exist at all: their rows go too.
+    asked = [r.principal_arn for r in results]
+    counts.gone += (
+        ServiceLastAccessed.objects.filter(account=account, gone_at=None)
+        .exclude(principal_arn__in=asked)
+        .update(gone_at=now, last_seen_at=previous_seen_at, changed_at=now)
+    )
+    return {
+        "principals": len(results),
+        "principals_read": len(completed),
+        "principals_failed": len(results) - len(completed),
+        "services": len(records),
+        **counts.as_dict(),
+    }
+
+
+# --- Access Analyzer ---------------------------------------------------------------------------
+
+
+def store_access_analyzer(
+    *,
+    account: AwsAccount,
+    snapshot: AccessAnalyzerSnapshot,
+    regions: list[str] | None,
+    now: datetime,
+    previous_seen_at: datetime | None,
+) -> dict:
+    """Store analyzers and findings of the regions read (None: a file, with no region)."""
+    region_scope = {"region__in": regions} if regions is not None else {"region": ""}
+    analyzers = None
+    if regions is not None:  # a file names no analyzers: keep the ones collected live
+        analyzers = sync_observed(
+            Analyzer,
+            account=account,
+            records=[
+                {
+                    "arn": a.arn,
+                    "name": a.name,
+                    "type": a.type,
+                    "status": a.status,
+                    "region": a.region,
+                }
+                for a in snapshot.analyzers
+            ],
+            now=now,
+            previous_seen_at=previous_seen_at,
+            scope=region_scope,
+        )
+
+    history = dict(
+        AccessAnalyzerFinding.objects.filter(
+            account=account, finding_id__in=[f.id for f in snapshot.findings]
+        ).values_list("finding_id", "status_history")
+    )
+    records = []
+    for finding in snapshot.findings:
+        statuses = list(history.get(finding.id) or [])
+        if not statuses or statuses[-1]["status"] != finding.status:
+            statuses.append({"status": finding.status, "seen_at": now.isoformat()})
+        records.append(
+            {
+                "finding_id": finding.id,
+                "analyzer_arn": finding.analyzer_arn or "",
+                "region": finding.region or "",
+                "finding_type": finding.finding_type,
+                "status": finding.status,
+                "resource": finding.resource or "",
+                "resource_type": finding.resource_type,
+                "resource_owner_account": finding.resource_owner_account,
+                "aws_created_at": finding.created_at,
+                "aws_updated_at": finding.updated_at,
+                "analyzed_at": finding.analyzed_at,
+                "error": finding.error or "",
+                "details": list(finding.details),
+                "status_history": statuses,
+            }
+        )
+    findings = sync_observed(
+        AccessAnalyzerFinding,
+        account=account,
+        records=records,
+        now=now,
+        previous_seen_at=previous_seen_at,
+        scope=region_scope,
+    )
+    counts = {
+        "analyzers": len(snapshot.analyzers),
+        "findings": len(snapshot.findings),
+        **findings.as_dict(),
+    }
+    if analyzers is not None:
+        counts.update(analyzers.as_dict("analyzers_"))
+    if snapshot.region_errors:
+        counts["region_errors"] = len(snapshot.region_errors)
+    return counts

@@ -1,0 +1,216 @@
+"""Collection pages: the status of every account and source, the AWS accounts, file imports."""
+
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError
+from django.db.models import QuerySet
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.cache import patch_vary_headers
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from accounts.permissions import Capability, requires
+from findings.collection.forms import AwsAccountChangeForm, AwsAccountForm, ImportForm
+from findings.collection.imports import ImportRejected, import_file
+from findings.collection.registry import add_account, update_account
+from findings.collection.runs import AlreadyRunning
+from findings.collection.status import (
+    ACCOUNT_RECENT_RUNS,
+    RECENT_RUNS,
+    collection_status,
+    counts_summary,
+    recent_runs,
+)
+from findings.collection.tasks import enqueue_collection
+from findings.models import AwsAccount, CollectionRun, Source
+
+
+def status_context(*, accounts: QuerySet, account: AwsAccount | None, poll_url: str) -> dict:
+    rows = collection_status(accounts=accounts, now=timezone.now())
+    return {
+        "rows": rows,
+        "active": any(row.is_active for row in rows),
+        "runs": recent_runs(account=account, limit=ACCOUNT_RECENT_RUNS if account else RECENT_RUNS),
+        "one_account": account,
+        "poll_url": poll_url,
+    }
+
+
+def render_page(request, template: str, context: dict, *, status: int = 200):
+    """The whole page, or only its polled status block when htmx asks."""
+    if request.htmx and not request.htmx.history_restore_request:
+        template = f"{template}#collection-status"
+    response = render(request, template, context, status=status)
+    patch_vary_headers(response, ["HX-Request"])
+    return response
+
+
+def safe_next(request, default: str) -> str:
+    target = request.POST.get("next", "")
+    if target and url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return target
+    return default
+
+
+# --- Collection ---------------------------------------------------------------------------------
+
+
+@require_GET
+@requires(Capability.VIEW)
+def collection(request):
+    context = status_context(
+        accounts=AwsAccount.objects.all(), account=None, poll_url=reverse("collection")
+    )
+    return render_page(request, "findings/collection.html", context)
+
+
+@require_POST
+@requires(Capability.MANAGE_ACCOUNTS)
+def collect_account(request, pk: int):
+    account = get_object_or_404(AwsAccount, pk=pk)
+    back = redirect(safe_next(request, reverse("collection")))
+    source = request.POST.get("source", "")
+    if source and source not in Source.values:
+        messages.error(request, f"There is no source called “{source}”.")
+        return back
+    if not account.enabled:
+        messages.error(request, f"{account} is disabled: enable it before collecting.")
+        return back
+    requested, running = [], []
+    for each in [Source(source)] if source else list(Source):
+        try:
+            enqueue_collection(
+                account=account,
+                source=each,
+                trigger=CollectionRun.Trigger.MANUAL,
+                requested_by=request.user,
+            )
+            requested.append(each.label)
+        except AlreadyRunning:
+            running.append(each.label)
+    if requested:
+        messages.success(request, f"Collection requested for {account}: {', '.join(requested)}.")
+    if running:
+        messages.warning(
+            request, f"Already running for {account}, not requested again: {', '.join(running)}."
+        )
+    return back
+
+
+# --- AWS accounts -------------------------------------------------------------------------------
+
+
+@require_GET
+@requires(Capability.VIEW)
+def aws_accounts(request):
+    return render(request, "findings/aws_account_list.html", {"accounts": AwsAccount.objects.all()})
+
+
+@require_http_methods(["GET", "POST"])
+@requires(Capability.MANAGE_ACCOUNTS)
+def aws_account_add(request):
+    form = AwsAccountForm(request.POST) if request.method == "POST" else AwsAccountForm()
+    if form.is_bound and form.is_valid():
+        try:
+            account = add_account(**form.cleaned_data, actor=request.user)
+        except ValidationError as exc:
+            form.add_model_errors(exc)
+        except IntegrityError:  # the same form submitted twice at once: the other one won
+            form.add_error("account_id", "This account was registered a moment ago.")
+        else:
+            messages.success(
+                request, f"Added {account}. Use “Collect now” to fetch its data right away."
+            )
+            return redirect("collection")
+    return render(request, "findings/aws_account_form.html", {"form": form})
+
+
+def account_page(request, account: AwsAccount, form: AwsAccountChangeForm | None):
+    accounts = AwsAccount.objects.filter(pk=account.pk)
+    poll_url = reverse("aws_account", args=[account.pk])
+    context = status_context(accounts=accounts, account=account, poll_url=poll_url)
+    context.update(account=account, form=form)
+    return render_page(request, "findings/aws_account_detail.html", context)
+
+
+@require_GET
+@requires(Capability.VIEW)
+def aws_account(request, pk: int):
+    account = get_object_or_404(AwsAccount, pk=pk)
+    form = AwsAccountChangeForm.for_account(account)
+    return account_page(request, account, form)
+
+
+@require_POST
+@requires(Capability.MANAGE_ACCOUNTS)
+def aws_account_edit(request, pk: int):
+    account = get_object_or_404(AwsAccount, pk=pk)
+    form = AwsAccountChangeForm(request.POST)
+    if form.is_valid():
+        try:
+            update_account(account=account, actor=request.user, **form.cleaned_data)
+        except ValidationError as exc:
+            form.add_model_errors(exc)
+        else:
+            messages.success(request, f"Saved {account}.")
+            return redirect("aws_account", pk=account.pk)
+        account.refresh_from_db()  # show what is stored, not the refused changes
+    return account_page(request, account, form)
+
+
+@require_POST
+@requires(Capability.MANAGE_ACCOUNTS)
+def aws_account_toggle(request, pk: int):
+    account = get_object_or_404(AwsAccount, pk=pk)
+    # An explicit target state, so that a form submitted twice does not switch back.
+    wanted = request.POST.get("enabled")
+    enabled = (wanted == "true") if wanted in ("true", "false") else not account.enabled
+    try:
+        update_account(account=account, enabled=enabled, actor=request.user)
+    except ValidationError as exc:
+        messages.error(request, f"{account} could not be changed: {'; '.join(exc.messages)}")
+    else:
+        state = "enabled: it is collected on schedule" if enabled else "disabled: not collected"
+        messages.success(request, f"{account} is {state}.")
+    return redirect(safe_next(request, reverse("aws_account", args=[account.pk])))
+
+
+# --- File import --------------------------------------------------------------------------------
+
+
+@require_http_methods(["GET", "POST"])
+@requires(Capability.MANAGE_ACCOUNTS)
+def collection_import(request):
+    if request.method == "POST":
+        form = ImportForm(request.POST, request.FILES)
+    else:
+        form = ImportForm(initial={"account": request.GET.get("account")})
+    if form.is_bound and form.is_valid():
+        account, kind = form.cleaned_data["account"], form.cleaned_data["kind"]
+        upload = form.cleaned_data["file"]
+        try:
+            run = import_file(
+                account=account,
+                kind=kind,
+                data=upload.read(),
+                filename=upload.name,
+                requested_by=request.user,
+            )
+        except ImportRejected as exc:
+            form.add_error("file", str(exc))
+        except AlreadyRunning:
+            form.add_error(
+                None,
+                f"A collection of this source for {account} is already running: "
+                "import the file when it has finished.",
+            )
+        else:
+            summary = counts_summary(run.counts) or "nothing in it"
+            messages.success(request, f"Imported {upload.name} into {account}: {summary}.")
+            return redirect("collection")
+    context = {"form": form, "has_accounts": AwsAccount.objects.exists()}
+    return render(request, "findings/import.html", context)

@@ -1,0 +1,178 @@
+"""Read functions for the dashboard: what needs attention, in a fixed number of queries."""
+
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+from django.db.models import Count, Q
+from django.db.models.functions import TruncWeek
+from django.utils import timezone
+
+from accounts.permissions import Capability, can
+from findings.collection.status import collection_status
+from findings.models import AwsAccount, Finding, FindingEvent, ReviewCycle, ReviewItem
+from findings.models.findings import Severity
+
+TREND_WEEKS = 12
+CHART_WIDTH = 600
+CHART_HEIGHT = 140
+
+
+@dataclass
+class SeverityBar:
+    severity: str
+    label: str
+    count: int
+    width: int  # in chart units, for an SVG rect (no inline styles under our CSP)
+
+
+def severity_bars(counts: dict[str, int]) -> list[SeverityBar]:
+    biggest = max(counts.values(), default=0) or 1
+    return [
+        SeverityBar(
+            severity=value,
+            label=label,
+            count=counts.get(value, 0),
+            width=round(CHART_WIDTH * 0.7 * counts.get(value, 0) / biggest),
+        )
+        for value, label in Severity.choices
+    ]
+
+
+@dataclass
+class TrendWeek:
+    start: date
+    opened: int
+    resolved: int
+    x: int
+    opened_y: int
+    resolved_y: int
+
+
+def week_start(day: date) -> date:
+    return day - timedelta(days=day.weekday())
+
+
+def finding_trend(*, now: datetime) -> list[TrendWeek]:
+    """Findings opened and resolved per week over the last weeks (one grouped query)."""
+    first = week_start(timezone.localdate(now)) - timedelta(weeks=TREND_WEEKS - 1)
+    rows = (
+        FindingEvent.objects.filter(
+            kind__in=["opened", "reopened", "resolved"], at__date__gte=first
+        )
+        .annotate(week=TruncWeek("at"))
+        .values("week", "kind")
+        .annotate(n=Count("id"))
+    )
+    opened: dict[date, int] = {}
+    resolved: dict[date, int] = {}
+    for row in rows:
+        week = row["week"].date() if isinstance(row["week"], datetime) else row["week"]
+        target = resolved if row["kind"] == "resolved" else opened
+        target[week] = target.get(week, 0) + row["n"]
+    weeks = [first + timedelta(weeks=i) for i in range(TREND_WEEKS)]
+    biggest = max([*opened.values(), *resolved.values(), 1])
+    step = CHART_WIDTH // (TREND_WEEKS - 1)
+    usable = CHART_HEIGHT - 20
+    return [
+        TrendWeek(
+            start=week,
+            opened=opened.get(week, 0),
+            resolved=resolved.get(week, 0),
+            x=i * step,
+            opened_y=CHART_HEIGHT - 10 - round(usable * opened.get(week, 0) / biggest),
+            resolved_y=CHART_HEIGHT - 10 - round(usable * resolved.get(week, 0) / biggest),
+        )
+        for i, week in enumerate(weeks)
+    ]
+
+
+def points(trend: list[TrendWeek], attribute: str) -> str:
+    return " ".join(f"{week.x},{getattr(week, attribute)}" for week in trend)
+
+
+@dataclass
+class CycleSummary:
+    cycle: ReviewCycle
+    total: int
+    decided: int
+    overdue: bool
+    mine: int
+
+    @property
+    def percent(self) -> int:
+        return round(100 * self.decided / self.total) if self.total else 100
+
+    @property
+    def waiting_for_sign_off(self) -> bool:
+        return self.total == self.decided and self.cycle.state == ReviewCycle.State.OPEN
+
+
+def open_cycles(*, user, today: date) -> list[CycleSummary]:
+    cycles = (
+        ReviewCycle.objects.filter(state=ReviewCycle.State.OPEN)
+        .annotate(
+            total=Count("items"),
+            decided=Count("items", filter=Q(items__is_decided=True)),
+            mine=Count("items", filter=Q(items__assignee=user, items__is_decided=False)),
+        )
+        .order_by("due_on")
+    )
+    return [
+        CycleSummary(
+            cycle=cycle,
+            total=cycle.total,
+            decided=cycle.decided,
+            overdue=cycle.due_on < today,
+            mine=cycle.mine,
+        )
+        for cycle in cycles
+    ]
+
+
+def dashboard_context(*, user) -> dict:
+    now = timezone.now()
+    today = timezone.localdate(now)
+    counts = {
+        row["severity"]: row["n"]
+        for row in Finding.objects.filter(status=Finding.Status.OPEN)
+        .values("severity")
+        .annotate(n=Count("id"))
+    }
+    statuses = collection_status(accounts=AwsAccount.objects.filter(enabled=True), now=now)
+    sources = [source for status in statuses for source in status.sources]
+    trend = finding_trend(now=now)
+    cycles = open_cycles(user=user, today=today)
+    return {
+        "open_total": sum(counts.values()),
+        "severity_bars": severity_bars(counts),
+        "trend": trend,
+        "trend_opened_points": points(trend, "opened_y"),
+        "trend_resolved_points": points(trend, "resolved_y"),
+        "trend_opened_total": sum(w.opened for w in trend),
+        "trend_resolved_total": sum(w.resolved for w in trend),
+        "chart_width": CHART_WIDTH,
+        "chart_height": CHART_HEIGHT,
+        "cycles": cycles,
+        "my_items": sum(c.mine for c in cycles),
+        "sign_off_waiting": [c for c in cycles if c.waiting_for_sign_off]
+        if can(user, Capability.SIGN_OFF)
+        else [],
+        "accounts": len(statuses),
+        "failing_sources": [
+            (status.account, source)
+            for status in statuses
+            for source in status.sources
+            if source.latest is not None and source.latest.status == "failed"
+        ],
+        "stale_sources": sum(1 for source in sources if source.stale),
+        "top_findings": list(
+            Finding.objects.filter(status=Finding.Status.OPEN)
+            .select_related("account")
+            .order_by("severity_rank", "-first_seen_at")[:6]
+        ),
+        "unassigned_items": ReviewItem.objects.filter(
+            cycle__state=ReviewCycle.State.OPEN, is_decided=False, assignee=None
+        ).count()
+        if can(user, Capability.DECIDE)
+        else None,
+    }

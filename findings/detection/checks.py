@@ -1,0 +1,656 @@
+"""The checks: what counts as a least-privilege problem, why, and how to fix it.
+
+Each check is a pure function from one account's evidence (plain objects loaded by
+findings.detection.detect) to `Detected` problems. Thresholds come in as arguments, so a
+finding records exactly which rule settings produced it.
+"""
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from findings.detection.policies import find_admin_grants, find_service_wildcards
+
+RULES_VERSION = "2026.11"
+CIS = "CIS AWS Foundations Benchmark v3.0.0"
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    unused_credential_days: int = 45
+    key_rotation_days: int = 90
+    inactive_user_days: int = 90
+    unused_role_days: int = 90
+    unused_service_days: int = 90
+    root_use_days: int = 90
+    grace_days: int = 14
+
+    def as_dict(self) -> dict:
+        return dict(self.__dict__)
+
+
+@dataclass
+class Detected:
+    check_id: str
+    resource_key: str
+    resource_arn: str
+    resource_type: str
+    resource_name: str
+    evidence: dict
+    severity: str | None = None  # overrides the check's default
+    severity_reason: str | None = None
+    title: str | None = None
+
+
+@dataclass
+class Principal:
+    """A user or role with the documents in effect on it (its own, and its groups')."""
+
+    arn: str
+    name: str
+    kind: str  # user or role
+    create_date: datetime
+    tags: dict
+    is_service_linked: bool = False
+    is_sso: bool = False
+    last_used_at: datetime | None = None
+    # [(policy label, kind, document)]
+    documents: list[tuple[str, str, dict]] = field(default_factory=list)
+
+
+@dataclass
+class Evidence:
+    account_id: str
+    now: datetime
+    credential_entries: list  # CredentialReportEntry rows (the root row too)
+    principals: list[Principal]
+    roles: list  # IamRole rows
+    service_access: dict[str, list]  # principal ARN -> ServiceLastAccessed rows
+    regions: list[str]
+    analyzer_regions: set[str]  # regions with an external-access analyzer covering the account
+    # Sources with successful data: checks whose sources are missing do not run.
+    sources: set[str]
+
+
+@dataclass(frozen=True)
+class Check:
+    id: str
+    title: str
+    severity: str
+    severity_reason: str
+    risk: str
+    fix: str
+    control: str
+    sources: tuple[str, ...]
+    run: Callable[[Evidence, Thresholds], Iterator[Detected]]
+
+
+def days_ago(moment: datetime | None, now: datetime) -> int | None:
+    return None if moment is None else (now - moment).days
+
+
+def fmt(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment else None
+
+
+def is_root(entry) -> bool:
+    return entry.is_root
+
+
+# --- Credential report checks ---------------------------------------------------------------
+
+
+def root_access_key(ev: Evidence, t: Thresholds) -> Iterator[Detected]:
+    for entry in ev.credential_entries:
+        if not is_root(entry):
+            continue
+        active = [n for n in (1, 2) if getattr(entry, f"access_key_{n}_active")]
+        if active:
+            yield Detected(
+                "root-access-key",
+                entry.arn,
+                entry.arn,
+                "root",
+                "root account",
+                {
+                    "active_keys": active,
+                    **{
+                        f"access_key_{n}_last_used": fmt(
+                            getattr(entry, f"access_key_{n}_last_used_date")
+                        )
+                        for n in active
+                    },
+                },
+            )
+
+
+def root_mfa(ev: Evidence, t: Thresholds) -> Iterator[Detected]:
+    for entry in ev.credential_entries:
+        if is_root(entry) and not entry.mfa_active:
+            yield Detected(
+                "root-mfa", entry.arn, entry.arn, "root", "root account", {"mfa_active": False}
+            )
+
+
+def root_recent_use(ev: Evidence, t: Thresholds) -> Iterator[Detected]:
+    for entry in ev.credential_entries:
+        if not is_root(entry):
+            continue
+        uses = {
+            "password": entry.password_last_used,
+            "access key 1": entry.access_key_1_last_used_date,
+            "access key 2": entry.access_key_2_last_used_date,
+        }
+        recent = {
+            what: fmt(when)
+            for what, when in uses.items()
+            if when and days_ago(when, ev.now) <= t.root_use_days
+        }
+        if recent:
+            yield Detected(
+                "root-recent-use",
+                entry.arn,
+                entry.arn,
+                "root",
+                "root account",
+                {"used": recent, "window_days": t.root_use_days},
+            )
+
+
+def console_user_without_mfa(ev: Evidence, t: Thresholds) -> Iterator[Detected]:
+    for entry in ev.credential_entries:
+        if not is_root(entry) and entry.password_enabled and not entry.mfa_active:
+            yield Detected(
+                "console-user-without-mfa",
+                entry.arn,
+                entry.arn,
+                "user",
+                entry.user,
+                {
+                    "password_enabled": True,
+                    "mfa_active": False,
+                    "password_last_used": fmt(entry.password_last_used),
+                    "password_last_used_reason": entry.password_last_used_reason or None,
+                },
+            )
+
+
+def password_unused(ev: Evidence, t: Thresholds) -> Iterator[Detected]:
+    for entry in ev.credential_entries:
+        if is_root(entry) or not entry.password_enabled:
+            continue
+        created_days = days_ago(entry.user_creation_time, ev.now)
+        changed_days = days_ago(entry.password_last_changed, ev.now)
+        if changed_days is not None and changed_days < t.grace_days:
+            continue  # a password set in the grace period has not had a chance to be used
+        used_days = days_ago(entry.password_last_used, ev.now)
+        if used_days is not None:
+            if used_days <= t.unused_credential_days:
+                continue
+            why = f"last used {used_days} days ago"
+        else:
+            if created_days <= max(t.unused_credential_days, t.grace_days):
+                continue
+            why = f"never used; the user was created {created_days} days ago"
+        yield Detected(
+            "password-unused",
+            entry.arn,
+            entry.arn,
+            "user",
+            entry.user,
+            {
+                "why": why,
+                "password_last_used": fmt(entry.password_last_used),
+                "password_last_used_reason": entry.password_last_used_reason or None,
+                "password_last_changed": fmt(entry.password_last_changed),
+                "user_creation_time": fmt(entry.user_creation_time),
+            },
+        )
+
+
+def key_facts(entry, n: int) -> dict:
+    return {
+        "key": n,
+        "active": getattr(entry, f"access_key_{n}_active"),
+        "last_rotated": fmt(getattr(entry, f"access_key_{n}_last_rotated")),
+        "last_used": fmt(getattr(entry, f"access_key_{n}_last_used_date")),
+        "last_used_reason": getattr(entry, f"access_key_{n}_last_used_date_reason") or None,
+        "last_used_service": getattr(entry, f"access_key_{n}_last_used_service") or None,
+        "last_used_region": getattr(entry, f"access_key_{n}_last_used_region") or None,
+    }
+
+
+def access_key_unused(ev: Evidence, t: Thresholds) -> Iterator[Detected]:
+    for entry in ev.credential_entries:
+        if is_root(entry):
+            continue  # root keys are their own, critical, finding
+        for n in (1, 2):
+            if not getattr(entry, f"access_key_{n}_active"):
+                continue
+            rotated_days = days_ago(getattr(entry, f"access_key_{n}_last_rotated"), ev.now)
+            used_days = days_ago(getattr(entry, f"access_key_{n}_last_used_date"), ev.now)
+            if used_days is not None:
+                if used_days <= t.unused_credential_days:
+                    continue
+                why = f"last used {used_days} days ago"
+            else:
+                # Active but never used: a finding once older than the threshold (some tools
+                # miss these keys entirely).
+                age = rotated_days if rotated_days is not None else 0
+                if age <= max(t.unused_credential_days, t.grace_days):
+                    continue
+                why = f"never used; created {age} days ago"
+            yield Detected(
+                "access-key-unused",
+                f"{entry.arn}#key{n}",
+                entry.arn,
+                "access-key",
+                f"{entry.user} (key {n})",
+                {"why": why, **key_facts(entry, n)},
+            )
+
+
+def access_key_not_rotated(ev: Evidence, t: Thresholds) -> Iterator[Detected]:
+    for entry in ev.credential_entries:
+        if is_root(entry):
+            continue
+        for n in (1, 2):
+            rotated = getattr(entry, f"access_key_{n}_last_rotated")
+            if not getattr(entry, f"access_key_{n}_active") or rotated is None:
+                continue
+            age = days_ago(rotated, ev.now)
+            if age > t.key_rotation_days:
+                yield Detected(
+                    "access-key-not-rotated",
+                    f"{entry.arn}#key{n}",
+                    entry.arn,
+                    "access-key",
+                    f"{entry.user} (key {n})",
+                    {"age_days": age, **key_facts(entry, n)},
+                )
+
+
+def multiple_active_keys(ev: Evidence, t: Thresholds) -> Iterator[Detected]:
+    for entry in ev.credential_entries:
+        if not is_root(entry) and entry.access_key_1_active and entry.access_key_2_active:
+            yield Detected(
+                "multiple-active-keys",
+                entry.arn,
+                entry.arn,
+                "user",
+                entry.user,
+                {"keys": [key_facts(entry, 1), key_facts(entry, 2)]},
+            )
+
+
+def inactive_user(ev: Evidence, t: Thresholds) -> Iterator[Detected]:
+    for entry in ev.credential_entries:
+        if is_root(entry):
+            continue
+        credentials = []
+        if entry.password_enabled:
+            credentials.append(("password", entry.password_last_used))
+        for n in (1, 2):
+            if getattr(entry, f"access_key_{n}_active"):
+                credentials.append(
+                    (f"access key {n}", getattr(entry, f"access_key_{n}_last_used_date"))
+                )
+        if not credentials:
+            continue
+        if days_ago(entry.user_creation_time, ev.now) <= max(t.inactive_user_days, t.grace_days):
+            continue
+        last_uses = [when for _, when in credentials if when is not None]
+        if any(days_ago(when, ev.now) <= t.inactive_user_days for when in last_uses):
+            continue
+        last = max(last_uses) if last_uses else None
+        yield Detected(
+            "inactive-user",
+            entry.arn,
+            entry.arn,
+            "user",
+            entry.user,
+            {
+                "last_activity": fmt(last),
+                "credentials": {what: fmt(when) or "never used" for what, when in credentials},
+                "user_creation_time": fmt(entry.user_creation_time),
+            },
+        )
+
+
+# --- Role checks ----------------------------------------------------------------------------
+
+
+def unused_roles(ev: Evidence, t: Thresholds, *, sso: bool) -> Iterator[Detected]:
+    for role in ev.roles:
+        if role.is_service_linked or role.is_sso != sso:
+            continue
+        age = days_ago(role.create_date, ev.now)
+        if age <= max(t.unused_role_days, t.grace_days):
+            continue
+        used_days = days_ago(role.last_used_at, ev.now)
+        if used_days is not None and used_days <= t.unused_role_days:
+            continue
+        why = (
+            f"last used {used_days} days ago"
+            if used_days is not None
+            else "not used within AWS's tracking window (about 400 days)"
+        )
+        yield Detected(
+            "sso-role-unused" if sso else "role-unused",
+            role.arn,
+            role.arn,
+            "role",
+            role.name,
+            {
+                "why": why,
+                "last_used": fmt(role.last_used_at),
+                "last_used_region": role.last_used_region or None,
+                "created": fmt(role.create_date),
+                "path": role.path,
+            },
+        )
+
+
+def role_unused(ev: Evidence, t: Thresholds) -> Iterator[Detected]:
+    return unused_roles(ev, t, sso=False)
+
+
+def sso_role_unused(ev: Evidence, t: Thresholds) -> Iterator[Detected]:
+    return unused_roles(ev, t, sso=True)
+
+
+# --- Policy checks --------------------------------------------------------------------------
+
+
+def grant_evidence(label: str, kind: str, grant) -> dict:
+    return {
+        "policy": label,
+        "policy_kind": kind,
+        "statement_index": grant.statement_index,
+        "sid": grant.sid,
+        "statement": grant.statement,
+        "has_condition": grant.has_condition,
+        "kind": grant.kind,
+        "services": list(grant.services),
+    }
+
+
+def full_admin(ev: Evidence, t: Thresholds) -> Iterator[Detected]:
+    for principal in ev.principals:
+        if principal.is_service_linked:
+            continue
+        grants = [
+            grant_evidence(label, kind, grant)
+            for label, kind, document in principal.documents
+            for grant in find_admin_grants(document=document)
+        ]
+        if grants:
+            yield Detected(
+                "full-admin",
+                principal.arn,
+                principal.arn,
+                principal.kind,
+                principal.name,
+                {"grants": grants},
+            )
+
+
+def service_wildcard(ev: Evidence, t: Thresholds) -> Iterator[Detected]:
+    for principal in ev.principals:
+        if principal.is_service_linked:
+            continue
+        grants = [
+            grant_evidence(label, kind, grant)
+            for label, kind, document in principal.documents
+            for grant in find_service_wildcards(document=document)
+        ]
+        if grants:
+            services = sorted({s for g in grants for s in g["services"]})
+            yield Detected(
+                "service-wildcard",
+                principal.arn,
+                principal.arn,
+                principal.kind,
+                principal.name,
+                {"services": services, "grants": grants},
+            )
+
+
+def unused_services(ev: Evidence, t: Thresholds) -> Iterator[Detected]:
+    for principal in ev.principals:
+        if principal.is_service_linked or days_ago(principal.create_date, ev.now) <= max(
+            t.unused_service_days, t.grace_days
+        ):
+            continue
+        unused = []
+        for row in ev.service_access.get(principal.arn, []):
+            used_days = days_ago(row.last_authenticated_at, ev.now)
+            if used_days is not None and used_days <= t.unused_service_days:
+                continue
+            unused_actions = [
+                a["action"]
+                for a in row.actions or []
+                if not a.get("last_accessed_at")
+                or days_ago(datetime.fromisoformat(a["last_accessed_at"]), ev.now)
+                > t.unused_service_days
+            ]
+            unused.append(
+                {
+                    "service": row.service_namespace,
+                    "name": row.service_name,
+                    "last_accessed": fmt(row.last_authenticated_at),
+                    "unused_actions": unused_actions,
+                }
+            )
+        if unused:
+            yield Detected(
+                "unused-services",
+                principal.arn,
+                principal.arn,
+                principal.kind,
+                principal.name,
+                {"unused_services": unused, "count": len(unused)},
+            )
+
+
+# --- Account checks -------------------------------------------------------------------------
+
+
+def access_analyzer_missing(ev: Evidence, t: Thresholds) -> Iterator[Detected]:
+    for region in ev.regions:
+        if region not in ev.analyzer_regions:
+            arn = f"arn:aws:access-analyzer:{region}:{ev.account_id}:analyzer"
+            yield Detected(
+                "access-analyzer-missing",
+                arn,
+                arn,
+                "region",
+                f"{ev.account_id} {region}",
+                {"region": region},
+            )
+
+
+CR = "credential-report"
+AD = "authorization-details"
+SLA = "service-last-accessed"
+AA = "access-analyzer"
+
+CHECKS: list[Check] = [
+    Check(
+        "root-access-key",
+        "Root user has an access key",
+        "critical",
+        "Root keys cannot be limited by any policy",
+        "The root user can do anything in the account, and an access key for it can be leaked "
+        "and used from anywhere.",
+        "Delete the root user's access keys; use IAM roles for programmatic access.",
+        f"{CIS} 1.4",
+        (CR,),
+        root_access_key,
+    ),
+    Check(
+        "root-mfa",
+        "Root user without MFA",
+        "critical",
+        "A stolen root password alone gives full control",
+        "Without MFA, the root password alone is enough to take over the account.",
+        "Enable MFA (preferably a hardware key) on the root user.",
+        f"{CIS} 1.5",
+        (CR,),
+        root_mfa,
+    ),
+    Check(
+        "root-recent-use",
+        "Root user used recently",
+        "high",
+        "Daily use of root bypasses every guardrail",
+        "The root user should be locked away; recent use means someone relies on it.",
+        "Find who used it and why (CloudTrail); give them an IAM role instead.",
+        f"{CIS} 1.7",
+        (CR,),
+        root_recent_use,
+    ),
+    Check(
+        "console-user-without-mfa",
+        "Console user without MFA",
+        "high",
+        "A phished password gives console access",
+        "This user can sign in to the console with a password alone.",
+        "Require MFA for the user, or remove the console password if it is not needed.",
+        f"{CIS} 1.10",
+        (CR,),
+        console_user_without_mfa,
+    ),
+    Check(
+        "password-unused",
+        "Console password unused",
+        "medium",
+        "Unused credentials are risk without benefit",
+        "A console password that is not used can still be guessed, phished or leaked.",
+        "Remove the console password (delete the login profile).",
+        f"{CIS} 1.12",
+        (CR,),
+        password_unused,
+    ),
+    Check(
+        "access-key-unused",
+        "Active access key unused",
+        "medium",
+        "Unused keys are risk without benefit",
+        "An active key that nobody uses can still be leaked and used by someone else. Keys that "
+        "were never used are included once they are older than the threshold.",
+        "Deactivate the key, then delete it if nothing breaks.",
+        f"{CIS} 1.12",
+        (CR,),
+        access_key_unused,
+    ),
+    Check(
+        "access-key-not-rotated",
+        "Access key not rotated",
+        "medium",
+        "Old keys have had more time to leak",
+        "Long-lived keys accumulate exposure in scripts, laptops and CI systems.",
+        "Create a new key, switch the user of the key over, then delete the old one. Better: "
+        "replace keys with roles.",
+        f"{CIS} 1.14",
+        (CR,),
+        access_key_not_rotated,
+    ),
+    Check(
+        "multiple-active-keys",
+        "More than one active access key",
+        "low",
+        "Two keys double the exposure",
+        "Two active keys usually mean a rotation that was never finished.",
+        "Find which key is in use and delete the other.",
+        f"{CIS} 1.13",
+        (CR,),
+        multiple_active_keys,
+    ),
+    Check(
+        "inactive-user",
+        "User inactive on every credential",
+        "high",
+        "An inactive account is an unwatched way in",
+        "No credential of this user has been used for a long time: the user is probably gone.",
+        "Disable or delete the user (PCI DSS requires this within 90 days).",
+        "PCI DSS v4.0 8.2.6",
+        (CR,),
+        inactive_user,
+    ),
+    Check(
+        "role-unused",
+        "Role unused",
+        "medium",
+        "Unused roles keep permissions nobody needs",
+        "A role nobody assumes still grants its permissions to whoever can assume it. An empty "
+        "last-used date means not used within AWS's ~400-day tracking window, not 'never'.",
+        "Confirm with the owning team, then delete the role (or its trust).",
+        "Least privilege (CIS AWS Foundations v3.0.0 section 1)",
+        (AD,),
+        role_unused,
+    ),
+    Check(
+        "sso-role-unused",
+        "IAM Identity Center role unused",
+        "low",
+        "Managed by IAM Identity Center; fix it in the permission set",
+        "IAM Identity Center creates these roles from permission sets; unused ones mean a "
+        "permission set assigned where nobody uses it.",
+        "Remove the permission set assignment for this account in IAM Identity Center.",
+        "Least privilege",
+        (AD,),
+        sso_role_unused,
+    ),
+    Check(
+        "full-admin",
+        "Full administrator access",
+        "critical",
+        "Allows every action on every resource",
+        'A policy grants "Action": "*" on "Resource": "*" (or allows everything but a '
+        "few actions): this principal can do anything, including granting itself more.",
+        "Replace the policy with one that lists the actions the workload uses (see its service "
+        "last-accessed data).",
+        f"{CIS} 1.16",
+        (AD,),
+        full_admin,
+    ),
+    Check(
+        "service-wildcard",
+        "Service-wide wildcard",
+        "medium",
+        "Allows every action of a service",
+        "A policy grants every action of a service (such as s3:*), including destructive and "
+        "permission-changing ones.",
+        "List the actions needed instead of service:*.",
+        "Least privilege",
+        (AD,),
+        service_wildcard,
+    ),
+    Check(
+        "access-analyzer-missing",
+        "No IAM Access Analyzer in a region",
+        "medium",
+        "External access would go unnoticed",
+        "Without an analyzer, nothing reports resources shared outside the account or "
+        "organization in this region.",
+        "Create an account or organization analyzer in this region.",
+        f"{CIS} 1.20",
+        (AA,),
+        access_analyzer_missing,
+    ),
+    Check(
+        "unused-services",
+        "Services granted but not used",
+        "low",
+        "Permissions nobody uses",
+        "The principal's policies grant services it has not used within the threshold "
+        "(from service last-accessed data).",
+        "Remove the unused services from its policies.",
+        "Least privilege",
+        (AD, SLA),
+        unused_services,
+    ),
+]
+
+CHECKS_BY_ID = {check.id: check for check in CHECKS}

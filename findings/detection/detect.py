@@ -1,0 +1,508 @@
+"""Detection: turn one account's stored evidence into findings, and keep their life up to date.
+
+Open -> resolved (the evidence no longer shows it, with the run that showed it) -> reopened when
+it comes back. Findings are never deleted. Running detection twice leaves the same state.
+"""
+
+import fnmatch
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from findings.detection.checks import (
+    CHECKS,
+    CHECKS_BY_ID,
+    RULES_VERSION,
+    Detected,
+    Evidence,
+    Principal,
+    Thresholds,
+)
+from findings.models import (
+    AccessAnalyzerFinding,
+    Analyzer,
+    AwsAccount,
+    CollectionRun,
+    CredentialReportEntry,
+    Exclusion,
+    Finding,
+    FindingEvent,
+    IamGroup,
+    IamRole,
+    IamUser,
+    PolicyAttachment,
+    ServiceLastAccessed,
+)
+from findings.models.findings import SEVERITY_RANK
+from findings.models.fingerprints import fingerprint
+
+EXCLUDE_TAG = "iamreview:exclude"
+AA_PREFIX = "access-analyzer:"
+
+
+@dataclass(frozen=True)
+class AccessAnalyzerType:
+    title: str
+    severity: str
+    severity_reason: str
+    risk: str
+    fix: str
+
+
+AA_TYPES = {
+    "ExternalAccess": AccessAnalyzerType(
+        "External access",
+        "high",
+        "Shared with another account",
+        "IAM Access Analyzer found a resource policy that grants access from outside the zone of "
+        "trust (another account, or the public).",
+        "If the access is intended, archive it in Access Analyzer and keep it with a reason; "
+        "otherwise tighten the resource policy.",
+    ),
+    "InternalAccess": AccessAnalyzerType(
+        "Internal access",
+        "medium",
+        "Reachable by principals inside the organization",
+        "IAM Access Analyzer found principals inside your organization that can reach a "
+        "critical resource.",
+        "Check that each principal needs the access; narrow the policies that grant it.",
+    ),
+    "UnusedIAMRole": AccessAnalyzerType(
+        "Unused role (Access Analyzer)",
+        "medium",
+        "Unused roles keep permissions nobody needs",
+        "IAM Access Analyzer reports this role as unused within its tracking period.",
+        "Confirm with the owning team, then delete the role.",
+    ),
+    "UnusedIAMUserAccessKey": AccessAnalyzerType(
+        "Unused access key (Access Analyzer)",
+        "medium",
+        "Unused keys are risk without benefit",
+        "IAM Access Analyzer reports this access key as unused.",
+        "Deactivate, then delete the key.",
+    ),
+    "UnusedIAMUserPassword": AccessAnalyzerType(
+        "Unused password (Access Analyzer)",
+        "medium",
+        "Unused credentials are risk without benefit",
+        "IAM Access Analyzer reports this console password as unused.",
+        "Remove the console password.",
+    ),
+    "UnusedPermission": AccessAnalyzerType(
+        "Unused permissions (Access Analyzer)",
+        "low",
+        "Permissions nobody uses",
+        "IAM Access Analyzer reports services or actions this principal is granted but does "
+        "not use.",
+        "Remove the unused permissions (Access Analyzer can suggest a tighter policy).",
+    ),
+}
+
+
+def thresholds() -> Thresholds:
+    return Thresholds(
+        unused_credential_days=settings.DETECT_UNUSED_CREDENTIAL_DAYS,
+        key_rotation_days=settings.DETECT_KEY_ROTATION_DAYS,
+        inactive_user_days=settings.DETECT_INACTIVE_USER_DAYS,
+        unused_role_days=settings.DETECT_UNUSED_ROLE_DAYS,
+        unused_service_days=settings.DETECT_UNUSED_SERVICE_DAYS,
+        root_use_days=settings.DETECT_ROOT_USE_DAYS,
+        grace_days=settings.DETECT_GRACE_DAYS,
+    )
+
+
+# --- Loading evidence (a fixed number of queries per account) ---------------------------------
+
+
+def latest_successes(account: AwsAccount) -> dict[str, CollectionRun]:
+    latest: dict[str, CollectionRun] = {}
+    for run in CollectionRun.objects.filter(
+        account=account, status=CollectionRun.Status.SUCCEEDED
+    ).order_by("source", "-finished_at"):
+        latest.setdefault(run.source, run)
+    return latest
+
+
+def load_principals(account: AwsAccount) -> tuple[list[Principal], list[IamRole]]:
+    documents: dict[str, list[tuple[str, str, dict]]] = defaultdict(list)
+    for attachment in PolicyAttachment.objects.filter(
+        account=account, gone_at=None, kind__in=["inline", "managed"], document__isnull=False
+    ).select_related("document"):
+        documents[attachment.principal_arn].append(
+            (attachment.policy_name, attachment.kind, attachment.document.document)
+        )
+    group_arns = dict(
+        IamGroup.objects.filter(account=account, gone_at=None).values_list("name", "arn")
+    )
+    principals = []
+    for user in IamUser.objects.filter(account=account, gone_at=None):
+        user_documents = list(documents.get(user.arn, []))
+        for group in user.groups:
+            for label, kind, document in documents.get(group_arns.get(group, ""), []):
+                user_documents.append((f"{label} (via group {group})", kind, document))
+        principals.append(
+            Principal(
+                user.arn, user.name, "user", user.create_date, user.tags, documents=user_documents
+            )
+        )
+    roles = list(IamRole.objects.filter(account=account, gone_at=None))
+    for role in roles:
+        principals.append(
+            Principal(
+                role.arn,
+                role.name,
+                "role",
+                role.create_date,
+                role.tags,
+                is_service_linked=role.is_service_linked,
+                is_sso=role.is_sso,
+                last_used_at=role.last_used_at,
+                documents=documents.get(role.arn, []),
+            )
+        )
+    return principals, roles
+
+
+def covered_regions(account: AwsAccount) -> set[str]:
+    """Regions with an external-access analyzer for this account: its own, or an organization's."""
+    analyzers = Analyzer.objects.filter(gone_at=None, type__in=["ACCOUNT", "ORGANIZATION"]).filter(
+        Q(account=account) | Q(type="ORGANIZATION")
+    )
+    return set(analyzers.values_list("region", flat=True))
+
+
+def load_evidence(account: AwsAccount, *, now: datetime, sources: set[str]) -> Evidence:
+    principals, roles = load_principals(account)
+    service_access: dict[str, list] = defaultdict(list)
+    for row in ServiceLastAccessed.objects.filter(account=account, gone_at=None):
+        service_access[row.principal_arn].append(row)
+    return Evidence(
+        account_id=account.account_id,
+        now=now,
+        credential_entries=list(
+            CredentialReportEntry.objects.filter(account=account, gone_at=None)
+        ),
+        principals=principals,
+        roles=roles,
+        service_access=service_access,
+        regions=account.regions or ["us-east-1"],
+        analyzer_regions=covered_regions(account),
+        sources=sources,
+    )
+
+
+# --- Access Analyzer findings -----------------------------------------------------------------
+
+
+def access_analyzer_findings_for(account: AwsAccount) -> list[AccessAnalyzerFinding]:
+    """Findings about this account's resources, wherever they were collected from."""
+    registered = set(AwsAccount.objects.values_list("account_id", flat=True))
+    rows = AccessAnalyzerFinding.objects.filter(
+        Q(resource_owner_account=account.account_id)
+        | (Q(account=account) & ~Q(resource_owner_account__in=registered))
+    ).order_by("finding_id", "-changed_at")
+    newest: dict[str, AccessAnalyzerFinding] = {}
+    for row in rows:
+        newest.setdefault(row.finding_id, row)
+    return list(newest.values())
+
+
+def is_public(details: list) -> bool:
+    return any((d.get("externalAccessDetails") or {}).get("isPublic") for d in details or [])
+
+
+def detect_access_analyzer(
+    rows: list[AccessAnalyzerFinding],
+) -> list[tuple[Detected, AccessAnalyzerFinding]]:
+    detected = []
+    for row in rows:
+        if row.status == "RESOLVED" or row.gone_at is not None:
+            continue  # resolved in AWS resolves ours
+        kind = AA_TYPES.get(row.finding_type)
+        if kind is None:
+            continue
+        severity, reason = kind.severity, kind.severity_reason
+        if row.finding_type == "ExternalAccess" and is_public(row.details):
+            severity, reason = "critical", "Public access: anyone on the internet"
+        detected.append(
+            (
+                Detected(
+                    AA_PREFIX + row.finding_type,
+                    row.finding_id,
+                    row.resource,
+                    row.resource_type,
+                    row.resource.rsplit(":", 1)[-1].rsplit("/", 1)[-1] or row.resource,
+                    {
+                        "finding_id": row.finding_id,
+                        "analyzer": row.analyzer_arn or None,
+                        "region": row.region or None,
+                        "aws_status": row.status,
+                        "resource_owner_account": row.resource_owner_account,
+                        "details": row.details,
+                        "created_at": row.aws_created_at.isoformat()
+                        if row.aws_created_at
+                        else None,
+                        "updated_at": row.aws_updated_at.isoformat()
+                        if row.aws_updated_at
+                        else None,
+                    },
+                    severity=severity,
+                    severity_reason=reason,
+                    title=kind.title + (" (public)" if severity == "critical" else ""),
+                ),
+                row,
+            )
+        )
+    return detected
+
+
+# --- Exclusions -------------------------------------------------------------------------------
+
+
+def active_exclusions(*, today) -> list[Exclusion]:
+    return list(
+        Exclusion.objects.filter(ended_at=None, expires_on__gte=today).select_related("account")
+    )
+
+
+def matching_exclusion(
+    exclusions: list[Exclusion],
+    *,
+    account: AwsAccount,
+    check_id: str,
+    arn: str,
+    tags: dict,
+    finding_id: int | None,
+) -> tuple[Exclusion | None, str]:
+    if EXCLUDE_TAG in tags:
+        return None, f"Tagged {EXCLUDE_TAG}: {tags[EXCLUDE_TAG] or '(no reason given)'}"
+    for exclusion in exclusions:
+        if exclusion.check_id and exclusion.check_id != check_id:
+            continue
+        kind = exclusion.kind
+        if (
+            (kind == Exclusion.Kind.ACCOUNT and exclusion.account_id == account.pk)
+            or (
+                kind == Exclusion.Kind.ARN_PATTERN
+                and fnmatch.fnmatchcase(arn, exclusion.arn_pattern)
+            )
+            or (
+                kind == Exclusion.Kind.TAG
+                and exclusion.tag_key in tags
+                and (not exclusion.tag_value or tags[exclusion.tag_key] == exclusion.tag_value)
+            )
+            or (
+                kind == Exclusion.Kind.FINDING and finding_id and exclusion.finding_id == finding_id
+            )
+        ):
+            return exclusion, exclusion.reason
+    return None, ""
+
+
+# --- Synchronizing findings -------------------------------------------------------------------
+
+
+@dataclass
+class DetectionCounts:
+    opened: int = 0
+    reopened: int = 0
+    resolved: int = 0
+    excluded: int = 0
+    still_open: int = 0
+
+    def as_dict(self) -> dict:
+        return dict(self.__dict__)
+
+
+def detect_account(*, account: AwsAccount, now: datetime | None = None) -> DetectionCounts:
+    """Run every check whose evidence exists and bring the account's findings up to date."""
+    now = now or timezone.now()
+    rules = thresholds()
+    latest = latest_successes(account)
+    evidence = load_evidence(account, now=now, sources=set(latest))
+    checks_run = [check for check in CHECKS if all(s in latest for s in check.sources)]
+    aa_latest = latest.get("access-analyzer")
+    if aa_latest is not None and aa_latest.trigger == CollectionRun.Trigger.IMPORT:
+        # A findings file says nothing about which analyzers exist: no verdict on them.
+        checks_run = [c for c in checks_run if c.id != "access-analyzer-missing"]
+
+    detected: list[tuple[Detected, AccessAnalyzerFinding | None]] = [
+        (item, None) for check in checks_run for item in check.run(evidence, rules)
+    ]
+    run_ids = {check.id: latest[check.sources[0]] for check in checks_run}
+    if (
+        "access-analyzer" in latest
+        or AccessAnalyzerFinding.objects.filter(resource_owner_account=account.account_id).exists()
+    ):
+        detected += detect_access_analyzer(access_analyzer_findings_for(account))
+        aa_run = latest.get("access-analyzer")
+        scope_aa = True
+    else:
+        aa_run, scope_aa = None, False
+
+    tags_by_arn = {p.arn: p.tags for p in evidence.principals}
+    exclusions = active_exclusions(today=now.date())
+    in_scope = Q(check_id__in=[c.id for c in checks_run])
+    if scope_aa:
+        in_scope |= Q(check_id__startswith=AA_PREFIX)
+    existing = {
+        (f.check_id, f.resource_key): f
+        for f in Finding.objects.filter(account=account).filter(in_scope)
+    }
+    counts = DetectionCounts()
+    new: list[Finding] = []
+    changed: list[Finding] = []
+    events: list[FindingEvent] = []
+    seen = set()
+
+    with transaction.atomic():
+        for item, aa_row in detected:
+            key = (item.check_id, item.resource_key)
+            if key in seen:
+                continue
+            seen.add(key)
+            check = CHECKS_BY_ID.get(item.check_id)
+            severity = item.severity or check.severity
+            finding = existing.get(key)
+            exclusion, reason = matching_exclusion(
+                exclusions,
+                account=account,
+                check_id=item.check_id,
+                arn=item.resource_arn,
+                tags=tags_by_arn.get(item.resource_arn, {}),
+                finding_id=finding.pk if finding else None,
+            )
+            target = Finding.Status.EXCLUDED if reason else Finding.Status.OPEN
+            print_ = fingerprint(item.evidence)
+            if finding is None:
+                new.append(
+                    Finding(
+                        account=account,
+                        check_id=item.check_id,
+                        resource_key=item.resource_key,
+                        resource_arn=item.resource_arn,
+                        resource_type=item.resource_type,
+                        resource_name=item.resource_name,
+                        title=item.title or check.title,
+                        severity=severity,
+                        severity_rank=SEVERITY_RANK[severity],
+                        severity_reason=item.severity_reason or check.severity_reason,
+                        status=target,
+                        evidence=item.evidence,
+                        evidence_fingerprint=print_,
+                        rule_version=RULES_VERSION,
+                        thresholds=rules.as_dict(),
+                        exclusion=exclusion,
+                        exclusion_reason=reason,
+                        aws_finding=aa_row,
+                        aws_status=aa_row.status if aa_row else "",
+                        first_seen_at=now,
+                        last_seen_at=now,
+                    )
+                )
+                continue
+            before = (
+                finding.status,
+                finding.evidence_fingerprint,
+                finding.exclusion_id,
+                finding.severity,
+                finding.aws_status,
+            )
+            if finding.status == Finding.Status.RESOLVED:
+                finding.times_reopened += 1
+                finding.resolved_at = None
+                finding.resolved_by_run = None
+                events.append(FindingEvent(finding=finding, kind="reopened", at=now))
+                counts.reopened += 1
+            elif finding.status != target:
+                kind = "excluded" if target == Finding.Status.EXCLUDED else "included"
+                events.append(FindingEvent(finding=finding, kind=kind, at=now, note=reason[:500]))
+            finding.status = target
+            finding.exclusion = exclusion
+            finding.exclusion_reason = reason
+            finding.evidence = item.evidence
+            finding.evidence_fingerprint = print_
+            finding.severity = severity
+            finding.severity_rank = SEVERITY_RANK[severity]
+            finding.aws_status = aa_row.status if aa_row else ""
+            finding.rule_version = RULES_VERSION
+            finding.thresholds = rules.as_dict()
+            after = (
+                finding.status,
+                finding.evidence_fingerprint,
+                finding.exclusion_id,
+                finding.severity,
+                finding.aws_status,
+            )
+            if before != after:
+                changed.append(finding)
+            else:
+                counts.still_open += 1
+
+        for key, finding in existing.items():
+            if key in seen or finding.status == Finding.Status.RESOLVED:
+                continue
+            finding.status = Finding.Status.RESOLVED
+            finding.resolved_at = now
+            run = (
+                aa_run if finding.check_id.startswith(AA_PREFIX) else run_ids.get(finding.check_id)
+            )
+            finding.resolved_by_run = run
+            events.append(FindingEvent(finding=finding, kind="resolved", at=now, run=run))
+            changed.append(finding)
+            counts.resolved += 1
+
+        Finding.objects.bulk_create(new, batch_size=1000)
+        for finding in new:
+            events.append(FindingEvent(finding=finding, kind="opened", at=now))
+            if finding.status == Finding.Status.EXCLUDED:
+                events.append(
+                    FindingEvent(
+                        finding=finding,
+                        kind="excluded",
+                        at=now,
+                        note=finding.exclusion_reason[:500],
+                    )
+                )
+        counts.opened = len(new)
+        if changed:
+            Finding.objects.bulk_update(
+                changed,
+                [
+                    "status",
+                    "exclusion",
+                    "exclusion_reason",
+                    "evidence",
+                    "evidence_fingerprint",
+                    "severity",
+                    "severity_rank",
+                    "aws_status",
+                    "rule_version",
+                    "thresholds",
+                    "resolved_at",
+                    "resolved_by_run",
+                    "times_reopened",
+                ],
+                batch_size=500,
+            )
+        if seen:
+            Finding.objects.filter(account=account).filter(in_scope).exclude(
+                status=Finding.Status.RESOLVED
+            ).update(last_seen_at=now)
+        FindingEvent.objects.bulk_create(events, batch_size=1000)
+    counts.excluded = Finding.objects.filter(
+        account=account, status=Finding.Status.EXCLUDED
+    ).count()
+    return counts
+
+
+def detect_all(*, account_ids: list[str] | None = None) -> dict[str, DetectionCounts]:
+    accounts = AwsAccount.objects.all()
+    if account_ids:
+        accounts = accounts.filter(account_id__in=account_ids)
+    return {account.account_id: detect_account(account=account) for account in accounts}

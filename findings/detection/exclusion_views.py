@@ -1,0 +1,107 @@
+"""The exclusion pages: the list, adding one (for a finding or a pattern), ending one.
+
+Views parse input, call one function of findings.detection.exclusions and present the result.
+"""
+
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.db.models import Count
+from django.shortcuts import get_object_or_404, redirect, render
+from django.template.defaultfilters import pluralize
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from accounts.permissions import Capability, requires
+from findings.detection.exclusions import create_exclusion, end_exclusion
+from findings.detection.forms import ExclusionForm
+from findings.detection.selectors import check_title
+from findings.models import Exclusion, Finding
+
+
+@require_GET
+@requires(Capability.VIEW)
+def exclusion_list(request):
+    today = timezone.localdate()
+    exclusions = list(
+        Exclusion.objects.select_related(
+            "account", "owner", "created_by", "ended_by", "finding__account"
+        ).order_by("-created_at")[:500]
+    )
+    counts = dict(
+        Finding.objects.filter(
+            exclusion_id__in=[e.pk for e in exclusions], status=Finding.Status.EXCLUDED
+        )
+        .values("exclusion_id")
+        .annotate(n=Count("id"))
+        .values_list("exclusion_id", "n")
+    )
+    for exclusion in exclusions:
+        exclusion.excluded_count = counts.get(exclusion.pk, 0)
+        exclusion.is_expired = exclusion.expires_on < today
+        exclusion.check_label = check_title(exclusion.check_id) if exclusion.check_id else ""
+    active = [e for e in exclusions if e.ended_at is None and not e.is_expired]
+    past = [e for e in exclusions if e.ended_at is not None or e.is_expired]
+    return render(request, "findings/exclusions.html", {"active": active, "past": past})
+
+
+@require_http_methods(["GET", "POST"])
+@requires(Capability.MANAGE_ACCOUNTS)
+def exclusion_add(request):
+    finding = None
+    finding_id = request.POST.get("finding") or request.GET.get("finding")
+    if finding_id and finding_id.isdigit():
+        finding = Finding.objects.select_related("account").filter(pk=finding_id).first()
+    if request.method == "POST":
+        form = ExclusionForm(request.POST)
+        if form.is_valid():
+            try:
+                exclusion = create_exclusion(**form.arguments(), created_by=request.user)
+            except ValidationError as exc:
+                form.add_error(None, exc)
+            else:
+                if exclusion.finding_id:
+                    messages.success(
+                        request,
+                        f"This finding is excluded until {exclusion.expires_on:%Y-%m-%d}.",
+                    )
+                    return redirect("finding", pk=exclusion.finding_id)
+                count = Finding.objects.filter(exclusion=exclusion).count()
+                messages.success(
+                    request,
+                    f"Excluded {exclusion.describe()} until {exclusion.expires_on:%Y-%m-%d}: "
+                    f"{count} finding{pluralize(count)} set aside now.",
+                )
+                return redirect("exclusions")
+    else:
+        form = ExclusionForm(
+            initial=ExclusionForm.initial_for(
+                user=request.user, finding=finding, arn_pattern=request.GET.get("arn", "")
+            )
+        )
+    return render(request, "findings/exclusion_form.html", {"form": form, "finding": finding})
+
+
+@require_POST
+@requires(Capability.MANAGE_ACCOUNTS)
+def exclusion_end(request, pk: int):
+    exclusion = get_object_or_404(Exclusion, pk=pk)
+    try:
+        end_exclusion(exclusion=exclusion, ended_by=request.user)
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    else:
+        messages.success(
+            request, f"Ended the exclusion of {exclusion.describe()}: its findings are back."
+        )
+    return redirect(safe_next(request, reverse("exclusions")))
+
+
+def safe_next(request, default: str) -> str:
+    target = request.POST.get("next", "")
+    if target and url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return target
+    return default

@@ -1,0 +1,137 @@
+"""Read functions for findings: filtering shared by the Findings page, exports, CLI and API."""
+
+from dataclasses import dataclass
+
+from django.db.models import Count, Q, QuerySet
+
+from findings.detection.checks import CHECKS_BY_ID
+from findings.detection.detect import AA_PREFIX, AA_TYPES
+from findings.models import Finding
+
+SORTS = {
+    "severity": ["severity_rank", "-first_seen_at", "id"],
+    "-severity": ["-severity_rank", "-first_seen_at", "id"],
+    "first_seen": ["first_seen_at", "id"],
+    "-first_seen": ["-first_seen_at", "-id"],
+    "resource": ["resource_name", "id"],
+    "-resource": ["-resource_name", "-id"],
+    "account": ["account__name", "severity_rank", "id"],
+    "check": ["check_id", "severity_rank", "id"],
+}
+STATUSES = ["open", "resolved", "excluded", "all"]
+
+
+@dataclass
+class FindingFilters:
+    account: str = ""
+    check: str = ""
+    severity: str = ""
+    status: str = "open"
+    q: str = ""
+    sort: str = "severity"
+
+    @classmethod
+    def from_params(cls, params) -> "FindingFilters":
+        status = params.get("status") or "open"
+        sort = params.get("sort") or "severity"
+        return cls(
+            account=(params.get("account") or "").strip(),
+            check=(params.get("check") or "").strip(),
+            severity=(params.get("severity") or "").strip(),
+            status=status if status in STATUSES else "open",
+            q=(params.get("q") or "").strip()[:200],
+            sort=sort if sort in SORTS else "severity",
+        )
+
+    def as_params(self) -> dict:
+        return {k: v for k, v in self.__dict__.items() if v}
+
+
+def filtered_findings(filters: FindingFilters, *, with_status: bool = True) -> QuerySet[Finding]:
+    findings = Finding.objects.select_related("account")
+    if filters.account:
+        findings = findings.filter(account__account_id=filters.account)
+    if filters.check:
+        findings = findings.filter(check_id=filters.check)
+    if filters.severity:
+        findings = findings.filter(severity=filters.severity)
+    if with_status and filters.status != "all":
+        findings = findings.filter(status=filters.status)
+    if filters.q:
+        findings = findings.filter(
+            Q(resource_arn__icontains=filters.q)
+            | Q(resource_name__icontains=filters.q)
+            | Q(title__icontains=filters.q)
+        )
+    return findings.order_by(*SORTS[filters.sort])
+
+
+def severity_counts(filters: FindingFilters) -> dict[str, int]:
+    counts = {"critical": 0, "high": 0, "medium": 0, "low": 0}
+    for row in (
+        filtered_findings(FindingFilters(**{**filters.__dict__, "severity": ""}))
+        .order_by()
+        .values("severity")
+        .annotate(n=Count("id"))
+    ):
+        counts[row["severity"]] = row["n"]
+    return counts
+
+
+def check_title(check_id: str) -> str:
+    if check_id in CHECKS_BY_ID:
+        return CHECKS_BY_ID[check_id].title
+    if check_id.startswith(AA_PREFIX) and check_id[len(AA_PREFIX) :] in AA_TYPES:
+        return AA_TYPES[check_id[len(AA_PREFIX) :]].title
+    return check_id
+
+
+def check_choices() -> list[tuple[str, str]]:
+    choices = [(check_id, check.title) for check_id, check in CHECKS_BY_ID.items()]
+    choices += [(AA_PREFIX + name, t.title) for name, t in AA_TYPES.items()]
+    return choices
+
+
+def explanation(finding: Finding) -> dict:
+    """What the check means: title, risk, fix and the standard control."""
+    if finding.check_id in CHECKS_BY_ID:
+        check = CHECKS_BY_ID[finding.check_id]
+        return {
+            "title": check.title,
+            "risk": check.risk,
+            "fix": check.fix,
+            "control": check.control,
+        }
+    kind = AA_TYPES.get(finding.check_id[len(AA_PREFIX) :])
+    if kind:
+        return {
+            "title": kind.title,
+            "risk": kind.risk,
+            "fix": kind.fix,
+            "control": "IAM Access Analyzer (CIS AWS Foundations v3.0.0 1.20)",
+        }
+    return {"title": finding.title, "risk": "", "fix": "", "control": ""}
+
+
+def finding_record(finding: Finding) -> dict:
+    """One finding as exported (JSON/CSV/CLI/API)."""
+    return {
+        "id": finding.pk,
+        "account": finding.account.account_id,
+        "check": finding.check_id,
+        "title": finding.title,
+        "severity": finding.severity,
+        "severity_reason": finding.severity_reason,
+        "resource_arn": finding.resource_arn,
+        "resource_type": finding.resource_type,
+        "resource_name": finding.resource_name,
+        "status": finding.status,
+        "aws_status": finding.aws_status or None,
+        "exclusion_reason": finding.exclusion_reason or None,
+        "first_seen": finding.first_seen_at.isoformat(),
+        "last_seen": finding.last_seen_at.isoformat(),
+        "resolved_at": finding.resolved_at.isoformat() if finding.resolved_at else None,
+        "rule_version": finding.rule_version,
+        "thresholds": finding.thresholds,
+        "evidence": finding.evidence,
+    }

@@ -1,0 +1,256 @@
+"""The Findings pages: the filtered list (with exports) and one finding explained.
+
+The exclusion pages are in findings/exclusion_views.py.
+"""
+
+from dataclasses import dataclass
+from urllib.parse import urlencode
+
+from django.core.paginator import Paginator
+from django.http import HttpResponse
+from django.shortcuts import get_object_or_404, render
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.cache import patch_vary_headers
+from django.views.decorators.http import require_GET
+
+from accounts.permissions import Capability, requires
+from findings.detection.checks import CHECKS_BY_ID
+from findings.detection.detect import AA_PREFIX, AA_TYPES
+from findings.detection.selectors import (
+    SORTS,
+    STATUSES,
+    FindingFilters,
+    check_title,
+    explanation,
+    filtered_findings,
+    finding_record,
+    severity_counts,
+)
+from findings.export.tables import csv_text, json_text
+from findings.models import AwsAccount, Finding, IamRole, IamUser, Severity
+
+PER_PAGE = 50
+DEFAULTS = FindingFilters()
+# Column header -> the sort a first click picks (a second click reverses it where it can).
+COLUMNS = [
+    ("severity", "Severity", "severity"),
+    ("check", "Finding", "check"),
+    ("resource", "Resource", "resource"),
+    ("account", "Account", "account"),
+    (None, "Status", None),
+    ("first_seen", "First seen", "-first_seen"),
+]
+STATUS_LABELS = {"open": "Open", "resolved": "Resolved", "excluded": "Excluded", "all": "All"}
+# The thresholds that decide each check, shown on its findings.
+THRESHOLDS_USED = {
+    "root-recent-use": ["root_use_days"],
+    "password-unused": ["unused_credential_days", "grace_days"],
+    "access-key-unused": ["unused_credential_days", "grace_days"],
+    "access-key-not-rotated": ["key_rotation_days"],
+    "inactive-user": ["inactive_user_days", "grace_days"],
+    "role-unused": ["unused_role_days", "grace_days"],
+    "sso-role-unused": ["unused_role_days", "grace_days"],
+    "unused-services": ["unused_service_days", "grace_days"],
+}
+THRESHOLD_WORDS = {
+    "unused_credential_days": "A credential counts as unused after {} days",
+    "key_rotation_days": "An access key must be rotated within {} days",
+    "inactive_user_days": "A user counts as inactive after {} days",
+    "unused_role_days": "A role counts as unused after {} days",
+    "unused_service_days": "A service counts as unused after {} days",
+    "root_use_days": "Root use counts as recent within {} days",
+    "grace_days": "New credentials and principals get {} days of grace",
+}
+
+
+def check_groups() -> list[tuple[str, list[tuple[str, str]]]]:
+    """The check filter's choices, grouped as <optgroup>s."""
+    return [
+        ("Checks", [(check_id, check.title) for check_id, check in CHECKS_BY_ID.items()]),
+        ("IAM Access Analyzer", [(AA_PREFIX + name, t.title) for name, t in AA_TYPES.items()]),
+    ]
+
+
+def list_url(filters: FindingFilters, *, base: str = "findings", **changes) -> str:
+    """A shareable URL of the list (or an export), leaving out values that are the defaults."""
+    params = {**filters.__dict__, **changes}
+    params = {k: v for k, v in params.items() if v and v != getattr(DEFAULTS, k, None)}
+    query = urlencode(params)
+    return reverse(base) + (f"?{query}" if query else "")
+
+
+@dataclass
+class Column:
+    label: str
+    url: str | None
+    aria_sort: str | None
+
+
+def columns(filters: FindingFilters) -> list[Column]:
+    """Clickable headers: a first click picks the column's natural order, a second reverses it."""
+    result = []
+    for key, label, first in COLUMNS:
+        if key is None:
+            result.append(Column(label, None, None))
+            continue
+        if filters.sort == key:
+            aria, target = "ascending", f"-{key}" if f"-{key}" in SORTS else key
+        elif filters.sort == f"-{key}":
+            aria, target = "descending", key
+        else:
+            aria, target = None, first
+        if key == "severity" and aria:
+            # Rank 0 is critical: ascending rank reads as "most severe first".
+            aria = "descending" if aria == "ascending" else "ascending"
+        result.append(Column(label, list_url(filters, sort=target), aria))
+    return result
+
+
+def severity_chips(filters: FindingFilters, counts: dict[str, int]) -> list[dict]:
+    chips = [
+        {
+            "value": "",
+            "label": "All severities",
+            "count": sum(counts.values()),
+            "url": list_url(filters, severity=""),
+            "current": not filters.severity,
+        }
+    ]
+    for severity in Severity:
+        chips.append(
+            {
+                "value": severity.value,
+                "label": severity.label,
+                "count": counts.get(severity.value, 0),
+                "url": list_url(filters, severity=severity.value),
+                "current": filters.severity == severity.value,
+            }
+        )
+    return chips
+
+
+def is_filtered(filters: FindingFilters) -> bool:
+    return any(
+        getattr(filters, name) != getattr(DEFAULTS, name)
+        for name in ("account", "check", "severity", "status", "q")
+    )
+
+
+@require_GET
+@requires(Capability.VIEW)
+def findings_list(request):
+    filters = FindingFilters.from_params(request.GET)
+    page = Paginator(filtered_findings(filters), PER_PAGE).get_page(request.GET.get("page"))
+    counts = severity_counts(filters)
+    context = {
+        "filters": filters,
+        "page": page,
+        "columns": columns(filters),
+        "chips": severity_chips(filters, counts),
+        "filtered": is_filtered(filters),
+        "statuses": [(status, STATUS_LABELS[status]) for status in STATUSES],
+        "severities": Severity.choices,
+        "check_groups": check_groups(),
+        "check_label": check_title(filters.check) if filters.check else "",
+        "accounts": AwsAccount.objects.only("account_id", "name"),
+        "excluded_url": list_url(filters, status="excluded"),
+        "csv_url": list_url(filters, base="findings_export_csv"),
+        "json_url": list_url(filters, base="findings_export_json"),
+        "page_urls": {
+            "previous": list_url(filters, page=page.previous_page_number())
+            if page.has_previous()
+            else None,
+            "next": list_url(filters, page=page.next_page_number()) if page.has_next() else None,
+        },
+    }
+    template = "findings/findings.html"
+    if request.htmx and not request.htmx.history_restore_request:
+        template += "#findings-table"
+    response = render(request, template, context)
+    patch_vary_headers(response, ["HX-Request"])
+    return response
+
+
+def export_response(request, *, extension: str, content_type: str, render_rows) -> HttpResponse:
+    filters = FindingFilters.from_params(request.GET)
+    rows = [finding_record(f) for f in filtered_findings(filters).iterator(chunk_size=2000)]
+    stamp = timezone.now().strftime("%Y%m%d-%H%M")
+    response = HttpResponse(render_rows(rows), content_type=content_type)
+    response["Content-Disposition"] = (
+        f'attachment; filename="iamreview-findings-{stamp}.{extension}"'
+    )
+    return response
+
+
+@require_GET
+@requires(Capability.VIEW)
+def findings_export_csv(request):
+    return export_response(
+        request, extension="csv", content_type="text/csv; charset=utf-8", render_rows=csv_text
+    )
+
+
+@require_GET
+@requires(Capability.VIEW)
+def findings_export_json(request):
+    return export_response(
+        request,
+        extension="json",
+        content_type="application/json; charset=utf-8",
+        render_rows=json_text,
+    )
+
+
+# --- One finding ------------------------------------------------------------------------------
+
+
+def resource_page(finding: Finding) -> tuple[str, str] | None:
+    """(URL, name) of the user or role page of the finding's resource, when we hold one."""
+    lookups = {"account_id": finding.account_id, "arn": finding.resource_arn}
+    role = IamRole.objects.filter(**lookups).only("pk", "name").first()
+    if role is not None:
+        return reverse("inventory_role", args=[role.pk]), role.name
+    user = IamUser.objects.filter(**lookups).only("pk", "name").first()
+    if user is not None:
+        return reverse("inventory_user", args=[user.pk]), user.name
+    return None
+
+
+def thresholds_used(finding: Finding) -> tuple[list[str], list[str]]:
+    """(the thresholds that decide this check, the others), in words."""
+    used = THRESHOLDS_USED.get(finding.check_id, [])
+    words = {
+        name: THRESHOLD_WORDS.get(name, name.replace("_", " ") + ": {}").format(value)
+        for name, value in (finding.thresholds or {}).items()
+    }
+    return [words[n] for n in used if n in words], [w for n, w in words.items() if n not in used]
+
+
+@require_GET
+@requires(Capability.VIEW)
+def finding_detail(request, pk: int):
+    finding = get_object_or_404(
+        Finding.objects.select_related(
+            "account", "exclusion__owner", "aws_finding", "resolved_by_run"
+        ),
+        pk=pk,
+    )
+    relevant, other = thresholds_used(finding)
+    resource = resource_page(finding)
+    context = {
+        "finding": finding,
+        "about": explanation(finding),
+        "is_access_analyzer": finding.check_id.startswith(AA_PREFIX),
+        "events": finding.events.select_related("run__account"),
+        "resource_url": resource[0] if resource else None,
+        "resource_principal": resource[1] if resource else "",
+        # Not `finding.evidence.keys` in the template: that resolves to dict.keys.
+        "key_rows": (finding.evidence or {}).get("keys") or [],
+        "thresholds_relevant": relevant,
+        "thresholds_other": other,
+        "exclusion_expired": bool(
+            finding.exclusion_id and finding.exclusion.expires_on < timezone.localdate()
+        ),
+    }
+    return render(request, "findings/finding.html", context)

@@ -1,0 +1,455 @@
+"""Email digests: what each person should know, by role, sent on the schedule they chose.
+
+Reviewers hear about the items assigned to them, approvers about the cycles they can sign off,
+administrators and auditors about overdue cycles and failing collections, and everyone about
+new critical and high findings. Nothing to say means no email.
+"""
+
+import logging
+import smtplib
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+
+from django.conf import settings
+from django.core.mail import EmailMultiAlternatives, get_connection
+from django.db.models import Count, Q
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.utils import timezone
+
+from accounts.models import DigestPreference, LinkedIdentity, User
+from accounts.permissions import Capability, Role, can, roles_of
+from findings.collection.status import collection_status
+from findings.models import AwsAccount, Decision, Finding, ReviewCycle, ReviewItem, Severity
+
+logger = logging.getLogger(__name__)
+
+NEW_FINDINGS_LIMIT = 20
+ITEMS_PER_CYCLE = 10
+FIRST_DIGEST_LOOKBACK = timedelta(days=7)
+WEEKLY = timedelta(days=7)
+HIGH_RISK = (Severity.CRITICAL, Severity.HIGH)
+
+
+def absolute(path: str) -> str:
+    return f"{settings.SITE_URL}{path}"
+
+
+def plural(count: int, singular: str, plural_form: str = "") -> str:
+    return f"{count} {singular if count == 1 else plural_form or singular + 's'}"
+
+
+# --- What a digest holds ------------------------------------------------------------------------
+
+
+@dataclass
+class ItemLine:
+    title: str
+    severity: str
+    url: str
+
+
+@dataclass
+class AssignedCycle:
+    title: str
+    due_on: date
+    overdue: bool
+    count: int
+    items: list[ItemLine]
+    url: str
+
+    @property
+    def more(self) -> int:
+        return self.count - len(self.items)
+
+
+@dataclass
+class CycleLine:
+    pk: int
+    title: str
+    due_on: date
+    overdue: bool
+    undecided: int
+    url: str
+
+
+@dataclass
+class FailureLine:
+    account: str
+    source: str
+    failed_at: datetime | None
+    error: str
+    url: str
+
+
+@dataclass
+class FindingLine:
+    title: str
+    severity: str
+    resource_name: str
+    account: str
+    first_seen_at: datetime
+    url: str
+
+
+@dataclass
+class Digest:
+    user: User
+    now: datetime
+    since: datetime
+    frequency: str
+    assigned: list[AssignedCycle] = field(default_factory=list)
+    unassigned: int = 0
+    awaiting_sign_off: list[CycleLine] = field(default_factory=list)
+    overdue_cycles: list[CycleLine] = field(default_factory=list)
+    failures: list[FailureLine] = field(default_factory=list)
+    new_findings: list[FindingLine] = field(default_factory=list)
+    more_findings: int = 0
+
+    @property
+    def assigned_count(self) -> int:
+        return sum(cycle.count for cycle in self.assigned)
+
+    @property
+    def assigned_overdue(self) -> int:
+        return sum(cycle.count for cycle in self.assigned if cycle.overdue)
+
+    @property
+    def new_findings_count(self) -> int:
+        return len(self.new_findings) + self.more_findings
+
+    def counts(self) -> dict[str, int]:
+        return {
+            "assigned": self.assigned_count,
+            "unassigned": self.unassigned,
+            "sign_off": len(self.awaiting_sign_off),
+            "overdue_cycles": len(self.overdue_cycles),
+            "failures": len(self.failures),
+            "new_findings": self.new_findings_count,
+        }
+
+    @property
+    def headline(self) -> list[str]:
+        """The subject's parts, most pressing first."""
+        parts = []
+        if self.assigned_count:
+            overdue = f" ({self.assigned_overdue} overdue)" if self.assigned_overdue else ""
+            parts.append(f"{plural(self.assigned_count, 'item')} assigned to you{overdue}")
+        if self.awaiting_sign_off:
+            parts.append(f"{plural(len(self.awaiting_sign_off), 'cycle')} to sign off")
+        if self.overdue_cycles:
+            parts.append(plural(len(self.overdue_cycles), "overdue cycle"))
+        if self.failures:
+            parts.append(plural(len(self.failures), "failing collection"))
+        if self.new_findings_count:
+            parts.append(plural(self.new_findings_count, "new high-risk finding"))
+        if self.unassigned and not parts:
+            parts.append(f"{plural(self.unassigned, 'unassigned item')} in open cycles")
+        return parts
+
+    @property
+    def is_empty(self) -> bool:
+        return not any(self.counts().values())
+
+
+# --- Reading each section -----------------------------------------------------------------------
+
+
+def preference_of(user: User) -> DigestPreference:
+    """The person's preference, or the default (weekly, never sent) when they never chose."""
+    try:
+        return user.digest_preference
+    except DigestPreference.DoesNotExist:
+        return DigestPreference(user=user)
+
+
+def assigned_to(user: User, *, today: date) -> list[AssignedCycle]:
+    """Undecided items assigned to the person, by cycle, the earliest due (overdue) first."""
+    items = (
+        ReviewItem.objects.filter(
+            assignee=user, is_decided=False, cycle__state=ReviewCycle.State.OPEN
+        )
+        .select_related("cycle")
+        .only("title", "severity", "cycle__title", "cycle__due_on")
+        .order_by("cycle__due_on", "cycle_id", "severity_rank", "title", "id")
+    )
+    cycles: dict[int, AssignedCycle] = {}
+    for item in items:
+        cycle = item.cycle
+        group = cycles.get(cycle.pk)
+        if group is None:
+            group = cycles[cycle.pk] = AssignedCycle(
+                title=cycle.title,
+                due_on=cycle.due_on,
+                overdue=cycle.due_on < today,
+                count=0,
+                items=[],
+                url=absolute(reverse("review_cycle", args=[cycle.pk]))
+                + "?assignee=me&status=undecided",
+            )
+        group.count += 1
+        if len(group.items) < ITEMS_PER_CYCLE:
+            group.items.append(
+                ItemLine(
+                    title=item.title,
+                    severity=item.severity or "clean",
+                    url=absolute(reverse("review_item", args=[item.pk])),
+                )
+            )
+    return list(cycles.values())
+
+
+def unassigned_count() -> int:
+    return ReviewItem.objects.filter(
+        cycle__state=ReviewCycle.State.OPEN, is_decided=False, assignee=None
+    ).count()
+
+
+def cycle_line(cycle: ReviewCycle, *, today: date, anchor: str = "") -> CycleLine:
+    return CycleLine(
+        pk=cycle.pk,
+        title=cycle.title,
+        due_on=cycle.due_on,
+        overdue=cycle.due_on < today,
+        undecided=cycle.undecided,
+        url=absolute(reverse("review_cycle", args=[cycle.pk])) + anchor,
+    )
+
+
+def open_cycles_with_progress():
+    return ReviewCycle.objects.filter(state=ReviewCycle.State.OPEN).annotate(
+        undecided=Count("items", filter=Q(items__is_decided=False))
+    )
+
+
+def cycles_to_sign_off(user: User, *, today: date) -> list[CycleLine]:
+    """Open cycles with every item decided that this approver may sign off: not those where
+    they decided items, nor those reviewing their own IAM identity (check_may_sign_off)."""
+    cycles = (
+        open_cycles_with_progress()
+        .filter(undecided=0)
+        .exclude(pk__in=Decision.objects.filter(decided_by=user).values("item__cycle_id"))
+        .exclude(
+            pk__in=ReviewItem.objects.filter(
+                subject_arn__in=LinkedIdentity.objects.filter(user=user).values("arn")
+            ).values("cycle_id")
+        )
+        .order_by("due_on", "pk")
+    )
+    return [cycle_line(cycle, today=today, anchor="#sign-off") for cycle in cycles]
+
+
+def overdue_cycles(*, today: date) -> list[CycleLine]:
+    cycles = open_cycles_with_progress().filter(due_on__lt=today).order_by("due_on", "pk")
+    return [cycle_line(cycle, today=today) for cycle in cycles]
+
+
+def failing_collections(*, now: datetime) -> list[FailureLine]:
+    """Each enabled (account, source) whose latest run failed."""
+    statuses = collection_status(accounts=AwsAccount.objects.filter(enabled=True), now=now)
+    return [
+        FailureLine(
+            account=str(status.account),
+            source=source.label,
+            failed_at=source.latest.finished_at or source.latest.created_at,
+            error=(source.latest.error.strip().splitlines() or [""])[0][:300],
+            url=absolute(reverse("aws_account", args=[status.account.pk])),
+        )
+        for status in statuses
+        for source in status.sources
+        if source.latest is not None and source.latest.status == "failed"
+    ]
+
+
+def new_high_risk_findings(*, since: datetime, now: datetime) -> tuple[list[FindingLine], int]:
+    """Open critical and high findings first seen in (since, now]: the first few and the rest."""
+    findings = Finding.objects.filter(
+        status=Finding.Status.OPEN,
+        severity__in=HIGH_RISK,
+        first_seen_at__gt=since,
+        first_seen_at__lte=now,
+    )
+    total = findings.count()
+    shown = findings.select_related("account").order_by("severity_rank", "-first_seen_at", "pk")
+    lines = [
+        FindingLine(
+            title=finding.title,
+            severity=finding.severity,
+            resource_name=finding.resource_name,
+            account=str(finding.account),
+            first_seen_at=finding.first_seen_at,
+            url=absolute(reverse("finding", args=[finding.pk])),
+        )
+        for finding in shown[:NEW_FINDINGS_LIMIT]
+    ]
+    return lines, total - len(lines)
+
+
+def digest_for(*, user: User, now: datetime) -> Digest | None:
+    """What this person should hear about now, by their roles; None when there is nothing."""
+    roles = set(roles_of(user))
+    if not (user.is_active and roles):
+        return None
+    today = timezone.localdate(now)
+    preference = preference_of(user)
+    digest = Digest(
+        user=user,
+        now=now,
+        since=preference.last_sent_at or now - FIRST_DIGEST_LOOKBACK,
+        frequency=preference.frequency,
+    )
+    if Role.REVIEWER in roles:
+        digest.assigned = assigned_to(user, today=today)
+        digest.unassigned = unassigned_count()
+    if Role.APPROVER in roles:
+        digest.awaiting_sign_off = cycles_to_sign_off(user, today=today)
+    if roles & {Role.APPROVER, Role.ADMINISTRATOR, Role.AUDITOR}:
+        # A cycle the approver can sign off is listed there, overdue or not.
+        listed = {line.pk for line in digest.awaiting_sign_off}
+        digest.overdue_cycles = [
+            line for line in overdue_cycles(today=today) if line.pk not in listed
+        ]
+    if roles & {Role.ADMINISTRATOR, Role.AUDITOR}:
+        digest.failures = failing_collections(now=now)
+    if can(user, Capability.VIEW):
+        digest.new_findings, digest.more_findings = new_high_risk_findings(
+            since=digest.since, now=now
+        )
+    return None if digest.is_empty else digest
+
+
+# --- Who is due, and sending ----------------------------------------------------------------------
+
+
+def is_due(*, frequency: str, last_sent_at: datetime | None, now: datetime) -> bool:
+    """Daily: once a day from DIGEST_HOUR. Weekly: on Mondays from DIGEST_HOUR, or any day
+    from DIGEST_HOUR once 7 days have passed without one (a new person, a missed Monday)."""
+    if frequency == DigestPreference.Frequency.OFF:
+        return False
+    local = timezone.localtime(now)
+    if local.hour < settings.DIGEST_HOUR:
+        return False
+    sent_today = last_sent_at is not None and timezone.localdate(last_sent_at) >= local.date()
+    if frequency == DigestPreference.Frequency.DAILY:
+        return not sent_today
+    if local.weekday() == 0 and not sent_today:
+        return True
+    return last_sent_at is None or now - last_sent_at >= WEEKLY
+
+
+def people_with_digests(*, email: str | None = None):
+    """Active people with a role and an email address."""
+    people = (
+        User.objects.filter(is_active=True, groups__name__in=[role.value for role in Role])
+        .exclude(email="")
+        .select_related("digest_preference")
+        .distinct()
+        .order_by("email")
+    )
+    if email:
+        people = people.filter(email__iexact=email.strip())
+    return people
+
+
+def due_people(*, now: datetime, force: bool = False, email: str | None = None) -> list[User]:
+    return [
+        user
+        for user in people_with_digests(email=email)
+        if force
+        or is_due(
+            frequency=preference_of(user).frequency,
+            last_sent_at=preference_of(user).last_sent_at,
+            now=now,
+        )
+    ]
+
+
+def email_context(digest: Digest) -> dict:
+    return {
+        "digest": digest,
+        "profile_url": absolute(reverse("profile")),
+        "review_url": absolute(reverse("review")),
+        "findings_url": absolute(reverse("findings")),
+    }
+
+
+def digest_subject(*, digest: Digest) -> str:
+    # One line, whatever the template's line breaks: a header cannot hold a newline.
+    return " ".join(render_to_string("emails/digest.subject.txt", email_context(digest)).split())
+
+
+def digest_email(*, digest: Digest, connection=None) -> EmailMultiAlternatives:
+    context = email_context(digest)
+    message = EmailMultiAlternatives(
+        subject=digest_subject(digest=digest),
+        body=render_to_string("emails/digest.txt", context),
+        from_email=settings.DEFAULT_FROM_EMAIL,
+        to=[digest.user.email],
+        connection=connection,
+        headers={"Auto-Submitted": "auto-generated"},
+    )
+    message.attach_alternative(render_to_string("emails/digest.html", context), "text/html")
+    return message
+
+
+def claim(*, preference: DigestPreference, now: datetime) -> bool:
+    """Mark this period's digest as handled, unless another run already did (compare-and-set)."""
+    return bool(
+        DigestPreference.objects.filter(
+            pk=preference.pk, last_sent_at=preference.last_sent_at
+        ).update(last_sent_at=now)
+    )
+
+
+def send_due_digests(
+    *, now: datetime | None = None, force: bool = False, email: str | None = None
+) -> int:
+    """Send each due person their digest over one SMTP connection; returns how many went.
+
+    Idempotent: a person's period is claimed (last_sent_at) before sending, so a second run
+    finds nobody due. A failed send gives the claim back, so the next run tries again; it is
+    logged and the others still get theirs. A person with nothing to say gets no email, and
+    their period counts as handled.
+    """
+    now = now or timezone.now()
+    people = due_people(now=now, force=force, email=email)
+    if not people:
+        return 0
+    missing = [user for user in people if preference_of(user).pk is None]
+    if missing:
+        DigestPreference.objects.bulk_create(
+            [DigestPreference(user=user) for user in missing], ignore_conflicts=True
+        )
+    preferences = {
+        preference.user_id: preference
+        for preference in DigestPreference.objects.filter(user__in=people)
+    }
+    sent = 0
+    with get_connection() as connection:
+        for user in people:
+            preference = preferences[user.pk]
+            user.digest_preference = preference
+            digest = digest_for(user=user, now=now)
+            message = digest_email(digest=digest, connection=connection) if digest else None
+            if not claim(preference=preference, now=now) or message is None:
+                continue
+            try:
+                message.send()
+            except (smtplib.SMTPException, OSError):
+                logger.exception("Digest to %s failed; it will be tried again", user.email)
+                DigestPreference.objects.filter(pk=preference.pk, last_sent_at=now).update(
+                    last_sent_at=preference.last_sent_at
+                )
+                reconnect(connection)
+                continue
+            sent += 1
+    return sent
+
+
+def reconnect(connection) -> None:
+    """After a failure the SMTP session may be unusable: start a fresh one for the others."""
+    try:
+        connection.close()
+        connection.open()
+    except (smtplib.SMTPException, OSError):
+        logger.exception("Could not reconnect to the mail server")

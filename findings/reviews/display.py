@@ -1,0 +1,224 @@
+"""How one review item reads: its frozen evidence as facts, findings, policies and diffs;
+whether fresh data has changed since the cycle froze it; and the item page's context.
+"""
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.shortcuts import get_object_or_404
+
+from accounts.permissions import Capability, can
+from findings.inventory.selectors import REASON_WORDS
+from findings.models import ReviewCycle, ReviewItem
+from findings.reviews.evidence import current_specs
+from findings.reviews.forms import DECISION_HELP, DecisionForm
+from findings.reviews.services import Conflict, Forbidden, check_may_decide, reviewers
+
+# --- Changed since the cycle froze it --------------------------------------------------------
+
+
+def fresh_hashes(cycle: ReviewCycle) -> dict[str, str]:
+    """Each subject's evidence hash as it would be frozen now (one population build per page)."""
+    return {key: spec.evidence_hash for key, spec in current_specs(cycle).items()}
+
+
+def freshness(item: ReviewItem, fresh: dict[str, str]) -> str:
+    """ "changed" or "gone" when fresh data differs from what this cycle froze; "" otherwise."""
+    current = fresh.get(item.subject_key)
+    if current is None:
+        return "gone"
+    return "" if current == item.evidence_hash else "changed"
+
+
+# --- Evidence as the page shows it -----------------------------------------------------------
+
+FACT_LABELS = {
+    "arn": "ARN",
+    "resource": "Resource",
+    "resource_type": "Resource type",
+    "finding_type": "Finding type",
+    "aws_status": "Status in AWS",
+    "resource_owner_account": "Resource owner account",
+    "analyzed_at": "Analyzed by AWS",
+    "user": "User",
+    "root": "Root user",
+    "created": "Created",
+    "password_enabled": "Console password",
+    "mfa_active": "MFA active",
+    "password_last_used": "Password last used",
+    "password_last_changed": "Password last changed",
+    "password_next_rotation": "Password next rotation",
+    "access_key_1_active": "Access key 1 active",
+    "access_key_1_last_rotated": "Access key 1 created or rotated",
+    "access_key_1_last_used_date": "Access key 1 last used",
+    "access_key_2_active": "Access key 2 active",
+    "access_key_2_last_rotated": "Access key 2 created or rotated",
+    "access_key_2_last_used_date": "Access key 2 last used",
+    "cert_1_last_rotated": "Certificate 1 rotated",
+    "cert_2_last_rotated": "Certificate 2 rotated",
+    "last_used": "Last used",
+    "last_used_region": "Last used in region",
+    "last_used_note": "Last use",
+    "service_linked": "Service-linked role",
+}
+CODE_FACTS = {"arn", "resource"}
+
+
+@dataclass
+class Fact:
+    label: str
+    text: str = ""
+    when: datetime | None = None
+    absent: bool = False
+    code: bool = False
+
+
+def parse_moment(value) -> datetime | None:
+    """An ISO date or datetime from frozen evidence (JSON keeps them as strings)."""
+    if not (isinstance(value, str) and len(value) >= 10 and value[4:5] == "-"):
+        return None
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
+def fact_text(value) -> str:
+    if isinstance(value, bool):
+        return "Yes" if value else "No"
+    if isinstance(value, dict):
+        return ", ".join(f"{k}={v}" for k, v in value.items()) or "none"
+    if isinstance(value, list):
+        return ", ".join(str(v) for v in value) or "none"
+    return str(value)
+
+
+def present_facts(facts: dict) -> list[Fact]:
+    shown = []
+    for key, value in (facts or {}).items():
+        if key.endswith("_reason") or key == "details":
+            continue
+        label = FACT_LABELS.get(key, key.replace("_", " ").capitalize())
+        if value is None:
+            reason = facts.get(f"{key}_reason")
+            if reason:
+                shown.append(Fact(label, REASON_WORDS.get(reason, reason), absent=True))
+            continue
+        if (moment := parse_moment(value)) is not None:
+            shown.append(Fact(label, when=moment))
+        else:
+            shown.append(Fact(label, fact_text(value), code=key in CODE_FACTS))
+    return shown
+
+
+def diff_lines(lines: list[str]) -> list[tuple[str, str]]:
+    """Unified diff lines with the class that colours them."""
+    classed = []
+    for line in lines:
+        if line.startswith(("+++", "---")):
+            kind = "file"
+        elif line.startswith("@@"):
+            kind = "hunk"
+        elif line.startswith("+"):
+            kind = "added"
+        elif line.startswith("-"):
+            kind = "removed"
+        else:
+            kind = "context"
+        classed.append((kind, line))
+    return classed
+
+
+def present_evidence(evidence: dict) -> dict:
+    facts = evidence.get("facts") or {}
+    changes = evidence.get("changes")
+    if changes is not None:
+        changes = {
+            **changes,
+            "since_date": parse_moment(changes.get("since")),
+            "policies": [
+                {**change, "lines": diff_lines(change.get("diff") or [])}
+                for change in changes.get("policies") or []
+            ],
+        }
+    return {
+        "facts": present_facts(facts),
+        "details": [
+            json.dumps(detail, indent=2, sort_keys=True) for detail in facts.get("details") or []
+        ],
+        "findings": [
+            {**finding, "why": (finding.get("evidence") or {}).get("why", "")}
+            for finding in evidence.get("findings") or []
+        ],
+        "policies": [
+            (label, json.dumps(document, indent=2, sort_keys=True))
+            for label, document in (evidence.get("policies") or {}).items()
+        ],
+        "has_policies": "policies" in evidence,
+        "unused_services": evidence.get("unused_services"),
+        "changes": changes,
+        "returned": evidence.get("returned"),
+    }
+
+
+# --- The item page ---------------------------------------------------------------------------
+
+
+def load_item(pk: int) -> ReviewItem:
+    return get_object_or_404(
+        ReviewItem.objects.select_related(
+            "cycle",
+            "account",
+            "assignee",
+            "latest_decision__decided_by",
+            "latest_decision__delegate_to",
+            "verified_by_run",
+        ),
+        pk=pk,
+    )
+
+
+def item_context(
+    request,
+    item: ReviewItem,
+    *,
+    form: DecisionForm | None = None,
+    conflict: Conflict | None = None,
+    forbidden: str = "",
+    saved: bool = False,
+) -> dict:
+    cycle = item.cycle
+    open_ = cycle.state == ReviewCycle.State.OPEN
+    may_decide, refusal = False, forbidden
+    if open_ and can(request.user, Capability.DECIDE) and not forbidden:
+        try:
+            check_may_decide(actor=request.user, item=item)
+            may_decide = True
+        except Forbidden as exc:
+            refusal = str(exc)
+    if may_decide and form is None:
+        form = DecisionForm(
+            reviewers=[u for u in reviewers() if u.pk != request.user.pk],
+            item_id=item.pk,
+            initial={"expected_latest_id": item.latest_decision_id},
+        )
+    item.freshness = freshness(item, fresh_hashes(cycle))
+    return {
+        "item": item,
+        "cycle": cycle,
+        "evidence": present_evidence(item.frozen_evidence or {}),
+        "decisions": item.decisions.select_related("decided_by", "delegate_to").order_by(
+            "decided_at", "id"
+        ),
+        "form": form if may_decide else None,
+        "decision_radios": [
+            (radio, DECISION_HELP.get(radio.data["value"], "")) for radio in form["decision"]
+        ]
+        if may_decide
+        else [],
+        "conflict": conflict,
+        "refusal": refusal,
+        "saved": saved,
+        "locked": not open_,
+    }

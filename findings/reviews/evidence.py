@@ -1,0 +1,352 @@
+"""The population of a review cycle and each item's evidence, as it is at this moment.
+
+Opening a cycle freezes what these functions return; later, the same functions tell whether
+fresh data has changed since. Every builder loads in bulk: a fixed number of queries per call.
+"""
+
+import hashlib
+import json
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from django.conf import settings
+from django.db.models import Q
+from django.utils import timezone
+
+from findings.detection.detect import AA_PREFIX
+from findings.detection.policies import diff_policy_sets
+from findings.inventory.selectors import CREDENTIAL_DATES
+from findings.models import (
+    AwsAccount,
+    CredentialReportEntry,
+    Finding,
+    IamRole,
+    IamUser,
+    PolicyAttachment,
+    ReviewItem,
+    ServiceLastAccessed,
+)
+from findings.models.findings import SEVERITY_RANK
+
+EXTERNAL_ACCESS_CHECKS = [AA_PREFIX + "ExternalAccess", AA_PREFIX + "InternalAccess"]
+CLEAN_RANK = 9  # items without findings sort after every severity
+
+
+@dataclass
+class ItemSpec:
+    account: AwsAccount
+    subject_type: str
+    subject_arn: str
+    subject_key: str
+    title: str
+    evidence: dict
+    finding_ids: list[int] = field(default_factory=list)
+    severity: str = ""
+
+    @property
+    def severity_rank(self) -> int:
+        return SEVERITY_RANK.get(self.severity, CLEAN_RANK) if self.severity else CLEAN_RANK
+
+    @property
+    def evidence_hash(self) -> str:
+        return evidence_hash(self.evidence)
+
+
+def canonical(value) -> str:
+    return json.dumps(value, sort_keys=True, default=str, separators=(",", ":"))
+
+
+def evidence_hash(evidence: dict) -> str:
+    """Hash of what a reviewer decides on. The diff against an earlier review is context, and
+    day counts in finding explanations move daily, so neither is part of it."""
+    facts = dict(evidence.get("facts") or {})
+    facts.pop("analyzed_at", None)  # Access Analyzer re-analyses without anything changing
+    comparable = {
+        "facts": facts,
+        "unused_services": sorted(s["service"] for s in evidence.get("unused_services", [])),
+        "findings": sorted(
+            (f["check"], f["resource_key"], f["severity"]) for f in evidence.get("findings", [])
+        ),
+        "policies": evidence.get("policies"),
+    }
+    return hashlib.sha256(canonical(comparable).encode()).hexdigest()
+
+
+def population_hash(items) -> str:
+    """One hash over the whole population: every subject and its evidence hash."""
+    lines = sorted(f"{item.subject_key}:{item.evidence_hash}" for item in items)
+    return hashlib.sha256("\n".join(lines).encode()).hexdigest()
+
+
+def finding_summary(finding: Finding) -> dict:
+    return {
+        "id": finding.pk,
+        "check": finding.check_id,
+        "resource_key": finding.resource_key,
+        "title": finding.title,
+        "severity": finding.severity,
+        "status": finding.status,
+        "evidence": finding.evidence,
+    }
+
+
+def worst(findings: list[Finding]) -> str:
+    if not findings:
+        return ""
+    return min(findings, key=lambda f: f.severity_rank).severity
+
+
+def iso(value):
+    return value.isoformat() if value else None
+
+
+# --- Monthly: Access Analyzer external and internal access -----------------------------------
+
+
+def monthly_population(accounts: list[AwsAccount]) -> list[ItemSpec]:
+    findings = Finding.objects.filter(
+        account__in=accounts, check_id__in=EXTERNAL_ACCESS_CHECKS, status=Finding.Status.OPEN
+    ).select_related("account", "aws_finding")
+    specs = []
+    for finding in findings:
+        aws = finding.aws_finding
+        specs.append(
+            ItemSpec(
+                account=finding.account,
+                subject_type="finding",
+                subject_arn=finding.resource_arn,
+                subject_key=f"finding:{finding.account.account_id}:{finding.resource_key}",
+                title=f"{finding.title}: {finding.resource_name}",
+                severity=finding.severity,
+                finding_ids=[finding.pk],
+                evidence={
+                    "facts": {
+                        "resource": finding.resource_arn,
+                        "resource_type": finding.resource_type,
+                        "finding_type": finding.check_id[len(AA_PREFIX) :],
+                        "aws_status": aws.status if aws else finding.aws_status,
+                        "resource_owner_account": aws.resource_owner_account if aws else None,
+                        "details": aws.details if aws else finding.evidence.get("details"),
+                        "analyzed_at": iso(aws.analyzed_at) if aws else None,
+                    },
+                    "findings": [finding_summary(finding)],
+                },
+            )
+        )
+    return specs
+
+
+# --- Quarterly: every user with a password or an active key ----------------------------------
+
+
+def open_findings_by_arn(accounts: list[AwsAccount]) -> dict[tuple[int, str], list[Finding]]:
+    grouped: dict[tuple[int, str], list[Finding]] = defaultdict(list)
+    for finding in Finding.objects.filter(account__in=accounts, status=Finding.Status.OPEN).exclude(
+        check_id__startswith=AA_PREFIX
+    ):
+        grouped[(finding.account_id, finding.resource_arn)].append(finding)
+    return grouped
+
+
+def credential_facts(entry: CredentialReportEntry) -> dict:
+    facts = {
+        "user": entry.user,
+        "arn": entry.arn,
+        "root": entry.is_root,
+        "created": iso(entry.user_creation_time),
+        "password_enabled": entry.password_enabled,
+        "mfa_active": entry.mfa_active,
+        "access_key_1_active": entry.access_key_1_active,
+        "access_key_2_active": entry.access_key_2_active,
+    }
+    for name in CREDENTIAL_DATES:
+        facts[name] = iso(getattr(entry, name))
+        facts[f"{name}_reason"] = getattr(entry, f"{name}_reason") or None
+    return facts
+
+
+def quarterly_population(accounts: list[AwsAccount]) -> list[ItemSpec]:
+    entries = (
+        CredentialReportEntry.objects.filter(account__in=accounts, gone_at=None)
+        .filter(
+            # The root row says password_enabled "not_supported" (None): root is always in.
+            Q(password_enabled=True)
+            | Q(access_key_1_active=True)
+            | Q(access_key_2_active=True)
+            | Q(user="<root_account>")
+            | Q(arn__endswith=":root")
+        )
+        .select_related("account")
+    )
+    users = {
+        (u.account_id, u.arn): u for u in IamUser.objects.filter(account__in=accounts, gone_at=None)
+    }
+    findings = open_findings_by_arn(accounts)
+    specs = []
+    for entry in entries:
+        user = users.get((entry.account_id, entry.arn))
+        user_findings = findings.get((entry.account_id, entry.arn), [])
+        facts = credential_facts(entry)
+        if user is not None:
+            facts.update(groups=user.groups, tags=user.tags, path=user.path)
+        label = "root user" if entry.is_root else entry.user
+        specs.append(
+            ItemSpec(
+                account=entry.account,
+                subject_type="user",
+                subject_arn=entry.arn,
+                subject_key=f"user:{entry.arn}",
+                title=f"{label} ({entry.account.name})",
+                severity=worst(user_findings),
+                finding_ids=[f.pk for f in user_findings],
+                evidence={
+                    "facts": facts,
+                    "findings": [finding_summary(f) for f in user_findings],
+                },
+            )
+        )
+    return specs
+
+
+# --- Per release: the roles an application uses ---------------------------------------------
+
+
+def policies_in_effect(role_arns: list[str]) -> dict[str, dict[str, dict]]:
+    """{role ARN: {"inline: name" | "managed: arn" | "boundary: arn" | "trust": document}}"""
+    policies: dict[str, dict[str, dict]] = defaultdict(dict)
+    for attachment in PolicyAttachment.objects.filter(
+        principal_arn__in=role_arns, gone_at=None
+    ).select_related("document"):
+        label = (
+            "trust" if attachment.kind == "trust" else f"{attachment.kind}: {attachment.policy_ref}"
+        )
+        policies[attachment.principal_arn][label] = (
+            attachment.document.document if attachment.document else None
+        )
+    return policies
+
+
+def last_approved_policies(role_arns: list[str]) -> dict[str, dict]:
+    """Each role's policies as frozen in its latest signed-off per-release review."""
+
+    approved: dict[str, dict] = {}
+    for item in (
+        ReviewItem.objects.filter(
+            subject_type="role",
+            subject_arn__in=role_arns,
+            cycle__kind="release",
+            cycle__state="signed_off",
+        )
+        .select_related("cycle")
+        .order_by("-cycle__signed_off_at")
+    ):
+        approved.setdefault(
+            item.subject_arn,
+            {
+                "policies": item.frozen_evidence.get("policies", {}),
+                "cycle": item.cycle_id,
+                "signed_off_at": iso(item.cycle.signed_off_at),
+            },
+        )
+    return approved
+
+
+def unused_services_of(rows: list[ServiceLastAccessed], now) -> list[dict]:
+    days = settings.DETECT_UNUSED_SERVICE_DAYS
+    return [
+        {
+            "service": row.service_namespace,
+            "last_accessed": iso(row.last_authenticated_at),
+        }
+        for row in rows
+        if row.last_authenticated_at is None or (now - row.last_authenticated_at).days > days
+    ]
+
+
+def release_population(role_arns: list[str]) -> tuple[list[ItemSpec], list[str]]:
+    """Items for the given role ARNs, and the ARNs we do not know (reported, not ignored)."""
+    wanted = list(dict.fromkeys(arn.strip() for arn in role_arns if arn.strip()))
+    roles = {
+        role.arn: role
+        for role in IamRole.objects.filter(arn__in=wanted, gone_at=None).select_related("account")
+    }
+    unknown = [arn for arn in wanted if arn not in roles]
+    known = [arn for arn in wanted if arn in roles]
+    policies = policies_in_effect(known)
+    approved = last_approved_policies(known)
+    services: dict[str, list] = defaultdict(list)
+    for row in ServiceLastAccessed.objects.filter(principal_arn__in=known, gone_at=None):
+        services[row.principal_arn].append(row)
+    findings: dict[str, list[Finding]] = defaultdict(list)
+    for finding in Finding.objects.filter(resource_arn__in=known, status=Finding.Status.OPEN):
+        findings[finding.resource_arn].append(finding)
+    now = timezone.now()
+    specs = []
+    for arn in known:
+        role = roles[arn]
+        current = policies.get(arn, {})
+        previous = approved.get(arn)
+        changes = (
+            [
+                {
+                    "policy": change.name,
+                    "kind": change.kind,
+                    "diff": list(change.diff.unified),
+                    "added_actions": sorted(change.diff.added_actions),
+                    "removed_actions": sorted(change.diff.removed_actions),
+                }
+                for change in diff_policy_sets(old=previous["policies"], new=current)
+                if change.kind != "unchanged"
+            ]
+            if previous
+            else []
+        )
+        role_findings = findings.get(arn, [])
+        specs.append(
+            ItemSpec(
+                account=role.account,
+                subject_type="role",
+                subject_arn=arn,
+                subject_key=f"role:{arn}",
+                title=f"{role.name} ({role.account.name})",
+                severity=worst(role_findings),
+                finding_ids=[f.pk for f in role_findings],
+                evidence={
+                    "facts": {
+                        "arn": arn,
+                        "name": role.name,
+                        "path": role.path,
+                        "created": iso(role.create_date),
+                        "last_used": iso(role.last_used_at),
+                        "last_used_region": role.last_used_region or None,
+                        "last_used_note": None
+                        if role.last_used_at
+                        else "not used within AWS's tracking window (about 400 days)",
+                        "tags": role.tags,
+                        "service_linked": role.is_service_linked,
+                    },
+                    "policies": current,
+                    "unused_services": unused_services_of(services.get(arn, []), now),
+                    "findings": [finding_summary(f) for f in role_findings],
+                    "changes": {
+                        "first_review": previous is None,
+                        "since_cycle": previous["cycle"] if previous else None,
+                        "since": previous["signed_off_at"] if previous else None,
+                        "policies": changes,
+                    },
+                },
+            )
+        )
+    return specs, unknown
+
+
+def current_specs(cycle) -> dict[str, ItemSpec]:
+    """The cycle's population as it would be frozen now, by subject key."""
+    accounts = list(cycle.scope_accounts.all()) or list(AwsAccount.objects.all())
+    if cycle.kind == "monthly":
+        specs = monthly_population(accounts)
+    elif cycle.kind == "quarterly":
+        specs = quarterly_population(accounts)
+    else:
+        specs, _ = release_population(list(cycle.items.values_list("subject_arn", flat=True)))
+    return {spec.subject_key: spec for spec in specs}

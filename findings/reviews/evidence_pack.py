@@ -1,0 +1,253 @@
+"""The evidence pack of a review cycle: what an auditor takes away and can verify on their own.
+
+items.csv and decisions.csv for spreadsheets, cycle.json with every item's frozen evidence, and
+manifest.json with each file's SHA-256. The population hash can be recomputed from cycle.json
+(see POPULATION_HASH_METHOD). A fixed number of queries whatever the size of the cycle.
+"""
+
+import hashlib
+import io
+import json
+import zipfile
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.db.models import Prefetch
+from django.utils import timezone
+
+from findings.detection.selectors import finding_record
+from findings.export.tables import csv_text
+from findings.models import Decision, Finding, ReviewCycle, ReviewItem
+from findings.reviews.evidence import population_hash
+
+FORMAT_VERSION = 1
+GENERATOR = {
+    "name": "iamreview",
+    "module": "findings.reviews.evidence_pack",
+    "format": FORMAT_VERSION,
+}
+POPULATION_HASH_METHOD = (
+    "SHA-256 of the UTF-8 lines '<subject_key>:<evidence_hash>' of every item, sorted and "
+    "joined with '\\n'"
+)
+ITEM_COLUMNS = [
+    "item_id",
+    "account_id",
+    "account_name",
+    "subject_type",
+    "subject_arn",
+    "title",
+    "severity",
+    "evidence_hash",
+    "assignee",
+    "decision",
+    "decided_by",
+    "decided_at",
+    "justification",
+    "expires_on",
+    "remediation",
+    "verified_at",
+    "verified_by_run",
+]
+DECISION_COLUMNS = [
+    "decision_id",
+    "item_id",
+    "subject_arn",
+    "kind",
+    "decided_by",
+    "decided_at",
+    "justification",
+    "expires_on",
+    "delegate_to",
+    "bulk",
+    "supersedes",
+]
+
+
+@dataclass(frozen=True)
+class EvidencePack:
+    files: dict[str, bytes]
+    manifest: dict
+
+    @property
+    def manifest_bytes(self) -> bytes:
+        return canonical_json(self.manifest)
+
+
+def iso(value) -> str | None:
+    return value.isoformat() if value else None
+
+
+def email(user) -> str | None:
+    return user.email if user else None
+
+
+def canonical_json(value) -> bytes:
+    return (json.dumps(value, indent=2, sort_keys=True, default=str) + "\n").encode()
+
+
+def decision_row(decision: Decision, item: ReviewItem) -> dict:
+    return {
+        "decision_id": decision.pk,
+        "item_id": item.pk,
+        "subject_arn": item.subject_arn,
+        "kind": decision.kind,
+        "decided_by": decision.decided_by.email,
+        "decided_at": iso(decision.decided_at),
+        "justification": decision.justification,
+        "expires_on": iso(decision.expires_on),
+        "delegate_to": email(decision.delegate_to),
+        "bulk": decision.bulk,
+        "supersedes": decision.supersedes_id,
+    }
+
+
+def item_row(item: ReviewItem, latest: Decision | None) -> dict:
+    return {
+        "item_id": item.pk,
+        "account_id": item.account.account_id,
+        "account_name": item.account.name,
+        "subject_type": item.subject_type,
+        "subject_arn": item.subject_arn,
+        "title": item.title,
+        "severity": item.severity,
+        "evidence_hash": item.evidence_hash,
+        "assignee": email(item.assignee),
+        "decision": latest.kind if latest else None,
+        "decided_by": latest.decided_by.email if latest else None,
+        "decided_at": iso(latest.decided_at) if latest else None,
+        "justification": latest.justification if latest else None,
+        "expires_on": iso(latest.expires_on) if latest else None,
+        "remediation": item.remediation or None,
+        "verified_at": iso(item.verified_at),
+        "verified_by_run": item.verified_by_run_id,
+    }
+
+
+def cycle_document(cycle: ReviewCycle, items: list[ReviewItem]) -> dict:
+    signed = cycle.state == ReviewCycle.State.SIGNED_OFF
+    return {
+        "cycle": {
+            "id": cycle.pk,
+            "kind": cycle.kind,
+            "title": cycle.title,
+            "period": cycle.period,
+            "state": cycle.state,
+            "opened_at": iso(cycle.opened_at),
+            "opened_by": email(cycle.opened_by),
+            "due_on": iso(cycle.due_on),
+            "scope_accounts": [
+                {"account_id": a.account_id, "name": a.name} for a in cycle.scope_accounts.all()
+            ],
+            "population_hash": cycle.population_hash,
+            "population_count": cycle.population_count,
+            "application": cycle.application,
+            "version": cycle.version,
+            "notes": cycle.notes,
+            "unknown_role_arns": cycle.unknown_role_arns,
+            "sign_off": {
+                "approver": email(cycle.signed_off_by),
+                "signed_off_at": iso(cycle.signed_off_at),
+                "attestation": cycle.attestation,
+                "signed_population_hash": cycle.signed_population_hash,
+            }
+            if signed
+            else None,
+        },
+        "items": [
+            {
+                "id": item.pk,
+                "account": {"account_id": item.account.account_id, "name": item.account.name},
+                "subject_type": item.subject_type,
+                "subject_arn": item.subject_arn,
+                "subject_key": item.subject_key,
+                "title": item.title,
+                "severity": item.severity,
+                "evidence_hash": item.evidence_hash,
+                "frozen_evidence": item.frozen_evidence,
+                "assignee": email(item.assignee),
+                "latest_decision_id": item.latest_decision_id,
+                "decided": item.is_decided,
+                "remediation": item.remediation or None,
+                "verified_at": iso(item.verified_at),
+                "verified_by_run": item.verified_by_run_id,
+                "follows_item": item.follows_item_id,
+                "findings": [finding_record(f) for f in item.findings.all()],
+                "decisions": [decision_row(d, item) for d in item.decisions.all()],
+            }
+            for item in items
+        ],
+    }
+
+
+def load_cycle(cycle: ReviewCycle) -> tuple[ReviewCycle, list[ReviewItem]]:
+    """The cycle with everything the pack shows, in five queries."""
+    cycle = (
+        ReviewCycle.objects.select_related("opened_by", "signed_off_by")
+        .prefetch_related("scope_accounts")
+        .get(pk=cycle.pk)
+    )
+    items = list(
+        ReviewItem.objects.filter(cycle=cycle)
+        .select_related("account", "assignee")
+        .prefetch_related(
+            Prefetch(
+                "decisions",
+                queryset=Decision.objects.select_related("decided_by", "delegate_to").order_by(
+                    "decided_at", "id"
+                ),
+            ),
+            Prefetch("findings", queryset=Finding.objects.select_related("account").order_by("id")),
+        )
+        .order_by("id")
+    )
+    return cycle, items
+
+
+def build_evidence_pack(cycle: ReviewCycle) -> EvidencePack:
+    cycle, items = load_cycle(cycle)
+    decisions_by_id = {d.pk: d for item in items for d in item.decisions.all()}
+    files = {
+        "items.csv": csv_text(
+            [item_row(item, decisions_by_id.get(item.latest_decision_id)) for item in items],
+            ITEM_COLUMNS,
+        ).encode(),
+        "decisions.csv": csv_text(
+            [decision_row(d, item) for item in items for d in item.decisions.all()],
+            DECISION_COLUMNS,
+        ).encode(),
+        "cycle.json": canonical_json(cycle_document(cycle, items)),
+    }
+    manifest = {
+        "cycle_id": cycle.pk,
+        "cycle_state": cycle.state,
+        "population_hash": cycle.population_hash,
+        "population_count": cycle.population_count,
+        # Recomputed from the items in this pack: false means the frozen population was altered.
+        "population_hash_matches": population_hash(items) == cycle.population_hash,
+        "population_hash_method": POPULATION_HASH_METHOD,
+        "item_count": len(items),
+        "decision_count": len(decisions_by_id),
+        "generated_at": timezone.now().isoformat(),
+        "generator": GENERATOR,
+        "files": {
+            name: {"sha256": hashlib.sha256(content).hexdigest(), "size": len(content)}
+            for name, content in files.items()
+        },
+    }
+    return EvidencePack(files=files, manifest=manifest)
+
+
+def zip_bytes(pack: EvidencePack) -> bytes:
+    stamp = timezone.localtime(datetime.fromisoformat(pack.manifest["generated_at"]))
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for name, content in [*pack.files.items(), ("manifest.json", pack.manifest_bytes)]:
+            info = zipfile.ZipInfo(name, date_time=stamp.timetuple()[:6])
+            info.compress_type = zipfile.ZIP_DEFLATED
+            archive.writestr(info, content)
+    return buffer.getvalue()
+
+
+def pack_filename(cycle: ReviewCycle) -> str:
+    return f"iamreview-cycle-{cycle.pk}-evidence.zip"

@@ -1,0 +1,271 @@
+"""The review lists as the pages show them: cycles with their progress, one cycle's queue
+(filtered, sorted, paginated) with its sign-off section, and the audit log.
+"""
+
+import json
+from urllib.parse import urlencode
+
+from django.core.paginator import Paginator
+from django.db.models import Count, Q
+from django.shortcuts import get_object_or_404
+from django.urls import reverse
+from django.utils import timezone
+
+from accounts.permissions import Capability, can
+from findings.audit.services import verify_chain
+from findings.models import AuditEntry, AwsAccount, ReviewCycle
+from findings.reviews.display import fresh_hashes, freshness
+from findings.reviews.forms import (
+    BULK_KINDS,
+    SORT_LABELS,
+    SORTS,
+    STATUS_LABELS,
+    OpenCycleForm,
+    QueueFilters,
+    ReleaseForm,
+    SignOffForm,
+)
+from findings.reviews.services import Forbidden, check_may_sign_off, reviewers
+
+PER_PAGE = 25
+CYCLES_PER_PAGE = 25
+AUDIT_PER_PAGE = 50
+SEVERITY_CHOICES = [
+    ("critical", "Critical"),
+    ("high", "High"),
+    ("medium", "Medium"),
+    ("low", "Low"),
+    ("none", "No finding (clean)"),
+]
+
+
+# --- Cycles: state and progress -------------------------------------------------------------
+
+
+def describe_cycle(cycle: ReviewCycle, *, total: int, decided: int, today) -> ReviewCycle:
+    """Attach what every page shows about a cycle: progress, state in words, overdue."""
+    signed = cycle.state == ReviewCycle.State.SIGNED_OFF
+    cycle.total, cycle.decided = total, decided
+    cycle.remaining = total - decided
+    cycle.is_overdue = not signed and cycle.due_on < today
+    if signed:
+        cycle.status_key, cycle.status_label = "signed-off", "Signed off"
+    elif cycle.remaining <= 0:
+        cycle.status_key, cycle.status_label = "waiting", "Waiting for sign-off"
+    else:
+        cycle.status_key, cycle.status_label = "in-review", "In review"
+    return cycle
+
+
+def with_progress(cycle: ReviewCycle) -> ReviewCycle:
+    counts = cycle.items.aggregate(
+        total=Count("id"), decided=Count("id", filter=Q(is_decided=True))
+    )
+    return describe_cycle(cycle, today=timezone.localdate(), **counts)
+
+
+def cycles_with_progress():
+    return (
+        ReviewCycle.objects.annotate(
+            item_count=Count("items"),
+            decided_count=Count("items", filter=Q(items__is_decided=True)),
+        )
+        .select_related("signed_off_by")
+        .prefetch_related("scope_accounts")
+    )
+
+
+# --- The list of cycles ---------------------------------------------------------------------
+
+
+def may_register_releases(user) -> bool:
+    return can(user, Capability.DECIDE) or can(user, Capability.MANAGE_ACCOUNTS)
+
+
+def review_list_context(request, *, open_form=None, release_form=None) -> dict:
+    today = timezone.localdate()
+    open_cycles = [
+        describe_cycle(c, total=c.item_count, decided=c.decided_count, today=today)
+        for c in cycles_with_progress()
+        .filter(state=ReviewCycle.State.OPEN)
+        .order_by("due_on", "opened_at")
+    ]
+    signed = Paginator(
+        cycles_with_progress()
+        .filter(state=ReviewCycle.State.SIGNED_OFF)
+        .order_by("-signed_off_at", "-id"),
+        CYCLES_PER_PAGE,
+    ).get_page(request.GET.get("page"))
+    for cycle in signed:
+        describe_cycle(cycle, total=cycle.item_count, decided=cycle.decided_count, today=today)
+    may_open = can(request.user, Capability.MANAGE_ACCOUNTS)
+    return {
+        "open_cycles": open_cycles,
+        "signed_page": signed,
+        "overdue_count": sum(1 for c in open_cycles if c.is_overdue),
+        "open_form": (open_form or OpenCycleForm()) if may_open else None,
+        "release_form": (release_form or ReleaseForm())
+        if may_register_releases(request.user)
+        else None,
+    }
+
+
+# --- One cycle: the queue -------------------------------------------------------------------
+
+
+def queue_items(cycle: ReviewCycle, filters: QueueFilters, user):
+    items = (
+        cycle.items.select_related(
+            "account",
+            "assignee",
+            "latest_decision__decided_by",
+            "latest_decision__delegate_to",
+            "verified_by_run",
+        )
+        .defer("frozen_evidence")
+        .order_by(*SORTS[filters.sort])
+    )
+    if filters.account:
+        items = items.filter(account__account_id=filters.account)
+    if filters.severity == "none":
+        items = items.filter(severity="")
+    elif filters.severity:
+        items = items.filter(severity=filters.severity)
+    if filters.assignee == "me":
+        items = items.filter(assignee=user)
+    elif filters.assignee == "unassigned":
+        items = items.filter(assignee=None)
+    elif filters.assignee:
+        items = items.filter(assignee_id=int(filters.assignee))
+    if filters.status == "undecided":
+        items = items.filter(is_decided=False)
+    elif filters.status == "decided":
+        items = items.filter(is_decided=True)
+    return items
+
+
+def may_select(user, cycle: ReviewCycle) -> bool:
+    """Rows get checkboxes for those who bulk-decide or assign, while the cycle is open."""
+    return cycle.state == ReviewCycle.State.OPEN and (
+        can(user, Capability.DECIDE) or can(user, Capability.MANAGE_ACCOUNTS)
+    )
+
+
+def queue_context(request, cycle: ReviewCycle, filters: QueueFilters) -> dict:
+    page = Paginator(queue_items(cycle, filters, request.user), PER_PAGE).get_page(
+        request.GET.get("page")
+    )
+    fresh = fresh_hashes(cycle)
+    for item in page:
+        item.freshness = freshness(item, fresh)
+    base = reverse("review_cycle", args=[cycle.pk])
+
+    def page_url(number):
+        return f"{base}?{filters.query(page=number)}"
+
+    return {
+        "cycle": cycle,
+        "filters": filters,
+        "page": page,
+        "filtered": filters != QueueFilters(sort=filters.sort),
+        "previous_url": page_url(page.previous_page_number()) if page.has_previous() else None,
+        "next_url": page_url(page.next_page_number()) if page.has_next() else None,
+        "back": filters.query(page=page.number if page.number > 1 else ""),
+        # Bulk decisions report items decided by someone else after this moment as conflicts.
+        "seen_at": timezone.now().isoformat(),
+        "selectable": may_select(request.user, cycle),
+        "may_bulk_decide": cycle.state == ReviewCycle.State.OPEN
+        and can(request.user, Capability.DECIDE),
+        "bulk_kinds": BULK_KINDS,
+        "reviewers": reviewers(),
+    }
+
+
+def sign_off_context(request, cycle: ReviewCycle, *, form=None, error: str = "") -> dict:
+    """The sign-off form for an approver who may sign off now, or why nobody can yet."""
+    context = {"sign_off_form": None, "sign_off_blocker": error, "sign_off_error": bool(error)}
+    if cycle.state == ReviewCycle.State.SIGNED_OFF or error:
+        return context
+    if can(request.user, Capability.SIGN_OFF):
+        try:
+            check_may_sign_off(cycle=cycle, approver=request.user)
+        except Forbidden as exc:
+            context["sign_off_blocker"] = str(exc)
+        else:
+            context["sign_off_form"] = form or SignOffForm()
+    elif cycle.remaining:
+        remaining = cycle.remaining
+        context["sign_off_blocker"] = (
+            f"{remaining} item{'s' if remaining != 1 else ''} still "
+            f"wait{'s' if remaining == 1 else ''} for a decision."
+        )
+    else:
+        context["sign_off_blocker"] = "Every item is decided: an approver can sign the cycle off."
+    return context
+
+
+def load_cycle(pk: int) -> ReviewCycle:
+    return with_progress(
+        get_object_or_404(
+            ReviewCycle.objects.select_related("opened_by", "signed_off_by").prefetch_related(
+                "scope_accounts"
+            ),
+            pk=pk,
+        )
+    )
+
+
+def cycle_context(request, cycle: ReviewCycle, **sign_off) -> dict:
+    """The queue; and, unless htmx swaps only the queue, the filters and the sign-off section."""
+    filters = QueueFilters.from_params(request.GET)
+    context = queue_context(request, cycle, filters)
+    if not (request.htmx and request.htmx.target == "queue"):
+        context.update(
+            sign_off_context(request, cycle, **sign_off),
+            accounts=AwsAccount.objects.filter(pk__in=cycle.items.values("account_id")).order_by(
+                "name"
+            ),
+            severities=SEVERITY_CHOICES,
+            statuses=STATUS_LABELS.items(),
+            sorts=SORT_LABELS.items(),
+            may_export=can(request.user, Capability.EXPORT),
+        )
+    return context
+
+
+# --- The audit log --------------------------------------------------------------------------
+
+
+def as_json(value) -> str:
+    return "" if value is None else json.dumps(value, indent=2, sort_keys=True, default=str)
+
+
+def audit_context(request) -> dict:
+    """One page of the audit log, filtered by action; the chain's verification on full pages."""
+    actions = list(
+        AuditEntry.objects.order_by("action").values_list("action", flat=True).distinct()
+    )
+    action = request.GET.get("action", "")
+    if action not in actions:
+        action = ""
+    entries = AuditEntry.objects.order_by("-id")
+    if action:
+        entries = entries.filter(action=action)
+    page = Paginator(entries, AUDIT_PER_PAGE).get_page(request.GET.get("page"))
+    for entry in page:
+        entry.before_json, entry.after_json = as_json(entry.before), as_json(entry.after)
+    base = reverse("review_audit")
+
+    def page_url(number):
+        return f"{base}?{urlencode({k: v for k, v in (('action', action), ('page', number)) if v})}"
+
+    context = {
+        "page": page,
+        "actions": actions,
+        "action": action,
+        "previous_url": page_url(page.previous_page_number()) if page.has_previous() else None,
+        "next_url": page_url(page.next_page_number()) if page.has_next() else None,
+    }
+    if not (request.htmx and request.htmx.target == "audit-table"):
+        context["verification"] = verify_chain()
+    return context

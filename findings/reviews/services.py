@@ -1,0 +1,739 @@
+"""Review cycles: open, decide, delegate, sign off, verify remediation, bring back expired risk.
+
+Every rule that matters to an auditor (segregation of duties, append-only decisions, locking
+after sign-off) is enforced here, whatever the caller: web page, htmx request or API.
+"""
+
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from accounts.models import LinkedIdentity, User
+from accounts.permissions import Capability, Role, can
+from findings.audit.services import record
+from findings.detection.detect import detect_account
+from findings.models import (
+    AwsAccount,
+    CredentialReportEntry,
+    Decision,
+    Exclusion,
+    Finding,
+    IamRole,
+    ReviewCycle,
+    ReviewItem,
+)
+from findings.reviews.evidence import (
+    ItemSpec,
+    monthly_population,
+    population_hash,
+    quarterly_population,
+    release_population,
+)
+
+MAX_RISK_ACCEPTANCE = timedelta(days=365)
+DEFAULT_ATTESTATION = (
+    "I have reviewed this cycle's full population and the decisions recorded for it. To the "
+    "best of my knowledge the access that remains is appropriate and the exceptions are "
+    "justified."
+)
+
+
+class ReviewError(Exception):
+    """Base: a message a person can act on."""
+
+
+class Forbidden(ReviewError):
+    """Not allowed for this person (role, segregation of duties, locked cycle)."""
+
+
+class Invalid(ReviewError):
+    def __init__(self, errors: dict[str, str]):
+        self.errors = errors
+        super().__init__("; ".join(f"{k}: {v}" for k, v in errors.items()))
+
+
+class Conflict(ReviewError):
+    def __init__(self, current: Decision | None):
+        self.current = current
+        if current is None:
+            super().__init__(
+                "The decision you were looking at is no longer this item's latest. "
+                "Reload the item and decide again."
+            )
+            return
+        super().__init__(
+            f"{current.decided_by.email} decided this item ({current.get_kind_display()}) "
+            "while you were looking at it. Their decision is shown; decide again if you still "
+            "disagree."
+        )
+
+
+def due_days(kind: str) -> int:
+    return {
+        ReviewCycle.Kind.MONTHLY: settings.REVIEW_MONTHLY_DUE_DAYS,
+        ReviewCycle.Kind.QUARTERLY: settings.REVIEW_QUARTERLY_DUE_DAYS,
+        ReviewCycle.Kind.RELEASE: settings.REVIEW_RELEASE_DUE_DAYS,
+    }[kind]
+
+
+# --- Opening cycles ---------------------------------------------------------------------------
+
+
+def population_for(kind: str, accounts: list[AwsAccount]) -> list[ItemSpec]:
+    if kind == ReviewCycle.Kind.MONTHLY:
+        return monthly_population(accounts)
+    if kind == ReviewCycle.Kind.QUARTERLY:
+        return quarterly_population(accounts)
+    raise ValueError(f"{kind} cycles are opened from a release")
+
+
+def create_cycle(
+    *,
+    kind: str,
+    title: str,
+    specs: list[ItemSpec],
+    accounts: list[AwsAccount] | None,
+    opened_by: User | None,
+    period: str = "",
+    due_on: date | None = None,
+    **release,
+) -> ReviewCycle:
+    """Freeze `specs` as a new cycle's items, in one transaction."""
+    now = timezone.now()
+    with transaction.atomic():
+        cycle = ReviewCycle.objects.create(
+            kind=kind,
+            title=title,
+            period=period,
+            opened_at=now,
+            opened_by=opened_by,
+            due_on=due_on or (timezone.localdate() + timedelta(days=due_days(kind))),
+            population_hash=population_hash(specs),
+            population_count=len(specs),
+            **release,
+        )
+        if accounts:
+            cycle.scope_accounts.set(accounts)
+        items = ReviewItem.objects.bulk_create(
+            [
+                ReviewItem(
+                    cycle=cycle,
+                    account=spec.account,
+                    subject_type=spec.subject_type,
+                    subject_arn=spec.subject_arn,
+                    subject_key=spec.subject_key,
+                    title=spec.title[:500],
+                    severity=spec.severity,
+                    severity_rank=spec.severity_rank,
+                    frozen_evidence=spec.evidence,
+                    evidence_hash=spec.evidence_hash,
+                )
+                for spec in specs
+            ],
+            batch_size=500,
+        )
+        links = [
+            ReviewItem.findings.through(reviewitem_id=item.pk, finding_id=finding_id)
+            for item, spec in zip(items, specs, strict=True)
+            for finding_id in spec.finding_ids
+        ]
+        ReviewItem.findings.through.objects.bulk_create(links, batch_size=1000)
+        record(
+            actor=opened_by,
+            action="cycle.opened",
+            target_type="review_cycle",
+            target_id=cycle.pk,
+            target_label=cycle.title,
+            after={
+                "kind": kind,
+                "period": period,
+                "items": len(specs),
+                "population_hash": cycle.population_hash,
+                "accounts": [a.account_id for a in accounts or []],
+            },
+        )
+    return cycle
+
+
+def period_of(kind: str, day: date) -> str:
+    if kind == ReviewCycle.Kind.MONTHLY:
+        return f"{day:%Y-%m}"
+    return f"{day.year}-Q{(day.month - 1) // 3 + 1}"
+
+
+def default_title(kind: str, period: str) -> str:
+    label = {
+        "monthly": "Monthly external access review",
+        "quarterly": "Quarterly credential review",
+    }
+    return f"{label[kind]} {period}".strip()
+
+
+def open_cycle(
+    *,
+    kind: str,
+    opened_by: User | None,
+    accounts: list[AwsAccount] | None = None,
+    period: str = "",
+    title: str = "",
+    due_on: date | None = None,
+) -> ReviewCycle:
+    """Open a monthly or quarterly cycle for some accounts (None: every enabled account)."""
+    if opened_by is not None and not can(opened_by, Capability.MANAGE_ACCOUNTS):
+        raise Forbidden("Only administrators open review cycles by hand")
+    scope = accounts or list(AwsAccount.objects.filter(enabled=True))
+    specs = population_for(kind, scope)
+    return create_cycle(
+        kind=kind,
+        title=title or default_title(kind, period or f"(opened {timezone.localdate():%Y-%m-%d})"),
+        specs=specs,
+        accounts=accounts,
+        opened_by=opened_by,
+        period=period,
+        due_on=due_on,
+    )
+
+
+def open_scheduled_cycles(*, today: date | None = None) -> list[ReviewCycle]:
+    """Monthly on the 1st, quarterly on the 1st of Jan/Apr/Jul/Oct; never twice a period."""
+    today = today or timezone.localdate()
+    due = [ReviewCycle.Kind.MONTHLY]
+    if today.month in (1, 4, 7, 10):
+        due.append(ReviewCycle.Kind.QUARTERLY)
+    opened = []
+    for kind in due:
+        period = period_of(kind, today)
+        if ReviewCycle.objects.filter(kind=kind, period=period).exists():
+            continue
+        try:
+            opened.append(
+                open_cycle(
+                    kind=kind,
+                    opened_by=None,
+                    period=period,
+                    title=default_title(kind, period),
+                    due_on=today + timedelta(days=due_days(kind)),
+                )
+            )
+        except IntegrityError:
+            continue  # another worker opened it a moment ago
+    return opened
+
+
+def open_release_cycle(
+    *, application: str, version: str, role_arns: list[str], notes: str, opened_by: User
+) -> ReviewCycle:
+    if not (can(opened_by, Capability.MANAGE_ACCOUNTS) or can(opened_by, Capability.DECIDE)):
+        raise Forbidden("Releases are registered by administrators, reviewers or their pipelines")
+    errors = {}
+    if not application.strip():
+        errors["application"] = "Name the application."
+    if not version.strip():
+        errors["version"] = "Give the version that shipped."
+    if not role_arns or not any(arn.strip() for arn in role_arns):
+        errors["role_arns"] = "List at least one role ARN."
+    if errors:
+        raise Invalid(errors)
+    specs, unknown = release_population(role_arns)
+    if not specs:
+        # An empty cycle could be signed off at once and prove nothing.
+        raise Invalid(
+            {
+                "role_arns": "None of these roles is known to iamreview (collect the accounts "
+                "first, or check the ARNs): " + ", ".join(unknown)
+            }
+        )
+    accounts = sorted({spec.account.pk for spec in specs})
+    return create_cycle(
+        kind=ReviewCycle.Kind.RELEASE,
+        title=f"Release {application.strip()} {version.strip()}",
+        specs=specs,
+        accounts=list(AwsAccount.objects.filter(pk__in=accounts)),
+        opened_by=opened_by,
+        application=application.strip()[:200],
+        version=version.strip()[:100],
+        notes=notes.strip(),
+        unknown_role_arns=unknown,
+    )
+
+
+# --- Deciding -----------------------------------------------------------------------------------
+
+
+def linked_arns(user: User) -> set[str]:
+    return set(LinkedIdentity.objects.filter(user=user).values_list("arn", flat=True))
+
+
+def item_arns(item: ReviewItem) -> set[str]:
+    arns = {item.subject_arn}
+    arns.update(item.findings.values_list("resource_arn", flat=True))
+    return {arn for arn in arns if arn}
+
+
+def check_may_decide(*, actor: User, item: ReviewItem) -> None:
+    if not can(actor, Capability.DECIDE):
+        raise Forbidden("Only reviewers decide review items")
+    if item.cycle.state == ReviewCycle.State.SIGNED_OFF:
+        raise Forbidden("This cycle is signed off and locked: no more decisions")
+    own = linked_arns(actor) & item_arns(item)
+    if own:
+        raise Forbidden(
+            "Segregation of duties: this item concerns your own IAM identity "
+            f"({', '.join(sorted(own))}); another reviewer must decide it"
+        )
+
+
+@dataclass
+class DecisionInput:
+    kind: str
+    justification: str = ""
+    expires_on: date | None = None
+    delegate_to: User | None = None
+
+    def validate(self, *, actor: User, today: date) -> None:
+        errors = {}
+        if self.kind not in Decision.Kind.values:
+            errors["decision"] = f"Choose one of: {', '.join(Decision.Kind.values)}"
+            raise Invalid(errors)
+        text = self.justification.strip()
+        if self.kind in ("keep", "accept_risk", "false_positive") and not text:
+            errors["justification"] = "A justification is required for this decision."
+        if self.kind == "delegate" and not text:
+            errors["justification"] = "Add a note for the reviewer you delegate to."
+        if self.kind == "accept_risk":
+            if self.expires_on is None:
+                errors["expires_on"] = "Accepted risk needs an expiry date."
+            elif self.expires_on <= today:
+                errors["expires_on"] = "The expiry must be in the future."
+            elif self.expires_on > today + MAX_RISK_ACCEPTANCE:
+                errors["expires_on"] = "Risk can be accepted for one year at most."
+        if self.kind == "delegate":
+            target = self.delegate_to
+            if target is None:
+                errors["delegate_to"] = "Choose the reviewer to delegate to."
+            elif target.pk == actor.pk:
+                errors["delegate_to"] = "You cannot delegate to yourself."
+            elif not (target.is_active and can(target, Capability.DECIDE)):
+                errors["delegate_to"] = f"{target.email} is not an active reviewer."
+        if errors:
+            raise Invalid(errors)
+
+
+def decide_item(
+    *,
+    item: ReviewItem,
+    actor: User,
+    decision: DecisionInput,
+    expected_latest_id: int | None,
+    bulk: bool = False,
+) -> Decision:
+    """Record a decision. `expected_latest_id` is the decision the person saw (None: none):
+    if someone decided in between, Conflict is raised and nothing is written."""
+    decision.validate(actor=actor, today=timezone.localdate())
+    with transaction.atomic():
+        locked = ReviewItem.objects.select_for_update().select_related("cycle").get(pk=item.pk)
+        check_may_decide(actor=actor, item=locked)
+        if locked.latest_decision_id != expected_latest_id:
+            current = (
+                Decision.objects.select_related("decided_by").get(pk=locked.latest_decision_id)
+                if locked.latest_decision_id
+                else None
+            )
+            raise Conflict(current)
+        try:
+            with transaction.atomic():
+                made = Decision.objects.create(
+                    item=locked,
+                    kind=decision.kind,
+                    justification=decision.justification.strip(),
+                    expires_on=decision.expires_on if decision.kind == "accept_risk" else None,
+                    delegate_to=decision.delegate_to if decision.kind == "delegate" else None,
+                    decided_by=actor,
+                    decided_at=timezone.now(),
+                    supersedes_id=locked.latest_decision_id,
+                    bulk=bulk,
+                )
+        except IntegrityError:
+            # The database's own guard against two "first" decisions (or two successors).
+            raise Conflict(
+                Decision.objects.filter(item=locked).select_related("decided_by").last()
+            ) from None
+        if made.kind == Decision.Kind.DELEGATE and linked_arns(made.delegate_to) & item_arns(
+            locked
+        ):
+            raise Invalid(
+                {
+                    "delegate_to": f"This item concerns {made.delegate_to.email}'s own IAM "
+                    "identity; delegate it to someone else."
+                }
+            )
+        if locked.latest_decision_id:
+            end_decision_exclusions(decision_id=locked.latest_decision_id, actor=actor, item=locked)
+        locked.latest_decision = made
+        locked.is_decided = made.kind != Decision.Kind.DELEGATE
+        if made.kind == Decision.Kind.DELEGATE:
+            locked.assignee = made.delegate_to
+        locked.remediation = (
+            ReviewItem.Remediation.PENDING if made.kind == Decision.Kind.REMEDIATE else ""
+        )
+        locked.verified_at = None
+        locked.verified_by_run = None
+        locked.save(
+            update_fields=[
+                "latest_decision",
+                "is_decided",
+                "assignee",
+                "remediation",
+                "verified_at",
+                "verified_by_run",
+            ]
+        )
+        follow_up(item=locked, decision=made, actor=actor)
+        record(
+            actor=actor,
+            action="decision.recorded",
+            target_type="review_item",
+            target_id=locked.pk,
+            target_label=locked.title,
+            before={"decision_id": expected_latest_id},
+            after={
+                "decision_id": made.pk,
+                "kind": made.kind,
+                "justification": made.justification,
+                "expires_on": made.expires_on,
+                "delegate_to": made.delegate_to.email if made.delegate_to else None,
+                "bulk": bulk,
+                "cycle": locked.cycle_id,
+            },
+        )
+    return made
+
+
+def follow_up(*, item: ReviewItem, decision: Decision, actor: User) -> None:
+    """False positive and accepted risk exclude the item's findings (until the expiry)."""
+    if decision.kind not in (Decision.Kind.FALSE_POSITIVE, Decision.Kind.ACCEPT_RISK):
+        return
+    if decision.kind == Decision.Kind.FALSE_POSITIVE:
+        expires = timezone.localdate() + MAX_RISK_ACCEPTANCE
+        reason = f"False positive (review item {item.pk}): {decision.justification}"
+    else:
+        expires = decision.expires_on
+        reason = f"Risk accepted until {expires} (review item {item.pk}): {decision.justification}"
+    findings = list(item.findings.all())
+    for finding in findings:
+        exclusion = Exclusion.objects.create(
+            kind=Exclusion.Kind.FINDING,
+            decision=decision,
+            finding=finding,
+            check_id=finding.check_id,
+            reason=reason,
+            owner=actor,
+            expires_on=expires,
+            created_by=actor,
+        )
+        record(
+            actor=actor,
+            action="exclusion.created",
+            target_type="exclusion",
+            target_id=exclusion.pk,
+            target_label=exclusion.describe(),
+            after={"reason": reason, "expires_on": expires, "finding": finding.pk},
+        )
+    if findings:
+        transaction.on_commit(lambda: detect_account(account=item.account))
+
+
+def end_decision_exclusions(*, decision_id: int, actor: User, item: ReviewItem) -> None:
+    """A superseded accept-risk or false-positive decision stops hiding its findings."""
+    ended = list(Exclusion.objects.filter(decision_id=decision_id, ended_at=None))
+    if not ended:
+        return
+    now = timezone.now()
+    Exclusion.objects.filter(pk__in=[e.pk for e in ended]).update(ended_at=now, ended_by=actor)
+    for exclusion in ended:
+        record(
+            actor=actor,
+            action="exclusion.ended",
+            target_type="exclusion",
+            target_id=exclusion.pk,
+            target_label=exclusion.describe(),
+            before={"active": True},
+            after={"active": False, "reason": "the decision that made it was superseded"},
+        )
+
+    transaction.on_commit(lambda: detect_account(account=item.account))
+
+
+@dataclass
+class BulkResult:
+    decided: list[ReviewItem] = field(default_factory=list)
+    conflicts: list[tuple[ReviewItem, str]] = field(default_factory=list)
+    refused: list[tuple[ReviewItem, str]] = field(default_factory=list)
+
+
+def bulk_decide(
+    *,
+    items: list[ReviewItem],
+    actor: User,
+    decision: DecisionInput,
+    seen_at: datetime,
+) -> BulkResult:
+    """One decision and one mandatory comment over many items. Items someone else decided
+    after `seen_at` (when the page was shown) are reported as conflicts, not overwritten."""
+    if not decision.justification.strip():
+        raise Invalid({"justification": "A comment is required for a bulk decision."})
+    decision.validate(actor=actor, today=timezone.localdate())
+    result = BulkResult()
+    for item in items:
+        latest = item.latest_decision
+        if latest is not None and latest.decided_at > seen_at and latest.decided_by_id != actor.pk:
+            result.conflicts.append((item, f"decided by {latest.decided_by.email} meanwhile"))
+            continue
+        try:
+            decide_item(
+                item=item,
+                actor=actor,
+                decision=decision,
+                expected_latest_id=item.latest_decision_id,
+                bulk=True,
+            )
+            result.decided.append(item)
+        except Conflict as exc:
+            result.conflicts.append((item, str(exc)))
+        except Forbidden as exc:
+            result.refused.append((item, str(exc)))
+    return result
+
+
+def assign_items(*, items: list[ReviewItem], assignee: User | None, actor: User) -> int:
+    if not (can(actor, Capability.DECIDE) or can(actor, Capability.MANAGE_ACCOUNTS)):
+        raise Forbidden("Only reviewers and administrators assign items")
+    if assignee is not None and not can(assignee, Capability.DECIDE):
+        raise Invalid({"assignee": f"{assignee.email} is not a reviewer"})
+    with transaction.atomic():
+        # The cycle's state as stored, not as the caller's (possibly stale) objects say.
+        ids = list(
+            ReviewItem.objects.filter(
+                pk__in=[item.pk for item in items], cycle__state=ReviewCycle.State.OPEN
+            ).values_list("pk", flat=True)
+        )
+        count = ReviewItem.objects.filter(pk__in=ids).update(assignee=assignee)
+        if not count:
+            return 0
+        record(
+            actor=actor,
+            action="items.assigned",
+            target_type="review_items",
+            target_id=",".join(map(str, ids))[:200],
+            target_label=f"{count} items",
+            after={"assignee": assignee.email if assignee else None, "items": ids},
+        )
+    return count
+
+
+# --- Sign-off -----------------------------------------------------------------------------------
+
+
+def undecided_count(cycle: ReviewCycle) -> int:
+    return cycle.items.filter(is_decided=False).count()
+
+
+def check_may_sign_off(*, cycle: ReviewCycle, approver: User) -> None:
+    if not can(approver, Capability.SIGN_OFF):
+        raise Forbidden("Only approvers sign off review cycles")
+    if cycle.state == ReviewCycle.State.SIGNED_OFF:
+        raise Forbidden("This cycle is already signed off")
+    if Decision.objects.filter(item__cycle=cycle, decided_by=approver).exists():
+        raise Forbidden(
+            "Segregation of duties: you decided items in this cycle, so another approver "
+            "must sign it off"
+        )
+    own = linked_arns(approver)
+    if own and cycle.items.filter(subject_arn__in=own).exists():
+        raise Forbidden(
+            "Segregation of duties: this cycle reviews your own IAM identity, so another "
+            "approver must sign it off"
+        )
+    remaining = undecided_count(cycle)
+    if remaining:
+        noun = "item still waits" if remaining == 1 else "items still wait"
+        raise Forbidden(f"{remaining} {noun} for a decision")
+
+
+def sign_off_cycle(*, cycle: ReviewCycle, approver: User, attestation: str) -> ReviewCycle:
+    if not can(approver, Capability.SIGN_OFF):
+        raise Forbidden("Only approvers sign off review cycles")
+    if not attestation.strip():
+        raise Invalid({"attestation": "Confirm the attestation text."})
+    with transaction.atomic():
+        cycle = ReviewCycle.objects.select_for_update().get(pk=cycle.pk)
+        check_may_sign_off(cycle=cycle, approver=approver)
+        current = population_hash(cycle.items.only("subject_key", "evidence_hash"))
+        if current != cycle.population_hash:
+            raise Forbidden(
+                "The cycle's frozen population no longer matches its recorded hash; "
+                "it cannot be signed off (see the audit log)"
+            )
+        cycle.state = ReviewCycle.State.SIGNED_OFF
+        cycle.signed_off_by = approver
+        cycle.signed_off_at = timezone.now()
+        cycle.attestation = attestation.strip()
+        cycle.signed_population_hash = current
+        cycle.save(
+            update_fields=[
+                "state",
+                "signed_off_by",
+                "signed_off_at",
+                "attestation",
+                "signed_population_hash",
+            ]
+        )
+        record(
+            actor=approver,
+            action="cycle.signed_off",
+            target_type="review_cycle",
+            target_id=cycle.pk,
+            target_label=cycle.title,
+            before={"state": "open"},
+            after={
+                "state": "signed_off",
+                "attestation": cycle.attestation,
+                "population_hash": current,
+            },
+        )
+    return cycle
+
+
+# --- Follow-ups run after collection and on a schedule -----------------------------------------
+
+
+def verify_remediations(*, account: AwsAccount) -> int:
+    """Items decided "remediate" are verified once fresh evidence shows every problem gone."""
+    pending = list(
+        ReviewItem.objects.filter(
+            account=account, remediation=ReviewItem.Remediation.PENDING
+        ).prefetch_related("findings")
+    )
+    verified = 0
+    now = timezone.now()
+    for item in pending:
+        findings = list(item.findings.all())
+        if findings:
+            if any(f.status != Finding.Status.RESOLVED for f in findings):
+                continue
+            run_id = max(findings, key=lambda f: f.resolved_at).resolved_by_run_id
+        else:
+            # No finding to watch (a clean user the reviewer wants removed): the subject must go.
+
+            still_there = (
+                CredentialReportEntry.objects.filter(
+                    account=account, arn=item.subject_arn, gone_at=None
+                ).exists()
+                or IamRole.objects.filter(
+                    account=account, arn=item.subject_arn, gone_at=None
+                ).exists()
+            )
+            if still_there:
+                continue
+            run_id = None
+        with transaction.atomic():
+            ReviewItem.objects.filter(pk=item.pk).update(
+                remediation=ReviewItem.Remediation.VERIFIED,
+                verified_at=now,
+                verified_by_run_id=run_id,
+            )
+            record(
+                actor=None,
+                action="remediation.verified",
+                target_type="review_item",
+                target_id=item.pk,
+                target_label=item.title,
+                after={"run": run_id},
+            )
+        verified += 1
+    return verified
+
+
+def expire_risk_acceptances(*, today: date | None = None) -> list[ReviewItem]:
+    """At expiry an accepted risk comes back: its finding (the exclusion ends by itself) and a
+    new review item, in an open cycle of the same kind or a new follow-up cycle."""
+    today = today or timezone.localdate()
+    expired = Decision.objects.filter(
+        kind=Decision.Kind.ACCEPT_RISK, expires_on__lt=today, expiry_handled_at=None
+    ).select_related("item__cycle", "item__account")
+    new_items = []
+    for decision in expired:
+        item = decision.item
+        if item.latest_decision_id != decision.pk:
+            Decision.objects.filter(pk=decision.pk).update(expiry_handled_at=timezone.now())
+            continue
+        with transaction.atomic():
+            candidates = ReviewCycle.objects.filter(
+                kind=item.cycle.kind, state=ReviewCycle.State.OPEN
+            ).filter(Q(scope_accounts=item.account) | Q(scope_accounts=None))
+            if item.cycle.kind == ReviewCycle.Kind.RELEASE:
+                # A role's accepted risk returns to its own application's review.
+                candidates = candidates.filter(application=item.cycle.application)
+            cycle = candidates.exclude(pk=item.cycle_id).order_by("-opened_at").first()
+            if cycle is None or cycle.items.filter(subject_key=item.subject_key).exists():
+                cycle = create_cycle(
+                    kind=item.cycle.kind,
+                    title=f"Expired risk acceptances {today:%Y-%m-%d}",
+                    specs=[],
+                    accounts=[item.account],
+                    opened_by=None,
+                    application=item.cycle.application,
+                )
+            findings = list(item.findings.all())
+            new = ReviewItem.objects.create(
+                cycle=cycle,
+                account=item.account,
+                subject_type=item.subject_type,
+                subject_arn=item.subject_arn,
+                subject_key=item.subject_key,
+                title=item.title,
+                severity=item.severity,
+                severity_rank=item.severity_rank,
+                frozen_evidence={
+                    **item.frozen_evidence,
+                    "returned": {
+                        "reason": "accepted risk expired",
+                        "expired_on": decision.expires_on.isoformat(),
+                        "previous_item": item.pk,
+                        "previous_justification": decision.justification,
+                    },
+                },
+                evidence_hash=item.evidence_hash,
+                follows_item=item,
+            )
+            new.findings.set(findings)
+            refresh_population(cycle)
+            Decision.objects.filter(pk=decision.pk).update(expiry_handled_at=timezone.now())
+            record(
+                actor=None,
+                action="risk.expired",
+                target_type="review_item",
+                target_id=new.pk,
+                target_label=new.title,
+                after={"previous_item": item.pk, "cycle": cycle.pk},
+            )
+        new_items.append(new)
+    return new_items
+
+
+def refresh_population(cycle: ReviewCycle) -> None:
+    """An item added to an open cycle (a returning risk) joins its recorded population."""
+    items = list(cycle.items.only("subject_key", "evidence_hash"))
+    ReviewCycle.objects.filter(pk=cycle.pk).update(
+        population_hash=population_hash(items), population_count=len(items)
+    )
+
+
+def reviewers() -> list[User]:
+    return list(
+        User.objects.filter(is_active=True, groups__name=Role.REVIEWER.value).order_by("email")
+    )

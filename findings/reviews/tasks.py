@@ -1,0 +1,16 @@
+"""Review cycle tasks: thin, idempotent, each calling one domain function."""
+
+from celery import shared_task
+
+from findings.reviews import services
+
+
+@shared_task(name="findings.open_scheduled_cycles")
+def open_scheduled_cycles() -> int:
+    """Hourly; opens the month's (and quarter's) cycle once. Idempotent by period."""
+    return len(services.open_scheduled_cycles())
+
+
+@shared_task(name="findings.expire_risk_acceptances")
+def expire_risk_acceptances() -> int:
+    return len(services.expire_risk_acceptances())

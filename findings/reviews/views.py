@@ -1,0 +1,389 @@
+"""The review pages: cycles, one cycle's queue, one item's evidence and decisions, bulk
+decisions, assignment, sign-off, the evidence pack and the audit log.
+
+Views parse input, call one function of findings.reviews.services and present the result; every rule
+(segregation of duties, conflicts, the lock after sign-off) is enforced there. What the pages
+show is built in findings/review_queue.py (the lists) and findings/review_display.py (one item).
+"""
+
+from urllib.parse import urlparse
+
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied
+from django.http import HttpResponse, QueryDict
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils.cache import patch_vary_headers
+from django.utils.text import slugify
+from django.views.decorators.http import require_GET, require_POST
+
+from accounts.models import User
+from accounts.permissions import Capability, requires
+from findings.models import Decision, ReviewCycle, ReviewItem
+from findings.reviews.display import item_context, load_item
+from findings.reviews.evidence_pack import build_evidence_pack, zip_bytes
+from findings.reviews.forms import (
+    BulkForm,
+    DecisionForm,
+    OpenCycleForm,
+    QueueFilters,
+    ReleaseForm,
+    SignOffForm,
+    add_domain_errors,
+)
+from findings.reviews.queue import (
+    audit_context,
+    cycle_context,
+    load_cycle,
+    may_select,
+    review_list_context,
+    sign_off_context,
+    with_progress,
+)
+from findings.reviews.services import (
+    Conflict,
+    DecisionInput,
+    Forbidden,
+    Invalid,
+    assign_items,
+    bulk_decide,
+    decide_item,
+    open_cycle,
+    open_release_cycle,
+    reviewers,
+    sign_off_cycle,
+)
+
+CLEAN_CONFIRMATION = "Confirmed clean: no findings when reviewed."
+
+
+def render_partial(request, template: str, context: dict, *, target: str, status: int = 200):
+    """The whole page, or only the partial named like the element htmx swaps."""
+    if request.htmx and request.htmx.target == target and not request.htmx.history_restore_request:
+        template = f"{template}#{target}"
+    response = render(request, template, context, status=status)
+    patch_vary_headers(response, ["HX-Request", "HX-Target"])
+    return response
+
+
+# --- The list of cycles ---------------------------------------------------------------------
+
+
+def render_review_list(request, *, open_form=None, release_form=None):
+    context = review_list_context(request, open_form=open_form, release_form=release_form)
+    return render(request, "findings/review.html", context)
+
+
+@require_GET
+@requires(Capability.VIEW)
+def review(request):
+    return render_review_list(request)
+
+
+# Declared before require_POST so that a person without the capability gets a 403, not a 405.
+@requires(Capability.MANAGE_ACCOUNTS)
+@require_POST
+def review_open(request):
+    form = OpenCycleForm(request.POST)
+    if not form.is_valid():
+        return render_review_list(request, open_form=form)
+    try:
+        cycle = open_cycle(
+            kind=form.cleaned_data["kind"],
+            opened_by=request.user,
+            accounts=form.scope_accounts(),
+            title=form.cleaned_data["title"].strip(),
+        )
+    except Forbidden as exc:
+        raise PermissionDenied(str(exc)) from exc
+    messages.success(
+        request, f"Opened “{cycle.title}” with {cycle.population_count} items to review."
+    )
+    return redirect("review_cycle", cycle.pk)
+
+
+# Reviewers and administrators register releases: reviews.services decides (Forbidden -> 403).
+@requires(Capability.VIEW)
+@require_POST
+def review_release(request):
+    form = ReleaseForm(request.POST)
+    if not form.is_valid():
+        return render_review_list(request, release_form=form)
+    data = form.cleaned_data
+    try:
+        cycle = open_release_cycle(
+            application=data["application"],
+            version=data["version"],
+            role_arns=form.role_arn_list(),
+            notes=data["notes"],
+            opened_by=request.user,
+        )
+    except Invalid as exc:
+        add_domain_errors(form, exc.errors)
+        return render_review_list(request, release_form=form)
+    except Forbidden as exc:
+        raise PermissionDenied(str(exc)) from exc
+    messages.success(
+        request, f"Registered {cycle.title}: {cycle.population_count} roles to review."
+    )
+    if cycle.unknown_role_arns:
+        count = len(cycle.unknown_role_arns)
+        messages.warning(
+            request,
+            f"{count} role ARN{'s' if count != 1 else ''} of this release "
+            f"{'are' if count != 1 else 'is'} not in the inventory: see below.",
+        )
+    return redirect("review_cycle", cycle.pk)
+
+
+# --- One cycle: the queue -------------------------------------------------------------------
+
+
+def render_cycle(request, cycle: ReviewCycle, *, status: int = 200, **sign_off):
+    context = cycle_context(request, cycle, **sign_off)
+    return render_partial(request, "findings/cycle.html", context, target="queue", status=status)
+
+
+@require_GET
+@requires(Capability.VIEW)
+def review_cycle(request, pk: int):
+    return render_cycle(request, load_cycle(pk))
+
+
+def selected_ids(request) -> list[int]:
+    return [int(value) for value in request.POST.getlist("items") if value.isdigit()][:1000]
+
+
+def back_to_queue(cycle: ReviewCycle, back: str):
+    """The queue as the person left it (filters and page), rebuilt from known parameters."""
+    params = QueryDict(back or "")
+    query = QueueFilters.from_params(params).query(page=params.get("page", "")[:6])
+    return redirect(reverse("review_cycle", args=[cycle.pk]) + (f"?{query}" if query else ""))
+
+
+def titles(pairs, limit: int = 5) -> str:
+    names = [f"“{item.title}” ({reason})" for item, reason in pairs[:limit]]
+    more = len(pairs) - limit
+    return "; ".join(names) + (f"; and {more} more" if more > 0 else "")
+
+
+@require_POST
+@requires(Capability.DECIDE)
+def review_bulk(request, pk: int):
+    cycle = get_object_or_404(ReviewCycle, pk=pk)
+    form = BulkForm(request.POST)
+    form.is_valid()
+    data = form.cleaned_data
+    back = back_to_queue(cycle, data.get("back", ""))
+    ids = selected_ids(request)
+    if not ids:
+        messages.error(request, "Select the items to decide first.")
+        return back
+    if form.errors or not data.get("seen_at"):
+        messages.error(request, "The form was incomplete; reload the page and try again.")
+        return back
+    items = list(
+        cycle.items.filter(pk__in=ids).select_related("cycle", "latest_decision__decided_by")
+    )
+    skipped = 0
+    if request.POST.get("action") == "confirm_clean":
+        clean = [item for item in items if not item.severity]
+        skipped = len(items) - len(clean)
+        items = clean
+        decision = DecisionInput(
+            kind=Decision.Kind.KEEP,
+            justification=data["justification"].strip() or CLEAN_CONFIRMATION,
+        )
+    else:
+        if not data.get("decision"):
+            messages.error(request, "Choose the decision for the selected items.")
+            return back
+        decision = DecisionInput(
+            kind=data["decision"],
+            justification=data["justification"],
+            expires_on=data["expires_on"],
+        )
+    try:
+        result = bulk_decide(
+            items=items, actor=request.user, decision=decision, seen_at=data["seen_at"]
+        )
+    except Invalid as exc:
+        for message in exc.errors.values():
+            messages.error(request, f"Nothing was decided: {message}")
+        return back
+    label = Decision.Kind(decision.kind).label
+    if result.decided:
+        count = len(result.decided)
+        messages.success(request, f"Decided {count} item{'s' if count != 1 else ''}: {label}.")
+    if result.conflicts:
+        messages.warning(
+            request,
+            f"{len(result.conflicts)} not decided because someone decided them after you "
+            f"loaded the page (conflicts): {titles(result.conflicts)}. Review them again.",
+        )
+    if result.refused:
+        messages.error(request, f"{len(result.refused)} refused: {titles(result.refused)}.")
+    if skipped:
+        messages.info(
+            request,
+            f"{skipped} selected item{'s' if skipped != 1 else ''} with findings "
+            f"{'were' if skipped != 1 else 'was'} left for an individual decision.",
+        )
+    return back
+
+
+# Reviewers and administrators assign: findings.reviews.services decides (Forbidden -> 403).
+@require_POST
+@requires(Capability.VIEW)
+def review_assign(request, pk: int):
+    cycle = get_object_or_404(ReviewCycle, pk=pk)
+    back = back_to_queue(cycle, request.POST.get("back", ""))
+    ids = selected_ids(request)
+    choice = request.POST.get("assignee", "")
+    if not ids:
+        messages.error(request, "Select the items to assign first.")
+        return back
+    if choice == "unassigned":
+        assignee = None
+    elif choice.isdigit() and (assignee := User.objects.filter(pk=int(choice)).first()):
+        pass
+    else:
+        messages.error(request, "Choose whom to assign the selected items to.")
+        return back
+    items = list(cycle.items.filter(pk__in=ids).select_related("cycle"))
+    try:
+        count = assign_items(items=items, assignee=assignee, actor=request.user)
+    except Forbidden as exc:
+        raise PermissionDenied(str(exc)) from exc
+    except Invalid as exc:
+        for message in exc.errors.values():
+            messages.error(request, message)
+        return back
+    who = assignee.display_name if assignee else "nobody (unassigned)"
+    messages.success(request, f"Assigned {count} item{'s' if count != 1 else ''} to {who}.")
+    return back
+
+
+@require_POST
+@requires(Capability.SIGN_OFF)
+def review_sign_off(request, pk: int):
+    cycle = load_cycle(pk)
+    form = SignOffForm(request.POST)
+    if form.is_valid():
+        try:
+            sign_off_cycle(
+                cycle=cycle, approver=request.user, attestation=form.cleaned_data["attestation"]
+            )
+        except Invalid as exc:
+            add_domain_errors(form, exc.errors)
+        except Forbidden as exc:
+            return render_cycle(request, cycle, status=403, error=str(exc))
+        else:
+            messages.success(request, f"Signed off “{cycle.title}”. It is now locked.")
+            return redirect("review_cycle", cycle.pk)
+    return render_cycle(request, cycle, form=form)
+
+
+@require_GET
+@requires(Capability.EXPORT)
+def review_evidence_pack(request, pk: int):
+    cycle = get_object_or_404(ReviewCycle, pk=pk)
+    content = zip_bytes(build_evidence_pack(cycle))
+    name = f"iamreview-cycle-{cycle.pk}-{slugify(cycle.title)[:60]}.zip"
+    response = HttpResponse(content, content_type="application/zip")
+    response["Content-Disposition"] = f'attachment; filename="{name}"'
+    return response
+
+
+# --- One item: evidence, history, decision ---------------------------------------------------
+
+
+def in_queue(request, item: ReviewItem) -> bool:
+    """Whether the request comes from the item's queue page (whose row and progress update)."""
+    if not request.htmx or not request.htmx.current_url:
+        return False
+    return urlparse(request.htmx.current_url).path == reverse("review_cycle", args=[item.cycle_id])
+
+
+def render_item(request, item: ReviewItem, *, status: int = 200, **kwargs):
+    context = item_context(request, item, **kwargs)
+    if request.htmx and not request.htmx.history_restore_request:
+        if in_queue(request, item) and request.method == "POST":
+            # The row, the progress and the sign-off section change with the decision.
+            cycle = with_progress(item.cycle)
+            context.update(
+                cycle=cycle,
+                selectable=may_select(request.user, cycle),
+                **sign_off_context(request, cycle),
+            )
+            response = render(request, "findings/item_decided.html", context, status=status)
+        else:
+            response = render(request, "findings/item.html#item", context, status=status)
+    else:
+        context["cycle"] = with_progress(item.cycle)
+        response = render(request, "findings/item.html", context, status=status)
+    patch_vary_headers(response, ["HX-Request"])
+    return response
+
+
+@require_GET
+@requires(Capability.VIEW)
+def review_item(request, pk: int):
+    return render_item(request, load_item(pk))
+
+
+@require_POST
+@requires(Capability.DECIDE)
+def review_decide(request, pk: int):
+    item = load_item(pk)
+    form = DecisionForm(
+        request.POST,
+        reviewers=[u for u in reviewers() if u.pk != request.user.pk],
+        item_id=item.pk,
+    )
+    if not form.is_valid():
+        return render_item(request, item, form=form)
+    data = form.cleaned_data
+    try:
+        decide_item(
+            item=item,
+            actor=request.user,
+            decision=DecisionInput(
+                kind=data["decision"],
+                justification=data["justification"],
+                expires_on=data["expires_on"],
+                delegate_to=form.delegate(),
+            ),
+            expected_latest_id=data["expected_latest_id"],
+        )
+    except Invalid as exc:
+        add_domain_errors(form, exc.errors)
+        return render_item(request, item, form=form)
+    except Conflict as exc:
+        item = load_item(pk)
+        # Their input stays in the form, now against the decision they have just been shown.
+        retry = form.data.copy()
+        retry["expected_latest_id"] = item.latest_decision_id or ""
+        again = DecisionForm(
+            retry,
+            reviewers=[u for u in reviewers() if u.pk != request.user.pk],
+            item_id=item.pk,
+        )
+        again.is_valid()
+        return render_item(request, item, form=again, conflict=exc)
+    except Forbidden as exc:
+        return render_item(request, item, forbidden=str(exc), status=403)
+    if not request.htmx:
+        messages.success(request, "Decision recorded.")
+        return redirect("review_item", pk)
+    return render_item(request, load_item(pk), saved=True)
+
+
+# --- The audit log --------------------------------------------------------------------------
+
+
+@require_GET
+@requires(Capability.EXPORT)
+def review_audit(request):
+    context = audit_context(request)
+    return render_partial(request, "findings/audit.html", context, target="audit-table")

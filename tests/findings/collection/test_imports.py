@@ -1,0 +1,322 @@
+"""Importing files saved with the AWS CLI: same parsers and storage as live collection."""
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from findings.collection.imports import ImportRejected, import_file
+from findings.collection.registry import add_account
+from findings.collection.runs import claim_run
+from findings.models import (
+    AccessAnalyzerFinding,
+    CollectionRun,
+    CredentialReport,
+    CredentialReportEntry,
+    IamRole,
+    IamUser,
+    PolicyAttachment,
+    Source,
+)
+
+pytestmark = pytest.mark.django_db
+
+DATA = Path(__file__).parents[1] / "data"
+ACCOUNT = "111122223333"
+
+
+def sample(name: str) -> bytes:
+    return (DATA / name).read_bytes()
+
+
+def utc(*args: int) -> datetime:
+    return datetime(*args, tzinfo=UTC)
+
+
+@pytest.fixture
+def production():
+    return add_account(account_id=ACCOUNT, name="Production")
+
+
+def entries(account) -> dict[str, CredentialReportEntry]:
+    return {e.user: e for e in CredentialReportEntry.objects.filter(account=account)}
+
+
+def import_report(account, data: bytes | None = None, filename="credential-report.csv"):
+    data = sample("credential-report.csv") if data is None else data
+    return import_file(account=account, kind="credential-report", data=data, filename=filename)
+
+
+def gaad_file(role_policy: dict) -> bytes:
+    """`aws iam get-account-authorization-details` output with one role and one user."""
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:*"}
+        ],
+    }
+    return json.dumps(
+        {
+            "UserDetailList": [
+                {
+                    "Path": "/",
+                    "UserName": "alice",
+                    "UserId": "AIDAALICE",
+                    "Arn": f"arn:aws:iam::{ACCOUNT}:user/alice",
+                    "CreateDate": "2021-05-03T10:00:00+00:00",
+                    "GroupList": [],
+                    "AttachedManagedPolicies": [],
+                }
+            ],
+            "GroupDetailList": [],
+            "RoleDetailList": [
+                {
+                    "Path": "/",
+                    "RoleName": "legacy-batch",
+                    "RoleId": "AROALEGACY",
+                    "Arn": f"arn:aws:iam::{ACCOUNT}:role/legacy-batch",
+                    "CreateDate": "2020-01-01T00:00:00+00:00",
+                    "AssumeRolePolicyDocument": trust,
+                    "InstanceProfileList": [],
+                    "RolePolicyList": [{"PolicyName": "batch", "PolicyDocument": role_policy}],
+                    "AttachedManagedPolicies": [],
+                    "Tags": [],
+                    "RoleLastUsed": {},
+                }
+            ],
+            "Policies": [],
+        }
+    ).encode()
+
+
+# --- Credential report ------------------------------------------------------------------------
+
+
+def test_importing_the_credential_report_stores_every_row_with_the_root_row(production):
+    run = import_report(production)
+
+    assert run.status == CollectionRun.Status.SUCCEEDED
+    assert run.trigger == CollectionRun.Trigger.IMPORT
+    assert run.detail == "credential-report.csv"
+    assert run.counts["rows"] == 6
+    assert run.counts["created"] == 6
+    stored = entries(production)
+    assert set(stored) == {
+        "<root_account>",
+        "alice",
+        "bob",
+        "ci-deployer",
+        "new-hire",
+        "former-contractor",
+    }
+    root = stored["<root_account>"]
+    assert root.is_root
+    assert root.arn == f"arn:aws:iam::{ACCOUNT}:root"
+    assert root.password_last_used == utc(2026, 10, 30, 17, 2, 11)
+    assert root.mfa_active is True
+
+
+def test_every_special_value_is_stored_as_null_with_its_reason(production):
+    import_report(production)
+    stored = entries(production)
+
+    root = stored["<root_account>"]
+    assert (root.password_enabled, root.password_enabled_reason) == (None, "not_supported")
+    assert (root.password_last_changed, root.password_last_changed_reason) == (
+        None,
+        "not_supported",
+    )
+    assert (root.password_next_rotation, root.password_next_rotation_reason) == (
+        None,
+        "not_supported",
+    )
+    assert (root.access_key_1_last_rotated, root.access_key_1_last_rotated_reason) == (None, "N/A")
+
+    # Never used (no_information) and no credential at all (N/A) stay distinguishable.
+    bob = stored["bob"]
+    assert (bob.password_last_used, bob.password_last_used_reason) == (None, "no_information")
+    ci = stored["ci-deployer"]
+    assert ci.password_enabled is False
+    assert (ci.password_last_used, ci.password_last_used_reason) == (None, "N/A")
+
+    # A key used by a global service: a service but no region.
+    assert bob.access_key_1_last_used_service == "s3"
+    assert bob.access_key_1_last_used_region == ""
+    # An active key that was never used: a rotation date, and N/A as its last use.
+    assert bob.access_key_2_active is True
+    assert bob.access_key_2_last_rotated == utc(2024, 3, 1)
+    assert (bob.access_key_2_last_used_date, bob.access_key_2_last_used_date_reason) == (
+        None,
+        "N/A",
+    )
+
+    alice = stored["alice"]
+    assert alice.password_last_used == utc(2026, 10, 31, 8, 44, 2)
+    assert alice.password_last_used_reason == ""
+    assert alice.access_key_1_last_used_region == "eu-west-1"
+    assert stored["former-contractor"].cert_1_active is True
+
+
+def test_the_raw_csv_is_kept_as_evidence(production):
+    run = import_report(production)
+
+    report = CredentialReport.objects.get(account=production)
+    assert bytes(report.content) == sample("credential-report.csv")
+    assert report.row_count == 6
+    assert run.data_generated_at == report.generated_at
+
+
+def test_reimporting_the_same_report_keeps_one_copy_and_changes_nothing(production):
+    import_report(production)
+    second = import_report(production)
+
+    assert second.counts["unchanged"] == 6
+    assert second.counts["created"] == second.counts["updated"] == 0
+    assert CredentialReport.objects.filter(account=production).count() == 1
+
+
+def test_a_user_missing_from_a_later_report_is_marked_gone(production):
+    first = import_report(production)
+    without_bob = b"".join(
+        line
+        for line in sample("credential-report.csv").splitlines(True)
+        if b"user/bob," not in line
+    )
+    second = import_report(production, without_bob)
+
+    bob = CredentialReportEntry.objects.get(account=production, user="bob")
+    assert second.counts["gone"] == 1
+    assert bob.gone_at is not None
+    assert bob.last_seen_at == first.finished_at
+
+
+# --- Rejected files ------------------------------------------------------------------------------
+
+
+def test_a_malformed_file_is_rejected_whole_naming_the_line_and_nothing_is_stored(production):
+    good = import_report(production)
+    before = list(CredentialReportEntry.objects.values())
+    lines = sample("credential-report.csv").splitlines(True)
+    lines[3] = lines[3].replace(b",true,", b",", 1)  # bob's row loses a column
+    with pytest.raises(ImportRejected, match="line 4") as rejected:
+        import_report(production, b"".join(lines), filename="broken.csv")
+
+    assert "nothing was stored" in str(rejected.value)
+    run = CollectionRun.objects.exclude(pk=good.pk).get()
+    assert run.status == CollectionRun.Status.FAILED
+    assert "broken.csv" in run.error
+    assert "line 4" in run.error
+    assert list(CredentialReportEntry.objects.values()) == before
+    assert CredentialReport.objects.count() == 1
+
+
+def test_a_file_that_fails_while_storing_leaves_the_previous_state_and_fails_the_run(production):
+    import_report(production)
+    before = list(CredentialReportEntry.objects.values())
+    lines = sample("credential-report.csv").splitlines(True)
+    # Parses fine, but the database refuses a 200-character user name half-way through.
+    lines[4] = lines[4].replace(b"ci-deployer,", b"x" * 200 + b",", 1)
+    with pytest.raises(ImportRejected):
+        import_report(production, b"".join(lines), filename="too-long.csv")
+
+    failed = CollectionRun.objects.order_by("-pk").first()
+    assert failed.status == CollectionRun.Status.FAILED
+    assert failed.error
+    assert list(CredentialReportEntry.objects.values()) == before
+    assert CredentialReport.objects.count() == 1
+    # The claim was released: the next import may run.
+    assert import_report(production).status == CollectionRun.Status.SUCCEEDED
+
+
+def test_an_unknown_kind_is_rejected_before_anything_runs(production):
+    with pytest.raises(ImportRejected, match="Unknown kind"):
+        import_file(account=production, kind="passwords", data=b"{}")
+    assert not CollectionRun.objects.exists()
+
+
+def test_a_file_over_the_size_limit_is_rejected(production, settings):
+    settings.IAMREVIEW_IMPORT_MAX_BYTES = 100
+    with pytest.raises(ImportRejected, match="IAMREVIEW_IMPORT_MAX_BYTES"):
+        import_report(production)
+    assert not CollectionRun.objects.exists()
+
+
+def test_an_import_while_the_same_source_is_being_collected_is_refused(production):
+    from findings.collection.runs import AlreadyRunning
+
+    claim_run(account=production, source=Source.CREDENTIAL_REPORT, trigger="manual")
+    with pytest.raises(AlreadyRunning):
+        import_report(production)
+    assert not CredentialReportEntry.objects.exists()
+
+
+# --- Other kinds --------------------------------------------------------------------------------
+
+
+def test_importing_access_analyzer_findings_stores_them_without_region(production):
+    run = import_file(
+        account=production,
+        kind="access-analyzer-findings",
+        data=sample("access-analyzer-get-finding-v2.json"),
+        filename="findings.json",
+    )
+
+    assert run.status == CollectionRun.Status.SUCCEEDED
+    findings = {f.finding_id: f for f in AccessAnalyzerFinding.objects.filter(account=production)}
+    assert len(findings) == run.counts["findings"] >= 3
+    bucket = findings["0d1f3c6e-2b3a-4e55-9a10-6f1d2a3b4c01"]
+    assert bucket.region == ""
+    assert bucket.finding_type == "ExternalAccess"
+    assert bucket.details[0]["externalAccessDetails"]["isPublic"] is True
+    assert bucket.status_history == [
+        {"status": "ACTIVE", "seen_at": bucket.first_seen_at.isoformat()}
+    ]
+
+
+def test_a_findings_file_missing_a_field_is_rejected_naming_it(production):
+    data = json.loads(sample("access-analyzer-list-findings-v2.json"))
+    del data["findings"][1]["resourceOwnerAccount"]
+    with pytest.raises(ImportRejected, match=r"findings\[1\]\.resourceOwnerAccount"):
+        import_file(
+            account=production, kind="access-analyzer-findings", data=json.dumps(data).encode()
+        )
+    assert not AccessAnalyzerFinding.objects.exists()
+
+
+def test_importing_authorization_details_stores_principals_and_policy_history(production):
+    first = import_file(
+        account=production,
+        kind="authorization-details",
+        data=gaad_file(
+            {
+                "Version": "2012-10-17",
+                "Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}],
+            }
+        ),
+    )
+    assert first.status == CollectionRun.Status.SUCCEEDED
+    assert IamUser.objects.get(account=production).name == "alice"
+    role = IamRole.objects.get(account=production)
+    assert role.last_used_at is None
+    inline = PolicyAttachment.objects.get(principal_arn=role.arn, kind="inline")
+    assert inline.document.document["Statement"][0]["Action"] == "s3:*"
+
+    import_file(
+        account=production,
+        kind="authorization-details",
+        data=gaad_file(
+            {
+                "Version": "2012-10-17",
+                "Statement": [{"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*"}],
+            }
+        ),
+    )
+    history = PolicyAttachment.objects.filter(principal_arn=role.arn, kind="inline").order_by("pk")
+    assert [
+        (a.gone_at is None, a.document.document["Statement"][0]["Action"]) for a in history
+    ] == [
+        (False, "s3:*"),
+        (True, "s3:GetObject"),
+    ]
+    assert history[0].last_seen_at == first.finished_at

@@ -1,0 +1,163 @@
+"""Tasks: scheduling is idempotent, a finished run is not run again, a real worker works."""
+
+import uuid
+from datetime import timedelta
+
+import boto3
+import pytest
+from celery.contrib.testing.worker import start_worker
+from django.utils import timezone
+from moto import mock_aws
+
+from findings.collection.registry import add_account
+from findings.collection.runs import AlreadyRunning, claim_run, finish_run
+from findings.collection.schedule import due_pairs
+from findings.collection.tasks import (
+    collect_source,
+    discover_organization,
+    enqueue_collection,
+    schedule_collections,
+)
+from findings.models import AwsAccount, CollectionRun, CredentialReportEntry, Source
+from iamreview.celery import app as project_app
+
+HUB = "123456789012"
+
+
+@pytest.fixture(autouse=True)
+def forget_the_eager_producer_pool():
+    """Even in-process (eager) tasks make Celery cache a producer pool for the broker-less
+    configuration; a later test that points the project's app at Redis would publish into it.
+    Drop it after each test here (tests/iamreview/test_celery.py relies on a clean app)."""
+    yield
+    project_app._pool = None
+    project_app.__dict__.pop("amqp", None)
+
+
+def failing_fast(account_id: str, name: str) -> AwsAccount:
+    """An account whose collections fail at once, before any AWS call (a malformed role ARN)."""
+    account = add_account(account_id=account_id, name=name)
+    AwsAccount.objects.filter(pk=account.pk).update(role_arn="arn:aws:iam::1:role/x")
+    account.refresh_from_db()
+    return account
+
+
+@pytest.mark.django_db
+def test_schedule_enqueues_one_run_per_due_account_and_source_and_nothing_twice():
+    production = failing_fast("111122223333", "Production")
+    staging = failing_fast("444455556666", "Staging")
+    disabled = failing_fast("777788889999", "Old")
+    AwsAccount.objects.filter(pk=disabled.pk).update(enabled=False)
+
+    assert schedule_collections() == 8
+    runs = CollectionRun.objects.all()
+    assert sorted((r.account_id, r.source) for r in runs) == sorted(
+        (account.pk, source) for account in (production, staging) for source in Source.values
+    )
+    assert {r.trigger for r in runs} == {CollectionRun.Trigger.SCHEDULE}
+    # Tasks ran in-process: every run is finished (these fail fast, or have nothing to read).
+    assert not [r for r in runs if r.is_active]
+    assert runs.filter(source=Source.CREDENTIAL_REPORT, status="failed").count() == 2
+
+    assert schedule_collections() == 0
+    assert schedule_collections() == 0
+    assert CollectionRun.objects.count() == 8
+
+
+@pytest.mark.django_db
+def test_a_source_is_due_again_after_its_interval(settings):
+    account = failing_fast("111122223333", "Production")
+    schedule_collections()
+    CollectionRun.objects.filter(source=Source.CREDENTIAL_REPORT).update(
+        created_at=timezone.now() - timedelta(hours=settings.COLLECT_CREDENTIAL_REPORT_HOURS)
+    )
+
+    assert due_pairs(now=timezone.now()) == [(account, Source.CREDENTIAL_REPORT)]
+    assert schedule_collections() == 1
+
+
+@pytest.mark.django_db
+def test_schedule_skips_a_source_already_queued_elsewhere():
+    account = failing_fast("111122223333", "Production")
+    held = claim_run(account=account, source=Source.ACCESS_ANALYZER, trigger="manual")
+
+    assert schedule_collections() == 3
+    held.refresh_from_db()
+    assert held.status == CollectionRun.Status.QUEUED
+    with pytest.raises(AlreadyRunning):
+        enqueue_collection(account=account, source=Source.ACCESS_ANALYZER, trigger="manual")
+
+
+@pytest.mark.django_db
+def test_collect_source_on_a_finished_run_does_nothing():
+    account = failing_fast("111122223333", "Production")
+    run = claim_run(account=account, source=Source.CREDENTIAL_REPORT, trigger="manual")
+    finish_run(run=run, succeeded=True, counts={"rows": 3})
+    before = CollectionRun.objects.filter(pk=run.pk).values().get()
+
+    assert collect_source(run.pk) == "skipped"
+    assert collect_source(run.pk + 1000) == "skipped"
+    assert CollectionRun.objects.filter(pk=run.pk).values().get() == before
+
+
+@pytest.mark.django_db
+def test_collect_source_carries_out_a_queued_run():
+    account = failing_fast("111122223333", "Production")
+    run = claim_run(account=account, source=Source.CREDENTIAL_REPORT, trigger="manual")
+
+    assert collect_source(run.pk) == "failed"
+    run.refresh_from_db()
+    assert run.error.startswith("Configuration error")
+
+
+@pytest.mark.django_db
+def test_discovery_task_without_a_configured_role_does_nothing(settings):
+    settings.DISCOVERY_ROLE_ARN = ""
+    assert discover_organization() == "not configured"
+
+
+@pytest.mark.django_db
+def test_discovery_task_registers_the_organizations_accounts(settings):
+    settings.DISCOVERY_ROLE_ARN = f"arn:aws:iam::{HUB}:role/OrganizationReader"
+    settings.DISCOVERY_MEMBER_ROLE_NAME = "IAMReviewReadOnly"
+    settings.DISCOVERY_EXTERNAL_ID = ""
+    settings.DISCOVERY_REGIONS = ["us-east-1"]
+    with mock_aws():
+        org = boto3.client("organizations")
+        org.create_organization(FeatureSet="ALL")
+        org.create_account(Email="a@example.com", AccountName="a")
+
+        assert discover_organization() == "2 accounts, 2 new"
+    assert AwsAccount.objects.count() == 2
+
+
+# --- A real worker on the real Redis ------------------------------------------------------------
+
+
+@pytest.mark.services
+def test_a_real_worker_collects_a_queued_run(committed_db, celery_on_redis):
+    with mock_aws():  # patches botocore process-wide: the worker thread talks to moto too
+        iam = boto3.client("iam")
+        iam.create_user(UserName="alice")
+        iam.create_user(UserName="bob")
+        iam.generate_credential_report()
+        account = add_account(account_id=HUB, name="Hub")
+        # A queue of its own, so that no other test run's worker takes the task.
+        queue = f"iamreview-test-{uuid.uuid4().hex[:8]}"
+        with start_worker(
+            celery_on_redis,
+            pool="solo",
+            perform_ping_check=False,
+            shutdown_timeout=10,
+            queues=[queue],
+        ):
+            run = claim_run(account=account, source=Source.CREDENTIAL_REPORT, trigger="manual")
+            result = celery_on_redis.send_task(collect_source.name, [run.pk], queue=queue)
+            assert result.get(timeout=30) == "succeeded"
+            # Delivered again (acks_late after a crash, say): the finished run is left alone.
+            again = celery_on_redis.send_task(collect_source.name, [run.pk], queue=queue)
+            assert again.get(timeout=30) == "skipped"
+
+    run.refresh_from_db()
+    assert run.status == CollectionRun.Status.SUCCEEDED
+    assert set(CredentialReportEntry.objects.values_list("user", flat=True)) == {"alice", "bob"}

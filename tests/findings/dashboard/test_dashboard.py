@@ -1,0 +1,86 @@
+"""The dashboard: what needs attention, with charts, in a fixed number of queries."""
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from findings.models import CollectionRun, FindingEvent, ReviewCycle
+from findings.reviews.services import create_cycle, population_for
+from tests.findings.reviews.test_evidence import (
+    credential_entry,
+    make_account,
+    make_finding,
+    succeeded_run,
+)
+
+pytestmark = pytest.mark.django_db
+
+
+def populate(count: int):
+    account = make_account()
+    for n in range(count):
+        severity = ["critical", "high", "medium", "low"][n % 4]
+        finding = make_finding(
+            account, "access-key-unused", f"arn:aws:iam::111122223333:user/u{n}", severity=severity
+        )
+        FindingEvent.objects.create(finding=finding, kind="opened", at=timezone.now())
+        credential_entry(account, f"u{n}", key=True)
+    succeeded_run(account, "credential-report")
+    CollectionRun.objects.create(
+        account=account,
+        source="access-analyzer",
+        trigger="schedule",
+        status="failed",
+        error="Access denied: the role lacks access-analyzer:ListFindings",
+        finished_at=timezone.now(),
+    )
+    specs = population_for("quarterly", [account])
+    create_cycle(
+        kind=ReviewCycle.Kind.QUARTERLY,
+        title="Quarterly credential review 2026-Q4",
+        specs=specs,
+        accounts=None,
+        opened_by=None,
+        due_on=timezone.localdate() - timedelta(days=1),
+    )
+    return account
+
+
+def test_dashboard_shows_findings_by_severity_trend_cycles_and_collection_health(client, reviewer):
+    populate(8)
+    client.force_login(reviewer)
+    page = client.get("/").content.decode()
+    assert "Open findings" in page and ">8<" in page
+    assert 'class="bar bar-critical"' in page and "?severity=critical" in page
+    assert "Findings opened (8) and resolved (0) per week" in page
+    assert "Quarterly credential review 2026-Q4" in page and "Overdue" in page
+    assert "1 failing" in page and "lacks access-analyzer:ListFindings" in page
+    assert "Most severe open findings" in page
+
+
+def test_dashboard_runs_a_fixed_number_of_queries(client, reviewer, django_assert_max_num_queries):
+    populate(3)
+    client.force_login(reviewer)
+    client.get("/")
+    with django_assert_max_num_queries(16) as small:
+        client.get("/")
+    populate_more = make_account("444455556666", "Staging")
+    for n in range(40):
+        make_finding(populate_more, "role-unused", f"arn:aws:iam::444455556666:role/r{n}")
+    with django_assert_max_num_queries(len(small.captured_queries)):
+        client.get("/")
+
+
+def test_a_person_without_a_role_sees_how_to_get_one(client, outsider):
+    client.force_login(outsider)
+    page = client.get("/").content.decode()
+    assert "hold no role yet" in page
+    assert "Open findings" not in page
+
+
+def test_an_empty_installation_explains_where_to_start(client, administrator):
+    client.force_login(administrator)
+    page = client.get("/").content.decode()
+    assert "No open findings" in page and "Collection</a> page" in page
+    assert "No cycle is open" in page

@@ -1,0 +1,466 @@
+"""Detection: findings open, resolve, reopen and get excluded as collections bring new evidence.
+
+The small builders at the top write evidence rows directly (as storage would) and are shared by
+the other findings test modules.
+"""
+
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from findings.collection.imports import import_file
+from findings.collection.registry import add_account
+from findings.detection.checks import RULES_VERSION
+from findings.detection.detect import detect_account
+from findings.detection.policies import document_hash
+from findings.models import (
+    AccessAnalyzerFinding,
+    Analyzer,
+    CollectionRun,
+    CredentialReportEntry,
+    Finding,
+    FindingEvent,
+    IamGroup,
+    IamRole,
+    IamUser,
+    PolicyAttachment,
+    PolicyDocument,
+    ServiceLastAccessed,
+    Source,
+)
+
+DATA = Path(__file__).parents[1] / "data"
+ACCOUNT_ID = "111122223333"
+NOW = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
+ADMIN_POLICY = {
+    "Version": "2012-10-17",
+    "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}],
+}
+EC2_TRUST = {
+    "Version": "2012-10-17",
+    "Statement": [
+        {
+            "Effect": "Allow",
+            "Principal": {"Service": "ec2.amazonaws.com"},
+            "Action": "sts:AssumeRole",
+        }
+    ],
+}
+
+
+def days_ago(days: float, *, now: datetime = NOW) -> datetime:
+    return now - timedelta(days=days)
+
+
+# --- Builders ---------------------------------------------------------------------------------
+
+
+def make_account(account_id: str = ACCOUNT_ID, name: str = "Production", regions=None):
+    return add_account(account_id=account_id, name=name, regions=regions or ["us-east-1"])
+
+
+def succeeded_run(account, source: str, *, at: datetime = NOW) -> CollectionRun:
+    return CollectionRun.objects.create(
+        account=account,
+        source=source,
+        trigger=CollectionRun.Trigger.MANUAL,
+        status=CollectionRun.Status.SUCCEEDED,
+        started_at=at,
+        finished_at=at,
+    )
+
+
+def observed(at: datetime = NOW) -> dict:
+    return {"fingerprint": "x", "first_seen_at": at, "changed_at": at}
+
+
+def credential_fields(user: str = "alice", account_id: str = ACCOUNT_ID, **overrides) -> dict:
+    """One credential-report row: a user with no password and no keys, unless overridden."""
+    root = user == "<root_account>"
+    fields = {
+        "user": user,
+        "arn": f"arn:aws:iam::{account_id}:root"
+        if root
+        else f"arn:aws:iam::{account_id}:user/{user}",
+        "user_creation_time": days_ago(400),
+        "password_enabled": None if root else False,
+        "password_enabled_reason": "not_supported" if root else "",
+        "password_last_used": None,
+        "password_last_used_reason": "N/A",
+        "password_last_changed": None,
+        "password_last_changed_reason": "not_supported" if root else "N/A",
+        "password_next_rotation": None,
+        "password_next_rotation_reason": "not_supported" if root else "N/A",
+        "mfa_active": False,
+        "access_key_1_active": False,
+        "access_key_1_last_rotated": None,
+        "access_key_1_last_rotated_reason": "N/A",
+        "access_key_1_last_used_date": None,
+        "access_key_1_last_used_date_reason": "N/A",
+        "access_key_1_last_used_region": "",
+        "access_key_1_last_used_service": "",
+        "access_key_2_active": False,
+        "access_key_2_last_rotated": None,
+        "access_key_2_last_rotated_reason": "N/A",
+        "access_key_2_last_used_date": None,
+        "access_key_2_last_used_date_reason": "N/A",
+        "access_key_2_last_used_region": "",
+        "access_key_2_last_used_service": "",
+        "cert_1_active": False,
+        "cert_1_last_rotated": None,
+        "cert_1_last_rotated_reason": "N/A",
+        "cert_2_active": False,
+        "cert_2_last_rotated": None,
+        "cert_2_last_rotated_reason": "N/A",
+    }
+    fields.update(overrides)
+    return fields
+
+
+def active_key(n: int = 1, *, created_days: float, used_days: float | None) -> dict:
+    """The credential-report columns of one active key (never used when used_days is None)."""
+    return {
+        f"access_key_{n}_active": True,
+        f"access_key_{n}_last_rotated": days_ago(created_days),
+        f"access_key_{n}_last_rotated_reason": "",
+        f"access_key_{n}_last_used_date": None if used_days is None else days_ago(used_days),
+        f"access_key_{n}_last_used_date_reason": "N/A" if used_days is None else "",
+        f"access_key_{n}_last_used_service": "" if used_days is None else "s3",
+        f"access_key_{n}_last_used_region": "" if used_days is None else "us-east-1",
+    }
+
+
+def console_password(*, used_days: float | None, changed_days: float = 300) -> dict:
+    return {
+        "password_enabled": True,
+        "password_last_used": None if used_days is None else days_ago(used_days),
+        "password_last_used_reason": "no_information" if used_days is None else "",
+        "password_last_changed": days_ago(changed_days),
+        "password_last_changed_reason": "",
+    }
+
+
+def credential_entry(account, user: str = "alice", **overrides) -> CredentialReportEntry:
+    return CredentialReportEntry.objects.create(
+        account=account, **observed(), **credential_fields(user, account.account_id, **overrides)
+    )
+
+
+def iam_user(account, name: str = "alice", *, groups=(), tags=None, created_days: float = 400):
+    return IamUser.objects.create(
+        account=account,
+        arn=f"arn:aws:iam::{account.account_id}:user/{name}",
+        name=name,
+        user_id=f"AIDA{name.upper()}",
+        path="/",
+        create_date=days_ago(created_days),
+        groups=list(groups),
+        tags=tags or {},
+        **observed(),
+    )
+
+
+def iam_group(account, name: str) -> IamGroup:
+    return IamGroup.objects.create(
+        account=account,
+        arn=f"arn:aws:iam::{account.account_id}:group/{name}",
+        name=name,
+        group_id=f"AGPA{name.upper()}",
+        path="/",
+        create_date=days_ago(500),
+        **observed(),
+    )
+
+
+def iam_role(
+    account,
+    name: str = "app",
+    *,
+    last_used_days: float | None = None,
+    created_days: float = 400,
+    path: str = "/",
+    tags=None,
+    **overrides,
+) -> IamRole:
+    return IamRole.objects.create(
+        account=account,
+        arn=f"arn:aws:iam::{account.account_id}:role{path}{name}",
+        name=name,
+        role_id=f"AROA{name.upper()}"[:128],
+        path=path,
+        create_date=days_ago(created_days),
+        trust_policy=EC2_TRUST,
+        tags=tags or {},
+        last_used_at=None if last_used_days is None else days_ago(last_used_days),
+        last_used_region="" if last_used_days is None else "eu-west-1",
+        **overrides,
+        **observed(),
+    )
+
+
+def attach(
+    account,
+    principal,
+    document: dict,
+    *,
+    kind: str = "inline",
+    name: str = "policy",
+    ref: str = "",
+    principal_type: str = "",
+) -> PolicyAttachment:
+    sha = document_hash(document=document)
+    stored, _ = PolicyDocument.objects.get_or_create(
+        sha256=sha, defaults={"document": document, "first_seen_at": NOW}
+    )
+    return PolicyAttachment.objects.create(
+        account=account,
+        principal_arn=principal.arn,
+        principal_type=principal_type or type(principal).__name__.removeprefix("Iam").lower(),
+        kind=kind,
+        policy_ref=ref or name,
+        policy_name=name,
+        document_sha256=sha,
+        document=stored,
+        **observed(),
+    )
+
+
+def service_row(account, principal, namespace: str, *, used_days: float | None):
+    return ServiceLastAccessed.objects.create(
+        account=account,
+        principal_arn=principal.arn,
+        service_namespace=namespace,
+        service_name=namespace.upper(),
+        last_authenticated_at=None if used_days is None else days_ago(used_days),
+        **observed(),
+    )
+
+
+def analyzer(account, region: str, kind: str = "ACCOUNT") -> Analyzer:
+    return Analyzer.objects.create(
+        account=account,
+        arn=f"arn:aws:access-analyzer:{region}:{account.account_id}:analyzer/{kind.lower()}",
+        name=kind.lower(),
+        type=kind,
+        status="ACTIVE",
+        region=region,
+        **observed(),
+    )
+
+
+def findings_of(account, check_id: str | None = None):
+    rows = Finding.objects.filter(account=account)
+    return rows.filter(check_id=check_id) if check_id else rows
+
+
+# --- Lifecycle --------------------------------------------------------------------------------
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def production():
+    return make_account()
+
+
+def test_stale_key_opens_a_finding_with_the_rules_and_thresholds_that_produced_it(production):
+    succeeded_run(production, Source.CREDENTIAL_REPORT)
+    credential_entry(production, **active_key(created_days=300, used_days=100))
+
+    counts = detect_account(account=production, now=NOW)
+
+    finding = findings_of(production, "access-key-unused").get()
+    assert counts.opened >= 1
+    assert finding.status == Finding.Status.OPEN
+    assert finding.rule_version == RULES_VERSION
+    assert finding.thresholds["unused_credential_days"] == 45
+    assert finding.thresholds["grace_days"] == 14
+    assert finding.evidence["why"] == "last used 100 days ago"
+    assert [e.kind for e in finding.events.all()] == ["opened"]
+
+
+def test_thresholds_come_from_settings_and_are_recorded(production, settings):
+    settings.DETECT_UNUSED_CREDENTIAL_DAYS = 120
+    succeeded_run(production, Source.CREDENTIAL_REPORT)
+    credential_entry(production, **active_key(created_days=300, used_days=100))
+
+    detect_account(account=production, now=NOW)
+
+    assert not findings_of(production, "access-key-unused").exists()
+    rotated = findings_of(production, "access-key-not-rotated").get()
+    assert rotated.thresholds["unused_credential_days"] == 120
+
+
+def test_running_detection_twice_changes_nothing(production):
+    succeeded_run(production, Source.CREDENTIAL_REPORT)
+    succeeded_run(production, Source.AUTHORIZATION_DETAILS)
+    credential_entry(production, **active_key(created_days=300, used_days=100))
+    role = iam_role(production, "legacy", last_used_days=None)
+    attach(production, role, ADMIN_POLICY)
+    detect_account(account=production, now=NOW)
+    before = list(Finding.objects.order_by("pk").values())
+    events = FindingEvent.objects.count()
+
+    counts = detect_account(account=production, now=NOW)
+
+    assert counts.opened == counts.reopened == counts.resolved == 0
+    assert counts.still_open == len(before)
+    assert list(Finding.objects.order_by("pk").values()) == before
+    assert FindingEvent.objects.count() == events
+
+
+def test_a_fixed_problem_resolves_with_the_run_that_showed_it_and_reopens_when_it_returns(
+    production,
+):
+    succeeded_run(production, Source.CREDENTIAL_REPORT, at=days_ago(2))
+    # Used 60 days ago: unused (over 45 days) but the user is not inactive (under 90).
+    entry = credential_entry(production, **active_key(created_days=300, used_days=60))
+    detect_account(account=production, now=days_ago(2))
+    finding = findings_of(production, "access-key-unused").get()
+
+    # The next collection shows the key in use again.
+    fixing_run = succeeded_run(production, Source.CREDENTIAL_REPORT, at=days_ago(1))
+    CredentialReportEntry.objects.filter(pk=entry.pk).update(
+        access_key_1_last_used_date=days_ago(1)
+    )
+    counts = detect_account(account=production, now=days_ago(1))
+
+    finding.refresh_from_db()
+    assert counts.resolved >= 1
+    assert finding.status == Finding.Status.RESOLVED
+    assert finding.resolved_by_run == fixing_run
+    resolved = finding.events.get(kind="resolved")
+    assert resolved.run == fixing_run
+
+    # Then it goes unused again: the same finding comes back, never a new one.
+    succeeded_run(production, Source.CREDENTIAL_REPORT)
+    CredentialReportEntry.objects.filter(pk=entry.pk).update(
+        access_key_1_last_used_date=days_ago(60)
+    )
+    counts = detect_account(account=production, now=NOW)
+
+    finding.refresh_from_db()
+    assert counts.reopened == 1
+    assert finding.status == Finding.Status.OPEN
+    assert finding.times_reopened == 1
+    assert finding.resolved_at is None
+    assert findings_of(production, "access-key-unused").count() == 1
+    assert [e.kind for e in finding.events.all()] == ["opened", "resolved", "reopened"]
+
+
+def test_findings_are_never_deleted_when_their_resource_disappears(production):
+    succeeded_run(production, Source.AUTHORIZATION_DETAILS)
+    role = iam_role(production, "old-batch", last_used_days=None)
+    detect_account(account=production, now=NOW)
+    IamRole.objects.filter(pk=role.pk).update(gone_at=NOW)
+
+    detect_account(account=production, now=NOW)
+
+    finding = findings_of(production, "role-unused").get()
+    assert finding.status == Finding.Status.RESOLVED
+
+
+def test_checks_without_a_successful_collection_of_their_source_do_not_run(production):
+    CollectionRun.objects.create(
+        account=production,
+        source=Source.CREDENTIAL_REPORT,
+        trigger=CollectionRun.Trigger.MANUAL,
+        status=CollectionRun.Status.FAILED,
+    )
+    credential_entry(production, **active_key(created_days=300, used_days=100))
+
+    detect_account(account=production, now=NOW)
+
+    assert not findings_of(production).exists()
+
+
+def test_tag_iamreview_exclude_excludes_with_the_tag_value_as_reason(production):
+    succeeded_run(production, Source.AUTHORIZATION_DETAILS)
+    iam_role(production, "break-glass", tags={"iamreview:exclude": "Break-glass role, SEC-12"})
+
+    detect_account(account=production, now=NOW)
+
+    finding = findings_of(production, "role-unused").get()
+    assert finding.status == Finding.Status.EXCLUDED
+    assert finding.exclusion is None
+    assert finding.exclusion_reason == "Tagged iamreview:exclude: Break-glass role, SEC-12"
+    assert [e.kind for e in finding.events.all()] == ["opened", "excluded"]
+
+
+def test_removing_the_exclude_tag_brings_the_finding_back(production):
+    succeeded_run(production, Source.AUTHORIZATION_DETAILS)
+    role = iam_role(production, "break-glass", tags={"iamreview:exclude": "SEC-12"})
+    detect_account(account=production, now=NOW)
+    IamRole.objects.filter(pk=role.pk).update(tags={})
+
+    detect_account(account=production, now=NOW)
+
+    finding = findings_of(production, "role-unused").get()
+    assert finding.status == Finding.Status.OPEN
+    assert finding.exclusion_reason == ""
+    assert finding.events.last().kind == "included"
+
+
+# --- Access Analyzer --------------------------------------------------------------------------
+
+
+def import_analyzer_findings(account, data: bytes | None = None):
+    data = data if data is not None else (DATA / "access-analyzer-get-finding-v2.json").read_bytes()
+    return import_file(account=account, kind="access-analyzer-findings", data=data)
+
+
+def aa_sample(**changes_by_id) -> bytes:
+    """The get-finding-v2 sample, with some findings changed (by finding id)."""
+    items = json.loads((DATA / "access-analyzer-get-finding-v2.json").read_bytes())
+    for item in items:
+        item.update(changes_by_id.get(item["id"], {}))
+    return json.dumps(items).encode()
+
+
+PUBLIC_BUCKET = "0d1f3c6e-2b3a-4e55-9a10-6f1d2a3b4c01"
+UNUSED_PERMISSIONS = "5a6b7c8d-1e2f-4a3b-8c9d-0e1f2a3b4c02"
+
+
+def test_access_analyzer_samples_map_to_findings_with_public_access_critical(production):
+    import_analyzer_findings(production)
+
+    by_check = {f.check_id: f for f in findings_of(production)}
+    public = by_check["access-analyzer:ExternalAccess"]
+    assert public.severity == "critical"
+    assert public.severity_reason == "Public access: anyone on the internet"
+    assert public.title == "External access (public)"
+    assert public.resource_arn == "arn:aws:s3:::acme-public-assets"
+    assert public.resource_name == "acme-public-assets"
+    assert public.aws_status == "ACTIVE"
+    assert public.aws_finding.finding_id == PUBLIC_BUCKET
+    unused = by_check["access-analyzer:UnusedPermission"]
+    assert unused.severity == "low"
+    assert unused.evidence["details"][0]["unusedPermissionDetails"]["serviceNamespace"] == (
+        "dynamodb"
+    )
+    assert "access-analyzer:UnusedIAMUserAccessKey" in by_check
+
+
+def test_archived_in_aws_stays_ours_to_decide_with_aws_status_beside_it(production):
+    import_analyzer_findings(production)
+
+    import_analyzer_findings(production, aa_sample(**{PUBLIC_BUCKET: {"status": "ARCHIVED"}}))
+
+    public = findings_of(production, "access-analyzer:ExternalAccess").get()
+    assert public.status == Finding.Status.OPEN
+    assert public.aws_status == "ARCHIVED"
+
+
+def test_resolved_in_aws_resolves_ours(production):
+    import_analyzer_findings(production)
+
+    import_analyzer_findings(production, aa_sample(**{PUBLIC_BUCKET: {"status": "RESOLVED"}}))
+
+    public = findings_of(production, "access-analyzer:ExternalAccess").get()
+    assert public.status == Finding.Status.RESOLVED
+    assert public.events.last().kind == "resolved"
+    assert AccessAnalyzerFinding.objects.filter(finding_id=PUBLIC_BUCKET).exists()
+    unused = findings_of(production, "access-analyzer:UnusedPermission").get()
+    assert unused.status == Finding.Status.OPEN

@@ -1,0 +1,268 @@
+"""Inventory pages: users and roles listed, searched and paged; one page per principal."""
+
+from html import unescape
+
+import pytest
+
+from findings.detection.detect import detect_account
+from findings.models import Source
+from tests.findings.detection.test_detect import (
+    ADMIN_POLICY,
+    active_key,
+    attach,
+    console_password,
+    credential_entry,
+    iam_group,
+    iam_role,
+    iam_user,
+    make_account,
+    service_row,
+    succeeded_run,
+)
+
+pytestmark = pytest.mark.django_db
+
+READ_S3 = {
+    "Version": "2012-10-17",
+    "Statement": [{"Effect": "Allow", "Action": ["s3:GetObject"], "Resource": "*"}],
+}
+BOUNDARY = {
+    "Version": "2012-10-17",
+    "Statement": [{"Effect": "Allow", "Action": ["s3:*", "sqs:*"], "Resource": "*"}],
+}
+
+
+@pytest.fixture
+def production():
+    account = make_account()
+    for source in Source:
+        succeeded_run(account, source)
+    return account
+
+
+@pytest.fixture
+def staging():
+    return make_account("444455556666", "Staging")
+
+
+def text(response) -> str:
+    return unescape(response.content.decode())
+
+
+def names(response) -> list[str]:
+    return [row.name for row in response.context["page"].object_list]
+
+
+# --- Users ------------------------------------------------------------------------------------
+
+
+def test_users_list_with_credentials_and_the_root_user(client, reviewer, production, staging):
+    iam_user(production, "alice", groups=["developers"])
+    credential_entry(production, "alice", mfa_active=True, **console_password(used_days=3))
+    iam_user(production, "bob")
+    credential_entry(production, "bob", **active_key(created_days=300, used_days=None))
+    credential_entry(production, "<root_account>", mfa_active=False)
+    iam_user(staging, "carol")
+    client.force_login(reviewer)
+
+    response = client.get("/inventory/")
+
+    assert response.status_code == 200
+    assert names(response) == ["alice", "bob", "carol"]
+    content = text(response)
+    assert "Root user" in content
+    assert "developers" in content
+    assert 'Key 1: <span class="absent">never used</span>' in content
+    assert "Not in the credential report yet" in content  # carol
+    assert "3 users" in content
+    assert client.get("/inventory/users/").status_code == 200
+
+
+def test_users_filter_by_account_and_search(client, reviewer, production, staging):
+    iam_user(production, "alice")
+    iam_user(production, "bob")
+    iam_user(staging, "alicia")
+    client.force_login(reviewer)
+    assert names(client.get("/inventory/users/?account=444455556666")) == ["alicia"]
+    assert names(client.get("/inventory/users/?q=ALI")) == ["alice", "alicia"]
+    assert names(client.get("/inventory/users/?q=user/bob")) == ["bob"]
+
+
+def test_inventory_table_is_a_partial_for_htmx(client, reviewer, production):
+    iam_user(production, "alice")
+    client.force_login(reviewer)
+    response = client.get("/inventory/users/?q=ali", headers={"HX-Request": "true"})
+    assert response.content.decode().lstrip().startswith('<div id="inventory-table"')
+    assert b"<html" not in response.content
+
+
+@pytest.mark.parametrize("count", [3, 120])
+def test_users_list_makes_a_fixed_number_of_queries(
+    client, reviewer, production, count, django_assert_max_num_queries
+):
+    for n in range(count):
+        iam_user(production, f"user-{n:03}")
+        credential_entry(production, f"user-{n:03}", **active_key(created_days=300, used_days=2))
+    client.force_login(reviewer)
+    client.get("/inventory/users/")
+
+    with django_assert_max_num_queries(12):
+        response = client.get("/inventory/users/")
+
+    assert len(names(response)) == min(count, 50)
+
+
+def test_user_page_shows_credentials_groups_policies_services_and_findings(
+    client, reviewer, production
+):
+    developers = iam_group(production, "developers")
+    attach(production, developers, READ_S3, name="read-s3", principal_type="group")
+    user = iam_user(production, "bob", groups=["developers"], tags={"team": "data"})
+    attach(production, user, ADMIN_POLICY, name="bob-admin")
+    credential_entry(
+        production,
+        "bob",
+        **console_password(used_days=None, changed_days=400),
+        **active_key(created_days=300, used_days=None),
+    )
+    service_row(production, user, "s3", used_days=2)
+    service_row(production, user, "dynamodb", used_days=None)
+    detect_account(account=production)
+    client.force_login(reviewer)
+
+    content = text(client.get(f"/inventory/users/{user.pk}/"))
+
+    assert "never used (or not since AWS began tracking)" in content  # password
+    assert "Access key 1" in content and "never used" in content
+    assert "no such credential" in content  # key 2 does not exist
+    assert "via group developers" in content
+    assert "read-s3" in content and "bob-admin" in content
+    assert '"Action": "*"' in content
+    assert 'class="unused"' in content  # dynamodb
+    assert "not within AWS's ~400-day tracking window" in content
+    assert "Full administrator access" in content
+    assert "Console user without MFA" in content
+    assert "team=data" in content
+
+
+# --- Roles ------------------------------------------------------------------------------------
+
+
+def test_roles_list_with_kinds_and_last_use(client, reviewer, production):
+    iam_role(production, "app", last_used_days=3)
+    iam_role(production, "legacy", last_used_days=None)
+    iam_role(
+        production,
+        "AWSServiceRoleForSupport",
+        path="/aws-service-role/support.amazonaws.com/",
+        is_service_linked=True,
+    )
+    iam_role(
+        production,
+        "AWSReservedSSO_Admin_1",
+        path="/aws-reserved/sso.amazonaws.com/",
+        is_sso=True,
+    )
+    client.force_login(reviewer)
+
+    response = client.get("/inventory/roles/")
+    content = text(response)
+
+    assert names(response) == [
+        "app",
+        "AWSReservedSSO_Admin_1",
+        "AWSServiceRoleForSupport",
+        "legacy",
+    ]
+    assert "Not used within AWS's ~400-day tracking window" in content
+    assert "never used" not in content.lower()
+    assert "Service-linked" in content and "IAM Identity Center" in content
+    assert names(client.get("/inventory/roles/?kind=service-linked")) == [
+        "AWSServiceRoleForSupport"
+    ]
+    assert names(client.get("/inventory/roles/?kind=sso")) == ["AWSReservedSSO_Admin_1"]
+    assert names(client.get("/inventory/roles/?kind=application")) == ["app", "legacy"]
+
+
+@pytest.mark.parametrize("count", [3, 120])
+def test_roles_list_makes_a_fixed_number_of_queries(
+    client, reviewer, production, count, django_assert_max_num_queries
+):
+    for n in range(count):
+        role = iam_role(production, f"role-{n:03}")
+        attach(production, role, READ_S3)
+    client.force_login(reviewer)
+    client.get("/inventory/roles/")
+
+    with django_assert_max_num_queries(11):
+        response = client.get("/inventory/roles/")
+
+    assert len(names(response)) == min(count, 50)
+    assert response.context["page"].object_list[0].policy_count == 1
+
+
+def test_role_page_says_tracking_window_for_empty_last_used(client, reviewer, production):
+    role = iam_role(production, "legacy-batch", created_days=2000, description="Nightly batch")
+    attach(production, role, READ_S3, name="read-s3")
+    attach(
+        production,
+        role,
+        ADMIN_POLICY,
+        kind="managed",
+        name="AdministratorAccess",
+        ref="arn:aws:iam::aws:policy/AdministratorAccess",
+    )
+    attach(
+        production,
+        role,
+        BOUNDARY,
+        kind="boundary",
+        name="DataBoundary",
+        ref="arn:aws:iam::111122223333:policy/DataBoundary",
+    )
+    detect_account(account=production)
+    client.force_login(reviewer)
+
+    content = text(client.get(f"/inventory/roles/{role.pk}/"))
+
+    assert "Not used within AWS's ~400-day tracking window" in content
+    assert "never used" not in content.lower()
+    assert "Trust policy" in content and "ec2.amazonaws.com" in content
+    assert "Inline policies" in content and "read-s3" in content
+    assert "arn:aws:iam::aws:policy/AdministratorAccess" in content
+    assert "Permissions boundary" in content and "DataBoundary" in content
+    assert "Role unused" in content and "Full administrator access" in content
+    assert "Nightly batch" in content
+
+
+def test_service_linked_role_page_says_why_it_has_no_unused_finding(client, reviewer, production):
+    role = iam_role(
+        production,
+        "AWSServiceRoleForSupport",
+        path="/aws-service-role/support.amazonaws.com/",
+        is_service_linked=True,
+    )
+    detect_account(account=production)
+    client.force_login(reviewer)
+
+    content = text(client.get(f"/inventory/roles/{role.pk}/"))
+
+    assert "Service-linked: owned by AWS, excluded from unused-role findings" in content
+    assert "No findings, open or past." in content
+
+
+def test_unknown_principals_are_404_and_outsiders_get_403(client, reviewer, outsider, production):
+    client.force_login(reviewer)
+    assert client.get("/inventory/users/999999/").status_code == 404
+    assert client.get("/inventory/roles/999999/").status_code == 404
+    client.force_login(outsider)
+    assert client.get("/inventory/").status_code == 403
+    assert client.get("/inventory/roles/").status_code == 403
+
+
+def test_hostile_names_are_escaped(client, reviewer, production):
+    role = iam_role(production, "x", description="<script>alert(1)</script>")
+    client.force_login(reviewer)
+    content = client.get(f"/inventory/roles/{role.pk}/").content
+    assert b"<script>alert(1)</script>" not in content
+    assert b"&lt;script&gt;" in content

@@ -1,0 +1,617 @@
+"""Email digests: each role hears what concerns it, on the schedule each person chose."""
+
+import logging
+import re
+import socket
+from datetime import datetime, timedelta
+from email import message_from_bytes
+from email.message import Message
+
+import pytest
+from aiosmtpd.controller import Controller
+from django.core.management import CommandError, call_command
+from django.utils import timezone
+
+from accounts.models import DigestPreference, LinkedIdentity
+from accounts.permissions import Role
+from findings.models import (
+    AuditEntry,
+    CollectionRun,
+    Decision,
+    Finding,
+    ReviewCycle,
+    ReviewItem,
+)
+from findings.notifications.digests import NEW_FINDINGS_LIMIT, digest_for, is_due, send_due_digests
+from findings.reviews.services import decide_item
+from tests.conftest import make_person
+from tests.findings.reviews.test_evidence import keep, make_account, make_finding
+
+pytestmark = pytest.mark.django_db
+
+SITE = "https://iamreview.example.com"
+UTC = timezone.get_fixed_timezone(0)
+MONDAY_8AM = datetime(2026, 11, 30, 8, 0, tzinfo=UTC)
+MONDAY_6AM = MONDAY_8AM.replace(hour=6)
+TUESDAY_8AM = MONDAY_8AM + timedelta(days=1)
+
+
+@pytest.fixture(autouse=True)
+def digest_settings(settings):
+    settings.SITE_URL = SITE
+    settings.DIGEST_HOUR = 7
+    settings.TIME_ZONE = "UTC"
+    settings.DEFAULT_FROM_EMAIL = "iamreview <iamreview@example.com>"
+    return settings
+
+
+@pytest.fixture
+def production(db):
+    return make_account()
+
+
+# --- Builders -------------------------------------------------------------------------------------
+
+
+def make_cycle(
+    account, title: str, *, due_in: int, items: int = 1, assignee=None, decided=False, arns=()
+):
+    """A cycle due in `due_in` days (negative: overdue) with `items` items about IAM users."""
+    cycle = ReviewCycle.objects.create(
+        kind=ReviewCycle.Kind.QUARTERLY,
+        title=title,
+        opened_at=timezone.now(),
+        due_on=timezone.localdate() + timedelta(days=due_in),
+        population_hash="x",
+        population_count=items,
+    )
+    slug = re.sub(r"\W+", "-", title.lower())
+    arns = list(arns) or [
+        f"arn:aws:iam::{account.account_id}:user/{slug}-{n}" for n in range(items)
+    ]
+    ReviewItem.objects.bulk_create(
+        [
+            ReviewItem(
+                cycle=cycle,
+                account=account,
+                subject_type=ReviewItem.SubjectType.USER,
+                subject_arn=arn,
+                subject_key=arn,
+                title=f"{title}: user {n}",
+                severity="high",
+                severity_rank=1,
+                frozen_evidence={},
+                evidence_hash="x",
+                assignee=assignee,
+                is_decided=decided,
+            )
+            for n, arn in enumerate(arns)
+        ]
+    )
+    return cycle
+
+
+def failed_run(account, source: str, *, error="Access denied"):
+    return CollectionRun.objects.create(
+        account=account,
+        source=source,
+        trigger=CollectionRun.Trigger.SCHEDULE,
+        status=CollectionRun.Status.FAILED,
+        error=error,
+        finished_at=timezone.now(),
+    )
+
+
+def prefer(user, frequency: str, last_sent_at=None) -> DigestPreference:
+    preference, _ = DigestPreference.objects.update_or_create(
+        user=user, defaults={"frequency": frequency, "last_sent_at": last_sent_at}
+    )
+    return preference
+
+
+def last_sent(user):
+    return DigestPreference.objects.get(user=user).last_sent_at
+
+
+def html_of(message) -> str:
+    (html, mimetype), *_ = message.alternatives
+    assert mimetype == "text/html"
+    return html
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+class Collecting:
+    """An aiosmtpd handler: keeps what it accepts, answers 550 for the refused addresses."""
+
+    def __init__(self, refused=()):
+        self.refused = {address.lower() for address in refused}
+        self.messages: list[tuple[list[str], Message]] = []
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        if address.lower() in self.refused:
+            return "550 5.1.1 No such mailbox here"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server, session, envelope):
+        self.messages.append((list(envelope.rcpt_tos), message_from_bytes(envelope.content)))
+        return "250 Message accepted for delivery"
+
+
+@pytest.fixture
+def smtp_server(settings):
+    """A real SMTP server on 127.0.0.1, and Django's SMTP backend pointed at it."""
+    started = []
+
+    def start(*, refused=()):
+        handler = Collecting(refused)
+        controller = Controller(handler, hostname="127.0.0.1", port=free_port())
+        controller.start()
+        started.append(controller)
+        settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+        settings.EMAIL_HOST = "127.0.0.1"
+        settings.EMAIL_PORT = controller.port
+        settings.EMAIL_USE_TLS = settings.EMAIL_USE_SSL = False
+        settings.EMAIL_HOST_USER = settings.EMAIL_HOST_PASSWORD = ""
+        settings.EMAIL_TIMEOUT = 10
+        return handler
+
+    yield start
+    for controller in started:
+        controller.stop()
+
+
+# --- What each role hears -------------------------------------------------------------------------
+
+
+def test_a_reviewer_hears_about_their_undecided_items_by_cycle_overdue_first(
+    production, reviewer, second_reviewer
+):
+    make_cycle(production, "Monthly 2026-11", due_in=5, items=2, assignee=reviewer)
+    make_cycle(production, "Quarterly 2026-Q4", due_in=-3, items=1, assignee=reviewer)
+    make_cycle(production, "Already decided", due_in=5, items=4, assignee=reviewer, decided=True)
+    make_cycle(production, "Someone else's", due_in=5, items=3, assignee=second_reviewer)
+    make_cycle(production, "Nobody's yet", due_in=5, items=2)
+
+    digest = digest_for(user=reviewer, now=timezone.now())
+
+    assert [(c.title, c.count, c.overdue) for c in digest.assigned] == [
+        ("Quarterly 2026-Q4", 1, True),
+        ("Monthly 2026-11", 2, False),
+    ]
+    assert digest.assigned_count == 3 and digest.assigned_overdue == 1
+    assert digest.unassigned == 2
+    assert digest.awaiting_sign_off == [] and digest.overdue_cycles == [] and digest.failures == []
+    assert digest.headline == ["3 items assigned to you (1 overdue)"]
+
+
+def test_a_reviewer_with_nothing_assigned_still_hears_of_unassigned_work(production, reviewer):
+    make_cycle(production, "Monthly 2026-11", due_in=5, items=4)
+    digest = digest_for(user=reviewer, now=timezone.now())
+    assert digest.assigned == [] and digest.unassigned == 4
+    assert digest.headline == ["4 unassigned items in open cycles"]
+
+
+def test_an_approver_hears_of_cycles_to_sign_off_except_where_segregation_of_duties_forbids(
+    production, approver, reviewer
+):
+    both = make_person("bea.both@example.com", Role.REVIEWER, Role.APPROVER)
+    theirs = make_cycle(production, "Decided by Bea", due_in=5, items=1)
+    decide_item(item=theirs.items.get(), actor=both, decision=keep(), expected_latest_id=None)
+    make_cycle(production, "Ready", due_in=5, items=2, decided=True)
+    make_cycle(production, "Ready and late", due_in=-2, items=1, decided=True)
+    own_arn = "arn:aws:iam::111122223333:user/paula"
+    make_cycle(production, "About Paula", due_in=5, arns=[own_arn], decided=True)
+    LinkedIdentity.objects.create(user=approver, arn=own_arn)
+    make_cycle(production, "Still in review, late", due_in=-1, items=2, assignee=reviewer)
+    make_cycle(production, "Still in review", due_in=3, items=2)
+    make_cycle(production, "Signed off", due_in=-9, items=1, decided=True)
+    ReviewCycle.objects.filter(title="Signed off").update(state=ReviewCycle.State.SIGNED_OFF)
+
+    paula = digest_for(user=approver, now=timezone.now())
+    assert [(c.title, c.overdue) for c in paula.awaiting_sign_off] == [
+        ("Ready and late", True),
+        ("Decided by Bea", False),
+        ("Ready", False),
+    ]
+    assert all(c.url.endswith("#sign-off") for c in paula.awaiting_sign_off)
+    # Overdue, and not already listed for sign-off.
+    assert [(c.title, c.undecided) for c in paula.overdue_cycles] == [("Still in review, late", 2)]
+    assert paula.assigned == [] and paula.unassigned == 0 and paula.failures == []
+
+    bea = digest_for(user=both, now=timezone.now())
+    assert [c.title for c in bea.awaiting_sign_off] == ["Ready and late", "Ready", "About Paula"]
+
+
+def test_administrators_and_auditors_hear_of_overdue_cycles_and_failing_collections(
+    production, administrator, auditor, reviewer
+):
+    staging = make_account("444455556666", "Staging")
+    make_cycle(production, "Late", due_in=-4, items=1)
+    make_cycle(production, "On time", due_in=4, items=1)
+    failed_run(
+        production, "access-analyzer", error="AccessDenied: access-analyzer:ListFindingsV2\nmore"
+    )
+    recovered = failed_run(staging, "credential-report")
+    CollectionRun.objects.create(
+        account=staging,
+        source="credential-report",
+        trigger="schedule",
+        status=CollectionRun.Status.SUCCEEDED,
+        finished_at=timezone.now(),
+        created_at=recovered.created_at + timedelta(minutes=5),
+    )
+
+    for person in (administrator, auditor):
+        digest = digest_for(user=person, now=timezone.now())
+        assert [c.title for c in digest.overdue_cycles] == ["Late"]
+        assert [(f.account, f.source, f.error) for f in digest.failures] == [
+            (
+                str(production),
+                "Access Analyzer findings",
+                "AccessDenied: access-analyzer:ListFindingsV2",
+            )
+        ]
+        assert digest.failures[0].url == f"{SITE}/collection/accounts/{production.pk}/"
+        assert digest.assigned == [] and digest.awaiting_sign_off == []
+    # Reviewers hear of their own work, not of collection health.
+    assert digest_for(user=reviewer, now=timezone.now()).failures == []
+
+
+def test_everyone_hears_of_new_critical_and_high_findings_since_their_last_digest(
+    production, reviewer, approver, administrator, auditor
+):
+    def seen(check_id: str, name: str, *, days_ago: float, **kwargs):
+        finding = make_finding(production, check_id, f"arn:aws:iam::111122223333:{name}", **kwargs)
+        at = timezone.now() - timedelta(days=days_ago)
+        Finding.objects.filter(pk=finding.pk).update(first_seen_at=at, last_seen_at=at)
+
+    seen("root-mfa", "root", days_ago=3, severity="critical")
+    seen("full-admin", "role/admin", days_ago=0.5, severity="critical")
+    seen("inactive-user", "user/bob", days_ago=0.1)
+    seen("inactive-user", "user/older-than-a-week", days_ago=8)
+    seen("access-key-unused", "user/medium", days_ago=0.1, severity="medium")
+    seen("root-recent-use", "root", days_ago=0.1, status="resolved")
+    now = timezone.now()
+
+    for person in (reviewer, approver, administrator, auditor):
+        never_sent = digest_for(user=person, now=now)
+        assert [(f.severity, f.resource_name) for f in never_sent.new_findings] == [
+            ("critical", "admin"),
+            ("critical", "root"),
+            ("high", "bob"),
+        ], person
+    prefer(reviewer, "daily", last_sent_at=now - timedelta(days=1))
+    since_yesterday = digest_for(user=type(reviewer).objects.get(pk=reviewer.pk), now=now)
+    assert [f.resource_name for f in since_yesterday.new_findings] == ["admin", "bob"]
+    assert since_yesterday.headline == ["2 new high-risk findings"]
+
+
+def test_new_findings_are_capped_with_a_count_of_the_rest(production, auditor):
+    for n in range(NEW_FINDINGS_LIMIT + 5):
+        make_finding(production, "inactive-user", f"arn:aws:iam::111122223333:user/u{n}")
+    digest = digest_for(user=auditor, now=timezone.now())
+    assert len(digest.new_findings) == NEW_FINDINGS_LIMIT and digest.more_findings == 5
+    assert digest.new_findings_count == NEW_FINDINGS_LIMIT + 5
+
+
+def test_nobody_gets_an_empty_email(
+    production, reviewer, approver, administrator, auditor, outsider, mailoutbox
+):
+    make_cycle(production, "On time, all decided by others", due_in=3, items=1, assignee=reviewer)
+    ReviewItem.objects.update(is_decided=True)
+    Decision.objects.create(
+        item=ReviewItem.objects.get(), kind="keep", decided_by=approver, decided_at=timezone.now()
+    )
+    make_finding(production, "old", "arn:aws:iam::111122223333:user/old", severity="low")
+    for person in (reviewer, approver, administrator, auditor, outsider):
+        assert digest_for(user=person, now=timezone.now()) is None, person
+    assert send_due_digests(now=timezone.now(), force=True) == 0
+    assert mailoutbox == []
+
+
+def test_a_person_without_a_role_or_no_longer_active_gets_no_digest(
+    production, reviewer, outsider, mailoutbox
+):
+    make_cycle(production, "Unassigned", due_in=3, items=2)
+    make_finding(production, "root-mfa", "arn:aws:iam::111122223333:root", severity="critical")
+    assert digest_for(user=outsider, now=timezone.now()) is None
+    reviewer.is_active = False
+    reviewer.save()
+    assert send_due_digests(now=timezone.now(), force=True) == 0
+    assert mailoutbox == []
+
+
+def test_one_email_per_person_whatever_their_roles(production, mailoutbox):
+    both = make_person("bea.both@example.com", Role.REVIEWER, Role.APPROVER, Role.AUDITOR)
+    make_cycle(production, "Mine", due_in=2, items=1, assignee=both)
+    make_cycle(production, "Ready", due_in=2, items=1, decided=True)
+    make_cycle(production, "Late", due_in=-2, items=1)
+    assert send_due_digests(now=timezone.now(), force=True) == 1
+    (message,) = mailoutbox
+    assert message.to == ["bea.both@example.com"]
+    assert message.subject == (
+        "iamreview: 1 item assigned to you, 1 cycle to sign off, 1 overdue cycle"
+    )
+    for section in ("ASSIGNED TO YOU", "UNASSIGNED", "WAITING FOR YOUR SIGN-OFF", "OVERDUE"):
+        assert section in message.body
+
+
+# --- The email itself -------------------------------------------------------------------------
+
+
+def test_the_email_has_text_and_html_with_absolute_links_only(production, reviewer, mailoutbox):
+    cycle = make_cycle(production, "Monthly 2026-11", due_in=5, items=12, assignee=reviewer)
+    finding = make_finding(
+        production, "full-admin", "arn:aws:iam::111122223333:role/admin", severity="critical"
+    )
+    send_due_digests(now=timezone.now(), force=True)
+    (message,) = mailoutbox
+    html = html_of(message)
+    links = re.findall(r'href="([^"]+)"', html)
+    assert links and all(link.startswith(f"{SITE}/") for link in links), links
+    text_links = re.findall(r"https?://\S+", message.body)
+    assert text_links and all(link.startswith(f"{SITE}/") for link in text_links)
+    queue = f"{SITE}/review/cycles/{cycle.pk}/?assignee=me&amp;status=undecided"
+    assert queue in html
+    assert f"{SITE}/findings/{finding.pk}/" in html and f"{SITE}/accounts/profile/" in html
+    first_item = cycle.items.order_by("severity_rank", "title", "id").first()
+    assert f"{SITE}/review/items/{first_item.pk}/" in message.body
+    assert "and 2 more" in message.body and ">2 more</a>" in html
+    assert message.from_email == "iamreview <iamreview@example.com>"
+    assert message.extra_headers["Auto-Submitted"] == "auto-generated"
+
+
+def test_names_from_aws_are_escaped_in_html_and_left_as_they_are_in_text(
+    production, auditor, mailoutbox
+):
+    make_finding(
+        production,
+        "full-admin",
+        "arn:aws:iam::111122223333:role/x",
+        severity="critical",
+        resource_key="k",
+    )
+    Finding.objects.update(resource_name="<script>alert(1)</script>", title="Admin & more")
+    send_due_digests(now=timezone.now(), force=True)
+    (message,) = mailoutbox
+    html = html_of(message)
+    assert "<script>" not in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html and "Admin &amp; more" in html
+    assert "<script>alert(1)</script>" in message.body and "Admin & more" in message.body
+
+
+# --- When digests go ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("frequency", "last_sent_at", "now", "due"),
+    [
+        ("off", None, MONDAY_8AM, False),
+        ("daily", None, MONDAY_6AM, False),  # before DIGEST_HOUR
+        ("daily", None, MONDAY_8AM, True),
+        ("daily", MONDAY_8AM - timedelta(hours=1), MONDAY_8AM, False),  # already today
+        ("daily", MONDAY_8AM - timedelta(days=1), MONDAY_8AM, True),
+        ("daily", MONDAY_8AM - timedelta(days=1), MONDAY_6AM, False),
+        ("weekly", MONDAY_8AM - timedelta(days=1), MONDAY_8AM, True),  # Monday
+        ("weekly", MONDAY_8AM - timedelta(days=1), MONDAY_6AM, False),
+        ("weekly", MONDAY_8AM - timedelta(minutes=30), MONDAY_8AM, False),
+        ("weekly", MONDAY_8AM, TUESDAY_8AM, False),
+        ("weekly", TUESDAY_8AM - timedelta(days=6), TUESDAY_8AM, False),
+        ("weekly", MONDAY_8AM - timedelta(days=8), TUESDAY_8AM, True),  # missed Monday
+        ("weekly", None, TUESDAY_8AM, True),  # never had one
+    ],
+)
+def test_when_a_digest_is_due(frequency, last_sent_at, now, due):
+    assert is_due(frequency=frequency, last_sent_at=last_sent_at, now=now) is due
+
+
+def test_the_digest_hour_is_in_local_time(settings):
+    settings.TIME_ZONE = "Asia/Tokyo"  # UTC+9: 23:00 UTC on Sunday is 08:00 on Monday there
+    sunday_night_utc = datetime(2026, 11, 29, 23, 0, tzinfo=UTC)
+    assert is_due(
+        frequency="weekly", last_sent_at=MONDAY_8AM - timedelta(days=2), now=sunday_night_utc
+    )
+    assert not is_due(
+        frequency="daily", last_sent_at=None, now=sunday_night_utc - timedelta(hours=2)
+    )
+
+
+def test_daily_weekly_and_off_with_an_explicit_now_and_running_twice_sends_nothing_more(
+    production, reviewer, second_reviewer, mailoutbox
+):
+    off = make_person("otis.off@example.com", Role.REVIEWER)
+    for person in (reviewer, second_reviewer, off):
+        make_cycle(production, f"For {person.email}", due_in=30, items=1, assignee=person)
+    prefer(reviewer, "daily")
+    prefer(second_reviewer, "weekly")
+    prefer(off, "off")
+
+    assert send_due_digests(now=MONDAY_6AM) == 0
+    assert send_due_digests(now=MONDAY_8AM) == 2
+    assert sorted(m.to[0] for m in mailoutbox) == [reviewer.email, second_reviewer.email]
+    assert last_sent(reviewer) == MONDAY_8AM and last_sent(off) is None
+
+    assert send_due_digests(now=MONDAY_8AM + timedelta(minutes=20)) == 0
+    assert send_due_digests(now=TUESDAY_8AM) == 1
+    assert mailoutbox[-1].to == [reviewer.email]
+    assert send_due_digests(now=TUESDAY_8AM + timedelta(minutes=59)) == 0
+    assert send_due_digests(now=MONDAY_8AM + timedelta(days=7)) == 2
+    assert len(mailoutbox) == 5
+
+
+def test_a_person_who_never_chose_gets_the_weekly_digest(production, reviewer, mailoutbox):
+    make_cycle(production, "Mine", due_in=30, items=1, assignee=reviewer)
+    assert not DigestPreference.objects.exists()
+    assert send_due_digests(now=MONDAY_8AM) == 1
+    preference = DigestPreference.objects.get(user=reviewer)
+    assert preference.frequency == "weekly" and preference.last_sent_at == MONDAY_8AM
+    assert send_due_digests(now=TUESDAY_8AM) == 0
+
+
+def test_a_due_period_with_nothing_to_say_counts_as_handled(production, reviewer, mailoutbox):
+    prefer(reviewer, "weekly")
+    assert send_due_digests(now=MONDAY_8AM) == 0
+    assert last_sent(reviewer) == MONDAY_8AM
+    make_cycle(production, "Assigned on Tuesday", due_in=30, items=1, assignee=reviewer)
+    assert send_due_digests(now=TUESDAY_8AM) == 0  # weekly means weekly
+    assert send_due_digests(now=MONDAY_8AM + timedelta(days=7)) == 1
+
+
+def test_the_task_sends_the_due_digests(production, reviewer, mailoutbox, settings):
+    from findings.notifications.tasks import send_digests
+
+    settings.DIGEST_HOUR = 0  # due whatever the hour the test runs at
+
+    make_cycle(production, "Mine", due_in=30, items=1, assignee=reviewer)
+    assert send_digests.name == "findings.send_digests"
+    assert send_digests.delay().get() == 1
+    assert send_digests.delay().get() == 0
+    assert len(mailoutbox) == 1
+
+
+def test_the_beat_schedule_runs_the_task_hourly(settings):
+    entry = settings.CELERY_BEAT_SCHEDULE["send-digests"]
+    assert entry == {"task": "findings.send_digests", "schedule": 3600.0}
+
+
+# --- Through a real SMTP server ------------------------------------------------------------
+
+
+def test_a_digest_goes_through_a_real_smtp_server_as_text_and_html(
+    production, reviewer, smtp_server
+):
+    server = smtp_server()
+    make_cycle(production, "Monthly <2026-11>", due_in=-1, items=2, assignee=reviewer)
+
+    assert send_due_digests(now=timezone.now(), force=True) == 1
+
+    ((recipients, message),) = server.messages
+    assert recipients == [reviewer.email]
+    assert message["To"] == reviewer.email
+    assert message["Subject"] == "iamreview: 2 items assigned to you (2 overdue)"
+    assert message["From"] == "iamreview <iamreview@example.com>"
+    assert message.is_multipart() and message.get_content_type() == "multipart/alternative"
+    parts = {part.get_content_type(): part for part in message.get_payload()}
+    assert set(parts) == {"text/plain", "text/html"}
+    text = parts["text/plain"].get_payload(decode=True).decode()
+    html = parts["text/html"].get_payload(decode=True).decode()
+    assert "Monthly <2026-11>: 2 items" in text and "(OVERDUE)" in text
+    assert "Monthly &lt;2026-11&gt;" in html and f'href="{SITE}/review/items/' in html
+    assert last_sent(reviewer) is not None
+
+
+def test_a_refused_recipient_is_logged_and_the_others_still_get_theirs(
+    production, reviewer, second_reviewer, approver, smtp_server, caplog
+):
+    server = smtp_server(refused=[second_reviewer.email])
+    for person in (reviewer, second_reviewer):
+        make_cycle(production, f"For {person.email}", due_in=3, items=1, assignee=person)
+    make_cycle(production, "Ready", due_in=3, items=1, decided=True)
+    for person in (reviewer, second_reviewer, approver):
+        prefer(person, "daily")
+
+    with caplog.at_level(logging.ERROR, logger="findings.notifications.digests"):
+        assert send_due_digests(now=MONDAY_8AM) == 2
+
+    assert sorted(recipients[0] for recipients, _ in server.messages) == [
+        approver.email,
+        reviewer.email,
+    ]
+    assert f"Digest to {second_reviewer.email} failed" in caplog.text
+    assert last_sent(second_reviewer) is None
+    assert last_sent(reviewer) == MONDAY_8AM == last_sent(approver)
+
+    # The next run tries the refused person again, and only them.
+    server.refused.clear()
+    assert send_due_digests(now=MONDAY_8AM + timedelta(hours=1)) == 1
+    assert server.messages[-1][0] == [second_reviewer.email]
+
+
+# --- The command --------------------------------------------------------------------------------
+
+
+def test_the_command_dry_run_shows_who_would_get_what_and_sends_nothing(
+    production, reviewer, auditor, mailoutbox, capsys
+):
+    make_cycle(production, "Mine", due_in=3, items=2, assignee=reviewer)
+    call_command("send_digests", "--dry-run", "--force")
+    out = capsys.readouterr().out
+    assert (
+        f"{reviewer.email}: iamreview: 2 items assigned to you [assigned 2, unassigned 0, "
+        "sign_off 0, overdue_cycles 0, failures 0, new_findings 0]" in out
+    )
+    assert f"{auditor.email}: nothing to say, no email" in out
+    assert "Dry run: 1 digest would be sent." in out
+    assert mailoutbox == [] and not DigestPreference.objects.exclude(last_sent_at=None).exists()
+
+
+def test_the_command_sends_to_one_person_and_force_ignores_the_schedule(
+    production, reviewer, second_reviewer, mailoutbox, capsys
+):
+    for person in (reviewer, second_reviewer):
+        make_cycle(production, f"For {person.email}", due_in=3, items=1, assignee=person)
+        prefer(person, "off")
+    call_command("send_digests", "--email", reviewer.email)
+    assert "Sent 0 digests." in capsys.readouterr().out
+    call_command("send_digests", "--email", reviewer.email.upper(), "--force")
+    assert "Sent 1 digest." in capsys.readouterr().out
+    assert [m.to for m in mailoutbox] == [[reviewer.email]]
+    with pytest.raises(CommandError, match="No active person with a role"):
+        call_command("send_digests", "--email", "nobody@example.com")
+
+
+# --- The preference on the profile page ------------------------------------------------------
+
+
+def test_the_profile_shows_the_digest_frequency_weekly_by_default(client, reviewer):
+    client.force_login(reviewer)
+    page = client.get("/accounts/profile/").content.decode()
+    assert 'action="/accounts/profile/digest/"' in page
+    assert '<option value="weekly" selected>' in page
+    assert 'name="csrfmiddlewaretoken"' in page
+
+
+def test_changing_the_digest_frequency_redirects_and_is_audited(client, reviewer):
+    client.force_login(reviewer)
+    response = client.post("/accounts/profile/digest/", {"frequency": "daily"}, follow=True)
+    assert response.redirect_chain == [("/accounts/profile/", 302)]
+    page = response.content.decode()
+    assert "Email digest: daily." in page and '<option value="daily" selected>' in page
+    assert DigestPreference.objects.get(user=reviewer).frequency == "daily"
+    entry = AuditEntry.objects.get(action="digest.preference_changed")
+    assert entry.actor == reviewer and entry.target_label == reviewer.email
+    assert entry.before == {"frequency": "weekly"} and entry.after == {"frequency": "daily"}
+
+    client.post("/accounts/profile/digest/", {"frequency": "daily"})
+    assert AuditEntry.objects.filter(action="digest.preference_changed").count() == 1
+    client.post("/accounts/profile/digest/", {"frequency": "off"})
+    assert DigestPreference.objects.get(user=reviewer).frequency == "off"
+
+
+def test_an_unknown_frequency_is_refused_next_to_the_field(client, reviewer):
+    client.force_login(reviewer)
+    response = client.post("/accounts/profile/digest/", {"frequency": "hourly"})
+    assert response.status_code == 200
+    assert 'id="digest-frequency_error"' in response.content.decode()
+    assert not DigestPreference.objects.exists()
+    assert not AuditEntry.objects.filter(action="digest.preference_changed").exists()
+
+
+def test_the_digest_preference_needs_a_login_a_post_and_a_csrf_token(reviewer):
+    from django.test import Client
+
+    anonymous = Client()
+    assert anonymous.post("/accounts/profile/digest/", {"frequency": "off"}).url.startswith(
+        "/accounts/login/"
+    )
+    strict = Client(enforce_csrf_checks=True)
+    strict.force_login(reviewer)
+    assert strict.get("/accounts/profile/digest/").status_code == 405
+    assert strict.post("/accounts/profile/digest/", {"frequency": "off"}).status_code == 403
+    assert not DigestPreference.objects.exists()

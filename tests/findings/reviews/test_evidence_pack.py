@@ -1,0 +1,194 @@
+"""The evidence pack: every item and every decision, files an auditor can verify on their own."""
+
+import csv
+import hashlib
+import io
+import json
+import zipfile
+from datetime import timedelta
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from findings.models import Decision, ReviewItem
+from findings.reviews.evidence import population_hash
+from findings.reviews.evidence_pack import build_evidence_pack, zip_bytes
+from findings.reviews.services import DecisionInput, decide_item, sign_off_cycle
+from tests.findings.api.test_api import release_cycle
+from tests.findings.detection.test_detect import make_account
+
+FORMULA = '=HYPERLINK("http://x")'
+
+
+def decide(item, actor, kind="keep", justification="needed", **fields) -> Decision:
+    item.refresh_from_db()
+    return decide_item(
+        item=item,
+        actor=actor,
+        decision=DecisionInput(kind=kind, justification=justification, **fields),
+        expected_latest_id=item.latest_decision_id,
+    )
+
+
+def rows(pack, name: str) -> list[dict]:
+    return list(csv.DictReader(io.StringIO(pack.files[name].decode())))
+
+
+@pytest.fixture
+def account(db):
+    return make_account()
+
+
+@pytest.fixture
+def signed_cycle(account, reviewer, second_reviewer, approver):
+    """Three roles (one unknown ARN): decided, one re-decided over a delegation, signed off."""
+    cycle = release_cycle(
+        account, reviewer, roles=3, unknown=["arn:aws:iam::111122223333:role/ghost"]
+    )
+    first, second, third = cycle.items.order_by("id")
+    decide(first, reviewer, "delegate", "you own checkout", delegate_to=second_reviewer)
+    decide(first, second_reviewer, "remediate", "drop s3:* from the worker")
+    decide(second, reviewer, "keep", FORMULA)
+    expiry = timezone.localdate() + timedelta(days=90)
+    decide(third, reviewer, "accept_risk", "-1+1 until the migration", expires_on=expiry)
+    return sign_off_cycle(cycle=cycle, approver=approver, attestation="Reviewed in full.")
+
+
+@pytest.mark.django_db
+def test_every_item_and_every_decision_is_in_the_pack(signed_cycle):
+    pack = build_evidence_pack(signed_cycle)
+    items = list(signed_cycle.items.order_by("id"))
+    decisions = list(Decision.objects.filter(item__cycle=signed_cycle).order_by("id"))
+
+    assert [int(r["item_id"]) for r in rows(pack, "items.csv")] == [i.pk for i in items]
+    history = rows(pack, "decisions.csv")
+    assert [int(r["decision_id"]) for r in history] == [d.pk for d in decisions]
+    delegation, remediation = history[0], history[1]
+    assert delegation["kind"] == "delegate"
+    assert delegation["delegate_to"] == "sam.reviewer@example.com"
+    assert remediation["supersedes"] == delegation["decision_id"]
+    assert remediation["decided_by"] == "sam.reviewer@example.com"
+    assert {r["bulk"] for r in history} == {"False"}
+
+    by_item = {int(r["item_id"]): r for r in rows(pack, "items.csv")}
+    assert by_item[items[0].pk]["decision"] == "remediate"
+    assert by_item[items[0].pk]["remediation"] == "pending"
+    assert by_item[items[2].pk]["expires_on"] == str(timezone.localdate() + timedelta(days=90))
+    assert by_item[items[0].pk]["evidence_hash"] == items[0].evidence_hash
+    assert by_item[items[0].pk]["severity"] == "high"
+
+
+@pytest.mark.django_db
+def test_cycle_json_holds_the_sign_off_the_frozen_evidence_and_the_unknown_roles(
+    signed_cycle, approver
+):
+    document = json.loads(build_evidence_pack(signed_cycle).files["cycle.json"])
+    cycle = document["cycle"]
+    assert cycle["state"] == "signed_off"
+    assert cycle["sign_off"]["approver"] == approver.email
+    assert cycle["sign_off"]["attestation"] == "Reviewed in full."
+    assert cycle["sign_off"]["signed_population_hash"] == signed_cycle.population_hash
+    assert cycle["population_count"] == 3
+    assert cycle["scope_accounts"] == [{"account_id": "111122223333", "name": "Production"}]
+    assert cycle["unknown_role_arns"] == ["arn:aws:iam::111122223333:role/ghost"]
+    assert cycle["application"] == "checkout" and cycle["version"] == "1.4.0"
+
+    first = document["items"][0]
+    stored = ReviewItem.objects.get(pk=first["id"])
+    assert first["frozen_evidence"] == json.loads(json.dumps(stored.frozen_evidence))
+    assert [f["check"] for f in first["findings"]] == ["role_unused"]
+    assert [d["kind"] for d in first["decisions"]] == ["delegate", "remediate"]
+    # JSON is not a spreadsheet: the text stays exactly as written.
+    assert document["items"][1]["decisions"][0]["justification"] == FORMULA
+
+
+@pytest.mark.django_db
+def test_an_open_cycle_has_no_sign_off_yet(account, reviewer):
+    cycle = release_cycle(account, reviewer)
+    pack = build_evidence_pack(cycle)
+    assert json.loads(pack.files["cycle.json"])["cycle"]["sign_off"] is None
+    assert pack.files["decisions.csv"].decode().count("\n") == 1  # the header only
+    assert all(row["decision"] == "" for row in rows(pack, "items.csv"))
+
+
+@pytest.mark.django_db
+def test_the_manifest_lists_each_files_sha256_and_size(signed_cycle):
+    pack = build_evidence_pack(signed_cycle)
+    assert set(pack.manifest["files"]) == {"items.csv", "decisions.csv", "cycle.json"}
+    for name, content in pack.files.items():
+        assert pack.manifest["files"][name] == {
+            "sha256": hashlib.sha256(content).hexdigest(),
+            "size": len(content),
+        }
+    assert pack.manifest["cycle_id"] == signed_cycle.pk
+    assert pack.manifest["population_hash"] == signed_cycle.population_hash
+    assert pack.manifest["generator"]["name"] == "iamreview"
+    assert pack.manifest["generated_at"]
+    assert pack.manifest["item_count"] == 3 and pack.manifest["decision_count"] == 4
+
+
+@pytest.mark.django_db
+def test_an_auditor_can_recompute_the_population_hash_from_cycle_json(signed_cycle):
+    pack = build_evidence_pack(signed_cycle)
+    items = json.loads(pack.files["cycle.json"])["items"]
+    lines = sorted(f"{item['subject_key']}:{item['evidence_hash']}" for item in items)
+    recomputed = hashlib.sha256("\n".join(lines).encode()).hexdigest()
+    assert recomputed == pack.manifest["population_hash"]
+    assert pack.manifest["population_hash_matches"] is True
+
+
+@pytest.mark.django_db
+def test_an_altered_frozen_population_shows_in_the_manifest(signed_cycle):
+    ReviewItem.objects.filter(cycle=signed_cycle).update(evidence_hash="0" * 64)
+    pack = build_evidence_pack(signed_cycle)
+    assert pack.manifest["population_hash_matches"] is False
+    items = signed_cycle.items.only("subject_key", "evidence_hash")
+    assert population_hash(items) != pack.manifest["population_hash"]
+
+
+@pytest.mark.django_db
+def test_csv_cells_cannot_run_as_spreadsheet_formulas(signed_cycle):
+    pack = build_evidence_pack(signed_cycle)
+    justifications = {r["justification"] for r in rows(pack, "decisions.csv")}
+    assert "'" + FORMULA in justifications
+    assert "'-1+1 until the migration" in justifications
+    assert FORMULA not in justifications
+    assert "'" + FORMULA in {r["justification"] for r in rows(pack, "items.csv")}
+    for name in ("items.csv", "decisions.csv"):
+        for row in rows(pack, name):
+            for value in row.values():
+                assert not value.startswith(("=", "+", "-", "@", "\t", "\r")), (name, value)
+
+
+@pytest.mark.django_db
+def test_the_zip_holds_the_same_files_and_the_manifest(signed_cycle):
+    pack = build_evidence_pack(signed_cycle)
+    with zipfile.ZipFile(io.BytesIO(zip_bytes(pack))) as archive:
+        assert archive.testzip() is None
+        contents = {name: archive.read(name) for name in archive.namelist()}
+    assert set(contents) == {"items.csv", "decisions.csv", "cycle.json", "manifest.json"}
+    for name, content in pack.files.items():
+        assert contents[name] == content
+    manifest = json.loads(contents["manifest.json"])
+    assert manifest == json.loads(json.dumps(pack.manifest))
+    for name, entry in manifest["files"].items():
+        assert hashlib.sha256(contents[name]).hexdigest() == entry["sha256"]
+
+
+@pytest.mark.django_db
+def test_the_pack_takes_a_fixed_number_of_queries_whatever_the_cycle_size(
+    account, reviewer, second_reviewer
+):
+    def queries_for(cycle) -> int:
+        with CaptureQueriesContext(connection) as captured:
+            build_evidence_pack(cycle)
+        return len(captured.captured_queries)
+
+    small = release_cycle(account, reviewer, roles=1, name="small")
+    large = release_cycle(account, reviewer, roles=20, name="large")
+    for item in large.items.all():
+        decide(item, reviewer, "delegate", "yours", delegate_to=second_reviewer)
+        decide(item, second_reviewer, "keep", "in use")
+    assert queries_for(small) == queries_for(large) <= 5

@@ -1,0 +1,829 @@
+"""Review cycles: opening, deciding items, follow-ups, segregation of duties, sign-off."""
+
+import threading
+from datetime import date, datetime, time, timedelta
+
+import pytest
+from django.db import IntegrityError, connection, transaction
+from django.utils import timezone
+
+from accounts.models import LinkedIdentity
+from accounts.permissions import Role
+from findings.detection.detect import detect_account
+from findings.models import (
+    AuditEntry,
+    CredentialReportEntry,
+    Decision,
+    Exclusion,
+    Finding,
+    FindingEvent,
+    ReviewCycle,
+    ReviewItem,
+    Source,
+)
+from findings.reviews.evidence import ItemSpec, population_hash
+from findings.reviews.services import (
+    Conflict,
+    DecisionInput,
+    Forbidden,
+    Invalid,
+    assign_items,
+    bulk_decide,
+    create_cycle,
+    decide_item,
+    expire_risk_acceptances,
+    open_cycle,
+    open_release_cycle,
+    open_scheduled_cycles,
+    sign_off_cycle,
+    verify_remediations,
+)
+from tests.conftest import make_person
+from tests.findings.reviews.test_evidence import (
+    aa_row,
+    credential_entry,
+    external_access,
+    iam_role,
+    keep,
+    make_account,
+    make_finding,
+    succeeded_run,
+    user_arn,
+)
+
+pytestmark = pytest.mark.django_db
+
+ATTESTATION = "I reviewed the full population."
+
+
+@pytest.fixture
+def production(db):
+    return make_account()
+
+
+@pytest.fixture
+def quarterly(production, administrator):
+    """alice (password, no MFA: a finding), bob and carol (active keys, clean)."""
+    credential_entry(production, "alice", password=True)
+    credential_entry(production, "bob", key=True)
+    credential_entry(production, "carol", key=True)
+    make_finding(production, "console-user-without-mfa", user_arn(production, "alice"))
+    return open_cycle(kind="quarterly", opened_by=administrator, accounts=[production])
+
+
+def item_of(cycle, user: str) -> ReviewItem:
+    return cycle.items.get(subject_arn__endswith=f":user/{user}")
+
+
+def decide(item, actor, decision=None, expected=None) -> Decision:
+    return decide_item(
+        item=item, actor=actor, decision=decision or keep(), expected_latest_id=expected
+    )
+
+
+def decide_all(cycle, actor) -> None:
+    for item in cycle.items.all():
+        decide(item, actor)
+
+
+def actions() -> list[str]:
+    return list(AuditEntry.objects.values_list("action", flat=True))
+
+
+def at_noon(day: date) -> datetime:
+    return timezone.make_aware(datetime.combine(day, time(12)))
+
+
+def detected_alice_without_mfa(production) -> Finding:
+    """Real detection over a credential report: alice has a password and no MFA."""
+    credential_entry(production, "alice", password=True)
+    succeeded_run(production, Source.CREDENTIAL_REPORT)
+    detect_account(account=production)
+    return Finding.objects.get(check_id="console-user-without-mfa")
+
+
+# --- Opening cycles ---------------------------------------------------------------------------
+
+
+def test_the_first_of_october_opens_the_monthly_and_quarterly_cycles_once(production):
+    external_access(production, "shared-reports")
+    credential_entry(production, "alice", password=True)
+
+    opened = open_scheduled_cycles(today=date(2026, 10, 1))
+
+    assert sorted((c.kind, c.period) for c in opened) == [
+        ("monthly", "2026-10"),
+        ("quarterly", "2026-Q4"),
+    ]
+    monthly = ReviewCycle.objects.get(kind="monthly")
+    quarterly = ReviewCycle.objects.get(kind="quarterly")
+    assert monthly.title == "Monthly external access review 2026-10"
+    assert quarterly.title == "Quarterly credential review 2026-Q4"
+    assert monthly.due_on == date(2026, 10, 15)
+    assert quarterly.due_on == date(2026, 10, 31)
+    assert monthly.opened_by is None
+    assert monthly.items.count() == 1 and quarterly.items.count() == 1
+
+    assert open_scheduled_cycles(today=date(2026, 10, 1)) == []
+    assert open_scheduled_cycles(today=date(2026, 10, 20)) == []
+    assert ReviewCycle.objects.count() == 2
+
+
+def test_a_november_date_opens_only_the_monthly_cycle(db):
+    opened = open_scheduled_cycles(today=date(2026, 11, 1))
+
+    assert [(c.kind, c.period) for c in opened] == [("monthly", "2026-11")]
+    assert open_scheduled_cycles(today=date(2026, 11, 2)) == []
+
+
+def test_cycles_are_due_after_the_days_of_their_kind(production, administrator, reviewer):
+    today = timezone.localdate()
+    monthly = open_cycle(kind="monthly", opened_by=administrator)
+    quarterly = open_cycle(kind="quarterly", opened_by=administrator)
+    release = open_release_cycle(
+        application="shop",
+        version="1",
+        role_arns=[iam_role(production).arn],
+        notes="",
+        opened_by=reviewer,
+    )
+
+    assert monthly.due_on == today + timedelta(days=14)
+    assert quarterly.due_on == today + timedelta(days=30)
+    assert release.due_on == today + timedelta(days=7)
+
+
+def test_due_days_follow_the_settings(settings, administrator):
+    settings.REVIEW_MONTHLY_DUE_DAYS = 3
+
+    cycle = open_cycle(kind="monthly", opened_by=administrator)
+
+    assert cycle.due_on == timezone.localdate() + timedelta(days=3)
+
+
+def test_only_administrators_open_cycles_by_hand(reviewer, approver):
+    for person in (reviewer, approver):
+        with pytest.raises(Forbidden):
+            open_cycle(kind="monthly", opened_by=person)
+    assert not ReviewCycle.objects.exists()
+
+
+def test_a_release_needs_an_application_a_version_and_roles(reviewer):
+    with pytest.raises(Invalid) as refused:
+        open_release_cycle(
+            application=" ", version="", role_arns=[" "], notes="", opened_by=reviewer
+        )
+
+    assert set(refused.value.errors) == {"application", "version", "role_arns"}
+
+
+def test_auditors_and_approvers_do_not_register_releases(production, auditor, approver):
+    role = iam_role(production)
+    for person in (auditor, approver):
+        with pytest.raises(Forbidden):
+            open_release_cycle(
+                application="shop", version="1", role_arns=[role.arn], notes="", opened_by=person
+            )
+
+
+def test_the_scheduled_cycles_task_runs_and_is_idempotent(db):
+    from findings.reviews.tasks import open_scheduled_cycles as task
+
+    due = 2 if timezone.localdate().month in (1, 4, 7, 10) else 1
+
+    assert task.delay().get() == due
+    assert task.delay().get() == 0
+    assert ReviewCycle.objects.count() == due
+
+
+# --- Decisions and their follow-ups -----------------------------------------------------------
+
+
+def test_keeping_access_needs_a_justification(quarterly, reviewer):
+    item = item_of(quarterly, "alice")
+
+    with pytest.raises(Invalid) as refused:
+        decide(item, reviewer, DecisionInput(kind="keep", justification="  "))
+
+    assert "justification" in refused.value.errors
+    assert not Decision.objects.exists()
+
+
+def test_an_unknown_decision_kind_is_invalid(quarterly, reviewer):
+    with pytest.raises(Invalid) as refused:
+        decide(item_of(quarterly, "alice"), reviewer, DecisionInput(kind="ignore"))
+
+    assert "decision" in refused.value.errors
+
+
+def test_keeping_access_with_a_reason_decides_the_item(quarterly, reviewer):
+    item = item_of(quarterly, "alice")
+
+    made = decide(item, reviewer, keep("  Break-glass user, MFA on the hardware token  "))
+
+    item.refresh_from_db()
+    assert item.is_decided
+    assert item.latest_decision == made
+    assert made.justification == "Break-glass user, MFA on the hardware token"
+    assert made.decided_by == reviewer
+    assert item.remediation == ""
+
+
+def test_remediation_is_verified_when_fresh_detection_shows_the_problem_gone(
+    production, administrator, reviewer
+):
+    finding = detected_alice_without_mfa(production)
+    cycle = open_cycle(kind="quarterly", opened_by=administrator, accounts=[production])
+    item = cycle.items.get()
+    assert list(item.findings.all()) == [finding]
+
+    decide(item, reviewer, DecisionInput(kind="remediate"))
+    item.refresh_from_db()
+    assert item.remediation == ReviewItem.Remediation.PENDING
+    assert item.is_decided
+    assert verify_remediations(account=production) == 0
+
+    CredentialReportEntry.objects.filter(user="alice").update(mfa_active=True)
+    fresh = succeeded_run(production, Source.CREDENTIAL_REPORT, at=timezone.now())
+    detect_account(account=production)
+    finding.refresh_from_db()
+    assert finding.status == Finding.Status.RESOLVED
+    assert finding.resolved_by_run == fresh
+
+    assert verify_remediations(account=production) == 1
+    item.refresh_from_db()
+    assert item.remediation == ReviewItem.Remediation.VERIFIED
+    assert item.verified_by_run == fresh
+    assert item.verified_at is not None
+    assert "remediation.verified" in actions()
+    assert verify_remediations(account=production) == 0
+
+
+def test_remediation_of_a_finding_resolved_by_a_run_is_verified_with_that_run(
+    quarterly, production, reviewer
+):
+    item = item_of(quarterly, "alice")
+    decide(item, reviewer, DecisionInput(kind="remediate"))
+    run = succeeded_run(production, Source.CREDENTIAL_REPORT)
+
+    Finding.objects.filter(check_id="console-user-without-mfa").update(
+        status=Finding.Status.RESOLVED, resolved_at=timezone.now(), resolved_by_run=run
+    )
+
+    assert verify_remediations(account=production) == 1
+    item.refresh_from_db()
+    assert (item.remediation, item.verified_by_run) == ("verified", run)
+
+
+def test_remediating_a_clean_user_is_verified_once_the_user_is_gone(
+    quarterly, production, reviewer
+):
+    item = item_of(quarterly, "bob")
+    decide(item, reviewer, DecisionInput(kind="remediate"))
+    assert verify_remediations(account=production) == 0
+
+    CredentialReportEntry.objects.filter(user="bob").update(gone_at=timezone.now())
+
+    assert verify_remediations(account=production) == 1
+    item.refresh_from_db()
+    assert item.remediation == "verified"
+    assert item.verified_by_run is None
+
+
+def test_accepted_risk_needs_an_expiry_within_a_year(quarterly, reviewer):
+    item = item_of(quarterly, "alice")
+    today = timezone.localdate()
+
+    for expires_on in (None, today, today - timedelta(days=1), today + timedelta(days=366)):
+        with pytest.raises(Invalid) as refused:
+            decide(item, reviewer, DecisionInput("accept_risk", "Vendor fix due", expires_on))
+        assert "expires_on" in refused.value.errors
+    with pytest.raises(Invalid):
+        decide(item, reviewer, DecisionInput("accept_risk", "", today + timedelta(days=30)))
+
+    made = decide(
+        item, reviewer, DecisionInput("accept_risk", "Vendor fix", today + timedelta(365))
+    )
+    assert made.expires_on == today + timedelta(days=365)
+
+
+def test_accepted_risk_excludes_the_findings_until_expiry_then_brings_them_back(
+    production, administrator, reviewer, django_capture_on_commit_callbacks
+):
+    finding = detected_alice_without_mfa(production)
+    cycle = open_cycle(kind="quarterly", opened_by=administrator, accounts=[production])
+    item = cycle.items.get()
+    expiry = timezone.localdate() + timedelta(days=30)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        decision = decide(item, reviewer, DecisionInput("accept_risk", "Vendor fix in Q1", expiry))
+
+    exclusion = Exclusion.objects.get()
+    assert (exclusion.kind, exclusion.finding, exclusion.expires_on) == ("finding", finding, expiry)
+    assert exclusion.owner == reviewer
+    finding.refresh_from_db()
+    assert finding.status == Finding.Status.EXCLUDED  # detection ran after the commit
+    assert finding.exclusion == exclusion
+    assert expire_risk_acceptances(today=expiry) == []  # the last accepted day
+
+    after_expiry = expiry + timedelta(days=1)
+    [returned] = expire_risk_acceptances(today=after_expiry)
+
+    assert returned.follows_item == item
+    follow_up = ReviewCycle.objects.get(pk=returned.cycle_id)
+    assert follow_up != cycle
+    assert follow_up.kind == "quarterly"
+    assert follow_up.state == ReviewCycle.State.OPEN
+    assert list(follow_up.scope_accounts.all()) == [production]
+    assert follow_up.population_count == 1
+    assert follow_up.population_hash == population_hash(follow_up.items.all())
+    assert list(returned.findings.all()) == [finding]
+    assert not returned.is_decided
+    assert returned.frozen_evidence["returned"]["previous_justification"] == "Vendor fix in Q1"
+    decision.refresh_from_db()
+    assert decision.expiry_handled_at is not None
+    assert "risk.expired" in actions()
+    assert expire_risk_acceptances(today=after_expiry) == []
+
+    detect_account(account=production, now=at_noon(after_expiry))
+    finding.refresh_from_db()
+    assert finding.status == Finding.Status.OPEN
+    assert finding.exclusion is None
+    assert FindingEvent.objects.filter(finding=finding, kind="included").exists()
+
+
+def test_an_expired_risk_returns_into_an_open_cycle_of_the_same_kind(
+    production, administrator, reviewer
+):
+    finding = external_access(production, "shared-reports")
+    first = open_cycle(kind="monthly", opened_by=administrator, accounts=[production])
+    expiry = timezone.localdate() + timedelta(days=10)
+    decide(first.items.get(), reviewer, DecisionInput("accept_risk", "Partner audit", expiry))
+    Finding.objects.filter(pk=finding.pk).update(status=Finding.Status.EXCLUDED)
+    later = open_cycle(kind="monthly", opened_by=administrator, accounts=[production])
+    assert later.items.count() == 0
+
+    [returned] = expire_risk_acceptances(today=expiry + timedelta(days=1))
+
+    assert returned.cycle == later
+    later.refresh_from_db()
+    assert later.population_count == 1
+    assert later.population_hash == population_hash(later.items.all())
+
+
+def test_a_superseded_risk_acceptance_does_not_come_back(quarterly, reviewer):
+    item = item_of(quarterly, "alice")
+    expiry = timezone.localdate() + timedelta(days=10)
+    accepted = decide(item, reviewer, DecisionInput("accept_risk", "For now", expiry))
+    decide(item, reviewer, DecisionInput(kind="remediate"), expected=accepted.pk)
+
+    assert expire_risk_acceptances(today=expiry + timedelta(days=1)) == []
+    accepted.refresh_from_db()
+    assert accepted.expiry_handled_at is not None
+
+
+def test_a_false_positive_excludes_exactly_that_finding(production, administrator, reviewer):
+    aa_row(production, "f-1", "arn:aws:s3:::shared-reports")
+    aa_row(production, "f-2", "arn:aws:s3:::partner-drop")
+    succeeded_run(production, Source.ACCESS_ANALYZER)
+    detect_account(account=production)
+    cycle = open_cycle(kind="monthly", opened_by=administrator, accounts=[production])
+    assert cycle.items.count() == 2
+    item = cycle.items.get(subject_arn="arn:aws:s3:::shared-reports")
+    target = item.findings.get()
+
+    decide(item, reviewer, DecisionInput("false_positive", "The grantee is our own org"))
+
+    exclusion = Exclusion.objects.get()
+    assert (exclusion.kind, exclusion.finding) == (Exclusion.Kind.FINDING, target)
+    assert exclusion.check_id == target.check_id
+    assert exclusion.expires_on == timezone.localdate() + timedelta(days=365)
+    detect_account(account=production)
+    statuses = dict(Finding.objects.values_list("resource_arn", "status"))
+    assert statuses["arn:aws:s3:::shared-reports"] == Finding.Status.EXCLUDED
+    assert statuses["arn:aws:s3:::partner-drop"] == Finding.Status.OPEN
+
+
+def test_delegating_hands_the_item_to_another_reviewer_and_leaves_it_undecided(
+    quarterly, reviewer, second_reviewer
+):
+    item = item_of(quarterly, "alice")
+
+    made = decide(
+        item,
+        reviewer,
+        DecisionInput("delegate", "You own the payments team", delegate_to=second_reviewer),
+    )
+
+    item.refresh_from_db()
+    assert item.assignee == second_reviewer
+    assert not item.is_decided
+    assert item.latest_decision == made
+    assert made.delegate_to == second_reviewer
+    decide(item, second_reviewer, keep(), expected=made.pk)
+    item.refresh_from_db()
+    assert item.is_decided
+
+
+def test_the_delegate_must_be_an_active_reviewer_and_not_oneself(quarterly, reviewer, approver):
+    item = item_of(quarterly, "alice")
+    former = make_person("fred.former@example.com", Role.REVIEWER)
+    former.is_active = False
+    former.save()
+
+    for target in (None, reviewer, approver, former):
+        with pytest.raises(Invalid) as refused:
+            decide(item, reviewer, DecisionInput("delegate", "please", delegate_to=target))
+        assert "delegate_to" in refused.value.errors
+    assert not Decision.objects.exists()
+
+
+def test_only_reviewers_decide(quarterly, approver, auditor, administrator, outsider):
+    for person in (approver, auditor, administrator, outsider):
+        with pytest.raises(Forbidden):
+            decide(item_of(quarterly, "alice"), person)
+    assert not Decision.objects.exists()
+
+
+# --- Append-only decisions and conflicts ------------------------------------------------------
+
+
+def test_decisions_are_append_only_and_the_latest_counts(quarterly, reviewer, second_reviewer):
+    item = item_of(quarterly, "alice")
+    first = decide(item, reviewer, keep("Needed"))
+
+    second = decide(item, second_reviewer, DecisionInput(kind="remediate"), expected=first.pk)
+
+    assert Decision.objects.filter(item=item).count() == 2
+    first.refresh_from_db()
+    assert (first.kind, first.justification, first.decided_by) == ("keep", "Needed", reviewer)
+    assert second.supersedes == first
+    assert first.superseded_by == second
+    item.refresh_from_db()
+    assert item.latest_decision == second
+    assert item.remediation == "pending"
+
+
+def test_deciding_on_a_stale_view_raises_a_conflict_carrying_the_first_decision(
+    quarterly, reviewer, second_reviewer
+):
+    item = item_of(quarterly, "alice")
+    first = decide(item, reviewer, keep("Needed"))
+
+    with pytest.raises(Conflict) as conflict:
+        decide(item, second_reviewer, DecisionInput(kind="remediate"), expected=None)
+
+    assert conflict.value.current == first
+    assert reviewer.email in str(conflict.value)
+    assert Decision.objects.filter(item=item).count() == 1
+    with pytest.raises(Conflict):
+        decide(item, second_reviewer, keep(), expected=first.pk + 1000)
+
+
+def test_the_database_refuses_two_first_decisions_for_one_item(quarterly, reviewer):
+    item = item_of(quarterly, "alice")
+    Decision.objects.create(item=item, kind="keep", decided_by=reviewer, decided_at=timezone.now())
+
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Decision.objects.create(
+            item=item, kind="keep", decided_by=reviewer, decided_at=timezone.now()
+        )
+
+
+@pytest.fixture
+def committed_db(transactional_db, postgres):
+    """Real commits, seen by each thread's own connection. The flush afterwards is a TRUNCATE,
+    which the audit log's trigger may refuse: this connection skips triggers for that flush."""
+    yield
+    with connection.cursor() as cursor:
+        cursor.execute("SET session_replication_role = replica")
+
+
+def test_two_reviewers_racing_on_postgres_cannot_both_decide(
+    committed_db, administrator, reviewer, second_reviewer
+):
+    account = make_account()
+    credential_entry(account, "alice", password=True)
+    cycle = open_cycle(kind="quarterly", opened_by=administrator, accounts=[account])
+    item = cycle.items.get()
+    barrier = threading.Barrier(2)
+    outcomes: list = []
+
+    def worker(person):
+        try:
+            barrier.wait(timeout=10)
+            outcomes.append(decide(item, person, keep(f"{person.email} says keep")))
+        except Conflict as exc:
+            outcomes.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=worker, args=(p,)) for p in (reviewer, second_reviewer)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=20)
+
+    decisions = [o for o in outcomes if isinstance(o, Decision)]
+    conflicts = [o for o in outcomes if isinstance(o, Conflict)]
+    assert len(decisions) == 1 and len(conflicts) == 1
+    assert conflicts[0].current.pk == decisions[0].pk
+    assert Decision.objects.filter(item=item).count() == 1
+    item.refresh_from_db()
+    assert item.latest_decision_id == decisions[0].pk
+    assert actions().count("decision.recorded") == 1
+
+
+# --- Segregation of duties --------------------------------------------------------------------
+
+
+def test_a_reviewer_cannot_decide_an_item_about_their_own_identity(
+    quarterly, production, reviewer, second_reviewer
+):
+    item = item_of(quarterly, "alice")
+    LinkedIdentity.objects.create(user=reviewer, arn=user_arn(production, "alice"))
+
+    with pytest.raises(Forbidden, match="Segregation of duties"):
+        decide(item, reviewer)
+
+    assert not Decision.objects.exists()
+    decide(item, second_reviewer)
+
+
+def test_a_reviewer_cannot_decide_an_item_whose_finding_concerns_their_identity(
+    production, reviewer, second_reviewer
+):
+    role = iam_role(production, "deployer")
+    own = "arn:aws:iam::111122223333:user/rita"
+    finding = make_finding(production, "full-admin", own, severity="critical")
+    cycle = create_cycle(
+        kind="release",
+        title="Release shop 3",
+        specs=[
+            ItemSpec(
+                account=production,
+                subject_type="role",
+                subject_arn=role.arn,
+                subject_key=f"role:{role.arn}",
+                title="deployer",
+                evidence={"facts": {"arn": role.arn}},
+                finding_ids=[finding.pk],
+            )
+        ],
+        accounts=[production],
+        opened_by=reviewer,
+    )
+    LinkedIdentity.objects.create(user=reviewer, arn=own)
+
+    with pytest.raises(Forbidden, match="Segregation of duties") as refused:
+        decide(cycle.items.get(), reviewer)
+
+    assert own in str(refused.value)
+    decide(cycle.items.get(), second_reviewer)
+
+
+def test_an_approver_who_decided_an_item_cannot_sign_off_but_another_can(
+    quarterly, reviewer, approver
+):
+    manager = make_person("mia.manager@example.com", Role.APPROVER, Role.REVIEWER)
+    items = list(quarterly.items.all())
+    decide(items[0], manager)
+    for item in items[1:]:
+        decide(item, reviewer)
+
+    with pytest.raises(Forbidden, match="Segregation of duties"):
+        sign_off_cycle(cycle=quarterly, approver=manager, attestation=ATTESTATION)
+
+    signed = sign_off_cycle(cycle=quarterly, approver=approver, attestation=ATTESTATION)
+    assert signed.signed_off_by == approver
+
+
+# --- Bulk decisions and assignment ------------------------------------------------------------
+
+
+def test_a_bulk_decision_needs_one_comment(quarterly, reviewer):
+    with pytest.raises(Invalid) as refused:
+        bulk_decide(
+            items=list(quarterly.items.all()),
+            actor=reviewer,
+            decision=DecisionInput(kind="remediate"),
+            seen_at=timezone.now(),
+        )
+
+    assert "justification" in refused.value.errors
+    assert not Decision.objects.exists()
+
+
+def test_a_bulk_decision_decides_every_item_with_the_same_comment(quarterly, reviewer):
+    result = bulk_decide(
+        items=list(quarterly.items.all()),
+        actor=reviewer,
+        decision=keep("Service users of the batch platform"),
+        seen_at=timezone.now(),
+    )
+
+    assert len(result.decided) == 3
+    assert result.conflicts == [] and result.refused == []
+    assert set(Decision.objects.values_list("justification", "bulk")) == {
+        ("Service users of the batch platform", True)
+    }
+    assert not quarterly.items.filter(is_decided=False).exists()
+
+
+def test_a_bulk_decision_reports_items_decided_meanwhile_as_conflicts(
+    quarterly, reviewer, second_reviewer
+):
+    stale = list(quarterly.items.all())
+    seen_at = timezone.now()
+    theirs = decide(item_of(quarterly, "alice"), second_reviewer, keep("Mine"))
+    decide(item_of(quarterly, "bob"), second_reviewer, keep("Mine too"))
+    fresh = [item_of(quarterly, "alice")] + [
+        i for i in stale if not i.subject_arn.endswith("alice")
+    ]
+
+    result = bulk_decide(
+        items=fresh, actor=reviewer, decision=DecisionInput("remediate", "Tidy"), seen_at=seen_at
+    )
+
+    conflicted = sorted(item.subject_arn.rsplit("/", 1)[1] for item, _ in result.conflicts)
+    assert conflicted == ["alice", "bob"]  # alice seen as decided, bob only stale
+    assert [item.subject_arn.rsplit("/", 1)[1] for item in result.decided] == ["carol"]
+    assert second_reviewer.email in dict(result.conflicts)[fresh[0]]
+    assert item_of(quarterly, "alice").latest_decision == theirs
+    assert Decision.objects.filter(decided_by=reviewer).count() == 1
+
+
+def test_a_bulk_decision_reports_items_refused_by_segregation_of_duties(
+    quarterly, production, reviewer
+):
+    LinkedIdentity.objects.create(user=reviewer, arn=user_arn(production, "bob"))
+
+    result = bulk_decide(
+        items=list(quarterly.items.all()),
+        actor=reviewer,
+        decision=keep("Batch users"),
+        seen_at=timezone.now(),
+    )
+
+    [(refused, message)] = result.refused
+    assert refused.subject_arn.endswith("/bob")
+    assert "Segregation of duties" in message
+    assert len(result.decided) == 2
+    assert not item_of(quarterly, "bob").is_decided
+
+
+def test_assigning_items_to_a_reviewer(quarterly, reviewer, second_reviewer, auditor, approver):
+    items = list(quarterly.items.all())
+
+    assert assign_items(items=items[:2], assignee=second_reviewer, actor=reviewer) == 2
+
+    assert quarterly.items.filter(assignee=second_reviewer).count() == 2
+    assert "items.assigned" in actions()
+    with pytest.raises(Invalid):
+        assign_items(items=items, assignee=approver, actor=reviewer)
+    with pytest.raises(Forbidden):
+        assign_items(items=items, assignee=reviewer, actor=auditor)
+
+
+# --- Sign-off ---------------------------------------------------------------------------------
+
+
+def test_sign_off_is_refused_while_items_wait_for_a_decision(quarterly, reviewer, approver):
+    decide(item_of(quarterly, "alice"), reviewer)
+
+    with pytest.raises(Forbidden, match="2 items still wait for a decision"):
+        sign_off_cycle(cycle=quarterly, approver=approver, attestation=ATTESTATION)
+
+    quarterly.refresh_from_db()
+    assert quarterly.state == ReviewCycle.State.OPEN
+
+
+def test_a_delegated_item_still_waits_for_a_decision(
+    quarterly, reviewer, second_reviewer, approver
+):
+    decide_all(quarterly, reviewer)
+    alice = item_of(quarterly, "alice")
+    decide(
+        alice,
+        reviewer,
+        DecisionInput("delegate", "Yours", delegate_to=second_reviewer),
+        expected=alice.latest_decision_id,
+    )
+
+    with pytest.raises(Forbidden, match="1 item still waits"):
+        sign_off_cycle(cycle=quarterly, approver=approver, attestation=ATTESTATION)
+
+
+def test_sign_off_records_who_when_the_attestation_and_the_population_then_locks(
+    quarterly, reviewer, second_reviewer, approver
+):
+    decide_all(quarterly, reviewer)
+
+    signed = sign_off_cycle(cycle=quarterly, approver=approver, attestation=f"  {ATTESTATION} ")
+
+    signed.refresh_from_db()
+    assert signed.state == ReviewCycle.State.SIGNED_OFF
+    assert signed.signed_off_by == approver
+    assert timezone.now() - signed.signed_off_at < timedelta(minutes=1)
+    assert signed.attestation == ATTESTATION
+    assert signed.signed_population_hash == signed.population_hash
+    with pytest.raises(Forbidden, match="signed off and locked"):
+        decide(item_of(quarterly, "bob"), second_reviewer, expected=None)
+    alice = item_of(quarterly, "alice")
+    with pytest.raises(Forbidden, match="locked"):
+        decide(alice, reviewer, DecisionInput("remediate"), expected=alice.latest_decision_id)
+    with pytest.raises(Forbidden, match="already signed off"):
+        sign_off_cycle(cycle=quarterly, approver=approver, attestation=ATTESTATION)
+    assert assign_items(items=[alice], assignee=second_reviewer, actor=reviewer) == 0
+    alice.refresh_from_db()
+    assert alice.assignee is None
+
+
+def test_sign_off_needs_an_attestation_and_an_approver(quarterly, reviewer, approver):
+    decide_all(quarterly, reviewer)
+
+    with pytest.raises(Invalid):
+        sign_off_cycle(cycle=quarterly, approver=approver, attestation="  ")
+    with pytest.raises(Forbidden, match="Only approvers"):
+        sign_off_cycle(cycle=quarterly, approver=reviewer, attestation=ATTESTATION)
+
+
+def test_sign_off_is_refused_when_the_frozen_population_was_altered(quarterly, reviewer, approver):
+    decide_all(quarterly, reviewer)
+    ReviewItem.objects.filter(pk=item_of(quarterly, "bob").pk).update(evidence_hash="0" * 64)
+
+    with pytest.raises(Forbidden, match="no longer matches"):
+        sign_off_cycle(cycle=quarterly, approver=approver, attestation=ATTESTATION)
+
+
+def test_remediation_is_still_verified_after_sign_off(quarterly, production, reviewer, approver):
+    decide_all(quarterly, reviewer)
+    alice = item_of(quarterly, "alice")
+    decide(alice, reviewer, DecisionInput("remediate"), expected=alice.latest_decision_id)
+    sign_off_cycle(cycle=quarterly, approver=approver, attestation=ATTESTATION)
+    run = succeeded_run(production, Source.CREDENTIAL_REPORT)
+
+    Finding.objects.filter(check_id="console-user-without-mfa").update(
+        status=Finding.Status.RESOLVED, resolved_at=timezone.now(), resolved_by_run=run
+    )
+
+    assert verify_remediations(account=production) == 1
+    alice.refresh_from_db()
+    assert (alice.remediation, alice.verified_by_run) == ("verified", run)
+
+
+def test_the_expiry_task_runs_and_brings_back_nothing_twice(quarterly, reviewer):
+    from findings.reviews.tasks import expire_risk_acceptances as task
+
+    yesterday = timezone.localdate() - timedelta(days=1)
+    accepted = decide(
+        item_of(quarterly, "alice"),
+        reviewer,
+        DecisionInput("accept_risk", "x", yesterday + timedelta(days=2)),
+    )
+    Decision.objects.filter(pk=accepted.pk).update(expires_on=yesterday)  # as if time passed
+
+    assert task.delay().get() == 1
+    assert task.delay().get() == 0
+
+
+def test_an_expired_release_risk_returns_to_its_own_applications_review(
+    production, reviewer, administrator
+):
+    from findings.models import ReviewCycle
+    from findings.reviews.services import expire_risk_acceptances, open_release_cycle
+    from tests.findings.reviews.test_evidence import iam_role
+
+    checkout_role = iam_role(production, "checkout-api")
+    iam_role(production, "billing-api")
+    make_finding(production, "role-unused", checkout_role.arn, resource_type="role")
+    checkout = open_release_cycle(
+        application="checkout",
+        version="1.0",
+        role_arns=[checkout_role.arn],
+        notes="",
+        opened_by=administrator,
+    )
+    item = checkout.items.get()
+    decide_item(
+        item=item,
+        actor=reviewer,
+        decision=DecisionInput(
+            "accept_risk", "Until the rewrite", timezone.localdate() + timedelta(days=5)
+        ),
+        expected_latest_id=None,
+    )
+    billing = open_release_cycle(
+        application="billing",
+        version="3.2",
+        role_arns=[f"{checkout_role.arn[:-12]}billing-api"],
+        notes="",
+        opened_by=administrator,
+    )
+
+    returned = expire_risk_acceptances(today=timezone.localdate() + timedelta(days=6))
+
+    assert len(returned) == 1
+    assert returned[0].cycle != billing
+    assert returned[0].cycle.application == "checkout"
+    assert ReviewCycle.objects.filter(application="checkout").count() == 2

@@ -1,0 +1,1019 @@
+"""The review pages: cycles, queues, decisions, bulk, assignment, sign-off, audit log.
+
+Data is built as collection would leave it (evidence rows and findings), then cycles are opened
+with the domain functions, so the pages show what a real cycle froze.
+"""
+
+import re
+from datetime import timedelta
+
+import pytest
+from django.test import Client
+from django.utils import timezone
+from django.utils.html import escape
+
+from accounts.models import LinkedIdentity
+from accounts.permissions import Role
+from findings.collection.registry import add_account
+from findings.detection.policies import document_hash
+from findings.models import (
+    AuditEntry,
+    CredentialReportEntry,
+    Decision,
+    Finding,
+    IamRole,
+    PolicyAttachment,
+    PolicyDocument,
+    ReviewCycle,
+    ReviewItem,
+)
+from findings.models.findings import SEVERITY_RANK
+from findings.reviews.services import (
+    DEFAULT_ATTESTATION,
+    DecisionInput,
+    decide_item,
+    open_cycle,
+    open_release_cycle,
+    sign_off_cycle,
+)
+from tests.conftest import make_person
+
+pytestmark = pytest.mark.django_db
+
+ACCOUNT_ID = "111122223333"
+HTMX = {"HX-Request": "true"}
+
+
+# --- Builders -----------------------------------------------------------------------------------
+
+
+def make_account(account_id: str = ACCOUNT_ID, name: str = "Production"):
+    return add_account(account_id=account_id, name=name, regions=["us-east-1"])
+
+
+def user_arn(name: str, account_id: str = ACCOUNT_ID) -> str:
+    return f"arn:aws:iam::{account_id}:user/{name}"
+
+
+def credential_entry(account, user: str, **overrides) -> CredentialReportEntry:
+    now = timezone.now()
+    fields = {
+        "account": account,
+        "fingerprint": "x",
+        "first_seen_at": now,
+        "changed_at": now,
+        "user": user,
+        "arn": user_arn(user, account.account_id),
+        "user_creation_time": now - timedelta(days=400),
+        "password_enabled": True,
+        "password_last_used": now - timedelta(days=3),
+        "password_last_changed": now - timedelta(days=100),
+        "mfa_active": True,
+        "access_key_1_active": False,
+        "access_key_1_last_rotated_reason": "N/A",
+        "access_key_2_active": False,
+        "cert_1_active": False,
+        "cert_2_active": False,
+    }
+    fields.update(overrides)
+    return CredentialReportEntry.objects.create(**fields)
+
+
+def finding_on(entry, *, check: str = "mfa-missing", severity: str = "high") -> Finding:
+    now = timezone.now()
+    return Finding.objects.create(
+        account=entry.account,
+        check_id=check,
+        resource_key=entry.arn,
+        resource_arn=entry.arn,
+        resource_type="user",
+        resource_name=entry.user,
+        title="Console password without MFA",
+        severity=severity,
+        severity_rank=SEVERITY_RANK[severity],
+        severity_reason="Console access without a second factor",
+        evidence={"why": f"{entry.user} signs in with a password and no MFA device."},
+        evidence_fingerprint="x",
+        rule_version="1",
+        thresholds={},
+        first_seen_at=now,
+        last_seen_at=now,
+    )
+
+
+def quarterly_cycle(users=("alice", "bob", "carol"), with_findings=("alice",)) -> ReviewCycle:
+    account = make_account()
+    for user in users:
+        entry = credential_entry(account, user, mfa_active=user not in with_findings)
+        if user in with_findings:
+            finding_on(entry)
+    return open_cycle(kind="quarterly", opened_by=None, period="2026-Q4")
+
+
+def many_users_cycle(count: int, *, account_id: str = ACCOUNT_ID) -> ReviewCycle:
+    account = make_account(account_id, f"Account {account_id}")
+    now = timezone.now()
+    CredentialReportEntry.objects.bulk_create(
+        [
+            CredentialReportEntry(
+                account=account,
+                fingerprint="x",
+                first_seen_at=now,
+                changed_at=now,
+                user=f"user{n:03}",
+                arn=user_arn(f"user{n:03}", account_id),
+                user_creation_time=now - timedelta(days=100),
+                password_enabled=True,
+                mfa_active=True,
+                access_key_1_active=False,
+                access_key_2_active=False,
+                cert_1_active=False,
+                cert_2_active=False,
+            )
+            for n in range(count)
+        ]
+    )
+    return open_cycle(kind="quarterly", opened_by=None, accounts=[account])
+
+
+def item_of(cycle: ReviewCycle, user: str) -> ReviewItem:
+    return cycle.items.get(subject_arn__endswith=f":user/{user}")
+
+
+def decide(item, actor, kind="keep", justification="Needed for on-call", **extra):
+    return decide_item(
+        item=ReviewItem.objects.get(pk=item.pk),
+        actor=actor,
+        decision=DecisionInput(kind=kind, justification=justification, **extra),
+        expected_latest_id=ReviewItem.objects.get(pk=item.pk).latest_decision_id,
+    )
+
+
+def decide_all(cycle, actor):
+    for item in cycle.items.all():
+        decide(item, actor)
+
+
+def role_with_policy(account, name: str, document: dict) -> IamRole:
+    now = timezone.now()
+    arn = f"arn:aws:iam::{account.account_id}:role/{name}"
+    role = IamRole.objects.create(
+        account=account,
+        fingerprint="x",
+        first_seen_at=now,
+        changed_at=now,
+        arn=arn,
+        name=name,
+        role_id=f"AROA{name.upper()}",
+        path="/",
+        create_date=now - timedelta(days=30),
+        last_used_at=now - timedelta(days=2),
+        last_used_region="eu-west-1",
+    )
+    attach(account, arn, document)
+    return role
+
+
+def attach(account, arn: str, document: dict) -> PolicyAttachment:
+    now = timezone.now()
+    sha = document_hash(document=document)
+    stored, _ = PolicyDocument.objects.get_or_create(
+        sha256=sha, defaults={"document": document, "first_seen_at": now}
+    )
+    return PolicyAttachment.objects.create(
+        account=account,
+        fingerprint=sha,
+        first_seen_at=now,
+        changed_at=now,
+        principal_arn=arn,
+        principal_type="role",
+        kind="inline",
+        policy_ref="app",
+        policy_name="app",
+        document_sha256=sha,
+        document=stored,
+    )
+
+
+def s3_policy(*actions: str) -> dict:
+    return {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Action": list(actions), "Resource": "*"}],
+    }
+
+
+def post_decision(client, item, **data):
+    payload = {"expected_latest_id": item.latest_decision_id or "", **data}
+    return client.post(f"/review/items/{item.pk}/decide/", payload, headers=HTMX)
+
+
+def login(client, user) -> Client:
+    client.force_login(user)
+    return client
+
+
+@pytest.fixture
+def cycle(db):
+    return quarterly_cycle()
+
+
+@pytest.fixture
+def reviewer_approver(db):
+    return make_person("dual.role@example.com", Role.REVIEWER, Role.APPROVER)
+
+
+# --- Who may see and do what ----------------------------------------------------------------
+
+
+def test_every_role_reads_the_review_pages_and_an_outsider_gets_403(
+    client, cycle, administrator, reviewer, approver, auditor, outsider
+):
+    item = item_of(cycle, "alice")
+    for person in (administrator, reviewer, approver, auditor):
+        login(client, person)
+        for url in ("/review/", f"/review/cycles/{cycle.pk}/", f"/review/items/{item.pk}/"):
+            assert client.get(url).status_code == 200, (person, url)
+    login(client, outsider)
+    for url in ("/review/", f"/review/cycles/{cycle.pk}/", f"/review/items/{item.pk}/"):
+        assert client.get(url).status_code == 403
+
+
+def test_anonymous_visitor_is_sent_to_log_in(client, cycle):
+    response = client.get(f"/review/cycles/{cycle.pk}/")
+    assert response.status_code == 302
+    assert response.url.startswith("/accounts/login/")
+
+
+def test_a_reviewer_decides_but_an_approver_auditor_or_outsider_cannot(
+    client, cycle, reviewer, approver, auditor, outsider
+):
+    item = item_of(cycle, "alice")
+    for person in (approver, auditor, outsider):
+        login(client, person)
+        response = post_decision(client, item, decision="keep", justification="Fine")
+        assert response.status_code == 403, person
+    assert Decision.objects.count() == 0
+    login(client, reviewer)
+    response = post_decision(client, item, decision="keep", justification="Fine")
+    assert response.status_code == 200
+    assert Decision.objects.get().decided_by == reviewer
+
+
+def test_an_auditor_reads_the_queue_and_evidence_without_any_form(client, cycle, auditor):
+    login(client, auditor)
+    page = client.get(f"/review/cycles/{cycle.pk}/").content.decode()
+    assert "bulk-form" not in page
+    assert 'name="items"' not in page
+    assert "Download evidence pack" in page
+    item = client.get(f"/review/items/{item_of(cycle, 'alice').pk}/").content.decode()
+    assert "decision-form" not in item
+    assert "Reviewers decide items" in item
+
+
+def test_the_evidence_pack_is_for_auditors_and_administrators(
+    client, cycle, reviewer, approver, auditor, administrator
+):
+    url = f"/review/cycles/{cycle.pk}/evidence.zip"
+    for person in (reviewer, approver):
+        login(client, person)
+        assert client.get(url).status_code == 403
+    for person in (auditor, administrator):
+        login(client, person)
+        response = client.get(url)
+        assert response.status_code == 200
+        assert response["Content-Type"] == "application/zip"
+        assert response["Content-Disposition"].startswith("attachment;")
+        assert response.content[:2] == b"PK"
+
+
+def test_posts_without_a_csrf_token_are_refused(cycle, reviewer, administrator):
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(reviewer)
+    item = item_of(cycle, "bob")
+    response = client.post(
+        f"/review/items/{item.pk}/decide/", {"decision": "keep", "justification": "x"}
+    )
+    assert response.status_code == 403
+    response = client.post(
+        f"/review/cycles/{cycle.pk}/bulk/",
+        {"items": [item.pk], "decision": "keep", "justification": "x"},
+    )
+    assert response.status_code == 403
+    client.force_login(administrator)
+    assert client.post("/review/open/", {"kind": "monthly", "scope": "all"}).status_code == 403
+    assert Decision.objects.count() == 0
+    assert ReviewCycle.objects.count() == 1
+
+
+def test_every_form_on_the_cycle_page_carries_a_csrf_token(client, reviewer):
+    cycle = many_users_cycle(2)
+    decide_all(cycle, reviewer)
+    approver = make_person("ann.approver@example.com", Role.APPROVER)
+    for person in (reviewer, approver):
+        login(client, person)
+        page = client.get(f"/review/cycles/{cycle.pk}/").content.decode()
+        posts = page.count('method="post"')
+        assert posts >= 2  # log out + bulk (reviewer) or sign-off (approver)
+        assert page.count('name="csrfmiddlewaretoken"') >= posts - 1  # log out: hx-headers too
+
+
+# --- The list of cycles -----------------------------------------------------------------------
+
+
+def test_open_cycles_come_first_with_progress_and_the_overdue_ones_marked(
+    client, reviewer, approver
+):
+    signed = many_users_cycle(1, account_id="999988887777")
+    decide_all(signed, reviewer)
+    sign_off_cycle(cycle=signed, approver=approver, attestation=DEFAULT_ATTESTATION)
+    late = many_users_cycle(3)
+    ReviewCycle.objects.filter(pk=late.pk).update(
+        due_on=timezone.localdate() - timedelta(days=2), title="Late review"
+    )
+    decide(late.items.first(), reviewer)
+    login(client, reviewer)
+    page = client.get("/review/").content.decode()
+    assert page.index("Late review") < page.index(signed.title)
+    assert 'max="3" value="1"' in page
+    assert "1 / 3 decided" in page
+    assert "Overdue" in page
+    assert "In review" in page
+    late_row = page[page.index("Late review") : page.index("Late review") + 2000]
+    assert "Overdue" in late_row
+    signed_section = page[page.index('id="signed-heading"') :]
+    assert signed.title in signed_section and "Overdue" not in signed_section
+
+
+def test_a_cycle_with_every_item_decided_waits_for_sign_off(client, reviewer):
+    cycle = many_users_cycle(2)
+    decide_all(cycle, reviewer)
+    login(client, reviewer)
+    assert "Waiting for sign-off" in client.get("/review/").content.decode()
+    assert "Waiting for sign-off" in client.get(f"/review/cycles/{cycle.pk}/").content.decode()
+
+
+def test_the_list_of_cycles_takes_a_fixed_number_of_queries(
+    client, reviewer, django_assert_max_num_queries
+):
+    for n in range(2):
+        many_users_cycle(2, account_id=f"10000000000{n}")
+    login(client, reviewer)
+    client.get("/review/")  # warm the session and permission caches
+    with django_assert_max_num_queries(12) as few:
+        assert client.get("/review/").status_code == 200
+    for n in range(2, 10):
+        many_users_cycle(2, account_id=f"10000000000{n}")
+    with django_assert_max_num_queries(len(few.captured_queries)):
+        page = client.get("/review/")
+    assert page.content.decode().count("cycle-title") == 10
+
+
+def test_an_administrator_opens_a_cycle_for_selected_accounts(client, administrator):
+    production = make_account()
+    staging = make_account("444455556666", "Staging")
+    credential_entry(production, "alice")
+    credential_entry(staging, "bob")
+    login(client, administrator)
+    page = client.get("/review/").content.decode()
+    assert "Open a cycle by hand" in page
+    response = client.post(
+        "/review/open/", {"kind": "quarterly", "scope": "selected", "accounts": [staging.pk]}
+    )
+    cycle = ReviewCycle.objects.get()
+    assert response.status_code == 302 and response.url == f"/review/cycles/{cycle.pk}/"
+    assert list(cycle.scope_accounts.all()) == [staging]
+    assert [item.subject_arn for item in cycle.items.all()] == [user_arn("bob", "444455556666")]
+    assert cycle.opened_by == administrator
+
+
+def test_selected_scope_without_accounts_is_explained_next_to_the_field(client, administrator):
+    make_account()
+    login(client, administrator)
+    response = client.post("/review/open/", {"kind": "monthly", "scope": "selected"})
+    assert response.status_code == 200
+    assert "Choose at least one account" in response.content.decode()
+    assert not ReviewCycle.objects.exists()
+
+
+def test_only_administrators_open_cycles_by_hand(client, reviewer):
+    login(client, reviewer)
+    assert "Open a cycle by hand" not in client.get("/review/").content.decode()
+    response = client.post("/review/open/", {"kind": "monthly", "scope": "all"})
+    assert response.status_code == 403
+
+
+def test_a_reviewer_registers_a_release_and_sees_the_unknown_roles_prominently(client, reviewer):
+    account = make_account()
+    role = role_with_policy(account, "checkout-api", s3_policy("s3:GetObject"))
+    unknown = "arn:aws:iam::111122223333:role/typo-role"
+    login(client, reviewer)
+    response = client.post(
+        "/review/releases/",
+        {
+            "application": "checkout",
+            "version": "2.4.0",
+            "role_arns": f"{role.arn}\n\n{unknown}\n",
+            "notes": "Adds receipts",
+        },
+    )
+    cycle = ReviewCycle.objects.get(kind="release")
+    assert response.url == f"/review/cycles/{cycle.pk}/"
+    page = client.get(response.url).content.decode()
+    assert "1 role ARN not in the inventory" in page
+    assert unknown in page
+    assert "not reviewed" in page
+    assert "checkout 2.4.0" in page
+    assert cycle.items.get().subject_arn == role.arn
+
+
+def test_a_release_without_a_version_is_explained_inline(client, reviewer):
+    login(client, reviewer)
+    response = client.post(
+        "/review/releases/",
+        {"application": "checkout", "version": "", "role_arns": "arn:aws:iam::1:role/x"},
+    )
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert 'id="release-version_error"' in page
+    assert "Give the version that shipped." in page
+    assert not ReviewCycle.objects.exists()
+
+
+def test_approvers_do_not_register_releases(client, approver):
+    make_account()
+    login(client, approver)
+    assert "Register a release" not in client.get("/review/").content.decode()
+    response = client.post(
+        "/review/releases/",
+        {"application": "a", "version": "1", "role_arns": "arn:aws:iam::111122223333:role/x"},
+    )
+    assert response.status_code == 403
+
+
+# --- The queue --------------------------------------------------------------------------------
+
+
+def test_the_queue_shows_each_item_with_severity_assignee_and_decision(client, cycle, reviewer):
+    decide(item_of(cycle, "bob"), reviewer)
+    login(client, reviewer)
+    page = client.get(f"/review/cycles/{cycle.pk}/").content.decode()
+    assert "3 items" in page
+    assert 'class="badge sev-high"' in page
+    assert page.count('class="badge clean"') == 2
+    assert "Undecided" in page and "decision-keep" in page
+    # High severity sorts first.
+    assert page.index(user_arn("alice")) < page.index(user_arn("bob"))
+
+
+def test_queue_filters_sort_and_pages_are_in_the_url_and_swap_in_place(
+    client, reviewer, second_reviewer
+):
+    cycle = many_users_cycle(30)
+    items = list(cycle.items.order_by("title"))
+    decide(items[0], reviewer)
+    ReviewItem.objects.filter(pk__in=[items[1].pk, items[2].pk]).update(assignee=reviewer)
+    ReviewItem.objects.filter(pk=items[3].pk).update(assignee=second_reviewer)
+    login(client, reviewer)
+    url = f"/review/cycles/{cycle.pk}/"
+
+    first = client.get(url).content.decode()
+    assert "30 items, showing 1–25" in first
+    assert f"{url}?page=2" in first
+    second = client.get(url, {"page": 2}).content.decode()
+    assert "showing 26–30" in second
+
+    assert "29 items match" in client.get(url, {"status": "undecided"}).content.decode()
+    assert "1 item match" in client.get(url, {"status": "decided"}).content.decode()
+    mine = client.get(url, {"assignee": "me"}).content.decode()
+    assert "2 items match" in mine
+    assert "27 items match" in client.get(url, {"assignee": "unassigned"}).content.decode()
+    assert "1 item match" in client.get(url, {"assignee": second_reviewer.pk}).content.decode()
+    assert "No item matches" in client.get(url, {"severity": "critical"}).content.decode()
+    assert "30 items match" in client.get(url, {"severity": "none"}).content.decode()
+    assert "No item matches" in client.get(url, {"account": "000000000000"}).content.decode()
+
+    by_title = client.get(url, {"sort": "title", "page": 2}).content.decode()
+    assert "user025" in by_title and "user024" not in by_title
+
+    partial = client.get(url, {"status": "undecided"}, headers={**HTMX, "HX-Target": "queue"})
+    body = partial.content.decode()
+    assert partial.status_code == 200
+    assert body.lstrip().startswith('<div id="queue"')
+    assert "<html" not in body and "queue-filters" not in body
+    assert "HX-Request" in partial["Vary"]
+    assert 'hx-push-url="true"' in client.get(url).content.decode()
+
+
+def test_the_cycle_page_takes_a_fixed_number_of_queries_whatever_its_size(
+    client, reviewer, second_reviewer, django_assert_max_num_queries
+):
+    small = many_users_cycle(5)
+    large = many_users_cycle(100, account_id="222233334444")
+    for cycle in (small, large):
+        items = list(cycle.items.all()[:3])
+        decide(items[0], reviewer)
+        decide(
+            items[1], reviewer, kind="delegate", justification="yours", delegate_to=second_reviewer
+        )
+        decide(items[2], reviewer, kind="remediate", justification="")
+    login(client, reviewer)
+    client.get(f"/review/cycles/{small.pk}/")
+    with django_assert_max_num_queries(30) as small_page:
+        assert client.get(f"/review/cycles/{small.pk}/").status_code == 200
+    with django_assert_max_num_queries(len(small_page.captured_queries)):
+        page = client.get(f"/review/cycles/{large.pk}/")
+    assert page.content.decode().count('class="item-group"') == 25
+
+
+def test_fresh_data_that_changed_since_the_cycle_opened_is_marked(client, cycle, reviewer):
+    CredentialReportEntry.objects.filter(arn=user_arn("bob")).update(mfa_active=False)
+    login(client, reviewer)
+    page = client.get(f"/review/cycles/{cycle.pk}/").content.decode()
+    assert page.count("Fresh data changed") == 1
+    bob_row = page[page.index(user_arn("bob")) - 1500 : page.index(user_arn("bob")) + 400]
+    assert "Fresh data changed" in bob_row
+    item = client.get(f"/review/items/{item_of(cycle, 'bob').pk}/").content.decode()
+    assert "Fresh data changed since this cycle opened" in item
+    unchanged = client.get(f"/review/items/{item_of(cycle, 'carol').pk}/").content.decode()
+    assert "Fresh data changed" not in unchanged
+
+
+# --- One item ---------------------------------------------------------------------------------
+
+
+def test_the_item_partial_shows_evidence_history_and_a_decision_form(
+    client, cycle, reviewer, second_reviewer
+):
+    item = item_of(cycle, "alice")
+    first = decide(
+        item,
+        second_reviewer,
+        kind="delegate",
+        justification="Rita knows alice",
+        delegate_to=reviewer,
+    )
+    login(client, reviewer)
+    response = client.get(f"/review/items/{item.pk}/", headers=HTMX)
+    body = response.content.decode()
+    assert body.lstrip().startswith(f'<div id="item-{item.pk}"')
+    assert "<html" not in body
+    assert "MFA active" in body and "Password last used" in body
+    assert "Console password without MFA" in body
+    assert "alice signs in with a password and no MFA device." in body
+    assert "Rita knows alice" in body and "Delegate" in body
+    assert f'name="expected_latest_id" value="{first.pk}"' in body
+    assert f'hx-post="/review/items/{item.pk}/decide/"' in body
+    for kind in ("keep", "remediate", "accept_risk", "false_positive", "delegate"):
+        assert f'value="{kind}"' in body
+    assert f'for="item-{item.pk}-decision_0"' in body
+    # The whole page without htmx.
+    page = client.get(f"/review/items/{item.pk}/").content.decode()
+    assert "<html" in page and cycle.title in page
+
+
+def test_a_release_item_shows_first_review_then_the_diff_since_the_approved_one(
+    client, reviewer, approver
+):
+    account = make_account()
+    role = role_with_policy(account, "checkout-api", s3_policy("s3:GetObject"))
+    first = open_release_cycle(
+        application="checkout", version="1", role_arns=[role.arn], notes="", opened_by=reviewer
+    )
+    login(client, reviewer)
+    page = client.get(f"/review/items/{first.items.get().pk}/").content.decode()
+    assert "First review" in page
+    assert "Policies in effect" in page and "s3:GetObject" in page
+    assert "Unused services" in page
+    decide_all(first, reviewer)
+    sign_off_cycle(cycle=first, approver=approver, attestation=DEFAULT_ATTESTATION)
+
+    PolicyAttachment.objects.update(gone_at=timezone.now())
+    attach(account, role.arn, s3_policy("s3:GetObject", "s3:PutObject"))
+    second = open_release_cycle(
+        application="checkout", version="2", role_arns=[role.arn], notes="", opened_by=reviewer
+    )
+    page = client.get(f"/review/items/{second.items.get().pk}/").content.decode()
+    assert "First review" not in page
+    assert "Changes since the last approved review" in page
+    assert re.search(r'class="diff-line diff-added">\+\s+&quot;s3:PutObject&quot;</span>', page)
+    assert 'class="diff-line diff-removed">-' in page
+    assert "Actions added" in page and "<code>s3:PutObject</code>" in page
+    assert f"cycle #{first.pk}" in page
+
+
+# --- Deciding ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("data", "decided", "remediation"),
+    [
+        ({"decision": "keep", "justification": "On-call account"}, True, ""),
+        ({"decision": "remediate", "justification": ""}, True, "pending"),
+        ({"decision": "accept_risk", "justification": "Vendor fix due", "days": 90}, True, ""),
+        ({"decision": "false_positive", "justification": "MFA is enforced by SSO"}, True, ""),
+        ({"decision": "delegate", "justification": "You own this", "to": True}, False, ""),
+    ],
+)
+def test_each_kind_of_decision_is_recorded_through_the_form(
+    client, cycle, reviewer, second_reviewer, data, decided, remediation
+):
+    item = item_of(cycle, "alice")
+    payload = {"decision": data["decision"], "justification": data["justification"]}
+    if "days" in data:
+        payload["expires_on"] = (timezone.localdate() + timedelta(days=data["days"])).isoformat()
+    if data.get("to"):
+        payload["delegate_to"] = second_reviewer.pk
+    login(client, reviewer)
+    response = post_decision(client, item, **payload)
+    assert response.status_code == 200
+    assert "Decision recorded." in response.content.decode()
+    stored = Decision.objects.get(item=item)
+    assert (stored.kind, stored.decided_by, stored.justification) == (
+        data["decision"],
+        reviewer,
+        data["justification"],
+    )
+    item.refresh_from_db()
+    assert item.is_decided is decided
+    assert item.remediation == remediation
+    if data.get("to"):
+        assert item.assignee == second_reviewer
+    if "days" in data:
+        assert stored.expires_on == timezone.localdate() + timedelta(days=90)
+
+
+@pytest.mark.parametrize(
+    ("data", "field", "message"),
+    [
+        ({"decision": "keep", "justification": " "}, "justification", "A justification is"),
+        ({"decision": "false_positive"}, "justification", "A justification is required"),
+        ({"decision": "accept_risk", "justification": "x"}, "expires_on", "needs an expiry"),
+        (
+            {"decision": "accept_risk", "justification": "x", "expires_on": "2999-01-01"},
+            "expires_on",
+            "one year at most",
+        ),
+        ({"decision": "delegate", "justification": "x"}, "delegate_to", "Choose the reviewer"),
+        ({"justification": "x"}, "decision", "required"),
+    ],
+)
+def test_an_invalid_decision_is_explained_next_to_its_field_and_not_stored(
+    client, cycle, reviewer, data, field, message
+):
+    item = item_of(cycle, "alice")
+    login(client, reviewer)
+    response = post_decision(client, item, **data)
+    body = response.content.decode()
+    assert response.status_code == 200
+    assert f'id="item-{item.pk}-{field}_error"' in body
+    error = body[body.index(f'id="item-{item.pk}-{field}_error"') :][:300]
+    assert message in error
+    assert not Decision.objects.exists()
+
+
+def test_two_reviewers_deciding_at_once_never_overwrite_each_other(
+    client, cycle, reviewer, second_reviewer
+):
+    item = item_of(cycle, "alice")
+    rita, sam = Client(), Client()
+    rita.force_login(reviewer)
+    sam.force_login(second_reviewer)
+    # Both load the item: no decision yet.
+    for person in (rita, sam):
+        shown = person.get(f"/review/items/{item.pk}/", headers=HTMX).content.decode()
+        assert f'name="expected_latest_id" id="item-{item.pk}-expected_latest_id">' in shown
+    first = post_decision(rita, item, decision="keep", justification="Rita: still needed")
+    assert "Decision recorded." in first.content.decode()
+    second = post_decision(sam, item, decision="remediate", justification="Sam: remove it")
+    body = second.content.decode()
+    assert second.status_code == 200
+    assert "Someone else decided this item first" in body
+    assert "rita.reviewer@example.com decided this item (Keep)" in body
+    assert "Rita: still needed" in body
+    assert "Nothing was overwritten" in body
+    # Sam's input is kept, now against Rita's decision, to decide again if he still disagrees.
+    latest = Decision.objects.get()
+    assert f'name="expected_latest_id" value="{latest.pk}"' in body
+    assert "Sam: remove it" in body
+    assert Decision.objects.count() == 1
+    assert latest.decided_by == reviewer and latest.kind == "keep"
+
+
+def test_a_reviewer_never_decides_about_their_own_iam_identity(client, cycle, reviewer):
+    LinkedIdentity.objects.create(user=reviewer, arn=user_arn("alice"))
+    item = item_of(cycle, "alice")
+    login(client, reviewer)
+    shown = client.get(f"/review/items/{item.pk}/", headers=HTMX).content.decode()
+    assert "Segregation of duties" in shown
+    assert "decision-form" not in shown
+    response = post_decision(client, item, decision="keep", justification="It is fine")
+    assert response.status_code == 403
+    assert "Segregation of duties: this item concerns your own IAM identity" in (
+        response.content.decode()
+    )
+    assert not Decision.objects.exists()
+
+
+def test_a_decision_from_the_queue_also_updates_its_row_and_the_progress(client, cycle, reviewer):
+    item = item_of(cycle, "alice")
+    login(client, reviewer)
+    response = client.post(
+        f"/review/items/{item.pk}/decide/",
+        {"decision": "keep", "justification": "ok", "expected_latest_id": ""},
+        headers={
+            **HTMX,
+            "HX-Target": f"item-{item.pk}",
+            "HX-Current-URL": f"http://testserver/review/cycles/{cycle.pk}/?status=undecided",
+        },
+    )
+    body = response.content.decode()
+    assert body.lstrip().startswith(f'<div id="item-{item.pk}"')
+    assert f'<tr id="item-{item.pk}-row" class="item-row is-decided" hx-swap-oob="true">' in body
+    assert 'id="cycle-progress"' in body and "1 / 3 decided" in body
+    assert 'id="sign-off"' in body and "2 items still wait for a decision." in body
+    # From the item's own page, only the item is swapped.
+    again = client.post(
+        f"/review/items/{item.pk}/decide/",
+        {"decision": "remediate", "expected_latest_id": Decision.objects.get().pk},
+        headers={**HTMX, "HX-Current-URL": f"http://testserver/review/items/{item.pk}/"},
+    )
+    assert "hx-swap-oob" not in again.content.decode()
+    assert Decision.objects.count() == 2
+
+
+def test_without_htmx_a_decision_redirects_back_to_the_item(client, cycle, reviewer):
+    item = item_of(cycle, "bob")
+    login(client, reviewer)
+    response = client.post(
+        f"/review/items/{item.pk}/decide/",
+        {"decision": "keep", "justification": "ok", "expected_latest_id": ""},
+    )
+    assert response.status_code == 302 and response.url == f"/review/items/{item.pk}/"
+
+
+# --- Bulk and assignment ----------------------------------------------------------------------
+
+
+def bulk(client, cycle, items, seen_at=None, **data):
+    payload = {
+        "items": [item.pk for item in items],
+        "seen_at": (seen_at or timezone.now()).isoformat(),
+        "back": "status=undecided",
+        **data,
+    }
+    return client.post(f"/review/cycles/{cycle.pk}/bulk/", payload, follow=True)
+
+
+def message_texts(response) -> list[str]:
+    return [str(message) for message in response.context["messages"]]
+
+
+def test_a_bulk_decision_needs_one_comment_and_decides_every_selected_item(client, cycle, reviewer):
+    items = list(cycle.items.all())
+    login(client, reviewer)
+    response = bulk(client, cycle, items, decision="keep", justification="")
+    assert "Nothing was decided: A comment is required for a bulk decision." in message_texts(
+        response
+    )
+    assert not Decision.objects.exists()
+    response = bulk(client, cycle, items, decision="keep", justification="Quarterly check done")
+    assert response.redirect_chain[-1][0] == f"/review/cycles/{cycle.pk}/?status=undecided"
+    assert "Decided 3 items: Keep." in message_texts(response)
+    assert Decision.objects.filter(bulk=True, justification="Quarterly check done").count() == 3
+
+
+def test_items_decided_by_someone_else_after_the_page_was_shown_are_bulk_conflicts(
+    client, cycle, reviewer, second_reviewer
+):
+    seen_at = timezone.now()
+    sams = decide(item_of(cycle, "bob"), second_reviewer, justification="Sam was first")
+    login(client, reviewer)
+    response = bulk(
+        client,
+        cycle,
+        list(cycle.items.all()),
+        seen_at=seen_at,
+        decision="remediate",
+        justification="Remove them all",
+    )
+    texts = message_texts(response)
+    assert "Decided 2 items: Remediate." in texts
+    assert any(t.startswith("1 not decided because someone decided them") for t in texts)
+    item = item_of(cycle, "bob")
+    assert item.latest_decision == sams
+    assert item.decisions.count() == 1
+
+
+def test_bulk_refuses_items_about_the_reviewers_own_identity(client, cycle, reviewer):
+    LinkedIdentity.objects.create(user=reviewer, arn=user_arn("carol"))
+    login(client, reviewer)
+    response = bulk(client, cycle, list(cycle.items.all()), decision="keep", justification="ok")
+    texts = message_texts(response)
+    assert "Decided 2 items: Keep." in texts
+    assert any(t.startswith("1 refused:") and "Segregation of duties" in t for t in texts)
+    assert not item_of(cycle, "carol").decisions.exists()
+
+
+def test_confirm_clean_users_keeps_only_the_selected_users_without_findings(
+    client, cycle, reviewer
+):
+    login(client, reviewer)
+    page = client.get(f"/review/cycles/{cycle.pk}/").content.decode()
+    assert "Confirm clean users" in page
+    response = bulk(client, cycle, list(cycle.items.all()), action="confirm_clean")
+    texts = message_texts(response)
+    assert "Decided 2 items: Keep." in texts
+    assert "1 selected item with findings was left for an individual decision." in texts
+    assert not item_of(cycle, "alice").decisions.exists()
+    assert item_of(cycle, "bob").latest_decision.justification.startswith("Confirmed clean")
+
+
+def test_selected_items_are_assigned_and_unassigned(
+    client, cycle, reviewer, second_reviewer, approver
+):
+    items = [item_of(cycle, "alice"), item_of(cycle, "bob")]
+    url = f"/review/cycles/{cycle.pk}/assign/"
+    login(client, reviewer)
+    response = client.post(
+        url, {"items": [i.pk for i in items], "assignee": second_reviewer.pk}, follow=True
+    )
+    assert "Assigned 2 items to sam.reviewer@example.com." in message_texts(response)
+    assert set(cycle.items.filter(assignee=second_reviewer)) == set(items)
+    login(client, second_reviewer)
+    mine = client.get(f"/review/cycles/{cycle.pk}/", {"assignee": "me"}).content.decode()
+    assert "2 items match" in mine
+    client.post(url, {"items": [items[0].pk], "assignee": "unassigned"})
+    assert cycle.items.filter(assignee=None).count() == 2
+    assert AuditEntry.objects.filter(action="items.assigned").count() == 2
+    login(client, approver)
+    response = client.post(url, {"items": [items[0].pk], "assignee": second_reviewer.pk})
+    assert response.status_code == 403
+
+
+def test_assigning_to_someone_who_is_not_a_reviewer_is_refused(client, cycle, reviewer, auditor):
+    login(client, reviewer)
+    response = client.post(
+        f"/review/cycles/{cycle.pk}/assign/",
+        {"items": [item_of(cycle, "bob").pk], "assignee": auditor.pk},
+        follow=True,
+    )
+    assert "otto.auditor@example.com is not a reviewer" in message_texts(response)
+    assert not cycle.items.exclude(assignee=None).exists()
+
+
+# --- Sign-off ---------------------------------------------------------------------------------
+
+
+def test_sign_off_waits_for_every_decision(client, cycle, reviewer, approver):
+    decide(item_of(cycle, "alice"), reviewer)
+    login(client, approver)
+    page = client.get(f"/review/cycles/{cycle.pk}/").content.decode()
+    assert "2 items still wait for a decision" in page
+    assert "sign-off-form" not in page
+    response = client.post(
+        f"/review/cycles/{cycle.pk}/sign-off/",
+        {"attestation": DEFAULT_ATTESTATION, "confirm": "on"},
+    )
+    assert response.status_code == 403
+    assert "2 items still wait for a decision" in response.content.decode()
+    cycle.refresh_from_db()
+    assert cycle.state == "open"
+
+
+def test_an_approver_signs_off_and_the_cycle_is_locked(client, cycle, reviewer, approver):
+    decide(item_of(cycle, "alice"), reviewer, kind="remediate", justification="")
+    for user in ("bob", "carol"):
+        decide(item_of(cycle, user), reviewer)
+    login(client, approver)
+    page = client.get(f"/review/cycles/{cycle.pk}/").content.decode()
+    assert "sign-off-form" in page and escape(DEFAULT_ATTESTATION) in page
+    url = f"/review/cycles/{cycle.pk}/sign-off/"
+
+    unconfirmed = client.post(url, {"attestation": DEFAULT_ATTESTATION})
+    assert "Tick the box to confirm the attestation." in unconfirmed.content.decode()
+    assert ReviewCycle.objects.get(pk=cycle.pk).state == "open"
+
+    response = client.post(url, {"attestation": "Reviewed in full.", "confirm": "on"}, follow=True)
+    cycle.refresh_from_db()
+    assert cycle.state == "signed_off" and cycle.signed_off_by == approver
+    page = response.content.decode()
+    assert f"Signed off “{cycle.title}”. It is now locked." in page
+    assert "Reviewed in full." in page and cycle.signed_population_hash in page
+    assert "paula.approver@example.com" in page
+
+    login(client, reviewer)
+    page = client.get(f"/review/cycles/{cycle.pk}/").content.decode()
+    assert "bulk-form" not in page and 'name="items"' not in page
+    assert "Remediation pending" in page
+    item = client.get(f"/review/items/{item_of(cycle, 'bob').pk}/").content.decode()
+    assert "decision-form" not in item and "decisions are locked" in item
+    response = post_decision(client, item_of(cycle, "bob"), decision="remediate")
+    assert response.status_code == 403
+    assert "signed off and locked" in response.content.decode()
+    assert "Signed off" in client.get("/review/").content.decode()
+
+
+def test_an_approver_who_decided_an_item_cannot_sign_the_cycle_off(
+    client, cycle, reviewer, reviewer_approver
+):
+    decide(item_of(cycle, "alice"), reviewer_approver)
+    for user in ("bob", "carol"):
+        decide(item_of(cycle, user), reviewer)
+    login(client, reviewer_approver)
+    page = client.get(f"/review/cycles/{cycle.pk}/").content.decode()
+    assert "Segregation of duties: you decided items in this cycle" in page
+    assert "sign-off-form" not in page
+    response = client.post(
+        f"/review/cycles/{cycle.pk}/sign-off/", {"attestation": "ok", "confirm": "on"}
+    )
+    assert response.status_code == 403
+    assert "another approver must sign it off" in response.content.decode()
+    assert ReviewCycle.objects.get(pk=cycle.pk).state == "open"
+
+
+def test_overdue_is_marked_on_the_cycle_and_item_pages_but_not_once_signed_off(
+    client, reviewer, approver
+):
+    cycle = many_users_cycle(1)
+    ReviewCycle.objects.filter(pk=cycle.pk).update(due_on=timezone.localdate() - timedelta(1))
+    login(client, reviewer)
+    assert "badge overdue" in client.get(f"/review/cycles/{cycle.pk}/").content.decode()
+    item = cycle.items.get()
+    assert "badge overdue" in client.get(f"/review/items/{item.pk}/").content.decode()
+    decide(item, reviewer)
+    sign_off_cycle(cycle=cycle, approver=approver, attestation=DEFAULT_ATTESTATION)
+    assert "badge overdue" not in client.get(f"/review/cycles/{cycle.pk}/").content.decode()
+    assert "badge overdue" not in client.get("/review/").content.decode()
+
+
+# --- The audit log ----------------------------------------------------------------------------
+
+
+def test_the_audit_log_is_for_auditors_and_administrators_and_verifies_its_chain(
+    client, cycle, reviewer, auditor, administrator
+):
+    decide(item_of(cycle, "alice"), reviewer, justification="Audit me")
+    login(client, reviewer)
+    assert client.get("/review/audit/").status_code == 403
+    for person in (auditor, administrator):
+        login(client, person)
+        page = client.get("/review/audit/").content.decode()
+        assert "Chain intact" in page
+        assert "decision.recorded" in page and "cycle.opened" in page
+        assert "Audit me" in page and "rita.reviewer@example.com" in page
+    filtered = client.get("/review/audit/", {"action": "cycle.opened"}).content.decode()
+    assert "1 entry for “cycle.opened”" in filtered
+    partial = client.get(
+        "/review/audit/",
+        {"action": "decision.recorded"},
+        headers={**HTMX, "HX-Target": "audit-table"},
+    ).content.decode()
+    assert partial.lstrip().startswith('<div id="audit-table">')
+    assert "Chain intact" not in partial
+
+
+def test_the_audit_log_pages_and_reports_a_broken_chain(client, auditor, postgres):
+    from findings.audit.services import record
+
+    for n in range(54):  # plus granting the auditor their role: 55
+        record(actor=None, action="test.entry", target_type="test", target_id=n)
+    login(client, auditor)
+    page = client.get("/review/audit/").content.decode()
+    assert "55 entries" in page and "Page 1 of 2" in page
+    assert "Older" in client.get("/review/audit/").content.decode()
+    with postgres.cursor() as cursor:
+        # Someone with superuser rights bypasses the append-only trigger to alter an entry.
+        cursor.execute("SET LOCAL session_replication_role = replica")
+        cursor.execute(
+            "UPDATE findings_auditentry SET target_label = 'tampered' WHERE id = "
+            "(SELECT min(id) + 3 FROM findings_auditentry)"
+        )
+        cursor.execute("SET LOCAL session_replication_role = DEFAULT")
+    page = client.get("/review/audit/").content.decode()
+    assert "Chain broken" in page and "its content does not match its hash" in page
+
+
+def test_remediation_verification_still_shows_on_a_signed_off_cycle(client, reviewer, approver):
+    from findings.models import CollectionRun
+
+    cycle = many_users_cycle(1)
+    item = cycle.items.get()
+    decide(item, reviewer, kind="remediate", justification="")
+    sign_off_cycle(cycle=cycle, approver=approver, attestation=DEFAULT_ATTESTATION)
+    run = CollectionRun.objects.create(
+        account=item.account,
+        source="credential-report",
+        trigger="schedule",
+        status="succeeded",
+        started_at=timezone.now(),
+        finished_at=timezone.now(),
+    )
+    ReviewItem.objects.filter(pk=item.pk).update(
+        remediation="verified", verified_at=timezone.now(), verified_by_run=run
+    )
+    login(client, reviewer)
+    assert "Remediation verified" in client.get(f"/review/cycles/{cycle.pk}/").content.decode()
+    page = client.get(f"/review/items/{item.pk}/").content.decode()
+    assert "Remediation verified" in page
+    assert f'href="/collection/accounts/{item.account_id}/">collection run #{run.pk}</a>' in page
+    assert "decisions are locked" in page
