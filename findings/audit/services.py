@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from django.db import connection, transaction
 from django.utils import timezone
 
+from accounts.models import User
 from findings.models import AuditEntry
 
 GENESIS = "0" * 64
@@ -19,7 +20,7 @@ def entry_hash(*, previous_hash: str, fields: dict) -> str:
     return hashlib.sha256(f"{previous_hash}\n{payload}".encode()).hexdigest()
 
 
-def hashed_fields(entry: AuditEntry) -> dict:
+def hashed_fields(*, entry: AuditEntry) -> dict:
     return {
         "at": entry.at.isoformat(),
         "actor": entry.actor_label,
@@ -32,16 +33,16 @@ def hashed_fields(entry: AuditEntry) -> dict:
     }
 
 
-def jsonable(value):
+def jsonable(*, value: object) -> object:
     return json.loads(json.dumps(value, default=str)) if value is not None else None
 
 
 def record(
     *,
-    actor,
+    actor: User | None,
     action: str,
     target_type: str,
-    target_id,
+    target_id: int | str,
     target_label: str = "",
     before: dict | None = None,
     after: dict | None = None,
@@ -60,12 +61,12 @@ def record(
             target_type=target_type,
             target_id=str(target_id),
             target_label=str(target_label)[:500],
-            before=jsonable(before),
-            after=jsonable(after),
+            before=jsonable(value=before),
+            after=jsonable(value=after),
             previous_hash=last or GENESIS,
         )
         entry.entry_hash = entry_hash(
-            previous_hash=entry.previous_hash, fields=hashed_fields(entry)
+            previous_hash=entry.previous_hash, fields=hashed_fields(entry=entry)
         )
         entry.save()
     return entry
@@ -85,7 +86,7 @@ def verify_chain() -> Verification:
     for entry in AuditEntry.objects.order_by("id").iterator(chunk_size=2000):
         if entry.previous_hash != previous:
             return Verification(False, checked, entry.pk, "does not link to the entry before it")
-        expected = entry_hash(previous_hash=previous, fields=hashed_fields(entry))
+        expected = entry_hash(previous_hash=previous, fields=hashed_fields(entry=entry))
         if entry.entry_hash != expected:
             return Verification(False, checked, entry.pk, "its content does not match its hash")
         previous = entry.entry_hash

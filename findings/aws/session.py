@@ -37,6 +37,10 @@ def client_config() -> Config:
     )
 
 
+# What the rest of the app may name as a type without importing boto3 itself.
+Session = boto3.Session
+
+
 def hub_session() -> boto3.Session:
     """The collector's own credentials: environment, profile, or instance/task role."""
     return boto3.Session()

@@ -21,7 +21,7 @@ from findings.aws.authorization_details import (
 from findings.aws.credential_report import fetch_credential_report
 from findings.aws.errors import AwsError, ParseError
 from findings.aws.service_last_accessed import fetch_service_last_accessed
-from findings.aws.session import assume_role_session, client, hub_session
+from findings.aws.session import Session, assume_role_session, client, hub_session
 from findings.collection.runs import finish_run, last_success, report_progress, start_run
 from findings.collection.store import (
     aws_managed_policies_to_refresh,
@@ -50,7 +50,7 @@ class Outcome:
     warning: str = ""
 
 
-def account_session(account: AwsAccount, *, purpose: str):
+def account_session(*, account: AwsAccount, purpose: str) -> Session:
     """The AWS session for one unit of work in `account`: its role, or our own credentials."""
     if not account.role_arn:
         return hub_session()
@@ -61,14 +61,14 @@ def account_session(account: AwsAccount, *, purpose: str):
     )
 
 
-def previous_seen_at(account: AwsAccount, source: str) -> datetime | None:
+def _previous_seen_at(account: AwsAccount, source: str) -> datetime | None:
     run = last_success(account=account, source=source)
     return run.finished_at if run else None
 
 
-def collect_credential_report(account: AwsAccount, progress: Progress) -> Outcome:
+def _collect_credential_report(account: AwsAccount, progress: Progress) -> Outcome:
     progress(0, 2, "Fetching the credential report (AWS may need a minute to generate it)")
-    iam = client(account_session(account, purpose="credential-report"), "iam")
+    iam = client(account_session(account=account, purpose="credential-report"), "iam")
     report = fetch_credential_report(iam)
     progress(1, 2, f"Storing {len(report.rows)} credential report rows")
     with transaction.atomic():
@@ -76,14 +76,14 @@ def collect_credential_report(account: AwsAccount, progress: Progress) -> Outcom
             account=account,
             report=report,
             now=timezone.now(),
-            previous_seen_at=previous_seen_at(account, Source.CREDENTIAL_REPORT),
+            previous_seen_at=_previous_seen_at(account, Source.CREDENTIAL_REPORT),
         )
     return Outcome(counts=counts, data_generated_at=report.generated_at)
 
 
-def collect_authorization_details(account: AwsAccount, progress: Progress) -> Outcome:
+def _collect_authorization_details(account: AwsAccount, progress: Progress) -> Outcome:
     progress(0, 3, "Reading users, groups, roles and policies (GetAccountAuthorizationDetails)")
-    iam = client(account_session(account, purpose="authorization-details"), "iam")
+    iam = client(account_session(account=account, purpose="authorization-details"), "iam")
     details = fetch_authorization_details(iam)
     wanted = attached_aws_managed_policy_arns(details)
     aws_policies = ()
@@ -98,13 +98,13 @@ def collect_authorization_details(account: AwsAccount, progress: Progress) -> Ou
             details=details,
             aws_managed_policies=aws_policies,
             now=timezone.now(),
-            previous_seen_at=previous_seen_at(account, Source.AUTHORIZATION_DETAILS),
+            previous_seen_at=_previous_seen_at(account, Source.AUTHORIZATION_DETAILS),
         )
     counts["api_pages"] = details.pages + (1 if missing else 0)
     return Outcome(counts=counts)
 
 
-def collect_service_last_accessed(account: AwsAccount, progress: Progress) -> Outcome:
+def _collect_service_last_accessed(account: AwsAccount, progress: Progress) -> Outcome:
     principals = list(
         IamUser.objects.filter(account=account, gone_at=None).values_list("arn", flat=True)
     ) + list(IamRole.objects.filter(account=account, gone_at=None).values_list("arn", flat=True))
@@ -114,7 +114,7 @@ def collect_service_last_accessed(account: AwsAccount, progress: Progress) -> Ou
             warning="No users or roles stored yet: collect users, roles and policies first.",
         )
     # One session generates and reads every job: AWS lets only the starting session read one.
-    iam = client(account_session(account, purpose="service-last-accessed"), "iam")
+    iam = client(account_session(account=account, purpose="service-last-accessed"), "iam")
     progress(0, len(principals), f"Service last-accessed jobs for {len(principals)} principals")
     # One principal first: when the role may not run these jobs at all (AccessDenied, an
     # endpoint without them), say so once instead of failing every principal in turn.
@@ -133,7 +133,7 @@ def collect_service_last_accessed(account: AwsAccount, progress: Progress) -> Ou
             account=account,
             results=results,
             now=timezone.now(),
-            previous_seen_at=previous_seen_at(account, Source.SERVICE_LAST_ACCESSED),
+            previous_seen_at=_previous_seen_at(account, Source.SERVICE_LAST_ACCESSED),
         )
     failed = [r for r in results if r.error]
     warning = ""
@@ -143,10 +143,10 @@ def collect_service_last_accessed(account: AwsAccount, progress: Progress) -> Ou
     return Outcome(counts=counts, warning=warning)
 
 
-def collect_access_analyzer(account: AwsAccount, progress: Progress) -> Outcome:
+def _collect_access_analyzer(account: AwsAccount, progress: Progress) -> Outcome:
     regions = account.regions or ["us-east-1"]
     progress(0, len(regions), f"Reading Access Analyzer in {', '.join(regions)}")
-    session = account_session(account, purpose="access-analyzer")
+    session = account_session(account=account, purpose="access-analyzer")
     snapshot = fetch_access_analyzer(
         session,
         regions=regions,
@@ -162,17 +162,17 @@ def collect_access_analyzer(account: AwsAccount, progress: Progress) -> Outcome:
             snapshot=snapshot,
             regions=[r for r in regions if r not in snapshot.region_errors],
             now=timezone.now(),
-            previous_seen_at=previous_seen_at(account, Source.ACCESS_ANALYZER),
+            previous_seen_at=_previous_seen_at(account, Source.ACCESS_ANALYZER),
         )
     warning = "; ".join(f"{region}: {error}" for region, error in snapshot.region_errors.items())
     return Outcome(counts=counts, warning=warning)
 
 
 COLLECTORS: dict[str, Callable[[AwsAccount, Progress], Outcome]] = {
-    Source.CREDENTIAL_REPORT: collect_credential_report,
-    Source.AUTHORIZATION_DETAILS: collect_authorization_details,
-    Source.SERVICE_LAST_ACCESSED: collect_service_last_accessed,
-    Source.ACCESS_ANALYZER: collect_access_analyzer,
+    Source.CREDENTIAL_REPORT: _collect_credential_report,
+    Source.AUTHORIZATION_DETAILS: _collect_authorization_details,
+    Source.SERVICE_LAST_ACCESSED: _collect_service_last_accessed,
+    Source.ACCESS_ANALYZER: _collect_access_analyzer,
 }
 
 
@@ -204,12 +204,12 @@ def run_collection(*, run: CollectionRun, on_progress: Progress | None = None) -
             error=outcome.warning,
             data_generated_at=outcome.data_generated_at,
         )
-        detect_after(run)
+        detect_after(run=run)
     run.refresh_from_db()
     return run
 
 
-def detect_after(run: CollectionRun) -> None:
+def detect_after(*, run: CollectionRun) -> None:
     """Fresh evidence: bring the account's findings up to date (a failure here is logged, the
     collection itself stays a success)."""
 

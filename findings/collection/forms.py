@@ -58,7 +58,7 @@ class AwsAccountChangeForm(forms.Form):
         return self.cleaned_data["role_arn"].strip()
 
     def clean_regions(self) -> list[str]:
-        return parse_regions(self.cleaned_data["regions"])
+        return parse_regions(value=self.cleaned_data["regions"])
 
     @classmethod
     def for_account(cls, account: AwsAccount, **kwargs) -> "AwsAccountChangeForm":
@@ -119,7 +119,7 @@ class ImportForm(forms.Form):
     def clean_file(self):
         upload = self.cleaned_data["file"]
         try:
-            check_size(upload.size)  # before anything reads the file
+            check_size(size=upload.size)  # before anything reads the file
         except ImportRejected as exc:
             raise ValidationError(str(exc)) from None
         return upload

@@ -1,9 +1,12 @@
 """Import evidence from files saved with the AWS CLI, through the same parsers and storage."""
 
+from datetime import datetime
+
 from django.conf import settings
 from django.db import DataError, transaction
 from django.utils import timezone
 
+from accounts.models import User
 from findings.audit.services import record
 from findings.aws.access_analyzer import parse_findings_file
 from findings.aws.authorization_details import parse_authorization_details_file
@@ -30,7 +33,7 @@ class ImportRejected(Exception):
     """The whole file was refused; nothing was stored."""
 
 
-def check_size(size: int) -> None:
+def check_size(*, size: int) -> None:
     limit = settings.IAMREVIEW_IMPORT_MAX_BYTES
     if size > limit:
         raise ImportRejected(
@@ -39,7 +42,9 @@ def check_size(size: int) -> None:
         )
 
 
-def store_parsed(*, account: AwsAccount, kind: str, data: bytes, previous_seen_at) -> tuple:
+def store_parsed(
+    *, account: AwsAccount, kind: str, data: bytes, previous_seen_at: datetime | None
+) -> tuple:
     now = timezone.now()
     if kind == "credential-report":
         # A saved CSV has no GeneratedTime (the CLI prints only Content): the import time
@@ -78,12 +83,17 @@ def store_parsed(*, account: AwsAccount, kind: str, data: bytes, previous_seen_a
 
 
 def import_file(
-    *, account: AwsAccount, kind: str, data: bytes, filename: str = "", requested_by=None
+    *,
+    account: AwsAccount,
+    kind: str,
+    data: bytes,
+    filename: str = "",
+    requested_by: User | None = None,
 ) -> CollectionRun:
     """Parse and store one file as a run. A bad file is rejected whole: ImportRejected."""
     if kind not in KINDS:
         raise ImportRejected(f"Unknown kind {kind!r}; choose from {', '.join(KINDS)}")
-    check_size(len(data))
+    check_size(size=len(data))
     source = KINDS[kind]
     run = claim_run(
         account=account,
@@ -119,6 +129,6 @@ def import_file(
         target_label=f"{kind} {filename} into {account}",
         after={"account": account.account_id, "kind": kind, "file": filename, "counts": counts},
     )
-    detect_after(run)
+    detect_after(run=run)
     run.refresh_from_db()
     return run

@@ -5,6 +5,7 @@ from dataclasses import dataclass
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
+from accounts.models import User
 from findings.audit.services import record
 from findings.aws.organizations import list_organization_accounts
 from findings.aws.session import assume_role_session, client, hub_session
@@ -13,7 +14,7 @@ from findings.models import AwsAccount
 INACTIVE_ORG_STATES = {"SUSPENDED", "PENDING_CLOSURE", "CLOSED"}
 
 
-def parse_regions(value: str | list[str] | None) -> list[str]:
+def parse_regions(*, value: str | list[str] | None) -> list[str]:
     if not value:
         return []
     items = value.split(",") if isinstance(value, str) else value
@@ -30,14 +31,14 @@ def parse_regions(value: str | list[str] | None) -> list[str]:
     return regions
 
 
-def member_role_arn(account_id: str, role_name: str) -> str:
+def _member_role_arn(account_id: str, role_name: str) -> str:
     return f"arn:aws:iam::{account_id}:role/{role_name.strip('/')}"
 
 
 AUDITED_FIELDS = ["account_id", "name", "role_arn", "regions", "enabled", "origin", "org_state"]
 
 
-def audit_view(account: AwsAccount) -> dict:
+def _audit_view(account: AwsAccount) -> dict:
     """What the audit log keeps of an account (the ExternalId only as set or not)."""
     view = {name: getattr(account, name) for name in AUDITED_FIELDS}
     view["external_id_set"] = bool(account.external_id)
@@ -53,7 +54,7 @@ def add_account(
     external_id: str = "",
     regions: list[str] | None = None,
     origin: str = AwsAccount.Origin.MANUAL,
-    actor=None,
+    actor: User | None = None,
 ) -> AwsAccount:
     account = AwsAccount(
         account_id=account_id.strip(),
@@ -71,19 +72,21 @@ def add_account(
         target_type="aws_account",
         target_id=account.pk,
         target_label=str(account),
-        after=audit_view(account),
+        after=_audit_view(account),
     )
     return account
 
 
 @transaction.atomic
-def update_account(*, account: AwsAccount, actor=None, **changes) -> AwsAccount:
-    before = audit_view(account)
+def update_account(
+    *, account: AwsAccount, actor: User | None = None, **changes: object
+) -> AwsAccount:
+    before = _audit_view(account)
     for name, value in changes.items():
         setattr(account, name, value)
     account.full_clean()
     account.save()
-    after = audit_view(account)
+    after = _audit_view(account)
     if after != before:
         changed = [key for key in after if after[key] != before[key]]
         record(
@@ -135,7 +138,7 @@ def discover_organization_accounts(
                 account = add_account(
                     account_id=item.account_id,
                     name=item.name,
-                    role_arn=member_role_arn(item.account_id, member_role_name),
+                    role_arn=_member_role_arn(item.account_id, member_role_name),
                     external_id=external_id,
                     regions=regions,
                     origin=AwsAccount.Origin.ORGANIZATIONS,
@@ -156,7 +159,7 @@ def discover_organization_accounts(
                 if active and account.org_state in INACTIVE_ORG_STATES and not account.enabled:
                     account.enabled = True  # disabled by discovery, active again in AWS
                 result.updated.append(account)
-            before = audit_view(AwsAccount.objects.get(pk=account.pk))
+            before = _audit_view(AwsAccount.objects.get(pk=account.pk))
             account.org_state = item.state
             account.org_joined_at = account.org_joined_at or item.joined_at
             if item.name:
@@ -169,6 +172,6 @@ def discover_organization_accounts(
                 target_id=account.pk,
                 target_label=str(account),
                 before=before,
-                after=audit_view(account),
+                after=_audit_view(account),
             )
     return result

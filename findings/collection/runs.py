@@ -6,6 +6,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from accounts.models import User
 from findings.models import AwsAccount, CollectionRun
 from findings.models.runs import ACTIVE_STATUSES
 
@@ -37,7 +38,12 @@ def release_abandoned_runs(*, account: AwsAccount | None = None) -> int:
 
 
 def claim_run(
-    *, account: AwsAccount, source: str, trigger: str, requested_by=None, detail: str = ""
+    *,
+    account: AwsAccount,
+    source: str,
+    trigger: str,
+    requested_by: User | None = None,
+    detail: str = "",
 ) -> CollectionRun:
     """Create the run that holds the (account, source) claim, or raise AlreadyRunning.
 

@@ -8,7 +8,7 @@ from django.db.models import Max
 from findings.models import AwsAccount, CollectionRun, Source
 
 
-def interval(source: str) -> timedelta:
+def interval(*, source: str) -> timedelta:
     hours = {
         Source.CREDENTIAL_REPORT: settings.COLLECT_CREDENTIAL_REPORT_HOURS,
         Source.AUTHORIZATION_DETAILS: settings.COLLECT_AUTHORIZATION_DETAILS_HOURS,
@@ -34,11 +34,11 @@ def due_pairs(*, now: datetime) -> list[tuple[AwsAccount, str]]:
     for account in AwsAccount.objects.filter(enabled=True):
         for source in Source.values:
             last = last_attempt.get((account.pk, source))
-            if last is None or now - last >= interval(source):
+            if last is None or now - last >= interval(source=source):
                 due.append((account, source))
     return due
 
 
 def is_stale(*, source: str, finished_at: datetime | None, now: datetime) -> bool:
     """Data older than twice its interval deserves a warning."""
-    return finished_at is not None and now - finished_at > 2 * interval(source)
+    return finished_at is not None and now - finished_at > 2 * interval(source=source)

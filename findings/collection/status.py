@@ -17,7 +17,7 @@ SEEN_ORDER = ["rows", "users", "groups", "roles", "policies", "principals", "ser
 NOT_SHOWN = ("documents", "api_pages")
 
 
-def counts_summary(counts: dict) -> str:
+def counts_summary(*, counts: dict) -> str:
     """A run's counts in words: "7 rows; 2 new, 1 changed; findings 3 opened"."""
     numbers = {name: value for name, value in counts.items() if isinstance(value, int)}
     seen_names = [n for n in numbers if not n.endswith(CHANGE_SUFFIXES) and n not in NOT_SHOWN]
@@ -44,7 +44,7 @@ def counts_summary(counts: dict) -> str:
     return "; ".join(parts)
 
 
-def duration_text(delta: timedelta | None) -> str:
+def _duration_text(delta: timedelta | None) -> str:
     if delta is None:
         return ""
     seconds = round(delta.total_seconds())
@@ -83,7 +83,7 @@ class SourceStatus:
 
     @property
     def summary(self) -> str:
-        return counts_summary(self.last_success.counts) if self.last_success else ""
+        return counts_summary(counts=self.last_success.counts) if self.last_success else ""
 
 
 @dataclass
@@ -132,7 +132,7 @@ def collection_status(*, accounts: QuerySet, now: datetime) -> list[AccountStatu
                     source=source,
                     latest=runs.get(getattr(account, f"latest_{index}")),
                     last_success=success,
-                    every=interval(source),
+                    every=interval(source=source),
                     stale=account.enabled
                     and is_stale(
                         source=source,
@@ -150,6 +150,8 @@ def recent_runs(*, account: AwsAccount | None = None, limit: int) -> list[RunRow
     if account is not None:
         runs = runs.filter(account=account)
     return [
-        RunRow(run=run, summary=counts_summary(run.counts), took=duration_text(run.duration))
+        RunRow(
+            run=run, summary=counts_summary(counts=run.counts), took=_duration_text(run.duration)
+        )
         for run in runs[:limit]
     ]

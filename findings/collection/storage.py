@@ -31,8 +31,8 @@ class SyncCounts:
 
 
 def sync_observed(
-    model: type[Model],
     *,
+    model: type[Model],
     account: AwsAccount,
     records: Iterable[dict],
     now: datetime,
@@ -104,7 +104,7 @@ def sync_observed(
     return counts
 
 
-def intern_documents(documents: Iterable[dict], *, now: datetime) -> dict[str, int]:
+def intern_documents(*, documents: Iterable[dict], now: datetime) -> dict[str, int]:
     """Store each distinct document once by content hash. Returns {sha256: PolicyDocument id}."""
     by_hash = {document_hash(document=doc): doc for doc in documents if doc is not None}
     if not by_hash:

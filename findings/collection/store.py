@@ -43,7 +43,7 @@ AWS_MANAGED_POLICY_MAX_AGE = timedelta(hours=24)
 CREDENTIAL_FIELDS = [f.name for f in fields(CredentialReportRow) if f.name != "line_number"]
 
 
-def credential_values(row: CredentialReportRow) -> dict:
+def _credential_values(row: CredentialReportRow) -> dict:
     values = {}
     for name in CREDENTIAL_FIELDS:
         value = getattr(row, name)
@@ -73,9 +73,9 @@ def store_credential_report(
         },
     )
     counts = sync_observed(
-        CredentialReportEntry,
+        model=CredentialReportEntry,
         account=account,
-        records=[credential_values(row) for row in report.rows],
+        records=[_credential_values(row) for row in report.rows],
         now=now,
         previous_seen_at=previous_seen_at,
     )
@@ -100,7 +100,11 @@ def aws_managed_policies_to_refresh(*, arns: set[str]) -> set[str]:
 
 
 def store_managed_policies(
-    *, account: AwsAccount | None, policies, document_ids: dict[str, int], now: datetime
+    *,
+    account: AwsAccount | None,
+    policies: list[ManagedPolicyDetail],
+    document_ids: dict[str, int],
+    now: datetime,
 ) -> int:
     """Upsert managed policies by ARN; unchanged ones are not written."""
     if not policies:
@@ -163,7 +167,7 @@ def store_managed_policies(
     return len(rows)
 
 
-def attachment(principal_arn, principal_type, kind, ref, name, document) -> dict:
+def _attachment(principal_arn, principal_type, kind, ref, name, document) -> dict:
     sha = document_hash(document=document) if document is not None else ""
     return {
         "principal_arn": principal_arn,
@@ -212,13 +216,13 @@ def store_authorization_details(
         for principal in principals:
             for policy in principal.inline_policies:
                 attachments.append(
-                    attachment(
+                    _attachment(
                         principal.arn, kind_of, "inline", policy.name, policy.name, policy.document
                     )
                 )
             for policy in principal.attached_policies:
                 attachments.append(
-                    attachment(
+                    _attachment(
                         principal.arn,
                         kind_of,
                         "managed",
@@ -230,7 +234,7 @@ def store_authorization_details(
             boundary = getattr(principal, "permissions_boundary_arn", None)
             if boundary:
                 attachments.append(
-                    attachment(
+                    _attachment(
                         principal.arn,
                         kind_of,
                         "boundary",
@@ -241,7 +245,7 @@ def store_authorization_details(
                 )
             if kind_of == "role" and principal.assume_role_policy is not None:
                 attachments.append(
-                    attachment(
+                    _attachment(
                         principal.arn,
                         "role",
                         "trust",
@@ -258,7 +262,7 @@ def store_authorization_details(
         for policy in principal.inline_policies
     ]
     all_documents += [r.assume_role_policy for r in details.roles if r.assume_role_policy]
-    document_ids = {**stored_document_ids, **intern_documents(all_documents, now=now)}
+    document_ids = {**stored_document_ids, **intern_documents(documents=all_documents, now=now)}
     for values in attachments:
         values["document_id"] = document_ids.get(values["document_sha256"])
 
@@ -268,7 +272,7 @@ def store_authorization_details(
         arn__in=[p.arn for p in details.policies]
     ).update(gone_at=now, last_seen_at=previous_seen_at, changed_at=now)
     users = sync_observed(
-        IamUser,
+        model=IamUser,
         account=account,
         records=[
             {
@@ -287,7 +291,7 @@ def store_authorization_details(
         previous_seen_at=previous_seen_at,
     )
     groups = sync_observed(
-        IamGroup,
+        model=IamGroup,
         account=account,
         records=[
             {
@@ -303,7 +307,7 @@ def store_authorization_details(
         previous_seen_at=previous_seen_at,
     )
     roles = sync_observed(
-        IamRole,
+        model=IamRole,
         account=account,
         records=[
             {
@@ -329,7 +333,7 @@ def store_authorization_details(
         previous_seen_at=previous_seen_at,
     )
     attached = sync_observed(
-        PolicyAttachment,
+        model=PolicyAttachment,
         account=account,
         records=attachments,
         now=now,
@@ -385,7 +389,7 @@ def store_service_last_accessed(
     ]
     # Only principals read this time are replaced: a failed job keeps its previous data.
     counts = sync_observed(
-        ServiceLastAccessed,
+        model=ServiceLastAccessed,
         account=account,
         records=records,
         now=now,
@@ -424,7 +428,7 @@ def store_access_analyzer(
     analyzers = None
     if regions is not None:  # a file names no analyzers: keep the ones collected live
         analyzers = sync_observed(
-            Analyzer,
+            model=Analyzer,
             account=account,
             records=[
                 {
@@ -470,7 +474,7 @@ def store_access_analyzer(
             }
         )
     findings = sync_observed(
-        AccessAnalyzerFinding,
+        model=AccessAnalyzerFinding,
         account=account,
         records=records,
         now=now,

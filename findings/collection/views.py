@@ -209,7 +209,7 @@ def collection_import(request):
                 "import the file when it has finished.",
             )
         else:
-            summary = counts_summary(run.counts) or "nothing in it"
+            summary = counts_summary(counts=run.counts) or "nothing in it"
             messages.success(request, f"Imported {upload.name} into {account}: {summary}.")
             return redirect("collection")
     context = {"form": form, "has_accounts": AwsAccount.objects.exists()}

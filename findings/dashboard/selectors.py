@@ -7,6 +7,7 @@ from django.db.models import Count, Q
 from django.db.models.functions import TruncWeek
 from django.utils import timezone
 
+from accounts.models import User
 from accounts.permissions import Capability, can
 from findings.collection.status import collection_status
 from findings.models import AwsAccount, Finding, FindingEvent, ReviewCycle, ReviewItem
@@ -25,7 +26,7 @@ class SeverityBar:
     width: int  # in chart units, for an SVG rect (no inline styles under our CSP)
 
 
-def severity_bars(counts: dict[str, int]) -> list[SeverityBar]:
+def _severity_bars(counts: dict[str, int]) -> list[SeverityBar]:
     biggest = max(counts.values(), default=0) or 1
     return [
         SeverityBar(
@@ -48,13 +49,13 @@ class TrendWeek:
     resolved_y: int
 
 
-def week_start(day: date) -> date:
+def _week_start(day: date) -> date:
     return day - timedelta(days=day.weekday())
 
 
 def finding_trend(*, now: datetime) -> list[TrendWeek]:
     """Findings opened and resolved per week over the last weeks (one grouped query)."""
-    first = week_start(timezone.localdate(now)) - timedelta(weeks=TREND_WEEKS - 1)
+    first = _week_start(timezone.localdate(now)) - timedelta(weeks=TREND_WEEKS - 1)
     rows = (
         FindingEvent.objects.filter(
             kind__in=["opened", "reopened", "resolved"], at__date__gte=first
@@ -86,7 +87,7 @@ def finding_trend(*, now: datetime) -> list[TrendWeek]:
     ]
 
 
-def points(trend: list[TrendWeek], attribute: str) -> str:
+def _points(trend: list[TrendWeek], attribute: str) -> str:
     return " ".join(f"{week.x},{getattr(week, attribute)}" for week in trend)
 
 
@@ -107,7 +108,7 @@ class CycleSummary:
         return self.total == self.decided and self.cycle.state == ReviewCycle.State.OPEN
 
 
-def open_cycles(*, user, today: date) -> list[CycleSummary]:
+def open_cycles(*, user: User, today: date) -> list[CycleSummary]:
     cycles = (
         ReviewCycle.objects.filter(state=ReviewCycle.State.OPEN)
         .annotate(
@@ -129,7 +130,7 @@ def open_cycles(*, user, today: date) -> list[CycleSummary]:
     ]
 
 
-def dashboard_context(*, user) -> dict:
+def dashboard_context(*, user: User) -> dict:
     now = timezone.now()
     today = timezone.localdate(now)
     counts = {
@@ -144,10 +145,10 @@ def dashboard_context(*, user) -> dict:
     cycles = open_cycles(user=user, today=today)
     return {
         "open_total": sum(counts.values()),
-        "severity_bars": severity_bars(counts),
+        "severity_bars": _severity_bars(counts),
         "trend": trend,
-        "trend_opened_points": points(trend, "opened_y"),
-        "trend_resolved_points": points(trend, "resolved_y"),
+        "trend_opened_points": _points(trend, "opened_y"),
+        "trend_resolved_points": _points(trend, "resolved_y"),
         "trend_opened_total": sum(w.opened for w in trend),
         "trend_resolved_total": sum(w.resolved for w in trend),
         "chart_width": CHART_WIDTH,

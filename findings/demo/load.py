@@ -127,7 +127,7 @@ def store_simulated_service_access(account: AwsAccount, *, now: datetime, seed: 
             account=account, results=results, now=now, previous_seen_at=None
         )
     finish_run(run=run, succeeded=True, counts=counts)
-    detect_after(run)
+    detect_after(run=run)
 
 
 def load_demo(
@@ -183,7 +183,7 @@ def load_demo(
         # moto has no root user: one account gets a credential report with a risky root row.
         management = next(a for a in accounts if a.account_id == org.management_account_id)
 
-        iam = client(account_session(management, purpose="demo"), "iam")
+        iam = client(account_session(account=management, purpose="demo"), "iam")
         iam.generate_credential_report()
         content = iam.get_credential_report()["Content"].decode()
         content = content.rstrip("\n") + "\n" + root_row(management.account_id, now) + "\n"
@@ -204,10 +204,10 @@ def open_demo_cycles(accounts: list[AwsAccount], *, say: Say) -> None:
 
     today = timezone.localdate()
     for kind in (ReviewCycle.Kind.MONTHLY, ReviewCycle.Kind.QUARTERLY):
-        period = period_of(kind, today)
+        period = period_of(kind=kind, day=today)
         if ReviewCycle.objects.filter(kind=kind, period=period).exists():
             continue
-        specs = population_for(kind, accounts)
+        specs = population_for(kind=kind, accounts=accounts)
         label = (
             "Monthly external access review" if kind == "monthly" else "Quarterly credential review"
         )

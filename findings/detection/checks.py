@@ -82,27 +82,27 @@ class Check:
     fix: str
     control: str
     sources: tuple[str, ...]
-    run: Callable[[Evidence, Thresholds], Iterator[Detected]]
+    run: Callable[..., Iterator[Detected]]  # called as run(ev=..., t=...)
 
 
-def days_ago(moment: datetime | None, now: datetime) -> int | None:
+def _days_ago(moment: datetime | None, now: datetime) -> int | None:
     return None if moment is None else (now - moment).days
 
 
-def fmt(moment: datetime | None) -> str | None:
+def _fmt(moment: datetime | None) -> str | None:
     return moment.isoformat() if moment else None
 
 
-def is_root(entry) -> bool:
+def _is_root(entry) -> bool:
     return entry.is_root
 
 
 # --- Credential report checks ---------------------------------------------------------------
 
 
-def root_access_key(ev: Evidence, t: Thresholds) -> Iterator[Detected]:
+def root_access_key(*, ev: Evidence, t: Thresholds) -> Iterator[Detected]:
     for entry in ev.credential_entries:
-        if not is_root(entry):
+        if not _is_root(entry):
             continue
         active = [n for n in (1, 2) if getattr(entry, f"access_key_{n}_active")]
         if active:
@@ -115,7 +115,7 @@ def root_access_key(ev: Evidence, t: Thresholds) -> Iterator[Detected]:
                 {
                     "active_keys": active,
                     **{
-                        f"access_key_{n}_last_used": fmt(
+                        f"access_key_{n}_last_used": _fmt(
                             getattr(entry, f"access_key_{n}_last_used_date")
                         )
                         for n in active
@@ -124,17 +124,17 @@ def root_access_key(ev: Evidence, t: Thresholds) -> Iterator[Detected]:
             )
 
 
-def root_mfa(ev: Evidence, t: Thresholds) -> Iterator[Detected]:
+def root_mfa(*, ev: Evidence, t: Thresholds) -> Iterator[Detected]:
     for entry in ev.credential_entries:
-        if is_root(entry) and not entry.mfa_active:
+        if _is_root(entry) and not entry.mfa_active:
             yield Detected(
                 "root-mfa", entry.arn, entry.arn, "root", "root account", {"mfa_active": False}
             )
 
 
-def root_recent_use(ev: Evidence, t: Thresholds) -> Iterator[Detected]:
+def root_recent_use(*, ev: Evidence, t: Thresholds) -> Iterator[Detected]:
     for entry in ev.credential_entries:
-        if not is_root(entry):
+        if not _is_root(entry):
             continue
         uses = {
             "password": entry.password_last_used,
@@ -142,9 +142,9 @@ def root_recent_use(ev: Evidence, t: Thresholds) -> Iterator[Detected]:
             "access key 2": entry.access_key_2_last_used_date,
         }
         recent = {
-            what: fmt(when)
+            what: _fmt(when)
             for what, when in uses.items()
-            if when and days_ago(when, ev.now) <= t.root_use_days
+            if when and _days_ago(when, ev.now) <= t.root_use_days
         }
         if recent:
             yield Detected(
@@ -157,9 +157,9 @@ def root_recent_use(ev: Evidence, t: Thresholds) -> Iterator[Detected]:
             )
 
 
-def console_user_without_mfa(ev: Evidence, t: Thresholds) -> Iterator[Detected]:
+def console_user_without_mfa(*, ev: Evidence, t: Thresholds) -> Iterator[Detected]:
     for entry in ev.credential_entries:
-        if not is_root(entry) and entry.password_enabled and not entry.mfa_active:
+        if not _is_root(entry) and entry.password_enabled and not entry.mfa_active:
             yield Detected(
                 "console-user-without-mfa",
                 entry.arn,
@@ -169,21 +169,21 @@ def console_user_without_mfa(ev: Evidence, t: Thresholds) -> Iterator[Detected]:
                 {
                     "password_enabled": True,
                     "mfa_active": False,
-                    "password_last_used": fmt(entry.password_last_used),
+                    "password_last_used": _fmt(entry.password_last_used),
                     "password_last_used_reason": entry.password_last_used_reason or None,
                 },
             )
 
 
-def password_unused(ev: Evidence, t: Thresholds) -> Iterator[Detected]:
+def password_unused(*, ev: Evidence, t: Thresholds) -> Iterator[Detected]:
     for entry in ev.credential_entries:
-        if is_root(entry) or not entry.password_enabled:
+        if _is_root(entry) or not entry.password_enabled:
             continue
-        created_days = days_ago(entry.user_creation_time, ev.now)
-        changed_days = days_ago(entry.password_last_changed, ev.now)
+        created_days = _days_ago(entry.user_creation_time, ev.now)
+        changed_days = _days_ago(entry.password_last_changed, ev.now)
         if changed_days is not None and changed_days < t.grace_days:
             continue  # a password set in the grace period has not had a chance to be used
-        used_days = days_ago(entry.password_last_used, ev.now)
+        used_days = _days_ago(entry.password_last_used, ev.now)
         if used_days is not None:
             if used_days <= t.unused_credential_days:
                 continue
@@ -200,35 +200,35 @@ def password_unused(ev: Evidence, t: Thresholds) -> Iterator[Detected]:
             entry.user,
             {
                 "why": why,
-                "password_last_used": fmt(entry.password_last_used),
+                "password_last_used": _fmt(entry.password_last_used),
                 "password_last_used_reason": entry.password_last_used_reason or None,
-                "password_last_changed": fmt(entry.password_last_changed),
-                "user_creation_time": fmt(entry.user_creation_time),
+                "password_last_changed": _fmt(entry.password_last_changed),
+                "user_creation_time": _fmt(entry.user_creation_time),
             },
         )
 
 
-def key_facts(entry, n: int) -> dict:
+def _key_facts(entry, n: int) -> dict:
     return {
         "key": n,
         "active": getattr(entry, f"access_key_{n}_active"),
-        "last_rotated": fmt(getattr(entry, f"access_key_{n}_last_rotated")),
-        "last_used": fmt(getattr(entry, f"access_key_{n}_last_used_date")),
+        "last_rotated": _fmt(getattr(entry, f"access_key_{n}_last_rotated")),
+        "last_used": _fmt(getattr(entry, f"access_key_{n}_last_used_date")),
         "last_used_reason": getattr(entry, f"access_key_{n}_last_used_date_reason") or None,
         "last_used_service": getattr(entry, f"access_key_{n}_last_used_service") or None,
         "last_used_region": getattr(entry, f"access_key_{n}_last_used_region") or None,
     }
 
 
-def access_key_unused(ev: Evidence, t: Thresholds) -> Iterator[Detected]:
+def access_key_unused(*, ev: Evidence, t: Thresholds) -> Iterator[Detected]:
     for entry in ev.credential_entries:
-        if is_root(entry):
+        if _is_root(entry):
             continue  # root keys are their own, critical, finding
         for n in (1, 2):
             if not getattr(entry, f"access_key_{n}_active"):
                 continue
-            rotated_days = days_ago(getattr(entry, f"access_key_{n}_last_rotated"), ev.now)
-            used_days = days_ago(getattr(entry, f"access_key_{n}_last_used_date"), ev.now)
+            rotated_days = _days_ago(getattr(entry, f"access_key_{n}_last_rotated"), ev.now)
+            used_days = _days_ago(getattr(entry, f"access_key_{n}_last_used_date"), ev.now)
             if used_days is not None:
                 if used_days <= t.unused_credential_days:
                     continue
@@ -246,19 +246,19 @@ def access_key_unused(ev: Evidence, t: Thresholds) -> Iterator[Detected]:
                 entry.arn,
                 "access-key",
                 f"{entry.user} (key {n})",
-                {"why": why, **key_facts(entry, n)},
+                {"why": why, **_key_facts(entry, n)},
             )
 
 
-def access_key_not_rotated(ev: Evidence, t: Thresholds) -> Iterator[Detected]:
+def access_key_not_rotated(*, ev: Evidence, t: Thresholds) -> Iterator[Detected]:
     for entry in ev.credential_entries:
-        if is_root(entry):
+        if _is_root(entry):
             continue
         for n in (1, 2):
             rotated = getattr(entry, f"access_key_{n}_last_rotated")
             if not getattr(entry, f"access_key_{n}_active") or rotated is None:
                 continue
-            age = days_ago(rotated, ev.now)
+            age = _days_ago(rotated, ev.now)
             if age > t.key_rotation_days:
                 yield Detected(
                     "access-key-not-rotated",
@@ -266,26 +266,26 @@ def access_key_not_rotated(ev: Evidence, t: Thresholds) -> Iterator[Detected]:
                     entry.arn,
                     "access-key",
                     f"{entry.user} (key {n})",
-                    {"age_days": age, **key_facts(entry, n)},
+                    {"age_days": age, **_key_facts(entry, n)},
                 )
 
 
-def multiple_active_keys(ev: Evidence, t: Thresholds) -> Iterator[Detected]:
+def multiple_active_keys(*, ev: Evidence, t: Thresholds) -> Iterator[Detected]:
     for entry in ev.credential_entries:
-        if not is_root(entry) and entry.access_key_1_active and entry.access_key_2_active:
+        if not _is_root(entry) and entry.access_key_1_active and entry.access_key_2_active:
             yield Detected(
                 "multiple-active-keys",
                 entry.arn,
                 entry.arn,
                 "user",
                 entry.user,
-                {"keys": [key_facts(entry, 1), key_facts(entry, 2)]},
+                {"keys": [_key_facts(entry, 1), _key_facts(entry, 2)]},
             )
 
 
-def inactive_user(ev: Evidence, t: Thresholds) -> Iterator[Detected]:
+def inactive_user(*, ev: Evidence, t: Thresholds) -> Iterator[Detected]:
     for entry in ev.credential_entries:
-        if is_root(entry):
+        if _is_root(entry):
             continue
         credentials = []
         if entry.password_enabled:
@@ -297,10 +297,10 @@ def inactive_user(ev: Evidence, t: Thresholds) -> Iterator[Detected]:
                 )
         if not credentials:
             continue
-        if days_ago(entry.user_creation_time, ev.now) <= max(t.inactive_user_days, t.grace_days):
+        if _days_ago(entry.user_creation_time, ev.now) <= max(t.inactive_user_days, t.grace_days):
             continue
         last_uses = [when for _, when in credentials if when is not None]
-        if any(days_ago(when, ev.now) <= t.inactive_user_days for when in last_uses):
+        if any(_days_ago(when, ev.now) <= t.inactive_user_days for when in last_uses):
             continue
         last = max(last_uses) if last_uses else None
         yield Detected(
@@ -310,9 +310,9 @@ def inactive_user(ev: Evidence, t: Thresholds) -> Iterator[Detected]:
             "user",
             entry.user,
             {
-                "last_activity": fmt(last),
-                "credentials": {what: fmt(when) or "never used" for what, when in credentials},
-                "user_creation_time": fmt(entry.user_creation_time),
+                "last_activity": _fmt(last),
+                "credentials": {what: _fmt(when) or "never used" for what, when in credentials},
+                "user_creation_time": _fmt(entry.user_creation_time),
             },
         )
 
@@ -320,14 +320,14 @@ def inactive_user(ev: Evidence, t: Thresholds) -> Iterator[Detected]:
 # --- Role checks ----------------------------------------------------------------------------
 
 
-def unused_roles(ev: Evidence, t: Thresholds, *, sso: bool) -> Iterator[Detected]:
+def _unused_roles(ev: Evidence, t: Thresholds, *, sso: bool) -> Iterator[Detected]:
     for role in ev.roles:
         if role.is_service_linked or role.is_sso != sso:
             continue
-        age = days_ago(role.create_date, ev.now)
+        age = _days_ago(role.create_date, ev.now)
         if age <= max(t.unused_role_days, t.grace_days):
             continue
-        used_days = days_ago(role.last_used_at, ev.now)
+        used_days = _days_ago(role.last_used_at, ev.now)
         if used_days is not None and used_days <= t.unused_role_days:
             continue
         why = (
@@ -343,26 +343,26 @@ def unused_roles(ev: Evidence, t: Thresholds, *, sso: bool) -> Iterator[Detected
             role.name,
             {
                 "why": why,
-                "last_used": fmt(role.last_used_at),
+                "last_used": _fmt(role.last_used_at),
                 "last_used_region": role.last_used_region or None,
-                "created": fmt(role.create_date),
+                "created": _fmt(role.create_date),
                 "path": role.path,
             },
         )
 
 
-def role_unused(ev: Evidence, t: Thresholds) -> Iterator[Detected]:
-    return unused_roles(ev, t, sso=False)
+def role_unused(*, ev: Evidence, t: Thresholds) -> Iterator[Detected]:
+    return _unused_roles(ev, t, sso=False)
 
 
-def sso_role_unused(ev: Evidence, t: Thresholds) -> Iterator[Detected]:
-    return unused_roles(ev, t, sso=True)
+def sso_role_unused(*, ev: Evidence, t: Thresholds) -> Iterator[Detected]:
+    return _unused_roles(ev, t, sso=True)
 
 
 # --- Policy checks --------------------------------------------------------------------------
 
 
-def grant_evidence(label: str, kind: str, grant) -> dict:
+def _grant_evidence(label: str, kind: str, grant) -> dict:
     return {
         "policy": label,
         "policy_kind": kind,
@@ -375,12 +375,12 @@ def grant_evidence(label: str, kind: str, grant) -> dict:
     }
 
 
-def full_admin(ev: Evidence, t: Thresholds) -> Iterator[Detected]:
+def full_admin(*, ev: Evidence, t: Thresholds) -> Iterator[Detected]:
     for principal in ev.principals:
         if principal.is_service_linked:
             continue
         grants = [
-            grant_evidence(label, kind, grant)
+            _grant_evidence(label, kind, grant)
             for label, kind, document in principal.documents
             for grant in find_admin_grants(document=document)
         ]
@@ -395,12 +395,12 @@ def full_admin(ev: Evidence, t: Thresholds) -> Iterator[Detected]:
             )
 
 
-def service_wildcard(ev: Evidence, t: Thresholds) -> Iterator[Detected]:
+def service_wildcard(*, ev: Evidence, t: Thresholds) -> Iterator[Detected]:
     for principal in ev.principals:
         if principal.is_service_linked:
             continue
         grants = [
-            grant_evidence(label, kind, grant)
+            _grant_evidence(label, kind, grant)
             for label, kind, document in principal.documents
             for grant in find_service_wildcards(document=document)
         ]
@@ -416,29 +416,29 @@ def service_wildcard(ev: Evidence, t: Thresholds) -> Iterator[Detected]:
             )
 
 
-def unused_services(ev: Evidence, t: Thresholds) -> Iterator[Detected]:
+def unused_services(*, ev: Evidence, t: Thresholds) -> Iterator[Detected]:
     for principal in ev.principals:
-        if principal.is_service_linked or days_ago(principal.create_date, ev.now) <= max(
+        if principal.is_service_linked or _days_ago(principal.create_date, ev.now) <= max(
             t.unused_service_days, t.grace_days
         ):
             continue
         unused = []
         for row in ev.service_access.get(principal.arn, []):
-            used_days = days_ago(row.last_authenticated_at, ev.now)
+            used_days = _days_ago(row.last_authenticated_at, ev.now)
             if used_days is not None and used_days <= t.unused_service_days:
                 continue
             unused_actions = [
                 a["action"]
                 for a in row.actions or []
                 if not a.get("last_accessed_at")
-                or days_ago(datetime.fromisoformat(a["last_accessed_at"]), ev.now)
+                or _days_ago(datetime.fromisoformat(a["last_accessed_at"]), ev.now)
                 > t.unused_service_days
             ]
             unused.append(
                 {
                     "service": row.service_namespace,
                     "name": row.service_name,
-                    "last_accessed": fmt(row.last_authenticated_at),
+                    "last_accessed": _fmt(row.last_authenticated_at),
                     "unused_actions": unused_actions,
                 }
             )
@@ -456,7 +456,7 @@ def unused_services(ev: Evidence, t: Thresholds) -> Iterator[Detected]:
 # --- Account checks -------------------------------------------------------------------------
 
 
-def access_analyzer_missing(ev: Evidence, t: Thresholds) -> Iterator[Detected]:
+def access_analyzer_missing(*, ev: Evidence, t: Thresholds) -> Iterator[Detected]:
     for region in ev.regions:
         if region not in ev.analyzer_regions:
             arn = f"arn:aws:access-analyzer:{region}:{ev.account_id}:analyzer"

@@ -7,7 +7,7 @@ it comes back. Findings are never deleted. Running detection twice leaves the sa
 import fnmatch
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 
 from django.conf import settings
 from django.db import transaction
@@ -119,7 +119,7 @@ def thresholds() -> Thresholds:
 # --- Loading evidence (a fixed number of queries per account) ---------------------------------
 
 
-def latest_successes(account: AwsAccount) -> dict[str, CollectionRun]:
+def _latest_successes(account: AwsAccount) -> dict[str, CollectionRun]:
     latest: dict[str, CollectionRun] = {}
     for run in CollectionRun.objects.filter(
         account=account, status=CollectionRun.Status.SUCCEEDED
@@ -128,7 +128,7 @@ def latest_successes(account: AwsAccount) -> dict[str, CollectionRun]:
     return latest
 
 
-def load_principals(account: AwsAccount) -> tuple[list[Principal], list[IamRole]]:
+def _load_principals(account: AwsAccount) -> tuple[list[Principal], list[IamRole]]:
     documents: dict[str, list[tuple[str, str, dict]]] = defaultdict(list)
     for attachment in PolicyAttachment.objects.filter(
         account=account, gone_at=None, kind__in=["inline", "managed"], document__isnull=False
@@ -168,7 +168,7 @@ def load_principals(account: AwsAccount) -> tuple[list[Principal], list[IamRole]
     return principals, roles
 
 
-def covered_regions(account: AwsAccount) -> set[str]:
+def _covered_regions(account: AwsAccount) -> set[str]:
     """Regions with an external-access analyzer for this account: its own, or an organization's."""
     analyzers = Analyzer.objects.filter(gone_at=None, type__in=["ACCOUNT", "ORGANIZATION"]).filter(
         Q(account=account) | Q(type="ORGANIZATION")
@@ -176,8 +176,8 @@ def covered_regions(account: AwsAccount) -> set[str]:
     return set(analyzers.values_list("region", flat=True))
 
 
-def load_evidence(account: AwsAccount, *, now: datetime, sources: set[str]) -> Evidence:
-    principals, roles = load_principals(account)
+def _load_evidence(account: AwsAccount, *, now: datetime, sources: set[str]) -> Evidence:
+    principals, roles = _load_principals(account)
     service_access: dict[str, list] = defaultdict(list)
     for row in ServiceLastAccessed.objects.filter(account=account, gone_at=None):
         service_access[row.principal_arn].append(row)
@@ -191,7 +191,7 @@ def load_evidence(account: AwsAccount, *, now: datetime, sources: set[str]) -> E
         roles=roles,
         service_access=service_access,
         regions=account.regions or ["us-east-1"],
-        analyzer_regions=covered_regions(account),
+        analyzer_regions=_covered_regions(account),
         sources=sources,
     )
 
@@ -199,7 +199,7 @@ def load_evidence(account: AwsAccount, *, now: datetime, sources: set[str]) -> E
 # --- Access Analyzer findings -----------------------------------------------------------------
 
 
-def access_analyzer_findings_for(account: AwsAccount) -> list[AccessAnalyzerFinding]:
+def _access_analyzer_findings_for(account: AwsAccount) -> list[AccessAnalyzerFinding]:
     """Findings about this account's resources, wherever they were collected from."""
     registered = set(AwsAccount.objects.values_list("account_id", flat=True))
     rows = AccessAnalyzerFinding.objects.filter(
@@ -212,11 +212,11 @@ def access_analyzer_findings_for(account: AwsAccount) -> list[AccessAnalyzerFind
     return list(newest.values())
 
 
-def is_public(details: list) -> bool:
+def _is_public(details: list) -> bool:
     return any((d.get("externalAccessDetails") or {}).get("isPublic") for d in details or [])
 
 
-def detect_access_analyzer(
+def _detect_access_analyzer(
     rows: list[AccessAnalyzerFinding],
 ) -> list[tuple[Detected, AccessAnalyzerFinding]]:
     detected = []
@@ -227,7 +227,7 @@ def detect_access_analyzer(
         if kind is None:
             continue
         severity, reason = kind.severity, kind.severity_reason
-        if row.finding_type == "ExternalAccess" and is_public(row.details):
+        if row.finding_type == "ExternalAccess" and _is_public(row.details):
             severity, reason = "critical", "Public access: anyone on the internet"
         detected.append(
             (
@@ -264,13 +264,13 @@ def detect_access_analyzer(
 # --- Exclusions -------------------------------------------------------------------------------
 
 
-def active_exclusions(*, today) -> list[Exclusion]:
+def active_exclusions(*, today: date) -> list[Exclusion]:
     return list(
         Exclusion.objects.filter(ended_at=None, expires_on__gte=today).select_related("account")
     )
 
 
-def matching_exclusion(
+def _matching_exclusion(
     exclusions: list[Exclusion],
     *,
     account: AwsAccount,
@@ -323,8 +323,8 @@ def detect_account(*, account: AwsAccount, now: datetime | None = None) -> Detec
     """Run every check whose evidence exists and bring the account's findings up to date."""
     now = now or timezone.now()
     rules = thresholds()
-    latest = latest_successes(account)
-    evidence = load_evidence(account, now=now, sources=set(latest))
+    latest = _latest_successes(account)
+    evidence = _load_evidence(account, now=now, sources=set(latest))
     checks_run = [check for check in CHECKS if all(s in latest for s in check.sources)]
     aa_latest = latest.get("access-analyzer")
     if aa_latest is not None and aa_latest.trigger == CollectionRun.Trigger.IMPORT:
@@ -332,14 +332,14 @@ def detect_account(*, account: AwsAccount, now: datetime | None = None) -> Detec
         checks_run = [c for c in checks_run if c.id != "access-analyzer-missing"]
 
     detected: list[tuple[Detected, AccessAnalyzerFinding | None]] = [
-        (item, None) for check in checks_run for item in check.run(evidence, rules)
+        (item, None) for check in checks_run for item in check.run(ev=evidence, t=rules)
     ]
     run_ids = {check.id: latest[check.sources[0]] for check in checks_run}
     if (
         "access-analyzer" in latest
         or AccessAnalyzerFinding.objects.filter(resource_owner_account=account.account_id).exists()
     ):
-        detected += detect_access_analyzer(access_analyzer_findings_for(account))
+        detected += _detect_access_analyzer(_access_analyzer_findings_for(account))
         aa_run = latest.get("access-analyzer")
         scope_aa = True
     else:
@@ -369,7 +369,7 @@ def detect_account(*, account: AwsAccount, now: datetime | None = None) -> Detec
             check = CHECKS_BY_ID.get(item.check_id)
             severity = item.severity or check.severity
             finding = existing.get(key)
-            exclusion, reason = matching_exclusion(
+            exclusion, reason = _matching_exclusion(
                 exclusions,
                 account=account,
                 check_id=item.check_id,

@@ -40,7 +40,9 @@ def exclusion_list(request):
     for exclusion in exclusions:
         exclusion.excluded_count = counts.get(exclusion.pk, 0)
         exclusion.is_expired = exclusion.expires_on < today
-        exclusion.check_label = check_title(exclusion.check_id) if exclusion.check_id else ""
+        exclusion.check_label = (
+            check_title(check_id=exclusion.check_id) if exclusion.check_id else ""
+        )
     active = [e for e in exclusions if e.ended_at is None and not e.is_expired]
     past = [e for e in exclusions if e.ended_at is not None or e.is_expired]
     return render(request, "findings/exclusions.html", {"active": active, "past": past})

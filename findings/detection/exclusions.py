@@ -12,6 +12,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
+from accounts.models import User
 from findings.audit import services as audit
 from findings.detection.detect import detect_account
 from findings.detection.selectors import check_choices
@@ -31,7 +32,7 @@ KIND_FIELDS = {
 TARGET_FIELDS = {"arn_pattern", "account", "tag_key", "tag_value", "finding"}
 
 
-def snapshot(exclusion: Exclusion) -> dict:
+def _snapshot(exclusion: Exclusion) -> dict:
     """What the audit log keeps of an exclusion."""
     return {
         "kind": exclusion.kind,
@@ -49,7 +50,7 @@ def validation_errors(
     *,
     kind: str,
     reason: str,
-    owner,
+    owner: User | None,
     expires_on: date | None,
     today: date,
     values: dict,
@@ -100,9 +101,9 @@ def create_exclusion(
     *,
     kind: str,
     reason: str,
-    owner,
+    owner: User | None,
     expires_on: date | None,
-    created_by,
+    created_by: User,
     arn_pattern: str = "",
     account: AwsAccount | None = None,
     tag_key: str = "",
@@ -150,19 +151,19 @@ def create_exclusion(
             target_id=exclusion.pk,
             target_label=str(exclusion),
             before=None,
-            after=snapshot(exclusion),
+            after=_snapshot(exclusion),
         )
-    redetect(exclusion)
+    _redetect(exclusion)
     return exclusion
 
 
-def end_exclusion(*, exclusion: Exclusion, ended_by) -> Exclusion:
+def end_exclusion(*, exclusion: Exclusion, ended_by: User) -> Exclusion:
     """End an exclusion before its expiry; its findings come back at once."""
     with transaction.atomic():
         exclusion = Exclusion.objects.select_for_update().get(pk=exclusion.pk)
         if exclusion.ended_at is not None:
             raise ValidationError("This exclusion has already ended.")
-        before = snapshot(exclusion)
+        before = _snapshot(exclusion)
         exclusion.ended_at = timezone.now()
         exclusion.ended_by = ended_by
         exclusion.save(update_fields=["ended_at", "ended_by"])
@@ -173,13 +174,13 @@ def end_exclusion(*, exclusion: Exclusion, ended_by) -> Exclusion:
             target_id=exclusion.pk,
             target_label=str(exclusion),
             before=before,
-            after=snapshot(exclusion),
+            after=_snapshot(exclusion),
         )
-    redetect(exclusion)
+    _redetect(exclusion)
     return exclusion
 
 
-def affected_accounts(exclusion: Exclusion) -> list[AwsAccount]:
+def _affected_accounts(exclusion: Exclusion) -> list[AwsAccount]:
     if exclusion.kind == Exclusion.Kind.ACCOUNT:
         return [exclusion.account]
     if exclusion.kind == Exclusion.Kind.FINDING:
@@ -192,10 +193,10 @@ def affected_accounts(exclusion: Exclusion) -> list[AwsAccount]:
     return list(accounts)
 
 
-def redetect(exclusion: Exclusion) -> None:
-    for account in affected_accounts(exclusion):
+def _redetect(exclusion: Exclusion) -> None:
+    for account in _affected_accounts(exclusion):
         detect_account(account=account)
 
 
-def is_expired(exclusion: Exclusion, *, today: date | None = None) -> bool:
+def _is_expired(exclusion: Exclusion, *, today: date | None = None) -> bool:
     return exclusion.expires_on < (today or timezone.localdate())

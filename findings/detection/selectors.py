@@ -47,7 +47,7 @@ class FindingFilters:
         return {k: v for k, v in self.__dict__.items() if v}
 
 
-def filtered_findings(filters: FindingFilters, *, with_status: bool = True) -> QuerySet[Finding]:
+def filtered_findings(*, filters: FindingFilters, with_status: bool = True) -> QuerySet[Finding]:
     findings = Finding.objects.select_related("account")
     if filters.account:
         findings = findings.filter(account__account_id=filters.account)
@@ -66,10 +66,10 @@ def filtered_findings(filters: FindingFilters, *, with_status: bool = True) -> Q
     return findings.order_by(*SORTS[filters.sort])
 
 
-def severity_counts(filters: FindingFilters) -> dict[str, int]:
+def severity_counts(*, filters: FindingFilters) -> dict[str, int]:
     counts = {"critical": 0, "high": 0, "medium": 0, "low": 0}
     for row in (
-        filtered_findings(FindingFilters(**{**filters.__dict__, "severity": ""}))
+        filtered_findings(filters=FindingFilters(**{**filters.__dict__, "severity": ""}))
         .order_by()
         .values("severity")
         .annotate(n=Count("id"))
@@ -78,7 +78,7 @@ def severity_counts(filters: FindingFilters) -> dict[str, int]:
     return counts
 
 
-def check_title(check_id: str) -> str:
+def check_title(*, check_id: str) -> str:
     if check_id in CHECKS_BY_ID:
         return CHECKS_BY_ID[check_id].title
     if check_id.startswith(AA_PREFIX) and check_id[len(AA_PREFIX) :] in AA_TYPES:
@@ -92,7 +92,7 @@ def check_choices() -> list[tuple[str, str]]:
     return choices
 
 
-def explanation(finding: Finding) -> dict:
+def explanation(*, finding: Finding) -> dict:
     """What the check means: title, risk, fix and the standard control."""
     if finding.check_id in CHECKS_BY_ID:
         check = CHECKS_BY_ID[finding.check_id]
@@ -113,7 +113,7 @@ def explanation(finding: Finding) -> dict:
     return {"title": finding.title, "risk": "", "fix": "", "control": ""}
 
 
-def finding_record(finding: Finding) -> dict:
+def finding_record(*, finding: Finding) -> dict:
     """One finding as exported (JSON/CSV/CLI/API)."""
     return {
         "id": finding.pk,

@@ -141,8 +141,8 @@ def is_filtered(filters: FindingFilters) -> bool:
 @requires(Capability.VIEW)
 def findings_list(request):
     filters = FindingFilters.from_params(request.GET)
-    page = Paginator(filtered_findings(filters), PER_PAGE).get_page(request.GET.get("page"))
-    counts = severity_counts(filters)
+    page = Paginator(filtered_findings(filters=filters), PER_PAGE).get_page(request.GET.get("page"))
+    counts = severity_counts(filters=filters)
     context = {
         "filters": filters,
         "page": page,
@@ -152,7 +152,7 @@ def findings_list(request):
         "statuses": [(status, STATUS_LABELS[status]) for status in STATUSES],
         "severities": Severity.choices,
         "check_groups": check_groups(),
-        "check_label": check_title(filters.check) if filters.check else "",
+        "check_label": check_title(check_id=filters.check) if filters.check else "",
         "accounts": AwsAccount.objects.only("account_id", "name"),
         "excluded_url": list_url(filters, status="excluded"),
         "csv_url": list_url(filters, base="findings_export_csv"),
@@ -174,7 +174,10 @@ def findings_list(request):
 
 def export_response(request, *, extension: str, content_type: str, render_rows) -> HttpResponse:
     filters = FindingFilters.from_params(request.GET)
-    rows = [finding_record(f) for f in filtered_findings(filters).iterator(chunk_size=2000)]
+    rows = [
+        finding_record(finding=f)
+        for f in filtered_findings(filters=filters).iterator(chunk_size=2000)
+    ]
     stamp = timezone.now().strftime("%Y%m%d-%H%M")
     response = HttpResponse(render_rows(rows), content_type=content_type)
     response["Content-Disposition"] = (
@@ -240,7 +243,7 @@ def finding_detail(request, pk: int):
     resource = resource_page(finding)
     context = {
         "finding": finding,
-        "about": explanation(finding),
+        "about": explanation(finding=finding),
         "is_access_analyzer": finding.check_id.startswith(AA_PREFIX),
         "events": finding.events.select_related("run__account"),
         "resource_url": resource[0] if resource else None,

@@ -17,16 +17,16 @@ REASON_WORDS = {
 }
 
 
-def iso(value: datetime | None) -> str | None:
+def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
 
 
-def present_users(account_id: str | None = None) -> QuerySet[IamUser]:
+def _present_users(account_id: str | None = None) -> QuerySet[IamUser]:
     users = IamUser.objects.filter(gone_at=None).select_related("account")
     return users.filter(account__account_id=account_id) if account_id else users
 
 
-def present_roles(account_id: str | None = None) -> QuerySet[IamRole]:
+def _present_roles(account_id: str | None = None) -> QuerySet[IamRole]:
     roles = IamRole.objects.filter(gone_at=None).select_related("account")
     return roles.filter(account__account_id=account_id) if account_id else roles
 
@@ -39,7 +39,7 @@ def user_rows(*, account_id: str | None = None) -> list[dict]:
     by_arn = {entry.arn: entry for entry in entries}
     rows = []
     seen = set()
-    for user in present_users(account_id).order_by("account__account_id", "name"):
+    for user in _present_users(account_id).order_by("account__account_id", "name"):
         rows.append(
             _user_row(user.account.account_id, user.arn, user.name, user, by_arn.get(user.arn))
         )
@@ -73,13 +73,13 @@ def _user_row(account: str, arn: str, name: str, user, entry) -> dict:
         access_key_2_last_used_service=entry.access_key_2_last_used_service or None,
     )
     for name in CREDENTIAL_DATES:
-        row[name] = iso(getattr(entry, name))
+        row[name] = _iso(getattr(entry, name))
         row[f"{name}_reason"] = getattr(entry, f"{name}_reason") or None
     return row
 
 
 def role_rows(*, account_id: str | None = None) -> list[dict]:
-    roles = list(present_roles(account_id).order_by("account__account_id", "name"))
+    roles = list(_present_roles(account_id).order_by("account__account_id", "name"))
     attached: dict[str, list[str]] = {}
     for principal_arn, name in PolicyAttachment.objects.filter(
         gone_at=None, principal_type="role", kind__in=["managed", "inline"]

@@ -12,7 +12,8 @@ from datetime import date, datetime, timedelta
 
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives, get_connection
-from django.db.models import Count, Q
+from django.core.mail.backends.base import BaseEmailBackend
+from django.db.models import Count, Q, QuerySet
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
@@ -31,11 +32,11 @@ WEEKLY = timedelta(days=7)
 HIGH_RISK = (Severity.CRITICAL, Severity.HIGH)
 
 
-def absolute(path: str) -> str:
+def _absolute(path: str) -> str:
     return f"{settings.SITE_URL}{path}"
 
 
-def plural(count: int, singular: str, plural_form: str = "") -> str:
+def _plural(count: int, singular: str, plural_form: str = "") -> str:
     return f"{count} {singular if count == 1 else plural_form or singular + 's'}"
 
 
@@ -134,17 +135,17 @@ class Digest:
         parts = []
         if self.assigned_count:
             overdue = f" ({self.assigned_overdue} overdue)" if self.assigned_overdue else ""
-            parts.append(f"{plural(self.assigned_count, 'item')} assigned to you{overdue}")
+            parts.append(f"{_plural(self.assigned_count, 'item')} assigned to you{overdue}")
         if self.awaiting_sign_off:
-            parts.append(f"{plural(len(self.awaiting_sign_off), 'cycle')} to sign off")
+            parts.append(f"{_plural(len(self.awaiting_sign_off), 'cycle')} to sign off")
         if self.overdue_cycles:
-            parts.append(plural(len(self.overdue_cycles), "overdue cycle"))
+            parts.append(_plural(len(self.overdue_cycles), "overdue cycle"))
         if self.failures:
-            parts.append(plural(len(self.failures), "failing collection"))
+            parts.append(_plural(len(self.failures), "failing collection"))
         if self.new_findings_count:
-            parts.append(plural(self.new_findings_count, "new high-risk finding"))
+            parts.append(_plural(self.new_findings_count, "new high-risk finding"))
         if self.unassigned and not parts:
-            parts.append(f"{plural(self.unassigned, 'unassigned item')} in open cycles")
+            parts.append(f"{_plural(self.unassigned, 'unassigned item')} in open cycles")
         return parts
 
     @property
@@ -155,7 +156,7 @@ class Digest:
 # --- Reading each section -----------------------------------------------------------------------
 
 
-def preference_of(user: User) -> DigestPreference:
+def _preference_of(user: User) -> DigestPreference:
     """The person's preference, or the default (weekly, never sent) when they never chose."""
     try:
         return user.digest_preference
@@ -163,7 +164,7 @@ def preference_of(user: User) -> DigestPreference:
         return DigestPreference(user=user)
 
 
-def assigned_to(user: User, *, today: date) -> list[AssignedCycle]:
+def _assigned_to(user: User, *, today: date) -> list[AssignedCycle]:
     """Undecided items assigned to the person, by cycle, the earliest due (overdue) first."""
     items = (
         ReviewItem.objects.filter(
@@ -184,7 +185,7 @@ def assigned_to(user: User, *, today: date) -> list[AssignedCycle]:
                 overdue=cycle.due_on < today,
                 count=0,
                 items=[],
-                url=absolute(reverse("review_cycle", args=[cycle.pk]))
+                url=_absolute(reverse("review_cycle", args=[cycle.pk]))
                 + "?assignee=me&status=undecided",
             )
         group.count += 1
@@ -193,7 +194,7 @@ def assigned_to(user: User, *, today: date) -> list[AssignedCycle]:
                 ItemLine(
                     title=item.title,
                     severity=item.severity or "clean",
-                    url=absolute(reverse("review_item", args=[item.pk])),
+                    url=_absolute(reverse("review_item", args=[item.pk])),
                 )
             )
     return list(cycles.values())
@@ -205,24 +206,24 @@ def unassigned_count() -> int:
     ).count()
 
 
-def cycle_line(cycle: ReviewCycle, *, today: date, anchor: str = "") -> CycleLine:
+def _cycle_line(cycle: ReviewCycle, *, today: date, anchor: str = "") -> CycleLine:
     return CycleLine(
         pk=cycle.pk,
         title=cycle.title,
         due_on=cycle.due_on,
         overdue=cycle.due_on < today,
         undecided=cycle.undecided,
-        url=absolute(reverse("review_cycle", args=[cycle.pk])) + anchor,
+        url=_absolute(reverse("review_cycle", args=[cycle.pk])) + anchor,
     )
 
 
-def open_cycles_with_progress():
+def open_cycles_with_progress() -> QuerySet[ReviewCycle]:
     return ReviewCycle.objects.filter(state=ReviewCycle.State.OPEN).annotate(
         undecided=Count("items", filter=Q(items__is_decided=False))
     )
 
 
-def cycles_to_sign_off(user: User, *, today: date) -> list[CycleLine]:
+def _cycles_to_sign_off(user: User, *, today: date) -> list[CycleLine]:
     """Open cycles with every item decided that this approver may sign off: not those where
     they decided items, nor those reviewing their own IAM identity (check_may_sign_off)."""
     cycles = (
@@ -236,12 +237,12 @@ def cycles_to_sign_off(user: User, *, today: date) -> list[CycleLine]:
         )
         .order_by("due_on", "pk")
     )
-    return [cycle_line(cycle, today=today, anchor="#sign-off") for cycle in cycles]
+    return [_cycle_line(cycle, today=today, anchor="#sign-off") for cycle in cycles]
 
 
 def overdue_cycles(*, today: date) -> list[CycleLine]:
     cycles = open_cycles_with_progress().filter(due_on__lt=today).order_by("due_on", "pk")
-    return [cycle_line(cycle, today=today) for cycle in cycles]
+    return [_cycle_line(cycle, today=today) for cycle in cycles]
 
 
 def failing_collections(*, now: datetime) -> list[FailureLine]:
@@ -253,7 +254,7 @@ def failing_collections(*, now: datetime) -> list[FailureLine]:
             source=source.label,
             failed_at=source.latest.finished_at or source.latest.created_at,
             error=(source.latest.error.strip().splitlines() or [""])[0][:300],
-            url=absolute(reverse("aws_account", args=[status.account.pk])),
+            url=_absolute(reverse("aws_account", args=[status.account.pk])),
         )
         for status in statuses
         for source in status.sources
@@ -278,7 +279,7 @@ def new_high_risk_findings(*, since: datetime, now: datetime) -> tuple[list[Find
             resource_name=finding.resource_name,
             account=str(finding.account),
             first_seen_at=finding.first_seen_at,
-            url=absolute(reverse("finding", args=[finding.pk])),
+            url=_absolute(reverse("finding", args=[finding.pk])),
         )
         for finding in shown[:NEW_FINDINGS_LIMIT]
     ]
@@ -291,7 +292,7 @@ def digest_for(*, user: User, now: datetime) -> Digest | None:
     if not (user.is_active and roles):
         return None
     today = timezone.localdate(now)
-    preference = preference_of(user)
+    preference = _preference_of(user)
     digest = Digest(
         user=user,
         now=now,
@@ -299,10 +300,10 @@ def digest_for(*, user: User, now: datetime) -> Digest | None:
         frequency=preference.frequency,
     )
     if Role.REVIEWER in roles:
-        digest.assigned = assigned_to(user, today=today)
+        digest.assigned = _assigned_to(user, today=today)
         digest.unassigned = unassigned_count()
     if Role.APPROVER in roles:
-        digest.awaiting_sign_off = cycles_to_sign_off(user, today=today)
+        digest.awaiting_sign_off = _cycles_to_sign_off(user, today=today)
     if roles & {Role.APPROVER, Role.ADMINISTRATOR, Role.AUDITOR}:
         # A cycle the approver can sign off is listed there, overdue or not.
         listed = {line.pk for line in digest.awaiting_sign_off}
@@ -337,7 +338,7 @@ def is_due(*, frequency: str, last_sent_at: datetime | None, now: datetime) -> b
     return last_sent_at is None or now - last_sent_at >= WEEKLY
 
 
-def people_with_digests(*, email: str | None = None):
+def people_with_digests(*, email: str | None = None) -> QuerySet[User]:
     """Active people with a role and an email address."""
     people = (
         User.objects.filter(is_active=True, groups__name__in=[role.value for role in Role])
@@ -357,29 +358,31 @@ def due_people(*, now: datetime, force: bool = False, email: str | None = None) 
         for user in people_with_digests(email=email)
         if force
         or is_due(
-            frequency=preference_of(user).frequency,
-            last_sent_at=preference_of(user).last_sent_at,
+            frequency=_preference_of(user).frequency,
+            last_sent_at=_preference_of(user).last_sent_at,
             now=now,
         )
     ]
 
 
-def email_context(digest: Digest) -> dict:
+def _email_context(digest: Digest) -> dict:
     return {
         "digest": digest,
-        "profile_url": absolute(reverse("profile")),
-        "review_url": absolute(reverse("review")),
-        "findings_url": absolute(reverse("findings")),
+        "profile_url": _absolute(reverse("profile")),
+        "review_url": _absolute(reverse("review")),
+        "findings_url": _absolute(reverse("findings")),
     }
 
 
 def digest_subject(*, digest: Digest) -> str:
     # One line, whatever the template's line breaks: a header cannot hold a newline.
-    return " ".join(render_to_string("emails/digest.subject.txt", email_context(digest)).split())
+    return " ".join(render_to_string("emails/digest.subject.txt", _email_context(digest)).split())
 
 
-def digest_email(*, digest: Digest, connection=None) -> EmailMultiAlternatives:
-    context = email_context(digest)
+def digest_email(
+    *, digest: Digest, connection: BaseEmailBackend | None = None
+) -> EmailMultiAlternatives:
+    context = _email_context(digest)
     message = EmailMultiAlternatives(
         subject=digest_subject(digest=digest),
         body=render_to_string("emails/digest.txt", context),
@@ -415,7 +418,7 @@ def send_due_digests(
     people = due_people(now=now, force=force, email=email)
     if not people:
         return 0
-    missing = [user for user in people if preference_of(user).pk is None]
+    missing = [user for user in people if _preference_of(user).pk is None]
     if missing:
         DigestPreference.objects.bulk_create(
             [DigestPreference(user=user) for user in missing], ignore_conflicts=True
@@ -440,13 +443,13 @@ def send_due_digests(
                 DigestPreference.objects.filter(pk=preference.pk, last_sent_at=now).update(
                     last_sent_at=preference.last_sent_at
                 )
-                reconnect(connection)
+                _reconnect(connection)
                 continue
             sent += 1
     return sent
 
 
-def reconnect(connection) -> None:
+def _reconnect(connection) -> None:
     """After a failure the SMTP session may be unusable: start a fresh one for the others."""
     try:
         connection.close()

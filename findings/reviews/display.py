@@ -20,7 +20,7 @@ from findings.reviews.services import Conflict, Forbidden, check_may_decide, rev
 
 def fresh_hashes(cycle: ReviewCycle) -> dict[str, str]:
     """Each subject's evidence hash as it would be frozen now (one population build per page)."""
-    return {key: spec.evidence_hash for key, spec in current_specs(cycle).items()}
+    return {key: spec.evidence_hash for key, spec in current_specs(cycle=cycle).items()}
 
 
 def freshness(item: ReviewItem, fresh: dict[str, str]) -> str:

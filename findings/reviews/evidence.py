@@ -7,6 +7,7 @@ fresh data has changed since. Every builder loads in bulk: a fixed number of que
 import hashlib
 import json
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from django.conf import settings
@@ -23,6 +24,7 @@ from findings.models import (
     IamRole,
     IamUser,
     PolicyAttachment,
+    ReviewCycle,
     ReviewItem,
     ServiceLastAccessed,
 )
@@ -49,14 +51,14 @@ class ItemSpec:
 
     @property
     def evidence_hash(self) -> str:
-        return evidence_hash(self.evidence)
+        return evidence_hash(evidence=self.evidence)
 
 
-def canonical(value) -> str:
+def _canonical(value) -> str:
     return json.dumps(value, sort_keys=True, default=str, separators=(",", ":"))
 
 
-def evidence_hash(evidence: dict) -> str:
+def evidence_hash(*, evidence: dict) -> str:
     """Hash of what a reviewer decides on. The diff against an earlier review is context, and
     day counts in finding explanations move daily, so neither is part of it."""
     facts = dict(evidence.get("facts") or {})
@@ -69,16 +71,16 @@ def evidence_hash(evidence: dict) -> str:
         ),
         "policies": evidence.get("policies"),
     }
-    return hashlib.sha256(canonical(comparable).encode()).hexdigest()
+    return hashlib.sha256(_canonical(comparable).encode()).hexdigest()
 
 
-def population_hash(items) -> str:
+def population_hash(*, items: Iterable[ItemSpec | ReviewItem]) -> str:
     """One hash over the whole population: every subject and its evidence hash."""
     lines = sorted(f"{item.subject_key}:{item.evidence_hash}" for item in items)
     return hashlib.sha256("\n".join(lines).encode()).hexdigest()
 
 
-def finding_summary(finding: Finding) -> dict:
+def _finding_summary(finding: Finding) -> dict:
     return {
         "id": finding.pk,
         "check": finding.check_id,
@@ -90,20 +92,20 @@ def finding_summary(finding: Finding) -> dict:
     }
 
 
-def worst(findings: list[Finding]) -> str:
+def _worst(findings: list[Finding]) -> str:
     if not findings:
         return ""
     return min(findings, key=lambda f: f.severity_rank).severity
 
 
-def iso(value):
+def _iso(value):
     return value.isoformat() if value else None
 
 
 # --- Monthly: Access Analyzer external and internal access -----------------------------------
 
 
-def monthly_population(accounts: list[AwsAccount]) -> list[ItemSpec]:
+def monthly_population(*, accounts: list[AwsAccount]) -> list[ItemSpec]:
     findings = Finding.objects.filter(
         account__in=accounts, check_id__in=EXTERNAL_ACCESS_CHECKS, status=Finding.Status.OPEN
     ).select_related("account", "aws_finding")
@@ -127,9 +129,9 @@ def monthly_population(accounts: list[AwsAccount]) -> list[ItemSpec]:
                         "aws_status": aws.status if aws else finding.aws_status,
                         "resource_owner_account": aws.resource_owner_account if aws else None,
                         "details": aws.details if aws else finding.evidence.get("details"),
-                        "analyzed_at": iso(aws.analyzed_at) if aws else None,
+                        "analyzed_at": _iso(aws.analyzed_at) if aws else None,
                     },
-                    "findings": [finding_summary(finding)],
+                    "findings": [_finding_summary(finding)],
                 },
             )
         )
@@ -139,7 +141,7 @@ def monthly_population(accounts: list[AwsAccount]) -> list[ItemSpec]:
 # --- Quarterly: every user with a password or an active key ----------------------------------
 
 
-def open_findings_by_arn(accounts: list[AwsAccount]) -> dict[tuple[int, str], list[Finding]]:
+def _open_findings_by_arn(accounts: list[AwsAccount]) -> dict[tuple[int, str], list[Finding]]:
     grouped: dict[tuple[int, str], list[Finding]] = defaultdict(list)
     for finding in Finding.objects.filter(account__in=accounts, status=Finding.Status.OPEN).exclude(
         check_id__startswith=AA_PREFIX
@@ -148,24 +150,24 @@ def open_findings_by_arn(accounts: list[AwsAccount]) -> dict[tuple[int, str], li
     return grouped
 
 
-def credential_facts(entry: CredentialReportEntry) -> dict:
+def _credential_facts(entry: CredentialReportEntry) -> dict:
     facts = {
         "user": entry.user,
         "arn": entry.arn,
         "root": entry.is_root,
-        "created": iso(entry.user_creation_time),
+        "created": _iso(entry.user_creation_time),
         "password_enabled": entry.password_enabled,
         "mfa_active": entry.mfa_active,
         "access_key_1_active": entry.access_key_1_active,
         "access_key_2_active": entry.access_key_2_active,
     }
     for name in CREDENTIAL_DATES:
-        facts[name] = iso(getattr(entry, name))
+        facts[name] = _iso(getattr(entry, name))
         facts[f"{name}_reason"] = getattr(entry, f"{name}_reason") or None
     return facts
 
 
-def quarterly_population(accounts: list[AwsAccount]) -> list[ItemSpec]:
+def quarterly_population(*, accounts: list[AwsAccount]) -> list[ItemSpec]:
     entries = (
         CredentialReportEntry.objects.filter(account__in=accounts, gone_at=None)
         .filter(
@@ -181,12 +183,12 @@ def quarterly_population(accounts: list[AwsAccount]) -> list[ItemSpec]:
     users = {
         (u.account_id, u.arn): u for u in IamUser.objects.filter(account__in=accounts, gone_at=None)
     }
-    findings = open_findings_by_arn(accounts)
+    findings = _open_findings_by_arn(accounts)
     specs = []
     for entry in entries:
         user = users.get((entry.account_id, entry.arn))
         user_findings = findings.get((entry.account_id, entry.arn), [])
-        facts = credential_facts(entry)
+        facts = _credential_facts(entry)
         if user is not None:
             facts.update(groups=user.groups, tags=user.tags, path=user.path)
         label = "root user" if entry.is_root else entry.user
@@ -197,11 +199,11 @@ def quarterly_population(accounts: list[AwsAccount]) -> list[ItemSpec]:
                 subject_arn=entry.arn,
                 subject_key=f"user:{entry.arn}",
                 title=f"{label} ({entry.account.name})",
-                severity=worst(user_findings),
+                severity=_worst(user_findings),
                 finding_ids=[f.pk for f in user_findings],
                 evidence={
                     "facts": facts,
-                    "findings": [finding_summary(f) for f in user_findings],
+                    "findings": [_finding_summary(f) for f in user_findings],
                 },
             )
         )
@@ -211,7 +213,7 @@ def quarterly_population(accounts: list[AwsAccount]) -> list[ItemSpec]:
 # --- Per release: the roles an application uses ---------------------------------------------
 
 
-def policies_in_effect(role_arns: list[str]) -> dict[str, dict[str, dict]]:
+def _policies_in_effect(role_arns: list[str]) -> dict[str, dict[str, dict]]:
     """{role ARN: {"inline: name" | "managed: arn" | "boundary: arn" | "trust": document}}"""
     policies: dict[str, dict[str, dict]] = defaultdict(dict)
     for attachment in PolicyAttachment.objects.filter(
@@ -226,7 +228,7 @@ def policies_in_effect(role_arns: list[str]) -> dict[str, dict[str, dict]]:
     return policies
 
 
-def last_approved_policies(role_arns: list[str]) -> dict[str, dict]:
+def _last_approved_policies(role_arns: list[str]) -> dict[str, dict]:
     """Each role's policies as frozen in its latest signed-off per-release review."""
 
     approved: dict[str, dict] = {}
@@ -245,25 +247,25 @@ def last_approved_policies(role_arns: list[str]) -> dict[str, dict]:
             {
                 "policies": item.frozen_evidence.get("policies", {}),
                 "cycle": item.cycle_id,
-                "signed_off_at": iso(item.cycle.signed_off_at),
+                "signed_off_at": _iso(item.cycle.signed_off_at),
             },
         )
     return approved
 
 
-def unused_services_of(rows: list[ServiceLastAccessed], now) -> list[dict]:
+def _unused_services_of(rows: list[ServiceLastAccessed], now) -> list[dict]:
     days = settings.DETECT_UNUSED_SERVICE_DAYS
     return [
         {
             "service": row.service_namespace,
-            "last_accessed": iso(row.last_authenticated_at),
+            "last_accessed": _iso(row.last_authenticated_at),
         }
         for row in rows
         if row.last_authenticated_at is None or (now - row.last_authenticated_at).days > days
     ]
 
 
-def release_population(role_arns: list[str]) -> tuple[list[ItemSpec], list[str]]:
+def release_population(*, role_arns: list[str]) -> tuple[list[ItemSpec], list[str]]:
     """Items for the given role ARNs, and the ARNs we do not know (reported, not ignored)."""
     wanted = list(dict.fromkeys(arn.strip() for arn in role_arns if arn.strip()))
     roles = {
@@ -272,8 +274,8 @@ def release_population(role_arns: list[str]) -> tuple[list[ItemSpec], list[str]]
     }
     unknown = [arn for arn in wanted if arn not in roles]
     known = [arn for arn in wanted if arn in roles]
-    policies = policies_in_effect(known)
-    approved = last_approved_policies(known)
+    policies = _policies_in_effect(known)
+    approved = _last_approved_policies(known)
     services: dict[str, list] = defaultdict(list)
     for row in ServiceLastAccessed.objects.filter(principal_arn__in=known, gone_at=None):
         services[row.principal_arn].append(row)
@@ -309,15 +311,15 @@ def release_population(role_arns: list[str]) -> tuple[list[ItemSpec], list[str]]
                 subject_arn=arn,
                 subject_key=f"role:{arn}",
                 title=f"{role.name} ({role.account.name})",
-                severity=worst(role_findings),
+                severity=_worst(role_findings),
                 finding_ids=[f.pk for f in role_findings],
                 evidence={
                     "facts": {
                         "arn": arn,
                         "name": role.name,
                         "path": role.path,
-                        "created": iso(role.create_date),
-                        "last_used": iso(role.last_used_at),
+                        "created": _iso(role.create_date),
+                        "last_used": _iso(role.last_used_at),
                         "last_used_region": role.last_used_region or None,
                         "last_used_note": None
                         if role.last_used_at
@@ -326,8 +328,8 @@ def release_population(role_arns: list[str]) -> tuple[list[ItemSpec], list[str]]
                         "service_linked": role.is_service_linked,
                     },
                     "policies": current,
-                    "unused_services": unused_services_of(services.get(arn, []), now),
-                    "findings": [finding_summary(f) for f in role_findings],
+                    "unused_services": _unused_services_of(services.get(arn, []), now),
+                    "findings": [_finding_summary(f) for f in role_findings],
                     "changes": {
                         "first_review": previous is None,
                         "since_cycle": previous["cycle"] if previous else None,
@@ -340,13 +342,15 @@ def release_population(role_arns: list[str]) -> tuple[list[ItemSpec], list[str]]
     return specs, unknown
 
 
-def current_specs(cycle) -> dict[str, ItemSpec]:
+def current_specs(*, cycle: ReviewCycle) -> dict[str, ItemSpec]:
     """The cycle's population as it would be frozen now, by subject key."""
     accounts = list(cycle.scope_accounts.all()) or list(AwsAccount.objects.all())
     if cycle.kind == "monthly":
-        specs = monthly_population(accounts)
+        specs = monthly_population(accounts=accounts)
     elif cycle.kind == "quarterly":
-        specs = quarterly_population(accounts)
+        specs = quarterly_population(accounts=accounts)
     else:
-        specs, _ = release_population(list(cycle.items.values_list("subject_arn", flat=True)))
+        specs, _ = release_population(
+            role_arns=list(cycle.items.values_list("subject_arn", flat=True))
+        )
     return {spec.subject_key: spec for spec in specs}

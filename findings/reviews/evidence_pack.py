@@ -71,38 +71,38 @@ class EvidencePack:
 
     @property
     def manifest_bytes(self) -> bytes:
-        return canonical_json(self.manifest)
+        return _canonical_json(self.manifest)
 
 
-def iso(value) -> str | None:
+def _iso(value) -> str | None:
     return value.isoformat() if value else None
 
 
-def email(user) -> str | None:
+def _email(user) -> str | None:
     return user.email if user else None
 
 
-def canonical_json(value) -> bytes:
+def _canonical_json(value) -> bytes:
     return (json.dumps(value, indent=2, sort_keys=True, default=str) + "\n").encode()
 
 
-def decision_row(decision: Decision, item: ReviewItem) -> dict:
+def _decision_row(decision: Decision, item: ReviewItem) -> dict:
     return {
         "decision_id": decision.pk,
         "item_id": item.pk,
         "subject_arn": item.subject_arn,
         "kind": decision.kind,
         "decided_by": decision.decided_by.email,
-        "decided_at": iso(decision.decided_at),
+        "decided_at": _iso(decision.decided_at),
         "justification": decision.justification,
-        "expires_on": iso(decision.expires_on),
-        "delegate_to": email(decision.delegate_to),
+        "expires_on": _iso(decision.expires_on),
+        "delegate_to": _email(decision.delegate_to),
         "bulk": decision.bulk,
         "supersedes": decision.supersedes_id,
     }
 
 
-def item_row(item: ReviewItem, latest: Decision | None) -> dict:
+def _item_row(item: ReviewItem, latest: Decision | None) -> dict:
     return {
         "item_id": item.pk,
         "account_id": item.account.account_id,
@@ -112,19 +112,19 @@ def item_row(item: ReviewItem, latest: Decision | None) -> dict:
         "title": item.title,
         "severity": item.severity,
         "evidence_hash": item.evidence_hash,
-        "assignee": email(item.assignee),
+        "assignee": _email(item.assignee),
         "decision": latest.kind if latest else None,
         "decided_by": latest.decided_by.email if latest else None,
-        "decided_at": iso(latest.decided_at) if latest else None,
+        "decided_at": _iso(latest.decided_at) if latest else None,
         "justification": latest.justification if latest else None,
-        "expires_on": iso(latest.expires_on) if latest else None,
+        "expires_on": _iso(latest.expires_on) if latest else None,
         "remediation": item.remediation or None,
-        "verified_at": iso(item.verified_at),
+        "verified_at": _iso(item.verified_at),
         "verified_by_run": item.verified_by_run_id,
     }
 
 
-def cycle_document(cycle: ReviewCycle, items: list[ReviewItem]) -> dict:
+def _cycle_document(cycle: ReviewCycle, items: list[ReviewItem]) -> dict:
     signed = cycle.state == ReviewCycle.State.SIGNED_OFF
     return {
         "cycle": {
@@ -133,9 +133,9 @@ def cycle_document(cycle: ReviewCycle, items: list[ReviewItem]) -> dict:
             "title": cycle.title,
             "period": cycle.period,
             "state": cycle.state,
-            "opened_at": iso(cycle.opened_at),
-            "opened_by": email(cycle.opened_by),
-            "due_on": iso(cycle.due_on),
+            "opened_at": _iso(cycle.opened_at),
+            "opened_by": _email(cycle.opened_by),
+            "due_on": _iso(cycle.due_on),
             "scope_accounts": [
                 {"account_id": a.account_id, "name": a.name} for a in cycle.scope_accounts.all()
             ],
@@ -146,8 +146,8 @@ def cycle_document(cycle: ReviewCycle, items: list[ReviewItem]) -> dict:
             "notes": cycle.notes,
             "unknown_role_arns": cycle.unknown_role_arns,
             "sign_off": {
-                "approver": email(cycle.signed_off_by),
-                "signed_off_at": iso(cycle.signed_off_at),
+                "approver": _email(cycle.signed_off_by),
+                "signed_off_at": _iso(cycle.signed_off_at),
                 "attestation": cycle.attestation,
                 "signed_population_hash": cycle.signed_population_hash,
             }
@@ -165,22 +165,22 @@ def cycle_document(cycle: ReviewCycle, items: list[ReviewItem]) -> dict:
                 "severity": item.severity,
                 "evidence_hash": item.evidence_hash,
                 "frozen_evidence": item.frozen_evidence,
-                "assignee": email(item.assignee),
+                "assignee": _email(item.assignee),
                 "latest_decision_id": item.latest_decision_id,
                 "decided": item.is_decided,
                 "remediation": item.remediation or None,
-                "verified_at": iso(item.verified_at),
+                "verified_at": _iso(item.verified_at),
                 "verified_by_run": item.verified_by_run_id,
                 "follows_item": item.follows_item_id,
-                "findings": [finding_record(f) for f in item.findings.all()],
-                "decisions": [decision_row(d, item) for d in item.decisions.all()],
+                "findings": [finding_record(finding=f) for f in item.findings.all()],
+                "decisions": [_decision_row(d, item) for d in item.decisions.all()],
             }
             for item in items
         ],
     }
 
 
-def load_cycle(cycle: ReviewCycle) -> tuple[ReviewCycle, list[ReviewItem]]:
+def _load_cycle(cycle: ReviewCycle) -> tuple[ReviewCycle, list[ReviewItem]]:
     """The cycle with everything the pack shows, in five queries."""
     cycle = (
         ReviewCycle.objects.select_related("opened_by", "signed_off_by")
@@ -204,19 +204,19 @@ def load_cycle(cycle: ReviewCycle) -> tuple[ReviewCycle, list[ReviewItem]]:
     return cycle, items
 
 
-def build_evidence_pack(cycle: ReviewCycle) -> EvidencePack:
-    cycle, items = load_cycle(cycle)
+def build_evidence_pack(*, cycle: ReviewCycle) -> EvidencePack:
+    cycle, items = _load_cycle(cycle)
     decisions_by_id = {d.pk: d for item in items for d in item.decisions.all()}
     files = {
         "items.csv": csv_text(
-            [item_row(item, decisions_by_id.get(item.latest_decision_id)) for item in items],
+            [_item_row(item, decisions_by_id.get(item.latest_decision_id)) for item in items],
             ITEM_COLUMNS,
         ).encode(),
         "decisions.csv": csv_text(
-            [decision_row(d, item) for item in items for d in item.decisions.all()],
+            [_decision_row(d, item) for item in items for d in item.decisions.all()],
             DECISION_COLUMNS,
         ).encode(),
-        "cycle.json": canonical_json(cycle_document(cycle, items)),
+        "cycle.json": _canonical_json(_cycle_document(cycle, items)),
     }
     manifest = {
         "cycle_id": cycle.pk,
@@ -224,7 +224,7 @@ def build_evidence_pack(cycle: ReviewCycle) -> EvidencePack:
         "population_hash": cycle.population_hash,
         "population_count": cycle.population_count,
         # Recomputed from the items in this pack: false means the frozen population was altered.
-        "population_hash_matches": population_hash(items) == cycle.population_hash,
+        "population_hash_matches": population_hash(items=items) == cycle.population_hash,
         "population_hash_method": POPULATION_HASH_METHOD,
         "item_count": len(items),
         "decision_count": len(decisions_by_id),
@@ -238,7 +238,7 @@ def build_evidence_pack(cycle: ReviewCycle) -> EvidencePack:
     return EvidencePack(files=files, manifest=manifest)
 
 
-def zip_bytes(pack: EvidencePack) -> bytes:
+def zip_bytes(*, pack: EvidencePack) -> bytes:
     stamp = timezone.localtime(datetime.fromisoformat(pack.manifest["generated_at"]))
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
@@ -249,5 +249,5 @@ def zip_bytes(pack: EvidencePack) -> bytes:
     return buffer.getvalue()
 
 
-def pack_filename(cycle: ReviewCycle) -> str:
+def pack_filename(*, cycle: ReviewCycle) -> str:
     return f"iamreview-cycle-{cycle.pk}-evidence.zip"

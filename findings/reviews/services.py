@@ -72,7 +72,7 @@ class Conflict(ReviewError):
         )
 
 
-def due_days(kind: str) -> int:
+def due_days(*, kind: str) -> int:
     return {
         ReviewCycle.Kind.MONTHLY: settings.REVIEW_MONTHLY_DUE_DAYS,
         ReviewCycle.Kind.QUARTERLY: settings.REVIEW_QUARTERLY_DUE_DAYS,
@@ -83,11 +83,11 @@ def due_days(kind: str) -> int:
 # --- Opening cycles ---------------------------------------------------------------------------
 
 
-def population_for(kind: str, accounts: list[AwsAccount]) -> list[ItemSpec]:
+def population_for(*, kind: str, accounts: list[AwsAccount]) -> list[ItemSpec]:
     if kind == ReviewCycle.Kind.MONTHLY:
-        return monthly_population(accounts)
+        return monthly_population(accounts=accounts)
     if kind == ReviewCycle.Kind.QUARTERLY:
-        return quarterly_population(accounts)
+        return quarterly_population(accounts=accounts)
     raise ValueError(f"{kind} cycles are opened from a release")
 
 
@@ -111,8 +111,8 @@ def create_cycle(
             period=period,
             opened_at=now,
             opened_by=opened_by,
-            due_on=due_on or (timezone.localdate() + timedelta(days=due_days(kind))),
-            population_hash=population_hash(specs),
+            due_on=due_on or (timezone.localdate() + timedelta(days=due_days(kind=kind))),
+            population_hash=population_hash(items=specs),
             population_count=len(specs),
             **release,
         )
@@ -159,13 +159,13 @@ def create_cycle(
     return cycle
 
 
-def period_of(kind: str, day: date) -> str:
+def period_of(*, kind: str, day: date) -> str:
     if kind == ReviewCycle.Kind.MONTHLY:
         return f"{day:%Y-%m}"
     return f"{day.year}-Q{(day.month - 1) // 3 + 1}"
 
 
-def default_title(kind: str, period: str) -> str:
+def default_title(*, kind: str, period: str) -> str:
     label = {
         "monthly": "Monthly external access review",
         "quarterly": "Quarterly credential review",
@@ -186,10 +186,11 @@ def open_cycle(
     if opened_by is not None and not can(opened_by, Capability.MANAGE_ACCOUNTS):
         raise Forbidden("Only administrators open review cycles by hand")
     scope = accounts or list(AwsAccount.objects.filter(enabled=True))
-    specs = population_for(kind, scope)
+    specs = population_for(kind=kind, accounts=scope)
     return create_cycle(
         kind=kind,
-        title=title or default_title(kind, period or f"(opened {timezone.localdate():%Y-%m-%d})"),
+        title=title
+        or default_title(kind=kind, period=period or f"(opened {timezone.localdate():%Y-%m-%d})"),
         specs=specs,
         accounts=accounts,
         opened_by=opened_by,
@@ -206,7 +207,7 @@ def open_scheduled_cycles(*, today: date | None = None) -> list[ReviewCycle]:
         due.append(ReviewCycle.Kind.QUARTERLY)
     opened = []
     for kind in due:
-        period = period_of(kind, today)
+        period = period_of(kind=kind, day=today)
         if ReviewCycle.objects.filter(kind=kind, period=period).exists():
             continue
         try:
@@ -215,8 +216,8 @@ def open_scheduled_cycles(*, today: date | None = None) -> list[ReviewCycle]:
                     kind=kind,
                     opened_by=None,
                     period=period,
-                    title=default_title(kind, period),
-                    due_on=today + timedelta(days=due_days(kind)),
+                    title=default_title(kind=kind, period=period),
+                    due_on=today + timedelta(days=due_days(kind=kind)),
                 )
             )
         except IntegrityError:
@@ -238,7 +239,7 @@ def open_release_cycle(
         errors["role_arns"] = "List at least one role ARN."
     if errors:
         raise Invalid(errors)
-    specs, unknown = release_population(role_arns)
+    specs, unknown = release_population(role_arns=role_arns)
     if not specs:
         # An empty cycle could be signed off at once and prove nothing.
         raise Invalid(
@@ -264,11 +265,11 @@ def open_release_cycle(
 # --- Deciding -----------------------------------------------------------------------------------
 
 
-def linked_arns(user: User) -> set[str]:
+def linked_arns(*, user: User) -> set[str]:
     return set(LinkedIdentity.objects.filter(user=user).values_list("arn", flat=True))
 
 
-def item_arns(item: ReviewItem) -> set[str]:
+def item_arns(*, item: ReviewItem) -> set[str]:
     arns = {item.subject_arn}
     arns.update(item.findings.values_list("resource_arn", flat=True))
     return {arn for arn in arns if arn}
@@ -279,7 +280,7 @@ def check_may_decide(*, actor: User, item: ReviewItem) -> None:
         raise Forbidden("Only reviewers decide review items")
     if item.cycle.state == ReviewCycle.State.SIGNED_OFF:
         raise Forbidden("This cycle is signed off and locked: no more decisions")
-    own = linked_arns(actor) & item_arns(item)
+    own = linked_arns(user=actor) & item_arns(item=item)
     if own:
         raise Forbidden(
             "Segregation of duties: this item concerns your own IAM identity "
@@ -362,8 +363,8 @@ def decide_item(
             raise Conflict(
                 Decision.objects.filter(item=locked).select_related("decided_by").last()
             ) from None
-        if made.kind == Decision.Kind.DELEGATE and linked_arns(made.delegate_to) & item_arns(
-            locked
+        if made.kind == Decision.Kind.DELEGATE and linked_arns(user=made.delegate_to) & item_arns(
+            item=locked
         ):
             raise Invalid(
                 {
@@ -538,7 +539,7 @@ def assign_items(*, items: list[ReviewItem], assignee: User | None, actor: User)
 # --- Sign-off -----------------------------------------------------------------------------------
 
 
-def undecided_count(cycle: ReviewCycle) -> int:
+def undecided_count(*, cycle: ReviewCycle) -> int:
     return cycle.items.filter(is_decided=False).count()
 
 
@@ -552,13 +553,13 @@ def check_may_sign_off(*, cycle: ReviewCycle, approver: User) -> None:
             "Segregation of duties: you decided items in this cycle, so another approver "
             "must sign it off"
         )
-    own = linked_arns(approver)
+    own = linked_arns(user=approver)
     if own and cycle.items.filter(subject_arn__in=own).exists():
         raise Forbidden(
             "Segregation of duties: this cycle reviews your own IAM identity, so another "
             "approver must sign it off"
         )
-    remaining = undecided_count(cycle)
+    remaining = undecided_count(cycle=cycle)
     if remaining:
         noun = "item still waits" if remaining == 1 else "items still wait"
         raise Forbidden(f"{remaining} {noun} for a decision")
@@ -572,7 +573,7 @@ def sign_off_cycle(*, cycle: ReviewCycle, approver: User, attestation: str) -> R
     with transaction.atomic():
         cycle = ReviewCycle.objects.select_for_update().get(pk=cycle.pk)
         check_may_sign_off(cycle=cycle, approver=approver)
-        current = population_hash(cycle.items.only("subject_key", "evidence_hash"))
+        current = population_hash(items=cycle.items.only("subject_key", "evidence_hash"))
         if current != cycle.population_hash:
             raise Forbidden(
                 "The cycle's frozen population no longer matches its recorded hash; "
@@ -711,7 +712,7 @@ def expire_risk_acceptances(*, today: date | None = None) -> list[ReviewItem]:
                 follows_item=item,
             )
             new.findings.set(findings)
-            refresh_population(cycle)
+            refresh_population(cycle=cycle)
             Decision.objects.filter(pk=decision.pk).update(expiry_handled_at=timezone.now())
             record(
                 actor=None,
@@ -725,11 +726,11 @@ def expire_risk_acceptances(*, today: date | None = None) -> list[ReviewItem]:
     return new_items
 
 
-def refresh_population(cycle: ReviewCycle) -> None:
+def refresh_population(*, cycle: ReviewCycle) -> None:
     """An item added to an open cycle (a returning risk) joins its recorded population."""
     items = list(cycle.items.only("subject_key", "evidence_hash"))
     ReviewCycle.objects.filter(pk=cycle.pk).update(
-        population_hash=population_hash(items), population_count=len(items)
+        population_hash=population_hash(items=items), population_count=len(items)
     )
 
 

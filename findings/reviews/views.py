@@ -288,7 +288,7 @@ def review_sign_off(request, pk: int):
 @requires(Capability.EXPORT)
 def review_evidence_pack(request, pk: int):
     cycle = get_object_or_404(ReviewCycle, pk=pk)
-    content = zip_bytes(build_evidence_pack(cycle))
+    content = zip_bytes(pack=build_evidence_pack(cycle=cycle))
     name = f"iamreview-cycle-{cycle.pk}-{slugify(cycle.title)[:60]}.zip"
     response = HttpResponse(content, content_type="application/zip")
     response["Content-Disposition"] = f'attachment; filename="{name}"'

@@ -58,7 +58,7 @@ class Command(BaseCommand):
             name=name,
             role_arn=role_arn,
             external_id=external_id,
-            regions=parse_regions(regions),
+            regions=parse_regions(value=regions),
         )
         self.stdout.write(f"Added {account}")
 
@@ -67,7 +67,7 @@ class Command(BaseCommand):
             role_arn=role_arn,
             member_role_name=member_role_name,
             external_id=external_id,
-            regions=parse_regions(regions),
+            regions=parse_regions(value=regions),
         )
         self.stdout.write(f"{result.seen} accounts in the organization")
         for account in result.added:

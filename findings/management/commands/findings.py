@@ -17,7 +17,10 @@ class Command(BaseCommand):
 
     def handle(self, *args, account, check, status, format: str, **options):  # noqa: A002
         filters = FindingFilters(account=account, check=check, status=status)
-        rows = [finding_record(f) for f in filtered_findings(filters).iterator(chunk_size=2000)]
+        rows = [
+            finding_record(finding=f)
+            for f in filtered_findings(filters=filters).iterator(chunk_size=2000)
+        ]
         if format == "json":
             self.stdout.write(json_text(rows))
         else:

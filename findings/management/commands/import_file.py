@@ -27,7 +27,7 @@ class Command(BaseCommand):
         if not file.is_file():
             raise CommandError(f"No such file: {path}")
         try:
-            check_size(file.stat().st_size)
+            check_size(size=file.stat().st_size)
             run = import_file(
                 account=aws_account, kind=kind, data=file.read_bytes(), filename=file.name
             )

@@ -183,7 +183,7 @@ def test_a_rehashed_entry_still_breaks_the_chain_after_it(reviewed_cycle, postgr
     entries = list(AuditEntry.objects.all())
     victim = entries[1]
     victim.after = {**victim.after, "kind": "remediate"}
-    forged = entry_hash(previous_hash=victim.previous_hash, fields=hashed_fields(victim))
+    forged = entry_hash(previous_hash=victim.previous_hash, fields=hashed_fields(entry=victim))
 
     tamper(
         "UPDATE findings_auditentry SET after = %s::jsonb, entry_hash = %s WHERE id = %s",

@@ -185,7 +185,7 @@ def test_an_account_is_added_with_its_role_and_regions():
         account_id=" 111122223333 ",
         name="",
         role_arn="arn:aws:iam::111122223333:role/IAMReviewReadOnly",
-        regions=parse_regions("us-east-1, eu-west-1,us-east-1"),
+        regions=parse_regions(value="us-east-1, eu-west-1,us-east-1"),
     )
     assert account.account_id == "111122223333"
     assert account.name == "111122223333"
@@ -214,5 +214,5 @@ def test_the_same_account_cannot_be_added_twice():
 
 def test_a_region_name_must_look_like_one():
     with pytest.raises(ValidationError, match="eu-west"):
-        parse_regions("us-east-1,eu-west")
-    assert parse_regions("") == []
+        parse_regions(value="us-east-1,eu-west")
+    assert parse_regions(value="") == []

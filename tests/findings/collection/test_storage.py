@@ -191,7 +191,7 @@ def test_sync_counts_created_updated_unchanged_and_gone():
     account = add_account(account_id="111122223333", name="Production")
     day1 = datetime(2026, 11, 1, tzinfo=UTC)
     sync_observed(
-        IamRole,
+        model=IamRole,
         account=account,
         records=[role_values("a"), role_values("b"), role_values("c")],
         now=day1,
@@ -199,7 +199,7 @@ def test_sync_counts_created_updated_unchanged_and_gone():
     )
 
     counts = sync_observed(
-        IamRole,
+        model=IamRole,
         account=account,
         records=[role_values("a"), role_values("b", tags={"k": "v"}), role_values("d")],
         now=day1 + timedelta(days=1),
@@ -217,7 +217,7 @@ def test_sync_counts_created_updated_unchanged_and_gone():
 def test_a_record_listed_twice_is_stored_once():
     account = add_account(account_id="111122223333", name="Production")
     counts = sync_observed(
-        IamRole,
+        model=IamRole,
         account=account,
         records=[role_values("a"), role_values("a", tags={"second": "ignored"})],
         now=datetime(2026, 11, 1, tzinfo=UTC),
@@ -232,10 +232,16 @@ def test_the_same_rows_in_another_account_are_separate():
     staging = add_account(account_id="444455556666", name="Staging")
     now = datetime(2026, 11, 1, tzinfo=UTC)
     sync_observed(
-        IamRole, account=production, records=[role_values("a")], now=now, previous_seen_at=None
+        model=IamRole,
+        account=production,
+        records=[role_values("a")],
+        now=now,
+        previous_seen_at=None,
     )
 
-    counts = sync_observed(IamRole, account=staging, records=[], now=now, previous_seen_at=None)
+    counts = sync_observed(
+        model=IamRole, account=staging, records=[], now=now, previous_seen_at=None
+    )
 
     assert counts.gone == 0
     assert IamRole.objects.get(account=production).gone_at is None
@@ -244,8 +250,8 @@ def test_the_same_rows_in_another_account_are_separate():
 def test_identical_documents_are_stored_once_whatever_their_key_order():
     now = datetime(2026, 11, 1, tzinfo=UTC)
     reordered = {"Statement": TRUST["Statement"], "Version": "2012-10-17"}
-    first = intern_documents([TRUST, reordered, None], now=now)
-    second = intern_documents([reordered], now=now + timedelta(days=1))
+    first = intern_documents(documents=[TRUST, reordered, None], now=now)
+    second = intern_documents(documents=[reordered], now=now + timedelta(days=1))
 
     assert len(first) == 1
     assert first == second

@@ -301,9 +301,11 @@ def test_counts_read_as_words():
         "gone": 0,
         "detection": {"opened": 3, "reopened": 0, "resolved": 1, "still_open": 5},
     }
-    assert counts_summary(counts) == "7 rows; 2 new, 1 changed; findings 3 opened, 1 resolved"
-    assert counts_summary({"users": 2, "users_unchanged": 2}) == "2 users; no change"
-    assert counts_summary({}) == ""
+    assert (
+        counts_summary(counts=counts) == "7 rows; 2 new, 1 changed; findings 3 opened, 1 resolved"
+    )
+    assert counts_summary(counts={"users": 2, "users_unchanged": 2}) == "2 users; no change"
+    assert counts_summary(counts={}) == ""
 
 
 # --- Collect now --------------------------------------------------------------------------------

@@ -35,7 +35,7 @@ def populate(count: int):
         error="Access denied: the role lacks access-analyzer:ListFindings",
         finished_at=timezone.now(),
     )
-    specs = population_for("quarterly", [account])
+    specs = population_for(kind="quarterly", accounts=[account])
     create_cycle(
         kind=ReviewCycle.Kind.QUARTERLY,
         title="Quarterly credential review 2026-Q4",

@@ -77,7 +77,7 @@ def evidence(
 
 
 def run(check_id: str, ev: Evidence, thresholds: Thresholds = DEFAULTS) -> list:
-    return list(CHECKS_BY_ID[check_id].run(ev, thresholds))
+    return list(CHECKS_BY_ID[check_id].run(ev=ev, t=thresholds))
 
 
 def test_every_check_explains_itself():

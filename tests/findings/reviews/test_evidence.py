@@ -360,7 +360,7 @@ def test_quarterly_cycle_has_every_user_with_a_password_or_an_active_key_root_in
     ]
     assert [item.severity_rank for item in items] == [1, 2, CLEAN_RANK, CLEAN_RANK]
     assert cycle.population_count == 4
-    assert cycle.population_hash == population_hash(items)
+    assert cycle.population_hash == population_hash(items=items)
     alice, _, bob, root = items
     assert alice.frozen_evidence["facts"]["groups"] == ["developers"]
     assert [f["check"] for f in alice.frozen_evidence["findings"]] == ["console-user-without-mfa"]
@@ -472,14 +472,14 @@ def test_frozen_release_evidence_stays_when_the_role_policy_changes(production, 
     )
     item = cycle.items.get()
     frozen, frozen_hash = item.frozen_evidence, item.evidence_hash
-    assert current_specs(cycle)[item.subject_key].evidence_hash == frozen_hash
+    assert current_specs(cycle=cycle)[item.subject_key].evidence_hash == frozen_hash
 
     replace_policy(production, api, READ_AND_WRITE_OBJECTS)
 
     item.refresh_from_db()
     assert item.frozen_evidence == frozen
     assert item.evidence_hash == frozen_hash
-    now = current_specs(cycle)[item.subject_key]
+    now = current_specs(cycle=cycle)[item.subject_key]
     assert now.evidence_hash != frozen_hash
     assert now.evidence["policies"] == {"inline: app-policy": READ_AND_WRITE_OBJECTS}
 
@@ -489,7 +489,7 @@ def test_frozen_credential_evidence_stays_when_the_user_turns_on_mfa(production,
     cycle = open_cycle(kind="quarterly", opened_by=administrator, accounts=[production])
     item = cycle.items.get()
     frozen, frozen_hash = item.frozen_evidence, item.evidence_hash
-    assert current_specs(cycle)[item.subject_key].evidence_hash == frozen_hash
+    assert current_specs(cycle=cycle)[item.subject_key].evidence_hash == frozen_hash
 
     CredentialReportEntry.objects.filter(pk=entry.pk).update(mfa_active=True)
 
@@ -497,9 +497,9 @@ def test_frozen_credential_evidence_stays_when_the_user_turns_on_mfa(production,
     assert item.frozen_evidence == frozen
     assert item.frozen_evidence["facts"]["mfa_active"] is False
     assert item.evidence_hash == frozen_hash
-    assert current_specs(cycle)[item.subject_key].evidence_hash != frozen_hash
+    assert current_specs(cycle=cycle)[item.subject_key].evidence_hash != frozen_hash
     cycle.refresh_from_db()
-    assert cycle.population_hash == population_hash(cycle.items.all())
+    assert cycle.population_hash == population_hash(items=cycle.items.all())
 
 
 def test_a_subject_gone_since_opening_is_missing_from_the_current_population(
@@ -510,7 +510,7 @@ def test_a_subject_gone_since_opening_is_missing_from_the_current_population(
 
     CredentialReportEntry.objects.filter(pk=entry.pk).update(gone_at=timezone.now())
 
-    assert current_specs(cycle) == {}
+    assert current_specs(cycle=cycle) == {}
     assert cycle.items.count() == 1
 
 
@@ -534,9 +534,11 @@ def test_evidence_hash_ignores_the_diff_and_finding_wording_but_not_the_facts():
         "changes": {"first_review": False},
     }
 
-    assert evidence_hash(reworded) == evidence_hash(evidence)
-    assert evidence_hash({**evidence, "facts": {"mfa_active": True}}) != evidence_hash(evidence)
-    assert evidence_hash({**evidence, "policies": {}}) != evidence_hash(evidence)
+    assert evidence_hash(evidence=reworded) == evidence_hash(evidence=evidence)
+    assert evidence_hash(evidence={**evidence, "facts": {"mfa_active": True}}) != evidence_hash(
+        evidence=evidence
+    )
+    assert evidence_hash(evidence={**evidence, "policies": {}}) != evidence_hash(evidence=evidence)
 
 
 def test_population_hash_covers_every_subject_in_any_order(production, administrator):
@@ -545,10 +547,10 @@ def test_population_hash_covers_every_subject_in_any_order(production, administr
     cycle = open_cycle(kind="quarterly", opened_by=administrator, accounts=[production])
     items = list(cycle.items.all())
 
-    assert population_hash(reversed(items)) == population_hash(items)
-    assert population_hash(items[:1]) != population_hash(items)
+    assert population_hash(items=reversed(items)) == population_hash(items=items)
+    assert population_hash(items=items[:1]) != population_hash(items=items)
     items[0].evidence_hash = "0" * 64
-    assert population_hash(items) != cycle.population_hash
+    assert population_hash(items=items) != cycle.population_hash
 
 
 def test_decisions_do_not_change_the_frozen_population(production, administrator, reviewer):
@@ -559,4 +561,4 @@ def test_decisions_do_not_change_the_frozen_population(production, administrator
     decide_item(item=item, actor=reviewer, decision=keep(), expected_latest_id=None)
 
     assert Decision.objects.count() == 1
-    assert population_hash(cycle.items.all()) == cycle.population_hash
+    assert population_hash(items=cycle.items.all()) == cycle.population_hash

@@ -58,7 +58,7 @@ def signed_cycle(account, reviewer, second_reviewer, approver):
 
 @pytest.mark.django_db
 def test_every_item_and_every_decision_is_in_the_pack(signed_cycle):
-    pack = build_evidence_pack(signed_cycle)
+    pack = build_evidence_pack(cycle=signed_cycle)
     items = list(signed_cycle.items.order_by("id"))
     decisions = list(Decision.objects.filter(item__cycle=signed_cycle).order_by("id"))
 
@@ -84,7 +84,7 @@ def test_every_item_and_every_decision_is_in_the_pack(signed_cycle):
 def test_cycle_json_holds_the_sign_off_the_frozen_evidence_and_the_unknown_roles(
     signed_cycle, approver
 ):
-    document = json.loads(build_evidence_pack(signed_cycle).files["cycle.json"])
+    document = json.loads(build_evidence_pack(cycle=signed_cycle).files["cycle.json"])
     cycle = document["cycle"]
     assert cycle["state"] == "signed_off"
     assert cycle["sign_off"]["approver"] == approver.email
@@ -107,7 +107,7 @@ def test_cycle_json_holds_the_sign_off_the_frozen_evidence_and_the_unknown_roles
 @pytest.mark.django_db
 def test_an_open_cycle_has_no_sign_off_yet(account, reviewer):
     cycle = release_cycle(account, reviewer)
-    pack = build_evidence_pack(cycle)
+    pack = build_evidence_pack(cycle=cycle)
     assert json.loads(pack.files["cycle.json"])["cycle"]["sign_off"] is None
     assert pack.files["decisions.csv"].decode().count("\n") == 1  # the header only
     assert all(row["decision"] == "" for row in rows(pack, "items.csv"))
@@ -115,7 +115,7 @@ def test_an_open_cycle_has_no_sign_off_yet(account, reviewer):
 
 @pytest.mark.django_db
 def test_the_manifest_lists_each_files_sha256_and_size(signed_cycle):
-    pack = build_evidence_pack(signed_cycle)
+    pack = build_evidence_pack(cycle=signed_cycle)
     assert set(pack.manifest["files"]) == {"items.csv", "decisions.csv", "cycle.json"}
     for name, content in pack.files.items():
         assert pack.manifest["files"][name] == {
@@ -131,7 +131,7 @@ def test_the_manifest_lists_each_files_sha256_and_size(signed_cycle):
 
 @pytest.mark.django_db
 def test_an_auditor_can_recompute_the_population_hash_from_cycle_json(signed_cycle):
-    pack = build_evidence_pack(signed_cycle)
+    pack = build_evidence_pack(cycle=signed_cycle)
     items = json.loads(pack.files["cycle.json"])["items"]
     lines = sorted(f"{item['subject_key']}:{item['evidence_hash']}" for item in items)
     recomputed = hashlib.sha256("\n".join(lines).encode()).hexdigest()
@@ -142,15 +142,15 @@ def test_an_auditor_can_recompute_the_population_hash_from_cycle_json(signed_cyc
 @pytest.mark.django_db
 def test_an_altered_frozen_population_shows_in_the_manifest(signed_cycle):
     ReviewItem.objects.filter(cycle=signed_cycle).update(evidence_hash="0" * 64)
-    pack = build_evidence_pack(signed_cycle)
+    pack = build_evidence_pack(cycle=signed_cycle)
     assert pack.manifest["population_hash_matches"] is False
     items = signed_cycle.items.only("subject_key", "evidence_hash")
-    assert population_hash(items) != pack.manifest["population_hash"]
+    assert population_hash(items=items) != pack.manifest["population_hash"]
 
 
 @pytest.mark.django_db
 def test_csv_cells_cannot_run_as_spreadsheet_formulas(signed_cycle):
-    pack = build_evidence_pack(signed_cycle)
+    pack = build_evidence_pack(cycle=signed_cycle)
     justifications = {r["justification"] for r in rows(pack, "decisions.csv")}
     assert "'" + FORMULA in justifications
     assert "'-1+1 until the migration" in justifications
@@ -164,8 +164,8 @@ def test_csv_cells_cannot_run_as_spreadsheet_formulas(signed_cycle):
 
 @pytest.mark.django_db
 def test_the_zip_holds_the_same_files_and_the_manifest(signed_cycle):
-    pack = build_evidence_pack(signed_cycle)
-    with zipfile.ZipFile(io.BytesIO(zip_bytes(pack))) as archive:
+    pack = build_evidence_pack(cycle=signed_cycle)
+    with zipfile.ZipFile(io.BytesIO(zip_bytes(pack=pack))) as archive:
         assert archive.testzip() is None
         contents = {name: archive.read(name) for name in archive.namelist()}
     assert set(contents) == {"items.csv", "decisions.csv", "cycle.json", "manifest.json"}
@@ -183,7 +183,7 @@ def test_the_pack_takes_a_fixed_number_of_queries_whatever_the_cycle_size(
 ):
     def queries_for(cycle) -> int:
         with CaptureQueriesContext(connection) as captured:
-            build_evidence_pack(cycle)
+            build_evidence_pack(cycle=cycle)
         return len(captured.captured_queries)
 
     small = release_cycle(account, reviewer, roles=1, name="small")

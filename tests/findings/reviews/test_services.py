@@ -336,7 +336,7 @@ def test_accepted_risk_excludes_the_findings_until_expiry_then_brings_them_back(
     assert follow_up.state == ReviewCycle.State.OPEN
     assert list(follow_up.scope_accounts.all()) == [production]
     assert follow_up.population_count == 1
-    assert follow_up.population_hash == population_hash(follow_up.items.all())
+    assert follow_up.population_hash == population_hash(items=follow_up.items.all())
     assert list(returned.findings.all()) == [finding]
     assert not returned.is_decided
     assert returned.frozen_evidence["returned"]["previous_justification"] == "Vendor fix in Q1"
@@ -368,7 +368,7 @@ def test_an_expired_risk_returns_into_an_open_cycle_of_the_same_kind(
     assert returned.cycle == later
     later.refresh_from_db()
     assert later.population_count == 1
-    assert later.population_hash == population_hash(later.items.all())
+    assert later.population_hash == population_hash(items=later.items.all())
 
 
 def test_a_superseded_risk_acceptance_does_not_come_back(quarterly, reviewer):
