@@ -7,6 +7,7 @@ from iamreview.health import healthz
 urlpatterns = [
     path("", include("findings.urls")),
     path("accounts/", include("accounts.urls")),
+    path("api/docs", include("findings.api.docs")),
     path("api/", include("findings.api.urls")),
     # One login page for the whole app: the admin's own login redirects to it.
     path("admin/login/", RedirectView.as_view(pattern_name="login", query_string=True)),

@@ -65,7 +65,7 @@ def collection(request):
     context = status_context(
         accounts=AwsAccount.objects.all(), account=None, poll_url=reverse("collection")
     )
-    return render_page(request, "findings/collection.html", context)
+    return render_page(request, "findings/collection/collection.html", context)
 
 
 @require_POST
@@ -107,7 +107,7 @@ def collect_account(request, pk: int):
 @require_GET
 @requires(Capability.VIEW)
 def aws_accounts(request):
-    return render(request, "findings/aws_account_list.html", {"accounts": AwsAccount.objects.all()})
+    return render(request, "findings/collection/aws_account_list.html", {"accounts": AwsAccount.objects.all()})
 
 
 @require_http_methods(["GET", "POST"])
@@ -126,7 +126,7 @@ def aws_account_add(request):
                 request, f"Added {account}. Use “Collect now” to fetch its data right away."
             )
             return redirect("collection")
-    return render(request, "findings/aws_account_form.html", {"form": form})
+    return render(request, "findings/collection/aws_account_form.html", {"form": form})
 
 
 def account_page(request, account: AwsAccount, form: AwsAccountChangeForm | None):
@@ -134,7 +134,7 @@ def account_page(request, account: AwsAccount, form: AwsAccountChangeForm | None
     poll_url = reverse("aws_account", args=[account.pk])
     context = status_context(accounts=accounts, account=account, poll_url=poll_url)
     context.update(account=account, form=form)
-    return render_page(request, "findings/aws_account_detail.html", context)
+    return render_page(request, "findings/collection/aws_account_detail.html", context)
 
 
 @require_GET
@@ -213,4 +213,4 @@ def collection_import(request):
             messages.success(request, f"Imported {upload.name} into {account}: {summary}.")
             return redirect("collection")
     context = {"form": form, "has_accounts": AwsAccount.objects.exists()}
-    return render(request, "findings/import.html", context)
+    return render(request, "findings/collection/import.html", context)

@@ -10,4 +10,4 @@ from findings.dashboard.selectors import dashboard_context
 def dashboard(request):
     roles = roles_of(request.user)
     context = {"roles": roles, **(dashboard_context(user=request.user) if roles else {})}
-    return render(request, "findings/dashboard.html", context)
+    return render(request, "findings/dashboard/dashboard.html", context)

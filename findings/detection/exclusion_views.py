@@ -45,7 +45,7 @@ def exclusion_list(request):
         )
     active = [e for e in exclusions if e.ended_at is None and not e.is_expired]
     past = [e for e in exclusions if e.ended_at is not None or e.is_expired]
-    return render(request, "findings/exclusions.html", {"active": active, "past": past})
+    return render(request, "findings/detection/exclusions.html", {"active": active, "past": past})
 
 
 @require_http_methods(["GET", "POST"])
@@ -82,7 +82,7 @@ def exclusion_add(request):
                 user=request.user, finding=finding, arn_pattern=request.GET.get("arn", "")
             )
         )
-    return render(request, "findings/exclusion_form.html", {"form": form, "finding": finding})
+    return render(request, "findings/detection/exclusion_form.html", {"form": form, "finding": finding})
 
 
 @require_POST

@@ -164,7 +164,7 @@ def findings_list(request):
             "next": list_url(filters, page=page.next_page_number()) if page.has_next() else None,
         },
     }
-    template = "findings/findings.html"
+    template = "findings/detection/findings.html"
     if request.htmx and not request.htmx.history_restore_request:
         template += "#findings-table"
     response = render(request, template, context)
@@ -256,4 +256,4 @@ def finding_detail(request, pk: int):
             finding.exclusion_id and finding.exclusion.expires_on < timezone.localdate()
         ),
     }
-    return render(request, "findings/finding.html", context)
+    return render(request, "findings/detection/finding.html", context)

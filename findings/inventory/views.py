@@ -98,7 +98,7 @@ def tab_counts() -> dict[str, int]:
 
 
 def render_inventory(request, context: dict):
-    template = "findings/inventory.html"
+    template = "findings/inventory/inventory.html"
     if request.htmx and not request.htmx.history_restore_request:
         template += "#inventory-table"
     response = render(request, template, context)
@@ -232,7 +232,7 @@ def user_detail(request, pk: int):
     ).first()
     context = principal_context(user.account, user.arn, {g.arn: g.name for g in groups})
     context.update(principal=user, entry=entry, groups=user.groups)
-    return render(request, "findings/user.html", context)
+    return render(request, "findings/inventory/user.html", context)
 
 
 @require_GET
@@ -241,4 +241,4 @@ def role_detail(request, pk: int):
     role = get_object_or_404(IamRole.objects.select_related("account"), pk=pk)
     context = principal_context(role.account, role.arn, {})
     context.update(principal=role, unused_role_days=settings.DETECT_UNUSED_ROLE_DAYS)
-    return render(request, "findings/role.html", context)
+    return render(request, "findings/inventory/role.html", context)

@@ -71,7 +71,7 @@ def render_partial(request, template: str, context: dict, *, target: str, status
 
 def render_review_list(request, *, open_form=None, release_form=None):
     context = review_list_context(request, open_form=open_form, release_form=release_form)
-    return render(request, "findings/review.html", context)
+    return render(request, "findings/reviews/review.html", context)
 
 
 @require_GET
@@ -141,7 +141,7 @@ def review_release(request):
 
 def render_cycle(request, cycle: ReviewCycle, *, status: int = 200, **sign_off):
     context = cycle_context(request, cycle, **sign_off)
-    return render_partial(request, "findings/cycle.html", context, target="queue", status=status)
+    return render_partial(request, "findings/reviews/cycle.html", context, target="queue", status=status)
 
 
 @require_GET
@@ -316,12 +316,12 @@ def render_item(request, item: ReviewItem, *, status: int = 200, **kwargs):
                 selectable=may_select(request.user, cycle),
                 **sign_off_context(request, cycle),
             )
-            response = render(request, "findings/item_decided.html", context, status=status)
+            response = render(request, "findings/reviews/item_decided.html", context, status=status)
         else:
-            response = render(request, "findings/item.html#item", context, status=status)
+            response = render(request, "findings/reviews/item.html#item", context, status=status)
     else:
         context["cycle"] = with_progress(item.cycle)
-        response = render(request, "findings/item.html", context, status=status)
+        response = render(request, "findings/reviews/item.html", context, status=status)
     patch_vary_headers(response, ["HX-Request"])
     return response
 
@@ -386,4 +386,4 @@ def review_decide(request, pk: int):
 @requires(Capability.EXPORT)
 def review_audit(request):
     context = audit_context(request)
-    return render_partial(request, "findings/audit.html", context, target="audit-table")
+    return render_partial(request, "findings/reviews/audit.html", context, target="audit-table")
