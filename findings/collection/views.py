@@ -107,7 +107,9 @@ def collect_account(request, pk: int):
 @require_GET
 @requires(Capability.VIEW)
 def aws_accounts(request):
-    return render(request, "findings/collection/aws_account_list.html", {"accounts": AwsAccount.objects.all()})
+    return render(
+        request, "findings/collection/aws_account_list.html", {"accounts": AwsAccount.objects.all()}
+    )
 
 
 @require_http_methods(["GET", "POST"])

@@ -82,7 +82,9 @@ def exclusion_add(request):
                 user=request.user, finding=finding, arn_pattern=request.GET.get("arn", "")
             )
         )
-    return render(request, "findings/detection/exclusion_form.html", {"form": form, "finding": finding})
+    return render(
+        request, "findings/detection/exclusion_form.html", {"form": form, "finding": finding}
+    )
 
 
 @require_POST

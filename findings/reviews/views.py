@@ -141,7 +141,9 @@ def review_release(request):
 
 def render_cycle(request, cycle: ReviewCycle, *, status: int = 200, **sign_off):
     context = cycle_context(request, cycle, **sign_off)
-    return render_partial(request, "findings/reviews/cycle.html", context, target="queue", status=status)
+    return render_partial(
+        request, "findings/reviews/cycle.html", context, target="queue", status=status
+    )
 
 
 @require_GET
