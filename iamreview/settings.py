@@ -67,6 +67,7 @@ INSTALLED_APPS = [
     "template_partials",
     "axes",
     "csp",
+    "ninja",
     "accounts",
     "findings",
 ]

@@ -1,0 +1,314 @@
+"""The JSON API's operations: each reads its input (inputs.py), calls one domain function and
+answers (schemas.py).
+
+A bearer token names the caller (auth.py), who then meets the same rules as in the browser;
+failures become JSON errors (errors.py). Ninja generates the OpenAPI document from these
+declarations: OPENAPI below, served at /api/schema, with ninja's interactive docs at /api/docs.
+"""
+
+import json
+
+from django.db.models import Count, Prefetch, Q
+from django.http import HttpResponse
+from django.urls import reverse
+from ninja import NinjaAPI, P, Path, Query, Status, Swagger
+from ninja.pagination import paginate
+from ninja.responses import NinjaJSONEncoder
+
+from accounts.permissions import Capability, requires
+from findings.api import inputs, schemas
+from findings.api.auth import WWW_AUTHENTICATE, TokenAuth
+from findings.api.errors import ApiError, JsonObjectParser, add_error_answers, not_found
+from findings.api.inputs import MAX_PAGE_SIZE, MAX_ROLE_ARNS
+from findings.api.pagination import PageNumbers, SizedPageNumbers
+from findings.detection.selectors import FindingFilters, filtered_findings
+from findings.models import ReviewCycle, ReviewItem
+from findings.reviews import services as review
+from findings.reviews.evidence_pack import build_evidence_pack, pack_filename, zip_bytes
+
+CYCLES_PAGE_SIZE = 50
+FINDINGS_PAGE_SIZE = 50
+# Where iamreview/urls.py mounts the API; a test compares the document's paths with the URLs.
+PATH_PREFIX = "/api/"
+
+
+class Docs(Swagger):
+    """Ninja's Swagger UI, reading the document where the API serves it."""
+
+    def get_openapi_url(self, api, path_params) -> str:
+        return reverse("api-schema")
+
+
+api = NinjaAPI(
+    title="iamreview API",
+    version="1",
+    description=(
+        "Continuous least-privilege review of AWS IAM. Authenticate every call (except this "
+        "schema) with a personal API token: 'Authorization: Bearer iamr_...'. The token "
+        "acts with its owner's roles; the same rules as in the browser apply (segregation "
+        "of duties, locked cycles after sign-off). Request bodies are JSON objects sent "
+        "with 'Content-Type: application/json'."
+    ),
+    servers=[{"url": "/"}],
+    parser=JsonObjectParser(),
+    docs=Docs(),
+    docs_url="/docs",
+    # A page for logged-in people: LoginRequiredMiddleware sends anyone else to log in.
+    docs_decorator=requires(),
+)
+add_error_answers(api)
+
+
+def failures(*statuses: int) -> dict[int, type]:
+    """The error answers of an operation: its own, and 401, 403, 405 and 500 as every one."""
+    shapes = {400: schemas.FieldErrors, 409: schemas.ConflictError}
+    return {
+        status: shapes.get(status, schemas.Error)
+        for status in sorted({401, 403, 405, 500, *statuses})
+    }
+
+
+CycleId = Path[int, P(description="The cycle's id.")]
+ItemId = Path[int, P(description="The review item's id.")]
+
+
+# --- Looking up -------------------------------------------------------------------------------
+
+
+def cycles_with_progress():
+    return ReviewCycle.objects.select_related("opened_by", "signed_off_by").annotate(
+        decided_count=Count("items", filter=Q(items__is_decided=True))
+    )
+
+
+def cycle_with_items(cycle_id: int) -> ReviewCycle:
+    """The cycle, its accounts and every item, in three queries whatever the number of items."""
+    items = ReviewItem.objects.select_related(
+        "account", "assignee", "latest_decision__decided_by", "latest_decision__delegate_to"
+    )
+    cycle = (
+        cycles_with_progress()
+        .prefetch_related("scope_accounts", Prefetch("items", queryset=items))
+        .filter(pk=cycle_id)
+        .first()
+    )
+    if cycle is None:
+        raise not_found("review cycle")
+    return cycle
+
+
+def get_cycle(cycle_id: int) -> ReviewCycle:
+    cycle = ReviewCycle.objects.filter(pk=cycle_id).first()
+    if cycle is None:
+        raise not_found("review cycle")
+    return cycle
+
+
+# --- Operations -------------------------------------------------------------------------------
+
+
+@api.post(
+    "/releases",
+    url_name="api-releases",
+    operation_id="registerRelease",
+    summary="Register a release and open its per-release review cycle",
+    description=(
+        f"Needs decide_review_items or manage_aws_accounts. At most {MAX_ROLE_ARNS} role ARNs; "
+        "those iamreview does not know are reported in unknown_role_arns, not ignored."
+    ),
+    auth=TokenAuth(any_of=(Capability.DECIDE, Capability.MANAGE_ACCOUNTS)),
+    response={201: schemas.OpenedRelease, **failures(400, 413)},
+)
+def register_release(request, release: inputs.ReleaseRequest, response: HttpResponse):
+    opened = review.open_release_cycle(**release.model_dump(), opened_by=request.auth)
+    cycle = cycles_with_progress().get(pk=opened.pk)
+    response["Location"] = reverse("api-cycle", kwargs={"cycle_id": cycle.pk})
+    return Status(201, {"cycle": cycle, "unknown_role_arns": cycle.unknown_role_arns})
+
+
+@api.get(
+    "/cycles",
+    url_name="api-cycles",
+    operation_id="listCycles",
+    summary="Review cycles, newest first",
+    auth=TokenAuth(Capability.VIEW),
+    response={200: list[schemas.CycleSummary], **failures(400, 404)},
+)
+@paginate(PageNumbers, page_size=lambda: CYCLES_PAGE_SIZE)
+def list_cycles(request, filters: Query[inputs.CycleQuery]):
+    cycles = cycles_with_progress().order_by("-opened_at", "-id")
+    if filters.kind:
+        cycles = cycles.filter(kind=filters.kind)
+    if filters.state:
+        cycles = cycles.filter(state=filters.state)
+    return cycles
+
+
+@api.get(
+    "/cycles/{int:cycle_id}",
+    url_name="api-cycle",
+    operation_id="getCycle",
+    summary="A review cycle with every item and its latest decision",
+    auth=TokenAuth(Capability.VIEW),
+    response={200: schemas.Cycle, **failures(404)},
+)
+def show_cycle(request, cycle_id: CycleId):
+    return cycle_with_items(cycle_id)
+
+
+@api.get(
+    "/cycles/{int:cycle_id}/evidence",
+    url_name="api-cycle-evidence",
+    operation_id="getEvidencePack",
+    summary="The cycle's evidence pack (needs export_evidence)",
+    auth=TokenAuth(Capability.EXPORT),
+    response={200: schemas.EvidencePack, **failures(400, 404)},
+    by_alias=True,  # the files are named items.csv and decisions.csv
+    openapi_extra={
+        "responses": {
+            200: {
+                "content": {
+                    "application/zip": {
+                        "schema": {"type": "string", "contentMediaType": "application/zip"}
+                    }
+                }
+            }
+        }
+    },
+)
+def evidence_pack(request, cycle_id: CycleId, options: Query[inputs.EvidenceQuery]):
+    cycle = get_cycle(cycle_id)
+    pack = build_evidence_pack(cycle=cycle)
+    if options.format == "zip":
+        response = HttpResponse(zip_bytes(pack=pack), content_type="application/zip")
+        response["Content-Disposition"] = f'attachment; filename="{pack_filename(cycle=cycle)}"'
+        return response
+    return {
+        "manifest": pack.manifest,
+        "cycle": json.loads(pack.files["cycle.json"]),
+        "files": {
+            name: content.decode() for name, content in pack.files.items() if name.endswith(".csv")
+        },
+    }
+
+
+@api.post(
+    "/items/{int:item_id}/decisions",
+    url_name="api-item-decisions",
+    operation_id="decideItem",
+    summary="Record a decision on a review item (needs decide_review_items)",
+    description="Decisions are append-only: a new one supersedes the latest. Refused (403) for "
+    "items about your own IAM identity (segregation of duties) and in signed-off cycles.",
+    auth=TokenAuth(Capability.DECIDE),
+    response={201: schemas.Decision, **failures(400, 404, 409, 413)},
+)
+def decide(request, item_id: ItemId, decision: inputs.DecisionRequest):
+    item = ReviewItem.objects.select_related("cycle").filter(pk=item_id).first()
+    if item is None:
+        raise not_found("review item")
+    made = review.decide_item(
+        item=item,
+        actor=request.auth,
+        decision=review.DecisionInput(
+            kind=decision.decision,
+            justification=decision.justification,
+            expires_on=decision.expires_on,
+            delegate_to=decision.delegate_to,
+        ),
+        expected_latest_id=decision.previous_decision_id,
+    )
+    return Status(201, made)
+
+
+@api.post(
+    "/cycles/{int:cycle_id}/sign-off",
+    url_name="api-cycle-sign-off",
+    operation_id="signOffCycle",
+    summary="Sign off a fully decided cycle (needs sign_off_cycles)",
+    description="Refused (403) while items wait for a decision, when the cycle is already "
+    "signed off, or when the approver decided items in it (segregation of duties).",
+    auth=TokenAuth(Capability.SIGN_OFF),
+    response={200: schemas.Cycle, **failures(400, 404, 413)},
+)
+def sign_off(request, cycle_id: CycleId, body: inputs.SignOffRequest):
+    review.sign_off_cycle(
+        cycle=get_cycle(cycle_id), approver=request.auth, attestation=body.attestation
+    )
+    return cycle_with_items(cycle_id)
+
+
+@api.get(
+    "/findings",
+    url_name="api-findings",
+    operation_id="listFindings",
+    summary="Findings, filtered like the Findings page",
+    description=f"{FINDINGS_PAGE_SIZE} a page unless page_size asks for up to {MAX_PAGE_SIZE}.",
+    auth=TokenAuth(Capability.VIEW),
+    response={200: list[schemas.Finding], **failures(400, 404)},
+)
+@paginate(SizedPageNumbers, page_size=lambda: FINDINGS_PAGE_SIZE)
+def list_findings(request, filters: Query[inputs.FindingQuery]):
+    return filtered_findings(filters=FindingFilters.from_params(params=filters.model_dump()))
+
+
+@api.get(
+    "/schema",
+    url_name="api-schema",
+    operation_id="getSchema",
+    summary="This OpenAPI document (no token needed)",
+    auth=None,
+    response={200: dict, 405: schemas.Error, 500: schemas.Error},
+)
+def openapi_schema(request):
+    return OPENAPI
+
+
+# Last: any other path under /api/ answers JSON, not the HTML 404 page.
+@api.api_operation(
+    ["GET", "POST", "PUT", "PATCH", "DELETE"],
+    "/{path:rest}",
+    url_name="api-unknown",
+    auth=TokenAuth(),
+    include_in_schema=False,
+)
+def unknown(request, rest: str):
+    raise ApiError(404, {"error": "No such API endpoint; see /api/schema."})
+
+
+# --- The OpenAPI document ---------------------------------------------------------------------
+
+SECURITY_SCHEME = "bearerAuth"
+FAILURE_DESCRIPTIONS = {
+    400: "Invalid input: one message per field ('body' for a body that is not a JSON object).",
+    401: "No token, or an invalid or revoked one.",
+    403: "The token's owner may not do this; the reason is given.",
+    404: "No such object (or page).",
+    405: "Wrong HTTP method; the Allow header lists the right ones.",
+    409: "Someone decided the item since the decision you named (or you named none): their "
+    "decision is returned; decide again naming it.",
+    413: "The request body is too large.",
+    500: "An unexpected error; it has been logged.",
+}
+
+
+def openapi_document() -> dict:
+    """Ninja's document as JSON, with the scheme name and error descriptions clients know."""
+    document = json.loads(
+        json.dumps(api.get_openapi_schema(path_prefix=PATH_PREFIX), cls=NinjaJSONEncoder)
+    )
+    schemes = document["components"]["securitySchemes"]
+    schemes[SECURITY_SCHEME] = schemes.pop(TokenAuth.__name__)
+    for operations in document["paths"].values():
+        for operation in operations.values():
+            if "security" in operation:
+                operation["security"] = [{SECURITY_SCHEME: []}]
+            for status, answer in operation["responses"].items():
+                answer["description"] = FAILURE_DESCRIPTIONS.get(int(status), answer["description"])
+            if "401" in operation["responses"]:
+                operation["responses"]["401"]["headers"] = {
+                    "WWW-Authenticate": {"schema": {"type": "string"}, "example": WWW_AUTHENTICATE}
+                }
+    return document
+
+
+OPENAPI = openapi_document()

@@ -1,0 +1,228 @@
+"""What the JSON API reads: request bodies and query parameters, as typed schemas.
+
+Their validators word each field's error the way the API always has ("Must be a string.");
+errors.py gathers them into one 400. What the domain checks itself (an empty application, an
+unknown decision kind) is left for it to word, so an absent field reads as empty here.
+"""
+
+import re
+from datetime import date
+from typing import Annotated, Any
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.core.validators import validate_email
+from ninja import Field, Schema
+from pydantic import BaseModel, BeforeValidator, ConfigDict, PlainValidator, WithJsonSchema
+from pydantic_core import PydanticCustomError
+
+from accounts.models import User
+from findings import models
+from findings.detection.selectors import SORTS, STATUSES
+
+MAX_ROLE_ARNS = 1000
+MAX_PAGE_SIZE = 200
+DATE_FORMAT = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+# --- Fields -----------------------------------------------------------------------------------
+
+
+def parse_text(value) -> str:
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise PydanticCustomError("string", "Must be a string.")
+    if "\x00" in value:
+        raise PydanticCustomError("nul", "Must not contain NUL characters.")
+    if not value.isascii():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise PydanticCustomError("unicode", "Must be valid Unicode text.") from None
+    return value
+
+
+def choice(values: list[str]) -> Any:
+    """A query parameter: one of `values`, or None when absent or empty."""
+
+    def check(value) -> str | None:
+        value = parse_text(value).strip()
+        if value and value not in values:
+            raise PydanticCustomError(
+                "choice", "Choose one of: {choices}.", {"choices": ", ".join(values)}
+            )
+        return value or None
+
+    return Annotated[str | None, BeforeValidator(check), WithJsonSchema({"enum": values})]
+
+
+def whole_number(*, default: int | None, maximum: int | None = None) -> Any:
+    """A query parameter: a whole number from 1 (up to `maximum`), or `default` when absent."""
+
+    def check(value) -> int | None:
+        raw = parse_text(value).strip()
+        if not raw:
+            return default
+        if not raw.isdecimal() or int(raw) < 1 or (maximum and int(raw) > maximum):
+            limit = f" up to {maximum}" if maximum else ""
+            raise PydanticCustomError(
+                "number", "Must be a whole number from 1{limit}.", {"limit": limit}
+            )
+        return int(raw)
+
+    schema = {"type": "integer", "minimum": 1} | ({"maximum": maximum} if maximum else {})
+    return Annotated[int | None, BeforeValidator(check), WithJsonSchema(schema)]
+
+
+def parse_role_arns(value) -> list[str]:
+    if value is None:
+        return []
+    if not isinstance(value, list) or not all(isinstance(arn, str) for arn in value):
+        raise PydanticCustomError("strings", "Must be a list of strings.")
+    if len(value) > MAX_ROLE_ARNS:
+        raise PydanticCustomError(
+            "too_many", "List at most {maximum} role ARNs per release.", {"maximum": MAX_ROLE_ARNS}
+        )
+    return value
+
+
+def parse_decision_kind(value) -> str:
+    kind = parse_text(value)
+    if not kind:
+        choices = ", ".join(models.Decision.Kind.values)
+        raise PydanticCustomError("choice", "Choose one of: {choices}.", {"choices": choices})
+    return kind
+
+
+def parse_day(value) -> date | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, str) and DATE_FORMAT.match(value):
+        try:
+            return date.fromisoformat(value)
+        except ValueError:
+            pass
+    raise PydanticCustomError("date", "Must be a date written YYYY-MM-DD.")
+
+
+def parse_integer_id(value) -> int | None:
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+        raise PydanticCustomError("integer", "Must be an integer id.")
+    return value
+
+
+def parse_person(value) -> User | None:
+    """The person an email address names, for a field that says whom to involve."""
+    address = parse_text(value).strip()
+    if not address:
+        return None
+    try:
+        validate_email(address)
+    except DjangoValidationError:
+        raise PydanticCustomError("email", "Enter a valid email address.") from None
+    found = User.objects.filter(email__iexact=address).first()
+    if found is None:
+        raise PydanticCustomError(
+            "person", "No one with the email {address} uses iamreview.", {"address": address}
+        )
+    return found
+
+
+# --- Types ------------------------------------------------------------------------------------
+
+Text = Annotated[str, BeforeValidator(parse_text)]
+RoleArns = Annotated[
+    list[str],
+    BeforeValidator(parse_role_arns),
+    WithJsonSchema(
+        {"type": "array", "items": {"type": "string"}, "minItems": 1, "maxItems": MAX_ROLE_ARNS}
+    ),
+]
+DecisionKind = Annotated[
+    str,
+    BeforeValidator(parse_decision_kind),
+    WithJsonSchema({"enum": models.Decision.Kind.values}),
+]
+Day = Annotated[
+    date | None,
+    BeforeValidator(parse_day),
+    WithJsonSchema({"anyOf": [{"type": "string", "format": "date"}, {"type": "null"}]}),
+]
+Person = Annotated[
+    User | None,
+    PlainValidator(parse_person),
+    WithJsonSchema({"anyOf": [{"type": "string", "format": "email"}, {"type": "null"}]}),
+]
+IntegerId = Annotated[
+    int | None,
+    BeforeValidator(parse_integer_id),
+    WithJsonSchema({"anyOf": [{"type": "integer"}, {"type": "null"}]}),
+]
+
+
+# --- Requests ---------------------------------------------------------------------------------
+
+
+class JsonBody(BaseModel):
+    """A JSON object: unknown fields are named; absent ones are read as null (so as "", [])."""
+
+    model_config = ConfigDict(extra="forbid", validate_default=True)
+
+
+class ReleaseRequest(JsonBody):
+    model_config = ConfigDict(
+        json_schema_extra={"required": ["application", "version", "role_arns"]}
+    )
+
+    application: Text = Field(None, json_schema_extra={"minLength": 1, "maxLength": 200})
+    version: Text = Field(None, json_schema_extra={"minLength": 1, "maxLength": 100})
+    role_arns: RoleArns = None
+    notes: Text = None
+
+
+class DecisionRequest(JsonBody):
+    model_config = ConfigDict(json_schema_extra={"required": ["decision"]})
+
+    decision: DecisionKind = None
+    justification: Text = Field(
+        None, description="Required for keep, accept_risk, false_positive and delegate."
+    )
+    expires_on: Day = Field(
+        None, description="accept_risk only: in the future, at most a year away."
+    )
+    delegate_to: Person = Field(None, description="delegate only: an active reviewer.")
+    previous_decision_id: IntegerId = Field(
+        None,
+        description="The item's latest decision as you saw it; omit when it had none. If "
+        "someone decided meanwhile the answer is 409 with their decision.",
+    )
+
+
+class SignOffRequest(JsonBody):
+    model_config = ConfigDict(json_schema_extra={"required": ["attestation"]})
+
+    attestation: Text = Field(None, json_schema_extra={"minLength": 1})
+
+
+# --- Query parameters -------------------------------------------------------------------------
+
+
+class CycleQuery(Schema):
+    kind: choice(models.ReviewCycle.Kind.values) = Field(None, description="Only this kind.")
+    state: choice(models.ReviewCycle.State.values) = Field(None, description="Only this state.")
+
+
+class EvidenceQuery(Schema):
+    format: choice(["json", "zip"]) = Field(
+        None,
+        description="json (default) or zip: items.csv, decisions.csv, cycle.json and "
+        "manifest.json with each file's SHA-256.",
+    )
+
+
+class FindingQuery(Schema):
+    account: str = Field("", description="12-digit AWS account id.")
+    check: str = Field("", description="Check id, or access-analyzer:<type>.")
+    severity: choice(models.Severity.values) = Field(None, description="Only this severity.")
+    status: choice(STATUSES) = Field(None, description="Default open.")
+    q: str = Field("", description="Text in the resource ARN, name or title.")
+    sort: choice(list(SORTS)) = Field(None, description="Default severity.")
