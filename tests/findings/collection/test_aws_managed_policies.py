@@ -3,7 +3,6 @@ documents: the second account collected within the day must see AdministratorAcc
 
 import json
 
-import boto3
 import pytest
 from django.db import connection
 from moto import mock_aws
@@ -13,6 +12,7 @@ from findings.collection.registry import add_account
 from findings.collection.runs import claim_run
 from findings.detection.detect import detect_account
 from findings.models import CollectionRun, Finding, ManagedPolicy, PolicyAttachment, Source
+from tests.findings.collection.test_collectors import iam_in, organization
 
 pytestmark = pytest.mark.django_db
 
@@ -25,29 +25,6 @@ TRUST = {
         {"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:*"}
     ],
 }
-
-
-def member_accounts(count: int) -> list[str]:
-    org = boto3.client("organizations")
-    org.create_organization(FeatureSet="ALL")
-    return [
-        org.create_account(Email=f"m{i}@example.com", AccountName=f"member-{i}")[
-            "CreateAccountStatus"
-        ]["AccountId"]
-        for i in range(count)
-    ]
-
-
-def iam_in(account_id: str):
-    credentials = boto3.client("sts").assume_role(
-        RoleArn=f"arn:aws:iam::{account_id}:role/OrganizationAccountAccessRole",
-        RoleSessionName="test-setup",
-    )["Credentials"]
-    return boto3.Session(
-        aws_access_key_id=credentials["AccessKeyId"],
-        aws_secret_access_key=credentials["SecretAccessKey"],
-        aws_session_token=credentials["SessionToken"],
-    ).client("iam")
 
 
 def give_roles_aws_managed_policies(iam) -> None:
@@ -79,7 +56,7 @@ def attachment_versions() -> dict[int, str]:
 @pytest.fixture
 def two_accounts_with_aws_managed_policies():
     with mock_aws(config={"iam": {"load_aws_managed_policies": True}}):
-        ids = member_accounts(2)
+        ids = organization(2)
         for account_id in ids:
             give_roles_aws_managed_policies(iam_in(account_id))
         yield [
