@@ -15,7 +15,6 @@ from django.utils import timezone
 from accounts.models import LinkedIdentity, User
 from accounts.permissions import Capability, Role, can
 from findings.audit.services import record
-from findings.detection.detect import detect_account
 from findings.models import (
     AwsAccount,
     CredentialReportEntry,
@@ -33,6 +32,7 @@ from findings.reviews.evidence import (
     quarterly_population,
     release_population,
 )
+from findings.reviews.freshness import detect_and_refresh
 
 MAX_RISK_ACCEPTANCE = timedelta(days=365)
 DEFAULT_ATTESTATION = (
@@ -445,7 +445,7 @@ def follow_up(*, item: ReviewItem, decision: Decision, actor: User) -> None:
             after={"reason": reason, "expires_on": expires, "finding": finding.pk},
         )
     if findings:
-        transaction.on_commit(lambda: detect_account(account=item.account))
+        transaction.on_commit(lambda: detect_and_refresh(account=item.account))
 
 
 def end_decision_exclusions(*, decision_id: int, actor: User, item: ReviewItem) -> None:
@@ -466,7 +466,7 @@ def end_decision_exclusions(*, decision_id: int, actor: User, item: ReviewItem) 
             after={"active": False, "reason": "the decision that made it was superseded"},
         )
 
-    transaction.on_commit(lambda: detect_account(account=item.account))
+    transaction.on_commit(lambda: detect_and_refresh(account=item.account))
 
 
 @dataclass
