@@ -1,12 +1,13 @@
 """Read functions for findings: filtering shared by the Findings page, exports, CLI and API."""
 
 from dataclasses import dataclass
+from datetime import datetime
 
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
 
 from findings.detection.checks import CHECKS_BY_ID
 from findings.detection.detect import AA_PREFIX, AA_TYPES
-from findings.models import Finding
+from findings.models import CollectionRun, Finding
 
 SORTS = {
     "severity": ["severity_rank", "-first_seen_at", "id"],
@@ -47,8 +48,40 @@ class FindingFilters:
         return {k: v for k, v in self.__dict__.items() if v}
 
 
+def _latest_success_at(account_ref) -> Subquery:
+    return Subquery(
+        CollectionRun.objects.filter(account=account_ref, status=CollectionRun.Status.SUCCEEDED)
+        .order_by("-finished_at")
+        .values("finished_at")[:1]
+    )
+
+
+def with_evidence_seen_at(*, findings: QuerySet[Finding]) -> QuerySet[Finding]:
+    """Annotate when the account's evidence was last collected (one index probe per row)."""
+    return findings.annotate(evidence_seen_at=_latest_success_at(OuterRef("account_id")))
+
+
+def last_seen(*, finding: Finding) -> datetime:
+    """Detection does not rewrite an unchanged finding, so a finding still open was last seen
+    by the account's latest successful collection; a resolved one by its own column."""
+    if finding.status == Finding.Status.RESOLVED:
+        return finding.last_seen_at
+    if hasattr(finding, "evidence_seen_at"):
+        seen = finding.evidence_seen_at
+    else:
+        seen = (
+            CollectionRun.objects.filter(
+                account_id=finding.account_id, status=CollectionRun.Status.SUCCEEDED
+            )
+            .order_by("-finished_at")
+            .values_list("finished_at", flat=True)
+            .first()
+        )
+    return max(finding.last_seen_at, seen) if seen else finding.last_seen_at
+
+
 def filtered_findings(*, filters: FindingFilters, with_status: bool = True) -> QuerySet[Finding]:
-    findings = Finding.objects.select_related("account")
+    findings = with_evidence_seen_at(findings=Finding.objects.select_related("account"))
     if filters.account:
         findings = findings.filter(account__account_id=filters.account)
     if filters.check:
@@ -129,7 +162,7 @@ def finding_record(*, finding: Finding) -> dict:
         "aws_status": finding.aws_status or None,
         "exclusion_reason": finding.exclusion_reason or None,
         "first_seen": finding.first_seen_at.isoformat(),
-        "last_seen": finding.last_seen_at.isoformat(),
+        "last_seen": last_seen(finding=finding).isoformat(),
         "resolved_at": finding.resolved_at.isoformat() if finding.resolved_at else None,
         "rule_version": finding.rule_version,
         "thresholds": finding.thresholds,

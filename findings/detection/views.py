@@ -25,6 +25,7 @@ from findings.detection.selectors import (
     explanation,
     filtered_findings,
     finding_record,
+    last_seen,
     severity_counts,
 )
 from findings.export.tables import csv_text, json_text
@@ -239,6 +240,7 @@ def finding_detail(request, pk: int):
         ),
         pk=pk,
     )
+    finding.last_seen_at = last_seen(finding=finding)
     relevant, other = thresholds_used(finding)
     resource = resource_page(finding)
     context = {
