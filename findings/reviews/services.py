@@ -199,6 +199,28 @@ def open_cycle(
     )
 
 
+def open_period_cycle(*, kind: str, today: date | None = None) -> tuple[ReviewCycle, bool]:
+    """This period's monthly or quarterly cycle, opened unless it exists: (cycle, opened now)."""
+    if kind not in (ReviewCycle.Kind.MONTHLY, ReviewCycle.Kind.QUARTERLY):
+        raise ValueError(f"{kind} cycles are opened from a release")
+    today = today or timezone.localdate()
+    period = period_of(kind=kind, day=today)
+    existing = ReviewCycle.objects.filter(kind=kind, period=period).first()
+    if existing is not None:
+        return existing, False
+    try:
+        cycle = open_cycle(
+            kind=kind,
+            opened_by=None,
+            period=period,
+            title=default_title(kind=kind, period=period),
+            due_on=today + timedelta(days=due_days(kind=kind)),
+        )
+    except IntegrityError:  # another worker opened it a moment ago
+        return ReviewCycle.objects.get(kind=kind, period=period), False
+    return cycle, True
+
+
 def open_scheduled_cycles(*, today: date | None = None) -> list[ReviewCycle]:
     """Monthly on the 1st, quarterly on the 1st of Jan/Apr/Jul/Oct; never twice a period."""
     today = today or timezone.localdate()
@@ -207,21 +229,9 @@ def open_scheduled_cycles(*, today: date | None = None) -> list[ReviewCycle]:
         due.append(ReviewCycle.Kind.QUARTERLY)
     opened = []
     for kind in due:
-        period = period_of(kind=kind, day=today)
-        if ReviewCycle.objects.filter(kind=kind, period=period).exists():
-            continue
-        try:
-            opened.append(
-                open_cycle(
-                    kind=kind,
-                    opened_by=None,
-                    period=period,
-                    title=default_title(kind=kind, period=period),
-                    due_on=today + timedelta(days=due_days(kind=kind)),
-                )
-            )
-        except IntegrityError:
-            continue  # another worker opened it a moment ago
+        cycle, is_new = open_period_cycle(kind=kind, today=today)
+        if is_new:
+            opened.append(cycle)
     return opened
 
 
