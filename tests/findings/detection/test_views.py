@@ -6,6 +6,7 @@ import json
 from datetime import timedelta
 
 import pytest
+from django.http import StreamingHttpResponse
 from django.utils import timezone
 
 from findings.collection.imports import import_file
@@ -246,6 +247,14 @@ def test_people_without_a_role_cannot_see_findings(client, outsider, some_findin
 # --- Exports ----------------------------------------------------------------------------------
 
 
+def test_an_export_of_nothing_is_still_a_valid_file(client, auditor, production):
+    client.force_login(auditor)
+    empty_json = client.get("/findings/export.json")
+    assert json.loads(b"".join(empty_json.streaming_content)) == []
+    empty_csv = client.get("/findings/export.csv")
+    assert b"".join(empty_csv.streaming_content) == b"\r\n"
+
+
 def test_csv_export_holds_the_filtered_set_with_formulas_neutralized(
     client, auditor, production, staging
 ):
@@ -260,7 +269,8 @@ def test_csv_export_holds_the_filtered_set_with_formulas_neutralized(
     assert response["Content-Type"].startswith("text/csv")
     assert response["Content-Disposition"].startswith('attachment; filename="iamreview-findings-')
     assert response["Content-Disposition"].endswith('.csv"')
-    records = list(csv.DictReader(io.StringIO(response.content.decode())))
+    assert isinstance(response, StreamingHttpResponse)  # rows go out as they are read
+    records = list(csv.DictReader(io.StringIO(b"".join(response.streaming_content).decode())))
     assert [r["resource_name"] for r in records] == ["'+plain", "'=cmd|' /C calc'!A0"]
     assert {r["account"] for r in records} == {"111122223333"}
 
@@ -269,7 +279,8 @@ def test_json_export_holds_the_filtered_set(client, reviewer, some_findings):
     client.force_login(reviewer)
     response = client.get("/findings/export.json?status=all&severity=medium&sort=resource")
     assert response["Content-Disposition"].endswith('.json"')
-    records = json.loads(response.content)
+    assert isinstance(response, StreamingHttpResponse)
+    records = json.loads(b"".join(response.streaming_content))
     assert [r["resource_name"] for r in records] == ["bravo", "delta", "echo"]
     assert records[2]["exclusion_reason"] == "Owned by the platform team until March"
     assert records[0]["evidence"] == {"why": "last used 120 days ago"}
