@@ -6,6 +6,7 @@ The exclusion pages are in findings/exclusion_views.py.
 from dataclasses import dataclass
 from urllib.parse import urlencode
 
+from django.conf import settings
 from django.core.paginator import Paginator
 from django.http import StreamingHttpResponse
 from django.shortcuts import get_object_or_404, render
@@ -26,6 +27,7 @@ from findings.detection.selectors import (
     filtered_findings,
     finding_record,
     last_seen,
+    matching_count,
     severity_counts,
 )
 from findings.export.tables import csv_chunks, json_chunks
@@ -142,14 +144,21 @@ def is_filtered(filters: FindingFilters) -> bool:
 @requires(Capability.VIEW)
 def findings_list(request):
     filters = FindingFilters.from_params(request.GET)
-    page = Paginator(filtered_findings(filters=filters), PER_PAGE).get_page(request.GET.get("page"))
     counts = severity_counts(filters=filters)
+    paginator = Paginator(filtered_findings(filters=filters), PER_PAGE)
+    # Known from the (cached) severity counts: no second count of the table. Pages stop at
+    # FINDINGS_LIST_MAX_ROWS so OFFSET stays bounded; filters narrow what lies beyond.
+    total = matching_count(filters=filters, counts=counts)
+    paginator.count = min(total, settings.FINDINGS_LIST_MAX_ROWS)
+    page = paginator.get_page(request.GET.get("page"))
     context = {
         "filters": filters,
         "page": page,
         "columns": columns(filters),
         "chips": severity_chips(filters, counts),
         "filtered": is_filtered(filters),
+        "total": total,
+        "truncated": total > paginator.count,
         "statuses": [(status, STATUS_LABELS[status]) for status in STATUSES],
         "severities": Severity.choices,
         "check_groups": check_groups(),

@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from findings.collection.imports import import_file
 from findings.detection.detect import detect_account
+from findings.detection.selectors import FindingFilters, severity_counts
 from findings.models import Finding, Source
 from findings.models.findings import SEVERITY_RANK
 from tests.findings.detection.test_detect import (
@@ -416,3 +417,32 @@ def test_full_admin_finding_pretty_prints_the_statement(client, reviewer, produc
 def test_unknown_finding_is_404(client, reviewer):
     client.force_login(reviewer)
     assert client.get("/findings/999999/").status_code == 404
+
+
+def test_severity_counts_are_counted_once_per_change_of_the_findings(
+    client, reviewer, production, django_assert_num_queries
+):
+    for n in range(3):
+        make_finding(production, f"role-{n}", severity="high")
+    filters = FindingFilters(status="all")
+    assert severity_counts(filters=filters)["high"] == 3
+
+    with django_assert_num_queries(1):  # the version only: the counts come from the cache
+        assert severity_counts(filters=filters)["high"] == 3
+
+    make_finding(production, "role-new", severity="critical")
+    assert severity_counts(filters=filters) == {"critical": 1, "high": 3, "medium": 0, "low": 0}
+
+
+def test_pages_stop_at_a_bounded_offset_and_say_how_to_reach_the_rest(
+    client, reviewer, production, settings
+):
+    settings.FINDINGS_LIST_MAX_ROWS = 100
+    for n in range(120):
+        make_finding(production, f"role-{n:03}", severity="low")
+    client.force_login(reviewer)
+
+    page = client.get("/findings/", {"page": 9}).content.decode()
+
+    assert "120 open findings" in page
+    assert "Page 2 of 2 (the first 100: filter, sort or export to reach the rest)" in page
