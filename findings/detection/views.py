@@ -29,6 +29,7 @@ from findings.detection.selectors import (
     last_seen,
     matching_count,
     severity_counts,
+    with_evidence_seen_at,
 )
 from findings.export.tables import csv_chunks, json_chunks
 from findings.models import AwsAccount, Finding, IamRole, IamUser, Severity
@@ -190,7 +191,9 @@ def export_response(
     filters = FindingFilters.from_params(request.GET)
     rows = (
         finding_record(finding=f)
-        for f in filtered_findings(filters=filters).iterator(chunk_size=2000)
+        for f in with_evidence_seen_at(findings=filtered_findings(filters=filters)).iterator(
+            chunk_size=2000
+        )
     )
     stamp = timezone.now().strftime("%Y%m%d-%H%M")
     response = StreamingHttpResponse(render_rows(rows), content_type=content_type)
