@@ -30,8 +30,8 @@ from findings.collection.store import (
     store_credential_report,
     store_service_last_accessed,
 )
-from findings.detection.detect import detect_account
 from findings.models import AwsAccount, CollectionRun, IamRole, IamUser, Source
+from findings.reviews.freshness import detect_and_refresh
 from findings.reviews.services import verify_remediations
 
 logger = logging.getLogger(__name__)
@@ -214,7 +214,7 @@ def detect_after(*, run: CollectionRun) -> None:
     collection itself stays a success)."""
 
     try:
-        counts = detect_account(account=run.account)
+        counts = detect_and_refresh(account=run.account)
         verified = verify_remediations(account=run.account)
     except Exception:
         logger.exception("Detection after run %s failed", run.pk)

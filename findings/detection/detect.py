@@ -119,13 +119,20 @@ def thresholds() -> Thresholds:
 # --- Loading evidence (a fixed number of queries per account) ---------------------------------
 
 
-def _latest_successes(account: AwsAccount) -> dict[str, CollectionRun]:
+def _latest_successes(
+    account: AwsAccount,
+) -> tuple[dict[str, CollectionRun], dict[str, CollectionRun]]:
+    """Per source, the latest successful run and the one before it."""
     latest: dict[str, CollectionRun] = {}
+    previous: dict[str, CollectionRun] = {}
     for run in CollectionRun.objects.filter(
         account=account, status=CollectionRun.Status.SUCCEEDED
     ).order_by("source", "-finished_at"):
-        latest.setdefault(run.source, run)
-    return latest
+        if run.source not in latest:
+            latest[run.source] = run
+        else:
+            previous.setdefault(run.source, run)
+    return latest, previous
 
 
 def _load_principals(account: AwsAccount) -> tuple[list[Principal], list[IamRole]]:
@@ -323,7 +330,7 @@ def detect_account(*, account: AwsAccount, now: datetime | None = None) -> Detec
     """Run every check whose evidence exists and bring the account's findings up to date."""
     now = now or timezone.now()
     rules = thresholds()
-    latest = _latest_successes(account)
+    latest, previous_successes = _latest_successes(account)
     evidence = _load_evidence(account, now=now, sources=set(latest))
     checks_run = [check for check in CHECKS if all(s in latest for s in check.sources)]
     aa_latest = latest.get("access-analyzer")
@@ -440,6 +447,7 @@ def detect_account(*, account: AwsAccount, now: datetime | None = None) -> Detec
                 finding.aws_status,
             )
             if before != after:
+                finding.last_seen_at = now
                 changed.append(finding)
             else:
                 counts.still_open += 1
@@ -453,6 +461,15 @@ def detect_account(*, account: AwsAccount, now: datetime | None = None) -> Detec
                 aa_run if finding.check_id.startswith(AA_PREFIX) else run_ids.get(finding.check_id)
             )
             finding.resolved_by_run = run
+            # Last seen by the success before the run that showed it fixed (unchanged findings
+            # are not rewritten at each detection, so their own column can be older).
+            before_fix = previous_successes.get(run.source) if run else None
+            if (
+                before_fix
+                and before_fix.finished_at
+                and before_fix.finished_at > finding.last_seen_at
+            ):
+                finding.last_seen_at = before_fix.finished_at
             events.append(FindingEvent(finding=finding, kind="resolved", at=now, run=run))
             changed.append(finding)
             counts.resolved += 1
@@ -487,13 +504,10 @@ def detect_account(*, account: AwsAccount, now: datetime | None = None) -> Detec
                     "resolved_at",
                     "resolved_by_run",
                     "times_reopened",
+                    "last_seen_at",
                 ],
                 batch_size=500,
             )
-        if seen:
-            Finding.objects.filter(account=account).filter(in_scope).exclude(
-                status=Finding.Status.RESOLVED
-            ).update(last_seen_at=now)
         FindingEvent.objects.bulk_create(events, batch_size=1000)
     counts.excluded = Finding.objects.filter(
         account=account, status=Finding.Status.EXCLUDED

@@ -1,12 +1,18 @@
 """Read functions for findings: filtering shared by the Findings page, exports, CLI and API."""
 
+import hashlib
+import json
 from dataclasses import dataclass
+from datetime import datetime
 
-from django.db.models import Count, Q, QuerySet
+from django.core.cache import cache
+from django.db import connection
+from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
 
 from findings.detection.checks import CHECKS_BY_ID
 from findings.detection.detect import AA_PREFIX, AA_TYPES
-from findings.models import Finding
+from findings.models import AwsAccount, CollectionRun, Finding, FindingEvent
+from findings.models.findings import SEVERITY_RANK
 
 SORTS = {
     "severity": ["severity_rank", "-first_seen_at", "id"],
@@ -47,13 +53,59 @@ class FindingFilters:
         return {k: v for k, v in self.__dict__.items() if v}
 
 
+def _latest_success_at(account_ref) -> Subquery:
+    return Subquery(
+        CollectionRun.objects.filter(account=account_ref, status=CollectionRun.Status.SUCCEEDED)
+        .order_by("-finished_at")
+        .values("finished_at")[:1]
+    )
+
+
+def with_evidence_seen_at(*, findings: QuerySet[Finding]) -> QuerySet[Finding]:
+    """Annotate when the account's evidence was last collected (one index probe per row)."""
+    return findings.annotate(evidence_seen_at=_latest_success_at(OuterRef("account_id")))
+
+
+def last_seen(*, finding: Finding) -> datetime:
+    """Detection does not rewrite an unchanged finding, so a finding still open was last seen
+    by the account's latest successful collection; a resolved one by its own column."""
+    if finding.status == Finding.Status.RESOLVED:
+        return finding.last_seen_at
+    if hasattr(finding, "evidence_seen_at"):
+        seen = finding.evidence_seen_at
+    else:
+        seen = (
+            CollectionRun.objects.filter(
+                account_id=finding.account_id, status=CollectionRun.Status.SUCCEEDED
+            )
+            .order_by("-finished_at")
+            .values_list("finished_at", flat=True)
+            .first()
+        )
+    return max(finding.last_seen_at, seen) if seen else finding.last_seen_at
+
+
 def filtered_findings(*, filters: FindingFilters, with_status: bool = True) -> QuerySet[Finding]:
-    findings = Finding.objects.select_related("account")
+    """The findings the filters match, in the chosen order. Records of open findings want
+    `with_evidence_seen_at` around it (after keyset filtering: it costs a probe per row read)."""
+    return _matching(filters=filters, with_status=with_status).select_related("account")
+
+
+def _matching(*, filters: FindingFilters, with_status: bool = True) -> QuerySet[Finding]:
+    findings = Finding.objects.all()
     if filters.account:
-        findings = findings.filter(account__account_id=filters.account)
+        # A scalar subquery, not a join: the planner can then walk finding_account_order.
+        findings = findings.filter(
+            account_id=Subquery(
+                AwsAccount.objects.filter(account_id=filters.account).values("pk")[:1]
+            )
+        )
     if filters.check:
         findings = findings.filter(check_id=filters.check)
-    if filters.severity:
+    if filters.severity in SEVERITY_RANK:
+        # The rank, not the label: the list's indexes lead with it.
+        findings = findings.filter(severity_rank=SEVERITY_RANK[filters.severity])
+    elif filters.severity:
         findings = findings.filter(severity=filters.severity)
     if with_status and filters.status != "all":
         findings = findings.filter(status=filters.status)
@@ -66,16 +118,48 @@ def filtered_findings(*, filters: FindingFilters, with_status: bool = True) -> Q
     return findings.order_by(*SORTS[filters.sort])
 
 
+# Counts are cached per filter set and per state of the findings: a new finding or a new event
+# (opened, resolved, reopened, excluded...) moves the version, so a cached count is never stale
+# for long; the TTL bounds what an event-less change (a severity moving) can leave behind.
+COUNTS_TTL_SECONDS = 300
+
+
+def findings_version() -> str:
+    """Changes whenever detection opens, resolves, reopens or excludes anything (two index
+    look-ups, in one query)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT (SELECT MAX(id) FROM {Finding._meta.db_table}),"  # noqa: S608
+            f" (SELECT MAX(id) FROM {FindingEvent._meta.db_table})"
+        )
+        finding_id, event_id = cursor.fetchone()
+    return f"{finding_id or 0}.{event_id or 0}"
+
+
 def severity_counts(*, filters: FindingFilters) -> dict[str, int]:
+    """Findings per severity for these filters (the severity filter itself aside), from the
+    cache while the findings are unchanged: the table is counted once per change, not per page."""
+    scope = {**filters.__dict__, "severity": "", "sort": ""}
+    digest = hashlib.sha256(json.dumps(scope, sort_keys=True).encode()).hexdigest()[:32]
+    key = f"iamreview:severity-counts:{digest}:{findings_version()}"
+    counts = cache.get(key)
+    if counts is not None:
+        return counts
     counts = {"critical": 0, "high": 0, "medium": 0, "low": 0}
     for row in (
-        filtered_findings(filters=FindingFilters(**{**filters.__dict__, "severity": ""}))
+        _matching(filters=FindingFilters(**{**filters.__dict__, "severity": ""}))
         .order_by()
         .values("severity")
         .annotate(n=Count("id"))
     ):
         counts[row["severity"]] = row["n"]
+    cache.set(key, counts, COUNTS_TTL_SECONDS)
     return counts
+
+
+def matching_count(*, filters: FindingFilters, counts: dict[str, int]) -> int:
+    """How many findings the filters match, from the severity counts (no second count)."""
+    return counts.get(filters.severity, 0) if filters.severity else sum(counts.values())
 
 
 def check_title(*, check_id: str) -> str:
@@ -129,7 +213,7 @@ def finding_record(*, finding: Finding) -> dict:
         "aws_status": finding.aws_status or None,
         "exclusion_reason": finding.exclusion_reason or None,
         "first_seen": finding.first_seen_at.isoformat(),
-        "last_seen": finding.last_seen_at.isoformat(),
+        "last_seen": last_seen(finding=finding).isoformat(),
         "resolved_at": finding.resolved_at.isoformat() if finding.resolved_at else None,
         "rule_version": finding.rule_version,
         "thresholds": finding.thresholds,

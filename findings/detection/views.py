@@ -6,8 +6,9 @@ The exclusion pages are in findings/exclusion_views.py.
 from dataclasses import dataclass
 from urllib.parse import urlencode
 
+from django.conf import settings
 from django.core.paginator import Paginator
-from django.http import HttpResponse
+from django.http import StreamingHttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
 from django.utils import timezone
@@ -25,9 +26,12 @@ from findings.detection.selectors import (
     explanation,
     filtered_findings,
     finding_record,
+    last_seen,
+    matching_count,
     severity_counts,
+    with_evidence_seen_at,
 )
-from findings.export.tables import csv_text, json_text
+from findings.export.tables import csv_chunks, json_chunks
 from findings.models import AwsAccount, Finding, IamRole, IamUser, Severity
 
 PER_PAGE = 50
@@ -141,14 +145,21 @@ def is_filtered(filters: FindingFilters) -> bool:
 @requires(Capability.VIEW)
 def findings_list(request):
     filters = FindingFilters.from_params(request.GET)
-    page = Paginator(filtered_findings(filters=filters), PER_PAGE).get_page(request.GET.get("page"))
     counts = severity_counts(filters=filters)
+    paginator = Paginator(filtered_findings(filters=filters), PER_PAGE)
+    # Known from the (cached) severity counts: no second count of the table. Pages stop at
+    # FINDINGS_LIST_MAX_ROWS so OFFSET stays bounded; filters narrow what lies beyond.
+    total = matching_count(filters=filters, counts=counts)
+    paginator.count = min(total, settings.FINDINGS_LIST_MAX_ROWS)
+    page = paginator.get_page(request.GET.get("page"))
     context = {
         "filters": filters,
         "page": page,
         "columns": columns(filters),
         "chips": severity_chips(filters, counts),
         "filtered": is_filtered(filters),
+        "total": total,
+        "truncated": total > paginator.count,
         "statuses": [(status, STATUS_LABELS[status]) for status in STATUSES],
         "severities": Severity.choices,
         "check_groups": check_groups(),
@@ -172,14 +183,20 @@ def findings_list(request):
     return response
 
 
-def export_response(request, *, extension: str, content_type: str, render_rows) -> HttpResponse:
+def export_response(
+    request, *, extension: str, content_type: str, render_rows
+) -> StreamingHttpResponse:
+    """The filtered findings streamed from a server-side cursor: memory stays flat however many
+    rows there are (the rows are read while the response is sent)."""
     filters = FindingFilters.from_params(request.GET)
-    rows = [
+    rows = (
         finding_record(finding=f)
-        for f in filtered_findings(filters=filters).iterator(chunk_size=2000)
-    ]
+        for f in with_evidence_seen_at(findings=filtered_findings(filters=filters)).iterator(
+            chunk_size=2000
+        )
+    )
     stamp = timezone.now().strftime("%Y%m%d-%H%M")
-    response = HttpResponse(render_rows(rows), content_type=content_type)
+    response = StreamingHttpResponse(render_rows(rows), content_type=content_type)
     response["Content-Disposition"] = (
         f'attachment; filename="iamreview-findings-{stamp}.{extension}"'
     )
@@ -190,7 +207,7 @@ def export_response(request, *, extension: str, content_type: str, render_rows) 
 @requires(Capability.VIEW)
 def findings_export_csv(request):
     return export_response(
-        request, extension="csv", content_type="text/csv; charset=utf-8", render_rows=csv_text
+        request, extension="csv", content_type="text/csv; charset=utf-8", render_rows=csv_chunks
     )
 
 
@@ -201,7 +218,7 @@ def findings_export_json(request):
         request,
         extension="json",
         content_type="application/json; charset=utf-8",
-        render_rows=json_text,
+        render_rows=json_chunks,
     )
 
 
@@ -239,6 +256,7 @@ def finding_detail(request, pk: int):
         ),
         pk=pk,
     )
+    finding.last_seen_at = last_seen(finding=finding)
     relevant, other = thresholds_used(finding)
     resource = resource_page(finding)
     context = {

@@ -3,6 +3,7 @@
 import csv
 import io
 import json
+from collections.abc import Iterable, Iterator
 
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
@@ -37,3 +38,54 @@ def csv_text(rows: list[dict], columns: list[str] | None = None) -> str:
 
 def json_text(value) -> str:
     return json.dumps(value, indent=2, default=str)
+
+
+class _Line:
+    """A file-like target for csv.writer that hands back what was written."""
+
+    def write(self, text: str) -> str:
+        return text
+
+
+def csv_chunks(
+    rows: Iterable[dict], columns: list[str] | None = None, *, batch: int = 500
+) -> Iterator[str]:
+    """CSV in pieces of `batch` rows, for a streaming response: memory stays flat. Without
+    `columns`, the first row's keys are the header (every row must have the same keys)."""
+    writer = csv.writer(_Line())
+    rows = iter(rows)
+    first = next(rows, None)
+    if columns is None:
+        columns = list(first) if first is not None else []
+    yield writer.writerow(columns)
+    if first is None:
+        return
+    pending = [writer.writerow([safe_cell(first.get(c)) for c in columns])]
+    for row in rows:
+        pending.append(writer.writerow([safe_cell(row.get(c)) for c in columns]))
+        if len(pending) >= batch:
+            yield "".join(pending)
+            pending = []
+    if pending:
+        yield "".join(pending)
+
+
+def json_chunks(rows: Iterable[dict], *, batch: int = 500) -> Iterator[str]:
+    """The same text as json_text(list(rows)), in pieces, without holding the list."""
+    rows = iter(rows)
+    first = next(rows, None)
+    if first is None:
+        yield "[]"
+        return
+
+    def indented(row: dict) -> str:
+        return "  " + json.dumps(row, indent=2, default=str).replace("\n", "\n  ")
+
+    pending = ["[\n" + indented(first)]
+    for row in rows:
+        pending.append(",\n" + indented(row))
+        if len(pending) >= batch:
+            yield "".join(pending)
+            pending = []
+    pending.append("\n]")
+    yield "".join(pending)

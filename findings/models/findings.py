@@ -21,7 +21,7 @@ class Finding(models.Model):
         EXCLUDED = "excluded", "Excluded"
 
     account = models.ForeignKey("findings.AwsAccount", on_delete=models.CASCADE, related_name="+")
-    check_id = models.CharField(max_length=80, db_index=True)
+    check_id = models.CharField(max_length=80)
     # What makes this finding one: the resource plus, where a resource has several, the part.
     resource_key = models.CharField(max_length=2100)
     resource_arn = models.CharField(max_length=2048)
@@ -66,7 +66,21 @@ class Finding(models.Model):
             )
         ]
         indexes = [
-            models.Index(fields=["status", "severity_rank"]),
+            # The Findings list: each filter and sort walks an index and stops at the page.
+            models.Index(
+                fields=["status", "severity_rank", "-first_seen_at", "id"],
+                name="finding_list_order",
+            ),
+            models.Index(
+                fields=["account", "status", "severity_rank", "-first_seen_at", "id"],
+                name="finding_account_order",
+            ),
+            models.Index(
+                fields=["check_id", "status", "severity_rank", "-first_seen_at", "id"],
+                name="finding_check_order",
+            ),
+            # Newest first, and "new since" for the digests.
+            models.Index(fields=["status", "first_seen_at", "id"], name="finding_first_seen"),
             models.Index(fields=["resource_arn"]),
         ]
 

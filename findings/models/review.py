@@ -62,6 +62,11 @@ class ReviewItem(models.Model):
         USER = "user", "IAM user"
         ROLE = "role", "IAM role"
 
+    class Freshness(models.TextChoices):
+        SAME = "", "Unchanged"
+        CHANGED = "changed", "Fresh data changed"
+        GONE = "gone", "Gone from fresh data"
+
     class Remediation(models.TextChoices):
         NONE = "", "—"
         PENDING = "pending", "Remediation pending"
@@ -95,13 +100,22 @@ class ReviewItem(models.Model):
     follows_item = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+    # Whether fresh data still matches what the cycle froze: kept current by detection (after
+    # each collection), so the queue and item pages read it instead of rebuilding the population.
+    freshness = models.CharField(max_length=10, choices=Freshness.choices, blank=True, default="")
 
     class Meta:
         ordering = ["severity_rank", "title", "id"]
         constraints = [
             models.UniqueConstraint(fields=["cycle", "subject_key"], name="one_item_per_subject")
         ]
-        indexes = [models.Index(fields=["cycle", "is_decided"])]
+        indexes = [
+            models.Index(fields=["cycle", "is_decided"]),
+            # The queue's default order, so a page is an index walk, not a sort of the cycle.
+            models.Index(fields=["cycle", "severity_rank", "title", "id"], name="item_queue_order"),
+            models.Index(fields=["cycle", "title", "id"], name="item_queue_by_title"),
+            models.Index(fields=["cycle", "account"], name="item_cycle_account"),
+        ]
 
     def __str__(self) -> str:
         return self.title

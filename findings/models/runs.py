@@ -50,7 +50,11 @@ class CollectionRun(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
-        indexes = [models.Index(fields=["account", "source", "-created_at"])]
+        indexes = [
+            models.Index(fields=["account", "source", "-created_at"]),
+            # "Last seen" of open findings: the account's latest successful collection.
+            models.Index(fields=["account", "status", "-finished_at"], name="run_latest_success"),
+        ]
         constraints = [
             # The claim: at most one queued or running run per (account, source), across workers.
             models.UniqueConstraint(

@@ -1,5 +1,5 @@
-"""How one review item reads: its frozen evidence as facts, findings, policies and diffs;
-whether fresh data has changed since the cycle froze it; and the item page's context.
+"""How one review item reads: its frozen evidence as facts, findings, policies and diffs, and
+the item page's context (whether fresh data changed is stored on the item: reviews/freshness.py).
 """
 
 import json
@@ -11,25 +11,8 @@ from django.shortcuts import get_object_or_404
 from accounts.permissions import Capability, can
 from findings.inventory.selectors import REASON_WORDS
 from findings.models import ReviewCycle, ReviewItem
-from findings.reviews.evidence import current_specs
 from findings.reviews.forms import DECISION_HELP, DecisionForm
 from findings.reviews.services import Conflict, Forbidden, check_may_decide, reviewers
-
-# --- Changed since the cycle froze it --------------------------------------------------------
-
-
-def fresh_hashes(cycle: ReviewCycle) -> dict[str, str]:
-    """Each subject's evidence hash as it would be frozen now (one population build per page)."""
-    return {key: spec.evidence_hash for key, spec in current_specs(cycle=cycle).items()}
-
-
-def freshness(item: ReviewItem, fresh: dict[str, str]) -> str:
-    """ "changed" or "gone" when fresh data differs from what this cycle froze; "" otherwise."""
-    current = fresh.get(item.subject_key)
-    if current is None:
-        return "gone"
-    return "" if current == item.evidence_hash else "changed"
-
 
 # --- Evidence as the page shows it -----------------------------------------------------------
 
@@ -203,7 +186,6 @@ def item_context(
             item_id=item.pk,
             initial={"expected_latest_id": item.latest_decision_id},
         )
-    item.freshness = freshness(item, fresh_hashes(cycle))
     return {
         "item": item,
         "cycle": cycle,

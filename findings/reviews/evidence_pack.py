@@ -15,7 +15,7 @@ from datetime import datetime
 from django.db.models import Prefetch
 from django.utils import timezone
 
-from findings.detection.selectors import finding_record
+from findings.detection.selectors import finding_record, with_evidence_seen_at
 from findings.export.tables import csv_text
 from findings.models import Decision, Finding, ReviewCycle, ReviewItem
 from findings.reviews.evidence import population_hash
@@ -197,7 +197,12 @@ def _load_cycle(cycle: ReviewCycle) -> tuple[ReviewCycle, list[ReviewItem]]:
                     "decided_at", "id"
                 ),
             ),
-            Prefetch("findings", queryset=Finding.objects.select_related("account").order_by("id")),
+            Prefetch(
+                "findings",
+                queryset=with_evidence_seen_at(
+                    findings=Finding.objects.select_related("account").order_by("id")
+                ),
+            ),
         )
         .order_by("id")
     )

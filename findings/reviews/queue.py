@@ -6,15 +6,14 @@ import json
 from urllib.parse import urlencode
 
 from django.core.paginator import Paginator
-from django.db.models import Count, Q
+from django.db.models import Count, Exists, OuterRef, Q
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
 from django.utils import timezone
 
 from accounts.permissions import Capability, can
 from findings.audit.services import verify_chain
-from findings.models import AuditEntry, AwsAccount, ReviewCycle
-from findings.reviews.display import fresh_hashes, freshness
+from findings.models import AuditEntry, AwsAccount, ReviewCycle, ReviewItem
 from findings.reviews.forms import (
     BULK_KINDS,
     SORT_LABELS,
@@ -155,9 +154,6 @@ def queue_context(request, cycle: ReviewCycle, filters: QueueFilters) -> dict:
     page = Paginator(queue_items(cycle, filters, request.user), PER_PAGE).get_page(
         request.GET.get("page")
     )
-    fresh = fresh_hashes(cycle)
-    for item in page:
-        item.freshness = freshness(item, fresh)
     base = reverse("review_cycle", args=[cycle.pk])
 
     def page_url(number):
@@ -222,9 +218,10 @@ def cycle_context(request, cycle: ReviewCycle, **sign_off) -> dict:
     if not (request.htmx and request.htmx.target == "queue"):
         context.update(
             sign_off_context(request, cycle, **sign_off),
-            accounts=AwsAccount.objects.filter(pk__in=cycle.items.values("account_id")).order_by(
-                "name"
-            ),
+            # One index probe per account, not a pass over the cycle's items.
+            accounts=AwsAccount.objects.filter(
+                Exists(ReviewItem.objects.filter(cycle=cycle, account=OuterRef("pk")))
+            ).order_by("name"),
             severities=SEVERITY_CHOICES,
             statuses=STATUS_LABELS.items(),
             sorts=SORT_LABELS.items(),

@@ -15,7 +15,6 @@ from django.utils import timezone
 from accounts.models import LinkedIdentity, User
 from accounts.permissions import Capability, Role, can
 from findings.audit.services import record
-from findings.detection.detect import detect_account
 from findings.models import (
     AwsAccount,
     CredentialReportEntry,
@@ -33,6 +32,7 @@ from findings.reviews.evidence import (
     quarterly_population,
     release_population,
 )
+from findings.reviews.freshness import detect_and_refresh
 
 MAX_RISK_ACCEPTANCE = timedelta(days=365)
 DEFAULT_ATTESTATION = (
@@ -199,6 +199,28 @@ def open_cycle(
     )
 
 
+def open_period_cycle(*, kind: str, today: date | None = None) -> tuple[ReviewCycle, bool]:
+    """This period's monthly or quarterly cycle, opened unless it exists: (cycle, opened now)."""
+    if kind not in (ReviewCycle.Kind.MONTHLY, ReviewCycle.Kind.QUARTERLY):
+        raise ValueError(f"{kind} cycles are opened from a release")
+    today = today or timezone.localdate()
+    period = period_of(kind=kind, day=today)
+    existing = ReviewCycle.objects.filter(kind=kind, period=period).first()
+    if existing is not None:
+        return existing, False
+    try:
+        cycle = open_cycle(
+            kind=kind,
+            opened_by=None,
+            period=period,
+            title=default_title(kind=kind, period=period),
+            due_on=today + timedelta(days=due_days(kind=kind)),
+        )
+    except IntegrityError:  # another worker opened it a moment ago
+        return ReviewCycle.objects.get(kind=kind, period=period), False
+    return cycle, True
+
+
 def open_scheduled_cycles(*, today: date | None = None) -> list[ReviewCycle]:
     """Monthly on the 1st, quarterly on the 1st of Jan/Apr/Jul/Oct; never twice a period."""
     today = today or timezone.localdate()
@@ -207,21 +229,9 @@ def open_scheduled_cycles(*, today: date | None = None) -> list[ReviewCycle]:
         due.append(ReviewCycle.Kind.QUARTERLY)
     opened = []
     for kind in due:
-        period = period_of(kind=kind, day=today)
-        if ReviewCycle.objects.filter(kind=kind, period=period).exists():
-            continue
-        try:
-            opened.append(
-                open_cycle(
-                    kind=kind,
-                    opened_by=None,
-                    period=period,
-                    title=default_title(kind=kind, period=period),
-                    due_on=today + timedelta(days=due_days(kind=kind)),
-                )
-            )
-        except IntegrityError:
-            continue  # another worker opened it a moment ago
+        cycle, is_new = open_period_cycle(kind=kind, today=today)
+        if is_new:
+            opened.append(cycle)
     return opened
 
 
@@ -445,7 +455,7 @@ def follow_up(*, item: ReviewItem, decision: Decision, actor: User) -> None:
             after={"reason": reason, "expires_on": expires, "finding": finding.pk},
         )
     if findings:
-        transaction.on_commit(lambda: detect_account(account=item.account))
+        transaction.on_commit(lambda: detect_and_refresh(account=item.account))
 
 
 def end_decision_exclusions(*, decision_id: int, actor: User, item: ReviewItem) -> None:
@@ -466,7 +476,7 @@ def end_decision_exclusions(*, decision_id: int, actor: User, item: ReviewItem) 
             after={"active": False, "reason": "the decision that made it was superseded"},
         )
 
-    transaction.on_commit(lambda: detect_account(account=item.account))
+    transaction.on_commit(lambda: detect_and_refresh(account=item.account))
 
 
 @dataclass

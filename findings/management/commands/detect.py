@@ -1,7 +1,7 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from findings.detection.detect import detect_all
 from findings.models import AwsAccount
+from findings.reviews.freshness import detect_and_refresh
 
 
 class Command(BaseCommand):
@@ -21,7 +21,10 @@ class Command(BaseCommand):
             if missing:
                 raise CommandError(f"Unknown account(s): {', '.join(missing)}")
         try:
-            results = detect_all(account_ids=account or None)
+            accounts = AwsAccount.objects.order_by("account_id")
+            if account:
+                accounts = accounts.filter(account_id__in=account)
+            results = {a.account_id: detect_and_refresh(account=a) for a in accounts}
         except Exception as exc:
             raise CommandError(f"Detection failed: {exc}") from exc
         for account_id, counts in results.items():

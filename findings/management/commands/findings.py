@@ -1,6 +1,11 @@
 from django.core.management.base import BaseCommand
 
-from findings.detection.selectors import FindingFilters, filtered_findings, finding_record
+from findings.detection.selectors import (
+    FindingFilters,
+    filtered_findings,
+    finding_record,
+    with_evidence_seen_at,
+)
 from findings.export.tables import json_text, write_csv
 
 
@@ -19,7 +24,9 @@ class Command(BaseCommand):
         filters = FindingFilters(account=account, check=check, status=status)
         rows = [
             finding_record(finding=f)
-            for f in filtered_findings(filters=filters).iterator(chunk_size=2000)
+            for f in with_evidence_seen_at(findings=filtered_findings(filters=filters)).iterator(
+                chunk_size=2000
+            )
         ]
         if format == "json":
             self.stdout.write(json_text(rows))

@@ -6,10 +6,12 @@ import json
 from datetime import timedelta
 
 import pytest
+from django.http import StreamingHttpResponse
 from django.utils import timezone
 
 from findings.collection.imports import import_file
 from findings.detection.detect import detect_account
+from findings.detection.selectors import FindingFilters, severity_counts
 from findings.models import Finding, Source
 from findings.models.findings import SEVERITY_RANK
 from tests.findings.detection.test_detect import (
@@ -246,6 +248,14 @@ def test_people_without_a_role_cannot_see_findings(client, outsider, some_findin
 # --- Exports ----------------------------------------------------------------------------------
 
 
+def test_an_export_of_nothing_is_still_a_valid_file(client, auditor, production):
+    client.force_login(auditor)
+    empty_json = client.get("/findings/export.json")
+    assert json.loads(b"".join(empty_json.streaming_content)) == []
+    empty_csv = client.get("/findings/export.csv")
+    assert b"".join(empty_csv.streaming_content) == b"\r\n"
+
+
 def test_csv_export_holds_the_filtered_set_with_formulas_neutralized(
     client, auditor, production, staging
 ):
@@ -260,7 +270,8 @@ def test_csv_export_holds_the_filtered_set_with_formulas_neutralized(
     assert response["Content-Type"].startswith("text/csv")
     assert response["Content-Disposition"].startswith('attachment; filename="iamreview-findings-')
     assert response["Content-Disposition"].endswith('.csv"')
-    records = list(csv.DictReader(io.StringIO(response.content.decode())))
+    assert isinstance(response, StreamingHttpResponse)  # rows go out as they are read
+    records = list(csv.DictReader(io.StringIO(b"".join(response.streaming_content).decode())))
     assert [r["resource_name"] for r in records] == ["'+plain", "'=cmd|' /C calc'!A0"]
     assert {r["account"] for r in records} == {"111122223333"}
 
@@ -269,7 +280,8 @@ def test_json_export_holds_the_filtered_set(client, reviewer, some_findings):
     client.force_login(reviewer)
     response = client.get("/findings/export.json?status=all&severity=medium&sort=resource")
     assert response["Content-Disposition"].endswith('.json"')
-    records = json.loads(response.content)
+    assert isinstance(response, StreamingHttpResponse)
+    records = json.loads(b"".join(response.streaming_content))
     assert [r["resource_name"] for r in records] == ["bravo", "delta", "echo"]
     assert records[2]["exclusion_reason"] == "Owned by the platform team until March"
     assert records[0]["evidence"] == {"why": "last used 120 days ago"}
@@ -405,3 +417,32 @@ def test_full_admin_finding_pretty_prints_the_statement(client, reviewer, produc
 def test_unknown_finding_is_404(client, reviewer):
     client.force_login(reviewer)
     assert client.get("/findings/999999/").status_code == 404
+
+
+def test_severity_counts_are_counted_once_per_change_of_the_findings(
+    client, reviewer, production, django_assert_num_queries
+):
+    for n in range(3):
+        make_finding(production, f"role-{n}", severity="high")
+    filters = FindingFilters(status="all")
+    assert severity_counts(filters=filters)["high"] == 3
+
+    with django_assert_num_queries(1):  # the version only: the counts come from the cache
+        assert severity_counts(filters=filters)["high"] == 3
+
+    make_finding(production, "role-new", severity="critical")
+    assert severity_counts(filters=filters) == {"critical": 1, "high": 3, "medium": 0, "low": 0}
+
+
+def test_pages_stop_at_a_bounded_offset_and_say_how_to_reach_the_rest(
+    client, reviewer, production, settings
+):
+    settings.FINDINGS_LIST_MAX_ROWS = 100
+    for n in range(120):
+        make_finding(production, f"role-{n:03}", severity="low")
+    client.force_login(reviewer)
+
+    page = client.get("/findings/", {"page": 9}).content.decode()
+
+    assert "120 open findings" in page
+    assert "Page 2 of 2 (the first 100: filter, sort or export to reach the rest)" in page

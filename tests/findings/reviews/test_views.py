@@ -28,6 +28,7 @@ from findings.models import (
     ReviewItem,
 )
 from findings.models.findings import SEVERITY_RANK
+from findings.reviews.freshness import detect_and_refresh
 from findings.reviews.services import (
     DEFAULT_ATTESTATION,
     DecisionInput,
@@ -527,6 +528,7 @@ def test_the_cycle_page_takes_a_fixed_number_of_queries_whatever_its_size(
 
 def test_fresh_data_that_changed_since_the_cycle_opened_is_marked(client, cycle, reviewer):
     CredentialReportEntry.objects.filter(arn=user_arn("bob")).update(mfa_active=False)
+    detect_and_refresh(account=cycle.items.first().account)  # as the next collection does
     login(client, reviewer)
     page = client.get(f"/review/cycles/{cycle.pk}/").content.decode()
     assert page.count("Fresh data changed") == 1
@@ -536,6 +538,47 @@ def test_fresh_data_that_changed_since_the_cycle_opened_is_marked(client, cycle,
     assert "Fresh data changed since this cycle opened" in item
     unchanged = client.get(f"/review/items/{item_of(cycle, 'carol').pk}/").content.decode()
     assert "Fresh data changed" not in unchanged
+
+
+def population_reads(queries) -> list[str]:
+    """Queries that read the cycle's population, or the evidence it was built from, unbounded."""
+    evidence_tables = ("findings_finding", "findings_credentialreportentry", "findings_iamuser")
+    unbounded = []
+    for query in queries:
+        sql = query["sql"]
+        one_item = '"reviewitem_id" = ' in sql  # an item's own findings: bounded by the item
+        reads_evidence = any(f'"{table}"' in sql for table in evidence_tables) and not one_item
+        reads_items = '"findings_reviewitem"' in sql and "LIMIT" not in sql and "COUNT(" not in sql
+        if reads_evidence or reads_items:
+            unbounded.append(sql)
+    return unbounded
+
+
+def test_the_queue_and_item_pages_read_a_page_never_the_population(
+    client, reviewer, django_assert_max_num_queries
+):
+    small = many_users_cycle(5)
+    large = many_users_cycle(120, account_id="222233334444")
+    CredentialReportEntry.objects.filter(user="user007").update(mfa_active=False)
+    for cycle in (small, large):
+        detect_and_refresh(account=cycle.items.first().account)
+    login(client, reviewer)
+    client.get(f"/review/cycles/{small.pk}/")
+    captured = {}
+    for name, cycle in (("small", small), ("large", large)):
+        with django_assert_max_num_queries(30) as queue:
+            page = client.get(f"/review/cycles/{cycle.pk}/", {"page": 2})
+        assert page.status_code == 200
+        with django_assert_max_num_queries(30) as item_page:
+            assert client.get(f"/review/items/{item_of(cycle, 'user003').pk}/").status_code == 200
+        captured[name] = (queue.captured_queries, item_page.captured_queries)
+    for queries in (*captured["small"], *captured["large"]):
+        assert population_reads(queries) == []
+    assert [len(q) for q in captured["large"]] == [len(q) for q in captured["small"]]
+    assert (
+        "Fresh data changed"
+        in client.get(f"/review/items/{item_of(large, 'user007').pk}/").content.decode()
+    )
 
 
 # --- One item ---------------------------------------------------------------------------------

@@ -1,0 +1,71 @@
+"""Whether fresh data has changed since a cycle froze each item, computed once per detection.
+
+The queue and item pages only read `ReviewItem.freshness`; this module keeps it current. It
+rebuilds the population of one account (not of every cycle, and never per request) and writes
+only the items whose state moves, so an unchanged re-collection writes no item rows.
+"""
+
+from collections import defaultdict
+
+from findings.detection.detect import DetectionCounts, detect_account
+from findings.models import AwsAccount, ReviewCycle, ReviewItem
+from findings.reviews.evidence import (
+    ItemSpec,
+    monthly_population,
+    quarterly_population,
+    release_population,
+)
+
+
+def freshness_of(*, frozen_hash: str, fresh_hash: str | None) -> str:
+    """ "gone" when fresh data no longer has the subject, "changed" when its evidence differs."""
+    if fresh_hash is None:
+        return ReviewItem.Freshness.GONE
+    if fresh_hash != frozen_hash:
+        return ReviewItem.Freshness.CHANGED
+    return ReviewItem.Freshness.SAME
+
+
+def _fresh_hashes(*, kind: str, account: AwsAccount, arns: list[str]) -> dict[str, str]:
+    if kind == ReviewCycle.Kind.MONTHLY:
+        specs: list[ItemSpec] = monthly_population(accounts=[account])
+    elif kind == ReviewCycle.Kind.QUARTERLY:
+        specs = quarterly_population(accounts=[account])
+    else:
+        specs, _ = release_population(role_arns=arns)
+    return {spec.subject_key: spec.evidence_hash for spec in specs}
+
+
+def refresh_freshness(*, account: AwsAccount) -> int:
+    """Bring the freshness of every open cycle's items about this account up to date.
+
+    One population build per cycle kind for this account, then at most three UPDATEs, each
+    touching only rows whose state changes. Returns the number of item rows written.
+    """
+    items = list(
+        ReviewItem.objects.filter(account=account, cycle__state=ReviewCycle.State.OPEN).values_list(
+            "pk", "cycle__kind", "subject_key", "subject_arn", "evidence_hash", "freshness"
+        )
+    )
+    by_kind: dict[str, list[tuple]] = defaultdict(list)
+    for row in items:
+        by_kind[row[1]].append(row)
+    moves: dict[str, list[int]] = defaultdict(list)
+    for kind, rows in by_kind.items():
+        arns = sorted({arn for _, _, _, arn, _, _ in rows})
+        fresh = _fresh_hashes(kind=kind, account=account, arns=arns)
+        for pk, _, key, _, frozen_hash, current in rows:
+            state = freshness_of(frozen_hash=frozen_hash, fresh_hash=fresh.get(key))
+            if state != current:
+                moves[state].append(pk)
+    return sum(
+        ReviewItem.objects.filter(pk__in=pks).update(freshness=state)
+        for state, pks in moves.items()
+    )
+
+
+def detect_and_refresh(*, account: AwsAccount) -> DetectionCounts:
+    """Detection, then the freshness of the open cycles' items about the same account."""
+    counts = detect_account(account=account)
+    refresh_freshness(account=account)
+    return counts

@@ -1,0 +1,60 @@
+"""Writes without churn: an unchanged re-collection and re-detection write no finding rows.
+
+Proved at the database level: every row's `xmin` (the transaction that last wrote it) is the
+same after the second import as after the first.
+"""
+
+from pathlib import Path
+
+from django.db import connection
+
+from findings.collection.imports import import_file
+from findings.detection.selectors import FindingFilters, filtered_findings, finding_record
+from findings.models import CollectionRun, Finding
+from findings.reviews.services import open_cycle
+from tests.findings.detection.test_detect import make_account
+
+DATA = Path(__file__).parents[1] / "data"
+TABLES = [
+    "findings_finding",
+    "findings_findingevent",
+    "findings_credentialreportentry",
+    "findings_reviewitem",
+]
+
+
+def row_versions() -> dict[str, list[tuple]]:
+    versions = {}
+    with connection.cursor() as cursor:
+        for table in TABLES:
+            cursor.execute(f"SELECT id, xmin::text FROM {table} ORDER BY id")  # noqa: S608
+            versions[table] = cursor.fetchall()
+    return versions
+
+
+def test_an_unchanged_reimport_and_redetection_write_no_rows(committed_db):
+    production = make_account()
+    report = (DATA / "credential-report.csv").read_bytes()
+    import_file(account=production, kind="credential-report", data=report)
+    open_cycle(kind="quarterly", opened_by=None, accounts=[production])
+    import_file(account=production, kind="credential-report", data=report)
+    before = row_versions()
+    assert before["findings_finding"] and before["findings_reviewitem"]
+
+    second = import_file(account=production, kind="credential-report", data=report)
+
+    assert second.status == CollectionRun.Status.SUCCEEDED
+    assert row_versions() == before
+
+
+def test_an_open_finding_was_last_seen_by_the_latest_collection(committed_db):
+    production = make_account()
+    report = (DATA / "credential-report.csv").read_bytes()
+    import_file(account=production, kind="credential-report", data=report)
+    latest = import_file(account=production, kind="credential-report", data=report)
+
+    finding = filtered_findings(filters=FindingFilters()).first()
+    assert finding.status == Finding.Status.OPEN
+    assert finding_record(finding=finding)["last_seen"] == latest.finished_at.isoformat()
+    plain = Finding.objects.get(pk=finding.pk)
+    assert finding_record(finding=plain)["last_seen"] == latest.finished_at.isoformat()

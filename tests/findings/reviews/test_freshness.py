@@ -1,0 +1,61 @@
+"""Changed since frozen: computed once per detection and stored on the item, not per request."""
+
+import pytest
+from django.utils import timezone
+
+from findings.models import CredentialReportEntry, ReviewItem
+from findings.reviews.freshness import detect_and_refresh, refresh_freshness
+from findings.reviews.services import open_cycle
+from tests.findings.reviews.test_views import credential_entry, item_of, make_account
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def production():
+    return make_account()
+
+
+@pytest.fixture
+def cycle(production):
+    for user in ("alice", "bob", "carol"):
+        credential_entry(production, user)
+    return open_cycle(kind="quarterly", opened_by=None, accounts=[production])
+
+
+def states(cycle) -> dict[str, str]:
+    return {item.subject_arn.rsplit("/", 1)[-1]: item.freshness for item in cycle.items.all()}
+
+
+def test_a_new_cycle_matches_fresh_data_and_refreshing_it_writes_nothing(production, cycle):
+    assert states(cycle) == {"alice": "", "bob": "", "carol": ""}
+    assert refresh_freshness(account=production) == 0
+
+
+def test_a_changed_user_is_marked_changed_and_a_removed_one_gone(production, cycle):
+    CredentialReportEntry.objects.filter(user="bob").update(mfa_active=False)
+    CredentialReportEntry.objects.filter(user="carol").update(gone_at=timezone.now())
+
+    assert refresh_freshness(account=production) == 2
+    assert states(cycle) == {"alice": "", "bob": "changed", "carol": "gone"}
+    assert refresh_freshness(account=production) == 0  # nothing moved: no row written
+
+
+def test_a_change_undone_clears_the_mark(production, cycle):
+    CredentialReportEntry.objects.filter(user="bob").update(mfa_active=False)
+    refresh_freshness(account=production)
+    CredentialReportEntry.objects.filter(user="bob").update(mfa_active=True)
+
+    refresh_freshness(account=production)
+    assert item_of(cycle, "bob").freshness == ReviewItem.Freshness.SAME
+
+
+def test_detection_brings_the_freshness_along_and_signed_off_cycles_are_left_alone(
+    production, cycle
+):
+    cycle.state = "signed_off"
+    cycle.save(update_fields=["state"])
+    CredentialReportEntry.objects.filter(user="bob").update(mfa_active=False)
+
+    detect_and_refresh(account=production)
+    assert item_of(cycle, "bob").freshness == ""
