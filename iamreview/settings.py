@@ -114,9 +114,65 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_USER_MODEL = "accounts.User"
+# Single sign-on (OpenID Connect, mozilla-django-oidc): on when OIDC_RP_CLIENT_ID is set.
+OIDC_RP_CLIENT_ID = env("OIDC_RP_CLIENT_ID")
+OIDC_RP_CLIENT_SECRET = env("OIDC_RP_CLIENT_SECRET")
+OIDC_ENABLED = bool(OIDC_RP_CLIENT_ID)
+OIDC_OP_AUTHORIZATION_ENDPOINT = env("OIDC_OP_AUTHORIZATION_ENDPOINT")
+OIDC_OP_TOKEN_ENDPOINT = env("OIDC_OP_TOKEN_ENDPOINT")
+OIDC_OP_USER_ENDPOINT = env("OIDC_OP_USER_ENDPOINT")
+OIDC_OP_JWKS_ENDPOINT = env("OIDC_OP_JWKS_ENDPOINT")
+OIDC_RP_SIGN_ALGO = env("OIDC_RP_SIGN_ALGO", "RS256")
+OIDC_RP_SCOPES = env("OIDC_RP_SCOPES", "openid email profile groups")
+OIDC_GROUPS_CLAIM = env("OIDC_GROUPS_CLAIM", "groups")
+OIDC_USE_PKCE = True
+OIDC_AUTHENTICATION_CALLBACK_URL = "sso_callback"
+LOGIN_REDIRECT_URL_FAILURE = "/accounts/login/?sso=failed"
+if OIDC_ENABLED:
+    missing = [
+        name
+        for name in (
+            "OIDC_RP_CLIENT_SECRET",
+            "OIDC_OP_AUTHORIZATION_ENDPOINT",
+            "OIDC_OP_TOKEN_ENDPOINT",
+            "OIDC_OP_USER_ENDPOINT",
+        )
+        if not globals()[name]
+    ]
+    if OIDC_RP_SIGN_ALGO.startswith("RS") and not OIDC_OP_JWKS_ENDPOINT:
+        missing.append("OIDC_OP_JWKS_ENDPOINT")
+    if missing:
+        raise ImproperlyConfigured(f"OIDC_RP_CLIENT_ID is set, so set {', '.join(missing)} too")
+
+
+def parse_role_map(raw: str) -> dict[str, list[str]]:
+    """OIDC_ROLE_MAP: 'claim-value:role,...'; one value may appear several times."""
+    known = {"administrator", "reviewer", "approver", "auditor"}
+    mapping: dict[str, list[str]] = {}
+    for item in (part.strip() for part in raw.split(",") if part.strip()):
+        value, _, role = item.rpartition(":")
+        if not value or role.strip().lower() not in known:
+            raise ImproperlyConfigured(
+                f"OIDC_ROLE_MAP entry {item!r} must be 'claim-value:role' with a role among "
+                f"{', '.join(sorted(known))}"
+            )
+        mapping.setdefault(value.strip(), []).append(role.strip().lower())
+    return mapping
+
+
+OIDC_ROLE_MAP = parse_role_map(env("OIDC_ROLE_MAP"))
+# Turn local passwords off to make single sign-on the only way in.
+LOCAL_PASSWORDS_ENABLED = env_bool("LOCAL_PASSWORDS_ENABLED", True)
+if not LOCAL_PASSWORDS_ENABLED and not OIDC_ENABLED:
+    raise ImproperlyConfigured("LOCAL_PASSWORDS_ENABLED=false needs single sign-on (OIDC_*)")
+
 AUTHENTICATION_BACKENDS = [
-    "axes.backends.AxesStandaloneBackend",
-    "django.contrib.auth.backends.ModelBackend",
+    *(
+        ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
+        if LOCAL_PASSWORDS_ENABLED
+        else []
+    ),
+    *(["accounts.sso.SingleSignOnBackend"] if OIDC_ENABLED else []),
 ]
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
