@@ -265,6 +265,10 @@ DIGEST_HOUR = env_int("DIGEST_HOUR", 7)
 if not 0 <= DIGEST_HOUR <= 23:
     raise ImproperlyConfigured(f"DIGEST_HOUR must be an hour from 0 to 23, got {DIGEST_HOUR}")
 
+# Webhooks (configured in the Django admin): request timeout, and attempts before giving up.
+WEBHOOK_TIMEOUT_SECONDS = env_int("WEBHOOK_TIMEOUT_SECONDS", 10)
+WEBHOOK_MAX_ATTEMPTS = env_int("WEBHOOK_MAX_ATTEMPTS", 8)
+
 # Celery. Without a broker, tasks run eagerly in-process so the demo needs no Redis.
 CELERY_BROKER_URL = env("CELERY_BROKER_URL") or env("REDIS_URL")
 CELERY_RESULT_BACKEND = env("CELERY_RESULT_BACKEND") or CELERY_BROKER_URL or None
@@ -286,6 +290,8 @@ CELERY_BEAT_SCHEDULE = {
     "expire-risk-acceptances": {"task": "findings.expire_risk_acceptances", "schedule": 3600.0},
     # Hourly; each person's digest goes once per period, at or after DIGEST_HOUR.
     "send-digests": {"task": "findings.send_digests", "schedule": 3600.0},
+    # Queues webhook events and sends the deliveries that are due (first tries and retries).
+    "send-webhooks": {"task": "findings.send_webhooks", "schedule": 60.0},
     "discover-organization": {
         "task": "findings.discover_organization",
         "schedule": env_int("DISCOVERY_HOURS", 24) * 3600.0,
