@@ -4,6 +4,7 @@ Every setting has a default that lets `make run` work with nothing configured
 (SQLite under var/, tasks run in-process). `.env.example` documents each one.
 """
 
+import ipaddress
 import os
 import sys
 from pathlib import Path
@@ -264,6 +265,15 @@ SERVER_EMAIL = DEFAULT_FROM_EMAIL
 DIGEST_HOUR = env_int("DIGEST_HOUR", 7)
 if not 0 <= DIGEST_HOUR <= 23:
     raise ImproperlyConfigured(f"DIGEST_HOUR must be an hour from 0 to 23, got {DIGEST_HOUR}")
+
+# /metrics for Prometheus: a bearer token, and/or addresses or networks allowed without one.
+METRICS_TOKEN = env("METRICS_TOKEN")
+try:
+    METRICS_ALLOWED_NETWORKS = [
+        ipaddress.ip_network(item, strict=False) for item in env_list("METRICS_ALLOWED_IPS")
+    ]
+except ValueError as exc:
+    raise ImproperlyConfigured(f"METRICS_ALLOWED_IPS: {exc}") from exc
 
 # Webhooks (configured in the Django admin): request timeout, and attempts before giving up.
 WEBHOOK_TIMEOUT_SECONDS = env_int("WEBHOOK_TIMEOUT_SECONDS", 10)
