@@ -68,6 +68,7 @@ INSTALLED_APPS = [
     "template_partials",
     "axes",
     "csp",
+    "anymail",
     "accounts",
     "findings",
 ]
@@ -245,13 +246,27 @@ CONTENT_SECURITY_POLICY = {
     }
 }
 
-# Email.
+# Email: SMTP by default; EMAIL_PROVIDER=ses sends through Amazon SES (django-anymail, boto3's
+# credential chain: no key in settings). EMAIL_BACKEND, when set, wins over both.
+EMAIL_PROVIDER = env("EMAIL_PROVIDER", "smtp").strip().lower()
+if EMAIL_PROVIDER not in {"smtp", "ses"}:
+    raise ImproperlyConfigured(f"EMAIL_PROVIDER must be smtp or ses, got {EMAIL_PROVIDER!r}")
 EMAIL_BACKEND = env(
     "EMAIL_BACKEND",
-    "django.core.mail.backends.console.EmailBackend"
+    "anymail.backends.amazon_ses.EmailBackend"
+    if EMAIL_PROVIDER == "ses"
+    else "django.core.mail.backends.console.EmailBackend"
     if DEBUG and not env("EMAIL_HOST")
     else "django.core.mail.backends.smtp.EmailBackend",
 )
+ANYMAIL = {
+    "AMAZON_SES_CLIENT_PARAMS": {"region_name": env("AWS_SES_REGION") or None},
+    **(
+        {"AMAZON_SES_CONFIGURATION_SET_NAME": env("AWS_SES_CONFIGURATION_SET")}
+        if env("AWS_SES_CONFIGURATION_SET")
+        else {}
+    ),
+}
 EMAIL_HOST = env("EMAIL_HOST", "localhost")
 EMAIL_PORT = env_int("EMAIL_PORT", 25)
 EMAIL_HOST_USER = env("EMAIL_HOST_USER")
