@@ -46,7 +46,9 @@ def role_group(role: Role) -> Group:
     return group
 
 
-def audit_role_change(*, user: User, role: Role, granted: bool, actor: User | None) -> None:
+def audit_role_change(
+    *, user: User, role: Role, granted: bool, actor: User | None, source: str = "manual"
+) -> None:
     from findings.audit.services import record
 
     record(
@@ -56,12 +58,14 @@ def audit_role_change(*, user: User, role: Role, granted: bool, actor: User | No
         target_id=user.pk,
         target_label=user.email,
         before={"role": role.value, "held": not granted},
-        after={"role": role.value, "held": granted},
+        after={"role": role.value, "held": granted, "source": source},
     )
 
 
 @transaction.atomic
-def grant_role(*, user: User, role: Role, actor: User | None = None) -> bool:
+def grant_role(
+    *, user: User, role: Role, actor: User | None = None, source: str = "manual"
+) -> bool:
     """Give a role. Returns False when the user already had it."""
     group = role_group(role)
     if user.groups.filter(pk=group.pk).exists():
@@ -70,12 +74,14 @@ def grant_role(*, user: User, role: Role, actor: User | None = None) -> bool:
     if role is Role.ADMINISTRATOR and not user.is_staff:
         user.is_staff = True
         user.save(update_fields=["is_staff"])
-    audit_role_change(user=user, role=role, granted=True, actor=actor)
+    audit_role_change(user=user, role=role, granted=True, actor=actor, source=source)
     return True
 
 
 @transaction.atomic
-def revoke_role(*, user: User, role: Role, actor: User | None = None) -> bool:
+def revoke_role(
+    *, user: User, role: Role, actor: User | None = None, source: str = "manual"
+) -> bool:
     group = role_group(role)
     if not user.groups.filter(pk=group.pk).exists():
         return False
@@ -83,8 +89,29 @@ def revoke_role(*, user: User, role: Role, actor: User | None = None) -> bool:
     if role is Role.ADMINISTRATOR and user.is_staff and not user.is_superuser:
         user.is_staff = False
         user.save(update_fields=["is_staff"])
-    audit_role_change(user=user, role=role, granted=False, actor=actor)
+    audit_role_change(user=user, role=role, granted=False, actor=actor, source=source)
     return True
+
+
+@transaction.atomic
+def set_roles(*, user: User, roles: set[Role], source: str) -> tuple[list[Role], list[Role]]:
+    """Make the person's roles exactly ``roles`` (single sign-on: the claim decides).
+
+    Returns (granted, revoked); each change goes to the audit log with its source.
+    """
+    held = set(roles_of_user(user=user))
+    granted = [r for r in Role if r in roles - held]
+    revoked = [r for r in Role if r in held - roles]
+    for role in granted:
+        grant_role(user=user, role=role, source=source)
+    for role in revoked:
+        revoke_role(user=user, role=role, source=source)
+    return granted, revoked
+
+
+def roles_of_user(*, user: User) -> list[Role]:
+    names = set(user.groups.values_list("name", flat=True))
+    return [role for role in Role if role.value in names]
 
 
 @transaction.atomic

@@ -1,16 +1,66 @@
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import views as auth_views
+from django.contrib.auth.decorators import login_not_required
+from django.http import Http404, HttpResponseForbidden
 from django.urls import reverse_lazy
+from django.views.decorators.http import require_GET
+from mozilla_django_oidc.views import OIDCAuthenticationCallbackView, OIDCAuthenticationRequestView
 
 
 class LoginView(auth_views.LoginView):
     template_name = "accounts/login.html"
     redirect_authenticated_user = True
 
+    def post(self, request, *args, **kwargs):
+        if not settings.LOCAL_PASSWORDS_ENABLED:
+            return HttpResponseForbidden(
+                "Passwords are turned off here: log in with single sign-on.",
+                content_type="text/plain",
+            )
+        return super().post(request, *args, **kwargs)
+
+    def get_context_data(self, **kwargs):
+        return {
+            **super().get_context_data(**kwargs),
+            "sso_enabled": settings.OIDC_ENABLED,
+            "passwords_enabled": settings.LOCAL_PASSWORDS_ENABLED,
+            "sso_failed": "sso" in self.request.GET,
+        }
+
+
+def _sso_configured() -> None:
+    if not settings.OIDC_ENABLED:
+        raise Http404("Single sign-on is not configured")
+
+
+@login_not_required
+@require_GET
+def sso_login(request):
+    """Sends the browser to the identity provider (state and nonce kept in the session)."""
+    _sso_configured()
+    return OIDCAuthenticationRequestView.as_view()(request)
+
+
+@login_not_required
+@require_GET
+def sso_callback(request):
+    """The identity provider sends the browser back here with a code."""
+    _sso_configured()
+    return OIDCAuthenticationCallbackView.as_view()(request)
+
 
 class PasswordChangeView(auth_views.PasswordChangeView):
     template_name = "accounts/password_change.html"
     success_url = reverse_lazy("profile")
+
+    def dispatch(self, request, *args, **kwargs):
+        if not settings.LOCAL_PASSWORDS_ENABLED:
+            return HttpResponseForbidden(
+                "Passwords are turned off here: your identity provider manages sign-in.",
+                content_type="text/plain",
+            )
+        return super().dispatch(request, *args, **kwargs)
 
     def form_valid(self, form):
         messages.success(self.request, "Your password was changed.")

@@ -8,4 +8,5 @@ urlpatterns = [
     path("", include("findings.detection.urls")),
     path("", include("findings.inventory.urls")),
     path("", include("findings.collection.urls")),
+    path("", include("findings.monitoring.urls")),
 ]

@@ -4,12 +4,14 @@ Every setting has a default that lets `make run` work with nothing configured
 (SQLite under var/, tasks run in-process). `.env.example` documents each one.
 """
 
+import ipaddress
 import os
 import sys
 from pathlib import Path
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
+from pythonjsonlogger.core import RESERVED_ATTRS
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = BASE_DIR / "var"
@@ -68,6 +70,7 @@ INSTALLED_APPS = [
     "axes",
     "csp",
     "ninja",
+    "anymail",
     "accounts",
     "findings",
 ]
@@ -115,9 +118,65 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_USER_MODEL = "accounts.User"
+# Single sign-on (OpenID Connect, mozilla-django-oidc): on when OIDC_RP_CLIENT_ID is set.
+OIDC_RP_CLIENT_ID = env("OIDC_RP_CLIENT_ID")
+OIDC_RP_CLIENT_SECRET = env("OIDC_RP_CLIENT_SECRET")
+OIDC_ENABLED = bool(OIDC_RP_CLIENT_ID)
+OIDC_OP_AUTHORIZATION_ENDPOINT = env("OIDC_OP_AUTHORIZATION_ENDPOINT")
+OIDC_OP_TOKEN_ENDPOINT = env("OIDC_OP_TOKEN_ENDPOINT")
+OIDC_OP_USER_ENDPOINT = env("OIDC_OP_USER_ENDPOINT")
+OIDC_OP_JWKS_ENDPOINT = env("OIDC_OP_JWKS_ENDPOINT")
+OIDC_RP_SIGN_ALGO = env("OIDC_RP_SIGN_ALGO", "RS256")
+OIDC_RP_SCOPES = env("OIDC_RP_SCOPES", "openid email profile groups")
+OIDC_GROUPS_CLAIM = env("OIDC_GROUPS_CLAIM", "groups")
+OIDC_USE_PKCE = True
+OIDC_AUTHENTICATION_CALLBACK_URL = "sso_callback"
+LOGIN_REDIRECT_URL_FAILURE = "/accounts/login/?sso=failed"
+if OIDC_ENABLED:
+    missing = [
+        name
+        for name in (
+            "OIDC_RP_CLIENT_SECRET",
+            "OIDC_OP_AUTHORIZATION_ENDPOINT",
+            "OIDC_OP_TOKEN_ENDPOINT",
+            "OIDC_OP_USER_ENDPOINT",
+        )
+        if not globals()[name]
+    ]
+    if OIDC_RP_SIGN_ALGO.startswith("RS") and not OIDC_OP_JWKS_ENDPOINT:
+        missing.append("OIDC_OP_JWKS_ENDPOINT")
+    if missing:
+        raise ImproperlyConfigured(f"OIDC_RP_CLIENT_ID is set, so set {', '.join(missing)} too")
+
+
+def parse_role_map(raw: str) -> dict[str, list[str]]:
+    """OIDC_ROLE_MAP: 'claim-value:role,...'; one value may appear several times."""
+    known = {"administrator", "reviewer", "approver", "auditor"}
+    mapping: dict[str, list[str]] = {}
+    for item in (part.strip() for part in raw.split(",") if part.strip()):
+        value, _, role = item.rpartition(":")
+        if not value or role.strip().lower() not in known:
+            raise ImproperlyConfigured(
+                f"OIDC_ROLE_MAP entry {item!r} must be 'claim-value:role' with a role among "
+                f"{', '.join(sorted(known))}"
+            )
+        mapping.setdefault(value.strip(), []).append(role.strip().lower())
+    return mapping
+
+
+OIDC_ROLE_MAP = parse_role_map(env("OIDC_ROLE_MAP"))
+# Turn local passwords off to make single sign-on the only way in.
+LOCAL_PASSWORDS_ENABLED = env_bool("LOCAL_PASSWORDS_ENABLED", True)
+if not LOCAL_PASSWORDS_ENABLED and not OIDC_ENABLED:
+    raise ImproperlyConfigured("LOCAL_PASSWORDS_ENABLED=false needs single sign-on (OIDC_*)")
+
 AUTHENTICATION_BACKENDS = [
-    "axes.backends.AxesStandaloneBackend",
-    "django.contrib.auth.backends.ModelBackend",
+    *(
+        ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
+        if LOCAL_PASSWORDS_ENABLED
+        else []
+    ),
+    *(["accounts.sso.SingleSignOnBackend"] if OIDC_ENABLED else []),
 ]
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -189,13 +248,27 @@ CONTENT_SECURITY_POLICY = {
     }
 }
 
-# Email.
+# Email: SMTP by default; EMAIL_PROVIDER=ses sends through Amazon SES (django-anymail, boto3's
+# credential chain: no key in settings). EMAIL_BACKEND, when set, wins over both.
+EMAIL_PROVIDER = env("EMAIL_PROVIDER", "smtp").strip().lower()
+if EMAIL_PROVIDER not in {"smtp", "ses"}:
+    raise ImproperlyConfigured(f"EMAIL_PROVIDER must be smtp or ses, got {EMAIL_PROVIDER!r}")
 EMAIL_BACKEND = env(
     "EMAIL_BACKEND",
-    "django.core.mail.backends.console.EmailBackend"
+    "anymail.backends.amazon_ses.EmailBackend"
+    if EMAIL_PROVIDER == "ses"
+    else "django.core.mail.backends.console.EmailBackend"
     if DEBUG and not env("EMAIL_HOST")
     else "django.core.mail.backends.smtp.EmailBackend",
 )
+ANYMAIL = {
+    "AMAZON_SES_CLIENT_PARAMS": {"region_name": env("AWS_SES_REGION") or None},
+    **(
+        {"AMAZON_SES_CONFIGURATION_SET_NAME": env("AWS_SES_CONFIGURATION_SET")}
+        if env("AWS_SES_CONFIGURATION_SET")
+        else {}
+    ),
+}
 EMAIL_HOST = env("EMAIL_HOST", "localhost")
 EMAIL_PORT = env_int("EMAIL_PORT", 25)
 EMAIL_HOST_USER = env("EMAIL_HOST_USER")
@@ -209,6 +282,19 @@ SERVER_EMAIL = DEFAULT_FROM_EMAIL
 DIGEST_HOUR = env_int("DIGEST_HOUR", 7)
 if not 0 <= DIGEST_HOUR <= 23:
     raise ImproperlyConfigured(f"DIGEST_HOUR must be an hour from 0 to 23, got {DIGEST_HOUR}")
+
+# /metrics for Prometheus: a bearer token, and/or addresses or networks allowed without one.
+METRICS_TOKEN = env("METRICS_TOKEN")
+try:
+    METRICS_ALLOWED_NETWORKS = [
+        ipaddress.ip_network(item, strict=False) for item in env_list("METRICS_ALLOWED_IPS")
+    ]
+except ValueError as exc:
+    raise ImproperlyConfigured(f"METRICS_ALLOWED_IPS: {exc}") from exc
+
+# Webhooks (configured in the Django admin): request timeout, and attempts before giving up.
+WEBHOOK_TIMEOUT_SECONDS = env_int("WEBHOOK_TIMEOUT_SECONDS", 10)
+WEBHOOK_MAX_ATTEMPTS = env_int("WEBHOOK_MAX_ATTEMPTS", 8)
 
 # Celery. Without a broker, tasks run eagerly in-process so the demo needs no Redis.
 CELERY_BROKER_URL = env("CELERY_BROKER_URL") or env("REDIS_URL")
@@ -231,6 +317,8 @@ CELERY_BEAT_SCHEDULE = {
     "expire-risk-acceptances": {"task": "findings.expire_risk_acceptances", "schedule": 3600.0},
     # Hourly; each person's digest goes once per period, at or after DIGEST_HOUR.
     "send-digests": {"task": "findings.send_digests", "schedule": 3600.0},
+    # Queues webhook events and sends the deliveries that are due (first tries and retries).
+    "send-webhooks": {"task": "findings.send_webhooks", "schedule": 60.0},
     "discover-organization": {
         "task": "findings.discover_organization",
         "schedule": env_int("DISCOVERY_HOURS", 24) * 3600.0,
@@ -268,11 +356,31 @@ FINDINGS_LIST_MAX_ROWS = env_int("FINDINGS_LIST_MAX_ROWS", 10_000)
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 
+# LOG_FORMAT=json: one JSON object per line (python-json-logger), for log pipelines.
+LOG_FORMAT = env("LOG_FORMAT", "plain").strip().lower()
+if LOG_FORMAT not in {"plain", "json"}:
+    raise ImproperlyConfigured(f"LOG_FORMAT must be plain or json, got {LOG_FORMAT!r}")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {"context": {"()": "iamreview.log_context.ContextFilter"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s %(context)s"},
+        "json": {
+            "()": "pythonjsonlogger.json.JsonFormatter",
+            "fmt": "%(asctime)s %(levelname)s %(name)s %(message)s",
+            "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger"},
+            # `context` is the plain format's text; JSON has the fields themselves.
+            "reserved_attrs": [*RESERVED_ATTRS, "context"],
+        },
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": LOG_FORMAT,
+            "filters": ["context"],
+        }
+    },
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", "INFO")},
     "loggers": {
         "django.db.backends": {"level": "INFO"},

@@ -33,6 +33,7 @@ from findings.collection.store import (
 from findings.models import AwsAccount, CollectionRun, IamRole, IamUser, Source
 from findings.reviews.freshness import detect_and_refresh
 from findings.reviews.services import verify_remediations
+from iamreview.log_context import log_context
 
 logger = logging.getLogger(__name__)
 
@@ -177,7 +178,19 @@ COLLECTORS: dict[str, Callable[[AwsAccount, Progress], Outcome]] = {
 
 
 def run_collection(*, run: CollectionRun, on_progress: Progress | None = None) -> CollectionRun:
-    """Carry out a claimed run. Never raises for AWS or data errors: the run records them."""
+    """Carry out a claimed run. Never raises for AWS or data errors: the run records them.
+
+    Every log line written meanwhile carries the run id, the account and the source."""
+    with log_context(run_id=run.pk, account=run.account.account_id, source=run.source):
+        logger.info("Collection started")
+        _run_collection(run=run, on_progress=on_progress)
+        run.refresh_from_db()
+        log = logger.info if run.status == CollectionRun.Status.SUCCEEDED else logger.warning
+        log("Collection %s", run.status, extra={"status": run.status, "error": run.error})
+    return run
+
+
+def _run_collection(*, run: CollectionRun, on_progress: Progress | None) -> None:
     start_run(run=run)
 
     def progress(done: int, total: int, message: str) -> None:
@@ -205,8 +218,6 @@ def run_collection(*, run: CollectionRun, on_progress: Progress | None = None) -
             data_generated_at=outcome.data_generated_at,
         )
         detect_after(run=run)
-    run.refresh_from_db()
-    return run
 
 
 def detect_after(*, run: CollectionRun) -> None:

@@ -24,6 +24,7 @@ from findings.models.findings import (
 )
 from findings.models.review import Decision, ReviewCycle, ReviewItem
 from findings.models.runs import CollectionRun, Source
+from findings.models.webhooks import Webhook, WebhookDelivery
 
 __all__ = [
     "AuditEntry",
@@ -48,4 +49,6 @@ __all__ = [
     "PolicyDocument",
     "ServiceLastAccessed",
     "Source",
+    "Webhook",
+    "WebhookDelivery",
 ]

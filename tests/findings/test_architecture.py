@@ -29,6 +29,7 @@ RANKS = {
     "notifications": 5,
     "dashboard": 6,
     "demo": 6,
+    "monitoring": 6,
     "api": 7,
 }
 # Interfaces: they parse input, call the domain and present the result. Nothing imports them
@@ -55,6 +56,7 @@ DOMAIN_PACKAGES = {
     "collection",
     "notifications",
     "dashboard",
+    "monitoring",
 }
 
 

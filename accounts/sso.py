@@ -1,0 +1,51 @@
+"""Single sign-on through OpenID Connect (mozilla-django-oidc).
+
+People are matched by email, created on first login, and their roles set from the groups claim
+through OIDC_ROLE_MAP on every login: a role the claim no longer maps to is removed.
+"""
+
+from django.conf import settings
+from django.core.exceptions import PermissionDenied
+from mozilla_django_oidc.auth import OIDCAuthenticationBackend
+
+from accounts.models import User
+from accounts.people import set_roles
+from accounts.permissions import Role
+
+SOURCE = "sso"
+
+
+def roles_from_claims(*, claims: dict, claim: str, role_map: dict[str, list[str]]) -> set[Role]:
+    """The roles the claim's values map to. A claim may be a list or one string."""
+    values = claims.get(claim) or []
+    if isinstance(values, str):
+        values = [values]
+    return {Role.parse(name) for value in values for name in role_map.get(str(value), [])}
+
+
+class SingleSignOnBackend(OIDCAuthenticationBackend):
+    """Logs people in from the identity provider's claims; never by password."""
+
+    def verify_claims(self, claims):
+        return bool(claims.get("email")) and super().verify_claims(claims)
+
+    def filter_users_by_claims(self, claims):
+        email = (claims.get("email") or "").strip()
+        if not email:
+            return self.UserModel.objects.none()
+        return self.UserModel.objects.filter(email__iexact=email)
+
+    def create_user(self, claims):
+        user = User.objects.create_user(
+            claims["email"].strip().lower(), None, full_name=claims.get("name", "")[:200]
+        )
+        return self.update_user(user, claims)
+
+    def update_user(self, user, claims):
+        if not user.is_active:
+            raise PermissionDenied("This account is disabled")
+        roles = roles_from_claims(
+            claims=claims, claim=settings.OIDC_GROUPS_CLAIM, role_map=settings.OIDC_ROLE_MAP
+        )
+        set_roles(user=user, roles=roles, source=SOURCE)
+        return user

@@ -1,0 +1,72 @@
+"""Django admin: webhooks (every change audited) and their delivery log (read-only)."""
+
+from django.contrib import admin
+
+from findings.audit.services import record
+from findings.models import Webhook, WebhookDelivery
+
+
+def _described(webhook: Webhook) -> dict:
+    # Never the secret itself: only whether it changed is worth knowing.
+    return {
+        "name": webhook.name,
+        "url": webhook.url,
+        "format": webhook.format,
+        "events": webhook.events,
+        "is_active": webhook.is_active,
+    }
+
+
+@admin.register(Webhook)
+class WebhookAdmin(admin.ModelAdmin):
+    list_display = ["name", "url", "format", "is_active", "created_at"]
+    list_filter = ["format", "is_active"]
+
+    def save_model(self, request, obj, form, change):
+        before = _described(Webhook.objects.get(pk=obj.pk)) if change else None
+        super().save_model(request, obj, form, change)
+        record(
+            actor=request.user,
+            action="webhook.changed" if change else "webhook.created",
+            target_type="webhook",
+            target_id=obj.pk,
+            target_label=obj.name,
+            before=before,
+            after={**_described(obj), "secret_changed": "secret" in form.changed_data},
+        )
+
+    def delete_model(self, request, obj):
+        record(
+            actor=request.user,
+            action="webhook.deleted",
+            target_type="webhook",
+            target_id=obj.pk,
+            target_label=obj.name,
+            before=_described(obj),
+        )
+        super().delete_model(request, obj)
+
+
+@admin.register(WebhookDelivery)
+class WebhookDeliveryAdmin(admin.ModelAdmin):
+    list_display = [
+        "created_at",
+        "webhook",
+        "event",
+        "status",
+        "attempts",
+        "last_status_code",
+        "next_attempt_at",
+    ]
+    list_filter = ["status", "event", "webhook"]
+    list_select_related = ["webhook"]
+    readonly_fields = [f.name for f in WebhookDelivery._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

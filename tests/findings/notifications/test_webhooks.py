@@ -1,0 +1,231 @@
+"""Webhooks: signed JSON (or Slack text) for each event, once, to a real HTTP receiver on
+127.0.0.1, with retries that wait longer each time and a delivery log in the admin."""
+
+import hashlib
+import hmac
+import json
+import threading
+import time
+from datetime import timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+from django.utils import timezone
+
+from findings.models import Webhook, WebhookDelivery
+from findings.notifications.tasks import send_webhooks
+from findings.notifications.webhooks import backoff, deliver, queue_webhook_events
+from findings.reviews.services import DecisionInput, decide_item
+from tests.findings.notifications.test_digests import make_cycle
+from tests.findings.reviews.test_evidence import make_account, make_finding
+
+pytestmark = pytest.mark.django_db
+
+SECRET = "whsec-ticketing-0123456789"
+
+
+class Receiver:
+    """A real HTTP server in a thread. It answers with the statuses it is told, then 200."""
+
+    def __init__(self):
+        self.requests: list[dict] = []
+        self.statuses: list[int] = []
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                receiver.requests.append({"headers": dict(self.headers), "body": body})
+                status = receiver.statuses.pop(0) if receiver.statuses else 200
+                self.send_response(status)
+                self.end_headers()
+                self.wfile.write(b"ok" if status == 200 else b"try later")
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_port}/hooks/iamreview"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def receiver():
+    server = Receiver()
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def ticketing(receiver):
+    webhook = Webhook.objects.create(name="Ticketing", url=receiver.url, secret=SECRET)
+    Webhook.objects.filter(pk=webhook.pk).update(created_at=timezone.now() - timedelta(hours=1))
+    webhook.refresh_from_db()
+    return webhook
+
+
+@pytest.fixture
+def production(db):
+    return make_account()
+
+
+def verified(request: dict) -> dict:
+    """What a receiver does: recompute the signature over timestamp + body, then parse."""
+    headers = request["headers"]
+    timestamp = headers["X-IAMReview-Timestamp"]
+    expected = hmac.new(
+        SECRET.encode(), f"{timestamp}.".encode() + request["body"], hashlib.sha256
+    ).hexdigest()
+    assert hmac.compare_digest(headers["X-IAMReview-Signature"], f"sha256={expected}")
+    assert abs(time.time() - int(timestamp)) < 60
+    return json.loads(request["body"])
+
+
+def test_a_new_critical_finding_reaches_the_receiver_signed_and_only_once(
+    receiver, ticketing, production, django_assert_max_num_queries
+):
+    finding = make_finding(
+        production, "root-access-key", "arn:aws:iam::111122223333:root", severity="critical"
+    )
+    make_finding(production, "password-unused", "arn:aws:iam::111122223333:user/bo")
+    send_webhooks()
+    send_webhooks()  # Idempotent: nothing new the second time.
+
+    (request,) = receiver.requests
+    payload = verified(request)
+    assert request["headers"]["X-IAMReview-Event"] == "finding.critical"
+    assert payload["event"] == "finding.critical"
+    assert payload["data"]["finding_id"] == finding.pk
+    assert payload["data"]["account_id"] == production.account_id
+    delivery = WebhookDelivery.objects.get()
+    assert (delivery.status, delivery.attempts, delivery.last_status_code) == ("delivered", 1, 200)
+    with django_assert_max_num_queries(9):
+        queue_webhook_events()
+
+
+def test_a_tampered_body_does_not_verify(receiver, ticketing, production):
+    make_finding(production, "root-mfa", "arn:aws:iam::111122223333:root", severity="critical")
+    send_webhooks()
+    (request,) = receiver.requests
+    with pytest.raises(AssertionError):
+        verified({**request, "body": request["body"].replace(b"critical", b"low")})
+
+
+def test_a_failing_receiver_is_retried_with_growing_pauses_until_it_answers(
+    receiver, ticketing, production
+):
+    receiver.statuses = [503, 500]
+    make_finding(production, "root-mfa", "arn:aws:iam::111122223333:root", severity="critical")
+    send_webhooks()
+    delivery = WebhookDelivery.objects.get()
+    assert (delivery.status, delivery.attempts, delivery.last_status_code) == ("pending", 1, 503)
+    assert "HTTP 503" in delivery.last_error
+    first_pause = delivery.next_attempt_at - timezone.now()
+    assert timedelta(seconds=25) < first_pause <= timedelta(seconds=30)
+
+    send_webhooks()  # Not due yet: nothing is sent.
+    assert len(receiver.requests) == 1
+
+    later = delivery.next_attempt_at + timedelta(seconds=1)
+    delivery = deliver(delivery_id=delivery.pk, now=later)
+    assert (delivery.status, delivery.attempts) == ("pending", 2)
+    assert delivery.next_attempt_at - later == backoff(attempts=2) == timedelta(minutes=1)
+    delivery = deliver(delivery_id=delivery.pk)
+    assert (delivery.status, delivery.attempts, delivery.last_error) == ("delivered", 3, "")
+    assert len(receiver.requests) == 3
+    assert backoff(attempts=20) == timedelta(hours=1)
+
+
+def test_after_the_last_attempt_a_delivery_is_failed_and_kept_in_the_log(
+    settings, receiver, ticketing, production
+):
+    settings.WEBHOOK_MAX_ATTEMPTS = 2
+    receiver.statuses = [500, 500, 500]
+    make_finding(production, "root-mfa", "arn:aws:iam::111122223333:root", severity="critical")
+    queue_webhook_events()
+    delivery = WebhookDelivery.objects.get()
+    deliver(delivery_id=delivery.pk)
+    delivery = deliver(delivery_id=delivery.pk)
+    assert (delivery.status, delivery.attempts) == ("failed", 2)
+    assert deliver(delivery_id=delivery.pk).attempts == 2  # A failed one is never sent again.
+
+
+def test_an_unreachable_receiver_is_recorded_not_raised(ticketing, production):
+    Webhook.objects.filter(pk=ticketing.pk).update(url="http://127.0.0.1:9/nothing-listens")
+    make_finding(production, "root-mfa", "arn:aws:iam::111122223333:root", severity="critical")
+    queue_webhook_events()
+    delivery = deliver(delivery_id=WebhookDelivery.objects.get().pk)
+    assert delivery.status == "pending" and "ConnectionError" in delivery.last_error
+
+
+def test_cycles_ready_to_sign_and_overdue_and_remediation_decisions_are_events(
+    receiver, ticketing, production, reviewer
+):
+    make_cycle(production, "Q4 credentials", due_in=5, decided=True)
+    make_cycle(production, "Q3 credentials", due_in=-2)
+    pending = make_cycle(production, "Release 2.15", due_in=3)
+    item = pending.items.get()
+    decide_item(
+        item=item,
+        actor=reviewer,
+        decision=DecisionInput(kind="remediate", justification="Remove the unused key"),
+        expected_latest_id=None,
+    )
+    send_webhooks()
+    by_event = {verified(r)["event"]: verified(r) for r in receiver.requests}
+    assert set(by_event) == {"cycle.ready_to_sign", "cycle.overdue", "decision.remediate"}
+    assert by_event["cycle.overdue"]["data"]["title"] == "Q3 credentials"
+    remediation = by_event["decision.remediate"]["data"]
+    assert remediation["subject_arn"] == item.subject_arn
+    assert remediation["decided_by"] == reviewer.email
+    assert remediation["justification"] == "Remove the unused key"
+
+
+def test_a_slack_webhook_gets_text_and_a_webhook_hears_only_its_events(receiver, production):
+    Webhook.objects.create(
+        name="Slack", url=receiver.url, secret=SECRET, format="slack", events=["cycle.overdue"]
+    )
+    make_cycle(production, "Q3 credentials", due_in=-2)
+    make_finding(production, "root-mfa", "arn:aws:iam::111122223333:root", severity="critical")
+    send_webhooks()
+    (request,) = receiver.requests
+    text = verified(request)["text"]
+    assert text.startswith("Review cycle overdue since") and "Q3 credentials" in text
+    assert "|Open in iamreview>" in text
+
+
+def test_a_new_webhook_hears_nothing_of_what_happened_before_it(receiver, production):
+    make_finding(production, "root-mfa", "arn:aws:iam::111122223333:root", severity="critical")
+    Webhook.objects.create(name="Late", url=receiver.url, secret=SECRET)
+    send_webhooks()
+    assert receiver.requests == []
+
+
+def test_an_administrator_adds_a_webhook_in_the_admin_and_it_is_audited(
+    client, administrator, reviewer, receiver
+):
+    from findings.models import AuditEntry
+
+    client.force_login(administrator)
+    response = client.post(
+        "/admin/findings/webhook/add/",
+        {
+            "name": "Jira",
+            "url": receiver.url,
+            "secret": SECRET,
+            "format": "json",
+            "events": '["decision.remediate"]',
+            "is_active": "on",
+        },
+    )
+    assert response.status_code == 302, response.content[:2000]
+    entry = AuditEntry.objects.get(action="webhook.created")
+    assert entry.after["events"] == ["decision.remediate"] and SECRET not in str(entry.after)
+    assert client.get("/admin/findings/webhookdelivery/").status_code == 200
+    client.force_login(reviewer)
+    assert client.get("/admin/findings/webhook/").status_code == 302
