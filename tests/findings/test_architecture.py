@@ -24,12 +24,13 @@ RANKS = {
     "audit": 1,
     "inventory": 1,
     "detection": 2,
-    "reviews": 3,
-    "collection": 4,
-    "notifications": 5,
-    "dashboard": 6,
-    "demo": 6,
-    "api": 7,
+    "rightsizing": 3,
+    "reviews": 4,
+    "collection": 5,
+    "notifications": 6,
+    "dashboard": 7,
+    "demo": 7,
+    "api": 8,
 }
 # Interfaces: they parse input, call the domain and present the result. Nothing imports them
 # but other interface modules (and URL confs).
@@ -51,6 +52,7 @@ DOMAIN_PACKAGES = {
     "audit",
     "inventory",
     "detection",
+    "rightsizing",
     "reviews",
     "collection",
     "notifications",
