@@ -7,5 +7,6 @@ urlpatterns = [
     path("", include("findings.reviews.urls")),
     path("", include("findings.detection.urls")),
     path("", include("findings.inventory.urls")),
+    path("", include("findings.rightsizing.urls")),
     path("", include("findings.collection.urls")),
 ]
