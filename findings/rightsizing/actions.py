@@ -54,6 +54,8 @@ def spelling(*, action: str) -> str:
 @cache
 def read_only_actions(*, service: str) -> frozenset[str]:
     found: set[str] = set()
+    if service.lower() not in _services():
+        return frozenset()
     for level in READ_ONLY_ACCESS_LEVELS:
         found.update(get_actions_with_access_level(service.lower(), level) or ())
     return frozenset(found)
@@ -100,5 +102,6 @@ def expand(*, pattern: str) -> frozenset[str]:
     )
 
 
+@cache
 def service_of(*, action: str) -> str:
     return action.partition(":")[0].lower()

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import cache
 from typing import Any
 
 from findings.detection.policies import find_admin_grants, statements
@@ -86,6 +87,7 @@ def suggest(
             return True
         return read_only_buffer and action in actions.read_only_actions(service=service)
 
+    keep = cache(keep)  # tens of thousands of calls for an admin policy: once per action
     services = []
     for service, granted_by in granted_services(policies=policies).items():
         row = usage.get(service)

@@ -104,13 +104,18 @@ def usage_by_principal(
             service=row.service_namespace.lower(),
             last_accessed=row.last_authenticated_at,
             actions={
-                f"{row.service_namespace}:{a['action']}".lower(): _parse(a.get("last_accessed_at"))
+                _action_key(row.service_namespace, a["action"]): _parse(a.get("last_accessed_at"))
                 for a in row.actions
             }
             if row.actions
             else None,
         )
     return usage
+
+
+def _action_key(namespace: str, action: str) -> str:
+    """AWS names tracked actions without their service (`GetObject`); accept both spellings."""
+    return (action if ":" in action else f"{namespace}:{action}").lower()
 
 
 def _parse(value: str | None) -> datetime | None:
