@@ -47,8 +47,11 @@ def suggest(
     now: datetime,
     unused_days: int,
     read_only_buffer: bool = False,
+    analyzer_findings: Iterable[Mapping[str, Any]] = (),
 ) -> dict[str, Any]:
-    """``usage`` is None when no service last-accessed data exists for the principal."""
+    """``usage`` is None when no service last-accessed data exists for the principal.
+    ``analyzer_findings``: its active Access Analyzer unused-access findings (type, id, details),
+    shown beside the suggestion with the differences."""
     policies = list(policies)
     cutoff = now - timedelta(days=unused_days)
     too_new = principal.created > cutoff
@@ -161,7 +164,38 @@ def suggest(
         "changes": changes,
         "notes": notes,
         "validation": validate(changes=changes, principal_kind=principal.kind),
+        "access_analyzer": _beside_access_analyzer(
+            analyzer_findings,
+            removed_services={s["service"] for s in services if s["verdict"] == UNUSED},
+        ),
     }
+
+
+def _beside_access_analyzer(
+    findings: Iterable[Mapping[str, Any]], *, removed_services: set[str]
+) -> list[dict[str, Any]]:
+    """Access Analyzer's unused-access findings, and where they and we disagree."""
+    result = []
+    for finding in findings:
+        entry = {
+            "finding_id": finding["finding_id"],
+            "type": finding["finding_type"],
+            "status": finding["status"],
+        }
+        if finding["finding_type"] == "UnusedPermission":
+            theirs = {
+                (detail.get("unusedPermissionDetails") or {}).get("serviceNamespace", "").lower()
+                for detail in finding["details"]
+            } - {""}
+            entry.update(
+                unused_services=sorted(theirs),
+                only_access_analyzer=sorted(theirs - removed_services),
+                only_iamreview=sorted(removed_services - theirs),
+            )
+        if finding.get("recommendation"):
+            entry["recommendation"] = finding["recommendation"]
+        result.append(entry)
+    return result
 
 
 def reduce_document(

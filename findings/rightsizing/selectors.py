@@ -8,10 +8,11 @@ from datetime import datetime
 from typing import Any
 
 from django.conf import settings
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from findings.models import (
+    AccessAnalyzerFinding,
     AwsAccount,
     IamGroup,
     IamRole,
@@ -113,6 +114,33 @@ def usage_by_principal(
     return usage
 
 
+UNUSED_ACCESS_TYPES = (
+    "UnusedPermission",
+    "UnusedIAMRole",
+    "UnusedIAMUserAccessKey",
+    "UnusedIAMUserPassword",
+)
+
+
+def unused_access_findings(
+    *, account: AwsAccount, principal_arns: Iterable[str]
+) -> dict[str, list[dict[str, Any]]]:
+    """Principal ARN -> its active Access Analyzer unused-access findings, as plain dicts."""
+    found: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for finding in AccessAnalyzerFinding.objects.filter(
+        resource__in=list(principal_arns), finding_type__in=UNUSED_ACCESS_TYPES, status="ACTIVE"
+    ).filter(Q(account=account) | Q(resource_owner_account=account.account_id)):
+        found[finding.resource].append(
+            {
+                "finding_id": finding.finding_id,
+                "finding_type": finding.finding_type,
+                "status": finding.status,
+                "details": finding.details,
+            }
+        )
+    return found
+
+
 def _action_key(namespace: str, action: str) -> str:
     """AWS names tracked actions without their service (`GetObject`); accept both spellings."""
     return (action if ":" in action else f"{namespace}:{action}").lower()
@@ -140,6 +168,7 @@ def compute_suggestions(
     )
     policies = granted_policies_by_principal(account=account, principals=principals)
     usage = usage_by_principal(account=account, principal_arns=[p.arn for p in principals])
+    analyzer = unused_access_findings(account=account, principal_arns=[p.arn for p in principals])
     return {
         p.arn: suggest(
             principal=Principal(
@@ -153,6 +182,7 @@ def compute_suggestions(
             now=now,
             unused_days=days,
             read_only_buffer=buffer,
+            analyzer_findings=analyzer.get(p.arn, ()),
         )
         for p in principals
     }

@@ -181,3 +181,28 @@ def test_suggest_policy_rejects_an_unknown_arn_and_odd_days(legacy_batch):
         call_command("suggest_policy", "--arn", "arn:aws:iam::1:role/x")
     with pytest.raises(CommandError, match="between 1 and 400"):
         call_command("suggest_policy", "--arn", legacy_batch.arn, "--unused-days", "0")
+
+
+def test_access_analyzer_unused_permission_findings_are_shown_beside_with_the_differences(
+    production, legacy_batch
+):
+    from findings.models import AccessAnalyzerFinding
+
+    AccessAnalyzerFinding.objects.create(
+        account=production,
+        finding_id="5a6b",
+        finding_type="UnusedPermission",
+        status="ACTIVE",
+        resource=legacy_batch.arn,
+        resource_type="AWS::IAM::Role",
+        resource_owner_account=production.account_id,
+        details=[
+            {"unusedPermissionDetails": {"serviceNamespace": "dynamodb"}},
+            {"unusedPermissionDetails": {"serviceNamespace": "s3"}},
+        ],
+        **observed(),
+    )
+    [beside] = suggestion_for(arn=legacy_batch.arn, now=NOW)["access_analyzer"]
+    assert beside["unused_services"] == ["dynamodb", "s3"]
+    assert beside["only_access_analyzer"] == ["s3"]
+    assert beside["only_iamreview"] == ["sqs"]
