@@ -7,6 +7,7 @@ urlpatterns = [
     path("", include("findings.reviews.urls")),
     path("", include("findings.detection.urls")),
     path("", include("findings.inventory.urls")),
+    path("", include("findings.rightsizing.urls")),
     path("", include("findings.collection.urls")),
     path("", include("findings.monitoring.urls")),
 ]

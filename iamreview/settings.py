@@ -346,6 +346,11 @@ DETECT_UNUSED_ROLE_DAYS = env_int("DETECT_UNUSED_ROLE_DAYS", 90)
 DETECT_UNUSED_SERVICE_DAYS = env_int("DETECT_UNUSED_SERVICE_DAYS", 90)
 DETECT_ROOT_USE_DAYS = env_int("DETECT_ROOT_USE_DAYS", 90)
 DETECT_GRACE_DAYS = env_int("DETECT_GRACE_DAYS", 14)
+
+# Right-sizing: a service not used for this many days (by a principal at least this old) is
+# removed from its suggested policies; the buffer keeps same-service read-only actions.
+RIGHTSIZING_UNUSED_DAYS = env_int("RIGHTSIZING_UNUSED_DAYS", 90)
+RIGHTSIZING_READ_ONLY_BUFFER = env_bool("RIGHTSIZING_READ_ONLY_BUFFER", False)
 # Review cycles: days from opening to due date, per kind.
 REVIEW_MONTHLY_DUE_DAYS = env_int("REVIEW_MONTHLY_DUE_DAYS", 14)
 REVIEW_QUARTERLY_DUE_DAYS = env_int("REVIEW_QUARTERLY_DUE_DAYS", 30)

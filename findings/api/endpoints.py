@@ -25,6 +25,7 @@ from findings.detection.selectors import FindingFilters, filtered_findings, with
 from findings.models import ReviewCycle, ReviewItem
 from findings.reviews import services as review
 from findings.reviews.evidence_pack import build_evidence_pack, pack_filename, zip_bytes
+from findings.rightsizing.selectors import suggestion_for
 
 CYCLES_PAGE_SIZE = 50
 FINDINGS_PAGE_SIZE = 50
@@ -252,6 +253,24 @@ def list_findings(request, filters: Query[inputs.FindingQuery]):
     # Open findings were last seen by their account's latest collection: read it per row here,
     # not with one more query per finding when each is written out.
     return with_evidence_seen_at(findings=findings)
+
+
+@api.get(
+    "/principals/suggestion",
+    url_name="api-principal-suggestion",
+    operation_id="getPolicySuggestion",
+    summary="The least-privilege suggestion for one user or role",
+    description="What the principal is granted, what it used, and the policies it should have "
+    "(as `manage.py suggest_policy --format json` prints). 404 for an unknown or "
+    "service-linked principal.",
+    auth=TokenAuth(Capability.VIEW),
+    response={200: dict, **failures(400, 404)},
+)
+def principal_suggestion(request, query: Query[inputs.SuggestionQuery]):
+    try:
+        return suggestion_for(arn=query.arn, unused_days=query.unused_days)
+    except LookupError as missing:
+        raise ApiError(404, {"error": str(missing)}) from None
 
 
 @api.get(

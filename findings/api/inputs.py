@@ -226,3 +226,21 @@ class FindingQuery(Schema):
     status: choice(STATUSES) = Field(None, description="Default open.")
     q: str = Field("", description="Text in the resource ARN, name or title.")
     sort: choice(list(SORTS)) = Field(None, description="Default severity.")
+
+
+def principal_arn(value) -> str:
+    value = parse_text(value).strip()
+    if not value:
+        raise PydanticCustomError("required", "Give the ARN of an IAM user or role.")
+    if not value.startswith("arn:") or len(value) > 2048:
+        raise PydanticCustomError("arn", "Must be the ARN of an IAM user or role.")
+    return value
+
+
+class SuggestionQuery(Schema):
+    arn: Annotated[str, BeforeValidator(principal_arn)] = Field(
+        ..., description="ARN of the IAM user or role."
+    )
+    unused_days: whole_number(default=None, maximum=400) = Field(
+        None, description="Days without use after which a service counts as unused."
+    )

@@ -7,6 +7,7 @@ rounds with growing waits. A job can only be read by the role session that start
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -14,8 +15,8 @@ from typing import Any, TypeVar
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from findings.aws.convert import optional_timestamp
-from findings.aws.errors import translate
+from findings.aws.convert import load_json, optional_timestamp
+from findings.aws.errors import ParseError, translate
 from findings.aws.records import (
     JOB_COMPLETED,
     JOB_ERROR,
@@ -28,6 +29,7 @@ from findings.aws.records import (
 from findings.aws.waiting import Backoff
 
 GRANULARITIES = ("SERVICE_LEVEL", "ACTION_LEVEL")
+ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:(user|role)/[\w+=,.@/-]+$")
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -163,3 +165,44 @@ def _bounded_map(function: Callable[[T], R], items: Iterable[T], max_concurrency
     # boto3 clients (unlike sessions) are safe to share between threads.
     with ThreadPoolExecutor(max_workers=max_concurrency) as pool:
         return list(pool.map(function, items))
+
+
+def parse_service_last_accessed_file(data: bytes, *, principal_arn: str) -> PrincipalServiceAccess:
+    """What ``aws iam get-service-last-accessed-details --job-id ...`` prints (either
+    granularity), or a JSON list of such pages, for one principal. ParseError names the field."""
+    if not ARN.match(principal_arn):
+        raise ParseError(f"{principal_arn!r} is not the ARN of an IAM user or role", field="--arn")
+    document = load_json(data)
+    pages = document if isinstance(document, list) else [document]
+    if not pages:
+        raise ParseError("an empty list: expected the output of get-service-last-accessed-details")
+    services: list[ServiceLastAccessed] = []
+    for number, page in enumerate(pages):
+        where = f"[{number}]" if isinstance(document, list) else ""
+        if not isinstance(page, dict) or "ServicesLastAccessed" not in page:
+            raise ParseError(
+                "missing; expected the output of get-service-last-accessed-details",
+                field=f"{where}ServicesLastAccessed",
+            )
+        status = page.get("JobStatus")
+        if status != JOB_COMPLETED:
+            raise ParseError(f"the job is {status!r}, not COMPLETED", field=f"{where}JobStatus")
+        if not isinstance(page["ServicesLastAccessed"], list):
+            raise ParseError("expected a list", field=f"{where}ServicesLastAccessed")
+        for index, item in enumerate(page["ServicesLastAccessed"]):
+            field = f"{where}ServicesLastAccessed[{index}]"
+            if not isinstance(item, dict):
+                raise ParseError("expected an object", field=field)
+            for key in ("ServiceName", "ServiceNamespace"):
+                if not isinstance(item.get(key), str) or not item[key]:
+                    raise ParseError("missing", field=f"{field}.{key}")
+            actions = item.get("TrackedActionsLastAccessed", [])
+            if not isinstance(actions, list) or not all(
+                isinstance(a, dict) and isinstance(a.get("ActionName"), str) for a in actions
+            ):
+                raise ParseError(
+                    "expected a list of objects with ActionName",
+                    field=f"{field}.TrackedActionsLastAccessed",
+                )
+            services.append(_service(item))
+    return _result(principal_arn, JOB_COMPLETED, services=services)

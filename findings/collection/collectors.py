@@ -33,6 +33,7 @@ from findings.collection.store import (
 from findings.models import AwsAccount, CollectionRun, IamRole, IamUser, Source
 from findings.reviews.freshness import detect_and_refresh
 from findings.reviews.services import verify_remediations
+from findings.rightsizing.services import refresh_suggestions
 from iamreview.log_context import log_context
 
 logger = logging.getLogger(__name__)
@@ -230,6 +231,10 @@ def detect_after(*, run: CollectionRun) -> None:
     except Exception:
         logger.exception("Detection after run %s failed", run.pk)
         return
-    CollectionRun.objects.filter(pk=run.pk).update(
-        counts={**run.counts, "detection": {**counts.as_dict(), "remediations_verified": verified}}
-    )
+    try:
+        suggested = refresh_suggestions(account=run.account)
+    except Exception:
+        logger.exception("Right-sizing after run %s failed", run.pk)
+        suggested = None
+    detection = {**counts.as_dict(), "remediations_verified": verified, "suggestions": suggested}
+    CollectionRun.objects.filter(pk=run.pk).update(counts={**run.counts, "detection": detection})

@@ -20,6 +20,9 @@ IMPORT_COMMANDS = {
     "access-analyzer-findings": (
         "aws accessanalyzer list-findings-v2 --analyzer-arn ARN > findings.json"
     ),
+    "service-last-accessed": (
+        "aws iam get-service-last-accessed-details --job-id JOB_ID > service-last-accessed.json"
+    ),
 }
 
 
@@ -115,6 +118,18 @@ class ImportForm(forms.Form):
         widget=forms.RadioSelect,
     )
     file = forms.FileField(help_text="The file exactly as the AWS CLI saved it.")
+    principal_arn = forms.CharField(
+        label="Principal ARN",
+        max_length=2048,
+        required=False,
+        help_text="Service last accessed only: the user or role the job was generated for.",
+    )
+
+    def clean(self):
+        cleaned = super().clean()
+        if cleaned.get("kind") == "service-last-accessed" and not cleaned.get("principal_arn"):
+            self.add_error("principal_arn", "Name the user or role this file describes.")
+        return cleaned
 
     def clean_file(self):
         upload = self.cleaned_data["file"]

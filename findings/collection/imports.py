@@ -13,12 +13,14 @@ from findings.aws.authorization_details import parse_authorization_details_file
 from findings.aws.credential_report import parse_credential_report
 from findings.aws.errors import ParseError
 from findings.aws.records import AccessAnalyzerSnapshot, CredentialReport
+from findings.aws.service_last_accessed import parse_service_last_accessed_file
 from findings.collection.collectors import detect_after
 from findings.collection.runs import claim_run, finish_run, last_success, start_run
 from findings.collection.store import (
     store_access_analyzer,
     store_authorization_details,
     store_credential_report,
+    store_service_last_accessed,
 )
 from findings.models import AwsAccount, CollectionRun, Source
 
@@ -26,7 +28,10 @@ KINDS = {
     "credential-report": Source.CREDENTIAL_REPORT,
     "authorization-details": Source.AUTHORIZATION_DETAILS,
     "access-analyzer-findings": Source.ACCESS_ANALYZER,
+    "service-last-accessed": Source.SERVICE_LAST_ACCESSED,
 }
+# Kinds that describe one principal, named by --arn.
+PRINCIPAL_KINDS = {"service-last-accessed"}
 
 
 class ImportRejected(Exception):
@@ -43,9 +48,28 @@ def check_size(*, size: int) -> None:
 
 
 def store_parsed(
-    *, account: AwsAccount, kind: str, data: bytes, previous_seen_at: datetime | None
+    *,
+    account: AwsAccount,
+    kind: str,
+    data: bytes,
+    previous_seen_at: datetime | None,
+    principal_arn: str = "",
 ) -> tuple:
     now = timezone.now()
+    if kind == "service-last-accessed":
+        result = parse_service_last_accessed_file(data, principal_arn=principal_arn)
+        if result.principal_arn.split(":")[4] != account.account_id:
+            raise ParseError(
+                f"{principal_arn} is not in account {account.account_id}", field="--arn"
+            )
+        counts = store_service_last_accessed(
+            account=account,
+            results=(result,),
+            now=now,
+            previous_seen_at=previous_seen_at,
+            every_principal=False,
+        )
+        return counts, None
     if kind == "credential-report":
         # A saved CSV has no GeneratedTime (the CLI prints only Content): the import time
         # stands in for it.
@@ -89,10 +113,13 @@ def import_file(
     data: bytes,
     filename: str = "",
     requested_by: User | None = None,
+    principal_arn: str = "",
 ) -> CollectionRun:
     """Parse and store one file as a run. A bad file is rejected whole: ImportRejected."""
     if kind not in KINDS:
         raise ImportRejected(f"Unknown kind {kind!r}; choose from {', '.join(KINDS)}")
+    if kind in PRINCIPAL_KINDS and not principal_arn:
+        raise ImportRejected(f"A {kind} file describes one principal: name it with --arn")
     check_size(size=len(data))
     source = KINDS[kind]
     run = claim_run(
@@ -111,6 +138,7 @@ def import_file(
                 kind=kind,
                 data=data,
                 previous_seen_at=previous.finished_at if previous else None,
+                principal_arn=principal_arn,
             )
     except (ParseError, DataError) as exc:  # DataError: a value the database refuses
         finish_run(run=run, succeeded=False, error=f"{filename or 'file'}: {exc}")
@@ -127,7 +155,13 @@ def import_file(
         target_type="collection_run",
         target_id=run.pk,
         target_label=f"{kind} {filename} into {account}",
-        after={"account": account.account_id, "kind": kind, "file": filename, "counts": counts},
+        after={
+            "account": account.account_id,
+            "kind": kind,
+            "file": filename,
+            "counts": counts,
+            **({"principal": principal_arn} if principal_arn else {}),
+        },
     )
     detect_after(run=run)
     run.refresh_from_db()

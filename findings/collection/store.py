@@ -361,7 +361,10 @@ def store_service_last_accessed(
     results: tuple[PrincipalServiceAccess, ...],
     now: datetime,
     previous_seen_at: datetime | None,
+    every_principal: bool = True,
 ) -> dict:
+    """``every_principal``: the results cover every principal of the account (a collection),
+    so rows of principals not among them go; an import of one principal leaves the others."""
     completed = [r for r in results if r.error is None and r.job_status == "COMPLETED"]
     records = [
         {
@@ -398,11 +401,12 @@ def store_service_last_accessed(
     )
     # Principals that no longer exist at all: their rows go too.
     asked = [r.principal_arn for r in results]
-    counts.gone += (
-        ServiceLastAccessed.objects.filter(account=account, gone_at=None)
-        .exclude(principal_arn__in=asked)
-        .update(gone_at=now, last_seen_at=previous_seen_at, changed_at=now)
-    )
+    if every_principal:
+        counts.gone += (
+            ServiceLastAccessed.objects.filter(account=account, gone_at=None)
+            .exclude(principal_arn__in=asked)
+            .update(gone_at=now, last_seen_at=previous_seen_at, changed_at=now)
+        )
     return {
         "principals": len(results),
         "principals_read": len(completed),

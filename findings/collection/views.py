@@ -201,6 +201,7 @@ def collection_import(request):
                 data=upload.read(),
                 filename=upload.name,
                 requested_by=request.user,
+                principal_arn=form.cleaned_data["principal_arn"].strip(),
             )
         except ImportRejected as exc:
             form.add_error("file", str(exc))

@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from django.db import transaction
 from django.utils import timezone
 
-from findings.aws.records import PrincipalServiceAccess, ServiceLastAccessed
+from findings.aws.records import ActionLastAccessed, PrincipalServiceAccess, ServiceLastAccessed
 from findings.aws.session import client
 from findings.collection.collectors import account_session, detect_after, run_collection
 from findings.collection.imports import import_file
@@ -33,6 +33,7 @@ from findings.reviews.services import (
     population_for,
     release_population,
 )
+from findings.rightsizing.grants import document_actions
 
 Say = Callable[[str], None]
 COMMON_SERVICES = ["s3", "ec2", "dynamodb", "sqs", "sns", "lambda", "logs", "kms", "iam", "sts"]
@@ -101,7 +102,9 @@ def simulated_service_access(account: AwsAccount, *, now: datetime, rng: random.
                     last_authenticated_entity=role.arn if last else None,
                     last_authenticated_region="us-east-1" if last else None,
                     total_authenticated_entities=1 if last else 0,
-                    actions=(),
+                    actions=_tracked_actions(
+                        namespace, documents.get(role.arn, []), last=last, rng=rng
+                    ),
                 )
             )
         results.append(
@@ -110,6 +113,32 @@ def simulated_service_access(account: AwsAccount, *, now: datetime, rng: random.
             )
         )
     return tuple(results)
+
+
+# Services AWS tracks at action level (a few of them), so that suggestions show action-level cuts.
+ACTION_LEVEL_SERVICES = ("s3", "iam", "lambda")
+
+
+def _tracked_actions(
+    namespace: str, documents: list[dict], *, last: datetime | None, rng: random.Random
+) -> tuple[ActionLastAccessed, ...]:
+    if namespace not in ACTION_LEVEL_SERVICES:
+        return ()
+    granted = sorted(
+        a
+        for document in documents
+        for a in document_actions(document=document)
+        if a.lower().startswith(f"{namespace}:")
+    )[:40]
+    return tuple(
+        ActionLastAccessed(
+            action_name=action.partition(":")[2],
+            last_accessed_at=last if last and index % 3 == 0 else None,
+            region="us-east-1" if last and index % 3 == 0 else None,
+            entity=None,
+        )
+        for index, action in enumerate(rng.sample(granted, len(granted)))
+    )
 
 
 def store_simulated_service_access(account: AwsAccount, *, now: datetime, seed: int) -> None:
@@ -227,7 +256,7 @@ def open_demo_cycles(accounts: list[AwsAccount], *, say: Say) -> None:
             ).values_list("arn", flat=True)[:6]
         )
         if role_arns:
-            specs, unknown = release_population(role_arns)
+            specs, unknown = release_population(role_arns=role_arns)
             cycle = create_cycle(
                 kind=ReviewCycle.Kind.RELEASE,
                 title="Release checkout 2.14.0",

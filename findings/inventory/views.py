@@ -26,6 +26,7 @@ from findings.models import (
     PolicyAttachment,
     ServiceLastAccessed,
 )
+from findings.rightsizing.views import least_privilege_context
 
 PER_PAGE = 50
 ROLE_KINDS = {
@@ -231,7 +232,8 @@ def user_detail(request, pk: int):
         account=user.account, arn=user.arn, gone_at=None
     ).first()
     context = principal_context(user.account, user.arn, {g.arn: g.name for g in groups})
-    context.update(principal=user, entry=entry, groups=user.groups)
+    context.update(principal=user, entry=entry, groups=user.groups, principal_kind="user")
+    context.update(least_privilege_context(user))
     return render(request, "findings/inventory/user.html", context)
 
 
@@ -241,4 +243,5 @@ def role_detail(request, pk: int):
     role = get_object_or_404(IamRole.objects.select_related("account"), pk=pk)
     context = principal_context(role.account, role.arn, {})
     context.update(principal=role, unused_role_days=settings.DETECT_UNUSED_ROLE_DAYS)
+    context.update(principal_kind="role", **least_privilege_context(role))
     return render(request, "findings/inventory/role.html", context)

@@ -16,8 +16,11 @@ class Command(BaseCommand):
         parser.add_argument("path")
         parser.add_argument("--account", required=True, help="12-digit account id")
         parser.add_argument("--kind", required=True, choices=list(KINDS))
+        parser.add_argument(
+            "--arn", default="", help="the user or role a service-last-accessed file describes"
+        )
 
-    def handle(self, *args, path, account, kind, **options):
+    def handle(self, *args, path, account, kind, arn, **options):
         aws_account = AwsAccount.objects.filter(account_id=account).first()
         if aws_account is None:
             raise CommandError(
@@ -29,7 +32,11 @@ class Command(BaseCommand):
         try:
             check_size(size=file.stat().st_size)
             run = import_file(
-                account=aws_account, kind=kind, data=file.read_bytes(), filename=file.name
+                account=aws_account,
+                kind=kind,
+                data=file.read_bytes(),
+                filename=file.name,
+                principal_arn=arn.strip(),
             )
         except (ImportRejected, AlreadyRunning) as exc:
             raise CommandError(str(exc)) from exc

@@ -1,0 +1,242 @@
+"""Read functions: the policies and usage of stored principals, and the stored suggestions."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+from django.conf import settings
+from django.db.models import Q, QuerySet
+from django.utils import timezone
+
+from findings.models import (
+    AccessAnalyzerFinding,
+    AwsAccount,
+    IamGroup,
+    IamRole,
+    IamUser,
+    ManagedPolicy,
+    PolicyAttachment,
+    PolicySuggestion,
+    ServiceLastAccessed,
+)
+from findings.rightsizing.engine import Principal, ServiceUsage, suggest
+from findings.rightsizing.grants import GrantedPolicy
+
+GRANTING_KINDS = ("inline", "managed")
+
+
+def granted_policies_by_principal(
+    *, account: AwsAccount, principals: Iterable[IamUser | IamRole]
+) -> dict[str, list[GrantedPolicy]]:
+    """Principal ARN -> every inline and managed policy in effect on it, its groups' included.
+
+    Four queries whatever the number of principals.
+    """
+    principals = list(principals)
+    groups = {g.name: g for g in IamGroup.objects.filter(account=account, gone_at=None)}
+    members: dict[str, list[str]] = defaultdict(list)
+    for user_arn, user_groups in IamUser.objects.filter(account=account, gone_at=None).values_list(
+        "arn", "groups"
+    ):
+        for name in user_groups or []:
+            members[name].append(user_arn)
+    wanted = {p.arn for p in principals} | {g.arn for g in groups.values()}
+    attachments = list(
+        PolicyAttachment.objects.filter(
+            account=account, gone_at=None, kind__in=GRANTING_KINDS, principal_arn__in=wanted
+        ).select_related("document")
+    )
+    managed = {
+        m.arn: m
+        for m in ManagedPolicy.objects.filter(
+            arn__in={a.policy_ref for a in attachments if a.kind == "managed"}
+        ).only("arn", "is_aws_managed", "attachment_count")
+    }
+    by_arn: dict[str, list[PolicyAttachment]] = defaultdict(list)
+    for attachment in attachments:
+        if attachment.document is not None:
+            by_arn[attachment.principal_arn].append(attachment)
+    result = {}
+    for principal in principals:
+        policies = [_granted(a, managed.get(a.policy_ref)) for a in by_arn[principal.arn]]
+        for group_name in getattr(principal, "groups", None) or []:
+            group = groups.get(group_name)
+            if group is None:
+                continue
+            policies += [
+                _granted(
+                    a, managed.get(a.policy_ref), group=group_name, members=members[group_name]
+                )
+                for a in by_arn[group.arn]
+            ]
+        result[principal.arn] = sorted(policies, key=lambda p: (p.group, p.kind, p.name.lower()))
+    return result
+
+
+def _granted(
+    attachment: PolicyAttachment, managed: ManagedPolicy | None, *, group: str = "", members=()
+) -> GrantedPolicy:
+    is_managed = attachment.kind == "managed"
+    return GrantedPolicy(
+        name=attachment.policy_name,
+        ref=attachment.policy_ref,
+        kind="group" if group else attachment.kind,
+        document=attachment.document.document,
+        is_managed=is_managed,
+        is_aws_managed=bool(managed and managed.is_aws_managed)
+        or attachment.policy_ref.startswith("arn:aws:iam::aws:policy/"),
+        attachment_count=managed.attachment_count if managed else 1,
+        group=group,
+        members=tuple(sorted(members)),
+    )
+
+
+def usage_by_principal(
+    *, account: AwsAccount, principal_arns: Iterable[str]
+) -> dict[str, dict[str, ServiceUsage]]:
+    usage: dict[str, dict[str, ServiceUsage]] = defaultdict(dict)
+    for row in ServiceLastAccessed.objects.filter(
+        account=account, gone_at=None, principal_arn__in=list(principal_arns)
+    ):
+        usage[row.principal_arn][row.service_namespace.lower()] = ServiceUsage(
+            service=row.service_namespace.lower(),
+            last_accessed=row.last_authenticated_at,
+            actions={
+                _action_key(row.service_namespace, a["action"]): _parse(a.get("last_accessed_at"))
+                for a in row.actions
+            }
+            if row.actions
+            else None,
+        )
+    return usage
+
+
+UNUSED_ACCESS_TYPES = (
+    "UnusedPermission",
+    "UnusedIAMRole",
+    "UnusedIAMUserAccessKey",
+    "UnusedIAMUserPassword",
+)
+
+
+def unused_access_findings(
+    *, account: AwsAccount, principal_arns: Iterable[str]
+) -> dict[str, list[dict[str, Any]]]:
+    """Principal ARN -> its active Access Analyzer unused-access findings, as plain dicts."""
+    found: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for finding in AccessAnalyzerFinding.objects.filter(
+        resource__in=list(principal_arns), finding_type__in=UNUSED_ACCESS_TYPES, status="ACTIVE"
+    ).filter(Q(account=account) | Q(resource_owner_account=account.account_id)):
+        found[finding.resource].append(
+            {
+                "finding_id": finding.finding_id,
+                "finding_type": finding.finding_type,
+                "status": finding.status,
+                "details": finding.details,
+            }
+        )
+    return found
+
+
+def _action_key(namespace: str, action: str) -> str:
+    """AWS names tracked actions without their service (`GetObject`); accept both spellings."""
+    return (action if ":" in action else f"{namespace}:{action}").lower()
+
+
+def _parse(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None
+
+
+def compute_suggestions(
+    *,
+    account: AwsAccount,
+    principals: Iterable[IamUser | IamRole],
+    now: datetime | None = None,
+    unused_days: int | None = None,
+    read_only_buffer: bool | None = None,
+) -> dict[str, dict[str, Any]]:
+    """Principal ARN -> its suggestion, computed now from stored evidence (a fixed number of
+    queries whatever the number of principals)."""
+    principals = [p for p in principals if not getattr(p, "is_service_linked", False)]
+    now = now or timezone.now()
+    days = unused_days if unused_days is not None else settings.RIGHTSIZING_UNUSED_DAYS
+    buffer = (
+        read_only_buffer if read_only_buffer is not None else settings.RIGHTSIZING_READ_ONLY_BUFFER
+    )
+    policies = granted_policies_by_principal(account=account, principals=principals)
+    usage = usage_by_principal(account=account, principal_arns=[p.arn for p in principals])
+    analyzer = unused_access_findings(account=account, principal_arns=[p.arn for p in principals])
+    return {
+        p.arn: suggest(
+            principal=Principal(
+                arn=p.arn,
+                name=p.name,
+                kind="user" if isinstance(p, IamUser) else "role",
+                created=p.create_date,
+            ),
+            policies=policies[p.arn],
+            usage=usage.get(p.arn),
+            now=now,
+            unused_days=days,
+            read_only_buffer=buffer,
+            analyzer_findings=analyzer.get(p.arn, ()),
+        )
+        for p in principals
+    }
+
+
+def find_principal(*, arn: str) -> IamUser | IamRole:
+    """The present user or role with this ARN; LookupError when there is none."""
+    for model in (IamRole, IamUser):
+        found = model.objects.filter(arn=arn, gone_at=None).select_related("account").first()
+        if found is not None:
+            return found
+    raise LookupError(f"No user or role with ARN {arn} has been collected")
+
+
+def suggestion_for(
+    *, arn: str, unused_days: int | None = None, now: datetime | None = None
+) -> dict[str, Any]:
+    """The suggestion for one principal, computed fresh: the object of
+    ``manage.py suggest_policy`` and of ``GET /api/principals/suggestion?arn=ARN``."""
+    principal = find_principal(arn=arn)
+    if getattr(principal, "is_service_linked", False):
+        raise LookupError(f"{arn} is service-linked: AWS owns its policies")
+    return compute_suggestions(
+        account=principal.account, principals=[principal], now=now, unused_days=unused_days
+    )[arn]
+
+
+def stored_suggestion(*, account: AwsAccount, arn: str) -> PolicySuggestion | None:
+    return PolicySuggestion.objects.filter(account=account, principal_arn=arn).first()
+
+
+def rightsizing_rows(
+    *, account_id: str = "", kind: str = "", tag: str = "", only_changes: bool = True
+) -> QuerySet[PolicySuggestion]:
+    """Stored suggestions, those removing admin and write access first.
+
+    ``tag`` is ``key`` or ``key=value``.
+    """
+    rows = PolicySuggestion.objects.select_related("account")
+    if account_id:
+        rows = rows.filter(account__account_id=account_id)
+    if kind in ("user", "role"):
+        rows = rows.filter(principal_type=kind)
+    if only_changes:
+        rows = rows.filter(changed_policies__gt=0)
+    if tag:
+        key, has_value, value = tag.partition("=")
+        if not key or "__" in key:
+            raise ValueError(f"{tag!r} is not a tag: write key or key=value")
+        rows = (
+            rows.filter(tags__has_key=key)
+            if not has_value
+            else rows.filter(**{f"tags__{key}": value})
+        )
+    return rows.order_by(
+        "-removes_admin", "-removed_write_actions", "-removed_actions", "principal_name", "pk"
+    )

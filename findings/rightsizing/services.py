@@ -1,0 +1,60 @@
+"""Write functions: store each principal's suggestion after a collection (or on demand)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from django.db import transaction
+from django.utils import timezone
+
+from findings.models import AwsAccount, IamRole, IamUser, PolicySuggestion
+from findings.rightsizing.selectors import compute_suggestions
+
+
+def refresh_suggestions(*, account: AwsAccount, now: datetime | None = None) -> int:
+    """Recompute and store the suggestion of every present user and role of the account.
+
+    Idempotent; a principal that went loses its suggestion. Returns how many are stored.
+    """
+    now = now or timezone.now()
+    users = list(IamUser.objects.filter(account=account, gone_at=None))
+    roles = list(IamRole.objects.filter(account=account, gone_at=None, is_service_linked=False))
+    principals = {p.arn: p for p in [*users, *roles]}
+    suggestions = compute_suggestions(account=account, principals=principals.values(), now=now)
+    rows = [
+        PolicySuggestion(
+            account=account,
+            principal_arn=arn,
+            principal_type=data["kind"],
+            principal_name=data["name"],
+            principal_pk=principals[arn].pk,
+            tags=principals[arn].tags or {},
+            computed_at=now,
+            unused_days=data["unused_days"],
+            removed_services=len(data["removed_services"]),
+            removed_actions=data["removed_actions"],
+            removed_write_actions=data["removed_write_actions"],
+            removes_admin=data["removes_admin"],
+            changed_policies=sum(1 for c in data["changes"] if c["action"] != "keep"),
+            action_database=data["action_database"],
+            data=data,
+        )
+        for arn, data in suggestions.items()
+    ]
+    fields = [
+        f.name
+        for f in PolicySuggestion._meta.concrete_fields
+        if f.name not in ("id", "account", "principal_arn")
+    ]
+    with transaction.atomic():
+        PolicySuggestion.objects.filter(account=account).exclude(
+            principal_arn__in=list(suggestions)
+        ).delete()
+        PolicySuggestion.objects.bulk_create(
+            rows,
+            batch_size=200,
+            update_conflicts=True,
+            unique_fields=["account", "principal_arn"],
+            update_fields=fields,
+        )
+    return len(rows)

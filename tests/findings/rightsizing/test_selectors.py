@@ -1,0 +1,208 @@
+"""Suggestions from stored evidence: policies own and inherited, usage, storing, the command."""
+
+import json
+from io import StringIO
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from findings.models import ManagedPolicy, PolicySuggestion, ServiceLastAccessed
+from findings.rightsizing.selectors import rightsizing_rows, suggestion_for
+from findings.rightsizing.services import refresh_suggestions
+from tests.findings.detection.test_detect import (
+    NOW,
+    attach,
+    iam_group,
+    iam_role,
+    iam_user,
+    make_account,
+    observed,
+    service_row,
+)
+
+pytestmark = pytest.mark.django_db
+
+BATCH = {
+    "Version": "2012-10-17",
+    "Statement": [
+        {"Effect": "Allow", "Action": ["s3:GetObject", "dynamodb:*", "sqs:*"], "Resource": "*"}
+    ],
+}
+DATA_READ = {
+    "Version": "2012-10-17",
+    "Statement": [{"Effect": "Allow", "Action": ["s3:Get*", "sqs:Get*"], "Resource": "*"}],
+}
+
+
+@pytest.fixture
+def production():
+    return make_account()
+
+
+@pytest.fixture
+def legacy_batch(production):
+    role = iam_role(production, "legacy-checkout-batch-job")
+    attach(production, role, BATCH, name="batch")
+    service_row(production, role, "s3", used_days=2)
+    service_row(production, role, "dynamodb", used_days=200)
+    service_row(production, role, "sqs", used_days=None)
+    return role
+
+
+def test_a_role_with_unused_services_gets_a_rewritten_inline_policy(legacy_batch):
+    suggestion = suggestion_for(arn=legacy_batch.arn, now=NOW)
+
+    assert suggestion["removed_services"] == ["dynamodb", "sqs"]
+    [change] = suggestion["changes"]
+    assert change["action"] == "rewrite"
+    assert change["after"]["Statement"][0]["Action"] == "s3:GetObject"
+
+
+def test_a_user_inherits_group_policies_and_the_change_names_every_member(production):
+    developers = iam_group(production, "developers")
+    alice = iam_user(production, "alice", groups=["developers"])
+    iam_user(production, "bob", groups=["developers"])
+    shared = "arn:aws:iam::aws:policy/DataRead"
+    ManagedPolicy.objects.create(
+        arn=shared,
+        name="DataRead",
+        path="/",
+        is_aws_managed=True,
+        attachment_count=3,
+        fingerprint="x",
+        first_seen_at=NOW,
+        changed_at=NOW,
+    )
+    attach(production, developers, DATA_READ, kind="managed", name="DataRead", ref=shared)
+    service_row(production, alice, "s3", used_days=1)
+    service_row(production, alice, "sqs", used_days=300)
+
+    suggestion = suggestion_for(arn=alice.arn, now=NOW)
+
+    [change] = suggestion["changes"]
+    assert change["kind"] == "group" and change["action"] == "replace"
+    assert change["affects"] == [alice.arn, alice.arn.replace("alice", "bob")]
+    assert change["after"]["Statement"][0]["Action"] == "s3:Get*"
+
+
+def test_action_level_usage_removes_unused_actions(production):
+    role = iam_role(production, "uploader")
+    attach(
+        production,
+        role,
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {"Effect": "Allow", "Action": ["s3:GetObject", "s3:PutObject"], "Resource": "*"}
+            ],
+        },
+    )
+    ServiceLastAccessed.objects.create(
+        account=production,
+        principal_arn=role.arn,
+        service_namespace="s3",
+        service_name="S3",
+        last_authenticated_at=NOW,
+        actions=[
+            {"action": "GetObject", "last_accessed_at": NOW.isoformat()},
+            {"action": "PutObject", "last_accessed_at": None},
+        ],
+        **observed(),
+    )
+    suggestion = suggestion_for(arn=role.arn, now=NOW)
+    assert suggestion["changes"][0]["after"]["Statement"][0]["Action"] == "s3:GetObject"
+    assert suggestion["services"][0]["action_level"] is True
+
+
+def test_an_unknown_arn_is_a_lookup_error(production):
+    with pytest.raises(LookupError, match="No user or role"):
+        suggestion_for(arn="arn:aws:iam::111122223333:role/nobody")
+
+
+def test_refreshing_stores_one_suggestion_per_principal_in_fixed_queries(
+    production, legacy_batch, django_assert_max_num_queries
+):
+    for n in range(20):
+        role = iam_role(production, f"worker-{n}")
+        attach(production, role, BATCH, name=f"p{n}")
+        service_row(production, role, "s3", used_days=1)
+    with django_assert_max_num_queries(12):
+        stored = refresh_suggestions(account=production, now=NOW)
+    assert stored == 21
+    assert refresh_suggestions(account=production, now=NOW) == 21  # idempotent
+    top = rightsizing_rows(account_id=production.account_id).first()
+    assert top.principal_name == "legacy-checkout-batch-job"
+    assert top.removed_services == 2 and top.changed_policies == 1
+    assert PolicySuggestion.objects.count() == 21
+
+
+def test_a_principal_that_went_loses_its_suggestion(production, legacy_batch):
+    refresh_suggestions(account=production, now=NOW)
+    legacy_batch.gone_at = NOW
+    legacy_batch.save()
+    refresh_suggestions(account=production, now=NOW)
+    assert not PolicySuggestion.objects.exists()
+
+
+def test_rightsizing_rows_filter_by_kind_and_tag(production, legacy_batch):
+    tagged = iam_role(production, "tagged", tags={"team": "payments"})
+    attach(production, tagged, BATCH, name="t")
+    service_row(production, tagged, "s3", used_days=1)
+    service_row(production, tagged, "sqs", used_days=300)
+    refresh_suggestions(account=production, now=NOW)
+    assert [r.principal_name for r in rightsizing_rows(tag="team=payments")] == ["tagged"]
+    assert [r.principal_name for r in rightsizing_rows(tag="team")] == ["tagged"]
+    assert list(rightsizing_rows(kind="user")) == []
+    with pytest.raises(ValueError):
+        list(rightsizing_rows(tag="team__contains=x"))
+
+
+def test_suggest_policy_prints_one_json_object(legacy_batch):
+    out = StringIO()
+    call_command(
+        "suggest_policy",
+        "--arn",
+        legacy_batch.arn,
+        "--unused-days",
+        "30",
+        "--format",
+        "json",
+        stdout=out,
+    )
+    printed = json.loads(out.getvalue())
+    assert printed["arn"] == legacy_batch.arn and printed["unused_days"] == 30
+    assert set(printed) >= {"services", "removed_services", "changes", "notes", "validation"}
+    assert set(printed["services"][0]) >= {"service", "granted_by", "last_accessed", "verdict"}
+    assert set(printed["changes"][0]) >= {"policy", "kind", "action", "before", "after", "affects"}
+
+
+def test_suggest_policy_rejects_an_unknown_arn_and_odd_days(legacy_batch):
+    with pytest.raises(CommandError, match="No user or role"):
+        call_command("suggest_policy", "--arn", "arn:aws:iam::1:role/x")
+    with pytest.raises(CommandError, match="between 1 and 400"):
+        call_command("suggest_policy", "--arn", legacy_batch.arn, "--unused-days", "0")
+
+
+def test_access_analyzer_unused_permission_findings_are_shown_beside_with_the_differences(
+    production, legacy_batch
+):
+    from findings.models import AccessAnalyzerFinding
+
+    AccessAnalyzerFinding.objects.create(
+        account=production,
+        finding_id="5a6b",
+        finding_type="UnusedPermission",
+        status="ACTIVE",
+        resource=legacy_batch.arn,
+        resource_type="AWS::IAM::Role",
+        resource_owner_account=production.account_id,
+        details=[
+            {"unusedPermissionDetails": {"serviceNamespace": "dynamodb"}},
+            {"unusedPermissionDetails": {"serviceNamespace": "s3"}},
+        ],
+        **observed(),
+    )
+    [beside] = suggestion_for(arn=legacy_batch.arn, now=NOW)["access_analyzer"]
+    assert beside["unused_services"] == ["dynamodb", "s3"]
+    assert beside["only_access_analyzer"] == ["s3"]
+    assert beside["only_iamreview"] == ["sqs"]
