@@ -222,10 +222,25 @@ CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 30 * 60)
 CELERY_RESULT_EXPIRES = 24 * 3600
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_TASK_DEFAULT_QUEUE = env("CELERY_TASK_DEFAULT_QUEUE", "celery")
+# Crash recovery: a worker writes a heartbeat on its run every COLLECT_HEARTBEAT_SECONDS; a
+# running run without one for COLLECT_STALE_AFTER_SECONDS belongs to a dead worker. Every
+# COLLECT_SWEEP_SECONDS the beat fails such runs and queues a retry.
+COLLECT_HEARTBEAT_SECONDS = env_int("COLLECT_HEARTBEAT_SECONDS", 15)
+COLLECT_STALE_AFTER_SECONDS = env_int("COLLECT_STALE_AFTER_SECONDS", 90)
+COLLECT_SWEEP_SECONDS = env_int("COLLECT_SWEEP_SECONDS", 60)
+if COLLECT_STALE_AFTER_SECONDS < 2 * COLLECT_HEARTBEAT_SECONDS:
+    raise ImproperlyConfigured(
+        "COLLECT_STALE_AFTER_SECONDS must be at least twice COLLECT_HEARTBEAT_SECONDS"
+    )
 CELERY_BEAT_SCHEDULE = {
     "heartbeat": {"task": "iamreview.heartbeat", "schedule": 300.0},
     # Every few minutes, enqueue each (account, source) whose interval has passed.
     "schedule-collections": {"task": "findings.schedule_collections", "schedule": 300.0},
+    "sweep-stale-runs": {
+        "task": "findings.sweep_stale_runs",
+        "schedule": float(env_int("COLLECT_SWEEP_SECONDS", 60)),
+    },
     "open-scheduled-cycles": {"task": "findings.open_scheduled_cycles", "schedule": 3600.0},
     "expire-risk-acceptances": {"task": "findings.expire_risk_acceptances", "schedule": 3600.0},
     # Hourly; each person's digest goes once per period, at or after DIGEST_HOUR.
