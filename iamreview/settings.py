@@ -51,6 +51,21 @@ if not SECRET_KEY:
         )
     SECRET_KEY = "insecure-development-key-only-for-debug-mode-0123456789abcdefghij"
 
+# The audit chain's HMAC key: kept outside the database, so rows edited there cannot be re-hashed.
+AUDIT_LOG_KEY = env("AUDIT_LOG_KEY")
+if not AUDIT_LOG_KEY and not DEBUG:
+    raise ImproperlyConfigured(
+        "AUDIT_LOG_KEY must be set when DEBUG is off (it keys the audit log's hash chain; keep "
+        "it outside the database). Generate one with: "
+        "python -c 'import secrets; print(secrets.token_urlsafe(32))'"
+    )
+# Checkpoints of the audit chain's head: a directory, or an S3 bucket with object lock.
+AUDIT_CHECKPOINT_DIR = env("AUDIT_CHECKPOINT_DIR", str(VAR_DIR / "audit-checkpoints"))
+AUDIT_CHECKPOINT_S3_BUCKET = env("AUDIT_CHECKPOINT_S3_BUCKET")
+AUDIT_CHECKPOINT_S3_PREFIX = env("AUDIT_CHECKPOINT_S3_PREFIX", "iamreview/audit-checkpoints/")
+AUDIT_CHECKPOINT_RETENTION_DAYS = env_int("AUDIT_CHECKPOINT_RETENTION_DAYS", 2557)
+AUDIT_CHECKPOINT_MINUTES = env_int("AUDIT_CHECKPOINT_MINUTES", 60)
+
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "127.0.0.1,localhost" if DEBUG else "")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
 SITE_URL = env("SITE_URL", "http://127.0.0.1:8000").rstrip("/")
@@ -237,6 +252,10 @@ CELERY_BEAT_SCHEDULE = {
     "heartbeat": {"task": "iamreview.heartbeat", "schedule": 300.0},
     # Every few minutes, enqueue each (account, source) whose interval has passed.
     "schedule-collections": {"task": "findings.schedule_collections", "schedule": 300.0},
+    "write-audit-checkpoint": {
+        "task": "findings.write_audit_checkpoint",
+        "schedule": env_int("AUDIT_CHECKPOINT_MINUTES", 60) * 60.0,
+    },
     "sweep-stale-runs": {
         "task": "findings.sweep_stale_runs",
         "schedule": float(env_int("COLLECT_SWEEP_SECONDS", 60)),
@@ -303,3 +322,4 @@ if TESTING:
     CELERY_RESULT_BACKEND = None
     CELERY_TASK_ALWAYS_EAGER = True
     PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    AUDIT_LOG_KEY = AUDIT_LOG_KEY or "test-audit-log-key"

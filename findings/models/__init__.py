@@ -2,7 +2,7 @@
 Imports Django only; everything else in findings may import from here."""
 
 from findings.models.accounts import AwsAccount
-from findings.models.audit import AuditEntry
+from findings.models.audit import AuditCheckpoint, AuditEntry
 from findings.models.evidence import (
     AccessAnalyzerFinding,
     Analyzer,
@@ -26,6 +26,7 @@ from findings.models.review import Decision, ReviewCycle, ReviewItem
 from findings.models.runs import CollectionRun, Source
 
 __all__ = [
+    "AuditCheckpoint",
     "AuditEntry",
     "Decision",
     "ReviewCycle",
