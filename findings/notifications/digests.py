@@ -22,7 +22,15 @@ from accounts.models import DigestPreference, LinkedIdentity, User
 from accounts.permissions import Capability, Role, can, roles_of
 from findings.audit.checkpoints import latest_checkpoints
 from findings.collection.status import collection_status
-from findings.models import AuditCheckpoint, AwsAccount, Decision, Finding, ReviewCycle, ReviewItem, Severity
+from findings.models import (
+    AuditCheckpoint,
+    AwsAccount,
+    Decision,
+    Finding,
+    ReviewCycle,
+    ReviewItem,
+    Severity,
+)
 
 logger = logging.getLogger(__name__)
 
