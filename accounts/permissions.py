@@ -47,7 +47,11 @@ ROLE_CAPABILITIES: dict[Role, frozenset[Capability]] = {
 }
 
 # Django admin model permissions Administrators hold (app_label, model).
-ADMINISTRATOR_MODEL_PERMISSIONS = [("accounts", "user"), ("auth", "group")]
+ADMINISTRATOR_MODEL_PERMISSIONS = [
+    ("accounts", "user"),
+    ("accounts", "linkedidentity"),
+    ("auth", "group"),
+]
 
 
 def can(user, capability: Capability | str) -> bool:
