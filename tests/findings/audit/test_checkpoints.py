@@ -181,3 +181,18 @@ def test_auditors_get_the_latest_checkpoints_in_their_digest(auditor):
     [message] = [m for m in mail.outbox if auditor.email in m.to]
     assert f"entry {checkpoint.entry_id}" in message.body
     assert checkpoint.entry_hash in message.body
+
+
+def test_the_audit_page_says_the_log_agrees_with_its_checkpoints_or_names_the_cut(
+    client, auditor, postgres
+):
+    entries = some_entries(3)
+    write_checkpoint(now=timezone.now())
+    client.force_login(auditor)
+
+    page = client.get("/review/audit/").content.decode()
+    assert "Chain intact" in page and "agrees with all 1 checkpoint written outside" in page
+
+    without_triggers("DELETE FROM findings_auditentry WHERE id = %s", [entries[-1].pk])
+    page = client.get("/review/audit/").content.decode()
+    assert "Chain broken" in page and f"Entry #{entries[-1].pk} is missing" in page
