@@ -110,3 +110,17 @@ def test_logging_in_and_saving_other_fields_record_nothing(client, reviewer):
     reviewer.save(update_fields=["full_name"])
 
     assert AuditEntry.objects.count() == count
+
+
+def test_revoking_a_role_and_deactivating_by_command_are_recorded(reviewer):
+    call_command("revoke_role", reviewer.email, "reviewer", stdout=io.StringIO())
+    call_command("deactivate_user", reviewer.email, stdout=io.StringIO())
+
+    [left] = [e for e in entries("user.groups_changed") if e.before == {"groups": ["Reviewer"]}]
+    assert left.after == {"groups": []}
+    assert entries("role.revoked")[0].target_label == reviewer.email
+    [deactivated] = entries("user.deactivated")
+    assert (deactivated.before, deactivated.after) == ({"is_active": True}, {"is_active": False})
+    reviewer.refresh_from_db()
+    assert not reviewer.is_active
+    assert verify_chain().intact
