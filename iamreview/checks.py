@@ -4,7 +4,7 @@ from django.conf import settings
 from django.core.checks import Warning, register
 
 
-@register(deploy=False)
+@register(deploy=True)
 def audit_log_key(app_configs, **kwargs) -> list[Warning]:
     if settings.AUDIT_LOG_KEY:
         return []

@@ -227,7 +227,7 @@ def open_demo_cycles(accounts: list[AwsAccount], *, say: Say) -> None:
             ).values_list("arn", flat=True)[:6]
         )
         if role_arns:
-            specs, unknown = release_population(role_arns)
+            specs, unknown = release_population(role_arns=role_arns)
             cycle = create_cycle(
                 kind=ReviewCycle.Kind.RELEASE,
                 title="Release checkout 2.14.0",

@@ -32,7 +32,8 @@ class Command(BaseCommand):
         )
         if result.unkeyed:
             self.stdout.write(
-                f"note: the first {result.unkeyed} entries predate AUDIT_LOG_KEY (not keyed)"
+                f"note: the first {result.unkeyed} entries are not keyed "
+                "(written without AUDIT_LOG_KEY)"
             )
         if options["write_checkpoint"]:
             checkpoint = write_checkpoint(now=timezone.now())
