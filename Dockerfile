@@ -8,9 +8,9 @@ COPY requirements.txt .
 RUN pip install -r requirements.txt
 
 COPY . .
-RUN DEBUG=False SECRET_KEY=collectstatic-only python manage.py collectstatic --noinput \
+RUN DEBUG=False SECRET_KEY=collectstatic-only AUDIT_LOG_KEY=collectstatic-only python manage.py collectstatic --noinput \
     && useradd --create-home --uid 10001 iamreview \
-    && mkdir -p /app/var && chown -R iamreview /app/var
+    && mkdir -p /app/var/audit-checkpoints && chown -R iamreview /app/var
 USER iamreview
 
 EXPOSE 8000

@@ -1,8 +1,9 @@
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 
-from accounts.models import User
+from accounts.models import LinkedIdentity, User
 from accounts.permissions import Capability, can
+from accounts.profile_views import SeparationOfDuties, link_identity, unlink_identity
 
 
 @admin.register(User)
@@ -32,6 +33,41 @@ class UserAdmin(BaseUserAdmin):
                 audit_role_change(
                     user=form.instance, role=role, granted=role.value in after, actor=request.user
                 )
+
+
+@admin.register(LinkedIdentity)
+class LinkedIdentityAdmin(admin.ModelAdmin):
+    """Segregation of duties: links are added and removed here by administrators, audited, and
+    nobody removes a link of their own."""
+
+    list_display = ["arn", "user", "created_at"]
+    search_fields = ["arn", "user__email"]
+    list_select_related = ["user"]
+    fields = ["user", "arn"]
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False if obj is not None else super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        if obj is not None and obj.user_id == request.user.pk:
+            return False
+        return super().has_delete_permission(request, obj)
+
+    def save_model(self, request, obj, form, change) -> None:
+        created = link_identity(user=obj.user, arn=obj.arn, actor=request.user)
+        obj.pk = created.pk
+
+    def delete_model(self, request, obj) -> None:
+        unlink_identity(identity=obj, actor=request.user)
+
+    def delete_queryset(self, request, queryset) -> None:
+        mine = queryset.filter(user=request.user)
+        if mine.exists():
+            raise SeparationOfDuties(
+                "You cannot remove an IAM identity linked to you (segregation of duties)."
+            )
+        for identity in queryset.select_related("user"):
+            unlink_identity(identity=identity, actor=request.user)
 
 
 def administrators_only(request) -> bool:

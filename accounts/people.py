@@ -114,6 +114,15 @@ def roles_of_user(*, user: User) -> list[Role]:
     return [role for role in Role if role.value in names]
 
 
+def deactivate_person(*, user: User) -> bool:
+    """Returns False when already inactive. The audit entry comes from accounts.access_audit."""
+    if not user.is_active:
+        return False
+    user.is_active = False
+    user.save(update_fields=["is_active"])
+    return True
+
+
 @transaction.atomic
 def reset_demo_person(*, email: str, roles: list[Role], full_name: str = "") -> tuple[User, str]:
     """Create or refresh a demo login with a new password (for `make run`). Returns the password."""

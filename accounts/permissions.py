@@ -49,6 +49,7 @@ ROLE_CAPABILITIES: dict[Role, frozenset[Capability]] = {
 # Django admin model permissions Administrators hold (app_label, model).
 ADMINISTRATOR_MODEL_PERMISSIONS = [
     ("accounts", "user"),
+    ("accounts", "linkedidentity"),
     ("auth", "group"),
     ("findings", "webhook"),
     ("findings", "webhookdelivery"),

@@ -5,6 +5,7 @@ import re
 
 from django import forms
 from django.contrib import messages
+from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError, transaction
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.cache import never_cache
@@ -57,12 +58,12 @@ class DigestForm(forms.Form):
 
 
 @transaction.atomic
-def link_identity(*, user: User, arn: str) -> LinkedIdentity:
+def link_identity(*, user: User, arn: str, actor: User | None = None) -> LinkedIdentity:
     from findings.audit.services import record
 
     identity = LinkedIdentity.objects.create(user=user, arn=arn)
     record(
-        actor=user,
+        actor=actor or user,
         action="identity.linked",
         target_type="linked_identity",
         target_id=identity.pk,
@@ -72,10 +73,23 @@ def link_identity(*, user: User, arn: str) -> LinkedIdentity:
     return identity
 
 
+class SeparationOfDuties(PermissionDenied):
+    pass
+
+
 @transaction.atomic
 def unlink_identity(*, identity: LinkedIdentity, actor: User) -> None:
+    """Remove a link: only another administrator may (a person removing their own link could
+    then decide the items about that identity)."""
     from findings.audit.services import record
 
+    if identity.user_id == actor.pk:
+        raise SeparationOfDuties(
+            "You cannot remove an IAM identity linked to you (segregation of duties): "
+            "another administrator removes it, in the admin under Linked identities."
+        )
+    if not can(actor, Capability.MANAGE_PEOPLE):
+        raise SeparationOfDuties("Only an administrator can remove a linked identity.")
     record(
         actor=actor,
         action="identity.unlinked",
@@ -156,15 +170,13 @@ def identity_add(request):
 @requires()
 def identity_remove(request, pk: int):
     identity = get_object_or_404(LinkedIdentity, pk=pk, user=request.user)
-    if not can(request.user, Capability.MANAGE_PEOPLE):
-        # Unlinking would let a reviewer decide items about their own identity again.
-        messages.error(
-            request,
-            "Only an administrator can remove a linked identity (segregation of duties); "
-            "ask one to remove it in the admin.",
-        )
-        return redirect("profile")
-    unlink_identity(identity=identity, actor=request.user)
+    try:
+        # Always refused here (these are your own links); kept as a URL so that old pages
+        # and scripts get a clear answer rather than a 404.
+        unlink_identity(identity=identity, actor=request.user)
+    except SeparationOfDuties as refused:
+        messages.error(request, str(refused))
+        return render_profile(request, status=403)
     messages.success(request, f"Unlinked {identity.arn}.")
     return redirect("profile")
 

@@ -4,3 +4,6 @@ from django.apps import AppConfig
 class FindingsConfig(AppConfig):
     name = "findings"
     verbose_name = "Findings and reviews"
+
+    def ready(self) -> None:
+        from iamreview import checks  # noqa: F401  (registers the system checks)

@@ -7,7 +7,9 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "iamreview.settings")
 app = Celery("iamreview")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 # Each concern of the findings app keeps its tasks in its own package.
-app.autodiscover_tasks(["findings.collection", "findings.reviews", "findings.notifications"])
+app.autodiscover_tasks(
+    ["findings.audit", "findings.collection", "findings.reviews", "findings.notifications"]
+)
 
 
 @shared_task(name="iamreview.heartbeat")

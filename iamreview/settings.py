@@ -53,6 +53,21 @@ if not SECRET_KEY:
         )
     SECRET_KEY = "insecure-development-key-only-for-debug-mode-0123456789abcdefghij"
 
+# The audit chain's HMAC key: kept outside the database, so rows edited there cannot be re-hashed.
+AUDIT_LOG_KEY = env("AUDIT_LOG_KEY")
+if not AUDIT_LOG_KEY and not DEBUG:
+    raise ImproperlyConfigured(
+        "AUDIT_LOG_KEY must be set when DEBUG is off (it keys the audit log's hash chain; keep "
+        "it outside the database). Generate one with: "
+        "python -c 'import secrets; print(secrets.token_urlsafe(32))'"
+    )
+# Checkpoints of the audit chain's head: a directory, or an S3 bucket with object lock.
+AUDIT_CHECKPOINT_DIR = env("AUDIT_CHECKPOINT_DIR", str(VAR_DIR / "audit-checkpoints"))
+AUDIT_CHECKPOINT_S3_BUCKET = env("AUDIT_CHECKPOINT_S3_BUCKET")
+AUDIT_CHECKPOINT_S3_PREFIX = env("AUDIT_CHECKPOINT_S3_PREFIX", "iamreview/audit-checkpoints/")
+AUDIT_CHECKPOINT_RETENTION_DAYS = env_int("AUDIT_CHECKPOINT_RETENTION_DAYS", 2557)
+AUDIT_CHECKPOINT_MINUTES = env_int("AUDIT_CHECKPOINT_MINUTES", 60)
+
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "127.0.0.1,localhost" if DEBUG else "")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
 SITE_URL = env("SITE_URL", "http://127.0.0.1:8000").rstrip("/")
@@ -80,9 +95,12 @@ MIDDLEWARE = [
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
+    # NUL, lone surrogates, too-deep JSON: 400 before any view (pages and API alike).
+    "iamreview.input_guard.RejectUnusableInputMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.auth.middleware.LoginRequiredMiddleware",
+    "accounts.access_audit.AuditActorMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
@@ -188,10 +206,13 @@ LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "dashboard"
 LOGOUT_REDIRECT_URL = "login"
 
-# Failed-login throttling (django-axes): per account and per address.
+# Failed-login throttling (django-axes, accounts/lockout.py): an (account, address) pair after
+# AXES_FAILURE_LIMIT failures; an address, for every account, after AXES_ADDRESS_FAILURE_LIMIT.
 AXES_FAILURE_LIMIT = env_int("AXES_FAILURE_LIMIT", 5)
+AXES_ADDRESS_FAILURE_LIMIT = env_int("AXES_ADDRESS_FAILURE_LIMIT", 50)
 AXES_COOLOFF_TIME = env_int("AXES_COOLOFF_MINUTES", 15) / 60  # hours
-AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_HANDLER = "accounts.lockout.PairAndAddressLockout"
 AXES_RESET_ON_SUCCESS = True
 AXES_USERNAME_FORM_FIELD = "username"
 AXES_LOCKOUT_TEMPLATE = "accounts/locked_out.html"
@@ -309,10 +330,29 @@ CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 30 * 60)
 CELERY_RESULT_EXPIRES = 24 * 3600
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_TASK_DEFAULT_QUEUE = env("CELERY_TASK_DEFAULT_QUEUE", "celery")
+# Crash recovery: a worker writes a heartbeat on its run every COLLECT_HEARTBEAT_SECONDS; a
+# running run without one for COLLECT_STALE_AFTER_SECONDS belongs to a dead worker. Every
+# COLLECT_SWEEP_SECONDS the beat fails such runs and queues a retry.
+COLLECT_HEARTBEAT_SECONDS = env_int("COLLECT_HEARTBEAT_SECONDS", 15)
+COLLECT_STALE_AFTER_SECONDS = env_int("COLLECT_STALE_AFTER_SECONDS", 90)
+COLLECT_SWEEP_SECONDS = env_int("COLLECT_SWEEP_SECONDS", 60)
+if COLLECT_STALE_AFTER_SECONDS < 2 * COLLECT_HEARTBEAT_SECONDS:
+    raise ImproperlyConfigured(
+        "COLLECT_STALE_AFTER_SECONDS must be at least twice COLLECT_HEARTBEAT_SECONDS"
+    )
 CELERY_BEAT_SCHEDULE = {
     "heartbeat": {"task": "iamreview.heartbeat", "schedule": 300.0},
     # Every few minutes, enqueue each (account, source) whose interval has passed.
     "schedule-collections": {"task": "findings.schedule_collections", "schedule": 300.0},
+    "write-audit-checkpoint": {
+        "task": "findings.write_audit_checkpoint",
+        "schedule": env_int("AUDIT_CHECKPOINT_MINUTES", 60) * 60.0,
+    },
+    "sweep-stale-runs": {
+        "task": "findings.sweep_stale_runs",
+        "schedule": float(env_int("COLLECT_SWEEP_SECONDS", 60)),
+    },
     "open-scheduled-cycles": {"task": "findings.open_scheduled_cycles", "schedule": 3600.0},
     "expire-risk-acceptances": {"task": "findings.expire_risk_acceptances", "schedule": 3600.0},
     # Hourly; each person's digest goes once per period, at or after DIGEST_HOUR.
@@ -404,3 +444,4 @@ if TESTING:
     CELERY_RESULT_BACKEND = None
     CELERY_TASK_ALWAYS_EAGER = True
     PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    AUDIT_LOG_KEY = AUDIT_LOG_KEY or "test-audit-log-key"

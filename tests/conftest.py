@@ -7,6 +7,7 @@ Under IAMREVIEW_REQUIRE_SERVICES=1 (CI), a test that would skip for a missing se
 import os
 
 import pytest
+from django.db.backends.signals import connection_created
 
 os.environ.update(
     {
@@ -22,6 +23,18 @@ os.environ.pop("AWS_PROFILE", None)
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
 
+def _allow_the_test_flush(sender, connection, **kwargs) -> None:
+    """pytest-django empties tables with TRUNCATE between transactional tests; the audit log's
+    trigger refuses TRUNCATE except in a session with this setting (findings migration 0009).
+    Only the test runner's connections set it."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SET iamreview.test_flush = 'on'")
+
+
+connection_created.connect(_allow_the_test_flush)
+
+
 def services_required() -> bool:
     return os.environ.get("IAMREVIEW_REQUIRE_SERVICES", "").lower() in {"1", "true", "yes"}
 
@@ -31,6 +44,13 @@ def missing_service(reason: str):
     if services_required():
         pytest.fail(f"Required service unavailable: {reason}")
     pytest.skip(reason)
+
+
+@pytest.fixture(autouse=True)
+def audit_checkpoints_of_this_test(settings, tmp_path):
+    """Checkpoints go to a directory of the test's own (never var/ of a `make run`)."""
+    settings.AUDIT_CHECKPOINT_DIR = str(tmp_path / "audit-checkpoints")
+    settings.AUDIT_CHECKPOINT_S3_BUCKET = ""
 
 
 @pytest.fixture

@@ -24,6 +24,7 @@ from findings.aws.records import (
     RoleDetail,
     UserDetail,
 )
+from iamreview.input_guard import unusable_text
 
 # AWS-managed policies are about a thousand and the same in every account, so the per-account
 # call leaves them out; fetch_aws_managed_policies gets the few that are used.
@@ -126,9 +127,9 @@ def _user(item: Any, where: str) -> UserDetail:
         name=_text(item, "UserName", where),
         user_id=_text(item, "UserId", where),
         arn=_text(item, "Arn", where),
-        path=item.get("Path") or "/",
+        path=_optional_text(item, "Path", where) or "/",
         create_date=parse_timestamp(item.get("CreateDate"), field=f"{where}.CreateDate"),
-        groups=tuple(_list(item, "GroupList", where)),
+        groups=tuple(_texts(item, "GroupList", where)),
         inline_policies=_inline_policies(item, "UserPolicyList", where),
         attached_policies=_attached_policies(item, where),
         permissions_boundary_arn=_boundary(item),
@@ -142,7 +143,7 @@ def _group(item: Any, where: str) -> GroupDetail:
         name=_text(item, "GroupName", where),
         group_id=_text(item, "GroupId", where),
         arn=_text(item, "Arn", where),
-        path=item.get("Path") or "/",
+        path=_optional_text(item, "Path", where) or "/",
         create_date=parse_timestamp(item.get("CreateDate"), field=f"{where}.CreateDate"),
         inline_policies=_inline_policies(item, "GroupPolicyList", where),
         attached_policies=_attached_policies(item, where),
@@ -167,13 +168,13 @@ def _role(item: Any, where: str) -> RoleDetail:
         ),
         {},
     )
-    last_used = item.get("RoleLastUsed") or {}
+    last_used = _object(item.get("RoleLastUsed") or {}, f"{where}.RoleLastUsed")
     assume_role_policy = item.get("AssumeRolePolicyDocument")
     return RoleDetail(
         name=_text(item, "RoleName", where),
         role_id=_text(item, "RoleId", where),
         arn=arn,
-        path=item.get("Path") or "/",
+        path=_optional_text(item, "Path", where) or "/",
         create_date=parse_timestamp(item.get("CreateDate"), field=f"{where}.CreateDate"),
         assume_role_policy=None
         if assume_role_policy is None
@@ -185,10 +186,18 @@ def _role(item: Any, where: str) -> RoleDetail:
         last_used_at=optional_timestamp(
             last_used.get("LastUsedDate"), field=f"{where}.RoleLastUsed.LastUsedDate"
         ),
-        last_used_region=last_used.get("Region"),
-        instance_profile_arns=tuple(p["Arn"] for p in profiles if p.get("Arn")),
-        max_session_duration=item.get("MaxSessionDuration", embedded.get("MaxSessionDuration")),
-        description=item.get("Description", embedded.get("Description")),
+        last_used_region=_optional_text(last_used, "Region", f"{where}.RoleLastUsed"),
+        instance_profile_arns=tuple(
+            _text(p, "Arn", f"{where}.InstanceProfileList[{i}]")
+            for i, p in enumerate(profiles)
+            if p.get("Arn")
+        ),
+        max_session_duration=_optional_int(item, "MaxSessionDuration", where)
+        if "MaxSessionDuration" in item
+        else _optional_int(embedded, "MaxSessionDuration", f"{where}.InstanceProfileList.Roles"),
+        description=_optional_text(item, "Description", where)
+        if "Description" in item
+        else _optional_text(embedded, "Description", f"{where}.InstanceProfileList.Roles"),
     )
 
 
@@ -211,13 +220,13 @@ def _policy(item: Any, where: str) -> ManagedPolicyDetail:
     arn = _text(item, "Arn", where)
     return ManagedPolicyDetail(
         # moto leaves PolicyName and PolicyId out of GAAD; the name is also the ARN's last part.
-        name=item.get("PolicyName") or arn.rsplit("/", 1)[-1],
-        policy_id=item.get("PolicyId"),
+        name=_optional_text(item, "PolicyName", where) or arn.rsplit("/", 1)[-1],
+        policy_id=_optional_text(item, "PolicyId", where),
         arn=arn,
-        path=item.get("Path") or "/",
-        default_version_id=default_version_id,
+        path=_optional_text(item, "Path", where) or "/",
+        default_version_id=_optional_text(item, "DefaultVersionId", where),
         document=document,
-        attachment_count=int(item.get("AttachmentCount") or 0),
+        attachment_count=_optional_int(item, "AttachmentCount", where) or 0,
         create_date=optional_timestamp(item.get("CreateDate"), field=f"{where}.CreateDate"),
         update_date=optional_timestamp(item.get("UpdateDate"), field=f"{where}.UpdateDate"),
     )
@@ -259,7 +268,7 @@ def _tags(item: Mapping[str, Any], where: str) -> dict[str, str]:
     for index, tag in enumerate(_list(item, "Tags", where)):
         place = f"{where}.Tags[{index}]"
         tag = _object(tag, place)
-        tags[_text(tag, "Key", place)] = str(tag.get("Value", ""))
+        tags[_text(tag, "Key", place)] = _optional_text(tag, "Value", place) or ""
     return tags
 
 
@@ -273,9 +282,11 @@ def _document(value: Any, where: str) -> dict[str, Any]:
         for candidate in (value, unquote(value)):
             try:
                 document = json.loads(candidate)
-            except ValueError:
+            except (ValueError, RecursionError):
                 continue
             if isinstance(document, dict):
+                if found := unusable_text(document):
+                    raise ParseError(found[1], field=f"{where}.{found[0]}")
                 return document
         raise ParseError("not a JSON policy document (plain or URL-encoded)", field=where)
     if value is None:
@@ -294,6 +305,52 @@ def _list(item: Mapping[str, Any], key: str, where: str) -> list[Any]:
     if not isinstance(value, list):
         raise ParseError(f"expected a list, found {type(value).__name__}", field=f"{where}.{key}")
     return value
+
+
+def _optional_text(item: Mapping[str, Any], key: str, where: str) -> str | None:
+    value = item.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise ParseError(f"expected text, found {_kind(value)}", field=f"{where}.{key}")
+    return value
+
+
+def _optional_int(item: Mapping[str, Any], key: str, where: str) -> int | None:
+    value = item.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 2**31:
+        raise ParseError(
+            f"expected a whole number from 0 to 2147483647, found {_kind(value)}",
+            field=f"{where}.{key}",
+        )
+    return value
+
+
+def _texts(item: Mapping[str, Any], key: str, where: str) -> list[str]:
+    values = _list(item, key, where)
+    for index, value in enumerate(values):
+        if not isinstance(value, str):
+            raise ParseError(
+                f"expected text, found {_kind(value)}", field=f"{where}.{key}[{index}]"
+            )
+    return values
+
+
+def _kind(value: Any) -> str:
+    """How a JSON value reads in a message: `text "abc"`, `an object`, `a list`, `a number`."""
+    if isinstance(value, str):
+        return f"text {json.dumps(value[:40])}"
+    if isinstance(value, bool):
+        return "true/false"
+    if isinstance(value, int | float):
+        return f"the number {value}"
+    if isinstance(value, dict):
+        return "an object"
+    if isinstance(value, list):
+        return "a list"
+    return type(value).__name__
 
 
 def _text(item: Mapping[str, Any], key: str, where: str) -> str:

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from findings.aws.errors import ParseError
+from iamreview.input_guard import MAX_JSON_DEPTH, unusable_text
 
 
 def to_utc(value: datetime) -> datetime:
@@ -57,13 +58,20 @@ def json_safe(value: Any) -> Any:
 
 
 def load_json(data: bytes | str) -> Any:
-    """json.loads, but a syntax error becomes a ParseError with line and column."""
+    """json.loads, but a syntax error becomes a ParseError with line and column, and a NUL, a
+    lone surrogate or too-deep nesting a ParseError naming the field."""
     if isinstance(data, bytes):
         try:
             data = data.decode("utf-8-sig")
         except UnicodeDecodeError as exc:
             raise ParseError(f"not UTF-8 text (byte {exc.start})") from exc
     try:
-        return json.loads(data)
+        document = json.loads(data)
     except json.JSONDecodeError as exc:
         raise ParseError(f"invalid JSON: {exc.msg}", line=exc.lineno, column=exc.colno) from exc
+    except RecursionError:
+        raise ParseError(f"nested more than {MAX_JSON_DEPTH} levels deep") from None
+    # Text PostgreSQL cannot store, or nesting no AWS output has: refuse the file, naming where.
+    if found := unusable_text(document):
+        raise ParseError(found[1], field=found[0])
+    return document

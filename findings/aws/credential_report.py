@@ -87,6 +87,8 @@ def parse_credential_report(content: bytes) -> tuple[CredentialReportRow, ...]:
         text = content.decode("utf-8-sig")  # -sig drops a byte order mark if an editor added one
     except UnicodeDecodeError as exc:
         raise ParseError(f"not UTF-8 text (byte {exc.start})", line=1) from exc
+    if (nul := text.find("\x00")) >= 0:  # text PostgreSQL cannot store
+        raise ParseError("contains a NUL character (\\u0000)", line=text.count("\n", 0, nul) + 1)
     reader = csv.reader(io.StringIO(text, newline=""))
     try:
         header = next(reader, None)

@@ -22,7 +22,13 @@ from findings.aws.credential_report import fetch_credential_report
 from findings.aws.errors import AwsError, ParseError
 from findings.aws.service_last_accessed import fetch_service_last_accessed
 from findings.aws.session import Session, assume_role_session, client, hub_session
-from findings.collection.runs import finish_run, last_success, report_progress, start_run
+from findings.collection.runs import (
+    finish_run,
+    heartbeat,
+    last_success,
+    report_progress,
+    start_run,
+)
 from findings.collection.store import (
     aws_managed_policies_to_refresh,
     store_access_analyzer,
@@ -200,7 +206,8 @@ def _run_collection(*, run: CollectionRun, on_progress: Progress | None) -> None
             on_progress(done, total, message)
 
     try:
-        outcome = COLLECTORS[run.source](run.account, progress)
+        with heartbeat(run_id=run.pk):
+            outcome = COLLECTORS[run.source](run.account, progress)
     except (AwsError, ParseError, CollectionFailed) as exc:
         finish_run(run=run, succeeded=False, error=str(exc))
     except ValueError as exc:  # a malformed role ARN and the like: configuration errors

@@ -42,7 +42,8 @@ def check_size(*, size: int) -> None:
     limit = settings.IAMREVIEW_IMPORT_MAX_BYTES
     if size > limit:
         raise ImportRejected(
-            f"The file is {size / 1e6:.1f} MB; the limit is {limit / 1e6:.0f} MB "
+            # MB of 1,048,576 bytes, as the README and IAMREVIEW_IMPORT_MAX_BYTES's default say.
+            f"The file is {size / 2**20:.1f} MB; the limit is {limit / 2**20:.0f} MB "
             "(IAMREVIEW_IMPORT_MAX_BYTES)."
         )
 

@@ -9,25 +9,46 @@ from django.utils import timezone
 from findings.audit.services import record
 from findings.collection.collectors import run_collection
 from findings.collection.registry import discover_organization_accounts
-from findings.collection.runs import AlreadyRunning, claim_run
+from findings.collection.runs import (
+    AlreadyRunning,
+    RunBusy,
+    claim_run,
+    fail_stale_runs,
+    pick_up_run,
+)
 from findings.collection.schedule import due_pairs
 from findings.models import CollectionRun
 
 logger = logging.getLogger(__name__)
 
 
-@shared_task(name="findings.collect_source", acks_late=True)
-def collect_source(run_id: int) -> str:
-    """Carry out one claimed run. Running it again for a finished run does nothing."""
-    run = CollectionRun.objects.select_related("account").filter(pk=run_id).first()
-    if run is None or run.status != CollectionRun.Status.QUEUED:
+@shared_task(name="findings.collect_source", bind=True, acks_late=True, max_retries=20)
+def collect_source(self, run_id: int) -> str:
+    """Carry out one claimed run, or resume the run of a worker that died.
+
+    Running it again for a finished run does nothing; for a run whose worker still beats, it
+    tries again once that heartbeat would have gone stale.
+    """
+    try:
+        run = pick_up_run(run_id=run_id)
+    except RunBusy as busy:
+        raise self.retry(countdown=settings.COLLECT_STALE_AFTER_SECONDS) from busy
+    if run is None:
         return "skipped"
     return run_collection(run=run).status
 
 
-def enqueue_collection(*, account, source: str, trigger: str, requested_by=None) -> CollectionRun:
+def enqueue_collection(
+    *, account, source: str, trigger: str, requested_by=None, retry_of=None
+) -> CollectionRun:
     """Claim the (account, source) and send the work to a worker (or run it, without a broker)."""
-    run = claim_run(account=account, source=source, trigger=trigger, requested_by=requested_by)
+    run = claim_run(
+        account=account,
+        source=source,
+        trigger=trigger,
+        requested_by=requested_by,
+        retry_of=retry_of,
+    )
     if requested_by is not None:
         record(
             actor=requested_by,
@@ -54,6 +75,23 @@ def schedule_collections() -> int:
         except AlreadyRunning:
             continue
     return queued
+
+
+@shared_task(name="findings.sweep_stale_runs")
+def sweep_stale_runs() -> int:
+    """Fail the runs of dead workers and queue each one again (once: a retry is not retried)."""
+    retried = 0
+    for run in fail_stale_runs():
+        if run.trigger == CollectionRun.Trigger.IMPORT or run.retry_of_id is not None:
+            continue
+        try:
+            enqueue_collection(
+                account=run.account, source=run.source, trigger=run.trigger, retry_of=run
+            )
+            retried += 1
+        except AlreadyRunning:
+            continue
+    return retried
 
 
 @shared_task(name="findings.discover_organization", autoretry_for=(), acks_late=True)

@@ -2,7 +2,7 @@
 Imports Django only; everything else in findings may import from here."""
 
 from findings.models.accounts import AwsAccount
-from findings.models.audit import AuditEntry
+from findings.models.audit import AuditCheckpoint, AuditEntry
 from findings.models.evidence import (
     AccessAnalyzerFinding,
     Analyzer,
@@ -28,6 +28,7 @@ from findings.models.runs import CollectionRun, Source
 from findings.models.webhooks import Webhook, WebhookDelivery
 
 __all__ = [
+    "AuditCheckpoint",
     "AuditEntry",
     "Decision",
     "ReviewCycle",

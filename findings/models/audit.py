@@ -5,7 +5,8 @@ from django.db import models
 class AuditEntry(models.Model):
     """Append-only record of every state-changing action. Each entry hashes the previous one.
 
-    On PostgreSQL a trigger rejects UPDATE and DELETE (see the migration).
+    On PostgreSQL triggers reject UPDATE, DELETE and TRUNCATE (see the migrations). With
+    AUDIT_LOG_KEY set, each hash is an HMAC under that key (`keyed`).
     """
 
     at = models.DateTimeField()
@@ -21,6 +22,7 @@ class AuditEntry(models.Model):
     after = models.JSONField(null=True, blank=True)
     previous_hash = models.CharField(max_length=64)
     entry_hash = models.CharField(max_length=64, unique=True)
+    keyed = models.BooleanField(default=False)
 
     class Meta:
         ordering = ["id"]
@@ -29,3 +31,22 @@ class AuditEntry(models.Model):
 
     def __str__(self) -> str:
         return f"{self.at:%Y-%m-%d %H:%M} {self.actor_label} {self.action} {self.target_label}"
+
+
+class AuditCheckpoint(models.Model):
+    """A copy of a checkpoint written outside the database (a file or a locked S3 object).
+
+    Only for showing and mailing: verification reads the checkpoints where they were written.
+    """
+
+    entry_id = models.BigIntegerField()
+    entry_hash = models.CharField(max_length=64)
+    entries = models.PositiveBigIntegerField()
+    written_at = models.DateTimeField()
+    location = models.CharField(max_length=1000)
+
+    class Meta:
+        ordering = ["-written_at"]
+
+    def __str__(self) -> str:
+        return f"#{self.entry_id} {self.entry_hash[:12]} at {self.written_at:%Y-%m-%d %H:%M}"

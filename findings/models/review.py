@@ -146,6 +146,9 @@ class Decision(models.Model):
         "self", null=True, blank=True, on_delete=models.PROTECT, related_name="superseded_by"
     )
     bulk = models.BooleanField(default=False)
+    # The IAM identities linked to the decider when they decided (segregation of duties evidence:
+    # a link removed later does not change what was checked).
+    decider_links = models.JSONField(default=list, blank=True)
     # Accept-risk follow-up: set once its expiry has been handled.
     expiry_handled_at = models.DateTimeField(null=True, blank=True)
 

@@ -47,6 +47,14 @@ class CollectionRun(models.Model):
     # For imports: the file name; for AWS data: when AWS made it (the credential report's own time).
     detail = models.CharField(max_length=300, blank=True)
     data_generated_at = models.DateTimeField(null=True, blank=True)
+    # Written by the worker while it works: a running run whose heartbeat stopped belongs to a
+    # dead worker (findings.collection.runs.stale_before).
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    worker = models.CharField(max_length=200, blank=True, help_text="host:pid of the worker")
+    attempts = models.PositiveSmallIntegerField(default=0)
+    retry_of = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="retries"
+    )
 
     class Meta:
         ordering = ["-created_at"]

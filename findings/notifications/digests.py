@@ -20,8 +20,17 @@ from django.utils import timezone
 
 from accounts.models import DigestPreference, LinkedIdentity, User
 from accounts.permissions import Capability, Role, can, roles_of
+from findings.audit.checkpoints import latest_checkpoints
 from findings.collection.status import collection_status
-from findings.models import AwsAccount, Decision, Finding, ReviewCycle, ReviewItem, Severity
+from findings.models import (
+    AuditCheckpoint,
+    AwsAccount,
+    Decision,
+    Finding,
+    ReviewCycle,
+    ReviewItem,
+    Severity,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -106,6 +115,8 @@ class Digest:
     failures: list[FailureLine] = field(default_factory=list)
     new_findings: list[FindingLine] = field(default_factory=list)
     more_findings: int = 0
+    # For auditors: the audit log's head as written outside the database, to keep a copy of.
+    checkpoints: list[AuditCheckpoint] = field(default_factory=list)
 
     @property
     def assigned_count(self) -> int:
@@ -146,11 +157,13 @@ class Digest:
             parts.append(_plural(self.new_findings_count, "new high-risk finding"))
         if self.unassigned and not parts:
             parts.append(f"{_plural(self.unassigned, 'unassigned item')} in open cycles")
+        if self.checkpoints and not parts:
+            parts.append("audit log checkpoint")
         return parts
 
     @property
     def is_empty(self) -> bool:
-        return not any(self.counts().values())
+        return not any(self.counts().values()) and not self.checkpoints
 
 
 # --- Reading each section -----------------------------------------------------------------------
@@ -312,6 +325,8 @@ def digest_for(*, user: User, now: datetime) -> Digest | None:
         ]
     if roles & {Role.ADMINISTRATOR, Role.AUDITOR}:
         digest.failures = failing_collections(now=now)
+    if Role.AUDITOR in roles:
+        digest.checkpoints = latest_checkpoints(since=digest.since)
     if can(user, Capability.VIEW):
         digest.new_findings, digest.more_findings = new_high_risk_findings(
             since=digest.since, now=now

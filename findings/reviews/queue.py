@@ -12,7 +12,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts.permissions import Capability, can
-from findings.audit.services import verify_chain
+from findings.audit.verify import verify_chain
 from findings.models import AuditEntry, AwsAccount, ReviewCycle, ReviewItem
 from findings.reviews.forms import (
     BULK_KINDS,

@@ -285,17 +285,20 @@ def item_arns(*, item: ReviewItem) -> set[str]:
     return {arn for arn in arns if arn}
 
 
-def check_may_decide(*, actor: User, item: ReviewItem) -> None:
+def check_may_decide(*, actor: User, item: ReviewItem) -> set[str]:
+    """Raise Forbidden unless `actor` may decide `item`; returns the actor's linked identities."""
     if not can(actor, Capability.DECIDE):
         raise Forbidden("Only reviewers decide review items")
     if item.cycle.state == ReviewCycle.State.SIGNED_OFF:
         raise Forbidden("This cycle is signed off and locked: no more decisions")
-    own = linked_arns(user=actor) & item_arns(item=item)
+    links = linked_arns(user=actor)
+    own = links & item_arns(item=item)
     if own:
         raise Forbidden(
             "Segregation of duties: this item concerns your own IAM identity "
             f"({', '.join(sorted(own))}); another reviewer must decide it"
         )
+    return links
 
 
 @dataclass
@@ -347,7 +350,7 @@ def decide_item(
     decision.validate(actor=actor, today=timezone.localdate())
     with transaction.atomic():
         locked = ReviewItem.objects.select_for_update().select_related("cycle").get(pk=item.pk)
-        check_may_decide(actor=actor, item=locked)
+        links = check_may_decide(actor=actor, item=locked)
         if locked.latest_decision_id != expected_latest_id:
             current = (
                 Decision.objects.select_related("decided_by").get(pk=locked.latest_decision_id)
@@ -367,6 +370,7 @@ def decide_item(
                     decided_at=timezone.now(),
                     supersedes_id=locked.latest_decision_id,
                     bulk=bulk,
+                    decider_links=sorted(links),
                 )
         except IntegrityError:
             # The database's own guard against two "first" decisions (or two successors).
@@ -419,6 +423,7 @@ def decide_item(
                 "delegate_to": made.delegate_to.email if made.delegate_to else None,
                 "bulk": bulk,
                 "cycle": locked.cycle_id,
+                "decider_links": made.decider_links,
             },
         )
     return made

@@ -28,21 +28,53 @@ def test_wrong_password_shows_a_clear_error(client, reviewer):
     assert b"enter a correct email and password" in response.content
 
 
-def test_repeated_failed_logins_lock_the_account(client, reviewer, settings):
+def fail(client, email: str, address: str):
+    return client.post(
+        "/accounts/login/", {"username": email, "password": "wrong"}, REMOTE_ADDR=address
+    )
+
+
+def log_in(client, email: str, address: str):
+    return client.post(
+        "/accounts/login/", {"username": email, "password": PASSWORD}, REMOTE_ADDR=address
+    )
+
+
+def test_repeated_failed_logins_lock_the_account_from_that_address(client, reviewer, settings):
     for _ in range(settings.AXES_FAILURE_LIMIT):
-        client.post("/accounts/login/", {"username": reviewer.email, "password": "wrong"})
-    locked = client.post("/accounts/login/", {"username": reviewer.email, "password": PASSWORD})
+        fail(client, reviewer.email, "10.0.0.1")
+    locked = log_in(client, reviewer.email, "10.0.0.1")
     assert locked.status_code == 429
     assert b"Too many failed logins" in locked.content
 
 
-def test_failed_logins_from_one_address_lock_that_address_for_other_accounts(
+def test_a_colleague_behind_the_same_nat_is_not_locked_out_by_someone_elses_typos(
     client, reviewer, approver, settings
 ):
-    for i in range(settings.AXES_FAILURE_LIMIT):
-        client.post("/accounts/login/", {"username": f"guess{i}@example.com", "password": "x"})
-    locked = client.post("/accounts/login/", {"username": approver.email, "password": PASSWORD})
-    assert locked.status_code == 429
+    for _ in range(settings.AXES_FAILURE_LIMIT):
+        fail(client, reviewer.email, "10.0.0.1")
+
+    assert log_in(client, approver.email, "10.0.0.1").status_code == 302
+
+
+def test_someone_guessing_a_password_elsewhere_does_not_lock_the_owner_out(
+    client, reviewer, settings
+):
+    for _ in range(settings.AXES_FAILURE_LIMIT):
+        fail(client, reviewer.email, "203.0.113.9")
+
+    assert log_in(client, reviewer.email, "10.0.0.1").status_code == 302
+
+
+def test_password_spraying_from_one_address_locks_that_address_for_everyone(
+    client, approver, settings
+):
+    settings.AXES_ADDRESS_FAILURE_LIMIT = 8
+    for i in range(settings.AXES_ADDRESS_FAILURE_LIMIT):
+        fail(client, f"guess{i}@example.com", "203.0.113.9")
+
+    assert log_in(client, approver.email, "203.0.113.9").status_code == 429
+    assert log_in(client, approver.email, "10.0.0.1").status_code == 302
 
 
 def test_logout_needs_a_post_and_ends_the_session(client, reviewer):

@@ -72,25 +72,82 @@ def test_a_reviewer_cannot_unlink_their_own_identity_to_escape_segregation_of_du
 ):
     mine = LinkedIdentity.objects.create(user=reviewer, arn=ALICE)
     client.force_login(reviewer)
-    response = client.post(f"/accounts/profile/identities/{mine.pk}/remove/", follow=True)
-    assert "Only an administrator can remove a linked identity" in response.content.decode()
+    response = client.post(f"/accounts/profile/identities/{mine.pk}/remove/")
+    assert response.status_code == 403
+    assert "You cannot remove an IAM identity linked to you" in response.content.decode()
     assert list(LinkedIdentity.objects.all()) == [mine]
     assert not AuditEntry.objects.filter(action="identity.unlinked").exists()
 
 
-def test_an_administrator_unlinks_their_own_identity_but_not_someone_elses(
+def test_an_administrator_and_reviewer_cannot_remove_their_own_link_and_then_decide_about_it(
+    client, administrator
+):
+    """The bypass: someone both Administrator and Reviewer unlinks themselves, then decides."""
+    from accounts.people import grant_role
+    from accounts.permissions import Role
+
+    grant_role(user=administrator, role=Role.REVIEWER)
+    mine = LinkedIdentity.objects.create(user=administrator, arn=ALICE)
+    client.force_login(administrator)
+
+    response = client.post(f"/accounts/profile/identities/{mine.pk}/remove/")
+
+    assert response.status_code == 403
+    assert list(LinkedIdentity.objects.all()) == [mine]
+    assert "Unlink" not in client.get("/accounts/profile/").content.decode()
+
+
+def test_nobody_removes_someone_elses_link_from_their_own_profile(
     client, administrator, second_reviewer
 ):
-    mine = LinkedIdentity.objects.create(user=administrator, arn=ALICE)
     theirs = LinkedIdentity.objects.create(user=second_reviewer, arn=DEPLOY)
     client.force_login(administrator)
     response = client.post(f"/accounts/profile/identities/{theirs.pk}/remove/")
     assert response.status_code == 404
-    response = client.post(f"/accounts/profile/identities/{mine.pk}/remove/")
-    assert response.url == "/accounts/profile/"
-    assert list(LinkedIdentity.objects.all()) == [theirs]
+
+
+def test_another_administrator_removes_a_link_in_the_admin_and_it_is_audited(
+    client, administrator, second_reviewer
+):
+    theirs = LinkedIdentity.objects.create(user=second_reviewer, arn=DEPLOY)
+    client.force_login(administrator)
+    listing = client.get("/admin/accounts/linkedidentity/")
+    assert listing.status_code == 200 and DEPLOY in listing.content.decode()
+
+    response = client.post(f"/admin/accounts/linkedidentity/{theirs.pk}/delete/", {"post": "yes"})
+
+    assert response.status_code == 302
+    assert not LinkedIdentity.objects.exists()
     entry = AuditEntry.objects.get(action="identity.unlinked")
-    assert entry.before == {"arn": ALICE, "user": administrator.email}
+    assert entry.actor == administrator
+    assert entry.before == {"arn": DEPLOY, "user": second_reviewer.email}
+
+
+def test_an_administrator_cannot_remove_their_own_link_in_the_admin_either(client, administrator):
+    mine = LinkedIdentity.objects.create(user=administrator, arn=ALICE)
+    client.force_login(administrator)
+
+    response = client.post(f"/admin/accounts/linkedidentity/{mine.pk}/delete/", {"post": "yes"})
+    assert response.status_code == 403
+    response = client.post(
+        "/admin/accounts/linkedidentity/",
+        {"action": "delete_selected", "_selected_action": [mine.pk], "post": "yes"},
+    )
+    assert list(LinkedIdentity.objects.all()) == [mine]
+    assert not AuditEntry.objects.filter(action="identity.unlinked").exists()
+
+
+def test_an_administrator_links_an_identity_to_someone_in_the_admin_and_it_is_audited(
+    client, administrator, second_reviewer
+):
+    client.force_login(administrator)
+    response = client.post(
+        "/admin/accounts/linkedidentity/add/", {"user": second_reviewer.pk, "arn": DEPLOY}
+    )
+    assert response.status_code == 302, response.content[:2000]
+    entry = AuditEntry.objects.get(action="identity.linked")
+    assert entry.actor == administrator
+    assert entry.after == {"arn": DEPLOY, "user": second_reviewer.email}
 
 
 def test_a_new_token_is_shown_once_and_only_its_hash_is_stored(client, reviewer):

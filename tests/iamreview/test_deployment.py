@@ -16,7 +16,7 @@ def manage(*args, env=None):
     base = {
         k: v
         for k, v in os.environ.items()
-        if k not in {"DEBUG", "SECRET_KEY", "DJANGO_ALLOW_ASYNC_UNSAFE"}
+        if k not in {"DEBUG", "SECRET_KEY", "AUDIT_LOG_KEY", "DJANGO_ALLOW_ASYNC_UNSAFE"}
     }
     return subprocess.run(
         [sys.executable, "manage.py", *args],
@@ -42,6 +42,7 @@ def test_check_deploy_reports_no_issues_with_debug_off():
         env={
             "DEBUG": "False",
             "SECRET_KEY": secrets.token_urlsafe(50),
+            "AUDIT_LOG_KEY": secrets.token_urlsafe(32),
             "ALLOWED_HOSTS": "example.com",
         },
     )
@@ -53,6 +54,12 @@ def test_missing_secret_key_with_debug_off_fails_with_a_clear_message():
     result = manage("check", env={"DEBUG": "False"})
     assert result.returncode != 0
     assert "SECRET_KEY must be set when DEBUG is off" in result.stderr
+
+
+def test_missing_audit_log_key_with_debug_off_fails_with_a_clear_message():
+    result = manage("check", env={"DEBUG": "False", "SECRET_KEY": secrets.token_urlsafe(50)})
+    assert result.returncode != 0
+    assert "AUDIT_LOG_KEY must be set when DEBUG is off" in result.stderr
 
 
 def test_every_setting_is_documented_in_env_example():

@@ -9,7 +9,8 @@ from django.core.management import CommandError, call_command
 from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
-from findings.audit.services import GENESIS, record, verify_chain
+from findings.audit.services import GENESIS, record
+from findings.audit.verify import verify_chain
 from findings.models import AuditEntry
 from findings.reviews.services import DecisionInput, decide_item, open_cycle, sign_off_cycle
 from tests.findings.reviews.test_evidence import credential_entry, keep, make_account
@@ -103,11 +104,11 @@ def test_the_chain_starts_at_genesis_and_links_every_entry(reviewed_cycle):
 
 
 def test_a_clean_log_is_reported_intact(reviewed_cycle):
-    assert run_verify().strip() == f"intact ({AuditEntry.objects.count()} entries)"
+    assert run_verify().startswith(f"intact ({AuditEntry.objects.count()} entries, ")
 
 
 def test_an_empty_log_is_intact(db):
-    assert run_verify().startswith("intact (0 entries)")
+    assert run_verify().startswith("intact (0 entries, 0 checkpoints in ")
 
 
 def test_values_that_are_not_json_are_stored_as_they_were_hashed(db):
@@ -176,20 +177,51 @@ def test_a_deleted_entry_breaks_the_link_of_the_next_one(reviewed_cycle, postgre
     assert "does not link" in result.problem
 
 
-def test_a_rehashed_entry_still_breaks_the_chain_after_it(reviewed_cycle, postgres):
-    """Rewriting an entry together with its own hash moves the break to the next entry."""
+def test_a_forged_chain_rehashed_without_the_key_is_found_at_the_edited_entry(
+    reviewed_cycle, postgres
+):
+    """Someone with the database but not AUDIT_LOG_KEY edits an entry and recomputes every hash
+    after it (as a plain, unkeyed chain): the edited entry is the first that fails."""
     from findings.audit.services import entry_hash, hashed_fields
 
     entries = list(AuditEntry.objects.all())
-    victim = entries[1]
+    victim = entries[3]
     victim.after = {**victim.after, "kind": "remediate"}
-    forged = entry_hash(previous_hash=victim.previous_hash, fields=hashed_fields(entry=victim))
-
-    tamper(
-        "UPDATE findings_auditentry SET after = %s::jsonb, entry_hash = %s WHERE id = %s",
-        [json.dumps(victim.after), forged, victim.pk],
-    )
+    previous = victim.previous_hash
+    for entry in entries[3:]:
+        forged = entry_hash(previous_hash=previous, fields=hashed_fields(entry=entry))
+        tamper(
+            "UPDATE findings_auditentry SET after = %s::jsonb, previous_hash = %s, "
+            "entry_hash = %s WHERE id = %s",
+            [json.dumps(entry.after), previous, forged, entry.pk],
+        )
+        previous = forged
 
     result = verify_chain()
-    assert (result.intact, result.broken_entry_id) == (False, entries[2].pk)
-    assert "does not link" in result.problem
+    assert (result.intact, result.broken_entry_id) == (False, victim.pk)
+    assert "does not match its hash" in result.problem
+    with pytest.raises(CommandError, match=f"broken at entry {victim.pk}:"):
+        run_verify()
+
+    # Claiming the forged entries were never keyed does not help either.
+    tamper("UPDATE findings_auditentry SET keyed = false WHERE id >= %s", [victim.pk])
+    result = verify_chain()
+    assert (result.intact, result.broken_entry_id) == (False, victim.pk)
+    assert "is not keyed though entries before it are" in result.problem
+
+
+def test_the_database_refuses_to_truncate_the_audit_log(reviewed_cycle, postgres):
+    count = AuditEntry.objects.count()
+
+    # The test runner's own sessions may truncate (to empty tables between tests); not this one.
+    for statement in [
+        "TRUNCATE findings_auditentry CASCADE",
+        "TRUNCATE accounts_user CASCADE",  # reaches the log by cascade
+    ]:
+        refused = pytest.raises(DatabaseError, match="TRUNCATE is not allowed")
+        with refused, transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")  # no pending deferred FK checks
+            cursor.execute("SET LOCAL iamreview.test_flush = 'off'")
+            cursor.execute(statement)
+
+    assert AuditEntry.objects.count() == count

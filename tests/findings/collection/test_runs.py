@@ -1,6 +1,7 @@
 """The claim: one queued or running run per (account, source), held in the database."""
 
 import threading
+import time
 from datetime import timedelta
 
 import pytest
@@ -9,13 +10,18 @@ from django.utils import timezone
 
 from findings.collection.registry import add_account
 from findings.collection.runs import (
+    MAX_ATTEMPTS,
     AlreadyRunning,
+    RunBusy,
     claim_run,
     finish_run,
+    heartbeat,
     last_success,
+    pick_up_run,
     release_abandoned_runs,
     report_progress,
     start_run,
+    this_worker,
 )
 from findings.models import CollectionRun, Source
 
@@ -84,24 +90,90 @@ def test_other_sources_and_accounts_can_be_claimed_alongside(production):
     assert claim(staging)
 
 
-def test_an_abandoned_run_is_released_and_the_source_claimed_again(production, settings):
+def test_a_run_whose_heartbeat_stopped_is_failed_and_the_source_claimed_again_at_once(
+    production, settings
+):
     stuck = claim(production)
     start_run(run=stuck)
-    long_ago = timezone.now() - timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT + 120)
-    CollectionRun.objects.filter(pk=stuck.pk).update(created_at=long_ago)
-    recent = claim(production, Source.AUTHORIZATION_DETAILS)
+    silent_since = timezone.now() - timedelta(seconds=settings.COLLECT_STALE_AFTER_SECONDS + 5)
+    CollectionRun.objects.filter(pk=stuck.pk).update(heartbeat_at=silent_since)
+    alive = claim(production, Source.AUTHORIZATION_DETAILS)
+    start_run(run=alive)
 
     fresh = claim(production)
 
     stuck.refresh_from_db()
     assert stuck.status == CollectionRun.Status.FAILED
-    assert stuck.error.startswith("Abandoned")
+    assert stuck.error.startswith(f"Worker stopped: no heartbeat from {stuck.worker} since")
+    assert "Nothing it had half-stored was kept" in stuck.error
     assert stuck.finished_at is not None
     assert fresh.status == CollectionRun.Status.QUEUED
-    # A run within the time limit is still working: left alone.
-    recent.refresh_from_db()
-    assert recent.status == CollectionRun.Status.QUEUED
+    # A run whose worker still beats is working, however long it has been running.
+    CollectionRun.objects.filter(pk=alive.pk).update(created_at=timezone.now() - timedelta(days=1))
     assert release_abandoned_runs() == 0
+    alive.refresh_from_db()
+    assert alive.status == CollectionRun.Status.RUNNING
+
+
+def test_a_run_never_picked_up_within_the_time_limit_is_abandoned(production, settings):
+    lost = claim(production)
+    long_ago = timezone.now() - timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT + 120)
+    CollectionRun.objects.filter(pk=lost.pk).update(created_at=long_ago)
+
+    assert claim(production).status == CollectionRun.Status.QUEUED
+    lost.refresh_from_db()
+    assert lost.error.startswith("Abandoned: no worker picked this run up")
+
+
+def test_a_delivery_resumes_a_run_whose_worker_died_and_waits_for_a_live_one(production, settings):
+    run = claim(production)
+    assert pick_up_run(run_id=run.pk) == run  # queued: start it
+    start_run(run=run)
+
+    with pytest.raises(RunBusy):  # the heartbeat is fresh: someone is working on it
+        pick_up_run(run_id=run.pk)
+
+    silent_since = timezone.now() - timedelta(seconds=settings.COLLECT_STALE_AFTER_SECONDS + 5)
+    CollectionRun.objects.filter(pk=run.pk).update(heartbeat_at=silent_since, worker="dead:1")
+    resumed = pick_up_run(run_id=run.pk)
+    assert resumed.pk == run.pk
+    assert resumed.worker == this_worker()
+    assert resumed.heartbeat_at > silent_since
+
+    finish_run(run=run, succeeded=True)
+    assert pick_up_run(run_id=run.pk) is None
+
+
+def test_a_run_that_stopped_its_worker_every_time_is_given_up(production, settings):
+    run = claim(production)
+    silent_since = timezone.now() - timedelta(seconds=settings.COLLECT_STALE_AFTER_SECONDS + 5)
+    CollectionRun.objects.filter(pk=run.pk).update(
+        status=CollectionRun.Status.RUNNING, attempts=MAX_ATTEMPTS, heartbeat_at=silent_since
+    )
+
+    assert pick_up_run(run_id=run.pk) is None
+
+    run.refresh_from_db()
+    assert run.status == CollectionRun.Status.FAILED
+    assert run.error == f"Gave up: the worker stopped during each of {MAX_ATTEMPTS} attempts."
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_worker_beats_while_it_works_even_inside_a_long_transaction(postgres, settings):
+    from django.db import transaction
+
+    settings.COLLECT_HEARTBEAT_SECONDS = 0.05
+    account = add_account(account_id="111122223333", name="Production")
+    run = claim(account)
+    start_run(run=run)
+    first_beat = run.heartbeat_at
+
+    with heartbeat(run_id=run.pk), transaction.atomic():
+        add_account(account_id="444455556666", name="Written but not yet committed")
+        time.sleep(0.3)
+
+    run.refresh_from_db()
+    assert run.heartbeat_at > first_beat
 
 
 def test_progress_is_kept_when_a_run_finishes(production):

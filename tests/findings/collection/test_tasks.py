@@ -17,6 +17,7 @@ from findings.collection.tasks import (
     discover_organization,
     enqueue_collection,
     schedule_collections,
+    sweep_stale_runs,
 )
 from findings.models import AwsAccount, CollectionRun, CredentialReportEntry, Source
 from iamreview.celery import app as project_app
@@ -108,6 +109,33 @@ def test_collect_source_carries_out_a_queued_run():
     assert collect_source(run.pk) == "failed"
     run.refresh_from_db()
     assert run.error.startswith("Configuration error")
+
+
+@pytest.mark.django_db
+def test_the_sweep_fails_the_runs_of_dead_workers_and_queues_each_once_again(settings):
+    account = failing_fast("111122223333", "Production")
+    alive = claim_run(account=account, source=Source.ACCESS_ANALYZER, trigger="schedule")
+    CollectionRun.objects.filter(pk=alive.pk).update(status="running", heartbeat_at=timezone.now())
+    dead = claim_run(account=account, source=Source.CREDENTIAL_REPORT, trigger="schedule")
+    silent_since = timezone.now() - timedelta(seconds=settings.COLLECT_STALE_AFTER_SECONDS + 1)
+    CollectionRun.objects.filter(pk=dead.pk).update(
+        status="running", started_at=silent_since, heartbeat_at=silent_since, worker="w1:42"
+    )
+
+    assert sweep_stale_runs() == 1
+
+    dead.refresh_from_db()
+    assert dead.status == "failed"
+    assert dead.error.startswith("Worker stopped: no heartbeat from w1:42 since")
+    retry = CollectionRun.objects.get(retry_of=dead)
+    assert (retry.source, retry.trigger) == (Source.CREDENTIAL_REPORT, "schedule")
+    assert retry.status == "failed"  # it ran (in-process here) and failed fast on its ARN
+    alive.refresh_from_db()
+    assert alive.status == "running"
+    # A retry whose worker dies too is failed, not retried for ever.
+    CollectionRun.objects.filter(pk=retry.pk).update(status="running", heartbeat_at=silent_since)
+    assert sweep_stale_runs() == 0
+    assert CollectionRun.objects.filter(account=account).count() == 3
 
 
 @pytest.mark.django_db

@@ -7,7 +7,7 @@ from django.core.exceptions import ValidationError
 from django.test import Client
 from django.utils import timezone
 
-from findings.audit.services import verify_chain
+from findings.audit.verify import verify_chain
 from findings.detection.detect import detect_account
 from findings.detection.exclusions import create_exclusion, end_exclusion
 from findings.models import AuditEntry, Exclusion, Finding, Source

@@ -537,6 +537,23 @@ def test_two_reviewers_racing_on_postgres_cannot_both_decide(
 # --- Segregation of duties --------------------------------------------------------------------
 
 
+def test_a_decision_records_the_identities_linked_to_its_decider_at_the_time(
+    quarterly, production, reviewer
+):
+    from findings.models import AuditEntry
+
+    mine = user_arn(production, "rita")
+    LinkedIdentity.objects.create(user=reviewer, arn=mine)
+
+    made = decide(item_of(quarterly, "alice"), reviewer)
+    LinkedIdentity.objects.filter(user=reviewer).delete()  # removed later: the record stays
+
+    made.refresh_from_db()
+    assert made.decider_links == [mine]
+    entry = AuditEntry.objects.filter(action="decision.recorded").last()
+    assert entry.after["decider_links"] == [mine]
+
+
 def test_a_reviewer_cannot_decide_an_item_about_their_own_identity(
     quarterly, production, reviewer, second_reviewer
 ):

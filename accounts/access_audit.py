@@ -1,0 +1,179 @@
+"""Every change of who may do what goes to the audit log with before and after, whichever way
+it is made: the Django admin, a management command, a page, or a shell.
+
+Model signals are the one place all of those pass through. The acting person comes from the
+request (AuditActorMiddleware) or from `acting_as` around a service; otherwise "system".
+"""
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+
+from django.contrib.auth.models import Group, Permission
+from django.db.models.signals import m2m_changed, post_delete, post_save, pre_save
+
+from accounts.models import User
+from findings.audit.services import record
+
+_actor: ContextVar[object | None] = ContextVar("iamreview_audit_actor", default=None)
+USER_FLAGS = ("email", "is_active", "is_staff", "is_superuser")
+
+
+@contextmanager
+def acting_as(user: object | None) -> Iterator[None]:
+    token = _actor.set(user)
+    try:
+        yield
+    finally:
+        _actor.reset(token)
+
+
+def current_actor() -> User | None:
+    actor = _actor.get()
+    return actor if getattr(actor, "is_authenticated", False) else None
+
+
+class AuditActorMiddleware:
+    """Remember who is making this request, for changes recorded by the signals below."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        with acting_as(getattr(request, "user", None)):
+            return self.get_response(request)
+
+
+def _permission_names(ids) -> list[str]:
+    return sorted(
+        f"{app}.{codename}"
+        for app, codename in Permission.objects.filter(pk__in=ids).values_list(
+            "content_type__app_label", "codename"
+        )
+    )
+
+
+def _names_of(instance, relation: str) -> list[str]:
+    if relation == "groups":
+        return sorted(instance.groups.values_list("name", flat=True))
+    if relation == "user_set":
+        return sorted(instance.user_set.values_list("email", flat=True))
+    return _permission_names(getattr(instance, relation).values_list("pk", flat=True))
+
+
+_RELATIONS = {
+    User.groups.through: ("groups", "user_set", "user.groups_changed", "group.members_changed"),
+    User.user_permissions.through: ("user_permissions", None, "user.permissions_changed", None),
+    Group.permissions.through: ("permissions", None, "group.permissions_changed", None),
+}
+
+
+def _membership_changed(sender, instance, action, reverse, model, pk_set, **kwargs) -> None:
+    forward, backward, forward_action, backward_action = _RELATIONS[sender]
+    relation, audit_action = (backward, backward_action) if reverse else (forward, forward_action)
+    if relation is None:  # e.g. permission.group_set.add(...): record it on each group instead
+        return
+    if action.startswith("pre_"):
+        instance._access_before = _names_of(instance, relation)
+        return
+    if action not in {"post_add", "post_remove", "post_clear"}:
+        return
+    before = getattr(instance, "_access_before", [])
+    after = _names_of(instance, relation)
+    if before == after:
+        return
+    is_user = isinstance(instance, User)
+    record(
+        actor=current_actor(),
+        action=audit_action,
+        target_type="user" if is_user else "group",
+        target_id=instance.pk,
+        target_label=instance.email if is_user else instance.name,
+        before={relation: before},
+        after={relation: after},
+    )
+
+
+def _flags(user: User) -> dict:
+    return {name: getattr(user, name) for name in USER_FLAGS}
+
+
+def _touches_flags(update_fields) -> bool:
+    return update_fields is None or bool(set(update_fields) & set(USER_FLAGS))
+
+
+def _remember_user(sender, instance: User, update_fields=None, **kwargs) -> None:
+    if not _touches_flags(update_fields):  # last_login, password, preferences: not access
+        return
+    old = User.objects.filter(pk=instance.pk).values(*USER_FLAGS).first() if instance.pk else None
+    instance._access_before = old
+
+
+def _user_saved(sender, instance: User, created: bool, update_fields=None, **kwargs) -> None:
+    if not created and not _touches_flags(update_fields):
+        return
+    before = getattr(instance, "_access_before", None)
+    after = _flags(instance)
+    if created or before is None:
+        action, before_changed, after_changed = "user.created", None, after
+    else:
+        changed = [name for name in USER_FLAGS if before[name] != after[name]]
+        if not changed:
+            return
+        deactivated = changed == ["is_active"] and not after["is_active"]
+        action = "user.deactivated" if deactivated else "user.changed"
+        before_changed = {name: before[name] for name in changed}
+        after_changed = {name: after[name] for name in changed}
+    record(
+        actor=current_actor(),
+        action=action,
+        target_type="user",
+        target_id=instance.pk,
+        target_label=instance.email,
+        before=before_changed,
+        after=after_changed,
+    )
+
+
+def _user_deleted(sender, instance: User, **kwargs) -> None:
+    record(
+        actor=current_actor(),
+        action="user.deleted",
+        target_type="user",
+        target_id=instance.pk,
+        target_label=instance.email,
+        before=_flags(instance),
+    )
+
+
+def _group_saved(sender, instance: Group, created: bool, **kwargs) -> None:
+    if created:
+        record(
+            actor=current_actor(),
+            action="group.created",
+            target_type="group",
+            target_id=instance.pk,
+            target_label=instance.name,
+            after={"name": instance.name},
+        )
+
+
+def _group_deleted(sender, instance: Group, **kwargs) -> None:
+    record(
+        actor=current_actor(),
+        action="group.deleted",
+        target_type="group",
+        target_id=instance.pk,
+        target_label=instance.name,
+        before={"name": instance.name},
+    )
+
+
+def connect() -> None:
+    for through in _RELATIONS:
+        m2m_changed.connect(_membership_changed, sender=through, dispatch_uid=f"audit-{through}")
+    pre_save.connect(_remember_user, sender=User, dispatch_uid="audit-user-pre")
+    post_save.connect(_user_saved, sender=User, dispatch_uid="audit-user-post")
+    post_delete.connect(_user_deleted, sender=User, dispatch_uid="audit-user-delete")
+    post_save.connect(_group_saved, sender=Group, dispatch_uid="audit-group-post")
+    post_delete.connect(_group_deleted, sender=Group, dispatch_uid="audit-group-delete")

@@ -1,0 +1,102 @@
+"""Input no page or API can store: NUL characters (PostgreSQL text refuses them), lone surrogates
+(not Unicode: they cannot be encoded) and JSON nested deeper than anything we accept.
+
+`unusable_text` finds the first such value in parsed data and names its place; the middleware
+answers 400 for any request whose query parameters, form fields or JSON body hold one, before
+a view runs, so every page and the API get the same guard.
+"""
+
+import json
+
+from django.http import HttpResponse, JsonResponse
+
+MAX_JSON_DEPTH = 64
+JSON_TYPES = ("application/json",)
+
+
+def shown(text: str) -> str:
+    """Text safe to put in a message: NUL and surrogates spelled as escapes."""
+    return text.encode("utf-8", "backslashreplace").decode().replace("\x00", "\\u0000")
+
+
+def text_problem(text: str) -> str:
+    if "\x00" in text:
+        return "contains a NUL character (\\u0000)"
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        return f"contains a lone surrogate ({shown(text[exc.start])}), which is not valid Unicode"
+    return ""
+
+
+def unusable_text(value: object, *, max_depth: int = MAX_JSON_DEPTH) -> tuple[str, str] | None:
+    """(path, problem) of the first unusable string or key, or too-deep nesting, in document
+    order; None when everything is usable. Paths read like `RoleDetailList[3].Description`."""
+    stack: list[tuple[object, str, int]] = [(value, "", 0)]
+    while stack:
+        item, where, depth = stack.pop()
+        if depth > max_depth:
+            return where or "(top level)", f"is nested more than {max_depth} levels deep"
+        if isinstance(item, str):
+            if problem := text_problem(item):
+                return where or "(top level)", problem
+        elif isinstance(item, dict):
+            children = []
+            for key, child in item.items():
+                place = f"{where}.{shown(str(key))}" if where else shown(str(key))
+                if isinstance(key, str) and (problem := text_problem(key)):
+                    return place, f"has a key that {problem}"
+                children.append((child, place, depth + 1))
+            stack.extend(reversed(children))
+        elif isinstance(item, list | tuple):
+            stack.extend(
+                reversed([(child, f"{where}[{i}]", depth + 1) for i, child in enumerate(item)])
+            )
+    return None
+
+
+def json_problem(body: bytes) -> str:
+    """Why a JSON request body is unusable, or "" (invalid JSON is left to the view)."""
+    try:
+        document = json.loads(body)
+    except RecursionError:
+        return f"the JSON body is nested more than {MAX_JSON_DEPTH} levels deep"
+    except ValueError:
+        return ""
+    found = unusable_text(document)
+    return f"the JSON body's field {found[0]} {found[1]}" if found else ""
+
+
+def _parameters_problem(parameters, kind: str) -> str:
+    for key, values in parameters.lists():
+        if problem := text_problem(key):
+            return f"a {kind} name {problem}"
+        for value in values:
+            if isinstance(value, str) and (problem := text_problem(value)):
+                return f"the {kind} {shown(key)!r} {problem}"
+    return ""
+
+
+def request_problem(request) -> str:
+    if problem := _parameters_problem(request.GET, "query parameter"):
+        return problem
+    if request.method not in {"POST", "PUT", "PATCH", "DELETE"}:
+        return ""
+    if request.content_type in ("application/x-www-form-urlencoded", "multipart/form-data"):
+        return _parameters_problem(request.POST, "form field")
+    if request.content_type in JSON_TYPES or request.content_type.endswith("+json"):
+        return json_problem(request.body)
+    return ""
+
+
+class RejectUnusableInputMiddleware:
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if problem := request_problem(request):
+            message = f"Bad request: {problem}. Nothing was stored."
+            if request.path.startswith("/api/"):
+                return JsonResponse({"detail": message}, status=400)
+            return HttpResponse(message, status=400, content_type="text/plain; charset=utf-8")
+        return self.get_response(request)

@@ -1,0 +1,126 @@
+"""Changes of who may do what are in the audit log with before and after, however they are made:
+the Django admin, a command, or code."""
+
+import io
+
+import pytest
+from django.contrib.auth.models import Group, Permission
+from django.core.management import call_command
+
+from accounts.models import User
+from accounts.permissions import Role
+from findings.audit.verify import verify_chain
+from findings.models import AuditEntry
+
+pytestmark = pytest.mark.django_db
+
+
+def entries(action: str) -> list[AuditEntry]:
+    return list(AuditEntry.objects.filter(action=action))
+
+
+def test_adding_a_permission_to_a_role_group_in_the_admin_is_recorded(login, administrator):
+    reviewers = Group.objects.get(name=Role.REVIEWER.value)
+    before = sorted(f"{p.content_type.app_label}.{p.codename}" for p in reviewers.permissions.all())
+    extra = Permission.objects.get(codename="change_user")
+    client = login(administrator)
+
+    response = client.post(
+        f"/admin/auth/group/{reviewers.pk}/change/",
+        {
+            "name": reviewers.name,
+            "permissions": [*reviewers.permissions.values_list("pk", flat=True), extra.pk],
+        },
+    )
+
+    assert response.status_code == 302, response.content[:2000]
+    [entry] = entries("group.permissions_changed")
+    assert (entry.actor, entry.target_label) == (administrator, Role.REVIEWER.value)
+    assert entry.before == {"permissions": before}
+    assert entry.after == {"permissions": sorted([*before, "accounts.change_user"])}
+    assert verify_chain().intact
+
+
+def test_adding_and_removing_a_person_from_a_group_in_the_admin_is_recorded(
+    login, administrator, reviewer
+):
+    approvers = Group.objects.get(name=Role.APPROVER.value)
+    client = login(administrator)
+    form = {
+        "email": reviewer.email,
+        "full_name": reviewer.full_name,
+        "is_active": "on",
+        "groups": [approvers.pk, *reviewer.groups.values_list("pk", flat=True)],
+        "last_login_0": "",
+        "last_login_1": "",
+        "date_joined_0": "2026-01-01",
+        "date_joined_1": "00:00:00",
+    }
+
+    response = client.post(f"/admin/accounts/user/{reviewer.pk}/change/", form)
+    assert response.status_code == 302, response.content[:3000]
+    response = client.post(
+        f"/admin/accounts/user/{reviewer.pk}/change/", {**form, "groups": [approvers.pk]}
+    )
+    assert response.status_code == 302
+
+    added, removed = [e for e in entries("user.groups_changed") if e.actor == administrator]
+    assert added.before == {"groups": ["Reviewer"]}
+    assert added.after == {"groups": ["Approver", "Reviewer"]}
+    assert removed.before == {"groups": ["Approver", "Reviewer"]}
+    assert removed.after == {"groups": ["Approver"]}
+
+
+def test_creating_a_user_by_command_and_deactivating_them_are_recorded(administrator):
+    call_command("create_user", "carl@example.com", "--role", "auditor", stdout=io.StringIO())
+    carl = User.objects.get(email="carl@example.com")
+
+    [created] = [e for e in entries("user.created") if e.target_label == carl.email]
+    assert created.actor is None and created.actor_label == "system"
+    assert created.after == {
+        "email": carl.email,
+        "is_active": True,
+        "is_staff": False,
+        "is_superuser": False,
+    }
+    [joined] = [e for e in entries("user.groups_changed") if e.target_label == carl.email]
+    assert (joined.before, joined.after) == ({"groups": []}, {"groups": ["Auditor"]})
+
+    carl.is_active = False
+    carl.save()
+
+    [deactivated] = entries("user.deactivated")
+    assert (deactivated.before, deactivated.after) == ({"is_active": True}, {"is_active": False})
+
+
+def test_adding_a_person_from_the_groups_side_is_recorded_on_the_group(reviewer):
+    auditors = Group.objects.get(name=Role.AUDITOR.value)
+
+    auditors.user_set.add(reviewer)
+
+    [entry] = entries("group.members_changed")
+    assert entry.target_label == Role.AUDITOR.value
+    assert entry.after == {"user_set": [reviewer.email]}
+
+
+def test_logging_in_and_saving_other_fields_record_nothing(client, reviewer):
+    count = AuditEntry.objects.count()
+    client.force_login(reviewer)
+    reviewer.full_name = "Rita R."
+    reviewer.save(update_fields=["full_name"])
+
+    assert AuditEntry.objects.count() == count
+
+
+def test_revoking_a_role_and_deactivating_by_command_are_recorded(reviewer):
+    call_command("revoke_role", reviewer.email, "reviewer", stdout=io.StringIO())
+    call_command("deactivate_user", reviewer.email, stdout=io.StringIO())
+
+    [left] = [e for e in entries("user.groups_changed") if e.before == {"groups": ["Reviewer"]}]
+    assert left.after == {"groups": []}
+    assert entries("role.revoked")[0].target_label == reviewer.email
+    [deactivated] = entries("user.deactivated")
+    assert (deactivated.before, deactivated.after) == ({"is_active": True}, {"is_active": False})
+    reviewer.refresh_from_db()
+    assert not reviewer.is_active
+    assert verify_chain().intact

@@ -1,0 +1,136 @@
+"""Files no import may half-store: NUL characters, lone surrogates, wrong types, absurd nesting.
+Each is rejected whole, naming the line or the JSON path of the offending field."""
+
+import io
+import json
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from findings.collection.imports import ImportRejected, check_size, import_file
+from findings.models import CollectionRun, IamRole, IamUser
+from tests.findings.collection.test_imports import gaad_file, import_report, production, sample
+
+pytestmark = pytest.mark.django_db
+__all__ = ["production"]  # the fixture, imported for these tests
+
+POLICY = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:*"}]}
+
+
+def gaad_with_role(**changes) -> bytes:
+    document = json.loads(gaad_file(POLICY))
+    document["RoleDetailList"][0].update(changes)
+    return json.dumps(document).encode()
+
+
+def import_gaad(account, data: bytes):
+    return import_file(
+        account=account, kind="authorization-details", data=data, filename="gaad.json"
+    )
+
+
+@pytest.mark.parametrize(
+    ("data", "path", "problem"),
+    [
+        (
+            gaad_with_role(MaxSessionDuration="abc"),
+            "RoleDetailList[0].MaxSessionDuration",
+            'expected a whole number from 0 to 2147483647, found text "abc"',
+        ),
+        (
+            gaad_with_role(Description={"a": [1, 2]}),
+            "RoleDetailList[0].Description",
+            "expected text, found an object",
+        ),
+        (gaad_with_role(Path=["/"]), "RoleDetailList[0].Path", "expected text, found a list"),
+        (
+            gaad_with_role(Description="ops\u0000team"),
+            "RoleDetailList[0].Description",
+            "contains a NUL character (\\u0000)",
+        ),
+        (
+            # A lone surrogate, as JSON spells it: valid JSON, not valid Unicode.
+            gaad_with_role(Description="x").replace(b'"x"', b'"\\ud800"'),
+            "RoleDetailList[0].Description",
+            "contains a lone surrogate (\\ud800), which is not valid Unicode",
+        ),
+        (
+            gaad_with_role(Tags=[{"Key": "team", "Value": 7}]),
+            "RoleDetailList[0].Tags[0].Value",
+            "expected text, found the number 7",
+        ),
+        (
+            gaad_with_role(
+                RolePolicyList=[{"PolicyName": "p", "PolicyDocument": {"Statement": "a\u0000"}}]
+            ),
+            "RoleDetailList[0].RolePolicyList[0].PolicyDocument.Statement",
+            "contains a NUL character",
+        ),
+    ],
+)
+def test_an_authorization_details_file_with_a_bad_field_is_rejected_naming_its_path(
+    production, data, path, problem
+):
+    with pytest.raises(ImportRejected) as rejected:
+        import_gaad(production, data)
+
+    message = str(rejected.value)
+    assert f"{path}: {problem}" in message
+    assert "nothing was stored" in message
+    assert not IamRole.objects.exists() and not IamUser.objects.exists()
+    run = CollectionRun.objects.get()
+    assert run.status == CollectionRun.Status.FAILED and path in run.error
+
+
+def test_json_nested_200000_levels_deep_is_rejected(production):
+    deep = b'{"UserDetailList": ' + b"[" * 200_000 + b"]" * 200_000 + b"}"
+    with pytest.raises(ImportRejected, match="nested more than 64 levels deep"):
+        import_gaad(production, deep)
+    assert not IamUser.objects.exists()
+
+
+def test_json_nested_deeper_than_any_aws_output_is_rejected_naming_where(production):
+    deep = gaad_with_role(Description="x").replace(b'"x"', b"[" * 80 + b"]" * 80)
+    with pytest.raises(
+        ImportRejected, match=r"RoleDetailList\[0\]\.Description(\[0\])+: is nested"
+    ):
+        import_gaad(production, deep)
+
+
+def test_a_findings_file_with_a_nul_is_rejected_naming_the_field(production):
+    document = json.loads(sample("access-analyzer-list-findings-v2.json"))
+    document["findings"][1]["resource"] = "arn:aws:s3:::bucket\u0000"
+    with pytest.raises(ImportRejected, match=r"findings\[1\]\.resource: contains a NUL"):
+        import_file(
+            account=production,
+            kind="access-analyzer-findings",
+            data=json.dumps(document).encode(),
+        )
+
+
+def test_a_credential_report_with_a_nul_is_rejected_naming_the_line(production):
+    lines = sample("credential-report.csv").splitlines(True)
+    lines[2] = lines[2].replace(b",", b"\x00,", 1)
+    with pytest.raises(ImportRejected, match=r"line 3: contains a NUL character"):
+        import_report(production, b"".join(lines))
+
+
+def test_the_command_reports_a_bad_file_in_one_line_without_a_traceback(production, tmp_path):
+    bad = tmp_path / "gaad.json"
+    bad.write_bytes(gaad_with_role(MaxSessionDuration="abc"))
+    with pytest.raises(CommandError, match=r"RoleDetailList\[0\]\.MaxSessionDuration"):
+        call_command(
+            "import_file",
+            str(bad),
+            "--account",
+            production.account_id,
+            "--kind",
+            "authorization-details",
+            stdout=io.StringIO(),
+        )
+
+
+def test_the_size_limit_message_says_50_mb_like_the_readme(settings):
+    settings.IAMREVIEW_IMPORT_MAX_BYTES = 50 * 1024 * 1024
+    with pytest.raises(ImportRejected, match=r"the limit is 50 MB"):
+        check_size(size=60 * 1024 * 1024)

@@ -1,0 +1,88 @@
+"""Input no page can store answers 400 with a clear message, before any view runs: NUL
+characters and lone surrogates in query parameters, form fields and JSON bodies, and JSON
+nested deeper than anything we accept."""
+
+import json
+
+import pytest
+
+from accounts.models import LinkedIdentity
+from iamreview.input_guard import unusable_text
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/findings/?q=a%00b",
+        "/findings/export.csv?q=a%00",
+        "/inventory/users/?q=a%00b",
+        "/findings/?a%00=1",
+    ],
+)
+def test_a_nul_in_a_query_parameter_is_a_clear_400(login, administrator, url):
+    response = login(administrator).get(url)
+
+    assert response.status_code == 400
+    body = response.content.decode()
+    assert "contains a NUL character (\\u0000)" in body
+    assert "Nothing was stored" in body
+    assert response["Content-Type"].startswith("text/plain")
+
+
+def test_the_same_question_without_the_nul_works(login, administrator):
+    assert login(administrator).get("/findings/?q=ab").status_code == 200
+
+
+def test_a_nul_in_a_form_field_is_refused_and_nothing_is_stored(login, reviewer):
+    arn = "arn:aws:iam::111122223333:user/ri\x00ta"
+    response = login(reviewer).post("/accounts/profile/identities/", {"arn": arn})
+
+    assert response.status_code == 400
+    assert "the form field 'arn' contains a NUL character" in response.content.decode()
+    assert not LinkedIdentity.objects.exists()
+
+
+def test_a_lone_surrogate_in_a_json_body_is_a_400_naming_the_field(login, administrator):
+    body = '{"role_arns": ["ok", "\\ud800"]}'
+    response = login(administrator).post(
+        "/accounts/profile/identities/", body, content_type="application/json"
+    )
+
+    assert response.status_code == 400
+    assert "role_arns[1] contains a lone surrogate (\\ud800)" in response.content.decode()
+
+
+def test_json_nested_200000_levels_deep_is_a_400(login, administrator):
+    body = "[" * 200_000 + "]" * 200_000
+    response = login(administrator).post(
+        "/accounts/profile/identities/", body, content_type="application/json"
+    )
+
+    assert response.status_code == 400
+    assert "nested more than 64 levels deep" in response.content.decode()
+
+
+def test_api_paths_get_the_same_refusal_as_json(client):
+    response = client.get("/api/cycles?q=a%00")
+
+    assert response.status_code == 400
+    assert "contains a NUL character" in response.json()["detail"]
+
+
+@pytest.mark.parametrize("url", ["/findings/", "/review/audit/", "/inventory/users/"])
+def test_a_page_number_beyond_64_bits_is_not_a_server_error(login, auditor, url):
+    response = login(auditor).get(f"{url}?page=9223372036854775809")
+    assert response.status_code in {200, 400, 404}
+
+
+def test_unusable_text_names_the_first_bad_place_in_document_order():
+    document = {"a": ["fine", {"b": "x\x00"}], "c": "\ud800"}
+    assert unusable_text(document) == ("a[1].b", "contains a NUL character (\\u0000)")
+    assert unusable_text({"k\x00": 1}) == (
+        "k\\u0000",
+        "has a key that contains a NUL character (\\u0000)",
+    )
+    assert unusable_text(json.loads("[" * 70 + "]" * 70))[1] == "is nested more than 64 levels deep"
+    assert unusable_text({"ok": [1, 2.5, None, True, "text"]}) is None
