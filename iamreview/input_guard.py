@@ -8,6 +8,7 @@ a view runs, so every page and the API get the same guard.
 
 import json
 
+from django.core.exceptions import RequestDataTooBig
 from django.http import HttpResponse, JsonResponse
 
 MAX_JSON_DEPTH = 64
@@ -85,7 +86,11 @@ def request_problem(request) -> str:
     if request.content_type in ("application/x-www-form-urlencoded", "multipart/form-data"):
         return _parameters_problem(request.POST, "form field")
     if request.content_type in JSON_TYPES or request.content_type.endswith("+json"):
-        return json_problem(request.body)
+        try:
+            body = request.body
+        except RequestDataTooBig:
+            return ""  # the view answers that (413), as it would without this guard
+        return json_problem(body)
     return ""
 
 
@@ -97,6 +102,7 @@ class RejectUnusableInputMiddleware:
         if problem := request_problem(request):
             message = f"Bad request: {problem}. Nothing was stored."
             if request.path.startswith("/api/"):
-                return JsonResponse({"detail": message}, status=400)
+                # The API's own shape for a 400 (FieldErrors), documented on every operation.
+                return JsonResponse({"errors": {"request": message}}, status=400)
             return HttpResponse(message, status=400, content_type="text/plain; charset=utf-8")
         return self.get_response(request)

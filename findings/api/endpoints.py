@@ -61,11 +61,13 @@ add_error_answers(api)
 
 
 def failures(*statuses: int) -> dict[int, type]:
-    """The error answers of an operation: its own, and 401, 403, 405 and 500 as every one."""
+    """The error answers of an operation: its own, and 400, 401, 403, 405 and 500 as every one."""
     shapes = {400: schemas.FieldErrors, 409: schemas.ConflictError}
     return {
         status: shapes.get(status, schemas.Error)
-        for status in sorted({401, 403, 405, 500, *statuses})
+        # 400 everywhere: the input guard (iamreview/input_guard.py) refuses NUL characters,
+        # lone surrogates and deep JSON in any request before an operation runs.
+        for status in sorted({400, 401, 403, 405, 500, *statuses})
     }
 
 
@@ -279,7 +281,7 @@ def principal_suggestion(request, query: Query[inputs.SuggestionQuery]):
     operation_id="getSchema",
     summary="This OpenAPI document (no token needed)",
     auth=None,
-    response={200: dict, 405: schemas.Error, 500: schemas.Error},
+    response={200: dict, 400: schemas.FieldErrors, 405: schemas.Error, 500: schemas.Error},
 )
 def openapi_schema(request):
     return OPENAPI

@@ -68,7 +68,7 @@ def test_api_paths_get_the_same_refusal_as_json(client):
     response = client.get("/api/cycles?q=a%00")
 
     assert response.status_code == 400
-    assert "contains a NUL character" in response.json()["detail"]
+    assert "contains a NUL character" in response.json()["errors"]["request"]
 
 
 @pytest.mark.parametrize("url", ["/findings/", "/review/audit/", "/inventory/users/"])

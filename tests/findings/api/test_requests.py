@@ -119,8 +119,8 @@ def test_a_decision_keeps_its_microseconds(client, reviewer, cycle):
 @pytest.mark.parametrize(
     ("raw_value", "message"),
     [
-        ('"needed\\u0000for checkout"', "Must not contain NUL characters."),
-        ('"needed \\ud800 for checkout"', "Must be valid Unicode text."),
+        ('"needed\\u0000for checkout"', "justification contains a NUL character"),
+        ('"needed \\ud800 for checkout"', "justification contains a lone surrogate"),
     ],
 )
 def test_a_nul_or_a_lone_surrogate_in_a_string_is_a_400_and_nothing_is_stored(
