@@ -1,3 +1,5 @@
+from importlib.util import find_spec
+
 from django.contrib import admin
 from django.urls import include, path
 from django.views.generic import RedirectView
@@ -7,10 +9,12 @@ from iamreview.health import healthz
 urlpatterns = [
     path("", include("findings.urls")),
     path("accounts/", include("accounts.urls")),
-    path("api/docs", include("findings.api.docs")),
     path("api/", include("findings.api.urls")),
     # One login page for the whole app: the admin's own login redirects to it.
     path("admin/login/", RedirectView.as_view(pattern_name="login", query_string=True)),
     path("admin/", admin.site.urls),
     path("healthz", healthz, name="healthz"),
 ]
+# The django-ninja rewrite of the API brings findings.api.docs; until it lands, pages work.
+if find_spec("findings.api.docs") is not None:
+    urlpatterns.insert(2, path("api/docs", include("findings.api.docs")))
