@@ -7,10 +7,13 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django.shortcuts import get_object_or_404
+from django.urls import reverse
 
 from accounts.permissions import Capability, can
+from findings.detection.detect import AA_PREFIX
+from findings.detection.selectors import check_title
 from findings.inventory.selectors import REASON_WORDS
-from findings.models import ReviewCycle, ReviewItem
+from findings.models import IamRole, IamUser, ReviewCycle, ReviewItem
 from findings.reviews.evidence import current_specs
 from findings.reviews.forms import DECISION_HELP, DecisionForm
 from findings.reviews.services import Conflict, Forbidden, check_may_decide, reviewers
@@ -63,6 +66,24 @@ FACT_LABELS = {
     "service_linked": "Service-linked role",
 }
 CODE_FACTS = {"arn", "resource"}
+AWS_STATUS_WORDS = {
+    "ACTIVE": "Active in AWS",
+    "ARCHIVED": "Archived in AWS (marked as intended)",
+    "RESOLVED": "Resolved in AWS",
+}
+# Credential-report facts shown together in the credentials table of a user item.
+CREDENTIAL_FACTS = {
+    "password_enabled",
+    "password_last_used",
+    "password_last_changed",
+    "password_next_rotation",
+    "access_key_1_active",
+    "access_key_1_last_rotated",
+    "access_key_1_last_used_date",
+    "access_key_2_active",
+    "access_key_2_last_rotated",
+    "access_key_2_last_used_date",
+}
 
 
 @dataclass
@@ -94,11 +115,21 @@ def fact_text(value) -> str:
     return str(value)
 
 
-def present_facts(facts: dict) -> list[Fact]:
+def _readable(key: str, value):
+    """Access Analyzer's codes in words (`ExternalAccess`, `ACTIVE`)."""
+    if key == "finding_type" and isinstance(value, str):
+        return check_title(check_id=AA_PREFIX + value)
+    if key == "aws_status" and isinstance(value, str):
+        return AWS_STATUS_WORDS.get(value, value.title())
+    return value
+
+
+def present_facts(facts: dict, *, skip: set[str] = frozenset()) -> list[Fact]:
     shown = []
     for key, value in (facts or {}).items():
-        if key.endswith("_reason") or key == "details":
+        if key.endswith("_reason") or key == "details" or key in skip:
             continue
+        value = _readable(key, value)
         label = FACT_LABELS.get(key, key.replace("_", " ").capitalize())
         if value is None:
             reason = facts.get(f"{key}_reason")
@@ -130,8 +161,44 @@ def diff_lines(lines: list[str]) -> list[tuple[str, str]]:
     return classed
 
 
+def present_credentials(facts: dict) -> list[dict]:
+    """A user's password and keys, each with when it was set and last used (and why not)."""
+    if "password_enabled" not in facts:
+        return []
+
+    def row(name, active, created, last_used):
+        return {
+            "name": name,
+            "active": active,
+            "created": facts.get(created),
+            "created_reason": facts.get(f"{created}_reason") or "",
+            "last_used": facts.get(last_used),
+            "last_used_reason": facts.get(f"{last_used}_reason") or "",
+        }
+
+    rows = [
+        row(
+            "Console password",
+            facts.get("password_enabled"),
+            "password_last_changed",
+            "password_last_used",
+        )
+    ]
+    for n in (1, 2):
+        rows.append(
+            row(
+                f"Access key {n}",
+                facts.get(f"access_key_{n}_active"),
+                f"access_key_{n}_last_rotated",
+                f"access_key_{n}_last_used_date",
+            )
+        )
+    return rows
+
+
 def present_evidence(evidence: dict) -> dict:
     facts = evidence.get("facts") or {}
+    credentials = present_credentials(facts)
     changes = evidence.get("changes")
     if changes is not None:
         changes = {
@@ -143,10 +210,9 @@ def present_evidence(evidence: dict) -> dict:
             ],
         }
     return {
-        "facts": present_facts(facts),
-        "details": [
-            json.dumps(detail, indent=2, sort_keys=True) for detail in facts.get("details") or []
-        ],
+        "facts": present_facts(facts, skip=CREDENTIAL_FACTS if credentials else set()),
+        "credentials": credentials,
+        "access_details": facts.get("details") or [],
         "findings": [
             {**finding, "why": (finding.get("evidence") or {}).get("why", "")}
             for finding in evidence.get("findings") or []
@@ -179,6 +245,21 @@ def load_item(pk: int) -> ReviewItem:
     )
 
 
+def inventory_url(item: ReviewItem) -> str:
+    """The inventory page of the item's user or role, when the inventory holds it."""
+    model, name = {"user": (IamUser, "inventory_user"), "role": (IamRole, "inventory_role")}.get(
+        item.subject_type, (None, "")
+    )
+    if model is None:
+        return ""
+    pk = (
+        model.objects.filter(account_id=item.account_id, arn=item.subject_arn, gone_at=None)
+        .values_list("pk", flat=True)
+        .first()
+    )
+    return reverse(name, args=[pk]) if pk else ""
+
+
 def item_context(
     request,
     item: ReviewItem,
@@ -208,6 +289,7 @@ def item_context(
         "item": item,
         "cycle": cycle,
         "evidence": present_evidence(item.frozen_evidence or {}),
+        "inventory_url": inventory_url(item),
         "decisions": item.decisions.select_related("decided_by", "delegate_to").order_by(
             "decided_at", "id"
         ),

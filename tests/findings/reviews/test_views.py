@@ -557,7 +557,7 @@ def test_the_item_partial_shows_evidence_history_and_a_decision_form(
     body = response.content.decode()
     assert body.lstrip().startswith(f'<div id="item-{item.pk}"')
     assert "<html" not in body
-    assert "MFA active" in body and "Password last used" in body
+    assert "MFA active" in body and "Console password" in body
     assert "Console password without MFA" in body
     assert "alice signs in with a password and no MFA device." in body
     assert "Rita knows alice" in body and "Delegate" in body
