@@ -151,10 +151,8 @@ def may_select(user, cycle: ReviewCycle) -> bool:
     )
 
 
-def queue_context(request, cycle: ReviewCycle, filters: QueueFilters) -> dict:
-    page = Paginator(queue_items(cycle, filters, request.user), PER_PAGE).get_page(
-        request.GET.get("page")
-    )
+def queue_context(request, cycle: ReviewCycle, filters: QueueFilters, *, page_number=None) -> dict:
+    page = Paginator(queue_items(cycle, filters, request.user), PER_PAGE).get_page(page_number)
     fresh = fresh_hashes(cycle)
     for item in page:
         item.freshness = freshness(item, fresh)
@@ -215,10 +213,15 @@ def load_cycle(pk: int) -> ReviewCycle:
     )
 
 
-def cycle_context(request, cycle: ReviewCycle, **sign_off) -> dict:
-    """The queue; and, unless htmx swaps only the queue, the filters and the sign-off section."""
-    filters = QueueFilters.from_params(request.GET)
-    context = queue_context(request, cycle, filters)
+def cycle_context(request, cycle: ReviewCycle, *, params=None, bulk=None, **sign_off) -> dict:
+    """The queue; and, unless htmx swaps only the queue, the filters and the sign-off section.
+
+    `params` are the queue's filters (the query string unless given); `bulk` the bulk form's
+    input to show again after an error (selected ids, decision, comment, expiry, errors)."""
+    params = request.GET if params is None else params
+    filters = QueueFilters.from_params(params)
+    context = queue_context(request, cycle, filters, page_number=params.get("page"))
+    context["bulk"] = bulk or {"selected": set()}
     if not (request.htmx and request.htmx.target == "queue"):
         context.update(
             sign_off_context(request, cycle, **sign_off),

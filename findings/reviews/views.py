@@ -139,8 +139,8 @@ def review_release(request):
 # --- One cycle: the queue -------------------------------------------------------------------
 
 
-def render_cycle(request, cycle: ReviewCycle, *, status: int = 200, **sign_off):
-    context = cycle_context(request, cycle, **sign_off)
+def render_cycle(request, cycle: ReviewCycle, *, status: int = 200, **options):
+    context = cycle_context(request, cycle, **options)
     return render_partial(
         request, "findings/reviews/cycle.html", context, target="queue", status=status
     )
@@ -169,6 +169,21 @@ def titles(pairs, limit: int = 5) -> str:
     return "; ".join(names) + (f"; and {more} more" if more > 0 else "")
 
 
+def bulk_refused(request, cycle: ReviewCycle, ids: list[int], *errors: str):
+    """The queue again with every input of the bulk form kept, and why nothing was decided."""
+    back = request.POST.get("back", "")[:500]
+    bulk = {
+        "selected": set(ids),
+        "decision": request.POST.get("decision", "")[:40],
+        "justification": request.POST.get("justification", "")[:5000],
+        "expires_on": request.POST.get("expires_on", "")[:10],
+        "errors": list(errors),
+    }
+    return render_cycle(
+        request, load_cycle(cycle.pk), status=400, params=QueryDict(back), bulk=bulk
+    )
+
+
 @require_POST
 @requires(Capability.DECIDE)
 def review_bulk(request, pk: int):
@@ -179,8 +194,9 @@ def review_bulk(request, pk: int):
     back = back_to_queue(cycle, data.get("back", ""))
     ids = selected_ids(request)
     if not ids:
-        messages.error(request, "Select the items to decide first.")
-        return back
+        return bulk_refused(request, cycle, ids, "Select the items to decide first.")
+    if "expires_on" in form.errors:
+        return bulk_refused(request, cycle, ids, "The expiry date is not a date (use YYYY-MM-DD).")
     if form.errors or not data.get("seen_at"):
         messages.error(request, "The form was incomplete; reload the page and try again.")
         return back
@@ -198,8 +214,7 @@ def review_bulk(request, pk: int):
         )
     else:
         if not data.get("decision"):
-            messages.error(request, "Choose the decision for the selected items.")
-            return back
+            return bulk_refused(request, cycle, ids, "Choose the decision for the selected items.")
         decision = DecisionInput(
             kind=data["decision"],
             justification=data["justification"],
@@ -210,9 +225,9 @@ def review_bulk(request, pk: int):
             items=items, actor=request.user, decision=decision, seen_at=data["seen_at"]
         )
     except Invalid as exc:
-        for message in exc.errors.values():
-            messages.error(request, f"Nothing was decided: {message}")
-        return back
+        return bulk_refused(
+            request, cycle, ids, *(f"Nothing was decided: {m}" for m in exc.errors.values())
+        )
     label = Decision.Kind(decision.kind).label
     if result.decided:
         count = len(result.decided)

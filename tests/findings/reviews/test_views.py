@@ -772,14 +772,38 @@ def test_a_bulk_decision_needs_one_comment_and_decides_every_selected_item(clien
     items = list(cycle.items.all())
     login(client, reviewer)
     response = bulk(client, cycle, items, decision="keep", justification="")
-    assert "Nothing was decided: A comment is required for a bulk decision." in message_texts(
-        response
+    assert response.status_code == 400
+    assert "Nothing was decided: A comment is required for a bulk decision." in (
+        response.content.decode()
     )
     assert not Decision.objects.exists()
     response = bulk(client, cycle, items, decision="keep", justification="Quarterly check done")
     assert response.redirect_chain[-1][0] == f"/review/cycles/{cycle.pk}/?status=undecided"
     assert "Decided 3 items: Keep." in message_texts(response)
     assert Decision.objects.filter(bulk=True, justification="Quarterly check done").count() == 3
+
+
+def test_a_refused_bulk_decision_keeps_every_input_and_preselects_no_decision(
+    client, cycle, reviewer
+):
+    alice, bob = item_of(cycle, "alice"), item_of(cycle, "bob")
+    login(client, reviewer)
+    fresh = client.get(f"/review/cycles/{cycle.pk}/").content.decode()
+    assert '<option value="">Choose a decision</option><option value="keep">' in fresh
+
+    response = bulk(
+        client, cycle, [alice, bob], decision="accept_risk", justification="Vendor migration"
+    )
+
+    assert response.status_code == 400
+    page = response.content.decode()
+    assert "Nothing was decided:" in page and "expiry" in page
+    for item, checked in ((alice, True), (bob, True), (item_of(cycle, "carol"), False)):
+        box = re.search(rf'<input type="checkbox" name="items" value="{item.pk}"[^>]*>', page)
+        assert (" checked" in box.group(0)) is checked
+    assert '<option value="accept_risk" selected>' in page
+    assert 'value="Vendor migration"' in page
+    assert not Decision.objects.exists()
 
 
 def test_items_decided_by_someone_else_after_the_page_was_shown_are_bulk_conflicts(
