@@ -6,6 +6,7 @@ import json
 from dataclasses import dataclass
 from datetime import datetime
 
+from django.db.models import Q
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
 
@@ -258,6 +259,50 @@ def inventory_url(item: ReviewItem) -> str:
         .first()
     )
     return reverse(name, args=[pk]) if pk else ""
+
+
+def _after(item: ReviewItem) -> Q:
+    """Items after this one in the queue's default order (severity, title, id)."""
+    rank, title = item.severity_rank, item.title
+    return (
+        Q(severity_rank__gt=rank)
+        | Q(severity_rank=rank, title__gt=title)
+        | Q(severity_rank=rank, title=title, id__gt=item.pk)
+    )
+
+
+def _before(item: ReviewItem) -> Q:
+    rank, title = item.severity_rank, item.title
+    return (
+        Q(severity_rank__lt=rank)
+        | Q(severity_rank=rank, title__lt=title)
+        | Q(severity_rank=rank, title=title, id__lt=item.pk)
+    )
+
+
+def queue_position(item: ReviewItem, *, per_page: int) -> dict:
+    """Where the item sits in its queue (default order): the previous and next items, the next
+    undecided one (wrapping round) and the queue page that shows it. Four small queries."""
+    items = ReviewItem.objects.filter(cycle_id=item.cycle_id).only("id")
+    order = ("severity_rank", "title", "id")
+    backwards = ("-severity_rank", "-title", "-id")
+    previous = items.filter(_before(item)).order_by(*backwards).first()
+    following = items.filter(_after(item)).order_by(*order).first()
+    undecided = items.filter(is_decided=False).exclude(pk=item.pk)
+    next_undecided = (
+        undecided.filter(_after(item)).order_by(*order).first()
+        or undecided.order_by(*order).first()
+    )
+    page = items.filter(_before(item)).count() // per_page + 1
+    queue = reverse("review_cycle", args=[item.cycle_id])
+    return {
+        "previous_url": reverse("review_item", args=[previous.pk]) if previous else "",
+        "next_url": reverse("review_item", args=[following.pk]) if following else "",
+        "next_undecided_url": reverse("review_item", args=[next_undecided.pk])
+        if next_undecided
+        else "",
+        "queue_url": f"{queue}{f'?page={page}' if page > 1 else ''}#item-{item.pk}-row",
+    }
 
 
 def item_context(

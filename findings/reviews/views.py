@@ -16,11 +16,12 @@ from django.urls import reverse
 from django.utils.cache import patch_vary_headers
 from django.utils.text import slugify
 from django.views.decorators.http import require_GET, require_POST
+from django_htmx.http import trigger_client_event
 
 from accounts.models import User
 from accounts.permissions import Capability, requires
 from findings.models import Decision, ReviewCycle, ReviewItem
-from findings.reviews.display import item_context, load_item
+from findings.reviews.display import item_context, load_item, queue_position
 from findings.reviews.evidence_pack import build_evidence_pack, zip_bytes
 from findings.reviews.forms import (
     BulkForm,
@@ -32,6 +33,7 @@ from findings.reviews.forms import (
     add_domain_errors,
 )
 from findings.reviews.queue import (
+    PER_PAGE,
     audit_context,
     cycle_context,
     load_cycle,
@@ -338,6 +340,7 @@ def render_item(request, item: ReviewItem, *, status: int = 200, **kwargs):
             response = render(request, "findings/reviews/item.html#item", context, status=status)
     else:
         context["cycle"] = with_progress(item.cycle)
+        context["position"] = queue_position(item, per_page=PER_PAGE)
         response = render(request, "findings/reviews/item.html", context, status=status)
     patch_vary_headers(response, ["HX-Request"])
     return response
@@ -393,7 +396,10 @@ def review_decide(request, pk: int):
     if not request.htmx:
         messages.success(request, "Decision recorded.")
         return redirect("review_item", pk)
-    return render_item(request, load_item(pk), saved=True)
+    response = render_item(request, load_item(pk), saved=True)
+    # The queue's script closes the panel and moves on to the next undecided item.
+    trigger_client_event(response, "item-decided", {"id": pk}, after="settle")
+    return response
 
 
 # --- The audit log --------------------------------------------------------------------------

@@ -111,3 +111,31 @@ def test_an_external_access_item_reads_like_the_finding_page(client, reviewer, a
     assert "Active in AWS" in page
     assert "<dd>ExternalAccess</dd>" not in page and "<dd>ACTIVE</dd>" not in page
     assert f'href="/findings/{finding.pk}/"' in page
+
+
+def test_the_item_page_links_to_its_place_in_the_queue_and_the_next_undecided_item(
+    client, reviewer, second_reviewer, administrator, django_assert_max_num_queries
+):
+    from findings.reviews.services import DecisionInput, decide_item
+
+    production = make_account()
+    for name in ("ana", "ben", "cleo"):
+        credential_entry(production, name, password=True)
+    cycle = open_cycle(kind="quarterly", opened_by=administrator, accounts=[production])
+    ana, ben, cleo = cycle.items.order_by("title")
+    decide_item(
+        item=ben,
+        actor=second_reviewer,
+        decision=DecisionInput(kind="keep", justification="Needed"),
+        expected_latest_id=None,
+    )
+
+    client.force_login(reviewer)
+    with django_assert_max_num_queries(40):
+        page = client.get(f"/review/items/{ana.pk}/").content.decode()
+
+    assert f'href="/review/cycles/{cycle.pk}/#item-{ana.pk}-row"' in page
+    assert f'<a class="button small" rel="next" href="/review/items/{ben.pk}/"' in page
+    assert f'href="/review/items/{cleo.pk}/" data-key="n">Next undecided' in page
+    assert 'rel="prev"' not in page
+    assert 'id="keys-help"' in page
