@@ -25,7 +25,13 @@ from findings.reviews.forms import (
     ReleaseForm,
     SignOffForm,
 )
-from findings.reviews.services import Forbidden, check_may_sign_off, reviewers
+from findings.reviews.services import (
+    Forbidden,
+    check_may_sign_off,
+    may_download_evidence,
+    reviewers,
+)
+from findings.reviews.summary import sign_off_summary
 
 PER_PAGE = 25
 CYCLES_PER_PAGE = 25
@@ -180,8 +186,16 @@ def queue_context(request, cycle: ReviewCycle, filters: QueueFilters, *, page_nu
 
 
 def sign_off_context(request, cycle: ReviewCycle, *, form=None, error: str = "") -> dict:
-    """The sign-off form for an approver who may sign off now, or why nobody can yet."""
-    context = {"sign_off_form": None, "sign_off_blocker": error, "sign_off_error": bool(error)}
+    """The sign-off summary; the sign-off form for an approver who may sign off now, or why
+    nobody can yet."""
+    summary = sign_off_summary(cycle=cycle)
+    context = {
+        "sign_off_form": None,
+        "sign_off_blocker": error,
+        "sign_off_error": bool(error),
+        "summary": summary,
+        "may_download_evidence": may_download_evidence(user=request.user, cycle=cycle),
+    }
     if cycle.state == ReviewCycle.State.SIGNED_OFF or error:
         return context
     if can(request.user, Capability.SIGN_OFF):
@@ -190,7 +204,8 @@ def sign_off_context(request, cycle: ReviewCycle, *, form=None, error: str = "")
         except Forbidden as exc:
             context["sign_off_blocker"] = str(exc)
         else:
-            context["sign_off_form"] = form or SignOffForm()
+            # The hash of the summary shown now: signing refuses if it changes before the POST.
+            context["sign_off_form"] = form or SignOffForm(initial={"summary_hash": summary.digest})
     elif cycle.remaining:
         remaining = cycle.remaining
         context["sign_off_blocker"] = (
@@ -231,7 +246,6 @@ def cycle_context(request, cycle: ReviewCycle, *, params=None, bulk=None, **sign
             severities=SEVERITY_CHOICES,
             statuses=STATUS_LABELS.items(),
             sorts=SORT_LABELS.items(),
-            may_export=can(request.user, Capability.EXPORT),
         )
     return context
 

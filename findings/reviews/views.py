@@ -50,11 +50,13 @@ from findings.reviews.services import (
     assign_items,
     bulk_decide,
     decide_item,
+    may_download_evidence,
     open_cycle,
     open_release_cycle,
     reviewers,
     sign_off_cycle,
 )
+from findings.reviews.summary import sign_off_summary
 
 CLEAN_CONFIRMATION = "Confirmed clean: no findings when reviewed."
 
@@ -291,10 +293,21 @@ def review_sign_off(request, pk: int):
     if form.is_valid():
         try:
             sign_off_cycle(
-                cycle=cycle, approver=request.user, attestation=form.cleaned_data["attestation"]
+                cycle=cycle,
+                approver=request.user,
+                attestation=form.cleaned_data["attestation"],
+                summary_hash=form.cleaned_data["summary_hash"],
             )
         except Invalid as exc:
             add_domain_errors(form, exc.errors)
+            if "summary" in exc.errors:
+                # Sign against the summary now shown, after reading it again.
+                form = SignOffForm(
+                    {**form.data.dict(), "summary_hash": sign_off_summary(cycle=cycle).digest}
+                )
+                form.is_valid()
+                form.add_error(None, exc.errors["summary"])
+                return render_cycle(request, load_cycle(pk), status=409, form=form)
         except Forbidden as exc:
             return render_cycle(request, cycle, status=403, error=str(exc))
         else:
@@ -303,10 +316,16 @@ def review_sign_off(request, pk: int):
     return render_cycle(request, cycle, form=form)
 
 
+# Auditors and administrators, and approvers for the cycles they may sign off (services).
 @require_GET
-@requires(Capability.EXPORT)
+@requires(Capability.VIEW)
 def review_evidence_pack(request, pk: int):
     cycle = get_object_or_404(ReviewCycle, pk=pk)
+    if not may_download_evidence(user=request.user, cycle=cycle):
+        raise PermissionDenied(
+            "The evidence pack is for auditors, administrators, and the approver who may sign "
+            "this cycle off."
+        )
     content = zip_bytes(pack=build_evidence_pack(cycle=cycle))
     name = f"iamreview-cycle-{cycle.pk}-{slugify(cycle.title)[:60]}.zip"
     response = HttpResponse(content, content_type="application/zip")

@@ -5,19 +5,33 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.test_findings_page import findings  # noqa: F401 (a fixture)
 from tests.browser.test_review_keyboard import five_user_cycle
+from tests.findings.detection.test_detect import make_account
+from tests.findings.detection.test_views import make_finding
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+@pytest.fixture
+def five_findings():
+    production = make_account()
+    for name, severity in (
+        ("legacy-batch", "critical"),
+        ("checkout-api", "critical"),
+        ("legacy-reports", "medium"),
+        ("search-indexer", "high"),
+        ("legacy-etl", "low"),
+    ):
+        make_finding(production, name, severity=severity)
 
 
 def test_back_on_findings_restores_the_filters_and_the_results(
     page,
     live_server,
     reviewer,
-    findings,
+    five_findings,
     log_in,
-    csp_violations,  # noqa: F811
+    csp_violations,
 ):
     log_in(reviewer)
     page.goto(f"{live_server.url}/findings/")
