@@ -228,6 +228,7 @@ CELERY_BEAT_SCHEDULE = {
     "schedule-collections": {"task": "findings.schedule_collections", "schedule": 300.0},
     "open-scheduled-cycles": {"task": "findings.open_scheduled_cycles", "schedule": 3600.0},
     "expire-risk-acceptances": {"task": "findings.expire_risk_acceptances", "schedule": 3600.0},
+    "mark-no-response": {"task": "findings.mark_no_response", "schedule": 3600.0},
     # Hourly; each person's digest goes once per period, at or after DIGEST_HOUR.
     "send-digests": {"task": "findings.send_digests", "schedule": 3600.0},
     "discover-organization": {
@@ -261,6 +262,23 @@ DETECT_GRACE_DAYS = env_int("DETECT_GRACE_DAYS", 14)
 REVIEW_MONTHLY_DUE_DAYS = env_int("REVIEW_MONTHLY_DUE_DAYS", 14)
 REVIEW_QUARTERLY_DUE_DAYS = env_int("REVIEW_QUARTERLY_DUE_DAYS", 30)
 REVIEW_RELEASE_DUE_DAYS = env_int("REVIEW_RELEASE_DUE_DAYS", 7)
+# Days before the due date on which assignees get a reminder (0: on the day); then daily while
+# overdue. Approvers hear when a cycle is ready to sign; overdue cycles escalate to
+# administrators. All through the email digests, each reminder once.
+try:
+    REVIEW_REMINDER_DAYS = sorted({int(day) for day in env_list("REVIEW_REMINDER_DAYS", "7,3,1,0")})
+except ValueError as exc:
+    raise ImproperlyConfigured("REVIEW_REMINDER_DAYS must be whole days, e.g. 7,3,1,0") from exc
+# What happens to undecided items at a cycle's due date, per kind: "leave_open", or
+# "no_response" (marked for the approver to see; the cycle can then be signed off).
+REVIEW_AT_DUE = {}
+for _kind in ("monthly", "quarterly", "release"):
+    REVIEW_AT_DUE[_kind] = env(f"REVIEW_{_kind.upper()}_AT_DUE", "leave_open")
+    if REVIEW_AT_DUE[_kind] not in ("leave_open", "no_response"):
+        raise ImproperlyConfigured(
+            f"REVIEW_{_kind.upper()}_AT_DUE must be leave_open or no_response, "
+            f"got {REVIEW_AT_DUE[_kind]!r}"
+        )
 IAMREVIEW_IMPORT_MAX_BYTES = env_int("IAMREVIEW_IMPORT_MAX_BYTES", 50 * 1024 * 1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024

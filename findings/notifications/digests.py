@@ -22,6 +22,7 @@ from accounts.models import DigestPreference, LinkedIdentity, User
 from accounts.permissions import Capability, Role, can, roles_of
 from findings.collection.status import collection_status
 from findings.models import AwsAccount, Decision, Finding, ReviewCycle, ReviewItem, Severity
+from findings.notifications.reminders import Reminder, mark_sent, pending_reminders
 
 logger = logging.getLogger(__name__)
 
@@ -106,6 +107,8 @@ class Digest:
     failures: list[FailureLine] = field(default_factory=list)
     new_findings: list[FindingLine] = field(default_factory=list)
     more_findings: int = 0
+    # Reminders repeat what the sections say, at the moments that matter (never alone).
+    reminders: list[Reminder] = field(default_factory=list)
 
     @property
     def assigned_count(self) -> int:
@@ -219,7 +222,7 @@ def _cycle_line(cycle: ReviewCycle, *, today: date, anchor: str = "") -> CycleLi
 
 def open_cycles_with_progress() -> QuerySet[ReviewCycle]:
     return ReviewCycle.objects.filter(state=ReviewCycle.State.OPEN).annotate(
-        undecided=Count("items", filter=Q(items__is_decided=False))
+        undecided=Count("items", filter=Q(items__is_decided=False, items__no_response_at=None))
     )
 
 
@@ -316,6 +319,8 @@ def digest_for(*, user: User, now: datetime) -> Digest | None:
         digest.new_findings, digest.more_findings = new_high_risk_findings(
             since=digest.since, now=now
         )
+    if preference.frequency != DigestPreference.Frequency.OFF:
+        digest.reminders = pending_reminders(user=user, now=now)
     return None if digest.is_empty else digest
 
 
@@ -352,6 +357,15 @@ def people_with_digests(*, email: str | None = None) -> QuerySet[User]:
     return people
 
 
+def _has_reminders(user: User, *, now: datetime) -> bool:
+    """A reminder makes the digest due, from DIGEST_HOUR, unless the person turned digests off."""
+    if _preference_of(user).frequency == DigestPreference.Frequency.OFF:
+        return False
+    if timezone.localtime(now).hour < settings.DIGEST_HOUR:
+        return False
+    return bool(pending_reminders(user=user, now=now))
+
+
 def due_people(*, now: datetime, force: bool = False, email: str | None = None) -> list[User]:
     return [
         user
@@ -362,6 +376,7 @@ def due_people(*, now: datetime, force: bool = False, email: str | None = None) 
             last_sent_at=_preference_of(user).last_sent_at,
             now=now,
         )
+        or _has_reminders(user, now=now)
     ]
 
 
@@ -445,6 +460,7 @@ def send_due_digests(
                 )
                 _reconnect(connection)
                 continue
+            mark_sent(user=user, reminders=digest.reminders, now=now)
             sent += 1
     return sent
 

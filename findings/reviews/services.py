@@ -760,6 +760,35 @@ def expire_risk_acceptances(*, today: date | None = None) -> list[ReviewItem]:
     return new_items
 
 
+def mark_no_response(*, now: datetime | None = None) -> int:
+    """Mark the undecided items of cycles past their due date as "no response", for the kinds
+    whose REVIEW_<KIND>_AT_DUE setting says so; returns how many. Idempotent."""
+    now = now or timezone.now()
+    today = timezone.localdate(now)
+    kinds = [kind for kind, action in settings.REVIEW_AT_DUE.items() if action == "no_response"]
+    marked = 0
+    cycles = ReviewCycle.objects.filter(
+        state=ReviewCycle.State.OPEN, kind__in=kinds, due_on__lt=today
+    )
+    for cycle in cycles:
+        with transaction.atomic():
+            count = cycle.items.filter(is_decided=False, no_response_at=None).update(
+                no_response_at=now
+            )
+            if not count:
+                continue
+            marked += count
+            record(
+                actor=None,
+                action="cycle.no_response",
+                target_type="review_cycle",
+                target_id=cycle.pk,
+                target_label=cycle.title,
+                after={"items_marked": count, "due_on": cycle.due_on.isoformat()},
+            )
+    return marked
+
+
 def refresh_population(*, cycle: ReviewCycle) -> None:
     """An item added to an open cycle (a returning risk) joins its recorded population."""
     items = list(cycle.items.only("subject_key", "evidence_hash"))
