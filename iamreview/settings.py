@@ -84,6 +84,7 @@ MIDDLEWARE = [
     "django_htmx.middleware.HtmxMiddleware",
     "csp.middleware.CSPMiddleware",
     "axes.middleware.AxesMiddleware",
+    "iamreview.errors.StyledNotFoundMiddleware",
 ]
 
 ROOT_URLCONF = "iamreview.urls"
