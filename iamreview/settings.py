@@ -11,6 +11,8 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
+from iamreview.broker import FILESYSTEM_BROKER_URL, filesystem_broker_options
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = BASE_DIR / "var"
 
@@ -213,6 +215,11 @@ if not 0 <= DIGEST_HOUR <= 23:
 # Celery. Without a broker, tasks run eagerly in-process so the demo needs no Redis.
 CELERY_BROKER_URL = env("CELERY_BROKER_URL") or env("REDIS_URL")
 CELERY_RESULT_BACKEND = env("CELERY_RESULT_BACKEND") or CELERY_BROKER_URL or None
+if CELERY_BROKER_URL.startswith(FILESYSTEM_BROKER_URL):
+    # make run: a real worker on a broker that needs no server (iamreview/broker.py).
+    CELERY_BROKER_FOLDER = Path(env("CELERY_BROKER_FOLDER") or VAR_DIR / "celery-broker")
+    CELERY_BROKER_TRANSPORT_OPTIONS = filesystem_broker_options(CELERY_BROKER_FOLDER)
+    CELERY_RESULT_BACKEND = env("CELERY_RESULT_BACKEND") or None
 CELERY_TASK_ALWAYS_EAGER = not CELERY_BROKER_URL
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TASK_ACKS_LATE = True
