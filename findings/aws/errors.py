@@ -6,6 +6,7 @@ Both exceptions keep their constructor arguments in ``args`` so that they surviv
 
 from __future__ import annotations
 
+import ast
 import re
 
 from botocore.exceptions import (
@@ -173,6 +174,9 @@ def _readable(code: str, message: str, operation: str | None) -> str:
     if code == TIMEOUT:
         return f"Gave up waiting: {message}"
     where = f" in {operation}" if operation else ""
+    if code.isdigit():  # no AWS error code: the HTTP status of a response AWS did not shape
+        kind = "a server error" if code.startswith("5") else "an error"
+        return f"The AWS endpoint answered with {kind} (HTTP {code}){where}: {message}"
     return f"AWS error {code}{where}: {message}"
 
 
@@ -191,8 +195,26 @@ def error_code(exc: ClientError) -> str:
     return exc.response.get("Error", {}).get("Code", "Unknown")
 
 
+def _unbytes(message: str) -> str:
+    """botocore quotes an unparsable body as Python bytes (`b'<!doctype html>...'`)."""
+    text = message.strip()
+    if text[:2] in ("b'", 'b"') and text[-1:] == text[1]:
+        try:
+            value = ast.literal_eval(text)
+        except (ValueError, SyntaxError):
+            return message
+        if isinstance(value, bytes):
+            return value.decode("utf-8", "replace")
+    return message
+
+
 def plain_message(message: str, *, limit: int = 300) -> str:
-    """One readable line: an endpoint that answers with an HTML error page is not quoted whole."""
+    """One readable line: an endpoint that answers with an HTML error page is not quoted whole
+    (its title says what went wrong), nor as Python bytes."""
+    message = _unbytes(message)
+    title = re.search(r"<title[^>]*>(.*?)</title>", message, flags=re.S | re.I)
+    if title and title.group(1).strip():
+        return plain_message(f"the endpoint answered with an error page: {title.group(1)}")
     if "<" in message and ">" in message:
         message = re.sub(r"<(script|style)[^>]*>.*?</\1>", " ", message, flags=re.S | re.I)
         message = re.sub(r"<[^>]+>", " ", message)
