@@ -12,8 +12,15 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts.permissions import Capability, can
+from findings.audit.selectors import (
+    action_words,
+    audit_actions,
+    audit_entries,
+    parse_audit_filters,
+    target_url,
+)
 from findings.audit.services import verify_chain
-from findings.models import AuditEntry, AwsAccount, ReviewCycle
+from findings.models import AwsAccount, ReviewCycle
 from findings.reviews.display import fresh_hashes, freshness
 from findings.reviews.forms import (
     BULK_KINDS,
@@ -258,28 +265,35 @@ def as_json(value) -> str:
 
 
 def audit_context(request) -> dict:
-    """One page of the audit log, filtered by action; the chain's verification on full pages."""
-    actions = list(
-        AuditEntry.objects.order_by("action").values_list("action", flat=True).distinct()
+    """One page of the audit log, filtered; the chain's verification on full pages."""
+    filters, errors = parse_audit_filters(params=request.GET)
+    page = Paginator(audit_entries(filters=filters), AUDIT_PER_PAGE).get_page(
+        request.GET.get("page")
     )
-    action = request.GET.get("action", "")
-    if action not in actions:
-        action = ""
-    entries = AuditEntry.objects.order_by("-id")
-    if action:
-        entries = entries.filter(action=action)
-    page = Paginator(entries, AUDIT_PER_PAGE).get_page(request.GET.get("page"))
     for entry in page:
         entry.before_json, entry.after_json = as_json(entry.before), as_json(entry.after)
+        entry.action_words = action_words(action=entry.action)
+        entry.target_url = target_url(target_type=entry.target_type, target_id=entry.target_id)
+    query = {
+        "actor": filters.actor,
+        "action": filters.action,
+        "target": filters.target,
+        "since": filters.since.isoformat() if filters.since else "",
+        "until": filters.until.isoformat() if filters.until else "",
+    }
     base = reverse("review_audit")
 
     def page_url(number):
-        return f"{base}?{urlencode({k: v for k, v in (('action', action), ('page', number)) if v})}"
+        return f"{base}?{urlencode({k: v for k, v in {**query, 'page': number}.items() if v})}"
 
+    filter_query = urlencode({k: v for k, v in query.items() if v})
     context = {
         "page": page,
-        "actions": actions,
-        "action": action,
+        "actions": audit_actions(),
+        "filters": filters,
+        "filter_errors": errors,
+        "filtered": any(query.values()),
+        "export_url": reverse("review_audit_csv") + (f"?{filter_query}" if filter_query else ""),
         "previous_url": page_url(page.previous_page_number()) if page.has_previous() else None,
         "next_url": page_url(page.next_page_number()) if page.has_next() else None,
     }

@@ -10,7 +10,7 @@ from urllib.parse import urlparse
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
-from django.http import HttpResponse, QueryDict
+from django.http import HttpResponse, HttpResponseBadRequest, QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.cache import patch_vary_headers
@@ -20,6 +20,8 @@ from django_htmx.http import trigger_client_event
 
 from accounts.models import User
 from accounts.permissions import Capability, requires
+from findings.audit.selectors import audit_entries, audit_rows, parse_audit_filters
+from findings.export.tables import csv_text
 from findings.models import Decision, ReviewCycle, ReviewItem
 from findings.reviews.display import item_context, load_item, queue_position
 from findings.reviews.evidence_pack import build_evidence_pack, zip_bytes
@@ -59,6 +61,20 @@ from findings.reviews.services import (
 from findings.reviews.summary import sign_off_summary
 
 CLEAN_CONFIRMATION = "Confirmed clean: no findings when reviewed."
+AUDIT_COLUMNS = [
+    "id",
+    "at",
+    "actor",
+    "action",
+    "action_words",
+    "target_type",
+    "target_id",
+    "target_label",
+    "before",
+    "after",
+    "entry_hash",
+    "previous_hash",
+]
 
 
 def render_partial(request, template: str, context: dict, *, target: str, status: int = 200):
@@ -428,4 +444,21 @@ def review_decide(request, pk: int):
 @requires(Capability.EXPORT)
 def review_audit(request):
     context = audit_context(request)
-    return render_partial(request, "findings/reviews/audit.html", context, target="audit-table")
+    status = 400 if context["filter_errors"] else 200
+    return render_partial(
+        request, "findings/reviews/audit.html", context, target="audit-table", status=status
+    )
+
+
+@require_GET
+@requires(Capability.EXPORT)
+def review_audit_csv(request):
+    filters, errors = parse_audit_filters(params=request.GET)
+    if errors:
+        return HttpResponseBadRequest(
+            "; ".join(errors.values()), content_type="text/plain; charset=utf-8"
+        )
+    rows = audit_rows(entries=audit_entries(filters=filters))
+    response = HttpResponse(csv_text(rows, AUDIT_COLUMNS), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = 'attachment; filename="iamreview-audit-log.csv"'
+    return response
