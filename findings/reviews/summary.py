@@ -52,26 +52,22 @@ def _team_of(tags) -> str:
     return str((tags or {}).get(TEAM_TAG, "")) if isinstance(tags, dict) else ""
 
 
-def _teams_of_deciders(user_ids: set[int]) -> dict[int, set[str]]:
-    """The teams of the IAM users linked to each decider (their `team` tag)."""
-    links = LinkedIdentity.objects.filter(user_id__in=user_ids).values_list("user_id", "arn")
-    arns = {arn for _, arn in links}
-    tags = dict(IamUser.objects.filter(arn__in=arns, gone_at=None).values_list("arn", "tags"))
+def _deciders_links(cycle: ReviewCycle) -> tuple[dict[int, set[str]], dict[int, set[str]]]:
+    """({decider id: their own IAM ARNs}, {decider id: their teams}), the teams from the `team`
+    tag of their linked IAM users. Two queries, whatever the number of deciders."""
+    deciders = Decision.objects.filter(item__cycle=cycle).values("decided_by_id")
+    links = LinkedIdentity.objects.filter(user_id__in=deciders)
+    tags = dict(
+        IamUser.objects.filter(gone_at=None, arn__in=links.values("arn")).values_list("arn", "tags")
+    )
+    own: dict[int, set[str]] = {}
     teams: dict[int, set[str]] = {}
-    for user_id, arn in links:
+    for user_id, arn in links.values_list("user_id", "arn"):
+        own.setdefault(user_id, set()).add(arn)
         team = _team_of(tags.get(arn))
         if team:
             teams.setdefault(user_id, set()).add(team)
-    return teams
-
-
-def _own_arns(user_ids: set[int]) -> dict[int, set[str]]:
-    own: dict[int, set[str]] = {}
-    for user_id, arn in LinkedIdentity.objects.filter(user_id__in=user_ids).values_list(
-        "user_id", "arn"
-    ):
-        own.setdefault(user_id, set()).add(arn)
-    return own
+    return own, teams
 
 
 def _digest(summary: SignOffSummary) -> str:
@@ -92,7 +88,7 @@ def _digest(summary: SignOffSummary) -> str:
 
 
 def sign_off_summary(*, cycle: ReviewCycle) -> SignOffSummary:
-    """The summary of the cycle's latest decisions. Four queries whatever the cycle's size."""
+    """The summary of the cycle's latest decisions. Three queries whatever the cycle's size."""
     items = list(
         ReviewItem.objects.filter(cycle=cycle)
         .select_related("latest_decision__decided_by")
@@ -104,9 +100,7 @@ def sign_off_summary(*, cycle: ReviewCycle) -> SignOffSummary:
         total=len(items),
         counts=[(kind, label, kinds.get(kind, 0)) for kind, label in Decision.Kind.choices],
     )
-    decider_ids = {decision.decided_by_id for decision in decisions}
-    own = _own_arns(decider_ids)
-    teams = _teams_of_deciders(decider_ids)
+    own, teams = _deciders_links(cycle)
     per_person: dict[int, Counter] = {}
     names: dict[int, str] = {}
     for item in items:

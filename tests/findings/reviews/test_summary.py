@@ -120,3 +120,23 @@ def test_an_approver_downloads_the_evidence_of_a_cycle_they_may_sign_off(
     assert "evidence.zip" in client.get(f"/review/cycles/{decided_cycle.pk}/").content.decode()
     response = client.get(url)
     assert response.status_code == 200 and response.content[:2] == b"PK"
+
+
+def test_the_evidence_pack_holds_the_summary_the_approver_signed(
+    client, decided_cycle, reviewer, approver
+):
+    import json
+
+    from findings.reviews.evidence_pack import build_evidence_pack
+    from findings.reviews.services import sign_off_cycle
+
+    decide(item_of(decided_cycle, "dave"), reviewer, justification="Checked")
+    signed = sign_off_cycle(cycle=decided_cycle, approver=approver, attestation="Reviewed in full.")
+    pack = build_evidence_pack(cycle=signed)
+    summary = json.loads(pack.files["sign_off_summary.json"])
+    cycle = json.loads(pack.files["cycle.json"])["cycle"]
+    assert (
+        summary["digest"] == cycle["sign_off"]["signed_summary_hash"] == signed.signed_summary_hash
+    )
+    assert summary["accepted_risks"][0]["justification"] == "Vendor cut-over in Q1"
+    assert "sign_off_summary.json" in pack.manifest["files"]
