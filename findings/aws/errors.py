@@ -20,6 +20,7 @@ from botocore.exceptions import (
     ProfileNotFound,
     ReadTimeoutError,
 )
+from botocore.parsers import ResponseParserError
 
 
 class ParseError(ValueError):
@@ -126,6 +127,7 @@ INVALID_REQUEST_CODES = {
 }
 
 # Codes this package makes up for failures that are not a single AWS response.
+UNREADABLE_RESPONSE = "UnreadableResponse"
 NO_CREDENTIALS = "NoCredentials"
 ENDPOINT_UNREACHABLE = "EndpointConnectionError"
 TIMEOUT = "Timeout"
@@ -173,6 +175,9 @@ def _readable(code: str, message: str, operation: str | None) -> str:
         return f"Could not reach AWS: {message} (check the network, proxy or AWS_ENDPOINT_URL)"
     if code == TIMEOUT:
         return f"Gave up waiting: {message}"
+    if code == UNREADABLE_RESPONSE:
+        where = f" to {operation}" if operation else ""
+        return f"The endpoint's answer{where} is not an AWS response: {message}"
     where = f" in {operation}" if operation else ""
     if code.isdigit():  # no AWS error code: the HTTP status of a response AWS did not shape
         kind = "a server error" if code.startswith("5") else "an error"
@@ -222,6 +227,10 @@ def plain_message(message: str, *, limit: int = 300) -> str:
     return message if len(message) <= limit else message[: limit - 1] + "…"
 
 
+# Everything botocore raises for a failed call (ResponseParserError is not a BotoCoreError).
+AWS_EXCEPTIONS = (ClientError, BotoCoreError, ResponseParserError)
+
+
 def translate(exc: BaseException, *, operation: str | None = None) -> AwsError:
     """Turn a botocore exception into an AwsError with a readable message."""
     if isinstance(exc, AwsError):
@@ -244,6 +253,8 @@ def translate(exc: BaseException, *, operation: str | None = None) -> AwsError:
         return AwsError(ENDPOINT_UNREACHABLE, str(exc), operation)
     if isinstance(exc, NoRegionError):
         return AwsError("NoRegion", "no AWS region configured (set AWS_DEFAULT_REGION)", operation)
+    if isinstance(exc, ResponseParserError):  # an HTML error page instead of XML or JSON
+        return AwsError(UNREADABLE_RESPONSE, plain_message(str(exc)), operation)
     if isinstance(exc, BotoCoreError):
         return AwsError(type(exc).__name__, str(exc), operation)
     raise TypeError(f"not an AWS exception: {exc!r}") from exc

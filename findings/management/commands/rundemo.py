@@ -1,5 +1,6 @@
 import logging
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -43,10 +44,14 @@ def start_worker() -> subprocess.Popen:
         result_backend=None,
         task_always_eager=False,
     )
-    command = [sys.executable, "-m", "celery", "-A", "iamreview", "worker", "--pool=solo"]
-    command += ["--without-mingle", "--without-gossip", "--without-heartbeat"]
+    command = [sys.executable, "-m", "celery", "--quiet", "-A", "iamreview", "worker"]
+    command += ["--pool=solo", "--without-mingle", "--without-gossip", "--without-heartbeat"]
     command += ["--loglevel=WARNING"]
     return subprocess.Popen(command, cwd=settings.BASE_DIR, env=os.environ.copy())
+
+
+def stop_on_sigterm(signum, frame):
+    raise KeyboardInterrupt
 
 
 class Command(BaseCommand):
@@ -79,6 +84,8 @@ class Command(BaseCommand):
         try:
             call_command("demo", seed=seed, scale=scale, in_process=False)
             worker = start_worker()
+            # Stopped with SIGTERM too (not only Ctrl-C), the worker goes with the app.
+            signal.signal(signal.SIGTERM, stop_on_sigterm)
             self.stdout.write(
                 f"Background worker (Celery, filesystem broker under var/) running as pid "
                 f"{worker.pid}"
