@@ -17,6 +17,8 @@ class StyledNotFoundMiddleware:
         return self.get_response(request)
 
     def process_exception(self, request, exception):
+        if request.path.startswith("/api/"):
+            return None  # the API answers JSON errors itself
         if isinstance(exception, Http404):
             return render(request, "404.html", status=404)
         return None
