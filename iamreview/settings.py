@@ -13,6 +13,8 @@ import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 from pythonjsonlogger.core import RESERVED_ATTRS
 
+from iamreview.broker import FILESYSTEM_BROKER_URL, filesystem_broker_options
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = BASE_DIR / "var"
 
@@ -106,6 +108,7 @@ MIDDLEWARE = [
     "django_htmx.middleware.HtmxMiddleware",
     "csp.middleware.CSPMiddleware",
     "axes.middleware.AxesMiddleware",
+    "iamreview.errors.StyledNotFoundMiddleware",
 ]
 
 ROOT_URLCONF = "iamreview.urls"
@@ -320,6 +323,11 @@ WEBHOOK_MAX_ATTEMPTS = env_int("WEBHOOK_MAX_ATTEMPTS", 8)
 # Celery. Without a broker, tasks run eagerly in-process so the demo needs no Redis.
 CELERY_BROKER_URL = env("CELERY_BROKER_URL") or env("REDIS_URL")
 CELERY_RESULT_BACKEND = env("CELERY_RESULT_BACKEND") or CELERY_BROKER_URL or None
+if CELERY_BROKER_URL.startswith(FILESYSTEM_BROKER_URL):
+    # make run: a real worker on a broker that needs no server (iamreview/broker.py).
+    CELERY_BROKER_FOLDER = Path(env("CELERY_BROKER_FOLDER") or VAR_DIR / "celery-broker")
+    CELERY_BROKER_TRANSPORT_OPTIONS = filesystem_broker_options(CELERY_BROKER_FOLDER)
+    CELERY_RESULT_BACKEND = env("CELERY_RESULT_BACKEND") or None
 CELERY_TASK_ALWAYS_EAGER = not CELERY_BROKER_URL
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TASK_ACKS_LATE = True
@@ -355,6 +363,7 @@ CELERY_BEAT_SCHEDULE = {
     },
     "open-scheduled-cycles": {"task": "findings.open_scheduled_cycles", "schedule": 3600.0},
     "expire-risk-acceptances": {"task": "findings.expire_risk_acceptances", "schedule": 3600.0},
+    "mark-no-response": {"task": "findings.mark_no_response", "schedule": 3600.0},
     # Hourly; each person's digest goes once per period, at or after DIGEST_HOUR.
     "send-digests": {"task": "findings.send_digests", "schedule": 3600.0},
     # Queues webhook events and sends the deliveries that are due (first tries and retries).
@@ -395,6 +404,23 @@ RIGHTSIZING_READ_ONLY_BUFFER = env_bool("RIGHTSIZING_READ_ONLY_BUFFER", False)
 REVIEW_MONTHLY_DUE_DAYS = env_int("REVIEW_MONTHLY_DUE_DAYS", 14)
 REVIEW_QUARTERLY_DUE_DAYS = env_int("REVIEW_QUARTERLY_DUE_DAYS", 30)
 REVIEW_RELEASE_DUE_DAYS = env_int("REVIEW_RELEASE_DUE_DAYS", 7)
+# Days before the due date on which assignees get a reminder (0: on the day); then daily while
+# overdue. Approvers hear when a cycle is ready to sign; overdue cycles escalate to
+# administrators. All through the email digests, each reminder once.
+try:
+    REVIEW_REMINDER_DAYS = sorted({int(day) for day in env_list("REVIEW_REMINDER_DAYS", "7,3,1,0")})
+except ValueError as exc:
+    raise ImproperlyConfigured("REVIEW_REMINDER_DAYS must be whole days, e.g. 7,3,1,0") from exc
+# What happens to undecided items at a cycle's due date, per kind: "leave_open", or
+# "no_response" (marked for the approver to see; the cycle can then be signed off).
+REVIEW_AT_DUE = {}
+for _kind in ("monthly", "quarterly", "release"):
+    REVIEW_AT_DUE[_kind] = env(f"REVIEW_{_kind.upper()}_AT_DUE", "leave_open")
+    if REVIEW_AT_DUE[_kind] not in ("leave_open", "no_response"):
+        raise ImproperlyConfigured(
+            f"REVIEW_{_kind.upper()}_AT_DUE must be leave_open or no_response, "
+            f"got {REVIEW_AT_DUE[_kind]!r}"
+        )
 IAMREVIEW_IMPORT_MAX_BYTES = env_int("IAMREVIEW_IMPORT_MAX_BYTES", 50 * 1024 * 1024)
 # The Findings list pages through at most this many rows (a bounded OFFSET); exports have no cap.
 FINDINGS_LIST_MAX_ROWS = env_int("FINDINGS_LIST_MAX_ROWS", 10_000)

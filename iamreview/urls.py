@@ -1,7 +1,8 @@
 from django.contrib import admin
+from django.contrib.auth.decorators import login_not_required
 from django.urls import include, path
-from django.views.generic import RedirectView
 
+from iamreview.errors import AdminLoginView
 from iamreview.health import healthz
 
 urlpatterns = [
@@ -12,7 +13,7 @@ urlpatterns = [
     path("api/docs", include("findings.api.docs")),
     path("api/", include("findings.api.urls")),
     # One login page for the whole app: the admin's own login redirects to it.
-    path("admin/login/", RedirectView.as_view(pattern_name="login", query_string=True)),
+    path("admin/login/", login_not_required(AdminLoginView.as_view())),
     path("admin/", admin.site.urls),
     path("healthz", healthz, name="healthz"),
 ]

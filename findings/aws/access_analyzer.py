@@ -10,10 +10,9 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import boto3
-from botocore.exceptions import BotoCoreError, ClientError
 
 from findings.aws.convert import json_safe, load_json, parse_timestamp
-from findings.aws.errors import ParseError, translate
+from findings.aws.errors import AWS_EXCEPTIONS, ParseError, translate
 from findings.aws.records import AccessAnalyzerSnapshot, Analyzer, AnalyzerFinding
 from findings.aws.session import client
 
@@ -65,7 +64,7 @@ def fetch_access_analyzer(
     for done, region in enumerate(regions, start=1):
         try:
             region_analyzers, region_findings = _collect_region(client_for_region(region), region)
-        except (ClientError, BotoCoreError) as exc:
+        except AWS_EXCEPTIONS as exc:
             region_errors[region] = translate(exc).readable()
         else:
             analyzers.extend(region_analyzers)

@@ -11,10 +11,8 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 from urllib.parse import unquote
 
-from botocore.exceptions import BotoCoreError, ClientError
-
 from findings.aws.convert import load_json, optional_timestamp, parse_timestamp
-from findings.aws.errors import ParseError, translate
+from findings.aws.errors import AWS_EXCEPTIONS, ParseError, translate
 from findings.aws.records import (
     AttachedPolicy,
     AuthorizationDetails,
@@ -69,7 +67,7 @@ def _pages(iam: Any, *, filters: Iterable[str]) -> Iterable[dict[str, Any]]:
     pages = paginator.paginate(Filter=list(filters), PaginationConfig={"PageSize": PAGE_SIZE})
     try:
         yield from pages
-    except (ClientError, BotoCoreError) as exc:
+    except AWS_EXCEPTIONS as exc:
         raise translate(exc, operation="GetAccountAuthorizationDetails") from exc
 
 

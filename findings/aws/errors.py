@@ -6,6 +6,7 @@ Both exceptions keep their constructor arguments in ``args`` so that they surviv
 
 from __future__ import annotations
 
+import ast
 import re
 
 from botocore.exceptions import (
@@ -19,6 +20,7 @@ from botocore.exceptions import (
     ProfileNotFound,
     ReadTimeoutError,
 )
+from botocore.parsers import ResponseParserError
 
 
 class ParseError(ValueError):
@@ -125,6 +127,7 @@ INVALID_REQUEST_CODES = {
 }
 
 # Codes this package makes up for failures that are not a single AWS response.
+UNREADABLE_RESPONSE = "UnreadableResponse"
 NO_CREDENTIALS = "NoCredentials"
 ENDPOINT_UNREACHABLE = "EndpointConnectionError"
 TIMEOUT = "Timeout"
@@ -172,7 +175,13 @@ def _readable(code: str, message: str, operation: str | None) -> str:
         return f"Could not reach AWS: {message} (check the network, proxy or AWS_ENDPOINT_URL)"
     if code == TIMEOUT:
         return f"Gave up waiting: {message}"
+    if code == UNREADABLE_RESPONSE:
+        where = f" to {operation}" if operation else ""
+        return f"The endpoint's answer{where} is not an AWS response: {message}"
     where = f" in {operation}" if operation else ""
+    if code.isdigit():  # no AWS error code: the HTTP status of a response AWS did not shape
+        kind = "a server error" if code.startswith("5") else "an error"
+        return f"The AWS endpoint answered with {kind} (HTTP {code}){where}: {message}"
     return f"AWS error {code}{where}: {message}"
 
 
@@ -191,13 +200,35 @@ def error_code(exc: ClientError) -> str:
     return exc.response.get("Error", {}).get("Code", "Unknown")
 
 
+def _unbytes(message: str) -> str:
+    """botocore quotes an unparsable body as Python bytes (`b'<!doctype html>...'`)."""
+    text = message.strip()
+    if text[:2] in ("b'", 'b"') and text[-1:] == text[1]:
+        try:
+            value = ast.literal_eval(text)
+        except (ValueError, SyntaxError):
+            return message
+        if isinstance(value, bytes):
+            return value.decode("utf-8", "replace")
+    return message
+
+
 def plain_message(message: str, *, limit: int = 300) -> str:
-    """One readable line: an endpoint that answers with an HTML error page is not quoted whole."""
+    """One readable line: an endpoint that answers with an HTML error page is not quoted whole
+    (its title says what went wrong), nor as Python bytes."""
+    message = _unbytes(message)
+    title = re.search(r"<title[^>]*>(.*?)</title>", message, flags=re.S | re.I)
+    if title and title.group(1).strip():
+        return plain_message(f"the endpoint answered with an error page: {title.group(1)}")
     if "<" in message and ">" in message:
         message = re.sub(r"<(script|style)[^>]*>.*?</\1>", " ", message, flags=re.S | re.I)
         message = re.sub(r"<[^>]+>", " ", message)
     message = " ".join(message.split())
     return message if len(message) <= limit else message[: limit - 1] + "…"
+
+
+# Everything botocore raises for a failed call (ResponseParserError is not a BotoCoreError).
+AWS_EXCEPTIONS = (ClientError, BotoCoreError, ResponseParserError)
 
 
 def translate(exc: BaseException, *, operation: str | None = None) -> AwsError:
@@ -222,6 +253,8 @@ def translate(exc: BaseException, *, operation: str | None = None) -> AwsError:
         return AwsError(ENDPOINT_UNREACHABLE, str(exc), operation)
     if isinstance(exc, NoRegionError):
         return AwsError("NoRegion", "no AWS region configured (set AWS_DEFAULT_REGION)", operation)
+    if isinstance(exc, ResponseParserError):  # an HTML error page instead of XML or JSON
+        return AwsError(UNREADABLE_RESPONSE, plain_message(str(exc)), operation)
     if isinstance(exc, BotoCoreError):
         return AwsError(type(exc).__name__, str(exc), operation)
     raise TypeError(f"not an AWS exception: {exc!r}") from exc

@@ -5,10 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
-
 from findings.aws.convert import optional_timestamp
-from findings.aws.errors import translate
+from findings.aws.errors import AWS_EXCEPTIONS, translate
 from findings.aws.records import OrgAccount, Organization
 
 
@@ -26,14 +24,14 @@ def list_organization_accounts(org: Any) -> tuple[OrgAccount, ...]:
             if not next_token:
                 return tuple(accounts)
             request = {"NextToken": next_token}
-    except (ClientError, BotoCoreError) as exc:
+    except AWS_EXCEPTIONS as exc:
         raise translate(exc, operation="ListAccounts") from exc
 
 
 def describe_organization(org: Any) -> Organization:
     try:
         item = org.describe_organization()["Organization"]
-    except (ClientError, BotoCoreError) as exc:
+    except AWS_EXCEPTIONS as exc:
         raise translate(exc, operation="DescribeOrganization") from exc
     return Organization(
         id=item["Id"],

@@ -13,10 +13,8 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
-from botocore.exceptions import BotoCoreError, ClientError
-
 from findings.aws.convert import load_json, optional_timestamp
-from findings.aws.errors import ParseError, translate
+from findings.aws.errors import AWS_EXCEPTIONS, ParseError, translate
 from findings.aws.records import (
     JOB_COMPLETED,
     JOB_ERROR,
@@ -64,7 +62,7 @@ def fetch_service_last_accessed(
     def start(arn: str) -> tuple[str, str | None, str | None]:
         try:
             response = iam.generate_service_last_accessed_details(Arn=arn, Granularity=granularity)
-        except (ClientError, BotoCoreError) as exc:
+        except AWS_EXCEPTIONS as exc:
             return arn, None, translate(exc).readable()
         return arn, response["JobId"], None
 
@@ -111,7 +109,7 @@ def _read_job(iam: Any, arn: str, job_id: str) -> PrincipalServiceAccess | None:
             marker = response.get("Marker")
             if not response.get("IsTruncated") or not marker:
                 return _result(arn, JOB_COMPLETED, services=services, job_id=job_id)
-    except (ClientError, BotoCoreError) as exc:
+    except AWS_EXCEPTIONS as exc:
         return _result(arn, JOB_ERROR, error=translate(exc).readable(), job_id=job_id)
 
 

@@ -11,9 +11,8 @@ from typing import Any
 
 import boto3
 from botocore.config import Config
-from botocore.exceptions import BotoCoreError, ClientError
 
-from findings.aws.errors import translate
+from findings.aws.errors import AWS_EXCEPTIONS, translate
 
 ROLE_ARN = re.compile(
     r"^arn:(?P<partition>aws|aws-cn|aws-us-gov|aws-iso|aws-iso-[a-z])"
@@ -99,7 +98,7 @@ def assume_role_session(
         request["ExternalId"] = external_id
     try:
         credentials = client(base, "sts").assume_role(**request)["Credentials"]
-    except (ClientError, BotoCoreError) as exc:
+    except AWS_EXCEPTIONS as exc:
         raise translate(exc, operation="AssumeRole") from exc
     return boto3.Session(
         aws_access_key_id=credentials["AccessKeyId"],

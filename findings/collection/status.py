@@ -115,7 +115,12 @@ def collection_status(*, accounts: QuerySet, now: datetime) -> list[AccountStatu
         runs = CollectionRun.objects.filter(account=OuterRef("pk"), source=source).order_by(
             "-created_at"
         )
-        annotations[f"latest_{index}"] = Subquery(runs.values("pk")[:1])
+        # A rejected file import stored nothing: it is an import problem (shown on the runs
+        # list and the import page), not the state of the collection.
+        counted = runs.exclude(
+            trigger=CollectionRun.Trigger.IMPORT, status=CollectionRun.Status.FAILED
+        )
+        annotations[f"latest_{index}"] = Subquery(counted.values("pk")[:1])
         annotations[f"success_{index}"] = Subquery(
             runs.filter(status=CollectionRun.Status.SUCCEEDED).values("pk")[:1]
         )

@@ -68,6 +68,29 @@ def collection(request):
     return render_page(request, "findings/collection/collection.html", context)
 
 
+def report_outcome(request, account: AwsAccount, runs: QuerySet) -> None:
+    """The real outcome when the runs are over (no broker: they ran in the request), or that
+    they started, with a worker: the status table below follows them until they end."""
+    runs = list(runs)
+    labels = ", ".join(Source(run.source).label for run in runs)
+    if any(run.is_active for run in runs):
+        messages.success(
+            request,
+            f"Collection started for {account}: {labels}. Progress and the outcome of each "
+            "source show below.",
+        )
+        return
+    failed = [Source(run.source).label for run in runs if run.status == "failed"]
+    if not failed:
+        messages.success(request, f"Collected {account}: {labels}.")
+    else:
+        messages.warning(
+            request,
+            f"Collected {account}: {len(runs) - len(failed)} of {len(runs)} sources succeeded; "
+            f"failed: {', '.join(failed)} (the reasons are below).",
+        )
+
+
 @require_POST
 @requires(Capability.MANAGE_ACCOUNTS)
 def collect_account(request, pk: int):
@@ -83,17 +106,17 @@ def collect_account(request, pk: int):
     requested, running = [], []
     for each in [Source(source)] if source else list(Source):
         try:
-            enqueue_collection(
+            run = enqueue_collection(
                 account=account,
                 source=each,
                 trigger=CollectionRun.Trigger.MANUAL,
                 requested_by=request.user,
             )
-            requested.append(each.label)
+            requested.append(run.pk)
         except AlreadyRunning:
             running.append(each.label)
     if requested:
-        messages.success(request, f"Collection requested for {account}: {', '.join(requested)}.")
+        report_outcome(request, account, CollectionRun.objects.filter(pk__in=requested))
     if running:
         messages.warning(
             request, f"Already running for {account}, not requested again: {', '.join(running)}."

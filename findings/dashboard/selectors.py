@@ -171,9 +171,15 @@ def dashboard_context(*, user: User) -> dict:
             .select_related("account")
             .order_by("severity_rank", "-first_seen_at")[:6]
         ),
-        "unassigned_items": ReviewItem.objects.filter(
-            cycle__state=ReviewCycle.State.OPEN, is_decided=False, assignee=None
-        ).count()
+        # Per cycle, so that the dashboard links straight to each queue's unassigned items.
+        "unassigned_by_cycle": list(
+            ReviewItem.objects.filter(
+                cycle__state=ReviewCycle.State.OPEN, is_decided=False, assignee=None
+            )
+            .values("cycle_id", "cycle__title")
+            .annotate(count=Count("id"))
+            .order_by("cycle__due_on", "cycle_id")
+        )
         if can(user, Capability.DECIDE)
-        else None,
+        else [],
     }

@@ -2,13 +2,13 @@
 
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from urllib.parse import urlencode
 
 from django.conf import settings
 from django.core.paginator import Paginator
-from django.db.models import Count, Q, QuerySet
-from django.db.models.functions import Lower
+from django.db.models import Count, DateTimeField, F, OuterRef, Q, QuerySet, Subquery, Value
+from django.db.models.functions import Coalesce, Greatest, Lower
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
 from django.utils import timezone
@@ -37,19 +37,27 @@ ROLE_KINDS = {
 }
 
 
+# Column sorts: "stale" puts the longest unused first (never used before anything).
+SORTS = {"name": "Name", "account": "Account", "stale": "Stalest first", "created": "Oldest first"}
+NEVER = datetime(1970, 1, 1, tzinfo=UTC)
+
+
 @dataclass
 class InventoryFilters:
     account: str = ""
     q: str = ""
     kind: str = ""
+    sort: str = ""
 
     @classmethod
     def from_params(cls, params) -> "InventoryFilters":
         kind = (params.get("kind") or "").strip()
+        sort = (params.get("sort") or "").strip()
         return cls(
             account=(params.get("account") or "").strip(),
             q=(params.get("q") or "").strip()[:200],
             kind=kind if kind in ROLE_KINDS else "",
+            sort=sort if sort in SORTS else "",
         )
 
     def url(self, name: str, **changes) -> str:
@@ -64,6 +72,35 @@ def present(model, filters: InventoryFilters) -> QuerySet:
     if filters.q:
         rows = rows.filter(Q(name__icontains=filters.q) | Q(arn__icontains=filters.q))
     return rows.order_by("account__name", "account__account_id", Lower("name"), "pk")
+
+
+def _last_activity() -> Subquery:
+    """A user's latest use of a password or key, from the credential report (never: 1970)."""
+    entries = CredentialReportEntry.objects.filter(
+        account_id=OuterRef("account_id"), arn=OuterRef("arn"), gone_at=None
+    ).annotate(
+        latest=Greatest(
+            Coalesce("password_last_used", Value(NEVER)),
+            Coalesce("access_key_1_last_used_date", Value(NEVER)),
+            Coalesce("access_key_2_last_used_date", Value(NEVER)),
+        )
+    )
+    return Subquery(entries.values("latest")[:1], output_field=DateTimeField())
+
+
+def sorted_rows(rows: QuerySet, filters: InventoryFilters, *, users: bool) -> QuerySet:
+    if filters.sort == "account":
+        return rows.order_by("account__name", "account__account_id", Lower("name"), "pk")
+    if filters.sort == "created":
+        return rows.order_by("create_date", "pk")
+    if filters.sort == "stale":
+        if users:
+            rows = rows.annotate(last_activity=Coalesce(_last_activity(), Value(NEVER)))
+            return rows.order_by("last_activity", "create_date", "pk")
+        return rows.order_by(F("last_used_at").asc(nulls_first=True), "create_date", "pk")
+    if filters.sort == "name":
+        return rows.order_by(Lower("name"), "account__name", "pk")
+    return rows
 
 
 def filtered_roles(filters: InventoryFilters) -> QuerySet[IamRole]:
@@ -117,6 +154,9 @@ def base_context(request, filters: InventoryFilters, tab: str, page) -> dict:
         "accounts": AwsAccount.objects.only("account_id", "name"),
         "role_kinds": ROLE_KINDS.items(),
         "list_url": reverse(list_name),
+        "sort_links": [
+            (key, label, filters.url(list_name, sort=key)) for key, label in SORTS.items()
+        ],
         "previous_url": filters.url(list_name, page=page.previous_page_number())
         if page.has_previous()
         else None,
@@ -131,7 +171,7 @@ def base_context(request, filters: InventoryFilters, tab: str, page) -> dict:
 def users(request):
     filters = InventoryFilters.from_params(request.GET)
     filters.kind = ""
-    page = page_of(request, present(IamUser, filters))
+    page = page_of(request, sorted_rows(present(IamUser, filters), filters, users=True))
     arns = [user.arn for user in page]
     entries = {
         (entry.account_id, entry.arn): entry
@@ -155,7 +195,7 @@ def users(request):
 @requires(Capability.VIEW)
 def roles(request):
     filters = InventoryFilters.from_params(request.GET)
-    page = page_of(request, filtered_roles(filters))
+    page = page_of(request, sorted_rows(filtered_roles(filters), filters, users=False))
     arns = [role.arn for role in page]
     policies = dict(
         PolicyAttachment.objects.filter(

@@ -22,7 +22,7 @@ from findings.models.findings import (
     FindingEvent,
     Severity,
 )
-from findings.models.review import Decision, ReviewCycle, ReviewItem
+from findings.models.review import Decision, ReviewCycle, ReviewItem, SentReminder
 from findings.models.rightsizing import PolicySuggestion
 from findings.models.runs import CollectionRun, Source
 from findings.models.webhooks import Webhook, WebhookDelivery
@@ -33,6 +33,7 @@ __all__ = [
     "Decision",
     "ReviewCycle",
     "ReviewItem",
+    "SentReminder",
     "Exclusion",
     "Finding",
     "FindingEvent",

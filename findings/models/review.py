@@ -35,6 +35,8 @@ class ReviewCycle(models.Model):
     signed_off_at = models.DateTimeField(null=True, blank=True)
     attestation = models.TextField(blank=True)
     signed_population_hash = models.CharField(max_length=64, blank=True)
+    # The hash of the sign-off summary the approver read and signed (reviews/summary.py).
+    signed_summary_hash = models.CharField(max_length=64, blank=True)
     # Per-release cycles
     application = models.CharField(max_length=200, blank=True)
     version = models.CharField(max_length=100, blank=True)
@@ -96,6 +98,9 @@ class ReviewItem(models.Model):
     verified_by_run = models.ForeignKey(
         "findings.CollectionRun", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+    # Undecided at the due date, where the kind's setting says "no_response": the approver
+    # sees it as such and may sign off without it.
+    no_response_at = models.DateTimeField(null=True, blank=True)
     # Set when an accepted risk's expiry has brought this item back in a later cycle.
     follows_item = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
@@ -163,3 +168,18 @@ class Decision(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} by {self.decided_by_id}"
+
+
+class SentReminder(models.Model):
+    """A reminder or escalation that went to someone: each key goes to a person once."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    # "due:<cycle>:<days>", "overdue:<cycle>:<date>", "sign:<cycle>", "escalate:<cycle>"
+    key = models.CharField(max_length=100)
+    sent_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "key"], name="reminder_once")]
+
+    def __str__(self) -> str:
+        return self.key

@@ -31,6 +31,7 @@ from findings.models import (
     ReviewItem,
     Severity,
 )
+from findings.notifications.reminders import Reminder, mark_sent, pending_reminders
 
 logger = logging.getLogger(__name__)
 
@@ -117,6 +118,8 @@ class Digest:
     more_findings: int = 0
     # For auditors: the audit log's head as written outside the database, to keep a copy of.
     checkpoints: list[AuditCheckpoint] = field(default_factory=list)
+    # Reminders repeat what the sections say, at the moments that matter (never alone).
+    reminders: list[Reminder] = field(default_factory=list)
 
     @property
     def assigned_count(self) -> int:
@@ -232,7 +235,7 @@ def _cycle_line(cycle: ReviewCycle, *, today: date, anchor: str = "") -> CycleLi
 
 def open_cycles_with_progress() -> QuerySet[ReviewCycle]:
     return ReviewCycle.objects.filter(state=ReviewCycle.State.OPEN).annotate(
-        undecided=Count("items", filter=Q(items__is_decided=False))
+        undecided=Count("items", filter=Q(items__is_decided=False, items__no_response_at=None))
     )
 
 
@@ -331,6 +334,8 @@ def digest_for(*, user: User, now: datetime) -> Digest | None:
         digest.new_findings, digest.more_findings = new_high_risk_findings(
             since=digest.since, now=now
         )
+    if preference.frequency != DigestPreference.Frequency.OFF:
+        digest.reminders = pending_reminders(user=user, now=now)
     return None if digest.is_empty else digest
 
 
@@ -367,6 +372,15 @@ def people_with_digests(*, email: str | None = None) -> QuerySet[User]:
     return people
 
 
+def _has_reminders(user: User, *, now: datetime) -> bool:
+    """A reminder makes the digest due, from DIGEST_HOUR, unless the person turned digests off."""
+    if _preference_of(user).frequency == DigestPreference.Frequency.OFF:
+        return False
+    if timezone.localtime(now).hour < settings.DIGEST_HOUR:
+        return False
+    return bool(pending_reminders(user=user, now=now))
+
+
 def due_people(*, now: datetime, force: bool = False, email: str | None = None) -> list[User]:
     return [
         user
@@ -377,6 +391,7 @@ def due_people(*, now: datetime, force: bool = False, email: str | None = None) 
             last_sent_at=_preference_of(user).last_sent_at,
             now=now,
         )
+        or _has_reminders(user, now=now)
     ]
 
 
@@ -460,6 +475,7 @@ def send_due_digests(
                 )
                 _reconnect(connection)
                 continue
+            mark_sent(user=user, reminders=digest.reminders, now=now)
             sent += 1
     return sent
 

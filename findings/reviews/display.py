@@ -6,11 +6,15 @@ import json
 from dataclasses import dataclass
 from datetime import datetime
 
+from django.db.models import Q
 from django.shortcuts import get_object_or_404
+from django.urls import reverse
 
 from accounts.permissions import Capability, can
+from findings.detection.detect import AA_PREFIX
+from findings.detection.selectors import check_title
 from findings.inventory.selectors import REASON_WORDS
-from findings.models import ReviewCycle, ReviewItem
+from findings.models import IamRole, IamUser, ReviewCycle, ReviewItem
 from findings.reviews.forms import DECISION_HELP, DecisionForm
 from findings.reviews.services import Conflict, Forbidden, check_may_decide, reviewers
 
@@ -46,6 +50,24 @@ FACT_LABELS = {
     "service_linked": "Service-linked role",
 }
 CODE_FACTS = {"arn", "resource"}
+AWS_STATUS_WORDS = {
+    "ACTIVE": "Active in AWS",
+    "ARCHIVED": "Archived in AWS (marked as intended)",
+    "RESOLVED": "Resolved in AWS",
+}
+# Credential-report facts shown together in the credentials table of a user item.
+CREDENTIAL_FACTS = {
+    "password_enabled",
+    "password_last_used",
+    "password_last_changed",
+    "password_next_rotation",
+    "access_key_1_active",
+    "access_key_1_last_rotated",
+    "access_key_1_last_used_date",
+    "access_key_2_active",
+    "access_key_2_last_rotated",
+    "access_key_2_last_used_date",
+}
 
 
 @dataclass
@@ -77,11 +99,21 @@ def fact_text(value) -> str:
     return str(value)
 
 
-def present_facts(facts: dict) -> list[Fact]:
+def _readable(key: str, value):
+    """Access Analyzer's codes in words (`ExternalAccess`, `ACTIVE`)."""
+    if key == "finding_type" and isinstance(value, str):
+        return check_title(check_id=AA_PREFIX + value)
+    if key == "aws_status" and isinstance(value, str):
+        return AWS_STATUS_WORDS.get(value, value.title())
+    return value
+
+
+def present_facts(facts: dict, *, skip: set[str] = frozenset()) -> list[Fact]:
     shown = []
     for key, value in (facts or {}).items():
-        if key.endswith("_reason") or key == "details":
+        if key.endswith("_reason") or key == "details" or key in skip:
             continue
+        value = _readable(key, value)
         label = FACT_LABELS.get(key, key.replace("_", " ").capitalize())
         if value is None:
             reason = facts.get(f"{key}_reason")
@@ -113,8 +145,44 @@ def diff_lines(lines: list[str]) -> list[tuple[str, str]]:
     return classed
 
 
+def present_credentials(facts: dict) -> list[dict]:
+    """A user's password and keys, each with when it was set and last used (and why not)."""
+    if "password_enabled" not in facts:
+        return []
+
+    def row(name, active, created, last_used):
+        return {
+            "name": name,
+            "active": active,
+            "created": facts.get(created),
+            "created_reason": facts.get(f"{created}_reason") or "",
+            "last_used": facts.get(last_used),
+            "last_used_reason": facts.get(f"{last_used}_reason") or "",
+        }
+
+    rows = [
+        row(
+            "Console password",
+            facts.get("password_enabled"),
+            "password_last_changed",
+            "password_last_used",
+        )
+    ]
+    for n in (1, 2):
+        rows.append(
+            row(
+                f"Access key {n}",
+                facts.get(f"access_key_{n}_active"),
+                f"access_key_{n}_last_rotated",
+                f"access_key_{n}_last_used_date",
+            )
+        )
+    return rows
+
+
 def present_evidence(evidence: dict) -> dict:
     facts = evidence.get("facts") or {}
+    credentials = present_credentials(facts)
     changes = evidence.get("changes")
     if changes is not None:
         changes = {
@@ -126,10 +194,9 @@ def present_evidence(evidence: dict) -> dict:
             ],
         }
     return {
-        "facts": present_facts(facts),
-        "details": [
-            json.dumps(detail, indent=2, sort_keys=True) for detail in facts.get("details") or []
-        ],
+        "facts": present_facts(facts, skip=CREDENTIAL_FACTS if credentials else set()),
+        "credentials": credentials,
+        "access_details": facts.get("details") or [],
         "findings": [
             {**finding, "why": (finding.get("evidence") or {}).get("why", "")}
             for finding in evidence.get("findings") or []
@@ -162,6 +229,65 @@ def load_item(pk: int) -> ReviewItem:
     )
 
 
+def inventory_url(item: ReviewItem) -> str:
+    """The inventory page of the item's user or role, when the inventory holds it."""
+    model, name = {"user": (IamUser, "inventory_user"), "role": (IamRole, "inventory_role")}.get(
+        item.subject_type, (None, "")
+    )
+    if model is None:
+        return ""
+    pk = (
+        model.objects.filter(account_id=item.account_id, arn=item.subject_arn, gone_at=None)
+        .values_list("pk", flat=True)
+        .first()
+    )
+    return reverse(name, args=[pk]) if pk else ""
+
+
+def _after(item: ReviewItem) -> Q:
+    """Items after this one in the queue's default order (severity, title, id)."""
+    rank, title = item.severity_rank, item.title
+    return (
+        Q(severity_rank__gt=rank)
+        | Q(severity_rank=rank, title__gt=title)
+        | Q(severity_rank=rank, title=title, id__gt=item.pk)
+    )
+
+
+def _before(item: ReviewItem) -> Q:
+    rank, title = item.severity_rank, item.title
+    return (
+        Q(severity_rank__lt=rank)
+        | Q(severity_rank=rank, title__lt=title)
+        | Q(severity_rank=rank, title=title, id__lt=item.pk)
+    )
+
+
+def queue_position(item: ReviewItem, *, per_page: int) -> dict:
+    """Where the item sits in its queue (default order): the previous and next items, the next
+    undecided one (wrapping round) and the queue page that shows it. Four small queries."""
+    items = ReviewItem.objects.filter(cycle_id=item.cycle_id).only("id")
+    order = ("severity_rank", "title", "id")
+    backwards = ("-severity_rank", "-title", "-id")
+    previous = items.filter(_before(item)).order_by(*backwards).first()
+    following = items.filter(_after(item)).order_by(*order).first()
+    undecided = items.filter(is_decided=False).exclude(pk=item.pk)
+    next_undecided = (
+        undecided.filter(_after(item)).order_by(*order).first()
+        or undecided.order_by(*order).first()
+    )
+    page = items.filter(_before(item)).count() // per_page + 1
+    queue = reverse("review_cycle", args=[item.cycle_id])
+    return {
+        "previous_url": reverse("review_item", args=[previous.pk]) if previous else "",
+        "next_url": reverse("review_item", args=[following.pk]) if following else "",
+        "next_undecided_url": reverse("review_item", args=[next_undecided.pk])
+        if next_undecided
+        else "",
+        "queue_url": f"{queue}{f'?page={page}' if page > 1 else ''}#item-{item.pk}-row",
+    }
+
+
 def item_context(
     request,
     item: ReviewItem,
@@ -190,6 +316,7 @@ def item_context(
         "item": item,
         "cycle": cycle,
         "evidence": present_evidence(item.frozen_evidence or {}),
+        "inventory_url": inventory_url(item),
         "decisions": item.decisions.select_related("decided_by", "delegate_to").order_by(
             "decided_at", "id"
         ),

@@ -21,6 +21,7 @@ from findings.models import (
     AwsAccount,
     CredentialReportEntry,
     Finding,
+    IamGroup,
     IamRole,
     IamUser,
     PolicyAttachment,
@@ -167,6 +168,33 @@ def _credential_facts(entry: CredentialReportEntry) -> dict:
     return facts
 
 
+def _user_policies(accounts: list[AwsAccount], users: list[IamUser]) -> dict[str, dict]:
+    """{user ARN: {label: document}}: the user's own policies and those of its groups."""
+    group_arns = {
+        (account_id, name): arn
+        for account_id, name, arn in IamGroup.objects.filter(
+            account__in=accounts, gone_at=None
+        ).values_list("account_id", "name", "arn")
+    }
+    documents: dict[str, dict[str, dict | None]] = defaultdict(dict)
+    for attachment in PolicyAttachment.objects.filter(
+        account__in=accounts, gone_at=None, principal_type__in=["user", "group"]
+    ).select_related("document"):
+        documents[attachment.principal_arn][f"{attachment.kind}: {attachment.policy_ref}"] = (
+            attachment.document.document if attachment.document else None
+        )
+    policies: dict[str, dict] = {}
+    for user in users:
+        own = dict(documents.get(user.arn, {}))
+        for group in user.groups:
+            for label, document in documents.get(
+                group_arns.get((user.account_id, group)), {}
+            ).items():
+                own[f"{label} (via group {group})"] = document
+        policies[user.arn] = own
+    return policies
+
+
 def quarterly_population(*, accounts: list[AwsAccount]) -> list[ItemSpec]:
     entries = (
         CredentialReportEntry.objects.filter(account__in=accounts, gone_at=None)
@@ -184,6 +212,7 @@ def quarterly_population(*, accounts: list[AwsAccount]) -> list[ItemSpec]:
         (u.account_id, u.arn): u for u in IamUser.objects.filter(account__in=accounts, gone_at=None)
     }
     findings = _open_findings_by_arn(accounts)
+    policies = _user_policies(accounts, list(users.values()))
     specs = []
     for entry in entries:
         user = users.get((entry.account_id, entry.arn))
@@ -191,6 +220,9 @@ def quarterly_population(*, accounts: list[AwsAccount]) -> list[ItemSpec]:
         facts = _credential_facts(entry)
         if user is not None:
             facts.update(groups=user.groups, tags=user.tags, path=user.path)
+        evidence = {"facts": facts, "findings": [_finding_summary(f) for f in user_findings]}
+        if user is not None:  # the root user has no IAM policies to show
+            evidence["policies"] = policies.get(user.arn, {})
         label = "root user" if entry.is_root else entry.user
         specs.append(
             ItemSpec(
@@ -201,10 +233,7 @@ def quarterly_population(*, accounts: list[AwsAccount]) -> list[ItemSpec]:
                 title=f"{label} ({entry.account.name})",
                 severity=_worst(user_findings),
                 finding_ids=[f.pk for f in user_findings],
-                evidence={
-                    "facts": facts,
-                    "findings": [_finding_summary(f) for f in user_findings],
-                },
+                evidence=evidence,
             )
         )
     return specs

@@ -9,7 +9,7 @@ import hashlib
 import io
 import json
 import zipfile
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime
 
 from django.db.models import Prefetch
@@ -19,6 +19,7 @@ from findings.detection.selectors import finding_record, with_evidence_seen_at
 from findings.export.tables import csv_text
 from findings.models import Decision, Finding, ReviewCycle, ReviewItem
 from findings.reviews.evidence import population_hash
+from findings.reviews.summary import sign_off_summary
 
 FORMAT_VERSION = 1
 GENERATOR = {
@@ -150,6 +151,8 @@ def _cycle_document(cycle: ReviewCycle, items: list[ReviewItem]) -> dict:
                 "signed_off_at": _iso(cycle.signed_off_at),
                 "attestation": cycle.attestation,
                 "signed_population_hash": cycle.signed_population_hash,
+                # The hash of sign_off_summary.json as the approver read it when signing.
+                "signed_summary_hash": cycle.signed_summary_hash,
             }
             if signed
             else None,
@@ -222,6 +225,9 @@ def build_evidence_pack(*, cycle: ReviewCycle) -> EvidencePack:
             DECISION_COLUMNS,
         ).encode(),
         "cycle.json": _canonical_json(_cycle_document(cycle, items)),
+        # What the approver attests to: counts, accepted risks, pending remediations, who
+        # decided what; its "digest" equals sign_off.signed_summary_hash once signed.
+        "sign_off_summary.json": _canonical_json(asdict(sign_off_summary(cycle=cycle))),
     }
     manifest = {
         "cycle_id": cycle.pk,

@@ -111,6 +111,8 @@ class SignOffForm(forms.Form):
         max_length=5000,
         widget=forms.Textarea(attrs={"rows": 4}),
     )
+    # The sign-off summary the approver read; the domain refuses when the cycle has changed.
+    summary_hash = forms.CharField(required=False, max_length=64, widget=forms.HiddenInput)
     confirm = forms.BooleanField(
         label="I confirm this attestation and sign the cycle off",
         error_messages={"required": "Tick the box to confirm the attestation."},

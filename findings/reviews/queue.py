@@ -12,8 +12,15 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts.permissions import Capability, can
+from findings.audit.selectors import (
+    action_words,
+    audit_actions,
+    audit_entries,
+    parse_audit_filters,
+    target_url,
+)
 from findings.audit.verify import verify_chain
-from findings.models import AuditEntry, AwsAccount, ReviewCycle, ReviewItem
+from findings.models import AwsAccount, ReviewCycle, ReviewItem
 from findings.reviews.forms import (
     BULK_KINDS,
     SORT_LABELS,
@@ -24,7 +31,13 @@ from findings.reviews.forms import (
     ReleaseForm,
     SignOffForm,
 )
-from findings.reviews.services import Forbidden, check_may_sign_off, reviewers
+from findings.reviews.services import (
+    Forbidden,
+    check_may_sign_off,
+    may_download_evidence,
+    reviewers,
+)
+from findings.reviews.summary import sign_off_summary
 
 PER_PAGE = 25
 CYCLES_PER_PAGE = 25
@@ -150,10 +163,8 @@ def may_select(user, cycle: ReviewCycle) -> bool:
     )
 
 
-def queue_context(request, cycle: ReviewCycle, filters: QueueFilters) -> dict:
-    page = Paginator(queue_items(cycle, filters, request.user), PER_PAGE).get_page(
-        request.GET.get("page")
-    )
+def queue_context(request, cycle: ReviewCycle, filters: QueueFilters, *, page_number=None) -> dict:
+    page = Paginator(queue_items(cycle, filters, request.user), PER_PAGE).get_page(page_number)
     base = reverse("review_cycle", args=[cycle.pk])
 
     def page_url(number):
@@ -178,8 +189,16 @@ def queue_context(request, cycle: ReviewCycle, filters: QueueFilters) -> dict:
 
 
 def sign_off_context(request, cycle: ReviewCycle, *, form=None, error: str = "") -> dict:
-    """The sign-off form for an approver who may sign off now, or why nobody can yet."""
-    context = {"sign_off_form": None, "sign_off_blocker": error, "sign_off_error": bool(error)}
+    """The sign-off summary; the sign-off form for an approver who may sign off now, or why
+    nobody can yet."""
+    summary = sign_off_summary(cycle=cycle)
+    context = {
+        "sign_off_form": None,
+        "sign_off_blocker": error,
+        "sign_off_error": bool(error),
+        "summary": summary,
+        "may_download_evidence": may_download_evidence(user=request.user, cycle=cycle),
+    }
     if cycle.state == ReviewCycle.State.SIGNED_OFF or error:
         return context
     if can(request.user, Capability.SIGN_OFF):
@@ -188,7 +207,8 @@ def sign_off_context(request, cycle: ReviewCycle, *, form=None, error: str = "")
         except Forbidden as exc:
             context["sign_off_blocker"] = str(exc)
         else:
-            context["sign_off_form"] = form or SignOffForm()
+            # The hash of the summary shown now: signing refuses if it changes before the POST.
+            context["sign_off_form"] = form or SignOffForm(initial={"summary_hash": summary.digest})
     elif cycle.remaining:
         remaining = cycle.remaining
         context["sign_off_blocker"] = (
@@ -211,10 +231,15 @@ def load_cycle(pk: int) -> ReviewCycle:
     )
 
 
-def cycle_context(request, cycle: ReviewCycle, **sign_off) -> dict:
-    """The queue; and, unless htmx swaps only the queue, the filters and the sign-off section."""
-    filters = QueueFilters.from_params(request.GET)
-    context = queue_context(request, cycle, filters)
+def cycle_context(request, cycle: ReviewCycle, *, params=None, bulk=None, **sign_off) -> dict:
+    """The queue; and, unless htmx swaps only the queue, the filters and the sign-off section.
+
+    `params` are the queue's filters (the query string unless given); `bulk` the bulk form's
+    input to show again after an error (selected ids, decision, comment, expiry, errors)."""
+    params = request.GET if params is None else params
+    filters = QueueFilters.from_params(params)
+    context = queue_context(request, cycle, filters, page_number=params.get("page"))
+    context["bulk"] = bulk or {"selected": set()}
     if not (request.htmx and request.htmx.target == "queue"):
         context.update(
             sign_off_context(request, cycle, **sign_off),
@@ -225,7 +250,6 @@ def cycle_context(request, cycle: ReviewCycle, **sign_off) -> dict:
             severities=SEVERITY_CHOICES,
             statuses=STATUS_LABELS.items(),
             sorts=SORT_LABELS.items(),
-            may_export=can(request.user, Capability.EXPORT),
         )
     return context
 
@@ -238,28 +262,35 @@ def as_json(value) -> str:
 
 
 def audit_context(request) -> dict:
-    """One page of the audit log, filtered by action; the chain's verification on full pages."""
-    actions = list(
-        AuditEntry.objects.order_by("action").values_list("action", flat=True).distinct()
+    """One page of the audit log, filtered; the chain's verification on full pages."""
+    filters, errors = parse_audit_filters(params=request.GET)
+    page = Paginator(audit_entries(filters=filters), AUDIT_PER_PAGE).get_page(
+        request.GET.get("page")
     )
-    action = request.GET.get("action", "")
-    if action not in actions:
-        action = ""
-    entries = AuditEntry.objects.order_by("-id")
-    if action:
-        entries = entries.filter(action=action)
-    page = Paginator(entries, AUDIT_PER_PAGE).get_page(request.GET.get("page"))
     for entry in page:
         entry.before_json, entry.after_json = as_json(entry.before), as_json(entry.after)
+        entry.action_words = action_words(action=entry.action)
+        entry.target_url = target_url(target_type=entry.target_type, target_id=entry.target_id)
+    query = {
+        "actor": filters.actor,
+        "action": filters.action,
+        "target": filters.target,
+        "since": filters.since.isoformat() if filters.since else "",
+        "until": filters.until.isoformat() if filters.until else "",
+    }
     base = reverse("review_audit")
 
     def page_url(number):
-        return f"{base}?{urlencode({k: v for k, v in (('action', action), ('page', number)) if v})}"
+        return f"{base}?{urlencode({k: v for k, v in {**query, 'page': number}.items() if v})}"
 
+    filter_query = urlencode({k: v for k, v in query.items() if v})
     context = {
         "page": page,
-        "actions": actions,
-        "action": action,
+        "actions": audit_actions(),
+        "filters": filters,
+        "filter_errors": errors,
+        "filtered": any(query.values()),
+        "export_url": reverse("review_audit_csv") + (f"?{filter_query}" if filter_query else ""),
         "previous_url": page_url(page.previous_page_number()) if page.has_previous() else None,
         "next_url": page_url(page.next_page_number()) if page.has_next() else None,
     }

@@ -33,6 +33,7 @@ from findings.reviews.evidence import (
     release_population,
 )
 from findings.reviews.freshness import detect_and_refresh
+from findings.reviews.summary import sign_off_summary
 
 MAX_RISK_ACCEPTANCE = timedelta(days=365)
 DEFAULT_ATTESTATION = (
@@ -574,13 +575,18 @@ def check_may_sign_off(*, cycle: ReviewCycle, approver: User) -> None:
             "Segregation of duties: this cycle reviews your own IAM identity, so another "
             "approver must sign it off"
         )
-    remaining = undecided_count(cycle=cycle)
+    # Items marked "no response" at the due date are shown to the approver, not waited for.
+    remaining = cycle.items.filter(is_decided=False, no_response_at=None).count()
     if remaining:
         noun = "item still waits" if remaining == 1 else "items still wait"
         raise Forbidden(f"{remaining} {noun} for a decision")
 
 
-def sign_off_cycle(*, cycle: ReviewCycle, approver: User, attestation: str) -> ReviewCycle:
+def sign_off_cycle(
+    *, cycle: ReviewCycle, approver: User, attestation: str, summary_hash: str = ""
+) -> ReviewCycle:
+    """Lock the cycle with the approver's attestation. `summary_hash` is the sign-off summary
+    they read (summary.sign_off_summary); when it no longer matches, nothing is signed."""
     if not can(approver, Capability.SIGN_OFF):
         raise Forbidden("Only approvers sign off review cycles")
     if not attestation.strip():
@@ -588,6 +594,14 @@ def sign_off_cycle(*, cycle: ReviewCycle, approver: User, attestation: str) -> R
     with transaction.atomic():
         cycle = ReviewCycle.objects.select_for_update().get(pk=cycle.pk)
         check_may_sign_off(cycle=cycle, approver=approver)
+        summary = sign_off_summary(cycle=cycle)
+        if summary_hash and summary_hash != summary.digest:
+            raise Invalid(
+                {
+                    "summary": "The cycle changed after you loaded this page: read the summary "
+                    "again (it is updated below), then sign."
+                }
+            )
         current = population_hash(items=cycle.items.only("subject_key", "evidence_hash"))
         if current != cycle.population_hash:
             raise Forbidden(
@@ -599,6 +613,7 @@ def sign_off_cycle(*, cycle: ReviewCycle, approver: User, attestation: str) -> R
         cycle.signed_off_at = timezone.now()
         cycle.attestation = attestation.strip()
         cycle.signed_population_hash = current
+        cycle.signed_summary_hash = summary.digest
         cycle.save(
             update_fields=[
                 "state",
@@ -606,6 +621,7 @@ def sign_off_cycle(*, cycle: ReviewCycle, approver: User, attestation: str) -> R
                 "signed_off_at",
                 "attestation",
                 "signed_population_hash",
+                "signed_summary_hash",
             ]
         )
         record(
@@ -619,9 +635,27 @@ def sign_off_cycle(*, cycle: ReviewCycle, approver: User, attestation: str) -> R
                 "state": "signed_off",
                 "attestation": cycle.attestation,
                 "population_hash": current,
+                "summary_hash": summary.digest,
+                "no_response": len(summary.no_response),
             },
         )
     return cycle
+
+
+def may_download_evidence(*, user: User, cycle: ReviewCycle) -> bool:
+    """Auditors and administrators export any cycle; an approver the cycles they may sign off
+    now, or signed off themselves."""
+    if can(user, Capability.EXPORT):
+        return True
+    if not can(user, Capability.SIGN_OFF):
+        return False
+    if cycle.state == ReviewCycle.State.SIGNED_OFF:
+        return cycle.signed_off_by_id == user.pk
+    try:
+        check_may_sign_off(cycle=cycle, approver=user)
+    except Forbidden:
+        return False
+    return True
 
 
 # --- Follow-ups run after collection and on a schedule -----------------------------------------
@@ -739,6 +773,35 @@ def expire_risk_acceptances(*, today: date | None = None) -> list[ReviewItem]:
             )
         new_items.append(new)
     return new_items
+
+
+def mark_no_response(*, now: datetime | None = None) -> int:
+    """Mark the undecided items of cycles past their due date as "no response", for the kinds
+    whose REVIEW_<KIND>_AT_DUE setting says so; returns how many. Idempotent."""
+    now = now or timezone.now()
+    today = timezone.localdate(now)
+    kinds = [kind for kind, action in settings.REVIEW_AT_DUE.items() if action == "no_response"]
+    marked = 0
+    cycles = ReviewCycle.objects.filter(
+        state=ReviewCycle.State.OPEN, kind__in=kinds, due_on__lt=today
+    )
+    for cycle in cycles:
+        with transaction.atomic():
+            count = cycle.items.filter(is_decided=False, no_response_at=None).update(
+                no_response_at=now
+            )
+            if not count:
+                continue
+            marked += count
+            record(
+                actor=None,
+                action="cycle.no_response",
+                target_type="review_cycle",
+                target_id=cycle.pk,
+                target_label=cycle.title,
+                after={"items_marked": count, "due_on": cycle.due_on.isoformat()},
+            )
+    return marked
 
 
 def refresh_population(*, cycle: ReviewCycle) -> None:

@@ -14,3 +14,9 @@ def open_scheduled_cycles() -> int:
 @shared_task(name="findings.expire_risk_acceptances")
 def expire_risk_acceptances() -> int:
     return len(services.expire_risk_acceptances())
+
+
+@shared_task(name="findings.mark_no_response")
+def mark_no_response() -> int:
+    """Hourly; marks undecided items of overdue cycles where the kind says so. Idempotent."""
+    return services.mark_no_response()

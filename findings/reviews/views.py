@@ -10,17 +10,20 @@ from urllib.parse import urlparse
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
-from django.http import HttpResponse, QueryDict
+from django.http import HttpResponse, HttpResponseBadRequest, QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.cache import patch_vary_headers
 from django.utils.text import slugify
 from django.views.decorators.http import require_GET, require_POST
+from django_htmx.http import trigger_client_event
 
 from accounts.models import User
 from accounts.permissions import Capability, requires
+from findings.audit.selectors import audit_entries, audit_rows, parse_audit_filters
+from findings.export.tables import csv_text
 from findings.models import Decision, ReviewCycle, ReviewItem
-from findings.reviews.display import item_context, load_item
+from findings.reviews.display import item_context, load_item, queue_position
 from findings.reviews.evidence_pack import build_evidence_pack, zip_bytes
 from findings.reviews.forms import (
     BulkForm,
@@ -32,6 +35,7 @@ from findings.reviews.forms import (
     add_domain_errors,
 )
 from findings.reviews.queue import (
+    PER_PAGE,
     audit_context,
     cycle_context,
     load_cycle,
@@ -48,13 +52,29 @@ from findings.reviews.services import (
     assign_items,
     bulk_decide,
     decide_item,
+    may_download_evidence,
     open_cycle,
     open_release_cycle,
     reviewers,
     sign_off_cycle,
 )
+from findings.reviews.summary import sign_off_summary
 
 CLEAN_CONFIRMATION = "Confirmed clean: no findings when reviewed."
+AUDIT_COLUMNS = [
+    "id",
+    "at",
+    "actor",
+    "action",
+    "action_words",
+    "target_type",
+    "target_id",
+    "target_label",
+    "before",
+    "after",
+    "entry_hash",
+    "previous_hash",
+]
 
 
 def render_partial(request, template: str, context: dict, *, target: str, status: int = 200):
@@ -139,8 +159,8 @@ def review_release(request):
 # --- One cycle: the queue -------------------------------------------------------------------
 
 
-def render_cycle(request, cycle: ReviewCycle, *, status: int = 200, **sign_off):
-    context = cycle_context(request, cycle, **sign_off)
+def render_cycle(request, cycle: ReviewCycle, *, status: int = 200, **options):
+    context = cycle_context(request, cycle, **options)
     return render_partial(
         request, "findings/reviews/cycle.html", context, target="queue", status=status
     )
@@ -169,6 +189,21 @@ def titles(pairs, limit: int = 5) -> str:
     return "; ".join(names) + (f"; and {more} more" if more > 0 else "")
 
 
+def bulk_refused(request, cycle: ReviewCycle, ids: list[int], *errors: str):
+    """The queue again with every input of the bulk form kept, and why nothing was decided."""
+    back = request.POST.get("back", "")[:500]
+    bulk = {
+        "selected": set(ids),
+        "decision": request.POST.get("decision", "")[:40],
+        "justification": request.POST.get("justification", "")[:5000],
+        "expires_on": request.POST.get("expires_on", "")[:10],
+        "errors": list(errors),
+    }
+    return render_cycle(
+        request, load_cycle(cycle.pk), status=400, params=QueryDict(back), bulk=bulk
+    )
+
+
 @require_POST
 @requires(Capability.DECIDE)
 def review_bulk(request, pk: int):
@@ -179,8 +214,9 @@ def review_bulk(request, pk: int):
     back = back_to_queue(cycle, data.get("back", ""))
     ids = selected_ids(request)
     if not ids:
-        messages.error(request, "Select the items to decide first.")
-        return back
+        return bulk_refused(request, cycle, ids, "Select the items to decide first.")
+    if "expires_on" in form.errors:
+        return bulk_refused(request, cycle, ids, "The expiry date is not a date (use YYYY-MM-DD).")
     if form.errors or not data.get("seen_at"):
         messages.error(request, "The form was incomplete; reload the page and try again.")
         return back
@@ -198,8 +234,7 @@ def review_bulk(request, pk: int):
         )
     else:
         if not data.get("decision"):
-            messages.error(request, "Choose the decision for the selected items.")
-            return back
+            return bulk_refused(request, cycle, ids, "Choose the decision for the selected items.")
         decision = DecisionInput(
             kind=data["decision"],
             justification=data["justification"],
@@ -210,9 +245,9 @@ def review_bulk(request, pk: int):
             items=items, actor=request.user, decision=decision, seen_at=data["seen_at"]
         )
     except Invalid as exc:
-        for message in exc.errors.values():
-            messages.error(request, f"Nothing was decided: {message}")
-        return back
+        return bulk_refused(
+            request, cycle, ids, *(f"Nothing was decided: {m}" for m in exc.errors.values())
+        )
     label = Decision.Kind(decision.kind).label
     if result.decided:
         count = len(result.decided)
@@ -274,10 +309,21 @@ def review_sign_off(request, pk: int):
     if form.is_valid():
         try:
             sign_off_cycle(
-                cycle=cycle, approver=request.user, attestation=form.cleaned_data["attestation"]
+                cycle=cycle,
+                approver=request.user,
+                attestation=form.cleaned_data["attestation"],
+                summary_hash=form.cleaned_data["summary_hash"],
             )
         except Invalid as exc:
             add_domain_errors(form, exc.errors)
+            if "summary" in exc.errors:
+                # Sign against the summary now shown, after reading it again.
+                form = SignOffForm(
+                    {**form.data.dict(), "summary_hash": sign_off_summary(cycle=cycle).digest}
+                )
+                form.is_valid()
+                form.add_error(None, exc.errors["summary"])
+                return render_cycle(request, load_cycle(pk), status=409, form=form)
         except Forbidden as exc:
             return render_cycle(request, cycle, status=403, error=str(exc))
         else:
@@ -286,10 +332,16 @@ def review_sign_off(request, pk: int):
     return render_cycle(request, cycle, form=form)
 
 
+# Auditors and administrators, and approvers for the cycles they may sign off (services).
 @require_GET
-@requires(Capability.EXPORT)
+@requires(Capability.VIEW)
 def review_evidence_pack(request, pk: int):
     cycle = get_object_or_404(ReviewCycle, pk=pk)
+    if not may_download_evidence(user=request.user, cycle=cycle):
+        raise PermissionDenied(
+            "The evidence pack is for auditors, administrators, and the approver who may sign "
+            "this cycle off."
+        )
     content = zip_bytes(pack=build_evidence_pack(cycle=cycle))
     name = f"iamreview-cycle-{cycle.pk}-{slugify(cycle.title)[:60]}.zip"
     response = HttpResponse(content, content_type="application/zip")
@@ -323,6 +375,7 @@ def render_item(request, item: ReviewItem, *, status: int = 200, **kwargs):
             response = render(request, "findings/reviews/item.html#item", context, status=status)
     else:
         context["cycle"] = with_progress(item.cycle)
+        context["position"] = queue_position(item, per_page=PER_PAGE)
         response = render(request, "findings/reviews/item.html", context, status=status)
     patch_vary_headers(response, ["HX-Request"])
     return response
@@ -378,7 +431,10 @@ def review_decide(request, pk: int):
     if not request.htmx:
         messages.success(request, "Decision recorded.")
         return redirect("review_item", pk)
-    return render_item(request, load_item(pk), saved=True)
+    response = render_item(request, load_item(pk), saved=True)
+    # The queue's script closes the panel and moves on to the next undecided item.
+    trigger_client_event(response, "item-decided", {"id": pk}, after="settle")
+    return response
 
 
 # --- The audit log --------------------------------------------------------------------------
@@ -388,4 +444,21 @@ def review_decide(request, pk: int):
 @requires(Capability.EXPORT)
 def review_audit(request):
     context = audit_context(request)
-    return render_partial(request, "findings/reviews/audit.html", context, target="audit-table")
+    status = 400 if context["filter_errors"] else 200
+    return render_partial(
+        request, "findings/reviews/audit.html", context, target="audit-table", status=status
+    )
+
+
+@require_GET
+@requires(Capability.EXPORT)
+def review_audit_csv(request):
+    filters, errors = parse_audit_filters(params=request.GET)
+    if errors:
+        return HttpResponseBadRequest(
+            "; ".join(errors.values()), content_type="text/plain; charset=utf-8"
+        )
+    rows = audit_rows(entries=audit_entries(filters=filters))
+    response = HttpResponse(csv_text(rows, AUDIT_COLUMNS), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = 'attachment; filename="iamreview-audit-log.csv"'
+    return response

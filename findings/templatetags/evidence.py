@@ -88,6 +88,31 @@ def aws_status_words(status: str) -> str:
     return AWS_STATUS_WORDS.get(status, status.title() + " in AWS" if status else "")
 
 
+SOURCE_WORDS = {
+    "POLICY": "the resource's own policy",
+    "BUCKET_ACL": "the bucket's access control list",
+    "S3_ACCESS_POINT": "an S3 access point",
+    "S3_ACCESS_POINT_ACCOUNT": "an account's S3 access point",
+}
+PRINCIPAL_WORDS = {
+    "AWS": "AWS account or principal",
+    "Federated": "Federated identity",
+    "Service": "AWS service",
+    "CanonicalUser": "Canonical user",
+}
+
+
+@register.filter
+def source_words(source_type: str) -> str:
+    """How Access Analyzer says the access is granted, in words."""
+    return SOURCE_WORDS.get(source_type, source_type)
+
+
+@register.filter
+def principal_words(kind: str) -> str:
+    return PRINCIPAL_WORDS.get(kind, kind)
+
+
 @register.filter
 def yes_no(value) -> str:
     if value is None:

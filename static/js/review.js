@@ -80,4 +80,116 @@
   });
 
   document.addEventListener("DOMContentLoaded", updateSelection);
+
+  // --- Keyboard: move through the queue and decide without the mouse ("?" shows the keys) ----
+  const DECISION_KEYS = { 1: "keep", 2: "remediate", 3: "accept_risk", 4: "false_positive", 5: "delegate" };
+  const rows = () => Array.from(document.querySelectorAll("tr.item-row"));
+  const titleOf = (row) => row.querySelector(".item-title");
+  const detailOf = (row) => document.getElementById(row.id.replace(/-row$/, "-detail"));
+  const isOpen = (row) => { const detail = detailOf(row); return Boolean(detail && !detail.hidden); };
+
+  function currentRow() {
+    const active = document.activeElement;
+    const fromFocus = active && active.closest && active.closest("tbody.item-group");
+    if (fromFocus) return fromFocus.querySelector("tr.item-row");
+    return document.querySelector("tr.item-row.is-current");
+  }
+
+  function focusRow(row) {
+    if (!row) return;
+    for (const other of document.querySelectorAll("tr.item-row.is-current")) other.classList.remove("is-current");
+    row.classList.add("is-current");
+    titleOf(row).focus();
+    row.scrollIntoView({ block: "nearest" });
+  }
+
+  function move(step) {
+    const list = rows();
+    if (!list.length) return;
+    const at = list.indexOf(currentRow());
+    focusRow(at < 0 ? list[step > 0 ? 0 : list.length - 1] : list[at + step]);
+  }
+
+  function announce(text) {
+    const status = document.querySelector("[data-selected-count]") || document.querySelector(".result-count");
+    if (status) status.textContent = text;
+  }
+
+  function nextUndecided() {
+    const list = rows();
+    const at = list.indexOf(currentRow());
+    const order = list.slice(at + 1).concat(list.slice(0, at + 1));
+    const row = order.find((candidate) => !candidate.classList.contains("is-decided"));
+    if (!row) {
+      const next = document.querySelector('.pagination a[rel="next"]');
+      if (next) next.click();
+      else announce("Every item on this page is decided.");
+      return;
+    }
+    focusRow(row);
+    if (!isOpen(row)) titleOf(row).click();
+  }
+
+  function openForm() {
+    const row = currentRow();
+    if (row) return isOpen(row) ? detailOf(row).querySelector("form.decision-form") : null;
+    const forms = document.querySelectorAll("form.decision-form");
+    return forms.length === 1 ? forms[0] : null;
+  }
+
+  function choose(kind) {
+    const form = openForm();
+    const radio = form && form.querySelector(`input[name="decision"][value="${kind}"]`);
+    if (!radio) return;
+    radio.checked = true;
+    radio.dispatchEvent(new Event("change", { bubbles: true }));
+    const text = form.querySelector("textarea");
+    if (text) text.focus();
+  }
+
+  function toggleHelp() {
+    const help = document.getElementById("keys-help");
+    if (!help) return;
+    if (help.open) help.close();
+    else help.showModal();
+  }
+
+  document.addEventListener("keydown", (event) => {
+    if (event.ctrlKey || event.metaKey || event.altKey) return;
+    const target = event.target;
+    if (target.matches && target.matches("input, textarea, select, [contenteditable]")) {
+      if (event.key === "Escape") target.blur();
+      return;
+    }
+    const help = document.getElementById("keys-help");
+    if (help && help.open && event.key !== "?") return;
+    const onQueue = rows().length > 0;
+    const key = event.key;
+    if (key === "?") toggleHelp();
+    else if (DECISION_KEYS[key]) choose(DECISION_KEYS[key]);
+    else if (onQueue && (key === "j" || key === "ArrowDown")) move(1);
+    else if (onQueue && (key === "k" || key === "ArrowUp")) move(-1);
+    else if (onQueue && key === "n") nextUndecided();
+    else if (onQueue && key === "o") { const row = currentRow(); if (row) titleOf(row).click(); }
+    else if (onQueue && key === "x") {
+      const box = currentRow() && currentRow().querySelector('input[name="items"]');
+      if (box) { box.checked = !box.checked; updateSelection(); }
+    } else if (!onQueue && "jknq".includes(key) && key.length === 1) {
+      const link = document.querySelector(`[data-key="${key}"]`);
+      if (link) link.click();
+      else return;
+    } else return;
+    event.preventDefault();
+  });
+
+  // A decision recorded from the queue: close its evidence and open the next undecided item.
+  document.addEventListener("item-decided", (event) => {
+    const row = document.getElementById(`item-${event.detail.id}-row`);
+    if (!row) return;
+    const detail = detailOf(row);
+    if (detail) detail.hidden = true;
+    titleOf(row).setAttribute("aria-expanded", "false");
+    focusRow(row);
+    nextUndecided();
+  });
 })();

@@ -92,10 +92,12 @@ def test_a_reviewer_decides_and_bulk_decides_then_an_approver_signs_off(
     panel.get_by_label("Justification").fill("Break-glass account; MFA device being replaced")
     screenshot(page, "2-queue-with-expanded-item")
     panel.get_by_label("Justification").press("Control+Enter")
-    panel.get_by_text("Decision recorded.").wait_for()
-    assert "Break-glass account" in panel.locator(".decision-history").inner_text()
     page.locator("#cycle-progress").get_by_text("1 / 3 decided").wait_for()
     expect(page.locator(f"#item-{alice.pk}-row .badge.decision-keep")).to_be_visible()
+    # Its evidence closes and the next undecided item opens, ready for a decision.
+    expect(page.locator(f"#item-{alice.pk}-detail")).to_be_hidden()
+    expect(page.locator("tr.item-detail:not([hidden]) form.decision-form")).to_have_count(1)
+    assert alice.decisions.get().justification.startswith("Break-glass account")
 
     # The rest at once: only the undecided ones, all selected, one comment.
     page.get_by_label("Status", exact=True).select_option("undecided")

@@ -168,3 +168,32 @@ def test_translating_an_aws_error_returns_it_and_anything_else_is_a_bug():
     assert translate(original) is original
     with pytest.raises(TypeError):
         translate(KeyError("x"))
+
+
+def test_an_html_error_page_quoted_as_python_bytes_reads_as_one_human_line():
+    page = (
+        "b'<!doctype html>\\n<html lang=en>\\n<title>500 Internal Server Error</title>\\n"
+        "<h1>Internal Server Error</h1>\\n<p>The server encountered an internal error.</p>\\n'"
+    )
+    error = translate(client_error("500", "ListFindingsV2", page, status=500))
+    text = str(error)
+    assert text == (
+        "The AWS endpoint answered with a server error (HTTP 500) in ListFindingsV2: the "
+        "endpoint answered with an error page: 500 Internal Server Error"
+    )
+    assert "b'" not in text and "<" not in text and "\\n" not in text
+
+
+def test_an_error_page_botocore_cannot_parse_is_an_aws_error_in_words():
+    from botocore.parsers import ResponseParserError
+
+    raw = ResponseParserError(
+        "Unable to parse response (syntax error: line 1, column 0), invalid XML received. "
+        "Further retries may succeed:\nb'<!doctype html>\\n<html lang=en>\\n"
+        "<title>500 Internal Server Error</title>\\n<h1>Internal Server Error</h1>'"
+    )
+    error = translate(raw, operation="GenerateServiceLastAccessedDetails")
+    assert str(error) == (
+        "The endpoint's answer to GenerateServiceLastAccessedDetails is not an AWS response: "
+        "the endpoint answered with an error page: 500 Internal Server Error"
+    )

@@ -211,6 +211,21 @@ def test_a_malformed_file_is_rejected_whole_naming_the_line_and_nothing_is_store
     assert CredentialReport.objects.count() == 1
 
 
+def test_a_rejected_import_is_an_import_problem_not_a_failing_collection(production):
+    from django.utils import timezone
+
+    from findings.collection.status import collection_status
+    from findings.models import AwsAccount
+
+    good = import_report(production)
+    with pytest.raises(ImportRejected):
+        import_report(production, b"not a credential report", filename="wrong.csv")
+
+    [status] = collection_status(accounts=AwsAccount.objects.all(), now=timezone.now())
+    report = next(s for s in status.sources if s.source == "credential-report")
+    assert report.latest.pk == good.pk and report.latest.status == "succeeded"
+
+
 def test_a_file_that_fails_while_storing_leaves_the_previous_state_and_fails_the_run(production):
     import_report(production)
     before = list(CredentialReportEntry.objects.values())

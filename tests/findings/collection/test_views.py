@@ -328,7 +328,25 @@ def test_collect_now_for_one_source_creates_a_manual_run(client, administrator, 
         administrator,
     )
     assert run.status in ("succeeded", "failed")  # tasks run in-process in tests
-    assert "Collection requested for Production" in messages_of(response)[0]
+    # In-process, the outcome is known when the page comes back: it says so, not "requested".
+    expected = (
+        "Collected Production (123456789012): Credential report."
+        if run.status == "succeeded"
+        else "Collected Production (123456789012): 0 of 1 sources succeeded; failed:"
+    )
+    assert messages_of(response)[0].startswith(expected)
+
+
+def test_collect_now_reports_failed_sources_as_failed(client, administrator, account):
+    from moto import mock_aws
+
+    client.force_login(administrator)
+    with mock_aws():  # moto has no Access Analyzer or service last-accessed jobs
+        response = client.post(reverse("collect_account", args=[account.pk]))
+    message = messages_of(response)[0]
+    failed = CollectionRun.objects.filter(status="failed").count()
+    assert failed >= 1
+    assert f"{4 - failed} of 4 sources succeeded; failed:" in message
 
 
 def test_collect_now_for_the_account_asks_for_every_source(client, administrator, account):

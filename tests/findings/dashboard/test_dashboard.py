@@ -57,6 +57,12 @@ def test_dashboard_shows_findings_by_severity_trend_cycles_and_collection_health
     assert "Quarterly credential review 2026-Q4" in page and "Overdue" in page
     assert "1 failing" in page and "lacks access-analyzer:ListFindings" in page
     assert "Most severe open findings" in page
+    assert '<a href="/findings/">All 8 open findings →</a>' in page
+    cycle = ReviewCycle.objects.get()
+    assert (
+        f'<a href="/review/cycles/{cycle.pk}/?assignee=unassigned&amp;status=undecided">'
+        "8 undecided items have no assignee</a>"
+    ) in page
 
 
 def test_dashboard_runs_a_fixed_number_of_queries(client, reviewer, django_assert_max_num_queries):

@@ -88,6 +88,32 @@ def test_users_filter_by_account_and_search(client, reviewer, production, stagin
     assert names(client.get("/inventory/users/?q=user/bob")) == ["bob"]
 
 
+def test_users_sort_stalest_first_and_the_sort_survives_filters_and_pages(
+    client, reviewer, production, staging
+):
+    iam_user(production, "active")
+    credential_entry(production, "active", **console_password(used_days=1))
+    iam_user(production, "dormant")
+    credential_entry(production, "dormant", **active_key(created_days=300, used_days=200))
+    iam_user(staging, "never")
+    credential_entry(staging, "never", **active_key(created_days=300, used_days=None))
+    client.force_login(reviewer)
+
+    assert names(client.get("/inventory/users/?sort=stale")) == ["never", "dormant", "active"]
+    assert names(client.get("/inventory/users/?sort=name")) == ["active", "dormant", "never"]
+    page = text(client.get("/inventory/users/?sort=stale&q=e"))
+    assert '<input type="hidden" name="sort" value="stale">' in page
+    assert names(client.get("/inventory/users/?sort=nonsense")) == ["active", "dormant", "never"]
+
+
+def test_roles_sort_stalest_first_never_used_before_anything(client, reviewer, production):
+    iam_role(production, "busy", last_used_days=1)
+    iam_role(production, "idle", last_used_days=120)
+    iam_role(production, "unused", last_used_days=None)
+    client.force_login(reviewer)
+    assert names(client.get("/inventory/roles/?sort=stale")) == ["unused", "idle", "busy"]
+
+
 def test_inventory_table_is_a_partial_for_htmx(client, reviewer, production):
     iam_user(production, "alice")
     client.force_login(reviewer)

@@ -1,0 +1,149 @@
+"""The sign-off summary: what an approver attests to, in one page, and its hash.
+
+Counts per decision, every accepted risk with its expiry and justification, remediations not yet
+verified, who decided what (and whether anyone decided about themselves or their own team),
+items marked "no response" at the due date, and items still open. The approver signs against
+the summary's hash: if anything changes between reading and signing, the sign-off is refused.
+"""
+
+import hashlib
+import json
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import date
+
+from accounts.models import LinkedIdentity
+from findings.models import Decision, IamUser, ReviewCycle, ReviewItem
+
+TEAM_TAG = "team"
+
+
+@dataclass
+class SummaryLine:
+    item_id: int
+    title: str
+    decided_by: str = ""
+    justification: str = ""
+    expires_on: date | None = None
+    note: str = ""
+
+
+@dataclass
+class Decider:
+    name: str
+    counts: dict[str, int]  # decision label: count
+    total: int
+
+
+@dataclass
+class SignOffSummary:
+    total: int
+    counts: list[tuple[str, str, int]]  # (kind, label, count), every kind
+    accepted_risks: list[SummaryLine] = field(default_factory=list)
+    remediations_pending: list[SummaryLine] = field(default_factory=list)
+    deciders: list[Decider] = field(default_factory=list)
+    conflicts_of_interest: list[SummaryLine] = field(default_factory=list)
+    no_response: list[SummaryLine] = field(default_factory=list)
+    still_open: list[SummaryLine] = field(default_factory=list)
+    digest: str = ""
+
+
+def _team_of(tags) -> str:
+    return str((tags or {}).get(TEAM_TAG, "")) if isinstance(tags, dict) else ""
+
+
+def _deciders_links(cycle: ReviewCycle) -> tuple[dict[int, set[str]], dict[int, set[str]]]:
+    """({decider id: their own IAM ARNs}, {decider id: their teams}), the teams from the `team`
+    tag of their linked IAM users. Two queries, whatever the number of deciders."""
+    deciders = Decision.objects.filter(item__cycle=cycle).values("decided_by_id")
+    links = LinkedIdentity.objects.filter(user_id__in=deciders)
+    tags = dict(
+        IamUser.objects.filter(gone_at=None, arn__in=links.values("arn")).values_list("arn", "tags")
+    )
+    own: dict[int, set[str]] = {}
+    teams: dict[int, set[str]] = {}
+    for user_id, arn in links.values_list("user_id", "arn"):
+        own.setdefault(user_id, set()).add(arn)
+        team = _team_of(tags.get(arn))
+        if team:
+            teams.setdefault(user_id, set()).add(team)
+    return own, teams
+
+
+def _digest(summary: SignOffSummary) -> str:
+    document = {
+        "total": summary.total,
+        "counts": summary.counts,
+        "accepted_risks": [
+            (line.item_id, line.expires_on, line.justification) for line in summary.accepted_risks
+        ],
+        "remediations_pending": [line.item_id for line in summary.remediations_pending],
+        "deciders": [(d.name, sorted(d.counts.items())) for d in summary.deciders],
+        "conflicts_of_interest": [(x.item_id, x.note) for x in summary.conflicts_of_interest],
+        "no_response": [line.item_id for line in summary.no_response],
+        "still_open": [line.item_id for line in summary.still_open],
+    }
+    text = json.dumps(document, sort_keys=True, default=str, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def sign_off_summary(*, cycle: ReviewCycle) -> SignOffSummary:
+    """The summary of the cycle's latest decisions. Three queries whatever the cycle's size."""
+    items = list(
+        ReviewItem.objects.filter(cycle=cycle)
+        .select_related("latest_decision__decided_by")
+        .order_by("severity_rank", "title", "id")
+    )
+    decisions = [item.latest_decision for item in items if item.is_decided]
+    kinds = Counter(decision.kind for decision in decisions)
+    summary = SignOffSummary(
+        total=len(items),
+        counts=[(kind, label, kinds.get(kind, 0)) for kind, label in Decision.Kind.choices],
+    )
+    own, teams = _deciders_links(cycle)
+    per_person: dict[int, Counter] = {}
+    names: dict[int, str] = {}
+    for item in items:
+        decision = item.latest_decision
+        if not item.is_decided:
+            line = SummaryLine(item_id=item.pk, title=item.title)
+            (summary.no_response if item.no_response_at else summary.still_open).append(line)
+            continue
+        person = decision.decided_by
+        names[person.pk] = person.display_name
+        per_person.setdefault(person.pk, Counter())[Decision.Kind(decision.kind).label] += 1
+        line = SummaryLine(
+            item_id=item.pk,
+            title=item.title,
+            decided_by=person.display_name,
+            justification=decision.justification,
+            expires_on=decision.expires_on,
+        )
+        if decision.kind == Decision.Kind.ACCEPT_RISK:
+            summary.accepted_risks.append(line)
+        if decision.kind == Decision.Kind.REMEDIATE and item.remediation != "verified":
+            summary.remediations_pending.append(line)
+        facts = (item.frozen_evidence or {}).get("facts") or {}
+        subject_team = _team_of(facts.get("tags"))
+        if item.subject_arn in own.get(person.pk, set()):
+            summary.conflicts_of_interest.append(
+                SummaryLine(item.pk, item.title, person.display_name, note="their own identity")
+            )
+        elif subject_team and subject_team in teams.get(person.pk, set()):
+            summary.conflicts_of_interest.append(
+                SummaryLine(
+                    item.pk,
+                    item.title,
+                    person.display_name,
+                    note=f"their own team “{subject_team}”",
+                )
+            )
+    summary.deciders = sorted(
+        (
+            Decider(name=names[pk], counts=dict(counts), total=sum(counts.values()))
+            for pk, counts in per_person.items()
+        ),
+        key=lambda decider: (-decider.total, decider.name),
+    )
+    summary.digest = _digest(summary)
+    return summary

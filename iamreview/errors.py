@@ -1,0 +1,47 @@
+"""Error pages in the app's layout, also with DEBUG on, and the admin for non-staff people."""
+
+from django.http import Http404, HttpResponseRedirect
+from django.shortcuts import render
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.generic import RedirectView
+
+
+class StyledNotFoundMiddleware:
+    """A view's 404 (a finding that does not exist) shows the styled page, not Django's debug
+    page: people try the demo with DEBUG on. Unknown URLs keep Django's handling."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        return self.get_response(request)
+
+    def process_exception(self, request, exception):
+        if request.path.startswith("/api/"):
+            return None  # the API answers JSON errors itself
+        if isinstance(exception, Http404):
+            return render(request, "404.html", status=404)
+        return None
+
+
+class AdminLoginView(RedirectView):
+    """The admin's login page. Anonymous visitors go to the one login page; a logged-in person
+    who is not staff gets a 403 that explains, instead of a redirect loop between the two."""
+
+    pattern_name = "login"
+    query_string = True
+
+    def get(self, request, *args, **kwargs):
+        if request.user.is_authenticated:
+            if request.user.is_staff:
+                target = request.GET.get("next", "/admin/")
+                if not url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}):
+                    target = "/admin/"
+                return HttpResponseRedirect(target)
+            return render(
+                request,
+                "403.html",
+                {"exception": "The Django admin is for administrators."},
+                status=403,
+            )
+        return super().get(request, *args, **kwargs)

@@ -1,0 +1,100 @@
+"""A reviewer works through a queue with the keyboard alone, and a refused bulk decision keeps
+everything they entered. Real Chromium, strict CSP."""
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+from playwright.sync_api import expect
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+NAMES = ("ana", "ben", "cleo", "dev", "eli")
+
+
+def five_user_cycle():
+    from findings.collection.registry import add_account
+    from findings.models import CredentialReportEntry
+    from findings.reviews.services import open_cycle
+
+    account = add_account(account_id="111122223333", name="Production", regions=["us-east-1"])
+    now = timezone.now()
+    CredentialReportEntry.objects.bulk_create(
+        CredentialReportEntry(
+            account=account,
+            fingerprint="x",
+            first_seen_at=now,
+            changed_at=now,
+            user=name,
+            arn=f"arn:aws:iam::111122223333:user/{name}",
+            user_creation_time=now - timedelta(days=400),
+            password_enabled=True,
+            password_last_used=now - timedelta(days=3),
+            mfa_active=True,
+            access_key_1_active=False,
+            access_key_2_active=False,
+            cert_1_active=False,
+            cert_2_active=False,
+        )
+        for name in NAMES
+    )
+    return open_cycle(kind="quarterly", opened_by=None, period="2026-Q4")
+
+
+def test_a_reviewer_decides_five_items_with_the_keyboard_only(
+    page, live_server, reviewer, log_in, csp_violations
+):
+    from findings.models import Decision
+
+    cycle = five_user_cycle()
+    log_in(reviewer)
+    page.goto(f"{live_server.url}/review/cycles/{cycle.pk}/")
+
+    page.keyboard.press("?")
+    expect(page.locator("#keys-help")).to_be_visible()
+    expect(page.locator("#keys-help")).to_contain_text("Next undecided item")
+    page.keyboard.press("Escape")
+    expect(page.locator("#keys-help")).to_be_hidden()
+
+    page.keyboard.press("n")
+    for number in range(1, 6):
+        form = page.locator("tr.item-detail:not([hidden]) form.decision-form")
+        expect(form).to_have_count(1)
+        detail_id = page.locator("tr.item-detail:not([hidden])").get_attribute("id")
+        page.keyboard.press("1")
+        expect(form.get_by_label("Justification")).to_be_focused()
+        page.keyboard.type(f"Checked with the team ({number})")
+        page.keyboard.press("Control+Enter")
+        page.locator("#cycle-progress").get_by_text(f"{number} / 5 decided").wait_for()
+        expect(page.locator(f"#{detail_id}")).to_be_hidden()  # closed; the next one opens
+
+    assert Decision.objects.filter(kind="keep", decided_by=reviewer).count() == 5
+    assert set(Decision.objects.values_list("item__subject_arn", flat=True)) == {
+        f"arn:aws:iam::111122223333:user/{name}" for name in NAMES
+    }
+    expect(page.locator("tr.item-detail:not([hidden])")).to_have_count(0)
+    assert csp_violations == []
+
+
+def test_a_refused_bulk_decision_keeps_every_input(
+    page, live_server, reviewer, log_in, csp_violations
+):
+    cycle = five_user_cycle()
+    log_in(reviewer)
+    page.goto(f"{live_server.url}/review/cycles/{cycle.pk}/")
+    assert page.locator("#bulk-decision").input_value() == ""
+
+    first, second = (cycle.items.get(subject_arn__endswith=f"/{n}") for n in ("ana", "ben"))
+    page.get_by_label(f"Select {first.title}").check()
+    page.get_by_label(f"Select {second.title}").check()
+    page.locator("#bulk-decision").select_option("accept_risk")
+    page.get_by_label("Comment").fill("Vendor migration until spring")
+    page.get_by_role("button", name="Decide selected").click()
+
+    page.get_by_text("Accepted risk needs an expiry date").wait_for()
+    expect(page.get_by_label(f"Select {first.title}")).to_be_checked()
+    expect(page.get_by_label(f"Select {second.title}")).to_be_checked()
+    expect(page.locator("#bulk-decision")).to_have_value("accept_risk")
+    expect(page.get_by_label("Comment")).to_have_value("Vendor migration until spring")
+    assert page.get_by_text("2 items selected.").is_visible()
+    assert [e for e in csp_violations if "400" not in e] == []

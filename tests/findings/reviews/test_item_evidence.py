@@ -1,0 +1,141 @@
+"""What a reviewer reads on a review item: evidence in words, with links to where it came from.
+
+External access reads like the finding page (who gets in, which actions, under which conditions,
+through which policy); a quarterly user item shows its credentials with their last use and the
+policies in effect, its own and its groups'.
+"""
+
+import pytest
+from django.utils import timezone
+
+from findings.detection.policies import document_hash
+from findings.models import IamGroup, PolicyAttachment, PolicyDocument
+from findings.reviews.services import open_cycle
+from tests.findings.reviews.test_evidence import (
+    aa_row,
+    credential_entry,
+    days_ago,
+    external_access,
+    iam_user,
+    make_account,
+    make_finding,
+    observed,
+)
+
+pytestmark = pytest.mark.django_db
+
+
+def attach_to(account, principal_arn: str, principal_type: str, name: str, actions: list[str]):
+    document = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": actions}]}
+    sha = document_hash(document=document)
+    stored, _ = PolicyDocument.objects.get_or_create(
+        sha256=sha, defaults={"document": document, "first_seen_at": timezone.now()}
+    )
+    PolicyAttachment.objects.create(
+        account=account,
+        principal_arn=principal_arn,
+        principal_type=principal_type,
+        kind="inline",
+        policy_ref=name,
+        policy_name=name,
+        document_sha256=sha,
+        document=stored,
+        **observed(),
+    )
+
+
+def test_a_user_item_shows_keys_password_policies_and_links(client, reviewer, administrator):
+    production = make_account()
+    credential_entry(
+        production,
+        "alice",
+        password=True,
+        key=True,
+        access_key_1_last_used_date=None,
+        access_key_1_last_used_date_reason="N/A",
+    )
+    user = iam_user(production, "alice", groups=("developers",))
+    group_arn = f"arn:aws:iam::{production.account_id}:group/developers"
+    IamGroup.objects.create(
+        account=production,
+        arn=group_arn,
+        name="developers",
+        group_id="AGPADEV",
+        path="/",
+        create_date=days_ago(500),
+        **observed(),
+    )
+    attach_to(production, user.arn, "user", "own-s3", ["s3:GetObject"])
+    attach_to(production, group_arn, "group", "team-ec2", ["ec2:Describe*"])
+    finding = make_finding(production, "access-key-unused", user.arn)
+    cycle = open_cycle(kind="quarterly", opened_by=administrator, accounts=[production])
+    item = cycle.items.get()
+
+    client.force_login(reviewer)
+    page = client.get(f"/review/items/{item.pk}/").content.decode()
+
+    assert "Credentials" in page
+    assert "never used" in page  # the active key AWS dates as N/A
+    assert "no such credential" in page  # key 2 does not exist
+    assert "inline: own-s3" in page
+    assert "inline: team-ec2 (via group developers)" in page
+    assert f'href="/findings/{finding.pk}/"' in page
+    assert f'href="/inventory/users/{user.pk}/"' in page
+
+
+def test_an_external_access_item_reads_like_the_finding_page(client, reviewer, administrator):
+    production = make_account()
+    row = aa_row(production, "f-1", "arn:aws:s3:::shared-reports")
+    row.details = [
+        {
+            "externalAccessDetails": {
+                "isPublic": False,
+                "principal": {"AWS": "999988887777"},
+                "action": ["s3:GetObject"],
+                "condition": {"aws:SourceIp": "203.0.113.0/24"},
+                "sources": [{"type": "POLICY"}],
+            }
+        }
+    ]
+    row.save()
+    finding = external_access(production, "shared-reports", aws_finding=row)
+    cycle = open_cycle(kind="monthly", opened_by=administrator, accounts=[production])
+    item = cycle.items.get()
+
+    client.force_login(reviewer)
+    page = client.get(f"/review/items/{item.pk}/").content.decode()
+
+    assert "Who gets in" in page and "999988887777" in page
+    assert "s3:GetObject" in page and "203.0.113.0/24" in page
+    assert "the resource&#x27;s own policy" in page
+    assert "Active in AWS" in page
+    assert "<dd>ExternalAccess</dd>" not in page and "<dd>ACTIVE</dd>" not in page
+    assert f'href="/findings/{finding.pk}/"' in page
+
+
+def test_the_item_page_links_to_its_place_in_the_queue_and_the_next_undecided_item(
+    client, reviewer, second_reviewer, administrator, django_assert_max_num_queries
+):
+    from findings.reviews.services import DecisionInput, decide_item
+
+    production = make_account()
+    for name in ("ana", "ben", "cleo"):
+        credential_entry(production, name, password=True)
+    cycle = open_cycle(kind="quarterly", opened_by=administrator, accounts=[production])
+    ana, ben, cleo = cycle.items.order_by("title")
+    decide_item(
+        item=ben,
+        actor=second_reviewer,
+        decision=DecisionInput(kind="keep", justification="Needed"),
+        expected_latest_id=None,
+    )
+
+    client.force_login(reviewer)
+    with django_assert_max_num_queries(40):
+        page = client.get(f"/review/items/{ana.pk}/").content.decode()
+
+    assert f'href="/review/cycles/{cycle.pk}/#item-{ana.pk}-row"' in page
+    assert f'<a class="button small" rel="next" href="/review/items/{ben.pk}/"' in page
+    assert f'href="/review/items/{cleo.pk}/" data-key="n">Next undecided' in page
+    assert 'rel="prev"' not in page
+    assert 'id="keys-help"' in page

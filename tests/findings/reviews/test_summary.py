@@ -1,0 +1,142 @@
+"""The approver's sign-off summary: what they attest to, signed against its hash; and the
+evidence pack of the cycles they may sign off."""
+
+import re
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from accounts.models import LinkedIdentity
+from findings.models import IamUser, ReviewCycle
+from findings.reviews.services import DEFAULT_ATTESTATION
+from findings.reviews.summary import sign_off_summary
+from tests.findings.reviews.test_views import decide, item_of, login, quarterly_cycle, user_arn
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def decided_cycle(reviewer, second_reviewer):
+    """alice: accepted risk; bob: remediation (pending); carol: kept by a teammate."""
+    cycle = quarterly_cycle(users=("alice", "bob", "carol", "dave"))
+    until = timezone.localdate() + timedelta(days=60)
+    decide(
+        item_of(cycle, "alice"),
+        reviewer,
+        kind="accept_risk",
+        justification="Vendor cut-over in Q1",
+        expires_on=until,
+    )
+    decide(item_of(cycle, "bob"), reviewer, kind="remediate", justification="Remove the key")
+    decide(item_of(cycle, "carol"), second_reviewer, justification="On-call account")
+    return cycle
+
+
+def test_the_summary_counts_decisions_and_lists_risks_remediations_deciders_and_open_items(
+    decided_cycle, second_reviewer
+):
+    # Sam (second reviewer) is linked to an IAM user of the payments team, as is carol.
+    now = timezone.now()
+    for name in ("sam", "carol"):
+        IamUser.objects.create(
+            account=decided_cycle.items.first().account,
+            arn=user_arn(name),
+            name=name,
+            user_id=f"AIDA{name.upper()}",
+            path="/",
+            create_date=now,
+            tags={"team": "payments"},
+            fingerprint="x",
+            first_seen_at=now,
+            changed_at=now,
+        )
+    LinkedIdentity.objects.create(user=second_reviewer, arn=user_arn("sam"))
+    carol = item_of(decided_cycle, "carol")
+    carol.frozen_evidence["facts"]["tags"] = {"team": "payments"}
+    carol.save(update_fields=["frozen_evidence"])
+
+    summary = sign_off_summary(cycle=decided_cycle)
+
+    counts = {kind: count for kind, _, count in summary.counts}
+    assert counts == {
+        "keep": 1,
+        "remediate": 1,
+        "accept_risk": 1,
+        "false_positive": 0,
+        "delegate": 0,
+    }
+    [risk] = summary.accepted_risks
+    assert risk.justification == "Vendor cut-over in Q1" and risk.expires_on is not None
+    assert [line.title for line in summary.remediations_pending] == [
+        item_of(decided_cycle, "bob").title
+    ]
+    assert [line.title for line in summary.still_open] == [item_of(decided_cycle, "dave").title]
+    assert [(d.name, d.total) for d in summary.deciders] == [
+        ("rita.reviewer@example.com", 2),
+        ("sam.reviewer@example.com", 1),
+    ]
+    [conflict] = summary.conflicts_of_interest
+    assert conflict.note == "their own team “payments”"
+
+
+def test_an_approver_signs_against_the_summary_they_read(client, decided_cycle, reviewer, approver):
+    decide(item_of(decided_cycle, "dave"), reviewer, justification="Checked")
+    login(client, approver)
+    page = client.get(f"/review/cycles/{decided_cycle.pk}/").content.decode()
+    assert "Sign-off summary" in page and "Vendor cut-over in Q1" in page
+    assert "Remediations waiting for verification" in page
+    read = re.search(r'name="summary_hash" value="([0-9a-f]{64})"', page).group(1)
+
+    # Someone decides again after the approver loaded the page: the summary changed.
+    decide(item_of(decided_cycle, "bob"), reviewer, kind="keep", justification="Key is needed")
+    url = f"/review/cycles/{decided_cycle.pk}/sign-off/"
+    stale = client.post(
+        url, {"attestation": DEFAULT_ATTESTATION, "confirm": "on", "summary_hash": read}
+    )
+    assert stale.status_code == 409
+    assert "The cycle changed after you loaded this page" in stale.content.decode()
+    assert ReviewCycle.objects.get(pk=decided_cycle.pk).state == "open"
+
+    fresh = re.search(r'name="summary_hash" value="([0-9a-f]{64})"', stale.content.decode())
+    client.post(
+        url,
+        {"attestation": DEFAULT_ATTESTATION, "confirm": "on", "summary_hash": fresh.group(1)},
+    )
+    decided_cycle.refresh_from_db()
+    assert decided_cycle.state == "signed_off"
+    assert decided_cycle.signed_summary_hash == fresh.group(1) != read
+
+
+def test_an_approver_downloads_the_evidence_of_a_cycle_they_may_sign_off(
+    client, decided_cycle, reviewer, approver
+):
+    url = f"/review/cycles/{decided_cycle.pk}/evidence.zip"
+    login(client, approver)
+    assert client.get(url).status_code == 403  # dave is still undecided
+    assert "evidence.zip" not in client.get(f"/review/cycles/{decided_cycle.pk}/").content.decode()
+
+    decide(item_of(decided_cycle, "dave"), reviewer, justification="Checked")
+    assert "evidence.zip" in client.get(f"/review/cycles/{decided_cycle.pk}/").content.decode()
+    response = client.get(url)
+    assert response.status_code == 200 and response.content[:2] == b"PK"
+
+
+def test_the_evidence_pack_holds_the_summary_the_approver_signed(
+    client, decided_cycle, reviewer, approver
+):
+    import json
+
+    from findings.reviews.evidence_pack import build_evidence_pack
+    from findings.reviews.services import sign_off_cycle
+
+    decide(item_of(decided_cycle, "dave"), reviewer, justification="Checked")
+    signed = sign_off_cycle(cycle=decided_cycle, approver=approver, attestation="Reviewed in full.")
+    pack = build_evidence_pack(cycle=signed)
+    summary = json.loads(pack.files["sign_off_summary.json"])
+    cycle = json.loads(pack.files["cycle.json"])["cycle"]
+    assert (
+        summary["digest"] == cycle["sign_off"]["signed_summary_hash"] == signed.signed_summary_hash
+    )
+    assert summary["accepted_risks"][0]["justification"] == "Vendor cut-over in Q1"
+    assert "sign_off_summary.json" in pack.manifest["files"]
