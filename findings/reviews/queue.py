@@ -191,7 +191,10 @@ def queue_context(request, cycle: ReviewCycle, filters: QueueFilters, *, page_nu
 def sign_off_context(request, cycle: ReviewCycle, *, form=None, error: str = "") -> dict:
     """The sign-off summary; the sign-off form for an approver who may sign off now, or why
     nobody can yet."""
-    summary = sign_off_summary(cycle=cycle)
+    # The summary reads the whole cycle: it is built when someone can act on it (every item
+    # decided, or the cycle signed off), not on every queue page of a cycle still in progress.
+    ready = cycle.state == ReviewCycle.State.SIGNED_OFF or not cycle.remaining
+    summary = sign_off_summary(cycle=cycle) if ready else None
     context = {
         "sign_off_form": None,
         "sign_off_blocker": error,

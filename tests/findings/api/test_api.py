@@ -714,7 +714,13 @@ def test_the_evidence_pack_is_served_as_a_zip(api_as, reviewer, auditor, cycle):
     with zipfile.ZipFile(io.BytesIO(response.content)) as archive:
         names = set(archive.namelist())
         manifest = json.loads(archive.read("manifest.json"))
-    assert names == {"items.csv", "decisions.csv", "cycle.json", "manifest.json"}
+    assert names == {
+        "items.csv",
+        "decisions.csv",
+        "cycle.json",
+        "sign_off_summary.json",
+        "manifest.json",
+    }
     assert set(manifest["files"]) == names - {"manifest.json"}
 
 
