@@ -227,7 +227,7 @@ def detect_after(*, run: CollectionRun) -> None:
 
     try:
         counts = detect_and_refresh(account=run.account)
-        verified = verify_remediations(account=run.account)
+        verified = verify_remediations(account=run.account, run_id=run.pk)
     except Exception:
         logger.exception("Detection after run %s failed", run.pk)
         return

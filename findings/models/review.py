@@ -96,6 +96,8 @@ class ReviewItem(models.Model):
     verified_by_run = models.ForeignKey(
         "findings.CollectionRun", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+    # The last comparison of fresh policies with the remediation plan (empty: no plan checked).
+    plan_check = models.JSONField(default=dict, blank=True)
     # Set when an accepted risk's expiry has brought this item back in a later cycle.
     follows_item = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
@@ -146,6 +148,8 @@ class Decision(models.Model):
         "self", null=True, blank=True, on_delete=models.PROTECT, related_name="superseded_by"
     )
     bulk = models.BooleanField(default=False)
+    # "Remediate" with the right-sizing suggestion attached: the documents to end up with.
+    remediation_plan = models.JSONField(null=True, blank=True)
     # Accept-risk follow-up: set once its expiry has been handled.
     expiry_handled_at = models.DateTimeField(null=True, blank=True)
 
