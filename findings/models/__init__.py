@@ -23,7 +23,7 @@ from findings.models.findings import (
     Severity,
 )
 from findings.models.review import Decision, ReviewCycle, ReviewItem
-from findings.models.rightsizing import PolicySuggestion
+from findings.models.rightsizing import GeneratedPolicy, PolicySuggestion
 from findings.models.runs import CollectionRun, Source
 from findings.models.webhooks import Webhook, WebhookDelivery
 
@@ -48,6 +48,7 @@ __all__ = [
     "ManagedPolicy",
     "PolicyAttachment",
     "PolicyDocument",
+    "GeneratedPolicy",
     "PolicySuggestion",
     "ServiceLastAccessed",
     "Source",

@@ -75,3 +75,27 @@ def compare_with_plan(
         "beyond_plan": len(beyond),
         "beyond_plan_examples": beyond[:EXAMPLES],
     }
+
+
+def compare_documents(
+    *, ours: Iterable[Mapping[str, Any]], theirs: Iterable[Mapping[str, Any]]
+) -> dict[str, Any]:
+    """Our suggested documents beside another recommendation (CloudTrail, Access Analyzer):
+    the services and actions only one side grants, expanded through the action database."""
+    mine = frozenset().union(*(document_actions(document=d) for d in ours))
+    other = frozenset().union(*(document_actions(document=d) for d in theirs))
+    only_ours = sorted(mine - other, key=str.lower)
+    only_theirs = sorted(other - mine, key=str.lower)
+
+    def services(names: Iterable[str]) -> set[str]:
+        return {name.partition(":")[0].lower() for name in names}
+
+    return {
+        "same": mine == other,
+        "only_ours": len(only_ours),
+        "only_theirs": len(only_theirs),
+        "only_ours_examples": only_ours[:EXAMPLES],
+        "only_theirs_examples": only_theirs[:EXAMPLES],
+        "services_only_ours": sorted(services(mine) - services(other)),
+        "services_only_theirs": sorted(services(other) - services(mine)),
+    }
