@@ -80,3 +80,26 @@ class GeneratedPolicy(models.Model):
     @property
     def days(self) -> int:
         return round((self.period_end - self.period_start).total_seconds() / 86400)
+
+
+class FindingRecommendation(models.Model):
+    """Access Analyzer's recommended policy changes for one UnusedPermission finding."""
+
+    account = models.ForeignKey("findings.AwsAccount", on_delete=models.CASCADE, related_name="+")
+    finding_id = models.CharField(max_length=200)
+    principal_arn = models.CharField(max_length=2048)
+    status = models.CharField(max_length=20)  # SUCCEEDED, FAILED, ERROR, TIMED_OUT
+    # [{"action": "CREATE_POLICY" | "DETACH_POLICY", "policy": {...} | None, "existing_policy_id"}]
+    steps = models.JSONField(default=list, blank=True)
+    error = models.TextField(blank=True)
+    fetched_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["account", "finding_id"], name="one_recommendation_per_finding"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"Recommendation for {self.finding_id} ({self.status})"
