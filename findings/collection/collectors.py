@@ -22,6 +22,10 @@ from findings.aws.credential_report import fetch_credential_report
 from findings.aws.errors import AwsError, ParseError
 from findings.aws.service_last_accessed import fetch_service_last_accessed
 from findings.aws.session import Session, assume_role_session, client, hub_session
+from findings.collection.recommendations import (
+    refresh_finding_recommendations,
+    validate_suggestions_with_aws,
+)
 from findings.collection.runs import (
     finish_run,
     heartbeat,
@@ -173,6 +177,13 @@ def _collect_access_analyzer(account: AwsAccount, progress: Progress) -> Outcome
             previous_seen_at=_previous_seen_at(account, Source.ACCESS_ANALYZER),
         )
     warning = "; ".join(f"{region}: {error}" for region, error in snapshot.region_errors.items())
+    try:
+        counts["recommendations"] = refresh_finding_recommendations(
+            account=account,
+            client_for_region=lambda region: client(session, "accessanalyzer", region),
+        )
+    except Exception:  # an extra: the findings themselves are stored
+        logger.exception("Access Analyzer recommendations for %s failed", account)
     return Outcome(counts=counts, warning=warning)
 
 
@@ -234,7 +245,7 @@ def detect_after(*, run: CollectionRun) -> None:
 
     try:
         counts = detect_and_refresh(account=run.account)
-        verified = verify_remediations(account=run.account)
+        verified = verify_remediations(account=run.account, run_id=run.pk)
     except Exception:
         logger.exception("Detection after run %s failed", run.pk)
         return
@@ -243,5 +254,15 @@ def detect_after(*, run: CollectionRun) -> None:
     except Exception:
         logger.exception("Right-sizing after run %s failed", run.pk)
         suggested = None
+    if suggested and run.source == Source.ACCESS_ANALYZER:
+        # ValidatePolicy with the account's session, once its Access Analyzer is reachable.
+        try:
+            session = account_session(account=run.account, purpose="validate-policy")
+            region = (run.account.regions or ["us-east-1"])[0]
+            validate_suggestions_with_aws(
+                account=run.account, analyzer=client(session, "accessanalyzer", region)
+            )
+        except Exception:
+            logger.exception("ValidatePolicy after run %s failed", run.pk)
     detection = {**counts.as_dict(), "remediations_verified": verified, "suggestions": suggested}
     CollectionRun.objects.filter(pk=run.pk).update(counts={**run.counts, "detection": detection})

@@ -6,7 +6,11 @@ from django.core.exceptions import ValidationError
 from findings.collection.imports import KINDS, ImportRejected, check_size
 from findings.collection.registry import parse_regions
 from findings.models import AwsAccount, Source
-from findings.models.accounts import account_id_validator, role_arn_validator
+from findings.models.accounts import (
+    account_id_validator,
+    role_arn_validator,
+    trail_arn_validator,
+)
 
 # The AWS CLI command that saves each kind of file, shown next to the choice.
 IMPORT_COMMANDS = {
@@ -53,6 +57,20 @@ class AwsAccountChangeForm(forms.Form):
         help_text="Comma-separated regions to read IAM Access Analyzer from, e.g. us-east-1, "
         "eu-west-1. Empty: us-east-1.",
     )
+    trail_arn = forms.CharField(
+        label="CloudTrail trail ARN",
+        max_length=2048,
+        required=False,
+        validators=[trail_arn_validator],
+        help_text="Optional: a trail Access Analyzer may generate role policies from.",
+    )
+    trail_access_role_arn = forms.CharField(
+        label="CloudTrail access role ARN",
+        max_length=2048,
+        required=False,
+        validators=[role_arn_validator],
+        help_text="The role Access Analyzer assumes to read that trail (needed with the trail).",
+    )
 
     def clean_name(self) -> str:
         return self.cleaned_data["name"].strip()
@@ -63,6 +81,18 @@ class AwsAccountChangeForm(forms.Form):
     def clean_regions(self) -> list[str]:
         return parse_regions(value=self.cleaned_data["regions"])
 
+    def clean(self):
+        data = super().clean()
+        trail = (data.get("trail_arn") or "").strip()
+        role = (data.get("trail_access_role_arn") or "").strip()
+        if bool(trail) != bool(role) and not self.errors:
+            self.add_error(
+                "trail_access_role_arn" if trail else "trail_arn",
+                "Policy generation needs both the trail and the role that reads it.",
+            )
+        data["trail_arn"], data["trail_access_role_arn"] = trail, role
+        return data
+
     @classmethod
     def for_account(cls, account: AwsAccount, **kwargs) -> "AwsAccountChangeForm":
         initial = {
@@ -70,6 +100,8 @@ class AwsAccountChangeForm(forms.Form):
             "role_arn": account.role_arn,
             "external_id": account.external_id,
             "regions": ", ".join(account.regions),
+            "trail_arn": account.trail_arn,
+            "trail_access_role_arn": account.trail_access_role_arn,
         }
         return cls(initial=initial, **kwargs)
 
@@ -94,7 +126,15 @@ class AwsAccountForm(AwsAccountChangeForm):
         ),
     )
 
-    field_order = ["account_id", "name", "role_arn", "external_id", "regions"]
+    field_order = [
+        "account_id",
+        "name",
+        "role_arn",
+        "external_id",
+        "regions",
+        "trail_arn",
+        "trail_access_role_arn",
+    ]
 
     def clean_account_id(self) -> str:
         account_id = self.cleaned_data["account_id"].strip()

@@ -35,7 +35,17 @@ def _member_role_arn(account_id: str, role_name: str) -> str:
     return f"arn:aws:iam::{account_id}:role/{role_name.strip('/')}"
 
 
-AUDITED_FIELDS = ["account_id", "name", "role_arn", "regions", "enabled", "origin", "org_state"]
+AUDITED_FIELDS = [
+    "account_id",
+    "name",
+    "role_arn",
+    "regions",
+    "trail_arn",
+    "trail_access_role_arn",
+    "enabled",
+    "origin",
+    "org_state",
+]
 
 
 def _audit_view(account: AwsAccount) -> dict:
@@ -53,6 +63,8 @@ def add_account(
     role_arn: str = "",
     external_id: str = "",
     regions: list[str] | None = None,
+    trail_arn: str = "",
+    trail_access_role_arn: str = "",
     origin: str = AwsAccount.Origin.MANUAL,
     actor: User | None = None,
 ) -> AwsAccount:
@@ -62,6 +74,8 @@ def add_account(
         role_arn=role_arn.strip(),
         external_id=external_id.strip(),
         regions=regions or [],
+        trail_arn=trail_arn.strip(),
+        trail_access_role_arn=trail_access_role_arn.strip(),
         origin=origin,
     )
     account.full_clean()

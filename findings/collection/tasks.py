@@ -8,6 +8,7 @@ from django.utils import timezone
 
 from findings.audit.services import record
 from findings.collection.collectors import run_collection
+from findings.collection.policy_generation import run_policy_generation
 from findings.collection.registry import discover_organization_accounts
 from findings.collection.runs import (
     AlreadyRunning,
@@ -105,3 +106,19 @@ def discover_organization() -> str:
         regions=settings.DISCOVERY_REGIONS,
     )
     return f"{result.seen} accounts, {len(result.added)} new"
+
+
+# AWS takes minutes to generate a policy: each attempt polls up to ten minutes, then the task
+# comes back later rather than holding a worker (the job is started once, see the function).
+@shared_task(
+    name="findings.generate_policy",
+    bind=True,
+    acks_late=True,
+    max_retries=12,
+    default_retry_delay=60,
+)
+def generate_policy(self, generation_id: int) -> str:
+    status = run_policy_generation(generation_id=generation_id)
+    if status == "in_progress":
+        raise self.retry()
+    return status

@@ -23,7 +23,11 @@ from findings.models.findings import (
     Severity,
 )
 from findings.models.review import Decision, ReviewCycle, ReviewItem, SentReminder
-from findings.models.rightsizing import PolicySuggestion
+from findings.models.rightsizing import (
+    FindingRecommendation,
+    GeneratedPolicy,
+    PolicySuggestion,
+)
 from findings.models.runs import CollectionRun, Source
 from findings.models.webhooks import Webhook, WebhookDelivery
 
@@ -50,6 +54,8 @@ __all__ = [
     "ManagedPolicy",
     "PolicyAttachment",
     "PolicyDocument",
+    "FindingRecommendation",
+    "GeneratedPolicy",
     "PolicySuggestion",
     "ServiceLastAccessed",
     "Source",

@@ -7,6 +7,11 @@ role_arn_validator = RegexValidator(
     "A role ARN looks like arn:aws:iam::123456789012:role/IAMReviewReadOnly",
 )
 
+trail_arn_validator = RegexValidator(
+    r"^arn:aws[a-z-]*:cloudtrail:[a-z0-9-]+:\d{12}:trail/[\w.-]+$",
+    "A trail ARN looks like arn:aws:cloudtrail:us-east-1:123456789012:trail/management-events",
+)
+
 
 class AwsAccount(models.Model):
     """A connected AWS account. No AWS secret is ever stored: we assume `role_arn`."""
@@ -27,6 +32,20 @@ class AwsAccount(models.Model):
     regions = models.JSONField(
         default=list, blank=True, help_text="Regions to read IAM Access Analyzer from."
     )
+    # CloudTrail policy generation (Access Analyzer StartPolicyGeneration): the trail to read
+    # and the role Access Analyzer assumes to read it. Both empty: generation is off.
+    trail_arn = models.CharField(
+        max_length=2048,
+        blank=True,
+        validators=[trail_arn_validator],
+        help_text="CloudTrail trail to generate policies from. Empty: no generation.",
+    )
+    trail_access_role_arn = models.CharField(
+        max_length=2048,
+        blank=True,
+        validators=[role_arn_validator],
+        help_text="Role Access Analyzer assumes to read the trail.",
+    )
     enabled = models.BooleanField(default=True)
     origin = models.CharField(max_length=20, choices=Origin.choices, default=Origin.MANUAL)
     org_state = models.CharField(
@@ -41,6 +60,10 @@ class AwsAccount(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.account_id})"
+
+    @property
+    def generates_policies(self) -> bool:
+        return bool(self.trail_arn and self.trail_access_role_arn)
 
     @property
     def regions_display(self) -> str:

@@ -101,6 +101,8 @@ class ReviewItem(models.Model):
     # Undecided at the due date, where the kind's setting says "no_response": the approver
     # sees it as such and may sign off without it.
     no_response_at = models.DateTimeField(null=True, blank=True)
+    # The last comparison of fresh policies with the remediation plan (empty: no plan checked).
+    plan_check = models.JSONField(default=dict, blank=True)
     # Set when an accepted risk's expiry has brought this item back in a later cycle.
     follows_item = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
@@ -154,6 +156,8 @@ class Decision(models.Model):
     # The IAM identities linked to the decider when they decided (segregation of duties evidence:
     # a link removed later does not change what was checked).
     decider_links = models.JSONField(default=list, blank=True)
+    # "Remediate" with the right-sizing suggestion attached: the documents to end up with.
+    remediation_plan = models.JSONField(null=True, blank=True)
     # Accept-risk follow-up: set once its expiry has been handled.
     expiry_handled_at = models.DateTimeField(null=True, blank=True)
 

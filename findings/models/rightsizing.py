@@ -1,5 +1,6 @@
 """Suggested least-privilege policies, one per principal, recomputed after each collection."""
 
+from django.conf import settings
 from django.db import models
 
 
@@ -38,3 +39,67 @@ class PolicySuggestion(models.Model):
 
     def __str__(self) -> str:
         return f"Suggestion for {self.principal_name}"
+
+
+class GeneratedPolicy(models.Model):
+    """A policy Access Analyzer generated from CloudTrail for one principal over one period."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        IN_PROGRESS = "in_progress", "In progress"
+        SUCCEEDED = "succeeded", "Generated"
+        FAILED = "failed", "Failed"
+
+    account = models.ForeignKey("findings.AwsAccount", on_delete=models.CASCADE, related_name="+")
+    principal_arn = models.CharField(max_length=2048)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    requested_at = models.DateTimeField()
+    period_start = models.DateTimeField()
+    period_end = models.DateTimeField()
+    trail_arn = models.CharField(max_length=2048)
+    job_id = models.CharField(max_length=200, blank=True)
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.QUEUED)
+    waited_seconds = models.FloatField(default=0)
+    error = models.TextField(blank=True)
+    policies = models.JSONField(default=list, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-requested_at", "-id"]
+        indexes = [models.Index(fields=["account", "principal_arn", "-requested_at"])]
+
+    def __str__(self) -> str:
+        return f"Generated policy for {self.principal_arn} ({self.status})"
+
+    @property
+    def is_running(self) -> bool:
+        return self.status in (self.Status.QUEUED, self.Status.IN_PROGRESS)
+
+    @property
+    def days(self) -> int:
+        return round((self.period_end - self.period_start).total_seconds() / 86400)
+
+
+class FindingRecommendation(models.Model):
+    """Access Analyzer's recommended policy changes for one UnusedPermission finding."""
+
+    account = models.ForeignKey("findings.AwsAccount", on_delete=models.CASCADE, related_name="+")
+    finding_id = models.CharField(max_length=200)
+    principal_arn = models.CharField(max_length=2048)
+    status = models.CharField(max_length=20)  # SUCCEEDED, FAILED, ERROR, TIMED_OUT
+    # [{"action": "CREATE_POLICY" | "DETACH_POLICY", "policy": {...} | None, "existing_policy_id"}]
+    steps = models.JSONField(default=list, blank=True)
+    error = models.TextField(blank=True)
+    fetched_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["account", "finding_id"], name="one_recommendation_per_finding"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"Recommendation for {self.finding_id} ({self.status})"

@@ -16,6 +16,7 @@ from findings.detection.selectors import check_title
 from findings.inventory.selectors import REASON_WORDS
 from findings.models import IamRole, IamUser, ReviewCycle, ReviewItem
 from findings.reviews.forms import DECISION_HELP, DecisionForm
+from findings.reviews.plans import item_suggestion
 from findings.reviews.services import Conflict, Forbidden, check_may_decide, reviewers
 
 # --- Evidence as the page shows it -----------------------------------------------------------
@@ -330,4 +331,6 @@ def item_context(
         "refusal": refusal,
         "saved": saved,
         "locked": not open_,
+        # Right-sizing (issue 11): the principal's suggestion, on the items that show it.
+        "suggestion": item_suggestion(item=item),
     }

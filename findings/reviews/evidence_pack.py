@@ -62,6 +62,7 @@ DECISION_COLUMNS = [
     "delegate_to",
     "bulk",
     "supersedes",
+    "has_remediation_plan",
 ]
 
 
@@ -100,6 +101,7 @@ def _decision_row(decision: Decision, item: ReviewItem) -> dict:
         "delegate_to": _email(decision.delegate_to),
         "bulk": decision.bulk,
         "supersedes": decision.supersedes_id,
+        "has_remediation_plan": decision.remediation_plan is not None,
     }
 
 
@@ -176,7 +178,11 @@ def _cycle_document(cycle: ReviewCycle, items: list[ReviewItem]) -> dict:
                 "verified_by_run": item.verified_by_run_id,
                 "follows_item": item.follows_item_id,
                 "findings": [finding_record(finding=f) for f in item.findings.all()],
-                "decisions": [_decision_row(d, item) for d in item.decisions.all()],
+                "decisions": [
+                    {**_decision_row(d, item), "remediation_plan": d.remediation_plan}
+                    for d in item.decisions.all()
+                ],
+                "plan_check": item.plan_check or None,
             }
             for item in items
         ],

@@ -67,6 +67,11 @@ class DecisionForm(forms.Form):
     delegate_to = forms.TypedChoiceField(
         label="Delegate to", required=False, coerce=int, empty_value=None
     )
+    attach_plan = forms.BooleanField(
+        label="Attach the right-sizing suggestion as the remediation plan",
+        required=False,
+        help_text="Verified once the policies collected next are equal to it or narrower.",
+    )
     # The decision the person saw (empty: none yet); the domain compares it with the latest.
     expected_latest_id = forms.IntegerField(required=False, widget=forms.HiddenInput)
 

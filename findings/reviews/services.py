@@ -33,6 +33,7 @@ from findings.reviews.evidence import (
     release_population,
 )
 from findings.reviews.freshness import detect_and_refresh
+from findings.reviews.plans import check_against_plan, plan_for_item
 from findings.reviews.summary import sign_off_summary
 
 MAX_RISK_ACCEPTANCE = timedelta(days=365)
@@ -308,6 +309,8 @@ class DecisionInput:
     justification: str = ""
     expires_on: date | None = None
     delegate_to: User | None = None
+    # "Remediate" only: attach the principal's right-sizing suggestion as the plan.
+    attach_plan: bool = False
 
     def validate(self, *, actor: User, today: date) -> None:
         errors = {}
@@ -352,6 +355,16 @@ def decide_item(
     with transaction.atomic():
         locked = ReviewItem.objects.select_for_update().select_related("cycle").get(pk=item.pk)
         links = check_may_decide(actor=actor, item=locked)
+        plan = None
+        if decision.kind == Decision.Kind.REMEDIATE and decision.attach_plan:
+            plan = plan_for_item(item=locked)
+            if plan is None:
+                raise Invalid(
+                    {
+                        "attach_plan": "This item has no right-sizing suggestion that "
+                        "changes anything."
+                    }
+                )
         if locked.latest_decision_id != expected_latest_id:
             current = (
                 Decision.objects.select_related("decided_by").get(pk=locked.latest_decision_id)
@@ -372,6 +385,7 @@ def decide_item(
                     supersedes_id=locked.latest_decision_id,
                     bulk=bulk,
                     decider_links=sorted(links),
+                    remediation_plan=plan,
                 )
         except IntegrityError:
             # The database's own guard against two "first" decisions (or two successors).
@@ -398,6 +412,7 @@ def decide_item(
         )
         locked.verified_at = None
         locked.verified_by_run = None
+        locked.plan_check = {}
         locked.save(
             update_fields=[
                 "latest_decision",
@@ -406,6 +421,7 @@ def decide_item(
                 "remediation",
                 "verified_at",
                 "verified_by_run",
+                "plan_check",
             ]
         )
         follow_up(item=locked, decision=made, actor=actor)
@@ -422,6 +438,7 @@ def decide_item(
                 "justification": made.justification,
                 "expires_on": made.expires_on,
                 "delegate_to": made.delegate_to.email if made.delegate_to else None,
+                "remediation_plan": plan,
                 "bulk": bulk,
                 "cycle": locked.cycle_id,
                 "decider_links": made.decider_links,
@@ -661,21 +678,35 @@ def may_download_evidence(*, user: User, cycle: ReviewCycle) -> bool:
 # --- Follow-ups run after collection and on a schedule -----------------------------------------
 
 
-def verify_remediations(*, account: AwsAccount) -> int:
-    """Items decided "remediate" are verified once fresh evidence shows every problem gone."""
+def verify_remediations(*, account: AwsAccount, run_id: int | None = None) -> int:
+    """Items decided "remediate" are verified once fresh evidence shows every problem gone; an
+    item with a remediation plan, once the principal's policies are equal to it or narrower.
+
+    ``run_id``: the collection whose fresh data this is (recorded with a plan's verification).
+    """
     pending = list(
-        ReviewItem.objects.filter(
-            account=account, remediation=ReviewItem.Remediation.PENDING
-        ).prefetch_related("findings")
+        ReviewItem.objects.filter(account=account, remediation=ReviewItem.Remediation.PENDING)
+        .select_related("latest_decision")
+        .prefetch_related("findings")
     )
     verified = 0
     now = timezone.now()
     for item in pending:
         findings = list(item.findings.all())
-        if findings:
+        plan = item.latest_decision.remediation_plan if item.latest_decision else None
+        if plan:
+            check = {
+                **check_against_plan(account=account, plan=plan),
+                "checked_at": now.isoformat(),
+            }
+            if check["verdict"] == "broader":
+                ReviewItem.objects.filter(pk=item.pk).update(plan_check=check)
+                continue
+            run_id_of_item = run_id
+        elif findings:
             if any(f.status != Finding.Status.RESOLVED for f in findings):
                 continue
-            run_id = max(findings, key=lambda f: f.resolved_at).resolved_by_run_id
+            run_id_of_item = max(findings, key=lambda f: f.resolved_at).resolved_by_run_id
         else:
             # No finding to watch (a clean user the reviewer wants removed): the subject must go.
 
@@ -689,12 +720,13 @@ def verify_remediations(*, account: AwsAccount) -> int:
             )
             if still_there:
                 continue
-            run_id = None
+            run_id_of_item = None
         with transaction.atomic():
             ReviewItem.objects.filter(pk=item.pk).update(
                 remediation=ReviewItem.Remediation.VERIFIED,
                 verified_at=now,
-                verified_by_run_id=run_id,
+                verified_by_run_id=run_id_of_item,
+                plan_check=check if plan else {},
             )
             record(
                 actor=None,
@@ -702,7 +734,7 @@ def verify_remediations(*, account: AwsAccount) -> int:
                 target_type="review_item",
                 target_id=item.pk,
                 target_label=item.title,
-                after={"run": run_id},
+                after={"run": run_id_of_item, "plan": check["verdict"] if plan else None},
             )
         verified += 1
     return verified

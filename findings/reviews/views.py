@@ -408,6 +408,7 @@ def review_decide(request, pk: int):
                 justification=data["justification"],
                 expires_on=data["expires_on"],
                 delegate_to=form.delegate(),
+                attach_plan=data["attach_plan"],
             ),
             expected_latest_id=data["expected_latest_id"],
         )

@@ -16,6 +16,7 @@ from typing import Any
 from findings.detection.policies import find_admin_grants, statements
 from findings.rightsizing import actions
 from findings.rightsizing.grants import GrantedPolicy, granted_services, statement_actions
+from findings.rightsizing.plans import compare_documents
 from findings.rightsizing.validation import validate
 
 USED, UNUSED, TOO_NEW, NOT_TRACKED = "used", "unused", "too-new", "not-tracked"
@@ -167,12 +168,16 @@ def suggest(
         "access_analyzer": _beside_access_analyzer(
             analyzer_findings,
             removed_services={s["service"] for s in services if s["verdict"] == UNUSED},
+            changes=changes,
         ),
     }
 
 
 def _beside_access_analyzer(
-    findings: Iterable[Mapping[str, Any]], *, removed_services: set[str]
+    findings: Iterable[Mapping[str, Any]],
+    *,
+    removed_services: set[str],
+    changes: list[dict[str, Any]] = (),
 ) -> list[dict[str, Any]]:
     """Access Analyzer's unused-access findings, and where they and we disagree."""
     result = []
@@ -193,9 +198,26 @@ def _beside_access_analyzer(
                 only_iamreview=sorted(removed_services - theirs),
             )
         if finding.get("recommendation"):
-            entry["recommendation"] = finding["recommendation"]
+            recommendation = dict(finding["recommendation"])
+            if recommendation.get("status") == "SUCCEEDED":
+                recommendation["comparison"] = compare_documents(
+                    ours=[c["after"] for c in changes if c["after"]],
+                    theirs=_recommended_documents(recommendation["steps"], changes),
+                )
+            entry["recommendation"] = recommendation
         result.append(entry)
     return result
+
+
+def _recommended_documents(
+    steps: Iterable[Mapping[str, Any]], changes: Iterable[Mapping[str, Any]]
+) -> list[dict[str, Any]]:
+    """The principal's documents once Access Analyzer's steps are applied: a policy it names is
+    detached or replaced by its recommended policy; the others stay as they are."""
+    named = {step.get("existing_policy_id") for step in steps}
+    documents = [step["policy"] for step in steps if step.get("policy")]
+    documents += [c["before"] for c in changes if c["ref"] not in named]
+    return documents
 
 
 def reduce_document(

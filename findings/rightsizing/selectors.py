@@ -14,6 +14,7 @@ from django.utils import timezone
 from findings.models import (
     AccessAnalyzerFinding,
     AwsAccount,
+    FindingRecommendation,
     IamGroup,
     IamRole,
     IamUser,
@@ -126,9 +127,16 @@ def unused_access_findings(
     *, account: AwsAccount, principal_arns: Iterable[str]
 ) -> dict[str, list[dict[str, Any]]]:
     """Principal ARN -> its active Access Analyzer unused-access findings, as plain dicts."""
+    principal_arns = list(principal_arns)
     found: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    # Stored under the account whose analyzer reported the finding (an organization analyzer
+    # reports for members), like the findings below.
+    recommendations = {
+        r.finding_id: {"status": r.status, "steps": r.steps, "error": r.error}
+        for r in FindingRecommendation.objects.filter(principal_arn__in=principal_arns)
+    }
     for finding in AccessAnalyzerFinding.objects.filter(
-        resource__in=list(principal_arns), finding_type__in=UNUSED_ACCESS_TYPES, status="ACTIVE"
+        resource__in=principal_arns, finding_type__in=UNUSED_ACCESS_TYPES, status="ACTIVE"
     ).filter(Q(account=account) | Q(resource_owner_account=account.account_id)):
         found[finding.resource].append(
             {
@@ -136,6 +144,7 @@ def unused_access_findings(
                 "finding_type": finding.finding_type,
                 "status": finding.status,
                 "details": finding.details,
+                "recommendation": recommendations.get(finding.finding_id),
             }
         )
     return found

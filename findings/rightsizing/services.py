@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable
 from datetime import datetime
+from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
@@ -58,3 +61,45 @@ def refresh_suggestions(*, account: AwsAccount, now: datetime | None = None) -> 
             update_fields=fields,
         )
     return len(rows)
+
+
+def record_aws_validation(
+    *, account: AwsAccount, check: Callable[[dict], list[dict[str, Any]]]
+) -> int:
+    """Replace the local check of each stored suggestion by Access Analyzer's ValidatePolicy.
+
+    ``check`` answers ValidatePolicy's findings for one document (each with ``finding_type``,
+    ``issue_code``, ``details`` and ``blocks``); it raises when AWS cannot be reached, and then
+    nothing is changed. Size limits stay checked locally. Returns how many suggestions changed.
+    """
+    suggestions = list(PolicySuggestion.objects.filter(account=account, changed_policies__gt=0))
+    seen: dict[str, list[dict[str, Any]]] = {}
+    for suggestion in suggestions:
+        data = suggestion.data
+        local = data.get("validation") or {}
+        documents, problems = [], []
+        for change in data["changes"]:
+            if change["action"] == "keep" or not change.get("after"):
+                continue
+            key = json.dumps(change["after"], sort_keys=True)
+            if key not in seen:
+                seen[key] = check(change["after"])
+            findings = seen[key]
+            documents.append({"policy": change["policy"], "findings": findings})
+            problems += [
+                f"{change['policy']}: {f['finding_type']} {f['issue_code']}: {f['details']}"
+                for f in findings
+                if f.get("blocks")
+            ]
+        problems += [p for p in local.get("problems", []) if "characters" in p]
+        data["validation"] = {
+            "checked_by": "access-analyzer",
+            "note": "checked with Access Analyzer ValidatePolicy (no ERROR or SECURITY_WARNING "
+            "allowed) and the size limits",
+            "valid": not problems,
+            "problems": problems,
+            "documents": documents,
+            "local": local,
+        }
+    PolicySuggestion.objects.bulk_update(suggestions, ["data"], batch_size=200)
+    return len(suggestions)

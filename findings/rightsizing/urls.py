@@ -10,4 +10,14 @@ urlpatterns = [
         views.download,
         name="rightsizing_download",
     ),
+    path(
+        "inventory/roles/<int:pk>/generate-policy/",
+        views.generate_from_cloudtrail,
+        name="rightsizing_generate",
+    ),
+    path(
+        "inventory/roles/<int:pk>/generated-policy/",
+        views.generation_status,
+        name="rightsizing_generation",
+    ),
 ]

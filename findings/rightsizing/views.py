@@ -4,16 +4,30 @@ from __future__ import annotations
 
 from urllib.parse import urlencode
 
+from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import Http404, HttpResponse, HttpResponseBadRequest
-from django.shortcuts import get_object_or_404, render
-from django.views.decorators.http import require_GET
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils.cache import patch_vary_headers
+from django.views.decorators.http import require_GET, require_POST
 
 from accounts.permissions import Capability, requires
+from findings.collection.policy_generation import (
+    DEFAULT_DAYS,
+    MAX_DAYS,
+    MIN_DAYS,
+    GenerationForbidden,
+    GenerationRefused,
+    latest_generation,
+    request_policy_generation,
+)
+from findings.collection.tasks import generate_policy
 from findings.detection.policies import diff_documents
 from findings.export.tables import csv_text, json_text
 from findings.models import AwsAccount, IamRole, IamUser
 from findings.rightsizing import exports
+from findings.rightsizing.plans import compare_documents, planned_documents
 from findings.rightsizing.selectors import compute_suggestions, rightsizing_rows
 
 MODELS = {"user": IamUser, "role": IamRole}
@@ -47,13 +61,77 @@ def least_privilege_context(principal: IamUser | IamRole) -> dict:
         {**change, "diff": diff_documents(old=change["before"], new=change["after"]).unified}
         for change in suggestion["changes"]
     ]
-    return {
+    context = {
         "least_privilege": suggestion,
         "least_privilege_changes": changes,
         "least_privilege_bars": bars,
         "least_privilege_changed": any(c["action"] != "keep" for c in changes),
         "chart_width": CHART_WIDTH,
     }
+    if isinstance(principal, IamRole):
+        context.update(generation_context(principal, suggestion=suggestion))
+    return context
+
+
+def generation_context(role: IamRole, *, suggestion: dict | None = None) -> dict:
+    """The "Generate from CloudTrail" part of a role's Least privilege section."""
+    generation = latest_generation(role=role)
+    comparison = None
+    if generation is not None and generation.status == generation.Status.SUCCEEDED:
+        if suggestion is None:
+            suggestion = compute_suggestions(account=role.account, principals=[role])[role.arn]
+        comparison = compare_documents(
+            ours=planned_documents(plan=suggestion), theirs=generation.policies
+        )
+    return {
+        "role": role,
+        "generation": generation,
+        "generation_comparison": comparison,
+        "generation_enabled": role.account.generates_policies,
+        "generation_days": {"min": MIN_DAYS, "max": MAX_DAYS, "default": DEFAULT_DAYS},
+    }
+
+
+def render_generation(request, role: IamRole, *, error: str = "", status: int = 200):
+    context = {**generation_context(role), "generation_error": error}
+    response = render(
+        request, "findings/rightsizing/generation.html#generation", context, status=status
+    )
+    patch_vary_headers(response, ["HX-Request"])
+    return response
+
+
+@require_GET
+@requires(Capability.VIEW)
+def generation_status(request, pk: int):
+    role = get_object_or_404(IamRole.objects.select_related("account"), pk=pk, gone_at=None)
+    return render_generation(request, role)
+
+
+# Administrators and reviewers: the domain decides (Forbidden -> 403).
+@require_POST
+@requires(Capability.VIEW)
+def generate_from_cloudtrail(request, pk: int):
+    role = get_object_or_404(IamRole.objects.select_related("account"), pk=pk, gone_at=None)
+    raw = (request.POST.get("days") or "").strip()
+    error = ""
+    if not raw.isdigit() or len(raw) > 4:
+        error = f"Choose a period of {MIN_DAYS} to {MAX_DAYS} days"
+    else:
+        try:
+            generation = request_policy_generation(role=role, days=int(raw), actor=request.user)
+        except GenerationForbidden as exc:
+            raise PermissionDenied(str(exc)) from exc
+        except GenerationRefused as exc:
+            error = str(exc)
+        else:
+            if generation.status == generation.Status.QUEUED and not generation.job_id:
+                generate_policy.delay(generation.pk)
+    if not request.htmx:
+        if error:
+            return HttpResponseBadRequest(error)
+        return redirect(reverse("inventory_role", args=[role.pk]) + "#cloudtrail-generation")
+    return render_generation(request, role, error=error, status=400 if error else 200)
 
 
 @require_GET

@@ -1,0 +1,165 @@
+"""Policies generated from CloudTrail by IAM Access Analyzer, on demand for one role.
+
+A request is stored first (who, which role, which period); a worker starts the job once,
+polls it with progress and stores the generated documents. Running the worker again for the
+same request never starts a second job: it resumes polling, or does nothing once finished.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+from django.db import transaction
+from django.utils import timezone
+
+from accounts.models import User
+from accounts.permissions import Capability, can
+from findings.audit.services import record
+from findings.aws.errors import AwsError
+from findings.aws.recommendations import (
+    SUCCEEDED,
+    TIMED_OUT,
+    fetch_generated_policy,
+    start_policy_generation,
+)
+from findings.aws.session import client
+from findings.collection.collectors import account_session
+from findings.models import GeneratedPolicy, IamRole
+
+MIN_DAYS, MAX_DAYS = 1, 90  # AWS reads at most 90 days of CloudTrail per job
+DEFAULT_DAYS = 30
+
+
+class GenerationRefused(Exception):
+    """The request cannot be made; the message says why in plain words."""
+
+
+class GenerationForbidden(GenerationRefused):
+    pass
+
+
+def request_policy_generation(
+    *, role: IamRole, days: int, actor: User, now: datetime | None = None
+) -> GeneratedPolicy:
+    """Record a request to generate ``role``'s policy from the last ``days`` days of CloudTrail.
+
+    Administrators and reviewers may ask. A request still running for the role is returned
+    instead of a second one.
+    """
+    if not (can(actor, Capability.DECIDE) or can(actor, Capability.MANAGE_ACCOUNTS)):
+        raise GenerationForbidden("Only administrators and reviewers generate policies")
+    account = role.account
+    if not account.generates_policies:
+        raise GenerationRefused(
+            f"{account} has no CloudTrail trail and access role configured for generation"
+        )
+    if not MIN_DAYS <= days <= MAX_DAYS:
+        raise GenerationRefused(f"Choose a period of {MIN_DAYS} to {MAX_DAYS} days")
+    now = now or timezone.now()
+    with transaction.atomic():
+        running = (
+            GeneratedPolicy.objects.select_for_update()
+            .filter(
+                account=account,
+                principal_arn=role.arn,
+                status__in=[GeneratedPolicy.Status.QUEUED, GeneratedPolicy.Status.IN_PROGRESS],
+            )
+            .first()
+        )
+        if running is not None:
+            return running
+        generation = GeneratedPolicy.objects.create(
+            account=account,
+            principal_arn=role.arn,
+            requested_by=actor,
+            requested_at=now,
+            period_start=now - timedelta(days=days),
+            period_end=now,
+            trail_arn=account.trail_arn,
+        )
+        record(
+            actor=actor,
+            action="policy_generation.requested",
+            target_type="generated_policy",
+            target_id=generation.pk,
+            target_label=role.arn,
+            after={"role": role.arn, "days": days, "trail": account.trail_arn},
+        )
+    return generation
+
+
+def run_policy_generation(
+    *,
+    generation_id: int,
+    max_wait_seconds: float = 600,
+    sleep: Callable[[float], object] = time.sleep,
+) -> str:
+    """Start (once) and poll the generation job; the request's status afterwards.
+
+    "in_progress" after the call means AWS is still working: call again later.
+    """
+    generation = GeneratedPolicy.objects.select_related("account").filter(pk=generation_id).first()
+    if generation is None or not generation.is_running:
+        return generation.status if generation else "missing"
+    account = generation.account
+    session = account_session(account=account, purpose="policy-generation")
+    analyzer = client(session, "accessanalyzer", (account.regions or ["us-east-1"])[0])
+    if not generation.job_id:
+        try:
+            job_id = start_policy_generation(
+                analyzer,
+                principal_arn=generation.principal_arn,
+                trail_arns=[generation.trail_arn],
+                access_role_arn=account.trail_access_role_arn,
+                start=generation.period_start,
+                end=generation.period_end,
+            )
+        except AwsError as exc:
+            return _finish(generation, status=GeneratedPolicy.Status.FAILED, error=exc.readable())
+        generation.job_id = job_id
+        generation.status = GeneratedPolicy.Status.IN_PROGRESS
+        generation.save(update_fields=["job_id", "status"])
+
+    def progress(waited: float) -> None:
+        GeneratedPolicy.objects.filter(pk=generation.pk).update(waited_seconds=waited)
+
+    result = fetch_generated_policy(
+        analyzer,
+        job_id=generation.job_id,
+        max_wait_seconds=max_wait_seconds,
+        sleep=sleep,
+        progress=progress,
+    )
+    if result.status == TIMED_OUT:
+        return GeneratedPolicy.Status.IN_PROGRESS
+    if result.status == SUCCEEDED:
+        return _finish(
+            generation, status=GeneratedPolicy.Status.SUCCEEDED, policies=list(result.policies)
+        )
+    return _finish(generation, status=GeneratedPolicy.Status.FAILED, error=result.error or "")
+
+
+def _finish(generation: GeneratedPolicy, *, status: str, error: str = "", policies=()) -> str:
+    with transaction.atomic():
+        GeneratedPolicy.objects.filter(pk=generation.pk).update(
+            status=status, error=error, policies=list(policies), finished_at=timezone.now()
+        )
+        record(
+            actor=None,
+            action=f"policy_generation.{status}",
+            target_type="generated_policy",
+            target_id=generation.pk,
+            target_label=generation.principal_arn,
+            after={"job": generation.job_id, "error": error or None},
+        )
+    return status
+
+
+def latest_generation(*, role: IamRole) -> GeneratedPolicy | None:
+    return (
+        GeneratedPolicy.objects.filter(account_id=role.account_id, principal_arn=role.arn)
+        .order_by("-requested_at", "-id")
+        .first()
+    )

@@ -1,0 +1,105 @@
+"""Access Analyzer's own right-sizing, read during the Access Analyzer collection: recommended
+policy changes for active UnusedPermission findings, and ValidatePolicy on our suggestions.
+
+Both are extras: a refusal or a timeout is stored (or falls back to the local check) and never
+fails the collection.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import asdict
+from typing import Any
+
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from findings.aws.errors import AwsError
+from findings.aws.recommendations import fetch_finding_recommendation, validate_policy
+from findings.models import AccessAnalyzerFinding, AwsAccount, FindingRecommendation
+from findings.rightsizing.services import record_aws_validation
+
+logger = logging.getLogger(__name__)
+
+ClientForRegion = Callable[[str], Any]
+# Bounded per run: each recommendation is a job AWS runs; the rest come with the next runs.
+MAX_RECOMMENDATIONS_PER_RUN = 50
+
+
+def refresh_finding_recommendations(
+    *,
+    account: AwsAccount,
+    client_for_region: ClientForRegion,
+    max_wait_seconds: float = 60,
+    sleep: Callable[[float], object] = time.sleep,
+) -> int:
+    """Fetch the recommendation of every active UnusedPermission finding that has none yet, or
+    whose finding changed since; store it. Returns how many were fetched."""
+    findings = list(
+        AccessAnalyzerFinding.objects.filter(
+            account=account, finding_type="UnusedPermission", status="ACTIVE", gone_at=None
+        ).exclude(analyzer_arn="")
+    )
+    known = {
+        r.finding_id: r.fetched_at
+        for r in FindingRecommendation.objects.filter(
+            account=account, finding_id__in=[f.finding_id for f in findings]
+        )
+    }
+    due = [
+        f
+        for f in findings
+        if f.finding_id not in known
+        or (f.aws_updated_at is not None and f.aws_updated_at > known[f.finding_id])
+    ][:MAX_RECOMMENDATIONS_PER_RUN]
+    now = timezone.now()
+    rows = []
+    for finding in due:
+        result = fetch_finding_recommendation(
+            client_for_region(finding.region or "us-east-1"),
+            analyzer_arn=finding.analyzer_arn,
+            finding_id=finding.finding_id,
+            max_wait_seconds=max_wait_seconds,
+            sleep=sleep,
+        )
+        rows.append(
+            FindingRecommendation(
+                account=account,
+                finding_id=finding.finding_id,
+                principal_arn=finding.resource,
+                status=result.status,
+                steps=[asdict(step) for step in result.steps],
+                error=result.error or "",
+                fetched_at=now,
+            )
+        )
+    with transaction.atomic():
+        FindingRecommendation.objects.filter(account=account).exclude(
+            Q(finding_id__in=[f.finding_id for f in findings])
+        ).delete()
+        FindingRecommendation.objects.bulk_create(
+            rows,
+            update_conflicts=True,
+            unique_fields=["account", "finding_id"],
+            update_fields=["principal_arn", "status", "steps", "error", "fetched_at"],
+        )
+    return len(rows)
+
+
+def validate_suggestions_with_aws(*, account: AwsAccount, analyzer: Any) -> int:
+    """ValidatePolicy on each suggested document of the account's stored suggestions; the
+    local check stays where AWS cannot be reached. Returns how many suggestions AWS checked."""
+
+    def check(document: dict) -> list[dict[str, Any]]:
+        return [
+            asdict(f) | {"blocks": f.blocks} for f in validate_policy(analyzer, document=document)
+        ]
+
+    try:
+        return record_aws_validation(account=account, check=check)
+    except AwsError as exc:
+        logger.info("ValidatePolicy unreachable for %s, local check kept: %s", account, exc)
+        return 0

@@ -1,0 +1,101 @@
+"""Remediation plans: a suggestion frozen with a "remediate" decision, and the check of fresh
+policies against it (equal or narrower: done; broader: still open).
+
+The plan keeps the documents the principal should end up with; the check expands both sides
+through the IAM action database, so a policy rewritten in other words still compares equal.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from findings.rightsizing.grants import GrantedPolicy, document_actions
+
+PLAN_VERSION = 1
+EXAMPLES = 10
+
+
+def remediation_plan(*, suggestion: Mapping[str, Any]) -> dict[str, Any]:
+    """What a reviewer commits to when attaching a suggestion to a "remediate" decision."""
+    return {
+        "version": PLAN_VERSION,
+        "principal_arn": suggestion["arn"],
+        "principal_kind": suggestion["kind"],
+        "suggested_at": suggestion.get("generated_at"),
+        "unused_days": suggestion.get("unused_days"),
+        "action_database": suggestion.get("action_database"),
+        "removed_services": list(suggestion.get("removed_services") or []),
+        "changes": [
+            {
+                key: change.get(key)
+                for key in ("policy", "ref", "kind", "action", "after", "new_policy_name")
+                if key in change
+            }
+            for change in suggestion.get("changes") or []
+        ],
+    }
+
+
+def planned_documents(*, plan: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The documents the principal is left with once the plan is carried out."""
+    return [
+        change["after"]
+        for change in plan.get("changes") or []
+        if change.get("action") != "detach" and change.get("after")
+    ]
+
+
+def compare_with_plan(
+    *, plan: Mapping[str, Any], policies: Iterable[GrantedPolicy] | None
+) -> dict[str, Any]:
+    """``policies``: what the principal has now (None: the principal is gone).
+
+    ``verdict`` is "equal", "narrower" or "broader"; ``beyond_plan`` counts the actions
+    granted now that the plan does not grant, with a few of them as examples.
+    """
+    allowed = frozenset().union(
+        *(document_actions(document=d) for d in planned_documents(plan=plan))
+    )
+    granted = (
+        frozenset()
+        if policies is None
+        else frozenset().union(*(document_actions(document=p.document) for p in policies))
+    )
+    beyond = sorted(granted - allowed, key=str.lower)
+    if beyond:
+        verdict = "broader"
+    elif granted == allowed:
+        verdict = "equal"
+    else:
+        verdict = "narrower"
+    return {
+        "verdict": verdict,
+        "principal_gone": policies is None,
+        "beyond_plan": len(beyond),
+        "beyond_plan_examples": beyond[:EXAMPLES],
+    }
+
+
+def compare_documents(
+    *, ours: Iterable[Mapping[str, Any]], theirs: Iterable[Mapping[str, Any]]
+) -> dict[str, Any]:
+    """Our suggested documents beside another recommendation (CloudTrail, Access Analyzer):
+    the services and actions only one side grants, expanded through the action database."""
+    mine = frozenset().union(*(document_actions(document=d) for d in ours))
+    other = frozenset().union(*(document_actions(document=d) for d in theirs))
+    only_ours = sorted(mine - other, key=str.lower)
+    only_theirs = sorted(other - mine, key=str.lower)
+
+    def services(names: Iterable[str]) -> set[str]:
+        return {name.partition(":")[0].lower() for name in names}
+
+    return {
+        "same": mine == other,
+        "only_ours": len(only_ours),
+        "only_theirs": len(only_theirs),
+        "only_ours_examples": only_ours[:EXAMPLES],
+        "only_theirs_examples": only_theirs[:EXAMPLES],
+        "services_only_ours": sorted(services(mine) - services(other)),
+        "services_only_theirs": sorted(services(other) - services(mine)),
+    }

@@ -1,0 +1,210 @@
+"""Right-sizing inside reviews: items show the suggestion, "remediate" attaches it as the plan,
+the evidence pack carries the plan, and fresh policies verify it (equal or narrower) or not."""
+
+import json
+
+import pytest
+
+from findings.models import AuditEntry, Decision, PolicyAttachment, ReviewItem
+from findings.reviews.evidence_pack import build_evidence_pack
+from findings.reviews.services import (
+    DecisionInput,
+    Invalid,
+    decide_item,
+    open_cycle,
+    open_release_cycle,
+    verify_remediations,
+)
+from findings.rightsizing.services import refresh_suggestions
+from tests.findings.detection.test_detect import (
+    NOW,
+    attach,
+    iam_role,
+    make_account,
+    service_row,
+)
+
+pytestmark = pytest.mark.django_db
+HTMX = {"HX-Request": "true"}
+BATCH = {
+    "Version": "2012-10-17",
+    "Statement": [
+        {"Effect": "Allow", "Action": ["s3:GetObject", "dynamodb:*", "sqs:*"], "Resource": "*"}
+    ],
+}
+USED_PART = {
+    "Version": "2012-10-17",
+    "Statement": [{"Effect": "Allow", "Action": ["s3:GetObject"], "Resource": "*"}],
+}
+
+
+@pytest.fixture
+def production():
+    return make_account()
+
+
+@pytest.fixture
+def batch_role(production):
+    role = iam_role(production, "legacy-checkout-batch-job")
+    attach(production, role, BATCH, name="batch")
+    service_row(production, role, "s3", used_days=2)
+    service_row(production, role, "dynamodb", used_days=200)
+    service_row(production, role, "sqs", used_days=None)
+    refresh_suggestions(account=production, now=NOW)
+    return role
+
+
+@pytest.fixture
+def release_item(batch_role, reviewer):
+    cycle = open_release_cycle(
+        application="checkout",
+        version="2.15.0",
+        role_arns=[batch_role.arn],
+        notes="",
+        opened_by=reviewer,
+    )
+    return cycle.items.get()
+
+
+def remediate(item, actor, *, attach_plan=True) -> Decision:
+    return decide_item(
+        item=item,
+        actor=actor,
+        decision=DecisionInput(kind="remediate", attach_plan=attach_plan),
+        expected_latest_id=None,
+    )
+
+
+def collect_again(production, role, document) -> None:
+    """A later collection that finds the role's inline policy changed."""
+    PolicyAttachment.objects.filter(principal_arn=role.arn, gone_at=None).update(gone_at=NOW)
+    attach(production, role, document, name="batch")
+
+
+def test_a_release_item_shows_the_suggestion_and_links_to_least_privilege(
+    client, release_item, batch_role, reviewer
+):
+    client.force_login(reviewer)
+    body = client.get(f"/review/items/{release_item.pk}/", headers=HTMX).content.decode()
+    assert "Least-privilege suggestion" in body
+    assert "Removes 2 unused services" in body
+    assert "<code>dynamodb</code>" in body and "<code>sqs</code>" in body
+    assert f'href="/inventory/roles/{batch_role.pk}/#least-privilege"' in body
+    assert 'name="attach_plan"' in body
+
+
+def test_a_monthly_external_access_item_does_not_show_the_suggestion(production, administrator):
+    from tests.findings.reviews.test_evidence import external_access
+
+    external_access(production, "shared-bucket")
+    cycle = open_cycle(kind="monthly", opened_by=administrator, accounts=[production])
+    item = cycle.items.get()
+    from findings.reviews.plans import item_suggestion, shows_suggestion
+
+    assert not shows_suggestion(item=item)
+    assert item_suggestion(item=item) is None
+
+
+def test_remediate_attaches_the_suggestion_as_the_plan_and_audits_it(release_item, reviewer):
+    decision = remediate(release_item, reviewer)
+
+    plan = decision.remediation_plan
+    assert plan["principal_arn"] == release_item.subject_arn
+    assert plan["removed_services"] == ["dynamodb", "sqs"]
+    [change] = plan["changes"]
+    assert change["action"] == "rewrite" and change["after"]["Statement"][0]["Action"]
+    entry = AuditEntry.objects.get(action="decision.recorded")
+    assert entry.after["remediation_plan"]["principal_arn"] == release_item.subject_arn
+
+
+def test_attaching_a_plan_without_a_suggestion_that_changes_anything_is_refused(
+    production, reviewer
+):
+    role = iam_role(production, "tidy")
+    attach(production, role, USED_PART, name="batch")
+    service_row(production, role, "s3", used_days=2)
+    refresh_suggestions(account=production, now=NOW)
+    cycle = open_release_cycle(
+        application="tidy", version="1", role_arns=[role.arn], notes="", opened_by=reviewer
+    )
+    with pytest.raises(Invalid) as refused:
+        remediate(cycle.items.get(), reviewer)
+    assert "attach_plan" in refused.value.errors
+    assert not Decision.objects.exists()
+
+
+def test_the_plan_is_verified_once_fresh_policies_are_equal_or_narrower(
+    production, batch_role, release_item, reviewer
+):
+    remediate(release_item, reviewer)
+
+    # Nothing changed yet: broader than the plan, still open, with the reason.
+    assert verify_remediations(account=production) == 0
+    release_item.refresh_from_db()
+    assert release_item.remediation == ReviewItem.Remediation.PENDING
+    assert release_item.plan_check["verdict"] == "broader"
+    assert release_item.plan_check["beyond_plan"] > 0
+
+    # Half done (sqs still there): still broader.
+    collect_again(
+        production,
+        batch_role,
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {"Effect": "Allow", "Action": ["s3:GetObject", "sqs:*"], "Resource": "*"}
+            ],
+        },
+    )
+    assert verify_remediations(account=production) == 0
+
+    collect_again(production, batch_role, USED_PART)
+    assert verify_remediations(account=production) == 1
+    release_item.refresh_from_db()
+    assert release_item.remediation == ReviewItem.Remediation.VERIFIED
+    assert release_item.plan_check["verdict"] == "equal"
+    assert AuditEntry.objects.filter(action="remediation.verified").count() == 1
+
+
+def test_a_narrower_policy_than_the_plan_verifies_it(
+    production, batch_role, release_item, reviewer
+):
+    remediate(release_item, reviewer)
+    PolicyAttachment.objects.filter(principal_arn=batch_role.arn).update(gone_at=NOW)
+
+    assert verify_remediations(account=production) == 1
+    release_item.refresh_from_db()
+    assert release_item.plan_check["verdict"] == "narrower"
+
+
+def test_the_item_page_shows_the_plan_and_why_it_is_still_open(
+    client, production, release_item, reviewer
+):
+    remediate(release_item, reviewer)
+    verify_remediations(account=production)
+    client.force_login(reviewer)
+    body = client.get(f"/review/items/{release_item.pk}/", headers=HTMX).content.decode()
+    assert "Remediation plan" in body
+    assert "Still open" in body and "beyond the plan" in body
+
+
+def test_remediate_from_the_item_page_can_attach_the_plan(client, release_item, reviewer):
+    client.force_login(reviewer)
+    response = client.post(
+        f"/review/items/{release_item.pk}/decide/",
+        {"decision": "remediate", "attach_plan": "on", "expected_latest_id": ""},
+        headers=HTMX,
+    )
+    assert response.status_code == 200
+    assert Decision.objects.get().remediation_plan["principal_arn"] == release_item.subject_arn
+
+
+def test_the_evidence_pack_carries_the_plan(release_item, reviewer):
+    remediate(release_item, reviewer)
+    pack = build_evidence_pack(cycle=release_item.cycle)
+
+    cycle = json.loads(pack.files["cycle.json"])
+    [decision] = cycle["items"][0]["decisions"]
+    assert decision["remediation_plan"]["principal_arn"] == release_item.subject_arn
+    assert decision["has_remediation_plan"] is True
+    assert b"has_remediation_plan" in pack.files["decisions.csv"]
