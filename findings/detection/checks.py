@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from findings.detection.policies import find_admin_grants, find_service_wildcards
+from findings.policy.documents import find_admin_grants, find_service_wildcards
 
 RULES_VERSION = "2026.11"
 CIS = "CIS AWS Foundations Benchmark v3.0.0"

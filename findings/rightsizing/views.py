@@ -10,9 +10,9 @@ from django.shortcuts import get_object_or_404, render
 from django.views.decorators.http import require_GET
 
 from accounts.permissions import Capability, requires
-from findings.detection.policies import diff_documents
 from findings.export.tables import csv_text, json_text
 from findings.models import AwsAccount, IamRole, IamUser
+from findings.policy.documents import diff_documents
 from findings.rightsizing import exports
 from findings.rightsizing.selectors import compute_suggestions, rightsizing_rows
 
