@@ -7,9 +7,9 @@ from datetime import datetime
 
 from django.db.models import Model
 
-from findings.detection.policies import canonical_json, document_hash
 from findings.models import AwsAccount, PolicyDocument
 from findings.models.fingerprints import fingerprint
+from findings.policy.documents import canonical_json, document_hash
 
 BATCH_SIZE = 1000
 

@@ -19,7 +19,6 @@ from findings.aws.records import (
     PrincipalServiceAccess,
 )
 from findings.collection.storage import BATCH_SIZE, intern_documents, sync_observed
-from findings.detection.policies import document_hash
 from findings.models import (
     AccessAnalyzerFinding,
     Analyzer,
@@ -34,6 +33,7 @@ from findings.models import (
 )
 from findings.models import CredentialReport as StoredReport
 from findings.models.fingerprints import fingerprint
+from findings.policy.documents import document_hash
 
 AWS_MANAGED_POLICY_MAX_AGE = timedelta(hours=24)
 

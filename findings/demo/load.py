@@ -25,15 +25,15 @@ from findings.collection.runs import claim_run, finish_run, start_run
 from findings.collection.store import store_service_last_accessed
 from findings.demo.analyzer_findings import access_analyzer_findings_document
 from findings.demo.organization import build_demo_organization
-from findings.detection.policies import granted_services
 from findings.models import AwsAccount, CollectionRun, IamRole, PolicyAttachment, ReviewCycle
+from findings.policy.documents import granted_services
+from findings.policy.grants import document_actions
 from findings.reviews.services import (
     create_cycle,
     period_of,
     population_for,
     release_population,
 )
-from findings.rightsizing.grants import document_actions
 
 Say = Callable[[str], None]
 COMMON_SERVICES = ["s3", "ec2", "dynamodb", "sqs", "sns", "lambda", "logs", "kms", "iam", "sts"]

@@ -1,2 +1,2 @@
-"""From evidence to findings: policy reading, checks, detection, exclusions, findings pages.
-May import audit, inventory, models and aws; never collection, reviews or anything above."""
+"""From evidence to findings: checks, detection, exclusions, findings pages.
+May import policy, audit, inventory, models and aws; never collection, reviews or anything above."""

@@ -5,84 +5,17 @@ findings.detection.detect) to `Detected` problems. Thresholds come in as argumen
 finding records exactly which rule settings produced it.
 """
 
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Iterator
 from datetime import datetime
 
-from findings.detection.policies import find_admin_grants, find_service_wildcards
+from findings.detection.evidence import Check, Detected, Evidence, Principal, Thresholds
+from findings.detection.policy_checks import POLICY_CHECKS
+from findings.policy.documents import find_admin_grants, find_service_wildcards
+
+__all__ = ["Check", "Detected", "Evidence", "Principal", "Thresholds"]
 
 RULES_VERSION = "2026.11"
 CIS = "CIS AWS Foundations Benchmark v3.0.0"
-
-
-@dataclass(frozen=True)
-class Thresholds:
-    unused_credential_days: int = 45
-    key_rotation_days: int = 90
-    inactive_user_days: int = 90
-    unused_role_days: int = 90
-    unused_service_days: int = 90
-    root_use_days: int = 90
-    grace_days: int = 14
-
-    def as_dict(self) -> dict:
-        return dict(self.__dict__)
-
-
-@dataclass
-class Detected:
-    check_id: str
-    resource_key: str
-    resource_arn: str
-    resource_type: str
-    resource_name: str
-    evidence: dict
-    severity: str | None = None  # overrides the check's default
-    severity_reason: str | None = None
-    title: str | None = None
-
-
-@dataclass
-class Principal:
-    """A user or role with the documents in effect on it (its own, and its groups')."""
-
-    arn: str
-    name: str
-    kind: str  # user or role
-    create_date: datetime
-    tags: dict
-    is_service_linked: bool = False
-    is_sso: bool = False
-    last_used_at: datetime | None = None
-    # [(policy label, kind, document)]
-    documents: list[tuple[str, str, dict]] = field(default_factory=list)
-
-
-@dataclass
-class Evidence:
-    account_id: str
-    now: datetime
-    credential_entries: list  # CredentialReportEntry rows (the root row too)
-    principals: list[Principal]
-    roles: list  # IamRole rows
-    service_access: dict[str, list]  # principal ARN -> ServiceLastAccessed rows
-    regions: list[str]
-    analyzer_regions: set[str]  # regions with an external-access analyzer covering the account
-    # Sources with successful data: checks whose sources are missing do not run.
-    sources: set[str]
-
-
-@dataclass(frozen=True)
-class Check:
-    id: str
-    title: str
-    severity: str
-    severity_reason: str
-    risk: str
-    fix: str
-    control: str
-    sources: tuple[str, ...]
-    run: Callable[..., Iterator[Detected]]  # called as run(ev=..., t=...)
 
 
 def _days_ago(moment: datetime | None, now: datetime) -> int | None:
@@ -651,6 +584,7 @@ CHECKS: list[Check] = [
         (AD, SLA),
         unused_services,
     ),
+    *POLICY_CHECKS,
 ]
 
 CHECKS_BY_ID = {check.id: check for check in CHECKS}

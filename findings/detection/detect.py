@@ -135,26 +135,51 @@ def _latest_successes(
     return latest, previous
 
 
-def _load_principals(account: AwsAccount) -> tuple[list[Principal], list[IamRole]]:
+def _load_principals(account: AwsAccount) -> tuple[list[Principal], list[IamRole], dict]:
     documents: dict[str, list[tuple[str, str, dict]]] = defaultdict(list)
+    boundaries: dict[str, tuple[str, dict]] = {}
+    trusts: dict[str, dict] = {}
+    in_use: set[str] = set()
     for attachment in PolicyAttachment.objects.filter(
-        account=account, gone_at=None, kind__in=["inline", "managed"], document__isnull=False
+        account=account,
+        gone_at=None,
+        kind__in=["inline", "managed", "boundary", "trust"],
+        document__isnull=False,
     ).select_related("document"):
+        if attachment.kind == "boundary":
+            boundaries[attachment.principal_arn] = (
+                attachment.policy_name,
+                attachment.document.document,
+            )
+            continue
+        if attachment.kind == "trust":
+            trusts[attachment.principal_arn] = attachment.document.document
+            continue
+        if attachment.kind == "managed":
+            in_use.add(attachment.policy_ref)
         documents[attachment.principal_arn].append(
             (attachment.policy_name, attachment.kind, attachment.document.document)
         )
     group_arns = dict(
         IamGroup.objects.filter(account=account, gone_at=None).values_list("name", "arn")
     )
+    members: dict[str, list[str]] = defaultdict(list)
     principals = []
     for user in IamUser.objects.filter(account=account, gone_at=None):
         user_documents = list(documents.get(user.arn, []))
         for group in user.groups:
+            members[group_arns.get(group, "")].append(user.name)
             for label, kind, document in documents.get(group_arns.get(group, ""), []):
                 user_documents.append((f"{label} (via group {group})", kind, document))
         principals.append(
             Principal(
-                user.arn, user.name, "user", user.create_date, user.tags, documents=user_documents
+                user.arn,
+                user.name,
+                "user",
+                user.create_date,
+                user.tags,
+                documents=user_documents,
+                boundary=boundaries.get(user.arn),
             )
         )
     roles = list(IamRole.objects.filter(account=account, gone_at=None))
@@ -170,9 +195,16 @@ def _load_principals(account: AwsAccount) -> tuple[list[Principal], list[IamRole
                 is_sso=role.is_sso,
                 last_used_at=role.last_used_at,
                 documents=documents.get(role.arn, []),
+                boundary=boundaries.get(role.arn),
+                trust=trusts.get(role.arn) or role.trust_policy,
             )
         )
-    return principals, roles
+    groups = {
+        "group_documents": {arn: documents.get(arn, []) for arn in group_arns.values()},
+        "group_members": {arn: tuple(names) for arn, names in members.items() if arn},
+        "policies_in_use": frozenset(in_use),
+    }
+    return principals, roles, groups
 
 
 def _covered_regions(account: AwsAccount) -> set[str]:
@@ -184,7 +216,7 @@ def _covered_regions(account: AwsAccount) -> set[str]:
 
 
 def _load_evidence(account: AwsAccount, *, now: datetime, sources: set[str]) -> Evidence:
-    principals, roles = _load_principals(account)
+    principals, roles, groups = _load_principals(account)
     service_access: dict[str, list] = defaultdict(list)
     for row in ServiceLastAccessed.objects.filter(account=account, gone_at=None):
         service_access[row.principal_arn].append(row)
@@ -200,6 +232,7 @@ def _load_evidence(account: AwsAccount, *, now: datetime, sources: set[str]) -> 
         regions=account.regions or ["us-east-1"],
         analyzer_regions=_covered_regions(account),
         sources=sources,
+        **groups,
     )
 
 

@@ -26,6 +26,8 @@ from findings.models import (
     PolicyAttachment,
     ServiceLastAccessed,
 )
+from findings.policy.effective import Policy, effective_permissions
+from findings.policy.risk import risk_summary
 from findings.rightsizing.views import least_privilege_context
 
 PER_PAGE = 50
@@ -244,9 +246,38 @@ def service_access(account: AwsAccount, arn: str) -> list[ServiceLastAccessed]:
     return rows
 
 
+def risks_of(arn: str, account_id: str, policies: dict[str, list[PolicyView]]) -> dict:
+    """The risk summary from the policies already on the page (no query of its own)."""
+    documents = [
+        Policy(v.attachment.policy_name, v.attachment.kind, v.attachment.document.document)
+        for kind in ("inline", "managed")
+        for v in policies.get(kind, [])
+        if v.attachment.document
+    ]
+    boundary = next(
+        (
+            Policy(v.attachment.policy_name, "boundary", v.attachment.document.document)
+            for v in policies.get("boundary", [])
+            if v.attachment.document and not v.via_group
+        ),
+        None,
+    )
+    perms = effective_permissions(
+        principal_arn=arn,
+        principal_name=arn.rpartition("/")[2],
+        policies=documents,
+        boundary=boundary,
+    )
+    return {
+        "risks": risk_summary(perms=perms, account_id=account_id),
+        "effective": perms.summary(),
+    }
+
+
 def principal_context(account: AwsAccount, arn: str, group_arns: dict[str, str]) -> dict:
     policies = policies_of(account, {arn: "", **group_arns})
     return {
+        **risks_of(arn, account.account_id, policies),
         "inline": policies.get("inline", []),
         "managed": policies.get("managed", []),
         "boundary": policies.get("boundary", []),

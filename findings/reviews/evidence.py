@@ -15,7 +15,6 @@ from django.db.models import Q
 from django.utils import timezone
 
 from findings.detection.detect import AA_PREFIX
-from findings.detection.policies import diff_policy_sets
 from findings.inventory.selectors import CREDENTIAL_DATES
 from findings.models import (
     AwsAccount,
@@ -30,6 +29,7 @@ from findings.models import (
     ServiceLastAccessed,
 )
 from findings.models.findings import SEVERITY_RANK
+from findings.policy.documents import diff_policy_sets
 
 EXTERNAL_ACCESS_CHECKS = [AA_PREFIX + "ExternalAccess", AA_PREFIX + "InternalAccess"]
 CLEAN_RANK = 9  # items without findings sort after every severity

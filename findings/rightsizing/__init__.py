@@ -1,2 +1,2 @@
 """Right-sizing: what a principal is granted and used, and the least-privilege policies to suggest.
-May import detection, inventory, audit, models and aws; reviews, collection and pages sit above."""
+May import detection, policy, inventory, audit, models and aws; reviews, collection, pages above."""

@@ -13,9 +13,9 @@ from datetime import datetime, timedelta
 from functools import cache
 from typing import Any
 
-from findings.detection.policies import find_admin_grants, statements
-from findings.rightsizing import actions
-from findings.rightsizing.grants import GrantedPolicy, granted_services, statement_actions
+from findings.policy import actions
+from findings.policy.documents import find_admin_grants, statements
+from findings.policy.grants import GrantedPolicy, granted_services, statement_actions
 from findings.rightsizing.plans import compare_documents
 from findings.rightsizing.validation import validate
 

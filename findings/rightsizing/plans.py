@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from findings.rightsizing.grants import GrantedPolicy, document_actions
+from findings.policy.grants import GrantedPolicy, document_actions
 
 PLAN_VERSION = 1
 EXAMPLES = 10

@@ -23,8 +23,8 @@ from findings.models import (
     PolicySuggestion,
     ServiceLastAccessed,
 )
+from findings.policy.grants import GrantedPolicy
 from findings.rightsizing.engine import Principal, ServiceUsage, suggest
-from findings.rightsizing.grants import GrantedPolicy
 
 GRANTING_KINDS = ("inline", "managed")
 

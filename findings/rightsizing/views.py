@@ -23,9 +23,9 @@ from findings.collection.policy_generation import (
     request_policy_generation,
 )
 from findings.collection.tasks import generate_policy
-from findings.detection.policies import diff_documents
 from findings.export.tables import csv_text, json_text
 from findings.models import AwsAccount, IamRole, IamUser
+from findings.policy.documents import diff_documents
 from findings.rightsizing import exports
 from findings.rightsizing.plans import compare_documents, planned_documents
 from findings.rightsizing.selectors import compute_suggestions, rightsizing_rows

@@ -11,8 +11,8 @@ from django import template
 from django.contrib.humanize.templatetags.humanize import naturaltime
 from django.utils.html import format_html, format_html_join
 
-from findings.detection.policies import pretty
 from findings.inventory.selectors import REASON_WORDS
+from findings.policy.documents import pretty
 
 register = template.Library()
 

@@ -23,15 +23,16 @@ RANKS = {
     "export": 0,
     "audit": 1,
     "inventory": 1,
-    "detection": 2,
-    "rightsizing": 3,
-    "reviews": 4,
-    "collection": 5,
-    "notifications": 6,
-    "dashboard": 7,
-    "demo": 7,
-    "monitoring": 7,
-    "api": 8,
+    "policy": 2,
+    "detection": 3,
+    "rightsizing": 4,
+    "reviews": 5,
+    "collection": 6,
+    "notifications": 7,
+    "dashboard": 8,
+    "demo": 8,
+    "monitoring": 8,
+    "api": 9,
 }
 # Interfaces: they parse input, call the domain and present the result. Nothing imports them
 # but other interface modules (and URL confs).
@@ -52,6 +53,7 @@ ROOT_FILES = {"__init__.py", "apps.py", "admin.py", "urls.py"}
 DOMAIN_PACKAGES = {
     "audit",
     "inventory",
+    "policy",
     "detection",
     "rightsizing",
     "reviews",

@@ -14,7 +14,6 @@ from findings.collection.imports import import_file
 from findings.collection.registry import add_account
 from findings.detection.checks import RULES_VERSION
 from findings.detection.detect import detect_account
-from findings.detection.policies import document_hash
 from findings.models import (
     AccessAnalyzerFinding,
     Analyzer,
@@ -30,6 +29,7 @@ from findings.models import (
     ServiceLastAccessed,
     Source,
 )
+from findings.policy.documents import document_hash
 
 DATA = Path(__file__).parents[1] / "data"
 ACCOUNT_ID = "111122223333"

@@ -10,7 +10,6 @@ import pytest
 from django.utils import timezone
 
 from findings.collection.registry import add_account
-from findings.detection.policies import document_hash
 from findings.models import (
     AccessAnalyzerFinding,
     CollectionRun,
@@ -25,6 +24,7 @@ from findings.models import (
     ServiceLastAccessed,
 )
 from findings.models.findings import SEVERITY_RANK
+from findings.policy.documents import document_hash
 from findings.reviews.evidence import (
     CLEAN_RANK,
     current_specs,

@@ -8,8 +8,8 @@ policies in effect, its own and its groups'.
 import pytest
 from django.utils import timezone
 
-from findings.detection.policies import document_hash
 from findings.models import IamGroup, PolicyAttachment, PolicyDocument
+from findings.policy.documents import document_hash
 from findings.reviews.services import open_cycle
 from tests.findings.reviews.test_evidence import (
     aa_row,

@@ -15,7 +15,6 @@ from django.utils.html import escape
 from accounts.models import LinkedIdentity
 from accounts.permissions import Role
 from findings.collection.registry import add_account
-from findings.detection.policies import document_hash
 from findings.models import (
     AuditEntry,
     CredentialReportEntry,
@@ -28,6 +27,7 @@ from findings.models import (
     ReviewItem,
 )
 from findings.models.findings import SEVERITY_RANK
+from findings.policy.documents import document_hash
 from findings.reviews.freshness import detect_and_refresh
 from findings.reviews.services import (
     DEFAULT_ATTESTATION,

@@ -4,9 +4,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from findings.rightsizing import actions
+from findings.policy import actions
+from findings.policy.grants import GrantedPolicy, document_actions
 from findings.rightsizing.engine import Principal, ServiceUsage, compact, reduce_document, suggest
-from findings.rightsizing.grants import GrantedPolicy, document_actions
 
 NOW = datetime(2026, 11, 1, tzinfo=UTC)
 OLD = NOW - timedelta(days=400)

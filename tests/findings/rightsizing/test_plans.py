@@ -2,7 +2,7 @@
 
 import pytest
 
-from findings.rightsizing.grants import GrantedPolicy
+from findings.policy.grants import GrantedPolicy
 from findings.rightsizing.plans import compare_with_plan, remediation_plan
 
 

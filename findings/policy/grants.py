@@ -10,8 +10,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from findings.detection.policies import Statement, statements
-from findings.rightsizing import actions
+from findings.policy import actions
+from findings.policy.documents import Statement, statements
 
 PolicyKind = Literal["inline", "managed", "group"]
 

@@ -2,7 +2,7 @@ import dataclasses
 
 import pytest
 
-from findings.detection.policies import (
+from findings.policy.documents import (
     Grant,
     canonical_json,
     diff_documents,

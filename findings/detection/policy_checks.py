@@ -1,0 +1,283 @@
+"""Checks on effective permissions: escalation, unscoped resources, exclusions, MFA, boundaries.
+
+Each reads the account's effective permissions (findings.policy), built once per detection run
+from evidence already loaded: no query of its own.
+"""
+
+from collections.abc import Iterator
+from functools import cache
+
+from policy_sentry.querying.actions import get_action_data
+
+from findings.detection.evidence import Check, Detected, Evidence, Principal, Thresholds
+from findings.policy.actions import database_version, spelling
+from findings.policy.documents import statements
+from findings.policy.effective import covered_actions
+from findings.policy.escalation import BOUNDARY_KEY, escalation_methods, escalation_path
+
+AD = "authorization-details"
+MFA_KEYS = {"aws:multifactorauthpresent", "aws:multifactorauthage"}
+DESTRUCTIVE_PREFIXES = ("delete", "terminate", "disable", "remove", "detach", "deregister", "purge")
+# Actions that create or widen principals (AWS IAM User Guide, "Permissions boundaries": the
+# delegated-administrator example requires iam:PermissionsBoundary on each of them).
+CREATION_ACTIONS = (
+    "iam:CreateUser",
+    "iam:CreateRole",
+    "iam:PutUserPolicy",
+    "iam:PutRolePolicy",
+    "iam:AttachUserPolicy",
+    "iam:AttachRolePolicy",
+    "iam:PutUserPermissionsBoundary",
+    "iam:PutRolePermissionsBoundary",
+)
+
+
+def _library() -> dict:
+    return {"library": database_version()}
+
+
+def _subject(principal: Principal) -> tuple[str, str, str, str]:
+    return principal.arn, principal.arn, principal.kind, principal.name
+
+
+def _principals(ev: Evidence) -> Iterator[Principal]:
+    return (p for p in ev.principals if p.arn in ev.effective)
+
+
+def privilege_escalation(*, ev: Evidence, t: Thresholds) -> Iterator[Detected]:
+    account = ev.policy_account
+    for principal in _principals(ev):
+        perms = ev.effective[principal.arn]
+        if perms.is_admin:
+            continue  # already an administrator: the full-admin finding says so
+        methods = escalation_methods(principal_arn=principal.arn, account=account)
+        path = escalation_path(principal_arn=principal.arn, account=account)
+        if not methods and not path:
+            continue
+        yield Detected(
+            "privilege-escalation",
+            *_subject(principal),
+            {
+                "methods": [
+                    {
+                        "method": m.method,
+                        "source": m.source,
+                        "actions": list(m.actions),
+                        "targets": list(m.targets),
+                        "conditional": m.conditional,
+                    }
+                    for m in methods
+                ],
+                "path": " -> ".join(path) if path else None,
+                "boundary": perms.boundary.label if perms.boundary else None,
+                **_library(),
+            },
+            severity=None if methods else "high",
+            severity_reason=None if methods else "Reaches an administrator through other roles",
+        )
+
+
+@cache
+def _action_facts(action: str) -> tuple[str, tuple[str, ...]]:
+    """(access level, resource ARN formats); no formats when only "*" is supported."""
+    service, _, name = action.partition(":")
+    rows = (get_action_data(service, name) or {}).get(service) or []
+    formats = tuple(
+        sorted({r["resource_arn_format"] for r in rows if r.get("resource_arn_format") != "*"})
+    )
+    level = rows[0]["access_level"] if rows else ""
+    return level, formats
+
+
+def _is_broad(statement) -> bool:
+    return any(a == "*" or a.endswith(":*") or a == "*:*" for a in statement.actions)
+
+
+def unscoped_resource(*, ev: Evidence, t: Thresholds) -> Iterator[Detected]:
+    for principal in _principals(ev):
+        perms = ev.effective[principal.arn]
+        groups = []
+        for label, _, document in principal.documents:
+            for statement in statements(document=document):
+                if (
+                    not statement.is_allow
+                    or statement.not_actions
+                    or statement.not_resources
+                    or "*" not in statement.resources
+                    or _is_broad(statement)  # full-admin and service-wildcard report these
+                ):
+                    continue
+                scoped = {}
+                for action in sorted(covered_actions(statement=statement) & perms.allowed):
+                    level, formats = _action_facts(spelling(action=action))
+                    if formats:
+                        scoped[spelling(action=action)] = (level, formats)
+                if scoped:
+                    groups.append(
+                        {
+                            "policy": label,
+                            "statement_index": statement.index,
+                            "sid": statement.sid,
+                            "actions": sorted(scoped),
+                            "access_levels": sorted({lv for lv, _ in scoped.values()}),
+                            "resource_types": sorted({f for _, fs in scoped.values() for f in fs}),
+                        }
+                    )
+        if groups:
+            writes = any(
+                level not in ("List", "Read") for g in groups for level in g["access_levels"]
+            )
+            yield Detected(
+                "unscoped-resource",
+                *_subject(principal),
+                {"statements": groups, **_library()},
+                severity="medium" if writes else "low",
+                severity_reason="Changes resources on *" if writes else "Reads resources on *",
+            )
+
+
+def broad_allow_by_exclusion(*, ev: Evidence, t: Thresholds) -> Iterator[Detected]:
+    for principal in _principals(ev):
+        found = [
+            {
+                "policy": label,
+                "statement_index": s.index,
+                "sid": s.sid,
+                "not_action": list(s.not_actions),
+                "not_resource": list(s.not_resources),
+                "statement": s.raw,
+            }
+            for label, _, document in principal.documents
+            for s in statements(document=document)
+            if s.is_allow and (s.not_actions or s.not_resources)
+        ]
+        if found:
+            yield Detected(
+                "broad-allow-by-exclusion",
+                *_subject(principal),
+                {"statements": found, **_library()},
+            )
+
+
+def _mfa_guarded(perms, action: str) -> bool:
+    lowered = action.lower()
+    allows = []
+    for policy in [*perms.policies, *([perms.boundary] if perms.boundary else [])]:
+        for s in statements(document=policy.document):
+            if lowered not in covered_actions(statement=s):
+                continue
+            keys = {k.lower() for values in (s.condition or {}).values() for k in values}
+            if s.effect == "Deny" and keys & MFA_KEYS:
+                return True
+            if s.is_allow and policy.kind != "boundary":
+                allows.append(bool(keys & MFA_KEYS))
+    return bool(allows) and all(allows)
+
+
+def destructive_without_mfa(*, ev: Evidence, t: Thresholds) -> Iterator[Detected]:
+    for principal in _principals(ev):
+        if principal.arn not in ev.console_users:
+            continue
+        perms = ev.effective[principal.arn]
+        unguarded = sorted(
+            spelling(action=a)
+            for a in perms.allowed
+            if a.partition(":")[2].startswith(DESTRUCTIVE_PREFIXES) and not _mfa_guarded(perms, a)
+        )
+        if unguarded:
+            yield Detected(
+                "destructive-without-mfa",
+                *_subject(principal),
+                {"count": len(unguarded), "actions": unguarded[:50], **_library()},
+            )
+
+
+def principal_creation_without_boundary(*, ev: Evidence, t: Thresholds) -> Iterator[Detected]:
+    for principal in _principals(ev):
+        perms = ev.effective[principal.arn]
+        unbounded = []
+        for action in CREATION_ACTIONS:
+            decision = perms.decide(action=action)
+            if not decision.allowed:
+                continue
+            keys = {
+                k.lower()
+                for s in decision.grants
+                for values in (s.condition or {}).values()
+                for k in values
+            }
+            if BOUNDARY_KEY not in keys:
+                unbounded.append(action)
+        if unbounded:
+            yield Detected(
+                "principal-creation-without-boundary",
+                *_subject(principal),
+                {"actions": unbounded, **_library()},
+            )
+
+
+POLICY_CHECKS = [
+    Check(
+        "privilege-escalation",
+        "Privilege escalation",
+        "critical",
+        "Can make itself or another principal an administrator",
+        "The effective permissions include a published privilege-escalation method (or a chain "
+        "of roles leading to an administrator): whoever holds this principal can give itself "
+        "more access than it was granted.",
+        "Remove the escalating actions, or scope them: PassRole to the roles the workload needs "
+        "(with iam:PassedToService), IAM writes with an iam:PermissionsBoundary condition.",
+        "Least privilege (CIS AWS Foundations v3.0.0 section 1)",
+        (AD,),
+        privilege_escalation,
+    ),
+    Check(
+        "unscoped-resource",
+        "Actions on every resource that could be scoped",
+        "medium",
+        "Grants on * what could be limited to named resources",
+        'Actions that support resource-level permissions are granted on "Resource": "*": the '
+        "principal may use them on every resource of that type, present and future.",
+        "List the resource ARNs the workload uses (the finding lists the resource types).",
+        "Least privilege",
+        (AD,),
+        unscoped_resource,
+    ),
+    Check(
+        "broad-allow-by-exclusion",
+        "Allow by exclusion (NotAction / NotResource)",
+        "high",
+        "Allows everything except what is listed",
+        "An Allow with NotAction or NotResource grants every action or resource not listed, "
+        "including every one AWS adds later.",
+        "Rewrite the statement as an Allow of the actions and resources needed.",
+        "Least privilege",
+        (AD,),
+        broad_allow_by_exclusion,
+    ),
+    Check(
+        "destructive-without-mfa",
+        "Destructive actions without MFA",
+        "medium",
+        "A phished console session can delete and disable",
+        "A console user may run delete, terminate or disable actions without a condition on "
+        "aws:MultiFactorAuthPresent or aws:MultiFactorAuthAge.",
+        "Add an explicit Deny of those actions when aws:MultiFactorAuthPresent is false "
+        "(BoolIfExists), or allow them only with MFA.",
+        "Least privilege",
+        (AD,),
+        destructive_without_mfa,
+    ),
+    Check(
+        "principal-creation-without-boundary",
+        "Principal creation without a permissions boundary",
+        "high",
+        "Can mint users or roles with more access than its own",
+        "The principal can create users or roles, or attach or put their policies, without a "
+        "condition requiring iam:PermissionsBoundary.",
+        "Add a condition requiring iam:PermissionsBoundary to be the approved boundary.",
+        "Least privilege",
+        (AD,),
+        principal_creation_without_boundary,
+    ),
+]

@@ -1,0 +1,233 @@
+"""Effective permissions: what a principal may really do inside its account.
+
+Evaluated as AWS does for identity-based access (the "policy evaluation logic" page of the IAM
+User Guide): an explicit Deny anywhere wins; otherwise an identity policy must Allow and, when
+the principal has a permissions boundary, the boundary must Allow too. Resource-based policies,
+SCPs and session policies are out of scope (they are not in the account's evidence). A condition
+is never evaluated: a grant or a deny that depends on one is carried as "conditional".
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from functools import cache, cached_property
+from typing import Any
+
+from findings.policy import actions
+from findings.policy.documents import Statement, statements
+
+DENY = "Deny"
+
+
+@dataclass(frozen=True)
+class Policy:
+    """A document in effect on a principal: ``kind`` is inline, managed, group or boundary."""
+
+    label: str
+    kind: str
+    document: dict = field(hash=False, compare=False)
+    ref: str = ""
+
+
+@dataclass(frozen=True)
+class Decision:
+    allowed: bool
+    conditional: bool
+    reason: str
+    grants: tuple[Statement, ...] = ()  # the Allow statements (identity) that matched
+
+
+@cache
+def _statement_actions(actions_: tuple[str, ...], not_actions: tuple[str, ...]) -> frozenset[str]:
+    """Lower-cased actions a statement's Action (or NotAction: every other one) covers."""
+    if not_actions:
+        excluded = {a.lower() for p in not_actions for a in actions.expand(pattern=p)}
+        return frozenset(a.lower() for a in actions.expand(pattern="*")) - excluded
+    return frozenset(a.lower() for p in actions_ for a in actions.expand(pattern=p))
+
+
+def covered_actions(*, statement: Statement) -> frozenset[str]:
+    return _statement_actions(statement.actions, statement.not_actions)
+
+
+@cache
+def _glob(pattern: str) -> re.Pattern[str]:
+    body = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
+    return re.compile(f"^{body}$", re.DOTALL)
+
+
+def _substitute(pattern: str, variables: Mapping[str, str]) -> str:
+    for name, value in variables.items():
+        pattern = pattern.replace("${" + name + "}", value)
+    return pattern
+
+
+def _matches_resource(
+    statement: Statement, resource: str | None, variables: Mapping[str, str]
+) -> bool:
+    """Whether the statement covers the resource; with None, whether it covers some resource."""
+    if resource is None:
+        if statement.not_resources:
+            return "*" not in statement.not_resources
+        return bool(statement.resources)
+    if statement.not_resources:
+        return not any(
+            _glob(_substitute(p, variables)).match(resource) for p in statement.not_resources
+        )
+    return any(_glob(_substitute(p, variables)).match(resource) for p in statement.resources)
+
+
+@dataclass
+class EffectivePermissions:
+    principal_arn: str
+    principal_name: str
+    policies: tuple[Policy, ...]
+    boundary: Policy | None = None
+
+    @cached_property
+    def _variables(self) -> dict[str, str]:
+        return {"aws:username": self.principal_name}
+
+    @cached_property
+    def _identity(self) -> list[tuple[Policy, Statement]]:
+        return [
+            (policy, statement)
+            for policy in self.policies
+            for statement in statements(document=policy.document)
+        ]
+
+    @cached_property
+    def _boundary(self) -> list[Statement]:
+        return [] if self.boundary is None else statements(document=self.boundary.document)
+
+    @cached_property
+    def granted(self) -> frozenset[str]:
+        """Lower-cased actions some identity policy Allows (before boundary and denies)."""
+        found: set[str] = set()
+        for _, statement in self._identity:
+            if statement.is_allow:
+                found |= covered_actions(statement=statement)
+        return frozenset(found)
+
+    @cached_property
+    def within_boundary(self) -> frozenset[str] | None:
+        if self.boundary is None:
+            return None
+        found: set[str] = set()
+        for statement in self._boundary:
+            if statement.is_allow:
+                found |= covered_actions(statement=statement)
+        return frozenset(found)
+
+    @cached_property
+    def denied(self) -> frozenset[str]:
+        """Actions denied on every resource without a condition (identity or boundary)."""
+        found: set[str] = set()
+        for statement in [s for _, s in self._identity] + self._boundary:
+            if (
+                statement.effect == DENY
+                and not statement.has_condition
+                and "*" in (statement.resources)
+            ):
+                found |= covered_actions(statement=statement)
+        return frozenset(found)
+
+    @cached_property
+    def capped(self) -> frozenset[str]:
+        """Granted by identity policies but outside the boundary."""
+        if self.within_boundary is None:
+            return frozenset()
+        return self.granted - self.within_boundary - self.denied
+
+    @cached_property
+    def allowed(self) -> frozenset[str]:
+        """Lower-cased actions allowed on at least some resource, maybe under a condition."""
+        allowed = self.granted - self.denied
+        if self.within_boundary is not None:
+            allowed &= self.within_boundary
+        return frozenset(allowed)
+
+    @cached_property
+    def is_admin(self) -> bool:
+        """Every action of the database on every resource, with no condition."""
+        everything = _statement_actions(("*",), ())
+        return everything <= self.allowed and self.decide(action="iam:*", resource="*").allowed
+
+    def allows(self, *, action: str) -> bool:
+        return action.lower() in self.allowed
+
+    def allows_any(self, *, patterns: Iterable[str]) -> bool:
+        return any(a.lower() in self.allowed for p in patterns for a in actions.expand(pattern=p))
+
+    def decide(self, *, action: str, resource: str | None = None) -> Decision:
+        """The decision for one action on one resource (None: on some resource).
+
+        For a wildcard action (``iam:*``) every action it matches must be allowed.
+        """
+        wanted = _statement_actions((action,), ())
+        if not wanted:
+            return Decision(False, False, "unknown action")
+        conditional = False
+        for policy, statement in self._identity + [(self.boundary, s) for s in self._boundary]:
+            if statement.effect != DENY or not wanted & covered_actions(statement=statement):
+                continue
+            if resource is None and "*" not in statement.resources:
+                conditional = True  # denied on some resources only
+                continue
+            if not _matches_resource(statement, resource or "*", self._variables):
+                continue
+            if statement.has_condition:
+                conditional = True
+                continue
+            return Decision(False, False, f"explicit deny in {policy.label}")
+        grants = []
+        grant_conditional = True
+        remaining = set(wanted)
+        for _, statement in self._identity:
+            if not statement.is_allow or not _matches_resource(
+                statement, resource, self._variables
+            ):
+                continue
+            covered = wanted & covered_actions(statement=statement)
+            if covered:
+                grants.append(statement)
+                remaining -= covered
+                grant_conditional = grant_conditional and statement.has_condition
+        if remaining:
+            return Decision(False, False, "not allowed by any identity policy", tuple(grants))
+        if self.boundary is not None:
+            inside = set(wanted)
+            boundary_conditional = True
+            for statement in self._boundary:
+                if statement.is_allow and _matches_resource(statement, resource, self._variables):
+                    covered = wanted & covered_actions(statement=statement)
+                    if covered:
+                        inside -= covered
+                        boundary_conditional = boundary_conditional and statement.has_condition
+            if inside:
+                return Decision(
+                    False, False, f"outside the permissions boundary {self.boundary.label}"
+                )
+            conditional = conditional or boundary_conditional
+        return Decision(True, conditional or grant_conditional, "allowed", tuple(grants))
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "boundary": self.boundary.label if self.boundary else None,
+            "granted": len(self.granted),
+            "allowed": len(self.allowed),
+            "capped_by_boundary": len(self.capped),
+            "denied": len(self.denied & self.granted),
+        }
+
+
+def effective_permissions(
+    *,
+    principal_arn: str,
+    principal_name: str,
+    policies: Iterable[Policy],
+    boundary: Policy | None = None,
+) -> EffectivePermissions:
+    return EffectivePermissions(principal_arn, principal_name, tuple(policies), boundary)

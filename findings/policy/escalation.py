@@ -1,0 +1,266 @@
+"""Privilege escalation: the published methods, and paths across principals through roles.
+
+Pure, over effective permissions: an account's principals in, escalation methods and paths out.
+Resource scope matters: a method only counts when it reaches a target that gives more access
+(a role more privileged than the principal, a policy in use, another user's credentials).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from fnmatch import fnmatchcase
+from functools import cached_property
+
+from findings.policy.documents import statements
+from findings.policy.effective import EffectivePermissions, covered_actions
+
+RHINO_1 = (
+    "Rhino Security Labs, 'AWS IAM Privilege Escalation - Methods and Mitigation' "
+    "(Spencer Gietzen, 2018)"
+)
+RHINO_2 = (
+    "Rhino Security Labs, 'AWS IAM Privilege Escalation - Methods and Mitigation - Part 2' "
+    "(Spencer Gietzen, 2019)"
+)
+BISHOP_FOX = "Bishop Fox, iam-vulnerable (Seth Art, 2021): privesc paths"
+
+# Condition keys that keep a delegated grant within bounds (AWS IAM User Guide, "Condition keys
+# for IAM"): the target must carry a given boundary, or only given policies may be attached.
+BOUNDARY_KEY = "iam:permissionsboundary"
+POLICY_ARN_KEY = "iam:policyarn"
+PASSED_TO_SERVICE_KEY = "iam:passedtoservice"
+
+
+@dataclass(frozen=True)
+class Method:
+    id: str
+    target_action: str  # evaluated on each target resource
+    target_kind: str  # user, role, group, policy, or "" (no target to weigh)
+    rule: str  # how a target counts: see _risky
+    source: str
+    also: tuple[str, ...] = ()  # further actions needed (on some resource)
+    service: str = ""  # the service a role is passed to (iam:PassedToService)
+
+
+def _pass(method_id: str, service: str, also: tuple[str, ...], source: str) -> Method:
+    return Method(method_id, "iam:PassRole", "role", "more-privileged", source, also, service)
+
+
+METHODS: tuple[Method, ...] = (
+    Method("CreateNewPolicyVersion", "iam:CreatePolicyVersion", "policy", "in-use", RHINO_1),
+    Method("SetExistingDefaultPolicyVersion", "iam:SetDefaultPolicyVersion", "policy", "in-use",
+           RHINO_1),
+    _pass("CreateEC2WithExistingInstanceProfile", "ec2.amazonaws.com", ("ec2:RunInstances",),
+          RHINO_1),
+    Method("CreateAccessKey", "iam:CreateAccessKey", "user", "other", RHINO_1),
+    Method("CreateLoginProfile", "iam:CreateLoginProfile", "user", "other", RHINO_1),
+    Method("UpdateLoginProfile", "iam:UpdateLoginProfile", "user", "other", RHINO_1),
+    Method("AttachUserPolicy", "iam:AttachUserPolicy", "user", "unbounded-attach", RHINO_1),
+    Method("AttachGroupPolicy", "iam:AttachGroupPolicy", "group", "group-attach", RHINO_1),
+    Method("AttachRolePolicy", "iam:AttachRolePolicy", "role", "unbounded-attach", RHINO_1),
+    Method("PutUserPolicy", "iam:PutUserPolicy", "user", "unbounded", RHINO_1),
+    Method("PutGroupPolicy", "iam:PutGroupPolicy", "group", "has-members", RHINO_1),
+    Method("PutRolePolicy", "iam:PutRolePolicy", "role", "unbounded", RHINO_1),
+    Method("AddUserToGroup", "iam:AddUserToGroup", "group", "more-privileged", RHINO_1),
+    Method("UpdateRolePolicyToAssumeIt", "iam:UpdateAssumeRolePolicy", "role", "more-privileged",
+           RHINO_1),
+    _pass("PassExistingRoleToNewLambdaThenInvoke", "lambda.amazonaws.com",
+          ("lambda:CreateFunction", "lambda:InvokeFunction"), RHINO_1),
+    _pass("PassExistingRoleToNewLambdaThenTriggerWithNewDynamo", "lambda.amazonaws.com",
+          ("lambda:CreateFunction", "lambda:CreateEventSourceMapping"), RHINO_1),
+    _pass("PassExistingRoleToNewGlueDevEndpoint", "glue.amazonaws.com",
+          ("glue:CreateDevEndpoint",), RHINO_1),
+    Method("UpdateExistingGlueDevEndpoint", "glue:UpdateDevEndpoint", "", "any", RHINO_1),
+    _pass("PassExistingRoleToCloudFormation", "cloudformation.amazonaws.com",
+          ("cloudformation:CreateStack",), RHINO_1),
+    _pass("PassExistingRoleToNewDataPipeline", "datapipeline.amazonaws.com",
+          ("datapipeline:CreatePipeline", "datapipeline:PutPipelineDefinition"), RHINO_1),
+    Method("EditExistingLambdaFunctionWithRole", "lambda:UpdateFunctionCode", "", "any", RHINO_1),
+    _pass("PassExistingRoleToNewSageMakerNotebook", "sagemaker.amazonaws.com",
+          ("sagemaker:CreateNotebookInstance", "sagemaker:CreatePresignedNotebookInstanceUrl"),
+          RHINO_2),
+    Method("AccessExistingSageMakerNotebook", "sagemaker:CreatePresignedNotebookInstanceUrl", "",
+           "any", RHINO_2),
+    _pass("PassExistingRoleToNewCodeBuildProject", "codebuild.amazonaws.com",
+          ("codebuild:CreateProject", "codebuild:StartBuild"), BISHOP_FOX),
+    _pass("PassExistingRoleToNewEcsTask", "ecs-tasks.amazonaws.com",
+          ("ecs:RegisterTaskDefinition", "ecs:RunTask"), BISHOP_FOX),
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Escalation:
+    method: str
+    source: str
+    actions: tuple[str, ...]
+    targets: tuple[str, ...]
+    conditional: bool
+
+
+@dataclass
+class Account:
+    """What escalation needs to know about one account, keyed by ARN."""
+
+    account_id: str
+    principals: dict[str, EffectivePermissions]  # users and roles
+    trust: dict[str, dict] = field(default_factory=dict)  # role ARN -> trust policy
+    groups: dict[str, EffectivePermissions] = field(default_factory=dict)
+    group_members: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    policies_in_use: frozenset[str] = frozenset()  # managed policy ARNs attached to someone
+    customer_policies: tuple[str, ...] = ()
+
+    def unknown(self, kind: str) -> str:
+        """A target that does not exist yet: a wildcard reaching it reaches whatever comes."""
+        return f"arn:aws:iam::{self.account_id}:{kind}/iamreview-not-yet-created"
+
+    def targets(self, kind: str) -> list[str]:
+        known = {
+            "user": [a for a in self.principals if ":user/" in a],
+            "role": [a for a in self.principals if ":role/" in a],
+            "group": list(self.groups),
+            "policy": list(self.customer_policies),
+        }[kind]
+        return [*sorted(known), self.unknown(kind)]
+
+    def permissions(self, arn: str) -> EffectivePermissions | None:
+        return self.principals.get(arn) or self.groups.get(arn)
+
+    @cached_property
+    def _escalations(self) -> dict[str, list[Escalation]]:
+        return {arn: _methods(perms, self) for arn, perms in self.principals.items()}
+
+
+def _condition_keys(statement) -> set[str]:
+    return {key.lower() for values in (statement.condition or {}).values() for key in values}
+
+
+def _condition_values(statement, key: str) -> list[str]:
+    found = []
+    for values in (statement.condition or {}).values():
+        for name, value in values.items():
+            if name.lower() == key:
+                found.extend([value] if isinstance(value, str) else list(value))
+    return found
+
+
+def more_privileged(*, target: EffectivePermissions | None, than: EffectivePermissions) -> bool:
+    """Whether the target may do something the principal may not (unknown targets may)."""
+    return target is None or bool(target.allowed - than.allowed)
+
+
+def _risky(method: Method, perms: EffectivePermissions, target: str, account: Account) -> bool:
+    decision = perms.decide(action=method.target_action, resource=target)
+    if not decision.allowed:
+        return False
+    keys = set().union(*(_condition_keys(s) for s in decision.grants)) if decision.grants else set()
+    if method.service and PASSED_TO_SERVICE_KEY in keys:
+        services = [v for s in decision.grants for v in _condition_values(s, PASSED_TO_SERVICE_KEY)]
+        if not any(fnmatchcase(method.service, v) for v in services):
+            return False
+    rule = method.rule
+    if rule == "other":
+        return target != perms.principal_arn
+    if rule in ("unbounded", "unbounded-attach", "group-attach") and (
+        BOUNDARY_KEY in keys and rule != "group-attach"
+    ):
+        return False
+    if rule in ("unbounded-attach", "group-attach") and POLICY_ARN_KEY in keys:
+        return False
+    if rule in ("group-attach", "has-members"):
+        return target == account.unknown("group") or bool(account.group_members.get(target))
+    if rule == "in-use":
+        return target == account.unknown("policy") or target in account.policies_in_use
+    if rule == "more-privileged":
+        return more_privileged(target=account.permissions(target), than=perms)
+    return True
+
+
+def _methods(perms: EffectivePermissions, account: Account) -> list[Escalation]:
+    found = []
+    for method in METHODS:
+        if not perms.allows(action=method.target_action) or not all(
+            perms.allows(action=a) for a in method.also
+        ):
+            continue
+        if method.target_kind:
+            targets = [
+                t for t in account.targets(method.target_kind) if _risky(method, perms, t, account)
+            ]
+            if not targets:
+                continue
+        else:
+            targets = []
+        decisions = [perms.decide(action=a) for a in (method.target_action, *method.also)]
+        found.append(
+            Escalation(
+                method.id,
+                method.source,
+                (method.target_action, *method.also),
+                tuple("(any new)" if "iamreview-not-yet-created" in t else t for t in targets),
+                any(d.conditional for d in decisions),
+            )
+        )
+    return found
+
+
+def escalation_methods(*, principal_arn: str, account: Account) -> list[Escalation]:
+    return account._escalations.get(principal_arn, [])
+
+
+def _trusts(trust: Mapping | None, principal_arn: str, account_id: str) -> bool:
+    for statement in statements(document=trust or {}):
+        if not statement.is_allow or "sts:assumerole" not in covered_actions(statement=statement):
+            continue
+        principal = statement.raw.get("Principal")
+        if principal == "*":
+            return True
+        aws = principal.get("AWS", []) if isinstance(principal, Mapping) else []
+        for value in [aws] if isinstance(aws, str) else aws:
+            if value in ("*", principal_arn, account_id, f"arn:aws:iam::{account_id}:root"):
+                return True
+    return False
+
+
+def _label(arn: str) -> str:
+    return arn.rpartition(":")[2]
+
+
+def assumable_roles(*, principal_arn: str, account: Account) -> list[str]:
+    """Roles whose trust policy allows the principal and whose ARN its own policies allow."""
+    perms = account.principals[principal_arn]
+    return [
+        role
+        for role in account.targets("role")[:-1]
+        if role != principal_arn
+        and _trusts(account.trust.get(role), principal_arn, account.account_id)
+        and perms.decide(action="sts:AssumeRole", resource=role).allowed
+    ]
+
+
+def escalation_path(*, principal_arn: str, account: Account, max_hops: int = 4) -> list[str]:
+    """The shortest chain of roles to an administrator or to a role that can escalate.
+
+    Returned as labels ending with what is reached (`user/dev`, `role/deployer`, `admin`);
+    empty when there is none.
+    """
+    seen = {principal_arn}
+    queue = deque([[principal_arn]])
+    while queue:
+        chain = queue.popleft()
+        if len(chain) > max_hops:
+            break
+        for role in assumable_roles(principal_arn=chain[-1], account=account):
+            if role in seen:
+                continue
+            seen.add(role)
+            hops = [*chain, role]
+            reached = account.principals[role]
+            if reached.is_admin:
+                return [*map(_label, hops), "admin"]
+            methods = escalation_methods(principal_arn=role, account=account)
+            if methods:
+                return [*map(_label, hops), f"escalation ({methods[0].method})"]
+            queue.append(hops)
+    return []

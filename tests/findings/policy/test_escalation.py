@@ -1,0 +1,248 @@
+"""Every escalation method beside its scoped, not-escalating twin; paths across roles."""
+
+import pytest
+
+from findings.policy.effective import Policy, effective_permissions
+from findings.policy.escalation import (
+    METHODS,
+    Account,
+    escalation_methods,
+    escalation_path,
+)
+
+ACCOUNT = "111122223333"
+IAM = f"arn:aws:iam::{ACCOUNT}"
+DEV = f"{IAM}:user/dev"
+ADMIN = {"Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
+READ = {"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*"}
+ROOT_TRUST = {
+    "Statement": [
+        {"Effect": "Allow", "Principal": {"AWS": f"{IAM}:root"}, "Action": "sts:AssumeRole"}
+    ]
+}
+BOUNDARY_CONDITION = {"StringEquals": {"iam:PermissionsBoundary": f"{IAM}:policy/boundary"}}
+
+
+def perms(arn: str, *statements, boundary=None):
+    return effective_permissions(
+        principal_arn=arn,
+        principal_name=arn.rpartition("/")[2],
+        policies=[Policy("p", "inline", {"Statement": [READ, *statements]})],
+        boundary=Policy("b", "boundary", boundary) if boundary else None,
+    )
+
+
+def account(*statements, roles=None, trust=None) -> Account:
+    principals = {
+        DEV: perms(DEV, *statements),
+        f"{IAM}:user/alice": perms(f"{IAM}:user/alice"),
+        f"{IAM}:role/low": perms(f"{IAM}:role/low"),
+        f"{IAM}:role/admin": perms(f"{IAM}:role/admin", *ADMIN["Statement"]),
+        **(roles or {}),
+    }
+    return Account(
+        account_id=ACCOUNT,
+        principals=principals,
+        trust=trust or {},
+        groups={
+            f"{IAM}:group/readers": perms(f"{IAM}:group/readers"),
+            f"{IAM}:group/admins": perms(f"{IAM}:group/admins", *ADMIN["Statement"]),
+            f"{IAM}:group/empty": perms(f"{IAM}:group/empty"),
+        },
+        group_members={f"{IAM}:group/readers": ("alice",), f"{IAM}:group/admins": ("root",)},
+        policies_in_use=frozenset({f"{IAM}:policy/app"}),
+        customer_policies=(f"{IAM}:policy/app", f"{IAM}:policy/unused"),
+    )
+
+
+def allow(action, resource="*", condition=None) -> dict:
+    statement = {"Effect": "Allow", "Action": action, "Resource": resource}
+    return {**statement, "Condition": condition} if condition else statement
+
+
+def deny(action) -> dict:
+    return {"Effect": "Deny", "Action": action, "Resource": "*"}
+
+
+def pass_to(service) -> dict:
+    return allow("iam:PassRole", condition={"StringEquals": {"iam:PassedToService": service}})
+
+
+LOW = f"{IAM}:role/low"
+SAGEMAKER_URL = "sagemaker:CreatePresignedNotebookInstanceUrl"
+LAMBDA_ESM = ["lambda:CreateFunction", "lambda:CreateEventSourceMapping"]
+LAMBDA = ["lambda:CreateFunction", "lambda:InvokeFunction"]
+
+# method -> (statements that escalate, their scoped twin that does not)
+CASES = {
+    "CreateNewPolicyVersion": (
+        [allow("iam:CreatePolicyVersion")],
+        [allow("iam:CreatePolicyVersion", f"{IAM}:policy/unused")],
+    ),
+    "SetExistingDefaultPolicyVersion": (
+        [allow("iam:SetDefaultPolicyVersion", f"{IAM}:policy/app")],
+        [allow("iam:SetDefaultPolicyVersion", f"{IAM}:policy/unused")],
+    ),
+    "CreateEC2WithExistingInstanceProfile": (
+        [allow(["iam:PassRole", "ec2:RunInstances"])],
+        [allow("ec2:RunInstances"), allow("iam:PassRole", LOW)],
+    ),
+    "CreateAccessKey": (
+        [allow("iam:CreateAccessKey", f"{IAM}:user/*")],
+        [allow("iam:CreateAccessKey", f"{IAM}:user/${{aws:username}}")],
+    ),
+    "CreateLoginProfile": (
+        [allow("iam:CreateLoginProfile")],
+        [allow("iam:CreateLoginProfile", f"{IAM}:user/${{aws:username}}")],
+    ),
+    "UpdateLoginProfile": (
+        [allow("iam:UpdateLoginProfile")],
+        [allow("iam:UpdateLoginProfile", DEV)],
+    ),
+    "AttachUserPolicy": (
+        [allow("iam:AttachUserPolicy")],
+        [allow("iam:AttachUserPolicy", condition=BOUNDARY_CONDITION)],
+    ),
+    "AttachGroupPolicy": (
+        [allow("iam:AttachGroupPolicy")],
+        [
+            allow(
+                "iam:AttachGroupPolicy",
+                condition={"ArnEquals": {"iam:PolicyARN": f"{IAM}:policy/read"}},
+            )
+        ],
+    ),
+    "AttachRolePolicy": (
+        [allow("iam:AttachRolePolicy")],
+        [allow("iam:AttachRolePolicy", condition=BOUNDARY_CONDITION)],
+    ),
+    "PutUserPolicy": (
+        [allow("iam:PutUserPolicy", DEV)],
+        [allow("iam:PutUserPolicy", DEV, condition=BOUNDARY_CONDITION)],
+    ),
+    "PutGroupPolicy": (
+        [allow("iam:PutGroupPolicy", f"{IAM}:group/readers")],
+        [allow("iam:PutGroupPolicy", f"{IAM}:group/empty")],
+    ),
+    "PutRolePolicy": (
+        [allow("iam:PutRolePolicy")],
+        [allow("iam:PutRolePolicy", condition=BOUNDARY_CONDITION)],
+    ),
+    "AddUserToGroup": (
+        [allow("iam:AddUserToGroup", f"{IAM}:group/admins")],
+        [allow("iam:AddUserToGroup", f"{IAM}:group/readers")],
+    ),
+    "UpdateRolePolicyToAssumeIt": (
+        [allow("iam:UpdateAssumeRolePolicy", f"{IAM}:role/admin")],
+        [allow("iam:UpdateAssumeRolePolicy", LOW)],
+    ),
+    "PassExistingRoleToNewLambdaThenInvoke": (
+        [allow(["iam:PassRole", *LAMBDA])],
+        [allow(LAMBDA), pass_to("ec2.amazonaws.com")],
+    ),
+    "PassExistingRoleToNewLambdaThenTriggerWithNewDynamo": (
+        [allow("iam:PassRole"), allow(LAMBDA_ESM)],
+        [allow("iam:PassRole", LOW), allow(LAMBDA_ESM)],
+    ),
+    "PassExistingRoleToNewGlueDevEndpoint": (
+        [pass_to("glue.amazonaws.com"), allow("glue:CreateDevEndpoint")],
+        [pass_to("lambda.amazonaws.com"), allow("glue:CreateDevEndpoint")],
+    ),
+    "UpdateExistingGlueDevEndpoint": (
+        [allow("glue:UpdateDevEndpoint")],
+        [allow("glue:UpdateDevEndpoint"), deny("glue:UpdateDevEndpoint")],
+    ),
+    "PassExistingRoleToCloudFormation": (
+        [allow(["iam:PassRole", "cloudformation:CreateStack"])],
+        [allow("iam:PassRole", LOW), allow("cloudformation:CreateStack")],
+    ),
+    "PassExistingRoleToNewDataPipeline": (
+        [allow("iam:PassRole"), allow("datapipeline:*Pipeline*")],
+        [allow("iam:PassRole", LOW), allow("datapipeline:*")],
+    ),
+    "EditExistingLambdaFunctionWithRole": (
+        [allow("lambda:UpdateFunctionCode")],
+        [allow("lambda:*"), deny("lambda:UpdateFunctionCode")],
+    ),
+    "PassExistingRoleToNewSageMakerNotebook": (
+        [allow("iam:PassRole"), allow("sagemaker:CreateNotebookInstance"), allow(SAGEMAKER_URL)],
+        [allow("iam:PassRole", LOW), allow("sagemaker:CreateNotebookInstance")],
+    ),
+    "AccessExistingSageMakerNotebook": (
+        [allow(SAGEMAKER_URL)],
+        [allow("sagemaker:Describe*")],
+    ),
+    "PassExistingRoleToNewCodeBuildProject": (
+        [allow(["iam:PassRole", "codebuild:CreateProject", "codebuild:StartBuild"])],
+        [allow("iam:PassRole", LOW), allow(["codebuild:CreateProject", "codebuild:StartBuild"])],
+    ),
+    "PassExistingRoleToNewEcsTask": (
+        [allow(["iam:PassRole", "ecs:RegisterTaskDefinition", "ecs:RunTask"])],
+        [allow("iam:PassRole", LOW), allow("ecs:*")],
+    ),
+}  # fmt: skip
+
+
+def test_every_method_has_a_case_and_a_source():
+    assert set(CASES) == {m.id for m in METHODS}
+    assert all(m.source for m in METHODS)
+
+
+def methods_of(statements) -> set[str]:
+    return {e.method for e in escalation_methods(principal_arn=DEV, account=account(*statements))}
+
+
+@pytest.mark.parametrize("method", sorted(CASES))
+def test_the_method_escalates(method):
+    assert method in methods_of(CASES[method][0])
+
+
+@pytest.mark.parametrize("method", sorted(CASES))
+def test_its_scoped_twin_does_not(method):
+    assert method not in methods_of(CASES[method][1])
+
+
+def test_passing_to_a_service_other_than_the_one_that_runs_code_is_not_escalation():
+    found = methods_of([pass_to("ec2.amazonaws.com"), allow(["ec2:RunInstances", *LAMBDA])])
+    assert "CreateEC2WithExistingInstanceProfile" in found
+    assert "PassExistingRoleToNewLambdaThenInvoke" not in found
+
+
+def test_an_assume_role_path_over_two_hops_reaches_the_administrator():
+    hop = f"{IAM}:role/hop"
+    deployer = f"{IAM}:role/deployer"
+    roles = {
+        hop: perms(hop, allow("sts:AssumeRole", deployer)),
+        deployer: perms(deployer, *ADMIN["Statement"]),
+    }
+    trust = {
+        hop: ROOT_TRUST,
+        deployer: {
+            "Statement": [
+                {"Effect": "Allow", "Principal": {"AWS": hop}, "Action": "sts:AssumeRole"}
+            ]
+        },
+    }
+    found = account(allow("sts:AssumeRole", hop), roles=roles, trust=trust)
+    assert escalation_path(principal_arn=DEV, account=found) == [
+        "user/dev",
+        "role/hop",
+        "role/deployer",
+        "admin",
+    ]
+    # the trust of deployer does not name dev: dev cannot jump straight there
+    direct = account(allow("sts:AssumeRole", deployer), roles=roles, trust=trust)
+    assert escalation_path(principal_arn=DEV, account=direct) == []
+    # trusted, but dev's own policy does not allow sts:AssumeRole on hop
+    assert escalation_path(principal_arn=DEV, account=account(roles=roles, trust=trust)) == []
+
+
+def test_a_path_to_a_role_that_can_escalate_names_the_method():
+    hop = f"{IAM}:role/hop"
+    roles = {hop: perms(hop, allow("iam:PutUserPolicy"))}
+    found = account(allow("sts:AssumeRole", hop), roles=roles, trust={hop: ROOT_TRUST})
+    assert escalation_path(principal_arn=DEV, account=found) == [
+        "user/dev",
+        "role/hop",
+        "escalation (PutUserPolicy)",
+    ]
