@@ -125,3 +125,56 @@ def test_a_boundary_condition_on_create_role_is_respected():
     )
     (item,) = found("principal-creation-without-boundary", allow("iam:CreateRole"))
     assert item.evidence["actions"] == ["iam:CreateRole"]
+
+
+# --- Through the database: what collection stores, detection finds ----------------------------
+
+
+@pytest.mark.django_db
+def test_detection_reports_a_two_hop_assume_role_path_and_respects_a_stored_boundary():
+    from findings.detection.detect import detect_account
+    from findings.models import Source
+    from tests.findings.detection.test_detect import (
+        attach,
+        findings_of,
+        iam_role,
+        iam_user,
+        make_account,
+        succeeded_run,
+    )
+
+    account = make_account()
+    succeeded_run(account, Source.AUTHORIZATION_DETAILS)
+    dev = iam_user(account, "dev")
+
+    def trusts(role, arn: str) -> None:
+        statement = {"Effect": "Allow", "Principal": {"AWS": arn}, "Action": "sts:AssumeRole"}
+        document = {"Version": "2012-10-17", "Statement": [statement]}
+        attach(account, role, document, kind="trust", name="Trust policy", ref="trust")
+
+    hop = iam_role(account, "hop")
+    deployer = iam_role(account, "deployer")
+    trusts(hop, dev.arn)
+    trusts(deployer, hop.arn)
+    attach(account, dev, {"Statement": [allow("sts:AssumeRole", hop.arn)]}, name="dev")
+    attach(account, hop, {"Statement": [allow("sts:AssumeRole", deployer.arn)]}, name="hop")
+    attach(account, deployer, {"Statement": [allow("*")]}, name="admin")
+    capped = iam_role(account, "capped")
+    attach(account, capped, {"Statement": [allow("iam:PutRolePolicy")]}, name="own")
+    attach(
+        account,
+        capped,
+        {"Statement": [allow("s3:*")]},
+        kind="boundary",
+        name="s3-only",
+        ref="arn:aws:iam::111122223333:policy/s3-only",
+    )
+
+    detect_account(account=account, now=NOW)
+
+    escalations = {f.resource_name: f for f in findings_of(account, "privilege-escalation")}
+    assert "capped" not in escalations  # the stored boundary caps iam:PutRolePolicy away
+    assert escalations["dev"].evidence["path"] == "user/dev -> role/hop -> role/deployer -> admin"
+    assert escalations["hop"].evidence["path"] == "role/hop -> role/deployer -> admin"
+    assert "deployer" not in escalations  # an administrator already: full-admin reports it
+    assert findings_of(account, "full-admin").filter(resource_name="deployer").exists()
