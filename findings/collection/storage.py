@@ -6,17 +6,17 @@ statements per table whatever the number of rows. Elsewhere (SQLite for `make ru
 are compared in Python and upserted with bulk_create.
 """
 
-import io
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import datetime
 
 from django.db import connection, transaction
-from django.db.models import Field, JSONField, Model
+from django.db.models import Model
 
 from findings.detection.policies import canonical_json, document_hash
 from findings.models import AwsAccount, PolicyDocument
+from findings.models.bulk import columns_of, copy_into, instance_line, is_postgres
 from findings.models.fingerprints import fingerprint
 
 BATCH_SIZE = 1000
@@ -53,7 +53,7 @@ def sync_observed(
     no longer collected get `gone_at` (their `last_seen_at` is the previous successful run).
     """
     records = list(records)
-    if connection.vendor == "postgresql":
+    if is_postgres():
         return _sync_by_copy(
             model=model,
             account=account,
@@ -124,26 +124,6 @@ def sync_observed(
 # --- Postgres: COPY into staging, one merge -------------------------------------------------------
 
 
-def _copy_text(field: Field, value) -> str | None:
-    """A value as COPY's CSV reads it into the column's own type (None: NULL)."""
-    if value is None:
-        return None
-    if isinstance(field, JSONField):
-        return json.dumps(value, cls=field.encoder)
-    if isinstance(value, bool):
-        return "t" if value else "f"
-    if isinstance(value, datetime | date):
-        return value.isoformat()
-    return str(value)
-
-
-def _csv_line(values: list[str | None]) -> str:
-    # Quoted text is text (even empty); an unquoted empty field is NULL.
-    return ",".join(
-        "" if value is None else '"' + value.replace('"', '""') + '"' for value in values
-    )
-
-
 def _sync_by_copy(
     *,
     model: type[Model],
@@ -154,7 +134,7 @@ def _sync_by_copy(
     scope: dict,
 ) -> SyncCounts:
     table = model._meta.db_table
-    fields = [f for f in model._meta.concrete_fields if not f.primary_key]
+    fields = columns_of(model=model)
     columns = [f.column for f in fields]
     key_columns = ["account_id", *(model._meta.get_field(k).column for k in model.natural_key)]
     kept = {"account_id", "first_seen_at", *key_columns}
@@ -174,7 +154,7 @@ def _sync_by_copy(
             last_seen_at=None,
             **values,
         )
-        rows[key] = _csv_line([_copy_text(f, getattr(instance, f.attname)) for f in fields])
+        rows[key] = instance_line(instance=instance, fields=fields)
 
     stage = f"stage_{table}"
     quoted = ", ".join(f'"{c}"' for c in columns)
@@ -192,12 +172,7 @@ def _sync_by_copy(
             f" SELECT {quoted} FROM {table} WITH NO DATA"
         )
         if rows:
-            # copy_expert is psycopg2's own: wrapped so a refused value is Django's DataError.
-            with connection.wrap_database_errors:
-                cursor.copy_expert(
-                    f"COPY {stage} ({quoted}) FROM STDIN WITH (FORMAT csv)",
-                    io.StringIO("\n".join(rows.values()) + "\n"),
-                )
+            copy_into(table=stage, columns=columns, lines=list(rows.values()))
             cursor.execute(
                 f"INSERT INTO {table} AS t ({quoted}) SELECT {quoted} FROM {stage}"  # noqa: S608
                 f" ON CONFLICT ({keys}) DO UPDATE SET "
