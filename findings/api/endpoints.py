@@ -8,7 +8,8 @@ declarations: OPENAPI below, served at /api/schema, with ninja's interactive doc
 
 import json
 
-from django.db.models import Count, Prefetch, Q
+from django.db.models import Count, OuterRef, Prefetch, QuerySet, Subquery
+from django.db.models.functions import Coalesce
 from django.http import HttpResponse
 from django.urls import reverse
 from ninja import NinjaAPI, P, Path, Query, Status, Swagger
@@ -21,7 +22,13 @@ from findings.api.auth import WWW_AUTHENTICATE, TokenAuth
 from findings.api.errors import ApiError, JsonObjectParser, add_error_answers, not_found
 from findings.api.inputs import MAX_PAGE_SIZE, MAX_ROLE_ARNS
 from findings.api.pagination import PageNumbers, SizedPageNumbers
-from findings.detection.selectors import FindingFilters, filtered_findings, with_evidence_seen_at
+from findings.detection.selectors import (
+    FindingFilters,
+    filtered_findings,
+    matching_count,
+    severity_counts,
+    with_evidence_seen_at,
+)
 from findings.models import ReviewCycle, ReviewItem
 from findings.reviews import services as review
 from findings.reviews.evidence_pack import build_evidence_pack, pack_filename, zip_bytes
@@ -79,9 +86,25 @@ ItemId = Path[int, P(description="The review item's id.")]
 
 
 def cycles_with_progress():
-    return ReviewCycle.objects.select_related("opened_by", "signed_off_by").annotate(
-        decided_count=Count("items", filter=Q(items__is_decided=True))
+    """Cycles with their decided count: a correlated count per cycle read (on the
+    (cycle, is_decided) index), so a page of cycles never aggregates every item of every cycle."""
+    decided = (
+        ReviewItem.objects.filter(cycle=OuterRef("pk"), is_decided=True)
+        .order_by()
+        .values("cycle")
+        .annotate(n=Count("pk"))
+        .values("n")
     )
+    return ReviewCycle.objects.select_related("opened_by", "signed_off_by").annotate(
+        decided_count=Coalesce(Subquery(decided), 0)
+    )
+
+
+def findings_total(findings: QuerySet, request) -> int:
+    """The list's total from the cached severity counts (what the Findings page shows), not a
+    count of the table per request. The query string was validated by FindingQuery."""
+    filters = FindingFilters.from_params(params=request.GET)
+    return matching_count(filters=filters, counts=severity_counts(filters=filters))
 
 
 def cycle_with_items(cycle_id: int) -> ReviewCycle:
@@ -245,11 +268,13 @@ def sign_off(request, cycle_id: CycleId, body: inputs.SignOffRequest):
     url_name="api-findings",
     operation_id="listFindings",
     summary="Findings, filtered like the Findings page",
-    description=f"{FINDINGS_PAGE_SIZE} a page unless page_size asks for up to {MAX_PAGE_SIZE}.",
+    description=f"{FINDINGS_PAGE_SIZE} a page unless page_size asks for up to {MAX_PAGE_SIZE}. "
+    "Pages stop at FINDINGS_LIST_MAX_ROWS rows (10,000 by default): narrow the filters, or use "
+    "the CSV/JSON exports, to read further.",
     auth=TokenAuth(Capability.VIEW),
     response={200: list[schemas.Finding], **failures(400, 404)},
 )
-@paginate(SizedPageNumbers, page_size=lambda: FINDINGS_PAGE_SIZE)
+@paginate(SizedPageNumbers, page_size=lambda: FINDINGS_PAGE_SIZE, total=findings_total)
 def list_findings(request, filters: Query[inputs.FindingQuery]):
     findings = filtered_findings(filters=FindingFilters.from_params(params=filters.model_dump()))
     # Open findings were last seen by their account's latest collection: read it per row here,

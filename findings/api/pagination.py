@@ -1,12 +1,17 @@
 """Pages of a list: ?page=N from 1, answered as {results, count, next, previous}.
 
-Two queries whatever the page: the count and the page's rows. `next` and `previous` are
-absolute links that keep the request's other parameters; a page past the end is a 404.
+Two queries at most whatever the page: the count and the page's rows. The count is bounded
+(it stops at max_rows) unless the list knows a cheaper exact total (the findings' cached
+severity counts); pages stop at max_rows too, so OFFSET never walks further than that.
+`next` and `previous` are absolute links that keep the request's other parameters; a page past
+the end (or past max_rows) is a 404.
 """
 
 from collections.abc import Callable
 from typing import Any
 
+from django.conf import settings
+from django.db.models import QuerySet
 from ninja import Field, Schema
 from ninja.pagination import PaginationBase
 
@@ -38,15 +43,35 @@ class PageNumbers(PaginationBase):
 
     items_attribute = "results"
 
-    def __init__(self, *, page_size: Callable[[], int], **kwargs):
+    def __init__(
+        self,
+        *,
+        page_size: Callable[[], int],
+        total: Callable[[QuerySet, Any], int] | None = None,
+        max_rows: Callable[[], int] = lambda: settings.FINDINGS_LIST_MAX_ROWS,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         self.page_size = page_size
+        self.total = total
+        self.max_rows = max_rows
 
     def paginate_queryset(self, queryset, pagination: PageQuery, request, **params) -> dict:
         number = pagination.page
         size = getattr(pagination, "page_size", None) or self.page_size()
-        count = queryset.count()
-        rows = list(queryset[(number - 1) * size : number * size])
+        max_rows = self.max_rows()
+        if self.total is not None:
+            count = self.total(queryset, request)
+        else:
+            # COUNT over a LIMITed subquery: never more than max_rows rows read.
+            count = queryset.order_by().values("pk")[:max_rows].count()
+        reachable = min(count, max_rows)
+        if (number - 1) * size >= max_rows:
+            raise ApiError(
+                404,
+                {"error": f"Pages stop at row {max_rows}; narrow the filters to see further."},
+            )
+        rows = list(queryset[(number - 1) * size : min(number * size, max_rows)])
         if number > 1 and not rows:
             raise ApiError(404, {"error": f"There is no page {number}."})
 
@@ -58,7 +83,7 @@ class PageNumbers(PaginationBase):
         return {
             "results": rows,
             "count": count,
-            "next": link(number + 1) if number * size < count else None,
+            "next": link(number + 1) if number * size < reachable else None,
             "previous": link(number - 1) if number > 1 else None,
         }
 

@@ -3,6 +3,7 @@
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
+from django.core.cache import cache
 from django.db.models import Count, Q
 from django.db.models.functions import TruncWeek
 from django.utils import timezone
@@ -10,6 +11,12 @@ from django.utils import timezone
 from accounts.models import User
 from accounts.permissions import Capability, can
 from findings.collection.status import collection_status
+from findings.detection.selectors import (
+    COUNTS_TTL_SECONDS,
+    FindingFilters,
+    findings_version,
+    severity_counts,
+)
 from findings.models import AwsAccount, Finding, FindingEvent, ReviewCycle, ReviewItem
 from findings.models.findings import Severity
 
@@ -53,17 +60,28 @@ def _week_start(day: date) -> date:
     return day - timedelta(days=day.weekday())
 
 
-def finding_trend(*, now: datetime) -> list[TrendWeek]:
-    """Findings opened and resolved per week over the last weeks (one grouped query)."""
-    first = _week_start(timezone.localdate(now)) - timedelta(weeks=TREND_WEEKS - 1)
-    rows = (
-        FindingEvent.objects.filter(
-            kind__in=["opened", "reopened", "resolved"], at__date__gte=first
+def _events_by_week(*, first: date) -> list[dict]:
+    """Opened, reopened and resolved events per week since `first`: one grouped query over the
+    events, run once per state of the findings (any new event moves the version), not per page."""
+    key = f"iamreview:dashboard-trend:{first.isoformat()}:{findings_version()}"
+    rows = cache.get(key)
+    if rows is None:
+        rows = list(
+            FindingEvent.objects.filter(
+                kind__in=["opened", "reopened", "resolved"], at__date__gte=first
+            )
+            .annotate(week=TruncWeek("at"))
+            .values("week", "kind")
+            .annotate(n=Count("id"))
         )
-        .annotate(week=TruncWeek("at"))
-        .values("week", "kind")
-        .annotate(n=Count("id"))
-    )
+        cache.set(key, rows, COUNTS_TTL_SECONDS)
+    return rows
+
+
+def finding_trend(*, now: datetime) -> list[TrendWeek]:
+    """Findings opened and resolved per week over the last weeks (one grouped query, cached)."""
+    first = _week_start(timezone.localdate(now)) - timedelta(weeks=TREND_WEEKS - 1)
+    rows = _events_by_week(first=first)
     opened: dict[date, int] = {}
     resolved: dict[date, int] = {}
     for row in rows:
@@ -133,12 +151,8 @@ def open_cycles(*, user: User, today: date) -> list[CycleSummary]:
 def dashboard_context(*, user: User) -> dict:
     now = timezone.now()
     today = timezone.localdate(now)
-    counts = {
-        row["severity"]: row["n"]
-        for row in Finding.objects.filter(status=Finding.Status.OPEN)
-        .values("severity")
-        .annotate(n=Count("id"))
-    }
+    # The Findings page's cached counts (open findings, no filter): counted once per change.
+    counts = {severity: n for severity, n in severity_counts(filters=FindingFilters()).items() if n}
     statuses = collection_status(accounts=AwsAccount.objects.filter(enabled=True), now=now)
     sources = [source for status in statuses for source in status.sources]
     trend = finding_trend(now=now)

@@ -38,6 +38,7 @@ from findings.models import (
     PolicyAttachment,
     ServiceLastAccessed,
 )
+from findings.models.bulk import copy_insert, is_postgres
 from findings.models.findings import SEVERITY_RANK
 from findings.models.fingerprints import fingerprint
 
@@ -359,6 +360,20 @@ class DetectionCounts:
         return dict(self.__dict__)
 
 
+def _insert_findings(new: list[Finding]) -> None:
+    """New findings in one COPY on Postgres (their ids read back by key), bulk_create elsewhere."""
+    if not is_postgres():
+        Finding.objects.bulk_create(new, batch_size=1000)
+        return
+    by_key = {(f.check_id, f.resource_key): f for f in new}
+    for pk, check_id, resource_key in copy_insert(
+        model=Finding, instances=new, returning=("check_id", "resource_key")
+    ):
+        finding = by_key[(check_id, resource_key)]
+        finding.pk = pk
+        finding._state.adding = False
+
+
 def detect_account(*, account: AwsAccount, now: datetime | None = None) -> DetectionCounts:
     """Run every check whose evidence exists and bring the account's findings up to date."""
     now = now or timezone.now()
@@ -507,7 +522,7 @@ def detect_account(*, account: AwsAccount, now: datetime | None = None) -> Detec
             changed.append(finding)
             counts.resolved += 1
 
-        Finding.objects.bulk_create(new, batch_size=1000)
+        _insert_findings(new)
         for finding in new:
             events.append(FindingEvent(finding=finding, kind="opened", at=now))
             if finding.status == Finding.Status.EXCLUDED:
@@ -541,7 +556,10 @@ def detect_account(*, account: AwsAccount, now: datetime | None = None) -> Detec
                 ],
                 batch_size=500,
             )
-        FindingEvent.objects.bulk_create(events, batch_size=1000)
+        if is_postgres():
+            copy_insert(model=FindingEvent, instances=events)
+        else:
+            FindingEvent.objects.bulk_create(events, batch_size=1000)
     counts.excluded = Finding.objects.filter(
         account=account, status=Finding.Status.EXCLUDED
     ).count()

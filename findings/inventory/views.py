@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 from urllib.parse import urlencode
 
 from django.conf import settings
+from django.core.cache import cache
 from django.core.paginator import Paginator
 from django.db.models import Count, DateTimeField, F, OuterRef, Q, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce, Greatest, Lower
@@ -18,6 +19,7 @@ from django.views.decorators.http import require_GET
 from accounts.permissions import Capability, requires
 from findings.models import (
     AwsAccount,
+    CollectionRun,
     CredentialReportEntry,
     Finding,
     IamGroup,
@@ -68,12 +70,19 @@ class InventoryFilters:
 
 
 def present(model, filters: InventoryFilters) -> QuerySet:
+    """Present rows by account (in the order accounts were connected), then name: the order
+    of the `*_list_order` partial indexes, so a page reads its rows and no more."""
     rows = model.objects.filter(gone_at=None).select_related("account")
     if filters.account:
-        rows = rows.filter(account__account_id=filters.account)
+        # A scalar subquery, not a join: the planner then walks the index for one account.
+        rows = rows.filter(
+            account_id=Subquery(
+                AwsAccount.objects.filter(account_id=filters.account).values("pk")[:1]
+            )
+        )
     if filters.q:
         rows = rows.filter(Q(name__icontains=filters.q) | Q(arn__icontains=filters.q))
-    return rows.order_by("account__name", "account__account_id", Lower("name"), "pk")
+    return rows.order_by("account_id", Lower("name"), "pk")
 
 
 def _last_activity() -> Subquery:
@@ -119,6 +128,7 @@ def filtered_roles(filters: InventoryFilters) -> QuerySet[IamRole]:
 def open_finding_counts(arns: list[str]) -> dict[tuple[int, str], int]:
     rows = (
         Finding.objects.filter(resource_arn__in=arns, status=Finding.Status.OPEN)
+        .order_by()
         .values("account_id", "resource_arn")
         .annotate(n=Count("id"))
     )
@@ -126,15 +136,30 @@ def open_finding_counts(arns: list[str]) -> dict[tuple[int, str], int]:
 
 
 def page_of(request, rows: QuerySet):
-    return Paginator(rows, PER_PAGE).get_page(request.GET.get("page"))
+    """The page asked for. The count stops at FINDINGS_LIST_MAX_ROWS (a COUNT over a LIMITed
+    subquery), and so do the pages: neither the count nor OFFSET grows with the table."""
+    paginator = Paginator(rows, PER_PAGE)
+    paginator.count = rows.order_by().values("pk")[: settings.FINDINGS_LIST_MAX_ROWS].count()
+    return paginator.get_page(request.GET.get("page"))
+
+
+# The tabs' totals move only when a collection runs: counted once per run started, and at
+# most this long after (rows land while a run is in progress).
+TAB_COUNTS_TTL_SECONDS = 60
 
 
 def tab_counts() -> dict[str, int]:
     """Totals for the tabs (the table says how many match the filters)."""
-    return {
-        "users": IamUser.objects.filter(gone_at=None).count(),
-        "roles": IamRole.objects.filter(gone_at=None).count(),
-    }
+    latest_run = CollectionRun.objects.order_by("-pk").values_list("pk", flat=True).first()
+    key = f"iamreview:inventory-tab-counts:{latest_run or 0}"
+    counts = cache.get(key)
+    if counts is None:
+        counts = {
+            "users": IamUser.objects.filter(gone_at=None).count(),
+            "roles": IamRole.objects.filter(gone_at=None).count(),
+        }
+        cache.set(key, counts, TAB_COUNTS_TTL_SECONDS)
+    return counts
 
 
 def render_inventory(request, context: dict):
@@ -153,6 +178,7 @@ def base_context(request, filters: InventoryFilters, tab: str, page) -> dict:
         "filters": filters,
         "page": page,
         "counts": tab_counts(),
+        "truncated": page.paginator.count >= settings.FINDINGS_LIST_MAX_ROWS,
         "accounts": AwsAccount.objects.only("account_id", "name"),
         "role_kinds": ROLE_KINDS.items(),
         "list_url": reverse(list_name),
@@ -177,7 +203,9 @@ def users(request):
     arns = [user.arn for user in page]
     entries = {
         (entry.account_id, entry.arn): entry
-        for entry in CredentialReportEntry.objects.filter(gone_at=None, arn__in=arns)
+        for entry in CredentialReportEntry.objects.filter(
+            gone_at=None, account_id__in={user.account_id for user in page}, arn__in=arns
+        )
     }
     findings = open_finding_counts(arns)
     for user in page:
@@ -201,8 +229,12 @@ def roles(request):
     arns = [role.arn for role in page]
     policies = dict(
         PolicyAttachment.objects.filter(
-            gone_at=None, principal_arn__in=arns, kind__in=["inline", "managed"]
+            gone_at=None,
+            account_id__in={role.account_id for role in page},
+            principal_arn__in=arns,
+            kind__in=["inline", "managed"],
         )
+        .order_by()
         .values("principal_arn")
         .annotate(n=Count("id"))
         .values_list("principal_arn", "n")

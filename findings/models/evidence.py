@@ -6,6 +6,14 @@ leaves the row untouched; a change rewrites it; a thing that disappears gets `go
 """
 
 from django.db import models
+from django.db.models import F, Q
+from django.db.models.functions import Lower
+
+
+def _inventory_order(name: str) -> models.Index:
+    """The inventory list's order (account, then name) over present rows only: each page, with
+    or without the account filter, walks this index and stops at the page."""
+    return models.Index(F("account"), Lower("name"), F("id"), name=name, condition=Q(gone_at=None))
 
 
 class Observed(models.Model):
@@ -118,6 +126,7 @@ class IamUser(Observed):
     class Meta:
         ordering = ["account", "name"]
         constraints = [models.UniqueConstraint(fields=["account", "arn"], name="iam_user_key")]
+        indexes = [_inventory_order("iam_user_list_order")]
 
     def __str__(self) -> str:
         return self.name
@@ -163,6 +172,7 @@ class IamRole(Observed):
     class Meta:
         ordering = ["account", "name"]
         constraints = [models.UniqueConstraint(fields=["account", "arn"], name="iam_role_key")]
+        indexes = [_inventory_order("iam_role_list_order")]
 
     def __str__(self) -> str:
         return self.name

@@ -7,7 +7,7 @@ new critical and high findings. Nothing to say means no email.
 
 import logging
 import smtplib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 
 from django.conf import settings
@@ -19,7 +19,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import DigestPreference, LinkedIdentity, User
-from accounts.permissions import Capability, Role, can, roles_of
+from accounts.permissions import ROLE_CAPABILITIES, Capability, Role, roles_of
 from findings.audit.checkpoints import latest_checkpoints
 from findings.collection.status import collection_status
 from findings.models import (
@@ -239,26 +239,28 @@ def open_cycles_with_progress() -> QuerySet[ReviewCycle]:
     )
 
 
-def _cycles_to_sign_off(user: User, *, today: date) -> list[CycleLine]:
+def _cycles_to_sign_off(user: User, *, shared: "SharedDigest") -> list[CycleLine]:
     """Open cycles with every item decided that this approver may sign off: not those where
-    they decided items, nor those reviewing their own IAM identity (check_may_sign_off)."""
-    cycles = (
-        open_cycles_with_progress()
-        .filter(undecided=0)
-        .exclude(pk__in=Decision.objects.filter(decided_by=user).values("item__cycle_id"))
-        .exclude(
-            pk__in=ReviewItem.objects.filter(
-                subject_arn__in=LinkedIdentity.objects.filter(user=user).values("arn")
-            ).values("cycle_id")
-        )
-        .order_by("due_on", "pk")
+    they decided items, nor those reviewing their own IAM identity (check_may_sign_off).
+
+    The candidates are read once per run; one query per approver finds the forbidden ones."""
+    candidates = shared.ready_to_sign
+    if not candidates:
+        return []
+    ids = [line.pk for line in candidates]
+    decided_by_them = Decision.objects.filter(decided_by=user, item__cycle_id__in=ids).values(
+        "item__cycle_id"
     )
-    return [_cycle_line(cycle, today=today, anchor="#sign-off") for cycle in cycles]
-
-
-def overdue_cycles(*, today: date) -> list[CycleLine]:
-    cycles = open_cycles_with_progress().filter(due_on__lt=today).order_by("due_on", "pk")
-    return [_cycle_line(cycle, today=today) for cycle in cycles]
+    about_them = ReviewItem.objects.filter(
+        cycle_id__in=ids,
+        subject_arn__in=LinkedIdentity.objects.filter(user=user).values("arn"),
+    ).values("cycle_id")
+    forbidden = set(
+        ReviewCycle.objects.filter(pk__in=ids)
+        .filter(Q(pk__in=decided_by_them) | Q(pk__in=about_them))
+        .values_list("pk", flat=True)
+    )
+    return [line for line in candidates if line.pk not in forbidden]
 
 
 def failing_collections(*, now: datetime) -> list[FailureLine]:
@@ -302,12 +304,69 @@ def new_high_risk_findings(*, since: datetime, now: datetime) -> tuple[list[Find
     return lines, total - len(lines)
 
 
-def digest_for(*, user: User, now: datetime) -> Digest | None:
-    """What this person should hear about now, by their roles; None when there is nothing."""
+class SharedDigest:
+    """What is the same for everyone in one run, each part read at most once (on first use).
+
+    New findings depend on each person's last digest; people sent together share that moment,
+    so the lists are kept per `since`.
+    """
+
+    def __init__(self, *, now: datetime):
+        self.now = now
+        self.today = timezone.localdate(now)
+        self._unassigned: int | None = None
+        self._open_cycles: list[CycleLine] | None = None
+        self._failures: list[FailureLine] | None = None
+        self._new_findings: dict[datetime, tuple[list[FindingLine], int]] = {}
+
+    @property
+    def unassigned(self) -> int:
+        if self._unassigned is None:
+            self._unassigned = unassigned_count()
+        return self._unassigned
+
+    @property
+    def open_cycles(self) -> list[CycleLine]:
+        """Open cycles with their undecided count, earliest due first: one query."""
+        if self._open_cycles is None:
+            cycles = open_cycles_with_progress().order_by("due_on", "pk")
+            self._open_cycles = [_cycle_line(cycle, today=self.today) for cycle in cycles]
+        return self._open_cycles
+
+    @property
+    def ready_to_sign(self) -> list[CycleLine]:
+        return [
+            replace(line, url=line.url + "#sign-off")
+            for line in self.open_cycles
+            if line.undecided == 0
+        ]
+
+    @property
+    def overdue_cycles(self) -> list[CycleLine]:
+        return [line for line in self.open_cycles if line.overdue]
+
+    @property
+    def failures(self) -> list[FailureLine]:
+        if self._failures is None:
+            self._failures = failing_collections(now=self.now)
+        return self._failures
+
+    def new_findings(self, *, since: datetime) -> tuple[list[FindingLine], int]:
+        if since not in self._new_findings:
+            self._new_findings[since] = new_high_risk_findings(since=since, now=self.now)
+        return self._new_findings[since]
+
+
+def digest_for(*, user: User, now: datetime, shared: SharedDigest | None = None) -> Digest | None:
+    """What this person should hear about now, by their roles; None when there is nothing.
+
+    With `shared` (one per run), what is the same for everyone is read once; what is this
+    person's own (assigned items, cycles they may not sign) costs at most two queries.
+    """
+    shared = shared or SharedDigest(now=now)
     roles = set(roles_of(user))
     if not (user.is_active and roles):
         return None
-    today = timezone.localdate(now)
     preference = _preference_of(user)
     digest = Digest(
         user=user,
@@ -316,24 +375,20 @@ def digest_for(*, user: User, now: datetime) -> Digest | None:
         frequency=preference.frequency,
     )
     if Role.REVIEWER in roles:
-        digest.assigned = _assigned_to(user, today=today)
-        digest.unassigned = unassigned_count()
+        digest.assigned = _assigned_to(user, today=shared.today)
+        digest.unassigned = shared.unassigned
     if Role.APPROVER in roles:
-        digest.awaiting_sign_off = _cycles_to_sign_off(user, today=today)
+        digest.awaiting_sign_off = _cycles_to_sign_off(user, shared=shared)
     if roles & {Role.APPROVER, Role.ADMINISTRATOR, Role.AUDITOR}:
         # A cycle the approver can sign off is listed there, overdue or not.
         listed = {line.pk for line in digest.awaiting_sign_off}
-        digest.overdue_cycles = [
-            line for line in overdue_cycles(today=today) if line.pk not in listed
-        ]
+        digest.overdue_cycles = [line for line in shared.overdue_cycles if line.pk not in listed]
     if roles & {Role.ADMINISTRATOR, Role.AUDITOR}:
-        digest.failures = failing_collections(now=now)
+        digest.failures = shared.failures
     if Role.AUDITOR in roles:
         digest.checkpoints = latest_checkpoints(since=digest.since)
-    if can(user, Capability.VIEW):
-        digest.new_findings, digest.more_findings = new_high_risk_findings(
-            since=digest.since, now=now
-        )
+    if user.is_superuser or any(Capability.VIEW in ROLE_CAPABILITIES[role] for role in roles):
+        digest.new_findings, digest.more_findings = shared.new_findings(since=digest.since)
     if preference.frequency != DigestPreference.Frequency.OFF:
         digest.reminders = pending_reminders(user=user, now=now)
     return None if digest.is_empty else digest
@@ -364,6 +419,7 @@ def people_with_digests(*, email: str | None = None) -> QuerySet[User]:
         User.objects.filter(is_active=True, groups__name__in=[role.value for role in Role])
         .exclude(email="")
         .select_related("digest_preference")
+        .prefetch_related("groups")
         .distinct()
         .order_by("email")
     )
@@ -457,12 +513,13 @@ def send_due_digests(
         preference.user_id: preference
         for preference in DigestPreference.objects.filter(user__in=people)
     }
+    shared = SharedDigest(now=now)
     sent = 0
     with get_connection() as connection:
         for user in people:
             preference = preferences[user.pk]
             user.digest_preference = preference
-            digest = digest_for(user=user, now=now)
+            digest = digest_for(user=user, now=now, shared=shared)
             message = digest_email(digest=digest, connection=connection) if digest else None
             if not claim(preference=preference, now=now) or message is None:
                 continue

@@ -2,6 +2,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
 from findings.notifications.digests import (
+    SharedDigest,
     digest_for,
     digest_subject,
     due_people,
@@ -31,8 +32,9 @@ class Command(BaseCommand):
             self.stdout.write(f"Sent {sent} digest{'s' if sent != 1 else ''}.")
             return
         would = 0
+        shared = SharedDigest(now=now)
         for user in due_people(now=now, force=force, email=email):
-            digest = digest_for(user=user, now=now)
+            digest = digest_for(user=user, now=now, shared=shared)
             if digest is None:
                 self.stdout.write(f"{user.email}: nothing to say, no email")
                 continue

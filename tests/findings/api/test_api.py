@@ -814,6 +814,69 @@ def test_findings_take_a_fixed_number_of_queries(
     assert len(response.json()["results"]) == 60
 
 
+def _finding_queries(client, params) -> list[str]:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as queries:
+        assert client.get("/api/findings", params).status_code == 200
+    return [query["sql"] for query in queries.captured_queries]
+
+
+@pytest.mark.django_db
+def test_the_findings_total_comes_from_the_cached_severity_counts_not_a_count_per_request(
+    api_as, auditor, account
+):
+    client = api_as(auditor)
+    for n in range(5):
+        make_finding(account, f"arn:aws:iam::111122223333:role/r{n}")
+    client.get("/api/findings", {"page_size": "2"})  # fills the cache
+    for size in (5, 40):
+        for n in range(5, size):
+            make_finding(account, f"arn:aws:iam::111122223333:role/r{n}")
+        client.get("/api/findings", {"page_size": "2"})
+        sql = _finding_queries(client, {"page_size": "2", "page": "2"})
+        assert not [q for q in sql if "COUNT(" in q.upper() and "findings_finding" in q], sql
+        body = client.get("/api/findings", {"page_size": "2", "page": "2"}).json()
+        assert body["count"] == size and len(body["results"]) == 2
+        assert len(sql) == len(_finding_queries(client, {"page_size": "2"}))
+
+
+@pytest.mark.django_db
+def test_finding_pages_stop_at_the_row_limit_so_offset_stays_bounded(
+    api_as, auditor, account, settings
+):
+    settings.FINDINGS_LIST_MAX_ROWS = 5
+    for n in range(8):
+        make_finding(account, f"arn:aws:iam::111122223333:role/r{n}")
+    client = api_as(auditor)
+    second = client.get("/api/findings", {"page_size": "3", "page": "2"}).json()
+    assert second["count"] == 8
+    assert len(second["results"]) == 2 and second["next"] is None
+    beyond = client.get("/api/findings", {"page_size": "3", "page": "3"})
+    assert beyond.status_code == 404
+    assert "narrow the filters" in beyond.json()["error"]
+
+
+@pytest.mark.django_db
+def test_cycle_pages_count_at_most_the_row_limit_and_take_fixed_queries(
+    api_as, reviewer, auditor, account, settings, monkeypatch, django_assert_max_num_queries
+):
+    monkeypatch.setattr(api, "CYCLES_PAGE_SIZE", 2)
+    settings.FINDINGS_LIST_MAX_ROWS = 3
+    client = api_as(auditor)
+    for count in (2, 5):
+        while ReviewCycle.objects.count() < count:
+            release_cycle(account, reviewer, name=f"app{ReviewCycle.objects.count()}", roles=3)
+        client.get("/api/cycles")
+        with django_assert_max_num_queries(5):  # the token (3), the bounded count, the page
+            first = client.get("/api/cycles").json()
+        assert first["count"] == min(count, 3)
+        assert all(cycle["decided_count"] == 0 for cycle in first["results"])
+    assert client.get("/api/cycles", {"page": "2"}).json()["next"] is None
+    assert client.get("/api/cycles", {"page": "3"}).status_code == 404
+
+
 @pytest.mark.django_db
 def test_people_without_a_role_see_no_findings(api_as, outsider):
     response = api_as(outsider).get("/api/findings")

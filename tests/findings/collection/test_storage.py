@@ -291,3 +291,37 @@ def test_a_deleted_local_managed_policy_goes_and_comes_back_when_listed_again():
     reader.refresh_from_db()
     assert (reader.gone_at, reader.last_seen_at) == (None, None)
     assert reader.document.document == json.loads(policy("s3:Get*"))
+
+
+@pytest.mark.parametrize("size", [3, 300])
+def test_storage_is_a_fixed_number_of_statements_whatever_the_number_of_rows(
+    postgres, size, django_assert_max_num_queries
+):
+    """On Postgres: COPY into staging, one merge, one UPDATE for what went (and the staging
+    table's own statements); unchanged rows are counted but not written."""
+    account = add_account(account_id="111122223333", name="Production")
+    day1 = datetime(2026, 11, 1, tzinfo=UTC)
+    records = [
+        role_values(f"role-{n}", tags={"n": str(n), 'quote"d': "a,b\nc"}) for n in range(size)
+    ]
+    with django_assert_max_num_queries(8):
+        first = sync_observed(
+            model=IamRole, account=account, records=records, now=day1, previous_seen_at=None
+        )
+    assert first.as_dict() == {"created": size, "updated": 0, "unchanged": 0, "gone": 0}
+    assert IamRole.objects.get(name="role-1").tags == {"n": "1", 'quote"d': "a,b\nc"}
+    before = row_versions("findings_iamrole")
+
+    with django_assert_max_num_queries(8):
+        again = sync_observed(
+            model=IamRole,
+            account=account,
+            records=records[1:],
+            now=day1 + timedelta(days=1),
+            previous_seen_at=day1,
+        )
+
+    assert again.as_dict() == {"created": 0, "updated": 0, "unchanged": size - 1, "gone": 1}
+    after = row_versions("findings_iamrole")
+    changed = {pk for pk in before if before[pk] != after[pk]}
+    assert changed == {IamRole.objects.get(name="role-0").pk}

@@ -292,3 +292,38 @@ def test_hostile_names_are_escaped(client, reviewer, production):
     content = client.get(f"/inventory/roles/{role.pk}/").content
     assert b"<script>alert(1)</script>" not in content
     assert b"&lt;script&gt;" in content
+
+
+def test_pages_and_the_count_stop_at_the_row_limit_so_neither_grows_with_the_table(
+    client, reviewer, production, settings, django_assert_max_num_queries
+):
+    settings.FINDINGS_LIST_MAX_ROWS = 60
+    for n in range(130):
+        iam_user(production, f"user-{n:03}")
+    client.force_login(reviewer)
+
+    response = client.get("/inventory/users/")
+    assert "At least 60 users" in text(response)
+    assert response.context["page"].paginator.num_pages == 2
+    last = client.get("/inventory/users/?page=9")
+    assert names(last) == [f"user-{n:03}" for n in range(50, 60)]
+
+
+def test_each_list_reads_its_page_through_a_limited_query(client, reviewer, production, staging):
+    """No query of the list page reads the users or roles without a LIMIT (the tab totals
+    aside, counted once per collection run and cached)."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    for n in range(3):
+        iam_user(production, f"user-{n}")
+        iam_role(staging, f"role-{n}")
+    client.force_login(reviewer)
+    for path in ("/inventory/users/?account=444455556666", "/inventory/roles/?q=role"):
+        client.get(path)
+        with CaptureQueriesContext(connection) as queries:
+            assert client.get(path).status_code == 200
+        for query in queries.captured_queries:
+            sql = query["sql"]
+            if 'FROM "findings_iamuser"' in sql or 'FROM "findings_iamrole"' in sql:
+                assert "LIMIT" in sql, sql

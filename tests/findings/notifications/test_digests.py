@@ -615,3 +615,45 @@ def test_the_digest_preference_needs_a_login_a_post_and_a_csrf_token(reviewer):
     assert strict.get("/accounts/profile/digest/").status_code == 405
     assert strict.post("/accounts/profile/digest/", {"frequency": "off"}).status_code == 403
     assert not DigestPreference.objects.exists()
+
+
+# --- Cost per run ---------------------------------------------------------------------------------
+
+
+def _queries_to_send_to(count: int) -> tuple[int, int]:
+    """Queries to send the digests of `count` people holding every role, and how many went."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    for n in range(count):
+        make_person(f"p{count}-{n}@example.com", *Role)
+    with CaptureQueriesContext(connection) as queries:
+        sent = send_due_digests(now=timezone.now(), force=True)
+    DigestPreference.objects.update(last_sent_at=None)
+    return len(queries), sent
+
+
+def test_what_is_the_same_for_everyone_is_read_once_and_each_person_costs_three_queries(
+    production, mailoutbox
+):
+    reviewer = make_person("rita.reviewer@example.com", Role.REVIEWER)
+    make_cycle(production, "Late", due_in=-4, items=2, assignee=reviewer)
+    make_cycle(production, "Ready", due_in=4, items=1, decided=True)
+    failed_run(production, "access-analyzer")
+    make_finding(production, "root-mfa", "arn:aws:iam::111122223333:root", severity="critical")
+
+    few, sent_few = _queries_to_send_to(3)
+    type(reviewer).objects.filter(email__startswith="p3-").update(is_active=False)
+    many, sent_many = _queries_to_send_to(9)
+
+    # The reviewer plus each person with every role: assigned items, cycles they may not sign,
+    # and the claim of their period; overdue cycles, failures and new findings are shared.
+    assert (sent_few, sent_many) == (4, 10)
+    assert many - few == 3 * (9 - 3)
+    everyone = [m for m in mailoutbox if m.to[0].startswith("p9-")]
+    assert len(everyone) == 9
+    for message in everyone:
+        assert message.subject == (
+            "iamreview: 1 cycle to sign off, 1 overdue cycle, 1 failing collection, "
+            "1 new high-risk finding"
+        ), message.subject
