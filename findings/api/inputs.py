@@ -321,9 +321,7 @@ class SuggestionQuery(Schema):
             # Surrounding blanks are ignored, as in the browser.
             {"type": "string", "pattern": r"^\s*arn:", "maxLength": MAX_ARN_LENGTH}
         ),
-    ] = Field(
-        ..., description="ARN of the IAM user or role."
-    )
+    ] = Field(..., description="ARN of the IAM user or role.")
     unused_days: whole_number(default=None, maximum=400) = Field(
         None, description="Days without use after which a service counts as unused."
     )

@@ -51,17 +51,22 @@ def flatmap_path_parameters(context, path_parameters):
     for name, value in (path_parameters or {}).items():
         ids = existing.get(name)
         if ids and isinstance(value, int) and not isinstance(value, bool):
-            choices.append(st.sampled_from(ids).map(lambda id_, n=name: {**path_parameters, n: id_}))
+            choices.append(
+                st.sampled_from(ids).map(lambda id_, n=name: {**path_parameters, n: id_})
+            )
     return st.one_of(choices)
 
 
 def refer_to_what_exists(case) -> None:
     """What the document cannot say, in requests it says are valid: a release names at least
-    one role iamreview knows, a delegate is an active reviewer, a risk expires within a year."""
+    one role iamreview knows, a delegate is an active reviewer, a risk expires within a year,
+    a suggestion is asked for a principal iamreview knows."""
     positive = case.meta is not None and case.meta.generation.mode == GenerationMode.POSITIVE
-    body = case.body if isinstance(case.body, dict) else None
-    if not positive or body is None:
+    if not positive:
         return
+    if case.operation.path == "/api/principals/suggestion" and case.query:
+        case.query["arn"] = existing["role_arn"]
+    body = case.body if isinstance(case.body, dict) else {}
     if case.operation.path == "/api/releases" and body.get("role_arns"):
         body["role_arns"] = [*body["role_arns"][:-1], existing["role_arn"]]
     if case.operation.path == "/api/items/{item_id}/decisions":
