@@ -305,10 +305,12 @@ class FindingQuery(Schema):
 
 
 def principal_arn(value) -> str:
-    value = parse_text(value).strip()
+    raw = parse_text(value)
+    value = raw.strip()
     if not value:
         raise PydanticCustomError("required", "Give the ARN of an IAM user or role.")
-    if not value.startswith("arn:") or len(value) > MAX_ARN_LENGTH:
+    # The length as sent, blanks included, as the document's maxLength counts it.
+    if not value.startswith("arn:") or len(raw) > MAX_ARN_LENGTH:
         raise PydanticCustomError("arn", "Must be the ARN of an IAM user or role.")
     return value
 
