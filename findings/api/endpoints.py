@@ -55,7 +55,9 @@ api = NinjaAPI(
         "schema) with a personal API token: 'Authorization: Bearer iamr_...'. The token "
         "acts with its owner's roles; the same rules as in the browser apply (segregation "
         "of duties, locked cycles after sign-off). Request bodies are JSON objects sent "
-        "with 'Content-Type: application/json'."
+        "with 'Content-Type: application/json'. No string, in a body or a query parameter, may "
+        "contain a NUL character (\\u0000) or a lone surrogate, and no query parameter may be "
+        "given twice: each is a 400."
     ),
     servers=[{"url": "/"}],
     parser=JsonObjectParser(),

@@ -63,10 +63,21 @@ def json_object(request) -> dict:
 
 
 class JsonObjectParser(Parser):
-    """Ninja's parser, for JSON objects sent as application/json only."""
+    """Ninja's parser, for JSON objects sent as application/json only, and query parameters
+    given once each (ninja would silently take the last of `?page=1&page=2`)."""
 
     def parse_body(self, request) -> dict:
         return json_object(request)
+
+    def parse_querydict(self, data, list_fields: list[str], request) -> dict:
+        repeated = {
+            key: f"Give {key} once, not {len(values)} times."
+            for key, values in data.lists()
+            if key not in list_fields and len(values) > 1
+        }
+        if repeated:
+            raise invalid(repeated)
+        return super().parse_querydict(data, list_fields, request)
 
 
 def field_errors(request, exc: ValidationError) -> ApiError:

@@ -21,7 +21,13 @@ from findings.detection.selectors import SORTS, STATUSES
 
 MAX_ROLE_ARNS = 1000
 MAX_PAGE_SIZE = 200
+# Far beyond any real list, and small enough that no page's offset overflows PostgreSQL's bigint.
+MAX_PAGE = 1_000_000_000
+MAX_ARN_LENGTH = 2048
+# Not blank: what the domain's .strip() checks, as a JSON Schema pattern.
+NOT_BLANK = r"\S"
 DATE_FORMAT = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+DIGITS = re.compile(r"[0-9]+")
 
 # --- Fields -----------------------------------------------------------------------------------
 
@@ -62,7 +68,14 @@ def whole_number(*, default: int | None, maximum: int | None = None) -> Any:
         raw = parse_text(value).strip()
         if not raw:
             return default
-        if not raw.isdecimal() or int(raw) < 1 or (maximum and int(raw) > maximum):
+        # ASCII digits only: str.isdecimal() also takes other scripts' digits, which the
+        # documented `integer` does not.
+        if (
+            not DIGITS.fullmatch(raw)
+            or len(raw) > 18  # int() of thousands of digits is refused or slow
+            or int(raw) < 1
+            or (maximum and int(raw) > maximum)
+        ):
             limit = f" up to {maximum}" if maximum else ""
             raise PydanticCustomError(
                 "number", "Must be a whole number from 1{limit}.", {"limit": limit}
@@ -73,11 +86,31 @@ def whole_number(*, default: int | None, maximum: int | None = None) -> Any:
     return Annotated[int | None, BeforeValidator(check), WithJsonSchema(schema)]
 
 
+def short_text(*, maximum: int, required: bool = False) -> Any:
+    """A string of at most `maximum` characters; `required`: not blank either (the domain
+    says so; the schema says it too, so clients learn it from the document)."""
+
+    def check(value) -> str:
+        text = parse_text(value)
+        if len(text) > maximum:
+            raise PydanticCustomError(
+                "too_long", "At most {maximum} characters.", {"maximum": maximum}
+            )
+        return text
+
+    schema = {"type": "string", "maxLength": maximum}
+    if required:
+        schema |= {"minLength": 1, "pattern": NOT_BLANK}
+    return Annotated[str, BeforeValidator(check), WithJsonSchema(schema)]
+
+
 def parse_role_arns(value) -> list[str]:
     if value is None:
         return []
     if not isinstance(value, list) or not all(isinstance(arn, str) for arn in value):
         raise PydanticCustomError("strings", "Must be a list of strings.")
+    if not all(arn.strip() for arn in value):
+        raise PydanticCustomError("blank", "Role ARNs must not be empty.")
     if len(value) > MAX_ROLE_ARNS:
         raise PydanticCustomError(
             "too_many", "List at most {maximum} role ARNs per release.", {"maximum": MAX_ROLE_ARNS}
@@ -134,7 +167,12 @@ RoleArns = Annotated[
     list[str],
     BeforeValidator(parse_role_arns),
     WithJsonSchema(
-        {"type": "array", "items": {"type": "string"}, "minItems": 1, "maxItems": MAX_ROLE_ARNS}
+        {
+            "type": "array",
+            "items": {"type": "string", "minLength": 1, "pattern": NOT_BLANK},
+            "minItems": 1,
+            "maxItems": MAX_ROLE_ARNS,
+        }
     ),
 ]
 DecisionKind = Annotated[
@@ -173,14 +211,52 @@ class ReleaseRequest(JsonBody):
         json_schema_extra={"required": ["application", "version", "role_arns"]}
     )
 
-    application: Text = Field(None, json_schema_extra={"minLength": 1, "maxLength": 200})
-    version: Text = Field(None, json_schema_extra={"minLength": 1, "maxLength": 100})
+    application: short_text(maximum=200, required=True) = None
+    version: short_text(maximum=100, required=True) = None
     role_arns: RoleArns = None
     notes: Text = None
 
 
+def when_deciding(kinds: list[str], *, then: dict) -> dict:
+    """A JSON Schema rule: for these decision kinds, `then` applies too."""
+    return {
+        "if": {"properties": {"decision": {"enum": kinds}}, "required": ["decision"]},
+        "then": then,
+    }
+
+
 class DecisionRequest(JsonBody):
-    model_config = ConfigDict(json_schema_extra={"required": ["decision"]})
+    # What the domain requires of each kind (findings.reviews.services.DecisionInput), so that
+    # the document refuses what the API refuses; only the expiry's window (from today, at most a
+    # year) and who may be delegated to depend on the day and the people, and are described.
+    model_config = ConfigDict(
+        json_schema_extra={
+            "required": ["decision"],
+            "allOf": [
+                when_deciding(
+                    ["keep", "accept_risk", "false_positive", "delegate"],
+                    then={
+                        "required": ["justification"],
+                        "properties": {"justification": {"type": "string", "pattern": NOT_BLANK}},
+                    },
+                ),
+                when_deciding(
+                    ["accept_risk"],
+                    then={
+                        "required": ["expires_on"],
+                        "properties": {"expires_on": {"type": "string", "format": "date"}},
+                    },
+                ),
+                when_deciding(
+                    ["delegate"],
+                    then={
+                        "required": ["delegate_to"],
+                        "properties": {"delegate_to": {"type": "string", "format": "email"}},
+                    },
+                ),
+            ],
+        }
+    )
 
     decision: DecisionKind = None
     justification: Text = Field(
@@ -200,7 +276,7 @@ class DecisionRequest(JsonBody):
 class SignOffRequest(JsonBody):
     model_config = ConfigDict(json_schema_extra={"required": ["attestation"]})
 
-    attestation: Text = Field(None, json_schema_extra={"minLength": 1})
+    attestation: Text = Field(None, json_schema_extra={"minLength": 1, "pattern": NOT_BLANK})
 
 
 # --- Query parameters -------------------------------------------------------------------------
@@ -229,18 +305,25 @@ class FindingQuery(Schema):
 
 
 def principal_arn(value) -> str:
-    value = parse_text(value).strip()
+    raw = parse_text(value)
+    value = raw.strip()
     if not value:
         raise PydanticCustomError("required", "Give the ARN of an IAM user or role.")
-    if not value.startswith("arn:") or len(value) > 2048:
+    # The length as sent, blanks included, as the document's maxLength counts it.
+    if not value.startswith("arn:") or len(raw) > MAX_ARN_LENGTH:
         raise PydanticCustomError("arn", "Must be the ARN of an IAM user or role.")
     return value
 
 
 class SuggestionQuery(Schema):
-    arn: Annotated[str, BeforeValidator(principal_arn)] = Field(
-        ..., description="ARN of the IAM user or role."
-    )
+    arn: Annotated[
+        str,
+        BeforeValidator(principal_arn),
+        WithJsonSchema(
+            # Surrounding blanks are ignored, as in the browser.
+            {"type": "string", "pattern": r"^\s*arn:", "maxLength": MAX_ARN_LENGTH}
+        ),
+    ] = Field(..., description="ARN of the IAM user or role.")
     unused_days: whole_number(default=None, maximum=400) = Field(
         None, description="Days without use after which a service counts as unused."
     )

@@ -16,12 +16,12 @@ from ninja import Field, Schema
 from ninja.pagination import PaginationBase
 
 from findings.api.errors import ApiError
-from findings.api.inputs import MAX_PAGE_SIZE, whole_number
+from findings.api.inputs import MAX_PAGE, MAX_PAGE_SIZE, whole_number
 from findings.api.schemas import Link
 
 
 class PageQuery(Schema):
-    page: whole_number(default=1) = Field(1, description="Page number, from 1.")
+    page: whole_number(default=1, maximum=MAX_PAGE) = Field(1, description="Page number, from 1.")
 
 
 class SizedPageQuery(PageQuery):

@@ -4,6 +4,8 @@ written exactly as before (timestamps as datetime.isoformat() writes them)."""
 import pytest
 
 from accounts.tokens import create_token
+from findings.api.endpoints import OPENAPI
+from findings.api.inputs import MAX_PAGE
 from findings.detection.selectors import finding_record
 from findings.models import Finding
 from tests.findings.api.test_api import Api, items_of, release_cycle
@@ -133,3 +135,85 @@ def test_a_nul_or_a_lone_surrogate_in_a_string_is_a_400_and_nothing_is_stored(
     assert message in str(response.json())
     item.refresh_from_db()
     assert item.latest_decision is None
+
+
+# --- Input the document refuses, the API refuses (issue 10) ------------------------------------
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("params", "field", "message"),
+    [
+        (
+            {"page": "9223372036854775809"},
+            "page",
+            "Must be a whole number from 1 up to 1000000000.",
+        ),
+        ({"page": "9" * 5000}, "page", "Must be a whole number from 1 up to 1000000000."),
+        ({"page": "\u0661"}, "page", "Must be a whole number from 1 up to 1000000000."),
+        ({"page": ["1", "2"]}, "page", "Give page once, not 2 times."),
+        ({"kind": ["release", "monthly"]}, "kind", "Give kind once, not 2 times."),
+    ],
+)
+def test_a_page_number_out_of_range_or_a_repeated_parameter_is_a_400(
+    client, auditor, params, field, message
+):
+    response = api_for(client, auditor).get("/api/cycles", params)
+    assert response.status_code == 400
+    assert response.json() == {"errors": {field: message}}
+
+
+@pytest.mark.django_db
+def test_a_page_past_the_end_is_a_documented_404(client, auditor):
+    response = api_for(client, auditor).get("/api/cycles", {"page": "2"})
+    assert response.status_code == 404
+    for path in ("/api/cycles", "/api/findings"):
+        assert "404" in OPENAPI["paths"][path]["get"]["responses"]
+        page = next(p for p in OPENAPI["paths"][path]["get"]["parameters"] if p["name"] == "page")
+        assert page["schema"]["maximum"] == MAX_PAGE
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("body", "field", "message"),
+    [
+        ({"role_arns": ["", "arn:aws:iam::111122223333:role/x"]}, "role_arns", "must not be"),
+        ({"role_arns": [" "]}, "role_arns", "must not be empty"),
+        ({"application": "a" * 201}, "application", "At most 200 characters."),
+        ({"version": "1" * 101}, "version", "At most 100 characters."),
+    ],
+)
+def test_a_release_with_a_blank_arn_or_an_overlong_name_is_a_400(
+    client, reviewer, body, field, message
+):
+    release = {"application": "checkout", "version": "1", "role_arns": ["arn:x"], **body}
+    response = api_for(client, reviewer).post("/api/releases", release)
+    assert response.status_code == 400
+    assert message.lower() in response.json()["errors"][field].lower()
+
+
+def test_the_document_refuses_what_the_api_refuses():
+    schemas = OPENAPI["components"]["schemas"]
+    release = schemas["ReleaseRequest"]["properties"]
+    assert release["role_arns"]["items"] == {"type": "string", "minLength": 1, "pattern": r"\S"}
+    assert release["application"]["maxLength"] == 200
+    assert release["version"]["maxLength"] == 100
+    assert schemas["SignOffRequest"]["properties"]["attestation"]["pattern"] == r"\S"
+    rules = schemas["DecisionRequest"]["allOf"]
+    needs_justification = next(r for r in rules if "justification" in r["then"]["required"])
+    assert set(needs_justification["if"]["properties"]["decision"]["enum"]) == {
+        "keep",
+        "accept_risk",
+        "false_positive",
+        "delegate",
+    }
+    suggestion = OPENAPI["paths"]["/api/principals/suggestion"]["get"]["parameters"]
+    arn = next(p for p in suggestion if p["name"] == "arn")
+    assert arn["schema"]["maxLength"] == 2048
+
+
+def test_every_operation_documents_the_input_guards_400():
+    for path, operations in OPENAPI["paths"].items():
+        for method, operation in operations.items():
+            answer = operation["responses"]["400"]["content"]["application/json"]["schema"]
+            assert answer == {"$ref": "#/components/schemas/FieldErrors"}, (method, path)
