@@ -7,6 +7,7 @@ declarations: OPENAPI below, served at /api/schema, with ninja's interactive doc
 """
 
 import json
+from dataclasses import asdict
 
 from django.db.models import Count, OuterRef, Prefetch, QuerySet, Subquery
 from django.db.models.functions import Coalesce
@@ -32,6 +33,7 @@ from findings.detection.selectors import (
 from findings.models import ReviewCycle, ReviewItem
 from findings.reviews import services as review
 from findings.reviews.evidence_pack import build_evidence_pack, pack_filename, zip_bytes
+from findings.reviews.summary import sign_off_summary
 from findings.rightsizing.selectors import suggestion_for
 
 CYCLES_PAGE_SIZE = 50
@@ -256,13 +258,38 @@ def decide(request, item_id: ItemId, decision: inputs.DecisionRequest):
     description="Refused (403) while items wait for a decision, when the cycle is already "
     "signed off, or when the approver decided items in it (segregation of duties).",
     auth=TokenAuth(Capability.SIGN_OFF),
-    response={200: schemas.Cycle, **failures(400, 404, 413)},
+    response={200: schemas.Cycle, **failures(400, 404, 409, 413)},
 )
 def sign_off(request, cycle_id: CycleId, body: inputs.SignOffRequest):
-    review.sign_off_cycle(
-        cycle=get_cycle(cycle_id), approver=request.auth, attestation=body.attestation
-    )
+    try:
+        review.sign_off_cycle(
+            cycle=get_cycle(cycle_id),
+            approver=request.auth,
+            attestation=body.attestation,
+            summary_hash=body.summary_hash,
+        )
+    except review.Invalid as refused:
+        if "summary" not in refused.errors:
+            raise
+        # Decisions changed after the approver read the summary: read it again, then sign.
+        raise ApiError(
+            409, {"error": refused.errors["summary"], "current_decision": None}
+        ) from None
     return cycle_with_items(cycle_id)
+
+
+@api.get(
+    "/cycles/{int:cycle_id}/sign-off-summary",
+    url_name="api-cycle-sign-off-summary",
+    operation_id="getSignOffSummary",
+    summary="What an approver signs: decisions, accepted risks, pending remediations, deciders",
+    description="The same summary as the cycle page; its `digest` may be sent back as "
+    "`summary_hash` when signing off.",
+    auth=TokenAuth(Capability.VIEW),
+    response={200: dict, **failures(404)},
+)
+def sign_off_summary_of(request, cycle_id: CycleId):
+    return asdict(sign_off_summary(cycle=get_cycle(cycle_id)))
 
 
 @api.get(

@@ -277,6 +277,13 @@ class SignOffRequest(JsonBody):
     model_config = ConfigDict(json_schema_extra={"required": ["attestation"]})
 
     attestation: Text = Field(None, json_schema_extra={"minLength": 1, "pattern": NOT_BLANK})
+    summary_hash: Text = Field(
+        None,
+        description="The digest of the sign-off summary the approver read "
+        "(GET /api/cycles/{id}/sign-off-summary); when given and the summary has changed "
+        "since, nothing is signed (409).",
+        json_schema_extra={"maxLength": 64},
+    )
 
 
 # --- Query parameters -------------------------------------------------------------------------
