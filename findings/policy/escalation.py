@@ -131,6 +131,16 @@ class Account:
     def _escalations(self) -> dict[str, list[Escalation]]:
         return {arn: _methods(perms, self) for arn, perms in self.principals.items()}
 
+    @cached_property
+    def _trustees(self) -> dict[str, tuple[bool, frozenset[str]]]:
+        """Each role's trust policy read once: (anyone in the account or beyond may assume it,
+        the principal ARNs it names). Paths ask it for every principal and role."""
+        return {role: _trustees(self.trust.get(role), self.account_id) for role in self.trust}
+
+    @cached_property
+    def _roles(self) -> list[str]:
+        return self.targets("role")[:-1]
+
 
 def _condition_keys(statement) -> set[str]:
     return {key.lower() for values in (statement.condition or {}).values() for key in values}
@@ -209,18 +219,27 @@ def escalation_methods(*, principal_arn: str, account: Account) -> list[Escalati
     return account._escalations.get(principal_arn, [])
 
 
-def _trusts(trust: Mapping | None, principal_arn: str, account_id: str) -> bool:
+def _trustees(trust: Mapping | None, account_id: str) -> tuple[bool, frozenset[str]]:
+    anyone, named = False, set()
     for statement in statements(document=trust or {}):
         if not statement.is_allow or "sts:assumerole" not in covered_actions(statement=statement):
             continue
         principal = statement.raw.get("Principal")
         if principal == "*":
-            return True
+            anyone = True
+            continue
         aws = principal.get("AWS", []) if isinstance(principal, Mapping) else []
         for value in [aws] if isinstance(aws, str) else aws:
-            if value in ("*", principal_arn, account_id, f"arn:aws:iam::{account_id}:root"):
-                return True
-    return False
+            if value in ("*", account_id, f"arn:aws:iam::{account_id}:root"):
+                anyone = True
+            else:
+                named.add(value)
+    return anyone, frozenset(named)
+
+
+def _trusts(account: Account, role: str, principal_arn: str) -> bool:
+    anyone, named = account._trustees.get(role, (False, frozenset()))
+    return anyone or principal_arn in named
 
 
 def _label(arn: str) -> str:
@@ -232,9 +251,9 @@ def assumable_roles(*, principal_arn: str, account: Account) -> list[str]:
     perms = account.principals[principal_arn]
     return [
         role
-        for role in account.targets("role")[:-1]
+        for role in account._roles
         if role != principal_arn
-        and _trusts(account.trust.get(role), principal_arn, account.account_id)
+        and _trusts(account, role, principal_arn)
         and perms.decide(action="sts:AssumeRole", resource=role).allowed
     ]
 
