@@ -111,6 +111,8 @@ class DigestPreference(models.Model):
     frequency = models.CharField(max_length=10, choices=Frequency.choices, default=Frequency.WEEKLY)
     # Set when a digest went out, or was due with nothing to say: the next one starts from here.
     last_sent_at = models.DateTimeField(null=True, blank=True)
+    # Emails that actually went out (a period with nothing to say sends none): /metrics.
+    emails_sent = models.PositiveIntegerField(default=0)
 
     def __str__(self) -> str:
         return f"{self.user.email}: {self.frequency}"

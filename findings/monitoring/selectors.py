@@ -3,7 +3,7 @@
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from django.db.models import Count, Max, Q
+from django.db.models import Count, Max, Q, Sum
 from django.utils import timezone
 
 from accounts.models import DigestPreference
@@ -18,6 +18,7 @@ class Snapshot:
     overdue_cycles: int = 0
     open_cycles: int = 0
     digests_last_day: int = 0
+    digests_sent: int = 0
     last_digest_at: datetime | None = None
 
 
@@ -47,6 +48,8 @@ def metrics_snapshot(*, now: datetime | None = None) -> Snapshot:
     digests = DigestPreference.objects.aggregate(
         recent=Count("id", filter=Q(last_sent_at__gte=now - timedelta(days=1))),
         last=Max("last_sent_at"),
+        sent=Sum("emails_sent"),
     )
     snapshot.digests_last_day, snapshot.last_digest_at = digests["recent"], digests["last"]
+    snapshot.digests_sent = digests["sent"] or 0
     return snapshot

@@ -10,7 +10,7 @@ from django.contrib.auth.decorators import login_not_required
 from django.http import HttpResponse, HttpResponseForbidden
 from django.views.decorators.http import require_GET
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
 from findings.monitoring.selectors import Snapshot, metrics_snapshot
 
@@ -79,6 +79,11 @@ class _SnapshotCollector:
             "iamreview_digests_last_day",
             "People whose digest period was handled (sent, or nothing to say) in 24 hours.",
             value=s.digests_last_day,
+        )
+        yield CounterMetricFamily(
+            "iamreview_digests_sent",
+            "Digest emails sent since the start (periods with nothing to say send none).",
+            value=s.digests_sent,
         )
         if s.last_digest_at is not None:
             yield GaugeMetricFamily(

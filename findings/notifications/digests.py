@@ -13,7 +13,7 @@ from datetime import date, datetime, timedelta
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives, get_connection
 from django.core.mail.backends.base import BaseEmailBackend
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, F, Q, QuerySet
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
@@ -532,6 +532,9 @@ def send_due_digests(
                 )
                 _reconnect(connection)
                 continue
+            DigestPreference.objects.filter(pk=preference.pk).update(
+                emails_sent=F("emails_sent") + 1
+            )
             mark_sent(user=user, reminders=digest.reminders, now=now)
             sent += 1
     return sent

@@ -109,3 +109,23 @@ def test_the_queue_depth_is_read_from_the_redis_broker(client, metrics_settings,
     finally:
         connection.delete("celery")
     assert samples(response)[("iamreview_queue_depth", ())] == 3
+
+
+def test_digests_sent_counts_emails_that_went_out_not_empty_periods(
+    client, metrics_settings, mailoutbox
+):
+    from accounts.permissions import Role
+    from findings.notifications.digests import send_due_digests
+    from tests.conftest import make_person
+
+    production = make_account()
+    make_finding(production, "root-mfa", "arn:aws:iam::111122223333:root", severity="critical")
+    make_person("quiet@example.com")  # no role: no digest, nothing to count
+    make_person("aud@example.com", Role.AUDITOR)
+    make_person("adm@example.com", Role.ADMINISTRATOR)
+
+    sent = send_due_digests(now=timezone.now(), force=True)
+
+    response = client.get("/metrics", headers={"Authorization": f"Bearer {TOKEN}"})
+    assert sent == len(mailoutbox) == 2
+    assert samples(response)[("iamreview_digests_sent_total", ())] == 2
