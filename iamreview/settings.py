@@ -319,6 +319,10 @@ except ValueError as exc:
 # Webhooks (configured in the Django admin): request timeout, and attempts before giving up.
 WEBHOOK_TIMEOUT_SECONDS = env_int("WEBHOOK_TIMEOUT_SECONDS", 10)
 WEBHOOK_MAX_ATTEMPTS = env_int("WEBHOOK_MAX_ATTEMPTS", 8)
+# Off: a webhook URL that resolves to a loopback, private, link-local (169.254.169.254, the
+# instance metadata service) or reserved address is refused, so the app cannot be turned on
+# its own network.
+WEBHOOK_ALLOW_PRIVATE_ADDRESSES = env_bool("WEBHOOK_ALLOW_PRIVATE_ADDRESSES", False)
 
 # Celery. Without a broker, tasks run eagerly in-process so the demo needs no Redis.
 CELERY_BROKER_URL = env("CELERY_BROKER_URL") or env("REDIS_URL")

@@ -8,10 +8,13 @@ carries X-IAMReview-Timestamp and X-IAMReview-Signature: sha256=HMAC-SHA256(secr
 
 import hashlib
 import hmac
+import ipaddress
 import json
+import socket
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from urllib.parse import urlsplit
 
 import requests
 from django.conf import settings
@@ -182,6 +185,29 @@ def backoff(*, attempts: int) -> timedelta:
     return timedelta(seconds=min(30 * 2 ** (attempts - 1), 3600))
 
 
+def refused_destination(*, url: str) -> str:
+    """Why a delivery to this URL is refused ("" when it may go): only http(s), and unless
+    WEBHOOK_ALLOW_PRIVATE_ADDRESSES, no host that resolves to a non-public address. Checked
+    at each attempt, against what the name resolves to then."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return "only http:// and https:// URLs are delivered to"
+    if settings.WEBHOOK_ALLOW_PRIVATE_ADDRESSES:
+        return ""
+    try:
+        found = socket.getaddrinfo(parts.hostname, parts.port or 443, proto=socket.IPPROTO_TCP)
+    except (OSError, UnicodeError):
+        return ""  # the request itself fails and is retried, as for any unreachable host
+    for *_, address in found:
+        ip = ipaddress.ip_address(address[0].split("%", 1)[0])
+        if not ip.is_global:
+            return (
+                f"{parts.hostname} resolves to {ip}, a non-public address "
+                "(set WEBHOOK_ALLOW_PRIVATE_ADDRESSES to deliver inside your network)"
+            )
+    return ""
+
+
 def deliver(*, delivery_id: int, now: datetime | None = None) -> WebhookDelivery:
     """One attempt. Success (2xx) ends it; otherwise the next attempt waits longer, and after
     WEBHOOK_MAX_ATTEMPTS the delivery is failed. Safe to call twice: only pending ones go."""
@@ -200,6 +226,12 @@ def deliver(*, delivery_id: int, now: datetime | None = None) -> WebhookDelivery
         "X-IAMReview-Signature": signature(secret=webhook.secret, timestamp=timestamp, body=body),
     }
     delivery.attempts += 1
+    if refused := refused_destination(url=webhook.url):
+        delivery.status = WebhookDelivery.Status.FAILED
+        delivery.last_status_code = None
+        delivery.last_error = f"Refused: {refused}."[:500]
+        delivery.save(update_fields=["attempts", "status", "last_status_code", "last_error"])
+        return delivery
     try:
         response = requests.post(
             webhook.url,

@@ -55,7 +55,8 @@ class Receiver:
 
 
 @pytest.fixture
-def receiver():
+def receiver(settings):
+    settings.WEBHOOK_ALLOW_PRIVATE_ADDRESSES = True  # the receiver listens on 127.0.0.1
     server = Receiver()
     yield server
     server.close()
@@ -229,3 +230,26 @@ def test_an_administrator_adds_a_webhook_in_the_admin_and_it_is_audited(
     assert client.get("/admin/findings/webhookdelivery/").status_code == 200
     client.force_login(reviewer)
     assert client.get("/admin/findings/webhook/").status_code == 302
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.0.0.1:9/hooks",
+        "http://169.254.169.254/latest/meta-data/iam/security-credentials/",
+        "http://10.0.0.7/hooks",
+        "http://[::1]/hooks",
+        "ftp://hooks.example.com/x",
+    ],
+)
+def test_a_webhook_to_a_non_public_address_is_refused_without_a_request(settings, production, url):
+    settings.WEBHOOK_ALLOW_PRIVATE_ADDRESSES = False
+    webhook = Webhook.objects.create(name="Inside", url=url, secret=SECRET)
+    Webhook.objects.filter(pk=webhook.pk).update(created_at=timezone.now() - timedelta(hours=1))
+    make_finding(production, "root-mfa", "arn:aws:iam::111122223333:root", severity="critical")
+    queue_webhook_events()
+
+    delivery = deliver(delivery_id=WebhookDelivery.objects.get().pk)
+
+    assert delivery.status == "failed" and delivery.last_status_code is None
+    assert delivery.last_error.startswith("Refused:")
