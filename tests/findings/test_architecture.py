@@ -251,3 +251,12 @@ def test_every_module_of_findings_imports():
     for info in pkgutil.walk_packages([str(ROOT)], prefix="findings."):
         if ".migrations" not in info.name:
             import_module(info.name)
+
+
+def test_the_readme_shows_the_layout_in_ten_lines_or_fewer():
+    readme = (ROOT.parent / "README.md").read_text()
+    block = readme.split("### Code layout", 1)[1].split("```", 2)[1]
+    lines = [line for line in block.splitlines() if line.strip()]
+    assert 0 < len(lines) <= 10
+    for package in RANKS:
+        assert f"{package}/" in block, package
