@@ -1,26 +1,13 @@
-from django.core.management.base import BaseCommand, CommandError
-
+from accounts.management.role_command import RoleCommand
 from accounts.models import User
 from accounts.people import grant_role
 from accounts.permissions import Role
 
 
-class Command(BaseCommand):
+class Command(RoleCommand):
     help = "Grant a role (administrator, reviewer, approver, auditor) to an existing user."
 
-    def add_arguments(self, parser):
-        parser.add_argument("email")
-        parser.add_argument("role")
-
-    def handle(self, *args, email, role, **options):
-        try:
-            parsed = Role.parse(role)
-        except ValueError as exc:
-            raise CommandError(str(exc)) from exc
-        user = User.objects.filter(email__iexact=email.strip()).first()
-        if user is None:
-            raise CommandError(f"No user with the email {email}")
-        if grant_role(user=user, role=parsed):
-            self.stdout.write(f"Granted {parsed.value} to {user.email}")
-        else:
-            self.stdout.write(f"{user.email} already holds {parsed.value}")
+    def change(self, *, user: User, role: Role) -> str:
+        if grant_role(user=user, role=role):
+            return f"Granted {role.value} to {user.email}"
+        return f"{user.email} already holds {role.value}"
