@@ -225,6 +225,7 @@ def server_env(port: int) -> dict:
         **os.environ,
         "DEBUG": "false",
         "SECRET_KEY": "bench-only-" + "x" * 40,
+        "AUDIT_LOG_KEY": "bench-only-audit-" + "y" * 32,
         "ALLOWED_HOSTS": "127.0.0.1",
         "SITE_URL": f"http://127.0.0.1:{port}",
         "SECURE_SSL_REDIRECT": "false",
@@ -536,59 +537,66 @@ def measure_export_memory() -> list[dict]:
 
 
 def report(*, summary: dict, pages: list[dict], jobs: dict) -> str:
-    floor = pages[0]
     lines = [
         f"{summary['accounts']} accounts, {summary['findings']:,} findings "
         f"({summary['open']:,} open), a quarterly cycle of {summary['items']:,} items; "
         "gunicorn 2 workers, DEBUG off, 8 concurrent clients.",
-        "",
-        "| page | median | p95 | p95 / floor p95 | target (3x and 150 ms) |",
-        "|---|---|---|---|---|",
     ]
-    for page in pages:
-        ratio = page["p95"] / floor["p95"]
-        ok = (
-            "floor"
-            if page is floor
-            else ("met" if ratio <= 3 and page["p95"] < 0.150 else "MISSED")
-        )
-        if page["name"].startswith("CSV export"):
-            ok = "(a download: not a page target)"
-        status = f" (HTTP {page['statuses']})" if "statuses" in page else ""
+    if pages:
+        floor = pages[0]
+        lines += [
+            "",
+            "| page | median | p95 | p95 / floor p95 | target (3x and 150 ms) |",
+            "|---|---|---|---|---|",
+        ]
+        for page in pages:
+            ratio = page["p95"] / floor["p95"]
+            ok = (
+                "floor"
+                if page is floor
+                else ("met" if ratio <= 3 and page["p95"] < 0.150 else "MISSED")
+            )
+            if page["name"].startswith("CSV export"):
+                ok = "(a download: not a page target)"
+            status = f" (HTTP {page['statuses']})" if "statuses" in page else ""
+            lines.append(
+                f"| {page['name']}{status} | {page['median'] * 1000:.0f} ms | "
+                f"{page['p95'] * 1000:.0f} ms | {ratio:.1f}x | {ok} |"
+            )
+    if jobs:
+        lines += ["", "| job | measured | target |", "|---|---|---|"]
+    if "ingest" in jobs:
+        ingest = jobs["ingest"]
+        ratio = ingest["import"] / ingest["copy"]
         lines.append(
-            f"| {page['name']}{status} | {page['median'] * 1000:.0f} ms | "
-            f"{page['p95'] * 1000:.0f} ms | {ratio:.1f}x | {ok} |"
+            f"| `import_file` of a {ingest['users']:,}-user credential report (detection "
+            f"included) vs a COPY of the same CSV | {ingest['import']:.2f} s vs "
+            f"{ingest['copy'] * 1000:.0f} ms = {ratio:.0f}x | within 10x: "
+            f"{'met' if ratio <= 10 else 'MISSED'} |"
         )
-    ingest = jobs["ingest"]
-    ratio = ingest["import"] / ingest["copy"]
-    lines += [
-        "",
-        "| job | measured | target |",
-        "|---|---|---|",
-        f"| `import_file` of a {ingest['users']:,}-user credential report (detection included) "
-        f"vs a COPY of the same CSV | {ingest['import']:.2f} s vs {ingest['copy'] * 1000:.0f} ms "
-        f"= {ratio:.0f}x | within 10x: {'met' if ratio <= 10 else 'MISSED'} |",
-    ]
-    written = jobs["unchanged"]
-    total = sum(written.values())
-    detail = ", ".join(f"{t.removeprefix('findings_')} {n}" for t, n in written.items() if n)
-    lines.append(
-        f"| rows written by an unchanged re-import and re-detection of one account | {total}"
-        f"{f' ({detail})' if detail else ''} | 0: {'met' if total == 0 else 'MISSED'} |"
-    )
-    digests = jobs["digests"]
-    lines.append(
-        f"| digests for {digests['people']:,} people ({digests['sent']:,} sent) | "
-        f"{digests['seconds']:.1f} s | within 10 s: "
-        f"{'met' if digests['seconds'] <= 10 else 'MISSED'} |"
-    )
-    small, large = jobs["export"]
-    lines.append(
-        f"| CSV export peak RSS, {small['rows']:,} rows vs {large['rows']:,} rows | "
-        f"{small['peak_kb'] / 1024:.0f} MB vs {large['peak_kb'] / 1024:.0f} MB "
-        f"(process after setup: {small['base_kb'] / 1024:.0f} MB) | flat: "
-        f"{'met' if large['peak_kb'] < small['peak_kb'] * 1.25 else 'MISSED'} |"
-    )
+    if "unchanged" in jobs:
+        written = jobs["unchanged"]
+        total = sum(written.values())
+        detail = ", ".join(f"{t.removeprefix('findings_')} {n}" for t, n in written.items() if n)
+        lines.append(
+            f"| rows written by an unchanged re-import and re-detection of one account | {total}"
+            f"{f' ({detail})' if detail else ''} | 0: {'met' if total == 0 else 'MISSED'} |"
+        )
+    if "digests" in jobs:
+        digests = jobs["digests"]
+        lines.append(
+            f"| digests for {digests['people']:,} people ({digests['sent']:,} sent) | "
+            f"{digests['seconds']:.1f} s | within 10 s: "
+            f"{'met' if digests['seconds'] <= 10 else 'MISSED'} |"
+        )
+    if "export" in jobs:
+        small, large = jobs["export"]
+        lines.append(
+            f"| CSV export peak RSS, {small['rows']:,} rows vs {large['rows']:,} rows | "
+            f"{small['peak_kb'] / 1024:.0f} MB vs {large['peak_kb'] / 1024:.0f} MB "
+            f"(process after setup: {small['base_kb'] / 1024:.0f} MB) | flat: "
+            f"{'met' if large['peak_kb'] < small['peak_kb'] * 1.25 else 'MISSED'} |"
+        )
     return "\n".join(lines)
 
 
@@ -603,7 +611,14 @@ def main() -> None:
     parser.add_argument("--digest-people", type=int, default=1_000)
     parser.add_argument("--port", type=int, default=8619)
     parser.add_argument("--reuse", action="store_true", help="keep the state built last time")
+    parser.add_argument(
+        "--only",
+        default="pages,export,unchanged,ingest,digests",
+        help="comma-separated parts to measure (pages, export, unchanged, ingest, digests; "
+        "'none' to only build)",
+    )
     args = parser.parse_args()
+    parts = set(args.only.split(","))
 
     url = urlparse(os.environ.get("DATABASE_URL", ""))
     if url.scheme not in ("postgres", "postgresql") or "bench" not in url.path:
@@ -625,25 +640,31 @@ def main() -> None:
     summary = state_summary()
     print(summary, flush=True)
 
-    server = start_server(args.port)
-    try:
-        pages = measure_pages(
-            port=args.port,
-            clients=args.clients,
-            requests_per_page=args.requests,
-            state=summary,
-        )
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
+    pages = []
+    if "pages" in parts:
+        server = start_server(args.port)
+        try:
+            pages = measure_pages(
+                port=args.port,
+                clients=args.clients,
+                requests_per_page=args.requests,
+                state=summary,
+            )
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
     jobs = {}
     print("Jobs...", flush=True)
-    jobs["export"] = measure_export_memory()
-    jobs["unchanged"] = measure_unchanged_reimport(
-        items=args.items, accounts=args.accounts, findings=args.findings
-    )
-    jobs["ingest"] = measure_import_vs_copy(users=args.import_users)
-    jobs["digests"] = measure_digests(people=args.digest_people)
+    if "export" in parts:
+        jobs["export"] = measure_export_memory()
+    if "unchanged" in parts:
+        jobs["unchanged"] = measure_unchanged_reimport(
+            items=args.items, accounts=args.accounts, findings=args.findings
+        )
+    if "ingest" in parts:
+        jobs["ingest"] = measure_import_vs_copy(users=args.import_users)
+    if "digests" in parts:
+        jobs["digests"] = measure_digests(people=args.digest_people)
     print()
     print(report(summary=summary, pages=pages, jobs=jobs))
     print(f"\n(whole run: {time.monotonic() - started:.0f} s)")

@@ -173,6 +173,10 @@ def _sync_by_copy(
         )
         if rows:
             copy_into(table=stage, columns=columns, lines=list(rows.values()))
+            # The NOT EXISTS below probes the stage by key: with statistics still describing a
+            # smaller account (a first import), the planner picks a nested loop, which without
+            # this index scans the whole stage per row (seconds at 10k rows).
+            cursor.execute(f"CREATE INDEX ON {stage} ({keys})")
             cursor.execute(
                 f"INSERT INTO {table} AS t ({quoted}) SELECT {quoted} FROM {stage}"  # noqa: S608
                 f" ON CONFLICT ({keys}) DO UPDATE SET "

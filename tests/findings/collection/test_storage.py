@@ -304,7 +304,7 @@ def test_storage_is_a_fixed_number_of_statements_whatever_the_number_of_rows(
     records = [
         role_values(f"role-{n}", tags={"n": str(n), 'quote"d': "a,b\nc"}) for n in range(size)
     ]
-    with django_assert_max_num_queries(8):
+    with django_assert_max_num_queries(9):
         first = sync_observed(
             model=IamRole, account=account, records=records, now=day1, previous_seen_at=None
         )
@@ -312,7 +312,7 @@ def test_storage_is_a_fixed_number_of_statements_whatever_the_number_of_rows(
     assert IamRole.objects.get(name="role-1").tags == {"n": "1", 'quote"d': "a,b\nc"}
     before = row_versions("findings_iamrole")
 
-    with django_assert_max_num_queries(8):
+    with django_assert_max_num_queries(9):
         again = sync_observed(
             model=IamRole,
             account=account,
