@@ -30,6 +30,7 @@ def main() -> None:
     parser.add_argument("--sort", default="tottime")
     parser.add_argument("--queries", action="store_true", help="print each query")
     parser.add_argument("--anonymous", action="store_true")
+    parser.add_argument("--width", type=int, default=300, help="characters of SQL to print")
     args = parser.parse_args()
     os.environ.update(server_env(8619))
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "iamreview.settings")
@@ -42,7 +43,7 @@ def main() -> None:
 
     from accounts.models import User
 
-    client = Client()
+    client = Client(HTTP_HOST="127.0.0.1")
     if not args.anonymous:
         client.force_login(User.objects.get(email=ADMIN))
     for _ in range(3):
@@ -53,7 +54,7 @@ def main() -> None:
     print(f"{len(queries)} queries")
     if args.queries:
         for query in queries.captured_queries:
-            print(f"  {query['time']}s  {query['sql'][:300]}")
+            print(f"  {query['time']}s  {query['sql'][:args.width]}")
     started = time.perf_counter()
     for _ in range(args.times):
         client.get(args.url)

@@ -17,7 +17,7 @@ from findings.detection.selectors import (
     findings_version,
     severity_counts,
 )
-from findings.models import AwsAccount, Finding, FindingEvent, ReviewCycle, ReviewItem
+from findings.models import AwsAccount, CycleTally, Finding, FindingEvent, ReviewCycle
 from findings.models.findings import Severity
 
 TREND_WEEKS = 12
@@ -127,25 +127,33 @@ class CycleSummary:
 
 
 def open_cycles(*, user: User, today: date) -> list[CycleSummary]:
+    """Open cycles with progress from their tallies; only "mine" counts items (the person's own
+    undecided assignments, by the assignee index), never a whole cycle."""
     cycles = (
         ReviewCycle.objects.filter(state=ReviewCycle.State.OPEN)
+        .select_related("tally")
         .annotate(
-            total=Count("items"),
-            decided=Count("items", filter=Q(items__is_decided=True)),
-            mine=Count("items", filter=Q(items__assignee=user, items__is_decided=False)),
+            mine=Count(
+                "items",
+                filter=Q(items__assignee=user, items__is_decided=False),
+            )
         )
-        .order_by("due_on")
+        .order_by("due_on", "pk")
     )
-    return [
-        CycleSummary(
-            cycle=cycle,
-            total=cycle.total,
-            decided=cycle.decided,
-            overdue=cycle.due_on < today,
-            mine=cycle.mine,
+    summaries = []
+    for cycle in cycles:
+        tally = getattr(cycle, "tally", None) or CycleTally(cycle_id=cycle.pk)
+        cycle.unassigned = tally.unassigned
+        summaries.append(
+            CycleSummary(
+                cycle=cycle,
+                total=tally.total,
+                decided=tally.decided,
+                overdue=cycle.due_on < today,
+                mine=cycle.mine,
+            )
         )
-        for cycle in cycles
-    ]
+    return summaries
 
 
 def dashboard_context(*, user: User) -> dict:
@@ -186,14 +194,11 @@ def dashboard_context(*, user: User) -> dict:
             .order_by("severity_rank", "-first_seen_at")[:6]
         ),
         # Per cycle, so that the dashboard links straight to each queue's unassigned items.
-        "unassigned_by_cycle": list(
-            ReviewItem.objects.filter(
-                cycle__state=ReviewCycle.State.OPEN, is_decided=False, assignee=None
-            )
-            .values("cycle_id", "cycle__title")
-            .annotate(count=Count("id"))
-            .order_by("cycle__due_on", "cycle_id")
-        )
+        "unassigned_by_cycle": [
+            {"cycle_id": s.cycle.pk, "cycle__title": s.cycle.title, "count": s.cycle.unassigned}
+            for s in cycles
+            if s.cycle.unassigned
+        ]
         if can(user, Capability.DECIDE)
         else [],
     }

@@ -22,7 +22,7 @@ from findings.models.findings import (
     FindingEvent,
     Severity,
 )
-from findings.models.review import Decision, ReviewCycle, ReviewItem, SentReminder
+from findings.models.review import CycleTally, Decision, ReviewCycle, ReviewItem, SentReminder
 from findings.models.rightsizing import (
     FindingRecommendation,
     GeneratedPolicy,
@@ -34,6 +34,7 @@ from findings.models.webhooks import Webhook, WebhookDelivery
 __all__ = [
     "AuditCheckpoint",
     "AuditEntry",
+    "CycleTally",
     "Decision",
     "ReviewCycle",
     "ReviewItem",

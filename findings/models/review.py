@@ -58,6 +58,28 @@ class ReviewCycle(models.Model):
         return self.title
 
 
+class CycleTally(models.Model):
+    """A cycle's item counts, kept by database triggers on the items (migration 0020): the pages
+    read one row instead of counting a 10,000-item cycle on every request. Never written by the
+    application, so a stale instance can never overwrite a newer count."""
+
+    cycle = models.OneToOneField(
+        ReviewCycle, on_delete=models.CASCADE, primary_key=True, related_name="tally"
+    )
+    total = models.IntegerField(default=0)
+    decided = models.IntegerField(default=0)
+    # Undecided and not marked "no response": what sign-off still waits for.
+    awaiting = models.IntegerField(default=0)
+    # Undecided and assigned to nobody.
+    unassigned = models.IntegerField(default=0)
+
+    class Meta:
+        db_table = "findings_cycletally"
+
+    def __str__(self) -> str:
+        return f"{self.decided}/{self.total} decided"
+
+
 class ReviewItem(models.Model):
     class SubjectType(models.TextChoices):
         FINDING = "finding", "Access Analyzer finding"

@@ -255,7 +255,8 @@ def _after(item: ReviewItem) -> Q:
     )
 
 
-def _before(item: ReviewItem) -> Q:
+def before_in_queue(item: ReviewItem) -> Q:
+    """Items before this one in the queue's default order."""
     rank, title = item.severity_rank, item.title
     return (
         Q(severity_rank__lt=rank)
@@ -264,20 +265,21 @@ def _before(item: ReviewItem) -> Q:
     )
 
 
-def queue_position(item: ReviewItem, *, per_page: int) -> dict:
+def queue_position(item: ReviewItem) -> dict:
     """Where the item sits in its queue (default order): the previous and next items, the next
-    undecided one (wrapping round) and the queue page that shows it. Four small queries."""
+    undecided one (wrapping round), and a link to the queue at this item (the queue finds its
+    page when followed: counting the items before it here would cost every item view a pass
+    over the cycle). Three small queries."""
     items = ReviewItem.objects.filter(cycle_id=item.cycle_id).only("id")
     order = ("severity_rank", "title", "id")
     backwards = ("-severity_rank", "-title", "-id")
-    previous = items.filter(_before(item)).order_by(*backwards).first()
+    previous = items.filter(before_in_queue(item)).order_by(*backwards).first()
     following = items.filter(_after(item)).order_by(*order).first()
     undecided = items.filter(is_decided=False).exclude(pk=item.pk)
     next_undecided = (
         undecided.filter(_after(item)).order_by(*order).first()
         or undecided.order_by(*order).first()
     )
-    page = items.filter(_before(item)).count() // per_page + 1
     queue = reverse("review_cycle", args=[item.cycle_id])
     return {
         "previous_url": reverse("review_item", args=[previous.pk]) if previous else "",
@@ -285,7 +287,7 @@ def queue_position(item: ReviewItem, *, per_page: int) -> dict:
         "next_undecided_url": reverse("review_item", args=[next_undecided.pk])
         if next_undecided
         else "",
-        "queue_url": f"{queue}{f'?page={page}' if page > 1 else ''}#item-{item.pk}-row",
+        "queue_url": f"{queue}?item={item.pk}#item-{item.pk}-row",
     }
 
 

@@ -3,10 +3,12 @@
 """
 
 import json
+import re
 from urllib.parse import urlencode
 
 from django.core.paginator import Paginator
-from django.db.models import Count, Exists, OuterRef, Q
+from django.db.models import Exists, F, OuterRef
+from django.db.models.functions import Coalesce
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
 from django.utils import timezone
@@ -21,6 +23,7 @@ from findings.audit.selectors import (
 )
 from findings.audit.verify import verify_chain
 from findings.models import AwsAccount, ReviewCycle, ReviewItem
+from findings.reviews.display import before_in_queue
 from findings.reviews.forms import (
     BULK_KINDS,
     SORT_LABELS,
@@ -38,6 +41,7 @@ from findings.reviews.services import (
     reviewers,
 )
 from findings.reviews.summary import sign_off_summary
+from findings.reviews.tally import cycle_tally
 
 PER_PAGE = 25
 CYCLES_PER_PAGE = 25
@@ -70,17 +74,19 @@ def describe_cycle(cycle: ReviewCycle, *, total: int, decided: int, today) -> Re
 
 
 def with_progress(cycle: ReviewCycle) -> ReviewCycle:
-    counts = cycle.items.aggregate(
-        total=Count("id"), decided=Count("id", filter=Q(is_decided=True))
+    """Progress from the cycle's tally (kept by triggers on its items): one row, not a count."""
+    tally = cycle_tally(cycle=cycle)
+    cycle.awaiting, cycle.unassigned = tally.awaiting, tally.unassigned
+    return describe_cycle(
+        cycle, total=tally.total, decided=tally.decided, today=timezone.localdate()
     )
-    return describe_cycle(cycle, today=timezone.localdate(), **counts)
 
 
 def cycles_with_progress():
     return (
         ReviewCycle.objects.annotate(
-            item_count=Count("items"),
-            decided_count=Count("items", filter=Q(items__is_decided=True)),
+            item_count=Coalesce(F("tally__total"), 0),
+            decided_count=Coalesce(F("tally__decided"), 0),
         )
         .select_related("signed_off_by")
         .prefetch_related("scope_accounts")
@@ -163,8 +169,34 @@ def may_select(user, cycle: ReviewCycle) -> bool:
     )
 
 
+def known_count(cycle: ReviewCycle, filters: QueueFilters) -> int | None:
+    """The number of items the filters select, when the cycle's tally already says it."""
+    if filters.account or filters.severity or filters.assignee:
+        return None
+    return {
+        "": cycle.total,
+        "undecided": cycle.total - cycle.decided,
+        "decided": cycle.decided,
+    }.get(filters.status)
+
+
+def page_of_item(cycle: ReviewCycle, filters: QueueFilters, item_id) -> int | None:
+    """The page of the unfiltered queue, in its default order, that shows the item (the item
+    page's "back to the queue" link): one count, when that link is followed."""
+    if not item_id or filters != QueueFilters() or not re.fullmatch(r"[0-9]{1,18}", item_id):
+        return None
+    item = cycle.items.filter(pk=int(item_id)).only("severity_rank", "title").first()
+    if item is None:
+        return None
+    return cycle.items.filter(before_in_queue(item)).count() // PER_PAGE + 1
+
+
 def queue_context(request, cycle: ReviewCycle, filters: QueueFilters, *, page_number=None) -> dict:
-    page = Paginator(queue_items(cycle, filters, request.user), PER_PAGE).get_page(page_number)
+    paginator = Paginator(queue_items(cycle, filters, request.user), PER_PAGE)
+    count = known_count(cycle, filters)
+    if count is not None:
+        paginator.count = count  # a cached property: the pages need no COUNT over the cycle
+    page = paginator.get_page(page_number)
     base = reverse("review_cycle", args=[cycle.pk])
 
     def page_url(number):
@@ -241,7 +273,8 @@ def cycle_context(request, cycle: ReviewCycle, *, params=None, bulk=None, **sign
     input to show again after an error (selected ids, decision, comment, expiry, errors)."""
     params = request.GET if params is None else params
     filters = QueueFilters.from_params(params)
-    context = queue_context(request, cycle, filters, page_number=params.get("page"))
+    page_number = params.get("page") or page_of_item(cycle, filters, params.get("item"))
+    context = queue_context(request, cycle, filters, page_number=page_number)
     context["bulk"] = bulk or {"selected": set()}
     if not (request.htmx and request.htmx.target == "queue"):
         context.update(

@@ -35,6 +35,7 @@ from findings.reviews.evidence import (
 from findings.reviews.freshness import detect_and_refresh
 from findings.reviews.plans import check_against_plan, plan_for_item
 from findings.reviews.summary import sign_off_summary
+from findings.reviews.tally import cycle_tally
 
 MAX_RISK_ACCEPTANCE = timedelta(days=365)
 DEFAULT_ATTESTATION = (
@@ -573,7 +574,8 @@ def assign_items(*, items: list[ReviewItem], assignee: User | None, actor: User)
 
 
 def undecided_count(*, cycle: ReviewCycle) -> int:
-    return cycle.items.filter(is_decided=False).count()
+    tally = cycle_tally(cycle=cycle)
+    return tally.total - tally.decided
 
 
 def check_may_sign_off(*, cycle: ReviewCycle, approver: User) -> None:
@@ -593,7 +595,7 @@ def check_may_sign_off(*, cycle: ReviewCycle, approver: User) -> None:
             "approver must sign it off"
         )
     # Items marked "no response" at the due date are shown to the approver, not waited for.
-    remaining = cycle.items.filter(is_decided=False, no_response_at=None).count()
+    remaining = cycle_tally(cycle=cycle).awaiting
     if remaining:
         noun = "item still waits" if remaining == 1 else "items still wait"
         raise Forbidden(f"{remaining} {noun} for a decision")

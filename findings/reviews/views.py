@@ -35,7 +35,6 @@ from findings.reviews.forms import (
     add_domain_errors,
 )
 from findings.reviews.queue import (
-    PER_PAGE,
     audit_context,
     cycle_context,
     load_cycle,
@@ -375,7 +374,7 @@ def render_item(request, item: ReviewItem, *, status: int = 200, **kwargs):
             response = render(request, "findings/reviews/item.html#item", context, status=status)
     else:
         context["cycle"] = with_progress(item.cycle)
-        context["position"] = queue_position(item, per_page=PER_PAGE)
+        context["position"] = queue_position(item)
         response = render(request, "findings/reviews/item.html", context, status=status)
     patch_vary_headers(response, ["HX-Request"])
     return response

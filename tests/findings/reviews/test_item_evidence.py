@@ -134,8 +134,31 @@ def test_the_item_page_links_to_its_place_in_the_queue_and_the_next_undecided_it
     with django_assert_max_num_queries(40):
         page = client.get(f"/review/items/{ana.pk}/").content.decode()
 
-    assert f'href="/review/cycles/{cycle.pk}/#item-{ana.pk}-row"' in page
+    assert f'href="/review/cycles/{cycle.pk}/?item={ana.pk}#item-{ana.pk}-row"' in page
     assert f'<a class="button small" rel="next" href="/review/items/{ben.pk}/"' in page
     assert f'href="/review/items/{cleo.pk}/" data-key="n">Next undecided' in page
     assert 'rel="prev"' not in page
     assert 'id="keys-help"' in page
+
+
+def test_the_link_back_to_the_queue_opens_the_page_that_shows_the_item(
+    client, reviewer, administrator
+):
+    """The item page links to ?item=<id>; the queue works out its page when the link is
+    followed (the item page itself never counts the items before it)."""
+    from findings.reviews.queue import PER_PAGE
+
+    production = make_account()
+    for n in range(PER_PAGE * 2 + 3):
+        credential_entry(production, f"user{n:03}", password=True)
+    cycle = open_cycle(kind="quarterly", opened_by=administrator, accounts=[production])
+    ordered = list(cycle.items.order_by("severity_rank", "title", "id"))
+    client.force_login(reviewer)
+    for index in (0, PER_PAGE, PER_PAGE * 2 + 2):
+        item = ordered[index]
+        page = client.get(f"/review/cycles/{cycle.pk}/", {"item": item.pk}).content.decode()
+        assert f'id="item-{item.pk}-row"' in page
+        assert f"Page {index // PER_PAGE + 1} of 3" in page
+    # Odd values are ignored (the first page), never an error.
+    for odd in ("abc", "9" * 40, "-1", str(ordered[0].pk + 10_000)):
+        assert client.get(f"/review/cycles/{cycle.pk}/", {"item": odd}).status_code == 200

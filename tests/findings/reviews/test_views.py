@@ -549,7 +549,8 @@ def population_reads(queries) -> list[str]:
         one_item = '"reviewitem_id" = ' in sql  # an item's own findings: bounded by the item
         bounded = one_item or "LIMIT" in sql  # e.g. the item's own inventory page link
         reads_evidence = any(f'"{table}"' in sql for table in evidence_tables) and not bounded
-        reads_items = '"findings_reviewitem"' in sql and "LIMIT" not in sql and "COUNT(" not in sql
+        # Counts too: progress and pagination come from the cycle's tally, not from its items.
+        reads_items = '"findings_reviewitem"' in sql and "LIMIT" not in sql
         if reads_evidence or reads_items:
             unbounded.append(sql)
     return unbounded
