@@ -4,8 +4,8 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 from django.core.cache import cache
-from django.db.models import Count, Q
-from django.db.models.functions import TruncWeek
+from django.db.models import Count, OuterRef, Subquery
+from django.db.models.functions import Coalesce, TruncWeek
 from django.utils import timezone
 
 from accounts.models import User
@@ -17,7 +17,7 @@ from findings.detection.selectors import (
     findings_version,
     severity_counts,
 )
-from findings.models import AwsAccount, CycleTally, Finding, FindingEvent, ReviewCycle
+from findings.models import AwsAccount, CycleTally, Finding, FindingEvent, ReviewCycle, ReviewItem
 from findings.models.findings import Severity
 
 TREND_WEEKS = 12
@@ -133,9 +133,17 @@ def open_cycles(*, user: User, today: date) -> list[CycleSummary]:
         ReviewCycle.objects.filter(state=ReviewCycle.State.OPEN)
         .select_related("tally")
         .annotate(
-            mine=Count(
-                "items",
-                filter=Q(items__assignee=user, items__is_decided=False),
+            # A correlated count over the person's own undecided items (the assignee index),
+            # not a join over every item of every open cycle.
+            mine=Coalesce(
+                Subquery(
+                    ReviewItem.objects.filter(cycle=OuterRef("pk"), assignee=user, is_decided=False)
+                    .order_by()
+                    .values("cycle")
+                    .annotate(n=Count("id"))
+                    .values("n")
+                ),
+                0,
             )
         )
         .order_by("due_on", "pk")
