@@ -22,6 +22,7 @@ from findings.detection.selectors import (
     SORTS,
     STATUSES,
     FindingFilters,
+    LateRows,
     check_title,
     explanation,
     filtered_findings,
@@ -146,7 +147,7 @@ def is_filtered(filters: FindingFilters) -> bool:
 def findings_list(request):
     filters = FindingFilters.from_params(request.GET)
     counts = severity_counts(filters=filters)
-    paginator = Paginator(filtered_findings(filters=filters), PER_PAGE)
+    paginator = Paginator(LateRows(filtered_findings(filters=filters)), PER_PAGE)
     # Known from the (cached) severity counts: no second count of the table. Pages stop at
     # FINDINGS_LIST_MAX_ROWS so OFFSET stays bounded; filters narrow what lies beyond.
     total = matching_count(filters=filters, counts=counts)
