@@ -8,6 +8,7 @@ from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from mozilla_django_oidc.auth import OIDCAuthenticationBackend
 
+from accounts.backends import OneQueryPermissions
 from accounts.models import User
 from accounts.people import set_roles
 from accounts.permissions import Role
@@ -23,7 +24,7 @@ def roles_from_claims(*, claims: dict, claim: str, role_map: dict[str, list[str]
     return {Role.parse(name) for value in values for name in role_map.get(str(value), [])}
 
 
-class SingleSignOnBackend(OIDCAuthenticationBackend):
+class SingleSignOnBackend(OneQueryPermissions, OIDCAuthenticationBackend):
     """Logs people in from the identity provider's claims; never by password."""
 
     def verify_claims(self, claims):

@@ -30,6 +30,7 @@ def main() -> None:
     parser.add_argument("--sort", default="tottime")
     parser.add_argument("--queries", action="store_true", help="print each query")
     parser.add_argument("--anonymous", action="store_true")
+    parser.add_argument("--token", action="store_true", help="an API token instead of a session")
     parser.add_argument("--width", type=int, default=300, help="characters of SQL to print")
     args = parser.parse_args()
     os.environ.update(server_env(8619))
@@ -44,7 +45,12 @@ def main() -> None:
     from accounts.models import User
 
     client = Client(HTTP_HOST="127.0.0.1")
-    if not args.anonymous:
+    if args.token:
+        from accounts.tokens import create_token
+
+        _, token = create_token(user=User.objects.get(email=ADMIN), name="profile_page")
+        client.defaults["HTTP_AUTHORIZATION"] = f"Bearer {token}"
+    elif not args.anonymous:
         client.force_login(User.objects.get(email=ADMIN))
     for _ in range(3):
         response = client.get(args.url)

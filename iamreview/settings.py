@@ -193,7 +193,7 @@ if not LOCAL_PASSWORDS_ENABLED and not OIDC_ENABLED:
 
 AUTHENTICATION_BACKENDS = [
     *(
-        ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
+        ["axes.backends.AxesStandaloneBackend", "accounts.backends.PasswordBackend"]
         if LOCAL_PASSWORDS_ENABLED
         else []
     ),
