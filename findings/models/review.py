@@ -142,6 +142,12 @@ class ReviewItem(models.Model):
             models.Index(fields=["cycle", "is_decided"]),
             # The queue's default order, so a page is an index walk, not a sort of the cycle.
             models.Index(fields=["cycle", "severity_rank", "title", "id"], name="item_queue_order"),
+            # "Next undecided" from an item: a seek, whatever was decided after it.
+            models.Index(
+                fields=["cycle", "severity_rank", "title", "id"],
+                condition=Q(is_decided=False),
+                name="item_queue_undecided",
+            ),
             models.Index(fields=["cycle", "title", "id"], name="item_queue_by_title"),
             models.Index(fields=["cycle", "account"], name="item_cycle_account"),
         ]

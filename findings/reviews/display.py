@@ -6,7 +6,8 @@ import json
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db.models import Q
+from django.db.models import BooleanField
+from django.db.models.expressions import RawSQL
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
 
@@ -245,24 +246,27 @@ def inventory_url(item: ReviewItem) -> str:
     return reverse(name, args=[pk]) if pk else ""
 
 
-def _after(item: ReviewItem) -> Q:
-    """Items after this one in the queue's default order (severity, title, id)."""
-    rank, title = item.severity_rank, item.title
-    return (
-        Q(severity_rank__gt=rank)
-        | Q(severity_rank=rank, title__gt=title)
-        | Q(severity_rank=rank, title=title, id__gt=item.pk)
+def _compared(item: ReviewItem, operator: str) -> RawSQL:
+    """Items before (<) or after (>) this one in the queue's default order (severity, title,
+    id), as one row comparison: the index item_queue_order seeks straight to it, where the
+    equivalent OR of three conditions reads the cycle's items one by one."""
+    table = ReviewItem._meta.db_table
+    columns = ", ".join(f'"{table}"."{c}"' for c in ("severity_rank", "title", "id"))
+    # Fixed column names and operator; the item's values go as parameters.
+    return RawSQL(  # noqa: S611
+        f"({columns}) {operator} (%s, %s, %s)",
+        (item.severity_rank, item.title, item.pk),
+        output_field=BooleanField(),
     )
 
 
-def before_in_queue(item: ReviewItem) -> Q:
+def after_in_queue(item: ReviewItem) -> RawSQL:
+    return _compared(item, ">")
+
+
+def before_in_queue(item: ReviewItem) -> RawSQL:
     """Items before this one in the queue's default order."""
-    rank, title = item.severity_rank, item.title
-    return (
-        Q(severity_rank__lt=rank)
-        | Q(severity_rank=rank, title__lt=title)
-        | Q(severity_rank=rank, title=title, id__lt=item.pk)
-    )
+    return _compared(item, "<")
 
 
 def queue_position(item: ReviewItem) -> dict:
@@ -274,10 +278,10 @@ def queue_position(item: ReviewItem) -> dict:
     order = ("severity_rank", "title", "id")
     backwards = ("-severity_rank", "-title", "-id")
     previous = items.filter(before_in_queue(item)).order_by(*backwards).first()
-    following = items.filter(_after(item)).order_by(*order).first()
+    following = items.filter(after_in_queue(item)).order_by(*order).first()
     undecided = items.filter(is_decided=False).exclude(pk=item.pk)
     next_undecided = (
-        undecided.filter(_after(item)).order_by(*order).first()
+        undecided.filter(after_in_queue(item)).order_by(*order).first()
         or undecided.order_by(*order).first()
     )
     queue = reverse("review_cycle", args=[item.cycle_id])
