@@ -2,12 +2,13 @@
 
 import hashlib
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 
 from django.core.cache import cache
 from django.db import connection
-from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
+from django.db.models import Count, Max, OuterRef, Q, QuerySet, Subquery
 
 from findings.detection.checks import CHECKS_BY_ID
 from findings.detection.detect import AA_PREFIX, AA_TYPES
@@ -219,23 +220,75 @@ def explanation(*, finding: Finding) -> dict:
 
 def finding_record(*, finding: Finding) -> dict:
     """One finding as exported (JSON/CSV/CLI/API)."""
+    return _record(
+        pk=finding.pk,
+        account_id=finding.account.account_id,
+        values={name: getattr(finding, name) for name in RECORD_FIELDS},
+        last_seen_at=last_seen(finding=finding),
+    )
+
+
+# What a record reads of a finding, besides its id, account and last seen.
+RECORD_FIELDS = (
+    "check_id",
+    "title",
+    "severity",
+    "severity_reason",
+    "resource_arn",
+    "resource_type",
+    "resource_name",
+    "status",
+    "aws_status",
+    "exclusion_reason",
+    "first_seen_at",
+    "resolved_at",
+    "rule_version",
+    "thresholds",
+    "evidence",
+)
+
+
+def _record(*, pk: int, account_id: str, values: dict, last_seen_at: datetime) -> dict:
     return {
-        "id": finding.pk,
-        "account": finding.account.account_id,
-        "check": finding.check_id,
-        "title": finding.title,
-        "severity": finding.severity,
-        "severity_reason": finding.severity_reason,
-        "resource_arn": finding.resource_arn,
-        "resource_type": finding.resource_type,
-        "resource_name": finding.resource_name,
-        "status": finding.status,
-        "aws_status": finding.aws_status or None,
-        "exclusion_reason": finding.exclusion_reason or None,
-        "first_seen": finding.first_seen_at.isoformat(),
-        "last_seen": last_seen(finding=finding).isoformat(),
-        "resolved_at": finding.resolved_at.isoformat() if finding.resolved_at else None,
-        "rule_version": finding.rule_version,
-        "thresholds": finding.thresholds,
-        "evidence": finding.evidence,
+        "id": pk,
+        "account": account_id,
+        "check": values["check_id"],
+        "title": values["title"],
+        "severity": values["severity"],
+        "severity_reason": values["severity_reason"],
+        "resource_arn": values["resource_arn"],
+        "resource_type": values["resource_type"],
+        "resource_name": values["resource_name"],
+        "status": values["status"],
+        "aws_status": values["aws_status"] or None,
+        "exclusion_reason": values["exclusion_reason"] or None,
+        "first_seen": values["first_seen_at"].isoformat(),
+        "last_seen": last_seen_at.isoformat(),
+        "resolved_at": values["resolved_at"].isoformat() if values["resolved_at"] else None,
+        "rule_version": values["rule_version"],
+        "thresholds": values["thresholds"],
+        "evidence": values["evidence"],
     }
+
+
+def finding_records(*, findings: QuerySet[Finding], chunk_size: int = 2000) -> Iterator[dict]:
+    """finding_record of every finding of the queryset, streamed from a server-side cursor as
+    plain values (no model instances), each account's latest collection read once: for exports
+    of any size."""
+    collected = dict(
+        CollectionRun.objects.filter(status=CollectionRun.Status.SUCCEEDED)
+        .values("account_id")
+        .annotate(latest=Max("finished_at"))
+        .values_list("account_id", "latest")
+    )
+    rows = findings.values(
+        "pk", "account_id", "account__account_id", "last_seen_at", *RECORD_FIELDS
+    ).iterator(chunk_size=chunk_size)
+    for row in rows:
+        seen = row["last_seen_at"]
+        latest = collected.get(row["account_id"])
+        if row["status"] != Finding.Status.RESOLVED and latest and latest > seen:
+            seen = latest
+        yield _record(
+            pk=row["pk"], account_id=row["account__account_id"], values=row, last_seen_at=seen
+        )

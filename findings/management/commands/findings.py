@@ -3,8 +3,7 @@ from django.core.management.base import BaseCommand
 from findings.detection.selectors import (
     FindingFilters,
     filtered_findings,
-    finding_record,
-    with_evidence_seen_at,
+    finding_records,
 )
 from findings.export.tables import json_text, write_csv
 
@@ -22,12 +21,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, account, check, status, format: str, **options):  # noqa: A002
         filters = FindingFilters(account=account, check=check, status=status)
-        rows = [
-            finding_record(finding=f)
-            for f in with_evidence_seen_at(findings=filtered_findings(filters=filters)).iterator(
-                chunk_size=2000
-            )
-        ]
+        rows = list(finding_records(findings=filtered_findings(filters=filters)))
         if format == "json":
             self.stdout.write(json_text(rows))
         else:
