@@ -4,7 +4,7 @@ Builds, in the database DATABASE_URL points at (PostgreSQL; it is migrated and i
 tables filled), N findings over A accounts and a quarterly cycle of C items, runs VACUUM ANALYZE,
 then prints each query's plan and execution time. Never run it against a database you care about.
 
-    DATABASE_URL=postgres://postgres@127.0.0.1:5432/iam9bench \\
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/iam9plansbench \\
         python bench/plans.py --findings 100000 --accounts 20 --items 10000
 """
 
@@ -141,9 +141,14 @@ def main() -> None:
 
     if connection.vendor != "postgresql":
         sys.exit("bench/plans.py needs DATABASE_URL pointing at PostgreSQL")
+    if not args.reuse and "bench" not in connection.settings_dict["NAME"]:
+        sys.exit("Without --reuse the database is emptied: name it *bench* (its own database)")
+    if not args.reuse:
+        # Its own database, emptied (a flush would TRUNCATE the append-only audit log).
+        with connection.cursor() as cursor:
+            cursor.execute("DROP SCHEMA public CASCADE; CREATE SCHEMA public")
     call_command("migrate", verbosity=0)
     if not args.reuse:
-        call_command("flush", interactive=False, verbosity=0)
         build(findings=args.findings, accounts=args.accounts, items=args.items)
     with connection.cursor() as cursor:
         cursor.execute("VACUUM ANALYZE")
@@ -157,7 +162,11 @@ def main() -> None:
         ("findings page 1, newest first", FindingFilters(sort="-first_seen"), 0),
         ("findings page 1, severity=high", FindingFilters(severity="high"), 0),
     ]:
-        explain(label, filtered_findings(filters=filters)[offset : offset + 50])
+        # As the list reads a page (LateRows): the page's ids, then those 50 rows by id.
+        explain(
+            label + ": its ids",
+            filtered_findings(filters=filters).values_list("pk", flat=True)[offset : offset + 50],
+        )
     from django.db.models import Count
 
     explain(
@@ -165,9 +174,19 @@ def main() -> None:
         _matching(filters=FindingFilters()).order_by().values("severity").annotate(n=Count("id")),
     )
     cycle = ReviewCycle.objects.get(period="2099-Q1")
+    len_items = cycle.items.count()
     explain(
         "queue page 40 of a 10k-item cycle",
         queue_items(cycle, QueueFilters(), None)[39 * 25 : 40 * 25],
+    )
+    from findings.reviews.display import after_in_queue
+
+    middle = cycle.items.order_by("severity_rank", "title", "id")[len_items // 2]
+    explain(
+        "item page: the next item in the queue (a row comparison the index seeks to)",
+        cycle.items.filter(after_in_queue(middle))
+        .order_by("severity_rank", "title", "id")
+        .values_list("pk", flat=True)[:1],
     )
 
 

@@ -60,7 +60,7 @@ def main() -> None:
     print(f"{len(queries)} queries")
     if args.queries:
         for query in queries.captured_queries:
-            print(f"  {query['time']}s  {query['sql'][:args.width]}")
+            print(f"  {query['time']}s  {query['sql'][: args.width]}")
     started = time.perf_counter()
     for _ in range(args.times):
         client.get(args.url)

@@ -22,7 +22,6 @@ from findings.detection.selectors import (
     SORTS,
     STATUSES,
     FindingFilters,
-    LateRows,
     check_title,
     explanation,
     filtered_findings,
@@ -33,6 +32,7 @@ from findings.detection.selectors import (
 )
 from findings.export.tables import csv_chunks, json_chunks
 from findings.models import AwsAccount, Finding, IamRole, IamUser, Severity
+from findings.models.paging import LateRows
 
 PER_PAGE = 50
 DEFAULTS = FindingFilters()

@@ -23,6 +23,7 @@ from findings.audit.selectors import (
 )
 from findings.audit.verify import verify_chain
 from findings.models import AwsAccount, ReviewCycle, ReviewItem
+from findings.models.paging import LateRows
 from findings.reviews.display import before_in_queue
 from findings.reviews.forms import (
     BULK_KINDS,
@@ -192,7 +193,7 @@ def page_of_item(cycle: ReviewCycle, filters: QueueFilters, item_id) -> int | No
 
 
 def queue_context(request, cycle: ReviewCycle, filters: QueueFilters, *, page_number=None) -> dict:
-    paginator = Paginator(queue_items(cycle, filters, request.user), PER_PAGE)
+    paginator = Paginator(LateRows(queue_items(cycle, filters, request.user)), PER_PAGE)
     count = known_count(cycle, filters)
     if count is not None:
         paginator.count = count  # a cached property: the pages need no COUNT over the cycle

@@ -550,7 +550,8 @@ def population_reads(queries) -> list[str]:
         bounded = one_item or "LIMIT" in sql  # e.g. the item's own inventory page link
         reads_evidence = any(f'"{table}"' in sql for table in evidence_tables) and not bounded
         # Counts too: progress and pagination come from the cycle's tally, not from its items.
-        reads_items = '"findings_reviewitem"' in sql and "LIMIT" not in sql
+        by_ids = '"findings_reviewitem"."id" IN (' in sql  # a page's rows, by the page's ids
+        reads_items = '"findings_reviewitem"' in sql and "LIMIT" not in sql and not by_ids
         if reads_evidence or reads_items:
             unbounded.append(sql)
     return unbounded
