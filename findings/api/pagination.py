@@ -1,8 +1,8 @@
 """Pages of a list: ?page=N from 1, answered as {results, count, next, previous}.
 
-Two queries at most whatever the page: the count and the page's rows. The count is bounded
-(it stops at max_rows) unless the list knows a cheaper exact total (the findings' cached
-severity counts); pages stop at max_rows too, so OFFSET never walks further than that.
+Three queries at most whatever the page: the count, the page's ids and its rows. The count is
+bounded (it stops at max_rows) unless the list knows a cheaper exact total (the findings'
+cached severity counts); pages stop at max_rows too, so OFFSET never walks further than that.
 `next` and `previous` are absolute links that keep the request's other parameters; a page past
 the end (or past max_rows) is a 404.
 """
@@ -18,6 +18,7 @@ from ninja.pagination import PaginationBase
 from findings.api.errors import ApiError
 from findings.api.inputs import MAX_PAGE, MAX_PAGE_SIZE, whole_number
 from findings.api.schemas import Link
+from findings.models.paging import LateRows
 
 
 class PageQuery(Schema):
@@ -71,7 +72,8 @@ class PageNumbers(PaginationBase):
                 404,
                 {"error": f"Pages stop at row {max_rows}; narrow the filters to see further."},
             )
-        rows = list(queryset[(number - 1) * size : min(number * size, max_rows)])
+        # The page's ids first (an index-only walk however deep), then its rows.
+        rows = LateRows(queryset)[(number - 1) * size : min(number * size, max_rows)]
         if number > 1 and not rows:
             raise ApiError(404, {"error": f"There is no page {number}."})
 
