@@ -7,31 +7,44 @@ new critical and high findings. Nothing to say means no email.
 
 import logging
 import smtplib
-from dataclasses import dataclass, field, replace
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from functools import cached_property
 
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives, get_connection
 from django.core.mail.backends.base import BaseEmailBackend
-from django.db.models import Count, F, Q, QuerySet
-from django.template.loader import render_to_string
+from django.db.models import F, QuerySet
+from django.template.backends.django import Template
+from django.template.loader import get_template
 from django.urls import reverse
 from django.utils import timezone
 
-from accounts.models import DigestPreference, LinkedIdentity, User
+from accounts.models import DigestPreference, User
 from accounts.permissions import ROLE_CAPABILITIES, Capability, Role, roles_of
 from findings.audit.checkpoints import latest_checkpoints
 from findings.collection.status import collection_status
 from findings.models import (
     AuditCheckpoint,
     AwsAccount,
-    Decision,
     Finding,
     ReviewCycle,
     ReviewItem,
     Severity,
 )
-from findings.notifications.reminders import Reminder, mark_sent, pending_reminders
+from findings.notifications.reminders import (
+    Reminder,
+    approver_reminders,
+    assigned_items,
+    assignee_reminders,
+    escalations,
+    forbidden_sign_offs,
+    mark_sent,
+    open_cycles_with_progress,
+    sent_reminder_keys,
+    unanswered_by_cycle,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -180,16 +193,8 @@ def _preference_of(user: User) -> DigestPreference:
         return DigestPreference(user=user)
 
 
-def _assigned_to(user: User, *, today: date) -> list[AssignedCycle]:
-    """Undecided items assigned to the person, by cycle, the earliest due (overdue) first."""
-    items = (
-        ReviewItem.objects.filter(
-            assignee=user, is_decided=False, cycle__state=ReviewCycle.State.OPEN
-        )
-        .select_related("cycle")
-        .only("title", "severity", "cycle__title", "cycle__due_on")
-        .order_by("cycle__due_on", "cycle_id", "severity_rank", "title", "id")
-    )
+def _assigned_to(items: Sequence[ReviewItem], *, today: date) -> list[AssignedCycle]:
+    """The person's undecided items (see assigned_items) by cycle, the earliest due first."""
     cycles: dict[int, AssignedCycle] = {}
     for item in items:
         cycle = item.cycle
@@ -223,6 +228,7 @@ def unassigned_count() -> int:
 
 
 def _cycle_line(cycle: ReviewCycle, *, today: date, anchor: str = "") -> CycleLine:
+    """From one of open_cycles_with_progress()."""
     return CycleLine(
         pk=cycle.pk,
         title=cycle.title,
@@ -231,36 +237,6 @@ def _cycle_line(cycle: ReviewCycle, *, today: date, anchor: str = "") -> CycleLi
         undecided=cycle.undecided,
         url=_absolute(reverse("review_cycle", args=[cycle.pk])) + anchor,
     )
-
-
-def open_cycles_with_progress() -> QuerySet[ReviewCycle]:
-    return ReviewCycle.objects.filter(state=ReviewCycle.State.OPEN).annotate(
-        undecided=Count("items", filter=Q(items__is_decided=False, items__no_response_at=None))
-    )
-
-
-def _cycles_to_sign_off(user: User, *, shared: "SharedDigest") -> list[CycleLine]:
-    """Open cycles with every item decided that this approver may sign off: not those where
-    they decided items, nor those reviewing their own IAM identity (check_may_sign_off).
-
-    The candidates are read once per run; one query per approver finds the forbidden ones."""
-    candidates = shared.ready_to_sign
-    if not candidates:
-        return []
-    ids = [line.pk for line in candidates]
-    decided_by_them = Decision.objects.filter(decided_by=user, item__cycle_id__in=ids).values(
-        "item__cycle_id"
-    )
-    about_them = ReviewItem.objects.filter(
-        cycle_id__in=ids,
-        subject_arn__in=LinkedIdentity.objects.filter(user=user).values("arn"),
-    ).values("cycle_id")
-    forbidden = set(
-        ReviewCycle.objects.filter(pk__in=ids)
-        .filter(Q(pk__in=decided_by_them) | Q(pk__in=about_them))
-        .values_list("pk", flat=True)
-    )
-    return [line for line in candidates if line.pk not in forbidden]
 
 
 def failing_collections(*, now: datetime) -> list[FailureLine]:
@@ -305,19 +281,33 @@ def new_high_risk_findings(*, since: datetime, now: datetime) -> tuple[list[Find
 
 
 class SharedDigest:
-    """What is the same for everyone in one run, each part read at most once (on first use).
+    """One run's reads and renderings, so that each person costs little and always the same.
 
-    New findings depend on each person's last digest; people sent together share that moment,
-    so the lists are kept per `since`.
+    What is the same for everyone is read at most once (on first use). New findings and audit
+    checkpoints depend on each person's last digest; people sent together share that moment,
+    so they are kept per `since`. What is each person's own (assigned items, the cycles they
+    may not sign, their reminders) is read for all the run's `people` at once, on first use; a
+    person the run did not know of is read along. Sections that are the same for many people
+    are rendered once for each distinct content.
     """
 
-    def __init__(self, *, now: datetime):
+    def __init__(self, *, now: datetime, people: Iterable[User] = ()):
         self.now = now
         self.today = timezone.localdate(now)
+        self._people = {user.pk: user for user in people}
         self._unassigned: int | None = None
-        self._open_cycles: list[CycleLine] | None = None
+        self._open_cycles: list[ReviewCycle] | None = None
         self._failures: list[FailureLine] | None = None
         self._new_findings: dict[datetime, tuple[list[FindingLine], int]] = {}
+        self._checkpoints: dict[datetime, list[AuditCheckpoint]] = {}
+        self._read: set[int] = set()
+        self._assigned: dict[int, list[ReviewItem]] = {}
+        self._forbidden: dict[int, set[int]] = {}
+        self._reminders: dict[int, list[Reminder]] = {}
+        self._templates: dict[str, Template] = {}
+        self._sections: dict[tuple, tuple[dict, str, str]] = {}
+
+    # What is the same for everyone.
 
     @property
     def unassigned(self) -> int:
@@ -326,24 +316,31 @@ class SharedDigest:
         return self._unassigned
 
     @property
-    def open_cycles(self) -> list[CycleLine]:
+    def open_cycles(self) -> list[ReviewCycle]:
         """Open cycles with their undecided count, earliest due first: one query."""
         if self._open_cycles is None:
-            cycles = open_cycles_with_progress().order_by("due_on", "pk")
-            self._open_cycles = [_cycle_line(cycle, today=self.today) for cycle in cycles]
+            self._open_cycles = list(open_cycles_with_progress().order_by("due_on", "pk"))
         return self._open_cycles
 
-    @property
+    @cached_property
     def ready_to_sign(self) -> list[CycleLine]:
         return [
-            replace(line, url=line.url + "#sign-off")
-            for line in self.open_cycles
-            if line.undecided == 0
+            _cycle_line(cycle, today=self.today, anchor="#sign-off")
+            for cycle in self.open_cycles
+            if cycle.undecided == 0
         ]
 
-    @property
+    @cached_property
     def overdue_cycles(self) -> list[CycleLine]:
-        return [line for line in self.open_cycles if line.overdue]
+        return [
+            _cycle_line(cycle, today=self.today)
+            for cycle in self.open_cycles
+            if cycle.due_on < self.today
+        ]
+
+    @cached_property
+    def escalations(self) -> list[Reminder]:
+        return escalations(cycles=self.open_cycles, today=self.today)
 
     @property
     def failures(self) -> list[FailureLine]:
@@ -356,12 +353,94 @@ class SharedDigest:
             self._new_findings[since] = new_high_risk_findings(since=since, now=self.now)
         return self._new_findings[since]
 
+    def checkpoints(self, *, since: datetime) -> list[AuditCheckpoint]:
+        if since not in self._checkpoints:
+            self._checkpoints[since] = latest_checkpoints(since=since)
+        return self._checkpoints[since]
+
+    # What is each person's own, read for everyone at once.
+
+    def add_people(self, *, people: Iterable[User]) -> None:
+        self._people.update((user.pk, user) for user in people if user.pk not in self._read)
+
+    def assigned_items(self, *, user: User) -> list[ReviewItem]:
+        self._read_own(user)
+        return self._assigned.get(user.pk, [])
+
+    def may_sign(self, *, user: User) -> list[CycleLine]:
+        """The cycles ready for sign-off that this approver may sign (check_may_sign_off)."""
+        self._read_own(user)
+        forbidden = self._forbidden.get(user.pk, set())
+        return [line for line in self.ready_to_sign if line.pk not in forbidden]
+
+    def reminders(self, *, user: User) -> list[Reminder]:
+        """The reminders this person should get now and has not had yet."""
+        self._read_own(user)
+        return self._reminders[user.pk]
+
+    def _read_own(self, user: User) -> None:
+        """Each unread person's own parts, in a few queries whatever their number."""
+        if user.pk in self._read:
+            return
+        self._people.setdefault(user.pk, user)
+        people = [person for person in self._people.values() if person.pk not in self._read]
+        roles = {person.pk: set(roles_of(person)) for person in people}
+        reviewers = [pk for pk, held in roles.items() if Role.REVIEWER in held]
+        approvers = [pk for pk, held in roles.items() if Role.APPROVER in held]
+        if reviewers:
+            self._assigned.update(assigned_items(assignee_ids=reviewers))
+        ready = [cycle for cycle in self.open_cycles if cycle.undecided == 0] if approvers else []
+        self._forbidden.update(
+            forbidden_sign_offs(approver_ids=approvers, cycle_ids=[cycle.pk for cycle in ready])
+        )
+        candidates: dict[int, list[Reminder]] = {}
+        for pk, held in roles.items():
+            reminders = candidates[pk] = []
+            if Role.REVIEWER in held:
+                by_cycle = unanswered_by_cycle(items=self._assigned.get(pk, []))
+                reminders += assignee_reminders(by_cycle=by_cycle, today=self.today)
+            if Role.APPROVER in held:
+                forbidden = self._forbidden.get(pk, set())
+                reminders += approver_reminders(
+                    cycles=[cycle for cycle in ready if cycle.pk not in forbidden]
+                )
+            if Role.ADMINISTRATOR in held:
+                reminders += self.escalations
+        sent = sent_reminder_keys(
+            user_ids=[pk for pk, reminders in candidates.items() if reminders],
+            keys={reminder.key for reminders in candidates.values() for reminder in reminders},
+        )
+        for pk, reminders in candidates.items():
+            self._reminders[pk] = [r for r in reminders if (pk, r.key) not in sent]
+        self._read.update(roles)
+
+    # Rendering.
+
+    def template(self, *, name: str) -> Template:
+        if name not in self._templates:
+            self._templates[name] = get_template(name)
+        return self._templates[name]
+
+    def section(self, *, name: str, context: dict) -> tuple[str, str]:
+        """The partial `name` of the digest's text and HTML templates, rendered once for each
+        distinct context. Lists count by identity: they are the shared lines read above, kept
+        alive by this cache so that no other list can take their id."""
+        key = (name, *(tuple(map(id, v)) if isinstance(v, list) else v for v in context.values()))
+        if key not in self._sections:
+            self._sections[key] = (
+                context,
+                self.template(name=f"emails/digest.txt#{name}").render(context),
+                self.template(name=f"emails/digest.html#{name}").render(context),
+            )
+        _, text, html = self._sections[key]
+        return text, html
+
 
 def digest_for(*, user: User, now: datetime, shared: SharedDigest | None = None) -> Digest | None:
     """What this person should hear about now, by their roles; None when there is nothing.
 
-    With `shared` (one per run), what is the same for everyone is read once; what is this
-    person's own (assigned items, cycles they may not sign) costs at most two queries.
+    With `shared` (one per run), what is the same for everyone is read once, and what is each
+    person's own is read for all of the run's people together: no query per person.
     """
     shared = shared or SharedDigest(now=now)
     roles = set(roles_of(user))
@@ -375,22 +454,25 @@ def digest_for(*, user: User, now: datetime, shared: SharedDigest | None = None)
         frequency=preference.frequency,
     )
     if Role.REVIEWER in roles:
-        digest.assigned = _assigned_to(user, today=shared.today)
+        digest.assigned = _assigned_to(shared.assigned_items(user=user), today=shared.today)
         digest.unassigned = shared.unassigned
     if Role.APPROVER in roles:
-        digest.awaiting_sign_off = _cycles_to_sign_off(user, shared=shared)
+        digest.awaiting_sign_off = shared.may_sign(user=user)
     if roles & {Role.APPROVER, Role.ADMINISTRATOR, Role.AUDITOR}:
         # A cycle the approver can sign off is listed there, overdue or not.
         listed = {line.pk for line in digest.awaiting_sign_off}
-        digest.overdue_cycles = [line for line in shared.overdue_cycles if line.pk not in listed]
+        overdue = shared.overdue_cycles
+        digest.overdue_cycles = (
+            [line for line in overdue if line.pk not in listed] if listed else overdue
+        )
     if roles & {Role.ADMINISTRATOR, Role.AUDITOR}:
         digest.failures = shared.failures
     if Role.AUDITOR in roles:
-        digest.checkpoints = latest_checkpoints(since=digest.since)
+        digest.checkpoints = shared.checkpoints(since=digest.since)
     if user.is_superuser or any(Capability.VIEW in ROLE_CAPABILITIES[role] for role in roles):
         digest.new_findings, digest.more_findings = shared.new_findings(since=digest.since)
     if preference.frequency != DigestPreference.Frequency.OFF:
-        digest.reminders = pending_reminders(user=user, now=now)
+        digest.reminders = shared.reminders(user=user)
     return None if digest.is_empty else digest
 
 
@@ -428,65 +510,118 @@ def people_with_digests(*, email: str | None = None) -> QuerySet[User]:
     return people
 
 
-def _has_reminders(user: User, *, now: datetime) -> bool:
+def _has_reminders(user: User, *, shared: SharedDigest) -> bool:
     """A reminder makes the digest due, from DIGEST_HOUR, unless the person turned digests off."""
     if _preference_of(user).frequency == DigestPreference.Frequency.OFF:
         return False
-    if timezone.localtime(now).hour < settings.DIGEST_HOUR:
+    if timezone.localtime(shared.now).hour < settings.DIGEST_HOUR:
         return False
-    return bool(pending_reminders(user=user, now=now))
+    return bool(shared.reminders(user=user))
 
 
-def due_people(*, now: datetime, force: bool = False, email: str | None = None) -> list[User]:
+def due_people(
+    *,
+    now: datetime,
+    force: bool = False,
+    email: str | None = None,
+    shared: SharedDigest | None = None,
+) -> list[User]:
+    """The people whose digest is due now. With `shared`, the run's: it learns who they all are,
+    so that their own parts (reminders here, the rest later) are read together."""
+    people = list(people_with_digests(email=email))
+    shared = shared or SharedDigest(now=now)
+    shared.add_people(people=people)
     return [
         user
-        for user in people_with_digests(email=email)
+        for user in people
         if force
         or is_due(
             frequency=_preference_of(user).frequency,
             last_sent_at=_preference_of(user).last_sent_at,
             now=now,
         )
-        or _has_reminders(user, now=now)
+        or _has_reminders(user, shared=shared)
     ]
 
 
-def _email_context(digest: Digest) -> dict:
-    return {
+def _email_context(digest: Digest, *, shared: SharedDigest) -> tuple[dict, dict]:
+    """The text and HTML templates' contexts. Sections that many people share come rendered
+    (the HTML ones escaped by the template engine, see SharedDigest.section)."""
+    findings_url = _absolute(reverse("findings"))
+    shared_sections = {
+        "awaiting_sign_off": {"cycles": digest.awaiting_sign_off},
+        "overdue_cycles": {"cycles": digest.overdue_cycles},
+        "failures": {"failures": digest.failures},
+        "new_findings": {
+            "findings": digest.new_findings,
+            "count": digest.new_findings_count,
+            "more": digest.more_findings,
+            "since": digest.since,
+            "findings_url": findings_url,
+        },
+        "checkpoints": {"checkpoints": digest.checkpoints},
+    }
+    text_sections, html_sections = {}, {}
+    for name, context in shared_sections.items():
+        text_sections[name], html_sections[name] = shared.section(name=name, context=context)
+    common = {
         "digest": digest,
         "profile_url": _absolute(reverse("profile")),
         "review_url": _absolute(reverse("review")),
-        "findings_url": _absolute(reverse("findings")),
+        "findings_url": findings_url,
     }
+    return {**common, "sections": text_sections}, {**common, "sections": html_sections}
 
 
-def digest_subject(*, digest: Digest) -> str:
+def digest_subject(*, digest: Digest, shared: SharedDigest | None = None) -> str:
     # One line, whatever the template's line breaks: a header cannot hold a newline.
-    return " ".join(render_to_string("emails/digest.subject.txt", _email_context(digest)).split())
+    shared = shared or SharedDigest(now=digest.now)
+    subject = shared.template(name="emails/digest.subject.txt").render({"digest": digest})
+    return " ".join(subject.split())
 
 
 def digest_email(
-    *, digest: Digest, connection: BaseEmailBackend | None = None
+    *,
+    digest: Digest,
+    connection: BaseEmailBackend | None = None,
+    shared: SharedDigest | None = None,
 ) -> EmailMultiAlternatives:
-    context = _email_context(digest)
+    """The person's email, text and HTML. Pass the run's `shared` to render what people share
+    once."""
+    shared = shared or SharedDigest(now=digest.now)
+    text_context, html_context = _email_context(digest, shared=shared)
     message = EmailMultiAlternatives(
-        subject=digest_subject(digest=digest),
-        body=render_to_string("emails/digest.txt", context),
+        subject=digest_subject(digest=digest, shared=shared),
+        body=shared.template(name="emails/digest.txt").render(text_context),
         from_email=settings.DEFAULT_FROM_EMAIL,
         to=[digest.user.email],
         connection=connection,
         headers={"Auto-Submitted": "auto-generated"},
     )
-    message.attach_alternative(render_to_string("emails/digest.html", context), "text/html")
+    html = shared.template(name="emails/digest.html").render(html_context)
+    message.attach_alternative(html, "text/html")
     return message
 
 
-def claim(*, preference: DigestPreference, now: datetime) -> bool:
-    """Mark this period's digest as handled, unless another run already did (compare-and-set)."""
+def claim(*, preference: DigestPreference, now: datetime, counting: bool = False) -> bool:
+    """Mark this period's digest as handled, unless another run already did (compare-and-set).
+
+    With `counting`, the email about to go is counted in the same write (give_back_claim
+    undoes both if it fails)."""
+    changes = {"last_sent_at": now}
+    if counting:
+        changes["emails_sent"] = F("emails_sent") + 1
     return bool(
         DigestPreference.objects.filter(
             pk=preference.pk, last_sent_at=preference.last_sent_at
-        ).update(last_sent_at=now)
+        ).update(**changes)
+    )
+
+
+def give_back_claim(*, preference: DigestPreference, now: datetime) -> None:
+    """After a failed send: the period is not handled after all, and the email not sent."""
+    DigestPreference.objects.filter(pk=preference.pk, last_sent_at=now).update(
+        last_sent_at=preference.last_sent_at, emails_sent=F("emails_sent") - 1
     )
 
 
@@ -499,9 +634,13 @@ def send_due_digests(
     finds nobody due. A failed send gives the claim back, so the next run tries again; it is
     logged and the others still get theirs. A person with nothing to say gets no email, and
     their period counts as handled.
+
+    Whatever the number of people, the reads are a fixed few for the whole run; each person
+    costs their claim and, with reminders, marking them sent.
     """
     now = now or timezone.now()
-    people = due_people(now=now, force=force, email=email)
+    shared = SharedDigest(now=now)
+    people = due_people(now=now, force=force, email=email, shared=shared)
     if not people:
         return 0
     missing = [user for user in people if _preference_of(user).pk is None]
@@ -513,28 +652,28 @@ def send_due_digests(
         preference.user_id: preference
         for preference in DigestPreference.objects.filter(user__in=people)
     }
-    shared = SharedDigest(now=now)
     sent = 0
     with get_connection() as connection:
         for user in people:
             preference = preferences[user.pk]
             user.digest_preference = preference
             digest = digest_for(user=user, now=now, shared=shared)
-            message = digest_email(digest=digest, connection=connection) if digest else None
-            if not claim(preference=preference, now=now) or message is None:
+            message = (
+                digest_email(digest=digest, connection=connection, shared=shared)
+                if digest
+                else None
+            )
+            if not claim(preference=preference, now=now, counting=message is not None):
+                continue
+            if message is None:
                 continue
             try:
                 message.send()
             except (smtplib.SMTPException, OSError):
                 logger.exception("Digest to %s failed; it will be tried again", user.email)
-                DigestPreference.objects.filter(pk=preference.pk, last_sent_at=now).update(
-                    last_sent_at=preference.last_sent_at
-                )
+                give_back_claim(preference=preference, now=now)
                 _reconnect(connection)
                 continue
-            DigestPreference.objects.filter(pk=preference.pk).update(
-                emails_sent=F("emails_sent") + 1
-            )
             mark_sent(user=user, reminders=digest.reminders, now=now)
             sent += 1
     return sent

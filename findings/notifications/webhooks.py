@@ -22,7 +22,7 @@ from django.db.models import Min
 from django.utils import timezone
 
 from findings.models import Decision, Finding, ReviewCycle, Severity, Webhook, WebhookDelivery
-from findings.notifications.digests import open_cycles_with_progress
+from findings.notifications.reminders import open_cycles_with_progress
 
 Event = Webhook.Event
 

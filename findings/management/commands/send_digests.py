@@ -33,12 +33,13 @@ class Command(BaseCommand):
             return
         would = 0
         shared = SharedDigest(now=now)
-        for user in due_people(now=now, force=force, email=email):
+        for user in due_people(now=now, force=force, email=email, shared=shared):
             digest = digest_for(user=user, now=now, shared=shared)
             if digest is None:
                 self.stdout.write(f"{user.email}: nothing to say, no email")
                 continue
             would += 1
             counts = ", ".join(f"{name} {count}" for name, count in digest.counts().items())
-            self.stdout.write(f"{user.email}: {digest_subject(digest=digest)} [{counts}]")
+            subject = digest_subject(digest=digest, shared=shared)
+            self.stdout.write(f"{user.email}: {subject} [{counts}]")
         self.stdout.write(f"Dry run: {would} digest{'s' if would != 1 else ''} would be sent.")

@@ -633,7 +633,7 @@ def _queries_to_send_to(count: int) -> tuple[int, int]:
     return len(queries), sent
 
 
-PER_PERSON_QUERIES = 10
+PER_PERSON_QUERIES = 2
 
 
 def test_what_is_the_same_for_everyone_is_read_once_and_each_person_costs_fixed_queries(
@@ -651,11 +651,10 @@ def test_what_is_the_same_for_everyone_is_read_once_and_each_person_costs_fixed_
     type(reviewer).objects.filter(email__startswith="p3-").update(is_active=False)
     many, sent_many = _queries_to_send_to(9)
 
-    # The reviewer plus each person with every role. Per person: assigned items, cycles they
-    # may not sign, the claim of their period, the audit checkpoints (auditors), and their
-    # reminders (their items, cycles ready for them, escalations, which were sent, marking them
-    # sent) and counting the email sent. Overdue cycles, failures and new findings are read once
-    # for everyone.
+    # The reviewer plus each person with every role. Per person: the claim of their period
+    # (which counts the email) and marking their reminders sent. Their assigned items, the
+    # cycles they may not sign, their reminders and which were sent are read for everyone at
+    # once, like overdue cycles, failures, new findings and audit checkpoints.
     assert (sent_few, sent_many) == (4, 10)
     assert many - few == PER_PERSON_QUERIES * (9 - 3)
     everyone = [m for m in mailoutbox if m.to[0].startswith("p9-")]
@@ -665,3 +664,42 @@ def test_what_is_the_same_for_everyone_is_read_once_and_each_person_costs_fixed_
             "iamreview: 1 cycle to sign off, 1 overdue cycle, 1 failing collection, "
             "1 new high-risk finding"
         ), message.subject
+
+
+def test_an_hourly_run_with_nobody_due_costs_the_same_whatever_the_number_of_people(production):
+    make_cycle(production, "Ready and late", due_in=-2, items=1, decided=True)
+
+    def queries_for(count: int) -> int:
+        """Queries of Tuesday's hourly run, once `count` more people had Monday's digest."""
+        from django.db import connection
+        from django.test.utils import CaptureQueriesContext
+
+        for n in range(count):
+            prefer(make_person(f"h{count}-{n}@example.com", *Role), "weekly")
+        assert send_due_digests(now=MONDAY_8AM) > 0  # with their reminders
+        with CaptureQueriesContext(connection) as queries:
+            assert send_due_digests(now=TUESDAY_8AM) == 0
+        return len(queries)
+
+    # Whether a reminder makes anyone due is read for everyone at once.
+    assert queries_for(2) == queries_for(6)
+
+
+def test_approvers_who_may_sign_different_cycles_each_get_their_own_sections(
+    production, approver, mailoutbox
+):
+    late = make_cycle(production, "Ready and late", due_in=-2, items=1, decided=True)
+    bea = make_person("bea.both@example.com", Role.APPROVER)
+    Decision.objects.create(
+        item=late.items.get(), kind="keep", decided_by=bea, decided_at=timezone.now()
+    )
+
+    assert send_due_digests(now=timezone.now(), force=True) == 2
+
+    by_person = {message.to[0]: message for message in mailoutbox}
+    paula, bea = by_person[approver.email], by_person["bea.both@example.com"]
+    assert "WAITING FOR YOUR SIGN-OFF" in paula.body and "OVERDUE CYCLES" not in paula.body
+    assert "Waiting for your sign-off" in html_of(paula) and "Overdue cycles" not in html_of(paula)
+    # Bea decided its item: she may not sign it, so it is only overdue for her.
+    assert "WAITING FOR YOUR SIGN-OFF" not in bea.body and "OVERDUE CYCLES" in bea.body
+    assert "Overdue cycles" in html_of(bea) and "Waiting for your sign-off" not in html_of(bea)
