@@ -11,7 +11,8 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 
 from django.conf import settings
-from django.db.models import Count, Q, QuerySet
+from django.db.models import F, QuerySet
+from django.db.models.functions import Coalesce
 from django.urls import reverse
 from django.utils import timezone
 
@@ -56,7 +57,8 @@ def open_cycles_with_progress() -> QuerySet[ReviewCycle]:
     """Open cycles, each with `undecided`: items still waiting for a decision (not those
     closed as no response)."""
     return ReviewCycle.objects.filter(state=ReviewCycle.State.OPEN).annotate(
-        undecided=Count("items", filter=Q(items__is_decided=False, items__no_response_at=None))
+        # From the cycle's tally (kept by triggers on its items), not a count of its items.
+        undecided=Coalesce(F("tally__awaiting"), 0)
     )
 
 
