@@ -239,7 +239,7 @@ def sign_off_context(request, cycle: ReviewCycle, *, form=None, error: str = "")
         return context
     if can(request.user, Capability.SIGN_OFF):
         try:
-            check_may_sign_off(cycle=cycle, approver=request.user)
+            check_may_sign_off(cycle=cycle, approver=request.user, awaiting=cycle.awaiting)
         except Forbidden as exc:
             context["sign_off_blocker"] = str(exc)
         else:

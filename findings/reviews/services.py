@@ -578,7 +578,10 @@ def undecided_count(*, cycle: ReviewCycle) -> int:
     return tally.total - tally.decided
 
 
-def check_may_sign_off(*, cycle: ReviewCycle, approver: User) -> None:
+def check_may_sign_off(*, cycle: ReviewCycle, approver: User, awaiting: int | None = None) -> None:
+    """Forbidden with the reason when `approver` may not sign `cycle` off now. `awaiting` is the
+    tally's count of items still waiting when the caller has just read it (pages); signing
+    itself reads it again under the cycle's lock."""
     if not can(approver, Capability.SIGN_OFF):
         raise Forbidden("Only approvers sign off review cycles")
     if cycle.state == ReviewCycle.State.SIGNED_OFF:
@@ -595,7 +598,7 @@ def check_may_sign_off(*, cycle: ReviewCycle, approver: User) -> None:
             "approver must sign it off"
         )
     # Items marked "no response" at the due date are shown to the approver, not waited for.
-    remaining = cycle_tally(cycle=cycle).awaiting
+    remaining = cycle_tally(cycle=cycle).awaiting if awaiting is None else awaiting
     if remaining:
         noun = "item still waits" if remaining == 1 else "items still wait"
         raise Forbidden(f"{remaining} {noun} for a decision")
