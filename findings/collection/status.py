@@ -3,7 +3,8 @@
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from django.db.models import OuterRef, QuerySet, Subquery
+from django.db import connection
+from django.db.models import QuerySet
 
 from findings.collection.schedule import interval, is_stale
 from findings.models import AwsAccount, CollectionRun, Source
@@ -103,41 +104,67 @@ class RunRow:
     took: str
 
 
+# Per (account, source): the latest run that counts and the latest success. Sources come as a
+# UNION ALL of parameters (PostgreSQL and SQLite alike); each subquery walks the
+# (account, source, -created_at) index.
+LATEST_RUNS_SQL = """
+SELECT a.id, s.source,
+    (SELECT r.id FROM {runs} r
+     WHERE r.account_id = a.id AND r.source = s.source
+       AND NOT (r."trigger" = %s AND r.status = %s)
+     ORDER BY r.created_at DESC LIMIT 1),
+    (SELECT r.id FROM {runs} r
+     WHERE r.account_id = a.id AND r.source = s.source AND r.status = %s
+     ORDER BY r.created_at DESC LIMIT 1)
+FROM {accounts} a CROSS JOIN ({sources}) s
+WHERE a.id IN ({ids})
+"""
+
+
 def collection_status(*, accounts: QuerySet, now: datetime) -> list[AccountStatus]:
-    """Every account with the latest run and the last success of each source, in two queries.
+    """Every account with the latest run and the last success of each source, in three queries
+    (the accounts; the run ids per account and source, in one statement; those runs).
 
     Runs of one (account, source) never overlap (the claim), so the newest created is also the
-    last finished; both subqueries walk the (account, source, -created_at) index.
+    last finished. A rejected file import stored nothing: it is an import problem (shown on the
+    runs list and the import page), not the state of the collection.
     """
     sources = list(Source)
-    annotations = {}
-    for index, source in enumerate(sources):
-        runs = CollectionRun.objects.filter(account=OuterRef("pk"), source=source).order_by(
-            "-created_at"
+    rows = list(accounts)
+    latest: dict[tuple[int, str], tuple[int | None, int | None]] = {}
+    if rows:
+        sql = LATEST_RUNS_SQL.format(
+            runs=CollectionRun._meta.db_table,
+            accounts=AwsAccount._meta.db_table,
+            sources=" UNION ALL ".join(["SELECT %s AS source"] * len(sources)),
+            ids=", ".join(["%s"] * len(rows)),
         )
-        # A rejected file import stored nothing: it is an import problem (shown on the runs
-        # list and the import page), not the state of the collection.
-        counted = runs.exclude(
-            trigger=CollectionRun.Trigger.IMPORT, status=CollectionRun.Status.FAILED
-        )
-        annotations[f"latest_{index}"] = Subquery(counted.values("pk")[:1])
-        annotations[f"success_{index}"] = Subquery(
-            runs.filter(status=CollectionRun.Status.SUCCEEDED).values("pk")[:1]
-        )
-    rows = list(accounts.annotate(**annotations))
-    run_ids = {getattr(row, name) for row in rows for name in annotations} - {None}
+        params = [
+            CollectionRun.Trigger.IMPORT,
+            CollectionRun.Status.FAILED,
+            CollectionRun.Status.SUCCEEDED,
+            *(source.value for source in sources),
+            *(account.pk for account in rows),
+        ]
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)  # fixed table names; every value is a parameter
+            for account_id, source, latest_id, success_id in cursor.fetchall():
+                latest[(account_id, source)] = (latest_id, success_id)
+    run_ids = {pk for pair in latest.values() for pk in pair} - {None}
     runs = CollectionRun.objects.in_bulk(run_ids)
+    every = {source: interval(source=source) for source in sources}
     statuses = []
     for account in rows:
         per_source = []
-        for index, source in enumerate(sources):
-            success = runs.get(getattr(account, f"success_{index}"))
+        for source in sources:
+            latest_id, success_id = latest.get((account.pk, source.value), (None, None))
+            success = runs.get(success_id)
             per_source.append(
                 SourceStatus(
                     source=source,
-                    latest=runs.get(getattr(account, f"latest_{index}")),
+                    latest=runs.get(latest_id),
                     last_success=success,
-                    every=interval(source=source),
+                    every=every[source],
                     stale=account.enabled
                     and is_stale(
                         source=source,
