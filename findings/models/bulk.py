@@ -110,8 +110,10 @@ def reserve_ids(*, model: type[Model], count: int) -> list[int]:
     if not count:
         return []
     with connection.cursor() as cursor:
+        # The sequence is looked up once (MATERIALIZED), not once per id.
         cursor.execute(
-            "SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)",
+            "WITH s AS MATERIALIZED (SELECT pg_get_serial_sequence(%s, 'id')::regclass AS seq)"
+            " SELECT array_agg(nextval(s.seq)) FROM s, generate_series(1, %s)",
             [model._meta.db_table, count],
         )
-        return [pk for (pk,) in cursor.fetchall()]
+        return cursor.fetchone()[0]
