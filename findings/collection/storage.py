@@ -11,11 +11,15 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db import connection, transaction
 from django.db.models import Model
 
 from findings.models import AwsAccount, PolicyDocument
-from findings.models.bulk import columns_of, copy_into, instance_line, is_postgres
+from findings.models.bulk import (
+    columns_of,
+    copy_rows,
+    is_postgres,
+    staging_table,
+)
 from findings.models.fingerprints import fingerprint
 from findings.policy.documents import canonical_json, document_hash
 
@@ -134,28 +138,50 @@ def _sync_by_copy(
     scope: dict,
 ) -> SyncCounts:
     table = model._meta.db_table
-    fields = columns_of(model=model)
-    columns = [f.column for f in fields]
-    key_columns = ["account_id", *(model._meta.get_field(k).column for k in model.natural_key)]
-    kept = {"account_id", "first_seen_at", *key_columns}
-    updated_columns = [c for c in columns if c not in kept]
+    # The columns every row gets the same value in, then the record's own, then the columns
+    # the records leave to their default.
+    fixed = {
+        "account_id": account.pk,
+        "first_seen_at": now,
+        "changed_at": now,
+        "gone_at": None,
+        "last_seen_at": None,
+    }
+    named = {f.attname: f for f in columns_of(model=model)}
+    sample = records[0] if records else {}
+    record_keys = [
+        key
+        for key in sample
+        if (key if key in named else model._meta.get_field(key).attname) not in fixed
+    ]
+    record_fields = [model._meta.get_field(key) for key in record_keys]
+    covered = {"fingerprint", *fixed, *(f.attname for f in record_fields)}
+    default_fields = [f for f in named.values() if f.attname not in covered]
+    fields = [
+        named["fingerprint"],
+        *(named[c] for c in fixed),
+        *record_fields,
+        *default_fields,
+    ]
+    constant = list(fixed.values())
+    defaults = [f.get_default() for f in default_fields]
 
-    rows: dict[tuple, str] = {}
+    rows: dict[tuple, list] = {}
     for values in records:
         key = tuple(values[k] for k in model.natural_key)
         if key in rows:
             continue  # a duplicate in the input: the first one wins
-        instance = model(
-            account=account,
-            fingerprint=fingerprint(values),
-            first_seen_at=now,
-            changed_at=now,
-            gone_at=None,
-            last_seen_at=None,
-            **values,
-        )
-        rows[key] = instance_line(instance=instance, fields=fields)
+        rows[key] = [
+            fingerprint(values),
+            *constant,
+            *[values[k] for k in record_keys],
+            *defaults,
+        ]
 
+    columns = [f.column for f in fields]
+    key_columns = ["account_id", *(model._meta.get_field(k).column for k in model.natural_key)]
+    kept = {"account_id", "first_seen_at", *key_columns}
+    updated_columns = [c for c in columns if c not in kept]
     stage = f"stage_{table}"
     quoted = ", ".join(f'"{c}"' for c in columns)
     keys = ", ".join(f'"{c}"' for c in key_columns)
@@ -164,15 +190,9 @@ def _sync_by_copy(
         model.objects.filter(account=account, gone_at=None, **scope).values("id").query
     ).sql_with_params()
     counts = SyncCounts()
-    with transaction.atomic(), connection.cursor() as cursor:
-        # Fixed names from the model's metadata: nothing here comes from the records.
-        cursor.execute(f"DROP TABLE IF EXISTS {stage}")
-        cursor.execute(
-            f"CREATE TEMP TABLE {stage} ON COMMIT DROP AS"  # noqa: S608
-            f" SELECT {quoted} FROM {table} WITH NO DATA"
-        )
+    with staging_table(model=model, fields=fields, name=stage) as cursor:
         if rows:
-            copy_into(table=stage, columns=columns, lines=list(rows.values()))
+            copy_rows(table=stage, fields=fields, rows=rows.values())
             # The NOT EXISTS below probes the stage by key: with statistics still describing a
             # smaller account (a first import), the planner picks a nested loop, which without
             # this index scans the whole stage per row (seconds at 10k rows).
@@ -196,7 +216,6 @@ def _sync_by_copy(
             [now, previous_seen_at, now, *params],
         )
         counts.gone = cursor.rowcount
-        cursor.execute(f"DROP TABLE {stage}")
     return counts
 
 

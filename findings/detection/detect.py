@@ -23,6 +23,12 @@ from findings.detection.checks import (
     Principal,
     Thresholds,
 )
+from findings.detection.writes import (
+    add_events,
+    insert_findings,
+    resolve_findings,
+    update_seen_findings,
+)
 from findings.models import (
     AccessAnalyzerFinding,
     Analyzer,
@@ -31,16 +37,15 @@ from findings.models import (
     CredentialReportEntry,
     Exclusion,
     Finding,
-    FindingEvent,
     IamGroup,
     IamRole,
     IamUser,
     PolicyAttachment,
     ServiceLastAccessed,
 )
-from findings.models.bulk import copy_insert, is_postgres
+from findings.models.bulk import json_text
 from findings.models.findings import SEVERITY_RANK
-from findings.models.fingerprints import fingerprint
+from findings.models.fingerprints import fingerprinted
 
 EXCLUDE_TAG = "iamreview:exclude"
 AA_PREFIX = "access-analyzer:"
@@ -360,22 +365,28 @@ class DetectionCounts:
         return dict(self.__dict__)
 
 
-def _insert_findings(new: list[Finding]) -> None:
-    """New findings in one COPY on Postgres (their ids read back by key), bulk_create elsewhere."""
-    if not is_postgres():
-        Finding.objects.bulk_create(new, batch_size=1000)
-        return
-    by_key = {(f.check_id, f.resource_key): f for f in new}
-    for pk, check_id, resource_key in copy_insert(
-        model=Finding, instances=new, returning=("check_id", "resource_key")
-    ):
-        finding = by_key[(check_id, resource_key)]
-        finding.pk = pk
-        finding._state.adding = False
+# The columns detection compares, read as plain rows: no model instance per finding.
+EXISTING_FIELDS = (
+    "check_id",
+    "resource_key",
+    "id",
+    "status",
+    "evidence_fingerprint",
+    "exclusion_id",
+    "severity",
+    "aws_status",
+    "times_reopened",
+    "resolved_at",
+    "resolved_by_run_id",
+    "last_seen_at",
+)
 
 
 def detect_account(*, account: AwsAccount, now: datetime | None = None) -> DetectionCounts:
-    """Run every check whose evidence exists and bring the account's findings up to date."""
+    """Run every check whose evidence exists and bring the account's findings up to date.
+
+    Unchanged findings are not written at all; new, changed and resolved ones are written in
+    bulk (findings.detection.writes)."""
     now = now or timezone.now()
     rules = thresholds()
     latest, previous_successes = _latest_successes(account)
@@ -406,160 +417,131 @@ def detect_account(*, account: AwsAccount, now: datetime | None = None) -> Detec
     if scope_aa:
         in_scope |= Q(check_id__startswith=AA_PREFIX)
     existing = {
-        (f.check_id, f.resource_key): f
-        for f in Finding.objects.filter(account=account).filter(in_scope)
+        (row.check_id, row.resource_key): row
+        for row in Finding.objects.filter(account=account)
+        .filter(in_scope)
+        .order_by()
+        .values_list(*EXISTING_FIELDS, named=True)
     }
+    # The same for every finding written by this detection: encoded once.
+    thresholds_text = json_text(field=Finding._meta.get_field("thresholds"), value=rules.as_dict())
     counts = DetectionCounts()
-    new: list[Finding] = []
-    changed: list[Finding] = []
-    events: list[FindingEvent] = []
+    new: list[tuple] = []  # writes.NEW_FINDING_FIELDS
+    seen_changed: list[tuple] = []  # id, *writes.SEEN_FINDING_FIELDS
+    resolved: list[tuple] = []  # id, *writes.RESOLVED_FINDING_FIELDS
+    events: list[tuple] = []  # writes.EVENT_FIELDS
     seen = set()
 
+    for item, aa_row in detected:
+        key = (item.check_id, item.resource_key)
+        if key in seen:
+            continue
+        seen.add(key)
+        check = CHECKS_BY_ID.get(item.check_id)
+        severity = item.severity or check.severity
+        finding = existing.get(key)
+        exclusion, reason = _matching_exclusion(
+            exclusions,
+            account=account,
+            check_id=item.check_id,
+            arn=item.resource_arn,
+            tags=tags_by_arn.get(item.resource_arn, {}),
+            finding_id=finding.id if finding else None,
+        )
+        target = Finding.Status.EXCLUDED if reason else Finding.Status.OPEN
+        exclusion_id = exclusion.pk if exclusion else None
+        aws_status = aa_row.status if aa_row else ""
+        evidence_text, print_ = fingerprinted(item.evidence)
+        if finding is None:
+            new.append(
+                (
+                    account.pk,
+                    item.check_id,
+                    item.resource_key,
+                    item.resource_arn,
+                    item.resource_type,
+                    item.resource_name,
+                    item.title or check.title,
+                    severity,
+                    SEVERITY_RANK[severity],
+                    item.severity_reason or check.severity_reason,
+                    target,
+                    evidence_text,
+                    print_,
+                    RULES_VERSION,
+                    thresholds_text,
+                    exclusion_id,
+                    reason,
+                    aa_row.pk if aa_row else None,
+                    aws_status,
+                    now,
+                    now,
+                    0,
+                )
+            )
+            continue
+        if (
+            finding.status,
+            finding.evidence_fingerprint,
+            finding.exclusion_id,
+            finding.severity,
+            finding.aws_status,
+        ) == (target, print_, exclusion_id, severity, aws_status):
+            counts.still_open += 1
+            continue
+        resolved_at, resolved_by_run_id = finding.resolved_at, finding.resolved_by_run_id
+        times_reopened = finding.times_reopened
+        if finding.status == Finding.Status.RESOLVED:
+            times_reopened += 1
+            resolved_at = resolved_by_run_id = None
+            events.append((finding.id, "reopened", now, None, ""))
+            counts.reopened += 1
+        elif finding.status != target:
+            kind = "excluded" if target == Finding.Status.EXCLUDED else "included"
+            events.append((finding.id, kind, now, None, reason[:500]))
+        seen_changed.append(
+            (
+                finding.id,
+                target,
+                exclusion_id,
+                reason,
+                evidence_text,
+                print_,
+                severity,
+                SEVERITY_RANK[severity],
+                aws_status,
+                RULES_VERSION,
+                thresholds_text,
+                resolved_at,
+                resolved_by_run_id,
+                times_reopened,
+                now,
+            )
+        )
+
+    for key, finding in existing.items():
+        if key in seen or finding.status == Finding.Status.RESOLVED:
+            continue
+        run = aa_run if finding.check_id.startswith(AA_PREFIX) else run_ids.get(finding.check_id)
+        # Last seen by the success before the run that showed it fixed (unchanged findings
+        # are not rewritten at each detection, so their own column can be older).
+        last_seen_at = finding.last_seen_at
+        before_fix = previous_successes.get(run.source) if run else None
+        if before_fix and before_fix.finished_at and before_fix.finished_at > last_seen_at:
+            last_seen_at = before_fix.finished_at
+        run_id = run.pk if run else None
+        resolved.append((finding.id, run_id, last_seen_at))
+        events.append((finding.id, "resolved", now, run_id, ""))
+        counts.resolved += 1
+
     with transaction.atomic():
-        for item, aa_row in detected:
-            key = (item.check_id, item.resource_key)
-            if key in seen:
-                continue
-            seen.add(key)
-            check = CHECKS_BY_ID.get(item.check_id)
-            severity = item.severity or check.severity
-            finding = existing.get(key)
-            exclusion, reason = _matching_exclusion(
-                exclusions,
-                account=account,
-                check_id=item.check_id,
-                arn=item.resource_arn,
-                tags=tags_by_arn.get(item.resource_arn, {}),
-                finding_id=finding.pk if finding else None,
-            )
-            target = Finding.Status.EXCLUDED if reason else Finding.Status.OPEN
-            print_ = fingerprint(item.evidence)
-            if finding is None:
-                new.append(
-                    Finding(
-                        account=account,
-                        check_id=item.check_id,
-                        resource_key=item.resource_key,
-                        resource_arn=item.resource_arn,
-                        resource_type=item.resource_type,
-                        resource_name=item.resource_name,
-                        title=item.title or check.title,
-                        severity=severity,
-                        severity_rank=SEVERITY_RANK[severity],
-                        severity_reason=item.severity_reason or check.severity_reason,
-                        status=target,
-                        evidence=item.evidence,
-                        evidence_fingerprint=print_,
-                        rule_version=RULES_VERSION,
-                        thresholds=rules.as_dict(),
-                        exclusion=exclusion,
-                        exclusion_reason=reason,
-                        aws_finding=aa_row,
-                        aws_status=aa_row.status if aa_row else "",
-                        first_seen_at=now,
-                        last_seen_at=now,
-                    )
-                )
-                continue
-            before = (
-                finding.status,
-                finding.evidence_fingerprint,
-                finding.exclusion_id,
-                finding.severity,
-                finding.aws_status,
-            )
-            if finding.status == Finding.Status.RESOLVED:
-                finding.times_reopened += 1
-                finding.resolved_at = None
-                finding.resolved_by_run = None
-                events.append(FindingEvent(finding=finding, kind="reopened", at=now))
-                counts.reopened += 1
-            elif finding.status != target:
-                kind = "excluded" if target == Finding.Status.EXCLUDED else "included"
-                events.append(FindingEvent(finding=finding, kind=kind, at=now, note=reason[:500]))
-            finding.status = target
-            finding.exclusion = exclusion
-            finding.exclusion_reason = reason
-            finding.evidence = item.evidence
-            finding.evidence_fingerprint = print_
-            finding.severity = severity
-            finding.severity_rank = SEVERITY_RANK[severity]
-            finding.aws_status = aa_row.status if aa_row else ""
-            finding.rule_version = RULES_VERSION
-            finding.thresholds = rules.as_dict()
-            after = (
-                finding.status,
-                finding.evidence_fingerprint,
-                finding.exclusion_id,
-                finding.severity,
-                finding.aws_status,
-            )
-            if before != after:
-                finding.last_seen_at = now
-                changed.append(finding)
-            else:
-                counts.still_open += 1
-
-        for key, finding in existing.items():
-            if key in seen or finding.status == Finding.Status.RESOLVED:
-                continue
-            finding.status = Finding.Status.RESOLVED
-            finding.resolved_at = now
-            run = (
-                aa_run if finding.check_id.startswith(AA_PREFIX) else run_ids.get(finding.check_id)
-            )
-            finding.resolved_by_run = run
-            # Last seen by the success before the run that showed it fixed (unchanged findings
-            # are not rewritten at each detection, so their own column can be older).
-            before_fix = previous_successes.get(run.source) if run else None
-            if (
-                before_fix
-                and before_fix.finished_at
-                and before_fix.finished_at > finding.last_seen_at
-            ):
-                finding.last_seen_at = before_fix.finished_at
-            events.append(FindingEvent(finding=finding, kind="resolved", at=now, run=run))
-            changed.append(finding)
-            counts.resolved += 1
-
-        _insert_findings(new)
-        for finding in new:
-            events.append(FindingEvent(finding=finding, kind="opened", at=now))
-            if finding.status == Finding.Status.EXCLUDED:
-                events.append(
-                    FindingEvent(
-                        finding=finding,
-                        kind="excluded",
-                        at=now,
-                        note=finding.exclusion_reason[:500],
-                    )
-                )
-        counts.opened = len(new)
-        if changed:
-            Finding.objects.bulk_update(
-                changed,
-                [
-                    "status",
-                    "exclusion",
-                    "exclusion_reason",
-                    "evidence",
-                    "evidence_fingerprint",
-                    "severity",
-                    "severity_rank",
-                    "aws_status",
-                    "rule_version",
-                    "thresholds",
-                    "resolved_at",
-                    "resolved_by_run",
-                    "times_reopened",
-                    "last_seen_at",
-                ],
-                batch_size=500,
-            )
-        if is_postgres():
-            copy_insert(model=FindingEvent, instances=events)
-        else:
-            FindingEvent.objects.bulk_create(events, batch_size=1000)
+        update_seen_findings(rows=seen_changed)
+        resolve_findings(rows=resolved, at=now)
+        # Events of existing findings first, then the new findings' own: the same order as
+        # the findings were met.
+        add_events(rows=events)
+        insert_findings(rows=new, at=now)
+    counts.opened = len(new)
     counts.excluded = Finding.objects.filter(
         account=account, status=Finding.Status.EXCLUDED
     ).count()

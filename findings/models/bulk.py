@@ -1,39 +1,25 @@
-"""Postgres COPY for bulk writes: instances or values as COPY's CSV, loaded in one statement.
+"""Postgres COPY for bulk writes: rows of plain values as COPY text, loaded in one statement.
 
 Used where a run writes thousands of rows (collection storage, detection); elsewhere (SQLite
-for `make run`) callers keep Django's bulk_create.
+for `make run`) callers keep Django's bulk_create. No model instance is built on this path:
+callers hand over tuples of column values, in the order of the fields they name.
 """
 
 import io
 import json
-from datetime import date, datetime
+from collections.abc import Callable, Iterable, Sequence
+from contextlib import contextmanager
+from typing import Any
 
 from django.db import connection, transaction
-from django.db.models import Field, JSONField, Model
+from django.db.models import BinaryField, CharField, Field, JSONField, Model, TextField
+
+# Bytes handed to the server per read of the COPY buffer (psycopg2's default is 8 kB).
+COPY_CHUNK = 1 << 20
 
 
 def is_postgres() -> bool:
     return connection.vendor == "postgresql"
-
-
-def copy_text(*, field: Field, value) -> str | None:
-    """A value as COPY's CSV reads it into the column's own type (None: NULL)."""
-    if value is None:
-        return None
-    if isinstance(field, JSONField):
-        return json.dumps(value, cls=field.encoder)
-    if isinstance(value, bool):
-        return "t" if value else "f"
-    if isinstance(value, datetime | date):
-        return value.isoformat()
-    return str(value)
-
-
-def csv_line(*, values: list[str | None]) -> str:
-    # Quoted text is text (even empty); an unquoted empty field is NULL.
-    return ",".join(
-        "" if value is None else '"' + value.replace('"', '""') + '"' for value in values
-    )
 
 
 def columns_of(*, model: type[Model]) -> list[Field]:
@@ -41,50 +27,93 @@ def columns_of(*, model: type[Model]) -> list[Field]:
     return [f for f in model._meta.concrete_fields if not f.primary_key]
 
 
-def instance_line(*, instance: Model, fields: list[Field]) -> str:
-    return csv_line(values=[copy_text(field=f, value=getattr(instance, f.attname)) for f in fields])
+def fields_named(*, model: type[Model], names: Iterable[str]) -> list[Field]:
+    """The fields of `model` by name or attname ("account" or "account_id")."""
+    return [model._meta.get_field(name) for name in names]
 
 
-def copy_into(*, table: str, columns: list[str], lines: list[str]) -> None:
-    """COPY the CSV lines into `table` (psycopg2's copy_expert, its errors made Django's)."""
-    if not lines:
-        return
-    quoted = ", ".join(f'"{c}"' for c in columns)
-    with connection.cursor() as cursor, connection.wrap_database_errors:
-        cursor.copy_expert(
-            f"COPY {table} ({quoted}) FROM STDIN WITH (FORMAT csv)",
-            io.StringIO("\n".join(lines) + "\n"),
+def json_text(*, field: JSONField, value) -> str | None:
+    """A JSON column's value as JSON text (None: NULL), for a value every row shares."""
+    return None if value is None else json.dumps(value, cls=field.encoder)
+
+
+# COPY's text format: tab-separated, \N for NULL, and these four characters escaped.
+def _escaped(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
+
+
+def _converter(field: Field, *, encoded_json: bool) -> Callable[[Any], str]:
+    """How one column's value (not None) becomes COPY text: chosen once per column."""
+    if isinstance(field, JSONField) and not encoded_json:
+        encoder = field.encoder
+
+        def convert(value):
+            return _escaped(json.dumps(value, cls=encoder))
+    elif isinstance(field, BinaryField):
+        raise ValueError(f"COPY of bytes is not supported here ({field.name})")
+    elif isinstance(field, CharField | TextField | JSONField):
+        convert = _escaped
+    else:
+        # Numbers, booleans, dates and aware datetimes: str() gives what Postgres reads.
+        convert = str
+    return convert
+
+
+def copy_rows(
+    *, table: str, fields: list[Field], rows: Iterable[Sequence], encoded_json: bool = False
+) -> int:
+    """COPY rows of Python values (one per field, in order; None is NULL) into `table`. Returns
+    the number of rows written. `encoded_json`: the JSON columns already hold JSON text (encoded
+    once by the caller, e.g. with the evidence's fingerprint)."""
+    converters = [_converter(f, encoded_json=encoded_json) for f in fields]
+    buffer = io.StringIO()
+    write = buffer.write
+    for row in rows:
+        write(
+            "\t".join(
+                [
+                    "\\N" if value is None else convert(value)
+                    for convert, value in zip(converters, row, strict=True)
+                ]
+            )
         )
+        write("\n")
+    if not buffer.tell():
+        return 0
+    buffer.seek(0)
+    columns = ", ".join(f'"{f.column}"' for f in fields)
+    with connection.cursor() as cursor, connection.wrap_database_errors:
+        cursor.copy_expert(f"COPY {table} ({columns}) FROM STDIN", buffer, COPY_CHUNK)
+        return cursor.rowcount
 
 
-def copy_insert(
-    *, model: type[Model], instances: list[Model], returning: tuple[str, ...] = ()
-) -> list[tuple]:
-    """Insert the instances with one COPY. With `returning` (column names), through a staging
-    table and one INSERT ... RETURNING id and those columns, to learn the new ids."""
-    if not instances:
-        return []
-    fields = columns_of(model=model)
-    columns = [f.column for f in fields]
-    lines = [instance_line(instance=instance, fields=fields) for instance in instances]
+@contextmanager
+def staging_table(*, model: type[Model], fields: list[Field], name: str):
+    """A temporary table with the columns of `fields` (typed like the model's), dropped when
+    the block ends. Use inside a transaction (its ON COMMIT DROP is the safety net)."""
     table = model._meta.db_table
-    if not returning:
-        copy_into(table=table, columns=columns, lines=lines)
-        return []
-    stage = f"stage_insert_{table}"
-    quoted = ", ".join(f'"{c}"' for c in columns)
-    back = ", ".join(["id", *(f'"{c}"' for c in returning)])
+    columns = ", ".join(f'"{f.column}"' for f in fields)
     with transaction.atomic(), connection.cursor() as cursor:
         # Fixed names from the model's metadata: nothing here comes from the rows.
-        cursor.execute(f"DROP TABLE IF EXISTS {stage}")
+        cursor.execute(f"DROP TABLE IF EXISTS {name}")
         cursor.execute(
-            f"CREATE TEMP TABLE {stage} ON COMMIT DROP AS"  # noqa: S608
-            f" SELECT {quoted} FROM {table} WITH NO DATA"
+            f"CREATE TEMP TABLE {name} ON COMMIT DROP AS"  # noqa: S608
+            f" SELECT {columns} FROM {table} WITH NO DATA"
         )
-        copy_into(table=stage, columns=columns, lines=lines)
+        yield cursor
+        cursor.execute(f"DROP TABLE {name}")
+
+
+def reserve_ids(*, model: type[Model], count: int) -> list[int]:
+    """`count` new ids from the table's own sequence, for rows COPYed with their id (and rows
+    pointing at them COPYed in the same go). Other writers never get these ids."""
+    if not count:
+        return []
+    with connection.cursor() as cursor:
+        # The sequence is looked up once (MATERIALIZED), not once per id.
         cursor.execute(
-            f"INSERT INTO {table} ({quoted}) SELECT {quoted} FROM {stage} RETURNING {back}"  # noqa: S608
+            "WITH s AS MATERIALIZED (SELECT pg_get_serial_sequence(%s, 'id')::regclass AS seq)"
+            " SELECT array_agg(nextval(s.seq)) FROM s, generate_series(1, %s)",
+            [model._meta.db_table, count],
         )
-        rows = cursor.fetchall()
-        cursor.execute(f"DROP TABLE {stage}")
-    return rows
+        return cursor.fetchone()[0]

@@ -325,3 +325,35 @@ def test_storage_is_a_fixed_number_of_statements_whatever_the_number_of_rows(
     after = row_versions("findings_iamrole")
     changed = {pk for pk in before if before[pk] != after[pk]}
     assert changed == {IamRole.objects.get(name="role-0").pk}
+
+
+def test_copied_rows_keep_every_character_none_as_null_and_empty_text_as_empty(postgres):
+    """COPY's text format escapes backslash, tab, newline and carriage return; None is NULL."""
+    account = add_account(account_id="111122223333", name="Production")
+    awkward = 'tab\there, back\\slash \\N, new\nline, cr\r, quote"d, comma,'
+    sync_observed(
+        model=IamRole,
+        account=account,
+        records=[
+            role_values(
+                "awkward",
+                description=awkward,
+                tags={awkward: awkward, "nested": ["\\", "\t", None]},
+                trust_policy=None,
+                path="",
+                max_session_duration=7200,
+                is_sso=True,
+                last_used_at=datetime(2026, 10, 31, 23, 59, 59, 123456, tzinfo=UTC),
+            )
+        ],
+        now=datetime(2026, 11, 1, tzinfo=UTC),
+        previous_seen_at=None,
+    )
+
+    role = IamRole.objects.get(name="awkward")
+    assert role.description == awkward
+    assert role.tags == {awkward: awkward, "nested": ["\\", "\t", None]}
+    assert role.trust_policy is None and role.gone_at is None
+    assert role.path == ""
+    assert (role.max_session_duration, role.is_sso, role.is_service_linked) == (7200, True, False)
+    assert role.last_used_at == datetime(2026, 10, 31, 23, 59, 59, 123456, tzinfo=UTC)
