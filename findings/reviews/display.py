@@ -18,7 +18,7 @@ from findings.inventory.selectors import REASON_WORDS
 from findings.models import IamRole, IamUser, ReviewCycle, ReviewItem
 from findings.reviews.forms import DECISION_HELP, DecisionForm
 from findings.reviews.plans import item_suggestion
-from findings.reviews.services import Conflict, Forbidden, check_may_decide, reviewers
+from findings.reviews.services import Conflict, Forbidden, check_may_decide, reviewer_choices
 
 # --- Evidence as the page shows it -----------------------------------------------------------
 
@@ -315,7 +315,7 @@ def item_context(
             refusal = str(exc)
     if may_decide and form is None:
         form = DecisionForm(
-            reviewers=[u for u in reviewers() if u.pk != request.user.pk],
+            reviewers=reviewer_choices(exclude=request.user.pk),
             item_id=item.pk,
             initial={"expected_latest_id": item.latest_decision_id},
         )

@@ -11,8 +11,10 @@ from urllib.parse import urlencode
 from django import forms
 from django.utils import timezone
 
+from accounts.models import User
 from findings.models import AwsAccount, Decision, ReviewCycle
 from findings.reviews.services import DEFAULT_ATTESTATION, MAX_RISK_ACCEPTANCE
+from iamreview.widgets import QuickSelect
 
 # Bulk decisions: delegating many items at once is what assignment is for.
 BULK_KINDS = [
@@ -65,7 +67,7 @@ class DecisionForm(forms.Form):
         help_text="At most a year away.",
     )
     delegate_to = forms.TypedChoiceField(
-        label="Delegate to", required=False, coerce=int, empty_value=None
+        label="Delegate to", required=False, coerce=int, empty_value=None, widget=QuickSelect
     )
     attach_plan = forms.BooleanField(
         label="Attach the right-sizing suggestion as the remediation plan",
@@ -75,17 +77,17 @@ class DecisionForm(forms.Form):
     # The decision the person saw (empty: none yet); the domain compares it with the latest.
     expected_latest_id = forms.IntegerField(required=False, widget=forms.HiddenInput)
 
-    def __init__(self, *args, reviewers=(), item_id: int, **kwargs):
+    def __init__(self, *args, reviewers: list[tuple[int, str]] = (), item_id: int, **kwargs):
+        """`reviewers`: (id, name) of whom the item may be delegated to (reviewer_choices)."""
         kwargs.setdefault("auto_id", f"item-{item_id}-%s")
         super().__init__(*args, **kwargs)
-        self.reviewers = {user.pk: user for user in reviewers}
-        self.fields["delegate_to"].choices = [("", "Choose a reviewer")] + [
-            (user.pk, user.display_name) for user in reviewers
-        ]
+        self.fields["delegate_to"].choices = [("", "Choose a reviewer"), *reviewers]
         self.fields["expires_on"].widget.attrs.update(expiry_bounds())
 
     def delegate(self):
-        return self.reviewers.get(self.cleaned_data.get("delegate_to"))
+        """The person chosen to delegate to (one of the choices: the field validated it)."""
+        pk = self.cleaned_data.get("delegate_to")
+        return User.objects.filter(pk=pk).first() if pk else None
 
 
 class BulkForm(forms.Form):

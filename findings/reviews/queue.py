@@ -39,10 +39,11 @@ from findings.reviews.services import (
     Forbidden,
     check_may_sign_off,
     may_download_evidence,
-    reviewers,
+    reviewer_choices,
 )
 from findings.reviews.summary import sign_off_summary
 from findings.reviews.tally import cycle_tally
+from iamreview.widgets import option_tags
 
 PER_PAGE = 25
 CYCLES_PER_PAGE = 25
@@ -193,6 +194,7 @@ def page_of_item(cycle: ReviewCycle, filters: QueueFilters, item_id) -> int | No
 
 
 def queue_context(request, cycle: ReviewCycle, filters: QueueFilters, *, page_number=None) -> dict:
+    people = reviewer_choices()
     paginator = Paginator(LateRows(queue_items(cycle, filters, request.user)), PER_PAGE)
     count = known_count(cycle, filters)
     if count is not None:
@@ -217,7 +219,9 @@ def queue_context(request, cycle: ReviewCycle, filters: QueueFilters, *, page_nu
         "may_bulk_decide": cycle.state == ReviewCycle.State.OPEN
         and can(request.user, Capability.DECIDE),
         "bulk_kinds": BULK_KINDS,
-        "reviewers": reviewers(),
+        # Rendered once here: hundreds of reviewers are two long option lists.
+        "reviewer_options": option_tags(people),
+        "assignee_filter_options": option_tags(people, selected=filters.assignee),
     }
 
 

@@ -849,7 +849,13 @@ def refresh_population(*, cycle: ReviewCycle) -> None:
     )
 
 
-def reviewers() -> list[User]:
-    return list(
-        User.objects.filter(is_active=True, groups__name=Role.REVIEWER.value).order_by("email")
+def reviewer_choices(*, exclude: int | None = None) -> list[tuple[int, str]]:
+    """(id, name) of every active reviewer by email, for choosing whom to assign or delegate
+    to: plain values (pages show it to hundreds of reviewers), `exclude` (a person's id) left
+    out."""
+    rows = (
+        User.objects.filter(is_active=True, groups__name=Role.REVIEWER.value)
+        .order_by("email")
+        .values_list("pk", "full_name", "email")
     )
+    return [(pk, full_name or email) for pk, full_name, email in rows if pk != exclude]

@@ -54,7 +54,7 @@ from findings.reviews.services import (
     may_download_evidence,
     open_cycle,
     open_release_cycle,
-    reviewers,
+    reviewer_choices,
     sign_off_cycle,
 )
 from findings.reviews.summary import sign_off_summary
@@ -392,7 +392,7 @@ def review_decide(request, pk: int):
     item = load_item(pk)
     form = DecisionForm(
         request.POST,
-        reviewers=[u for u in reviewers() if u.pk != request.user.pk],
+        reviewers=reviewer_choices(exclude=request.user.pk),
         item_id=item.pk,
     )
     if not form.is_valid():
@@ -421,7 +421,7 @@ def review_decide(request, pk: int):
         retry["expected_latest_id"] = item.latest_decision_id or ""
         again = DecisionForm(
             retry,
-            reviewers=[u for u in reviewers() if u.pk != request.user.pk],
+            reviewers=reviewer_choices(exclude=request.user.pk),
             item_id=item.pk,
         )
         again.is_valid()

@@ -1,0 +1,41 @@
+"""QuickSelect writes what Django's Select writes for the same choices, escaped the same way."""
+
+from django import forms
+
+from iamreview.widgets import QuickSelect, option_tags
+
+HOSTILE = '<script>alert("x")</script> & O\'Brien'
+
+
+class Both(forms.Form):
+    quick = forms.TypedChoiceField(required=False, coerce=int, widget=QuickSelect)
+    plain = forms.TypedChoiceField(required=False, coerce=int)
+
+    def __init__(self, *args, choices=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        for name in ("quick", "plain"):
+            self.fields[name].choices = [("", "Choose a reviewer"), *choices]
+
+
+def test_labels_and_values_are_escaped_and_nothing_else_changes():
+    html = option_tags([(1, HOSTILE), ('2"', "Rita")], selected="1")
+    assert "<script>" not in html and "&lt;script&gt;" in html
+    assert "&quot;x&quot;" in html and "O&#x27;Brien" in html and "&amp;" in html
+    assert '<option value="1" selected>' in html and '<option value="2&quot;">' in html
+
+
+def test_the_select_renders_like_djangos_own_with_the_current_value_selected():
+    choices = [(7, "Ana"), (9, HOSTILE)]
+    form = Both({"quick": "9", "plain": "9"}, choices=choices)
+    assert form.is_valid(), form.errors
+    quick, plain = str(form["quick"]), str(form["plain"])
+    assert quick.startswith('<select name="quick" id="id_quick">')
+    assert quick.count("<option") == plain.count("<option") == 3
+    assert '<option value="9" selected>' in quick and 'value="9" selected' in plain
+    assert "&lt;script&gt;" in quick and "<script>" not in quick
+    assert form.cleaned_data["quick"] == 9
+
+
+def test_a_value_outside_the_choices_is_refused_by_the_field():
+    form = Both({"quick": "8"}, choices=[(7, "Ana")])
+    assert not form.is_valid() and "quick" in form.errors
