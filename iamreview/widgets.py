@@ -26,7 +26,7 @@ def option_tags(choices, *, selected: str = "") -> SafeString:
 
 class QuickSelect(forms.Select):
     def render(self, name, value, attrs=None, renderer=None):
-        final = {"name": name, **self.build_attrs(self.attrs, attrs)}
+        final = self.build_attrs(self.attrs, {**(attrs or {}), "name": name})
         selected = "" if value is None else str(value[0] if isinstance(value, list) else value)
         return format_html(
             "<select{}>{}</select>", flatatt(final), option_tags(self.choices, selected=selected)
