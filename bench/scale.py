@@ -482,6 +482,8 @@ def measure_digests(*, people: int) -> dict:
     started = time.perf_counter()
     sent = send_due_digests(force=True, email=None)
     elapsed = time.perf_counter() - started
+    # Pages of a --reuse run are measured on the state as built, not with these people.
+    User.objects.filter(email__startswith="digest-").delete()
     return {"people": people, "sent": sent, "seconds": elapsed}
 
 
