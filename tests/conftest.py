@@ -53,6 +53,16 @@ def audit_checkpoints_of_this_test(settings, tmp_path):
     settings.AUDIT_CHECKPOINT_S3_BUCKET = ""
 
 
+@pytest.fixture(autouse=True)
+def empty_cache():
+    """Each test starts with an empty cache: cached counts and pages are keyed by the state of
+    the findings, which repeats from test to test (an empty table, the same first ids)."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+
+
 @pytest.fixture
 def postgres(settings):
     """For tests that prove Postgres-only behaviour (locks, triggers)."""

@@ -3,19 +3,24 @@
 The exclusion pages are in findings/exclusion_views.py.
 """
 
+import hashlib
+import json
 from dataclasses import dataclass
 from urllib.parse import urlencode
 
 from django.conf import settings
+from django.core.cache import cache
 from django.core.paginator import Paginator
-from django.http import StreamingHttpResponse
+from django.http import HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, render
+from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.cache import patch_vary_headers
+from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_GET
 
-from accounts.permissions import Capability, requires
+from accounts.permissions import Capability, capabilities_of, requires
 from findings.detection.checks import CHECKS_BY_ID
 from findings.detection.detect import AA_PREFIX, AA_TYPES
 from findings.detection.selectors import (
@@ -26,6 +31,7 @@ from findings.detection.selectors import (
     explanation,
     filtered_findings,
     finding_records,
+    findings_version,
     last_seen,
     matching_count,
     severity_counts,
@@ -141,10 +147,14 @@ def is_filtered(filters: FindingFilters) -> bool:
     )
 
 
-@require_GET
-@requires(Capability.VIEW)
-def findings_list(request):
-    filters = FindingFilters.from_params(request.GET)
+TEMPLATE = "findings/detection/findings.html"
+# The rendered list for one set of filters and page, per state of the findings: repeated views
+# (many people on the first page) cost a cache read. A new finding or event moves the version;
+# the TTL bounds what an event-less change (a severity, an account's name, "3 days ago") leaves.
+LIST_CACHE_SECONDS = 60
+
+
+def list_context(request, filters: FindingFilters) -> dict:
     counts = severity_counts(filters=filters)
     paginator = Paginator(LateRows(filtered_findings(filters=filters)), PER_PAGE)
     # Known from the (cached) severity counts: no second count of the table. Pages stop at
@@ -152,7 +162,7 @@ def findings_list(request):
     total = matching_count(filters=filters, counts=counts)
     paginator.count = min(total, settings.FINDINGS_LIST_MAX_ROWS)
     page = paginator.get_page(request.GET.get("page"))
-    context = {
+    return {
         "filters": filters,
         "page": page,
         "columns": columns(filters),
@@ -175,10 +185,40 @@ def findings_list(request):
             "next": list_url(filters, page=page.next_page_number()) if page.has_next() else None,
         },
     }
-    template = "findings/detection/findings.html"
-    if request.htmx and not request.htmx.history_restore_request:
-        template += "#findings-table"
-    response = render(request, template, context)
+
+
+def list_cache_key(request, filters: FindingFilters, *, part: str) -> str:
+    """Per state of the findings, filters and page, part rendered, and what the person may do
+    (the page's links and hints depend on it); never per person otherwise."""
+    capabilities = sorted(
+        name for name, allowed in capabilities_of(request.user).items() if allowed
+    )
+    scope = json.dumps(
+        [filters.as_params(), request.GET.get("page", ""), part, capabilities], sort_keys=True
+    )
+    digest = hashlib.sha256(scope.encode()).hexdigest()[:32]
+    return f"iamreview:findings-list:{findings_version()}:{digest}"
+
+
+@require_GET
+@requires(Capability.VIEW)
+def findings_list(request):
+    filters = FindingFilters.from_params(request.GET)
+    partial = bool(request.htmx and not request.htmx.history_restore_request)
+    part = "findings-table" if partial else "findings-content"
+    key = list_cache_key(request, filters, part=part)
+    content, context = cache.get(key), {}
+    if content is None:
+        context = list_context(request, filters)
+        content = render_to_string(f"{TEMPLATE}#{part}", context, request)
+        cache.set(key, content, LIST_CACHE_SECONDS)
+    if partial:
+        response = HttpResponse(content)
+    else:
+        # The list's context goes along when it was just built (tests read it); the page
+        # around it only places the rendered content.
+        context["content"] = mark_safe(content)  # noqa: S308 - rendered by the template engine
+        response = render(request, TEMPLATE, context)
     patch_vary_headers(response, ["HX-Request"])
     return response
 

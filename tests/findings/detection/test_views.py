@@ -447,3 +447,35 @@ def test_pages_stop_at_a_bounded_offset_and_say_how_to_reach_the_rest(
 
     assert "120 open findings" in page
     assert "Page 2 of 2 (the first 100: filter, sort or export to reach the rest)" in page
+
+
+def test_the_rendered_list_is_reused_until_the_findings_change(
+    client, reviewer, administrator, production, django_assert_max_num_queries
+):
+    """Repeated views of the same list read it from the cache (no list queries); a new finding
+    moves the findings' version and the next view shows it; what a person may do is part of
+    the key (the list's hints differ)."""
+    make_finding(production, "alpha", severity="high")
+    client.force_login(reviewer)
+    first = client.get("/findings/").content.decode()
+    assert "alpha" in first
+    with django_assert_max_num_queries(4) as repeat:  # session, user, permissions, version
+        again = client.get("/findings/").content.decode()
+    assert not [
+        q
+        for q in repeat.captured_queries
+        if "findings_finding" in q["sql"] and "MAX" not in q["sql"]
+    ]
+    assert again.count("alpha") == first.count("alpha")
+
+    make_finding(production, "zulu", severity="critical")
+    fresh = client.get("/findings/").content.decode()
+    assert "zulu" in fresh and fresh.index("zulu") < fresh.index("alpha")
+
+    client.force_login(administrator)
+    # An administrator's capabilities differ: their own rendering, not the reviewer's.
+    with django_assert_max_num_queries(12) as other:
+        assert "zulu" in client.get("/findings/").content.decode()
+    assert any(
+        "findings_finding" in q["sql"] and "MAX" not in q["sql"] for q in other.captured_queries
+    )
