@@ -60,10 +60,10 @@ def _week_start(day: date) -> date:
     return day - timedelta(days=day.weekday())
 
 
-def _events_by_week(*, first: date) -> list[dict]:
+def _events_by_week(*, first: date, version: str) -> list[dict]:
     """Opened, reopened and resolved events per week since `first`: one grouped query over the
     events, run once per state of the findings (any new event moves the version), not per page."""
-    key = f"iamreview:dashboard-trend:{first.isoformat()}:{findings_version()}"
+    key = f"iamreview:dashboard-trend:{first.isoformat()}:{version}"
     rows = cache.get(key)
     if rows is None:
         rows = list(
@@ -78,10 +78,10 @@ def _events_by_week(*, first: date) -> list[dict]:
     return rows
 
 
-def finding_trend(*, now: datetime) -> list[TrendWeek]:
+def finding_trend(*, now: datetime, version: str | None = None) -> list[TrendWeek]:
     """Findings opened and resolved per week over the last weeks (one grouped query, cached)."""
     first = _week_start(timezone.localdate(now)) - timedelta(weeks=TREND_WEEKS - 1)
-    rows = _events_by_week(first=first)
+    rows = _events_by_week(first=first, version=version or findings_version())
     opened: dict[date, int] = {}
     resolved: dict[date, int] = {}
     for row in rows:
@@ -164,14 +164,60 @@ def open_cycles(*, user: User, today: date) -> list[CycleSummary]:
     return summaries
 
 
+# Collection health changes as runs start and finish: read at most every 15 seconds.
+HEALTH_TTL_SECONDS = 15
+TOP_FINDINGS = 6
+
+
+def collection_health(*, now: datetime) -> dict:
+    """Accounts collected, sources whose latest run failed, sources gone stale: for every
+    person alike, so read once per HEALTH_TTL_SECONDS, not per dashboard view."""
+    health = cache.get("iamreview:dashboard-health")
+    if health is None:
+        statuses = collection_status(accounts=AwsAccount.objects.filter(enabled=True), now=now)
+        health = {
+            "accounts": len(statuses),
+            "failing_sources": [
+                (status.account, source)
+                for status in statuses
+                for source in status.sources
+                if source.latest is not None and source.latest.status == "failed"
+            ],
+            "stale_sources": sum(
+                1 for status in statuses for source in status.sources if source.stale
+            ),
+        }
+        cache.set("iamreview:dashboard-health", health, HEALTH_TTL_SECONDS)
+    return health
+
+
+def top_findings(*, version: str | None = None) -> list[Finding]:
+    """The most severe open findings, newest first: per state of the findings (cached)."""
+    key = f"iamreview:dashboard-top:{version or findings_version()}"
+    rows = cache.get(key)
+    if rows is None:
+        rows = list(
+            Finding.objects.filter(status=Finding.Status.OPEN)
+            .select_related("account")
+            .defer("evidence", "thresholds")
+            .order_by("severity_rank", "-first_seen_at")[:TOP_FINDINGS]
+        )
+        cache.set(key, rows, COUNTS_TTL_SECONDS)
+    return rows
+
+
 def dashboard_context(*, user: User) -> dict:
     now = timezone.now()
     today = timezone.localdate(now)
+    version = findings_version()  # one look-up for the counts, the trend and the top findings
     # The Findings page's cached counts (open findings, no filter): counted once per change.
-    counts = {severity: n for severity, n in severity_counts(filters=FindingFilters()).items() if n}
-    statuses = collection_status(accounts=AwsAccount.objects.filter(enabled=True), now=now)
-    sources = [source for status in statuses for source in status.sources]
-    trend = finding_trend(now=now)
+    counts = {
+        severity: n
+        for severity, n in severity_counts(filters=FindingFilters(), version=version).items()
+        if n
+    }
+    health = collection_health(now=now)
+    trend = finding_trend(now=now, version=version)
     cycles = open_cycles(user=user, today=today)
     return {
         "open_total": sum(counts.values()),
@@ -188,19 +234,8 @@ def dashboard_context(*, user: User) -> dict:
         "sign_off_waiting": [c for c in cycles if c.waiting_for_sign_off]
         if can(user, Capability.SIGN_OFF)
         else [],
-        "accounts": len(statuses),
-        "failing_sources": [
-            (status.account, source)
-            for status in statuses
-            for source in status.sources
-            if source.latest is not None and source.latest.status == "failed"
-        ],
-        "stale_sources": sum(1 for source in sources if source.stale),
-        "top_findings": list(
-            Finding.objects.filter(status=Finding.Status.OPEN)
-            .select_related("account")
-            .order_by("severity_rank", "-first_seen_at")[:6]
-        ),
+        **health,
+        "top_findings": top_findings(version=version),
         # Per cycle, so that the dashboard links straight to each queue's unassigned items.
         "unassigned_by_cycle": [
             {"cycle_id": s.cycle.pk, "cycle__title": s.cycle.title, "count": s.cycle.unassigned}

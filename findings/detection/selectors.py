@@ -137,12 +137,13 @@ def findings_version() -> str:
     return f"{finding_id or 0}.{event_id or 0}"
 
 
-def severity_counts(*, filters: FindingFilters) -> dict[str, int]:
+def severity_counts(*, filters: FindingFilters, version: str | None = None) -> dict[str, int]:
     """Findings per severity for these filters (the severity filter itself aside), from the
-    cache while the findings are unchanged: the table is counted once per change, not per page."""
+    cache while the findings are unchanged: the table is counted once per change, not per page.
+    `version`: findings_version() when the caller has just read it."""
     scope = {**filters.__dict__, "severity": "", "sort": ""}
     digest = hashlib.sha256(json.dumps(scope, sort_keys=True).encode()).hexdigest()[:32]
-    key = f"iamreview:severity-counts:{digest}:{findings_version()}"
+    key = f"iamreview:severity-counts:{digest}:{version or findings_version()}"
     counts = cache.get(key)
     if counts is not None:
         return counts

@@ -74,9 +74,9 @@ def test_dashboard_runs_a_fixed_number_of_queries(client, reviewer, django_asser
     populate_more = make_account("444455556666", "Staging")
     for n in range(40):
         make_finding(populate_more, "role-unused", f"arn:aws:iam::444455556666:role/r{n}")
-    # Counts and the trend are cached per state of the findings: the first page after a change
-    # counts again (two grouped queries), the next ones read the cache.
-    with django_assert_max_num_queries(len(small.captured_queries) + 2):
+    # Counts, the trend and the top findings are cached per state of the findings: the first
+    # page after a change reads them again (three queries), the next ones read the cache.
+    with django_assert_max_num_queries(len(small.captured_queries) + 3):
         client.get("/")
     with django_assert_max_num_queries(len(small.captured_queries)):
         client.get("/")
@@ -94,3 +94,24 @@ def test_an_empty_installation_explains_where_to_start(client, administrator):
     page = client.get("/").content.decode()
     assert "No open findings" in page and "Collection</a> page" in page
     assert "No cycle is open" in page
+
+
+def test_collection_health_is_read_once_for_everyone_then_again_after_a_while(
+    client, reviewer, administrator, settings, django_assert_max_num_queries
+):
+    """Failing and stale sources are the same for every person: read at most every
+    HEALTH_TTL_SECONDS, not on every dashboard view."""
+    from django.core.cache import cache
+
+    from findings.dashboard.selectors import collection_health
+
+    populate(3)
+    client.force_login(reviewer)
+    client.get("/")
+    client.force_login(administrator)
+    with django_assert_max_num_queries(30) as later:
+        client.get("/")
+    assert not [q for q in later.captured_queries if "findings_collectionrun" in q["sql"]]
+    cache.delete("iamreview:dashboard-health")  # as the TTL does
+    health = collection_health(now=timezone.now())
+    assert health["accounts"] >= 1 and "failing_sources" in health
