@@ -36,6 +36,21 @@ class PolicySuggestion(models.Model):
                 fields=["account", "principal_arn"], name="one_suggestion_per_principal"
             )
         ]
+        indexes = [
+            # The Right-sizing page: suggestions that change something, in its order (a page
+            # and its count walk this index, not the table of every principal's suggestion).
+            models.Index(
+                fields=[
+                    "-removes_admin",
+                    "-removed_write_actions",
+                    "-removed_actions",
+                    "principal_name",
+                    "id",
+                ],
+                condition=models.Q(changed_policies__gt=0),
+                name="suggestion_list_order",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"Suggestion for {self.principal_name}"

@@ -25,6 +25,7 @@ from findings.collection.policy_generation import (
 from findings.collection.tasks import generate_policy
 from findings.export.tables import csv_text, json_text
 from findings.models import AwsAccount, IamRole, IamUser
+from findings.models.paging import LateRows
 from findings.policy.documents import diff_documents
 from findings.rightsizing import exports
 from findings.rightsizing.plans import compare_documents, planned_documents
@@ -171,7 +172,7 @@ def _rows(filters: dict[str, str]):
 def rightsizing(request):
     filters = _filters(request)
     try:
-        page = Paginator(_rows(filters), PER_PAGE).get_page(request.GET.get("page"))
+        page = Paginator(LateRows(_rows(filters)), PER_PAGE).get_page(request.GET.get("page"))
     except ValueError as exc:
         return HttpResponseBadRequest(str(exc))
     context = {
