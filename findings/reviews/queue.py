@@ -288,9 +288,9 @@ def sign_off_context(request, cycle: ReviewCycle, *, form=None, error: str = "")
 def load_cycle(pk: int) -> ReviewCycle:
     return with_progress(
         get_object_or_404(
-            ReviewCycle.objects.select_related("opened_by", "signed_off_by").prefetch_related(
-                "scope_accounts"
-            ),
+            ReviewCycle.objects.select_related(
+                "opened_by", "signed_off_by", "tally"
+            ).prefetch_related("scope_accounts"),
             pk=pk,
         )
     )

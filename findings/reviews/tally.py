@@ -5,8 +5,9 @@ from findings.models import CycleTally, ReviewCycle
 
 
 def cycle_tally(*, cycle: ReviewCycle) -> CycleTally:
-    """The tally of `cycle` (all zeros for a cycle without items, which has no row yet)."""
+    """The tally of `cycle` (all zeros for a cycle without items, which has no row yet): the
+    one loaded with the cycle (select_related("tally")), or read now."""
     try:
-        return CycleTally.objects.get(cycle_id=cycle.pk)
+        return cycle.tally
     except CycleTally.DoesNotExist:
         return CycleTally(cycle_id=cycle.pk)
