@@ -3,13 +3,27 @@ that fails."""
 
 import hmac
 from dataclasses import dataclass
+from datetime import datetime
 
 from django.conf import settings
+from django.core.cache import cache
 
 from findings.audit.checkpoints import Checkpoint, UnreadableCheckpoint, read_checkpoints
 from findings.audit.services import GENESIS, entry_hash, hashed_fields
 from findings.aws.errors import AwsError
 from findings.models import AuditEntry
+
+
+@dataclass(frozen=True)
+class ChainState:
+    """Where an intact walk ended: enough to go on from there with the entries written since."""
+
+    last_id: int | None
+    last_hash: str
+    checked: int
+    unkeyed: int
+    seen_keyed: bool
+    checkpoint_locations: frozenset[str]
 
 
 @dataclass
@@ -20,6 +34,11 @@ class Verification:
     problem: str = ""
     checkpoints: int = 0
     unkeyed: int = 0
+    state: ChainState | None = None  # set when intact
+    # A page's view: when the whole chain was last walked, and how many entries since.
+    walked_at: datetime | None = None
+    newly_checked: int = 0
+    resumed: bool = False  # only the entries after an earlier intact walk were walked
 
 
 def _checkpoint_problem(checkpoint: Checkpoint, key: str) -> str:
@@ -28,8 +47,15 @@ def _checkpoint_problem(checkpoint: Checkpoint, key: str) -> str:
     return ""
 
 
-def verify_chain(*, checkpoints: list[Checkpoint] | None = None) -> Verification:
-    """Walk the chain once: every link, every hash under the key, every checkpoint."""
+def verify_chain(
+    *, checkpoints: list[Checkpoint] | None = None, resume: ChainState | None = None
+) -> Verification:
+    """Walk the chain once: every link, every hash under the key, every checkpoint.
+
+    With `resume` (the state of an earlier intact walk), only the entries written since are
+    walked, from where it ended; a checkpoint new since then that names an entry it had already
+    passed makes it a whole walk again.
+    """
     key = settings.AUDIT_LOG_KEY
     if checkpoints is None:
         try:
@@ -39,15 +65,33 @@ def verify_chain(*, checkpoints: list[Checkpoint] | None = None) -> Verification
     for checkpoint in checkpoints:
         if problem := _checkpoint_problem(checkpoint, key):
             return Verification(False, 0, checkpoint.entry_id, problem, len(checkpoints))
+    if resume is not None and resume.last_id is not None:
+        passed = [
+            c
+            for c in checkpoints
+            if c.location not in resume.checkpoint_locations and c.entry_id <= resume.last_id
+        ]
+        # The entry the last walk ended on must still be there, unchanged: otherwise the end
+        # of the log was cut or rewritten, which only a whole walk can say precisely.
+        anchor = AuditEntry.objects.filter(pk=resume.last_id).values_list("entry_hash", flat=True)
+        if passed or list(anchor) != [resume.last_hash]:
+            resume = None
     by_entry: dict[int, list[Checkpoint]] = {}
     for checkpoint in checkpoints:
-        by_entry.setdefault(checkpoint.entry_id, []).append(checkpoint)
+        if resume is None or resume.last_id is None or checkpoint.entry_id > resume.last_id:
+            by_entry.setdefault(checkpoint.entry_id, []).append(checkpoint)
 
     def broken(entry_id: int | None, problem: str) -> Verification:
         return Verification(False, checked, entry_id, problem, len(checkpoints), unkeyed)
 
     previous, checked, unkeyed, seen_keyed, last_id = GENESIS, 0, 0, False, None
-    for entry in AuditEntry.objects.order_by("id").iterator(chunk_size=2000):
+    entries = AuditEntry.objects.order_by("id")
+    if resume is not None:
+        previous, checked, unkeyed = resume.last_hash, resume.checked, resume.unkeyed
+        seen_keyed, last_id = resume.seen_keyed, resume.last_id
+        if last_id is not None:
+            entries = entries.filter(id__gt=last_id)
+    for entry in entries.iterator(chunk_size=2000):
         if entry.previous_hash != previous:
             return broken(entry.pk, "does not link to the entry before it")
         if entry.keyed and not key:
@@ -94,4 +138,46 @@ def verify_chain(*, checkpoints: list[Checkpoint] | None = None) -> Verification
         else:
             problem = f"is missing, though checkpoint {checkpoint.location} names it"
         return broken(missing, problem)
-    return Verification(True, checked, None, "", len(checkpoints), unkeyed)
+    state = ChainState(
+        last_id=last_id,
+        last_hash=previous,
+        checked=checked,
+        unkeyed=unkeyed,
+        seen_keyed=seen_keyed,
+        checkpoint_locations=frozenset(c.location for c in checkpoints),
+    )
+    return Verification(
+        True, checked, None, "", len(checkpoints), unkeyed, state=state, resumed=resume is not None
+    )
+
+
+VERIFIED_KEY = "iamreview:audit-chain-verified"
+
+
+def page_verification(*, now: datetime) -> Verification:
+    """The audit page's verification: the whole chain at most every AUDIT_FULL_VERIFY_SECONDS,
+    and on every view the entries written since the last walk (so each view costs what was
+    added, not the length of the log). `python manage.py verify_audit_log` always walks it all."""
+    last = cache.get(VERIFIED_KEY)
+    age = settings.AUDIT_FULL_VERIFY_SECONDS
+    if last is not None and (now - last[0]).total_seconds() < age:
+        walked_at, state = last
+        result = verify_chain(resume=state)
+    else:
+        result = verify_chain()
+    if result.resumed:
+        result.newly_checked = result.checked - state.checked
+    else:
+        walked_at = now
+        result.newly_checked = result.checked
+    result.walked_at = walked_at
+    if result.intact:
+        cache.set(VERIFIED_KEY, (walked_at, result.state), settings.AUDIT_FULL_VERIFY_SECONDS)
+    else:
+        cache.delete(VERIFIED_KEY)  # a broken chain is walked whole on every view
+    return result
+
+
+def forget_verification() -> None:
+    """The next page view walks the whole chain."""
+    cache.delete(VERIFIED_KEY)

@@ -6,6 +6,7 @@ import json
 import re
 from urllib.parse import urlencode
 
+from django.conf import settings
 from django.core.paginator import Paginator
 from django.db.models import Exists, F, OuterRef
 from django.db.models.functions import Coalesce
@@ -21,7 +22,7 @@ from findings.audit.selectors import (
     parse_audit_filters,
     target_url,
 )
-from findings.audit.verify import verify_chain
+from findings.audit.verify import page_verification
 from findings.models import AwsAccount, ReviewCycle, ReviewItem
 from findings.models.paging import LateRows
 from findings.reviews.display import before_in_queue
@@ -361,5 +362,6 @@ def audit_context(request) -> dict:
         "next_url": page_url(page.next_page_number()) if page.has_next() else None,
     }
     if not (request.htmx and request.htmx.target == "audit-table"):
-        context["verification"] = verify_chain()
+        context["verification"] = page_verification(now=timezone.now())
+        context["full_verify_minutes"] = max(1, settings.AUDIT_FULL_VERIFY_SECONDS // 60)
     return context

@@ -8,6 +8,7 @@ urlpatterns = [
     path("review/releases/", views.review_release, name="review_release"),
     path("review/audit/", views.review_audit, name="review_audit"),
     path("review/audit/export.csv", views.review_audit_csv, name="review_audit_csv"),
+    path("review/audit/verify/", views.review_audit_verify, name="review_audit_verify"),
     path("review/cycles/<int:pk>/", views.review_cycle, name="review_cycle"),
     path("review/cycles/<int:pk>/bulk/", views.review_bulk, name="review_bulk"),
     path("review/cycles/<int:pk>/assign/", views.review_assign, name="review_assign"),

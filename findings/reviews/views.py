@@ -21,6 +21,7 @@ from django_htmx.http import trigger_client_event
 from accounts.models import User
 from accounts.permissions import Capability, requires
 from findings.audit.selectors import audit_entries, audit_rows, parse_audit_filters
+from findings.audit.verify import forget_verification
 from findings.export.tables import csv_text
 from findings.models import Decision, ReviewCycle, ReviewItem
 from findings.reviews.display import item_context, load_item, queue_position
@@ -448,6 +449,16 @@ def review_audit(request):
     return render_partial(
         request, "findings/reviews/audit.html", context, target="audit-table", status=status
     )
+
+
+# Declared before require_POST so that a person without the capability gets a 403, not a 405.
+@requires(Capability.EXPORT)
+@require_POST
+def review_audit_verify(request):
+    """Walk the whole chain on the next view, now rather than at the next scheduled walk."""
+    forget_verification()
+    messages.success(request, "Walked the whole chain again: the result is below.")
+    return redirect("review_audit")
 
 
 @require_GET

@@ -1060,8 +1060,44 @@ def test_the_audit_log_pages_and_reports_a_broken_chain(client, auditor, postgre
             "(SELECT min(id) + 3 FROM findings_auditentry)"
         )
         cursor.execute("SET LOCAL session_replication_role = DEFAULT")
+    # Views between whole walks verify only what was added since: an older entry edited in
+    # between shows at the next whole walk, or at once with "Verify the whole chain now".
+    page = client.get("/review/audit/").content.decode()
+    assert "Chain intact" in page and "The whole chain was walked" in page
+    assert "Verify the whole chain now" in page
+    answer = client.post("/review/audit/verify/")
+    assert answer.status_code == 302 and answer["Location"] == "/review/audit/"
     page = client.get("/review/audit/").content.decode()
     assert "Chain broken" in page and "its content does not match its hash" in page
+
+
+def test_audit_page_views_walk_only_what_was_added_since_the_whole_walk(
+    client, auditor, reviewer, postgres, settings, django_assert_max_num_queries
+):
+    from findings.audit.services import record
+
+    for n in range(30):
+        record(actor=None, action="test.entry", target_type="test", target_id=n)
+    login(client, auditor)
+    first = client.get("/review/audit/").content.decode()
+    assert "The whole chain was walked just now" in first
+    record(actor=None, action="test.entry", target_type="test", target_id=99)
+    with django_assert_max_num_queries(20) as view:
+        later = client.get("/review/audit/").content.decode()
+    walks = [q["sql"] for q in view.captured_queries if 'FROM "findings_auditentry"' in q["sql"]]
+    assert any('"findings_auditentry"."id" > ' in sql for sql in walks)  # from where it ended
+    assert "the 1 entry written since was verified now" in later
+    # The end of the log cut: the entry the last walk ended on is gone, so a whole walk again.
+    last = AuditEntry.objects.order_by("-id").first()
+    with postgres.cursor() as cursor:
+        cursor.execute("SET LOCAL session_replication_role = replica")
+        cursor.execute("DELETE FROM findings_auditentry WHERE id = %s", [last.pk])
+        cursor.execute("SET LOCAL session_replication_role = DEFAULT")
+    assert "The whole chain was walked just now" in client.get("/review/audit/").content.decode()
+    # Only auditors and administrators ask for a whole walk, by POST with a CSRF token.
+    login(client, reviewer)
+    assert client.post("/review/audit/verify/").status_code == 403
+    assert client.get("/review/audit/verify/").status_code in (403, 405)
 
 
 def test_remediation_verification_still_shows_on_a_signed_off_cycle(client, reviewer, approver):
