@@ -2,6 +2,7 @@
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
+from django.core.paginator import Paginator
 from django.db import IntegrityError
 from django.db.models import QuerySet
 from django.shortcuts import get_object_or_404, redirect, render
@@ -26,8 +27,14 @@ from findings.collection.status import (
 from findings.collection.tasks import enqueue_collection
 from findings.models import AwsAccount, CollectionRun, Source
 
+# Accounts per page of the Collection page: its status block is re-read every 2 seconds while
+# a run is active, so it shows a page of accounts, not an organization's hundreds.
+STATUS_ACCOUNTS_PER_PAGE = 25
 
-def status_context(*, accounts: QuerySet, account: AwsAccount | None, poll_url: str) -> dict:
+
+def status_context(
+    *, accounts: QuerySet, account: AwsAccount | None, poll_url: str, page=None
+) -> dict:
     rows = collection_status(accounts=accounts, now=timezone.now())
     return {
         "rows": rows,
@@ -35,6 +42,7 @@ def status_context(*, accounts: QuerySet, account: AwsAccount | None, poll_url: 
         "runs": recent_runs(account=account, limit=ACCOUNT_RECENT_RUNS if account else RECENT_RUNS),
         "one_account": account,
         "poll_url": poll_url,
+        "accounts_page": page,
     }
 
 
@@ -62,9 +70,11 @@ def safe_next(request, default: str) -> str:
 @require_GET
 @requires(Capability.VIEW)
 def collection(request):
-    context = status_context(
-        accounts=AwsAccount.objects.all(), account=None, poll_url=reverse("collection")
-    )
+    page = Paginator(AwsAccount.objects.order_by("name", "account_id"), STATUS_ACCOUNTS_PER_PAGE)
+    page = page.get_page(request.GET.get("page"))
+    base = reverse("collection")
+    poll_url = f"{base}?page={page.number}" if page.number > 1 else base
+    context = status_context(accounts=page.object_list, account=None, poll_url=poll_url, page=page)
     return render_page(request, "findings/collection/collection.html", context)
 
 

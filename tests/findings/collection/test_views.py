@@ -283,11 +283,35 @@ def test_the_collection_page_needs_the_same_queries_for_1_or_10_accounts(
     seed_accounts(accounts)
     client.force_login(administrator)
     client.get(reverse("collection"))  # warm the session and permission caches
-    with django_assert_max_num_queries(7):
+    # Session, user, permissions, the page's count and accounts, their runs, recent runs.
+    with django_assert_max_num_queries(8):
         response = client.get(reverse("collection"))
     assert len(response.context["rows"]) == accounts
-    with django_assert_max_num_queries(7):
+    with django_assert_max_num_queries(8):
         client.get(reverse("collection"), HTTP_HX_REQUEST="true")
+
+
+def test_the_collection_page_shows_a_page_of_accounts_and_polls_that_page(
+    client, administrator, django_assert_max_num_queries
+):
+    """Its status block is re-read every 2 s while a run is active: a page of accounts, not an
+    organization's hundreds, whatever their number."""
+    from findings.collection.views import STATUS_ACCOUNTS_PER_PAGE
+
+    seed_accounts(STATUS_ACCOUNTS_PER_PAGE + 3)
+    client.force_login(administrator)
+    first = client.get(reverse("collection"))
+    assert len(first.context["rows"]) == STATUS_ACCOUNTS_PER_PAGE
+    page = first.content.decode()
+    total = STATUS_ACCOUNTS_PER_PAGE + 3
+    assert f"Accounts 1–{STATUS_ACCOUNTS_PER_PAGE} of {total}" in page
+    assert 'rel="next" href="?page=2"' in page
+    second = client.get(reverse("collection"), {"page": 2})
+    assert len(second.context["rows"]) == 3
+    assert second.context["poll_url"] == reverse("collection") + "?page=2"
+    # Odd page numbers are a page, never an error.
+    for odd in ("0", "999", "x" * 50):
+        assert client.get(reverse("collection"), {"page": odd}).status_code == 200
 
 
 def test_counts_read_as_words():
