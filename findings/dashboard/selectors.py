@@ -17,8 +17,9 @@ from findings.detection.selectors import (
     findings_version,
     severity_counts,
 )
-from findings.models import AwsAccount, CycleTally, Finding, FindingEvent, ReviewCycle, ReviewItem
+from findings.models import AwsAccount, Finding, FindingEvent, ReviewCycle, ReviewItem
 from findings.models.findings import Severity
+from findings.reviews.tally import cycle_tally
 
 TREND_WEEKS = 12
 CHART_WIDTH = 600
@@ -150,7 +151,7 @@ def open_cycles(*, user: User, today: date) -> list[CycleSummary]:
     )
     summaries = []
     for cycle in cycles:
-        tally = getattr(cycle, "tally", None) or CycleTally(cycle_id=cycle.pk)
+        tally = cycle_tally(cycle=cycle)  # loaded with the cycle (select_related)
         cycle.unassigned = tally.unassigned
         summaries.append(
             CycleSummary(

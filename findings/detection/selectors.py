@@ -73,9 +73,9 @@ def last_seen(*, finding: Finding) -> datetime:
     if finding.status == Finding.Status.RESOLVED:
         return finding.last_seen_at
     if hasattr(finding, "evidence_seen_at"):
-        seen = finding.evidence_seen_at
+        collected = finding.evidence_seen_at
     else:
-        seen = (
+        collected = (
             CollectionRun.objects.filter(
                 account_id=finding.account_id, status=CollectionRun.Status.SUCCEEDED
             )
@@ -83,7 +83,15 @@ def last_seen(*, finding: Finding) -> datetime:
             .values_list("finished_at", flat=True)
             .first()
         )
-    return max(finding.last_seen_at, seen) if seen else finding.last_seen_at
+    return _seen(status=finding.status, last_seen_at=finding.last_seen_at, collected=collected)
+
+
+def _seen(*, status: str, last_seen_at: datetime, collected: datetime | None) -> datetime:
+    """A finding's own "last seen", or, while it is not resolved, its account's latest
+    successful collection when that is later."""
+    if status != Finding.Status.RESOLVED and collected and collected > last_seen_at:
+        return collected
+    return last_seen_at
 
 
 def filtered_findings(*, filters: FindingFilters, with_status: bool = True) -> QuerySet[Finding]:
@@ -266,10 +274,11 @@ def finding_records(*, findings: QuerySet[Finding], chunk_size: int = 2000) -> I
         "pk", "account_id", "account__account_id", "last_seen_at", *RECORD_FIELDS
     ).iterator(chunk_size=chunk_size)
     for row in rows:
-        seen = row["last_seen_at"]
-        latest = collected.get(row["account_id"])
-        if row["status"] != Finding.Status.RESOLVED and latest and latest > seen:
-            seen = latest
+        seen = _seen(
+            status=row["status"],
+            last_seen_at=row["last_seen_at"],
+            collected=collected.get(row["account_id"]),
+        )
         yield _record(
             pk=row["pk"], account_id=row["account__account_id"], values=row, last_seen_at=seen
         )

@@ -273,7 +273,7 @@ def queue_position(item: ReviewItem) -> dict:
     """Where the item sits in its queue (default order): the previous and next items, the next
     undecided one (wrapping round), and a link to the queue at this item (the queue finds its
     page when followed: counting the items before it here would cost every item view a pass
-    over the cycle). Three small queries."""
+    over the cycle). Three or four small queries (the fourth wraps round to the first undecided)."""
     items = ReviewItem.objects.filter(cycle_id=item.cycle_id).only("id")
     order = ("severity_rank", "title", "id")
     backwards = ("-severity_rank", "-title", "-id")
