@@ -38,6 +38,10 @@ def main() -> None:
     import django
 
     django.setup()
+    from django.core.management import call_command
+
+    # DEBUG is off, as in scale.py's server: pages need the hashed static files' manifest.
+    call_command("collectstatic", interactive=False, verbosity=0)
     from django.db import connection
     from django.test import Client
     from django.test.utils import CaptureQueriesContext

@@ -36,6 +36,7 @@ from findings.reviews.forms import (
     ReleaseForm,
     SignOffForm,
 )
+from findings.reviews.rows import RowRenderer
 from findings.reviews.services import (
     Forbidden,
     check_may_sign_off,
@@ -166,7 +167,7 @@ def queue_items(cycle: ReviewCycle, filters: QueueFilters, user):
             "latest_decision__decided_by",
             "latest_decision__delegate_to",
         )
-        # The columns a row shows (cycle.html#item-row), not whole joined rows: pages stay
+        # The columns a row shows (findings.reviews.rows), not whole joined rows: pages stay
         # light (the query-count tests catch a column the row reads but this leaves out).
         .only(*QUEUE_ROW_FIELDS)
         .order_by(*SORTS[filters.sort])
@@ -306,7 +307,9 @@ def cycle_context(request, cycle: ReviewCycle, *, params=None, bulk=None, **sign
     filters = QueueFilters.from_params(params)
     page_number = params.get("page") or page_of_item(cycle, filters, params.get("item"))
     context = queue_context(request, cycle, filters, page_number=page_number)
-    context["bulk"] = bulk or {"selected": set()}
+    context["bulk"] = bulk = bulk or {"selected": set()}
+    rows = RowRenderer(selectable=context["selectable"], selected=bulk["selected"])
+    context["queue_rows"] = rows.groups(context["page"].object_list)
     if not (request.htmx and request.htmx.target == "queue"):
         context.update(
             sign_off_context(request, cycle, **sign_off),
