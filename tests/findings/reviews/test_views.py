@@ -32,6 +32,7 @@ from findings.reviews.freshness import detect_and_refresh
 from findings.reviews.services import (
     DEFAULT_ATTESTATION,
     DecisionInput,
+    assign_items,
     decide_item,
     open_cycle,
     open_release_cycle,
@@ -464,6 +465,38 @@ def test_the_queue_shows_each_item_with_severity_assignee_and_decision(client, c
     assert "Undecided" in page and "decision-keep" in page
     # High severity sorts first.
     assert page.index(user_arn("alice")) < page.index(user_arn("bob"))
+
+
+def test_queue_rows_escape_what_they_show_and_say_who_decided_what(
+    client, cycle, reviewer, second_reviewer
+):
+    """The queue's rows are built in Python (findings.reviews.rows): every value escaped,
+    every decision variant worded as before."""
+    account = cycle.items.first().account
+    account.name = '<img src=x onerror="alert(1)">'
+    account.save(update_fields=["name"])
+    second_reviewer.full_name = "<b>Sam</b>"
+    second_reviewer.save(update_fields=["full_name"])
+    alice, bob, carol = (item_of(cycle, name) for name in ("alice", "bob", "carol"))
+    ReviewItem.objects.filter(pk=alice.pk).update(title="<script>alert(1)</script>")
+    decide(bob, reviewer, kind="delegate", justification="yours", delegate_to=second_reviewer)
+    until = timezone.localdate() + timedelta(days=30)
+    decide(carol, reviewer, kind="accept_risk", justification="known", expires_on=until)
+    assign_items(items=[alice], assignee=second_reviewer, actor=reviewer)
+    ReviewItem.objects.filter(pk=carol.pk).update(remediation="pending")
+    login(client, reviewer)
+    page = client.get(f"/review/cycles/{cycle.pk}/").content.decode()
+    assert "<script>alert(1)</script>" not in page and "<b>Sam</b>" not in page
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    assert 'aria-label="Select &lt;script&gt;alert(1)&lt;/script&gt;"' in page
+    assert "&lt;img src=x onerror=&quot;alert(1)&quot;&gt;" in page
+    assert '<span class="help">to &lt;b&gt;Sam&lt;/b&gt;</span>' in page
+    assert f'<span class="help">until {until.isoformat()}</span>' in page
+    assert f"{reviewer.display_name}, {timezone.localdate().isoformat()}" in page
+    assert '<div class="remediation remediation-pending">Remediation pending</div>' in page
+    assert f'<tr id="item-{alice.pk}-row" class="item-row">' in page
+    assert f'<tr id="item-{carol.pk}-row" class="item-row is-decided">' in page
+    assert f'href="/review/items/{alice.pk}/" hx-get="/review/items/{alice.pk}/"' in page
 
 
 def test_queue_filters_sort_and_pages_are_in_the_url_and_swap_in_place(
