@@ -1,31 +1,127 @@
-"""Authentication backends: Django's, with a person's permissions read in one query.
+"""Authentication backends: Django's, with a person's permissions read with the person.
 
 Django's ModelBackend reads a user's own permissions and their groups' permissions in two
 queries on every request that checks one; every page does (the navigation shows what the person
-may do). One query over both, cached on the user object for the request as Django does.
+may do). Here, on PostgreSQL, the session's user and their permission names are one statement,
+built once per process from the models' tables (every page runs it: the ORM's compiling and
+the planner's work on an OR of two joins cost a millisecond more than the query itself);
+elsewhere one query each. The names are cached on the user object for the request, as Django
+does. Nothing is kept between requests: a role taken away applies at the person's next request.
 """
 
+from functools import cache
+
+from django.contrib.auth import get_user_model
 from django.contrib.auth.backends import ModelBackend
-from django.contrib.auth.models import Permission
-from django.db.models import Q
+from django.contrib.auth.models import Group, Permission
+from django.contrib.contenttypes.models import ContentType
+from django.db import connection
+from django.db.models import Q, Value
+from django.db.models.functions import Concat
+
+
+def _column(model, field: str) -> str:
+    return connection.ops.quote_name(model._meta.get_field(field).column)
+
+
+def _table(model) -> str:
+    return connection.ops.quote_name(model._meta.db_table)
+
+
+@cache
+def _user_with_permissions_sql() -> tuple[str, list[str]]:
+    """SELECT of one user's columns and an array of their permission names
+    ("app_label.codename", through their own permissions and their groups'). Every name
+    comes from the models' metadata, quoted."""
+    User = get_user_model()
+    fields = list(User._meta.concrete_fields)
+    own, member, granted = (
+        User.user_permissions.through,
+        User.groups.through,
+        Group.permissions.through,
+    )
+    names = {
+        "columns": ", ".join(f"u.{connection.ops.quote_name(f.column)}" for f in fields),
+        "users": _table(User),
+        "user_id": _column(User, "id"),
+        "permissions": _table(Permission),
+        "perm_id": _column(Permission, "id"),
+        "codename": _column(Permission, "codename"),
+        "perm_type": _column(Permission, "content_type"),
+        "types": _table(ContentType),
+        "type_id": _column(ContentType, "id"),
+        "app_label": _column(ContentType, "app_label"),
+        "own": _table(own),
+        "own_user": _column(own, "user"),
+        "own_perm": _column(own, "permission"),
+        "member": _table(member),
+        "member_user": _column(member, "user"),
+        "member_group": _column(member, "group"),
+        "granted": _table(granted),
+        "granted_group": _column(granted, "group"),
+        "granted_perm": _column(granted, "permission"),
+    }
+    # Only quoted names from the models' metadata go into the text; the id is a parameter.
+    sql = (  # noqa: S608
+        "SELECT {columns}, ARRAY("
+        " SELECT ct.{app_label} || '.' || p.{codename}"
+        " FROM {permissions} p JOIN {types} ct ON ct.{type_id} = p.{perm_type}"
+        " WHERE p.{perm_id} IN ("
+        "  SELECT o.{own_perm} FROM {own} o WHERE o.{own_user} = u.{user_id}"
+        "  UNION"
+        "  SELECT g.{granted_perm} FROM {member} m"
+        "  JOIN {granted} g ON g.{granted_group} = m.{member_group}"
+        "  WHERE m.{member_user} = u.{user_id}))"
+        " FROM {users} u WHERE u.{user_id} = %s"
+    ).format(**names)
+    return sql, [field.attname for field in fields]
+
+
+def _permission_names(user_id) -> set[str]:
+    return set(
+        Permission.objects.filter(Q(user=user_id) | Q(group__user=user_id))
+        .annotate(full_codename=Concat("content_type__app_label", Value("."), "codename"))
+        .values_list("full_codename", flat=True)
+        .distinct()
+    )
 
 
 class OneQueryPermissions:
+    def get_user(self, user_id):
+        """The session's person, active only; on PostgreSQL with their permission names."""
+        User = get_user_model()
+        try:
+            user_id = User._meta.pk.to_python(user_id)
+        except Exception:  # noqa: BLE001 - a session naming no valid id is no one
+            return None
+        if connection.vendor != "postgresql":
+            user = User._default_manager.filter(pk=user_id).first()
+        else:
+            sql, attnames = _user_with_permissions_sql()
+            with connection.cursor() as cursor:
+                cursor.execute(sql, [user_id])
+                row = cursor.fetchone()
+            user = None
+            if row is not None:
+                user = User.from_db(connection.alias, attnames, row[:-1])
+                if not user.is_superuser:
+                    user._perm_cache = set(row[-1])
+        if user is None or not user.is_active:
+            return None
+        return user
+
     def get_all_permissions(self, user_obj, obj=None):
         if not user_obj.is_active or user_obj.is_anonymous or obj is not None:
             return set()
         if not hasattr(user_obj, "_perm_cache"):
-            permissions = Permission.objects.all()
-            if not user_obj.is_superuser:
-                permissions = permissions.filter(
-                    Q(user=user_obj) | Q(group__user=user_obj)
-                ).distinct()
-            user_obj._perm_cache = {
-                f"{app_label}.{codename}"
-                for app_label, codename in permissions.values_list(
-                    "content_type__app_label", "codename"
+            if user_obj.is_superuser:
+                user_obj._perm_cache = set(
+                    Permission.objects.annotate(
+                        full_codename=Concat("content_type__app_label", Value("."), "codename")
+                    ).values_list("full_codename", flat=True)
                 )
-            }
+            else:
+                user_obj._perm_cache = _permission_names(user_obj.pk)
         return user_obj._perm_cache
 
 

@@ -150,6 +150,9 @@ class ReviewItem(models.Model):
             ),
             models.Index(fields=["cycle", "title", "id"], name="item_queue_by_title"),
             models.Index(fields=["cycle", "account"], name="item_cycle_account"),
+            # Segregation of duties: does the cycle review one of this person's own identities
+            # (asked on every queue view by an approver): a probe, not a pass over the cycle.
+            models.Index(fields=["cycle", "subject_arn"], name="item_cycle_subject"),
         ]
 
     def __str__(self) -> str:

@@ -9,7 +9,7 @@ from datetime import date, datetime, timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import Q
+from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
 from accounts.models import LinkedIdentity, User
@@ -586,13 +586,27 @@ def check_may_sign_off(*, cycle: ReviewCycle, approver: User, awaiting: int | No
         raise Forbidden("Only approvers sign off review cycles")
     if cycle.state == ReviewCycle.State.SIGNED_OFF:
         raise Forbidden("This cycle is already signed off")
-    if Decision.objects.filter(item__cycle=cycle, decided_by=approver).exists():
+    # Both segregation rules in one statement: pages ask this on every view of the queue.
+    decided_here, reviews_own = (
+        ReviewCycle.objects.filter(pk=cycle.pk)
+        .order_by()
+        .values_list(
+            Exists(Decision.objects.filter(item__cycle=OuterRef("pk"), decided_by=approver)),
+            Exists(
+                ReviewItem.objects.filter(
+                    cycle=OuterRef("pk"),
+                    subject_arn__in=LinkedIdentity.objects.filter(user=approver).values("arn"),
+                )
+            ),
+        )
+        .get()
+    )
+    if decided_here:
         raise Forbidden(
             "Segregation of duties: you decided items in this cycle, so another approver "
             "must sign it off"
         )
-    own = linked_arns(user=approver)
-    if own and cycle.items.filter(subject_arn__in=own).exists():
+    if reviews_own:
         raise Forbidden(
             "Segregation of duties: this cycle reviews your own IAM identity, so another "
             "approver must sign it off"

@@ -35,3 +35,38 @@ def test_an_inactive_person_has_no_permission_and_a_superuser_has_all(db):
     assert fresh(reviewer).get_all_permissions() == set()
     root = User.objects.create(email="root@example.com", is_superuser=True)
     assert len(fresh(root).get_all_permissions()) == Permission.objects.count()
+
+
+def test_the_sessions_person_and_their_permissions_are_one_query(db, django_assert_num_queries):
+    """On PostgreSQL the session's user comes with their permission names (own and roles')."""
+    from django.contrib.auth.models import Group
+
+    from accounts.backends import PasswordBackend
+
+    person = make_person("paula@example.com", Role.APPROVER)
+    person.user_permissions.add(Permission.objects.get(codename=Capability.EXPORT.value))
+    Group.objects.get(name=Role.AUDITOR.value).user_set.add(person)
+    with django_assert_num_queries(1):
+        user = PasswordBackend().get_user(person.pk)
+        capabilities = capabilities_of(user)
+    assert user == person and user.email == "paula@example.com"
+    assert {name for name, held in capabilities.items() if held} == {
+        Capability.VIEW.value,
+        Capability.SIGN_OFF.value,
+        Capability.EXPORT.value,
+    }
+    assert PasswordBackend().get_user(person.pk + 1000) is None
+    assert PasswordBackend().get_user("not-an-id") is None
+    person.is_active = False
+    person.save()
+    assert PasswordBackend().get_user(person.pk) is None
+
+
+def test_a_role_taken_away_applies_at_the_next_request(client, db):
+    from django.contrib.auth.models import Group
+
+    person = make_person("rita@example.com", Role.REVIEWER)
+    client.force_login(person)
+    assert client.get("/review/").status_code == 200
+    Group.objects.get(name=Role.REVIEWER.value).user_set.remove(person)
+    assert client.get("/review/").status_code == 403
