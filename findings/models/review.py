@@ -57,6 +57,15 @@ class ReviewCycle(models.Model):
     def __str__(self) -> str:
         return self.title
 
+    @property
+    def scope_names(self) -> list[str]:
+        """Names of the accounts in scope (none: every account), as pages show them: annotated
+        by `findings.reviews.queue.with_scope_names` on PostgreSQL, else read here."""
+        names = getattr(self, "scope_account_names", None)
+        if names is None:
+            names = [account.name for account in self.scope_accounts.all()]
+        return names
+
 
 class CycleTally(models.Model):
     """A cycle's item counts, kept by database triggers on the items (migration 0020): the pages

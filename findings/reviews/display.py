@@ -6,7 +6,8 @@ import json
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db.models import BooleanField
+from django.db import connection
+from django.db.models import BooleanField, OuterRef, Subquery
 from django.db.models.expressions import RawSQL
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
@@ -217,32 +218,45 @@ def present_evidence(evidence: dict) -> dict:
 # --- The item page ---------------------------------------------------------------------------
 
 
+INVENTORY_PAGES = {"user": (IamUser, "inventory_user"), "role": (IamRole, "inventory_role")}
+
+
 def load_item(pk: int) -> ReviewItem:
+    """The item with what its page shows beside it: the cycle and its tally, the account, the
+    people, and the id of its user or role in the inventory (a probe each, in the same query)."""
+    present = {
+        f"inventory_{kind}_pk": Subquery(
+            model.objects.filter(
+                account_id=OuterRef("account_id"), arn=OuterRef("subject_arn"), gone_at=None
+            ).values("pk")[:1]
+        )
+        for kind, (model, _) in INVENTORY_PAGES.items()
+    }
     return get_object_or_404(
         ReviewItem.objects.select_related(
-            "cycle",
+            "cycle__tally",
             "account",
             "assignee",
             "latest_decision__decided_by",
             "latest_decision__delegate_to",
             "verified_by_run",
-        ),
+        ).annotate(**present),
         pk=pk,
     )
 
 
 def inventory_url(item: ReviewItem) -> str:
     """The inventory page of the item's user or role, when the inventory holds it."""
-    model, name = {"user": (IamUser, "inventory_user"), "role": (IamRole, "inventory_role")}.get(
-        item.subject_type, (None, "")
-    )
+    model, name = INVENTORY_PAGES.get(item.subject_type, (None, ""))
     if model is None:
         return ""
-    pk = (
-        model.objects.filter(account_id=item.account_id, arn=item.subject_arn, gone_at=None)
-        .values_list("pk", flat=True)
-        .first()
-    )
+    pk = getattr(item, f"inventory_{item.subject_type}_pk", None)
+    if pk is None and not hasattr(item, f"inventory_{item.subject_type}_pk"):
+        pk = (
+            model.objects.filter(account_id=item.account_id, arn=item.subject_arn, gone_at=None)
+            .values_list("pk", flat=True)
+            .first()
+        )
     return reverse(name, args=[pk]) if pk else ""
 
 
@@ -269,26 +283,50 @@ def before_in_queue(item: ReviewItem) -> RawSQL:
     return _compared(item, "<")
 
 
+def _neighbours_sql() -> str:
+    """One statement for an item's neighbours in the queue's default order (severity, title,
+    id): the previous and next items, the next undecided one after it and the first undecided
+    one (to wrap round). Each is a row comparison the index item_queue_order (or
+    item_queue_undecided) seeks straight to; an OR of three conditions would read the cycle's
+    items one by one."""
+    table = connection.ops.quote_name(ReviewItem._meta.db_table)
+    pick = f"SELECT id FROM {table} WHERE"  # noqa: S608 - the table's quoted name
+    key = "(severity_rank, title, id)"
+    forward = "ORDER BY severity_rank, title, id LIMIT 1"
+    backward = "ORDER BY severity_rank DESC, title DESC, id DESC LIMIT 1"
+    undecided = "cycle_id = %s AND NOT is_decided AND id <> %s"
+    # Fixed names only; the item's values go as parameters.
+    return (
+        f"SELECT ({pick} cycle_id = %s AND {key} < (%s, %s, %s) {backward}),"
+        f" ({pick} cycle_id = %s AND {key} > (%s, %s, %s) {forward}),"
+        f" ({pick} {undecided} AND {key} > (%s, %s, %s) {forward}),"
+        f" ({pick} {undecided} {forward})"
+    )
+
+
 def queue_position(item: ReviewItem) -> dict:
     """Where the item sits in its queue (default order): the previous and next items, the next
     undecided one (wrapping round), and a link to the queue at this item (the queue finds its
     page when followed: counting the items before it here would cost every item view a pass
-    over the cycle). Three or four small queries (the fourth wraps round to the first undecided)."""
-    items = ReviewItem.objects.filter(cycle_id=item.cycle_id).only("id")
-    order = ("severity_rank", "title", "id")
-    backwards = ("-severity_rank", "-title", "-id")
-    previous = items.filter(before_in_queue(item)).order_by(*backwards).first()
-    following = items.filter(after_in_queue(item)).order_by(*order).first()
-    undecided = items.filter(is_decided=False).exclude(pk=item.pk)
-    next_undecided = (
-        undecided.filter(after_in_queue(item)).order_by(*order).first()
-        or undecided.order_by(*order).first()
-    )
+    over the cycle). One statement of four index seeks."""
+    here = (item.severity_rank, item.title, item.pk)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _neighbours_sql(),
+            [
+                *(item.cycle_id, *here),
+                *(item.cycle_id, *here),
+                *(item.cycle_id, item.pk, *here),
+                *(item.cycle_id, item.pk),
+            ],
+        )
+        previous, following, next_undecided, first_undecided = cursor.fetchone()
+    next_undecided = next_undecided or first_undecided
     queue = reverse("review_cycle", args=[item.cycle_id])
     return {
-        "previous_url": reverse("review_item", args=[previous.pk]) if previous else "",
-        "next_url": reverse("review_item", args=[following.pk]) if following else "",
-        "next_undecided_url": reverse("review_item", args=[next_undecided.pk])
+        "previous_url": reverse("review_item", args=[previous]) if previous else "",
+        "next_url": reverse("review_item", args=[following]) if following else "",
+        "next_undecided_url": reverse("review_item", args=[next_undecided])
         if next_undecided
         else "",
         "queue_url": f"{queue}?item={item.pk}#item-{item.pk}-row",
