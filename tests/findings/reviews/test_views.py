@@ -551,7 +551,8 @@ def test_the_cycle_page_takes_a_fixed_number_of_queries_whatever_its_size(
         )
         decide(items[2], reviewer, kind="remediate", justification="")
     login(client, reviewer)
-    client.get(f"/review/cycles/{small.pk}/")
+    for cycle in (small, large):  # each cycle's account filter is cached after its first view
+        client.get(f"/review/cycles/{cycle.pk}/")
     with django_assert_max_num_queries(30) as small_page:
         assert client.get(f"/review/cycles/{small.pk}/").status_code == 200
     with django_assert_max_num_queries(len(small_page.captured_queries)):
@@ -599,7 +600,8 @@ def test_the_queue_and_item_pages_read_a_page_never_the_population(
     for cycle in (small, large):
         detect_and_refresh(account=cycle.items.first().account)
     login(client, reviewer)
-    client.get(f"/review/cycles/{small.pk}/")
+    for cycle in (small, large):  # each cycle's account filter is cached after its first view
+        client.get(f"/review/cycles/{cycle.pk}/")
     captured = {}
     for name, cycle in (("small", small), ("large", large)):
         with django_assert_max_num_queries(30) as queue:
