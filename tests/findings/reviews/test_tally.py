@@ -160,7 +160,7 @@ def test_a_cycle_without_items_reads_as_zeros(db):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_two_concurrent_transactions_both_count(db):
+def test_two_concurrent_transactions_both_count(db, postgres):
     """Two connections deciding items of the same cycle at once: the tally row's lock orders
     them and neither update is lost."""
     import threading
