@@ -29,10 +29,14 @@ def _table(model) -> str:
 
 
 @cache
-def _user_with_permissions_sql() -> tuple[str, list[str]]:
+def _user_with_permissions_sql(by_token: bool) -> tuple[str, list[str]]:
     """SELECT of one user's columns and an array of their permission names
-    ("app_label.codename", through their own permissions and their groups'). Every name
-    comes from the models' metadata, quoted."""
+    ("app_label.codename", through their own permissions and their groups'): the user with
+    the id given, or (`by_token`) the active owner of the unrevoked API token with the hash
+    given, then that token's id and when it was last used. Every name comes from the models'
+    metadata, quoted."""
+    from accounts.models import ApiToken
+
     User = get_user_model()
     fields = list(User._meta.concrete_fields)
     own, member, granted = (
@@ -44,6 +48,7 @@ def _user_with_permissions_sql() -> tuple[str, list[str]]:
         "columns": ", ".join(f"u.{connection.ops.quote_name(f.column)}" for f in fields),
         "users": _table(User),
         "user_id": _column(User, "id"),
+        "active": _column(User, "is_active"),
         "permissions": _table(Permission),
         "perm_id": _column(Permission, "id"),
         "codename": _column(Permission, "codename"),
@@ -60,9 +65,23 @@ def _user_with_permissions_sql() -> tuple[str, list[str]]:
         "granted": _table(granted),
         "granted_group": _column(granted, "group"),
         "granted_perm": _column(granted, "permission"),
+        "tokens": _table(ApiToken),
+        "token_id": _column(ApiToken, "id"),
+        "token_user": _column(ApiToken, "user"),
+        "token_hash": _column(ApiToken, "token_hash"),
+        "token_used": _column(ApiToken, "last_used_at"),
+        "token_revoked": _column(ApiToken, "revoked_at"),
     }
-    # Only quoted names from the models' metadata go into the text; the id is a parameter.
-    sql = (  # noqa: S608
+    if by_token:
+        source = (
+            ", t.{token_id}, t.{token_used} FROM {users} u"
+            " JOIN {tokens} t ON t.{token_user} = u.{user_id}"
+            " WHERE t.{token_hash} = %s AND t.{token_revoked} IS NULL AND u.{active}"
+        )
+    else:
+        source = " FROM {users} u WHERE u.{user_id} = %s"
+    # Only quoted names from the models' metadata go into the text; values are parameters.
+    select = (
         "SELECT {columns}, ARRAY("
         " SELECT ct.{app_label} || '.' || p.{codename}"
         " FROM {permissions} p JOIN {types} ct ON ct.{type_id} = p.{perm_type}"
@@ -72,9 +91,27 @@ def _user_with_permissions_sql() -> tuple[str, list[str]]:
         "  SELECT g.{granted_perm} FROM {member} m"
         "  JOIN {granted} g ON g.{granted_group} = m.{member_group}"
         "  WHERE m.{member_user} = u.{user_id}))"
-        " FROM {users} u WHERE u.{user_id} = %s"
-    ).format(**names)
-    return sql, [field.attname for field in fields]
+    )
+    return (select + source).format(**names), [field.attname for field in fields]
+
+
+def user_with_permissions(*, user_id: int | None = None, token_hash: str | None = None):
+    """On PostgreSQL, in one statement: the user with `user_id`, or the active owner of the
+    unrevoked token with `token_hash` (then also the token's id and last use), their
+    permission names cached on them for the request. None if there is no such user; the
+    caller checks `is_active` for an id. Returns (user, extra columns)."""
+    User = get_user_model()
+    sql, attnames = _user_with_permissions_sql(token_hash is not None)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [user_id if token_hash is None else token_hash])
+        row = cursor.fetchone()
+    if row is None:
+        return None, ()
+    width = len(attnames)
+    user = User.from_db(connection.alias, attnames, row[:width])
+    if not user.is_superuser:
+        user._perm_cache = set(row[width])
+    return user, row[width + 1 :]
 
 
 def _permission_names(user_id) -> set[str]:
@@ -94,18 +131,10 @@ class OneQueryPermissions:
             user_id = User._meta.pk.to_python(user_id)
         except Exception:  # noqa: BLE001 - a session naming no valid id is no one
             return None
-        if connection.vendor != "postgresql":
-            user = User._default_manager.filter(pk=user_id).first()
+        if connection.vendor == "postgresql":
+            user, _ = user_with_permissions(user_id=user_id)
         else:
-            sql, attnames = _user_with_permissions_sql()
-            with connection.cursor() as cursor:
-                cursor.execute(sql, [user_id])
-                row = cursor.fetchone()
-            user = None
-            if row is not None:
-                user = User.from_db(connection.alias, attnames, row[:-1])
-                if not user.is_superuser:
-                    user._perm_cache = set(row[-1])
+            user = User._default_manager.filter(pk=user_id).first()
         if user is None or not user.is_active:
             return None
         return user

@@ -72,3 +72,23 @@ def test_a_role_taken_away_applies_at_the_next_request(client, db):
     assert client.get("/review/").status_code == 200
     Group.objects.get(name=Role.REVIEWER.value).user_set.remove(person)
     assert client.get("/review/").status_code == 403
+
+
+def test_an_api_token_its_owner_and_their_permissions_are_one_query(db, django_assert_num_queries):
+    from django.db import connection
+
+    from accounts.tokens import create_token, revoke_token, user_for_token
+
+    person = make_person("audrey@example.com", Role.AUDITOR)
+    token, raw = create_token(user=person, name="pipeline")
+    assert user_for_token(raw=raw) == person  # the first use records when (an UPDATE)
+    expected = 1 if connection.vendor == "postgresql" else 2
+    with django_assert_num_queries(expected):
+        owner = user_for_token(raw=raw)
+        assert can(owner, Capability.EXPORT) and not can(owner, Capability.DECIDE)
+    revoke_token(token=token, actor=person)
+    assert user_for_token(raw=raw) is None
+    other, other_raw = create_token(user=person, name="other")
+    person.is_active = False
+    person.save()
+    assert user_for_token(raw=other_raw) is None
