@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django.db import connection
-from django.db.models import BooleanField, OuterRef, Subquery
+from django.db.models import BooleanField
 from django.db.models.expressions import RawSQL
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
@@ -222,27 +222,11 @@ INVENTORY_PAGES = {"user": (IamUser, "inventory_user"), "role": (IamRole, "inven
 
 
 def load_item(pk: int) -> ReviewItem:
-    """The item with what its page shows beside it: the cycle and its tally, the account, the
-    people, and the id of its user or role in the inventory (a probe each, in the same query)."""
-    present = {
-        f"inventory_{kind}_pk": Subquery(
-            model.objects.filter(
-                account_id=OuterRef("account_id"), arn=OuterRef("subject_arn"), gone_at=None
-            ).values("pk")[:1]
-        )
-        for kind, (model, _) in INVENTORY_PAGES.items()
-    }
-    return get_object_or_404(
-        ReviewItem.objects.select_related(
-            "cycle__tally",
-            "account",
-            "assignee",
-            "latest_decision__decided_by",
-            "latest_decision__delegate_to",
-            "verified_by_run",
-        ).annotate(**present),
-        pk=pk,
-    )
+    """The item with its cycle, the cycle's tally and its account. The people and the latest
+    decision are read when shown (item_context takes the latest decision from the history it
+    reads anyway): joining all of them made the planner's work alone cost more than reading
+    them."""
+    return get_object_or_404(ReviewItem.objects.select_related("cycle__tally", "account"), pk=pk)
 
 
 def inventory_url(item: ReviewItem) -> str:
@@ -250,13 +234,11 @@ def inventory_url(item: ReviewItem) -> str:
     model, name = INVENTORY_PAGES.get(item.subject_type, (None, ""))
     if model is None:
         return ""
-    pk = getattr(item, f"inventory_{item.subject_type}_pk", None)
-    if pk is None and not hasattr(item, f"inventory_{item.subject_type}_pk"):
-        pk = (
-            model.objects.filter(account_id=item.account_id, arn=item.subject_arn, gone_at=None)
-            .values_list("pk", flat=True)
-            .first()
-        )
+    pk = (
+        model.objects.filter(account_id=item.account_id, arn=item.subject_arn, gone_at=None)
+        .values_list("pk", flat=True)
+        .first()
+    )
     return reverse(name, args=[pk]) if pk else ""
 
 
@@ -357,14 +339,18 @@ def item_context(
             item_id=item.pk,
             initial={"expected_latest_id": item.latest_decision_id},
         )
+    decisions = list(
+        item.decisions.select_related("decided_by", "delegate_to").order_by("decided_at", "id")
+    )
+    for decision in decisions:
+        if decision.pk == item.latest_decision_id:
+            item.latest_decision = decision  # the history holds it: no query of its own
     return {
         "item": item,
         "cycle": cycle,
         "evidence": present_evidence(item.frozen_evidence or {}),
         "inventory_url": inventory_url(item),
-        "decisions": item.decisions.select_related("decided_by", "delegate_to").order_by(
-            "decided_at", "id"
-        ),
+        "decisions": decisions,
         "form": form if may_decide else None,
         "decision_radios": [
             (radio, DECISION_HELP.get(radio.data["value"], "")) for radio in form["decision"]

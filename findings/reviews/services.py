@@ -8,8 +8,8 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
-from django.db.models import Exists, OuterRef, Q, Value
+from django.db import IntegrityError, connection, transaction
+from django.db.models import Q, Value
 from django.utils import timezone
 
 from accounts.models import LinkedIdentity, User
@@ -594,6 +594,28 @@ def undecided_count(*, cycle: ReviewCycle) -> int:
     return tally.total - tally.decided
 
 
+def _segregation_flags(*, cycle_id: int, user_id: int) -> tuple[bool, bool]:
+    """Whether the person decided any item of the cycle, and whether the cycle reviews one of
+    their own identities: two index probes (item_cycle_subject for the second). Written out
+    because approvers ask on every view of a queue, and the ORM's compiling of the two EXISTS
+    cost more than running them."""
+    quote = connection.ops.quote_name
+    items, decisions, links = (
+        quote(model._meta.db_table) for model in (ReviewItem, Decision, LinkedIdentity)
+    )
+    decided = f"SELECT 1 FROM {decisions} d JOIN {items} i ON i.id = d.item_id"  # noqa: S608
+    own = f"SELECT 1 FROM {links} l JOIN {items} i ON i.subject_arn = l.arn"  # noqa: S608
+    # Quoted table names only; the ids are parameters.
+    sql = (
+        f"SELECT EXISTS({decided} WHERE d.decided_by_id = %s AND i.cycle_id = %s),"
+        f" EXISTS({own} WHERE l.user_id = %s AND i.cycle_id = %s)"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [user_id, cycle_id, user_id, cycle_id])
+        decided_here, reviews_own = cursor.fetchone()
+    return bool(decided_here), bool(reviews_own)
+
+
 def check_may_sign_off(*, cycle: ReviewCycle, approver: User, awaiting: int | None = None) -> None:
     """Forbidden with the reason when `approver` may not sign `cycle` off now. `awaiting` is the
     tally's count of items still waiting when the caller has just read it (pages); signing
@@ -603,20 +625,7 @@ def check_may_sign_off(*, cycle: ReviewCycle, approver: User, awaiting: int | No
     if cycle.state == ReviewCycle.State.SIGNED_OFF:
         raise Forbidden("This cycle is already signed off")
     # Both segregation rules in one statement: pages ask this on every view of the queue.
-    decided_here, reviews_own = (
-        ReviewCycle.objects.filter(pk=cycle.pk)
-        .order_by()
-        .values_list(
-            Exists(Decision.objects.filter(item__cycle=OuterRef("pk"), decided_by=approver)),
-            Exists(
-                ReviewItem.objects.filter(
-                    cycle=OuterRef("pk"),
-                    subject_arn__in=LinkedIdentity.objects.filter(user=approver).values("arn"),
-                )
-            ),
-        )
-        .get()
-    )
+    decided_here, reviews_own = _segregation_flags(cycle_id=cycle.pk, user_id=approver.pk)
     if decided_here:
         raise Forbidden(
             "Segregation of duties: you decided items in this cycle, so another approver "
