@@ -16,6 +16,7 @@ from django.shortcuts import get_object_or_404
 from django.urls import reverse
 from django.utils import timezone
 
+from accounts.models import User
 from accounts.permissions import Capability, can
 from findings.audit.selectors import (
     action_words,
@@ -150,7 +151,6 @@ def review_list_context(request, *, open_form=None, release_form=None) -> dict:
 # --- One cycle: the queue -------------------------------------------------------------------
 
 
-PERSON_NAME = ("full_name", "email")
 QUEUE_ROW_FIELDS = (
     "cycle_id",
     "title",
@@ -162,28 +162,24 @@ QUEUE_ROW_FIELDS = (
     "no_response_at",
     "follows_item_id",
     "remediation",
+    "assignee",
     "account__name",
     "account__account_id",
-    *(f"assignee__{name}" for name in PERSON_NAME),
     "latest_decision__kind",
     "latest_decision__expires_on",
     "latest_decision__decided_at",
     "latest_decision__bulk",
-    *(f"latest_decision__decided_by__{name}" for name in PERSON_NAME),
-    *(f"latest_decision__delegate_to__{name}" for name in PERSON_NAME),
+    "latest_decision__decided_by",
+    "latest_decision__delegate_to",
 )
 
 
 def queue_items(cycle: ReviewCycle, filters: QueueFilters, user):
     items = (
-        cycle.items.select_related(
-            "account",
-            "assignee",
-            "latest_decision__decided_by",
-            "latest_decision__delegate_to",
-        )
+        cycle.items.select_related("account", "latest_decision")
         # The columns a row shows (findings.reviews.rows), not whole joined rows: pages stay
         # light (the query-count tests catch a column the row reads but this leaves out).
+        # People's names come from the page's list of reviewers (people_names).
         .only(*QUEUE_ROW_FIELDS)
         .order_by(*SORTS[filters.sort])
     )
@@ -211,6 +207,24 @@ def may_select(user, cycle: ReviewCycle) -> bool:
     return cycle.state == ReviewCycle.State.OPEN and (
         can(user, Capability.DECIDE) or can(user, Capability.MANAGE_ACCOUNTS)
     )
+
+
+def people_names(items, *, known: list[tuple[int, str]]) -> dict[int, str]:
+    """Names of the people the rows show (assignees, deciders, delegates): from `known` (the
+    page's reviewer list), and one query for anyone else (a former reviewer, an approver)."""
+    names = dict(known)
+    wanted = set()
+    for item in items:
+        wanted.add(item.assignee_id)
+        if item.latest_decision_id:
+            wanted.update((item.latest_decision.decided_by_id, item.latest_decision.delegate_to_id))
+    missing = wanted - names.keys() - {None}
+    if missing:
+        for pk, full_name, email in User.objects.filter(pk__in=missing).values_list(
+            "pk", "full_name", "email"
+        ):
+            names[pk] = full_name or email
+    return names
 
 
 def known_count(cycle: ReviewCycle, filters: QueueFilters) -> int | None:
@@ -264,6 +278,7 @@ def queue_context(request, cycle: ReviewCycle, filters: QueueFilters, *, page_nu
         # Rendered once here: hundreds of reviewers are two long option lists.
         "reviewer_options": option_tags(people),
         "assignee_filter_options": option_tags(people, selected=filters.assignee),
+        "people": people,
     }
 
 
@@ -345,8 +360,13 @@ def cycle_context(request, cycle: ReviewCycle, *, params=None, bulk=None, **sign
     page_number = params.get("page") or page_of_item(cycle, filters, params.get("item"))
     context = queue_context(request, cycle, filters, page_number=page_number)
     context["bulk"] = bulk = bulk or {"selected": set()}
-    rows = RowRenderer(selectable=context["selectable"], selected=bulk["selected"])
-    context["queue_rows"] = rows.groups(context["page"].object_list)
+    items = context["page"].object_list
+    rows = RowRenderer(
+        selectable=context["selectable"],
+        selected=bulk["selected"],
+        names=people_names(items, known=context.pop("people")),
+    )
+    context["queue_rows"] = rows.groups(items)
     if not (request.htmx and request.htmx.target == "queue"):
         context.update(
             sign_off_context(request, cycle, **sign_off),

@@ -19,11 +19,22 @@ KIND_WORDS = dict(Decision.Kind.choices)
 FRESHNESS_WORDS = {"gone": "Gone from fresh data"}
 
 
-def _person(user) -> str:
-    return user.full_name or user.email
+class Names:
+    """People's names by id: from a dict the page built (queue.people_names), else read
+    through the row's own relation (a single row swapped in after a decision)."""
+
+    def __init__(self, names: dict[int, str] | None):
+        self.names = names
+
+    def of(self, item, relation: str) -> str:
+        pk = getattr(item, f"{relation}_id")
+        if self.names is not None and pk in self.names:
+            return self.names[pk]
+        user = getattr(item, relation)
+        return user.full_name or user.email
 
 
-def decision_cell(*, item: ReviewItem) -> str:
+def decision_cell(*, item: ReviewItem, names: Names) -> str:
     """The decision badge (who, when, how), or "Undecided"; then the remediation state."""
     parts = []
     decision = item.latest_decision
@@ -39,7 +50,7 @@ def decision_cell(*, item: ReviewItem) -> str:
         )
         if decision.kind == Decision.Kind.DELEGATE and decision.delegate_to_id:
             parts.append(
-                format_html(' <span class="help">to {}</span>', _person(decision.delegate_to))
+                format_html(' <span class="help">to {}</span>', names.of(decision, "delegate_to"))
             )
         if decision.kind == Decision.Kind.ACCEPT_RISK and decision.expires_on:
             parts.append(
@@ -48,7 +59,7 @@ def decision_cell(*, item: ReviewItem) -> str:
         parts.append(
             format_html(
                 '<div class="help">{}, {}{}</div>',
-                _person(decision.decided_by),
+                names.of(decision, "decided_by"),
                 timezone.localtime(decision.decided_at).strftime("%Y-%m-%d"),
                 " (bulk)" if decision.bulk else "",
             )
@@ -68,7 +79,15 @@ class RowRenderer:
     """Rows of one cycle's queue for one viewer: `selectable` adds the bulk form's checkbox
     (checked for ids in `selected`); `oob` marks a row swapped out of band after a decision."""
 
-    def __init__(self, *, selectable: bool, selected=(), oob: bool = False):
+    def __init__(
+        self,
+        *,
+        selectable: bool,
+        selected=(),
+        oob: bool = False,
+        names: dict[int, str] | None = None,
+    ):
+        self.names = Names(names)
         self.selectable = selectable
         self.selected = selected
         self.oob = oob
@@ -134,10 +153,10 @@ class RowRenderer:
             format_html('<td>{}<div class="help">{}</div></td>', account.name, account.account_id)
         )
         if item.assignee_id:
-            cells.append(format_html("<td>{}</td>", _person(item.assignee)))
+            cells.append(format_html("<td>{}</td>", self.names.of(item, "assignee")))
         else:
             cells.append('<td><span class="muted">—</span></td>')
-        cells.append(f"<td>{decision_cell(item=item)}</td></tr>")
+        cells.append(f"<td>{decision_cell(item=item, names=self.names)}</td></tr>")
         return mark_safe("".join(cells))  # noqa: S308 - format_html or constants, each part
 
     def groups(self, items) -> SafeString:

@@ -499,6 +499,20 @@ def test_queue_rows_escape_what_they_show_and_say_who_decided_what(
     assert f'href="/review/items/{alice.pk}/" hx-get="/review/items/{alice.pk}/"' in page
 
 
+def test_the_queue_names_people_who_are_no_longer_reviewers(client, cycle, reviewer, administrator):
+    """Rows take names from the page's reviewer list; anyone else is read by id."""
+    from django.contrib.auth.models import Group
+
+    bob = item_of(cycle, "bob")
+    decide(bob, reviewer)
+    reviewer.full_name = "Rita Formerly-Reviewer"
+    reviewer.save(update_fields=["full_name"])
+    Group.objects.get(name=Role.REVIEWER.value).user_set.remove(reviewer)
+    login(client, administrator)
+    page = client.get(f"/review/cycles/{cycle.pk}/").content.decode()
+    assert f"Rita Formerly-Reviewer, {timezone.localdate().isoformat()}" in page
+
+
 def test_queue_filters_sort_and_pages_are_in_the_url_and_swap_in_place(
     client, reviewer, second_reviewer
 ):
