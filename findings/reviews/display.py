@@ -236,6 +236,7 @@ def inventory_url(item: ReviewItem) -> str:
         return ""
     pk = (
         model.objects.filter(account_id=item.account_id, arn=item.subject_arn, gone_at=None)
+        .order_by("pk")  # not the model's own order, which joins the account
         .values_list("pk", flat=True)
         .first()
     )
@@ -315,6 +316,24 @@ def queue_position(item: ReviewItem) -> dict:
     }
 
 
+def decision_radios(form: DecisionForm) -> list[dict]:
+    """The decision's radio buttons as RadioSelect would write them (ids `<field id>_<n>`, the
+    chosen one checked), each with its help: the item.html loop writes the inputs itself, as
+    rendering six widget templates cost more than the rest of the form."""
+    field = form["decision"]
+    chosen = "" if field.value() is None else str(field.value())
+    return [
+        {
+            "id": f"{field.auto_id}_{index}",
+            "value": value,
+            "label": label,
+            "checked": value == chosen,
+            "help": DECISION_HELP.get(value, ""),
+        }
+        for index, (value, label) in enumerate(field.field.choices)
+    ]
+
+
 def item_context(
     request,
     item: ReviewItem,
@@ -352,11 +371,7 @@ def item_context(
         "inventory_url": inventory_url(item),
         "decisions": decisions,
         "form": form if may_decide else None,
-        "decision_radios": [
-            (radio, DECISION_HELP.get(radio.data["value"], "")) for radio in form["decision"]
-        ]
-        if may_decide
-        else [],
+        "decision_radios": decision_radios(form) if may_decide else [],
         "conflict": conflict,
         "refusal": refusal,
         "saved": saved,

@@ -1173,3 +1173,27 @@ def test_remediation_verification_still_shows_on_a_signed_off_cycle(client, revi
     assert "Remediation verified" in page
     assert f'href="/collection/accounts/{item.account_id}/">collection run #{run.pk}</a>' in page
     assert "decisions are locked" in page
+
+
+def test_a_refused_decision_keeps_the_chosen_radio_and_marks_an_invalid_one(
+    client, cycle, reviewer
+):
+    """The decision's radios are written by item.html itself: the same inputs RadioSelect
+    wrote, the chosen one still checked after a refusal."""
+    item = item_of(cycle, "bob")
+    login(client, reviewer)
+    page = client.get(f"/review/items/{item.pk}/").content.decode()
+    assert (
+        f'<input type="radio" name="decision" value="keep" id="item-{item.pk}-decision_0" required>'
+        in page
+    )
+    body = post_decision(client, item, decision="accept_risk", justification="x").content.decode()
+    assert (
+        f'<input type="radio" name="decision" value="accept_risk" id="item-{item.pk}-decision_2"'
+        " required checked>" in body
+    )
+    body = post_decision(client, item, decision="bogus", justification="x").content.decode()
+    assert (
+        body.count('aria-invalid="true"><label') == 5
+        and " checked" not in body.split("<fieldset")[1].split("</fieldset>")[0]
+    )
