@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
 from django.conf import settings
+from django.core.cache import cache
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Q, Value
 from django.utils import timezone
@@ -888,13 +889,43 @@ def refresh_population(*, cycle: ReviewCycle) -> None:
     )
 
 
+REVIEWERS_KEY = "reviewer-choices"
+# Another process's change of people or roles shows in this process's lists within this time
+# (this process's own changes at once: forget_reviewers). Only the lists wait: assigning and
+# delegating check the chosen person's role when they are submitted.
+REVIEWERS_CACHE_SECONDS = 30
+
+
 def reviewer_choices(*, exclude: int | None = None) -> list[tuple[int, str]]:
     """(id, name) of every active reviewer by email, for choosing whom to assign or delegate
     to: plain values (pages show it to hundreds of reviewers), `exclude` (a person's id) left
-    out."""
-    rows = (
-        User.objects.filter(is_active=True, groups__name=Role.REVIEWER.value)
-        .order_by("email")
-        .values_list("pk", "full_name", "email")
+    out. Read at most every REVIEWERS_CACHE_SECONDS per process."""
+    rows = cache.get(REVIEWERS_KEY)
+    if rows is None:
+        rows = [
+            (pk, full_name or email)
+            for pk, full_name, email in User.objects.filter(
+                is_active=True, groups__name=Role.REVIEWER.value
+            )
+            .order_by("email")
+            .values_list("pk", "full_name", "email")
+        ]
+        cache.set(REVIEWERS_KEY, rows, REVIEWERS_CACHE_SECONDS)
+    return [(pk, name) for pk, name in rows if pk != exclude]
+
+
+def forget_reviewers(**_signal) -> None:
+    """A person or a role changed: the next list of reviewers is read again."""
+    cache.delete(REVIEWERS_KEY)
+
+
+def connect_reviewer_signals() -> None:
+    from django.contrib.auth.models import Group
+    from django.db.models.signals import m2m_changed, post_delete, post_save
+
+    for sender in (User, Group):
+        post_save.connect(forget_reviewers, sender=sender, dispatch_uid=f"reviewers-{sender}")
+        post_delete.connect(forget_reviewers, sender=sender, dispatch_uid=f"reviewers-d-{sender}")
+    m2m_changed.connect(
+        forget_reviewers, sender=User.groups.through, dispatch_uid="reviewers-membership"
     )
-    return [(pk, full_name or email) for pk, full_name, email in rows if pk != exclude]

@@ -1197,3 +1197,21 @@ def test_a_refused_decision_keeps_the_chosen_radio_and_marks_an_invalid_one(
         body.count('aria-invalid="true"><label') == 5
         and " checked" not in body.split("<fieldset")[1].split("</fieldset>")[0]
     )
+
+
+def test_the_reviewer_lists_follow_a_change_of_people_or_roles(client, cycle, administrator):
+    """Reviewer lists are cached per process for a short while; a change of people or roles
+    in this process shows at once."""
+    from django.contrib.auth.models import Group
+
+    login(client, administrator)
+    assert (
+        "new.reviewer@example.com" not in client.get(f"/review/cycles/{cycle.pk}/").content.decode()
+    )
+    newcomer = make_person("new.reviewer@example.com", Role.REVIEWER)
+    assert "new.reviewer@example.com" in client.get(f"/review/cycles/{cycle.pk}/").content.decode()
+    newcomer.full_name = "Nora Newcomer"
+    newcomer.save()
+    assert "Nora Newcomer" in client.get(f"/review/cycles/{cycle.pk}/").content.decode()
+    Group.objects.get(name=Role.REVIEWER.value).user_set.remove(newcomer)
+    assert "Nora Newcomer" not in client.get(f"/review/cycles/{cycle.pk}/").content.decode()
