@@ -30,8 +30,8 @@ def _table(model) -> str:
 
 @cache
 def _user_with_permissions_sql(by_token: bool) -> tuple[str, list[str]]:
-    """SELECT of one user's columns and an array of their permission names
-    ("app_label.codename", through their own permissions and their groups'): the user with
+    """SELECT of one user's columns, an array of their permission names ("app_label.codename",
+    through their own permissions and their groups') and one of their groups' names: the user with
     the id given, or (`by_token`) the active owner of the unrevoked API token with the hash
     given, then that token's id and when it was last used. Every name comes from the models'
     metadata, quoted."""
@@ -65,6 +65,9 @@ def _user_with_permissions_sql(by_token: bool) -> tuple[str, list[str]]:
         "granted": _table(granted),
         "granted_group": _column(granted, "group"),
         "granted_perm": _column(granted, "permission"),
+        "groups": _table(Group),
+        "group_id": _column(Group, "id"),
+        "group_name": _column(Group, "name"),
         "tokens": _table(ApiToken),
         "token_id": _column(ApiToken, "id"),
         "token_user": _column(ApiToken, "user"),
@@ -90,7 +93,9 @@ def _user_with_permissions_sql(by_token: bool) -> tuple[str, list[str]]:
         "  UNION"
         "  SELECT g.{granted_perm} FROM {member} m"
         "  JOIN {granted} g ON g.{granted_group} = m.{member_group}"
-        "  WHERE m.{member_user} = u.{user_id}))"
+        "  WHERE m.{member_user} = u.{user_id})),"
+        " ARRAY(SELECT r.{group_name} FROM {groups} r JOIN {member} m"
+        "  ON m.{member_group} = r.{group_id} WHERE m.{member_user} = u.{user_id})"
     )
     return (select + source).format(**names), [field.attname for field in fields]
 
@@ -98,8 +103,9 @@ def _user_with_permissions_sql(by_token: bool) -> tuple[str, list[str]]:
 def user_with_permissions(*, user_id: int | None = None, token_hash: str | None = None):
     """On PostgreSQL, in one statement: the user with `user_id`, or the active owner of the
     unrevoked token with `token_hash` (then also the token's id and last use), their
-    permission names cached on them for the request. None if there is no such user; the
-    caller checks `is_active` for an id. Returns (user, extra columns)."""
+    permission names cached on them for the request, their groups' names as `role_names`.
+    None if there is no such user; the caller checks `is_active` for an id. Returns (user,
+    extra columns)."""
     User = get_user_model()
     sql, attnames = _user_with_permissions_sql(token_hash is not None)
     with connection.cursor() as cursor:
@@ -111,7 +117,8 @@ def user_with_permissions(*, user_id: int | None = None, token_hash: str | None 
     user = User.from_db(connection.alias, attnames, row[:width])
     if not user.is_superuser:
         user._perm_cache = set(row[width])
-    return user, row[width + 1 :]
+    user.role_names = frozenset(row[width + 1])  # accounts.permissions.roles_of reads it
+    return user, row[width + 2 :]
 
 
 def _permission_names(user_id) -> set[str]:

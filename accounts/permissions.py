@@ -65,7 +65,10 @@ def can(user, capability: Capability | str) -> bool:
 def roles_of(user) -> list[Role]:
     if not user.is_authenticated:
         return []
-    names = {group.name for group in user.groups.all()}
+    # Read with the person on each request (accounts.backends), else from their groups.
+    names = getattr(user, "role_names", None)
+    if names is None:
+        names = {group.name for group in user.groups.all()}
     return [role for role in Role if role.value in names]
 
 

@@ -3,7 +3,7 @@
 from django.contrib.auth.models import Permission
 
 from accounts.models import User
-from accounts.permissions import Capability, Role, can, capabilities_of
+from accounts.permissions import Capability, Role, can, capabilities_of, roles_of
 from tests.conftest import make_person
 
 
@@ -51,6 +51,9 @@ def test_the_sessions_person_and_their_permissions_are_one_query(db, django_asse
     with django_assert_num_queries(1 if connection.vendor == "postgresql" else 2):
         user = PasswordBackend().get_user(person.pk)
         capabilities = capabilities_of(user)
+        if connection.vendor == "postgresql":  # the roles come with the person too
+            assert set(roles_of(user)) == {Role.APPROVER, Role.AUDITOR}
+    assert set(roles_of(user)) == {Role.APPROVER, Role.AUDITOR}
     assert user == person and user.email == "paula@example.com"
     assert {name for name, held in capabilities.items() if held} == {
         Capability.VIEW.value,
