@@ -221,6 +221,9 @@ def dashboard_context(*, user: User) -> dict:
     trend = finding_trend(now=now, version=version)
     cycles = open_cycles(user=user, today=today)
     return {
+        # Keys of the template's cached fragments (the charts, the top findings).
+        "findings_version": version,
+        "today": today.isoformat(),
         "open_total": sum(counts.values()),
         "severity_bars": _severity_bars(counts),
         "trend": trend,

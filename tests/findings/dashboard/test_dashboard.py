@@ -115,3 +115,21 @@ def test_collection_health_is_read_once_for_everyone_then_again_after_a_while(
     cache.delete("iamreview:dashboard-health")  # as the TTL does
     health = collection_health(now=timezone.now())
     assert health["accounts"] >= 1 and "failing_sources" in health
+
+
+def test_the_charts_and_top_findings_follow_each_change_of_the_findings(client, reviewer):
+    """Both are rendered once per state of the findings: a new finding shows at once."""
+    account = populate(4)
+    client.force_login(reviewer)
+    page = client.get("/").content.decode()
+    assert "Findings opened (4) and resolved (0) per week" in page and "fresh-finding" not in page
+    finding = make_finding(
+        account,
+        "access-key-unused",
+        "arn:aws:iam::111122223333:user/fresh-finding",
+        severity="critical",
+    )
+    FindingEvent.objects.create(finding=finding, kind="opened", at=timezone.now())
+    page = client.get("/").content.decode()
+    assert "Findings opened (5) and resolved (0) per week" in page
+    assert "All 5 open findings" in page and "fresh-finding" in page
