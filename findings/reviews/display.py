@@ -16,9 +16,9 @@ from accounts.permissions import Capability, can
 from findings.detection.detect import AA_PREFIX
 from findings.detection.selectors import check_title
 from findings.inventory.selectors import REASON_WORDS
-from findings.models import IamRole, IamUser, ReviewCycle, ReviewItem
+from findings.models import IamRole, IamUser, PolicySuggestion, ReviewCycle, ReviewItem
 from findings.reviews.forms import DECISION_HELP, DecisionForm
-from findings.reviews.plans import item_suggestion
+from findings.reviews.plans import shows_suggestion
 from findings.reviews.services import Conflict, Forbidden, check_may_decide, reviewer_choices
 
 # --- Evidence as the page shows it -----------------------------------------------------------
@@ -229,20 +229,6 @@ def load_item(pk: int) -> ReviewItem:
     return get_object_or_404(ReviewItem.objects.select_related("cycle__tally", "account"), pk=pk)
 
 
-def inventory_url(item: ReviewItem) -> str:
-    """The inventory page of the item's user or role, when the inventory holds it."""
-    model, name = INVENTORY_PAGES.get(item.subject_type, (None, ""))
-    if model is None:
-        return ""
-    pk = (
-        model.objects.filter(account_id=item.account_id, arn=item.subject_arn, gone_at=None)
-        .order_by("pk")  # not the model's own order, which joins the account
-        .values_list("pk", flat=True)
-        .first()
-    )
-    return reverse(name, args=[pk]) if pk else ""
-
-
 def _compared(item: ReviewItem, operator: str) -> RawSQL:
     """Items before (<) or after (>) this one in the queue's default order (severity, title,
     id), as one row comparison: the index item_queue_order seeks straight to it, where the
@@ -266,54 +252,95 @@ def before_in_queue(item: ReviewItem) -> RawSQL:
     return _compared(item, "<")
 
 
-def _neighbours_sql() -> str:
-    """One statement for an item's neighbours in the queue's default order (severity, title,
-    id): the previous and next items, the next undecided one after it and the first undecided
-    one (to wrap round). Each is a row comparison the index item_queue_order (or
-    item_queue_undecided) seeks straight to; an OR of three conditions would read the cycle's
-    items one by one."""
-    table = connection.ops.quote_name(ReviewItem._meta.db_table)
-    pick = f"SELECT id FROM {table} WHERE"  # noqa: S608 - the table's quoted name
-    key = "(severity_rank, title, id)"
-    forward = "ORDER BY severity_rank, title, id LIMIT 1"
-    backward = "ORDER BY severity_rank DESC, title DESC, id DESC LIMIT 1"
-    undecided = "cycle_id = %s AND NOT is_decided AND id <> %s"
-    # Fixed names only; the item's values go as parameters.
-    return (
-        f"SELECT ({pick} cycle_id = %s AND {key} < (%s, %s, %s) {backward}),"
-        f" ({pick} cycle_id = %s AND {key} > (%s, %s, %s) {forward}),"
-        f" ({pick} {undecided} AND {key} > (%s, %s, %s) {forward}),"
-        f" ({pick} {undecided} {forward})"
-    )
+def _around_sql(*, inventory_table: str | None, suggestion: bool, position: bool) -> str:
+    """One statement for what the item page links to: the item's user or role in the inventory
+    and its stored suggestion (ids, each an index probe), and, with `position`, its neighbours
+    in the queue's default order (severity, title, id): the previous and next items, the next
+    undecided one after it and the first undecided one (to wrap round). Each neighbour is a row
+    comparison the index item_queue_order (or item_queue_undecided) seeks straight to; an OR of
+    three conditions would read the cycle's items one by one. Quoted table names and fixed
+    columns only; the item's values go as parameters (`_around_params`, in the same order)."""
+    quote = connection.ops.quote_name
+    columns = []
+    if inventory_table:
+        columns.append(
+            f"(SELECT id FROM {quote(inventory_table)} WHERE account_id = %s AND arn = %s"  # noqa: S608
+            " AND gone_at IS NULL ORDER BY id LIMIT 1)"
+        )
+    else:
+        columns.append("NULL")
+    if suggestion:
+        table = quote(PolicySuggestion._meta.db_table)
+        columns.append(
+            f"(SELECT id FROM {table} WHERE account_id = %s AND principal_arn = %s LIMIT 1)"  # noqa: S608
+        )
+    else:
+        columns.append("NULL")
+    if position:
+        pick = f"SELECT id FROM {quote(ReviewItem._meta.db_table)} WHERE"  # noqa: S608
+        key = "(severity_rank, title, id)"
+        forward = "ORDER BY severity_rank, title, id LIMIT 1"
+        backward = "ORDER BY severity_rank DESC, title DESC, id DESC LIMIT 1"
+        undecided = "cycle_id = %s AND NOT is_decided AND id <> %s"
+        columns += [
+            f"({pick} cycle_id = %s AND {key} < (%s, %s, %s) {backward})",
+            f"({pick} cycle_id = %s AND {key} > (%s, %s, %s) {forward})",
+            f"({pick} {undecided} AND {key} > (%s, %s, %s) {forward})",
+            f"({pick} {undecided} {forward})",
+        ]
+    return "SELECT " + ", ".join(columns)
 
 
-def queue_position(item: ReviewItem) -> dict:
-    """Where the item sits in its queue (default order): the previous and next items, the next
-    undecided one (wrapping round), and a link to the queue at this item (the queue finds its
-    page when followed: counting the items before it here would cost every item view a pass
-    over the cycle). One statement of four index seeks."""
-    here = (item.severity_rank, item.title, item.pk)
+def _around_params(item: ReviewItem, *, inventory: bool, suggestion: bool, position: bool):
+    params = []
+    if inventory:
+        params += [item.account_id, item.subject_arn]
+    if suggestion:
+        params += [item.account_id, item.subject_arn]
+    if position:
+        here = (item.severity_rank, item.title, item.pk)
+        params += [item.cycle_id, *here, item.cycle_id, *here]
+        params += [item.cycle_id, item.pk, *here, item.cycle_id, item.pk]
+    return params
+
+
+def around_item(item: ReviewItem, *, position: bool) -> dict:
+    """What the item page links to, in one statement: its inventory page, its principal's
+    suggestion (on the items that show one) and, with `position` (the whole page), where it
+    sits in its queue: the previous and next items, the next undecided one (wrapping round),
+    and a link to the queue at this item (the queue finds its page when followed: counting
+    the items before it here would cost every item view a pass over the cycle)."""
+    model, page = INVENTORY_PAGES.get(item.subject_type, (None, ""))
+    suggestion = bool(item.subject_arn) and shows_suggestion(item=item)
+    inventory = model is not None
     with connection.cursor() as cursor:
         cursor.execute(
-            _neighbours_sql(),
-            [
-                *(item.cycle_id, *here),
-                *(item.cycle_id, *here),
-                *(item.cycle_id, item.pk, *here),
-                *(item.cycle_id, item.pk),
-            ],
+            _around_sql(
+                inventory_table=model._meta.db_table if inventory else None,
+                suggestion=suggestion,
+                position=position,
+            ),
+            _around_params(item, inventory=inventory, suggestion=suggestion, position=position),
         )
-        previous, following, next_undecided, first_undecided = cursor.fetchone()
-    next_undecided = next_undecided or first_undecided
-    queue = reverse("review_cycle", args=[item.cycle_id])
-    return {
-        "previous_url": reverse("review_item", args=[previous]) if previous else "",
-        "next_url": reverse("review_item", args=[following]) if following else "",
-        "next_undecided_url": reverse("review_item", args=[next_undecided])
-        if next_undecided
-        else "",
-        "queue_url": f"{queue}?item={item.pk}#item-{item.pk}-row",
+        row = cursor.fetchone()
+    inventory_pk, suggestion_pk = row[:2]
+    around = {
+        "inventory_url": reverse(page, args=[inventory_pk]) if inventory_pk else "",
+        "suggestion": PolicySuggestion.objects.get(pk=suggestion_pk) if suggestion_pk else None,
     }
+    if position:
+        previous, following, next_undecided, first_undecided = row[2:]
+        next_undecided = next_undecided or first_undecided
+        queue = reverse("review_cycle", args=[item.cycle_id])
+        around["position"] = {
+            "previous_url": reverse("review_item", args=[previous]) if previous else "",
+            "next_url": reverse("review_item", args=[following]) if following else "",
+            "next_undecided_url": reverse("review_item", args=[next_undecided])
+            if next_undecided
+            else "",
+            "queue_url": f"{queue}?item={item.pk}#item-{item.pk}-row",
+        }
+    return around
 
 
 def decision_radios(form: DecisionForm) -> list[dict]:
@@ -342,7 +369,10 @@ def item_context(
     conflict: Conflict | None = None,
     forbidden: str = "",
     saved: bool = False,
+    position: bool = False,
 ) -> dict:
+    """The item page's context; with `position` (the whole page, not a swapped panel), where
+    the item sits in its queue."""
     cycle = item.cycle
     open_ = cycle.state == ReviewCycle.State.OPEN
     may_decide, refusal = False, forbidden
@@ -368,7 +398,7 @@ def item_context(
         "item": item,
         "cycle": cycle,
         "evidence": present_evidence(item.frozen_evidence or {}),
-        "inventory_url": inventory_url(item),
+        **around_item(item, position=position),
         "decisions": decisions,
         "form": form if may_decide else None,
         "decision_radios": decision_radios(form) if may_decide else [],
@@ -376,6 +406,4 @@ def item_context(
         "refusal": refusal,
         "saved": saved,
         "locked": not open_,
-        # Right-sizing (issue 11): the principal's suggestion, on the items that show it.
-        "suggestion": item_suggestion(item=item),
     }

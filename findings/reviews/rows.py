@@ -2,7 +2,7 @@
 
 A queue page shows 25 rows, each with a dozen fields, badges and two links; through the
 template engine that was most of the page's time (about a thousand variable look-ups and fifty
-URL reversals per page). Every value from the database goes through `e` (the standard library's
+URL reversals per page). Every value from the database goes through `_e` (the standard library's
 `html.escape`, quotes included: what Django's auto-escaping calls); the rest are constants,
 integers and dates. The queue page and the row swapped in after a decision
 (`cycle.html#item-row`, via the `item_row` tag) both render it here, so they cannot drift.
@@ -21,7 +21,7 @@ KIND_WORDS = dict(Decision.Kind.choices)
 FRESHNESS_WORDS = {"gone": "Gone from fresh data"}
 
 
-def e(value) -> str:
+def _e(value) -> str:
     return escape(str(value), quote=True)
 
 
@@ -49,20 +49,20 @@ def decision_cell(*, item: ReviewItem, names: Names) -> str:
     else:
         kind = decision.kind
         parts.append(
-            f'<span class="badge decision-{e(kind)}">{e(KIND_WORDS.get(kind, kind))}</span>'
+            f'<span class="badge decision-{_e(kind)}">{_e(KIND_WORDS.get(kind, kind))}</span>'
         )
         if kind == Decision.Kind.DELEGATE and decision.delegate_to_id:
-            parts.append(f' <span class="help">to {e(names.of(decision, "delegate_to"))}</span>')
+            parts.append(f' <span class="help">to {_e(names.of(decision, "delegate_to"))}</span>')
         if kind == Decision.Kind.ACCEPT_RISK and decision.expires_on:
             parts.append(f' <span class="help">until {decision.expires_on.isoformat()}</span>')
         decided_on = timezone.localtime(decision.decided_at).strftime("%Y-%m-%d")
         parts.append(
-            f'<div class="help">{e(names.of(decision, "decided_by"))}, {decided_on}'
+            f'<div class="help">{_e(names.of(decision, "decided_by"))}, {decided_on}'
             f"{' (bulk)' if decision.bulk else ''}</div>"
         )
     if item.remediation:
         words = "Remediation verified" if item.remediation == "verified" else "Remediation pending"
-        parts.append(f'<div class="remediation remediation-{e(item.remediation)}">{words}</div>')
+        parts.append(f'<div class="remediation remediation-{_e(item.remediation)}">{words}</div>')
     return "".join(parts)
 
 
@@ -86,8 +86,8 @@ class RowRenderer:
 
     def __call__(self, item: ReviewItem) -> SafeString:
         pk = int(item.pk)
-        url = e(self.item_url.format(pk))
-        title = e(item.title)
+        url = _e(self.item_url.format(pk))
+        title = _e(item.title)
         decided = " is-decided" if item.is_decided else ""
         oob = ' hx-swap-oob="true"' if self.oob else ""
         cells = [f'<tr id="item-{pk}-row" class="item-row{decided}"{oob}>']
@@ -98,7 +98,7 @@ class RowRenderer:
                 f"{' checked' if pk in self.selected else ''}></td>"
             )
         if item.severity:
-            severity, word = e(item.severity), e(item.severity.capitalize())
+            severity, word = _e(item.severity), _e(item.severity.capitalize())
             cells.append(f'<td><span class="badge sev-{severity}">{word}</span></td>')
         else:
             cells.append('<td><span class="badge clean">Clean</span></td>')
@@ -106,7 +106,7 @@ class RowRenderer:
             f'<td class="cell-item"><a class="item-title" href="{url}" hx-get="{url}" '
             f'hx-target="#item-{pk}-slot" data-expands="item-{pk}-detail" '
             f'aria-expanded="false" aria-controls="item-{pk}-detail">{title}</a>'
-            f'<div class="help wrap"><code>{e(item.subject_arn)}</code></div>'
+            f'<div class="help wrap"><code>{_e(item.subject_arn)}</code></div>'
         )
         if item.freshness:
             cells.append(
@@ -120,9 +120,9 @@ class RowRenderer:
             cells.append('<span class="badge returned">Returned: accepted risk expired</span>')
         cells.append("</td>")
         account = item.account
-        cells.append(f'<td>{e(account.name)}<div class="help">{e(account.account_id)}</div></td>')
+        cells.append(f'<td>{_e(account.name)}<div class="help">{_e(account.account_id)}</div></td>')
         if item.assignee_id:
-            cells.append(f"<td>{e(self.names.of(item, 'assignee'))}</td>")
+            cells.append(f"<td>{_e(self.names.of(item, 'assignee'))}</td>")
         else:
             cells.append('<td><span class="muted">—</span></td>')
         cells.append(f"<td>{decision_cell(item=item, names=self.names)}</td></tr>")

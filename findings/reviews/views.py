@@ -24,7 +24,7 @@ from findings.audit.selectors import audit_entries, audit_rows, parse_audit_filt
 from findings.audit.verify import forget_verification
 from findings.export.tables import csv_text
 from findings.models import Decision, ReviewCycle, ReviewItem
-from findings.reviews.display import item_context, load_item, queue_position
+from findings.reviews.display import item_context, load_item
 from findings.reviews.evidence_pack import build_evidence_pack, zip_bytes
 from findings.reviews.forms import (
     BulkForm,
@@ -360,8 +360,9 @@ def in_queue(request, item: ReviewItem) -> bool:
 
 
 def render_item(request, item: ReviewItem, *, status: int = 200, **kwargs):
-    context = item_context(request, item, **kwargs)
-    if request.htmx and not request.htmx.history_restore_request:
+    whole_page = not request.htmx or request.htmx.history_restore_request
+    context = item_context(request, item, position=whole_page, **kwargs)
+    if not whole_page:
         if in_queue(request, item) and request.method == "POST":
             # The row, the progress and the sign-off section change with the decision.
             cycle = with_progress(item.cycle)
@@ -375,7 +376,6 @@ def render_item(request, item: ReviewItem, *, status: int = 200, **kwargs):
             response = render(request, "findings/reviews/item.html#item", context, status=status)
     else:
         context["cycle"] = with_progress(item.cycle)
-        context["position"] = queue_position(item)
         response = render(request, "findings/reviews/item.html", context, status=status)
     patch_vary_headers(response, ["HX-Request"])
     return response
