@@ -31,11 +31,11 @@ def _table(model) -> str:
 @cache
 def _user_with_permissions_sql(by_token: bool) -> tuple[str, list[str]]:
     """SELECT of one user's columns, an array of their permission names ("app_label.codename",
-    through their own permissions and their groups') and one of their groups' names: the user with
-    the id given, or (`by_token`) the active owner of the unrevoked API token with the hash
-    given, then that token's id and when it was last used. Every name comes from the models'
-    metadata, quoted."""
-    from accounts.models import ApiToken
+    through their own permissions and their groups'), one of their groups' names and one of
+    their linked IAM identities' ARNs: the user with the id given, or (`by_token`) the active
+    owner of the unrevoked API token with the hash given, then that token's id and when it was
+    last used. Every name comes from the models' metadata, quoted."""
+    from accounts.models import ApiToken, LinkedIdentity
 
     User = get_user_model()
     fields = list(User._meta.concrete_fields)
@@ -68,6 +68,9 @@ def _user_with_permissions_sql(by_token: bool) -> tuple[str, list[str]]:
         "groups": _table(Group),
         "group_id": _column(Group, "id"),
         "group_name": _column(Group, "name"),
+        "links": _table(LinkedIdentity),
+        "link_user": _column(LinkedIdentity, "user"),
+        "link_arn": _column(LinkedIdentity, "arn"),
         "tokens": _table(ApiToken),
         "token_id": _column(ApiToken, "id"),
         "token_user": _column(ApiToken, "user"),
@@ -95,7 +98,8 @@ def _user_with_permissions_sql(by_token: bool) -> tuple[str, list[str]]:
         "  JOIN {granted} g ON g.{granted_group} = m.{member_group}"
         "  WHERE m.{member_user} = u.{user_id})),"
         " ARRAY(SELECT r.{group_name} FROM {groups} r JOIN {member} m"
-        "  ON m.{member_group} = r.{group_id} WHERE m.{member_user} = u.{user_id})"
+        "  ON m.{member_group} = r.{group_id} WHERE m.{member_user} = u.{user_id}),"
+        " ARRAY(SELECT l.{link_arn} FROM {links} l WHERE l.{link_user} = u.{user_id})"
     )
     return (select + source).format(**names), [field.attname for field in fields]
 
@@ -103,7 +107,8 @@ def _user_with_permissions_sql(by_token: bool) -> tuple[str, list[str]]:
 def user_with_permissions(*, user_id: int | None = None, token_hash: str | None = None):
     """On PostgreSQL, in one statement: the user with `user_id`, or the active owner of the
     unrevoked token with `token_hash` (then also the token's id and last use), their
-    permission names cached on them for the request, their groups' names as `role_names`.
+    permission names cached on them for the request, their groups' names as `role_names`, their
+    linked identities' ARNs as `linked_arn_set`.
     None if there is no such user; the caller checks `is_active` for an id. Returns (user,
     extra columns)."""
     User = get_user_model()
@@ -118,7 +123,9 @@ def user_with_permissions(*, user_id: int | None = None, token_hash: str | None 
     if not user.is_superuser:
         user._perm_cache = set(row[width])
     user.role_names = frozenset(row[width + 1])  # accounts.permissions.roles_of reads it
-    return user, row[width + 2 :]
+    # Their own IAM identities (segregation of duties: findings.reviews.services.linked_arns).
+    user.linked_arn_set = frozenset(row[width + 2])
+    return user, row[width + 3 :]
 
 
 def _permission_names(user_id) -> set[str]:

@@ -10,7 +10,7 @@ from datetime import date, datetime, timedelta
 from django.conf import settings
 from django.core.cache import cache
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Q, Value
+from django.db.models import Q
 from django.utils import timezone
 
 from accounts.models import LinkedIdentity, User
@@ -280,6 +280,11 @@ def open_release_cycle(
 
 
 def linked_arns(*, user: User) -> set[str]:
+    """The IAM identities that are the person's own: read with the session's person
+    (accounts.backends), else here."""
+    known = getattr(user, "linked_arn_set", None)
+    if known is not None:
+        return set(known)
     return set(LinkedIdentity.objects.filter(user=user).values_list("arn", flat=True))
 
 
@@ -289,30 +294,14 @@ def item_arns(*, item: ReviewItem) -> set[str]:
     return {arn for arn in arns if arn}
 
 
-def linked_and_item_arns(*, user: User, item: ReviewItem) -> tuple[set[str], set[str]]:
-    """`linked_arns(user=user)` and `item_arns(item=item)` in one query (the item page asks on
-    every view)."""
-    links = (
-        LinkedIdentity.objects.filter(user=user)
-        .order_by()
-        .annotate(side=Value(1))
-        .values_list("arn", "side")
-    )
-    resources = item.findings.order_by().annotate(side=Value(2)).values_list("resource_arn", "side")
-    found: tuple[set[str], set[str]] = (set(), {item.subject_arn})
-    for arn, side in links.union(resources, all=True):
-        found[side - 1].add(arn)
-    return found[0], {arn for arn in found[1] if arn}
-
-
 def check_may_decide(*, actor: User, item: ReviewItem) -> set[str]:
     """Raise Forbidden unless `actor` may decide `item`; returns the actor's linked identities."""
     if not can(actor, Capability.DECIDE):
         raise Forbidden("Only reviewers decide review items")
     if item.cycle.state == ReviewCycle.State.SIGNED_OFF:
         raise Forbidden("This cycle is signed off and locked: no more decisions")
-    links, concerned = linked_and_item_arns(user=actor, item=item)
-    own = links & concerned
+    links = linked_arns(user=actor)
+    own = links & item_arns(item=item) if links else set()
     if own:
         raise Forbidden(
             "Segregation of duties: this item concerns your own IAM identity "
