@@ -388,8 +388,14 @@ def item_context(
             item_id=item.pk,
             initial={"expected_latest_id": item.latest_decision_id},
         )
-    decisions = list(
-        item.decisions.select_related("decided_by", "delegate_to").order_by("decided_at", "id")
+    # Every decision becomes the item's latest when made (decisions are never deleted): an item
+    # without a latest decision has no history to read.
+    decisions = (
+        list(
+            item.decisions.select_related("decided_by", "delegate_to").order_by("decided_at", "id")
+        )
+        if item.latest_decision_id
+        else []
     )
     for decision in decisions:
         if decision.pk == item.latest_decision_id:
