@@ -1,0 +1,33 @@
+"""Django's database sessions, each read as one plain statement.
+
+Every signed-in request reads its session; through the ORM (a `get` on the session model)
+building that query cost more than running it. The same row, the same rules (unexpired, by key),
+the same table and writes: only the read differs. SESSION_ENGINE names this module.
+"""
+
+from django.contrib.sessions.backends import db
+from django.db import connections, router
+from django.utils import timezone
+
+
+class SessionStore(db.SessionStore):
+    def _get_session_from_db(self):
+        model = self.model
+        using = router.db_for_read(model)
+        connection = connections[using]
+        quote = connection.ops.quote_name
+        sql = (
+            f"SELECT {quote('session_data')}, {quote('expire_date')} FROM "  # noqa: S608
+            f"{quote(model._meta.db_table)} WHERE {quote('session_key')} = %s"
+            f" AND {quote('expire_date')} > %s"
+        )
+        with connection.cursor() as cursor:
+            cursor.execute(sql, [self.session_key, timezone.now()])
+            row = cursor.fetchone()
+        if row is None:
+            self._session_key = None
+            return None
+        session_data, expire_date = row
+        return model(
+            session_key=self.session_key, session_data=session_data, expire_date=expire_date
+        )
