@@ -340,14 +340,18 @@ def cycle_accounts(cycle: ReviewCycle) -> list[tuple[str, str]]:
 
 
 def load_cycle(pk: int) -> ReviewCycle:
-    return with_progress(
-        get_object_or_404(
-            with_scope_names(
-                ReviewCycle.objects.select_related("opened_by", "signed_off_by", "tally")
-            ),
-            pk=pk,
-        )
+    cycle = get_object_or_404(
+        ReviewCycle.objects.select_related("opened_by", "signed_off_by", "tally"), pk=pk
     )
+    # A cycle's scope is set when it opens and never changes; only an account's name may, and
+    # shows within the minute.
+    key = f"cycle-scope:{cycle.pk}"
+    names = cache.get(key)
+    if names is None:
+        names = cycle.scope_names
+        cache.set(key, names, ACCOUNTS_CACHE_SECONDS)
+    cycle.scope_account_names = names
+    return with_progress(cycle)
 
 
 def cycle_context(request, cycle: ReviewCycle, *, params=None, bulk=None, **sign_off) -> dict:
