@@ -14,7 +14,13 @@ from django.utils import timezone
 from accounts.models import User
 from findings.models import AwsAccount, Decision, ReviewCycle
 from findings.reviews.services import DEFAULT_ATTESTATION, MAX_RISK_ACCEPTANCE
-from iamreview.widgets import QuickSelect
+from iamreview.widgets import (
+    QuickCheckboxInput,
+    QuickDateInput,
+    QuickHiddenInput,
+    QuickSelect,
+    QuickTextarea,
+)
 
 # Bulk decisions: delegating many items at once is what assignment is for.
 BULK_KINDS = [
@@ -57,13 +63,13 @@ class DecisionForm(forms.Form):
         label="Justification",
         required=False,
         max_length=5000,
-        widget=forms.Textarea(attrs={"rows": 2}),
+        widget=QuickTextarea(attrs={"rows": 2}),
         help_text="Why. Auditors read this. Required except for “Remediate”.",
     )
     expires_on = forms.DateField(
         label="Risk accepted until",
         required=False,
-        widget=forms.DateInput(attrs={"type": "date"}),
+        widget=QuickDateInput(attrs={"type": "date"}),
         help_text="At most a year away.",
     )
     delegate_to = forms.TypedChoiceField(
@@ -72,10 +78,11 @@ class DecisionForm(forms.Form):
     attach_plan = forms.BooleanField(
         label="Attach the right-sizing suggestion as the remediation plan",
         required=False,
+        widget=QuickCheckboxInput,
         help_text="Verified once the policies collected next are equal to it or narrower.",
     )
     # The decision the person saw (empty: none yet); the domain compares it with the latest.
-    expected_latest_id = forms.IntegerField(required=False, widget=forms.HiddenInput)
+    expected_latest_id = forms.IntegerField(required=False, widget=QuickHiddenInput)
 
     def __init__(self, *args, reviewers: list[tuple[int, str]] = (), item_id: int, **kwargs):
         """`reviewers`: (id, name) of whom the item may be delegated to (reviewer_choices)."""
