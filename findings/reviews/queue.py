@@ -163,8 +163,7 @@ QUEUE_ROW_FIELDS = (
     "follows_item_id",
     "remediation",
     "assignee",
-    "account__name",
-    "account__account_id",
+    "account",
     "latest_decision__kind",
     "latest_decision__expires_on",
     "latest_decision__decided_at",
@@ -176,10 +175,11 @@ QUEUE_ROW_FIELDS = (
 
 def queue_items(cycle: ReviewCycle, filters: QueueFilters, user):
     items = (
-        cycle.items.select_related("account", "latest_decision")
+        cycle.items.select_related("latest_decision")
         # The columns a row shows (findings.reviews.rows), not whole joined rows: pages stay
         # light (the query-count tests catch a column the row reads but this leaves out).
-        # People's names come from the page's list of reviewers (people_names).
+        # People's names come from the page's list of reviewers (people_names), accounts'
+        # from the cycle's (cycle_accounts).
         .only(*QUEUE_ROW_FIELDS)
         .order_by(*SORTS[filters.sort])
     )
@@ -274,7 +274,6 @@ def queue_context(request, cycle: ReviewCycle, filters: QueueFilters, *, page_nu
         "selectable": may_select(request.user, cycle),
         "may_bulk_decide": cycle.state == ReviewCycle.State.OPEN
         and can(request.user, Capability.DECIDE),
-        "bulk_kinds": BULK_KINDS,
         # Rendered once here: hundreds of reviewers are two long option lists.
         "reviewer_options": option_tags(people),
         "assignee_filter_options": option_tags(people, selected=filters.assignee),
@@ -320,23 +319,23 @@ def sign_off_context(request, cycle: ReviewCycle, *, form=None, error: str = "")
 ACCOUNTS_CACHE_SECONDS = 60
 
 
-def cycle_accounts(cycle: ReviewCycle) -> list[tuple[str, str]]:
-    """(account id, "name (id)") of the accounts the cycle's items are in, for its filter.
-    One index probe per account, at most once a minute per cycle and item count (renamed
-    accounts show their new name within the minute)."""
+def cycle_accounts(cycle: ReviewCycle) -> list[tuple[int, str, str]]:
+    """(pk, account id, name) of the accounts the cycle's items are in, by name: the queue's
+    account filter, and the account column of its rows (no join per page). One index probe per
+    account, at most once a minute per cycle and item count (renamed accounts show their new
+    name within the minute)."""
     key = f"cycle-accounts:{cycle.pk}:{cycle.total}"
-    choices = cache.get(key)
-    if choices is None:
-        choices = [
-            (account_id, f"{name} ({account_id})")
-            for account_id, name in AwsAccount.objects.filter(
+    accounts = cache.get(key)
+    if accounts is None:
+        accounts = list(
+            AwsAccount.objects.filter(
                 Exists(ReviewItem.objects.filter(cycle=cycle, account=OuterRef("pk")))
             )
             .order_by("name")
-            .values_list("account_id", "name")
-        ]
-        cache.set(key, choices, ACCOUNTS_CACHE_SECONDS)
-    return choices
+            .values_list("pk", "account_id", "name")
+        )
+        cache.set(key, accounts, ACCOUNTS_CACHE_SECONDS)
+    return accounts
 
 
 def load_cycle(pk: int) -> ReviewCycle:
@@ -365,19 +364,25 @@ def cycle_context(request, cycle: ReviewCycle, *, params=None, bulk=None, **sign
     context = queue_context(request, cycle, filters, page_number=page_number)
     context["bulk"] = bulk = bulk or {"selected": set()}
     items = context["page"].object_list
+    accounts = cycle_accounts(cycle)
     rows = RowRenderer(
         selectable=context["selectable"],
         selected=bulk["selected"],
         names=people_names(items, known=context.pop("people")),
+        accounts={pk: (account_id, name) for pk, account_id, name in accounts},
     )
     context["queue_rows"] = rows.groups(items)
+    context["bulk_kind_options"] = option_tags(BULK_KINDS, selected=bulk.get("decision", ""))
     if not (request.htmx and request.htmx.target == "queue"):
         context.update(
             sign_off_context(request, cycle, **sign_off),
-            account_options=option_tags(cycle_accounts(cycle), selected=filters.account),
-            severities=SEVERITY_CHOICES,
-            statuses=STATUS_LABELS.items(),
-            sorts=SORT_LABELS.items(),
+            account_options=option_tags(
+                [(account_id, f"{name} ({account_id})") for _, account_id, name in accounts],
+                selected=filters.account,
+            ),
+            severity_options=option_tags(SEVERITY_CHOICES, selected=filters.severity),
+            status_options=option_tags(STATUS_LABELS.items(), selected=filters.status),
+            sort_options=option_tags(SORT_LABELS.items(), selected=filters.sort),
         )
     return context
 

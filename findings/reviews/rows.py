@@ -68,7 +68,9 @@ def decision_cell(*, item: ReviewItem, names: Names) -> str:
 
 class RowRenderer:
     """Rows of one cycle's queue for one viewer: `selectable` adds the bulk form's checkbox
-    (checked for ids in `selected`); `oob` marks a row swapped out of band after a decision."""
+    (checked for ids in `selected`); `oob` marks a row swapped out of band after a decision.
+    `names` (people by id) and `accounts` (account id and name by pk) save each row's joins;
+    without them a row reads its own relations."""
 
     def __init__(
         self,
@@ -77,8 +79,10 @@ class RowRenderer:
         selected=(),
         oob: bool = False,
         names: dict[int, str] | None = None,
+        accounts: dict[int, tuple[str, str]] | None = None,
     ):
         self.names = Names(names)
+        self.accounts = accounts or {}
         self.selectable = selectable
         self.selected = selected
         self.oob = oob
@@ -119,8 +123,11 @@ class RowRenderer:
         if item.follows_item_id:
             cells.append('<span class="badge returned">Returned: accepted risk expired</span>')
         cells.append("</td>")
-        account = item.account
-        cells.append(f'<td>{_e(account.name)}<div class="help">{_e(account.account_id)}</div></td>')
+        if item.account_id in self.accounts:
+            account_id, name = self.accounts[item.account_id]
+        else:
+            account_id, name = item.account.account_id, item.account.name
+        cells.append(f'<td>{_e(name)}<div class="help">{_e(account_id)}</div></td>')
         if item.assignee_id:
             cells.append(f"<td>{_e(self.names.of(item, 'assignee'))}</td>")
         else:

@@ -513,6 +513,19 @@ def test_the_queue_names_people_who_are_no_longer_reviewers(client, cycle, revie
     assert f"Rita Formerly-Reviewer, {timezone.localdate().isoformat()}" in page
 
 
+def test_the_filters_keep_what_was_chosen(client, cycle, reviewer):
+    login(client, reviewer)
+    page = client.get(
+        f"/review/cycles/{cycle.pk}/",
+        {"severity": "high", "status": "undecided", "sort": "title", "account": ACCOUNT_ID},
+    ).content.decode()
+    assert '<option value="high" selected>High</option>' in page
+    assert '<option value="undecided" selected>' in page
+    assert '<option value="title" selected>' in page
+    assert f'<option value="{ACCOUNT_ID}" selected>Production ({ACCOUNT_ID})</option>' in page
+    assert page.count(" selected>") == 4
+
+
 def test_queue_filters_sort_and_pages_are_in_the_url_and_swap_in_place(
     client, reviewer, second_reviewer
 ):
