@@ -2,6 +2,7 @@
 
 from django.conf import settings
 from django.db import models
+from django.db.models import Q
 
 
 class Severity(models.TextChoices):
@@ -20,7 +21,10 @@ class Finding(models.Model):
         RESOLVED = "resolved", "Resolved"
         EXCLUDED = "excluded", "Excluded"
 
-    account = models.ForeignKey("findings.AwsAccount", on_delete=models.CASCADE, related_name="+")
+    # No index of its own: one_finding_per_problem and finding_account_order lead with it.
+    account = models.ForeignKey(
+        "findings.AwsAccount", on_delete=models.CASCADE, related_name="+", db_index=False
+    )
     check_id = models.CharField(max_length=80)
     # What makes this finding one: the resource plus, where a resource has several, the part.
     resource_key = models.CharField(max_length=2100)
@@ -37,8 +41,15 @@ class Finding(models.Model):
     # Which rules produced it: the rule version and the thresholds in force at detection time.
     rule_version = models.CharField(max_length=20)
     thresholds = models.JSONField(default=dict)
+    # These three are empty on most findings: their indexes (below) hold only the rows that
+    # have one, so inserting the usual finding maintains none of them.
     exclusion = models.ForeignKey(
-        "findings.Exclusion", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        "findings.Exclusion",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        db_index=False,
     )
     exclusion_reason = models.CharField(max_length=500, blank=True)
     # For Access Analyzer findings: AWS's own status beside ours.
@@ -48,13 +59,19 @@ class Finding(models.Model):
         blank=True,
         on_delete=models.SET_NULL,
         related_name="+",
+        db_index=False,
     )
     aws_status = models.CharField(max_length=20, blank=True)
     first_seen_at = models.DateTimeField()
     last_seen_at = models.DateTimeField()
     resolved_at = models.DateTimeField(null=True, blank=True)
     resolved_by_run = models.ForeignKey(
-        "findings.CollectionRun", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        "findings.CollectionRun",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        db_index=False,
     )
     times_reopened = models.PositiveIntegerField(default=0)
 
@@ -82,6 +99,14 @@ class Finding(models.Model):
             # Newest first, and "new since" for the digests.
             models.Index(fields=["status", "first_seen_at", "id"], name="finding_first_seen"),
             models.Index(fields=["resource_arn"]),
+            *(
+                models.Index(
+                    fields=[field],
+                    condition=Q(**{f"{field}__isnull": False}),
+                    name=f"finding_{field}_set",
+                )
+                for field in ("exclusion", "aws_finding", "resolved_by_run")
+            ),
         ]
 
     def __str__(self) -> str:
