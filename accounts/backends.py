@@ -119,6 +119,8 @@ def user_with_permissions(*, user_id: int | None = None, token_hash: str | None 
     if row is None:
         return None, ()
     width = len(attnames)
+    # Raw values, without the fields' converters: right for every column User has (text,
+    # booleans, dates); a JSON or custom field added to User would need its converter here.
     user = User.from_db(connection.alias, attnames, row[:width])
     if not user.is_superuser:
         user._perm_cache = set(row[width])

@@ -7,6 +7,7 @@ a view runs, so every page and the API get the same guard.
 """
 
 import json
+import re
 
 from django.core.exceptions import RequestDataTooBig
 from django.http import HttpResponse, JsonResponse
@@ -106,3 +107,15 @@ class RejectUnusableInputMiddleware:
                 return JsonResponse({"errors": {"request": message}}, status=400)
             return HttpResponse(message, status=400, content_type="text/plain; charset=utf-8")
         return self.get_response(request)
+
+
+ASCII_ID = re.compile(r"[0-9]{1,18}")
+
+
+def parse_id(text: str | None) -> int | None:
+    """The number `text` spells in ASCII digits, at most 18 of them (a database id fits), else
+    None. `str.isdigit` also accepts "²" and other digits that `int()` refuses, and longer
+    numbers overflow the database's bigint: both were 500s."""
+    if text is None or not ASCII_ID.fullmatch(text):
+        return None
+    return int(text)

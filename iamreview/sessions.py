@@ -16,13 +16,17 @@ class SessionStore(db.SessionStore):
         using = router.db_for_read(model)
         connection = connections[using]
         quote = connection.ops.quote_name
-        sql = (
-            f"SELECT {quote('session_data')}, {quote('expire_date')} FROM "  # noqa: S608
-            f"{quote(model._meta.db_table)} WHERE {quote('session_key')} = %s"
-            f" AND {quote('expire_date')} > %s"
+        key, data, expires = (
+            quote(model._meta.get_field(name).column)
+            for name in ("session_key", "session_data", "expire_date")
         )
+        sql = (
+            f"SELECT {data}, {expires} FROM {quote(model._meta.db_table)}"  # noqa: S608
+            f" WHERE {key} = %s AND {expires} > %s"
+        )
+        now = connection.ops.adapt_datetimefield_value(timezone.now())
         with connection.cursor() as cursor:
-            cursor.execute(sql, [self.session_key, timezone.now()])
+            cursor.execute(sql, [self.session_key, now])
             row = cursor.fetchone()
         if row is None:
             self._session_key = None

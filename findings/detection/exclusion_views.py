@@ -18,6 +18,7 @@ from findings.detection.exclusions import create_exclusion, end_exclusion
 from findings.detection.forms import ExclusionForm
 from findings.detection.selectors import check_title
 from findings.models import Exclusion, Finding
+from iamreview.input_guard import parse_id
 
 
 @require_GET
@@ -53,8 +54,8 @@ def exclusion_list(request):
 def exclusion_add(request):
     finding = None
     finding_id = request.POST.get("finding") or request.GET.get("finding")
-    if finding_id and finding_id.isdigit():
-        finding = Finding.objects.select_related("account").filter(pk=finding_id).first()
+    if (pk := parse_id(finding_id)) is not None:
+        finding = Finding.objects.select_related("account").filter(pk=pk).first()
     if request.method == "POST":
         form = ExclusionForm(request.POST)
         if form.is_valid():

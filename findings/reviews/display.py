@@ -313,20 +313,25 @@ def around_item(item: ReviewItem, *, position: bool) -> dict:
     model, page = INVENTORY_PAGES.get(item.subject_type, (None, ""))
     suggestion = bool(item.subject_arn) and shows_suggestion(item=item)
     inventory = model is not None
-    with connection.cursor() as cursor:
-        cursor.execute(
-            _around_sql(
-                inventory_table=model._meta.db_table if inventory else None,
-                suggestion=suggestion,
-                position=position,
-            ),
-            _around_params(item, inventory=inventory, suggestion=suggestion, position=position),
-        )
-        row = cursor.fetchone()
+    row = (None,) * 6
+    if inventory or suggestion or position:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                _around_sql(
+                    inventory_table=model._meta.db_table if inventory else None,
+                    suggestion=suggestion,
+                    position=position,
+                ),
+                _around_params(item, inventory=inventory, suggestion=suggestion, position=position),
+            )
+            row = cursor.fetchone()
     inventory_pk, suggestion_pk = row[:2]
     around = {
         "inventory_url": reverse(page, args=[inventory_pk]) if inventory_pk else "",
-        "suggestion": PolicySuggestion.objects.get(pk=suggestion_pk) if suggestion_pk else None,
+        # A right-sizing run may replace the suggestion between the two reads: then none.
+        "suggestion": PolicySuggestion.objects.filter(pk=suggestion_pk).first()
+        if suggestion_pk
+        else None,
     }
     if position:
         previous, following, next_undecided, first_undecided = row[2:]

@@ -14,6 +14,7 @@ from django.utils import timezone
 from accounts.models import User
 from findings.models import AwsAccount, Decision, ReviewCycle
 from findings.reviews.services import DEFAULT_ATTESTATION, MAX_RISK_ACCEPTANCE
+from iamreview.input_guard import parse_id
 from iamreview.widgets import (
     QuickCheckboxInput,
     QuickDateInput,
@@ -224,11 +225,11 @@ class QueueFilters:
             return value
 
         assignee = pick("assignee")
-        if assignee not in ("", "me", "unassigned") and not assignee.isdigit():
+        if assignee not in ("", "me", "unassigned") and parse_id(assignee) is None:
             assignee = ""
         account = pick("account")
         return cls(
-            account=account if account.isdigit() else "",
+            account=account if parse_id(account) is not None else "",
             severity=pick("severity", {"", "critical", "high", "medium", "low", "none"}),
             assignee=assignee,
             status=pick("status", STATUS_LABELS),

@@ -317,14 +317,29 @@ def sign_off_context(request, cycle: ReviewCycle, *, form=None, error: str = "")
 
 
 ACCOUNTS_CACHE_SECONDS = 60
+ACCOUNTS_VERSION_KEY = "accounts-version"
+
+
+def accounts_version() -> int:
+    """Bumped when an account is saved or deleted in this process (forget_account_names):
+    the cycles' cached account lists and scope names are read again at once here, within
+    ACCOUNTS_CACHE_SECONDS in other workers."""
+    return cache.get(ACCOUNTS_VERSION_KEY, 0)
+
+
+def forget_account_names(**_signal) -> None:
+    try:
+        cache.incr(ACCOUNTS_VERSION_KEY)
+    except ValueError:  # no version yet
+        cache.set(ACCOUNTS_VERSION_KEY, 1, None)
 
 
 def cycle_accounts(cycle: ReviewCycle) -> list[tuple[int, str, str]]:
     """(pk, account id, name) of the accounts the cycle's items are in, by name: the queue's
     account filter, and the account column of its rows (no join per page). One index probe per
-    account, at most once a minute per cycle and item count (renamed accounts show their new
-    name within the minute)."""
-    key = f"cycle-accounts:{cycle.pk}:{cycle.total}"
+    account, at most once a minute per cycle and item count (accounts_version: a renamed
+    account shows at once in this process, within the minute in others)."""
+    key = f"cycle-accounts:{cycle.pk}:{cycle.total}:{accounts_version()}"
     accounts = cache.get(key)
     if accounts is None:
         accounts = list(
@@ -342,9 +357,9 @@ def load_cycle(pk: int) -> ReviewCycle:
     cycle = get_object_or_404(
         ReviewCycle.objects.select_related("opened_by", "signed_off_by", "tally"), pk=pk
     )
-    # A cycle's scope is set when it opens and never changes; only an account's name may, and
-    # shows within the minute.
-    key = f"cycle-scope:{cycle.pk}"
+    # A cycle's scope is set when it opens and never changes; only an account's name may
+    # (accounts_version).
+    key = f"cycle-scope:{cycle.pk}:{accounts_version()}"
     names = cache.get(key)
     if names is None:
         names = cycle.scope_names

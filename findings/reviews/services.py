@@ -885,11 +885,12 @@ REVIEWERS_KEY = "reviewer-choices"
 REVIEWERS_CACHE_SECONDS = 30
 
 
-def reviewer_choices(*, exclude: int | None = None) -> list[tuple[int, str]]:
+def reviewer_choices(*, exclude: int | None = None, fresh: bool = False) -> list[tuple[int, str]]:
     """(id, name) of every active reviewer by email, for choosing whom to assign or delegate
     to: plain values (pages show it to hundreds of reviewers), `exclude` (a person's id) left
-    out. Read at most every REVIEWERS_CACHE_SECONDS per process."""
-    rows = cache.get(REVIEWERS_KEY)
+    out. Read at most every REVIEWERS_CACHE_SECONDS per process, or now (`fresh`: validating
+    a submitted choice)."""
+    rows = None if fresh else cache.get(REVIEWERS_KEY)
     if rows is None:
         rows = [
             (pk, full_name or email)
@@ -903,14 +904,27 @@ def reviewer_choices(*, exclude: int | None = None) -> list[tuple[int, str]]:
     return [(pk, name) for pk, name in rows if pk != exclude]
 
 
-def forget_reviewers(**_signal) -> None:
-    """A person or a role changed: the next list of reviewers is read again."""
+def forget_reviewers(**signal) -> None:
+    """A person or a role changed: the list of reviewers is read again, now and once the
+    change is committed (a list another thread read before the commit is not kept). A login
+    (which saves only `last_login`) changes nothing the list shows."""
+    if signal.get("update_fields") == frozenset({"last_login"}):
+        return
     cache.delete(REVIEWERS_KEY)
+    transaction.on_commit(lambda: cache.delete(REVIEWERS_KEY))
 
 
 def connect_reviewer_signals() -> None:
+    """Forget the cached reviewer lists on a change of people or roles, and the cycles'
+    cached account names on a change of accounts."""
     from django.contrib.auth.models import Group
     from django.db.models.signals import m2m_changed, post_delete, post_save
+
+    from findings.models import AwsAccount
+    from findings.reviews.queue import forget_account_names
+
+    post_save.connect(forget_account_names, sender=AwsAccount, dispatch_uid="cycle-accounts")
+    post_delete.connect(forget_account_names, sender=AwsAccount, dispatch_uid="cycle-accounts-d")
 
     for sender in (User, Group):
         post_save.connect(forget_reviewers, sender=sender, dispatch_uid=f"reviewers-{sender}")

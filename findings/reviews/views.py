@@ -59,6 +59,7 @@ from findings.reviews.services import (
     sign_off_cycle,
 )
 from findings.reviews.summary import sign_off_summary
+from iamreview.input_guard import parse_id
 
 CLEAN_CONFIRMATION = "Confirmed clean: no findings when reviewed."
 AUDIT_COLUMNS = [
@@ -173,7 +174,8 @@ def review_cycle(request, pk: int):
 
 
 def selected_ids(request) -> list[int]:
-    return [int(value) for value in request.POST.getlist("items") if value.isdigit()][:1000]
+    ids = (parse_id(value) for value in request.POST.getlist("items")[:1000])
+    return [pk for pk in ids if pk is not None]
 
 
 def back_to_queue(cycle: ReviewCycle, back: str):
@@ -282,7 +284,7 @@ def review_assign(request, pk: int):
         return back
     if choice == "unassigned":
         assignee = None
-    elif choice.isdigit() and (assignee := User.objects.filter(pk=int(choice)).first()):
+    elif (pk := parse_id(choice)) is not None and (assignee := User.objects.filter(pk=pk).first()):
         pass
     else:
         messages.error(request, "Choose whom to assign the selected items to.")
@@ -393,7 +395,7 @@ def review_decide(request, pk: int):
     item = load_item(pk)
     form = DecisionForm(
         request.POST,
-        reviewers=reviewer_choices(exclude=request.user.pk),
+        reviewers=reviewer_choices(exclude=request.user.pk, fresh=True),
         item_id=item.pk,
     )
     if not form.is_valid():

@@ -30,6 +30,7 @@ from findings.policy.documents import diff_documents
 from findings.rightsizing import exports
 from findings.rightsizing.plans import compare_documents, planned_documents
 from findings.rightsizing.selectors import compute_suggestions, rightsizing_rows
+from iamreview.input_guard import parse_id
 
 MODELS = {"user": IamUser, "role": IamRole}
 DOWNLOADS = {
@@ -116,7 +117,7 @@ def generate_from_cloudtrail(request, pk: int):
     role = get_object_or_404(IamRole.objects.select_related("account"), pk=pk, gone_at=None)
     raw = (request.POST.get("days") or "").strip()
     error = ""
-    if not raw.isdigit() or len(raw) > 4:
+    if parse_id(raw) is None or len(raw) > 4:
         error = f"Choose a period of {MIN_DAYS} to {MAX_DAYS} days"
     else:
         try:

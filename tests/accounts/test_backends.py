@@ -95,3 +95,14 @@ def test_an_api_token_its_owner_and_their_permissions_are_one_query(db, django_a
     person.is_active = False
     person.save()
     assert user_for_token(raw=other_raw) is None
+
+
+def test_every_user_column_is_read_as_the_database_gives_it():
+    """accounts.backends builds the user from raw values, without fields' converters."""
+    from django.db import connection
+
+    for field in User._meta.concrete_fields:
+        assert not hasattr(field, "from_db_value"), field.name
+        if connection.vendor == "postgresql":  # the only database that path runs on
+            column = field.get_col(User._meta.db_table)
+            assert not connection.ops.get_db_converters(column), field.name

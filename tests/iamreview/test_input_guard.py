@@ -86,3 +86,11 @@ def test_unusable_text_names_the_first_bad_place_in_document_order():
     )
     assert unusable_text(json.loads("[" * 70 + "]" * 70))[1] == "is nested more than 64 levels deep"
     assert unusable_text({"ok": [1, 2.5, None, True, "text"]}) is None
+
+
+def test_parse_id_reads_ascii_digits_that_fit_a_bigint_and_nothing_else():
+    from iamreview.input_guard import parse_id
+
+    assert parse_id("42") == 42 and parse_id("0") == 0 and parse_id("9" * 18) == int("9" * 18)
+    for odd in ("", None, "²", "١٢", "9" * 19, "-1", "+1", "1.0", " 1", "1\n", "0x1"):
+        assert parse_id(odd) is None, odd

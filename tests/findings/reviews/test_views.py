@@ -1228,3 +1228,30 @@ def test_the_reviewer_lists_follow_a_change_of_people_or_roles(client, cycle, ad
     assert "Nora Newcomer" in client.get(f"/review/cycles/{cycle.pk}/").content.decode()
     Group.objects.get(name=Role.REVIEWER.value).user_set.remove(newcomer)
     assert "Nora Newcomer" not in client.get(f"/review/cycles/{cycle.pk}/").content.decode()
+
+
+@pytest.mark.parametrize("odd", ["²", "١٢", "9" * 30, "-1", "1e3", " 7"])
+def test_odd_numbers_in_the_queue_and_its_forms_are_ignored_not_500s(client, cycle, reviewer, odd):
+    """str.isdigit accepts "²" (int() refuses it) and numbers past the database's bigint."""
+    login(client, reviewer)
+    assert (
+        client.get(f"/review/cycles/{cycle.pk}/", {"assignee": odd, "account": odd}).status_code
+        == 200
+    )
+    response = client.post(f"/review/cycles/{cycle.pk}/assign/", {"items": [odd], "assignee": odd})
+    assert response.status_code == 302
+    response = client.post(
+        f"/review/cycles/{cycle.pk}/assign/",
+        {"items": [str(item_of(cycle, "bob").pk)], "assignee": odd},
+    )
+    assert response.status_code == 302 and item_of(cycle, "bob").assignee_id is None
+
+
+def test_a_renamed_account_shows_in_the_queue_at_once(client, cycle, reviewer):
+    login(client, reviewer)
+    assert "Production" in client.get(f"/review/cycles/{cycle.pk}/").content.decode()
+    account = cycle.items.first().account
+    account.name = "Renamed production"
+    account.save()
+    page = client.get(f"/review/cycles/{cycle.pk}/").content.decode()
+    assert page.count("Renamed production") >= 4  # the filter, and each row
