@@ -6,7 +6,7 @@ class FindingsConfig(AppConfig):
     verbose_name = "Findings and reviews"
 
     def ready(self) -> None:
-        from findings.reviews.services import connect_reviewer_signals
+        from findings.reviews.caches import connect_cache_signals
         from iamreview import checks  # noqa: F401  (registers the system checks)
 
-        connect_reviewer_signals()
+        connect_cache_signals()

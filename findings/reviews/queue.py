@@ -28,6 +28,7 @@ from findings.audit.selectors import (
 from findings.audit.verify import page_verification
 from findings.models import AwsAccount, ReviewCycle, ReviewItem
 from findings.models.paging import LateRows
+from findings.reviews.caches import accounts_version
 from findings.reviews.display import before_in_queue
 from findings.reviews.forms import (
     BULK_KINDS,
@@ -317,21 +318,6 @@ def sign_off_context(request, cycle: ReviewCycle, *, form=None, error: str = "")
 
 
 ACCOUNTS_CACHE_SECONDS = 60
-ACCOUNTS_VERSION_KEY = "accounts-version"
-
-
-def accounts_version() -> int:
-    """Bumped when an account is saved or deleted in this process (forget_account_names):
-    the cycles' cached account lists and scope names are read again at once here, within
-    ACCOUNTS_CACHE_SECONDS in other workers."""
-    return cache.get(ACCOUNTS_VERSION_KEY, 0)
-
-
-def forget_account_names(**_signal) -> None:
-    try:
-        cache.incr(ACCOUNTS_VERSION_KEY)
-    except ValueError:  # no version yet
-        cache.set(ACCOUNTS_VERSION_KEY, 1, None)
 
 
 def cycle_accounts(cycle: ReviewCycle) -> list[tuple[int, str, str]]:

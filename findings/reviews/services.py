@@ -26,6 +26,7 @@ from findings.models import (
     ReviewCycle,
     ReviewItem,
 )
+from findings.reviews.caches import REVIEWERS_KEY
 from findings.reviews.evidence import (
     ItemSpec,
     monthly_population,
@@ -878,7 +879,6 @@ def refresh_population(*, cycle: ReviewCycle) -> None:
     )
 
 
-REVIEWERS_KEY = "reviewer-choices"
 # Another process's change of people or roles shows in this process's lists within this time
 # (this process's own changes at once: forget_reviewers). Only the lists wait: assigning and
 # delegating check the chosen person's role when they are submitted.
@@ -902,33 +902,3 @@ def reviewer_choices(*, exclude: int | None = None, fresh: bool = False) -> list
         ]
         cache.set(REVIEWERS_KEY, rows, REVIEWERS_CACHE_SECONDS)
     return [(pk, name) for pk, name in rows if pk != exclude]
-
-
-def forget_reviewers(**signal) -> None:
-    """A person or a role changed: the list of reviewers is read again, now and once the
-    change is committed (a list another thread read before the commit is not kept). A login
-    (which saves only `last_login`) changes nothing the list shows."""
-    if signal.get("update_fields") == frozenset({"last_login"}):
-        return
-    cache.delete(REVIEWERS_KEY)
-    transaction.on_commit(lambda: cache.delete(REVIEWERS_KEY))
-
-
-def connect_reviewer_signals() -> None:
-    """Forget the cached reviewer lists on a change of people or roles, and the cycles'
-    cached account names on a change of accounts."""
-    from django.contrib.auth.models import Group
-    from django.db.models.signals import m2m_changed, post_delete, post_save
-
-    from findings.models import AwsAccount
-    from findings.reviews.queue import forget_account_names
-
-    post_save.connect(forget_account_names, sender=AwsAccount, dispatch_uid="cycle-accounts")
-    post_delete.connect(forget_account_names, sender=AwsAccount, dispatch_uid="cycle-accounts-d")
-
-    for sender in (User, Group):
-        post_save.connect(forget_reviewers, sender=sender, dispatch_uid=f"reviewers-{sender}")
-        post_delete.connect(forget_reviewers, sender=sender, dispatch_uid=f"reviewers-d-{sender}")
-    m2m_changed.connect(
-        forget_reviewers, sender=User.groups.through, dispatch_uid="reviewers-membership"
-    )
