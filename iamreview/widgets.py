@@ -36,7 +36,8 @@ class QuickSelect(forms.Select):
 
 
 def _attributes(attrs: dict) -> str:
-    """Django's widgets/attrs.html: `name="value"`, a bare name for True, nothing for False."""
+    """Django's widgets/attrs.html: `name="value"`, a bare name for True, nothing for False,
+    in the widget's own order (`flatatt` sorts them, so its output differs from the template's)."""
     parts = []
     for name, value in attrs.items():
         if value is True:

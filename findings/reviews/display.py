@@ -229,27 +229,18 @@ def load_item(pk: int) -> ReviewItem:
     return get_object_or_404(ReviewItem.objects.select_related("cycle__tally", "account"), pk=pk)
 
 
-def _compared(item: ReviewItem, operator: str) -> RawSQL:
-    """Items before (<) or after (>) this one in the queue's default order (severity, title,
-    id), as one row comparison: the index item_queue_order seeks straight to it, where the
-    equivalent OR of three conditions reads the cycle's items one by one."""
+def before_in_queue(item: ReviewItem) -> RawSQL:
+    """Items before this one in the queue's default order (severity, title, id), as one row
+    comparison: the index item_queue_order seeks straight to it, where the equivalent OR of
+    three conditions reads the cycle's items one by one (the queue finds an item's page)."""
     table = ReviewItem._meta.db_table
     columns = ", ".join(f'"{table}"."{c}"' for c in ("severity_rank", "title", "id"))
-    # Fixed column names and operator; the item's values go as parameters.
+    # Fixed column names; the item's values go as parameters.
     return RawSQL(  # noqa: S611
-        f"({columns}) {operator} (%s, %s, %s)",
+        f"({columns}) < (%s, %s, %s)",
         (item.severity_rank, item.title, item.pk),
         output_field=BooleanField(),
     )
-
-
-def after_in_queue(item: ReviewItem) -> RawSQL:
-    return _compared(item, ">")
-
-
-def before_in_queue(item: ReviewItem) -> RawSQL:
-    """Items before this one in the queue's default order."""
-    return _compared(item, "<")
 
 
 def _around_sql(*, inventory_table: str | None, suggestion: bool, position: bool) -> str:

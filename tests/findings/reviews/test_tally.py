@@ -147,14 +147,18 @@ def test_the_tally_follows_every_kind_of_write_on_sqlite(tmp_path):
     assert ["inserted", {"total": 20, "decided": 0, "awaiting": 20, "unassigned": 20}] in seen
 
 
-def test_a_cycle_without_items_reads_as_zeros(db):
-    cycle = ReviewCycle.objects.create(
+def bare_cycle(*, title: str) -> ReviewCycle:
+    return ReviewCycle.objects.create(
         kind="quarterly",
-        title="Empty",
+        title=title,
         opened_at=timezone.now(),
         due_on=date(2027, 1, 1),
         population_hash="x",
     )
+
+
+def test_a_cycle_without_items_reads_as_zeros(db):
+    cycle = bare_cycle(title="Empty")
     tally = cycle_tally(cycle=cycle)
     assert (tally.total, tally.decided, tally.awaiting, tally.unassigned) == (0, 0, 0, 0)
 
@@ -168,13 +172,7 @@ def test_two_concurrent_transactions_both_count(db, postgres):
     from django.db import connection, transaction
 
     account = add_account(account_id="111122223333", name="Production")
-    cycle = ReviewCycle.objects.create(
-        kind="quarterly",
-        title="Q",
-        opened_at=timezone.now(),
-        due_on=date(2027, 1, 1),
-        population_hash="x",
-    )
+    cycle = bare_cycle(title="Q")
     items = ReviewItem.objects.bulk_create(
         ReviewItem(
             cycle=cycle,
