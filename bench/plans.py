@@ -110,9 +110,13 @@ def build(*, findings: int, accounts: int, items: int) -> None:
 
 
 def explain(label: str, queryset) -> None:
+    sql, params = queryset.query.sql_with_params()
+    explain_sql(label, sql, params)
+
+
+def explain_sql(label: str, sql: str, params) -> None:
     from django.db import connection
 
-    sql, params = queryset.query.sql_with_params()
     with connection.cursor() as cursor:
         cursor.execute(f"EXPLAIN (ANALYZE, BUFFERS) {sql}", params)
         plan = [row[0] for row in cursor.fetchall()]
@@ -179,14 +183,19 @@ def main() -> None:
         "queue page 40 of a 10k-item cycle",
         queue_items(cycle, QueueFilters(), None)[39 * 25 : 40 * 25],
     )
-    from findings.reviews.display import after_in_queue
+    from findings.reviews.display import _around_params, _around_sql, before_in_queue
 
     middle = cycle.items.order_by("severity_rank", "title", "id")[len_items // 2]
     explain(
-        "item page: the next item in the queue (a row comparison the index seeks to)",
-        cycle.items.filter(after_in_queue(middle))
-        .order_by("severity_rank", "title", "id")
-        .values_list("pk", flat=True)[:1],
+        "queue opened at an item: the items before it (its page), a row comparison",
+        cycle.items.filter(before_in_queue(middle)).order_by().values("id"),
+    )
+    # The item page's one statement: previous, next and next undecided items, each a row
+    # comparison the index seeks to (no inventory or suggestion probe: a bare item).
+    explain_sql(
+        "item page: its neighbours in the queue",
+        _around_sql(inventory_table=None, suggestion=False, position=True),
+        _around_params(middle, inventory=False, suggestion=False, position=True),
     )
 
 
