@@ -103,7 +103,8 @@ def sync_observed(
         update_fields = [
             f.name
             for f in model._meta.concrete_fields
-            if not f.primary_key and f.name not in {"account", "first_seen_at", *key_fields}
+            if not f.primary_key
+            and f.name not in {"account", "first_seen_at", *key_fields, *model.derived_fields}
         ]
         model.objects.bulk_create(
             list(to_write.values()),
@@ -180,7 +181,8 @@ def _sync_by_copy(
 
     columns = [f.column for f in fields]
     key_columns = ["account_id", *(model._meta.get_field(k).column for k in model.natural_key)]
-    kept = {"account_id", "first_seen_at", *key_columns}
+    derived = {model._meta.get_field(name).column for name in model.derived_fields}
+    kept = {"account_id", "first_seen_at", *key_columns, *derived}
     updated_columns = [c for c in columns if c not in kept]
     stage = f"stage_{table}"
     quoted = ", ".join(f'"{c}"' for c in columns)

@@ -18,6 +18,7 @@ from findings.aws.records import (
     ManagedPolicyDetail,
     PrincipalServiceAccess,
 )
+from findings.collection.activity import refresh_user_activity
 from findings.collection.storage import BATCH_SIZE, intern_documents, sync_observed
 from findings.models import (
     AccessAnalyzerFinding,
@@ -79,6 +80,7 @@ def store_credential_report(
         now=now,
         previous_seen_at=previous_seen_at,
     )
+    refresh_user_activity(account=account)
     return {"rows": len(report.rows), **counts.as_dict()}
 
 
@@ -290,6 +292,7 @@ def store_authorization_details(
         now=now,
         previous_seen_at=previous_seen_at,
     )
+    refresh_user_activity(account=account)
     groups = sync_observed(
         model=IamGroup,
         account=account,

@@ -2,14 +2,14 @@
 
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from urllib.parse import urlencode
 
 from django.conf import settings
 from django.core.cache import cache
 from django.core.paginator import Paginator
-from django.db.models import Count, DateTimeField, F, OuterRef, Q, QuerySet, Subquery, Value
-from django.db.models.functions import Coalesce, Greatest, Lower
+from django.db.models import Count, QuerySet, Subquery
+from django.db.models.functions import Lower
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
 from django.utils import timezone
@@ -17,6 +17,7 @@ from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_GET
 
 from accounts.permissions import Capability, requires
+from findings.inventory.rows import RoleRows, UserRows
 from findings.models import (
     AwsAccount,
     CollectionRun,
@@ -28,6 +29,8 @@ from findings.models import (
     PolicyAttachment,
     ServiceLastAccessed,
 )
+from findings.models.evidence import role_staleness
+from findings.models.paging import LateRows
 from findings.policy.effective import Policy, effective_permissions
 from findings.policy.risk import risk_summary
 from findings.rightsizing.views import least_privilege_context
@@ -43,7 +46,6 @@ ROLE_KINDS = {
 
 # Column sorts: "stale" puts the longest unused first (never used before anything).
 SORTS = {"name": "Name", "account": "Account", "stale": "Stalest first", "created": "Oldest first"}
-NEVER = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 @dataclass
@@ -69,10 +71,25 @@ class InventoryFilters:
         return reverse(name) + (f"?{urlencode(params)}" if params else "")
 
 
+LIST_DEFERS = {
+    IamUser: ["fingerprint", "tags", "permissions_boundary_arn"],
+    IamRole: [
+        "fingerprint",
+        "tags",
+        "trust_policy",
+        "instance_profile_arns",
+        "description",
+        "permissions_boundary_arn",
+    ],
+}
+
+
 def present(model, filters: InventoryFilters) -> QuerySet:
     """Present rows by account (in the order accounts were connected), then name: the order
     of the `*_list_order` partial indexes, so a page reads its rows and no more."""
-    rows = model.objects.filter(gone_at=None).select_related("account")
+    # Not shown in the list: JSON the page would decode for nothing. The account comes from
+    # the page's list of accounts (base_context), not a join per row.
+    rows = model.objects.filter(gone_at=None).defer(*LIST_DEFERS[model])
     if filters.account:
         # A scalar subquery, not a join: the planner then walks the index for one account.
         rows = rows.filter(
@@ -81,36 +98,25 @@ def present(model, filters: InventoryFilters) -> QuerySet:
             )
         )
     if filters.q:
-        rows = rows.filter(Q(name__icontains=filters.q) | Q(arn__icontains=filters.q))
+        # A name is the end of its ARN: one substring test, which the trigram index on
+        # UPPER(arn) answers on PostgreSQL (findings migration 0025).
+        rows = rows.filter(arn__icontains=filters.q)
     return rows.order_by("account_id", Lower("name"), "pk")
 
 
-def _last_activity() -> Subquery:
-    """A user's latest use of a password or key, from the credential report (never: 1970)."""
-    entries = CredentialReportEntry.objects.filter(
-        account_id=OuterRef("account_id"), arn=OuterRef("arn"), gone_at=None
-    ).annotate(
-        latest=Greatest(
-            Coalesce("password_last_used", Value(NEVER)),
-            Coalesce("access_key_1_last_used_date", Value(NEVER)),
-            Coalesce("access_key_2_last_used_date", Value(NEVER)),
-        )
-    )
-    return Subquery(entries.values("latest")[:1], output_field=DateTimeField())
-
-
 def sorted_rows(rows: QuerySet, filters: InventoryFilters, *, users: bool) -> QuerySet:
-    if filters.sort == "account":
-        return rows.order_by("account__name", "account__account_id", Lower("name"), "pk")
+    """The rows in the order asked for: each order is an index of its own over present rows
+    (findings.models.evidence), so a page walks it and stops. "By account" is the default
+    order (accounts in the order they were connected, then names)."""
     if filters.sort == "created":
         return rows.order_by("create_date", "pk")
     if filters.sort == "stale":
         if users:
-            rows = rows.annotate(last_activity=Coalesce(_last_activity(), Value(NEVER)))
+            # Kept on the user by collection (findings.collection.activity).
             return rows.order_by("last_activity", "create_date", "pk")
-        return rows.order_by(F("last_used_at").asc(nulls_first=True), "create_date", "pk")
+        return rows.order_by(role_staleness(), "create_date", "pk")
     if filters.sort == "name":
-        return rows.order_by(Lower("name"), "account__name", "pk")
+        return rows.order_by(Lower("name"), "account_id", "pk")
     return rows
 
 
@@ -123,6 +129,15 @@ def filtered_roles(filters: InventoryFilters) -> QuerySet[IamRole]:
     elif filters.kind == "application":
         roles = roles.filter(is_service_linked=False, is_sso=False)
     return roles
+
+
+def credential_entries_of(users: list[IamUser]) -> QuerySet[CredentialReportEntry]:
+    """The present credential report rows of these users, by ARN (the index
+    credential_entry_arn: one probe per user; the caller pairs them with the users by
+    account and ARN)."""
+    return CredentialReportEntry.objects.filter(
+        gone_at=None, arn__in=[user.arn for user in users]
+    ).order_by()
 
 
 def open_finding_counts(arns: list[str]) -> dict[tuple[int, str], int]:
@@ -138,7 +153,7 @@ def open_finding_counts(arns: list[str]) -> dict[tuple[int, str], int]:
 def page_of(request, rows: QuerySet):
     """The page asked for. The count stops at FINDINGS_LIST_MAX_ROWS (a COUNT over a LIMITed
     subquery), and so do the pages: neither the count nor OFFSET grows with the table."""
-    paginator = Paginator(rows, PER_PAGE)
+    paginator = Paginator(LateRows(rows), PER_PAGE)
     paginator.count = rows.order_by().values("pk")[: settings.FINDINGS_LIST_MAX_ROWS].count()
     return paginator.get_page(request.GET.get("page"))
 
@@ -162,6 +177,11 @@ def tab_counts() -> dict[str, int]:
     return counts
 
 
+def account_list() -> list[AwsAccount]:
+    """Every account (by name), for the filter and for the rows' account column."""
+    return list(AwsAccount.objects.only("account_id", "name"))
+
+
 def render_inventory(request, context: dict):
     template = "findings/inventory/inventory.html"
     if request.htmx and not request.htmx.history_restore_request:
@@ -171,7 +191,7 @@ def render_inventory(request, context: dict):
     return response
 
 
-def base_context(request, filters: InventoryFilters, tab: str, page) -> dict:
+def base_context(request, filters: InventoryFilters, tab: str, page, accounts) -> dict:
     list_name = "inventory_users" if tab == "users" else "inventory_roles"
     return {
         "tab": tab,
@@ -179,7 +199,7 @@ def base_context(request, filters: InventoryFilters, tab: str, page) -> dict:
         "page": page,
         "counts": tab_counts(),
         "truncated": page.paginator.count >= settings.FINDINGS_LIST_MAX_ROWS,
-        "accounts": AwsAccount.objects.only("account_id", "name"),
+        "accounts": accounts,
         "role_kinds": ROLE_KINDS.items(),
         "list_url": reverse(list_name),
         "sort_links": [
@@ -202,22 +222,21 @@ def users(request):
     page = page_of(request, sorted_rows(present(IamUser, filters), filters, users=True))
     arns = [user.arn for user in page]
     entries = {
-        (entry.account_id, entry.arn): entry
-        for entry in CredentialReportEntry.objects.filter(
-            gone_at=None, account_id__in={user.account_id for user in page}, arn__in=arns
-        )
+        (entry.account_id, entry.arn): entry for entry in credential_entries_of(page.object_list)
     }
     findings = open_finding_counts(arns)
     for user in page:
         user.entry = entries.get((user.account_id, user.arn))
         user.open_findings = findings.get((user.account_id, user.arn), 0)
     roots = CredentialReportEntry.objects.filter(gone_at=None, user="<root_account>")
-    roots = roots.select_related("account").order_by("account__name")
+    roots = roots.order_by("account__name")
     if filters.account:
         roots = roots.filter(account__account_id=filters.account)
     show_roots = page.number == 1 and (not filters.q or filters.q.lower() in "root account")
-    context = base_context(request, filters, "users", page)
+    accounts = account_list()
+    context = base_context(request, filters, "users", page, accounts)
     context["roots"] = list(roots) if show_roots else []
+    context["rows"] = UserRows(accounts=accounts)(roots=context["roots"], users=page.object_list)
     return render_inventory(request, context)
 
 
@@ -243,7 +262,10 @@ def roles(request):
     for role in page:
         role.policy_count = policies.get(role.arn, 0)
         role.open_findings = findings.get((role.account_id, role.arn), 0)
-    return render_inventory(request, base_context(request, filters, "roles", page))
+    accounts = account_list()
+    context = base_context(request, filters, "roles", page, accounts)
+    context["rows"] = RoleRows(accounts=accounts)(page.object_list)
+    return render_inventory(request, context)
 
 
 # --- One principal ----------------------------------------------------------------------------

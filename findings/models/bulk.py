@@ -39,7 +39,16 @@ def json_text(*, field: JSONField, value) -> str | None:
 
 # COPY's text format: tab-separated, \N for NULL, and these four characters escaped.
 def _escaped(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
+    # Most values (ids, ARNs, names, compact JSON) hold none of the four: four `in` scans cost
+    # a quarter of four replaces, and a COPY of a detection's findings escapes a million values.
+    if "\\" in text or "\t" in text or "\n" in text or "\r" in text:
+        return (
+            text.replace("\\", "\\\\")
+            .replace("\t", "\\t")
+            .replace("\n", "\\n")
+            .replace("\r", "\\r")
+        )
+    return text
 
 
 def _converter(field: Field, *, encoded_json: bool) -> Callable[[Any], str]:

@@ -5,15 +5,52 @@ leaves the row untouched; a change rewrites it; a thing that disappears gets `go
 `last_seen_at`, and comes back (gone_at cleared) if AWS shows it again.
 """
 
+from datetime import UTC, datetime
+
 from django.db import models
-from django.db.models import F, Q
-from django.db.models.functions import Lower
+from django.db.models import F, Q, Value
+from django.db.models.functions import Coalesce, Lower
+
+# A user's last activity when the credential report shows none (or has no row for the user):
+# sorts before any real use.
+NEVER = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def _inventory_order(name: str) -> models.Index:
     """The inventory list's order (account, then name) over present rows only: each page, with
-    or without the account filter, walks this index and stops at the page."""
-    return models.Index(F("account"), Lower("name"), F("id"), name=name, condition=Q(gone_at=None))
+    or without the account filter, walks this index and stops at the page. PostgreSQL reads an
+    index on lower(name) without the table only if it holds `name` too (INCLUDE); without it,
+    a deep page sorted the table instead."""
+    return models.Index(
+        F("account"), Lower("name"), F("id"), name=name, condition=Q(gone_at=None), include=["name"]
+    )
+
+
+def role_staleness() -> Coalesce:
+    """A role's last use for "stalest first": not used within AWS's tracking window (NULL) sorts
+    first. An expression both databases index (SQLite has no NULLS FIRST in an index)."""
+    return Coalesce(F("last_used_at"), Value(NEVER), output_field=models.DateTimeField())
+
+
+def _inventory_sorts(prefix: str, *, stale: list) -> list[models.Index]:
+    """The inventory's other sorts over present rows, each its own index, so that a sorted
+    page walks the index and stops at the page (never a sort of every user or role): by name,
+    oldest first, and stalest first (`stale`: the expressions that order it)."""
+    present = Q(gone_at=None)
+    return [
+        models.Index(
+            Lower("name"),
+            F("account"),
+            F("id"),
+            name=f"{prefix}_name_order",
+            condition=present,
+            include=["name"],  # what lets PostgreSQL walk an index on lower(name) index-only
+        ),
+        models.Index(F("create_date"), F("id"), name=f"{prefix}_created_order", condition=present),
+        models.Index(
+            *stale, F("create_date"), F("id"), name=f"{prefix}_stale_order", condition=present
+        ),
+    ]
 
 
 class Observed(models.Model):
@@ -27,6 +64,9 @@ class Observed(models.Model):
 
     # The natural key inside an account, used by storage to upsert (set by each subclass).
     natural_key: tuple[str, ...] = ()
+    # Columns computed from other evidence after a sync (not collected): a new row gets the
+    # field's default, a changed row keeps its value, and whoever computes them writes them.
+    derived_fields: tuple[str, ...] = ()
 
     class Meta:
         abstract = True
@@ -102,6 +142,11 @@ class CredentialReportEntry(Observed):
         constraints = [
             models.UniqueConstraint(fields=["account", "arn"], name="credential_entry_key")
         ]
+        # A page of users reads its users' rows by ARN: 50 probes of this index (with the
+        # account first, the planner preferred reading every row).
+        indexes = [
+            models.Index(fields=["arn"], name="credential_entry_arn", condition=Q(gone_at=None))
+        ]
 
     def __str__(self) -> str:
         return self.user
@@ -113,6 +158,7 @@ class CredentialReportEntry(Observed):
 
 class IamUser(Observed):
     natural_key = ("arn",)
+    derived_fields = ("last_activity",)
 
     arn = models.CharField(max_length=2048)
     name = models.CharField(max_length=128)
@@ -122,11 +168,17 @@ class IamUser(Observed):
     groups = models.JSONField(default=list)
     permissions_boundary_arn = models.CharField(max_length=2048, blank=True)
     tags = models.JSONField(default=dict)
+    # The latest use of the user's password or keys in the credential report (NEVER: none),
+    # kept by collection (findings.collection.activity) for the inventory's "stalest first".
+    last_activity = models.DateTimeField(default=NEVER)
 
     class Meta:
         ordering = ["account", "name"]
         constraints = [models.UniqueConstraint(fields=["account", "arn"], name="iam_user_key")]
-        indexes = [_inventory_order("iam_user_list_order")]
+        indexes = [
+            _inventory_order("iam_user_list_order"),
+            *_inventory_sorts("iam_user", stale=[F("last_activity")]),
+        ]
 
     def __str__(self) -> str:
         return self.name
@@ -172,7 +224,10 @@ class IamRole(Observed):
     class Meta:
         ordering = ["account", "name"]
         constraints = [models.UniqueConstraint(fields=["account", "arn"], name="iam_role_key")]
-        indexes = [_inventory_order("iam_role_list_order")]
+        indexes = [
+            _inventory_order("iam_role_list_order"),
+            *_inventory_sorts("iam_role", stale=[role_staleness()]),
+        ]
 
     def __str__(self) -> str:
         return self.name

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from findings.collection.activity import refresh_user_activity
 from findings.collection.imports import import_file
 from findings.collection.registry import add_account
 from findings.detection.checks import RULES_VERSION
@@ -143,13 +144,15 @@ def console_password(*, used_days: float | None, changed_days: float = 300) -> d
 
 
 def credential_entry(account, user: str = "alice", **overrides) -> CredentialReportEntry:
-    return CredentialReportEntry.objects.create(
+    entry = CredentialReportEntry.objects.create(
         account=account, **observed(), **credential_fields(user, account.account_id, **overrides)
     )
+    refresh_user_activity(account=account)  # as storing a credential report does
+    return entry
 
 
 def iam_user(account, name: str = "alice", *, groups=(), tags=None, created_days: float = 400):
-    return IamUser.objects.create(
+    user = IamUser.objects.create(
         account=account,
         arn=f"arn:aws:iam::{account.account_id}:user/{name}",
         name=name,
@@ -160,6 +163,9 @@ def iam_user(account, name: str = "alice", *, groups=(), tags=None, created_days
         tags=tags or {},
         **observed(),
     )
+    refresh_user_activity(account=account)  # as storing users does
+    user.refresh_from_db(fields=["last_activity"])
+    return user
 
 
 def iam_group(account, name: str) -> IamGroup:
