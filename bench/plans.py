@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 
-def build(*, findings: int, accounts: int, items: int) -> None:
+def build(*, findings: int, accounts: int, items: int, principals: int) -> None:
     from django.utils import timezone
 
     from findings.collection.registry import add_account
@@ -106,7 +106,69 @@ def build(*, findings: int, accounts: int, items: int) -> None:
         ],
         batch_size=2000,
     )
+    build_principals(made=made, principals=principals, rng=rng, now=now)
     AwsAccount.objects.count()
+
+
+def build_principals(*, made, principals: int, rng, now) -> None:
+    """`principals` IAM users and as many roles over the accounts, with varied names, ages
+    and last uses (a tenth of roles never used within the tracking window)."""
+    from findings.models import IamRole, IamUser
+    from findings.models.evidence import NEVER
+
+    words = ["deploy", "Data", "ops", "ci", "Analytics", "batch", "admin", "svc", "etl", "web"]
+    common = {"fingerprint": "x", "first_seen_at": now, "changed_at": now}
+    for model, kind in ((IamUser, "user"), (IamRole, "role")):
+        rows = []
+        for n in range(principals):
+            account = made[n % len(made)]
+            name = f"{rng.choice(words)}-{rng.choice(words)}-{n:06}"
+            values = {
+                "account": account,
+                "arn": f"arn:aws:iam::{account.account_id}:{kind}/{name}",
+                "name": name,
+                "path": "/",
+                "create_date": now - timedelta(days=rng.randint(1, 2000)),
+                **common,
+            }
+            used = None if rng.random() < 0.1 else now - timedelta(days=rng.randint(0, 400))
+            if model is IamUser:
+                values |= {"user_id": f"AIDA{n:012}", "last_activity": used or NEVER}
+            else:
+                values |= {"role_id": f"AROA{n:012}", "last_used_at": used}
+            rows.append(model(**values))
+        model.objects.bulk_create(rows, batch_size=5000)
+
+
+def explain_inventory() -> None:
+    """Each inventory list as its page reads it: the page's ids (LateRows), deep and sorted."""
+    from django.http import QueryDict
+
+    from findings.inventory.views import (
+        InventoryFilters,
+        credential_entries_of,
+        filtered_roles,
+        present,
+        sorted_rows,
+    )
+    from findings.models import IamUser
+
+    for label, query, users, offset in [
+        ("inventory users, page 1", "", True, 0),
+        ("inventory users, page 200", "", True, 199 * 50),
+        ("inventory users by name, page 150", "sort=name", True, 149 * 50),
+        ("inventory users stalest first, page 150", "sort=stale", True, 149 * 50),
+        ("inventory users oldest first, page 150", "sort=created", True, 149 * 50),
+        ("inventory roles stalest first, page 150", "sort=stale", False, 149 * 50),
+        ("inventory roles, one account, page 20", "account=100000000003", False, 19 * 50),
+        ("inventory users, ARN search", "q=analytics-ops", True, 0),
+    ]:
+        filters = InventoryFilters.from_params(QueryDict(query))
+        rows = present(IamUser, filters) if users else filtered_roles(filters)
+        rows = sorted_rows(rows, filters, users=users)
+        explain(label + ": its ids", rows.values_list("pk", flat=True)[offset : offset + 50])
+    page = list(IamUser.objects.filter(gone_at=None).order_by("?")[:50])
+    explain("inventory users: the page's credential report rows", credential_entries_of(page))
 
 
 def explain(label: str, queryset) -> None:
@@ -129,6 +191,7 @@ def main() -> None:
     parser.add_argument("--findings", type=int, default=100_000)
     parser.add_argument("--accounts", type=int, default=20)
     parser.add_argument("--items", type=int, default=10_000)
+    parser.add_argument("--principals", type=int, default=100_000, help="users, and as many roles")
     parser.add_argument("--reuse", action="store_true", help="Keep the data already built")
     args = parser.parse_args()
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "iamreview.settings")
@@ -153,7 +216,12 @@ def main() -> None:
             cursor.execute("DROP SCHEMA public CASCADE; CREATE SCHEMA public")
     call_command("migrate", verbosity=0)
     if not args.reuse:
-        build(findings=args.findings, accounts=args.accounts, items=args.items)
+        build(
+            findings=args.findings,
+            accounts=args.accounts,
+            items=args.items,
+            principals=args.principals,
+        )
     with connection.cursor() as cursor:
         cursor.execute("VACUUM ANALYZE")
     print(f"{Finding.objects.count()} findings")
@@ -183,6 +251,7 @@ def main() -> None:
         "queue page 40 of a 10k-item cycle",
         queue_items(cycle, QueueFilters(), None)[39 * 25 : 40 * 25],
     )
+    explain_inventory()
     from findings.reviews.display import _around_params, _around_sql, before_in_queue
 
     middle = cycle.items.order_by("severity_rank", "title", "id")[len_items // 2]

@@ -205,11 +205,13 @@ def vacuum_analyze() -> None:
 
 
 def state_summary() -> dict:
-    from findings.models import AwsAccount, Finding, ReviewCycle
+    from findings.models import AwsAccount, Finding, IamRole, IamUser, ReviewCycle
 
     cycle = ReviewCycle.objects.filter(kind="quarterly").order_by("-pk").first()
     return {
         "accounts": AwsAccount.objects.count(),
+        "users": IamUser.objects.filter(gone_at=None).count(),
+        "roles": IamRole.objects.filter(gone_at=None).count(),
         "findings": Finding.objects.count(),
         "open": Finding.objects.filter(status="open").count(),
         "cycle": cycle.pk,
@@ -327,6 +329,7 @@ def measure_pages(*, port: int, clients: int, requests_per_page: int, state: dic
     import requests
 
     from accounts.tokens import create_token
+    from findings.inventory.views import PER_PAGE as INVENTORY_PAGE
     from findings.models import ReviewItem
     from findings.reviews.queue import PER_PAGE as QUEUE_PAGE
 
@@ -341,6 +344,7 @@ def measure_pages(*, port: int, clients: int, requests_per_page: int, state: dic
         ReviewItem.objects.filter(cycle_id=cycle).order_by("?").values_list("pk", flat=True)[:200]
     )
     queue_pages = max(1, state["items"] // QUEUE_PAGE)
+    user_pages = max(1, state["users"] // INVENTORY_PAGE)
     n = requests_per_page
     rng = random.Random(9)
     pages = [
@@ -365,6 +369,22 @@ def measure_pages(*, port: int, clients: int, requests_per_page: int, state: dic
             None,
         ),
         ("dashboard", [f"{base}/"] * n, sessions, None),
+        ("inventory users, page 1", [f"{base}/inventory/users/"] * n, sessions, None),
+        (
+            "inventory users stalest first, any page",
+            [
+                f"{base}/inventory/users/?sort=stale&page={rng.randint(1, user_pages)}"
+                for _ in range(n)
+            ],
+            sessions,
+            None,
+        ),
+        (
+            "inventory roles, searched",
+            [f"{base}/inventory/roles/?q=app-role-00{rng.randint(10, 99)}" for _ in range(n)],
+            sessions,
+            None,
+        ),
         (
             "GET /api/findings",
             [f"{base}/api/findings"] * n,
@@ -602,7 +622,8 @@ def measure_export_memory() -> list[dict]:
 def report(*, summary: dict, pages: list[dict], jobs: dict) -> str:
     lines = [
         f"{summary['accounts']} accounts, {summary['findings']:,} findings "
-        f"({summary['open']:,} open), a quarterly cycle of {summary['items']:,} items; "
+        f"({summary['open']:,} open), {summary['users']:,} IAM users and "
+        f"{summary['roles']:,} roles, a quarterly cycle of {summary['items']:,} items; "
         "gunicorn 2 workers, DEBUG off, 8 concurrent clients.",
     ]
     if pages:

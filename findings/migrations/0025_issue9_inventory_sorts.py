@@ -99,7 +99,7 @@ class Migration(migrations.Migration):
         ),
         migrations.AddIndex(
             model_name='iamrole',
-            index=models.Index(django.db.models.functions.comparison.Coalesce(models.F('last_used_at'), models.Value(NEVER), output_field=models.DateTimeField()), models.F('create_date'), models.F('id'), condition=models.Q(('gone_at', None)), name='iam_role_stale_order'),
+            index=models.Index(django.db.models.functions.comparison.Coalesce(models.F('last_used_at'), models.Value(NEVER), output_field=models.DateTimeField()), models.F('create_date'), models.F('id'), condition=models.Q(('gone_at', None)), include=('last_used_at',), name='iam_role_stale_order'),
         ),
         migrations.AddIndex(
             model_name='iamuser',

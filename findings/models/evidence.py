@@ -32,7 +32,7 @@ def role_staleness() -> Coalesce:
     return Coalesce(F("last_used_at"), Value(NEVER), output_field=models.DateTimeField())
 
 
-def _inventory_sorts(prefix: str, *, stale: list) -> list[models.Index]:
+def _inventory_sorts(prefix: str, *, stale: list, stale_include=()) -> list[models.Index]:
     """The inventory's other sorts over present rows, each its own index, so that a sorted
     page walks the index and stops at the page (never a sort of every user or role): by name,
     oldest first, and stalest first (`stale`: the expressions that order it)."""
@@ -48,7 +48,12 @@ def _inventory_sorts(prefix: str, *, stale: list) -> list[models.Index]:
         ),
         models.Index(F("create_date"), F("id"), name=f"{prefix}_created_order", condition=present),
         models.Index(
-            *stale, F("create_date"), F("id"), name=f"{prefix}_stale_order", condition=present
+            *stale,
+            F("create_date"),
+            F("id"),
+            name=f"{prefix}_stale_order",
+            condition=present,
+            include=stale_include,  # the columns of an expression, for an index-only walk
         ),
     ]
 
@@ -226,7 +231,7 @@ class IamRole(Observed):
         constraints = [models.UniqueConstraint(fields=["account", "arn"], name="iam_role_key")]
         indexes = [
             _inventory_order("iam_role_list_order"),
-            *_inventory_sorts("iam_role", stale=[role_staleness()]),
+            *_inventory_sorts("iam_role", stale=[role_staleness()], stale_include=["last_used_at"]),
         ]
 
     def __str__(self) -> str:

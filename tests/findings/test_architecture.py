@@ -42,6 +42,7 @@ WEB_MODULE_NAMES = {
     "forms",
     "urls",
     "display",
+    "rows",  # HTML rows built in Python (reviews, inventory)
     "queue",
     "tasks",
     "admin",

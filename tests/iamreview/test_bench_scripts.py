@@ -85,6 +85,9 @@ def test_scale_builds_serves_and_reports_every_page_and_job(bench_database_url):
         "| findings list, filtered page 50 |",
         "| dashboard |",
         "| GET /api/findings |",
+        "| inventory users, page 1 |",
+        "| inventory users stalest first, any page |",
+        "| inventory roles, searched |",
         "| `import_file` of a 40-user credential report",
         "| rows written by an unchanged re-import and re-detection of one account | 0 | 0: met |",
         "| digests for 6 people",
@@ -96,7 +99,7 @@ def test_scale_builds_serves_and_reports_every_page_and_job(bench_database_url):
 def test_plans_explains_every_list_and_the_queue(bench_database_url):
     out = run_script(
         "bench/plans.py",
-        *("--findings", "600", "--accounts", "3", "--items", "60"),
+        *("--findings", "600", "--accounts", "3", "--items", "60", "--principals", "300"),
         database_url=bench_database_url,
     )
     for label in [
@@ -105,6 +108,8 @@ def test_plans_explains_every_list_and_the_queue(bench_database_url):
         "=== queue page 40 of a 10k-item cycle",
         "=== queue opened at an item: the items before it",
         "=== item page: its neighbours in the queue",
+        "=== inventory users stalest first, page 150: its ids",
+        "=== inventory users: the page's credential report rows",
     ]:
         assert label in out, label
     assert out.count("Execution Time:") >= 10
