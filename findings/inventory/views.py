@@ -1,5 +1,7 @@
 """Inventory pages: every IAM user and role we hold, and one page per principal."""
 
+import hashlib
+import json
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import timedelta
@@ -8,12 +10,16 @@ from urllib.parse import urlencode
 from django.conf import settings
 from django.core.cache import cache
 from django.core.paginator import Paginator
-from django.db.models import Count, QuerySet, Subquery
-from django.db.models.functions import Lower
+from django.db import connection
+from django.db.models import Count, OuterRef, QuerySet, Subquery
+from django.db.models.functions import Coalesce, Lower
+from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, render
+from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.cache import patch_vary_headers
+from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_GET
 
 from accounts.permissions import Capability, requires
@@ -23,6 +29,7 @@ from findings.models import (
     CollectionRun,
     CredentialReportEntry,
     Finding,
+    FindingEvent,
     IamGroup,
     IamRole,
     IamUser,
@@ -33,6 +40,7 @@ from findings.models.evidence import role_staleness
 from findings.models.paging import LateRows
 from findings.policy.effective import Policy, effective_permissions
 from findings.policy.risk import risk_summary
+from findings.reviews.caches import accounts_version
 from findings.rightsizing.views import least_privilege_context
 
 PER_PAGE = 50
@@ -88,7 +96,7 @@ def present(model, filters: InventoryFilters) -> QuerySet:
     """Present rows by account (in the order accounts were connected), then name: the order
     of the `*_list_order` partial indexes, so a page reads its rows and no more."""
     # Not shown in the list: JSON the page would decode for nothing. The account comes from
-    # the page's list of accounts (base_context), not a join per row.
+    # the page's list of accounts (account_list), not a join per row.
     rows = model.objects.filter(gone_at=None).defer(*LIST_DEFERS[model])
     if filters.account:
         # A scalar subquery, not a join: the planner then walks the index for one account.
@@ -131,42 +139,106 @@ def filtered_roles(filters: InventoryFilters) -> QuerySet[IamRole]:
     return roles
 
 
+# What the users table shows of a credential report row (rows.password_cell, keys_cell).
+ENTRY_SHOWN = [
+    "account_id",
+    "arn",
+    "user",
+    "mfa_active",
+    "password_enabled",
+    "password_enabled_reason",
+    "password_last_used",
+    "password_last_used_reason",
+    *(
+        f"access_key_{n}_{column}"
+        for n in (1, 2)
+        for column in ("active", "last_used_date", "last_used_date_reason")
+    ),
+]
+
+
 def credential_entries_of(users: list[IamUser]) -> QuerySet[CredentialReportEntry]:
     """The present credential report rows of these users, by ARN (the index
     credential_entry_arn: one probe per user; the caller pairs them with the users by
     account and ARN)."""
-    return CredentialReportEntry.objects.filter(
-        gone_at=None, arn__in=[user.arn for user in users]
-    ).order_by()
-
-
-def open_finding_counts(arns: list[str]) -> dict[tuple[int, str], int]:
-    rows = (
-        Finding.objects.filter(resource_arn__in=arns, status=Finding.Status.OPEN)
+    return (
+        CredentialReportEntry.objects.filter(gone_at=None, arn__in=[user.arn for user in users])
+        .only(*ENTRY_SHOWN)
         .order_by()
-        .values("account_id", "resource_arn")
-        .annotate(n=Count("id"))
     )
-    return {(row["account_id"], row["resource_arn"]): row["n"] for row in rows}
 
 
-def page_of(request, rows: QuerySet):
+def with_counts(rows: QuerySet, *, policies: bool) -> QuerySet:
+    """Each row's open findings (and, for roles, inline and managed policies) as columns of
+    the page's own query: computed for the page's rows only (LateRows selects the ids first),
+    an index probe each, and no query of their own."""
+
+    def count(queryset) -> Coalesce:
+        counted = queryset.order_by().values("account_id").annotate(n=Count("id")).values("n")
+        return Coalesce(Subquery(counted[:1]), 0)
+
+    rows = rows.annotate(
+        open_findings=count(
+            Finding.objects.filter(
+                resource_arn=OuterRef("arn"),
+                account_id=OuterRef("account_id"),
+                status=Finding.Status.OPEN,
+            )
+        )
+    )
+    if policies:
+        rows = rows.annotate(
+            policy_count=count(
+                PolicyAttachment.objects.filter(
+                    principal_arn=OuterRef("arn"),
+                    account_id=OuterRef("account_id"),
+                    gone_at=None,
+                    kind__in=["inline", "managed"],
+                )
+            )
+        )
+    return rows
+
+
+def page_of(request, rows: QuerySet, *, total: int | None = None):
     """The page asked for. The count stops at FINDINGS_LIST_MAX_ROWS (a COUNT over a LIMITed
-    subquery), and so do the pages: neither the count nor OFFSET grows with the table."""
+    subquery, or `total` when the list is unfiltered: the tab's cached count), and so do the
+    pages: neither the count nor OFFSET grows with the table."""
     paginator = Paginator(LateRows(rows), PER_PAGE)
-    paginator.count = rows.order_by().values("pk")[: settings.FINDINGS_LIST_MAX_ROWS].count()
+    limit = settings.FINDINGS_LIST_MAX_ROWS
+    if total is None:
+        paginator.count = rows.order_by().values("pk")[:limit].count()
+    else:
+        paginator.count = min(total, limit)
     return paginator.get_page(request.GET.get("page"))
 
 
 # The tabs' totals move only when a collection runs: counted once per run started, and at
 # most this long after (rows land while a run is in progress).
 TAB_COUNTS_TTL_SECONDS = 60
+# The rendered table for one tab, set of filters and page, per state of the inventory (the
+# latest collection run, the findings, the accounts): repeated views cost a cache read. The TTL
+# bounds what lands during a run in progress and the drift of "3 days ago".
+TABLE_CACHE_SECONDS = 60
 
 
-def tab_counts() -> dict[str, int]:
+def inventory_version() -> tuple[int, str]:
+    """The latest collection run's id and a version of everything the tables show: it moves
+    when a run starts, when detection opens, resolves or reopens anything, and when an account
+    changes in this process (one query of three index look-ups)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT (SELECT MAX(id) FROM {CollectionRun._meta.db_table}),"  # noqa: S608
+            f" (SELECT MAX(id) FROM {Finding._meta.db_table}),"
+            f" (SELECT MAX(id) FROM {FindingEvent._meta.db_table})"
+        )
+        run, finding, event = (value or 0 for value in cursor.fetchone())
+    return run, f"{run}.{finding}.{event}.{accounts_version()}"
+
+
+def tab_counts(*, latest_run: int) -> dict[str, int]:
     """Totals for the tabs (the table says how many match the filters)."""
-    latest_run = CollectionRun.objects.order_by("-pk").values_list("pk", flat=True).first()
-    key = f"iamreview:inventory-tab-counts:{latest_run or 0}"
+    key = f"iamreview:inventory-tab-counts:{latest_run}"
     counts = cache.get(key)
     if counts is None:
         counts = {
@@ -182,26 +254,19 @@ def account_list() -> list[AwsAccount]:
     return list(AwsAccount.objects.only("account_id", "name"))
 
 
-def render_inventory(request, context: dict):
-    template = "findings/inventory/inventory.html"
-    if request.htmx and not request.htmx.history_restore_request:
-        template += "#inventory-table"
-    response = render(request, template, context)
-    patch_vary_headers(response, ["HX-Request"])
-    return response
+def list_name_of(tab: str) -> str:
+    return "inventory_users" if tab == "users" else "inventory_roles"
 
 
-def base_context(request, filters: InventoryFilters, tab: str, page, accounts) -> dict:
-    list_name = "inventory_users" if tab == "users" else "inventory_roles"
+def table_context(filters: InventoryFilters, tab: str, page, rows) -> dict:
+    """What the table partial shows: the count, the sort links, the rows and the pages."""
+    list_name = list_name_of(tab)
     return {
         "tab": tab,
         "filters": filters,
         "page": page,
-        "counts": tab_counts(),
+        "rows": rows,
         "truncated": page.paginator.count >= settings.FINDINGS_LIST_MAX_ROWS,
-        "accounts": accounts,
-        "role_kinds": ROLE_KINDS.items(),
-        "list_url": reverse(list_name),
         "sort_links": [
             (key, label, filters.url(list_name, sort=key)) for key, label in SORTS.items()
         ],
@@ -214,58 +279,91 @@ def base_context(request, filters: InventoryFilters, tab: str, page, accounts) -
     }
 
 
+def render_inventory(request, *, tab: str, filters: InventoryFilters, build_table):
+    """The list page, or only its table for htmx. The table comes from the cache while the
+    inventory is unchanged (inventory_version), else from `build_table(counts, accounts)`,
+    which returns its context."""
+    latest_run, version = inventory_version()
+    counts = tab_counts(latest_run=latest_run)
+    partial = bool(request.htmx and not request.htmx.history_restore_request)
+    scope = json.dumps([tab, filters.__dict__, request.GET.get("page", "")], sort_keys=True)
+    key = f"iamreview:inventory-table:{version}:{hashlib.sha256(scope.encode()).hexdigest()[:32]}"
+    table, accounts, context = cache.get(key), None, {}
+    if table is None:
+        accounts = account_list()
+        context = build_table(counts, accounts)
+        table = render_to_string(f"{TEMPLATE}#inventory-table", context, request)
+        cache.set(key, table, TABLE_CACHE_SECONDS)
+    if partial:
+        response = HttpResponse(table)
+    else:
+        # The table's context goes along when it was just built (tests read it).
+        context |= {
+            "tab": tab,
+            "filters": filters,
+            "counts": counts,
+            "accounts": account_list() if accounts is None else accounts,
+            "role_kinds": ROLE_KINDS.items(),
+            "list_url": reverse(list_name_of(tab)),
+            "table": mark_safe(table),  # noqa: S308 - rendered by the template engine
+        }
+        response = render(request, TEMPLATE, context)
+    patch_vary_headers(response, ["HX-Request"])
+    return response
+
+
+TEMPLATE = "findings/inventory/inventory.html"
+
+
+def is_filtered(filters: InventoryFilters) -> bool:
+    return bool(filters.account or filters.q or filters.kind)
+
+
 @require_GET
 @requires(Capability.VIEW)
 def users(request):
     filters = InventoryFilters.from_params(request.GET)
     filters.kind = ""
-    page = page_of(request, sorted_rows(present(IamUser, filters), filters, users=True))
-    arns = [user.arn for user in page]
-    entries = {
-        (entry.account_id, entry.arn): entry for entry in credential_entries_of(page.object_list)
-    }
-    findings = open_finding_counts(arns)
-    for user in page:
-        user.entry = entries.get((user.account_id, user.arn))
-        user.open_findings = findings.get((user.account_id, user.arn), 0)
-    roots = CredentialReportEntry.objects.filter(gone_at=None, user="<root_account>")
-    roots = roots.order_by("account__name")
-    if filters.account:
-        roots = roots.filter(account__account_id=filters.account)
-    show_roots = page.number == 1 and (not filters.q or filters.q.lower() in "root account")
-    accounts = account_list()
-    context = base_context(request, filters, "users", page, accounts)
-    context["roots"] = list(roots) if show_roots else []
-    context["rows"] = UserRows(accounts=accounts)(roots=context["roots"], users=page.object_list)
-    return render_inventory(request, context)
+
+    def build_table(counts: dict, accounts: list) -> dict:
+        rows = with_counts(
+            sorted_rows(present(IamUser, filters), filters, users=True), policies=False
+        )
+        total = None if is_filtered(filters) else counts["users"]
+        page = page_of(request, rows, total=total)
+        entries = {
+            (entry.account_id, entry.arn): entry
+            for entry in credential_entries_of(page.object_list)
+        }
+        for user in page:
+            user.entry = entries.get((user.account_id, user.arn))
+        roots = []
+        if page.number == 1 and (not filters.q or filters.q.lower() in "root account"):
+            roots = CredentialReportEntry.objects.filter(gone_at=None, user="<root_account>")
+            roots = roots.only(*ENTRY_SHOWN).order_by("account__name")
+            if filters.account:
+                roots = roots.filter(account__account_id=filters.account)
+            roots = list(roots)
+        rows_html = UserRows(accounts=accounts)(roots=roots, users=page.object_list)
+        return table_context(filters, "users", page, rows_html) | {"roots": roots}
+
+    return render_inventory(request, tab="users", filters=filters, build_table=build_table)
 
 
 @require_GET
 @requires(Capability.VIEW)
 def roles(request):
     filters = InventoryFilters.from_params(request.GET)
-    page = page_of(request, sorted_rows(filtered_roles(filters), filters, users=False))
-    arns = [role.arn for role in page]
-    policies = dict(
-        PolicyAttachment.objects.filter(
-            gone_at=None,
-            account_id__in={role.account_id for role in page},
-            principal_arn__in=arns,
-            kind__in=["inline", "managed"],
+
+    def build_table(counts: dict, accounts: list) -> dict:
+        rows = with_counts(
+            sorted_rows(filtered_roles(filters), filters, users=False), policies=True
         )
-        .order_by()
-        .values("principal_arn")
-        .annotate(n=Count("id"))
-        .values_list("principal_arn", "n")
-    )
-    findings = open_finding_counts(arns)
-    for role in page:
-        role.policy_count = policies.get(role.arn, 0)
-        role.open_findings = findings.get((role.account_id, role.arn), 0)
-    accounts = account_list()
-    context = base_context(request, filters, "roles", page, accounts)
-    context["rows"] = RoleRows(accounts=accounts)(page.object_list)
-    return render_inventory(request, context)
+        total = None if is_filtered(filters) else counts["roles"]
+        page = page_of(request, rows, total=total)
+        return table_context(filters, "roles", page, RoleRows(accounts=accounts)(page.object_list))
+
+    return render_inventory(request, tab="roles", filters=filters, build_table=build_table)
 
 
 # --- One principal ----------------------------------------------------------------------------
