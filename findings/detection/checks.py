@@ -26,6 +26,13 @@ def _fmt(moment: datetime | None) -> str | None:
     return moment.isoformat() if moment else None
 
 
+def _day(moment: datetime) -> str:
+    """The date of a moment, for a finding's explanation. Evidence says when, never "N days
+    ago": a count of days would change the evidence every day, and with it rewrite every
+    finding at each detection (the pages show the distance from now themselves)."""
+    return moment.date().isoformat()
+
+
 def _is_root(entry) -> bool:
     return entry.is_root
 
@@ -120,11 +127,11 @@ def password_unused(*, ev: Evidence, t: Thresholds) -> Iterator[Detected]:
         if used_days is not None:
             if used_days <= t.unused_credential_days:
                 continue
-            why = f"last used {used_days} days ago"
+            why = f"last used {_day(entry.password_last_used)}"
         else:
             if created_days <= max(t.unused_credential_days, t.grace_days):
                 continue
-            why = f"never used; the user was created {created_days} days ago"
+            why = f"never used; the user was created {_day(entry.user_creation_time)}"
         yield Detected(
             "password-unused",
             entry.arn,
@@ -165,14 +172,15 @@ def access_key_unused(*, ev: Evidence, t: Thresholds) -> Iterator[Detected]:
             if used_days is not None:
                 if used_days <= t.unused_credential_days:
                     continue
-                why = f"last used {used_days} days ago"
+                why = f"last used {_day(getattr(entry, f'access_key_{n}_last_used_date'))}"
             else:
                 # Active but never used: a finding once older than the threshold (some tools
                 # miss these keys entirely).
                 age = rotated_days if rotated_days is not None else 0
                 if age <= max(t.unused_credential_days, t.grace_days):
                     continue
-                why = f"never used; created {age} days ago"
+                created = getattr(entry, f"access_key_{n}_last_rotated")
+                why = f"never used; created {_day(created)}" if created else "never used"
             yield Detected(
                 "access-key-unused",
                 f"{entry.arn}#key{n}",
@@ -199,7 +207,8 @@ def access_key_not_rotated(*, ev: Evidence, t: Thresholds) -> Iterator[Detected]
                     entry.arn,
                     "access-key",
                     f"{entry.user} (key {n})",
-                    {"age_days": age, **_key_facts(entry, n)},
+                    # The key's age is its last rotation (a date): no count of days.
+                    _key_facts(entry, n),
                 )
 
 
@@ -264,7 +273,7 @@ def _unused_roles(ev: Evidence, t: Thresholds, *, sso: bool) -> Iterator[Detecte
         if used_days is not None and used_days <= t.unused_role_days:
             continue
         why = (
-            f"last used {used_days} days ago"
+            f"last used {_day(role.last_used_at)}"
             if used_days is not None
             else "not used within AWS's tracking window (about 400 days)"
         )

@@ -283,7 +283,7 @@ def test_stale_key_opens_a_finding_with_the_rules_and_thresholds_that_produced_i
     assert finding.rule_version == RULES_VERSION
     assert finding.thresholds["unused_credential_days"] == 45
     assert finding.thresholds["grace_days"] == 14
-    assert finding.evidence["why"] == "last used 100 days ago"
+    assert finding.evidence["why"] == f"last used {days_ago(100).date()}"
     assert [e.kind for e in finding.events.all()] == ["opened"]
 
 

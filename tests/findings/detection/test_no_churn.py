@@ -4,11 +4,14 @@ Proved at the database level: every row's `xmin` (the transaction that last wrot
 same after the second import as after the first.
 """
 
+from datetime import timedelta
 from pathlib import Path
 
 from django.db import connection
+from django.utils import timezone
 
 from findings.collection.imports import import_file
+from findings.detection.detect import detect_account
 from findings.detection.selectors import FindingFilters, filtered_findings, finding_record
 from findings.models import CollectionRun, Finding
 from findings.reviews.services import open_cycle
@@ -45,6 +48,24 @@ def test_an_unchanged_reimport_and_redetection_write_no_rows(committed_db):
 
     assert second.status == CollectionRun.Status.SUCCEEDED
     assert row_versions() == before
+
+
+def test_redetecting_days_later_writes_no_rows_while_nothing_crosses_a_threshold(committed_db):
+    """Evidence says when (dates), never "N days ago": the same evidence a few days later is
+    the same finding, not a rewrite of every finding each day."""
+    production = make_account()
+    report = (DATA / "credential-report.csv").read_bytes()
+    import_file(account=production, kind="credential-report", data=report)
+    before = row_versions()
+    assert before["findings_finding"]
+
+    later = timezone.now() + timedelta(days=3)
+    detect_account(account=production, now=later)
+    detect_account(account=production, now=later + timedelta(hours=20))
+
+    assert row_versions() == before
+    whys = [f.evidence.get("why", "") for f in Finding.objects.all()]
+    assert not any("days ago" in why for why in whys)
 
 
 def test_an_open_finding_was_last_seen_by_the_latest_collection(committed_db):
