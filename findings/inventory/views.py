@@ -249,9 +249,19 @@ def tab_counts(*, latest_run: int) -> dict[str, int]:
     return counts
 
 
+ACCOUNTS_CACHE_SECONDS = 60
+
+
 def account_list() -> list[AwsAccount]:
-    """Every account (by name), for the filter and for the rows' account column."""
-    return list(AwsAccount.objects.only("account_id", "name"))
+    """Every account (by name), for the filter and for the rows' account column: read at most
+    once a minute per process (accounts_version: a renamed or new account shows at once in
+    this process, within the minute in others)."""
+    key = f"iamreview:inventory-accounts:{accounts_version()}"
+    accounts = cache.get(key)
+    if accounts is None:
+        accounts = list(AwsAccount.objects.only("account_id", "name"))
+        cache.set(key, accounts, ACCOUNTS_CACHE_SECONDS)
+    return accounts
 
 
 def list_name_of(tab: str) -> str:
