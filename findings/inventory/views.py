@@ -53,6 +53,8 @@ ROLE_KINDS = {
 
 
 # Column sorts: "stale" puts the longest unused first (never used before anything).
+# "Account" is the default order: accounts in the order they were connected (an index walk;
+# by account name would sort every row at each page), then names.
 SORTS = {"name": "Name", "account": "Account", "stale": "Stalest first", "created": "Oldest first"}
 
 
@@ -213,8 +215,8 @@ def page_of(request, rows: QuerySet, *, total: int | None = None):
     return paginator.get_page(request.GET.get("page"))
 
 
-# The tabs' totals move only when a collection runs: counted once per run started, and at
-# most this long after (rows land while a run is in progress).
+# The tabs' totals move only when a collection runs: counted once per run started and per
+# run ended, and at most this long after (rows land while a run is in progress).
 TAB_COUNTS_TTL_SECONDS = 60
 # The rendered table for one tab, set of filters and page, per state of the inventory (the
 # latest collection run, the findings, the accounts): repeated views cost a cache read. The TTL
@@ -222,23 +224,29 @@ TAB_COUNTS_TTL_SECONDS = 60
 TABLE_CACHE_SECONDS = 60
 
 
-def inventory_version() -> tuple[int, str]:
-    """The latest collection run's id and a version of everything the tables show: it moves
-    when a run starts, when detection opens, resolves or reopens anything, and when an account
-    changes in this process (one query of three index look-ups)."""
+def inventory_version() -> tuple[str, str]:
+    """The state of the collection runs (what the tab totals depend on) and a version of
+    everything the tables show: it moves
+    when a run starts and when one ends (the number of active runs, from the partial index of
+    active runs), when detection opens, resolves or reopens anything, and when an account
+    changes in this process (one query of four index look-ups)."""
+    runs = CollectionRun._meta.db_table
     with connection.cursor() as cursor:
         cursor.execute(
-            f"SELECT (SELECT MAX(id) FROM {CollectionRun._meta.db_table}),"  # noqa: S608
+            f"SELECT (SELECT MAX(id) FROM {runs}),"  # noqa: S608 - fixed table names
+            f" (SELECT COUNT(*) FROM {runs} WHERE status IN (%s, %s)),"
             f" (SELECT MAX(id) FROM {Finding._meta.db_table}),"
-            f" (SELECT MAX(id) FROM {FindingEvent._meta.db_table})"
+            f" (SELECT MAX(id) FROM {FindingEvent._meta.db_table})",
+            [CollectionRun.Status.QUEUED, CollectionRun.Status.RUNNING],
         )
-        run, finding, event = (value or 0 for value in cursor.fetchone())
-    return run, f"{run}.{finding}.{event}.{accounts_version()}"
+        run, active, finding, event = (value or 0 for value in cursor.fetchone())
+    return f"{run}.{active}", f"{run}.{active}.{finding}.{event}.{accounts_version()}"
 
 
-def tab_counts(*, latest_run: int) -> dict[str, int]:
-    """Totals for the tabs (the table says how many match the filters)."""
-    key = f"iamreview:inventory-tab-counts:{latest_run}"
+def tab_counts(*, runs: str) -> dict[str, int]:
+    """Totals for the tabs (the table says how many match the filters), counted once per
+    state of the collection runs (`runs`, from inventory_version)."""
+    key = f"iamreview:inventory-tab-counts:{runs}"
     counts = cache.get(key)
     if counts is None:
         counts = {
@@ -293,8 +301,8 @@ def render_inventory(request, *, tab: str, filters: InventoryFilters, build_tabl
     """The list page, or only its table for htmx. The table comes from the cache while the
     inventory is unchanged (inventory_version), else from `build_table(counts, accounts)`,
     which returns its context."""
-    latest_run, version = inventory_version()
-    counts = tab_counts(latest_run=latest_run)
+    runs, version = inventory_version()
+    counts = tab_counts(runs=runs)
     partial = bool(request.htmx and not request.htmx.history_restore_request)
     scope = json.dumps([tab, filters.__dict__, request.GET.get("page", "")], sort_keys=True)
     key = f"iamreview:inventory-table:{version}:{hashlib.sha256(scope.encode()).hexdigest()[:32]}"
@@ -350,7 +358,8 @@ def users(request):
         roots = []
         if page.number == 1 and (not filters.q or filters.q.lower() in "root account"):
             roots = CredentialReportEntry.objects.filter(gone_at=None, user="<root_account>")
-            roots = roots.only(*ENTRY_SHOWN).order_by("account__name")
+            # In the users' own order by account (the order accounts were connected).
+            roots = roots.only(*ENTRY_SHOWN).order_by("account_id")
             if filters.account:
                 roots = roots.filter(account__account_id=filters.account)
             roots = list(roots)

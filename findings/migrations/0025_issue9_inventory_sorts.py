@@ -40,21 +40,45 @@ def fill_last_activity(apps, schema_editor):
 def add_search_indexes(apps, schema_editor):
     """The inventory searches ARNs by substring (icontains: UPPER(arn) LIKE '%...%'); a trigram
     index answers that without reading every user or role. PostgreSQL only, and only where the
-    pg_trgm extension is available (it ships with PostgreSQL's contrib, which the official
-    images include); without it the search still works, by a scan."""
+    pg_trgm extension is installed or can be (it ships with PostgreSQL's contrib, which the
+    official images include, and is "trusted" from PostgreSQL 13: the database's owner may
+    create it). Wherever that fails (no extension, no privilege), the migration goes on without
+    the indexes and the search still works, by a scan."""
+    from django.db import DatabaseError, transaction
+
     connection = schema_editor.connection
     if connection.vendor != "postgresql":
         return
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT 1 FROM pg_available_extensions WHERE name = 'pg_trgm'")
-        if cursor.fetchone() is None:
-            return
-        cursor.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm")
-        for name, table in SEARCHED.items():
+    quote = connection.ops.quote_name
+    try:
+        with transaction.atomic(using=connection.alias), connection.cursor() as cursor:
             cursor.execute(
-                f'CREATE INDEX IF NOT EXISTS "{name}" ON "{table}" USING gin'
-                ' ((UPPER("arn"::text)) gin_trgm_ops) WHERE "gone_at" IS NULL'
+                "SELECT extnamespace::regnamespace::text FROM pg_extension"
+                " WHERE extname = 'pg_trgm'"
             )
+            row = cursor.fetchone()
+            if row is None:
+                cursor.execute(
+                    "SELECT 1 FROM pg_available_extensions WHERE name = 'pg_trgm'"
+                    " AND has_database_privilege(current_database(), 'CREATE')"
+                )
+                if cursor.fetchone() is None:
+                    return
+                cursor.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm")
+                cursor.execute(
+                    "SELECT extnamespace::regnamespace::text FROM pg_extension"
+                    " WHERE extname = 'pg_trgm'"
+                )
+                row = cursor.fetchone()
+            # Wherever the extension lives (some hosts keep extensions in their own schema).
+            opclass = f"{row[0]}.gin_trgm_ops"
+            for name, table in SEARCHED.items():
+                cursor.execute(
+                    f"CREATE INDEX IF NOT EXISTS {quote(name)} ON {quote(table)} USING gin"
+                    f' ((UPPER("arn"::text)) {opclass}) WHERE "gone_at" IS NULL'
+                )
+    except DatabaseError:
+        return  # rolled back to the savepoint: no trigram index, the search scans
 
 
 def drop_search_indexes(apps, schema_editor):

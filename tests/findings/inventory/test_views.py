@@ -6,7 +6,7 @@ import pytest
 from django.core.cache import cache
 
 from findings.detection.detect import detect_account
-from findings.models import Source
+from findings.models import CollectionRun, Source
 from tests.findings.detection.test_detect import (
     ADMIN_POLICY,
     active_key,
@@ -111,6 +111,20 @@ def test_users_sort_stalest_first_and_the_sort_survives_filters_and_pages(
     page = text(client.get("/inventory/users/?sort=stale&q=e"))
     assert '<input type="hidden" name="sort" value="stale">' in page
     assert names(client.get("/inventory/users/?sort=nonsense")) == ["active", "dormant", "never"]
+
+
+def test_by_account_is_the_default_order_roots_included(client, reviewer, production, staging):
+    """Accounts in the order they were connected (the index's), then names; the root users on
+    the first page follow the same order."""
+    iam_user(staging, "zed")
+    iam_user(production, "bob")
+    iam_user(production, "alice")
+    credential_entry(staging, "<root_account>")
+    credential_entry(production, "<root_account>")
+    client.force_login(reviewer)
+    response = client.get("/inventory/users/?sort=account")
+    assert names(response) == names(client.get("/inventory/users/")) == ["alice", "bob", "zed"]
+    assert [root.account_id for root in response.context["roots"]] == [production.pk, staging.pk]
 
 
 def test_roles_sort_stalest_first_never_used_before_anything(client, reviewer, production):
@@ -251,6 +265,16 @@ def test_the_cached_table_follows_collection_detection_and_accounts(client, revi
     iam_user(production, "bob")
     succeeded_run(production, Source.AUTHORIZATION_DETAILS)
     assert names(client.get("/inventory/users/")) == ["alice", "bob"]
+
+    # Users stored by a run still in progress show once it ends (or within the minute).
+    running = succeeded_run(production, Source.CREDENTIAL_REPORT)
+    running.status = CollectionRun.Status.RUNNING
+    running.save()
+    assert names(client.get("/inventory/users/")) == ["alice", "bob"]
+    iam_user(production, "carol")
+    running.status = CollectionRun.Status.SUCCEEDED
+    running.save()
+    assert names(client.get("/inventory/users/")) == ["alice", "bob", "carol"]
 
     # Detection opening a finding moves the user's count.
     credential_entry(production, "bob", **console_password(used_days=400))
