@@ -9,11 +9,9 @@ from dataclasses import dataclass
 from urllib.parse import urlencode
 
 from django.conf import settings
-from django.core.cache import cache
 from django.core.paginator import Paginator
 from django.http import HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, render
-from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.cache import patch_vary_headers
@@ -39,6 +37,7 @@ from findings.detection.selectors import (
 from findings.export.tables import csv_chunks, json_chunks
 from findings.models import AwsAccount, Finding, IamRole, IamUser, Severity
 from findings.models.paging import LateRows
+from iamreview.fragments import cached_fragment
 
 PER_PAGE = 50
 DEFAULTS = FindingFilters()
@@ -206,12 +205,13 @@ def findings_list(request):
     filters = FindingFilters.from_params(request.GET)
     partial = bool(request.htmx and not request.htmx.history_restore_request)
     part = "findings-table" if partial else "findings-content"
-    key = list_cache_key(request, filters, part=part)
-    content, context = cache.get(key), {}
-    if content is None:
-        context = list_context(request, filters)
-        content = render_to_string(f"{TEMPLATE}#{part}", context, request)
-        cache.set(key, content, LIST_CACHE_SECONDS)
+    content, context = cached_fragment(
+        request,
+        key=list_cache_key(request, filters, part=part),
+        seconds=LIST_CACHE_SECONDS,
+        template=f"{TEMPLATE}#{part}",
+        build=lambda: list_context(request, filters),
+    )
     if partial:
         response = HttpResponse(content)
     else:

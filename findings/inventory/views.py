@@ -15,7 +15,6 @@ from django.db.models import Count, OuterRef, QuerySet, Subquery
 from django.db.models.functions import Coalesce, Lower
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, render
-from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.cache import patch_vary_headers
@@ -42,6 +41,7 @@ from findings.policy.effective import Policy, effective_permissions
 from findings.policy.risk import risk_summary
 from findings.reviews.caches import accounts_version
 from findings.rightsizing.views import least_privilege_context
+from iamreview.fragments import cached_fragment
 
 PER_PAGE = 50
 ROLE_KINDS = {
@@ -303,15 +303,16 @@ def render_inventory(request, *, tab: str, filters: InventoryFilters, build_tabl
     which returns its context."""
     runs, version = inventory_version()
     counts = tab_counts(runs=runs)
+    accounts = account_list()
     partial = bool(request.htmx and not request.htmx.history_restore_request)
     scope = json.dumps([tab, filters.__dict__, request.GET.get("page", "")], sort_keys=True)
-    key = f"iamreview:inventory-table:{version}:{hashlib.sha256(scope.encode()).hexdigest()[:32]}"
-    table, accounts, context = cache.get(key), None, {}
-    if table is None:
-        accounts = account_list()
-        context = build_table(counts, accounts)
-        table = render_to_string(f"{TEMPLATE}#inventory-table", context, request)
-        cache.set(key, table, TABLE_CACHE_SECONDS)
+    table, context = cached_fragment(
+        request,
+        key=f"iamreview:inventory-table:{version}:{hashlib.sha256(scope.encode()).hexdigest()}",
+        seconds=TABLE_CACHE_SECONDS,
+        template=f"{TEMPLATE}#inventory-table",
+        build=lambda: build_table(counts, accounts),
+    )
     if partial:
         response = HttpResponse(table)
     else:
@@ -320,7 +321,7 @@ def render_inventory(request, *, tab: str, filters: InventoryFilters, build_tabl
             "tab": tab,
             "filters": filters,
             "counts": counts,
-            "accounts": account_list() if accounts is None else accounts,
+            "accounts": accounts,
             "role_kinds": ROLE_KINDS.items(),
             "list_url": reverse(list_name_of(tab)),
             "table": mark_safe(table),  # noqa: S308 - rendered by the template engine
