@@ -133,16 +133,26 @@ def _matching(*, filters: FindingFilters, with_status: bool = True) -> QuerySet[
 COUNTS_TTL_SECONDS = 300
 
 
+def findings_version_columns() -> str:
+    """The two index look-ups findings_version reads, as SQL columns (the newest finding and
+    finding event), for a caller that reads them along with its own in one query."""
+    return (
+        f"(SELECT MAX(id) FROM {Finding._meta.db_table}),"  # noqa: S608 - fixed table names
+        f" (SELECT MAX(id) FROM {FindingEvent._meta.db_table})"
+    )
+
+
+def findings_version_of(*, finding_id: int | None, event_id: int | None) -> str:
+    return f"{finding_id or 0}.{event_id or 0}"
+
+
 def findings_version() -> str:
     """Changes whenever detection opens, resolves, reopens or excludes anything (two index
     look-ups, in one query)."""
     with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT (SELECT MAX(id) FROM {Finding._meta.db_table}),"  # noqa: S608
-            f" (SELECT MAX(id) FROM {FindingEvent._meta.db_table})"
-        )
+        cursor.execute(f"SELECT {findings_version_columns()}")  # noqa: S608 - fixed names
         finding_id, event_id = cursor.fetchone()
-    return f"{finding_id or 0}.{event_id or 0}"
+    return findings_version_of(finding_id=finding_id, event_id=event_id)
 
 
 def severity_counts(*, filters: FindingFilters, version: str | None = None) -> dict[str, int]:

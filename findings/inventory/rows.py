@@ -8,25 +8,16 @@ auto-escaping does) or through the `moment`/`last_used` tags' own format_html; t
 constants and integers.
 """
 
-from html import escape
 from urllib.parse import quote
 
 from django.urls import reverse
 from django.utils.safestring import SafeString, mark_safe
 
 from findings.templatetags.evidence import last_used, moment, reason_words
+from iamreview.rowhtml import escaped as _e
+from iamreview.rowhtml import url_for_any_id
 
-PK_SLOT = 918273645  # reversed once, then replaced by each row's id
 NOT_TRACKED = "Not used within AWS's ~400-day tracking window"
-
-
-def _e(value) -> str:
-    return escape(str(value), quote=True)
-
-
-def _url(name: str) -> str:
-    """The URL of `name` for any id: `{}` where the id goes."""
-    return reverse(name, args=[PK_SLOT]).replace(str(PK_SLOT), "{}")
 
 
 class Accounts:
@@ -96,7 +87,7 @@ class UserRows:
 
     def __init__(self, *, accounts=()) -> None:
         self.accounts = Accounts(accounts)
-        self.user_url = _url("inventory_user")
+        self.user_url = url_for_any_id("inventory_user")
         self.findings_url = reverse("findings")
 
     def root(self, entry) -> str:
@@ -146,7 +137,7 @@ class RoleRows:
 
     def __init__(self, *, accounts=()) -> None:
         self.accounts = Accounts(accounts)
-        self.role_url = _url("inventory_role")
+        self.role_url = url_for_any_id("inventory_role")
 
     def role(self, role) -> str:
         url = _e(self.role_url.format(int(role.pk)))

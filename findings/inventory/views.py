@@ -22,13 +22,13 @@ from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_GET
 
 from accounts.permissions import Capability, requires
+from findings.detection.selectors import findings_version_columns, findings_version_of
 from findings.inventory.rows import RoleRows, UserRows
 from findings.models import (
     AwsAccount,
     CollectionRun,
     CredentialReportEntry,
     Finding,
-    FindingEvent,
     IamGroup,
     IamRole,
     IamUser,
@@ -226,35 +226,35 @@ TABLE_CACHE_SECONDS = 60
 
 def inventory_version() -> tuple[str, str]:
     """The state of the collection runs (what the tab totals depend on) and a version of
-    everything the tables show: it moves
-    when a run starts and when one ends (the number of active runs, from the partial index of
-    active runs), when detection opens, resolves or reopens anything, and when an account
-    changes in this process (one query of four index look-ups)."""
+    everything the tables show. It moves when a run starts and when one ends (the number of
+    active runs, from the partial index of active runs), when the findings move
+    (findings_version) and when an account changes in this process: one query of four index
+    look-ups."""
     runs = CollectionRun._meta.db_table
     with connection.cursor() as cursor:
         cursor.execute(
             f"SELECT (SELECT MAX(id) FROM {runs}),"  # noqa: S608 - fixed table names
             f" (SELECT COUNT(*) FROM {runs} WHERE status IN (%s, %s)),"
-            f" (SELECT MAX(id) FROM {Finding._meta.db_table}),"
-            f" (SELECT MAX(id) FROM {FindingEvent._meta.db_table})",
+            f" {findings_version_columns()}",
             [CollectionRun.Status.QUEUED, CollectionRun.Status.RUNNING],
         )
-        run, active, finding, event = (value or 0 for value in cursor.fetchone())
-    return f"{run}.{active}", f"{run}.{active}.{finding}.{event}.{accounts_version()}"
+        run, active, finding_id, event_id = cursor.fetchone()
+    state = f"{run or 0}.{active}"
+    findings = findings_version_of(finding_id=finding_id, event_id=event_id)
+    return state, f"{state}.{findings}.{accounts_version()}"
 
 
 def tab_counts(*, runs: str) -> dict[str, int]:
     """Totals for the tabs (the table says how many match the filters), counted once per
     state of the collection runs (`runs`, from inventory_version)."""
-    key = f"iamreview:inventory-tab-counts:{runs}"
-    counts = cache.get(key)
-    if counts is None:
-        counts = {
+    return cache.get_or_set(
+        f"iamreview:inventory-tab-counts:{runs}",
+        lambda: {
             "users": IamUser.objects.filter(gone_at=None).count(),
             "roles": IamRole.objects.filter(gone_at=None).count(),
-        }
-        cache.set(key, counts, TAB_COUNTS_TTL_SECONDS)
-    return counts
+        },
+        TAB_COUNTS_TTL_SECONDS,
+    )
 
 
 ACCOUNTS_CACHE_SECONDS = 60
@@ -264,12 +264,11 @@ def account_list() -> list[AwsAccount]:
     """Every account (by name), for the filter and for the rows' account column: read at most
     once a minute per process (accounts_version: a renamed or new account shows at once in
     this process, within the minute in others)."""
-    key = f"iamreview:inventory-accounts:{accounts_version()}"
-    accounts = cache.get(key)
-    if accounts is None:
-        accounts = list(AwsAccount.objects.only("account_id", "name"))
-        cache.set(key, accounts, ACCOUNTS_CACHE_SECONDS)
-    return accounts
+    return cache.get_or_set(
+        f"iamreview:inventory-accounts:{accounts_version()}",
+        lambda: list(AwsAccount.objects.only("account_id", "name")),
+        ACCOUNTS_CACHE_SECONDS,
+    )
 
 
 def list_name_of(tab: str) -> str:

@@ -8,21 +8,15 @@ integers and dates. The queue page and the row swapped in after a decision
 (`cycle.html#item-row`, via the `item_row` tag) both render it here, so they cannot drift.
 """
 
-from html import escape
-
-from django.urls import reverse
 from django.utils import timezone
 from django.utils.safestring import SafeString, mark_safe
 
 from findings.models import Decision, ReviewItem
+from iamreview.rowhtml import escaped as _e
+from iamreview.rowhtml import url_for_any_id
 
-PK_SLOT = 918273645  # reversed once, then replaced by each row's id
 KIND_WORDS = dict(Decision.Kind.choices)
 FRESHNESS_WORDS = {"gone": "Gone from fresh data"}
-
-
-def _e(value) -> str:
-    return escape(str(value), quote=True)
 
 
 class Names:
@@ -86,7 +80,7 @@ class RowRenderer:
         self.selectable = selectable
         self.selected = selected
         self.oob = oob
-        self.item_url = reverse("review_item", args=[PK_SLOT]).replace(str(PK_SLOT), "{}")
+        self.item_url = url_for_any_id("review_item")
 
     def __call__(self, item: ReviewItem) -> SafeString:
         pk = int(item.pk)
