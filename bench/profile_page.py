@@ -12,6 +12,7 @@ import argparse
 import cProfile
 import os
 import pstats
+import random
 import sys
 import time
 from pathlib import Path
@@ -20,6 +21,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from scale import ADMIN, server_env  # noqa: E402
+
+
+def url_maker(url: str, vary: str | None):
+    """The URL as given, or with {} replaced by a random integer in LOW-HIGH each time."""
+    if not vary:
+        return lambda: url
+    low, high = (int(part) for part in vary.split("-"))
+    rng = random.Random(9)
+    return lambda: url.replace("{}", str(rng.randint(low, high)))
 
 
 def main() -> None:
@@ -32,6 +42,12 @@ def main() -> None:
     parser.add_argument("--anonymous", action="store_true")
     parser.add_argument("--token", action="store_true", help="an API token instead of a session")
     parser.add_argument("--width", type=int, default=300, help="characters of SQL to print")
+    parser.add_argument(
+        "--vary",
+        metavar="LOW-HIGH",
+        help="replace {} in the URL by a random integer in this range on each request "
+        "(pages that are cached once viewed: a deep page, a search)",
+    )
     args = parser.parse_args()
     os.environ.update(server_env(8619))
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "iamreview.settings")
@@ -58,23 +74,24 @@ def main() -> None:
         client.defaults["HTTP_AUTHORIZATION"] = f"Bearer {token}"
     elif not args.anonymous:
         client.force_login(User.objects.get(email=ADMIN))
+    urls = url_maker(args.url, args.vary)
     for _ in range(3):
-        response = client.get(args.url)
+        response = client.get(urls())
     print(f"HTTP {response.status_code}, {len(response.content):,} bytes")
     with CaptureQueriesContext(connection) as queries:
-        client.get(args.url)
+        client.get(urls())
     print(f"{len(queries)} queries")
     if args.queries:
         for query in queries.captured_queries:
             print(f"  {query['time']}s  {query['sql'][: args.width]}")
     started = time.perf_counter()
     for _ in range(args.times):
-        client.get(args.url)
+        client.get(urls())
     plain = (time.perf_counter() - started) / args.times
     profiler = cProfile.Profile()
     profiler.enable()
     for _ in range(args.times):
-        client.get(args.url)
+        client.get(urls())
     profiler.disable()
     print(f"{plain * 1000:.1f} ms per request (unprofiled)")
     pstats.Stats(profiler).sort_stats(args.sort).print_stats(args.top)

@@ -1,0 +1,76 @@
+"""Model instances from a hand-written statement, for the few hot pages where compiling the
+ORM's query cost more than running it.
+
+A page's statement names its columns per model (`Columns`); each value goes through the
+field's own database converters, the ones the ORM applies (a date is a date on SQLite too, a
+JSON column is decoded), and the instance is built with `Model.from_db`, as the ORM builds it:
+the columns left out are deferred, as with `.only()`.
+"""
+
+from django.db import connection
+
+
+class Columns:
+    """Some columns of one model, as `alias.column` for a statement and back into instances."""
+
+    def __init__(self, model, names: tuple[str, ...] | None = None, *, alias: str) -> None:
+        """`names` the fields wanted (the primary key always comes), or None for all."""
+        self.model, self.alias = model, alias
+        # In the model's own field order: `from_db` takes a subset's values in that order.
+        fields = model._meta.concrete_fields
+        if names is not None:
+            wanted = {model._meta.get_field(name) for name in names} | {model._meta.pk}
+            fields = [field for field in fields if field in wanted]
+        self.attnames = [field.attname for field in fields]
+        self._id_at = self.attnames.index(model._meta.pk.attname)
+        quote = connection.ops.quote_name
+        self.sql = ", ".join(f"{alias}.{quote(field.column)}" for field in fields)
+        self._fields = fields
+        self._converters = None
+
+    def __len__(self) -> int:
+        return len(self.attnames)
+
+    def converters(self) -> list:
+        if self._converters is None:
+            table = self.model._meta.db_table
+            self._converters = []
+            for field in self._fields:
+                column = field.get_col(table)
+                found = connection.ops.get_db_converters(column) + field.get_db_converters(
+                    connection
+                )
+                self._converters.append((column, found))
+        return self._converters
+
+    def build(self, values):
+        """An instance from this model's slice of a row; None when the row's id is NULL (an
+        outer join that found nothing)."""
+        if values[self._id_at] is None:
+            return None
+        converted = []
+        for value, (column, found) in zip(values, self.converters(), strict=True):
+            for converter in found:
+                value = converter(value, column, connection)
+            converted.append(value)
+        return self.model.from_db(connection.alias, self.attnames, converted)
+
+    @staticmethod
+    def split(row, parts: tuple["Columns", ...]) -> list:
+        """A row of several models' columns, side by side, as their instances (or None)."""
+        found, start = [], 0
+        for part in parts:
+            found.append(part.build(row[start : start + len(part)]))
+            start += len(part)
+        return found
+
+    def get(self, pk):
+        """The instance with this primary key (these columns only), or None."""
+        quote = connection.ops.quote_name
+        table, key = quote(self.model._meta.db_table), quote(self.model._meta.pk.column)
+        # A quoted table name and fixed columns; the key goes as a parameter.
+        sql = f"SELECT {self.sql} FROM {table} {self.alias} WHERE {self.alias}.{key} = %s"  # noqa: S608
+        with connection.cursor() as cursor:
+            cursor.execute(sql, [pk])
+            row = cursor.fetchone()
+        return None if row is None else self.build(row)
