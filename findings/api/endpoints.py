@@ -27,8 +27,8 @@ from findings.detection.selectors import (
     FindingFilters,
     filtered_findings,
     matching_count,
+    read_findings,
     severity_counts,
-    with_evidence_seen_at,
 )
 from findings.models import ReviewCycle, ReviewItem
 from findings.reviews import services as review
@@ -303,12 +303,16 @@ def sign_off_summary_of(request, cycle_id: CycleId):
     auth=TokenAuth(Capability.VIEW),
     response={200: list[schemas.Finding], **failures(400, 404)},
 )
-@paginate(SizedPageNumbers, page_size=lambda: FINDINGS_PAGE_SIZE, total=findings_total)
+@paginate(
+    SizedPageNumbers,
+    page_size=lambda: FINDINGS_PAGE_SIZE,
+    total=findings_total,
+    # The page's rows with their accounts and when each account was last collected (what
+    # "last seen" of an open finding is): one statement, not one more query per finding.
+    read=read_findings,
+)
 def list_findings(request, filters: Query[inputs.FindingQuery]):
-    findings = filtered_findings(filters=FindingFilters.from_params(params=filters.model_dump()))
-    # Open findings were last seen by their account's latest collection: read it per row here,
-    # not with one more query per finding when each is written out.
-    return with_evidence_seen_at(findings=findings)
+    return filtered_findings(filters=FindingFilters.from_params(params=filters.model_dump()))
 
 
 @api.get(

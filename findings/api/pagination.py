@@ -50,12 +50,15 @@ class PageNumbers(PaginationBase):
         page_size: Callable[[], int],
         total: Callable[[QuerySet, Any], int] | None = None,
         max_rows: Callable[[], int] = lambda: settings.FINDINGS_LIST_MAX_ROWS,
+        read: Callable[[list[int]], list] | None = None,
         **kwargs,
     ):
+        """`read` reads a page's rows by their ids (LateRows), in place of the queryset."""
         super().__init__(**kwargs)
         self.page_size = page_size
         self.total = total
         self.max_rows = max_rows
+        self.read = read
 
     def paginate_queryset(self, queryset, pagination: PageQuery, request, **params) -> dict:
         number = pagination.page
@@ -73,7 +76,9 @@ class PageNumbers(PaginationBase):
                 {"error": f"Pages stop at row {max_rows}; narrow the filters to see further."},
             )
         # The page's ids first (an index-only walk however deep), then its rows.
-        rows = LateRows(queryset)[(number - 1) * size : min(number * size, max_rows)]
+        rows = LateRows(queryset, read=self.read)[
+            (number - 1) * size : min(number * size, max_rows)
+        ]
         if number > 1 and not rows:
             raise ApiError(404, {"error": f"There is no page {number}."})
 

@@ -10,8 +10,12 @@ class LateRows:
     limits the inner walk before it joins anything. For a Paginator, in place of the
     queryset."""
 
-    def __init__(self, queryset: QuerySet) -> None:
+    def __init__(self, queryset: QuerySet, *, read=None) -> None:
+        """`read`, if given, reads the rows of a list of ids ({id: row}) in place of the
+        queryset: a hand-written statement for a hot list (findings.models.rawrows), whose
+        ORM statement cost more to compile than to run. The page is then two statements."""
         self.queryset = queryset
+        self.read = read
 
     def count(self) -> int:
         return self.queryset.count()
@@ -21,4 +25,8 @@ class LateRows:
 
     def __getitem__(self, index: slice) -> list:
         ids = self.queryset.values_list("pk", flat=True)[index]
-        return list(self.queryset.filter(pk__in=ids))
+        if self.read is None:
+            return list(self.queryset.filter(pk__in=ids))
+        ids = list(ids)
+        by_id = self.read(ids) if ids else {}
+        return [by_id[pk] for pk in ids if pk in by_id]

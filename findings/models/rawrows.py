@@ -10,6 +10,20 @@ the columns left out are deferred, as with `.only()`.
 from django.db import connection
 
 
+def converters_of(field) -> tuple:
+    """The column of a model field and the converters the ORM runs on its values."""
+    column = field.get_col(field.model._meta.db_table)
+    return column, connection.ops.get_db_converters(column) + field.get_db_converters(connection)
+
+
+def converted(value, column_and_converters: tuple):
+    """A value read from the database as the ORM would give it (converters_of)."""
+    column, found = column_and_converters
+    for converter in found:
+        value = converter(value, column, connection)
+    return value
+
+
 class Columns:
     """Some columns of one model, as `alias.column` for a statement and back into instances."""
 
@@ -27,20 +41,14 @@ class Columns:
         self.sql = ", ".join(f"{alias}.{quote(field.column)}" for field in fields)
         self._fields = fields
         self._converters = None
+        self._converting = None
 
     def __len__(self) -> int:
         return len(self.attnames)
 
     def converters(self) -> list:
         if self._converters is None:
-            table = self.model._meta.db_table
-            self._converters = []
-            for field in self._fields:
-                column = field.get_col(table)
-                found = connection.ops.get_db_converters(column) + field.get_db_converters(
-                    connection
-                )
-                self._converters.append((column, found))
+            self._converters = [converters_of(field) for field in self._fields]
         return self._converters
 
     def build(self, values):
@@ -48,12 +56,22 @@ class Columns:
         outer join that found nothing)."""
         if values[self._id_at] is None:
             return None
-        converted = []
-        for value, (column, found) in zip(values, self.converters(), strict=True):
-            for converter in found:
-                value = converter(value, column, connection)
-            converted.append(value)
-        return self.model.from_db(connection.alias, self.attnames, converted)
+        return self.model.from_db(connection.alias, self.attnames, self.values(values))
+
+    def values(self, values) -> list:
+        """This model's slice of a row, each value as the ORM would give it."""
+        values = list(values)
+        for at, found in self.converting():
+            values[at] = converted(values[at], found)
+        return values
+
+    def converting(self) -> list:
+        """(position, converters) of the columns that have converters."""
+        if self._converting is None:
+            self._converting = [
+                (at, found) for at, found in enumerate(self.converters()) if found[1]
+            ]
+        return self._converting
 
     @staticmethod
     def split(row, parts: tuple["Columns", ...]) -> list:

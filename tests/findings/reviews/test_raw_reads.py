@@ -192,3 +192,34 @@ def test_the_same_reads_on_sqlite(tmp_path):
         "opened_by": "r@example.com",
         "total": 23,
     }
+
+
+def test_api_pages_read_the_records_the_orm_reads(db):
+    from findings.detection.selectors import finding_record, read_findings, with_evidence_seen_at
+    from findings.models import CollectionRun, Finding
+    from tests.findings.api.test_api import make_finding
+    from tests.findings.detection.test_detect import make_account
+
+    accounts = [make_account("111100000000"), make_account("222200000000")]
+    CollectionRun.objects.create(
+        account=accounts[0],
+        source="credential_report",
+        status=CollectionRun.Status.SUCCEEDED,
+        finished_at=timezone.now(),
+    )
+    made = [
+        make_finding(accounts[n % 2], f"arn:aws:iam::{accounts[n % 2].account_id}:role/r{n}")
+        for n in range(6)
+    ]
+    Finding.objects.filter(pk=made[1].pk).update(
+        status=Finding.Status.RESOLVED, resolved_at=timezone.now()
+    )
+    ids = [finding.pk for finding in made]
+    want = {
+        finding.pk: finding_record(finding=finding)
+        for finding in with_evidence_seen_at(
+            findings=Finding.objects.filter(pk__in=ids).select_related("account")
+        )
+    }
+    assert read_findings(ids) == want
+    assert read_findings(ids[:2]).keys() == set(ids[:2])
