@@ -251,7 +251,7 @@ RECORD_FIELDS = (
 FINDING_COLUMNS = Columns(Finding, ("account", "last_seen_at", *RECORD_FIELDS), alias="f")
 
 
-def read_findings(ids: list[int]) -> dict[int, dict]:
+def read_findings(*, ids: list[int]) -> dict[int, dict]:
     """The records (finding_record) of the findings with these ids, by id, in one
     hand-written statement with their accounts and when each account's evidence was last
     collected: what API pages show (LateRows(read=...)). Through the ORM, compiling the

@@ -11,7 +11,7 @@ class LateRows:
     queryset."""
 
     def __init__(self, queryset: QuerySet, *, read=None) -> None:
-        """`read`, if given, reads the rows of a list of ids ({id: row}) in place of the
+        """`read`, if given, reads the rows of a list of ids (`read(ids=...)` gives {id: row}) in place of the
         queryset: a hand-written statement for a hot list (findings.models.rawrows), whose
         ORM statement cost more to compile than to run. The page is then two statements."""
         self.queryset = queryset
@@ -28,5 +28,5 @@ class LateRows:
         if self.read is None:
             return list(self.queryset.filter(pk__in=ids))
         ids = list(ids)
-        by_id = self.read(ids) if ids else {}
+        by_id = self.read(ids=ids) if ids else {}
         return [by_id[pk] for pk in ids if pk in by_id]

@@ -221,5 +221,5 @@ def test_api_pages_read_the_records_the_orm_reads(db):
             findings=Finding.objects.filter(pk__in=ids).select_related("account")
         )
     }
-    assert read_findings(ids) == want
-    assert read_findings(ids[:2]).keys() == set(ids[:2])
+    assert read_findings(ids=ids) == want
+    assert read_findings(ids=ids[:2]).keys() == set(ids[:2])
