@@ -144,14 +144,14 @@ def explain_inventory() -> None:
     """Each inventory list as its page reads it: the page's ids (LateRows), deep and sorted."""
     from django.http import QueryDict
 
+    from findings.inventory.reads import read_roles, read_users
     from findings.inventory.views import (
         InventoryFilters,
-        credential_entries_of,
         filtered_roles,
         present,
         sorted_rows,
     )
-    from findings.models import IamUser
+    from findings.models import IamRole, IamUser
 
     for label, query, users, offset in [
         ("inventory users, page 1", "", True, 0),
@@ -167,8 +167,31 @@ def explain_inventory() -> None:
         rows = present(IamUser, filters) if users else filtered_roles(filters)
         rows = sorted_rows(rows, filters, users=users)
         explain(label + ": its ids", rows.values_list("pk", flat=True)[offset : offset + 50])
-    page = list(IamUser.objects.filter(gone_at=None).order_by("?")[:50])
-    explain("inventory users: the page's credential report rows", credential_entries_of(page))
+    # Then the page's rows by those ids (findings.inventory.reads): 50 random ones here.
+    users = list(
+        IamUser.objects.filter(gone_at=None).order_by("?").values_list("pk", flat=True)[:50]
+    )
+    explain_call(
+        "inventory users: the page's rows (credential rows, open findings)",
+        lambda: read_users(ids=users),
+    )
+    roles = list(
+        IamRole.objects.filter(gone_at=None).order_by("?").values_list("pk", flat=True)[:50]
+    )
+    explain_call(
+        "inventory roles: the page's rows (open findings, policies)",
+        lambda: read_roles(ids=roles),
+    )
+
+
+def explain_call(label: str, call) -> None:
+    """EXPLAIN the last statement `call` runs, as it ran it."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as queries:
+        call()
+    explain_sql(label, queries.captured_queries[-1]["sql"], None)
 
 
 def explain(label: str, queryset) -> None:
@@ -204,7 +227,7 @@ def main() -> None:
     from findings.detection.selectors import FindingFilters, _matching, filtered_findings
     from findings.models import Finding, ReviewCycle
     from findings.reviews.forms import QueueFilters
-    from findings.reviews.queue import queue_items
+    from findings.reviews.queue import QueueRows
 
     if connection.vendor != "postgresql":
         sys.exit("bench/plans.py needs DATABASE_URL pointing at PostgreSQL")
@@ -247,9 +270,9 @@ def main() -> None:
     )
     cycle = ReviewCycle.objects.get(period="2099-Q1")
     len_items = cycle.items.count()
-    explain(
-        "queue page 40 of a 10k-item cycle",
-        queue_items(cycle, QueueFilters(), None)[39 * 25 : 40 * 25],
+    explain_call(
+        "queue page 40 of a 10k-item cycle (its ids and rows: one statement)",
+        lambda: QueueRows(cycle, QueueFilters(), None)[39 * 25 : 40 * 25],
     )
     explain_inventory()
     from findings.reviews.display import _around_params, _around_sql, before_in_queue

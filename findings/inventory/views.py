@@ -11,8 +11,8 @@ from django.conf import settings
 from django.core.cache import cache
 from django.core.paginator import Paginator
 from django.db import connection
-from django.db.models import Count, OuterRef, QuerySet, Subquery
-from django.db.models.functions import Coalesce, Lower
+from django.db.models import QuerySet, Subquery
+from django.db.models.functions import Lower
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
@@ -23,6 +23,7 @@ from django.views.decorators.http import require_GET
 
 from accounts.permissions import Capability, requires
 from findings.detection.selectors import findings_version_columns, findings_version_of
+from findings.inventory.reads import ENTRY_SHOWN, read_roles, read_users
 from findings.inventory.rows import RoleRows, UserRows
 from findings.models import (
     AwsAccount,
@@ -81,25 +82,12 @@ class InventoryFilters:
         return reverse(name) + (f"?{urlencode(params)}" if params else "")
 
 
-LIST_DEFERS = {
-    IamUser: ["fingerprint", "tags", "permissions_boundary_arn"],
-    IamRole: [
-        "fingerprint",
-        "tags",
-        "trust_policy",
-        "instance_profile_arns",
-        "description",
-        "permissions_boundary_arn",
-    ],
-}
-
-
 def present(model, filters: InventoryFilters) -> QuerySet:
     """Present rows by account (in the order accounts were connected), then name: the order
     of the `*_list_order` partial indexes, so a page reads its rows and no more."""
-    # Not shown in the list: JSON the page would decode for nothing. The account comes from
-    # the page's list of accounts (account_list), not a join per row.
-    rows = model.objects.filter(gone_at=None).defer(*LIST_DEFERS[model])
+    # The page's ids only: its rows come from findings.inventory.reads, the account from the
+    # page's list of accounts (account_list), not a join per row.
+    rows = model.objects.filter(gone_at=None)
     if filters.account:
         # A scalar subquery, not a join: the planner then walks the index for one account.
         rows = rows.filter(
@@ -141,72 +129,12 @@ def filtered_roles(filters: InventoryFilters) -> QuerySet[IamRole]:
     return roles
 
 
-# What the users table shows of a credential report row (rows.password_cell, keys_cell).
-ENTRY_SHOWN = [
-    "account_id",
-    "arn",
-    "user",
-    "mfa_active",
-    "password_enabled",
-    "password_enabled_reason",
-    "password_last_used",
-    "password_last_used_reason",
-    *(
-        f"access_key_{n}_{column}"
-        for n in (1, 2)
-        for column in ("active", "last_used_date", "last_used_date_reason")
-    ),
-]
-
-
-def credential_entries_of(users: list[IamUser]) -> QuerySet[CredentialReportEntry]:
-    """The present credential report rows of these users, by ARN (the index
-    credential_entry_arn: one probe per user; the caller pairs them with the users by
-    account and ARN)."""
-    return (
-        CredentialReportEntry.objects.filter(gone_at=None, arn__in=[user.arn for user in users])
-        .only(*ENTRY_SHOWN)
-        .order_by()
-    )
-
-
-def with_counts(rows: QuerySet, *, policies: bool) -> QuerySet:
-    """Each row's open findings (and, for roles, inline and managed policies) as columns of
-    the page's own query: computed for the page's rows only (LateRows selects the ids first),
-    an index probe each, and no query of their own."""
-
-    def count(queryset) -> Coalesce:
-        counted = queryset.order_by().values("account_id").annotate(n=Count("id")).values("n")
-        return Coalesce(Subquery(counted[:1]), 0)
-
-    rows = rows.annotate(
-        open_findings=count(
-            Finding.objects.filter(
-                resource_arn=OuterRef("arn"),
-                account_id=OuterRef("account_id"),
-                status=Finding.Status.OPEN,
-            )
-        )
-    )
-    if policies:
-        rows = rows.annotate(
-            policy_count=count(
-                PolicyAttachment.objects.filter(
-                    principal_arn=OuterRef("arn"),
-                    account_id=OuterRef("account_id"),
-                    gone_at=None,
-                    kind__in=["inline", "managed"],
-                )
-            )
-        )
-    return rows
-
-
-def page_of(request, rows: QuerySet, *, total: int | None = None):
-    """The page asked for. The count stops at FINDINGS_LIST_MAX_ROWS (a COUNT over a LIMITed
-    subquery, or `total` when the list is unfiltered: the tab's cached count), and so do the
-    pages: neither the count nor OFFSET grows with the table."""
-    paginator = Paginator(LateRows(rows), PER_PAGE)
+def page_of(request, rows: QuerySet, *, read, total: int | None = None):
+    """The page asked for: its ids from `rows`, its rows from `read` (findings.inventory.reads).
+    The count stops at FINDINGS_LIST_MAX_ROWS (a COUNT over a LIMITed subquery, or `total`
+    when the list is unfiltered: the tab's cached count), and so do the pages: neither the
+    count nor OFFSET grows with the table."""
+    paginator = Paginator(LateRows(rows, read=read), PER_PAGE)
     limit = settings.FINDINGS_LIST_MAX_ROWS
     if total is None:
         paginator.count = rows.order_by().values("pk")[:limit].count()
@@ -263,12 +191,14 @@ ACCOUNTS_CACHE_SECONDS = 60
 def account_list() -> list[AwsAccount]:
     """Every account (by name), for the filter and for the rows' account column: read at most
     once a minute per process (accounts_version: a renamed or new account shows at once in
-    this process, within the minute in others)."""
-    return cache.get_or_set(
+    this process, within the minute in others). Kept as plain values, which the cache reads
+    back much faster than model instances."""
+    rows = cache.get_or_set(
         f"iamreview:inventory-accounts:{accounts_version()}",
-        lambda: list(AwsAccount.objects.only("account_id", "name")),
+        lambda: list(AwsAccount.objects.values_list("pk", "account_id", "name")),
         ACCOUNTS_CACHE_SECONDS,
     )
+    return [AwsAccount(pk=pk, account_id=account_id, name=name) for pk, account_id, name in rows]
 
 
 def list_name_of(tab: str) -> str:
@@ -344,17 +274,10 @@ def users(request):
     filters.kind = ""
 
     def build_table(counts: dict, accounts: list) -> dict:
-        rows = with_counts(
-            sorted_rows(present(IamUser, filters), filters, users=True), policies=False
-        )
+        rows = sorted_rows(present(IamUser, filters), filters, users=True)
         total = None if is_filtered(filters) else counts["users"]
-        page = page_of(request, rows, total=total)
-        entries = {
-            (entry.account_id, entry.arn): entry
-            for entry in credential_entries_of(page.object_list)
-        }
-        for user in page:
-            user.entry = entries.get((user.account_id, user.arn))
+        # Each user with its credential report row and open findings: one statement.
+        page = page_of(request, rows, read=read_users, total=total)
         roots = []
         if page.number == 1 and (not filters.q or filters.q.lower() in "root account"):
             roots = CredentialReportEntry.objects.filter(gone_at=None, user="<root_account>")
@@ -375,11 +298,9 @@ def roles(request):
     filters = InventoryFilters.from_params(request.GET)
 
     def build_table(counts: dict, accounts: list) -> dict:
-        rows = with_counts(
-            sorted_rows(filtered_roles(filters), filters, users=False), policies=True
-        )
+        rows = sorted_rows(filtered_roles(filters), filters, users=False)
         total = None if is_filtered(filters) else counts["roles"]
-        page = page_of(request, rows, total=total)
+        page = page_of(request, rows, read=read_roles, total=total)
         return table_context(filters, "roles", page, RoleRows(accounts=accounts)(page.object_list))
 
     return render_inventory(request, tab="roles", filters=filters, build_table=build_table)

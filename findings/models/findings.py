@@ -98,7 +98,9 @@ class Finding(models.Model):
             ),
             # Newest first, and "new since" for the digests.
             models.Index(fields=["status", "first_seen_at", "id"], name="finding_first_seen"),
-            models.Index(fields=["resource_arn"]),
+            # A principal's findings (its page, a cycle's evidence) and, index-only, the
+            # inventory lists' count of each row's open findings.
+            models.Index(fields=["resource_arn", "account", "status"], name="finding_resource"),
             *(
                 models.Index(
                     fields=[field],

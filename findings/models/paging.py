@@ -11,9 +11,10 @@ class LateRows:
     queryset."""
 
     def __init__(self, queryset: QuerySet, *, read=None) -> None:
-        """`read`, if given, reads the rows of a list of ids (`read(ids=...)` gives {id: row}) in place of the
-        queryset: a hand-written statement for a hot list (findings.models.rawrows), whose
-        ORM statement cost more to compile than to run. The page is then two statements."""
+        """`read`, if given, reads the rows of a page's ids (`read(ids=...)` gives {id: row})
+        in place of the queryset: a hand-written statement for a hot list
+        (findings.models.rawrows), whose ORM statement cost more to compile than to run.
+        The page is then two statements."""
         self.queryset = queryset
         self.read = read
 

@@ -109,7 +109,8 @@ def test_plans_explains_every_list_and_the_queue(bench_database_url):
         "=== queue opened at an item: the items before it",
         "=== item page: its neighbours in the queue",
         "=== inventory users stalest first, page 150: its ids",
-        "=== inventory users: the page's credential report rows",
+        "=== inventory users: the page's rows (credential rows, open findings)",
+        "=== inventory roles: the page's rows (open findings, policies)",
     ]:
         assert label in out, label
     assert out.count("Execution Time:") >= 10

@@ -1,0 +1,116 @@
+"""The rows of an inventory list page, by id, in one hand-written statement each.
+
+A page's ids come from the ORM (an index walk that matches the filters and the order,
+findings.models.paging.LateRows); its rows from here: each user with its credential report row
+and its number of open findings, each role with its open findings and its inline and managed
+policies, every count an index probe. Through the ORM the same statement (its correlated
+subqueries, and a second query for the credential rows) cost more to compile than to run.
+"""
+
+from django.db import connection
+
+from findings.models import (
+    CredentialReportEntry,
+    Finding,
+    IamRole,
+    IamUser,
+    PolicyAttachment,
+)
+from findings.models.rawrows import Columns
+
+# Not shown in the lists: JSON a page would decode for nothing.
+LIST_DEFERS = {
+    IamUser: ["fingerprint", "tags", "permissions_boundary_arn"],
+    IamRole: [
+        "fingerprint",
+        "tags",
+        "trust_policy",
+        "instance_profile_arns",
+        "description",
+        "permissions_boundary_arn",
+    ],
+}
+
+# What the users table shows of a credential report row (rows.password_cell, keys_cell).
+ENTRY_SHOWN = [
+    "account_id",
+    "arn",
+    "user",
+    "mfa_active",
+    "password_enabled",
+    "password_enabled_reason",
+    "password_last_used",
+    "password_last_used_reason",
+    *(
+        f"access_key_{n}_{column}"
+        for n in (1, 2)
+        for column in ("active", "last_used_date", "last_used_date_reason")
+    ),
+]
+
+
+def _shown(model) -> tuple[str, ...]:
+    return tuple(
+        field.name for field in model._meta.concrete_fields if field.name not in LIST_DEFERS[model]
+    )
+
+
+USER_COLUMNS = Columns(IamUser, _shown(IamUser), alias="u")
+ROLE_COLUMNS = Columns(IamRole, _shown(IamRole), alias="r")
+ENTRY_COLUMNS = Columns(CredentialReportEntry, tuple(ENTRY_SHOWN), alias="e")
+
+
+def _table(model) -> str:
+    return connection.ops.quote_name(model._meta.db_table)
+
+
+def _open_findings(alias: str) -> str:
+    """A correlated count of the principal's open findings (the index finding_resource_open)."""
+    return (
+        f"(SELECT COUNT(*) FROM {_table(Finding)} f WHERE f.resource_arn = {alias}.arn"  # noqa: S608
+        f" AND f.account_id = {alias}.account_id AND f.status = %s)"
+    )
+
+
+def _read(sql: str, params: list) -> list[tuple]:
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchall()
+
+
+def read_users(*, ids: list[int]) -> dict[int, IamUser]:
+    """The users with these ids, by id: each with `entry` (its present credential report row,
+    or None) and `open_findings`."""
+    places = ", ".join(["%s"] * len(ids))
+    # Quoted table names, fixed columns, one placeholder per id: values go as parameters.
+    sql = (
+        f"SELECT {USER_COLUMNS.sql}, {ENTRY_COLUMNS.sql}, {_open_findings('u')}"  # noqa: S608
+        f" FROM {_table(IamUser)} u LEFT JOIN {_table(CredentialReportEntry)} e"
+        " ON e.account_id = u.account_id AND e.arn = u.arn AND e.gone_at IS NULL"
+        f" WHERE u.id IN ({places})"
+    )
+    users = {}
+    for row in _read(sql, [Finding.Status.OPEN, *ids]):
+        user, entry = Columns.split(row[:-1], (USER_COLUMNS, ENTRY_COLUMNS))
+        user.entry, user.open_findings = entry, row[-1]
+        users[user.pk] = user
+    return users
+
+
+def read_roles(*, ids: list[int]) -> dict[int, IamRole]:
+    """The roles with these ids, by id: each with `open_findings` and `policy_count` (its
+    inline and managed policies)."""
+    places = ", ".join(["%s"] * len(ids))
+    # Quoted table names, fixed columns, one placeholder per id: values go as parameters.
+    sql = (
+        f"SELECT {ROLE_COLUMNS.sql}, {_open_findings('r')},"  # noqa: S608
+        f" (SELECT COUNT(*) FROM {_table(PolicyAttachment)} p WHERE p.principal_arn = r.arn"
+        " AND p.account_id = r.account_id AND p.gone_at IS NULL AND p.kind IN (%s, %s))"
+        f" FROM {_table(IamRole)} r WHERE r.id IN ({places})"
+    )
+    roles = {}
+    for row in _read(sql, [Finding.Status.OPEN, "inline", "managed", *ids]):
+        role = ROLE_COLUMNS.build(row[:-2])
+        role.open_findings, role.policy_count = row[-2], row[-1]
+        roles[role.pk] = role
+    return roles
