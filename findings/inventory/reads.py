@@ -18,18 +18,20 @@ from findings.models import (
 )
 from findings.models.rawrows import Columns
 
-# Not shown in the lists: JSON a page would decode for nothing.
-LIST_DEFERS = {
-    IamUser: ["fingerprint", "tags", "permissions_boundary_arn"],
-    IamRole: [
-        "fingerprint",
-        "tags",
-        "trust_policy",
-        "instance_profile_arns",
-        "description",
-        "permissions_boundary_arn",
-    ],
-}
+# What the rows show (findings.inventory.rows), and no more: every column read is a value
+# decoded (a timestamp, a JSON list) for each of a page's rows.
+USER_SHOWN = ("account", "arn", "name", "path", "groups")
+ROLE_SHOWN = (
+    "account",
+    "arn",
+    "name",
+    "path",
+    "is_service_linked",
+    "is_sso",
+    "last_used_at",
+    "last_used_region",
+    "create_date",
+)
 
 # What the users table shows of a credential report row (rows.password_cell, keys_cell).
 ENTRY_SHOWN = [
@@ -49,14 +51,8 @@ ENTRY_SHOWN = [
 ]
 
 
-def _shown(model) -> tuple[str, ...]:
-    return tuple(
-        field.name for field in model._meta.concrete_fields if field.name not in LIST_DEFERS[model]
-    )
-
-
-USER_COLUMNS = Columns(IamUser, _shown(IamUser), alias="u")
-ROLE_COLUMNS = Columns(IamRole, _shown(IamRole), alias="r")
+USER_COLUMNS = Columns(IamUser, USER_SHOWN, alias="u")
+ROLE_COLUMNS = Columns(IamRole, ROLE_SHOWN, alias="r")
 ENTRY_COLUMNS = Columns(CredentialReportEntry, tuple(ENTRY_SHOWN), alias="e")
 
 
