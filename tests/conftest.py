@@ -4,7 +4,11 @@ No test may reach AWS: credentials are fake and endpoints untouched (moto or Stu
 Under IAMREVIEW_REQUIRE_SERVICES=1 (CI), a test that would skip for a missing service fails.
 """
 
+import json
 import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 from django.db.backends.signals import connection_created
@@ -171,3 +175,37 @@ def celery_on_redis(redis_url):
         from iamreview.celery import app as project_app
 
         project_app.set_current()
+
+
+ROOT = Path(__file__).resolve().parents[1]
+# What a child Python needs before its own code: Django set up on a migrated database.
+SQLITE_CHILD_PROLOGUE = f"""
+import json, os, sys
+sys.path.insert(0, {str(ROOT)!r})
+os.environ["DJANGO_SETTINGS_MODULE"] = "iamreview.settings"
+import django
+django.setup()
+from django.core.management import call_command
+call_command("migrate", verbosity=0)
+"""
+
+
+def run_on_sqlite(code: str, tmp_path):
+    """Run `code` in a child Python whose database is a new SQLite file (the `make run`
+    defaults), after the migrations; return the JSON its last line of output prints."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in {"DEBUG", "SECRET_KEY", "AUDIT_LOG_KEY", "DJANGO_ALLOW_ASYNC_UNSAFE"}
+    }
+    env["DATABASE_URL"] = f"sqlite:///{tmp_path / 'child.sqlite3'}"
+    child = subprocess.run(
+        [sys.executable, "-c", SQLITE_CHILD_PROLOGUE + code],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert child.returncode == 0, child.stderr[-3000:]
+    return json.loads(child.stdout.strip().splitlines()[-1])

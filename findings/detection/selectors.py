@@ -14,7 +14,14 @@ from findings.detection.checks import CHECKS_BY_ID
 from findings.detection.detect import AA_PREFIX, AA_TYPES
 from findings.models import AwsAccount, CollectionRun, Finding, FindingEvent
 from findings.models.findings import SEVERITY_RANK
-from findings.models.rawrows import Columns, converted, converters_of
+from findings.models.rawrows import (
+    Columns,
+    converted,
+    converters_of,
+    fetch,
+    placeholders,
+    table,
+)
 
 SORTS = {
     "severity": ["severity_rank", "-first_seen_at", "id"],
@@ -256,21 +263,15 @@ def read_findings(*, ids: list[int]) -> dict[int, dict]:
     hand-written statement with their accounts and when each account's evidence was last
     collected: what API pages show (LateRows(read=...)). Through the ORM, compiling the
     statement and building model instances cost more than running it."""
-    quote = connection.ops.quote_name
-    runs = quote(CollectionRun._meta.db_table)
-    places = ", ".join(["%s"] * len(ids))
     # Quoted table names, fixed columns and one placeholder per id; values go as parameters.
     sql = (
         f"SELECT {FINDING_COLUMNS.sql}, a.account_id,"  # noqa: S608
-        f" (SELECT r.finished_at FROM {runs} r WHERE r.account_id = f.account_id"
+        f" (SELECT r.finished_at FROM {table(CollectionRun)} r WHERE r.account_id = f.account_id"
         " AND r.status = %s ORDER BY r.finished_at DESC LIMIT 1)"
-        f" FROM {quote(Finding._meta.db_table)} f"
-        f" JOIN {quote(AwsAccount._meta.db_table)} a ON a.id = f.account_id"
-        f" WHERE f.id IN ({places})"
+        f" FROM {table(Finding)} f JOIN {table(AwsAccount)} a ON a.id = f.account_id"
+        f" WHERE f.id IN ({placeholders(len(ids))})"
     )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [CollectionRun.Status.SUCCEEDED, *ids])
-        rows = cursor.fetchall()
+    rows = fetch(sql, [CollectionRun.Status.SUCCEEDED, *ids])
     finished = converters_of(CollectionRun._meta.get_field("finished_at"))
     names = FINDING_COLUMNS.attnames
     records = {}

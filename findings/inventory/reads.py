@@ -7,8 +7,6 @@ policies, every count an index probe. Through the ORM the same statement (its co
 subqueries, and a second query for the credential rows) cost more to compile than to run.
 """
 
-from django.db import connection
-
 from findings.models import (
     CredentialReportEntry,
     Finding,
@@ -16,7 +14,7 @@ from findings.models import (
     IamUser,
     PolicyAttachment,
 )
-from findings.models.rawrows import Columns
+from findings.models.rawrows import Columns, fetch, placeholders, table
 
 # What the rows show (findings.inventory.rows), and no more: every column read is a value
 # decoded (a timestamp, a JSON list) for each of a page's rows.
@@ -56,37 +54,26 @@ ROLE_COLUMNS = Columns(IamRole, ROLE_SHOWN, alias="r")
 ENTRY_COLUMNS = Columns(CredentialReportEntry, tuple(ENTRY_SHOWN), alias="e")
 
 
-def _table(model) -> str:
-    return connection.ops.quote_name(model._meta.db_table)
-
-
 def _open_findings(alias: str) -> str:
     """A correlated count of the principal's open findings (the index finding_resource_open)."""
     return (
-        f"(SELECT COUNT(*) FROM {_table(Finding)} f WHERE f.resource_arn = {alias}.arn"  # noqa: S608
+        f"(SELECT COUNT(*) FROM {table(Finding)} f WHERE f.resource_arn = {alias}.arn"  # noqa: S608
         f" AND f.account_id = {alias}.account_id AND f.status = %s)"
     )
-
-
-def _read(sql: str, params: list) -> list[tuple]:
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        return cursor.fetchall()
 
 
 def read_users(*, ids: list[int]) -> dict[int, IamUser]:
     """The users with these ids, by id: each with `entry` (its present credential report row,
     or None) and `open_findings`."""
-    places = ", ".join(["%s"] * len(ids))
     # Quoted table names, fixed columns, one placeholder per id: values go as parameters.
     sql = (
         f"SELECT {USER_COLUMNS.sql}, {ENTRY_COLUMNS.sql}, {_open_findings('u')}"  # noqa: S608
-        f" FROM {_table(IamUser)} u LEFT JOIN {_table(CredentialReportEntry)} e"
+        f" FROM {table(IamUser)} u LEFT JOIN {table(CredentialReportEntry)} e"
         " ON e.account_id = u.account_id AND e.arn = u.arn AND e.gone_at IS NULL"
-        f" WHERE u.id IN ({places})"
+        f" WHERE u.id IN ({placeholders(len(ids))})"
     )
     users = {}
-    for row in _read(sql, [Finding.Status.OPEN, *ids]):
+    for row in fetch(sql, [Finding.Status.OPEN, *ids]):
         user, entry = Columns.split(row[:-1], (USER_COLUMNS, ENTRY_COLUMNS))
         user.entry, user.open_findings = entry, row[-1]
         users[user.pk] = user
@@ -96,16 +83,15 @@ def read_users(*, ids: list[int]) -> dict[int, IamUser]:
 def read_roles(*, ids: list[int]) -> dict[int, IamRole]:
     """The roles with these ids, by id: each with `open_findings` and `policy_count` (its
     inline and managed policies)."""
-    places = ", ".join(["%s"] * len(ids))
     # Quoted table names, fixed columns, one placeholder per id: values go as parameters.
     sql = (
         f"SELECT {ROLE_COLUMNS.sql}, {_open_findings('r')},"  # noqa: S608
-        f" (SELECT COUNT(*) FROM {_table(PolicyAttachment)} p WHERE p.principal_arn = r.arn"
+        f" (SELECT COUNT(*) FROM {table(PolicyAttachment)} p WHERE p.principal_arn = r.arn"
         " AND p.account_id = r.account_id AND p.gone_at IS NULL AND p.kind IN (%s, %s))"
-        f" FROM {_table(IamRole)} r WHERE r.id IN ({places})"
+        f" FROM {table(IamRole)} r WHERE r.id IN ({placeholders(len(ids))})"
     )
     roles = {}
-    for row in _read(sql, [Finding.Status.OPEN, "inline", "managed", *ids]):
+    for row in fetch(sql, [Finding.Status.OPEN, "inline", "managed", *ids]):
         role = ROLE_COLUMNS.build(row[:-2])
         role.open_findings, role.policy_count = row[-2], row[-1]
         roles[role.pk] = role

@@ -10,6 +10,35 @@ the columns left out are deferred, as with `.only()`.
 from django.db import connection
 
 
+def table(model) -> str:
+    """The model's table name, quoted for a statement."""
+    return connection.ops.quote_name(model._meta.db_table)
+
+
+def placeholders(count: int) -> str:
+    """`%s, %s, ...`: one parameter for each value of an IN list."""
+    return ", ".join(["%s"] * count)
+
+
+def fetch(sql: str, params: list) -> list[tuple]:
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchall()
+
+
+def one_row(sql: str, params: list, parts: tuple["Columns", ...]) -> list | None:
+    """The first row of the statement as the instances of `parts` (Columns.split), or None
+    when there is none."""
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        row = cursor.fetchone()
+    return None if row is None else Columns.split(row, parts)
+
+
+def select_list(parts: tuple["Columns", ...]) -> str:
+    return ", ".join(part.sql for part in parts)
+
+
 def converters_of(field) -> tuple:
     """The column of a model field and the converters the ORM runs on its values."""
     column = field.get_col(field.model._meta.db_table)
@@ -84,11 +113,11 @@ class Columns:
 
     def get(self, pk):
         """The instance with this primary key (these columns only), or None."""
-        quote = connection.ops.quote_name
-        table, key = quote(self.model._meta.db_table), quote(self.model._meta.pk.column)
+        key = connection.ops.quote_name(self.model._meta.pk.column)
         # A quoted table name and fixed columns; the key goes as a parameter.
-        sql = f"SELECT {self.sql} FROM {table} {self.alias} WHERE {self.alias}.{key} = %s"  # noqa: S608
-        with connection.cursor() as cursor:
-            cursor.execute(sql, [pk])
-            row = cursor.fetchone()
-        return None if row is None else self.build(row)
+        sql = (
+            f"SELECT {self.sql} FROM {table(self.model)} {self.alias}"  # noqa: S608
+            f" WHERE {self.alias}.{key} = %s"
+        )
+        found = one_row(sql, [pk], (self,))
+        return None if found is None else found[0]

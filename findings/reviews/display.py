@@ -26,7 +26,7 @@ from findings.models import (
     ReviewCycle,
     ReviewItem,
 )
-from findings.models.rawrows import Columns
+from findings.models.rawrows import Columns, one_row, select_list, table
 from findings.reviews.forms import DECISION_HELP, DecisionForm
 from findings.reviews.plans import shows_suggestion
 from findings.reviews.services import Conflict, Forbidden, check_may_decide, reviewer_choices
@@ -242,28 +242,28 @@ def attach_tally(cycle: ReviewCycle, tally: CycleTally | None) -> None:
     ReviewCycle._meta.get_field("tally").set_cached_value(cycle, tally)
 
 
+def one_or_404(sql: str, pk: int, parts: tuple[Columns, ...], *, what: str) -> list:
+    """The row of `pk` as the instances of `parts`; 404 when there is none."""
+    found = one_row(sql, [pk], parts)
+    if found is None:
+        raise Http404(f"No such {what}")
+    return found
+
+
 def load_item(pk: int) -> ReviewItem:
     """The item with its cycle, the cycle's tally and its account, in one hand-written
     statement (through the ORM, compiling the joins cost more than running them). The people
     and the latest decision are read when shown (item_context takes the latest decision from
     the history it reads anyway)."""
-    quote = connection.ops.quote_name
     parts = (ITEM_COLUMNS, CYCLE_COLUMNS, TALLY_COLUMNS, ACCOUNT_COLUMNS)
     # Quoted table names and fixed columns only; the id goes as a parameter.
     sql = (
-        f"SELECT {', '.join(part.sql for part in parts)}"  # noqa: S608
-        f" FROM {quote(ReviewItem._meta.db_table)} i"
-        f" JOIN {quote(ReviewCycle._meta.db_table)} c ON c.id = i.cycle_id"
-        f" LEFT JOIN {quote(CycleTally._meta.db_table)} t ON t.cycle_id = c.id"
-        f" JOIN {quote(AwsAccount._meta.db_table)} a ON a.id = i.account_id"
-        " WHERE i.id = %s"
+        f"SELECT {select_list(parts)} FROM {table(ReviewItem)} i"  # noqa: S608
+        f" JOIN {table(ReviewCycle)} c ON c.id = i.cycle_id"
+        f" LEFT JOIN {table(CycleTally)} t ON t.cycle_id = c.id"
+        f" JOIN {table(AwsAccount)} a ON a.id = i.account_id WHERE i.id = %s"
     )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [pk])
-        row = cursor.fetchone()
-    if row is None:
-        raise Http404("No such review item")
-    item, cycle, tally, account = Columns.split(row, parts)
+    item, cycle, tally, account = one_or_404(sql, pk, parts, what="review item")
     attach_tally(cycle, tally)
     item.cycle, item.account = cycle, account
     return item
@@ -277,24 +277,16 @@ SIGNED_BY_COLUMNS = Columns(User, PERSON_COLUMNS, alias="s")
 def read_cycle(pk: int) -> ReviewCycle:
     """The cycle with its tally and the names of who opened and signed it off, in one
     hand-written statement (the queue's every page reads it)."""
-    quote = connection.ops.quote_name
-    users = quote(User._meta.db_table)
+    users = table(User)
     parts = (CYCLE_COLUMNS, TALLY_COLUMNS, OPENED_BY_COLUMNS, SIGNED_BY_COLUMNS)
     # Quoted table names and fixed columns only; the id goes as a parameter.
     sql = (
-        f"SELECT {', '.join(part.sql for part in parts)}"  # noqa: S608
-        f" FROM {quote(ReviewCycle._meta.db_table)} c"
-        f" LEFT JOIN {quote(CycleTally._meta.db_table)} t ON t.cycle_id = c.id"
+        f"SELECT {select_list(parts)} FROM {table(ReviewCycle)} c"  # noqa: S608
+        f" LEFT JOIN {table(CycleTally)} t ON t.cycle_id = c.id"
         f" LEFT JOIN {users} o ON o.id = c.opened_by_id"
-        f" LEFT JOIN {users} s ON s.id = c.signed_off_by_id"
-        " WHERE c.id = %s"
+        f" LEFT JOIN {users} s ON s.id = c.signed_off_by_id WHERE c.id = %s"
     )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [pk])
-        row = cursor.fetchone()
-    if row is None:
-        raise Http404("No such review cycle")
-    cycle, tally, opened_by, signed_off_by = Columns.split(row, parts)
+    cycle, tally, opened_by, signed_off_by = one_or_404(sql, pk, parts, what="review cycle")
     attach_tally(cycle, tally)
     cycle.opened_by, cycle.signed_off_by = opened_by, signed_off_by
     return cycle

@@ -26,7 +26,7 @@ from findings.audit.selectors import (
 )
 from findings.audit.verify import page_verification
 from findings.models import AwsAccount, Decision, ReviewCycle, ReviewItem
-from findings.models.rawrows import Columns
+from findings.models.rawrows import Columns, fetch, table
 from findings.reviews.caches import accounts_version
 from findings.reviews.display import before_in_queue, read_cycle
 from findings.reviews.forms import (
@@ -245,9 +245,7 @@ class QueueRows:
         return ", ".join(columns)
 
     def __getitem__(self, index: slice) -> list[ReviewItem]:
-        items = connection.ops.quote_name(ReviewItem._meta.db_table)
-        accounts = connection.ops.quote_name(AwsAccount._meta.db_table)
-        decisions = connection.ops.quote_name(Decision._meta.db_table)
+        items, accounts = table(ReviewItem), table(AwsAccount)
         by_account = bool(self.filters.account) or self.filters.sort == "account"
         where, params = self._where()
         page_join = f" JOIN {accounts} a ON a.id = p.account_id" if by_account else ""
@@ -255,20 +253,18 @@ class QueueRows:
         # Quoted table names and fixed columns only; every value goes as a parameter.
         sql = (
             f"SELECT {self.ITEM.sql}, {self.DECISION.sql} FROM {items} i"  # noqa: S608
-            f" LEFT JOIN {decisions} d ON d.id = i.latest_decision_id{row_join}"
+            f" LEFT JOIN {table(Decision)} d ON d.id = i.latest_decision_id{row_join}"
             f" WHERE i.id IN (SELECT p.id FROM {items} p{page_join} WHERE {where}"
             f" ORDER BY {self._order('p', 'a')} LIMIT %s OFFSET %s)"
             f" ORDER BY {self._order('i', 'b')}"
         )
         start = index.start or 0
-        with connection.cursor() as cursor:
-            cursor.execute(sql, [*params, max(0, index.stop - start), start])
-            rows = cursor.fetchall()
-        width = len(self.ITEM)
         page = []
-        for row in rows:
-            item = self.ITEM.build(row[:width])
-            item.latest_decision = self.DECISION.build(row[width:])
+        for item, decision in (
+            Columns.split(row, (self.ITEM, self.DECISION))
+            for row in fetch(sql, [*params, max(0, index.stop - start), start])
+        ):
+            item.latest_decision = decision
             page.append(item)
         return page
 

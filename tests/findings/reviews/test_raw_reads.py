@@ -3,12 +3,7 @@
 the same types (dates as dates, aware datetimes), on PostgreSQL and on SQLite."""
 
 import itertools
-import json
-import os
-import subprocess
-import sys
 from datetime import date
-from pathlib import Path
 
 from django.utils import timezone
 
@@ -17,9 +12,7 @@ from findings.models import ReviewCycle, ReviewItem
 from findings.reviews.display import load_item, read_cycle
 from findings.reviews.forms import SORTS, QueueFilters
 from findings.reviews.queue import QueueRows, load_cycle, queue_items
-from tests.conftest import make_person
-
-ROOT = Path(__file__).resolve().parents[3]
+from tests.conftest import make_person, run_on_sqlite
 
 # Built the same way on either database: here (PostgreSQL) and in a child process (SQLite).
 BUILD = """
@@ -63,13 +56,6 @@ exec(BUILD, SHARED)  # noqa: S102 - the fixed text above, shared with the child 
 build = SHARED["build"]
 
 CHILD = """
-import json, os, sys
-sys.path.insert(0, {root!r})
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "iamreview.settings")
-import django
-django.setup()
-from django.core.management import call_command
-call_command("migrate", verbosity=0)
 from accounts.models import User
 from findings.reviews.display import load_item, read_cycle
 from findings.reviews.forms import QueueFilters
@@ -168,22 +154,7 @@ def test_a_cycle_without_items_has_a_zero_tally_and_a_missing_one_is_404(db, cli
 
 
 def test_the_same_reads_on_sqlite(tmp_path):
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if k not in {"DEBUG", "SECRET_KEY", "AUDIT_LOG_KEY", "DJANGO_ALLOW_ASYNC_UNSAFE"}
-    }
-    env["DATABASE_URL"] = f"sqlite:///{tmp_path / 'raw.sqlite3'}"
-    child = subprocess.run(
-        [sys.executable, "-c", CHILD.format(root=str(ROOT), build=BUILD)],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=180,
-    )
-    assert child.returncode == 0, child.stderr[-3000:]
-    seen = json.loads(child.stdout.strip().splitlines()[-1])
+    seen = run_on_sqlite(CHILD.format(build=BUILD), tmp_path)
     assert seen == {
         "count": 9,
         "decided_at_aware": True,

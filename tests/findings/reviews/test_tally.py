@@ -3,12 +3,7 @@ items, on PostgreSQL and on SQLite alike, whatever writes the items: bulk insert
 bulk updates, deletes."""
 
 import contextlib
-import json
-import os
-import subprocess
-import sys
 from datetime import date
-from pathlib import Path
 
 import pytest
 from django.db.models import Count, Q
@@ -18,9 +13,7 @@ from accounts.permissions import Role
 from findings.collection.registry import add_account
 from findings.models import CycleTally, ReviewCycle, ReviewItem
 from findings.reviews.tally import cycle_tally
-from tests.conftest import make_person
-
-ROOT = Path(__file__).resolve().parents[3]
+from tests.conftest import make_person, run_on_sqlite
 
 # The same steps on either database, run here (PostgreSQL) and in a child process (SQLite).
 STEPS = """
@@ -100,13 +93,6 @@ def run_steps(assignee):
 """
 
 CHILD = """
-import json, os, sys
-sys.path.insert(0, {root!r})
-os.environ["DJANGO_SETTINGS_MODULE"] = "iamreview.settings"
-import django
-django.setup()
-from django.core.management import call_command
-call_command("migrate", verbosity=0)
 from accounts.models import User
 exec({steps!r})
 user = User.objects.create(email="rita@example.com")
@@ -128,22 +114,7 @@ def test_the_tally_follows_every_kind_of_write_on_postgres(db):
 
 
 def test_the_tally_follows_every_kind_of_write_on_sqlite(tmp_path):
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if k not in {"DEBUG", "SECRET_KEY", "AUDIT_LOG_KEY", "DJANGO_ALLOW_ASYNC_UNSAFE"}
-    }
-    env["DATABASE_URL"] = f"sqlite:///{tmp_path / 'tally.sqlite3'}"
-    child = subprocess.run(
-        [sys.executable, "-c", CHILD.format(root=str(ROOT), steps=STEPS)],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=180,
-    )
-    assert child.returncode == 0, child.stderr[-3000:]
-    seen = json.loads(child.stdout.strip().splitlines()[-1])
+    seen = run_on_sqlite(CHILD.format(steps=STEPS), tmp_path)
     assert ["inserted", {"total": 20, "decided": 0, "awaiting": 20, "unassigned": 20}] in seen
 
 
