@@ -43,6 +43,7 @@ from findings.policy.risk import risk_summary
 from findings.reviews.caches import accounts_version
 from findings.rightsizing.views import least_privilege_context
 from iamreview.fragments import cached_fragment
+from iamreview.widgets import option_tags
 
 PER_PAGE = 50
 ROLE_KINDS = {
@@ -198,7 +199,8 @@ def account_list() -> list[AwsAccount]:
         lambda: list(AwsAccount.objects.values_list("pk", "account_id", "name")),
         ACCOUNTS_CACHE_SECONDS,
     )
-    return [AwsAccount(pk=pk, account_id=account_id, name=name) for pk, account_id, name in rows]
+    names = ["id", "account_id", "name"]
+    return [AwsAccount.from_db(connection.alias, names, row) for row in rows]
 
 
 def list_name_of(tab: str) -> str:
@@ -251,7 +253,12 @@ def render_inventory(request, *, tab: str, filters: InventoryFilters, build_tabl
             "filters": filters,
             "counts": counts,
             "accounts": accounts,
-            "role_kinds": ROLE_KINDS.items(),
+            # Written once here: the template engine's loop cost more than the rest of the form.
+            "account_options": option_tags(
+                [(a.account_id, f"{a.name} ({a.account_id})") for a in accounts],
+                selected=filters.account,
+            ),
+            "kind_options": option_tags(ROLE_KINDS.items(), selected=filters.kind),
             "list_url": reverse(list_name_of(tab)),
             "table": mark_safe(table),  # noqa: S308 - rendered by the template engine
         }
