@@ -37,7 +37,7 @@ from findings.models import (
     ServiceLastAccessed,
 )
 from findings.models.evidence import role_staleness
-from findings.models.paging import LateRows
+from findings.models.paging import LateRows, ReadIds
 from findings.policy.effective import Policy, effective_permissions
 from findings.policy.risk import risk_summary
 from findings.reviews.caches import accounts_version
@@ -130,13 +130,18 @@ def filtered_roles(filters: InventoryFilters) -> QuerySet[IamRole]:
     return roles
 
 
-def page_of(request, rows: QuerySet, *, read, total: int | None = None):
+def page_of(request, rows: QuerySet, *, read, total: int | None = None, search: bool = False):
     """The page asked for: its ids from `rows`, its rows from `read` (findings.inventory.reads).
     The count stops at FINDINGS_LIST_MAX_ROWS (a COUNT over a LIMITed subquery, or `total`
     when the list is unfiltered: the tab's cached count), and so do the pages: neither the
-    count nor OFFSET grows with the table."""
-    paginator = Paginator(LateRows(rows, read=read), PER_PAGE)
+    count nor OFFSET grows with the table. A search (`search`) reads the ids of all it
+    matches, in order, up to that limit, in one statement: the trigram index gives matches in
+    no order, so counting them and then sorting them for the page read them twice."""
     limit = settings.FINDINGS_LIST_MAX_ROWS
+    if search:
+        ids = list(rows.values_list("pk", flat=True)[:limit])
+        return Paginator(ReadIds(ids, read=read), PER_PAGE).get_page(request.GET.get("page"))
+    paginator = Paginator(LateRows(rows, read=read), PER_PAGE)
     if total is None:
         paginator.count = rows.order_by().values("pk")[:limit].count()
     else:
@@ -284,7 +289,7 @@ def users(request):
         rows = sorted_rows(present(IamUser, filters), filters, users=True)
         total = None if is_filtered(filters) else counts["users"]
         # Each user with its credential report row and open findings: one statement.
-        page = page_of(request, rows, read=read_users, total=total)
+        page = page_of(request, rows, read=read_users, total=total, search=bool(filters.q))
         roots = []
         if page.number == 1 and (not filters.q or filters.q.lower() in "root account"):
             roots = CredentialReportEntry.objects.filter(gone_at=None, user="<root_account>")
@@ -307,7 +312,7 @@ def roles(request):
     def build_table(counts: dict, accounts: list) -> dict:
         rows = sorted_rows(filtered_roles(filters), filters, users=False)
         total = None if is_filtered(filters) else counts["roles"]
-        page = page_of(request, rows, read=read_roles, total=total)
+        page = page_of(request, rows, read=read_roles, total=total, search=bool(filters.q))
         return table_context(filters, "roles", page, RoleRows(accounts=accounts)(page.object_list))
 
     return render_inventory(request, tab="roles", filters=filters, build_table=build_table)

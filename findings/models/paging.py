@@ -31,3 +31,23 @@ class LateRows:
         ids = list(ids)
         by_id = self.read(ids=ids) if ids else {}
         return [by_id[pk] for pk in ids if pk in by_id]
+
+
+class ReadIds:
+    """Ids already in order (all a search matched, say), read a page at a time through
+    `read` (as LateRows' `read`). For a Paginator."""
+
+    def __init__(self, ids: list[int], *, read) -> None:
+        self.ids = ids
+        self.read = read
+
+    def count(self) -> int:
+        return len(self.ids)
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def __getitem__(self, index: slice) -> list:
+        ids = self.ids[index]
+        by_id = self.read(ids=ids) if ids else {}
+        return [by_id[pk] for pk in ids if pk in by_id]

@@ -393,3 +393,32 @@ def test_each_list_reads_its_page_through_a_limited_query(client, reviewer, prod
             sql = query["sql"]
             if 'FROM "findings_iamuser"' in sql or 'FROM "findings_iamrole"' in sql:
                 assert "LIMIT" in sql, sql
+
+
+def test_a_search_reads_its_matches_once_and_pages_and_counts_them(
+    client, reviewer, production, settings
+):
+    """A search reads the ids of what it matches in order, up to the row limit, in one
+    statement: pages and the count come from them, as for any list."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    for n in range(70):
+        iam_user(production, f"ops-{n:03}")
+        iam_user(production, f"dev-{n:03}")
+    client.force_login(reviewer)
+    first = client.get("/inventory/users/?q=ops-&sort=name")
+    assert "70 users, showing 1–50" in text(first)
+    assert names(first) == [f"ops-{n:03}" for n in range(50)]
+    cache.clear()
+    with CaptureQueriesContext(connection) as queries:
+        second = client.get("/inventory/users/?q=ops-&sort=name&page=2")
+    assert names(second) == [f"ops-{n:03}" for n in range(50, 70)]
+    searches = [q["sql"] for q in queries.captured_queries if "UPPER" in q["sql"]]
+    assert len(searches) == 1, searches  # no separate count of the matches
+
+    settings.FINDINGS_LIST_MAX_ROWS = 60
+    cache.clear()
+    capped = client.get("/inventory/users/?q=ops-&sort=name&page=2")
+    assert "At least 60 users" in text(capped)
+    assert names(capped) == [f"ops-{n:03}" for n in range(50, 60)]
