@@ -50,10 +50,11 @@ class PageNumbers(PaginationBase):
         page_size: Callable[[], int],
         total: Callable[[QuerySet, Any], int] | None = None,
         max_rows: Callable[[], int] = lambda: settings.FINDINGS_LIST_MAX_ROWS,
-        read: Callable[[list[int]], list] | None = None,
+        read: Callable[..., dict] | None = None,
         **kwargs,
     ):
-        """`read` reads a page's rows by their ids (LateRows), in place of the queryset."""
+        """`read(ids=...)` reads a page's rows by their ids ({id: row}, LateRows), in place
+        of the queryset."""
         super().__init__(**kwargs)
         self.page_size = page_size
         self.total = total

@@ -263,6 +263,8 @@ def read_findings(*, ids: list[int]) -> dict[int, dict]:
     hand-written statement with their accounts and when each account's evidence was last
     collected: what API pages show (LateRows(read=...)). Through the ORM, compiling the
     statement and building model instances cost more than running it."""
+    if not ids:
+        return {}
     # Quoted table names, fixed columns and one placeholder per id; values go as parameters.
     sql = (
         f"SELECT {FINDING_COLUMNS.sql}, a.account_id,"  # noqa: S608

@@ -55,7 +55,7 @@ ENTRY_COLUMNS = Columns(CredentialReportEntry, tuple(ENTRY_SHOWN), alias="e")
 
 
 def _open_findings(alias: str) -> str:
-    """A correlated count of the principal's open findings (the index finding_resource_open)."""
+    """A correlated count of the principal's open findings (the index finding_resource)."""
     return (
         f"(SELECT COUNT(*) FROM {table(Finding)} f WHERE f.resource_arn = {alias}.arn"  # noqa: S608
         f" AND f.account_id = {alias}.account_id AND f.status = %s)"
@@ -65,6 +65,8 @@ def _open_findings(alias: str) -> str:
 def read_users(*, ids: list[int]) -> dict[int, IamUser]:
     """The users with these ids, by id: each with `entry` (its present credential report row,
     or None) and `open_findings`."""
+    if not ids:
+        return {}
     # Quoted table names, fixed columns, one placeholder per id: values go as parameters.
     sql = (
         f"SELECT {USER_COLUMNS.sql}, {ENTRY_COLUMNS.sql}, {_open_findings('u')}"  # noqa: S608
@@ -83,6 +85,8 @@ def read_users(*, ids: list[int]) -> dict[int, IamUser]:
 def read_roles(*, ids: list[int]) -> dict[int, IamRole]:
     """The roles with these ids, by id: each with `open_findings` and `policy_count` (its
     inline and managed policies)."""
+    if not ids:
+        return {}
     # Quoted table names, fixed columns, one placeholder per id: values go as parameters.
     sql = (
         f"SELECT {ROLE_COLUMNS.sql}, {_open_findings('r')},"  # noqa: S608

@@ -26,6 +26,15 @@ def fetch(sql: str, params: list) -> list[tuple]:
         return cursor.fetchall()
 
 
+# The largest id a database column holds (a bigint): a larger one names no row, and SQLite
+# refuses it as a parameter (OverflowError) where the ORM answers "none".
+MAX_ID = 2**63 - 1
+
+
+def storable_id(pk) -> bool:
+    return isinstance(pk, int) and 0 <= pk <= MAX_ID
+
+
 def one_row(sql: str, params: list, parts: tuple["Columns", ...]) -> list | None:
     """The first row of the statement as the instances of `parts` (Columns.split), or None
     when there is none."""
@@ -113,6 +122,8 @@ class Columns:
 
     def get(self, pk):
         """The instance with this primary key (these columns only), or None."""
+        if not storable_id(pk):
+            return None
         key = connection.ops.quote_name(self.model._meta.pk.column)
         # A quoted table name and fixed columns; the key goes as a parameter.
         sql = (

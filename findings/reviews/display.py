@@ -26,7 +26,7 @@ from findings.models import (
     ReviewCycle,
     ReviewItem,
 )
-from findings.models.rawrows import Columns, one_row, select_list, table
+from findings.models.rawrows import Columns, one_row, select_list, storable_id, table
 from findings.reviews.forms import DECISION_HELP, DecisionForm
 from findings.reviews.plans import shows_suggestion
 from findings.reviews.services import Conflict, Forbidden, check_may_decide, reviewer_choices
@@ -243,8 +243,9 @@ def attach_tally(cycle: ReviewCycle, tally: CycleTally | None) -> None:
 
 
 def one_or_404(sql: str, pk: int, parts: tuple[Columns, ...], *, what: str) -> list:
-    """The row of `pk` as the instances of `parts`; 404 when there is none."""
-    found = one_row(sql, [pk], parts)
+    """The row of `pk` as the instances of `parts`; 404 when there is none (or `pk` is too
+    large to be an id: the URL's <int:pk> takes any number of digits)."""
+    found = one_row(sql, [pk], parts) if storable_id(pk) else None
     if found is None:
         raise Http404(f"No such {what}")
     return found

@@ -264,7 +264,7 @@ class QueueRows:
             Columns.split(row, (self.ITEM, self.DECISION))
             for row in fetch(sql, [*params, max(0, index.stop - start), start])
         ):
-            item.latest_decision = decision
+            item.latest_decision, item.cycle = decision, self.cycle
             page.append(item)
         return page
 

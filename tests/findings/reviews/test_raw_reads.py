@@ -39,13 +39,18 @@ def build(reviewer):
             subject_key=f"k{n}", title=f"u{(n * 7) % 23:02} <b>", frozen_evidence={"n": n},
             evidence_hash="h", severity=severities[n % 5][0], severity_rank=severities[n % 5][1],
             assignee=reviewer if n % 3 == 0 else None,
+            freshness="gone" if n % 4 == 1 else "",
+            no_response_at=timezone.now() - timedelta(days=1) if n % 6 == 2 else None,
+            remediation="pending" if n % 5 == 3 else "",
         )
         for n in range(23)
     )
+    ReviewItem.objects.filter(pk=items[7].pk).update(follows_item=items[2])
     for n, item in enumerate(items[:9]):
         decision = Decision.objects.create(
-            item=item, kind="accept_risk" if n % 2 else "keep", justification="j",
-            expires_on=date(2027, 1, n + 1) if n % 2 else None, decided_by=reviewer,
+            item=item, kind=("accept_risk", "keep", "delegate")[n % 3], justification="j",
+            expires_on=date(2027, 1, n + 1) if n % 3 == 0 else None, decided_by=reviewer,
+            delegate_to=reviewer if n % 3 == 2 else None,
             decided_at=timezone.now() - timedelta(days=n), bulk=n == 4,
         )
         ReviewItem.objects.filter(pk=item.pk).update(latest_decision=decision, is_decided=True)
@@ -66,7 +71,21 @@ cycle = build(reviewer)
 rows = QueueRows(read_cycle(cycle.pk), QueueFilters(status="decided"), reviewer)[0:25]
 decision = next(item.latest_decision for item in rows if item.latest_decision.expires_on)
 item = load_item(rows[0].pk)
+from django.http import Http404
+missing = []
+for read in (load_item, read_cycle):
+    try:
+        read(10**20)
+    except Http404:
+        missing.append(read.__name__)
+every = [
+    len(QueueRows(read_cycle(cycle.pk), QueueFilters(**f), reviewer)[0:25])
+    for f in ({{"sort": "account"}}, {{"sort": "title", "status": "undecided"}},
+              {{"severity": "none", "assignee": "me"}}, {{"account": "111100000000"}})
+]
 print(json.dumps({{
+    "missing": missing,
+    "every": every,
     "count": len(rows),
     "decided_at_aware": decision.decided_at.tzinfo is not None,
     "expires_on": type(decision.expires_on).__name__,
@@ -75,6 +94,24 @@ print(json.dumps({{
     "total": read_cycle(cycle.pk).tally.total,
 }}))
 """
+
+
+# What a queue row shows (findings.reviews.rows) and the row page reads.
+QUEUE_ROW_ATTRIBUTES = (
+    "title",
+    "subject_arn",
+    "severity",
+    "severity_rank",
+    "is_decided",
+    "freshness",
+    "no_response_at",
+    "follows_item_id",
+    "remediation",
+    "assignee_id",
+    "account_id",
+    "cycle_id",
+    "latest_decision_id",
+)
 
 
 def page_ids(rows) -> list[int]:
@@ -102,16 +139,19 @@ def test_every_sort_and_filter_reads_the_rows_the_orm_reads(db):
             expected = orm[start : start + 4]
             assert page_ids(page) == page_ids(expected), filters
             for got, want in zip(page, expected, strict=True):
-                assert (got.title, got.account_id, got.assignee_id, got.is_decided) == (
-                    want.title,
-                    want.account_id,
-                    want.assignee_id,
-                    want.is_decided,
-                )
+                for name in QUEUE_ROW_ATTRIBUTES:
+                    assert getattr(got, name) == getattr(want, name), (filters, name)
                 if want.latest_decision is None:
                     assert got.latest_decision is None
                 else:
-                    for name in ("kind", "expires_on", "decided_at", "bulk", "decided_by_id"):
+                    for name in (
+                        "kind",
+                        "expires_on",
+                        "decided_at",
+                        "bulk",
+                        "decided_by_id",
+                        "delegate_to_id",
+                    ):
                         assert getattr(got.latest_decision, name) == getattr(
                             want.latest_decision, name
                         )
@@ -156,6 +196,8 @@ def test_a_cycle_without_items_has_a_zero_tally_and_a_missing_one_is_404(db, cli
 def test_the_same_reads_on_sqlite(tmp_path):
     seen = run_on_sqlite(CHILD.format(build=BUILD), tmp_path)
     assert seen == {
+        "missing": ["load_item", "read_cycle"],
+        "every": [23, 14, 1, 11],
         "count": 9,
         "decided_at_aware": True,
         "expires_on": "date",
@@ -194,3 +236,9 @@ def test_api_pages_read_the_records_the_orm_reads(db):
     }
     assert read_findings(ids=ids) == want
     assert read_findings(ids=ids[:2]).keys() == set(ids[:2])
+
+
+def test_an_id_too_large_for_the_database_is_a_404(client, db):
+    client.force_login(make_person("reviewer@example.com", Role.REVIEWER))
+    for path in ("/review/items/99999999999999999999/", "/review/cycles/99999999999999999999/"):
+        assert client.get(path).status_code == 404

@@ -609,11 +609,13 @@ def population_reads(queries) -> list[str]:
         sql = query["sql"]
         one_item = '"reviewitem_id" = ' in sql  # an item's own findings: bounded by the item
         by_key = re.search(r"WHERE i\.id = \d+$", sql)  # one item by its id (load_item)
-        bounded = one_item or by_key or "LIMIT" in sql  # e.g. the item's own inventory link
+        bounded = one_item or "LIMIT" in sql  # e.g. the item's own inventory page link
         reads_evidence = any(f'"{table}"' in sql for table in evidence_tables) and not bounded
         # Counts too: progress and pagination come from the cycle's tally, not from its items.
         by_ids = '"findings_reviewitem"."id" IN (' in sql  # a page's rows, by the page's ids
-        reads_items = '"findings_reviewitem"' in sql and not bounded and not by_ids
+        reads_items = (
+            '"findings_reviewitem"' in sql and "LIMIT" not in sql and not by_ids and not by_key
+        )
         if reads_evidence or reads_items:
             unbounded.append(sql)
     return unbounded
