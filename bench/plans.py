@@ -142,6 +142,7 @@ def build_principals(*, made, principals: int, rng, now) -> None:
 
 def explain_inventory() -> None:
     """Each inventory list as its page reads it: the page's ids (LateRows), deep and sorted."""
+    from django.conf import settings
     from django.http import QueryDict
 
     from findings.inventory.reads import read_roles, read_users
@@ -166,7 +167,10 @@ def explain_inventory() -> None:
         filters = InventoryFilters.from_params(QueryDict(query))
         rows = present(IamUser, filters) if users else filtered_roles(filters)
         rows = sorted_rows(rows, filters, users=users)
-        explain(label + ": its ids", rows.values_list("pk", flat=True)[offset : offset + 50])
+        ids = rows.values_list("pk", flat=True)
+        # A search reads the ids of all it matches, in order, up to the row limit (page_of).
+        ids = ids[: settings.FINDINGS_LIST_MAX_ROWS] if filters.q else ids[offset : offset + 50]
+        explain(label + ": its ids", ids)
     # Then the page's rows by those ids (findings.inventory.reads): 50 random ones here.
     users = list(
         IamUser.objects.filter(gone_at=None).order_by("?").values_list("pk", flat=True)[:50]
