@@ -8,6 +8,8 @@ the columns left out are deferred, as with `.only()`.
 """
 
 from django.db import connection
+from django.db.models import signals
+from django.db.models.base import ModelState
 
 
 def table(model) -> str:
@@ -94,7 +96,20 @@ class Columns:
         outer join that found nothing)."""
         if values[self._id_at] is None:
             return None
-        return self.model.from_db(connection.alias, self.attnames, self.values(values))
+        if signals.pre_init.has_listeners(self.model) or signals.post_init.has_listeners(
+            self.model
+        ):
+            return self.model.from_db(connection.alias, self.attnames, self.values(values))
+        # What from_db leaves, without running __init__ over every field of the model (a
+        # credential report row has thirty): the columns read as attributes, the others
+        # deferred (absent, read on access), the instance marked as loaded from `db`.
+        # Ten times cheaper, and a list page builds a hundred of them.
+        instance = self.model.__new__(self.model)
+        instance.__dict__.update(zip(self.attnames, self.values(values), strict=True))
+        instance._state = ModelState()
+        instance._state.adding = False
+        instance._state.db = connection.alias
+        return instance
 
     def values(self, values) -> list:
         """This model's slice of a row, each value as the ORM would give it."""
