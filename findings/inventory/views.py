@@ -378,10 +378,35 @@ def risks_of(arn: str, account_id: str, policies: dict[str, list[PolicyView]]) -
     }
 
 
+ESCALATION_CHECK = "privilege-escalation"
+
+
+def escalations_detected(findings: list[Finding]) -> int | None:
+    """How many ways to escalate the principal's open escalation finding names (its methods,
+    and a chain of roles to an administrator as one more), or None without one. Detection
+    sees the whole account (the roles the principal can pass or assume); the page's own
+    count sees the principal's policies alone."""
+    for finding in findings:
+        if finding.check_id == ESCALATION_CHECK and finding.status == Finding.Status.OPEN:
+            evidence = finding.evidence or {}
+            return len(evidence.get("methods") or []) + (1 if evidence.get("path") else 0)
+    return None
+
+
 def principal_context(account: AwsAccount, arn: str, group_arns: dict[str, str]) -> dict:
     policies = policies_of(account, {arn: "", **group_arns})
+    findings = list(
+        Finding.objects.filter(account=account, resource_arn=arn).order_by(
+            "status", "severity_rank", "-first_seen_at"
+        )
+    )
+    risks = risks_of(arn, account.account_id, policies)
+    detected = escalations_detected(findings)
+    if detected is not None:
+        risks["risks"]["Privilege escalation"] = detected
     return {
-        **risks_of(arn, account.account_id, policies),
+        **risks,
+        "escalation_detected": detected is not None,
         "inline": policies.get("inline", []),
         "managed": policies.get("managed", []),
         "boundary": policies.get("boundary", []),
@@ -392,9 +417,7 @@ def principal_context(account: AwsAccount, arn: str, group_arns: dict[str, str])
         ],
         "services": service_access(account, arn),
         "unused_service_days": settings.DETECT_UNUSED_SERVICE_DAYS,
-        "findings": Finding.objects.filter(account=account, resource_arn=arn).order_by(
-            "status", "severity_rank", "-first_seen_at"
-        ),
+        "findings": findings,
     }
 
 

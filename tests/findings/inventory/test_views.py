@@ -424,3 +424,44 @@ def test_a_search_reads_its_matches_once_and_pages_and_counts_them(
     capped = client.get("/inventory/users/?q=ops-&sort=name&page=2")
     assert "At least 60 users" in text(capped)
     assert names(capped) == [f"ops-{n:03}" for n in range(50, 60)]
+
+
+def test_the_risk_summary_counts_the_escalations_detection_found_with_the_whole_account(
+    client, reviewer, production
+):
+    """Alone, a user allowed to assume a role that can escalate has no escalation method of
+    its own; detection, which sees the account's roles, found a path: the page counts it."""
+    from findings.models import Finding
+    from tests.findings.api.test_api import make_finding
+
+    dev = iam_user(production, "dev")
+    attach(
+        production,
+        dev,
+        {
+            "Version": "2012-10-17",
+            "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": "*"}],
+        },
+    )
+    client.force_login(reviewer)
+
+    def escalations() -> str:
+        page = text(client.get(f"/inventory/users/{dev.pk}/"))
+        risks = page[page.index("Risk summary") :]
+        return risks[risks.index("Privilege escalation") :].split("</dd>")[0]
+
+    assert "none" in escalations()
+    finding = make_finding(
+        production,
+        dev.arn,
+        check="privilege-escalation",
+        evidence={
+            "methods": [{"method": "PassExistingRoleToNewLambdaThenInvoke"}],
+            "path": "user/dev -> role/hop -> escalation (PutUserPolicy)",
+        },
+    )
+    page = text(client.get(f"/inventory/users/{dev.pk}/"))
+    assert ">2</span>" in escalations()
+    assert "what detection found with the account's other roles" in page
+    Finding.objects.filter(pk=finding.pk).update(status=Finding.Status.RESOLVED)
+    assert "none" in escalations()
