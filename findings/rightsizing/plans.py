@@ -2,7 +2,9 @@
 policies against it (equal or narrower: done; broader: still open).
 
 The plan keeps the documents the principal should end up with; the check expands both sides
-through the IAM action database, so a policy rewritten in other words still compares equal.
+through the IAM action database, so a policy rewritten in other words still compares equal, and
+takes each side's explicit Denies away, so a broad Allow narrowed by a Deny compares as what it
+leaves.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from findings.policy.effective import Policy, effective_permissions
 from findings.policy.grants import GrantedPolicy, document_actions
 
 PLAN_VERSION = 1
@@ -46,26 +49,36 @@ def planned_documents(*, plan: Mapping[str, Any]) -> list[dict[str, Any]]:
     ]
 
 
+def allowed_actions(*, documents: Iterable[Mapping[str, Any]]) -> dict[str, str]:
+    """The actions the documents allow once their own explicit Denies are taken away (a Deny
+    on every resource without a condition, as findings.policy.effective reads it), expanded
+    through the action database: lower-cased name -> the name as the database writes it."""
+    documents = list(documents)
+    names = {a.lower(): a for d in documents for a in document_actions(document=d)}
+    perms = effective_permissions(
+        principal_arn="",
+        principal_name="",
+        policies=[Policy(f"policy {n}", "inline", d) for n, d in enumerate(documents)],
+    )
+    return {action: names.get(action, action) for action in perms.allowed}
+
+
 def compare_with_plan(
     *, plan: Mapping[str, Any], policies: Iterable[GrantedPolicy] | None
 ) -> dict[str, Any]:
     """``policies``: what the principal has now (None: the principal is gone).
 
     ``verdict`` is "equal", "narrower" or "broader"; ``beyond_plan`` counts the actions
-    granted now that the plan does not grant, with a few of them as examples.
+    allowed now that the plan does not allow, with a few of them as examples. Both sides are
+    what their documents allow after their explicit Denies: a broad Allow narrowed by a Deny
+    compares as what it leaves.
     """
-    allowed = frozenset().union(
-        *(document_actions(document=d) for d in planned_documents(plan=plan))
-    )
-    granted = (
-        frozenset()
-        if policies is None
-        else frozenset().union(*(document_actions(document=p.document) for p in policies))
-    )
-    beyond = sorted(granted - allowed, key=str.lower)
+    allowed = allowed_actions(documents=planned_documents(plan=plan))
+    granted = {} if policies is None else allowed_actions(documents=(p.document for p in policies))
+    beyond = sorted((granted[a] for a in granted.keys() - allowed.keys()), key=str.lower)
     if beyond:
         verdict = "broader"
-    elif granted == allowed:
+    elif granted.keys() == allowed.keys():
         verdict = "equal"
     else:
         verdict = "narrower"

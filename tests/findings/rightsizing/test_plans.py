@@ -13,6 +13,13 @@ def document(*actions: str) -> dict:
     }
 
 
+def deny(*actions: str, condition: dict | None = None) -> dict:
+    statement = {"Effect": "Deny", "Action": list(actions), "Resource": "*"}
+    if condition:
+        statement["Condition"] = condition
+    return {"Version": "2012-10-17", "Statement": [statement]}
+
+
 def inline(doc: dict, name: str = "batch") -> GrantedPolicy:
     return GrantedPolicy(name=name, ref=name, kind="inline", document=doc)
 
@@ -62,6 +69,24 @@ def test_the_plan_keeps_the_documents_to_end_up_with_not_the_ones_before():
         ([], "narrower", 0),
         ([document("s3:GetObject", "s3:PutObject", "sqs:SendMessage")], "broader", 1),
         ([document("s3:GetObject", "dynamodb:*")], "broader", None),
+        # A broad Allow narrowed by an explicit Deny compares as what it leaves.
+        (
+            [document("s3:GetObject", "s3:PutObject", "s3:DeleteObject"), deny("s3:DeleteObject")],
+            "equal",
+            0,
+        ),
+        ([document("s3:*"), deny("s3:*")], "narrower", 0),
+        # A Deny under a condition, or on some resources only, still leaves the action.
+        (
+            [
+                document("s3:GetObject", "s3:PutObject", "s3:DeleteObject"),
+                deny(
+                    "s3:DeleteObject", condition={"Bool": {"aws:MultiFactorAuthPresent": "false"}}
+                ),
+            ],
+            "broader",
+            1,
+        ),
     ],
 )
 def test_fresh_policies_are_equal_narrower_or_broader_than_the_plan(now, verdict, beyond):
@@ -81,3 +106,10 @@ def test_a_principal_gone_is_narrower_than_any_plan():
         "beyond_plan": 0,
         "beyond_plan_examples": [],
     }
+
+
+def test_the_examples_beyond_the_plan_are_written_as_the_action_database_writes_them():
+    check = compare_with_plan(
+        plan=PLAN, policies=[inline(document("s3:GetObject", "s3:PutObject", "sqs:SendMessage"))]
+    )
+    assert check["beyond_plan_examples"] == ["sqs:SendMessage"]
