@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from django.conf import settings
@@ -214,9 +215,41 @@ def suggestion_for(
     principal = find_principal(arn=arn)
     if getattr(principal, "is_service_linked", False):
         raise LookupError(f"{arn} is service-linked: AWS owns its policies")
-    return compute_suggestions(
+    fresh = compute_suggestions(
         account=principal.account, principals=[principal], now=now, unused_days=unused_days
     )[arn]
+    return with_stored_validation(
+        fresh=fresh, stored=stored_suggestion(account=principal.account, arn=arn)
+    )
+
+
+def _changed_documents(data: dict[str, Any]) -> list[tuple[str, str]]:
+    return [
+        (change["policy"], json.dumps(change["after"], sort_keys=True))
+        for change in data.get("changes") or []
+        if change.get("action") != "keep" and change.get("after")
+    ]
+
+
+def with_stored_validation(
+    *, fresh: dict[str, Any], stored: PolicySuggestion | None
+) -> dict[str, Any]:
+    """A suggestion computed now is checked locally (grammar and sizes): Access Analyzer's
+    ValidatePolicy runs with collection, on the stored suggestion. When the stored one was
+    checked by AWS and suggests the very same documents, its check is this one's too."""
+    if stored is None:
+        return fresh
+    checked = stored.data.get("validation") or {}
+    if checked.get("checked_by") != "access-analyzer":
+        return fresh
+    if _changed_documents(stored.data) != _changed_documents(fresh):
+        return fresh
+    fresh["validation"] = {
+        **checked,
+        "note": f"{checked.get('note', '')}, on the stored suggestion of "
+        f"{stored.computed_at.astimezone(UTC):%Y-%m-%d %H:%M} UTC, whose documents these are",
+    }
+    return fresh
 
 
 def stored_suggestion(*, account: AwsAccount, arn: str) -> PolicySuggestion | None:

@@ -161,3 +161,34 @@ def test_unreachable_access_analyzer_keeps_the_local_check(batch_role, analyzer)
     assert validate_suggestions_with_aws(account=role.account, analyzer=made) == 0
 
     assert PolicySuggestion.objects.get().data["validation"]["checked_by"] == "local"
+
+
+def test_a_suggestion_asked_for_now_carries_the_stored_aws_check_of_the_same_documents(
+    batch_role, analyzer
+):
+    from findings.rightsizing.selectors import suggestion_for
+
+    role, _ = batch_role
+    refresh_suggestions(account=role.account, now=NOW)
+    after = PolicySuggestion.objects.get().data["changes"][0]["after"]
+    made, stubber = analyzer
+    stubber.add_response("validate_policy", {"findings": []}, validation_request(after))
+    assert validate_suggestions_with_aws(account=role.account, analyzer=made) == 1
+
+    same = suggestion_for(arn=role.arn, now=NOW)["validation"]
+    assert same["checked_by"] == "access-analyzer"
+    assert same["valid"] is True
+    assert "on the stored suggestion of" in same["note"]
+    # Other documents than the stored ones: the local check only.
+    from copy import deepcopy
+
+    from findings.rightsizing.selectors import with_stored_validation
+
+    stored = PolicySuggestion.objects.get()
+    fresh = deepcopy(same_fresh := suggestion_for(arn=role.arn, now=NOW))
+    fresh["validation"] = {"checked_by": "local"}
+    fresh["changes"][0]["after"] = {**after, "Statement": after["Statement"][:1] * 2}
+    assert with_stored_validation(fresh=fresh, stored=stored)["validation"] == {
+        "checked_by": "local"
+    }
+    assert same_fresh["validation"]["checked_by"] == "access-analyzer"
