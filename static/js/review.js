@@ -75,6 +75,9 @@
     const form = event.target.closest && event.target.closest("form.decision-form");
     if (form && event.target.matches("textarea")) {
       event.preventDefault();
+      // htmx wires swapped-in content when it settles (20 ms later): a quick Ctrl+Enter on a
+      // panel that has just opened would otherwise post the page and leave the queue.
+      if (window.htmx) window.htmx.process(form);
       form.requestSubmit();
     }
   });

@@ -76,6 +76,31 @@ def test_a_reviewer_decides_five_items_with_the_keyboard_only(
     assert csp_violations == []
 
 
+def test_a_decision_typed_before_htmx_settles_the_panel_stays_in_the_queue(
+    page, live_server, reviewer, log_in, csp_violations
+):
+    """htmx wires swapped-in content when it settles: a reviewer quicker than that (Ctrl+Enter
+    as the panel appears) still records the decision in place, not by posting the page."""
+    from findings.models import Decision
+
+    cycle = five_user_cycle()
+    log_in(reviewer)
+    queue = f"{live_server.url}/review/cycles/{cycle.pk}/"
+    page.goto(queue)
+    page.evaluate("htmx.config.defaultSettleDelay = 3000")  # a wide window, every time
+
+    page.keyboard.press("n")
+    form = page.locator("tr.item-detail:not([hidden]) form.decision-form")
+    expect(form).to_have_count(1)
+    page.keyboard.press("1")
+    page.keyboard.type("Checked with the team")
+    page.keyboard.press("Control+Enter")
+    page.locator("#cycle-progress").get_by_text("1 / 5 decided").wait_for()
+    assert page.url == queue
+    assert Decision.objects.filter(kind="keep", decided_by=reviewer).count() == 1
+    assert csp_violations == []
+
+
 def test_a_refused_bulk_decision_keeps_every_input(
     page, live_server, reviewer, log_in, csp_violations
 ):
