@@ -388,8 +388,10 @@ def escalations_detected(findings: list[Finding]) -> int | None:
     count sees the principal's policies alone."""
     for finding in findings:
         if finding.check_id == ESCALATION_CHECK and finding.status == Finding.Status.OPEN:
-            evidence = finding.evidence or {}
-            return len(evidence.get("methods") or []) + (1 if evidence.get("path") else 0)
+            evidence = finding.evidence if isinstance(finding.evidence, dict) else {}
+            methods = evidence.get("methods")
+            count = len(methods) if isinstance(methods, list) else 0
+            return count + (1 if evidence.get("path") else 0)
     return None
 
 
@@ -403,7 +405,9 @@ def principal_context(account: AwsAccount, arn: str, group_arns: dict[str, str])
     risks = risks_of(arn, account.account_id, policies)
     detected = escalations_detected(findings)
     if detected is not None:
-        risks["risks"]["Privilege escalation"] = detected
+        # The larger: a policy added since detection ran may already show more on its own.
+        own = risks["risks"]["Privilege escalation"]
+        risks["risks"]["Privilege escalation"] = max(own, detected)
     return {
         **risks,
         "escalation_detected": detected is not None,

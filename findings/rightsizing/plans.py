@@ -3,12 +3,13 @@ policies against it (equal or narrower: done; broader: still open).
 
 The plan keeps the documents the principal should end up with; the check expands both sides
 through the IAM action database, so a policy rewritten in other words still compares equal, and
-takes each side's explicit Denies away, so a broad Allow narrowed by a Deny compares as what it
-leaves.
+takes each side's explicit Denies away where the plan has them, so a broad Allow narrowed by the
+plan's own Deny compares as what it leaves.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -63,18 +64,59 @@ def allowed_actions(*, documents: Iterable[Mapping[str, Any]]) -> dict[str, str]
     return {action: names.get(action, action) for action in perms.allowed}
 
 
+def _statement_list(document: Mapping[str, Any]) -> list:
+    found = document.get("Statement") or []
+    return [found] if isinstance(found, Mapping) else list(found)
+
+
+LIST_KEYS = ("Action", "NotAction", "Resource", "NotResource")
+
+
+def _deny_key(statement: Any) -> str | None:
+    """A Deny statement as comparable text (a string or a list of one, in any order, is the
+    same Action or Resource); None for anything else."""
+    if not isinstance(statement, Mapping) or statement.get("Effect") != "Deny":
+        return None
+    canonical = {k: v for k, v in statement.items() if k != "Sid"}
+    for key in LIST_KEYS:
+        if key in canonical:
+            value = canonical[key]
+            canonical[key] = sorted([value] if isinstance(value, str) else list(value), key=str)
+    return json.dumps(canonical, sort_keys=True, default=str)
+
+
+def only_planned_denies(
+    *, document: Mapping[str, Any], planned: frozenset[str]
+) -> Mapping[str, Any]:
+    """The document without the Deny statements the plan does not have (`planned`: its own,
+    as _deny_key writes them)."""
+    kept = [s for s in _statement_list(document) if _deny_key(s) in (None, *planned)]
+    return {**document, "Statement": kept}
+
+
 def compare_with_plan(
     *, plan: Mapping[str, Any], policies: Iterable[GrantedPolicy] | None
 ) -> dict[str, Any]:
     """``policies``: what the principal has now (None: the principal is gone).
 
     ``verdict`` is "equal", "narrower" or "broader"; ``beyond_plan`` counts the actions
-    allowed now that the plan does not allow, with a few of them as examples. Both sides are
-    what their documents allow after their explicit Denies: a broad Allow narrowed by a Deny
-    compares as what it leaves.
+    allowed now that the plan does not allow, with a few of them as examples. Each side is
+    what its documents allow after their explicit Denies, and a Deny counts now only where the
+    plan has the same one: a Deny the plan does not have (a quarantine DenyAll, say) would
+    otherwise verify, for good, a remediation that was never done.
     """
-    allowed = allowed_actions(documents=planned_documents(plan=plan))
-    granted = {} if policies is None else allowed_actions(documents=(p.document for p in policies))
+    planned = planned_documents(plan=plan)
+    denies = frozenset(
+        key for d in planned for s in _statement_list(d) if (key := _deny_key(s)) is not None
+    )
+    allowed = allowed_actions(documents=planned)
+    granted = (
+        {}
+        if policies is None
+        else allowed_actions(
+            documents=[only_planned_denies(document=p.document, planned=denies) for p in policies]
+        )
+    )
     beyond = sorted((granted[a] for a in granted.keys() - allowed.keys()), key=str.lower)
     if beyond:
         verdict = "broader"

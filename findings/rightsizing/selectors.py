@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 from collections.abc import Iterable
 from datetime import UTC, datetime
@@ -26,6 +25,7 @@ from findings.models import (
 )
 from findings.policy.grants import GrantedPolicy
 from findings.rightsizing.engine import Principal, ServiceUsage, suggest
+from findings.rightsizing.validation import aws_validation, document_key
 
 GRANTING_KINDS = ("inline", "managed")
 
@@ -223,32 +223,39 @@ def suggestion_for(
     )
 
 
-def _changed_documents(data: dict[str, Any]) -> list[tuple[str, str]]:
-    return [
-        (change["policy"], json.dumps(change["after"], sort_keys=True))
-        for change in data.get("changes") or []
-        if change.get("action") != "keep" and change.get("after")
-    ]
-
-
 def with_stored_validation(
     *, fresh: dict[str, Any], stored: PolicySuggestion | None
 ) -> dict[str, Any]:
     """A suggestion computed now is checked locally (grammar and sizes): Access Analyzer's
-    ValidatePolicy runs with collection, on the stored suggestion. When the stored one was
-    checked by AWS and suggests the very same documents, its check is this one's too."""
+    ValidatePolicy runs with collection, on the stored suggestion. When AWS checked every
+    document this one suggests (the same text), its findings are this one's too; the size
+    limits, which depend on all of the principal's documents, come from this one's own check."""
     if stored is None:
         return fresh
     checked = stored.data.get("validation") or {}
     if checked.get("checked_by") != "access-analyzer":
         return fresh
-    if _changed_documents(stored.data) != _changed_documents(fresh):
-        return fresh
-    fresh["validation"] = {
-        **checked,
-        "note": f"{checked.get('note', '')}, on the stored suggestion of "
-        f"{stored.computed_at.astimezone(UTC):%Y-%m-%d %H:%M} UTC, whose documents these are",
+    by_policy = {d["policy"]: d["findings"] for d in checked.get("documents") or []}
+    known = {
+        document_key(document=change["after"]): by_policy[change["policy"]]
+        for change in stored.data.get("changes") or []
+        if change.get("action") != "keep" and change.get("after") and change["policy"] in by_policy
     }
+    wanted = [
+        document_key(document=change["after"])
+        for change in fresh.get("changes") or []
+        if change.get("action") != "keep" and change.get("after")
+    ]
+    if not wanted or any(key not in known for key in wanted):
+        return fresh
+    validation = aws_validation(
+        data=fresh, findings_of=lambda document: known[document_key(document=document)]
+    )
+    validation["note"] += (
+        f", ValidatePolicy on the stored suggestion of "
+        f"{stored.computed_at.astimezone(UTC):%Y-%m-%d %H:%M} UTC, which suggests these documents"
+    )
+    fresh["validation"] = validation
     return fresh
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -12,6 +11,7 @@ from django.utils import timezone
 
 from findings.models import AwsAccount, IamRole, IamUser, PolicySuggestion
 from findings.rightsizing.selectors import compute_suggestions
+from findings.rightsizing.validation import aws_validation, document_key
 
 
 def refresh_suggestions(*, account: AwsAccount, now: datetime | None = None) -> int:
@@ -74,32 +74,16 @@ def record_aws_validation(
     """
     suggestions = list(PolicySuggestion.objects.filter(account=account, changed_policies__gt=0))
     seen: dict[str, list[dict[str, Any]]] = {}
+
+    def findings_of(document: dict) -> list[dict[str, Any]]:
+        key = document_key(document=document)
+        if key not in seen:
+            seen[key] = check(document)
+        return seen[key]
+
     for suggestion in suggestions:
-        data = suggestion.data
-        local = data.get("validation") or {}
-        documents, problems = [], []
-        for change in data["changes"]:
-            if change["action"] == "keep" or not change.get("after"):
-                continue
-            key = json.dumps(change["after"], sort_keys=True)
-            if key not in seen:
-                seen[key] = check(change["after"])
-            findings = seen[key]
-            documents.append({"policy": change["policy"], "findings": findings})
-            problems += [
-                f"{change['policy']}: {f['finding_type']} {f['issue_code']}: {f['details']}"
-                for f in findings
-                if f.get("blocks")
-            ]
-        problems += [p for p in local.get("problems", []) if "characters" in p]
-        data["validation"] = {
-            "checked_by": "access-analyzer",
-            "note": "checked with Access Analyzer ValidatePolicy (no ERROR or SECURITY_WARNING "
-            "allowed) and the size limits",
-            "valid": not problems,
-            "problems": problems,
-            "documents": documents,
-            "local": local,
-        }
+        suggestion.data["validation"] = aws_validation(
+            data=suggestion.data, findings_of=findings_of
+        )
     PolicySuggestion.objects.bulk_update(suggestions, ["data"], batch_size=200)
     return len(suggestions)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from findings.policy import actions
@@ -89,4 +89,39 @@ def validate(*, changes: Iterable[Mapping[str, Any]], principal_kind: str) -> di
         "valid": not problems,
         "problems": problems,
         "documents": results,
+    }
+
+
+def document_key(*, document: dict) -> str:
+    return json.dumps(document, sort_keys=True)
+
+
+def aws_validation(
+    *, data: dict[str, Any], findings_of: Callable[[dict], list[dict[str, Any]]]
+) -> dict[str, Any]:
+    """A suggestion's check by Access Analyzer's ValidatePolicy: `findings_of` answers
+    ValidatePolicy's findings for one suggested document. The size limits, which AWS does not
+    check here, come from the suggestion's own local check (data["validation"])."""
+    local = data.get("validation") or {}
+    local = local.get("local", local)  # checked by AWS before: its local part
+    documents, problems = [], []
+    for change in data["changes"]:
+        if change["action"] == "keep" or not change.get("after"):
+            continue
+        findings = findings_of(change["after"])
+        documents.append({"policy": change["policy"], "findings": findings})
+        problems += [
+            f"{change['policy']}: {f['finding_type']} {f['issue_code']}: {f['details']}"
+            for f in findings
+            if f.get("blocks")
+        ]
+    problems += [p for p in local.get("problems", []) if "characters" in p]
+    return {
+        "checked_by": "access-analyzer",
+        "note": "checked with Access Analyzer ValidatePolicy (no ERROR or SECURITY_WARNING "
+        "allowed) and the size limits",
+        "valid": not problems,
+        "problems": problems,
+        "documents": documents,
+        "local": local,
     }

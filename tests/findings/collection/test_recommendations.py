@@ -166,7 +166,10 @@ def test_unreachable_access_analyzer_keeps_the_local_check(batch_role, analyzer)
 def test_a_suggestion_asked_for_now_carries_the_stored_aws_check_of_the_same_documents(
     batch_role, analyzer
 ):
-    from findings.rightsizing.selectors import suggestion_for
+    from copy import deepcopy
+
+    from findings.rightsizing.selectors import suggestion_for, with_stored_validation
+    from findings.rightsizing.validation import validate
 
     role, _ = batch_role
     refresh_suggestions(account=role.account, now=NOW)
@@ -174,21 +177,37 @@ def test_a_suggestion_asked_for_now_carries_the_stored_aws_check_of_the_same_doc
     made, stubber = analyzer
     stubber.add_response("validate_policy", {"findings": []}, validation_request(after))
     assert validate_suggestions_with_aws(account=role.account, analyzer=made) == 1
-
-    same = suggestion_for(arn=role.arn, now=NOW)["validation"]
-    assert same["checked_by"] == "access-analyzer"
-    assert same["valid"] is True
-    assert "on the stored suggestion of" in same["note"]
-    # Other documents than the stored ones: the local check only.
-    from copy import deepcopy
-
-    from findings.rightsizing.selectors import with_stored_validation
-
     stored = PolicySuggestion.objects.get()
-    fresh = deepcopy(same_fresh := suggestion_for(arn=role.arn, now=NOW))
-    fresh["validation"] = {"checked_by": "local"}
-    fresh["changes"][0]["after"] = {**after, "Statement": after["Statement"][:1] * 2}
-    assert with_stored_validation(fresh=fresh, stored=stored)["validation"] == {
-        "checked_by": "local"
+
+    same = suggestion_for(arn=role.arn, now=NOW)
+    assert same["validation"]["checked_by"] == "access-analyzer"
+    assert same["validation"]["valid"] is True
+    assert "on the stored suggestion of" in same["validation"]["note"]
+
+    # A document AWS did not check: the local check only.
+    other = deepcopy(same)
+    other["changes"][0]["after"] = {**after, "Statement": after["Statement"][:1] * 2}
+    other["validation"] = validate(changes=other["changes"], principal_kind="role")
+    assert with_stored_validation(fresh=other, stored=stored)["validation"]["checked_by"] == "local"
+
+    # The same documents, but a kept inline policy grew past the role's inline limit: AWS's
+    # findings carry over, the size limits are this suggestion's own.
+    grown = deepcopy(same)
+    big = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Action": "s3:GetObject",
+                "Resource": f"arn:aws:s3:::{'b' * 11000}/*",
+            }
+        ],
     }
-    assert same_fresh["validation"]["checked_by"] == "access-analyzer"
+    grown["changes"].append(
+        {"policy": "kept", "ref": "kept", "kind": "inline", "action": "keep", "after": big}
+    )
+    grown["validation"] = validate(changes=grown["changes"], principal_kind="role")
+    carried = with_stored_validation(fresh=grown, stored=stored)["validation"]
+    assert carried["checked_by"] == "access-analyzer"
+    assert carried["valid"] is False
+    assert any("over the role limit" in problem for problem in carried["problems"])
