@@ -328,9 +328,12 @@ def test_storage_is_a_fixed_number_of_statements_whatever_the_number_of_rows(
 
 
 def test_copied_rows_keep_every_character_none_as_null_and_empty_text_as_empty(postgres):
-    """COPY's text format escapes backslash, tab, newline and carriage return; None is NULL."""
+    """COPY's text format escapes backslash, tab, newline and carriage return, so that no
+    text reads as NULL, not even COPY's own NULL marker (`\\N`) or its end-of-data line
+    (`\\.`); None is NULL."""
     account = add_account(account_id="111122223333", name="Production")
     awkward = 'tab\there, back\\slash \\N, new\nline, cr\r, quote"d, comma,'
+    markers = {"\\N": "\\N", "\\.": "\\.", "": '""', '"': "\r\n"}
     sync_observed(
         model=IamRole,
         account=account,
@@ -344,12 +347,34 @@ def test_copied_rows_keep_every_character_none_as_null_and_empty_text_as_empty(p
                 max_session_duration=7200,
                 is_sso=True,
                 last_used_at=datetime(2026, 10, 31, 23, 59, 59, 123456, tzinfo=UTC),
-            )
+            ),
+            # (The same keys as the first record: a batch's columns are the first's.)
+            role_values(
+                "null-marker",
+                description="\\N",
+                path="\\.",
+                tags=markers,
+                trust_policy=None,
+                max_session_duration=3600,
+                is_sso=False,
+            ),
+            role_values(
+                "line-ends",
+                description="\r\n\\.\n",
+                path='"',
+                trust_policy=None,
+                max_session_duration=3600,
+                is_sso=False,
+            ),
         ],
         now=datetime(2026, 11, 1, tzinfo=UTC),
         previous_seen_at=None,
     )
 
+    marker = IamRole.objects.get(name="null-marker")
+    assert (marker.description, marker.path, marker.tags) == ("\\N", "\\.", markers)
+    ends = IamRole.objects.get(name="line-ends")
+    assert (ends.description, ends.path) == ("\r\n\\.\n", '"')
     role = IamRole.objects.get(name="awkward")
     assert role.description == awkward
     assert role.tags == {awkward: awkward, "nested": ["\\", "\t", None]}
