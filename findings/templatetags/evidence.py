@@ -5,12 +5,14 @@ AWS writes a reason instead of a date where there is none (`no_information`, `N/
 differently. An empty role last-used date means "not used within the ~400 days AWS tracks".
 """
 
-from datetime import datetime
+from datetime import UTC, datetime
 
 from django import template
+from django.conf import settings
 from django.contrib.humanize.templatetags.humanize import naturaltime
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
+from django.utils.timesince import timesince
 
 from findings.inventory.selectors import REASON_WORDS
 from findings.policy.documents import pretty
@@ -38,6 +40,36 @@ def as_datetime(value) -> datetime | None:
     return None
 
 
+class _Unit:
+    """One of `timesince`'s units as plain English ("1 day", "3 days"), where Django's own
+    are lazy translations: with translation off (USE_I18N) they read the same and cost a
+    third of them."""
+
+    __slots__ = ("one", "many")
+
+    def __init__(self, unit: str) -> None:
+        self.one, self.many = f"%d {unit}", f"%d {unit}s"
+
+    def __mod__(self, values: dict) -> str:
+        count = values["num"]
+        return (self.one if count == 1 else self.many) % count
+
+
+PAST_UNITS = {unit: _Unit(unit) for unit in ("year", "month", "week", "day", "hour", "minute")}
+
+
+def ago(moment_: datetime) -> str:
+    """What the `naturaltime` filter says of `moment_` ("3\xa0weeks, 2\xa0days ago"), the
+    same words. A date a day or more past (most of what the pages show: last uses, creation
+    dates) goes straight to Django's `timesince` with plain units; anything else, or with
+    translation on, through `naturaltime` itself. An inventory page shows a hundred dates."""
+    if not settings.USE_I18N and moment_.tzinfo is not None:
+        now = datetime.now(UTC)
+        if moment_ < now and (now - moment_).days:
+            return f"{timesince(moment_, now, time_strings=PAST_UNITS)} ago"
+    return naturaltime(moment_)
+
+
 @register.filter
 def reason_words(reason: str | None) -> str:
     return REASON_WORDS.get(reason or "", reason or "")
@@ -56,7 +88,7 @@ def moment(value, reason: str = "", absent: str = "", precise: bool = False):
     # An ISO date is digits and separators: nothing to escape. Written with an f-string, as
     # the inventory's rows show a hundred of these a page (format_html cost as much again).
     iso = moment_.isoformat(timespec="seconds")
-    words = escaped(naturaltime(moment_))
+    words = escaped(ago(moment_))
     if precise:
         words = f'{moment_:%Y-%m-%d} <span class="muted">({words})</span>'
     return mark_safe(f'<time datetime="{iso}" title="{iso}">{words}</time>')  # noqa: S308

@@ -1,10 +1,14 @@
 """The inventory's rows, built in Python: every value escaped, every branch of the cells."""
 
+import random
+from datetime import UTC, datetime, timedelta
 from html import unescape
 
 import pytest
+from django.contrib.humanize.templatetags.humanize import naturaltime
 
 from findings.inventory.rows import RoleRows, UserRows, keys_cell, password_cell
+from findings.templatetags.evidence import ago
 from tests.findings.detection.test_detect import (
     active_key,
     console_password,
@@ -116,3 +120,40 @@ def test_a_role_row_badges_and_last_use(account):
     assert "Not used within AWS's ~400-day tracking window" in html
     assert f'<a href="/inventory/roles/{role.pk}/#findings">2</a>' in html
     assert '<td class="num">1</td>' in html
+
+
+def _both(moment_):
+    """`ago` and `naturaltime` of the same moment; asked again if the clock crossed one of
+    the moment's hour marks between the two (they each read the time)."""
+    for _ in range(3):
+        found = (ago(moment_), naturaltime(moment_))
+        if found[0] == found[1]:
+            break
+    return found
+
+
+@pytest.mark.django_db(databases=[])
+def test_dates_read_as_naturaltime_says_them_whatever_the_distance():
+    """The inventory's dates skip the lazy translations of `naturaltime` (translation is off)
+    and must still say exactly what it says: past and future, seconds to years, month ends
+    and leap days."""
+    now = datetime.now(UTC)
+    rng = random.Random(7)
+    moments = [now - timedelta(seconds=rng.randint(0, 4 * 365 * 86400)) for _ in range(3000)]
+    moments += [now + timedelta(seconds=rng.randint(1, 400 * 86400)) for _ in range(300)]
+    moments += [now - timedelta(days=days, minutes=1) for days in (0, 1, 6, 7, 30, 31, 365, 366)]
+    moments += [now - timedelta(seconds=seconds) for seconds in (0, 1, 59, 61, 3599, 3601, 86399)]
+    moments += [
+        datetime(year, month, day, 23, 59, 59, tzinfo=UTC)
+        for year, month, day in [(2024, 2, 29), (2025, 1, 31), (2025, 3, 31), (2023, 12, 31)]
+    ]
+    for moment_ in moments:
+        fast, django = _both(moment_)
+        assert fast == django, moment_
+    assert ago(now - timedelta(days=17, hours=2)) == "2\xa0weeks, 3\xa0days ago"
+
+
+def test_dates_go_through_naturaltime_when_translation_is_on(settings):
+    settings.USE_I18N = True
+    moment_ = datetime.now(UTC) - timedelta(days=40)
+    assert ago(moment_) == naturaltime(moment_) == "1\xa0month, 1\xa0week ago"
