@@ -1,15 +1,31 @@
 from django.conf import settings
 from django.contrib import messages
+from django.contrib.auth import get_user_model
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_not_required
+from django.contrib.auth.forms import AuthenticationForm
 from django.http import Http404, HttpResponseForbidden
 from django.urls import reverse_lazy
 from django.views.decorators.http import require_GET
 from mozilla_django_oidc.views import OIDCAuthenticationCallbackView, OIDCAuthenticationRequestView
 
 
+class LoginForm(AuthenticationForm):
+    """Django's login form, but an address longer than any account's is refused as a wrong
+    login before anything looks it up: the lockout's record of failed attempts holds 255
+    characters, and a longer one was a 500. (The form sets the field's maximum length after
+    the field is built, so nothing else checks it.)"""
+
+    def clean(self):
+        limit = get_user_model()._meta.get_field(get_user_model().USERNAME_FIELD).max_length
+        if len(self.cleaned_data.get("username") or "") > limit:
+            raise self.get_invalid_login_error()
+        return super().clean()
+
+
 class LoginView(auth_views.LoginView):
     template_name = "accounts/login.html"
+    authentication_form = LoginForm
     redirect_authenticated_user = True
 
     def post(self, request, *args, **kwargs):

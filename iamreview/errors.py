@@ -2,8 +2,9 @@
 
 from django.http import Http404, HttpResponseRedirect
 from django.shortcuts import render
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.generic import RedirectView
+
+from iamreview.redirects import local_path
 
 
 class StyledNotFoundMiddleware:
@@ -34,9 +35,7 @@ class AdminLoginView(RedirectView):
     def get(self, request, *args, **kwargs):
         if request.user.is_authenticated:
             if request.user.is_staff:
-                target = request.GET.get("next", "/admin/")
-                if not url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}):
-                    target = "/admin/"
+                target = local_path(request.GET.get("next", ""), request) or "/admin/"
                 return HttpResponseRedirect(target)
             return render(
                 request,

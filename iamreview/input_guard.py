@@ -9,11 +9,13 @@ a view runs, so every page and the API get the same guard.
 import json
 import re
 
-from django.core.exceptions import RequestDataTooBig
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
 from django.http import HttpResponse, JsonResponse
 
 MAX_JSON_DEPTH = 64
 JSON_TYPES = ("application/json",)
+FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 
 
 def shown(text: str) -> str:
@@ -79,13 +81,29 @@ def _parameters_problem(parameters, kind: str) -> str:
     return ""
 
 
+def is_api(request) -> bool:
+    return request.path.startswith("/api/")
+
+
 def request_problem(request) -> str:
-    if problem := _parameters_problem(request.GET, "query parameter"):
-        return problem
+    try:
+        if problem := _parameters_problem(request.GET, "query parameter"):
+            return problem
+    except TooManyFieldsSent:
+        return f"more than {settings.DATA_UPLOAD_MAX_NUMBER_FIELDS:,} query parameters"
     if request.method not in {"POST", "PUT", "PATCH", "DELETE"}:
         return ""
-    if request.content_type in ("application/x-www-form-urlencoded", "multipart/form-data"):
-        return _parameters_problem(request.POST, "form field")
+    if request.content_type in FORM_TYPES:
+        if is_api(request):
+            # The API reads JSON only, and says so (400) from the body it must still be able
+            # to read: parsing the form here would use the stream up.
+            return ""
+        try:
+            return _parameters_problem(request.POST, "form field")
+        except TooManyFieldsSent:
+            return f"more than {settings.DATA_UPLOAD_MAX_NUMBER_FIELDS:,} form fields"
+        except TooManyFilesSent:
+            return f"more than {settings.DATA_UPLOAD_MAX_NUMBER_FILES:,} files"
     if request.content_type in JSON_TYPES or request.content_type.endswith("+json"):
         try:
             body = request.body
@@ -102,7 +120,7 @@ class RejectUnusableInputMiddleware:
     def __call__(self, request):
         if problem := request_problem(request):
             message = f"Bad request: {problem}. Nothing was stored."
-            if request.path.startswith("/api/"):
+            if is_api(request):
                 # The API's own shape for a 400 (FieldErrors), documented on every operation.
                 return JsonResponse({"errors": {"request": message}}, status=400)
             return HttpResponse(message, status=400, content_type="text/plain; charset=utf-8")

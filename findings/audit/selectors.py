@@ -91,6 +91,10 @@ def parse_audit_filters(*, params: Mapping[str, str]) -> tuple[AuditFilters, dic
     return filters, errors
 
 
+OPEN_START = date.min + timedelta(days=1)
+OPEN_END = date.max - timedelta(days=1)
+
+
 def _start_of(day: date) -> datetime:
     return timezone.make_aware(datetime.combine(day, time.min))
 
@@ -106,9 +110,11 @@ def audit_entries(*, filters: AuditFilters) -> QuerySet[AuditEntry]:
         entries = entries.filter(
             Q(target_label__icontains=filters.target) | Q(target_id=filters.target)
         )
-    if filters.since:
+    # A day at either end of the calendar is an open end (the start of 0001-01-01 in a zone
+    # east of UTC, or the day after 9999-12-31, is no datetime Python has).
+    if filters.since and filters.since > OPEN_START:
         entries = entries.filter(at__gte=_start_of(filters.since))
-    if filters.until:
+    if filters.until and filters.until < OPEN_END:
         entries = entries.filter(at__lt=_start_of(filters.until + timedelta(days=1)))
     return entries
 

@@ -11,7 +11,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from findings.aws.convert import to_utc
+from findings.aws.convert import aws_time, to_utc
 from findings.aws.errors import TIMEOUT, AwsError, ParseError, error_code, translate
 from findings.aws.records import (
     NO_INFORMATION,
@@ -171,15 +171,14 @@ def _date(raw: dict[str, str], name: str, *, line: int) -> tuple[datetime | None
     value = raw[name]
     if value.lower() in SPECIAL_VALUES:
         return None, SPECIAL_VALUES[value.lower()]
-    try:
-        return to_utc(datetime.fromisoformat(value)), None
-    except ValueError:
-        raise ParseError(
-            f"expected a date like 2026-03-01T12:34:56+00:00 or one of "
-            f"no_information, N/A, not_supported; found {value!r}",
-            line=line,
-            field=name,
-        ) from None
+    if moment := aws_time(value, field=name, line=line):
+        return moment, None
+    raise ParseError(
+        f"expected a date like 2026-03-01T12:34:56+00:00 or one of "
+        f"no_information, N/A, not_supported; found {value!r}",
+        line=line,
+        field=name,
+    )
 
 
 # --- Fetching -----------------------------------------------------------------------------------

@@ -9,7 +9,6 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.cache import patch_vary_headers
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.permissions import Capability, requires
@@ -26,6 +25,7 @@ from findings.collection.status import (
 )
 from findings.collection.tasks import enqueue_collection
 from findings.models import AwsAccount, CollectionRun, Source
+from iamreview.redirects import back_to
 
 # Accounts per page of the Collection page: its status block is re-read every 2 seconds while
 # a run is active, so it shows a page of accounts, not an organization's hundreds.
@@ -53,15 +53,6 @@ def render_page(request, template: str, context: dict, *, status: int = 200):
     response = render(request, template, context, status=status)
     patch_vary_headers(response, ["HX-Request"])
     return response
-
-
-def safe_next(request, default: str) -> str:
-    target = request.POST.get("next", "")
-    if target and url_has_allowed_host_and_scheme(
-        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
-    ):
-        return target
-    return default
 
 
 # --- Collection ---------------------------------------------------------------------------------
@@ -105,7 +96,7 @@ def report_outcome(request, account: AwsAccount, runs: QuerySet) -> None:
 @requires(Capability.MANAGE_ACCOUNTS)
 def collect_account(request, pk: int):
     account = get_object_or_404(AwsAccount, pk=pk)
-    back = redirect(safe_next(request, reverse("collection")))
+    back = back_to(request, reverse("collection"))
     source = request.POST.get("source", "")
     if source and source not in Source.values:
         messages.error(request, f"There is no source called “{source}”.")
@@ -211,7 +202,7 @@ def aws_account_toggle(request, pk: int):
     else:
         state = "enabled: it is collected on schedule" if enabled else "disabled: not collected"
         messages.success(request, f"{account} is {state}.")
-    return redirect(safe_next(request, reverse("aws_account", args=[account.pk])))
+    return back_to(request, reverse("aws_account", args=[account.pk]))
 
 
 # --- File import --------------------------------------------------------------------------------

@@ -10,7 +10,6 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.template.defaultfilters import pluralize
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.permissions import Capability, requires
@@ -19,6 +18,7 @@ from findings.detection.forms import ExclusionForm
 from findings.detection.selectors import check_title
 from findings.models import Exclusion, Finding
 from iamreview.input_guard import parse_id
+from iamreview.redirects import back_to
 
 
 @require_GET
@@ -100,13 +100,4 @@ def exclusion_end(request, pk: int):
         messages.success(
             request, f"Ended the exclusion of {exclusion.describe()}: its findings are back."
         )
-    return redirect(safe_next(request, reverse("exclusions")))
-
-
-def safe_next(request, default: str) -> str:
-    target = request.POST.get("next", "")
-    if target and url_has_allowed_host_and_scheme(
-        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
-    ):
-        return target
-    return default
+    return back_to(request, reverse("exclusions"))

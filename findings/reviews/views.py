@@ -358,7 +358,11 @@ def in_queue(request, item: ReviewItem) -> bool:
     """Whether the request comes from the item's queue page (whose row and progress update)."""
     if not request.htmx or not request.htmx.current_url:
         return False
-    return urlparse(request.htmx.current_url).path == reverse("review_cycle", args=[item.cycle_id])
+    try:
+        path = urlparse(request.htmx.current_url).path
+    except ValueError:  # a header that is no URL ("http://[::1"): not from the queue
+        return False
+    return path == reverse("review_cycle", args=[item.cycle_id])
 
 
 def render_item(request, item: ReviewItem, *, status: int = 200, **kwargs):

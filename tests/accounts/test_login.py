@@ -141,3 +141,10 @@ def test_user_supplied_names_are_escaped(client, db):
     html = client.get("/").content.decode()
     assert "<script>alert(1)</script>" not in html
     assert "&lt;script&gt;" in html
+
+
+def test_an_address_longer_than_any_account_is_a_wrong_login_not_a_500(client, reviewer):
+    """The lockout records failed attempts in 255 characters: a longer address was a 500."""
+    response = client.post("/accounts/login/", {"username": "a" * 300 + "@x.io", "password": "x"})
+    assert response.status_code == 200
+    assert b"enter a correct email and password" in response.content

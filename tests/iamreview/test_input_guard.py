@@ -94,3 +94,25 @@ def test_parse_id_reads_ascii_digits_that_fit_a_bigint_and_nothing_else():
     assert parse_id("42") == 42 and parse_id("0") == 0 and parse_id("9" * 18) == int("9" * 18)
     for odd in ("", None, "²", "١٢", "9" * 19, "-1", "+1", "1.0", " 1", "1\n", "0x1"):
         assert parse_id(odd) is None, odd
+
+
+@pytest.mark.parametrize("url", ["/accounts/login/", "/findings/", "/api/cycles"])
+def test_more_query_parameters_than_django_reads_are_a_clear_400(client, url, settings):
+    """Django refuses more than DATA_UPLOAD_MAX_NUMBER_FIELDS; with DEBUG on its error page
+    read them again and the error escaped as a 500."""
+    settings.DEBUG = True
+    response = client.get(url + "?" + "&".join(["x="] * 1200))
+    assert response.status_code == 400
+    message = "Bad request: more than 1,000 query parameters. Nothing was stored."
+    if url.startswith("/api/"):
+        assert response.json() == {"errors": {"request": message}}
+    else:
+        assert response.content.decode() == message
+
+
+def test_more_form_fields_than_django_reads_are_a_clear_400(login, reviewer):
+    response = login(reviewer).post(
+        "/accounts/profile/identities/", {f"f{n}": "1" for n in range(1200)}
+    )
+    assert response.status_code == 400
+    assert "more than 1,000 form fields" in response.content.decode()

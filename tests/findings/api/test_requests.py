@@ -217,3 +217,24 @@ def test_every_operation_documents_the_input_guards_400():
         for method, operation in operations.items():
             answer = operation["responses"]["400"]["content"]["application/json"]["schema"]
             assert answer == {"$ref": "#/components/schemas/FieldErrors"}, (method, path)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("form", ["multipart", "urlencoded"])
+def test_a_form_posted_to_the_api_is_told_to_send_json(client, approver, cycle, form):
+    """The input guard read a multipart body as a form, using up the stream the API then
+    read: a 500. The API reads JSON only and says so."""
+    api = api_for(client, approver)
+    if form == "multipart":
+        response = client.post(f"/api/cycles/{cycle.pk}/sign-off", {"x": "1"}, headers=api.headers)
+    else:
+        response = client.post(
+            f"/api/cycles/{cycle.pk}/sign-off",
+            "x=1",
+            content_type="application/x-www-form-urlencoded",
+            headers=api.headers,
+        )
+    assert response.status_code == 400
+    assert response.json()["errors"] == {
+        "body": "Send a JSON object with 'Content-Type: application/json'."
+    }

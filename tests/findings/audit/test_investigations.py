@@ -47,6 +47,24 @@ def test_the_log_filters_by_actor_action_target_and_date_range(
     assert "0 entries match these filters" in empty
 
 
+@pytest.mark.parametrize("url", ["/review/audit/", "/review/audit/export.csv"])
+def test_the_first_and_last_days_of_the_calendar_are_open_ends(
+    client, history, auditor, url, settings
+):
+    """The day after 9999-12-31 and the start of 0001-01-01 east of UTC are no datetimes:
+    such a range was a 500 (OverflowError); it means "from the start" or "to the end"."""
+    settings.TIME_ZONE = "Asia/Tokyo"
+    login(client, auditor)
+    response = client.get(url, {"since": "0001-01-01", "until": "9999-12-31"})
+    assert response.status_code == 200
+    assert (
+        "Rita decided"
+        in b"".join(
+            response.streaming_content if response.streaming else [response.content]
+        ).decode()
+    )
+
+
 def test_an_unreadable_date_is_a_400_that_says_why(client, history, auditor):
     login(client, auditor)
     response = client.get("/review/audit/", {"since": "last tuesday"})

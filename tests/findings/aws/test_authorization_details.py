@@ -366,6 +366,21 @@ def test_bad_create_date_names_its_field():
         parse_authorization_details([{"RoleDetailList": [role]}])
 
 
+@pytest.mark.parametrize(
+    "value", ["9999-12-31T23:59:59-14:00", 1e20, -1e20, float("inf"), float("nan"), -1]
+)
+def test_a_create_date_no_aws_output_has_names_its_field(value):
+    """ISO or epoch seconds at the edges of the calendar, infinite or NaN: were 500s."""
+    role = {**role_item(0), "CreateDate": value}
+    with pytest.raises(ParseError, match=r"^RoleDetailList\[0\]\.CreateDate: .*outside the dates"):
+        parse_authorization_details([{"RoleDetailList": [role]}])
+
+
+def test_an_integer_longer_than_python_reads_is_a_parse_error():
+    with pytest.raises(ParseError, match="unreadable JSON: a number of more than 4,300 digits"):
+        parse_authorization_details_file(b'{"UserDetailList": [], "x": ' + b"9" * 5000 + b"}")
+
+
 def test_invalid_json_file_reports_line_and_column():
     with pytest.raises(ParseError) as raised:
         parse_authorization_details_file(b'{\n  "UserDetailList": [,]\n}')

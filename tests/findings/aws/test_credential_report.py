@@ -221,6 +221,23 @@ def test_bad_date_names_line_and_column():
     assert "'yesterday'" in str(raised.value)
 
 
+@pytest.mark.parametrize(
+    "value",
+    [
+        "9999-12-31T23:59:59-14:00",
+        "0001-01-01T00:00:00+14:00",
+        "1969-12-31T23:59:59+00:00",
+        "2200-01-01T00:00:00+00:00",
+    ],
+)
+def test_a_date_no_aws_output_has_is_refused_naming_line_and_column(value):
+    """The edges of the calendar were a 500 (OverflowError converting to UTC)."""
+    with pytest.raises(ParseError) as raised:
+        parse_credential_report(report(with_column(ALICE, "password_last_used", value)))
+    assert (raised.value.line, raised.value.field) == (2, "password_last_used")
+    assert "outside the dates AWS writes (1970 to 2199)" in str(raised.value)
+
+
 def test_bad_boolean_names_line_and_column():
     with pytest.raises(ParseError) as raised:
         parse_credential_report(report(ALICE, with_column(ALICE, "mfa_active", "yes")))

@@ -406,6 +406,9 @@ def test_collect_now_returns_to_the_page_it_came_from_but_never_elsewhere(
     data = {"source": "credential-report"}
     assert client.post(url, {**data, "next": detail}).url == detail
     assert client.post(url, {**data, "next": "https://evil.example/"}).url == "/collection/"
+    assert client.post(url, {**data, "next": "abc"}).url == "/collection/"
+    toggle = reverse("aws_account_toggle", args=[account.pk])
+    assert client.post(toggle, {"next": "abc", "enabled": "true"}).url == detail
 
 
 def test_a_disabled_account_is_not_collected(client, administrator, account):

@@ -852,6 +852,22 @@ def test_a_decision_from_the_queue_also_updates_its_row_and_the_progress(client,
     assert Decision.objects.count() == 2
 
 
+@pytest.mark.parametrize("current", ["http://[::1", "https://x]:80/", "http://["])
+def test_an_htmx_current_url_that_is_no_url_is_not_the_queue(client, cycle, reviewer, current):
+    """HX-Current-URL is the browser's word: one urlparse cannot read was a 500."""
+    item = item_of(cycle, "bob")
+    login(client, reviewer)
+    headers = {**HTMX, "HX-Current-URL": current}
+    assert client.get(f"/review/items/{item.pk}/", headers=headers).status_code == 200
+    response = client.post(
+        f"/review/items/{item.pk}/decide/",
+        {"decision": "keep", "justification": "ok", "expected_latest_id": ""},
+        headers=headers,
+    )
+    assert response.status_code == 200 and "hx-swap-oob" not in response.content.decode()
+    assert Decision.objects.count() == 1
+
+
 def test_without_htmx_a_decision_redirects_back_to_the_item(client, cycle, reviewer):
     item = item_of(cycle, "bob")
     login(client, reviewer)
