@@ -28,6 +28,13 @@ class LoginView(auth_views.LoginView):
     authentication_form = LoginForm
     redirect_authenticated_user = True
 
+    def get_redirect_url(self):
+        """The `next` page, unless it is this very page: someone signed in who opens the login
+        page with `?next=/accounts/login/` (a stale bookmark) goes to the dashboard; Django
+        refuses that redirect loop with an error (a 500)."""
+        target = super().get_redirect_url()
+        return "" if target == self.request.path else target
+
     def post(self, request, *args, **kwargs):
         if not settings.LOCAL_PASSWORDS_ENABLED:
             return HttpResponseForbidden(

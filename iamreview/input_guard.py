@@ -2,16 +2,23 @@
 (not Unicode: they cannot be encoded) and JSON nested deeper than anything we accept.
 
 `unusable_text` finds the first such value in parsed data and names its place; the middleware
-answers 400 for any request whose query parameters, form fields or JSON body hold one, before
-a view runs, so every page and the API get the same guard.
+answers 400 for any request whose headers, query parameters, form fields or JSON body hold one
+(or that has more parameters than Django reads, or a form it cannot read), before a view runs,
+so every page and the API get the same guard.
 """
 
 import json
 import re
 
 from django.conf import settings
-from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
+from django.core.exceptions import (
+    BadRequest,
+    RequestDataTooBig,
+    TooManyFieldsSent,
+    TooManyFilesSent,
+)
 from django.http import HttpResponse, JsonResponse
+from django.http.multipartparser import MultiPartParserError
 
 MAX_JSON_DEPTH = 64
 JSON_TYPES = ("application/json",)
@@ -85,7 +92,19 @@ def is_api(request) -> bool:
     return request.path.startswith("/api/")
 
 
+def header_problem(request) -> str:
+    """A NUL in a header: no client sends one (gunicorn refuses them; `runserver` does not), and
+    the login's lockout stores the User-Agent and Accept headers, which PostgreSQL refuses."""
+    for key, value in request.META.items():
+        if key.startswith("HTTP_") and isinstance(value, str) and "\x00" in value:
+            name = key[5:].replace("_", "-").title()
+            return f"the {name} header contains a NUL character (\\u0000)"
+    return ""
+
+
 def request_problem(request) -> str:
+    if problem := header_problem(request):
+        return problem
     try:
         if problem := _parameters_problem(request.GET, "query parameter"):
             return problem
@@ -104,6 +123,10 @@ def request_problem(request) -> str:
             return f"more than {settings.DATA_UPLOAD_MAX_NUMBER_FIELDS:,} form fields"
         except TooManyFilesSent:
             return f"more than {settings.DATA_UPLOAD_MAX_NUMBER_FILES:,} files"
+        except (BadRequest, MultiPartParserError) as exc:
+            # A form in another charset than UTF-8, a broken multipart body. (Django answers
+            # 400 itself, but with DEBUG on its error page read the form again: a 500.)
+            return f"the form could not be read ({exc})"
     if request.content_type in JSON_TYPES or request.content_type.endswith("+json"):
         try:
             body = request.body

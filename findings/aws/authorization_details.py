@@ -74,6 +74,9 @@ def _pages(iam: Any, *, filters: Iterable[str]) -> Iterable[dict[str, Any]]:
 # --- Parsing ------------------------------------------------------------------------------------
 
 
+DETAIL_LISTS = ("UserDetailList", "GroupDetailList", "RoleDetailList", "Policies")
+
+
 def parse_authorization_details_file(data: bytes) -> AuthorizationDetails:
     """The JSON that ``aws iam get-account-authorization-details`` prints (pages merged)."""
     document = load_json(data)
@@ -93,6 +96,14 @@ def parse_authorization_details(pages: Iterable[Mapping[str, Any]]) -> Authoriza
     for page in pages:
         if not isinstance(page, Mapping):
             raise ParseError("expected a JSON object with UserDetailList, RoleDetailList, ...")
+        if not any(key in page for key in DETAIL_LISTS):
+            # Another file (Access Analyzer findings, a service's last access) would read as
+            # an account with no users, roles or policies: everything it had, gone.
+            found = ", ".join(sorted(str(key) for key in page)[:5]) or "none"
+            raise ParseError(
+                f"not the output of get-account-authorization-details: none of "
+                f"{', '.join(DETAIL_LISTS)} is in it (its keys: {found})"
+            )
         # Indexes continue across pages so that an error names the item's place in the whole.
         for item in _items(page, "UserDetailList"):
             users.append(_user(item, f"UserDetailList[{len(users)}]"))

@@ -148,3 +148,10 @@ def test_an_address_longer_than_any_account_is_a_wrong_login_not_a_500(client, r
     response = client.post("/accounts/login/", {"username": "a" * 300 + "@x.io", "password": "x"})
     assert response.status_code == 200
     assert b"enter a correct email and password" in response.content
+
+
+def test_a_login_page_that_sends_back_to_itself_takes_a_signed_in_person_home(client, reviewer):
+    """A stale bookmark: Django refuses the redirect loop with an error (a 500)."""
+    client.force_login(reviewer)
+    response = client.get("/accounts/login/", {"next": "/accounts/login/"})
+    assert response.status_code == 302 and response.url == "/"

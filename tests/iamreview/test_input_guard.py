@@ -116,3 +116,29 @@ def test_more_form_fields_than_django_reads_are_a_clear_400(login, reviewer):
     )
     assert response.status_code == 400
     assert "more than 1,000 form fields" in response.content.decode()
+
+
+@pytest.mark.parametrize("header", ["User-Agent", "Accept"])
+def test_a_nul_in_a_header_is_a_clear_400_also_at_login(client, reviewer, header):
+    """The lockout stores these two headers of every login; PostgreSQL refuses a NUL (a 500)."""
+    response = client.post(
+        "/accounts/login/",
+        {"username": reviewer.email, "password": "wrong"},
+        headers={header: "curl\x00"},
+    )
+    assert response.status_code == 400
+    assert response.content.decode() == (
+        f"Bad request: the {header} header contains a NUL character (\\u0000). Nothing was stored."
+    )
+
+
+@pytest.mark.parametrize("charset", ["utf-16", "latin-1"])
+def test_a_form_in_another_charset_is_a_clear_400_with_debug_on(login, reviewer, settings, charset):
+    settings.DEBUG = True
+    response = login(reviewer).post(
+        "/accounts/profile/identities/",
+        "arn=x",
+        content_type=f"application/x-www-form-urlencoded; charset={charset}",
+    )
+    assert response.status_code == 400
+    assert "the form could not be read" in response.content.decode()

@@ -82,6 +82,19 @@ def test_an_authorization_details_file_with_a_bad_field_is_rejected_naming_its_p
     assert run.status == CollectionRun.Status.FAILED and path in run.error
 
 
+def test_another_kind_of_file_imported_as_authorization_details_wipes_nothing(production):
+    """Access Analyzer findings or a service's last access read as an account with no users,
+    roles or policies: a successful import that marked the whole inventory gone."""
+    import_gaad(production, gaad_file(POLICY))
+    findings = json.dumps({"findings": [], "nextToken": None}).encode()
+    with pytest.raises(ImportRejected, match="not the output of get-account-authorization"):
+        import_gaad(production, findings)
+    with pytest.raises(ImportRejected, match=r"its keys: JobStatus, ServicesLastAccessed"):
+        import_gaad(production, b'{"JobStatus": "COMPLETED", "ServicesLastAccessed": []}')
+    assert IamRole.objects.filter(gone_at=None).exists()
+    assert IamUser.objects.filter(gone_at=None).exists()
+
+
 def test_json_nested_200000_levels_deep_is_rejected(production):
     deep = b'{"UserDetailList": ' + b"[" * 200_000 + b"]" * 200_000 + b"}"
     with pytest.raises(ImportRejected, match="nested more than 64 levels deep"):

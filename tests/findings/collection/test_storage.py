@@ -280,7 +280,7 @@ def test_a_deleted_local_managed_policy_goes_and_comes_back_when_listed_again():
     ).encode()
     first = import_file(account=account, kind="authorization-details", data=with_policy)
 
-    import_file(account=account, kind="authorization-details", data=b"{}")
+    import_file(account=account, kind="authorization-details", data=b'{"Policies": []}')
 
     reader = ManagedPolicy.objects.get(arn=arn)
     assert reader.gone_at is not None
