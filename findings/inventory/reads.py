@@ -75,8 +75,9 @@ def read_users(*, ids: list[int]) -> dict[int, IamUser]:
         f" WHERE u.id IN ({placeholders(len(ids))})"
     )
     users = {}
+    split = Columns.splitter((USER_COLUMNS, ENTRY_COLUMNS))
     for row in fetch(sql, [Finding.Status.OPEN, *ids]):
-        user, entry = Columns.split(row[:-1], (USER_COLUMNS, ENTRY_COLUMNS))
+        user, entry = split(row[:-1])
         user.entry, user.open_findings = entry, row[-1]
         users[user.pk] = user
     return users
@@ -95,8 +96,9 @@ def read_roles(*, ids: list[int]) -> dict[int, IamRole]:
         f" FROM {table(IamRole)} r WHERE r.id IN ({placeholders(len(ids))})"
     )
     roles = {}
+    build = ROLE_COLUMNS.builder()
     for row in fetch(sql, [Finding.Status.OPEN, "inline", "managed", *ids]):
-        role = ROLE_COLUMNS.build(row[:-2])
+        role = build(row[:-2])
         role.open_findings, role.policy_count = row[-2], row[-1]
         roles[role.pk] = role
     return roles

@@ -91,25 +91,40 @@ class Columns:
             self._converters = [converters_of(field) for field in self._fields]
         return self._converters
 
+    def builder(self):
+        """`build` for the rows of one statement: whether anything listens to the model's init
+        signals, and the connection's alias, are asked once, not for each row (a list page
+        builds a hundred instances, and the two questions cost more than the rest)."""
+        model, db, attnames, id_at = self.model, connection.alias, self.attnames, self._id_at
+        values_of = self.values
+        if signals.pre_init.has_listeners(model) or signals.post_init.has_listeners(model):
+
+            def from_db(values):
+                if values[id_at] is None:
+                    return None
+                return model.from_db(db, attnames, values_of(values))
+
+            return from_db
+
+        def build(values):
+            # What from_db leaves, without running __init__ over every field of the model (a
+            # credential report row has thirty): the columns read as attributes, the others
+            # deferred (absent, read on access), the instance marked as loaded from `db`.
+            # Ten times cheaper.
+            if values[id_at] is None:
+                return None
+            instance = model.__new__(model)
+            instance.__dict__.update(zip(attnames, values_of(values), strict=True))
+            state = instance._state = ModelState()
+            state.adding, state.db = False, db
+            return instance
+
+        return build
+
     def build(self, values):
         """An instance from this model's slice of a row; None when the row's id is NULL (an
-        outer join that found nothing)."""
-        if values[self._id_at] is None:
-            return None
-        if signals.pre_init.has_listeners(self.model) or signals.post_init.has_listeners(
-            self.model
-        ):
-            return self.model.from_db(connection.alias, self.attnames, self.values(values))
-        # What from_db leaves, without running __init__ over every field of the model (a
-        # credential report row has thirty): the columns read as attributes, the others
-        # deferred (absent, read on access), the instance marked as loaded from `db`.
-        # Ten times cheaper, and a list page builds a hundred of them.
-        instance = self.model.__new__(self.model)
-        instance.__dict__.update(zip(self.attnames, self.values(values), strict=True))
-        instance._state = ModelState()
-        instance._state.adding = False
-        instance._state.db = connection.alias
-        return instance
+        outer join that found nothing). For many rows, take `builder()` once."""
+        return self.builder()(values)
 
     def values(self, values) -> list:
         """This model's slice of a row, each value as the ORM would give it."""
@@ -127,13 +142,22 @@ class Columns:
         return self._converting
 
     @staticmethod
+    def splitter(parts: tuple["Columns", ...]):
+        """split() for the rows of one statement (each part's builder taken once)."""
+        slices, start = [], 0
+        for part in parts:
+            slices.append((part.builder(), start, start + len(part)))
+            start += len(part)
+
+        def split(row) -> list:
+            return [build(row[low:high]) for build, low, high in slices]
+
+        return split
+
+    @staticmethod
     def split(row, parts: tuple["Columns", ...]) -> list:
         """A row of several models' columns, side by side, as their instances (or None)."""
-        found, start = [], 0
-        for part in parts:
-            found.append(part.build(row[start : start + len(part)]))
-            start += len(part)
-        return found
+        return Columns.splitter(parts)(row)
 
     def get(self, pk):
         """The instance with this primary key (these columns only), or None."""

@@ -260,9 +260,9 @@ class QueueRows:
         )
         start = index.start or 0
         page = []
+        split = Columns.splitter((self.ITEM, self.DECISION))
         for item, decision in (
-            Columns.split(row, (self.ITEM, self.DECISION))
-            for row in fetch(sql, [*params, max(0, index.stop - start), start])
+            split(row) for row in fetch(sql, [*params, max(0, index.stop - start), start])
         ):
             item.latest_decision, item.cycle = decision, self.cycle
             page.append(item)

@@ -3,10 +3,11 @@ user's present credential report row and open findings, each role's open finding
 inline and managed policies; ids that are not there are left out."""
 
 import pytest
+from django.db.models.signals import post_init
 from django.utils import timezone
 
 from findings.inventory.reads import read_roles, read_users
-from findings.models import CredentialReportEntry, Finding
+from findings.models import CredentialReportEntry, Finding, IamUser
 from tests.findings.api.test_api import make_finding
 from tests.findings.detection.test_detect import (
     attach,
@@ -64,3 +65,34 @@ def test_roles_carry_their_policies_and_open_findings():
     assert roles[app.pk].last_used_at == app.last_used_at
     assert roles[idle.pk].last_used_at is None
     assert read_roles(ids=[]) == {}
+
+
+def test_with_something_listening_to_init_the_instances_are_built_by_from_db():
+    """Instances are built without __init__ unless a receiver listens to the model's init
+    signals: then through from_db, so that it hears each one. Both build the same user."""
+    production = make_account()
+    alice = iam_user(production, "alice", groups=["admins"])
+    credential_entry(production, "alice")
+    plain = read_users(ids=[alice.pk])[alice.pk]
+    heard = []
+
+    def listener(sender, instance, **kwargs):
+        heard.append(type(instance).__name__)
+
+    post_init.connect(listener, sender=IamUser)
+    post_init.connect(listener, sender=CredentialReportEntry)
+    try:
+        built = read_users(ids=[alice.pk])[alice.pk]
+    finally:
+        post_init.disconnect(listener, sender=IamUser)
+        post_init.disconnect(listener, sender=CredentialReportEntry)
+    assert sorted(heard) == ["CredentialReportEntry", "IamUser"]
+    for user in (plain, built):
+        assert (user.pk, user.name, user.groups, user.arn) == (
+            alice.pk,
+            "alice",
+            ["admins"],
+            alice.arn,
+        )
+        assert user.entry.arn == alice.arn and user._state.db == "default"
+        assert not user._state.adding
