@@ -126,7 +126,7 @@ def request_problem(request) -> str:
         except (BadRequest, MultiPartParserError) as exc:
             # A form in another charset than UTF-8, a broken multipart body. (Django answers
             # 400 itself, but with DEBUG on its error page read the form again: a 500.)
-            return f"the form could not be read ({exc})"
+            return f"the form could not be read ({shown(str(exc))[:200]})"
     if request.content_type in JSON_TYPES or request.content_type.endswith("+json"):
         try:
             body = request.body

@@ -22,7 +22,7 @@ from findings.aws.records import (
     RoleDetail,
     UserDetail,
 )
-from iamreview.input_guard import unusable_text
+from iamreview.input_guard import shown, unusable_text
 
 # AWS-managed policies are about a thousand and the same in every account, so the per-account
 # call leaves them out; fetch_aws_managed_policies gets the few that are used.
@@ -80,9 +80,25 @@ DETAIL_LISTS = ("UserDetailList", "GroupDetailList", "RoleDetailList", "Policies
 def parse_authorization_details_file(data: bytes) -> AuthorizationDetails:
     """The JSON that ``aws iam get-account-authorization-details`` prints (pages merged)."""
     document = load_json(data)
-    if isinstance(document, list):  # a list of raw pages, e.g. saved from boto3
-        return parse_authorization_details(document)
-    return parse_authorization_details([document])
+    # A list of raw pages, e.g. saved from boto3, or the CLI's one merged object.
+    pages = document if isinstance(document, list) else [document]
+    _check_is_authorization_details(pages)
+    return parse_authorization_details(pages)
+
+
+def _check_is_authorization_details(pages: list) -> None:
+    """Refuse a file that holds none of the four lists. Another file (Access Analyzer
+    findings, a service's last access, an empty list) would read as an account with no users,
+    roles or policies: everything it had, gone. (Pages from AWS itself always hold them.)"""
+    if not all(isinstance(page, Mapping) for page in pages):
+        return  # the parser names the page that is no object
+    if not any(isinstance(page.get(key), list) for page in pages for key in DETAIL_LISTS):
+        keys = sorted({shown(str(key))[:40] for page in pages[:5] for key in page})
+        found = ", ".join(keys[:5]) or "none"
+        raise ParseError(
+            f"not the output of get-account-authorization-details: none of "
+            f"{', '.join(DETAIL_LISTS)} is a list in it (its keys: {found})"
+        )
 
 
 def parse_authorization_details(pages: Iterable[Mapping[str, Any]]) -> AuthorizationDetails:
@@ -96,14 +112,6 @@ def parse_authorization_details(pages: Iterable[Mapping[str, Any]]) -> Authoriza
     for page in pages:
         if not isinstance(page, Mapping):
             raise ParseError("expected a JSON object with UserDetailList, RoleDetailList, ...")
-        if not any(key in page for key in DETAIL_LISTS):
-            # Another file (Access Analyzer findings, a service's last access) would read as
-            # an account with no users, roles or policies: everything it had, gone.
-            found = ", ".join(sorted(str(key) for key in page)[:5]) or "none"
-            raise ParseError(
-                f"not the output of get-account-authorization-details: none of "
-                f"{', '.join(DETAIL_LISTS)} is in it (its keys: {found})"
-            )
         # Indexes continue across pages so that an error names the item's place in the whole.
         for item in _items(page, "UserDetailList"):
             users.append(_user(item, f"UserDetailList[{len(users)}]"))

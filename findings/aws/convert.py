@@ -11,6 +11,12 @@ from findings.aws.errors import ParseError
 from iamreview.input_guard import MAX_JSON_DEPTH, unusable_text
 
 
+def preview(value: Any, *, limit: int = 80) -> str:
+    """`repr(value)` for a message, cut to `limit` characters: a file's value can be huge."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def to_utc(value: datetime) -> datetime:
     """Aware UTC datetime. boto3 returns tzutc()/tzlocal() values; naive ones are taken as UTC."""
     if value.tzinfo is None:
@@ -51,7 +57,8 @@ def parse_timestamp(value: Any, *, field: str, line: int | None = None) -> datet
     if isinstance(value, int | float) and not isinstance(value, bool):
         if not EARLIEST.timestamp() <= value < LATEST.timestamp():  # NaN too: never in range
             raise ParseError(
-                f"{value!r} seconds since 1970 is outside the dates AWS writes (1970 to 2199)",
+                f"{preview(value)} seconds since 1970 is outside the dates AWS writes"
+                " (1970 to 2199)",
                 line=line,
                 field=field,
             )
@@ -59,7 +66,9 @@ def parse_timestamp(value: Any, *, field: str, line: int | None = None) -> datet
     if isinstance(value, str) and (moment := aws_time(value, field=field, line=line)):
         return moment
     raise ParseError(
-        f"expected a date like 2026-03-01T12:34:56+00:00, found {value!r}", line=line, field=field
+        f"expected a date like 2026-03-01T12:34:56+00:00, found {preview(value)}",
+        line=line,
+        field=field,
     )
 
 

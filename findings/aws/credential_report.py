@@ -11,7 +11,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from findings.aws.convert import aws_time, to_utc
+from findings.aws.convert import aws_time, preview, to_utc
 from findings.aws.errors import TIMEOUT, AwsError, ParseError, error_code, translate
 from findings.aws.records import (
     NO_INFORMATION,
@@ -175,7 +175,7 @@ def _date(raw: dict[str, str], name: str, *, line: int) -> tuple[datetime | None
         return moment, None
     raise ParseError(
         f"expected a date like 2026-03-01T12:34:56+00:00 or one of "
-        f"no_information, N/A, not_supported; found {value!r}",
+        f"no_information, N/A, not_supported; found {preview(value)}",
         line=line,
         field=name,
     )

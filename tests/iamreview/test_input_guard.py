@@ -2,6 +2,7 @@
 characters and lone surrogates in query parameters, form fields and JSON bodies, and JSON
 nested deeper than anything we accept."""
 
+import io
 import json
 
 import pytest
@@ -142,3 +143,24 @@ def test_a_form_in_another_charset_is_a_clear_400_with_debug_on(login, reviewer,
     )
     assert response.status_code == 400
     assert "the form could not be read" in response.content.decode()
+
+
+def test_a_broken_multipart_body_is_a_clear_400_with_debug_on(login, reviewer, settings):
+    settings.DEBUG = True
+    response = login(reviewer).post(
+        "/accounts/profile/identities/",
+        b"--x\r\nnot a part",
+        content_type="multipart/form-data; boundary=",
+    )
+    assert response.status_code == 400
+    assert "the form could not be read (" in response.content.decode()
+
+
+def test_more_files_than_django_reads_are_a_clear_400(login, administrator, settings):
+    settings.DATA_UPLOAD_MAX_NUMBER_FILES = 3
+    files = {f"file{n}": io.BytesIO(b"x") for n in range(4)}
+    for n, upload in enumerate(files.values()):
+        upload.name = f"f{n}.json"
+    response = login(administrator).post("/collection/import/", files)
+    assert response.status_code == 400
+    assert "more than 3 files" in response.content.decode()

@@ -91,6 +91,9 @@ def test_another_kind_of_file_imported_as_authorization_details_wipes_nothing(pr
         import_gaad(production, findings)
     with pytest.raises(ImportRejected, match=r"its keys: JobStatus, ServicesLastAccessed"):
         import_gaad(production, b'{"JobStatus": "COMPLETED", "ServicesLastAccessed": []}')
+    for nothing in (b"[]", b'{"UserDetailList": null}', b"[{}]"):
+        with pytest.raises(ImportRejected, match="not the output of get-account-authorization"):
+            import_gaad(production, nothing)
     assert IamRole.objects.filter(gone_at=None).exists()
     assert IamUser.objects.filter(gone_at=None).exists()
 

@@ -6,6 +6,7 @@ from html import unescape
 
 import pytest
 from django.contrib.humanize.templatetags.humanize import naturaltime
+from django.utils import translation
 
 from findings.inventory.rows import RoleRows, UserRows, keys_cell, password_cell
 from findings.templatetags.evidence import ago
@@ -154,6 +155,18 @@ def test_dates_read_as_naturaltime_says_them_whatever_the_distance():
 
 
 def test_dates_go_through_naturaltime_when_translation_is_on(settings):
-    settings.USE_I18N = True
+    """With translation on, `ago` says what naturaltime says in the person's language (the
+    plain English units would not)."""
     moment_ = datetime.now(UTC) - timedelta(days=40)
-    assert ago(moment_) == naturaltime(moment_) == "1\xa0month, 1\xa0week ago"
+    # Django keeps the translation functions of the first call: with USE_I18N changed, a test
+    # clears them (as Django's own Trans says), before and after.
+    translation._trans.__dict__.clear()
+    settings.USE_I18N = True
+    try:
+        with translation.override("de"):
+            words = ago(moment_)
+            assert words == naturaltime(moment_)
+    finally:
+        settings.USE_I18N = False
+        translation._trans.__dict__.clear()
+    assert words.startswith("1\xa0Monat, 1\xa0Woche")
