@@ -48,6 +48,21 @@ def check_size(*, size: int) -> None:
         )
 
 
+def check_account(*, account: AwsAccount, arns) -> None:
+    """Refuse a file of another account: its users would be stored as this account's, and
+    this account's own marked gone. Each ARN names its account (AWS managed policies name
+    "aws"); the service-last-accessed import checks its one principal the same way."""
+    for arn in arns:
+        parts = arn.split(":")
+        owner = parts[4] if len(parts) > 5 else ""
+        if owner not in ("", "aws", account.account_id):
+            raise ParseError(
+                f"the file is account {owner}'s (it lists {arn[:200]}), not "
+                f"{account.account_id}'s ({account.name}): choose that account, or this "
+                "account's file"
+            )
+
+
 def store_parsed(
     *,
     account: AwsAccount,
@@ -77,12 +92,21 @@ def store_parsed(
         report = CredentialReport(
             generated_at=now, content=data, rows=parse_credential_report(data)
         )
+        check_account(account=account, arns=(row.arn for row in report.rows))
         counts = store_credential_report(
             account=account, report=report, now=now, previous_seen_at=previous_seen_at
         )
         return counts, report.generated_at
     if kind == "authorization-details":
         details = parse_authorization_details_file(data)
+        check_account(
+            account=account,
+            arns=(
+                item.arn
+                for items in (details.users, details.groups, details.roles, details.policies)
+                for item in items
+            ),
+        )
         aws_policies = tuple(p for p in details.policies if p.is_aws_managed)
         own = tuple(p for p in details.policies if not p.is_aws_managed)
         counts = store_authorization_details(

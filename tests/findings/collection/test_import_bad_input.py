@@ -8,7 +8,7 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from findings.collection.imports import ImportRejected, check_size, import_file
-from findings.models import CollectionRun, IamRole, IamUser
+from findings.models import CollectionRun, CredentialReportEntry, IamRole, IamUser
 from tests.findings.collection.test_imports import gaad_file, import_report, production, sample
 
 pytestmark = pytest.mark.django_db
@@ -96,6 +96,25 @@ def test_another_kind_of_file_imported_as_authorization_details_wipes_nothing(pr
             import_gaad(production, nothing)
     assert IamRole.objects.filter(gone_at=None).exists()
     assert IamUser.objects.filter(gone_at=None).exists()
+
+
+def test_another_accounts_files_are_refused_and_this_accounts_inventory_kept(production):
+    """The wrong account chosen for an upload stored the other account's users as this one's
+    and marked this one's gone."""
+    import_report(production)
+    import_gaad(production, gaad_file(POLICY))
+    staging_report = sample("credential-report.csv").replace(b"111122223333", b"444455556666")
+    with pytest.raises(ImportRejected) as rejected:
+        import_report(production, staging_report)
+    assert "the file is account 444455556666's (it lists arn:aws:iam::444455556666:" in str(
+        rejected.value
+    )
+    assert "not 111122223333's (Production)" in str(rejected.value)
+    with pytest.raises(ImportRejected, match="the file is account 444455556666's"):
+        import_gaad(production, gaad_file(POLICY).replace(b"111122223333", b"444455556666"))
+    assert not IamUser.objects.exclude(arn__contains="111122223333").exists()
+    assert not IamUser.objects.filter(gone_at__isnull=False).exists()
+    assert not CredentialReportEntry.objects.filter(gone_at__isnull=False).exists()
 
 
 def test_json_nested_200000_levels_deep_is_rejected(production):

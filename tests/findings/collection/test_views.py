@@ -45,8 +45,11 @@ def messages_of(response) -> list[str]:
 
 
 def upload(name="credential-report.csv", content=None):
-    data = (DATA / "credential-report.csv").read_bytes() if content is None else content
-    return SimpleUploadedFile(name, data, content_type="text/csv")
+    """The sample report (account 111122223333's), as the `account` fixture's own."""
+    if content is None:
+        sample = (DATA / "credential-report.csv").read_bytes()
+        content = sample.replace(b"arn:aws:iam::111122223333:", b"arn:aws:iam::123456789012:")
+    return SimpleUploadedFile(name, content, content_type="text/csv")
 
 
 # --- Who may do what ----------------------------------------------------------------------------
