@@ -21,7 +21,13 @@ from findings.aws.authorization_details import (
 from findings.aws.credential_report import fetch_credential_report
 from findings.aws.errors import AwsError, ParseError
 from findings.aws.service_last_accessed import fetch_service_last_accessed
-from findings.aws.session import Session, assume_role_session, client, hub_session
+from findings.aws.session import (
+    Session,
+    account_id_from_role_arn,
+    assume_role_session,
+    client,
+    hub_session,
+)
 from findings.collection.recommendations import (
     refresh_finding_recommendations,
     validate_suggestions_with_aws,
@@ -66,6 +72,14 @@ def account_session(*, account: AwsAccount, purpose: str) -> Session:
     """The AWS session for one unit of work in `account`: its role, or our own credentials."""
     if not account.role_arn:
         return hub_session()
+    owner = account_id_from_role_arn(account.role_arn)
+    if owner != account.account_id:
+        # A role reads its own account's IAM: this one would store account `owner`'s users,
+        # roles and report as this account's (a configuration error, before any AWS call).
+        raise ValueError(
+            f"{account.role_arn} is a role in account {owner}, not in {account.account_id}: "
+            "the role to assume must be in the account it reads"
+        )
     return assume_role_session(
         role_arn=account.role_arn,
         external_id=account.external_id or None,

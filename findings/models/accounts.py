@@ -1,3 +1,4 @@
+from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
 from django.db import models
 
@@ -60,6 +61,18 @@ class AwsAccount(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.account_id})"
+
+    def clean(self) -> None:
+        """The role to assume must be in this account: a role reads its own account's IAM, so
+        a role of another account would collect that account's users as this one's."""
+        parts = self.role_arn.split(":")
+        if self.role_arn and len(parts) == 6 and parts[4] != self.account_id:
+            raise ValidationError(
+                {
+                    "role_arn": f"This role is in account {parts[4]}, not {self.account_id}: "
+                    "the role to assume must be in the account it reads."
+                }
+            )
 
     @property
     def generates_policies(self) -> bool:

@@ -411,6 +411,24 @@ def test_a_malformed_role_arn_fails_the_run_as_a_configuration_error(aws):
     assert run.progress_message == "Failed"
 
 
+def test_a_role_in_another_account_fails_the_run_before_any_aws_call(aws):
+    """A role reads its own account's IAM: one of another account (saved before the model
+    refused it) would have stored that account's users as this one's."""
+    account = register(HUB)
+    other = "arn:aws:iam::210987654321:role/IAMReviewReadOnly"
+    type(account).objects.filter(pk=account.pk).update(role_arn=other)
+    account.refresh_from_db()
+
+    run = collect(account, Source.CREDENTIAL_REPORT)
+
+    assert run.status == "failed"
+    assert run.error == (
+        f"Configuration error: {other} is a role in account 210987654321, not in {HUB}: "
+        "the role to assume must be in the account it reads"
+    )
+    assert not CredentialReportEntry.objects.exists()
+
+
 def test_progress_reaches_the_run_and_the_caller(aws):
     iam_in(HUB).create_user(UserName="alice")
     iam_in(HUB).generate_credential_report()

@@ -216,3 +216,19 @@ def test_a_region_name_must_look_like_one():
     with pytest.raises(ValidationError, match="eu-west"):
         parse_regions(value="us-east-1,eu-west")
     assert parse_regions(value="") == []
+
+
+def test_the_role_to_assume_must_be_in_the_account_it_reads(db):
+    with pytest.raises(ValidationError) as refused:
+        add_account(
+            account_id="111122223333",
+            name="Production",
+            role_arn="arn:aws:iam::444455556666:role/IAMReviewReadOnly",
+        )
+    assert refused.value.message_dict == {
+        "role_arn": [
+            "This role is in account 444455556666, not 111122223333: the role to assume must "
+            "be in the account it reads."
+        ]
+    }
+    assert not AwsAccount.objects.exists()

@@ -117,6 +117,22 @@ def test_posts_without_a_csrf_token_are_refused(administrator):
     assert not AwsAccount.objects.exists()
 
 
+def test_a_role_in_another_account_is_refused_on_the_form(client, administrator):
+    client.force_login(administrator)
+    response = client.post(
+        reverse("aws_account_add"),
+        {
+            "account_id": "210987654321",
+            "name": "Other",
+            "role_arn": "arn:aws:iam::123456789012:role/IAMReviewReadOnly",
+            "regions": "us-east-1",
+        },
+    )
+    assert response.status_code == 200
+    assert "This role is in account 123456789012, not 210987654321" in response.content.decode()
+    assert not AwsAccount.objects.exists()
+
+
 def test_views_answer_only_their_http_methods(client, administrator, account):
     client.force_login(administrator)
     assert client.post(reverse("collection")).status_code == 405
