@@ -1,5 +1,6 @@
 """Import evidence from files saved with the AWS CLI, through the same parsers and storage."""
 
+from collections.abc import Iterable
 from datetime import datetime
 
 from django.conf import settings
@@ -48,7 +49,7 @@ def check_size(*, size: int) -> None:
         )
 
 
-def check_account(*, account: AwsAccount, arns) -> None:
+def check_account(*, account: AwsAccount, arns: Iterable[str]) -> None:
     """Refuse a file of another account: its users would be stored as this account's, and
     this account's own marked gone. Each ARN names its account (AWS managed policies name
     "aws"); the service-last-accessed import checks its one principal the same way."""

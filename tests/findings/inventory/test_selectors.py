@@ -56,8 +56,8 @@ def role(name: str, path: str = "/", last_used: dict | None = None, **extra) -> 
     }
 
 
-def authorization_details(users: list[dict], roles: list[dict]) -> bytes:
-    reader = f"arn:aws:iam::{ACCOUNT}:policy/reader"
+def authorization_details(users: list[dict], roles: list[dict], account: str = ACCOUNT) -> bytes:
+    reader = f"arn:aws:iam::{account}:policy/reader"
     return json.dumps(
         {
             "UserDetailList": users,
@@ -171,11 +171,12 @@ def test_user_rows_filter_by_account_and_leave_out_users_that_are_gone(productio
     import_file(
         account=other,
         kind="authorization-details",
-        data=authorization_details(users=[user("carol", account=OTHER)], roles=[]),
+        data=authorization_details(users=[user("carol", account=OTHER)], roles=[], account=OTHER),
     )
     assert [r["name"] for r in user_rows(account_id=OTHER)] == ["carol"]
 
-    import_file(account=other, kind="authorization-details", data=authorization_details([], []))
+    nothing = authorization_details([], [], account=OTHER)
+    import_file(account=other, kind="authorization-details", data=nothing)
     assert user_rows(account_id=OTHER) == []
     assert "carol" not in by_name(user_rows())
 
