@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping
+from dataclasses import replace
 from typing import Any
 from urllib.parse import unquote
 
@@ -75,6 +76,7 @@ def _pages(iam: Any, *, filters: Iterable[str]) -> Iterable[dict[str, Any]]:
 
 
 DETAIL_LISTS = ("UserDetailList", "GroupDetailList", "RoleDetailList", "Policies")
+LISTED_TYPES = dict(zip(DETAIL_LISTS, ("users", "groups", "roles", "policies"), strict=True))
 
 
 def parse_authorization_details_file(data: bytes) -> AuthorizationDetails:
@@ -83,7 +85,13 @@ def parse_authorization_details_file(data: bytes) -> AuthorizationDetails:
     # A list of raw pages, e.g. saved from boto3, or the CLI's one merged object.
     pages = document if isinstance(document, list) else [document]
     _check_is_authorization_details(pages)
-    return parse_authorization_details(pages)
+    details = parse_authorization_details(pages)
+    unlisted = frozenset(
+        kind
+        for key, kind in LISTED_TYPES.items()
+        if not any(isinstance(page.get(key), list) for page in pages)
+    )
+    return replace(details, unlisted=unlisted)
 
 
 def _check_is_authorization_details(pages: list) -> None:

@@ -172,6 +172,10 @@ class AuthorizationDetails:
     policies: tuple[ManagedPolicyDetail, ...]
     # How many response pages (API calls) it took; 1 for a merged CLI file.
     pages: int
+    # Types a file holds no list of ("users", "groups", "roles", "policies"): output made with
+    # `--filter` leaves them out, and what is stored of them must stay as it is, not read as
+    # deleted. Always empty for pages fetched from AWS, which asks for every type.
+    unlisted: frozenset[str] = frozenset()
 
 
 # --- Service last accessed ----------------------------------------------------------------------

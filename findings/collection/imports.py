@@ -1,6 +1,7 @@
 """Import evidence from files saved with the AWS CLI, through the same parsers and storage."""
 
 from collections.abc import Iterable
+from dataclasses import replace
 from datetime import datetime
 
 from django.conf import settings
@@ -112,13 +113,7 @@ def store_parsed(
         own = tuple(p for p in details.policies if not p.is_aws_managed)
         counts = store_authorization_details(
             account=account,
-            details=type(details)(
-                users=details.users,
-                groups=details.groups,
-                roles=details.roles,
-                policies=own,
-                pages=details.pages,
-            ),
+            details=replace(details, policies=own),
             aws_managed_policies=aws_policies,
             now=now,
             previous_seen_at=previous_seen_at,

@@ -42,6 +42,11 @@ def counts_summary(*, counts: dict) -> str:
         parts.append("no change")
     if findings:
         parts.append("findings " + ", ".join(findings))
+    unlisted = counts.get("not_in_file")
+    if isinstance(unlisted, list) and unlisted:
+        named = [str(kind) for kind in unlisted]
+        listed = ", ".join(named[:-1]) + " and " + named[-1] if len(named) > 1 else named[0]
+        parts.append(f"{listed} not in the file, kept as they were")
     return "; ".join(parts)
 
 

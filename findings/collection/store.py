@@ -15,11 +15,14 @@ from findings.aws.records import (
     AuthorizationDetails,
     CredentialReport,
     CredentialReportRow,
+    GroupDetail,
     ManagedPolicyDetail,
     PrincipalServiceAccess,
+    RoleDetail,
+    UserDetail,
 )
 from findings.collection.activity import refresh_user_activity
-from findings.collection.storage import BATCH_SIZE, intern_documents, sync_observed
+from findings.collection.storage import BATCH_SIZE, SyncCounts, intern_documents, sync_observed
 from findings.models import (
     AccessAnalyzerFinding,
     Analyzer,
@@ -269,90 +272,112 @@ def store_authorization_details(
         values["document_id"] = document_ids.get(values["document_sha256"])
 
     store_managed_policies(account=account, policies=policies, document_ids=document_ids, now=now)
-    # This account's own policies that AWS no longer lists were deleted.
-    ManagedPolicy.objects.filter(account=account, is_aws_managed=False, gone_at=None).exclude(
-        arn__in=[p.arn for p in details.policies]
-    ).update(gone_at=now, last_seen_at=previous_seen_at, changed_at=now)
-    users = sync_observed(
-        model=IamUser,
-        account=account,
-        records=[
-            {
-                "arn": u.arn,
-                "name": u.name,
-                "user_id": u.user_id,
-                "path": u.path,
-                "create_date": u.create_date,
-                "groups": sorted(u.groups),
-                "permissions_boundary_arn": u.permissions_boundary_arn or "",
-                "tags": u.tags,
-            }
-            for u in details.users
-        ],
-        now=now,
-        previous_seen_at=previous_seen_at,
+    # A type the file holds no list of (made with `--filter`) is left as stored: only what was
+    # listed can show that something was deleted.
+    unlisted = details.unlisted
+    if "policies" not in unlisted:
+        # This account's own policies that AWS no longer lists were deleted.
+        ManagedPolicy.objects.filter(account=account, is_aws_managed=False, gone_at=None).exclude(
+            arn__in=[p.arn for p in details.policies]
+        ).update(gone_at=now, last_seen_at=previous_seen_at, changed_at=now)
+    synced = {}
+    for kind_of, model, records in (
+        ("users", IamUser, _user_records(details.users)),
+        ("groups", IamGroup, _group_records(details.groups)),
+        ("roles", IamRole, _role_records(details.roles)),
+    ):
+        if kind_of in unlisted:
+            continue
+        synced[kind_of] = sync_observed(
+            model=model,
+            account=account,
+            records=records,
+            now=now,
+            previous_seen_at=previous_seen_at,
+        )
+        if kind_of == "users":
+            refresh_user_activity(account=account)
+    # Attachments belong to their principal: those of an unlisted type stay as stored.
+    principal_types = [t for t in ("user", "group", "role") if f"{t}s" in synced]
+    attached = (
+        sync_observed(
+            model=PolicyAttachment,
+            account=account,
+            records=attachments,
+            now=now,
+            previous_seen_at=previous_seen_at,
+            scope=None if len(principal_types) == 3 else {"principal_type__in": principal_types},
+        )
+        if principal_types
+        else SyncCounts()  # policies alone: no principal, so no attachment, was listed
     )
-    refresh_user_activity(account=account)
-    groups = sync_observed(
-        model=IamGroup,
-        account=account,
-        records=[
-            {
-                "arn": g.arn,
-                "name": g.name,
-                "group_id": g.group_id,
-                "path": g.path,
-                "create_date": g.create_date,
-            }
-            for g in details.groups
-        ],
-        now=now,
-        previous_seen_at=previous_seen_at,
-    )
-    roles = sync_observed(
-        model=IamRole,
-        account=account,
-        records=[
-            {
-                "arn": r.arn,
-                "name": r.name,
-                "role_id": r.role_id,
-                "path": r.path,
-                "create_date": r.create_date,
-                "description": r.description or "",
-                "trust_policy": r.assume_role_policy,
-                "permissions_boundary_arn": r.permissions_boundary_arn or "",
-                "tags": r.tags,
-                "last_used_at": r.last_used_at,
-                "last_used_region": r.last_used_region or "",
-                "instance_profile_arns": list(r.instance_profile_arns),
-                "max_session_duration": r.max_session_duration,
-                "is_service_linked": r.is_service_linked,
-                "is_sso": r.is_sso,
-            }
-            for r in details.roles
-        ],
-        now=now,
-        previous_seen_at=previous_seen_at,
-    )
-    attached = sync_observed(
-        model=PolicyAttachment,
-        account=account,
-        records=attachments,
-        now=now,
-        previous_seen_at=previous_seen_at,
-    )
-    return {
+    listed = {
         "users": len(details.users),
         "groups": len(details.groups),
         "roles": len(details.roles),
         "policies": len(details.policies),
-        "documents": len(document_ids),
-        **users.as_dict("users_"),
-        **roles.as_dict("roles_"),
-        **groups.as_dict("groups_"),
-        **attached.as_dict("attachments_"),
     }
+    counts = {kind_of: n for kind_of, n in listed.items() if kind_of not in unlisted}
+    counts["documents"] = len(document_ids)
+    for kind_of in ("users", "roles", "groups"):
+        if kind_of in synced:
+            counts.update(synced[kind_of].as_dict(f"{kind_of}_"))
+    counts.update(attached.as_dict("attachments_"))
+    if unlisted:
+        counts["not_in_file"] = [kind_of for kind_of in listed if kind_of in unlisted]
+    return counts
+
+
+def _user_records(users: tuple[UserDetail, ...]) -> list[dict]:
+    return [
+        {
+            "arn": u.arn,
+            "name": u.name,
+            "user_id": u.user_id,
+            "path": u.path,
+            "create_date": u.create_date,
+            "groups": sorted(u.groups),
+            "permissions_boundary_arn": u.permissions_boundary_arn or "",
+            "tags": u.tags,
+        }
+        for u in users
+    ]
+
+
+def _group_records(groups: tuple[GroupDetail, ...]) -> list[dict]:
+    return [
+        {
+            "arn": g.arn,
+            "name": g.name,
+            "group_id": g.group_id,
+            "path": g.path,
+            "create_date": g.create_date,
+        }
+        for g in groups
+    ]
+
+
+def _role_records(roles: tuple[RoleDetail, ...]) -> list[dict]:
+    return [
+        {
+            "arn": r.arn,
+            "name": r.name,
+            "role_id": r.role_id,
+            "path": r.path,
+            "create_date": r.create_date,
+            "description": r.description or "",
+            "trust_policy": r.assume_role_policy,
+            "permissions_boundary_arn": r.permissions_boundary_arn or "",
+            "tags": r.tags,
+            "last_used_at": r.last_used_at,
+            "last_used_region": r.last_used_region or "",
+            "instance_profile_arns": list(r.instance_profile_arns),
+            "max_session_duration": r.max_session_duration,
+            "is_service_linked": r.is_service_linked,
+            "is_sso": r.is_sso,
+        }
+        for r in roles
+    ]
 
 
 # --- Service last accessed ---------------------------------------------------------------------

@@ -335,3 +335,107 @@ def test_importing_authorization_details_stores_principals_and_policy_history(pr
         (True, "s3:GetObject"),
     ]
     assert history[0].last_seen_at == first.finished_at
+
+
+# --- Output made with --filter -----------------------------------------------------------------
+
+ALLOW_S3 = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:*"}]}
+
+
+def full_details() -> dict:
+    """Every type: a user with an inline policy, a group, a role, one of the account's policies."""
+    document = json.loads(gaad_file(ALLOW_S3))
+    document["UserDetailList"][0]["UserPolicyList"] = [
+        {"PolicyName": "own", "PolicyDocument": ALLOW_S3}
+    ]
+    document["GroupDetailList"] = [
+        {
+            "Path": "/",
+            "GroupName": "ops",
+            "GroupId": "AGPAOPS",
+            "Arn": f"arn:aws:iam::{ACCOUNT}:group/ops",
+            "CreateDate": "2021-01-01T00:00:00+00:00",
+            "GroupPolicyList": [],
+            "AttachedManagedPolicies": [],
+        }
+    ]
+    document["Policies"] = [
+        {
+            "PolicyName": "deploy",
+            "PolicyId": "ANPADEPLOY",
+            "Arn": f"arn:aws:iam::{ACCOUNT}:policy/deploy",
+            "Path": "/",
+            "DefaultVersionId": "v1",
+            "AttachmentCount": 0,
+            "IsAttachable": True,
+            "CreateDate": "2021-01-01T00:00:00+00:00",
+            "UpdateDate": "2021-01-01T00:00:00+00:00",
+            "PolicyVersionList": [
+                {"Document": ALLOW_S3, "VersionId": "v1", "IsDefaultVersion": True}
+            ],
+        }
+    ]
+    return document
+
+
+def import_details(account, document: dict):
+    data = json.dumps(document).encode()
+    return import_file(account=account, kind="authorization-details", data=data, filename="d.json")
+
+
+def current(model, account) -> list[str]:
+    return sorted(model.objects.filter(account=account, gone_at=None).values_list("arn", flat=True))
+
+
+def test_a_file_made_with_filter_leaves_the_types_it_does_not_list_as_they_were(production):
+    from findings.collection.status import counts_summary
+    from findings.models import IamGroup, ManagedPolicy
+
+    import_details(production, full_details())
+    user_attachments = PolicyAttachment.objects.filter(principal_type="user", gone_at=None)
+    assert user_attachments.count() == 1
+    # `aws iam get-account-authorization-details --filter Role`: the role list alone, and the
+    # role since renamed (the old one deleted).
+    roles_only = {"RoleDetailList": full_details()["RoleDetailList"]}
+    roles_only["RoleDetailList"][0]["RoleName"] = "batch"
+    roles_only["RoleDetailList"][0]["Arn"] = f"arn:aws:iam::{ACCOUNT}:role/batch"
+    run = import_details(production, roles_only)
+
+    assert run.status == CollectionRun.Status.SUCCEEDED
+    assert current(IamUser, production) == [f"arn:aws:iam::{ACCOUNT}:user/alice"]
+    assert current(IamGroup, production) == [f"arn:aws:iam::{ACCOUNT}:group/ops"]
+    kept = ManagedPolicy.objects.filter(account=production, gone_at=None)
+    assert list(kept.values_list("name", flat=True)) == ["deploy"]
+    assert user_attachments.count() == 1  # the user's inline policy is not read as detached
+    # The type it lists still shows what was deleted.
+    assert current(IamRole, production) == [f"arn:aws:iam::{ACCOUNT}:role/batch"]
+    assert PolicyAttachment.objects.get(
+        principal_arn=f"arn:aws:iam::{ACCOUNT}:role/legacy-batch", kind="inline"
+    ).gone_at
+    assert run.counts["not_in_file"] == ["users", "groups", "policies"]
+    assert "users" not in run.counts and run.counts["roles"] == 1
+    assert counts_summary(counts=run.counts).endswith(
+        "users, groups and policies not in the file, kept as they were"
+    )
+
+
+def test_a_list_that_is_in_the_file_but_empty_still_means_none_are_left(production):
+    from findings.models import IamGroup, ManagedPolicy
+
+    import_details(production, full_details())
+    emptied = full_details() | {"GroupDetailList": [], "Policies": []}
+    run = import_details(production, emptied)
+
+    assert current(IamGroup, production) == []
+    assert not ManagedPolicy.objects.filter(account=production, gone_at=None).exists()
+    assert "not_in_file" not in run.counts and run.counts["groups"] == 0
+
+
+def test_a_null_list_counts_as_not_in_the_file(production):
+    from findings.models import IamGroup
+
+    import_details(production, full_details())
+    run = import_details(production, full_details() | {"GroupDetailList": None})
+
+    assert current(IamGroup, production) == [f"arn:aws:iam::{ACCOUNT}:group/ops"]
+    assert run.counts["not_in_file"] == ["groups"]
