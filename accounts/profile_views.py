@@ -144,15 +144,15 @@ def render_profile(
     return render(request, "accounts/profile.html", context, status=status)
 
 
-@require_GET
 @requires()
+@require_GET
 def profile(request):
     return render_profile(request)
 
 
 # Each needs only a logged-in person: everyone manages their own identities and tokens.
-@require_POST
 @requires()
+@require_POST
 def identity_add(request):
     form = IdentityForm(request.POST, auto_id="identity-%s")
     if form.is_valid():
@@ -166,8 +166,8 @@ def identity_add(request):
     return render_profile(request, identity_form=form)
 
 
-@require_POST
 @requires()
+@require_POST
 def identity_remove(request, pk: int):
     identity = get_object_or_404(LinkedIdentity, pk=pk, user=request.user)
     try:
@@ -182,8 +182,8 @@ def identity_remove(request, pk: int):
 
 
 @never_cache
-@require_POST
 @requires()
+@require_POST
 def token_create(request):
     form = TokenForm(request.POST, auto_id="token-%s")
     if not form.is_valid():
@@ -197,8 +197,8 @@ def token_create(request):
     return render(request, "accounts/profile_token_created.html", {"token": token, "raw": raw})
 
 
-@require_POST
 @requires()
+@require_POST
 def token_revoke(request, pk: int):
     token = get_object_or_404(ApiToken, pk=pk, user=request.user)
     revoke_token(token=token, actor=request.user)
@@ -206,8 +206,8 @@ def token_revoke(request, pk: int):
     return redirect("profile")
 
 
-@require_POST
 @requires()
+@require_POST
 def digest_update(request):
     form = DigestForm(request.POST, auto_id="digest-%s")
     if not form.is_valid():

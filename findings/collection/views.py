@@ -58,8 +58,8 @@ def render_page(request, template: str, context: dict, *, status: int = 200):
 # --- Collection ---------------------------------------------------------------------------------
 
 
-@require_GET
 @requires(Capability.VIEW)
+@require_GET
 def collection(request):
     page = Paginator(AwsAccount.objects.order_by("name", "account_id"), STATUS_ACCOUNTS_PER_PAGE)
     page = page.get_page(request.GET.get("page"))
@@ -92,8 +92,8 @@ def report_outcome(request, account: AwsAccount, runs: QuerySet) -> None:
         )
 
 
-@require_POST
 @requires(Capability.MANAGE_ACCOUNTS)
+@require_POST
 def collect_account(request, pk: int):
     account = get_object_or_404(AwsAccount, pk=pk)
     back = back_to(request, reverse("collection"))
@@ -128,16 +128,16 @@ def collect_account(request, pk: int):
 # --- AWS accounts -------------------------------------------------------------------------------
 
 
-@require_GET
 @requires(Capability.VIEW)
+@require_GET
 def aws_accounts(request):
     return render(
         request, "findings/collection/aws_account_list.html", {"accounts": AwsAccount.objects.all()}
     )
 
 
-@require_http_methods(["GET", "POST"])
 @requires(Capability.MANAGE_ACCOUNTS)
+@require_http_methods(["GET", "POST"])
 def aws_account_add(request):
     form = AwsAccountForm(request.POST) if request.method == "POST" else AwsAccountForm()
     if form.is_bound and form.is_valid():
@@ -163,16 +163,16 @@ def account_page(request, account: AwsAccount, form: AwsAccountChangeForm | None
     return render_page(request, "findings/collection/aws_account_detail.html", context)
 
 
-@require_GET
 @requires(Capability.VIEW)
+@require_GET
 def aws_account(request, pk: int):
     account = get_object_or_404(AwsAccount, pk=pk)
     form = AwsAccountChangeForm.for_account(account)
     return account_page(request, account, form)
 
 
-@require_POST
 @requires(Capability.MANAGE_ACCOUNTS)
+@require_POST
 def aws_account_edit(request, pk: int):
     account = get_object_or_404(AwsAccount, pk=pk)
     form = AwsAccountChangeForm(request.POST)
@@ -188,8 +188,8 @@ def aws_account_edit(request, pk: int):
     return account_page(request, account, form)
 
 
-@require_POST
 @requires(Capability.MANAGE_ACCOUNTS)
+@require_POST
 def aws_account_toggle(request, pk: int):
     account = get_object_or_404(AwsAccount, pk=pk)
     # An explicit target state, so that a form submitted twice does not switch back.
@@ -208,8 +208,8 @@ def aws_account_toggle(request, pk: int):
 # --- File import --------------------------------------------------------------------------------
 
 
-@require_http_methods(["GET", "POST"])
 @requires(Capability.MANAGE_ACCOUNTS)
+@require_http_methods(["GET", "POST"])
 def collection_import(request):
     if request.method == "POST":
         form = ImportForm(request.POST, request.FILES)

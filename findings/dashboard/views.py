@@ -5,8 +5,8 @@ from accounts.permissions import requires, roles_of
 from findings.dashboard.selectors import dashboard_context
 
 
-@require_GET
 @requires()
+@require_GET
 def dashboard(request):
     roles = roles_of(request.user)
     context = {"roles": roles, **(dashboard_context(user=request.user) if roles else {})}

@@ -21,8 +21,8 @@ from iamreview.input_guard import parse_id
 from iamreview.redirects import back_to
 
 
-@require_GET
 @requires(Capability.VIEW)
+@require_GET
 def exclusion_list(request):
     today = timezone.localdate()
     exclusions = list(
@@ -49,8 +49,8 @@ def exclusion_list(request):
     return render(request, "findings/detection/exclusions.html", {"active": active, "past": past})
 
 
-@require_http_methods(["GET", "POST"])
 @requires(Capability.MANAGE_ACCOUNTS)
+@require_http_methods(["GET", "POST"])
 def exclusion_add(request):
     finding = None
     finding_id = request.POST.get("finding") or request.GET.get("finding")
@@ -88,8 +88,8 @@ def exclusion_add(request):
     )
 
 
-@require_POST
 @requires(Capability.MANAGE_ACCOUNTS)
+@require_POST
 def exclusion_end(request, pk: int):
     exclusion = get_object_or_404(Exclusion, pk=pk)
     try:

@@ -199,8 +199,8 @@ def list_cache_key(request, filters: FindingFilters, *, part: str) -> str:
     return f"iamreview:findings-list:{findings_version()}:{digest}"
 
 
-@require_GET
 @requires(Capability.VIEW)
+@require_GET
 def findings_list(request):
     filters = FindingFilters.from_params(request.GET)
     partial = bool(request.htmx and not request.htmx.history_restore_request)
@@ -238,16 +238,16 @@ def export_response(
     return response
 
 
-@require_GET
 @requires(Capability.VIEW)
+@require_GET
 def findings_export_csv(request):
     return export_response(
         request, extension="csv", content_type="text/csv; charset=utf-8", render_rows=csv_chunks
     )
 
 
-@require_GET
 @requires(Capability.VIEW)
+@require_GET
 def findings_export_json(request):
     return export_response(
         request,
@@ -282,8 +282,8 @@ def thresholds_used(finding: Finding) -> tuple[list[str], list[str]]:
     return [words[n] for n in used if n in words], [w for n, w in words.items() if n not in used]
 
 
-@require_GET
 @requires(Capability.VIEW)
+@require_GET
 def finding_detail(request, pk: int):
     finding = get_object_or_404(
         Finding.objects.select_related(

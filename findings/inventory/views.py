@@ -279,8 +279,8 @@ def is_filtered(filters: InventoryFilters) -> bool:
     return bool(filters.account or filters.q or filters.kind)
 
 
-@require_GET
 @requires(Capability.VIEW)
+@require_GET
 def users(request):
     filters = InventoryFilters.from_params(request.GET)
     filters.kind = ""
@@ -304,8 +304,8 @@ def users(request):
     return render_inventory(request, tab="users", filters=filters, build_table=build_table)
 
 
-@require_GET
 @requires(Capability.VIEW)
+@require_GET
 def roles(request):
     filters = InventoryFilters.from_params(request.GET)
 
@@ -425,8 +425,8 @@ def principal_context(account: AwsAccount, arn: str, group_arns: dict[str, str])
     }
 
 
-@require_GET
 @requires(Capability.VIEW)
+@require_GET
 def user_detail(request, pk: int):
     user = get_object_or_404(IamUser.objects.select_related("account"), pk=pk)
     groups = list(IamGroup.objects.filter(account=user.account, name__in=user.groups, gone_at=None))
@@ -439,8 +439,8 @@ def user_detail(request, pk: int):
     return render(request, "findings/inventory/user.html", context)
 
 
-@require_GET
 @requires(Capability.VIEW)
+@require_GET
 def role_detail(request, pk: int):
     role = get_object_or_404(IamRole.objects.select_related("account"), pk=pk)
     context = principal_context(role.account, role.arn, {})

@@ -95,13 +95,12 @@ def render_review_list(request, *, open_form=None, release_form=None):
     return render(request, "findings/reviews/review.html", context)
 
 
-@require_GET
 @requires(Capability.VIEW)
+@require_GET
 def review(request):
     return render_review_list(request)
 
 
-# Declared before require_POST so that a person without the capability gets a 403, not a 405.
 @requires(Capability.MANAGE_ACCOUNTS)
 @require_POST
 def review_open(request):
@@ -167,8 +166,8 @@ def render_cycle(request, cycle: ReviewCycle, *, status: int = 200, **options):
     )
 
 
-@require_GET
 @requires(Capability.VIEW)
+@require_GET
 def review_cycle(request, pk: int):
     return render_cycle(request, load_cycle(pk))
 
@@ -206,8 +205,8 @@ def bulk_refused(request, cycle: ReviewCycle, ids: list[int], *errors: str):
     )
 
 
-@require_POST
 @requires(Capability.DECIDE)
+@require_POST
 def review_bulk(request, pk: int):
     cycle = get_object_or_404(ReviewCycle, pk=pk)
     form = BulkForm(request.POST)
@@ -272,8 +271,8 @@ def review_bulk(request, pk: int):
 
 
 # Reviewers and administrators assign: findings.reviews.services decides (Forbidden -> 403).
-@require_POST
 @requires(Capability.VIEW)
+@require_POST
 def review_assign(request, pk: int):
     cycle = get_object_or_404(ReviewCycle, pk=pk)
     back = back_to_queue(cycle, request.POST.get("back", ""))
@@ -303,8 +302,8 @@ def review_assign(request, pk: int):
     return back
 
 
-@require_POST
 @requires(Capability.SIGN_OFF)
+@require_POST
 def review_sign_off(request, pk: int):
     cycle = load_cycle(pk)
     form = SignOffForm(request.POST)
@@ -335,8 +334,8 @@ def review_sign_off(request, pk: int):
 
 
 # Auditors and administrators, and approvers for the cycles they may sign off (services).
-@require_GET
 @requires(Capability.VIEW)
+@require_GET
 def review_evidence_pack(request, pk: int):
     cycle = get_object_or_404(ReviewCycle, pk=pk)
     if not may_download_evidence(user=request.user, cycle=cycle):
@@ -387,14 +386,14 @@ def render_item(request, item: ReviewItem, *, status: int = 200, **kwargs):
     return response
 
 
-@require_GET
 @requires(Capability.VIEW)
+@require_GET
 def review_item(request, pk: int):
     return render_item(request, load_item(pk))
 
 
-@require_POST
 @requires(Capability.DECIDE)
+@require_POST
 def review_decide(request, pk: int):
     item = load_item(pk)
     form = DecisionForm(
@@ -447,8 +446,8 @@ def review_decide(request, pk: int):
 # --- The audit log --------------------------------------------------------------------------
 
 
-@require_GET
 @requires(Capability.EXPORT)
+@require_GET
 def review_audit(request):
     context = audit_context(request)
     status = 400 if context["filter_errors"] else 200
@@ -457,7 +456,6 @@ def review_audit(request):
     )
 
 
-# Declared before require_POST so that a person without the capability gets a 403, not a 405.
 @requires(Capability.EXPORT)
 @require_POST
 def review_audit_verify(request):
@@ -467,8 +465,8 @@ def review_audit_verify(request):
     return redirect("review_audit")
 
 
-@require_GET
 @requires(Capability.EXPORT)
+@require_GET
 def review_audit_csv(request):
     filters, errors = parse_audit_filters(params=request.GET)
     if errors:

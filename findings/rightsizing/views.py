@@ -103,16 +103,16 @@ def render_generation(request, role: IamRole, *, error: str = "", status: int = 
     return response
 
 
-@require_GET
 @requires(Capability.VIEW)
+@require_GET
 def generation_status(request, pk: int):
     role = get_object_or_404(IamRole.objects.select_related("account"), pk=pk, gone_at=None)
     return render_generation(request, role)
 
 
 # Administrators and reviewers: the domain decides (Forbidden -> 403).
-@require_POST
 @requires(Capability.VIEW)
+@require_POST
 def generate_from_cloudtrail(request, pk: int):
     role = get_object_or_404(IamRole.objects.select_related("account"), pk=pk, gone_at=None)
     raw = (request.POST.get("days") or "").strip()
@@ -136,8 +136,8 @@ def generate_from_cloudtrail(request, pk: int):
     return render_generation(request, role, error=error, status=400 if error else 200)
 
 
-@require_GET
 @requires(Capability.VIEW)
+@require_GET
 def download(request, kind: str, pk: int, fmt: str):
     if kind not in MODELS or fmt not in DOWNLOADS:
         raise Http404("No such download")
@@ -168,8 +168,8 @@ def _rows(filters: dict[str, str]):
     return rightsizing_rows(account_id=filters["account"], kind=filters["kind"], tag=filters["tag"])
 
 
-@require_GET
 @requires(Capability.VIEW)
+@require_GET
 def rightsizing(request):
     filters = _filters(request)
     try:
@@ -204,8 +204,8 @@ def _export_row(row) -> dict:
     }
 
 
-@require_GET
 @requires(Capability.EXPORT)
+@require_GET
 def export(request, fmt: str):
     if fmt not in ("csv", "json"):
         raise Http404("No such format")
