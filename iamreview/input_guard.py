@@ -43,6 +43,47 @@ def text_problem(text: str) -> str:
 def unusable_text(value: object, *, max_depth: int = MAX_JSON_DEPTH) -> tuple[str, str] | None:
     """(path, problem) of the first unusable string or key, or too-deep nesting, in document
     order; None when everything is usable. Paths read like `RoleDetailList[3].Description`."""
+    if _usable(value, max_depth=max_depth):
+        return None  # the usual case, found without naming every place (a third of the cost)
+    return _first_unusable(value, max_depth=max_depth)
+
+
+def _bad(text: str) -> bool:
+    # isascii is a quick scan, and ASCII text holds no surrogate: only NUL is left to look for.
+    return "\x00" in text or (not text.isascii() and bool(text_problem(text)))
+
+
+def _usable(value: object, *, max_depth: int) -> bool:
+    """Whether unusable_text finds nothing: the same rules, without building paths."""
+    if isinstance(value, str):
+        return not _bad(value)
+    stack: list[tuple[object, int]] = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            if item and depth >= max_depth:
+                return False  # its members are deeper than allowed
+            for key, child in item.items():
+                if isinstance(key, str) and _bad(key):
+                    return False
+                if isinstance(child, str):
+                    if _bad(child):
+                        return False
+                elif isinstance(child, dict | list | tuple):
+                    stack.append((child, depth + 1))
+        elif isinstance(item, list | tuple):
+            if item and depth >= max_depth:
+                return False
+            for child in item:
+                if isinstance(child, str):
+                    if _bad(child):
+                        return False
+                elif isinstance(child, dict | list | tuple):
+                    stack.append((child, depth + 1))
+    return True
+
+
+def _first_unusable(value: object, *, max_depth: int) -> tuple[str, str] | None:
     stack: list[tuple[object, str, int]] = [(value, "", 0)]
     while stack:
         item, where, depth = stack.pop()

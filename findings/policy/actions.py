@@ -16,6 +16,7 @@ from policy_sentry.querying.all import get_all_service_prefixes
 READ_ONLY_ACCESS_LEVELS = ("List", "Read")
 
 
+@cache  # read from the installed package's metadata: a file read and an email parse each time
 def database_version() -> str:
     return f"policy_sentry {version('policy-sentry')}"
 

@@ -141,6 +141,32 @@ class Account:
     def _roles(self) -> list[str]:
         return self.targets("role")[:-1]
 
+    @cached_property
+    def _trusting(self) -> tuple[tuple[str, ...], dict[str, tuple[str, ...]]]:
+        """Who may assume which role by its trust policy, read once for the account: the roles
+        that trust anyone in it, and for each named principal the roles that name it, both in
+        the order of `_roles`. A principal's candidates are then these, not every role."""
+        anyone: list[str] = []
+        named: dict[str, list[str]] = {}
+        for role in self._roles:
+            everyone, names = self._trustees.get(role, (False, frozenset()))
+            if everyone:
+                anyone.append(role)
+                continue
+            for name in names:
+                named.setdefault(name, []).append(role)
+        return tuple(anyone), {name: tuple(roles) for name, roles in named.items()}
+
+    @cached_property
+    def _role_order(self) -> dict[str, int]:
+        return {role: n for n, role in enumerate(self._roles)}
+
+    @cached_property
+    def _assumable(self) -> dict[str, list[str]]:
+        """assumable_roles' answers, by principal: paths from many principals meet the same
+        roles."""
+        return {}
+
 
 def _condition_keys(statement) -> set[str]:
     return {key.lower() for values in (statement.condition or {}).values() for key in values}
@@ -237,25 +263,33 @@ def _trustees(trust: Mapping | None, account_id: str) -> tuple[bool, frozenset[s
     return anyone, frozenset(named)
 
 
-def _trusts(account: Account, role: str, principal_arn: str) -> bool:
-    anyone, named = account._trustees.get(role, (False, frozenset()))
-    return anyone or principal_arn in named
-
-
 def _label(arn: str) -> str:
     return arn.rpartition(":")[2]
 
 
 def assumable_roles(*, principal_arn: str, account: Account) -> list[str]:
     """Roles whose trust policy allows the principal and whose ARN its own policies allow."""
+    known = account._assumable.get(principal_arn)
+    if known is not None:
+        return known
     perms = account.principals[principal_arn]
-    return [
-        role
-        for role in account._roles
-        if role != principal_arn
-        and _trusts(account, role, principal_arn)
-        and perms.decide(action="sts:AssumeRole", resource=role).allowed
-    ]
+    found: list[str] = []
+    # Allowed on no resource at all (most principals): no role to look at. On some resource
+    # covers every resource it could be allowed on, so this never hides a role.
+    if perms.decide(action="sts:AssumeRole").allowed:
+        anyone, named = account._trusting
+        mine = named.get(principal_arn, ())
+        candidates = (
+            sorted({*anyone, *mine}, key=account._role_order.__getitem__) if mine else anyone
+        )
+        found = [
+            role
+            for role in candidates
+            if role != principal_arn
+            and perms.decide(action="sts:AssumeRole", resource=role).allowed
+        ]
+    account._assumable[principal_arn] = found
+    return found
 
 
 def escalation_path(*, principal_arn: str, account: Account, max_hops: int = 4) -> list[str]:

@@ -71,9 +71,9 @@ def test_anonymous_visitor_never_gets_a_page_except_login_and_healthz(client):
             expected = ANONYMOUS_STATUS.get(pattern.name, {200, 503})
             assert response.status_code in expected, (route, response.status_code)
         else:
-            for response in (response, client.post(sample_path(route))):
-                assert response.status_code == 302, (route, response.status_code)
-                assert response.url.startswith("/accounts/login/"), route
+            for answer in (response, client.post(sample_path(route))):
+                assert answer.status_code == 302, (route, answer.status_code)
+                assert answer.url.startswith("/accounts/login/"), route
 
 
 @pytest.mark.django_db

@@ -164,3 +164,36 @@ def test_more_files_than_django_reads_are_a_clear_400(login, administrator, sett
     response = login(administrator).post("/collection/import/", files)
     assert response.status_code == 400
     assert "more than 3 files" in response.content.decode()
+
+
+def nested(depth: int, leaf: object) -> object:
+    for n in range(depth):
+        leaf = [leaf] if n % 2 else {"k": leaf}
+    return leaf
+
+
+@pytest.mark.parametrize(
+    "document",
+    [
+        nested(64, "ok"),  # a string at the deepest allowed level
+        nested(64, []),
+        nested(65, []),  # an empty list one level too deep
+        nested(65, 1),
+        nested(63, {}),
+        nested(64, {}),
+        nested(64, {"k": 1}),
+        nested(40, "caf\u00e9 \u2603"),
+        nested(40, "bad \ud800"),
+        nested(40, {"\ud800": 1}),
+        nested(40, {"k\x00": 1}),
+        nested(40, ("t", "\x00")),
+        "\x00",
+        "\udfff",
+        {1: "\x00"},  # a key that is no string, a value that is unusable
+        {"k": [1, 2.5, None, True, "fine"]},
+    ],
+)
+def test_the_quick_check_agrees_with_the_walk_that_names_the_place(document):
+    from iamreview.input_guard import _first_unusable
+
+    assert unusable_text(document) == _first_unusable(document, max_depth=64)
