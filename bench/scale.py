@@ -50,6 +50,7 @@ EVIDENCE_TABLES = [
     "findings_iamrole",
     "findings_policyattachment",
     "findings_reviewitem",
+    "findings_policysuggestion",
 ]
 
 

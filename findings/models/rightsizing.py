@@ -23,6 +23,9 @@ class PolicySuggestion(models.Model):
     changed_policies = models.PositiveIntegerField(default=0)
     action_database = models.CharField(max_length=60)
     data = models.JSONField()
+    # Of every column but computed_at, and of `data` without its generated_at: a recollection
+    # that changes nothing rewrites no suggestion, so computed_at is when it took this form.
+    fingerprint = models.CharField(max_length=64, blank=True, default="")
 
     class Meta:
         ordering = [

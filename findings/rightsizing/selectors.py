@@ -25,7 +25,7 @@ from findings.models import (
 )
 from findings.policy.grants import GrantedPolicy
 from findings.rightsizing.engine import Principal, ServiceUsage, suggest
-from findings.rightsizing.validation import aws_validation, document_key
+from findings.rightsizing.validation import CHECKED_BY, aws_validation, document_key
 
 GRANTING_KINDS = ("inline", "managed")
 
@@ -233,7 +233,7 @@ def with_stored_validation(
     if stored is None:
         return fresh
     checked = stored.data.get("validation") or {}
-    if checked.get("checked_by") != "access-analyzer":
+    if checked.get("checked_by") != CHECKED_BY:
         return fresh
     by_policy = {d["policy"]: d["findings"] for d in checked.get("documents") or []}
     known = {

@@ -10,12 +10,15 @@ from django.db import transaction
 from django.utils import timezone
 
 from findings.models import AwsAccount, IamRole, IamUser, PolicySuggestion
+from findings.models.fingerprints import fingerprint
 from findings.rightsizing.selectors import compute_suggestions
-from findings.rightsizing.validation import aws_validation, document_key
+from findings.rightsizing.validation import CHECKED_BY, aws_validation, document_key
 
 
 def refresh_suggestions(*, account: AwsAccount, now: datetime | None = None) -> int:
-    """Recompute and store the suggestion of every present user and role of the account.
+    """Recompute the suggestion of every present user and role of the account, and store those
+    that differ from the stored one (an unchanged suggestion is not written, and keeps its
+    computed_at and Access Analyzer's check).
 
     Idempotent; a principal that went loses its suggestion. Returns how many are stored.
     """
@@ -24,26 +27,39 @@ def refresh_suggestions(*, account: AwsAccount, now: datetime | None = None) -> 
     roles = list(IamRole.objects.filter(account=account, gone_at=None, is_service_linked=False))
     principals = {p.arn: p for p in [*users, *roles]}
     suggestions = compute_suggestions(account=account, principals=principals.values(), now=now)
-    rows = [
-        PolicySuggestion(
-            account=account,
-            principal_arn=arn,
-            principal_type=data["kind"],
-            principal_name=data["name"],
-            principal_pk=principals[arn].pk,
-            tags=principals[arn].tags or {},
-            computed_at=now,
-            unused_days=data["unused_days"],
-            removed_services=len(data["removed_services"]),
-            removed_actions=data["removed_actions"],
-            removed_write_actions=data["removed_write_actions"],
-            removes_admin=data["removes_admin"],
-            changed_policies=sum(1 for c in data["changes"] if c["action"] != "keep"),
-            action_database=data["action_database"],
-            data=data,
+    stored = dict(
+        PolicySuggestion.objects.filter(account=account).values_list("principal_arn", "fingerprint")
+    )
+    rows = []
+    for arn, data in suggestions.items():
+        values = {
+            "principal_type": data["kind"],
+            "principal_name": data["name"],
+            "principal_pk": principals[arn].pk,
+            "tags": principals[arn].tags or {},
+            "unused_days": data["unused_days"],
+            "removed_services": len(data["removed_services"]),
+            "removed_actions": data["removed_actions"],
+            "removed_write_actions": data["removed_write_actions"],
+            "removes_admin": data["removes_admin"],
+            "changed_policies": sum(1 for c in data["changes"] if c["action"] != "keep"),
+            "action_database": data["action_database"],
+        }
+        print_ = fingerprint(
+            {**values, "data": {k: v for k, v in data.items() if k != "generated_at"}}
         )
-        for arn, data in suggestions.items()
-    ]
+        if stored.get(arn) == print_:
+            continue
+        rows.append(
+            PolicySuggestion(
+                account=account,
+                principal_arn=arn,
+                computed_at=now,
+                data=data,
+                fingerprint=print_,
+                **values,
+            )
+        )
     fields = [
         f.name
         for f in PolicySuggestion._meta.concrete_fields
@@ -60,7 +76,7 @@ def refresh_suggestions(*, account: AwsAccount, now: datetime | None = None) -> 
             unique_fields=["account", "principal_arn"],
             update_fields=fields,
         )
-    return len(rows)
+    return len(suggestions)
 
 
 def record_aws_validation(
@@ -81,6 +97,11 @@ def record_aws_validation(
             seen[key] = check(document)
         return seen[key]
 
+    # A suggestion AWS already checked is one refresh_suggestions left as it was: the same
+    # documents, so no call and no write. A changed one came back with the local check.
+    suggestions = [
+        s for s in suggestions if (s.data.get("validation") or {}).get("checked_by") != CHECKED_BY
+    ]
     for suggestion in suggestions:
         suggestion.data["validation"] = aws_validation(
             data=suggestion.data, findings_of=findings_of

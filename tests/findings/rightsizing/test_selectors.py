@@ -126,7 +126,7 @@ def test_refreshing_stores_one_suggestion_per_principal_in_fixed_queries(
         role = iam_role(production, f"worker-{n}")
         attach(production, role, BATCH, name=f"p{n}")
         service_row(production, role, "s3", used_days=1)
-    with django_assert_max_num_queries(12):
+    with django_assert_max_num_queries(13):  # 12, and the stored suggestions' fingerprints
         stored = refresh_suggestions(account=production, now=NOW)
     assert stored == 21
     assert refresh_suggestions(account=production, now=NOW) == 21  # idempotent
@@ -206,3 +206,59 @@ def test_access_analyzer_unused_permission_findings_are_shown_beside_with_the_di
     assert beside["unused_services"] == ["dynamodb", "s3"]
     assert beside["only_access_analyzer"] == ["s3"]
     assert beside["only_iamreview"] == ["sqs"]
+
+
+def suggestion_versions() -> dict[str, str]:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT principal_arn, xmin::text FROM findings_policysuggestion")
+        return dict(cursor.fetchall())
+
+
+def test_refreshing_again_with_nothing_changed_writes_no_suggestion(production, legacy_batch):
+    from datetime import timedelta
+
+    worker = iam_role(production, "worker")
+    attach(production, worker, BATCH, name="worker")
+    service_row(production, worker, "s3", used_days=1)
+    refresh_suggestions(account=production, now=NOW)
+    before = suggestion_versions()
+    first = PolicySuggestion.objects.get(principal_arn=worker.arn)
+
+    # A later collection that changed nothing: not a row written; computed_at stays.
+    assert refresh_suggestions(account=production, now=NOW + timedelta(hours=6)) == 2
+    assert suggestion_versions() == before
+    assert PolicySuggestion.objects.get(principal_arn=worker.arn).computed_at == first.computed_at
+
+    # The worker is given one more policy: only its suggestion is written again, at that time.
+    attach(production, worker, BATCH, name="more")
+    later = NOW + timedelta(hours=12)
+    refresh_suggestions(account=production, now=later)
+    after = suggestion_versions()
+    assert after[legacy_batch.arn] == before[legacy_batch.arn]
+    assert after[worker.arn] != before[worker.arn]
+    assert PolicySuggestion.objects.get(principal_arn=worker.arn).computed_at == later
+
+
+def test_access_analyzer_checks_a_suggestion_once_while_it_stays_the_same(legacy_batch):
+    from findings.rightsizing.services import record_aws_validation
+
+    production = legacy_batch.account
+    refresh_suggestions(account=production, now=NOW)
+    checked = []
+
+    def check(document):
+        checked.append(document)
+        return []
+
+    assert record_aws_validation(account=production, check=check) == 1
+    assert len(checked) == 1
+    stored = PolicySuggestion.objects.get(principal_arn=legacy_batch.arn)
+    assert stored.data["validation"]["checked_by"] == "access-analyzer"
+
+    refresh_suggestions(account=production, now=NOW)  # unchanged: AWS's check is kept
+    assert record_aws_validation(account=production, check=check) == 0
+    assert len(checked) == 1
+    stored.refresh_from_db()
+    assert stored.data["validation"]["checked_by"] == "access-analyzer"
