@@ -5,7 +5,7 @@ storage of a source is all-or-nothing, so a failure half-way leaves the previous
 """
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -28,6 +28,7 @@ from findings.aws.session import (
     client,
     hub_session,
 )
+from findings.collection.ownership import foreign_arn
 from findings.collection.recommendations import (
     refresh_finding_recommendations,
     validate_suggestions_with_aws,
@@ -87,6 +88,24 @@ def account_session(*, account: AwsAccount, purpose: str) -> Session:
     )
 
 
+def check_owner(*, account: AwsAccount, arns: Iterable[str]) -> None:
+    """Refuse what AWS answered for another account before storing it (ValueError: the
+    account's configuration is wrong). Without a role to assume, the collector reads the account
+    its own credentials are in, whatever account id was typed."""
+    if found := foreign_arn(account=account, arns=arns):
+        owner, arn = found
+        how = (
+            f"the role {account.role_arn}"
+            if account.role_arn
+            else "iamreview's own credentials (no role to assume is set)"
+        )
+        raise ValueError(
+            f"AWS answered with account {owner}'s data (it lists {arn[:200]}), not "
+            f"{account.account_id}'s, through {how}: set the role to assume in "
+            f"{account.account_id}; nothing was stored"
+        )
+
+
 def _previous_seen_at(account: AwsAccount, source: str) -> datetime | None:
     run = last_success(account=account, source=source)
     return run.finished_at if run else None
@@ -96,6 +115,7 @@ def _collect_credential_report(account: AwsAccount, progress: Progress) -> Outco
     progress(0, 2, "Fetching the credential report (AWS may need a minute to generate it)")
     iam = client(account_session(account=account, purpose="credential-report"), "iam")
     report = fetch_credential_report(iam)
+    check_owner(account=account, arns=(row.arn for row in report.rows))
     progress(1, 2, f"Storing {len(report.rows)} credential report rows")
     with transaction.atomic():
         counts = store_credential_report(
@@ -111,6 +131,14 @@ def _collect_authorization_details(account: AwsAccount, progress: Progress) -> O
     progress(0, 3, "Reading users, groups, roles and policies (GetAccountAuthorizationDetails)")
     iam = client(account_session(account=account, purpose="authorization-details"), "iam")
     details = fetch_authorization_details(iam)
+    check_owner(
+        account=account,
+        arns=(
+            item.arn
+            for items in (details.users, details.groups, details.roles, details.policies)
+            for item in items
+        ),
+    )
     wanted = attached_aws_managed_policy_arns(details)
     aws_policies = ()
     missing = aws_managed_policies_to_refresh(arns=wanted)

@@ -17,6 +17,7 @@ from findings.aws.errors import ParseError
 from findings.aws.records import AccessAnalyzerSnapshot, CredentialReport
 from findings.aws.service_last_accessed import parse_service_last_accessed_file
 from findings.collection.collectors import detect_after
+from findings.collection.ownership import foreign_arn
 from findings.collection.runs import claim_run, finish_run, last_success, start_run
 from findings.collection.store import (
     store_access_analyzer,
@@ -52,17 +53,15 @@ def check_size(*, size: int) -> None:
 
 def check_account(*, account: AwsAccount, arns: Iterable[str]) -> None:
     """Refuse a file of another account: its users would be stored as this account's, and
-    this account's own marked gone. Each ARN names its account (AWS managed policies name
-    "aws"); the service-last-accessed import checks its one principal the same way."""
-    for arn in arns:
-        parts = arn.split(":")
-        owner = parts[4] if len(parts) > 5 else ""
-        if owner not in ("", "aws", account.account_id):
-            raise ParseError(
-                f"the file is account {owner}'s (it lists {arn[:200]}), not "
-                f"{account.account_id}'s ({account.name}): choose that account, or this "
-                "account's file"
-            )
+    this account's own marked gone. The service-last-accessed import checks its one principal
+    the same way."""
+    if found := foreign_arn(account=account, arns=arns):
+        owner, arn = found
+        raise ParseError(
+            f"the file is account {owner}'s (it lists {arn[:200]}), not "
+            f"{account.account_id}'s ({account.name}): choose that account, or this "
+            "account's file"
+        )
 
 
 def store_parsed(

@@ -429,6 +429,29 @@ def test_a_role_in_another_account_fails_the_run_before_any_aws_call(aws):
     assert not CredentialReportEntry.objects.exists()
 
 
+@pytest.mark.parametrize("source", [Source.CREDENTIAL_REPORT, Source.AUTHORIZATION_DETAILS])
+def test_without_a_role_the_data_of_another_account_is_refused_and_nothing_stored(aws, source):
+    """No role to assume: the collector's own credentials read the account they are in (the
+    hub), whatever account id was typed. Its users must not be stored as that account's."""
+    iam_in(HUB).create_user(UserName="alice")
+    iam_in(HUB).generate_credential_report()
+    typed = "111122223333"
+    account = register(typed, own_credentials=True)
+
+    run = collect(account, source)
+
+    assert run.status == "failed"
+    assert run.error.startswith(
+        f"Configuration error: AWS answered with account {HUB}'s data (it lists arn:aws:iam::{HUB}:"
+    )
+    assert run.error.endswith(
+        f"not {typed}'s, through iamreview's own credentials (no role to assume is set): set the "
+        f"role to assume in {typed}; nothing was stored"
+    )
+    assert not CredentialReportEntry.objects.exists()
+    assert not IamUser.objects.exists()
+
+
 def test_progress_reaches_the_run_and_the_caller(aws):
     iam_in(HUB).create_user(UserName="alice")
     iam_in(HUB).generate_credential_report()
