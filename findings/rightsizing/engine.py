@@ -20,6 +20,7 @@ from findings.rightsizing.plans import compare_documents
 from findings.rightsizing.validation import validate
 
 USED, UNUSED, TOO_NEW, NOT_TRACKED = "used", "unused", "too-new", "not-tracked"
+NO_DATA = "no-data"  # no service last-accessed data collected for the principal at all
 
 
 @dataclass(frozen=True)
@@ -64,11 +65,14 @@ def suggest(
         )
     elif usage is None:
         notes.append("No service last-accessed data has been collected for it; everything is kept.")
+    collected = usage is not None
     usage = usage or {}
 
     def verdict(service: str) -> str:
         if too_new:
             return TOO_NEW
+        if not collected:
+            return NO_DATA  # not "not tracked": AWS tracks it, we have not asked yet
         row = usage.get(service)
         if row is None:
             return NOT_TRACKED
@@ -318,6 +322,8 @@ def _change(*, policy: GrantedPolicy, keep: Callable[[str], bool]) -> dict[str, 
 def _reason(state: str, row: ServiceUsage | None, unused_days: int) -> str:
     if state == TOO_NEW:
         return f"the principal exists for less than {unused_days} days"
+    if state == NO_DATA:
+        return "no service last-accessed data collected for it yet"
     if state == NOT_TRACKED:
         return "not tracked by AWS's service last-accessed data"
     if state == UNUSED:

@@ -38,7 +38,10 @@ DOWNLOADS = {
     "terraform": (exports.terraform, "text/plain; charset=utf-8", "least-privilege.tf"),
     "cloudformation": (exports.cloudformation, "application/json", "least-privilege.cfn.json"),
 }
-VERDICT_ORDER = ("used", "unused", "too-new", "not-tracked")
+VERDICT_ORDER = ("used", "unused", "too-new", "not-tracked", "no-data")
+# Services kept without evidence either way (too new, not tracked, no data): past this many,
+# folded under one summary line (an administrator's policy grants some 400 services).
+FOLD_KEPT_AFTER = 20
 PER_PAGE = 50
 CHART_WIDTH = 400
 
@@ -63,8 +66,14 @@ def least_privilege_context(principal: IamUser | IamRole) -> dict:
         {**change, "diff": diff_documents(old=change["before"], new=change["after"]).unified}
         for change in suggestion["changes"]
     ]
+    judged = [s for s in suggestion["services"] if s["verdict"] in ("used", "unused")]
+    kept = [s for s in suggestion["services"] if s["verdict"] not in ("used", "unused")]
+    if len(kept) <= FOLD_KEPT_AFTER:
+        judged, kept = suggestion["services"], []
     context = {
         "least_privilege": suggestion,
+        "least_privilege_services": judged,
+        "least_privilege_folded": kept,
         "least_privilege_changes": changes,
         "least_privilege_bars": bars,
         "least_privilege_changed": any(c["action"] != "keep" for c in changes),

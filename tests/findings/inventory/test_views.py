@@ -125,6 +125,10 @@ def test_by_account_is_the_default_order_roots_included(client, reviewer, produc
     response = client.get("/inventory/users/?sort=account")
     assert names(response) == names(client.get("/inventory/users/")) == ["alice", "bob", "zed"]
     assert [root.account_id for root in response.context["roots"]] == [production.pk, staging.pk]
+    # The count is of IAM users: the root rows above them are named beside it, not miscounted.
+    assert "3 users, and 2 accounts' root users above them" in text(response)
+    one = client.get(f"/inventory/users/?account={production.account_id}")
+    assert "2 users, and the account's root user above them" in text(one)
 
 
 def test_roles_sort_stalest_first_never_used_before_anything(client, reviewer, production):

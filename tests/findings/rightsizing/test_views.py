@@ -40,6 +40,34 @@ def test_a_reviewer_sees_the_least_privilege_section_with_the_diff(client, revie
     assert f"/rightsizing/role/{legacy_batch.pk}/terraform/" in content
 
 
+def test_with_no_usage_data_collected_services_say_so_and_an_admin_list_is_folded(
+    client, reviewer, production
+):
+    """No service last-accessed data for the principal: its services are "no-data" (AWS does
+    track them; we have not asked), and an administrator's ~400 of them fold under one line."""
+    admin = iam_role(production, "break-glass")
+    attach(
+        production,
+        admin,
+        {
+            "Version": "2012-10-17",
+            "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}],
+        },
+        name="admin",
+    )
+    client.force_login(reviewer)
+    response = client.get(f"/inventory/roles/{admin.pk}/")
+    content = unescape(response.content.decode())
+
+    assert "not tracked by AWS" not in content
+    assert "no service last-accessed data collected for it yet" in content
+    folded = response.context["least_privilege_folded"]
+    assert len(folded) > 300 and {s["verdict"] for s in folded} == {"no-data"}
+    assert response.context["least_privilege_services"] == []
+    assert f"{len(folded)} more services kept without evidence either way (no-data: " in content
+    assert "every one is kept" in content
+
+
 @pytest.mark.parametrize(
     ("fmt", "expected"),
     [
