@@ -151,6 +151,10 @@ class OpenCycleForm(forms.Form):
     title = forms.CharField(
         label="Title", required=False, max_length=300, help_text="Empty: a title from the kind."
     )
+    # Set when the person has been told that a cycle of this kind is open for these accounts.
+    open_another = forms.BooleanField(
+        label="Open another anyway (their items are reviewed twice)", required=False
+    )
 
     def __init__(self, *args, **kwargs):
         kwargs.setdefault("auto_id", "open-%s")

@@ -204,6 +204,24 @@ def open_cycle(
     )
 
 
+def open_cycles_overlapping(*, kind: str, accounts: list[AwsAccount] | None) -> list[ReviewCycle]:
+    """Cycles of `kind` still in review whose accounts meet these (None: every account); an
+    open cycle scoped to every account meets any."""
+    cycles = list(
+        ReviewCycle.objects.filter(kind=kind, state=ReviewCycle.State.OPEN)
+        .prefetch_related("scope_accounts")
+        .order_by("-opened_at")
+    )
+    wanted = None if accounts is None else {a.pk for a in accounts}
+    return [
+        cycle
+        for cycle in cycles
+        if wanted is None
+        or not (scope := {a.pk for a in cycle.scope_accounts.all()})
+        or scope & wanted
+    ]
+
+
 def open_period_cycle(*, kind: str, today: date | None = None) -> tuple[ReviewCycle, bool]:
     """This period's monthly or quarterly cycle, opened unless it exists: (cycle, opened now)."""
     if kind not in (ReviewCycle.Kind.MONTHLY, ReviewCycle.Kind.QUARTERLY):

@@ -54,6 +54,7 @@ from findings.reviews.services import (
     decide_item,
     may_download_evidence,
     open_cycle,
+    open_cycles_overlapping,
     open_release_cycle,
     reviewer_choices,
     sign_off_cycle,
@@ -106,6 +107,22 @@ def review(request):
 def review_open(request):
     form = OpenCycleForm(request.POST)
     if not form.is_valid():
+        return render_review_list(request, open_form=form)
+    overlapping = open_cycles_overlapping(
+        kind=form.cleaned_data["kind"], accounts=form.scope_accounts()
+    )
+    if overlapping and not form.cleaned_data["open_another"]:
+        # A second click (a double submit, or not knowing the schedule opened it) would put
+        # every item in front of reviewers twice: say which is open, and ask.
+        names = "; ".join(
+            f"“{c.title}” (opened {c.opened_at:%Y-%m-%d}, {c.population_count} items)"
+            for c in overlapping[:3]
+        )
+        form.add_error(
+            None,
+            f"Already open for these accounts: {names}. Review it there, or tick “Open another "
+            "anyway”.",
+        )
         return render_review_list(request, open_form=form)
     try:
         cycle = open_cycle(

@@ -388,6 +388,36 @@ def test_an_administrator_opens_a_cycle_for_selected_accounts(client, administra
     assert cycle.opened_by == administrator
 
 
+def test_opening_a_cycle_already_open_for_those_accounts_asks_first(client, administrator):
+    """A second click, or not knowing the schedule opened this period's cycle, would put every
+    item in front of reviewers twice: the form names the open cycle and asks."""
+    production = make_account()
+    staging = make_account("444455556666", "Staging")
+    credential_entry(production, "alice")
+    credential_entry(staging, "bob")
+    login(client, administrator)
+    client.post("/review/open/", {"kind": "quarterly", "scope": "all"})
+    first = ReviewCycle.objects.get()
+
+    again = client.post("/review/open/", {"kind": "quarterly", "scope": "all"})
+    page = again.content.decode()
+    assert again.status_code == 200 and ReviewCycle.objects.count() == 1
+    assert f"Already open for these accounts: “{first.title}”" in page
+    assert 'name="open_another"' in page
+    # Another kind, or a cycle signed off, is no reason to ask.
+    assert client.post("/review/open/", {"kind": "monthly", "scope": "all"}).status_code == 302
+    # Selected accounts meet a cycle of every account; ticking the box opens it.
+    selected = {"kind": "quarterly", "scope": "selected", "accounts": [staging.pk]}
+    assert client.post("/review/open/", selected).status_code == 200
+    confirmed = client.post("/review/open/", {**selected, "open_another": "on"})
+    assert confirmed.status_code == 302
+    assert ReviewCycle.objects.filter(kind="quarterly").count() == 2
+    ReviewCycle.objects.filter(pk=first.pk).update(state=ReviewCycle.State.SIGNED_OFF)
+    # Production alone does not meet the Staging-only cycle still open.
+    only_production = {"kind": "quarterly", "scope": "selected", "accounts": [production.pk]}
+    assert client.post("/review/open/", only_production).status_code == 302
+
+
 def test_selected_scope_without_accounts_is_explained_next_to_the_field(client, administrator):
     make_account()
     login(client, administrator)
