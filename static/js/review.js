@@ -188,7 +188,14 @@
   // A decision recorded from the queue: close its evidence and open the next undecided item.
   document.addEventListener("item-decided", (event) => {
     const row = document.getElementById(`item-${event.detail.id}-row`);
-    if (!row) return;
+    if (!row) {
+      // The item's own page: on to the next undecided item, as the keys' help says; when none
+      // waits, leave the text box so that the next keys are keys again, not typed text.
+      const next = document.querySelector('[data-key="n"]');
+      if (next) { next.click(); return; }
+      if (document.activeElement && document.activeElement.blur) document.activeElement.blur();
+      return;
+    }
     const detail = detailOf(row);
     if (detail) detail.hidden = true;
     titleOf(row).setAttribute("aria-expanded", "false");

@@ -101,6 +101,42 @@ def test_a_decision_typed_before_htmx_settles_the_panel_stays_in_the_queue(
     assert csp_violations == []
 
 
+def test_on_an_items_own_page_ctrl_enter_goes_on_to_the_next_undecided_item(
+    page, live_server, reviewer, log_in, csp_violations
+):
+    """As the keys' help says: the decision is recorded and the next undecided item opens; on
+    the last one, the text box lets go so that the next keys are not typed into it."""
+    from findings.models import Decision
+    from findings.reviews.services import DecisionInput, decide_item
+
+    cycle = five_user_cycle()
+    items = list(cycle.items.order_by("pk"))
+    for item in items[2:]:  # three already decided: two wait
+        decide_item(
+            item=item,
+            actor=reviewer,
+            decision=DecisionInput(kind="keep", justification="Fine"),
+            expected_latest_id=None,
+        )
+    log_in(reviewer)
+    page.goto(f"{live_server.url}/review/items/{items[0].pk}/")
+    page.keyboard.press("1")
+    page.keyboard.type("Checked with the team")
+    page.keyboard.press("Control+Enter")
+    page.wait_for_url(f"{live_server.url}/review/items/{items[1].pk}/**")
+    assert Decision.objects.filter(item=items[0], decided_by=reviewer).exists()
+
+    page.keyboard.press("1")
+    page.keyboard.type("Checked too")
+    page.keyboard.press("Control+Enter")
+    expect(page.locator("form.decision-form textarea")).not_to_be_focused()
+    expect(page.get_by_role("status").filter(has_text="Decision recorded.")).to_be_visible()
+    assert Decision.objects.filter(item=items[1], decided_by=reviewer).count() == 1
+    assert page.url.startswith(f"{live_server.url}/review/items/{items[1].pk}/")
+    expect(page.get_by_text("No other item waits for a decision").first).to_be_visible()
+    assert csp_violations == []
+
+
 def test_a_refused_bulk_decision_keeps_every_input(
     page, live_server, reviewer, log_in, csp_violations
 ):
