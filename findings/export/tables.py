@@ -6,6 +6,10 @@ import json
 from collections.abc import Iterable, Iterator
 
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+# Excel's (and LibreOffice's) most characters in a cell: a longer one (an unscoped-resource
+# finding's evidence reaches 250,000) spills into the next rows or breaks the import.
+CELL_LIMIT = 32_767
+CUT = " … [cut at a spreadsheet cell's 32,767 characters: the JSON export or the page has it whole]"
 
 
 def safe_cell(value) -> str:
@@ -15,7 +19,9 @@ def safe_cell(value) -> str:
         value = json.dumps(value, sort_keys=True, default=str)
     text = str(value)
     if isinstance(value, str) and text.startswith(FORMULA_PREFIXES):
-        return "'" + text
+        text = "'" + text
+    if len(text) > CELL_LIMIT:
+        text = text[: CELL_LIMIT - len(CUT)] + CUT
     return text
 
 

@@ -23,3 +23,22 @@ def test_streamed_csv_is_the_same_text_with_formulas_neutralized():
     assert len(pieces) > 2
     assert "".join(pieces) == csv_text(ROWS)
     assert "'=user0" in "".join(pieces)
+
+
+def test_a_cell_longer_than_a_spreadsheet_holds_is_cut_and_says_so():
+    """Excel and LibreOffice hold at most 32,767 characters in a cell: longer evidence would
+    spill into the next rows. Python's csv reader reads the file at its default limit too."""
+    import csv
+    import io
+
+    from findings.export.tables import CELL_LIMIT, safe_cell
+
+    evidence = {"resources": ["arn:aws:s3:::bucket/" + "k" * 50] * 5000}  # ~360,000 characters
+    text = "".join(csv_chunks([{"id": 1, "evidence": evidence, "note": "=1+1"}]))
+    [header, row] = list(csv.reader(io.StringIO(text)))
+    assert header == ["id", "evidence", "note"]
+    assert len(row[1]) == CELL_LIMIT
+    assert row[1].endswith("the JSON export or the page has it whole]")
+    assert row[2] == "'=1+1"
+    assert safe_cell("x" * CELL_LIMIT) == "x" * CELL_LIMIT  # at the limit: whole
+    assert len(safe_cell("=" + "x" * CELL_LIMIT)) == CELL_LIMIT  # quoted, then cut
