@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db.models import Model
+from django.db.models import Model, Q
 
 from findings.models import AwsAccount, PolicyDocument
 from findings.models.bulk import (
@@ -49,14 +49,16 @@ def sync_observed(
     records: Iterable[dict],
     now: datetime,
     previous_seen_at: datetime | None,
-    scope: dict | None = None,
+    scope: dict | Q | None = None,
 ) -> SyncCounts:
-    """Make the stored rows of `model` in `account` (within `scope`) match `records`.
+    """Make the stored rows of `model` in `account` (within `scope`: filter arguments, or a Q)
+    match `records`.
 
     New and changed records are upserted in bulk; unchanged rows are not written at all; rows
     no longer collected get `gone_at` (their `last_seen_at` is the previous successful run).
     """
     records = list(records)
+    where = scope if isinstance(scope, Q) else Q(**(scope or {}))
     if is_postgres():
         return _sync_by_copy(
             model=model,
@@ -64,13 +66,12 @@ def sync_observed(
             records=records,
             now=now,
             previous_seen_at=previous_seen_at,
-            scope=scope or {},
+            scope=where,
         )
     key_fields = model.natural_key
-    scope = scope or {}
     existing = {
         tuple(row[k] for k in key_fields): row
-        for row in model.objects.filter(account=account, **scope).values(
+        for row in model.objects.filter(where, account=account).values(
             "id", "fingerprint", "gone_at", *key_fields
         )
     }
@@ -136,7 +137,7 @@ def _sync_by_copy(
     records: list[dict],
     now: datetime,
     previous_seen_at: datetime | None,
-    scope: dict,
+    scope: Q,
 ) -> SyncCounts:
     table = model._meta.db_table
     # The columns every row gets the same value in, then the record's own, then the columns
@@ -189,7 +190,7 @@ def _sync_by_copy(
     keys = ", ".join(f'"{c}"' for c in key_columns)
     same_key = " AND ".join(f's."{c}" = t."{c}"' for c in key_columns)
     present = (
-        model.objects.filter(account=account, gone_at=None, **scope).values("id").query
+        model.objects.filter(scope, account=account, gone_at=None).values("id").query
     ).sql_with_params()
     counts = SyncCounts()
     with staging_table(model=model, fields=fields, name=stage) as cursor:

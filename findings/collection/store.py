@@ -8,9 +8,11 @@ import hashlib
 from dataclasses import fields
 from datetime import datetime, timedelta
 
+from django.db.models import Q
 from django.utils import timezone
 
 from findings.aws.records import (
+    ROOT_USER,
     AccessAnalyzerSnapshot,
     AuthorizationDetails,
     CredentialReport,
@@ -76,12 +78,16 @@ def store_credential_report(
             "collected_at": now,
         },
     )
+    # AWS's report always has the root user's row: one without it (a simulator, a hand-edited
+    # file) says nothing about root, whose row and findings are kept, not read as gone.
+    has_root = any(row.user == ROOT_USER for row in report.rows)
     counts = sync_observed(
         model=CredentialReportEntry,
         account=account,
         records=[_credential_values(row) for row in report.rows],
         now=now,
         previous_seen_at=previous_seen_at,
+        scope=None if has_root else ~Q(user=ROOT_USER),
     )
     refresh_user_activity(account=account)
     return {"rows": len(report.rows), **counts.as_dict()}

@@ -191,6 +191,22 @@ def test_a_user_missing_from_a_later_report_is_marked_gone(production):
     assert bob.last_seen_at == first.finished_at
 
 
+def test_a_report_without_the_root_row_keeps_root_as_it_was(production):
+    """AWS's report always has the root row: one without it (a simulator, an edited file) says
+    nothing about root, whose row and findings must not read as gone (resolved)."""
+    import_report(production)
+    without_root = b"".join(
+        line
+        for line in sample("credential-report.csv").splitlines(True)
+        if not line.startswith(b"<root_account>,")
+    )
+    second = import_report(production, without_root)
+
+    root = CredentialReportEntry.objects.get(account=production, user="<root_account>")
+    assert root.gone_at is None
+    assert second.counts["gone"] == 0
+
+
 # --- Rejected files ------------------------------------------------------------------------------
 
 
