@@ -88,10 +88,12 @@ def simulated_service_access(account: AwsAccount, *, now: datetime, rng: random.
             services = (services - {"*"}) | set(rng.sample(COMMON_SERVICES, 6))
         entries = []
         for namespace in sorted(services):
+            # Never after the role's own last use (RoleLastUsed): a service used since would
+            # contradict it on the same page.
             if role.last_used_at and rng.random() < 0.6:
                 last = role.last_used_at - timedelta(days=rng.randint(0, 20))
-            elif rng.random() < 0.5:
-                last = now - timedelta(days=rng.randint(120, 380))
+            elif role.last_used_at and rng.random() < 0.5:
+                last = role.last_used_at - timedelta(days=rng.randint(120, 380))
             else:
                 last = None
             entries.append(
