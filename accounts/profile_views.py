@@ -2,6 +2,7 @@
 and how often you get the email digest."""
 
 import re
+import secrets
 
 from django import forms
 from django.contrib import messages
@@ -43,6 +44,14 @@ class TokenForm(forms.Form):
         widget=forms.TextInput(attrs={"placeholder": "release pipeline"}),
         help_text="What it is for, so you recognise it later.",
     )
+    # One per rendered form: the same form sent again (a reload of the page that showed the
+    # token, a double click) creates no second token.
+    form_id = forms.CharField(required=False, max_length=64, widget=forms.HiddenInput)
+
+
+# The form ids of tokens this session created, with their names: the last few are enough.
+SENT_TOKEN_FORMS = "sent_token_forms"
+SENT_TOKEN_FORMS_KEPT = 20
 
 
 class DigestForm(forms.Form):
@@ -137,7 +146,8 @@ def render_profile(
         "identities": LinkedIdentity.objects.filter(user=request.user),
         "tokens": ApiToken.objects.filter(user=request.user),
         "identity_form": identity_form or IdentityForm(auto_id="identity-%s"),
-        "token_form": token_form or TokenForm(auto_id="token-%s"),
+        "token_form": token_form
+        or TokenForm(auto_id="token-%s", initial={"form_id": secrets.token_urlsafe(16)}),
         "digest_form": digest_form
         or DigestForm(initial={"frequency": frequency}, auto_id="digest-%s"),
     }
@@ -188,11 +198,23 @@ def token_create(request):
     form = TokenForm(request.POST, auto_id="token-%s")
     if not form.is_valid():
         return render_profile(request, token_form=form)
+    form_id = form.cleaned_data["form_id"]
+    sent = request.session.get(SENT_TOKEN_FORMS, {})
+    if form_id and form_id in sent:
+        messages.info(
+            request,
+            f"That form was sent before: the token “{sent[form_id]}” was created then and shown "
+            "once. Sending it again created no other token.",
+        )
+        return redirect("profile")
     try:
         token, raw = create_token(user=request.user, name=form.cleaned_data["name"])
     except ValueError as exc:
         form.add_error("name", str(exc))
         return render_profile(request, token_form=form)
+    if form_id:
+        sent[form_id] = token.name
+        request.session[SENT_TOKEN_FORMS] = dict(list(sent.items())[-SENT_TOKEN_FORMS_KEPT:])
     # Shown on this response only: only its hash is stored.
     return render(request, "accounts/profile_token_created.html", {"token": token, "raw": raw})
 

@@ -173,6 +173,28 @@ def test_a_new_token_is_shown_once_and_only_its_hash_is_stored(client, reviewer)
     assert AuditEntry.objects.filter(action="token.created").count() == 1
 
 
+def test_the_same_token_form_sent_again_creates_no_second_token(client, reviewer):
+    """A reload of the page that showed the token posts the form again: no second token."""
+    import re
+
+    client.force_login(reviewer)
+    profile = client.get("/accounts/profile/").content.decode()
+    form_id = re.search(r'name="form_id" value="([^"]+)"', profile).group(1)
+    sent = {"name": "ci pipeline", "form_id": form_id}
+    assert "Copy it now" in client.post("/accounts/profile/tokens/", sent).content.decode()
+
+    again = client.post("/accounts/profile/tokens/", sent, follow=True)
+    assert ApiToken.objects.count() == 1
+    assert "the token “ci pipeline” was created then and shown once" in again.content.decode()
+    # A new form (the profile page shown again) creates another, as asked.
+    fresh = re.search(
+        r'name="form_id" value="([^"]+)"', client.get("/accounts/profile/").content.decode()
+    ).group(1)
+    assert fresh != form_id
+    client.post("/accounts/profile/tokens/", {"name": "second", "form_id": fresh})
+    assert ApiToken.objects.count() == 2
+
+
 def test_a_token_needs_a_name(client, reviewer):
     client.force_login(reviewer)
     response = client.post("/accounts/profile/tokens/", {"name": "  "})
