@@ -486,6 +486,28 @@ def measure_import_vs_copy(*, users: int) -> dict:
     return {"users": users, "import": imported, "copy": copied}
 
 
+def measure_authorization_details_import(*, users: int, roles: int) -> dict:
+    """import_file of authorization details of `users` users and `roles` roles into an account
+    of its own (detection, escalation paths and right-sizing included), then the same file
+    again, unchanged. No target in the issue: recorded because it is what a large account's
+    collection costs."""
+    from findings.collection.imports import import_file
+    from findings.collection.registry import add_account
+    from findings.models import AwsAccount
+
+    AwsAccount.objects.filter(account_id="999900000003").delete()  # from a previous --reuse run
+    account = add_account(account_id="999900000003", name="GAAD bench", regions=["us-east-1"])
+    data = authorization_details(account.account_id, users, roles)
+    timings = []
+    for _ in range(2):
+        started = time.perf_counter()
+        import_file(account=account, kind="authorization-details", data=data, filename="g.json")
+        timings.append(time.perf_counter() - started)
+    AwsAccount.objects.filter(pk=account.pk).delete()
+    return {"users": users, "roles": roles, "mb": len(data) / 2**20, "first": timings[0],
+            "again": timings[1]}  # fmt: skip
+
+
 def row_versions() -> dict[str, dict[int, str]]:
     from django.db import connection
 
@@ -665,6 +687,14 @@ def report(*, summary: dict, pages: list[dict], jobs: dict) -> str:
             f"{ingest['copy'] * 1000:.0f} ms = {ratio:.0f}x | within 10x: "
             f"{'met' if ratio <= 10 else 'MISSED'} |"
         )
+    if "gaad" in jobs:
+        gaad = jobs["gaad"]
+        lines.append(
+            f"| `import_file` of authorization details, {gaad['users']:,} users and "
+            f"{gaad['roles']:,} roles ({gaad['mb']:.1f} MB; detection and right-sizing "
+            f"included): first / unchanged again | {gaad['first']:.1f} s / "
+            f"{gaad['again']:.1f} s | (none in the issue) |"
+        )
     if "unchanged" in jobs:
         written = jobs["unchanged"]
         total = sum(written.values())
@@ -704,9 +734,9 @@ def main() -> None:
     parser.add_argument("--reuse", action="store_true", help="keep the state built last time")
     parser.add_argument(
         "--only",
-        default="pages,export,unchanged,ingest,digests",
-        help="comma-separated parts to measure (pages, export, unchanged, ingest, digests; "
-        "'none' to only build)",
+        default="pages,export,unchanged,ingest,gaad,digests",
+        help="comma-separated parts to measure (pages, export, unchanged, ingest, gaad, "
+        "digests; 'none' to only build)",
     )
     args = parser.parse_args()
     parts = set(args.only.split(","))
@@ -754,6 +784,10 @@ def main() -> None:
         )
     if "ingest" in parts:
         jobs["ingest"] = measure_import_vs_copy(users=args.import_users)
+    if "gaad" in parts:
+        jobs["gaad"] = measure_authorization_details_import(
+            users=args.import_users, roles=args.import_users // 2
+        )
     if "digests" in parts:
         jobs["digests"] = measure_digests(people=args.digest_people)
     print()

@@ -89,6 +89,7 @@ def test_scale_builds_serves_and_reports_every_page_and_job(bench_database_url):
         "| inventory users stalest first, any page |",
         "| inventory roles, searched |",
         "| `import_file` of a 40-user credential report",
+        "| `import_file` of authorization details, 40 users and 20 roles",
         "| rows written by an unchanged re-import and re-detection of one account | 0 | 0: met |",
         "| digests for 6 people",
         "| CSV export peak RSS,",
