@@ -14,4 +14,5 @@ RUN DEBUG=False SECRET_KEY=collectstatic-only AUDIT_LOG_KEY=collectstatic-only p
 USER iamreview
 
 EXPOSE 8000
-CMD ["gunicorn", "iamreview.wsgi", "--bind", "0.0.0.0:8000", "--workers", "3", "--access-logfile", "-"]
+# --timeout 300: an import runs in its request (a 50 MB file with detection takes minutes).
+CMD ["gunicorn", "iamreview.wsgi", "--bind", "0.0.0.0:8000", "--workers", "3", "--timeout", "300", "--access-logfile", "-"]

@@ -111,6 +111,9 @@ MIDDLEWARE = [
     "csp.middleware.CSPMiddleware",
     "axes.middleware.AxesMiddleware",
     "iamreview.errors.StyledNotFoundMiddleware",
+    # Last: a form's address reopened from the address bar gets a page, not a blank 405, and
+    # that page still passes every middleware above on its way out (CSP, cookies, headers).
+    "iamreview.not_allowed.NotAllowedPageMiddleware",
 ]
 
 ROOT_URLCONF = "iamreview.urls"

@@ -63,6 +63,7 @@
   // A refused decision (segregation of duties, locked cycle) comes back as a 403 that explains
   // itself: show it in place of the item instead of dropping it.
   document.addEventListener("htmx:beforeSwap", (event) => {
+    if (event.detail.xhr.status !== 200) advanceAfterDecision = false;  // refused: stay
     const target = event.detail.target;
     if (event.detail.xhr.status === 403 && target && target.classList.contains("item-panel")) {
       event.detail.shouldSwap = true;
@@ -70,11 +71,16 @@
     }
   });
 
+  // Set by Ctrl+Enter: on an item's own page the next undecided item then opens (a decision
+  // recorded with the mouse stays, to be read).
+  let advanceAfterDecision = false;
+
   document.addEventListener("keydown", (event) => {
     if (event.key !== "Enter" || !(event.ctrlKey || event.metaKey)) return;
     const form = event.target.closest && event.target.closest("form.decision-form");
     if (form && event.target.matches("textarea")) {
       event.preventDefault();
+      advanceAfterDecision = true;
       // htmx wires swapped-in content when it settles (20 ms later): a quick Ctrl+Enter on a
       // panel that has just opened would otherwise post the page and leave the queue.
       if (window.htmx) window.htmx.process(form);
@@ -189,13 +195,17 @@
   document.addEventListener("item-decided", (event) => {
     const row = document.getElementById(`item-${event.detail.id}-row`);
     if (!row) {
-      // The item's own page: on to the next undecided item, as the keys' help says; when none
-      // waits, leave the text box so that the next keys are keys again, not typed text.
+      // The item's own page, decided with Ctrl+Enter: on to the next undecided item, as the
+      // keys' help says; when none waits, leave the text box so that the next keys are keys
+      // again, not typed text.
+      if (!advanceAfterDecision) return;
+      advanceAfterDecision = false;
       const next = document.querySelector('[data-key="n"]');
       if (next) { next.click(); return; }
       if (document.activeElement && document.activeElement.blur) document.activeElement.blur();
       return;
     }
+    advanceAfterDecision = false;
     const detail = detailOf(row);
     if (detail) detail.hidden = true;
     titleOf(row).setAttribute("aria-expanded", "false");
