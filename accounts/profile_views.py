@@ -154,6 +154,7 @@ def render_profile(
     return render(request, "accounts/profile.html", context, status=status)
 
 
+@never_cache  # Back shows it fresh, with a new token form
 @requires()
 @require_GET
 def profile(request):
@@ -200,7 +201,9 @@ def token_create(request):
         return render_profile(request, token_form=form)
     form_id = form.cleaned_data["form_id"]
     sent = request.session.get(SENT_TOKEN_FORMS, {})
-    if form_id and form_id in sent:
+    # The same form with the same name: sent again. (A new name in a form shown again with
+    # Back is a new token.)
+    if form_id and sent.get(form_id) == form.cleaned_data["name"]:
         messages.info(
             request,
             f"That form was sent before: the token “{sent[form_id]}” was created then and shown "

@@ -24,7 +24,7 @@ from findings.aws.records import (
     UserDetail,
 )
 from findings.collection.activity import refresh_user_activity
-from findings.collection.storage import BATCH_SIZE, SyncCounts, intern_documents, sync_observed
+from findings.collection.storage import BATCH_SIZE, intern_documents, sync_observed
 from findings.models import (
     AccessAnalyzerFinding,
     Analyzer,
@@ -303,19 +303,13 @@ def store_authorization_details(
         )
         if kind_of == "users":
             refresh_user_activity(account=account)
-    # Attachments belong to their principal: those of an unlisted type stay as stored.
-    principal_types = [t for t in ("user", "group", "role") if f"{t}s" in synced]
-    attached = (
-        sync_observed(
-            model=PolicyAttachment,
-            account=account,
-            records=attachments,
-            now=now,
-            previous_seen_at=previous_seen_at,
-            scope=None if len(principal_types) == 3 else {"principal_type__in": principal_types},
-        )
-        if principal_types
-        else SyncCounts()  # policies alone: no principal, so no attachment, was listed
+    attachments += _carried_attachments(account=account, details=details, document_ids=document_ids)
+    attached = sync_observed(
+        model=PolicyAttachment,
+        account=account,
+        records=attachments,
+        now=now,
+        previous_seen_at=previous_seen_at,
     )
     listed = {
         "users": len(details.users),
@@ -332,6 +326,43 @@ def store_authorization_details(
     if unlisted:
         counts["not_in_file"] = [kind_of for kind_of in listed if kind_of in unlisted]
     return counts
+
+
+def _carried_attachments(
+    *, account: AwsAccount, details: AuthorizationDetails, document_ids: dict[str, int]
+) -> list[dict]:
+    """The stored attachments of the principal types the file does not list (`--filter`),
+    carried over as they are, but for a managed policy or boundary the file lists: that one
+    takes its new default version, as a full collection would show it."""
+    types = [t for t in ("user", "group", "role") if f"{t}s" in details.unlisted]
+    if not types:
+        return []
+    relisted = {} if "policies" in details.unlisted else {p.arn: p for p in details.policies}
+    carried = []
+    for row in PolicyAttachment.objects.filter(
+        account=account, gone_at=None, principal_type__in=types
+    ).values(
+        "principal_arn",
+        "principal_type",
+        "kind",
+        "policy_ref",
+        "policy_name",
+        "document_sha256",
+        "document_id",
+    ):
+        policy = relisted.get(row["policy_ref"]) if row["kind"] in ("managed", "boundary") else None
+        if policy is not None:
+            row = _attachment(
+                row["principal_arn"],
+                row["principal_type"],
+                row["kind"],
+                row["policy_ref"],
+                row["policy_name"],
+                policy.document,
+            )
+            row["document_id"] = document_ids.get(row["document_sha256"])
+        carried.append(row)
+    return carried
 
 
 def _user_records(users: tuple[UserDetail, ...]) -> list[dict]:

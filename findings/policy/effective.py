@@ -173,8 +173,8 @@ class EffectivePermissions:
         for policy, statement in self._identity + [(self.boundary, s) for s in self._boundary]:
             if statement.effect != DENY or not wanted & covered_actions(statement=statement):
                 continue
-            if resource is None and "*" not in statement.resources:
-                conditional = True  # denied on some resources only
+            if resource is None and ("*" not in statement.resources or statement.not_resources):
+                conditional = True  # denied on some resources only (NotResource spares some)
                 continue
             if not _matches_resource(statement, resource or "*", self._variables):
                 continue

@@ -102,9 +102,15 @@ def record_aws_validation(
     suggestions = [
         s for s in suggestions if (s.data.get("validation") or {}).get("checked_by") != CHECKED_BY
     ]
+    checked = 0
     for suggestion in suggestions:
         suggestion.data["validation"] = aws_validation(
             data=suggestion.data, findings_of=findings_of
         )
-    PolicySuggestion.objects.bulk_update(suggestions, ["data"], batch_size=200)
-    return len(suggestions)
+        # Only onto the suggestion that was checked: one recomputed meanwhile (another source's
+        # run refreshing the account while AWS answered) keeps its own data and local check,
+        # and is sent next time.
+        checked += PolicySuggestion.objects.filter(
+            pk=suggestion.pk, fingerprint=suggestion.fingerprint
+        ).update(data=suggestion.data)
+    return checked

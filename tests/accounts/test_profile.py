@@ -186,6 +186,11 @@ def test_the_same_token_form_sent_again_creates_no_second_token(client, reviewer
     again = client.post("/accounts/profile/tokens/", sent, follow=True)
     assert ApiToken.objects.count() == 1
     assert "the token “ci pipeline” was created then and shown once" in again.content.decode()
+    # The same form with another name (shown again with Back, then edited) is a new token.
+    renamed = client.post("/accounts/profile/tokens/", {"name": "deploys", "form_id": form_id})
+    assert "Copy it now" in renamed.content.decode()
+    ApiToken.objects.filter(name="deploys").delete()
+    assert "no-store" in client.get("/accounts/profile/")["Cache-Control"]
     # A new form (the profile page shown again) creates another, as asked.
     fresh = re.search(
         r'name="form_id" value="([^"]+)"', client.get("/accounts/profile/").content.decode()

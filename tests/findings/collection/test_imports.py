@@ -455,3 +455,39 @@ def test_a_null_list_counts_as_not_in_the_file(production):
 
     assert current(IamGroup, production) == [f"arn:aws:iam::{ACCOUNT}:group/ops"]
     assert run.counts["not_in_file"] == ["groups"]
+
+
+def test_a_policies_only_file_gives_their_attachments_the_new_version(production):
+    """`--filter LocalManagedPolicy`: the principals are not listed, but a policy's new default
+    version must reach those it is attached to (detection reads the attachments), with the old
+    version kept as history, as a full import would."""
+    from findings.models import ManagedPolicy
+
+    deploy = f"arn:aws:iam::{ACCOUNT}:policy/deploy"
+    document = full_details()
+    document["UserDetailList"][0]["AttachedManagedPolicies"] = [
+        {"PolicyName": "deploy", "PolicyArn": deploy}
+    ]
+    import_details(production, document)
+    inline_before = PolicyAttachment.objects.get(principal_type="user", kind="inline")
+    admin = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*"}]}
+    policies = {"Policies": document["Policies"]}
+    policies["Policies"][0]["DefaultVersionId"] = "v2"
+    policies["Policies"][0]["PolicyVersionList"] = [
+        {"Document": admin, "VersionId": "v2", "IsDefaultVersion": True}
+    ]
+    run = import_details(production, policies)
+
+    assert ManagedPolicy.objects.get(arn=deploy).document.document == admin
+    managed = PolicyAttachment.objects.filter(policy_ref=deploy, kind="managed").order_by("pk")
+    assert [a.document.document for a in managed if a.gone_at is None] == [admin]
+    assert [a.document.document for a in managed if a.gone_at] == [ALLOW_S3]
+    # The user's other attachments are carried over untouched (not rewritten).
+    inline_after = PolicyAttachment.objects.get(principal_type="user", kind="inline")
+    assert inline_after.pk == inline_before.pk and inline_after.gone_at is None
+    assert run.counts["attachments_created"] == 1 and run.counts["attachments_gone"] == 1
+
+    # The same file again: nothing changes.
+    again = import_details(production, policies)
+    assert again.counts.get("attachments_created", 0) == 0
+    assert again.counts.get("attachments_gone", 0) == 0

@@ -246,3 +246,38 @@ def test_a_path_to_a_role_that_can_escalate_names_the_method():
         "role/hop",
         "escalation (PutUserPolicy)",
     ]
+
+
+def test_assumable_roles_match_a_check_of_every_role_one_by_one():
+    """assumable_roles looks only at the roles whose trust names the principal or its account,
+    and only for principals allowed sts:AssumeRole somewhere: the same answer as deciding each
+    role in turn, Denies that spare some resources (NotResource) included."""
+    from findings.policy.escalation import assumable_roles
+
+    names = [f"{IAM}:role/r{n}" for n in range(6)]
+    roles = {arn: perms(arn) for arn in names}
+    named_dev = {
+        "Statement": [{"Effect": "Allow", "Principal": {"AWS": DEV}, "Action": "sts:AssumeRole"}]
+    }
+    trust = {names[0]: ROOT_TRUST, names[1]: named_dev, names[2]: {"Statement": []}}
+    trust |= {names[3]: ROOT_TRUST, names[4]: named_dev}
+    cases = [
+        [allow("sts:AssumeRole", f"{IAM}:role/r*")],
+        [allow("sts:AssumeRole", names[1])],
+        [allow("sts:*"), deny("sts:AssumeRole")],
+        # Resource and NotResource together (no AWS policy has both; an edited file may):
+        # denies nothing on role ARNs, so every trusted role stays assumable.
+        [allow("sts:AssumeRole"), {**deny("sts:*"), "NotResource": "arn:*"}],
+        [allow("s3:*")],
+    ]
+    for statements in cases:
+        found = account(*statements, roles=roles, trust=trust)
+        one_by_one = [
+            role
+            for role in found._roles
+            if role != DEV
+            and ((who := found._trustees.get(role, (False, frozenset())))[0] or DEV in who[1])
+            and found.principals[DEV].decide(action="sts:AssumeRole", resource=role).allowed
+        ]
+        assert assumable_roles(principal_arn=DEV, account=found) == one_by_one, statements
+    assert assumable_roles(principal_arn=DEV, account=account(*cases[0], roles=roles, trust=trust))

@@ -262,3 +262,31 @@ def test_access_analyzer_checks_a_suggestion_once_while_it_stays_the_same(legacy
     assert len(checked) == 1
     stored.refresh_from_db()
     assert stored.data["validation"]["checked_by"] == "access-analyzer"
+
+
+def test_a_suggestion_recomputed_while_aws_checks_it_keeps_its_own_data(legacy_batch):
+    """ValidatePolicy takes a while: another source's run may recompute the suggestion
+    meanwhile. The check must not write the old document back over the new one (it would then
+    stay, as every later unchanged refresh matches the new fingerprint)."""
+    from datetime import timedelta
+
+    from findings.models import ServiceLastAccessed
+    from findings.rightsizing.services import record_aws_validation
+    from tests.findings.detection.test_detect import days_ago
+
+    production = legacy_batch.account
+    refresh_suggestions(account=production, now=NOW)
+
+    def check(document):
+        # Meanwhile: DynamoDB turns out used, and the suggestion is recomputed.
+        ServiceLastAccessed.objects.filter(
+            principal_arn=legacy_batch.arn, service_namespace="dynamodb"
+        ).update(last_authenticated_at=days_ago(1))
+        refresh_suggestions(account=production, now=NOW + timedelta(hours=1))
+        return []
+
+    assert record_aws_validation(account=production, check=check) == 0
+    refresh_suggestions(account=production, now=NOW + timedelta(hours=2))
+    stored = PolicySuggestion.objects.get(principal_arn=legacy_batch.arn)
+    assert stored.data["removed_services"] == ["sqs"] and stored.removed_services == 1
+    assert stored.data["validation"]["checked_by"] != "access-analyzer"  # to be sent next time
