@@ -79,6 +79,9 @@ def test_compose_defines_the_production_services_from_one_image():
         assert services[name]["build"] == "."
         assert services[name]["env_file"] == ".env"
     assert "gunicorn iamreview.wsgi" in services["web"]["command"]
+    # An upload is imported in its request: a large account's file outlasts the default 30 s.
+    assert "--timeout 300" in services["web"]["command"]
+    assert '"--timeout", "300"' in (ROOT / "Dockerfile").read_text()
     assert services["worker"]["command"].startswith("celery -A iamreview worker")
     assert services["beat"]["command"].startswith("celery -A iamreview beat")
     assert (ROOT / "Dockerfile").exists()
