@@ -77,6 +77,22 @@ class Conflict(ReviewError):
         )
 
 
+class AlreadyOpen(ReviewError):
+    """A cycle of this kind is still in review for some of these accounts."""
+
+    def __init__(self, cycles: list[ReviewCycle]):
+        self.cycles = cycles
+        names = "; ".join(
+            f"“{c.title}” (opened {c.opened_at:%Y-%m-%d}, {c.population_count} items)"
+            for c in cycles[:3]
+        )
+        super().__init__(f"Already open for these accounts: {names}")
+
+
+# Any constant: serializes opening cycles by hand, so that two at once see each other.
+OPEN_BY_HAND_LOCK_ID = 7_311_202_612
+
+
 def due_days(*, kind: str) -> int:
     return {
         ReviewCycle.Kind.MONTHLY: settings.REVIEW_MONTHLY_DUE_DAYS,
@@ -220,6 +236,27 @@ def open_cycles_overlapping(*, kind: str, accounts: list[AwsAccount] | None) -> 
         or not (scope := {a.pk for a in cycle.scope_accounts.all()})
         or scope & wanted
     ]
+
+
+def open_cycle_by_hand(
+    *,
+    kind: str,
+    opened_by: User,
+    accounts: list[AwsAccount] | None,
+    title: str = "",
+    open_another: bool = False,
+) -> ReviewCycle:
+    """An ad-hoc cycle from the Review page. Unless `open_another`, AlreadyOpen when a cycle of
+    this kind is still in review for any of these accounts: its items would be reviewed twice.
+    The check and the opening hold a lock, so that two administrators at the same moment do
+    not both pass the check."""
+    with transaction.atomic():
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_xact_lock(%s)", [OPEN_BY_HAND_LOCK_ID])
+        if not open_another and (found := open_cycles_overlapping(kind=kind, accounts=accounts)):
+            raise AlreadyOpen(found)
+        return open_cycle(kind=kind, opened_by=opened_by, accounts=accounts, title=title)
 
 
 def open_period_cycle(*, kind: str, today: date | None = None) -> tuple[ReviewCycle, bool]:

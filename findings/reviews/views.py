@@ -45,6 +45,7 @@ from findings.reviews.queue import (
     with_progress,
 )
 from findings.reviews.services import (
+    AlreadyOpen,
     Conflict,
     DecisionInput,
     Forbidden,
@@ -53,8 +54,7 @@ from findings.reviews.services import (
     bulk_decide,
     decide_item,
     may_download_evidence,
-    open_cycle,
-    open_cycles_overlapping,
+    open_cycle_by_hand,
     open_release_cycle,
     reviewer_choices,
     sign_off_cycle,
@@ -108,29 +108,19 @@ def review_open(request):
     form = OpenCycleForm(request.POST)
     if not form.is_valid():
         return render_review_list(request, open_form=form)
-    overlapping = open_cycles_overlapping(
-        kind=form.cleaned_data["kind"], accounts=form.scope_accounts()
-    )
-    if overlapping and not form.cleaned_data["open_another"]:
-        # A second click (a double submit, or not knowing the schedule opened it) would put
-        # every item in front of reviewers twice: say which is open, and ask.
-        names = "; ".join(
-            f"“{c.title}” (opened {c.opened_at:%Y-%m-%d}, {c.population_count} items)"
-            for c in overlapping[:3]
-        )
-        form.add_error(
-            None,
-            f"Already open for these accounts: {names}. Review it there, or tick “Open another "
-            "anyway”.",
-        )
-        return render_review_list(request, open_form=form)
     try:
-        cycle = open_cycle(
+        cycle = open_cycle_by_hand(
             kind=form.cleaned_data["kind"],
             opened_by=request.user,
             accounts=form.scope_accounts(),
             title=form.cleaned_data["title"].strip(),
+            open_another=form.cleaned_data["open_another"],
         )
+    except AlreadyOpen as exc:
+        # A second click, or not knowing the schedule opened it, would put every item in
+        # front of reviewers twice: say which is open, and ask.
+        form.add_error(None, f"{exc}. Review it there, or tick “Open another anyway”.")
+        return render_review_list(request, open_form=form)
     except Forbidden as exc:
         raise PermissionDenied(str(exc)) from exc
     messages.success(

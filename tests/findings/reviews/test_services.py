@@ -534,6 +534,37 @@ def test_two_reviewers_racing_on_postgres_cannot_both_decide(
     assert actions().count("decision.recorded") == 1
 
 
+def test_two_administrators_opening_the_same_cycle_at_once_open_one(committed_db, administrator):
+    """The overlap check and the opening hold a lock: two at the same moment do not both pass
+    the check (a double click is stopped in the page; this is two people, or two tabs)."""
+    from findings.reviews.services import AlreadyOpen, open_cycle_by_hand
+
+    account = make_account()
+    credential_entry(account, "alice", password=True)
+    barrier = threading.Barrier(2)
+    outcomes: list = []
+
+    def worker():
+        try:
+            barrier.wait(timeout=10)
+            outcomes.append(
+                open_cycle_by_hand(kind="quarterly", opened_by=administrator, accounts=None)
+            )
+        except AlreadyOpen as exc:
+            outcomes.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=worker) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=20)
+
+    assert sorted(type(o).__name__ for o in outcomes) == ["AlreadyOpen", "ReviewCycle"]
+    assert ReviewCycle.objects.filter(kind="quarterly").count() == 1
+
+
 # --- Segregation of duties --------------------------------------------------------------------
 
 
