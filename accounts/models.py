@@ -87,9 +87,19 @@ class ApiToken(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     last_used_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
+    # The id of the profile form that created it: the same form sent twice, even at the same
+    # moment, makes one token (the constraint decides between two requests at once).
+    form_id = models.CharField(max_length=64, blank=True, default="")
 
     class Meta:
         ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user", "form_id"],
+                condition=~models.Q(form_id=""),
+                name="one_token_per_form",
+            )
+        ]
 
     def __str__(self) -> str:
         return f"{self.name} ({self.prefix}…)"

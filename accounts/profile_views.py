@@ -49,11 +49,6 @@ class TokenForm(forms.Form):
     form_id = forms.CharField(required=False, max_length=64, widget=forms.HiddenInput)
 
 
-# The form ids of tokens this session created, with their names: the last few are enough.
-SENT_TOKEN_FORMS = "sent_token_forms"
-SENT_TOKEN_FORMS_KEPT = 20
-
-
 class DigestForm(forms.Form):
     frequency = forms.ChoiceField(
         label="Email digest",
@@ -199,27 +194,30 @@ def token_create(request):
     form = TokenForm(request.POST, auto_id="token-%s")
     if not form.is_valid():
         return render_profile(request, token_form=form)
-    form_id = form.cleaned_data["form_id"]
-    sent = request.session.get(SENT_TOKEN_FORMS, {})
-    # The same form with the same name: sent again. (A new name in a form shown again with
-    # Back is a new token.)
-    if form_id and sent.get(form_id) == form.cleaned_data["name"]:
-        messages.info(
-            request,
-            f"That form was sent before: the token “{sent[form_id]}” was created then and shown "
-            "once. Sending it again created no other token.",
-        )
-        return redirect("profile")
+    form_id, name = form.cleaned_data["form_id"], form.cleaned_data["name"].strip()
+    made = ApiToken.objects.filter(user=request.user, form_id=form_id).first() if form_id else None
+    if made is not None and made.name != name:
+        form_id = ""  # the form seen before (Back), with a new name: a new token
+    elif made is not None:
+        return _already_created(request, made)
     try:
-        token, raw = create_token(user=request.user, name=form.cleaned_data["name"])
+        token, raw = create_token(user=request.user, name=name, form_id=form_id)
     except ValueError as exc:
         form.add_error("name", str(exc))
         return render_profile(request, token_form=form)
-    if form_id:
-        sent[form_id] = token.name
-        request.session[SENT_TOKEN_FORMS] = dict(list(sent.items())[-SENT_TOKEN_FORMS_KEPT:])
+    except IntegrityError:  # the same form sent twice at once: the other request made it
+        return _already_created(request, ApiToken.objects.get(user=request.user, form_id=form_id))
     # Shown on this response only: only its hash is stored.
     return render(request, "accounts/profile_token_created.html", {"token": token, "raw": raw})
+
+
+def _already_created(request, token: ApiToken):
+    messages.info(
+        request,
+        f"That form was sent before: the token “{token.name}” was created then and shown "
+        "once. Sending it again created no other token.",
+    )
+    return redirect("profile")
 
 
 @requires()

@@ -17,7 +17,11 @@ def hash_token(raw: str) -> str:
 
 
 @transaction.atomic
-def create_token(*, user: User, name: str, actor: User | None = None) -> tuple[ApiToken, str]:
+def create_token(
+    *, user: User, name: str, actor: User | None = None, form_id: str = ""
+) -> tuple[ApiToken, str]:
+    """A new token for `user`, and the token itself (shown once). `form_id`: the profile form
+    it comes from; a second token from the same form is an IntegrityError."""
     from findings.audit.services import record
 
     name = name.strip()
@@ -25,7 +29,7 @@ def create_token(*, user: User, name: str, actor: User | None = None) -> tuple[A
         raise ValueError("A token needs a name (what it is for, e.g. 'release pipeline')")
     raw = TOKEN_PREFIX + secrets.token_urlsafe(32)
     token = ApiToken.objects.create(
-        user=user, name=name[:100], prefix=raw[:12], token_hash=hash_token(raw)
+        user=user, name=name[:100], prefix=raw[:12], token_hash=hash_token(raw), form_id=form_id
     )
     record(
         actor=actor or user,

@@ -239,3 +239,18 @@ def test_the_profile_pages_only_accept_the_methods_they_serve(client, reviewer):
     assert client.get("/accounts/profile/tokens/").status_code == 405
     assert client.get("/accounts/profile/identities/").status_code == 405
     assert client.post("/accounts/profile/").status_code == 405
+
+
+def test_the_database_refuses_a_second_token_from_the_same_form(reviewer):
+    """Two requests at the same moment both pass the view's look-up: the constraint decides,
+    and the view answers the loser with the token the winner made."""
+    from django.db import IntegrityError
+
+    from accounts.tokens import create_token
+
+    create_token(user=reviewer, name="ci", form_id="abc")
+    with pytest.raises(IntegrityError):
+        create_token(user=reviewer, name="ci", form_id="abc")
+    create_token(user=reviewer, name="other", form_id="")  # no form: no constraint
+    create_token(user=reviewer, name="other again", form_id="")
+    assert ApiToken.objects.filter(user=reviewer).count() == 3
