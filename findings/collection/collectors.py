@@ -28,7 +28,7 @@ from findings.aws.session import (
     client,
     hub_session,
 )
-from findings.collection.ownership import foreign_arn
+from findings.collection.ownership import detail_arns, foreign_arn
 from findings.collection.recommendations import (
     refresh_finding_recommendations,
     validate_suggestions_with_aws,
@@ -131,14 +131,7 @@ def _collect_authorization_details(account: AwsAccount, progress: Progress) -> O
     progress(0, 3, "Reading users, groups, roles and policies (GetAccountAuthorizationDetails)")
     iam = client(account_session(account=account, purpose="authorization-details"), "iam")
     details = fetch_authorization_details(iam)
-    check_owner(
-        account=account,
-        arns=(
-            item.arn
-            for items in (details.users, details.groups, details.roles, details.policies)
-            for item in items
-        ),
-    )
+    check_owner(account=account, arns=detail_arns(details=details))
     wanted = attached_aws_managed_policy_arns(details)
     aws_policies = ()
     missing = aws_managed_policies_to_refresh(arns=wanted)

@@ -17,7 +17,7 @@ from findings.aws.errors import ParseError
 from findings.aws.records import AccessAnalyzerSnapshot, CredentialReport
 from findings.aws.service_last_accessed import parse_service_last_accessed_file
 from findings.collection.collectors import detect_after
-from findings.collection.ownership import foreign_arn
+from findings.collection.ownership import detail_arns, foreign_arn
 from findings.collection.runs import claim_run, finish_run, last_success, start_run
 from findings.collection.store import (
     store_access_analyzer,
@@ -100,14 +100,7 @@ def store_parsed(
         return counts, report.generated_at
     if kind == "authorization-details":
         details = parse_authorization_details_file(data)
-        check_account(
-            account=account,
-            arns=(
-                item.arn
-                for items in (details.users, details.groups, details.roles, details.policies)
-                for item in items
-            ),
-        )
+        check_account(account=account, arns=detail_arns(details=details))
         aws_policies = tuple(p for p in details.policies if p.is_aws_managed)
         own = tuple(p for p in details.policies if not p.is_aws_managed)
         counts = store_authorization_details(

@@ -1,8 +1,9 @@
 """Whose data it is: every IAM ARN names its account, so data of another account is caught
 before it is stored as this one's (and this one's own marked gone)."""
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 
+from findings.aws.records import AuthorizationDetails
 from findings.models import AwsAccount
 
 
@@ -15,3 +16,10 @@ def foreign_arn(*, account: AwsAccount, arns: Iterable[str]) -> tuple[str, str] 
         if owner not in ("", "aws", account.account_id):
             return owner, arn
     return None
+
+
+def detail_arns(*, details: AuthorizationDetails) -> Iterator[str]:
+    """Every user, group, role and policy ARN of an authorization-details answer."""
+    for items in (details.users, details.groups, details.roles, details.policies):
+        for item in items:
+            yield item.arn
