@@ -102,15 +102,19 @@ def record_aws_validation(
     suggestions = [
         s for s in suggestions if (s.data.get("validation") or {}).get("checked_by") != CHECKED_BY
     ]
-    checked = 0
     for suggestion in suggestions:
         suggestion.data["validation"] = aws_validation(
             data=suggestion.data, findings_of=findings_of
         )
-        # Only onto the suggestion that was checked: one recomputed meanwhile (another source's
-        # run refreshing the account while AWS answered) keeps its own data and local check,
-        # and is sent next time.
-        checked += PolicySuggestion.objects.filter(
-            pk=suggestion.pk, fingerprint=suggestion.fingerprint
-        ).update(data=suggestion.data)
-    return checked
+    # Only onto the suggestions that were checked: one recomputed meanwhile (another source's
+    # run refreshing the account while AWS answered) keeps its own data and local check, and is
+    # sent next time. The rows are locked from this read to the write, which a refresh waits for.
+    with transaction.atomic():
+        current = dict(
+            PolicySuggestion.objects.select_for_update()
+            .filter(pk__in=[s.pk for s in suggestions])
+            .values_list("pk", "fingerprint")
+        )
+        unchanged = [s for s in suggestions if current.get(s.pk) == s.fingerprint]
+        PolicySuggestion.objects.bulk_update(unchanged, ["data"], batch_size=200)
+    return len(unchanged)
