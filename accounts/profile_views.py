@@ -1,6 +1,7 @@
 """Your profile: your IAM identities (for segregation of duties), your personal API tokens
 and how often you get the email digest."""
 
+import hashlib
 import re
 import secrets
 
@@ -194,11 +195,13 @@ def token_create(request):
     form = TokenForm(request.POST, auto_id="token-%s")
     if not form.is_valid():
         return render_profile(request, token_form=form)
-    form_id, name = form.cleaned_data["form_id"], form.cleaned_data["name"].strip()
+    name = form.cleaned_data["name"].strip()
+    # One token per form and name: the same form sent again (a reload, a double click) finds
+    # the token it made; seen again with Back and given another name, it is another token,
+    # itself made once however often that is sent.
+    form_id = sent_form_key(form.cleaned_data["form_id"], name)
     made = ApiToken.objects.filter(user=request.user, form_id=form_id).first() if form_id else None
-    if made is not None and made.name != name:
-        form_id = ""  # the form seen before (Back), with a new name: a new token
-    elif made is not None:
+    if made is not None:
         return _already_created(request, made)
     try:
         token, raw = create_token(user=request.user, name=name, form_id=form_id)
@@ -209,6 +212,14 @@ def token_create(request):
         return _already_created(request, ApiToken.objects.get(user=request.user, form_id=form_id))
     # Shown on this response only: only its hash is stored.
     return render(request, "accounts/profile_token_created.html", {"token": token, "raw": raw})
+
+
+def sent_form_key(form_id: str, name: str) -> str:
+    """What a token remembers of the form that made it: the form's id and the name sent,
+    hashed to the column's 64 characters ("" when the form carried no id)."""
+    if not form_id:
+        return ""
+    return hashlib.sha256(f"{form_id}\n{name}".encode()).hexdigest()
 
 
 def _already_created(request, token: ApiToken):

@@ -79,17 +79,31 @@ DETAIL_LISTS = ("UserDetailList", "GroupDetailList", "RoleDetailList", "Policies
 LISTED_TYPES = dict(zip(DETAIL_LISTS, ("users", "groups", "roles", "policies"), strict=True))
 
 
-def parse_authorization_details_file(data: bytes) -> AuthorizationDetails:
-    """The JSON that ``aws iam get-account-authorization-details`` prints (pages merged)."""
+def parse_authorization_details_file(
+    data: bytes, *, complete: bool = False
+) -> AuthorizationDetails:
+    """The JSON that ``aws iam get-account-authorization-details`` prints (pages merged).
+
+    Which types it may mark deleted: a file made with `--filter` leaves the other types out,
+    or holds them as empty lists, so a type with no list, or (unless `complete`: the file is
+    known to be unfiltered) no entries, is `unlisted`: kept as stored. "policies" counts this
+    account's own: `--filter AWSManagedPolicy` lists only AWS's."""
     document = load_json(data)
     # A list of raw pages, e.g. saved from boto3, or the CLI's one merged object.
     pages = document if isinstance(document, list) else [document]
     _check_is_authorization_details(pages)
     details = parse_authorization_details(pages)
+    entries = {
+        "users": len(details.users),
+        "groups": len(details.groups),
+        "roles": len(details.roles),
+        "policies": sum(not policy.is_aws_managed for policy in details.policies),
+    }
     unlisted = frozenset(
         kind
         for key, kind in LISTED_TYPES.items()
         if not any(isinstance(page.get(key), list) for page in pages)
+        or (not complete and not entries[kind])
     )
     return replace(details, unlisted=unlisted)
 

@@ -172,9 +172,11 @@ class AuthorizationDetails:
     policies: tuple[ManagedPolicyDetail, ...]
     # How many response pages (API calls) it took; 1 for a merged CLI file.
     pages: int
-    # Types a file holds no list of ("users", "groups", "roles", "policies"): output made with
-    # `--filter` leaves them out, and what is stored of them must stay as it is, not read as
-    # deleted. Always empty for pages fetched from AWS, which asks for every type.
+    # Types ("users", "groups", "roles", "policies": this account's own) whose stored entities
+    # an import keeps as they are, not read as deleted: those a file holds no list of and,
+    # unless it is imported as a complete snapshot, those it holds no entries of (output made
+    # with `--filter` leaves the other types out or empty). Always empty for pages fetched
+    # from AWS, which asks for every type.
     unlisted: frozenset[str] = frozenset()
 
 

@@ -164,6 +164,14 @@ class ImportForm(forms.Form):
         required=False,
         help_text="Service last accessed only: the user or role the job was generated for.",
     )
+    complete = forms.BooleanField(
+        label="Complete snapshot: made without --filter",
+        required=False,
+        help_text="Authorization details only. Tick it when the file holds every type, so that "
+        "a type with no entries (no IAM users left, say) marks what is stored of it gone. "
+        "Unticked, a type with no entries is kept as stored: output made with --filter leaves "
+        "the other types out or empty.",
+    )
 
     def clean(self):
         cleaned = super().clean()

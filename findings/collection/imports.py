@@ -71,6 +71,7 @@ def store_parsed(
     data: bytes,
     previous_seen_at: datetime | None,
     principal_arn: str = "",
+    complete: bool = False,
 ) -> tuple:
     now = timezone.now()
     if kind == "service-last-accessed":
@@ -99,7 +100,7 @@ def store_parsed(
         )
         return counts, report.generated_at
     if kind == "authorization-details":
-        details = parse_authorization_details_file(data)
+        details = parse_authorization_details_file(data, complete=complete)
         check_account(account=account, arns=detail_arns(details=details))
         aws_policies = tuple(p for p in details.policies if p.is_aws_managed)
         own = tuple(p for p in details.policies if not p.is_aws_managed)
@@ -127,8 +128,12 @@ def import_file(
     filename: str = "",
     requested_by: User | None = None,
     principal_arn: str = "",
+    complete: bool = False,
 ) -> CollectionRun:
-    """Parse and store one file as a run. A bad file is rejected whole: ImportRejected."""
+    """Parse and store one file as a run. A bad file is rejected whole: ImportRejected.
+
+    `complete` (authorization details): the file was made without `--filter`, so a type with
+    no entries in it means the account has none left; otherwise such a type is kept."""
     if kind not in KINDS:
         raise ImportRejected(f"Unknown kind {kind!r}; choose from {', '.join(KINDS)}")
     if kind in PRINCIPAL_KINDS and not principal_arn:
@@ -152,6 +157,7 @@ def import_file(
                 data=data,
                 previous_seen_at=previous.finished_at if previous else None,
                 principal_arn=principal_arn,
+                complete=complete,
             )
     except (ParseError, DataError) as exc:  # DataError: a value the database refuses
         finish_run(run=run, succeeded=False, error=f"{filename or 'file'}: {exc}")
@@ -174,6 +180,7 @@ def import_file(
             "file": filename,
             "counts": counts,
             **({"principal": principal_arn} if principal_arn else {}),
+            **({"complete": True} if complete and kind == "authorization-details" else {}),
         },
     )
     detect_after(run=run)

@@ -46,7 +46,10 @@ def counts_summary(*, counts: dict) -> str:
     if isinstance(unlisted, list) and unlisted:
         named = [str(kind) for kind in unlisted]
         listed = ", ".join(named[:-1]) + " and " + named[-1] if len(named) > 1 else named[0]
-        parts.append(f"{listed} not in the file, kept as they were")
+        parts.append(
+            f"no {listed} in the file: the stored ones kept as they were (to record that "
+            "none are left, import it as a complete snapshot)"
+        )
     return "; ".join(parts)
 
 

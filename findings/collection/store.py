@@ -278,8 +278,8 @@ def store_authorization_details(
         values["document_id"] = document_ids.get(values["document_sha256"])
 
     store_managed_policies(account=account, policies=policies, document_ids=document_ids, now=now)
-    # A type the file holds no list of (made with `--filter`) is left as stored: only what was
-    # listed can show that something was deleted.
+    # A type a file does not list (made with `--filter`: see AuthorizationDetails.unlisted) is
+    # left as stored: only what was listed can show that something was deleted.
     unlisted = details.unlisted
     if "policies" not in unlisted:
         # This account's own policies that AWS no longer lists were deleted.
@@ -303,7 +303,12 @@ def store_authorization_details(
         )
         if kind_of == "users":
             refresh_user_activity(account=account)
-    attachments += _carried_attachments(account=account, details=details, document_ids=document_ids)
+    attachments += _carried_attachments(
+        account=account,
+        details=details,
+        listed_policies=policies,
+        document_ids=document_ids,
+    )
     attached = sync_observed(
         model=PolicyAttachment,
         account=account,
@@ -323,21 +328,40 @@ def store_authorization_details(
         if kind_of in synced:
             counts.update(synced[kind_of].as_dict(f"{kind_of}_"))
     counts.update(attached.as_dict("attachments_"))
-    if unlisted:
-        counts["not_in_file"] = [kind_of for kind_of in listed if kind_of in unlisted]
+    if kept := _kept_types(account=account, unlisted=unlisted):
+        counts["not_in_file"] = kept
     return counts
 
 
+def _kept_types(*, account: AwsAccount, unlisted: frozenset[str]) -> list[str]:
+    """The unlisted types of which something is stored, and so was kept: the import's message
+    names them (an account with no groups is no news)."""
+    stored = {
+        "users": IamUser.objects.filter(account=account, gone_at=None),
+        "groups": IamGroup.objects.filter(account=account, gone_at=None),
+        "roles": IamRole.objects.filter(account=account, gone_at=None),
+        "policies": ManagedPolicy.objects.filter(
+            account=account, is_aws_managed=False, gone_at=None
+        ),
+    }
+    return [kind_of for kind_of, rows in stored.items() if kind_of in unlisted and rows.exists()]
+
+
 def _carried_attachments(
-    *, account: AwsAccount, details: AuthorizationDetails, document_ids: dict[str, int]
+    *,
+    account: AwsAccount,
+    details: AuthorizationDetails,
+    listed_policies: list[ManagedPolicyDetail],
+    document_ids: dict[str, int],
 ) -> list[dict]:
     """The stored attachments of the principal types the file does not list (`--filter`),
-    carried over as they are, but for a managed policy or boundary the file lists: that one
-    takes its new default version, as a full collection would show it."""
+    carried over as they are, but for a managed policy or boundary the file lists, this
+    account's or AWS's: that one takes its new default version, as a full collection would
+    show it."""
     types = [t for t in ("user", "group", "role") if f"{t}s" in details.unlisted]
     if not types:
         return []
-    relisted = {} if "policies" in details.unlisted else {p.arn: p for p in details.policies}
+    relisted = {p.arn: p for p in listed_policies if p.document is not None}
     carried = []
     for row in PolicyAttachment.objects.filter(
         account=account, gone_at=None, principal_type__in=types

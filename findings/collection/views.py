@@ -226,6 +226,7 @@ def collection_import(request):
                 filename=upload.name,
                 requested_by=request.user,
                 principal_arn=form.cleaned_data["principal_arn"].strip(),
+                complete=form.cleaned_data["complete"],
             )
         except ImportRejected as exc:
             form.add_error("file", str(exc))

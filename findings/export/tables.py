@@ -20,9 +20,19 @@ def safe_cell(value) -> str:
     text = str(value)
     if isinstance(value, str) and text.startswith(FORMULA_PREFIXES):
         text = "'" + text
-    if len(text) > CELL_LIMIT:
-        text = text[: CELL_LIMIT - len(CUT)] + CUT
+    # The limit counts UTF-16 units, as spreadsheets do: a character outside the Basic
+    # Multilingual Plane (an emoji) is two. Cheap test first: no text of fewer than half the
+    # limit's characters can reach it.
+    if len(text) > CELL_LIMIT // 2 and _utf16_units(text) > CELL_LIMIT:
+        budget = (CELL_LIMIT - _utf16_units(CUT)) * 2
+        # A pair cut in half is dropped, not left as a lone surrogate.
+        units = text.encode("utf-16-le", errors="surrogatepass")[:budget]
+        text = units.decode("utf-16-le", errors="ignore") + CUT
     return text
+
+
+def _utf16_units(text: str) -> int:
+    return len(text.encode("utf-16-le", errors="surrogatepass")) // 2
 
 
 def write_csv(rows: list[dict], out, columns: list[str] | None = None) -> None:

@@ -74,6 +74,12 @@ def least_privilege_context(principal: IamUser | IamRole) -> dict:
         "least_privilege": suggestion,
         "least_privilege_services": judged,
         "least_privilege_folded": kept,
+        # What the folded rows are, for their summary line ("no-data: 380; too-new: 2").
+        "least_privilege_folded_counts": "; ".join(
+            f"{bar['verdict']}: {bar['count']}"
+            for bar in bars
+            if bar["count"] and bar["verdict"] not in ("used", "unused")
+        ),
         "least_privilege_changes": changes,
         "least_privilege_bars": bars,
         "least_privilege_changed": any(c["action"] != "keep" for c in changes),

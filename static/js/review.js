@@ -63,7 +63,12 @@
   // A refused decision (segregation of duties, locked cycle) comes back as a 403 that explains
   // itself: show it in place of the item instead of dropping it.
   document.addEventListener("htmx:beforeSwap", (event) => {
-    if (event.detail.xhr.status !== 200) advanceAfterDecision = false;  // refused: stay
+    // Refused, or sent back to be completed (a justification missing, a conflict): stay. Only
+    // a decision recorded (its answer triggers item-decided) moves on.
+    const triggers = event.detail.xhr.getResponseHeader("HX-Trigger-After-Settle") || "";
+    if (event.detail.xhr.status !== 200 || !triggers.includes("item-decided")) {
+      advanceAfterDecision = false;
+    }
     const target = event.detail.target;
     if (event.detail.xhr.status === 403 && target && target.classList.contains("item-panel")) {
       event.detail.shouldSwap = true;

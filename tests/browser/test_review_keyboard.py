@@ -137,6 +137,34 @@ def test_on_an_items_own_page_ctrl_enter_goes_on_to_the_next_undecided_item(
     assert csp_violations == []
 
 
+def test_a_ctrl_enter_sent_back_to_be_completed_does_not_move_on_after_a_mouse_decision(
+    page, live_server, reviewer, log_in, csp_violations
+):
+    """Ctrl+Enter without the expiry an accepted risk needs comes back as the form with its
+    error; the decision then recorded with the mouse stays on the item, to be read."""
+    from datetime import date, timedelta
+
+    from findings.models import Decision
+
+    cycle = five_user_cycle()
+    first = cycle.items.order_by("pk").first()
+    log_in(reviewer)
+    page.goto(f"{live_server.url}/review/items/{first.pk}/")
+    page.keyboard.press("3")
+    page.keyboard.type("Vendor migration")
+    page.keyboard.press("Control+Enter")
+    expect(page.get_by_text("The decision was not recorded").first).to_be_visible()
+
+    until = (date.today() + timedelta(days=30)).isoformat()
+    page.get_by_label("Risk accepted until").fill(until)
+    page.get_by_role("button", name="Record decision").click()
+    expect(page.get_by_role("status").filter(has_text="Decision recorded.")).to_be_visible()
+    page.wait_for_timeout(300)  # a click on "next" would have navigated by now
+    assert page.url.startswith(f"{live_server.url}/review/items/{first.pk}/")
+    assert Decision.objects.get(item=first).kind == "accept_risk"
+    assert csp_violations == []
+
+
 def test_a_refused_bulk_decision_keeps_every_input(
     page, live_server, reviewer, log_in, csp_violations
 ):

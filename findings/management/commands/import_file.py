@@ -19,8 +19,15 @@ class Command(BaseCommand):
         parser.add_argument(
             "--arn", default="", help="the user or role a service-last-accessed file describes"
         )
+        parser.add_argument(
+            "--complete",
+            action="store_true",
+            help="authorization details made without --filter: a type with no entries (no "
+            "users, say) means the account has none left (without it, such a type is kept "
+            "as stored)",
+        )
 
-    def handle(self, *args, path, account, kind, arn, **options):
+    def handle(self, *args, path, account, kind, arn, complete, **options):
         aws_account = AwsAccount.objects.filter(account_id=account).first()
         if aws_account is None:
             raise CommandError(
@@ -37,8 +44,15 @@ class Command(BaseCommand):
                 data=file.read_bytes(),
                 filename=file.name,
                 principal_arn=arn.strip(),
+                complete=complete,
             )
         except (ImportRejected, AlreadyRunning) as exc:
             raise CommandError(str(exc)) from exc
-        counts = ", ".join(f"{k}={v}" for k, v in run.counts.items())
+        kept = run.counts.get("not_in_file") or []
+        counts = ", ".join(f"{k}={v}" for k, v in run.counts.items() if k != "not_in_file")
         self.stdout.write(f"Imported {file.name} into {aws_account}: {counts}")
+        if kept:
+            self.stdout.write(
+                f"Kept as stored, none in the file: {', '.join(kept)} (--complete records "
+                "that the account has none left)"
+            )

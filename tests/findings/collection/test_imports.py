@@ -11,6 +11,7 @@ from findings.collection.registry import add_account
 from findings.collection.runs import claim_run
 from findings.models import (
     AccessAnalyzerFinding,
+    AuditEntry,
     CollectionRun,
     CredentialReport,
     CredentialReportEntry,
@@ -394,9 +395,15 @@ def full_details() -> dict:
     return document
 
 
-def import_details(account, document: dict):
+def import_details(account, document: dict, *, complete: bool = False):
     data = json.dumps(document).encode()
-    return import_file(account=account, kind="authorization-details", data=data, filename="d.json")
+    return import_file(
+        account=account,
+        kind="authorization-details",
+        data=data,
+        filename="d.json",
+        complete=complete,
+    )
 
 
 def current(model, account) -> list[str]:
@@ -431,20 +438,86 @@ def test_a_file_made_with_filter_leaves_the_types_it_does_not_list_as_they_were(
     assert run.counts["not_in_file"] == ["users", "groups", "policies"]
     assert "users" not in run.counts and run.counts["roles"] == 1
     assert counts_summary(counts=run.counts).endswith(
-        "users, groups and policies not in the file, kept as they were"
+        "no users, groups and policies in the file: the stored ones kept as they were (to "
+        "record that none are left, import it as a complete snapshot)"
     )
 
 
-def test_a_list_that_is_in_the_file_but_empty_still_means_none_are_left(production):
+def test_filtered_output_with_empty_lists_keeps_the_other_types(production):
+    """`--filter Role` output may hold the other types' lists empty (moto's does): read as
+    "none left", it marked every user, group and policy gone and resolved their findings."""
+    from findings.models import IamGroup, ManagedPolicy
+
+    import_details(production, full_details())
+    roles_only = full_details() | {"UserDetailList": [], "GroupDetailList": [], "Policies": []}
+    run = import_details(production, roles_only)
+
+    assert current(IamUser, production) == [f"arn:aws:iam::{ACCOUNT}:user/alice"]
+    assert current(IamGroup, production) == [f"arn:aws:iam::{ACCOUNT}:group/ops"]
+    assert ManagedPolicy.objects.filter(account=production, gone_at=None).count() == 1
+    assert run.counts["not_in_file"] == ["users", "groups", "policies"]
+    assert PolicyAttachment.objects.filter(principal_type="user", gone_at=None).count() == 1
+
+
+def test_a_complete_snapshot_with_an_empty_list_means_none_are_left(production):
     from findings.models import IamGroup, ManagedPolicy
 
     import_details(production, full_details())
     emptied = full_details() | {"GroupDetailList": [], "Policies": []}
-    run = import_details(production, emptied)
+    run = import_details(production, emptied, complete=True)
 
     assert current(IamGroup, production) == []
     assert not ManagedPolicy.objects.filter(account=production, gone_at=None).exists()
     assert "not_in_file" not in run.counts and run.counts["groups"] == 0
+    assert current(IamUser, production) == [f"arn:aws:iam::{ACCOUNT}:user/alice"]
+    entry = AuditEntry.objects.filter(action="evidence.imported").latest("pk")
+    assert entry.after["complete"] is True
+
+
+def test_a_type_with_nothing_stored_is_not_named_as_kept(production):
+    import_details(production, full_details() | {"GroupDetailList": []}, complete=True)
+    run = import_details(production, full_details() | {"GroupDetailList": []})
+
+    assert "not_in_file" not in run.counts
+
+
+def test_aws_managed_policies_only_keep_this_accounts_own(production):
+    """`--filter AWSManagedPolicy`: AWS's policies alone. This account's own are not in it,
+    not deleted; and an AWS policy's new version reaches the principals it is attached to."""
+    from findings.models import ManagedPolicy
+
+    read_only = "arn:aws:iam::aws:policy/ReadOnlyAccess"
+    document = full_details()
+    document["RoleDetailList"][0]["AttachedManagedPolicies"] = [
+        {"PolicyName": "ReadOnlyAccess", "PolicyArn": read_only}
+    ]
+    aws_policy = {
+        "PolicyName": "ReadOnlyAccess",
+        "PolicyId": "ANPAREADONLY",
+        "Arn": read_only,
+        "Path": "/",
+        "DefaultVersionId": "v1",
+        "AttachmentCount": 1,
+        "IsAttachable": True,
+        "CreateDate": "2015-02-06T18:39:48+00:00",
+        "UpdateDate": "2015-02-06T18:39:48+00:00",
+        "PolicyVersionList": [{"Document": ALLOW_S3, "VersionId": "v1", "IsDefaultVersion": True}],
+    }
+    document["Policies"].append(aws_policy)
+    import_details(production, document)
+    admin = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*"}]}
+    aws_policy |= {
+        "DefaultVersionId": "v2",
+        "PolicyVersionList": [{"Document": admin, "VersionId": "v2", "IsDefaultVersion": True}],
+    }
+    aws_only = {"UserDetailList": [], "GroupDetailList": [], "RoleDetailList": []}
+    run = import_details(production, aws_only | {"Policies": [aws_policy]})
+
+    own = ManagedPolicy.objects.filter(account=production, gone_at=None)
+    assert list(own.values_list("name", flat=True)) == ["deploy"]
+    assert run.counts["not_in_file"] == ["users", "groups", "roles", "policies"]
+    attached = PolicyAttachment.objects.get(policy_ref=read_only, gone_at=None)
+    assert attached.document.document == admin
 
 
 def test_a_null_list_counts_as_not_in_the_file(production):

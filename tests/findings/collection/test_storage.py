@@ -280,7 +280,9 @@ def test_a_deleted_local_managed_policy_goes_and_comes_back_when_listed_again():
     ).encode()
     first = import_file(account=account, kind="authorization-details", data=with_policy)
 
-    import_file(account=account, kind="authorization-details", data=b'{"Policies": []}')
+    import_file(
+        account=account, kind="authorization-details", data=b'{"Policies": []}', complete=True
+    )
 
     reader = ManagedPolicy.objects.get(arn=arn)
     assert reader.gone_at is not None

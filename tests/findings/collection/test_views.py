@@ -662,6 +662,43 @@ def test_import_while_a_collection_of_that_source_runs_is_refused(client, admini
     assert not CredentialReportEntry.objects.exists()
 
 
+def test_authorization_details_with_an_empty_list_mark_it_gone_only_as_a_complete_snapshot(
+    client, administrator, account
+):
+    """Unticked, a type with no entries is kept (output made with `--filter` may hold the
+    other types empty) and the message says how to record that none are left; ticked, the
+    file is the whole account."""
+    import json
+
+    from findings.models import IamUser
+
+    user = {
+        "UserName": "alice",
+        "UserId": "AIDAALICE",
+        "Arn": "arn:aws:iam::123456789012:user/alice",
+        "Path": "/",
+        "CreateDate": "2021-01-01T00:00:00Z",
+    }
+    client.force_login(administrator)
+    page = client.get(reverse("collection_import")).content.decode()
+    assert 'type="checkbox" name="complete"' in page
+    assert 'aria-describedby="id_complete_helptext"' in page
+
+    def send(document, **extra):
+        data = json.dumps(document).encode()
+        form = {"account": account.pk, "kind": "authorization-details"}
+        form["file"] = SimpleUploadedFile("gaad.json", data, content_type="application/json")
+        return client.post(reverse("collection_import"), form | extra)
+
+    send({"UserDetailList": [user], "RoleDetailList": []})
+    kept = send({"UserDetailList": [], "RoleDetailList": []})
+    assert IamUser.objects.filter(gone_at=None).count() == 1
+    assert "no users in the file: the stored ones kept as they were" in messages_of(kept)[-1]
+
+    send({"UserDetailList": [], "RoleDetailList": []}, complete="on")
+    assert not IamUser.objects.filter(gone_at=None).exists()
+
+
 def test_import_form_keeps_the_choices_after_an_error(client, administrator, account):
     client.force_login(administrator)
     response = client.post(

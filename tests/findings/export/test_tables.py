@@ -42,3 +42,8 @@ def test_a_cell_longer_than_a_spreadsheet_holds_is_cut_and_says_so():
     assert row[2] == "'=1+1"
     assert safe_cell("x" * CELL_LIMIT) == "x" * CELL_LIMIT  # at the limit: whole
     assert len(safe_cell("=" + "x" * CELL_LIMIT)) == CELL_LIMIT  # quoted, then cut
+    # The limit counts UTF-16 units, as spreadsheets do: an emoji is two.
+    emoji = safe_cell("🔑" * 20_000)
+    assert len(emoji.encode("utf-16-le")) // 2 <= CELL_LIMIT and emoji.endswith("whole]")
+    assert emoji.startswith("🔑" * 16_000) and "\ud83d" not in emoji
+    assert safe_cell("🔑" * 16_000) == "🔑" * 16_000  # 32,000 units: whole

@@ -176,7 +176,7 @@ def test_user_rows_filter_by_account_and_leave_out_users_that_are_gone(productio
     assert [r["name"] for r in user_rows(account_id=OTHER)] == ["carol"]
 
     nothing = authorization_details([], [], account=OTHER)
-    import_file(account=other, kind="authorization-details", data=nothing)
+    import_file(account=other, kind="authorization-details", data=nothing, complete=True)
     assert user_rows(account_id=OTHER) == []
     assert "carol" not in by_name(user_rows())
 

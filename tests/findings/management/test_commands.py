@@ -13,7 +13,7 @@ from moto import mock_aws
 from moto.iam.models import iam_backends
 
 from findings.collection.registry import add_account
-from findings.models import AwsAccount, CollectionRun, CredentialReportEntry, IamRole
+from findings.models import AwsAccount, CollectionRun, CredentialReportEntry, IamRole, IamUser
 
 pytestmark = pytest.mark.django_db
 
@@ -202,6 +202,29 @@ def test_import_file_stores_the_credential_report():
     assert "Imported credential-report.csv into Production (111122223333)" in out
     assert "rows=6" in out
     assert CredentialReportEntry.objects.count() == 6
+
+
+def test_import_file_complete_marks_a_type_with_no_entries_gone(tmp_path):
+    add_account(account_id=ACCOUNT, name="Production")
+    user = {
+        "UserName": "alice",
+        "UserId": "AIDAALICE",
+        "Arn": f"arn:aws:iam::{ACCOUNT}:user/alice",
+        "Path": "/",
+        "CreateDate": "2021-01-01T00:00:00Z",
+    }
+    files = {}
+    for name, users in (("full.json", [user]), ("none.json", [])):
+        files[name] = tmp_path / name
+        files[name].write_text(json.dumps({"UserDetailList": users, "RoleDetailList": []}))
+    common = ["--account", ACCOUNT, "--kind", "authorization-details"]
+    run("import_file", str(files["full.json"]), *common)
+
+    out, _ = run("import_file", str(files["none.json"]), *common)
+    assert "Kept as stored, none in the file: users (--complete records" in out
+    assert IamUser.objects.filter(gone_at=None).count() == 1
+    run("import_file", str(files["none.json"]), *common, "--complete")
+    assert not IamUser.objects.filter(gone_at=None).exists()
 
 
 def test_import_file_with_a_malformed_file_names_the_line_and_stores_nothing(tmp_path):
