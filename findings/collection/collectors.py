@@ -203,6 +203,9 @@ def _collect_access_analyzer(account: AwsAccount, progress: Progress) -> Outcome
         raise CollectionFailed(
             "; ".join(f"{region}: {error}" for region, error in snapshot.region_errors.items())
         )
+    # Each analyzer's ARN names the account it is in (an organization analyzer's findings name
+    # other owners, rightly: the analyzer is what was read here).
+    check_owner(account=account, arns=(analyzer.arn for analyzer in snapshot.analyzers))
     with transaction.atomic():
         counts = store_access_analyzer(
             account=account,

@@ -17,7 +17,7 @@ from findings.aws.errors import ParseError
 from findings.aws.records import AccessAnalyzerSnapshot, CredentialReport
 from findings.aws.service_last_accessed import parse_service_last_accessed_file
 from findings.collection.collectors import detect_after
-from findings.collection.ownership import detail_arns, foreign_arn
+from findings.collection.ownership import detail_arns, foreign_arn, other_findings_owner
 from findings.collection.runs import claim_run, finish_run, last_success, start_run
 from findings.collection.store import (
     store_access_analyzer,
@@ -113,6 +113,12 @@ def store_parsed(
         )
         return counts, None
     findings = parse_findings_file(data)
+    if owner := other_findings_owner(account=account, findings=findings):
+        raise ParseError(
+            f"the file is account {owner}'s (every finding's resourceOwnerAccount is {owner}), "
+            f"not {account.account_id}'s ({account.name}): choose that account, or this "
+            "account's file"
+        )
     snapshot = AccessAnalyzerSnapshot(analyzers=(), findings=findings, region_errors={})
     counts = store_access_analyzer(
         account=account, snapshot=snapshot, regions=None, now=now, previous_seen_at=previous_seen_at

@@ -792,6 +792,34 @@ def test_a_region_that_fails_keeps_its_findings_and_all_regions_failing_fails_th
     eu.assert_no_pending_responses()
 
 
+def test_analyzers_of_another_account_fail_the_run_and_keep_what_was_stored(
+    stubbed_boto3_clients,
+):
+    """Without a role, the collector reads the account its own credentials are in: its
+    analyzers' ARNs say so, and its findings must not replace this account's."""
+    us = stubbed_boto3_clients("accessanalyzer", "us-east-1")
+    account = add_account(account_id=MEMBER, name="Security tooling", regions=["us-east-1"])
+    stub_region(
+        us,
+        [analyzer(ORG_ANALYZER, "ORGANIZATION")],
+        {ORG_ANALYZER: [[(PUBLIC_BUCKET, [[BUCKET_DETAIL]])]]},
+    )
+    assert collect(account, Source.ACCESS_ANALYZER).status == "succeeded"
+    before = stored(AccessAnalyzerFinding, account)
+
+    elsewhere = f"arn:aws:access-analyzer:us-east-1:{OTHER_MEMBER}:analyzer/theirs"
+    stub_region(us, [analyzer(elsewhere, "ACCOUNT")], {elsewhere: [[]]})
+    run = collect(account, Source.ACCESS_ANALYZER)
+
+    assert run.status == "failed"
+    assert run.error.startswith(
+        f"Configuration error: AWS answered with account {OTHER_MEMBER}'s data (it lists "
+        f"{elsewhere})"
+    )
+    assert stored(AccessAnalyzerFinding, account) == before
+    us.assert_no_pending_responses()
+
+
 # --- Service last accessed (Stubber) ------------------------------------------------------------
 
 ALICE = f"arn:aws:iam::{MEMBER}:user/alice"

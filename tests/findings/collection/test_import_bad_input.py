@@ -117,6 +117,44 @@ def test_another_accounts_files_are_refused_and_this_accounts_inventory_kept(pro
     assert not CredentialReportEntry.objects.filter(gone_at__isnull=False).exists()
 
 
+def test_access_analyzer_findings_all_of_another_account_are_refused(production):
+    """Every finding names its resource's owner: a file all of one other account's, chosen
+    for this one, resolved this account's findings and stored the other's as its own. An
+    organization analyzer's file (several owners) is this account's to import."""
+    from findings.models import AccessAnalyzerFinding
+
+    def findings_file(*owners: str) -> bytes:
+        return json.dumps(
+            [
+                {
+                    "id": f"f-{n}",
+                    "findingType": "ExternalAccess",
+                    "status": "ACTIVE",
+                    "resource": f"arn:aws:s3:::bucket-{n}",
+                    "resourceType": "AWS::S3::Bucket",
+                    "resourceOwnerAccount": owner,
+                    "createdAt": "2026-11-01T00:00:00Z",
+                    "updatedAt": "2026-11-01T00:00:00Z",
+                    "analyzedAt": "2026-11-01T00:00:00Z",
+                }
+                for n, owner in enumerate(owners)
+            ]
+        ).encode()
+
+    def send(data: bytes):
+        return import_file(account=production, kind="access-analyzer-findings", data=data)
+
+    send(findings_file("111122223333"))
+    with pytest.raises(ImportRejected) as rejected:
+        send(findings_file("444455556666", "444455556666"))
+    assert "the file is account 444455556666's (every finding's resourceOwnerAccount is" in str(
+        rejected.value
+    )
+    assert AccessAnalyzerFinding.objects.filter(gone_at=None).count() == 1
+    organization = send(findings_file("444455556666", "555566667777"))
+    assert organization.status == "succeeded"
+
+
 def test_json_nested_200000_levels_deep_is_rejected(production):
     deep = b'{"UserDetailList": ' + b"[" * 200_000 + b"]" * 200_000 + b"}"
     with pytest.raises(ImportRejected, match="nested more than 64 levels deep"):
