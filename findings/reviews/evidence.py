@@ -7,7 +7,7 @@ fresh data has changed since. Every builder loads in bulk: a fixed number of que
 import hashlib
 import json
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 
 from django.conf import settings
@@ -106,9 +106,20 @@ def _iso(value):
 # --- Monthly: Access Analyzer external and internal access -----------------------------------
 
 
-def monthly_population(*, accounts: list[AwsAccount]) -> list[ItemSpec]:
+def _in_review(decided: Collection[int]) -> Q:
+    """Open findings, and the `decided` ones: excluded by a decision on a review item (risk
+    accepted, false positive). For whether fresh data still shows what a cycle froze, a
+    reviewer's own decision is no change in AWS: those findings count as they were."""
+    if not decided:
+        return Q(status=Finding.Status.OPEN)
+    return Q(status=Finding.Status.OPEN) | Q(pk__in=decided, status=Finding.Status.EXCLUDED)
+
+
+def monthly_population(
+    *, accounts: list[AwsAccount], decided: Collection[int] = ()
+) -> list[ItemSpec]:
     findings = Finding.objects.filter(
-        account__in=accounts, check_id__in=EXTERNAL_ACCESS_CHECKS, status=Finding.Status.OPEN
+        _in_review(decided), account__in=accounts, check_id__in=EXTERNAL_ACCESS_CHECKS
     ).select_related("account", "aws_finding")
     specs = []
     for finding in findings:
@@ -142,9 +153,11 @@ def monthly_population(*, accounts: list[AwsAccount]) -> list[ItemSpec]:
 # --- Quarterly: every user with a password or an active key ----------------------------------
 
 
-def _open_findings_by_arn(accounts: list[AwsAccount]) -> dict[tuple[int, str], list[Finding]]:
+def _open_findings_by_arn(
+    accounts: list[AwsAccount], decided: Collection[int] = ()
+) -> dict[tuple[int, str], list[Finding]]:
     grouped: dict[tuple[int, str], list[Finding]] = defaultdict(list)
-    for finding in Finding.objects.filter(account__in=accounts, status=Finding.Status.OPEN).exclude(
+    for finding in Finding.objects.filter(_in_review(decided), account__in=accounts).exclude(
         check_id__startswith=AA_PREFIX
     ):
         grouped[(finding.account_id, finding.resource_arn)].append(finding)
@@ -195,7 +208,9 @@ def _user_policies(accounts: list[AwsAccount], users: list[IamUser]) -> dict[str
     return policies
 
 
-def quarterly_population(*, accounts: list[AwsAccount]) -> list[ItemSpec]:
+def quarterly_population(
+    *, accounts: list[AwsAccount], decided: Collection[int] = ()
+) -> list[ItemSpec]:
     entries = (
         CredentialReportEntry.objects.filter(account__in=accounts, gone_at=None)
         .filter(
@@ -211,7 +226,7 @@ def quarterly_population(*, accounts: list[AwsAccount]) -> list[ItemSpec]:
     users = {
         (u.account_id, u.arn): u for u in IamUser.objects.filter(account__in=accounts, gone_at=None)
     }
-    findings = _open_findings_by_arn(accounts)
+    findings = _open_findings_by_arn(accounts, decided)
     policies = _user_policies(accounts, list(users.values()))
     specs = []
     for entry in entries:
@@ -294,7 +309,9 @@ def _unused_services_of(rows: list[ServiceLastAccessed], now) -> list[dict]:
     ]
 
 
-def release_population(*, role_arns: list[str]) -> tuple[list[ItemSpec], list[str]]:
+def release_population(
+    *, role_arns: list[str], decided: Collection[int] = ()
+) -> tuple[list[ItemSpec], list[str]]:
     """Items for the given role ARNs, and the ARNs we do not know (reported, not ignored)."""
     wanted = list(dict.fromkeys(arn.strip() for arn in role_arns if arn.strip()))
     roles = {
@@ -309,7 +326,7 @@ def release_population(*, role_arns: list[str]) -> tuple[list[ItemSpec], list[st
     for row in ServiceLastAccessed.objects.filter(principal_arn__in=known, gone_at=None):
         services[row.principal_arn].append(row)
     findings: dict[str, list[Finding]] = defaultdict(list)
-    for finding in Finding.objects.filter(resource_arn__in=known, status=Finding.Status.OPEN):
+    for finding in Finding.objects.filter(_in_review(decided), resource_arn__in=known):
         findings[finding.resource_arn].append(finding)
     now = timezone.now()
     specs = []

@@ -8,7 +8,7 @@ only the items whose state moves, so an unchanged re-collection writes no item r
 from collections import defaultdict
 
 from findings.detection.detect import DetectionCounts, detect_account
-from findings.models import AwsAccount, ReviewCycle, ReviewItem
+from findings.models import AwsAccount, Exclusion, Finding, ReviewCycle, ReviewItem
 from findings.reviews.evidence import (
     ItemSpec,
     monthly_population,
@@ -26,14 +26,29 @@ def freshness_of(*, frozen_hash: str, fresh_hash: str | None) -> str:
     return ReviewItem.Freshness.SAME
 
 
-def _fresh_hashes(*, kind: str, account: AwsAccount, arns: list[str]) -> dict[str, str]:
+def _fresh_hashes(
+    *, kind: str, account: AwsAccount, arns: list[str], decided: set[int]
+) -> dict[str, str]:
     if kind == ReviewCycle.Kind.MONTHLY:
-        specs: list[ItemSpec] = monthly_population(accounts=[account])
+        specs: list[ItemSpec] = monthly_population(accounts=[account], decided=decided)
     elif kind == ReviewCycle.Kind.QUARTERLY:
-        specs = quarterly_population(accounts=[account])
+        specs = quarterly_population(accounts=[account], decided=decided)
     else:
-        specs, _ = release_population(role_arns=arns)
+        specs, _ = release_population(role_arns=arns, decided=decided)
     return {spec.subject_key: spec.evidence_hash for spec in specs}
+
+
+def _decided_findings(*, account: AwsAccount) -> set[int]:
+    """Findings excluded by decisions on this account's items in open cycles (risk accepted,
+    false positive): the reviewer's doing, not fresh data's, so their items are not "gone"."""
+    return set(
+        Exclusion.objects.filter(
+            decision__item__account=account,
+            decision__item__cycle__state=ReviewCycle.State.OPEN,
+            ended_at=None,
+            finding__status=Finding.Status.EXCLUDED,
+        ).values_list("finding_id", flat=True)
+    )
 
 
 def refresh_freshness(*, account: AwsAccount) -> int:
@@ -51,9 +66,10 @@ def refresh_freshness(*, account: AwsAccount) -> int:
     for row in items:
         by_kind[row[1]].append(row)
     moves: dict[str, list[int]] = defaultdict(list)
+    decided = _decided_findings(account=account) if by_kind else set()
     for kind, rows in by_kind.items():
         arns = sorted({arn for _, _, _, arn, _, _ in rows})
-        fresh = _fresh_hashes(kind=kind, account=account, arns=arns)
+        fresh = _fresh_hashes(kind=kind, account=account, arns=arns, decided=decided)
         for pk, _, key, _, frozen_hash, current in rows:
             state = freshness_of(frozen_hash=frozen_hash, fresh_hash=fresh.get(key))
             if state != current:

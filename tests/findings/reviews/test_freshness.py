@@ -59,3 +59,35 @@ def test_detection_brings_the_freshness_along_and_signed_off_cycles_are_left_alo
 
     detect_and_refresh(account=production)
     assert item_of(cycle, "bob").freshness == ""
+
+
+def test_a_reviewers_own_exclusion_is_not_fresh_data(production, cycle, reviewer):
+    """A false positive or an accepted risk excludes the item's findings: that is the
+    reviewer's doing, not AWS's. The item must not read "fresh data no longer shows this"
+    (an approver would take the access for removed); a finding AWS really stops showing
+    still moves it."""
+    from findings.models import Finding
+    from tests.findings.reviews.test_views import decide, finding_on
+
+    dave = credential_entry(production, "dave", mfa_active=False)
+    finding = finding_on(dave)
+    external = finding_on(dave, check="access-analyzer:ExternalAccess", severity="critical")
+    Finding.objects.filter(pk=external.pk).update(resource_key="bucket", resource_arn="arn:b")
+    quarterly = open_cycle(kind="quarterly", opened_by=None, accounts=[production])
+    monthly = open_cycle(kind="monthly", opened_by=None, accounts=[production])
+    decide(item_of(quarterly, "dave"), reviewer, kind="false_positive", justification="SSO MFA")
+    until = timezone.localdate() + timezone.timedelta(days=30)
+    decide(
+        monthly.items.get(), reviewer, kind="accept_risk", justification="Vendor", expires_on=until
+    )
+    # What detection does with the exclusions the decisions made.
+    Finding.objects.filter(pk__in=[finding.pk, external.pk]).update(status="excluded")
+
+    refresh_freshness(account=production)
+    assert item_of(quarterly, "dave").freshness == ""
+    assert monthly.items.get().freshness == ""
+
+    Finding.objects.filter(pk__in=[finding.pk, external.pk]).update(status="resolved")
+    refresh_freshness(account=production)
+    assert item_of(quarterly, "dave").freshness == "changed"
+    assert monthly.items.get().freshness == "gone"
