@@ -19,6 +19,7 @@ from findings.detection.selectors import (
 )
 from findings.models import AwsAccount, Finding, FindingEvent, ReviewCycle, ReviewItem
 from findings.models.findings import Severity
+from findings.notifications.reminders import forbidden_sign_offs
 from findings.reviews.tally import cycle_tally
 
 TREND_WEEKS = 12
@@ -207,6 +208,21 @@ def top_findings(*, version: str | None = None) -> list[Finding]:
     return rows
 
 
+def _may_sign(*, user: User, cycles: list) -> list:
+    """The cycles waiting for sign-off that this person may sign: an approver, and not one who
+    decided items in it or whose own identity it reviews (segregation of duties, as the sign-off
+    itself and the digest check it)."""
+    if not can(user, Capability.SIGN_OFF):
+        return []
+    waiting = [c for c in cycles if c.waiting_for_sign_off]
+    if not waiting:
+        return []
+    forbidden = forbidden_sign_offs(
+        approver_ids=[user.pk], cycle_ids=[c.cycle.pk for c in waiting]
+    ).get(user.pk, set())
+    return [c for c in waiting if c.cycle.pk not in forbidden]
+
+
 def dashboard_context(*, user: User) -> dict:
     now = timezone.now()
     today = timezone.localdate(now)
@@ -235,9 +251,7 @@ def dashboard_context(*, user: User) -> dict:
         "chart_height": CHART_HEIGHT,
         "cycles": cycles,
         "my_items": sum(c.mine for c in cycles),
-        "sign_off_waiting": [c for c in cycles if c.waiting_for_sign_off]
-        if can(user, Capability.SIGN_OFF)
-        else [],
+        "sign_off_waiting": _may_sign(user=user, cycles=cycles),
         **health,
         "top_findings": top_findings(version=version),
         # Per cycle, so that the dashboard links straight to each queue's unassigned items.

@@ -133,3 +133,31 @@ def test_the_charts_and_top_findings_follow_each_change_of_the_findings(client, 
     page = client.get("/").content.decode()
     assert "Findings opened (5) and resolved (0) per week" in page
     assert "All 5 open findings" in page and "fresh-finding" in page
+
+
+def test_only_an_approver_who_may_sign_a_cycle_is_asked_to(client, reviewer, approver):
+    """An approver who decided items in a cycle may not sign it off (segregation of duties):
+    the dashboard must not ask them to, as the digest does not; another approver is asked,
+    with a link to the cycle's sign-off."""
+    from accounts.permissions import Role
+    from findings.reviews.services import DecisionInput, decide_item
+    from tests.conftest import make_person
+
+    populate(1)
+    cycle = ReviewCycle.objects.get()
+    both = make_person("bo.both@example.com", Role.REVIEWER, Role.APPROVER)
+    decide_item(
+        item=cycle.items.get(),
+        actor=both,
+        decision=DecisionInput(kind="keep", justification="Needed"),
+        expected_latest_id=None,
+    )
+
+    client.force_login(both)
+    assert "for your sign-off" not in client.get("/").content.decode()
+    client.force_login(approver)
+    page = client.get("/").content.decode()
+    assert (
+        f'1 cycle waits for your sign-off: <a href="/review/cycles/{cycle.pk}/#sign-off">'
+        "Quarterly credential review 2026-Q4</a>."
+    ) in page
