@@ -147,13 +147,16 @@ def get_cycle(cycle_id: int) -> ReviewCycle:
         "those iamreview does not know are reported in unknown_role_arns, not ignored."
     ),
     auth=TokenAuth(any_of=(Capability.DECIDE, Capability.MANAGE_ACCOUNTS)),
-    response={201: schemas.OpenedRelease, **failures(400, 413)},
+    response={201: schemas.OpenedRelease, 200: schemas.OpenedRelease, **failures(400, 413)},
 )
 def register_release(request, release: inputs.ReleaseRequest, response: HttpResponse):
-    opened = review.open_release_cycle(**release.model_dump(), opened_by=request.auth)
+    """201 with the new cycle; 200 with the open one when the same release, with the same
+    roles, was registered before (a retried pipeline step opens no second review)."""
+    opened, is_new = review.open_release_cycle(**release.model_dump(), opened_by=request.auth)
     cycle = cycles_with_progress().get(pk=opened.pk)
     response["Location"] = reverse("api-cycle", kwargs={"cycle_id": cycle.pk})
-    return Status(201, {"cycle": cycle, "unknown_role_arns": cycle.unknown_role_arns})
+    body = {"cycle": cycle, "unknown_role_arns": cycle.unknown_role_arns, "created": is_new}
+    return Status(201 if is_new else 200, body)
 
 
 @api.get(

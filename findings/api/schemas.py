@@ -161,6 +161,8 @@ class Cycle(CycleSummary):
 class OpenedRelease(Schema):
     cycle: CycleSummary
     unknown_role_arns: list[str]
+    # False: this release was registered before with the same roles and its cycle is open.
+    created: bool
 
 
 class Finding(BaseModel):

@@ -91,6 +91,7 @@ class AlreadyOpen(ReviewError):
 
 # Any constant: serializes opening cycles by hand, so that two at once see each other.
 OPEN_BY_HAND_LOCK_ID = 7_311_202_612
+RELEASE_LOCK_ID = 7_311_202_613
 
 
 def due_days(*, kind: str) -> int:
@@ -297,7 +298,11 @@ def open_scheduled_cycles(*, today: date | None = None) -> list[ReviewCycle]:
 
 def open_release_cycle(
     *, application: str, version: str, role_arns: list[str], notes: str, opened_by: User
-) -> ReviewCycle:
+) -> tuple[ReviewCycle, bool]:
+    """The release's review cycle, and whether it was opened now. The same release sent again
+    (a pipeline's retry, a form sent twice) while its cycle is open, with the same roles,
+    gets that cycle: its roles are not reviewed twice. A lock makes two requests at the same
+    moment open one cycle."""
     if not (can(opened_by, Capability.MANAGE_ACCOUNTS) or can(opened_by, Capability.DECIDE)):
         raise Forbidden("Releases are registered by administrators, reviewers or their pipelines")
     errors = {}
@@ -319,17 +324,33 @@ def open_release_cycle(
             }
         )
     accounts = sorted({spec.account.pk for spec in specs})
-    return create_cycle(
-        kind=ReviewCycle.Kind.RELEASE,
-        title=f"Release {application.strip()} {version.strip()}",
-        specs=specs,
-        accounts=list(AwsAccount.objects.filter(pk__in=accounts)),
-        opened_by=opened_by,
-        application=application.strip()[:200],
-        version=version.strip()[:100],
-        notes=notes.strip(),
-        unknown_role_arns=unknown,
-    )
+    application, version = application.strip()[:200], version.strip()[:100]
+    wanted = sorted({spec.subject_arn for spec in specs})
+    with transaction.atomic():
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_xact_lock(%s)", [RELEASE_LOCK_ID])
+        for cycle in ReviewCycle.objects.filter(
+            kind=ReviewCycle.Kind.RELEASE,
+            state=ReviewCycle.State.OPEN,
+            application=application,
+            version=version,
+        ).order_by("-opened_at"):
+            arns = sorted(set(cycle.items.values_list("subject_arn", flat=True)))
+            if arns == wanted and sorted(cycle.unknown_role_arns) == sorted(unknown):
+                return cycle, False
+        cycle = create_cycle(
+            kind=ReviewCycle.Kind.RELEASE,
+            title=f"Release {application} {version}",
+            specs=specs,
+            accounts=list(AwsAccount.objects.filter(pk__in=accounts)),
+            opened_by=opened_by,
+            application=application,
+            version=version,
+            notes=notes.strip(),
+            unknown_role_arns=unknown,
+        )
+        return cycle, True
 
 
 # --- Deciding -----------------------------------------------------------------------------------

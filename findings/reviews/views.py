@@ -12,6 +12,7 @@ from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.http import HttpResponse, HttpResponseBadRequest, QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
+from django.template.defaultfilters import pluralize
 from django.urls import reverse
 from django.utils.cache import patch_vary_headers
 from django.utils.text import slugify
@@ -138,7 +139,7 @@ def review_release(request):
         return render_review_list(request, release_form=form)
     data = form.cleaned_data
     try:
-        cycle = open_release_cycle(
+        cycle, opened = open_release_cycle(
             application=data["application"],
             version=data["version"],
             role_arns=form.role_arn_list(),
@@ -150,8 +151,16 @@ def review_release(request):
         return render_review_list(request, release_form=form)
     except Forbidden as exc:
         raise PermissionDenied(str(exc)) from exc
+    if not opened:
+        messages.info(
+            request,
+            f"{cycle.title} was already registered with these roles: its review is still "
+            "open, here. No second cycle was opened.",
+        )
+        return redirect("review_cycle", cycle.pk)
+    count = cycle.population_count
     messages.success(
-        request, f"Registered {cycle.title}: {cycle.population_count} roles to review."
+        request, f"Registered {cycle.title}: {count} role{pluralize(count)} to review."
     )
     if cycle.unknown_role_arns:
         count = len(cycle.unknown_role_arns)

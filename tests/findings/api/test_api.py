@@ -58,13 +58,14 @@ def release_cycle(account, opened_by, *, roles: int = 2, unknown=(), name: str =
     arns = [iam_role(account, f"{name}-{n}").arn for n in range(roles)]
     if arns:
         make_finding(account, arns[0])
-    return open_release_cycle(
+    cycle, _ = open_release_cycle(
         application=name,
         version="1.4.0",
         role_arns=[*arns, *unknown],
         notes="adds the payment worker",
         opened_by=opened_by,
     )
+    return cycle
 
 
 class Api:
@@ -280,6 +281,21 @@ def test_a_pipeline_registers_a_release_and_unknown_role_arns_are_reported(
     assert body["cycle"]["population_count"] == 2
     assert sorted(cycle.items.values_list("subject_arn", flat=True)) == sorted(known)
     assert cycle.opened_by == reviewer
+    assert body["created"] is True
+
+    # The pipeline step retried: the same release and roles get the open cycle, not a second.
+    again = api_as(reviewer).post(
+        "/api/releases",
+        {"application": "checkout", "version": "1.4.0", "role_arns": [unknown, *known]},
+    )
+    assert again.status_code == 200
+    assert again.json()["cycle"]["id"] == cycle.pk and again.json()["created"] is False
+    assert ReviewCycle.objects.count() == 1
+    # Another version, or other roles, is another review.
+    other = api_as(reviewer).post(
+        "/api/releases", {"application": "checkout", "version": "1.4.0", "role_arns": known[:1]}
+    )
+    assert other.status_code == 201 and ReviewCycle.objects.count() == 2
 
 
 @pytest.mark.django_db

@@ -391,7 +391,7 @@ def test_release_cycle_has_one_item_per_role_and_reports_unknown_arns(production
     service_row(production, api, "dynamodb", used_days=200)
     unknown = "arn:aws:iam::111122223333:role/ghost"
 
-    cycle = open_release_cycle(
+    cycle, _ = open_release_cycle(
         application="shop",
         version=" 2.4.0 ",
         role_arns=[api.arn, worker.arn, api.arn, unknown, "  "],
@@ -425,13 +425,13 @@ def test_a_later_release_shows_the_policy_diff_since_the_approved_review(
 ):
     api = iam_role(production, "api")
     attach_policy(production, api, READ_OBJECTS)
-    first = open_release_cycle(
+    first, _ = open_release_cycle(
         application="shop", version="1.0", role_arns=[api.arn], notes="", opened_by=reviewer
     )
     approve(first, reviewer=reviewer, approver=approver)
     replace_policy(production, api, READ_AND_WRITE_OBJECTS)
 
-    later = open_release_cycle(
+    later, _ = open_release_cycle(
         application="shop", version="1.1", role_arns=[api.arn], notes="", opened_by=reviewer
     )
 
@@ -454,7 +454,7 @@ def test_a_release_review_that_was_not_signed_off_is_no_baseline(production, rev
     )
     replace_policy(production, api, READ_AND_WRITE_OBJECTS)
 
-    later = open_release_cycle(
+    later, _ = open_release_cycle(
         application="shop", version="1.1", role_arns=[api.arn], notes="", opened_by=reviewer
     )
 
@@ -467,7 +467,7 @@ def test_a_release_review_that_was_not_signed_off_is_no_baseline(production, rev
 def test_frozen_release_evidence_stays_when_the_role_policy_changes(production, reviewer):
     api = iam_role(production, "api")
     attach_policy(production, api, READ_OBJECTS)
-    cycle = open_release_cycle(
+    cycle, _ = open_release_cycle(
         application="shop", version="1.0", role_arns=[api.arn], notes="", opened_by=reviewer
     )
     item = cycle.items.get()

@@ -56,7 +56,7 @@ def batch_role(production):
 
 @pytest.fixture
 def release_item(batch_role, reviewer):
-    cycle = open_release_cycle(
+    cycle, _ = open_release_cycle(
         application="checkout",
         version="2.15.0",
         role_arns=[batch_role.arn],
@@ -124,7 +124,7 @@ def test_attaching_a_plan_without_a_suggestion_that_changes_anything_is_refused(
     attach(production, role, USED_PART, name="batch")
     service_row(production, role, "s3", used_days=2)
     refresh_suggestions(account=production, now=NOW)
-    cycle = open_release_cycle(
+    cycle, _ = open_release_cycle(
         application="tidy", version="1", role_arns=[role.arn], notes="", opened_by=reviewer
     )
     with pytest.raises(Invalid) as refused:

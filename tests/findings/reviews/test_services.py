@@ -140,7 +140,7 @@ def test_cycles_are_due_after_the_days_of_their_kind(production, administrator, 
     today = timezone.localdate()
     monthly = open_cycle(kind="monthly", opened_by=administrator)
     quarterly = open_cycle(kind="quarterly", opened_by=administrator)
-    release = open_release_cycle(
+    release, _ = open_release_cycle(
         application="shop",
         version="1",
         role_arns=[iam_role(production).arn],
@@ -845,7 +845,7 @@ def test_an_expired_release_risk_returns_to_its_own_applications_review(
     checkout_role = iam_role(production, "checkout-api")
     iam_role(production, "billing-api")
     make_finding(production, "role-unused", checkout_role.arn, resource_type="role")
-    checkout = open_release_cycle(
+    checkout, _ = open_release_cycle(
         application="checkout",
         version="1.0",
         role_arns=[checkout_role.arn],
@@ -861,7 +861,7 @@ def test_an_expired_release_risk_returns_to_its_own_applications_review(
         ),
         expected_latest_id=None,
     )
-    billing = open_release_cycle(
+    billing, _ = open_release_cycle(
         application="billing",
         version="3.2",
         role_arns=[f"{checkout_role.arn[:-12]}billing-api"],

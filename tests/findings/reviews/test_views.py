@@ -456,6 +456,17 @@ def test_a_reviewer_registers_a_release_and_sees_the_unknown_roles_prominently(c
     assert "not reviewed" in page
     assert "checkout 2.4.0" in page
     assert cycle.items.get().subject_arn == role.arn
+    assert "Registered Release checkout 2.4.0: 1 role to review." in page
+
+    # The form sent again (a double click, Back and resend): the same open cycle.
+    again = client.post(
+        "/review/releases/",
+        {"application": "checkout", "version": "2.4.0", "role_arns": f"{unknown}\n{role.arn}"},
+        follow=True,
+    )
+    assert ReviewCycle.objects.filter(kind="release").count() == 1
+    assert again.redirect_chain[-1][0] == f"/review/cycles/{cycle.pk}/"
+    assert "was already registered with these roles" in again.content.decode()
 
 
 def test_a_release_without_a_version_is_explained_inline(client, reviewer):
@@ -717,7 +728,7 @@ def test_a_release_item_shows_first_review_then_the_diff_since_the_approved_one(
 ):
     account = make_account()
     role = role_with_policy(account, "checkout-api", s3_policy("s3:GetObject"))
-    first = open_release_cycle(
+    first, _ = open_release_cycle(
         application="checkout", version="1", role_arns=[role.arn], notes="", opened_by=reviewer
     )
     login(client, reviewer)
@@ -730,7 +741,7 @@ def test_a_release_item_shows_first_review_then_the_diff_since_the_approved_one(
 
     PolicyAttachment.objects.update(gone_at=timezone.now())
     attach(account, role.arn, s3_policy("s3:GetObject", "s3:PutObject"))
-    second = open_release_cycle(
+    second, _ = open_release_cycle(
         application="checkout", version="2", role_arns=[role.arn], notes="", opened_by=reviewer
     )
     page = client.get(f"/review/items/{second.items.get().pk}/").content.decode()
