@@ -17,6 +17,7 @@ from pydantic_core import PydanticCustomError
 
 from accounts.models import User
 from findings import models
+from findings.aws.session import ROLE_ARN, ROLE_ARN_PATTERN
 from findings.detection.selectors import SORTS, STATUSES
 
 MAX_ROLE_ARNS = 1000
@@ -115,6 +116,12 @@ def parse_role_arns(value) -> list[str]:
         raise PydanticCustomError(
             "too_many", "List at most {maximum} role ARNs per release.", {"maximum": MAX_ROLE_ARNS}
         )
+    if malformed := [arn for arn in value if not ROLE_ARN.match(arn)]:
+        raise PydanticCustomError(
+            "role_arn",
+            "Not a role ARN (arn:aws:iam::123456789012:role/name): {arn}",
+            {"arn": repr(malformed[0][:100])},
+        )
     return value
 
 
@@ -169,7 +176,7 @@ RoleArns = Annotated[
     WithJsonSchema(
         {
             "type": "array",
-            "items": {"type": "string", "minLength": 1, "pattern": NOT_BLANK},
+            "items": {"type": "string", "minLength": 1, "pattern": ROLE_ARN_PATTERN},
             "minItems": 1,
             "maxItems": MAX_ROLE_ARNS,
         }

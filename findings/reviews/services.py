@@ -16,6 +16,7 @@ from django.utils import timezone
 from accounts.models import LinkedIdentity, User
 from accounts.permissions import Capability, Role, can
 from findings.audit.services import record
+from findings.aws.session import is_role_arn
 from findings.models import (
     AwsAccount,
     CredentialReportEntry,
@@ -312,6 +313,13 @@ def open_release_cycle(
         errors["version"] = "Give the version that shipped."
     if not role_arns or not any(arn.strip() for arn in role_arns):
         errors["role_arns"] = "List at least one role ARN."
+    elif malformed := [arn.strip() for arn in role_arns if arn.strip() and not is_role_arn(arn)]:
+        # A typo is no unknown role to report later: it is refused, named.
+        shown = ", ".join(repr(arn[:100]) for arn in malformed[:5])
+        more = f" and {len(malformed) - 5} more" if len(malformed) > 5 else ""
+        errors["role_arns"] = (
+            f"Not a role ARN (arn:aws:iam::123456789012:role/name): {shown}{more}."
+        )
     if errors:
         raise Invalid(errors)
     specs, unknown = release_population(role_arns=role_arns)

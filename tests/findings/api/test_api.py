@@ -307,15 +307,24 @@ def test_an_administrator_pipeline_token_may_register_a_release(api_as, administ
     assert response.status_code == 201
 
 
+ROLE = "arn:aws:iam::111122223333:role/checkout-api"
+
+
 @pytest.mark.django_db
 @pytest.mark.parametrize(
     ("body", "fields"),
     [
         ({}, {"application", "version", "role_arns"}),
-        ({"application": " ", "version": "1", "role_arns": ["arn:x"]}, {"application"}),
+        ({"application": " ", "version": "1", "role_arns": [ROLE]}, {"application"}),
+        ({"application": "a", "version": "1", "role_arns": ["arn:x"]}, {"role_arns"}),
+        ({"application": "a", "version": "1", "role_arns": [f" {ROLE}"]}, {"role_arns"}),
+        (
+            {"application": "a", "version": "1", "role_arns": ["arn:aws:s3:::bucket"]},
+            {"role_arns"},
+        ),
         ({"application": "a", "version": "1", "role_arns": []}, {"role_arns"}),
         ({"application": "a", "version": "1", "role_arns": "arn:x"}, {"role_arns"}),
-        ({"application": "a", "version": 1, "role_arns": ["arn:x"]}, {"version"}),
+        ({"application": "a", "version": 1, "role_arns": [ROLE]}, {"version"}),
         ({"application": "a", "version": "1", "role_arns": [1, 2]}, {"role_arns"}),
     ],
 )

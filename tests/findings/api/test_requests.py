@@ -1,11 +1,14 @@
 """What test_api.py leaves implicit: caching, size limits, the order of checks, and answers
 written exactly as before (timestamps as datetime.isoformat() writes them)."""
 
+import re
+
 import pytest
 
 from accounts.tokens import create_token
 from findings.api.endpoints import OPENAPI
 from findings.api.inputs import MAX_PAGE
+from findings.aws.session import ROLE_ARN_PATTERN
 from findings.detection.selectors import finding_record
 from findings.models import Finding
 from tests.findings.api.test_api import Api, items_of, release_cycle
@@ -186,7 +189,8 @@ def test_a_page_past_the_end_is_a_documented_404(client, auditor):
 def test_a_release_with_a_blank_arn_or_an_overlong_name_is_a_400(
     client, reviewer, body, field, message
 ):
-    release = {"application": "checkout", "version": "1", "role_arns": ["arn:x"], **body}
+    arn = "arn:aws:iam::111122223333:role/x"
+    release = {"application": "checkout", "version": "1", "role_arns": [arn], **body}
     response = api_for(client, reviewer).post("/api/releases", release)
     assert response.status_code == 400
     assert message.lower() in response.json()["errors"][field].lower()
@@ -195,7 +199,9 @@ def test_a_release_with_a_blank_arn_or_an_overlong_name_is_a_400(
 def test_the_document_refuses_what_the_api_refuses():
     schemas = OPENAPI["components"]["schemas"]
     release = schemas["ReleaseRequest"]["properties"]
-    assert release["role_arns"]["items"] == {"type": "string", "minLength": 1, "pattern": r"\S"}
+    assert release["role_arns"]["items"]["pattern"] == ROLE_ARN_PATTERN
+    assert re.match(ROLE_ARN_PATTERN, "arn:aws:iam::111122223333:role/path/checkout-api")
+    assert not re.match(ROLE_ARN_PATTERN, "arn:aws:iam::111122223333:user/alice")
     assert release["application"]["maxLength"] == 200
     assert release["version"]["maxLength"] == 100
     assert schemas["SignOffRequest"]["properties"]["attestation"]["pattern"] == r"\S"
