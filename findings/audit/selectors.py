@@ -1,7 +1,7 @@
 """Reading the audit log for investigations: actions in words, targets as links, filters."""
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, time, timedelta
 
 from django.db.models import Q, QuerySet
@@ -88,6 +88,8 @@ def parse_audit_filters(*, params: Mapping[str, str]) -> tuple[AuditFilters, dic
     )
     if filters.since and filters.until and filters.since > filters.until:
         errors["until"] = "The end of the date range is before its start."
+        # Left out, as the page says: the entries shown are those of the other filters.
+        filters = replace(filters, until=None)
     return filters, errors
 
 

@@ -75,6 +75,10 @@ def test_an_unreadable_date_is_a_400_that_says_why(client, history, auditor):
     )
     assert response.status_code == 400
     assert "before its start" in response.content.decode()
+    # On the page, the end is left out, as the message says: the entries still show.
+    page = client.get("/review/audit/", {"since": "2020-01-01", "until": "2019-01-01"})
+    assert "That filter is left out below." in page.content.decode()
+    assert "Rita decided" in page.content.decode()
 
 
 def test_the_filtered_log_exports_as_csv_for_auditors_only(client, history, auditor, reviewer):
