@@ -109,6 +109,9 @@ class Evidence:
             customer_policies=tuple(
                 sorted(a for a in self.policies_in_use if ":aws:policy/" not in a)
             ),
+            in_instance_profile=frozenset(
+                role.arn for role in self.roles if role.instance_profile_arns
+            ),
         )
 
 

@@ -110,6 +110,8 @@ class Account:
     group_members: dict[str, tuple[str, ...]] = field(default_factory=dict)
     policies_in_use: frozenset[str] = frozenset()  # managed policy ARNs attached to someone
     customer_policies: tuple[str, ...] = ()
+    # Roles in an instance profile (EC2 can only be given a role through one); None: not known.
+    in_instance_profile: frozenset[str] | None = None
 
     def unknown(self, kind: str) -> str:
         """A target that does not exist yet: a wildcard reaching it reaches whatever comes."""
@@ -195,6 +197,8 @@ def _risky(method: Method, perms: EffectivePermissions, target: str, account: Ac
         services = [v for s in decision.grants for v in _condition_values(s, PASSED_TO_SERVICE_KEY)]
         if not any(fnmatchcase(method.service, v) for v in services):
             return False
+    if method.service and not _usable_by_service(method, perms, target, account):
+        return False
     rule = method.rule
     if rule == "other":
         return target != perms.principal_arn
@@ -211,6 +215,36 @@ def _risky(method: Method, perms: EffectivePermissions, target: str, account: Ac
     if rule == "more-privileged":
         return more_privileged(target=account.permissions(target), than=perms)
     return True
+
+
+def _usable_by_service(
+    method: Method, perms: EffectivePermissions, target: str, account: Account
+) -> bool:
+    """Whether a role passed to `method.service` is of use there: the service must be trusted
+    to assume it, and EC2 takes a role only through an instance profile (one the role is in,
+    or one the principal may add it to). What is not known (a role not yet created, a trust
+    policy not collected) counts as usable."""
+    if target == account.unknown("role") or target not in account.trust:
+        return True
+    if method.service not in _trusted_services(account.trust[target]):
+        return False
+    if method.service == "ec2.amazonaws.com" and account.in_instance_profile is not None:
+        return target in account.in_instance_profile or perms.allows(
+            action="iam:AddRoleToInstanceProfile"
+        )
+    return True
+
+
+def _trusted_services(trust: Mapping | None) -> set[str]:
+    """The AWS services a role's trust policy lets assume it."""
+    services: set[str] = set()
+    for statement in statements(document=trust or {}):
+        if not statement.is_allow or "sts:assumerole" not in covered_actions(statement=statement):
+            continue
+        principal = statement.raw.get("Principal")
+        service = principal.get("Service", []) if isinstance(principal, Mapping) else []
+        services.update([service] if isinstance(service, str) else service)
+    return services
 
 
 def _methods(perms: EffectivePermissions, account: Account) -> list[Escalation]:

@@ -239,6 +239,12 @@ def fact_value(key: str, value, evidence: dict, resource_type: str):
             '<ul class="plain">{}</ul>', format_html_join("", "<li>{}: {}</li>", items)
         )
     if isinstance(value, list):
+        if any(isinstance(v, dict | list) for v in value):
+            # Escalation methods and the like: a list of records, each shown as its facts.
+            items = [(fact_value(key, v, {}, resource_type),) for v in value]
+            return format_html(
+                '<ul class="plain">{}</ul>', format_html_join("", "<li>{}</li>", items)
+            )
         return ", ".join(str(v) for v in value) or "none"
     if key == "aws_status":
         return aws_status_words(value)

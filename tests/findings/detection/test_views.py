@@ -479,3 +479,20 @@ def test_the_rendered_list_is_reused_until_the_findings_change(
     assert any(
         "findings_finding" in q["sql"] and "MAX" not in q["sql"] for q in other.captured_queries
     )
+
+
+def test_a_list_of_records_in_the_evidence_reads_as_facts_not_python(client, reviewer, production):
+    """An escalation finding's methods are records: each shown with its labelled facts (it
+    printed "{'actions': [...], 'conditional': False}")."""
+    method = {
+        "method": "EditExistingLambdaFunctionWithRole",
+        "actions": ["lambda:UpdateFunctionCode"],
+        "conditional": False,
+        "targets": [],
+    }
+    finding = make_finding(production, "dev", evidence={"methods": [method, method]})
+    client.force_login(reviewer)
+    page = client.get(f"/findings/{finding.pk}/").content.decode()
+    assert "{&#x27;" not in page and "{'" not in page
+    assert "<li>Actions: lambda:UpdateFunctionCode</li>" in page
+    assert "<li>Conditional: No</li>" in page and "<li>Targets: none</li>" in page

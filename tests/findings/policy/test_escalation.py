@@ -208,6 +208,40 @@ def test_passing_to_a_service_other_than_the_one_that_runs_code_is_not_escalatio
     assert "PassExistingRoleToNewLambdaThenInvoke" not in found
 
 
+def test_a_role_passed_to_a_service_counts_only_if_the_service_may_use_it():
+    """PassRole to EC2 reaches a role only if EC2 is trusted to assume it and the role is in an
+    instance profile (or the principal may add it to one); a trust policy not collected, or
+    a role not yet created, still counts."""
+    from dataclasses import replace
+
+    admin = f"{IAM}:role/admin"
+    ec2_trust = {
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"Service": "ec2.amazonaws.com"},
+                "Action": "sts:AssumeRole",
+            }
+        ]
+    }
+    statements = [allow(["iam:PassRole", "ec2:RunInstances"])]
+
+    def targets(trust, profiles, *extra) -> tuple[str, ...] | None:
+        found = account(*statements, *extra, trust={admin: trust} if trust else None)
+        found = replace(found, in_instance_profile=profiles)
+        for escalation in escalation_methods(principal_arn=DEV, account=found):
+            if escalation.method == "CreateEC2WithExistingInstanceProfile":
+                return escalation.targets
+        return None
+
+    assert targets(ec2_trust, frozenset({admin})) == (admin, "(any new)")
+    assert targets(ROOT_TRUST, frozenset({admin})) == ("(any new)",)  # EC2 not trusted
+    assert targets(ec2_trust, frozenset()) == ("(any new)",)  # no instance profile
+    adds = allow("iam:AddRoleToInstanceProfile")
+    assert targets(ec2_trust, frozenset(), adds) == (admin, "(any new)")
+    assert targets(None, None) == (admin, "(any new)")  # nothing known: counted
+
+
 def test_an_assume_role_path_over_two_hops_reaches_the_administrator():
     hop = f"{IAM}:role/hop"
     deployer = f"{IAM}:role/deployer"
