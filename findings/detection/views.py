@@ -94,6 +94,7 @@ class Column:
     label: str
     url: str | None
     aria_sort: str | None
+    sort: str = ""  # the order a click asks for (the filter form's `sort`)
 
 
 def columns(filters: FindingFilters) -> list[Column]:
@@ -112,7 +113,7 @@ def columns(filters: FindingFilters) -> list[Column]:
         if key == "severity" and aria:
             # Rank 0 is critical: ascending rank reads as "most severe first".
             aria = "descending" if aria == "ascending" else "ascending"
-        result.append(Column(label, list_url(filters, sort=target), aria))
+        result.append(Column(label, list_url(filters, sort=target), aria, target))
     return result
 
 

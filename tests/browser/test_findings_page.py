@@ -89,3 +89,33 @@ def test_sorting_by_a_column_header_keeps_the_filters(
     assert "sort=resource" in page.url
     assert page.evaluate("window.sameDocument") is True
     assert csp_violations == []
+
+
+def test_a_chip_clicked_while_a_filter_change_loads_leaves_one_consistent_view(
+    page, live_server, reviewer, findings, log_in, csp_violations
+):
+    """The account changed, and a severity chip clicked before the table came back: the
+    address, the form and the rows must all say the same thing, with both filters (two
+    requests raced, and the address showed one while the rows and the form showed the other)."""
+    log_in(reviewer)
+    page.goto(f"{live_server.url}/findings/?q=e")
+    page.evaluate(
+        """() => {
+          const select = document.getElementById("filter-account");
+          select.value = "444455556666";
+          select.dispatchEvent(new Event("change", {bubbles: true}));
+          document.querySelector("#findings-table a.chip-low").click();
+        }"""
+    )
+    page.wait_for_url(re.compile(r"severity=low"))
+    page.wait_for_load_state("networkidle")
+    page.wait_for_timeout(300)
+    query = page.url.split("?", 1)[1]
+    form = page.locator("#findings-filters")
+    assert form.get_by_role("combobox", name="Severity").input_value() == "low"
+    # Both asks are kept: the chip's severity and the account chosen just before.
+    assert form.get_by_role("combobox", name="Account").input_value() == "444455556666"
+    assert "account=444455556666" in query
+    assert resource_names(page) == ["legacy-etl"]
+    expect(page.locator("#findings-table a.chip-low")).to_have_attribute("aria-current", "true")
+    assert csp_violations == []
