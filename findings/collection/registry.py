@@ -1,7 +1,10 @@
 """The AWS account registry: add, change, disable accounts; discover them in an Organization."""
 
 from dataclasses import dataclass
+from functools import cache
 
+import boto3
+import botocore
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
@@ -12,6 +15,17 @@ from findings.aws.session import assume_role_session, client, hub_session
 from findings.models import AwsAccount
 
 INACTIVE_ORG_STATES = {"SUSPENDED", "PENDING_CLOSURE", "CLOSED"}
+
+
+@cache
+def known_regions() -> frozenset[str]:
+    """Every region of every partition botocore knows (EC2 is in all of them)."""
+    session = boto3.session.Session()
+    return frozenset(
+        region
+        for partition in session.get_available_partitions()
+        for region in session.get_available_regions("ec2", partition_name=partition)
+    )
 
 
 def parse_regions(*, value: str | list[str] | None) -> list[str]:
@@ -25,7 +39,13 @@ def parse_regions(*, value: str | list[str] | None) -> list[str]:
             continue
         parts = region.split("-")
         if len(parts) < 3 or not parts[-1].isdigit():
-            raise ValidationError(f"{region!r} is not an AWS region name such as us-east-1")
+            raise ValidationError(f"{region[:40]!r} is not an AWS region name such as us-east-1")
+        if region not in known_regions():
+            # Saved, it only failed the next collection, with AWS's own words.
+            raise ValidationError(
+                f"{region[:40]!r} is not an AWS region (botocore {botocore.__version__} knows "
+                f"{len(known_regions())}, such as us-east-1 and eu-west-1)"
+            )
         if region not in regions:
             regions.append(region)
     return regions

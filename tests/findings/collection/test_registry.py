@@ -216,6 +216,14 @@ def test_a_region_name_must_look_like_one():
     with pytest.raises(ValidationError, match="eu-west"):
         parse_regions(value="us-east-1,eu-west")
     assert parse_regions(value="") == []
+    # Shaped like one, but no region: it was saved, and only the next collection failed.
+    with pytest.raises(ValidationError, match="'moon-base-9' is not an AWS region"):
+        parse_regions(value="us-east-1, moon-base-9")
+    assert parse_regions(value="ap-southeast-2, us-gov-west-1, cn-north-1") == [
+        "ap-southeast-2",
+        "us-gov-west-1",
+        "cn-north-1",
+    ]
 
 
 def test_the_role_to_assume_must_be_in_the_account_it_reads(db):
