@@ -71,6 +71,7 @@ class LinkedIdentity(models.Model):
 
     class Meta:
         ordering = ["arn"]
+        verbose_name_plural = "linked identities"
         constraints = [models.UniqueConstraint(fields=["user", "arn"], name="link_once")]
 
     def __str__(self) -> str:

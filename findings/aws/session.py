@@ -7,9 +7,11 @@ emulator stands in for AWS.
 from __future__ import annotations
 
 import re
+from functools import cache
 from typing import Any
 
 import boto3
+import botocore
 from botocore.config import Config
 
 from findings.aws.errors import AWS_EXCEPTIONS, translate
@@ -24,6 +26,21 @@ ROLE_ARN_PATTERN = (
     r"^arn:(aws|aws-cn|aws-us-gov|aws-iso|aws-iso-[a-z]):iam::[0-9]{12}"
     r":role/[A-Za-z0-9_+=,.@/-]{1,512}$"
 )
+
+
+@cache
+def known_regions() -> frozenset[str]:
+    """Every region of every partition botocore knows (EC2 is in all of them)."""
+    session = boto3.session.Session()
+    return frozenset(
+        region
+        for partition in session.get_available_partitions()
+        for region in session.get_available_regions("ec2", partition_name=partition)
+    )
+
+
+def botocore_version() -> str:
+    return botocore.__version__
 
 
 def is_role_arn(arn: str) -> bool:

@@ -1,31 +1,23 @@
 """The AWS account registry: add, change, disable accounts; discover them in an Organization."""
 
 from dataclasses import dataclass
-from functools import cache
 
-import boto3
-import botocore
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from accounts.models import User
 from findings.audit.services import record
 from findings.aws.organizations import list_organization_accounts
-from findings.aws.session import assume_role_session, client, hub_session
+from findings.aws.session import (
+    assume_role_session,
+    botocore_version,
+    client,
+    hub_session,
+    known_regions,
+)
 from findings.models import AwsAccount
 
 INACTIVE_ORG_STATES = {"SUSPENDED", "PENDING_CLOSURE", "CLOSED"}
-
-
-@cache
-def known_regions() -> frozenset[str]:
-    """Every region of every partition botocore knows (EC2 is in all of them)."""
-    session = boto3.session.Session()
-    return frozenset(
-        region
-        for partition in session.get_available_partitions()
-        for region in session.get_available_regions("ec2", partition_name=partition)
-    )
 
 
 def parse_regions(*, value: str | list[str] | None) -> list[str]:
@@ -43,7 +35,7 @@ def parse_regions(*, value: str | list[str] | None) -> list[str]:
         if region not in known_regions():
             # Saved, it only failed the next collection, with AWS's own words.
             raise ValidationError(
-                f"{region[:40]!r} is not an AWS region (botocore {botocore.__version__} knows "
+                f"{region[:40]!r} is not an AWS region (botocore {botocore_version()} knows "
                 f"{len(known_regions())}, such as us-east-1 and eu-west-1)"
             )
         if region not in regions:

@@ -25,6 +25,7 @@ from findings.collection.status import (
 )
 from findings.collection.tasks import enqueue_collection
 from findings.models import AwsAccount, CollectionRun, Source
+from iamreview.paging import page_asked
 from iamreview.redirects import back_to
 
 # Accounts per page of the Collection page: its status block is re-read every 2 seconds while
@@ -62,7 +63,7 @@ def render_page(request, template: str, context: dict, *, status: int = 200):
 @require_GET
 def collection(request):
     page = Paginator(AwsAccount.objects.order_by("name", "account_id"), STATUS_ACCOUNTS_PER_PAGE)
-    page = page.get_page(request.GET.get("page"))
+    page = page.get_page(page_asked(request.GET.get("page")))
     base = reverse("collection")
     poll_url = f"{base}?page={page.number}" if page.number > 1 else base
     context = status_context(accounts=page.object_list, account=None, poll_url=poll_url, page=page)

@@ -38,6 +38,7 @@ from findings.export.tables import csv_chunks, json_chunks
 from findings.models import AwsAccount, Finding, IamRole, IamUser, Severity
 from findings.models.paging import LateRows
 from iamreview.fragments import cached_fragment
+from iamreview.paging import page_asked
 
 PER_PAGE = 50
 DEFAULTS = FindingFilters()
@@ -161,7 +162,7 @@ def list_context(request, filters: FindingFilters) -> dict:
     # FINDINGS_LIST_MAX_ROWS so OFFSET stays bounded; filters narrow what lies beyond.
     total = matching_count(filters=filters, counts=counts)
     paginator.count = min(total, settings.FINDINGS_LIST_MAX_ROWS)
-    page = paginator.get_page(request.GET.get("page"))
+    page = paginator.get_page(page_asked(request.GET.get("page")))
     return {
         "filters": filters,
         "page": page,

@@ -43,6 +43,7 @@ from findings.policy.risk import risk_summary
 from findings.reviews.caches import accounts_version
 from findings.rightsizing.views import least_privilege_context
 from iamreview.fragments import cached_fragment
+from iamreview.paging import page_asked
 from iamreview.widgets import option_tags
 
 PER_PAGE = 50
@@ -140,13 +141,14 @@ def page_of(request, rows: QuerySet, *, read, total: int | None = None, search: 
     limit = settings.FINDINGS_LIST_MAX_ROWS
     if search:
         ids = list(rows.values_list("pk", flat=True)[:limit])
-        return Paginator(ReadIds(ids, read=read), PER_PAGE).get_page(request.GET.get("page"))
+        asked = page_asked(request.GET.get("page"))
+        return Paginator(ReadIds(ids, read=read), PER_PAGE).get_page(asked)
     paginator = Paginator(LateRows(rows, read=read), PER_PAGE)
     if total is None:
         paginator.count = rows.order_by().values("pk")[:limit].count()
     else:
         paginator.count = min(total, limit)
-    return paginator.get_page(request.GET.get("page"))
+    return paginator.get_page(page_asked(request.GET.get("page")))
 
 
 # The tabs' totals move only when a collection runs: counted once per run started and per

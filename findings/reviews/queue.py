@@ -48,6 +48,7 @@ from findings.reviews.services import (
 )
 from findings.reviews.summary import sign_off_summary
 from findings.reviews.tally import cycle_tally
+from iamreview.paging import page_asked
 from iamreview.widgets import option_tags
 
 PER_PAGE = 25
@@ -133,7 +134,7 @@ def review_list_context(request, *, open_form=None, release_form=None) -> dict:
         .filter(state=ReviewCycle.State.SIGNED_OFF)
         .order_by("-signed_off_at", "-id"),
         CYCLES_PER_PAGE,
-    ).get_page(request.GET.get("page"))
+    ).get_page(page_asked(request.GET.get("page")))
     for cycle in signed:
         describe_cycle(cycle, total=cycle.item_count, decided=cycle.decided_count, today=today)
     may_open = can(request.user, Capability.MANAGE_ACCOUNTS)
@@ -322,7 +323,7 @@ def queue_context(request, cycle: ReviewCycle, filters: QueueFilters, *, page_nu
     count = known_count(cycle, filters)
     if count is not None:
         paginator.count = count  # a cached property: the pages need no COUNT over the cycle
-    page = paginator.get_page(page_number)
+    page = paginator.get_page(page_asked(page_number))
     base = reverse("review_cycle", args=[cycle.pk])
 
     def page_url(number):
@@ -463,7 +464,7 @@ def audit_context(request) -> dict:
     """One page of the audit log, filtered; the chain's verification on full pages."""
     filters, errors = parse_audit_filters(params=request.GET)
     page = Paginator(audit_entries(filters=filters), AUDIT_PER_PAGE).get_page(
-        request.GET.get("page")
+        page_asked(request.GET.get("page"))
     )
     for entry in page:
         entry.before_json, entry.after_json = as_json(entry.before), as_json(entry.after)

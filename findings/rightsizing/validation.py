@@ -86,8 +86,8 @@ def validate(*, changes: Iterable[Mapping[str, Any]], principal_kind: str) -> di
         )
     return {
         "checked_by": "local",
-        "note": "IAM grammar and size limits checked locally (Access Analyzer ValidatePolicy "
-        "was not reachable from here)",
+        "note": "IAM grammar and size limits checked locally: Access Analyzer ValidatePolicy "
+        "was not reachable from here",
         "valid": not problems,
         "problems": problems,
         "documents": results,

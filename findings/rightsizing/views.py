@@ -31,6 +31,7 @@ from findings.rightsizing import exports
 from findings.rightsizing.plans import compare_documents, planned_documents
 from findings.rightsizing.selectors import compute_suggestions, rightsizing_rows
 from iamreview.input_guard import parse_id
+from iamreview.paging import page_asked
 
 MODELS = {"user": IamUser, "role": IamRole}
 DOWNLOADS = {
@@ -188,7 +189,8 @@ def _rows(filters: dict[str, str]):
 def rightsizing(request):
     filters = _filters(request)
     try:
-        page = Paginator(LateRows(_rows(filters)), PER_PAGE).get_page(request.GET.get("page"))
+        asked = page_asked(request.GET.get("page"))
+        page = Paginator(LateRows(_rows(filters)), PER_PAGE).get_page(asked)
     except ValueError as exc:
         return HttpResponseBadRequest(str(exc))
     context = {
