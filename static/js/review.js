@@ -95,6 +95,14 @@
 
   document.addEventListener("DOMContentLoaded", updateSelection);
 
+  // Back to the queue from an item ("q": ?item=N#item-N-row): that row is where the keys go on
+  // from (j went to the page's first row).
+  document.addEventListener("DOMContentLoaded", () => {
+    const match = /^#(item-\d+-row)$/.exec(window.location.hash);
+    const row = match && document.getElementById(match[1]);
+    if (row && row.matches("tr.item-row")) focusRow(row);
+  });
+
   // --- Keyboard: move through the queue and decide without the mouse ("?" shows the keys) ----
   const DECISION_KEYS = { 1: "keep", 2: "remediate", 3: "accept_risk", 4: "false_positive", 5: "delegate" };
   const rows = () => Array.from(document.querySelectorAll("tr.item-row"));

@@ -1,6 +1,7 @@
 """A reviewer works through a queue with the keyboard alone, and a refused bulk decision keeps
 everything they entered. Real Chromium, strict CSP."""
 
+import re
 from datetime import timedelta
 
 import pytest
@@ -162,6 +163,22 @@ def test_a_ctrl_enter_sent_back_to_be_completed_does_not_move_on_after_a_mouse_d
     page.wait_for_timeout(300)  # a click on "next" would have navigated by now
     assert page.url.startswith(f"{live_server.url}/review/items/{first.pk}/")
     assert Decision.objects.get(item=first).kind == "accept_risk"
+    assert csp_violations == []
+
+
+def test_back_to_the_queue_with_q_the_keys_go_on_from_that_item(
+    page, live_server, reviewer, log_in, csp_violations
+):
+    cycle = five_user_cycle()
+    cleo = cycle.items.get(subject_arn__endswith="/cleo")
+    log_in(reviewer)
+    page.goto(f"{live_server.url}/review/items/{cleo.pk}/")
+    page.keyboard.press("q")
+    page.wait_for_url(f"**/review/cycles/{cycle.pk}/**")
+    expect(page.locator(f"#item-{cleo.pk}-row")).to_have_class(re.compile(r"\bis-current\b"))
+    page.keyboard.press("j")
+    dev = cycle.items.get(subject_arn__endswith="/dev")
+    expect(page.locator(f"#item-{dev.pk}-row")).to_have_class(re.compile(r"\bis-current\b"))
     assert csp_violations == []
 
 
