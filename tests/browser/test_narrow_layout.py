@@ -76,3 +76,18 @@ def test_a_review_item_with_the_segregation_alert_fits_a_phone(
     assert LONG_ARN in alert.inner_text().replace("\n", "")
     assert page_width(page) <= PHONE["width"]
     assert csp_violations == []
+
+
+@pytest.mark.parametrize("width", [390, 1280])
+def test_a_long_unbroken_cycle_title_wraps_on_the_dashboard(
+    page, live_server, reviewer, log_in, width
+):
+    from findings.models import ReviewCycle
+
+    item = item_about(LONG_ARN)
+    ReviewCycle.objects.filter(pk=item.cycle_id).update(title="Quarterly" + "X" * 150)
+    page.set_viewport_size({"width": width, "height": 844})
+    log_in(reviewer)
+    page.goto(f"{live_server.url}/")
+    assert page.get_by_text("Quarterly" + "X" * 150).first.is_visible()
+    assert page_width(page) <= width
