@@ -324,8 +324,13 @@ def _matching_exclusion(
     arn: str,
     tags: dict,
     finding_id: int | None,
+    severity: str = "",
 ) -> tuple[Exclusion | None, str]:
-    if EXCLUDE_TAG in tags:
+    # Tags are set in AWS by whoever may tag the principal, the principal itself included: an
+    # administrator could tag itself out of its own full-admin finding. So a tag never sets a
+    # critical finding aside; an exclusion by ARN, account or finding still can.
+    tags_count = severity != "critical"
+    if tags_count and EXCLUDE_TAG in tags:
         return None, f"Tagged {EXCLUDE_TAG}: {tags[EXCLUDE_TAG] or '(no reason given)'}"
     for exclusion in exclusions:
         if exclusion.check_id and exclusion.check_id != check_id:
@@ -339,6 +344,7 @@ def _matching_exclusion(
             )
             or (
                 kind == Exclusion.Kind.TAG
+                and tags_count
                 and exclusion.tag_key in tags
                 and (not exclusion.tag_value or tags[exclusion.tag_key] == exclusion.tag_value)
             )
@@ -447,6 +453,7 @@ def detect_account(*, account: AwsAccount, now: datetime | None = None) -> Detec
             arn=item.resource_arn,
             tags=tags_by_arn.get(item.resource_arn, {}),
             finding_id=finding.id if finding else None,
+            severity=severity,
         )
         target = Finding.Status.EXCLUDED if reason else Finding.Status.OPEN
         exclusion_id = exclusion.pk if exclusion else None

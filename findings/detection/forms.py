@@ -36,7 +36,13 @@ class ExclusionForm(forms.Form):
         required=False,
         empty_label="Choose an account",
     )
-    tag_key = forms.CharField(label="Tag key", max_length=128, required=False)
+    tag_key = forms.CharField(
+        label="Tag key",
+        max_length=128,
+        required=False,
+        help_text="A tag never sets a critical finding aside: whoever may tag a principal, "
+        "itself included, could hide it.",
+    )
     tag_value = forms.CharField(
         label="Tag value", max_length=256, required=False, help_text="Empty: any value."
     )

@@ -395,6 +395,31 @@ def test_tag_iamreview_exclude_excludes_with_the_tag_value_as_reason(production)
     assert [e.kind for e in finding.events.all()] == ["opened", "excluded"]
 
 
+def test_a_tag_never_sets_a_critical_finding_aside(production, administrator):
+    """Whoever may tag a principal sets its tags, the principal itself included: a full
+    administrator tagged itself out of its own full-admin finding. Tags still set its other
+    findings aside; an exclusion by ARN still sets the critical one aside."""
+    from findings.detection.exclusions import create_exclusion
+
+    succeeded_run(production, Source.AUTHORIZATION_DETAILS)
+    role = iam_role(production, "self-made", tags={"iamreview:exclude": "trust me", "team": "x"})
+    attach(production, role, ADMIN_POLICY)
+    create_exclusion(
+        kind="tag",
+        tag_key="team",
+        reason="Team x",
+        owner=administrator,
+        expires_on=NOW.date() + timedelta(days=30),
+        created_by=administrator,
+    )
+
+    detect_account(account=production, now=NOW)
+
+    admin = findings_of(production, "full-admin").get()
+    assert admin.severity == "critical" and admin.status == Finding.Status.OPEN
+    assert findings_of(production, "role-unused").get().status == Finding.Status.EXCLUDED
+
+
 def test_removing_the_exclude_tag_brings_the_finding_back(production):
     succeeded_run(production, Source.AUTHORIZATION_DETAILS)
     role = iam_role(production, "break-glass", tags={"iamreview:exclude": "SEC-12"})
