@@ -223,8 +223,9 @@ def open_cycle(
 
 
 def open_cycles_overlapping(*, kind: str, accounts: list[AwsAccount] | None) -> list[ReviewCycle]:
-    """Cycles of `kind` still in review whose accounts meet these (None: every account); an
-    open cycle scoped to every account meets any."""
+    """Cycles of `kind` still in review whose accounts meet these (None: every account). An
+    open cycle scoped to every account froze the accounts of its day: it meets these only
+    where it holds items of them (an account added since is in none of its items)."""
     cycles = list(
         ReviewCycle.objects.filter(kind=kind, state=ReviewCycle.State.OPEN)
         .prefetch_related("scope_accounts")
@@ -235,8 +236,11 @@ def open_cycles_overlapping(*, kind: str, accounts: list[AwsAccount] | None) -> 
         cycle
         for cycle in cycles
         if wanted is None
-        or not (scope := {a.pk for a in cycle.scope_accounts.all()})
-        or scope & wanted
+        or (
+            scope & wanted
+            if (scope := {a.pk for a in cycle.scope_accounts.all()})
+            else cycle.items.filter(account_id__in=wanted).exists()
+        )
     ]
 
 

@@ -418,6 +418,22 @@ def test_opening_a_cycle_already_open_for_those_accounts_asks_first(client, admi
     assert client.post("/review/open/", only_production).status_code == 302
 
 
+def test_an_account_added_after_an_every_account_cycle_opened_is_not_in_it(client, administrator):
+    """A cycle of every account froze the accounts it had: one added since has no item in it,
+    so a cycle for that account alone asks nothing."""
+    production = make_account()
+    credential_entry(production, "alice")
+    login(client, administrator)
+    client.post("/review/open/", {"kind": "quarterly", "scope": "all"})
+    sample = make_account("444455556666", "Sample")
+    credential_entry(sample, "bob")
+
+    only_sample = {"kind": "quarterly", "scope": "selected", "accounts": [sample.pk]}
+    assert client.post("/review/open/", only_sample).status_code == 302
+    only_production = {"kind": "quarterly", "scope": "selected", "accounts": [production.pk]}
+    assert client.post("/review/open/", only_production).status_code == 200
+
+
 def test_selected_scope_without_accounts_is_explained_next_to_the_field(client, administrator):
     make_account()
     login(client, administrator)
