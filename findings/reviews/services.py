@@ -63,8 +63,17 @@ class Invalid(ReviewError):
 
 
 class Conflict(ReviewError):
-    def __init__(self, current: Decision | None):
+    def __init__(self, current: Decision | None, actor: User | None = None):
         self.current = current
+        if current is not None and actor is not None and current.decided_by_id == actor.pk:
+            # Their own earlier decision (a form sent twice, or an API call without the id of
+            # the decision it replaces): no one else was looking.
+            super().__init__(
+                f"You already decided this item ({current.get_kind_display()}, decision "
+                f"{current.pk}): it is shown. To change it, decide again (through the API, "
+                f"with expected_latest_id {current.pk})."
+            )
+            return
         if current is None:
             super().__init__(
                 "The decision you were looking at is no longer this item's latest. "
@@ -467,7 +476,7 @@ def decide_item(
                 if locked.latest_decision_id
                 else None
             )
-            raise Conflict(current)
+            raise Conflict(current, actor)
         try:
             with transaction.atomic():
                 made = Decision.objects.create(
@@ -486,7 +495,7 @@ def decide_item(
         except IntegrityError:
             # The database's own guard against two "first" decisions (or two successors).
             raise Conflict(
-                Decision.objects.filter(item=locked).select_related("decided_by").last()
+                Decision.objects.filter(item=locked).select_related("decided_by").last(), actor
             ) from None
         if made.kind == Decision.Kind.DELEGATE and linked_arns(user=made.delegate_to) & item_arns(
             item=locked

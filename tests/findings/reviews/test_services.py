@@ -478,6 +478,13 @@ def test_deciding_on_a_stale_view_raises_a_conflict_carrying_the_first_decision(
     assert Decision.objects.filter(item=item).count() == 1
     with pytest.raises(Conflict):
         decide(item, second_reviewer, keep(), expected=first.pk + 1000)
+    # Their own earlier decision: no one else was looking.
+    with pytest.raises(Conflict) as own:
+        decide(item, reviewer, keep("Again"), expected=None)
+    assert str(own.value) == (
+        f"You already decided this item (Keep, decision {first.pk}): it is shown. To change "
+        f"it, decide again (through the API, with expected_latest_id {first.pk})."
+    )
 
 
 def test_the_database_refuses_two_first_decisions_for_one_item(quarterly, reviewer):
