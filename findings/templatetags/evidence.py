@@ -71,6 +71,17 @@ def ago(moment_: datetime) -> str:
 
 
 @register.filter
+def duration_words(delta) -> str:
+    """A lockout's length in plain words: "15 minutes", "1 hour", "1 hour 30 minutes"."""
+    minutes = max(1, round(delta.total_seconds() / 60))
+    hours, minutes = divmod(minutes, 60)
+    parts = [f"{hours} hour{'s' if hours != 1 else ''}"] if hours else []
+    if minutes:
+        parts.append(f"{minutes} minute{'s' if minutes != 1 else ''}")
+    return " ".join(parts)
+
+
+@register.filter
 def reason_words(reason: str | None) -> str:
     return REASON_WORDS.get(reason or "", reason or "")
 

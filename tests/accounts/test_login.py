@@ -46,6 +46,7 @@ def test_repeated_failed_logins_lock_the_account_from_that_address(client, revie
     locked = log_in(client, reviewer.email, "10.0.0.1")
     assert locked.status_code == 429
     assert b"Too many failed logins" in locked.content
+    assert b"is locked for 15 minutes after repeated failed attempts" in locked.content
 
 
 def test_a_colleague_behind_the_same_nat_is_not_locked_out_by_someone_elses_typos(
