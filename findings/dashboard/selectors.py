@@ -6,6 +6,7 @@ from datetime import date, datetime, timedelta
 from django.core.cache import cache
 from django.db.models import Count, OuterRef, Subquery
 from django.db.models.functions import Coalesce, TruncWeek
+from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import User
@@ -208,6 +209,14 @@ def top_findings(*, version: str | None = None) -> list[Finding]:
     return rows
 
 
+def _my_items_url(cycles: list) -> str:
+    mine = [c for c in cycles if c.mine]
+    if len(mine) == 1:
+        cycle = mine[0].cycle.pk
+        return reverse("review_cycle", args=[cycle]) + "?assignee=me&status=undecided"
+    return reverse("review")
+
+
 def _may_sign(*, user: User, cycles: list) -> list:
     """The cycles waiting for sign-off that this person may sign: an approver, and not one who
     decided items in it or whose own identity it reviews (segregation of duties, as the sign-off
@@ -251,6 +260,8 @@ def dashboard_context(*, user: User) -> dict:
         "chart_height": CHART_HEIGHT,
         "cycles": cycles,
         "my_items": sum(c.mine for c in cycles),
+        # Where they are: the one cycle's queue filtered to them, else the list of cycles.
+        "my_items_url": _my_items_url(cycles),
         "sign_off_waiting": _may_sign(user=user, cycles=cycles),
         **health,
         "top_findings": top_findings(version=version),

@@ -161,3 +161,15 @@ def test_only_an_approver_who_may_sign_a_cycle_is_asked_to(client, reviewer, app
         f'1 cycle waits for your sign-off: <a href="/review/cycles/{cycle.pk}/#sign-off">'
         "Quarterly credential review 2026-Q4</a>."
     ) in page
+
+
+def test_items_assigned_to_me_link_to_them_in_their_cycle(client, reviewer):
+    populate(2)
+    cycle = ReviewCycle.objects.get()
+    cycle.items.update(assignee=reviewer)
+    client.force_login(reviewer)
+    page = client.get("/").content.decode()
+    assert (
+        f'href="/review/cycles/{cycle.pk}/?assignee=me&amp;status=undecided">'
+        "2 items assigned to you</a>"
+    ) in page
