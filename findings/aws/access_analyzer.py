@@ -15,6 +15,7 @@ from findings.aws.convert import json_safe, load_json, parse_timestamp
 from findings.aws.errors import AWS_EXCEPTIONS, ParseError, translate
 from findings.aws.records import AccessAnalyzerSnapshot, Analyzer, AnalyzerFinding
 from findings.aws.session import client
+from findings.aws.shapes import check_shape
 
 # An analyzer being created, or whose creation failed, has no findings to list.
 ANALYZER_STATUSES_WITHOUT_FINDINGS = ("CREATING", "FAILED")
@@ -152,16 +153,36 @@ def parse_findings_file(data: bytes) -> tuple[AnalyzerFinding, ...]:
     elif isinstance(document, dict) and isinstance(document.get("findings"), list):
         items, prefix = document["findings"], "findings"
     elif isinstance(document, dict) and "id" in document:
-        return (_finding(document, region=None, analyzer_arn=None, where=""),)
+        finding = _finding(document, region=None, analyzer_arn=None, where="")
+        _check_file_item(document, "")
+        return (finding,)
     else:
         raise ParseError(
             "expected the output of list-findings-v2, list-findings or get-finding-v2 "
             '(an object with "findings", a finding, or a list of findings)'
         )
-    return tuple(
+    # The parser's own checks first (they say more), then every other field's type.
+    findings = tuple(
         _finding(item, region=None, analyzer_arn=None, where=f"{prefix}[{index}].")
         for index, item in enumerate(items)
     )
+    for index, item in enumerate(items):
+        _check_file_item(item, f"{prefix}[{index}]")
+    return findings
+
+
+def _check_file_item(item: Any, where: str) -> None:
+    """Every field of a finding from a file has the type AWS's model gives it: a detail of the
+    wrong type was stored and broke detection and right-sizing later."""
+    if not isinstance(item, Mapping):
+        return  # _finding names it
+    if "findingDetails" in item:
+        shape = "GetFindingV2Response"
+    elif "findingType" in item:
+        shape = "FindingSummaryV2"
+    else:
+        shape = "FindingSummary"  # list-findings (v1)
+    check_shape(item, service="accessanalyzer", shape=shape, where=where)
 
 
 def _finding(

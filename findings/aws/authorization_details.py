@@ -23,6 +23,7 @@ from findings.aws.records import (
     RoleDetail,
     UserDetail,
 )
+from findings.aws.shapes import check_policy_document, check_shape
 from iamreview.input_guard import shown, unusable_text
 
 # AWS-managed policies are about a thousand and the same in every account, so the per-account
@@ -93,6 +94,12 @@ def parse_authorization_details_file(
     pages = document if isinstance(document, list) else [document]
     _check_is_authorization_details(pages)
     details = parse_authorization_details(pages)
+    # The parser's own checks first (they say more), then every other field's type.
+    for number, page in enumerate(pages):
+        where = f"[{number}]" if isinstance(document, list) else ""
+        check_shape(
+            page, service="iam", shape="GetAccountAuthorizationDetailsResponse", where=where
+        )
     entries = {
         "users": len(details.users),
         "groups": len(details.groups),
@@ -201,9 +208,9 @@ def _role(item: Any, where: str) -> RoleDetail:
     embedded = next(
         (
             role
-            for profile in profiles
-            for role in profile.get("Roles") or []
-            if role.get("Arn") == arn
+            for index, profile in enumerate(profiles)
+            for role in _list(profile, "Roles", f"{where}.InstanceProfileList[{index}]")
+            if _object(role, f"{where}.InstanceProfileList[{index}].Roles").get("Arn") == arn
         ),
         {},
     )
@@ -315,6 +322,7 @@ def _document(value: Any, where: str) -> dict[str, Any]:
     """A policy document as a dict. On the wire it is URL-encoded JSON; boto3 decodes it, the
     AWS CLI prints it decoded, but saved raw responses may still hold the encoded string."""
     if isinstance(value, dict):
+        check_policy_document(value, where)
         return value
     if isinstance(value, str):
         # Plain JSON first, so that a literal "%" inside a decoded document is not unquoted.
@@ -326,6 +334,7 @@ def _document(value: Any, where: str) -> dict[str, Any]:
             if isinstance(document, dict):
                 if found := unusable_text(document):
                     raise ParseError(found[1], field=f"{where}.{found[0]}")
+                check_policy_document(document, where)
                 return document
         raise ParseError("not a JSON policy document (plain or URL-encoded)", field=where)
     if value is None:

@@ -24,6 +24,7 @@ from findings.aws.records import (
     PrincipalServiceAccess,
     ServiceLastAccessed,
 )
+from findings.aws.shapes import check_shape
 from findings.aws.waiting import Backoff
 
 GRANULARITIES = ("SERVICE_LEVEL", "ACTION_LEVEL")
@@ -203,4 +204,6 @@ def parse_service_last_accessed_file(data: bytes, *, principal_arn: str) -> Prin
                     field=f"{field}.TrackedActionsLastAccessed",
                 )
             services.append(_service(item))
+        # The parser's own checks first (they say more), then every other field's type.
+        check_shape(page, service="iam", shape="GetServiceLastAccessedDetailsResponse", where=where)
     return _result(principal_arn, JOB_COMPLETED, services=services)

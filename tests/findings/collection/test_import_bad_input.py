@@ -82,6 +82,98 @@ def test_an_authorization_details_file_with_a_bad_field_is_rejected_naming_its_p
     assert run.status == CollectionRun.Status.FAILED and path in run.error
 
 
+def analyzer_findings(index: int, **changes) -> bytes:
+    """The get-finding-v2 sample (account 111122223333's) with one finding changed."""
+    findings = json.loads(sample("access-analyzer-get-finding-v2.json"))
+    findings[index].update(changes)
+    return json.dumps(findings).encode()
+
+
+def role_policy(statement: dict) -> bytes:
+    document = {"Version": "2012-10-17", "Statement": [statement]}
+    return gaad_with_role(RolePolicyList=[{"PolicyName": "p", "PolicyDocument": document}])
+
+
+@pytest.mark.parametrize(
+    ("kind", "data", "path", "problem"),
+    [
+        # Stored, these broke right-sizing and every role page (500) until a clean file came.
+        (
+            "authorization-details",
+            role_policy({"Effect": "Allow", "Action": 5, "Resource": "*"}),
+            "RoleDetailList[0].RolePolicyList[0].PolicyDocument.Statement[0].Action",
+            "expected text or a list of text, found a number",
+        ),
+        (
+            "authorization-details",
+            gaad_with_role(InstanceProfileList=[{"Arn": "arn:x", "Roles": ["x"]}]),
+            "RoleDetailList[0].InstanceProfileList[0].Roles",
+            "expected an object, found str",
+        ),
+        (
+            "access-analyzer-findings",
+            analyzer_findings(1, findingDetails=[{"unusedPermissionDetails": "x"}]),
+            "[1].findingDetails[0].unusedPermissionDetails",
+            "expected an object, found text",
+        ),
+        (
+            # Stored, this stopped detection for the account.
+            "access-analyzer-findings",
+            analyzer_findings(0, findingDetails=[{"externalAccessDetails": 1}]),
+            "[0].findingDetails[0].externalAccessDetails",
+            "expected an object, found a number",
+        ),
+        # These were a 500 at storage.
+        (
+            "access-analyzer-findings",
+            analyzer_findings(0, resource=12345),
+            "[0].resource",
+            "expected text, found a number",
+        ),
+        (
+            "access-analyzer-findings",
+            analyzer_findings(2, findingType=["x"]),
+            "[2].findingType",
+            "expected text, found a list",
+        ),
+    ],
+)
+def test_a_field_of_the_wrong_type_at_any_depth_is_rejected_naming_its_path(
+    production, kind, data, path, problem
+):
+    with pytest.raises(ImportRejected) as rejected:
+        import_file(account=production, kind=kind, data=data, filename="f.json")
+    assert f"{path}: {problem}" in str(rejected.value)
+    assert CollectionRun.objects.get().status == CollectionRun.Status.FAILED
+
+
+def test_a_service_last_accessed_field_of_the_wrong_type_is_rejected(production):
+    document = {
+        "JobStatus": "COMPLETED",
+        "JobCreationDate": "2026-11-01T00:00:00Z",
+        "JobCompletionDate": "2026-11-01T00:01:00Z",
+        "ServicesLastAccessed": [
+            {
+                "ServiceName": "Amazon S3",
+                "ServiceNamespace": "s3",
+                "LastAuthenticated": "2026-10-01T00:00:00Z",
+                "LastAuthenticatedEntity": -1,
+                "TotalAuthenticatedEntities": 1,
+            }
+        ],
+    }
+    with pytest.raises(ImportRejected) as rejected:
+        import_file(
+            account=production,
+            kind="service-last-accessed",
+            data=json.dumps(document).encode(),
+            principal_arn="arn:aws:iam::111122223333:user/alice",
+        )
+    assert "ServicesLastAccessed[0].LastAuthenticatedEntity: expected text, found a number" in str(
+        rejected.value
+    )
+
+
 def test_another_kind_of_file_imported_as_authorization_details_wipes_nothing(production):
     """Access Analyzer findings or a service's last access read as an account with no users,
     roles or policies: a successful import that marked the whole inventory gone."""
