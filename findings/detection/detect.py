@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -388,11 +388,26 @@ EXISTING_FIELDS = (
 )
 
 
+DETECTION_LOCK = 731_120_261  # with the account's id: one detection of an account at a time
+
+
 def detect_account(*, account: AwsAccount, now: datetime | None = None) -> DetectionCounts:
     """Run every check whose evidence exists and bring the account's findings up to date.
 
     Unchanged findings are not written at all; new, changed and resolved ones are written in
-    bulk (findings.detection.writes)."""
+    bulk (findings.detection.writes). Two detections of one account (two runs finishing
+    together) take turns: both read the findings before either wrote, and the second's new
+    findings failed on the first's (one_finding_per_problem), lost until the next detection."""
+    with transaction.atomic():
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    "SELECT pg_advisory_xact_lock(%s, %s)", [DETECTION_LOCK, account.pk % 2**31]
+                )
+        return _detect_account(account=account, now=now)
+
+
+def _detect_account(*, account: AwsAccount, now: datetime | None) -> DetectionCounts:
     now = now or timezone.now()
     rules = thresholds()
     latest, previous_successes = _latest_successes(account)

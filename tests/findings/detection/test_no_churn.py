@@ -79,3 +79,38 @@ def test_an_open_finding_was_last_seen_by_the_latest_collection(committed_db):
     assert finding_record(finding=finding)["last_seen"] == latest.finished_at.isoformat()
     plain = Finding.objects.get(pk=finding.pk)
     assert finding_record(finding=plain)["last_seen"] == latest.finished_at.isoformat()
+
+
+def test_two_detections_of_one_account_at_once_take_turns(committed_db):
+    """Two runs of one account finishing together: both detections read the findings before
+    either wrote, and the second's new findings failed on the first's (one_finding_per_problem),
+    lost until the next detection. A lock per account makes them take turns."""
+    import threading
+
+    production = make_account()
+    report = (DATA / "credential-report.csv").read_bytes()
+    import_file(account=production, kind="credential-report", data=report)
+    expected = Finding.objects.filter(account=production).count()
+    assert expected
+    Finding.objects.filter(account=production).delete()  # both detections would open them all
+    barrier = threading.Barrier(2)
+    outcomes: list = []
+
+    def worker():
+        try:
+            barrier.wait(timeout=10)
+            outcomes.append(detect_account(account=production))
+        except Exception as exc:  # noqa: BLE001 - the outcome under test
+            outcomes.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=worker) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+
+    assert [type(o).__name__ for o in outcomes] == ["DetectionCounts", "DetectionCounts"]
+    assert sorted(o.opened for o in outcomes) == [0, expected]
+    assert Finding.objects.filter(account=production).count() == expected
