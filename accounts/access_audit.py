@@ -10,7 +10,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 
 from django.contrib.auth.models import Group, Permission
-from django.db.models.signals import m2m_changed, post_delete, post_save, pre_save
+from django.db.models.signals import m2m_changed, post_delete, post_save, pre_delete, pre_save
 
 from accounts.models import User
 from findings.audit.services import record
@@ -146,6 +146,39 @@ def _user_deleted(sender, instance: User, **kwargs) -> None:
     )
 
 
+def _remember_password(sender, instance: User, update_fields=None, **kwargs) -> None:
+    if instance.pk and (update_fields is None or "password" in update_fields):
+        old = User.objects.filter(pk=instance.pk).values_list("password", flat=True).first()
+        instance._password_changed = old is not None and old != instance.password
+
+
+def _password_saved(sender, instance: User, created: bool, **kwargs) -> None:
+    """Someone setting another person's password (the admin's form, a shell) can sign in as
+    them: recorded, without any hash. A person's own change (and Django re-hashing at login)
+    is not access changing hands."""
+    actor = current_actor()
+    if created or not getattr(instance, "_password_changed", False):
+        return
+    instance._password_changed = False
+    if actor is None or actor.pk == instance.pk:
+        return
+    record(
+        actor=actor,
+        action="user.password_set",
+        target_type="user",
+        target_id=instance.pk,
+        target_label=instance.email,
+        after={"by": actor.email},
+    )
+
+
+def _remember_group(sender, instance: Group, **kwargs) -> None:
+    if instance.pk:
+        instance._name_before = (
+            Group.objects.filter(pk=instance.pk).values_list("name", flat=True).first()
+        )
+
+
 def _group_saved(sender, instance: Group, created: bool, **kwargs) -> None:
     if created:
         record(
@@ -156,6 +189,30 @@ def _group_saved(sender, instance: Group, created: bool, **kwargs) -> None:
             target_label=instance.name,
             after={"name": instance.name},
         )
+        return
+    before = getattr(instance, "_name_before", None)
+    if before is not None and before != instance.name:
+        # Role names are what iamreview reads (accounts.permissions.roles_of): a renamed role
+        # group changes what its members may do.
+        record(
+            actor=current_actor(),
+            action="group.renamed",
+            target_type="group",
+            target_id=instance.pk,
+            target_label=instance.name,
+            before={"name": before},
+            after={"name": instance.name},
+        )
+    instance._name_before = instance.name
+
+
+def _remember_group_access(sender, instance: Group, **kwargs) -> None:
+    """Before the deletion takes them: who was in the group and what it granted."""
+    instance._access_before = {
+        "name": instance.name,
+        "members": _names_of(instance, "user_set"),
+        "permissions": _permission_names(instance.permissions.values_list("pk", flat=True)),
+    }
 
 
 def _group_deleted(sender, instance: Group, **kwargs) -> None:
@@ -165,7 +222,7 @@ def _group_deleted(sender, instance: Group, **kwargs) -> None:
         target_type="group",
         target_id=instance.pk,
         target_label=instance.name,
-        before={"name": instance.name},
+        before=getattr(instance, "_access_before", None) or {"name": instance.name},
     )
 
 
@@ -175,5 +232,9 @@ def connect() -> None:
     pre_save.connect(_remember_user, sender=User, dispatch_uid="audit-user-pre")
     post_save.connect(_user_saved, sender=User, dispatch_uid="audit-user-post")
     post_delete.connect(_user_deleted, sender=User, dispatch_uid="audit-user-delete")
+    pre_save.connect(_remember_password, sender=User, dispatch_uid="audit-password-pre")
+    post_save.connect(_password_saved, sender=User, dispatch_uid="audit-password-post")
+    pre_save.connect(_remember_group, sender=Group, dispatch_uid="audit-group-pre")
     post_save.connect(_group_saved, sender=Group, dispatch_uid="audit-group-post")
+    pre_delete.connect(_remember_group_access, sender=Group, dispatch_uid="audit-group-pre-delete")
     post_delete.connect(_group_deleted, sender=Group, dispatch_uid="audit-group-delete")

@@ -32,6 +32,8 @@ ACTION_WORDS = {
     "token.created": "Created an API token",
     "token.revoked": "Revoked an API token",
     "digest.preference_changed": "Changed the email digest frequency",
+    "group.renamed": "Renamed a role group",
+    "user.password_set": "Set another person's password",
 }
 # The page of each kind of target whose id is its primary key.
 TARGET_PAGES = {

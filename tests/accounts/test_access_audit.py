@@ -124,3 +124,57 @@ def test_revoking_a_role_and_deactivating_by_command_are_recorded(reviewer):
     reviewer.refresh_from_db()
     assert not reviewer.is_active
     assert verify_chain().intact
+
+
+def test_renaming_and_deleting_a_group_in_the_admin_record_who_lost_what(
+    login, administrator, reviewer
+):
+    """Role names are what iamreview reads: a renamed role group changes what its members may
+    do. A deleted group takes its members' access with it, without a membership signal."""
+    extra = Group.objects.create(name="Tmp")
+    extra.permissions.add(Permission.objects.get(codename="change_user"))
+    extra.user_set.add(reviewer)
+    auditors = Group.objects.get(name=Role.AUDITOR.value)
+    client = login(administrator)
+
+    granted = list(auditors.permissions.values_list("pk", flat=True))
+    renamed = client.post(
+        f"/admin/auth/group/{auditors.pk}/change/",
+        {"name": "Auditor-renamed", "permissions": granted},
+    )
+    assert renamed.status_code == 302
+    [entry] = entries("group.renamed")
+    assert (entry.actor, entry.before, entry.after) == (
+        administrator,
+        {"name": Role.AUDITOR.value},
+        {"name": "Auditor-renamed"},
+    )
+
+    deleted = client.post(f"/admin/auth/group/{extra.pk}/delete/", {"post": "yes"})
+    assert deleted.status_code == 302
+    [entry] = entries("group.deleted")
+    assert entry.before == {
+        "name": "Tmp",
+        "members": [reviewer.email],
+        "permissions": ["accounts.change_user"],
+    }
+    assert verify_chain().intact
+
+
+def test_an_administrator_setting_someone_elses_password_is_recorded(
+    login, administrator, reviewer, client
+):
+    admin_client = login(administrator)
+    response = admin_client.post(
+        f"/admin/accounts/user/{reviewer.pk}/password/",
+        {"password1": "a new long passphrase 42", "password2": "a new long passphrase 42"},
+    )
+    assert response.status_code == 302, response.content[:2000]
+    [entry] = entries("user.password_set")
+    assert (entry.actor, entry.target_label) == (administrator, reviewer.email)
+    assert "pbkdf2" not in str(entry.after) and "argon2" not in str(entry.after)
+    # A person's own change of password is not access changing hands.
+    reviewer.refresh_from_db()
+    reviewer.set_password("yet another passphrase 43")
+    reviewer.save()
+    assert len(entries("user.password_set")) == 1
