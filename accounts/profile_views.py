@@ -193,6 +193,10 @@ def identity_remove(request, pk: int):
 @require_POST
 def token_create(request):
     form = TokenForm(request.POST, auto_id="token-%s")
+    if not roles_of(request.user):
+        # Every API call would answer 403: a token of no use, and one more secret about.
+        form.add_error(None, "A token acts with your roles, and you hold none yet.")
+        return render_profile(request, token_form=form, status=403)
     if not form.is_valid():
         return render_profile(request, token_form=form)
     name = form.cleaned_data["name"].strip()

@@ -27,3 +27,15 @@ class ContextFilter(logging.Filter):
             setattr(record, name, value)
         record.context = " ".join(f"{k}={v}" for k, v in fields.items())
         return True
+
+
+class RefusalsWithoutTraceback(logging.Filter):
+    """A 403 is the app refusing, as designed: one line, not a traceback that buries the 500s.
+    (Django logs PermissionDenied at WARNING with the exception attached.)"""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        if exc is not None and type(exc).__name__ == "PermissionDenied":
+            record.exc_info = None
+            record.exc_text = None
+        return True

@@ -445,7 +445,10 @@ if LOG_FORMAT not in {"plain", "json"}:
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"context": {"()": "iamreview.log_context.ContextFilter"}},
+    "filters": {
+        "context": {"()": "iamreview.log_context.ContextFilter"},
+        "refusals": {"()": "iamreview.log_context.RefusalsWithoutTraceback"},
+    },
     "formatters": {
         "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s %(context)s"},
         "json": {
@@ -460,7 +463,7 @@ LOGGING = {
         "console": {
             "class": "logging.StreamHandler",
             "formatter": LOG_FORMAT,
-            "filters": ["context"],
+            "filters": ["context", "refusals"],
         }
     },
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", "INFO")},

@@ -258,3 +258,13 @@ def test_the_database_refuses_a_second_token_from_the_same_form(reviewer):
     create_token(user=reviewer, name="other", form_id="")  # no form: no constraint
     create_token(user=reviewer, name="other again", form_id="")
     assert ApiToken.objects.filter(user=reviewer).count() == 3
+
+
+def test_a_person_without_a_role_gets_no_api_token(client, outsider):
+    """Every API call would answer 403: a token of no use, and one more secret about."""
+    client.force_login(outsider)
+    page = client.get("/accounts/profile/").content.decode()
+    assert "you hold none yet" in page and "Create token" not in page
+    response = client.post("/accounts/profile/tokens/", {"name": "ci"})
+    assert response.status_code == 403
+    assert not ApiToken.objects.exists()

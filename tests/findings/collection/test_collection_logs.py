@@ -67,3 +67,23 @@ def test_the_plain_format_names_the_run_too():
         ContextFilter().filter(record)
     formatted = logging.Formatter(settings.LOGGING["formatters"]["plain"]["format"]).format(record)
     assert formatted.endswith("hello run_id=7 account=111122223333")
+
+
+def test_a_refusal_is_logged_as_one_line_without_its_traceback():
+    import logging
+    import sys
+
+    from django.core.exceptions import PermissionDenied
+
+    from iamreview.log_context import RefusalsWithoutTraceback
+
+    def record_of(exc: Exception) -> logging.LogRecord:
+        try:
+            raise exc
+        except Exception:  # noqa: BLE001 - any exception, as Django logs it
+            return logging.LogRecord("django.request", 30, "", 0, "x", (), sys.exc_info())
+
+    refused, failed = record_of(PermissionDenied("Reviewers only")), record_of(ValueError("boom"))
+    keep = RefusalsWithoutTraceback()
+    assert keep.filter(refused) and refused.exc_info is None
+    assert keep.filter(failed) and failed.exc_info is not None
