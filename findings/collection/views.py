@@ -73,7 +73,8 @@ def collection(request):
 def report_outcome(request, account: AwsAccount, runs: QuerySet) -> None:
     """The real outcome when the runs are over (no broker: they ran in the request), or that
     they started, with a worker: the status table below follows them until they end."""
-    runs = list(runs)
+    order = list(Source.values)  # as the status table lists them
+    runs = sorted(runs, key=lambda run: order.index(run.source) if run.source in order else 99)
     labels = ", ".join(Source(run.source).label for run in runs)
     if any(run.is_active for run in runs):
         messages.success(
