@@ -153,9 +153,10 @@ def _remember_password(sender, instance: User, update_fields=None, **kwargs) -> 
 
 
 def _password_saved(sender, instance: User, created: bool, **kwargs) -> None:
-    """Someone setting another person's password (the admin's form, a shell) can sign in as
-    them: recorded, without any hash. A person's own change (and Django re-hashing at login)
-    is not access changing hands."""
+    """Someone signed in setting another person's password (the admin's form, a page) can
+    sign in as them: recorded, without any hash. A person's own change is not access changing
+    hands; nor is Django re-hashing a password at login, which is saved with no one signed in,
+    as a shell or a command is (whoever holds the server's shell holds its database too)."""
     actor = current_actor()
     if created or not getattr(instance, "_password_changed", False):
         return

@@ -193,7 +193,7 @@ def identity_remove(request, pk: int):
 @require_POST
 def token_create(request):
     form = TokenForm(request.POST, auto_id="token-%s")
-    if not roles_of(request.user):
+    if not can(request.user, Capability.VIEW):
         # Every API call would answer 403: a token of no use, and one more secret about.
         form.add_error(None, "A token acts with your roles, and you hold none yet.")
         return render_profile(request, token_form=form, status=403)

@@ -17,13 +17,13 @@ from botocore.config import Config
 from findings.aws.errors import AWS_EXCEPTIONS, translate
 
 ROLE_ARN = re.compile(
-    r"^arn:(?P<partition>aws|aws-cn|aws-us-gov|aws-iso|aws-iso-[a-z])"
-    r":iam::(?P<account>\d{12}):role/(?P<name>[\w+=,.@/-]{1,512})$",
+    r"^arn:(?P<partition>aws|aws-cn|aws-us-gov|aws-eusc|aws-iso|aws-iso-[a-z])"
+    r":iam::(?P<account>\d{12}):role/(?P<name>[\w+=,.@/-]{1,512})\Z",
     re.ASCII,  # IAM names are ASCII letters, digits and +=,.@_-
 )
 # The same, as a JSON Schema (ECMA) pattern: the API's document.
 ROLE_ARN_PATTERN = (
-    r"^arn:(aws|aws-cn|aws-us-gov|aws-iso|aws-iso-[a-z]):iam::[0-9]{12}"
+    r"^arn:(aws|aws-cn|aws-us-gov|aws-eusc|aws-iso|aws-iso-[a-z]):iam::[0-9]{12}"
     r":role/[A-Za-z0-9_+=,.@/-]{1,512}$"
 )
 

@@ -6,6 +6,8 @@ it comes back. Findings are never deleted. Running detection twice leaves the sa
 
 import fnmatch
 from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime
 
@@ -398,16 +400,30 @@ def detect_account(*, account: AwsAccount, now: datetime | None = None) -> Detec
     bulk (findings.detection.writes). Two detections of one account (two runs finishing
     together) take turns: both read the findings before either wrote, and the second's new
     findings failed on the first's (one_finding_per_problem), lost until the next detection."""
+    with ExitStack() as turn:
+        return _detect_account(account=account, now=now, turn=turn)
+
+
+@contextmanager
+def _account_turn(account: AwsAccount) -> Iterator[None]:
+    """On Postgres, a transaction holding the account's lock, from the read of its findings to
+    the last write (the checks themselves run before, outside it). SQLite (`make run`) writes
+    one at a time anyway, and a transaction over the reads would make any other write fail the
+    detection with "database is locked"."""
+    if connection.vendor != "postgresql":
+        yield
+        return
     with transaction.atomic():
-        if connection.vendor == "postgresql":
-            with connection.cursor() as cursor:
-                cursor.execute(
-                    "SELECT pg_advisory_xact_lock(%s, %s)", [DETECTION_LOCK, account.pk % 2**31]
-                )
-        return _detect_account(account=account, now=now)
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT pg_advisory_xact_lock(%s, %s)", [DETECTION_LOCK, account.pk % 2**31]
+            )
+        yield
 
 
-def _detect_account(*, account: AwsAccount, now: datetime | None) -> DetectionCounts:
+def _detect_account(
+    *, account: AwsAccount, now: datetime | None, turn: ExitStack
+) -> DetectionCounts:
     now = now or timezone.now()
     rules = thresholds()
     latest, previous_successes = _latest_successes(account)
@@ -437,6 +453,7 @@ def _detect_account(*, account: AwsAccount, now: datetime | None) -> DetectionCo
     in_scope = Q(check_id__in=[c.id for c in checks_run])
     if scope_aa:
         in_scope |= Q(check_id__startswith=AA_PREFIX)
+    turn.enter_context(_account_turn(account))
     existing = {
         (row.check_id, row.resource_key): row
         for row in Finding.objects.filter(account=account)

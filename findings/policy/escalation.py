@@ -134,6 +134,11 @@ class Account:
         return {arn: _methods(perms, self) for arn, perms in self.principals.items()}
 
     @cached_property
+    def trusted_services(self) -> dict[str, frozenset[str]]:
+        """Each role's trusted services, read once (pass-role methods ask for every role)."""
+        return {role: _trusted_services(self.trust.get(role)) for role in self.trust}
+
+    @cached_property
     def _trustees(self) -> dict[str, tuple[bool, frozenset[str]]]:
         """Each role's trust policy read once: (anyone in the account or beyond may assume it,
         the principal ARNs it names). Paths ask it for every principal and role."""
@@ -226,7 +231,9 @@ def _usable_by_service(
     policy not collected) counts as usable."""
     if target == account.unknown("role") or target not in account.trust:
         return True
-    if method.service not in _trusted_services(account.trust[target]):
+    trusted = account.trusted_services[target]
+    # "*" trusts any service; the China partition names services with a ".cn" suffix.
+    if not ({"*", method.service, f"{method.service}.cn"} & trusted):
         return False
     if method.service == "ec2.amazonaws.com" and account.in_instance_profile is not None:
         return target in account.in_instance_profile or perms.allows(
@@ -235,16 +242,19 @@ def _usable_by_service(
     return True
 
 
-def _trusted_services(trust: Mapping | None) -> set[str]:
-    """The AWS services a role's trust policy lets assume it."""
+def _trusted_services(trust: Mapping | None) -> frozenset[str]:
+    """The AWS services a role's trust policy lets assume it ("*": any principal at all)."""
     services: set[str] = set()
     for statement in statements(document=trust or {}):
         if not statement.is_allow or "sts:assumerole" not in covered_actions(statement=statement):
             continue
         principal = statement.raw.get("Principal")
+        if principal == "*":
+            services.add("*")
+            continue
         service = principal.get("Service", []) if isinstance(principal, Mapping) else []
         services.update([service] if isinstance(service, str) else service)
-    return services
+    return frozenset(services)
 
 
 def _methods(perms: EffectivePermissions, account: Account) -> list[Escalation]:

@@ -71,7 +71,7 @@ class Conflict(ReviewError):
             super().__init__(
                 f"You already decided this item ({current.get_kind_display()}, decision "
                 f"{current.pk}): it is shown. To change it, decide again (through the API, "
-                f"with expected_latest_id {current.pk})."
+                f"with previous_decision_id {current.pk})."
             )
             return
         if current is None:

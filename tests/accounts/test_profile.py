@@ -268,3 +268,15 @@ def test_a_person_without_a_role_gets_no_api_token(client, outsider):
     response = client.post("/accounts/profile/tokens/", {"name": "ci"})
     assert response.status_code == 403
     assert not ApiToken.objects.exists()
+
+
+def test_a_superuser_without_role_groups_may_create_a_token(client):
+    """Django grants a superuser every permission, so every API call works for them: the
+    profile lets them make a token, as `manage.py api_token` does."""
+    from accounts.models import User
+
+    boss = User.objects.create_superuser(email="boss@example.com", password="x" * 20)
+    client.force_login(boss)
+    assert "Create token" in client.get("/accounts/profile/").content.decode()
+    response = client.post("/accounts/profile/tokens/", {"name": "ci"})
+    assert response.status_code == 200 and ApiToken.objects.filter(user=boss).count() == 1

@@ -240,6 +240,12 @@ def test_a_role_passed_to_a_service_counts_only_if_the_service_may_use_it():
     adds = allow("iam:AddRoleToInstanceProfile")
     assert targets(ec2_trust, frozenset(), adds) == (admin, "(any new)")
     assert targets(None, None) == (admin, "(any new)")  # nothing known: counted
+    # The China partition's service names, and a trust of anyone.
+    china = {"Service": "ec2.amazonaws.com.cn"}
+    trust_cn = {"Statement": [{"Effect": "Allow", "Principal": china, "Action": "sts:AssumeRole"}]}
+    assert targets(trust_cn, frozenset({admin})) == (admin, "(any new)")
+    anyone = {"Statement": [{"Effect": "Allow", "Principal": "*", "Action": "sts:AssumeRole"}]}
+    assert targets(anyone, frozenset({admin})) == (admin, "(any new)")
 
 
 def test_an_assume_role_path_over_two_hops_reaches_the_administrator():

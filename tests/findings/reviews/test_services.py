@@ -483,7 +483,7 @@ def test_deciding_on_a_stale_view_raises_a_conflict_carrying_the_first_decision(
         decide(item, reviewer, keep("Again"), expected=None)
     assert str(own.value) == (
         f"You already decided this item (Keep, decision {first.pk}): it is shown. To change "
-        f"it, decide again (through the API, with expected_latest_id {first.pk})."
+        f"it, decide again (through the API, with previous_decision_id {first.pk})."
     )
 
 
