@@ -49,10 +49,12 @@ class FindingFilters:
     def from_params(cls, params) -> "FindingFilters":
         status = params.get("status") or "open"
         sort = params.get("sort") or "severity"
+        severity = (params.get("severity") or "").strip()
         return cls(
             account=(params.get("account") or "").strip(),
             check=(params.get("check") or "").strip(),
-            severity=(params.get("severity") or "").strip(),
+            # Unknown values fall back, as status and sort do: the form shows what is applied.
+            severity=severity if severity in SEVERITY_RANK else "",
             status=status if status in STATUSES else "open",
             q=(params.get("q") or "").strip()[:200],
             sort=sort if sort in SORTS else "severity",

@@ -109,6 +109,7 @@ def test_open_findings_by_default_most_severe_first(client, reviewer, some_findi
         ("q=RAV", ["bravo"]),
         ("q=role/charlie", ["charlie"]),
         ("status=bogus&sort=bogus", ["alpha", "bravo", "charlie"]),
+        ("severity=bogus", ["alpha", "bravo", "charlie"]),
     ],
 )
 def test_filters(client, reviewer, some_findings, query, expected):
