@@ -11,40 +11,57 @@ from findings.detection.detect import DetectionCounts, detect_account
 from findings.models import AwsAccount, Exclusion, Finding, ReviewCycle, ReviewItem
 from findings.reviews.evidence import (
     ItemSpec,
+    evidence_hash,
     monthly_population,
     quarterly_population,
     release_population,
 )
 
 
-def freshness_of(*, frozen_hash: str, fresh_hash: str | None) -> str:
-    """ "gone" when fresh data no longer has the subject, "changed" when its evidence differs."""
-    if fresh_hash is None:
+def freshness_of(*, frozen_hash: str, fresh_hashes: tuple[str, ...]) -> str:
+    """ "gone" when fresh data no longer has the subject, "changed" when its evidence differs
+    from each way fresh data may read (with or without the findings reviewers set aside)."""
+    if not fresh_hashes:
         return ReviewItem.Freshness.GONE
-    if fresh_hash != frozen_hash:
+    if frozen_hash not in fresh_hashes:
         return ReviewItem.Freshness.CHANGED
     return ReviewItem.Freshness.SAME
 
 
 def _fresh_hashes(
     *, kind: str, account: AwsAccount, arns: list[str], decided: set[int]
-) -> dict[str, str]:
+) -> dict[str, tuple[str, ...]]:
+    """Per subject, its evidence hash as fresh data shows it counting the `decided` findings
+    (set aside by a reviewer's decision) as still there, and without them. A cycle that froze
+    a finding before the decision set it aside matches the first; one that opened after,
+    the second: neither is a change in AWS."""
     if kind == ReviewCycle.Kind.MONTHLY:
         specs: list[ItemSpec] = monthly_population(accounts=[account], decided=decided)
     elif kind == ReviewCycle.Kind.QUARTERLY:
         specs = quarterly_population(accounts=[account], decided=decided)
     else:
         specs, _ = release_population(role_arns=arns, decided=decided)
-    return {spec.subject_key: spec.evidence_hash for spec in specs}
+    hashes: dict[str, tuple[str, ...]] = {}
+    for spec in specs:
+        findings = spec.evidence.get("findings") or []
+        kept = [f for f in findings if f.get("id") not in decided]
+        if len(kept) == len(findings):
+            hashes[spec.subject_key] = (spec.evidence_hash,)
+        elif spec.subject_type == "finding":
+            hashes[spec.subject_key] = (spec.evidence_hash,)  # without it, no such subject
+        else:
+            without = evidence_hash(evidence={**spec.evidence, "findings": kept})
+            hashes[spec.subject_key] = (spec.evidence_hash, without)
+    return hashes
 
 
 def _decided_findings(*, account: AwsAccount) -> set[int]:
-    """Findings excluded by decisions on this account's items in open cycles (risk accepted,
-    false positive): the reviewer's doing, not fresh data's, so their items are not "gone"."""
+    """Findings of this account set aside by a reviewer's decision (risk accepted, false
+    positive) and still excluded: the reviewer's doing, not fresh data's."""
     return set(
         Exclusion.objects.filter(
             decision__item__account=account,
-            decision__item__cycle__state=ReviewCycle.State.OPEN,
+            decision__isnull=False,
             ended_at=None,
             finding__status=Finding.Status.EXCLUDED,
         ).values_list("finding_id", flat=True)
@@ -71,7 +88,7 @@ def refresh_freshness(*, account: AwsAccount) -> int:
         arns = sorted({arn for _, _, _, arn, _, _ in rows})
         fresh = _fresh_hashes(kind=kind, account=account, arns=arns, decided=decided)
         for pk, _, key, _, frozen_hash, current in rows:
-            state = freshness_of(frozen_hash=frozen_hash, fresh_hash=fresh.get(key))
+            state = freshness_of(frozen_hash=frozen_hash, fresh_hashes=fresh.get(key, ()))
             if state != current:
                 moves[state].append(pk)
     return sum(

@@ -91,3 +91,26 @@ def test_a_reviewers_own_exclusion_is_not_fresh_data(production, cycle, reviewer
     refresh_freshness(account=production)
     assert item_of(quarterly, "dave").freshness == "changed"
     assert monthly.items.get().freshness == "gone"
+
+
+def test_a_finding_set_aside_before_or_after_a_cycle_opened_is_no_change(
+    production, cycle, reviewer
+):
+    """The reviewer's exclusion counts as no change whether the cycle froze the finding
+    (decided in another cycle, signed off since) or opened after it was set aside."""
+    from findings.models import Finding, ReviewCycle
+    from tests.findings.reviews.test_views import decide, finding_on
+
+    dave = credential_entry(production, "dave", mfa_active=False)
+    finding = finding_on(dave)
+    earlier = open_cycle(kind="quarterly", opened_by=None, accounts=[production])
+    deciding = open_cycle(kind="quarterly", opened_by=None, accounts=[production])
+    decide(item_of(deciding, "dave"), reviewer, kind="false_positive", justification="SSO MFA")
+    Finding.objects.filter(pk=finding.pk).update(status="excluded")
+    ReviewCycle.objects.filter(pk=deciding.pk).update(state=ReviewCycle.State.SIGNED_OFF)
+    later = open_cycle(kind="quarterly", opened_by=None, accounts=[production])
+    assert item_of(later, "dave").frozen_evidence["findings"] == []
+
+    refresh_freshness(account=production)
+    assert item_of(earlier, "dave").freshness == ""
+    assert item_of(later, "dave").freshness == ""
