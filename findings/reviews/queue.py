@@ -81,15 +81,20 @@ def with_scope_names(cycles: QuerySet) -> QuerySet:
     )
 
 
-def describe_cycle(cycle: ReviewCycle, *, total: int, decided: int, today) -> ReviewCycle:
-    """Attach what every page shows about a cycle: progress, state in words, overdue."""
+def describe_cycle(
+    cycle: ReviewCycle, *, total: int, decided: int, awaiting: int, today
+) -> ReviewCycle:
+    """Attach what every page shows about a cycle: progress, state in words, overdue.
+    `awaiting`: items still waiting for a decision (those marked "no response" at the due date
+    are not waited for)."""
     signed = cycle.state == ReviewCycle.State.SIGNED_OFF
     cycle.total, cycle.decided = total, decided
     cycle.remaining = total - decided
+    cycle.awaiting = awaiting
     cycle.is_overdue = not signed and cycle.due_on < today
     if signed:
         cycle.status_key, cycle.status_label = "signed-off", "Signed off"
-    elif cycle.remaining <= 0:
+    elif awaiting <= 0:
         cycle.status_key, cycle.status_label = "waiting", "Waiting for sign-off"
     else:
         cycle.status_key, cycle.status_label = "in-review", "In review"
@@ -99,9 +104,13 @@ def describe_cycle(cycle: ReviewCycle, *, total: int, decided: int, today) -> Re
 def with_progress(cycle: ReviewCycle) -> ReviewCycle:
     """Progress from the cycle's tally (kept by triggers on its items): one row, not a count."""
     tally = cycle_tally(cycle=cycle)
-    cycle.awaiting, cycle.unassigned = tally.awaiting, tally.unassigned
+    cycle.unassigned = tally.unassigned
     return describe_cycle(
-        cycle, total=tally.total, decided=tally.decided, today=timezone.localdate()
+        cycle,
+        total=tally.total,
+        decided=tally.decided,
+        awaiting=tally.awaiting,
+        today=timezone.localdate(),
     )
 
 
@@ -110,6 +119,7 @@ def cycles_with_progress():
         ReviewCycle.objects.annotate(
             item_count=Coalesce(F("tally__total"), 0),
             decided_count=Coalesce(F("tally__decided"), 0),
+            awaiting_count=Coalesce(F("tally__awaiting"), 0),
         ).select_related("signed_off_by")
     )
 
@@ -124,7 +134,9 @@ def may_register_releases(user) -> bool:
 def review_list_context(request, *, open_form=None, release_form=None) -> dict:
     today = timezone.localdate()
     open_cycles = [
-        describe_cycle(c, total=c.item_count, decided=c.decided_count, today=today)
+        describe_cycle(
+            c, total=c.item_count, decided=c.decided_count, awaiting=c.awaiting_count, today=today
+        )
         for c in cycles_with_progress()
         .filter(state=ReviewCycle.State.OPEN)
         .order_by("due_on", "opened_at")
@@ -136,7 +148,13 @@ def review_list_context(request, *, open_form=None, release_form=None) -> dict:
         CYCLES_PER_PAGE,
     ).get_page(page_asked(request.GET.get("page")))
     for cycle in signed:
-        describe_cycle(cycle, total=cycle.item_count, decided=cycle.decided_count, today=today)
+        describe_cycle(
+            cycle,
+            total=cycle.item_count,
+            decided=cycle.decided_count,
+            awaiting=cycle.awaiting_count,
+            today=today,
+        )
     may_open = can(request.user, Capability.MANAGE_ACCOUNTS)
     return {
         "open_cycles": open_cycles,
@@ -354,7 +372,7 @@ def sign_off_context(request, cycle: ReviewCycle, *, form=None, error: str = "")
     nobody can yet."""
     # The summary reads the whole cycle: it is built when someone can act on it (every item
     # decided, or the cycle signed off), not on every queue page of a cycle still in progress.
-    ready = cycle.state == ReviewCycle.State.SIGNED_OFF or not cycle.remaining
+    ready = cycle.state == ReviewCycle.State.SIGNED_OFF or not cycle.awaiting
     summary = sign_off_summary(cycle=cycle) if ready else None
     context = {
         "sign_off_form": None,
@@ -373,11 +391,16 @@ def sign_off_context(request, cycle: ReviewCycle, *, form=None, error: str = "")
         else:
             # The hash of the summary shown now: signing refuses if it changes before the POST.
             context["sign_off_form"] = form or SignOffForm(initial={"summary_hash": summary.digest})
-    elif cycle.remaining:
-        remaining = cycle.remaining
+    elif cycle.awaiting:
+        awaiting = cycle.awaiting
         context["sign_off_blocker"] = (
-            f"{remaining} item{'s' if remaining != 1 else ''} still "
-            f"wait{'s' if remaining == 1 else ''} for a decision."
+            f"{awaiting} item{'s' if awaiting != 1 else ''} still "
+            f"wait{'s' if awaiting == 1 else ''} for a decision."
+        )
+    elif cycle.remaining:
+        context["sign_off_blocker"] = (
+            "Every item is decided or marked “no response” at the due date: an approver can "
+            "sign the cycle off."
         )
     else:
         context["sign_off_blocker"] = "Every item is decided: an approver can sign the cycle off."

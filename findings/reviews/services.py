@@ -886,13 +886,27 @@ def expire_risk_acceptances(*, today: date | None = None) -> list[ReviewItem]:
             Decision.objects.filter(pk=decision.pk).update(expiry_handled_at=timezone.now())
             continue
         with transaction.atomic():
+            # Two runs at once (a retried beat message, a manual run) bring the risk back once:
+            # the second skips the decision the first holds, or sees it handled.
+            if not (
+                Decision.objects.select_for_update(skip_locked=True)
+                .filter(pk=decision.pk, expiry_handled_at=None)
+                .exists()
+            ):
+                continue
             candidates = ReviewCycle.objects.filter(
                 kind=item.cycle.kind, state=ReviewCycle.State.OPEN
             ).filter(Q(scope_accounts=item.account) | Q(scope_accounts=None))
             if item.cycle.kind == ReviewCycle.Kind.RELEASE:
                 # A role's accepted risk returns to its own application's review.
                 candidates = candidates.filter(application=item.cycle.application)
-            cycle = candidates.exclude(pk=item.cycle_id).order_by("-opened_at").first()
+            found = candidates.exclude(pk=item.cycle_id).order_by("-opened_at").first()
+            # Locked as signing off locks it: a cycle signed off meanwhile gains no item.
+            cycle = found and (
+                ReviewCycle.objects.select_for_update()
+                .filter(pk=found.pk, state=ReviewCycle.State.OPEN)
+                .first()
+            )
             if cycle is None or cycle.items.filter(subject_key=item.subject_key).exists():
                 cycle = create_cycle(
                     kind=item.cycle.kind,

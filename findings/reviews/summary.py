@@ -45,6 +45,9 @@ class SignOffSummary:
     conflicts_of_interest: list[SummaryLine] = field(default_factory=list)
     no_response: list[SummaryLine] = field(default_factory=list)
     still_open: list[SummaryLine] = field(default_factory=list)
+    # (item id, latest decision id) of every decided item: any decision made since the
+    # approver read the summary changes the digest, not only one that moves a count.
+    decided: list[tuple[int, int]] = field(default_factory=list, repr=False)
     digest: str = ""
 
 
@@ -82,6 +85,7 @@ def _digest(summary: SignOffSummary) -> str:
         "conflicts_of_interest": [(x.item_id, x.note) for x in summary.conflicts_of_interest],
         "no_response": [line.item_id for line in summary.no_response],
         "still_open": [line.item_id for line in summary.still_open],
+        "decided": summary.decided,
     }
     text = json.dumps(document, sort_keys=True, default=str, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()
@@ -109,6 +113,7 @@ def sign_off_summary(*, cycle: ReviewCycle) -> SignOffSummary:
             line = SummaryLine(item_id=item.pk, title=item.title)
             (summary.no_response if item.no_response_at else summary.still_open).append(line)
             continue
+        summary.decided.append((item.pk, decision.pk))
         person = decision.decided_by
         names[person.pk] = person.display_name
         per_person.setdefault(person.pk, Counter())[Decision.Kind(decision.kind).label] += 1

@@ -22,6 +22,12 @@ from findings.rightsizing.validation import validate
 USED, UNUSED, TOO_NEW, NOT_TRACKED = "used", "unused", "too-new", "not-tracked"
 NO_DATA = "no-data"  # no service last-accessed data collected for the principal at all
 
+# Actions AWS's service last-accessed data never records, at the service's level or its own:
+# a role passed to EC2 or Lambda leaves no trace on `iam`, so `iam` looking unused is no
+# evidence (AWS_NOTES §3). Named in a policy, they are kept whatever the service's verdict;
+# granted only through a wildcard (`*`, `iam:*`), they follow it, with a note.
+NEVER_RECORDED = frozenset({"iam:passrole"})
+
 
 @dataclass(frozen=True)
 class ServiceUsage:
@@ -79,7 +85,17 @@ def suggest(
         used = row.last_accessed is not None and row.last_accessed >= cutoff
         return USED if used else UNUSED
 
+    named = {
+        a.lower()
+        for policy in policies
+        for s in statements(document=policy.document)
+        if s.is_allow and not s.not_actions
+        for a in s.actions
+    } & NEVER_RECORDED
+
     def keep(action: str) -> bool:
+        if action.lower() in named:
+            return True
         service = actions.service_of(action=action)
         state = verdict(service)
         if state == UNUSED:
@@ -117,6 +133,32 @@ def suggest(
         )
 
     changes = [_change(policy=policy, keep=keep) for policy in policies]
+    unused = {s["service"] for s in services if s["verdict"] == UNUSED}
+    unrecorded = sorted(
+        {
+            a
+            for policy in policies
+            for s in statements(document=policy.document)
+            if s.is_allow
+            for a in statement_actions(statement=s)
+            if a.lower() in NEVER_RECORDED and actions.service_of(action=a) in unused
+        },
+        key=str.lower,
+    )
+    kept_anyway = [a for a in unrecorded if a.lower() in named]
+    if kept_anyway:
+        notes.append(
+            "Kept although its service looks unused, because service last-accessed data never "
+            "records it: " + ", ".join(kept_anyway)
+        )
+        unused -= {actions.service_of(action=a) for a in kept_anyway}
+    if dropped := [a for a in unrecorded if a.lower() not in named]:
+        notes.append(
+            "Removed with a wildcard, although service last-accessed data never records it: "
+            + ", ".join(dropped)
+            + ". If this principal passes roles to a service (EC2, Lambda, ECS…), add it back "
+            "for those roles only."
+        )
     removed_actions = sorted(
         {a for policy in policies for a in _removed(policy.document, keep)}, key=str.lower
     )
@@ -154,7 +196,7 @@ def suggest(
         "generated_at": now.isoformat(),
         "action_database": actions.database_version(),
         "services": services,
-        "removed_services": sorted(s["service"] for s in services if s["verdict"] == UNUSED),
+        "removed_services": sorted(unused),
         "removed_actions": len(removed_actions),
         "removed_write_actions": sum(
             1
@@ -171,7 +213,7 @@ def suggest(
         "validation": validate(changes=changes, principal_kind=principal.kind),
         "access_analyzer": _beside_access_analyzer(
             analyzer_findings,
-            removed_services={s["service"] for s in services if s["verdict"] == UNUSED},
+            removed_services=unused,
             changes=changes,
         ),
     }

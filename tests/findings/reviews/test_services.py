@@ -541,6 +541,76 @@ def test_two_reviewers_racing_on_postgres_cannot_both_decide(
     assert actions().count("decision.recorded") == 1
 
 
+def _expired_acceptance(administrator, reviewer, *, users=("alice",)):
+    """A quarterly cycle whose item for alice holds an accepted risk that expired yesterday."""
+    account = make_account()
+    for name in users:
+        credential_entry(account, name, password=True)
+    cycle = open_cycle(kind="quarterly", opened_by=administrator, accounts=[account])
+    alice = cycle.items.get(subject_arn=user_arn(account, "alice"))
+    tomorrow = timezone.localdate() + timedelta(days=1)
+    decide(alice, reviewer, DecisionInput("accept_risk", "Vendor fix", tomorrow))
+    Decision.objects.filter(item=alice).update(expires_on=timezone.localdate() - timedelta(days=1))
+    return account, alice
+
+
+def in_thread(function):
+    """Run `function` on its own connection; its result, or the exception it raised."""
+    outcome: list = []
+
+    def run():
+        try:
+            outcome.append(function())
+        except Exception as exc:  # noqa: BLE001 - handed to the test
+            outcome.append(exc)
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    return thread, outcome
+
+
+def test_an_expiry_run_skips_a_risk_another_run_is_bringing_back(
+    committed_db, administrator, reviewer
+):
+    """A retried beat message or a manual run at the same time brings the risk back once."""
+    _, alice = _expired_acceptance(administrator, reviewer)
+    with transaction.atomic():
+        Decision.objects.select_for_update().get(item=alice)  # the other run holds it
+        thread, outcome = in_thread(expire_risk_acceptances)
+        thread.join(timeout=20)
+    assert outcome == [[]]
+    assert len(expire_risk_acceptances()) == 1
+    assert expire_risk_acceptances() == []
+    assert ReviewItem.objects.filter(follows_item=alice).count() == 1
+
+
+def test_an_expired_risk_does_not_land_in_a_cycle_being_signed_off(
+    committed_db, administrator, reviewer, approver
+):
+    account, alice = _expired_acceptance(administrator, reviewer, users=("alice", "bob"))
+    alice_arn = user_arn(account, "alice")
+    CredentialReportEntry.objects.filter(arn=alice_arn).update(password_enabled=False)
+    later = open_cycle(kind="quarterly", opened_by=administrator, accounts=[account])
+    assert not later.items.filter(subject_arn=alice_arn).exists()
+    for item in later.items.all():
+        decide(item, reviewer, keep("Needed"))
+
+    with transaction.atomic():
+        locked = ReviewCycle.objects.select_for_update().get(pk=later.pk)  # as signing does
+        thread, outcome = in_thread(expire_risk_acceptances)
+        thread.join(timeout=1)  # waits for the cycle's lock
+        sign_off_cycle(cycle=locked, approver=approver, attestation=ATTESTATION)
+    thread.join(timeout=20)
+
+    [[returned]] = outcome
+    later.refresh_from_db()
+    assert later.state == "signed_off" and not later.items.filter(is_decided=False).exists()
+    assert later.population_hash == later.signed_population_hash
+    assert returned.cycle_id not in (later.pk, alice.cycle_id)
+
+
 def test_two_administrators_opening_the_same_cycle_at_once_open_one(committed_db, administrator):
     """The overlap check and the opening hold a lock: two at the same moment do not both pass
     the check (a double click is stopped in the page; this is two people, or two tabs)."""

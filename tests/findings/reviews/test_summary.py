@@ -140,3 +140,38 @@ def test_the_evidence_pack_holds_the_summary_the_approver_signed(
     )
     assert summary["accepted_risks"][0]["justification"] == "Vendor cut-over in Q1"
     assert "sign_off_summary.json" in pack.manifest["files"]
+
+
+def test_a_decision_changed_without_moving_a_count_still_changes_the_digest(
+    decided_cycle, reviewer
+):
+    """Two decisions swapped between items leave every count as it was; the approver read the
+    summary before, so signing against it must be refused."""
+    decide(item_of(decided_cycle, "dave"), reviewer, kind="false_positive", justification="FP")
+    read = sign_off_summary(cycle=decided_cycle).digest
+    decide(item_of(decided_cycle, "carol"), reviewer, kind="false_positive", justification="FP")
+    decide(item_of(decided_cycle, "dave"), reviewer, justification="On-call account")
+    assert sign_off_summary(cycle=decided_cycle).digest != read
+
+
+def test_a_cycle_whose_last_items_got_no_response_shows_the_approver_the_summary_and_form(
+    client, settings, decided_cycle, reviewer, approver, auditor
+):
+    """Undecided items marked "no response" at the due date are shown, not waited for: the
+    approver gets the summary and the sign-off form (it was a 500)."""
+    from findings.reviews.services import mark_no_response
+
+    settings.REVIEW_AT_DUE = {**settings.REVIEW_AT_DUE, "quarterly": "no_response"}
+    ReviewCycle.objects.filter(pk=decided_cycle.pk).update(
+        due_on=timezone.localdate() - timedelta(days=1)
+    )
+    assert mark_no_response() == 1  # dave
+    login(client, approver)
+    page = client.get(f"/review/cycles/{decided_cycle.pk}/")
+    assert page.status_code == 200
+    text = page.content.decode()
+    assert "Sign-off summary" in text and 'name="summary_hash"' in text
+    assert "Waiting for sign-off" in text
+    login(client, auditor)
+    text = client.get(f"/review/cycles/{decided_cycle.pk}/").content.decode()
+    assert "still wait" not in text and "an approver can sign the cycle off" in text

