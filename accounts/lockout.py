@@ -14,6 +14,17 @@ from django.conf import settings
 from django.db.models import Sum
 
 
+def username_of(request, credentials: dict | None = None) -> str | None:
+    """The account a login attempt names, as login matches it (email, case-insensitively):
+    `Alice@Example.com` and `alice@example.com` count against one lock."""
+    field = settings.AXES_USERNAME_FORM_FIELD
+    if credentials:
+        value = credentials.get(field)
+    else:
+        value = getattr(request, "data", request.POST).get(field)
+    return value.strip().lower() if isinstance(value, str) else value
+
+
 class PairAndAddressLockout(AxesDatabaseHandler):
     def get_failures(self, request, credentials: dict | None = None) -> int:
         """The pair's failures; the lockout count itself when the address is spraying (axes

@@ -208,7 +208,7 @@ def token_create(request):
     if made is not None:
         return _already_created(request, made)
     try:
-        token, raw = create_token(user=request.user, name=name, form_id=form_id)
+        token, raw = create_token(user=request.user, actor=request.user, name=name, form_id=form_id)
     except ValueError as exc:
         form.add_error("name", str(exc))
         return render_profile(request, token_form=form)

@@ -24,21 +24,40 @@ def roles_from_claims(*, claims: dict, claim: str, role_map: dict[str, list[str]
     return {Role.parse(name) for value in values for name in role_map.get(str(value), [])}
 
 
+def _email(claims: dict) -> str:
+    email = claims.get("email")
+    return email.strip() if isinstance(email, str) else ""
+
+
+def _verified(value) -> bool:
+    """`email_verified` as providers send it: a boolean, or (some) the text "true"."""
+    return value is True or (isinstance(value, str) and value.strip().lower() == "true")
+
+
 class SingleSignOnBackend(OneQueryPermissions, OIDCAuthenticationBackend):
     """Logs people in from the identity provider's claims; never by password."""
 
     def verify_claims(self, claims):
-        return bool(claims.get("email")) and super().verify_claims(claims)
+        """An email to match people by, and not one the provider says it has not verified:
+        where people may set their own address, an unverified one would sign in as whoever
+        holds it here, administrators included. A provider that sends no `email_verified`
+        (many do not) is trusted for the addresses it issues."""
+        return (
+            bool(_email(claims))
+            and _verified(claims.get("email_verified", True))
+            and super().verify_claims(claims)
+        )
 
     def filter_users_by_claims(self, claims):
-        email = (claims.get("email") or "").strip()
+        email = _email(claims)
         if not email:
             return self.UserModel.objects.none()
         return self.UserModel.objects.filter(email__iexact=email)
 
     def create_user(self, claims):
+        name = claims.get("name")
         user = User.objects.create_user(
-            claims["email"].strip().lower(), None, full_name=claims.get("name", "")[:200]
+            _email(claims).lower(), None, full_name=(name if isinstance(name, str) else "")[:200]
         )
         return self.update_user(user, claims)
 

@@ -20,8 +20,9 @@ def hash_token(raw: str) -> str:
 def create_token(
     *, user: User, name: str, actor: User | None = None, form_id: str = ""
 ) -> tuple[ApiToken, str]:
-    """A new token for `user`, and the token itself (shown once). `form_id`: the profile form
-    it comes from; a second token from the same form is an IntegrityError."""
+    """A new token for `user`, and the token itself (shown once). `actor`: who made it, None
+    for the system (a command). `form_id`: the profile form it comes from; a second token from
+    the same form is an IntegrityError."""
     from findings.audit.services import record
 
     name = name.strip()
@@ -32,7 +33,7 @@ def create_token(
         user=user, name=name[:100], prefix=raw[:12], token_hash=hash_token(raw), form_id=form_id
     )
     record(
-        actor=actor or user,
+        actor=actor,
         action="token.created",
         target_type="api_token",
         target_id=token.pk,
@@ -43,7 +44,7 @@ def create_token(
 
 
 @transaction.atomic
-def revoke_token(*, token: ApiToken, actor: User) -> None:
+def revoke_token(*, token: ApiToken, actor: User | None) -> None:
     from findings.audit.services import record
 
     if token.revoked_at:

@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from accounts.models import User
 from findings.models import AwsAccount, Decision, ReviewCycle
-from findings.reviews.services import DEFAULT_ATTESTATION, MAX_RISK_ACCEPTANCE
+from findings.reviews.services import DEFAULT_ATTESTATION, one_year_after
 from iamreview.input_guard import parse_id
 from iamreview.widgets import (
     QuickCheckboxInput,
@@ -47,7 +47,7 @@ def expiry_bounds() -> dict:
     today = timezone.localdate()
     return {
         "min": (today + timedelta(days=1)).isoformat(),
-        "max": (today + MAX_RISK_ACCEPTANCE).isoformat(),
+        "max": one_year_after(today).isoformat(),
     }
 
 

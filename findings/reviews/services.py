@@ -4,6 +4,7 @@ Every rule that matters to an auditor (segregation of duties, append-only decisi
 after sign-off) is enforced here, whatever the caller: web page, htmx request or API.
 """
 
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
@@ -40,7 +41,16 @@ from findings.reviews.plans import check_against_plan, plan_for_item
 from findings.reviews.summary import sign_off_summary
 from findings.reviews.tally import cycle_tally
 
-MAX_RISK_ACCEPTANCE = timedelta(days=365)
+
+def one_year_after(day: date) -> date:
+    """The same date next year (28 February for 29 February): how long a risk may be accepted.
+    Not 365 days, which refuses exactly one year whenever a 29 February falls inside it."""
+    try:
+        return day.replace(year=day.year + 1)
+    except ValueError:
+        return day.replace(year=day.year + 1, day=28)
+
+
 DEFAULT_ATTESTATION = (
     "I have reviewed this cycle's full population and the decisions recorded for it. To the "
     "best of my knowledge the access that remains is appropriate and the exceptions are "
@@ -432,7 +442,7 @@ class DecisionInput:
                 errors["expires_on"] = "Accepted risk needs an expiry date."
             elif self.expires_on <= today:
                 errors["expires_on"] = "The expiry must be in the future."
-            elif self.expires_on > today + MAX_RISK_ACCEPTANCE:
+            elif self.expires_on > one_year_after(today):
                 errors["expires_on"] = "Risk can be accepted for one year at most."
         if self.kind == "delegate":
             target = self.delegate_to
@@ -557,7 +567,7 @@ def follow_up(*, item: ReviewItem, decision: Decision, actor: User) -> None:
     if decision.kind not in (Decision.Kind.FALSE_POSITIVE, Decision.Kind.ACCEPT_RISK):
         return
     if decision.kind == Decision.Kind.FALSE_POSITIVE:
-        expires = timezone.localdate() + MAX_RISK_ACCEPTANCE
+        expires = one_year_after(timezone.localdate())
         reason = f"False positive (review item {item.pk}): {decision.justification}"
     else:
         expires = decision.expires_on
@@ -583,7 +593,22 @@ def follow_up(*, item: ReviewItem, decision: Decision, actor: User) -> None:
             after={"reason": reason, "expires_on": expires, "finding": finding.pk},
         )
     if findings:
-        transaction.on_commit(lambda: detect_and_refresh(account=item.account))
+        detect_after_commit(item.account)
+
+
+# Set while bulk_decide runs: the accounts whose detection waits for the end of the bulk, so
+# that a thousand excluding decisions run detection once per account, not once per item.
+_detection_after_bulk: ContextVar[dict | None] = ContextVar("detection_after_bulk", default=None)
+
+
+def detect_after_commit(account: AwsAccount) -> None:
+    """Detection (and the freshness of open cycles) once what excluded or restored findings
+    is committed; at the end of a bulk decision when one runs."""
+    waiting = _detection_after_bulk.get()
+    if waiting is not None:
+        waiting[account.pk] = account
+        return
+    transaction.on_commit(lambda: detect_and_refresh(account=account))
 
 
 def end_decision_exclusions(*, decision_id: int, actor: User, item: ReviewItem) -> None:
@@ -603,8 +628,7 @@ def end_decision_exclusions(*, decision_id: int, actor: User, item: ReviewItem) 
             before={"active": True},
             after={"active": False, "reason": "the decision that made it was superseded"},
         )
-
-    transaction.on_commit(lambda: detect_and_refresh(account=item.account))
+    detect_after_commit(item.account)
 
 
 @dataclass
@@ -626,6 +650,20 @@ def bulk_decide(
     if not decision.justification.strip():
         raise Invalid({"justification": "A comment is required for a bulk decision."})
     decision.validate(actor=actor, today=timezone.localdate())
+    waiting: dict[int, AwsAccount] = {}
+    token = _detection_after_bulk.set(waiting)
+    try:
+        result = _decide_each(items=items, actor=actor, decision=decision, seen_at=seen_at)
+    finally:
+        _detection_after_bulk.reset(token)
+        for account in waiting.values():
+            transaction.on_commit(lambda account=account: detect_and_refresh(account=account))
+    return result
+
+
+def _decide_each(
+    *, items: list[ReviewItem], actor: User, decision: DecisionInput, seen_at: datetime
+) -> BulkResult:
     result = BulkResult()
     for item in items:
         latest = item.latest_decision

@@ -49,6 +49,17 @@ def test_repeated_failed_logins_lock_the_account_from_that_address(client, revie
     assert b"is locked for 15 minutes after repeated failed attempts" in locked.content
 
 
+def test_another_spelling_of_the_same_email_counts_against_the_same_lock(
+    client, reviewer, settings
+):
+    """Login matches the email case-insensitively, so the lock does too."""
+    spellings = [reviewer.email.upper(), f" {reviewer.email.title()} ", reviewer.email]
+    for number in range(settings.AXES_FAILURE_LIMIT):
+        fail(client, spellings[number % len(spellings)], "10.0.0.1")
+    assert log_in(client, reviewer.email.upper(), "10.0.0.1").status_code == 429
+    assert log_in(client, reviewer.email, "10.0.0.1").status_code == 429
+
+
 def test_a_colleague_behind_the_same_nat_is_not_locked_out_by_someone_elses_typos(
     client, reviewer, approver, settings
 ):

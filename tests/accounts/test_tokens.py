@@ -90,6 +90,8 @@ def test_api_token_create_prints_the_token_alone_on_its_last_line(reviewer):
     assert user_for_token(last) == reviewer
     assert "release pipeline" in output
     assert output.count(last) == 1
+    # An operator made it, not its owner: the audit trail says "system", as for roles.
+    assert AuditEntry.objects.get(action="token.created").actor_label == "system"
 
 
 def test_api_token_lists_and_revokes_by_prefix(reviewer):
@@ -100,6 +102,7 @@ def test_api_token_lists_and_revokes_by_prefix(reviewer):
 
     assert "revoked" in api_token("list", reviewer.email)
     assert user_for_token(raw) is None
+    assert AuditEntry.objects.get(action="token.revoked").actor_label == "system"
 
 
 def test_api_token_refuses_an_unknown_person_or_prefix(reviewer):

@@ -26,7 +26,7 @@ class Command(BaseCommand):
             raise CommandError(f"No user with the email {email}")
         if action == "create":
             try:
-                token, raw = create_token(user=user, name=options["name"])
+                token, raw = create_token(user=user, name=options["name"], actor=None)
             except ValueError as exc:
                 raise CommandError(str(exc)) from exc
             self.stdout.write(f"Created token {token.name!r} for {user.email}. Store it now:")
@@ -39,5 +39,5 @@ class Command(BaseCommand):
             token = ApiToken.objects.filter(user=user, prefix=options["prefix"]).first()
             if token is None:
                 raise CommandError("No such token")
-            revoke_token(token=token, actor=user)
+            revoke_token(token=token, actor=None)  # recorded as the system, not the owner
             self.stdout.write(f"Revoked {token.name!r}")

@@ -5,6 +5,7 @@ from datetime import date, datetime, time, timedelta
 
 import pytest
 from django.db import IntegrityError, connection, transaction
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from accounts.models import LinkedIdentity
@@ -32,6 +33,7 @@ from findings.reviews.services import (
     create_cycle,
     decide_item,
     expire_risk_acceptances,
+    one_year_after,
     open_cycle,
     open_release_cycle,
     open_scheduled_cycles,
@@ -294,17 +296,32 @@ def test_accepted_risk_needs_an_expiry_within_a_year(quarterly, reviewer):
     item = item_of(quarterly, "alice")
     today = timezone.localdate()
 
-    for expires_on in (None, today, today - timedelta(days=1), today + timedelta(days=366)):
+    a_year = one_year_after(today)
+    for expires_on in (None, today, today - timedelta(days=1), a_year + timedelta(days=1)):
         with pytest.raises(Invalid) as refused:
             decide(item, reviewer, DecisionInput("accept_risk", "Vendor fix due", expires_on))
         assert "expires_on" in refused.value.errors
     with pytest.raises(Invalid):
         decide(item, reviewer, DecisionInput("accept_risk", "", today + timedelta(days=30)))
 
-    made = decide(
-        item, reviewer, DecisionInput("accept_risk", "Vendor fix", today + timedelta(365))
-    )
-    assert made.expires_on == today + timedelta(days=365)
+    made = decide(item, reviewer, DecisionInput("accept_risk", "Vendor fix", a_year))
+    assert made.expires_on == a_year
+
+
+@pytest.mark.parametrize(
+    ("today", "last_day"),
+    [
+        (date(2027, 3, 1), date(2028, 3, 1)),  # 29 February 2028 inside: 366 days
+        (date(2026, 11, 30), date(2027, 11, 30)),
+        (date(2028, 2, 29), date(2029, 2, 28)),
+    ],
+)
+def test_one_year_is_the_same_date_next_year_whatever_february_holds(reviewer, today, last_day):
+    DecisionInput("accept_risk", "Vendor fix", last_day).validate(actor=reviewer, today=today)
+    with pytest.raises(Invalid, match="one year at most"):
+        DecisionInput("accept_risk", "Vendor fix", last_day + timedelta(days=1)).validate(
+            actor=reviewer, today=today
+        )
 
 
 def test_accepted_risk_excludes_the_findings_until_expiry_then_brings_them_back(
@@ -795,6 +812,39 @@ def test_a_bulk_decision_reports_items_refused_by_segregation_of_duties(
     assert "Segregation of duties" in message
     assert len(result.decided) == 2
     assert not item_of(quarterly, "bob").is_decided
+
+
+def test_a_bulk_exclusion_runs_detection_once_per_account_not_once_per_item(
+    production, administrator, reviewer, django_capture_on_commit_callbacks
+):
+    """A thousand false positives at once ran detection (and the freshness of every open cycle)
+    a thousand times inside the request: now as often as for one decision."""
+    for name in ("alice", "bob", "carol", "dave", "erin", "frank", "grace"):
+        credential_entry(production, name, password=True)
+    succeeded_run(production, Source.CREDENTIAL_REPORT)
+    detect_account(account=production)
+    cycle = open_cycle(kind="quarterly", opened_by=administrator, accounts=[production])
+    first, *rest = cycle.items.order_by("id")
+    false_positive = DecisionInput("false_positive", "Break-glass users, MFA on hardware")
+
+    def detection_reads(decide_them) -> int:
+        with (
+            CaptureQueriesContext(connection) as queries,
+            django_capture_on_commit_callbacks(execute=True),
+        ):
+            decide_them()
+        return sum('FROM "findings_credentialreportentry"' in q["sql"] for q in queries)
+
+    one = detection_reads(lambda: decide(first, reviewer, false_positive))
+    result: list = []
+    six = detection_reads(
+        lambda: result.append(
+            bulk_decide(items=rest, actor=reviewer, decision=false_positive, seen_at=timezone.now())
+        )
+    )
+    assert len(result[0].decided) == 6
+    assert six == one > 0
+    assert set(Finding.objects.values_list("status", flat=True)) == {Finding.Status.EXCLUDED}
 
 
 def test_assigning_items_to_a_reviewer(quarterly, reviewer, second_reviewer, auditor, approver):
