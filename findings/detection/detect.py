@@ -382,6 +382,8 @@ EXISTING_FIELDS = (
     "evidence_fingerprint",
     "exclusion_id",
     "severity",
+    "title",
+    "severity_reason",
     "aws_status",
     "times_reopened",
     "resolved_at",
@@ -477,6 +479,8 @@ def _detect_account(
         seen.add(key)
         check = CHECKS_BY_ID.get(item.check_id)
         severity = item.severity or check.severity
+        title = item.title or check.title
+        severity_reason = item.severity_reason or check.severity_reason
         finding = existing.get(key)
         exclusion, reason = _matching_exclusion(
             exclusions,
@@ -500,10 +504,10 @@ def _detect_account(
                     item.resource_arn,
                     item.resource_type,
                     item.resource_name,
-                    item.title or check.title,
+                    title,
                     severity,
                     SEVERITY_RANK[severity],
-                    item.severity_reason or check.severity_reason,
+                    severity_reason,
                     target,
                     evidence_text,
                     print_,
@@ -524,8 +528,10 @@ def _detect_account(
             finding.evidence_fingerprint,
             finding.exclusion_id,
             finding.severity,
+            finding.title,
+            finding.severity_reason,
             finding.aws_status,
-        ) == (target, print_, exclusion_id, severity, aws_status):
+        ) == (target, print_, exclusion_id, severity, title, severity_reason, aws_status):
             counts.still_open += 1
             continue
         resolved_at, resolved_by_run_id = finding.resolved_at, finding.resolved_by_run_id
@@ -538,6 +544,13 @@ def _detect_account(
         elif finding.status != target:
             kind = "excluded" if target == Finding.Status.EXCLUDED else "included"
             events.append((finding.id, kind, now, None, reason[:500]))
+        if finding.severity != severity:
+            note = f"Severity {finding.severity} → {severity}: {severity_reason}"
+            events.append((finding.id, "changed", now, None, note[:500]))
+        # Seen by the run that collected its evidence, not by this detection (an exclusion
+        # made now changes the finding, not when AWS last showed it).
+        source_run = aa_run if item.check_id.startswith(AA_PREFIX) else run_ids.get(item.check_id)
+        collected = source_run.finished_at if source_run and source_run.finished_at else now
         seen_changed.append(
             (
                 finding.id,
@@ -548,13 +561,15 @@ def _detect_account(
                 print_,
                 severity,
                 SEVERITY_RANK[severity],
+                title,
+                severity_reason,
                 aws_status,
                 RULES_VERSION,
                 thresholds_text,
                 resolved_at,
                 resolved_by_run_id,
                 times_reopened,
-                now,
+                max(collected, finding.last_seen_at),
             )
         )
 

@@ -56,6 +56,8 @@ SEEN_FINDING_FIELDS = [
     "evidence_fingerprint",
     "severity",
     "severity_rank",
+    "title",
+    "severity_reason",
     "aws_status",
     "rule_version",
     "thresholds",  # JSON text

@@ -434,6 +434,20 @@ def test_removing_the_exclude_tag_brings_the_finding_back(production):
     assert finding.events.last().kind == "included"
 
 
+def test_a_finding_set_aside_later_was_still_last_seen_by_its_collection(production):
+    """An exclusion changes the finding at the next detection, not when AWS last showed it."""
+    collected = succeeded_run(production, Source.AUTHORIZATION_DETAILS, at=NOW)
+    role = iam_role(production, "break-glass")
+    detect_account(account=production, now=NOW)
+    IamRole.objects.filter(pk=role.pk).update(tags={"iamreview:exclude": "SEC-12"})
+
+    detect_account(account=production, now=NOW + timedelta(hours=5))
+
+    finding = findings_of(production, "role-unused").get()
+    assert finding.status == Finding.Status.EXCLUDED
+    assert finding.last_seen_at == collected.finished_at
+
+
 # --- Access Analyzer --------------------------------------------------------------------------
 
 
@@ -472,6 +486,30 @@ def test_access_analyzer_samples_map_to_findings_with_public_access_critical(pro
         "dynamodb"
     )
     assert "access-analyzer:UnusedIAMUserAccessKey" in by_check
+
+
+def test_details_that_make_a_finding_public_change_its_title_and_reason_too(production):
+    """The list file has no details: shared with another account, high. The details then say
+    public: severity, title and reason move together, and the timeline says so."""
+    import_analyzer_findings(
+        production, (DATA / "access-analyzer-list-findings-v2.json").read_bytes()
+    )
+    before = findings_of(production, "access-analyzer:ExternalAccess").get()
+    assert (before.severity, before.title) == ("high", "External access")
+    last_seen = before.last_seen_at
+
+    import_analyzer_findings(production)
+
+    public = findings_of(production, "access-analyzer:ExternalAccess").get()
+    assert public.pk == before.pk
+    assert (public.severity, public.title, public.severity_reason) == (
+        "critical",
+        "External access (public)",
+        "Public access: anyone on the internet",
+    )
+    changed = public.events.get(kind="changed")
+    assert changed.note == "Severity high → critical: Public access: anyone on the internet"
+    assert public.last_seen_at >= last_seen
 
 
 def test_archived_in_aws_stays_ours_to_decide_with_aws_status_beside_it(production):
