@@ -156,9 +156,10 @@ def _collect_service_last_accessed(account: AwsAccount, progress: Progress) -> O
         IamUser.objects.filter(account=account, gone_at=None).values_list("arn", flat=True)
     ) + list(IamRole.objects.filter(account=account, gone_at=None).values_list("arn", flat=True))
     if not principals:
-        return Outcome(
-            counts={"principals": 0},
-            warning="No users or roles stored yet: collect users, roles and policies first.",
+        # Not a success: it read nothing, and a success would count this source as fresh.
+        raise CollectionFailed(
+            "Nothing to ask about: no users or roles stored yet. Collect users, roles and "
+            "policies first, then this source."
         )
     # One session generates and reads every job: AWS lets only the starting session read one.
     iam = client(account_session(account=account, purpose="service-last-accessed"), "iam")

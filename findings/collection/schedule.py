@@ -22,7 +22,9 @@ def due_pairs(*, now: datetime) -> list[tuple[AwsAccount, str]]:
     """Enabled accounts' sources whose last attempt is older than their interval.
 
     Failed attempts count as attempts, so a broken account is retried once per interval rather
-    than every few minutes.
+    than every few minutes. Service last-accessed asks about the stored users and roles: it
+    waits for an account's first successful collection of them, instead of failing beside it
+    and waiting a whole interval to try again.
     """
     last_attempt = {
         (row["account_id"], row["source"]): row["last"]
@@ -30,9 +32,18 @@ def due_pairs(*, now: datetime) -> list[tuple[AwsAccount, str]]:
             last=Max("created_at")
         )
     }
+    with_principals = set(
+        CollectionRun.objects.filter(
+            source=Source.AUTHORIZATION_DETAILS, status=CollectionRun.Status.SUCCEEDED
+        )
+        .values_list("account_id", flat=True)
+        .distinct()
+    )
     due = []
     for account in AwsAccount.objects.filter(enabled=True):
         for source in Source.values:
+            if source == Source.SERVICE_LAST_ACCESSED and account.pk not in with_principals:
+                continue
             last = last_attempt.get((account.pk, source))
             if last is None or now - last >= interval(source=source):
                 due.append((account, source))

@@ -173,7 +173,8 @@ TOP_FINDINGS = 6
 
 
 def collection_health(*, now: datetime) -> dict:
-    """Accounts collected, sources whose latest run failed, sources gone stale: for every
+    """Accounts collected, sources whose latest run failed, sources gone stale or never
+    collected: for every
     person alike, so read once per HEALTH_TTL_SECONDS, not per dashboard view."""
     health = cache.get("iamreview:dashboard-health")
     if health is None:
@@ -188,6 +189,11 @@ def collection_health(*, now: datetime) -> dict:
             ],
             "stale_sources": sum(
                 1 for status in statuses for source in status.sources if source.stale
+            ),
+            # Not "fresh" either: detection has nothing from them (an account whose users,
+            # roles and policies never came has no policy checks at all).
+            "never_collected": sum(
+                1 for status in statuses for source in status.sources if source.last_success is None
             ),
         }
         cache.set("iamreview:dashboard-health", health, HEALTH_TTL_SECONDS)

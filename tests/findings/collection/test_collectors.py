@@ -954,14 +954,14 @@ def test_a_failed_job_keeps_that_principals_previous_rows():
     assert alice["s3"] is not None
 
 
-def test_service_last_accessed_without_stored_principals_succeeds_with_a_warning():
+def test_service_last_accessed_without_stored_principals_fails_saying_what_comes_first():
+    """It read nothing: a success would have counted the source as fresh."""
     account = add_account(account_id=MEMBER, name="Payments")
 
     run = collect(account, Source.SERVICE_LAST_ACCESSED)
 
-    assert run.status == "succeeded"
-    assert "collect users, roles and policies first" in run.error
-    assert run.counts["principals"] == 0
+    assert run.status == "failed"
+    assert "Collect users, roles and policies first" in run.error
 
 
 def test_service_last_accessed_collection_reads_the_stored_principals(aws, stubbed_boto3_clients):

@@ -50,10 +50,12 @@ def test_schedule_enqueues_one_run_per_due_account_and_source_and_nothing_twice(
     disabled = failing_fast("777788889999", "Old")
     AwsAccount.objects.filter(pk=disabled.pk).update(enabled=False)
 
-    assert schedule_collections() == 8
+    # Service last-accessed waits for each account's first users and roles.
+    first_sources = [s for s in Source.values if s != Source.SERVICE_LAST_ACCESSED]
+    assert schedule_collections() == 6
     runs = CollectionRun.objects.all()
     assert sorted((r.account_id, r.source) for r in runs) == sorted(
-        (account.pk, source) for account in (production, staging) for source in Source.values
+        (account.pk, source) for account in (production, staging) for source in first_sources
     )
     assert {r.trigger for r in runs} == {CollectionRun.Trigger.SCHEDULE}
     # Tasks ran in-process: every run is finished (these fail fast, or have nothing to read).
@@ -62,7 +64,18 @@ def test_schedule_enqueues_one_run_per_due_account_and_source_and_nothing_twice(
 
     assert schedule_collections() == 0
     assert schedule_collections() == 0
-    assert CollectionRun.objects.count() == 8
+    assert CollectionRun.objects.count() == 6
+
+
+@pytest.mark.django_db
+def test_service_last_accessed_is_due_once_users_and_roles_came(settings):
+    account = failing_fast("111122223333", "Production")
+    schedule_collections()
+    assert (account, Source.SERVICE_LAST_ACCESSED) not in due_pairs(now=timezone.now())
+    run = claim_run(account=account, source=Source.AUTHORIZATION_DETAILS, trigger="import")
+    finish_run(run=run, succeeded=True, counts={"users": 1})
+
+    assert due_pairs(now=timezone.now()) == [(account, Source.SERVICE_LAST_ACCESSED)]
 
 
 @pytest.mark.django_db
@@ -82,7 +95,7 @@ def test_schedule_skips_a_source_already_queued_elsewhere():
     account = failing_fast("111122223333", "Production")
     held = claim_run(account=account, source=Source.ACCESS_ANALYZER, trigger="manual")
 
-    assert schedule_collections() == 3
+    assert schedule_collections() == 2  # and service last-accessed waits for users and roles
     held.refresh_from_db()
     assert held.status == CollectionRun.Status.QUEUED
     with pytest.raises(AlreadyRunning):

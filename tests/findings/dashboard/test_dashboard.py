@@ -117,6 +117,27 @@ def test_collection_health_is_read_once_for_everyone_then_again_after_a_while(
     assert health["accounts"] >= 1 and "failing_sources" in health
 
 
+def test_sources_never_collected_are_not_called_fresh(client, reviewer):
+    """An account with only its credential report imported has no users, roles or policies:
+    detection has nothing from them, so the dashboard must not say "All fresh"."""
+    from findings.models import Source
+
+    account = make_account()
+    client.force_login(reviewer)
+    for source in Source:
+        if source != Source.AUTHORIZATION_DETAILS:
+            succeeded_run(account, source)
+    page = client.get("/").content.decode()
+    assert "1 never collected" in page and "All fresh" not in page
+
+    from django.core.cache import cache
+
+    succeeded_run(account, Source.AUTHORIZATION_DETAILS)
+    cache.delete("iamreview:dashboard-health")
+    page = client.get("/").content.decode()
+    assert "never collected" not in page and "All fresh" in page
+
+
 def test_the_charts_and_top_findings_follow_each_change_of_the_findings(client, reviewer):
     """Both are rendered once per state of the findings: a new finding shows at once."""
     account = populate(4)
