@@ -219,6 +219,8 @@ def present_evidence(evidence: dict) -> dict:
             for label, document in (evidence.get("policies") or {}).items()
         ],
         "has_policies": "policies" in evidence,
+        "policies_unknown": evidence.get("policies_unknown", ""),
+        "set_aside": evidence.get("set_aside") or [],
         "unused_services": evidence.get("unused_services"),
         "changes": changes,
         "returned": evidence.get("returned"),

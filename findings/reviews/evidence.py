@@ -18,6 +18,7 @@ from findings.detection.detect import AA_PREFIX
 from findings.inventory.selectors import CREDENTIAL_DATES
 from findings.models import (
     AwsAccount,
+    CollectionRun,
     CredentialReportEntry,
     Finding,
     IamGroup,
@@ -27,6 +28,7 @@ from findings.models import (
     ReviewCycle,
     ReviewItem,
     ServiceLastAccessed,
+    Source,
 )
 from findings.models.findings import SEVERITY_RANK
 from findings.policy.documents import diff_policy_sets
@@ -164,6 +166,37 @@ def _open_findings_by_arn(
     return grouped
 
 
+def _set_aside_by_arn(
+    accounts: list[AwsAccount], decided: Collection[int] = ()
+) -> dict[tuple[int, str], list[dict]]:
+    """Findings an exclusion sets aside (not those a reviewer's decision did: they are in the
+    review), by principal: shown beside the item, so that a clean-looking one says so."""
+    grouped: dict[tuple[int, str], list[dict]] = defaultdict(list)
+    rows = (
+        Finding.objects.filter(account__in=accounts, status=Finding.Status.EXCLUDED)
+        .exclude(check_id__startswith=AA_PREFIX)
+        .exclude(pk__in=list(decided))
+        .values_list("account_id", "resource_arn", "id", "title", "severity", "exclusion_reason")
+    )
+    for account_id, arn, pk, title, severity, reason in rows:
+        grouped[(account_id, arn)].append(
+            {"id": pk, "title": title, "severity": severity, "reason": reason}
+        )
+    return grouped
+
+
+def _accounts_with_principals(accounts: list[AwsAccount]) -> set[int]:
+    return set(
+        CollectionRun.objects.filter(
+            account__in=accounts,
+            source=Source.AUTHORIZATION_DETAILS,
+            status=CollectionRun.Status.SUCCEEDED,
+        )
+        .values_list("account_id", flat=True)
+        .distinct()
+    )
+
+
 def _credential_facts(entry: CredentialReportEntry) -> dict:
     facts = {
         "user": entry.user,
@@ -227,7 +260,9 @@ def quarterly_population(
         (u.account_id, u.arn): u for u in IamUser.objects.filter(account__in=accounts, gone_at=None)
     }
     findings = _open_findings_by_arn(accounts, decided)
+    set_aside = _set_aside_by_arn(accounts, decided)
     policies = _user_policies(accounts, list(users.values()))
+    with_principals = _accounts_with_principals(accounts)
     specs = []
     for entry in entries:
         user = users.get((entry.account_id, entry.arn))
@@ -238,6 +273,15 @@ def quarterly_population(
         evidence = {"facts": facts, "findings": [_finding_summary(f) for f in user_findings]}
         if user is not None:  # the root user has no IAM policies to show
             evidence["policies"] = policies.get(user.arn, {})
+        elif not entry.is_root:
+            # Kept out of the evidence hash: what is unknown is not a change in AWS.
+            evidence["policies_unknown"] = (
+                "Not in the latest users, roles and policies collected for this account"
+                if entry.account_id in with_principals
+                else "Users, roles and policies were never collected for this account"
+            )
+        if excluded := set_aside.get((entry.account_id, entry.arn)):
+            evidence["set_aside"] = excluded
         label = "root user" if entry.is_root else entry.user
         specs.append(
             ItemSpec(

@@ -83,6 +83,49 @@ def test_a_user_item_shows_keys_password_policies_and_links(client, reviewer, ad
     assert f'href="/inventory/users/{user.pk}/"' in page
 
 
+def test_a_user_known_only_from_the_credential_report_says_its_policies_are_unknown(
+    client, reviewer, administrator
+):
+    """A reviewer must not keep a user without seeing that what it may do was never read."""
+    from findings.models import Source
+    from tests.findings.reviews.test_evidence import succeeded_run
+
+    production = make_account()
+    credential_entry(production, "bob", password=True)
+    cycle = open_cycle(kind="quarterly", opened_by=administrator, accounts=[production])
+    client.force_login(reviewer)
+    page = client.get(f"/review/items/{cycle.items.get().pk}/").content.decode()
+    assert "Users, roles and policies were never collected for this account" in page
+
+    succeeded_run(production, Source.AUTHORIZATION_DETAILS)
+    cycle = open_cycle(kind="quarterly", opened_by=administrator, accounts=[production])
+    page = client.get(f"/review/items/{cycle.items.get().pk}/").content.decode()
+    assert "Not in the latest users, roles and policies collected for this account" in page
+
+
+def test_a_finding_set_aside_by_an_exclusion_shows_beside_a_clean_looking_item(
+    client, reviewer, administrator
+):
+    production = make_account()
+    credential_entry(production, "new-hire", password=True)
+    user = iam_user(production, "new-hire")
+    excluded = make_finding(
+        production,
+        "console-user-without-mfa",
+        user.arn,
+        status="excluded",
+        exclusion_reason="Onboarding until 2027-01-15, SEC-88",
+    )
+    cycle = open_cycle(kind="quarterly", opened_by=administrator, accounts=[production])
+    item = cycle.items.get()
+    assert item.severity == ""  # no open finding: the exclusion stands
+
+    client.force_login(reviewer)
+    page = client.get(f"/review/items/{item.pk}/").content.decode()
+    assert "a clean user" not in page and "set aside by an exclusion" in page
+    assert f'href="/findings/{excluded.pk}/"' in page and "Onboarding until 2027-01-15" in page
+
+
 def test_an_external_access_item_reads_like_the_finding_page(client, reviewer, administrator):
     production = make_account()
     row = aa_row(production, "f-1", "arn:aws:s3:::shared-reports")
