@@ -45,6 +45,9 @@ class SignOffSummary:
     conflicts_of_interest: list[SummaryLine] = field(default_factory=list)
     no_response: list[SummaryLine] = field(default_factory=list)
     still_open: list[SummaryLine] = field(default_factory=list)
+    # Role ARNs a release named that no collected account holds: not in the population, so not
+    # reviewed; the approver attests knowing it.
+    not_reviewed: list[str] = field(default_factory=list)
     # (item id, latest decision id) of every decided item: any decision made since the
     # approver read the summary changes the digest, not only one that moves a count.
     decided: list[tuple[int, int]] = field(default_factory=list, repr=False)
@@ -73,7 +76,9 @@ def _deciders_links(cycle: ReviewCycle) -> tuple[dict[int, set[str]], dict[int, 
     return own, teams
 
 
-def _digest(summary: SignOffSummary) -> str:
+def _digest(summary: SignOffSummary, *, version: int = 2) -> str:
+    """Version 2 (2026-11-30) adds each item's latest decision and the roles not reviewed;
+    cycles signed before keep the version-1 digest they were signed against."""
     document = {
         "total": summary.total,
         "counts": summary.counts,
@@ -85,8 +90,9 @@ def _digest(summary: SignOffSummary) -> str:
         "conflicts_of_interest": [(x.item_id, x.note) for x in summary.conflicts_of_interest],
         "no_response": [line.item_id for line in summary.no_response],
         "still_open": [line.item_id for line in summary.still_open],
-        "decided": summary.decided,
     }
+    if version >= 2:
+        document.update(decided=summary.decided, not_reviewed=summary.not_reviewed)
     text = json.dumps(document, sort_keys=True, default=str, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()
 
@@ -103,6 +109,7 @@ def sign_off_summary(*, cycle: ReviewCycle) -> SignOffSummary:
     summary = SignOffSummary(
         total=len(items),
         counts=[(kind, label, kinds.get(kind, 0)) for kind, label in Decision.Kind.choices],
+        not_reviewed=sorted(cycle.unknown_role_arns or []),
     )
     own, teams = _deciders_links(cycle)
     per_person: dict[int, Counter] = {}
@@ -151,4 +158,8 @@ def sign_off_summary(*, cycle: ReviewCycle) -> SignOffSummary:
         key=lambda decider: (-decider.total, decider.name),
     )
     summary.digest = _digest(summary)
+    if cycle.signed_summary_hash and cycle.signed_summary_hash != summary.digest:
+        earlier = _digest(summary, version=1)
+        if earlier == cycle.signed_summary_hash:
+            summary.digest = earlier
     return summary

@@ -175,3 +175,41 @@ def test_a_cycle_whose_last_items_got_no_response_shows_the_approver_the_summary
     login(client, auditor)
     text = client.get(f"/review/cycles/{decided_cycle.pk}/").content.decode()
     assert "still wait" not in text and "an approver can sign the cycle off" in text
+
+
+def test_roles_a_release_named_but_nobody_holds_are_in_the_summary_the_approver_signs(
+    client, reviewer, approver
+):
+    from findings.reviews.services import open_release_cycle
+    from tests.findings.reviews.test_evidence import iam_role, make_account
+
+    production = make_account()
+    missing = "arn:aws:iam::111122223333:role/does-not-exist"
+    cycle, _ = open_release_cycle(
+        application="checkout",
+        version="2.15.0",
+        role_arns=[iam_role(production).arn, missing],
+        notes="",
+        opened_by=reviewer,
+    )
+    decide(cycle.items.get(), reviewer, justification="Reviewed the diff")
+    summary = sign_off_summary(cycle=cycle)
+    assert summary.not_reviewed == [missing]
+    login(client, approver)
+    text = client.get(f"/review/cycles/{cycle.pk}/").content.decode()
+    section = text[text.index("Sign-off summary") :]
+    assert "1 role named by the release but not reviewed" in section and missing in section
+
+
+def test_a_cycle_signed_against_the_first_digest_still_matches_it(decided_cycle, reviewer):
+    """The digest gained each decision and the roles not reviewed; a cycle signed before that
+    still shows, and exports, the hash it was signed against."""
+    from findings.reviews.summary import _digest
+
+    decide(item_of(decided_cycle, "dave"), reviewer, justification="Checked")
+    first = _digest(sign_off_summary(cycle=decided_cycle), version=1)
+    ReviewCycle.objects.filter(pk=decided_cycle.pk).update(
+        state="signed_off", signed_summary_hash=first
+    )
+    decided_cycle.refresh_from_db()
+    assert sign_off_summary(cycle=decided_cycle).digest == first
