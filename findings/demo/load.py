@@ -26,6 +26,7 @@ from findings.collection.store import store_service_last_accessed
 from findings.demo.analyzer_findings import access_analyzer_findings_document
 from findings.demo.organization import build_demo_organization
 from findings.models import AwsAccount, CollectionRun, IamRole, PolicyAttachment, ReviewCycle
+from findings.policy import actions
 from findings.policy.documents import granted_services
 from findings.policy.grants import document_actions
 from findings.reviews.services import (
@@ -84,13 +85,20 @@ def simulated_service_access(account: AwsAccount, *, now: datetime, rng: random.
     results = []
     for role in IamRole.objects.filter(account=account, gone_at=None, is_service_linked=False):
         services = granted_services(documents=documents.get(role.arn, []))
+        only_by_wildcard: set[str] = set()
         if "*" in services:
-            services = (services - {"*"}) | set(rng.sample(COMMON_SERVICES, 6))
+            # As AWS does for `Action: *`: a row for every service it tracks, a few of them used.
+            named = services - {"*"}
+            used = set(rng.sample(COMMON_SERVICES, 6))
+            only_by_wildcard = set(actions.services()) - named - used
+            services = named | used | only_by_wildcard
         entries = []
         for namespace in sorted(services):
             # Never after the role's own last use (RoleLastUsed): a service used since would
             # contradict it on the same page.
-            if role.last_used_at and rng.random() < 0.6:
+            if namespace in only_by_wildcard:
+                last = None
+            elif role.last_used_at and rng.random() < 0.6:
                 last = role.last_used_at - timedelta(days=rng.randint(0, 20))
             elif role.last_used_at and rng.random() < 0.5:
                 last = role.last_used_at - timedelta(days=rng.randint(120, 380))

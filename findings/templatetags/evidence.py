@@ -113,6 +113,10 @@ def last_used(active: bool, value, reason: str = ""):
     """
     if as_datetime(value) is None and active and reason in ("", "N/A"):
         return format_html('<span class="absent">{}</span>', NEVER_USED)
+    if as_datetime(value) is None and active is False:
+        # No such credential, whatever the column says (moto writes `not_supported` where AWS
+        # writes `N/A`; "not supported" is the root user's word).
+        return format_html('<span class="absent">{}</span>', "no such credential")
     return moment(value, reason, absent="no such credential", precise=True)
 
 

@@ -170,3 +170,20 @@ def test_dates_go_through_naturaltime_when_translation_is_on(settings):
         settings.USE_I18N = False
         translation._trans.__dict__.clear()
     assert words.startswith("1\xa0Monat, 1\xa0Woche")
+
+
+@pytest.mark.parametrize(
+    ("active", "reason", "words"),
+    [
+        (False, "not_supported", "no such credential"),  # moto's spelling of AWS's N/A
+        (False, "N/A", "no such credential"),
+        (True, "N/A", "never used"),
+        (None, "not_supported", "not supported for this user"),  # the root user's password
+    ],
+)
+def test_a_credential_that_does_not_exist_reads_as_such_whatever_the_column_says(
+    active, reason, words
+):
+    from findings.templatetags.evidence import last_used
+
+    assert words in str(last_used(active, None, reason))
