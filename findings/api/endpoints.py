@@ -32,7 +32,12 @@ from findings.detection.selectors import (
 )
 from findings.models import ReviewCycle, ReviewItem
 from findings.reviews import services as review
-from findings.reviews.evidence_pack import build_evidence_pack, pack_filename, zip_bytes
+from findings.reviews.evidence_pack import (
+    build_evidence_pack,
+    pack_filename,
+    record_export,
+    zip_bytes,
+)
 from findings.reviews.summary import sign_off_summary
 from findings.rightsizing.selectors import suggestion_for
 
@@ -212,6 +217,7 @@ def show_cycle(request, cycle_id: CycleId):
 def evidence_pack(request, cycle_id: CycleId, options: Query[inputs.EvidenceQuery]):
     cycle = get_cycle(cycle_id)
     pack = build_evidence_pack(cycle=cycle)
+    record_export(pack=pack, cycle=cycle, actor=request.user)
     if options.format == "zip":
         response = HttpResponse(zip_bytes(pack=pack), content_type="application/zip")
         response["Content-Disposition"] = f'attachment; filename="{pack_filename(cycle=cycle)}"'

@@ -268,3 +268,89 @@ def zip_bytes(*, pack: EvidencePack) -> bytes:
 
 def pack_filename(*, cycle: ReviewCycle) -> str:
     return f"iamreview-cycle-{cycle.pk}-evidence.zip"
+
+
+# --- Verifying a pack later --------------------------------------------------------------------
+
+EXPORTED = "evidence_pack.exported"
+
+
+def record_export(*, pack: EvidencePack, cycle: ReviewCycle, actor) -> str:
+    """Record the pack in the audit trail (append-only, hash-chained): the SHA-256 of its
+    manifest, which holds every file's own. Returns that hash. A pack whose files or manifest
+    were edited afterwards no longer matches any recorded export (verify_pack)."""
+    from findings.audit.services import record
+
+    digest = hashlib.sha256(pack.manifest_bytes).hexdigest()
+    record(
+        actor=actor,
+        action=EXPORTED,
+        target_type="review_cycle",
+        target_id=cycle.pk,
+        target_label=cycle.title,
+        after={"manifest_sha256": digest, "generated_at": pack.manifest["generated_at"]},
+    )
+    return digest
+
+
+@dataclass
+class PackCheck:
+    problems: list[str]
+    manifest_sha256: str = ""
+    cycle_id: int | None = None
+    exported_at: datetime | None = None
+    exported_by: str = ""
+
+    @property
+    def intact(self) -> bool:
+        return not self.problems
+
+
+def verify_pack(*, data: bytes) -> PackCheck:
+    """Check a downloaded pack: every file against the manifest, and the manifest against the
+    export recorded in the audit trail. Never raises on a bad file: its problems are listed."""
+    from findings.models import AuditEntry
+
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(data))
+        contents = {name: archive.read(name) for name in archive.namelist()}
+    except (zipfile.BadZipFile, OSError, ValueError) as exc:
+        return PackCheck(problems=[f"not a readable zip file: {exc}"])
+    if "manifest.json" not in contents:
+        return PackCheck(problems=["no manifest.json in the pack"])
+    raw = contents.pop("manifest.json")
+    try:
+        manifest = json.loads(raw)
+        listed = manifest["files"]
+        check = PackCheck(
+            problems=[],
+            manifest_sha256=hashlib.sha256(raw).hexdigest(),
+            cycle_id=int(manifest["cycle_id"]),
+        )
+    except (ValueError, KeyError, TypeError) as exc:
+        return PackCheck(problems=[f"manifest.json is not a manifest of this tool: {exc!r}"])
+    for name in sorted(set(listed) | set(contents)):
+        if name not in contents:
+            check.problems.append(f"{name}: listed in the manifest, missing from the pack")
+        elif name not in listed:
+            check.problems.append(f"{name}: in the pack, not in the manifest")
+        elif hashlib.sha256(contents[name]).hexdigest() != (listed[name] or {}).get("sha256"):
+            check.problems.append(f"{name}: its SHA-256 differs from the manifest's")
+    entry = (
+        AuditEntry.objects.filter(
+            action=EXPORTED,
+            target_type="review_cycle",
+            target_id=str(check.cycle_id),
+            after__manifest_sha256=check.manifest_sha256,
+        )
+        .order_by("id")
+        .first()
+    )
+    if entry is None:
+        check.problems.append(
+            "the manifest matches no export recorded in the audit trail: it was edited, or "
+            "comes from another installation"
+        )
+    else:
+        check.exported_at, check.exported_by = entry.at, entry.actor_label
+    return check

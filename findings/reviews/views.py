@@ -26,7 +26,7 @@ from findings.audit.verify import forget_verification
 from findings.export.tables import csv_text
 from findings.models import Decision, ReviewCycle, ReviewItem
 from findings.reviews.display import item_context, load_item
-from findings.reviews.evidence_pack import build_evidence_pack, zip_bytes
+from findings.reviews.evidence_pack import build_evidence_pack, record_export, zip_bytes
 from findings.reviews.forms import (
     BulkForm,
     DecisionForm,
@@ -359,7 +359,9 @@ def review_evidence_pack(request, pk: int):
             "The evidence pack is for auditors, administrators, and the approver who may sign "
             "this cycle off."
         )
-    content = zip_bytes(pack=build_evidence_pack(cycle=cycle))
+    pack = build_evidence_pack(cycle=cycle)
+    record_export(pack=pack, cycle=cycle, actor=request.user)
+    content = zip_bytes(pack=pack)
     name = f"iamreview-cycle-{cycle.pk}-{slugify(cycle.title)[:60]}.zip"
     response = HttpResponse(content, content_type="application/zip")
     response["Content-Disposition"] = f'attachment; filename="{name}"'

@@ -203,3 +203,53 @@ def test_the_pack_takes_a_fixed_number_of_queries_whatever_the_cycle_size(
         decide(item, reviewer, "delegate", "yours", delegate_to=second_reviewer)
         decide(item, second_reviewer, "keep", "in use")
     assert queries_for(small) == queries_for(large) <= 8  # 5, and 3 for the sign-off summary
+
+
+def _rezipped(data: bytes, **replaced: bytes) -> bytes:
+    source = zipfile.ZipFile(io.BytesIO(data))
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for name in source.namelist():
+            archive.writestr(name, replaced.get(name, source.read(name)))
+    return buffer.getvalue()
+
+
+@pytest.mark.django_db
+def test_a_downloaded_pack_is_checked_against_the_export_the_audit_trail_recorded(
+    client, signed_cycle, auditor, tmp_path
+):
+    """Each download records its manifest's SHA-256 in the hash-chained audit trail: an edited
+    file, or an edited manifest recomputed to match it, fails the check."""
+    from django.core.management import CommandError, call_command
+
+    from findings.models import AuditEntry
+    from findings.reviews.evidence_pack import verify_pack
+
+    client.force_login(auditor)
+    data = client.get(f"/review/cycles/{signed_cycle.pk}/evidence.zip").content
+    entry = AuditEntry.objects.get(action="evidence_pack.exported")
+    assert entry.actor == auditor and entry.target_id == str(signed_cycle.pk)
+
+    check = verify_pack(data=data)
+    assert check.intact and check.exported_by == auditor.email
+    path = tmp_path / "pack.zip"
+    path.write_bytes(data)
+    out = io.StringIO()
+    call_command("verify_evidence_pack", str(path), stdout=out)
+    assert out.getvalue().startswith(f"intact: cycle {signed_cycle.pk}")
+
+    archive = zipfile.ZipFile(io.BytesIO(data))
+    items = archive.read("items.csv").replace(b"remediate", b"keep", 1)
+    edited = _rezipped(data, **{"items.csv": items})
+    differs = "items.csv: its SHA-256 differs from the manifest's"
+    assert verify_pack(data=edited).problems == [differs]
+
+    manifest = json.loads(archive.read("manifest.json"))
+    manifest["files"]["items.csv"]["sha256"] = hashlib.sha256(items).hexdigest()
+    forged = _rezipped(data, **{"items.csv": items, "manifest.json": json.dumps(manifest).encode()})
+    [problem] = verify_pack(data=forged).problems
+    assert problem.startswith("the manifest matches no export recorded in the audit trail")
+    path.write_bytes(forged)
+    with pytest.raises(CommandError, match="not intact"):
+        call_command("verify_evidence_pack", str(path))
+    assert verify_pack(data=b"not a zip").problems[0].startswith("not a readable zip file")
