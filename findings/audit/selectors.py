@@ -19,6 +19,7 @@ ACTION_WORDS = {
     "cycle.opened": "Opened a review cycle",
     "cycle.signed_off": "Signed off a review cycle",
     "cycle.no_response": "Marked undecided items “no response” at the due date",
+    "evidence_pack.exported": "Downloaded a cycle's evidence pack",
     "decision.recorded": "Recorded a decision",
     "items.assigned": "Assigned review items",
     "remediation.verified": "Remediation verified by fresh data",
