@@ -80,10 +80,11 @@
   // recorded with the mouse stays, to be read).
   let advanceAfterDecision = false;
 
+  // From any field of the form: the justification, the expiry date, the delegate, a choice.
   document.addEventListener("keydown", (event) => {
     if (event.key !== "Enter" || !(event.ctrlKey || event.metaKey)) return;
     const form = event.target.closest && event.target.closest("form.decision-form");
-    if (form && event.target.matches("textarea")) {
+    if (form) {
       event.preventDefault();
       advanceAfterDecision = true;
       // htmx wires swapped-in content when it settles (20 ms later): a quick Ctrl+Enter on a
@@ -96,11 +97,20 @@
   document.addEventListener("DOMContentLoaded", updateSelection);
 
   // Back to the queue from an item ("q": ?item=N#item-N-row): that row is where the keys go on
-  // from (j went to the page's first row).
+  // from (j went to the page's first row), and its title has the focus, so that Enter opens it
+  // and Tab goes on from there. Chromium scrolls to the row named by the address after this
+  // and, the row not being focusable, takes the focus away to the page: made focusable for
+  // that moment, the row receives the focus and hands it on to its title.
   document.addEventListener("DOMContentLoaded", () => {
     const match = /^#(item-\d+-row)$/.exec(window.location.hash);
     const row = match && document.getElementById(match[1]);
-    if (row && row.matches("tr.item-row")) focusRow(row);
+    if (!row || !row.matches("tr.item-row")) return;
+    row.tabIndex = -1;
+    row.addEventListener("focus", () => {
+      row.removeAttribute("tabindex");
+      titleOf(row).focus({ preventScroll: true });
+    }, { once: true });
+    focusRow(row);
   });
 
   // --- Keyboard: move through the queue and decide without the mouse ("?" shows the keys) ----
@@ -117,10 +127,24 @@
     return document.querySelector("tr.item-row.is-current");
   }
 
-  function focusRow(row) {
-    if (!row) return;
+  // The row the keys go on from, by id: a decision's answer replaces the row (out of band),
+  // also when it sends the form back to be completed, and the new row must stay the current one.
+  let currentRowId = null;
+
+  function markCurrent(row) {
     for (const other of document.querySelectorAll("tr.item-row.is-current")) other.classList.remove("is-current");
     row.classList.add("is-current");
+    currentRowId = row.id;
+  }
+
+  document.addEventListener("htmx:afterSettle", () => {
+    const row = currentRowId && document.getElementById(currentRowId);
+    if (row && !row.classList.contains("is-current")) markCurrent(row);
+  });
+
+  function focusRow(row) {
+    if (!row) return;
+    markCurrent(row);
     titleOf(row).focus();
     row.scrollIntoView({ block: "nearest" });
   }
