@@ -4,6 +4,7 @@ Every rule that matters to an auditor (segregation of duties, append-only decisi
 after sign-off) is enforced here, whatever the caller: web page, htmx request or API.
 """
 
+import logging
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -40,6 +41,8 @@ from findings.reviews.freshness import detect_and_refresh
 from findings.reviews.plans import check_against_plan, plan_for_item
 from findings.reviews.summary import sign_off_summary
 from findings.reviews.tally import cycle_tally
+
+logger = logging.getLogger(__name__)
 
 
 def one_year_after(day: date) -> date:
@@ -603,12 +606,25 @@ _detection_after_bulk: ContextVar[dict | None] = ContextVar("detection_after_bul
 
 def detect_after_commit(account: AwsAccount) -> None:
     """Detection (and the freshness of open cycles) once what excluded or restored findings
-    is committed; at the end of a bulk decision when one runs."""
+    is committed, by a worker; at the end of a bulk decision when one runs."""
     waiting = _detection_after_bulk.get()
     if waiting is not None:
         waiting[account.pk] = account
         return
-    transaction.on_commit(lambda: detect_and_refresh(account=account))
+    transaction.on_commit(lambda: _detect_in_background(account))
+
+
+def _detect_in_background(account: AwsAccount) -> None:
+    """A whole account's detection took a second or more of the reviewer's request: a worker
+    runs it (without a broker, Celery runs it here). A broker that cannot take the message is
+    no reason to lose it: it then runs here too."""
+    from findings.reviews.tasks import detect_after_decision
+
+    try:
+        detect_after_decision.delay(account.pk)
+    except Exception:  # noqa: BLE001 - any broker failure; the decision is already committed
+        logger.warning("Broker unavailable: detection of %s runs in the request", account)
+        detect_and_refresh(account=account)
 
 
 def end_decision_exclusions(*, decision_id: int, actor: User, item: ReviewItem) -> None:
@@ -657,7 +673,7 @@ def bulk_decide(
     finally:
         _detection_after_bulk.reset(token)
         for account in waiting.values():
-            transaction.on_commit(lambda account=account: detect_and_refresh(account=account))
+            transaction.on_commit(lambda account=account: _detect_in_background(account))
     return result
 
 

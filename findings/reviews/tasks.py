@@ -20,3 +20,17 @@ def expire_risk_acceptances() -> int:
 def mark_no_response() -> int:
     """Hourly; marks undecided items of overdue cycles where the kind says so. Idempotent."""
     return services.mark_no_response()
+
+
+@shared_task(name="findings.detect_after_decision", acks_late=True)
+def detect_after_decision(account_id: int) -> str:
+    """Detection, and the freshness of the account's open cycles, after decisions excluded or
+    restored findings: off the reviewer's request. Idempotent (detection is)."""
+    from findings.models import AwsAccount
+    from findings.reviews.freshness import detect_and_refresh
+
+    account = AwsAccount.objects.filter(pk=account_id).first()
+    if account is None:
+        return "account gone"
+    detect_and_refresh(account=account)
+    return "detected"
