@@ -207,6 +207,9 @@ def top_findings(*, version: str | None = None) -> list[Finding]:
     if rows is None:
         rows = list(
             Finding.objects.filter(status=Finding.Status.OPEN)
+            # Archived in Access Analyzer: someone marked the access intended. Still open to
+            # review (monthly queue, Findings page), not what needs attention first.
+            .exclude(aws_status="ARCHIVED")
             .select_related("account")
             .defer("evidence", "thresholds")
             .order_by("severity_rank", "-first_seen_at")[:TOP_FINDINGS]

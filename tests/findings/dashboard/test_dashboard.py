@@ -156,6 +156,24 @@ def test_the_charts_and_top_findings_follow_each_change_of_the_findings(client, 
     assert "All 5 open findings" in page and "fresh-finding" in page
 
 
+def test_findings_archived_in_access_analyzer_are_not_among_the_most_severe(client, reviewer):
+    account = populate(1)
+    make_finding(
+        account,
+        "access-analyzer:ExternalAccess",
+        "arn:aws:s3:::intended-website",
+        severity="critical",
+        aws_status="ARCHIVED",
+    )
+    make_finding(
+        account, "access-analyzer:ExternalAccess", "arn:aws:s3:::leaky", severity="critical"
+    )
+    client.force_login(reviewer)
+    page = client.get("/").content.decode()
+    top = page[page.index("Most severe open findings") :]
+    assert "leaky" in top and "intended-website" not in top
+
+
 def test_only_an_approver_who_may_sign_a_cycle_is_asked_to(client, reviewer, approver):
     """An approver who decided items in a cycle may not sign it off (segregation of duties):
     the dashboard must not ask them to, as the digest does not; another approver is asked,
