@@ -93,6 +93,20 @@ def test_a_release_item_shows_the_suggestion_and_links_to_least_privilege(
     assert 'name="attach_plan"' in body
 
 
+def test_a_suggestion_that_fails_its_own_checks_says_so_beside_the_plan_box(
+    client, release_item, reviewer
+):
+    from findings.models import PolicySuggestion
+
+    suggestion = PolicySuggestion.objects.get()
+    problem = "7228 characters, over the managed policy limit of 6144"
+    suggestion.data["validation"] = {"valid": False, "problems": [problem]}
+    suggestion.save(update_fields=["data"])
+    client.force_login(reviewer)
+    body = client.get(f"/review/items/{release_item.pk}/", headers=HTMX).content.decode()
+    assert "The suggestion fails its own checks" in body and problem in body
+
+
 def test_a_monthly_external_access_item_does_not_show_the_suggestion(production, administrator):
     from tests.findings.reviews.test_evidence import external_access
 
