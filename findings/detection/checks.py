@@ -6,11 +6,13 @@ finding records exactly which rule settings produced it.
 """
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import datetime
 
 from findings.detection.evidence import Check, Detected, Evidence, Principal, Thresholds
 from findings.detection.policy_checks import POLICY_CHECKS
-from findings.policy.documents import find_admin_grants, find_service_wildcards
+from findings.policy.documents import find_admin_grants, find_service_wildcards, statements
+from findings.policy.effective import Policy, effective_permissions
 
 __all__ = ["Check", "Detected", "Evidence", "Principal", "Thresholds"]
 
@@ -64,12 +66,29 @@ def root_access_key(*, ev: Evidence, t: Thresholds) -> Iterator[Detected]:
             )
 
 
+def _root_without_password_or_keys(entry) -> bool:
+    """The report says `false` (older accounts say `not_supported`, which tells nothing) and no
+    key is active: what centralized root access leaves of a member account's root user."""
+    return (
+        entry.password_enabled is False
+        and not entry.access_key_1_active
+        and not entry.access_key_2_active
+    )
+
+
 def root_mfa(*, ev: Evidence, t: Thresholds) -> Iterator[Detected]:
     for entry in ev.credential_entries:
-        if _is_root(entry) and not entry.mfa_active:
-            yield Detected(
-                "root-mfa", entry.arn, entry.arn, "root", "root account", {"mfa_active": False}
-            )
+        if not _is_root(entry) or entry.mfa_active:
+            continue
+        if _root_without_password_or_keys(entry):
+            # MFA guards the root password. Without one there is nothing to sign in with, and
+            # no MFA can be added: centralized root access deleted it with the password, its
+            # member accounts cannot recover a root password, and the management account acts
+            # through sts:AssumeRoot. A finding could never be fixed.
+            continue
+        yield Detected(
+            "root-mfa", entry.arn, entry.arn, "root", "root account", {"mfa_active": False}
+        )
 
 
 def root_recent_use(*, ev: Evidence, t: Thresholds) -> Iterator[Detected]:
@@ -225,24 +244,79 @@ def multiple_active_keys(*, ev: Evidence, t: Thresholds) -> Iterator[Detected]:
             )
 
 
+@dataclass(frozen=True)
+class _Credential:
+    """One credential of a user, as the credential report shows it."""
+
+    name: str
+    last_used: datetime | None
+    made: datetime | None  # created, last rotated, or (a password) last changed
+    use_recorded: bool = True  # AWS records no use of signing certificates
+
+
+def _live_credentials(entry) -> list[_Credential]:
+    """The user's credentials that work: password, active keys, active signing certificates."""
+    credentials = []
+    if entry.password_enabled:
+        credentials.append(
+            _Credential("password", entry.password_last_used, entry.password_last_changed)
+        )
+    for n in (1, 2):
+        if getattr(entry, f"access_key_{n}_active"):
+            credentials.append(
+                _Credential(
+                    f"access key {n}",
+                    getattr(entry, f"access_key_{n}_last_used_date"),
+                    getattr(entry, f"access_key_{n}_last_rotated"),
+                )
+            )
+    for n in (1, 2):
+        if getattr(entry, f"cert_{n}_active"):
+            made = getattr(entry, f"cert_{n}_last_rotated")
+            credentials.append(_Credential(f"signing certificate {n}", None, made, False))
+    return credentials
+
+
+def _deactivated_key_uses(entry) -> dict[str, datetime]:
+    """Last uses of keys deactivated since: the user's activity, though the key no longer works."""
+    return {
+        f"access key {n} (deactivated)": used
+        for n in (1, 2)
+        if not getattr(entry, f"access_key_{n}_active")
+        and (used := getattr(entry, f"access_key_{n}_last_used_date")) is not None
+    }
+
+
+def _credential_fact(credential: _Credential) -> str:
+    if not credential.use_recorded:
+        made = _fmt(credential.made) or "on an unknown date"
+        return f"uploaded {made}; AWS does not record its use"
+    return _fmt(credential.last_used) or "never used"
+
+
 def inactive_user(*, ev: Evidence, t: Thresholds) -> Iterator[Detected]:
+    """Every working credential unused for longer than the threshold, signing certificates
+    included. A credential never used (or whose use AWS does not record) counts from when it was
+    made, as a new user counts from its creation: a key made last week has not had the time to
+    be used, whatever the user's age. One made or changed in the grace period spares the user,
+    as it spares the credential in access-key-unused and password-unused. A key deactivated
+    since its last use still shows when the user was last active."""
     for entry in ev.credential_entries:
         if _is_root(entry):
             continue
-        credentials = []
-        if entry.password_enabled:
-            credentials.append(("password", entry.password_last_used))
-        for n in (1, 2):
-            if getattr(entry, f"access_key_{n}_active"):
-                credentials.append(
-                    (f"access key {n}", getattr(entry, f"access_key_{n}_last_used_date"))
-                )
+        credentials = _live_credentials(entry)
         if not credentials:
             continue
         if _days_ago(entry.user_creation_time, ev.now) <= max(t.inactive_user_days, t.grace_days):
             continue
-        last_uses = [when for _, when in credentials if when is not None]
-        if any(_days_ago(when, ev.now) <= t.inactive_user_days for when in last_uses):
+        if any(c.made and _days_ago(c.made, ev.now) < t.grace_days for c in credentials):
+            continue
+        deactivated = _deactivated_key_uses(entry)
+        last_uses = [c.last_used for c in credentials if c.last_used] + list(deactivated.values())
+        never_used_since = [c.made for c in credentials if not c.last_used and c.made]
+        if any(
+            _days_ago(when, ev.now) <= t.inactive_user_days for when in last_uses + never_used_since
+        ):
             continue
         last = max(last_uses) if last_uses else None
         yield Detected(
@@ -253,7 +327,10 @@ def inactive_user(*, ev: Evidence, t: Thresholds) -> Iterator[Detected]:
             entry.user,
             {
                 "last_activity": _fmt(last),
-                "credentials": {what: _fmt(when) or "never used" for what, when in credentials},
+                "credentials": {
+                    **{c.name: _credential_fact(c) for c in credentials},
+                    **{what: _fmt(when) for what, when in deactivated.items()},
+                },
                 "user_creation_time": _fmt(entry.user_creation_time),
             },
         )
@@ -305,7 +382,7 @@ def sso_role_unused(*, ev: Evidence, t: Thresholds) -> Iterator[Detected]:
 
 
 def _grant_evidence(label: str, kind: str, grant) -> dict:
-    return {
+    evidence = {
         "policy": label,
         "policy_kind": kind,
         "statement_index": grant.statement_index,
@@ -315,9 +392,57 @@ def _grant_evidence(label: str, kind: str, grant) -> dict:
         "kind": grant.kind,
         "services": list(grant.services),
     }
+    not_resources = statements(document={"Statement": [grant.statement]})[0].not_resources
+    if not_resources:  # everything but these resources
+        evidence["not_resources"] = list(not_resources)
+    return evidence
+
+
+EVERYTHING = {"Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
+# What lets a principal lift or rewrite its own permissions boundary: the boundary then limits
+# nothing. CreatePolicyVersion/SetDefaultPolicyVersion matter for a customer managed boundary,
+# which the evidence cannot tell from an AWS managed one, so they always count.
+BOUNDARY_ESCAPES = {
+    "user": ("iam:DeleteUserPermissionsBoundary", "iam:PutUserPermissionsBoundary"),
+    "role": ("iam:DeleteRolePermissionsBoundary", "iam:PutRolePermissionsBoundary"),
+}
+POLICY_REWRITES = ("iam:CreatePolicyVersion", "iam:SetDefaultPolicyVersion")
+
+
+def _boundary_allows_everything(principal: Principal) -> bool:
+    label, document = principal.boundary
+    return effective_permissions(
+        principal_arn=principal.arn,
+        principal_name=principal.name,
+        policies=[Policy("everything", "inline", EVERYTHING)],
+        boundary=Policy(label, "boundary", document),
+    ).is_admin
+
+
+def _boundary_escapes(principal: Principal, ev: Evidence) -> list[str]:
+    perms = ev.effective[principal.arn]
+    own = [
+        a
+        for a in BOUNDARY_ESCAPES.get(principal.kind, ())
+        if perms.decide(action=a, resource=principal.arn).allowed
+    ]
+    return own + [a for a in POLICY_REWRITES if perms.decide(action=a).allowed]
+
+
+def _boundary_allows(document: dict) -> list[str]:
+    """The boundary's Allow statements' actions, as written."""
+    allows: set[str] = set()
+    for statement in statements(document=document):
+        if statement.is_allow:
+            allows.update(statement.actions)
+            if statement.not_actions:
+                allows.add("every action except " + ", ".join(statement.not_actions))
+    return sorted(allows)
 
 
 def full_admin(*, ev: Evidence, t: Thresholds) -> Iterator[Detected]:
+    """CIS 1.16 is about the policy attached, so a permissions boundary never hides the finding;
+    a boundary that really limits the principal lowers it to medium, and says so."""
     for principal in ev.principals:
         if principal.is_service_linked:
             continue
@@ -326,15 +451,42 @@ def full_admin(*, ev: Evidence, t: Thresholds) -> Iterator[Detected]:
             for label, kind, document in principal.documents
             for grant in find_admin_grants(document=document)
         ]
-        if grants:
-            yield Detected(
-                "full-admin",
-                principal.arn,
-                principal.arn,
-                principal.kind,
-                principal.name,
-                {"grants": grants},
-            )
+        if not grants:
+            continue
+        evidence: dict = {"grants": grants}
+        severity = reason = title = None
+        if principal.boundary and not _boundary_allows_everything(principal):
+            label, document = principal.boundary
+            escapes = _boundary_escapes(principal, ev)
+            evidence["boundary"] = {
+                "policy": label,
+                "limits_to": _boundary_allows(document),
+                "removable_with": escapes,
+            }
+            if escapes:
+                severity = "critical"
+                reason = (
+                    f"The permissions boundary {label} allows {', '.join(escapes)}: the "
+                    "principal can lift or rewrite it, then do anything"
+                )
+            else:
+                severity = "medium"
+                title = "Full administrator access, limited by a permissions boundary"
+                reason = (
+                    f"Limited by the permissions boundary {label}: it can do only what the "
+                    "boundary allows, but removing the boundary makes it a full administrator"
+                )
+        yield Detected(
+            "full-admin",
+            principal.arn,
+            principal.arn,
+            principal.kind,
+            principal.name,
+            evidence,
+            severity=severity,
+            severity_reason=reason,
+            title=title,
+        )
 
 
 def service_wildcard(*, ev: Evidence, t: Thresholds) -> Iterator[Detected]:
@@ -549,8 +701,10 @@ CHECKS: list[Check] = [
         "Full administrator access",
         "critical",
         "Allows every action on every resource",
-        'A policy grants "Action": "*" on "Resource": "*" (or allows everything but a '
-        "few actions): this principal can do anything, including granting itself more.",
+        'A policy grants "Action": "*" on "Resource": "*" (or allows everything but a few '
+        "actions, or on every resource but a few): this principal can do anything, including "
+        "granting itself more, unless a permissions boundary limits it (then the finding is "
+        "medium and names the boundary).",
         "Replace the policy with one that lists the actions the workload uses (see its service "
         "last-accessed data).",
         f"{CIS} 1.16",

@@ -215,15 +215,53 @@ def _load_principals(account: AwsAccount) -> tuple[list[Principal], list[IamRole
     return principals, roles, groups
 
 
-def _covered_regions(account: AwsAccount) -> set[str]:
-    """Regions with an external-access analyzer for this account: its own, or an organization's."""
-    analyzers = Analyzer.objects.filter(gone_at=None, type__in=["ACCOUNT", "ORGANIZATION"]).filter(
-        Q(account=account) | Q(type="ORGANIZATION")
+# An analyzer analyses only when ACTIVE. CREATING counts too: it turns ACTIVE (or FAILED, and
+# is then reported) within minutes, and a finding opened meanwhile would be resolved by the next
+# collection, noise in a review. FAILED and DISABLED analyse nothing.
+WORKING_ANALYZER = ("ACTIVE", "CREATING")
+
+
+def _external_access_analyzers(account: AwsAccount) -> list[Analyzer]:
+    """External-access analyzers for this account: its own, or an organization's."""
+    return list(
+        Analyzer.objects.filter(gone_at=None, type__in=["ACCOUNT", "ORGANIZATION"])
+        .filter(Q(account=account) | Q(type="ORGANIZATION"))
+        .order_by("region", "arn")
     )
-    return set(analyzers.values_list("region", flat=True))
 
 
-def _load_evidence(account: AwsAccount, *, now: datetime, sources: set[str]) -> Evidence:
+def _covered_regions(analyzers: list[Analyzer]) -> set[str]:
+    return {a.region for a in analyzers if a.status in WORKING_ANALYZER}
+
+
+def _with_analyzers_not_working(
+    detected: list[Detected], analyzers: list[Analyzer]
+) -> list[Detected]:
+    """A region reported without an analyzer may have one that FAILED or was DISABLED: its
+    access-analyzer-missing finding names it. (AWS's statusReason is not collected.)"""
+    idle: dict[str, list[Analyzer]] = defaultdict(list)
+    for analyzer in analyzers:
+        if analyzer.status not in WORKING_ANALYZER:
+            idle[analyzer.region].append(analyzer)
+    for item in detected:
+        region = item.evidence.get("region")
+        if item.check_id != "access-analyzer-missing" or not idle.get(region):
+            continue
+        statuses = " or ".join(sorted({a.status for a in idle[region]}))
+        item.evidence = {
+            **item.evidence,
+            "why": f"an analyzer exists but is {statuses}: it analyses nothing",
+            "analyzers": [
+                {"name": a.name, "arn": a.arn, "type": a.type, "status": a.status}
+                for a in idle[region]
+            ],
+        }
+    return detected
+
+
+def _load_evidence(
+    account: AwsAccount, *, now: datetime, sources: set[str], analyzers: list[Analyzer]
+) -> Evidence:
     principals, roles, groups = _load_principals(account)
     service_access: dict[str, list] = defaultdict(list)
     for row in ServiceLastAccessed.objects.filter(account=account, gone_at=None):
@@ -238,7 +276,7 @@ def _load_evidence(account: AwsAccount, *, now: datetime, sources: set[str]) -> 
         roles=roles,
         service_access=service_access,
         regions=account.regions or ["us-east-1"],
-        analyzer_regions=_covered_regions(account),
+        analyzer_regions=_covered_regions(analyzers),
         sources=sources,
         **groups,
     )
@@ -429,15 +467,17 @@ def _detect_account(
     now = now or timezone.now()
     rules = thresholds()
     latest, previous_successes = _latest_successes(account)
-    evidence = _load_evidence(account, now=now, sources=set(latest))
+    analyzers = _external_access_analyzers(account)
+    evidence = _load_evidence(account, now=now, sources=set(latest), analyzers=analyzers)
     checks_run = [check for check in CHECKS if all(s in latest for s in check.sources)]
     aa_latest = latest.get("access-analyzer")
     if aa_latest is not None and aa_latest.trigger == CollectionRun.Trigger.IMPORT:
         # A findings file says nothing about which analyzers exist: no verdict on them.
         checks_run = [c for c in checks_run if c.id != "access-analyzer-missing"]
 
+    found = [item for check in checks_run for item in check.run(ev=evidence, t=rules)]
     detected: list[tuple[Detected, AccessAnalyzerFinding | None]] = [
-        (item, None) for check in checks_run for item in check.run(ev=evidence, t=rules)
+        (item, None) for item in _with_analyzers_not_working(found, analyzers)
     ]
     run_ids = {check.id: latest[check.sources[0]] for check in checks_run}
     if (

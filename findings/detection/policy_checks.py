@@ -11,9 +11,15 @@ from policy_sentry.querying.actions import get_action_data
 
 from findings.detection.evidence import Check, Detected, Evidence, Principal, Thresholds
 from findings.policy.actions import database_version, spelling
-from findings.policy.documents import statements
+from findings.policy.documents import condition_keys, statements
 from findings.policy.effective import covered_actions
-from findings.policy.escalation import BOUNDARY_KEY, escalation_methods, escalation_path
+from findings.policy.escalation import (
+    admitted,
+    escalation_methods,
+    escalation_path,
+    partition,
+    without_boundary,
+)
 
 AD = "authorization-details"
 MFA_KEYS = {"aws:multifactorauthpresent", "aws:multifactorauthage"}
@@ -93,6 +99,18 @@ def _is_broad(statement) -> bool:
     return any(a == "*" or a.endswith(":*") or a == "*:*" for a in statement.actions)
 
 
+# `s3:Get*` and `ec2:Describe*` on "*" name hundreds of actions and resource formats: the
+# evidence (kept in the finding, frozen in every review item, exported in evidence packs) lists
+# the first ones and how many there are, not a quarter of a megabyte per statement.
+EVIDENCE_LIST_LIMIT = 40
+
+
+def _at_most(name: str, values: list[str]) -> dict:
+    if len(values) <= EVIDENCE_LIST_LIMIT:
+        return {name: values}
+    return {name: values[:EVIDENCE_LIST_LIMIT], f"{name}_total": len(values)}
+
+
 def unscoped_resource(*, ev: Evidence, t: Thresholds) -> Iterator[Detected]:
     for principal in _principals(ev):
         perms = ev.effective[principal.arn]
@@ -113,14 +131,15 @@ def unscoped_resource(*, ev: Evidence, t: Thresholds) -> Iterator[Detected]:
                     if formats:
                         scoped[spelling(action=action)] = (level, formats)
                 if scoped:
+                    resource_types = sorted({f for _, fs in scoped.values() for f in fs})
                     groups.append(
                         {
                             "policy": label,
                             "statement_index": statement.index,
                             "sid": statement.sid,
-                            "actions": sorted(scoped),
+                            **_at_most("actions", sorted(scoped)),
                             "access_levels": sorted({lv for lv, _ in scoped.values()}),
-                            "resource_types": sorted({f for _, fs in scoped.values() for f in fs}),
+                            **_at_most("resource_types", resource_types),
                         }
                     )
         if groups:
@@ -166,7 +185,7 @@ def _mfa_guarded(perms, action: str) -> bool:
         for s in statements(document=policy.document):
             if lowered not in covered_actions(statement=s):
                 continue
-            keys = {k.lower() for values in (s.condition or {}).values() for k in values}
+            keys = condition_keys(statement=s)
             if s.effect == "Deny" and keys & MFA_KEYS:
                 return True
             if s.is_allow and policy.kind != "boundary":
@@ -195,18 +214,13 @@ def destructive_without_mfa(*, ev: Evidence, t: Thresholds) -> Iterator[Detected
 def principal_creation_without_boundary(*, ev: Evidence, t: Thresholds) -> Iterator[Detected]:
     for principal in _principals(ev):
         perms = ev.effective[principal.arn]
+        # Each Allow on its own (IAM allows what any one of them allows), bounded only if its
+        # condition lets no request through that sets no boundary, or one that bounds nothing.
+        request = without_boundary(partition(principal.arn))
         unbounded = []
         for action in CREATION_ACTIONS:
             decision = perms.decide(action=action)
-            if not decision.allowed:
-                continue
-            keys = {
-                k.lower()
-                for s in decision.grants
-                for values in (s.condition or {}).values()
-                for k in values
-            }
-            if BOUNDARY_KEY not in keys:
+            if decision.allowed and admitted(grants=decision.grants, request=request):
                 unbounded.append(action)
         if unbounded:
             yield Detected(
@@ -221,10 +235,11 @@ POLICY_CHECKS = [
         "privilege-escalation",
         "Privilege escalation",
         "critical",
-        "Can make itself or another principal an administrator",
-        "The effective permissions include a published privilege-escalation method (or a chain "
-        "of roles leading to an administrator): whoever holds this principal can give itself "
-        "more access than it was granted.",
+        "Can give itself more access than it was granted",
+        "The effective permissions include a published privilege-escalation method that reaches "
+        "a target giving more access (the finding names the targets: another user, a role, a "
+        "policy in use), or a chain of roles leading to an administrator: whoever holds this "
+        "principal can give itself more access than it was granted.",
         "Remove the escalating actions, or scope them: PassRole to the roles the workload needs "
         "(with iam:PassedToService), IAM writes with an iam:PermissionsBoundary condition.",
         "Least privilege (CIS AWS Foundations v3.0.0 section 1)",

@@ -2,19 +2,33 @@
 
 Pure, over effective permissions: an account's principals in, escalation methods and paths out.
 Resource scope matters: a method only counts when it reaches a target that gives more access
-(a role more privileged than the principal, a policy in use, another user's credentials).
+(a role more privileged than the principal, a policy in use, another user with more access, a
+role that existing code runs as). Conditions matter as IAM reads them: any one Allow statement
+that matches grants the request, and a condition scopes a grant only if its operator and values
+exclude the request the escalation makes.
 """
 
 from __future__ import annotations
 
+import re
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from fnmatch import fnmatchcase
-from functools import cached_property
+from functools import cache, cached_property
 
-from findings.policy.documents import statements
-from findings.policy.effective import EffectivePermissions, covered_actions
+from findings.policy.documents import (
+    Request,
+    Statement,
+    condition_admits,
+    statements,
+    wildcard_match,
+)
+from findings.policy.effective import (
+    EffectivePermissions,
+    Policy,
+    covered_actions,
+    effective_permissions,
+)
 
 RHINO_1 = (
     "Rhino Security Labs, 'AWS IAM Privilege Escalation - Methods and Mitigation' "
@@ -31,6 +45,10 @@ BISHOP_FOX = "Bishop Fox, iam-vulnerable (Seth Art, 2021): privesc paths"
 BOUNDARY_KEY = "iam:permissionsboundary"
 POLICY_ARN_KEY = "iam:policyarn"
 PASSED_TO_SERVICE_KEY = "iam:passedtoservice"
+# AWS-managed policies that give a principal far more access: what an escalation attaches, or
+# sets as a "boundary" that bounds nothing. A condition that lets one of them through does not
+# scope the grant.
+BROAD_AWS_POLICIES = ("AdministratorAccess", "IAMFullAccess", "PowerUserAccess")
 
 
 @dataclass(frozen=True)
@@ -42,6 +60,14 @@ class Method:
     source: str
     also: tuple[str, ...] = ()  # further actions needed (on some resource)
     service: str = ""  # the service a role is passed to (iam:PassedToService)
+    # The service whose existing resource (a function, an endpoint) runs as the target role:
+    # the target action is on that resource, and the targets are the roles the service may
+    # assume.
+    runs_as: str = ""
+
+
+def _existing(method_id: str, action: str, runs_as: str, source: str) -> Method:
+    return Method(method_id, action, "role", "more-privileged", source, runs_as=runs_as)
 
 
 def _pass(method_id: str, service: str, also: tuple[str, ...], source: str) -> Method:
@@ -72,17 +98,19 @@ METHODS: tuple[Method, ...] = (
           ("lambda:CreateFunction", "lambda:CreateEventSourceMapping"), RHINO_1),
     _pass("PassExistingRoleToNewGlueDevEndpoint", "glue.amazonaws.com",
           ("glue:CreateDevEndpoint",), RHINO_1),
-    Method("UpdateExistingGlueDevEndpoint", "glue:UpdateDevEndpoint", "", "any", RHINO_1),
+    _existing("UpdateExistingGlueDevEndpoint", "glue:UpdateDevEndpoint", "glue.amazonaws.com",
+              RHINO_1),
     _pass("PassExistingRoleToCloudFormation", "cloudformation.amazonaws.com",
           ("cloudformation:CreateStack",), RHINO_1),
     _pass("PassExistingRoleToNewDataPipeline", "datapipeline.amazonaws.com",
           ("datapipeline:CreatePipeline", "datapipeline:PutPipelineDefinition"), RHINO_1),
-    Method("EditExistingLambdaFunctionWithRole", "lambda:UpdateFunctionCode", "", "any", RHINO_1),
+    _existing("EditExistingLambdaFunctionWithRole", "lambda:UpdateFunctionCode",
+              "lambda.amazonaws.com", RHINO_1),
     _pass("PassExistingRoleToNewSageMakerNotebook", "sagemaker.amazonaws.com",
           ("sagemaker:CreateNotebookInstance", "sagemaker:CreatePresignedNotebookInstanceUrl"),
           RHINO_2),
-    Method("AccessExistingSageMakerNotebook", "sagemaker:CreatePresignedNotebookInstanceUrl", "",
-           "any", RHINO_2),
+    _existing("AccessExistingSageMakerNotebook", "sagemaker:CreatePresignedNotebookInstanceUrl",
+              "sagemaker.amazonaws.com", RHINO_2),
     _pass("PassExistingRoleToNewCodeBuildProject", "codebuild.amazonaws.com",
           ("codebuild:CreateProject", "codebuild:StartBuild"), BISHOP_FOX),
     _pass("PassExistingRoleToNewEcsTask", "ecs-tasks.amazonaws.com",
@@ -159,7 +187,6 @@ class Account:
             everyone, names = self._trustees.get(role, (False, frozenset()))
             if everyone:
                 anyone.append(role)
-                continue
             for name in names:
                 named.setdefault(name, []).append(role)
         return tuple(anyone), {name: tuple(roles) for name, roles in named.items()}
@@ -175,44 +202,81 @@ class Account:
         return {}
 
 
-def _condition_keys(statement) -> set[str]:
-    return {key.lower() for values in (statement.condition or {}).values() for key in values}
-
-
-def _condition_values(statement, key: str) -> list[str]:
-    found = []
-    for values in (statement.condition or {}).values():
-        for name, value in values.items():
-            if name.lower() == key:
-                found.extend([value] if isinstance(value, str) else list(value))
-    return found
-
-
 def more_privileged(*, target: EffectivePermissions | None, than: EffectivePermissions) -> bool:
     """Whether the target may do something the principal may not (unknown targets may)."""
     return target is None or bool(target.allowed - than.allowed)
 
 
+def partition(arn: str) -> str:
+    """The partition an ARN names (aws, aws-cn, aws-us-gov); aws when it names none."""
+    parts = arn.split(":")
+    return parts[1] if len(parts) > 2 and parts[0] == "arn" and parts[1] else "aws"
+
+
+@cache
+def broad_policy_arns(partition: str) -> tuple[str, ...]:
+    return tuple(f"arn:{partition}:iam::aws:policy/{name}" for name in BROAD_AWS_POLICIES)
+
+
+@cache
+def without_boundary(partition: str) -> dict[str, tuple[str | None, ...]]:
+    """The iam:PermissionsBoundary a request that escapes a boundary carries: none, or one
+    that bounds nothing."""
+    return {BOUNDARY_KEY: (None, *broad_policy_arns(partition))}
+
+
+@cache
+def _request(method: Method, partition: str) -> Request:
+    """The condition context of the request the method makes on a target that gives more
+    access: the keys IAM sets for its action, with the values an escalation would use (None:
+    IAM does not set the key for that action)."""
+    request: dict[str, tuple[str | None, ...]] = {
+        BOUNDARY_KEY: (None,),
+        POLICY_ARN_KEY: (None,),
+        PASSED_TO_SERVICE_KEY: (None,),
+    }
+    if method.rule in ("unbounded", "unbounded-attach"):  # the target user's or role's boundary
+        request |= without_boundary(partition)
+    if method.rule in ("unbounded-attach", "group-attach"):
+        request[POLICY_ARN_KEY] = broad_policy_arns(partition)
+    if method.service:
+        # The China partition names services with a ".cn" suffix.
+        request[PASSED_TO_SERVICE_KEY] = (method.service, f"{method.service}.cn")
+    return request
+
+
+def admitted(*, grants: tuple[Statement, ...], request: Request) -> bool:
+    """Whether one of the Allow statements that match the action admits the request: IAM
+    allows what any one of them allows, whatever conditions the others carry."""
+    return any(condition_admits(statement=s, request=request) for s in grants)
+
+
 def _risky(method: Method, perms: EffectivePermissions, target: str, account: Account) -> bool:
+    if method.runs_as:
+        # The action is on the service's existing resource (checked once, in _methods); the
+        # target is a role the service is trusted to run as, known from its trust policy.
+        return (
+            target in account.trust
+            and _trusts_service(account, target, method.runs_as)
+            and more_privileged(target=account.permissions(target), than=perms)
+        )
     decision = perms.decide(action=method.target_action, resource=target)
     if not decision.allowed:
         return False
-    keys = set().union(*(_condition_keys(s) for s in decision.grants)) if decision.grants else set()
-    if method.service and PASSED_TO_SERVICE_KEY in keys:
-        services = [v for s in decision.grants for v in _condition_values(s, PASSED_TO_SERVICE_KEY)]
-        if not any(fnmatchcase(method.service, v) for v in services):
-            return False
+    if not admitted(
+        grants=decision.grants, request=_request(method, partition(perms.principal_arn))
+    ):
+        return False
     if method.service and not _usable_by_service(method, perms, target, account):
         return False
     rule = method.rule
-    if rule == "other":
-        return target != perms.principal_arn
-    if rule in ("unbounded", "unbounded-attach", "group-attach") and (
-        BOUNDARY_KEY in keys and rule != "group-attach"
-    ):
-        return False
-    if rule in ("unbounded-attach", "group-attach") and POLICY_ARN_KEY in keys:
-        return False
+    if rule == "other":  # another user's credentials: worth having only with more access
+        other = account.permissions(target)
+        return (
+            target != perms.principal_arn
+            and other is not None
+            and more_privileged(target=other, than=perms)
+        )
     if rule in ("group-attach", "has-members"):
         return target == account.unknown("group") or bool(account.group_members.get(target))
     if rule == "in-use":
@@ -220,6 +284,11 @@ def _risky(method: Method, perms: EffectivePermissions, target: str, account: Ac
     if rule == "more-privileged":
         return more_privileged(target=account.permissions(target), than=perms)
     return True
+
+
+def _trusts_service(account: Account, role: str, service: str) -> bool:
+    # "*" trusts any service; the China partition names services with a ".cn" suffix.
+    return bool({"*", service, f"{service}.cn"} & account.trusted_services[role])
 
 
 def _usable_by_service(
@@ -231,15 +300,20 @@ def _usable_by_service(
     policy not collected) counts as usable."""
     if target == account.unknown("role") or target not in account.trust:
         return True
-    trusted = account.trusted_services[target]
-    # "*" trusts any service; the China partition names services with a ".cn" suffix.
-    if not ({"*", method.service, f"{method.service}.cn"} & trusted):
+    if not _trusts_service(account, target, method.service):
         return False
     if method.service == "ec2.amazonaws.com" and account.in_instance_profile is not None:
         return target in account.in_instance_profile or perms.allows(
             action="iam:AddRoleToInstanceProfile"
         )
     return True
+
+
+def _strings(value) -> list[str]:
+    """A principal or service list as written: one string or a list; anything else, none."""
+    if isinstance(value, str):
+        return [value]
+    return [v for v in value if isinstance(v, str)] if isinstance(value, list) else []
 
 
 def _trusted_services(trust: Mapping | None) -> frozenset[str]:
@@ -252,9 +326,30 @@ def _trusted_services(trust: Mapping | None) -> frozenset[str]:
         if principal == "*":
             services.add("*")
             continue
-        service = principal.get("Service", []) if isinstance(principal, Mapping) else []
-        services.update([service] if isinstance(service, str) else service)
+        services.update(
+            _strings(principal.get("Service")) if isinstance(principal, Mapping) else []
+        )
     return frozenset(services)
+
+
+def _allowed_in_service(perms: EffectivePermissions, action: str) -> bool:
+    """Whether the action is allowed on some resource of its own service: glue:* granted on an
+    S3 bucket's ARN allows no Glue action at all."""
+    decision = perms.decide(action=action)
+    if not decision.allowed:
+        return False
+    service = action.partition(":")[0].lower()
+    return any(_may_name_service(s, service) for s in decision.grants)
+
+
+def _may_name_service(statement: Statement, service: str) -> bool:
+    if statement.not_resources:
+        return True
+    for pattern in statement.resources:
+        parts = pattern.split(":")
+        if len(parts) < 3 or wildcard_match(value=service, pattern=parts[2].lower()):
+            return True
+    return False
 
 
 def _methods(perms: EffectivePermissions, account: Account) -> list[Escalation]:
@@ -264,14 +359,17 @@ def _methods(perms: EffectivePermissions, account: Account) -> list[Escalation]:
             perms.allows(action=a) for a in method.also
         ):
             continue
-        if method.target_kind:
-            targets = [
-                t for t in account.targets(method.target_kind) if _risky(method, perms, t, account)
-            ]
-            if not targets:
-                continue
-        else:
-            targets = []
+        if not all(_allowed_in_service(perms, a) for a in method.also):
+            continue
+        if method.runs_as and not _allowed_in_service(perms, method.target_action):
+            continue
+        candidates = account.targets(method.target_kind)
+        if method.rule == "other" or method.runs_as:
+            # Another user's credentials, or a role existing code runs as: only what exists.
+            candidates = candidates[:-1]
+        targets = [t for t in candidates if _risky(method, perms, t, account)]
+        if not targets:
+            continue
         decisions = [perms.decide(action=a) for a in (method.target_action, *method.also)]
         found.append(
             Escalation(
@@ -289,6 +387,15 @@ def escalation_methods(*, principal_arn: str, account: Account) -> list[Escalati
     return account._escalations.get(principal_arn, [])
 
 
+def _is_account(value: str, account_id: str) -> bool:
+    """The account itself as a trust policy names it: its id, or its root user's ARN in any
+    partition (arn:aws:, arn:aws-cn:, arn:aws-us-gov:)."""
+    return (
+        value == account_id
+        or re.fullmatch(rf"arn:aws[a-z-]*:iam::{re.escape(account_id)}:root", value) is not None
+    )
+
+
 def _trustees(trust: Mapping | None, account_id: str) -> tuple[bool, frozenset[str]]:
     anyone, named = False, set()
     for statement in statements(document=trust or {}):
@@ -298,9 +405,8 @@ def _trustees(trust: Mapping | None, account_id: str) -> tuple[bool, frozenset[s
         if principal == "*":
             anyone = True
             continue
-        aws = principal.get("AWS", []) if isinstance(principal, Mapping) else []
-        for value in [aws] if isinstance(aws, str) else aws:
-            if value in ("*", account_id, f"arn:aws:iam::{account_id}:root"):
+        for value in _strings(principal.get("AWS")) if isinstance(principal, Mapping) else []:
+            if value == "*" or _is_account(value, account_id):
                 anyone = True
             else:
                 named.add(value)
@@ -311,29 +417,51 @@ def _label(arn: str) -> str:
     return arn.rpartition(":")[2]
 
 
+def _with_trust_of(perms: EffectivePermissions, roles: tuple[str, ...]) -> EffectivePermissions:
+    """The principal's permissions with what the roles' trust policies grant it by name: in
+    the same account that is enough to assume them without an Allow of its own, though an
+    explicit Deny still wins and a permissions boundary must allow it (IAM User Guide,
+    "Policy evaluation logic"; "Update a role trust policy")."""
+    trust = {
+        "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": list(roles)}]
+    }
+    return effective_permissions(
+        principal_arn=perms.principal_arn,
+        principal_name=perms.principal_name,
+        policies=[*perms.policies, Policy("trust policies naming it", "trust", trust)],
+        boundary=perms.boundary,
+    )
+
+
 def assumable_roles(*, principal_arn: str, account: Account) -> list[str]:
-    """Roles whose trust policy allows the principal and whose ARN its own policies allow."""
+    """Roles whose trust policy names the principal, or trusts its account and the principal's
+    own policies allow it to assume them."""
     known = account._assumable.get(principal_arn)
     if known is not None:
         return known
     perms = account.principals[principal_arn]
-    found: list[str] = []
-    # Allowed on no resource at all (most principals): no role to look at. On some resource
-    # covers every resource it could be allowed on, so this never hides a role.
-    if perms.decide(action="sts:AssumeRole").allowed:
-        anyone, named = account._trusting
-        mine = named.get(principal_arn, ())
-        candidates = (
-            sorted({*anyone, *mine}, key=account._role_order.__getitem__) if mine else anyone
+    anyone, named = account._trusting
+    found: set[str] = set()
+    mine = tuple(role for role in named.get(principal_arn, ()) if role != principal_arn)
+    if mine:
+        trusted = _with_trust_of(perms, mine)
+        found.update(
+            role for role in mine if trusted.decide(action="sts:AssumeRole", resource=role).allowed
         )
-        found = [
+    # Allowed on no resource at all (most principals): no role trusting the account to look
+    # at. On some resource covers every resource it could be allowed on, so this never hides
+    # a role.
+    if perms.decide(action="sts:AssumeRole").allowed:
+        found.update(
             role
-            for role in candidates
+            for role in anyone
             if role != principal_arn
+            and role not in found
             and perms.decide(action="sts:AssumeRole", resource=role).allowed
-        ]
-    account._assumable[principal_arn] = found
-    return found
+        )
+    result = sorted(found, key=account._role_order.__getitem__)
+    account._assumable[principal_arn] = result
+    return result
 
 
 def escalation_path(*, principal_arn: str, account: Account, max_hops: int = 4) -> list[str]:

@@ -331,6 +331,116 @@ def test_service_wildcard_is_its_own_finding_not_full_admin():
     assert run("service-wildcard", ev)[0].evidence["services"] == ["s3"]
 
 
+def test_allow_everything_on_every_resource_but_a_few_is_full_admin():
+    document = {
+        "Statement": [
+            {"Effect": "Allow", "Action": "*", "NotResource": "arn:aws:s3:::audit-logs/*"}
+        ]
+    }
+    who = principal(documents=[("almost-everything", "inline", document)])
+    ev = evidence(principals=[who])
+
+    [found] = run("full-admin", ev)
+
+    assert ev.effective[who.arn].is_admin
+    assert found.severity in (None, "critical")
+    grant = found.evidence["grants"][0]
+    assert grant["kind"] == "full_admin"
+    assert grant["not_resources"] == ["arn:aws:s3:::audit-logs/*"]
+    assert run("service-wildcard", ev) == []
+
+
+def test_allow_all_but_some_actions_on_all_but_some_resources_is_full_admin():
+    document = {
+        "Statement": [{"Effect": "Allow", "NotAction": "iam:*", "NotResource": ["arn:aws:s3:::a"]}]
+    }
+    [found] = run(
+        "full-admin", evidence(principals=[principal(documents=[("p", "inline", document)])])
+    )
+    assert found.evidence["grants"][0]["kind"] == "not_action_allow"
+    assert found.evidence["grants"][0]["not_resources"] == ["arn:aws:s3:::a"]
+
+
+def test_allow_everything_except_on_every_resource_grants_nothing():
+    document = {"Statement": [{"Effect": "Allow", "Action": "*", "NotResource": "*"}]}
+    ev = evidence(principals=[principal(documents=[("nothing", "inline", document)])])
+    assert run("full-admin", ev) == []
+
+
+def test_full_admin_evidence_has_no_not_resources_when_the_statement_has_none():
+    ev = evidence(principals=[principal(documents=[("admin", "inline", ADMIN_POLICY)])])
+    assert "not_resources" not in run("full-admin", ev)[0].evidence["grants"][0]
+
+
+READ_REPORTS = {
+    "Statement": [
+        {"Effect": "Allow", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::reports/*"}
+    ]
+}
+
+
+def test_full_admin_policy_under_a_narrow_boundary_is_reported_but_not_critical():
+    who = principal(
+        documents=[("AdministratorAccess", "managed", ADMIN_POLICY)],
+        boundary=("reports-only", READ_REPORTS),
+    )
+    ev = evidence(principals=[who])
+
+    [found] = run("full-admin", ev)
+
+    assert not ev.effective[who.arn].is_admin
+    assert found.severity == "medium"
+    assert "reports-only" in found.severity_reason
+    assert "boundary" in found.title
+    assert found.evidence["boundary"] == {
+        "policy": "reports-only",
+        "limits_to": ["s3:GetObject"],
+        "removable_with": [],
+    }
+    assert found.evidence["grants"][0]["policy"] == "AdministratorAccess"
+
+
+def test_full_admin_under_a_boundary_that_allows_everything_stays_critical():
+    who = principal(documents=[("admin", "inline", ADMIN_POLICY)], boundary=("open", ADMIN_POLICY))
+    [found] = run("full-admin", evidence(principals=[who]))
+    assert found.severity in (None, "critical")
+    assert "boundary" not in found.evidence
+
+
+@pytest.mark.parametrize(
+    ("kind", "action"),
+    [
+        ("role", "iam:DeleteRolePermissionsBoundary"),
+        ("role", "iam:PutRolePermissionsBoundary"),
+        ("user", "iam:DeleteUserPermissionsBoundary"),
+        ("role", "iam:CreatePolicyVersion"),
+    ],
+)
+def test_full_admin_under_a_boundary_it_may_remove_or_rewrite_stays_critical(kind, action):
+    boundary = {
+        "Statement": READ_REPORTS["Statement"]
+        + [{"Effect": "Allow", "Action": action, "Resource": "*"}]
+    }
+    who = Principal(
+        arn=f"arn:aws:iam::111122223333:{kind}/app",
+        name="app",
+        kind=kind,
+        create_date=days_ago(400),
+        tags={},
+        documents=[("admin", "inline", ADMIN_POLICY)],
+        boundary=("leaky", boundary),
+    )
+    [found] = run("full-admin", evidence(principals=[who]))
+    assert found.severity == "critical"
+    assert found.evidence["boundary"]["removable_with"] == [action]
+    assert "leaky" in found.severity_reason
+
+
+def test_boundary_on_a_principal_without_an_admin_policy_changes_nothing():
+    who = principal(documents=[("read", "inline", READ_REPORTS)], boundary=("b", READ_REPORTS))
+    assert run("full-admin", evidence(principals=[who])) == []
+
+
 def test_service_linked_role_with_admin_is_not_reported():
     admin = [("AWSSupportServiceRolePolicy", "managed", ADMIN_POLICY)]
     ev = evidence(principals=[principal(documents=admin, is_service_linked=True)])
@@ -445,6 +555,61 @@ def test_region_with_only_an_unused_access_analyzer_is_not_covered(production):
 
     missing = findings_of(production, "access-analyzer-missing").get()
     assert missing.evidence == {"region": "eu-west-1"}
+
+
+@pytest.mark.parametrize("status", ["FAILED", "DISABLED"])
+def test_analyzer_that_is_not_active_does_not_cover_its_region(production, status):
+    analyzer(production, "us-east-1")
+    broken = analyzer(production, "eu-west-1")
+    broken.status = status
+    broken.save()
+
+    detect_account(account=production, now=NOW)
+
+    missing = findings_of(production, "access-analyzer-missing").get()
+    assert missing.evidence["region"] == "eu-west-1"
+    assert missing.evidence["analyzers"] == [
+        {"name": "account", "arn": broken.arn, "type": "ACCOUNT", "status": status}
+    ]
+    assert status in missing.evidence["why"]
+
+
+def test_organization_analyzer_that_failed_does_not_cover_member_regions(production):
+    management = make_account("999988887777", "Management")
+    analyzer(production, "us-east-1")
+    failed = analyzer(management, "eu-west-1", kind="ORGANIZATION")
+    failed.status = "FAILED"
+    failed.save()
+
+    detect_account(account=production, now=NOW)
+
+    missing = findings_of(production, "access-analyzer-missing").get()
+    assert missing.evidence["analyzers"][0]["arn"] == failed.arn
+
+
+def test_analyzer_being_created_covers_its_region(production):
+    """CREATING turns ACTIVE (or FAILED, then reported) within minutes: a finding opened now
+    would be resolved by the next collection, noise in a review."""
+    analyzer(production, "us-east-1")
+    creating = analyzer(production, "eu-west-1")
+    creating.status = "CREATING"
+    creating.save()
+
+    detect_account(account=production, now=NOW)
+
+    assert not findings_of(production, "access-analyzer-missing").exists()
+
+
+def test_full_admin_capped_by_a_boundary_through_detection(production):
+    capped = iam_role(production, "capped", last_used_days=1)
+    attach(production, capped, ADMIN_POLICY, kind="managed", name="AdministratorAccess")
+    attach(production, capped, READ_REPORTS, kind="boundary", name="reports-only")
+
+    detect_account(account=production, now=NOW)
+
+    finding = findings_of(production, "full-admin").get()
+    assert finding.severity == "medium"
+    assert finding.evidence["boundary"]["policy"] == "reports-only"
 
 
 def test_unused_services_from_service_last_accessed_rows(production):

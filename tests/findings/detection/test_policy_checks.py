@@ -80,6 +80,17 @@ def test_unscoped_resource_reports_only_actions_that_could_be_scoped(statement, 
         assert items[0].severity == "low"
 
 
+def test_unscoped_resource_lists_the_first_actions_of_a_long_statement_and_counts_them():
+    """`s3:Get*` and `ec2:Describe*` on "*" named hundreds of actions and formats: a quarter of
+    a megabyte per finding, frozen in every review item and evidence pack."""
+    [item] = found("unscoped-resource", allow(["s3:Get*", "s3:Put*", "ec2:Describe*"]))
+    [statement] = item.evidence["statements"]
+    assert len(statement["actions"]) == 40 < statement["actions_total"]
+    assert len(statement["resource_types"]) <= 40
+    assert statement.get("resource_types_total", 0) in (0, *range(41, 1000))
+    assert item.severity == "medium"  # s3:Put* writes
+
+
 @pytest.mark.parametrize(
     "statement",
     [
@@ -125,6 +136,92 @@ def test_a_boundary_condition_on_create_role_is_respected():
     )
     (item,) = found("principal-creation-without-boundary", allow("iam:CreateRole"))
     assert item.evidence["actions"] == ["iam:CreateRole"]
+
+
+def test_an_unconditional_create_role_beside_one_requiring_a_boundary_is_a_finding():
+    """IAM allows a request that any one Allow matches: the boundary condition of one statement
+    does not bind another that has none."""
+    condition = {"StringEquals": {"iam:PermissionsBoundary": f"arn:aws:iam::{ACCOUNT}:policy/b"}}
+    (item,) = found(
+        "principal-creation-without-boundary",
+        allow("iam:CreateRole", condition=condition),
+        allow("iam:CreateRole"),
+    )
+    assert item.evidence["actions"] == ["iam:CreateRole"]
+
+
+@pytest.mark.parametrize(
+    "condition",
+    [
+        {"StringLike": {"iam:PermissionsBoundary": "*"}},
+        {"StringNotEquals": {"iam:PermissionsBoundary": f"arn:aws:iam::{ACCOUNT}:policy/b"}},
+        {"StringEqualsIfExists": {"iam:PermissionsBoundary": f"arn:aws:iam::{ACCOUNT}:policy/b"}},
+    ],
+)
+def test_a_boundary_condition_that_any_boundary_or_none_meets_is_a_finding(condition):
+    assert found(
+        "principal-creation-without-boundary", allow("iam:CreateUser", condition=condition)
+    )
+
+
+@pytest.mark.parametrize(
+    "condition",
+    [
+        {"StringEquals": {"iam:PermissionsBoundary": 5}},
+        {"Bool": {"aws:MultiFactorAuthPresent": True}},
+        {"Bool": 7},
+        {"StringEquals": ["iam:PermissionsBoundary"]},
+    ],
+)
+def test_a_condition_value_that_is_not_text_never_stops_the_checks(condition):
+    for check in ("principal-creation-without-boundary", "destructive-without-mfa"):
+        found(check, allow(["iam:CreateUser", "ec2:TerminateInstances"], condition=condition))
+    found("privilege-escalation", allow(["iam:PassRole", "iam:PutUserPolicy"], condition=condition))
+
+
+def test_the_reviewers_escalation_reproductions_are_findings():
+    """Conditions read per statement and by what they let through; a trust naming the user."""
+    attach_any = allow("iam:AttachUserPolicy", condition={"ArnLike": {"iam:PolicyARN": "*"}})
+    assert found("privilege-escalation", attach_any)
+    all_but_admin = {
+        "ArnNotEquals": {"iam:PolicyARN": "arn:aws:iam::aws:policy/AdministratorAccess"}
+    }
+    assert found("privilege-escalation", allow("iam:AttachUserPolicy", condition=all_but_admin))
+    to_ec2 = {"StringEquals": {"iam:PassedToService": "ec2.amazonaws.com"}}
+    (item,) = found(
+        "privilege-escalation",
+        allow("iam:PassRole", condition=to_ec2),
+        allow("iam:PassRole"),
+        allow(["lambda:CreateFunction", "lambda:InvokeFunction"]),
+    )
+    assert "PassExistingRoleToNewLambdaThenInvoke" in {
+        m["method"] for m in item.evidence["methods"]
+    }
+
+
+def test_a_role_whose_trust_names_the_user_is_a_path_without_the_users_own_allow():
+    alice = user(allow("s3:GetObject", "arn:aws:s3:::b/*"))
+    admin = Principal(
+        arn=f"arn:aws:iam::{ACCOUNT}:role/admin",
+        name="admin",
+        kind="role",
+        create_date=days_ago(400),
+        tags={},
+        documents=[("AdministratorAccess", "managed", {"Statement": [allow("*")]})],
+        trust={
+            "Statement": [
+                {"Effect": "Allow", "Principal": {"AWS": alice.arn}, "Action": "sts:AssumeRole"}
+            ]
+        },
+    )
+    ev = Evidence(ACCOUNT, NOW, [], [alice, admin], [], {}, [], set(), set())
+    (item,) = CHECKS_BY_ID["privilege-escalation"].run(ev=ev, t=Thresholds())
+    assert item.resource_arn == alice.arn
+    assert item.evidence["path"] == "user/alice -> role/admin -> admin"
+
+
+def test_creating_access_keys_when_no_other_user_exists_is_not_escalation():
+    assert found("privilege-escalation", allow("iam:CreateAccessKey")) == []
 
 
 # --- Through the database: what collection stores, detection finds ----------------------------
@@ -178,3 +275,51 @@ def test_detection_reports_a_two_hop_assume_role_path_and_respects_a_stored_boun
     assert escalations["hop"].evidence["path"] == "role/hop -> role/deployer -> admin"
     assert "deployer" not in escalations  # an administrator already: full-admin reports it
     assert findings_of(account, "full-admin").filter(resource_name="deployer").exists()
+
+
+def lambda_trust() -> dict:
+    statement = {
+        "Effect": "Allow",
+        "Principal": {"Service": "lambda.amazonaws.com"},
+        "Action": "sts:AssumeRole",
+    }
+    return {"Version": "2012-10-17", "Statement": [statement]}
+
+
+@pytest.mark.django_db
+def test_editing_lambda_code_is_escalation_only_towards_a_role_lambda_runs_as_with_more_access():
+    """As in the demo: developers may update any function's code (lambda:*). That reaches the
+    roles Lambda may run as; with none giving more access there is nothing to report, and a
+    finding never says "critical" with no target and no path."""
+    from findings.detection.detect import detect_account
+    from findings.models import Source
+    from tests.findings.detection.test_detect import (
+        attach,
+        findings_of,
+        iam_role,
+        iam_user,
+        make_account,
+        succeeded_run,
+    )
+
+    account = make_account()
+    succeeded_run(account, Source.AUTHORIZATION_DETAILS)
+    dev = iam_user(account, "dev")
+    attach(account, dev, {"Statement": [allow(["lambda:*", "logs:*", "s3:GetObject"])]}, name="dev")
+    worker = iam_role(account, "worker-lambda")
+    attach(account, worker, lambda_trust(), kind="trust", name="Trust policy", ref="trust")
+    attach(account, worker, {"Statement": [allow(["logs:PutLogEvents"])]}, name="logs")
+    data = iam_user(account, "data")
+    glue_on_a_bucket = allow("glue:*", "arn:aws:s3:::data-lake/*")
+    attach(account, data, {"Statement": [glue_on_a_bucket]}, name="data")
+
+    detect_account(account=account, now=NOW)
+    assert not findings_of(account, "privilege-escalation").exists()
+
+    attach(account, worker, {"Statement": [allow("secretsmanager:GetSecretValue")]}, name="s")
+    detect_account(account=account, now=NOW)
+    (finding,) = findings_of(account, "privilege-escalation")
+    assert finding.resource_name == "dev" and finding.severity == "critical"
+    (method,) = finding.evidence["methods"]
+    assert method["method"] == "EditExistingLambdaFunctionWithRole"
+    assert method["targets"] == [worker.arn]

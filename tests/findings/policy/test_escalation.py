@@ -21,6 +21,19 @@ ROOT_TRUST = {
     ]
 }
 BOUNDARY_CONDITION = {"StringEquals": {"iam:PermissionsBoundary": f"{IAM}:policy/boundary"}}
+# A role that code run by Lambda, Glue or SageMaker can use, with access dev does not have.
+RUNNER = f"{IAM}:role/runner"
+RUNS_CODE_TRUST = {
+    "Statement": [
+        {
+            "Effect": "Allow",
+            "Principal": {
+                "Service": ["lambda.amazonaws.com", "glue.amazonaws.com", "sagemaker.amazonaws.com"]
+            },
+            "Action": "sts:AssumeRole",
+        }
+    ]
+}
 
 
 def perms(arn: str, *statements, boundary=None):
@@ -35,15 +48,17 @@ def perms(arn: str, *statements, boundary=None):
 def account(*statements, roles=None, trust=None) -> Account:
     principals = {
         DEV: perms(DEV, *statements),
-        f"{IAM}:user/alice": perms(f"{IAM}:user/alice"),
+        # alice may read a table dev may not: her credentials give dev more access
+        f"{IAM}:user/alice": perms(f"{IAM}:user/alice", allow("dynamodb:GetItem")),
         f"{IAM}:role/low": perms(f"{IAM}:role/low"),
         f"{IAM}:role/admin": perms(f"{IAM}:role/admin", *ADMIN["Statement"]),
+        RUNNER: perms(RUNNER, allow("secretsmanager:GetSecretValue")),
         **(roles or {}),
     }
     return Account(
         account_id=ACCOUNT,
         principals=principals,
-        trust=trust or {},
+        trust={RUNNER: RUNS_CODE_TRUST, **(trust or {})},
         groups={
             f"{IAM}:group/readers": perms(f"{IAM}:group/readers"),
             f"{IAM}:group/admins": perms(f"{IAM}:group/admins", *ADMIN["Statement"]),
@@ -198,6 +213,12 @@ def test_the_method_escalates(method):
 
 
 @pytest.mark.parametrize("method", sorted(CASES))
+def test_the_method_names_the_targets_it_reaches(method):
+    """A method without a target giving more access is no escalation: none is reported bare."""
+    assert targets_of(method, *CASES[method][0])
+
+
+@pytest.mark.parametrize("method", sorted(CASES))
 def test_its_scoped_twin_does_not(method):
     assert method not in methods_of(CASES[method][1])
 
@@ -289,10 +310,18 @@ def test_a_path_to_a_role_that_can_escalate_names_the_method():
 
 
 def test_assumable_roles_match_a_check_of_every_role_one_by_one():
-    """assumable_roles looks only at the roles whose trust names the principal or its account,
-    and only for principals allowed sts:AssumeRole somewhere: the same answer as deciding each
-    role in turn, Denies that spare some resources (NotResource) included."""
+    """assumable_roles looks only at the roles whose trust names the principal or its account:
+    the same answer as deciding each role in turn, Denies that spare some resources
+    (NotResource) included. A trust naming dev needs no Allow of dev's own, only no Deny; a
+    trust of the account needs dev's own Allow."""
     from findings.policy.escalation import assumable_roles
+
+    def trusted_by_name(role):
+        own = found.principals[DEV]
+        named = Policy("trust", "inline", {"Statement": [allow("sts:AssumeRole", role)]})
+        return effective_permissions(
+            principal_arn=DEV, principal_name="dev", policies=[*own.policies, named]
+        )
 
     names = [f"{IAM}:role/r{n}" for n in range(6)]
     roles = {arn: perms(arn) for arn in names}
@@ -316,8 +345,237 @@ def test_assumable_roles_match_a_check_of_every_role_one_by_one():
             role
             for role in found._roles
             if role != DEV
-            and ((who := found._trustees.get(role, (False, frozenset())))[0] or DEV in who[1])
-            and found.principals[DEV].decide(action="sts:AssumeRole", resource=role).allowed
+            and (
+                (
+                    found._trustees.get(role, (False, frozenset()))[0]
+                    and found.principals[DEV].decide(action="sts:AssumeRole", resource=role).allowed
+                )
+                or (
+                    DEV in found._trustees.get(role, (False, frozenset()))[1]
+                    and trusted_by_name(role).decide(action="sts:AssumeRole", resource=role).allowed
+                )
+            )
         ]
         assert assumable_roles(principal_arn=DEV, account=found) == one_by_one, statements
     assert assumable_roles(principal_arn=DEV, account=account(*cases[0], roles=roles, trust=trust))
+
+
+# --- Conditions: each Allow statement on its own, by what its operator and values let through --
+
+
+def targets_of(method: str, *statements, **kwargs) -> tuple[str, ...] | None:
+    found = account(*statements, **kwargs)
+    for escalation in escalation_methods(principal_arn=DEV, account=found):
+        if escalation.method == method:
+            return escalation.targets
+    return None
+
+
+ADMINISTRATOR_ACCESS = "arn:aws:iam::aws:policy/AdministratorAccess"
+
+
+@pytest.mark.parametrize(
+    "method, statements",
+    [
+        (
+            "PutUserPolicy",
+            [allow("iam:PutUserPolicy", condition=BOUNDARY_CONDITION), allow("iam:PutUserPolicy")],
+        ),
+        (
+            "AttachRolePolicy",
+            [
+                allow("iam:AttachRolePolicy", condition={"ArnEquals": {"iam:PolicyARN": "x"}}),
+                allow("iam:AttachRolePolicy"),
+            ],
+        ),
+        (
+            "PassExistingRoleToNewLambdaThenInvoke",
+            [pass_to("ec2.amazonaws.com"), allow("iam:PassRole"), allow(LAMBDA)],
+        ),
+    ],
+)
+def test_an_allow_without_a_condition_grants_whatever_another_allow_requires(method, statements):
+    """IAM allows a request that any one Allow statement matches: a second, unconditional
+    statement is not narrowed by the first one's condition."""
+    assert targets_of(method, *statements)
+
+
+@pytest.mark.parametrize(
+    "method, condition",
+    [
+        # Lets through any policy, or every one but the one it names.
+        ("AttachUserPolicy", {"ArnLike": {"iam:PolicyARN": "*"}}),
+        ("AttachUserPolicy", {"ArnNotEquals": {"iam:PolicyARN": ADMINISTRATOR_ACCESS}}),
+        ("AttachGroupPolicy", {"StringLike": {"iam:PolicyARN": "arn:aws:iam::aws:policy/*"}}),
+        ("AttachRolePolicy", {"ForAnyValue:StringLike": {"iam:PolicyARN": ["*Admin*"]}}),
+        # Asks for a boundary without pinning it, or only if there is one.
+        ("PutRolePolicy", {"StringNotEquals": {"iam:PermissionsBoundary": f"{IAM}:policy/b"}}),
+        ("PutRolePolicy", {"StringEqualsIfExists": {"iam:PermissionsBoundary": f"{IAM}:policy/b"}}),
+        ("PutUserPolicy", {"StringLike": {"iam:PermissionsBoundary": "*"}}),
+        ("AttachRolePolicy", {"Null": {"iam:PermissionsBoundary": "true"}}),
+        # Names the service the method passes the role to, among others or by a wildcard.
+        ("PassExistingRoleToNewLambdaThenInvoke", {"StringLike": {"iam:PassedToService": "*"}}),
+        (
+            "PassExistingRoleToNewLambdaThenInvoke",
+            {
+                "StringEquals": {
+                    "iam:PassedToService": ["ec2.amazonaws.com", "lambda.amazonaws.com"]
+                }
+            },
+        ),
+        (
+            "PassExistingRoleToNewLambdaThenInvoke",
+            {"StringNotEquals": {"iam:PassedToService": "ec2.amazonaws.com"}},
+        ),
+        # A key the escalation's request does not carry is met by whoever holds the principal.
+        ("PutUserPolicy", {"Bool": {"aws:MultiFactorAuthPresent": "true"}}),
+    ],
+)
+def test_a_condition_that_lets_the_dangerous_request_through_does_not_scope_it(method, condition):
+    action = {m.id: m.target_action for m in METHODS}[method]
+    extra = [allow(LAMBDA)] if "Lambda" in method else []
+    assert targets_of(method, allow(action, condition=condition), *extra)
+
+
+@pytest.mark.parametrize(
+    "method, condition",
+    [
+        ("AttachUserPolicy", {"ArnEquals": {"iam:PolicyARN": f"{IAM}:policy/read"}}),
+        ("AttachUserPolicy", {"ArnNotLike": {"iam:PolicyARN": "arn:aws:iam::aws:policy/*"}}),
+        ("AttachGroupPolicy", {"StringEquals": {"iam:PolicyARN": [f"{IAM}:policy/read"]}}),
+        ("PutRolePolicy", {"StringEquals": {"iam:PermissionsBoundary": f"{IAM}:policy/b"}}),
+        ("PutRolePolicy", {"ArnLike": {"iam:PermissionsBoundary": f"{IAM}:policy/boundary-*"}}),
+        (
+            "PassExistingRoleToNewLambdaThenInvoke",
+            {"StringLike": {"iam:PassedToService": "ec2.*"}},
+        ),
+        # A key the request does not carry (PassRole has no iam:PolicyARN) never matches.
+        (
+            "PassExistingRoleToNewLambdaThenInvoke",
+            {"ArnEquals": {"iam:PolicyARN": ADMINISTRATOR_ACCESS}},
+        ),
+    ],
+)
+def test_a_condition_that_excludes_the_dangerous_request_scopes_it(method, condition):
+    action = {m.id: m.target_action for m in METHODS}[method]
+    extra = [allow(LAMBDA)] if "Lambda" in method else []
+    assert targets_of(method, allow(action, condition=condition), *extra) is None
+
+
+@pytest.mark.parametrize(
+    "condition",
+    [
+        {"StringEquals": {"iam:PassedToService": 5}},
+        {"StringLike": {"iam:PassedToService": [True, None, {"a": 1}]}},
+        {"ArnEquals": {"iam:PolicyARN": 1.5}},
+        {"Null": {"iam:PermissionsBoundary": False}},
+        {"NumericLessThan": {"iam:PermissionsBoundary": [1]}},
+        {"StringEquals": "not a block"},
+        {"StringEquals": ["iam:PassedToService"]},
+        {7: {"iam:PassedToService": "x"}},
+    ],
+)
+def test_a_condition_value_that_is_not_text_never_stops_detection(condition):
+    statements = [allow(["iam:PassRole", "iam:AttachUserPolicy"], condition=condition)]
+    for escalation in escalation_methods(
+        principal_arn=DEV, account=account(*statements, allow(LAMBDA))
+    ):
+        assert escalation.method
+
+
+# --- Another user's credentials: only a user that exists, is not dev, and has more access ----
+
+
+def test_taking_over_credentials_needs_another_user_who_has_more_access():
+    lone = Account(account_id=ACCOUNT, principals={DEV: perms(DEV, allow("iam:*AccessKey*"))})
+    assert escalation_methods(principal_arn=DEV, account=lone) == []  # no "(any new)" user
+    assert targets_of("CreateAccessKey", allow("iam:CreateAccessKey")) == (f"{IAM}:user/alice",)
+    assert targets_of("CreateLoginProfile", allow("iam:CreateLoginProfile")) == (
+        f"{IAM}:user/alice",
+    )
+    # bob can do no more than dev: taking his keys gives dev nothing
+    bob = f"{IAM}:user/bob"
+    with_bob = {bob: perms(bob)}
+    assert targets_of("CreateAccessKey", allow("iam:CreateAccessKey", bob), roles=with_bob) is None
+    # dev's own keys are not escalation
+    assert targets_of("CreateAccessKey", allow("iam:CreateAccessKey", DEV)) is None
+
+
+# --- Roles whose trust names the principal ------------------------------------------------
+
+
+def named_trust(arn: str) -> dict:
+    statement = {"Effect": "Allow", "Principal": {"AWS": [arn]}, "Action": "sts:AssumeRole"}
+    return {"Statement": [statement]}
+
+
+def test_a_role_whose_trust_names_the_user_is_assumable_without_an_allow_of_its_own():
+    """In the same account a role trust policy naming the user's ARN is enough; one naming the
+    account (root, or its id) needs the user's own policies to allow sts:AssumeRole too."""
+    from findings.policy.escalation import assumable_roles
+
+    admin = f"{IAM}:role/admin"
+    named = account(trust={admin: named_trust(DEV)})
+    assert assumable_roles(principal_arn=DEV, account=named) == [admin]
+    assert escalation_path(principal_arn=DEV, account=named) == ["user/dev", "role/admin", "admin"]
+    # An explicit Deny still wins, and a permissions boundary must allow it.
+    denied = account(deny("sts:AssumeRole"), trust={admin: named_trust(DEV)})
+    assert assumable_roles(principal_arn=DEV, account=denied) == []
+    bounded = Account(
+        account_id=ACCOUNT,
+        principals={
+            DEV: perms(DEV, boundary={"Statement": [READ]}),
+            admin: perms(admin, *ADMIN["Statement"]),
+        },
+        trust={admin: named_trust(DEV)},
+    )
+    assert assumable_roles(principal_arn=DEV, account=bounded) == []
+    # A trust of the account needs dev's own Allow.
+    assert assumable_roles(principal_arn=DEV, account=account(trust={admin: ROOT_TRUST})) == []
+
+
+@pytest.mark.parametrize(
+    "trusted",
+    [
+        f"{IAM}:root",
+        f"arn:aws-cn:iam::{ACCOUNT}:root",
+        f"arn:aws-us-gov:iam::{ACCOUNT}:root",
+        ACCOUNT,
+    ],
+)
+def test_a_trust_of_the_account_in_any_partition_or_by_its_id_needs_an_allow(trusted):
+    from findings.policy.escalation import assumable_roles
+
+    admin = f"{IAM}:role/admin"
+    trust = {admin: named_trust(trusted)}
+    assert assumable_roles(principal_arn=DEV, account=account(trust=trust)) == []
+    allowed = account(allow("sts:AssumeRole", admin), trust=trust)
+    assert assumable_roles(principal_arn=DEV, account=allowed) == [admin]
+
+
+# --- Existing code that runs as a role: the roles the service may run as are the targets ----
+
+
+@pytest.mark.parametrize(
+    "method, action",
+    [
+        ("EditExistingLambdaFunctionWithRole", "lambda:UpdateFunctionCode"),
+        ("UpdateExistingGlueDevEndpoint", "glue:UpdateDevEndpoint"),
+        ("AccessExistingSageMakerNotebook", SAGEMAKER_URL),
+    ],
+)
+def test_editing_existing_code_reaches_the_roles_its_service_runs_as(method, action):
+    assert targets_of(method, allow(action)) == (RUNNER,)
+    # No role the service may run as gives more access: nothing to reach.
+    weaker = {RUNNER: perms(RUNNER)}
+    assert targets_of(method, allow(action), roles=weaker) is None
+    service_trust = {
+        "Statement": [
+            {**RUNS_CODE_TRUST["Statement"][0], "Principal": {"Service": "ec2.amazonaws.com"}}
+        ]
+    }
+    assert targets_of(method, allow(action), trust={RUNNER: service_trust}) is None
+    # Granted only on resources of another service (glue:* on an S3 bucket): allows nothing.
+    service = action.partition(":")[0]
+    assert targets_of(method, allow(f"{service}:*", "arn:aws:s3:::data-lake/*")) is None
+    assert targets_of(method, allow(action, f"arn:aws:{service}:*:{ACCOUNT}:*")) == (RUNNER,)
