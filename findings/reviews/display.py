@@ -195,7 +195,18 @@ def present_credentials(facts: dict) -> list[dict]:
 
 def present_evidence(evidence: dict) -> dict:
     facts = evidence.get("facts") or {}
-    credentials = present_credentials(facts)
+    credentials = present_credentials(facts) + [
+        {
+            "name": certificate["name"],
+            "active": True,
+            "created": certificate.get("uploaded"),
+            "created_reason": "",
+            "last_used": None,
+            "last_used_reason": "",
+            "use_not_recorded": True,
+        }
+        for certificate in evidence.get("signing_certificates") or []
+    ]
     changes = evidence.get("changes")
     if changes is not None:
         changes = {

@@ -185,6 +185,19 @@ def _set_aside_by_arn(
     return grouped
 
 
+def _active_certificates(entry: CredentialReportEntry) -> list[dict]:
+    """Active X.509 signing certificates: a credential too, whose use AWS does not record.
+    Kept out of the facts (and so of the evidence hash), which they were never part of."""
+    return [
+        {
+            "name": f"Signing certificate {n}",
+            "uploaded": _iso(getattr(entry, f"cert_{n}_last_rotated")),
+        }
+        for n in (1, 2)
+        if getattr(entry, f"cert_{n}_active")
+    ]
+
+
 def _accounts_with_principals(accounts: list[AwsAccount]) -> set[int]:
     return set(
         CollectionRun.objects.filter(
@@ -282,6 +295,8 @@ def quarterly_population(
             )
         if excluded := set_aside.get((entry.account_id, entry.arn)):
             evidence["set_aside"] = excluded
+        if certificates := _active_certificates(entry):
+            evidence["signing_certificates"] = certificates
         label = "root user" if entry.is_root else entry.user
         specs.append(
             ItemSpec(

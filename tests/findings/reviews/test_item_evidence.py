@@ -103,6 +103,22 @@ def test_a_user_known_only_from_the_credential_report_says_its_policies_are_unkn
     assert "Not in the latest users, roles and policies collected for this account" in page
 
 
+def test_an_active_signing_certificate_shows_among_the_credentials(client, reviewer, administrator):
+    production = make_account()
+    credential_entry(
+        production,
+        "former-contractor",
+        password=True,
+        cert_1_active=True,
+        cert_1_last_rotated=days_ago(2000),
+    )
+    cycle = open_cycle(kind="quarterly", opened_by=administrator, accounts=[production])
+    client.force_login(reviewer)
+    page = client.get(f"/review/items/{cycle.items.get().pk}/").content.decode()
+    row = page[page.index("Signing certificate 1") :]
+    assert "AWS does not record its use" in row[: row.index("</tr>")]
+
+
 def test_a_finding_set_aside_by_an_exclusion_shows_beside_a_clean_looking_item(
     client, reviewer, administrator
 ):
