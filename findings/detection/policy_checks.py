@@ -11,7 +11,8 @@ from policy_sentry.querying.actions import get_action_data
 
 from findings.detection.evidence import Check, Detected, Evidence, Principal, Thresholds
 from findings.policy.actions import database_version, spelling
-from findings.policy.documents import condition_keys, statements
+from findings.policy.conditions import condition_keys
+from findings.policy.documents import statements
 from findings.policy.effective import covered_actions
 from findings.policy.escalation import (
     admitted,

@@ -16,13 +16,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cache, cached_property
 
-from findings.policy.documents import (
-    Request,
-    Statement,
-    condition_admits,
-    statements,
-    wildcard_match,
-)
+from findings.policy.conditions import Request, condition_admits, wildcard_match
+from findings.policy.documents import Statement, statements
 from findings.policy.effective import (
     EffectivePermissions,
     Policy,
