@@ -14,6 +14,15 @@ from tests.findings.rightsizing.test_selectors import BATCH, attach, service_row
 pytestmark = pytest.mark.django_db
 
 
+def response_queries(client, url: str) -> list[dict]:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as queries:
+        assert client.get(url).status_code == 200
+    return list(queries)
+
+
 @pytest.fixture
 def production():
     return make_account()
@@ -126,6 +135,9 @@ def test_the_rightsizing_page_lists_what_suggestions_remove_in_fixed_queries(
     assert response.status_code == 200
     assert "16 principals with something to remove" in content
     assert "legacy-checkout-batch-job" in content
+    page_sql = [q["sql"] for q in response_queries(client, "/rightsizing/")]
+    # The list reads the unused services out of each suggestion, never the whole document.
+    assert not [sql for sql in page_sql if '"findings_policysuggestion"."data",' in sql]
     filtered = client.get("/rightsizing/?tag=team=checkout&kind=role")
     assert [r.principal_name for r in filtered.context["page"]] == ["legacy-checkout-batch-job"]
     assert client.get("/rightsizing/?tag=a__b").status_code == 400
