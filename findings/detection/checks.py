@@ -16,7 +16,7 @@ from findings.policy.effective import Policy, effective_permissions
 
 __all__ = ["Check", "Detected", "Evidence", "Principal", "Thresholds"]
 
-RULES_VERSION = "2026.11"
+RULES_VERSION = "2026.11.30"
 CIS = "CIS AWS Foundations Benchmark v3.0.0"
 
 

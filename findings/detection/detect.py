@@ -412,6 +412,8 @@ class DetectionCounts:
 
 
 # The columns detection compares, read as plain rows: no model instance per finding.
+TITLE_MAX = Finding._meta.get_field("title").max_length
+REASON_MAX = Finding._meta.get_field("severity_reason").max_length
 EXISTING_FIELDS = (
     "check_id",
     "resource_key",
@@ -519,8 +521,11 @@ def _detect_account(
         seen.add(key)
         check = CHECKS_BY_ID.get(item.check_id)
         severity = item.severity or check.severity
-        title = item.title or check.title
-        severity_reason = item.severity_reason or check.severity_reason
+        # Cut to their columns before comparing: a reason naming a 128-character boundary
+        # policy overflowed, failing the account's whole detection; cut only when written, it
+        # would differ from the stored one at every detection.
+        title = (item.title or check.title)[:TITLE_MAX]
+        severity_reason = (item.severity_reason or check.severity_reason)[:REASON_MAX]
         finding = existing.get(key)
         exclusion, reason = _matching_exclusion(
             exclusions,

@@ -199,7 +199,9 @@ class Account:
 
 def more_privileged(*, target: EffectivePermissions | None, than: EffectivePermissions) -> bool:
     """Whether the target may do something the principal may not (unknown targets may)."""
-    return target is None or bool(target.allowed - than.allowed)
+    # A subset test stops at the first action the principal lacks; a difference built every
+    # action of every pair (principals x users, three times each: detection took 3x as long).
+    return target is None or not target.allowed <= than.allowed
 
 
 def partition(arn: str) -> str:

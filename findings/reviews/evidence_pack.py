@@ -313,28 +313,36 @@ def verify_pack(*, data: bytes) -> PackCheck:
 
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
-        contents = {name: archive.read(name) for name in archive.namelist()}
-    except (zipfile.BadZipFile, OSError, ValueError) as exc:
+        names = archive.namelist()
+        if len(names) != len(set(names)):
+            # One name twice: a viewer may show the first entry, read() returns the last.
+            return PackCheck(problems=["the pack holds two files of the same name"])
+        contents = {name: archive.read(name) for name in names}
+    except (zipfile.BadZipFile, OSError, ValueError, RuntimeError) as exc:
         return PackCheck(problems=[f"not a readable zip file: {exc}"])
     if "manifest.json" not in contents:
         return PackCheck(problems=["no manifest.json in the pack"])
     raw = contents.pop("manifest.json")
     try:
         manifest = json.loads(raw)
-        listed = manifest["files"]
+        listed = {
+            str(name): entry["sha256"]
+            for name, entry in manifest["files"].items()
+            if isinstance(entry["sha256"], str)
+        }
         check = PackCheck(
             problems=[],
             manifest_sha256=hashlib.sha256(raw).hexdigest(),
             cycle_id=int(manifest["cycle_id"]),
         )
-    except (ValueError, KeyError, TypeError) as exc:
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
         return PackCheck(problems=[f"manifest.json is not a manifest of this tool: {exc!r}"])
     for name in sorted(set(listed) | set(contents)):
         if name not in contents:
             check.problems.append(f"{name}: listed in the manifest, missing from the pack")
         elif name not in listed:
             check.problems.append(f"{name}: in the pack, not in the manifest")
-        elif hashlib.sha256(contents[name]).hexdigest() != (listed[name] or {}).get("sha256"):
+        elif hashlib.sha256(contents[name]).hexdigest() != listed[name]:
             check.problems.append(f"{name}: its SHA-256 differs from the manifest's")
     entry = (
         AuditEntry.objects.filter(

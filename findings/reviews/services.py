@@ -14,6 +14,7 @@ from django.core.cache import cache
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
+from kombu.exceptions import OperationalError as KombuOperationalError
 
 from accounts.models import LinkedIdentity, User
 from accounts.permissions import Capability, Role, can
@@ -622,7 +623,9 @@ def _detect_in_background(account: AwsAccount) -> None:
 
     try:
         detect_after_decision.delay(account.pk)
-    except Exception:  # noqa: BLE001 - any broker failure; the decision is already committed
+    except KombuOperationalError:
+        # Only the broker's own failure (without a broker the task runs right here, and its
+        # errors are its own): the decision is committed; its detection is not lost.
         logger.warning("Broker unavailable: detection of %s runs in the request", account)
         detect_and_refresh(account=account)
 

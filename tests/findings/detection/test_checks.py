@@ -612,6 +612,26 @@ def test_full_admin_capped_by_a_boundary_through_detection(production):
     assert finding.evidence["boundary"]["policy"] == "reports-only"
 
 
+def test_a_reason_naming_a_long_boundary_is_cut_to_its_column_and_written_once(production):
+    """AWS policy names run to 128 characters: the reason overflowed its 300, which failed the
+    whole account's detection. Cut before comparing, a second detection writes nothing."""
+    leaky = {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Action": "iam:*", "Resource": "*"}],
+    }
+    capped = iam_role(production, "capped", last_used_days=1)
+    attach(production, capped, ADMIN_POLICY, kind="managed", name="AdministratorAccess")
+    attach(production, capped, leaky, kind="boundary", name="b" * 128)
+
+    detect_account(account=production, now=NOW)
+    finding = findings_of(production, "full-admin").get()
+    assert finding.severity == "critical" and len(finding.severity_reason) == 300
+
+    detect_account(account=production, now=NOW)
+    assert findings_of(production, "full-admin").get().last_seen_at == finding.last_seen_at
+    assert finding.events.count() == 1  # opened, nothing since
+
+
 def test_unused_services_from_service_last_accessed_rows(production):
     app = iam_role(production, "reporting", last_used_days=1)
     service_row(production, app, "s3", used_days=3)

@@ -253,3 +253,40 @@ def test_a_downloaded_pack_is_checked_against_the_export_the_audit_trail_recorde
     with pytest.raises(CommandError, match="not intact"):
         call_command("verify_evidence_pack", str(path))
     assert verify_pack(data=b"not a zip").problems[0].startswith("not a readable zip file")
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "files",
+    [["items.csv"], {"items.csv": "0" * 64}, [{"items.csv": 1}], {"items.csv": {"sha256": 5}}],
+)
+def test_a_manifest_of_another_shape_is_reported_not_raised(files):
+    from findings.reviews.evidence_pack import verify_pack
+
+    manifest = json.dumps({"cycle_id": 1, "files": files}).encode()
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("items.csv", "item_id\n")
+        archive.writestr("manifest.json", manifest)
+    assert not verify_pack(data=buffer.getvalue()).intact
+
+
+@pytest.mark.django_db
+def test_a_pack_holding_two_files_of_one_name_is_not_intact(client, signed_cycle, auditor):
+    """A viewer may show a forged first entry while read() returns the genuine last one."""
+    import warnings
+
+    from findings.reviews.evidence_pack import verify_pack
+
+    client.force_login(auditor)
+    data = client.get(f"/review/cycles/{signed_cycle.pk}/evidence.zip").content
+    genuine = zipfile.ZipFile(io.BytesIO(data))
+    buffer = io.BytesIO()
+    with warnings.catch_warnings(), zipfile.ZipFile(buffer, "w") as archive:
+        warnings.simplefilter("ignore")  # "Duplicate name": that is the point
+        archive.writestr("items.csv", b"forged")
+        for name in genuine.namelist():
+            archive.writestr(name, genuine.read(name))
+    assert verify_pack(data=buffer.getvalue()).problems == [
+        "the pack holds two files of the same name"
+    ]
