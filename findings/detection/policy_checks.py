@@ -217,7 +217,7 @@ def principal_creation_without_boundary(*, ev: Evidence, t: Thresholds) -> Itera
         perms = ev.effective[principal.arn]
         # Each Allow on its own (IAM allows what any one of them allows), bounded only if its
         # condition lets no request through that sets no boundary, or one that bounds nothing.
-        request = without_boundary(partition(principal.arn))
+        request = without_boundary(partition(arn=principal.arn))
         unbounded = []
         for action in CREATION_ACTIONS:
             decision = perms.decide(action=action)

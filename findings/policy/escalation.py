@@ -204,7 +204,7 @@ def more_privileged(*, target: EffectivePermissions | None, than: EffectivePermi
     return target is None or not target.allowed <= than.allowed
 
 
-def partition(arn: str) -> str:
+def partition(*, arn: str) -> str:
     """The partition an ARN names (aws, aws-cn, aws-us-gov); aws when it names none."""
     parts = arn.split(":")
     return parts[1] if len(parts) > 2 and parts[0] == "arn" and parts[1] else "aws"
@@ -261,7 +261,7 @@ def _risky(method: Method, perms: EffectivePermissions, target: str, account: Ac
     if not decision.allowed:
         return False
     if not admitted(
-        grants=decision.grants, request=_request(method, partition(perms.principal_arn))
+        grants=decision.grants, request=_request(method, partition(arn=perms.principal_arn))
     ):
         return False
     if method.service and not _usable_by_service(method, perms, target, account):

@@ -15,6 +15,7 @@ from datetime import datetime
 from django.db.models import Prefetch
 from django.utils import timezone
 
+from accounts.models import User
 from findings.detection.selectors import finding_record, with_evidence_seen_at
 from findings.export.tables import csv_text
 from findings.models import Decision, Finding, ReviewCycle, ReviewItem
@@ -275,7 +276,7 @@ def pack_filename(*, cycle: ReviewCycle) -> str:
 EXPORTED = "evidence_pack.exported"
 
 
-def record_export(*, pack: EvidencePack, cycle: ReviewCycle, actor) -> str:
+def record_export(*, pack: EvidencePack, cycle: ReviewCycle, actor: User | None) -> str:
     """Record the pack in the audit trail (append-only, hash-chained): the SHA-256 of its
     manifest, which holds every file's own. Returns that hash. A pack whose files or manifest
     were edited afterwards no longer matches any recorded export (verify_pack)."""

@@ -47,7 +47,7 @@ def expiry_bounds() -> dict:
     today = timezone.localdate()
     return {
         "min": (today + timedelta(days=1)).isoformat(),
-        "max": one_year_after(today).isoformat(),
+        "max": one_year_after(day=today).isoformat(),
     }
 
 

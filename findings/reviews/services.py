@@ -9,6 +9,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
+import celery
 from django.conf import settings
 from django.core.cache import cache
 from django.db import IntegrityError, connection, transaction
@@ -44,9 +45,10 @@ from findings.reviews.summary import sign_off_summary
 from findings.reviews.tally import cycle_tally
 
 logger = logging.getLogger(__name__)
+DETECT_AFTER_DECISION = "findings.detect_after_decision"  # findings.reviews.tasks
 
 
-def one_year_after(day: date) -> date:
+def one_year_after(*, day: date) -> date:
     """The same date next year (28 February for 29 February): how long a risk may be accepted.
     Not 365 days, which refuses exactly one year whenever a 29 February falls inside it."""
     try:
@@ -446,7 +448,7 @@ class DecisionInput:
                 errors["expires_on"] = "Accepted risk needs an expiry date."
             elif self.expires_on <= today:
                 errors["expires_on"] = "The expiry must be in the future."
-            elif self.expires_on > one_year_after(today):
+            elif self.expires_on > one_year_after(day=today):
                 errors["expires_on"] = "Risk can be accepted for one year at most."
         if self.kind == "delegate":
             target = self.delegate_to
@@ -571,7 +573,7 @@ def follow_up(*, item: ReviewItem, decision: Decision, actor: User) -> None:
     if decision.kind not in (Decision.Kind.FALSE_POSITIVE, Decision.Kind.ACCEPT_RISK):
         return
     if decision.kind == Decision.Kind.FALSE_POSITIVE:
-        expires = one_year_after(timezone.localdate())
+        expires = one_year_after(day=timezone.localdate())
         reason = f"False positive (review item {item.pk}): {decision.justification}"
     else:
         expires = decision.expires_on
@@ -597,7 +599,7 @@ def follow_up(*, item: ReviewItem, decision: Decision, actor: User) -> None:
             after={"reason": reason, "expires_on": expires, "finding": finding.pk},
         )
     if findings:
-        detect_after_commit(item.account)
+        detect_after_commit(account=item.account)
 
 
 # Set while bulk_decide runs: the accounts whose detection waits for the end of the bulk, so
@@ -605,7 +607,7 @@ def follow_up(*, item: ReviewItem, decision: Decision, actor: User) -> None:
 _detection_after_bulk: ContextVar[dict | None] = ContextVar("detection_after_bulk", default=None)
 
 
-def detect_after_commit(account: AwsAccount) -> None:
+def detect_after_commit(*, account: AwsAccount) -> None:
     """Detection (and the freshness of open cycles) once what excluded or restored findings
     is committed, by a worker; at the end of a bulk decision when one runs."""
     waiting = _detection_after_bulk.get()
@@ -619,10 +621,13 @@ def _detect_in_background(account: AwsAccount) -> None:
     """A whole account's detection took a second or more of the reviewer's request: a worker
     runs it (without a broker, Celery runs it here). A broker that cannot take the message is
     no reason to lose it: it then runs here too."""
-    from findings.reviews.tasks import detect_after_decision
-
+    app = celery.current_app
+    if app.conf.task_always_eager:  # no broker (`make run` on its defaults, tests)
+        detect_and_refresh(account=account)
+        return
     try:
-        detect_after_decision.delay(account.pk)
+        # By name: the task (findings.reviews.tasks) is a layer above this module.
+        app.send_task(DETECT_AFTER_DECISION, args=[account.pk])
     except KombuOperationalError:
         # Only the broker's own failure (without a broker the task runs right here, and its
         # errors are its own): the decision is committed; its detection is not lost.
@@ -647,7 +652,7 @@ def end_decision_exclusions(*, decision_id: int, actor: User, item: ReviewItem) 
             before={"active": True},
             after={"active": False, "reason": "the decision that made it was superseded"},
         )
-    detect_after_commit(item.account)
+    detect_after_commit(account=item.account)
 
 
 @dataclass

@@ -296,7 +296,7 @@ def test_accepted_risk_needs_an_expiry_within_a_year(quarterly, reviewer):
     item = item_of(quarterly, "alice")
     today = timezone.localdate()
 
-    a_year = one_year_after(today)
+    a_year = one_year_after(day=today)
     for expires_on in (None, today, today - timedelta(days=1), a_year + timedelta(days=1)):
         with pytest.raises(Invalid) as refused:
             decide(item, reviewer, DecisionInput("accept_risk", "Vendor fix due", expires_on))
@@ -626,6 +626,41 @@ def test_an_expired_risk_does_not_land_in_a_cycle_being_signed_off(
     assert later.state == "signed_off" and not later.items.filter(is_decided=False).exists()
     assert later.population_hash == later.signed_population_hash
     assert returned.cycle_id not in (later.pk, alice.cycle_id)
+
+
+@pytest.mark.services
+def test_a_worker_on_redis_applies_an_exclusion_after_the_decision_returns(
+    committed_db, celery_on_redis, administrator, reviewer
+):
+    """With a broker, the account's detection after an excluding decision is a task: the
+    reviewer's request does not wait for it, and a real worker carries it out."""
+    import time as clock
+    import uuid
+
+    from celery.contrib.testing.worker import start_worker
+
+    import findings.reviews.tasks  # noqa: F401 - registers the task with this test's app
+
+    account = make_account()
+    finding = detected_alice_without_mfa(account)
+    cycle = open_cycle(kind="quarterly", opened_by=administrator, accounts=[account])
+    queue = f"iamreview-test-{uuid.uuid4().hex[:8]}"
+    celery_on_redis.conf.task_default_queue = queue  # no other test run's worker takes it
+    with start_worker(
+        celery_on_redis, pool="solo", perform_ping_check=False, shutdown_timeout=10, queues=[queue]
+    ):
+        import celery
+
+        assert not celery.current_app.conf.task_always_eager  # the worker's app, on Redis
+        until = timezone.localdate() + timedelta(days=30)
+        decide(cycle.items.get(), reviewer, DecisionInput("accept_risk", "Vendor fix", until))
+        deadline = clock.monotonic() + 30
+        while clock.monotonic() < deadline:
+            finding.refresh_from_db()
+            if finding.status == Finding.Status.EXCLUDED:
+                break
+            clock.sleep(0.2)
+    assert finding.status == Finding.Status.EXCLUDED
 
 
 def test_two_administrators_opening_the_same_cycle_at_once_open_one(committed_db, administrator):
