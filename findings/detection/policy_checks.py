@@ -221,7 +221,7 @@ def principal_creation_without_boundary(*, ev: Evidence, t: Thresholds) -> Itera
         unbounded = []
         for action in CREATION_ACTIONS:
             decision = perms.decide(action=action)
-            if decision.allowed and admitted(grants=decision.grants, request=request):
+            if decision.allowed and admitted(decision=decision, request=request):
                 unbounded.append(action)
         if unbounded:
             yield Detected(

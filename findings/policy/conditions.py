@@ -28,6 +28,7 @@ _NEGATED = {
     "arnnotlike",
 }
 _SET_PREFIXES = ("forallvalues:", "foranyvalue:")
+_TEXT_OPERATORS = _TEXT_EXACT | _TEXT_IGNORE_CASE | _TEXT_LIKE | _ARN_LIKE
 
 # A request's condition context for the keys a caller can foresee: key (lower-cased) -> the
 # values it may take, None for "not in the request".
@@ -69,6 +70,34 @@ def condition_admits(*, statement: Statement, request: Request) -> bool:
     )
 
 
+def condition_surely_holds(*, statement: Statement, values: Mapping[str, str | None]) -> bool:
+    """Whether the statement's Condition holds for sure when each key of `values` has that
+    value (None: absent): every operator compares text and names one of those keys. For a
+    Deny: one whose condition names anything else (aws:MultiFactorAuthPresent), or compares
+    otherwise, may be avoided by the requester, so it is not counted on."""
+    found = False
+    for operator, block in (statement.condition or {}).items():
+        if not isinstance(operator, str) or not isinstance(block, Mapping):
+            return False
+        for key, wanted in block.items():
+            name = key.lower() if isinstance(key, str) else None
+            if name not in values or not _compares_text(operator.lower()):
+                return False
+            if not _holds(operator.lower(), _condition_values(wanted), values[name]):
+                return False
+            found = True
+    return found
+
+
+def _compares_text(operator: str) -> bool:
+    if operator.startswith(_SET_PREFIXES):
+        operator = operator.partition(":")[2]
+    operator = operator.removesuffix("ifexists")
+    return (
+        operator == "null" or operator in _TEXT_EXACT | _TEXT_IGNORE_CASE | _TEXT_LIKE | _ARN_LIKE
+    )
+
+
 def _condition_values(values: Any) -> list[str]:
     items = values if isinstance(values, list) else [values]
     return [
@@ -86,7 +115,7 @@ def _holds(operator: str, values: list[str], value: str | None) -> bool:
     operator = operator.removesuffix("ifexists")
     if operator == "null":
         return any((wanted.lower() == "true") == (value is None) for wanted in values)
-    if operator not in _TEXT_EXACT | _TEXT_IGNORE_CASE | _TEXT_LIKE | _ARN_LIKE:
+    if operator not in _TEXT_OPERATORS:
         return True
     negated = operator in _NEGATED
     if value is None:

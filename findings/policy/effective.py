@@ -37,6 +37,9 @@ class Decision:
     conditional: bool
     reason: str
     grants: tuple[Statement, ...] = ()  # the Allow statements (identity) that matched
+    # Deny statements that match but were set aside for their condition: whether they block a
+    # particular request is for the caller to judge (findings.policy.conditions).
+    conditional_denies: tuple[Statement, ...] = ()
 
 
 @cache
@@ -170,6 +173,7 @@ class EffectivePermissions:
         if not wanted:
             return Decision(False, False, "unknown action")
         conditional = False
+        conditional_denies = []
         for policy, statement in self._identity + [(self.boundary, s) for s in self._boundary]:
             if statement.effect != DENY or not wanted & covered_actions(statement=statement):
                 continue
@@ -180,6 +184,7 @@ class EffectivePermissions:
                 continue
             if statement.has_condition:
                 conditional = True
+                conditional_denies.append(statement)
                 continue
             return Decision(False, False, f"explicit deny in {policy.label}")
         grants = []
@@ -211,7 +216,13 @@ class EffectivePermissions:
                     False, False, f"outside the permissions boundary {self.boundary.label}"
                 )
             conditional = conditional or boundary_conditional
-        return Decision(True, conditional or grant_conditional, "allowed", tuple(grants))
+        return Decision(
+            True,
+            conditional or grant_conditional,
+            "allowed",
+            tuple(grants),
+            tuple(conditional_denies),
+        )
 
     def summary(self) -> dict[str, Any]:
         return {

@@ -15,10 +15,17 @@ from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cache, cached_property
+from itertools import product
 
-from findings.policy.conditions import Request, condition_admits, wildcard_match
+from findings.policy.conditions import (
+    Request,
+    condition_admits,
+    condition_surely_holds,
+    wildcard_match,
+)
 from findings.policy.documents import Statement, statements
 from findings.policy.effective import (
+    Decision,
     EffectivePermissions,
     Policy,
     covered_actions,
@@ -242,10 +249,23 @@ def _request(method: Method, partition: str) -> Request:
     return request
 
 
-def admitted(*, grants: tuple[Statement, ...], request: Request) -> bool:
-    """Whether one of the Allow statements that match the action admits the request: IAM
-    allows what any one of them allows, whatever conditions the others carry."""
-    return any(condition_admits(statement=s, request=request) for s in grants)
+def admitted(*, decision: Decision, request: Request) -> bool:
+    """Whether some request of the kind `request` describes gets through: one of the Allow
+    statements that match the action admits it (IAM allows what any one of them allows,
+    whatever conditions the others carry), and no Deny whose condition surely holds for it
+    stops it (the delegated-administrator pattern: Deny iam:CreateRole unless the boundary is
+    set). A Deny whose condition names other keys may be avoided, so it stops nothing here."""
+    keys = sorted(request)
+    for chosen in product(*(tuple(request[key]) for key in keys)):
+        values = dict(zip(keys, chosen, strict=True))
+        single = {key: (value,) for key, value in values.items()}
+        if not any(condition_admits(statement=s, request=single) for s in decision.grants):
+            continue
+        if not any(
+            condition_surely_holds(statement=d, values=values) for d in decision.conditional_denies
+        ):
+            return True
+    return False
 
 
 def _risky(method: Method, perms: EffectivePermissions, target: str, account: Account) -> bool:
@@ -261,7 +281,7 @@ def _risky(method: Method, perms: EffectivePermissions, target: str, account: Ac
     if not decision.allowed:
         return False
     if not admitted(
-        grants=decision.grants, request=_request(method, partition(arn=perms.principal_arn))
+        decision=decision, request=_request(method, partition(arn=perms.principal_arn))
     ):
         return False
     if method.service and not _usable_by_service(method, perms, target, account):

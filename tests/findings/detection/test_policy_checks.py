@@ -323,3 +323,54 @@ def test_editing_lambda_code_is_escalation_only_towards_a_role_lambda_runs_as_wi
     (method,) = finding.evidence["methods"]
     assert method["method"] == "EditExistingLambdaFunctionWithRole"
     assert method["targets"] == [worker.arn]
+
+
+BOUNDARY_ARN = f"arn:aws:iam::{ACCOUNT}:policy/DeveloperBoundary"
+
+
+def deny(actions, condition) -> dict:
+    return {"Effect": "Deny", "Action": actions, "Resource": "*", "Condition": condition}
+
+
+@pytest.mark.parametrize(
+    ("condition", "reported"),
+    [
+        # AWS's delegated administration: creation denied unless the boundary is the one set.
+        ({"StringNotEquals": {"iam:PermissionsBoundary": BOUNDARY_ARN}}, False),
+        ({"StringNotLike": {"iam:PermissionsBoundary": f"{BOUNDARY_ARN[:-8]}*"}}, False),
+        ({"Null": {"iam:PermissionsBoundary": "true"}}, True),  # any other boundary gets in
+        # A Deny the requester can avoid (with MFA) stops nothing.
+        ({"BoolIfExists": {"aws:MultiFactorAuthPresent": "false"}}, True),
+        (
+            {
+                "StringNotEquals": {"iam:PermissionsBoundary": BOUNDARY_ARN},
+                "Bool": {"aws:MultiFactorAuthPresent": "false"},
+            },
+            True,
+        ),
+    ],
+)
+def test_a_deny_unless_the_boundary_is_set_bounds_principal_creation(condition, reported):
+    creation = ["iam:CreateUser", "iam:CreateRole"]
+    result = found(
+        "principal-creation-without-boundary", allow(creation), deny(creation, condition)
+    )
+    assert bool(result) is reported
+
+
+@pytest.mark.parametrize(
+    ("condition", "reported"),
+    [
+        # Only AdministratorAccess denied: IAMFullAccess and PowerUserAccess still attach.
+        ({"ArnEquals": {"iam:PolicyARN": "arn:aws:iam::aws:policy/AdministratorAccess"}}, True),
+        # Everything but the team's own policies denied.
+        ({"ArnNotLike": {"iam:PolicyARN": f"arn:aws:iam::{ACCOUNT}:policy/team-*"}}, False),
+    ],
+)
+def test_a_conditional_deny_on_the_policy_arn_is_judged_for_attaching(condition, reported):
+    result = found(
+        "privilege-escalation",
+        allow("iam:AttachUserPolicy", f"arn:aws:iam::{ACCOUNT}:user/alice"),
+        deny("iam:AttachUserPolicy", condition),
+    )
+    assert bool(result) is reported
