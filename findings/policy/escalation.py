@@ -170,8 +170,9 @@ class Account:
 
     @cached_property
     def _trustees(self) -> dict[str, tuple[bool, frozenset[str]]]:
-        """Each role's trust policy read once: (anyone in the account or beyond may assume it,
-        the principal ARNs it names). Paths ask it for every principal and role."""
+        """Each role's trust policy read once: (it trusts the account, so anyone in it whose
+        own policies allow it may assume it; the principal ARNs it names, "*" for every one).
+        Paths ask it for every principal and role."""
         return {role: _trustees(self.trust.get(role), self.account_id) for role in self.trust}
 
     @cached_property
@@ -413,6 +414,12 @@ def _is_account(value: str, account_id: str) -> bool:
     )
 
 
+# A trust policy's `"*"` (or `{"AWS": "*"}`) names every principal, as naming one does: in the
+# same account no Allow of its own is needed (unlike trust in the account, which delegates the
+# decision to the principal's own policies).
+EVERY_PRINCIPAL = "*"
+
+
 def _trustees(trust: Mapping | None, account_id: str) -> tuple[bool, frozenset[str]]:
     anyone, named = False, set()
     for statement in statements(document=trust or {}):
@@ -420,10 +427,12 @@ def _trustees(trust: Mapping | None, account_id: str) -> tuple[bool, frozenset[s
             continue
         principal = statement.raw.get("Principal")
         if principal == "*":
-            anyone = True
+            named.add(EVERY_PRINCIPAL)
             continue
         for value in _strings(principal.get("AWS")) if isinstance(principal, Mapping) else []:
-            if value == "*" or _is_account(value, account_id):
+            if value == "*":
+                named.add(EVERY_PRINCIPAL)
+            elif _is_account(value, account_id):
                 anyone = True
             else:
                 named.add(value)
@@ -459,7 +468,13 @@ def assumable_roles(*, principal_arn: str, account: Account) -> list[str]:
     perms = account.principals[principal_arn]
     anyone, named = account._trusting
     found: set[str] = set()
-    mine = tuple(role for role in named.get(principal_arn, ()) if role != principal_arn)
+    mine = tuple(
+        dict.fromkeys(
+            role
+            for role in (*named.get(principal_arn, ()), *named.get(EVERY_PRINCIPAL, ()))
+            if role != principal_arn
+        )
+    )
     if mine:
         trusted = _with_trust_of(perms, mine)
         found.update(

@@ -553,6 +553,23 @@ def test_a_trust_of_the_account_in_any_partition_or_by_its_id_needs_an_allow(tru
     assert assumable_roles(principal_arn=DEV, account=allowed) == [admin]
 
 
+@pytest.mark.parametrize("principal", ["*", {"AWS": "*"}, {"AWS": ["*"]}])
+def test_a_trust_of_every_principal_needs_no_allow_of_its_own(principal):
+    """`"*"` names every principal, as naming one does (Access Analyzer calls such a role
+    public); a Deny of sts:AssumeRole still wins."""
+    from findings.policy.escalation import assumable_roles
+
+    admin = f"{IAM}:role/admin"
+    trust = {
+        admin: {
+            "Statement": [{"Effect": "Allow", "Principal": principal, "Action": "sts:AssumeRole"}]
+        }
+    }
+    assert assumable_roles(principal_arn=DEV, account=account(trust=trust)) == [admin]
+    denied = account(deny("sts:AssumeRole"), trust=trust)
+    assert assumable_roles(principal_arn=DEV, account=denied) == []
+
+
 # --- Existing code that runs as a role: the roles the service may run as are the targets ----
 
 
