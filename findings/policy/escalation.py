@@ -443,11 +443,15 @@ def _label(arn: str) -> str:
     return arn.rpartition(":")[2]
 
 
-def _with_trust_of(perms: EffectivePermissions, roles: tuple[str, ...]) -> EffectivePermissions:
+def _with_trust_of(
+    perms: EffectivePermissions, roles: tuple[str, ...], *, bounded: bool = True
+) -> EffectivePermissions:
     """The principal's permissions with what the roles' trust policies grant it by name: in
     the same account that is enough to assume them without an Allow of its own, though an
-    explicit Deny still wins and a permissions boundary must allow it (IAM User Guide,
-    "Policy evaluation logic"; "Update a role trust policy")."""
+    explicit Deny still wins and a permissions boundary must allow it, except for an IAM user
+    that the trust policy names by its own ARN: a boundary does not limit what a resource
+    policy grants such a user (IAM User Guide, "Policy evaluation logic"; "Permissions
+    boundaries for IAM entities")."""
     trust = {
         "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": list(roles)}]
     }
@@ -455,7 +459,7 @@ def _with_trust_of(perms: EffectivePermissions, roles: tuple[str, ...]) -> Effec
         principal_arn=perms.principal_arn,
         principal_name=perms.principal_name,
         policies=[*perms.policies, Policy("trust policies naming it", "trust", trust)],
-        boundary=perms.boundary,
+        boundary=perms.boundary if bounded else None,
     )
 
 
@@ -479,6 +483,12 @@ def assumable_roles(*, principal_arn: str, account: Account) -> list[str]:
         trusted = _with_trust_of(perms, mine)
         found.update(
             role for role in mine if trusted.decide(action="sts:AssumeRole", resource=role).allowed
+        )
+    by_arn = tuple(r for r in named.get(principal_arn, ()) if r != principal_arn and r not in found)
+    if by_arn and perms.boundary is not None and ":user/" in principal_arn:
+        unbounded = _with_trust_of(perms, by_arn, bounded=False)
+        found.update(
+            r for r in by_arn if unbounded.decide(action="sts:AssumeRole", resource=r).allowed
         )
     # Allowed on no resource at all (most principals): no role trusting the account to look
     # at. On some resource covers every resource it could be allowed on, so this never hides

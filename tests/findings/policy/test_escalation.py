@@ -518,18 +518,24 @@ def test_a_role_whose_trust_names_the_user_is_assumable_without_an_allow_of_its_
     named = account(trust={admin: named_trust(DEV)})
     assert assumable_roles(principal_arn=DEV, account=named) == [admin]
     assert escalation_path(principal_arn=DEV, account=named) == ["user/dev", "role/admin", "admin"]
-    # An explicit Deny still wins, and a permissions boundary must allow it.
+    # An explicit Deny still wins. A permissions boundary does not limit what a resource
+    # policy grants a user by its own ARN; it does limit a role (its session).
     denied = account(deny("sts:AssumeRole"), trust={admin: named_trust(DEV)})
     assert assumable_roles(principal_arn=DEV, account=denied) == []
-    bounded = Account(
-        account_id=ACCOUNT,
-        principals={
-            DEV: perms(DEV, boundary={"Statement": [READ]}),
-            admin: perms(admin, *ADMIN["Statement"]),
-        },
-        trust={admin: named_trust(DEV)},
-    )
-    assert assumable_roles(principal_arn=DEV, account=bounded) == []
+    ci = f"{IAM}:role/ci"
+
+    def bounded(principal: str) -> Account:
+        return Account(
+            account_id=ACCOUNT,
+            principals={
+                principal: perms(principal, boundary={"Statement": [READ]}),
+                admin: perms(admin, *ADMIN["Statement"]),
+            },
+            trust={admin: named_trust(principal)},
+        )
+
+    assert assumable_roles(principal_arn=DEV, account=bounded(DEV)) == [admin]
+    assert assumable_roles(principal_arn=ci, account=bounded(ci)) == []
     # A trust of the account needs dev's own Allow.
     assert assumable_roles(principal_arn=DEV, account=account(trust={admin: ROOT_TRUST})) == []
 
