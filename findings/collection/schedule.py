@@ -32,13 +32,7 @@ def due_pairs(*, now: datetime) -> list[tuple[AwsAccount, str]]:
             last=Max("created_at")
         )
     }
-    with_principals = set(
-        CollectionRun.objects.filter(
-            source=Source.AUTHORIZATION_DETAILS, status=CollectionRun.Status.SUCCEEDED
-        )
-        .values_list("account_id", flat=True)
-        .distinct()
-    )
+    with_principals = CollectionRun.objects.accounts_collected(source=Source.AUTHORIZATION_DETAILS)
     due = []
     for account in AwsAccount.objects.filter(enabled=True):
         for source in Source.values:

@@ -13,6 +13,16 @@ class Source(models.TextChoices):
 ACTIVE_STATUSES = ("queued", "running")
 
 
+class CollectionRunQuerySet(models.QuerySet):
+    def accounts_collected(self, *, source: str) -> set[int]:
+        """Ids of the accounts with at least one successful collection of `source`."""
+        return set(
+            self.filter(source=source, status=CollectionRun.Status.SUCCEEDED)
+            .values_list("account_id", flat=True)
+            .distinct()
+        )
+
+
 class CollectionRun(models.Model):
     """One collection (or import) of one source for one account."""
 
@@ -55,6 +65,8 @@ class CollectionRun(models.Model):
     retry_of = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="retries"
     )
+
+    objects = CollectionRunQuerySet.as_manager()
 
     class Meta:
         ordering = ["-created_at"]

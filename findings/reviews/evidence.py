@@ -199,14 +199,8 @@ def _active_certificates(entry: CredentialReportEntry) -> list[dict]:
 
 
 def _accounts_with_principals(accounts: list[AwsAccount]) -> set[int]:
-    return set(
-        CollectionRun.objects.filter(
-            account__in=accounts,
-            source=Source.AUTHORIZATION_DETAILS,
-            status=CollectionRun.Status.SUCCEEDED,
-        )
-        .values_list("account_id", flat=True)
-        .distinct()
+    return CollectionRun.objects.filter(account__in=accounts).accounts_collected(
+        source=Source.AUTHORIZATION_DETAILS
     )
 
 
