@@ -80,6 +80,9 @@ CREDENTIAL_FACTS = {
     "access_key_2_active",
     "access_key_2_last_rotated",
     "access_key_2_last_used_date",
+    # Shown as rows of the table when active (evidence "signing_certificates"), not as facts.
+    "cert_1_last_rotated",
+    "cert_2_last_rotated",
 }
 
 

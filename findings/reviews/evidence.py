@@ -167,16 +167,23 @@ def _open_findings_by_arn(
 
 
 def _set_aside_by_arn(
-    accounts: list[AwsAccount], decided: Collection[int] = ()
+    decided: Collection[int] = (),
+    *,
+    accounts: list[AwsAccount] | None = None,
+    arns: list[str] | None = None,
 ) -> dict[tuple[int, str], list[dict]]:
-    """Findings an exclusion sets aside (not those a reviewer's decision did: they are in the
-    review), by principal: shown beside the item, so that a clean-looking one says so."""
+    """Findings an exclusion or an earlier accepted risk sets aside (not those a decision in
+    this review did: they are in it), by principal: shown beside the item, so that a
+    clean-looking one says so. Quarterly items (`accounts`) leave Access Analyzer's out, as
+    their findings do; release items (`arns`) keep them."""
+    rows = Finding.objects.filter(status=Finding.Status.EXCLUDED).exclude(pk__in=list(decided))
+    if accounts is not None:
+        rows = rows.filter(account__in=accounts).exclude(check_id__startswith=AA_PREFIX)
+    if arns is not None:
+        rows = rows.filter(resource_arn__in=arns)
     grouped: dict[tuple[int, str], list[dict]] = defaultdict(list)
-    rows = (
-        Finding.objects.filter(account__in=accounts, status=Finding.Status.EXCLUDED)
-        .exclude(check_id__startswith=AA_PREFIX)
-        .exclude(pk__in=list(decided))
-        .values_list("account_id", "resource_arn", "id", "title", "severity", "exclusion_reason")
+    rows = rows.values_list(
+        "account_id", "resource_arn", "id", "title", "severity", "exclusion_reason"
     )
     for account_id, arn, pk, title, severity, reason in rows:
         grouped[(account_id, arn)].append(
@@ -267,7 +274,7 @@ def quarterly_population(
         (u.account_id, u.arn): u for u in IamUser.objects.filter(account__in=accounts, gone_at=None)
     }
     findings = _open_findings_by_arn(accounts, decided)
-    set_aside = _set_aside_by_arn(accounts, decided)
+    set_aside = _set_aside_by_arn(decided, accounts=accounts)
     policies = _user_policies(accounts, list(users.values()))
     with_principals = _accounts_with_principals(accounts)
     specs = []
@@ -381,6 +388,7 @@ def release_population(
     findings: dict[str, list[Finding]] = defaultdict(list)
     for finding in Finding.objects.filter(_in_review(decided), resource_arn__in=known):
         findings[finding.resource_arn].append(finding)
+    set_aside = _set_aside_by_arn(decided, arns=known)
     now = timezone.now()
     specs = []
     for arn in known:
@@ -403,6 +411,9 @@ def release_population(
             else []
         )
         role_findings = findings.get(arn, [])
+        extra = {}
+        if excluded := set_aside.get((role.account_id, arn)):
+            extra["set_aside"] = excluded  # outside the evidence hash, as for users
         specs.append(
             ItemSpec(
                 account=role.account,
@@ -435,6 +446,7 @@ def release_population(
                         "since": previous["signed_off_at"] if previous else None,
                         "policies": changes,
                     },
+                    **extra,
                 },
             )
         )

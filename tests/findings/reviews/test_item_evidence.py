@@ -138,7 +138,7 @@ def test_a_finding_set_aside_by_an_exclusion_shows_beside_a_clean_looking_item(
 
     client.force_login(reviewer)
     page = client.get(f"/review/items/{item.pk}/").content.decode()
-    assert "a clean user" not in page and "set aside by an exclusion" in page
+    assert "a clean user" not in page and "set aside by an exclusion or an earlier" in page
     assert f'href="/findings/{excluded.pk}/"' in page and "Onboarding until 2027-01-15" in page
 
 
@@ -221,3 +221,27 @@ def test_the_link_back_to_the_queue_opens_the_page_that_shows_the_item(
     # Odd values are ignored (the first page), never an error.
     for odd in ("abc", "9" * 40, "-1", str(ordered[0].pk + 10_000)):
         assert client.get(f"/review/cycles/{cycle.pk}/", {"item": odd}).status_code == 200
+
+
+def test_a_release_role_whose_findings_an_accepted_risk_hid_does_not_look_clean(
+    client, reviewer, administrator
+):
+    from findings.reviews.services import open_release_cycle
+    from tests.findings.reviews.test_evidence import iam_role
+
+    production = make_account()
+    role = iam_role(production)
+    hidden = make_finding(
+        production,
+        "role-unused",
+        role.arn,
+        resource_type="role",
+        status="excluded",
+        exclusion_reason="Risk accepted until 2027-01-15 (review item 7): vendor fix",
+    )
+    cycle, _ = open_release_cycle(
+        application="checkout", version="2.15.0", role_arns=[role.arn], notes="", opened_by=reviewer
+    )
+    client.force_login(reviewer)
+    page = client.get(f"/review/items/{cycle.items.get().pk}/").content.decode()
+    assert "a clean IAM role" not in page and f'href="/findings/{hidden.pk}/"' in page
