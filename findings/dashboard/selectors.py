@@ -180,7 +180,15 @@ def collection_health(*, now: datetime) -> dict:
     if health is None:
         statuses = collection_status(accounts=AwsAccount.objects.filter(enabled=True), now=now)
         health = {
-            "accounts": len(statuses),
+            # Accounts with something collected; those with nothing at all are named.
+            "accounts": sum(
+                1 for status in statuses if any(s.last_success for s in status.sources)
+            ),
+            "accounts_never_collected": [
+                status.account
+                for status in statuses
+                if not any(s.last_success for s in status.sources)
+            ],
             "failing_sources": [
                 (status.account, source)
                 for status in statuses

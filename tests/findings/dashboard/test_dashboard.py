@@ -128,9 +128,18 @@ def test_sources_never_collected_are_not_called_fresh(client, reviewer):
         if source != Source.AUTHORIZATION_DETAILS:
             succeeded_run(account, source)
     page = client.get("/").content.decode()
-    assert "1 never collected" in page and "All fresh" not in page
+    assert "1 source never collected" in page and "All fresh" not in page
 
     from django.core.cache import cache
+
+    other = make_account("444455556666", "Staging")
+    cache.delete("iamreview:dashboard-health")
+    page = client.get("/").content.decode()
+    assert "1 account collected." in page and "5 sources never collected" in page
+    assert (
+        f'Nothing collected yet from <a href="/collection/accounts/{other.pk}/">Staging</a>' in page
+    )
+    other.delete()  # the rest is about the one account
 
     succeeded_run(account, Source.AUTHORIZATION_DETAILS)
     cache.delete("iamreview:dashboard-health")
