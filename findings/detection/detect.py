@@ -159,6 +159,8 @@ def _load_principals(account: AwsAccount) -> tuple[list[Principal], list[IamRole
                 attachment.policy_name,
                 attachment.document.document,
             )
+            # In use too: a new version of a boundary policy lifts the boundary.
+            in_use.add(attachment.policy_ref)
             continue
         if attachment.kind == "trust":
             trusts[attachment.principal_arn] = attachment.document.document

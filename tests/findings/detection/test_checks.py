@@ -632,6 +632,24 @@ def test_a_reason_naming_a_long_boundary_is_cut_to_its_column_and_written_once(p
     assert finding.events.count() == 1  # opened, nothing since
 
 
+def test_a_boundary_policy_its_principal_may_rewrite_is_a_named_escalation_target(production):
+    """A new default version of one's own boundary policy lifts the boundary."""
+    boundary_arn = f"arn:aws:iam::{production.account_id}:policy/S3AndIamBoundary"
+    boundary = {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Action": ["s3:*", "iam:*"], "Resource": "*"}],
+    }
+    user = iam_user(production, "liftable")
+    attach(production, user, ADMIN_POLICY, kind="managed", name="AdministratorAccess")
+    attach(production, user, boundary, kind="boundary", name="S3AndIamBoundary", ref=boundary_arn)
+
+    detect_account(account=production, now=NOW)
+
+    finding = findings_of(production, "privilege-escalation").get()
+    targets = {t for m in finding.evidence["methods"] for t in m["targets"]}
+    assert boundary_arn in targets
+
+
 def test_unused_services_from_service_last_accessed_rows(production):
     app = iam_role(production, "reporting", last_used_days=1)
     service_row(production, app, "s3", used_days=3)
