@@ -298,7 +298,9 @@ def _risky(method: Method, perms: EffectivePermissions, target: str, account: Ac
     if rule in ("group-attach", "has-members"):
         return target == account.unknown("group") or bool(account.group_members.get(target))
     if rule == "in-use":
-        return target == account.unknown("policy") or target in account.policies_in_use
+        # A new version, or another default, of a policy someone uses; a policy that does not
+        # exist yet has no version to replace and nobody using it.
+        return target in account.policies_in_use
     if rule == "more-privileged":
         return more_privileged(target=account.permissions(target), than=perms)
     return True

@@ -602,3 +602,14 @@ def test_editing_existing_code_reaches_the_roles_its_service_runs_as(method, act
     service = action.partition(":")[0]
     assert targets_of(method, allow(f"{service}:*", "arn:aws:s3:::data-lake/*")) is None
     assert targets_of(method, allow(action, f"arn:aws:{service}:*:{ACCOUNT}:*")) == (RUNNER,)
+
+
+@pytest.mark.parametrize(
+    ("method", "action"),
+    [
+        ("CreateNewPolicyVersion", "iam:CreatePolicyVersion"),
+        ("SetExistingDefaultPolicyVersion", "iam:SetDefaultPolicyVersion"),
+    ],
+)
+def test_rewriting_policies_reaches_only_those_in_use_never_one_not_yet_created(method, action):
+    assert targets_of(method, allow(action)) == (f"{IAM}:policy/app",)
