@@ -392,9 +392,8 @@ def _grant_evidence(label: str, kind: str, grant) -> dict:
         "kind": grant.kind,
         "services": list(grant.services),
     }
-    not_resources = statements(document={"Statement": [grant.statement]})[0].not_resources
-    if not_resources:  # everything but these resources
-        evidence["not_resources"] = list(not_resources)
+    if grant.not_resources:  # everything but these resources
+        evidence["not_resources"] = list(grant.not_resources)
     return evidence
 
 

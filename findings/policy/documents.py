@@ -56,6 +56,7 @@ class Grant:
     has_condition: bool
     statement: dict = field(hash=False)
     services: tuple[str, ...] = ()
+    not_resources: tuple[str, ...] = ()  # NotResource: every resource but these
 
 
 @dataclass(frozen=True)
@@ -244,6 +245,7 @@ def _grant(
         has_condition=statement.has_condition,
         statement=statement.raw,
         services=services,
+        not_resources=statement.not_resources,
     )
 
 

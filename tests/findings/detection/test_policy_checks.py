@@ -3,8 +3,19 @@
 import pytest
 
 from findings.detection.checks import CHECKS_BY_ID, Evidence, Principal, Thresholds
-from findings.models import CredentialReportEntry
-from tests.findings.detection.test_detect import NOW, credential_fields, days_ago
+from findings.detection.detect import detect_account
+from findings.models import CredentialReportEntry, Source
+from tests.findings.detection.test_detect import (
+    NOW,
+    attach,
+    credential_fields,
+    days_ago,
+    findings_of,
+    iam_role,
+    iam_user,
+    make_account,
+    succeeded_run,
+)
 
 ACCOUNT = "111122223333"
 MFA_DENY = {
@@ -229,17 +240,6 @@ def test_creating_access_keys_when_no_other_user_exists_is_not_escalation():
 
 @pytest.mark.django_db
 def test_detection_reports_a_two_hop_assume_role_path_and_respects_a_stored_boundary():
-    from findings.detection.detect import detect_account
-    from findings.models import Source
-    from tests.findings.detection.test_detect import (
-        attach,
-        findings_of,
-        iam_role,
-        iam_user,
-        make_account,
-        succeeded_run,
-    )
-
     account = make_account()
     succeeded_run(account, Source.AUTHORIZATION_DETAILS)
     dev = iam_user(account, "dev")
@@ -291,17 +291,6 @@ def test_editing_lambda_code_is_escalation_only_towards_a_role_lambda_runs_as_wi
     """As in the demo: developers may update any function's code (lambda:*). That reaches the
     roles Lambda may run as; with none giving more access there is nothing to report, and a
     finding never says "critical" with no target and no path."""
-    from findings.detection.detect import detect_account
-    from findings.models import Source
-    from tests.findings.detection.test_detect import (
-        attach,
-        findings_of,
-        iam_role,
-        iam_user,
-        make_account,
-        succeeded_run,
-    )
-
     account = make_account()
     succeeded_run(account, Source.AUTHORIZATION_DETAILS)
     dev = iam_user(account, "dev")
