@@ -444,6 +444,9 @@ def _role_records(roles: tuple[RoleDetail, ...]) -> list[dict]:
 # --- Service last accessed ---------------------------------------------------------------------
 
 
+UNREAD_LISTED = 500
+
+
 def store_service_last_accessed(
     *,
     account: AwsAccount,
@@ -496,12 +499,23 @@ def store_service_last_accessed(
             .exclude(principal_arn__in=asked)
             .update(gone_at=now, last_seen_at=previous_seen_at, changed_at=now)
         )
+    # Whose data this run read (CollectionRun.objects.service_access_read_at): a principal
+    # whose job failed keeps older data, which must not be judged as of today.
+    read = {r.principal_arn for r in completed}
+    unread = sorted({r.principal_arn for r in results} - read)
+    if every_principal:
+        whose = {"unread": unread[:UNREAD_LISTED]} if unread else {}
+        if len(unread) > UNREAD_LISTED:
+            whose["unread_more"] = len(unread) - UNREAD_LISTED
+    else:
+        whose = {"read": sorted(read)}
     return {
         "principals": len(results),
         "principals_read": len(completed),
         "principals_failed": len(results) - len(completed),
         "services": len(records),
         **counts.as_dict(),
+        **whose,
     }
 
 

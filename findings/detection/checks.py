@@ -515,16 +515,19 @@ def unused_services(*, ev: Evidence, t: Thresholds) -> Iterator[Detected]:
             t.unused_service_days, t.grace_days
         ):
             continue
+        # Unused for so many days before the data was read, not before today: a principal
+        # whose job has failed since keeps older data, and its use since is unknown.
+        as_of = ev.service_read_at.get(principal.arn, ev.now)
         unused = []
         for row in ev.service_access.get(principal.arn, []):
-            used_days = _days_ago(row.last_authenticated_at, ev.now)
+            used_days = _days_ago(row.last_authenticated_at, as_of)
             if used_days is not None and used_days <= t.unused_service_days:
                 continue
             unused_actions = [
                 a["action"]
                 for a in row.actions or []
                 if not a.get("last_accessed_at")
-                or _days_ago(datetime.fromisoformat(a["last_accessed_at"]), ev.now)
+                or _days_ago(datetime.fromisoformat(a["last_accessed_at"]), as_of)
                 > t.unused_service_days
             ]
             unused.append(

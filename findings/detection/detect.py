@@ -277,6 +277,9 @@ def _load_evidence(
         principals=principals,
         roles=roles,
         service_access=service_access,
+        service_read_at=CollectionRun.objects.service_access_read_at(
+            account_id=account.pk, principal_arns=service_access.keys()
+        ),
         regions=account.regions or ["us-east-1"],
         analyzer_regions=_covered_regions(analyzers),
         sources=sources,

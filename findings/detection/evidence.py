@@ -70,6 +70,9 @@ class Evidence:
     group_documents: dict[str, list[tuple[str, str, dict]]] = field(default_factory=dict)
     group_members: dict[str, tuple[str, ...]] = field(default_factory=dict)
     policies_in_use: frozenset[str] = frozenset()  # managed policy ARNs attached to someone
+    # Principal ARN -> when its service last-accessed data was read: usage is judged as of
+    # then (a principal whose job failed keeps older data). Absent: as of `now`.
+    service_read_at: dict[str, datetime] = field(default_factory=dict)
 
     @cached_property
     def console_users(self) -> set[str]:

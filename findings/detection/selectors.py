@@ -47,8 +47,9 @@ class FindingFilters:
 
     @classmethod
     def from_params(cls, params) -> "FindingFilters":
-        status = params.get("status") or "open"
-        sort = params.get("sort") or "severity"
+        # Stripped as the API's validation strips them, so that its count and list agree.
+        status = (params.get("status") or "").strip() or "open"
+        sort = (params.get("sort") or "").strip() or "severity"
         severity = (params.get("severity") or "").strip()
         return cls(
             account=(params.get("account") or "").strip(),

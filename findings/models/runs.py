@@ -1,3 +1,6 @@
+from collections.abc import Iterable
+from datetime import datetime
+
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
@@ -14,6 +17,8 @@ ACTIVE_STATUSES = ("queued", "running")
 
 
 class CollectionRunQuerySet(models.QuerySet):
+    RUNS_LOOKED_AT = 30
+
     def accounts_collected(self, *, source: str) -> set[int]:
         """Ids of the accounts with at least one successful collection of `source`."""
         return set(
@@ -21,6 +26,46 @@ class CollectionRunQuerySet(models.QuerySet):
             .values_list("account_id", flat=True)
             .distinct()
         )
+
+    def service_access_read_at(
+        self, *, account_id: int, principal_arns: Iterable[str]
+    ) -> dict[str, datetime]:
+        """When each principal's stored service last-accessed data was read: the newest
+        successful run that read it (AWS's generation time where the run has one).
+
+        A collection reads every principal but those its counts name ``unread`` (when that
+        list was cut, ``unread_more``, none is known to be read); an import of one principal's
+        file names it in ``read``. A principal none of the last ``RUNS_LOOKED_AT`` runs read was
+        read before the oldest of them: that time, a lower bound of its age. Principals of an
+        account with no run at all are left out."""
+        wanted = set(principal_arns)
+        found: dict[str, datetime] = {}
+        runs = list(
+            self.filter(
+                account_id=account_id,
+                source=Source.SERVICE_LAST_ACCESSED,
+                status=CollectionRun.Status.SUCCEEDED,
+            )
+            .order_by("-finished_at", "-pk")
+            .values_list("finished_at", "data_generated_at", "counts")[: self.RUNS_LOOKED_AT]
+        )
+        for finished_at, generated_at, counts in runs:
+            counts = counts if isinstance(counts, dict) else {}
+            if isinstance(counts.get("read"), list):
+                read = wanted & set(counts["read"])
+            elif counts.get("unread_more"):
+                read = set()
+            else:
+                read = wanted - set(counts.get("unread") or ())
+            at = generated_at or finished_at
+            found.update((arn, at) for arn in read - found.keys())
+            if len(found) == len(wanted):
+                break
+        else:
+            if len(runs) == self.RUNS_LOOKED_AT:
+                oldest = runs[-1][1] or runs[-1][0]
+                found.update((arn, oldest) for arn in wanted - found.keys())
+        return found
 
 
 class CollectionRun(models.Model):

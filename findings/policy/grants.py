@@ -33,6 +33,9 @@ class GrantedPolicy:
     attachment_count: int = 1
     group: str = ""
     members: tuple[str, ...] = ()
+    # A managed policy some principal has as its permissions boundary (AWS's AttachmentCount
+    # does not count that use).
+    used_as_boundary: bool = False
 
     @property
     def label(self) -> str:
@@ -41,7 +44,12 @@ class GrantedPolicy:
     @property
     def is_shared(self) -> bool:
         """Editing it in place would change what others may do."""
-        return self.is_aws_managed or self.attachment_count > 1 or bool(self.group)
+        return (
+            self.is_aws_managed
+            or self.attachment_count > 1
+            or self.used_as_boundary
+            or bool(self.group)
+        )
 
 
 def statement_actions(*, statement: Statement) -> frozenset[str]:

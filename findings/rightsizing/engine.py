@@ -21,6 +21,7 @@ from findings.rightsizing.validation import validate
 
 USED, UNUSED, TOO_NEW, NOT_TRACKED = "used", "unused", "too-new", "not-tracked"
 NO_DATA = "no-data"  # no service last-accessed data collected for the principal at all
+STALE = "stale"  # its data was read too long ago to remove anything
 
 # Actions AWS's service last-accessed data never records, at the service's level or its own:
 # a role passed to EC2 or Lambda leaves no trace on `iam`, so `iam` looking unused is no
@@ -47,6 +48,16 @@ class Principal:
     created: datetime
 
 
+@dataclass(frozen=True)
+class MemberUse:
+    """What is known of another member of a group whose policy is suggested: a group's policy
+    keeps what any member used."""
+
+    created: datetime
+    usage: Mapping[str, ServiceUsage] | None = field(default=None, hash=False)
+    read_at: datetime | None = None
+
+
 def suggest(
     *,
     principal: Principal,
@@ -56,35 +67,19 @@ def suggest(
     unused_days: int,
     read_only_buffer: bool = False,
     analyzer_findings: Iterable[Mapping[str, Any]] = (),
+    read_at: datetime | None = None,
+    stale_after: timedelta | None = None,
+    members: Mapping[str, MemberUse] | None = None,
 ) -> dict[str, Any]:
     """``usage`` is None when no service last-accessed data exists for the principal.
+    ``read_at``: when that data was read (None: judged as of ``now``); older than
+    ``stale_after``, nothing is removed. ``members``: the other members of its groups, by ARN:
+    a group's policy keeps what any of them used.
     ``analyzer_findings``: its active Access Analyzer unused-access findings (type, id, details),
     shown beside the suggestion with the differences."""
     policies = list(policies)
-    cutoff = now - timedelta(days=unused_days)
-    too_new = principal.created > cutoff
+    members = members or {}
     notes: list[str] = []
-    if too_new:
-        notes.append(
-            f"Too new to judge: created {principal.created:%Y-%m-%d}, less than {unused_days} "
-            "days ago; everything is kept."
-        )
-    elif usage is None:
-        notes.append("No service last-accessed data has been collected for it; everything is kept.")
-    collected = usage is not None
-    usage = usage or {}
-
-    def verdict(service: str) -> str:
-        if too_new:
-            return TOO_NEW
-        if not collected:
-            return NO_DATA  # not "not tracked": AWS tracks it, we have not asked yet
-        row = usage.get(service)
-        if row is None:
-            return NOT_TRACKED
-        used = row.last_accessed is not None and row.last_accessed >= cutoff
-        return USED if used else UNUSED
-
     named = {
         a.lower()
         for policy in policies
@@ -92,26 +87,30 @@ def suggest(
         if s.is_allow and not s.not_actions
         for a in s.actions
     } & NEVER_RECORDED
-
-    def keep(action: str) -> bool:
-        if action.lower() in named:
-            return True
-        service = actions.service_of(action=action)
-        state = verdict(service)
-        if state == UNUSED:
-            return False
-        if state != USED or usage[service].actions is None:
-            return True
-        tracked = usage[service].actions
-        key = action.lower()
-        if key not in tracked:
-            return True  # AWS does not track this action: no evidence it is unused
-        last = tracked[key]
-        if last is not None and last >= cutoff:
-            return True
-        return read_only_buffer and action in actions.read_only_actions(service=service)
-
-    keep = cache(keep)  # tens of thousands of calls for an admin policy: once per action
+    judge = _Judge(
+        created=principal.created,
+        usage=usage,
+        read_at=read_at,
+        now=now,
+        unused_days=unused_days,
+        stale_after=stale_after,
+        read_only_buffer=read_only_buffer,
+        named=named,
+    )
+    if judge.note:
+        notes.append(judge.note)
+    verdict, usage = judge.verdict, judge.usage
+    # Used services newer than the action database, granted through a wildcard.
+    unknown_used = [
+        service
+        for service in judge.keep.unknown_services
+        if any(
+            _statement_grants_service(statement, service)
+            for policy in policies
+            for statement in statements(document=policy.document)
+            if statement.is_allow
+        )
+    ]
     services = []
     for service, granted_by in granted_services(policies=policies).items():
         row = usage.get(service)
@@ -126,13 +125,41 @@ def suggest(
                 "action_level": bool(row and row.actions is not None),
             }
         )
+    services += [
+        {
+            "service": service,
+            "granted_by": [
+                policy.label
+                for policy in policies
+                if any(
+                    _statement_grants_service(statement, service)
+                    for statement in statements(document=policy.document)
+                    if statement.is_allow
+                )
+            ],
+            "last_accessed": _iso(usage[service].last_accessed),
+            "verdict": USED,
+            "reason": _reason(USED, usage[service], unused_days),
+            "action_level": False,
+        }
+        for service in unknown_used
+    ]
     untracked = [s["service"] for s in services if s["verdict"] == NOT_TRACKED]
     if untracked and usage:
         notes.append(
             "Not tracked by AWS's service last-accessed data, so kept: " + ", ".join(untracked)
         )
 
-    changes = [_change(policy=policy, keep=keep) for policy in policies]
+    keepers = {
+        policy.label: _group_keeper(policy, principal, members, judge) for policy in policies
+    }
+    changes = [_change(policy=policy, keep=keepers[policy.label]) for policy in policies]
+    if unknown_used:
+        notes.append(
+            f"Used, and not in the IAM action database ({actions.database_version()}): "
+            + ", ".join(unknown_used)
+            + ". A wildcard rewritten as a list keeps them as service:*."
+        )
     unused = {s["service"] for s in services if s["verdict"] == UNUSED}
     unrecorded = sorted(
         {
@@ -160,19 +187,25 @@ def suggest(
             "for those roles only."
         )
     removed_actions = sorted(
-        {a for policy in policies for a in _removed(policy.document, keep)}, key=str.lower
+        {a for policy in policies for a in _removed(policy.document, keepers[policy.label])},
+        key=str.lower,
     )
     for policy in policies:
-        if policy.group and any(
-            c["action"] != "keep" for c in changes if c["policy"] == policy.label
-        ):
-            others = [m for m in policy.members if m != principal.arn]
-            if others:
-                notes.append(
-                    f"{policy.label} is a group policy: changing it also changes "
-                    f"{len(others)} other member(s); removing {principal.name} from the group "
-                    "may be the smaller change."
-                )
+        others = [m for m in policy.members if m != principal.arn]
+        if not (policy.group and others):
+            continue
+        changed = any(c["action"] != "keep" for c in changes if c["policy"] == policy.label)
+        notes.append(
+            f"{policy.label} is a group policy: "
+            + (
+                f"the change keeps what any of its {len(others) + 1} members used, and changes "
+                f"it for all of them; removing {principal.name} from the group may be the "
+                "smaller change."
+                if changed
+                else f"kept as it is for its {len(others) + 1} members while any of them may "
+                "use it (a member too new to judge, or without usage data, keeps all of it)."
+            )
+        )
     unknown = sorted(
         {
             a
@@ -290,19 +323,41 @@ def _reduce_statement(statement, keep: Callable[[str], bool]) -> dict | None:
     kept = {a for a in granted if keep(a)}
     if kept == granted:
         return raw
-    if not kept:
+    # Services newer than the action database: a wildcard granted them, and the list it
+    # becomes would not. Kept whole where their use keeps them (`newsvc:*`).
+    unknown = sorted(
+        f"{service}:*"
+        for service in getattr(keep, "unknown_services", ())
+        if _statement_grants_service(statement, service) and keep(f"{service}:*")
+    )
+    if not kept and not unknown:
         return None
     patterns: list[str] = []
     if not statement.not_actions:
         # A pattern whose every action is kept stays as written (`s3:Get*`).
         patterns = [p for p in statement.actions if actions.expand(pattern=p) <= kept]
     covered = {a for p in patterns for a in actions.expand(pattern=p)}
-    patterns = sorted({*patterns, *compact(action_names=kept - covered)}, key=str.lower)
+    patterns = sorted({*patterns, *compact(action_names=kept - covered), *unknown}, key=str.lower)
     reduced = {key: value for key, value in raw.items() if key not in ("Action", "NotAction")}
     reduced["Action"] = patterns[0] if len(patterns) == 1 else patterns
     # Keep AWS's usual key order: Sid, Effect, Action, Resource, Condition.
     order = ["Sid", "Effect", "Action", "NotResource", "Resource", "Condition"]
     return {k: reduced[k] for k in sorted(reduced, key=lambda k: (order + [k]).index(k))}
+
+
+def _statement_grants_service(statement, service: str) -> bool:
+    """Whether an Allow statement's Action (or NotAction) reaches some action of a service
+    the action database does not know."""
+    probe = f"{service}:*"
+    if statement.not_actions:
+        return not any(_pattern_covers(p, probe) for p in statement.not_actions)
+    return any(_pattern_covers(p, probe) for p in statement.actions)
+
+
+def _pattern_covers(pattern: str, probe: str) -> bool:
+    """`*`, `new*` and `newsvc:*` cover `newsvc:*`; `newsvc:Get*` only part of it."""
+    pattern = pattern.strip().lower()
+    return pattern == "*" or (pattern.endswith("*") and probe.startswith(pattern[:-1]))
 
 
 def compact(*, action_names: Iterable[str]) -> list[str]:
@@ -319,6 +374,134 @@ def compact(*, action_names: Iterable[str]) -> list[str]:
             names = names - every
         result.extend(sorted(names, key=str.lower))
     return result
+
+
+class _Judge:
+    """Whether one principal's use keeps an action: its service used within ``unused_days``
+    before its data was read, and where AWS tracks actions, the action itself."""
+
+    def __init__(
+        self,
+        *,
+        created: datetime,
+        usage: Mapping[str, ServiceUsage] | None,
+        read_at: datetime | None,
+        now: datetime,
+        unused_days: int,
+        stale_after: timedelta | None,
+        read_only_buffer: bool,
+        named: frozenset[str] | set[str] = frozenset(),
+    ) -> None:
+        self.too_new = created > now - timedelta(days=unused_days)
+        self.stale = (
+            usage is not None
+            and read_at is not None
+            and stale_after is not None
+            and now - read_at > stale_after
+        )
+        self.note = ""
+        if self.too_new:
+            self.note = (
+                f"Too new to judge: created {created:%Y-%m-%d}, less than {unused_days} "
+                "days ago; everything is kept."
+            )
+        elif usage is None:
+            self.note = (
+                "No service last-accessed data has been collected for it; everything is kept."
+            )
+        elif self.stale:
+            self.note = (
+                f"Its service last-accessed data was last read {read_at:%Y-%m-%d %H:%M} UTC, "
+                f"{(now - read_at).days} days ago (its collection has failed since): too old "
+                "to remove anything; everything is kept until it is read again."
+            )
+        self.collected = usage is not None and not self.stale
+        self.usage = usage or {}
+        # Unused for so many days before the data was read, not before today.
+        self.cutoff = (read_at or now) - timedelta(days=unused_days)
+        self.read_only_buffer = read_only_buffer
+        self.named = named
+        self.now, self.unused_days, self.stale_after = now, unused_days, stale_after
+        self.keep = cache(self._keep)  # tens of thousands of calls for an admin policy
+        self.keep.unknown_services = _used_unknown_services(self.usage, self.verdict)
+
+    def verdict(self, service: str) -> str:
+        if self.too_new:
+            return TOO_NEW
+        if self.stale:
+            return STALE
+        if not self.collected:
+            return NO_DATA  # not "not tracked": AWS tracks it, we have not asked yet
+        row = self.usage.get(service)
+        if row is None:
+            return NOT_TRACKED
+        used = row.last_accessed is not None and row.last_accessed >= self.cutoff
+        return USED if used else UNUSED
+
+    def _keep(self, action: str) -> bool:
+        if action.lower() in self.named:
+            return True
+        service = actions.service_of(action=action)
+        state = self.verdict(service)
+        if state == UNUSED:
+            return False
+        if state != USED or self.usage[service].actions is None:
+            return True
+        tracked = self.usage[service].actions
+        key = action.lower()
+        if key not in tracked:
+            return True  # AWS does not track this action: no evidence it is unused
+        last = tracked[key]
+        if last is not None and last >= self.cutoff:
+            return True
+        return self.read_only_buffer and action in actions.read_only_actions(service=service)
+
+
+def _used_unknown_services(
+    usage: Mapping[str, ServiceUsage], verdict: Callable[[str], str]
+) -> list[str]:
+    return sorted(s for s in usage if verdict(s) == USED and not actions.actions_of(service=s))
+
+
+def _group_keeper(
+    policy: GrantedPolicy,
+    principal: Principal,
+    members: Mapping[str, MemberUse],
+    judge: _Judge,
+) -> Callable[[str], bool]:
+    """A group's policy keeps what any member keeps: a member without evidence here keeps
+    all of it. Another policy keeps what this principal's use keeps."""
+    others = [m for m in policy.members if m != principal.arn] if policy.group else []
+    if not others:
+        return judge.keep
+    judges = [judge]
+    for arn in others:
+        member = members.get(arn)
+        if member is None:
+            return _keep_all
+        judges.append(
+            _Judge(
+                created=member.created,
+                usage=member.usage,
+                read_at=member.read_at,
+                now=judge.now,
+                unused_days=judge.unused_days,
+                stale_after=judge.stale_after,
+                read_only_buffer=judge.read_only_buffer,
+                named=judge.named,
+            )
+        )
+
+    @cache
+    def keep(action: str) -> bool:
+        return any(j.keep(action) for j in judges)
+
+    keep.unknown_services = sorted({s for j in judges for s in j.keep.unknown_services})
+    return keep
+
+
+def _keep_all(action: str) -> bool:
+    return True
 
 
 def _removed(document: Mapping[str, Any], keep: Callable[[str], bool]) -> set[str]:
@@ -366,6 +549,8 @@ def _reason(state: str, row: ServiceUsage | None, unused_days: int) -> str:
         return f"the principal exists for less than {unused_days} days"
     if state == NO_DATA:
         return "no service last-accessed data collected for it yet"
+    if state == STALE:
+        return "its service last-accessed data is too old to judge"
     if state == NOT_TRACKED:
         return "not tracked by AWS's service last-accessed data"
     if state == UNUSED:

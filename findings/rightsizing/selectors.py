@@ -4,16 +4,19 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.conf import settings
+from django.db import connection
 from django.db.models import Q, QuerySet
+from django.db.models.fields.json import KeyTextTransform
 from django.utils import timezone
 
 from findings.models import (
     AccessAnalyzerFinding,
     AwsAccount,
+    CollectionRun,
     FindingRecommendation,
     IamGroup,
     IamRole,
@@ -24,7 +27,7 @@ from findings.models import (
     ServiceLastAccessed,
 )
 from findings.policy.grants import GrantedPolicy
-from findings.rightsizing.engine import Principal, ServiceUsage, suggest
+from findings.rightsizing.engine import MemberUse, Principal, ServiceUsage, suggest
 from findings.rightsizing.validation import CHECKED_BY, aws_validation, document_key
 
 GRANTING_KINDS = ("inline", "managed")
@@ -35,7 +38,7 @@ def granted_policies_by_principal(
 ) -> dict[str, list[GrantedPolicy]]:
     """Principal ARN -> every inline and managed policy in effect on it, its groups' included.
 
-    Four queries whatever the number of principals.
+    Five queries whatever the number of principals.
     """
     principals = list(principals)
     groups = {g.name: g for g in IamGroup.objects.filter(account=account, gone_at=None)}
@@ -51,26 +54,40 @@ def granted_policies_by_principal(
             account=account, gone_at=None, kind__in=GRANTING_KINDS, principal_arn__in=wanted
         ).select_related("document")
     )
+    managed_refs = {a.policy_ref for a in attachments if a.kind == "managed"}
     managed = {
         m.arn: m
-        for m in ManagedPolicy.objects.filter(
-            arn__in={a.policy_ref for a in attachments if a.kind == "managed"}
-        ).only("arn", "is_aws_managed", "attachment_count")
+        for m in ManagedPolicy.objects.filter(arn__in=managed_refs).only(
+            "arn", "is_aws_managed", "attachment_count"
+        )
     }
+    # Rewriting a policy someone has as a boundary would change that boundary too.
+    boundaries = set(
+        PolicyAttachment.objects.filter(
+            account=account, gone_at=None, kind="boundary", policy_ref__in=managed_refs
+        ).values_list("policy_ref", flat=True)
+    )
     by_arn: dict[str, list[PolicyAttachment]] = defaultdict(list)
     for attachment in attachments:
         if attachment.document is not None:
             by_arn[attachment.principal_arn].append(attachment)
     result = {}
     for principal in principals:
-        policies = [_granted(a, managed.get(a.policy_ref)) for a in by_arn[principal.arn]]
+        policies = [
+            _granted(a, managed.get(a.policy_ref), boundaries=boundaries)
+            for a in by_arn[principal.arn]
+        ]
         for group_name in getattr(principal, "groups", None) or []:
             group = groups.get(group_name)
             if group is None:
                 continue
             policies += [
                 _granted(
-                    a, managed.get(a.policy_ref), group=group_name, members=members[group_name]
+                    a,
+                    managed.get(a.policy_ref),
+                    group=group_name,
+                    members=members[group_name],
+                    boundaries=boundaries,
                 )
                 for a in by_arn[group.arn]
             ]
@@ -79,7 +96,12 @@ def granted_policies_by_principal(
 
 
 def _granted(
-    attachment: PolicyAttachment, managed: ManagedPolicy | None, *, group: str = "", members=()
+    attachment: PolicyAttachment,
+    managed: ManagedPolicy | None,
+    *,
+    group: str = "",
+    members=(),
+    boundaries: set[str] = frozenset(),
 ) -> GrantedPolicy:
     is_managed = attachment.kind == "managed"
     return GrantedPolicy(
@@ -93,6 +115,7 @@ def _granted(
         attachment_count=managed.attachment_count if managed else 1,
         group=group,
         members=tuple(sorted(members)),
+        used_as_boundary=is_managed and attachment.policy_ref in boundaries,
     )
 
 
@@ -177,8 +200,26 @@ def compute_suggestions(
         read_only_buffer if read_only_buffer is not None else settings.RIGHTSIZING_READ_ONLY_BUFFER
     )
     policies = granted_policies_by_principal(account=account, principals=principals)
-    usage = usage_by_principal(account=account, principal_arns=[p.arn for p in principals])
-    analyzer = unused_access_findings(account=account, principal_arns=[p.arn for p in principals])
+    arns = [p.arn for p in principals]
+    # The other members of their groups: a group's policy keeps what any member used.
+    created = {p.arn: p.create_date for p in principals}
+    others = {m for granted in policies.values() for g in granted for m in g.members} - set(arns)
+    created.update(
+        IamUser.objects.filter(account=account, gone_at=None, arn__in=others).values_list(
+            "arn", "create_date"
+        )
+    )
+    usage = usage_by_principal(account=account, principal_arns=list(created))
+    read_at = CollectionRun.objects.service_access_read_at(
+        account_id=account.pk, principal_arns=list(created)
+    )
+    members = {
+        arn: MemberUse(created=at, usage=usage.get(arn), read_at=read_at.get(arn))
+        for arn, at in created.items()
+    }
+    analyzer = unused_access_findings(account=account, principal_arns=arns)
+    # Older than the dashboard calls stale (twice the collection interval): nothing removed.
+    stale_after = 2 * timedelta(hours=settings.COLLECT_SERVICE_LAST_ACCESSED_HOURS)
     return {
         p.arn: suggest(
             principal=Principal(
@@ -193,6 +234,9 @@ def compute_suggestions(
             unused_days=days,
             read_only_buffer=buffer,
             analyzer_findings=analyzer.get(p.arn, ()),
+            read_at=read_at.get(p.arn),
+            stale_after=stale_after,
+            members=members,
         )
         for p in principals
     }
@@ -279,13 +323,17 @@ def rightsizing_rows(
         rows = rows.filter(changed_policies__gt=0)
     if tag:
         key, has_value, value = tag.partition("=")
-        if not key or "__" in key:
+        if not key:
             raise ValueError(f"{tag!r} is not a tag: write key or key=value")
-        rows = (
-            rows.filter(tags__has_key=key)
-            if not has_value
-            else rows.filter(**{f"tags__{key}": value})
-        )
+        rows = rows.filter(tags__has_key=key)
+        if has_value:
+            # The key as a value, never as a lookup: a tag named `contains`, `regex` or `0` is a
+            # tag. SQLite (`make run`) has no JSON containment; its path names the key quoted.
+            rows = (
+                rows.filter(tags__contains={key: value})
+                if connection.vendor == "postgresql"
+                else rows.alias(tag_value=KeyTextTransform(key, "tags")).filter(tag_value=value)
+            )
     return rows.order_by(
         "-removes_admin", "-removed_write_actions", "-removed_actions", "principal_name", "pk"
     )

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
@@ -63,6 +64,7 @@ def validate(*, changes: Iterable[Mapping[str, Any]], principal_kind: str) -> di
     """The check's result for every suggested document (``after``) of a suggestion."""
     results = []
     inline_total = 0
+    group_totals: dict[str, int] = defaultdict(int)
     for change in changes:
         after = change.get("after")
         if after is None:
@@ -76,6 +78,8 @@ def validate(*, changes: Iterable[Mapping[str, Any]], principal_kind: str) -> di
             issues.append(f"{chars} characters, over the managed policy limit of {limit}")
         if not change.get("managed") and change.get("kind") == "inline":
             inline_total += chars
+        elif not change.get("managed") and change.get("kind") == "group":
+            group_totals[change.get("group", "")] += chars
         results.append({"policy": change["policy"], "characters": chars, "issues": issues})
     inline_limit = INLINE_LIMITS.get(principal_kind)
     problems = [i for r in results for i in r["issues"]]
@@ -84,6 +88,13 @@ def validate(*, changes: Iterable[Mapping[str, Any]], principal_kind: str) -> di
             f"inline policies total {inline_total} characters, over the {principal_kind} "
             f"limit of {inline_limit}"
         )
+    # A group's inline policies have a limit of their own, whoever they are suggested for.
+    problems += [
+        f"group {group}: its inline policies total {total} characters, over the group limit of "
+        f"{INLINE_LIMITS['group']}"
+        for group, total in sorted(group_totals.items())
+        if total > INLINE_LIMITS["group"]
+    ]
     return {
         "checked_by": "local",
         "note": "IAM grammar and size limits checked locally: Access Analyzer ValidatePolicy "

@@ -40,7 +40,7 @@ DOWNLOADS = {
     "terraform": (exports.terraform, "text/plain; charset=utf-8", "least-privilege.tf"),
     "cloudformation": (exports.cloudformation, "application/json", "least-privilege.cfn.json"),
 }
-VERDICT_ORDER = ("used", "unused", "too-new", "not-tracked", "no-data")
+VERDICT_ORDER = ("used", "unused", "too-new", "not-tracked", "no-data", "stale")
 # Services kept without evidence either way (too new, not tracked, no data): past this many,
 # folded under one summary line (an administrator's policy grants some 400 services).
 FOLD_KEPT_AFTER = 20

@@ -49,7 +49,8 @@ class Command(BaseCommand):
         except (ImportRejected, AlreadyRunning) as exc:
             raise CommandError(str(exc)) from exc
         kept = run.counts.get("not_in_file") or []
-        counts = ", ".join(f"{k}={v}" for k, v in run.counts.items() if k != "not_in_file")
+        # Lists (kinds kept, principals read) are not counts.
+        counts = ", ".join(f"{k}={v}" for k, v in run.counts.items() if not isinstance(v, list))
         self.stdout.write(f"Imported {file.name} into {aws_account}: {counts}")
         if kept:
             self.stdout.write(

@@ -981,3 +981,12 @@ def test_responses_match_the_schema(api_as, reviewer, second_reviewer, approver,
     for finding in api_as(auditor).get("/api/findings", {"status": "all"}).json()["results"]:
         check(finding, "Finding")
     check(api_as(auditor).get("/api/cycles/999").json(), "Error")
+
+
+@pytest.mark.django_db
+def test_a_padded_status_or_sort_gives_the_same_count_as_results(api_as, auditor, account):
+    for n in range(3):
+        make_finding(account, f"arn:aws:iam::111122223333:role/p{n}")
+    Finding.objects.filter(resource_name="p0").update(status=Finding.Status.RESOLVED)
+    body = api_as(auditor).get("/api/findings", {"status": "all ", "sort": " severity"}).json()
+    assert body["count"] == len(body["results"]) == 3

@@ -468,6 +468,26 @@ def test_unused_services_around_the_90_day_threshold(used_days, is_unused):
     assert services == (["dynamodb", "sqs"] if is_unused else ["sqs"])
 
 
+def test_unused_services_are_judged_as_of_when_the_usage_was_read():
+    # The principal's job has failed for 30 days: its data shows dynamodb used 70 days
+    # before that read. Judged against today it would look 100 days unused.
+    who = principal()
+    rows = [
+        ServiceLastAccessed(
+            service_namespace="dynamodb",
+            service_name="DynamoDB",
+            last_authenticated_at=days_ago(100),
+        ),
+        ServiceLastAccessed(
+            service_namespace="sqs", service_name="SQS", last_authenticated_at=days_ago(125)
+        ),
+    ]
+    ev = evidence(principals=[who], service_access={who.arn: rows})
+    ev.service_read_at = {who.arn: days_ago(30)}
+    [found] = run("unused-services", ev)
+    assert [s["service"] for s in found.evidence["unused_services"]] == ["sqs"]
+
+
 def test_new_principal_has_no_unused_services_yet():
     who = principal(created_days=60)
     rows = [ServiceLastAccessed(service_namespace="sqs", service_name="SQS")]

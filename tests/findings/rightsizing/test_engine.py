@@ -6,7 +6,14 @@ import pytest
 
 from findings.policy import actions
 from findings.policy.grants import GrantedPolicy, document_actions
-from findings.rightsizing.engine import Principal, ServiceUsage, compact, reduce_document, suggest
+from findings.rightsizing.engine import (
+    MemberUse,
+    Principal,
+    ServiceUsage,
+    compact,
+    reduce_document,
+    suggest,
+)
 
 NOW = datetime(2026, 11, 1, tzinfo=UTC)
 OLD = NOW - timedelta(days=400)
@@ -273,11 +280,63 @@ def test_group_policies_name_every_member_affected():
         group="developers",
         members=members,
     )
-    suggestion = run([group], {"s3": used("s3", 1), "sqs": used("sqs", 300)}, principal=alice)
+    usage = {"s3": used("s3", 1), "sqs": used("sqs", 300)}
+    suggestion = suggest(
+        principal=alice,
+        policies=[group],
+        usage=usage,
+        now=NOW,
+        unused_days=90,
+        members={members[1]: MemberUse(created=OLD, usage=usage)},
+    )
     [change] = suggestion["changes"]
     assert change["kind"] == "group" and change["affects"] == list(members)
     assert change["policy"] == "data (group developers)"
-    assert any("1 other member" in note for note in suggestion["notes"])
+    assert change["action"] == "rewrite"
+    assert any("keeps what any of its 2 members used" in note for note in suggestion["notes"])
+
+
+def test_a_group_policy_keeps_what_any_member_used_and_all_while_one_is_unknown():
+    members = ("arn:aws:iam::111122223333:user/alice", "arn:aws:iam::111122223333:user/bob")
+    alice = Principal(arn=members[0], name="alice", kind="user", created=OLD)
+    group = policy(
+        doc(allow(["s3:GetObject", "sqs:SendMessage"])),
+        name="data",
+        kind="group",
+        group="developers",
+        members=members,
+    )
+    mine = {"s3": used("s3", 1), "sqs": used("sqs", 300)}
+    bobs = {"s3": used("s3", 300), "sqs": used("sqs", 2)}
+
+    def change(**members_use):
+        return suggest(
+            principal=alice, policies=[group], usage=mine, now=NOW, unused_days=90, **members_use
+        )["changes"][0]
+
+    assert change(members={members[1]: MemberUse(created=OLD, usage=bobs)})["action"] == "keep"
+    assert change(members={})["action"] == "keep"  # nothing known of Bob
+    too_new = MemberUse(created=NOW - timedelta(days=3), usage=None)
+    assert change(members={members[1]: too_new})["action"] == "keep"
+
+
+def test_a_used_service_unknown_to_the_action_database_survives_a_rewritten_wildcard():
+    everything = policy(doc(allow("*")), name="admin")
+    usage = {"newsvc": used("newsvc", 1), "s3": used("s3", 1), "sqs": used("sqs", 300)}
+    suggestion = run([everything], usage)
+    [statement] = suggestion["changes"][0]["after"]["Statement"]
+    assert "newsvc:*" in statement["Action"] and "s3:*" in statement["Action"]
+    assert not any(a.startswith("sqs:") for a in statement["Action"])
+    newsvc = [s for s in suggestion["services"] if s["service"] == "newsvc"]
+    assert newsvc and newsvc[0]["verdict"] == "used" and newsvc[0]["granted_by"] == ["admin"]
+    assert any(
+        "newsvc" in note and "not in the IAM action database" in note
+        for note in suggestion["notes"]
+    )
+    # A statement that does not reach it does not gain it.
+    narrow = policy(doc(allow(["s3:*", "sqs:*"])), name="narrow")
+    [statement] = run([narrow], usage)["changes"][0]["after"]["Statement"]
+    assert statement["Action"] == "s3:*"
 
 
 def test_removing_admin_is_said_so():
@@ -287,6 +346,28 @@ def test_removing_admin_is_said_so():
     suggestion = run([policy(doc(allow("*")))], usage)
     assert suggestion["removes_admin"] is True
     assert suggestion["changes"][0]["after"] == doc(allow("s3:*"))
+
+
+def test_a_group_inline_policy_over_the_group_limit_fails_validation():
+    buckets = [f"arn:aws:s3:::bucket-with-a-rather-long-name-{i:04d}/*" for i in range(120)]
+    alice = Principal(
+        arn="arn:aws:iam::111122223333:user/alice", name="alice", kind="user", created=OLD
+    )
+    big = policy(
+        doc(allow(["s3:GetObject", "sqs:SendMessage"], buckets)),
+        name="big",
+        kind="group",
+        group="developers",
+        members=(alice.arn,),
+    )
+    suggestion = run([big], {"s3": used("s3", 1), "sqs": used("sqs", 300)}, principal=alice)
+    [checked] = suggestion["validation"]["documents"]
+    assert checked["characters"] > 5120
+    assert suggestion["validation"]["valid"] is False
+    assert suggestion["validation"]["problems"] == [
+        f"group developers: its inline policies total {checked['characters']} characters, "
+        "over the group limit of 5120"
+    ]
 
 
 def test_a_suggestion_over_the_managed_size_limit_fails_validation():

@@ -6,18 +6,28 @@ from io import StringIO
 import pytest
 from django.core.management import CommandError, call_command
 
-from findings.models import ManagedPolicy, PolicySuggestion, ServiceLastAccessed
+from findings.models import (
+    CollectionRun,
+    ManagedPolicy,
+    PolicySuggestion,
+    ServiceLastAccessed,
+    Source,
+)
+from findings.aws.records import PrincipalServiceAccess
+from findings.collection.store import store_service_last_accessed
 from findings.rightsizing.selectors import rightsizing_rows, suggestion_for
 from findings.rightsizing.services import refresh_suggestions
 from tests.findings.detection.test_detect import (
     NOW,
     attach,
+    days_ago,
     iam_group,
     iam_role,
     iam_user,
     make_account,
     observed,
     service_row,
+    succeeded_run,
 )
 
 pytestmark = pytest.mark.django_db
@@ -61,7 +71,7 @@ def test_a_role_with_unused_services_gets_a_rewritten_inline_policy(legacy_batch
 def test_a_user_inherits_group_policies_and_the_change_names_every_member(production):
     developers = iam_group(production, "developers")
     alice = iam_user(production, "alice", groups=["developers"])
-    iam_user(production, "bob", groups=["developers"])
+    bob = iam_user(production, "bob", groups=["developers"])
     shared = "arn:aws:iam::aws:policy/DataRead"
     ManagedPolicy.objects.create(
         arn=shared,
@@ -74,15 +84,81 @@ def test_a_user_inherits_group_policies_and_the_change_names_every_member(produc
         changed_at=NOW,
     )
     attach(production, developers, DATA_READ, kind="managed", name="DataRead", ref=shared)
-    service_row(production, alice, "s3", used_days=1)
-    service_row(production, alice, "sqs", used_days=300)
+    for member in (alice, bob):
+        service_row(production, member, "s3", used_days=1)
+        service_row(production, member, "sqs", used_days=300)
 
     suggestion = suggestion_for(arn=alice.arn, now=NOW)
 
     [change] = suggestion["changes"]
     assert change["kind"] == "group" and change["action"] == "replace"
-    assert change["affects"] == [alice.arn, alice.arn.replace("alice", "bob")]
+    assert change["affects"] == [alice.arn, bob.arn]
     assert change["after"]["Statement"][0]["Action"] == "s3:Get*"
+    assert "keeps what any of its 2 members used" in " ".join(suggestion["notes"])
+
+
+GROUP_DOCUMENT = {
+    "Version": "2012-10-17",
+    "Statement": [
+        {"Effect": "Allow", "Action": ["s3:GetObject", "sqs:SendMessage"], "Resource": "*"}
+    ],
+}
+
+
+def test_a_group_policy_keeps_what_another_member_uses(production):
+    developers = iam_group(production, "developers")
+    alice = iam_user(production, "alice", groups=["developers"])
+    bob = iam_user(production, "bob", groups=["developers"])
+    attach(production, developers, GROUP_DOCUMENT, name="dev", principal_type="group")
+    service_row(production, alice, "s3", used_days=1)
+    service_row(production, alice, "sqs", used_days=300)
+    service_row(production, bob, "sqs", used_days=1)  # Bob sends messages every day
+    service_row(production, bob, "s3", used_days=300)
+
+    suggestion = suggestion_for(arn=alice.arn, now=NOW)
+
+    # Alice's own view says sqs is unused by her, but the group keeps it for Bob.
+    assert suggestion["removed_services"] == ["sqs"]
+    [change] = suggestion["changes"]
+    assert change["action"] == "keep" and change["after"] == GROUP_DOCUMENT
+
+
+def test_a_group_policy_is_kept_whole_while_a_member_has_no_usage_data(production):
+    developers = iam_group(production, "developers")
+    alice = iam_user(production, "alice", groups=["developers"])
+    iam_user(production, "bob", groups=["developers"])  # never read
+    attach(production, developers, GROUP_DOCUMENT, name="dev", principal_type="group")
+    service_row(production, alice, "s3", used_days=1)
+    service_row(production, alice, "sqs", used_days=300)
+
+    [change] = suggestion_for(arn=alice.arn, now=NOW)["changes"]
+
+    assert change["action"] == "keep"
+
+
+def test_a_policy_that_is_a_boundary_elsewhere_is_replaced_not_rewritten(production):
+    arn = f"arn:aws:iam::{production.account_id}:policy/app-guard"
+    ManagedPolicy.objects.create(
+        arn=arn,
+        account=production,
+        name="app-guard",
+        path="/",
+        is_aws_managed=False,
+        attachment_count=1,  # AWS does not count boundary use
+        fingerprint="x",
+        first_seen_at=NOW,
+        changed_at=NOW,
+    )
+    app_a, app_b = iam_role(production, "app-a"), iam_role(production, "app-b")
+    attach(production, app_a, GROUP_DOCUMENT, kind="managed", name="app-guard", ref=arn)
+    attach(production, app_b, GROUP_DOCUMENT, kind="boundary", name="app-guard", ref=arn)
+    service_row(production, app_a, "s3", used_days=1)
+    service_row(production, app_a, "sqs", used_days=300)
+
+    [change] = suggestion_for(arn=app_a.arn, now=NOW)["changes"]
+
+    assert change["action"] == "replace"
+    assert change["new_policy_name"] == "app-guard-least-privilege"
 
 
 def test_action_level_usage_removes_unused_actions(production):
@@ -126,7 +202,9 @@ def test_refreshing_stores_one_suggestion_per_principal_in_fixed_queries(
         role = iam_role(production, f"worker-{n}")
         attach(production, role, BATCH, name=f"p{n}")
         service_row(production, role, "s3", used_days=1)
-    with django_assert_max_num_queries(13):  # 12, and the stored suggestions' fingerprints
+    # 12, one for policies used as boundaries, one for when each usage was read, one for the
+    # other members of groups (none here), and the stored suggestions' fingerprints.
+    with django_assert_max_num_queries(15):
         stored = refresh_suggestions(account=production, now=NOW)
     assert stored == 21
     assert refresh_suggestions(account=production, now=NOW) == 21  # idempotent
@@ -153,8 +231,22 @@ def test_rightsizing_rows_filter_by_kind_and_tag(production, legacy_batch):
     assert [r.principal_name for r in rightsizing_rows(tag="team=payments")] == ["tagged"]
     assert [r.principal_name for r in rightsizing_rows(tag="team")] == ["tagged"]
     assert list(rightsizing_rows(kind="user")) == []
+    # A tag key is a key, never a lookup: `__`, `contains`, `regex` are names like others.
+    assert list(rightsizing_rows(tag="team__contains=x")) == []
+    assert list(rightsizing_rows(tag="regex=(")) == []
+    assert list(rightsizing_rows(tag="team=payments(")) == []
     with pytest.raises(ValueError):
-        list(rightsizing_rows(tag="team__contains=x"))
+        list(rightsizing_rows(tag="=payments"))
+
+
+def test_a_tag_named_like_a_lookup_is_matched_as_a_tag(production):
+    odd = iam_role(production, "odd", tags={"contains": "x", "0": "x", "gt": "b"})
+    attach(production, odd, BATCH, name="o")
+    service_row(production, odd, "s3", used_days=1)
+    service_row(production, odd, "sqs", used_days=300)
+    refresh_suggestions(account=production, now=NOW)
+    for tag, expected in [("contains=x", ["odd"]), ("0=x", ["odd"]), ("gt=a", []), ("gt", ["odd"])]:
+        assert [r.principal_name for r in rightsizing_rows(tag=tag)] == expected, tag
 
 
 def test_suggest_policy_prints_one_json_object(legacy_batch):
@@ -290,3 +382,107 @@ def test_a_suggestion_recomputed_while_aws_checks_it_keeps_its_own_data(legacy_b
     stored = PolicySuggestion.objects.get(principal_arn=legacy_batch.arn)
     assert stored.data["removed_services"] == ["sqs"] and stored.removed_services == 1
     assert stored.data["validation"]["checked_by"] != "access-analyzer"  # to be sent next time
+
+
+# --- How old the usage is ----------------------------------------------------------------------
+
+STALE_DOCUMENT = {
+    "Version": "2012-10-17",
+    "Statement": [{"Effect": "Allow", "Action": ["s3:GetObject", "sqs:*"], "Resource": "*"}],
+}
+
+
+@pytest.fixture
+def daily_batch(production):
+    role = iam_role(production, "daily-batch")
+    attach(production, role, STALE_DOCUMENT, name="batch")
+    return role
+
+
+def test_usage_read_long_ago_removes_nothing(production, daily_batch):
+    # Service last-accessed has failed for 100 days; the last read showed s3 used the day before.
+    succeeded_run(production, Source.SERVICE_LAST_ACCESSED, at=days_ago(100))
+    service_row(production, daily_batch, "s3", used_days=101)
+    service_row(production, daily_batch, "sqs", used_days=300)
+
+    suggestion = suggestion_for(arn=daily_batch.arn, now=NOW)
+
+    assert suggestion["removed_services"] == []
+    assert [c["action"] for c in suggestion["changes"]] == ["keep"]
+    assert {s["verdict"] for s in suggestion["services"]} == {"stale"}
+    assert "100 days ago" in suggestion["notes"][0]
+    assert "too old to remove anything" in suggestion["notes"][0]
+
+
+def test_usage_is_judged_as_of_when_it_was_read(production, daily_batch):
+    succeeded_run(production, Source.SERVICE_LAST_ACCESSED, at=days_ago(1))
+    service_row(production, daily_batch, "s3", used_days=91)  # 90 days before the read
+    service_row(production, daily_batch, "sqs", used_days=300)
+
+    suggestion = suggestion_for(arn=daily_batch.arn, now=NOW)
+
+    assert suggestion["removed_services"] == ["sqs"]
+
+
+def test_a_principal_whose_job_failed_is_judged_by_its_older_read(production, daily_batch):
+    other = iam_role(production, "other")
+    succeeded_run(production, Source.SERVICE_LAST_ACCESSED, at=days_ago(10))
+    latest = succeeded_run(production, Source.SERVICE_LAST_ACCESSED, at=days_ago(0.1))
+    latest.counts = {"unread": [daily_batch.arn]}
+    latest.save()
+    service_row(production, daily_batch, "s3", used_days=95)
+    service_row(production, daily_batch, "sqs", used_days=300)
+
+    assert CollectionRun.objects.service_access_read_at(
+        account_id=production.pk, principal_arns=[daily_batch.arn, other.arn]
+    ) == {daily_batch.arn: days_ago(10), other.arn: days_ago(0.1)}
+    suggestion = suggestion_for(arn=daily_batch.arn, now=NOW)
+    assert suggestion["removed_services"] == []
+    assert "10 days ago" in suggestion["notes"][0]
+
+
+def test_an_import_of_one_principal_dates_only_that_principal(production, daily_batch):
+    other = iam_role(production, "other")
+    succeeded_run(production, Source.SERVICE_LAST_ACCESSED, at=days_ago(1))
+    upload = succeeded_run(production, Source.SERVICE_LAST_ACCESSED, at=days_ago(0.1))
+    upload.counts = {"read": [other.arn]}
+    upload.save()
+
+    assert CollectionRun.objects.service_access_read_at(
+        account_id=production.pk, principal_arns=[daily_batch.arn, other.arn]
+    ) == {daily_batch.arn: days_ago(1), other.arn: days_ago(0.1)}
+
+
+def test_a_cut_list_of_unread_principals_dates_nobody_by_that_run(production, daily_batch):
+    succeeded_run(production, Source.SERVICE_LAST_ACCESSED, at=days_ago(3))
+    cut = succeeded_run(production, Source.SERVICE_LAST_ACCESSED, at=days_ago(0.1))
+    cut.counts = {"unread": ["arn:aws:iam::123456789012:role/x"], "unread_more": 900}
+    cut.save()
+
+    assert CollectionRun.objects.service_access_read_at(
+        account_id=production.pk, principal_arns=[daily_batch.arn]
+    ) == {daily_batch.arn: days_ago(3)}
+
+
+def test_a_collection_names_the_principals_it_could_not_read_and_an_import_the_one_it_read(
+    production, daily_batch
+):
+    other = iam_role(production, "other")
+    read = PrincipalServiceAccess(
+        principal_arn=other.arn, job_status="COMPLETED", services=(), error=None
+    )
+    failed = PrincipalServiceAccess(
+        principal_arn=daily_batch.arn, job_status="FAILED", services=(), error="Throttling"
+    )
+    collected = store_service_last_accessed(
+        account=production, results=(read, failed), now=NOW, previous_seen_at=None
+    )
+    assert collected["unread"] == [daily_batch.arn] and "read" not in collected
+    imported = store_service_last_accessed(
+        account=production,
+        results=(read,),
+        now=NOW,
+        previous_seen_at=None,
+        every_principal=False,
+    )
+    assert imported["read"] == [other.arn] and "unread" not in imported
