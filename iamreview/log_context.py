@@ -6,6 +6,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 
+from django.core.exceptions import PermissionDenied
+
 _context: ContextVar[dict | None] = ContextVar("iamreview_log_context", default=None)
 
 
@@ -35,7 +37,7 @@ class RefusalsWithoutTraceback(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         exc = record.exc_info[1] if record.exc_info else None
-        if exc is not None and type(exc).__name__ == "PermissionDenied":
+        if isinstance(exc, PermissionDenied):  # its subclasses too (separation of duties)
             record.exc_info = None
             record.exc_text = None
         return True

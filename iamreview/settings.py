@@ -142,7 +142,10 @@ DATABASE_URL = env("DATABASE_URL", f"sqlite:///{VAR_DIR / 'iamreview.sqlite3'}")
 DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60)}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     VAR_DIR.mkdir(exist_ok=True)
-    DATABASES["default"]["OPTIONS"] = {"timeout": 20}
+    # IMMEDIATE: a writing transaction takes the write lock when it begins, so concurrent
+    # writers wait (up to the timeout) instead of failing at once with "database is locked"
+    # when a read lock cannot be upgraded.
+    DATABASES["default"]["OPTIONS"] = {"timeout": 20, "transaction_mode": "IMMEDIATE"}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_USER_MODEL = "accounts.User"
@@ -471,6 +474,9 @@ LOGGING = {
     },
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", "INFO")},
     "loggers": {
+        # Django's own default sends `django` to a second, unfiltered console under DEBUG
+        # (`make run`): every 403 printed again with its traceback. One handler, ours.
+        "django": {"handlers": ["console"], "level": "INFO", "propagate": False},
         "django.db.backends": {"level": "INFO"},
         "axes": {"level": "WARNING"},
         # boto3 announces every credential lookup; moto's demo server logs every request.

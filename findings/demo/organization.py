@@ -89,6 +89,7 @@ def build_demo_organization(
     now = as_utc(now)
     rng = random.Random(seed)
     _seed_moto_identifiers(seed)
+    date_simulated_credential_reports()
     regions = DEFAULT_REGIONS
     # One boto3 session for every client: each new session would load the service models again.
     aws = boto3.session.Session(region_name=regions[0])
@@ -430,6 +431,25 @@ def _iam_backend(account_id: str) -> Any:
 
     # moto 5.2 keys IAM backends by partition ("aws"); "global" is an alias for the same one.
     return iam_backends[account_id]["aws"]
+
+
+def date_simulated_credential_reports() -> None:
+    """moto answers GetCredentialReport with a GeneratedTime fixed in 2015; AWS answers when
+    the report was made (at most four hours before). The demo's simulation answers the time
+    of the request, so that the collection page does not call fresh data eleven years old."""
+    from moto.iam.responses import IamResponse
+
+    if getattr(IamResponse.get_credential_report, "dated_by_demo", False):
+        return
+    undated = IamResponse.get_credential_report
+
+    def dated(self):
+        answer = undated(self)
+        answer.result["GeneratedTime"] = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        return answer
+
+    dated.dated_by_demo = True
+    IamResponse.get_credential_report = dated
 
 
 def _seed_moto_identifiers(seed: int) -> None:

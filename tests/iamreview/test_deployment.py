@@ -124,3 +124,53 @@ def test_celery_app_loads_with_its_beat_schedule():
     )
     assert result.returncode == 0, result.stderr
     assert "heartbeat" in result.stdout and "True" in result.stdout
+
+
+SQLITE_WRITERS = """
+import os, sys, threading, time
+import django
+django.setup()
+from django.db import connection, connections, transaction
+with connection.cursor() as cursor:
+    cursor.execute("CREATE TABLE counter (n integer)")
+    cursor.execute("INSERT INTO counter VALUES (0)")
+connection.close()
+errors = []
+def add_one():
+    try:
+        with transaction.atomic():
+            with connections["default"].cursor() as cursor:
+                cursor.execute("SELECT n FROM counter")
+                n = cursor.fetchone()[0]
+                time.sleep(0.2)  # the others read meanwhile: a deferred lock cannot be upgraded
+                cursor.execute("UPDATE counter SET n = %s", [n + 1])
+    except Exception as exc:
+        errors.append(repr(exc))
+    finally:
+        connections.close_all()
+threads = [threading.Thread(target=add_one) for _ in range(4)]
+[t.start() for t in threads]
+[t.join() for t in threads]
+with connection.cursor() as cursor:
+    cursor.execute("SELECT n FROM counter")
+    print(cursor.fetchone()[0], errors)
+"""
+
+
+def test_the_demo_database_lets_concurrent_writers_wait_instead_of_failing(tmp_path):
+    # `make run` is SQLite: parallel registrations answered 500 "database is locked".
+    env = {k: v for k, v in os.environ.items() if k not in {"DEBUG", "SECRET_KEY", "AUDIT_LOG_KEY"}}
+    env.update(
+        DATABASE_URL=f"sqlite:///{tmp_path / 'w.sqlite3'}",
+        DJANGO_SETTINGS_MODULE="iamreview.settings",
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", SQLITE_WRITERS],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split()[0] == "4" and result.stdout.strip().endswith("[]"), result.stdout

@@ -149,7 +149,10 @@ def read_organization(organization: DemoOrganization) -> list[AccountView]:
                 key["LastUsedDate"] = last_used["AccessKeyLastUsed"].get("LastUsedDate")
             keys[user["UserName"]] = metadata
         assert iam.generate_credential_report()["State"] in {"STARTED", "INPROGRESS", "COMPLETE"}
-        content = iam.get_credential_report()["Content"].decode()
+        report = iam.get_credential_report()
+        content = report["Content"].decode()
+        # As AWS dates it (moto alone says 2015): generated just now, not years ago.
+        assert datetime.now(UTC) - report["GeneratedTime"] < timedelta(minutes=10)
         views.append(
             AccountView(
                 account_id=account.account_id,
