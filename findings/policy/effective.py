@@ -91,7 +91,10 @@ class EffectivePermissions:
 
     @cached_property
     def _variables(self) -> dict[str, str]:
-        return {"aws:username": self.principal_name}
+        # AWS sets aws:username for IAM users only: for a role (or a group's own view) the
+        # variable is absent, and a Resource naming it matches nothing.
+        is_user = self.principal_arn.split(":", 5)[-1].startswith("user/")
+        return {"aws:username": self.principal_name} if is_user else {}
 
     @cached_property
     def _identity(self) -> list[tuple[Policy, Statement]]:

@@ -89,3 +89,15 @@ def test_conditions_are_carried_as_conditional():
 
 def test_an_unconditional_deny_on_everything_removes_the_action():
     assert not effective(ADMIN, deny("iam:PassRole")).allows(action="iam:PassRole")
+
+
+def test_a_role_has_no_aws_username_so_a_resource_naming_it_matches_nothing():
+    # AWS sets aws:username for IAM users only: a role named "dev" is not user/dev.
+    self_service = allow("iam:CreateAccessKey", "arn:aws:iam::111122223333:user/${aws:username}")
+    role = effective_permissions(
+        principal_arn="arn:aws:iam::111122223333:role/dev",
+        principal_name="dev",
+        policies=[Policy("self-service", "inline", self_service)],
+    )
+    decision = role.decide(action="iam:CreateAccessKey", resource=ARN)
+    assert not decision.allowed
