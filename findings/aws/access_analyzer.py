@@ -6,16 +6,22 @@ GetFindingV2, which cover every analyzer type.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any
+from dataclasses import replace
+from datetime import datetime
+from typing import Any, NamedTuple
 
 import boto3
+from botocore.exceptions import ClientError
 
 from findings.aws.convert import json_safe, load_json, parse_timestamp
 from findings.aws.errors import AWS_EXCEPTIONS, ParseError, translate
 from findings.aws.records import AccessAnalyzerSnapshot, Analyzer, AnalyzerFinding
 from findings.aws.session import client
 from findings.aws.shapes import check_shape
+
+logger = logging.getLogger(__name__)
 
 # An analyzer being created, or whose creation failed, has no findings to list.
 ANALYZER_STATUSES_WITHOUT_FINDINGS = ("CREATING", "FAILED")
@@ -36,6 +42,14 @@ NOT_SUMMARY_FIELDS = ("findingDetails", "nextToken", "ResponseMetadata")
 ClientFactory = Callable[[str], Any]
 
 
+class KnownFinding(NamedTuple):
+    """What is stored of a finding: when AWS last updated it, and its details then."""
+
+    analyzer_arn: str
+    updated_at: datetime | None
+    details: tuple[dict[str, Any], ...]
+
+
 # --- Fetching -----------------------------------------------------------------------------------
 
 
@@ -44,11 +58,15 @@ def fetch_access_analyzer(
     *,
     regions: Iterable[str],
     progress: Callable[[int, int], object] | None = None,
+    known: Mapping[str, KnownFinding] | None = None,
 ) -> AccessAnalyzerSnapshot:
     """Every analyzer and finding (all statuses) in ``regions``.
 
     A region that fails is recorded in ``region_errors`` with nothing from it kept, so that a
     partial listing is never mistaken for findings having been resolved.
+
+    ``known`` (finding id -> what is stored of it): a finding its analyzer lists with the same
+    updatedAt keeps the stored details, without a GetFindingV2 call; the rest are read.
     """
     if isinstance(session_or_client_factory, boto3.Session):
         session = session_or_client_factory
@@ -64,7 +82,9 @@ def fetch_access_analyzer(
     region_errors: dict[str, str] = {}
     for done, region in enumerate(regions, start=1):
         try:
-            region_analyzers, region_findings = _collect_region(client_for_region(region), region)
+            region_analyzers, region_findings = _collect_region(
+                client_for_region(region), region, known=known or {}
+            )
         except AWS_EXCEPTIONS as exc:
             region_errors[region] = translate(exc).readable()
         else:
@@ -78,7 +98,7 @@ def fetch_access_analyzer(
 
 
 def _collect_region(
-    analyzer_client: Any, region: str
+    analyzer_client: Any, region: str, *, known: Mapping[str, KnownFinding]
 ) -> tuple[list[Analyzer], list[AnalyzerFinding]]:
     pages = analyzer_client.get_paginator("list_analyzers").paginate()
     names = [summary["name"] for page in pages for summary in page["analyzers"]]
@@ -103,13 +123,50 @@ def _collect_region(
         pages = analyzer_client.get_paginator("list_findings_v2").paginate(analyzerArn=analyzer.arn)
         for page in pages:
             for summary in page["findings"]:
-                response = _get_finding_v2(
-                    analyzer_client, analyzer_arn=analyzer.arn, finding_id=summary["id"]
+                finding = _finding_of_summary(
+                    analyzer_client,
+                    summary,
+                    region=region,
+                    analyzer_arn=analyzer.arn,
+                    stored=known.get(summary["id"]),
                 )
-                findings.append(
-                    finding_from_get_finding_v2(response, region=region, analyzer_arn=analyzer.arn)
-                )
+                if finding is not None:
+                    findings.append(finding)
     return analyzers, findings
+
+
+def _finding_of_summary(
+    analyzer_client: Any,
+    summary: Mapping[str, Any],
+    *,
+    region: str,
+    analyzer_arn: str,
+    stored: KnownFinding | None,
+) -> AnalyzerFinding | None:
+    """The finding a FindingSummaryV2 lists: its details as stored when AWS has not updated it
+    since, else read with GetFindingV2. None when AWS deleted it in between (ListFindingsV2
+    still listed it): it is not read as anything, and the rest of the region is kept."""
+    listed = finding_from_get_finding_v2(summary, region=region, analyzer_arn=analyzer_arn)
+    if (
+        stored is not None
+        and stored.details
+        and stored.analyzer_arn == analyzer_arn
+        and stored.updated_at is not None
+        and stored.updated_at == listed.updated_at
+    ):
+        return replace(listed, details=tuple(stored.details))
+    try:
+        response = _get_finding_v2(
+            analyzer_client, analyzer_arn=analyzer_arn, finding_id=summary["id"]
+        )
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") != "ResourceNotFoundException":
+            raise
+        logger.info(
+            "Finding %s of %s was deleted before it could be read", summary["id"], analyzer_arn
+        )
+        return None
+    return finding_from_get_finding_v2(response, region=region, analyzer_arn=analyzer_arn)
 
 
 def _get_finding_v2(analyzer_client: Any, *, analyzer_arn: str, finding_id: str) -> dict[str, Any]:

@@ -5,14 +5,15 @@ storage of a source is all-or-nothing, so a failure half-way leaves the previous
 """
 
 import logging
-from collections.abc import Callable, Iterable
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from django.db import transaction
 from django.utils import timezone
 
-from findings.aws.access_analyzer import fetch_access_analyzer
+from findings.aws.access_analyzer import KnownFinding, fetch_access_analyzer
 from findings.aws.authorization_details import (
     attached_aws_managed_policy_arns,
     fetch_authorization_details,
@@ -20,6 +21,7 @@ from findings.aws.authorization_details import (
 )
 from findings.aws.credential_report import fetch_credential_report
 from findings.aws.errors import AwsError, ParseError
+from findings.aws.records import PrincipalServiceAccess
 from findings.aws.service_last_accessed import fetch_service_last_accessed
 from findings.aws.session import (
     Session,
@@ -47,7 +49,14 @@ from findings.collection.store import (
     store_credential_report,
     store_service_last_accessed,
 )
-from findings.models import AwsAccount, CollectionRun, IamRole, IamUser, Source
+from findings.models import (
+    AccessAnalyzerFinding,
+    AwsAccount,
+    CollectionRun,
+    IamRole,
+    IamUser,
+    Source,
+)
 from findings.reviews.freshness import detect_and_refresh
 from findings.reviews.services import verify_remediations
 from findings.rightsizing.services import refresh_suggestions
@@ -67,6 +76,8 @@ class Outcome:
     counts: dict = field(default_factory=dict)
     data_generated_at: datetime | None = None
     warning: str = ""
+    # What was read is stored, but too little of it: the run fails with this message.
+    failure: str = ""
 
 
 def account_session(*, account: AwsAccount, purpose: str) -> Session:
@@ -183,12 +194,53 @@ def _collect_service_last_accessed(account: AwsAccount, progress: Progress) -> O
             now=timezone.now(),
             previous_seen_at=_previous_seen_at(account, Source.SERVICE_LAST_ACCESSED),
         )
-    failed = [r for r in results if r.error]
-    warning = ""
-    if failed:
-        sample = "; ".join(f"{r.principal_arn}: {r.error}" for r in failed[:3])
-        warning = f"{len(failed)} of {len(results)} principals could not be read ({sample})"
-    return Outcome(counts=counts, warning=warning)
+    return Outcome(counts=counts, **_unread_principals(results))
+
+
+# More than this share of the principals unread fails the run (what was read is still stored):
+# a run that read almost nobody (the session expired, IAM throttled past every retry) must not
+# count as fresh data. A smaller share is a success with a warning naming the principals.
+SERVICE_LAST_ACCESSED_MAX_UNREAD_SHARE = 0.5
+
+
+def _unread_principals(results: Sequence[PrincipalServiceAccess]) -> dict:
+    """The warning, or the failure, of the principals whose job failed."""
+    failed = [r for r in results if r.error or r.job_status != "COMPLETED"]
+    if not failed:
+        return {}
+    if len(failed) > SERVICE_LAST_ACCESSED_MAX_UNREAD_SHARE * len(results):
+        errors = Counter(r.error or f"job {r.job_status}" for r in failed)
+        named = "; ".join(f"{error} ({n} of them)" for error, n in errors.most_common(3))
+        if len(errors) > 3:
+            named += f"; and {len(errors) - 3} other errors"
+        return {
+            "failure": (
+                f"{len(failed)} of {len(results)} principals could not be read, more than "
+                f"{SERVICE_LAST_ACCESSED_MAX_UNREAD_SHARE:.0%}: {named}. What the other "
+                f"{len(results) - len(failed)} showed is stored; the unread principals keep "
+                "their previous data."
+            )
+        }
+    sample = "; ".join(f"{r.principal_arn}: {r.error or r.job_status}" for r in failed[:3])
+    return {"warning": f"{len(failed)} of {len(results)} principals could not be read ({sample})"}
+
+
+def _stored_findings(*, account: AwsAccount, regions: list[str]) -> dict[str, KnownFinding]:
+    """The account's findings collected from these regions' analyzers with their details: one
+    that AWS lists unchanged (same updatedAt) is not read again with GetFindingV2."""
+    rows = (
+        AccessAnalyzerFinding.objects.filter(account=account, region__in=regions)
+        .exclude(analyzer_arn="")
+        .exclude(details=[])
+        .values_list("finding_id", "analyzer_arn", "aws_updated_at", "details")
+    )
+    return {
+        finding_id: KnownFinding(
+            analyzer_arn=analyzer_arn, updated_at=updated_at, details=tuple(details)
+        )
+        for finding_id, analyzer_arn, updated_at, details in rows
+        if isinstance(details, list)
+    }
 
 
 def _collect_access_analyzer(account: AwsAccount, progress: Progress) -> Outcome:
@@ -199,6 +251,7 @@ def _collect_access_analyzer(account: AwsAccount, progress: Progress) -> Outcome
         session,
         regions=regions,
         progress=lambda done, total: progress(done, total, f"{done} of {total} regions read"),
+        known=_stored_findings(account=account, regions=regions),
     )
     if snapshot.region_errors and len(snapshot.region_errors) == len(regions):
         raise CollectionFailed(
@@ -248,7 +301,10 @@ def run_collection(*, run: CollectionRun, on_progress: Progress | None = None) -
 
 
 def _run_collection(*, run: CollectionRun, on_progress: Progress | None) -> None:
-    start_run(run=run)
+    # A run from pick_up_run is already started; a queued one is started here, unless another
+    # delivery started it first or the sweep failed it (start_run says which, in the log).
+    if run.status == CollectionRun.Status.QUEUED and not start_run(run=run):
+        return
 
     def progress(done: int, total: int, message: str) -> None:
         report_progress(run_id=run.pk, done=done, total=total, message=message)
@@ -268,14 +324,15 @@ def _run_collection(*, run: CollectionRun, on_progress: Progress | None) -> None
             run=run, succeeded=False, error=f"Unexpected error: {exc.__class__.__name__}: {exc}"
         )
     else:
-        finish_run(
+        finished = finish_run(
             run=run,
-            succeeded=True,
+            succeeded=not outcome.failure,
             counts=outcome.counts,
-            error=outcome.warning,
+            error=outcome.failure or outcome.warning,
             data_generated_at=outcome.data_generated_at,
         )
-        detect_after(run=run)
+        if finished and not outcome.failure:
+            detect_after(run=run)
 
 
 def detect_after(*, run: CollectionRun) -> None:

@@ -18,7 +18,16 @@ from findings.aws.records import AccessAnalyzerSnapshot, CredentialReport
 from findings.aws.service_last_accessed import parse_service_last_accessed_file
 from findings.collection.collectors import detect_after
 from findings.collection.ownership import detail_arns, foreign_arn, other_findings_owner
-from findings.collection.runs import claim_run, finish_run, last_success, start_run
+from findings.collection.runs import (
+    RunLost,
+    claim_run,
+    finish_run,
+    heartbeat,
+    hold_run,
+    last_success,
+    note_lost_run,
+    start_run,
+)
 from findings.collection.store import (
     store_access_analyzer,
     store_authorization_details,
@@ -153,10 +162,13 @@ def import_file(
         requested_by=requested_by,
         detail=filename,
     )
-    start_run(run=run)
+    if not start_run(run=run):  # the sweep failed it first: nothing was read
+        raise ImportRejected(f"{filename or 'The file'} was not imported: {run.error}")
     previous = last_success(account=account, source=source)
     try:
-        with transaction.atomic():
+        # A big file takes a while: the heartbeat tells the sweep this run is alive, so that
+        # no other run of the source is started beside it.
+        with heartbeat(run_id=run.pk), transaction.atomic():
             counts, generated_at = store_parsed(
                 account=account,
                 kind=kind,
@@ -165,6 +177,17 @@ def import_file(
                 principal_arn=principal_arn,
                 complete=complete,
             )
+            hold_run(run=run)
+    except RunLost as exc:  # failed by the sweep meanwhile: the storage was rolled back
+        note_lost_run(
+            run=run,
+            outcome="had read the file, but stored nothing of it (the source may have been "
+            "collected meanwhile): import the file again",
+        )
+        raise ImportRejected(
+            f"{filename or 'The file'} was not stored: its run was failed while it was being "
+            "imported (no heartbeat reached the database). Import it again."
+        ) from exc
     except (ParseError, DataError) as exc:  # DataError: a value the database refuses
         finish_run(run=run, succeeded=False, error=f"{filename or 'file'}: {exc}")
         raise ImportRejected(

@@ -1,5 +1,6 @@
 """The AWS account registry: add, change, disable accounts; discover them in an Organization."""
 
+import logging
 from dataclasses import dataclass
 
 from django.core.exceptions import ValidationError
@@ -17,7 +18,16 @@ from findings.aws.session import (
 )
 from findings.models import AwsAccount
 
+logger = logging.getLogger(__name__)
+
 INACTIVE_ORG_STATES = {"SUSPENDED", "PENDING_CLOSURE", "CLOSED"}
+# Our own org_state for an account ListAccounts no longer lists: it left the organization,
+# moved to another one, or was closed more than 90 days ago (AWS then stops listing it).
+NOT_LISTED = "NOT_LISTED"
+NOT_LISTED_REASON = (
+    "no longer listed by the organization's ListAccounts (it left the organization, moved to "
+    "another one, or was closed over 90 days ago)"
+)
 
 
 def parse_regions(*, value: str | list[str] | None) -> list[str]:
@@ -145,6 +155,9 @@ def discover_organization_accounts(
     """List every account of the AWS Organization and register new ones.
 
     Suspended or closed accounts are marked (and not collected); names and states are refreshed.
+    An account seen in the organization before that it no longer lists is marked NOT_LISTED;
+    one that discovery added is also disabled (one added by hand may be collected on its own).
+    Nothing is deleted: the account keeps its data, and is enabled again if it comes back.
     """
     session = (
         assume_role_session(
@@ -182,7 +195,7 @@ def discover_organization_accounts(
                 account.enabled = False
                 result.deactivated.append(account)
             else:
-                if active and account.org_state in INACTIVE_ORG_STATES and not account.enabled:
+                if active and _disabled_by_discovery(account) and not account.enabled:
                     account.enabled = True  # disabled by discovery, active again in AWS
                 result.updated.append(account)
             before = _audit_view(AwsAccount.objects.get(pk=account.pk))
@@ -200,4 +213,47 @@ def discover_organization_accounts(
                 before=before,
                 after=_audit_view(account),
             )
+        listed = {item.account_id for item in org_accounts}
+        # An organization always lists its management account: an empty listing is not news.
+        if listed:
+            _mark_not_listed(
+                accounts=[a for a in known.values() if a.account_id not in listed],
+                result=result,
+            )
     return result
+
+
+def _disabled_by_discovery(account: AwsAccount) -> bool:
+    return account.org_state in INACTIVE_ORG_STATES or (
+        account.org_state == NOT_LISTED and account.origin == AwsAccount.Origin.ORGANIZATIONS
+    )
+
+
+def _mark_not_listed(*, accounts: list[AwsAccount], result: DiscoveryResult) -> None:
+    """Accounts seen in the organization before (an org_state) that it no longer lists."""
+    for account in accounts:
+        if not account.org_state or account.org_state == NOT_LISTED:
+            continue  # never in the organization, or already marked
+        before = _audit_view(account)
+        account.org_state = NOT_LISTED
+        if account.origin == AwsAccount.Origin.ORGANIZATIONS and account.enabled:
+            account.enabled = False
+            result.deactivated.append(account)
+        else:
+            result.updated.append(account)
+        account.save(update_fields=["org_state", "enabled"])
+        record(
+            actor=None,
+            action="aws_account.discovered_change",
+            target_type="aws_account",
+            target_id=account.pk,
+            target_label=str(account),
+            before=before,
+            after={**_audit_view(account), "reason": NOT_LISTED_REASON},
+        )
+        logger.warning(
+            "AWS account %s is %s%s",
+            account,
+            NOT_LISTED_REASON,
+            ": disabled, no longer collected" if not account.enabled else "",
+        )

@@ -11,7 +11,8 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import DatabaseError, IntegrityError, connection, connections, transaction
-from django.db.models import F, Q
+from django.db.models import F, Q, Value
+from django.db.models.functions import Concat, Greatest
 from django.utils import timezone
 
 from accounts.models import User
@@ -98,17 +99,19 @@ def this_worker() -> str:
 
 
 def pick_up_run(*, run_id: int) -> CollectionRun | None:
-    """The run a task delivery should carry out, or None when there is nothing to do.
+    """The run a task delivery should carry out, started by this worker, or None when there is
+    nothing to do.
 
-    A queued run is started; a running run whose heartbeat stopped (its worker died and the
-    broker delivered the task again) is taken over and started again from the beginning,
-    which is safe because storage is one transaction. A run with a fresh heartbeat raises
-    RunBusy; a run that has stopped its worker MAX_ATTEMPTS times is failed.
+    A queued run is started (one conditional UPDATE: of two deliveries, one starts it; the
+    other sees it running and is told RunBusy); a running run whose heartbeat stopped (its
+    worker died and the broker delivered the task again) is taken over and started again from
+    the beginning, which is safe because storage is one transaction. A run with a fresh
+    heartbeat raises RunBusy; a run that has stopped its worker MAX_ATTEMPTS times is failed.
     """
     run = CollectionRun.objects.select_related("account").filter(pk=run_id).first()
     if run is None or not run.is_active:
         return None
-    if run.status == CollectionRun.Status.QUEUED:
+    if run.status == CollectionRun.Status.QUEUED and start_run(run=run):
         return run
     taken = (
         CollectionRun.objects.filter(pk=run_id, status=CollectionRun.Status.RUNNING)
@@ -128,7 +131,12 @@ def pick_up_run(*, run_id: int) -> CollectionRun | None:
             error=f"Gave up: the worker stopped during each of {run.attempts} attempts.",
         )
         return None
-    return run
+    restarted = _mark_started(
+        run=run,
+        status=CollectionRun.Status.RUNNING,
+        message="Starting again: the previous worker stopped",
+    )
+    return run if restarted else None
 
 
 def beat(*, run_id: int) -> None:
@@ -203,10 +211,23 @@ def claim_run(
         raise AlreadyRunning(active) from None
 
 
-def start_run(*, run: CollectionRun) -> None:
+def start_run(*, run: CollectionRun) -> bool:
+    """Start a queued run in this worker: QUEUED -> RUNNING in one conditional UPDATE.
+
+    False, and nothing written, when the run is no longer queued: another delivery started it,
+    or the sweep failed it as abandoned (and queued its retry, which holds the claim now).
+    """
+    started = _mark_started(run=run, status=CollectionRun.Status.QUEUED, message="Starting")
+    if not started:
+        run.refresh_from_db(fields=["status", "error"])
+        logger.warning("Run %s not started: it is %s, no longer queued", run.pk, run.status)
+    return started
+
+
+def _mark_started(*, run: CollectionRun, status: str, message: str) -> bool:
+    """One more attempt at `run`, by this worker, if the run still has `status`."""
     now = timezone.now()
-    message = "Starting again: the previous worker stopped" if run.attempts else "Starting"
-    CollectionRun.objects.filter(pk=run.pk).update(
+    started = CollectionRun.objects.filter(pk=run.pk, status=status).update(
         status=CollectionRun.Status.RUNNING,
         started_at=now,
         heartbeat_at=now,
@@ -214,19 +235,49 @@ def start_run(*, run: CollectionRun) -> None:
         attempts=F("attempts") + 1,
         progress_message=message,
     )
-    run.refresh_from_db(
-        fields=["status", "started_at", "heartbeat_at", "worker", "attempts", "progress_message"]
-    )
+    if started:
+        run.refresh_from_db(
+            fields=[
+                "status",
+                "started_at",
+                "heartbeat_at",
+                "worker",
+                "attempts",
+                "progress_message",
+            ]
+        )
+    return bool(started)
 
 
 def report_progress(*, run_id: int, done: int, total: int, message: str) -> None:
-    # A plain UPDATE outside the storage transaction, so the page sees it while work goes on.
-    CollectionRun.objects.filter(pk=run_id).update(
+    # A plain UPDATE outside the storage transaction, so the page sees it while work goes on;
+    # a run the sweep has failed keeps its "Failed".
+    CollectionRun.objects.filter(pk=run_id, status=CollectionRun.Status.RUNNING).update(
         progress_done=done,
         progress_total=total,
         progress_message=message[:300],
         heartbeat_at=timezone.now(),
     )
+
+
+class RunLost(Exception):
+    """The run is no longer this worker's: the sweep failed it (its heartbeat had stopped)."""
+
+
+def hold_run(*, run: CollectionRun) -> None:
+    """Inside a storage transaction: lock the run's row until the commit, or raise RunLost
+    (which rolls the storage back) when the run is no longer running.
+
+    The sweep skips locked rows, so a run held here cannot be failed while its data commits,
+    and data is never committed under a run the sweep has already failed (whose source another
+    run may be storing meanwhile).
+    """
+    if not (
+        CollectionRun.objects.select_for_update()
+        .filter(pk=run.pk, status=CollectionRun.Status.RUNNING)
+        .exists()
+    ):
+        raise RunLost(run.pk)
 
 
 def finish_run(
@@ -236,31 +287,47 @@ def finish_run(
     counts: dict | None = None,
     error: str = "",
     data_generated_at: datetime | None = None,
-) -> None:
-    # Progress was written by report_progress (a plain UPDATE), not through this object.
-    run.refresh_from_db(fields=["progress_done", "progress_total"])
-    run.status = CollectionRun.Status.SUCCEEDED if succeeded else CollectionRun.Status.FAILED
-    run.finished_at = timezone.now()
-    run.counts = counts or {}
-    run.error = error[:5000]
-    run.data_generated_at = data_generated_at
+) -> bool:
+    """Record how a run ended, if it is still queued or running: False when it had already
+    ended (the sweep failed it as a dead worker's while this worker was still at it). Such a
+    run stays failed; a note on it says how this worker ended, and a warning is logged."""
+    now = timezone.now()
+    values = {
+        "status": CollectionRun.Status.SUCCEEDED if succeeded else CollectionRun.Status.FAILED,
+        "finished_at": now,
+        "counts": counts or {},
+        "error": error[:5000],
+        "data_generated_at": data_generated_at,
+        "progress_message": "Done" if succeeded else "Failed",
+    }
     if succeeded:
-        run.progress_done = run.progress_total = max(run.progress_total, 1)
-        run.progress_message = "Done"
-    else:
-        run.progress_message = "Failed"
-    run.save(
-        update_fields=[
-            "status",
-            "finished_at",
-            "counts",
-            "error",
-            "data_generated_at",
-            "progress_done",
-            "progress_total",
-            "progress_message",
-        ]
+        values["progress_done"] = values["progress_total"] = Greatest(F("progress_total"), 1)
+    finished = CollectionRun.objects.filter(pk=run.pk, status__in=ACTIVE_STATUSES).update(**values)
+    if not finished:
+        _note_late_finish(run=run, at=now, outcome=_outcome(succeeded=succeeded, error=error))
+    run.refresh_from_db(fields=list({*values, "progress_done", "progress_total"}))
+    return bool(finished)
+
+
+def _outcome(*, succeeded: bool, error: str) -> str:
+    if succeeded:
+        return "succeeded (what it read is stored)"
+    return f"failed: {error[:500]}"
+
+
+def note_lost_run(*, run: CollectionRun, outcome: str) -> None:
+    """Say on a run the sweep failed how its worker, still alive, ended after all."""
+    _note_late_finish(run=run, at=timezone.now(), outcome=outcome)
+    run.refresh_from_db(fields=["error"])
+
+
+def _note_late_finish(*, run: CollectionRun, at: datetime, outcome: str) -> None:
+    note = (
+        f"\n\nIts worker was still at work after all: it ended at {at:%Y-%m-%d %H:%M:%S} UTC "
+        f"and {outcome}. This run stays failed."
     )
+    CollectionRun.objects.filter(pk=run.pk).update(error=Concat(F("error"), Value(note)))
+    logger.warning("Run %s had already been failed when its worker %s", run.pk, outcome)
 
 
 def last_success(*, account: AwsAccount, source: str) -> CollectionRun | None:

@@ -31,7 +31,7 @@ class CollectionRunQuerySet(models.QuerySet):
         self, *, account_id: int, principal_arns: Iterable[str]
     ) -> dict[str, datetime]:
         """When each principal's stored service last-accessed data was read: the newest
-        successful run that read it (AWS's generation time where the run has one).
+        run that read and stored it (AWS's generation time where the run has one).
 
         A collection reads every principal but those its counts name ``unread`` (when that
         list was cut, ``unread_more``, none is known to be read); an import of one principal's
@@ -41,10 +41,11 @@ class CollectionRunQuerySet(models.QuerySet):
         wanted = set(principal_arns)
         found: dict[str, datetime] = {}
         runs = list(
-            self.filter(
-                account_id=account_id,
-                source=Source.SERVICE_LAST_ACCESSED,
-                status=CollectionRun.Status.SUCCEEDED,
+            self.filter(account_id=account_id, source=Source.SERVICE_LAST_ACCESSED)
+            # A run failed for too many unread principals stored those it read.
+            .filter(
+                Q(status=CollectionRun.Status.SUCCEEDED)
+                | Q(status=CollectionRun.Status.FAILED, counts__has_key="principals_read")
             )
             .order_by("-finished_at", "-pk")
             .values_list("finished_at", "data_generated_at", "counts")[: self.RUNS_LOOKED_AT]
