@@ -36,6 +36,7 @@ class GrantedPolicy:
     # A managed policy some principal has as its permissions boundary (AWS's AttachmentCount
     # does not count that use).
     used_as_boundary: bool = False
+    policy_id: str = ""  # a managed policy's id (ANPA...), as Access Analyzer may name it
 
     @property
     def label(self) -> str:

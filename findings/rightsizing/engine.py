@@ -248,6 +248,7 @@ def suggest(
             analyzer_findings,
             removed_services=unused,
             changes=changes,
+            policy_ids={p.ref: p.policy_id for p in policies if p.policy_id},
         ),
     }
 
@@ -257,6 +258,7 @@ def _beside_access_analyzer(
     *,
     removed_services: set[str],
     changes: list[dict[str, Any]] = (),
+    policy_ids: Mapping[str, str] | None = None,
 ) -> list[dict[str, Any]]:
     """Access Analyzer's unused-access findings, and where they and we disagree."""
     result = []
@@ -281,7 +283,9 @@ def _beside_access_analyzer(
             if recommendation.get("status") == "SUCCEEDED":
                 recommendation["comparison"] = compare_documents(
                     ours=[c["after"] for c in changes if c["after"]],
-                    theirs=_recommended_documents(recommendation["steps"], changes),
+                    theirs=_recommended_documents(
+                        recommendation["steps"], changes, policy_ids or {}
+                    ),
                 )
             entry["recommendation"] = recommendation
         result.append(entry)
@@ -289,13 +293,22 @@ def _beside_access_analyzer(
 
 
 def _recommended_documents(
-    steps: Iterable[Mapping[str, Any]], changes: Iterable[Mapping[str, Any]]
+    steps: Iterable[Mapping[str, Any]],
+    changes: Iterable[Mapping[str, Any]],
+    policy_ids: Mapping[str, str],
 ) -> list[dict[str, Any]]:
     """The principal's documents once Access Analyzer's steps are applied: a policy it names is
-    detached or replaced by its recommended policy; the others stay as they are."""
-    named = {step.get("existing_policy_id") for step in steps}
+    detached or replaced by its recommended policy; the others stay as they are. AWS calls
+    what it names the policy's "ID": matched against the ARN, the policy id (ANPA...) and the
+    name, whichever it gives."""
+    named = {step.get("existing_policy_id") for step in steps} - {None, ""}
+
+    def is_named(change: Mapping[str, Any]) -> bool:
+        ref = change["ref"]
+        return bool({ref, ref.rpartition("/")[2], policy_ids.get(ref)} & named)
+
     documents = [step["policy"] for step in steps if step.get("policy")]
-    documents += [c["before"] for c in changes if c["ref"] not in named]
+    documents += [c["before"] for c in changes if not is_named(c)]
     return documents
 
 

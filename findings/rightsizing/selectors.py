@@ -58,7 +58,7 @@ def granted_policies_by_principal(
     managed = {
         m.arn: m
         for m in ManagedPolicy.objects.filter(arn__in=managed_refs).only(
-            "arn", "is_aws_managed", "attachment_count"
+            "arn", "is_aws_managed", "attachment_count", "policy_id"
         )
     }
     # Rewriting a policy someone has as a boundary would change that boundary too.
@@ -116,6 +116,7 @@ def _granted(
         group=group,
         members=tuple(sorted(members)),
         used_as_boundary=is_managed and attachment.policy_ref in boundaries,
+        policy_id=managed.policy_id if managed else "",
     )
 
 

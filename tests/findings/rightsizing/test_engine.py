@@ -417,3 +417,45 @@ def test_passrole_granted_only_by_a_wildcard_follows_iam_with_a_note():
     out = run([policy(doc(allow("*")))], usage)
     assert out["changes"][0]["after"] == doc(allow("s3:*"))
     assert any(n.startswith("Removed with a wildcard, although") for n in out["notes"])
+
+
+@pytest.mark.parametrize(
+    "named",
+    ["ANPAEXAMPLEID", "arn:aws:iam::111122223333:policy/app-data", "app-data"],
+)
+def test_access_analyzers_recommendation_replaces_the_policy_it_names_however_it_names_it(named):
+    data = policy(
+        doc(allow(["s3:GetObject", "sqs:SendMessage"])),
+        name="app-data",
+        kind="managed",
+        ref="arn:aws:iam::111122223333:policy/app-data",
+        is_managed=True,
+        policy_id="ANPAEXAMPLEID",
+    )
+    finding = {
+        "finding_id": "f-1",
+        "finding_type": "UnusedPermission",
+        "status": "ACTIVE",
+        "details": [],
+        "recommendation": {
+            "status": "SUCCEEDED",
+            "steps": [
+                {
+                    "action": "CREATE_POLICY",
+                    "policy": doc(allow("s3:GetObject")),
+                    "existing_policy_id": named,
+                }
+            ],
+        },
+    }
+    suggestion = suggest(
+        principal=ROLE,
+        policies=[data],
+        usage={"s3": used("s3", 1), "sqs": used("sqs", 300)},
+        now=NOW,
+        unused_days=90,
+        analyzer_findings=[finding],
+    )
+    [entry] = suggestion["access_analyzer"]
+    # Their replacement stands in for the policy, not beside it.
+    assert entry["recommendation"]["comparison"]["same"] is True
