@@ -38,9 +38,14 @@ class GrantedPolicy:
     used_as_boundary: bool = False
     policy_id: str = ""  # a managed policy's id (ANPA...), as Access Analyzer may name it
 
+    # Set where another policy of the same principal has the same name (an inline and a
+    # managed policy both called "app"): labels key the suggestion's changes and checks.
+    distinct: str = ""
+
     @property
     def label(self) -> str:
-        return f"{self.name} (group {self.group})" if self.group else self.name
+        label = f"{self.name} (group {self.group})" if self.group else self.name
+        return f"{label} ({self.distinct})" if self.distinct else label
 
     @property
     def is_shared(self) -> bool:

@@ -7,8 +7,9 @@ conditions; only Action/NotAction change, and statements left with nothing are d
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from functools import cache
 from typing import Any
@@ -77,7 +78,7 @@ def suggest(
     a group's policy keeps what any of them used.
     ``analyzer_findings``: its active Access Analyzer unused-access findings (type, id, details),
     shown beside the suggestion with the differences."""
-    policies = list(policies)
+    policies = _distinctly_labelled(list(policies))
     members = members or {}
     notes: list[str] = []
     named = {
@@ -251,6 +252,18 @@ def suggest(
             policy_ids={p.ref: p.policy_id for p in policies if p.policy_id},
         ),
     }
+
+
+def _distinctly_labelled(policies: list[GrantedPolicy]) -> list[GrantedPolicy]:
+    """Policies whose labels clash (an inline and a managed policy of one name) told apart by
+    their kind: each change, check and export names one policy."""
+    counts = Counter(policy.label for policy in policies)
+    return [
+        replace(policy, distinct="managed" if policy.is_managed else "inline")
+        if counts[policy.label] > 1
+        else policy
+        for policy in policies
+    ]
 
 
 def _beside_access_analyzer(

@@ -459,3 +459,20 @@ def test_access_analyzers_recommendation_replaces_the_policy_it_names_however_it
     [entry] = suggestion["access_analyzer"]
     # Their replacement stands in for the policy, not beside it.
     assert entry["recommendation"]["comparison"]["same"] is True
+
+
+def test_an_inline_and_a_managed_policy_of_one_name_are_told_apart():
+    inline = policy(doc(allow(["s3:GetObject", "sqs:SendMessage"])), name="app")
+    managed = policy(
+        doc(allow(["s3:PutObject", "sqs:ReceiveMessage"])),
+        name="app",
+        kind="managed",
+        ref="arn:aws:iam::111122223333:policy/app",
+        is_managed=True,
+    )
+    suggestion = run([inline, managed], {"s3": used("s3", 1), "sqs": used("sqs", 300)})
+    assert [c["policy"] for c in suggestion["changes"]] == ["app (inline)", "app (managed)"]
+    assert [d["policy"] for d in suggestion["validation"]["documents"]] == [
+        "app (inline)",
+        "app (managed)",
+    ]
