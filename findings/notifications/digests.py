@@ -2,12 +2,11 @@
 
 Reviewers hear about the items assigned to them, approvers about the cycles they can sign off,
 administrators and auditors about overdue cycles and failing collections, and everyone about
-new critical and high findings. Nothing to say means no email.
+new (and reopened) critical and high findings, each once. Nothing to say means no email.
 """
 
 import logging
-import smtplib
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from functools import cached_property
@@ -29,6 +28,7 @@ from findings.models import (
     AuditCheckpoint,
     AwsAccount,
     Finding,
+    FindingEvent,
     ReviewCycle,
     ReviewItem,
     Severity,
@@ -40,9 +40,12 @@ from findings.notifications.reminders import (
     assignee_reminders,
     escalations,
     forbidden_sign_offs,
+    forget_sent,
     mark_sent,
+    mark_told,
     open_cycles_with_progress,
     sent_reminder_keys,
+    told_findings,
     unanswered_by_cycle,
 )
 
@@ -52,7 +55,21 @@ NEW_FINDINGS_LIMIT = 20
 ITEMS_PER_CYCLE = 10
 FIRST_DIGEST_LOOKBACK = timedelta(days=7)
 WEEKLY = timedelta(days=7)
+# A weekly digest skips its Monday when one went out this close before it (a newcomer's first,
+# a catch-up after a missed Monday, one a reminder brought): never two within a few days.
+WEEKLY_MIN_GAP = timedelta(days=3)
 HIGH_RISK = (Severity.CRITICAL, Severity.HIGH)
+# A detection dates what it finds when it starts and commits it when it ends, so a finding can
+# become visible after a digest that is later than its date. Each person's window therefore
+# reaches back this far before their last digest, and what they were already told is not
+# repeated. Longer than a detection can take: its task is killed after CELERY_TASK_TIME_LIMIT.
+NEWS_OVERLAP_AT_LEAST = timedelta(hours=2)
+# How long the findings told to a person are remembered (longer than a weekly period).
+TOLD_KEPT = timedelta(days=35)
+
+
+def news_overlap() -> timedelta:
+    return max(NEWS_OVERLAP_AT_LEAST, timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT))
 
 
 def _absolute(path: str) -> str:
@@ -129,6 +146,9 @@ class Digest:
     failures: list[FailureLine] = field(default_factory=list)
     new_findings: list[FindingLine] = field(default_factory=list)
     more_findings: int = 0
+    # The news told in this digest that the next one's window still reaches: recorded when the
+    # email went, so that it is not told twice.
+    told: list[str] = field(default_factory=list)
     # For auditors: the audit log's head as written outside the database, to keep a copy of.
     checkpoints: list[AuditCheckpoint] = field(default_factory=list)
     # Reminders repeat what the sections say, at the moments that matter (never alone).
@@ -256,28 +276,96 @@ def failing_collections(*, now: datetime) -> list[FailureLine]:
     ]
 
 
-def new_high_risk_findings(*, since: datetime, now: datetime) -> tuple[list[FindingLine], int]:
-    """Open critical and high findings first seen in (since, now]: the first few and the rest."""
-    findings = Finding.objects.filter(
+TOLD_PREFIX = "finding:"
+
+
+@dataclass(frozen=True)
+class News:
+    """An open critical or high finding that is news: first seen, or reopened, `at`."""
+
+    finding_id: int
+    severity_rank: int
+    at: datetime
+    reopened: bool
+
+    @property
+    def key(self) -> str:
+        """What is told to a person once (SentReminder): a finding that reopens is news again."""
+        return f"{TOLD_PREFIX}{self.finding_id}:{int(self.at.timestamp())}"
+
+
+def high_risk_news(*, start: datetime, now: datetime) -> list[News]:
+    """Open critical and high findings first seen, or reopened, in (start, now]: the most
+    severe first, then the newest. Two queries; only findings that ever reopened are looked
+    up in their events."""
+    first_seen = Finding.objects.filter(
         status=Finding.Status.OPEN,
         severity__in=HIGH_RISK,
-        first_seen_at__gt=since,
+        first_seen_at__gt=start,
         first_seen_at__lte=now,
+    ).order_by()
+    news = {
+        pk: News(pk, rank, at, reopened=False)
+        for pk, rank, at in first_seen.values_list("pk", "severity_rank", "first_seen_at")
+    }
+    reopened = FindingEvent.objects.filter(
+        kind=FindingEvent.Kind.REOPENED,
+        at__gt=start,
+        at__lte=now,
+        finding__status=Finding.Status.OPEN,
+        finding__severity__in=HIGH_RISK,
+        finding__times_reopened__gt=0,
+    ).order_by()
+    for pk, rank, at in reopened.values_list("finding_id", "finding__severity_rank", "at"):
+        if pk not in news or news[pk].at < at:
+            news[pk] = News(pk, rank, at, reopened=True)
+    return sorted(
+        news.values(), key=lambda one: (one.severity_rank, -one.at.timestamp(), one.finding_id)
     )
-    total = findings.count()
-    shown = findings.select_related("account").order_by("severity_rank", "-first_seen_at", "pk")
-    lines = [
+
+
+def finding_lines(*, news: Sequence[News]) -> list[FindingLine]:
+    """The lines of these findings, in their order: one query."""
+    findings = Finding.objects.select_related("account").in_bulk([one.finding_id for one in news])
+    return [
         FindingLine(
-            title=finding.title,
+            title=f"{finding.title} (reopened)" if one.reopened else finding.title,
             severity=finding.severity,
             resource_name=finding.resource_name,
             account=str(finding.account),
             first_seen_at=finding.first_seen_at,
             url=_absolute(reverse("finding", args=[finding.pk])),
         )
-        for finding in shown[:NEW_FINDINGS_LIMIT]
+        for one in news
+        if (finding := findings.get(one.finding_id)) is not None
     ]
-    return lines, total - len(lines)
+
+
+@dataclass
+class NewsSection:
+    lines: list[FindingLine]
+    more: int
+    told: list[str]
+
+
+def news_section(
+    *, news: Sequence[News], told_before: Collection[str], now: datetime
+) -> NewsSection:
+    """The news a person was not told yet: the first few as lines and how many more, and the
+    keys to record once told: the lines that the next window (from `now`) still reaches.
+
+    Only lines are recorded, so that a burst (a new Organization's first detection) costs at
+    most NEW_FINDINGS_LIMIT records per person: a line is never listed twice, but "and N more"
+    can count again some of what arrived in the overlap before this digest."""
+    untold = [one for one in news if one.key not in told_before]
+    listed = untold[:NEW_FINDINGS_LIMIT]
+    reach = now - news_overlap()
+    lines = finding_lines(news=listed)
+    return NewsSection(
+        lines=lines,
+        more=len(untold) - len(lines),
+        told=[one.key for one in listed if one.at > reach],
+    )
 
 
 class SharedDigest:
@@ -285,10 +373,11 @@ class SharedDigest:
 
     What is the same for everyone is read at most once (on first use). New findings and audit
     checkpoints depend on each person's last digest; people sent together share that moment,
-    so they are kept per `since`. What is each person's own (assigned items, the cycles they
-    may not sign, their reminders) is read for all the run's `people` at once, on first use; a
-    person the run did not know of is read along. Sections that are the same for many people
-    are rendered once for each distinct content.
+    so they are kept per `since` (and the new findings also per what was already told, which
+    people sent together share too). What is each person's own (assigned items, the cycles
+    they may not sign, their reminders, the findings they were told of) is read for all the
+    run's `people` at once, on first use; a person the run did not know of is read along.
+    Sections that are the same for many people are rendered once for each distinct content.
     """
 
     def __init__(self, *, now: datetime, people: Iterable[User] = ()):
@@ -298,12 +387,14 @@ class SharedDigest:
         self._unassigned: int | None = None
         self._open_cycles: list[ReviewCycle] | None = None
         self._failures: list[FailureLine] | None = None
-        self._new_findings: dict[datetime, tuple[list[FindingLine], int]] = {}
+        self._news: dict[datetime, tuple[list[News], frozenset[str]]] = {}
+        self._news_sections: dict[tuple[datetime, frozenset[str]], NewsSection] = {}
         self._checkpoints: dict[datetime, list[AuditCheckpoint]] = {}
         self._read: set[int] = set()
         self._assigned: dict[int, list[ReviewItem]] = {}
         self._forbidden: dict[int, set[int]] = {}
         self._reminders: dict[int, list[Reminder]] = {}
+        self._told: dict[int, set[str]] = {}
         self._templates: dict[str, Template] = {}
         self._sections: dict[tuple, tuple[dict, str, str]] = {}
 
@@ -348,10 +439,20 @@ class SharedDigest:
             self._failures = failing_collections(now=self.now)
         return self._failures
 
-    def new_findings(self, *, since: datetime) -> tuple[list[FindingLine], int]:
-        if since not in self._new_findings:
-            self._new_findings[since] = new_high_risk_findings(since=since, now=self.now)
-        return self._new_findings[since]
+    def news(self, *, since: datetime, user: User) -> NewsSection:
+        """The new and reopened high-risk findings of the window from `since` (less the
+        overlap, see news_overlap) that this person was not told yet."""
+        if since not in self._news:
+            news = high_risk_news(start=since - news_overlap(), now=self.now)
+            self._news[since] = (news, frozenset(one.key for one in news))
+        news, keys = self._news[since]
+        self._read_own(user)
+        told_before = frozenset(self._told.get(user.pk, set()) & keys)
+        if (since, told_before) not in self._news_sections:
+            self._news_sections[(since, told_before)] = news_section(
+                news=news, told_before=told_before, now=self.now
+            )
+        return self._news_sections[(since, told_before)]
 
     def checkpoints(self, *, since: datetime) -> list[AuditCheckpoint]:
         if since not in self._checkpoints:
@@ -412,6 +513,7 @@ class SharedDigest:
         )
         for pk, reminders in candidates.items():
             self._reminders[pk] = [r for r in reminders if (pk, r.key) not in sent]
+        self._told.update(told_findings(user_ids=list(roles), prefix=TOLD_PREFIX))
         self._read.update(roles)
 
     # Rendering.
@@ -470,7 +572,8 @@ def digest_for(*, user: User, now: datetime, shared: SharedDigest | None = None)
     if Role.AUDITOR in roles:
         digest.checkpoints = shared.checkpoints(since=digest.since)
     if user.is_superuser or any(Capability.VIEW in ROLE_CAPABILITIES[role] for role in roles):
-        digest.new_findings, digest.more_findings = shared.new_findings(since=digest.since)
+        news = shared.news(since=digest.since, user=user)
+        digest.new_findings, digest.more_findings, digest.told = news.lines, news.more, news.told
     if preference.frequency != DigestPreference.Frequency.OFF:
         digest.reminders = shared.reminders(user=user)
     return None if digest.is_empty else digest
@@ -480,19 +583,24 @@ def digest_for(*, user: User, now: datetime, shared: SharedDigest | None = None)
 
 
 def is_due(*, frequency: str, last_sent_at: datetime | None, now: datetime) -> bool:
-    """Daily: once a day from DIGEST_HOUR. Weekly: on Mondays from DIGEST_HOUR, or any day
-    from DIGEST_HOUR once 7 days have passed without one (a new person, a missed Monday)."""
+    """Daily: once a day from DIGEST_HOUR. Weekly: on Mondays from DIGEST_HOUR, unless one went
+    out in the few days before (WEEKLY_MIN_GAP); when a Monday was missed, any day from
+    DIGEST_HOUR once 7 days have passed. A new person's first comes at once."""
     if frequency == DigestPreference.Frequency.OFF:
         return False
     local = timezone.localtime(now)
     if local.hour < settings.DIGEST_HOUR:
         return False
-    sent_today = last_sent_at is not None and timezone.localdate(last_sent_at) >= local.date()
-    if frequency == DigestPreference.Frequency.DAILY:
-        return not sent_today
-    if local.weekday() == 0 and not sent_today:
+    if last_sent_at is None:
         return True
-    return last_sent_at is None or now - last_sent_at >= WEEKLY
+    if frequency == DigestPreference.Frequency.DAILY:
+        return timezone.localdate(last_sent_at) < local.date()
+    monday = (local - timedelta(days=local.weekday())).replace(
+        hour=settings.DIGEST_HOUR, minute=0, second=0, microsecond=0
+    )
+    if last_sent_at >= monday - WEEKLY_MIN_GAP:
+        return False  # this week's went, or stands in for it
+    return local.weekday() == 0 or now - last_sent_at >= WEEKLY
 
 
 def people_with_digests(*, email: str | None = None) -> QuerySet[User]:
@@ -628,15 +736,17 @@ def give_back_claim(*, preference: DigestPreference, now: datetime) -> None:
 def send_due_digests(
     *, now: datetime | None = None, force: bool = False, email: str | None = None
 ) -> int:
-    """Send each due person their digest over one SMTP connection; returns how many went.
+    """Send each due person their digest over one connection; returns how many went.
 
     Idempotent: a person's period is claimed (last_sent_at) before sending, so a second run
-    finds nobody due. A failed send gives the claim back, so the next run tries again; it is
-    logged and the others still get theirs. A person with nothing to say gets no email, and
-    their period counts as handled.
+    finds nobody due. Whatever goes wrong with one person (the mail server or SES refusing,
+    a malformed address, their digest failing to build) is logged, their claim is given back
+    so that the next run tries again, and the others still get theirs. A person with nothing
+    to say gets no email, and their period counts as handled.
 
-    Whatever the number of people, the reads are a fixed few for the whole run; each person
-    costs their claim and, with reminders, marking them sent.
+    Whatever the number of people, the reads are a fixed few for the whole run, and so is
+    recording the findings told; each person costs their claim and, with reminders, marking
+    them sent.
     """
     now = now or timezone.now()
     shared = SharedDigest(now=now)
@@ -653,29 +763,42 @@ def send_due_digests(
         for preference in DigestPreference.objects.filter(user__in=people)
     }
     sent = 0
-    with get_connection() as connection:
-        for user in people:
-            preference = preferences[user.pk]
-            user.digest_preference = preference
-            digest = digest_for(user=user, now=now, shared=shared)
-            message = (
-                digest_email(digest=digest, connection=connection, shared=shared)
-                if digest
-                else None
-            )
-            if not claim(preference=preference, now=now, counting=message is not None):
-                continue
-            if message is None:
-                continue
-            try:
-                message.send()
-            except (smtplib.SMTPException, OSError):
-                logger.exception("Digest to %s failed; it will be tried again", user.email)
-                give_back_claim(preference=preference, now=now)
-                _reconnect(connection)
-                continue
-            mark_sent(user=user, reminders=digest.reminders, now=now)
-            sent += 1
+    told: list[tuple[int, str]] = []
+    try:
+        with get_connection() as connection:
+            for user in people:
+                preference = preferences[user.pk]
+                user.digest_preference = preference
+                try:
+                    digest = digest_for(user=user, now=now, shared=shared)
+                    message = (
+                        digest_email(digest=digest, connection=connection, shared=shared)
+                        if digest
+                        else None
+                    )
+                except Exception:
+                    logger.exception("Digest for %s could not be made; will try again", user.email)
+                    continue
+                if not claim(preference=preference, now=now, counting=message is not None):
+                    continue
+                if message is None:
+                    continue
+                try:
+                    message.send()
+                except Exception:  # SMTP, SES (AnymailError), a malformed address (ValueError)
+                    logger.exception("Digest to %s failed; it will be tried again", user.email)
+                    give_back_claim(preference=preference, now=now)
+                    _reconnect(connection)
+                    continue
+                mark_sent(user=user, reminders=digest.reminders, now=now)
+                told += [(user.pk, key) for key in digest.told]
+                sent += 1
+    finally:
+        # Together for the run: at worst (a crash before this) a few findings are told twice.
+        mark_told(told=told, now=now)
+        # Read back only while a window reaches them: a long-idle person's next digest at
+        # worst repeats the few findings of their last one's overlap.
+        forget_sent(prefix=TOLD_PREFIX, before=now - TOLD_KEPT)
     return sent
 
 
@@ -684,5 +807,5 @@ def _reconnect(connection) -> None:
     try:
         connection.close()
         connection.open()
-    except (smtplib.SMTPException, OSError):
+    except Exception:
         logger.exception("Could not reconnect to the mail server")

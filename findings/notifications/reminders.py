@@ -6,7 +6,7 @@ administrators when a cycle is overdue. Each reminder has a key (SentReminder) s
 to a person once, however often the hourly digest run looks.
 """
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
@@ -236,8 +236,33 @@ def pending_reminders(*, user: User, now: datetime) -> list[Reminder]:
     return [reminder for reminder in reminders if (user.pk, reminder.key) not in sent]
 
 
+def told_findings(*, user_ids: Collection[int], prefix: str) -> dict[int, set[str]]:
+    """The keys starting with `prefix` that went to each of these people: one query."""
+    told: dict[int, set[str]] = {}
+    if not user_ids:
+        return told
+    rows = SentReminder.objects.filter(user_id__in=user_ids, key__startswith=prefix)
+    for user_id, key in rows.values_list("user_id", "key"):
+        told.setdefault(user_id, set()).add(key)
+    return told
+
+
 def mark_sent(*, user: User, reminders: list[Reminder], now: datetime) -> None:
     SentReminder.objects.bulk_create(
         [SentReminder(user=user, key=reminder.key, sent_at=now) for reminder in reminders],
         ignore_conflicts=True,
     )
+
+
+def mark_told(*, told: Iterable[tuple[int, str]], now: datetime) -> None:
+    """Record, for a whole run, what each person (user id) was told: a few queries."""
+    SentReminder.objects.bulk_create(
+        [SentReminder(user_id=user_id, key=key, sent_at=now) for user_id, key in told],
+        ignore_conflicts=True,
+        batch_size=5000,
+    )
+
+
+def forget_sent(*, prefix: str, before: datetime) -> None:
+    """Drop the records starting with `prefix` older than `before`, once nothing reads them."""
+    SentReminder.objects.filter(key__startswith=prefix, sent_at__lt=before).delete()

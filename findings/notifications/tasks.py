@@ -3,7 +3,13 @@
 from celery import shared_task
 
 from findings.notifications.digests import send_due_digests
-from findings.notifications.webhooks import deliver, due_delivery_ids, queue_webhook_events
+from findings.notifications.webhooks import (
+    DELIVERY_LEASE,
+    deliver,
+    due_delivery_ids,
+    give_up_unfinished,
+    queue_webhook_events,
+)
 
 
 @shared_task(name="findings.send_digests")
@@ -15,14 +21,23 @@ def send_digests() -> int:
 @shared_task(name="findings.send_webhooks")
 def send_webhooks() -> int:
     """Every minute: queue new events, then one task per delivery that is due. A failed
-    attempt sets its own next time (growing pauses), so retries survive worker restarts."""
+    attempt sets its own next time (growing pauses), so retries survive worker restarts. A
+    delivery queued twice (ticks piling up while workers are busy) is sent once: each task
+    claims the attempt first (deliver)."""
     queue_webhook_events()
+    give_up_unfinished()
     ids = due_delivery_ids()
     for delivery_id in ids:
         deliver_webhook.delay(delivery_id)
     return len(ids)
 
 
-@shared_task(name="findings.deliver_webhook", acks_late=True)
+# Stopped well before its claim's lease ends, so that no attempt outlives its claim.
+@shared_task(
+    name="findings.deliver_webhook",
+    acks_late=True,
+    soft_time_limit=DELIVERY_LEASE.total_seconds() / 2 - 30,
+    time_limit=DELIVERY_LEASE.total_seconds() / 2,
+)
 def deliver_webhook(delivery_id: int) -> str:
     return deliver(delivery_id=delivery_id).status

@@ -18,13 +18,17 @@ from urllib.parse import urlsplit
 
 import requests
 from django.conf import settings
-from django.db.models import Min
+from django.db.models import F, Min
 from django.utils import timezone
 
 from findings.models import Decision, Finding, ReviewCycle, Severity, Webhook, WebhookDelivery
 from findings.notifications.reminders import open_cycles_with_progress
 
 Event = Webhook.Event
+# How long a claimed attempt keeps its delivery from being due again: longer than the attempt
+# can take (the deliver task's time limit, see tasks.py), short enough that an attempt whose
+# worker died is tried again soon.
+DELIVERY_LEASE = timedelta(minutes=10)
 
 
 @dataclass(frozen=True)
@@ -175,8 +179,37 @@ def due_delivery_ids(*, now: datetime | None = None) -> list[int]:
         WebhookDelivery.objects.filter(
             status=WebhookDelivery.Status.PENDING,
             next_attempt_at__lte=now or timezone.now(),
+            attempts__lt=settings.WEBHOOK_MAX_ATTEMPTS,
             webhook__is_active=True,
         ).values_list("pk", flat=True)[:500]
+    )
+
+
+def claim_delivery(*, delivery_id: int, now: datetime) -> bool:
+    """Take the delivery's next attempt, if it is due and nobody took it (compare-and-set): the
+    attempt is counted and the delivery is not due again until the lease ends. Whoever sends
+    it then sets its real next time; if they never do (their worker died), the lease ends and
+    it is due again."""
+    return bool(
+        WebhookDelivery.objects.filter(
+            pk=delivery_id,
+            status=WebhookDelivery.Status.PENDING,
+            next_attempt_at__lte=now,
+            attempts__lt=settings.WEBHOOK_MAX_ATTEMPTS,
+        ).update(attempts=F("attempts") + 1, next_attempt_at=now + DELIVERY_LEASE)
+    )
+
+
+def give_up_unfinished(*, now: datetime | None = None) -> int:
+    """Fail the deliveries whose last attempt was claimed but never finished (its worker
+    died): no attempt is left to claim."""
+    return WebhookDelivery.objects.filter(
+        status=WebhookDelivery.Status.PENDING,
+        next_attempt_at__lte=now or timezone.now(),
+        attempts__gte=settings.WEBHOOK_MAX_ATTEMPTS,
+    ).update(
+        status=WebhookDelivery.Status.FAILED,
+        last_error="Gave up: the last attempt never finished (its worker stopped).",
     )
 
 
@@ -209,10 +242,12 @@ def refused_destination(*, url: str) -> str:
 
 
 def deliver(*, delivery_id: int, now: datetime | None = None) -> WebhookDelivery:
-    """One attempt. Success (2xx) ends it; otherwise the next attempt waits longer, and after
-    WEBHOOK_MAX_ATTEMPTS the delivery is failed. Safe to call twice: only pending ones go."""
+    """One attempt, if one is due (claim_delivery). Success (2xx) ends it; otherwise the next
+    attempt waits longer, and after WEBHOOK_MAX_ATTEMPTS the delivery is failed. Safe to call
+    any number of times, at once or in a row: each due attempt goes once."""
+    claimed = claim_delivery(delivery_id=delivery_id, now=now or timezone.now())
     delivery = WebhookDelivery.objects.select_related("webhook").get(pk=delivery_id)
-    if delivery.status != WebhookDelivery.Status.PENDING:
+    if not claimed:
         return delivery
     webhook = delivery.webhook
     body = json.dumps(delivery.payload, sort_keys=True, separators=(",", ":")).encode()
@@ -225,12 +260,11 @@ def deliver(*, delivery_id: int, now: datetime | None = None) -> WebhookDelivery
         "X-IAMReview-Timestamp": str(timestamp),
         "X-IAMReview-Signature": signature(secret=webhook.secret, timestamp=timestamp, body=body),
     }
-    delivery.attempts += 1
     if refused := refused_destination(url=webhook.url):
         delivery.status = WebhookDelivery.Status.FAILED
         delivery.last_status_code = None
         delivery.last_error = f"Refused: {refused}."[:500]
-        delivery.save(update_fields=["attempts", "status", "last_status_code", "last_error"])
+        delivery.save(update_fields=["status", "last_status_code", "last_error"])
         return delivery
     try:
         response = requests.post(
@@ -258,7 +292,6 @@ def deliver(*, delivery_id: int, now: datetime | None = None) -> WebhookDelivery
         delivery.next_attempt_at = now + backoff(attempts=delivery.attempts)
     delivery.save(
         update_fields=[
-            "attempts",
             "status",
             "delivered_at",
             "next_attempt_at",

@@ -3,14 +3,20 @@
 import logging
 import re
 import socket
+import threading
 from datetime import datetime, timedelta
 from email import message_from_bytes
 from email.message import Message
 
+import boto3
 import pytest
 from aiosmtpd.controller import Controller
 from django.core.management import CommandError, call_command
+from django.db import connection, transaction
 from django.utils import timezone
+from moto import mock_aws
+from moto.core import DEFAULT_ACCOUNT_ID
+from moto.ses.models import ses_backends
 
 from accounts.models import DigestPreference, LinkedIdentity
 from accounts.permissions import Role
@@ -19,10 +25,18 @@ from findings.models import (
     CollectionRun,
     Decision,
     Finding,
+    FindingEvent,
     ReviewCycle,
     ReviewItem,
+    SentReminder,
 )
-from findings.notifications.digests import NEW_FINDINGS_LIMIT, digest_for, is_due, send_due_digests
+from findings.notifications.digests import (
+    NEW_FINDINGS_LIMIT,
+    TOLD_KEPT,
+    digest_for,
+    is_due,
+    send_due_digests,
+)
 from findings.reviews.services import decide_item
 from tests.conftest import make_person
 from tests.findings.reviews.test_evidence import keep, make_account, make_finding
@@ -111,6 +125,16 @@ def prefer(user, frequency: str, last_sent_at=None) -> DigestPreference:
 
 def last_sent(user):
     return DigestPreference.objects.get(user=user).last_sent_at
+
+
+def dated(finding, at) -> Finding:
+    """First seen `at` (when the detection that found it started)."""
+    Finding.objects.filter(pk=finding.pk).update(first_seen_at=at, last_seen_at=at)
+    return finding
+
+
+ROOT = "arn:aws:iam::111122223333:root"
+ADMIN_ROLE = "arn:aws:iam::111122223333:role/admin"
 
 
 def html_of(message) -> str:
@@ -300,6 +324,131 @@ def test_new_findings_are_capped_with_a_count_of_the_rest(production, auditor):
     assert digest.new_findings_count == NEW_FINDINGS_LIMIT + 5
 
 
+def test_what_a_digest_told_is_not_told_again_though_the_next_window_reaches_back(
+    production, reviewer, mailoutbox
+):
+    prefer(reviewer, "daily", last_sent_at=MONDAY_8AM - timedelta(days=1))
+    dated(make_finding(production, "root-mfa", ROOT, severity="critical"), MONDAY_8AM)
+    assert send_due_digests(now=MONDAY_8AM) == 1
+    assert "Root mfa" in mailoutbox[-1].body
+    # Times in a digest name their time zone.
+    assert re.search(r"since \d{4}-\d\d-\d\d \d\d:\d\d [A-Z]{3}", mailoutbox[-1].body)
+    dated(
+        make_finding(production, "full-admin", ADMIN_ROLE, severity="critical"),
+        MONDAY_8AM + timedelta(hours=3),
+    )
+
+    assert send_due_digests(now=TUESDAY_8AM) == 1
+
+    tuesday = mailoutbox[-1]
+    assert tuesday.subject == "iamreview: 1 new high-risk finding"
+    assert "Full admin" in tuesday.body and "Root mfa" not in tuesday.body
+
+
+def test_after_a_burst_the_next_digest_lists_what_the_last_one_only_counted(
+    production, reviewer, mailoutbox
+):
+    # A new account's first detection, just before the digest: more than one email lists.
+    prefer(reviewer, "daily", last_sent_at=MONDAY_8AM - timedelta(days=1))
+    for n in range(NEW_FINDINGS_LIMIT + 5):
+        finding = make_finding(production, "inactive-user", f"arn:aws:iam::111122223333:user/u{n}")
+        dated(finding, MONDAY_8AM - timedelta(minutes=10, seconds=n))
+    assert send_due_digests(now=MONDAY_8AM) == 1
+    listed_monday = set(re.findall(r": (u\d+) ", mailoutbox[-1].body))
+    assert "and 5 more" in mailoutbox[-1].body and len(listed_monday) == NEW_FINDINGS_LIMIT
+
+    assert send_due_digests(now=TUESDAY_8AM) == 1
+
+    tuesday = mailoutbox[-1].body
+    listed_tuesday = set(re.findall(r": (u\d+) ", tuesday))
+    assert len(listed_tuesday) == 5 and not listed_tuesday & listed_monday
+    assert "and " not in tuesday.split("NEW HIGH-RISK")[1]
+
+
+def test_a_finding_whose_detection_commits_after_a_digest_it_predates_is_in_the_next_one(
+    committed_db, production, auditor, mailoutbox
+):
+    """A detection dates its findings when it starts and commits them when it ends: a digest
+    in between cannot see them yet, and the next one must still tell of them."""
+    prefer(auditor, "daily", last_sent_at=MONDAY_8AM - timedelta(days=1))
+    dated(
+        make_finding(production, "root-mfa", ROOT, severity="critical"),
+        MONDAY_8AM - timedelta(hours=1),
+    )
+    detecting, digest_sent = threading.Event(), threading.Event()
+
+    def detection():
+        try:
+            with transaction.atomic():
+                found = make_finding(production, "full-admin", ADMIN_ROLE, severity="critical")
+                dated(found, MONDAY_8AM - timedelta(minutes=20))
+                detecting.set()
+                digest_sent.wait(timeout=30)
+        finally:
+            connection.close()
+
+    worker = threading.Thread(target=detection)
+    worker.start()
+    try:
+        assert detecting.wait(timeout=30)
+        assert send_due_digests(now=MONDAY_8AM) == 1
+    finally:
+        digest_sent.set()
+        worker.join()
+    (monday,) = mailoutbox
+    assert "Root mfa" in monday.body and "Full admin" not in monday.body
+    assert Finding.objects.get(check_id="full-admin").first_seen_at < last_sent(auditor)
+
+    assert send_due_digests(now=TUESDAY_8AM) == 1
+
+    tuesday = mailoutbox[-1]
+    assert "Full admin" in tuesday.body and "Root mfa" not in tuesday.body
+    assert "1 new high-risk finding" in tuesday.subject
+
+
+def test_a_reopened_critical_finding_is_news_again_and_told_once(production, reviewer, mailoutbox):
+    prefer(reviewer, "daily", last_sent_at=MONDAY_8AM - timedelta(days=1))
+    finding = make_finding(production, "root-access-key", ROOT, severity="critical")
+    dated(finding, MONDAY_8AM - timedelta(days=90))
+
+    def reopened(at):
+        FindingEvent.objects.create(finding=finding, kind="resolved", at=at - timedelta(days=9))
+        FindingEvent.objects.create(finding=finding, kind="reopened", at=at)
+        Finding.objects.filter(pk=finding.pk).update(times_reopened=finding.events.count() // 2)
+
+    reopened(MONDAY_8AM - timedelta(minutes=30))
+    assert send_due_digests(now=MONDAY_8AM) == 1
+    monday = mailoutbox[-1]
+    assert monday.subject == "iamreview: 1 new high-risk finding"
+    assert f"Root access key (reopened): root ({production})" in monday.body
+
+    assert send_due_digests(now=TUESDAY_8AM) == 0  # Told on Monday, and nothing else new.
+
+    reopened(TUESDAY_8AM + timedelta(hours=5))  # Fixed, then back again.
+    assert send_due_digests(now=TUESDAY_8AM + timedelta(days=1)) == 1
+    assert "Root access key (reopened)" in mailoutbox[-1].body
+    # Still open but never reopened in the window, or reopened and resolved: not news.
+    Finding.objects.filter(pk=finding.pk).update(status="resolved")
+    FindingEvent.objects.create(
+        finding=finding, kind="reopened", at=TUESDAY_8AM + timedelta(days=1, hours=3)
+    )
+    assert digest_for(user=reviewer, now=TUESDAY_8AM + timedelta(days=2)) is None
+
+
+def test_what_was_told_is_forgotten_once_no_window_reaches_it(production, reviewer):
+    long_ago = MONDAY_8AM - TOLD_KEPT - timedelta(hours=1)
+    SentReminder.objects.bulk_create(
+        [
+            SentReminder(user=reviewer, key="finding:1:1", sent_at=long_ago),
+            SentReminder(user=reviewer, key="finding:2:2", sent_at=MONDAY_8AM - timedelta(days=8)),
+            SentReminder(user=reviewer, key="due:1:7", sent_at=long_ago),
+        ]
+    )
+    make_cycle(production, "Mine", due_in=30, items=1, assignee=reviewer)
+    assert send_due_digests(now=MONDAY_8AM) == 1
+    assert sorted(SentReminder.objects.values_list("key", flat=True)) == ["due:1:7", "finding:2:2"]
+
+
 def test_nobody_gets_an_empty_email(
     production, reviewer, approver, administrator, auditor, outsider, mailoutbox
 ):
@@ -398,8 +547,12 @@ def test_names_from_aws_are_escaped_in_html_and_left_as_they_are_in_text(
         ("daily", MONDAY_8AM - timedelta(hours=1), MONDAY_8AM, False),  # already today
         ("daily", MONDAY_8AM - timedelta(days=1), MONDAY_8AM, True),
         ("daily", MONDAY_8AM - timedelta(days=1), MONDAY_6AM, False),
-        ("weekly", MONDAY_8AM - timedelta(days=1), MONDAY_8AM, True),  # Monday
-        ("weekly", MONDAY_8AM - timedelta(days=1), MONDAY_6AM, False),
+        ("weekly", MONDAY_8AM - timedelta(days=7), MONDAY_8AM, True),  # Monday
+        ("weekly", MONDAY_8AM - timedelta(days=4), MONDAY_8AM, True),  # Thursday's catch-up
+        # Sunday's (a newcomer's first, one a reminder brought) stands in for Monday's.
+        ("weekly", MONDAY_8AM - timedelta(days=1), MONDAY_8AM, False),
+        ("weekly", MONDAY_8AM - timedelta(days=1), MONDAY_8AM + timedelta(days=7), True),
+        ("weekly", MONDAY_8AM - timedelta(days=7), MONDAY_6AM, False),
         ("weekly", MONDAY_8AM - timedelta(minutes=30), MONDAY_8AM, False),
         ("weekly", MONDAY_8AM, TUESDAY_8AM, False),
         ("weekly", TUESDAY_8AM - timedelta(days=6), TUESDAY_8AM, False),
@@ -415,7 +568,7 @@ def test_the_digest_hour_is_in_local_time(settings):
     settings.TIME_ZONE = "Asia/Tokyo"  # UTC+9: 23:00 UTC on Sunday is 08:00 on Monday there
     sunday_night_utc = datetime(2026, 11, 29, 23, 0, tzinfo=UTC)
     assert is_due(
-        frequency="weekly", last_sent_at=MONDAY_8AM - timedelta(days=2), now=sunday_night_utc
+        frequency="weekly", last_sent_at=MONDAY_8AM - timedelta(days=7), now=sunday_night_utc
     )
     assert not is_due(
         frequency="daily", last_sent_at=None, now=sunday_night_utc - timedelta(hours=2)
@@ -531,6 +684,77 @@ def test_a_refused_recipient_is_logged_and_the_others_still_get_theirs(
     server.refused.clear()
     assert send_due_digests(now=MONDAY_8AM + timedelta(hours=1)) == 1
     assert server.messages[-1][0] == [second_reviewer.email]
+
+
+# --- Through Amazon SES (moto) -----------------------------------------------------------------
+
+
+SENDER = "iamreview@example.com"
+
+
+@pytest.fixture
+def ses(settings):
+    """EMAIL_PROVIDER=ses: django-anymail's SES backend, on moto's SES."""
+    settings.EMAIL_BACKEND = "anymail.backends.amazon_ses.EmailBackend"
+    settings.ANYMAIL = {"AMAZON_SES_CLIENT_PARAMS": {"region_name": "eu-west-1"}}
+    with mock_aws():
+        yield boto3.client("ses", region_name="eu-west-1")
+
+
+def ses_recipients() -> list[str]:
+    """The recipients of what SES accepted, in order (moto lists each once per header too)."""
+    return [
+        address
+        for message in ses_backends[DEFAULT_ACCOUNT_ID]["eu-west-1"].sent_messages
+        for address in sorted(set(message.destinations))
+    ]
+
+
+def test_digests_ses_refuses_are_given_back_uncounted_and_the_next_run_sends_them(
+    production, reviewer, second_reviewer, ses, caplog
+):
+    # The sender is not verified (yet): SES refuses every send (AnymailAPIError).
+    for person in (reviewer, second_reviewer):
+        make_cycle(production, f"For {person.email}", due_in=3, items=1, assignee=person)
+        prefer(person, "daily")
+
+    with caplog.at_level(logging.ERROR, logger="findings.notifications.digests"):
+        assert send_due_digests(now=MONDAY_8AM) == 0
+
+    assert "AnymailAPIError" in caplog.text
+    for person in (reviewer, second_reviewer):
+        assert f"Digest to {person.email} failed; it will be tried again" in caplog.text
+    preferences = DigestPreference.objects.all()
+    assert [(p.last_sent_at, p.emails_sent) for p in preferences] == [(None, 0), (None, 0)]
+
+    ses.verify_email_identity(EmailAddress=SENDER)
+    assert send_due_digests(now=MONDAY_8AM + timedelta(hours=1)) == 2
+    assert sorted(ses_recipients()) == [reviewer.email, second_reviewer.email]
+    assert [p.emails_sent for p in DigestPreference.objects.all()] == [1, 1]
+
+
+def test_a_malformed_address_loses_only_that_persons_digest_until_it_is_fixed(
+    production, reviewer, second_reviewer, ses, caplog
+):
+    ses.verify_email_identity(EmailAddress=SENDER)
+    for person in (reviewer, second_reviewer):
+        make_cycle(production, f"For {person.email}", due_in=3, items=1, assignee=person)
+        prefer(person, "daily")
+    # As an identity provider sent it; she comes first, so the run must go on past her.
+    type(reviewer).objects.filter(pk=reviewer.pk).update(email="rita.reviewer@")
+
+    with caplog.at_level(logging.ERROR, logger="findings.notifications.digests"):
+        assert send_due_digests(now=MONDAY_8AM) == 1
+
+    assert "Digest to rita.reviewer@ failed" in caplog.text and "Invalid email" in caplog.text
+    assert ses_recipients() == [second_reviewer.email]
+    rita = DigestPreference.objects.get(user=reviewer)
+    assert (rita.last_sent_at, rita.emails_sent) == (None, 0)
+    assert DigestPreference.objects.get(user=second_reviewer).emails_sent == 1
+
+    type(reviewer).objects.filter(pk=reviewer.pk).update(email="rita.reviewer@example.com")
+    assert send_due_digests(now=MONDAY_8AM + timedelta(hours=1)) == 1
+    assert ses_recipients() == [second_reviewer.email, "rita.reviewer@example.com"]
 
 
 # --- The command --------------------------------------------------------------------------------

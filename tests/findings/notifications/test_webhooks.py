@@ -10,11 +10,19 @@ from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+from django.db import connection
 from django.utils import timezone
 
 from findings.models import Webhook, WebhookDelivery
+from findings.notifications import tasks
 from findings.notifications.tasks import send_webhooks
-from findings.notifications.webhooks import backoff, deliver, queue_webhook_events
+from findings.notifications.webhooks import (
+    DELIVERY_LEASE,
+    backoff,
+    claim_delivery,
+    deliver,
+    queue_webhook_events,
+)
 from findings.reviews.services import DecisionInput, decide_item
 from tests.findings.notifications.test_digests import make_cycle
 from tests.findings.reviews.test_evidence import make_account, make_finding
@@ -136,7 +144,8 @@ def test_a_failing_receiver_is_retried_with_growing_pauses_until_it_answers(
     delivery = deliver(delivery_id=delivery.pk, now=later)
     assert (delivery.status, delivery.attempts) == ("pending", 2)
     assert delivery.next_attempt_at - later == backoff(attempts=2) == timedelta(minutes=1)
-    delivery = deliver(delivery_id=delivery.pk)
+    assert deliver(delivery_id=delivery.pk, now=later).attempts == 2  # Waits its minute.
+    delivery = deliver(delivery_id=delivery.pk, now=delivery.next_attempt_at)
     assert (delivery.status, delivery.attempts, delivery.last_error) == ("delivered", 3, "")
     assert len(receiver.requests) == 3
     assert backoff(attempts=20) == timedelta(hours=1)
@@ -149,11 +158,109 @@ def test_after_the_last_attempt_a_delivery_is_failed_and_kept_in_the_log(
     receiver.statuses = [500, 500, 500]
     make_finding(production, "root-mfa", "arn:aws:iam::111122223333:root", severity="critical")
     queue_webhook_events()
-    delivery = WebhookDelivery.objects.get()
-    deliver(delivery_id=delivery.pk)
-    delivery = deliver(delivery_id=delivery.pk)
+    delivery = deliver(delivery_id=WebhookDelivery.objects.get().pk)
+    delivery = deliver(delivery_id=delivery.pk, now=delivery.next_attempt_at)
     assert (delivery.status, delivery.attempts) == ("failed", 2)
-    assert deliver(delivery_id=delivery.pk).attempts == 2  # A failed one is never sent again.
+    # A failed one is never sent again.
+    assert deliver(delivery_id=delivery.pk, now=timezone.now() + timedelta(days=1)).attempts == 2
+    assert len(receiver.requests) == 2
+
+
+def test_tasks_piled_up_for_one_delivery_post_it_once_and_keep_its_back_off(
+    receiver, ticketing, production, monkeypatch
+):
+    # Workers busy with long collections: each beat tick queues the pending delivery again.
+    receiver.statuses = [503]
+    make_finding(production, "root-mfa", "arn:aws:iam::111122223333:root", severity="critical")
+    queued = []
+    monkeypatch.setattr(tasks.deliver_webhook, "delay", queued.append)
+    for _ in range(3):
+        send_webhooks()
+    delivery = WebhookDelivery.objects.get()
+    assert queued == [delivery.pk] * 3
+
+    for delivery_id in queued:  # A worker gets to them, one after the other.
+        tasks.deliver_webhook.apply(args=[delivery_id])
+
+    assert len(receiver.requests) == 1
+    delivery.refresh_from_db()
+    assert (delivery.status, delivery.attempts, delivery.last_status_code) == ("pending", 1, 503)
+    assert delivery.next_attempt_at - timezone.now() > timedelta(seconds=25)
+    queued.clear()
+    send_webhooks()
+    assert queued == []  # Not due again before its pause is over.
+
+
+def test_workers_racing_for_a_due_delivery_post_it_once(committed_db, settings):
+    settings.WEBHOOK_ALLOW_PRIVATE_ADDRESSES = True
+    receiver = Receiver()
+    try:
+        webhook = Webhook.objects.create(name="Ticketing", url=receiver.url, secret=SECRET)
+        delivery = WebhookDelivery.objects.create(
+            webhook=webhook,
+            event="finding.critical",
+            event_key="finding:1",
+            payload={"event": "finding.critical"},
+            next_attempt_at=timezone.now(),
+        )
+        start = threading.Barrier(6)
+
+        def worker():
+            try:
+                start.wait()
+                deliver(delivery_id=delivery.pk)
+            finally:
+                connection.close()
+
+        workers = [threading.Thread(target=worker) for _ in range(6)]
+        for thread in workers:
+            thread.start()
+        for thread in workers:
+            thread.join()
+    finally:
+        receiver.close()
+
+    assert len(receiver.requests) == 1  # Five lost the claim and sent nothing.
+    delivery.refresh_from_db()
+    assert (delivery.status, delivery.attempts) == ("delivered", 1)
+
+
+def test_an_attempt_whose_worker_died_is_due_again_once_its_lease_ends(
+    receiver, ticketing, production
+):
+    make_finding(production, "root-mfa", "arn:aws:iam::111122223333:root", severity="critical")
+    queue_webhook_events()
+    delivery = WebhookDelivery.objects.get()
+    now = timezone.now()
+    assert claim_delivery(delivery_id=delivery.pk, now=now)  # ... and the worker is killed.
+
+    send_webhooks()
+    assert receiver.requests == []  # Claimed: not due, not sent by anyone else meanwhile.
+    delivery = deliver(delivery_id=delivery.pk, now=now + DELIVERY_LEASE - timedelta(seconds=1))
+    assert receiver.requests == [] and delivery.status == "pending"
+
+    delivery = deliver(delivery_id=delivery.pk, now=now + DELIVERY_LEASE)
+    assert len(receiver.requests) == 1
+    assert (delivery.status, delivery.attempts) == ("delivered", 2)
+
+
+def test_a_last_attempt_that_never_finished_fails_the_delivery(
+    settings, receiver, ticketing, production
+):
+    settings.WEBHOOK_MAX_ATTEMPTS = 2
+    make_finding(production, "root-mfa", "arn:aws:iam::111122223333:root", severity="critical")
+    queue_webhook_events()
+    delivery = WebhookDelivery.objects.get()
+    long_ago = timezone.now() - 3 * DELIVERY_LEASE
+    WebhookDelivery.objects.filter(pk=delivery.pk).update(attempts=1, next_attempt_at=long_ago)
+    assert claim_delivery(delivery_id=delivery.pk, now=long_ago)  # Its worker died.
+
+    send_webhooks()
+
+    delivery.refresh_from_db()
+    assert receiver.requests == []
+    assert (delivery.status, delivery.attempts) == ("failed", 2)
+    assert "never finished" in delivery.last_error
 
 
 def test_an_unreachable_receiver_is_recorded_not_raised(ticketing, production):
