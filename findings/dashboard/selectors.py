@@ -259,6 +259,9 @@ def dashboard_context(*, user: User) -> dict:
         for severity, n in severity_counts(filters=FindingFilters(), version=version).items()
         if n
     }
+    # What is set aside, from the same cache (the Findings page's "excluded" counts): an
+    # exclusion moves the version (its findings get an "excluded" event), so this follows it.
+    excluded = severity_counts(filters=FindingFilters(status="excluded"), version=version)
     health = collection_health(now=now)
     trend = finding_trend(now=now, version=version)
     cycles = open_cycles(user=user, today=today)
@@ -268,6 +271,11 @@ def dashboard_context(*, user: User) -> dict:
         "today": today.isoformat(),
         "open_total": sum(counts.values()),
         "severity_bars": _severity_bars(counts),
+        "excluded_total": sum(excluded.values()),
+        "excluded_critical": excluded.get(Severity.CRITICAL, 0),
+        "excluded_by_severity": [
+            (value, label, n) for value, label in Severity.choices if (n := excluded.get(value))
+        ],
         "trend": trend,
         "trend_opened_points": _points(trend, "opened_y"),
         "trend_resolved_points": _points(trend, "resolved_y"),

@@ -1,4 +1,5 @@
-"""The exclusion pages: the list, adding one (for a finding or a pattern), ending one.
+"""The exclusion pages: the list, adding one (for a finding or a pattern, after a preview),
+ending one.
 
 Views parse input, call one function of findings.detection.exclusions and present the result.
 """
@@ -13,7 +14,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.permissions import Capability, requires
-from findings.detection.exclusions import create_exclusion, end_exclusion
+from findings.detection.exclusions import create_exclusion, end_exclusion, preview_exclusion
 from findings.detection.forms import ExclusionForm
 from findings.detection.selectors import check_title
 from findings.models import Exclusion, Finding
@@ -52,31 +53,35 @@ def exclusion_list(request):
 @requires(Capability.MANAGE_ACCOUNTS)
 @require_http_methods(["GET", "POST"])
 def exclusion_add(request):
+    """Two steps: a submission shows what the exclusion would set aside now; the next one,
+    echoing that preview (and confirming any critical finding), creates it. A change to the
+    form or to the findings in between shows the new preview instead."""
     finding = None
     finding_id = request.POST.get("finding") or request.GET.get("finding")
     if (pk := parse_id(finding_id)) is not None:
         finding = Finding.objects.select_related("account").filter(pk=pk).first()
+    preview, preview_changed = None, False
     if request.method == "POST":
         form = ExclusionForm(request.POST)
         if form.is_valid():
             try:
-                exclusion = create_exclusion(**form.arguments(), created_by=request.user)
+                preview = preview_exclusion(**form.arguments())
             except ValidationError as exc:
                 form.add_error(None, exc)
             else:
-                if exclusion.finding_id:
-                    messages.success(
-                        request,
-                        f"This finding is excluded until {exclusion.expires_on:%Y-%m-%d}.",
-                    )
-                    return redirect("finding", pk=exclusion.finding_id)
-                count = Finding.objects.filter(exclusion=exclusion).count()
-                messages.success(
-                    request,
-                    f"Excluded {exclusion.describe()} until {exclusion.expires_on:%Y-%m-%d}: "
-                    f"{count} finding{pluralize(count)} set aside now.",
-                )
-                return redirect("exclusions")
+                previewed = form.cleaned_data["previewed"]
+                if previewed == preview.token:
+                    try:
+                        exclusion = create_exclusion(
+                            **form.arguments(),
+                            created_by=request.user,
+                            critical_confirmed=form.cleaned_data["confirm_critical"],
+                        )
+                    except ValidationError as exc:
+                        form.add_error(None, exc)
+                    else:
+                        return _created(request, exclusion)
+                preview_changed = bool(previewed) and previewed != preview.token
     else:
         form = ExclusionForm(
             initial=ExclusionForm.initial_for(
@@ -84,8 +89,30 @@ def exclusion_add(request):
             )
         )
     return render(
-        request, "findings/detection/exclusion_form.html", {"form": form, "finding": finding}
+        request,
+        "findings/detection/exclusion_form.html",
+        {
+            "form": form,
+            "finding": finding,
+            "preview": preview,
+            "preview_changed": preview_changed,
+        },
     )
+
+
+def _created(request, exclusion: Exclusion):
+    if exclusion.finding_id:
+        messages.success(
+            request, f"This finding is excluded until {exclusion.expires_on:%Y-%m-%d}."
+        )
+        return redirect("finding", pk=exclusion.finding_id)
+    count = Finding.objects.filter(exclusion=exclusion).count()
+    messages.success(
+        request,
+        f"Excluded {exclusion.describe()} until {exclusion.expires_on:%Y-%m-%d}: "
+        f"{count} finding{pluralize(count)} set aside now.",
+    )
+    return redirect("exclusions")
 
 
 @requires(Capability.MANAGE_ACCOUNTS)

@@ -3,20 +3,31 @@
 Creating or ending one is audited in the same transaction, then detection runs again for the
 accounts it can touch, so findings move to or from "excluded" at once rather than at the next
 collection.
+
+One administrator can set findings aside for a year, so creating one has guardrails: a reason
+an auditor can read, no pattern that matches every resource of every account, a preview of
+what it sets aside now, and an explicit confirmation when that includes a critical finding.
 """
 
+import fnmatch
+import hashlib
+import json
 import re
+from dataclasses import dataclass
 from datetime import date, timedelta
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import Count, Q, QuerySet
+from django.db.models.fields.json import KeyTextTransform
 from django.utils import timezone
 
 from accounts.models import User
 from findings.audit import services as audit
 from findings.detection.detect import detect_account
 from findings.detection.selectors import check_choices
-from findings.models import AwsAccount, Exclusion, Finding
+from findings.models import AwsAccount, Exclusion, Finding, IamRole, IamUser
+from findings.models.findings import Severity
 
 # At most a year out; the same limit as an accepted risk (findings.reviews.services).
 MAX_DAYS = 365
@@ -30,6 +41,24 @@ KIND_FIELDS = {
     Exclusion.Kind.FINDING: {"finding"},
 }
 TARGET_FIELDS = {"arn_pattern", "account", "tag_key", "tag_value", "finding"}
+# Long enough for a ticket and a few words; "x" or "temp" tells an auditor nothing.
+MIN_REASON_LENGTH = 20
+REASON_MESSAGE = (
+    f"Say why these findings may be set aside, in at least {MIN_REASON_LENGTH} characters "
+    "(a ticket, a plan, a date); auditors will read it."
+)
+# Two principals of two accounts with nothing in common but being IAM principals: a pattern
+# that matches both pins neither an account nor a resource (`*`, `arn:*`, `arn:*:*::*:*`,
+# `arn:aws:iam::*:*`), so it would set aside nearly every finding of every account.
+EVERYTHING = ("arn:aws:iam::111111111111:role/a", "arn:aws:iam::222222222222:user/b")
+TOO_BROAD_MESSAGE = (
+    "This pattern matches every resource of every account. To set one account aside, "
+    "choose “Whole account”; otherwise name an account or a resource, e.g. "
+    "arn:aws:iam::123456789012:role/legacy-*"
+)
+CONFIRM_MESSAGE = (
+    "This sets critical findings aside: tick the box to confirm, or narrow the exclusion."
+)
 
 
 def _snapshot(exclusion: Exclusion) -> dict:
@@ -60,8 +89,8 @@ def validation_errors(
     if kind not in Exclusion.Kind.values:
         errors["kind"] = "Choose what to exclude."
         return errors
-    if not reason.strip():
-        errors["reason"] = "Say why these findings may be set aside; auditors will read it."
+    if len(" ".join(reason.split())) < MIN_REASON_LENGTH:
+        errors["reason"] = REASON_MESSAGE
     if owner is None:
         errors["owner"] = "Choose who answers for this exclusion."
     if expires_on is None:
@@ -80,6 +109,8 @@ def validation_errors(
         pattern = values["arn_pattern"]
         if not pattern:
             errors["arn_pattern"] = "Enter an ARN pattern."
+        elif matches_everything(pattern=pattern):
+            errors["arn_pattern"] = TOO_BROAD_MESSAGE
         elif not ARN_GLOB.match(pattern):
             errors["arn_pattern"] = (
                 "This does not look like an ARN pattern; write it like "
@@ -97,24 +128,47 @@ def validation_errors(
     return errors
 
 
-def create_exclusion(
+def matches_everything(*, pattern: str) -> bool:
+    """Whether an ARN pattern names neither an account nor a resource."""
+    return all(fnmatch.fnmatchcase(arn, pattern) for arn in EVERYTHING)
+
+
+@dataclass(frozen=True)
+class ExclusionPreview:
+    """What an exclusion would set aside now: its open findings by severity."""
+
+    counts: dict[str, int]
+    # Names the target and these counts: a confirmation that echoes it confirms what was shown.
+    token: str
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+    @property
+    def critical(self) -> int:
+        return self.counts.get(Severity.CRITICAL, 0)
+
+    @property
+    def by_severity(self) -> list[tuple[str, str, int]]:
+        """(severity, label, count) of each severity it sets aside, most severe first."""
+        return [(value, label, n) for value, label in Severity.choices if (n := self.counts[value])]
+
+
+def _checked(
     *,
     kind: str,
     reason: str,
     owner: User | None,
     expires_on: date | None,
-    created_by: User,
-    arn_pattern: str = "",
-    account: AwsAccount | None = None,
-    tag_key: str = "",
-    tag_value: str = "",
-    check_id: str = "",
-    finding: Finding | None = None,
-) -> Exclusion:
-    """Validate, store and audit an exclusion, then re-detect the accounts it can touch.
-
-    Raises ValidationError with a message per field name.
-    """
+    arn_pattern: str,
+    account: AwsAccount | None,
+    tag_key: str,
+    tag_value: str,
+    check_id: str,
+    finding: Finding | None,
+) -> tuple[dict, str]:
+    """The target's values and the check, stripped; ValidationError with a message per field."""
     values = {
         "arn_pattern": arn_pattern.strip(),
         "account": account,
@@ -134,6 +188,157 @@ def create_exclusion(
     )
     if errors:
         raise ValidationError(errors)
+    return values, check_id
+
+
+def _set_end(pattern: str, start: int) -> int:
+    """Where the [set] opened just before `start` ends, as fnmatch reads it (-1: no set)."""
+    if pattern[start : start + 1] == "!":
+        start += 1
+    if pattern[start : start + 1] == "]":
+        start += 1
+    return pattern.find("]", start)
+
+
+def _glob_regex(pattern: str) -> str:
+    """A regular expression matching at least what the shell-style pattern matches (a [set]
+    becomes any one character), for the database to narrow with; fnmatch then decides."""
+    out, i = [], 0
+    while i < len(pattern):
+        char = pattern[i]
+        i += 1
+        if char == "*":
+            out.append(".*")
+        elif char == "?":
+            out.append(".")
+        elif char == "[" and (end := _set_end(pattern, i)) != -1:
+            out.append(".")
+            i = end + 1
+        else:
+            out.append("\\" + char if char in ".^$*+?()[]{}|\\" else char)
+    return "^" + "".join(out) + "$"
+
+
+def _tagged_arns(model: type[IamUser] | type[IamRole], *, key: str, value: str) -> QuerySet:
+    principals = model.objects.filter(gone_at=None, tags__has_key=key)
+    if value:
+        principals = principals.alias(tag=KeyTextTransform(key, "tags")).filter(tag=value)
+    return principals.values("arn")
+
+
+def _set_aside_now(*, kind: str, values: dict, check_id: str) -> dict[str, int]:
+    """Open findings by severity that the exclusion would set aside at once, matched as
+    detection matches (findings.detection.detect._matching_exclusion): an open finding matches
+    no exclusion in force, so the new one is the one that sets it aside."""
+    counts = dict.fromkeys(Severity.values, 0)
+    findings = Finding.objects.filter(status=Finding.Status.OPEN).order_by()
+    if check_id:
+        findings = findings.filter(check_id=check_id)
+    if kind == Exclusion.Kind.ARN_PATTERN:
+        pattern = values["arn_pattern"]
+        rows = findings.filter(resource_arn__regex=_glob_regex(pattern)).values_list(
+            "severity", "resource_arn"
+        )
+        for severity, arn in rows.iterator(chunk_size=2000):
+            if fnmatch.fnmatchcase(arn, pattern):
+                counts[severity] += 1
+        return counts
+    if kind == Exclusion.Kind.ACCOUNT:
+        findings = findings.filter(account=values["account"])
+    elif kind == Exclusion.Kind.FINDING:
+        findings = findings.filter(pk=values["finding"].pk)
+    elif kind == Exclusion.Kind.TAG:
+        # A tag never sets a critical finding aside.
+        key, value = values["tag_key"], values["tag_value"]
+        findings = findings.exclude(severity=Severity.CRITICAL).filter(
+            Q(resource_arn__in=_tagged_arns(IamUser, key=key, value=value))
+            | Q(resource_arn__in=_tagged_arns(IamRole, key=key, value=value))
+        )
+    for severity, n in (
+        findings.values("severity").annotate(n=Count("id")).values_list("severity", "n")
+    ):
+        counts[severity] = n
+    return counts
+
+
+def _preview(*, kind: str, values: dict, check_id: str) -> ExclusionPreview:
+    counts = _set_aside_now(kind=kind, values=values, check_id=check_id)
+    named = {name: getattr(value, "pk", value) for name, value in values.items()}
+    described = json.dumps(
+        {"kind": kind, "check_id": check_id, "counts": counts, **named}, sort_keys=True
+    )
+    return ExclusionPreview(
+        counts=counts, token=hashlib.sha256(described.encode()).hexdigest()[:24]
+    )
+
+
+def preview_exclusion(
+    *,
+    kind: str,
+    reason: str,
+    owner: User | None,
+    expires_on: date | None,
+    arn_pattern: str = "",
+    account: AwsAccount | None = None,
+    tag_key: str = "",
+    tag_value: str = "",
+    check_id: str = "",
+    finding: Finding | None = None,
+) -> ExclusionPreview:
+    """Validate an exclusion as create_exclusion does and say what it would set aside now.
+
+    Raises ValidationError with a message per field name.
+    """
+    values, check_id = _checked(
+        kind=kind,
+        reason=reason,
+        owner=owner,
+        expires_on=expires_on,
+        arn_pattern=arn_pattern,
+        account=account,
+        tag_key=tag_key,
+        tag_value=tag_value,
+        check_id=check_id,
+        finding=finding,
+    )
+    return _preview(kind=kind, values=values, check_id=check_id)
+
+
+def create_exclusion(
+    *,
+    kind: str,
+    reason: str,
+    owner: User | None,
+    expires_on: date | None,
+    created_by: User,
+    arn_pattern: str = "",
+    account: AwsAccount | None = None,
+    tag_key: str = "",
+    tag_value: str = "",
+    check_id: str = "",
+    finding: Finding | None = None,
+    critical_confirmed: bool = False,
+) -> Exclusion:
+    """Validate, store and audit an exclusion, then re-detect the accounts it can touch.
+
+    One that sets a critical finding aside now needs `critical_confirmed`. Raises
+    ValidationError with a message per field name ("confirm_critical" for the confirmation).
+    """
+    values, check_id = _checked(
+        kind=kind,
+        reason=reason,
+        owner=owner,
+        expires_on=expires_on,
+        arn_pattern=arn_pattern,
+        account=account,
+        tag_key=tag_key,
+        tag_value=tag_value,
+        check_id=check_id,
+        finding=finding,
+    )
+    preview = _preview(kind=kind, values=values, check_id=check_id)
+    if preview.critical and not critical_confirmed:
+        raise ValidationError({"confirm_critical": CONFIRM_MESSAGE})
     with transaction.atomic():
         exclusion = Exclusion.objects.create(
             kind=kind,
@@ -151,7 +356,8 @@ def create_exclusion(
             target_id=exclusion.pk,
             target_label=str(exclusion),
             before=None,
-            after=_snapshot(exclusion),
+            # What it set aside at once, by severity (criticals only with a confirmation).
+            after={**_snapshot(exclusion), "set_aside_now": preview.counts},
         )
     _redetect(exclusion)
     return exclusion

@@ -6,7 +6,12 @@ from django import forms
 from django.contrib.auth import get_user_model
 from django.utils import timezone
 
-from findings.detection.exclusions import KIND_FIELDS, MAX_DAYS, TARGET_FIELDS
+from findings.detection.exclusions import (
+    KIND_FIELDS,
+    MAX_DAYS,
+    MIN_REASON_LENGTH,
+    TARGET_FIELDS,
+)
 from findings.detection.selectors import check_choices
 from findings.models import AwsAccount, Exclusion, Finding
 
@@ -54,8 +59,9 @@ class ExclusionForm(forms.Form):
     reason = forms.CharField(
         max_length=2000,
         required=False,
-        widget=forms.Textarea(attrs={"rows": 3}),
-        help_text="Why these findings may be set aside. Auditors read this.",
+        widget=forms.Textarea(attrs={"rows": 3, "minlength": MIN_REASON_LENGTH}),
+        help_text=f"Why these findings may be set aside, in at least {MIN_REASON_LENGTH} "
+        "characters: a ticket, a plan, a date. Auditors read this.",
     )
     owner = forms.ModelChoiceField(
         queryset=get_user_model().objects.filter(is_active=True).order_by("email"),
@@ -69,6 +75,11 @@ class ExclusionForm(forms.Form):
         help_text=f"At most a year away. The findings come back the day after. (Default: "
         f"{DEFAULT_DAYS} days.)",
     )
+
+    # The second step: the preview this submission confirms, and the confirmation that it sets
+    # critical findings aside (create_exclusion refuses those without it).
+    previewed = forms.CharField(max_length=64, required=False, widget=forms.HiddenInput)
+    confirm_critical = forms.BooleanField(required=False)
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -94,7 +105,8 @@ class ExclusionForm(forms.Form):
         return initial
 
     def arguments(self) -> dict:
-        """cleaned_data as create_exclusion's keyword arguments.
+        """cleaned_data as preview_exclusion's keyword arguments (create_exclusion takes these,
+        the person and the confirmation).
 
         The page hides the fields of the kinds not chosen, so their values are dropped here
         rather than reported as errors nobody could see.

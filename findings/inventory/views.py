@@ -342,13 +342,46 @@ def policies_of(account: AwsAccount, arns: dict[str, str]) -> dict[str, list[Pol
 
 
 def service_access(account: AwsAccount, arn: str) -> list[ServiceLastAccessed]:
+    """Its services, used ones first (most recent first), then the unused by name."""
     cutoff = timezone.now() - timedelta(days=settings.DETECT_UNUSED_SERVICE_DAYS)
     rows = list(
         ServiceLastAccessed.objects.filter(account=account, principal_arn=arn, gone_at=None)
     )
     for row in rows:
         row.is_unused = row.last_authenticated_at is None or row.last_authenticated_at < cutoff
-    rows.sort(key=lambda row: (not row.is_unused, row.service_namespace))
+    used = sorted(
+        (row for row in rows if not row.is_unused),
+        key=lambda row: row.last_authenticated_at,
+        reverse=True,
+    )
+    unused = sorted((row for row in rows if row.is_unused), key=lambda row: row.service_namespace)
+    return used + unused
+
+
+# What each count of the risk summary counts: allowed actions, but escalation methods.
+RISK_UNITS = {"Privilege escalation": ("way to escalate", "ways to escalate")}
+RISK_HELP = {
+    "Privilege escalation": "Known ways to gain more permissions than granted.",
+    "Data exfiltration": "Actions that read data out: objects, parameters, secrets, decryption.",
+    "Resource exposure": "Permissions-management actions: who else may reach a resource.",
+    "Infrastructure change": "Write actions: create, change or delete resources.",
+    "Credential exposure": "Actions that create or hand out credentials.",
+}
+
+
+def risk_rows(risks: dict[str, int]) -> list[dict]:
+    """The risk summary with its units ("10,375 actions", not a bare number)."""
+    rows = []
+    for category, count in risks.items():
+        one, many = RISK_UNITS.get(category, ("action", "actions"))
+        rows.append(
+            {
+                "category": category,
+                "count": count,
+                "unit": one if count == 1 else many,
+                "help": RISK_HELP.get(category, ""),
+            }
+        )
     return rows
 
 
@@ -397,6 +430,15 @@ def escalations_detected(findings: list[Finding]) -> int | None:
     return None
 
 
+def _services(rows: list[ServiceLastAccessed]) -> dict:
+    """Used services listed; unused ones (an administrator has some 400) folded, once."""
+    return {
+        "services": rows,
+        "services_used": [row for row in rows if not row.is_unused],
+        "services_unused": [row for row in rows if row.is_unused],
+    }
+
+
 def principal_context(account: AwsAccount, arn: str, group_arns: dict[str, str]) -> dict:
     policies = policies_of(account, {arn: "", **group_arns})
     findings = list(
@@ -412,6 +454,7 @@ def principal_context(account: AwsAccount, arn: str, group_arns: dict[str, str])
         risks["risks"]["Privilege escalation"] = max(own, detected)
     return {
         **risks,
+        "risk_rows": risk_rows(risks["risks"]),
         "escalation_detected": detected is not None,
         "inline": policies.get("inline", []),
         "managed": policies.get("managed", []),
@@ -421,10 +464,20 @@ def principal_context(account: AwsAccount, arn: str, group_arns: dict[str, str])
             ("Managed policies", policies.get("managed", [])),
             ("Permissions boundary", policies.get("boundary", [])),
         ],
-        "services": service_access(account, arn),
+        **_services(service_access(account, arn)),
         "unused_service_days": settings.DETECT_UNUSED_SERVICE_DAYS,
         "findings": findings,
     }
+
+
+def _used_first(context: dict) -> dict:
+    """The Least privilege section's services with the used ones first, as on the services
+    table above it (the unused ones, often hundreds, after them)."""
+    if context.get("least_privilege_services"):
+        context["least_privilege_services"] = sorted(
+            context["least_privilege_services"], key=lambda service: service["verdict"] != "used"
+        )
+    return context
 
 
 @requires(Capability.VIEW)
@@ -437,7 +490,7 @@ def user_detail(request, pk: int):
     ).first()
     context = principal_context(user.account, user.arn, {g.arn: g.name for g in groups})
     context.update(principal=user, entry=entry, groups=user.groups, principal_kind="user")
-    context.update(least_privilege_context(user))
+    context.update(_used_first(least_privilege_context(user)))
     return render(request, "findings/inventory/user.html", context)
 
 
@@ -447,5 +500,5 @@ def role_detail(request, pk: int):
     role = get_object_or_404(IamRole.objects.select_related("account"), pk=pk)
     context = principal_context(role.account, role.arn, {})
     context.update(principal=role, unused_role_days=settings.DETECT_UNUSED_ROLE_DAYS)
-    context.update(principal_kind="role", **least_privilege_context(role))
+    context.update(principal_kind="role", **_used_first(least_privilege_context(role)))
     return render(request, "findings/inventory/role.html", context)

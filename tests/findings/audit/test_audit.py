@@ -13,6 +13,7 @@ from findings.audit.services import GENESIS, record
 from findings.audit.verify import verify_chain
 from findings.models import AuditEntry
 from findings.reviews.services import DecisionInput, decide_item, open_cycle, sign_off_cycle
+from findings.reviews.summary import sign_off_summary
 from tests.findings.reviews.test_evidence import credential_entry, keep, make_account
 
 pytestmark = pytest.mark.django_db
@@ -31,12 +32,19 @@ def reviewed_cycle(administrator, reviewer, approver):
         item=alice,
         actor=reviewer,
         decision=DecisionInput(
-            "accept_risk", "Until the vendor fix", timezone.localdate() + timedelta(9)
+            "accept_risk",
+            "Until the vendor fix ships, VEND-12",
+            timezone.localdate() + timedelta(9),
         ),
         expected_latest_id=first.pk,
     )
     decide_item(item=bob, actor=reviewer, decision=keep(), expected_latest_id=None)
-    return sign_off_cycle(cycle=cycle, approver=approver, attestation="Reviewed in full.")
+    return sign_off_cycle(
+        cycle=cycle,
+        approver=approver,
+        attestation="Reviewed in full.",
+        summary_hash=sign_off_summary(cycle=cycle).digest,
+    )
 
 
 def run_verify() -> str:

@@ -15,8 +15,8 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def history(reviewer, second_reviewer):
     cycle = quarterly_cycle()
-    decide(item_of(cycle, "alice"), reviewer, justification="Rita decided")
-    decide(item_of(cycle, "bob"), second_reviewer, justification="Sam decided")
+    decide(item_of(cycle, "alice"), reviewer, justification="Rita decided: on-call needs it")
+    decide(item_of(cycle, "bob"), second_reviewer, justification="Sam decided: the batch needs it")
     return cycle
 
 

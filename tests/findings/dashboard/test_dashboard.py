@@ -74,9 +74,10 @@ def test_dashboard_runs_a_fixed_number_of_queries(client, reviewer, django_asser
     populate_more = make_account("444455556666", "Staging")
     for n in range(40):
         make_finding(populate_more, "role-unused", f"arn:aws:iam::444455556666:role/r{n}")
-    # Counts, the trend and the top findings are cached per state of the findings: the first
-    # page after a change reads them again (three queries), the next ones read the cache.
-    with django_assert_max_num_queries(len(small.captured_queries) + 3):
+    # Counts (open and excluded), the trend and the top findings are cached per state of the
+    # findings: the first page after a change reads them again (four queries), the next ones
+    # read the cache.
+    with django_assert_max_num_queries(len(small.captured_queries) + 4):
         client.get("/")
     with django_assert_max_num_queries(len(small.captured_queries)):
         client.get("/")
@@ -197,7 +198,9 @@ def test_only_an_approver_who_may_sign_a_cycle_is_asked_to(client, reviewer, app
     decide_item(
         item=cycle.items.get(),
         actor=both,
-        decision=DecisionInput(kind="keep", justification="Needed"),
+        decision=DecisionInput(
+            kind="keep", justification="Needed by the nightly batch, ticket OPS-7"
+        ),
         expected_latest_id=None,
     )
 
@@ -221,3 +224,86 @@ def test_items_assigned_to_me_link_to_them_in_their_cycle(client, reviewer):
         f'href="/review/cycles/{cycle.pk}/?assignee=me&amp;status=undecided">'
         "2 items assigned to you</a>"
     ) in page
+
+
+# --- Excluded findings ------------------------------------------------------------------------
+
+
+def test_the_dashboard_says_how_many_findings_are_excluded_with_links(client, reviewer):
+    """Excluded findings are out of the open counts and the queues: the dashboard says how
+    many, criticals first, and links to them and to the exclusions."""
+    account = populate(2)
+    for n, severity in enumerate(["critical", "high", "high", "low"]):
+        make_finding(
+            account,
+            "role-unused",
+            f"arn:aws:iam::111122223333:role/set-aside-{n}",
+            severity=severity,
+            status="excluded",
+        )
+    client.force_login(reviewer)
+
+    page = client.get("/").content.decode()
+
+    assert (
+        "Open findings" in page and '<span class="badge status-warning">4 excluded</span>' in page
+    )
+    assert (
+        '<a href="/findings/?status=excluded">4 findings excluded</a> now, '
+        "<strong>1 critical</strong>, not counted above"
+    ) in page
+    assert '<a href="/findings/?status=excluded&amp;severity=critical">1 critical</a>' in page
+    assert '<a href="/findings/?status=excluded&amp;severity=high">2 high</a>' in page
+    assert '<a href="/findings/?status=excluded&amp;severity=low">1 low</a>' in page
+    assert 'href="/findings/exclusions/">Exclusions</a>' in page
+    listed = client.get("/findings/?status=excluded&severity=critical").content.decode()
+    assert "set-aside-0" in listed and "set-aside-1" not in listed
+
+
+def test_without_exclusions_the_dashboard_says_none_is_excluded(client, reviewer):
+    populate(1)
+    client.force_login(reviewer)
+    page = client.get("/").content.decode()
+    assert "No finding is excluded." in page and "excluded</span>" not in page
+
+
+def test_the_excluded_count_follows_an_exclusion_at_once(client, reviewer, administrator):
+    """Creating an exclusion re-detects, which writes "excluded" events: the counts' version
+    moves and the dashboard shows the new number on the next view."""
+    from findings.detection.detect import detect_account
+    from findings.detection.exclusions import create_exclusion
+    from findings.models import Source
+    from tests.findings.detection.test_detect import iam_role
+    from tests.findings.detection.test_detect import succeeded_run as run_at
+
+    account = make_account()
+    run_at(account, Source.AUTHORIZATION_DETAILS, at=timezone.now())
+    iam_role(account, "legacy-batch", created_days=2000)
+    detect_account(account=account)
+    client.force_login(reviewer)
+    assert "No finding is excluded." in client.get("/").content.decode()
+
+    create_exclusion(
+        kind="arn",
+        arn_pattern="arn:aws:iam::*:role/legacy-*",
+        reason="Decommissioning in Q1, ticket OPS-42",
+        owner=administrator,
+        expires_on=timezone.localdate() + timedelta(days=30),
+        created_by=administrator,
+    )
+
+    page = client.get("/").content.decode()
+    assert '<a href="/findings/?status=excluded">1 finding excluded</a> now, not counted' in page
+
+
+def test_the_excluded_counts_add_no_query_per_view(client, reviewer, django_assert_max_num_queries):
+    """Read from the cached counts, like the open ones: no count of the findings table on a
+    view while the findings are unchanged."""
+    account = populate(2)
+    make_finding(account, "role-unused", "arn:aws:iam::111122223333:role/x", status="excluded")
+    client.force_login(reviewer)
+    client.get("/")
+    with django_assert_max_num_queries(16) as steady:
+        client.get("/")
+    counts = [q["sql"] for q in steady.captured_queries if "COUNT(" in q["sql"].upper()]
+    assert not [sql for sql in counts if '"findings_finding"' in sql]

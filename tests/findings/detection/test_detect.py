@@ -407,7 +407,7 @@ def test_a_tag_never_sets_a_critical_finding_aside(production, administrator):
     create_exclusion(
         kind="tag",
         tag_key="team",
-        reason="Team x",
+        reason="Team x batch roles, ticket SEC-7",
         owner=administrator,
         expires_on=NOW.date() + timedelta(days=30),
         created_by=administrator,

@@ -182,7 +182,7 @@ ARN = {"kind": "arn", "arn_pattern": "arn:aws:iam::*:role/legacy-*"}
         ({**ARN, "owner": None}, "owner", "who answers"),
         ({"kind": "arn", "arn_pattern": ""}, "arn_pattern", "Enter an ARN pattern"),
         ({"kind": "arn", "arn_pattern": "legacy-*"}, "arn_pattern", "does not look like an ARN"),
-        ({"kind": "arn", "arn_pattern": "*"}, "arn_pattern", "does not look like an ARN"),
+        ({"kind": "arn", "arn_pattern": "*"}, "arn_pattern", "every resource of every account"),
         ({"kind": "arn", "arn_pattern": "arn:aws:iam::*:role/a b"}, "arn_pattern", "ARN pattern"),
         ({**ARN, "tag_key": "team"}, "tag_key", "Not used for this kind"),
         ({"kind": "account"}, "account", "Choose the account"),
@@ -238,6 +238,16 @@ def form_data(**changes) -> dict:
     return {**data, **changes}
 
 
+def preview_then_confirm(client, data: dict, **confirmation):
+    """The form's two steps: the preview, then the same form echoing it."""
+    preview = client.post("/findings/exclusions/new/", data)
+    assert preview.status_code == 200 and preview.context["preview"] is not None
+    return client.post(
+        "/findings/exclusions/new/",
+        {**data, "previewed": preview.context["preview"].token, **confirmation},
+    )
+
+
 def test_administrator_creates_an_exclusion_and_is_redirected_to_the_list(
     client, production, administrator
 ):
@@ -246,8 +256,14 @@ def test_administrator_creates_an_exclusion_and_is_redirected_to_the_list(
     assert page.status_code == 200
     assert b"New exclusion" in page.content
 
+    preview = client.post("/findings/exclusions/new/", form_data(owner=administrator.pk))
+    assert b"It sets <strong>1 open finding</strong> aside now" in preview.content
+    assert not Exclusion.objects.exists()
+    token = preview.context["preview"].token
     response = client.post(
-        "/findings/exclusions/new/", form_data(owner=administrator.pk), follow=True
+        "/findings/exclusions/new/",
+        form_data(owner=administrator.pk, previewed=token),
+        follow=True,
     )
 
     assert response.redirect_chain == [("/findings/exclusions/", 302)]
@@ -261,8 +277,8 @@ def test_excluding_one_finding_from_its_page_returns_to_it(client, production, a
     page = client.get(f"/findings/exclusions/new/?finding={finding.pk}")
     assert b"checkout" in page.content
 
-    response = client.post(
-        "/findings/exclusions/new/",
+    response = preview_then_confirm(
+        client,
         form_data(kind="finding", arn_pattern="", finding=finding.pk, owner=administrator.pk),
     )
 
@@ -355,9 +371,8 @@ def test_fields_of_the_kinds_not_chosen_are_ignored_by_the_form(client, producti
     client.force_login(administrator)
     finding = unused(production, "checkout")
 
-    response = client.post(
-        "/findings/exclusions/new/",
-        form_data(finding=finding.pk, tag_key="team", owner=administrator.pk),
+    response = preview_then_confirm(
+        client, form_data(finding=finding.pk, tag_key="team", owner=administrator.pk)
     )
 
     assert response.status_code == 302
