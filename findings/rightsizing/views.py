@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from urllib.parse import urlencode
 
 from django.core.exceptions import PermissionDenied
@@ -41,9 +42,11 @@ DOWNLOADS = {
     "cloudformation": (exports.cloudformation, "application/json", "least-privilege.cfn.json"),
 }
 VERDICT_ORDER = ("used", "unused", "too-new", "not-tracked", "no-data", "stale")
-# Services kept without evidence either way (too new, not tracked, no data): past this many,
-# folded under one summary line (an administrator's policy grants some 400 services).
+# Past this many unused services, or services kept without evidence either way (too new, not
+# tracked, no data), the rest are folded under one summary line (an administrator's policy
+# grants some 400 services).
 FOLD_KEPT_AFTER = 20
+VERDICTS_JUDGED = ("used", "unused")
 PER_PAGE = 50
 CHART_WIDTH = 400
 
@@ -68,19 +71,25 @@ def least_privilege_context(principal: IamUser | IamRole) -> dict:
         {**change, "diff": diff_documents(old=change["before"], new=change["after"]).unified}
         for change in suggestion["changes"]
     ]
-    judged = [s for s in suggestion["services"] if s["verdict"] in ("used", "unused")]
-    kept = [s for s in suggestion["services"] if s["verdict"] not in ("used", "unused")]
-    if len(kept) <= FOLD_KEPT_AFTER:
-        judged, kept = suggestion["services"], []
+    # Every used service, and the first unused ones; the rest (an administrator's unused
+    # hundreds, those kept without evidence) folded under one summary line.
+    services = suggestion["services"]
+    used = [s for s in services if s["verdict"] == "used"]
+    unused = [s for s in services if s["verdict"] == "unused"]
+    shown = used + unused[:FOLD_KEPT_AFTER]
+    folded = unused[FOLD_KEPT_AFTER:] + [s for s in services if s["verdict"] not in VERDICTS_JUDGED]
+    if len(folded) <= FOLD_KEPT_AFTER:
+        shown, folded = services, []
+    folded_counts = Counter(s["verdict"] for s in folded)
     context = {
         "least_privilege": suggestion,
-        "least_privilege_services": judged,
-        "least_privilege_folded": kept,
-        # What the folded rows are, for their summary line ("no-data: 380; too-new: 2").
+        "least_privilege_services": shown,
+        "least_privilege_folded": folded,
+        # What the folded rows are, for their summary line ("unused: 420; no-data: 3").
         "least_privilege_folded_counts": "; ".join(
-            f"{bar['verdict']}: {bar['count']}"
-            for bar in bars
-            if bar["count"] and bar["verdict"] not in ("used", "unused")
+            f"{verdict}: {folded_counts[verdict]}"
+            for verdict in VERDICT_ORDER
+            if folded_counts[verdict]
         ),
         "least_privilege_changes": changes,
         "least_privilege_bars": bars,

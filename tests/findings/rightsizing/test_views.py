@@ -5,6 +5,7 @@ from html import unescape
 
 import pytest
 
+from findings.policy import actions
 from findings.rightsizing.services import refresh_suggestions
 from tests.findings.detection.test_detect import iam_role, iam_user, make_account
 from tests.findings.rightsizing.test_selectors import BATCH, attach, service_row
@@ -74,8 +75,36 @@ def test_with_no_usage_data_collected_services_say_so_and_an_admin_list_is_folde
     assert len(folded) > 300 and {s["verdict"] for s in folded} == {"no-data"}
     assert response.context["least_privilege_services"] == []
     n = len(folded)
-    assert f"{n} more services kept without evidence either way (no-data: {n})" in content
+    assert f"{n} more services (no-data: {n})" in content
     assert "every one is kept" in content
+
+
+def test_an_admin_roles_hundreds_of_unused_services_are_folded_after_the_first(
+    client, reviewer, production
+):
+    admin = iam_role(production, "old-admin")
+    attach(
+        production,
+        admin,
+        {
+            "Version": "2012-10-17",
+            "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}],
+        },
+        name="admin",
+    )
+    for service in actions.services():
+        service_row(production, admin, service, used_days=1 if service == "s3" else 300)
+    client.force_login(reviewer)
+    response = client.get(f"/inventory/roles/{admin.pk}/")
+
+    shown = response.context["least_privilege_services"]
+    folded = response.context["least_privilege_folded"]
+    assert [s["verdict"] for s in shown] == ["used"] + ["unused"] * 20
+    assert shown[0]["service"] == "s3"
+    assert len(folded) > 300 and {s["verdict"] for s in folded} == {"unused"}
+    assert f"{len(folded)} more services (unused: {len(folded)})" in unescape(
+        response.content.decode()
+    )
 
 
 @pytest.mark.parametrize(
