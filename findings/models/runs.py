@@ -35,22 +35,39 @@ class CollectionRunQuerySet(models.QuerySet):
 
         A collection reads every principal but those its counts name ``unread`` (when that
         list was cut, ``unread_more``, none is known to be read); an import of one principal's
-        file names it in ``read``. A principal none of the last ``RUNS_LOOKED_AT`` runs read was
-        read before the oldest of them: that time, a lower bound of its age. Principals of an
-        account with no run at all are left out."""
+        file names it in ``read``. A principal none of the last ``RUNS_LOOKED_AT`` runs read is
+        looked for among as many collections before them, and failing that dated by the oldest
+        of those (a lower bound of its age). Principals of an account with no run at all are
+        left out."""
         wanted = set(principal_arns)
         found: dict[str, datetime] = {}
-        runs = list(
-            self.filter(account_id=account_id, source=Source.SERVICE_LAST_ACCESSED)
+        runs = self.filter(account_id=account_id, source=Source.SERVICE_LAST_ACCESSED).filter(
             # A run failed for too many unread principals stored those it read.
-            .filter(
-                Q(status=CollectionRun.Status.SUCCEEDED)
-                | Q(status=CollectionRun.Status.FAILED, counts__has_key="principals_read")
-            )
-            .order_by("-finished_at", "-pk")
-            .values_list("finished_at", "data_generated_at", "counts")[: self.RUNS_LOOKED_AT]
+            Q(status=CollectionRun.Status.SUCCEEDED)
+            | Q(status=CollectionRun.Status.FAILED, counts__has_key="principals_read")
         )
-        for finished_at, generated_at, counts in runs:
+        recent = self._reads(runs, wanted, found)
+        if wanted - found.keys() and len(recent) == self.RUNS_LOOKED_AT:
+            # Imports of one principal each can fill the window: look further back among
+            # the collections, which read every principal but those they name.
+            collections = self._reads(runs.exclude(counts__has_key="read"), wanted, found)
+            if len(collections) == self.RUNS_LOOKED_AT:
+                # Read before the oldest of them, at the latest: its time, a lower bound of the
+                # data's age (already past any staleness limit after so many collections).
+                oldest = collections[-1][1] or collections[-1][0]
+                found.update((arn, oldest) for arn in wanted - found.keys())
+        return found
+
+    def _reads(self, runs, wanted: set[str], found: dict[str, datetime]) -> list[tuple]:
+        """Dates in ``found`` the principals the newest runs read; the runs looked at."""
+        looked_at = list(
+            runs.order_by("-finished_at", "-pk").values_list(
+                "finished_at", "data_generated_at", "counts"
+            )[: self.RUNS_LOOKED_AT]
+        )
+        for finished_at, generated_at, counts in looked_at:
+            if len(found) == len(wanted):
+                break
             counts = counts if isinstance(counts, dict) else {}
             if isinstance(counts.get("read"), list):
                 read = wanted & set(counts["read"])
@@ -60,13 +77,7 @@ class CollectionRunQuerySet(models.QuerySet):
                 read = wanted - set(counts.get("unread") or ())
             at = generated_at or finished_at
             found.update((arn, at) for arn in read - found.keys())
-            if len(found) == len(wanted):
-                break
-        else:
-            if len(runs) == self.RUNS_LOOKED_AT:
-                oldest = runs[-1][1] or runs[-1][0]
-                found.update((arn, oldest) for arn in wanted - found.keys())
-        return found
+        return looked_at
 
 
 class CollectionRun(models.Model):

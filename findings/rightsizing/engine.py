@@ -70,16 +70,20 @@ def suggest(
     analyzer_findings: Iterable[Mapping[str, Any]] = (),
     read_at: datetime | None = None,
     stale_after: timedelta | None = None,
-    members: Mapping[str, MemberUse] | None = None,
+    groups: Mapping[str, MemberUse] | None = None,
+    shared: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """``usage`` is None when no service last-accessed data exists for the principal.
     ``read_at``: when that data was read (None: judged as of ``now``); older than
-    ``stale_after``, nothing is removed. ``members``: the other members of its groups, by ARN:
-    a group's policy keeps what any of them used.
+    ``stale_after``, nothing is removed. ``groups``: by group name, the combined use of all
+    its members (``combined_use``): a group's policy keeps what any of them used; a group
+    missing here keeps all of it. ``shared``: a dict kept across the calls for one account, so
+    that each group is judged once, not once per member.
     ``analyzer_findings``: its active Access Analyzer unused-access findings (type, id, details),
     shown beside the suggestion with the differences."""
     policies = _distinctly_labelled(list(policies))
-    members = members or {}
+    groups = groups or {}
+    shared = {} if shared is None else shared
     notes: list[str] = []
     named = {
         a.lower()
@@ -152,7 +156,7 @@ def suggest(
         )
 
     keepers = {
-        policy.label: _group_keeper(policy, principal, members, judge) for policy in policies
+        policy.label: _group_keeper(policy, principal, groups, judge, shared) for policy in policies
     }
     changes = [_change(policy=policy, keep=keepers[policy.label]) for policy in policies]
     if unknown_used:
@@ -258,12 +262,26 @@ def _distinctly_labelled(policies: list[GrantedPolicy]) -> list[GrantedPolicy]:
     """Policies whose labels clash (an inline and a managed policy of one name) told apart by
     their kind: each change, check and export names one policy."""
     counts = Counter(policy.label for policy in policies)
-    return [
-        replace(policy, distinct="managed" if policy.is_managed else "inline")
-        if counts[policy.label] > 1
-        else policy
+    kinds = [
+        replace(policy, distinct=_kind_word(policy)) if counts[policy.label] > 1 else policy
         for policy in policies
     ]
+    # Still the same (two AWS-managed of one name under different paths): numbered.
+    counts, seen = Counter(p.label for p in kinds), Counter()
+    numbered = []
+    for policy in kinds:
+        if counts[policy.label] > 1:
+            seen[policy.label] += 1
+            distinct = ", ".join(filter(None, [policy.distinct, str(seen[policy.label])]))
+            policy = replace(policy, distinct=distinct)
+        numbered.append(policy)
+    return numbered
+
+
+def _kind_word(policy: GrantedPolicy) -> str:
+    if not policy.is_managed:
+        return "inline"
+    return "AWS managed" if policy.is_aws_managed else "customer managed"
 
 
 def _beside_access_analyzer(
@@ -352,9 +370,12 @@ def _reduce_statement(statement, keep: Callable[[str], bool]) -> dict | None:
     # Services newer than the action database: a wildcard granted them, and the list it
     # becomes would not. Kept whole where their use keeps them (`newsvc:*`).
     unknown = sorted(
-        f"{service}:*"
-        for service in getattr(keep, "unknown_services", ())
-        if _statement_grants_service(statement, service) and keep(f"{service}:*")
+        {
+            pattern
+            for service in getattr(keep, "unknown_services", ())
+            if keep(f"{service}:*")
+            for pattern in _unknown_service_patterns(statement, service)
+        }
     )
     if not kept and not unknown:
         return None
@@ -374,10 +395,23 @@ def _reduce_statement(statement, keep: Callable[[str], bool]) -> dict | None:
 def _statement_grants_service(statement, service: str) -> bool:
     """Whether an Allow statement's Action (or NotAction) reaches some action of a service
     the action database does not know."""
+    return bool(_unknown_service_patterns(statement, service))
+
+
+def _unknown_service_patterns(statement, service: str) -> set[str]:
+    """What of a service unknown to the action database a statement grants, as it would be
+    written again: `service:*` where a wider pattern covers it (`*`, `new*`, NotAction), its
+    own patterns (`newsvc:Get*`) as written."""
     probe = f"{service}:*"
     if statement.not_actions:
-        return not any(_pattern_covers(p, probe) for p in statement.not_actions)
-    return any(_pattern_covers(p, probe) for p in statement.actions)
+        return set() if any(_pattern_covers(p, probe) for p in statement.not_actions) else {probe}
+    found = set()
+    for pattern in statement.actions:
+        if _pattern_covers(pattern, probe):
+            found.add(probe)
+        elif actions.service_of(action=pattern) == service:
+            found.add(pattern)
+    return found
 
 
 def _pattern_covers(pattern: str, probe: str) -> bool:
@@ -418,7 +452,8 @@ class _Judge:
         read_only_buffer: bool,
         named: frozenset[str] | set[str] = frozenset(),
     ) -> None:
-        self.too_new = created > now - timedelta(days=unused_days)
+        # Old enough to judge when its data was read, not today.
+        self.too_new = created > (read_at or now) - timedelta(days=unused_days)
         self.stale = (
             usage is not None
             and read_at is not None
@@ -429,7 +464,8 @@ class _Judge:
         if self.too_new:
             self.note = (
                 f"Too new to judge: created {created:%Y-%m-%d}, less than {unused_days} "
-                "days ago; everything is kept."
+                + ("days before its usage data was read" if read_at else "days ago")
+                + "; everything is kept."
             )
         elif usage is None:
             self.note = (
@@ -492,38 +528,75 @@ def _used_unknown_services(
 def _group_keeper(
     policy: GrantedPolicy,
     principal: Principal,
-    members: Mapping[str, MemberUse],
+    groups: Mapping[str, MemberUse],
     judge: _Judge,
+    shared: dict[str, Any],
 ) -> Callable[[str], bool]:
-    """A group's policy keeps what any member keeps: a member without evidence here keeps
-    all of it. Another policy keeps what this principal's use keeps."""
-    others = [m for m in policy.members if m != principal.arn] if policy.group else []
-    if not others:
+    """A group's policy keeps what any member keeps (its members' combined use, judged once per
+    group); a group without it here keeps all of it. Another policy keeps what this
+    principal's use keeps."""
+    if not policy.group or not [m for m in policy.members if m != principal.arn]:
         return judge.keep
-    judges = [judge]
-    for arn in others:
-        member = members.get(arn)
-        if member is None:
-            return _keep_all
-        judges.append(
-            _Judge(
-                created=member.created,
-                usage=member.usage,
-                read_at=member.read_at,
-                now=judge.now,
-                unused_days=judge.unused_days,
-                stale_after=judge.stale_after,
-                read_only_buffer=judge.read_only_buffer,
-                named=judge.named,
-            )
+    use = groups.get(policy.group)
+    if use is None:
+        return _keep_all
+    key = f"group:{policy.group}"
+    if key not in shared:
+        shared[key] = _Judge(
+            created=use.created,
+            usage=use.usage,
+            read_at=use.read_at,
+            now=judge.now,
+            unused_days=judge.unused_days,
+            stale_after=judge.stale_after,
+            read_only_buffer=judge.read_only_buffer,
         )
+    group_judge, named = shared[key], judge.named
 
     @cache
     def keep(action: str) -> bool:
-        return any(j.keep(action) for j in judges)
+        return action.lower() in named or group_judge.keep(action)
 
-    keep.unknown_services = sorted({s for j in judges for s in j.keep.unknown_services})
+    keep.unknown_services = group_judge.keep.unknown_services
     return keep
+
+
+def combined_use(*, uses: Iterable[MemberUse | None]) -> MemberUse | None:
+    """What a group's members used, as one: a service's latest use by any of them, each
+    action's latest, the newest member's creation (too new if any is) and the oldest read
+    (stale if any is). None (keep everything) when a member is unknown; no usage when one has
+    none. An action list is merged only where every member has one for the service."""
+    uses = list(uses)
+    if not uses or any(u is None for u in uses):
+        return None
+    created = max(u.created for u in uses)
+    reads = [u.read_at for u in uses if u.read_at is not None]
+    read_at = min(reads) if reads else None
+    if any(u.usage is None for u in uses):
+        return MemberUse(created=created, usage=None, read_at=read_at)
+    merged: dict[str, ServiceUsage] = {}
+    for use in uses:
+        for service, row in use.usage.items():
+            seen = merged.get(service)
+            if seen is None:
+                merged[service] = row
+                continue
+            lasts = [t for t in (seen.last_accessed, row.last_accessed) if t is not None]
+            if seen.actions is None or row.actions is None:
+                actions_seen = None
+            else:
+                actions_seen = dict(seen.actions)
+                for action, at in row.actions.items():
+                    before = actions_seen.get(action)
+                    actions_seen[action] = (
+                        max(t for t in (before, at) if t) if (before or at) else None
+                    )
+            merged[service] = ServiceUsage(
+                service=service,
+                last_accessed=max(lasts) if lasts else None,
+                actions=actions_seen,
+            )
+    return MemberUse(created=created, usage=merged, read_at=read_at)
 
 
 def _keep_all(action: str) -> bool:

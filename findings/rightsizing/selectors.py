@@ -27,7 +27,13 @@ from findings.models import (
     ServiceLastAccessed,
 )
 from findings.policy.grants import GrantedPolicy
-from findings.rightsizing.engine import MemberUse, Principal, ServiceUsage, suggest
+from findings.rightsizing.engine import (
+    MemberUse,
+    Principal,
+    ServiceUsage,
+    combined_use,
+    suggest,
+)
 from findings.rightsizing.validation import CHECKED_BY, aws_validation, document_key
 
 GRANTING_KINDS = ("inline", "managed")
@@ -140,6 +146,38 @@ def usage_by_principal(
     return usage
 
 
+def recent_usage_by_principal(
+    *, account: AwsAccount, principal_arns: Iterable[str], since: datetime
+) -> dict[str, dict[str, ServiceUsage]]:
+    """Like ``usage_by_principal``, reading action lists only of services used since
+    ``since``: an older use is unused to any judgement whose cutoff is later, whatever its
+    actions. Two queries."""
+    rows = ServiceLastAccessed.objects.filter(
+        account=account, gone_at=None, principal_arn__in=list(principal_arns)
+    )
+    usage: dict[str, dict[str, ServiceUsage]] = defaultdict(dict)
+    for arn, namespace, last in rows.values_list(
+        "principal_arn", "service_namespace", "last_authenticated_at"
+    ):
+        usage[arn][namespace.lower()] = ServiceUsage(
+            service=namespace.lower(), last_accessed=last, actions={}
+        )
+    for arn, namespace, last, tracked in rows.filter(last_authenticated_at__gte=since).values_list(
+        "principal_arn", "service_namespace", "last_authenticated_at", "actions"
+    ):
+        usage[arn][namespace.lower()] = ServiceUsage(
+            service=namespace.lower(),
+            last_accessed=last,
+            actions={
+                _action_key(namespace, a["action"]): _parse(a.get("last_accessed_at"))
+                for a in tracked
+            }
+            if tracked
+            else None,
+        )
+    return usage
+
+
 UNUSED_ACCESS_TYPES = (
     "UnusedPermission",
     "UnusedIAMRole",
@@ -202,22 +240,42 @@ def compute_suggestions(
     )
     policies = granted_policies_by_principal(account=account, principals=principals)
     arns = [p.arn for p in principals]
-    # The other members of their groups: a group's policy keeps what any member used.
+    # A group's policy keeps what any member used: the members' combined use, per group.
+    groups = {g.group: g.members for granted in policies.values() for g in granted if g.group}
     created = {p.arn: p.create_date for p in principals}
-    others = {m for granted in policies.values() for g in granted for m in g.members} - set(arns)
+    others = {m for members in groups.values() for m in members} - set(arns)
     created.update(
         IamUser.objects.filter(account=account, gone_at=None, arn__in=others).values_list(
             "arn", "create_date"
         )
     )
-    usage = usage_by_principal(account=account, principal_arns=list(created))
     read_at = CollectionRun.objects.service_access_read_at(
         account_id=account.pk, principal_arns=list(created)
     )
-    members = {
-        arn: MemberUse(created=at, usage=usage.get(arn), read_at=read_at.get(arn))
-        for arn, at in created.items()
+    usage = usage_by_principal(account=account, principal_arns=arns)
+    if others:
+        # Only what the group judgement needs of the others: their lasts, and action lists
+        # where used since the earliest cutoff (never an administrator's 400 services each).
+        reads = [read_at.get(arn) or now for arn in others | set(arns)]
+        usage.update(
+            recent_usage_by_principal(
+                account=account,
+                principal_arns=others,
+                since=min(reads) - timedelta(days=days),
+            )
+        )
+    group_uses = {
+        name: combined_use(
+            uses=[
+                MemberUse(created=created[m], usage=usage.get(m), read_at=read_at.get(m))
+                if m in created
+                else None
+                for m in members
+            ]
+        )
+        for name, members in groups.items()
     }
+    shared: dict[str, Any] = {}
     analyzer = unused_access_findings(account=account, principal_arns=arns)
     # Older than the dashboard calls stale (twice the collection interval): nothing removed.
     stale_after = 2 * timedelta(hours=settings.COLLECT_SERVICE_LAST_ACCESSED_HOURS)
@@ -237,7 +295,8 @@ def compute_suggestions(
             analyzer_findings=analyzer.get(p.arn, ()),
             read_at=read_at.get(p.arn),
             stale_after=stale_after,
-            members=members,
+            groups={name: use for name, use in group_uses.items() if use is not None},
+            shared=shared,
         )
         for p in principals
     }

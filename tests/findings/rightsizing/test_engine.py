@@ -10,6 +10,7 @@ from findings.rightsizing.engine import (
     MemberUse,
     Principal,
     ServiceUsage,
+    combined_use,
     compact,
     reduce_document,
     suggest,
@@ -287,7 +288,11 @@ def test_group_policies_name_every_member_affected():
         usage=usage,
         now=NOW,
         unused_days=90,
-        members={members[1]: MemberUse(created=OLD, usage=usage)},
+        groups={
+            "developers": combined_use(
+                uses=[MemberUse(created=OLD, usage=usage), MemberUse(created=OLD, usage=usage)]
+            )
+        },
     )
     [change] = suggestion["changes"]
     assert change["kind"] == "group" and change["affects"] == list(members)
@@ -309,15 +314,44 @@ def test_a_group_policy_keeps_what_any_member_used_and_all_while_one_is_unknown(
     mine = {"s3": used("s3", 1), "sqs": used("sqs", 300)}
     bobs = {"s3": used("s3", 300), "sqs": used("sqs", 2)}
 
-    def change(**members_use):
+    def change(bob):
+        use = combined_use(uses=[MemberUse(created=OLD, usage=mine), bob])
+        groups = {"developers": use} if use else {}
         return suggest(
-            principal=alice, policies=[group], usage=mine, now=NOW, unused_days=90, **members_use
+            principal=alice, policies=[group], usage=mine, now=NOW, unused_days=90, groups=groups
         )["changes"][0]
 
-    assert change(members={members[1]: MemberUse(created=OLD, usage=bobs)})["action"] == "keep"
-    assert change(members={})["action"] == "keep"  # nothing known of Bob
-    too_new = MemberUse(created=NOW - timedelta(days=3), usage=None)
-    assert change(members={members[1]: too_new})["action"] == "keep"
+    assert change(MemberUse(created=OLD, usage=bobs))["action"] == "keep"
+    assert change(None)["action"] == "keep"  # nothing known of Bob
+    assert change(MemberUse(created=OLD, usage=None))["action"] == "keep"  # no usage data
+    assert change(MemberUse(created=NOW - timedelta(days=3), usage=bobs))["action"] == "keep"
+    # Both left sqs unused: it goes for both.
+    both_idle = {"s3": used("s3", 300), "sqs": used("sqs", 200)}
+    after = change(MemberUse(created=OLD, usage=both_idle))["after"]
+    assert after["Statement"][0]["Action"] == "s3:GetObject"
+
+
+def test_a_groups_combined_use_merges_lasts_and_action_lists():
+    early, late = NOW - timedelta(days=50), NOW - timedelta(days=5)
+    alice = MemberUse(
+        created=OLD,
+        usage={"s3": ServiceUsage("s3", early, {"s3:getobject": early, "s3:putobject": None})},
+        read_at=NOW - timedelta(days=1),
+    )
+    bob = MemberUse(
+        created=NOW - timedelta(days=100),
+        usage={
+            "s3": ServiceUsage("s3", late, {"s3:putobject": late}),
+            "sqs": ServiceUsage("sqs", None, None),
+        },
+        read_at=NOW - timedelta(days=3),
+    )
+    combined = combined_use(uses=[alice, bob])
+    assert combined.created == NOW - timedelta(days=100)
+    assert combined.read_at == NOW - timedelta(days=3)
+    assert combined.usage["s3"].last_accessed == late
+    assert combined.usage["s3"].actions == {"s3:getobject": early, "s3:putobject": late}
+    assert combined.usage["sqs"].last_accessed is None
 
 
 def test_a_used_service_unknown_to_the_action_database_survives_a_rewritten_wildcard():
@@ -471,8 +505,85 @@ def test_an_inline_and_a_managed_policy_of_one_name_are_told_apart():
         is_managed=True,
     )
     suggestion = run([inline, managed], {"s3": used("s3", 1), "sqs": used("sqs", 300)})
-    assert [c["policy"] for c in suggestion["changes"]] == ["app (inline)", "app (managed)"]
+    assert [c["policy"] for c in suggestion["changes"]] == [
+        "app (inline)",
+        "app (customer managed)",
+    ]
     assert [d["policy"] for d in suggestion["validation"]["documents"]] == [
         "app (inline)",
-        "app (managed)",
+        "app (customer managed)",
     ]
+
+
+def test_an_aws_and_a_customer_managed_policy_of_one_name_are_told_apart():
+    aws = policy(
+        doc(allow(["s3:GetObject", "sqs:SendMessage"])),
+        name="ReadOnlyAccess",
+        kind="managed",
+        ref="arn:aws:iam::aws:policy/ReadOnlyAccess",
+        is_managed=True,
+        is_aws_managed=True,
+    )
+    own = policy(
+        doc(allow(["s3:PutObject", "sqs:ReceiveMessage"])),
+        name="ReadOnlyAccess",
+        kind="managed",
+        ref="arn:aws:iam::111122223333:policy/ReadOnlyAccess",
+        is_managed=True,
+    )
+    labels = [c["policy"] for c in run([aws, own], {"s3": used("s3", 1)})["changes"]]
+    assert labels == ["ReadOnlyAccess (AWS managed)", "ReadOnlyAccess (customer managed)"]
+
+
+def test_a_partial_wildcard_of_a_used_service_unknown_to_the_database_is_kept_as_written():
+    mixed = policy(doc(allow(["sqs:*", "newsvc:Get*"])), name="mixed")
+    suggestion = run([mixed], {"newsvc": used("newsvc", 1), "sqs": used("sqs", 300)})
+    [change] = suggestion["changes"]
+    assert change["action"] == "rewrite"
+    assert change["after"]["Statement"][0]["Action"] == "newsvc:Get*"
+
+
+def test_too_new_is_judged_when_the_usage_was_read():
+    # Created 95 days ago, its data read 10 days ago: it was 85 days old then.
+    role = Principal(arn=ROLE.arn, name="app", kind="role", created=NOW - timedelta(days=95))
+    app = policy(doc(allow(["s3:GetObject", "sqs:SendMessage"])))
+    suggestion = suggest(
+        principal=role,
+        policies=[app],
+        usage={"s3": used("s3", 12), "sqs": used("sqs", None)},
+        now=NOW,
+        unused_days=90,
+        read_at=NOW - timedelta(days=10),
+        stale_after=timedelta(days=30),
+    )
+    assert suggestion["changes"][0]["action"] == "keep"
+    assert "days before its usage data was read" in suggestion["notes"][0]
+
+
+def test_a_group_is_judged_once_for_all_its_members():
+    # Not once per pair of members: an account's refresh grows with the group, not its square.
+    members = tuple(f"arn:aws:iam::111122223333:user/u{n}" for n in range(3))
+    group = policy(
+        doc(allow(["s3:GetObject", "sqs:SendMessage"])),
+        name="data",
+        kind="group",
+        group="developers",
+        members=members,
+    )
+    usage = {"s3": used("s3", 1), "sqs": used("sqs", 300)}
+    use = combined_use(uses=[MemberUse(created=OLD, usage=usage) for _ in members])
+    shared = {}
+    for n, arn in enumerate(members):
+        member = Principal(arn=arn, name=f"u{n}", kind="user", created=OLD)
+        suggest(
+            principal=member,
+            policies=[group],
+            usage=usage,
+            now=NOW,
+            unused_days=90,
+            groups={"developers": use},
+            shared=shared,
+        )
+        if n == 0:
+            [first] = shared.values()
+    assert list(shared.values()) == [first]

@@ -6,6 +6,8 @@ from io import StringIO
 import pytest
 from django.core.management import CommandError, call_command
 
+from findings.aws.records import PrincipalServiceAccess
+from findings.collection.store import store_service_last_accessed
 from findings.models import (
     CollectionRun,
     ManagedPolicy,
@@ -13,8 +15,7 @@ from findings.models import (
     ServiceLastAccessed,
     Source,
 )
-from findings.aws.records import PrincipalServiceAccess
-from findings.collection.store import store_service_last_accessed
+from findings.models.runs import CollectionRunQuerySet
 from findings.rightsizing.selectors import rightsizing_rows, suggestion_for
 from findings.rightsizing.services import refresh_suggestions
 from tests.findings.detection.test_detect import (
@@ -486,3 +487,40 @@ def test_a_collection_names_the_principals_it_could_not_read_and_an_import_the_o
         every_principal=False,
     )
     assert imported["read"] == [other.arn] and "unread" not in imported
+
+
+def test_imports_of_other_principals_do_not_make_an_old_read_look_new(production, daily_batch):
+    collection = succeeded_run(production, Source.SERVICE_LAST_ACCESSED, at=days_ago(100))
+    for n in range(CollectionRunQuerySet.RUNS_LOOKED_AT):
+        upload = succeeded_run(production, Source.SERVICE_LAST_ACCESSED, at=days_ago(1 + n / 100))
+        upload.counts = {"read": [f"arn:aws:iam::111122223333:role/other-{n}"]}
+        upload.save()
+
+    assert CollectionRun.objects.service_access_read_at(
+        account_id=production.pk, principal_arns=[daily_batch.arn]
+    ) == {daily_batch.arn: collection.finished_at}
+    service_row(production, daily_batch, "s3", used_days=101)
+    service_row(production, daily_batch, "sqs", used_days=300)
+    assert suggestion_for(arn=daily_batch.arn, now=NOW)["removed_services"] == []
+
+
+def test_a_group_policy_reads_only_the_recent_action_lists_of_other_members(
+    production, django_assert_max_num_queries
+):
+    developers = iam_group(production, "developers")
+    alice = iam_user(production, "alice", groups=["developers"])
+    for n in range(30):
+        member = iam_user(production, f"dev{n}", groups=["developers"])
+        service_row(production, member, "s3", used_days=300)
+        service_row(production, member, "sqs", used_days=1 if n == 29 else 300)
+    attach(production, developers, GROUP_DOCUMENT, name="dev", principal_type="group")
+    service_row(production, alice, "s3", used_days=1)
+    service_row(production, alice, "sqs", used_days=300)
+
+    with django_assert_max_num_queries(16):
+        suggestion = suggestion_for(arn=alice.arn, now=NOW)
+
+    # dev29 sends messages: the group keeps sqs for everyone, and says so.
+    [change] = suggestion["changes"]
+    assert change["action"] == "keep"
+    assert "31 members" in " ".join(suggestion["notes"])
