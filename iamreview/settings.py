@@ -476,7 +476,7 @@ LOGGING = {
     "loggers": {
         # Django's own default sends `django` to a second, unfiltered console under DEBUG
         # (`make run`): every 403 printed again with its traceback. One handler, ours.
-        "django": {"handlers": ["console"], "level": "INFO", "propagate": False},
+        "django": {"handlers": ["console"], "level": env("LOG_LEVEL", "INFO"), "propagate": False},
         "django.db.backends": {"level": "INFO"},
         "axes": {"level": "WARNING"},
         # boto3 announces every credential lookup; moto's demo server logs every request.

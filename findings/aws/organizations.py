@@ -50,4 +50,5 @@ def _account(item: dict[str, Any]) -> OrgAccount:
         # Status is being retired in favour of State; older responses carry only Status.
         state=item.get("State") or item.get("Status") or "UNKNOWN",
         joined_at=optional_timestamp(item.get("JoinedTimestamp"), field="JoinedTimestamp"),
+        arn=item.get("Arn", ""),
     )

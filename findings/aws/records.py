@@ -269,6 +269,7 @@ class OrgAccount:
     email: str
     state: str
     joined_at: datetime | None
+    arn: str = ""  # arn:aws:organizations::MANAGEMENT:account/o-.../ID
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -167,6 +167,8 @@ def discover_organization_accounts(
         else hub_session()
     )
     org_accounts = list_organization_accounts(client(session, "organizations"))
+    # Every account's ARN names its organization: arn:aws:organizations::MGMT:account/o-x/ID.
+    organization = next((_organization_of(item.arn) for item in org_accounts), "")
     known = {a.account_id: a for a in AwsAccount.objects.all()}
     result = DiscoveryResult(added=[], updated=[], deactivated=[], seen=len(org_accounts))
     with transaction.atomic():
@@ -184,10 +186,16 @@ def discover_organization_accounts(
                 )
                 account.org_state = item.state
                 account.org_joined_at = item.joined_at
+                account.organization_id = organization
                 account.enabled = active
-                account.save(update_fields=["org_state", "org_joined_at", "enabled"])
+                account.save(
+                    update_fields=["org_state", "org_joined_at", "enabled", "organization_id"]
+                )
                 result.added.append(account)
                 continue
+            if organization and account.organization_id != organization:
+                account.organization_id = organization  # not news: which organization it is in
+                account.save(update_fields=["organization_id"])
             changed = account.org_state != item.state or (item.name and account.name != item.name)
             if not changed:
                 continue
@@ -215,12 +223,25 @@ def discover_organization_accounts(
             )
         listed = {item.account_id for item in org_accounts}
         # An organization always lists its management account: an empty listing is not news.
-        if listed:
+        if listed and organization:
+            # Only this organization's former accounts: another organization's (a second
+            # discovery), or one whose organization is not known yet, are not its to mark.
             _mark_not_listed(
-                accounts=[a for a in known.values() if a.account_id not in listed],
+                accounts=[
+                    a
+                    for a in known.values()
+                    if a.account_id not in listed and a.organization_id == organization
+                ],
                 result=result,
             )
     return result
+
+
+def _organization_of(arn: str) -> str:
+    """``o-...`` from an account's ARN in AWS Organizations; "" when it names none."""
+    resource = arn.split(":", 5)[-1]  # account/o-exampleorgid/111122223333
+    parts = resource.split("/")
+    return parts[1] if len(parts) == 3 and parts[1].startswith("o-") else ""
 
 
 def _disabled_by_discovery(account: AwsAccount) -> bool:

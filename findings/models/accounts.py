@@ -53,6 +53,9 @@ class AwsAccount(models.Model):
         max_length=30, blank=True, help_text="State in AWS Organizations (ACTIVE, SUSPENDED, ...)."
     )
     org_joined_at = models.DateTimeField(null=True, blank=True)
+    # The organization that listed it (o-...): discovery of one organization marks only its
+    # own former accounts as no longer listed, never another organization's.
+    organization_id = models.CharField(max_length=40, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -14,7 +14,7 @@ from functools import cached_property
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives, get_connection
 from django.core.mail.backends.base import BaseEmailBackend
-from django.db.models import F, QuerySet
+from django.db.models import F, Q, QuerySet
 from django.template.backends.django import Template
 from django.template.loader import get_template
 from django.urls import reverse
@@ -287,6 +287,7 @@ class News:
     severity_rank: int
     at: datetime
     reopened: bool
+    why: str = ""  # why it is back, where not reopened
 
     @property
     def key(self) -> str:
@@ -308,17 +309,22 @@ def high_risk_news(*, start: datetime, now: datetime) -> list[News]:
         pk: News(pk, rank, at, reopened=False)
         for pk, rank, at in first_seen.values_list("pk", "severity_rank", "first_seen_at")
     }
-    reopened = FindingEvent.objects.filter(
-        kind=FindingEvent.Kind.REOPENED,
+    # Back: reopened (resolved, then seen again), or its exclusion ended.
+    back = FindingEvent.objects.filter(
+        Q(kind=FindingEvent.Kind.REOPENED, finding__times_reopened__gt=0)
+        | Q(kind=FindingEvent.Kind.INCLUDED),
         at__gt=start,
         at__lte=now,
         finding__status=Finding.Status.OPEN,
         finding__severity__in=HIGH_RISK,
-        finding__times_reopened__gt=0,
     ).order_by()
-    for pk, rank, at in reopened.values_list("finding_id", "finding__severity_rank", "at"):
+    for pk, rank, at, kind in back.values_list(
+        "finding_id", "finding__severity_rank", "at", "kind"
+    ):
         if pk not in news or news[pk].at < at:
-            news[pk] = News(pk, rank, at, reopened=True)
+            news[pk] = News(
+                pk, rank, at, reopened=True, why="exclusion ended" if kind == "included" else ""
+            )
     return sorted(
         news.values(), key=lambda one: (one.severity_rank, -one.at.timestamp(), one.finding_id)
     )
@@ -329,7 +335,7 @@ def finding_lines(*, news: Sequence[News]) -> list[FindingLine]:
     findings = Finding.objects.select_related("account").in_bulk([one.finding_id for one in news])
     return [
         FindingLine(
-            title=f"{finding.title} (reopened)" if one.reopened else finding.title,
+            title=f"{finding.title} ({one.why or 'reopened'})" if one.reopened else finding.title,
             severity=finding.severity,
             resource_name=finding.resource_name,
             account=str(finding.account),

@@ -196,6 +196,10 @@ def claim_delivery(*, delivery_id: int, now: datetime) -> bool:
             status=WebhookDelivery.Status.PENDING,
             next_attempt_at__lte=now,
             attempts__lt=settings.WEBHOOK_MAX_ATTEMPTS,
+            # Switched off after it was queued: not sent. (A subquery on the other table, not a
+            # join: a join makes Django update through "id IN (...)", whose conditions a
+            # concurrent claim's commit does not re-check, and two workers would both win.)
+            webhook_id__in=Webhook.objects.filter(is_active=True).values("pk"),
         ).update(attempts=F("attempts") + 1, next_attempt_at=now + DELIVERY_LEASE)
     )
 

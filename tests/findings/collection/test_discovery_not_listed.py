@@ -67,10 +67,10 @@ def test_an_account_that_left_the_organization_is_disabled_and_keeps_its_data():
 # --- Stubbed ListAccounts -----------------------------------------------------------------------
 
 
-def org_account(account_id: str, state: str = "ACTIVE") -> dict:
+def org_account(account_id: str, state: str = "ACTIVE", organization: str = "o-abc") -> dict:
     return {
         "Id": account_id,
-        "Arn": f"arn:aws:organizations::{MANAGEMENT}:account/o-abc/{account_id}",
+        "Arn": f"arn:aws:organizations::{MANAGEMENT}:account/{organization}/{account_id}",
         "Email": f"{account_id}@example.com",
         "Name": f"acct-{account_id}",
         "State": state,
@@ -156,3 +156,20 @@ def test_an_empty_listing_disables_nothing(list_accounts):
 
     assert (result.deactivated, result.updated) == ([], [])
     assert AwsAccount.objects.filter(enabled=True, org_state="ACTIVE").count() == 2
+
+
+def test_discovering_a_second_organization_leaves_the_first_ones_accounts_alone(list_accounts):
+    list_accounts(org_account("999900001111"), org_account("111122223333"))
+    discover_organization_accounts(role_arn="", member_role_name="IAMReviewReadOnly")
+    other = "o-other"
+    list_accounts(
+        org_account("888800002222", organization=other),
+        org_account("444455556666", organization=other),
+    )
+
+    result = discover_organization_accounts(role_arn="", member_role_name="IAMReviewReadOnly")
+
+    first = AwsAccount.objects.get(account_id="111122223333")
+    assert (first.enabled, first.org_state, first.organization_id) == (True, "ACTIVE", "o-abc")
+    assert result.deactivated == [] and len(result.added) == 2
+    assert AwsAccount.objects.get(account_id="444455556666").organization_id == other

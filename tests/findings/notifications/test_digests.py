@@ -927,3 +927,18 @@ def test_approvers_who_may_sign_different_cycles_each_get_their_own_sections(
     # Bea decided its item: she may not sign it, so it is only overdue for her.
     assert "WAITING FOR YOUR SIGN-OFF" not in bea.body and "OVERDUE CYCLES" in bea.body
     assert "Overdue cycles" in html_of(bea) and "Waiting for your sign-off" not in html_of(bea)
+
+
+def test_a_critical_finding_back_when_its_exclusion_ended_is_news(production, reviewer, mailoutbox):
+    prefer(reviewer, "daily", last_sent_at=MONDAY_8AM - timedelta(days=1))
+    finding = make_finding(production, "root-access-key", ROOT, severity="critical")
+    dated(finding, MONDAY_8AM - timedelta(days=90))
+    FindingEvent.objects.create(
+        finding=finding, kind="excluded", at=MONDAY_8AM - timedelta(days=60)
+    )
+    FindingEvent.objects.create(
+        finding=finding, kind="included", at=MONDAY_8AM - timedelta(hours=2)
+    )
+
+    assert send_due_digests(now=MONDAY_8AM) == 1
+    assert f"Root access key (exclusion ended): root ({production})" in mailoutbox[-1].body

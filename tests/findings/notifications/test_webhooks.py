@@ -360,3 +360,16 @@ def test_a_webhook_to_a_non_public_address_is_refused_without_a_request(settings
 
     assert delivery.status == "failed" and delivery.last_status_code is None
     assert delivery.last_error.startswith("Refused:")
+
+
+def test_a_delivery_of_a_webhook_switched_off_after_it_was_queued_is_not_sent(
+    receiver, ticketing, production
+):
+    make_finding(production, "root-mfa", "arn:aws:iam::111122223333:root", severity="critical")
+    queue_webhook_events()
+    delivery = WebhookDelivery.objects.get()
+    type(ticketing).objects.filter(pk=ticketing.pk).update(is_active=False)
+
+    assert not claim_delivery(delivery_id=delivery.pk, now=timezone.now())
+    deliver(delivery_id=delivery.pk, now=timezone.now())
+    assert receiver.requests == []
