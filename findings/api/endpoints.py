@@ -31,6 +31,7 @@ from findings.detection.selectors import (
     severity_counts,
 )
 from findings.models import ReviewCycle, ReviewItem
+from findings.reviews import releases
 from findings.reviews import services as review
 from findings.reviews.evidence_pack import (
     build_evidence_pack,
@@ -149,18 +150,36 @@ def get_cycle(cycle_id: int) -> ReviewCycle:
     summary="Register a release and open its per-release review cycle",
     description=(
         f"Needs decide_review_items or manage_aws_accounts. At most {MAX_ROLE_ARNS} role ARNs; "
-        "those iamreview does not know are reported in unknown_role_arns, not ignored."
+        "those iamreview does not know are reported in unknown_role_arns, not ignored. One "
+        "review per application and version: 201 with the cycle opened now; 200 with the open "
+        "cycle when that version is in review already (a retried pipeline step gets the same "
+        "cycle; when the roles differ, the cycle takes the change and `changes` says what "
+        "changed); 409 once that version is signed off (a release that changes anything needs "
+        "a new version number)."
     ),
     auth=TokenAuth(any_of=(Capability.DECIDE, Capability.MANAGE_ACCOUNTS)),
-    response={201: schemas.OpenedRelease, 200: schemas.OpenedRelease, **failures(400, 413)},
+    response={
+        201: schemas.OpenedRelease,
+        200: schemas.OpenedRelease,
+        **failures(400, 413),
+        409: schemas.ReleaseConflict,
+    },
 )
 def register_release(request, release: inputs.ReleaseRequest, response: HttpResponse):
-    """201 with the new cycle; 200 with the open one when the same release, with the same
-    roles, was registered before (a retried pipeline step opens no second review)."""
-    opened, is_new = review.open_release_cycle(**release.model_dump(), opened_by=request.auth)
+    try:
+        opened, is_new, changes = releases.open_release_cycle(
+            **release.model_dump(), opened_by=request.auth
+        )
+    except releases.ReleaseSignedOff as signed:
+        raise ApiError(409, {"error": str(signed), "cycle_id": signed.cycle.pk}) from None
     cycle = cycles_with_progress().get(pk=opened.pk)
     response["Location"] = reverse("api-cycle", kwargs={"cycle_id": cycle.pk})
-    body = {"cycle": cycle, "unknown_role_arns": cycle.unknown_role_arns, "created": is_new}
+    body = {
+        "cycle": cycle,
+        "unknown_role_arns": cycle.unknown_role_arns,
+        "created": is_new,
+        "changes": changes.as_record() if changes else None,
+    }
     return Status(201 if is_new else 200, body)
 
 
@@ -198,8 +217,12 @@ def show_cycle(request, cycle_id: CycleId):
     "/cycles/{int:cycle_id}/evidence",
     url_name="api-cycle-evidence",
     operation_id="getEvidencePack",
-    summary="The cycle's evidence pack (needs export_evidence)",
-    auth=TokenAuth(Capability.EXPORT),
+    summary="The cycle's evidence pack (needs export_evidence, or sign_off_cycles for a "
+    "cycle you may sign off)",
+    description="Auditors and administrators (export_evidence) read any cycle's pack; an "
+    "approver (sign_off_cycles) the pack of a cycle they may sign off now, or signed off "
+    "themselves, as on the cycle page. Each download is recorded in the audit trail.",
+    auth=TokenAuth(any_of=(Capability.EXPORT, Capability.SIGN_OFF)),
     response={200: schemas.EvidencePack, **failures(400, 404)},
     by_alias=True,  # the files are named items.csv and decisions.csv
     openapi_extra={
@@ -216,6 +239,14 @@ def show_cycle(request, cycle_id: CycleId):
 )
 def evidence_pack(request, cycle_id: CycleId, options: Query[inputs.EvidenceQuery]):
     cycle = get_cycle(cycle_id)
+    if not review.may_download_evidence(user=request.auth, cycle=cycle):
+        raise ApiError(
+            403,
+            {
+                "error": "Requires the export_evidence permission; with sign_off_cycles, only "
+                "the pack of a cycle you may sign off now, or signed off yourself."
+            },
+        )
     pack = build_evidence_pack(cycle=cycle)
     record_export(pack=pack, cycle=cycle, actor=request.user)
     if options.format == "zip":
@@ -264,26 +295,39 @@ def decide(request, item_id: ItemId, decision: inputs.DecisionRequest):
     url_name="api-cycle-sign-off",
     operation_id="signOffCycle",
     summary="Sign off a fully decided cycle (needs sign_off_cycles)",
-    description="Refused (403) while items wait for a decision, when the cycle is already "
-    "signed off, or when the approver decided items in it (segregation of duties).",
+    description="Read the sign-off summary first (GET /api/cycles/{cycle_id}/sign-off-summary) "
+    "and send its `digest` as `summary_hash`, with an attestation of at least "
+    f"{review.MIN_ATTESTATION_LENGTH} characters: without either, 400. When the summary has "
+    "changed since it was read, 409 with the current summary: read it, then sign again. "
+    "Refused (403) while items wait for a decision, when the cycle is already signed off, or "
+    "when the approver decided items in it (segregation of duties).",
     auth=TokenAuth(Capability.SIGN_OFF),
-    response={200: schemas.Cycle, **failures(400, 404, 409, 413)},
+    response={200: schemas.Cycle, **failures(400, 404, 413), 409: schemas.SignOffConflict},
 )
 def sign_off(request, cycle_id: CycleId, body: inputs.SignOffRequest):
+    cycle = get_cycle(cycle_id)
     try:
         review.sign_off_cycle(
-            cycle=get_cycle(cycle_id),
+            cycle=cycle,
             approver=request.auth,
             attestation=body.attestation,
             summary_hash=body.summary_hash,
         )
     except review.Invalid as refused:
-        if "summary" not in refused.errors:
-            raise
-        # Decisions changed after the approver read the summary: read it again, then sign.
-        raise ApiError(
-            409, {"error": refused.errors["summary"], "current_decision": None}
-        ) from None
+        if "summary" in refused.errors:
+            # Decisions changed after the approver read the summary: read it again, then sign.
+            current = asdict(sign_off_summary(cycle=cycle))
+            body = {"error": refused.errors["summary"], "current_decision": None}
+            raise ApiError(409, {**body, "summary": current}) from None
+        if "summary_hash" in refused.errors:
+            read_first = (
+                "Read the sign-off summary first: GET "
+                f"{reverse('api-cycle-sign-off-summary', kwargs={'cycle_id': cycle.pk})}, then "
+                "send its digest as summary_hash."
+            )
+            errors = {**refused.errors, "summary_hash": read_first}
+            raise ApiError(400, {"errors": errors}) from None
+        raise
     return cycle_with_items(cycle_id)
 
 
@@ -292,8 +336,8 @@ def sign_off(request, cycle_id: CycleId, body: inputs.SignOffRequest):
     url_name="api-cycle-sign-off-summary",
     operation_id="getSignOffSummary",
     summary="What an approver signs: decisions, accepted risks, pending remediations, deciders",
-    description="The same summary as the cycle page; its `digest` may be sent back as "
-    "`summary_hash` when signing off.",
+    description="The same summary as the cycle page; its `digest` is sent back as "
+    "`summary_hash` when signing off (required).",
     auth=TokenAuth(Capability.VIEW),
     response={200: dict, **failures(404)},
 )
@@ -380,6 +424,14 @@ FAILURE_DESCRIPTIONS = {
     413: "The request body is too large.",
     500: "An unexpected error; it has been logged.",
 }
+# Where an operation's 409 means something else than a decision conflict.
+OPERATION_FAILURE_DESCRIPTIONS = {
+    ("registerRelease", 409): "This application's version was signed off: a release that "
+    "changes anything needs a new version number. The signed-off cycle is named.",
+    ("signOffCycle", 409): "The sign-off summary changed since the one you read "
+    "(summary_hash): nothing is signed; the current summary is returned. Read it, then sign "
+    "against its digest.",
+}
 
 
 def openapi_document() -> dict:
@@ -394,7 +446,10 @@ def openapi_document() -> dict:
             if "security" in operation:
                 operation["security"] = [{SECURITY_SCHEME: []}]
             for status, answer in operation["responses"].items():
-                answer["description"] = FAILURE_DESCRIPTIONS.get(int(status), answer["description"])
+                answer["description"] = OPERATION_FAILURE_DESCRIPTIONS.get(
+                    (operation["operationId"], int(status)),
+                    FAILURE_DESCRIPTIONS.get(int(status), answer["description"]),
+                )
             if "401" in operation["responses"]:
                 operation["responses"]["401"]["headers"] = {
                     "WWW-Authenticate": {"schema": {"type": "string"}, "example": WWW_AUTHENTICATE}

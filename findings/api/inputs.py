@@ -19,6 +19,7 @@ from accounts.models import User
 from findings import models
 from findings.aws.session import ROLE_ARN, ROLE_ARN_PATTERN
 from findings.detection.selectors import SORTS, STATUSES
+from findings.reviews.services import MIN_ATTESTATION_LENGTH, MIN_SERIOUS_JUSTIFICATION_LENGTH
 
 MAX_ROLE_ARNS = 1000
 MAX_PAGE_SIZE = 200
@@ -27,6 +28,9 @@ MAX_PAGE = 1_000_000_000
 MAX_ARN_LENGTH = 2048
 # Not blank: what the domain's .strip() checks, as a JSON Schema pattern.
 NOT_BLANK = r"\S"
+# At least MIN_ATTESTATION_LENGTH characters between the first and last that are not blank.
+ATTESTATION_PATTERN = rf"^\s*\S[\s\S]{{{MIN_ATTESTATION_LENGTH - 2},}}\S\s*$"
+SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
 DATE_FORMAT = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 DIGITS = re.compile(r"[0-9]+")
 
@@ -267,7 +271,11 @@ class DecisionRequest(JsonBody):
 
     decision: DecisionKind = None
     justification: Text = Field(
-        None, description="Required for keep, accept_risk, false_positive and delegate."
+        None,
+        description="Required for keep, accept_risk, false_positive and delegate. For keep, "
+        "accept_risk and false_positive on a critical or high item, at least "
+        f"{MIN_SERIOUS_JUSTIFICATION_LENGTH} characters once surrounding blanks are stripped "
+        "(400 otherwise).",
     )
     expires_on: Day = Field(
         None, description="accept_risk only: in the future, at most a year away."
@@ -280,16 +288,41 @@ class DecisionRequest(JsonBody):
     )
 
 
-class SignOffRequest(JsonBody):
-    model_config = ConfigDict(json_schema_extra={"required": ["attestation"]})
+def parse_digest(value) -> str:
+    """A summary's digest (64 lowercase hex digits), or "" when absent: the domain says to read
+    the summary first."""
+    text = parse_text(value)
+    if text and not SHA256_HEX.fullmatch(text):
+        raise PydanticCustomError(
+            "digest",
+            "Must be the digest of the sign-off summary (64 lowercase hex digits), as "
+            "GET /api/cycles/{id}/sign-off-summary gives it.",
+        )
+    return text
 
-    attestation: Text = Field(None, json_schema_extra={"minLength": 1, "pattern": NOT_BLANK})
-    summary_hash: Text = Field(
+
+Digest = Annotated[
+    str,
+    BeforeValidator(parse_digest),
+    WithJsonSchema({"type": "string", "pattern": SHA256_HEX.pattern}),
+]
+
+
+class SignOffRequest(JsonBody):
+    model_config = ConfigDict(json_schema_extra={"required": ["attestation", "summary_hash"]})
+
+    attestation: Text = Field(
         None,
-        description="The digest of the sign-off summary the approver read "
-        "(GET /api/cycles/{id}/sign-off-summary); when given and the summary has changed "
-        "since, nothing is signed (409).",
-        json_schema_extra={"maxLength": 64},
+        description=f"What the approver attests to: at least {MIN_ATTESTATION_LENGTH} "
+        "characters once surrounding blanks are stripped.",
+        json_schema_extra={"minLength": MIN_ATTESTATION_LENGTH, "pattern": ATTESTATION_PATTERN},
+    )
+    summary_hash: Digest = Field(
+        None,
+        description="The digest of the sign-off summary the approver read: read it first "
+        "(GET /api/cycles/{id}/sign-off-summary) and send its `digest`. Without it nothing is "
+        "signed (400); when the summary has changed since, nothing is signed either (409, with "
+        "the current summary).",
     )
 
 

@@ -158,11 +158,45 @@ class Cycle(CycleSummary):
         return [account.account_id for account in cycle.scope_accounts.all()]
 
 
+class ReleaseChanges(BaseModel):
+    """What a registration changed in the release's open cycle (services.ReleaseChanges)."""
+
+    added_role_arns: list[str] = Field(
+        description="Roles named now and not before: frozen into the cycle now, to review."
+    )
+    no_longer_named_role_arns: list[str] = Field(
+        description="Roles named before and not now: their items stay in the cycle, reviewed."
+    )
+    unknown_role_arns_added: list[str] = Field(
+        description="Named now, held by no collected account: not reviewed."
+    )
+    unknown_role_arns_dropped: list[str] = Field(
+        description="Reported before as not reviewed, and no longer."
+    )
+
+
 class OpenedRelease(Schema):
     cycle: CycleSummary
     unknown_role_arns: list[str]
-    # False: this release was registered before with the same roles and its cycle is open.
+    # False: this release (application and version) is in review already; this is its cycle.
     created: bool
+    changes: ReleaseChanges | None = Field(
+        description="Null when the cycle was opened now or the registration named the same "
+        "roles as before; else what it changed in the open cycle (also in the audit log)."
+    )
+
+
+class ReleaseConflict(Schema):
+    error: str
+    cycle_id: int = Field(description="The signed-off cycle of this application and version.")
+
+
+class SignOffConflict(Schema):
+    error: str
+    current_decision: None = Field(None, description="Always null (kept for older clients).")
+    summary: dict[str, Any] = Field(
+        description="The sign-off summary as it is now: read it, then sign against its digest."
+    )
 
 
 class Finding(BaseModel):

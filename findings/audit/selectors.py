@@ -16,6 +16,7 @@ ACTION_WORDS = {
     "aws_account.discovered_change": "Organization discovery changed an account",
     "collection.requested": "Requested a collection",
     "evidence.imported": "Imported a file",
+    "cycle.release_updated": "Updated a release's review cycle",
     "cycle.opened": "Opened a review cycle",
     "cycle.signed_off": "Signed off a review cycle",
     "cycle.no_response": "Marked undecided items “no response” at the due date",

@@ -27,7 +27,7 @@ from findings.models import (
     ReviewItem,
 )
 from findings.models.rawrows import Columns, one_row, select_list, storable_id, table
-from findings.reviews.forms import DECISION_HELP, DecisionForm
+from findings.reviews.forms import DECISION_HELP, KEYS_HELP, DecisionForm
 from findings.reviews.plans import shows_suggestion
 from findings.reviews.services import Conflict, Forbidden, check_may_decide, reviewer_choices
 
@@ -489,4 +489,5 @@ def item_context(
         "refusal": refusal,
         "saved": saved,
         "locked": not open_,
+        **KEYS_HELP,
     }

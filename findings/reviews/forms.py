@@ -13,7 +13,14 @@ from django.utils import timezone
 
 from accounts.models import User
 from findings.models import AwsAccount, Decision, ReviewCycle
-from findings.reviews.services import DEFAULT_ATTESTATION, one_year_after
+from findings.reviews.services import (
+    DEFAULT_ATTESTATION,
+    DEFAULT_RISK_ACCEPTANCE_DAYS,
+    MIN_ATTESTATION_LENGTH,
+    MIN_SERIOUS_JUSTIFICATION_LENGTH,
+    default_risk_expiry,
+    one_year_after,
+)
 from iamreview.input_guard import parse_id
 from iamreview.widgets import (
     QuickCheckboxInput,
@@ -23,6 +30,8 @@ from iamreview.widgets import (
     QuickTextarea,
 )
 
+# The longest justification or bulk comment.
+MAX_COMMENT = 5000
 # Bulk decisions: delegating many items at once is what assignment is for.
 BULK_KINDS = [
     (Decision.Kind.KEEP.value, "Keep"),
@@ -36,6 +45,11 @@ DECISION_HELP = {
     "accept_risk": "Keep it for now; it comes back for review at the expiry.",
     "false_positive": "The finding is wrong; its findings are excluded for a year.",
     "delegate": "Hand the item to another reviewer.",
+}
+# What the keyboard help (keys_help.html) says of the limits, on the queue and item pages.
+KEYS_HELP = {
+    "default_risk_days": DEFAULT_RISK_ACCEPTANCE_DAYS,
+    "min_serious_justification": MIN_SERIOUS_JUSTIFICATION_LENGTH,
 }
 CYCLE_KINDS = [
     (ReviewCycle.Kind.MONTHLY.value, ReviewCycle.Kind.MONTHLY.label),
@@ -63,15 +77,16 @@ class DecisionForm(forms.Form):
     justification = forms.CharField(
         label="Justification",
         required=False,
-        max_length=5000,
+        max_length=MAX_COMMENT,
         widget=QuickTextarea(attrs={"rows": 2}),
-        help_text="Why. Auditors read this. Required except for “Remediate”.",
+        help_text="Why. Auditors read this. Required except for “Remediate”; at least "
+        f"{MIN_SERIOUS_JUSTIFICATION_LENGTH} characters on critical and high items.",
     )
     expires_on = forms.DateField(
         label="Risk accepted until",
         required=False,
         widget=QuickDateInput(attrs={"type": "date"}),
-        help_text="At most a year away.",
+        help_text=f"Filled in {DEFAULT_RISK_ACCEPTANCE_DAYS} days from today; at most a year away.",
     )
     delegate_to = forms.TypedChoiceField(
         label="Delegate to", required=False, coerce=int, empty_value=None, widget=QuickSelect
@@ -91,6 +106,9 @@ class DecisionForm(forms.Form):
         super().__init__(*args, **kwargs)
         self.fields["delegate_to"].choices = [("", "Choose a reviewer"), *reviewers]
         self.fields["expires_on"].widget.attrs.update(expiry_bounds())
+        # Choosing "Accept risk" (3 on the keyboard) finds a date there: the justification is
+        # then all that is left to type. Only the choice of "Accept risk" stores it.
+        self.fields["expires_on"].initial = default_risk_expiry(day=timezone.localdate())
 
     def delegate(self):
         """The person chosen to delegate to (one of the choices: the field validated it)."""
@@ -104,7 +122,7 @@ class BulkForm(forms.Form):
     The selected items come as `items` checkboxes from the table (see `selected_ids`)."""
 
     decision = forms.ChoiceField(label="Decision", choices=BULK_KINDS, required=False)
-    justification = forms.CharField(label="Comment", required=False, max_length=5000)
+    justification = forms.CharField(label="Comment", required=False, max_length=MAX_COMMENT)
     expires_on = forms.DateField(
         label="Until",
         required=False,
@@ -125,8 +143,12 @@ class SignOffForm(forms.Form):
         initial=DEFAULT_ATTESTATION,
         max_length=5000,
         widget=forms.Textarea(attrs={"rows": 4}),
+        help_text=f"What you attest to, in at least {MIN_ATTESTATION_LENGTH} characters: the "
+        "standard text, or your own words.",
     )
-    # The sign-off summary the approver read; the domain refuses when the cycle has changed.
+    # The sign-off summary the approver read (the page shows it with its hash). The domain
+    # requires it (and says so after checking that they may sign at all), and refuses when
+    # the cycle has changed since.
     summary_hash = forms.CharField(required=False, max_length=64, widget=forms.HiddenInput)
     confirm = forms.BooleanField(
         label="I confirm this attestation and sign the cycle off",

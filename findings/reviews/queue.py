@@ -31,6 +31,7 @@ from findings.reviews.caches import accounts_version
 from findings.reviews.display import before_in_queue, read_cycle
 from findings.reviews.forms import (
     BULK_KINDS,
+    KEYS_HELP,
     SORT_LABELS,
     SORTS,
     STATUS_LABELS,
@@ -462,6 +463,7 @@ def cycle_context(request, cycle: ReviewCycle, *, params=None, bulk=None, **sign
     )
     context["queue_rows"] = rows.groups(items)
     context["bulk_kind_options"] = option_tags(BULK_KINDS, selected=bulk.get("decision", ""))
+    context.update(KEYS_HELP)
     if not (request.htmx and request.htmx.target == "queue"):
         context.update(
             sign_off_context(request, cycle, **sign_off),

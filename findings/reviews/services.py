@@ -20,7 +20,6 @@ from kombu.exceptions import OperationalError as KombuOperationalError
 from accounts.models import LinkedIdentity, User
 from accounts.permissions import Capability, Role, can
 from findings.audit.services import record
-from findings.aws.session import is_role_arn
 from findings.models import (
     AwsAccount,
     CredentialReportEntry,
@@ -37,7 +36,7 @@ from findings.reviews.evidence import (
     monthly_population,
     population_hash,
     quarterly_population,
-    release_population,
+    release_population,  # noqa: F401 - findings.demo.load reads it from here
 )
 from findings.reviews.freshness import detect_and_refresh
 from findings.reviews.plans import check_against_plan, plan_for_item
@@ -62,6 +61,32 @@ DEFAULT_ATTESTATION = (
     "best of my knowledge the access that remains is appropriate and the exceptions are "
     "justified."
 )
+# An attestation is a sentence the approver stands by, not "ok": at least this many characters
+# once surrounding blanks are stripped (the form fills in DEFAULT_ATTESTATION).
+MIN_ATTESTATION_LENGTH = 10
+# The expiry the decision form proposes for an accepted risk (the reviewer may change it,
+# within one_year_after).
+DEFAULT_RISK_ACCEPTANCE_DAYS = 90
+# Keeping, accepting or dismissing a critical or high item needs a reason an auditor can read.
+SERIOUS_SEVERITIES = ("critical", "high")
+MIN_SERIOUS_JUSTIFICATION_LENGTH = 20
+JUSTIFIED_KINDS = ("keep", "accept_risk", "false_positive")
+
+
+def default_risk_expiry(*, day: date) -> date:
+    """The expiry proposed for a risk accepted on `day`."""
+    return day + timedelta(days=DEFAULT_RISK_ACCEPTANCE_DAYS)
+
+
+def justification_too_short(*, kind: str, justification: str, severity: str) -> bool:
+    """Whether `justification` is too short for deciding `kind` on an item of `severity`."""
+    text = justification.strip()
+    return (
+        kind in JUSTIFIED_KINDS
+        and severity in SERIOUS_SEVERITIES
+        and bool(text)
+        and len(text) < MIN_SERIOUS_JUSTIFICATION_LENGTH
+    )
 
 
 class ReviewError(Exception):
@@ -115,9 +140,9 @@ class AlreadyOpen(ReviewError):
         super().__init__(f"Already open for these accounts: {names}")
 
 
-# Any constant: serializes opening cycles by hand, so that two at once see each other.
+# Any constant: serializes opening cycles by hand, so that two at once see each other (releases
+# hold RELEASE_LOCK_ID, findings.reviews.releases).
 OPEN_BY_HAND_LOCK_ID = 7_311_202_612
-RELEASE_LOCK_ID = 7_311_202_613
 
 
 def due_days(*, kind: str) -> int:
@@ -166,30 +191,7 @@ def create_cycle(
         )
         if accounts:
             cycle.scope_accounts.set(accounts)
-        items = ReviewItem.objects.bulk_create(
-            [
-                ReviewItem(
-                    cycle=cycle,
-                    account=spec.account,
-                    subject_type=spec.subject_type,
-                    subject_arn=spec.subject_arn,
-                    subject_key=spec.subject_key,
-                    title=spec.title[:500],
-                    severity=spec.severity,
-                    severity_rank=spec.severity_rank,
-                    frozen_evidence=spec.evidence,
-                    evidence_hash=spec.evidence_hash,
-                )
-                for spec in specs
-            ],
-            batch_size=500,
-        )
-        links = [
-            ReviewItem.findings.through(reviewitem_id=item.pk, finding_id=finding_id)
-            for item, spec in zip(items, specs, strict=True)
-            for finding_id in spec.finding_ids
-        ]
-        ReviewItem.findings.through.objects.bulk_create(links, batch_size=1000)
+        freeze_items(cycle=cycle, specs=specs)
         record(
             actor=opened_by,
             action="cycle.opened",
@@ -205,6 +207,34 @@ def create_cycle(
             },
         )
     return cycle
+
+
+def freeze_items(*, cycle: ReviewCycle, specs: list[ItemSpec]) -> None:
+    """`specs` as items of `cycle`, with their findings (bulk writes)."""
+    items = ReviewItem.objects.bulk_create(
+        [
+            ReviewItem(
+                cycle=cycle,
+                account=spec.account,
+                subject_type=spec.subject_type,
+                subject_arn=spec.subject_arn,
+                subject_key=spec.subject_key,
+                title=spec.title[:500],
+                severity=spec.severity,
+                severity_rank=spec.severity_rank,
+                frozen_evidence=spec.evidence,
+                evidence_hash=spec.evidence_hash,
+            )
+            for spec in specs
+        ],
+        batch_size=500,
+    )
+    links = [
+        ReviewItem.findings.through(reviewitem_id=item.pk, finding_id=finding_id)
+        for item, spec in zip(items, specs, strict=True)
+        for finding_id in spec.finding_ids
+    ]
+    ReviewItem.findings.through.objects.bulk_create(links, batch_size=1000)
 
 
 def period_of(*, kind: str, day: date) -> str:
@@ -326,70 +356,6 @@ def open_scheduled_cycles(*, today: date | None = None) -> list[ReviewCycle]:
     return opened
 
 
-def open_release_cycle(
-    *, application: str, version: str, role_arns: list[str], notes: str, opened_by: User
-) -> tuple[ReviewCycle, bool]:
-    """The release's review cycle, and whether it was opened now. The same release sent again
-    (a pipeline's retry, a form sent twice) while its cycle is open, with the same roles,
-    gets that cycle: its roles are not reviewed twice. A lock makes two requests at the same
-    moment open one cycle."""
-    if not (can(opened_by, Capability.MANAGE_ACCOUNTS) or can(opened_by, Capability.DECIDE)):
-        raise Forbidden("Releases are registered by administrators, reviewers or their pipelines")
-    errors = {}
-    if not application.strip():
-        errors["application"] = "Name the application."
-    if not version.strip():
-        errors["version"] = "Give the version that shipped."
-    if not role_arns or not any(arn.strip() for arn in role_arns):
-        errors["role_arns"] = "List at least one role ARN."
-    elif malformed := [arn.strip() for arn in role_arns if arn.strip() and not is_role_arn(arn)]:
-        # A typo is no unknown role to report later: it is refused, named.
-        shown = ", ".join(repr(arn[:100]) for arn in malformed[:5])
-        more = f" and {len(malformed) - 5} more" if len(malformed) > 5 else ""
-        errors["role_arns"] = (
-            f"Not a role ARN (arn:aws:iam::123456789012:role/name): {shown}{more}."
-        )
-    if errors:
-        raise Invalid(errors)
-    specs, unknown = release_population(role_arns=role_arns)
-    if not specs:
-        # An empty cycle could be signed off at once and prove nothing.
-        raise Invalid(
-            {
-                "role_arns": "None of these roles is known to iamreview (collect the accounts "
-                "first, or check the ARNs): " + ", ".join(unknown)
-            }
-        )
-    accounts = sorted({spec.account.pk for spec in specs})
-    application, version = application.strip()[:200], version.strip()[:100]
-    wanted = sorted({spec.subject_arn for spec in specs})
-    with transaction.atomic():
-        if connection.vendor == "postgresql":
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT pg_advisory_xact_lock(%s)", [RELEASE_LOCK_ID])
-        for cycle in ReviewCycle.objects.filter(
-            kind=ReviewCycle.Kind.RELEASE,
-            state=ReviewCycle.State.OPEN,
-            application=application,
-            version=version,
-        ).order_by("-opened_at"):
-            arns = sorted(set(cycle.items.values_list("subject_arn", flat=True)))
-            if arns == wanted and sorted(cycle.unknown_role_arns) == sorted(unknown):
-                return cycle, False
-        cycle = create_cycle(
-            kind=ReviewCycle.Kind.RELEASE,
-            title=f"Release {application} {version}",
-            specs=specs,
-            accounts=list(AwsAccount.objects.filter(pk__in=accounts)),
-            opened_by=opened_by,
-            application=application,
-            version=version,
-            notes=notes.strip(),
-            unknown_role_arns=unknown,
-        )
-        return cycle, True
-
-
 # --- Deciding -----------------------------------------------------------------------------------
 
 
@@ -433,14 +399,22 @@ class DecisionInput:
     # "Remediate" only: attach the principal's right-sizing suggestion as the plan.
     attach_plan: bool = False
 
-    def validate(self, *, actor: User, today: date) -> None:
+    def validate(self, *, actor: User, today: date, severity: str = "") -> None:
+        """Invalid unless complete; `severity`: the item's (critical and high items need a
+        longer justification)."""
         errors = {}
         if self.kind not in Decision.Kind.values:
             errors["decision"] = f"Choose one of: {', '.join(Decision.Kind.values)}"
             raise Invalid(errors)
         text = self.justification.strip()
-        if self.kind in ("keep", "accept_risk", "false_positive") and not text:
+        if self.kind in JUSTIFIED_KINDS and not text:
             errors["justification"] = "A justification is required for this decision."
+        elif justification_too_short(kind=self.kind, justification=text, severity=severity):
+            errors["justification"] = (
+                f"{severity.capitalize()} items need a justification of at least "
+                f"{MIN_SERIOUS_JUSTIFICATION_LENGTH} characters (this one has {len(text)}): "
+                "say why, in words an auditor can follow."
+            )
         if self.kind == "delegate" and not text:
             errors["justification"] = "Add a note for the reviewer you delegate to."
         if self.kind == "accept_risk":
@@ -472,7 +446,7 @@ def decide_item(
 ) -> Decision:
     """Record a decision. `expected_latest_id` is the decision the person saw (None: none):
     if someone decided in between, Conflict is raised and nothing is written."""
-    decision.validate(actor=actor, today=timezone.localdate())
+    decision.validate(actor=actor, today=timezone.localdate(), severity=item.severity)
     with transaction.atomic():
         locked = ReviewItem.objects.select_for_update().select_related("cycle").get(pk=item.pk)
         links = check_may_decide(actor=actor, item=locked)
@@ -671,8 +645,24 @@ def bulk_decide(
 ) -> BulkResult:
     """One decision and one mandatory comment over many items. Items someone else decided
     after `seen_at` (when the page was shown) are reported as conflicts, not overwritten."""
-    if not decision.justification.strip():
+    text = decision.justification.strip()
+    if not text:
         raise Invalid({"justification": "A comment is required for a bulk decision."})
+    serious = [
+        item
+        for item in items
+        if justification_too_short(kind=decision.kind, justification=text, severity=item.severity)
+    ]
+    if serious:
+        # Refused for all, not decided for some: the comment is one, for every item.
+        count = len(serious)
+        raise Invalid(
+            {
+                "justification": f"{count} of the selected items {'are' if count != 1 else 'is'}"
+                f" critical or high: the comment needs at least "
+                f"{MIN_SERIOUS_JUSTIFICATION_LENGTH} characters (this one has {len(text)})."
+            }
+        )
     decision.validate(actor=actor, today=timezone.localdate())
     waiting: dict[int, AwsAccount] = {}
     token = _detection_after_bulk.set(waiting)
@@ -793,20 +783,37 @@ def check_may_sign_off(*, cycle: ReviewCycle, approver: User, awaiting: int | No
         raise Forbidden(f"{remaining} {noun} for a decision")
 
 
+SUMMARY_NOT_READ = "Read the sign-off summary first, then sign against its hash (summary_hash)."
+
+
 def sign_off_cycle(
-    *, cycle: ReviewCycle, approver: User, attestation: str, summary_hash: str = ""
+    *, cycle: ReviewCycle, approver: User, attestation: str, summary_hash: str
 ) -> ReviewCycle:
-    """Lock the cycle with the approver's attestation. `summary_hash` is the sign-off summary
-    they read (summary.sign_off_summary); when it no longer matches, nothing is signed."""
+    """Lock the cycle with the approver's attestation. `summary_hash` is the digest of the
+    sign-off summary they read (summary.sign_off_summary): without it nothing is signed (the
+    evidence pack would claim a summary nobody loaded), and when it no longer matches,
+    Invalid names "summary"."""
     if not can(approver, Capability.SIGN_OFF):
         raise Forbidden("Only approvers sign off review cycles")
-    if not attestation.strip():
-        raise Invalid({"attestation": "Confirm the attestation text."})
+    text = attestation.strip()
     with transaction.atomic():
         cycle = ReviewCycle.objects.select_for_update().get(pk=cycle.pk)
+        # Whether they may sign at all first: an incomplete request is not what stops them.
         check_may_sign_off(cycle=cycle, approver=approver)
+        errors = {}
+        if not text:
+            errors["attestation"] = "Confirm the attestation text."
+        elif len(text) < MIN_ATTESTATION_LENGTH:
+            errors["attestation"] = (
+                f"The attestation needs at least {MIN_ATTESTATION_LENGTH} characters (this one "
+                f"has {len(text)}): state what you reviewed and that you stand by it."
+            )
+        if not summary_hash.strip():
+            errors["summary_hash"] = SUMMARY_NOT_READ
+        if errors:
+            raise Invalid(errors)
         summary = sign_off_summary(cycle=cycle)
-        if summary_hash and summary_hash != summary.digest:
+        if summary_hash.strip() != summary.digest:
             raise Invalid(
                 {
                     "summary": "The cycle changed after you loaded this page: read the summary "
@@ -822,7 +829,7 @@ def sign_off_cycle(
         cycle.state = ReviewCycle.State.SIGNED_OFF
         cycle.signed_off_by = approver
         cycle.signed_off_at = timezone.now()
-        cycle.attestation = attestation.strip()
+        cycle.attestation = text
         cycle.signed_population_hash = current
         cycle.signed_summary_hash = summary.digest
         cycle.save(

@@ -28,6 +28,8 @@ from findings.models import Decision, ReviewCycle, ReviewItem
 from findings.reviews.display import item_context, load_item
 from findings.reviews.evidence_pack import build_evidence_pack, record_export, zip_bytes
 from findings.reviews.forms import (
+    BULK_KINDS,
+    MAX_COMMENT,
     BulkForm,
     DecisionForm,
     OpenCycleForm,
@@ -45,6 +47,7 @@ from findings.reviews.queue import (
     sign_off_context,
     with_progress,
 )
+from findings.reviews.releases import ReleaseSignedOff, open_release_cycle
 from findings.reviews.services import (
     AlreadyOpen,
     Conflict,
@@ -56,7 +59,6 @@ from findings.reviews.services import (
     decide_item,
     may_download_evidence,
     open_cycle_by_hand,
-    open_release_cycle,
     reviewer_choices,
     sign_off_cycle,
 )
@@ -139,7 +141,7 @@ def review_release(request):
         return render_review_list(request, release_form=form)
     data = form.cleaned_data
     try:
-        cycle, opened = open_release_cycle(
+        cycle, opened, changes = open_release_cycle(
             application=data["application"],
             version=data["version"],
             role_arns=form.role_arn_list(),
@@ -149,8 +151,18 @@ def review_release(request):
     except Invalid as exc:
         add_domain_errors(form, exc.errors)
         return render_review_list(request, release_form=form)
+    except ReleaseSignedOff as exc:
+        form.add_error("version", str(exc))
+        return render_review_list(request, release_form=form)
     except Forbidden as exc:
         raise PermissionDenied(str(exc)) from exc
+    if not opened and changes:
+        messages.warning(
+            request,
+            f"{cycle.title} is still in review, here: no second cycle was opened. This "
+            f"registration changed its roles: {changes.describe()}.",
+        )
+        return redirect("review_cycle", cycle.pk)
     if not opened:
         messages.info(
             request,
@@ -185,6 +197,11 @@ def render_cycle(request, cycle: ReviewCycle, *, status: int = 200, **options):
 @requires(Capability.VIEW)
 @require_GET
 def review_cycle(request, pk: int):
+    # A refused bulk decision, shown once after its redirect with every input kept.
+    bulk = request.session.pop(refused_bulk_key(pk), None) if not request.htmx else None
+    if bulk:
+        bulk["selected"] = set(bulk["selected"])
+        return render_cycle(request, load_cycle(pk), bulk=bulk)
     return render_cycle(request, load_cycle(pk))
 
 
@@ -206,19 +223,49 @@ def titles(pairs, limit: int = 5) -> str:
     return "; ".join(names) + (f"; and {more} more" if more > 0 else "")
 
 
+def refused_bulk_key(cycle_id: int) -> str:
+    return f"review_bulk_refused:{cycle_id}"
+
+
 def bulk_refused(request, cycle: ReviewCycle, ids: list[int], *errors: str):
-    """The queue again with every input of the bulk form kept, and why nothing was decided."""
-    back = request.POST.get("back", "")[:500]
-    bulk = {
-        "selected": set(ids),
+    """Back to the queue (a redirect: reloading it sends nothing again) with every input of
+    the bulk form kept, and why nothing was decided: kept in the session for the next view of
+    the queue."""
+    request.session[refused_bulk_key(cycle.pk)] = {
+        "selected": ids,
         "decision": request.POST.get("decision", "")[:40],
-        "justification": request.POST.get("justification", "")[:5000],
+        "justification": request.POST.get("justification", "")[:MAX_COMMENT],
         "expires_on": request.POST.get("expires_on", "")[:10],
         "errors": list(errors),
     }
-    return render_cycle(
-        request, load_cycle(cycle.pk), status=400, params=QueryDict(back), bulk=bulk
-    )
+    return back_to_queue(cycle, request.POST.get("back", "")[:500])
+
+
+def bulk_form_errors(form: BulkForm) -> list[str]:
+    """What is wrong with the bulk form, in words that say what to change."""
+    errors = []
+    if "decision" in form.errors:
+        sent = form.data.get("decision", "")[:40]
+        choices = ", ".join(label for _, label in BULK_KINDS)
+        if sent == Decision.Kind.DELEGATE:
+            errors.append(
+                "Delegate is not a bulk decision: assign the selected items instead, or "
+                "delegate them one at a time."
+            )
+        else:
+            errors.append(f"Unknown decision “{sent}”: choose one of {choices}.")
+    if "justification" in form.errors:
+        length = len(form.data.get("justification", ""))
+        errors.append(
+            f"The comment is too long: at most {MAX_COMMENT:,} characters (this one has "
+            f"{length:,})."
+        )
+    if "expires_on" in form.errors:
+        errors.append("The expiry date is not a date (use YYYY-MM-DD).")
+    if form.cleaned_data.get("seen_at") is None:
+        # Hidden: only a page from before a release, or a hand-made request, lacks it.
+        errors.append("The form was incomplete; reload the page and try again.")
+    return errors
 
 
 @requires(Capability.DECIDE)
@@ -232,14 +279,21 @@ def review_bulk(request, pk: int):
     ids = selected_ids(request)
     if not ids:
         return bulk_refused(request, cycle, ids, "Select the items to decide first.")
-    if "expires_on" in form.errors:
-        return bulk_refused(request, cycle, ids, "The expiry date is not a date (use YYYY-MM-DD).")
-    if form.errors or not data.get("seen_at"):
-        messages.error(request, "The form was incomplete; reload the page and try again.")
-        return back
+    if errors := bulk_form_errors(form):
+        return bulk_refused(request, cycle, ids, *(f"Nothing was decided: {e}" for e in errors))
     items = list(
         cycle.items.filter(pk__in=ids).select_related("cycle", "latest_decision__decided_by")
     )
+    if missing := sorted(set(ids) - {item.pk for item in items}):
+        shown = ", ".join(map(str, missing[:10])) + (" and more" if len(missing) > 10 else "")
+        return bulk_refused(
+            request,
+            cycle,
+            ids,
+            f"Nothing was decided: item{pluralize(len(missing))} {shown} "
+            f"{pluralize(len(missing), 'is,are')} not in this cycle. Reload the page and "
+            "select again.",
+        )
     skipped = 0
     if request.POST.get("action") == "confirm_clean":
         clean = [item for item in items if not item.severity]
@@ -318,35 +372,47 @@ def review_assign(request, pk: int):
     return back
 
 
+def sign_again(form: SignOffForm, cycle: ReviewCycle, message: str) -> SignOffForm:
+    """The approver's input, now against the summary shown with it, and why they must read it."""
+    again = SignOffForm({**form.data.dict(), "summary_hash": sign_off_summary(cycle=cycle).digest})
+    again.is_valid()
+    again.add_error(None, message)
+    return again
+
+
+SUMMARY_NOT_READ_ON_PAGE = (
+    "Read the sign-off summary above before signing: this request did not say which summary "
+    "you read. It is shown now; sign again once you have read it."
+)
+
+
 @requires(Capability.SIGN_OFF)
 @require_POST
 def review_sign_off(request, pk: int):
     cycle = load_cycle(pk)
     form = SignOffForm(request.POST)
-    if form.is_valid():
-        try:
-            sign_off_cycle(
-                cycle=cycle,
-                approver=request.user,
-                attestation=form.cleaned_data["attestation"],
-                summary_hash=form.cleaned_data["summary_hash"],
-            )
-        except Invalid as exc:
-            add_domain_errors(form, exc.errors)
-            if "summary" in exc.errors:
-                # Sign against the summary now shown, after reading it again.
-                form = SignOffForm(
-                    {**form.data.dict(), "summary_hash": sign_off_summary(cycle=cycle).digest}
-                )
-                form.is_valid()
-                form.add_error(None, exc.errors["summary"])
-                return render_cycle(request, load_cycle(pk), status=409, form=form)
-        except Forbidden as exc:
-            return render_cycle(request, cycle, status=403, error=str(exc))
-        else:
-            messages.success(request, f"Signed off “{cycle.title}”. It is now locked.")
-            return redirect("review_cycle", cycle.pk)
-    return render_cycle(request, cycle, form=form)
+    if not form.is_valid():
+        return render_cycle(request, cycle, status=400, form=form)
+    try:
+        sign_off_cycle(
+            cycle=cycle,
+            approver=request.user,
+            attestation=form.cleaned_data["attestation"],
+            summary_hash=form.cleaned_data["summary_hash"],
+        )
+    except Invalid as exc:
+        if "summary" in exc.errors:
+            # Sign against the summary now shown, after reading it again.
+            form = sign_again(form, cycle, exc.errors["summary"])
+            return render_cycle(request, load_cycle(pk), status=409, form=form)
+        if "summary_hash" in exc.errors:
+            form = sign_again(form, cycle, SUMMARY_NOT_READ_ON_PAGE)
+        add_domain_errors(form, {k: v for k, v in exc.errors.items() if k != "summary_hash"})
+        return render_cycle(request, cycle, status=400, form=form)
+    except Forbidden as exc:
+        return render_cycle(request, cycle, status=403, error=str(exc))
+    messages.success(request, f"Signed off “{cycle.title}”. It is now locked.")
+    return redirect("review_cycle", cycle.pk)
 
 
 # Auditors and administrators, and approvers for the cycles they may sign off (services).

@@ -138,31 +138,55 @@ def test_on_an_items_own_page_ctrl_enter_goes_on_to_the_next_undecided_item(
     assert csp_violations == []
 
 
+def test_accepting_a_risk_with_the_keyboard_alone_takes_the_proposed_expiry(
+    page, live_server, reviewer, log_in, csp_violations
+):
+    """3, the justification, Ctrl+Enter: the expiry an accepted risk needs is filled in (90
+    days from today), as the keys' help says, so the first Ctrl+Enter records it."""
+    from findings.models import Decision
+
+    cycle = five_user_cycle()
+    first, second = cycle.items.order_by("pk")[:2]
+    log_in(reviewer)
+    page.goto(f"{live_server.url}/review/items/{first.pk}/")
+    page.keyboard.press("?")
+    expect(page.locator("#keys-help")).to_contain_text("the expiry is filled in 90 days")
+    page.keyboard.press("Escape")
+
+    page.keyboard.press("3")
+    expect(page.get_by_label("Justification")).to_be_focused()
+    until = timezone.localdate() + timedelta(days=90)
+    expect(page.get_by_label("Risk accepted until")).to_have_value(until.isoformat())
+    page.keyboard.type("Vendor migration until spring")
+    page.keyboard.press("Control+Enter")
+    page.wait_for_url(f"{live_server.url}/review/items/{second.pk}/**")
+    decision = Decision.objects.get(item=first)
+    assert (decision.kind, decision.expires_on) == ("accept_risk", until)
+    assert csp_violations == []
+
+
 def test_a_ctrl_enter_sent_back_to_be_completed_does_not_move_on_after_a_mouse_decision(
     page, live_server, reviewer, log_in, csp_violations
 ):
-    """Ctrl+Enter without the expiry an accepted risk needs comes back as the form with its
+    """Ctrl+Enter without the justification a decision needs comes back as the form with its
     error; the decision then recorded with the mouse stays on the item, to be read."""
-    from datetime import date, timedelta
-
     from findings.models import Decision
 
     cycle = five_user_cycle()
     first = cycle.items.order_by("pk").first()
     log_in(reviewer)
     page.goto(f"{live_server.url}/review/items/{first.pk}/")
-    page.keyboard.press("3")
-    page.keyboard.type("Vendor migration")
+    page.keyboard.press("1")
     page.keyboard.press("Control+Enter")
     expect(page.get_by_text("The decision was not recorded").first).to_be_visible()
+    expect(page.get_by_text("A justification is required for this decision.")).to_be_visible()
 
-    until = (date.today() + timedelta(days=30)).isoformat()
-    page.get_by_label("Risk accepted until").fill(until)
+    page.get_by_label("Justification").fill("Vendor migration")
     page.get_by_role("button", name="Record decision").click()
     expect(page.get_by_role("status").filter(has_text="Decision recorded.")).to_be_visible()
     page.wait_for_timeout(300)  # a click on "next" would have navigated by now
     assert page.url.startswith(f"{live_server.url}/review/items/{first.pk}/")
-    assert Decision.objects.get(item=first).kind == "accept_risk"
+    assert Decision.objects.get(item=first).kind == "keep"
     assert csp_violations == []
 
 
@@ -198,6 +222,8 @@ def test_a_refused_bulk_decision_keeps_every_input(
     page.get_by_role("button", name="Decide selected").click()
 
     page.get_by_text("Accepted risk needs an expiry date").wait_for()
+    # Refused, then redirected to the queue: a reload sends nothing again.
+    assert page.url.startswith(f"{live_server.url}/review/cycles/{cycle.pk}/")
     expect(page.get_by_label(f"Select {first.title}")).to_be_checked()
     expect(page.get_by_label(f"Select {second.title}")).to_be_checked()
     expect(page.locator("#bulk-decision")).to_have_value("accept_risk")

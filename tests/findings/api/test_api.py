@@ -23,7 +23,8 @@ from findings.detection.checks import RULES_VERSION
 from findings.models import AuditEntry, Decision, Finding, ReviewCycle, ReviewItem
 from findings.models.findings import SEVERITY_RANK
 from findings.reviews.evidence_pack import build_evidence_pack
-from findings.reviews.services import create_cycle, open_release_cycle
+from findings.reviews.releases import open_release_cycle
+from findings.reviews.services import create_cycle
 from tests.conftest import make_person
 from tests.findings.detection.test_detect import NOW, iam_role, make_account
 
@@ -58,7 +59,7 @@ def release_cycle(account, opened_by, *, roles: int = 2, unknown=(), name: str =
     arns = [iam_role(account, f"{name}-{n}").arn for n in range(roles)]
     if arns:
         make_finding(account, arns[0])
-    cycle, _ = open_release_cycle(
+    cycle, _, _ = open_release_cycle(
         application=name,
         version="1.4.0",
         role_arns=[*arns, *unknown],
@@ -113,8 +114,21 @@ def items_of(cycle) -> list[ReviewItem]:
 
 def decide_all(api_client: Api, cycle) -> None:
     for item in items_of(cycle):
-        response = api_client.decide(item, decision="keep", justification="needed for checkout")
+        response = api_client.decide(
+            item, decision="keep", justification="needed by the checkout service"
+        )
         assert response.status_code == 201, response.json()
+
+
+# Long enough for a critical or high item (at least 20 characters).
+IN_USE = "In use by the checkout service"
+
+
+def sign_off(api_client: Api, cycle, attestation: str = "Reviewed in full.", **body):
+    """Sign off as an approver does: read the summary, then sign against its digest."""
+    summary = api_client.get(f"/api/cycles/{cycle.pk}/sign-off-summary").json()
+    body = {"attestation": attestation, "summary_hash": summary["digest"], **body}
+    return api_client.post(f"/api/cycles/{cycle.pk}/sign-off", body)
 
 
 def in_a_month() -> str:
@@ -178,7 +192,7 @@ def test_token_calls_need_no_csrf_token_because_they_send_no_cookie(account, rev
     cycle = release_cycle(account, reviewer)
     _, raw = create_token(user=reviewer, name="pipeline")
     strict = Api(Client(enforce_csrf_checks=True), raw)
-    response = strict.decide(items_of(cycle)[0], decision="keep", justification="in use")
+    response = strict.decide(items_of(cycle)[0], decision="keep", justification=IN_USE)
     assert response.status_code == 201
     assert "sessionid" not in response.cookies
 
@@ -291,11 +305,81 @@ def test_a_pipeline_registers_a_release_and_unknown_role_arns_are_reported(
     assert again.status_code == 200
     assert again.json()["cycle"]["id"] == cycle.pk and again.json()["created"] is False
     assert ReviewCycle.objects.count() == 1
-    # Another version, or other roles, is another review.
+    assert again.json()["changes"] is None
+    # Another version is another review.
     other = api_as(reviewer).post(
-        "/api/releases", {"application": "checkout", "version": "1.4.0", "role_arns": known[:1]}
+        "/api/releases", {"application": "checkout", "version": "1.5.0", "role_arns": known}
     )
     assert other.status_code == 201 and ReviewCycle.objects.count() == 2
+
+
+@pytest.mark.django_db
+def test_the_same_version_with_other_roles_updates_its_open_cycle_and_says_so(
+    api_as, reviewer, account
+):
+    """One review per application and version: a re-registration with other roles is no
+    second cycle with the same title, but a change of the open one, in the answer and the
+    audit trail."""
+    known = iam_role(account, "checkout-api").arn
+    unknown = "arn:aws:iam::111122223333:role/never-collected"
+    release = {"application": "checkout", "version": "2.14.0"}
+    first = api_as(reviewer).post("/api/releases", {**release, "role_arns": [known, unknown]})
+    assert first.status_code == 201
+    cycle_id = first.json()["cycle"]["id"]
+
+    dropped = api_as(reviewer).post("/api/releases", {**release, "role_arns": [known]})
+    assert dropped.status_code == 200
+    body = dropped.json()
+    assert body["cycle"]["id"] == cycle_id and body["created"] is False
+    assert body["unknown_role_arns"] == []
+    assert body["changes"] == {
+        "added_role_arns": [],
+        "no_longer_named_role_arns": [],
+        "unknown_role_arns_added": [],
+        "unknown_role_arns_dropped": [unknown],
+    }
+    assert ReviewCycle.objects.count() == 1
+    assert ReviewCycle.objects.get().unknown_role_arns == []
+
+    worker = iam_role(account, "checkout-worker").arn
+    grown = api_as(reviewer).post("/api/releases", {**release, "role_arns": [worker]})
+    assert grown.status_code == 200
+    assert grown.json()["changes"]["added_role_arns"] == [worker]
+    assert grown.json()["changes"]["no_longer_named_role_arns"] == [known]
+    cycle = ReviewCycle.objects.get()
+    assert grown.json()["cycle"]["population_count"] == cycle.population_count == 2
+    assert sorted(cycle.items.values_list("subject_arn", flat=True)) == sorted([known, worker])
+
+    # The pipeline retries that last step: the same cycle, nothing changed, nothing recorded.
+    retried = api_as(reviewer).post("/api/releases", {**release, "role_arns": [worker]})
+    assert retried.status_code == 200 and retried.json()["changes"] is None
+    updates = AuditEntry.objects.filter(action="cycle.release_updated").order_by("id")
+    assert [entry.after["unknown_role_arns_dropped"] for entry in updates] == [[unknown], []]
+    assert updates.last().after["added_role_arns"] == [worker]
+    assert updates.last().after["items"] == 2
+
+
+@pytest.mark.django_db
+def test_a_signed_off_version_is_not_registered_again(api_as, reviewer, approver, account):
+    """A change after sign-off needs a new version number: 409 naming the signed-off cycle,
+    not a second cycle with the same title."""
+    arn = iam_role(account, "checkout-api").arn
+    release = {"application": "checkout", "version": "2.14.0", "role_arns": [arn]}
+    cycle = ReviewCycle.objects.get(
+        pk=api_as(reviewer).post("/api/releases", release).json()["cycle"]["id"]
+    )
+    decide_all(api_as(reviewer), cycle)
+    assert sign_off(api_as(approver), cycle).status_code == 200
+
+    again = api_as(reviewer).post("/api/releases", release)
+    assert again.status_code == 409
+    assert again.json()["cycle_id"] == cycle.pk
+    assert "checkout 2.14.0 was reviewed and signed off" in again.json()["error"]
+    assert "needs a new version number" in again.json()["error"]
+    assert ReviewCycle.objects.count() == 1
+    assert (
+        api_as(reviewer).post("/api/releases", {**release, "version": "2.14.1"}).status_code == 201
+    )
 
 
 @pytest.mark.django_db
@@ -364,7 +448,7 @@ def test_approvers_auditors_and_people_without_a_role_cannot_register_releases(
 @pytest.mark.django_db
 def test_a_cycle_shows_every_item_with_its_latest_decision(api_as, reviewer, auditor, cycle):
     first, second = items_of(cycle)
-    decided = api_as(reviewer).decide(first, decision="keep", justification="in use")
+    decided = api_as(reviewer).decide(first, decision="keep", justification=IN_USE)
     response = api_as(auditor).get(f"/api/cycles/{cycle.pk}")
     assert response.status_code == 200
     body = response.json()
@@ -454,7 +538,7 @@ def test_a_cycle_takes_a_fixed_number_of_queries_whatever_its_size(
                 item, decision="delegate", justification="yours", delegate_to=second_reviewer.email
             )
         else:
-            deciding.decide(item, decision="keep", justification="in use")
+            deciding.decide(item, decision="keep", justification=IN_USE)
     client = api_as(auditor)
     client.get("/api/cycles")  # the token's last-use stamp is written once a minute
     with django_assert_max_num_queries(6):
@@ -473,8 +557,12 @@ def test_a_cycle_takes_a_fixed_number_of_queries_whatever_its_size(
     [
         ({"decision": "keep", "justification": "the checkout needs it"}, True, None),
         ({"decision": "remediate", "justification": "drop s3:*"}, True, "pending"),
-        ({"decision": "false_positive", "justification": "a test role"}, True, None),
-        ({"decision": "accept_risk", "justification": "until the migration"}, True, None),
+        (
+            {"decision": "false_positive", "justification": "a test role, never deployed"},
+            True,
+            None,
+        ),
+        ({"decision": "accept_risk", "justification": "until the migration is done"}, True, None),
         ({"decision": "delegate", "justification": "you own this"}, False, None),
     ],
 )
@@ -536,6 +624,35 @@ def test_a_bad_decision_gets_400_naming_the_field(api_as, reviewer, cycle, body,
 
 
 @pytest.mark.django_db
+@pytest.mark.parametrize("kind", ["keep", "accept_risk", "false_positive"])
+def test_a_high_item_needs_a_justification_of_twenty_characters(api_as, reviewer, cycle, kind):
+    high, clean = items_of(cycle)
+    assert (high.severity, clean.severity) == ("high", "")
+    body = {"decision": kind, "expires_on": in_a_month() if kind == "accept_risk" else None}
+    refused = api_as(reviewer).decide(high, **body, justification="  abc  ")
+    assert refused.status_code == 400
+    assert refused.json()["errors"]["justification"] == (
+        "High items need a justification of at least 20 characters (this one has 3): say why, "
+        "in words an auditor can follow."
+    )
+    assert not Decision.objects.exists()
+    assert api_as(reviewer).decide(high, **body, justification="x" * 20).status_code == 201
+    # Items without a critical or high finding, and remediation, need no more than before.
+    assert api_as(reviewer).decide(clean, **body, justification="abc").status_code == 201
+
+
+@pytest.mark.django_db
+def test_remediating_a_high_item_needs_no_long_justification(api_as, reviewer, cycle):
+    high = items_of(cycle)[0]
+    assert api_as(reviewer).decide(high, decision="remediate", justification="").status_code == 201
+
+
+def test_the_document_says_critical_and_high_items_need_twenty_characters():
+    request = api.OPENAPI["components"]["schemas"]["DecisionRequest"]
+    assert "at least 20 characters" in request["properties"]["justification"]["description"]
+
+
+@pytest.mark.django_db
 def test_risk_cannot_be_accepted_for_more_than_a_year(api_as, reviewer, cycle):
     far = (timezone.localdate() + timedelta(days=400)).isoformat()
     response = api_as(reviewer).decide(
@@ -559,7 +676,7 @@ def test_a_second_decision_that_does_not_name_the_first_is_a_409_with_the_curren
     api_as, reviewer, second_reviewer, cycle
 ):
     item = items_of(cycle)[0]
-    first = api_as(reviewer).decide(item, decision="keep", justification="in use").json()
+    first = api_as(reviewer).decide(item, decision="keep", justification=IN_USE).json()
     response = api_as(second_reviewer).decide(item, decision="remediate", justification="no")
     assert response.status_code == 409
     body = response.json()
@@ -573,14 +690,14 @@ def test_a_decision_naming_a_stale_previous_decision_is_a_409(
     api_as, reviewer, second_reviewer, cycle
 ):
     item = items_of(cycle)[0]
-    first = api_as(reviewer).decide(item, decision="keep", justification="in use").json()
+    first = api_as(reviewer).decide(item, decision="keep", justification=IN_USE).json()
     second = (
         api_as(second_reviewer)
         .decide(item, decision="remediate", justification="no", previous_decision_id=first["id"])
         .json()
     )
     response = api_as(reviewer).decide(
-        item, decision="keep", justification="again", previous_decision_id=first["id"]
+        item, decision="keep", justification=IN_USE, previous_decision_id=first["id"]
     )
     assert response.status_code == 409
     assert response.json()["current_decision"]["id"] == second["id"]
@@ -591,7 +708,7 @@ def test_naming_the_latest_decision_supersedes_it_append_only(
     api_as, reviewer, second_reviewer, cycle
 ):
     item = items_of(cycle)[0]
-    first = api_as(reviewer).decide(item, decision="keep", justification="in use").json()
+    first = api_as(reviewer).decide(item, decision="keep", justification=IN_USE).json()
     response = api_as(second_reviewer).decide(
         item, decision="remediate", justification="not any more", previous_decision_id=first["id"]
     )
@@ -607,7 +724,7 @@ def test_a_reviewer_cannot_decide_an_item_about_their_own_iam_identity(
 ):
     item = items_of(cycle)[0]
     LinkedIdentity.objects.create(user=reviewer, arn=item.subject_arn)
-    response = api_as(reviewer).decide(item, decision="keep", justification="mine, fine")
+    response = api_as(reviewer).decide(item, decision="keep", justification=IN_USE)
     assert response.status_code == 403
     assert response.json()["error"].startswith("Segregation of duties")
     assert item.subject_arn in response.json()["error"]
@@ -637,9 +754,7 @@ def test_deciding_a_missing_item_is_404(api_as, reviewer):
 @pytest.mark.django_db
 def test_an_approver_signs_off_a_decided_cycle_and_it_locks(api_as, reviewer, approver, cycle):
     decide_all(api_as(reviewer), cycle)
-    response = api_as(approver).post(
-        f"/api/cycles/{cycle.pk}/sign-off", {"attestation": "Reviewed in full."}
-    )
+    response = sign_off(api_as(approver), cycle)
     assert response.status_code == 200
     body = response.json()
     assert body["state"] == "signed_off"
@@ -658,15 +773,15 @@ def test_an_approver_signs_off_a_decided_cycle_and_it_locks(api_as, reviewer, ap
     assert refused.status_code == 403
     assert "signed off and locked" in refused.json()["error"]
 
-    again = api_as(approver).post(f"/api/cycles/{cycle.pk}/sign-off", {"attestation": "Again."})
+    again = sign_off(api_as(approver), cycle, "Signed again.")
     assert again.status_code == 403
     assert "already signed off" in again.json()["error"]
 
 
 @pytest.mark.django_db
 def test_sign_off_is_refused_while_items_wait_for_a_decision(api_as, reviewer, approver, cycle):
-    api_as(reviewer).decide(items_of(cycle)[0], decision="keep", justification="in use")
-    response = api_as(approver).post(f"/api/cycles/{cycle.pk}/sign-off", {"attestation": "ok"})
+    api_as(reviewer).decide(items_of(cycle)[0], decision="keep", justification=IN_USE)
+    response = sign_off(api_as(approver), cycle)
     assert response.status_code == 403
     assert "1 item still waits" in response.json()["error"]
 
@@ -677,9 +792,9 @@ def test_an_approver_who_decided_an_item_cannot_sign_off_the_cycle(
 ):
     both = make_person("bea.both@example.com", Role.REVIEWER, Role.APPROVER)
     first, second = items_of(cycle)
-    api_as(both).decide(first, decision="keep", justification="in use")
-    api_as(reviewer).decide(second, decision="keep", justification="in use")
-    response = api_as(both).post(f"/api/cycles/{cycle.pk}/sign-off", {"attestation": "ok"})
+    api_as(both).decide(first, decision="keep", justification=IN_USE)
+    api_as(reviewer).decide(second, decision="keep", justification=IN_USE)
+    response = sign_off(api_as(both), cycle)
     assert response.status_code == 403
     assert response.json()["error"].startswith("Segregation of duties")
     assert ReviewCycle.objects.get(pk=cycle.pk).state == "open"
@@ -695,18 +810,73 @@ def test_sign_off_needs_an_attestation(api_as, reviewer, approver, cycle, body):
 
 
 @pytest.mark.django_db
+@pytest.mark.parametrize("attestation", ["x", "  ok  ", "123456789", " 1234 5678 "])
+def test_an_attestation_shorter_than_ten_characters_is_400(
+    api_as, reviewer, approver, cycle, attestation
+):
+    decide_all(api_as(reviewer), cycle)
+    response = sign_off(api_as(approver), cycle, attestation)
+    assert response.status_code == 400
+    assert "at least 10 characters" in response.json()["errors"]["attestation"]
+    assert ReviewCycle.objects.get(pk=cycle.pk).state == "open"
+    # Ten, blanks around them not counted, is enough.
+    assert sign_off(api_as(approver), cycle, "  1234567890  ").status_code == 200
+
+
+@pytest.mark.django_db
+def test_signing_off_without_the_summary_hash_is_400_saying_to_read_the_summary_first(
+    api_as, reviewer, approver, cycle
+):
+    """Else the evidence pack would say the approver signed a summary they never loaded."""
+    decide_all(api_as(reviewer), cycle)
+    for body in (
+        {"attestation": "Reviewed in full."},
+        {"attestation": "Reviewed in full.", "summary_hash": ""},
+    ):
+        response = api_as(approver).post(f"/api/cycles/{cycle.pk}/sign-off", body)
+        assert response.status_code == 400
+        message = response.json()["errors"]["summary_hash"]
+        assert message.startswith("Read the sign-off summary first")
+        assert f"GET /api/cycles/{cycle.pk}/sign-off-summary" in message
+    assert ReviewCycle.objects.get(pk=cycle.pk).state == "open"
+    assert not AuditEntry.objects.filter(action="cycle.signed_off").exists()
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("digest", ["abc", "A" * 64, "0" * 65, 12])
+def test_a_summary_hash_that_is_no_digest_is_400(api_as, reviewer, approver, cycle, digest):
+    decide_all(api_as(reviewer), cycle)
+    response = api_as(approver).post(
+        f"/api/cycles/{cycle.pk}/sign-off",
+        {"attestation": "Reviewed in full.", "summary_hash": digest},
+    )
+    assert response.status_code == 400
+    assert "summary_hash" in response.json()["errors"]
+
+
+def test_the_document_requires_the_summary_hash_and_a_ten_character_attestation():
+    request = api.OPENAPI["components"]["schemas"]["SignOffRequest"]
+    assert request["required"] == ["attestation", "summary_hash"]
+    assert request["properties"]["attestation"]["minLength"] == 10
+    assert request["properties"]["summary_hash"]["pattern"] == "^[0-9a-f]{64}$"
+    sign_off = api.OPENAPI["paths"]["/api/cycles/{cycle_id}/sign-off"]["post"]
+    assert "summary" in sign_off["responses"]["409"]["description"]
+
+
+@pytest.mark.django_db
 @pytest.mark.parametrize("persona", ["reviewer", "auditor", "administrator"])
 def test_only_approvers_sign_off(api_as, cycle, persona, request):
-    response = api_as(request.getfixturevalue(persona)).post(
-        f"/api/cycles/{cycle.pk}/sign-off", {"attestation": "ok"}
-    )
+    response = sign_off(api_as(request.getfixturevalue(persona)), cycle)
     assert response.status_code == 403
     assert "sign_off_cycles" in response.json()["error"]
 
 
 @pytest.mark.django_db
 def test_signing_off_a_missing_cycle_is_404(api_as, approver):
-    response = api_as(approver).post("/api/cycles/999999/sign-off", {"attestation": "ok"})
+    response = api_as(approver).post(
+        "/api/cycles/999999/sign-off",
+        {"attestation": "Reviewed in full.", "summary_hash": "0" * 64},
+    )
     assert response.status_code == 404
 
 
@@ -755,6 +925,28 @@ def test_only_auditors_and_administrators_export_evidence(api_as, cycle, persona
     response = api_as(request.getfixturevalue(persona)).get(f"/api/cycles/{cycle.pk}/evidence")
     assert response.status_code == 403
     assert "export_evidence" in response.json()["error"]
+
+
+@pytest.mark.django_db
+def test_an_approver_reads_the_pack_of_a_cycle_they_may_sign_off_as_on_the_cycle_page(
+    api_as, reviewer, approver, cycle
+):
+    """As in the browser (README, People and roles): the pack of what they are about to sign,
+    once every item is decided, and of what they signed; never one they may not sign."""
+    url = f"/api/cycles/{cycle.pk}/evidence"
+    refused = api_as(approver).get(url)  # items still wait for a decision
+    assert refused.status_code == 403
+    assert (
+        "with sign_off_cycles, only the pack of a cycle you may sign off"
+        in (refused.json()["error"])
+    )
+    decide_all(api_as(reviewer), cycle)
+    assert api_as(approver).get(url).status_code == 200
+    assert sign_off(api_as(approver), cycle).status_code == 200
+    assert api_as(approver).get(url).status_code == 200
+    other = make_person("olga.other-approver@example.com", Role.APPROVER)
+    assert api_as(other).get(url).status_code == 403  # signed off by someone else
+    assert AuditEntry.objects.filter(action="evidence_pack.exported", actor=approver).count() == 2
 
 
 @pytest.mark.django_db
@@ -962,16 +1154,16 @@ def test_responses_match_the_schema(api_as, reviewer, second_reviewer, approver,
         jsonschema.Draft202012Validator(schema).validate(body)
 
     first, second = items_of(cycle)
-    check(api_as(reviewer).decide(first, decision="keep", justification="x").json(), "Decision")
+    check(api_as(reviewer).decide(first, decision="keep", justification=IN_USE).json(), "Decision")
     check(api_as(second_reviewer).decide(first, decision="keep").json(), "FieldErrors")
     check(
-        api_as(second_reviewer).decide(first, decision="keep", justification="y").json(),
+        api_as(second_reviewer).decide(first, decision="keep", justification=IN_USE).json(),
         "ConflictError",
     )
     api_as(reviewer).decide(
         second, decision="accept_risk", justification="x", expires_on=in_a_month()
     )
-    signed = api_as(approver).post(f"/api/cycles/{cycle.pk}/sign-off", {"attestation": "ok"})
+    signed = sign_off(api_as(approver), cycle)
     check(signed.json(), "Cycle")
     for item in signed.json()["items"]:
         check(item, "ReviewItem")

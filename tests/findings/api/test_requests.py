@@ -115,7 +115,9 @@ def test_a_finding_is_answered_exactly_as_every_export_writes_it(client, auditor
 
 @pytest.mark.django_db
 def test_a_decision_keeps_its_microseconds(client, reviewer, cycle):
-    made = api_for(client, reviewer).decide(items_of(cycle)[0], decision="keep", justification="x")
+    made = api_for(client, reviewer).decide(
+        items_of(cycle)[0], decision="keep", justification="needed by the checkout service"
+    )
     decided_at = cycle.items.get(pk=made.json()["item"]).latest_decision.decided_at
     assert made.json()["decided_at"] == decided_at.isoformat()
 
@@ -204,7 +206,10 @@ def test_the_document_refuses_what_the_api_refuses():
     assert not re.match(ROLE_ARN_PATTERN, "arn:aws:iam::111122223333:user/alice")
     assert release["application"]["maxLength"] == 200
     assert release["version"]["maxLength"] == 100
-    assert schemas["SignOffRequest"]["properties"]["attestation"]["pattern"] == r"\S"
+    attestation = schemas["SignOffRequest"]["properties"]["attestation"]["pattern"]
+    # At least ten characters once surrounding blanks are stripped, as the domain counts them.
+    assert re.match(attestation, "  Reviewed.\n ") is None
+    assert re.match(attestation, "  1234567890  ") and re.match(attestation, "I read it all.")
     rules = schemas["DecisionRequest"]["allOf"]
     needs_justification = next(r for r in rules if "justification" in r["then"]["required"])
     assert set(needs_justification["if"]["properties"]["decision"]["enum"]) == {

@@ -37,7 +37,7 @@ def test_a_decision_changed_after_reading_refuses_the_sign_off_with_409(
     changed = api_as(second_reviewer).decide(
         item,
         decision="false_positive",
-        justification="not ours",
+        justification="not ours: a partner's role",
         previous_decision_id=item.latest_decision_id,
     )
     assert changed.status_code == 201, changed.json()
@@ -48,6 +48,17 @@ def test_a_decision_changed_after_reading_refuses_the_sign_off_with_409(
     assert response.status_code == 409
     cycle.refresh_from_db()
     assert cycle.state != "signed_off"
+    # The answer holds the summary as it is now: read, then signed against its digest.
+    current = response.json()["summary"]
+    assert current["digest"] != digest
+    assert {kind: count for kind, _, count in current["counts"]}["false_positive"] == 1
+    signed = api_as(approver).post(
+        f"/api/cycles/{cycle.pk}/sign-off",
+        {"attestation": "Read it all.", "summary_hash": current["digest"]},
+    )
+    assert signed.status_code == 200
+    cycle.refresh_from_db()
+    assert cycle.signed_summary_hash == current["digest"]
 
 
 def test_people_without_a_role_read_no_summary(api_as, outsider, cycle):

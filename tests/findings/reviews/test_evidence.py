@@ -31,13 +31,14 @@ from findings.reviews.evidence import (
     evidence_hash,
     population_hash,
 )
+from findings.reviews.releases import open_release_cycle
 from findings.reviews.services import (
     DecisionInput,
     decide_item,
     open_cycle,
-    open_release_cycle,
     sign_off_cycle,
 )
+from findings.reviews.summary import sign_off_summary
 
 PRODUCTION = "111122223333"
 STAGING = "444455556666"
@@ -391,7 +392,7 @@ def test_release_cycle_has_one_item_per_role_and_reports_unknown_arns(production
     service_row(production, api, "dynamodb", used_days=200)
     unknown = "arn:aws:iam::111122223333:role/ghost"
 
-    cycle, _ = open_release_cycle(
+    cycle, _, _ = open_release_cycle(
         application="shop",
         version=" 2.4.0 ",
         role_arns=[api.arn, worker.arn, api.arn, unknown, "  "],
@@ -417,7 +418,12 @@ def test_release_cycle_has_one_item_per_role_and_reports_unknown_arns(production
 def approve(cycle, *, reviewer, approver):
     for item in cycle.items.all():
         decide_item(item=item, actor=reviewer, decision=keep(), expected_latest_id=None)
-    return sign_off_cycle(cycle=cycle, approver=approver, attestation="Reviewed.")
+    return sign_off_cycle(
+        cycle=cycle,
+        approver=approver,
+        attestation="Reviewed in full.",
+        summary_hash=sign_off_summary(cycle=cycle).digest,
+    )
 
 
 def test_a_later_release_shows_the_policy_diff_since_the_approved_review(
@@ -425,13 +431,13 @@ def test_a_later_release_shows_the_policy_diff_since_the_approved_review(
 ):
     api = iam_role(production, "api")
     attach_policy(production, api, READ_OBJECTS)
-    first, _ = open_release_cycle(
+    first, _, _ = open_release_cycle(
         application="shop", version="1.0", role_arns=[api.arn], notes="", opened_by=reviewer
     )
     approve(first, reviewer=reviewer, approver=approver)
     replace_policy(production, api, READ_AND_WRITE_OBJECTS)
 
-    later, _ = open_release_cycle(
+    later, _, _ = open_release_cycle(
         application="shop", version="1.1", role_arns=[api.arn], notes="", opened_by=reviewer
     )
 
@@ -454,7 +460,7 @@ def test_a_release_review_that_was_not_signed_off_is_no_baseline(production, rev
     )
     replace_policy(production, api, READ_AND_WRITE_OBJECTS)
 
-    later, _ = open_release_cycle(
+    later, _, _ = open_release_cycle(
         application="shop", version="1.1", role_arns=[api.arn], notes="", opened_by=reviewer
     )
 
@@ -467,7 +473,7 @@ def test_a_release_review_that_was_not_signed_off_is_no_baseline(production, rev
 def test_frozen_release_evidence_stays_when_the_role_policy_changes(production, reviewer):
     api = iam_role(production, "api")
     attach_policy(production, api, READ_OBJECTS)
-    cycle, _ = open_release_cycle(
+    cycle, _, _ = open_release_cycle(
         application="shop", version="1.0", role_arns=[api.arn], notes="", opened_by=reviewer
     )
     item = cycle.items.get()

@@ -16,13 +16,16 @@ from findings.models import Decision, ReviewItem
 from findings.reviews.evidence import population_hash
 from findings.reviews.evidence_pack import build_evidence_pack, zip_bytes
 from findings.reviews.services import DecisionInput, decide_item, sign_off_cycle
+from findings.reviews.summary import sign_off_summary
 from tests.findings.api.test_api import release_cycle
 from tests.findings.detection.test_detect import make_account
 
 FORMULA = '=HYPERLINK("http://x")'
 
 
-def decide(item, actor, kind="keep", justification="needed", **fields) -> Decision:
+def decide(
+    item, actor, kind="keep", justification="needed by the checkout service", **fields
+) -> Decision:
     item.refresh_from_db()
     return decide_item(
         item=item,
@@ -53,7 +56,12 @@ def signed_cycle(account, reviewer, second_reviewer, approver):
     decide(second, reviewer, "keep", FORMULA)
     expiry = timezone.localdate() + timedelta(days=90)
     decide(third, reviewer, "accept_risk", "-1+1 until the migration", expires_on=expiry)
-    return sign_off_cycle(cycle=cycle, approver=approver, attestation="Reviewed in full.")
+    return sign_off_cycle(
+        cycle=cycle,
+        approver=approver,
+        attestation="Reviewed in full.",
+        summary_hash=sign_off_summary(cycle=cycle).digest,
+    )
 
 
 @pytest.mark.django_db
@@ -201,7 +209,7 @@ def test_the_pack_takes_a_fixed_number_of_queries_whatever_the_cycle_size(
     large = release_cycle(account, reviewer, roles=20, name="large")
     for item in large.items.all():
         decide(item, reviewer, "delegate", "yours", delegate_to=second_reviewer)
-        decide(item, second_reviewer, "keep", "in use")
+        decide(item, second_reviewer, "keep", "in use by the checkout service")
     assert queries_for(small) == queries_for(large) <= 8  # 5, and 3 for the sign-off summary
 
 

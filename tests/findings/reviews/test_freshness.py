@@ -75,10 +75,19 @@ def test_a_reviewers_own_exclusion_is_not_fresh_data(production, cycle, reviewer
     Finding.objects.filter(pk=external.pk).update(resource_key="bucket", resource_arn="arn:b")
     quarterly = open_cycle(kind="quarterly", opened_by=None, accounts=[production])
     monthly = open_cycle(kind="monthly", opened_by=None, accounts=[production])
-    decide(item_of(quarterly, "dave"), reviewer, kind="false_positive", justification="SSO MFA")
+    decide(
+        item_of(quarterly, "dave"),
+        reviewer,
+        kind="false_positive",
+        justification="SSO enforces MFA at sign-in",
+    )
     until = timezone.localdate() + timezone.timedelta(days=30)
     decide(
-        monthly.items.get(), reviewer, kind="accept_risk", justification="Vendor", expires_on=until
+        monthly.items.get(),
+        reviewer,
+        kind="accept_risk",
+        justification="Vendor contract until renewal",
+        expires_on=until,
     )
     # What detection does with the exclusions the decisions made.
     Finding.objects.filter(pk__in=[finding.pk, external.pk]).update(status="excluded")
@@ -105,7 +114,12 @@ def test_a_finding_set_aside_before_or_after_a_cycle_opened_is_no_change(
     finding = finding_on(dave)
     earlier = open_cycle(kind="quarterly", opened_by=None, accounts=[production])
     deciding = open_cycle(kind="quarterly", opened_by=None, accounts=[production])
-    decide(item_of(deciding, "dave"), reviewer, kind="false_positive", justification="SSO MFA")
+    decide(
+        item_of(deciding, "dave"),
+        reviewer,
+        kind="false_positive",
+        justification="SSO enforces MFA at sign-in",
+    )
     Finding.objects.filter(pk=finding.pk).update(status="excluded")
     ReviewCycle.objects.filter(pk=deciding.pk).update(state=ReviewCycle.State.SIGNED_OFF)
     later = open_cycle(kind="quarterly", opened_by=None, accounts=[production])

@@ -226,7 +226,7 @@ def test_the_link_back_to_the_queue_opens_the_page_that_shows_the_item(
 def test_a_release_role_whose_findings_an_accepted_risk_hid_does_not_look_clean(
     client, reviewer, administrator
 ):
-    from findings.reviews.services import open_release_cycle
+    from findings.reviews.releases import open_release_cycle
     from tests.findings.reviews.test_evidence import iam_role
 
     production = make_account()
@@ -239,7 +239,7 @@ def test_a_release_role_whose_findings_an_accepted_risk_hid_does_not_look_clean(
         status="excluded",
         exclusion_reason="Risk accepted until 2027-01-15 (review item 7): vendor fix",
     )
-    cycle, _ = open_release_cycle(
+    cycle, _, _ = open_release_cycle(
         application="checkout", version="2.15.0", role_arns=[role.arn], notes="", opened_by=reviewer
     )
     client.force_login(reviewer)

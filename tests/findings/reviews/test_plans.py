@@ -7,12 +7,12 @@ import pytest
 
 from findings.models import AuditEntry, Decision, PolicyAttachment, ReviewItem
 from findings.reviews.evidence_pack import build_evidence_pack
+from findings.reviews.releases import open_release_cycle
 from findings.reviews.services import (
     DecisionInput,
     Invalid,
     decide_item,
     open_cycle,
-    open_release_cycle,
     verify_remediations,
 )
 from findings.rightsizing.services import refresh_suggestions
@@ -56,7 +56,7 @@ def batch_role(production):
 
 @pytest.fixture
 def release_item(batch_role, reviewer):
-    cycle, _ = open_release_cycle(
+    cycle, _, _ = open_release_cycle(
         application="checkout",
         version="2.15.0",
         role_arns=[batch_role.arn],
@@ -138,7 +138,7 @@ def test_attaching_a_plan_without_a_suggestion_that_changes_anything_is_refused(
     attach(production, role, USED_PART, name="batch")
     service_row(production, role, "s3", used_days=2)
     refresh_suggestions(account=production, now=NOW)
-    cycle, _ = open_release_cycle(
+    cycle, _, _ = open_release_cycle(
         application="tidy", version="1", role_arns=[role.arn], notes="", opened_by=reviewer
     )
     with pytest.raises(Invalid) as refused:

@@ -23,6 +23,7 @@ from findings.models import (
     Source,
 )
 from findings.reviews.evidence import ItemSpec, population_hash
+from findings.reviews.releases import open_release_cycle
 from findings.reviews.services import (
     Conflict,
     DecisionInput,
@@ -35,11 +36,11 @@ from findings.reviews.services import (
     expire_risk_acceptances,
     one_year_after,
     open_cycle,
-    open_release_cycle,
     open_scheduled_cycles,
     sign_off_cycle,
     verify_remediations,
 )
+from findings.reviews.summary import sign_off_summary
 from tests.conftest import make_person
 from tests.findings.reviews.test_evidence import (
     aa_row,
@@ -142,7 +143,7 @@ def test_cycles_are_due_after_the_days_of_their_kind(production, administrator, 
     today = timezone.localdate()
     monthly = open_cycle(kind="monthly", opened_by=administrator)
     quarterly = open_cycle(kind="quarterly", opened_by=administrator)
-    release, _ = open_release_cycle(
+    release, _, _ = open_release_cycle(
         application="shop",
         version="1",
         role_arns=[iam_role(production).arn],
@@ -299,12 +300,18 @@ def test_accepted_risk_needs_an_expiry_within_a_year(quarterly, reviewer):
     a_year = one_year_after(day=today)
     for expires_on in (None, today, today - timedelta(days=1), a_year + timedelta(days=1)):
         with pytest.raises(Invalid) as refused:
-            decide(item, reviewer, DecisionInput("accept_risk", "Vendor fix due", expires_on))
+            decide(
+                item,
+                reviewer,
+                DecisionInput("accept_risk", "Vendor fix due next quarter", expires_on),
+            )
         assert "expires_on" in refused.value.errors
     with pytest.raises(Invalid):
         decide(item, reviewer, DecisionInput("accept_risk", "", today + timedelta(days=30)))
 
-    made = decide(item, reviewer, DecisionInput("accept_risk", "Vendor fix", a_year))
+    made = decide(
+        item, reviewer, DecisionInput("accept_risk", "Vendor fix due in the spring", a_year)
+    )
     assert made.expires_on == a_year
 
 
@@ -317,11 +324,13 @@ def test_accepted_risk_needs_an_expiry_within_a_year(quarterly, reviewer):
     ],
 )
 def test_one_year_is_the_same_date_next_year_whatever_february_holds(reviewer, today, last_day):
-    DecisionInput("accept_risk", "Vendor fix", last_day).validate(actor=reviewer, today=today)
+    DecisionInput("accept_risk", "Vendor fix due in the spring", last_day).validate(
+        actor=reviewer, today=today
+    )
     with pytest.raises(Invalid, match="one year at most"):
-        DecisionInput("accept_risk", "Vendor fix", last_day + timedelta(days=1)).validate(
-            actor=reviewer, today=today
-        )
+        DecisionInput(
+            "accept_risk", "Vendor fix due in the spring", last_day + timedelta(days=1)
+        ).validate(actor=reviewer, today=today)
 
 
 def test_accepted_risk_excludes_the_findings_until_expiry_then_brings_them_back(
@@ -333,7 +342,9 @@ def test_accepted_risk_excludes_the_findings_until_expiry_then_brings_them_back(
     expiry = timezone.localdate() + timedelta(days=30)
 
     with django_capture_on_commit_callbacks(execute=True):
-        decision = decide(item, reviewer, DecisionInput("accept_risk", "Vendor fix in Q1", expiry))
+        decision = decide(
+            item, reviewer, DecisionInput("accept_risk", "Vendor fix expected in Q1", expiry)
+        )
 
     exclusion = Exclusion.objects.get()
     assert (exclusion.kind, exclusion.finding, exclusion.expires_on) == ("finding", finding, expiry)
@@ -356,7 +367,10 @@ def test_accepted_risk_excludes_the_findings_until_expiry_then_brings_them_back(
     assert follow_up.population_hash == population_hash(items=follow_up.items.all())
     assert list(returned.findings.all()) == [finding]
     assert not returned.is_decided
-    assert returned.frozen_evidence["returned"]["previous_justification"] == "Vendor fix in Q1"
+    assert (
+        returned.frozen_evidence["returned"]["previous_justification"]
+        == "Vendor fix expected in Q1"
+    )
     decision.refresh_from_db()
     assert decision.expiry_handled_at is not None
     assert "risk.expired" in actions()
@@ -375,7 +389,11 @@ def test_an_expired_risk_returns_into_an_open_cycle_of_the_same_kind(
     finding = external_access(production, "shared-reports")
     first = open_cycle(kind="monthly", opened_by=administrator, accounts=[production])
     expiry = timezone.localdate() + timedelta(days=10)
-    decide(first.items.get(), reviewer, DecisionInput("accept_risk", "Partner audit", expiry))
+    decide(
+        first.items.get(),
+        reviewer,
+        DecisionInput("accept_risk", "Partner audit until the renewal", expiry),
+    )
     Finding.objects.filter(pk=finding.pk).update(status=Finding.Status.EXCLUDED)
     later = open_cycle(kind="monthly", opened_by=administrator, accounts=[production])
     assert later.items.count() == 0
@@ -391,7 +409,9 @@ def test_an_expired_risk_returns_into_an_open_cycle_of_the_same_kind(
 def test_a_superseded_risk_acceptance_does_not_come_back(quarterly, reviewer):
     item = item_of(quarterly, "alice")
     expiry = timezone.localdate() + timedelta(days=10)
-    accepted = decide(item, reviewer, DecisionInput("accept_risk", "For now", expiry))
+    accepted = decide(
+        item, reviewer, DecisionInput("accept_risk", "For now, until the vendor fix", expiry)
+    )
     decide(item, reviewer, DecisionInput(kind="remediate"), expected=accepted.pk)
 
     assert expire_risk_acceptances(today=expiry + timedelta(days=1)) == []
@@ -467,13 +487,17 @@ def test_only_reviewers_decide(quarterly, approver, auditor, administrator, outs
 
 def test_decisions_are_append_only_and_the_latest_counts(quarterly, reviewer, second_reviewer):
     item = item_of(quarterly, "alice")
-    first = decide(item, reviewer, keep("Needed"))
+    first = decide(item, reviewer, keep("Needed by the on-call rota"))
 
     second = decide(item, second_reviewer, DecisionInput(kind="remediate"), expected=first.pk)
 
     assert Decision.objects.filter(item=item).count() == 2
     first.refresh_from_db()
-    assert (first.kind, first.justification, first.decided_by) == ("keep", "Needed", reviewer)
+    assert (first.kind, first.justification, first.decided_by) == (
+        "keep",
+        "Needed by the on-call rota",
+        reviewer,
+    )
     assert second.supersedes == first
     assert first.superseded_by == second
     item.refresh_from_db()
@@ -485,7 +509,7 @@ def test_deciding_on_a_stale_view_raises_a_conflict_carrying_the_first_decision(
     quarterly, reviewer, second_reviewer
 ):
     item = item_of(quarterly, "alice")
-    first = decide(item, reviewer, keep("Needed"))
+    first = decide(item, reviewer, keep("Needed by the on-call rota"))
 
     with pytest.raises(Conflict) as conflict:
         decide(item, second_reviewer, DecisionInput(kind="remediate"), expected=None)
@@ -497,7 +521,7 @@ def test_deciding_on_a_stale_view_raises_a_conflict_carrying_the_first_decision(
         decide(item, second_reviewer, keep(), expected=first.pk + 1000)
     # Their own earlier decision: no one else was looking.
     with pytest.raises(Conflict) as own:
-        decide(item, reviewer, keep("Again"), expected=None)
+        decide(item, reviewer, keep("Again: needed by the on-call rota"), expected=None)
     assert str(own.value) == (
         f"You already decided this item (Keep, decision {first.pk}): it is shown. To change "
         f"it, decide again (through the API, with previous_decision_id {first.pk})."
@@ -566,7 +590,7 @@ def _expired_acceptance(administrator, reviewer, *, users=("alice",)):
     cycle = open_cycle(kind="quarterly", opened_by=administrator, accounts=[account])
     alice = cycle.items.get(subject_arn=user_arn(account, "alice"))
     tomorrow = timezone.localdate() + timedelta(days=1)
-    decide(alice, reviewer, DecisionInput("accept_risk", "Vendor fix", tomorrow))
+    decide(alice, reviewer, DecisionInput("accept_risk", "Vendor fix due in the spring", tomorrow))
     Decision.objects.filter(item=alice).update(expires_on=timezone.localdate() - timedelta(days=1))
     return account, alice
 
@@ -612,13 +636,18 @@ def test_an_expired_risk_does_not_land_in_a_cycle_being_signed_off(
     later = open_cycle(kind="quarterly", opened_by=administrator, accounts=[account])
     assert not later.items.filter(subject_arn=alice_arn).exists()
     for item in later.items.all():
-        decide(item, reviewer, keep("Needed"))
+        decide(item, reviewer, keep("Needed by the on-call rota"))
 
     with transaction.atomic():
         locked = ReviewCycle.objects.select_for_update().get(pk=later.pk)  # as signing does
         thread, outcome = in_thread(expire_risk_acceptances)
         thread.join(timeout=1)  # waits for the cycle's lock
-        sign_off_cycle(cycle=locked, approver=approver, attestation=ATTESTATION)
+        sign_off_cycle(
+            cycle=locked,
+            approver=approver,
+            attestation=ATTESTATION,
+            summary_hash=sign_off_summary(cycle=locked).digest,
+        )
     thread.join(timeout=20)
 
     [[returned]] = outcome
@@ -653,7 +682,11 @@ def test_a_worker_on_redis_applies_an_exclusion_after_the_decision_returns(
 
         assert not celery.current_app.conf.task_always_eager  # the worker's app, on Redis
         until = timezone.localdate() + timedelta(days=30)
-        decide(cycle.items.get(), reviewer, DecisionInput("accept_risk", "Vendor fix", until))
+        decide(
+            cycle.items.get(),
+            reviewer,
+            DecisionInput("accept_risk", "Vendor fix due in the spring", until),
+        )
         deadline = clock.monotonic() + 30
         while clock.monotonic() < deadline:
             finding.refresh_from_db()
@@ -769,9 +802,19 @@ def test_an_approver_who_decided_an_item_cannot_sign_off_but_another_can(
         decide(item, reviewer)
 
     with pytest.raises(Forbidden, match="Segregation of duties"):
-        sign_off_cycle(cycle=quarterly, approver=manager, attestation=ATTESTATION)
+        sign_off_cycle(
+            cycle=quarterly,
+            approver=manager,
+            attestation=ATTESTATION,
+            summary_hash=sign_off_summary(cycle=quarterly).digest,
+        )
 
-    signed = sign_off_cycle(cycle=quarterly, approver=approver, attestation=ATTESTATION)
+    signed = sign_off_cycle(
+        cycle=quarterly,
+        approver=approver,
+        attestation=ATTESTATION,
+        summary_hash=sign_off_summary(cycle=quarterly).digest,
+    )
     assert signed.signed_off_by == approver
 
 
@@ -812,7 +855,7 @@ def test_a_bulk_decision_reports_items_decided_meanwhile_as_conflicts(
 ):
     stale = list(quarterly.items.all())
     seen_at = timezone.now()
-    theirs = decide(item_of(quarterly, "alice"), second_reviewer, keep("Mine"))
+    theirs = decide(item_of(quarterly, "alice"), second_reviewer, keep("Mine: the on-call account"))
     decide(item_of(quarterly, "bob"), second_reviewer, keep("Mine too"))
     fresh = [item_of(quarterly, "alice")] + [
         i for i in stale if not i.subject_arn.endswith("alice")
@@ -838,7 +881,7 @@ def test_a_bulk_decision_reports_items_refused_by_segregation_of_duties(
     result = bulk_decide(
         items=list(quarterly.items.all()),
         actor=reviewer,
-        decision=keep("Batch users"),
+        decision=keep("Batch users of the nightly run"),
         seen_at=timezone.now(),
     )
 
@@ -902,7 +945,12 @@ def test_sign_off_is_refused_while_items_wait_for_a_decision(quarterly, reviewer
     decide(item_of(quarterly, "alice"), reviewer)
 
     with pytest.raises(Forbidden, match="2 items still wait for a decision"):
-        sign_off_cycle(cycle=quarterly, approver=approver, attestation=ATTESTATION)
+        sign_off_cycle(
+            cycle=quarterly,
+            approver=approver,
+            attestation=ATTESTATION,
+            summary_hash=sign_off_summary(cycle=quarterly).digest,
+        )
 
     quarterly.refresh_from_db()
     assert quarterly.state == ReviewCycle.State.OPEN
@@ -921,7 +969,12 @@ def test_a_delegated_item_still_waits_for_a_decision(
     )
 
     with pytest.raises(Forbidden, match="1 item still waits"):
-        sign_off_cycle(cycle=quarterly, approver=approver, attestation=ATTESTATION)
+        sign_off_cycle(
+            cycle=quarterly,
+            approver=approver,
+            attestation=ATTESTATION,
+            summary_hash=sign_off_summary(cycle=quarterly).digest,
+        )
 
 
 def test_sign_off_records_who_when_the_attestation_and_the_population_then_locks(
@@ -929,7 +982,12 @@ def test_sign_off_records_who_when_the_attestation_and_the_population_then_locks
 ):
     decide_all(quarterly, reviewer)
 
-    signed = sign_off_cycle(cycle=quarterly, approver=approver, attestation=f"  {ATTESTATION} ")
+    signed = sign_off_cycle(
+        cycle=quarterly,
+        approver=approver,
+        attestation=f"  {ATTESTATION} ",
+        summary_hash=sign_off_summary(cycle=quarterly).digest,
+    )
 
     signed.refresh_from_db()
     assert signed.state == ReviewCycle.State.SIGNED_OFF
@@ -943,7 +1001,12 @@ def test_sign_off_records_who_when_the_attestation_and_the_population_then_locks
     with pytest.raises(Forbidden, match="locked"):
         decide(alice, reviewer, DecisionInput("remediate"), expected=alice.latest_decision_id)
     with pytest.raises(Forbidden, match="already signed off"):
-        sign_off_cycle(cycle=quarterly, approver=approver, attestation=ATTESTATION)
+        sign_off_cycle(
+            cycle=quarterly,
+            approver=approver,
+            attestation=ATTESTATION,
+            summary_hash=sign_off_summary(cycle=quarterly).digest,
+        )
     assert assign_items(items=[alice], assignee=second_reviewer, actor=reviewer) == 0
     alice.refresh_from_db()
     assert alice.assignee is None
@@ -953,9 +1016,87 @@ def test_sign_off_needs_an_attestation_and_an_approver(quarterly, reviewer, appr
     decide_all(quarterly, reviewer)
 
     with pytest.raises(Invalid):
-        sign_off_cycle(cycle=quarterly, approver=approver, attestation="  ")
+        sign_off_cycle(
+            cycle=quarterly,
+            approver=approver,
+            attestation="  ",
+            summary_hash=sign_off_summary(cycle=quarterly).digest,
+        )
     with pytest.raises(Forbidden, match="Only approvers"):
-        sign_off_cycle(cycle=quarterly, approver=reviewer, attestation=ATTESTATION)
+        sign_off_cycle(
+            cycle=quarterly,
+            approver=reviewer,
+            attestation=ATTESTATION,
+            summary_hash=sign_off_summary(cycle=quarterly).digest,
+        )
+
+
+def test_sign_off_needs_the_hash_of_the_summary_the_approver_read(quarterly, reviewer, approver):
+    """Else the cycle would record, as the summary signed, one the approver never loaded."""
+    decide_all(quarterly, reviewer)
+
+    for unread in ("", "   "):
+        with pytest.raises(Invalid) as refused:
+            sign_off_cycle(
+                cycle=quarterly, approver=approver, attestation=ATTESTATION, summary_hash=unread
+            )
+        assert refused.value.errors == {
+            "summary_hash": "Read the sign-off summary first, then sign against its hash "
+            "(summary_hash)."
+        }
+    with pytest.raises(Invalid) as stale:
+        sign_off_cycle(
+            cycle=quarterly, approver=approver, attestation=ATTESTATION, summary_hash="0" * 64
+        )
+    assert set(stale.value.errors) == {"summary"}
+    quarterly.refresh_from_db()
+    assert quarterly.state == "open" and quarterly.signed_summary_hash == ""
+    assert not AuditEntry.objects.filter(action="cycle.signed_off").exists()
+
+
+def test_an_approver_who_may_not_sign_is_told_so_before_what_the_request_lacks(
+    quarterly, reviewer, approver
+):
+    decide(item_of(quarterly, "alice"), reviewer)
+    with pytest.raises(Forbidden, match="2 items still wait"):
+        sign_off_cycle(cycle=quarterly, approver=approver, attestation="", summary_hash="")
+
+
+def test_an_attestation_needs_ten_characters_once_stripped(quarterly, reviewer, approver):
+    decide_all(quarterly, reviewer)
+    digest = sign_off_summary(cycle=quarterly).digest
+    with pytest.raises(Invalid) as refused:
+        sign_off_cycle(
+            cycle=quarterly, approver=approver, attestation="  I agree  ", summary_hash=digest
+        )
+    assert refused.value.errors["attestation"].startswith(
+        "The attestation needs at least 10 characters (this one has 7)"
+    )
+    signed = sign_off_cycle(
+        cycle=quarterly, approver=approver, attestation=" I agree: ok ", summary_hash=digest
+    )
+    assert signed.attestation == "I agree: ok" and signed.signed_summary_hash == digest
+
+
+@pytest.mark.parametrize("severity", ["critical", "high"])
+@pytest.mark.parametrize("kind", ["keep", "accept_risk", "false_positive"])
+def test_keeping_or_setting_aside_a_critical_or_high_item_needs_twenty_characters(
+    severity, kind, reviewer
+):
+    today = timezone.localdate()
+    short = DecisionInput(kind, "abc", today + timedelta(days=30))
+    with pytest.raises(Invalid) as refused:
+        short.validate(actor=reviewer, today=today, severity=severity)
+    assert refused.value.errors["justification"] == (
+        f"{severity.capitalize()} items need a justification of at least 20 characters (this "
+        "one has 3): say why, in words an auditor can follow."
+    )
+    DecisionInput(kind, f"  {'x' * 20}  ", today + timedelta(days=30)).validate(
+        actor=reviewer, today=today, severity=severity
+    )
+    for lesser in ("medium", "low", ""):
+        short.validate(actor=reviewer, today=today, severity=lesser)
+    DecisionInput("remediate", "").validate(actor=reviewer, today=today, severity=severity)
 
 
 def test_sign_off_is_refused_when_the_frozen_population_was_altered(quarterly, reviewer, approver):
@@ -963,14 +1104,24 @@ def test_sign_off_is_refused_when_the_frozen_population_was_altered(quarterly, r
     ReviewItem.objects.filter(pk=item_of(quarterly, "bob").pk).update(evidence_hash="0" * 64)
 
     with pytest.raises(Forbidden, match="no longer matches"):
-        sign_off_cycle(cycle=quarterly, approver=approver, attestation=ATTESTATION)
+        sign_off_cycle(
+            cycle=quarterly,
+            approver=approver,
+            attestation=ATTESTATION,
+            summary_hash=sign_off_summary(cycle=quarterly).digest,
+        )
 
 
 def test_remediation_is_still_verified_after_sign_off(quarterly, production, reviewer, approver):
     decide_all(quarterly, reviewer)
     alice = item_of(quarterly, "alice")
     decide(alice, reviewer, DecisionInput("remediate"), expected=alice.latest_decision_id)
-    sign_off_cycle(cycle=quarterly, approver=approver, attestation=ATTESTATION)
+    sign_off_cycle(
+        cycle=quarterly,
+        approver=approver,
+        attestation=ATTESTATION,
+        summary_hash=sign_off_summary(cycle=quarterly).digest,
+    )
     run = succeeded_run(production, Source.CREDENTIAL_REPORT)
 
     Finding.objects.filter(check_id="console-user-without-mfa").update(
@@ -989,7 +1140,7 @@ def test_the_expiry_task_runs_and_brings_back_nothing_twice(quarterly, reviewer)
     accepted = decide(
         item_of(quarterly, "alice"),
         reviewer,
-        DecisionInput("accept_risk", "x", yesterday + timedelta(days=2)),
+        DecisionInput("accept_risk", "Until the vendor fix ships", yesterday + timedelta(days=2)),
     )
     Decision.objects.filter(pk=accepted.pk).update(expires_on=yesterday)  # as if time passed
 
@@ -1001,13 +1152,13 @@ def test_an_expired_release_risk_returns_to_its_own_applications_review(
     production, reviewer, administrator
 ):
     from findings.models import ReviewCycle
-    from findings.reviews.services import expire_risk_acceptances, open_release_cycle
+    from findings.reviews.services import expire_risk_acceptances
     from tests.findings.reviews.test_evidence import iam_role
 
     checkout_role = iam_role(production, "checkout-api")
     iam_role(production, "billing-api")
     make_finding(production, "role-unused", checkout_role.arn, resource_type="role")
-    checkout, _ = open_release_cycle(
+    checkout, _, _ = open_release_cycle(
         application="checkout",
         version="1.0",
         role_arns=[checkout_role.arn],
@@ -1019,11 +1170,11 @@ def test_an_expired_release_risk_returns_to_its_own_applications_review(
         item=item,
         actor=reviewer,
         decision=DecisionInput(
-            "accept_risk", "Until the rewrite", timezone.localdate() + timedelta(days=5)
+            "accept_risk", "Until the rewrite of checkout", timezone.localdate() + timedelta(days=5)
         ),
         expected_latest_id=None,
     )
-    billing, _ = open_release_cycle(
+    billing, _, _ = open_release_cycle(
         application="billing",
         version="3.2",
         role_arns=[f"{checkout_role.arn[:-12]}billing-api"],
@@ -1037,3 +1188,36 @@ def test_an_expired_release_risk_returns_to_its_own_applications_review(
     assert returned[0].cycle != billing
     assert returned[0].cycle.application == "checkout"
     assert ReviewCycle.objects.filter(application="checkout").count() == 2
+
+
+def test_an_accepted_risk_returned_to_a_release_cycle_is_not_read_as_named_by_it(
+    production, reviewer, administrator
+):
+    """A release registered again is compared with the roles it named: an item of an
+    accepted risk that came back to its cycle is not a role it stopped naming."""
+    from findings.reviews.services import expire_risk_acceptances
+    from tests.findings.reviews.test_evidence import iam_role
+
+    api, worker = iam_role(production, "checkout-api"), iam_role(production, "checkout-worker")
+    make_finding(production, "role-unused", api.arn, resource_type="role")
+    first, _, _ = open_release_cycle(
+        application="checkout", version="1.0", role_arns=[api.arn], notes="", opened_by=reviewer
+    )
+    decide(
+        first.items.get(),
+        reviewer,
+        DecisionInput(
+            "accept_risk", "Until the rewrite of checkout", timezone.localdate() + timedelta(days=5)
+        ),
+    )
+    second, _, _ = open_release_cycle(
+        application="checkout", version="2.0", role_arns=[worker.arn], notes="", opened_by=reviewer
+    )
+    [returned] = expire_risk_acceptances(today=timezone.localdate() + timedelta(days=6))
+    assert returned.cycle == second
+
+    again, created, changes = open_release_cycle(
+        application="checkout", version="2.0", role_arns=[worker.arn], notes="", opened_by=reviewer
+    )
+    assert (again, created, bool(changes)) == (second, False, False)
+    assert not AuditEntry.objects.filter(action="cycle.release_updated").exists()

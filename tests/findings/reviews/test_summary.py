@@ -131,7 +131,12 @@ def test_the_evidence_pack_holds_the_summary_the_approver_signed(
     from findings.reviews.services import sign_off_cycle
 
     decide(item_of(decided_cycle, "dave"), reviewer, justification="Checked")
-    signed = sign_off_cycle(cycle=decided_cycle, approver=approver, attestation="Reviewed in full.")
+    signed = sign_off_cycle(
+        cycle=decided_cycle,
+        approver=approver,
+        attestation="Reviewed in full.",
+        summary_hash=sign_off_summary(cycle=decided_cycle).digest,
+    )
     pack = build_evidence_pack(cycle=signed)
     summary = json.loads(pack.files["sign_off_summary.json"])
     cycle = json.loads(pack.files["cycle.json"])["cycle"]
@@ -180,12 +185,12 @@ def test_a_cycle_whose_last_items_got_no_response_shows_the_approver_the_summary
 def test_roles_a_release_named_but_nobody_holds_are_in_the_summary_the_approver_signs(
     client, reviewer, approver
 ):
-    from findings.reviews.services import open_release_cycle
+    from findings.reviews.releases import open_release_cycle
     from tests.findings.reviews.test_evidence import iam_role, make_account
 
     production = make_account()
     missing = "arn:aws:iam::111122223333:role/does-not-exist"
-    cycle, _ = open_release_cycle(
+    cycle, _, _ = open_release_cycle(
         application="checkout",
         version="2.15.0",
         role_arns=[iam_role(production).arn, missing],

@@ -29,20 +29,23 @@ from findings.models import (
 from findings.models.findings import SEVERITY_RANK
 from findings.policy.documents import document_hash
 from findings.reviews.freshness import detect_and_refresh
+from findings.reviews.releases import open_release_cycle
 from findings.reviews.services import (
     DEFAULT_ATTESTATION,
     DecisionInput,
     assign_items,
     decide_item,
     open_cycle,
-    open_release_cycle,
     sign_off_cycle,
 )
+from findings.reviews.summary import sign_off_summary
 from tests.conftest import make_person
 
 pytestmark = pytest.mark.django_db
 
 ACCOUNT_ID = "111122223333"
+# Long enough for a critical or high item (at least 20 characters).
+STILL_NEEDED = "Still needed by the on-call rota"
 HTMX = {"HX-Request": "true"}
 
 
@@ -142,7 +145,7 @@ def item_of(cycle: ReviewCycle, user: str) -> ReviewItem:
     return cycle.items.get(subject_arn__endswith=f":user/{user}")
 
 
-def decide(item, actor, kind="keep", justification="Needed for on-call", **extra):
+def decide(item, actor, kind="keep", justification="Needed for the on-call rota", **extra):
     return decide_item(
         item=ReviewItem.objects.get(pk=item.pk),
         actor=actor,
@@ -252,11 +255,11 @@ def test_a_reviewer_decides_but_an_approver_auditor_or_outsider_cannot(
     item = item_of(cycle, "alice")
     for person in (approver, auditor, outsider):
         login(client, person)
-        response = post_decision(client, item, decision="keep", justification="Fine")
+        response = post_decision(client, item, decision="keep", justification=STILL_NEEDED)
         assert response.status_code == 403, person
     assert Decision.objects.count() == 0
     login(client, reviewer)
-    response = post_decision(client, item, decision="keep", justification="Fine")
+    response = post_decision(client, item, decision="keep", justification=STILL_NEEDED)
     assert response.status_code == 200
     assert Decision.objects.get().decided_by == reviewer
 
@@ -327,7 +330,12 @@ def test_open_cycles_come_first_with_progress_and_the_overdue_ones_marked(
 ):
     signed = many_users_cycle(1, account_id="999988887777")
     decide_all(signed, reviewer)
-    sign_off_cycle(cycle=signed, approver=approver, attestation=DEFAULT_ATTESTATION)
+    sign_off_cycle(
+        cycle=signed,
+        approver=approver,
+        attestation=DEFAULT_ATTESTATION,
+        summary_hash=sign_off_summary(cycle=signed).digest,
+    )
     late = many_users_cycle(3)
     ReviewCycle.objects.filter(pk=late.pk).update(
         due_on=timezone.localdate() - timedelta(days=2), title="Late review"
@@ -483,6 +491,49 @@ def test_a_reviewer_registers_a_release_and_sees_the_unknown_roles_prominently(c
     assert ReviewCycle.objects.filter(kind="release").count() == 1
     assert again.redirect_chain[-1][0] == f"/review/cycles/{cycle.pk}/"
     assert "was already registered with these roles" in again.content.decode()
+
+    # Sent without the unknown role: the same cycle, told what changed.
+    fixed = client.post(
+        "/review/releases/",
+        {"application": "checkout", "version": "2.4.0", "role_arns": role.arn},
+        follow=True,
+    )
+    assert ReviewCycle.objects.filter(kind="release").count() == 1
+    assert fixed.redirect_chain[-1][0] == f"/review/cycles/{cycle.pk}/"
+    assert (
+        "Release checkout 2.4.0 is still in review, here: no second cycle was opened. This "
+        f"registration changed its roles: 1 role no longer reported as not reviewed ({unknown})."
+    ) in message_texts(fixed)
+    assert "not in the inventory" not in fixed.content.decode()
+
+
+def test_a_signed_off_release_version_is_not_registered_again(client, reviewer, approver):
+    account = make_account()
+    role = role_with_policy(account, "checkout-api", s3_policy("s3:GetObject"))
+    release = {"application": "checkout", "version": "2.4.0", "role_arns": role.arn}
+    cycle, _, _ = open_release_cycle(
+        **{**release, "role_arns": [role.arn]}, notes="", opened_by=reviewer
+    )
+    decide_all(cycle, reviewer)
+    sign_off_cycle(
+        cycle=cycle,
+        approver=approver,
+        attestation=DEFAULT_ATTESTATION,
+        summary_hash=sign_off_summary(cycle=cycle).digest,
+    )
+    login(client, reviewer)
+    response = client.post("/review/releases/", release)
+    page = response.content.decode()
+    assert 'id="release-version_error"' in page
+    assert (
+        escape(
+            "checkout 2.4.0 was reviewed and signed off "
+            f"(“Release checkout 2.4.0”, cycle #{cycle.pk}"
+        )
+        in page
+    )
+    assert "needs a new version number" in page
+    assert ReviewCycle.objects.filter(kind="release").count() == 1
 
 
 def test_a_release_without_a_version_is_explained_inline(client, reviewer):
@@ -744,7 +795,7 @@ def test_a_release_item_shows_first_review_then_the_diff_since_the_approved_one(
 ):
     account = make_account()
     role = role_with_policy(account, "checkout-api", s3_policy("s3:GetObject"))
-    first, _ = open_release_cycle(
+    first, _, _ = open_release_cycle(
         application="checkout", version="1", role_arns=[role.arn], notes="", opened_by=reviewer
     )
     login(client, reviewer)
@@ -753,11 +804,16 @@ def test_a_release_item_shows_first_review_then_the_diff_since_the_approved_one(
     assert "Policies in effect" in page and "s3:GetObject" in page
     assert "Unused services" in page
     decide_all(first, reviewer)
-    sign_off_cycle(cycle=first, approver=approver, attestation=DEFAULT_ATTESTATION)
+    sign_off_cycle(
+        cycle=first,
+        approver=approver,
+        attestation=DEFAULT_ATTESTATION,
+        summary_hash=sign_off_summary(cycle=first).digest,
+    )
 
     PolicyAttachment.objects.update(gone_at=timezone.now())
     attach(account, role.arn, s3_policy("s3:GetObject", "s3:PutObject"))
-    second, _ = open_release_cycle(
+    second, _, _ = open_release_cycle(
         application="checkout", version="2", role_arns=[role.arn], notes="", opened_by=reviewer
     )
     page = client.get(f"/review/items/{second.items.get().pk}/").content.decode()
@@ -775,9 +831,13 @@ def test_a_release_item_shows_first_review_then_the_diff_since_the_approved_one(
 @pytest.mark.parametrize(
     ("data", "decided", "remediation"),
     [
-        ({"decision": "keep", "justification": "On-call account"}, True, ""),
+        ({"decision": "keep", "justification": "On-call account, used nightly"}, True, ""),
         ({"decision": "remediate", "justification": ""}, True, "pending"),
-        ({"decision": "accept_risk", "justification": "Vendor fix due", "days": 90}, True, ""),
+        (
+            {"decision": "accept_risk", "justification": "Vendor fix due next quarter", "days": 90},
+            True,
+            "",
+        ),
         ({"decision": "false_positive", "justification": "MFA is enforced by SSO"}, True, ""),
         ({"decision": "delegate", "justification": "You own this", "to": True}, False, ""),
     ],
@@ -823,6 +883,11 @@ def test_each_kind_of_decision_is_recorded_through_the_form(
         ),
         ({"decision": "delegate", "justification": "x"}, "delegate_to", "Choose the reviewer"),
         ({"justification": "x"}, "decision", "required"),
+        (
+            {"decision": "keep", "justification": "abc"},
+            "justification",
+            "High items need a justification of at least 20 characters (this one has 3)",
+        ),
     ],
 )
 def test_an_invalid_decision_is_explained_next_to_its_field_and_not_stored(
@@ -839,6 +904,43 @@ def test_an_invalid_decision_is_explained_next_to_its_field_and_not_stored(
     assert not Decision.objects.exists()
 
 
+def test_the_decision_form_proposes_an_expiry_ninety_days_ahead_for_accepting_a_risk(
+    client, cycle, reviewer
+):
+    """Choosing Accept risk (3 on the keyboard) leaves only the justification to type: the
+    expiry is filled in, within the year the domain allows, and the keys' help says so."""
+    item = item_of(cycle, "alice")
+    login(client, reviewer)
+    page = client.get(f"/review/items/{item.pk}/").content.decode()
+    proposed = (timezone.localdate() + timedelta(days=90)).isoformat()
+    field = re.search(
+        rf'<input type="date" name="expires_on"[^>]*id="item-{item.pk}-expires_on"[^>]*>', page
+    )
+    assert f'value="{proposed}"' in field.group(0)
+    help_ = page[page.index('id="keys-help"') :]
+    assert "the expiry is filled in 90 days from today" in help_
+    assert "at least 20 characters" in help_
+    assert "Filled in 90 days from today" in page
+    assert (
+        "the expiry is filled in 90 days"
+        in client.get(f"/review/cycles/{cycle.pk}/").content.decode()
+    )
+
+    response = post_decision(
+        client, item, decision="accept_risk", justification=STILL_NEEDED, expires_on=proposed
+    )
+    assert "Decision recorded." in response.content.decode()
+    assert Decision.objects.get().expires_on == timezone.localdate() + timedelta(days=90)
+
+
+def test_a_proposed_expiry_is_stored_only_with_an_accepted_risk(client, cycle, reviewer):
+    item = item_of(cycle, "bob")
+    login(client, reviewer)
+    proposed = (timezone.localdate() + timedelta(days=90)).isoformat()
+    post_decision(client, item, decision="keep", justification="ok", expires_on=proposed)
+    assert Decision.objects.get().expires_on is None
+
+
 def test_two_reviewers_deciding_at_once_never_overwrite_each_other(
     client, cycle, reviewer, second_reviewer
 ):
@@ -850,7 +952,9 @@ def test_two_reviewers_deciding_at_once_never_overwrite_each_other(
     for person in (rita, sam):
         shown = person.get(f"/review/items/{item.pk}/", headers=HTMX).content.decode()
         assert f'name="expected_latest_id" id="item-{item.pk}-expected_latest_id">' in shown
-    first = post_decision(rita, item, decision="keep", justification="Rita: still needed")
+    first = post_decision(
+        rita, item, decision="keep", justification="Rita: still needed for on-call"
+    )
     assert "Decision recorded." in first.content.decode()
     second = post_decision(sam, item, decision="remediate", justification="Sam: remove it")
     body = second.content.decode()
@@ -874,7 +978,7 @@ def test_a_reviewer_never_decides_about_their_own_iam_identity(client, cycle, re
     shown = client.get(f"/review/items/{item.pk}/", headers=HTMX).content.decode()
     assert "Segregation of duties" in shown
     assert "decision-form" not in shown
-    response = post_decision(client, item, decision="keep", justification="It is fine")
+    response = post_decision(client, item, decision="keep", justification=STILL_NEEDED)
     assert response.status_code == 403
     assert "Segregation of duties: this item concerns your own IAM identity" in (
         response.content.decode()
@@ -887,7 +991,7 @@ def test_a_decision_from_the_queue_also_updates_its_row_and_the_progress(client,
     login(client, reviewer)
     response = client.post(
         f"/review/items/{item.pk}/decide/",
-        {"decision": "keep", "justification": "ok", "expected_latest_id": ""},
+        {"decision": "keep", "justification": STILL_NEEDED, "expected_latest_id": ""},
         headers={
             **HTMX,
             "HX-Target": f"item-{item.pk}",
@@ -918,7 +1022,7 @@ def test_an_htmx_current_url_that_is_no_url_is_not_the_queue(client, cycle, revi
     assert client.get(f"/review/items/{item.pk}/", headers=headers).status_code == 200
     response = client.post(
         f"/review/items/{item.pk}/decide/",
-        {"decision": "keep", "justification": "ok", "expected_latest_id": ""},
+        {"decision": "keep", "justification": STILL_NEEDED, "expected_latest_id": ""},
         headers=headers,
     )
     assert response.status_code == 200 and "hx-swap-oob" not in response.content.decode()
@@ -930,7 +1034,7 @@ def test_without_htmx_a_decision_redirects_back_to_the_item(client, cycle, revie
     login(client, reviewer)
     response = client.post(
         f"/review/items/{item.pk}/decide/",
-        {"decision": "keep", "justification": "ok", "expected_latest_id": ""},
+        {"decision": "keep", "justification": STILL_NEEDED, "expected_latest_id": ""},
     )
     assert response.status_code == 302 and response.url == f"/review/items/{item.pk}/"
 
@@ -956,7 +1060,7 @@ def test_a_bulk_decision_needs_one_comment_and_decides_every_selected_item(clien
     items = list(cycle.items.all())
     login(client, reviewer)
     response = bulk(client, cycle, items, decision="keep", justification="")
-    assert response.status_code == 400
+    assert response.redirect_chain == [(f"/review/cycles/{cycle.pk}/?status=undecided", 302)]
     assert "Nothing was decided: A comment is required for a bulk decision." in (
         response.content.decode()
     )
@@ -976,18 +1080,117 @@ def test_a_refused_bulk_decision_keeps_every_input_and_preselects_no_decision(
     assert '<option value="">Choose a decision</option><option value="keep">' in fresh
 
     response = bulk(
-        client, cycle, [alice, bob], decision="accept_risk", justification="Vendor migration"
+        client,
+        cycle,
+        [alice, bob],
+        decision="accept_risk",
+        justification="Vendor migration until spring",
     )
 
-    assert response.status_code == 400
+    assert response.redirect_chain[-1][0] == f"/review/cycles/{cycle.pk}/?status=undecided"
     page = response.content.decode()
     assert "Nothing was decided:" in page and "expiry" in page
     for item, checked in ((alice, True), (bob, True), (item_of(cycle, "carol"), False)):
         box = re.search(rf'<input type="checkbox" name="items" value="{item.pk}"[^>]*>', page)
         assert (" checked" in box.group(0)) is checked
     assert '<option value="accept_risk" selected>' in page
-    assert 'value="Vendor migration"' in page
+    assert 'value="Vendor migration until spring"' in page
     assert not Decision.objects.exists()
+
+
+def bulk_errors(response) -> list[str]:
+    page = response.content.decode()
+    errors = re.search(r'<div class="form-error bulk-errors" role="alert">(.*?)</div>', page, re.S)
+    return re.findall(r"<p>(.*?)</p>", errors.group(1)) if errors else []
+
+
+def test_a_refused_bulk_decision_is_a_redirect_so_reloading_sends_nothing_again(
+    client, cycle, reviewer
+):
+    login(client, reviewer)
+    response = bulk(client, cycle, list(cycle.items.all()), decision="keep", justification="")
+    # The refusal is shown at the queue's own address, once: a reload is a plain GET.
+    assert response.redirect_chain == [(f"/review/cycles/{cycle.pk}/?status=undecided", 302)]
+    assert response.request["PATH_INFO"] == f"/review/cycles/{cycle.pk}/"
+    assert bulk_errors(response)[0].startswith("Nothing was decided")
+    reloaded = client.get(f"/review/cycles/{cycle.pk}/", {"status": "undecided"})
+    assert reloaded.status_code == 200 and bulk_errors(reloaded) == []
+    assert not Decision.objects.exists()
+
+
+def test_a_bulk_decision_naming_an_item_of_another_cycle_decides_nothing_and_says_which(
+    client, cycle, reviewer
+):
+    other = many_users_cycle(1, account_id="444455556666")
+    stranger = other.items.get()
+    login(client, reviewer)
+    response = bulk(
+        client,
+        cycle,
+        [item_of(cycle, "bob"), stranger],
+        decision="keep",
+        justification=STILL_NEEDED,
+    )
+    assert bulk_errors(response)[0] == (
+        f"Nothing was decided: item {stranger.pk} is not in this cycle. Reload the page and "
+        "select again."
+    )
+    assert not Decision.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        (
+            {"decision": "approve"},
+            "Nothing was decided: Unknown decision “approve”: choose one of Keep, Remediate, "
+            "Accept risk, False positive.",
+        ),
+        (
+            {"decision": "delegate"},
+            "Nothing was decided: Delegate is not a bulk decision: assign the selected items "
+            "instead, or delegate them one at a time.",
+        ),
+        (
+            {"decision": "keep", "justification": "x" * 5001},
+            "Nothing was decided: The comment is too long: at most 5,000 characters (this one "
+            "has 5,001).",
+        ),
+        (
+            {"decision": "keep", "seen_at": ""},
+            "Nothing was decided: The form was incomplete; reload the page and try again.",
+        ),
+    ],
+)
+def test_a_refused_bulk_decision_names_the_real_problem(client, cycle, reviewer, fields, message):
+    login(client, reviewer)
+    data = {"justification": STILL_NEEDED, **fields}
+    if data.get("seen_at") == "":
+        response = client.post(
+            f"/review/cycles/{cycle.pk}/bulk/",
+            {"items": [item_of(cycle, "bob").pk], **data},
+            follow=True,
+        )
+    else:
+        response = bulk(client, cycle, [item_of(cycle, "bob")], **data)
+    assert bulk_errors(response)[0] == escape(message)
+    assert not Decision.objects.exists()
+
+
+def test_a_bulk_keep_of_a_high_item_needs_a_twenty_character_comment(client, cycle, reviewer):
+    """The comment is one for every item: refused for all when one of them is high."""
+    login(client, reviewer)
+    items = list(cycle.items.all())
+    response = bulk(client, cycle, items, decision="keep", justification="Looks fine")
+    assert bulk_errors(response)[0] == (
+        "Nothing was decided: 1 of the selected items is critical or high: the comment needs "
+        "at least 20 characters (this one has 10)."
+    )
+    assert not Decision.objects.exists()
+    # Without the high item, or as a remediation, a short comment does.
+    clean = [item for item in items if not item.severity]
+    bulk(client, cycle, clean, decision="keep", justification="Looks fine")
+    assert Decision.objects.count() == 2
 
 
 def test_items_decided_by_someone_else_after_the_page_was_shown_are_bulk_conflicts(
@@ -1015,7 +1218,9 @@ def test_items_decided_by_someone_else_after_the_page_was_shown_are_bulk_conflic
 def test_bulk_refuses_items_about_the_reviewers_own_identity(client, cycle, reviewer):
     LinkedIdentity.objects.create(user=reviewer, arn=user_arn("carol"))
     login(client, reviewer)
-    response = bulk(client, cycle, list(cycle.items.all()), decision="keep", justification="ok")
+    response = bulk(
+        client, cycle, list(cycle.items.all()), decision="keep", justification=STILL_NEEDED
+    )
     texts = message_texts(response)
     assert "Decided 2 items: Keep." in texts
     assert any(t.startswith("1 refused:") and "Segregation of duties" in t for t in texts)
@@ -1097,17 +1302,39 @@ def test_an_approver_signs_off_and_the_cycle_is_locked(client, cycle, reviewer, 
     assert "sign-off-form" in page and escape(DEFAULT_ATTESTATION) in page
     url = f"/review/cycles/{cycle.pk}/sign-off/"
 
-    unconfirmed = client.post(url, {"attestation": DEFAULT_ATTESTATION})
+    read = re.search(r'name="summary_hash" value="([0-9a-f]{64})"', page).group(1)
+
+    unconfirmed = client.post(url, {"attestation": DEFAULT_ATTESTATION, "summary_hash": read})
+    assert unconfirmed.status_code == 400
     assert "Tick the box to confirm the attestation." in unconfirmed.content.decode()
     assert ReviewCycle.objects.get(pk=cycle.pk).state == "open"
 
-    response = client.post(url, {"attestation": "Reviewed in full.", "confirm": "on"}, follow=True)
+    # Without the summary's hash nothing says the approver read it: refused, summary shown.
+    unread = client.post(url, {"attestation": "Reviewed in full.", "confirm": "on"})
+    assert unread.status_code == 400
+    assert "Read the sign-off summary above before signing" in unread.content.decode()
+    assert f'name="summary_hash" value="{read}"' in unread.content.decode()
+    assert ReviewCycle.objects.get(pk=cycle.pk).state == "open"
+
+    terse = client.post(url, {"attestation": " ok ", "confirm": "on", "summary_hash": read})
+    assert terse.status_code == 400
+    assert "The attestation needs at least 10 characters (this one has 2)" in (
+        terse.content.decode()
+    )
+    assert ReviewCycle.objects.get(pk=cycle.pk).state == "open"
+
+    response = client.post(
+        url,
+        {"attestation": "Reviewed in full.", "confirm": "on", "summary_hash": read},
+        follow=True,
+    )
     cycle.refresh_from_db()
     assert cycle.state == "signed_off" and cycle.signed_off_by == approver
     page = response.content.decode()
     assert f"Signed off “{cycle.title}”. It is now locked." in page
     assert "Reviewed in full." in page and cycle.signed_population_hash in page
     assert "paula.approver@example.com" in page
+    assert cycle.signed_summary_hash == read
 
     login(client, reviewer)
     page = client.get(f"/review/cycles/{cycle.pk}/").content.decode()
@@ -1149,7 +1376,12 @@ def test_overdue_is_marked_on_the_cycle_and_item_pages_but_not_once_signed_off(
     item = cycle.items.get()
     assert "badge overdue" in client.get(f"/review/items/{item.pk}/").content.decode()
     decide(item, reviewer)
-    sign_off_cycle(cycle=cycle, approver=approver, attestation=DEFAULT_ATTESTATION)
+    sign_off_cycle(
+        cycle=cycle,
+        approver=approver,
+        attestation=DEFAULT_ATTESTATION,
+        summary_hash=sign_off_summary(cycle=cycle).digest,
+    )
     assert "badge overdue" not in client.get(f"/review/cycles/{cycle.pk}/").content.decode()
     assert "badge overdue" not in client.get("/review/").content.decode()
 
@@ -1160,7 +1392,7 @@ def test_overdue_is_marked_on_the_cycle_and_item_pages_but_not_once_signed_off(
 def test_the_audit_log_is_for_auditors_and_administrators_and_verifies_its_chain(
     client, cycle, reviewer, auditor, administrator
 ):
-    decide(item_of(cycle, "alice"), reviewer, justification="Audit me")
+    decide(item_of(cycle, "alice"), reviewer, justification="Audit me: on-call account")
     login(client, reviewer)
     assert client.get("/review/audit/").status_code == 403
     for person in (auditor, administrator):
@@ -1244,7 +1476,12 @@ def test_remediation_verification_still_shows_on_a_signed_off_cycle(client, revi
     cycle = many_users_cycle(1)
     item = cycle.items.get()
     decide(item, reviewer, kind="remediate", justification="")
-    sign_off_cycle(cycle=cycle, approver=approver, attestation=DEFAULT_ATTESTATION)
+    sign_off_cycle(
+        cycle=cycle,
+        approver=approver,
+        attestation=DEFAULT_ATTESTATION,
+        summary_hash=sign_off_summary(cycle=cycle).digest,
+    )
     run = CollectionRun.objects.create(
         account=item.account,
         source="credential-report",

@@ -1,0 +1,259 @@
+"""Per-release review cycles: one per application and version.
+
+A release pipeline (or a reviewer, on the Review page) registers the roles an application
+uses. While that version's cycle is open, registering it again gets the same cycle: unchanged
+when it names the roles it named last (a retried pipeline step), else updated to the roles
+named now, with the change in the answer and the audit trail. Once the version is signed off,
+registering it again is refused: a release that changes anything needs a new version number.
+"""
+
+from dataclasses import dataclass, field
+from typing import NamedTuple
+
+from django.db import connection, transaction
+
+from accounts.models import User
+from accounts.permissions import Capability, can
+from findings.audit.services import record
+from findings.aws.session import is_role_arn
+from findings.models import AuditEntry, AwsAccount, ReviewCycle
+from findings.reviews.evidence import ItemSpec, release_population
+from findings.reviews.services import (
+    Forbidden,
+    Invalid,
+    ReviewError,
+    create_cycle,
+    freeze_items,
+    refresh_population,
+)
+
+# Any constant: serializes registrations, so that two at once see each other.
+RELEASE_LOCK_ID = 7_311_202_613
+
+
+class ReleaseSignedOff(ReviewError):
+    """This version of the application was reviewed and signed off: a change is a new version."""
+
+    def __init__(self, cycle: ReviewCycle):
+        self.cycle = cycle
+        when = f", {cycle.signed_off_at:%Y-%m-%d}" if cycle.signed_off_at else ""
+        super().__init__(
+            f"{cycle.application} {cycle.version} was reviewed and signed off "
+            f"(“{cycle.title}”, cycle #{cycle.pk}{when}). A release that changes anything "
+            "needs a new version number: register it under that version."
+        )
+
+
+def _some(arns: list[str], limit: int = 5) -> str:
+    more = f" and {len(arns) - limit} more" if len(arns) > limit else ""
+    return ", ".join(arns[:limit]) + more
+
+
+@dataclass(frozen=True)
+class ReleaseChanges:
+    """How a registration of a release still in review differs from what its cycle holds."""
+
+    # Known roles named now and not before: reviewed in the cycle (frozen into it now unless
+    # it held them).
+    added: list[str] = field(default_factory=list)
+    # Named before, not now: their items stay (frozen, perhaps decided), still reviewed.
+    no_longer_named: list[str] = field(default_factory=list)
+    # Named now, held by no collected account: reported as not reviewed.
+    unknown_added: list[str] = field(default_factory=list)
+    # Reported before as not reviewed, and no longer (not named now, or now known: added).
+    unknown_dropped: list[str] = field(default_factory=list)
+
+    def __bool__(self) -> bool:
+        return any((self.added, self.no_longer_named, self.unknown_added, self.unknown_dropped))
+
+    def describe(self) -> str:
+        """The changes in a sentence, for a person."""
+
+        def roles(arns: list[str]) -> str:
+            return f"{len(arns)} role{'s' if len(arns) != 1 else ''}"
+
+        parts = []
+        if self.added:
+            parts.append(f"{roles(self.added)} added to the review ({_some(self.added)})")
+        if self.no_longer_named:
+            parts.append(
+                f"{roles(self.no_longer_named)} no longer named, still reviewed in this cycle "
+                f"({_some(self.no_longer_named)})"
+            )
+        if self.unknown_added:
+            parts.append(
+                f"{roles(self.unknown_added)} named that no collected account holds, so not "
+                f"reviewed ({_some(self.unknown_added)})"
+            )
+        if self.unknown_dropped:
+            parts.append(
+                f"{roles(self.unknown_dropped)} no longer reported as not reviewed "
+                f"({_some(self.unknown_dropped)})"
+            )
+        return "; ".join(parts)
+
+    def as_record(self) -> dict[str, list[str]]:
+        return {
+            "added_role_arns": self.added,
+            "no_longer_named_role_arns": self.no_longer_named,
+            "unknown_role_arns_added": self.unknown_added,
+            "unknown_role_arns_dropped": self.unknown_dropped,
+        }
+
+
+class ReleaseRegistration(NamedTuple):
+    cycle: ReviewCycle
+    # False: the release was in review already; `changes` says what this registration changed.
+    created: bool
+    changes: ReleaseChanges
+
+
+def open_release_cycle(
+    *, application: str, version: str, role_arns: list[str], notes: str, opened_by: User
+) -> ReleaseRegistration:
+    """The release's review cycle. One per application and version: while it is open, the
+    release sent again (a pipeline's retry, a form sent twice) gets that cycle, unchanged when
+    it names the same roles, else updated (update_release_cycle) and the change recorded. Once
+    it is signed off, ReleaseSignedOff: a release that changes needs a new version. A lock
+    makes two requests at the same moment open one cycle."""
+    if not (can(opened_by, Capability.MANAGE_ACCOUNTS) or can(opened_by, Capability.DECIDE)):
+        raise Forbidden("Releases are registered by administrators, reviewers or their pipelines")
+    errors = {}
+    if not application.strip():
+        errors["application"] = "Name the application."
+    if not version.strip():
+        errors["version"] = "Give the version that shipped."
+    if not role_arns or not any(arn.strip() for arn in role_arns):
+        errors["role_arns"] = "List at least one role ARN."
+    elif malformed := [arn.strip() for arn in role_arns if arn.strip() and not is_role_arn(arn)]:
+        # A typo is no unknown role to report later: it is refused, named.
+        shown = ", ".join(repr(arn[:100]) for arn in malformed[:5])
+        more = f" and {len(malformed) - 5} more" if len(malformed) > 5 else ""
+        errors["role_arns"] = (
+            f"Not a role ARN (arn:aws:iam::123456789012:role/name): {shown}{more}."
+        )
+    if errors:
+        raise Invalid(errors)
+    specs, unknown = release_population(role_arns=role_arns)
+    if not specs:
+        # An empty cycle could be signed off at once and prove nothing.
+        raise Invalid(
+            {
+                "role_arns": "None of these roles is known to iamreview (collect the accounts "
+                "first, or check the ARNs): " + ", ".join(unknown)
+            }
+        )
+    accounts = sorted({spec.account.pk for spec in specs})
+    application, version = application.strip()[:200], version.strip()[:100]
+    with transaction.atomic():
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_xact_lock(%s)", [RELEASE_LOCK_ID])
+        same_release = ReviewCycle.objects.filter(
+            kind=ReviewCycle.Kind.RELEASE, application=application, version=version
+        )
+        # Locked as signing off locks it: a cycle signed off meanwhile gains no item.
+        in_review = (
+            same_release.filter(state=ReviewCycle.State.OPEN)
+            .select_for_update()
+            .order_by("-opened_at")
+            .first()
+        )
+        if in_review is not None:
+            changes = update_release_cycle(
+                cycle=in_review, specs=specs, unknown=unknown, actor=opened_by
+            )
+            return ReleaseRegistration(in_review, False, changes)
+        signed = (
+            same_release.filter(state=ReviewCycle.State.SIGNED_OFF)
+            .order_by("-signed_off_at")
+            .first()
+        )
+        if signed is not None:
+            raise ReleaseSignedOff(signed)
+        cycle = create_cycle(
+            kind=ReviewCycle.Kind.RELEASE,
+            title=f"Release {application} {version}",
+            specs=specs,
+            accounts=list(AwsAccount.objects.filter(pk__in=accounts)),
+            opened_by=opened_by,
+            application=application,
+            version=version,
+            notes=notes.strip(),
+            unknown_role_arns=unknown,
+        )
+        return ReleaseRegistration(cycle, True, ReleaseChanges())
+
+
+def named_by_release(*, cycle: ReviewCycle) -> set[str]:
+    """Every role ARN the release's latest registration named: as its last update recorded
+    them, else (never updated) its roles' items and the ARNs it reported unknown."""
+    last = (
+        AuditEntry.objects.filter(
+            action="cycle.release_updated", target_type="review_cycle", target_id=str(cycle.pk)
+        )
+        .order_by("-id")
+        .values_list("after", flat=True)
+        .first()
+    )
+    if last is not None:
+        return set(last["role_arns"])
+    # Items of accepted risks that came back to this cycle were not named by the release.
+    items = cycle.items.filter(follows_item=None).values_list("subject_arn", flat=True)
+    return set(items) | set(cycle.unknown_role_arns or [])
+
+
+def update_release_cycle(
+    *, cycle: ReviewCycle, specs: list[ItemSpec], unknown: list[str], actor: User
+) -> ReleaseChanges:
+    """Bring an open release cycle to the roles a registration names now: known roles it does
+    not hold join its population (frozen now), its unknown ARNs become those named now, and
+    roles no longer named keep their items (frozen evidence is never taken back). Nothing is
+    written when the registration names what the last one named; otherwise the change is
+    audited (with the roles named, which the next registration is compared with). The
+    caller holds the lock."""
+    named_before = named_by_release(cycle=cycle)
+    held = set(cycle.items.values_list("subject_key", flat=True))
+    joining = [spec for spec in specs if spec.subject_key not in held]
+    known = [spec.subject_arn for spec in specs]
+    named_now = [*known, *unknown]
+    unknown_before = list(cycle.unknown_role_arns or [])
+    joined = {spec.subject_arn for spec in joining}
+    changes = ReleaseChanges(
+        added=[arn for arn in known if arn not in named_before or arn in joined],
+        no_longer_named=sorted(
+            arn for arn in named_before if arn not in named_now and arn not in unknown_before
+        ),
+        unknown_added=[arn for arn in unknown if arn not in unknown_before],
+        unknown_dropped=[arn for arn in unknown_before if arn not in unknown],
+    )
+    if not changes:
+        return changes
+    before = {
+        "role_arns": sorted(named_before),
+        "unknown_role_arns": unknown_before,
+        "items": cycle.population_count,
+        "population_hash": cycle.population_hash,
+    }
+    if joining:
+        freeze_items(cycle=cycle, specs=joining)
+        cycle.scope_accounts.add(*{spec.account.pk for spec in joining})
+    ReviewCycle.objects.filter(pk=cycle.pk).update(unknown_role_arns=unknown)
+    refresh_population(cycle=cycle)
+    cycle.refresh_from_db(fields=["unknown_role_arns", "population_hash", "population_count"])
+    record(
+        actor=actor,
+        action="cycle.release_updated",
+        target_type="review_cycle",
+        target_id=cycle.pk,
+        target_label=cycle.title,
+        before=before,
+        after={
+            "role_arns": sorted(named_now),
+            **changes.as_record(),
+            "unknown_role_arns": unknown,
+            "items": cycle.population_count,
+            "population_hash": cycle.population_hash,
+        },
+    )
+    return changes
