@@ -756,6 +756,9 @@ def main() -> None:
         built = build(accounts=args.accounts, findings=args.findings, items=args.items)
         print(f"Built in {built['seconds']:.0f} s")
     else:
+        from django.core.management import call_command
+
+        call_command("migrate", verbosity=0)  # the state kept, on this code's schema
         forget_jobs()
     vacuum_analyze()
     summary = state_summary()
