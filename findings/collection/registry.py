@@ -212,15 +212,7 @@ def discover_organization_accounts(
             if item.name:
                 account.name = item.name
             account.save(update_fields=["org_state", "org_joined_at", "enabled", "name"])
-            record(
-                actor=None,
-                action="aws_account.discovered_change",
-                target_type="aws_account",
-                target_id=account.pk,
-                target_label=str(account),
-                before=before,
-                after=_audit_view(account),
-            )
+            _record_discovered_change(account, before=before, after=_audit_view(account))
         listed = {item.account_id for item in org_accounts}
         # An organization always lists its management account: an empty listing is not news.
         if listed and organization:
@@ -235,6 +227,19 @@ def discover_organization_accounts(
                 result=result,
             )
     return result
+
+
+def _record_discovered_change(account: AwsAccount, *, before: dict, after: dict) -> None:
+    """What discovery changed on an account, in the audit trail (made by the system)."""
+    record(
+        actor=None,
+        action="aws_account.discovered_change",
+        target_type="aws_account",
+        target_id=account.pk,
+        target_label=str(account),
+        before=before,
+        after=after,
+    )
 
 
 def _organization_of(arn: str) -> str:
@@ -263,14 +268,8 @@ def _mark_not_listed(*, accounts: list[AwsAccount], result: DiscoveryResult) -> 
         else:
             result.updated.append(account)
         account.save(update_fields=["org_state", "enabled"])
-        record(
-            actor=None,
-            action="aws_account.discovered_change",
-            target_type="aws_account",
-            target_id=account.pk,
-            target_label=str(account),
-            before=before,
-            after={**_audit_view(account), "reason": NOT_LISTED_REASON},
+        _record_discovered_change(
+            account, before=before, after={**_audit_view(account), "reason": NOT_LISTED_REASON}
         )
         logger.warning(
             "AWS account %s is %s%s",
