@@ -135,15 +135,18 @@ def worker_waits_on_the_lock() -> bool:
 
 
 def kill_the_worker_mid_storing(run: CollectionRun, holder) -> int:
-    """Wait until the worker is inside its storage transaction, SIGKILL it, let go of the lock."""
-    until(worker_waits_on_the_lock, seconds=30, what="the worker to start storing")
-    run.refresh_from_db()
-    assert run.status == CollectionRun.Status.RUNNING
-    assert run.progress_message.startswith("Storing")
-    pid = int(run.worker.rpartition(":")[2])
-    os.kill(pid, signal.SIGKILL)
-    holder.rollback()
-    holder.close()
+    """Wait until the worker is inside its storage transaction, SIGKILL it, let go of the lock.
+    The lock goes whatever happens: held, it would hang the test database's teardown."""
+    try:
+        until(worker_waits_on_the_lock, seconds=30, what="the worker to start storing")
+        run.refresh_from_db()
+        assert run.status == CollectionRun.Status.RUNNING
+        assert run.progress_message.startswith("Storing")
+        pid = int(run.worker.rpartition(":")[2])
+        os.kill(pid, signal.SIGKILL)
+    finally:
+        holder.rollback()
+        holder.close()
     return pid
 
 
