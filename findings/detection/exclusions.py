@@ -19,7 +19,6 @@ from datetime import date, timedelta
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Count, Q, QuerySet
-from django.db.models.fields.json import KeyTextTransform
 from django.utils import timezone
 
 from accounts.models import User
@@ -28,6 +27,7 @@ from findings.detection.detect import detect_account
 from findings.detection.selectors import check_choices
 from findings.models import AwsAccount, Exclusion, Finding, IamRole, IamUser
 from findings.models.findings import Severity
+from findings.models.tags import with_tag
 
 # At most a year out; the same limit as an accepted risk (findings.reviews.services).
 MAX_DAYS = 365
@@ -220,9 +220,7 @@ def _glob_regex(pattern: str) -> str:
 
 
 def _tagged_arns(model: type[IamUser] | type[IamRole], *, key: str, value: str) -> QuerySet:
-    principals = model.objects.filter(gone_at=None, tags__has_key=key)
-    if value:
-        principals = principals.alias(tag=KeyTextTransform(key, "tags")).filter(tag=value)
+    principals = with_tag(rows=model.objects.filter(gone_at=None), key=key, value=value or None)
     return principals.values("arn")
 
 

@@ -8,9 +8,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import connection
 from django.db.models import Q, QuerySet
-from django.db.models.fields.json import KeyTextTransform
 from django.utils import timezone
 
 from findings.models import (
@@ -26,6 +24,7 @@ from findings.models import (
     PolicySuggestion,
     ServiceLastAccessed,
 )
+from findings.models.tags import with_tag
 from findings.policy.grants import GrantedPolicy
 from findings.rightsizing.engine import (
     MemberUse,
@@ -385,15 +384,7 @@ def rightsizing_rows(
         key, has_value, value = tag.partition("=")
         if not key:
             raise ValueError(f"{tag!r} is not a tag: write key or key=value")
-        rows = rows.filter(tags__has_key=key)
-        if has_value:
-            # The key as a value, never as a lookup: a tag named `contains`, `regex` or `0` is a
-            # tag. SQLite (`make run`) has no JSON containment; its path names the key quoted.
-            rows = (
-                rows.filter(tags__contains={key: value})
-                if connection.vendor == "postgresql"
-                else rows.alias(tag_value=KeyTextTransform(key, "tags")).filter(tag_value=value)
-            )
+        rows = with_tag(rows=rows, key=key, value=value if has_value else None)
     return rows.order_by(
         "-removes_admin", "-removed_write_actions", "-removed_actions", "principal_name", "pk"
     )
