@@ -9,9 +9,11 @@ document.addEventListener("DOMContentLoaded", () => {
     });
   }
 
-  // Confirm destructive actions marked with data-confirm.
+  // Confirm destructive actions marked with data-confirm, on the form or on the button that
+  // sent it.
   document.body.addEventListener("submit", (event) => {
-    const message = event.target.dataset.confirm;
+    const message =
+      (event.submitter && event.submitter.dataset.confirm) || event.target.dataset.confirm;
     if (message && !window.confirm(message)) event.preventDefault();
   });
 
