@@ -129,8 +129,16 @@ def validation_errors(
 
 
 def matches_everything(*, pattern: str) -> bool:
-    """Whether an ARN pattern names neither an account nor a resource."""
-    return all(fnmatch.fnmatchcase(arn, pattern) for arn in EVERYTHING)
+    """Whether an ARN pattern names neither an account nor a resource: it matches both sample
+    ARNs, or its account and its resource are wildcards alone (`arn:aws:iam::*:*???????`,
+    padded past the samples' length, reads every resource all the same)."""
+    if all(fnmatch.fnmatchcase(arn, pattern) for arn in EVERYTHING):
+        return True
+    parts = pattern.split(":", 5)
+    if len(parts) < 6:
+        return not pattern.strip("*?")  # no ARN's shape: only wildcards match anything
+    account, resource = parts[4], parts[5]
+    return not account.strip("*?") and not resource.strip("*?/")
 
 
 @dataclass(frozen=True)

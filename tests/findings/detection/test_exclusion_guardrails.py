@@ -134,6 +134,14 @@ def test_a_pattern_naming_an_account_or_a_resource_is_not_too_broad(pattern):
     assert not matches_everything(pattern=pattern)
 
 
+@pytest.mark.parametrize(
+    "pattern",
+    ["arn:aws:*::*:*???????", "arn:aws:iam::*:*???????", "arn:aws:iam::??????????*:*/*?", "*?*"],
+)
+def test_wildcards_padded_past_the_sample_arns_are_too_broad_all_the_same(pattern):
+    assert matches_everything(pattern=pattern)
+
+
 # --- The preview ------------------------------------------------------------------------------
 
 
