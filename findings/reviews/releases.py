@@ -149,8 +149,9 @@ def open_release_cycle(
         if connection.vendor == "postgresql":
             with connection.cursor() as cursor:
                 cursor.execute("SELECT pg_advisory_xact_lock(%s)", [RELEASE_LOCK_ID])
+        # "Checkout" and "checkout" are one application (its cycle keeps the first spelling).
         same_release = ReviewCycle.objects.filter(
-            kind=ReviewCycle.Kind.RELEASE, application=application, version=version
+            kind=ReviewCycle.Kind.RELEASE, application__iexact=application, version=version
         )
         # Locked as signing off locks it: a cycle signed off meanwhile gains no item.
         in_review = (

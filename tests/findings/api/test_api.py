@@ -376,6 +376,9 @@ def test_a_signed_off_version_is_not_registered_again(api_as, reviewer, approver
     assert again.json()["cycle_id"] == cycle.pk
     assert "checkout 2.14.0 was reviewed and signed off" in again.json()["error"]
     assert "needs a new version number" in again.json()["error"]
+    # The application's name in another case is the same application.
+    shouted = api_as(reviewer).post("/api/releases", {**release, "application": " Checkout"})
+    assert shouted.status_code == 409 and shouted.json()["cycle_id"] == cycle.pk
     assert ReviewCycle.objects.count() == 1
     assert (
         api_as(reviewer).post("/api/releases", {**release, "version": "2.14.1"}).status_code == 201
