@@ -206,11 +206,17 @@ def rightsizing(request):
     filters = _filters(request)
     try:
         asked = page_asked(request.GET.get("page"))
-        page = Paginator(LateRows(_rows(filters)), PER_PAGE).get_page(asked)
     except ValueError as exc:
         return HttpResponseBadRequest(str(exc))
+    tag_error = ""
+    try:
+        rows = LateRows(_rows(filters))
+    except ValueError as exc:  # a tag that is no tag: the page again, saying so by the field
+        tag_error, rows = str(exc), []
+    page = Paginator(rows, PER_PAGE).get_page(asked)
     context = {
         "page": page,
+        "tag_error": tag_error,
         "filters": filters,
         "accounts": AwsAccount.objects.only("account_id", "name"),
         "query": urlencode({k: v for k, v in filters.items() if v}),
@@ -218,7 +224,7 @@ def rightsizing(request):
     template = "findings/rightsizing/rightsizing.html"
     if request.htmx:
         template += "#rightsizing-table"
-    return render(request, template, context)
+    return render(request, template, context, status=400 if tag_error else 200)
 
 
 def _export_row(row) -> dict:
