@@ -164,6 +164,9 @@ class ReleaseChanges(BaseModel):
     added_role_arns: list[str] = Field(
         description="Roles named now and not before: frozen into the cycle now, to review."
     )
+    named_again_role_arns: list[str] = Field(
+        description="Roles named now, not by the last registration, already in the cycle."
+    )
     no_longer_named_role_arns: list[str] = Field(
         description="Roles named before and not now: their items stay in the cycle, reviewed."
     )

@@ -53,9 +53,10 @@ def _some(arns: list[str], limit: int = 5) -> str:
 class ReleaseChanges:
     """How a registration of a release still in review differs from what its cycle holds."""
 
-    # Known roles named now and not before: reviewed in the cycle (frozen into it now unless
-    # it held them).
+    # Known roles named now and not before, frozen into the cycle now.
     added: list[str] = field(default_factory=list)
+    # Named now, not by the last registration, and held by the cycle already (named earlier).
+    named_again: list[str] = field(default_factory=list)
     # Named before, not now: their items stay (frozen, perhaps decided), still reviewed.
     no_longer_named: list[str] = field(default_factory=list)
     # Named now, held by no collected account: reported as not reviewed.
@@ -64,7 +65,15 @@ class ReleaseChanges:
     unknown_dropped: list[str] = field(default_factory=list)
 
     def __bool__(self) -> bool:
-        return any((self.added, self.no_longer_named, self.unknown_added, self.unknown_dropped))
+        return any(
+            (
+                self.added,
+                self.named_again,
+                self.no_longer_named,
+                self.unknown_added,
+                self.unknown_dropped,
+            )
+        )
 
     def describe(self) -> str:
         """The changes in a sentence, for a person."""
@@ -75,6 +84,11 @@ class ReleaseChanges:
         parts = []
         if self.added:
             parts.append(f"{roles(self.added)} added to the review ({_some(self.added)})")
+        if self.named_again:
+            parts.append(
+                f"{roles(self.named_again)} named again, already in the review "
+                f"({_some(self.named_again)})"
+            )
         if self.no_longer_named:
             parts.append(
                 f"{roles(self.no_longer_named)} no longer named, still reviewed in this cycle "
@@ -95,6 +109,7 @@ class ReleaseChanges:
     def as_record(self) -> dict[str, list[str]]:
         return {
             "added_role_arns": self.added,
+            "named_again_role_arns": self.named_again,
             "no_longer_named_role_arns": self.no_longer_named,
             "unknown_role_arns_added": self.unknown_added,
             "unknown_role_arns_dropped": self.unknown_dropped,
@@ -221,7 +236,8 @@ def update_release_cycle(
     unknown_before = list(cycle.unknown_role_arns or [])
     joined = {spec.subject_arn for spec in joining}
     changes = ReleaseChanges(
-        added=[arn for arn in known if arn not in named_before or arn in joined],
+        added=[arn for arn in known if arn in joined],
+        named_again=[arn for arn in known if arn not in named_before and arn not in joined],
         no_longer_named=sorted(
             arn for arn in named_before if arn not in named_now and arn not in unknown_before
         ),

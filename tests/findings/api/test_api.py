@@ -334,6 +334,7 @@ def test_the_same_version_with_other_roles_updates_its_open_cycle_and_says_so(
     assert body["unknown_role_arns"] == []
     assert body["changes"] == {
         "added_role_arns": [],
+        "named_again_role_arns": [],
         "no_longer_named_role_arns": [],
         "unknown_role_arns_added": [],
         "unknown_role_arns_dropped": [unknown],
@@ -357,6 +358,12 @@ def test_the_same_version_with_other_roles_updates_its_open_cycle_and_says_so(
     assert [entry.after["unknown_role_arns_dropped"] for entry in updates] == [[unknown], []]
     assert updates.last().after["added_role_arns"] == [worker]
     assert updates.last().after["items"] == 2
+
+    # Named again after a registration left it out: already in the review, not added to it.
+    again = api_as(reviewer).post("/api/releases", {**release, "role_arns": [worker, known]})
+    assert again.json()["changes"]["added_role_arns"] == []
+    assert again.json()["changes"]["named_again_role_arns"] == [known]
+    assert ReviewCycle.objects.get().population_count == 2
 
 
 @pytest.mark.django_db
