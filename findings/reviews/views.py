@@ -373,9 +373,13 @@ def review_assign(request, pk: int):
 
 
 def sign_again(form: SignOffForm, cycle: ReviewCycle, message: str) -> SignOffForm:
-    """The approver's input, now against the summary shown with it, and why they must read it."""
-    again = SignOffForm({**form.data.dict(), "summary_hash": sign_off_summary(cycle=cycle).digest})
+    """The approver's input, now against the summary shown with it, and why they must read it.
+    The confirmation is not carried over: it confirmed a summary that is no longer the one."""
+    data = {**form.data.dict(), "summary_hash": sign_off_summary(cycle=cycle).digest}
+    data.pop("confirm", None)
+    again = SignOffForm(data)
     again.is_valid()
+    again.errors.pop("confirm", None)  # not a mistake of theirs: it asks to be ticked again
     again.add_error(None, message)
     return again
 

@@ -97,6 +97,9 @@ def test_an_approver_signs_against_the_summary_they_read(client, decided_cycle, 
     assert stale.status_code == 409
     assert "The cycle changed after you loaded this page" in stale.content.decode()
     assert ReviewCycle.objects.get(pk=decided_cycle.pk).state == "open"
+    # The confirmation was of the summary read before: ticked again for the one shown now.
+    box = re.search(r'<input type="checkbox" name="confirm"[^>]*>', stale.content.decode()).group(0)
+    assert "checked" not in box
 
     fresh = re.search(r'name="summary_hash" value="([0-9a-f]{64})"', stale.content.decode())
     client.post(
