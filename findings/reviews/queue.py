@@ -44,6 +44,7 @@ from findings.reviews.rows import RowRenderer
 from findings.reviews.services import (
     Forbidden,
     check_may_sign_off,
+    default_risk_expiry,
     may_download_evidence,
     reviewer_choices,
 )
@@ -452,7 +453,11 @@ def cycle_context(request, cycle: ReviewCycle, *, params=None, bulk=None, **sign
     filters = QueueFilters.from_params(params)
     page_number = params.get("page") or page_of_item(cycle, filters, params.get("item"))
     context = queue_context(request, cycle, filters, page_number=page_number)
-    context["bulk"] = bulk = bulk or {"selected": set()}
+    # An accepted risk's expiry is proposed as on an item's own form.
+    context["bulk"] = bulk = bulk or {
+        "selected": set(),
+        "expires_on": default_risk_expiry(day=timezone.localdate()).isoformat(),
+    }
     items = context["page"].object_list
     accounts = cycle_accounts(cycle)
     rows = RowRenderer(

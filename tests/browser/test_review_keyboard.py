@@ -219,6 +219,9 @@ def test_a_refused_bulk_decision_keeps_every_input(
     page.get_by_label(f"Select {second.title}").check()
     page.locator("#bulk-decision").select_option("accept_risk")
     page.get_by_label("Comment").fill("Vendor migration until spring")
+    # The expiry is proposed 90 days ahead; emptied, the decision is refused.
+    assert page.locator("#bulk-expires").input_value() != ""
+    page.locator("#bulk-expires").fill("")
     page.get_by_role("button", name="Decide selected").click()
 
     page.get_by_text("Accepted risk needs an expiry date").wait_for()

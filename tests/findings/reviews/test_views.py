@@ -1078,6 +1078,9 @@ def test_a_refused_bulk_decision_keeps_every_input_and_preselects_no_decision(
     login(client, reviewer)
     fresh = client.get(f"/review/cycles/{cycle.pk}/").content.decode()
     assert '<option value="">Choose a decision</option><option value="keep">' in fresh
+    # The expiry of a bulk accepted risk is proposed as on an item's own form.
+    proposed = (timezone.localdate() + timedelta(days=90)).isoformat()
+    assert f'id="bulk-expires" name="expires_on" value="{proposed}"' in fresh
 
     response = bulk(
         client,
