@@ -1,17 +1,18 @@
 """Organizations discovery: an account the organization no longer lists stops being collected,
 with the reason on the account and in the audit log; nothing of it is deleted."""
 
-from datetime import UTC, datetime
-
 import boto3
 import pytest
-from botocore.stub import Stubber
 from django.utils import timezone
 from moto import mock_aws
 
 from findings.collection.registry import NOT_LISTED, add_account, discover_organization_accounts
 from findings.collection.schedule import due_pairs
 from findings.models import AuditEntry, AwsAccount, CollectionRun, Source
+from tests.findings.collection.test_registry import (  # noqa: F401 - a fixture
+    org_account,
+    stubbed_organizations,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -67,39 +68,14 @@ def test_an_account_that_left_the_organization_is_disabled_and_keeps_its_data():
 # --- Stubbed ListAccounts -----------------------------------------------------------------------
 
 
-def org_account(account_id: str, state: str = "ACTIVE", organization: str = "o-abc") -> dict:
-    return {
-        "Id": account_id,
-        "Arn": f"arn:aws:organizations::{MANAGEMENT}:account/{organization}/{account_id}",
-        "Email": f"{account_id}@example.com",
-        "Name": f"acct-{account_id}",
-        "State": state,
-        "JoinedMethod": "CREATED",
-        "JoinedTimestamp": datetime(2024, 5, 1, tzinfo=UTC),
-    }
-
-
 @pytest.fixture
-def list_accounts(monkeypatch):
-    """boto3 hands discovery a stubbed Organizations client; each call answers one listing."""
-    original = boto3.session.Session.client
-    org = original(boto3.Session(), "organizations", region_name="us-east-1")
-    stubber = Stubber(org)
-    stubber.activate()
-
-    def client_for(self, service_name, *args, **kwargs):
-        if service_name == "organizations":
-            return org
-        return original(self, service_name, *args, **kwargs)
-
-    monkeypatch.setattr(boto3.session.Session, "client", client_for)
+def list_accounts(stubbed_organizations):  # noqa: F811 - the imported fixture
+    """Each call answers one listing of the stubbed Organizations client."""
 
     def listing(*accounts: dict):
-        stubber.add_response("list_accounts", {"Accounts": list(accounts)}, {})
+        stubbed_organizations.add_response("list_accounts", {"Accounts": list(accounts)}, {})
 
-    yield listing
-    stubber.assert_no_pending_responses()
-    stubber.deactivate()
+    return listing
 
 
 def test_an_account_back_in_the_organization_is_enabled_again(list_accounts):

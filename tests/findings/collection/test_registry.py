@@ -93,10 +93,12 @@ def test_discovery_with_the_collectors_own_credentials(moto_organization):
 # --- ListAccounts pages and states (Stubber) ----------------------------------------------------
 
 
-def org_account(account_id: str, state: str, name: str = "") -> dict:
+def org_account(
+    account_id: str, state: str = "ACTIVE", name: str = "", organization: str = "o-abc"
+) -> dict:
     return {
         "Id": account_id,
-        "Arn": f"arn:aws:organizations::{MANAGEMENT}:account/o-abc/{account_id}",
+        "Arn": f"arn:aws:organizations::{MANAGEMENT}:account/{organization}/{account_id}",
         "Email": f"{account_id}@example.com",
         "Name": name or f"acct-{account_id}",
         "State": state,
