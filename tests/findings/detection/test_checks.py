@@ -567,6 +567,43 @@ def test_organization_analyzer_in_another_account_covers_the_region(production):
     assert not findings_of(production, "access-analyzer-missing").exists()
 
 
+def in_organization(account, organization: str):
+    account.organization_id = organization
+    account.save(update_fields=["organization_id"])
+    return account
+
+
+def test_another_organizations_analyzer_does_not_cover_the_region(production):
+    """Two organizations registered: the second one's analyzer hid this region's gap."""
+    in_organization(production, "o-aaaaaaaaaa")
+    other = in_organization(make_account("999988887777", "Other org"), "o-bbbbbbbbbb")
+    analyzer(production, "us-east-1")
+    analyzer(other, "eu-west-1", kind="ORGANIZATION")
+
+    detect_account(account=production, now=NOW)
+
+    missing = findings_of(production, "access-analyzer-missing").get()
+    assert missing.evidence["region"] == "eu-west-1"
+
+
+@pytest.mark.parametrize(
+    ("ours", "theirs"),
+    [("o-aaaaaaaaaa", "o-aaaaaaaaaa"), ("", "o-aaaaaaaaaa"), ("o-aaaaaaaaaa", "")],
+    ids=["same organization", "this account added by hand", "analyzer's account by hand"],
+)
+def test_organization_analyzer_covers_its_own_or_an_unknown_organization(
+    production, ours, theirs
+):
+    in_organization(production, ours)
+    management = in_organization(make_account("999988887777", "Management"), theirs)
+    analyzer(production, "us-east-1")
+    analyzer(management, "eu-west-1", kind="ORGANIZATION")
+
+    detect_account(account=production, now=NOW)
+
+    assert not findings_of(production, "access-analyzer-missing").exists()
+
+
 def test_region_with_only_an_unused_access_analyzer_is_not_covered(production):
     analyzer(production, "us-east-1")
     analyzer(production, "eu-west-1", kind="ACCOUNT_UNUSED_ACCESS")
