@@ -36,9 +36,12 @@ from findings.collection.recommendations import (
     validate_suggestions_with_aws,
 )
 from findings.collection.runs import (
+    RunLost,
     finish_run,
     heartbeat,
+    hold_run,
     last_success,
+    note_lost_run,
     report_progress,
     start_run,
 )
@@ -122,7 +125,8 @@ def _previous_seen_at(account: AwsAccount, source: str) -> datetime | None:
     return run.finished_at if run else None
 
 
-def _collect_credential_report(account: AwsAccount, progress: Progress) -> Outcome:
+def _collect_credential_report(run: CollectionRun, progress: Progress) -> Outcome:
+    account = run.account
     progress(0, 2, "Fetching the credential report (AWS may need a minute to generate it)")
     iam = client(account_session(account=account, purpose="credential-report"), "iam")
     report = fetch_credential_report(iam)
@@ -135,10 +139,12 @@ def _collect_credential_report(account: AwsAccount, progress: Progress) -> Outco
             now=timezone.now(),
             previous_seen_at=_previous_seen_at(account, Source.CREDENTIAL_REPORT),
         )
+        hold_run(run=run)
     return Outcome(counts=counts, data_generated_at=report.generated_at)
 
 
-def _collect_authorization_details(account: AwsAccount, progress: Progress) -> Outcome:
+def _collect_authorization_details(run: CollectionRun, progress: Progress) -> Outcome:
+    account = run.account
     progress(0, 3, "Reading users, groups, roles and policies (GetAccountAuthorizationDetails)")
     iam = client(account_session(account=account, purpose="authorization-details"), "iam")
     details = fetch_authorization_details(iam)
@@ -158,11 +164,13 @@ def _collect_authorization_details(account: AwsAccount, progress: Progress) -> O
             now=timezone.now(),
             previous_seen_at=_previous_seen_at(account, Source.AUTHORIZATION_DETAILS),
         )
+        hold_run(run=run)
     counts["api_pages"] = details.pages + (1 if missing else 0)
     return Outcome(counts=counts)
 
 
-def _collect_service_last_accessed(account: AwsAccount, progress: Progress) -> Outcome:
+def _collect_service_last_accessed(run: CollectionRun, progress: Progress) -> Outcome:
+    account = run.account
     principals = list(
         IamUser.objects.filter(account=account, gone_at=None).values_list("arn", flat=True)
     ) + list(IamRole.objects.filter(account=account, gone_at=None).values_list("arn", flat=True))
@@ -194,6 +202,7 @@ def _collect_service_last_accessed(account: AwsAccount, progress: Progress) -> O
             now=timezone.now(),
             previous_seen_at=_previous_seen_at(account, Source.SERVICE_LAST_ACCESSED),
         )
+        hold_run(run=run)
     return Outcome(counts=counts, **_unread_principals(results))
 
 
@@ -243,7 +252,8 @@ def _stored_findings(*, account: AwsAccount, regions: list[str]) -> dict[str, Kn
     }
 
 
-def _collect_access_analyzer(account: AwsAccount, progress: Progress) -> Outcome:
+def _collect_access_analyzer(run: CollectionRun, progress: Progress) -> Outcome:
+    account = run.account
     regions = account.regions or ["us-east-1"]
     progress(0, len(regions), f"Reading Access Analyzer in {', '.join(regions)}")
     session = account_session(account=account, purpose="access-analyzer")
@@ -268,6 +278,7 @@ def _collect_access_analyzer(account: AwsAccount, progress: Progress) -> Outcome
             now=timezone.now(),
             previous_seen_at=_previous_seen_at(account, Source.ACCESS_ANALYZER),
         )
+        hold_run(run=run)
     warning = "; ".join(f"{region}: {error}" for region, error in snapshot.region_errors.items())
     try:
         counts["recommendations"] = refresh_finding_recommendations(
@@ -279,7 +290,7 @@ def _collect_access_analyzer(account: AwsAccount, progress: Progress) -> Outcome
     return Outcome(counts=counts, warning=warning)
 
 
-COLLECTORS: dict[str, Callable[[AwsAccount, Progress], Outcome]] = {
+COLLECTORS: dict[str, Callable[[CollectionRun, Progress], Outcome]] = {
     Source.CREDENTIAL_REPORT: _collect_credential_report,
     Source.AUTHORIZATION_DETAILS: _collect_authorization_details,
     Source.SERVICE_LAST_ACCESSED: _collect_service_last_accessed,
@@ -313,7 +324,13 @@ def _run_collection(*, run: CollectionRun, on_progress: Progress | None) -> None
 
     try:
         with heartbeat(run_id=run.pk):
-            outcome = COLLECTORS[run.source](run.account, progress)
+            outcome = COLLECTORS[run.source](run, progress)
+    except RunLost:  # failed by the sweep meanwhile (a retry may hold the source): rolled back
+        note_lost_run(
+            run=run,
+            outcome="had read AWS, but stored nothing of it (another run may have stored the "
+            "source meanwhile); its next collection reads it again",
+        )
     except (AwsError, ParseError, CollectionFailed) as exc:
         finish_run(run=run, succeeded=False, error=str(exc))
     except ValueError as exc:  # a malformed role ARN and the like: configuration errors

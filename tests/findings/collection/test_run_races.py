@@ -5,11 +5,13 @@ import threading
 import time
 from datetime import timedelta
 
+import boto3
 import pytest
 from django.db import connection
 from django.utils import timezone
+from moto import mock_aws
 
-from findings.collection import imports
+from findings.collection import collectors, imports
 from findings.collection.collectors import run_collection
 from findings.collection.registry import add_account
 from findings.collection.runs import (
@@ -232,3 +234,43 @@ def in_another_connection(work):
     thread.start()
     thread.join(timeout=30)
     return outcome["value"]
+
+
+def test_a_scheduled_collection_whose_run_the_sweep_failed_stores_nothing(
+    committed_db, settings, monkeypatch
+):
+    """As an import: the worker read AWS, but its heartbeat did not reach the database, so the
+    sweep failed its run and queued a retry. Its storage must not commit beside the retry's."""
+    settings.COLLECT_HEARTBEAT_SECONDS = 60  # no beat during this test
+    settings.COLLECT_STALE_AFTER_SECONDS = 120
+    store = collectors.store_credential_report
+    meanwhile = {}
+
+    def swept_while_storing(**kwargs):
+        counts = store(**kwargs)
+
+        def sweep_and_claim():
+            run = CollectionRun.objects.get(trigger=CollectionRun.Trigger.SCHEDULE)
+            silence(run, settings)
+            meanwhile["failed"] = fail_stale_runs()
+            return queued_run(run.account, trigger=CollectionRun.Trigger.SCHEDULE)
+
+        meanwhile["retry"] = in_another_connection(sweep_and_claim)
+        return counts
+
+    monkeypatch.setattr(collectors, "store_credential_report", swept_while_storing)
+    with mock_aws():
+        iam = boto3.client("iam", region_name="us-east-1")
+        iam.create_user(UserName="alice")
+        iam.generate_credential_report()
+        account = add_account(account_id="123456789012", name="Hub", role_arn="")
+        run = queued_run(account, trigger=CollectionRun.Trigger.SCHEDULE)
+
+        run = run_collection(run=run)
+
+    assert [r.pk for r in meanwhile["failed"]] == [run.pk]
+    assert run.status == CollectionRun.Status.FAILED
+    assert run.error.startswith("Worker stopped: no heartbeat")
+    assert "had read AWS, but stored nothing of it" in run.error
+    assert meanwhile["retry"].status == CollectionRun.Status.QUEUED
+    assert not CredentialReportEntry.objects.filter(account=account).exists()
