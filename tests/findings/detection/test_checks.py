@@ -591,9 +591,7 @@ def test_another_organizations_analyzer_does_not_cover_the_region(production):
     [("o-aaaaaaaaaa", "o-aaaaaaaaaa"), ("", "o-aaaaaaaaaa"), ("o-aaaaaaaaaa", "")],
     ids=["same organization", "this account added by hand", "analyzer's account by hand"],
 )
-def test_organization_analyzer_covers_its_own_or_an_unknown_organization(
-    production, ours, theirs
-):
+def test_organization_analyzer_covers_its_own_or_an_unknown_organization(production, ours, theirs):
     in_organization(production, ours)
     management = in_organization(make_account("999988887777", "Management"), theirs)
     analyzer(production, "us-east-1")
