@@ -696,6 +696,55 @@ def test_a_worker_on_redis_applies_an_exclusion_after_the_decision_returns(
     assert finding.status == Finding.Status.EXCLUDED
 
 
+@pytest.mark.services
+def test_a_burst_of_excluding_decisions_on_one_account_queues_one_detection(
+    committed_db, celery_on_redis, administrator, reviewer, redis_url
+):
+    """A reviewer deciding item after item queued a whole-account detection for each. Those
+    committed before the queued detection starts share it: one message for three decisions,
+    and the worker excludes all three findings."""
+    import time as clock
+    import uuid
+
+    import redis
+    from celery.contrib.testing.worker import start_worker
+
+    import findings.reviews.tasks  # noqa: F401 - registers the task with this test's app
+
+    account = make_account()
+    for user in ("alice", "bob", "carol"):
+        credential_entry(account, user, password=True)
+    succeeded_run(account, Source.CREDENTIAL_REPORT)
+    detect_account(account=account)
+    cycle = open_cycle(kind="quarterly", opened_by=administrator, accounts=[account])
+    queue = f"iamreview-test-{uuid.uuid4().hex[:8]}"
+    celery_on_redis.conf.task_default_queue = queue
+    celery_on_redis.set_current()  # what the decisions send through, without a worker yet
+    broker = redis.Redis.from_url(redis_url)
+    until = timezone.localdate() + timedelta(days=30)
+    try:
+        for item in cycle.items.order_by("pk"):
+            decide(item, reviewer, DecisionInput("accept_risk", "Vendor fix in spring", until))
+        assert broker.llen(queue) == 1
+        with start_worker(
+            celery_on_redis,
+            pool="solo",
+            perform_ping_check=False,
+            shutdown_timeout=10,
+            queues=[queue],
+        ):
+            deadline = clock.monotonic() + 30
+            while clock.monotonic() < deadline:
+                if not Finding.objects.filter(account=account, status="open").exists():
+                    break
+                clock.sleep(0.2)
+    finally:
+        broker.delete(queue)
+    assert set(Finding.objects.filter(account=account).values_list("status", flat=True)) == {
+        Finding.Status.EXCLUDED
+    }
+
+
 def test_two_administrators_opening_the_same_cycle_at_once_open_one(committed_db, administrator):
     """The overlap check and the opening hold a lock: two at the same moment do not both pass
     the check (a double click is stopped in the page; this is two people, or two tabs)."""
