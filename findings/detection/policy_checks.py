@@ -4,14 +4,14 @@ Each reads the account's effective permissions (findings.policy), built once per
 from evidence already loaded: no query of its own.
 """
 
-from collections.abc import Iterator
+import json
+from collections.abc import Iterator, Mapping
 from functools import cache
 
 from policy_sentry.querying.actions import get_action_data
 
 from findings.detection.evidence import Check, Detected, Evidence, Principal, Thresholds
 from findings.policy.actions import database_version, spelling
-from findings.policy.conditions import condition_keys
 from findings.policy.documents import statements
 from findings.policy.effective import covered_actions
 from findings.policy.escalation import (
@@ -23,7 +23,7 @@ from findings.policy.escalation import (
 )
 
 AD = "authorization-details"
-MFA_KEYS = {"aws:multifactorauthpresent", "aws:multifactorauthage"}
+MFA_AGE_KEY = "aws:multifactorauthage"
 DESTRUCTIVE_PREFIXES = ("delete", "terminate", "disable", "remove", "detach", "deregister", "purge")
 # Actions that create or widen principals (AWS IAM User Guide, "Permissions boundaries": the
 # delegated-administrator example requires iam:PermissionsBoundary on each of them).
@@ -179,6 +179,50 @@ def broad_allow_by_exclusion(*, ev: Evidence, t: Thresholds) -> Iterator[Detecte
             )
 
 
+def _condition_entries(statement) -> list[tuple[str, str, list[str]]]:
+    """(operator, key, values), lower-cased, of a statement's Condition; values as IAM reads
+    them (true and "true" alike)."""
+    found = []
+    for operator, block in (statement.condition or {}).items():
+        if not isinstance(operator, str) or not isinstance(block, Mapping):
+            continue
+        for key, values in block.items():
+            items = values if isinstance(values, list) else [values]
+            found.append(
+                (
+                    operator.lower(),
+                    str(key).lower(),
+                    [json.dumps(v).strip('"').lower() for v in items],
+                )
+            )
+    return found
+
+
+def _denies_without_mfa(statement) -> bool:
+    """A Deny on every resource whose whole condition is "no MFA" (AWS's example: BoolIfExists
+    aws:MultiFactorAuthPresent false). One that names a resource, adds another condition, or
+    denies when MFA is present guards nothing here."""
+    if statement.not_resources or "*" not in statement.resources:
+        return False
+    entries = _condition_entries(statement)
+    return bool(entries) and all(
+        operator in ("bool", "boolifexists")
+        and key == "aws:multifactorauthpresent"
+        and values == ["false"]
+        for operator, key, values in entries
+    )
+
+
+def _allows_only_with_mfa(statement) -> bool:
+    """An Allow that holds only with MFA: aws:MultiFactorAuthPresent true (Bool, not
+    IfExists, which also holds without the key), or a maximum aws:MultiFactorAuthAge."""
+    return any(
+        (operator == "bool" and key == "aws:multifactorauthpresent" and values == ["true"])
+        or (operator in ("numericlessthan", "numericlessthanequals") and key == MFA_AGE_KEY)
+        for operator, key, values in _condition_entries(statement)
+    )
+
+
 def _mfa_guarded(perms, action: str) -> bool:
     lowered = action.lower()
     allows = []
@@ -186,11 +230,10 @@ def _mfa_guarded(perms, action: str) -> bool:
         for s in statements(document=policy.document):
             if lowered not in covered_actions(statement=s):
                 continue
-            keys = condition_keys(statement=s)
-            if s.effect == "Deny" and keys & MFA_KEYS:
+            if s.effect == "Deny" and _denies_without_mfa(s):
                 return True
             if s.is_allow and policy.kind != "boundary":
-                allows.append(bool(keys & MFA_KEYS))
+                allows.append(_allows_only_with_mfa(s))
     return bool(allows) and all(allows)
 
 

@@ -130,6 +130,77 @@ def test_an_allow_by_exclusion_is_reported(statement):
             [],
         ),
         ([allow("ec2:DescribeInstances")], True, []),
+        (
+            [
+                allow(
+                    "ec2:TerminateInstances",
+                    condition={"NumericLessThan": {"aws:MultiFactorAuthAge": "3600"}},
+                )
+            ],
+            True,
+            [],
+        ),
+        # Guards that guard nothing (each was taken as MFA-guarded): a Deny of one instance,
+        # a Deny when MFA is present, a Deny that needs another condition too, an Allow
+        # without MFA, and an Allow that holds when the key is absent (access keys).
+        (
+            [
+                allow("ec2:TerminateInstances"),
+                {**MFA_DENY, "Resource": "arn:aws:ec2:*:*:instance/i-1"},
+            ],
+            True,
+            ["ec2:TerminateInstances"],
+        ),
+        (
+            [
+                allow("ec2:TerminateInstances"),
+                {**MFA_DENY, "Condition": {"Bool": {"aws:MultiFactorAuthPresent": "true"}}},
+            ],
+            True,
+            ["ec2:TerminateInstances"],
+        ),
+        (
+            [
+                allow("ec2:TerminateInstances"),
+                {
+                    **MFA_DENY,
+                    "Condition": {
+                        "BoolIfExists": {"aws:MultiFactorAuthPresent": "false"},
+                        "IpAddress": {"aws:SourceIp": "10.0.0.0/8"},
+                    },
+                },
+            ],
+            True,
+            ["ec2:TerminateInstances"],
+        ),
+        (
+            [
+                allow(
+                    "ec2:TerminateInstances",
+                    condition={"Bool": {"aws:MultiFactorAuthPresent": "false"}},
+                )
+            ],
+            True,
+            ["ec2:TerminateInstances"],
+        ),
+        (
+            [
+                allow(
+                    "ec2:TerminateInstances",
+                    condition={"BoolIfExists": {"aws:MultiFactorAuthPresent": "true"}},
+                )
+            ],
+            True,
+            ["ec2:TerminateInstances"],
+        ),
+        (
+            [
+                allow("ec2:TerminateInstances"),
+                {**MFA_DENY, "Condition": {"Bool": {"aws:MultiFactorAuthPresent": False}}},
+            ],
+            True,
+            [],
+        ),
     ],
 )
 def test_destructive_actions_need_mfa_for_console_users(statements, console, reported):
