@@ -55,31 +55,78 @@ def covered_actions(*, statement: Statement) -> frozenset[str]:
     return _statement_actions(statement.actions, statement.not_actions)
 
 
+# IAM's escapes for characters a policy variable would otherwise read (IAM User Guide, "IAM
+# policy elements: Variables and tags"): a literal *, ? and $. Marked with private-use
+# characters until the pattern is compiled, so that they match only themselves; and a mark for
+# a variable this evaluation cannot resolve.
+_LITERALS = {"${*}": "\ue000", "${?}": "\ue001", "${$}": "\ue002"}
+_MARKED = {mark: re.escape(text[2]) for text, mark in _LITERALS.items()}
+_ANY_VALUE = "\ue003"
+_VARIABLE = re.compile(r"\$\{[^}]*\}")
+
+
 @cache
 def _glob(pattern: str) -> re.Pattern[str]:
-    body = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
+    body = "".join(
+        ".*" if c == "*" else "." if c == "?" else _MARKED.get(c) or re.escape(c) for c in pattern
+    )
     return re.compile(f"^{body}$", re.DOTALL)
 
 
-def _substitute(pattern: str, variables: Mapping[str, str]) -> str:
-    for name, value in variables.items():
-        pattern = pattern.replace("${" + name + "}", value)
-    return pattern
+def _substitute(pattern: str, variables: Mapping[str, str | None]) -> str | None:
+    """The pattern with its variables resolved. A variable the principal has no value for
+    (None: a role's aws:username) makes the element match nothing, as IAM reads it; one this
+    evaluation cannot know (a principal tag, the source identity) is marked as any value."""
+    absent = False
+
+    def resolve(found: re.Match[str]) -> str:
+        nonlocal absent
+        text = found.group(0)
+        if text in _LITERALS:
+            return _LITERALS[text]
+        name = text[2:-1].strip().lower()
+        if name not in variables:
+            return _ANY_VALUE
+        value = variables[name]
+        absent = absent or value is None
+        return value or ""
+
+    resolved = _VARIABLE.sub(resolve, pattern) if "${" in pattern else pattern
+    return None if absent else resolved
+
+
+def _pattern_matches(pattern: str | None, resource: str, *, unknown_matches: bool) -> bool:
+    """A variable that may take any value matches anything where that grants more or denies
+    less, and nothing where it would grant more by excluding, or deny more. It used to match
+    only its own text, so an Allow of role/${aws:PrincipalTag/team}-* reached no role."""
+    if pattern is None:
+        return False
+    if _ANY_VALUE in pattern:
+        if not unknown_matches:
+            return False
+        pattern = pattern.replace(_ANY_VALUE, "*")
+    return bool(_glob(pattern).match(resource))
 
 
 def _matches_resource(
     statement: Statement, resource: str | None, variables: Mapping[str, str]
 ) -> bool:
-    """Whether the statement covers the resource; with None, whether it covers some resource."""
+    """Whether the statement covers the resource; with None, whether it covers some resource.
+    Unresolved variables are read generously for an Allow and strictly for a Deny."""
     if resource is None:
         if statement.not_resources:
             return "*" not in statement.not_resources
         return bool(statement.resources)
+    allow = statement.effect != DENY
     if statement.not_resources:
         return not any(
-            _glob(_substitute(p, variables)).match(resource) for p in statement.not_resources
+            _pattern_matches(_substitute(p, variables), resource, unknown_matches=not allow)
+            for p in statement.not_resources
         )
-    return any(_glob(_substitute(p, variables)).match(resource) for p in statement.resources)
+    return any(
+        _pattern_matches(_substitute(p, variables), resource, unknown_matches=allow)
+        for p in statement.resources
+    )
 
 
 @dataclass
@@ -90,11 +137,11 @@ class EffectivePermissions:
     boundary: Policy | None = None
 
     @cached_property
-    def _variables(self) -> dict[str, str]:
+    def _variables(self) -> dict[str, str | None]:
         # AWS sets aws:username for IAM users only: for a role (or a group's own view) the
         # variable is absent, and a Resource naming it matches nothing.
         is_user = self.principal_arn.split(":", 5)[-1].startswith("user/")
-        return {"aws:username": self.principal_name} if is_user else {}
+        return {"aws:username": self.principal_name if is_user else None}
 
     @cached_property
     def _identity(self) -> list[tuple[Policy, Statement]]:

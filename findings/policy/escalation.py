@@ -245,9 +245,15 @@ def _request(method: Method, partition: str) -> Request:
     if method.rule in ("unbounded-attach", "group-attach"):
         request[POLICY_ARN_KEY] = broad_policy_arns(partition)
     if method.service:
-        # The China partition names services with a ".cn" suffix.
-        request[PASSED_TO_SERVICE_KEY] = (method.service, f"{method.service}.cn")
+        request[PASSED_TO_SERVICE_KEY] = tuple(service_names(method.service, partition))
     return request
+
+
+def service_names(service: str, partition: str) -> tuple[str, ...]:
+    """How a partition names a service principal: the China partition adds ".cn" (and also
+    knows the plain name). Elsewhere the ".cn" name is no name at all: trying it got past a
+    Deny of the plain name, a false escalation."""
+    return (service, f"{service}.cn") if partition == "aws-cn" else (service,)
 
 
 def admitted(*, decision: Decision, request: Request) -> bool:
@@ -307,8 +313,9 @@ def _risky(method: Method, perms: EffectivePermissions, target: str, account: Ac
 
 
 def _trusts_service(account: Account, role: str, service: str) -> bool:
-    # "*" trusts any service; the China partition names services with a ".cn" suffix.
-    return bool({"*", service, f"{service}.cn"} & account.trusted_services[role])
+    # "*" trusts any service.
+    names = {"*", *service_names(service, partition(arn=role))}
+    return bool(names & account.trusted_services[role])
 
 
 def _usable_by_service(

@@ -69,6 +69,22 @@ def test_without_a_boundary_the_administrator_is_one():
         ((allow("iam:CreateAccessKey", "arn:aws:iam::111122223333:user/${aws:username}"),),
          "iam:CreateAccessKey", "arn:aws:iam::111122223333:user/other", False,
          "not allowed by any identity policy"),
+        # names are case-insensitive; a variable we cannot resolve may be anything in an Allow
+        ((allow("iam:CreateAccessKey", "arn:aws:iam::111122223333:user/${AWS:UserName}"),),
+         "iam:CreateAccessKey", ARN, True, "allowed"),
+        ((allow("iam:PassRole", "arn:aws:iam::111122223333:role/${aws:PrincipalTag/team}-*"),),
+         "iam:PassRole", "arn:aws:iam::111122223333:role/dev-admin", True, "allowed"),
+        # ... and nothing in a Deny, or in an Allow's NotResource
+        ((ADMIN, deny("iam:PassRole", "arn:aws:iam::111122223333:role/${aws:PrincipalTag/t}")),
+         "iam:PassRole", "arn:aws:iam::111122223333:role/admin", True, "allowed"),
+        (({"Statement": [{"Effect": "Allow", "Action": "s3:*",
+                          "NotResource": "arn:aws:s3:::${aws:PrincipalTag/t}"}]},),
+         "s3:GetObject", "arn:aws:s3:::payroll", True, "allowed"),
+        # ${*} is a literal asterisk
+        ((allow("s3:GetObject", "arn:aws:s3:::odd${*}name"),),
+         "s3:GetObject", "arn:aws:s3:::odd*name", True, "allowed"),
+        ((allow("s3:GetObject", "arn:aws:s3:::odd${*}name"),),
+         "s3:GetObject", "arn:aws:s3:::oddXname", False, "not allowed by any identity policy"),
     ],
 )  # fmt: skip
 def test_decisions(documents, action, resource, allowed, reason):

@@ -261,12 +261,73 @@ def test_a_role_passed_to_a_service_counts_only_if_the_service_may_use_it():
     adds = allow("iam:AddRoleToInstanceProfile")
     assert targets(ec2_trust, frozenset(), adds) == (admin, "(any new)")
     assert targets(None, None) == (admin, "(any new)")  # nothing known: counted
-    # The China partition's service names, and a trust of anyone.
+    # The China partition's service name is no service elsewhere; a trust of anyone is.
     china = {"Service": "ec2.amazonaws.com.cn"}
     trust_cn = {"Statement": [{"Effect": "Allow", "Principal": china, "Action": "sts:AssumeRole"}]}
-    assert targets(trust_cn, frozenset({admin})) == (admin, "(any new)")
+    assert targets(trust_cn, frozenset({admin})) == ("(any new)",)
     anyone = {"Statement": [{"Effect": "Allow", "Principal": "*", "Action": "sts:AssumeRole"}]}
     assert targets(anyone, frozenset({admin})) == (admin, "(any new)")
+
+
+def test_in_the_china_partition_services_are_also_named_with_cn():
+    iam_cn = f"arn:aws-cn:iam::{ACCOUNT}"
+    dev, admin = f"{iam_cn}:user/dev", f"{iam_cn}:role/admin"
+    china = {"Service": "ec2.amazonaws.com.cn"}
+    trust_cn = {"Statement": [{"Effect": "Allow", "Principal": china, "Action": "sts:AssumeRole"}]}
+    found = Account(
+        account_id=ACCOUNT,
+        principals={
+            dev: perms(dev, allow(["iam:PassRole", "ec2:RunInstances"])),
+            admin: perms(admin, *ADMIN["Statement"]),
+        },
+        trust={admin: trust_cn},
+        in_instance_profile=frozenset({admin}),
+    )
+
+    (escalation,) = escalation_methods(principal_arn=dev, account=found)
+
+    assert (escalation.method, escalation.targets) == (
+        "CreateEC2WithExistingInstanceProfile",
+        (admin, "(any new)"),
+    )
+
+
+def test_a_deny_of_passing_to_lambda_is_not_got_round_by_the_china_name_elsewhere():
+    """The ".cn" name was tried in every partition, and got past a Deny of the plain one."""
+    no_lambda = {
+        "Effect": "Deny",
+        "Action": "iam:PassRole",
+        "Resource": "*",
+        "Condition": {"StringEquals": {"iam:PassedToService": "lambda.amazonaws.com"}},
+    }
+
+    found = methods_of([allow(["iam:PassRole", *LAMBDA]), no_lambda])
+
+    assert "PassExistingRoleToNewLambdaThenInvoke" not in found
+
+
+def test_pass_role_scoped_by_a_principal_tag_reaches_the_roles_it_may_name():
+    """An Allow naming role/${aws:PrincipalTag/team}-* reached no role: the variable was read
+    as its own text."""
+    admin = f"{IAM}:role/dev-admin"
+    ec2_trust = {
+        "Statement": [
+            {"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:*"}
+        ]
+    }
+    found = account(
+        allow("iam:PassRole", f"{IAM}:role/${{aws:PrincipalTag/team}}-*"),
+        allow("ec2:RunInstances"),
+        roles={admin: perms(admin, *ADMIN["Statement"])},
+        trust={admin: ec2_trust},
+    )
+
+    (escalation,) = [
+        e
+        for e in escalation_methods(principal_arn=DEV, account=found)
+        if e.method == "CreateEC2WithExistingInstanceProfile"
+    ]
+    assert admin in escalation.targets
 
 
 def test_an_assume_role_path_over_two_hops_reaches_the_administrator():
