@@ -41,6 +41,10 @@ RHINO_2 = (
     "(Spencer Gietzen, 2019)"
 )
 BISHOP_FOX = "Bishop Fox, iam-vulnerable (Seth Art, 2021): privesc paths"
+AWS_BOUNDARIES = (
+    "AWS IAM User Guide, 'Permissions boundaries for IAM entities': a delegated administrator "
+    "must be denied changing or removing their own boundary"
+)
 
 # Condition keys that keep a delegated grant within bounds (AWS IAM User Guide, "Condition keys
 # for IAM"): the target must carry a given boundary, or only given policies may be attached.
@@ -117,6 +121,20 @@ METHODS: tuple[Method, ...] = (
           ("codebuild:CreateProject", "codebuild:StartBuild"), BISHOP_FOX),
     _pass("PassExistingRoleToNewEcsTask", "ecs-tasks.amazonaws.com",
           ("ecs:RegisterTaskDefinition", "ecs:RunTask"), BISHOP_FOX),
+    # Commands or a shell on an instance run with its instance profile's role.
+    _existing("SendCommandToInstanceWithRole", "ssm:SendCommand", "ec2.amazonaws.com",
+              BISHOP_FOX),
+    _existing("StartSessionOnInstanceWithRole", "ssm:StartSession", "ec2.amazonaws.com",
+              BISHOP_FOX),
+    # A principal whose boundary caps what its own policies grant may lift the cap.
+    Method("DeleteOwnUserPermissionsBoundary", "iam:DeleteUserPermissionsBoundary", "user",
+           "own-boundary", AWS_BOUNDARIES),
+    Method("DeleteOwnRolePermissionsBoundary", "iam:DeleteRolePermissionsBoundary", "role",
+           "own-boundary", AWS_BOUNDARIES),
+    Method("PutOwnUserPermissionsBoundary", "iam:PutUserPermissionsBoundary", "user",
+           "own-boundary", AWS_BOUNDARIES),
+    Method("PutOwnRolePermissionsBoundary", "iam:PutRolePermissionsBoundary", "role",
+           "own-boundary", AWS_BOUNDARIES),
 )  # fmt: skip
 
 
@@ -242,6 +260,9 @@ def _request(method: Method, partition: str) -> Request:
     }
     if method.rule in ("unbounded", "unbounded-attach"):  # the target user's or role's boundary
         request |= without_boundary(partition)
+    if method.rule == "own-boundary" and method.target_action.startswith("iam:Put"):
+        # A new boundary that bounds nothing; removing one sets no boundary key at all.
+        request[BOUNDARY_KEY] = broad_policy_arns(partition)
     if method.rule in ("unbounded-attach", "group-attach"):
         request[POLICY_ARN_KEY] = broad_policy_arns(partition)
     if method.service:
@@ -282,6 +303,7 @@ def _risky(method: Method, perms: EffectivePermissions, target: str, account: Ac
         return (
             target in account.trust
             and _trusts_service(account, target, method.runs_as)
+            and _usable_on_an_instance(account, target, method.runs_as)
             and more_privileged(target=account.permissions(target), than=perms)
         )
     decision = perms.decide(action=method.target_action, resource=target)
@@ -309,7 +331,17 @@ def _risky(method: Method, perms: EffectivePermissions, target: str, account: Ac
         return target in account.policies_in_use
     if rule == "more-privileged":
         return more_privileged(target=account.permissions(target), than=perms)
+    if rule == "own-boundary":  # its own boundary, and one that takes something away
+        return target == perms.principal_arn and bool(perms.capped)
     return True
+
+
+def _usable_on_an_instance(account: Account, role: str, service: str) -> bool:
+    """An instance runs as a role only through an instance profile: when which roles are in
+    one is known, a role in none runs on no instance."""
+    if service != "ec2.amazonaws.com" or account.in_instance_profile is None:
+        return True
+    return role in account.in_instance_profile
 
 
 def _trusts_service(account: Account, role: str, service: str) -> bool:

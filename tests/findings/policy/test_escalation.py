@@ -21,14 +21,19 @@ ROOT_TRUST = {
     ]
 }
 BOUNDARY_CONDITION = {"StringEquals": {"iam:PermissionsBoundary": f"{IAM}:policy/boundary"}}
-# A role that code run by Lambda, Glue or SageMaker can use, with access dev does not have.
+# A role that code run by Lambda, Glue, SageMaker or EC2 can use, with access dev does not have.
 RUNNER = f"{IAM}:role/runner"
 RUNS_CODE_TRUST = {
     "Statement": [
         {
             "Effect": "Allow",
             "Principal": {
-                "Service": ["lambda.amazonaws.com", "glue.amazonaws.com", "sagemaker.amazonaws.com"]
+                "Service": [
+                    "lambda.amazonaws.com",
+                    "glue.amazonaws.com",
+                    "sagemaker.amazonaws.com",
+                    "ec2.amazonaws.com",
+                ]
             },
             "Action": "sts:AssumeRole",
         }
@@ -195,12 +200,71 @@ CASES = {
         [allow(["iam:PassRole", "ecs:RegisterTaskDefinition", "ecs:RunTask"])],
         [allow("iam:PassRole", LOW), allow("ecs:*")],
     ),
+    "SendCommandToInstanceWithRole": (
+        [allow("ssm:SendCommand")],
+        [allow("ssm:SendCommand", "arn:aws:s3:::logs/*")],
+    ),
+    "StartSessionOnInstanceWithRole": (
+        [allow("ssm:StartSession")],
+        [allow("ssm:*"), deny("ssm:StartSession")],
+    ),
 }  # fmt: skip
+
+APP_ROLE = f"{IAM}:role/app"
+# method -> the principal whose own boundary it lifts, and the action
+BOUNDARY_CASES = {
+    "DeleteOwnUserPermissionsBoundary": (DEV, "iam:DeleteUserPermissionsBoundary"),
+    "DeleteOwnRolePermissionsBoundary": (APP_ROLE, "iam:DeleteRolePermissionsBoundary"),
+    "PutOwnUserPermissionsBoundary": (DEV, "iam:PutUserPermissionsBoundary"),
+    "PutOwnRolePermissionsBoundary": (APP_ROLE, "iam:PutRolePermissionsBoundary"),
+}
 
 
 def test_every_method_has_a_case_and_a_source():
-    assert set(CASES) == {m.id for m in METHODS}
+    assert set(CASES) | set(BOUNDARY_CASES) == {m.id for m in METHODS}
     assert all(m.source for m in METHODS)
+
+
+def boundary_methods(principal: str, *statements, boundary: dict | None) -> dict[str, tuple]:
+    found = Account(
+        account_id=ACCOUNT,
+        principals={
+            principal: perms(principal, *statements, boundary=boundary),
+            f"{IAM}:role/admin": perms(f"{IAM}:role/admin", *ADMIN["Statement"]),
+        },
+    )
+    return {e.method: e.targets for e in escalation_methods(principal_arn=principal, account=found)}
+
+
+@pytest.mark.parametrize("method", sorted(BOUNDARY_CASES))
+def test_lifting_ones_own_boundary_escalates_when_the_boundary_takes_something_away(method):
+    """A boundary that caps s3:* and ec2:* down to reading one bucket, which lets its
+    principal delete or replace it: no method reported it."""
+    principal, action = BOUNDARY_CASES[method]
+    own = [allow(["s3:*", "ec2:*"]), allow(action, principal)]
+    capping = {"Statement": [READ, allow(action, principal)]}
+    broad = {"Statement": [allow("*")]}
+    elsewhere = [allow(["s3:*", "ec2:*"]), allow(action, f"{IAM}:role/admin")]
+    kept = {"StringEquals": {"iam:PermissionsBoundary": f"{IAM}:policy/boundary"}}
+
+    assert boundary_methods(principal, *own, boundary=capping)[method] == (principal,)
+    assert method not in boundary_methods(principal, *own, boundary=None)
+    assert method not in boundary_methods(principal, *own, boundary=broad)  # caps nothing
+    assert method not in boundary_methods(principal, *elsewhere, boundary=capping)
+    if ":Put" in action:  # only the same boundary may be put: nothing is lifted
+        scoped = [allow(["s3:*", "ec2:*"]), allow(action, principal, condition=kept)]
+        scoped_boundary = {"Statement": [READ, allow(action, principal, condition=kept)]}
+        assert method not in boundary_methods(principal, *scoped, boundary=scoped_boundary)
+
+
+def test_commands_on_an_instance_reach_only_roles_in_an_instance_profile():
+    from dataclasses import replace
+
+    found = replace(account(allow("ssm:SendCommand")), in_instance_profile=frozenset())
+
+    methods = escalation_methods(principal_arn=DEV, account=found)
+
+    assert "SendCommandToInstanceWithRole" not in {e.method for e in methods}
 
 
 def methods_of(statements) -> set[str]:
@@ -259,8 +323,10 @@ def test_a_role_passed_to_a_service_counts_only_if_the_service_may_use_it():
     assert targets(ROOT_TRUST, frozenset({admin})) == ("(any new)",)  # EC2 not trusted
     assert targets(ec2_trust, frozenset()) == ("(any new)",)  # no instance profile
     adds = allow("iam:AddRoleToInstanceProfile")
-    assert targets(ec2_trust, frozenset(), adds) == (admin, "(any new)")
-    assert targets(None, None) == (admin, "(any new)")  # nothing known: counted
+    # The runner trusts EC2 too: in an instance profile dev may add it to, or where nobody
+    # knows which roles are in one.
+    assert targets(ec2_trust, frozenset(), adds) == (admin, RUNNER, "(any new)")
+    assert targets(None, None) == (admin, RUNNER, "(any new)")  # nothing known: counted
     # The China partition's service name is no service elsewhere; a trust of anyone is.
     china = {"Service": "ec2.amazonaws.com.cn"}
     trust_cn = {"Statement": [{"Effect": "Allow", "Principal": china, "Action": "sts:AssumeRole"}]}
