@@ -177,6 +177,27 @@ class Account:
     def permissions(self, arn: str) -> EffectivePermissions | None:
         return self.principals.get(arn) or self.groups.get(arn)
 
+    def writable_policies(self, perms: EffectivePermissions) -> tuple[str, ...]:
+        """Customer-managed policies whose content the principal decides: a new one it may
+        create, and existing ones it may add a default version to. Attaching only such a
+        policy (an iam:PolicyARN condition naming the account's policies) attaches anything."""
+        known = self._writable.get(perms.principal_arn)
+        if known is None:
+            known = tuple(
+                arn
+                for arn, action in [
+                    (self.unknown("policy"), "iam:CreatePolicy"),
+                    *((arn, "iam:CreatePolicyVersion") for arn in self.customer_policies),
+                ]
+                if perms.decide(action=action, resource=arn).allowed
+            )
+            self._writable[perms.principal_arn] = known
+        return known
+
+    @cached_property
+    def _writable(self) -> dict[str, tuple[str, ...]]:
+        return {}
+
     @cached_property
     def _escalations(self) -> dict[str, list[Escalation]]:
         return {arn: _methods(perms, self) for arn, perms in self.principals.items()}
@@ -309,9 +330,13 @@ def _risky(method: Method, perms: EffectivePermissions, target: str, account: Ac
     decision = perms.decide(action=method.target_action, resource=target)
     if not decision.allowed:
         return False
-    if not admitted(
-        decision=decision, request=_request(method, partition(arn=perms.principal_arn))
-    ):
+    request = _request(method, partition(arn=perms.principal_arn))
+    if method.rule in ("unbounded-attach", "group-attach"):
+        # A customer-managed policy the principal may write is as broad as it likes.
+        writable = account.writable_policies(perms)
+        if writable:
+            request = {**request, POLICY_ARN_KEY: (*request[POLICY_ARN_KEY], *writable)}
+    if not admitted(decision=decision, request=request):
         return False
     if method.service and not _usable_by_service(method, perms, target, account):
         return False

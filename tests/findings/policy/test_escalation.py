@@ -257,6 +257,29 @@ def test_lifting_ones_own_boundary_escalates_when_the_boundary_takes_something_a
         assert method not in boundary_methods(principal, *scoped, boundary=scoped_boundary)
 
 
+def test_attaching_only_the_accounts_own_policies_escalates_when_it_may_write_one():
+    """A condition letting only the account's customer-managed policies be attached was taken
+    as safe, while the principal could create an administrator policy and attach it."""
+    own_policies = {"ArnLike": {"iam:PolicyARN": f"{IAM}:policy/*"}}
+    attach = allow("iam:AttachUserPolicy", DEV, condition=own_policies)
+    unused = {"ArnEquals": {"iam:PolicyARN": f"{IAM}:policy/unused"}}
+
+    assert "AttachUserPolicy" in methods_of([attach, allow("iam:CreatePolicy")])
+    assert "AttachUserPolicy" in methods_of(
+        [
+            allow("iam:AttachUserPolicy", DEV, condition=unused),
+            allow("iam:CreatePolicyVersion", f"{IAM}:policy/unused"),
+        ]
+    )
+    assert "AttachUserPolicy" not in methods_of([attach])  # only the policies there are
+    assert "AttachUserPolicy" not in methods_of(
+        [
+            allow("iam:AttachUserPolicy", DEV, condition=unused),
+            allow("iam:CreatePolicyVersion", f"{IAM}:policy/app"),
+        ]
+    )
+
+
 def test_commands_on_an_instance_reach_only_roles_in_an_instance_profile():
     from dataclasses import replace
 
