@@ -95,6 +95,12 @@ def _substitute(pattern: str, variables: Mapping[str, str | None]) -> str | None
     return None if absent else resolved
 
 
+def pattern_within(*, pattern: str, within: str) -> bool:
+    """Whether every resource `pattern` names is one `within` names, judged on the text: a
+    pattern's wildcards are matched as the characters they are."""
+    return bool(_glob(within).match(pattern))
+
+
 def _pattern_matches(pattern: str | None, resource: str, *, unknown_matches: bool) -> bool:
     """A variable that may take any value matches anything where that grants more or denies
     less, and nothing where it would grant more by excluding, or deny more. It used to match
@@ -201,6 +207,39 @@ class EffectivePermissions:
         if self.within_boundary is not None:
             allowed &= self.within_boundary
         return frozenset(allowed)
+
+    @cached_property
+    def everywhere(self) -> frozenset[str]:
+        """Allowed actions that some Allow grants on every resource (Resource "*", or a
+        NotResource), as `allowed` counts them; the others are granted on named resources."""
+        found: set[str] = set()
+        for _, statement in self._identity:
+            if statement.is_allow and (statement.not_resources or "*" in statement.resources):
+                found |= covered_actions(statement=statement)
+        return frozenset(found) & self.allowed
+
+    @cached_property
+    def scoped_actions(self) -> frozenset[str]:
+        """Allowed actions granted on named resources only."""
+        return self.allowed - self.everywhere
+
+    @cached_property
+    def scoped_resources(self) -> dict[str, frozenset[str]]:
+        """Allowed action -> the resource patterns its Allows name, for the actions that are
+        not allowed everywhere; a variable that may be anything reads as "*"."""
+        found: dict[str, set[str]] = {}
+        for _, statement in self._identity:
+            if not statement.is_allow or statement.not_resources or "*" in statement.resources:
+                continue
+            patterns = {
+                resolved.replace(_ANY_VALUE, "*")
+                for p in statement.resources
+                if (resolved := _substitute(p, self._variables)) is not None
+            }
+            for action in covered_actions(statement=statement) & self.allowed:
+                if action not in self.everywhere:
+                    found.setdefault(action, set()).update(patterns)
+        return {action: frozenset(patterns) for action, patterns in found.items()}
 
     @cached_property
     def is_admin(self) -> bool:

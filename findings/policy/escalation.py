@@ -30,6 +30,7 @@ from findings.policy.effective import (
     Policy,
     covered_actions,
     effective_permissions,
+    pattern_within,
 )
 
 RHINO_1 = (
@@ -177,6 +178,20 @@ class Account:
     def permissions(self, arn: str) -> EffectivePermissions | None:
         return self.principals.get(arn) or self.groups.get(arn)
 
+    def more_privileged(self, target: str, than: EffectivePermissions) -> bool:
+        """more_privileged for a target of this account, once per pair: several methods weigh
+        the same targets (three of them every user, the pass-role ones every role)."""
+        key = (target, than.principal_arn)
+        known = self._more_privileged.get(key)
+        if known is None:
+            known = more_privileged(target=self.permissions(target), than=than)
+            self._more_privileged[key] = known
+        return known
+
+    @cached_property
+    def _more_privileged(self) -> dict[tuple[str, str], bool]:
+        return {}
+
     def writable_policies(self, perms: EffectivePermissions) -> tuple[str, ...]:
         """Customer-managed policies whose content the principal decides: a new one it may
         create, and existing ones it may add a default version to. Attaching only such a
@@ -245,10 +260,27 @@ class Account:
 
 
 def more_privileged(*, target: EffectivePermissions | None, than: EffectivePermissions) -> bool:
-    """Whether the target may do something the principal may not (unknown targets may)."""
+    """Whether the target may do something the principal may not (unknown targets may): an
+    action, or an action on resources beyond those the principal has it on. Comparing actions
+    alone missed a user who may read every bucket, seen from one who may read one bucket."""
     # A subset test stops at the first action the principal lacks; a difference built every
     # action of every pair (principals x users, three times each: detection took 3x as long).
-    return target is None or not target.allowed <= than.allowed
+    if target is None or not target.allowed <= than.allowed:
+        return True
+    if not than.scoped_actions:  # the principal has each of its actions on every resource
+        return False
+    everywhere, theirs_by_action = target.everywhere, target.scoped_resources
+    mine_by_action = than.scoped_resources
+    for action in than.scoped_actions.intersection(target.allowed):
+        if action in everywhere:
+            return True
+        theirs = theirs_by_action.get(action, frozenset())
+        mine = mine_by_action.get(action, frozenset())
+        if theirs <= mine:  # the same patterns (the usual case): nothing to match
+            continue
+        if not all(any(pattern_within(pattern=t, within=m) for m in mine) for t in theirs):
+            return True
+    return False
 
 
 def partition(*, arn: str) -> str:
@@ -287,11 +319,11 @@ def _request(method: Method, partition: str) -> Request:
     if method.rule in ("unbounded-attach", "group-attach"):
         request[POLICY_ARN_KEY] = broad_policy_arns(partition)
     if method.service:
-        request[PASSED_TO_SERVICE_KEY] = tuple(service_names(method.service, partition))
+        request[PASSED_TO_SERVICE_KEY] = tuple(_service_names(method.service, partition))
     return request
 
 
-def service_names(service: str, partition: str) -> tuple[str, ...]:
+def _service_names(service: str, partition: str) -> tuple[str, ...]:
     """How a partition names a service principal: the China partition adds ".cn" (and also
     knows the plain name). Elsewhere the ".cn" name is no name at all: trying it got past a
     Deny of the plain name, a false escalation."""
@@ -325,7 +357,7 @@ def _risky(method: Method, perms: EffectivePermissions, target: str, account: Ac
             target in account.trust
             and _trusts_service(account, target, method.runs_as)
             and _usable_on_an_instance(account, target, method.runs_as)
-            and more_privileged(target=account.permissions(target), than=perms)
+            and account.more_privileged(target, perms)
         )
     decision = perms.decide(action=method.target_action, resource=target)
     if not decision.allowed:
@@ -346,7 +378,7 @@ def _risky(method: Method, perms: EffectivePermissions, target: str, account: Ac
         return (
             target != perms.principal_arn
             and other is not None
-            and more_privileged(target=other, than=perms)
+            and account.more_privileged(target, perms)
         )
     if rule in ("group-attach", "has-members"):
         return target == account.unknown("group") or bool(account.group_members.get(target))
@@ -355,7 +387,7 @@ def _risky(method: Method, perms: EffectivePermissions, target: str, account: Ac
         # exist yet has no version to replace and nobody using it.
         return target in account.policies_in_use
     if rule == "more-privileged":
-        return more_privileged(target=account.permissions(target), than=perms)
+        return account.more_privileged(target, perms)
     if rule == "own-boundary":  # its own boundary, and one that takes something away
         return target == perms.principal_arn and bool(perms.capped)
     return True
@@ -371,7 +403,7 @@ def _usable_on_an_instance(account: Account, role: str, service: str) -> bool:
 
 def _trusts_service(account: Account, role: str, service: str) -> bool:
     # "*" trusts any service.
-    names = {"*", *service_names(service, partition(arn=role))}
+    names = {"*", *_service_names(service, partition(arn=role))}
     return bool(names & account.trusted_services[role])
 
 

@@ -280,6 +280,39 @@ def test_attaching_only_the_accounts_own_policies_escalates_when_it_may_write_on
     )
 
 
+def scoped_account(dev_statements, alice_statements) -> Account:
+    def only(arn, *statements):
+        return effective_permissions(
+            principal_arn=arn,
+            principal_name=arn.rpartition("/")[2],
+            policies=[Policy("p", "inline", {"Statement": list(statements)})],
+        )
+
+    alice = f"{IAM}:user/alice"
+    return Account(
+        account_id=ACCOUNT,
+        principals={DEV: only(DEV, *dev_statements), alice: only(alice, *alice_statements)},
+    )
+
+
+def test_a_user_with_the_same_actions_on_more_resources_is_more_privileged():
+    """Only actions were compared: alice, who may read every bucket, looked no more
+    privileged than dev, who may read one, so taking over her keys was no escalation."""
+    keys = allow("iam:CreateAccessKey", f"{IAM}:user/*")
+    one_bucket = allow("s3:GetObject", "arn:aws:s3:::dev/*")
+    alice = f"{IAM}:user/alice"
+
+    def targets(dev, her) -> tuple[str, ...]:
+        found = scoped_account(dev, her)
+        return next((e.targets for e in escalation_methods(principal_arn=DEV, account=found)), ())
+
+    assert targets([keys, one_bucket], [allow("s3:GetObject")]) == (alice,)
+    assert targets([keys, one_bucket], [allow("s3:GetObject", "arn:aws:s3:::*")]) == (alice,)
+    assert targets([keys, one_bucket], [one_bucket]) == ()  # the same bucket
+    assert targets([keys, one_bucket], [allow("s3:GetObject", "arn:aws:s3:::dev/x")]) == ()
+    assert targets([keys, allow("s3:GetObject")], [one_bucket]) == ()  # dev's is wider
+
+
 def test_commands_on_an_instance_reach_only_roles_in_an_instance_profile():
     from dataclasses import replace
 
