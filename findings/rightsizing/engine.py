@@ -7,6 +7,7 @@ conditions; only Action/NotAction change, and statements left with nothing are d
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
@@ -163,7 +164,22 @@ def suggest(
         notes.append(
             f"Used, and not in the IAM action database ({actions.database_version()}): "
             + ", ".join(unknown_used)
-            + ". A wildcard rewritten as a list keeps them as service:*."
+            + ". A wildcard rewritten as a list keeps what it reached of them (service:*)."
+        )
+    if partly_excluded := sorted(
+        {
+            service
+            for policy in policies
+            for service in getattr(keepers[policy.label], "unknown_services", ())
+            for statement in statements(document=policy.document)
+            if statement.is_allow and _partly_excluded(statement, service)
+        }
+    ):
+        notes.append(
+            "A NotAction statement excluding part of "
+            + ", ".join(partly_excluded)
+            + " (not in the IAM action database) is kept as written: as an Action list it "
+            "would lose what was used of it or grant what it excludes."
         )
     unused = {s["service"] for s in services if s["verdict"] == UNUSED}
     unrecorded = sorted(
@@ -367,24 +383,41 @@ def _reduce_statement(statement, keep: Callable[[str], bool]) -> dict | None:
     kept = {a for a in granted if keep(a)}
     if kept == granted:
         return raw
+    used_unknown = [s for s in getattr(keep, "unknown_services", ()) if keep(f"{s}:*")]
+    # Part of a used service newer than the action database excluded (`newsvc:Delete*`): an
+    # Action list would either drop the service or grant what was excluded (`newsvc:*`), and
+    # Action and NotAction cannot share a statement. Only the statement as written does both.
+    if any(_partly_excluded(statement, service) for service in used_unknown):
+        return raw
     # Services newer than the action database: a wildcard granted them, and the list it
     # becomes would not. Kept whole where their use keeps them (`newsvc:*`).
-    unknown = sorted(
-        {
-            pattern
-            for service in getattr(keep, "unknown_services", ())
-            if keep(f"{service}:*")
-            for pattern in _unknown_service_patterns(statement, service)
-        }
-    )
-    if not kept and not unknown:
+    unknown = {p for service in used_unknown for p in _unknown_service_patterns(statement, service)}
+    # Actions newer than the database that usage shows as used: no expansion lists them, yet
+    # the original granted them (`s3:*` grants every s3 action, known or not).
+    named = {a.lower() for a in kept}
+    newer = {
+        a
+        for a in getattr(keep, "unknown_actions", ())
+        if a.lower() not in named and keep(a) and _statement_grants(statement, a)
+    }
+    if not kept and not newer and not unknown:
         return None
     patterns: list[str] = []
     if not statement.not_actions:
         # A pattern whose every action is kept stays as written (`s3:Get*`).
         patterns = [p for p in statement.actions if actions.expand(pattern=p) <= kept]
     covered = {a for p in patterns for a in actions.expand(pattern=p)}
-    patterns = sorted({*patterns, *compact(action_names=kept - covered), *unknown}, key=str.lower)
+    rest = (kept - covered) | {a for a in newer if not any(_matches(p, a) for p in patterns)}
+    compacted = compact(
+        action_names=rest, widen=lambda service: _grants_whole_service(statement, service)
+    )
+    written = {*patterns, *compacted, *unknown}
+    # `newsvc:*` makes `newsvc:GetThing` beside it redundant.
+    whole = {actions.service_of(action=p) for p in written if p.endswith(":*")}
+    patterns = sorted(
+        (p for p in written if p.endswith(":*") or actions.service_of(action=p) not in whole),
+        key=str.lower,
+    )
     reduced = {key: value for key, value in raw.items() if key not in ("Action", "NotAction")}
     reduced["Action"] = patterns[0] if len(patterns) == 1 else patterns
     # Keep AWS's usual key order: Sid, Effect, Action, Resource, Condition.
@@ -395,33 +428,85 @@ def _reduce_statement(statement, keep: Callable[[str], bool]) -> dict | None:
 def _statement_grants_service(statement, service: str) -> bool:
     """Whether an Allow statement's Action (or NotAction) reaches some action of a service
     the action database does not know."""
+    if statement.not_actions:
+        return not any(_pattern_covers(p, service) for p in statement.not_actions)
     return bool(_unknown_service_patterns(statement, service))
 
 
 def _unknown_service_patterns(statement, service: str) -> set[str]:
     """What of a service unknown to the action database a statement grants, as it would be
-    written again: `service:*` where a wider pattern covers it (`*`, `new*`, NotAction), its
-    own patterns (`newsvc:Get*`) as written."""
-    probe = f"{service}:*"
+    written again: `service:*` where a wider pattern covers it (`*`, `*:*`, `new*`, a NotAction
+    naming none of it), the part of it a pattern reaches otherwise (`newsvc:Get*` from
+    `*:Get*`). Nothing for a NotAction that excludes part of it: no Action list says that."""
+    whole = f"{service}:*"
     if statement.not_actions:
-        return set() if any(_pattern_covers(p, probe) for p in statement.not_actions) else {probe}
+        return {whole} if _grants_whole_service(statement, service) else set()
     found = set()
     for pattern in statement.actions:
-        if _pattern_covers(pattern, probe):
-            found.add(probe)
-        elif actions.service_of(action=pattern) == service:
-            found.add(pattern)
+        service_part, colon, name = pattern.strip().partition(":")
+        if _pattern_covers(pattern, service):
+            found.add(whole)
+        elif colon and _glob(service_part).fullmatch(service):
+            found.add(f"{service}:{name}")
     return found
 
 
-def _pattern_covers(pattern: str, probe: str) -> bool:
-    """`*`, `new*` and `newsvc:*` cover `newsvc:*`; `newsvc:Get*` only part of it."""
-    pattern = pattern.strip().lower()
-    return pattern == "*" or (pattern.endswith("*") and probe.startswith(pattern[:-1]))
+def _grants_whole_service(statement, service: str) -> bool:
+    """Whether an Allow statement grants every action of a service, those missing from the
+    action database included: only then may a list of its actions become `service:*`."""
+    if statement.not_actions:
+        return not any(_pattern_touches(p, service) for p in statement.not_actions)
+    return any(_pattern_covers(p, service) for p in statement.actions)
 
 
-def compact(*, action_names: Iterable[str]) -> list[str]:
-    """Sorted actions, with `service:*` where every action of a service is there."""
+def _partly_excluded(statement, service: str) -> bool:
+    return (
+        bool(statement.not_actions)
+        and not any(_pattern_covers(p, service) for p in statement.not_actions)
+        and any(_pattern_touches(p, service) for p in statement.not_actions)
+    )
+
+
+def _statement_grants(statement, action: str) -> bool:
+    if statement.not_actions:
+        return not any(_matches(p, action) for p in statement.not_actions)
+    return any(_matches(p, action) for p in statement.actions)
+
+
+def _pattern_covers(pattern: str, service: str) -> bool:
+    """`*`, `*:*`, `new*`, `n?wsvc:*` and `newsvc:*` match every action of newsvc;
+    `newsvc:Get*` only part of it. A pattern ending in `*` that matches `newsvc:` matches it
+    followed by any name."""
+    pattern = pattern.strip()
+    return pattern.endswith("*") and _glob(pattern).fullmatch(f"{service}:") is not None
+
+
+def _pattern_touches(pattern: str, service: str) -> bool:
+    """Whether a pattern may match some action of a service: its service part matches the
+    service (`*:Delete*`, `newsvc:Delete*`). IAM requires a service before the colon; a
+    pattern without one is said to touch every service, erring on the side that keeps an
+    exclusion."""
+    service_part, colon, _ = pattern.strip().partition(":")
+    return not colon or _glob(service_part).fullmatch(service) is not None
+
+
+def _matches(pattern: str, action: str) -> bool:
+    return _glob(pattern.strip()).fullmatch(action) is not None
+
+
+@cache
+def _glob(pattern: str) -> re.Pattern[str]:
+    """An IAM wildcard pattern as IAM matches it: case-insensitive, `*` any run, `?` one."""
+    body = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
+    return re.compile(body, re.IGNORECASE | re.DOTALL)
+
+
+def compact(
+    *, action_names: Iterable[str], widen: Callable[[str], bool] | None = None
+) -> list[str]:
+    """Sorted actions, with `service:*` where every action of a service is there and
+    ``widen(service)`` allows it: `service:*` also grants actions newer than the action
+    database, which a statement that excluded some of them (NotAction) never granted."""
     by_service: dict[str, set[str]] = {}
     for action in action_names:
         by_service.setdefault(actions.service_of(action=action), set()).add(action)
@@ -429,9 +514,9 @@ def compact(*, action_names: Iterable[str]) -> list[str]:
     for service in sorted(by_service):
         names = by_service[service]
         every = set(actions.actions_of(service=service))
-        if every and every <= names:
+        if every and every <= names and (widen is None or widen(service)):
             result.append(f"{service}:*")
-            names = names - every
+            continue  # it covers the rest of the service's names too
         result.extend(sorted(names, key=str.lower))
     return result
 
@@ -486,6 +571,7 @@ class _Judge:
         self.now, self.unused_days, self.stale_after = now, unused_days, stale_after
         self.keep = cache(self._keep)  # tens of thousands of calls for an admin policy
         self.keep.unknown_services = _used_unknown_services(self.usage, self.verdict)
+        self.keep.unknown_actions = _tracked_unknown_actions(self.usage, self.verdict)
 
     def verdict(self, service: str) -> str:
         if self.too_new:
@@ -525,6 +611,20 @@ def _used_unknown_services(
     return sorted(s for s in usage if verdict(s) == USED and not actions.actions_of(service=s))
 
 
+def _tracked_unknown_actions(
+    usage: Mapping[str, ServiceUsage], verdict: Callable[[str], str]
+) -> list[str]:
+    """Actions AWS tracks for a used service that the action database does not know (newer
+    than it): `keep` judges them like any other, but no expansion of a wildcard lists them."""
+    return sorted(
+        action
+        for service, row in usage.items()
+        if verdict(service) == USED and row.actions
+        for action in row.actions
+        if not actions.is_known(action=action)
+    )
+
+
 def _group_keeper(
     policy: GrantedPolicy,
     principal: Principal,
@@ -558,6 +658,7 @@ def _group_keeper(
         return action.lower() in named or group_judge.keep(action)
 
     keep.unknown_services = group_judge.keep.unknown_services
+    keep.unknown_actions = group_judge.keep.unknown_actions
     return keep
 
 
