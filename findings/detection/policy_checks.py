@@ -11,7 +11,7 @@ from functools import cache
 from policy_sentry.querying.actions import get_action_data
 
 from findings.detection.evidence import Check, Detected, Evidence, Principal, Thresholds
-from findings.policy.actions import database_version, spelling
+from findings.policy.actions import database_version, expand, spelling
 from findings.policy.documents import statements
 from findings.policy.effective import covered_actions
 from findings.policy.escalation import (
@@ -96,8 +96,8 @@ def _action_facts(action: str) -> tuple[str, tuple[str, ...]]:
     return level, formats
 
 
-def _is_broad(statement) -> bool:
-    return any(a == "*" or a.endswith(":*") or a == "*:*" for a in statement.actions)
+def _is_broad_pattern(pattern: str) -> bool:
+    return pattern == "*" or pattern.endswith(":*")
 
 
 # `s3:Get*` and `ec2:Describe*` on "*" name hundreds of actions and resource formats: the
@@ -123,11 +123,19 @@ def unscoped_resource(*, ev: Evidence, t: Thresholds) -> Iterator[Detected]:
                     or statement.not_actions
                     or statement.not_resources
                     or "*" not in statement.resources
-                    or _is_broad(statement)  # full-admin and service-wildcard report these
                 ):
                     continue
+                # `*` and `svc:*` are full-admin's and service-wildcard's to report; the rest
+                # of their statement is this check's (a statement with s3:* beside
+                # dynamodb:DeleteTable was skipped whole).
+                narrow = {
+                    a.lower()
+                    for pattern in statement.actions
+                    if not _is_broad_pattern(pattern)
+                    for a in expand(pattern=pattern)
+                }
                 scoped = {}
-                for action in sorted(covered_actions(statement=statement) & perms.allowed):
+                for action in sorted(narrow & perms.allowed):
                     level, formats = _action_facts(spelling(action=action))
                     if formats:
                         scoped[spelling(action=action)] = (level, formats)

@@ -81,6 +81,8 @@ def test_an_explicit_deny_removes_the_escalation():
         (allow(["ec2:DescribeInstances", "s3:GetObject"]), ["s3:GetObject"]),
         (allow("s3:GetObject", "arn:aws:s3:::bucket/*"), []),
         (allow("s3:*"), []),  # service-wildcard reports it
+        # ... and only it: the statement's other actions are this check's
+        (allow(["s3:*", "dynamodb:GetItem"]), ["dynamodb:GetItem"]),
     ],
 )
 def test_unscoped_resource_reports_only_actions_that_could_be_scoped(statement, reported):
