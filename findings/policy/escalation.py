@@ -42,6 +42,7 @@ RHINO_2 = (
     "(Spencer Gietzen, 2019)"
 )
 BISHOP_FOX = "Bishop Fox, iam-vulnerable (Seth Art, 2021): privesc paths"
+PATHFINDING = "Datadog, pathfinding.cloud (2025), path"
 AWS_BOUNDARIES = (
     "AWS IAM User Guide, 'Permissions boundaries for IAM entities': a delegated administrator "
     "must be denied changing or removing their own boundary"
@@ -73,8 +74,10 @@ class Method:
     runs_as: str = ""
 
 
-def _existing(method_id: str, action: str, runs_as: str, source: str) -> Method:
-    return Method(method_id, action, "role", "more-privileged", source, runs_as=runs_as)
+def _existing(
+    method_id: str, action: str, runs_as: str, source: str, also: tuple[str, ...] = ()
+) -> Method:
+    return Method(method_id, action, "role", "more-privileged", source, also, runs_as=runs_as)
 
 
 def _pass(method_id: str, service: str, also: tuple[str, ...], source: str) -> Method:
@@ -127,6 +130,55 @@ METHODS: tuple[Method, ...] = (
               BISHOP_FOX),
     _existing("StartSessionOnInstanceWithRole", "ssm:StartSession", "ec2.amazonaws.com",
               BISHOP_FOX),
+    # pathfinding.cloud's further paths: new resources a passed role runs ...
+    _pass("PassExistingRoleToNewAppRunnerService", "tasks.apprunner.amazonaws.com",
+          ("apprunner:CreateService",), f"{PATHFINDING} apprunner-001"),
+    _pass("PassExistingRoleToNewStackSet", "cloudformation.amazonaws.com",
+          ("cloudformation:CreateStackSet", "cloudformation:CreateStackInstances"),
+          f"{PATHFINDING} cloudformation-003"),
+    _pass("PassExistingRoleToNewCodeBuildBatch", "codebuild.amazonaws.com",
+          ("codebuild:CreateProject", "codebuild:StartBuildBatch"), f"{PATHFINDING} codebuild-004"),
+    _pass("PassExistingRoleToNewSpotInstance", "ec2.amazonaws.com",
+          ("ec2:RequestSpotInstances",), f"{PATHFINDING} ec2-003"),
+    _pass("PassExistingRoleToNewEcsService", "ecs-tasks.amazonaws.com",
+          ("ecs:RegisterTaskDefinition", "ecs:CreateService"), f"{PATHFINDING} ecs-003"),
+    _pass("PassExistingRoleToNewEcsTaskStarted", "ecs-tasks.amazonaws.com",
+          ("ecs:RegisterTaskDefinition", "ecs:StartTask"), f"{PATHFINDING} ecs-005"),
+    _pass("PassExistingRoleToNewGlueJob", "glue.amazonaws.com",
+          ("glue:CreateJob", "glue:StartJobRun"), f"{PATHFINDING} glue-003"),
+    _pass("PassExistingRoleToNewGlueJobTriggered", "glue.amazonaws.com",
+          ("glue:CreateJob", "glue:CreateTrigger"), f"{PATHFINDING} glue-004"),
+    _pass("PassExistingRoleToUpdatedGlueJob", "glue.amazonaws.com",
+          ("glue:UpdateJob", "glue:StartJobRun"), f"{PATHFINDING} glue-005"),
+    _pass("PassExistingRoleToUpdatedGlueJobTriggered", "glue.amazonaws.com",
+          ("glue:UpdateJob", "glue:CreateTrigger"), f"{PATHFINDING} glue-006"),
+    _pass("PassExistingRoleToNewLambdaThenAddPermission", "lambda.amazonaws.com",
+          ("lambda:CreateFunction", "lambda:AddPermission"), f"{PATHFINDING} lambda-006"),
+    _pass("PassExistingRoleToNewSageMakerTrainingJob", "sagemaker.amazonaws.com",
+          ("sagemaker:CreateTrainingJob",), f"{PATHFINDING} sagemaker-002"),
+    _pass("PassExistingRoleToNewSageMakerProcessingJob", "sagemaker.amazonaws.com",
+          ("sagemaker:CreateProcessingJob",), f"{PATHFINDING} sagemaker-003"),
+    # ... and existing resources that run as a role, made to run the principal's code.
+    _existing("UpdateExistingAppRunnerService", "apprunner:UpdateService",
+              "tasks.apprunner.amazonaws.com", f"{PATHFINDING} apprunner-002"),
+    _existing("UpdateExistingStackWithItsRole", "cloudformation:UpdateStack",
+              "cloudformation.amazonaws.com", f"{PATHFINDING} cloudformation-002"),
+    _existing("StartBuildOfExistingProjectWithNewBuildspec", "codebuild:StartBuild",
+              "codebuild.amazonaws.com", f"{PATHFINDING} codebuild-002"),
+    _existing("StartBuildBatchOfExistingProject", "codebuild:StartBuildBatch",
+              "codebuild.amazonaws.com", f"{PATHFINDING} codebuild-003"),
+    _existing("ChangeUserDataOfExistingInstance", "ec2:ModifyInstanceAttribute",
+              "ec2.amazonaws.com", f"{PATHFINDING} ec2-002",
+              ("ec2:StopInstances", "ec2:StartInstances")),
+    _existing("ChangeExistingLaunchTemplate", "ec2:CreateLaunchTemplateVersion",
+              "ec2.amazonaws.com", f"{PATHFINDING} ec2-004", ("ec2:ModifyLaunchTemplate",)),
+    _existing("SendSshKeyToInstanceWithRole", "ec2-instance-connect:SendSSHPublicKey",
+              "ec2.amazonaws.com", f"{PATHFINDING} ec2instanceconnect-003"),
+    _existing("LifecycleConfigOnExistingSageMakerNotebook",
+              "sagemaker:CreateNotebookInstanceLifecycleConfig", "sagemaker.amazonaws.com",
+              f"{PATHFINDING} sagemaker-005",
+              ("sagemaker:StopNotebookInstance", "sagemaker:UpdateNotebookInstance",
+               "sagemaker:StartNotebookInstance")),
     # A principal whose boundary caps what its own policies grant may lift the cap.
     Method("DeleteOwnUserPermissionsBoundary", "iam:DeleteUserPermissionsBoundary", "user",
            "own-boundary", AWS_BOUNDARIES),

@@ -21,7 +21,8 @@ ROOT_TRUST = {
     ]
 }
 BOUNDARY_CONDITION = {"StringEquals": {"iam:PermissionsBoundary": f"{IAM}:policy/boundary"}}
-# A role that code run by Lambda, Glue, SageMaker or EC2 can use, with access dev does not have.
+# A role that code run by Lambda, Glue, SageMaker, EC2, CloudFormation, CodeBuild or App Runner
+# can use, with access dev does not have.
 RUNNER = f"{IAM}:role/runner"
 RUNS_CODE_TRUST = {
     "Statement": [
@@ -33,6 +34,9 @@ RUNS_CODE_TRUST = {
                     "glue.amazonaws.com",
                     "sagemaker.amazonaws.com",
                     "ec2.amazonaws.com",
+                    "cloudformation.amazonaws.com",
+                    "codebuild.amazonaws.com",
+                    "tasks.apprunner.amazonaws.com",
                 ]
             },
             "Action": "sts:AssumeRole",
@@ -209,6 +213,56 @@ CASES = {
         [allow("ssm:*"), deny("ssm:StartSession")],
     ),
 }  # fmt: skip
+
+
+def passing(*actions_: str) -> tuple[list, list]:
+    """A pass-role method's case: the actions and PassRole; its twin may pass only `low`."""
+    return [allow(["iam:PassRole", *actions_])], [allow("iam:PassRole", LOW), allow(list(actions_))]
+
+
+def running(*actions_: str) -> tuple[list, list]:
+    """An existing resource's method: the actions; its twin is denied the first."""
+    return [allow(list(actions_))], [allow(list(actions_)), deny(actions_[0])]
+
+
+CASES |= {
+    "PassExistingRoleToNewAppRunnerService": passing("apprunner:CreateService"),
+    "PassExistingRoleToNewStackSet": passing(
+        "cloudformation:CreateStackSet", "cloudformation:CreateStackInstances"
+    ),
+    "PassExistingRoleToNewCodeBuildBatch": passing(
+        "codebuild:CreateProject", "codebuild:StartBuildBatch"
+    ),
+    "PassExistingRoleToNewSpotInstance": passing("ec2:RequestSpotInstances"),
+    "PassExistingRoleToNewEcsService": passing("ecs:RegisterTaskDefinition", "ecs:CreateService"),
+    "PassExistingRoleToNewEcsTaskStarted": passing("ecs:RegisterTaskDefinition", "ecs:StartTask"),
+    "PassExistingRoleToNewGlueJob": passing("glue:CreateJob", "glue:StartJobRun"),
+    "PassExistingRoleToNewGlueJobTriggered": passing("glue:CreateJob", "glue:CreateTrigger"),
+    "PassExistingRoleToUpdatedGlueJob": passing("glue:UpdateJob", "glue:StartJobRun"),
+    "PassExistingRoleToUpdatedGlueJobTriggered": passing("glue:UpdateJob", "glue:CreateTrigger"),
+    "PassExistingRoleToNewLambdaThenAddPermission": passing(
+        "lambda:CreateFunction", "lambda:AddPermission"
+    ),
+    "PassExistingRoleToNewSageMakerTrainingJob": passing("sagemaker:CreateTrainingJob"),
+    "PassExistingRoleToNewSageMakerProcessingJob": passing("sagemaker:CreateProcessingJob"),
+    "UpdateExistingAppRunnerService": running("apprunner:UpdateService"),
+    "UpdateExistingStackWithItsRole": running("cloudformation:UpdateStack"),
+    "StartBuildOfExistingProjectWithNewBuildspec": running("codebuild:StartBuild"),
+    "StartBuildBatchOfExistingProject": running("codebuild:StartBuildBatch"),
+    "ChangeUserDataOfExistingInstance": running(
+        "ec2:ModifyInstanceAttribute", "ec2:StopInstances", "ec2:StartInstances"
+    ),
+    "ChangeExistingLaunchTemplate": running(
+        "ec2:CreateLaunchTemplateVersion", "ec2:ModifyLaunchTemplate"
+    ),
+    "SendSshKeyToInstanceWithRole": running("ec2-instance-connect:SendSSHPublicKey"),
+    "LifecycleConfigOnExistingSageMakerNotebook": running(
+        "sagemaker:CreateNotebookInstanceLifecycleConfig",
+        "sagemaker:StopNotebookInstance",
+        "sagemaker:UpdateNotebookInstance",
+        "sagemaker:StartNotebookInstance",
+    ),
+}
 
 APP_ROLE = f"{IAM}:role/app"
 # method -> the principal whose own boundary it lifts, and the action
