@@ -1,6 +1,5 @@
 """/healthz: database and broker status for load balancers and compose healthchecks."""
 
-from django.conf import settings
 from django.contrib.auth.decorators import login_not_required
 from django.db import connection
 from django.http import JsonResponse
@@ -18,10 +17,12 @@ def database_status() -> str:
 
 
 def broker_status() -> str:
-    if not settings.CELERY_BROKER_URL:
-        return "not configured (tasks run in-process)"
     from iamreview.celery import app
 
+    # The Celery app's configuration, not settings.CELERY_BROKER_URL: `make run` (rundemo)
+    # points the app at its filesystem broker after settings are loaded.
+    if not app.conf.broker_url:
+        return "not configured (tasks run in-process)"
     try:
         with app.connection_for_write() as conn:
             conn.ensure_connection(max_retries=1, timeout=2)

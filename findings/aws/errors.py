@@ -78,8 +78,6 @@ REQUIRED_PERMISSION = {
     "GetAccountAuthorizationDetails": "iam:GetAccountAuthorizationDetails",
     "GenerateServiceLastAccessedDetails": "iam:GenerateServiceLastAccessedDetails",
     "GetServiceLastAccessedDetails": "iam:GetServiceLastAccessedDetails",
-    "ListAccountAliases": "iam:ListAccountAliases",
-    "GetRole": "iam:GetRole",
     "ListAnalyzers": "access-analyzer:ListAnalyzers",
     "GetAnalyzer": "access-analyzer:GetAnalyzer",
     "ListFindings": "access-analyzer:ListFindings",
@@ -87,9 +85,7 @@ REQUIRED_PERMISSION = {
     "GetFinding": "access-analyzer:GetFinding",
     "GetFindingV2": "access-analyzer:GetFinding",
     "ListAccounts": "organizations:ListAccounts",
-    "DescribeOrganization": "organizations:DescribeOrganization",
     "AssumeRole": "sts:AssumeRole",
-    "GetCallerIdentity": "sts:GetCallerIdentity",
 }
 
 ACCESS_DENIED_CODES = {

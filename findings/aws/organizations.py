@@ -7,7 +7,7 @@ from typing import Any
 
 from findings.aws.convert import optional_timestamp
 from findings.aws.errors import AWS_EXCEPTIONS, translate
-from findings.aws.records import OrgAccount, Organization
+from findings.aws.records import OrgAccount
 
 
 def list_organization_accounts(org: Any) -> tuple[OrgAccount, ...]:
@@ -26,20 +26,6 @@ def list_organization_accounts(org: Any) -> tuple[OrgAccount, ...]:
             request = {"NextToken": next_token}
     except AWS_EXCEPTIONS as exc:
         raise translate(exc, operation="ListAccounts") from exc
-
-
-def describe_organization(org: Any) -> Organization:
-    try:
-        item = org.describe_organization()["Organization"]
-    except AWS_EXCEPTIONS as exc:
-        raise translate(exc, operation="DescribeOrganization") from exc
-    return Organization(
-        id=item["Id"],
-        arn=item["Arn"],
-        management_account_id=item["MasterAccountId"],
-        management_account_email=item.get("MasterAccountEmail"),
-        feature_set=item.get("FeatureSet"),
-    )
 
 
 def _account(item: dict[str, Any]) -> OrgAccount:

@@ -270,12 +270,3 @@ class OrgAccount:
     state: str
     joined_at: datetime | None
     arn: str = ""  # arn:aws:organizations::MANAGEMENT:account/o-.../ID
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Organization:
-    id: str
-    arn: str
-    management_account_id: str
-    management_account_email: str | None
-    feature_set: str | None

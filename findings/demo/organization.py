@@ -69,7 +69,7 @@ class DemoAccount:
 @dataclass(frozen=True)
 class DemoOrganization:
     management_account_id: str
-    management_role_arn: str  # may also call organizations:ListAccounts/DescribeOrganization
+    management_role_arn: str  # may also call organizations:ListAccounts
     member_role_name: str
     external_id: str
     accounts: tuple[DemoAccount, ...]  # the management account first

@@ -164,19 +164,16 @@ THIRD_PARTY_ROLES = (
     ("observability-vendor-integration", OUTSIDE_ACCOUNT_IDS[0]),
     ("security-scanner-readonly", OUTSIDE_ACCOUNT_IDS[1]),
 )
-# What the collectors call (AWS_NOTES section 5); the management account adds org discovery.
+# What the collectors call: deploy/policies/collector-read-only.json without the right-sizing
+# actions. The management account adds organization discovery.
 COLLECTOR_ACTIONS = (
     "iam:GenerateCredentialReport", "iam:GetCredentialReport",
-    "iam:GetAccountAuthorizationDetails", "iam:GetRole",
+    "iam:GetAccountAuthorizationDetails",
     "iam:GenerateServiceLastAccessedDetails", "iam:GetServiceLastAccessedDetails",
-    "iam:ListAccountAliases", "access-analyzer:ListAnalyzers", "access-analyzer:GetAnalyzer",
+    "access-analyzer:ListAnalyzers", "access-analyzer:GetAnalyzer",
     "access-analyzer:ListFindings", "access-analyzer:GetFinding",
-    "access-analyzer:ListArchiveRules",
 )  # fmt: skip
-ORGANIZATION_DISCOVERY_ACTIONS = (
-    "organizations:ListAccounts",
-    "organizations:DescribeOrganization",
-)
+ORGANIZATION_DISCOVERY_ACTIONS = ("organizations:ListAccounts",)
 
 
 # --- Plans --------------------------------------------------------------------------------------

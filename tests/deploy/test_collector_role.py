@@ -1,5 +1,5 @@
-"""The collector role as code: the CloudFormation template and the Terraform module grant exactly
-the README's read-only permissions, cover every AWS call the collectors make, and validate."""
+"""The collector role as code: the CloudFormation template, the Terraform module's policy files
+and the README grant exactly the AWS calls the code makes (no more, no fewer), and validate."""
 
 import ast
 import json
@@ -27,9 +27,23 @@ SERVICE_PREFIXES = {
     "iam": "iam",
     "accessanalyzer": "access-analyzer",
     "organizations": "organizations",
+    "sts": "sts",
 }
 # Actions that authorise something other than one API operation of the same name.
 PERMISSION_ONLY_ACTIONS = {"iam:PassRole", "s3:ListBucket"}
+# What the collector's policies may grant beyond the calls the code makes, and why. Anything
+# else granted and never called is over-privilege and fails the test.
+GRANTED_BUT_NOT_CALLED = {
+    # StartPolicyGeneration hands the CloudTrail access role to Access Analyzer: AWS checks that
+    # the caller may pass that role (policy-generation-start.json, on that one role only).
+    "iam:PassRole",
+}
+# "Generate from CloudTrail" is optional (an account given a trail and an access role): its
+# calls are granted by policy-generation-start.json, attached only then, not by the base policy.
+POLICY_GENERATION_CALLS = {
+    "access-analyzer:StartPolicyGeneration",
+    "access-analyzer:GetGeneratedPolicy",
+}
 
 POLICY_GRAMMAR = {
     "type": "object",
@@ -76,16 +90,46 @@ def actions_of(document: dict) -> set[str]:
     return found
 
 
-def readme_read_only_policy() -> dict:
+def readme_section(heading: str) -> str:
     readme = (ROOT / "README.md").read_text()
-    section = readme.split("### The read-only role each account needs", 1)[1]
-    return json.loads(re.search(r"```json\n(.*?)```", section, re.S).group(1))
+    section = readme.split(f"\n{heading}\n", 1)[1]
+    return re.split(r"\n#{2,3} ", section, maxsplit=1)[0]
+
+
+def readme_json(heading: str) -> list[dict]:
+    """The JSON snippets of a README section, parsed (a snippet that does not parse fails)."""
+    return [
+        json.loads(block)
+        for block in re.findall(r"```json\n(.*?)```", readme_section(heading), re.S)
+    ]
+
+
+def readme_trust_policy() -> dict:
+    return readme_json("### The read-only role each account needs")[0]
+
+
+def readme_read_only_policy() -> dict:
+    return readme_json("### The read-only role each account needs")[1]
+
+
+def readme_collector_policy() -> dict:
+    (policy,) = readme_json("### The collector's own permissions")
+    return policy
+
+
+def readme_paragraph_actions(start: str) -> set[str]:
+    """The actions named in the README paragraph that begins with ``start``."""
+    section = readme_section("### The read-only role each account needs")
+    paragraph = re.search(rf"^{re.escape(start)}.*?(?:\n\n|\Z)", section, re.S | re.M).group(0)
+    return set(re.findall(r"`([a-z-]+:[A-Za-z]+)`", paragraph))
 
 
 def readme_organization_actions() -> set[str]:
-    readme = (ROOT / "README.md").read_text()
-    sentence = re.search(r"For Organizations discovery.*?\n\(", readme, re.S).group(0)
-    return set(re.findall(r"`(organizations:[A-Za-z]+)`", sentence))
+    return readme_paragraph_actions("For Organizations discovery")
+
+
+def readme_policy_generation_actions() -> set[str]:
+    return readme_paragraph_actions('"Generate from CloudTrail" is optional')
 
 
 def policy_file(name: str, **values: str) -> dict:
@@ -113,8 +157,9 @@ def inline_policies(resource: dict) -> dict[str, dict]:
     return found
 
 
-def operations_the_collectors_call() -> set[str]:
-    """Every botocore client method named in findings/aws, as IAM actions."""
+def operations_the_code_calls() -> set[str]:
+    """Every botocore client method named in findings/aws, as IAM actions. Only that package
+    talks to AWS (tests/findings/test_architecture.py keeps boto3 out of the rest)."""
     session = botocore.session.get_session()
     methods = {}
     for service, prefix in SERVICE_PREFIXES.items():
@@ -144,14 +189,66 @@ def test_the_template_grants_exactly_the_readme_permissions():
     assert actions_of(policy_file("collector-read-only.json")) == readme
     assert actions_of(policies["IAMReviewOrganizationDiscovery"]) == readme_organization_actions()
     assert actions_of(policy_file("organization-reader.json")) == readme_organization_actions()
+    generation = policy_file(
+        "policy-generation-start.json", generation_role_arn="arn:aws:iam::1:role/x"
+    )
+    assert actions_of(policies["IAMReviewPolicyGeneration"]) == actions_of(generation)
+    assert readme_policy_generation_actions() == actions_of(generation)
 
 
-def test_every_aws_call_the_collectors_make_is_granted():
-    called = operations_the_collectors_call()
+def test_the_policies_grant_exactly_what_the_code_calls():
+    called = operations_the_code_calls()
     assert {"iam:GetAccountAuthorizationDetails", "access-analyzer:GetFinding"} <= called
-    organization = {action for action in called if action.startswith("organizations:")}
-    assert called - organization <= actions_of(readme_read_only_policy())
-    assert organization <= readme_organization_actions()
+    granted = (
+        actions_of(policy_file("collector-read-only.json"))
+        | actions_of(policy_file("organization-reader.json"))
+        | actions_of(
+            policy_file("policy-generation-start.json", generation_role_arn="arn:aws:iam::1:role/x")
+        )
+        | actions_of(readme_collector_policy())
+    )
+    never_called = granted - called - GRANTED_BUT_NOT_CALLED
+    not_granted = called - granted
+    assert (never_called, not_granted) == (set(), set())
+
+
+def test_each_policy_grants_the_calls_of_its_own_feature_only():
+    called = operations_the_code_calls()
+    discovery = {action for action in called if action.startswith("organizations:")}
+    assumed = {action for action in called if action.startswith("sts:")}
+    assert called >= POLICY_GENERATION_CALLS
+    assert actions_of(policy_file("collector-read-only.json")) == (
+        called - discovery - assumed - POLICY_GENERATION_CALLS
+    )
+    assert actions_of(policy_file("organization-reader.json")) == discovery
+    generation = policy_file(
+        "policy-generation-start.json", generation_role_arn="arn:aws:iam::1:role/x"
+    )
+    assert actions_of(generation) - GRANTED_BUT_NOT_CALLED == POLICY_GENERATION_CALLS
+    assert actions_of(readme_collector_policy()) == assumed == {"sts:AssumeRole"}
+
+
+def test_the_readme_trust_policy_is_the_one_deploy_creates():
+    (readme,) = readme_trust_policy()["Statement"]
+    (deployed,) = template()["Resources"]["CollectorRole"]["Properties"][
+        "AssumeRolePolicyDocument"
+    ]["Statement"]
+    assert readme["Action"] == deployed["Action"] == "sts:AssumeRole"
+    assert set(readme["Principal"]) == set(deployed["Principal"]) == {"AWS"}
+    assert set(readme["Condition"]["StringEquals"]) == {"sts:ExternalId"}
+    assert set(deployed["Condition"]["StringEquals"]) == {"sts:ExternalId"}
+
+
+def test_the_collector_may_assume_the_role_deploy_creates_in_any_account():
+    (statement,) = readme_collector_policy()["Statement"]
+    role_name = template()["Parameters"]["RoleName"]["Default"]
+    assert statement["Resource"] == f"arn:aws:iam::*:role/{role_name}"
+    terraform = {
+        name.strip('"'): value
+        for block in hcl2.load((MODULE / "variables.tf").open())["variable"]
+        for name, value in block.items()
+    }
+    assert terraform["role_name"]["default"].strip('"') == role_name
 
 
 def test_the_role_trusts_only_the_collector_with_the_external_id():

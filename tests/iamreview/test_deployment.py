@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -62,6 +63,24 @@ def test_missing_audit_log_key_with_debug_off_fails_with_a_clear_message():
     assert "AUDIT_LOG_KEY must be set when DEBUG is off" in result.stderr
 
 
+@pytest.mark.parametrize("name", ["SECRET_KEY", "AUDIT_LOG_KEY"])
+def test_check_deploy_refuses_a_placeholder_key(name):
+    keys = {"SECRET_KEY": secrets.token_urlsafe(50), "AUDIT_LOG_KEY": secrets.token_urlsafe(32)}
+    keys[name] = "change-me-to-a-long-random-string"
+    result = manage(
+        "check", "--deploy", env={"DEBUG": "False", "ALLOWED_HOSTS": "example.com", **keys}
+    )
+    assert result.returncode != 0
+    assert "iamreview.E001" in result.stderr and f"{name} is a placeholder" in result.stderr
+
+
+def test_env_example_leaves_the_secrets_empty():
+    # A placeholder passes "must be set" and is the same for everyone who copies the file.
+    example = (ROOT / ".env.example").read_text()
+    for name in ("SECRET_KEY", "AUDIT_LOG_KEY", "POSTGRES_PASSWORD"):
+        assert re.search(rf"^{name}=$", example, re.M), name
+
+
 def test_every_setting_is_documented_in_env_example():
     example = (ROOT / ".env.example").read_text()
     undocumented = {name for name in settings_names() if not re.search(rf"\b{name}=", example)}
@@ -74,8 +93,8 @@ def compose():
 
 def test_compose_defines_the_production_services_from_one_image():
     services = compose()["services"]
-    assert set(services) >= {"web", "worker", "beat", "postgres", "redis", "mailpit"}
-    for name in ("web", "worker", "beat"):
+    assert set(services) >= {"migrate", "web", "worker", "beat", "postgres", "redis", "mailpit"}
+    for name in ("migrate", "web", "worker", "beat"):
         assert services[name]["build"] == "."
         assert services[name]["env_file"] == ".env"
     assert "gunicorn iamreview.wsgi" in services["web"]["command"]
@@ -93,6 +112,34 @@ def test_web_waits_for_a_healthy_postgres_and_redis():
     depends = services["web"]["depends_on"]
     assert depends["postgres"]["condition"] == "service_healthy"
     assert depends["redis"]["condition"] == "service_healthy"
+
+
+def test_web_worker_and_beat_start_after_the_migrations_have_finished():
+    services = compose()["services"]
+    migrate = services["migrate"]
+    assert "manage.py migrate --noinput" in migrate["command"]
+    # Placeholder keys stop the stack before anything starts.
+    assert "manage.py check --deploy --fail-level ERROR &&" in migrate["command"]
+    # It exits when done: restarting it would run it forever.
+    assert migrate["restart"] == "no"
+    assert migrate["depends_on"]["postgres"]["condition"] == "service_healthy"
+    for name in ("web", "worker", "beat"):
+        depends = services[name]["depends_on"]
+        assert depends["migrate"]["condition"] == "service_completed_successfully", name
+        assert "migrate" not in services[name]["command"], name
+
+
+def test_published_ports_are_on_the_hosts_loopback_only():
+    # gunicorn speaks plain HTTP and mailpit's UI has no login: only the TLS proxy on the host
+    # (or someone already on it) may reach them.
+    services = compose()["services"]
+    published = {
+        name: service["ports"] for name, service in services.items() if service.get("ports")
+    }
+    assert set(published) == {"web", "mailpit"}
+    for name, ports in published.items():
+        assert all(str(port).startswith("127.0.0.1:") for port in ports), (name, ports)
+    assert services["web"]["ports"] == ["127.0.0.1:${WEB_PORT:-8000}:8000"]
 
 
 def test_compose_variables_are_settings_and_point_at_the_compose_services():

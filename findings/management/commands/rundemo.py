@@ -4,6 +4,7 @@ import signal
 import socket
 import subprocess
 import sys
+from pathlib import Path
 
 from django.conf import settings
 from django.core.management import call_command
@@ -32,10 +33,9 @@ class OneLineSimulatorErrors(logging.Filter):
         return True
 
 
-def start_worker() -> subprocess.Popen:
-    """A real Celery worker in its own process, on the filesystem broker: "Collect now" returns
-    at once and the page follows the runs. This process sends its tasks to the same folder."""
-    folder = settings.VAR_DIR / "celery-broker"
+def use_filesystem_broker(folder: Path) -> None:
+    """Send this process's tasks to the filesystem broker in ``folder``; the worker started
+    from this process's environment reads the same folder."""
     prepare_folder(folder)
     os.environ.update(CELERY_BROKER_URL=FILESYSTEM_BROKER_URL, CELERY_BROKER_FOLDER=str(folder))
     celery_app.conf.update(
@@ -44,6 +44,12 @@ def start_worker() -> subprocess.Popen:
         result_backend=None,
         task_always_eager=False,
     )
+
+
+def start_worker() -> subprocess.Popen:
+    """A real Celery worker in its own process, on the filesystem broker: "Collect now" returns
+    at once and the page follows the runs. This process sends its tasks to the same folder."""
+    use_filesystem_broker(settings.VAR_DIR / "celery-broker")
     command = [sys.executable, "-m", "celery", "--quiet", "-A", "iamreview", "worker"]
     command += ["--pool=solo", "--without-mingle", "--without-gossip", "--without-heartbeat"]
     command += ["--loglevel=WARNING"]

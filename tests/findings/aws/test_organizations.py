@@ -6,7 +6,7 @@ from botocore.stub import Stubber
 from moto import mock_aws
 
 from findings.aws.errors import AwsError
-from findings.aws.organizations import describe_organization, list_organization_accounts
+from findings.aws.organizations import list_organization_accounts
 from findings.aws.session import client
 
 JOINED = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
@@ -51,23 +51,13 @@ def test_accounts_created_in_the_organization_are_listed_with_their_state():
     assert member.joined_at.tzinfo is UTC
 
 
-@mock_aws
-def test_the_organization_is_described():
-    org = client(boto3.Session(), "organizations")
-    created = org.create_organization(FeatureSet="ALL")["Organization"]
-
-    organization = describe_organization(org)
-
-    assert organization.id == created["Id"]
-    assert organization.management_account_id == "123456789012"
-    assert organization.feature_set == "ALL"
-
-
-@mock_aws
-def test_an_account_outside_any_organization_gets_a_readable_error():
-    org = client(boto3.Session(), "organizations")
+def test_an_account_outside_any_organization_gets_a_readable_error(stubbed_org):
+    org, stubber = stubbed_org
+    stubber.add_client_error(
+        "list_accounts", "AWSOrganizationsNotInUseException", "not in use", 400
+    )
     with pytest.raises(AwsError) as raised:
-        describe_organization(org)
+        list_organization_accounts(org)
     assert raised.value.readable() == "This account is not a member of an AWS Organization"
 
 
