@@ -6,6 +6,8 @@ from this address) is locked after AXES_FAILURE_LIMIT failures, and an address i
 every account only after AXES_ADDRESS_FAILURE_LIMIT failures across accounts (password spraying).
 """
 
+import ipaddress
+
 from axes.attempts import get_cool_off_threshold
 from axes.handlers.database import AxesDatabaseHandler
 from axes.helpers import get_failure_limit
@@ -39,3 +41,24 @@ class PairAndAddressLockout(AxesDatabaseHandler):
         if settings.AXES_COOLOFF_TIME is not None:
             attempts = attempts.filter(attempt_time__gte=get_cool_off_threshold(request))
         return attempts.aggregate(total=Sum("failures_since_start"))["total"] or 0
+
+
+def client_address(request) -> str | None:
+    """The address a login attempt comes from, for the lockout.
+
+    Behind a proxy (BEHIND_PROXY) every connection is the proxy's: all logins shared one
+    address, so a stranger's 50 failures locked everyone out. The proxy appends the address it
+    was connected from to X-Forwarded-For; entries left of that are whatever the client sent,
+    so the entry TRUSTED_PROXY_HOPS from the right is the one to believe. Anything that is not
+    an address falls back to the connection's."""
+    connection = request.META.get("REMOTE_ADDR")
+    if not settings.BEHIND_PROXY:
+        return connection
+    forwarded = [part.strip() for part in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",")]
+    hops = settings.TRUSTED_PROXY_HOPS
+    if hops < 1 or len(forwarded) < hops:
+        return connection
+    try:
+        return str(ipaddress.ip_address(forwarded[-hops]))
+    except ValueError:
+        return connection

@@ -89,6 +89,60 @@ def test_password_spraying_from_one_address_locks_that_address_for_everyone(
     assert log_in(client, approver.email, "10.0.0.1").status_code == 302
 
 
+PROXY = "172.18.0.1"  # every connection behind a proxy comes from it
+
+
+def through_proxy(client, email: str, password: str, forwarded: str):
+    return client.post(
+        "/accounts/login/",
+        {"username": email, "password": password},
+        REMOTE_ADDR=PROXY,
+        HTTP_X_FORWARDED_FOR=forwarded,
+    )
+
+
+def test_behind_a_proxy_the_owner_is_not_locked_out_by_a_stranger_guessing_elsewhere(
+    client, reviewer, settings
+):
+    """Every login came from the proxy's address: a stranger's failures locked the owner
+    out, and 50 failures from anyone locked out everybody."""
+    settings.BEHIND_PROXY = True
+    for _ in range(settings.AXES_FAILURE_LIMIT):
+        through_proxy(client, reviewer.email, "wrong", "203.0.113.9")
+
+    assert through_proxy(client, reviewer.email, "wrong", "203.0.113.9").status_code == 429
+    assert through_proxy(client, reviewer.email, PASSWORD, "10.0.0.1").status_code == 302
+
+
+def test_behind_a_proxy_a_forged_forwarded_address_does_not_escape_the_lock(
+    client, reviewer, settings
+):
+    """The client may send its own X-Forwarded-For; the proxy appends the address it saw, and
+    only that right-most entry is believed."""
+    settings.BEHIND_PROXY = True
+    for n in range(settings.AXES_FAILURE_LIMIT):
+        through_proxy(client, reviewer.email, "wrong", f"10.9.9.{n}, 203.0.113.9")
+
+    locked = through_proxy(client, reviewer.email, PASSWORD, "10.9.9.99, 203.0.113.9")
+    assert locked.status_code == 429
+
+
+def test_without_a_proxy_a_forwarded_address_is_ignored(client, reviewer, settings):
+    settings.BEHIND_PROXY = False
+    for n in range(settings.AXES_FAILURE_LIMIT):
+        through_proxy(client, reviewer.email, "wrong", f"203.0.113.{n}")
+
+    assert through_proxy(client, reviewer.email, PASSWORD, "10.0.0.1").status_code == 429
+
+
+@pytest.mark.parametrize("forwarded", ["", "not-an-address", "1.2.3.4, ", "999.1.1.1"])
+def test_behind_a_proxy_an_odd_forwarded_header_falls_back_to_the_connection(
+    client, reviewer, settings, forwarded
+):
+    settings.BEHIND_PROXY = True
+    assert through_proxy(client, reviewer.email, PASSWORD, forwarded).status_code == 302
+
+
 def test_logout_needs_a_post_and_ends_the_session(client, reviewer):
     client.force_login(reviewer)
     assert client.get("/accounts/logout/").status_code == 405
