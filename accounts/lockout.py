@@ -31,7 +31,12 @@ class PairAndAddressLockout(AxesDatabaseHandler):
     def get_failures(self, request, credentials: dict | None = None) -> int:
         """The pair's failures; the lockout count itself when the address is spraying (axes
         compares this with AXES_FAILURE_LIMIT both before a login and after a failure)."""
-        pair = super().get_failures(request, credentials)
+        # An attempt naming no account (a single sign-on callback: the provider, not a form,
+        # says who) has no pair of its own: its failures count against the address only.
+        # Counted as one pair (no account, this address), five refused callbacks locked single
+        # sign-on for everyone behind that address.
+        named = username_of(request, credentials) is not None
+        pair = super().get_failures(request, credentials) if named else 0
         if self.address_failures(request) >= settings.AXES_ADDRESS_FAILURE_LIMIT:
             return max(pair, get_failure_limit(request, credentials))
         return pair

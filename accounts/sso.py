@@ -4,8 +4,11 @@ People are matched by email, created on first login, and their roles set from th
 through OIDC_ROLE_MAP on every login: a role the claim no longer maps to is removed.
 """
 
+import unicodedata
+
 from django.conf import settings
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.validators import validate_email
 from mozilla_django_oidc.auth import OIDCAuthenticationBackend
 
 from accounts.backends import OneQueryPermissions
@@ -14,6 +17,7 @@ from accounts.people import set_roles
 from accounts.permissions import Role
 
 SOURCE = "sso"
+EMAIL_MAX_LENGTH = 254  # the email column's, and RFC 5321's
 
 
 def roles_from_claims(*, claims: dict, claim: str, role_map: dict[str, list[str]]) -> set[Role]:
@@ -21,12 +25,41 @@ def roles_from_claims(*, claims: dict, claim: str, role_map: dict[str, list[str]
     values = claims.get(claim) or []
     if isinstance(values, str):
         values = [values]
-    return {Role.parse(name) for value in values for name in role_map.get(str(value), [])}
+    if not isinstance(values, list):
+        return set()
+    return {
+        Role.parse(name)
+        for value in values
+        if isinstance(value, str)
+        for name in role_map.get(value, [])
+    }
+
+
+def groups_claim_is_readable(*, claims: dict, claim: str) -> bool:
+    """Absent, one string, or a list of strings. Anything else (a number, an object) is refused
+    rather than read as "no groups", which would take every role away from the person."""
+    values = claims.get(claim)
+    return (
+        values is None
+        or isinstance(values, str)
+        or (isinstance(values, list) and all(isinstance(v, str) for v in values))
+    )
 
 
 def _email(claims: dict) -> str:
+    """The claim's email if it is one: a NUL, 300 characters or `not-an-email` made a 500 or
+    an account named after it."""
     email = claims.get("email")
-    return email.strip() if isinstance(email, str) else ""
+    if not isinstance(email, str):
+        return ""
+    email = email.strip()
+    if any(unicodedata.category(c) in ("Cc", "Cf") for c in email):
+        return ""  # control and format characters (NUL, right-to-left override)
+    try:
+        validate_email(email)
+    except ValidationError:
+        return ""
+    return email if len(email) <= EMAIL_MAX_LENGTH else ""
 
 
 def _verified(value) -> bool:
@@ -45,6 +78,7 @@ class SingleSignOnBackend(OneQueryPermissions, OIDCAuthenticationBackend):
         return (
             bool(_email(claims))
             and _verified(claims.get("email_verified", True))
+            and groups_claim_is_readable(claims=claims, claim=settings.OIDC_GROUPS_CLAIM)
             and super().verify_claims(claims)
         )
 

@@ -55,3 +55,43 @@ def test_a_new_person_is_created_whatever_the_name_claim_holds(backend, name):
     user = backend.create_user({"email": "Grace@Example.com", "name": name, "groups": []})
     assert User.objects.get(pk=user.pk).email == "grace@example.com"
     assert user.full_name == (name if isinstance(name, str) else "")
+
+
+@pytest.mark.parametrize(
+    "claims",
+    [
+        {"email": "ada@example.com\x00"},
+        {"email": "a" * 250 + "@example.com"},
+        {"email": "not-an-email"},
+        {"email": "ada@exa\u202emple.com"},
+        {"email": "ada@example.com", "groups": 1.5},
+        {"email": "ada@example.com", "groups": True},
+        {"email": "ada@example.com", "groups": {"admins": 1}},
+        {"email": "ada@example.com", "groups": ["admins", 7]},
+    ],
+)
+def test_claims_that_are_not_an_email_or_a_list_of_groups_refuse_the_login(backend, claims):
+    """Each was a 500 (a NUL, 264 characters, a number for groups) or an account named
+    `not-an-email`; a groups claim read as no groups would take every role away."""
+    assert backend.verify_claims(claims) is False
+
+
+def test_refused_single_sign_ons_do_not_lock_single_sign_on_for_everyone_at_the_address(
+    settings,
+):
+    """A callback names no account: five refused ones were one pair (no account, this
+    address) and locked single sign-on for everybody behind it for 15 minutes."""
+    from axes.handlers.proxy import AxesProxyHandler
+    from django.test import RequestFactory
+
+    def callback():
+        request = RequestFactory().get("/accounts/sso/callback/", REMOTE_ADDR="10.0.0.7")
+        AxesProxyHandler.update_request(request)
+        return request
+
+    for _ in range(settings.AXES_FAILURE_LIMIT + 1):
+        AxesProxyHandler.user_login_failed(sender=None, credentials={}, request=callback())
+
+    assert AxesProxyHandler.is_allowed(callback(), credentials={})
+    settings.AXES_ADDRESS_FAILURE_LIMIT = settings.AXES_FAILURE_LIMIT
+    assert not AxesProxyHandler.is_allowed(callback(), credentials={})  # spraying still stops
