@@ -143,8 +143,18 @@ def header_problem(request) -> str:
     return ""
 
 
+def length_problem(request) -> str:
+    """A Content-Length that is not a number of bytes: Django's reading of the body (forms,
+    JSON, the API) failed on it with a 500 (`int("abc")`). gunicorn refuses such a header;
+    `runserver` and other servers may not."""
+    length = request.META.get("CONTENT_LENGTH") or ""
+    if length and not (length.isascii() and length.isdigit()):
+        return f"the Content-Length header ({shown(length)[:40]!r}) is not a number of bytes"
+    return ""
+
+
 def request_problem(request) -> str:
-    if problem := header_problem(request):
+    if problem := header_problem(request) or length_problem(request):
         return problem
     try:
         if problem := _parameters_problem(request.GET, "query parameter"):

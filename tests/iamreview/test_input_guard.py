@@ -10,6 +10,8 @@ import pytest
 from accounts.models import LinkedIdentity
 from iamreview.input_guard import unusable_text
 
+FORM_CONTENT_TYPE = "application/x-www-form-urlencoded"
+
 pytestmark = pytest.mark.django_db
 
 
@@ -197,3 +199,16 @@ def test_the_quick_check_agrees_with_the_walk_that_names_the_place(document):
     from iamreview.input_guard import _first_unusable
 
     assert unusable_text(document) == _first_unusable(document, max_depth=64)
+
+
+@pytest.mark.parametrize("length", ["abc", "1e3", "-5", "\u0661\u0662"])
+@pytest.mark.parametrize(
+    ("url", "content_type"),
+    [("/api/releases", "application/json"), ("/accounts/login/", FORM_CONTENT_TYPE)],
+)
+def test_a_content_length_that_is_not_a_number_is_a_clear_400(client, length, url, content_type):
+    """Django's reading of the body failed on it with a 500, before any login."""
+    response = client.generic("POST", url, b"{}", content_type=content_type, CONTENT_LENGTH=length)
+
+    assert response.status_code == 400
+    assert "Content-Length header" in response.content.decode()
