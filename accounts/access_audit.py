@@ -71,7 +71,8 @@ _RELATIONS = {
 def _membership_changed(sender, instance, action, reverse, model, pk_set, **kwargs) -> None:
     forward, backward, forward_action, backward_action = _RELATIONS[sender]
     relation, audit_action = (backward, backward_action) if reverse else (forward, forward_action)
-    if relation is None:  # e.g. permission.group_set.add(...): record it on each group instead
+    if relation is None:  # permission.user_set.add(...): recorded on each user or group it gave
+        _permission_holders_changed(instance, action, model, pk_set, forward, forward_action)
         return
     if action.startswith("pre_"):
         instance._access_before = _names_of(instance, relation)
@@ -92,6 +93,38 @@ def _membership_changed(sender, instance, action, reverse, model, pk_set, **kwar
         before={relation: before},
         after={relation: after},
     )
+
+
+def _permission_holders_changed(
+    permission, action: str, model, pk_set, relation: str, audit_action: str
+) -> None:
+    """A permission given to or taken from users or groups from the permission's side
+    (`permission.user_set.add(user)`, `permission.group_set.clear()`): one entry per user or
+    group whose permissions changed, as if changed from its side. Nothing was recorded."""
+    if action.startswith("pre_"):
+        if pk_set is None:  # clear: every holder
+            holders = model.objects.filter(**{relation: permission})
+        else:
+            holders = model.objects.filter(pk__in=pk_set)
+        permission._holders_before = {h.pk: _names_of(h, relation) for h in holders}
+        return
+    if action not in {"post_add", "post_remove", "post_clear"}:
+        return
+    before_by_holder = getattr(permission, "_holders_before", {})
+    for holder in model.objects.filter(pk__in=list(before_by_holder)).order_by("pk"):
+        before, after = before_by_holder[holder.pk], _names_of(holder, relation)
+        if before == after:
+            continue
+        is_user = isinstance(holder, User)
+        record(
+            actor=current_actor(),
+            action=audit_action,
+            target_type="user" if is_user else "group",
+            target_id=holder.pk,
+            target_label=holder.email if is_user else holder.name,
+            before={relation: before},
+            after={relation: after},
+        )
 
 
 def _flags(user: User) -> dict:

@@ -103,6 +103,35 @@ def test_adding_a_person_from_the_groups_side_is_recorded_on_the_group(reviewer)
     assert entry.after == {"user_set": [reviewer.email]}
 
 
+def test_giving_and_taking_a_permission_from_its_own_side_is_recorded_on_each_holder(
+    reviewer, approver
+):
+    """permission.user_set.add(user) gave a reviewer manage-people rights, and
+    permission.group_set.add(group) a role sign-off rights, with no audit entry."""
+    manage = Permission.objects.get(codename="manage_people")
+    sign_off = Permission.objects.get(codename="sign_off_cycles")
+    auditors = Group.objects.get(name=Role.AUDITOR.value)
+
+    manage.user_set.add(reviewer, approver)
+    sign_off.group_set.add(auditors)
+    manage.user_set.remove(approver)
+    sign_off.group_set.clear()
+
+    users = entries("user.permissions_changed")
+    assert [(e.target_label, e.after) for e in users] == [
+        (reviewer.email, {"user_permissions": ["accounts.manage_people"]}),
+        (approver.email, {"user_permissions": ["accounts.manage_people"]}),
+        (approver.email, {"user_permissions": []}),
+    ]
+    given, *cleared = entries("group.permissions_changed")
+    assert given.target_label == Role.AUDITOR.value
+    assert "accounts.sign_off_cycles" in given.after["permissions"]
+    # clear() takes it from every role holding it: the Approver role too
+    assert {e.target_label for e in cleared} == {Role.AUDITOR.value, Role.APPROVER.value}
+    assert all("accounts.sign_off_cycles" not in e.after["permissions"] for e in cleared)
+    assert verify_chain().ok
+
+
 def test_logging_in_and_saving_other_fields_record_nothing(client, reviewer):
     count = AuditEntry.objects.count()
     client.force_login(reviewer)
