@@ -79,17 +79,21 @@ def _membership_changed(sender, instance, action, reverse, model, pk_set, **kwar
         return
     if action not in {"post_add", "post_remove", "post_clear"}:
         return
-    before = getattr(instance, "_access_before", [])
-    after = _names_of(instance, relation)
+    _record_change(instance, audit_action, relation, getattr(instance, "_access_before", []))
+
+
+def _record_change(holder, audit_action: str, relation: str, before: list[str]) -> None:
+    """One entry for a user's or group's relation, if it changed."""
+    after = _names_of(holder, relation)
     if before == after:
         return
-    is_user = isinstance(instance, User)
+    is_user = isinstance(holder, User)
     record(
         actor=current_actor(),
         action=audit_action,
         target_type="user" if is_user else "group",
-        target_id=instance.pk,
-        target_label=instance.email if is_user else instance.name,
+        target_id=holder.pk,
+        target_label=holder.email if is_user else holder.name,
         before={relation: before},
         after={relation: after},
     )
@@ -112,19 +116,7 @@ def _permission_holders_changed(
         return
     before_by_holder = getattr(permission, "_holders_before", {})
     for holder in model.objects.filter(pk__in=list(before_by_holder)).order_by("pk"):
-        before, after = before_by_holder[holder.pk], _names_of(holder, relation)
-        if before == after:
-            continue
-        is_user = isinstance(holder, User)
-        record(
-            actor=current_actor(),
-            action=audit_action,
-            target_type="user" if is_user else "group",
-            target_id=holder.pk,
-            target_label=holder.email if is_user else holder.name,
-            before={relation: before},
-            after={relation: after},
-        )
+        _record_change(holder, audit_action, relation, before_by_holder[holder.pk])
 
 
 def _flags(user: User) -> dict:
