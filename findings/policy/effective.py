@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from functools import cache, cached_property
+from functools import cache, cached_property, lru_cache
 from typing import Any
 
 from findings.policy import actions
@@ -62,6 +62,7 @@ def covered_actions(*, statement: Statement) -> frozenset[str]:
 _LITERALS = {"${*}": "\ue000", "${?}": "\ue001", "${$}": "\ue002"}
 _MARKED = {mark: re.escape(text[2]) for text, mark in _LITERALS.items()}
 _ANY_VALUE = "\ue003"
+_SELF = "\ue004"  # ${aws:username} when principals are compared: each one's own name
 _VARIABLE = re.compile(r"\$\{[^}]*\}")
 
 
@@ -99,6 +100,15 @@ def pattern_within(*, pattern: str, within: str) -> bool:
     """Whether every resource `pattern` names is one `within` names, judged on the text: a
     pattern's wildcards are matched as the characters they are."""
     return bool(_glob(within).match(pattern))
+
+
+@lru_cache(maxsize=100_000)
+def patterns_within(*, patterns: frozenset[str], within: frozenset[str]) -> bool:
+    """Whether each of `patterns` is within one of `within`: asked for the same two sets by
+    many pairs of principals (every role of an application has the same scoped grants)."""
+    return patterns <= within or all(
+        any(pattern_within(pattern=p, within=w) for w in within) for p in patterns
+    )
 
 
 def _pattern_matches(pattern: str | None, resource: str, *, unknown_matches: bool) -> bool:
@@ -226,7 +236,12 @@ class EffectivePermissions:
     @cached_property
     def scoped_resources(self) -> dict[str, frozenset[str]]:
         """Allowed action -> the resource patterns its Allows name, for the actions that are
-        not allowed everywhere; a variable that may be anything reads as "*"."""
+        not allowed everywhere, written to be compared between principals: `${aws:username}`
+        stays "the principal itself" (two users with AWS's manage-your-own-credentials policy
+        have the same grant, not each other's), and a variable that may be anything reads as
+        "*"."""
+        is_user = self._variables["aws:username"] is not None
+        comparable = {"aws:username": _SELF if is_user else None}
         found: dict[str, set[str]] = {}
         for _, statement in self._identity:
             if not statement.is_allow or statement.not_resources or "*" in statement.resources:
@@ -234,12 +249,21 @@ class EffectivePermissions:
             patterns = {
                 resolved.replace(_ANY_VALUE, "*")
                 for p in statement.resources
-                if (resolved := _substitute(p, self._variables)) is not None
+                if (resolved := _substitute(p, comparable)) is not None
             }
-            for action in covered_actions(statement=statement) & self.allowed:
-                if action not in self.everywhere:
-                    found.setdefault(action, set()).update(patterns)
+            for action in covered_actions(statement=statement) & self.scoped_actions:
+                found.setdefault(action, set()).update(patterns)
         return {action: frozenset(patterns) for action, patterns in found.items()}
+
+    @cached_property
+    def scoped_groups(self) -> dict[frozenset[str], frozenset[str]]:
+        """scoped_resources inverted: each set of resource patterns, and the actions granted on
+        exactly those. Few per principal (one per kind of statement), so comparing two
+        principals compares sets of patterns, not each of hundreds of actions."""
+        found: dict[frozenset[str], set[str]] = {}
+        for action, patterns in self.scoped_resources.items():
+            found.setdefault(patterns, set()).add(action)
+        return {patterns: frozenset(actions_) for patterns, actions_ in found.items()}
 
     @cached_property
     def is_admin(self) -> bool:

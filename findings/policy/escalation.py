@@ -30,7 +30,7 @@ from findings.policy.effective import (
     Policy,
     covered_actions,
     effective_permissions,
-    pattern_within,
+    patterns_within,
 )
 
 RHINO_1 = (
@@ -250,16 +250,30 @@ class Account:
         policy (an iam:PolicyARN condition naming the account's policies) attaches anything."""
         known = self._writable.get(perms.principal_arn)
         if known is None:
+            new = [self.unknown("policy"), *self._new_policy_names(perms)]
             known = tuple(
-                arn
-                for arn, action in [
-                    (self.unknown("policy"), "iam:CreatePolicy"),
-                    *((arn, "iam:CreatePolicyVersion") for arn in self.customer_policies),
-                ]
-                if perms.decide(action=action, resource=arn).allowed
+                dict.fromkeys(
+                    arn
+                    for arn, action in [
+                        *((arn, "iam:CreatePolicy") for arn in new),
+                        *((arn, "iam:CreatePolicyVersion") for arn in self.customer_policies),
+                    ]
+                    if perms.decide(action=action, resource=arn).allowed
+                )
             )
             self._writable[perms.principal_arn] = known
         return known
+
+    @staticmethod
+    def _new_policy_names(perms: EffectivePermissions) -> list[str]:
+        """A policy the principal may create where its grant names some (`policy/team-*`):
+        the delegated administrator's usual scope, which a made-up name never matched."""
+        patterns = perms.scoped_resources.get("iam:createpolicy", frozenset())
+        return sorted(
+            p.replace("*", "iamreview-new").replace("?", "x")
+            for p in patterns
+            if ":policy/" in p and p.isascii()  # a variable's mark is not a name
+        )
 
     @cached_property
     def _writable(self) -> dict[str, tuple[str, ...]]:
@@ -321,17 +335,14 @@ def more_privileged(*, target: EffectivePermissions | None, than: EffectivePermi
         return True
     if not than.scoped_actions:  # the principal has each of its actions on every resource
         return False
-    everywhere, theirs_by_action = target.everywhere, target.scoped_resources
-    mine_by_action = than.scoped_resources
-    for action in than.scoped_actions.intersection(target.allowed):
-        if action in everywhere:
-            return True
-        theirs = theirs_by_action.get(action, frozenset())
-        mine = mine_by_action.get(action, frozenset())
-        if theirs <= mine:  # the same patterns (the usual case): nothing to match
-            continue
-        if not all(any(pattern_within(pattern=t, within=m) for m in mine) for t in theirs):
-            return True
+    if not target.everywhere.isdisjoint(than.scoped_actions):
+        return True
+    for theirs, their_actions in target.scoped_groups.items():
+        for mine, my_actions in than.scoped_groups.items():
+            if not their_actions.isdisjoint(my_actions) and not patterns_within(
+                patterns=theirs, within=mine
+            ):
+                return True
     return False
 
 

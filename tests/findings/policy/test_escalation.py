@@ -325,6 +325,20 @@ def test_attaching_only_the_accounts_own_policies_escalates_when_it_may_write_on
             allow("iam:CreatePolicyVersion", f"{IAM}:policy/unused"),
         ]
     )
+    # the delegated administrator's pattern: create and attach policies named team-*
+    team = {"ArnLike": {"iam:PolicyARN": f"{IAM}:policy/team-*"}}
+    assert "AttachUserPolicy" in methods_of(
+        [
+            allow("iam:AttachUserPolicy", DEV, condition=team),
+            allow("iam:CreatePolicy", f"{IAM}:policy/team-*"),
+        ]
+    )
+    assert "AttachUserPolicy" not in methods_of(
+        [
+            allow("iam:AttachUserPolicy", DEV, condition=team),
+            allow("iam:CreatePolicy", f"{IAM}:policy/other-*"),
+        ]
+    )
     assert "AttachUserPolicy" not in methods_of([attach])  # only the policies there are
     assert "AttachUserPolicy" not in methods_of(
         [
@@ -365,6 +379,22 @@ def test_a_user_with_the_same_actions_on_more_resources_is_more_privileged():
     assert targets([keys, one_bucket], [one_bucket]) == ()  # the same bucket
     assert targets([keys, one_bucket], [allow("s3:GetObject", "arn:aws:s3:::dev/x")]) == ()
     assert targets([keys, allow("s3:GetObject")], [one_bucket]) == ()  # dev's is wider
+
+
+def test_users_with_the_same_self_service_policy_are_not_more_privileged_than_each_other():
+    """${aws:username} was read as each user's own name: alice's user/alice was beyond the
+    helpdesk's user/helpdesk, so every user with AWS's manage-your-own-credentials policy was
+    a target of whoever could take users over."""
+    own = allow(["iam:CreateAccessKey", "iam:ChangePassword"], f"{IAM}:user/${{aws:username}}")
+    logins = allow("iam:CreateLoginProfile", f"{IAM}:user/*")
+    found = scoped_account([own, logins], [own])
+
+    assert escalation_methods(principal_arn=DEV, account=found) == []
+    # alice's grant on every user is beyond dev's on itself
+    wider = scoped_account([own, logins], [allow("iam:CreateAccessKey", f"{IAM}:user/*")])
+    assert "CreateLoginProfile" in {
+        e.method for e in escalation_methods(principal_arn=DEV, account=wider)
+    }
 
 
 def test_commands_on_an_instance_reach_only_roles_in_an_instance_profile():
