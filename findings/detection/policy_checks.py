@@ -128,12 +128,18 @@ def unscoped_resource(*, ev: Evidence, t: Thresholds) -> Iterator[Detected]:
                 # `*` and `svc:*` are full-admin's and service-wildcard's to report; the rest
                 # of their statement is this check's (a statement with s3:* beside
                 # dynamodb:DeleteTable was skipped whole).
+                broad = {
+                    a.lower()
+                    for pattern in statement.actions
+                    if _is_broad_pattern(pattern)
+                    for a in expand(pattern=pattern)
+                }
                 narrow = {
                     a.lower()
                     for pattern in statement.actions
                     if not _is_broad_pattern(pattern)
                     for a in expand(pattern=pattern)
-                }
+                } - broad  # s3:GetObject beside s3:* is the wildcard's, reported there
                 scoped = {}
                 for action in sorted(narrow & perms.allowed):
                     level, formats = _action_facts(spelling(action=action))
@@ -207,14 +213,15 @@ def _condition_entries(statement) -> list[tuple[str, str, list[str]]]:
 
 
 def _denies_without_mfa(statement) -> bool:
-    """A Deny on every resource whose whole condition is "no MFA" (AWS's example: BoolIfExists
-    aws:MultiFactorAuthPresent false). One that names a resource, adds another condition, or
+    """A Deny on every resource whose whole condition is "no MFA": BoolIfExists
+    aws:MultiFactorAuthPresent false, AWS's example (a request with access keys carries no
+    such key, and a plain Bool Deny lets it through). One that names a resource, adds another condition, or
     denies when MFA is present guards nothing here."""
     if statement.not_resources or "*" not in statement.resources:
         return False
     entries = _condition_entries(statement)
     return bool(entries) and all(
-        operator in ("bool", "boolifexists")
+        operator == "boolifexists"  # Bool holds nothing without the key (access keys)
         and key == "aws:multifactorauthpresent"
         and values == ["false"]
         for operator, key, values in entries

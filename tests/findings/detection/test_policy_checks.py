@@ -83,6 +83,7 @@ def test_an_explicit_deny_removes_the_escalation():
         (allow("s3:*"), []),  # service-wildcard reports it
         # ... and only it: the statement's other actions are this check's
         (allow(["s3:*", "dynamodb:GetItem"]), ["dynamodb:GetItem"]),
+        (allow(["s3:*", "s3:GetObject"]), []),  # within the wildcard, reported there
     ],
 )
 def test_unscoped_resource_reports_only_actions_that_could_be_scoped(statement, reported):
@@ -198,10 +199,19 @@ def test_an_allow_by_exclusion_is_reported(statement):
         (
             [
                 allow("ec2:TerminateInstances"),
-                {**MFA_DENY, "Condition": {"Bool": {"aws:MultiFactorAuthPresent": False}}},
+                {**MFA_DENY, "Condition": {"BoolIfExists": {"aws:MultiFactorAuthPresent": False}}},
             ],
             True,
             [],
+        ),
+        # A plain Bool Deny holds nothing for a request with access keys (no such key)
+        (
+            [
+                allow("ec2:TerminateInstances"),
+                {**MFA_DENY, "Condition": {"Bool": {"aws:MultiFactorAuthPresent": "false"}}},
+            ],
+            True,
+            ["ec2:TerminateInstances"],
         ),
     ],
 )
