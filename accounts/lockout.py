@@ -64,6 +64,17 @@ def client_address(request) -> str | None:
     if hops < 1 or len(forwarded) < hops:
         return connection
     try:
-        return str(ipaddress.ip_address(forwarded[-hops]))
+        return str(ipaddress.ip_address(_without_port(forwarded[-hops])))
     except ValueError:
         return connection
+
+
+def _without_port(entry: str) -> str:
+    """Some load balancers forward `203.0.113.9:5678` or `[2001:db8::1]:443`: the address
+    without its port (the fallback to the proxy's own address would share one lock again)."""
+    if entry.startswith("["):
+        return entry[1:].partition("]")[0]
+    host, colon, port = entry.rpartition(":")
+    if colon and "." in host and port.isdigit():  # IPv4 with a port; IPv6 has more colons
+        return host
+    return entry

@@ -135,6 +135,20 @@ def test_without_a_proxy_a_forwarded_address_is_ignored(client, reviewer, settin
     assert through_proxy(client, reviewer.email, PASSWORD, "10.0.0.1").status_code == 429
 
 
+@pytest.mark.parametrize(
+    "forwarded", ["203.0.113.9:5678", "[2001:db8::9]:443", "10.0.0.1, 203.0.113.9:1"]
+)
+def test_behind_a_proxy_a_forwarded_address_with_a_port_is_that_address(forwarded):
+    """Read as nothing, it fell back to the proxy's address: one lock for everyone again."""
+    from django.test import RequestFactory, override_settings
+
+    from accounts.lockout import client_address
+
+    request = RequestFactory().get("/", REMOTE_ADDR=PROXY, HTTP_X_FORWARDED_FOR=forwarded)
+    with override_settings(BEHIND_PROXY=True):
+        assert client_address(request) in ("203.0.113.9", "2001:db8::9")
+
+
 @pytest.mark.parametrize("forwarded", ["", "not-an-address", "1.2.3.4, ", "999.1.1.1"])
 def test_behind_a_proxy_an_odd_forwarded_header_falls_back_to_the_connection(
     client, reviewer, settings, forwarded
