@@ -1,13 +1,96 @@
+from django import forms
 from django.contrib import admin
+from django.contrib.admin.filters import FieldListFilter
+from django.contrib.admin.utils import get_fields_from_path
+from django.contrib.auth.admin import GroupAdmin as BaseGroupAdmin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
+from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
+from django.contrib.auth.models import Group
 
-from accounts.models import LinkedIdentity, User
+from accounts.models import EMAIL_TAKEN, LinkedIdentity, User
 from accounts.permissions import Capability, can
-from accounts.profile_views import SeparationOfDuties, link_identity, unlink_identity
+from accounts.profile_views import (
+    SeparationOfDuties,
+    identity_arn,
+    link_identity,
+    unlink_identity,
+)
+
+DATE_HIERARCHY_LIMITS = {"year": 9998, "month": 12, "day": 31}
+
+
+class FilterLookupsOnly:
+    """A changelist takes only the lookups its filters and date hierarchy make.
+
+    Django's admin takes any lookup on a model's own fields from the query string: an invalid
+    regular expression (`?email__regex=(`) or a year past what Python's dates hold was a 500,
+    and any column, a password hash too, could be probed one character at a time. Anything
+    else is refused with a 400 (DisallowedModelAdminLookup)."""
+
+    def lookup_allowed(self, lookup, value, request=None) -> bool:
+        if lookup in self.filter_parameters(request):
+            return True
+        if self.date_hierarchy and lookup.startswith(f"{self.date_hierarchy}__"):
+            # Django builds a date from these itself, and a year too long for a C integer
+            # (or 9999, whose next year is 10000) is an OverflowError it does not catch.
+            limit = DATE_HIERARCHY_LIMITS.get(lookup.removeprefix(f"{self.date_hierarchy}__"))
+            return limit is not None and _small_number(value, limit)
+        return False
+
+    def filter_parameters(self, request) -> set[str]:
+        """The query-string parameters of the changelist's filters, built as ChangeList builds
+        them (a related field's filter reads its choices: one query)."""
+        parameters = set()
+        for list_filter in self.get_list_filter(request):
+            if callable(list_filter):
+                spec = list_filter(request, {}, self.model, self)
+            else:
+                field, filter_class = (
+                    list_filter
+                    if isinstance(list_filter, (list, tuple))
+                    else (list_filter, FieldListFilter.create)
+                )
+                path = None
+                if isinstance(field, str):
+                    path, field = field, get_fields_from_path(self.model, field)[-1]
+                spec = filter_class(field, request, {}, self.model, self, field_path=path)
+            parameters.update(spec.expected_parameters())
+        return parameters
+
+
+def _small_number(value, limit: int) -> bool:
+    return isinstance(value, str) and value.isascii() and value.isdigit() and int(value) <= limit
+
+
+class EmailUniqueIgnoringCase:
+    """Admin forms that set an email: stored in lower case, as everywhere else, and refused
+    beside another person's address in any case. Login matches addresses case-insensitively,
+    so `REVIEWER@…` beside `reviewer@…` made every login for it a 500; the database refuses it
+    too (User.Meta), but that would be an IntegrityError here rather than a message."""
+
+    def clean_email(self) -> str:
+        email = self.cleaned_data["email"].lower()
+        others = User.objects.filter(email__iexact=email).exclude(pk=self.instance.pk)
+        if others.exists():
+            raise forms.ValidationError(EMAIL_TAKEN, code="unique")
+        return email
+
+
+class UserAddForm(EmailUniqueIgnoringCase, AdminUserCreationForm):
+    class Meta(AdminUserCreationForm.Meta):
+        model = User
+        fields = ["email"]
+
+
+class UserEditForm(EmailUniqueIgnoringCase, UserChangeForm):
+    class Meta(UserChangeForm.Meta):
+        model = User
 
 
 @admin.register(User)
-class UserAdmin(BaseUserAdmin):
+class UserAdmin(FilterLookupsOnly, BaseUserAdmin):
+    form = UserEditForm
+    add_form = UserAddForm
     ordering = ["email"]
     list_display = ["email", "full_name", "is_active", "is_staff", "last_login"]
     search_fields = ["email", "full_name"]
@@ -35,11 +118,23 @@ class UserAdmin(BaseUserAdmin):
                 )
 
 
+class LinkedIdentityForm(forms.ModelForm):
+    class Meta:
+        model = LinkedIdentity
+        fields = ["user", "arn"]
+
+    def clean_arn(self) -> str:
+        # The profile page's rule: any text was taken here, and segregation of duties then
+        # compared review items against an ARN no identity has.
+        return identity_arn(self.cleaned_data["arn"])
+
+
 @admin.register(LinkedIdentity)
-class LinkedIdentityAdmin(admin.ModelAdmin):
+class LinkedIdentityAdmin(FilterLookupsOnly, admin.ModelAdmin):
     """Segregation of duties: links are added and removed here by administrators, audited, and
     nobody removes a link of their own."""
 
+    form = LinkedIdentityForm
     list_display = ["arn", "user", "created_at"]
     search_fields = ["arn", "user__email"]
     list_select_related = ["user"]
@@ -68,6 +163,15 @@ class LinkedIdentityAdmin(admin.ModelAdmin):
             )
         for identity in queryset.select_related("user"):
             unlink_identity(identity=identity, actor=request.user)
+
+
+admin.site.unregister(Group)
+
+
+@admin.register(Group)
+class GroupAdmin(FilterLookupsOnly, BaseGroupAdmin):
+    """Django's, taking only its filters' lookups. Its changes are audited by
+    accounts.access_audit, as changes made anywhere else are."""
 
 
 def administrators_only(request) -> bool:

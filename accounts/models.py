@@ -1,6 +1,11 @@
 from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, PermissionsMixin
 from django.db import models
+from django.db.models.functions import Lower
 from django.utils import timezone
+
+EMAIL_TAKEN = (
+    "A person with this email address already exists (addresses are compared regardless of case)."
+)
 
 
 class UserManager(BaseUserManager):
@@ -23,7 +28,13 @@ class UserManager(BaseUserManager):
         return self.create_user(email, password, **fields)
 
     def get_by_natural_key(self, username):
-        return self.get(email__iexact=username)
+        """The person with this email address, in any case. Addresses are unique regardless of
+        case (User.Meta); should two still match, that is no one rather than an error: a login
+        for it fails instead of being a 500, and neither person signs in as the other."""
+        matches = list(self.filter(email__iexact=username)[:2])
+        if len(matches) != 1:
+            raise self.model.DoesNotExist("No single person has this email address")
+        return matches[0]
 
 
 class User(AbstractBaseUser, PermissionsMixin):
@@ -52,6 +63,15 @@ class User(AbstractBaseUser, PermissionsMixin):
             ("sign_off_cycles", "Sign off review cycles"),
             ("view_evidence", "View findings, inventory and reviews"),
             ("export_evidence", "Export evidence for audits"),
+        ]
+        constraints = [
+            # Login matches addresses case-insensitively, so two that differ only in case
+            # would be one login for two people.
+            models.UniqueConstraint(
+                Lower("email"),
+                name="user_email_unique_ignoring_case",
+                violation_error_message=EMAIL_TAKEN,
+            )
         ]
 
     def __str__(self) -> str:

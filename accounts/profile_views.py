@@ -17,7 +17,21 @@ from accounts.models import ApiToken, DigestPreference, LinkedIdentity, User
 from accounts.permissions import Capability, can, requires, roles_of
 from accounts.tokens import create_token, revoke_token
 
-IDENTITY_ARN = re.compile(r"^arn:aws(-cn|-us-gov)?:iam::\d{12}:(user|role)/[\w+=,.@/-]+$")
+# ASCII only: IAM's account ids and names are, and without re.ASCII `\d` and `\w` also match
+# other scripts' digits and letters (an ARN no identity has, which then matched nothing).
+IDENTITY_ARN = re.compile(r"arn:aws(-cn|-us-gov)?:iam::\d{12}:(user|role)/[\w+=,.@/-]+", re.ASCII)
+
+
+def identity_arn(value: str) -> str:
+    """The IAM user or role ARN given, without surrounding spaces; for the profile's form and
+    the admin's alike."""
+    arn = value.strip()
+    if not IDENTITY_ARN.fullmatch(arn):
+        raise forms.ValidationError(
+            "An IAM user or role ARN looks like arn:aws:iam::123456789012:user/alice "
+            "or arn:aws:iam::123456789012:role/deploy."
+        )
+    return arn
 
 
 class IdentityForm(forms.Form):
@@ -29,13 +43,7 @@ class IdentityForm(forms.Form):
     )
 
     def clean_arn(self) -> str:
-        arn = self.cleaned_data["arn"].strip()
-        if not IDENTITY_ARN.match(arn):
-            raise forms.ValidationError(
-                "An IAM user or role ARN looks like arn:aws:iam::123456789012:user/alice "
-                "or arn:aws:iam::123456789012:role/deploy."
-            )
-        return arn
+        return identity_arn(self.cleaned_data["arn"])
 
 
 class TokenForm(forms.Form):

@@ -2,6 +2,7 @@
 
 from django.contrib import admin
 
+from accounts.admin import FilterLookupsOnly
 from findings.audit.services import record
 from findings.models import Webhook, WebhookDelivery
 
@@ -18,7 +19,7 @@ def _described(webhook: Webhook) -> dict:
 
 
 @admin.register(Webhook)
-class WebhookAdmin(admin.ModelAdmin):
+class WebhookAdmin(FilterLookupsOnly, admin.ModelAdmin):
     list_display = ["name", "url", "format", "is_active", "created_at"]
     list_filter = ["format", "is_active"]
 
@@ -48,7 +49,7 @@ class WebhookAdmin(admin.ModelAdmin):
 
 
 @admin.register(WebhookDelivery)
-class WebhookDeliveryAdmin(admin.ModelAdmin):
+class WebhookDeliveryAdmin(FilterLookupsOnly, admin.ModelAdmin):
     list_display = [
         "created_at",
         "webhook",
