@@ -215,8 +215,8 @@ def _condition_entries(statement) -> list[tuple[str, str, list[str]]]:
 def _denies_without_mfa(statement) -> bool:
     """A Deny on every resource whose whole condition is "no MFA": BoolIfExists
     aws:MultiFactorAuthPresent false, AWS's example (a request with access keys carries no
-    such key, and a plain Bool Deny lets it through). One that names a resource, adds another condition, or
-    denies when MFA is present guards nothing here."""
+    such key, and a plain Bool Deny lets it through). One that names a resource, adds another
+    condition, or denies when MFA is present guards nothing here."""
     if statement.not_resources or "*" not in statement.resources:
         return False
     entries = _condition_entries(statement)
