@@ -626,6 +626,9 @@ def _detect_in_background(account: AwsAccount) -> None:
         cache.delete(queued_key)  # the next decision tries the broker again
         logger.warning("Broker unavailable: detection of %s runs in the request", account)
         detect_and_refresh(account=account)
+    except BaseException:
+        cache.delete(queued_key)  # nothing was queued: the next decision must not count on it
+        raise
 
 
 def end_decision_exclusions(*, decision_id: int, actor: User, item: ReviewItem) -> None:

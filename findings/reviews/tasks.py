@@ -22,10 +22,18 @@ def mark_no_response() -> int:
     return services.mark_no_response()
 
 
-@shared_task(name="findings.detect_after_decision", acks_late=True)
+@shared_task(
+    name="findings.detect_after_decision",
+    acks_late=True,
+    autoretry_for=(Exception,),
+    max_retries=5,
+    retry_backoff=10,
+)
 def detect_after_decision(account_id: int) -> str:
     """Detection, and the freshness of the account's open cycles, after decisions excluded or
-    restored findings: off the reviewer's request. Idempotent (detection is)."""
+    restored findings: off the reviewer's request. Idempotent (detection is), so a failure
+    (the database restarting) is tried again: one run stands for every decision on the
+    account in the seconds before it, which would otherwise wait for the next collection."""
     from findings.models import AwsAccount
     from findings.reviews.freshness import detect_and_refresh
 
