@@ -55,6 +55,16 @@ def covered_actions(*, statement: Statement) -> frozenset[str]:
     return _statement_actions(statement.actions, statement.not_actions)
 
 
+def _unscoped(statements_: Iterable[Statement]) -> frozenset[str]:
+    """Actions some Allow among the statements grants on every resource (Resource "*", or a
+    NotResource, read as every resource but a few)."""
+    found: set[str] = set()
+    for statement in statements_:
+        if statement.is_allow and (statement.not_resources or "*" in statement.resources):
+            found |= covered_actions(statement=statement)
+    return frozenset(found)
+
+
 # IAM's escapes for characters a policy variable would otherwise read (IAM User Guide, "IAM
 # policy elements: Variables and tags"): a literal *, ? and $. Marked with private-use
 # characters until the pattern is compiled, so that they match only themselves; and a mark for
@@ -221,12 +231,20 @@ class EffectivePermissions:
     @cached_property
     def everywhere(self) -> frozenset[str]:
         """Allowed actions that some Allow grants on every resource (Resource "*", or a
-        NotResource), as `allowed` counts them; the others are granted on named resources."""
-        found: set[str] = set()
-        for _, statement in self._identity:
-            if statement.is_allow and (statement.not_resources or "*" in statement.resources):
-                found |= covered_actions(statement=statement)
-        return frozenset(found) & self.allowed
+        NotResource), as `allowed` counts them, and the boundary too; the others are granted
+        on named resources."""
+        found = _unscoped(statement for _, statement in self._identity) & self.allowed
+        if self.boundary is not None:
+            found &= _unscoped(self._boundary)
+        return found
+
+    @cached_property
+    def bounded_resources(self) -> frozenset[str]:
+        """Actions the identity policies grant on every resource that the boundary allows on
+        named resources only: capped by resource, as `capped` counts those capped by action."""
+        if self.boundary is None:
+            return frozenset()
+        return (_unscoped(s for _, s in self._identity) & self.allowed) - self.everywhere
 
     @cached_property
     def scoped_actions(self) -> frozenset[str]:
@@ -243,7 +261,12 @@ class EffectivePermissions:
         is_user = self._variables["aws:username"] is not None
         comparable = {"aws:username": _SELF if is_user else None}
         found: dict[str, set[str]] = {}
-        for _, statement in self._identity:
+        # The identity's patterns; for what it grants everywhere, the boundary's.
+        sources = [
+            (statement, self.scoped_actions - self.bounded_resources)
+            for _, statement in self._identity
+        ] + [(statement, self.bounded_resources) for statement in self._boundary]
+        for statement, wanted in sources:
             if not statement.is_allow or statement.not_resources or "*" in statement.resources:
                 continue
             patterns = {
@@ -251,7 +274,7 @@ class EffectivePermissions:
                 for p in statement.resources
                 if (resolved := _substitute(p, comparable)) is not None
             }
-            for action in covered_actions(statement=statement) & self.scoped_actions:
+            for action in covered_actions(statement=statement) & wanted:
                 found.setdefault(action, set()).update(patterns)
         return {action: frozenset(patterns) for action, patterns in found.items()}
 

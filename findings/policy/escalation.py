@@ -452,7 +452,7 @@ def _risky(method: Method, perms: EffectivePermissions, target: str, account: Ac
     if rule == "more-privileged":
         return account.more_privileged(target, perms)
     if rule == "own-boundary":  # its own boundary, and one that takes something away
-        return target == perms.principal_arn and bool(perms.capped)
+        return target == perms.principal_arn and bool(perms.capped or perms.bounded_resources)
     return True
 
 

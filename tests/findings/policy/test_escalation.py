@@ -397,6 +397,35 @@ def test_users_with_the_same_self_service_policy_are_not_more_privileged_than_ea
     }
 
 
+def test_a_boundary_that_scopes_resources_scopes_the_principal():
+    """The boundary's resources were ignored: dev, whose boundary leaves one bucket of its
+    s3:GetObject on everything, looked as privileged as alice reading every bucket; and a
+    boundary capping s3:* to one bucket was no cap its principal could lift."""
+    alice = f"{IAM}:user/alice"
+    bucket_a = allow("s3:GetObject", "arn:aws:s3:::a/*")
+    keys = allow("iam:CreateAccessKey", f"{IAM}:user/*")
+    dev = effective_permissions(
+        principal_arn=DEV,
+        principal_name="dev",
+        policies=[Policy("p", "inline", {"Statement": [allow("s3:GetObject"), keys]})],
+        boundary=Policy("b", "boundary", {"Statement": [bucket_a, keys]}),
+    )
+    reader = effective_permissions(
+        principal_arn=alice,
+        principal_name="alice",
+        policies=[Policy("p", "inline", {"Statement": [allow("s3:GetObject")]})],
+    )
+    found = Account(account_id=ACCOUNT, principals={DEV: dev, alice: reader})
+
+    assert [e.targets for e in escalation_methods(principal_arn=DEV, account=found)] == [(alice,)]
+
+    lift = allow("iam:DeleteUserPermissionsBoundary", DEV)
+    capped = boundary_methods(
+        DEV, allow("s3:*"), lift, boundary={"Statement": [allow("s3:*", "arn:aws:s3:::a/*"), lift]}
+    )
+    assert capped["DeleteOwnUserPermissionsBoundary"] == (DEV,)
+
+
 def test_commands_on_an_instance_reach_only_roles_in_an_instance_profile():
     from dataclasses import replace
 
