@@ -225,7 +225,7 @@ class ReleaseRequest(JsonBody):
     application: short_text(maximum=200, required=True) = None
     version: short_text(maximum=100, required=True) = None
     role_arns: RoleArns = None
-    notes: Text = None
+    notes: short_text(maximum=5000) = None  # as the web form's
 
 
 def when_deciding(kinds: list[str], *, then: dict) -> dict:

@@ -176,6 +176,9 @@ class ReleaseChanges(BaseModel):
     unknown_role_arns_dropped: list[str] = Field(
         description="Reported before as not reviewed, and no longer."
     )
+    notes_changed: bool = Field(
+        description="The notes sent differ from the cycle's, and replaced them (audited)."
+    )
 
 
 class OpenedRelease(Schema):

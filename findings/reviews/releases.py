@@ -7,7 +7,7 @@ named now, with the change in the answer and the audit trail. Once the version i
 registering it again is refused: a release that changes anything needs a new version number.
 """
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import NamedTuple
 
 from django.db import connection, transaction
@@ -63,6 +63,8 @@ class ReleaseChanges:
     unknown_added: list[str] = field(default_factory=list)
     # Reported before as not reviewed, and no longer (not named now, or now known: added).
     unknown_dropped: list[str] = field(default_factory=list)
+    # The registration's notes differ from the cycle's, which now shows them.
+    notes_changed: bool = False
 
     def __bool__(self) -> bool:
         return any(
@@ -72,6 +74,7 @@ class ReleaseChanges:
                 self.no_longer_named,
                 self.unknown_added,
                 self.unknown_dropped,
+                self.notes_changed,
             )
         )
 
@@ -104,6 +107,8 @@ class ReleaseChanges:
                 f"{roles(self.unknown_dropped)} no longer reported as not reviewed "
                 f"({_some(self.unknown_dropped)})"
             )
+        if self.notes_changed:
+            parts.append("the release notes replaced")
         return "; ".join(parts)
 
     def as_record(self) -> dict[str, list[str]]:
@@ -113,6 +118,7 @@ class ReleaseChanges:
             "no_longer_named_role_arns": self.no_longer_named,
             "unknown_role_arns_added": self.unknown_added,
             "unknown_role_arns_dropped": self.unknown_dropped,
+            "notes_changed": self.notes_changed,
         }
 
 
@@ -179,6 +185,8 @@ def open_release_cycle(
             changes = update_release_cycle(
                 cycle=in_review, specs=specs, unknown=unknown, actor=opened_by
             )
+            if _take_new_notes(cycle=in_review, notes=notes.strip(), actor=opened_by):
+                changes = replace(changes, notes_changed=True)
             return ReleaseRegistration(in_review, False, changes)
         signed = (
             same_release.filter(state=ReviewCycle.State.SIGNED_OFF)
@@ -199,6 +207,25 @@ def open_release_cycle(
             unknown_role_arns=unknown,
         )
         return ReleaseRegistration(cycle, True, ReleaseChanges())
+
+
+def _take_new_notes(*, cycle: ReviewCycle, notes: str, actor: User) -> bool:
+    """A registration's notes replace the cycle's when they differ (they were silently kept
+    as first sent); none sent (a retry without them) leaves them. Audited."""
+    if not notes or notes == cycle.notes:
+        return False
+    record(
+        actor=actor,
+        action="cycle.release_notes_changed",
+        target_type="review_cycle",
+        target_id=cycle.pk,
+        target_label=cycle.title,
+        before={"notes": cycle.notes},
+        after={"notes": notes},
+    )
+    ReviewCycle.objects.filter(pk=cycle.pk).update(notes=notes)
+    cycle.notes = notes
+    return True
 
 
 def named_by_release(*, cycle: ReviewCycle) -> set[str]:

@@ -338,6 +338,7 @@ def test_the_same_version_with_other_roles_updates_its_open_cycle_and_says_so(
         "no_longer_named_role_arns": [],
         "unknown_role_arns_added": [],
         "unknown_role_arns_dropped": [unknown],
+        "notes_changed": False,
     }
     assert ReviewCycle.objects.count() == 1
     assert ReviewCycle.objects.get().unknown_role_arns == []
@@ -1192,3 +1193,26 @@ def test_a_padded_status_or_sort_gives_the_same_count_as_results(api_as, auditor
     Finding.objects.filter(resource_name="p0").update(status=Finding.Status.RESOLVED)
     body = api_as(auditor).get("/api/findings", {"status": "all ", "sort": " severity"}).json()
     assert body["count"] == len(body["results"]) == 3
+
+
+@pytest.mark.django_db
+def test_new_notes_for_a_release_in_review_replace_the_old_ones_and_are_audited(
+    api_as, reviewer, account
+):
+    """They were kept as first sent, silently; and the API took notes of any length."""
+    known = iam_role(account, "checkout-api").arn
+    release = {"application": "checkout", "version": "3.0.0", "role_arns": [known]}
+    api_as(reviewer).post("/api/releases", {**release, "notes": "First cut"})
+
+    renoted = api_as(reviewer).post("/api/releases", {**release, "notes": "Adds refunds"})
+    retried = api_as(reviewer).post("/api/releases", release)  # no notes: kept
+
+    assert renoted.status_code == 200
+    assert renoted.json()["changes"]["notes_changed"] is True
+    assert retried.json()["changes"] is None
+    assert ReviewCycle.objects.get().notes == "Adds refunds"
+    (entry,) = AuditEntry.objects.filter(action="cycle.release_notes_changed")
+    assert (entry.before, entry.after) == ({"notes": "First cut"}, {"notes": "Adds refunds"})
+    too_long = api_as(reviewer).post("/api/releases", {**release, "notes": "x" * 5001})
+    assert too_long.status_code in (400, 422)
+    assert "5000" in too_long.content.decode()
