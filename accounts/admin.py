@@ -182,3 +182,20 @@ def administrators_only(request) -> bool:
 admin.site.has_permission = administrators_only
 admin.site.site_header = "iamreview administration"
 admin.site.site_title = "iamreview admin"
+
+
+def _filter_lookups_of_third_party_admins() -> None:
+    """django-axes' own admin (login attempts; superusers only) took any lookup too: wrapped
+    in FilterLookupsOnly, as the project's own admins are. Its admin module is imported before
+    this one (INSTALLED_APPS order)."""
+    for model, model_admin in list(admin.site._registry.items()):
+        if model._meta.app_label != "axes" or isinstance(model_admin, FilterLookupsOnly):
+            continue
+        original = type(model_admin)
+        admin.site.unregister(model)
+        admin.site.register(
+            model, type(f"Filtered{original.__name__}", (FilterLookupsOnly, original), {})
+        )
+
+
+_filter_lookups_of_third_party_admins()

@@ -44,6 +44,20 @@ def test_every_changelist_refuses_a_lookup_its_filters_do_not_make(login, admini
         assert client.get(f"{url}?{model._meta.pk.name}__regex=(").status_code == 400, url
 
 
+def test_the_login_attempt_admins_refuse_other_lookups_too(client, administrator):
+    """django-axes' own changelists (superusers only) answered ?ip_address__regex=( with 500."""
+    administrator.is_superuser = True
+    administrator.save()
+    client.force_login(administrator)
+    axes = [model for model in admin.site._registry if model._meta.app_label == "axes"]
+    assert axes
+
+    for model in axes:
+        url = f"/admin/axes/{model._meta.model_name}/"
+        assert client.get(url).status_code == 200, url
+        assert client.get(f"{url}?ip_address__regex=(").status_code == 400, url
+
+
 def test_the_lookups_the_filters_make_still_work(login, administrator, reviewer):
     webhook = Webhook.objects.create(name="chat", url="https://chat.example.com/hook")
     reviewers = Group.objects.get(name="Reviewer")
