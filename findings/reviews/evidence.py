@@ -34,6 +34,17 @@ from findings.models.findings import SEVERITY_RANK
 from findings.policy.documents import diff_policy_sets
 
 EXTERNAL_ACCESS_CHECKS = [AA_PREFIX + "ExternalAccess", AA_PREFIX + "InternalAccess"]
+# Access Analyzer's own findings about a user's credentials: reviewed in the quarterly cycle
+# with the user they are about, as ours are (they were reviewed in no cycle at all). Others
+# of its findings are the monthly review's (external access) or a release's (roles).
+CREDENTIAL_AA_CHECKS = [AA_PREFIX + "UnusedIAMUserAccessKey", AA_PREFIX + "UnusedIAMUserPassword"]
+
+
+def _not_quarterly_aa() -> Q:
+    """Access Analyzer's findings a quarterly item leaves out."""
+    return Q(check_id__startswith=AA_PREFIX) & ~Q(check_id__in=CREDENTIAL_AA_CHECKS)
+
+
 CLEAN_RANK = 9  # items without findings sort after every severity
 
 
@@ -160,7 +171,7 @@ def _open_findings_by_arn(
 ) -> dict[tuple[int, str], list[Finding]]:
     grouped: dict[tuple[int, str], list[Finding]] = defaultdict(list)
     for finding in Finding.objects.filter(_in_review(decided), account__in=accounts).exclude(
-        check_id__startswith=AA_PREFIX
+        _not_quarterly_aa()
     ):
         grouped[(finding.account_id, finding.resource_arn)].append(finding)
     return grouped
@@ -174,11 +185,11 @@ def _set_aside_by_arn(
 ) -> dict[tuple[int, str], list[dict]]:
     """Findings an exclusion or an earlier accepted risk sets aside (not those a decision in
     this review did: they are in it), by principal: shown beside the item, so that a
-    clean-looking one says so. Quarterly items (`accounts`) leave Access Analyzer's out, as
-    their findings do; release items (`arns`) keep them."""
+    clean-looking one says so. Quarterly items (`accounts`) leave out Access Analyzer's, but
+    for those about credentials, as their findings do; release items (`arns`) keep them."""
     rows = Finding.objects.filter(status=Finding.Status.EXCLUDED).exclude(pk__in=list(decided))
     if accounts is not None:
-        rows = rows.filter(account__in=accounts).exclude(check_id__startswith=AA_PREFIX)
+        rows = rows.filter(account__in=accounts).exclude(_not_quarterly_aa())
     if arns is not None:
         rows = rows.filter(resource_arn__in=arns)
     grouped: dict[tuple[int, str], list[dict]] = defaultdict(list)

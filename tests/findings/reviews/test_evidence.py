@@ -370,6 +370,33 @@ def test_quarterly_cycle_has_every_user_with_a_password_or_an_active_key_root_in
     assert root.subject_key == "user:arn:aws:iam::111122223333:root"
 
 
+def test_access_analyzers_credential_findings_are_reviewed_with_their_user(
+    production, administrator
+):
+    """Access Analyzer's unused-key and unused-password findings were reviewed in no cycle:
+    the quarterly item of the user they are about takes them (and decides them), as ours."""
+    credential_entry(production, "bob", key=True)
+    bob = user_arn(production, "bob")
+    unused_key = make_finding(
+        production, "access-analyzer:UnusedIAMUserAccessKey", bob, resource_key="aa-key"
+    )
+    unused_role = make_finding(
+        production,
+        "access-analyzer:UnusedIAMRole",
+        f"arn:aws:iam::{production.account_id}:role/old",
+        resource_key="aa-role",
+    )
+    external_access(production, "shared-reports")
+
+    cycle = open_cycle(kind="quarterly", opened_by=administrator, accounts=[production])
+
+    item = cycle.items.get()
+    assert item.subject_arn == bob
+    assert list(item.findings.all()) == [unused_key]
+    assert [f["check"] for f in item.frozen_evidence["findings"]] == [unused_key.check_id]
+    assert not cycle.items.filter(findings=unused_role).exists()
+
+
 def test_root_without_mfa_is_reviewed_with_its_finding(production, administrator):
     root = credential_entry(production, "<root_account>")
     make_finding(production, "root-mfa", root.arn, severity="critical", resource_type="root")
