@@ -543,8 +543,10 @@ def _methods(perms: EffectivePermissions, account: Account) -> list[Escalation]:
         if method.runs_as and not _allowed_in_service(perms, method.target_action):
             continue
         candidates = account.targets(method.target_kind)
-        if method.rule == "other" or method.runs_as:
-            # Another user's credentials, or a role existing code runs as: only what exists.
+        if method.rule == "other" or method.runs_as or not _may_create(perms, method, account):
+            # Another user's credentials, a role existing code runs as, or one the principal
+            # cannot create: only what exists. A grant reaching roles yet to be made is no
+            # escalation while none exists to reach (it was a critical finding naming none).
             candidates = candidates[:-1]
         targets = [t for t in candidates if _risky(method, perms, t, account)]
         if not targets:
@@ -555,11 +557,32 @@ def _methods(perms: EffectivePermissions, account: Account) -> list[Escalation]:
                 method.id,
                 method.source,
                 (method.target_action, *method.also),
-                tuple("(any new)" if "iamreview-not-yet-created" in t else t for t in targets),
+                tuple(
+                    f"(any new {method.target_kind} it creates)"
+                    if t == account.unknown(method.target_kind)
+                    else t
+                    for t in targets
+                ),
                 any(d.conditional for d in decisions),
             )
         )
     return found
+
+
+CREATE_ACTIONS = {
+    "user": "iam:CreateUser",
+    "role": "iam:CreateRole",
+    "group": "iam:CreateGroup",
+    "policy": "iam:CreatePolicy",
+}
+
+
+def _may_create(perms: EffectivePermissions, method: Method, account: Account) -> bool:
+    """Whether the principal may create a target of the method's kind (a role to pass, a
+    group to join), which its grant would then reach."""
+    return perms.decide(
+        action=CREATE_ACTIONS[method.target_kind], resource=account.unknown(method.target_kind)
+    ).allowed
 
 
 def escalation_methods(*, principal_arn: str, account: Account) -> list[Escalation]:

@@ -63,7 +63,10 @@ def test_a_boundary_caps_an_administrator_to_what_it_allows():
 
 
 def test_an_escalation_finding_names_the_method_its_source_and_the_library():
-    (item,) = found("privilege-escalation", allow(["iam:PassRole", "ec2:RunInstances"]))
+    # A lone user: the role it passes is one it may create.
+    (item,) = found(
+        "privilege-escalation", allow(["iam:PassRole", "ec2:RunInstances", "iam:CreateRole"])
+    )
     methods = {m["method"]: m for m in item.evidence["methods"]}
     assert "Rhino Security Labs" in methods["CreateEC2WithExistingInstanceProfile"]["source"]
     assert item.evidence["library"].startswith("policy_sentry ")
@@ -286,7 +289,7 @@ def test_the_reviewers_escalation_reproductions_are_findings():
         "privilege-escalation",
         allow("iam:PassRole", condition=to_ec2),
         allow("iam:PassRole"),
-        allow(["lambda:CreateFunction", "lambda:InvokeFunction"]),
+        allow(["lambda:CreateFunction", "lambda:InvokeFunction", "iam:CreateRole"]),
     )
     assert "PassExistingRoleToNewLambdaThenInvoke" in {
         m["method"] for m in item.evidence["methods"]

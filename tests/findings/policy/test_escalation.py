@@ -488,20 +488,23 @@ def test_a_role_passed_to_a_service_counts_only_if_the_service_may_use_it():
                 return escalation.targets
         return None
 
-    assert targets(ec2_trust, frozenset({admin})) == (admin, "(any new)")
-    assert targets(ROOT_TRUST, frozenset({admin})) == ("(any new)",)  # EC2 not trusted
-    assert targets(ec2_trust, frozenset()) == ("(any new)",)  # no instance profile
+    assert targets(ec2_trust, frozenset({admin})) == (admin,)
+    assert targets(ROOT_TRUST, frozenset({admin})) is None  # EC2 not trusted
+    assert targets(ec2_trust, frozenset()) is None  # no instance profile
     adds = allow("iam:AddRoleToInstanceProfile")
     # The runner trusts EC2 too: in an instance profile dev may add it to, or where nobody
     # knows which roles are in one.
-    assert targets(ec2_trust, frozenset(), adds) == (admin, RUNNER, "(any new)")
-    assert targets(None, None) == (admin, RUNNER, "(any new)")  # nothing known: counted
+    assert targets(ec2_trust, frozenset(), adds) == (admin, RUNNER)
+    assert targets(None, None) == (admin, RUNNER)  # nothing known: counted
+    # A role it may create itself is one more target
+    creates = allow("iam:CreateRole")
+    assert targets(ec2_trust, frozenset(), creates) == ("(any new role it creates)",)
     # The China partition's service name is no service elsewhere; a trust of anyone is.
     china = {"Service": "ec2.amazonaws.com.cn"}
     trust_cn = {"Statement": [{"Effect": "Allow", "Principal": china, "Action": "sts:AssumeRole"}]}
-    assert targets(trust_cn, frozenset({admin})) == ("(any new)",)
+    assert targets(trust_cn, frozenset({admin})) is None
     anyone = {"Statement": [{"Effect": "Allow", "Principal": "*", "Action": "sts:AssumeRole"}]}
-    assert targets(anyone, frozenset({admin})) == (admin, "(any new)")
+    assert targets(anyone, frozenset({admin})) == (admin,)
 
 
 def test_in_the_china_partition_services_are_also_named_with_cn():
@@ -523,7 +526,7 @@ def test_in_the_china_partition_services_are_also_named_with_cn():
 
     assert (escalation.method, escalation.targets) == (
         "CreateEC2WithExistingInstanceProfile",
-        (admin, "(any new)"),
+        (admin,),
     )
 
 
@@ -784,7 +787,7 @@ def test_a_condition_value_that_is_not_text_never_stops_detection(condition):
 
 def test_taking_over_credentials_needs_another_user_who_has_more_access():
     lone = Account(account_id=ACCOUNT, principals={DEV: perms(DEV, allow("iam:*AccessKey*"))})
-    assert escalation_methods(principal_arn=DEV, account=lone) == []  # no "(any new)" user
+    assert escalation_methods(principal_arn=DEV, account=lone) == []  # no user to reach
     assert targets_of("CreateAccessKey", allow("iam:CreateAccessKey")) == (f"{IAM}:user/alice",)
     assert targets_of("CreateLoginProfile", allow("iam:CreateLoginProfile")) == (
         f"{IAM}:user/alice",
