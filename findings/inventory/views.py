@@ -369,7 +369,7 @@ RISK_HELP = {
 }
 
 
-def risk_rows(risks: dict[str, int]) -> list[dict]:
+def risk_rows(risks: dict[str, int], *, administrator: bool = False) -> list[dict]:
     """The risk summary with its units ("10,375 actions", not a bare number)."""
     rows = []
     for category, count in risks.items():
@@ -380,6 +380,9 @@ def risk_rows(risks: dict[str, int]) -> list[dict]:
                 "count": count,
                 "unit": one if count == 1 else many,
                 "help": RISK_HELP.get(category, ""),
+                "note": "already an administrator: nothing further to gain"
+                if administrator and category == "Privilege escalation"
+                else "",
             }
         )
     return rows
@@ -410,6 +413,7 @@ def risks_of(arn: str, account_id: str, policies: dict[str, list[PolicyView]]) -
     return {
         "risks": risk_summary(perms=perms, account_id=account_id),
         "effective": perms.summary(),
+        "administrator": perms.is_admin,
     }
 
 
@@ -454,7 +458,7 @@ def principal_context(account: AwsAccount, arn: str, group_arns: dict[str, str])
         risks["risks"]["Privilege escalation"] = max(own, detected)
     return {
         **risks,
-        "risk_rows": risk_rows(risks["risks"]),
+        "risk_rows": risk_rows(risks["risks"], administrator=risks["administrator"]),
         "escalation_detected": detected is not None,
         "inline": policies.get("inline", []),
         "managed": policies.get("managed", []),

@@ -60,12 +60,14 @@ def _level(level: str) -> frozenset[str]:
 
 
 def risk_summary(*, perms: EffectivePermissions, account_id: str) -> dict[str, int]:
-    """Category -> how many allowed actions (or escalation methods) fall in it."""
+    """Category -> how many allowed actions (or escalation methods) fall in it. An
+    administrator has no way to escalate: it has everything already (it showed "30 ways to
+    escalate", counted against roles it could create, which detection rightly never reports)."""
     account = Account(account_id=account_id, principals={perms.principal_arn: perms})
     return {
-        "Privilege escalation": len(
-            escalation_methods(principal_arn=perms.principal_arn, account=account)
-        ),
+        "Privilege escalation": 0
+        if perms.is_admin
+        else len(escalation_methods(principal_arn=perms.principal_arn, account=account)),
         "Data exfiltration": len(perms.allowed & DATA_EXFILTRATION),
         "Resource exposure": len(perms.allowed & _level("Permissions management")),
         "Infrastructure change": len(perms.allowed & _level("Write")),

@@ -140,6 +140,9 @@ def test_risk_counts_say_what_they_count(client, reviewer, production):
     assert "Write actions" in change
     exfiltration = risks[risks.index("<dt>Data exfiltration</dt>") :].split("</dd>")[0]
     assert re.search(r"</span> actions", exfiltration)
+    escalation = risks[risks.index("<dt>Privilege escalation</dt>") :].split("</dd>")[0]
+    assert "already an administrator" in escalation
+    assert "ways to escalate" not in escalation
 
 
 def test_the_risk_summary_counts_escalations_in_ways_not_actions(client, reviewer, production):
