@@ -41,6 +41,8 @@ DOWNLOADS = {
     "terraform": (exports.terraform, "text/plain; charset=utf-8", "least-privilege.tf"),
     "cloudformation": (exports.cloudformation, "application/json", "least-privilege.cfn.json"),
 }
+# Downloads that change the role in IAM: none for a role IAM Identity Center manages.
+IAM_CHANGES = ("terraform", "cloudformation")
 VERDICT_ORDER = ("used", "unused", "too-new", "not-tracked", "no-data", "stale")
 # Past this many unused services, or services kept without evidence either way (too new, not
 # tracked, no data), the rest are folded under one summary line (an administrator's policy
@@ -172,6 +174,14 @@ def download(request, kind: str, pk: int, fmt: str):
     )
     if getattr(principal, "is_service_linked", False):
         return HttpResponseBadRequest("A service-linked role's policies belong to AWS.")
+    if getattr(principal, "is_sso", False) and fmt in IAM_CHANGES:
+        # AWS refuses IAM changes to a role IAM Identity Center made: these files would detach
+        # and put policies it may not touch.
+        return HttpResponseBadRequest(
+            "IAM Identity Center made this role from a permission set, and AWS refuses IAM "
+            "changes to it: change the permission set instead (its inline policy can be the "
+            "policy JSON download)."
+        )
     suggestion = compute_suggestions(account=principal.account, principals=[principal])[
         principal.arn
     ]

@@ -135,6 +135,22 @@ def test_the_cloudformation_download_is_a_template(client, reviewer, legacy_batc
     assert resource["Properties"]["PolicyDocument"]["Statement"][0]["Action"] == "s3:GetObject"
 
 
+def test_a_role_identity_center_made_gets_no_iam_change_files(client, reviewer, legacy_batch):
+    """AWS refuses IAM changes to AWSReservedSSO_ roles: the Terraform and CloudFormation
+    downloads told people to detach their policies in IAM. The policy itself is still offered,
+    for the permission set."""
+    type(legacy_batch).objects.filter(pk=legacy_batch.pk).update(is_sso=True)
+    client.force_login(reviewer)
+
+    for fmt in ("terraform", "cloudformation"):
+        refused = client.get(f"/rightsizing/role/{legacy_batch.pk}/{fmt}/")
+        assert refused.status_code == 400
+        assert "permission set" in refused.content.decode()
+    assert client.get(f"/rightsizing/role/{legacy_batch.pk}/json/").status_code == 200
+    page = unescape(client.get(f"/inventory/roles/{legacy_batch.pk}/").content.decode())
+    assert "/terraform/" not in page and "permission set's inline policy" in page
+
+
 def test_odd_downloads_are_404s(client, reviewer, legacy_batch):
     client.force_login(reviewer)
     assert client.get(f"/rightsizing/role/{legacy_batch.pk}/zip/").status_code == 404
