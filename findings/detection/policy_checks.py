@@ -15,6 +15,7 @@ from findings.policy.actions import database_version, expand, spelling
 from findings.policy.documents import statements
 from findings.policy.effective import covered_actions
 from findings.policy.escalation import (
+    METHODS_BY_ID,
     admitted,
     escalation_methods,
     escalation_path,
@@ -79,9 +80,38 @@ def privilege_escalation(*, ev: Evidence, t: Thresholds) -> Iterator[Detected]:
                 "boundary": perms.boundary.label if perms.boundary else None,
                 **_library(),
             },
-            severity=None if methods else "high",
-            severity_reason=None if methods else "Reaches an administrator through other roles",
+            **_escalation_severity(methods, account),
         )
+
+
+# Methods that write a policy (a policy version, an inline or attached policy, a boundary):
+# whatever the principal likes, an administrator's access included.
+WRITES_ANY_POLICY = frozenset(
+    {"in-use", "unbounded", "unbounded-attach", "group-attach", "has-members", "own-boundary"}
+)
+
+
+def _escalation_severity(methods: list, account) -> dict:
+    """Critical when a method writes any policy or reaches an administrator; high when it
+    reaches only principals with some more access (a role reading one more bucket is no
+    administrator), or only a chain of roles does."""
+    if not methods:
+        return {
+            "severity": "high",
+            "severity_reason": "Reaches an administrator through other roles",
+        }
+    for method in methods:
+        if METHODS_BY_ID[method.method].rule in WRITES_ANY_POLICY:
+            return {"severity_reason": "Can write itself any policy, an administrator's too"}
+        if any(
+            (target := account.permissions(arn)) is not None and target.is_admin
+            for arn in method.targets
+        ):
+            return {"severity_reason": "Reaches an administrator"}
+    return {
+        "severity": "high",
+        "severity_reason": "Reaches principals with more access, none of them an administrator",
+    }
 
 
 @cache

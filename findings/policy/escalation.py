@@ -189,6 +189,7 @@ METHODS: tuple[Method, ...] = (
     Method("PutOwnRolePermissionsBoundary", "iam:PutRolePermissionsBoundary", "role",
            "own-boundary", AWS_BOUNDARIES),
 )  # fmt: skip
+METHODS_BY_ID = {method.id: method for method in METHODS}
 
 
 @dataclass(frozen=True)

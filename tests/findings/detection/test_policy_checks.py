@@ -394,10 +394,17 @@ def test_editing_lambda_code_is_escalation_only_towards_a_role_lambda_runs_as_wi
     attach(account, worker, {"Statement": [allow("secretsmanager:GetSecretValue")]}, name="s")
     detect_account(account=account, now=NOW)
     (finding,) = findings_of(account, "privilege-escalation")
-    assert finding.resource_name == "dev" and finding.severity == "critical"
+    # A role reading secrets is more access, not an administrator's: high, not critical.
+    assert finding.resource_name == "dev" and finding.severity == "high"
+    assert "none of them an administrator" in finding.severity_reason
     (method,) = finding.evidence["methods"]
     assert method["method"] == "EditExistingLambdaFunctionWithRole"
     assert method["targets"] == [worker.arn]
+
+    attach(account, worker, {"Statement": [allow("*")]}, name="admin")
+    detect_account(account=account, now=NOW)
+    (finding,) = findings_of(account, "privilege-escalation")
+    assert (finding.severity, finding.severity_reason) == ("critical", "Reaches an administrator")
 
 
 BOUNDARY_ARN = f"arn:aws:iam::{ACCOUNT}:policy/DeveloperBoundary"
