@@ -5,6 +5,7 @@ AWS writes a reason instead of a date where there is none (`no_information`, `N/
 differently. An empty role last-used date means "not used within the ~400 days AWS tracks".
 """
 
+import re
 from datetime import UTC, datetime
 
 from django import template
@@ -200,6 +201,8 @@ LABELS = {
     "updated_at": "Last updated in AWS",
     "access_key_1_last_used": "Access key 1 last used",
     "access_key_2_last_used": "Access key 2 last used",
+    "methods": "Ways to escalate",
+    "library": "IAM action data",
 }
 # Shown in their own sections, or folded into the fact they explain.
 SECTION_KEYS = {"grants", "unused_services", "keys", "details", "statement"}
@@ -223,11 +226,78 @@ ORDER = [
 DAY_KEYS = {"age_days", "window_days"}
 
 
-def label_for(key: str) -> str:
+def label_for(key: str, evidence: dict | None = None) -> str:
+    if key == "path" and evidence is not None and "methods" in evidence:
+        return "Chain of roles to an administrator"  # an escalation's, not an IAM path
     return LABELS.get(key, key.replace("_", " ").capitalize())
 
 
+# Names kept as written in a method's words (and how they read).
+METHOD_NAMES = {
+    "EC2": "EC2",
+    "SageMaker": "SageMaker",
+    "CodeBuild": "CodeBuild",
+    "CloudFormation": "CloudFormation",
+    "DataPipeline": "Data Pipeline",
+    "AppRunner": "App Runner",
+    "Lambda": "Lambda",
+    "Glue": "Glue",
+    "Dynamo": "DynamoDB",
+    "Ecs": "ECS",
+    "Ssh": "SSH",
+}
+_METHOD_WORD = re.compile("|".join([*METHOD_NAMES, r"[A-Z][a-z]*", r"\d+"]))
+
+
+def method_words(method_id: str) -> str:
+    """A method's id as words: `PassExistingRoleToNewLambdaThenInvoke` reads "Pass existing
+    role to new Lambda then invoke"."""
+    words = [METHOD_NAMES.get(w) or w.lower() for w in _METHOD_WORD.findall(method_id)]
+    if not words:
+        return method_id
+    return " ".join([words[0][:1].upper() + words[0][1:], *words[1:]])
+
+
+def escalation_methods_html(methods: list) -> str:
+    """Each way to escalate: what it is in words, the actions it takes, whom it reaches (by
+    name, the ARN on hover) and where it is published."""
+    rows = []
+    for method in methods:
+        if not isinstance(method, dict):
+            continue
+        targets = [t for t in method.get("targets") or [] if isinstance(t, str)]
+        reached = format_html_join(
+            ", ",
+            '<span title="{}">{}</span>',
+            ((t, t.split(":", 5)[-1] if t.startswith("arn:") else t) for t in targets),
+        )
+        actions = format_html_join(
+            ", ", "<code>{}</code>", ((str(a),) for a in method.get("actions") or [])
+        )
+        rows.append(
+            (
+                method_words(str(method.get("method", ""))),
+                " (only under a condition)" if method.get("conditional") else "",
+                actions or "none recorded",
+                reached or "none recorded",
+                str(method.get("source", "")),
+            )
+        )
+    return format_html(
+        '<ul class="plain">{}</ul>',
+        format_html_join(
+            "",
+            '<li><strong>{}</strong>{}<br>with {}; reaches {}<br><span class="help">{}</span></li>',
+            rows,
+        ),
+    )
+
+
 def fact_value(key: str, value, evidence: dict, resource_type: str):
+    if key == "methods" and isinstance(value, list):
+        return escalation_methods_html(value)
+    if key == "path" and value is None and "methods" in evidence:
+        return format_html('<span class="absent">{}</span>', "none found")
     if key == "last_used" and resource_type == "role" and value is None:
         return format_html('<span class="absent">{}</span>', ROLE_NOT_USED)
     if key == "last_used" and "key" in evidence:
@@ -272,7 +342,7 @@ def evidence_facts(finding) -> list[tuple[str, str]]:
     evidence = finding.evidence or {}
     keys = sorted(evidence, key=lambda k: ORDER.index(k) if k in ORDER else len(ORDER))
     return [
-        (label_for(key), fact_value(key, evidence[key], evidence, finding.resource_type))
+        (label_for(key, evidence), fact_value(key, evidence[key], evidence, finding.resource_type))
         for key in keys
         if key not in SECTION_KEYS
         and not key.endswith("_reason")

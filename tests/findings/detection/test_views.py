@@ -483,17 +483,52 @@ def test_the_rendered_list_is_reused_until_the_findings_change(
 
 
 def test_a_list_of_records_in_the_evidence_reads_as_facts_not_python(client, reviewer, production):
-    """An escalation finding's methods are records: each shown with its labelled facts (it
-    printed "{'actions': [...], 'conditional': False}")."""
-    method = {
+    """A list of records (an escalation's methods were one, before they had their own
+    rendering): each shown with its labelled facts (it printed "{'actions': [...],
+    'conditional': False}")."""
+    record = {
         "method": "EditExistingLambdaFunctionWithRole",
         "actions": ["lambda:UpdateFunctionCode"],
         "conditional": False,
         "targets": [],
     }
-    finding = make_finding(production, "dev", evidence={"methods": [method, method]})
+    finding = make_finding(production, "dev", evidence={"records": [record, record]})
     client.force_login(reviewer)
     page = client.get(f"/findings/{finding.pk}/").content.decode()
     assert "{&#x27;" not in page and "{'" not in page
     assert "<li>Actions: lambda:UpdateFunctionCode</li>" in page
     assert "<li>Conditional: No</li>" in page and "<li>Targets: none</li>" in page
+
+
+def test_an_escalation_finding_reads_as_ways_to_escalate(client, reviewer, production):
+    """It read "Actions: ... Conditional: No Method: EditExistingLambdaFunctionWithRole Source:
+    ... Targets: arn..., Path: none recorded": an id, not words, and the method third."""
+    target = f"arn:aws:iam::{production.account_id}:role/orders-<b>cron"
+    finding = make_finding(
+        production,
+        "dev",
+        check_id="privilege-escalation",
+        evidence={
+            "methods": [
+                {
+                    "method": "EditExistingLambdaFunctionWithRole",
+                    "source": "Rhino Security Labs",
+                    "actions": ["lambda:UpdateFunctionCode"],
+                    "targets": [target],
+                    "conditional": False,
+                }
+            ],
+            "path": None,
+            "boundary": None,
+            "library": "policy_sentry 0.15.2",
+        },
+    )
+    client.force_login(reviewer)
+
+    page = client.get(f"/findings/{finding.pk}/").content.decode()
+
+    assert "Ways to escalate" in page
+    assert "<strong>Edit existing Lambda function with role</strong>" in page
+    assert "<code>lambda:UpdateFunctionCode</code>" in page
+    assert "role/orders-&lt;b&gt;cron" in page and "<b>cron" not in page
+    assert "Chain of roles to an administrator" in page
