@@ -25,7 +25,16 @@ from findings.collection.runs import claim_run, finish_run, start_run
 from findings.collection.store import store_service_last_accessed
 from findings.demo.analyzer_findings import access_analyzer_findings_document
 from findings.demo.organization import build_demo_organization
-from findings.models import AwsAccount, CollectionRun, IamRole, PolicyAttachment, ReviewCycle
+from findings.models import (
+    AwsAccount,
+    CollectionRun,
+    CredentialReportEntry,
+    IamGroup,
+    IamRole,
+    IamUser,
+    PolicyAttachment,
+    ReviewCycle,
+)
 from findings.policy import actions
 from findings.policy.documents import granted_services
 from findings.policy.grants import document_actions
@@ -82,9 +91,27 @@ def simulated_service_access(account: AwsAccount, *, now: datetime, rng: random.
         account=account, gone_at=None, kind__in=["inline", "managed"], document__isnull=False
     ).values_list("principal_arn", "document__document"):
         documents.setdefault(arn, []).append(document)
+    group_arns = dict(
+        IamGroup.objects.filter(account=account, gone_at=None).values_list("name", "arn")
+    )
+    principals = [
+        (role.arn, role.last_used_at, documents.get(role.arn, []))
+        for role in IamRole.objects.filter(account=account, gone_at=None, is_service_linked=False)
+    ]
+    # Users too (their own policies and their groups'), last active when their credential
+    # report says: with roles only, no user was ever right-sized in the demo.
+    activity = _user_activity(account)
+    for user in IamUser.objects.filter(account=account, gone_at=None):
+        own = documents.get(user.arn, [])
+        via_groups = [
+            document
+            for name in user.groups or []
+            for document in documents.get(group_arns.get(name, ""), [])
+        ]
+        principals.append((user.arn, activity.get(user.arn), own + via_groups))
     results = []
-    for role in IamRole.objects.filter(account=account, gone_at=None, is_service_linked=False):
-        services = granted_services(documents=documents.get(role.arn, []))
+    for arn, last_used_at, granted in principals:
+        services = granted_services(documents=granted)
         only_by_wildcard: set[str] = set()
         if "*" in services:
             # As AWS does for `Action: *`: a row for every service it tracks, a few of them used.
@@ -98,10 +125,10 @@ def simulated_service_access(account: AwsAccount, *, now: datetime, rng: random.
             # contradict it on the same page.
             if namespace in only_by_wildcard:
                 last = None
-            elif role.last_used_at and rng.random() < 0.6:
-                last = role.last_used_at - timedelta(days=rng.randint(0, 20))
-            elif role.last_used_at and rng.random() < 0.5:
-                last = role.last_used_at - timedelta(days=rng.randint(120, 380))
+            elif last_used_at and rng.random() < 0.6:
+                last = last_used_at - timedelta(days=rng.randint(0, 20))
+            elif last_used_at and rng.random() < 0.5:
+                last = last_used_at - timedelta(days=rng.randint(120, 380))
             else:
                 last = None
             entries.append(
@@ -109,20 +136,37 @@ def simulated_service_access(account: AwsAccount, *, now: datetime, rng: random.
                     service_name=namespace.upper(),
                     service_namespace=namespace,
                     last_authenticated_at=last,
-                    last_authenticated_entity=role.arn if last else None,
+                    last_authenticated_entity=arn if last else None,
                     last_authenticated_region="us-east-1" if last else None,
                     total_authenticated_entities=1 if last else 0,
-                    actions=_tracked_actions(
-                        namespace, documents.get(role.arn, []), last=last, rng=rng
-                    ),
+                    actions=_tracked_actions(namespace, granted, last=last, rng=rng),
                 )
             )
         results.append(
             PrincipalServiceAccess(
-                principal_arn=role.arn, job_status="COMPLETED", services=tuple(entries), error=None
+                principal_arn=arn, job_status="COMPLETED", services=tuple(entries), error=None
             )
         )
     return tuple(results)
+
+
+def _user_activity(account: AwsAccount) -> dict[str, datetime]:
+    """Each user's last use of a password or key, from the credential report: never a service
+    used after the user last signed in or used a key."""
+    activity = {}
+    for entry in CredentialReportEntry.objects.filter(account=account, gone_at=None):
+        moments = [
+            m
+            for m in (
+                entry.password_last_used,
+                entry.access_key_1_last_used_date,
+                entry.access_key_2_last_used_date,
+            )
+            if m is not None
+        ]
+        if moments:
+            activity[entry.arn] = max(moments)
+    return activity
 
 
 # Services AWS tracks at action level (a few of them), so that suggestions show action-level cuts.
