@@ -160,6 +160,22 @@ def _user_saved(sender, instance: User, created: bool, update_fields=None, **kwa
     )
 
 
+def _remember_user_access(sender, instance: User, **kwargs) -> None:
+    """What deleting a person takes with them (the cascade deletes it without a signal of
+    its own): their roles and direct permissions, live API tokens and linked identities."""
+    instance._access_deleted = {
+        "groups": _names_of(instance, "groups"),
+        "user_permissions": _names_of(instance, "user_permissions"),
+        "api_tokens": sorted(
+            f"{name} ({prefix}...)"
+            for name, prefix in instance.api_tokens.filter(revoked_at=None).values_list(
+                "name", "prefix"
+            )
+        ),
+        "linked_identities": sorted(instance.linked_identities.values_list("arn", flat=True)),
+    }
+
+
 def _user_deleted(sender, instance: User, **kwargs) -> None:
     record(
         actor=current_actor(),
@@ -167,7 +183,7 @@ def _user_deleted(sender, instance: User, **kwargs) -> None:
         target_type="user",
         target_id=instance.pk,
         target_label=instance.email,
-        before=_flags(instance),
+        before={**_flags(instance), **getattr(instance, "_access_deleted", {})},
     )
 
 
@@ -257,6 +273,7 @@ def connect() -> None:
         m2m_changed.connect(_membership_changed, sender=through, dispatch_uid=f"audit-{through}")
     pre_save.connect(_remember_user, sender=User, dispatch_uid="audit-user-pre")
     post_save.connect(_user_saved, sender=User, dispatch_uid="audit-user-post")
+    pre_delete.connect(_remember_user_access, sender=User, dispatch_uid="audit-user-delete-pre")
     post_delete.connect(_user_deleted, sender=User, dispatch_uid="audit-user-delete")
     pre_save.connect(_remember_password, sender=User, dispatch_uid="audit-password-pre")
     post_save.connect(_password_saved, sender=User, dispatch_uid="audit-password-post")

@@ -207,3 +207,23 @@ def test_an_administrator_setting_someone_elses_password_is_recorded(
     reviewer.set_password("yet another passphrase 43")
     reviewer.save()
     assert len(entries("user.password_set")) == 1
+
+
+def test_deleting_a_person_records_the_roles_tokens_and_identities_they_took_with_them(
+    approver,
+):
+    """The cascade removed their API token and linked identity, and the entry named only
+    four flags: nothing said what access went with them."""
+    from accounts.models import LinkedIdentity
+    from accounts.tokens import create_token
+
+    create_token(user=approver, name="pipeline")
+    LinkedIdentity.objects.create(user=approver, arn="arn:aws:iam::111122223333:user/ann")
+
+    approver.delete()
+
+    [deleted] = entries("user.deleted")
+    assert deleted.before["groups"] == [Role.APPROVER.value]
+    assert [t.split(" (")[0] for t in deleted.before["api_tokens"]] == ["pipeline"]
+    assert deleted.before["linked_identities"] == ["arn:aws:iam::111122223333:user/ann"]
+    assert verify_chain().intact

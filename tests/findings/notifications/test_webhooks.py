@@ -339,6 +339,32 @@ def test_an_administrator_adds_a_webhook_in_the_admin_and_it_is_audited(
     assert client.get("/admin/findings/webhook/").status_code == 302
 
 
+def test_deleting_selected_webhooks_in_the_admin_audits_each(client, administrator, receiver):
+    """ "Delete selected" deleted them with no webhook.deleted entry (only the one-by-one delete
+    was audited)."""
+    from findings.models import AuditEntry, Webhook
+
+    hooks = [
+        Webhook.objects.create(name=f"hook {n}", url=receiver.url, secret=SECRET, format="json")
+        for n in range(2)
+    ]
+    client.force_login(administrator)
+
+    response = client.post(
+        "/admin/findings/webhook/",
+        {
+            "action": "delete_selected",
+            "_selected_action": [h.pk for h in hooks],
+            "post": "yes",
+        },
+    )
+
+    assert response.status_code == 302
+    assert not Webhook.objects.exists()
+    deleted = AuditEntry.objects.filter(action="webhook.deleted").order_by("target_label")
+    assert [e.target_label for e in deleted] == ["hook 0", "hook 1"]
+
+
 @pytest.mark.parametrize(
     "url",
     [
