@@ -8,10 +8,15 @@ from datetime import datetime
 from django.conf import settings
 from django.core.cache import cache
 
-from findings.audit.checkpoints import Checkpoint, UnreadableCheckpoint, read_checkpoints
+from findings.audit.checkpoints import (
+    Checkpoint,
+    UnreadableCheckpoint,
+    checkpoint_store,
+    read_checkpoints,
+)
 from findings.audit.services import GENESIS, entry_hash, hashed_fields
 from findings.aws.errors import AwsError
-from findings.models import AuditEntry
+from findings.models import AuditCheckpoint, AuditEntry
 
 
 @dataclass(frozen=True)
@@ -62,6 +67,16 @@ def verify_chain(
             checkpoints = read_checkpoints()
         except (UnreadableCheckpoint, AwsError, OSError) as exc:
             return Verification(False, 0, None, f"the checkpoints cannot be read: {exc}")
+        if not checkpoints and (written := AuditCheckpoint.objects.count()):
+            # The store unmounted, emptied or another one configured: without them a log
+            # rewritten as unkeyed entries would pass.
+            return Verification(
+                False,
+                0,
+                None,
+                f"none of the {written} checkpoints written is where they were written "
+                f"({checkpoint_store()}): is the store missing, or was it emptied?",
+            )
     for checkpoint in checkpoints:
         if problem := _checkpoint_problem(checkpoint, key):
             return Verification(False, 0, checkpoint.entry_id, problem, len(checkpoints))
@@ -138,6 +153,15 @@ def verify_chain(
         else:
             problem = f"is missing, though checkpoint {checkpoint.location} names it"
         return broken(missing, problem)
+    if key and last_id is not None and not seen_keyed:
+        # Every entry written since the key was set is keyed: a log whose newest entry is not
+        # was rewritten (by someone without the key, as unkeyed entries), or nothing has been
+        # recorded since the key was set (any recorded action ends that).
+        return broken(
+            last_id,
+            "is not keyed though AUDIT_LOG_KEY is set: no entry of the log is keyed (was it "
+            "rewritten? just after the key was first set, any recorded action clears this)",
+        )
     state = ChainState(
         last_id=last_id,
         last_hash=previous,

@@ -200,3 +200,41 @@ def test_the_audit_page_says_the_log_agrees_with_its_checkpoints_or_names_the_cu
     without_triggers("DELETE FROM findings_auditentry WHERE id = %s", [entries[-1].pk])
     page = client.get("/review/audit/").content.decode()
     assert "Chain broken" in page and f"Entry #{entries[-1].pk} is missing" in page
+
+
+def test_a_log_rewritten_as_unkeyed_entries_fails_once_a_key_is_set(settings, postgres):
+    """Someone without the key rewrote every entry as plain SHA-256 (editing one on the way):
+    with no checkpoint readable, the log was "intact, 0 checkpoints"."""
+    from findings.audit.services import GENESIS, entry_hash, hashed_fields
+
+    settings.AUDIT_LOG_KEY = "the-key"
+    entries = some_entries(3)
+    previous = GENESIS
+    for entry in entries:
+        entry.target_label = "forged"
+        rewritten = entry_hash(previous_hash=previous, fields=hashed_fields(entry=entry))
+        without_triggers(
+            "UPDATE findings_auditentry SET target_label = %s, keyed = false, previous_hash = %s,"
+            " entry_hash = %s WHERE id = %s",
+            ["forged", previous, rewritten, entry.pk],
+        )
+        previous = rewritten
+
+    result = verify_chain(checkpoints=[])
+
+    assert not result.intact
+    assert "no entry of the log is keyed" in result.problem
+
+
+def test_checkpoints_the_database_lists_but_the_store_lacks_fail_verification(settings):
+    """An unmounted or emptied checkpoint store read as "no checkpoints yet"."""
+    some_entries(2)
+    write_checkpoint(now=timezone.now())
+    for path in Path(settings.AUDIT_CHECKPOINT_DIR).glob("checkpoint-*.json"):
+        path.chmod(stat.S_IWUSR | stat.S_IRUSR)
+        path.unlink()
+
+    result = verify_chain()
+
+    assert not result.intact
+    assert "none of the 1 checkpoints written is where they were written" in result.problem
