@@ -10,7 +10,7 @@ from urllib.parse import urlencode
 
 from django.conf import settings
 from django.core.paginator import Paginator
-from django.http import HttpResponse, StreamingHttpResponse
+from django.http import HttpResponse, HttpResponseBadRequest, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
 from django.utils import timezone
@@ -36,6 +36,7 @@ from findings.detection.selectors import (
 )
 from findings.export.tables import csv_chunks, json_chunks
 from findings.models import AwsAccount, Finding, IamRole, IamUser, Severity
+from findings.models.findings import SEVERITY_RANK
 from findings.models.paging import LateRows
 from iamreview.fragments import cached_fragment
 from iamreview.paging import page_asked
@@ -229,8 +230,13 @@ def export_response(
     request, *, extension: str, content_type: str, render_rows
 ) -> StreamingHttpResponse:
     """The filtered findings streamed from a server-side cursor: memory stays flat however many
-    rows there are (the rows are read while the response is sent)."""
+    rows there are (the rows are read while the response is sent).
+
+    A filter value the list would quietly drop (`severity=zzz`) is refused here: a page shows
+    which filters it applied, a file taken by a script does not, and it held everything."""
     filters = FindingFilters.from_params(request.GET)
+    if problem := unknown_filter_value(request.GET, filters):
+        return HttpResponseBadRequest(problem, content_type="text/plain; charset=utf-8")
     rows = finding_records(findings=filtered_findings(filters=filters))
     stamp = timezone.now().strftime("%Y%m%d-%H%M")
     response = StreamingHttpResponse(render_rows(rows), content_type=content_type)
@@ -238,6 +244,16 @@ def export_response(
         f'attachment; filename="iamreview-findings-{stamp}.{extension}"'
     )
     return response
+
+
+def unknown_filter_value(params, filters: FindingFilters) -> str:
+    """Why the export's filters are not what was asked ("" when they are)."""
+    for name in ("severity", "status", "sort"):
+        asked = (params.get(name) or "").strip()
+        if asked and asked != getattr(filters, name):
+            choices = {"severity": SEVERITY_RANK, "status": STATUSES, "sort": SORTS}[name]
+            return f"Unknown {name} {asked[:50]!r}: choose from {', '.join(choices)}."
+    return ""
 
 
 @requires(Capability.VIEW)

@@ -532,3 +532,16 @@ def test_an_escalation_finding_reads_as_ways_to_escalate(client, reviewer, produ
     assert "<code>lambda:UpdateFunctionCode</code>" in page
     assert "role/orders-&lt;b&gt;cron" in page and "<b>cron" not in page
     assert "Chain of roles to an administrator" in page
+
+
+@pytest.mark.parametrize("query", ["severity=zzz", "status=gone", "sort=evil", "severity=Critical"])
+def test_an_export_with_a_filter_value_it_does_not_know_is_refused(
+    client, auditor, some_findings, query
+):
+    """It exported every finding: a script asking for the critical ones got them all."""
+    client.force_login(auditor)
+    for fmt in ("csv", "json"):
+        response = client.get(f"/findings/export.{fmt}?{query}")
+        assert response.status_code == 400
+        assert "choose from" in response.content.decode()
+    assert client.get("/findings/export.csv?severity=critical").status_code == 200
