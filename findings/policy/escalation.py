@@ -581,9 +581,11 @@ CREATE_ACTIONS = {
 def _may_create(perms: EffectivePermissions, method: Method, account: Account) -> bool:
     """Whether the principal may create a target of the method's kind (a role to pass, a
     group to join), which its grant would then reach."""
-    return perms.decide(
-        action=CREATE_ACTIONS[method.target_kind], resource=account.unknown(method.target_kind)
-    ).allowed
+    create = CREATE_ACTIONS.get(method.target_kind)
+    return (
+        create is not None
+        and perms.decide(action=create, resource=account.unknown(method.target_kind)).allowed
+    )
 
 
 def escalation_methods(*, principal_arn: str, account: Account) -> list[Escalation]:
