@@ -337,12 +337,17 @@ def sign_off(request, cycle_id: CycleId, body: inputs.SignOffRequest):
     operation_id="getSignOffSummary",
     summary="What an approver signs: decisions, accepted risks, pending remediations, deciders",
     description="The same summary as the cycle page; its `digest` is sent back as "
-    "`summary_hash` when signing off (required).",
+    "`summary_hash` when signing off (required). Once signed off: the summary as signed.",
     auth=TokenAuth(Capability.VIEW),
     response={200: dict, **failures(404)},
 )
 def sign_off_summary_of(request, cycle_id: CycleId):
-    return asdict(sign_off_summary(cycle=get_cycle(cycle_id)))
+    cycle = get_cycle(cycle_id)
+    if cycle.signed_summary is not None:
+        # What the approver signed, as stored at sign-off: recomputed, it drifts (a remediation
+        # verified since, a decider renamed) from the signed hash.
+        return cycle.signed_summary
+    return asdict(sign_off_summary(cycle=cycle))
 
 
 @api.get(

@@ -6,6 +6,9 @@ from django.db.models import Q
 
 
 class ReviewCycle(models.Model):
+    """Once signed off, PostgreSQL refuses any change to the row, and its deletion (migration
+    0030)."""
+
     class Kind(models.TextChoices):
         MONTHLY = "monthly", "Monthly: external access"
         QUARTERLY = "quarterly", "Quarterly: credential hygiene"
@@ -37,6 +40,9 @@ class ReviewCycle(models.Model):
     signed_population_hash = models.CharField(max_length=64, blank=True)
     # The hash of the sign-off summary the approver read and signed (reviews/summary.py).
     signed_summary_hash = models.CharField(max_length=64, blank=True)
+    # That summary itself, as signed (summary_document): the evidence pack ships it, since one
+    # computed later shows what changed since. None: open, or signed before it was kept.
+    signed_summary = models.JSONField(null=True, blank=True)
     # Per-release cycles
     application = models.CharField(max_length=200, blank=True)
     version = models.CharField(max_length=100, blank=True)
@@ -169,7 +175,9 @@ class ReviewItem(models.Model):
 
 
 class Decision(models.Model):
-    """Append-only: a new decision supersedes the previous one; none is ever changed."""
+    """Append-only: a new decision supersedes the previous one; none is ever changed. On
+    PostgreSQL a trigger refuses UPDATE of any column but expiry_handled_at, and DELETE
+    (migration 0030)."""
 
     class Kind(models.TextChoices):
         KEEP = "keep", "Keep"

@@ -1,16 +1,19 @@
 """The evidence pack of a review cycle: what an auditor takes away and can verify on their own.
 
-items.csv and decisions.csv for spreadsheets, cycle.json with every item's frozen evidence, and
-manifest.json with each file's SHA-256. The population hash can be recomputed from cycle.json
-(see POPULATION_HASH_METHOD). A fixed number of queries whatever the size of the cycle.
+items.csv and decisions.csv for spreadsheets, cycle.json with every item's frozen evidence,
+sign_off_summary.json (of a signed-off cycle, the summary as signed), VERIFY.txt, and
+manifest.json with each file's SHA-256. Every item's evidence hash, the population hash and the
+summary's digest can be recomputed from the pack alone (the *_METHOD texts, VERIFY.txt). A fixed
+number of queries whatever the size of the cycle.
 """
 
 import hashlib
 import io
 import json
 import zipfile
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
+from typing import NamedTuple
 
 from django.db.models import Prefetch
 from django.utils import timezone
@@ -19,10 +22,12 @@ from accounts.models import User
 from findings.detection.selectors import finding_record, with_evidence_seen_at
 from findings.export.tables import csv_text
 from findings.models import Decision, Finding, ReviewCycle, ReviewItem
-from findings.reviews.evidence import population_hash
-from findings.reviews.summary import sign_off_summary
+from findings.reviews.evidence import evidence_hash, population_hash
+from findings.reviews.summary import digest_against, sign_off_summary, summary_document
 
-FORMAT_VERSION = 1
+# 2: VERIFY.txt; item hashes recomputed from the frozen evidence; a signed-off cycle's summary
+# as signed, with the manifest's "sign_off_summary" saying which summary the pack holds.
+FORMAT_VERSION = 2
 GENERATOR = {
     "name": "iamreview",
     "module": "findings.reviews.evidence_pack",
@@ -32,6 +37,108 @@ POPULATION_HASH_METHOD = (
     "SHA-256 of the UTF-8 lines '<subject_key>:<evidence_hash>' of every item, sorted and "
     "joined with '\\n'"
 )
+# findings.reviews.evidence.evidence_hash, in words.
+EVIDENCE_HASH_METHOD = (
+    "SHA-256 of the JSON text (keys sorted, separators ',' and ':' without spaces, non-ASCII "
+    "as \\u escapes: Python's json.dumps(value, sort_keys=True, separators=(',', ':'))) of "
+    "{'facts': frozen_evidence.facts without 'analyzed_at' ({} when absent), "
+    "'unused_services': the sorted 'service' of each frozen_evidence.unused_services, "
+    "'findings': the sorted [check, resource_key, severity] of each frozen_evidence.findings, "
+    "'policies': frozen_evidence.policies (null when absent)}; the rest of frozen_evidence is "
+    "context, outside the hash"
+)
+# findings.reviews.summary.summary_digest, in words.
+SUMMARY_DIGEST_METHOD = (
+    "SHA-256 of the JSON text (as for evidence_hash) of {'total', 'counts', 'accepted_risks': "
+    "[item_id, expires_on, justification] of each, 'remediations_pending': item_id of each, "
+    "'deciders': [name, counts as [label, count] sorted] of each, 'conflicts_of_interest': "
+    "[item_id, note] of each, 'no_response' and 'still_open': item_id of each, 'decided', "
+    "'not_reviewed'} of sign_off_summary.json (cycles signed before 2026-11-30: without "
+    "'decided' and 'not_reviewed')"
+)
+SIGNED = "signed"
+SIGNED_BEFORE_STORED = "recomputed_signed_before_stored"
+NOT_SIGNED = "not_signed"
+SUMMARY_NOTES = {
+    SIGNED: "sign_off_summary.json is the summary document stored at sign-off: what the "
+    "approver read and signed.",
+    SIGNED_BEFORE_STORED: "The cycle was signed off before iamreview stored the signed "
+    "summary: sign_off_summary.json was recomputed at export from the data as it is now, and "
+    "is not the document the approver read. digest_matches_signed_hash says whether it still "
+    "hashes to what was signed.",
+    NOT_SIGNED: "The cycle is not signed off: sign_off_summary.json is the summary as of "
+    "generated_at, signed by nobody.",
+}
+VERIFY_TEXT = f"""\
+How to check this evidence pack without iamreview
+==================================================
+
+1. Files. manifest.json lists every other file with its SHA-256 ("files"): compute each file's
+   SHA-256 (sha256sum, shasum -a 256, Get-FileHash) and compare. iamreview recorded the SHA-256
+   of manifest.json itself in its hash-chained audit trail when the pack was downloaded; on
+   the installation, `python manage.py verify_evidence_pack pack.zip` checks that, and 2 to 4.
+
+2. Item hashes. Recompute every item's evidence_hash (cycle.json, "items") from its
+   frozen_evidence, as manifest.json's "evidence_hash_method" says and evidence_hash() below
+   does: only the facts (without analyzed_at), the unused services, the findings' check,
+   resource and severity, and the policies count. It must equal the item's "evidence_hash".
+   manifest.json lists the items whose stored hash differed when the pack was built
+   ("items_with_altered_evidence").
+
+3. The population hash. The SHA-256 of the lines "<subject_key>:<evidence_hash>" of every item,
+   sorted and joined with newlines, from the evidence hashes recomputed in 2. It must equal
+   cycle.json's "population_hash" (and, once signed off, "signed_population_hash").
+
+4. The sign-off summary. Once the cycle is signed off, the digest of sign_off_summary.json
+   ("digest_method" in manifest.json, summary_digest() below) must equal cycle.json's
+   "signed_summary_hash". manifest.json's "sign_off_summary" says which summary the pack holds:
+   "{SIGNED}", the document stored at sign-off, as the approver signed it;
+   "{SIGNED_BEFORE_STORED}", a cycle signed off before iamreview stored that document:
+   recomputed at export, so not necessarily what was signed; "{NOT_SIGNED}", an open cycle's
+   summary as of the export, signed by nobody.
+
+In Python (3.9 or later, no other package):
+
+    import hashlib, json
+
+    def sha256_of(value):
+        text = json.dumps(value, sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(text.encode()).hexdigest()
+
+    def evidence_hash(e):
+        facts = {{k: v for k, v in (e.get("facts") or {{}}).items() if k != "analyzed_at"}}
+        return sha256_of({{
+            "facts": facts,
+            "unused_services": sorted(s["service"] for s in e.get("unused_services", [])),
+            "findings": sorted([f["check"], f["resource_key"], f["severity"]]
+                               for f in e.get("findings", [])),
+            "policies": e.get("policies"),
+        }})
+
+    def summary_digest(s):  # cycles signed before 2026-11-30: without decided, not_reviewed
+        return sha256_of({{
+            "total": s["total"],
+            "counts": s["counts"],
+            "accepted_risks": [[r["item_id"], r["expires_on"], r["justification"]]
+                               for r in s["accepted_risks"]],
+            "remediations_pending": [r["item_id"] for r in s["remediations_pending"]],
+            "deciders": [[d["name"], sorted(d["counts"].items())] for d in s["deciders"]],
+            "conflicts_of_interest": [[r["item_id"], r["note"]]
+                                      for r in s["conflicts_of_interest"]],
+            "no_response": [r["item_id"] for r in s["no_response"]],
+            "still_open": [r["item_id"] for r in s["still_open"]],
+            "decided": s["decided"],
+            "not_reviewed": s["not_reviewed"],
+        }})
+
+    items = json.load(open("cycle.json"))["items"]
+    for item in items:
+        if evidence_hash(item["frozen_evidence"]) != item["evidence_hash"]:
+            print("altered:", item["id"])
+    lines = sorted(i["subject_key"] + ":" + evidence_hash(i["frozen_evidence"]) for i in items)
+    print("population", hashlib.sha256("\\n".join(lines).encode()).hexdigest())
+    print("summary", summary_digest(json.load(open("sign_off_summary.json"))))
+"""
 ITEM_COLUMNS = [
     "item_id",
     "account_id",
@@ -154,8 +261,10 @@ def _cycle_document(cycle: ReviewCycle, items: list[ReviewItem]) -> dict:
                 "signed_off_at": _iso(cycle.signed_off_at),
                 "attestation": cycle.attestation,
                 "signed_population_hash": cycle.signed_population_hash,
-                # The hash of sign_off_summary.json as the approver read it when signing.
+                # The digest of the summary the approver read when signing: that of
+                # sign_off_summary.json when the manifest's sign_off_summary says "signed".
                 "signed_summary_hash": cycle.signed_summary_hash,
+                "summary_stored": cycle.signed_summary is not None,
             }
             if signed
             else None,
@@ -219,9 +328,40 @@ def _load_cycle(cycle: ReviewCycle) -> tuple[ReviewCycle, list[ReviewItem]]:
     return cycle, items
 
 
+def _summary_in_pack(cycle: ReviewCycle) -> tuple[dict, dict]:
+    """The summary document the pack ships, and what the manifest says of it. A signed-off
+    cycle's is the one stored at sign-off: one computed now would show what changed since
+    (a remediation verified, a decider renamed) under the signed hash. Three queries when it
+    is computed (open cycles, and those signed before it was stored), none otherwise."""
+    signed = cycle.state == ReviewCycle.State.SIGNED_OFF
+    if signed and cycle.signed_summary is not None:
+        document, status = cycle.signed_summary, SIGNED
+    else:
+        document = summary_document(summary=sign_off_summary(cycle=cycle))
+        status = SIGNED_BEFORE_STORED if signed else NOT_SIGNED
+    digest = digest_against(document=document, signed_hash=cycle.signed_summary_hash)
+    return document, {
+        "status": status,
+        "note": SUMMARY_NOTES[status],
+        "digest": digest,
+        "digest_method": SUMMARY_DIGEST_METHOD,
+        "signed_summary_hash": cycle.signed_summary_hash if signed else None,
+        "digest_matches_signed_hash": digest == cycle.signed_summary_hash if signed else None,
+    }
+
+
 def build_evidence_pack(*, cycle: ReviewCycle) -> EvidencePack:
     cycle, items = _load_cycle(cycle)
     decisions_by_id = {d.pk: d for item in items for d in item.decisions.all()}
+    summary, summary_check = _summary_in_pack(cycle)
+    # Each item's hash recomputed from its frozen evidence: a stored hash only says what the
+    # evidence was, not that it still is.
+    altered = [
+        item.pk
+        for item in items
+        if evidence_hash(evidence=item.frozen_evidence) != item.evidence_hash
+    ]
+    signed = cycle.state == ReviewCycle.State.SIGNED_OFF
     files = {
         "items.csv": csv_text(
             [_item_row(item, decisions_by_id.get(item.latest_decision_id)) for item in items],
@@ -233,17 +373,25 @@ def build_evidence_pack(*, cycle: ReviewCycle) -> EvidencePack:
         ).encode(),
         "cycle.json": _canonical_json(_cycle_document(cycle, items)),
         # What the approver attests to: counts, accepted risks, pending remediations, who
-        # decided what; its "digest" equals sign_off.signed_summary_hash once signed.
-        "sign_off_summary.json": _canonical_json(asdict(sign_off_summary(cycle=cycle))),
+        # decided what. Which summary it is: the manifest's "sign_off_summary".
+        "sign_off_summary.json": _canonical_json(summary),
+        "VERIFY.txt": VERIFY_TEXT.encode(),
     }
     manifest = {
         "cycle_id": cycle.pk,
         "cycle_state": cycle.state,
         "population_hash": cycle.population_hash,
         "population_count": cycle.population_count,
-        # Recomputed from the items in this pack: false means the frozen population was altered.
-        "population_hash_matches": population_hash(items=items) == cycle.population_hash,
+        # Recomputed from the items' frozen evidence: false means the frozen population (an
+        # item's evidence, or its recorded hash) was altered.
+        "population_hash_matches": not altered
+        and population_hash(items=items) == cycle.population_hash
+        and (not signed or cycle.signed_population_hash == cycle.population_hash),
         "population_hash_method": POPULATION_HASH_METHOD,
+        "evidence_hashes_match": not altered,
+        "items_with_altered_evidence": altered,
+        "evidence_hash_method": EVIDENCE_HASH_METHOD,
+        "sign_off_summary": summary_check,
         "item_count": len(items),
         "decision_count": len(decisions_by_id),
         "generated_at": timezone.now().isoformat(),
@@ -297,6 +445,8 @@ def record_export(*, pack: EvidencePack, cycle: ReviewCycle, actor: User | None)
 @dataclass
 class PackCheck:
     problems: list[str]
+    # Worth knowing, not wrong (e.g. a summary recomputed at export that still matches).
+    notes: list[str] = field(default_factory=list)
     manifest_sha256: str = ""
     cycle_id: int | None = None
     exported_at: datetime | None = None
@@ -307,9 +457,80 @@ class PackCheck:
         return not self.problems
 
 
+class _Hashed(NamedTuple):
+    subject_key: str
+    evidence_hash: str
+
+
+def _content_problems(contents: dict[str, bytes], manifest: dict) -> tuple[list[str], list[str]]:
+    """(problems, notes) of what the files say, recomputed as VERIFY.txt describes: every
+    item's evidence hash from its frozen evidence, the population hash from those, and the
+    summary's digest against the signed one."""
+    if "cycle.json" not in contents:
+        return ["cycle.json: missing from the pack"], []
+    problems, notes = [], []
+    try:
+        document = json.loads(contents["cycle.json"])
+        cycle, items = document["cycle"], document["items"]
+        recorded, recomputed = [], []
+        for item in items:
+            recorded.append(_Hashed(item["subject_key"], item["evidence_hash"]))
+            recomputed.append(
+                _Hashed(item["subject_key"], evidence_hash(evidence=item["frozen_evidence"]))
+            )
+            if recomputed[-1] != recorded[-1]:
+                problems.append(
+                    f"item {item['id']}: its frozen evidence does not hash to its recorded "
+                    "evidence_hash"
+                )
+        expected = cycle["population_hash"]
+        if population_hash(items=recorded) != expected:
+            problems.append(
+                "cycle.json: the items' recorded evidence hashes do not make up population_hash"
+            )
+        if population_hash(items=recomputed) != expected:
+            problems.append(
+                "cycle.json: the population hash recomputed from the frozen evidence differs "
+                "from population_hash"
+            )
+        sign_off = cycle["sign_off"]
+        if sign_off is None:
+            return problems, notes
+        if sign_off["signed_population_hash"] != expected:
+            problems.append("cycle.json: population_hash differs from signed_population_hash")
+        if "sign_off_summary.json" not in contents:
+            return [*problems, "sign_off_summary.json: missing from the pack"], notes
+        summary = json.loads(contents["sign_off_summary.json"])
+        signed_hash = sign_off["signed_summary_hash"]
+        recomputed_at_export = (manifest.get("sign_off_summary") or {}).get(
+            "status"
+        ) == SIGNED_BEFORE_STORED
+        if digest_against(document=summary, signed_hash=signed_hash) != signed_hash:
+            problems.append(
+                "sign_off_summary.json: its digest differs from the signed summary hash in "
+                "cycle.json"
+                + (
+                    " (the cycle was signed off before iamreview stored the signed summary: "
+                    "this one was recomputed at export, after something it shows changed)"
+                    if recomputed_at_export
+                    else ""
+                )
+            )
+        elif recomputed_at_export:
+            notes.append(
+                "sign_off_summary.json was recomputed at export (the cycle was signed off "
+                "before iamreview stored the signed summary); it still hashes to the signed "
+                "summary hash"
+            )
+    except (ValueError, KeyError, TypeError, AttributeError, IndexError) as exc:
+        problems.append(f"cycle.json or sign_off_summary.json is not of this tool: {exc!r}")
+    return problems, notes
+
+
 def verify_pack(*, data: bytes) -> PackCheck:
-    """Check a downloaded pack: every file against the manifest, and the manifest against the
-    export recorded in the audit trail. Never raises on a bad file: its problems are listed."""
+    """Check a downloaded pack: every file against the manifest, the manifest against the
+    export recorded in the audit trail, and the hashes the files hold against their content
+    (_content_problems). Never raises on a bad file: its problems are listed."""
     from findings.models import AuditEntry
 
     try:
@@ -345,6 +566,8 @@ def verify_pack(*, data: bytes) -> PackCheck:
             check.problems.append(f"{name}: in the pack, not in the manifest")
         elif hashlib.sha256(contents[name]).hexdigest() != listed[name]:
             check.problems.append(f"{name}: its SHA-256 differs from the manifest's")
+    problems, check.notes = _content_problems(contents, manifest)
+    check.problems.extend(problems)
     entry = (
         AuditEntry.objects.filter(
             action=EXPORTED,

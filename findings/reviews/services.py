@@ -40,7 +40,7 @@ from findings.reviews.evidence import (
 )
 from findings.reviews.freshness import detect_and_refresh
 from findings.reviews.plans import check_against_plan, plan_for_item
-from findings.reviews.summary import sign_off_summary
+from findings.reviews.summary import sign_off_summary, summary_document
 from findings.reviews.tally import cycle_tally
 
 logger = logging.getLogger(__name__)
@@ -854,6 +854,9 @@ def sign_off_cycle(
         cycle.attestation = text
         cycle.signed_population_hash = current
         cycle.signed_summary_hash = summary.digest
+        # The document itself, for the evidence pack: one computed later shows what changed
+        # since (a remediation verified, a decider renamed), not what was signed.
+        cycle.signed_summary = summary_document(summary=summary)
         cycle.save(
             update_fields=[
                 "state",
@@ -862,6 +865,7 @@ def sign_off_cycle(
                 "attestation",
                 "signed_population_hash",
                 "signed_summary_hash",
+                "signed_summary",
             ]
         )
         record(

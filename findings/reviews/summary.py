@@ -9,7 +9,7 @@ the summary's hash: if anything changes between reading and signing, the sign-of
 import hashlib
 import json
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import date
 
 from accounts.models import LinkedIdentity
@@ -76,25 +76,51 @@ def _deciders_links(cycle: ReviewCycle) -> tuple[dict[int, set[str]], dict[int, 
     return own, teams
 
 
-def _digest(summary: SignOffSummary, *, version: int = 2) -> str:
-    """Version 2 (2026-11-30) adds each item's latest decision and the roles not reviewed;
-    cycles signed before keep the version-1 digest they were signed against."""
-    document = {
-        "total": summary.total,
-        "counts": summary.counts,
+def summary_document(*, summary: SignOffSummary) -> dict:
+    """The summary as JSON (dates as ISO text): what sign-off stores as signed and the evidence
+    pack ships as sign_off_summary.json."""
+    return json.loads(json.dumps(asdict(summary), default=str))
+
+
+def summary_digest(*, document: dict, version: int = 2) -> str:
+    """The digest of a summary document (summary_document), so the same from the stored
+    document, from a pack's file and from a summary just computed. Version 2 (2026-11-30) adds
+    each item's latest decision and the roles not reviewed; cycles signed before keep the
+    version-1 digest they were signed against."""
+    comparable = {
+        "total": document["total"],
+        "counts": document["counts"],
         "accepted_risks": [
-            (line.item_id, line.expires_on, line.justification) for line in summary.accepted_risks
+            (line["item_id"], line["expires_on"], line["justification"])
+            for line in document["accepted_risks"]
         ],
-        "remediations_pending": [line.item_id for line in summary.remediations_pending],
-        "deciders": [(d.name, sorted(d.counts.items())) for d in summary.deciders],
-        "conflicts_of_interest": [(x.item_id, x.note) for x in summary.conflicts_of_interest],
-        "no_response": [line.item_id for line in summary.no_response],
-        "still_open": [line.item_id for line in summary.still_open],
+        "remediations_pending": [line["item_id"] for line in document["remediations_pending"]],
+        "deciders": [(d["name"], sorted(d["counts"].items())) for d in document["deciders"]],
+        "conflicts_of_interest": [
+            (line["item_id"], line["note"]) for line in document["conflicts_of_interest"]
+        ],
+        "no_response": [line["item_id"] for line in document["no_response"]],
+        "still_open": [line["item_id"] for line in document["still_open"]],
     }
     if version >= 2:
-        document.update(decided=summary.decided, not_reviewed=summary.not_reviewed)
-    text = json.dumps(document, sort_keys=True, default=str, separators=(",", ":"))
+        comparable.update(decided=document["decided"], not_reviewed=document["not_reviewed"])
+    text = json.dumps(comparable, sort_keys=True, default=str, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()
+
+
+def digest_against(*, document: dict, signed_hash: str) -> str:
+    """The document's digest, in the version `signed_hash` was signed with (the current
+    version unless only the first matches)."""
+    digest = summary_digest(document=document)
+    if signed_hash and digest != signed_hash:
+        earlier = summary_digest(document=document, version=1)
+        if earlier == signed_hash:
+            return earlier
+    return digest
+
+
+def _digest(summary: SignOffSummary, *, version: int = 2) -> str:
+    return summary_digest(document=summary_document(summary=summary), version=version)
 
 
 def sign_off_summary(*, cycle: ReviewCycle) -> SignOffSummary:
@@ -157,9 +183,7 @@ def sign_off_summary(*, cycle: ReviewCycle) -> SignOffSummary:
         ),
         key=lambda decider: (-decider.total, decider.name),
     )
-    summary.digest = _digest(summary)
-    if cycle.signed_summary_hash and cycle.signed_summary_hash != summary.digest:
-        earlier = _digest(summary, version=1)
-        if earlier == cycle.signed_summary_hash:
-            summary.digest = earlier
+    summary.digest = digest_against(
+        document=summary_document(summary=summary), signed_hash=cycle.signed_summary_hash
+    )
     return summary

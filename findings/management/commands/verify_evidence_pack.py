@@ -7,8 +7,10 @@ from findings.reviews.evidence_pack import verify_pack
 
 class Command(BaseCommand):
     help = (
-        "Check a downloaded evidence pack: every file against its manifest, and the manifest "
-        "against the export recorded in the audit trail. Exit status 1 when anything differs."
+        "Check a downloaded evidence pack: every file against its manifest, the manifest "
+        "against the export recorded in the audit trail, every item's evidence hash and the "
+        "population hash recomputed from the frozen evidence, and the sign-off summary's "
+        "digest against the signed hash. Exit status 1 when anything differs."
     )
 
     def add_arguments(self, parser):
@@ -26,3 +28,5 @@ class Command(BaseCommand):
             f"intact: cycle {check.cycle_id}, manifest {check.manifest_sha256}, exported "
             f"{check.exported_at:%Y-%m-%d %H:%M:%S %Z} by {check.exported_by}"
         )
+        for note in check.notes:
+            self.stdout.write(f"note: {note}")

@@ -926,6 +926,7 @@ def test_the_evidence_pack_is_served_as_a_zip(api_as, reviewer, auditor, cycle):
         "cycle.json",
         "sign_off_summary.json",
         "manifest.json",
+        "VERIFY.txt",
     }
     assert set(manifest["files"]) == names - {"manifest.json"}
 

@@ -63,3 +63,19 @@ def test_a_decision_changed_after_reading_refuses_the_sign_off_with_409(
 
 def test_people_without_a_role_read_no_summary(api_as, outsider, cycle):
     assert api_as(outsider).get(f"/api/cycles/{cycle.pk}/sign-off-summary").status_code == 403
+
+
+def test_a_signed_off_cycles_summary_is_the_one_signed(api_as, reviewer, approver, cycle):
+    """It was recomputed: a decider renamed since gave a digest that was not the one signed."""
+    decide_all(api_as(reviewer), cycle)
+    digest = api_as(approver).get(f"/api/cycles/{cycle.pk}/sign-off-summary").json()["digest"]
+    api_as(approver).post(
+        f"/api/cycles/{cycle.pk}/sign-off", {"attestation": "Read it all.", "summary_hash": digest}
+    )
+    reviewer.full_name = "Someone Else Entirely"
+    reviewer.save()
+
+    after = api_as(approver).get(f"/api/cycles/{cycle.pk}/sign-off-summary").json()
+
+    assert after["digest"] == digest
+    assert "Someone Else Entirely" not in str(after)

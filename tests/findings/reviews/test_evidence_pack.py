@@ -46,6 +46,10 @@ def account(db):
 
 @pytest.fixture
 def signed_cycle(account, reviewer, second_reviewer, approver):
+    return signed_release_cycle(account, reviewer, second_reviewer, approver)
+
+
+def signed_release_cycle(account, reviewer, second_reviewer, approver):
     """Three roles (one unknown ARN): decided, one re-decided over a delegation, signed off."""
     cycle = release_cycle(
         account, reviewer, roles=3, unknown=["arn:aws:iam::111122223333:role/ghost"]
@@ -129,6 +133,7 @@ def test_the_manifest_lists_each_files_sha256_and_size(signed_cycle):
         "decisions.csv",
         "cycle.json",
         "sign_off_summary.json",
+        "VERIFY.txt",
     }
     for name, content in pack.files.items():
         assert pack.manifest["files"][name] == {
@@ -186,6 +191,7 @@ def test_the_zip_holds_the_same_files_and_the_manifest(signed_cycle):
         "decisions.csv",
         "cycle.json",
         "sign_off_summary.json",
+        "VERIFY.txt",
         "manifest.json",
     }
     for name, content in pack.files.items():

@@ -583,7 +583,9 @@ def test_two_reviewers_racing_on_postgres_cannot_both_decide(
 
 
 def _expired_acceptance(administrator, reviewer, *, users=("alice",)):
-    """A quarterly cycle whose item for alice holds an accepted risk that expired yesterday."""
+    """A quarterly cycle whose item for alice holds an accepted risk until tomorrow: expired
+    for expire_two_days_on (decisions are append-only, in the database too: the clock moves
+    on, the expiry stays)."""
     account = make_account()
     for name in users:
         credential_entry(account, name, password=True)
@@ -591,8 +593,11 @@ def _expired_acceptance(administrator, reviewer, *, users=("alice",)):
     alice = cycle.items.get(subject_arn=user_arn(account, "alice"))
     tomorrow = timezone.localdate() + timedelta(days=1)
     decide(alice, reviewer, DecisionInput("accept_risk", "Vendor fix due in the spring", tomorrow))
-    Decision.objects.filter(item=alice).update(expires_on=timezone.localdate() - timedelta(days=1))
     return account, alice
+
+
+def expire_two_days_on() -> list[ReviewItem]:
+    return expire_risk_acceptances(today=timezone.localdate() + timedelta(days=2))
 
 
 def in_thread(function):
@@ -619,11 +624,11 @@ def test_an_expiry_run_skips_a_risk_another_run_is_bringing_back(
     _, alice = _expired_acceptance(administrator, reviewer)
     with transaction.atomic():
         Decision.objects.select_for_update().get(item=alice)  # the other run holds it
-        thread, outcome = in_thread(expire_risk_acceptances)
+        thread, outcome = in_thread(expire_two_days_on)
         thread.join(timeout=20)
     assert outcome == [[]]
-    assert len(expire_risk_acceptances()) == 1
-    assert expire_risk_acceptances() == []
+    assert len(expire_two_days_on()) == 1
+    assert expire_two_days_on() == []
     assert ReviewItem.objects.filter(follows_item=alice).count() == 1
 
 
@@ -640,7 +645,7 @@ def test_an_expired_risk_does_not_land_in_a_cycle_being_signed_off(
 
     with transaction.atomic():
         locked = ReviewCycle.objects.select_for_update().get(pk=later.pk)  # as signing does
-        thread, outcome = in_thread(expire_risk_acceptances)
+        thread, outcome = in_thread(expire_two_days_on)
         thread.join(timeout=1)  # waits for the cycle's lock
         sign_off_cycle(
             cycle=locked,
@@ -1182,16 +1187,18 @@ def test_remediation_is_still_verified_after_sign_off(quarterly, production, rev
     assert (alice.remediation, alice.verified_by_run) == ("verified", run)
 
 
-def test_the_expiry_task_runs_and_brings_back_nothing_twice(quarterly, reviewer):
+def test_the_expiry_task_runs_and_brings_back_nothing_twice(quarterly, reviewer, monkeypatch):
     from findings.reviews.tasks import expire_risk_acceptances as task
 
-    yesterday = timezone.localdate() - timedelta(days=1)
-    accepted = decide(
+    tomorrow = timezone.localdate() + timedelta(days=1)
+    decide(
         item_of(quarterly, "alice"),
         reviewer,
-        DecisionInput("accept_risk", "Until the vendor fix ships", yesterday + timedelta(days=2)),
+        DecisionInput("accept_risk", "Until the vendor fix ships", tomorrow),
     )
-    Decision.objects.filter(pk=accepted.pk).update(expires_on=yesterday)  # as if time passed
+    # Two days on (a decision's expiry is never rewritten: the database refuses it).
+    today = timezone.localdate
+    monkeypatch.setattr(timezone, "localdate", lambda *a, **kw: today(*a, **kw) + timedelta(2))
 
     assert task.delay().get() == 1
     assert task.delay().get() == 0
