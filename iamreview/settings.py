@@ -146,6 +146,15 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # writers wait (up to the timeout) instead of failing at once with "database is locked"
     # when a read lock cannot be upgraded.
     DATABASES["default"]["OPTIONS"] = {"timeout": 20, "transaction_mode": "IMMEDIATE"}
+else:
+    # PostgreSQL's default random_page_cost (4) prices an index read as on a spinning disk: on
+    # a 10,000-user inventory it sorted the whole table (14 ms) rather than walk the index that
+    # matches the list's order (0.5 ms). 1.1 is the usual value for SSD storage, as databases
+    # are served today; set PG_RANDOM_PAGE_COST to change it (empty: the server's own).
+    if page_cost := env("PG_RANDOM_PAGE_COST", "1.1"):
+        DATABASES["default"].setdefault("OPTIONS", {})["options"] = (
+            f"-c random_page_cost={float(page_cost)}"
+        )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_USER_MODEL = "accounts.User"
