@@ -177,6 +177,20 @@ def celery_on_redis(redis_url):
         project_app.set_current()
 
 
+def solo_worker(app, *, queue: str | None = None):
+    """A real Celery worker for `app` in this process (solo pool), on `queue` when given: a
+    queue of its own, so that no other test run's worker takes its tasks."""
+    from celery.contrib.testing.worker import start_worker
+
+    return start_worker(
+        app,
+        pool="solo",
+        perform_ping_check=False,
+        shutdown_timeout=10,
+        **({"queues": [queue]} if queue else {}),
+    )
+
+
 ROOT = Path(__file__).resolve().parents[1]
 # What a child Python needs before its own code: Django set up on a migrated database.
 SQLITE_CHILD_PROLOGUE = f"""

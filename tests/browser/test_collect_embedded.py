@@ -4,8 +4,9 @@ transport (no broker server). The page comes back at once and follows the runs t
 import time
 
 import pytest
-from celery.contrib.testing.worker import start_worker
 from playwright.sync_api import expect
+
+from tests.conftest import solo_worker
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -61,9 +62,7 @@ def test_collect_now_returns_at_once_and_the_page_follows_the_runs(
         assert page.locator("#collection-status").get_attribute("hx-trigger") == "every 2s"
         expect(page.locator("#collection-status progress").first).to_be_visible()
 
-        with start_worker(
-            embedded_celery, pool="solo", perform_ping_check=False, shutdown_timeout=10
-        ):
+        with solo_worker(embedded_celery):
             # The status block polls until every run has ended, then stops polling.
             expect(page.locator("#collection-status")).not_to_have_attribute(
                 "hx-trigger", "every 2s", timeout=60_000

@@ -3,17 +3,15 @@
 import uuid
 
 import pytest
-from celery.contrib.testing.worker import start_worker
 
 from iamreview.celery import app, heartbeat
+from tests.conftest import solo_worker
 
 
 @pytest.mark.services
 def test_a_real_worker_runs_the_heartbeat_task(celery_on_redis):
     queue = f"iamreview-test-{uuid.uuid4().hex[:8]}"  # no other test run's worker takes it
-    with start_worker(
-        celery_on_redis, pool="solo", perform_ping_check=False, shutdown_timeout=10, queues=[queue]
-    ):
+    with solo_worker(celery_on_redis, queue=queue):
         result = celery_on_redis.send_task(heartbeat.name, queue=queue)
         assert result.get(timeout=30) == "ok"
 

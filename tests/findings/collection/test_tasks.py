@@ -5,7 +5,6 @@ from datetime import timedelta
 
 import boto3
 import pytest
-from celery.contrib.testing.worker import start_worker
 from django.utils import timezone
 from moto import mock_aws
 
@@ -21,6 +20,7 @@ from findings.collection.tasks import (
 )
 from findings.models import AwsAccount, CollectionRun, CredentialReportEntry, Source
 from iamreview.celery import app as project_app
+from tests.conftest import solo_worker
 
 HUB = "123456789012"
 
@@ -185,13 +185,7 @@ def test_a_real_worker_collects_a_queued_run(committed_db, celery_on_redis):
         account = add_account(account_id=HUB, name="Hub")
         # A queue of its own, so that no other test run's worker takes the task.
         queue = f"iamreview-test-{uuid.uuid4().hex[:8]}"
-        with start_worker(
-            celery_on_redis,
-            pool="solo",
-            perform_ping_check=False,
-            shutdown_timeout=10,
-            queues=[queue],
-        ):
+        with solo_worker(celery_on_redis, queue=queue):
             run = claim_run(account=account, source=Source.CREDENTIAL_REPORT, trigger="manual")
             result = celery_on_redis.send_task(collect_source.name, [run.pk], queue=queue)
             assert result.get(timeout=30) == "succeeded"

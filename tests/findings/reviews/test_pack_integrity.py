@@ -1,3 +1,4 @@
+# ruff: noqa: F811 - the fixtures come from test_evidence_pack.py
 """What an evidence pack proves: the summary the approver signed, frozen evidence that still
 hashes to its recorded hash, and decisions and sign-offs the database refuses to rewrite."""
 
@@ -22,21 +23,14 @@ from findings.reviews.evidence_pack import (
 from findings.reviews.services import sign_off_cycle, verify_remediations
 from findings.reviews.summary import sign_off_summary, summary_digest
 from tests.findings.api.test_api import release_cycle
-from tests.findings.detection.test_detect import make_account
-from tests.findings.reviews.test_evidence_pack import decide, signed_release_cycle
+from tests.findings.reviews.test_evidence_pack import (  # noqa: F401 - fixtures
+    account,
+    decide,
+    signed_cycle,
+    signed_release_cycle,
+)
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def account(db):
-    return make_account()
-
-
-@pytest.fixture
-def signed_cycle(account, reviewer, second_reviewer, approver):
-    """Three roles: one remediation pending, one kept, one accepted risk; signed off."""
-    return signed_release_cycle(account, reviewer, second_reviewer, approver)
 
 
 def summary_of(pack) -> dict:

@@ -41,7 +41,7 @@ from findings.reviews.services import (
     verify_remediations,
 )
 from findings.reviews.summary import sign_off_summary
-from tests.conftest import make_person
+from tests.conftest import make_person, solo_worker
 from tests.findings.reviews.test_evidence import (
     aa_row,
     credential_entry,
@@ -671,8 +671,6 @@ def test_a_worker_on_redis_applies_an_exclusion_after_the_decision_returns(
     import time as clock
     import uuid
 
-    from celery.contrib.testing.worker import start_worker
-
     import findings.reviews.tasks  # noqa: F401 - registers the task with this test's app
 
     account = make_account()
@@ -680,9 +678,7 @@ def test_a_worker_on_redis_applies_an_exclusion_after_the_decision_returns(
     cycle = open_cycle(kind="quarterly", opened_by=administrator, accounts=[account])
     queue = f"iamreview-test-{uuid.uuid4().hex[:8]}"
     celery_on_redis.conf.task_default_queue = queue  # no other test run's worker takes it
-    with start_worker(
-        celery_on_redis, pool="solo", perform_ping_check=False, shutdown_timeout=10, queues=[queue]
-    ):
+    with solo_worker(celery_on_redis, queue=queue):
         import celery
 
         assert not celery.current_app.conf.task_always_eager  # the worker's app, on Redis
@@ -712,7 +708,6 @@ def test_a_burst_of_excluding_decisions_on_one_account_queues_one_detection(
     import uuid
 
     import redis
-    from celery.contrib.testing.worker import start_worker
 
     import findings.reviews.tasks  # noqa: F401 - registers the task with this test's app
 
@@ -731,13 +726,7 @@ def test_a_burst_of_excluding_decisions_on_one_account_queues_one_detection(
         for item in cycle.items.order_by("pk"):
             decide(item, reviewer, DecisionInput("accept_risk", "Vendor fix in spring", until))
         assert broker.llen(queue) == 1
-        with start_worker(
-            celery_on_redis,
-            pool="solo",
-            perform_ping_check=False,
-            shutdown_timeout=10,
-            queues=[queue],
-        ):
+        with solo_worker(celery_on_redis, queue=queue):
             deadline = clock.monotonic() + 30
             while clock.monotonic() < deadline:
                 if not Finding.objects.filter(account=account, status="open").exists():
