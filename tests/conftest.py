@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -171,24 +172,37 @@ def celery_on_redis(redis_url):
         yield worker_app
     finally:
         worker_app.close()
-        # The test worker makes its app the current one; give the project's app back.
+        # A test may make this app the current one of its thread, to send through it.
         from iamreview.celery import app as project_app
 
         project_app.set_current()
 
 
+@contextmanager
 def solo_worker(app, *, queue: str | None = None):
     """A real Celery worker for `app` in this process (solo pool), on `queue` when given: a
-    queue of its own, so that no other test run's worker takes its tasks."""
+    queue of its own, so that no other test run's worker takes its tasks.
+
+    Starting it makes `app` Celery's current app of this thread and its default app, the one
+    every other thread falls back on: both are given back when it stops. Else a later test's
+    requests (served in threads of their own) would send their tasks through this app, to this
+    worker's broker, where no worker listens any more."""
+    from celery import _state
     from celery.contrib.testing.worker import start_worker
 
-    return start_worker(
-        app,
-        pool="solo",
-        perform_ping_check=False,
-        shutdown_timeout=10,
-        **({"queues": [queue]} if queue else {}),
-    )
+    default_app, current_app = _state.default_app, _state._tls.current_app
+    try:
+        with start_worker(
+            app,
+            pool="solo",
+            perform_ping_check=False,
+            shutdown_timeout=10,
+            **({"queues": [queue]} if queue else {}),
+        ) as worker:
+            yield worker
+    finally:
+        _state.set_default_app(default_app)
+        _state._set_current_app(current_app)
 
 
 ROOT = Path(__file__).resolve().parents[1]

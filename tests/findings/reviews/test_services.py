@@ -739,6 +739,35 @@ def test_a_burst_of_excluding_decisions_on_one_account_queues_one_detection(
     }
 
 
+@pytest.mark.services
+def test_once_the_worker_on_redis_stops_a_request_in_another_thread_detects_in_process_again(
+    committed_db, celery_on_redis, administrator, reviewer
+):
+    """The worker made its app Celery's default, which every thread without an app of its own
+    (a live server's request) falls back on. Left behind, a later test's tasks went to its
+    Redis queue, where nothing listened any more (the embedded collection once waited there
+    for ever)."""
+    import uuid
+
+    account = make_account()
+    finding = detected_alice_without_mfa(account)
+    cycle = open_cycle(kind="quarterly", opened_by=administrator, accounts=[account])
+    queue = f"iamreview-test-{uuid.uuid4().hex[:8]}"
+    celery_on_redis.conf.task_default_queue = queue
+    with solo_worker(celery_on_redis, queue=queue):
+        pass
+    until = timezone.localdate() + timedelta(days=30)
+    request, outcome = in_thread(
+        lambda: decide(
+            cycle.items.get(), reviewer, DecisionInput("accept_risk", "Vendor fix in spring", until)
+        )
+    )
+    request.join(timeout=30)
+    assert isinstance(outcome[0], Decision)
+    finding.refresh_from_db()
+    assert finding.status == Finding.Status.EXCLUDED
+
+
 def test_two_administrators_opening_the_same_cycle_at_once_open_one(committed_db, administrator):
     """The overlap check and the opening hold a lock: two at the same moment do not both pass
     the check (a double click is stopped in the page; this is two people, or two tabs)."""
