@@ -140,6 +140,7 @@ def _user_saved(sender, instance: User, created: bool, update_fields=None, **kwa
     before = getattr(instance, "_access_before", None)
     after = _flags(instance)
     if created or before is None:
+        after = {**after, "usable_password": instance.has_usable_password()}
         action, before_changed, after_changed = "user.created", None, after
     else:
         changed = [name for name in USER_FLAGS if before[name] != after[name]]
@@ -190,27 +191,30 @@ def _user_deleted(sender, instance: User, **kwargs) -> None:
 def _remember_password(sender, instance: User, update_fields=None, **kwargs) -> None:
     if instance.pk and (update_fields is None or "password" in update_fields):
         old = User.objects.filter(pk=instance.pk).values_list("password", flat=True).first()
-        instance._password_changed = old is not None and old != instance.password
+        # Django's re-hash at login (User.check_password) saves a new hash of the very password
+        # the stored hash matched: the same password, not a change.
+        rehash = old is not None and old == instance._hash_being_checked
+        instance._password_changed = old is not None and old != instance.password and not rehash
 
 
 def _password_saved(sender, instance: User, created: bool, **kwargs) -> None:
-    """Someone signed in setting another person's password (the admin's form, a page) can
-    sign in as them: recorded, without any hash. A person's own change is not access changing
-    hands; nor is Django re-hashing a password at login, which is saved with no one signed in,
-    as a shell or a command is (whoever holds the server's shell holds its database too)."""
-    actor = current_actor()
+    """Every change of a password, whichever way it is made (a page, the admin, a command, a
+    shell), without any hash. Someone signed in setting another person's password can sign in
+    as them: that is an action of its own. A person created with a password is in the entry
+    of their creation."""
     if created or not getattr(instance, "_password_changed", False):
         return
     instance._password_changed = False
-    if actor is None or actor.pk == instance.pk:
-        return
+    actor = current_actor()
+    someone_else = actor is not None and actor.pk != instance.pk
+    after = {"usable_password": instance.has_usable_password()}
     record(
         actor=actor,
-        action="user.password_set",
+        action="user.password_set" if someone_else else "user.password_changed",
         target_type="user",
         target_id=instance.pk,
         target_label=instance.email,
-        after={"by": actor.email},
+        after={"by": actor.email, **after} if someone_else else after,
     )
 
 

@@ -81,6 +81,26 @@ class User(AbstractBaseUser, PermissionsMixin):
     def display_name(self) -> str:
         return self.full_name or self.email
 
+    # Django saves a new hash of a correct password when the hasher or its iterations changed
+    # since the stored one was made (a login after an upgrade). While it checks one, the hash
+    # it checks is kept here: the audit log (accounts/access_audit.py) tells that re-hash of
+    # the same password from a change of it.
+    _hash_being_checked: str | None = None
+
+    def check_password(self, raw_password: str) -> bool:
+        self._hash_being_checked = self.password
+        try:
+            return super().check_password(raw_password)
+        finally:
+            self._hash_being_checked = None
+
+    async def acheck_password(self, raw_password: str) -> bool:
+        self._hash_being_checked = self.password
+        try:
+            return await super().acheck_password(raw_password)
+        finally:
+            self._hash_being_checked = None
+
 
 class LinkedIdentity(models.Model):
     """An IAM identity that is this person's own: they may not review items about it."""

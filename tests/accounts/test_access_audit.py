@@ -4,6 +4,8 @@ the Django admin, a command, or code."""
 import io
 
 import pytest
+from asgiref.sync import async_to_sync
+from django.contrib.auth.hashers import PBKDF2PasswordHasher
 from django.contrib.auth.models import Group, Permission
 from django.core.management import call_command
 
@@ -11,12 +13,20 @@ from accounts.models import User
 from accounts.permissions import Role
 from findings.audit.verify import verify_chain
 from findings.models import AuditEntry
+from tests.conftest import PASSWORD
 
 pytestmark = pytest.mark.django_db
 
 
 def entries(action: str) -> list[AuditEntry]:
     return list(AuditEntry.objects.filter(action=action))
+
+
+def holds_no_password(entry: AuditEntry, *hashes: str) -> bool:
+    text = str([entry.actor_label, entry.target_label, entry.before, entry.after])
+    return not any(h in text for h in hashes) and not any(
+        algorithm in text for algorithm in ("pbkdf2", "argon2", "bcrypt", "md5$", "scrypt")
+    )
 
 
 def test_adding_a_permission_to_a_role_group_in_the_admin_is_recorded(login, administrator):
@@ -82,6 +92,7 @@ def test_creating_a_user_by_command_and_deactivating_them_are_recorded(administr
         "is_active": True,
         "is_staff": False,
         "is_superuser": False,
+        "usable_password": True,
     }
     [joined] = [e for e in entries("user.groups_changed") if e.target_label == carl.email]
     assert (joined.before, joined.after) == ({"groups": []}, {"groups": ["Auditor"]})
@@ -201,12 +212,10 @@ def test_an_administrator_setting_someone_elses_password_is_recorded(
     assert response.status_code == 302, response.content[:2000]
     [entry] = entries("user.password_set")
     assert (entry.actor, entry.target_label) == (administrator, reviewer.email)
-    assert "pbkdf2" not in str(entry.after) and "argon2" not in str(entry.after)
-    # A person's own change of password is not access changing hands.
     reviewer.refresh_from_db()
-    reviewer.set_password("yet another passphrase 43")
-    reviewer.save()
-    assert len(entries("user.password_set")) == 1
+    assert holds_no_password(entry, reviewer.password)
+    assert entry.after == {"by": administrator.email, "usable_password": True}
+    assert entries("user.password_changed") == []
 
 
 def test_deleting_a_person_records_the_roles_tokens_and_identities_they_took_with_them(
@@ -227,3 +236,136 @@ def test_deleting_a_person_records_the_roles_tokens_and_identities_they_took_wit
     assert [t.split(" (")[0] for t in deleted.before["api_tokens"]] == ["pipeline"]
     assert deleted.before["linked_identities"] == ["arn:aws:iam::111122223333:user/ann"]
     assert verify_chain().intact
+
+
+class TwoIterationsPBKDF2(PBKDF2PasswordHasher):
+    """A hasher whose iterations went up since the stored hashes were made (as they do with
+    each Django release), fast enough for tests."""
+
+    iterations = 2
+
+
+@pytest.fixture
+def hashes_made_before_an_upgrade(settings):
+    settings.PASSWORD_HASHERS = [f"{__name__}.TwoIterationsPBKDF2"]
+
+    def older_hash(user: User) -> str:
+        # update(): the stored hash is swapped without a save, as the upgrade would leave it.
+        old = TwoIterationsPBKDF2().encode(PASSWORD, "pepper", iterations=1)
+        User.objects.filter(pk=user.pk).update(password=old)
+        user.refresh_from_db()
+        return old
+
+    return older_hash
+
+
+def test_changing_ones_own_password_on_the_page_records_one_entry_not_the_re_hash_too(
+    login, reviewer, hashes_made_before_an_upgrade
+):
+    """Checking the old password re-hashes it (saved once) before the new one is saved: two
+    saves of the password, one change."""
+    old = hashes_made_before_an_upgrade(reviewer)
+
+    response = login(reviewer).post(
+        "/accounts/password/",
+        {
+            "old_password": PASSWORD,
+            "new_password1": "a much better passphrase 42",
+            "new_password2": "a much better passphrase 42",
+        },
+    )
+
+    assert response.status_code == 302
+    reviewer.refresh_from_db()
+    assert reviewer.check_password("a much better passphrase 42")
+    [entry] = AuditEntry.objects.filter(action__startswith="user.password")
+    assert (entry.action, entry.actor, entry.target_label) == (
+        "user.password_changed",
+        reviewer,
+        reviewer.email,
+    )
+    assert entry.after == {"usable_password": True}
+    assert holds_no_password(entry, old, reviewer.password)
+    assert verify_chain().intact
+
+
+def test_the_re_hash_at_login_is_not_a_change_of_password(
+    client, reviewer, hashes_made_before_an_upgrade
+):
+    old = hashes_made_before_an_upgrade(reviewer)
+    count = AuditEntry.objects.count()
+
+    response = client.post("/accounts/login/", {"username": reviewer.email, "password": PASSWORD})
+    assert response.status_code == 302
+    reviewer.refresh_from_db()
+    assert reviewer.password != old and reviewer.password.startswith("pbkdf2_sha256$2$")
+
+    hashes_made_before_an_upgrade(reviewer)
+    assert async_to_sync(reviewer.acheck_password)(PASSWORD)
+    reviewer.refresh_from_db()
+    assert reviewer.password.startswith("pbkdf2_sha256$2$")
+
+    assert AuditEntry.objects.count() == count
+
+
+def test_a_password_assigned_then_re_hashed_is_still_a_change(
+    reviewer, hashes_made_before_an_upgrade
+):
+    """Only a re-hash of the stored password is not a change: a hash put in its place (code
+    copying another person's) and then re-hashed by a check is."""
+    hashes_made_before_an_upgrade(reviewer)
+    reviewer.password = TwoIterationsPBKDF2().encode("someone else's 77", "salt", iterations=1)
+
+    assert reviewer.check_password("someone else's 77")
+
+    [entry] = entries("user.password_changed")
+    assert (entry.actor_label, entry.target_label) == ("system", reviewer.email)
+
+
+def test_changepassword_command_is_recorded(reviewer, monkeypatch):
+    monkeypatch.setattr("getpass.getpass", lambda prompt: "a changed passphrase 57")
+
+    call_command("changepassword", reviewer.email, stdout=io.StringIO())
+
+    reviewer.refresh_from_db()
+    assert reviewer.check_password("a changed passphrase 57")
+    [entry] = entries("user.password_changed")
+    assert (entry.actor, entry.actor_label, entry.target_label) == (None, "system", reviewer.email)
+    assert entry.after == {"usable_password": True}
+    assert holds_no_password(entry, reviewer.password)
+    assert verify_chain().intact
+
+
+def test_setting_a_password_from_a_shell_is_recorded_and_so_is_taking_it_away(reviewer):
+    reviewer.set_password("typed into manage.py shell 31")
+    reviewer.save()
+    reviewer.set_unusable_password()
+    reviewer.save(update_fields=["password"])
+    reviewer.save()  # nothing changed since
+
+    changed, removed = entries("user.password_changed")
+    assert (changed.actor_label, changed.after) == ("system", {"usable_password": True})
+    assert (removed.actor_label, removed.after) == ("system", {"usable_password": False})
+    assert holds_no_password(changed, reviewer.password) and holds_no_password(
+        removed, reviewer.password
+    )
+    assert verify_chain().intact
+
+
+def test_createsuperuser_records_a_person_created_with_a_password(monkeypatch, db):
+    monkeypatch.setenv("DJANGO_SUPERUSER_PASSWORD", "the first superuser's 66")
+
+    call_command(
+        "createsuperuser", "--noinput", "--email", "root@example.com", stdout=io.StringIO()
+    )
+
+    root = User.objects.get(email="root@example.com")
+    [created] = entries("user.created")
+    assert created.after == {
+        "email": root.email,
+        "is_active": True,
+        "is_staff": True,
+        "is_superuser": True,
+        "usable_password": True,
+    }
+    assert holds_no_password(created, root.password)
