@@ -95,6 +95,21 @@ class CycleTally(models.Model):
         return f"{self.decided}/{self.total} decided"
 
 
+def clear_unless_signed_off(collector, field, sub_objs, using) -> None:
+    """Deleting a person clears their assignments in open cycles (SET_NULL). An item of a
+    signed-off cycle keeps who was asked, as a decision keeps who decided (PostgreSQL refuses
+    to change it, migration 0031): the deletion is refused as a protected one, which the admin
+    explains ("deactivate them instead") instead of failing in the database."""
+    signed = [item for item in sub_objs if item.cycle.state == ReviewCycle.State.SIGNED_OFF]
+    if signed:
+        raise models.ProtectedError(
+            f"{len(signed)} item(s) of signed-off review cycles were assigned to this person; "
+            "the signed record keeps who was asked. Deactivate the person instead.",
+            signed,
+        )
+    models.SET_NULL(collector, field, sub_objs, using)
+
+
 class ReviewItem(models.Model):
     class SubjectType(models.TextChoices):
         FINDING = "finding", "Access Analyzer finding"
@@ -123,7 +138,11 @@ class ReviewItem(models.Model):
     frozen_evidence = models.JSONField()
     evidence_hash = models.CharField(max_length=64)
     assignee = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=clear_unless_signed_off,
+        related_name="+",
     )
     latest_decision = models.ForeignKey(
         "findings.Decision", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"

@@ -369,9 +369,12 @@ def queue_context(request, cycle: ReviewCycle, filters: QueueFilters, *, page_nu
     }
 
 
-def sign_off_context(request, cycle: ReviewCycle, *, form=None, error: str = "") -> dict:
+def sign_off_context(
+    request, cycle: ReviewCycle, *, form=None, error: str = "", attestation: str = ""
+) -> dict:
     """The sign-off summary; the sign-off form for an approver who may sign off now, or why
-    nobody can yet."""
+    nobody can yet. After a refused sign-off: `form` as the approver sent it, or `error`, why
+    they may not sign, with the `attestation` they had typed."""
     # The summary reads the whole cycle: it is built when someone can act on it (every item
     # decided, or the cycle signed off), not on every queue page of a cycle still in progress.
     ready = cycle.state == ReviewCycle.State.SIGNED_OFF or not cycle.awaiting
@@ -380,6 +383,7 @@ def sign_off_context(request, cycle: ReviewCycle, *, form=None, error: str = "")
         "sign_off_form": None,
         "sign_off_blocker": error,
         "sign_off_error": bool(error),
+        "refused_attestation": attestation if error else "",
         "summary": summary,
         "may_download_evidence": may_download_evidence(user=request.user, cycle=cycle),
     }

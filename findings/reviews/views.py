@@ -3,7 +3,7 @@ decisions, assignment, sign-off, the evidence pack and the audit log.
 
 Views parse input, call one function of findings.reviews.services and present the result; every rule
 (segregation of duties, conflicts, the lock after sign-off) is enforced there. What the pages
-show is built in findings/review_queue.py (the lists) and findings/review_display.py (one item).
+show is built in findings/reviews/queue.py (the lists) and findings/reviews/display.py (one item).
 """
 
 from urllib.parse import urlparse
@@ -187,22 +187,22 @@ def review_release(request):
 # --- One cycle: the queue -------------------------------------------------------------------
 
 
-def render_cycle(request, cycle: ReviewCycle, *, status: int = 200, **options):
+def render_cycle(request, cycle: ReviewCycle, **options):
     context = cycle_context(request, cycle, **options)
-    return render_partial(
-        request, "findings/reviews/cycle.html", context, target="queue", status=status
-    )
+    return render_partial(request, "findings/reviews/cycle.html", context, target="queue")
 
 
 @requires(Capability.VIEW)
 @require_GET
 def review_cycle(request, pk: int):
-    # A refused bulk decision, shown once after its redirect with every input kept.
-    bulk = request.session.pop(refused_bulk_key(pk), None) if not request.htmx else None
-    if bulk:
-        bulk["selected"] = set(bulk["selected"])
-        return render_cycle(request, load_cycle(pk), bulk=bulk)
-    return render_cycle(request, load_cycle(pk))
+    # A refused bulk decision or sign-off, shown once after its redirect with every input kept.
+    options = {}
+    if not request.htmx:
+        if bulk := request.session.pop(refused_bulk_key(pk), None):
+            options["bulk"] = {**bulk, "selected": set(bulk["selected"])}
+        if refused := request.session.pop(refused_sign_off_key(pk), None):
+            options.update(refused_sign_off_options(refused))
+    return render_cycle(request, load_cycle(pk), **options)
 
 
 def selected_ids(request) -> list[int]:
@@ -390,13 +390,48 @@ SUMMARY_NOT_READ_ON_PAGE = (
 )
 
 
+def refused_sign_off_key(cycle_id: int) -> str:
+    return f"review_sign_off_refused:{cycle_id}"
+
+
+def sign_off_refused(request, cycle: ReviewCycle, form: SignOffForm, *, forbidden: str = ""):
+    """Back to the cycle's sign-off section (a redirect: reloading it signs nothing again)
+    with the approver's input and why nothing was signed: the form's errors, or `forbidden`,
+    why they may not sign now (then the confirmation is not kept: what it confirmed has
+    changed). Kept in the session for the next view of the cycle."""
+    data = form.data
+    request.session[refused_sign_off_key(cycle.pk)] = {
+        "attestation": data.get("attestation", "")[:MAX_COMMENT],
+        "summary_hash": data.get("summary_hash", "")[:64],
+        "confirm": "" if forbidden else data.get("confirm", "")[:10],
+        "errors": {} if forbidden else {name: list(errors) for name, errors in form.errors.items()},
+        "forbidden": forbidden,
+    }
+    return redirect(reverse("review_cycle", args=[cycle.pk]) + "#sign-off")
+
+
+def refused_sign_off_options(saved: dict) -> dict:
+    """What the sign-off section shows once after a refusal (sign_off_refused): the form as
+    the approver sent it, with its errors; or why they may not sign, with what they typed."""
+    if saved["forbidden"]:
+        return {"error": saved["forbidden"], "attestation": saved["attestation"]}
+    fields = ("attestation", "summary_hash", "confirm")
+    form = SignOffForm({name: saved[name] for name in fields if saved[name]})
+    form.is_valid()
+    form.errors.clear()  # the errors of the refused request, not of its input read again
+    for name, messages_of_field in saved["errors"].items():
+        for message in messages_of_field:
+            form.add_error(name if name in form.fields else None, message)
+    return {"form": form}
+
+
 @requires(Capability.SIGN_OFF)
 @require_POST
 def review_sign_off(request, pk: int):
     cycle = load_cycle(pk)
     form = SignOffForm(request.POST)
     if not form.is_valid():
-        return render_cycle(request, cycle, status=400, form=form)
+        return sign_off_refused(request, cycle, form)
     try:
         sign_off_cycle(
             cycle=cycle,
@@ -407,14 +442,13 @@ def review_sign_off(request, pk: int):
     except Invalid as exc:
         if "summary" in exc.errors:
             # Sign against the summary now shown, after reading it again.
-            form = sign_again(form, cycle, exc.errors["summary"])
-            return render_cycle(request, load_cycle(pk), status=409, form=form)
+            return sign_off_refused(request, cycle, sign_again(form, cycle, exc.errors["summary"]))
         if "summary_hash" in exc.errors:
             form = sign_again(form, cycle, SUMMARY_NOT_READ_ON_PAGE)
         add_domain_errors(form, {k: v for k, v in exc.errors.items() if k != "summary_hash"})
-        return render_cycle(request, cycle, status=400, form=form)
+        return sign_off_refused(request, cycle, form)
     except Forbidden as exc:
-        return render_cycle(request, cycle, status=403, error=str(exc))
+        return sign_off_refused(request, cycle, form, forbidden=str(exc))
     messages.success(request, f"Signed off “{cycle.title}”. It is now locked.")
     return redirect("review_cycle", cycle.pk)
 

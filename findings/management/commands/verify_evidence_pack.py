@@ -2,7 +2,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from findings.reviews.evidence_pack import verify_pack
+from findings.reviews.pack_verify import verify_pack
 
 
 class Command(BaseCommand):

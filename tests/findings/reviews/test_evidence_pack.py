@@ -8,7 +8,7 @@ import zipfile
 from datetime import timedelta
 
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
@@ -33,6 +33,22 @@ def decide(
         decision=DecisionInput(kind=kind, justification=justification, **fields),
         expected_latest_id=item.latest_decision_id,
     )
+
+
+def tamper(update) -> None:
+    """What whoever owns the tables could do to a signed-off cycle's items: switch their guard
+    off (migration 0031), edit (`update`), switch it on again."""
+    guard = "findings_reviewitem {} TRIGGER signed_cycle_items_locked"
+    on_postgres = connection.vendor == "postgresql"
+    with transaction.atomic(), connection.cursor() as cursor:
+        if on_postgres:
+            # ALTER TABLE waits for no deferred foreign-key check of this (test) transaction.
+            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+            cursor.execute("ALTER TABLE " + guard.format("DISABLE"))
+        update()
+        if on_postgres:
+            cursor.execute("ALTER TABLE " + guard.format("ENABLE"))
+            cursor.execute("SET CONSTRAINTS ALL DEFERRED")
 
 
 def rows(pack, name: str) -> list[dict]:
@@ -159,7 +175,7 @@ def test_an_auditor_can_recompute_the_population_hash_from_cycle_json(signed_cyc
 
 @pytest.mark.django_db
 def test_an_altered_frozen_population_shows_in_the_manifest(signed_cycle):
-    ReviewItem.objects.filter(cycle=signed_cycle).update(evidence_hash="0" * 64)
+    tamper(lambda: ReviewItem.objects.filter(cycle=signed_cycle).update(evidence_hash="0" * 64))
     pack = build_evidence_pack(cycle=signed_cycle)
     assert pack.manifest["population_hash_matches"] is False
     items = signed_cycle.items.only("subject_key", "evidence_hash")
@@ -237,7 +253,7 @@ def test_a_downloaded_pack_is_checked_against_the_export_the_audit_trail_recorde
     from django.core.management import CommandError, call_command
 
     from findings.models import AuditEntry
-    from findings.reviews.evidence_pack import verify_pack
+    from findings.reviews.pack_verify import verify_pack
 
     client.force_login(auditor)
     data = client.get(f"/review/cycles/{signed_cycle.pk}/evidence.zip").content
@@ -275,7 +291,7 @@ def test_a_downloaded_pack_is_checked_against_the_export_the_audit_trail_recorde
     [["items.csv"], {"items.csv": "0" * 64}, [{"items.csv": 1}], {"items.csv": {"sha256": 5}}],
 )
 def test_a_manifest_of_another_shape_is_reported_not_raised(files):
-    from findings.reviews.evidence_pack import verify_pack
+    from findings.reviews.pack_verify import verify_pack
 
     manifest = json.dumps({"cycle_id": 1, "files": files}).encode()
     buffer = io.BytesIO()
@@ -290,7 +306,7 @@ def test_a_pack_holding_two_files_of_one_name_is_not_intact(client, signed_cycle
     """A viewer may show a forged first entry while read() returns the genuine last one."""
     import warnings
 
-    from findings.reviews.evidence_pack import verify_pack
+    from findings.reviews.pack_verify import verify_pack
 
     client.force_login(auditor)
     data = client.get(f"/review/cycles/{signed_cycle.pk}/evidence.zip").content

@@ -14,12 +14,8 @@ from django.utils import timezone
 
 from accounts.models import LinkedIdentity, User
 from findings.models import Decision, Finding, ReviewCycle, ReviewItem
-from findings.reviews.evidence_pack import (
-    build_evidence_pack,
-    record_export,
-    verify_pack,
-    zip_bytes,
-)
+from findings.reviews.evidence_pack import build_evidence_pack, record_export, zip_bytes
+from findings.reviews.pack_verify import verify_pack
 from findings.reviews.services import sign_off_cycle, verify_remediations
 from findings.reviews.summary import sign_off_summary, summary_digest
 from tests.findings.api.test_api import release_cycle
@@ -28,6 +24,7 @@ from tests.findings.reviews.test_evidence_pack import (  # noqa: F401 - fixtures
     decide,
     signed_cycle,
     signed_release_cycle,
+    tamper,
 )
 
 pytestmark = pytest.mark.django_db
@@ -189,7 +186,7 @@ def test_frozen_evidence_edited_in_the_database_shows_in_the_manifest_and_fails_
     left alone, gave population_hash_matches true and an intact verification."""
     item = signed_cycle.items.order_by("id").first()
     evidence = {**item.frozen_evidence, "policies": {"inline: all": {"Action": "*"}}}
-    ReviewItem.objects.filter(pk=item.pk).update(frozen_evidence=evidence)
+    tamper(lambda: ReviewItem.objects.filter(pk=item.pk).update(frozen_evidence=evidence))
 
     pack = build_evidence_pack(cycle=signed_cycle)
     assert pack.manifest["population_hash_matches"] is False

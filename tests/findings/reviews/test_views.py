@@ -1280,20 +1280,91 @@ def test_assigning_to_someone_who_is_not_a_reviewer_is_refused(client, cycle, re
 # --- Sign-off ---------------------------------------------------------------------------------
 
 
+def refused_sign_off_page(client, cycle, fields: dict):
+    """A sign-off the server refuses: a redirect to the cycle's sign-off section, then the page
+    that shows why (once)."""
+    response = client.post(f"/review/cycles/{cycle.pk}/sign-off/", fields)
+    assert response.status_code == 302
+    assert response.url == f"/review/cycles/{cycle.pk}/#sign-off"
+    assert ReviewCycle.objects.get(pk=cycle.pk).state == "open"
+    page = client.get(response.url)
+    assert page.status_code == 200
+    return page
+
+
+def sign_off_section(response) -> str:
+    page = response.content.decode()
+    return page[page.index('<section id="sign-off"') : page.index('<h2 id="queue-heading"')]
+
+
 def test_sign_off_waits_for_every_decision(client, cycle, reviewer, approver):
     decide(item_of(cycle, "alice"), reviewer)
     login(client, approver)
     page = client.get(f"/review/cycles/{cycle.pk}/").content.decode()
     assert "2 items still wait for a decision" in page
     assert "sign-off-form" not in page
-    response = client.post(
-        f"/review/cycles/{cycle.pk}/sign-off/",
-        {"attestation": DEFAULT_ATTESTATION, "confirm": "on"},
+    response = refused_sign_off_page(
+        client, cycle, {"attestation": DEFAULT_ATTESTATION, "confirm": "on"}
     )
-    assert response.status_code == 403
     assert "2 items still wait for a decision" in response.content.decode()
     cycle.refresh_from_db()
     assert cycle.state == "open"
+
+
+def test_a_refused_sign_off_is_a_redirect_so_reloading_signs_nothing_again(
+    client, cycle, reviewer, approver
+):
+    """The refusal was the POST's own page: reloading it sent the form again (and the browser
+    asked whether to). Now the refusal is shown once at the cycle's address, with the
+    approver's own attestation kept; a reload is a plain GET."""
+    for user in ("alice", "bob", "carol"):
+        decide(item_of(cycle, user), reviewer)
+    login(client, approver)
+    page = client.get(f"/review/cycles/{cycle.pk}/").content.decode()
+    read = re.search(r'name="summary_hash" value="([0-9a-f]{64})"', page).group(1)
+    decide(item_of(cycle, "bob"), reviewer, kind="remediate", justification="")  # meanwhile
+    own_words = "I reviewed every <item> with the payments team."
+
+    response = refused_sign_off_page(
+        client, cycle, {"attestation": own_words, "confirm": "on", "summary_hash": read}
+    )
+
+    section = sign_off_section(response)
+    assert section.count("The cycle changed after you loaded this page") == 1
+    assert escape(own_words) in section and "sign-off-form" in section
+    box = re.search(r'<input type="checkbox" name="confirm"[^>]*>', section).group(0)
+    assert "checked" not in box  # it confirmed the summary read before
+    fresh = re.search(r'name="summary_hash" value="([0-9a-f]{64})"', section).group(1)
+    assert fresh == sign_off_summary(cycle=cycle).digest != read
+
+    reloaded = sign_off_section(client.get(f"/review/cycles/{cycle.pk}/"))
+    assert "The cycle changed after you loaded this page" not in reloaded
+    assert escape(own_words) not in reloaded and escape(DEFAULT_ATTESTATION) in reloaded
+    assert ReviewCycle.objects.get(pk=cycle.pk).state == "open"
+
+
+def test_a_sign_off_refused_because_an_item_was_reopened_shows_why_and_the_attestation_once(
+    client, cycle, reviewer, second_reviewer, approver
+):
+    for user in ("alice", "bob", "carol"):
+        decide(item_of(cycle, user), reviewer)
+    login(client, approver)
+    page = client.get(f"/review/cycles/{cycle.pk}/").content.decode()
+    read = re.search(r'name="summary_hash" value="([0-9a-f]{64})"', page).group(1)
+    decide(item_of(cycle, "carol"), reviewer, kind="delegate", delegate_to=second_reviewer)
+    own_words = "Reviewed with the on-call rota owners."
+
+    response = refused_sign_off_page(
+        client, cycle, {"attestation": own_words, "confirm": "on", "summary_hash": read}
+    )
+
+    section = sign_off_section(response)
+    assert section.count("1 item still waits for a decision") == 1
+    assert 'role="alert"' in section and "sign-off-form" not in section
+    assert own_words in section and "Nothing was signed" in section
+    reloaded = sign_off_section(client.get(f"/review/cycles/{cycle.pk}/"))
+    assert "1 item still waits for a decision" in reloaded
+    assert 'role="alert"' not in reloaded and own_words not in reloaded
 
 
 def test_an_approver_signs_off_and_the_cycle_is_locked(client, cycle, reviewer, approver):
@@ -1307,24 +1378,27 @@ def test_an_approver_signs_off_and_the_cycle_is_locked(client, cycle, reviewer, 
 
     read = re.search(r'name="summary_hash" value="([0-9a-f]{64})"', page).group(1)
 
-    unconfirmed = client.post(url, {"attestation": DEFAULT_ATTESTATION, "summary_hash": read})
-    assert unconfirmed.status_code == 400
-    assert "Tick the box to confirm the attestation." in unconfirmed.content.decode()
-    assert ReviewCycle.objects.get(pk=cycle.pk).state == "open"
+    unconfirmed = refused_sign_off_page(
+        client, cycle, {"attestation": "Reviewed every item.", "summary_hash": read}
+    )
+    section = sign_off_section(unconfirmed)
+    assert "Tick the box to confirm the attestation." in section
+    assert "Reviewed every item." in section
 
     # Without the summary's hash nothing says the approver read it: refused, summary shown.
-    unread = client.post(url, {"attestation": "Reviewed in full.", "confirm": "on"})
-    assert unread.status_code == 400
+    unread = refused_sign_off_page(
+        client, cycle, {"attestation": "Reviewed in full.", "confirm": "on"}
+    )
     assert "Read the sign-off summary above before signing" in unread.content.decode()
     assert f'name="summary_hash" value="{read}"' in unread.content.decode()
-    assert ReviewCycle.objects.get(pk=cycle.pk).state == "open"
 
-    terse = client.post(url, {"attestation": " ok ", "confirm": "on", "summary_hash": read})
-    assert terse.status_code == 400
-    assert "The attestation needs at least 10 characters (this one has 2)" in (
-        terse.content.decode()
+    terse = refused_sign_off_page(
+        client, cycle, {"attestation": " ok ", "confirm": "on", "summary_hash": read}
     )
-    assert ReviewCycle.objects.get(pk=cycle.pk).state == "open"
+    section = sign_off_section(terse)
+    assert "The attestation needs at least 10 characters (this one has 2)" in section
+    box = re.search(r'<input type="checkbox" name="confirm"[^>]*>', section).group(0)
+    assert "checked" in box  # what they confirmed has not changed: only the text was short
 
     response = client.post(
         url,
@@ -1361,12 +1435,8 @@ def test_an_approver_who_decided_an_item_cannot_sign_the_cycle_off(
     page = client.get(f"/review/cycles/{cycle.pk}/").content.decode()
     assert "Segregation of duties: you decided items in this cycle" in page
     assert "sign-off-form" not in page
-    response = client.post(
-        f"/review/cycles/{cycle.pk}/sign-off/", {"attestation": "ok", "confirm": "on"}
-    )
-    assert response.status_code == 403
+    response = refused_sign_off_page(client, cycle, {"attestation": "ok", "confirm": "on"})
     assert "another approver must sign it off" in response.content.decode()
-    assert ReviewCycle.objects.get(pk=cycle.pk).state == "open"
 
 
 def test_overdue_is_marked_on_the_cycle_and_item_pages_but_not_once_signed_off(
