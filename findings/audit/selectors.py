@@ -36,6 +36,8 @@ ACTION_WORDS = {
     "digest.preference_changed": "Changed the email digest frequency",
     "group.renamed": "Renamed a role group",
     "user.password_set": "Set another person's password",
+    "user.password_changed": "Changed a password",
+    "aws_account.scps_changed": "The organization's SCPs on an account changed",
 }
 # The page of each kind of target whose id is its primary key.
 TARGET_PAGES = {

@@ -85,6 +85,12 @@ REQUIRED_PERMISSION = {
     "GetFinding": "access-analyzer:GetFinding",
     "GetFindingV2": "access-analyzer:GetFinding",
     "ListAccounts": "organizations:ListAccounts",
+    "ListRoots": "organizations:ListRoots",
+    "ListPolicies": "organizations:ListPolicies",
+    "DescribePolicy": "organizations:DescribePolicy",
+    "ListTargetsForPolicy": "organizations:ListTargetsForPolicy",
+    "ListAccountsForParent": "organizations:ListAccountsForParent",
+    "ListOrganizationalUnitsForParent": "organizations:ListOrganizationalUnitsForParent",
     "AssumeRole": "sts:AssumeRole",
 }
 

@@ -270,3 +270,32 @@ class OrgAccount:
     state: str
     joined_at: datetime | None
     arn: str = ""  # arn:aws:organizations::MANAGEMENT:account/o-.../ID
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ScpLevel:
+    """One level of an account's place in the organization and the SCPs attached there."""
+
+    target_id: str  # r-..., ou-..., or the account id
+    kind: str  # root, ou or account
+    name: str
+    policy_ids: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ScpPolicy:
+    policy_id: str
+    name: str
+    arn: str
+    aws_managed: bool
+    document: dict
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OrganizationScps:
+    """The service control policies of an organization and where each account sits in it."""
+
+    enabled: bool  # SERVICE_CONTROL_POLICY is enabled on the root
+    policies: dict[str, ScpPolicy]
+    # account id -> its levels, the root first and the account itself last
+    chains: dict[str, tuple[ScpLevel, ...]]

@@ -1,14 +1,17 @@
 """The AWS account registry: add, change, disable accounts; discover them in an Organization."""
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.utils import timezone
 
 from accounts.models import User
 from findings.audit.services import record
-from findings.aws.organizations import list_organization_accounts
+from findings.aws.errors import AwsError, ParseError
+from findings.aws.organizations import list_organization_accounts, read_service_control_policies
+from findings.aws.records import OrganizationScps
 from findings.aws.session import (
     assume_role_session,
     botocore_version,
@@ -17,6 +20,8 @@ from findings.aws.session import (
     known_regions,
 )
 from findings.models import AwsAccount
+from findings.models.accounts import ScpState
+from findings.reviews.services import detect_after_commit
 
 logger = logging.getLogger(__name__)
 
@@ -143,6 +148,10 @@ class DiscoveryResult:
     updated: list[AwsAccount]
     deactivated: list[AwsAccount]
     seen: int
+    # Why the organization's SCPs could not be read ("" when they were): each account keeps
+    # the SCPs last read.
+    scp_error: str = ""
+    scp_changed: list[AwsAccount] = field(default_factory=list)
 
 
 def discover_organization_accounts(
@@ -166,9 +175,19 @@ def discover_organization_accounts(
         if role_arn
         else hub_session()
     )
-    org_accounts = list_organization_accounts(client(session, "organizations"))
+    org = client(session, "organizations")
+    org_accounts = list_organization_accounts(org)
     # Every account's ARN names its organization: arn:aws:organizations::MGMT:account/o-x/ID.
     organization = next((_organization_of(item.arn) for item in org_accounts), "")
+    management = next((item.arn.split(":")[4] for item in org_accounts if item.arn), "")
+    scps: OrganizationScps | None = None
+    scp_error = ""
+    try:
+        scps = read_service_control_policies(org)
+    except (AwsError, ParseError) as exc:
+        # The accounts are listed: discovery goes on, and each keeps the SCPs last read.
+        scp_error = f"The organization's SCPs could not be read: {exc}"
+        logger.warning("%s", scp_error)
     known = {a.account_id: a for a in AwsAccount.objects.all()}
     result = DiscoveryResult(added=[], updated=[], deactivated=[], seen=len(org_accounts))
     with transaction.atomic():
@@ -226,7 +245,111 @@ def discover_organization_accounts(
                 ],
                 result=result,
             )
+        result.scp_error = scp_error
+        result.scp_changed = _store_scps(
+            accounts=[
+                a
+                for a in AwsAccount.objects.filter(account_id__in=listed)
+                if not organization or a.organization_id in ("", organization)
+            ],
+            scps=scps,
+            management=management,
+            error=scp_error,
+        )
+        for account in result.scp_changed:
+            # Escalation reads the SCPs: the account's findings follow them now, not at its
+            # next collection.
+            detect_after_commit(account=account)
     return result
+
+
+def _store_scps(
+    *,
+    accounts: list[AwsAccount],
+    scps: OrganizationScps | None,
+    management: str,
+    error: str,
+) -> list[AwsAccount]:
+    """Each listed account's SCP levels as read now; with a failed read, only the error (the
+    levels last read stay in force). Returned: the accounts whose SCPs in force changed."""
+    now = timezone.now()
+    changed = []
+    for account in accounts:
+        if scps is None:
+            state, levels = account.scp_state, account.scp_levels
+        elif account.account_id == management:
+            state, levels = ScpState.EXEMPT, []
+        elif not scps.enabled:
+            state, levels = ScpState.NOT_ENABLED, []
+        elif account.account_id in scps.chains:
+            state, levels = ScpState.APPLIED, _levels(scps, account.account_id)
+        else:  # listed, yet under no parent: not known where it sits
+            state, levels = ScpState.UNKNOWN, []
+        if (state, levels, error) == (account.scp_state, account.scp_levels, account.scp_error):
+            continue  # no write: an unchanged organization changes no row
+        AwsAccount.objects.filter(pk=account.pk).update(
+            scp_state=state,
+            scp_levels=levels,
+            scp_error=error,
+            # When what is stored was read: kept while the SCPs stay the same.
+            **(
+                {}
+                if scps is None or (state, levels) == (account.scp_state, account.scp_levels)
+                else {"scp_read_at": now}
+            ),
+        )
+        before = (account.scp_state, account.scp_levels, account.scp_levels_in_effect)
+        account.scp_state, account.scp_levels, account.scp_error = state, levels, error
+        if account.scp_levels_in_effect != before[2]:
+            changed.append(account)  # as now stored: detection reads the levels from it
+        if (state, levels) != before[:2] and before[0] != ScpState.UNKNOWN:
+            # A change of what applies (the first read is no change: nothing was known).
+            record(
+                actor=None,
+                action="aws_account.scps_changed",
+                target_type="aws_account",
+                target_id=account.pk,
+                target_label=str(account),
+                before=_scp_view(*before[:2]),
+                after=_scp_view(state, levels),
+            )
+    return changed
+
+
+def _levels(scps: OrganizationScps, account_id: str) -> list[dict]:
+    return [
+        {
+            "id": level.target_id,
+            "kind": level.kind,
+            "name": level.name,
+            "policies": [
+                {
+                    "id": policy.policy_id,
+                    "name": policy.name,
+                    "arn": policy.arn,
+                    "aws_managed": policy.aws_managed,
+                    "document": policy.document,
+                }
+                for policy in sorted(
+                    (scps.policies[p] for p in level.policy_ids if p in scps.policies),
+                    key=lambda policy: (policy.name.lower(), policy.policy_id),
+                )
+            ],
+        }
+        for level in scps.chains[account_id]
+    ]
+
+
+def _scp_view(state: str, levels: list[dict]) -> dict:
+    """What the audit log keeps of an account's SCPs: the state and the policies by level."""
+    return {
+        "scp_state": state,
+        "scps": [
+            f"{level.get('kind')} {level.get('id')}: "
+            + ", ".join(str(p.get("name")) for p in level.get("policies", []))
+            for level in levels
+        ],
+    }
 
 
 def _record_discovered_change(account: AwsAccount, *, before: dict, after: dict) -> None:

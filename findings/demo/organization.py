@@ -40,6 +40,7 @@ from findings.demo.plan import (
     MEMBER_ACCOUNT_PLANS,
     ORGANIZATION_DISCOVERY_ACTIONS,
     SERVICE_LINKED_ROLES,
+    WORKLOAD_GUARDRAILS,
     AccountPlan,
     AccountPlanner,
     KeyPlan,
@@ -98,6 +99,7 @@ def build_demo_organization(
     management_id = organizations.describe_organization()["Organization"]["MasterAccountId"]
     member_ids = [_create_member_account(organizations, plan=plan) for plan in MEMBER_ACCOUNT_PLANS]
     names_by_id = {account["Id"]: account["Name"] for account in _list_accounts(organizations)}
+    _create_guardrails(organizations, workloads=member_ids[:2])
     external_id = f"iamreview-demo-{rng.getrandbits(64):016x}"
     person_names = PersonNames(rng)
 
@@ -380,6 +382,28 @@ class _AccountBuilder:
 
 
 # --- Organizations and sessions -----------------------------------------------------------------
+
+
+def _create_guardrails(organizations: Any, *, workloads: list[str]) -> None:
+    """Service control policies as an organization keeps them: SCPs enabled, the production
+    and staging accounts in a Workloads OU whose SCP keeps policy versions to the platform
+    team and the organization's own accounts in it."""
+    root = organizations.list_roots()["Roots"][0]["Id"]
+    organizations.enable_policy_type(RootId=root, PolicyType="SERVICE_CONTROL_POLICY")
+    unit = organizations.create_organizational_unit(ParentId=root, Name="Workloads")
+    unit_id = unit["OrganizationalUnit"]["Id"]
+    for account_id in workloads:
+        organizations.move_account(
+            AccountId=account_id, SourceParentId=root, DestinationParentId=unit_id
+        )
+    policy = organizations.create_policy(
+        Content=json.dumps(WORKLOAD_GUARDRAILS),
+        Description="Workload accounts stay in the organization; only the platform team "
+        "changes managed policies",
+        Name="WorkloadGuardrails",
+        Type="SERVICE_CONTROL_POLICY",
+    )
+    organizations.attach_policy(PolicyId=policy["Policy"]["PolicySummary"]["Id"], TargetId=unit_id)
 
 
 def _create_member_account(organizations: Any, *, plan: AccountPlan) -> str:

@@ -173,7 +173,30 @@ COLLECTOR_ACTIONS = (
     "access-analyzer:ListAnalyzers", "access-analyzer:GetAnalyzer",
     "access-analyzer:ListFindings", "access-analyzer:GetFinding",
 )  # fmt: skip
-ORGANIZATION_DISCOVERY_ACTIONS = ("organizations:ListAccounts",)
+ORGANIZATION_DISCOVERY_ACTIONS = (
+    "organizations:ListAccounts", "organizations:ListRoots", "organizations:ListPolicies",
+    "organizations:DescribePolicy", "organizations:ListTargetsForPolicy",
+    "organizations:ListOrganizationalUnitsForParent", "organizations:ListAccountsForParent",
+)  # fmt: skip
+# The SCP on the demo's Workloads OU (production and staging).
+WORKLOAD_GUARDRAILS = {
+    "Version": "2012-10-17",
+    "Statement": [
+        {
+            "Sid": "StayInTheOrganization",
+            "Effect": "Deny",
+            "Action": "organizations:LeaveOrganization",
+            "Resource": "*",
+        },
+        {
+            "Sid": "OnlyThePlatformTeamChangesManagedPolicies",
+            "Effect": "Deny",
+            "Action": ["iam:CreatePolicyVersion", "iam:SetDefaultPolicyVersion"],
+            "Resource": "*",
+            "Condition": {"ArnNotLike": {"aws:PrincipalARN": "arn:aws:iam::*:role/platform-*"}},
+        },
+    ],
+}
 
 
 # --- Plans --------------------------------------------------------------------------------------

@@ -48,6 +48,7 @@ from findings.models import (
 from findings.models.bulk import json_text
 from findings.models.findings import SEVERITY_RANK
 from findings.models.fingerprints import fingerprinted
+from findings.policy.guardrails import guardrails_from
 
 EXCLUDE_TAG = "iamreview:exclude"
 AA_PREFIX = "access-analyzer:"
@@ -293,6 +294,9 @@ def _load_evidence(
         regions=account.regions or ["us-east-1"],
         analyzer_regions=_covered_regions(analyzers),
         sources=sources,
+        guardrails=guardrails_from(
+            account_id=account.account_id, levels=account.scp_levels_in_effect
+        ),
         **groups,
     )
 

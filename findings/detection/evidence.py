@@ -7,6 +7,7 @@ from functools import cached_property
 
 from findings.policy.effective import EffectivePermissions, Policy, effective_permissions
 from findings.policy.escalation import Account
+from findings.policy.guardrails import Guardrails
 
 
 @dataclass(frozen=True)
@@ -73,6 +74,8 @@ class Evidence:
     # Principal ARN -> when its service last-accessed data was read: usage is judged as of
     # then (a principal whose job failed keeps older data). Absent: as of `now`.
     service_read_at: dict[str, datetime] = field(default_factory=dict)
+    # The organization's SCPs on the account, when discovery read them and they apply.
+    guardrails: Guardrails | None = None
 
     @cached_property
     def console_users(self) -> set[str]:
@@ -115,6 +118,7 @@ class Evidence:
             in_instance_profile=frozenset(
                 role.arn for role in self.roles if role.instance_profile_arns
             ),
+            guardrails=self.guardrails,
         )
 
 

@@ -17,6 +17,7 @@ from findings.policy.effective import covered_actions
 from findings.policy.escalation import (
     METHODS_BY_ID,
     admitted,
+    blocked_methods,
     escalation_methods,
     escalation_path,
     partition,
@@ -78,10 +79,25 @@ def privilege_escalation(*, ev: Evidence, t: Thresholds) -> Iterator[Detected]:
                 ],
                 "path": " -> ".join(path) if path else None,
                 "boundary": perms.boundary.label if perms.boundary else None,
+                **_scps(principal.arn, account),
                 **_library(),
             },
             **_escalation_severity(methods, account),
         )
+
+
+def _scps(principal_arn: str, account) -> dict:
+    """The organization's SCPs weighed, and the methods they block: a reviewer sees that the
+    finding already allows for them. Nothing when no SCPs are known to apply."""
+    if account.guardrails is None:
+        return {}
+    return {
+        "scps": list(account.guardrails.policy_names),
+        "blocked_by_scps": [
+            {"method": m.method, "why": m.blocked_by}
+            for m in blocked_methods(principal_arn=principal_arn, account=account)
+        ],
+    }
 
 
 # Methods that write a policy (a policy version, an inline or attached policy, a boundary):

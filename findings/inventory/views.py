@@ -39,6 +39,7 @@ from findings.models import (
 from findings.models.evidence import role_staleness
 from findings.models.paging import LateRows, ReadIds
 from findings.policy.effective import Policy, effective_permissions
+from findings.policy.guardrails import guardrails_from
 from findings.policy.risk import risk_summary
 from findings.reviews.caches import accounts_version
 from findings.rightsizing.views import least_privilege_context
@@ -388,7 +389,7 @@ def risk_rows(risks: dict[str, int], *, administrator: bool = False) -> list[dic
     return rows
 
 
-def risks_of(arn: str, account_id: str, policies: dict[str, list[PolicyView]]) -> dict:
+def risks_of(arn: str, account: AwsAccount, policies: dict[str, list[PolicyView]]) -> dict:
     """The risk summary from the policies already on the page (no query of its own)."""
     documents = [
         Policy(v.attachment.policy_name, v.attachment.kind, v.attachment.document.document)
@@ -411,7 +412,13 @@ def risks_of(arn: str, account_id: str, policies: dict[str, list[PolicyView]]) -
         boundary=boundary,
     )
     return {
-        "risks": risk_summary(perms=perms, account_id=account_id),
+        "risks": risk_summary(
+            perms=perms,
+            account_id=account.account_id,
+            guardrails=guardrails_from(
+                account_id=account.account_id, levels=account.scp_levels_in_effect
+            ),
+        ),
         "effective": perms.summary(),
         "administrator": perms.is_admin,
     }
@@ -450,7 +457,7 @@ def principal_context(account: AwsAccount, arn: str, group_arns: dict[str, str])
             "status", "severity_rank", "-first_seen_at"
         )
     )
-    risks = risks_of(arn, account.account_id, policies)
+    risks = risks_of(arn, account, policies)
     detected = escalations_detected(findings)
     if detected is not None:
         # The larger: a policy added since detection ran may already show more on its own.

@@ -1,7 +1,7 @@
 """The ORM models of every concern, shared by the one findings app and its migrations.
 Imports Django only; everything else in findings may import from here."""
 
-from findings.models.accounts import AwsAccount
+from findings.models.accounts import AwsAccount, ScpState
 from findings.models.audit import AuditCheckpoint, AuditEntry
 from findings.models.evidence import (
     AccessAnalyzerFinding,
@@ -46,6 +46,7 @@ __all__ = [
     "AccessAnalyzerFinding",
     "Analyzer",
     "AwsAccount",
+    "ScpState",
     "CollectionRun",
     "CredentialReport",
     "CredentialReportEntry",

@@ -14,6 +14,13 @@ trail_arn_validator = RegexValidator(
 )
 
 
+class ScpState(models.TextChoices):
+    UNKNOWN = "", "Not read (discovery has not read the organization's SCPs)"
+    APPLIED = "applied", "Applied"
+    NOT_ENABLED = "not_enabled", "SCPs are not enabled in the organization"
+    EXEMPT = "exempt", "The management account: SCPs do not apply to it"
+
+
 class AwsAccount(models.Model):
     """A connected AWS account. No AWS secret is ever stored: we assume `role_arn`."""
 
@@ -56,6 +63,14 @@ class AwsAccount(models.Model):
     # The organization that listed it (o-...): discovery of one organization marks only its
     # own former accounts as no longer listed, never another organization's.
     organization_id = models.CharField(max_length=40, blank=True)
+    # The organization's service control policies over the account, as discovery last read
+    # them: its levels root first, each with the SCPs attached there (name and document).
+    # A failed read keeps the last good one and says why in scp_error. scp_read_at: when the
+    # SCPs as stored were read (a later discovery that finds them unchanged writes nothing).
+    scp_state = models.CharField(max_length=20, choices=ScpState.choices, blank=True)
+    scp_levels = models.JSONField(default=list, blank=True)
+    scp_read_at = models.DateTimeField(null=True, blank=True)
+    scp_error = models.CharField(max_length=1000, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -76,6 +91,11 @@ class AwsAccount(models.Model):
                     "the role to assume must be in the account it reads."
                 }
             )
+
+    @property
+    def scp_levels_in_effect(self) -> list | None:
+        """The SCP levels escalation applies; None when SCPs are not known to apply."""
+        return self.scp_levels if self.scp_state == ScpState.APPLIED else None
 
     @property
     def generates_policies(self) -> bool:

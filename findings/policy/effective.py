@@ -55,6 +55,11 @@ def covered_actions(*, statement: Statement) -> frozenset[str]:
     return _statement_actions(statement.actions, statement.not_actions)
 
 
+def matching_actions(*, pattern: str) -> frozenset[str]:
+    """Lower-cased actions an action pattern (`iam:*`, `s3:Get*`) names."""
+    return _statement_actions((pattern,), ())
+
+
 def _unscoped(statements_: Iterable[Statement]) -> frozenset[str]:
     """Actions some Allow among the statements grants on every resource (Resource "*", or a
     NotResource, read as every resource but a few)."""
@@ -153,6 +158,13 @@ def _matches_resource(
         _pattern_matches(_substitute(p, variables), resource, unknown_matches=allow)
         for p in statement.resources
     )
+
+
+def matches_resource(
+    *, statement: Statement, resource: str | None, variables: Mapping[str, str | None]
+) -> bool:
+    """Whether the statement covers the resource (None: some resource), as `decide` reads it."""
+    return _matches_resource(statement, resource, variables)
 
 
 @dataclass

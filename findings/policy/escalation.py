@@ -32,6 +32,7 @@ from findings.policy.effective import (
     effective_permissions,
     patterns_within,
 )
+from findings.policy.guardrails import Guardrails
 
 RHINO_1 = (
     "Rhino Security Labs, 'AWS IAM Privilege Escalation - Methods and Mitigation' "
@@ -199,6 +200,8 @@ class Escalation:
     actions: tuple[str, ...]
     targets: tuple[str, ...]
     conditional: bool
+    # Why the organization's SCPs stop it ("denied by SCP ..."); empty: they do not.
+    blocked_by: str = ""
 
 
 @dataclass
@@ -214,6 +217,8 @@ class Account:
     customer_policies: tuple[str, ...] = ()
     # Roles in an instance profile (EC2 can only be given a role through one); None: not known.
     in_instance_profile: frozenset[str] | None = None
+    # The organization's SCPs on the account; None: none apply, or they are not known.
+    guardrails: Guardrails | None = None
 
     def unknown(self, kind: str) -> str:
         """A target that does not exist yet: a wildcard reaching it reaches whatever comes."""
@@ -282,7 +287,17 @@ class Account:
 
     @cached_property
     def _escalations(self) -> dict[str, list[Escalation]]:
+        """Each principal's methods, those the SCPs block included (marked `blocked_by`)."""
         return {arn: _methods(perms, self) for arn, perms in self.principals.items()}
+
+    def permitted(self, *, action: str, resource: str | None, principal_arn: str) -> str:
+        """Why the SCPs stop the request; "" when they let it through (or there are none)."""
+        if self.guardrails is None:
+            return ""
+        verdict = self.guardrails.decide(
+            action=action, resource=resource, principal_arn=principal_arn
+        )
+        return "" if verdict.allowed else verdict.reason
 
     @cached_property
     def trusted_services(self) -> dict[str, frozenset[str]]:
@@ -552,6 +567,7 @@ def _methods(perms: EffectivePermissions, account: Account) -> list[Escalation]:
         targets = [t for t in candidates if _risky(method, perms, t, account)]
         if not targets:
             continue
+        targets, blocked_by = _through_guardrails(method, perms, targets, account)
         decisions = [perms.decide(action=a) for a in (method.target_action, *method.also)]
         found.append(
             Escalation(
@@ -565,9 +581,41 @@ def _methods(perms: EffectivePermissions, account: Account) -> list[Escalation]:
                     for t in targets
                 ),
                 any(d.conditional for d in decisions),
+                blocked_by,
             )
         )
     return found
+
+
+def _through_guardrails(
+    method: Method, perms: EffectivePermissions, targets: list[str], account: Account
+) -> tuple[list[str], str]:
+    """The targets the organization's SCPs let the method reach, and, when they let it reach
+    none, why. The method's other actions are needed on some resource; its own action on the
+    target (for a service running as a role, on the service's resource: any); creating the
+    target, for one not made yet."""
+    if account.guardrails is None:
+        return targets, ""
+    who = perms.principal_arn
+    for action in method.also:
+        reason = account.permitted(action=action, resource=None, principal_arn=who)
+        if reason:
+            return [], reason
+    through, reasons = [], []
+    for target in targets:
+        reason = account.permitted(
+            action=method.target_action,
+            resource=None if method.runs_as else target,
+            principal_arn=who,
+        )
+        create = CREATE_ACTIONS.get(method.target_kind)
+        if not reason and target == account.unknown(method.target_kind) and create:
+            reason = account.permitted(action=create, resource=target, principal_arn=who)
+        if reason:
+            reasons.append(reason)
+        else:
+            through.append(target)
+    return through, ("" if through else reasons[0])
 
 
 CREATE_ACTIONS = {
@@ -589,7 +637,13 @@ def _may_create(perms: EffectivePermissions, method: Method, account: Account) -
 
 
 def escalation_methods(*, principal_arn: str, account: Account) -> list[Escalation]:
-    return account._escalations.get(principal_arn, [])
+    """The methods open to the principal (the SCPs let them through)."""
+    return [m for m in account._escalations.get(principal_arn, []) if not m.blocked_by]
+
+
+def blocked_methods(*, principal_arn: str, account: Account) -> list[Escalation]:
+    """Methods its own policies allow that the organization's SCPs block, each with why."""
+    return [m for m in account._escalations.get(principal_arn, []) if m.blocked_by]
 
 
 def _is_account(value: str, account_id: str) -> bool:
@@ -688,7 +742,18 @@ def assumable_roles(*, principal_arn: str, account: Account) -> list[str]:
             and role not in found
             and perms.decide(action="sts:AssumeRole", resource=role).allowed
         )
-    result = sorted(found, key=account._role_order.__getitem__)
+    # The organization's SCPs may deny assuming a role (a Deny of sts:AssumeRole on the
+    # platform team's roles, for everyone but them).
+    result = sorted(
+        (
+            role
+            for role in found
+            if not account.permitted(
+                action="sts:AssumeRole", resource=role, principal_arn=principal_arn
+            )
+        ),
+        key=account._role_order.__getitem__,
+    )
     account._assumable[principal_arn] = result
     return result
 

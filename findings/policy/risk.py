@@ -11,6 +11,7 @@ from policy_sentry.querying.actions import get_actions_with_access_level
 from findings.policy import actions
 from findings.policy.effective import EffectivePermissions
 from findings.policy.escalation import Account, escalation_methods
+from findings.policy.guardrails import Guardrails
 
 DATA_EXFILTRATION = frozenset(
     a.lower()
@@ -59,11 +60,15 @@ def _level(level: str) -> frozenset[str]:
     )
 
 
-def risk_summary(*, perms: EffectivePermissions, account_id: str) -> dict[str, int]:
+def risk_summary(
+    *, perms: EffectivePermissions, account_id: str, guardrails: Guardrails | None = None
+) -> dict[str, int]:
     """Category -> how many allowed actions (or escalation methods) fall in it. An
     administrator has no way to escalate: it has everything already (it showed "30 ways to
     escalate", counted against roles it could create, which detection rightly never reports)."""
-    account = Account(account_id=account_id, principals={perms.principal_arn: perms})
+    account = Account(
+        account_id=account_id, principals={perms.principal_arn: perms}, guardrails=guardrails
+    )
     return {
         "Privilege escalation": 0
         if perms.is_admin

@@ -170,6 +170,8 @@ def yes_no(value) -> str:
 # --- Evidence facts ---------------------------------------------------------------------------
 
 LABELS = {
+    "scps": "Organization SCPs weighed",
+    "blocked_by_scps": "Ways the SCPs block",
     "why": "Why",
     "active_keys": "Active root access keys",
     "mfa_active": "MFA active",
@@ -293,9 +295,26 @@ def escalation_methods_html(methods: list) -> str:
     )
 
 
+def blocked_methods_html(blocked: list) -> str:
+    """Ways to escalate the organization's SCPs block, each with the SCP that blocks it."""
+    rows = [
+        (method_words(str(item.get("method", ""))), str(item.get("why", "")))
+        for item in blocked
+        if isinstance(item, dict)
+    ]
+    if not rows:
+        return format_html('<span class="absent">{}</span>', "none")
+    return format_html(
+        '<ul class="plain">{}</ul>',
+        format_html_join("", "<li><strong>{}</strong>: {}</li>", rows),
+    )
+
+
 def fact_value(key: str, value, evidence: dict, resource_type: str):
     if key == "methods" and isinstance(value, list):
         return escalation_methods_html(value)
+    if key == "blocked_by_scps" and isinstance(value, list):
+        return blocked_methods_html(value)
     if key == "path" and value is None and "methods" in evidence:
         return format_html('<span class="absent">{}</span>', "none found")
     if key == "last_used" and resource_type == "role" and value is None:

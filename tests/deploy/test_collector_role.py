@@ -168,13 +168,25 @@ def operations_the_code_calls() -> set[str]:
             methods.setdefault(method, set()).add(f"{prefix}:{operation}")
     called = set()
     for path in (ROOT / "findings" / "aws").glob("*.py"):
+        # A module named after a service talks to that service only: organizations.py's
+        # list_policies is Organizations', not IAM's method of the same name.
+        only = SERVICE_PREFIXES.get(path.stem)
+        methods_here = (
+            {
+                name: {a for a in actions if a.startswith(f"{only}:")}
+                for name, actions in methods.items()
+            }
+            if only
+            else methods
+        )
         for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Attribute):  # called, or handed to a pager: org.list_roots
+                called |= methods_here.get(node.attr, set())
             if not isinstance(node, ast.Call) or not isinstance(node.func, ast.Attribute):
                 continue
             name = node.func.attr
             if name == "get_paginator" and node.args and isinstance(node.args[0], ast.Constant):
-                name = node.args[0].value
-            called |= methods.get(name, set())
+                called |= methods_here.get(node.args[0].value, set())
     return {ACTION_OF_OPERATION.get(action, action) for action in called}
 
 

@@ -534,6 +534,39 @@ def test_an_escalation_finding_reads_as_ways_to_escalate(client, reviewer, produ
     assert "Chain of roles to an administrator" in page
 
 
+def test_an_escalation_finding_says_which_ways_the_organization_scps_block(
+    client, reviewer, production
+):
+    finding = make_finding(
+        production,
+        "dev",
+        check_id="privilege-escalation",
+        evidence={
+            "methods": [],
+            "path": "user/dev -> role/admin -> admin",
+            "boundary": None,
+            "scps": ["FullAWSAccess", "Protect<IAM>"],
+            "blocked_by_scps": [
+                {
+                    "method": "CreateNewPolicyVersion",
+                    "why": "denied by SCP Protect<IAM> (OU Workloads (ou-ab12-workload))",
+                }
+            ],
+        },
+    )
+    client.force_login(reviewer)
+
+    page = client.get(f"/findings/{finding.pk}/").content.decode()
+
+    assert "Organization SCPs weighed" in page and "FullAWSAccess, Protect&lt;IAM&gt;" in page
+    assert "Ways the SCPs block" in page
+    assert (
+        "<li><strong>Create new policy version</strong>: denied by SCP Protect&lt;IAM&gt; "
+        "(OU Workloads (ou-ab12-workload))</li>"
+    ) in page
+    assert "Protect<IAM>" not in page
+
+
 @pytest.mark.parametrize("query", ["severity=zzz", "status=gone", "sort=evil", "severity=Critical"])
 def test_an_export_with_a_filter_value_it_does_not_know_is_refused(
     client, auditor, some_findings, query

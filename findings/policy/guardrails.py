@@ -1,0 +1,176 @@
+"""Service control policies: what an AWS Organization lets an account's principals do at most.
+
+An SCP grants nothing. A request is possible only if, at every level from the organization's
+root down to the account (the root, each organizational unit, the account itself), some SCP
+attached there Allows it, and no SCP anywhere Denies it (AWS Organizations User Guide, "SCP
+evaluation"). They do not apply to the management account or to service-linked roles.
+
+Escalation reads them as a cap on the methods it finds. Only what an SCP surely does counts: a
+Deny whose condition names a key other than the principal's own ARN or account (a region, MFA,
+a tag) may be avoided, so it blocks nothing here, and an Allow with a condition is taken to
+allow. A method an SCP blocks is reported as blocked, with the policy that blocks it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from findings.policy.conditions import condition_surely_holds
+from findings.policy.documents import Statement, statements
+from findings.policy.effective import covered_actions, matches_resource, matching_actions
+
+DENY = "Deny"
+# Condition keys whose value is known for a principal of the account: an SCP Deny that holds
+# "unless the principal is the platform team's role" is judged for each principal.
+PRINCIPAL_KEYS = ("aws:principalarn", "aws:principalaccount")
+
+
+@dataclass(frozen=True)
+class Verdict:
+    allowed: bool
+    reason: str = ""
+
+
+ALLOWED = Verdict(True)
+
+
+@dataclass(frozen=True)
+class Level:
+    """The SCPs attached at one level of the account's place in the organization."""
+
+    label: str  # "root", "OU Workloads (ou-ab12-cdef3456)", "account 111122223333"
+    policies: tuple[tuple[str, tuple[Statement, ...]], ...]  # (policy name, its statements)
+
+
+@dataclass
+class Guardrails:
+    """The SCPs in effect on one member account, root first."""
+
+    account_id: str
+    levels: tuple[Level, ...]
+    _verdicts: dict[tuple[str, str | None, str], Verdict] = field(
+        default_factory=dict, repr=False, compare=False
+    )
+
+    @property
+    def policy_names(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(name for level in self.levels for name, _ in level.policies))
+
+    def decide(self, *, action: str, resource: str | None, principal_arn: str) -> Verdict:
+        """Whether the SCPs let the principal make the request (resource None: on some
+        resource). Asked for the same few actions and targets by many principals: cached."""
+        key = (action, resource, principal_arn)
+        verdict = self._verdicts.get(key)
+        if verdict is None:
+            verdict = self._decide(action, resource, principal_arn)
+            self._verdicts[key] = verdict
+        return verdict
+
+    def _decide(self, action: str, resource: str | None, principal_arn: str) -> Verdict:
+        wanted = matching_actions(pattern=action)
+        if not wanted:
+            return ALLOWED  # an action the database does not know: nothing to judge it by
+        variables = _variables(principal_arn)
+        context = {"aws:principalarn": principal_arn, "aws:principalaccount": self.account_id}
+        for level in self.levels:
+            for name, found in level.policies:
+                for statement in found:
+                    if statement.effect == DENY and _denies(
+                        statement, wanted, resource, variables, context
+                    ):
+                        return Verdict(False, f"denied by SCP {name} ({level.label})")
+        for level in self.levels:
+            if not any(found for _, found in level.policies):
+                continue  # no readable SCP (AWS keeps one on every level): not known
+            remaining = set(wanted)
+            for _, found in level.policies:
+                for statement in found:
+                    if statement.is_allow and matches_resource(
+                        statement=statement, resource=resource, variables=variables
+                    ):
+                        remaining -= _covered(statement)
+                if not remaining:
+                    break
+            if remaining:
+                return Verdict(False, f"not allowed by any SCP attached to the {level.label}")
+        return ALLOWED
+
+
+def _covered(statement: Statement) -> frozenset[str]:
+    return covered_actions(statement=statement)
+
+
+def _variables(principal_arn: str) -> dict[str, str | None]:
+    resource = principal_arn.split(":", 5)[-1]
+    is_user = resource.startswith("user/")
+    return {"aws:username": resource.rpartition("/")[2] if is_user else None}
+
+
+def _denies(
+    statement: Statement,
+    wanted: frozenset[str],
+    resource: str | None,
+    variables: Mapping[str, str | None],
+    context: Mapping[str, str],
+) -> bool:
+    if not wanted & _covered(statement):
+        return False
+    if resource is None:
+        # On some resource: only a Deny of every resource surely stops the request.
+        if statement.not_resources or "*" not in statement.resources:
+            return False
+    elif not matches_resource(statement=statement, resource=resource, variables=variables):
+        return False
+    if statement.has_condition:
+        return condition_surely_holds(statement=statement, values=context)
+    return True
+
+
+def guardrails_from(
+    *, account_id: str, levels: Iterable[Mapping[str, Any]] | None
+) -> Guardrails | None:
+    """The guardrails of an account from its stored SCP levels (`AwsAccount.scp_levels`);
+    None for None (SCPs not known, or not applying)."""
+    if levels is None:
+        return None
+    return Guardrails(
+        account_id=account_id,
+        levels=tuple(
+            Level(
+                label=level_label(level=level),
+                policies=tuple(
+                    (
+                        str(policy.get("name") or policy.get("id") or "?"),
+                        tuple(statements(document=_mapping(policy.get("document")))),
+                    )
+                    for policy in _list(level.get("policies"))
+                    if isinstance(policy, Mapping)
+                ),
+            )
+            for level in levels
+            if isinstance(level, Mapping)
+        ),
+    )
+
+
+def _mapping(value: Any) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
+
+
+def _list(value: Any) -> list:
+    return value if isinstance(value, list) else []
+
+
+LEVEL_KINDS = {"root": "root", "ou": "OU", "account": "account"}
+
+
+def level_label(*, level: Mapping[str, Any]) -> str:
+    kind = LEVEL_KINDS.get(str(level.get("kind")), "level")
+    name, target = str(level.get("name") or ""), str(level.get("id") or "")
+    if kind == "account":
+        return f"account {target}"
+    if kind == "root":
+        return "organization root"
+    return f"{kind} {name} ({target})" if name and name != target else f"{kind} {target}"
