@@ -247,11 +247,15 @@ def discover_organization_accounts(
             )
         result.scp_error = scp_error
         result.scp_changed = _store_scps(
-            accounts=[
-                a
-                for a in AwsAccount.objects.filter(account_id__in=listed)
-                if not organization or a.organization_id in ("", organization)
-            ],
+            accounts=list(AwsAccount.objects.filter(account_id__in=listed)),
+            # Accounts of this organization it no longer lists: its SCPs no longer apply.
+            gone=list(
+                AwsAccount.objects.exclude(account_id__in=listed).filter(
+                    organization_id=organization
+                )
+            )
+            if listed and organization
+            else [],
             scps=scps,
             management=management,
             error=scp_error,
@@ -266,6 +270,7 @@ def discover_organization_accounts(
 def _store_scps(
     *,
     accounts: list[AwsAccount],
+    gone: list[AwsAccount],
     scps: OrganizationScps | None,
     management: str,
     error: str,
@@ -274,8 +279,10 @@ def _store_scps(
     levels last read stay in force). Returned: the accounts whose SCPs in force changed."""
     now = timezone.now()
     changed = []
-    for account in accounts:
-        if scps is None:
+    for account in [*accounts, *gone]:
+        if account in gone:
+            state, levels = ScpState.UNKNOWN, []
+        elif scps is None:
             state, levels = account.scp_state, account.scp_levels
         elif account.account_id == management:
             state, levels = ScpState.EXEMPT, []
@@ -285,12 +292,17 @@ def _store_scps(
             state, levels = ScpState.APPLIED, _levels(scps, account.account_id)
         else:  # listed, yet under no parent: not known where it sits
             state, levels = ScpState.UNKNOWN, []
-        if (state, levels, error) == (account.scp_state, account.scp_levels, account.scp_error):
+        error_now = "" if account in gone else error
+        if (state, levels, error_now) == (
+            account.scp_state,
+            account.scp_levels,
+            account.scp_error,
+        ):
             continue  # no write: an unchanged organization changes no row
         AwsAccount.objects.filter(pk=account.pk).update(
             scp_state=state,
             scp_levels=levels,
-            scp_error=error,
+            scp_error=error_now,
             # When what is stored was read: kept while the SCPs stay the same.
             **(
                 {}
@@ -299,10 +311,10 @@ def _store_scps(
             ),
         )
         before = (account.scp_state, account.scp_levels, account.scp_levels_in_effect)
-        account.scp_state, account.scp_levels, account.scp_error = state, levels, error
+        account.scp_state, account.scp_levels, account.scp_error = state, levels, error_now
         if account.scp_levels_in_effect != before[2]:
             changed.append(account)  # as now stored: detection reads the levels from it
-        if (state, levels) != before[:2] and before[0] != ScpState.UNKNOWN:
+        if account.scp_levels_in_effect != before[2] and before[0] != ScpState.UNKNOWN:
             # A change of what applies (the first read is no change: nothing was known).
             record(
                 actor=None,

@@ -603,14 +603,17 @@ def _through_guardrails(
             return [], reason
     through, reasons = [], []
     for target in targets:
+        # A target yet to be created may take any name the SCPs leave open: judged on some
+        # resource, not on our placeholder's name (a Deny of all but role/app-* leaves app-x).
+        new = target == account.unknown(method.target_kind)
         reason = account.permitted(
             action=method.target_action,
-            resource=None if method.runs_as else target,
+            resource=None if method.runs_as or new else target,
             principal_arn=who,
         )
         create = CREATE_ACTIONS.get(method.target_kind)
-        if not reason and target == account.unknown(method.target_kind) and create:
-            reason = account.permitted(action=create, resource=target, principal_arn=who)
+        if not reason and new and create:
+            reason = account.permitted(action=create, resource=None, principal_arn=who)
         if reason:
             reasons.append(reason)
         else:

@@ -13,8 +13,9 @@ allow. A method an SCP blocks is reported as blocked, with the policy that block
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from findings.policy.conditions import condition_surely_holds
@@ -82,14 +83,14 @@ class Guardrails:
                     ):
                         return Verdict(False, f"denied by SCP {name} ({level.label})")
         for level in self.levels:
-            if not any(found for _, found in level.policies):
-                continue  # no readable SCP (AWS keeps one on every level): not known
+            if not level.policies or not all(found for _, found in level.policies):
+                # A policy read as no statement (AWS keeps one valid SCP on every level): what
+                # the level allows is not known, so it blocks nothing.
+                continue
             remaining = set(wanted)
             for _, found in level.policies:
                 for statement in found:
-                    if statement.is_allow and matches_resource(
-                        statement=statement, resource=resource, variables=variables
-                    ):
+                    if statement.is_allow and _allows_resource(statement, resource, variables):
                         remaining -= _covered(statement)
                 if not remaining:
                     break
@@ -108,6 +109,54 @@ def _variables(principal_arn: str) -> dict[str, str | None]:
     return {"aws:username": resource.rpartition("/")[2] if is_user else None}
 
 
+def _allows_resource(
+    statement: Statement, resource: str | None, variables: Mapping[str, str | None]
+) -> bool:
+    """An Allow naming no resource at all is read as every resource (SCPs written before they
+    took resources); otherwise as identity policies read it."""
+    if not statement.resources and not statement.not_resources:
+        return True
+    return matches_resource(statement=statement, resource=resource, variables=variables)
+
+
+_VARIABLE = re.compile(r"\$\{([^}]*)\}")
+
+
+def _with_known_values(statement: Statement, context: Mapping[str, str]) -> Statement | None:
+    """The statement with the policy variables of its condition values filled in from what
+    is known of the principal (`arn:aws:iam::${aws:PrincipalAccount}:role/Admin`); None when
+    a condition is not a map of maps, or names a variable not known here: it may not hold."""
+    condition = statement.raw.get("Condition")
+    if not isinstance(condition, Mapping) or not all(
+        isinstance(block, Mapping) for block in condition.values()
+    ):
+        return None
+    unknown = False
+
+    def fill(value: Any) -> Any:
+        nonlocal unknown
+        if isinstance(value, list):
+            return [fill(item) for item in value]
+        if not isinstance(value, str) or "${" not in value:
+            return value
+
+        def known(found: re.Match[str]) -> str:
+            nonlocal unknown
+            name = found.group(1).lower()
+            if name not in context:
+                unknown = True
+                return found.group(0)
+            return context[name]
+
+        return _VARIABLE.sub(known, value)
+
+    filled = {
+        operator: {key: fill(values) for key, values in block.items()}
+        for operator, block in condition.items()
+    }
+    return None if unknown else replace(statement, condition=filled)
+
+
 def _denies(
     statement: Statement,
     wanted: frozenset[str],
@@ -123,8 +172,9 @@ def _denies(
             return False
     elif not matches_resource(statement=statement, resource=resource, variables=variables):
         return False
-    if statement.has_condition:
-        return condition_surely_holds(statement=statement, values=context)
+    if statement.raw.get("Condition", {}) != {}:
+        filled = _with_known_values(statement, context)
+        return filled is not None and condition_surely_holds(statement=filled, values=context)
     return True
 
 

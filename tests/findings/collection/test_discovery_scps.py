@@ -283,3 +283,18 @@ def test_the_account_page_says_when_scps_are_unknown_or_could_not_be_read(client
     assert "could not be read: &lt;script&gt;x&lt;/script&gt;" in page
     assert "<script>x</script>" not in page
     assert "it is taken to block nothing" in page
+
+
+def test_an_account_that_leaves_the_organization_no_longer_has_its_scps(
+    organization, django_capture_on_commit_callbacks
+):
+    discover()
+    organization["org"].remove_account_from_organization(AccountId=organization["sandbox"])
+
+    with django_capture_on_commit_callbacks(execute=True):
+        result = discover()
+
+    sandbox = AwsAccount.objects.get(account_id=organization["sandbox"])
+    assert (sandbox.scp_state, sandbox.scp_levels) == (ScpState.UNKNOWN, [])
+    assert sandbox.scp_levels_in_effect is None
+    assert organization["sandbox"] in [a.account_id for a in result.scp_changed]

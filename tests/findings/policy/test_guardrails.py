@@ -173,3 +173,72 @@ def test_a_level_with_no_readable_policy_stops_nothing():
     )
     assert guard.decide(action="iam:PassRole", resource=None, principal_arn=DEV).allowed
     assert guardrails_from(account_id=ACCOUNT, levels=None) is None
+
+
+def test_a_role_yet_to_be_created_may_take_any_name_the_scps_leave_open():
+    """Deny CreateRole on all but role/app-*: the principal creates app-x, attaches an
+    administrator's policy and escalates. Judged on our placeholder's name, it was hidden."""
+    names = scp(
+        "RoleNames",
+        {"Effect": "Deny", "Action": "iam:CreateRole", "NotResource": "arn:aws:iam::*:role/app-*"},
+    )
+    grants = [allow("iam:CreateRole"), allow("iam:AttachRolePolicy"), allow("iam:PassRole")]
+    plain = methods(account(*grants))
+    assert "AttachRolePolicy" in plain
+    assert methods(with_scps(account(*grants), at(ROOT, names))) == plain
+
+
+def test_a_principal_variable_in_a_condition_value_is_filled_in():
+    """AWS fills ${aws:PrincipalAccount} in before comparing: the admin role is exempt."""
+    deny = scp(
+        "OnlyAdminWritesIAM",
+        {
+            "Effect": "Deny",
+            "Action": "iam:CreatePolicyVersion",
+            "Resource": "*",
+            "Condition": {
+                "ArnNotLike": {"aws:PrincipalArn": "arn:aws:iam::${aws:PrincipalAccount}:role/ops"}
+            },
+        },
+    )
+    ops = f"{IAM}:role/ops"
+    base = account(CREATE_VERSION)
+    roles = {ops: replace(base.principals[DEV], principal_arn=ops)}
+    acct = with_scps(account(CREATE_VERSION, roles=roles), at(ROOT, deny))
+    assert "CreateNewPolicyVersion" in methods(acct, who=ops)
+    assert "CreateNewPolicyVersion" not in methods(acct)
+
+
+def test_a_condition_naming_a_variable_not_known_here_blocks_nothing():
+    deny = scp(
+        "TagGate",
+        {
+            "Effect": "Deny",
+            "Action": "iam:CreatePolicyVersion",
+            "Resource": "*",
+            "Condition": {"StringNotEquals": {"aws:PrincipalArn": "${aws:PrincipalTag/team}"}},
+        },
+    )
+    assert "CreateNewPolicyVersion" in methods(with_scps(account(CREATE_VERSION), at(ROOT, deny)))
+
+
+def test_odd_statements_never_block_what_they_may_not_block():
+    """A Deny whose Condition is no map of maps may not hold; an Allow naming no resource
+    (older SCPs) allows; a level one of whose policies reads as nothing is not known."""
+    odd_deny = scp(
+        "Odd",
+        {"Effect": "Deny", "Action": "iam:CreatePolicyVersion", "Resource": "*", "Condition": [1]},
+    )
+    bare_allow = {
+        "id": "p-bare",
+        "name": "Bare",
+        "document": {"Statement": [{"Effect": "Allow", "Action": "*"}]},
+    }
+    unreadable = {"id": "p-x", "name": "Unreadable", "document": {"Statement": 7}}
+    deny_only = scp("DenyOnly", {"Effect": "Deny", "Action": "s3:*", "Resource": "*"})
+    for levels in (
+        [at(ROOT, odd_deny)],
+        [{**ROOT, "policies": [bare_allow]}],
+        [{**ROOT, "policies": [unreadable, deny_only]}],
+    ):
+        assert "CreateNewPolicyVersion" in methods(with_scps(account(CREATE_VERSION), *levels))
