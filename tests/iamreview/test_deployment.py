@@ -77,7 +77,7 @@ def test_check_deploy_refuses_a_placeholder_key(name):
 def test_env_example_leaves_the_secrets_empty():
     # A placeholder passes "must be set" and is the same for everyone who copies the file.
     example = (ROOT / ".env.example").read_text()
-    for name in ("SECRET_KEY", "AUDIT_LOG_KEY", "POSTGRES_PASSWORD"):
+    for name in ("SECRET_KEY", "AUDIT_LOG_KEY", "POSTGRES_PASSWORD", "APP_DB_PASSWORD"):
         assert re.search(rf"^{name}=$", example, re.M), name
 
 
@@ -151,8 +151,26 @@ def test_compose_variables_are_settings_and_point_at_the_compose_services():
     assert environment["CELERY_BROKER_URL"].startswith("redis://redis:6379")
     assert "mailpit" in environment["EMAIL_HOST"]
     postgres_env = services["postgres"]["environment"]
-    assert f"{postgres_env['POSTGRES_USER']}:" in environment["DATABASE_URL"]
     assert environment["DATABASE_URL"].endswith("/" + postgres_env["POSTGRES_DB"])
+
+
+def test_only_migrate_connects_as_the_tables_owner_and_it_grants_the_app_role():
+    """The app's role does not own the tables, so it cannot drop the audit triggers."""
+    services = compose()["services"]
+    owner = services["postgres"]["environment"]["POSTGRES_USER"]
+    migrate = services["migrate"]
+    assert migrate["environment"]["DATABASE_URL"].startswith(f"postgres://{owner}:")
+    command = migrate["command"]
+    grant = "manage.py grant_app_role iamreview_app --password-env APP_DB_PASSWORD"
+    assert "manage.py migrate --noinput &&" in command and grant in command
+    assert command.index(grant) > command.index("manage.py migrate")
+    for name in ("web", "worker", "beat"):
+        url = services[name]["environment"]["DATABASE_URL"]
+        assert url.startswith("postgres://iamreview_app:${APP_DB_PASSWORD:?"), name
+        assert (
+            services[name]["environment"]["CELERY_BROKER_URL"]
+            == (migrate["environment"]["CELERY_BROKER_URL"])
+        )
 
 
 def test_compose_healthcheck_command_exists(tmp_path):
