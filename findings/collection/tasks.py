@@ -105,7 +105,10 @@ def discover_organization() -> str:
         external_id=settings.DISCOVERY_EXTERNAL_ID,
         regions=settings.DISCOVERY_REGIONS,
     )
-    return f"{result.seen} accounts, {len(result.added)} new"
+    summary = f"{result.seen} accounts, {len(result.added)} new"
+    if result.scp_changed:
+        summary += f", SCPs changed on {len(result.scp_changed)}"
+    return f"{summary}; {result.scp_error}" if result.scp_error else summary
 
 
 # AWS takes minutes to generate a policy: each attempt polls up to ten minutes, then the task

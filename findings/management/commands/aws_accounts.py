@@ -78,6 +78,10 @@ class Command(BaseCommand):
             self.stdout.write(
                 f"  disabled    {account.account_id}  {account.org_state} (not collected)"
             )
+        for account in result.scp_changed:
+            self.stdout.write(f"  SCPs        {account.account_id}  changed: detection runs again")
+        if result.scp_error:
+            self.stderr.write(result.scp_error)
 
     def handle_list(self, *, json: bool, **_):  # noqa: A002 - the flag's name
         accounts = list(AwsAccount.objects.order_by("account_id"))

@@ -116,6 +116,25 @@ def test_discover_registers_the_organizations_accounts():
     assert listed[member]["regions"] == ["eu-west-1"]
 
 
+def test_discover_says_when_the_scps_could_not_be_read():
+    """The accounts are discovered all the same; the reason goes to stderr."""
+    with mock_aws():
+        org = boto3.client("organizations")
+        org.create_organization(FeatureSet="ALL")
+        root = org.list_roots()["Roots"][0]["Id"]
+        org.enable_policy_type(RootId=root, PolicyType="SERVICE_CONTROL_POLICY")
+        org.create_policy(
+            Content="[1]", Description="", Name="Broken", Type="SERVICE_CONTROL_POLICY"
+        )
+        out, err = run(
+            "aws_accounts", "discover", "--role-arn", f"arn:aws:iam::{HUB}:role/OrganizationReader"
+        )
+
+    assert "1 accounts in the organization" in out
+    assert "The organization's SCPs could not be read" in err
+    assert "not a policy document" in err
+
+
 def test_discover_with_a_malformed_role_arn_is_a_command_error():
     with pytest.raises(CommandError, match="not an ARN"):
         run("aws_accounts", "discover", "--role-arn", "OrganizationReader")
