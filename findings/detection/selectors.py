@@ -8,7 +8,8 @@ from datetime import datetime
 
 from django.core.cache import cache
 from django.db import connection
-from django.db.models import Count, Max, OuterRef, Q, QuerySet, Subquery
+from django.db.models import Count, Max, OrderBy, OuterRef, Q, QuerySet, Subquery
+from django.db.models.functions import Lower
 
 from findings.detection.checks import CHECKS_BY_ID
 from findings.detection.detect import AA_PREFIX, AA_TYPES
@@ -34,6 +35,11 @@ SORTS = {
     "check": ["check_id", "severity_rank", "id"],
 }
 STATUSES = ["open", "resolved", "excluded", "all"]
+# SQLite (`make run`) compares text byte by byte: "Zeta-api" came before "alpha". PostgreSQL
+# compares by the database's collation, which for the usual ones (en_US.UTF-8) reads past case.
+# These columns are compared lower-cased on SQLite only: on PostgreSQL the statement, and so
+# its plan, stays as it was (no index of Finding's serves the resource sort there either).
+CASELESS_ON_SQLITE = {"resource_name"}
 
 
 @dataclass
@@ -135,7 +141,21 @@ def _matching(*, filters: FindingFilters, with_status: bool = True) -> QuerySet[
             | Q(resource_name__icontains=filters.q)
             | Q(title__icontains=filters.q)
         )
-    return findings.order_by(*SORTS[filters.sort])
+    return findings.order_by(*_ordering(sort=filters.sort))
+
+
+def _ordering(*, sort: str) -> list[str | OrderBy]:
+    """SORTS[sort] as this database is to read it (CASELESS_ON_SQLITE)."""
+    if connection.vendor != "sqlite":
+        return SORTS[sort]
+    return [_caseless(name) for name in SORTS[sort]]
+
+
+def _caseless(name: str) -> str | OrderBy:
+    column = name.removeprefix("-")
+    if column not in CASELESS_ON_SQLITE:
+        return name
+    return Lower(column).desc() if name.startswith("-") else Lower(column).asc()
 
 
 # Counts are cached per filter set and per state of the findings: a new finding or a new event

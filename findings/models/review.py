@@ -22,7 +22,9 @@ class ReviewCycle(models.Model):
     title = models.CharField(max_length=300)
     # "2026-11" for monthly, "2026-Q4" for quarterly; empty for release and ad-hoc cycles.
     period = models.CharField(max_length=20, blank=True)
-    scope_accounts = models.ManyToManyField("findings.AwsAccount", blank=True, related_name="+")
+    scope_accounts = models.ManyToManyField(
+        "findings.AwsAccount", blank=True, related_name="+", through="findings.ReviewCycleScope"
+    )
     opened_at = models.DateTimeField()
     opened_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
@@ -71,6 +73,45 @@ class ReviewCycle(models.Model):
         if names is None:
             names = [account.name for account in self.scope_accounts.all()]
         return names
+
+
+def cascade_unless_signed_off(collector, field, sub_objs, using) -> None:
+    """Deleting an account takes it out of open cycles' scope (CASCADE). A signed-off cycle's
+    scope is part of what was signed (PostgreSQL refuses to change it, migration 0034), even
+    where none of its items is of that account: the deletion is refused as a protected one,
+    which the admin explains instead of failing in the database."""
+    signed = list(
+        sub_objs.filter(reviewcycle__state=ReviewCycle.State.SIGNED_OFF).select_related(
+            "reviewcycle", "awsaccount"
+        )
+    )
+    if signed:
+        raise models.ProtectedError(
+            f"{len(signed)} signed-off review cycle(s) have this account in their scope; "
+            "the signed record keeps it. Disable the account instead.",
+            signed,
+        )
+    models.CASCADE(collector, field, sub_objs, using)
+
+
+class ReviewCycleScope(models.Model):
+    """One account of a cycle's scope (`ReviewCycle.scope_accounts`), on the table Django made
+    for the field. Declared only to choose what deleting an account does to it: refused for a
+    signed-off cycle (cascade_unless_signed_off), whose scope rows PostgreSQL also refuses to
+    change (migration 0034)."""
+
+    reviewcycle = models.ForeignKey(ReviewCycle, on_delete=models.CASCADE, related_name="+")
+    awsaccount = models.ForeignKey(
+        "findings.AwsAccount", on_delete=cascade_unless_signed_off, related_name="+"
+    )
+
+    class Meta:
+        db_table = "findings_reviewcycle_scope_accounts"
+        unique_together = [("reviewcycle", "awsaccount")]
+        verbose_name = "review cycle scope account"
+
+    def __str__(self) -> str:
+        return f"{self.awsaccount} in the scope of {self.reviewcycle}"
 
 
 class CycleTally(models.Model):
