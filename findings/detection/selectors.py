@@ -39,7 +39,7 @@ STATUSES = ["open", "resolved", "excluded", "all"]
 # compares by the database's collation, which for the usual ones (en_US.UTF-8) reads past case.
 # These columns are compared lower-cased on SQLite only: on PostgreSQL the statement, and so
 # its plan, stays as it was (no index of Finding's serves the resource sort there either).
-CASELESS_ON_SQLITE = {"resource_name"}
+CASELESS_ON_SQLITE = {"resource_name", "account__name"}
 
 
 @dataclass
