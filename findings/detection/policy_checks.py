@@ -74,6 +74,7 @@ def privilege_escalation(*, ev: Evidence, t: Thresholds) -> Iterator[Detected]:
                         "actions": list(m.actions),
                         "targets": list(m.targets),
                         "conditional": m.conditional,
+                        **({"removes": list(m.removes)} if m.removes else {}),
                     }
                     for m in methods
                 ],
@@ -100,6 +101,8 @@ def _scps(principal_arn: str, account) -> dict:
     }
 
 
+OWN_DENY = "own-deny"  # taking off a Deny of its own policies: what the Deny took comes back
+
 # Methods that write a policy (a policy version, an inline or attached policy, a boundary):
 # whatever the principal likes, an administrator's access included.
 WRITES_ANY_POLICY = frozenset(
@@ -124,6 +127,11 @@ def _escalation_severity(methods: list, account) -> dict:
             for arn in method.targets
         ):
             return {"severity_reason": "Reaches an administrator"}
+    if all(METHODS_BY_ID[m.method].rule == OWN_DENY for m in methods):
+        return {
+            "severity": "high",
+            "severity_reason": "Can remove a Deny of its own and regain what the Deny takes away",
+        }
     return {
         "severity": "high",
         "severity_reason": "Reaches principals with more access, none of them an administrator",

@@ -392,7 +392,15 @@ def risk_rows(risks: dict[str, int], *, administrator: bool = False) -> list[dic
 def risks_of(arn: str, account: AwsAccount, policies: dict[str, list[PolicyView]]) -> dict:
     """The risk summary from the policies already on the page (no query of its own)."""
     documents = [
-        Policy(v.attachment.policy_name, v.attachment.kind, v.attachment.document.document)
+        Policy(
+            # A group's policy labelled as detection labels it: escalation tells a group's
+            # Deny (leave the group) from the principal's own (delete its policy) by it.
+            f"{v.attachment.policy_name} (via group {v.via_group})"
+            if v.via_group
+            else v.attachment.policy_name,
+            v.attachment.kind,
+            v.attachment.document.document,
+        )
         for kind in ("inline", "managed")
         for v in policies.get(kind, [])
         if v.attachment.document

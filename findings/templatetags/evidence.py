@@ -276,12 +276,14 @@ def escalation_methods_html(methods: list) -> str:
         actions = format_html_join(
             ", ", "<code>{}</code>", ((str(a),) for a in method.get("actions") or [])
         )
+        removes = [str(label) for label in method.get("removes") or []]
         rows.append(
             (
                 method_words(str(method.get("method", ""))),
                 " (only under a condition)" if method.get("conditional") else "",
                 actions or "none recorded",
                 reached or "none recorded",
+                format_html("; takes off the Deny in {}", ", ".join(removes)) if removes else "",
                 str(method.get("source", "")),
             )
         )
@@ -289,7 +291,8 @@ def escalation_methods_html(methods: list) -> str:
         '<ul class="plain">{}</ul>',
         format_html_join(
             "",
-            '<li><strong>{}</strong>{}<br>with {}; reaches {}<br><span class="help">{}</span></li>',
+            "<li><strong>{}</strong>{}<br>with {}; reaches {}{}"
+            '<br><span class="help">{}</span></li>',
             rows,
         ),
     )

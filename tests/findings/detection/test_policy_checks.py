@@ -72,6 +72,38 @@ def test_an_escalation_finding_names_the_method_its_source_and_the_library():
     assert item.evidence["library"].startswith("policy_sentry ")
 
 
+def test_taking_off_its_own_deny_is_reported_with_the_policy_and_its_own_reason():
+    guarded = Principal(
+        arn=f"arn:aws:iam::{ACCOUNT}:user/alice",
+        name="alice",
+        kind="user",
+        create_date=days_ago(400),
+        tags={},
+        documents=[
+            ("app", "inline", {"Statement": [allow("s3:*")]}),
+            (
+                "guard",
+                "inline",
+                {
+                    "Statement": [
+                        {"Effect": "Deny", "Action": "s3:DeleteBucket", "Resource": "*"},
+                        allow("iam:DeleteUserPolicy", f"arn:aws:iam::{ACCOUNT}:user/alice"),
+                    ]
+                },
+            ),
+        ],
+    )
+    (item,) = CHECKS_BY_ID["privilege-escalation"].run(ev=evidence(guarded), t=Thresholds())
+
+    (method,) = item.evidence["methods"]
+    assert method["removes"] == ["guard"]
+    assert method["targets"] == [f"arn:aws:iam::{ACCOUNT}:user/alice"]
+    assert item.severity == "high"
+    assert item.severity_reason == (
+        "Can remove a Deny of its own and regain what the Deny takes away"
+    )
+
+
 def test_an_explicit_deny_removes_the_escalation():
     deny = {"Effect": "Deny", "Action": "iam:*", "Resource": "*"}
     assert found("privilege-escalation", allow("iam:PutUserPolicy"), deny) == []

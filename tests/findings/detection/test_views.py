@@ -534,6 +534,31 @@ def test_an_escalation_finding_reads_as_ways_to_escalate(client, reviewer, produ
     assert "Chain of roles to an administrator" in page
 
 
+def test_an_escalation_finding_names_the_deny_a_method_takes_off(client, reviewer, production):
+    finding = make_finding(
+        production,
+        "alice",
+        check_id="privilege-escalation",
+        evidence={
+            "methods": [
+                {
+                    "method": "DeleteOwnUserPolicyWithDeny",
+                    "source": "AWS IAM User Guide",
+                    "actions": ["iam:DeleteUserPolicy"],
+                    "targets": [f"arn:aws:iam::{production.account_id}:user/alice"],
+                    "conditional": False,
+                    "removes": ["guard<1>"],
+                }
+            ],
+            "path": None,
+            "boundary": None,
+        },
+    )
+    client.force_login(reviewer)
+    page = client.get(f"/findings/{finding.pk}/").content.decode()
+    assert "; takes off the Deny in guard&lt;1&gt;" in page
+
+
 def test_an_escalation_finding_says_which_ways_the_organization_scps_block(
     client, reviewer, production
 ):

@@ -275,7 +275,9 @@ BOUNDARY_CASES = {
 
 
 def test_every_method_has_a_case_and_a_source():
-    assert set(CASES) | set(BOUNDARY_CASES) == {m.id for m in METHODS}
+    # Taking off one's own Deny has its cases in test_escalation_own_deny.
+    own_deny = {m.id for m in METHODS if m.rule == "own-deny"}
+    assert set(CASES) | set(BOUNDARY_CASES) == {m.id for m in METHODS} - own_deny
     assert all(m.source for m in METHODS)
 
 
