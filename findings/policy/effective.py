@@ -79,6 +79,9 @@ _MARKED = {mark: re.escape(text[2]) for text, mark in _LITERALS.items()}
 _ANY_VALUE = "\ue003"
 _SELF = "\ue004"  # ${aws:username} when principals are compared: each one's own name
 _VARIABLE = re.compile(r"\$\{[^}]*\}")
+# What makes a resolved pattern more than one literal ARN: IAM's wildcards, and the marks of
+# escaped characters and of unknown values.
+WILDCARDS = re.compile("[*?\ue000-\ue004]")
 
 
 @cache
@@ -158,6 +161,11 @@ def _matches_resource(
         _pattern_matches(_substitute(p, variables), resource, unknown_matches=allow)
         for p in statement.resources
     )
+
+
+def pattern_names(*, pattern: str, resource: str) -> bool:
+    """Whether a resolved pattern (`grant_patterns`) names the resource, as an Allow reads it."""
+    return _pattern_matches(pattern, resource, unknown_matches=True)
 
 
 def matches_resource(
@@ -305,6 +313,29 @@ class EffectivePermissions:
         """Every action of the database on every resource, with no condition."""
         everything = _statement_actions(("*",), ())
         return everything <= self.allowed and self.decide(action="iam:*", resource="*").allowed
+
+    def grant_patterns(self, *, action: str) -> tuple[frozenset[str], tuple[str, ...]] | None:
+        """What the Allows of the action name, resolved for this principal: (single ARNs,
+        patterns with wildcards). Only what they name can `decide` allow the action on, so a
+        caller weighing many resources asks `decide` of those alone. None: not to be narrowed
+        (a NotResource, or the action not allowed on some resource)."""
+        decision = self.decide(action=action)
+        if not decision.allowed:
+            return None
+        literal: set[str] = set()
+        patterns: list[str] = []
+        for statement in decision.grants:
+            if statement.not_resources:
+                return None
+            for pattern in statement.resources:
+                resolved = _substitute(pattern, self._variables)
+                if resolved is None:
+                    continue  # a variable this principal has no value for: names nothing
+                if WILDCARDS.search(resolved):
+                    patterns.append(resolved)
+                else:
+                    literal.add(resolved)
+        return frozenset(literal), tuple(dict.fromkeys(patterns))
 
     def allows(self, *, action: str) -> bool:
         return action.lower() in self.allowed

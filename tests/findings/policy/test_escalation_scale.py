@@ -1,0 +1,139 @@
+"""Escalation weighs only the targets some Allow names: the same answer as asking `decide` of
+every candidate, without the square of the users (AWS's manage-your-own-credentials policy,
+given to every user, made 500 users take 4 s)."""
+
+import pytest
+
+from findings.policy import escalation
+from findings.policy.effective import Policy, effective_permissions
+from findings.policy.escalation import METHODS, Account, escalation_methods
+
+ACCOUNT = "111122223333"
+IAM = f"arn:aws:iam::{ACCOUNT}"
+USERS = ["alice", "bob", "ops/carol", "ops/dave", "build-1", "build-2"]
+ROLES = ["admin", "app/deployer", "app-reader"]
+ADMIN = {"Effect": "Allow", "Action": "*", "Resource": "*"}
+
+
+def arn(kind: str, name: str) -> str:
+    return f"{IAM}:{kind}/{name}"
+
+
+def perms(principal: str, *statements):
+    return effective_permissions(
+        principal_arn=principal,
+        principal_name=principal.rpartition("/")[2],
+        policies=[Policy("p", "inline", {"Statement": list(statements)})],
+    )
+
+
+def account(grant: dict) -> Account:
+    principals = {arn("user", u): perms(arn("user", u), grant) for u in USERS}
+    principals[arn("user", "alice")] = perms(arn("user", "alice"), grant, ADMIN)  # someone to reach
+    principals |= {arn("role", r): perms(arn("role", r), ADMIN) for r in ROLES}
+    return Account(account_id=ACCOUNT, principals=principals)
+
+
+def brute_force(acct: Account, principal: str) -> dict[str, tuple[str, ...]]:
+    """Each method's targets as `_risky` judges every candidate, with no narrowing."""
+    found = {}
+    perms_ = acct.principals[principal]
+    for method in METHODS:
+        if method.rule == "own-deny" or method.runs_as:
+            continue
+        if not perms_.allows(action=method.target_action) or not all(
+            perms_.allows(action=a) and escalation._allowed_in_service(perms_, a)
+            for a in method.also
+        ):
+            continue
+        candidates = acct.targets(method.target_kind)
+        if method.rule == "other" or not escalation._may_create(perms_, method, acct):
+            candidates = candidates[:-1]
+        targets = [t for t in candidates if escalation._risky(method, perms_, t, acct)]
+        if targets:
+            found[method.id] = tuple(
+                f"(any new {method.target_kind} it creates)"
+                if t == acct.unknown(method.target_kind)
+                else t
+                for t in targets
+            )
+    return found
+
+
+@pytest.mark.parametrize(
+    "resource",
+    [
+        "*",
+        f"{IAM}:user/*",
+        "arn:aws:iam::*:user/${aws:username}",
+        f"{IAM}:user/ops/*",
+        f"{IAM}:user/alice",
+        f"{IAM}:user/ghost",
+        "arn:aws:iam::*:user/*/carol",
+        f"{IAM}:user/build-?",
+        f"{IAM}:user/${{aws:PrincipalTag/team}}-*",
+        f"{IAM}:user/${{*}}",
+        [f"{IAM}:user/bob", f"{IAM}:role/app/*"],
+        f"{IAM}:role/*",
+        f"{IAM}:role/app-reader",
+    ],
+)
+def test_the_narrowed_targets_are_those_every_candidate_gives(resource):
+    actions = [
+        "iam:CreateAccessKey",
+        "iam:CreateLoginProfile",
+        "iam:UpdateLoginProfile",
+        "iam:AttachUserPolicy",
+        "iam:PutUserPolicy",
+        "iam:PassRole",
+        "lambda:CreateFunction",
+        "lambda:InvokeFunction",
+        "iam:UpdateAssumeRolePolicy",
+        "iam:CreateUser",
+    ]
+    grant = {"Effect": "Allow", "Action": actions, "Resource": resource}
+    acct = account(grant)
+    for user in USERS:
+        if user == "alice":
+            continue
+        principal = arn("user", user)
+        found = {
+            m.method: m.targets
+            for m in escalation_methods(principal_arn=principal, account=acct)
+            if m.method in {x.id for x in METHODS if x.rule != "own-deny" and not x.runs_as}
+        }
+        assert found == brute_force(acct, principal), (user, resource)
+
+
+def test_a_grant_not_on_a_resource_list_is_not_narrowed():
+    grant = {"Effect": "Allow", "Action": "iam:CreateAccessKey", "NotResource": f"{IAM}:user/bob"}
+    acct = account(grant)
+    principal = arn("user", "build-1")
+    found = {m.method: m.targets for m in escalation_methods(principal_arn=principal, account=acct)}
+    assert found["CreateAccessKey"] == (arn("user", "alice"),)
+
+
+def test_the_self_service_policy_weighs_each_user_once_not_every_user(monkeypatch):
+    """Work counted, not timed: how many (principal, method, target) triples are weighed.
+    Before, each user's three credential methods weighed every user: 3 x 500 x 501."""
+    self_service = {
+        "Effect": "Allow",
+        "Action": ["iam:CreateAccessKey", "iam:CreateLoginProfile", "iam:UpdateLoginProfile"],
+        "Resource": "arn:aws:iam::*:user/${aws:username}",
+    }
+    weighed = []
+    risky = escalation._risky
+
+    def counting(method, perms_, target, acct):
+        weighed.append(target)
+        return risky(method, perms_, target, acct)
+
+    monkeypatch.setattr(escalation, "_risky", counting)
+    principals = {
+        arn("user", f"u{n}"): perms(arn("user", f"u{n}"), self_service) for n in range(500)
+    }
+    acct = Account(account_id=ACCOUNT, principals=principals)
+    for principal in principals:
+        escalation_methods(principal_arn=principal, account=acct)
+
+    assert len(weighed) == 3 * 500  # each method, its own user only
