@@ -380,6 +380,11 @@ class Account:
         return tuple(anyone), {name: tuple(roles) for name, roles in named.items()}
 
     @cached_property
+    def _anyone(self) -> frozenset[str]:
+        """The roles that trust anyone in the account, as a set."""
+        return frozenset(self._trusting[0])
+
+    @cached_property
     def _role_order(self) -> dict[str, int]:
         return {role: n for n, role in enumerate(self._roles)}
 
@@ -930,14 +935,28 @@ def _named_by_grants(
     has no wildcard (`user/${aws:username}`, AWS's manage-your-own-credentials policy given
     to every user); only a grant like `user/*` reads every candidate. Asking `decide` of
     every user for every user took 4 s at 500 users and grew with their square."""
-    found = perms.grant_patterns(action=method.target_action)
-    if found is None:
-        return candidates
-    literal, patterns = found
     kind = method.target_kind
+    hits = _named_targets(perms, method.target_action, kind, account)
+    if hits is None:
+        return candidates
+    named = sorted(hits - {account.unknown(kind)})
+    if candidates and candidates[-1] == account.unknown(kind) and account.unknown(kind) in hits:
+        named.append(account.unknown(kind))
+    return named
+
+
+def _named_targets(
+    perms: EffectivePermissions, action: str, kind: str, account: Account
+) -> set[str] | None:
+    """The account's targets of a kind (and the one yet to be created) that some Allow of the
+    action names; None when the grants cannot narrow them (a NotResource)."""
+    found = perms.grant_patterns(action=action)
+    if found is None:
+        return None
+    literal, patterns = found
     known = account._known_targets[kind]
     unknown = account.unknown(kind)
-    hits = {arn for arn in literal if arn in known}
+    hits = {arn for arn in literal if arn in known or arn == unknown}
     for pattern in patterns:
         tail = pattern.rpartition("/")[2]
         pool = (
@@ -946,16 +965,9 @@ def _named_by_grants(
             else account.targets(kind)[:-1]
         )
         hits.update(arn for arn in pool if pattern_names(pattern=pattern, resource=arn))
-    named = sorted(hits)
-    if (
-        candidates
-        and candidates[-1] == unknown
-        and (
-            unknown in literal or any(pattern_names(pattern=p, resource=unknown) for p in patterns)
-        )
-    ):
-        named.append(unknown)
-    return named
+        if pattern_names(pattern=pattern, resource=unknown):
+            hits.add(unknown)
+    return hits
 
 
 def _through_guardrails(
@@ -1109,9 +1121,13 @@ def assumable_roles(*, principal_arn: str, account: Account) -> list[str]:
     # at. On some resource covers every resource it could be allowed on, so this never hides
     # a role.
     if perms.decide(action="sts:AssumeRole").allowed:
+        # Only the roles its grants name: a set look-up, not `decide` of every role trusting
+        # the account for every principal.
+        named = _named_targets(perms, "sts:AssumeRole", "role", account)
+        pool = anyone if named is None else [r for r in named if r in account._anyone]
         found.update(
             role
-            for role in anyone
+            for role in pool
             if role != principal_arn
             and role not in found
             and perms.decide(action="sts:AssumeRole", resource=role).allowed

@@ -137,3 +137,45 @@ def test_the_self_service_policy_weighs_each_user_once_not_every_user(monkeypatc
         escalation_methods(principal_arn=principal, account=acct)
 
     assert len(weighed) == 3 * 500  # each method, its own user only
+
+
+ROOT_TRUST = {
+    "Statement": [
+        {"Effect": "Allow", "Principal": {"AWS": f"{IAM}:root"}, "Action": "sts:AssumeRole"}
+    ]
+}
+
+
+@pytest.mark.parametrize(
+    "resource",
+    [
+        "*",
+        f"{IAM}:role/*",
+        f"{IAM}:role/app/*",
+        f"{IAM}:role/admin",
+        "arn:aws:iam::*:role/app-reader",
+        f"{IAM}:role/${{aws:PrincipalTag/team}}",
+        f"{IAM}:role/ghost",
+    ],
+)
+def test_the_roles_a_principal_may_assume_are_those_asking_every_role_gives(resource):
+    grant = {"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": resource}
+    principals = {arn("user", u): perms(arn("user", u), grant) for u in USERS}
+    principals |= {arn("role", r): perms(arn("role", r), ADMIN) for r in ROLES}
+    acct = Account(
+        account_id=ACCOUNT,
+        principals=principals,
+        trust={arn("role", r): ROOT_TRUST for r in ROLES},
+    )
+    for user in USERS:
+        principal = arn("user", user)
+        expected = [
+            arn("role", r)
+            for r in sorted(ROLES)
+            if principals[principal]
+            .decide(action="sts:AssumeRole", resource=arn("role", r))
+            .allowed
+        ]
+        assert sorted(escalation.assumable_roles(principal_arn=principal, account=acct)) == sorted(
+            expected
+        ), resource
