@@ -11,6 +11,7 @@ exclude the request the escalation makes.
 from __future__ import annotations
 
 import re
+from bisect import bisect_left
 from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -282,6 +283,11 @@ class Account:
     def _known_targets(self) -> dict[str, frozenset[str]]:
         return {kind: frozenset(arns[:-1]) for kind, arns in self._targets.items()}
 
+    @cached_property
+    def _sorted_known(self) -> dict[str, list[str]]:
+        """The known targets of each kind, sorted (no copy of them per principal)."""
+        return {kind: arns[:-1] for kind, arns in self._targets.items()}
+
     def permissions(self, arn: str) -> EffectivePermissions | None:
         return self.principals.get(arn) or self.groups.get(arn)
 
@@ -336,8 +342,20 @@ class Account:
 
     @cached_property
     def _escalations(self) -> dict[str, list[Escalation]]:
-        """Each principal's methods, those the SCPs block included (marked `blocked_by`)."""
-        return {arn: _methods(perms, self) for arn, perms in self.principals.items()}
+        """Each principal's methods found so far, those the SCPs block included (marked
+        `blocked_by`)."""
+        return {}
+
+    def methods_of(self, arn: str) -> list[Escalation]:
+        """A principal's methods, worked out when first asked: nobody asks for an
+        administrator's (it has everything already), which weighed every target of every
+        method for each administrator role."""
+        known = self._escalations.get(arn)
+        if known is None:
+            perms = self.principals.get(arn)
+            known = [] if perms is None else _methods(perms, self)
+            self._escalations[arn] = known
+        return known
 
     def permitted(self, *, action: str, resource: str | None, principal_arn: str) -> str:
         """Why the SCPs stop the request; "" when they let it through (or there are none)."""
@@ -895,14 +913,17 @@ def _methods(perms: EffectivePermissions, account: Account) -> list[Escalation]:
                 continue
             targets = [perms.principal_arn]
         else:
-            candidates = account.targets(method.target_kind)
-            if method.rule == "other" or method.runs_as or not _may_create(perms, method, account):
-                # Another user's credentials, a role existing code runs as, or one the principal
-                # cannot create: only what exists. A grant reaching roles yet to be made is no
-                # escalation while none exists to reach (it was a critical finding naming none).
-                candidates = candidates[:-1]
-            if not method.runs_as:
-                candidates = _named_by_grants(method, perms, candidates, account)
+            # Another user's credentials, a role existing code runs as, or one the principal
+            # cannot create: only what exists. A grant reaching roles yet to be made is no
+            # escalation while none exists to reach (it was a critical finding naming none).
+            new_too = not (
+                method.rule == "other" or method.runs_as or not _may_create(perms, method, account)
+            )
+            kind = method.target_kind
+            if method.runs_as:
+                candidates = account._sorted_known[kind]
+            else:
+                candidates = _named_by_grants(method, perms, new_too, account)
             targets = [t for t in candidates if _risky(method, perms, t, account)]
             if not targets:
                 continue
@@ -928,7 +949,7 @@ def _methods(perms: EffectivePermissions, account: Account) -> list[Escalation]:
 
 
 def _named_by_grants(
-    method: Method, perms: EffectivePermissions, candidates: list[str], account: Account
+    method: Method, perms: EffectivePermissions, new_too: bool, account: Account
 ) -> list[str]:
     """The candidates some Allow of the method's action names, in their order: only those can
     `decide` allow it on. A set look-up for a grant on one ARN, and for one whose last part
@@ -937,10 +958,10 @@ def _named_by_grants(
     every user for every user took 4 s at 500 users and grew with their square."""
     kind = method.target_kind
     hits = _named_targets(perms, method.target_action, kind, account)
-    if hits is None:
-        return candidates
+    if hits is None:  # every target (shared lists: read, never changed)
+        return account.targets(kind) if new_too else account._sorted_known[kind]
     named = sorted(hits - {account.unknown(kind)})
-    if candidates and candidates[-1] == account.unknown(kind) and account.unknown(kind) in hits:
+    if new_too and account.unknown(kind) in hits:
         named.append(account.unknown(kind))
     return named
 
@@ -956,18 +977,34 @@ def _named_targets(
     literal, patterns = found
     known = account._known_targets[kind]
     unknown = account.unknown(kind)
+    ordered = account._sorted_known[kind]
     hits = {arn for arn in literal if arn in known or arn == unknown}
     for pattern in patterns:
         tail = pattern.rpartition("/")[2]
-        pool = (
-            account._by_name[kind].get(tail, ())
-            if "/" in pattern and not WILDCARDS.search(tail)
-            else account.targets(kind)[:-1]
-        )
+        if "/" in pattern and not WILDCARDS.search(tail):
+            pool = account._by_name[kind].get(tail, ())
+        else:
+            # Every target it names starts with what comes before its first wildcard (the
+            # account's id for a "*" account: a name holds no colon): a range of the sorted
+            # targets. `role/team-3-*` reads the team's roles, not every role.
+            narrowed = _in_account(pattern, account.account_id)
+            prefix = narrowed[: WILDCARDS.search(narrowed).start()]
+            pool = ordered[
+                bisect_left(ordered, prefix) : bisect_left(ordered, prefix + "\U0010ffff")
+            ]
         hits.update(arn for arn in pool if pattern_names(pattern=pattern, resource=arn))
         if pattern_names(pattern=pattern, resource=unknown):
             hits.add(unknown)
     return hits
+
+
+def _in_account(pattern: str, account_id: str) -> str:
+    """The pattern with a "*" account field read as the account itself: for the account's own
+    targets the two name the same ones."""
+    parts = pattern.split(":", 5)
+    if len(parts) == 6 and parts[4] == "*":
+        parts[4] = account_id
+    return ":".join(parts)
 
 
 def _through_guardrails(
@@ -1024,12 +1061,12 @@ def _may_create(perms: EffectivePermissions, method: Method, account: Account) -
 
 def escalation_methods(*, principal_arn: str, account: Account) -> list[Escalation]:
     """The methods open to the principal (the SCPs let them through)."""
-    return [m for m in account._escalations.get(principal_arn, []) if not m.blocked_by]
+    return [m for m in account.methods_of(principal_arn) if not m.blocked_by]
 
 
 def blocked_methods(*, principal_arn: str, account: Account) -> list[Escalation]:
     """Methods its own policies allow that the organization's SCPs block, each with why."""
-    return [m for m in account._escalations.get(principal_arn, []) if m.blocked_by]
+    return [m for m in account.methods_of(principal_arn) if m.blocked_by]
 
 
 def _is_account(value: str, account_id: str) -> bool:
