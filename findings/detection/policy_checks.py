@@ -14,15 +14,9 @@ from findings.detection.evidence import Check, Detected, Evidence, Principal, Th
 from findings.policy.actions import database_version, expand, spelling
 from findings.policy.documents import statements
 from findings.policy.effective import covered_actions
-from findings.policy.escalation import (
-    METHODS_BY_ID,
-    admitted,
-    blocked_methods,
-    escalation_methods,
-    escalation_path,
-    partition,
-    without_boundary,
-)
+from findings.policy.escalation import blocked_methods, escalation_methods, escalation_path
+from findings.policy.escalation_methods import METHODS_BY_ID
+from findings.policy.escalation_requests import admitted, partition, without_boundary
 
 AD = "authorization-details"
 MFA_AGE_KEY = "aws:multifactorauthage"

@@ -3,12 +3,8 @@
 import pytest
 
 from findings.policy.effective import Policy, effective_permissions
-from findings.policy.escalation import (
-    METHODS,
-    Account,
-    escalation_methods,
-    escalation_path,
-)
+from findings.policy.escalation import Account, escalation_methods, escalation_path
+from findings.policy.escalation_methods import METHODS
 
 ACCOUNT = "111122223333"
 IAM = f"arn:aws:iam::{ACCOUNT}"

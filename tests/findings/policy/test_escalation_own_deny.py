@@ -4,12 +4,8 @@ its group, whose Deny takes away something its other policies allow."""
 import pytest
 
 from findings.policy.effective import Policy, effective_permissions
-from findings.policy.escalation import (
-    METHODS,
-    Account,
-    blocked_methods,
-    escalation_methods,
-)
+from findings.policy.escalation import Account, blocked_methods, escalation_methods
+from findings.policy.escalation_methods import METHODS
 from findings.policy.guardrails import guardrails_from
 
 ACCOUNT = "111122223333"
