@@ -193,6 +193,44 @@ class Account:
         )
         return "" if verdict.allowed else verdict.reason
 
+    def runs_as_roles(self, service: str) -> list[str]:
+        """The roles the service may run as (their trust policy names it, or "*"; EC2's in an
+        instance profile when that is known), in order: the candidates of the methods that
+        take over what a service already runs, asked of every role for every principal."""
+        found = self._runs_as.get(service)
+        if found is None:
+            found = [
+                role
+                for role in self._sorted_known["role"]
+                if role in self.trust
+                and _trusts_service(self, role, service)
+                and _usable_on_an_instance(self, role, service)
+            ]
+            self._runs_as[service] = found
+        return found
+
+    def passable_roles(self, service: str) -> tuple[list[str], frozenset[str]]:
+        """The roles a role passed to the service may be, in order and as a set: those it is
+        trusted by, and those whose trust policy is not known (taken as usable)."""
+        found = self._passable.get(service)
+        if found is None:
+            ordered = [
+                role
+                for role in self._sorted_known["role"]
+                if role not in self.trust or _trusts_service(self, role, service)
+            ]
+            found = (ordered, frozenset(ordered))
+            self._passable[service] = found
+        return found
+
+    @cached_property
+    def _runs_as(self) -> dict[str, list[str]]:
+        return {}
+
+    @cached_property
+    def _passable(self) -> dict[str, tuple[list[str], frozenset[str]]]:
+        return {}
+
     @cached_property
     def trusted_services(self) -> dict[str, frozenset[str]]:
         """Each role's trusted services, read once (pass-role methods ask for every role)."""
@@ -389,9 +427,20 @@ def _methods(perms: EffectivePermissions, account: Account) -> list[Escalation]:
             )
             kind = method.target_kind
             if method.runs_as:
-                candidates = account._sorted_known[kind]
+                candidates = account.runs_as_roles(method.runs_as)
             else:
                 candidates = _named_by_grants(method, perms, new_too, account)
+                if method.service:
+                    # Roles whose trust policy refuses the service are of no use passed to
+                    # it, whatever the principal's grant (a set look-up before `decide`).
+                    ordered, usable = account.passable_roles(method.service)
+                    unknown = account.unknown(kind)
+                    if candidates is account.targets(kind):  # every role, and a new one
+                        candidates = [*ordered, unknown]
+                    elif candidates is account._sorted_known[kind]:  # every role
+                        candidates = ordered
+                    else:
+                        candidates = [t for t in candidates if t in usable or t == unknown]
             targets = [t for t in candidates if _risky(method, perms, t, account)]
             if not targets:
                 continue

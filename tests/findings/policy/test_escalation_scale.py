@@ -35,20 +35,28 @@ def account(grant: dict) -> Account:
     return Account(account_id=ACCOUNT, principals=principals)
 
 
-def brute_force(acct: Account, principal: str) -> dict[str, tuple[str, ...]]:
+def brute_force(
+    acct: Account, principal: str, *, runs_as: bool = False
+) -> dict[str, tuple[str, ...]]:
     """Each method's targets as `_risky` judges every candidate, with no narrowing."""
     found = {}
     perms_ = acct.principals[principal]
     for method in METHODS:
-        if method.rule == "own-deny" or method.runs_as:
+        if method.rule == "own-deny" or (method.runs_as and not runs_as):
             continue
         if not perms_.allows(action=method.target_action) or not all(
             perms_.allows(action=a) and escalation._allowed_in_service(perms_, a)
             for a in method.also
         ):
             continue
-        candidates = acct.targets(method.target_kind)
-        if method.rule == "other" or not escalation._may_create(perms_, method, acct):
+        if method.runs_as and not escalation._allowed_in_service(perms_, method.target_action):
+            continue
+        candidates = list(acct.targets(method.target_kind))
+        if (
+            method.rule == "other"
+            or method.runs_as
+            or not escalation._may_create(perms_, method, acct)
+        ):
             candidates = candidates[:-1]
         targets = [t for t in candidates if escalation._risky(method, perms_, t, acct)]
         if targets:
@@ -180,3 +188,64 @@ def test_the_roles_a_principal_may_assume_are_those_asking_every_role_gives(reso
         assert sorted(escalation.assumable_roles(principal_arn=principal, account=acct)) == sorted(
             expected
         ), resource
+
+
+def trusting(*services: str) -> dict:
+    return {
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"Service": list(services)},
+                "Action": "sts:AssumeRole",
+            }
+        ]
+    }
+
+
+@pytest.mark.parametrize(
+    "resource", ["*", f"{IAM}:role/*", f"{IAM}:role/svc-*", f"{IAM}:role/svc-lambda"]
+)
+def test_roles_passed_to_or_run_by_a_service_are_those_every_role_gives(resource):
+    """Only roles the service is trusted by (EC2's in an instance profile) are weighed."""
+    services = {
+        "svc-lambda": trusting("lambda.amazonaws.com"),
+        "svc-ec2": trusting("ec2.amazonaws.com"),
+        "svc-ec2-no-profile": trusting("ec2.amazonaws.com"),
+        "svc-any": {
+            "Statement": [{"Effect": "Allow", "Principal": "*", "Action": "sts:AssumeRole"}]
+        },
+        "svc-glue-ecs": trusting("glue.amazonaws.com", "ecs-tasks.amazonaws.com"),
+        "app/deployer": trusting("cloudformation.amazonaws.com"),
+    }
+    actions = [
+        "iam:PassRole",
+        "lambda:*",
+        "ec2:RunInstances",
+        "glue:*",
+        "ecs:*",
+        "cloudformation:*",
+        "ssm:SendCommand",
+        "iam:CreateRole",
+    ]
+    grant = {"Effect": "Allow", "Action": actions, "Resource": "*"}
+    passrole = {"Effect": "Allow", "Action": "iam:PassRole", "Resource": resource}
+    principals = {
+        arn("user", u): perms(arn("user", u), grant | {"Action": actions[1:]}, passrole)
+        for u in USERS
+    }
+    principals |= {arn("role", r): perms(arn("role", r), ADMIN) for r in [*services, "orphan"]}
+    acct = Account(
+        account_id=ACCOUNT,
+        principals=principals,
+        trust={arn("role", r): t for r, t in services.items()},
+        in_instance_profile=frozenset({arn("role", "svc-ec2")}),
+    )
+    for user in USERS:
+        principal = arn("user", user)
+        found = {
+            m.method: m.targets
+            for m in escalation_methods(principal_arn=principal, account=acct)
+            if m.method in {x.id for x in METHODS if x.rule != "own-deny"}
+        }
+        assert found == brute_force(acct, principal, runs_as=True), (user, resource)
+        assert found  # something to compare
