@@ -337,6 +337,29 @@ class EffectivePermissions:
                     literal.add(resolved)
         return frozenset(literal), tuple(dict.fromkeys(patterns))
 
+    def allows_everywhere(self, *, action: str) -> bool:
+        """Whether `decide` allows the action on every resource, known without asking it of
+        each: an Allow of it on "*" (and in the boundary too), and no Deny naming it at all."""
+        wanted = _statement_actions((action,), ())
+        if not wanted:
+            return False
+        every = [s for _, s in self._identity] + self._boundary
+        if any(s.effect == DENY and wanted & covered_actions(statement=s) for s in every):
+            return False
+
+        def on_everything(found: Iterable[Statement]) -> bool:
+            return any(
+                s.is_allow
+                and not s.not_resources
+                and "*" in s.resources
+                and wanted <= covered_actions(statement=s)
+                for s in found
+            )
+
+        return on_everything(s for _, s in self._identity) and (
+            self.boundary is None or on_everything(self._boundary)
+        )
+
     def allows(self, *, action: str) -> bool:
         return action.lower() in self.allowed
 

@@ -623,15 +623,19 @@ def assumable_roles(*, principal_arn: str, account: Account) -> list[str]:
     if perms.decide(action="sts:AssumeRole").allowed:
         # Only the roles its grants name: a set look-up, not `decide` of every role trusting
         # the account for every principal.
-        named = _named_targets(perms, "sts:AssumeRole", "role", account)
-        pool = anyone if named is None else [r for r in named if r in account._anyone]
-        found.update(
-            role
-            for role in pool
-            if role != principal_arn
-            and role not in found
-            and perms.decide(action="sts:AssumeRole", resource=role).allowed
-        )
+        if perms.allows_everywhere(action="sts:AssumeRole"):
+            # Allowed on "*" and denied nowhere: every one of them, with no `decide` each.
+            found.update(role for role in anyone if role != principal_arn)
+        else:
+            named = _named_targets(perms, "sts:AssumeRole", "role", account)
+            pool = anyone if named is None else [r for r in named if r in account._anyone]
+            found.update(
+                role
+                for role in pool
+                if role != principal_arn
+                and role not in found
+                and perms.decide(action="sts:AssumeRole", resource=role).allowed
+            )
     # The organization's SCPs may deny assuming a role (a Deny of sts:AssumeRole on the
     # platform team's roles, for everyone but them).
     result = sorted(

@@ -167,9 +167,40 @@ ROOT_TRUST = {
         f"{IAM}:role/ghost",
     ],
 )
-def test_the_roles_a_principal_may_assume_are_those_asking_every_role_gives(resource):
+@pytest.mark.parametrize(
+    ("extra", "boundary"),
+    [
+        ([], None),
+        ([{"Effect": "Deny", "Action": "sts:AssumeRole", "Resource": f"{IAM}:role/admin"}], None),
+        (
+            [
+                {
+                    "Effect": "Deny",
+                    "Action": "sts:*",
+                    "Resource": "*",
+                    "Condition": {"Bool": {"aws:MultiFactorAuthPresent": "false"}},
+                }
+            ],
+            None,
+        ),
+        ([], {"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": f"{IAM}:role/app/*"}),
+        ([], {"Effect": "Allow", "Action": "*", "Resource": "*"}),
+    ],
+)
+def test_the_roles_a_principal_may_assume_are_those_asking_every_role_gives(
+    resource, extra, boundary
+):
     grant = {"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": resource}
-    principals = {arn("user", u): perms(arn("user", u), grant) for u in USERS}
+
+    def bounded(principal: str):
+        return effective_permissions(
+            principal_arn=principal,
+            principal_name=principal.rpartition("/")[2],
+            policies=[Policy("p", "inline", {"Statement": [grant, *extra]})],
+            boundary=Policy("b", "boundary", {"Statement": [boundary]}) if boundary else None,
+        )
+
+    principals = {arn("user", u): bounded(arn("user", u)) for u in USERS}
     principals |= {arn("role", r): perms(arn("role", r), ADMIN) for r in ROLES}
     acct = Account(
         account_id=ACCOUNT,
