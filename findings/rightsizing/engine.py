@@ -24,6 +24,8 @@ from findings.rightsizing.validation import validate
 USED, UNUSED, TOO_NEW, NOT_TRACKED = "used", "unused", "too-new", "not-tracked"
 NO_DATA = "no-data"  # no service last-accessed data collected for the principal at all
 STALE = "stale"  # its data was read too long ago to remove anything
+# The members of a group a change names (with how many there are in all).
+AFFECTS_SHOWN = 10
 
 # Actions AWS's service last-accessed data never records, at the service's level or its own:
 # a role passed to EC2 or Lambda leaves no trace on `iam`, so `iam` looking unused is no
@@ -212,18 +214,18 @@ def suggest(
         key=str.lower,
     )
     for policy in policies:
-        others = [m for m in policy.members if m != principal.arn]
-        if not (policy.group and others):
+        if not _has_other_members(policy, principal):
             continue
         changed = any(c["action"] != "keep" for c in changes if c["policy"] == policy.label)
+        count = len(policy.members)
         notes.append(
             f"{policy.label} is a group policy: "
             + (
-                f"the change keeps what any of its {len(others) + 1} members used, and changes "
+                f"the change keeps what any of its {count} members used, and changes "
                 f"it for all of them; removing {principal.name} from the group may be the "
                 "smaller change."
                 if changed
-                else f"kept as it is for its {len(others) + 1} members while any of them may "
+                else f"kept as it is for its {count} members while any of them may "
                 "use it (a member too new to judge, or without usage data, keeps all of it)."
             )
         )
@@ -635,7 +637,7 @@ def _group_keeper(
     """A group's policy keeps what any member keeps (its members' combined use, judged once per
     group); a group without it here keeps all of it. Another policy keeps what this
     principal's use keeps."""
-    if not policy.group or not [m for m in policy.members if m != principal.arn]:
+    if not _has_other_members(policy, principal):
         return judge.keep
     use = groups.get(policy.group)
     if use is None:
@@ -660,6 +662,16 @@ def _group_keeper(
     keep.unknown_services = group_judge.keep.unknown_services
     keep.unknown_actions = group_judge.keep.unknown_actions
     return keep
+
+
+def _has_other_members(policy: GrantedPolicy, principal: Principal) -> bool:
+    """Whether a group's policy reaches someone besides the principal. Counted, not scanned:
+    a group every user is in (AWS's manage-your-own-credentials policy) has thousands of
+    members, and this is asked for each of them."""
+    members = policy.members
+    if not policy.group or not members:
+        return False
+    return len(members) > 1 or members[0] != principal.arn
 
 
 def combined_use(*, uses: Iterable[MemberUse | None]) -> MemberUse | None:
@@ -735,7 +747,12 @@ def _change(*, policy: GrantedPolicy, keep: Callable[[str], bool]) -> dict[str, 
         "action": action,
         "before": policy.document,
         "after": after,
-        "affects": list(policy.members) if policy.group else [],
+        # How many principals a change to a group's policy reaches, and the first few of them:
+        # never the whole list, which every member's suggestion would carry (a group of all
+        # the account's users made storage grow with the square of them). The files that list
+        # every member resolve them when they are made (selectors.group_members).
+        "affects_count": len(policy.members) if policy.group else 0,
+        "affects_first": list(policy.members[:AFFECTS_SHOWN]) if policy.group else [],
     }
     if new_name:
         change["new_policy_name"] = new_name

@@ -22,7 +22,7 @@ from __future__ import annotations
 import json
 import re
 import shlex
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 NEW_POLICY_SUFFIX = "-least-privilege"
@@ -87,7 +87,7 @@ def terraform(*, suggestion: dict[str, Any]) -> str:
     labels: set[str] = set()
     for change, policy_name in named:
         owner_kind, owner = _owner(change, suggestion)
-        notes = _affects(change, suggestion)
+        notes = _affects(change)
         if change["action"] == "detach":
             notes = [
                 f"Detach or delete {change['policy']} ({change['ref']}): nothing of it is used.",
@@ -163,7 +163,12 @@ def terraform(*, suggestion: dict[str, Any]) -> str:
     return "\n\n".join("\n".join(block) for block in blocks) + "\n"
 
 
-def cloudformation(*, suggestion: dict[str, Any]) -> str:
+def cloudformation(
+    *, suggestion: dict[str, Any], members: Mapping[str, Sequence[str]] | None = None
+) -> str:
+    """``members``: group name -> the ARN of each of its members (``group_members``), for the
+    groups whose policy changes. The template's metadata names every other member a change
+    reaches; the suggestion itself names only the first few, and how many there are."""
     resources: dict[str, Any] = {}
     logical_ids: set[str] = set()
     steps: list[str] = []  # what to do once the stack is created, in words
@@ -171,7 +176,7 @@ def cloudformation(*, suggestion: dict[str, Any]) -> str:
     also_changes: dict[str, list[str]] = {}
     for change, policy_name in _named_changes(suggestion, new_for_managed_rewrites=True):
         owner_kind, owner = _owner(change, suggestion)
-        if others := _other_members(change, suggestion):
+        if others := _other_members(change, suggestion, members or {}):
             also_changes[f"group {owner}"] = others
         if change["action"] == "detach":
             steps.append(f"{_removal(change, suggestion)} (nothing of it is used)")
@@ -262,15 +267,27 @@ def _owner(change: dict[str, Any], suggestion: dict[str, Any]) -> tuple[str, str
     return suggestion["kind"], suggestion["name"]
 
 
-def _other_members(change: dict[str, Any], suggestion: dict[str, Any]) -> list[str]:
-    return [m for m in change.get("affects") or [] if m != suggestion["arn"]]
-
-
-def _affects(change: dict[str, Any], suggestion: dict[str, Any]) -> list[str]:
-    others = _other_members(change, suggestion)
-    if not others:
+def _other_members(
+    change: dict[str, Any], suggestion: dict[str, Any], members: Mapping[str, Sequence[str]]
+) -> list[str]:
+    group = change.get("group")
+    if not group:
         return []
-    return [f"Group {change['group']}: this also changes its {len(others)} other member(s)."]
+    every = members.get(group)
+    if every is None:
+        every = change.get("affects_first") or []
+        if len(every) < change.get("affects_count", 0):
+            # A file someone applies never names only some of those it changes.
+            raise ValueError(f"The members of group {group} are needed to list them")
+    return [m for m in every if m != suggestion["arn"]]
+
+
+def _affects(change: dict[str, Any]) -> list[str]:
+    # The principal is one of the members: the policy reaches it through the group.
+    others = change.get("affects_count", 0) - 1
+    if others < 1:
+        return []
+    return [f"Group {change['group']}: this also changes its {others} other member(s)."]
 
 
 def _removal(change: dict[str, Any], suggestion: dict[str, Any]) -> str:

@@ -53,6 +53,8 @@ def granted_policies_by_principal(
     ):
         for name in user_groups or []:
             members[name].append(user_arn)
+    # One tuple per group, shared by every member's policies: not a sorted copy per member.
+    sorted_members = {name: tuple(sorted(arns)) for name, arns in members.items()}
     wanted = {p.arn for p in principals} | {g.arn for g in groups.values()}
     attachments = list(
         PolicyAttachment.objects.filter(
@@ -91,7 +93,7 @@ def granted_policies_by_principal(
                     a,
                     managed.get(a.policy_ref),
                     group=group_name,
-                    members=members[group_name],
+                    members=sorted_members.get(group_name, ()),
                     boundaries=boundaries,
                 )
                 for a in by_arn[group.arn]
@@ -105,9 +107,10 @@ def _granted(
     managed: ManagedPolicy | None,
     *,
     group: str = "",
-    members=(),
+    members: tuple[str, ...] = (),
     boundaries: set[str] = frozenset(),
 ) -> GrantedPolicy:
+    """``members``: the group's, sorted."""
     is_managed = attachment.kind == "managed"
     return GrantedPolicy(
         name=attachment.policy_name,
@@ -119,7 +122,7 @@ def _granted(
         or attachment.policy_ref.startswith("arn:aws:iam::aws:policy/"),
         attachment_count=managed.attachment_count if managed else 1,
         group=group,
-        members=tuple(sorted(members)),
+        members=members,
         used_as_boundary=is_managed and attachment.policy_ref in boundaries,
         policy_id=managed.policy_id if managed else "",
     )
@@ -274,6 +277,7 @@ def compute_suggestions(
         )
         for name, members in groups.items()
     }
+    known_uses = {name: use for name, use in group_uses.items() if use is not None}
     shared: dict[str, Any] = {}
     analyzer = unused_access_findings(account=account, principal_arns=arns)
     # Older than the dashboard calls stale (twice the collection interval): nothing removed.
@@ -294,11 +298,29 @@ def compute_suggestions(
             analyzer_findings=analyzer.get(p.arn, ()),
             read_at=read_at.get(p.arn),
             stale_after=stale_after,
-            groups={name: use for name, use in group_uses.items() if use is not None},
+            groups=known_uses,
             shared=shared,
         )
         for p in principals
     }
+
+
+def group_members(*, account: AwsAccount, groups: Iterable[str]) -> dict[str, list[str]]:
+    """Group name -> the ARN of each of its present users, sorted. A suggestion says how many
+    members a change to a group's policy reaches, and names the first few; what must list
+    every one of them (the CloudFormation download) reads them here. One query."""
+    wanted = set(groups)
+    found: dict[str, list[str]] = {name: [] for name in wanted}
+    if not wanted:
+        return found
+    in_any = Q()
+    for name in wanted:
+        in_any |= Q(groups__contains=[name])
+    users = IamUser.objects.filter(in_any, account=account, gone_at=None)
+    for arn, names in users.values_list("arn", "groups"):
+        for name in wanted.intersection(names or ()):
+            found[name].append(arn)
+    return {name: sorted(arns) for name, arns in found.items()}
 
 
 def find_principal(*, arn: str) -> IamUser | IamRole:

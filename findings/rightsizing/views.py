@@ -31,7 +31,7 @@ from findings.models.paging import LateRows
 from findings.policy.documents import diff_documents
 from findings.rightsizing import exports
 from findings.rightsizing.plans import compare_documents, planned_documents
-from findings.rightsizing.selectors import compute_suggestions, rightsizing_rows
+from findings.rightsizing.selectors import compute_suggestions, group_members, rightsizing_rows
 from iamreview.input_guard import parse_id
 from iamreview.paging import page_asked
 
@@ -70,7 +70,11 @@ def least_privilege_context(principal: IamUser | IamRole) -> dict:
         bars.append({"verdict": verdict, "count": counts[verdict], "x": x, "width": width})
         x += width
     changes = [
-        {**change, "diff": diff_documents(old=change["before"], new=change["after"]).unified}
+        {
+            **change,
+            "diff": diff_documents(old=change["before"], new=change["after"]).unified,
+            "affects_more": change["affects_count"] - len(change["affects_first"]),
+        }
         for change in suggestion["changes"]
     ]
     # Every used service, and the first unused ones; the rest (an administrator's unused
@@ -186,7 +190,14 @@ def download(request, kind: str, pk: int, fmt: str):
         principal.arn
     ]
     render_file, content_type, filename = DOWNLOADS[fmt]
-    response = HttpResponse(render_file(suggestion=suggestion), content_type=content_type)
+    if fmt == "cloudformation":
+        # Its metadata names every member a change to a group's policy reaches.
+        groups = [c["group"] for c in exports.changed(suggestion=suggestion) if c.get("group")]
+        members = group_members(account=principal.account, groups=groups)
+        text = render_file(suggestion=suggestion, members=members)
+    else:
+        text = render_file(suggestion=suggestion)
+    response = HttpResponse(text, content_type=content_type)
     response["Content-Disposition"] = f'attachment; filename="{principal.name}-{filename}"'
     return response
 

@@ -1,5 +1,6 @@
 """The suggestion engine, table by table: expansion, reduction, verdicts, the buffer, sizes."""
 
+import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -7,6 +8,7 @@ import pytest
 from findings.policy import actions
 from findings.policy.grants import GrantedPolicy, document_actions
 from findings.rightsizing.engine import (
+    AFFECTS_SHOWN,
     MemberUse,
     Principal,
     ServiceUsage,
@@ -271,7 +273,7 @@ def test_an_unshared_customer_managed_policy_is_rewritten_in_place():
     assert suggestion["changes"][0]["action"] == "rewrite"
 
 
-def test_group_policies_name_every_member_affected():
+def test_group_policies_count_every_member_affected():
     members = ("arn:aws:iam::111122223333:user/alice", "arn:aws:iam::111122223333:user/bob")
     alice = Principal(arn=members[0], name="alice", kind="user", created=OLD)
     group = policy(
@@ -295,7 +297,8 @@ def test_group_policies_name_every_member_affected():
         },
     )
     [change] = suggestion["changes"]
-    assert change["kind"] == "group" and change["affects"] == list(members)
+    assert change["kind"] == "group" and change["affects_count"] == 2
+    assert change["affects_first"] == list(members)
     assert change["policy"] == "data (group developers)"
     assert change["action"] == "rewrite"
     assert any("keeps what any of its 2 members used" in note for note in suggestion["notes"])
@@ -587,3 +590,52 @@ def test_a_group_is_judged_once_for_all_its_members():
         if n == 0:
             [first] = shared.values()
     assert list(shared.values()) == [first]
+
+
+def group_of(count):
+    """A group every member of which used s3 and left sqs unused, and its first member."""
+    members = tuple(f"arn:aws:iam::111122223333:user/user-{n:05d}" for n in range(count))
+    group = policy(
+        doc(allow(["s3:GetObject", "sqs:SendMessage"])),
+        name="credentials",
+        kind="group",
+        group="AllUsers",
+        members=members,
+    )
+    usage = {"s3": used("s3", 1), "sqs": used("sqs", 300)}
+    use = combined_use(uses=[MemberUse(created=OLD, usage=usage) for _ in members])
+    first = Principal(arn=members[0], name="user-00000", kind="user", created=OLD)
+    return suggest(
+        principal=first,
+        policies=[group],
+        usage=usage,
+        now=NOW,
+        unused_days=90,
+        groups={"AllUsers": use},
+    )
+
+
+def test_a_members_suggestion_is_the_same_size_whatever_the_size_of_its_group():
+    """A group of every user (AWS's manage-your-own-credentials policy) is in each user's
+    suggestion: naming all its members made an account's suggestions grow with the square of
+    its users."""
+    suggestions = {count: group_of(count) for count in (20, 200, 2000)}
+    sizes = [len(json.dumps(suggestion)) for suggestion in suggestions.values()]
+    assert max(sizes) - min(sizes) <= 16  # the counts' digits: "its 20 members", "its 2000 …"
+    [change] = suggestions[2000]["changes"]
+    assert change["affects_count"] == 2000
+    assert len(change["affects_first"]) == AFFECTS_SHOWN
+    assert change["affects_first"][0] == "arn:aws:iam::111122223333:user/user-00000"
+    assert any("keeps what any of its 2000 members used" in n for n in suggestions[2000]["notes"])
+
+
+def test_a_small_groups_members_are_all_named():
+    [change] = group_of(5)["changes"]
+    assert change["affects_count"] == 5 and len(change["affects_first"]) == 5
+
+
+def test_a_group_of_one_is_judged_on_its_members_use_alone():
+    alone = group_of(1)
+    [change] = alone["changes"]
+    assert change["affects_count"] == 1 and change["action"] == "rewrite"
+    assert not any("group policy" in note for note in alone["notes"])

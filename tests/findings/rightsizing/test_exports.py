@@ -91,8 +91,8 @@ def terraform_documents(text):
     }
 
 
-def template_of(suggestion):
-    text = exports.cloudformation(suggestion=suggestion)
+def template_of(suggestion, members=None):
+    text = exports.cloudformation(suggestion=suggestion, members=members)
     assert [str(match) for match in lint(text)] == []
     return json.loads(text)
 
@@ -395,9 +395,26 @@ def test_exports_are_the_same_every_time():
 def test_a_change_to_a_groups_policy_says_which_other_members_it_changes_too():
     suggestion = suggestion_for(inline("s3-access", group="developers"), principal=ALICE)
     bob = f"arn:aws:iam::{ACCOUNT}:user/bob"
-    suggestion["changes"][0]["affects"].append(bob)  # bob's use kept all the group grants
+    suggestion["changes"][0]["affects_count"] = 2  # bob's use kept all the group grants
+    suggestion["changes"][0]["affects_first"] = [ALICE.arn, bob]
 
     tf = exports.terraform(suggestion=suggestion)
     assert "# Group developers: this also changes its 1 other member(s)." in tf
     also = template_of(suggestion)["Metadata"]["IamReview"]["AlsoChanges"]
     assert also == {"group developers": [bob]}
+
+
+def test_the_template_names_every_other_member_of_a_large_group():
+    """A suggestion names the first few members a group's change reaches; the template, which
+    someone applies, names every one, as read when it is made."""
+    members = [ALICE.arn, *(f"arn:aws:iam::{ACCOUNT}:user/user-{n:03d}" for n in range(40))]
+    suggestion = suggestion_for(inline("s3-access", group="developers"), principal=ALICE)
+    change = suggestion["changes"][0]
+    change["affects_count"], change["affects_first"] = len(members), members[:10]
+
+    tf = exports.terraform(suggestion=suggestion)
+    assert "# Group developers: this also changes its 40 other member(s)." in tf
+    template = template_of(suggestion, members={"developers": members})
+    assert template["Metadata"]["IamReview"]["AlsoChanges"] == {"group developers": members[1:]}
+    with pytest.raises(ValueError, match="members of group developers are needed"):
+        exports.cloudformation(suggestion=suggestion)

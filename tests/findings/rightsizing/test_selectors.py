@@ -1,6 +1,7 @@
 """Suggestions from stored evidence: policies own and inherited, usage, storing, the command."""
 
 import json
+from datetime import timedelta
 from io import StringIO
 
 import pytest
@@ -10,13 +11,15 @@ from findings.aws.records import PrincipalServiceAccess
 from findings.collection.store import store_service_last_accessed
 from findings.models import (
     CollectionRun,
+    IamUser,
     ManagedPolicy,
     PolicySuggestion,
     ServiceLastAccessed,
     Source,
 )
 from findings.models.runs import CollectionRunQuerySet
-from findings.rightsizing.selectors import rightsizing_rows, suggestion_for
+from findings.rightsizing.engine import AFFECTS_SHOWN
+from findings.rightsizing.selectors import group_members, rightsizing_rows, suggestion_for
 from findings.rightsizing.services import refresh_suggestions
 from tests.findings.detection.test_detect import (
     NOW,
@@ -69,7 +72,7 @@ def test_a_role_with_unused_services_gets_a_rewritten_inline_policy(legacy_batch
     assert change["after"]["Statement"][0]["Action"] == "s3:GetObject"
 
 
-def test_a_user_inherits_group_policies_and_the_change_names_every_member(production):
+def test_a_user_inherits_group_policies_and_the_change_counts_every_member(production):
     developers = iam_group(production, "developers")
     alice = iam_user(production, "alice", groups=["developers"])
     bob = iam_user(production, "bob", groups=["developers"])
@@ -93,7 +96,7 @@ def test_a_user_inherits_group_policies_and_the_change_names_every_member(produc
 
     [change] = suggestion["changes"]
     assert change["kind"] == "group" and change["action"] == "replace"
-    assert change["affects"] == [alice.arn, bob.arn]
+    assert change["affects_count"] == 2 and change["affects_first"] == [alice.arn, bob.arn]
     assert change["after"]["Statement"][0]["Action"] == "s3:Get*"
     assert "keeps what any of its 2 members used" in " ".join(suggestion["notes"])
 
@@ -266,7 +269,15 @@ def test_suggest_policy_prints_one_json_object(legacy_batch):
     assert printed["arn"] == legacy_batch.arn and printed["unused_days"] == 30
     assert set(printed) >= {"services", "removed_services", "changes", "notes", "validation"}
     assert set(printed["services"][0]) >= {"service", "granted_by", "last_accessed", "verdict"}
-    assert set(printed["changes"][0]) >= {"policy", "kind", "action", "before", "after", "affects"}
+    assert set(printed["changes"][0]) >= {
+        "policy",
+        "kind",
+        "action",
+        "before",
+        "after",
+        "affects_count",
+        "affects_first",
+    }
 
 
 def test_suggest_policy_rejects_an_unknown_arn_and_odd_days(legacy_batch):
@@ -310,8 +321,6 @@ def suggestion_versions() -> dict[str, str]:
 
 
 def test_refreshing_again_with_nothing_changed_writes_no_suggestion(production, legacy_batch):
-    from datetime import timedelta
-
     worker = iam_role(production, "worker")
     attach(production, worker, BATCH, name="worker")
     service_row(production, worker, "s3", used_days=1)
@@ -332,6 +341,83 @@ def test_refreshing_again_with_nothing_changed_writes_no_suggestion(production, 
     assert after[legacy_batch.arn] == before[legacy_batch.arn]
     assert after[worker.arn] != before[worker.arn]
     assert PolicySuggestion.objects.get(principal_arn=worker.arn).computed_at == later
+
+
+def all_users_group(account, count: int) -> list[IamUser]:
+    """An "AllUsers" group of ``count`` users, each using s3 and not sqs, which its policy grants
+    (AWS's manage-your-own-credentials policy is in such a group in most accounts)."""
+    group = iam_group(account, "AllUsers")
+    attach(account, group, GROUP_DOCUMENT, name="credentials")
+    users = IamUser.objects.bulk_create(
+        IamUser(
+            account=account,
+            arn=f"arn:aws:iam::{account.account_id}:user/user-{n:05d}",
+            name=f"user-{n:05d}",
+            user_id=f"AIDAUSER{n:05d}",
+            path="/",
+            create_date=days_ago(400),
+            groups=["AllUsers"],
+            **observed(),
+        )
+        for n in range(count)
+    )
+    ServiceLastAccessed.objects.bulk_create(
+        ServiceLastAccessed(
+            account=account,
+            principal_arn=user.arn,
+            service_namespace=namespace,
+            service_name=namespace,
+            last_authenticated_at=days_ago(days),
+            **observed(),
+        )
+        for user in users
+        for namespace, days in (("s3", 1), ("sqs", 300))
+    )
+    return users
+
+
+def test_a_members_stored_suggestion_does_not_grow_with_its_group():
+    """Each user's suggestion named every member of a group of all users: an account's stored
+    suggestions grew with the square of its users (640 MB at 4,000)."""
+    sizes = {}
+    for count, account_id in ((12, "111111111111"), (120, "222222222222")):
+        account = make_account(account_id=account_id, name=f"{count} users")
+        users = all_users_group(account, count)
+        refresh_suggestions(account=account, now=NOW)
+        stored = PolicySuggestion.objects.get(principal_arn=users[0].arn)
+        [change] = stored.data["changes"]
+        assert change["action"] == "rewrite" and change["affects_count"] == count
+        assert len(change["affects_first"]) <= AFFECTS_SHOWN
+        sizes[count] = len(json.dumps(stored.data))
+    # Both name their first 10 members: only the counts' digits differ ("its 120 members").
+    assert abs(sizes[120] - sizes[12]) <= 8
+
+
+def test_the_members_of_groups_are_read_where_every_one_is_needed(production):
+    users = all_users_group(production, 25)
+    iam_user(production, "ops", groups=["AllUsers", "ops"])
+    iam_user(production, "gone", groups=["AllUsers"])
+    IamUser.objects.filter(name="gone").update(gone_at=NOW)
+
+    members = group_members(account=production, groups=["AllUsers", "ops", "nobody"])
+
+    every = sorted([*(u.arn for u in users), f"arn:aws:iam::{production.account_id}:user/ops"])
+    assert members == {
+        "AllUsers": every,
+        "ops": [f"arn:aws:iam::{production.account_id}:user/ops"],
+        "nobody": [],
+    }
+
+
+def test_a_refresh_that_changes_nothing_writes_no_suggestion_of_a_large_group(production):
+    users = all_users_group(production, 30)
+    refresh_suggestions(account=production, now=NOW)
+    before = suggestion_versions()
+    assert len(before) == len(users)
+
+    refresh_suggestions(account=production, now=NOW + timedelta(hours=6))
+
+    assert suggestion_versions() == before
 
 
 def test_access_analyzer_checks_a_suggestion_once_while_it_stays_the_same(legacy_batch):
@@ -361,8 +447,6 @@ def test_a_suggestion_recomputed_while_aws_checks_it_keeps_its_own_data(legacy_b
     """ValidatePolicy takes a while: another source's run may recompute the suggestion
     meanwhile. The check must not write the old document back over the new one (it would then
     stay, as every later unchanged refresh matches the new fingerprint)."""
-    from datetime import timedelta
-
     from findings.models import ServiceLastAccessed
     from findings.rightsizing.services import record_aws_validation
     from tests.findings.detection.test_detect import days_ago

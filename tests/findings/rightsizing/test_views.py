@@ -6,9 +6,15 @@ from html import unescape
 import pytest
 
 from findings.policy import actions
+from findings.rightsizing.engine import AFFECTS_SHOWN
 from findings.rightsizing.services import refresh_suggestions
 from tests.findings.detection.test_detect import iam_role, iam_user, make_account
-from tests.findings.rightsizing.test_selectors import BATCH, attach, service_row
+from tests.findings.rightsizing.test_selectors import (
+    BATCH,
+    all_users_group,
+    attach,
+    service_row,
+)
 
 # The project URL conf mounts the API being rewritten elsewhere (findings/api/docs is missing on
 # this branch): these tests use the pages' own URL conf.
@@ -133,6 +139,23 @@ def test_the_cloudformation_download_is_a_template(client, reviewer, legacy_batc
     [resource] = template["Resources"].values()
     assert resource["Properties"]["RoleName"] == "legacy-checkout-batch-job"
     assert resource["Properties"]["PolicyDocument"]["Statement"][0]["Action"] == "s3:GetObject"
+
+
+def test_a_group_policys_change_names_its_first_members_and_the_template_every_one(
+    client, reviewer, production
+):
+    users = all_users_group(production, AFFECTS_SHOWN + 5)
+    first = users[0]
+    client.force_login(reviewer)
+
+    page = unescape(client.get(f"/inventory/users/{first.pk}/").content.decode())
+    assert f"affects {AFFECTS_SHOWN + 5} members" in page
+    assert users[AFFECTS_SHOWN - 1].arn in page and users[AFFECTS_SHOWN].arn not in page
+    assert " and 5 more" in page
+
+    template = json.loads(client.get(f"/rightsizing/user/{first.pk}/cloudformation/").content)
+    also = template["Metadata"]["IamReview"]["AlsoChanges"]
+    assert also == {"group AllUsers": [user.arn for user in users[1:]]}
 
 
 def test_a_role_identity_center_made_gets_no_iam_change_files(client, reviewer, legacy_batch):
