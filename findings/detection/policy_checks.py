@@ -12,8 +12,8 @@ from policy_sentry.querying.actions import get_action_data
 
 from findings.detection.evidence import Check, Detected, Evidence, Principal, Thresholds
 from findings.policy.actions import database_version, expand, spelling
-from findings.policy.documents import statements
-from findings.policy.effective import covered_actions
+from findings.policy.documents import Statement, document_hash, statements
+from findings.policy.effective import EffectivePermissions, covered_actions
 from findings.policy.escalation import blocked_methods, escalation_methods, escalation_path
 from findings.policy.escalation_methods import METHODS_BY_ID
 from findings.policy.escalation_requests import admitted, partition, without_boundary
@@ -286,30 +286,73 @@ def _allows_only_with_mfa(statement) -> bool:
     )
 
 
-def _mfa_guarded(perms, action: str) -> bool:
-    lowered = action.lower()
-    allows = []
-    for policy in [*perms.policies, *([perms.boundary] if perms.boundary else [])]:
-        for s in statements(document=policy.document):
-            if lowered not in covered_actions(statement=s):
+class _DestructiveActions:
+    """One run of destructive_without_mfa: the destructive actions a set of documents allows
+    without MFA, worked out once per distinct set (a group's members share theirs, and so do
+    principals with copies of one managed policy) from each document read once. Documents are
+    known by their content, hashed once per document object; nothing outlives the run."""
+
+    def __init__(self) -> None:
+        # id(document) -> (the document, its hash): kept beside its hash, the document stays
+        # alive for the run, so no other document can take its id meanwhile.
+        self._hashes: dict[int, tuple[Mapping, str]] = {}
+        self._statements: dict[str, list[Statement]] = {}  # content hash -> its statements
+        self._unguarded: dict[tuple[tuple[str, str], ...], list[str]] = {}
+
+    def _read(self, document: Mapping) -> tuple[str, list[Statement]]:
+        if id(document) not in self._hashes:
+            self._hashes[id(document)] = (document, document_hash(document=document))
+        digest = self._hashes[id(document)][1]
+        if digest not in self._statements:
+            self._statements[digest] = statements(document=document)
+        return digest, self._statements[digest]
+
+    def unguarded(self, perms: EffectivePermissions) -> list[str]:
+        """Destructive actions the principal may run without MFA, spelt as AWS does, sorted."""
+        documents = [(p.kind, *self._read(p.document)) for p in perms.policies]
+        if perms.boundary is not None:
+            documents.append(("boundary", *self._read(perms.boundary.document)))
+        # The same documents allow the same actions: `allowed` is the first holder's.
+        key = tuple((kind, digest) for kind, digest, _ in documents)
+        if key not in self._unguarded:
+            self._unguarded[key] = _unguarded_destructive(
+                allowed=perms.allowed,
+                documents=[(kind, statements_) for kind, _, statements_ in documents],
+            )
+        return self._unguarded[key]
+
+
+def _unguarded_destructive(
+    *, allowed: frozenset[str], documents: list[tuple[str, list[Statement]]]
+) -> list[str]:
+    """An allowed destructive action is guarded by a Deny without MFA on every resource (in an
+    identity policy or the boundary), or when it has identity Allows and every one of them
+    needs MFA; the others are returned."""
+    destructive = {a for a in allowed if a.partition(":")[2].startswith(DESTRUCTIVE_PREFIXES)}
+    denied: set[str] = set()
+    granted: set[str] = set()
+    granted_without_mfa: set[str] = set()
+    for kind, statements_ in documents:
+        for statement in statements_:
+            covered = destructive & covered_actions(statement=statement)
+            if not covered:
                 continue
-            if s.effect == "Deny" and _denies_without_mfa(s):
-                return True
-            if s.is_allow and policy.kind != "boundary":
-                allows.append(_allows_only_with_mfa(s))
-    return bool(allows) and all(allows)
+            if statement.effect == "Deny" and _denies_without_mfa(statement):
+                denied |= covered
+            elif statement.is_allow and kind != "boundary":
+                granted |= covered
+                if not _allows_only_with_mfa(statement):
+                    granted_without_mfa |= covered
+    guarded = denied | (granted - granted_without_mfa)
+    return sorted(spelling(action=a) for a in destructive - guarded)
 
 
 def destructive_without_mfa(*, ev: Evidence, t: Thresholds) -> Iterator[Detected]:
+    destructive = _DestructiveActions()
     for principal in _principals(ev):
         if principal.arn not in ev.console_users:
             continue
-        perms = ev.effective[principal.arn]
-        unguarded = sorted(
-            spelling(action=a)
-            for a in perms.allowed
-            if a.partition(":")[2].startswith(DESTRUCTIVE_PREFIXES) and not _mfa_guarded(perms, a)
-        )
+        unguarded = destructive.unguarded(ev.effective[principal.arn])
         if unguarded:
             yield Detected(
                 "destructive-without-mfa",

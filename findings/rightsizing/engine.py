@@ -17,7 +17,12 @@ from typing import Any
 
 from findings.policy import actions
 from findings.policy.documents import find_admin_grants, statements
-from findings.policy.grants import GrantedPolicy, granted_services, statement_actions
+from findings.policy.grants import (
+    GrantedPolicy,
+    GrantsCache,
+    granted_services,
+    statement_actions,
+)
 from findings.rightsizing.plans import compare_documents
 from findings.rightsizing.validation import validate
 
@@ -120,7 +125,9 @@ def suggest(
         )
     ]
     services = []
-    for service, granted_by in granted_services(policies=policies).items():
+    # The same documents for every member of the same groups: expanded once per account run.
+    grants = shared.setdefault("grants", GrantsCache())
+    for service, granted_by in granted_services(policies=policies, cache=grants).items():
         row = usage.get(service)
         state = verdict(service)
         services.append(
