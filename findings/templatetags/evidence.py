@@ -273,6 +273,9 @@ def escalation_methods_html(methods: list) -> str:
             '<span title="{}">{}</span>',
             ((t, t.split(":", 5)[-1] if t.startswith("arn:") else t) for t in targets),
         )
+        total = method.get("targets_total")
+        if isinstance(total, int) and total > len(targets):
+            reached = format_html("{} and {} more", reached, total - len(targets))
         actions = format_html_join(
             ", ", "<code>{}</code>", ((str(a),) for a in method.get("actions") or [])
         )

@@ -104,6 +104,35 @@ def test_taking_off_its_own_deny_is_reported_with_the_policy_and_its_own_reason(
     )
 
 
+def test_an_escalation_reaching_many_roles_lists_the_first_and_how_many():
+    """A role passing any role names every role of the account in each of some twenty
+    methods: a finding of megabytes at a few thousand roles, frozen in every review item."""
+    ci = user(
+        allow(["iam:PassRole", "lambda:CreateFunction", "lambda:InvokeFunction"]),
+    )
+    roles = [
+        Principal(
+            arn=f"arn:aws:iam::{ACCOUNT}:role/app-{n:03d}",
+            name=f"app-{n:03d}",
+            kind="role",
+            create_date=days_ago(400),
+            tags={},
+            documents=[("admin", "inline", {"Statement": [allow("*")]})],
+        )
+        for n in range(60)
+    ]
+    (item,) = CHECKS_BY_ID["privilege-escalation"].run(ev=evidence(ci, *roles), t=Thresholds())
+
+    (method,) = [
+        m
+        for m in item.evidence["methods"]
+        if m["method"] == "PassExistingRoleToNewLambdaThenInvoke"
+    ]
+    assert len(method["targets"]) == 40
+    assert method["targets_total"] == 60
+    assert method["targets"][0] == f"arn:aws:iam::{ACCOUNT}:role/app-000"
+
+
 def test_an_explicit_deny_removes_the_escalation():
     deny = {"Effect": "Deny", "Action": "iam:*", "Resource": "*"}
     assert found("privilege-escalation", allow("iam:PutUserPolicy"), deny) == []

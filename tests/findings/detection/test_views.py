@@ -534,6 +534,31 @@ def test_an_escalation_finding_reads_as_ways_to_escalate(client, reviewer, produ
     assert "Chain of roles to an administrator" in page
 
 
+def test_an_escalation_finding_says_how_many_more_targets_it_reaches(client, reviewer, production):
+    finding = make_finding(
+        production,
+        "ci",
+        check_id="privilege-escalation",
+        evidence={
+            "methods": [
+                {
+                    "method": "PassExistingRoleToNewLambdaThenInvoke",
+                    "source": "Rhino Security Labs",
+                    "actions": ["iam:PassRole"],
+                    "targets": [f"arn:aws:iam::{production.account_id}:role/app-1"],
+                    "targets_total": 61,
+                    "conditional": False,
+                }
+            ],
+            "path": None,
+            "boundary": None,
+        },
+    )
+    client.force_login(reviewer)
+    page = client.get(f"/findings/{finding.pk}/").content.decode()
+    assert "role/app-1</span> and 60 more" in page
+
+
 def test_an_escalation_finding_names_the_deny_a_method_takes_off(client, reviewer, production):
     finding = make_finding(
         production,
