@@ -247,12 +247,17 @@ def discover_organization_accounts(
             )
         result.scp_error = scp_error
         result.scp_changed = _store_scps(
-            accounts=list(AwsAccount.objects.filter(account_id__in=listed)),
+            # Locked until the end of this discovery: a second one at the same time (the
+            # schedule and the command) waits, then reads what the first stored.
+            accounts=list(
+                AwsAccount.objects.select_for_update().filter(account_id__in=listed).order_by("pk")
+            ),
             # Accounts of this organization it no longer lists: its SCPs no longer apply.
             gone=list(
-                AwsAccount.objects.exclude(account_id__in=listed).filter(
-                    organization_id=organization
-                )
+                AwsAccount.objects.select_for_update()
+                .exclude(account_id__in=listed)
+                .filter(organization_id=organization)
+                .order_by("pk")
             )
             if listed and organization
             else [],
@@ -299,6 +304,11 @@ def _store_scps(
             account.scp_error,
         ):
             continue  # no write: an unchanged organization changes no row
+        if scps is None and account not in gone:
+            # A failed read writes only why: the SCPs stored stay as they are.
+            AwsAccount.objects.filter(pk=account.pk).update(scp_error=error_now)
+            account.scp_error = error_now
+            continue
         AwsAccount.objects.filter(pk=account.pk).update(
             scp_state=state,
             scp_levels=levels,
@@ -306,15 +316,16 @@ def _store_scps(
             # When what is stored was read: kept while the SCPs stay the same.
             **(
                 {}
-                if scps is None or (state, levels) == (account.scp_state, account.scp_levels)
+                if (state, levels) == (account.scp_state, account.scp_levels)
                 else {"scp_read_at": now}
             ),
         )
+        read_before = account.scp_read_at is not None
         before = (account.scp_state, account.scp_levels, account.scp_levels_in_effect)
         account.scp_state, account.scp_levels, account.scp_error = state, levels, error_now
         if account.scp_levels_in_effect != before[2]:
             changed.append(account)  # as now stored: detection reads the levels from it
-        if account.scp_levels_in_effect != before[2] and before[0] != ScpState.UNKNOWN:
+        if account.scp_levels_in_effect != before[2] and read_before:
             # A change of what applies (the first read is no change: nothing was known).
             record(
                 actor=None,

@@ -68,7 +68,7 @@ def privilege_escalation(*, ev: Evidence, t: Thresholds) -> Iterator[Detected]:
                         "actions": list(m.actions),
                         # A CI role passing any role names every role of the account, in
                         # each of some twenty methods: the first ones and how many.
-                        **_at_most("targets", list(m.targets)),
+                        **_at_most("targets", _administrators_first(m.targets, account)),
                         "conditional": m.conditional,
                         **({"removes": list(m.removes)} if m.removes else {}),
                     }
@@ -81,6 +81,15 @@ def privilege_escalation(*, ev: Evidence, t: Thresholds) -> Iterator[Detected]:
             },
             **_escalation_severity(methods, account),
         )
+
+
+def _administrators_first(targets: tuple[str, ...], account) -> list[str]:
+    """The targets, administrators first: the first ones listed show what made the finding
+    critical ("Reaches an administrator")."""
+    return sorted(
+        targets,
+        key=lambda arn: not ((p := account.permissions(arn)) is not None and p.is_admin),
+    )
 
 
 def _scps(principal_arn: str, account) -> dict:

@@ -77,8 +77,14 @@ class Account:
     guardrails: Guardrails | None = None
 
     def unknown(self, kind: str) -> str:
-        """A target that does not exist yet: a wildcard reaching it reaches whatever comes."""
-        return f"arn:aws:iam::{self.account_id}:{kind}/iamreview-not-yet-created"
+        """A target that does not exist yet: a wildcard reaching it reaches whatever comes. In
+        the account's own partition: an aws-cn grant on `role/*` reaches a new aws-cn role."""
+        return f"arn:{self._partition}:iam::{self.account_id}:{kind}/iamreview-not-yet-created"
+
+    @cached_property
+    def _partition(self) -> str:
+        arn = next(iter(self.principals), "") or next(iter(self.groups), "")
+        return partition(arn=arn) if arn.startswith("arn:") else "aws"
 
     def targets(self, kind: str) -> list[str]:
         """The account's users (roles, groups, customer policies) in order, then one yet to be

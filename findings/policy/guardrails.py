@@ -73,8 +73,9 @@ class Guardrails:
         wanted = matching_actions(pattern=action)
         if not wanted:
             return ALLOWED  # an action the database does not know: nothing to judge it by
-        variables = _variables(principal_arn)
         context = {"aws:principalarn": principal_arn, "aws:principalaccount": self.account_id}
+        # Resources name them too (`arn:aws:iam::${aws:PrincipalAccount}:role/Platform*`).
+        variables = {**_variables(principal_arn), **context}
         for level in self.levels:
             for name, found in level.policies:
                 for statement in found:

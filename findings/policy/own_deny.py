@@ -304,6 +304,9 @@ def _on_what_is_granted(
     return bool(wanted) and reaches(allows) and (not bounds or reaches(bounds))
 
 
+_USERNAME = re.compile(r"\$\{\s*aws:username\s*\}", re.IGNORECASE)
+
+
 def _overlaps(allow: Statement, deny: Statement, variables: Mapping[str, str | None]) -> bool:
     """Whether the Deny names some resource the Allow grants, judged on the text: one of them
     names a pattern the other covers. A variable in the Deny is read as `decide` reads it: the
@@ -316,8 +319,8 @@ def _overlaps(allow: Statement, deny: Statement, variables: Mapping[str, str | N
         return True
     name = variables.get("aws:username")
     for pattern in deny.resources:
-        if name is not None:
-            pattern = pattern.replace("${aws:username}", name)
+        if name is not None:  # IAM reads a variable's name in any case: ${aws:UserName}
+            pattern = _USERNAME.sub(lambda _: name, pattern)
         if "${" not in pattern and matches_resource(
             statement=allow, resource=pattern, variables=variables
         ):

@@ -52,6 +52,7 @@ def connect_as(role: str):
         "DROP TABLE findings_decision",
         "ALTER TABLE findings_reviewitem DISABLE TRIGGER USER",
         "CREATE TABLE public.smuggled (id int)",
+        "INSERT INTO django_migrations (app, name, applied) VALUES ('findings', 'x', now())",
     ],
 )
 def test_the_app_role_can_neither_drop_the_triggers_nor_truncate_nor_change_the_schema(
@@ -122,7 +123,14 @@ def test_a_password_comes_from_the_environment_only(app_role, monkeypatch):
     monkeypatch.setenv("APP_DB_PASSWORD", "s3cret-for-the-app")
     call_command("grant_app_role", app_role, password_env="APP_DB_PASSWORD", stdout=io.StringIO())
     with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT rolpassword IS NOT NULL FROM pg_authid WHERE rolname = %s", [app_role]
-        )
-        assert cursor.fetchone() == (True,)
+        cursor.execute("SELECT rolpassword FROM pg_authid WHERE rolname = %s", [app_role])
+        (stored,) = cursor.fetchone()
+    assert stored.startswith("SCRAM-SHA-256$")  # sent hashed: no log holds the password
+
+
+def test_a_member_of_the_owner_role_is_refused(postgres, app_role):
+    with connection.cursor() as cursor:
+        cursor.execute(f'CREATE ROLE "{app_role}" LOGIN')
+        cursor.execute(f'GRANT "{connection.settings_dict["USER"]}" TO "{app_role}"')
+    with pytest.raises(CommandError, match="member of the tables' owner"):
+        call_command("grant_app_role", app_role)

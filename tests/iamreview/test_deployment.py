@@ -146,7 +146,8 @@ def test_compose_variables_are_settings_and_point_at_the_compose_services():
     services = compose()["services"]
     environment = services["web"]["environment"]
     known = settings_names()
-    assert set(environment) <= known, set(environment) - known
+    # POSTGRES_PASSWORD is set only to blank the owner's password env_file would pass on.
+    assert set(environment) - {"POSTGRES_PASSWORD"} <= known, set(environment) - known
     assert "@postgres:5432/" in environment["DATABASE_URL"]
     assert environment["CELERY_BROKER_URL"].startswith("redis://redis:6379")
     assert "mailpit" in environment["EMAIL_HOST"]
@@ -164,6 +165,10 @@ def test_only_migrate_connects_as_the_tables_owner_and_it_grants_the_app_role():
     grant = "manage.py grant_app_role iamreview_app --password-env APP_DB_PASSWORD"
     assert "manage.py migrate --noinput &&" in command and grant in command
     assert command.index(grant) > command.index("manage.py migrate")
+    for name in ("migrate", "web", "worker", "beat"):
+        # .env (env_file) holds the owner's password: no application container keeps it.
+        assert services[name]["env_file"] == ".env"
+        assert services[name]["environment"]["POSTGRES_PASSWORD"] == "", name
     for name in ("web", "worker", "beat"):
         url = services[name]["environment"]["DATABASE_URL"]
         assert url.startswith("postgres://iamreview_app:${APP_DB_PASSWORD:?"), name

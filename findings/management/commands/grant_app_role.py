@@ -12,6 +12,7 @@ import os
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connection, transaction
 from psycopg2 import sql
+from psycopg2.extensions import encrypt_password
 
 # Row privileges only: no TRUNCATE, REFERENCES or TRIGGER (nor, not being the owner, ALTER or
 # DROP). Sequences: what an INSERT's default and Django's sequence reset need.
@@ -53,8 +54,20 @@ class Command(BaseCommand):
                 cursor.execute(sql.SQL("CREATE ROLE {} LOGIN").format(who))
             elif found[0]:
                 raise CommandError(f"{role!r} is a superuser: it could drop the triggers anyway.")
+            cursor.execute(
+                "SELECT pg_has_role(%s, tableowner, 'USAGE') FROM pg_tables "
+                "WHERE schemaname = %s AND tablename = 'findings_auditentry'",
+                [role, schema],
+            )
+            if any(member for (member,) in cursor.fetchall()):
+                raise CommandError(
+                    f"{role!r} is a member of the tables' owner: it could drop the triggers."
+                )
             if password:
-                cursor.execute(sql.SQL("ALTER ROLE {} PASSWORD %s").format(who), [password])
+                # Hashed here: the statement, which the server may log, never holds the
+                # password itself.
+                hashed = encrypt_password(password, role, connection.connection, "scram-sha-256")
+                cursor.execute(sql.SQL("ALTER ROLE {} PASSWORD %s").format(who), [hashed])
             database = sql.Identifier(connection.settings_dict["NAME"])
             statements = [
                 sql.SQL("GRANT CONNECT, TEMPORARY ON DATABASE {} TO {}").format(database, who),
@@ -66,6 +79,11 @@ class Command(BaseCommand):
                 ),
                 sql.SQL(
                     f"GRANT {SEQUENCE_PRIVILEGES} ON ALL SEQUENCES IN SCHEMA {{}} TO {{}}"
+                ).format(where, who),
+                # Which migrations ran is the owner's to write: a row slipped in would make a
+                # later migration (a trigger, say) be skipped.
+                sql.SQL(
+                    "REVOKE INSERT, UPDATE, DELETE ON TABLE {}.django_migrations FROM {}"
                 ).format(where, who),
                 # Tables a later migration creates: granted too, should this command not run.
                 sql.SQL(

@@ -302,3 +302,22 @@ def test_an_scp_denying_the_removal_blocks_it_and_says_which():
     (blocked,) = blocked_methods(principal_arn=DEV, account=account)
     assert blocked.method == "RemoveSelfFromGroupWithDeny"
     assert "KeepGroups" in blocked.blocked_by
+
+
+def test_a_deny_naming_the_user_in_any_case_of_the_variable_is_its_own():
+    """IAM reads `${aws:UserName}` as `${aws:username}`: the Deny takes away creating its own
+    keys, which deleting the policy gives back."""
+    guard = Policy(
+        "guard",
+        "inline",
+        doc(
+            {
+                "Effect": "Deny",
+                "Action": "iam:CreateAccessKey",
+                "Resource": f"{IAM}:user/${{aws:UserName}}",
+            },
+            allow("iam:DeleteUserPolicy", DEV),
+        ),
+    )
+    found = methods_of(DEV, Policy("work", "inline", doc(allow("iam:*"))), guard)
+    assert found["DeleteOwnUserPolicyWithDeny"] == ((DEV,), ("guard",))

@@ -280,3 +280,25 @@ def test_roles_passed_to_or_run_by_a_service_are_those_every_role_gives(resource
         }
         assert found == brute_force(acct, principal, runs_as=True), (user, resource)
         assert found  # something to compare
+
+
+@pytest.mark.parametrize("partition", ["aws", "aws-cn", "aws-us-gov"])
+def test_a_role_it_may_create_and_pass_counts_in_every_partition(partition):
+    """The placeholder for a role yet to be created was an `arn:aws:` one: in aws-cn and
+    aws-us-gov a grant on `role/*` never reached it."""
+    iam = f"arn:{partition}:iam::{ACCOUNT}"
+    grant = {
+        "Effect": "Allow",
+        "Action": [
+            "iam:CreateRole",
+            "iam:PassRole",
+            "lambda:CreateFunction",
+            "lambda:InvokeFunction",
+        ],
+        "Resource": "*",
+    }
+    attach = {"Effect": "Allow", "Action": "iam:AttachRolePolicy", "Resource": f"{iam}:role/*"}
+    dev = f"{iam}:user/dev"
+    acct = Account(account_id=ACCOUNT, principals={dev: perms(dev, grant, attach)})
+    found = {m.method: m.targets for m in escalation_methods(principal_arn=dev, account=acct)}
+    assert found["AttachRolePolicy"] == ("(any new role it creates)",)

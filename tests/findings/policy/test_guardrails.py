@@ -242,3 +242,30 @@ def test_odd_statements_never_block_what_they_may_not_block():
         [{**ROOT, "policies": [unreadable, deny_only]}],
     ):
         assert "CreateNewPolicyVersion" in methods(with_scps(account(CREATE_VERSION), *levels))
+
+
+def test_an_scp_resource_naming_the_principals_account_is_filled_in():
+    """`arn:aws:iam::${aws:PrincipalAccount}:role/Platform*` names the platform roles of the
+    account itself: a Deny of passing them blocks that, and nothing else."""
+    roles = {f"{IAM}:role/Platform-admin": account().principals[f"{IAM}:role/admin"]}
+    pass_role = [
+        allow("iam:PassRole"),
+        allow("lambda:CreateFunction"),
+        allow("lambda:InvokeFunction"),
+    ]
+    deny = scp(
+        "ProtectPlatform",
+        {
+            "Effect": "Deny",
+            "Action": "iam:PassRole",
+            "Resource": "arn:aws:iam::${aws:PrincipalAccount}:role/Platform*",
+        },
+    )
+    acct = with_scps(account(*pass_role, roles=roles), at(ROOT, deny))
+    (found,) = [
+        m
+        for m in escalation_methods(principal_arn=DEV, account=acct)
+        if m.method == "PassExistingRoleToNewLambdaThenInvoke"
+    ]
+    assert f"{IAM}:role/Platform-admin" not in found.targets
+    assert f"{IAM}:role/admin" in found.targets

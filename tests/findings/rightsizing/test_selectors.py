@@ -21,6 +21,7 @@ from findings.models.runs import CollectionRunQuerySet
 from findings.rightsizing.engine import AFFECTS_SHOWN
 from findings.rightsizing.selectors import group_members, rightsizing_rows, suggestion_for
 from findings.rightsizing.services import refresh_suggestions
+from tests.conftest import run_on_sqlite
 from tests.findings.detection.test_detect import (
     NOW,
     attach,
@@ -608,3 +609,29 @@ def test_a_group_policy_reads_only_the_recent_action_lists_of_other_members(
     [change] = suggestion["changes"]
     assert change["action"] == "keep"
     assert "31 members" in " ".join(suggestion["notes"])
+
+
+def test_the_members_of_groups_are_read_on_sqlite_too(tmp_path):
+    """`make run`'s SQLite has no JSON containment lookup: the CloudFormation download of a
+    group policy's change was a 500 there."""
+    found = run_on_sqlite(
+        """
+import json
+from django.utils import timezone
+from findings.collection.registry import add_account
+from findings.models import IamUser
+from findings.rightsizing.selectors import group_members
+
+account = add_account(account_id="111122223333", name="Production")
+for name, groups in [("ann", ["AllUsers"]), ("bob", ["AllUsers", "ops"]), ("cy", [])]:
+    IamUser.objects.create(
+        account=account, arn=f"arn:aws:iam::111122223333:user/{name}", name=name,
+        user_id=f"AIDA{name.upper()}", path="/", create_date=timezone.now(), groups=groups,
+        fingerprint="x", first_seen_at=timezone.now(), changed_at=timezone.now(),
+    )
+print(json.dumps(group_members(account=account, groups=["AllUsers", "ops"])))
+""",
+        tmp_path,
+    )
+    iam = "arn:aws:iam::111122223333:user"
+    assert found == {"AllUsers": [f"{iam}/ann", f"{iam}/bob"], "ops": [f"{iam}/bob"]}
