@@ -15,6 +15,7 @@ findings.policy.own_deny, and role trust policies are read in findings.policy.tr
 
 from __future__ import annotations
 
+import re
 from bisect import bisect_left
 from collections import deque
 from dataclasses import dataclass, field
@@ -234,6 +235,10 @@ class Account:
         return {}
 
     @cached_property
+    def _new_names(self) -> dict[tuple[str, str], tuple[str, ...]]:
+        return {}
+
+    @cached_property
     def _passable(self) -> dict[str, tuple[list[str], frozenset[str]]]:
         return {}
 
@@ -320,6 +325,19 @@ def more_privileged(*, target: EffectivePermissions | None, than: EffectivePermi
 
 
 def _risky(method: Method, perms: EffectivePermissions, target: str, account: Account) -> bool:
+    if target == account.unknown(method.target_kind) and not method.runs_as:
+        # A target yet to be created: any name the principal may create it under.
+        return any(
+            _risky_at(method, perms, target, account, resource=name)
+            for name in new_names(perms=perms, kind=method.target_kind, account=account)
+        )
+    return _risky_at(method, perms, target, account, resource=target)
+
+
+def _risky_at(
+    method: Method, perms: EffectivePermissions, target: str, account: Account, *, resource: str
+) -> bool:
+    """_risky for the target, the request made on `resource` (a new target's made-up name)."""
     if method.runs_as:
         # The action is on the service's existing resource (checked once, in _methods); the
         # target is a role the service is trusted to run as, known from its trust policy.
@@ -329,7 +347,7 @@ def _risky(method: Method, perms: EffectivePermissions, target: str, account: Ac
             and _usable_on_an_instance(account, target, method.runs_as)
             and account.more_privileged(target, perms)
         )
-    decision = perms.decide(action=method.target_action, resource=target)
+    decision = perms.decide(action=method.target_action, resource=resource)
     if not decision.allowed:
         return False
     request = escalation_request(method=method, partition=partition(arn=perms.principal_arn))
@@ -484,7 +502,7 @@ def _named_by_grants(
     if hits is None:  # every target (shared lists: read, never changed)
         return account.targets(kind) if new_too else account._sorted_known[kind]
     named = sorted(hits - {account.unknown(kind)})
-    if new_too and account.unknown(kind) in hits:
+    if new_too:  # under any name it may create: `_risky` tries them
         named.append(account.unknown(kind))
     return named
 
@@ -575,11 +593,47 @@ CREATE_ACTIONS = {
 def _may_create(perms: EffectivePermissions, method: Method, account: Account) -> bool:
     """Whether the principal may create a target of the method's kind (a role to pass, a
     group to join), which its grant would then reach."""
-    create = CREATE_ACTIONS.get(method.target_kind)
-    return (
-        create is not None
-        and perms.decide(action=create, resource=account.unknown(method.target_kind)).allowed
-    )
+    return bool(new_names(perms=perms, kind=method.target_kind, account=account))
+
+
+_NEW_NAME = "iamreview-new"
+# The marks of characters a pattern escapes (`${*}`) and of values not known here.
+_ESCAPED = re.compile("[\ue000-\ue004]")
+
+
+def new_names(*, perms: EffectivePermissions, kind: str, account: Account) -> tuple[str, ...]:
+    """ARNs the principal may create a new target of the kind under: the placeholder, and a
+    name made up from each pattern its create grant names (`role/app-*`: `role/app-iamreview-
+    new`), the delegated administrator's usual scope, which the placeholder never matched.
+    None: it may create none."""
+    key = (perms.principal_arn, kind)
+    known = account._new_names.get(key)
+    if known is not None:
+        return known
+    create = CREATE_ACTIONS.get(kind)
+    found: list[str] = []
+    if create is not None and perms.allows(action=create):
+        names = [account.unknown(kind)]
+        grants = perms.grant_patterns(action=create)
+        for pattern in grants[1] if grants else ():
+            name = _made_up(pattern, kind, account)
+            if name is not None and name not in names:
+                names.append(name)
+        found = [n for n in names if perms.decide(action=create, resource=n).allowed]
+    account._new_names[key] = tuple(found)
+    return account._new_names[key]
+
+
+def _made_up(pattern: str, kind: str, account: Account) -> str | None:
+    """A name in this account that the pattern names, its wildcards filled in; None when the
+    pattern is of another kind or account, or holds a character IAM escapes."""
+    parts = _in_account(pattern, account.account_id).split(":", 5)
+    if len(parts) != 6 or parts[4] != account.account_id or _ESCAPED.search(pattern):
+        return None
+    parts[1] = account.unknown(kind).split(":")[1] if WILDCARDS.search(parts[1]) else parts[1]
+    if parts[2] != "iam" or not parts[5].startswith(f"{kind}/"):
+        return None
+    return ":".join(parts).replace("*", _NEW_NAME).replace("?", "x")
 
 
 def escalation_methods(*, principal_arn: str, account: Account) -> list[Escalation]:

@@ -302,3 +302,28 @@ def test_a_role_it_may_create_and_pass_counts_in_every_partition(partition):
     acct = Account(account_id=ACCOUNT, principals={dev: perms(dev, grant, attach)})
     found = {m.method: m.targets for m in escalation_methods(principal_arn=dev, account=acct)}
     assert found["AttachRolePolicy"] == ("(any new role it creates)",)
+
+
+@pytest.mark.parametrize(
+    ("create", "use", "reported"),
+    [
+        (f"{IAM}:role/app-*", f"{IAM}:role/app-*", True),
+        ("arn:aws:iam::*:role/app/*", "arn:aws:iam::*:role/app/*", True),
+        (f"{IAM}:role/app-?", f"{IAM}:role/app-*", True),
+        (f"{IAM}:role/a-*", f"{IAM}:role/b-*", False),  # no one name fits both
+        (f"{IAM}:role/app-*", f"{IAM}:user/*", False),
+        ("arn:aws:iam::999988887777:role/app-*", f"{IAM}:role/app-*", False),  # elsewhere
+    ],
+)
+def test_a_role_it_may_create_only_under_a_name_pattern_is_a_target(create, use, reported):
+    """The delegated administrator's scope: CreateRole and AttachRolePolicy on role/app-*,
+    and no app-* role yet. It creates app-x, attaches an administrator's policy and assumes
+    it; the placeholder name matched no such pattern, so nothing was reported."""
+    grants = [
+        {"Effect": "Allow", "Action": "iam:CreateRole", "Resource": create},
+        {"Effect": "Allow", "Action": "iam:AttachRolePolicy", "Resource": use},
+    ]
+    dev = arn("user", "dev")
+    acct = Account(account_id=ACCOUNT, principals={dev: perms(dev, *grants)})
+    found = {m.method: m.targets for m in escalation_methods(principal_arn=dev, account=acct)}
+    assert (found.get("AttachRolePolicy") == ("(any new role it creates)",)) is reported
