@@ -283,11 +283,13 @@ def _store_scps(
     """Each listed account's SCP levels as read now; with a failed read, only the error (the
     levels last read stay in force). Returned: the accounts whose SCPs in force changed."""
     now = timezone.now()
-    changed = []
+    gone_ids = {account.pk for account in gone}
+    changed, written = [], []
     for account in [*accounts, *gone]:
-        if account in gone:
+        left = account.pk in gone_ids
+        if left:
             state, levels = ScpState.UNKNOWN, []
-        elif scps is None:
+        elif scps is None:  # a failed read: the SCPs stored stay as they are, with why
             state, levels = account.scp_state, account.scp_levels
         elif account.account_id == management:
             state, levels = ScpState.EXEMPT, []
@@ -297,35 +299,19 @@ def _store_scps(
             state, levels = ScpState.APPLIED, _levels(scps, account.account_id)
         else:  # listed, yet under no parent: not known where it sits
             state, levels = ScpState.UNKNOWN, []
-        error_now = "" if account in gone else error
-        if (state, levels, error_now) == (
-            account.scp_state,
-            account.scp_levels,
-            account.scp_error,
-        ):
-            continue  # no write: an unchanged organization changes no row
-        if scps is None and account not in gone:
-            # A failed read writes only why: the SCPs stored stay as they are.
-            AwsAccount.objects.filter(pk=account.pk).update(scp_error=error_now)
-            account.scp_error = error_now
-            continue
-        AwsAccount.objects.filter(pk=account.pk).update(
-            scp_state=state,
-            scp_levels=levels,
-            scp_error=error_now,
-            # When what is stored was read: kept while the SCPs stay the same.
-            **(
-                {}
-                if (state, levels) == (account.scp_state, account.scp_levels)
-                else {"scp_read_at": now}
-            ),
-        )
-        read_before = account.scp_read_at is not None
+        error_now = "" if left else error
         before = (account.scp_state, account.scp_levels, account.scp_levels_in_effect)
+        if (state, levels, error_now) == (*before[:2], account.scp_error):
+            continue  # no write: an unchanged organization changes no row
+        read_before = account.scp_read_at is not None
+        if (state, levels) != before[:2]:
+            account.scp_read_at = now  # when what is stored was read
         account.scp_state, account.scp_levels, account.scp_error = state, levels, error_now
-        if account.scp_levels_in_effect != before[2]:
-            changed.append(account)  # as now stored: detection reads the levels from it
-        if account.scp_levels_in_effect != before[2] and read_before:
+        written.append(account)
+        if account.scp_levels_in_effect == before[2]:
+            continue
+        changed.append(account)  # as now stored: detection reads the levels from it
+        if read_before:
             # A change of what applies (the first read is no change: nothing was known).
             record(
                 actor=None,
@@ -336,6 +322,10 @@ def _store_scps(
                 before=_scp_view(*before[:2]),
                 after=_scp_view(state, levels),
             )
+    # One statement for every changed row (the rows are locked by the caller).
+    AwsAccount.objects.bulk_update(
+        written, ["scp_state", "scp_levels", "scp_error", "scp_read_at"], batch_size=500
+    )
     return changed
 
 

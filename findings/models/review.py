@@ -80,18 +80,22 @@ def cascade_unless_signed_off(collector, field, sub_objs, using) -> None:
     scope is part of what was signed (PostgreSQL refuses to change it, migration 0034), even
     where none of its items is of that account: the deletion is refused as a protected one,
     which the admin explains instead of failing in the database."""
-    signed = list(
-        sub_objs.filter(reviewcycle__state=ReviewCycle.State.SIGNED_OFF).select_related(
-            "reviewcycle", "awsaccount"
-        )
+    _refuse_if_signed_off(
+        sub_objs.select_related("reviewcycle", "awsaccount"),
+        cycle="reviewcycle",
+        why="signed-off review cycle(s) have this account in their scope; the signed record "
+        "keeps it. Disable the account instead.",
     )
-    if signed:
-        raise models.ProtectedError(
-            f"{len(signed)} signed-off review cycle(s) have this account in their scope; "
-            "the signed record keeps it. Disable the account instead.",
-            signed,
-        )
     models.CASCADE(collector, field, sub_objs, using)
+
+
+def _refuse_if_signed_off(sub_objs: models.QuerySet, *, cycle: str, why: str) -> None:
+    """A deletion that would change rows of signed-off cycles is refused as a protected one
+    (one query, whatever the number of rows): the admin then says why, instead of a database
+    error from the triggers."""
+    signed = list(sub_objs.filter(**{f"{cycle}__state": ReviewCycle.State.SIGNED_OFF}))
+    if signed:
+        raise models.ProtectedError(f"{len(signed)} {why}", signed)
 
 
 class ReviewCycleScope(models.Model):
@@ -141,13 +145,12 @@ def clear_unless_signed_off(collector, field, sub_objs, using) -> None:
     signed-off cycle keeps who was asked, as a decision keeps who decided (PostgreSQL refuses
     to change it, migration 0031): the deletion is refused as a protected one, which the admin
     explains ("deactivate them instead") instead of failing in the database."""
-    signed = [item for item in sub_objs if item.cycle.state == ReviewCycle.State.SIGNED_OFF]
-    if signed:
-        raise models.ProtectedError(
-            f"{len(signed)} item(s) of signed-off review cycles were assigned to this person; "
-            "the signed record keeps who was asked. Deactivate the person instead.",
-            signed,
-        )
+    _refuse_if_signed_off(
+        sub_objs,
+        cycle="cycle",
+        why="item(s) of signed-off review cycles were assigned to this person; the signed "
+        "record keeps who was asked. Deactivate the person instead.",
+    )
     models.SET_NULL(collector, field, sub_objs, using)
 
 

@@ -92,16 +92,12 @@ class Guardrails:
             for _, found in level.policies:
                 for statement in found:
                     if statement.is_allow and _allows_resource(statement, resource, variables):
-                        remaining -= _covered(statement)
+                        remaining -= covered_actions(statement=statement)
                 if not remaining:
                     break
             if remaining:
                 return Verdict(False, f"not allowed by any SCP attached to the {level.label}")
         return ALLOWED
-
-
-def _covered(statement: Statement) -> frozenset[str]:
-    return covered_actions(statement=statement)
 
 
 def _variables(principal_arn: str) -> dict[str, str | None]:
@@ -165,7 +161,7 @@ def _denies(
     variables: Mapping[str, str | None],
     context: Mapping[str, str],
 ) -> bool:
-    if not wanted & _covered(statement):
+    if not wanted & covered_actions(statement=statement):
         return False
     if resource is None:
         # On some resource: only a Deny of every resource surely stops the request.
