@@ -85,6 +85,7 @@ REQUIRED_PERMISSION = {
     "GetFinding": "access-analyzer:GetFinding",
     "GetFindingV2": "access-analyzer:GetFinding",
     "ListAccounts": "organizations:ListAccounts",
+    "DescribeOrganization": "organizations:DescribeOrganization",
     "ListRoots": "organizations:ListRoots",
     "ListPolicies": "organizations:ListPolicies",
     "DescribePolicy": "organizations:DescribePolicy",

@@ -1,9 +1,11 @@
-"""AWS Organizations: which accounts exist, and the service control policies over them. Works
-only from the management account or a delegated administrator."""
+"""AWS Organizations: which accounts exist, and the service control policies over them (only
+from the management account or a delegated administrator); and, from any account, which
+organization it is in."""
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -12,6 +14,27 @@ from findings.aws.errors import AWS_EXCEPTIONS, ParseError, translate
 from findings.aws.records import OrgAccount, OrganizationScps, ScpLevel, ScpPolicy
 
 SCP = "SERVICE_CONTROL_POLICY"
+# AWS's pattern for an organization id.
+ORGANIZATION_ID = re.compile(r"o-[a-z0-9]{10,32}")
+
+
+def own_organization(org: Any) -> str | None:
+    """The id (o-...) of the organization the calling account is in, or None when it is in
+    none. One call, DescribeOrganization, which any member account may make."""
+    try:
+        response = org.describe_organization()
+    except AWS_EXCEPTIONS as exc:
+        error = translate(exc, operation="DescribeOrganization")
+        if error.code == "AWSOrganizationsNotInUseException":
+            return None
+        raise error from exc
+    organization_id = (response.get("Organization") or {}).get("Id")
+    if not isinstance(organization_id, str) or not ORGANIZATION_ID.fullmatch(organization_id):
+        raise ParseError(
+            f"DescribeOrganization answered no organization id ({organization_id!r:.60})",
+            field="Organization.Id",
+        )
+    return organization_id
 
 
 def list_organization_accounts(org: Any) -> tuple[OrgAccount, ...]:

@@ -21,6 +21,7 @@ from findings.aws.authorization_details import (
 )
 from findings.aws.credential_report import fetch_credential_report
 from findings.aws.errors import AwsError, ParseError
+from findings.aws.organizations import own_organization
 from findings.aws.records import PrincipalServiceAccess
 from findings.aws.service_last_accessed import fetch_service_last_accessed
 from findings.aws.session import (
@@ -143,10 +144,31 @@ def _collect_credential_report(run: CollectionRun, progress: Progress) -> Outcom
     return Outcome(counts=counts, data_generated_at=report.generated_at)
 
 
+def _organization_of(*, account: AwsAccount, session: Session) -> str:
+    """Which organization a hand-added account is in, as its own DescribeOrganization says:
+    stored, since it decides which organization analyzers cover the account's regions
+    (discovery records it for the accounts it lists, and is not asked again). Returns what the
+    run's counts show ("" for a discovered account); a failure (the role may not call it)
+    changes nothing."""
+    if account.origin != AwsAccount.Origin.MANUAL:
+        return ""
+    try:
+        found = own_organization(client(session, "organizations"))
+    except (AwsError, ParseError) as exc:
+        logger.info("DescribeOrganization for %s failed: %s", account, exc)
+        return f"unknown: {exc}"
+    organization = found or AwsAccount.NO_ORGANIZATION
+    if organization != account.organization_id:
+        AwsAccount.objects.filter(pk=account.pk).update(organization_id=organization)
+        account.organization_id = organization
+    return organization
+
+
 def _collect_authorization_details(run: CollectionRun, progress: Progress) -> Outcome:
     account = run.account
     progress(0, 3, "Reading users, groups, roles and policies (GetAccountAuthorizationDetails)")
-    iam = client(account_session(account=account, purpose="authorization-details"), "iam")
+    session = account_session(account=account, purpose="authorization-details")
+    iam = client(session, "iam")
     details = fetch_authorization_details(iam)
     check_owner(account=account, arns=detail_arns(details=details))
     wanted = attached_aws_managed_policy_arns(details)
@@ -166,6 +188,8 @@ def _collect_authorization_details(run: CollectionRun, progress: Progress) -> Ou
         )
         hold_run(run=run)
     counts["api_pages"] = details.pages + (1 if missing else 0)
+    if organization := _organization_of(account=account, session=session):
+        counts["organization"] = organization
     return Outcome(counts=counts)
 
 

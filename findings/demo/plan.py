@@ -170,6 +170,7 @@ COLLECTOR_ACTIONS = (
     "iam:GenerateCredentialReport", "iam:GetCredentialReport",
     "iam:GetAccountAuthorizationDetails",
     "iam:GenerateServiceLastAccessedDetails", "iam:GetServiceLastAccessedDetails",
+    "organizations:DescribeOrganization",
     "access-analyzer:ListAnalyzers", "access-analyzer:GetAnalyzer",
     "access-analyzer:ListFindings", "access-analyzer:GetFinding",
 )  # fmt: skip

@@ -227,14 +227,18 @@ WORKING_ANALYZER = ("ACTIVE", "CREATING")
 def _external_access_analyzers(account: AwsAccount) -> list[Analyzer]:
     """External-access analyzers for this account: its own, or an organization's.
 
-    An organization analyzer covers the accounts of its own organization only. Where discovery
-    recorded both organizations and they differ, it covers nothing here: with two
-    organizations registered, the other one's analyzer used to hide this region's gap. An
-    account added by hand has no recorded organization: any organization analyzer is taken to
-    cover it, as one whose organization is unknown is taken to cover every account.
+    An organization analyzer covers the accounts of its own organization only. Where both
+    organizations are known (from discovery, or from a hand-added account's own
+    DescribeOrganization) and they differ, it covers nothing here: with two organizations
+    registered, the other one's analyzer used to hide this region's gap. An account in no
+    organization is covered by none. Where this account's organization is not known yet (added
+    by hand, its role may not call DescribeOrganization), any organization analyzer is taken to
+    cover it, as one whose own organization is unknown is taken to cover every account.
     """
     theirs = Q(type="ORGANIZATION")
-    if account.organization_id:
+    if account.organization_id == AwsAccount.NO_ORGANIZATION:
+        theirs = Q(pk__in=[])
+    elif account.organization_id:
         theirs &= Q(account__organization_id__in=["", account.organization_id])
     return list(
         Analyzer.objects.filter(gone_at=None, type__in=["ACCOUNT", "ORGANIZATION"])

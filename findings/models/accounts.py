@@ -28,6 +28,9 @@ class AwsAccount(models.Model):
         MANUAL = "manual", "Added by hand"
         ORGANIZATIONS = "organizations", "Discovered in AWS Organizations"
 
+    # organization_id of an account that AWS says is in no organization (ids are o-...).
+    NO_ORGANIZATION = "none"
+
     account_id = models.CharField(max_length=12, unique=True, validators=[account_id_validator])
     name = models.CharField(max_length=200)
     role_arn = models.CharField(
@@ -60,8 +63,10 @@ class AwsAccount(models.Model):
         max_length=30, blank=True, help_text="State in AWS Organizations (ACTIVE, SUSPENDED, ...)."
     )
     org_joined_at = models.DateTimeField(null=True, blank=True)
-    # The organization that listed it (o-...): discovery of one organization marks only its
-    # own former accounts as no longer listed, never another organization's.
+    # The organization it is in (o-...): the one that listed it, or, for an account added by
+    # hand, the one its own DescribeOrganization names (NO_ORGANIZATION: in none); "" unknown.
+    # Discovery of one organization marks only its own former accounts as no longer listed,
+    # never another organization's; an organization analyzer covers its own accounts only.
     organization_id = models.CharField(max_length=40, blank=True)
     # The organization's service control policies over the account, as discovery last read
     # them: its levels root first, each with the SCPs attached there (name and document).
@@ -79,6 +84,10 @@ class AwsAccount(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.account_id})"
+
+    @property
+    def in_no_organization(self) -> bool:
+        return self.organization_id == self.NO_ORGANIZATION
 
     def clean(self) -> None:
         """The role to assume must be in this account: a role reads its own account's IAM, so

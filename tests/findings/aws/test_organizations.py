@@ -5,8 +5,8 @@ import pytest
 from botocore.stub import Stubber
 from moto import mock_aws
 
-from findings.aws.errors import AwsError
-from findings.aws.organizations import list_organization_accounts
+from findings.aws.errors import AwsError, ParseError
+from findings.aws.organizations import list_organization_accounts, own_organization
 from findings.aws.session import client
 
 JOINED = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
@@ -108,3 +108,60 @@ def test_listing_from_a_member_account_is_access_denied(stubbed_org):
     with pytest.raises(AwsError) as raised:
         list_organization_accounts(org)
     assert "lacks organizations:ListAccounts" in raised.value.readable()
+
+
+# --- Which organization the calling account is in (DescribeOrganization) --------------------
+
+
+def organization_answer(organization_id: str) -> dict:
+    return {
+        "Organization": {
+            "Id": organization_id,
+            "Arn": f"arn:aws:organizations::111122223333:organization/{organization_id}",
+            "FeatureSet": "ALL",
+            "MasterAccountId": "111122223333",
+        }
+    }
+
+
+def test_the_organization_an_account_is_in_is_its_describe_organization_id(stubbed_org):
+    org, stubber = stubbed_org
+    stubber.add_response("describe_organization", organization_answer("o-a1b2c3d4e5"), {})
+
+    assert own_organization(org) == "o-a1b2c3d4e5"
+
+
+def test_an_account_in_no_organization_is_none_not_an_error(stubbed_org):
+    org, stubber = stubbed_org
+    stubber.add_client_error(
+        "describe_organization", "AWSOrganizationsNotInUseException", "not a member", 400
+    )
+
+    assert own_organization(org) is None
+
+
+def test_a_denied_describe_organization_names_the_permission(stubbed_org):
+    org, stubber = stubbed_org
+    stubber.add_client_error("describe_organization", "AccessDeniedException", "denied", 403)
+
+    with pytest.raises(AwsError) as raised:
+        own_organization(org)
+
+    assert "organizations:DescribeOrganization" in str(raised.value)
+
+
+@pytest.mark.parametrize("odd", ["", "o-", "O-A1B2C3D4E5", "o-a1b2c3d4e5\x00", "x" * 500])
+def test_an_answer_without_an_organization_id_is_a_parse_error(stubbed_org, odd):
+    org, stubber = stubbed_org
+    stubber.add_response("describe_organization", organization_answer(odd), {})
+
+    with pytest.raises(ParseError):
+        own_organization(org)
+
+
+@mock_aws
+def test_the_management_account_is_in_its_own_organization():
+    management = client(boto3.Session(), "organizations")
+    organization_id = management.create_organization(FeatureSet="ALL")["Organization"]["Id"]
+
+    assert own_organization(management) == organization_id

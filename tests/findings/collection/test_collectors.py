@@ -7,6 +7,7 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 from django.db import transaction
+from django.urls import reverse
 from moto import mock_aws
 from moto.core import set_initial_no_auth_action_count
 from moto.iam.models import AccessKeyLastUsed, iam_backends
@@ -26,6 +27,7 @@ from findings.collection.store import (
 from findings.models import (
     AccessAnalyzerFinding,
     Analyzer,
+    AwsAccount,
     CollectionRun,
     CredentialReport,
     CredentialReportEntry,
@@ -528,6 +530,60 @@ def test_authorization_details_over_a_thousand_roles_follow_the_marker():
     assert trust.values("document").distinct().count() == 1
 
 
+# --- Which organization an account added by hand is in (moto; Stubber for a denial) ------------
+
+
+def organization_id_in_moto() -> str:
+    return boto3.client("organizations").describe_organization()["Organization"]["Id"]
+
+
+def test_an_account_added_by_hand_learns_its_organization_from_its_own_role(aws):
+    (member,) = organization(1)
+    in_organization = register(member)
+    standalone = register("210987654321")
+
+    for account in (in_organization, standalone):
+        assert collect(account, Source.AUTHORIZATION_DETAILS).status == "succeeded"
+
+    in_organization.refresh_from_db()
+    standalone.refresh_from_db()
+    assert in_organization.organization_id == organization_id_in_moto()
+    assert standalone.organization_id == AwsAccount.NO_ORGANIZATION
+    assert standalone.in_no_organization
+    run = CollectionRun.objects.get(account=standalone)
+    assert run.counts["organization"] == "none"
+
+
+def test_a_discovered_account_is_not_asked_which_organization_it_is_in(aws, stubbed_boto3_clients):
+    org = stubbed_boto3_clients("organizations")  # no answer queued: a call would fail
+    account = register("210987654321", origin=AwsAccount.Origin.ORGANIZATIONS)
+    AwsAccount.objects.filter(pk=account.pk).update(organization_id="o-discovered1")
+
+    run = collect(account, Source.AUTHORIZATION_DETAILS)
+
+    assert run.status == "succeeded" and "organization" not in run.counts
+    assert AwsAccount.objects.get(pk=account.pk).organization_id == "o-discovered1"
+    org.assert_no_pending_responses()
+
+
+@pytest.mark.parametrize("known", ["", "o-a1b2c3d4e5"])
+def test_a_denied_describe_organization_keeps_what_was_known_and_the_run_succeeds(
+    aws, stubbed_boto3_clients, known
+):
+    org = stubbed_boto3_clients("organizations")
+    org.add_client_error("describe_organization", "AccessDeniedException", "denied", 403)
+    account = register("210987654321")
+    AwsAccount.objects.filter(pk=account.pk).update(organization_id=known)
+
+    run = collect(account, Source.AUTHORIZATION_DETAILS)
+
+    assert run.status == "succeeded" and not run.error
+    assert run.counts["organization"].startswith("unknown: Access denied")
+    assert "organizations:DescribeOrganization" in run.counts["organization"]
+    assert AwsAccount.objects.get(pk=account.pk).organization_id == known
+    org.assert_no_pending_responses()
+
+
 # --- Access Analyzer (Stubber) ------------------------------------------------------------------
 
 MEMBER = "111122223333"
@@ -988,3 +1044,23 @@ def test_service_last_accessed_collection_reads_the_stored_principals(aws, stubb
     row = ServiceLastAccessed.objects.get(account=account)
     assert (row.principal_arn, row.service_namespace) == (alice, "s3")
     stubber.assert_no_pending_responses()
+
+
+@pytest.mark.parametrize(
+    ("organization_id", "shown"),
+    [
+        ("", "Not known yet: collecting users, roles and policies asks the account"),
+        ("o-a1b2c3d4e5", "In o-a1b2c3d4e5, as the account itself says"),
+        (AwsAccount.NO_ORGANIZATION, "In no organization, as the account itself says"),
+    ],
+)
+def test_the_account_page_says_which_organization_a_hand_added_account_is_in(
+    client, reviewer, organization_id, shown
+):
+    account = register("210987654321")
+    AwsAccount.objects.filter(pk=account.pk).update(organization_id=organization_id)
+    client.force_login(reviewer)
+
+    page = client.get(reverse("aws_account", args=[account.pk])).content.decode()
+
+    assert shown in page

@@ -8,7 +8,7 @@ import pytest
 
 from findings.detection.checks import CHECKS, CHECKS_BY_ID, Evidence, Principal, Thresholds
 from findings.detection.detect import detect_account
-from findings.models import CredentialReportEntry, IamRole, ServiceLastAccessed, Source
+from findings.models import AwsAccount, CredentialReportEntry, IamRole, ServiceLastAccessed, Source
 from tests.findings.detection.test_detect import (
     ADMIN_POLICY,
     NOW,
@@ -600,6 +600,20 @@ def test_organization_analyzer_covers_its_own_or_an_unknown_organization(product
     detect_account(account=production, now=NOW)
 
     assert not findings_of(production, "access-analyzer-missing").exists()
+
+
+def test_no_organization_analyzer_covers_an_account_in_no_organization(production):
+    """A standalone account added by hand: another account's organization analyzer, whose
+    organization is not known, was taken to cover it and hid the gap."""
+    in_organization(production, AwsAccount.NO_ORGANIZATION)
+    management = make_account("999988887777", "Management")
+    analyzer(production, "us-east-1")
+    analyzer(management, "eu-west-1", kind="ORGANIZATION")
+
+    detect_account(account=production, now=NOW)
+
+    missing = findings_of(production, "access-analyzer-missing").get()
+    assert missing.evidence["region"] == "eu-west-1"
 
 
 def test_region_with_only_an_unused_access_analyzer_is_not_covered(production):
