@@ -11,6 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
+from django.core.exceptions import EmptyResultSet
 from django.db.models import Model, Q
 
 from findings.models import AwsAccount, PolicyDocument
@@ -189,9 +190,12 @@ def _sync_by_copy(
     quoted = ", ".join(f'"{c}"' for c in columns)
     keys = ", ".join(f'"{c}"' for c in key_columns)
     same_key = " AND ".join(f's."{c}" = t."{c}"' for c in key_columns)
-    present = (
-        model.objects.filter(scope, account=account, gone_at=None).values("id").query
-    ).sql_with_params()
+    try:
+        present = (
+            model.objects.filter(scope, account=account, gone_at=None).values("id").query
+        ).sql_with_params()
+    except EmptyResultSet:  # a scope that speaks for no stored row: nothing can go
+        present = None
     counts = SyncCounts()
     with staging_table(model=model, fields=fields, name=stage) as cursor:
         if rows:
@@ -211,14 +215,15 @@ def _sync_by_copy(
             counts.created = sum(written)
             counts.updated = len(written) - counts.created
             counts.unchanged = len(rows) - len(written)
-        sql, params = present
-        cursor.execute(
-            f"UPDATE {table} AS t SET gone_at = %s, last_seen_at = %s, changed_at = %s"  # noqa: S608
-            f" WHERE t.id IN ({sql})"
-            f" AND NOT EXISTS (SELECT 1 FROM {stage} s WHERE {same_key})",
-            [now, previous_seen_at, now, *params],
-        )
-        counts.gone = cursor.rowcount
+        if present is not None:
+            sql, params = present
+            cursor.execute(
+                f"UPDATE {table} AS t SET gone_at = %s, last_seen_at = %s, changed_at = %s"  # noqa: S608
+                f" WHERE t.id IN ({sql})"
+                f" AND NOT EXISTS (SELECT 1 FROM {stage} s WHERE {same_key})",
+                [now, previous_seen_at, now, *params],
+            )
+            counts.gone = cursor.rowcount
     return counts
 
 

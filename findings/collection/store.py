@@ -11,6 +11,12 @@ from datetime import datetime, timedelta
 from django.db.models import Q
 from django.utils import timezone
 
+from findings.aws.access_analyzer import (
+    ANALYZER_STATUSES_WITHOUT_FINDINGS,
+    FINDING_TYPES_OF_KIND,
+    KIND_OF_FINDING_TYPE,
+    analyzer_kind,
+)
 from findings.aws.records import (
     ROOT_USER,
     AccessAnalyzerSnapshot,
@@ -530,7 +536,10 @@ def store_access_analyzer(
     now: datetime,
     previous_seen_at: datetime | None,
 ) -> dict:
-    """Store analyzers and findings of the regions read (None: a file, with no region)."""
+    """Store analyzers and findings of the regions read (None: a file, with no region).
+
+    A stored finding absent from what was read is marked gone (resolved) only where the read
+    speaks for it (`_findings_read`)."""
     region_scope = {"region__in": regions} if regions is not None else {"region": ""}
     analyzers = None
     if regions is not None:  # a file names no analyzers: keep the ones collected live
@@ -586,7 +595,7 @@ def store_access_analyzer(
         records=records,
         now=now,
         previous_seen_at=previous_seen_at,
-        scope=region_scope,
+        scope=_findings_read(snapshot=snapshot, regions=regions),
     )
     counts = {
         "analyzers": len(snapshot.analyzers),
@@ -598,3 +607,29 @@ def store_access_analyzer(
     if snapshot.region_errors:
         counts["region_errors"] = len(snapshot.region_errors)
     return counts
+
+
+def _findings_read(*, snapshot: AccessAnalyzerSnapshot, regions: list[str] | None) -> Q:
+    """The stored findings whose absence from `snapshot` means AWS no longer reports them.
+
+    Live: those of each analyzer whose findings were listed. An analyzer CREATING or FAILED
+    lists nothing: its findings are unknown, not resolved, and stay as they were. One no
+    longer listed (deleted) leaves its findings unknown too, until an analyzer of the same
+    kind is read in its region: that one reports, under ids of its own, what is still there.
+
+    A file is one analyzer's listing (`list-findings-v2 --analyzer-arn`), and names no analyzer:
+    it speaks for the stored file findings of the kinds it holds (external, internal or unused
+    access), so an unused-access analyzer's file leaves the external-access file's findings be.
+    """
+    if regions is None:
+        kinds = {KIND_OF_FINDING_TYPE.get(f.finding_type) for f in snapshot.findings}
+        types = [t for kind in sorted(kinds - {None}) for t in FINDING_TYPES_OF_KIND[kind]]
+        return Q(region="", finding_type__in=types)
+    read = [a for a in snapshot.analyzers if a.status not in ANALYZER_STATUSES_WITHOUT_FINDINGS]
+    listed = [a.arn for a in snapshot.analyzers]
+    scope = Q(analyzer_arn__in=[a.arn for a in read])
+    for region, kind in sorted({(a.region, analyzer_kind(analyzer_type=a.type)) for a in read}):
+        scope |= Q(region=region, finding_type__in=FINDING_TYPES_OF_KIND[kind]) & ~Q(
+            analyzer_arn__in=listed
+        )
+    return Q(region__in=regions) & scope

@@ -10,7 +10,7 @@ from botocore.stub import Stubber
 from findings.collection.collectors import run_collection
 from findings.collection.registry import add_account
 from findings.collection.runs import claim_run
-from findings.models import AccessAnalyzerFinding, CollectionRun, Source
+from findings.models import AccessAnalyzerFinding, CollectionRun, Finding, Source
 
 pytestmark = pytest.mark.django_db
 
@@ -150,3 +150,91 @@ def test_only_an_updated_finding_is_read_again_and_a_deleted_one_goes_alone(acce
     # Gone from AWS: our copy is kept, with its details, and marked gone.
     assert after["f-partner-drop"]["gone_at"] is not None
     assert after["f-partner-drop"]["details"] == details("*")
+
+
+# --- An analyzer that lists nothing: its findings are unknown, not resolved --------------------
+
+
+def stub_analyzers(stubber, analyzers: list[dict], findings: dict[str, list[dict]]) -> None:
+    """One collection: these analyzers, and ListFindingsV2 (then GetFindingV2, public) of those
+    in `findings` only."""
+    stubber.add_response("list_analyzers", {"analyzers": analyzers}, {})
+    for item in analyzers:
+        stubber.add_response("get_analyzer", {"analyzer": item}, {"analyzerName": item["name"]})
+    for item in analyzers:
+        if item["arn"] not in findings:
+            continue
+        listed = findings[item["arn"]]
+        stubber.add_response("list_findings_v2", {"findings": listed}, {"analyzerArn": item["arn"]})
+        for summary_ in listed:
+            params = {"analyzerArn": item["arn"], "id": summary_["id"]}
+            body = {**summary_, "findingDetails": details("*")}
+            stubber.add_response("get_finding_v2", body, params)
+
+
+def external_analyzer(name: str, status: str = "ACTIVE") -> dict:
+    return {
+        "arn": f"arn:aws:access-analyzer:us-east-1:{HUB}:analyzer/{name}",
+        "name": name,
+        "type": "ACCOUNT",
+        "status": status,
+        "createdAt": UPDATED,
+    }
+
+
+def open_public_buckets(account) -> list[str]:
+    return sorted(
+        Finding.objects.filter(
+            account=account, check_id="access-analyzer:ExternalAccess", status="open"
+        ).values_list("resource_arn", flat=True)
+    )
+
+
+@pytest.mark.parametrize("status", ["FAILED", "CREATING"])
+def test_an_analyzer_that_lists_nothing_leaves_its_findings_open(accessanalyzer, status):
+    """It failed (trusted access turned off) or is being made again: AWS said nothing about
+    the buckets. Its findings were resolved, and a 'remediate' decision verified as fixed."""
+    account = add_account(account_id=HUB, name="Hub", regions=["us-east-1"])
+    analyzer = external_analyzer("external")
+    stub_analyzers(accessanalyzer, [analyzer], {analyzer["arn"]: [summary("acme-public")]})
+    assert collect(account).status == "succeeded"
+    assert open_public_buckets(account) == ["arn:aws:s3:::acme-public"]
+
+    stub_analyzers(accessanalyzer, [{**analyzer, "status": status}], {})
+    run = collect(account)
+
+    accessanalyzer.assert_no_pending_responses()
+    assert run.status == "succeeded" and run.counts["gone"] == 0
+    assert AccessAnalyzerFinding.objects.get(account=account).gone_at is None
+    assert open_public_buckets(account) == ["arn:aws:s3:::acme-public"]
+    # A failed analyzer is a gap in the region, reported beside it (one being made is not).
+    assert Finding.objects.filter(
+        account=account, check_id="access-analyzer-missing", status="open"
+    ).exists() == (status == "FAILED")
+
+
+def test_a_deleted_analyzers_findings_go_once_a_new_analyzer_of_its_kind_is_read(
+    accessanalyzer,
+):
+    account = add_account(account_id=HUB, name="Hub", regions=["us-east-1"])
+    old = external_analyzer("external")
+    buckets = [summary("acme-public"), summary("acme-logs")]
+    stub_analyzers(accessanalyzer, [old], {old["arn"]: buckets})
+    assert collect(account).status == "succeeded"
+
+    # Deleted: nothing is known of the buckets, and an unused-access analyzer says nothing
+    # about external access.
+    unused = {**external_analyzer("unused"), "type": "ACCOUNT_UNUSED_ACCESS"}
+    stub_analyzers(accessanalyzer, [unused], {unused["arn"]: []})
+    assert collect(account).counts["gone"] == 0
+    assert len(open_public_buckets(account)) == 2
+
+    # A new external-access analyzer reports, under its own id, the bucket still public.
+    new = external_analyzer("external-2")
+    still = {**summary("acme-public"), "id": "f-new-acme-public"}
+    stub_analyzers(accessanalyzer, [unused, new], {unused["arn"]: [], new["arn"]: [still]})
+    run = collect(account)
+
+    accessanalyzer.assert_no_pending_responses()
+    assert run.counts["gone"] == 2
+    assert open_public_buckets(account) == ["arn:aws:s3:::acme-public"]

@@ -15,6 +15,7 @@ from findings.models import (
     CollectionRun,
     CredentialReport,
     CredentialReportEntry,
+    Finding,
     IamRole,
     IamUser,
     PolicyAttachment,
@@ -304,6 +305,50 @@ def test_importing_access_analyzer_findings_stores_them_without_region(productio
     assert bucket.status_history == [
         {"status": "ACTIVE", "seen_at": bucket.first_seen_at.isoformat()}
     ]
+
+
+def findings_file(*, kinds: set[str]) -> bytes:
+    """The sample listing cut to some finding types, as one analyzer of that kind lists."""
+    data = json.loads(sample("access-analyzer-list-findings-v2.json"))
+    data["findings"] = [f for f in data["findings"] if f["findingType"] in kinds]
+    return json.dumps(data).encode()
+
+
+def open_checks(account) -> set[str]:
+    return set(
+        Finding.objects.filter(
+            account=account, status="open", check_id__startswith="access-"
+        ).values_list("check_id", flat=True)
+    )
+
+
+def test_a_second_analyzers_file_leaves_the_first_ones_findings_open(production):
+    """One file per analyzer (list-findings-v2 --analyzer-arn): the unused-access analyzer's
+    file resolved every finding of the external-access analyzer's file."""
+    external = findings_file(kinds={"ExternalAccess"})
+    unused = findings_file(kinds={"UnusedPermission", "UnusedIAMUserAccessKey"})
+    import_file(account=production, kind="access-analyzer-findings", data=external)
+    import_file(account=production, kind="access-analyzer-findings", data=unused)
+
+    assert open_checks(production) == {
+        "access-analyzer:ExternalAccess",
+        "access-analyzer:UnusedPermission",
+        "access-analyzer:UnusedIAMUserAccessKey",
+    }
+    assert not AccessAnalyzerFinding.objects.filter(gone_at__isnull=False).exists()
+
+    # The external-access analyzer's next file no longer lists the bucket: that one goes.
+    import_file(
+        account=production,
+        kind="access-analyzer-findings",
+        data=json.dumps({"findings": []}).encode(),
+    )
+    assert len(open_checks(production)) == 3  # an empty file speaks for no analyzer
+    data = json.loads(external)
+    data["findings"][0].update(id="another-finding", resource="arn:aws:s3:::other-bucket")
+    import_file(account=production, kind="access-analyzer-findings", data=json.dumps(data).encode())
+    gone = AccessAnalyzerFinding.objects.filter(gone_at__isnull=False)
+    assert [f.resource for f in gone] == ["arn:aws:s3:::acme-public-assets"]
 
 
 def test_a_findings_file_missing_a_field_is_rejected_naming_it(production):
