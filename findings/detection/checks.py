@@ -138,16 +138,22 @@ def password_unused(*, ev: Evidence, t: Thresholds) -> Iterator[Detected]:
     for entry in ev.credential_entries:
         if _is_root(entry) or not entry.password_enabled:
             continue
-        created_days = _days_ago(entry.user_creation_time, ev.now)
-        changed_days = _days_ago(entry.password_last_changed, ev.now)
-        if changed_days is not None and changed_days < t.grace_days:
-            continue  # a password set in the grace period has not had a chance to be used
-        used_days = _days_ago(entry.password_last_used, ev.now)
-        if used_days is not None:
-            if used_days <= t.unused_credential_days:
+        used, changed = entry.password_last_used, entry.password_last_changed
+        # A password counts from its last use, or, never used since it was set (a reset after
+        # the last use included), from when it was set, as a key counts from its creation:
+        # a password set last week on a user made last year has not had the time to be used.
+        if used is not None and (changed is None or used >= changed):
+            if _days_ago(used, ev.now) <= t.unused_credential_days:
                 continue
-            why = f"last used {_day(entry.password_last_used)}"
+            why = f"last used {_day(used)}"
+        elif changed is not None:
+            if _days_ago(changed, ev.now) <= max(t.unused_credential_days, t.grace_days):
+                continue
+            why = f"not used since it was set {_day(changed)}" + (
+                f" (last used {_day(used)}, before that)" if used else ""
+            )
         else:
+            created_days = _days_ago(entry.user_creation_time, ev.now)
             if created_days <= max(t.unused_credential_days, t.grace_days):
                 continue
             why = f"never used; the user was created {_day(entry.user_creation_time)}"
@@ -313,7 +319,10 @@ def inactive_user(*, ev: Evidence, t: Thresholds) -> Iterator[Detected]:
             continue
         deactivated = _deactivated_key_uses(entry)
         last_uses = [c.last_used for c in credentials if c.last_used] + list(deactivated.values())
-        never_used_since = [c.made for c in credentials if not c.last_used and c.made]
+        # Never used since it was made: a password reset after its last use is a new one.
+        never_used_since = [
+            c.made for c in credentials if c.made and (not c.last_used or c.made > c.last_used)
+        ]
         if any(
             _days_ago(when, ev.now) <= t.inactive_user_days for when in last_uses + never_used_since
         ):

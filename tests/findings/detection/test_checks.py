@@ -179,20 +179,50 @@ def test_password_last_used_around_the_45_day_threshold(used_days, is_finding):
 
 
 @pytest.mark.parametrize(("created_days", "is_finding"), [(45, False), (46, True)])
-def test_password_never_used_counts_from_the_users_creation(created_days, is_finding):
-    fields = console_password(used_days=None, changed_days=created_days)
+def test_password_never_used_with_no_date_set_counts_from_the_users_creation(
+    created_days, is_finding
+):
+    fields = console_password(used_days=None) | {
+        "password_last_changed": None,
+        "password_last_changed_reason": "N/A",
+    }
     ev = evidence(entries=[entry(user_creation_time=days_ago(created_days), **fields)])
     found = run("password-unused", ev)
     assert bool(found) is is_finding
     if found:
         assert found[0].evidence["password_last_used_reason"] == "no_information"
-        assert "never used" in found[0].evidence["why"]
+        assert "never used; the user was created" in found[0].evidence["why"]
 
 
-@pytest.mark.parametrize(("changed_days", "is_finding"), [(5, False), (13, False), (14, True)])
-def test_password_set_in_the_grace_period_is_not_unused_yet(changed_days, is_finding):
-    ev = evidence(entries=[entry(**console_password(used_days=100, changed_days=changed_days))])
-    assert bool(run("password-unused", ev)) is is_finding
+@pytest.mark.parametrize(("set_days", "is_finding"), [(20, False), (45, False), (46, True)])
+def test_password_never_used_counts_from_when_it_was_set_not_the_users_creation(
+    set_days, is_finding
+):
+    """A user made 400 days ago given a password 20 days ago: the password is 20 days old."""
+    fields = console_password(used_days=None, changed_days=set_days)
+    ev = evidence(entries=[entry(user_creation_time=days_ago(400), **fields)])
+    found = run("password-unused", ev)
+    assert bool(found) is is_finding
+    if found:
+        assert (
+            found[0].evidence["why"] == f"not used since it was set {days_ago(set_days):%Y-%m-%d}"
+        )
+
+
+@pytest.mark.parametrize(("changed_days", "is_finding"), [(5, False), (45, False), (46, True)])
+def test_password_reset_after_its_last_use_counts_from_the_reset(changed_days, is_finding):
+    ev = evidence(entries=[entry(**console_password(used_days=300, changed_days=changed_days))])
+    found = run("password-unused", ev)
+    assert bool(found) is is_finding
+    if found:
+        assert "(last used " in found[0].evidence["why"]
+    assert bool(run("inactive-user", ev)) is False  # a fresh password is a sign of life
+
+
+def test_password_changed_before_its_last_use_counts_from_the_use():
+    ev = evidence(entries=[entry(**console_password(used_days=60, changed_days=100))])
+    (found,) = run("password-unused", ev)
+    assert found.evidence["why"].startswith("last used ")
 
 
 def test_user_without_console_password_has_no_password_finding():
