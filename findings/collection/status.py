@@ -15,7 +15,7 @@ ACCOUNT_RECENT_RUNS = 20
 CHANGE_SUFFIXES = ("created", "updated", "gone", "unchanged")
 # Postgres (jsonb) keeps no key order: name what was seen in the order people read it.
 SEEN_ORDER = ["rows", "users", "groups", "roles", "policies", "principals", "services"]
-NOT_SHOWN = ("documents", "api_pages", "unread_more")
+NOT_SHOWN = ("documents", "api_pages", "unread_more", "no_document_total")
 
 
 def counts_summary(*, counts: dict) -> str:
@@ -49,6 +49,17 @@ def counts_summary(*, counts: dict) -> str:
         parts.append(
             f"no {listed} in the file: the stored ones kept as they were (to record that "
             "none are left, import it as a complete snapshot)"
+        )
+    unknown = counts.get("no_document")
+    total = counts.get("no_document_total")
+    if isinstance(unknown, list) and unknown and isinstance(total, int):
+        named = ", ".join(str(arn) for arn in unknown)
+        more = f" and {total - len(unknown)} more" if total > len(unknown) else ""
+        parts.append(
+            f"{total} attached managed {'policy has' if total == 1 else 'policies have'} no "
+            f"document, in the file or from an earlier collection ({named}{more}): what "
+            f"{'it grants' if total == 1 else 'they grant'} is not judged. Export without "
+            "--filter (or add AWSManagedPolicy), or collect the account live"
         )
     return "; ".join(parts)
 

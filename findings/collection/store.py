@@ -223,6 +223,15 @@ def store_authorization_details(
         managed_documents[arn] = document
         if document_id is not None:
             stored_document_ids[sha] = document_id
+    # Neither in the file nor stored (output made with `--filter` and no AWSManagedPolicy):
+    # AdministratorAccess is still judged, as its document is a fixed fact; any other is named.
+    fixed = {
+        arn: document
+        for arn in wanted_aws
+        if managed_documents.get(arn) is None and (document := fixed_aws_document(arn=arn))
+    }
+    managed_documents.update(fixed)
+    unknown = sorted(arn for arn in wanted_aws if managed_documents.get(arn) is None)
 
     attachments = []
     for kind_of, principals in (
@@ -279,6 +288,7 @@ def store_authorization_details(
         for policy in principal.inline_policies
     ]
     all_documents += [r.assume_role_policy for r in details.roles if r.assume_role_policy]
+    all_documents += fixed.values()
     document_ids = {**stored_document_ids, **intern_documents(documents=all_documents, now=now)}
     for values in attachments:
         values["document_id"] = document_ids.get(values["document_sha256"])
@@ -336,7 +346,30 @@ def store_authorization_details(
     counts.update(attached.as_dict("attachments_"))
     if kept := _kept_types(account=account, unlisted=unlisted):
         counts["not_in_file"] = kept
+    if unknown:
+        counts["no_document"] = unknown[:NO_DOCUMENT_LISTED]
+        counts["no_document_total"] = len(unknown)
     return counts
+
+
+# Policies named in a run's counts whose document is unknown (the rest are counted).
+NO_DOCUMENT_LISTED = 5
+# AWS-managed policies whose document is a fixed fact, by the part of the ARN after the
+# partition: AdministratorAccess has allowed every action on every resource, and only that.
+FIXED_AWS_MANAGED_DOCUMENTS = {
+    ":iam::aws:policy/AdministratorAccess": {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}],
+    },
+}
+
+
+def fixed_aws_document(*, arn: str) -> dict | None:
+    """The document of an AWS-managed policy that never changes, in any partition."""
+    partition, _, rest = arn.partition(":iam::")
+    if not partition.startswith("arn:aws"):
+        return None
+    return FIXED_AWS_MANAGED_DOCUMENTS.get(f":iam::{rest}")
 
 
 def _kept_types(*, account: AwsAccount, unlisted: frozenset[str]) -> list[str]:

@@ -57,3 +57,10 @@ class Command(BaseCommand):
                 f"Kept as stored, none in the file: {', '.join(kept)} (--complete records "
                 "that the account has none left)"
             )
+        if unknown := run.counts.get("no_document"):
+            total = run.counts.get("no_document_total", len(unknown))
+            self.stderr.write(
+                f"{total} attached managed policies have no document, so what they grant is "
+                f"not judged: {', '.join(unknown)}{' ...' if total > len(unknown) else ''} "
+                "(export without --filter, or add AWSManagedPolicy)"
+            )

@@ -9,6 +9,8 @@ import pytest
 from findings.collection.imports import ImportRejected, import_file
 from findings.collection.registry import add_account
 from findings.collection.runs import claim_run
+from findings.collection.status import counts_summary
+from findings.collection.store import fixed_aws_document
 from findings.models import (
     AccessAnalyzerFinding,
     AuditEntry,
@@ -397,6 +399,90 @@ def test_importing_authorization_details_stores_principals_and_policy_history(pr
         (True, "s3:GetObject"),
     ]
     assert history[0].last_seen_at == first.finished_at
+
+
+# --- AWS-managed policies the file does not hold ------------------------------------------------
+
+
+def with_attached(*arns: str) -> bytes:
+    """The file as `--filter User Role Group LocalManagedPolicy` writes it: alice has AWS's
+    policies attached, and their documents are not in it."""
+    document = json.loads(gaad_file(ALLOW_S3))
+    document["UserDetailList"][0]["AttachedManagedPolicies"] = [
+        {"PolicyName": arn.rsplit("/", 1)[-1], "PolicyArn": arn} for arn in arns
+    ]
+    return json.dumps(document).encode()
+
+
+def test_administrator_access_is_judged_without_its_document_in_the_file(production):
+    """It gave no finding at all: the attachment was stored with no document."""
+    run = import_file(
+        account=production,
+        kind="authorization-details",
+        data=with_attached("arn:aws:iam::aws:policy/AdministratorAccess"),
+    )
+
+    assert "no_document" not in run.counts
+    admin = Finding.objects.get(account=production, check_id="full-admin")
+    assert admin.resource_arn == f"arn:aws:iam::{ACCOUNT}:user/alice"
+    assert admin.severity == "critical"
+
+
+def test_other_policies_without_a_document_are_named_in_the_imports_message(production):
+    arns = [f"arn:aws:iam::aws:policy/Policy{n}" for n in range(7)]
+    run = import_file(account=production, kind="authorization-details", data=with_attached(*arns))
+
+    assert run.counts["no_document"] == arns[:5]
+    assert run.counts["no_document_total"] == 7
+    summary = counts_summary(counts=run.counts)
+    assert "7 attached managed policies have no document" in summary
+    assert "arn:aws:iam::aws:policy/Policy4 and 2 more" in summary
+    assert "not judged" in summary
+
+    # Once a collection (or a file) holds the documents, nothing is unknown.
+    document = json.loads(with_attached(*arns))
+    document["Policies"] = [
+        {
+            "PolicyName": arn.rsplit("/", 1)[-1],
+            "PolicyId": f"ANPA{n}",
+            "Arn": arn,
+            "Path": "/",
+            "DefaultVersionId": "v1",
+            "AttachmentCount": 1,
+            "IsAttachable": True,
+            "CreateDate": "2020-01-01T00:00:00+00:00",
+            "UpdateDate": "2020-01-01T00:00:00+00:00",
+            "PolicyVersionList": [
+                {
+                    "Document": ALLOW_S3,
+                    "VersionId": "v1",
+                    "IsDefaultVersion": True,
+                    "CreateDate": "2020-01-01T00:00:00+00:00",
+                }
+            ],
+        }
+        for n, arn in enumerate(arns)
+    ]
+    again = import_file(
+        account=production, kind="authorization-details", data=json.dumps(document).encode()
+    )
+    assert "no_document" not in again.counts
+
+
+@pytest.mark.parametrize(
+    ("arn", "fixed"),
+    [
+        ("arn:aws:iam::aws:policy/AdministratorAccess", True),
+        ("arn:aws-cn:iam::aws:policy/AdministratorAccess", True),
+        ("arn:aws-us-gov:iam::aws:policy/AdministratorAccess", True),
+        ("arn:aws:iam::aws:policy/job-function/AdministratorAccess", False),
+        ("arn:aws:iam::111122223333:policy/AdministratorAccess", False),
+        ("arn:aws:iam::aws:policy/AdministratorAccess-Amplify", False),
+        ("AdministratorAccess", False),
+    ],
+)
+def test_only_awss_own_administrator_access_has_a_fixed_document(arn, fixed):
+    assert (fixed_aws_document(arn=arn) is not None) is fixed
 
 
 # --- Output made with --filter -----------------------------------------------------------------
