@@ -338,6 +338,13 @@ def _detect_access_analyzer(
         severity, reason = kind.severity, kind.severity_reason
         if row.finding_type == "ExternalAccess" and _is_public(row.details):
             severity, reason = "critical", "Public access: anyone on the internet"
+        elif row.finding_type == "ExternalAccess" and not row.details:
+            # list-findings-v2 output names no principal: another account, or the public.
+            reason = (
+                "Reachable from outside the zone of trust; public or another account is not "
+                "known (the finding's details were not read: collect live, or import "
+                "get-finding-v2 output)"
+            )
         detected.append(
             (
                 Detected(

@@ -489,13 +489,17 @@ def test_access_analyzer_samples_map_to_findings_with_public_access_critical(pro
 
 
 def test_details_that_make_a_finding_public_change_its_title_and_reason_too(production):
-    """The list file has no details: shared with another account, high. The details then say
-    public: severity, title and reason move together, and the timeline says so."""
+    """The list file has no details: external, high, and not known to be public or another
+    account's (its reason said "Shared with another account", which the file does not say).
+    The details then say public: severity, title and reason move together, and the timeline
+    says so."""
     import_analyzer_findings(
         production, (DATA / "access-analyzer-list-findings-v2.json").read_bytes()
     )
     before = findings_of(production, "access-analyzer:ExternalAccess").get()
     assert (before.severity, before.title) == ("high", "External access")
+    assert "public or another account is not known" in before.severity_reason
+    assert "import get-finding-v2 output" in before.severity_reason
     last_seen = before.last_seen_at
 
     import_analyzer_findings(production)
