@@ -48,6 +48,7 @@ def analyzer_kind(*, analyzer_type: str) -> str:
         return "internal"
     return "external"
 
+
 # list-findings (v1) covers only external-access analyzers; these fields of its summary are the
 # ExternalAccessDetails of v2.
 V1_EXTERNAL_ACCESS_FIELDS = (

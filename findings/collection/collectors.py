@@ -62,7 +62,7 @@ from findings.models import (
     Source,
 )
 from findings.reviews.freshness import detect_and_refresh
-from findings.reviews.services import verify_remediations
+from findings.reviews.services import detect_after_commit, verify_remediations
 from findings.rightsizing.services import refresh_suggestions
 from iamreview.log_context import log_context
 
@@ -376,6 +376,19 @@ def _run_collection(*, run: CollectionRun, on_progress: Progress | None) -> None
             detect_after(run=run)
 
 
+def _other_owners_changed(*, run: CollectionRun) -> list[AwsAccount]:
+    """The other registered accounts whose resources an organization analyzer's findings,
+    stored under this account by `run`, are about, where a finding changed: their findings
+    are theirs, and would wait for their own next collection (for ever, if it keeps failing)."""
+    since = run.started_at or run.created_at
+    owners = (
+        AccessAnalyzerFinding.objects.filter(account=run.account, changed_at__gte=since)
+        .exclude(resource_owner_account=run.account.account_id)
+        .values("resource_owner_account")
+    )
+    return list(AwsAccount.objects.filter(account_id__in=owners).order_by("pk"))
+
+
 def detect_after(*, run: CollectionRun) -> None:
     """Fresh evidence: bring the account's findings up to date (a failure here is logged, the
     collection itself stays a success)."""
@@ -386,6 +399,9 @@ def detect_after(*, run: CollectionRun) -> None:
     except Exception:
         logger.exception("Detection after run %s failed", run.pk)
         return
+    if run.source == Source.ACCESS_ANALYZER:
+        for owner in _other_owners_changed(run=run):
+            detect_after_commit(account=owner)
     try:
         suggested = refresh_suggestions(account=run.account)
     except Exception:
