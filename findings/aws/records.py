@@ -216,6 +216,8 @@ class PrincipalServiceAccess:
     services: tuple[ServiceLastAccessed, ...]
     error: str | None
     job_id: str | None = None
+    # When AWS finished the job (JobCompletionDate): when the data was read.
+    completed_at: datetime | None = None
 
 
 # --- IAM Access Analyzer ------------------------------------------------------------------------

@@ -11,6 +11,8 @@ import re
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
+from datetime import datetime
 from typing import Any, TypeVar
 
 from findings.aws.convert import load_json, optional_timestamp
@@ -176,6 +178,7 @@ def parse_service_last_accessed_file(data: bytes, *, principal_arn: str) -> Prin
     if not pages:
         raise ParseError("an empty list: expected the output of get-service-last-accessed-details")
     services: list[ServiceLastAccessed] = []
+    completed: list[datetime | None] = []
     for number, page in enumerate(pages):
         where = f"[{number}]" if isinstance(document, list) else ""
         if not isinstance(page, dict) or "ServicesLastAccessed" not in page:
@@ -206,4 +209,12 @@ def parse_service_last_accessed_file(data: bytes, *, principal_arn: str) -> Prin
             services.append(_service(item))
         # The parser's own checks first (they say more), then every other field's type.
         check_shape(page, service="iam", shape="GetServiceLastAccessedDetailsResponse", where=where)
-    return _result(principal_arn, JOB_COMPLETED, services=services)
+        completed.append(
+            optional_timestamp(page.get("JobCompletionDate"), field=f"{where}JobCompletionDate")
+        )
+    # Pages of one job share its date; a file without one is dated by the import.
+    known = [when for when in completed if when is not None]
+    return replace(
+        _result(principal_arn, JOB_COMPLETED, services=services),
+        completed_at=max(known) if known else None,
+    )

@@ -96,7 +96,8 @@ def store_parsed(
             previous_seen_at=previous_seen_at,
             every_principal=False,
         )
-        return counts, None
+        # When AWS finished the job is when the data was read, however old the file is.
+        return counts, result.completed_at
     if kind == "credential-report":
         # A saved CSV has no GeneratedTime (the CLI prints only Content): the import time
         # stands in for it.

@@ -1,20 +1,23 @@
 """Importing what `aws iam get-service-last-accessed-details` printed, for one principal."""
 
 import json
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from findings.collection.imports import ImportRejected, import_file
-from findings.models import PolicySuggestion, ServiceLastAccessed
+from findings.models import CollectionRun, PolicySuggestion, ServiceLastAccessed
 from tests.findings.detection.test_detect import attach, iam_role, make_account, service_row
 
 pytestmark = pytest.mark.django_db
 
 ROLE_ARN = "arn:aws:iam::111122223333:role/legacy-batch"
+# When AWS finished the job: the data is judged as read then (yesterday: fresh).
+COMPLETED = datetime.now(UTC).replace(microsecond=0) - timedelta(days=1)
 ACTION_LEVEL = {
     "JobStatus": "COMPLETED",
     "JobType": "ACTION_LEVEL",
-    "JobCreationDate": "2026-10-31T10:00:00+00:00",
+    "JobCreationDate": (COMPLETED - timedelta(seconds=5)).isoformat(),
     "ServicesLastAccessed": [
         {
             "ServiceName": "Amazon S3",
@@ -35,9 +38,10 @@ ACTION_LEVEL = {
         },
         {"ServiceName": "Amazon SQS", "ServiceNamespace": "sqs", "TotalAuthenticatedEntities": 0},
     ],
-    "JobCompletionDate": "2026-10-31T10:00:05+00:00",
+    "JobCompletionDate": COMPLETED.isoformat(),
     "IsTruncated": False,
 }
+ALLOW_S3_AND_SQS = {"Effect": "Allow", "Action": ["s3:GetObject", "sqs:*"], "Resource": "*"}
 SERVICE_LEVEL = {
     **ACTION_LEVEL,
     "JobType": "SERVICE_LEVEL",
@@ -139,3 +143,50 @@ def test_a_malformed_file_is_rejected_whole_with_the_reason(production, data, ar
 def test_the_file_needs_the_principal_it_describes(production):
     with pytest.raises(ImportRejected, match="--arn"):
         import_file(account=production, kind="service-last-accessed", data=b"{}")
+
+
+def test_a_file_is_dated_by_when_aws_finished_the_job_not_by_the_import(production):
+    """An old file's services looked unused for longer than they were: the data was judged as
+    read at the import."""
+    role = iam_role(production, "legacy-batch")
+    attach(production, role, {"Version": "2012-10-17", "Statement": [ALLOW_S3_AND_SQS]})
+    old = {**ACTION_LEVEL, "JobCompletionDate": "2026-01-31T10:00:05+00:00"}
+    import_file(
+        account=production,
+        kind="service-last-accessed",
+        data=json.dumps(old).encode(),
+        principal_arn=ROLE_ARN,
+    )
+    # Ten months old: too old to suggest from, as a collection failing since would be.
+    suggestion = PolicySuggestion.objects.get(principal_arn=ROLE_ARN)
+    assert not suggestion.data.get("removed_services")
+    assert "2026-01-31 10:00 UTC" in json.dumps(suggestion.data)
+    assert "too old to remove anything" in json.dumps(suggestion.data)
+
+    run = import_file(
+        account=production,
+        kind="service-last-accessed",
+        data=json.dumps(ACTION_LEVEL).encode(),
+        principal_arn=ROLE_ARN,
+    )
+
+    assert run.data_generated_at == COMPLETED
+    read_at = CollectionRun.objects.service_access_read_at(
+        account_id=production.pk, principal_arns=[ROLE_ARN]
+    )
+    assert read_at == {ROLE_ARN: COMPLETED}
+
+
+def test_a_file_without_a_completion_date_is_dated_by_the_import(production):
+    page = {k: v for k, v in ACTION_LEVEL.items() if k != "JobCompletionDate"}
+    run = import_file(
+        account=production,
+        kind="service-last-accessed",
+        data=json.dumps(page).encode(),
+        principal_arn=ROLE_ARN,
+    )
+    assert run.status == "succeeded"
+    read_at = CollectionRun.objects.service_access_read_at(
+        account_id=production.pk, principal_arns=[ROLE_ARN]
+    )
+    assert read_at == {ROLE_ARN: run.finished_at}
