@@ -43,7 +43,7 @@ class Statement:
 
     @property
     def on_all_resources(self) -> bool:
-        return ALL_RESOURCES in self.resources
+        return any(_every_resource(r) for r in self.resources)
 
 
 @dataclass(frozen=True)
@@ -251,6 +251,19 @@ def _grant(
 
 def _only_stars(text: str) -> bool:
     return bool(text) and set(text) == {"*"}
+
+
+def _every_resource(resource: str) -> bool:
+    """`*`, or an ARN pattern with nothing but wildcards after its partition: `arn:*`,
+    `arn:aws:*:*:*:*` (a wildcard matches an empty segment, and any characters)."""
+    if _only_stars(resource):
+        return True
+    if not isinstance(resource, str) or not resource.startswith("arn:"):
+        return False
+    partition, *rest = resource[len("arn:") :].split(":")
+    if not (_only_stars(partition) or (partition.startswith("aws") and rest)):
+        return False
+    return all(_only_stars(part) for part in rest)
 
 
 def _is_all_actions(action: str) -> bool:

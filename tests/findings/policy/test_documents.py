@@ -161,6 +161,11 @@ def test_statements_keep_their_index_sid_effect_resources_and_condition():
         pytest.param(
             {"Version": "2012-10-17", "Statement": allow("*")}, id="statement as a single dict"
         ),
+        # Every ARN, written as an ARN: was only a service wildcard (medium).
+        pytest.param(policy(allow("*", resource="arn:*")), id="arn:*"),
+        pytest.param(policy(allow("*", resource="arn:aws:*:*:*:*")), id="arn:aws:*:*:*:*"),
+        pytest.param(policy(allow("*", resource="arn:*:*:*:*:*")), id="arn:*:*:*:*:*"),
+        pytest.param(policy(allow("*", resource="arn:aws-cn:*")), id="arn:aws-cn:*"),
     ],
 )
 def test_action_star_on_resource_star_is_full_admin(document):
@@ -195,6 +200,10 @@ def test_full_admin_grant_points_at_its_statement():
         pytest.param(policy(deny("*")), id="Deny star"),
         pytest.param(policy({"Action": "*", "Resource": "*"}), id="no Effect"),
         pytest.param(policy(allow("*", resource="arn:aws:s3:::bucket/*")), id="narrow resource"),
+        pytest.param(policy(allow("*", resource="arn:aws:iam::*:*")), id="every IAM resource"),
+        pytest.param(policy(allow("*", resource="arn:aws")), id="a partition alone"),
+        pytest.param(policy(allow("*", resource="arn:")), id="arn colon"),
+        pytest.param(policy(allow("*", resource="arn:aws:s3:*:*:*")), id="every S3 resource"),
         pytest.param(policy(allow("s3:*")), id="one service"),
         pytest.param(policy(allow("*:Get*")), id="every Get action"),
         pytest.param(policy(allow("iam:GetRole")), id="one action"),
