@@ -28,6 +28,24 @@ ROLE_ARN_PATTERN = (
 )
 
 
+ARN_PARTITION = re.compile(r"^arn:(aws|aws-cn|aws-us-gov|aws-eusc|aws-iso|aws-iso-[a-z]):")
+
+
+def arn_partition(arn: str) -> str | None:
+    """The partition an ARN names (aws, aws-cn, aws-us-gov, ...); None for no known one."""
+    match = ARN_PARTITION.match(arn) if isinstance(arn, str) else None
+    return match.group(1) if match else None
+
+
+@cache
+def region_partition(region: str) -> str:
+    """The partition a region is in (cn-north-1: aws-cn); aws for one botocore does not know."""
+    try:
+        return boto3.session.Session().get_partition_for_region(region)
+    except Exception:  # UnknownRegionError, or a botocore too old to know the region
+        return "aws"
+
+
 @cache
 def known_regions() -> frozenset[str]:
     """Every region of every partition botocore knows (EC2 is in all of them)."""

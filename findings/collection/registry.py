@@ -13,6 +13,7 @@ from findings.aws.errors import AwsError, ParseError
 from findings.aws.organizations import list_organization_accounts, read_service_control_policies
 from findings.aws.records import OrganizationScps
 from findings.aws.session import (
+    arn_partition,
     assume_role_session,
     botocore_version,
     client,
@@ -58,8 +59,8 @@ def parse_regions(*, value: str | list[str] | None) -> list[str]:
     return regions
 
 
-def _member_role_arn(account_id: str, role_name: str) -> str:
-    return f"arn:aws:iam::{account_id}:role/{role_name.strip('/')}"
+def _member_role_arn(account_id: str, role_name: str, partition: str) -> str:
+    return f"arn:{partition}:iam::{account_id}:role/{role_name.strip('/')}"
 
 
 AUDITED_FIELDS = [
@@ -180,6 +181,10 @@ def discover_organization_accounts(
     # Every account's ARN names its organization: arn:aws:organizations::MGMT:account/o-x/ID.
     organization = next((_organization_of(item.arn) for item in org_accounts), "")
     management = next((item.arn.split(":")[4] for item in org_accounts if item.arn), "")
+    # The members' roles are in the organization's partition (aws-cn, aws-us-gov, ...).
+    partition = arn_partition(role_arn) or next(
+        (p for item in org_accounts if (p := arn_partition(item.arn))), "aws"
+    )
     scps: OrganizationScps | None = None
     scp_error = ""
     try:
@@ -198,7 +203,7 @@ def discover_organization_accounts(
                 account = add_account(
                     account_id=item.account_id,
                     name=item.name,
-                    role_arn=_member_role_arn(item.account_id, member_role_name),
+                    role_arn=_member_role_arn(item.account_id, member_role_name, partition),
                     external_id=external_id,
                     regions=regions,
                     origin=AwsAccount.Origin.ORGANIZATIONS,

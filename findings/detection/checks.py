@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 
+from findings.aws.session import region_partition
 from findings.detection.evidence import Check, Detected, Evidence, Principal, Thresholds
 from findings.detection.policy_checks import POLICY_CHECKS
 from findings.policy.documents import find_admin_grants, find_service_wildcards, statements
@@ -564,7 +565,8 @@ def unused_services(*, ev: Evidence, t: Thresholds) -> Iterator[Detected]:
 def access_analyzer_missing(*, ev: Evidence, t: Thresholds) -> Iterator[Detected]:
     for region in ev.regions:
         if region not in ev.analyzer_regions:
-            arn = f"arn:aws:access-analyzer:{region}:{ev.account_id}:analyzer"
+            partition = region_partition(region)
+            arn = f"arn:{partition}:access-analyzer:{region}:{ev.account_id}:analyzer"
             yield Detected(
                 "access-analyzer-missing",
                 arn,

@@ -119,7 +119,7 @@ def _granted(
         document=attachment.document.document,
         is_managed=is_managed,
         is_aws_managed=bool(managed and managed.is_aws_managed)
-        or attachment.policy_ref.startswith("arn:aws:iam::aws:policy/"),
+        or _names_an_aws_managed_policy(attachment.policy_ref),
         attachment_count=managed.attachment_count if managed else 1,
         group=group,
         members=members,
@@ -411,3 +411,9 @@ def rightsizing_rows(
     return rows.order_by(
         "-removes_admin", "-removed_write_actions", "-removed_actions", "principal_name", "pk"
     )
+
+
+def _names_an_aws_managed_policy(ref: str) -> bool:
+    """arn:<partition>:iam::aws:policy/..., in any partition (aws-cn, aws-us-gov, ...)."""
+    partition, separator, _ = ref.partition(":iam::aws:policy/")
+    return bool(separator) and partition.startswith("arn:aws")

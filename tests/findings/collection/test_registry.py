@@ -242,3 +242,18 @@ def test_the_role_to_assume_must_be_in_the_account_it_reads(db):
         ]
     }
     assert not AwsAccount.objects.exists()
+
+
+def test_members_of_an_organization_in_another_partition_get_roles_in_that_partition(
+    moto_organization,
+):
+    """arn:aws:iam::... was built for every member: in aws-cn each collection then failed."""
+    _, members = moto_organization
+
+    discover_organization_accounts(
+        role_arn=f"arn:aws-cn:iam::{MANAGEMENT}:role/OrganizationReader",
+        member_role_name="IAMReviewReadOnly",
+    )
+
+    account = AwsAccount.objects.get(account_id=members[0])
+    assert account.role_arn == f"arn:aws-cn:iam::{members[0]}:role/IAMReviewReadOnly"

@@ -533,6 +533,16 @@ def test_region_without_an_analyzer_is_a_finding():
     assert [d.evidence["region"] for d in found] == ["eu-west-1"]
 
 
+@pytest.mark.parametrize(
+    ("region", "partition"),
+    [("cn-north-1", "aws-cn"), ("us-gov-west-1", "aws-us-gov"), ("eu-west-1", "aws")],
+)
+def test_a_missing_analyzers_arn_is_in_its_regions_partition(region, partition):
+    """Exclusions by ARN pattern written for aws-cn never matched arn:aws:... here."""
+    (found,) = run("access-analyzer-missing", evidence(regions=[region]))
+    assert found.resource_arn == f"arn:{partition}:access-analyzer:{region}:111122223333:analyzer"
+
+
 # --- Through detection (evidence loaded from the database) ------------------------------------
 
 

@@ -18,6 +18,7 @@ from findings.models import (
     Source,
 )
 from findings.models.runs import CollectionRunQuerySet
+from findings.rightsizing import selectors
 from findings.rightsizing.engine import AFFECTS_SHOWN
 from findings.rightsizing.selectors import group_members, rightsizing_rows, suggestion_for
 from findings.rightsizing.services import refresh_suggestions
@@ -635,3 +636,17 @@ print(json.dumps(group_members(account=account, groups=["AllUsers", "ops"])))
     )
     iam = "arn:aws:iam::111122223333:user"
     assert found == {"AllUsers": [f"{iam}/ann", f"{iam}/bob"], "ops": [f"{iam}/bob"]}
+
+
+@pytest.mark.parametrize(
+    ("ref", "aws_managed"),
+    [
+        ("arn:aws:iam::aws:policy/ReadOnlyAccess", True),
+        ("arn:aws-cn:iam::aws:policy/ReadOnlyAccess", True),
+        ("arn:aws-us-gov:iam::aws:policy/service-role/AWSLambdaRole", True),
+        ("arn:aws:iam::111122223333:policy/ReadOnlyAccess", False),
+        ("inline-policy", False),
+    ],
+)
+def test_an_aws_managed_policy_is_known_by_its_arn_in_any_partition(ref, aws_managed):
+    assert selectors._names_an_aws_managed_policy(ref) is aws_managed
