@@ -248,7 +248,22 @@ def parse_findings_file(data: bytes) -> tuple[AnalyzerFinding, ...]:
     )
     for index, item in enumerate(items):
         _check_file_item(item, f"{prefix}[{index}]")
-    return findings
+    return _pages_merged(findings)
+
+
+def _pages_merged(findings: tuple[AnalyzerFinding, ...]) -> tuple[AnalyzerFinding, ...]:
+    """A finding listed more than once (the pages of one GetFindingV2, saved one after the
+    other: AWS_NOTES) is one finding with the details of every page, in page order."""
+    merged: dict[str, AnalyzerFinding] = {}
+    for finding in findings:
+        first = merged.get(finding.id)
+        if first is None:
+            merged[finding.id] = finding
+        elif finding.details:
+            known = list(first.details)
+            more = tuple(d for d in finding.details if d not in known)
+            merged[finding.id] = replace(first, details=(*first.details, *more))
+    return tuple(merged.values())
 
 
 def _check_file_item(item: Any, where: str) -> None:

@@ -303,6 +303,21 @@ def test_a_list_of_get_finding_v2_outputs_keeps_every_detail(sample):
     )
 
 
+def test_the_pages_of_one_get_finding_v2_saved_one_after_the_other_are_one_finding(sample):
+    """Each page saved as printed (with nextToken): only the first page's details were kept."""
+    legacy = json.loads(sample("access-analyzer-get-finding-v2.json"))[1]
+    first, second = legacy["findingDetails"]
+    pages = [
+        {**legacy, "findingDetails": [first], "nextToken": "page-2"},
+        {**legacy, "findingDetails": [second]},
+        {**legacy, "findingDetails": [second]},  # saved twice: not two details
+    ]
+
+    (finding,) = parse_findings_file(json.dumps(pages).encode())
+
+    assert finding.details == (first, second)
+
+
 def test_a_single_get_finding_v2_output_is_one_finding(sample):
     one = json.loads(sample("access-analyzer-get-finding-v2.json"))[2]
     (bob,) = parse_findings_file(json.dumps(one).encode())
