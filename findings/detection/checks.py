@@ -93,6 +93,7 @@ def root_mfa(*, ev: Evidence, t: Thresholds) -> Iterator[Detected]:
 
 
 def root_recent_use(*, ev: Evidence, t: Thresholds) -> Iterator[Detected]:
+    as_of = ev.credentials_as_of
     for entry in ev.credential_entries:
         if not _is_root(entry):
             continue
@@ -104,7 +105,7 @@ def root_recent_use(*, ev: Evidence, t: Thresholds) -> Iterator[Detected]:
         recent = {
             what: _fmt(when)
             for what, when in uses.items()
-            if when and _days_ago(when, ev.now) <= t.root_use_days
+            if when and _days_ago(when, as_of) <= t.root_use_days
         }
         if recent:
             yield Detected(
@@ -136,6 +137,7 @@ def console_user_without_mfa(*, ev: Evidence, t: Thresholds) -> Iterator[Detecte
 
 
 def password_unused(*, ev: Evidence, t: Thresholds) -> Iterator[Detected]:
+    as_of = ev.credentials_as_of
     for entry in ev.credential_entries:
         if _is_root(entry) or not entry.password_enabled:
             continue
@@ -144,17 +146,17 @@ def password_unused(*, ev: Evidence, t: Thresholds) -> Iterator[Detected]:
         # the last use included), from when it was set, as a key counts from its creation:
         # a password set last week on a user made last year has not had the time to be used.
         if used is not None and (changed is None or used >= changed):
-            if _days_ago(used, ev.now) <= t.unused_credential_days:
+            if _days_ago(used, as_of) <= t.unused_credential_days:
                 continue
             why = f"last used {_day(used)}"
         elif changed is not None:
-            if _days_ago(changed, ev.now) <= max(t.unused_credential_days, t.grace_days):
+            if _days_ago(changed, as_of) <= max(t.unused_credential_days, t.grace_days):
                 continue
             why = f"not used since it was set {_day(changed)}" + (
                 f" (last used {_day(used)}, before that)" if used else ""
             )
         else:
-            created_days = _days_ago(entry.user_creation_time, ev.now)
+            created_days = _days_ago(entry.user_creation_time, as_of)
             if created_days <= max(t.unused_credential_days, t.grace_days):
                 continue
             why = f"never used; the user was created {_day(entry.user_creation_time)}"
@@ -187,14 +189,15 @@ def _key_facts(entry, n: int) -> dict:
 
 
 def access_key_unused(*, ev: Evidence, t: Thresholds) -> Iterator[Detected]:
+    as_of = ev.credentials_as_of
     for entry in ev.credential_entries:
         if _is_root(entry):
             continue  # root keys are their own, critical, finding
         for n in (1, 2):
             if not getattr(entry, f"access_key_{n}_active"):
                 continue
-            rotated_days = _days_ago(getattr(entry, f"access_key_{n}_last_rotated"), ev.now)
-            used_days = _days_ago(getattr(entry, f"access_key_{n}_last_used_date"), ev.now)
+            rotated_days = _days_ago(getattr(entry, f"access_key_{n}_last_rotated"), as_of)
+            used_days = _days_ago(getattr(entry, f"access_key_{n}_last_used_date"), as_of)
             if used_days is not None:
                 if used_days <= t.unused_credential_days:
                     continue
@@ -218,6 +221,7 @@ def access_key_unused(*, ev: Evidence, t: Thresholds) -> Iterator[Detected]:
 
 
 def access_key_not_rotated(*, ev: Evidence, t: Thresholds) -> Iterator[Detected]:
+    as_of = ev.credentials_as_of
     for entry in ev.credential_entries:
         if _is_root(entry):
             continue
@@ -225,7 +229,7 @@ def access_key_not_rotated(*, ev: Evidence, t: Thresholds) -> Iterator[Detected]
             rotated = getattr(entry, f"access_key_{n}_last_rotated")
             if not getattr(entry, f"access_key_{n}_active") or rotated is None:
                 continue
-            age = _days_ago(rotated, ev.now)
+            age = _days_ago(rotated, as_of)
             if age > t.key_rotation_days:
                 yield Detected(
                     "access-key-not-rotated",
@@ -308,15 +312,16 @@ def inactive_user(*, ev: Evidence, t: Thresholds) -> Iterator[Detected]:
     be used, whatever the user's age. One made or changed in the grace period spares the user,
     as it spares the credential in access-key-unused and password-unused. A key deactivated
     since its last use still shows when the user was last active."""
+    as_of = ev.credentials_as_of
     for entry in ev.credential_entries:
         if _is_root(entry):
             continue
         credentials = _live_credentials(entry)
         if not credentials:
             continue
-        if _days_ago(entry.user_creation_time, ev.now) <= max(t.inactive_user_days, t.grace_days):
+        if _days_ago(entry.user_creation_time, as_of) <= max(t.inactive_user_days, t.grace_days):
             continue
-        if any(c.made and _days_ago(c.made, ev.now) < t.grace_days for c in credentials):
+        if any(c.made and _days_ago(c.made, as_of) < t.grace_days for c in credentials):
             continue
         deactivated = _deactivated_key_uses(entry)
         last_uses = [c.last_used for c in credentials if c.last_used] + list(deactivated.values())
@@ -325,7 +330,7 @@ def inactive_user(*, ev: Evidence, t: Thresholds) -> Iterator[Detected]:
             c.made for c in credentials if c.made and (not c.last_used or c.made > c.last_used)
         ]
         if any(
-            _days_ago(when, ev.now) <= t.inactive_user_days for when in last_uses + never_used_since
+            _days_ago(when, as_of) <= t.inactive_user_days for when in last_uses + never_used_since
         ):
             continue
         last = max(last_uses) if last_uses else None
@@ -350,13 +355,14 @@ def inactive_user(*, ev: Evidence, t: Thresholds) -> Iterator[Detected]:
 
 
 def _unused_roles(ev: Evidence, t: Thresholds, *, sso: bool) -> Iterator[Detected]:
+    as_of = ev.principals_as_of
     for role in ev.roles:
         if role.is_service_linked or role.is_sso != sso:
             continue
-        age = _days_ago(role.create_date, ev.now)
+        age = _days_ago(role.create_date, as_of)
         if age <= max(t.unused_role_days, t.grace_days):
             continue
-        used_days = _days_ago(role.last_used_at, ev.now)
+        used_days = _days_ago(role.last_used_at, as_of)
         if used_days is not None and used_days <= t.unused_role_days:
             continue
         why = (

@@ -44,6 +44,7 @@ from findings.models import (
     IamUser,
     PolicyAttachment,
     ServiceLastAccessed,
+    Source,
 )
 from findings.models.bulk import json_text
 from findings.models.findings import SEVERITY_RANK
@@ -276,8 +277,17 @@ def _with_analyzers_not_working(
     return detected
 
 
+def _read_at(run: CollectionRun | None) -> datetime | None:
+    """When a run's data was read: AWS's own time where it gives one (the report's)."""
+    return (run.data_generated_at or run.finished_at) if run else None
+
+
 def _load_evidence(
-    account: AwsAccount, *, now: datetime, sources: set[str], analyzers: list[Analyzer]
+    account: AwsAccount,
+    *,
+    now: datetime,
+    latest: dict[str, CollectionRun],
+    analyzers: list[Analyzer],
 ) -> Evidence:
     principals, roles, groups = _load_principals(account)
     service_access: dict[str, list] = defaultdict(list)
@@ -297,7 +307,9 @@ def _load_evidence(
         ),
         regions=account.regions or ["us-east-1"],
         analyzer_regions=_covered_regions(analyzers),
-        sources=sources,
+        sources=set(latest),
+        credentials_read_at=_read_at(latest.get(Source.CREDENTIAL_REPORT)),
+        principals_read_at=_read_at(latest.get(Source.AUTHORIZATION_DETAILS)),
         guardrails=guardrails_from(
             account_id=account.account_id, levels=account.scp_levels_in_effect
         ),
@@ -500,7 +512,7 @@ def _detect_account(
     rules = thresholds()
     latest, previous_successes = _latest_successes(account)
     analyzers = _external_access_analyzers(account)
-    evidence = _load_evidence(account, now=now, sources=set(latest), analyzers=analyzers)
+    evidence = _load_evidence(account, now=now, latest=latest, analyzers=analyzers)
     checks_run = [check for check in CHECKS if all(s in latest for s in check.sources)]
     aa_latest = latest.get("access-analyzer")
     if aa_latest is not None and aa_latest.trigger == CollectionRun.Trigger.IMPORT:

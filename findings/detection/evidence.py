@@ -76,6 +76,21 @@ class Evidence:
     service_read_at: dict[str, datetime] = field(default_factory=dict)
     # The organization's SCPs on the account, when discovery read them and they apply.
     guardrails: Guardrails | None = None
+    # When the credential report, and the users, roles and policies, were read (None: now).
+    credentials_read_at: datetime | None = None
+    principals_read_at: datetime | None = None
+
+    @property
+    def credentials_as_of(self) -> datetime:
+        """The credential checks judge the report as of when it was read, not today: a report
+        whose collection has failed since says nothing of any use after it (its staleness is
+        reported where collection is)."""
+        return _as_of(self.credentials_read_at, self.now)
+
+    @property
+    def principals_as_of(self) -> datetime:
+        """The same for the roles' last use, read with the users, roles and policies."""
+        return _as_of(self.principals_read_at, self.now)
 
     @cached_property
     def console_users(self) -> set[str]:
@@ -133,3 +148,7 @@ class Check:
     control: str
     sources: tuple[str, ...]
     run: Callable[..., Iterator[Detected]]  # called as run(ev=..., t=...)
+
+
+def _as_of(read_at: datetime | None, now: datetime) -> datetime:
+    return now if read_at is None else min(read_at, now)

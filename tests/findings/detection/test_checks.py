@@ -4,6 +4,8 @@ A few cases also go through detect_account, where the evidence is loaded from th
 (groups, attached managed policies, analyzers of other accounts).
 """
 
+from dataclasses import replace
+
 import pytest
 
 from findings.detection.checks import CHECKS, CHECKS_BY_ID, Evidence, Principal, Thresholds
@@ -309,6 +311,16 @@ def test_role_unused_around_the_90_day_threshold(last_used_days, is_finding):
     assert bool(found) is is_finding
     if found and last_used_days is None:
         assert found[0].evidence["why"] == "not used within AWS's tracking window (about 400 days)"
+
+
+@pytest.mark.parametrize(("read_days_ago", "is_finding"), [(0, True), (2, False), (None, True)])
+def test_a_roles_last_use_is_judged_as_of_when_it_was_read(read_days_ago, is_finding):
+    """Last used 91 days ago: unused today, but not as of a read two days ago (its use since
+    is unknown while collection fails)."""
+    ev = evidence(roles=[role(last_used_days=91)])
+    if read_days_ago is not None:
+        ev = replace(ev, principals_read_at=days_ago(read_days_ago))
+    assert bool(run("role-unused", ev)) is is_finding
 
 
 @pytest.mark.parametrize(("created_days", "is_finding"), [(30, False), (90, False), (91, True)])

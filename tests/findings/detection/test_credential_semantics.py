@@ -5,9 +5,11 @@ a credential although AWS records no use of it; a root user without a password o
 has nothing that MFA would protect.
 """
 
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from django.utils import timezone
 
 from findings.collection.imports import import_file
 from findings.detection.detect import detect_account
@@ -159,6 +161,32 @@ def test_former_contractor_in_the_sample_report_is_an_inactive_user(production):
         "bob",
         "former-contractor",
     ]
+
+
+def test_a_report_is_judged_as_of_when_it_was_read_not_at_each_later_detection(production):
+    """Credential-report collection failing since, another source's run detects 70 days
+    later: root's use resolved as no longer recent and ten findings opened, as if the report
+    said anything of those 70 days."""
+    import_file(
+        account=production,
+        kind="credential-report",
+        data=(SAMPLES / "credential-report.csv").read_bytes(),
+    )
+    before = set(
+        Finding.objects.filter(account=production, status="open").values_list(
+            "check_id", "resource_key"
+        )
+    )
+    assert ("root-recent-use", "arn:aws:iam::111122223333:root") in before
+
+    detect_account(account=production, now=timezone.now() + timedelta(days=70))
+
+    after = set(
+        Finding.objects.filter(account=production, status="open").values_list(
+            "check_id", "resource_key"
+        )
+    )
+    assert after == before
 
 
 # --- Root MFA protects the root password --------------------------------------------------------
