@@ -88,7 +88,9 @@ class RowRenderer:
         title = _e(item.title)
         decided = " is-decided" if item.is_decided else ""
         oob = ' hx-swap-oob="true"' if self.oob else ""
-        cells = [f'<tr id="item-{pk}-row" class="item-row{decided}"{oob}>']
+        # Whose turn it is: the keys' "next undecided" skips items delegated to someone else.
+        assignee = f' data-assignee="{int(item.assignee_id)}"' if item.assignee_id else ""
+        cells = [f'<tr id="item-{pk}-row" class="item-row{decided}"{assignee}{oob}>']
         if self.selectable:
             cells.append(
                 f'<td class="cell-select"><input type="checkbox" name="items" value="{pk}" '

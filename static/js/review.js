@@ -161,19 +161,54 @@
     if (status) status.textContent = text;
   }
 
-  function nextUndecided() {
+  // The rows "n" goes to: undecided, and not waiting for someone else (an item delegated
+  // away is its new assignee's to decide).
+  function waitsForMe(row) {
+    if (row.classList.contains("is-decided")) return false;
+    const queue = document.getElementById("queue");
+    const viewer = queue && queue.dataset.viewer;
+    return !row.dataset.assignee || !viewer || row.dataset.assignee === viewer;
+  }
+
+  function nextUndecided(refreshed = false) {
     const list = rows();
     const at = list.indexOf(currentRow());
     const order = list.slice(at + 1).concat(list.slice(0, at + 1));
-    const row = order.find((candidate) => !candidate.classList.contains("is-decided"));
-    if (!row) {
-      const next = document.querySelector('.pagination a[rel="next"]');
-      if (next) next.click();
-      else announce("Every item on this page is decided.");
+    const row = order.find(waitsForMe);
+    if (row) {
+      focusRow(row);
+      if (!isOpen(row)) titleOf(row).click();
       return;
     }
-    focusRow(row);
-    if (!isOpen(row)) titleOf(row).click();
+    if (!refreshed && window.htmx && document.getElementById("queue")) {
+      // This page is done. Ask for it again before moving on: under a filter the decisions
+      // shrink (Undecided, Assignee), the next items have moved up onto this very page (its
+      // Next link, made before, skipped them), and its count is stale.
+      // On once the new page has settled (htmx wires its links then): a title clicked before
+      // would load its item as a page.
+      const settled = (event) => {
+        if (event.target.id !== "queue") return;
+        document.removeEventListener("htmx:afterSettle", settled);
+        nextUndecided(true);
+      };
+      document.addEventListener("htmx:afterSettle", settled);
+      const here = window.location.pathname + window.location.search;
+      window.htmx.ajax("GET", here, { target: "#queue", swap: "outerHTML" });
+      return;
+    }
+    const next = document.querySelector('.pagination a[rel="next"]');
+    if (next) {
+      next.click();
+      return;
+    }
+    const bar = document.querySelector("#cycle-progress progress");
+    if (bar && bar.max > 0 && bar.value >= bar.max) {
+      announce("Every item of this cycle is decided: it waits for an approver's sign-off.");
+      const signOff = document.getElementById("sign-off");
+      if (signOff) signOff.scrollIntoView({ block: "start" });
+    } else {
+      announce("Nothing left for you in this queue: every item is decided, or waits for the person it was delegated to.");
+    }
   }
 
   function openForm() {

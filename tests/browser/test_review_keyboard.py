@@ -2,6 +2,7 @@
 everything they entered. Real Chromium, strict CSP."""
 
 import re
+from unittest import mock
 from datetime import timedelta
 
 import pytest
@@ -74,6 +75,11 @@ def test_a_reviewer_decides_five_items_with_the_keyboard_only(
         f"arn:aws:iam::111122223333:user/{name}" for name in NAMES
     }
     expect(page.locator("tr.item-detail:not([hidden])")).to_have_count(0)
+    # The last decision says so, and shows where the cycle goes from here.
+    expect(page.locator("#queue")).to_contain_text(
+        "Every item of this cycle is decided: it waits for an approver's sign-off."
+    )
+    expect(page.locator("#sign-off")).to_be_in_viewport()
     assert csp_violations == []
 
 
@@ -233,3 +239,45 @@ def test_a_refused_bulk_decision_keeps_every_input(
     expect(page.get_by_label("Comment")).to_have_value("Vendor migration until spring")
     assert page.get_by_text("2 items selected.").is_visible()
     assert [e for e in csp_violations if "400" not in e] == []
+
+
+def test_under_the_undecided_filter_the_keys_go_through_every_item_page_by_page(
+    page, live_server, reviewer, second_reviewer, log_in, csp_violations
+):
+    """Deciding a page of the Undecided filter moves the next items up onto it: the keys took
+    the Next link made before (page 2), and skipped them. An item delegated to someone else
+    is theirs: the keys pass it by. At the end the reviewer is told the cycle is decided."""
+    from findings.models import Decision
+    from findings.reviews.services import DecisionInput, decide_item
+
+    cycle = five_user_cycle()
+    queue_order = list(cycle.items.order_by("severity_rank", "title", "pk"))
+    delegated = queue_order[1]
+    decide_item(
+        item=delegated,
+        actor=reviewer,
+        decision=DecisionInput(
+            kind="delegate", justification="Billing's", delegate_to=second_reviewer
+        ),
+        expected_latest_id=None,
+    )
+    log_in(reviewer)
+    with mock.patch("findings.reviews.queue.PER_PAGE", 2):
+        page.goto(f"{live_server.url}/review/cycles/{cycle.pk}/?status=undecided")
+        page.keyboard.press("n")
+        for number in range(1, 5):
+            form = page.locator("tr.item-detail:not([hidden]) form.decision-form")
+            expect(form).to_have_count(1)
+            detail_id = page.locator("tr.item-detail:not([hidden])").get_attribute("id")
+            page.keyboard.press("1")
+            expect(form.get_by_label("Justification")).to_be_focused()
+            page.keyboard.type(f"Checked ({number})")
+            page.keyboard.press("Control+Enter")
+            page.locator("#cycle-progress").get_by_text(f"{number} / 5 decided").wait_for()
+            expect(page.locator(f"#{detail_id}")).to_be_hidden()  # the next one opens
+        expect(page.locator("#queue")).to_contain_text("Nothing left for you in this queue")
+        expect(page.locator(".result-count")).to_contain_text("1 item matches these filters")
+
+    decided = set(Decision.objects.filter(kind="keep").values_list("item_id", flat=True))
+    assert decided == {item.pk for item in queue_order if item != delegated}
+    assert csp_violations == []
