@@ -63,16 +63,16 @@ def choice(values: list[str]) -> Any:
             )
         return value or None
 
-    return Annotated[str | None, BeforeValidator(check), WithJsonSchema({"enum": values})]
+    # Empty is documented as a value: it means no filter, as a form's "any" sends it.
+    return Annotated[str | None, BeforeValidator(check), WithJsonSchema({"enum": [*values, ""]})]
 
 
 def whole_number(*, default: int | None, maximum: int | None = None) -> Any:
-    """A query parameter: a whole number from 1 (up to `maximum`), or `default` when absent."""
+    """A query parameter: a whole number from 1 (up to `maximum`), or `default` when absent.
+    Present but blank (`?page=`) is no number: refused, as the documented `integer` says."""
 
     def check(value) -> int | None:
         raw = parse_text(value).strip()
-        if not raw:
-            return default
         # ASCII digits only: str.isdecimal() also takes other scripts' digits, which the
         # documented `integer` does not.
         if (

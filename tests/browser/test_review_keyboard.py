@@ -2,8 +2,8 @@
 everything they entered. Real Chromium, strict CSP."""
 
 import re
-from unittest import mock
 from datetime import timedelta
+from unittest import mock
 
 import pytest
 from django.utils import timezone

@@ -156,6 +156,8 @@ def test_a_nul_or_a_lone_surrogate_in_a_string_is_a_400_and_nothing_is_stored(
         ),
         ({"page": "9" * 5000}, "page", "Must be a whole number from 1 up to 1000000000."),
         ({"page": "\u0661"}, "page", "Must be a whole number from 1 up to 1000000000."),
+        # Blank is no number (the document says integer); a blank filter (kind=) is "any".
+        ({"page": ""}, "page", "Must be a whole number from 1 up to 1000000000."),
         ({"page": ["1", "2"]}, "page", "Give page once, not 2 times."),
         ({"kind": ["release", "monthly"]}, "kind", "Give kind once, not 2 times."),
     ],
