@@ -19,9 +19,14 @@ from accounts.models import User
 from findings import models
 from findings.aws.session import ROLE_ARN, ROLE_ARN_PATTERN
 from findings.detection.selectors import SORTS, STATUSES
-from findings.reviews.services import MIN_ATTESTATION_LENGTH, MIN_SERIOUS_JUSTIFICATION_LENGTH
+from findings.reviews.releases import MAX_RELEASE_ROLE_ARNS
+from findings.reviews.services import (
+    MAX_COMMENT_LENGTH,
+    MIN_ATTESTATION_LENGTH,
+    MIN_SERIOUS_JUSTIFICATION_LENGTH,
+)
 
-MAX_ROLE_ARNS = 1000
+MAX_ROLE_ARNS = MAX_RELEASE_ROLE_ARNS
 MAX_PAGE_SIZE = 200
 # Far beyond any real list, and small enough that no page's offset overflows PostgreSQL's bigint.
 MAX_PAGE = 1_000_000_000
@@ -270,7 +275,7 @@ class DecisionRequest(JsonBody):
     )
 
     decision: DecisionKind = None
-    justification: Text = Field(
+    justification: short_text(maximum=MAX_COMMENT_LENGTH) = Field(
         None,
         description="Required for keep, accept_risk, false_positive and delegate. For keep, "
         "accept_risk and false_positive on a critical or high item, at least "
@@ -311,7 +316,7 @@ Digest = Annotated[
 class SignOffRequest(JsonBody):
     model_config = ConfigDict(json_schema_extra={"required": ["attestation", "summary_hash"]})
 
-    attestation: Text = Field(
+    attestation: short_text(maximum=MAX_COMMENT_LENGTH) = Field(
         None,
         description=f"What the approver attests to: at least {MIN_ATTESTATION_LENGTH} "
         "characters once surrounding blanks are stripped.",

@@ -16,6 +16,7 @@ from findings.models import AwsAccount, Decision, ReviewCycle
 from findings.reviews.services import (
     DEFAULT_ATTESTATION,
     DEFAULT_RISK_ACCEPTANCE_DAYS,
+    MAX_COMMENT_LENGTH,
     MIN_ATTESTATION_LENGTH,
     MIN_SERIOUS_JUSTIFICATION_LENGTH,
     default_risk_expiry,
@@ -31,7 +32,7 @@ from iamreview.widgets import (
 )
 
 # The longest justification or bulk comment.
-MAX_COMMENT = 5000
+MAX_COMMENT = MAX_COMMENT_LENGTH
 # Bulk decisions: delegating many items at once is what assignment is for.
 BULK_KINDS = [
     (Decision.Kind.KEEP.value, "Keep"),

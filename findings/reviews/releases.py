@@ -29,6 +29,8 @@ from findings.reviews.services import (
 
 # Any constant: serializes registrations, so that two at once see each other.
 RELEASE_LOCK_ID = 7_311_202_613
+# Roles one release may name: a pipeline lists what it ships, not an account's every role.
+MAX_RELEASE_ROLE_ARNS = 1000
 
 
 class ReleaseSignedOff(ReviewError):
@@ -146,6 +148,11 @@ def open_release_cycle(
         errors["version"] = "Give the version that shipped."
     if not role_arns or not any(arn.strip() for arn in role_arns):
         errors["role_arns"] = "List at least one role ARN."
+    elif len(role_arns) > MAX_RELEASE_ROLE_ARNS:
+        errors["role_arns"] = (
+            f"List at most {MAX_RELEASE_ROLE_ARNS} role ARNs per release (this lists "
+            f"{len(role_arns)})."
+        )
     elif malformed := [arn.strip() for arn in role_arns if arn.strip() and not is_role_arn(arn)]:
         # A typo is no unknown role to report later: it is refused, named.
         shown = ", ".join(repr(arn[:100]) for arn in malformed[:5])

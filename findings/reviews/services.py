@@ -71,6 +71,8 @@ DEFAULT_ATTESTATION = (
 # An attestation is a sentence the approver stands by, not "ok": at least this many characters
 # once surrounding blanks are stripped (the form fills in DEFAULT_ATTESTATION).
 MIN_ATTESTATION_LENGTH = 10
+# The longest justification, comment or attestation, on every page and in the API.
+MAX_COMMENT_LENGTH = 5000
 # The expiry the decision form proposes for an accepted risk (the reviewer may change it,
 # within one_year_after).
 DEFAULT_RISK_ACCEPTANCE_DAYS = 90

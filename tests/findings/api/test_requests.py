@@ -142,6 +142,28 @@ def test_a_nul_or_a_lone_surrogate_in_a_string_is_a_400_and_nothing_is_stored(
     assert item.latest_decision is None
 
 
+@pytest.mark.django_db
+def test_a_justification_or_attestation_longer_than_the_pages_allow_is_a_400(
+    client, reviewer, approver, cycle
+):
+    """The pages cap them at 5,000 characters; the API stored 2,000,000."""
+    item = items_of(cycle)[0]
+    long = "J" * 5001
+    response = api_for(client, reviewer).post(
+        f"/api/items/{item.pk}/decisions", {"decision": "keep", "justification": long}
+    )
+    assert response.status_code == 400
+    assert response.json() == {"errors": {"justification": "At most 5000 characters."}}
+    item.refresh_from_db()
+    assert item.latest_decision is None
+
+    response = api_for(client, approver).post(
+        f"/api/cycles/{cycle.pk}/sign-off", {"attestation": long, "summary_hash": "0" * 64}
+    )
+    assert response.status_code == 400
+    assert response.json()["errors"]["attestation"] == "At most 5000 characters."
+
+
 # --- Input the document refuses, the API refuses (issue 10) ------------------------------------
 
 

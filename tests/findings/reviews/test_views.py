@@ -536,6 +536,20 @@ def test_a_signed_off_release_version_is_not_registered_again(client, reviewer, 
     assert ReviewCycle.objects.filter(kind="release").count() == 1
 
 
+def test_a_release_naming_more_roles_than_the_api_allows_is_refused_on_the_page_too(
+    client, reviewer
+):
+    """The API refused 1,001 ARNs; the page opened a cycle with 1,500 unknown roles."""
+    login(client, reviewer)
+    arns = "\n".join(f"arn:aws:iam::111122223333:role/r{n}" for n in range(1001))
+    response = client.post(
+        "/review/releases/", {"application": "checkout", "version": "9", "role_arns": arns}
+    )
+    assert response.status_code == 200
+    assert "List at most 1000 role ARNs per release (this lists 1001)." in response.content.decode()
+    assert not ReviewCycle.objects.filter(kind="release").exists()
+
+
 def test_a_release_without_a_version_is_explained_inline(client, reviewer):
     login(client, reviewer)
     response = client.post(
