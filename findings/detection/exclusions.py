@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 
@@ -31,6 +31,8 @@ from findings.models.tags import with_tag
 
 # At most a year out; the same limit as an accepted risk (findings.reviews.services).
 MAX_DAYS = 365
+# Held while an exclusion is created: two identical submissions at once make one.
+EXCLUSION_LOCK_ID = 7_311_202_614
 # arn:partition:service:region:account:resource, each part a glob (region and account may be
 # empty, as in S3 and IAM ARNs); no whitespace anywhere.
 ARN_GLOB = re.compile(r"^arn:[a-z*?-]+:[a-z0-9*?-]+:[a-z0-9*?-]*:(\d{12}|[\d*?]*):\S+$")
@@ -346,6 +348,34 @@ def create_exclusion(
     if preview.critical and not critical_confirmed:
         raise ValidationError({"confirm_critical": CONFIRM_MESSAGE})
     with transaction.atomic():
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_xact_lock(%s)", [EXCLUSION_LOCK_ID])
+        same = (
+            Exclusion.objects.filter(
+                kind=kind,
+                check_id=check_id,
+                ended_at=None,
+                expires_on__gte=timezone.localdate(),
+                **values,
+            )
+            .select_related("created_by")
+            .first()
+        )
+        if same is not None:
+            if (
+                same.created_by_id == created_by.pk
+                and same.reason == reason.strip()
+                and same.owner_id == (owner.pk if owner else None)
+                and same.expires_on == expires_on
+            ):
+                return same  # the same form sent again (a double click, a retry): no second
+            # Two in force over the same findings: ending one would leave them set aside.
+            who = same.created_by.display_name if same.created_by else "someone"
+            raise ValidationError(
+                f"An exclusion of exactly this scope is already in force: {same.describe()}, "
+                f"until {same.expires_on:%Y-%m-%d}, added by {who}. End it first to replace it."
+            )
         exclusion = Exclusion.objects.create(
             kind=kind,
             reason=reason.strip(),

@@ -1,9 +1,11 @@
 """Exclusions: each kind sets findings aside with a reason until it expires or is ended; audited."""
 
+import threading
 from datetime import timedelta
 
 import pytest
 from django.core.exceptions import ValidationError
+from django.db import connection
 from django.test import Client
 from django.utils import timezone
 
@@ -407,3 +409,63 @@ def test_end_returns_only_to_a_path_of_ours(client, production, administrator, t
     response = client.post(f"/findings/exclusions/{exclusion.pk}/end/", {"next": target})
     assert response.status_code == 302
     assert response.url == "/findings/exclusions/"
+
+
+# --- The same exclusion twice -------------------------------------------------------------------
+
+
+def test_the_same_exclusion_sent_twice_is_one_exclusion(production, administrator):
+    """A double click or a retry made two identical exclusions: ending one left its twin in
+    force, the findings still set aside while the page said they were back."""
+    first = exclude(administrator, kind="arn", arn_pattern="arn:aws:iam::*:role/nothing-*")
+    again = exclude(administrator, kind="arn", arn_pattern="arn:aws:iam::*:role/nothing-*")
+
+    assert again.pk == first.pk
+    assert Exclusion.objects.count() == 1
+    assert AuditEntry.objects.filter(action="exclusion.created").count() == 1
+
+
+def test_another_exclusion_of_exactly_the_same_scope_is_refused_naming_the_one_in_force(
+    production, administrator
+):
+    exclude(administrator, kind="finding", finding=unused(production, "checkout"))
+
+    with pytest.raises(ValidationError, match="already in force.*End it first"):
+        exclude(
+            administrator,
+            kind="finding",
+            finding=unused(production, "checkout"),
+            reason="Another reason, written by someone else",
+        )
+    assert Exclusion.objects.count() == 1
+
+    # Once it ended, a new one is fine.
+    end_exclusion(exclusion=Exclusion.objects.get(), ended_by=administrator)
+    exclude(administrator, kind="finding", finding=unused(production, "checkout"))
+    assert Exclusion.objects.filter(ended_at=None).count() == 1
+
+
+def test_the_same_exclusion_sent_three_times_at_once_is_one(committed_db, administrator):
+    account = make_account()
+    role = iam_role(account, "legacy-batch", last_used_days=None)
+    succeeded_run(account, Source.AUTHORIZATION_DETAILS)
+    detect_account(account=account)
+    finding = findings_of(account, "role-unused").get(resource_arn=role.arn)
+    barrier = threading.Barrier(3)
+    made: list = []
+
+    def worker():
+        try:
+            barrier.wait(timeout=10)
+            made.append(exclude(administrator, kind="finding", finding=finding).pk)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=worker) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+
+    assert len(made) == 3 and len(set(made)) == 1
+    assert Exclusion.objects.count() == 1
