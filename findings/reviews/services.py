@@ -658,6 +658,9 @@ class BulkResult:
     decided: list[ReviewItem] = field(default_factory=list)
     conflicts: list[tuple[ReviewItem, str]] = field(default_factory=list)
     refused: list[tuple[ReviewItem, str]] = field(default_factory=list)
+    # Already given this very decision by the same person since the page was shown: the form
+    # sent again (Back and resend, a retry), not decided a second time.
+    repeated: list[ReviewItem] = field(default_factory=list)
 
 
 def bulk_decide(
@@ -708,6 +711,9 @@ def _decide_each(
         if latest is not None and latest.decided_at > seen_at and latest.decided_by_id != actor.pk:
             result.conflicts.append((item, f"decided by {latest.decided_by.email} meanwhile"))
             continue
+        if latest is not None and latest.decided_at > seen_at and _same_decision(latest, decision):
+            result.repeated.append(item)
+            continue
         try:
             decide_item(
                 item=item,
@@ -718,10 +724,23 @@ def _decide_each(
             )
             result.decided.append(item)
         except Conflict as exc:
-            result.conflicts.append((item, str(exc)))
+            mine = exc.current is not None and exc.current.decided_by_id == actor.pk
+            if mine and _same_decision(exc.current, decision):
+                result.repeated.append(item)  # the same form, sent twice at once
+            else:
+                result.conflicts.append((item, str(exc)))
         except Forbidden as exc:
             result.refused.append((item, str(exc)))
     return result
+
+
+def _same_decision(made: Decision, asked: DecisionInput) -> bool:
+    return (
+        made.kind == asked.kind
+        and made.justification == asked.justification.strip()
+        and made.expires_on == asked.expires_on
+        and made.delegate_to_id == (asked.delegate_to.pk if asked.delegate_to else None)
+    )
 
 
 def assign_items(*, items: list[ReviewItem], assignee: User | None, actor: User) -> int:

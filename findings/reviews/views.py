@@ -331,6 +331,13 @@ def review_bulk(request, pk: int):
         )
     if result.refused:
         messages.error(request, f"{len(result.refused)} refused: {titles(result.refused)}.")
+    if result.repeated:
+        count = len(result.repeated)
+        messages.info(
+            request,
+            f"{count} item{'s' if count != 1 else ''} already had this decision from you, "
+            "recorded by the same form a moment ago: not recorded twice.",
+        )
     if skipped:
         messages.info(
             request,

@@ -922,6 +922,63 @@ def test_a_bulk_decision_decides_every_item_with_the_same_comment(quarterly, rev
     assert not quarterly.items.filter(is_decided=False).exists()
 
 
+def test_the_same_bulk_decision_sent_twice_is_recorded_once(quarterly, reviewer):
+    """Back and resend (or a retry) recorded every decision twice, with two audit entries."""
+    seen_at = timezone.now()
+    form = {"actor": reviewer, "decision": keep("Service users of the batch platform")}
+    first = bulk_decide(items=list(quarterly.items.all()), seen_at=seen_at, **form)
+
+    again = bulk_decide(items=list(quarterly.items.all()), seen_at=seen_at, **form)
+
+    assert len(first.decided) == 3
+    assert (again.decided, again.conflicts, len(again.repeated)) == ([], [], 3)
+    assert Decision.objects.count() == 3
+    # A different decision from the same page is a new one, as is the same from a fresh page.
+    changed = bulk_decide(
+        items=list(quarterly.items.all()),
+        seen_at=seen_at,
+        actor=reviewer,
+        decision=DecisionInput("remediate", "Tidy"),
+    )
+    assert len(changed.decided) == 3 and Decision.objects.count() == 6
+
+
+def test_the_same_bulk_decision_sent_twice_at_once_is_recorded_once(committed_db, reviewer):
+    from findings.reviews.services import open_cycle
+
+    account = make_account()
+    for name in ("alice", "bob", "carol"):
+        credential_entry(account, name, password=True)
+    cycle = open_cycle(kind="quarterly", opened_by=None, period="2026-Q4")
+    seen_at = timezone.now()
+    barrier = threading.Barrier(2)
+    results: list = []
+
+    def worker():
+        try:
+            barrier.wait(timeout=10)
+            results.append(
+                bulk_decide(
+                    items=list(cycle.items.all()),
+                    actor=reviewer,
+                    decision=keep("Service users of the batch platform"),
+                    seen_at=seen_at,
+                )
+            )
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=worker) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+
+    assert sorted(len(r.decided) + len(r.repeated) for r in results) == [3, 3]
+    assert all(r.conflicts == [] for r in results)
+    assert Decision.objects.count() == 3
+
+
 def test_a_bulk_decision_reports_items_decided_meanwhile_as_conflicts(
     quarterly, reviewer, second_reviewer
 ):

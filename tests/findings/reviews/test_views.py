@@ -1085,6 +1085,23 @@ def test_a_bulk_decision_needs_one_comment_and_decides_every_selected_item(clien
     assert Decision.objects.filter(bulk=True, justification="Quarterly check done").count() == 3
 
 
+def test_a_bulk_decision_sent_again_says_it_was_not_recorded_twice(client, cycle, reviewer):
+    items = list(cycle.items.all())
+    login(client, reviewer)
+    seen_at = timezone.now()
+    bulk(client, cycle, items, seen_at, decision="keep", justification="Quarterly check done")
+
+    again = bulk(
+        client, cycle, items, seen_at, decision="keep", justification="Quarterly check done"
+    )
+
+    assert (
+        "3 items already had this decision from you, recorded by the same form a moment ago: "
+        "not recorded twice." in message_texts(again)
+    )
+    assert Decision.objects.count() == 3
+
+
 def test_a_refused_bulk_decision_keeps_every_input_and_preselects_no_decision(
     client, cycle, reviewer
 ):
