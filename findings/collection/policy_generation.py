@@ -59,6 +59,9 @@ def request_policy_generation(
         raise GenerationRefused(f"Choose a period of {MIN_DAYS} to {MAX_DAYS} days")
     now = now or timezone.now()
     with transaction.atomic():
+        # The role's row is the lock: with no generation running yet, locking the running
+        # ones locked nothing, and requests at the same moment each started a job.
+        IamRole.objects.select_for_update().filter(pk=role.pk).first()
         running = (
             GeneratedPolicy.objects.select_for_update()
             .filter(

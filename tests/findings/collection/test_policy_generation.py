@@ -1,9 +1,11 @@
 """CloudTrail policy generation: requested by a reviewer, started once, polled, stored."""
 
 import json
+import threading
 
 import pytest
 from botocore.stub import ANY
+from django.db import connection
 
 from findings.collection.policy_generation import (
     GenerationForbidden,
@@ -84,6 +86,35 @@ def test_a_reviewer_requests_a_period_and_it_is_audited(batch_role, reviewer):
     assert entry.after["days"] == 30 and entry.actor == reviewer
     # Asking again while it runs returns the same request.
     assert request_policy_generation(role=batch_role, days=7, actor=reviewer) == generation
+
+
+def test_requests_at_the_same_moment_make_one_generation(committed_db, reviewer, administrator):
+    """Three at once each started a StartPolicyGeneration job: locking the running requests
+    locked nothing while there were none."""
+    account = make_account()
+    account.trail_arn, account.trail_access_role_arn = TRAIL, READER
+    account.save()
+    role = iam_role(account, "legacy-checkout-batch-job")
+    barrier = threading.Barrier(3)
+    made: list = []
+
+    def worker(person):
+        try:
+            barrier.wait(timeout=10)
+            made.append(request_policy_generation(role=role, days=30, actor=person).pk)
+        finally:
+            connection.close()
+
+    people = (reviewer, administrator, reviewer)
+    threads = [threading.Thread(target=worker, args=(person,)) for person in people]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+
+    assert len(made) == 3 and len(set(made)) == 1
+    assert GeneratedPolicy.objects.count() == 1
+    assert AuditEntry.objects.filter(action="policy_generation.requested").count() == 1
 
 
 def test_auditors_and_approvers_do_not_generate(batch_role, auditor, approver):
