@@ -324,10 +324,29 @@ def roles(request):
 # --- One principal ----------------------------------------------------------------------------
 
 
+# A document shown open on a principal's page at most: longer ones (ReadOnlyAccess is some
+# 2,000 lines) are folded, so the page does not run to tens of thousands of pixels.
+OPEN_DOCUMENT_STATEMENTS = 12
+
+
 @dataclass
 class PolicyView:
     attachment: PolicyAttachment
     via_group: str = ""
+
+    @property
+    def short(self) -> bool:
+        """Small enough to show open: its own policy, of a few statements."""
+        if self.attachment.policy_ref.startswith("arn:") and ":iam::aws:policy/" in (
+            self.attachment.policy_ref
+        ):
+            return False  # AWS's: known, and often long
+        document = self.attachment.document.document if self.attachment.document else None
+        if not isinstance(document, dict):
+            return True
+        statements = document.get("Statement")
+        count = len(statements) if isinstance(statements, list) else 1
+        return count <= OPEN_DOCUMENT_STATEMENTS and len(str(statements)) <= 4000
 
 
 def policies_of(account: AwsAccount, arns: dict[str, str]) -> dict[str, list[PolicyView]]:

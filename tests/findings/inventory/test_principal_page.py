@@ -182,3 +182,35 @@ def test_the_role_page_reads_as_many_queries_for_400_services_as_for_4(
         counted.append(len(queries.captured_queries))
 
     assert counted[0] == counted[1]
+
+
+def test_only_short_policies_of_its_own_are_shown_open(client, reviewer, production):
+    """AWS's ReadOnlyAccess, open like the first three, ran the page to 80,000 pixels."""
+    role = iam_role(production, "reader", created_days=2000, last_used_days=1)
+    small = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:GetObject"}]}
+    attach(production, role, small, name="a-own")
+    long = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Allow", "Action": f"{ns}:Get*", "Resource": "*"}
+            for ns in unused_namespaces(40)
+        ],
+    }
+    attach(production, role, long, name="b-long")
+    attach(
+        production,
+        role,
+        small,
+        kind="managed",
+        name="ReadOnlyAccess",
+        ref="arn:aws:iam::aws:policy/ReadOnlyAccess",
+    )
+    client.force_login(reviewer)
+
+    page = client.get(f"/inventory/roles/{role.pk}/").content.decode()
+
+    policies = section(page, "policies-heading")
+    opened = re.findall(r'<details class="policy" open>\s*<summary>\s*<strong>([^<]+)', policies)
+    folded = re.findall(r'<details class="policy">\s*<summary>\s*<strong>([^<]+)', policies)
+    assert opened == ["a-own"]
+    assert sorted(folded) == ["ReadOnlyAccess", "b-long"]

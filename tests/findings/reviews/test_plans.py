@@ -93,6 +93,51 @@ def test_a_release_item_shows_the_suggestion_and_links_to_least_privilege(
     assert 'name="attach_plan"' in body
 
 
+def test_an_items_suggestion_names_twenty_unused_services_and_folds_the_rest(
+    client, production, reviewer
+):
+    """An administrator's 442 unused services filled the item between evidence and decision."""
+    from findings.policy.actions import services
+
+    role = iam_role(production, "admin-role")
+    attach(
+        production,
+        role,
+        {
+            "Version": "2012-10-17",
+            "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}],
+        },
+        name="admin",
+    )
+    service_row(production, role, "s3", used_days=2)
+    unused = sorted(name for name in services() if name != "s3")[:30]
+    for namespace in unused:
+        service_row(production, role, namespace, used_days=None)
+    refresh_suggestions(account=production, now=NOW)
+    cycle, _, _ = open_release_cycle(
+        application="admin", version="1", role_arns=[role.arn], notes="", opened_by=reviewer
+    )
+    client.force_login(reviewer)
+
+    body = client.get(f"/review/items/{cycle.items.get().pk}/", headers=HTMX).content.decode()
+
+    suggestion = body[body.index("Least-privilege suggestion") :]
+    suggestion = suggestion[: suggestion.index("</section>")]
+    shown, folded = suggestion.split('<details class="more-services">')
+    removed = role_suggestion(role)["removed_services"]
+    assert len(removed) > 20
+    assert all(f"<code>{name}</code>" in shown for name in removed[:20])
+    assert not any(f"<code>{name}</code>" in shown for name in removed[20:])
+    assert f"and {len(removed) - 20} more unused</summary>" in folded
+    assert all(f"<code>{name}</code>" in folded for name in removed[20:])
+
+
+def role_suggestion(role) -> dict:
+    from findings.models import PolicySuggestion
+
+    return PolicySuggestion.objects.get(principal_arn=role.arn).data
+
+
 def test_a_suggestion_that_fails_its_own_checks_says_so_beside_the_plan_box(
     client, release_item, reviewer
 ):
