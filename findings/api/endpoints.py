@@ -60,7 +60,10 @@ api = NinjaAPI(
     version="1",
     description=(
         "Continuous least-privilege review of AWS IAM. Authenticate every call (except this "
-        "schema) with a personal API token: 'Authorization: Bearer iamr_...'. The token "
+        "schema) with a personal API token: 'Authorization: Bearer iamr_...'. The browser's "
+        "session does not authenticate the API: to try a call on this page, create a token "
+        "on your profile page (Personal API tokens), then press Authorize and paste it. The "
+        "token "
         "acts with its owner's roles; the same rules as in the browser apply (segregation "
         "of duties, locked cycles after sign-off). Request bodies are JSON objects sent "
         "with 'Content-Type: application/json'. No string, in a body or a query parameter, may "

@@ -18,6 +18,7 @@ def test_anyone_logged_in_sees_their_profile_with_identities_and_tokens(client, 
     page = client.get("/accounts/profile/").content.decode()
     assert "Your IAM identities" in page
     assert "Personal API tokens" in page
+    assert '<a href="/api/docs">the API\'s documentation</a>' in page  # found from here
     assert "No role yet" in page
 
 

@@ -31,6 +31,8 @@ def test_the_document_keeps_the_apis_title_version_and_description():
     assert OPENAPI["info"]["title"] == "iamreview API"
     assert OPENAPI["info"]["version"] == "1"
     assert "Authorization: Bearer iamr_" in OPENAPI["info"]["description"]
+    # "Try it out" from a logged-in browser answered 401 with no word on what to do.
+    assert "press Authorize and paste it" in OPENAPI["info"]["description"]
 
 
 def test_every_operation_but_the_schema_needs_a_bearer_token():
