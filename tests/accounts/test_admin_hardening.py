@@ -199,3 +199,19 @@ def test_a_date_hierarchy_still_narrows_by_year_month_and_day(rf, administrator)
     request.user = administrator
 
     assert PeopleByDateJoined(User, admin.site).changelist_view(request).status_code == 200
+
+
+def test_the_people_list_says_each_ones_roles(
+    login, administrator, reviewer, django_assert_max_num_queries
+):
+    """Who may do what, at a glance: the list had no roles, only a filter by one."""
+    client = login(administrator)
+    page = client.get("/admin/accounts/user/").content.decode()
+
+    assert '<th scope="col" class="column-roles">' in page
+    assert '<td class="field-roles">Reviewer</td>' in page
+    # One query for every row's roles, not one per row.
+    for n in range(20):
+        User.objects.create_user(email=f"person{n}@example.com", password="x" * 20)
+    with django_assert_max_num_queries(15):
+        client.get("/admin/accounts/user/")
