@@ -1,11 +1,9 @@
 """CloudTrail policy generation: requested by a reviewer, started once, polled, stored."""
 
 import json
-import threading
 
 import pytest
 from botocore.stub import ANY
-from django.db import connection
 
 from findings.collection.policy_generation import (
     GenerationForbidden,
@@ -15,6 +13,7 @@ from findings.collection.policy_generation import (
 )
 from findings.collection.tasks import generate_policy
 from findings.models import AuditEntry, GeneratedPolicy
+from tests.at_once import at_once
 from tests.findings.collection.test_collectors import stubbed_boto3_clients  # noqa: F401
 from tests.findings.detection.test_detect import iam_role, make_account
 
@@ -95,24 +94,15 @@ def test_requests_at_the_same_moment_make_one_generation(committed_db, reviewer,
     account.trail_arn, account.trail_access_role_arn = TRAIL, READER
     account.save()
     role = iam_role(account, "legacy-checkout-batch-job")
-    barrier = threading.Barrier(3)
-    made: list = []
 
-    def worker(person):
-        try:
-            barrier.wait(timeout=10)
-            made.append(request_policy_generation(role=role, days=30, actor=person).pk)
-        finally:
-            connection.close()
+    made = at_once(
+        *[
+            lambda person=person: request_policy_generation(role=role, days=30, actor=person)
+            for person in (reviewer, administrator, reviewer)
+        ]
+    )
 
-    people = (reviewer, administrator, reviewer)
-    threads = [threading.Thread(target=worker, args=(person,)) for person in people]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=30)
-
-    assert len(made) == 3 and len(set(made)) == 1
+    assert len(made) == 3 and len({generation.pk for generation in made}) == 1
     assert GeneratedPolicy.objects.count() == 1
     assert AuditEntry.objects.filter(action="policy_generation.requested").count() == 1
 

@@ -24,6 +24,7 @@ from findings.collection.runs import (
     start_run,
 )
 from findings.models import CollectionRun, CredentialReportEntry, Source
+from tests.at_once import at_once
 
 CSV_HEADER = (
     "user,arn,user_creation_time,password_enabled,password_last_used,password_last_changed,"
@@ -79,23 +80,8 @@ def test_a_second_delivery_of_a_queued_run_finds_it_started_and_waits():
 
 def test_two_deliveries_picking_up_one_queued_run_at_once_start_it_once(committed_db):
     run = queued_run(production())
-    barrier = threading.Barrier(2)
-    outcomes: list = []
 
-    def deliver():
-        try:
-            barrier.wait(timeout=10)
-            outcomes.append(pick_up_run(run_id=run.pk))
-        except RunBusy as busy:
-            outcomes.append(busy)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=deliver) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=20)
+    outcomes = at_once(*[lambda: pick_up_run(run_id=run.pk)] * 2)
 
     started = [o for o in outcomes if isinstance(o, CollectionRun)]
     waiting = [o for o in outcomes if isinstance(o, RunBusy)]

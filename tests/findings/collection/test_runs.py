@@ -1,11 +1,9 @@
 """The claim: one queued or running run per (account, source), held in the database."""
 
-import threading
 import time
 from datetime import timedelta
 
 import pytest
-from django.db import connection
 from django.utils import timezone
 
 from findings.collection.registry import add_account
@@ -24,6 +22,7 @@ from findings.collection.runs import (
     this_worker,
 )
 from findings.models import CollectionRun, Source
+from tests.at_once import at_once
 
 
 @pytest.fixture
@@ -37,23 +36,8 @@ def claim(account, source=Source.CREDENTIAL_REPORT) -> CollectionRun:
 
 def test_two_concurrent_claims_for_one_account_and_source_cannot_both_proceed(committed_db):
     account = add_account(account_id="111122223333", name="Production")
-    barrier = threading.Barrier(2)
-    outcomes: list = []
 
-    def worker():
-        try:
-            barrier.wait(timeout=10)
-            outcomes.append(claim(account))
-        except AlreadyRunning as exc:
-            outcomes.append(exc)
-        finally:
-            connection.close()  # each thread has its own connection
-
-    threads = [threading.Thread(target=worker) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=20)
+    outcomes = at_once(*[lambda: claim(account)] * 2)
 
     winners = [o for o in outcomes if isinstance(o, CollectionRun)]
     losers = [o for o in outcomes if isinstance(o, AlreadyRunning)]

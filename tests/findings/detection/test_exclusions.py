@@ -1,11 +1,9 @@
 """Exclusions: each kind sets findings aside with a reason until it expires or is ended; audited."""
 
-import threading
 from datetime import timedelta
 
 import pytest
 from django.core.exceptions import ValidationError
-from django.db import connection
 from django.test import Client
 from django.utils import timezone
 
@@ -13,6 +11,7 @@ from findings.audit.verify import verify_chain
 from findings.detection.detect import detect_account
 from findings.detection.exclusions import create_exclusion, end_exclusion
 from findings.models import AuditEntry, Exclusion, Finding, Source
+from tests.at_once import at_once
 from tests.findings.detection.test_detect import (
     ADMIN_POLICY,
     attach,
@@ -451,21 +450,8 @@ def test_the_same_exclusion_sent_three_times_at_once_is_one(committed_db, admini
     succeeded_run(account, Source.AUTHORIZATION_DETAILS)
     detect_account(account=account)
     finding = findings_of(account, "role-unused").get(resource_arn=role.arn)
-    barrier = threading.Barrier(3)
-    made: list = []
 
-    def worker():
-        try:
-            barrier.wait(timeout=10)
-            made.append(exclude(administrator, kind="finding", finding=finding).pk)
-        finally:
-            connection.close()
+    made = at_once(*[lambda: exclude(administrator, kind="finding", finding=finding)] * 3)
 
-    threads = [threading.Thread(target=worker) for _ in range(3)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=30)
-
-    assert len(made) == 3 and len(set(made)) == 1
+    assert len(made) == 3 and len({exclusion.pk for exclusion in made}) == 1
     assert Exclusion.objects.count() == 1

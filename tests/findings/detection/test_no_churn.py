@@ -15,6 +15,7 @@ from findings.detection.detect import detect_account
 from findings.detection.selectors import FindingFilters, filtered_findings, finding_record
 from findings.models import CollectionRun, Finding
 from findings.reviews.services import open_cycle
+from tests.at_once import at_once
 from tests.findings.detection.test_detect import make_account
 
 DATA = Path(__file__).parents[1] / "data"
@@ -85,31 +86,14 @@ def test_two_detections_of_one_account_at_once_take_turns(committed_db):
     """Two runs of one account finishing together: both detections read the findings before
     either wrote, and the second's new findings failed on the first's (one_finding_per_problem),
     lost until the next detection. A lock per account makes them take turns."""
-    import threading
-
     production = make_account()
     report = (DATA / "credential-report.csv").read_bytes()
     import_file(account=production, kind="credential-report", data=report)
     expected = Finding.objects.filter(account=production).count()
     assert expected
     Finding.objects.filter(account=production).delete()  # both detections would open them all
-    barrier = threading.Barrier(2)
-    outcomes: list = []
 
-    def worker():
-        try:
-            barrier.wait(timeout=10)
-            outcomes.append(detect_account(account=production))
-        except Exception as exc:  # noqa: BLE001 - the outcome under test
-            outcomes.append(exc)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=worker) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
+    outcomes = at_once(*[lambda: detect_account(account=production)] * 2, timeout=60)
 
     assert [type(o).__name__ for o in outcomes] == ["DetectionCounts", "DetectionCounts"]
     assert sorted(o.opened for o in outcomes) == [0, expected]

@@ -41,6 +41,7 @@ from findings.reviews.services import (
     verify_remediations,
 )
 from findings.reviews.summary import sign_off_summary
+from tests.at_once import at_once
 from tests.conftest import make_person, solo_worker
 from tests.findings.reviews.test_evidence import (
     aa_row,
@@ -554,23 +555,13 @@ def test_two_reviewers_racing_on_postgres_cannot_both_decide(
     credential_entry(account, "alice", password=True)
     cycle = open_cycle(kind="quarterly", opened_by=administrator, accounts=[account])
     item = cycle.items.get()
-    barrier = threading.Barrier(2)
-    outcomes: list = []
 
-    def worker(person):
-        try:
-            barrier.wait(timeout=10)
-            outcomes.append(decide(item, person, keep(f"{person.email} says keep")))
-        except Conflict as exc:
-            outcomes.append(exc)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=worker, args=(p,)) for p in (reviewer, second_reviewer)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=20)
+    outcomes = at_once(
+        *[
+            lambda person=person: decide(item, person, keep(f"{person.email} says keep"))
+            for person in (reviewer, second_reviewer)
+        ]
+    )
 
     decisions = [o for o in outcomes if isinstance(o, Decision)]
     conflicts = [o for o in outcomes if isinstance(o, Conflict)]
@@ -771,29 +762,15 @@ def test_once_the_worker_on_redis_stops_a_request_in_another_thread_detects_in_p
 def test_two_administrators_opening_the_same_cycle_at_once_open_one(committed_db, administrator):
     """The overlap check and the opening hold a lock: two at the same moment do not both pass
     the check (a double click is stopped in the page; this is two people, or two tabs)."""
-    from findings.reviews.services import AlreadyOpen, open_cycle_by_hand
+    from findings.reviews.services import open_cycle_by_hand
 
     account = make_account()
     credential_entry(account, "alice", password=True)
-    barrier = threading.Barrier(2)
-    outcomes: list = []
 
-    def worker():
-        try:
-            barrier.wait(timeout=10)
-            outcomes.append(
-                open_cycle_by_hand(kind="quarterly", opened_by=administrator, accounts=None)
-            )
-        except AlreadyOpen as exc:
-            outcomes.append(exc)
-        finally:
-            connection.close()
+    def open_it():
+        return open_cycle_by_hand(kind="quarterly", opened_by=administrator, accounts=None)
 
-    threads = [threading.Thread(target=worker) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=20)
+    outcomes = at_once(open_it, open_it)
 
     assert sorted(type(o).__name__ for o in outcomes) == ["AlreadyOpen", "ReviewCycle"]
     assert ReviewCycle.objects.filter(kind="quarterly").count() == 1
@@ -951,28 +928,16 @@ def test_the_same_bulk_decision_sent_twice_at_once_is_recorded_once(committed_db
         credential_entry(account, name, password=True)
     cycle = open_cycle(kind="quarterly", opened_by=None, period="2026-Q4")
     seen_at = timezone.now()
-    barrier = threading.Barrier(2)
-    results: list = []
 
-    def worker():
-        try:
-            barrier.wait(timeout=10)
-            results.append(
-                bulk_decide(
-                    items=list(cycle.items.all()),
-                    actor=reviewer,
-                    decision=keep("Service users of the batch platform"),
-                    seen_at=seen_at,
-                )
-            )
-        finally:
-            connection.close()
+    def send():
+        return bulk_decide(
+            items=list(cycle.items.all()),
+            actor=reviewer,
+            decision=keep("Service users of the batch platform"),
+            seen_at=seen_at,
+        )
 
-    threads = [threading.Thread(target=worker) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=30)
+    results = at_once(send, send)
 
     assert sorted(len(r.decided) + len(r.repeated) for r in results) == [3, 3]
     assert all(r.conflicts == [] for r in results)
