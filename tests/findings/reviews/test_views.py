@@ -616,8 +616,12 @@ def test_queue_rows_escape_what_they_show_and_say_who_decided_what(
     assert f'<span class="help">until {until.isoformat()}</span>' in page
     assert f"{reviewer.display_name}, {timezone.localdate().isoformat()}" in page
     assert '<div class="remediation remediation-pending">Remediation pending</div>' in page
-    assert f'<tr id="item-{alice.pk}-row" class="item-row">' in page
+    # Whose item it is, for the keys' "next undecided" (it passes by others' items).
+    assert (
+        f'<tr id="item-{alice.pk}-row" class="item-row" data-assignee="{second_reviewer.pk}">'
+    ) in page
     assert f'<tr id="item-{carol.pk}-row" class="item-row is-decided">' in page
+    assert f'data-viewer="{reviewer.pk}"' in page
     assert f'href="/review/items/{alice.pk}/" hx-get="/review/items/{alice.pk}/"' in page
 
 
