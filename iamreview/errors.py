@@ -44,3 +44,18 @@ class AdminLoginView(RedirectView):
                 status=403,
             )
         return super().get(request, *args, **kwargs)
+
+
+def cross_site_refused(request, reason: str = "", headers=None):
+    """A request another site's page made (Fetch Metadata): refused before any view ran."""
+    return render(
+        request,
+        "error_page.html",
+        {
+            "error_code": "403",
+            "error_title": "Refused: another site asked for this",
+            "error_text": "A page of another site made your browser ask for this in your name, "
+            "and it was refused. Open iamreview directly, or follow a link to it, instead.",
+        },
+        status=403,
+    )

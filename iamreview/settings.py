@@ -88,6 +88,7 @@ INSTALLED_APPS = [
     "template_partials",
     "axes",
     "csp",
+    "fetch_metadata",
     "ninja",
     "anymail",
     "accounts",
@@ -101,6 +102,10 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     # NUL, lone surrogates, too-deep JSON: 400 before any view (pages and API alike).
     "iamreview.input_guard.RejectUnusableInputMiddleware",
+    # Fetch Metadata: a request another site's page makes (an <img>, a fetch(), a frame) is
+    # refused; links from elsewhere, bookmarks and non-browser clients (the API) still work.
+    # A GET that records something (an evidence pack's download, an export) has no CSRF token.
+    "fetch_metadata.middleware.FetchMetadataMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.auth.middleware.LoginRequiredMiddleware",
@@ -117,6 +122,8 @@ MIDDLEWARE = [
     # that page still passes every middleware above on its way out (CSP, cookies, headers).
     "iamreview.not_allowed.NotAllowedPageMiddleware",
 ]
+FETCH_METADATA_PRESET = "DEFAULT"
+FETCH_METADATA_FAILURE_VIEW = "iamreview.errors.cross_site_refused"
 
 ROOT_URLCONF = "iamreview.urls"
 WSGI_APPLICATION = "iamreview.wsgi.application"
