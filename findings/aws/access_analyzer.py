@@ -40,15 +40,6 @@ FINDING_TYPES_OF_KIND = {
 KIND_OF_FINDING_TYPE = {t: kind for kind, types in FINDING_TYPES_OF_KIND.items() for t in types}
 
 
-def analyzer_kind(*, analyzer_type: str) -> str:
-    """external (ACCOUNT, ORGANIZATION), unused (..._UNUSED_ACCESS) or internal access."""
-    if analyzer_type.endswith("_UNUSED_ACCESS"):
-        return "unused"
-    if analyzer_type.endswith("_INTERNAL_ACCESS"):
-        return "internal"
-    return "external"
-
-
 # list-findings (v1) covers only external-access analyzers; these fields of its summary are the
 # ExternalAccessDetails of v2.
 V1_EXTERNAL_ACCESS_FIELDS = (

@@ -15,7 +15,6 @@ from findings.aws.access_analyzer import (
     ANALYZER_STATUSES_WITHOUT_FINDINGS,
     FINDING_TYPES_OF_KIND,
     KIND_OF_FINDING_TYPE,
-    analyzer_kind,
 )
 from findings.aws.records import (
     ROOT_USER,
@@ -628,7 +627,7 @@ def store_access_analyzer(
         records=records,
         now=now,
         previous_seen_at=previous_seen_at,
-        scope=_findings_read(snapshot=snapshot, regions=regions),
+        scope=_findings_read(account=account, snapshot=snapshot, regions=regions),
     )
     counts = {
         "analyzers": len(snapshot.analyzers),
@@ -642,13 +641,16 @@ def store_access_analyzer(
     return counts
 
 
-def _findings_read(*, snapshot: AccessAnalyzerSnapshot, regions: list[str] | None) -> Q:
+def _findings_read(
+    *, account: AwsAccount, snapshot: AccessAnalyzerSnapshot, regions: list[str] | None
+) -> Q:
     """The stored findings whose absence from `snapshot` means AWS no longer reports them.
 
     Live: those of each analyzer whose findings were listed. An analyzer CREATING or FAILED
     lists nothing: its findings are unknown, not resolved, and stay as they were. One no
-    longer listed (deleted) leaves its findings unknown too, until an analyzer of the same
-    kind is read in its region: that one reports, under ids of its own, what is still there.
+    longer listed (deleted) leaves its findings unknown too, until an analyzer of the very
+    same type is read in its region: that one reports, under ids of its own, what is still
+    there. (An account's analyzer does not see what an organization's saw in its members.)
 
     A file is one analyzer's listing (`list-findings-v2 --analyzer-arn`), and names no analyzer:
     it speaks for the stored file findings of the kinds it holds (external, internal or unused
@@ -659,10 +661,14 @@ def _findings_read(*, snapshot: AccessAnalyzerSnapshot, regions: list[str] | Non
         types = [t for kind in sorted(kinds - {None}) for t in FINDING_TYPES_OF_KIND[kind]]
         return Q(region="", finding_type__in=types)
     read = [a for a in snapshot.analyzers if a.status not in ANALYZER_STATUSES_WITHOUT_FINDINGS]
-    listed = [a.arn for a in snapshot.analyzers]
-    scope = Q(analyzer_arn__in=[a.arn for a in read])
-    for region, kind in sorted({(a.region, analyzer_kind(analyzer_type=a.type)) for a in read}):
-        scope |= Q(region=region, finding_type__in=FINDING_TYPES_OF_KIND[kind]) & ~Q(
-            analyzer_arn__in=listed
+    read_types = {(a.region, a.type) for a in read}
+    replaced = [
+        arn
+        for arn, region, analyzer_type in Analyzer.objects.filter(
+            account=account, region__in=regions
         )
-    return Q(region__in=regions) & scope
+        .exclude(arn__in=[a.arn for a in snapshot.analyzers])
+        .values_list("arn", "region", "type")
+        if (region, analyzer_type) in read_types
+    ]
+    return Q(region__in=regions, analyzer_arn__in=[a.arn for a in read] + replaced)

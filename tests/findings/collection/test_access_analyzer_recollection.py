@@ -238,3 +238,31 @@ def test_a_deleted_analyzers_findings_go_once_a_new_analyzer_of_its_kind_is_read
     accessanalyzer.assert_no_pending_responses()
     assert run.counts["gone"] == 2
     assert open_public_buckets(account) == ["arn:aws:s3:::acme-public"]
+
+
+def test_an_account_analyzer_does_not_speak_for_a_deleted_organization_analyzers_findings(
+    accessanalyzer,
+):
+    """The organization's analyzer saw a member's public bucket; the hub's own analyzer sees
+    only the hub. With the organization's deleted (or being made again), the bucket's finding
+    was resolved by the hub's analyzer, and the member's 'remediate' verified as fixed."""
+    member = add_account(account_id="210987654321", name="Member", regions=["us-east-1"])
+    account = add_account(account_id=HUB, name="Hub", regions=["us-east-1"])
+    own = external_analyzer("own")
+    organization = {**external_analyzer("org"), "type": "ORGANIZATION"}
+    member_bucket = {**summary("member-public"), "resourceOwnerAccount": member.account_id}
+    stub_analyzers(
+        accessanalyzer, [own, organization], {own["arn"]: [], organization["arn"]: [member_bucket]}
+    )
+    assert collect(account).status == "succeeded"
+
+    for later in ([own], [own, {**organization, "status": "CREATING"}]):
+        stub_analyzers(accessanalyzer, later, {own["arn"]: []})
+        assert collect(account).counts["gone"] == 0
+        assert AccessAnalyzerFinding.objects.get(finding_id="f-member-public").gone_at is None
+
+    # An organization analyzer read again speaks for it: no longer listed, it goes.
+    again = {**organization, "arn": organization["arn"] + "-2", "name": "org-2"}
+    stub_analyzers(accessanalyzer, [own, again], {own["arn"]: [], again["arn"]: []})
+    assert collect(account).counts["gone"] == 1
+    accessanalyzer.assert_no_pending_responses()
