@@ -12,6 +12,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from accounts.models import User
@@ -110,6 +111,8 @@ def run_policy_generation(
     session = account_session(account=account, purpose="policy-generation")
     analyzer = client(session, "accessanalyzer", (account.regions or ["us-east-1"])[0])
     if not generation.job_id:
+        if not _claim_start(generation):
+            return GeneratedPolicy.Status.IN_PROGRESS  # another task is starting it
         try:
             job_id = start_policy_generation(
                 analyzer,
@@ -142,6 +145,25 @@ def run_policy_generation(
             generation, status=GeneratedPolicy.Status.SUCCEEDED, policies=list(result.policies)
         )
     return _finish(generation, status=GeneratedPolicy.Status.FAILED, error=result.error or "")
+
+
+# A request this old still starting, with no job recorded, lost its worker: claim it again.
+START_CLAIM_EXPIRES = timedelta(minutes=10)
+
+
+def _claim_start(generation: GeneratedPolicy) -> bool:
+    """Whether this task is the one to call StartPolicyGeneration: requests at the same moment
+    share one generation, each queued a task, and each started an AWS job."""
+    lost = timezone.now() - START_CLAIM_EXPIRES
+    claimed = (
+        GeneratedPolicy.objects.filter(pk=generation.pk, job_id="")
+        .filter(
+            Q(status=GeneratedPolicy.Status.QUEUED)
+            | Q(status=GeneratedPolicy.Status.IN_PROGRESS, requested_at__lt=lost)
+        )
+        .update(status=GeneratedPolicy.Status.IN_PROGRESS)
+    )
+    return bool(claimed)
 
 
 def _finish(generation: GeneratedPolicy, *, status: str, error: str = "", policies=()) -> str:

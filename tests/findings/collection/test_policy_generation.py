@@ -1,9 +1,11 @@
 """CloudTrail policy generation: requested by a reviewer, started once, polled, stored."""
 
 import json
+from datetime import timedelta
 
 import pytest
 from botocore.stub import ANY
+from django.utils import timezone
 
 from findings.collection.policy_generation import (
     GenerationForbidden,
@@ -143,6 +145,30 @@ def test_the_task_starts_the_job_once_polls_and_stores_the_policy(
     assert AuditEntry.objects.filter(action="policy_generation.succeeded").count() == 1
     # Idempotent: run again, nothing is asked of AWS (the stubber has nothing left to answer).
     assert run_policy_generation(generation_id=generation.pk) == "succeeded"
+
+
+def test_a_task_finding_the_start_claimed_by_another_does_not_start_a_second_job(
+    batch_role,
+    reviewer,
+    stubbed_boto3_clients,  # noqa: F811
+):
+    """Requests at the same moment share one generation but each queued a task, and each task
+    called StartPolicyGeneration. The first claims the start; the others leave it to it."""
+    stubber = stubbed_boto3_clients("accessanalyzer", "us-east-1")  # nothing to answer
+    generation = request_policy_generation(role=batch_role, days=30, actor=reviewer)
+    GeneratedPolicy.objects.filter(pk=generation.pk).update(status="in_progress")  # claimed
+
+    assert run_policy_generation(generation_id=generation.pk) == "in_progress"
+    stubber.assert_no_pending_responses()
+    assert GeneratedPolicy.objects.get(pk=generation.pk).job_id == ""
+
+    # Claimed and never started (its worker was lost): after ten minutes it is claimed again.
+    GeneratedPolicy.objects.filter(pk=generation.pk).update(
+        requested_at=timezone.now() - timedelta(minutes=11)
+    )
+    stub_generation(stubber, batch_role, polls_in_progress=0)
+    assert run_policy_generation(generation_id=generation.pk) == "succeeded"
+    stubber.assert_no_pending_responses()
 
 
 def test_progress_is_recorded_while_aws_works(batch_role, reviewer, stubbed_boto3_clients):  # noqa: F811
