@@ -1,16 +1,18 @@
 """Importing files saved with the AWS CLI: same parsers and storage as live collection."""
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from django.utils import timezone
 
 from findings.collection.imports import ImportRejected, import_file
 from findings.collection.registry import add_account
 from findings.collection.runs import claim_run
 from findings.collection.status import counts_summary
 from findings.collection.store import fixed_aws_document
+from findings.detection.detect import detect_account
 from findings.models import (
     AccessAnalyzerFinding,
     AuditEntry,
@@ -721,3 +723,30 @@ def test_a_policies_only_file_gives_their_attachments_the_new_version(production
     again = import_details(production, policies)
     assert again.counts.get("attachments_created", 0) == 0
     assert again.counts.get("attachments_gone", 0) == 0
+
+
+def test_a_users_only_file_does_not_redate_the_roles_last_use(production):
+    """Roles last read 70 days ago, a role used 100 days ago: not unused as of that read. A
+    later `--filter User` file keeps the roles as stored; the role was judged as of that file,
+    today, and reported unused."""
+    import_details(production, full_details())
+    now = timezone.now()
+    long_ago = now - timedelta(days=70)
+    CollectionRun.objects.filter(account=production).update(
+        finished_at=long_ago, started_at=long_ago
+    )
+    IamRole.objects.filter(account=production).update(
+        last_used_at=now - timedelta(days=100), create_date=now - timedelta(days=400)
+    )
+    detect_account(account=production)
+    assert not Finding.objects.filter(
+        account=production, check_id="role-unused", status="open"
+    ).exists()
+
+    users_only = full_details() | {"RoleDetailList": [], "GroupDetailList": [], "Policies": []}
+    run = import_details(production, users_only)
+
+    assert "roles" in run.counts["not_in_file"]
+    assert not Finding.objects.filter(
+        account=production, check_id="role-unused", status="open"
+    ).exists()
