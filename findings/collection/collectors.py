@@ -10,8 +10,10 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
+import celery
 from django.db import transaction
 from django.utils import timezone
+from kombu.exceptions import OperationalError as KombuOperationalError
 
 from findings.aws.access_analyzer import KnownFinding, fetch_access_analyzer
 from findings.aws.authorization_details import (
@@ -62,7 +64,7 @@ from findings.models import (
     Source,
 )
 from findings.reviews.freshness import detect_and_refresh
-from findings.reviews.services import detect_after_commit, verify_remediations
+from findings.reviews.services import verify_remediations
 from findings.rightsizing.services import refresh_suggestions
 from iamreview.log_context import log_context
 
@@ -376,6 +378,35 @@ def _run_collection(*, run: CollectionRun, on_progress: Progress | None) -> None
             detect_after(run=run)
 
 
+# The task that runs detect_owner (findings.collection.tasks, a layer above this module).
+DETECT_OWNER = "findings.detect_owner"
+
+
+def detect_owner(*, account: AwsAccount, run_id: int) -> None:
+    """Detection of an account whose findings another account's collection changed (an
+    organization analyzer's, about its resources), and the check of its "remediate" items
+    against them: its own collection may be failing, and would otherwise never do either."""
+    detect_and_refresh(account=account)
+    verify_remediations(account=account, run_id=run_id)
+
+
+def _detect_owner_later(*, account: AwsAccount, run_id: int) -> None:
+    """On a worker (without a broker, here): an import's request should not wait for every
+    member account's detection. A broker that cannot take it is no reason to lose it."""
+    app = celery.current_app
+    try:
+        if app.conf.task_always_eager:
+            detect_owner(account=account, run_id=run_id)
+            return
+        try:
+            app.send_task(DETECT_OWNER, args=[account.pk, run_id])
+        except KombuOperationalError:
+            logger.warning("Broker unavailable: detection of %s runs here", account)
+            detect_owner(account=account, run_id=run_id)
+    except Exception:
+        logger.exception("Detection of %s after run %s failed", account, run_id)
+
+
 def _other_owners_changed(*, run: CollectionRun) -> list[AwsAccount]:
     """The other registered accounts whose resources an organization analyzer's findings,
     stored under this account by `run`, are about, where a finding changed: their findings
@@ -401,7 +432,7 @@ def detect_after(*, run: CollectionRun) -> None:
         return
     if run.source == Source.ACCESS_ANALYZER:
         for owner in _other_owners_changed(run=run):
-            detect_after_commit(account=owner)
+            _detect_owner_later(account=owner, run_id=run.pk)
     try:
         suggested = refresh_suggestions(account=run.account)
     except Exception:

@@ -7,7 +7,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from findings.audit.services import record
-from findings.collection.collectors import run_collection
+from findings.collection.collectors import detect_owner, run_collection
 from findings.collection.policy_generation import run_policy_generation
 from findings.collection.registry import discover_organization_accounts
 from findings.collection.runs import (
@@ -18,7 +18,7 @@ from findings.collection.runs import (
     pick_up_run,
 )
 from findings.collection.schedule import due_pairs
-from findings.models import CollectionRun
+from findings.models import AwsAccount, CollectionRun
 
 logger = logging.getLogger(__name__)
 
@@ -125,3 +125,20 @@ def generate_policy(self, generation_id: int) -> str:
     if status == "in_progress":
         raise self.retry()
     return status
+
+
+@shared_task(
+    name="findings.detect_owner",
+    acks_late=True,
+    autoretry_for=(Exception,),
+    max_retries=5,
+    retry_backoff=10,
+)
+def detect_owner_task(account_id: int, run_id: int) -> str:
+    """Detection and remediation checks of an account another account's collection reported
+    on (collectors.detect_owner). Idempotent, so a failure is tried again."""
+    account = AwsAccount.objects.filter(pk=account_id).first()
+    if account is None:
+        return "account gone"
+    detect_owner(account=account, run_id=run_id)
+    return "detected"

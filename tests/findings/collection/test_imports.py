@@ -355,30 +355,36 @@ def test_a_second_analyzers_file_leaves_the_first_ones_findings_open(production)
     assert [f.resource for f in gone] == ["arn:aws:s3:::acme-public-assets"]
 
 
-def test_an_organization_analyzers_finding_reaches_the_member_it_is_about(
-    production, django_capture_on_commit_callbacks
-):
+def test_an_organization_analyzers_finding_reaches_the_member_it_is_about(production, reviewer):
     """Imported into the management account, a finding about a member's bucket waited for the
-    member's own next collection, for ever if that kept failing."""
+    member's own next collection, for ever if that kept failing; and so did the check of the
+    member's "remediate" decision."""
+    from findings.reviews.services import DecisionInput, decide_item, open_cycle
+
     member = add_account(account_id="444455556666", name="Member")
     data = json.loads(sample("access-analyzer-list-findings-v2.json"))
     data["findings"][0]["resourceOwnerAccount"] = member.account_id  # the public bucket
 
-    with django_capture_on_commit_callbacks(execute=True):
-        import_file(
-            account=production, kind="access-analyzer-findings", data=json.dumps(data).encode()
-        )
+    import_file(account=production, kind="access-analyzer-findings", data=json.dumps(data).encode())
 
     assert open_checks(member) == {"access-analyzer:ExternalAccess"}
     assert "access-analyzer:ExternalAccess" not in open_checks(production)
+    cycle = open_cycle(kind="monthly", opened_by=None, period="2026-11")
+    item = cycle.items.get(account=member)
+    decide_item(
+        item=item,
+        actor=reviewer,
+        decision=DecisionInput(kind="remediate"),
+        expected_latest_id=None,
+    )
 
-    # AWS resolves it: the member's finding resolves with the management account's next file.
+    # AWS resolves it: the member's finding resolves with the management account's next file,
+    # and the member's remediation is verified.
     data["findings"][0]["status"] = "RESOLVED"
-    with django_capture_on_commit_callbacks(execute=True):
-        import_file(
-            account=production, kind="access-analyzer-findings", data=json.dumps(data).encode()
-        )
+    import_file(account=production, kind="access-analyzer-findings", data=json.dumps(data).encode())
     assert open_checks(member) == set()
+    item.refresh_from_db()
+    assert item.remediation == "verified"
 
 
 def test_a_findings_file_missing_a_field_is_rejected_naming_it(production):

@@ -13,6 +13,7 @@ from findings.collection.runs import AlreadyRunning, claim_run, finish_run
 from findings.collection.schedule import due_pairs
 from findings.collection.tasks import (
     collect_source,
+    detect_owner_task,
     discover_organization,
     enqueue_collection,
     schedule_collections,
@@ -196,3 +197,12 @@ def test_a_real_worker_collects_a_queued_run(committed_db, celery_on_redis):
     run.refresh_from_db()
     assert run.status == CollectionRun.Status.SUCCEEDED
     assert set(CredentialReportEntry.objects.values_list("user", flat=True)) == {"alice", "bob"}
+
+
+@pytest.mark.django_db
+def test_the_detection_of_another_accounts_findings_is_a_task_that_forgives_a_gone_account():
+    account = add_account(account_id="444455556666", name="Member")
+    run = claim_run(account=account, source="access-analyzer", trigger="manual")
+
+    assert detect_owner_task.apply(args=[account.pk, run.pk]).get() == "detected"
+    assert detect_owner_task.apply(args=[account.pk + 1000, run.pk]).get() == "account gone"
