@@ -527,13 +527,14 @@ def service_wildcard(*, ev: Evidence, t: Thresholds) -> Iterator[Detected]:
 
 def unused_services(*, ev: Evidence, t: Thresholds) -> Iterator[Detected]:
     for principal in ev.principals:
-        if principal.is_service_linked or _days_ago(principal.create_date, ev.now) <= max(
+        # Unused for so many days before the data was read, not before today: a principal
+        # whose job has failed since keeps older data, and its use since is unknown. Its age
+        # too: a role 20 days old when its usage was read had had no time to use anything.
+        as_of = ev.service_read_at.get(principal.arn, ev.now)
+        if principal.is_service_linked or _days_ago(principal.create_date, as_of) <= max(
             t.unused_service_days, t.grace_days
         ):
             continue
-        # Unused for so many days before the data was read, not before today: a principal
-        # whose job has failed since keeps older data, and its use since is unknown.
-        as_of = ev.service_read_at.get(principal.arn, ev.now)
         unused = []
         for row in ev.service_access.get(principal.arn, []):
             used_days = _days_ago(row.last_authenticated_at, as_of)

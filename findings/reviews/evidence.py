@@ -9,6 +9,7 @@ import json
 from collections import defaultdict
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from django.conf import settings
 from django.db.models import Q
@@ -368,6 +369,19 @@ def _last_approved_policies(role_arns: list[str]) -> dict[str, dict]:
     return approved
 
 
+def _service_access_read_at(*, roles: list[IamRole]) -> dict[str, datetime]:
+    """Role ARN -> when its service last-accessed data was read (one look per account)."""
+    by_account: dict[int, list[str]] = defaultdict(list)
+    for role in roles:
+        by_account[role.account_id].append(role.arn)
+    read_at: dict[str, datetime] = {}
+    for account_id, arns in by_account.items():
+        read_at |= CollectionRun.objects.service_access_read_at(
+            account_id=account_id, principal_arns=arns
+        )
+    return read_at
+
+
 def _unused_services_of(rows: list[ServiceLastAccessed], now) -> list[dict]:
     days = settings.DETECT_UNUSED_SERVICE_DAYS
     return [
@@ -401,6 +415,7 @@ def release_population(
         findings[finding.resource_arn].append(finding)
     set_aside = _set_aside_by_arn(decided, arns=known)
     now = timezone.now()
+    read_at = _service_access_read_at(roles=[roles[arn] for arn in known])
     specs = []
     for arn in known:
         role = roles[arn]
@@ -449,7 +464,11 @@ def release_population(
                         "service_linked": role.is_service_linked,
                     },
                     "policies": current,
-                    "unused_services": _unused_services_of(services.get(arn, []), now),
+                    # As of when the usage was read: with no new data, the list (and so the
+                    # evidence hash, and the item's freshness) does not change by the calendar.
+                    "unused_services": _unused_services_of(
+                        services.get(arn, []), read_at.get(arn, now)
+                    ),
                     "findings": [_finding_summary(f) for f in role_findings],
                     "changes": {
                         "first_review": previous is None,

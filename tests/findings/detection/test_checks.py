@@ -530,6 +530,16 @@ def test_unused_services_are_judged_as_of_when_the_usage_was_read():
     assert [s["service"] for s in found.evidence["unused_services"]] == ["sqs"]
 
 
+def test_a_principal_new_when_its_usage_was_read_has_no_unused_services_yet():
+    """100 days old today, but 20 days old when its (imported, 80-day-old) usage was read:
+    it had no time to use anything then."""
+    who = principal(created_days=100)
+    rows = [ServiceLastAccessed(service_namespace="sqs", service_name="SQS")]
+    ev = evidence(principals=[who], service_access={who.arn: rows})
+    ev.service_read_at = {who.arn: days_ago(80)}
+    assert run("unused-services", ev) == []
+
+
 def test_new_principal_has_no_unused_services_yet():
     who = principal(created_days=60)
     rows = [ServiceLastAccessed(service_namespace="sqs", service_name="SQS")]

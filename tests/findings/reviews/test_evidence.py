@@ -22,6 +22,7 @@ from findings.models import (
     PolicyDocument,
     ReviewCycle,
     ServiceLastAccessed,
+    Source,
 )
 from findings.models.findings import SEVERITY_RANK
 from findings.policy.documents import document_hash
@@ -440,6 +441,26 @@ def test_release_cycle_has_one_item_per_role_and_reports_unknown_arns(production
     worker_facts = cycle.items.get(subject_arn=worker.arn).frozen_evidence["facts"]
     assert worker_facts["last_used"] is None
     assert "tracking window" in worker_facts["last_used_note"]
+
+
+def test_a_release_items_unused_services_are_judged_as_of_when_the_usage_was_read(
+    production, reviewer
+):
+    """dynamodb used 100 days ago, read 30 days ago (its collection failing since): used within
+    90 days of the read. Judged against today, it crossed the line by the calendar alone, and
+    the item was marked as changed with no new data."""
+    api = iam_role(production, "api")
+    attach_policy(production, api, READ_OBJECTS)
+    service_row(production, api, "dynamodb", used_days=100)
+    service_row(production, api, "sqs", used_days=None)
+    succeeded_run(production, Source.SERVICE_LAST_ACCESSED, at=days_ago(30))
+
+    cycle, _, _ = open_release_cycle(
+        application="shop", version="2.5.0", role_arns=[api.arn], notes="", opened_by=reviewer
+    )
+
+    evidence = cycle.items.get().frozen_evidence
+    assert [s["service"] for s in evidence["unused_services"]] == ["sqs"]
 
 
 def approve(cycle, *, reviewer, approver):
