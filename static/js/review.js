@@ -161,8 +161,8 @@
     if (status) status.textContent = text;
   }
 
-  // The rows "n" goes to: undecided, and not waiting for someone else (an item delegated
-  // away is its new assignee's to decide).
+  // The rows "n" goes to: undecided, and not someone else's (assigned to a colleague, or
+  // delegated away: its assignee's to decide).
   function waitsForMe(row) {
     if (row.classList.contains("is-decided")) return false;
     const queue = document.getElementById("queue");
@@ -186,12 +186,21 @@
       // Next link, made before, skipped them), and its count is stale.
       // On once the new page has settled (htmx wires its links then): a title clicked before
       // would load its item as a page.
+      const stop = () => {
+        document.removeEventListener("htmx:afterSettle", settled);
+        document.removeEventListener("htmx:responseError", stop);
+        document.removeEventListener("htmx:sendError", stop);
+      };
       const settled = (event) => {
         if (event.target.id !== "queue") return;
-        document.removeEventListener("htmx:afterSettle", settled);
+        stop();
         nextUndecided(true);
       };
+      // A refresh that fails (the session expired, the network) swaps nothing: the listener
+      // must not wait for the next filter or page change and open a row then, unasked.
       document.addEventListener("htmx:afterSettle", settled);
+      document.addEventListener("htmx:responseError", stop);
+      document.addEventListener("htmx:sendError", stop);
       const here = window.location.pathname + window.location.search;
       window.htmx.ajax("GET", here, { target: "#queue", swap: "outerHTML" });
       return;

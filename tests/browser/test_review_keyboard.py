@@ -281,3 +281,37 @@ def test_under_the_undecided_filter_the_keys_go_through_every_item_page_by_page(
     decided = set(Decision.objects.filter(kind="keep").values_list("item_id", flat=True))
     assert decided == {item.pk for item in queue_order if item != delegated}
     assert csp_violations == []
+
+
+def test_a_refresh_that_fails_does_not_open_an_item_later_unasked(
+    page, live_server, reviewer, log_in, csp_violations
+):
+    """The page done, the keys ask for it again; when that fails (an expired session, the
+    network), a later change of page must not open an item by itself."""
+    cycle = five_user_cycle()
+    log_in(reviewer)
+    with mock.patch("findings.reviews.queue.PER_PAGE", 2):
+        page.goto(f"{live_server.url}/review/cycles/{cycle.pk}/")
+
+        def refuse_refresh(route):
+            if route.request.headers.get("hx-request") and "?" not in route.request.url:
+                route.fulfill(status=500, body="down")
+            else:
+                route.continue_()
+
+        page.route(re.compile(r".*/review/cycles/\d+/(\?.*)?$"), refuse_refresh)
+        page.keyboard.press("n")
+        for number in (1, 2):
+            form = page.locator("tr.item-detail:not([hidden]) form.decision-form")
+            expect(form).to_have_count(1)
+            page.keyboard.press("1")
+            page.keyboard.type(f"Checked ({number})")
+            page.keyboard.press("Control+Enter")
+            page.locator("#cycle-progress").get_by_text(f"{number} / 5 decided").wait_for()
+        page.wait_for_timeout(300)  # the refresh is refused
+
+        page.locator('.pagination a[rel="next"]').click()
+        expect(page.locator(".result-count")).to_contain_text("showing 3–4")
+        page.wait_for_timeout(300)
+        expect(page.locator("tr.item-detail:not([hidden])")).to_have_count(0)
+    assert csp_violations == []
