@@ -17,6 +17,7 @@ from findings.reviews.services import (
 )
 from findings.rightsizing.services import refresh_suggestions
 from tests.findings.detection.test_detect import (
+    ADMIN_POLICY,
     NOW,
     attach,
     iam_role,
@@ -100,15 +101,7 @@ def test_an_items_suggestion_names_twenty_unused_services_and_folds_the_rest(
     from findings.policy.actions import services
 
     role = iam_role(production, "admin-role")
-    attach(
-        production,
-        role,
-        {
-            "Version": "2012-10-17",
-            "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}],
-        },
-        name="admin",
-    )
+    attach(production, role, ADMIN_POLICY, name="admin")
     service_row(production, role, "s3", used_days=2)
     unused = sorted(name for name in services() if name != "s3")[:30]
     for namespace in unused:
