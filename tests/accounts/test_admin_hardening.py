@@ -215,3 +215,9 @@ def test_the_people_list_says_each_ones_roles(
         User.objects.create_user(email=f"person{n}@example.com", password="x" * 20)
     with django_assert_max_num_queries(15):
         client.get("/admin/accounts/user/")
+
+
+def test_admin_pages_name_the_apps_icon(login, administrator):
+    """Without it every admin page asked for /favicon.ico: a 404, and an error in the console."""
+    page = login(administrator).get("/admin/accounts/user/").content.decode()
+    assert '<link rel="icon" href="/static/img/favicon.svg" type="image/svg+xml">' in page
