@@ -112,7 +112,7 @@ def run_policy_generation(
     analyzer = client(session, "accessanalyzer", (account.regions or ["us-east-1"])[0])
     if not generation.job_id:
         if not _claim_start(generation):
-            return GeneratedPolicy.Status.IN_PROGRESS  # another task is starting it
+            return STARTED_ELSEWHERE  # another task starts it, and follows it
         try:
             job_id = start_policy_generation(
                 analyzer,
@@ -122,11 +122,18 @@ def run_policy_generation(
                 start=generation.period_start,
                 end=generation.period_end,
             )
+            generation.job_id = job_id
+            generation.status = GeneratedPolicy.Status.IN_PROGRESS
+            generation.save(update_fields=["job_id", "status"])
         except AwsError as exc:
             return _finish(generation, status=GeneratedPolicy.Status.FAILED, error=exc.readable())
-        generation.job_id = job_id
-        generation.status = GeneratedPolicy.Status.IN_PROGRESS
-        generation.save(update_fields=["job_id", "status"])
+        except BaseException:
+            # Anything else (the database, the worker stopping): queued again, for the next
+            # task or request, not left "starting" for ever.
+            GeneratedPolicy.objects.filter(pk=generation.pk, job_id="").update(
+                status=GeneratedPolicy.Status.QUEUED, start_claimed_at=None
+            )
+            raise
 
     def progress(waited: float) -> None:
         GeneratedPolicy.objects.filter(pk=generation.pk).update(waited_seconds=waited)
@@ -147,30 +154,46 @@ def run_policy_generation(
     return _finish(generation, status=GeneratedPolicy.Status.FAILED, error=result.error or "")
 
 
-# A request this old still starting, with no job recorded, lost its worker: claim it again.
+# What run_policy_generation says when another task has claimed the start: nothing to do.
+STARTED_ELSEWHERE = "started_elsewhere"
+# A start claimed this long ago with no job recorded lost its worker: it may be claimed again.
 START_CLAIM_EXPIRES = timedelta(minutes=10)
 
 
 def _claim_start(generation: GeneratedPolicy) -> bool:
     """Whether this task is the one to call StartPolicyGeneration: requests at the same moment
     share one generation, each queued a task, and each started an AWS job."""
-    lost = timezone.now() - START_CLAIM_EXPIRES
+    now = timezone.now()
     claimed = (
         GeneratedPolicy.objects.filter(pk=generation.pk, job_id="")
         .filter(
             Q(status=GeneratedPolicy.Status.QUEUED)
-            | Q(status=GeneratedPolicy.Status.IN_PROGRESS, requested_at__lt=lost)
+            | Q(
+                status=GeneratedPolicy.Status.IN_PROGRESS,
+                start_claimed_at__lt=now - START_CLAIM_EXPIRES,
+            )
         )
-        .update(status=GeneratedPolicy.Status.IN_PROGRESS)
+        .update(status=GeneratedPolicy.Status.IN_PROGRESS, start_claimed_at=now)
     )
     return bool(claimed)
 
 
+def start_is_stale(*, generation: GeneratedPolicy) -> bool:
+    """No job yet and no task starting one: the request should queue a task again."""
+    if generation.job_id or not generation.is_running:
+        return False
+    claimed = generation.start_claimed_at
+    return claimed is None or claimed < timezone.now() - START_CLAIM_EXPIRES
+
+
 def _finish(generation: GeneratedPolicy, *, status: str, error: str = "", policies=()) -> str:
     with transaction.atomic():
-        GeneratedPolicy.objects.filter(pk=generation.pk).update(
-            status=status, error=error, policies=list(policies), finished_at=timezone.now()
-        )
+        finished = GeneratedPolicy.objects.filter(
+            pk=generation.pk,
+            status__in=[GeneratedPolicy.Status.QUEUED, GeneratedPolicy.Status.IN_PROGRESS],
+        ).update(status=status, error=error, policies=list(policies), finished_at=timezone.now())
+        if not finished:  # another task polling the same job finished it first
+            return GeneratedPolicy.objects.get(pk=generation.pk).status
         record(
             actor=None,
             action=f"policy_generation.{status}",

@@ -78,6 +78,8 @@ class GeneratedPolicy(models.Model):
     period_end = models.DateTimeField()
     trail_arn = models.CharField(max_length=2048)
     job_id = models.CharField(max_length=200, blank=True)
+    # When a task claimed the start of the AWS job (one task starts it; see _claim_start).
+    start_claimed_at = models.DateTimeField(null=True, blank=True)
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.QUEUED)
     waited_seconds = models.FloatField(default=0)
     error = models.TextField(blank=True)

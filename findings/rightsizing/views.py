@@ -23,6 +23,7 @@ from findings.collection.policy_generation import (
     GenerationRefused,
     latest_generation,
     request_policy_generation,
+    start_is_stale,
 )
 from findings.collection.tasks import generate_policy
 from findings.export.tables import csv_text, json_text
@@ -159,7 +160,7 @@ def generate_from_cloudtrail(request, pk: int):
         except GenerationRefused as exc:
             error = str(exc)
         else:
-            if generation.status == generation.Status.QUEUED and not generation.job_id:
+            if start_is_stale(generation=generation):
                 generate_policy.delay(generation.pk)
     if not request.htmx:
         if error:

@@ -10,8 +10,10 @@ from django.utils import timezone
 from findings.collection.policy_generation import (
     GenerationForbidden,
     GenerationRefused,
+    _claim_start,
     request_policy_generation,
     run_policy_generation,
+    start_is_stale,
 )
 from findings.collection.tasks import generate_policy
 from findings.models import AuditEntry, GeneratedPolicy
@@ -156,19 +158,37 @@ def test_a_task_finding_the_start_claimed_by_another_does_not_start_a_second_job
     called StartPolicyGeneration. The first claims the start; the others leave it to it."""
     stubber = stubbed_boto3_clients("accessanalyzer", "us-east-1")  # nothing to answer
     generation = request_policy_generation(role=batch_role, days=30, actor=reviewer)
-    GeneratedPolicy.objects.filter(pk=generation.pk).update(status="in_progress")  # claimed
+    claimed = timezone.now()
+    GeneratedPolicy.objects.filter(pk=generation.pk).update(
+        status="in_progress", start_claimed_at=claimed
+    )
 
-    assert run_policy_generation(generation_id=generation.pk) == "in_progress"
+    assert run_policy_generation(generation_id=generation.pk) == "started_elsewhere"
     stubber.assert_no_pending_responses()
     assert GeneratedPolicy.objects.get(pk=generation.pk).job_id == ""
+    assert not start_is_stale(generation=GeneratedPolicy.objects.get(pk=generation.pk))
 
-    # Claimed and never started (its worker was lost): after ten minutes it is claimed again.
+    # Claimed and never started (its worker was lost): ten minutes later it is claimed again,
+    # and a request for the role queues a task for it.
     GeneratedPolicy.objects.filter(pk=generation.pk).update(
-        requested_at=timezone.now() - timedelta(minutes=11)
+        start_claimed_at=claimed - timedelta(minutes=11)
     )
+    assert start_is_stale(generation=GeneratedPolicy.objects.get(pk=generation.pk))
     stub_generation(stubber, batch_role, polls_in_progress=0)
     assert run_policy_generation(generation_id=generation.pk) == "succeeded"
     stubber.assert_no_pending_responses()
+
+
+def test_an_old_request_is_still_started_once(batch_role, reviewer):
+    """The claim expires from when it was made, not from the request: with tasks queued ten
+    minutes behind, two tasks of an old request both claimed the start."""
+    generation = request_policy_generation(role=batch_role, days=30, actor=reviewer)
+    GeneratedPolicy.objects.filter(pk=generation.pk).update(
+        requested_at=timezone.now() - timedelta(minutes=30)
+    )
+
+    assert _claim_start(generation) is True
+    assert _claim_start(generation) is False
 
 
 def test_progress_is_recorded_while_aws_works(batch_role, reviewer, stubbed_boto3_clients):  # noqa: F811
