@@ -102,9 +102,10 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     # NUL, lone surrogates, too-deep JSON: 400 before any view (pages and API alike).
     "iamreview.input_guard.RejectUnusableInputMiddleware",
-    # Fetch Metadata: a request another site's page makes (an <img>, a fetch(), a frame) is
+    # Fetch Metadata: a request another site's page makes (an <img>, a fetch(), an <object>) is
     # refused; links from elsewhere, bookmarks and non-browser clients (the API) still work.
-    # A GET that records something (an evidence pack's download, an export) has no CSRF token.
+    # The evidence pack's download, a GET that records the export, refuses links and frames
+    # from elsewhere too (findings.reviews.views).
     "fetch_metadata.middleware.FetchMetadataMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",

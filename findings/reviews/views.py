@@ -18,6 +18,7 @@ from django.utils.cache import patch_vary_headers
 from django.utils.text import slugify
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import trigger_client_event
+from fetch_metadata.decorators import fetch_metadata_policy
 
 from accounts.models import User
 from accounts.permissions import Capability, requires
@@ -461,6 +462,9 @@ def review_sign_off(request, pk: int):
 
 
 # Auditors and administrators, and approvers for the cycles they may sign off (services).
+# A GET that records the export in the audit trail: only the app's own pages, a bookmark or a
+# typed address may ask for it, not another site, not even with a link or a frame.
+@fetch_metadata_policy(allow_navigations=False)
 @requires(Capability.VIEW)
 @require_GET
 def review_evidence_pack(request, pk: int):

@@ -42,7 +42,21 @@ def test_an_image_on_another_site_cannot_download_an_evidence_pack_in_your_name(
     assert refused.status_code == 403
     assert "Refused: another site asked for this" in refused.content.decode()
     assert not AuditEntry.objects.filter(action=EXPORTED).exists()
-    for headers in (A_LINK_ELSEWHERE, OUR_OWN_PAGE, {}):
+    # Nor a link, a script's navigation or a frame on another site, or on a sibling subdomain.
+    for headers in (
+        A_LINK_ELSEWHERE,
+        {**A_LINK_ELSEWHERE, "Sec-Fetch-Dest": "iframe"},
+        {**A_LINK_ELSEWHERE, "Sec-Fetch-Site": "same-site", "Sec-Fetch-Dest": "iframe"},
+    ):
+        assert client.get(url, headers=headers).status_code == 403, headers
+    assert not AuditEntry.objects.filter(action=EXPORTED).exists()
+    # The app's own page, a bookmark or a typed address, and a client that is no browser.
+    bookmark = {
+        "Sec-Fetch-Site": "none",
+        "Sec-Fetch-Mode": "navigate",
+        "Sec-Fetch-Dest": "document",
+    }
+    for headers in (OUR_OWN_PAGE, bookmark, {}):
         assert client.get(url, headers=headers).status_code == 200, headers
     assert AuditEntry.objects.filter(action=EXPORTED).count() == 3
 
