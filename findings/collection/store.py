@@ -34,6 +34,7 @@ from findings.models import (
     AccessAnalyzerFinding,
     Analyzer,
     AwsAccount,
+    CollectionRun,
     CredentialReportEntry,
     IamGroup,
     IamRole,
@@ -345,6 +346,10 @@ def store_authorization_details(
     counts.update(attached.as_dict("attachments_"))
     if kept := _kept_types(account=account, unlisted=unlisted):
         counts["not_in_file"] = kept
+        # The stored roles were read then, not now: detection judges them as of then.
+        read = "roles" in kept and CollectionRun.objects.roles_read_at(account_id=account.pk)
+        if read:
+            counts["roles_read_at"] = read.isoformat()
     if unknown:
         counts["no_document"] = unknown[:NO_DOCUMENT_LISTED]
         counts["no_document_total"] = len(unknown)

@@ -282,30 +282,6 @@ def _read_at(run: CollectionRun | None) -> datetime | None:
     return (run.data_generated_at or run.finished_at) if run else None
 
 
-# Filtered imports looked back through for the last that listed the roles.
-ROLE_READS_LOOKED_AT = 20
-
-
-def _roles_read_at(account: AwsAccount, latest: CollectionRun | None) -> datetime | None:
-    """When the roles were last read: the latest users, roles and policies run that listed
-    them. An import made with `--filter User` keeps the stored roles as they were, so it is
-    not when they were read."""
-    if latest is None or "roles" not in (latest.counts or {}).get("not_in_file", ()):
-        return _read_at(latest)
-    runs = CollectionRun.objects.filter(
-        account=account,
-        source=Source.AUTHORIZATION_DETAILS,
-        status=CollectionRun.Status.SUCCEEDED,
-    ).order_by("-finished_at", "-pk")
-    for finished_at, generated_at, counts in runs.values_list(
-        "finished_at", "data_generated_at", "counts"
-    )[:ROLE_READS_LOOKED_AT]:
-        kept = counts.get("not_in_file", ()) if isinstance(counts, dict) else ()
-        if "roles" not in kept:
-            return generated_at or finished_at
-    return None
-
-
 def _load_evidence(
     account: AwsAccount,
     *,
@@ -333,7 +309,7 @@ def _load_evidence(
         analyzer_regions=_covered_regions(analyzers),
         sources=set(latest),
         credentials_read_at=_read_at(latest.get(Source.CREDENTIAL_REPORT)),
-        principals_read_at=_roles_read_at(account, latest.get(Source.AUTHORIZATION_DETAILS)),
+        principals_read_at=CollectionRun.objects.roles_read_at(account_id=account.pk),
         guardrails=guardrails_from(
             account_id=account.account_id, levels=account.scp_levels_in_effect
         ),

@@ -27,6 +27,32 @@ class CollectionRunQuerySet(models.QuerySet):
             .distinct()
         )
 
+    def roles_read_at(self, *, account_id: int) -> datetime | None:
+        """When the account's roles were last read: its latest users, roles and policies run,
+        or, when that was a file without roles (`--filter User`), which keeps the stored roles
+        as they were, the date such a run carried over from the read before it."""
+        latest = (
+            self.filter(
+                account_id=account_id,
+                source=Source.AUTHORIZATION_DETAILS,
+                status=CollectionRun.Status.SUCCEEDED,
+            )
+            .order_by("-finished_at", "-pk")
+            .values_list("finished_at", "data_generated_at", "counts")
+            .first()
+        )
+        if latest is None:
+            return None
+        finished_at, generated_at, counts = latest
+        counts = counts if isinstance(counts, dict) else {}
+        if "roles" not in (counts.get("not_in_file") or ()):
+            return generated_at or finished_at
+        carried = counts.get("roles_read_at")
+        try:
+            return datetime.fromisoformat(carried) if isinstance(carried, str) else None
+        except ValueError:
+            return None
+
     def service_access_read_at(
         self, *, account_id: int, principal_arns: Iterable[str]
     ) -> dict[str, datetime]:
