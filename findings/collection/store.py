@@ -668,7 +668,7 @@ def _findings_read(
     read = [a for a in snapshot.analyzers if a.status not in ANALYZER_STATUSES_WITHOUT_FINDINGS]
     read_types = {(a.region, a.type) for a in read}
     replaced = [
-        arn
+        (arn, analyzer_type)
         for arn, region, analyzer_type in Analyzer.objects.filter(
             account=account, region__in=regions
         )
@@ -676,4 +676,14 @@ def _findings_read(
         .values_list("arn", "region", "type")
         if (region, analyzer_type) in read_types
     ]
-    return Q(region__in=regions, analyzer_arn__in=[a.arn for a in read] + replaced)
+    speaking = [(a.arn, a.type) for a in read] + replaced
+    # An account's analyzer (ACCOUNT, ACCOUNT_UNUSED_ACCESS, ...) sees this account's own
+    # resources only: it speaks for no finding about another account's, even under the ARN of
+    # an organization analyzer it replaced (an analyzer re-created with another type keeps its
+    # ARN).
+    everyone = [arn for arn, analyzer_type in speaking if analyzer_type.startswith("ORGANIZATION")]
+    own = [arn for arn, analyzer_type in speaking if not analyzer_type.startswith("ORGANIZATION")]
+    return Q(region__in=regions) & (
+        Q(analyzer_arn__in=everyone)
+        | Q(analyzer_arn__in=own, resource_owner_account=account.account_id)
+    )

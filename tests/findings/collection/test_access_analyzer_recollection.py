@@ -266,3 +266,29 @@ def test_an_account_analyzer_does_not_speak_for_a_deleted_organization_analyzers
     stub_analyzers(accessanalyzer, [own, again], {own["arn"]: [], again["arn"]: []})
     assert collect(account).counts["gone"] == 1
     accessanalyzer.assert_no_pending_responses()
+
+
+def test_an_organization_analyzer_made_again_as_an_accounts_does_not_resolve_the_members(
+    accessanalyzer,
+):
+    """Re-created with another type (a Terraform change of `type`), an analyzer keeps its ARN:
+    as the account's analyzer it spoke for the member findings it can no longer see."""
+    member = add_account(account_id="210987654321", name="Member", regions=["us-east-1"])
+    account = add_account(account_id=HUB, name="Hub", regions=["us-east-1"])
+    organization = {**external_analyzer("main"), "type": "ORGANIZATION"}
+    member_bucket = {**summary("member-public"), "resourceOwnerAccount": member.account_id}
+    own_bucket = summary("acme-public")
+    stub_analyzers(
+        accessanalyzer, [organization], {organization["arn"]: [member_bucket, own_bucket]}
+    )
+    assert collect(account).status == "succeeded"
+
+    now_the_accounts = {**organization, "type": "ACCOUNT"}
+    stub_analyzers(accessanalyzer, [now_the_accounts], {now_the_accounts["arn"]: []})
+    assert collect(account).counts["gone"] == 1  # its own bucket: it speaks for that one
+
+    gone = set(
+        AccessAnalyzerFinding.objects.exclude(gone_at=None).values_list("finding_id", flat=True)
+    )
+    assert gone == {"f-acme-public"}
+    accessanalyzer.assert_no_pending_responses()
