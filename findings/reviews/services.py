@@ -970,12 +970,18 @@ def verify_remediations(*, account: AwsAccount, run_id: int | None = None) -> in
                 continue
             run_id_of_item = None
         with transaction.atomic():
-            ReviewItem.objects.filter(pk=item.pk).update(
+            # Still pending as stored: two checks at once (a member's own collection and an
+            # organization analyzer's) verify it once, with one audit entry.
+            changed = ReviewItem.objects.filter(
+                pk=item.pk, remediation=ReviewItem.Remediation.PENDING
+            ).update(
                 remediation=ReviewItem.Remediation.VERIFIED,
                 verified_at=now,
                 verified_by_run_id=run_id_of_item,
                 plan_check=check if plan else {},
             )
+            if not changed:
+                continue
             record(
                 actor=None,
                 action="remediation.verified",

@@ -279,6 +279,22 @@ def test_remediation_of_a_finding_resolved_by_a_run_is_verified_with_that_run(
     assert (item.remediation, item.verified_by_run) == ("verified", run)
 
 
+def test_two_checks_at_once_verify_a_remediation_once(committed_db, administrator, reviewer):
+    """A member's own collection and an organization analyzer's can check its items at the
+    same moment: one verification, one audit entry."""
+    account = make_account()
+    credential_entry(account, "bob", password=True)
+    cycle = open_cycle(kind="quarterly", opened_by=administrator, accounts=[account])
+    item = cycle.items.get()
+    decide(item, reviewer, DecisionInput(kind="remediate"))
+    CredentialReportEntry.objects.filter(user="bob").update(gone_at=timezone.now())
+
+    verified = at_once(*[lambda: verify_remediations(account=account)] * 2)
+
+    assert sorted(verified) == [0, 1]
+    assert actions().count("remediation.verified") == 1
+
+
 def test_remediating_a_clean_user_is_verified_once_the_user_is_gone(
     quarterly, production, reviewer
 ):
