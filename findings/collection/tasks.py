@@ -3,6 +3,7 @@
 import logging
 
 from celery import shared_task
+from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.utils import timezone
 
@@ -131,6 +132,8 @@ def generate_policy(self, generation_id: int) -> str:
     name="findings.detect_owner",
     acks_late=True,
     autoretry_for=(Exception,),
+    # A detection that ran out of its time would run out of it again.
+    dont_autoretry_for=(SoftTimeLimitExceeded,),
     max_retries=5,
     retry_backoff=10,
 )
