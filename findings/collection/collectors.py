@@ -342,6 +342,11 @@ def _run_collection(*, run: CollectionRun, on_progress: Progress | None) -> None
     # delivery started it first or the sweep failed it (start_run says which, in the log).
     if run.status == CollectionRun.Status.QUEUED and not start_run(run=run):
         return
+    if run.status != CollectionRun.Status.RUNNING:
+        # Failed by the sweep, or finished: a worker holding an old copy asked AWS all over
+        # again for a run whose result could no longer be stored.
+        logger.warning("Run %s not carried out: it is %s", run.pk, run.status)
+        return
 
     def progress(done: int, total: int, message: str) -> None:
         report_progress(run_id=run.pk, done=done, total=total, message=message)

@@ -8,6 +8,7 @@ from datetime import timedelta
 import boto3
 import pytest
 from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from moto import mock_aws
 
@@ -103,7 +104,10 @@ def test_a_worker_that_read_a_queued_run_just_before_the_sweep_failed_it_does_no
     retry = queued_run(account, trigger=CollectionRun.Trigger.SCHEDULE)  # the sweep's retry
 
     assert start_run(run=read_by_the_worker) is False  # no IntegrityError, nothing written
-    assert run_collection(run=read_by_the_worker).status == CollectionRun.Status.FAILED
+    # Not carried out either: it asked AWS (here: the network, for 30 s) for nothing.
+    with CaptureQueriesContext(connection) as queries:
+        assert run_collection(run=read_by_the_worker).status == CollectionRun.Status.FAILED
+    assert all(q["sql"].startswith("SELECT") for q in queries.captured_queries)  # nothing written
     run.refresh_from_db()
     assert run.status == CollectionRun.Status.FAILED
     assert run.attempts == 0 and run.started_at is None
