@@ -534,53 +534,55 @@ def test_an_escalation_finding_reads_as_ways_to_escalate(client, reviewer, produ
     assert "Chain of roles to an administrator" in page
 
 
-def test_an_escalation_finding_says_how_many_more_targets_it_reaches(client, reviewer, production):
+def escalation_page(client, reviewer, account, principal: str, **evidence) -> str:
+    """A privilege-escalation finding's page, its evidence as detection writes it."""
     finding = make_finding(
-        production,
-        "ci",
+        account,
+        principal,
         check_id="privilege-escalation",
-        evidence={
-            "methods": [
-                {
-                    "method": "PassExistingRoleToNewLambdaThenInvoke",
-                    "source": "Rhino Security Labs",
-                    "actions": ["iam:PassRole"],
-                    "targets": [f"arn:aws:iam::{production.account_id}:role/app-1"],
-                    "targets_total": 61,
-                    "conditional": False,
-                }
-            ],
-            "path": None,
-            "boundary": None,
-        },
+        evidence={"path": None, "boundary": None, **evidence},
     )
     client.force_login(reviewer)
-    page = client.get(f"/findings/{finding.pk}/").content.decode()
+    return client.get(f"/findings/{finding.pk}/").content.decode()
+
+
+def test_an_escalation_finding_says_how_many_more_targets_it_reaches(client, reviewer, production):
+    page = escalation_page(
+        client,
+        reviewer,
+        production,
+        "ci",
+        methods=[
+            {
+                "method": "PassExistingRoleToNewLambdaThenInvoke",
+                "source": "Rhino Security Labs",
+                "actions": ["iam:PassRole"],
+                "targets": [f"arn:aws:iam::{production.account_id}:role/app-1"],
+                "targets_total": 61,
+                "conditional": False,
+            }
+        ],
+    )
     assert "role/app-1</span> and 60 more" in page
 
 
 def test_an_escalation_finding_names_the_deny_a_method_takes_off(client, reviewer, production):
-    finding = make_finding(
+    page = escalation_page(
+        client,
+        reviewer,
         production,
         "alice",
-        check_id="privilege-escalation",
-        evidence={
-            "methods": [
-                {
-                    "method": "DeleteOwnUserPolicyWithDeny",
-                    "source": "AWS IAM User Guide",
-                    "actions": ["iam:DeleteUserPolicy"],
-                    "targets": [f"arn:aws:iam::{production.account_id}:user/alice"],
-                    "conditional": False,
-                    "removes": ["guard<1>"],
-                }
-            ],
-            "path": None,
-            "boundary": None,
-        },
+        methods=[
+            {
+                "method": "DeleteOwnUserPolicyWithDeny",
+                "source": "AWS IAM User Guide",
+                "actions": ["iam:DeleteUserPolicy"],
+                "targets": [f"arn:aws:iam::{production.account_id}:user/alice"],
+                "conditional": False,
+                "removes": ["guard<1>"],
+            }
+        ],
     )
-    client.force_login(reviewer)
-    page = client.get(f"/findings/{finding.pk}/").content.decode()
     assert "; takes off the Deny in guard&lt;1&gt;" in page
 
 

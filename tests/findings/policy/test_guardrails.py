@@ -42,6 +42,12 @@ def methods(acct, who=DEV) -> list[str]:
 
 
 CREATE_VERSION = allow("iam:CreatePolicyVersion")
+# PassExistingRoleToNewLambdaThenInvoke's grants.
+PASS_ROLE_TO_LAMBDA = [
+    allow("iam:PassRole"),
+    allow("lambda:CreateFunction"),
+    allow("lambda:InvokeFunction"),
+]
 
 
 def test_full_access_at_every_level_changes_nothing():
@@ -78,11 +84,7 @@ def test_a_level_that_allows_only_some_services_blocks_the_rest():
 
 def test_a_deny_on_some_roles_keeps_the_method_for_the_others():
     roles = {f"{IAM}:role/platform-admin": account().principals[f"{IAM}:role/admin"]}
-    pass_role = [
-        allow("iam:PassRole"),
-        allow("lambda:CreateFunction"),
-        allow("lambda:InvokeFunction"),
-    ]
+    pass_role = PASS_ROLE_TO_LAMBDA
     deny = scp(
         "ProtectPlatform",
         {"Effect": "Deny", "Action": "iam:PassRole", "Resource": f"{IAM}:role/platform-*"},
@@ -130,11 +132,7 @@ def test_a_deny_with_a_condition_on_anything_else_blocks_nothing():
 
 
 def test_the_method_is_blocked_when_its_other_action_is_denied():
-    pass_role = [
-        allow("iam:PassRole"),
-        allow("lambda:CreateFunction"),
-        allow("lambda:InvokeFunction"),
-    ]
+    pass_role = PASS_ROLE_TO_LAMBDA
     deny = scp("NoLambda", {"Effect": "Deny", "Action": "lambda:*", "Resource": "*"})
     assert "PassExistingRoleToNewLambdaThenInvoke" in methods(account(*pass_role))
     acct = with_scps(account(*pass_role), at(ROOT, deny))
@@ -248,11 +246,7 @@ def test_an_scp_resource_naming_the_principals_account_is_filled_in():
     """`arn:aws:iam::${aws:PrincipalAccount}:role/Platform*` names the platform roles of the
     account itself: a Deny of passing them blocks that, and nothing else."""
     roles = {f"{IAM}:role/Platform-admin": account().principals[f"{IAM}:role/admin"]}
-    pass_role = [
-        allow("iam:PassRole"),
-        allow("lambda:CreateFunction"),
-        allow("lambda:InvokeFunction"),
-    ]
+    pass_role = PASS_ROLE_TO_LAMBDA
     deny = scp(
         "ProtectPlatform",
         {
