@@ -6,6 +6,8 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/iamreview
+# One pytest worker per core (pytest-xdist); `make test PYTEST_ARGS="tests/accounts -x"` runs in one.
+PYTEST_ARGS ?= -n auto
 
 .PHONY: run test install lint format demo worker beat bench clean
 

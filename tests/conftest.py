@@ -84,9 +84,25 @@ def committed_db(transactional_db, postgres):
     return
 
 
+def redis_url_of_this_worker(url: str, worker: str) -> str:
+    """Under pytest-xdist each worker (gw0, gw1, ...) takes a Redis database of its own, counting
+    down from the one given, so that one worker's broker queues and keys never meet another's."""
+    if not worker.startswith("gw"):
+        return url
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    database = parts.path.strip("/")
+    number = int(database) if database.isdigit() else 0
+    return parts._replace(path=f"/{(number - int(worker[2:])) % 16}").geturl()
+
+
 @pytest.fixture(scope="session")
 def redis_url():
-    url = os.environ.get("IAMREVIEW_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+    url = redis_url_of_this_worker(
+        os.environ.get("IAMREVIEW_TEST_REDIS_URL", "redis://127.0.0.1:6379/15"),
+        os.environ.get("PYTEST_XDIST_WORKER", ""),
+    )
     import redis
 
     try:
