@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from django.utils import timezone
 
 from findings.collection.activity import refresh_user_activity
 from findings.collection.imports import import_file
@@ -409,7 +410,8 @@ def test_a_tag_never_sets_a_critical_finding_aside(production, administrator):
         tag_key="team",
         reason="Team x batch roles, ticket SEC-7",
         owner=administrator,
-        expires_on=NOW.date() + timedelta(days=30),
+        # Validated against the real date, whatever the frozen NOW of the detection.
+        expires_on=timezone.localdate() + timedelta(days=30),
         created_by=administrator,
     )
 
