@@ -1,10 +1,30 @@
 """Django admin: webhooks (every change audited) and their delivery log (read-only)."""
 
+from django import forms
 from django.contrib import admin
 
 from accounts.admin import FilterLookupsOnly
 from findings.audit.services import record
 from findings.models import Webhook, WebhookDelivery
+
+
+class WebhookForm(forms.ModelForm):
+    """Events ticked from the list of those iamreview sends: a misspelt name, a number or an
+    object typed as JSON was stored, and never fired (or, a number, stopped every webhook)."""
+
+    events = forms.MultipleChoiceField(
+        choices=Webhook.Event.choices,
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text="None ticked: every event.",
+    )
+
+    class Meta:
+        model = Webhook
+        fields = ["name", "url", "secret", "format", "events", "is_active"]
+
+    def clean_events(self) -> list[str]:
+        return list(self.cleaned_data["events"])
 
 
 def _described(webhook: Webhook) -> dict:
@@ -20,6 +40,7 @@ def _described(webhook: Webhook) -> dict:
 
 @admin.register(Webhook)
 class WebhookAdmin(FilterLookupsOnly, admin.ModelAdmin):
+    form = WebhookForm
     list_display = ["name", "url", "format", "is_active", "created_at"]
     list_filter = ["format", "is_active"]
 

@@ -47,14 +47,34 @@ def too_large() -> ApiError:
 # --- Reading bodies ---------------------------------------------------------------------------
 
 
+class RepeatedKey(ValueError):
+    def __init__(self, key: str):
+        self.key = key
+        super().__init__(key)
+
+
+def _once_each(pairs: list[tuple[str, object]]) -> dict:
+    """A JSON object whose keys are each given once. `json.loads` keeps the last of a repeated
+    key: `{"decision": "keep", ..., "decision": "remediate"}` would record what a reader of
+    the first part, or a log cut short, never saw."""
+    data = {}
+    for key, value in pairs:
+        if key in data:
+            raise RepeatedKey(key)
+        data[key] = value
+    return data
+
+
 def json_object(request) -> dict:
     """The request's body as a JSON object, or an ApiError saying what is wrong with it."""
     if request.content_type != "application/json":
         raise invalid({"body": "Send a JSON object with 'Content-Type: application/json'."})
     try:
-        data = json.loads(request.body or b"")
+        data = json.loads(request.body or b"", object_pairs_hook=_once_each)
     except RequestDataTooBig:
         raise too_large() from None
+    except RepeatedKey as exc:
+        raise invalid({exc.key[:100]: f"Give {exc.key[:100]} once, not twice."}) from None
     except (ValueError, UnicodeDecodeError) as exc:
         raise invalid({"body": f"Malformed JSON: {exc}"}) from None
     if not isinstance(data, dict):

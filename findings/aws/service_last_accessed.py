@@ -30,7 +30,7 @@ from findings.aws.shapes import check_shape
 from findings.aws.waiting import Backoff
 
 GRANULARITIES = ("SERVICE_LEVEL", "ACTION_LEVEL")
-ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:(user|role)/[\w+=,.@/-]+$")
+ARN = re.compile(r"^arn:aws[a-z-]*:iam::[0-9]{12}:(user|role)/[\w+=,.@/-]+$", re.ASCII)
 
 T = TypeVar("T")
 R = TypeVar("R")

@@ -111,7 +111,7 @@ def account_id_from_role_arn(arn: str) -> str:
         raise ValueError(f"{arn!r} is not an ARN: {hint}")
     if parts[2] != "iam":
         raise ValueError(f"{arn!r} is not an IAM ARN (service is {parts[2]!r}): {hint}")
-    if not re.fullmatch(r"\d{12}", parts[4]):
+    if not re.fullmatch(r"[0-9]{12}", parts[4]):
         raise ValueError(f"{arn!r} has no 12-digit account id: {hint}")
     if not parts[5].startswith("role/"):
         raise ValueError(f"{arn!r} names a {parts[5].split('/')[0]!r}, not a role: {hint}")

@@ -123,14 +123,17 @@ def add_account(
 def update_account(
     *, account: AwsAccount, actor: User | None = None, **changes: object
 ) -> AwsAccount:
-    before = _audit_view(account)
+    before, external_id = _audit_view(account), account.external_id
     for name, value in changes.items():
         setattr(account, name, value)
     account.full_clean()
     account.save()
     after = _audit_view(account)
-    if after != before:
-        changed = [key for key in after if after[key] != before[key]]
+    changed = [key for key in after if after[key] != before[key]]
+    # One ExternalId for another is a change of how iamreview connects to the account: it is
+    # recorded, without either value.
+    replaced = bool(external_id and account.external_id and external_id != account.external_id)
+    if changed or replaced:
         record(
             actor=actor,
             action="aws_account.updated",
@@ -138,7 +141,10 @@ def update_account(
             target_id=account.pk,
             target_label=str(account),
             before={key: before[key] for key in changed},
-            after={key: after[key] for key in changed},
+            after={
+                **{key: after[key] for key in changed},
+                **({"external_id_replaced": True} if replaced else {}),
+            },
         )
     return account
 

@@ -35,7 +35,7 @@ MAX_DAYS = 365
 EXCLUSION_LOCK_ID = 7_311_202_614
 # arn:partition:service:region:account:resource, each part a glob (region and account may be
 # empty, as in S3 and IAM ARNs); no whitespace anywhere.
-ARN_GLOB = re.compile(r"^arn:[a-z*?-]+:[a-z0-9*?-]+:[a-z0-9*?-]*:(\d{12}|[\d*?]*):\S+$")
+ARN_GLOB = re.compile(r"^arn:[a-z*?-]+:[a-z0-9*?-]+:[a-z0-9*?-]*:([0-9]{12}|[0-9*?]*):\S+$")
 KIND_FIELDS = {
     Exclusion.Kind.ARN_PATTERN: {"arn_pattern"},
     Exclusion.Kind.ACCOUNT: {"account"},

@@ -2,14 +2,16 @@ from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
 from django.db import models
 
-account_id_validator = RegexValidator(r"^\d{12}$", "An AWS account id is 12 digits.")
+# ASCII only: `\d` and `\w` also match other scripts' digits and letters ("１２…"), which no
+# AWS ARN holds.
+account_id_validator = RegexValidator(r"^[0-9]{12}$", "An AWS account id is 12 digits.")
 role_arn_validator = RegexValidator(
-    r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]+$",
+    r"^arn:aws[a-z-]*:iam::[0-9]{12}:role/[A-Za-z0-9_+=,.@/-]+$",
     "A role ARN looks like arn:aws:iam::123456789012:role/IAMReviewReadOnly",
 )
 
 trail_arn_validator = RegexValidator(
-    r"^arn:aws[a-z-]*:cloudtrail:[a-z0-9-]+:\d{12}:trail/[\w.-]+$",
+    r"^arn:aws[a-z-]*:cloudtrail:[a-z0-9-]+:[0-9]{12}:trail/[A-Za-z0-9_.-]+$",
     "A trail ARN looks like arn:aws:cloudtrail:us-east-1:123456789012:trail/management-events",
 )
 

@@ -31,7 +31,9 @@ class Webhook(models.Model):
         return self.name
 
     def wants(self, event: str) -> bool:
-        return not self.events or event in self.events
+        # A value that is no list (set by hand in the database) wants nothing, rather than
+        # stopping every other webhook's events with a TypeError.
+        return not self.events or (isinstance(self.events, list) and event in self.events)
 
 
 class WebhookDelivery(models.Model):

@@ -206,9 +206,37 @@ def review_cycle(request, pk: int):
     return render_cycle(request, load_cycle(pk), **options)
 
 
-def selected_ids(request) -> list[int]:
-    ids = (parse_id(value) for value in request.POST.getlist("items")[:1000])
-    return [pk for pk in ids if pk is not None]
+MAX_SELECTED = 1000
+
+
+def selected_ids(request) -> tuple[list[int], str]:
+    """The ids of the selected items, and why the selection is refused ("" when it is not):
+    a value that is no item id, or more items than one request decides. A selection is taken
+    whole or not at all: dropping what cannot be read would decide the rest unasked."""
+    values = request.POST.getlist("items")
+    if len(values) > MAX_SELECTED:
+        return [], f"{len(values)} items were selected; select at most {MAX_SELECTED} at once."
+    ids = [parse_id(value) for value in values]
+    readable = [pk for pk in ids if pk is not None]  # kept checked on the refused form
+    if bad := [value for value, pk in zip(values, ids, strict=True) if pk is None]:
+        shown = ", ".join(repr(value[:20]) for value in bad[:5])
+        return (
+            readable,
+            f"{shown} {pluralize(len(bad), 'is,are')} not an item id. Reload the page and "
+            "select again.",
+        )
+    return readable, ""
+
+
+def not_in_cycle(ids: list[int], items) -> str:
+    """Why a selection naming items this cycle does not hold is refused, or ""."""
+    if not (missing := sorted(set(ids) - {item.pk for item in items})):
+        return ""
+    shown = ", ".join(map(str, missing[:10])) + (" and more" if len(missing) > 10 else "")
+    return (
+        f"item{pluralize(len(missing))} {shown} {pluralize(len(missing), 'is,are')} not in "
+        "this cycle. Reload the page and select again."
+    )
 
 
 def back_to_queue(cycle: ReviewCycle, back: str):
@@ -277,7 +305,9 @@ def review_bulk(request, pk: int):
     form.is_valid()
     data = form.cleaned_data
     back = back_to_queue(cycle, data.get("back", ""))
-    ids = selected_ids(request)
+    ids, unreadable = selected_ids(request)
+    if unreadable:
+        return bulk_refused(request, cycle, ids, f"Nothing was decided: {unreadable}")
     if not ids:
         return bulk_refused(request, cycle, ids, "Select the items to decide first.")
     if errors := bulk_form_errors(form):
@@ -285,16 +315,8 @@ def review_bulk(request, pk: int):
     items = list(
         cycle.items.filter(pk__in=ids).select_related("cycle", "latest_decision__decided_by")
     )
-    if missing := sorted(set(ids) - {item.pk for item in items}):
-        shown = ", ".join(map(str, missing[:10])) + (" and more" if len(missing) > 10 else "")
-        return bulk_refused(
-            request,
-            cycle,
-            ids,
-            f"Nothing was decided: item{pluralize(len(missing))} {shown} "
-            f"{pluralize(len(missing), 'is,are')} not in this cycle. Reload the page and "
-            "select again.",
-        )
+    if missing := not_in_cycle(ids, items):
+        return bulk_refused(request, cycle, ids, f"Nothing was decided: {missing}")
     skipped = 0
     if request.POST.get("action") == "confirm_clean":
         clean = [item for item in items if not item.severity]
@@ -354,8 +376,11 @@ def review_bulk(request, pk: int):
 def review_assign(request, pk: int):
     cycle = get_object_or_404(ReviewCycle, pk=pk)
     back = back_to_queue(cycle, request.POST.get("back", ""))
-    ids = selected_ids(request)
+    ids, unreadable = selected_ids(request)
     choice = request.POST.get("assignee", "")
+    if unreadable:
+        messages.error(request, f"Nothing was assigned: {unreadable}")
+        return back
     if not ids:
         messages.error(request, "Select the items to assign first.")
         return back
@@ -367,6 +392,9 @@ def review_assign(request, pk: int):
         messages.error(request, "Choose whom to assign the selected items to.")
         return back
     items = list(cycle.items.filter(pk__in=ids).select_related("cycle"))
+    if missing := not_in_cycle(ids, items):
+        messages.error(request, f"Nothing was assigned: {missing}")
+        return back
     try:
         count = assign_items(items=items, assignee=assignee, actor=request.user)
     except Forbidden as exc:

@@ -327,7 +327,7 @@ def test_an_administrator_adds_a_webhook_in_the_admin_and_it_is_audited(
             "url": receiver.url,
             "secret": SECRET,
             "format": "json",
-            "events": '["decision.remediate"]',
+            "events": ["decision.remediate"],
             "is_active": "on",
         },
     )
