@@ -14,7 +14,12 @@ from findings.detection.evidence import Check, Detected, Evidence, Principal, Th
 from findings.policy.actions import database_version, expand, spelling
 from findings.policy.documents import Statement, document_hash, statements
 from findings.policy.effective import EffectivePermissions, covered_actions
-from findings.policy.escalation import blocked_methods, escalation_methods, escalation_path
+from findings.policy.escalation import (
+    blocked_methods,
+    escalation_methods,
+    escalation_path,
+    own_deny_methods,
+)
 from findings.policy.escalation_methods import METHODS_BY_ID
 from findings.policy.escalation_requests import admitted, partition, without_boundary
 
@@ -52,9 +57,17 @@ def privilege_escalation(*, ev: Evidence, t: Thresholds) -> Iterator[Detected]:
     for principal in _principals(ev):
         perms = ev.effective[principal.arn]
         if perms.is_admin:
-            continue  # already an administrator: the full-admin finding says so
-        methods = escalation_methods(principal_arn=principal.arn, account=account)
-        path = escalation_path(principal_arn=principal.arn, account=account)
+            # An administrator already (the full-admin finding says so), but for what a Deny
+            # of its own may take away (Allow * beside a Deny on the security role): taking
+            # that Deny off is all it may gain.
+            found = own_deny_methods(principal_arn=principal.arn, account=account)
+            methods = [m for m in found if not m.blocked_by]
+            blocked = [m for m in found if m.blocked_by]
+            path = []
+        else:
+            methods = escalation_methods(principal_arn=principal.arn, account=account)
+            blocked = blocked_methods(principal_arn=principal.arn, account=account)
+            path = escalation_path(principal_arn=principal.arn, account=account)
         if not methods and not path:
             continue
         yield Detected(
@@ -76,7 +89,7 @@ def privilege_escalation(*, ev: Evidence, t: Thresholds) -> Iterator[Detected]:
                 ],
                 "path": " -> ".join(path) if path else None,
                 "boundary": perms.boundary.label if perms.boundary else None,
-                **_scps(principal.arn, account),
+                **_scps(blocked, account),
                 **_library(),
             },
             **_escalation_severity(methods, account),
@@ -92,17 +105,14 @@ def _administrators_first(targets: tuple[str, ...], account) -> list[str]:
     )
 
 
-def _scps(principal_arn: str, account) -> dict:
+def _scps(blocked: list, account) -> dict:
     """The organization's SCPs weighed, and the methods they block: a reviewer sees that the
     finding already allows for them. Nothing when no SCPs are known to apply."""
     if account.guardrails is None:
         return {}
     return {
         "scps": list(account.guardrails.policy_names),
-        "blocked_by_scps": [
-            {"method": m.method, "why": m.blocked_by}
-            for m in blocked_methods(principal_arn=principal_arn, account=account)
-        ],
+        "blocked_by_scps": [{"method": m.method, "why": m.blocked_by} for m in blocked],
     }
 
 
@@ -125,9 +135,12 @@ def _escalation_severity(methods: list, account) -> dict:
             "severity_reason": "Reaches an administrator through other roles",
         }
     for method in methods:
-        if METHODS_BY_ID[method.method].rule in WRITES_ANY_POLICY:
+        rule = METHODS_BY_ID[method.method].rule
+        if rule in WRITES_ANY_POLICY:
             return {"severity_reason": "Can write itself any policy, an administrator's too"}
-        if any(
+        # An own-deny method's target is the principal itself (an administrator but for what
+        # its Deny takes away, maybe): it reaches no one else.
+        if rule != OWN_DENY and any(
             (target := account.permissions(arn)) is not None and target.is_admin
             for arn in method.targets
         ):

@@ -70,6 +70,39 @@ def _unscoped(statements_: Iterable[Statement]) -> frozenset[str]:
     return frozenset(found)
 
 
+def _not_resource_exclusions(
+    statements_: list[Statement], wanted: frozenset[str]
+) -> dict[str, frozenset[str]]:
+    """The wanted actions that the statements' Allows grant on every resource only through a
+    NotResource, each with the resources every such Allow leaves out (two of them, leaving
+    out different buckets, leave out none between them)."""
+    on_all: set[str] = set()
+    left_out: dict[str, frozenset[str]] = {}
+    for statement in statements_:
+        if not statement.is_allow:
+            continue
+        if statement.not_resources:
+            patterns = frozenset(statement.not_resources)
+            for action in covered_actions(statement=statement) & wanted:
+                known = left_out.get(action)
+                left_out[action] = patterns if known is None else known & patterns
+        elif "*" in statement.resources:
+            on_all |= covered_actions(statement=statement) & wanted
+    return {a: p for a, p in left_out.items() if p and a not in on_all}
+
+
+def _comparable_patterns(patterns: Iterable[str], comparable: Mapping[str, str | None]) -> set[str]:
+    """Resource patterns a Deny (or an Allow's NotResource) surely leaves out, written to be
+    compared between principals; one naming a variable that may be anything, or one this
+    principal has no value for, leaves out nothing surely."""
+    found = set()
+    for pattern in patterns:
+        resolved = _substitute(pattern, comparable)
+        if resolved is not None and _ANY_VALUE not in resolved:
+            found.add(resolved)
+    return found
+
+
 # IAM's escapes for characters a policy variable would otherwise read (IAM User Guide, "IAM
 # policy elements: Variables and tags"): a literal *, ? and $. Marked with private-use
 # characters until the pattern is compiled, so that they match only themselves; and a mark for
@@ -126,6 +159,19 @@ def patterns_within(*, patterns: frozenset[str], within: frozenset[str]) -> bool
     many pairs of principals (every role of an application has the same scoped grants)."""
     return patterns <= within or all(
         any(pattern_within(pattern=p, within=w) for w in within) for p in patterns
+    )
+
+
+@lru_cache(maxsize=100_000)
+def patterns_overlap(*, patterns: frozenset[str], others: frozenset[str]) -> bool:
+    """Whether some resource one of `patterns` names may be one of `others` names, judged on
+    the text as `patterns_within` judges: one of them within one of the others, either way
+    (`arn:aws:s3:::*` and the payroll bucket). Two patterns that meet only in the middle
+    (`pay*`, `*secrets`) are not seen."""
+    return not patterns.isdisjoint(others) or any(
+        pattern_within(pattern=p, within=o) or pattern_within(pattern=o, within=p)
+        for p in patterns
+        for o in others
     )
 
 
@@ -297,6 +343,55 @@ class EffectivePermissions:
             for action in covered_actions(statement=statement) & wanted:
                 found.setdefault(action, set()).update(patterns)
         return {action: frozenset(patterns) for action, patterns in found.items()}
+
+    @cached_property
+    def excluded(self) -> dict[frozenset[str], frozenset[str]]:
+        """For actions in `everywhere` that the principal still may not use on some resources:
+        each set of resource patterns left out, and the actions left out of exactly those
+        (few per principal, as `scoped_groups`). Left out by a Deny without a condition that
+        names resources (a NotResource Deny leaves out "*": all but a few), or, where no
+        Allow (or no boundary Allow) is on "*", by the NotResource of those that grant it.
+        Patterns are written as `scoped_resources` writes them; a variable that may be
+        anything leaves out nothing. `everywhere` alone read `s3:*` beside a Deny of the
+        payroll bucket as every bucket."""
+        if not self.everywhere:
+            return {}
+        found: dict[str, set[str]] = {}
+        comparable = self._comparable
+
+        def leave_out(actions_: frozenset[str], patterns: set[str]) -> None:
+            for action in actions_:
+                found.setdefault(action, set()).update(patterns)
+
+        for statement in [s for _, s in self._identity] + self._boundary:
+            if statement.effect != DENY or statement.has_condition or "*" in statement.resources:
+                continue
+            covered = covered_actions(statement=statement) & self.everywhere
+            if not covered:
+                continue
+            if statement.not_resources:
+                leave_out(covered, {"*"})
+            else:
+                leave_out(covered, _comparable_patterns(statement.resources, comparable))
+        for source in ([s for _, s in self._identity], self._boundary):
+            for action, patterns in _not_resource_exclusions(source, self.everywhere).items():
+                found.setdefault(action, set()).update(_comparable_patterns(patterns, comparable))
+        groups: dict[frozenset[str], set[str]] = {}
+        for action, patterns in found.items():
+            if patterns:
+                groups.setdefault(frozenset(patterns), set()).add(action)
+        return {patterns: frozenset(actions_) for patterns, actions_ in groups.items()}
+
+    @cached_property
+    def unexcluded(self) -> frozenset[str]:
+        """Actions allowed on every resource, none left out (`everywhere` but `excluded`)."""
+        left_out = {a for actions_ in self.excluded.values() for a in actions_}
+        return self.everywhere - left_out if left_out else self.everywhere
+
+    @cached_property
+    def _comparable(self) -> dict[str, str | None]:
+        is_user = self._variables["aws:username"] is not None
+        return {"aws:username": _SELF if is_user else None}
 
     @cached_property
     def scoped_groups(self) -> dict[frozenset[str], frozenset[str]]:

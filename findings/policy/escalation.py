@@ -21,14 +21,20 @@ from collections import deque
 from dataclasses import dataclass, field
 from functools import cached_property
 
+from findings.policy.conditions import Request
 from findings.policy.effective import (
     WILDCARDS,
+    Decision,
     EffectivePermissions,
+    Policy,
+    effective_permissions,
     pattern_names,
+    patterns_overlap,
     patterns_within,
 )
-from findings.policy.escalation_methods import METHODS, Method
+from findings.policy.escalation_methods import METHODS, METHODS_BY_ID, Method
 from findings.policy.escalation_requests import (
+    BOUNDARY_KEY,
     POLICY_ARN_KEY,
     admitted,
     escalation_request,
@@ -138,6 +144,117 @@ class Account:
     @cached_property
     def _more_privileged(self) -> dict[tuple[str, str], bool]:
         return {}
+
+    def is_member(self, group: str, perms: EffectivePermissions) -> bool:
+        """Whether the principal is a user in the group (members are known by name)."""
+        return principal_kind(
+            arn=perms.principal_arn
+        ) == "user" and perms.principal_name in self.group_members.get(group, ())
+
+    def boundary_gives_more(self, target: str, than: EffectivePermissions) -> bool:
+        """Whether any policy written on an existing user or role may give it more than the
+        principal has: it has no boundary (or is not known), or its boundary allows more. A
+        principal writing itself a policy under a boundary that allows no more than it has
+        gains nothing (it was reported as writing itself an administrator's policy)."""
+        key = (target, than.principal_arn)
+        known = self._boundary_gives_more.get(key)
+        if known is None:
+            bounded = self.principals.get(target)
+            known = (
+                bounded is None
+                or bounded.boundary is None
+                or more_privileged(target=self._boundary_reach(bounded), than=than)
+            )
+            self._boundary_gives_more[key] = known
+        return known
+
+    def _boundary_reach(self, bounded: EffectivePermissions) -> EffectivePermissions:
+        """All a bounded principal may be given: what its boundary allows, its Denies kept.
+        Once per target: every principal that may write its policies weighs it."""
+        known = self._reaches.get(bounded.principal_arn)
+        if known is None:
+            known = self._bounded_reach(bounded)
+            self._reaches[bounded.principal_arn] = known
+        return known
+
+    @cached_property
+    def _reaches(self) -> dict[str, EffectivePermissions]:
+        return {}
+
+    def _bounded_reach(self, bounded: EffectivePermissions) -> EffectivePermissions:
+        assert bounded.boundary is not None
+        denies = {
+            "Statement": [
+                s.raw
+                for p in bounded.policies
+                for s in self.own_denies.statements_of(p)
+                if s.effect == "Deny"
+            ]
+        }
+        boundary = bounded.boundary
+        return effective_permissions(
+            principal_arn=bounded.principal_arn,
+            principal_name=bounded.principal_name,
+            policies=[Policy(boundary.label, "managed", boundary.document, boundary.ref)]
+            + ([Policy("denies", "inline", denies)] if denies["Statement"] else []),
+        )
+
+    @cached_property
+    def _boundary_gives_more(self) -> dict[tuple[str, str], bool]:
+        return {}
+
+    def policies_granting_more(self, perms: EffectivePermissions) -> tuple[str, ...]:
+        """The managed policies in use whose document (read from those who have it) gives the
+        principal more than it has, once per principal: attaching one escalates whatever an
+        iam:PolicyARN condition names. Only principals allowed to attach a policy whose
+        condition lets no broad one through ask."""
+        known = self._granting_more.get(perms.principal_arn)
+        if known is None:
+            known = tuple(
+                arn
+                for arn in self._in_use_documents
+                if more_privileged(target=self._as_attached(arn, perms), than=perms)
+            )
+            self._granting_more[perms.principal_arn] = known
+        return known
+
+    def _as_attached(self, arn: str, perms: EffectivePermissions) -> EffectivePermissions:
+        """The policy's permissions as the principal would have them, once per policy and kind
+        of principal: comparing them reads `${aws:username}` as "the principal itself" for any
+        user, never as a name."""
+        kind = principal_kind(arn=perms.principal_arn)
+        known = self._attached.get((arn, kind))
+        if known is None:
+            known = effective_permissions(
+                principal_arn=perms.principal_arn,
+                principal_name=perms.principal_name,
+                policies=[self._in_use_documents[arn]],
+            )
+            self._attached[(arn, kind)] = known
+        return known
+
+    @cached_property
+    def _attached(self) -> dict[tuple[str, str], EffectivePermissions]:
+        return {}
+
+    @cached_property
+    def _granting_more(self) -> dict[str, tuple[str, ...]]:
+        return {}
+
+    @cached_property
+    def _in_use_documents(self) -> dict[str, Policy]:
+        """The managed policies in use, by ARN, each with its document as some principal or
+        group has it (by its ref, or by its name as detection labels it)."""
+        found: dict[str, Policy] = {}
+        for holder in (*self.principals.values(), *self.groups.values()):
+            where = partition(arn=holder.principal_arn)
+            for policy in holder.policies:
+                if policy.kind != "managed":
+                    continue
+                for arn in self.own_denies.policy_arns(policy, where):
+                    if arn in self.policies_in_use and arn not in found:
+                        found[arn] = Policy(arn.rpartition("/")[2], "managed", policy.document, arn)
+        return dict(sorted(found.items()))
 
     def writable_policies(self, perms: EffectivePermissions) -> tuple[str, ...]:
         """Customer-managed policies whose content the principal decides: a new one it may
@@ -311,6 +428,8 @@ def more_privileged(*, target: EffectivePermissions | None, than: EffectivePermi
     # action of every pair (principals x users, three times each: detection took 3x as long).
     if target is None or not target.allowed <= than.allowed:
         return True
+    if than.excluded and _left_out_by(than, not_by=target):
+        return True
     if not than.scoped_actions:  # the principal has each of its actions on every resource
         return False
     if not target.everywhere.isdisjoint(than.scoped_actions):
@@ -319,6 +438,28 @@ def more_privileged(*, target: EffectivePermissions | None, than: EffectivePermi
         for mine, my_actions in than.scoped_groups.items():
             if not their_actions.isdisjoint(my_actions) and not patterns_within(
                 patterns=theirs, within=mine
+            ):
+                return True
+    return False
+
+
+def _left_out_by(principal: EffectivePermissions, *, not_by: EffectivePermissions) -> bool:
+    """Whether the target may use an action the principal has on every resource but some
+    (a Deny of the payroll bucket beside `s3:*`) on some of those: it has the action with
+    none left out, leaves out less, or names some of them in a grant of its own. A target
+    with the same Deny leaves out the same: it has no more."""
+    target = not_by
+    for mine, actions_ in principal.excluded.items():
+        if not actions_.isdisjoint(target.unexcluded):
+            return True
+        for theirs, their_actions in target.excluded.items():
+            if not actions_.isdisjoint(their_actions) and not patterns_within(
+                patterns=mine, within=theirs
+            ):
+                return True
+        for theirs, their_actions in target.scoped_groups.items():
+            if not actions_.isdisjoint(their_actions) and patterns_overlap(
+                patterns=theirs, others=mine
             ):
                 return True
     return False
@@ -350,13 +491,12 @@ def _risky_at(
     decision = perms.decide(action=method.target_action, resource=resource)
     if not decision.allowed:
         return False
-    request = escalation_request(method=method, partition=partition(arn=perms.principal_arn))
-    if method.rule in ("unbounded-attach", "group-attach"):
-        # A customer-managed policy the principal may write is as broad as it likes.
-        writable = account.writable_policies(perms)
-        if writable:
-            request = {**request, POLICY_ARN_KEY: (*request[POLICY_ARN_KEY], *writable)}
-    if not admitted(decision=decision, request=request):
+    new = target == account.unknown(method.target_kind)
+    request = _with_policies_it_writes(method, perms, new, account)
+    if not admitted(decision=decision, request=request) and not (
+        method.rule in ATTACH_RULES
+        and _attaches_one_granting_more(decision, request, perms, account)
+    ):
         return False
     if method.service and not _usable_by_service(method, perms, target, account):
         return False
@@ -369,7 +509,12 @@ def _risky_at(
             and account.more_privileged(target, perms)
         )
     if rule in ("group-attach", "has-members"):
-        return target == account.unknown("group") or bool(account.group_members.get(target))
+        # A policy on a group gives its members more: the principal, if it is in the group or
+        # may add itself (another member's access is not its own).
+        return (
+            account.is_member(target, perms)
+            or perms.decide(action="iam:AddUserToGroup", resource=resource).allowed
+        )
     if rule == "in-use":
         # A new version, or another default, of a policy someone uses; a policy that does not
         # exist yet has no version to replace and nobody using it.
@@ -378,7 +523,49 @@ def _risky_at(
         return account.more_privileged(target, perms)
     if rule == "own-boundary":  # its own boundary, and one that takes something away
         return target == perms.principal_arn and bool(perms.capped or perms.bounded_resources)
-    return True
+    # "unbounded", "unbounded-attach": whatever policy it writes, an existing target's own
+    # boundary caps (its own boundary, for a principal writing itself a policy).
+    return new or account.boundary_gives_more(target, perms)
+
+
+ATTACH_RULES = ("unbounded-attach", "group-attach")
+
+
+def _with_policies_it_writes(
+    method: Method, perms: EffectivePermissions, new: bool, account: Account
+) -> Request:
+    """The method's request, with the customer-managed policies the principal may write
+    (`writable_policies`) among the values of the keys naming a policy it chooses: the policy
+    it attaches, and the boundary of a target it creates or its own new boundary. Such a
+    policy is as broad as it likes: a condition admitting `policy/*` bounds nothing."""
+    request = escalation_request(method=method, partition=partition(arn=perms.principal_arn))
+    attaches = method.rule in ATTACH_RULES
+    bounds = (new and method.rule in ("unbounded", "unbounded-attach")) or (
+        method.rule == "own-boundary" and method.target_action.startswith("iam:Put")
+    )
+    if not (attaches or bounds):
+        return request
+    writable = account.writable_policies(perms)
+    if not writable:
+        return request
+    request = dict(request)
+    if attaches:
+        request[POLICY_ARN_KEY] = (*request[POLICY_ARN_KEY], *writable)
+    if bounds:
+        request[BOUNDARY_KEY] = (*request[BOUNDARY_KEY], *writable)
+    return request
+
+
+def _attaches_one_granting_more(
+    decision: Decision, request: Request, perms: EffectivePermissions, account: Account
+) -> bool:
+    """Whether the grant lets the principal attach a managed policy in use that gives more
+    than it has (a customer's `ops-admin`, or an AWS-managed one beyond the three broad ones
+    tried first): asked only when those let nothing through."""
+    granting_more = account.policies_granting_more(perms)
+    return bool(granting_more) and admitted(
+        decision=decision, request={**request, POLICY_ARN_KEY: granting_more}
+    )
 
 
 def _usable_on_an_instance(account: Account, role: str, service: str) -> bool:
@@ -423,9 +610,14 @@ def _allowed_in_service(perms: EffectivePermissions, action: str) -> bool:
     return any(may_name_service(statement=s, service=service) for s in decision.grants)
 
 
-def _methods(perms: EffectivePermissions, account: Account) -> list[Escalation]:
+def _methods(
+    perms: EffectivePermissions, account: Account, only: str | None = None
+) -> list[Escalation]:
+    """The principal's methods (those of rule `only`, when given)."""
     found = []
     for method in METHODS:
+        if only is not None and method.rule != only:
+            continue
         if not perms.allows(action=method.target_action) or not all(
             perms.allows(action=a) for a in method.also
         ):
@@ -434,6 +626,8 @@ def _methods(perms: EffectivePermissions, account: Account) -> list[Escalation]:
             continue
         if method.runs_as and not _allowed_in_service(perms, method.target_action):
             continue
+        if method.target_kind == "group" and principal_kind(arn=perms.principal_arn) != "user":
+            continue  # a role is in no group: joining one, or a group's policy, gives it nothing
         removes: tuple[str, ...] = ()
         if method.rule == "own-deny":
             if method.target_kind != principal_kind(arn=perms.principal_arn):
@@ -466,6 +660,15 @@ def _methods(perms: EffectivePermissions, account: Account) -> list[Escalation]:
                     else:
                         candidates = [t for t in candidates if t in usable or t == unknown]
             targets = [t for t in candidates if _risky(method, perms, t, account)]
+            if method.alternative_to:
+                # Another way to the same roles: those the first way reaches are named once.
+                reached = {
+                    t
+                    for e in found
+                    if e.method == method.alternative_to and not e.blocked_by
+                    for t in e.targets
+                }
+                targets = [t for t in targets if t not in reached]
             if not targets:
                 continue
             targets, blocked_by = _through_guardrails(method, perms, targets, account)
@@ -639,6 +842,18 @@ def _made_up(pattern: str, kind: str, account: Account) -> str | None:
 def escalation_methods(*, principal_arn: str, account: Account) -> list[Escalation]:
     """The methods open to the principal (the SCPs let them through)."""
     return [m for m in account.methods_of(principal_arn) if not m.blocked_by]
+
+
+def own_deny_methods(*, principal_arn: str, account: Account) -> list[Escalation]:
+    """Its methods that take off a Deny of its own (the SCPs' blocked ones too, marked
+    `blocked_by`), without weighing the others: all an administrator but for what its own
+    Deny takes away (Allow * beside a Deny on the security role) may gain. Weighing every
+    method for every administrator role was what `methods_of` avoids."""
+    known = account._escalations.get(principal_arn)
+    if known is not None:
+        return [m for m in known if METHODS_BY_ID[m.method].rule == "own-deny"]
+    perms = account.principals.get(principal_arn)
+    return [] if perms is None else _methods(perms, account, only="own-deny")
 
 
 def blocked_methods(*, principal_arn: str, account: Account) -> list[Escalation]:

@@ -43,12 +43,23 @@ class Method:
     # the target action is on that resource, and the targets are the roles the service may
     # assume.
     runs_as: str = ""
+    # Another way to what the named method reaches (a function's role through its
+    # configuration, beside its code): reported only for the targets that one does not reach.
+    alternative_to: str = ""
 
 
 def _existing(
-    method_id: str, action: str, runs_as: str, source: str, also: tuple[str, ...] = ()
+    method_id: str,
+    action: str,
+    runs_as: str,
+    source: str,
+    also: tuple[str, ...] = (),
+    alternative_to: str = "",
 ) -> Method:
-    return Method(method_id, action, "role", "more-privileged", source, also, runs_as=runs_as)
+    return Method(
+        method_id, action, "role", "more-privileged", source, also, runs_as=runs_as,
+        alternative_to=alternative_to,
+    )  # fmt: skip
 
 
 def _pass(method_id: str, service: str, also: tuple[str, ...], source: str) -> Method:
@@ -107,6 +118,8 @@ METHODS: tuple[Method, ...] = (
     _pass("PassExistingRoleToNewStackSet", "cloudformation.amazonaws.com",
           ("cloudformation:CreateStackSet", "cloudformation:CreateStackInstances"),
           f"{PATHFINDING} cloudformation-003"),
+    _pass("PassExistingRoleToUpdatedStackSet", "cloudformation.amazonaws.com",
+          ("cloudformation:UpdateStackSet",), f"{PATHFINDING} cloudformation-004"),
     _pass("PassExistingRoleToNewCodeBuildBatch", "codebuild.amazonaws.com",
           ("codebuild:CreateProject", "codebuild:StartBuildBatch"), f"{PATHFINDING} codebuild-004"),
     _pass("PassExistingRoleToNewSpotInstance", "ec2.amazonaws.com",
@@ -134,6 +147,17 @@ METHODS: tuple[Method, ...] = (
               "tasks.apprunner.amazonaws.com", f"{PATHFINDING} apprunner-002"),
     _existing("UpdateExistingStackWithItsRole", "cloudformation:UpdateStack",
               "cloudformation.amazonaws.com", f"{PATHFINDING} cloudformation-002"),
+    # A change set executed on an existing stack runs with the stack's role, as UpdateStack.
+    _existing("ExecuteChangeSetOnExistingStackWithItsRole", "cloudformation:ExecuteChangeSet",
+              "cloudformation.amazonaws.com", f"{PATHFINDING} cloudformation-005",
+              ("cloudformation:CreateChangeSet",), "UpdateExistingStackWithItsRole"),
+    # A shell in a running task, whose task role's credentials are at hand.
+    _existing("ExecIntoExistingEcsTask", "ecs:ExecuteCommand", "ecs-tasks.amazonaws.com",
+              f"{PATHFINDING} ecs-006"),
+    # A layer (or AWS_LAMBDA_EXEC_WRAPPER) added to an existing function runs the principal's
+    # code as the function's role.
+    _existing("AddLayerToExistingLambdaFunctionWithRole", "lambda:UpdateFunctionConfiguration",
+              "lambda.amazonaws.com", RHINO_2, (), "EditExistingLambdaFunctionWithRole"),
     _existing("StartBuildOfExistingProjectWithNewBuildspec", "codebuild:StartBuild",
               "codebuild.amazonaws.com", f"{PATHFINDING} codebuild-002"),
     _existing("StartBuildBatchOfExistingProject", "codebuild:StartBuildBatch",

@@ -17,8 +17,8 @@ ROOT_TRUST = {
     ]
 }
 BOUNDARY_CONDITION = {"StringEquals": {"iam:PermissionsBoundary": f"{IAM}:policy/boundary"}}
-# A role that code run by Lambda, Glue, SageMaker, EC2, CloudFormation, CodeBuild or App Runner
-# can use, with access dev does not have.
+# A role that code run by Lambda, Glue, SageMaker, EC2, CloudFormation, CodeBuild, App Runner
+# or ECS tasks can use, with access dev does not have.
 RUNNER = f"{IAM}:role/runner"
 RUNS_CODE_TRUST = {
     "Statement": [
@@ -33,6 +33,7 @@ RUNS_CODE_TRUST = {
                     "cloudformation.amazonaws.com",
                     "codebuild.amazonaws.com",
                     "tasks.apprunner.amazonaws.com",
+                    "ecs-tasks.amazonaws.com",
                 ]
             },
             "Action": "sts:AssumeRole",
@@ -69,7 +70,11 @@ def account(*statements, roles=None, trust=None) -> Account:
             f"{IAM}:group/admins": perms(f"{IAM}:group/admins", *ADMIN["Statement"]),
             f"{IAM}:group/empty": perms(f"{IAM}:group/empty"),
         },
-        group_members={f"{IAM}:group/readers": ("alice",), f"{IAM}:group/admins": ("root",)},
+        # dev is a reader: a policy on the readers group is one on dev
+        group_members={
+            f"{IAM}:group/readers": ("alice", "dev"),
+            f"{IAM}:group/admins": ("root",),
+        },
         policies_in_use=frozenset({f"{IAM}:policy/app"}),
         customer_policies=(f"{IAM}:policy/app", f"{IAM}:policy/unused"),
     )
@@ -243,6 +248,12 @@ CASES |= {
     "PassExistingRoleToNewSageMakerProcessingJob": passing("sagemaker:CreateProcessingJob"),
     "UpdateExistingAppRunnerService": running("apprunner:UpdateService"),
     "UpdateExistingStackWithItsRole": running("cloudformation:UpdateStack"),
+    "ExecuteChangeSetOnExistingStackWithItsRole": running(
+        "cloudformation:ExecuteChangeSet", "cloudformation:CreateChangeSet"
+    ),
+    "ExecIntoExistingEcsTask": running("ecs:ExecuteCommand"),
+    "AddLayerToExistingLambdaFunctionWithRole": running("lambda:UpdateFunctionConfiguration"),
+    "PassExistingRoleToUpdatedStackSet": passing("cloudformation:UpdateStackSet"),
     "StartBuildOfExistingProjectWithNewBuildspec": running("codebuild:StartBuild"),
     "StartBuildBatchOfExistingProject": running("codebuild:StartBuildBatch"),
     "ChangeUserDataOfExistingInstance": running(
@@ -882,6 +893,8 @@ def test_a_trust_of_every_principal_needs_no_allow_of_its_own(principal):
         ("EditExistingLambdaFunctionWithRole", "lambda:UpdateFunctionCode"),
         ("UpdateExistingGlueDevEndpoint", "glue:UpdateDevEndpoint"),
         ("AccessExistingSageMakerNotebook", SAGEMAKER_URL),
+        ("ExecIntoExistingEcsTask", "ecs:ExecuteCommand"),
+        ("AddLayerToExistingLambdaFunctionWithRole", "lambda:UpdateFunctionConfiguration"),
     ],
 )
 def test_editing_existing_code_reaches_the_roles_its_service_runs_as(method, action):

@@ -59,6 +59,8 @@ def brute_force(
         ):
             candidates = candidates[:-1]
         targets = [t for t in candidates if escalation._risky(method, perms_, t, acct)]
+        # Another way to the same roles names only those the first way does not reach.
+        targets = [t for t in targets if t not in found.get(method.alternative_to, ())]
         if targets:
             found[method.id] = tuple(
                 f"(any new {method.target_kind} it creates)"
