@@ -41,7 +41,8 @@ def plan_for_item(*, item: ReviewItem) -> dict[str, Any] | None:
 
 
 def check_against_plan(*, account: AwsAccount, plan: dict[str, Any]) -> dict[str, Any]:
-    """Compare the principal's policies as last collected with the plan."""
+    """Compare the principal's policies as last collected with the plan. A policy attached
+    without a known document is passed on as such: it cannot be shown within the plan."""
     arn = plan["principal_arn"]
     model = IamUser if plan.get("principal_kind") == "user" else IamRole
     principal = model.objects.filter(account=account, arn=arn, gone_at=None).first()

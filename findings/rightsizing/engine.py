@@ -20,10 +20,12 @@ from findings.policy.documents import find_admin_grants, statements
 from findings.policy.grants import (
     GrantedPolicy,
     GrantsCache,
+    document_actions,
     granted_services,
     statement_actions,
 )
 from findings.rightsizing.plans import compare_documents
+from findings.rightsizing.undocumented import UndocumentedPolicy
 from findings.rightsizing.validation import validate
 
 USED, UNUSED, TOO_NEW, NOT_TRACKED = "used", "unused", "too-new", "not-tracked"
@@ -70,7 +72,7 @@ class MemberUse:
 def suggest(
     *,
     principal: Principal,
-    policies: Iterable[GrantedPolicy],
+    policies: Iterable[GrantedPolicy | UndocumentedPolicy],
     usage: Mapping[str, ServiceUsage] | None,
     now: datetime,
     unused_days: int,
@@ -89,10 +91,19 @@ def suggest(
     that each group is judged once, not once per member.
     ``analyzer_findings``: its active Access Analyzer unused-access findings (type, id, details),
     shown beside the suggestion with the differences."""
-    policies = _distinctly_labelled(list(policies))
+    policies = list(policies)
+    unjudged = [p for p in policies if isinstance(p, UndocumentedPolicy)]
+    policies = _distinctly_labelled([p for p in policies if isinstance(p, GrantedPolicy)])
     groups = groups or {}
     shared = {} if shared is None else shared
     notes: list[str] = []
+    if unjudged:
+        notes.append(
+            "Not judged, its document unknown: "
+            + ", ".join(p.label for p in unjudged)
+            + " (an authorization-details file imported with --filter names a policy without "
+            "it). It stays attached as it is; whatever it grants is beyond this suggestion."
+        )
     named = {
         a.lower()
         for policy in policies
@@ -208,8 +219,15 @@ def suggest(
             "Kept although its service looks unused, because service last-accessed data never "
             "records it: " + ", ".join(kept_anyway)
         )
-        unused -= {actions.service_of(action=a) for a in kept_anyway}
-    if dropped := [a for a in unrecorded if a.lower() not in named]:
+    # Gone unless some policy still grants it (a group's, kept for another member).
+    still_granted = [
+        document_actions(document=c["after"], cache=grants) for c in changes if c["after"]
+    ]
+    if dropped := [
+        a
+        for a in unrecorded
+        if a.lower() not in named and not any(a in granted for granted in still_granted)
+    ]:
         notes.append(
             "Removed with a wildcard, although service last-accessed data never records it: "
             + ", ".join(dropped)
@@ -236,20 +254,30 @@ def suggest(
                 "use it (a member too new to judge, or without usage data, keeps all of it)."
             )
         )
-    unknown = sorted(
-        {
-            a
-            for policy in policies
-            for s in statements(document=policy.document)
-            for a in s.actions
-            if "*" not in a and "?" not in a and not actions.is_known(action=a)
-        }
-    )
-    if unknown:
+    unknown_kept, unknown_removed = _unknown_to_database(policies, changes)
+    if unknown_kept:
         notes.append(
             f"Not in the IAM action database ({actions.database_version()}), kept as written: "
-            + ", ".join(unknown)
+            + ", ".join(unknown_kept)
         )
+    if unknown_removed:
+        notes.append(
+            f"Not in the IAM action database ({actions.database_version()}), removed with their "
+            "unused service: " + ", ".join(unknown_removed)
+        )
+    if open_ended := [
+        c["policy"] for c in changes if c["action"] != "keep" and _narrows_open_ended(c)
+    ]:
+        notes.append(
+            "Granting services by no name (NotAction, `*`, `*:Get*`), narrowed to the "
+            "services it names: " + ", ".join(open_ended) + ". Those are the services known "
+            f"to the IAM action database ({actions.database_version()}) or to AWS's service "
+            "last-accessed data; a service newer than both loses its grant, and must be added "
+            "back if this principal uses it."
+        )
+    removed_services = _granted_service_names(
+        [c["before"] for c in changes], grants, shared
+    ) - _granted_service_names([c["after"] for c in changes if c["after"]], grants, shared)
     return {
         "arn": principal.arn,
         "name": principal.name,
@@ -259,7 +287,7 @@ def suggest(
         "generated_at": now.isoformat(),
         "action_database": actions.database_version(),
         "services": services,
-        "removed_services": sorted(unused),
+        "removed_services": sorted(removed_services),
         "removed_actions": len(removed_actions),
         "removed_write_actions": sum(
             1
@@ -276,11 +304,87 @@ def suggest(
         "validation": validate(changes=changes, principal_kind=principal.kind),
         "access_analyzer": _beside_access_analyzer(
             analyzer_findings,
-            removed_services=unused,
+            removed_services=removed_services,
             changes=changes,
             policy_ids={p.ref: p.policy_id for p in policies if p.policy_id},
         ),
     }
+
+
+def _unknown_to_database(
+    policies: list[GrantedPolicy], changes: list[dict[str, Any]]
+) -> tuple[list[str], list[str]]:
+    """Action names and wildcards the action database knows nothing of (`newsvc:DoThing`,
+    `newsvc:*`, `sqs:ZzzNew*`): those the suggestion still names (or covers, with the same
+    effect), and those it removed with their unused service."""
+    kept, removed = set(), set()
+    for policy, change in zip(policies, changes, strict=True):
+        names = {
+            (statement.effect, name)
+            for statement in statements(document=policy.document)
+            for name in statement.actions
+            if not (
+                actions.expand(pattern=name)
+                if _is_wildcard(name)
+                else actions.is_known(action=name)
+            )
+        }
+        if change["action"] == "keep":
+            kept.update(name for _, name in names)
+            continue
+        # What the suggestion writes, by effect and service (`*` where a wildcard names none).
+        written: dict[tuple[str | None, str], set[str]] = {}
+        for statement in statements(document=change["after"] or {}):
+            for name in statement.actions:
+                service = name.partition(":")[0]
+                key = "*" if _is_wildcard(service) or ":" not in name else service.lower()
+                written.setdefault((statement.effect, key), set()).add(name)
+        for effect, name in names:
+            candidates = [
+                *written.get((effect, actions.service_of(action=name)), ()),
+                *written.get((effect, "*"), ()),
+            ]
+            still = name in candidates or any(_matches(w, name) for w in candidates)
+            (kept if still else removed).add(name)
+    return sorted(kept), sorted(removed)
+
+
+def _narrows_open_ended(change: Mapping[str, Any]) -> bool:
+    """Whether a change rewrites or drops an Allow statement granting services by no name
+    (NotAction, `*`, `*:Get*`): what is left names only the services iamreview knows of."""
+    kept = [s.raw for s in statements(document=change["after"] or {})]
+    return any(
+        statement.is_allow
+        and statement.raw not in kept
+        and (
+            bool(statement.not_actions)
+            or any(_is_wildcard(p.partition(":")[0]) or ":" not in p for p in statement.actions)
+        )
+        for statement in statements(document=change["before"])
+    )
+
+
+def _granted_service_names(
+    documents: Iterable[Mapping[str, Any]], grants: GrantsCache, shared: dict[str, Any]
+) -> set[str]:
+    """Every service some Allow of the documents grants: through the action database, and by
+    the name of a wildcard it cannot expand (`newsvc:*`). Worked out once per document text."""
+    known: dict[str, frozenset[str]] = shared.setdefault("service_names", {})
+    found: set[str] = set()
+    for document in documents:
+        digest = grants.digest(document)
+        if digest not in known:
+            known[digest] = frozenset(
+                {actions.service_of(action=a) for a in grants.expanded(document)[1]}
+                | {
+                    actions.service_of(action=p)
+                    for statement in statements(document=document)
+                    for p in _opaque_patterns(statement)
+                    if not _is_wildcard(p.partition(":")[0])
+                }
+            )
+        found |= known[digest]
+    return found
 
 
 def _distinctly_labelled(policies: list[GrantedPolicy]) -> list[GrantedPolicy]:
@@ -390,7 +494,11 @@ def _reduce_statement(statement, keep: Callable[[str], bool]) -> dict | None:
         return raw
     granted = statement_actions(statement=statement)
     kept = {a for a in granted if keep(a)}
-    if kept == granted:
+    # Patterns the action database cannot expand (`newsvc:*`, `sqs:ZzzNew*`): judged by their
+    # service, as written; only a service known to be unused removes them.
+    opaque = _opaque_patterns(statement)
+    kept_opaque = {p for p in opaque if keep(p)}
+    if kept == granted and kept_opaque == opaque:
         return raw
     used_unknown = [s for s in getattr(keep, "unknown_services", ()) if keep(f"{s}:*")]
     # Part of a used service newer than the action database excluded (`newsvc:Delete*`): an
@@ -409,12 +517,14 @@ def _reduce_statement(statement, keep: Callable[[str], bool]) -> dict | None:
         for a in getattr(keep, "unknown_actions", ())
         if a.lower() not in named and keep(a) and _statement_grants(statement, a)
     }
-    if not kept and not newer and not unknown:
+    if not kept and not newer and not unknown and not kept_opaque:
         return None
-    patterns: list[str] = []
+    patterns: list[str] = [*kept_opaque]
     if not statement.not_actions:
         # A pattern whose every action is kept stays as written (`s3:Get*`).
-        patterns = [p for p in statement.actions if actions.expand(pattern=p) <= kept]
+        patterns += [
+            p for p in statement.actions if p not in opaque and actions.expand(pattern=p) <= kept
+        ]
     covered = {a for p in patterns for a in actions.expand(pattern=p)}
     rest = (kept - covered) | {a for a in newer if not any(_matches(p, a) for p in patterns)}
     compacted = compact(
@@ -432,6 +542,19 @@ def _reduce_statement(statement, keep: Callable[[str], bool]) -> dict | None:
     # Keep AWS's usual key order: Sid, Effect, Action, Resource, Condition.
     order = ["Sid", "Effect", "Action", "NotResource", "Resource", "Condition"]
     return {k: reduced[k] for k in sorted(reduced, key=lambda k: (order + [k]).index(k))}
+
+
+def _opaque_patterns(statement) -> set[str]:
+    """An Allow statement's Action wildcards that match nothing in the action database: a
+    service newer than it (`newsvc:*`) or actions of a known one newer than it (`sqs:ZzzNew*`).
+    Literal names need no such care: unknown, they expand to themselves."""
+    if not statement.is_allow or statement.not_actions:
+        return set()
+    return {p for p in statement.actions if _is_wildcard(p) and not actions.expand(pattern=p)}
+
+
+def _is_wildcard(pattern: str) -> bool:
+    return "*" in pattern or "?" in pattern
 
 
 def _statement_grants_service(statement, service: str) -> bool:

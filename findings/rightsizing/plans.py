@@ -15,6 +15,7 @@ from typing import Any
 
 from findings.policy.coverage import allowed_beyond
 from findings.policy.grants import GrantedPolicy, document_actions
+from findings.rightsizing.undocumented import UndocumentedPolicy
 
 PLAN_VERSION = 1
 EXAMPLES = 10
@@ -51,7 +52,7 @@ def planned_documents(*, plan: Mapping[str, Any]) -> list[dict[str, Any]]:
 
 
 def compare_with_plan(
-    *, plan: Mapping[str, Any], policies: Iterable[GrantedPolicy] | None
+    *, plan: Mapping[str, Any], policies: Iterable[GrantedPolicy | UndocumentedPolicy] | None
 ) -> dict[str, Any]:
     """``policies``: what the principal has now (None: the principal is gone).
 
@@ -62,22 +63,33 @@ def compare_with_plan(
     the plan counts as broader, so a plan is never verified by policies that may grant more. A
     Deny counts now only where the plan has the same one: a Deny the plan does not have (a
     quarantine DenyAll, say) would otherwise verify, for good, a remediation never done.
+    A policy whose document is unknown (``UndocumentedPolicy``) cannot be shown covered: it
+    makes the verdict "broader", counts as one grant beyond the plan, comes first among the
+    examples and is named in ``not_judged``.
     """
+    policies = None if policies is None else list(policies)
     planned = planned_documents(plan=plan)
-    now = [] if policies is None else [p.document for p in policies]
+    now = [p.document for p in policies or () if isinstance(p, GrantedPolicy)]
+    unjudged = [p.label for p in policies or () if isinstance(p, UndocumentedPolicy)]
     beyond = allowed_beyond(documents=now, within=planned)
-    if beyond:
+    if beyond or unjudged:
         verdict = "broader"
     elif allowed_beyond(documents=planned, within=now):
         verdict = "narrower"
     else:
         verdict = "equal"
-    return {
+    result = {
         "verdict": verdict,
         "principal_gone": policies is None,
-        "beyond_plan": len(beyond),
-        "beyond_plan_examples": _examples(beyond),
+        "beyond_plan": len(beyond) + len(unjudged),
+        "beyond_plan_examples": [
+            *(f"{label} (document unknown: not judged)" for label in unjudged),
+            *_examples(beyond),
+        ][:EXAMPLES],
     }
+    if unjudged:
+        result["not_judged"] = unjudged
+    return result
 
 
 def compare_documents(

@@ -33,6 +33,7 @@ from findings.rightsizing.engine import (
     combined_use,
     suggest,
 )
+from findings.rightsizing.undocumented import UndocumentedPolicy
 from findings.rightsizing.validation import CHECKED_BY, aws_validation, document_key
 
 GRANTING_KINDS = ("inline", "managed")
@@ -40,8 +41,11 @@ GRANTING_KINDS = ("inline", "managed")
 
 def granted_policies_by_principal(
     *, account: AwsAccount, principals: Iterable[IamUser | IamRole]
-) -> dict[str, list[GrantedPolicy]]:
+) -> dict[str, list[GrantedPolicy | UndocumentedPolicy]]:
     """Principal ARN -> every inline and managed policy in effect on it, its groups' included.
+    One attached without a known document (an authorization-details file imported with
+    ``--filter``) is there as an ``UndocumentedPolicy``: what it grants is not judged, and no
+    caller may take it as granting nothing.
 
     Five queries whatever the number of principals.
     """
@@ -76,8 +80,7 @@ def granted_policies_by_principal(
     )
     by_arn: dict[str, list[PolicyAttachment]] = defaultdict(list)
     for attachment in attachments:
-        if attachment.document is not None:
-            by_arn[attachment.principal_arn].append(attachment)
+        by_arn[attachment.principal_arn].append(attachment)
     result = {}
     for principal in principals:
         policies = [
@@ -109,8 +112,15 @@ def _granted(
     group: str = "",
     members: tuple[str, ...] = (),
     boundaries: set[str] = frozenset(),
-) -> GrantedPolicy:
+) -> GrantedPolicy | UndocumentedPolicy:
     """``members``: the group's, sorted."""
+    if attachment.document is None:
+        return UndocumentedPolicy(
+            name=attachment.policy_name,
+            ref=attachment.policy_ref,
+            kind="group" if group else attachment.kind,
+            group=group,
+        )
     is_managed = attachment.kind == "managed"
     return GrantedPolicy(
         name=attachment.policy_name,
@@ -243,7 +253,12 @@ def compute_suggestions(
     policies = granted_policies_by_principal(account=account, principals=principals)
     arns = [p.arn for p in principals]
     # A group's policy keeps what any member used: the members' combined use, per group.
-    groups = {g.group: g.members for granted in policies.values() for g in granted if g.group}
+    groups = {
+        g.group: g.members
+        for granted in policies.values()
+        for g in granted
+        if g.group and isinstance(g, GrantedPolicy)
+    }
     created = {p.arn: p.create_date for p in principals}
     others = {m for members in groups.values() for m in members} - set(arns)
     created.update(

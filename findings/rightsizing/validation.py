@@ -19,7 +19,8 @@ EFFECTS = ("Allow", "Deny")
 MANAGED_POLICY_LIMIT = 6144
 # Inline policies: all of one principal's inline documents together.
 INLINE_LIMITS = {"user": 2048, "group": 5120, "role": 10240}
-ACTION = re.compile(r"^(\*|[A-Za-z0-9*?-]+:[A-Za-z0-9*?]+)$")
+# Action names may have hyphens too (vpc-lattice:AssociateViaAWSService-EventsAndStates).
+ACTION = re.compile(r"^(\*|[A-Za-z0-9*?-]+:[A-Za-z0-9*?-]+)$")
 
 CHECKED_BY = "access-analyzer"  # data["validation"]["checked_by"] once AWS checked it
 
@@ -61,7 +62,13 @@ def grammar_issues(*, document: Mapping[str, Any]) -> list[str]:
 
 
 def validate(*, changes: Iterable[Mapping[str, Any]], principal_kind: str) -> dict[str, Any]:
-    """The check's result for every suggested document (``after``) of a suggestion."""
+    """The check's result for every suggested document (``after``) of a suggestion.
+
+    Only what iamreview writes is judged: a document kept as it is (an AWS-managed policy far
+    over 6,144 characters, one naming an action newer than the action database) is counted in
+    its principal's inline total, never checked again. The managed policy limit applies to the
+    customer-managed policies iamreview writes: a replacement, a rewritten managed policy (and
+    the CloudFormation download's `-least-privilege` policy made of it)."""
     results = []
     inline_total = 0
     group_totals: dict[str, int] = defaultdict(int)
@@ -70,10 +77,13 @@ def validate(*, changes: Iterable[Mapping[str, Any]], principal_kind: str) -> di
         if after is None:
             continue
         chars = size(document=after)
+        written = change["action"] != "keep"
         limit = (
-            MANAGED_POLICY_LIMIT if change.get("managed") or change["action"] == "replace" else None
+            MANAGED_POLICY_LIMIT
+            if written and (change.get("managed") or change["action"] == "replace")
+            else None
         )
-        issues = grammar_issues(document=after)
+        issues = grammar_issues(document=after) if written else []
         if limit and chars > limit:
             issues.append(f"{chars} characters, over the managed policy limit of {limit}")
         if not change.get("managed") and change.get("kind") == "inline":

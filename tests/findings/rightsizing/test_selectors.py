@@ -123,8 +123,10 @@ def test_a_group_policy_keeps_what_another_member_uses(production):
 
     suggestion = suggestion_for(arn=alice.arn, now=NOW)
 
-    # Alice's own view says sqs is unused by her, but the group keeps it for Bob.
-    assert suggestion["removed_services"] == ["sqs"]
+    # Alice's own view says sqs is unused by her, but the group keeps it for Bob: the
+    # suggestion removes nothing of it.
+    assert [s["verdict"] for s in suggestion["services"] if s["service"] == "sqs"] == ["unused"]
+    assert suggestion["removed_services"] == []
     [change] = suggestion["changes"]
     assert change["action"] == "keep" and change["after"] == GROUP_DOCUMENT
 
