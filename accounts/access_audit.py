@@ -16,7 +16,7 @@ from accounts.models import User
 from findings.audit.services import record
 
 _actor: ContextVar[object | None] = ContextVar("iamreview_audit_actor", default=None)
-USER_FLAGS = ("email", "is_active", "is_staff", "is_superuser")
+USER_FLAGS = ("email", "is_active", "is_staff", "is_superuser", "sso_subject")
 
 
 @contextmanager
@@ -140,6 +140,8 @@ def _user_saved(sender, instance: User, created: bool, update_fields=None, **kwa
     before = getattr(instance, "_access_before", None)
     after = _flags(instance)
     if created or before is None:
+        if not after["sso_subject"]:  # not linked to single sign-on: nothing to say
+            del after["sso_subject"]
         after = {**after, "usable_password": instance.has_usable_password()}
         action, before_changed, after_changed = "user.created", None, after
     else:

@@ -8,7 +8,30 @@ EMAIL_TAKEN = (
 )
 
 
-class UserManager(BaseUserManager):
+def email_key(value: object) -> str:
+    """An address as people are found by it: stripped and lowered as every write stores it;
+    "" (no one) for an address with a character that is not ASCII yet lowers to ASCII (the
+    Kelvin sign "K" lowers to "k": "ada@Kraken.com", a domain anyone may register, would be
+    "ada@kraken.com")."""
+    if not isinstance(value, str):
+        return ""
+    if any(not c.isascii() and c.lower().isascii() for c in value):
+        return ""
+    return value.strip().lower()
+
+
+class UserQuerySet(models.QuerySet):
+    def with_email(self, value: object) -> "UserQuerySet":
+        """The people with this address, in any case: their address lowered by the database
+        (which the unique index holds) equal to `email_key(value)`. SQL's case-insensitive
+        match (`UPPER()`) folded look-alikes: "ada.admın@" (dotless ı) found "ada.admin@"."""
+        key = email_key(value)
+        if not key:
+            return self.none()
+        return self.alias(email_lower=Lower("email")).filter(email_lower=key)
+
+
+class UserManager(BaseUserManager.from_queryset(UserQuerySet)):
     use_in_migrations = True
 
     def create_user(self, email: str, password: str | None = None, **fields):
@@ -28,10 +51,11 @@ class UserManager(BaseUserManager):
         return self.create_user(email, password, **fields)
 
     def get_by_natural_key(self, username):
-        """The person with this email address, in any case. Addresses are unique regardless of
-        case (User.Meta); should two still match, that is no one rather than an error: a login
-        for it fails instead of being a 500, and neither person signs in as the other."""
-        matches = list(self.filter(email__iexact=username)[:2])
+        """The person with this email address, in any case. Addresses are stored in lower case
+        (Python's), so the address lowered the same way must equal one: SQL's case-insensitive
+        match (`UPPER()`) folds "ı" and "ſ" to I and S, and "ada.admın@" logged in as
+        "ada.admin@". Should two still match, that is no one rather than an error."""
+        matches = list(self.with_email(username)[:2])
         if len(matches) != 1:
             raise self.model.DoesNotExist("No single person has this email address")
         return matches[0]
@@ -47,6 +71,9 @@ class User(AbstractBaseUser, PermissionsMixin):
         default=False, help_text="Set automatically for Administrators (Django admin access)."
     )
     date_joined = models.DateTimeField(default=timezone.now)
+    # The identity provider's `sub` for this person, kept from their first single sign-on:
+    # later sign-ins match on it, so another identity claiming the same email is refused.
+    sso_subject = models.CharField(max_length=255, blank=True, default="")
 
     objects = UserManager()
 
@@ -71,7 +98,12 @@ class User(AbstractBaseUser, PermissionsMixin):
                 Lower("email"),
                 name="user_email_unique_ignoring_case",
                 violation_error_message=EMAIL_TAKEN,
-            )
+            ),
+            models.UniqueConstraint(
+                fields=["sso_subject"],
+                condition=~models.Q(sso_subject=""),
+                name="one_person_per_sso_subject",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -127,7 +127,7 @@ def deactivate_person(*, user: User) -> bool:
 def reset_demo_person(*, email: str, roles: list[Role], full_name: str = "") -> tuple[User, str]:
     """Create or refresh a demo login with a new password (for `make run`). Returns the password."""
     password = generate_password()
-    user = User.objects.filter(email__iexact=email).first()
+    user = User.objects.with_email(email).first()
     if user is None:
         user, _ = create_person(email=email, roles=roles, password=password, full_name=full_name)
     else:

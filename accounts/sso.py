@@ -1,20 +1,26 @@
 """Single sign-on through OpenID Connect (mozilla-django-oidc).
 
-People are matched by email, created on first login, and their roles set from the groups claim
-through OIDC_ROLE_MAP on every login: a role the claim no longer maps to is removed.
+A person is found by the provider's subject (`sub`) kept from their first sign-in, else by
+email (linking an existing account needs an email the provider says it verified), created on
+first login otherwise, and their roles set from the groups claim through OIDC_ROLE_MAP on every
+login: a role the claim no longer maps to is removed, a superuser's powers too.
 """
 
+import logging
 import unicodedata
 
+import jwt
 from django.conf import settings
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import PermissionDenied, SuspiciousOperation, ValidationError
 from django.core.validators import validate_email
 from mozilla_django_oidc.auth import OIDCAuthenticationBackend
 
 from accounts.backends import OneQueryPermissions
-from accounts.models import User
+from accounts.models import User, email_key
 from accounts.people import set_roles
 from accounts.permissions import Role
+
+log = logging.getLogger(__name__)
 
 SOURCE = "sso"
 EMAIL_MAX_LENGTH = 254  # the email column's, and RFC 5321's
@@ -59,6 +65,8 @@ def _email(claims: dict) -> str:
         validate_email(email)
     except ValidationError:
         return ""
+    if not email_key(email):
+        return ""  # a look-alike of an ASCII address ("K", the Kelvin sign)
     return email if len(email) <= EMAIL_MAX_LENGTH else ""
 
 
@@ -67,14 +75,57 @@ def _verified(value) -> bool:
     return value is True or (isinstance(value, str) and value.strip().lower() == "true")
 
 
+def _subject(claims: dict) -> str:
+    """The provider's stable id for the person (`sub`, required by OpenID Connect), or ""."""
+    sub = claims.get("sub")
+    if not isinstance(sub, str) or not sub.strip() or len(sub) > 255:
+        return ""
+    if any(unicodedata.category(c) in ("Cc", "Cf") for c in sub):
+        return ""
+    return sub
+
+
 class SingleSignOnBackend(OneQueryPermissions, OIDCAuthenticationBackend):
     """Logs people in from the identity provider's claims; never by password."""
+
+    def _verify_jws(self, payload, key):
+        """The ID token, checked as OpenID Connect Core 3.1.3.7 asks: the signature with the
+        configured algorithm, and issued by the configured provider (`OIDC_OP_ISSUER`) for this
+        client (`aud`), with an expiry. The library checks neither issuer nor audience."""
+        try:
+            algorithm = jwt.get_unverified_header(payload).get("alg")
+        except jwt.InvalidTokenError as exc:
+            raise SuspiciousOperation(f"ID token unreadable: {exc}") from None
+        if algorithm != self.OIDC_RP_SIGN_ALGO:
+            raise SuspiciousOperation(
+                f"ID token signed with {algorithm!r}, not {self.OIDC_RP_SIGN_ALGO!r}"
+            )
+        issuer = settings.OIDC_OP_ISSUER or None
+        try:
+            return jwt.decode(
+                payload,
+                key,
+                algorithms=[algorithm],
+                audience=self.OIDC_RP_CLIENT_ID,
+                issuer=issuer,
+                options={"require": ["exp", "iat", "aud", "sub", *(["iss"] if issuer else [])]},
+            )
+        except jwt.InvalidTokenError as exc:
+            raise SuspiciousOperation(f"ID token refused: {exc}") from None
+
+    def get_userinfo(self, access_token, id_token, payload):
+        """The userinfo claims, which must be about the ID token's subject (OIDC Core 5.3.2)."""
+        claims = super().get_userinfo(access_token, id_token, payload)
+        if isinstance(claims, dict) and payload.get("sub") and claims.get("sub") != payload["sub"]:
+            raise SuspiciousOperation("The userinfo is about another subject than the ID token")
+        return claims
 
     def verify_claims(self, claims):
         """An email to match people by, and not one the provider says it has not verified:
         where people may set their own address, an unverified one would sign in as whoever
         holds it here, administrators included. A provider that sends no `email_verified`
-        (many do not) is trusted for the addresses it issues."""
+        (many do not) is trusted for new people and for those it signed in before (matched by
+        `sub`), not to link an existing account (`filter_users_by_claims`)."""
         return (
             bool(_email(claims))
             and _verified(claims.get("email_verified", True))
@@ -83,15 +134,41 @@ class SingleSignOnBackend(OneQueryPermissions, OIDCAuthenticationBackend):
         )
 
     def filter_users_by_claims(self, claims):
+        """The person this identity is: the one its `sub` was linked to; else the one with its
+        email, exactly (lowered as stored: SQL's case-insensitive match folds look-alikes such
+        as "ı" into "i"), if no other identity is linked to them and the provider verified the
+        email (or OIDC_TRUST_EMAIL_CLAIM says its addresses cannot be set by their holders).
+        PermissionDenied, which ends the sign-in, when an account exists but may not be
+        linked: creating another with the same address is no answer."""
         email = _email(claims)
         if not email:
             return self.UserModel.objects.none()
-        return self.UserModel.objects.filter(email__iexact=email)
+        if subject := _subject(claims):
+            linked = self.UserModel.objects.filter(sso_subject=subject)
+            if linked.exists():
+                return linked
+        users = self.UserModel.objects.with_email(email)
+        person = users.first()
+        if person is None:
+            return users
+        if person.sso_subject:
+            log.warning("sso: %s is linked to another identity than %r", person.email, subject)
+            raise PermissionDenied("Another single sign-on identity is linked to this account")
+        if not (_verified(claims.get("email_verified")) or settings.OIDC_TRUST_EMAIL_CLAIM):
+            log.warning("sso: %s exists; the provider did not say the email is verified", email)
+            raise PermissionDenied(
+                "An account with this email exists, and the identity provider did not say the "
+                "email is verified"
+            )
+        return users
 
     def create_user(self, claims):
         name = claims.get("name")
         user = User.objects.create_user(
-            _email(claims).lower(), None, full_name=(name if isinstance(name, str) else "")[:200]
+            email_key(_email(claims)),
+            None,
+            full_name=(name if isinstance(name, str) else "")[:200],
+            sso_subject=_subject(claims),
         )
         return self.update_user(user, claims)
 
@@ -101,5 +178,16 @@ class SingleSignOnBackend(OneQueryPermissions, OIDCAuthenticationBackend):
         roles = roles_from_claims(
             claims=claims, claim=settings.OIDC_GROUPS_CLAIM, role_map=settings.OIDC_ROLE_MAP
         )
+        changed = []
+        if not user.sso_subject and (subject := _subject(claims)):
+            user.sso_subject = subject  # linked from now on (audited as a change of access)
+            changed.append("sso_subject")
+        if user.is_superuser and Role.ADMINISTRATOR not in roles:
+            # The claim decides every power: a superuser it no longer makes an administrator
+            # keeps none (audited, as every change of the flags).
+            user.is_superuser = user.is_staff = False
+            changed += ["is_superuser", "is_staff"]
+        if changed:
+            user.save(update_fields=changed)
         set_roles(user=user, roles=roles, source=SOURCE)
         return user

@@ -177,6 +177,12 @@ OIDC_OP_JWKS_ENDPOINT = env("OIDC_OP_JWKS_ENDPOINT")
 OIDC_RP_SIGN_ALGO = env("OIDC_RP_SIGN_ALGO", "RS256")
 OIDC_RP_SCOPES = env("OIDC_RP_SCOPES", "openid email profile groups")
 OIDC_GROUPS_CLAIM = env("OIDC_GROUPS_CLAIM", "groups")
+# The provider's issuer (`iss` of its ID tokens, as its discovery document names it): checked
+# on every ID token, with the audience (this client).
+OIDC_OP_ISSUER = env("OIDC_OP_ISSUER")
+# Link an existing account to an identity whose provider sends no `email_verified` (Entra ID):
+# only for a provider whose users cannot set their own address.
+OIDC_TRUST_EMAIL_CLAIM = env_bool("OIDC_TRUST_EMAIL_CLAIM", False)
 OIDC_USE_PKCE = True
 OIDC_AUTHENTICATION_CALLBACK_URL = "sso_callback"
 LOGIN_REDIRECT_URL_FAILURE = "/accounts/login/?sso=failed"
@@ -188,6 +194,7 @@ if OIDC_ENABLED:
             "OIDC_OP_AUTHORIZATION_ENDPOINT",
             "OIDC_OP_TOKEN_ENDPOINT",
             "OIDC_OP_USER_ENDPOINT",
+            "OIDC_OP_ISSUER",
         )
         if not globals()[name]
     ]

@@ -16,7 +16,7 @@ class RoleCommand(BaseCommand):
             parsed = Role.parse(role)
         except ValueError as exc:
             raise CommandError(str(exc)) from exc
-        user = User.objects.filter(email__iexact=email.strip()).first()
+        user = User.objects.with_email(email).first()
         if user is None:
             raise CommandError(f"No user with the email {email}")
         self.stdout.write(self.change(user=user, role=parsed))

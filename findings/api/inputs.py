@@ -168,7 +168,7 @@ def parse_person(value) -> User | None:
         validate_email(address)
     except DjangoValidationError:
         raise PydanticCustomError("email", "Enter a valid email address.") from None
-    found = User.objects.filter(email__iexact=address).first()
+    found = User.objects.with_email(address).first()
     if found is None:
         raise PydanticCustomError(
             "person", "No one with the email {address} uses iamreview.", {"address": address}

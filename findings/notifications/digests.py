@@ -620,7 +620,7 @@ def people_with_digests(*, email: str | None = None) -> QuerySet[User]:
         .order_by("email")
     )
     if email:
-        people = people.filter(email__iexact=email.strip())
+        people = people.with_email(email)
     return people
 
 

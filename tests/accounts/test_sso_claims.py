@@ -45,9 +45,8 @@ def test_an_unverified_email_never_reaches_an_existing_administrator(backend):
     make_person("ada@example.com", Role.ADMINISTRATOR)
     claims = {"email": "ADA@example.com", "email_verified": False, "groups": ["admins"]}
     assert not backend.verify_claims(claims)
-    assert backend.filter_users_by_claims({"email": " ADA@example.com "}).get().email == (
-        "ada@example.com"
-    )
+    claims = {"email": " ADA@example.com ", "email_verified": True}
+    assert backend.filter_users_by_claims(claims).get().email == "ada@example.com"
 
 
 @pytest.mark.parametrize("name", [None, 42, "", "Grace Hopper"])

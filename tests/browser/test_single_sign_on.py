@@ -88,6 +88,7 @@ def single_sign_on(settings, identity_provider):
     settings.OIDC_OP_TOKEN_ENDPOINT = f"{openid}/token"
     settings.OIDC_OP_USER_ENDPOINT = f"{openid}/userinfo"
     settings.OIDC_OP_JWKS_ENDPOINT = f"{openid}/jwks"
+    settings.OIDC_OP_ISSUER = openid  # what django-oidc-provider puts in `iss`
     settings.OIDC_ROLE_MAP = {
         "security-team": ["reviewer"],
         "security-leads": ["reviewer", "approver"],

@@ -21,7 +21,7 @@ class Command(BaseCommand):
         revoke.add_argument("prefix", help="The token's first characters, as listed")
 
     def handle(self, *args, action, email, **options):
-        user = User.objects.filter(email__iexact=email.strip()).first()
+        user = User.objects.with_email(email).first()
         if user is None:
             raise CommandError(f"No user with the email {email}")
         if action == "create":
