@@ -77,12 +77,14 @@ def _user_with_permissions_sql(by_token: bool) -> tuple[str, list[str]]:
         "token_hash": _column(ApiToken, "token_hash"),
         "token_used": _column(ApiToken, "last_used_at"),
         "token_revoked": _column(ApiToken, "revoked_at"),
+        "token_expires": _column(ApiToken, "expires_at"),
     }
     if by_token:
         source = (
             ", t.{token_id}, t.{token_used} FROM {users} u"
             " JOIN {tokens} t ON t.{token_user} = u.{user_id}"
-            " WHERE t.{token_hash} = %s AND t.{token_revoked} IS NULL AND u.{active}"
+            " WHERE t.{token_hash} = %s AND t.{token_revoked} IS NULL"
+            " AND t.{token_expires} > now() AND u.{active}"
         )
     else:
         source = " FROM {users} u WHERE u.{user_id} = %s"

@@ -160,6 +160,9 @@ class ApiToken(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     last_used_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
+    # Every token ends: one of a person who leaves through the identity provider (never signed
+    # in again here, so never deactivated) stops working by itself.
+    expires_at = models.DateTimeField()
     # The id of the profile form that created it: the same form sent twice, even at the same
     # moment, makes one token (the constraint decides between two requests at once).
     form_id = models.CharField(max_length=64, blank=True, default="")
@@ -179,7 +182,11 @@ class ApiToken(models.Model):
 
     @property
     def is_active(self) -> bool:
-        return self.revoked_at is None
+        return self.revoked_at is None and not self.is_expired
+
+    @property
+    def is_expired(self) -> bool:
+        return self.expires_at <= timezone.now()
 
 
 class DigestPreference(models.Model):

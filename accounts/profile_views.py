@@ -15,7 +15,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from accounts.models import ApiToken, DigestPreference, LinkedIdentity, User
 from accounts.permissions import Capability, can, requires, roles_of
-from accounts.tokens import create_token, revoke_token
+from accounts.tokens import TOKEN_DAYS, create_token, revoke_token
 
 # ASCII only: IAM's account ids and names are, and without re.ASCII `\d` and `\w` also match
 # other scripts' digits and letters (an ARN no identity has, which then matched nothing).
@@ -52,6 +52,15 @@ class TokenForm(forms.Form):
         max_length=100,
         widget=forms.TextInput(attrs={"placeholder": "release pipeline"}),
         help_text="What it is for, so you recognise it later.",
+    )
+    days = forms.TypedChoiceField(
+        label="Works for",
+        choices=[(days, f"{days} days") for days in TOKEN_DAYS],
+        coerce=int,
+        required=False,  # not sent (an older page): the first, 90 days
+        empty_value=TOKEN_DAYS[0],
+        initial=TOKEN_DAYS[0],
+        help_text="Then it stops by itself: make a new one before.",
     )
     # One per rendered form: the same form sent again (a reload of the page that showed the
     # token, a double click) creates no second token.
@@ -216,7 +225,13 @@ def token_create(request):
     if made is not None:
         return _already_created(request, made)
     try:
-        token, raw = create_token(user=request.user, actor=request.user, name=name, form_id=form_id)
+        token, raw = create_token(
+            user=request.user,
+            actor=request.user,
+            name=name,
+            form_id=form_id,
+            days=form.cleaned_data["days"],
+        )
     except ValueError as exc:
         form.add_error("name", str(exc))
         return render_profile(request, token_form=form)

@@ -1,7 +1,8 @@
-"""Personal API tokens: shown once, stored as SHA-256, revocable, audited."""
+"""Personal API tokens: shown once, stored as SHA-256, expiring, revocable, audited."""
 
 import hashlib
 import secrets
+from datetime import timedelta
 
 from django.db import connection, transaction
 from django.utils import timezone
@@ -10,6 +11,8 @@ from accounts.backends import user_with_permissions
 from accounts.models import ApiToken, User
 
 TOKEN_PREFIX = "iamr_"
+# How long a new token may work: the profile offers these, 90 days first.
+TOKEN_DAYS = (90, 30, 180, 365)
 
 
 def hash_token(raw: str) -> str:
@@ -18,19 +21,26 @@ def hash_token(raw: str) -> str:
 
 @transaction.atomic
 def create_token(
-    *, user: User, name: str, actor: User | None = None, form_id: str = ""
+    *, user: User, name: str, actor: User | None = None, form_id: str = "", days: int = 90
 ) -> tuple[ApiToken, str]:
-    """A new token for `user`, and the token itself (shown once). `actor`: who made it, None
-    for the system (a command). `form_id`: the profile form it comes from; a second token from
-    the same form is an IntegrityError."""
+    """A new token for `user`, working for `days` (one of TOKEN_DAYS), and the token itself
+    (shown once). `actor`: who made it, None for the system (a command). `form_id`: the profile
+    form it comes from; a second token from the same form is an IntegrityError."""
     from findings.audit.services import record
 
     name = name.strip()
     if not name:
         raise ValueError("A token needs a name (what it is for, e.g. 'release pipeline')")
+    if days not in TOKEN_DAYS:
+        raise ValueError(f"A token works for {', '.join(map(str, sorted(TOKEN_DAYS)))} days")
     raw = TOKEN_PREFIX + secrets.token_urlsafe(32)
     token = ApiToken.objects.create(
-        user=user, name=name[:100], prefix=raw[:12], token_hash=hash_token(raw), form_id=form_id
+        user=user,
+        name=name[:100],
+        prefix=raw[:12],
+        token_hash=hash_token(raw),
+        form_id=form_id,
+        expires_at=timezone.now() + timedelta(days=days),
     )
     record(
         actor=actor,
@@ -38,7 +48,12 @@ def create_token(
         target_type="api_token",
         target_id=token.pk,
         target_label=f"{token.name} of {user.email}",
-        after={"name": token.name, "prefix": token.prefix, "user": user.email},
+        after={
+            "name": token.name,
+            "prefix": token.prefix,
+            "user": user.email,
+            "expires_at": token.expires_at.isoformat(),
+        },
     )
     return token, raw
 
@@ -77,7 +92,7 @@ def user_for_token(raw: str) -> User | None:
     else:
         token = (
             ApiToken.objects.select_related("user")
-            .filter(token_hash=digest, revoked_at=None, user__is_active=True)
+            .filter(token_hash=digest, revoked_at=None, expires_at__gt=now, user__is_active=True)
             .first()
         )
         if token is None:

@@ -1,11 +1,14 @@
-"""Personal API tokens: shown once, stored as SHA-256 only, revocable, tied to an active user."""
+"""Personal API tokens: shown once, stored as SHA-256 only, expiring, revocable, tied to an active
+user."""
 
 import hashlib
 import io
+from datetime import timedelta
 
 import pytest
 from django.core.management import CommandError, call_command
 from django.db import connection
+from django.utils import timezone
 
 from accounts.models import ApiToken
 from accounts.tokens import TOKEN_PREFIX, create_token, revoke_token, user_for_token
@@ -112,3 +115,63 @@ def test_api_token_refuses_an_unknown_person_or_prefix(reviewer):
         api_token("revoke", reviewer.email, "iamr_missing")
     with pytest.raises(CommandError, match="name"):
         api_token("create", reviewer.email, "--name", " ")
+
+
+def test_a_token_works_for_ninety_days_unless_told_otherwise(reviewer):
+    token, _ = create_token(user=reviewer, name="pipeline")
+    longer, _ = create_token(user=reviewer, name="audit export", days=365)
+
+    assert (token.expires_at - token.created_at).days in (89, 90)
+    assert (longer.expires_at - longer.created_at).days in (364, 365)
+    entry = AuditEntry.objects.filter(action="token.created", target_id=str(token.pk)).get()
+    assert entry.after["expires_at"] == token.expires_at.isoformat()
+    with pytest.raises(ValueError, match="30, 90, 180, 365 days"):
+        create_token(user=reviewer, name="forever", days=100_000)
+
+
+def test_an_expired_token_identifies_nobody(reviewer):
+    """A person who leaves through the identity provider is never signed in again here, so
+    never deactivated: their tokens stopped only when revoked by hand."""
+    token, raw = create_token(user=reviewer, name="pipeline")
+    ApiToken.objects.filter(pk=token.pk).update(expires_at=timezone.now() - timedelta(seconds=1))
+
+    assert user_for_token(raw) is None
+    token.refresh_from_db()
+    assert token.is_expired and not token.is_active
+    assert "expired" in api_token("list", reviewer.email)
+
+
+def test_an_expired_token_is_refused_by_the_api(client, reviewer):
+    token, raw = create_token(user=reviewer, name="pipeline")
+    headers = {"Authorization": f"Bearer {raw}"}
+    assert client.get("/api/findings", headers=headers).status_code == 200
+
+    ApiToken.objects.filter(pk=token.pk).update(expires_at=timezone.now() - timedelta(minutes=1))
+
+    assert client.get("/api/findings", headers=headers).status_code == 401
+
+
+def test_the_profile_makes_a_token_for_the_days_chosen_and_refuses_others(client, reviewer):
+    client.force_login(reviewer)
+    response = client.post(
+        "/accounts/profile/tokens/", {"name": "release", "days": "30", "form_id": "f1"}
+    )
+    assert response.status_code == 200
+    token = ApiToken.objects.get(name="release")
+    assert (token.expires_at - token.created_at).days in (29, 30)
+    page = client.get("/accounts/profile/").content.decode()
+    assert token.expires_at.strftime("%Y-%m-%d") in page
+
+    refused = client.post(
+        "/accounts/profile/tokens/", {"name": "forever", "days": "36500", "form_id": "f2"}
+    )
+    assert refused.status_code == 200
+    assert not ApiToken.objects.filter(name="forever").exists()
+    assert "Select a valid choice" in refused.content.decode()
+
+
+def test_api_token_create_takes_the_days(reviewer):
+    out = api_token("create", reviewer.email, "--name", "ci", "--days", "180")
+    token = ApiToken.objects.get(name="ci")
+    assert (token.expires_at - token.created_at).days in (179, 180)
+    assert f"working until {token.expires_at:%Y-%m-%d}" in out

@@ -1,7 +1,7 @@
 from django.core.management.base import BaseCommand, CommandError
 
 from accounts.models import ApiToken, User
-from accounts.tokens import create_token, revoke_token
+from accounts.tokens import TOKEN_DAYS, create_token, revoke_token
 
 
 class Command(BaseCommand):
@@ -14,6 +14,13 @@ class Command(BaseCommand):
         )
         create.add_argument("email")
         create.add_argument("--name", required=True)
+        create.add_argument(
+            "--days",
+            type=int,
+            choices=sorted(TOKEN_DAYS),
+            default=TOKEN_DAYS[0],
+            help="How long it works (default %(default)s)",
+        )
         listing = sub.add_parser("list")
         listing.add_argument("email")
         revoke = sub.add_parser("revoke")
@@ -26,14 +33,25 @@ class Command(BaseCommand):
             raise CommandError(f"No user with the email {email}")
         if action == "create":
             try:
-                token, raw = create_token(user=user, name=options["name"], actor=None)
+                token, raw = create_token(
+                    user=user, name=options["name"], actor=None, days=options["days"]
+                )
             except ValueError as exc:
                 raise CommandError(str(exc)) from exc
-            self.stdout.write(f"Created token {token.name!r} for {user.email}. Store it now:")
+            self.stdout.write(
+                f"Created token {token.name!r} for {user.email}, working until "
+                f"{token.expires_at:%Y-%m-%d %H:%M} UTC. Store it now:"
+            )
             self.stdout.write(raw)
         elif action == "list":
             for token in user.api_tokens.all():
-                state = "revoked" if token.revoked_at else "active"
+                state = (
+                    "revoked"
+                    if token.revoked_at
+                    else "expired"
+                    if token.is_expired
+                    else f"active until {token.expires_at:%Y-%m-%d}"
+                )
                 self.stdout.write(f"{token.prefix}  {token.name:<30} {state}")
         else:
             token = ApiToken.objects.filter(user=user, prefix=options["prefix"]).first()
