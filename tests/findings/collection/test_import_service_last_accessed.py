@@ -14,6 +14,9 @@ pytestmark = pytest.mark.django_db
 ROLE_ARN = "arn:aws:iam::111122223333:role/legacy-batch"
 # When AWS finished the job: the data is judged as read then (yesterday: fresh).
 COMPLETED = datetime.now(UTC).replace(microsecond=0) - timedelta(days=1)
+# S3 used a few days before the job: recent whatever the real date (a fixed date drifts past
+# RIGHTSIZING_UNUSED_DAYS and S3 would be suggested for removal).
+S3_USED = (COMPLETED - timedelta(days=2)).isoformat()
 ACTION_LEVEL = {
     "JobStatus": "COMPLETED",
     "JobType": "ACTION_LEVEL",
@@ -22,7 +25,7 @@ ACTION_LEVEL = {
         {
             "ServiceName": "Amazon S3",
             "ServiceNamespace": "s3",
-            "LastAuthenticated": "2026-10-30T09:00:00+00:00",
+            "LastAuthenticated": S3_USED,
             "LastAuthenticatedEntity": ROLE_ARN,
             "LastAuthenticatedRegion": "eu-west-1",
             "TotalAuthenticatedEntities": 1,
@@ -30,7 +33,7 @@ ACTION_LEVEL = {
                 {
                     "ActionName": "GetObject",
                     "LastAccessedEntity": ROLE_ARN,
-                    "LastAccessedTime": "2026-10-30T09:00:00+00:00",
+                    "LastAccessedTime": S3_USED,
                     "LastAccessedRegion": "eu-west-1",
                 },
                 {"ActionName": "PutObject"},
