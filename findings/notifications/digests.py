@@ -710,7 +710,11 @@ def digest_email(
         from_email=settings.DEFAULT_FROM_EMAIL,
         to=[digest.user.email],
         connection=connection,
-        headers={"Auto-Submitted": "auto-generated"},
+        headers={
+            "Auto-Submitted": "auto-generated",
+            # Mail clients offer "unsubscribe": it opens where the person sets their digest.
+            "List-Unsubscribe": f"<{_absolute(reverse('profile'))}#digest-heading>",
+        },
     )
     html = shared.template(name="emails/digest.html").render(html_context)
     message.attach_alternative(html, "text/html")

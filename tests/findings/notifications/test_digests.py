@@ -514,6 +514,8 @@ def test_the_email_has_text_and_html_with_absolute_links_only(production, review
     assert "and 2 more" in message.body and ">2 more</a>" in html
     assert message.from_email == "iamreview <iamreview@example.com>"
     assert message.extra_headers["Auto-Submitted"] == "auto-generated"
+    # A mail client's "unsubscribe" opens where the person sets their digest.
+    assert message.extra_headers["List-Unsubscribe"] == f"<{SITE}/accounts/profile/#digest-heading>"
 
 
 def test_names_from_aws_are_escaped_in_html_and_left_as_they_are_in_text(
