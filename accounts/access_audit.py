@@ -11,12 +11,13 @@ from contextvars import ContextVar
 
 from django.contrib.auth.models import Group, Permission
 from django.db.models.signals import m2m_changed, post_delete, post_save, pre_delete, pre_save
+from django.utils import timezone
 
 from accounts.models import User
 from findings.audit.services import record
 
 _actor: ContextVar[object | None] = ContextVar("iamreview_audit_actor", default=None)
-USER_FLAGS = ("email", "is_active", "is_staff", "is_superuser", "sso_subject")
+USER_FLAGS = ("email", "is_active", "is_staff", "is_superuser", "sso_issuer", "sso_subject")
 
 
 @contextmanager
@@ -141,7 +142,7 @@ def _user_saved(sender, instance: User, created: bool, update_fields=None, **kwa
     after = _flags(instance)
     if created or before is None:
         if not after["sso_subject"]:  # not linked to single sign-on: nothing to say
-            del after["sso_subject"]
+            del after["sso_issuer"], after["sso_subject"]
         after = {**after, "usable_password": instance.has_usable_password()}
         action, before_changed, after_changed = "user.created", None, after
     else:
@@ -171,9 +172,9 @@ def _remember_user_access(sender, instance: User, **kwargs) -> None:
         "user_permissions": _names_of(instance, "user_permissions"),
         "api_tokens": sorted(
             f"{name} ({prefix}...)"
-            for name, prefix in instance.api_tokens.filter(revoked_at=None).values_list(
-                "name", "prefix"
-            )
+            for name, prefix in instance.api_tokens.filter(
+                revoked_at=None, expires_at__gt=timezone.now()
+            ).values_list("name", "prefix")
         ),
         "linked_identities": sorted(instance.linked_identities.values_list("arn", flat=True)),
     }

@@ -98,10 +98,31 @@ class UserAdmin(FilterLookupsOnly, BaseUserAdmin):
     fieldsets = [
         (None, {"fields": ["email", "password", "full_name"]}),
         ("Roles", {"fields": ["is_active", "is_staff", "groups"]}),
+        (
+            "Single sign-on",
+            {
+                "fields": ["sso_issuer", "sso_subject"],
+                "description": "The identity this person signs in as. To let another identity "
+                "of the provider take this account over (someone re-created there), clear it "
+                "with the action “Clear the single sign-on link” on the people list.",
+            },
+        ),
         ("Dates", {"fields": ["last_login", "date_joined"]}),
     ]
+    readonly_fields = ["sso_issuer", "sso_subject"]
     add_fieldsets = [(None, {"classes": ["wide"], "fields": ["email", "password1", "password2"]})]
     filter_horizontal = ["groups"]
+    actions = ["clear_sso_link"]
+
+    @admin.action(description="Clear the single sign-on link", permissions=["change"])
+    def clear_sso_link(self, request, queryset) -> None:
+        """The next single sign-on with a verified email links again (each change audited)."""
+        cleared = 0
+        for user in queryset.exclude(sso_subject=""):
+            user.sso_issuer = user.sso_subject = ""
+            user.save(update_fields=["sso_issuer", "sso_subject"])
+            cleared += 1
+        self.message_user(request, f"Cleared the single sign-on link of {cleared} people.")
 
     def get_queryset(self, request):
         return super().get_queryset(request).prefetch_related("groups")

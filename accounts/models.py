@@ -71,8 +71,10 @@ class User(AbstractBaseUser, PermissionsMixin):
         default=False, help_text="Set automatically for Administrators (Django admin access)."
     )
     date_joined = models.DateTimeField(default=timezone.now)
-    # The identity provider's `sub` for this person, kept from their first single sign-on:
-    # later sign-ins match on it, so another identity claiming the same email is refused.
+    # The identity provider (`iss`) and its `sub` for this person, kept from their first single
+    # sign-on: later sign-ins match on both (a `sub` is unique only within its issuer), so
+    # another identity claiming the same email is refused. An administrator may clear them.
+    sso_issuer = models.CharField(max_length=300, blank=True, default="")
     sso_subject = models.CharField(max_length=255, blank=True, default="")
 
     objects = UserManager()
@@ -100,7 +102,7 @@ class User(AbstractBaseUser, PermissionsMixin):
                 violation_error_message=EMAIL_TAKEN,
             ),
             models.UniqueConstraint(
-                fields=["sso_subject"],
+                fields=["sso_issuer", "sso_subject"],
                 condition=~models.Q(sso_subject=""),
                 name="one_person_per_sso_subject",
             ),

@@ -15,7 +15,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from accounts.models import ApiToken, DigestPreference, LinkedIdentity, User
 from accounts.permissions import Capability, can, requires, roles_of
-from accounts.tokens import TOKEN_DAYS, create_token, revoke_token
+from accounts.tokens import DEFAULT_TOKEN_DAYS, TOKEN_DAYS, create_token, revoke_token
 
 # ASCII only: IAM's account ids and names are, and without re.ASCII `\d` and `\w` also match
 # other scripts' digits and letters (an ARN no identity has, which then matched nothing).
@@ -57,9 +57,9 @@ class TokenForm(forms.Form):
         label="Works for",
         choices=[(days, f"{days} days") for days in TOKEN_DAYS],
         coerce=int,
-        required=False,  # not sent (an older page): the first, 90 days
-        empty_value=TOKEN_DAYS[0],
-        initial=TOKEN_DAYS[0],
+        required=False,  # not sent (an older page): 90 days
+        empty_value=DEFAULT_TOKEN_DAYS,
+        initial=DEFAULT_TOKEN_DAYS,
         help_text="Then it stops by itself: make a new one before.",
     )
     # One per rendered form: the same form sent again (a reload of the page that showed the

@@ -101,6 +101,11 @@ class SingleSignOnBackend(OneQueryPermissions, OIDCAuthenticationBackend):
                 f"ID token signed with {algorithm!r}, not {self.OIDC_RP_SIGN_ALGO!r}"
             )
         issuer = settings.OIDC_OP_ISSUER or None
+        # A signed userinfo (a JWT too) needs only its issuer and audience; an ID token also
+        # its subject, issue time and expiry.
+        required = ["aud", *(["iss"] if issuer else [])]
+        if self._reading_id_token:
+            required += ["exp", "iat", "sub"]
         try:
             return jwt.decode(
                 payload,
@@ -108,10 +113,20 @@ class SingleSignOnBackend(OneQueryPermissions, OIDCAuthenticationBackend):
                 algorithms=[algorithm],
                 audience=self.OIDC_RP_CLIENT_ID,
                 issuer=issuer,
-                options={"require": ["exp", "iat", "aud", "sub", *(["iss"] if issuer else [])]},
+                options={"require": required},
             )
         except jwt.InvalidTokenError as exc:
             raise SuspiciousOperation(f"ID token refused: {exc}") from None
+
+    _reading_id_token = False
+
+    def verify_token(self, token, **kwargs):
+        """The library verifies the ID token with its nonce, and a signed userinfo without."""
+        self._reading_id_token = "nonce" in kwargs
+        try:
+            return super().verify_token(token, **kwargs)
+        finally:
+            self._reading_id_token = False
 
     def get_userinfo(self, access_token, id_token, payload):
         """The userinfo claims, which must be about the ID token's subject (OIDC Core 5.3.2)."""
@@ -134,27 +149,35 @@ class SingleSignOnBackend(OneQueryPermissions, OIDCAuthenticationBackend):
         )
 
     def filter_users_by_claims(self, claims):
-        """The person this identity is: the one its `sub` was linked to; else the one with its
-        email, exactly (lowered as stored: SQL's case-insensitive match folds look-alikes such
-        as "ı" into "i"), if no other identity is linked to them and the provider verified the
-        email (or OIDC_TRUST_EMAIL_CLAIM says its addresses cannot be set by their holders).
+        """The person this identity is: the one this provider's `sub` was linked to; else the
+        one with its email, exactly (lowered as stored: SQL's case-insensitive match folds
+        look-alikes such as "ı" into "i"), if this provider linked no other identity to them and
+        either the provider verified the email, OIDC_TRUST_EMAIL_CLAIM says its addresses
+        cannot be set by their holders, or the account has no password (single sign-on made it,
+        by this same email: there is nothing else to take over). A link made by another issuer
+        (a provider moved from) is no link here: it is replaced, and audited.
         PermissionDenied, which ends the sign-in, when an account exists but may not be
         linked: creating another with the same address is no answer."""
         email = _email(claims)
         if not email:
             return self.UserModel.objects.none()
+        issuer = settings.OIDC_OP_ISSUER
         if subject := _subject(claims):
-            linked = self.UserModel.objects.filter(sso_subject=subject)
+            linked = self.UserModel.objects.filter(sso_issuer=issuer, sso_subject=subject)
             if linked.exists():
                 return linked
         users = self.UserModel.objects.with_email(email)
         person = users.first()
         if person is None:
             return users
-        if person.sso_subject:
+        if person.sso_subject and person.sso_issuer == issuer:
             log.warning("sso: %s is linked to another identity than %r", person.email, subject)
             raise PermissionDenied("Another single sign-on identity is linked to this account")
-        if not (_verified(claims.get("email_verified")) or settings.OIDC_TRUST_EMAIL_CLAIM):
+        if not (
+            _verified(claims.get("email_verified"))
+            or settings.OIDC_TRUST_EMAIL_CLAIM
+            or not person.has_usable_password()
+        ):
             log.warning("sso: %s exists; the provider did not say the email is verified", email)
             raise PermissionDenied(
                 "An account with this email exists, and the identity provider did not say the "
@@ -168,6 +191,7 @@ class SingleSignOnBackend(OneQueryPermissions, OIDCAuthenticationBackend):
             email_key(_email(claims)),
             None,
             full_name=(name if isinstance(name, str) else "")[:200],
+            sso_issuer=settings.OIDC_OP_ISSUER if _subject(claims) else "",
             sso_subject=_subject(claims),
         )
         return self.update_user(user, claims)
@@ -179,9 +203,12 @@ class SingleSignOnBackend(OneQueryPermissions, OIDCAuthenticationBackend):
             claims=claims, claim=settings.OIDC_GROUPS_CLAIM, role_map=settings.OIDC_ROLE_MAP
         )
         changed = []
-        if not user.sso_subject and (subject := _subject(claims)):
-            user.sso_subject = subject  # linked from now on (audited as a change of access)
-            changed.append("sso_subject")
+        issuer, subject = settings.OIDC_OP_ISSUER, _subject(claims)
+        if subject and (user.sso_issuer, user.sso_subject) != (issuer, subject):
+            # Linked from now on (audited as a change of access): never linked before, or linked
+            # by a provider moved from.
+            user.sso_issuer, user.sso_subject = issuer, subject
+            changed += ["sso_issuer", "sso_subject"]
         if user.is_superuser and Role.ADMINISTRATOR not in roles:
             # The claim decides every power: a superuser it no longer makes an administrator
             # keeps none (audited, as every change of the flags).

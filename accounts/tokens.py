@@ -11,8 +11,9 @@ from accounts.backends import user_with_permissions
 from accounts.models import ApiToken, User
 
 TOKEN_PREFIX = "iamr_"
-# How long a new token may work: the profile offers these, 90 days first.
-TOKEN_DAYS = (90, 30, 180, 365)
+# How long a new token may work.
+TOKEN_DAYS = (30, 90, 180, 365)
+DEFAULT_TOKEN_DAYS = 90
 
 
 def hash_token(raw: str) -> str:
@@ -21,7 +22,12 @@ def hash_token(raw: str) -> str:
 
 @transaction.atomic
 def create_token(
-    *, user: User, name: str, actor: User | None = None, form_id: str = "", days: int = 90
+    *,
+    user: User,
+    name: str,
+    actor: User | None = None,
+    form_id: str = "",
+    days: int = DEFAULT_TOKEN_DAYS,
 ) -> tuple[ApiToken, str]:
     """A new token for `user`, working for `days` (one of TOKEN_DAYS), and the token itself
     (shown once). `actor`: who made it, None for the system (a command). `form_id`: the profile

@@ -1,7 +1,8 @@
 """Who calls the API, and whether they may: a bearer token, then its owner's capabilities.
 
 Never a session cookie, so no CSRF token either. accounts/tokens.py checks the token itself
-(revoked, deactivated owner, last-use stamp); the capability rules are accounts/permissions.py's.
+(revoked, expired, deactivated owner, last-use stamp); the capability rules are
+accounts/permissions.py's.
 """
 
 from ninja.security import HttpBearer
@@ -57,6 +58,10 @@ class TokenAuth(HttpBearer):
     def authenticate(self, request, token: str) -> User:
         user = user_for_token(raw=token)
         if user is None:
-            raise unauthorized("The API token is invalid or has been revoked.", "invalid_token")
+            raise unauthorized(
+                "The API token is invalid, expired or revoked (the profile page shows when each "
+                "of yours expires).",
+                "invalid_token",
+            )
         request.user = user
         return user

@@ -423,7 +423,7 @@ def unknown(request, rest: str):
 SECURITY_SCHEME = "bearerAuth"
 FAILURE_DESCRIPTIONS = {
     400: "Invalid input: one message per field ('body' for a body that is not a JSON object).",
-    401: "No token, or an invalid or revoked one.",
+    401: "No token, or an invalid, expired or revoked one.",
     403: "The token's owner may not do this; the reason is given.",
     404: "No such object (or page).",
     405: "Wrong HTTP method; the Allow header lists the right ones.",

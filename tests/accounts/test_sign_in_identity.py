@@ -7,6 +7,7 @@ import time
 
 import jwt
 import pytest
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from django.core.exceptions import PermissionDenied, SuspiciousOperation
 
@@ -150,7 +151,7 @@ def test_the_first_sign_in_links_the_subject_and_the_audit_log_says_so(backend, 
     person.refresh_from_db()
     assert person.sso_subject == "okta-42"
     entry = AuditEntry.objects.filter(action="user.changed", target_id=str(person.pk)).get()
-    assert entry.after == {"sso_subject": "okta-42"}
+    assert entry.after == {"sso_issuer": ISSUER, "sso_subject": "okta-42"}
 
 
 def test_another_identity_with_a_linked_persons_email_is_refused(backend, monkeypatch):
@@ -250,3 +251,111 @@ def test_a_superuser_the_claim_makes_an_administrator_stays_one(backend, monkeyp
 
     boss.refresh_from_db()
     assert boss.is_superuser
+
+
+def test_a_subject_of_another_provider_does_not_sign_in_as_the_person_the_old_one_linked(
+    backend, monkeypatch, settings
+):
+    """A `sub` is unique only within its issuer: after a move to another provider (with
+    numeric subjects, say), its "1001" is not whoever the old provider's "1001" was."""
+    admin = make_person("ada.admin@example.com", Role.ADMINISTRATOR)
+    first = {"sub": "1001", "email": admin.email, "email_verified": True, "groups": ["admins"]}
+    assert sso_login(backend, monkeypatch, first).pk == admin.pk
+
+    settings.OIDC_OP_ISSUER = "https://new-idp.example.org"
+    bob = {"sub": "1001", "email": "bob@example.com", "email_verified": True, "groups": []}
+    user = sso_login(backend, monkeypatch, bob)
+    assert user is not None and user.pk != admin.pk and user.email == "bob@example.com"
+
+    # The administrator, at the new provider, is linked again by a verified email.
+    again = {"sub": "77", "email": admin.email, "email_verified": True, "groups": ["admins"]}
+    assert sso_login(backend, monkeypatch, again).pk == admin.pk
+    admin.refresh_from_db()
+    assert (admin.sso_issuer, admin.sso_subject) == ("https://new-idp.example.org", "77")
+
+
+def test_an_administrator_sees_and_clears_a_persons_sso_link(backend, monkeypatch, admin_client):
+    """Someone re-created at the provider has a new `sub`: refused until the link is cleared."""
+    person = make_person("rita@example.com", Role.REVIEWER)
+    claims = {"sub": "okta-42", "email": person.email, "email_verified": True, "groups": []}
+    sso_login(backend, monkeypatch, claims)
+    assert sso_login(backend, monkeypatch, {**claims, "sub": "okta-43"}) is None
+
+    page = admin_client.get(f"/admin/accounts/user/{person.pk}/change/").content.decode()
+    assert "okta-42" in page
+    response = admin_client.post(
+        "/admin/accounts/user/",
+        {"action": "clear_sso_link", "_selected_action": [person.pk]},
+    )
+    assert response.status_code == 302
+
+    person.refresh_from_db()
+    assert (person.sso_issuer, person.sso_subject) == ("", "")
+    cleared = AuditEntry.objects.filter(action="user.changed", target_id=str(person.pk)).last()
+    assert cleared.after == {"sso_issuer": "", "sso_subject": ""}
+    assert sso_login(backend, monkeypatch, {**claims, "sub": "okta-43"}).pk == person.pk
+
+
+def test_a_person_sso_made_before_links_were_kept_signs_in_without_email_verified(
+    backend, monkeypatch
+):
+    """Single sign-on made them, by this email, with no password: there is nothing else to
+    take over, and refusing them would lock every such person out of an Entra ID sign-in."""
+    person = User.objects.create_user("grace@example.com", None)
+    claims = {"sub": "entra-7", "email": "grace@example.com", "groups": ["security"]}
+
+    assert sso_login(backend, monkeypatch, claims).pk == person.pk
+    person.refresh_from_db()
+    assert person.sso_subject == "entra-7"
+
+
+def test_a_signed_userinfo_needs_no_expiry(backend, monkeypatch):
+    """A signed userinfo is read through the ID token's check; OIDC Core 5.3.2 asks it for an
+    issuer and an audience only."""
+    import requests
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    monkeypatch.setattr(backend, "retrieve_matching_jwk", lambda token: key.public_key())
+    body = {"iss": ISSUER, "aud": "iamreview", "sub": "ada-1", "email": "ada@example.com"}
+    signed = jwt.encode(body, key, algorithm="RS256", headers={"kid": "k1"})
+
+    class Answer:  # the provider's userinfo answer, as requests gives it
+        status_code = 200
+        headers = {"content-type": "application/jwt"}
+        text = signed
+
+        def raise_for_status(self):
+            return None
+
+    monkeypatch.setattr(requests, "get", lambda *args, **kwargs: Answer())
+    claims = backend.get_userinfo("access-token", "id-token", {"sub": "ada-1"})
+    assert claims["email"] == "ada@example.com"
+    forged = jwt.encode({**body, "aud": "another-client"}, key, algorithm="RS256")
+    Answer.text = forged
+    with pytest.raises(SuspiciousOperation):
+        backend.get_userinfo("access-token", "id-token", {"sub": "ada-1"})
+
+
+def test_an_id_token_signed_with_the_client_secret_or_a_configured_key_is_checked_too(
+    backend, settings
+):
+    now = int(time.time())
+    body = {"iss": ISSUER, "aud": "iamreview", "sub": "1", "nonce": "n", "iat": now}
+    settings.OIDC_RP_SIGN_ALGO = "HS256"
+    settings.OIDC_RP_CLIENT_SECRET = "a-client-secret-of-at-least-32-bytes!"
+    secret = settings.OIDC_RP_CLIENT_SECRET
+    token = jwt.encode({**body, "exp": now + 300}, secret, algorithm="HS256")
+    assert SingleSignOnBackend().verify_token(token, nonce="n")["sub"] == "1"
+    forged = jwt.encode({**body, "exp": now + 300, "iss": "https://evil.example"}, secret)
+    with pytest.raises(SuspiciousOperation):
+        SingleSignOnBackend().verify_token(forged, nonce="n")
+
+    settings.OIDC_RP_SIGN_ALGO = "RS256"
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    settings.OIDC_RP_IDP_SIGN_KEY = (
+        key.public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode()
+    )
+    token = jwt.encode({**body, "exp": now + 300}, key, algorithm="RS256")
+    assert SingleSignOnBackend().verify_token(token, nonce="n")["sub"] == "1"

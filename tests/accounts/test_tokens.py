@@ -3,6 +3,7 @@ user."""
 
 import hashlib
 import io
+import re
 from datetime import timedelta
 
 import pytest
@@ -148,7 +149,9 @@ def test_an_expired_token_is_refused_by_the_api(client, reviewer):
 
     ApiToken.objects.filter(pk=token.pk).update(expires_at=timezone.now() - timedelta(minutes=1))
 
-    assert client.get("/api/findings", headers=headers).status_code == 401
+    response = client.get("/api/findings", headers=headers)
+    assert response.status_code == 401
+    assert "expired" in response.json()["error"]
 
 
 def test_the_profile_makes_a_token_for_the_days_chosen_and_refuses_others(client, reviewer):
@@ -175,3 +178,14 @@ def test_api_token_create_takes_the_days(reviewer):
     token = ApiToken.objects.get(name="ci")
     assert (token.expires_at - token.created_at).days in (179, 180)
     assert f"working until {token.expires_at:%Y-%m-%d}" in out
+
+
+def test_the_token_lifetime_comes_before_the_create_button(client, reviewer):
+    """Reading and tab order: name, how long it works, then the button."""
+    client.force_login(reviewer)
+    page = client.get("/accounts/profile/").content.decode()
+    form = page[page.index('action="/accounts/profile/tokens/"') :]
+    assert form.index('name="name"') < form.index('name="days"') < form.index("Create token")
+    options = re.findall(r'<option value="(\d+)"', form)
+    assert options == ["30", "90", "180", "365"]
+    assert re.search(r'<option value="90" selected>', form)

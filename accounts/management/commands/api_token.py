@@ -1,7 +1,7 @@
 from django.core.management.base import BaseCommand, CommandError
 
 from accounts.models import ApiToken, User
-from accounts.tokens import TOKEN_DAYS, create_token, revoke_token
+from accounts.tokens import DEFAULT_TOKEN_DAYS, TOKEN_DAYS, create_token, revoke_token
 
 
 class Command(BaseCommand):
@@ -17,8 +17,8 @@ class Command(BaseCommand):
         create.add_argument(
             "--days",
             type=int,
-            choices=sorted(TOKEN_DAYS),
-            default=TOKEN_DAYS[0],
+            choices=TOKEN_DAYS,
+            default=DEFAULT_TOKEN_DAYS,
             help="How long it works (default %(default)s)",
         )
         listing = sub.add_parser("list")

@@ -159,7 +159,10 @@ def test_an_unknown_token_gets_401_invalid_token(client, reviewer):
     response = Api(client, "iamr_" + "x" * 43).get("/api/cycles")
     assert response.status_code == 401
     assert 'error="invalid_token"' in response["WWW-Authenticate"]
-    assert response.json() == {"error": "The API token is invalid or has been revoked."}
+    assert response.json() == {
+        "error": "The API token is invalid, expired or revoked (the profile page shows when "
+        "each of yours expires)."
+    }
 
 
 @pytest.mark.django_db
