@@ -134,6 +134,9 @@ class Evidence:
                 role.arn for role in self.roles if role.instance_profile_arns
             ),
             guardrails=self.guardrails,
+            # IAM Identity Center's roles: only AWS may change them (service-linked roles
+            # have no effective permissions here at all).
+            protected=frozenset(p.arn for p in self.principals if p.is_sso),
         )
 
 

@@ -84,6 +84,8 @@ def privilege_escalation(*, ev: Evidence, t: Thresholds) -> Iterator[Detected]:
                         **_at_most("targets", _administrators_first(m.targets, account)),
                         "conditional": m.conditional,
                         **({"removes": list(m.removes)} if m.removes else {}),
+                        # Only these approved policies may be attached (iam:PolicyARN).
+                        **({"attaches_only": list(m.attaches_only)} if m.attaches_only else {}),
                     }
                     for m in methods
                 ],
@@ -128,14 +130,30 @@ WRITES_ANY_POLICY = frozenset(
 def _escalation_severity(methods: list, account) -> dict:
     """Critical when a method writes any policy or reaches an administrator; high when it
     reaches only principals with some more access (a role reading one more bucket is no
-    administrator), or only a chain of roles does."""
+    administrator), or only a chain of roles does. Attaching only the approved policies an
+    iam:PolicyARN condition names writes no policy: critical only when one of them makes a
+    target an administrator, high otherwise, the policies named."""
     if not methods:
         return {
             "severity": "high",
             "severity_reason": "Reaches an administrator through other roles",
         }
+    attaching: list[str] = []
     for method in methods:
         rule = METHODS_BY_ID[method.method].rule
+        if rule in WRITES_ANY_POLICY and method.attaches_only:
+            if any(
+                account.makes_administrator(policy, _target_arn(target, method, account))
+                for policy in method.attaches_only
+                for target in method.targets
+            ):
+                return {
+                    "severity_reason": "Can attach "
+                    + _policy_names(method.attaches_only)
+                    + ", which makes an administrator"
+                }
+            attaching.extend(method.attaches_only)
+            continue
         if rule in WRITES_ANY_POLICY:
             return {"severity_reason": "Can write itself any policy, an administrator's too"}
         # An own-deny method's target is the principal itself (an administrator but for what
@@ -145,6 +163,13 @@ def _escalation_severity(methods: list, account) -> dict:
             for arn in method.targets
         ):
             return {"severity_reason": "Reaches an administrator"}
+    if attaching:
+        return {
+            "severity": "high",
+            "severity_reason": "Can attach "
+            + _policy_names(tuple(dict.fromkeys(attaching)))
+            + ", in use and giving more access, no administrator's",
+        }
     if all(METHODS_BY_ID[m.method].rule == OWN_DENY for m in methods):
         return {
             "severity": "high",
@@ -154,6 +179,17 @@ def _escalation_severity(methods: list, account) -> dict:
         "severity": "high",
         "severity_reason": "Reaches principals with more access, none of them an administrator",
     }
+
+
+def _policy_names(arns: tuple[str, ...]) -> str:
+    return ", ".join(arn.rpartition("/")[2] for arn in arns)
+
+
+def _target_arn(target: str, method, account) -> str:
+    """A method's target as an ARN: "(any new role it creates)" is one yet to be created."""
+    if target.startswith("(any new "):
+        return account.unknown(METHODS_BY_ID[method.method].target_kind)
+    return target
 
 
 @cache

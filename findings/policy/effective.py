@@ -17,6 +17,7 @@ from typing import Any
 
 from findings.policy import actions
 from findings.policy.documents import Statement, statements
+from findings.policy.resource_types import actions_on
 
 DENY = "Deny"
 
@@ -103,6 +104,24 @@ def _comparable_patterns(patterns: Iterable[str], comparable: Mapping[str, str |
     return found
 
 
+def _grouped(
+    by_action: Mapping[str, Iterable[str]],
+) -> dict[frozenset[str], frozenset[str]]:
+    """Action -> patterns inverted: each set of patterns, and the actions of exactly those."""
+    groups: dict[frozenset[str], set[str]] = {}
+    for action, patterns in by_action.items():
+        groups.setdefault(frozenset(patterns), set()).add(action)
+    return {patterns: frozenset(actions_) for patterns, actions_ in groups.items()}
+
+
+def _both(first: frozenset[str], second: frozenset[str]) -> frozenset[str]:
+    """The patterns naming what both sets name, judged on the text: those of one within one
+    of the other's (`team-a/*` of `team-a/*` and `team-*`)."""
+    return frozenset(
+        p for p in first if any(pattern_within(pattern=p, within=w) for w in second)
+    ) | frozenset(p for p in second if any(pattern_within(pattern=p, within=w) for w in first))
+
+
 # IAM's escapes for characters a policy variable would otherwise read (IAM User Guide, "IAM
 # policy elements: Variables and tags"): a literal *, ? and $. Marked with private-use
 # characters until the pattern is compiled, so that they match only themselves; and a mark for
@@ -111,10 +130,17 @@ _LITERALS = {"${*}": "\ue000", "${?}": "\ue001", "${$}": "\ue002"}
 _MARKED = {mark: re.escape(text[2]) for text, mark in _LITERALS.items()}
 _ANY_VALUE = "\ue003"
 _SELF = "\ue004"  # ${aws:username} when principals are compared: each one's own name
+SELF = _SELF  # as findings.policy.escalation compares principals
 _VARIABLE = re.compile(r"\$\{[^}]*\}")
 # What makes a resolved pattern more than one literal ARN: IAM's wildcards, and the marks of
 # escaped characters and of unknown values.
 WILDCARDS = re.compile("[*?\ue000-\ue004]")
+
+
+def _typed_pattern(pattern: str) -> str:
+    """A comparable pattern as `resource_types` reads it: "the principal itself" is some
+    name, an escaped character one character."""
+    return pattern.replace(_SELF, "*").replace(_ANY_VALUE, "*")
 
 
 @cache
@@ -173,6 +199,12 @@ def patterns_overlap(*, patterns: frozenset[str], others: frozenset[str]) -> boo
         for p in patterns
         for o in others
     )
+
+
+@lru_cache(maxsize=10_000)
+def has_self(*, patterns: frozenset[str]) -> bool:
+    """Whether some comparable pattern names "the principal itself" (`SELF`)."""
+    return any(_SELF in p for p in patterns)
 
 
 def _pattern_matches(pattern: str | None, resource: str, *, unknown_matches: bool) -> bool:
@@ -349,19 +381,38 @@ class EffectivePermissions:
         """For actions in `everywhere` that the principal still may not use on some resources:
         each set of resource patterns left out, and the actions left out of exactly those
         (few per principal, as `scoped_groups`). Left out by a Deny without a condition that
-        names resources (a NotResource Deny leaves out "*": all but a few), or, where no
-        Allow (or no boundary Allow) is on "*", by the NotResource of those that grant it.
-        Patterns are written as `scoped_resources` writes them; a variable that may be
-        anything leaves out nothing. `everywhere` alone read `s3:*` beside a Deny of the
-        payroll bucket as every bucket."""
+        names resources, or, where no Allow (or no boundary Allow) is on "*", by the
+        NotResource of those that grant it; each pattern only of the actions whose resource
+        types it may name (`resource_types.actions_on`: a Deny of `*` on the security role
+        leaves out no CloudWatch Logs action, one on the payroll bucket not
+        `s3:ListAllMyBuckets`, which is requested on "*"). Patterns are written as
+        `scoped_resources` writes them; a variable that may be anything leaves out nothing.
+        `everywhere` alone read `s3:*` beside a Deny of the payroll bucket as every bucket."""
+        return self._left_out[0]
+
+    @cached_property
+    def confined(self) -> dict[frozenset[str], frozenset[str]]:
+        """For actions in `everywhere` that a Deny with a NotResource (and no condition) keeps
+        to a few resources (Deny `s3:*` NotResource the team's bucket: a data perimeter): each
+        set of resource patterns they are still allowed on, and the actions kept to exactly
+        those. Two such Denies keep an action to the patterns of one within the other's."""
+        return self._left_out[1]
+
+    @cached_property
+    def _left_out(
+        self,
+    ) -> tuple[dict[frozenset[str], frozenset[str]], dict[frozenset[str], frozenset[str]]]:
         if not self.everywhere:
-            return {}
+            return {}, {}
         found: dict[str, set[str]] = {}
+        kept: dict[str, frozenset[str]] = {}
         comparable = self._comparable
 
-        def leave_out(actions_: frozenset[str], patterns: set[str]) -> None:
-            for action in actions_:
-                found.setdefault(action, set()).update(patterns)
+        def leave_out(actions_: frozenset[str], patterns: Iterable[str]) -> None:
+            for pattern in patterns:
+                typed = actions_on(actions_=actions_, pattern=_typed_pattern(pattern))
+                for action in typed:
+                    found.setdefault(action, set()).add(pattern)
 
         for statement in [s for _, s in self._identity] + self._boundary:
             if statement.effect != DENY or statement.has_condition or "*" in statement.resources:
@@ -370,22 +421,31 @@ class EffectivePermissions:
             if not covered:
                 continue
             if statement.not_resources:
-                leave_out(covered, {"*"})
+                within = frozenset(_comparable_patterns(statement.not_resources, comparable))
+                for action in covered:
+                    known = kept.get(action)
+                    kept[action] = within if known is None else _both(known, within)
             else:
                 leave_out(covered, _comparable_patterns(statement.resources, comparable))
         for source in ([s for _, s in self._identity], self._boundary):
+            by_patterns: dict[frozenset[str], set[str]] = {}
             for action, patterns in _not_resource_exclusions(source, self.everywhere).items():
-                found.setdefault(action, set()).update(_comparable_patterns(patterns, comparable))
-        groups: dict[frozenset[str], set[str]] = {}
-        for action, patterns in found.items():
-            if patterns:
-                groups.setdefault(frozenset(patterns), set()).add(action)
-        return {patterns: frozenset(actions_) for patterns, actions_ in groups.items()}
+                by_patterns.setdefault(patterns, set()).add(action)
+            for patterns, actions_ in by_patterns.items():
+                leave_out(frozenset(actions_), _comparable_patterns(patterns, comparable))
+        return _grouped(found), _grouped(kept)
+
+    @cached_property
+    def confined_actions(self) -> frozenset[str]:
+        """The actions of `confined`: in `everywhere`, yet allowed on a few resources only."""
+        return frozenset(a for actions_ in self.confined.values() for a in actions_)
 
     @cached_property
     def unexcluded(self) -> frozenset[str]:
-        """Actions allowed on every resource, none left out (`everywhere` but `excluded`)."""
+        """Actions allowed on every resource, none left out (`everywhere` but `excluded` and
+        `confined`)."""
         left_out = {a for actions_ in self.excluded.values() for a in actions_}
+        left_out |= self.confined_actions
         return self.everywhere - left_out if left_out else self.everywhere
 
     @cached_property

@@ -21,13 +21,15 @@ from collections import deque
 from dataclasses import dataclass, field
 from functools import cached_property
 
-from findings.policy.conditions import Request
+from findings.policy.conditions import Request, condition_keys
 from findings.policy.effective import (
+    SELF,
     WILDCARDS,
     Decision,
     EffectivePermissions,
     Policy,
     effective_permissions,
+    has_self,
     pattern_names,
     patterns_overlap,
     patterns_within,
@@ -65,6 +67,10 @@ class Escalation:
     # The principal's own policies whose Deny it would take off (own-deny methods), as its
     # effective permissions label them.
     removes: tuple[str, ...] = ()
+    # An attachment that an iam:PolicyARN condition admits only for these managed policies in
+    # use, each giving more than the principal has; empty: any policy (a broad one, or one it
+    # writes).
+    attaches_only: tuple[str, ...] = ()
 
 
 @dataclass
@@ -82,6 +88,9 @@ class Account:
     in_instance_profile: frozenset[str] | None = None
     # The organization's SCPs on the account; None: none apply, or they are not known.
     guardrails: Guardrails | None = None
+    # Roles only AWS may change (IAM Identity Center's AWSReservedSSO_* roles): IAM refuses
+    # any policy, boundary or trust change to them, the role's own included.
+    protected: frozenset[str] = frozenset()
 
     def unknown(self, kind: str) -> str:
         """A target that does not exist yet: a wildcard reaching it reaches whatever comes. In
@@ -202,6 +211,74 @@ class Account:
     @cached_property
     def _boundary_gives_more(self) -> dict[tuple[str, str], bool]:
         return {}
+
+    def attachable_granting_more(
+        self, decision: Decision, request: Request, perms: EffectivePermissions
+    ) -> tuple[str, ...]:
+        """The managed policies in use giving the principal more than it has (a customer's
+        `ops-admin`, or an AWS-managed one beyond the three broad ones tried first) that the
+        grant lets it attach: asked only when those let nothing through. Once per principal
+        and grant: a CI role's `role/app-*` grant is the same for every `app-` role (it
+        weighed every in-use policy for each, the square of the roles). Nothing to weigh when
+        no condition of the grant or of a Deny names iam:PolicyARN: the request was refused
+        whatever policy it names."""
+        if not any(
+            POLICY_ARN_KEY in condition_keys(statement=s)
+            for s in (*decision.grants, *decision.conditional_denies)
+        ):
+            return ()
+        key = (
+            perms.principal_arn,
+            decision.grants,
+            decision.conditional_denies,
+            tuple(sorted((k, tuple(v)) for k, v in request.items())),
+        )
+        known = self._attachable.get(key)
+        if known is None:
+            known = tuple(
+                arn
+                for arn in self.policies_granting_more(perms)
+                if admitted(decision=decision, request={**request, POLICY_ARN_KEY: (arn,)})
+            )
+            self._attachable[key] = known
+        return known
+
+    @cached_property
+    def _attachable(self) -> dict[tuple, tuple[str, ...]]:
+        return {}
+
+    def makes_administrator(self, policy_arn: str, target: str) -> bool:
+        """Whether attaching the managed policy in use makes the target an administrator: its
+        own policies with it (the policy alone, for a target yet to be created)."""
+        policy = self._in_use_documents.get(policy_arn)
+        if policy is None:
+            return False
+        holder = self.permissions(target)
+        if holder is None:
+            return effective_permissions(
+                principal_arn=target, principal_name="", policies=[policy]
+            ).is_admin
+        return effective_permissions(
+            principal_arn=holder.principal_arn,
+            principal_name=holder.principal_name,
+            policies=[*holder.policies, policy],
+            boundary=holder.boundary,
+        ).is_admin
+
+    def member_controlled(self, group: str, perms: EffectivePermissions) -> bool:
+        """Whether the principal controls the credentials of another user in the group (may
+        create its access key, or create or reset its password): a policy written on the
+        group is then that member's, and the principal signs in as it."""
+        for name in self.group_members.get(group, ()):
+            for member in self._by_name["user"].get(name, ()):
+                if member == perms.principal_arn:
+                    continue
+                if any(
+                    perms.decide(action=action, resource=member).allowed
+                    for action in CREDENTIAL_ACTIONS
+                ):
+                    return True
+        return False
 
     def policies_granting_more(self, perms: EffectivePermissions) -> tuple[str, ...]:
         """The managed policies in use whose document (read from those who have it) gives the
@@ -417,6 +494,7 @@ class Account:
             groups=(*self.groups, *self.group_members),
             managed_policies=frozenset({*self.policies_in_use, *self.customer_policies}),
             permitted=self.permitted,
+            protected=self.protected,
         )
 
 
@@ -428,13 +506,14 @@ def more_privileged(*, target: EffectivePermissions | None, than: EffectivePermi
     # action of every pair (principals x users, three times each: detection took 3x as long).
     if target is None or not target.allowed <= than.allowed:
         return True
-    if than.excluded and _left_out_by(than, not_by=target):
+    if (than.excluded or than.confined) and _left_out_by(than, not_by=target):
         return True
     if not than.scoped_actions:  # the principal has each of its actions on every resource
         return False
-    if not target.everywhere.isdisjoint(than.scoped_actions):
+    # An action a NotResource Deny keeps to a few resources is the target's on those only.
+    if not (target.everywhere - target.confined_actions).isdisjoint(than.scoped_actions):
         return True
-    for theirs, their_actions in target.scoped_groups.items():
+    for theirs, their_actions in (*target.scoped_groups.items(), *target.confined.items()):
         for mine, my_actions in than.scoped_groups.items():
             if not their_actions.isdisjoint(my_actions) and not patterns_within(
                 patterns=theirs, within=mine
@@ -445,59 +524,125 @@ def more_privileged(*, target: EffectivePermissions | None, than: EffectivePermi
 
 def _left_out_by(principal: EffectivePermissions, *, not_by: EffectivePermissions) -> bool:
     """Whether the target may use an action the principal has on every resource but some
-    (a Deny of the payroll bucket beside `s3:*`) on some of those: it has the action with
-    none left out, leaves out less, or names some of them in a grant of its own. A target
-    with the same Deny leaves out the same: it has no more."""
+    (a Deny of the payroll bucket beside `s3:*`) on some of those, or one the principal has
+    only on a few (a Deny with a NotResource) beyond them. Left out: the target has the action
+    with none left out, leaves out less, or names some of them in a grant of its own. Kept to
+    a few: the target has it on any other. A target with the same Deny has no more.
+
+    `${aws:username}` is each user's own name here: a Deny on one's own user leaves out the
+    principal's user, not the target's (a helpdesk user denied its own credentials still
+    manages alice's, so alice's grant on her own user is no more than it has)."""
     target = not_by
+    theirs_named = [
+        (_as_seen(theirs, target), their_actions)
+        for theirs, their_actions in (*target.scoped_groups.items(), *target.confined.items())
+    ]
     for mine, actions_ in principal.excluded.items():
         if not actions_.isdisjoint(target.unexcluded):
             return True
+        mine = _as_seen(mine, principal)
         for theirs, their_actions in target.excluded.items():
             if not actions_.isdisjoint(their_actions) and not patterns_within(
-                patterns=mine, within=theirs
+                patterns=mine, within=_as_seen(theirs, target)
             ):
                 return True
-        for theirs, their_actions in target.scoped_groups.items():
+        for theirs, their_actions in theirs_named:
             if not actions_.isdisjoint(their_actions) and patterns_overlap(
                 patterns=theirs, others=mine
+            ):
+                return True
+    for mine, actions_ in principal.confined.items():
+        if not actions_.isdisjoint(target.unexcluded) or any(
+            not actions_.isdisjoint(their_actions) for their_actions in target.excluded.values()
+        ):
+            return True  # on every resource (but a few): beyond the principal's few
+        mine = _as_seen(mine, principal)
+        for theirs, their_actions in theirs_named:
+            if not actions_.isdisjoint(their_actions) and not patterns_within(
+                patterns=theirs, within=mine
             ):
                 return True
     return False
 
 
-def _risky(method: Method, perms: EffectivePermissions, target: str, account: Account) -> bool:
+def _as_seen(patterns: frozenset[str], perms: EffectivePermissions) -> frozenset[str]:
+    """Comparable patterns with "the principal itself" (`${aws:username}`) read as its name:
+    compared with another principal's, one's own user is not the other's."""
+    if not has_self(patterns=patterns):
+        return patterns
+    return frozenset(p.replace(SELF, perms.principal_name) for p in patterns)
+
+
+@dataclass(frozen=True)
+class Reach:
+    """A target a method reaches; `through`: the managed policies in use that alone admit
+    its attachment (an iam:PolicyARN condition naming them), empty for any policy."""
+
+    through: tuple[str, ...] = ()
+
+
+ANY_POLICY = Reach()
+
+
+def _risky(
+    method: Method, perms: EffectivePermissions, target: str, account: Account
+) -> Reach | None:
+    """Whether (and how) the method reaches the target: None when it does not."""
     if target == account.unknown(method.target_kind) and not method.runs_as:
         # A target yet to be created: any name the principal may create it under.
-        return any(
-            _risky_at(method, perms, target, account, resource=name)
-            for name in new_names(perms=perms, kind=method.target_kind, account=account)
-        )
+        through: dict[str, None] = {}
+        for name in new_names(perms=perms, kind=method.target_kind, account=account):
+            found = _risky_at(method, perms, target, account, resource=name)
+            if found == ANY_POLICY:
+                return found
+            if found is not None:
+                through.update(dict.fromkeys(found.through))
+        return Reach(tuple(through)) if through else None
     return _risky_at(method, perms, target, account, resource=target)
 
 
 def _risky_at(
     method: Method, perms: EffectivePermissions, target: str, account: Account, *, resource: str
-) -> bool:
+) -> Reach | None:
     """_risky for the target, the request made on `resource` (a new target's made-up name)."""
     if method.runs_as:
         # The action is on the service's existing resource (checked once, in _methods); the
         # target is a role the service is trusted to run as, known from its trust policy.
-        return (
+        reached = (
             target in account.trust
             and _trusts_service(account, target, method.runs_as)
             and _usable_on_an_instance(account, target, method.runs_as)
+            and not (method.task_role_only and _execution_role_only(account, target))
             and account.more_privileged(target, perms)
         )
+        return ANY_POLICY if reached else None
+    if target in account.protected and not method.service:
+        return None  # IAM refuses any change to the role (its policies, boundary, trust)
     decision = perms.decide(action=method.target_action, resource=resource)
     if not decision.allowed:
-        return False
+        return None
     new = target == account.unknown(method.target_kind)
     request = _with_policies_it_writes(method, perms, new, account)
-    if not admitted(decision=decision, request=request) and not (
-        method.rule in ATTACH_RULES
-        and _attaches_one_granting_more(decision, request, perms, account)
-    ):
-        return False
+    through: tuple[str, ...] = ()
+    if not admitted(decision=decision, request=request):
+        if method.rule not in ATTACH_RULES:
+            return None
+        through = account.attachable_granting_more(decision, request, perms)
+        if not through:
+            return None
+    return Reach(through) if _reaches(method, perms, target, account, resource, new) else None
+
+
+def _reaches(
+    method: Method,
+    perms: EffectivePermissions,
+    target: str,
+    account: Account,
+    resource: str,
+    new: bool,
+) -> bool:
+    """Whether the target, on which the principal may make the method's request, gives it
+    more, by the method's rule."""
     if method.service and not _usable_by_service(method, perms, target, account):
         return False
     rule = method.rule
@@ -510,10 +655,11 @@ def _risky_at(
         )
     if rule in ("group-attach", "has-members"):
         # A policy on a group gives its members more: the principal, if it is in the group or
-        # may add itself (another member's access is not its own).
+        # may add itself, or a member whose credentials it controls (it signs in as it).
         return (
             account.is_member(target, perms)
             or perms.decide(action="iam:AddUserToGroup", resource=resource).allowed
+            or account.member_controlled(target, perms)
         )
     if rule == "in-use":
         # A new version, or another default, of a policy someone uses; a policy that does not
@@ -526,6 +672,30 @@ def _risky_at(
     # "unbounded", "unbounded-attach": whatever policy it writes, an existing target's own
     # boundary caps (its own boundary, for a principal writing itself a policy).
     return new or account.boundary_gives_more(target, perms)
+
+
+# What the ECS agent needs of a task's execution role (AWS's AmazonECSTaskExecutionRolePolicy):
+# a shell opened by ecs:ExecuteCommand has the task role's credentials, never these.
+ECS_EXECUTION_ACTIONS = frozenset(
+    {
+        "ecr:getauthorizationtoken",
+        "ecr:batchchecklayeravailability",
+        "ecr:getdownloadurlforlayer",
+        "ecr:batchgetimage",
+        "logs:createlogstream",
+        "logs:putlogevents",
+    }
+)
+CREDENTIAL_ACTIONS = ("iam:CreateAccessKey", "iam:CreateLoginProfile", "iam:UpdateLoginProfile")
+
+
+def _execution_role_only(account: Account, role: str) -> bool:
+    """Whether the role allows nothing but what AmazonECSTaskExecutionRolePolicy gives (that
+    policy, or a copy of it): a task's execution role, as `ecsTaskExecutionRole` is in every
+    account using ECS. Task definitions are not collected, so which role is a task's is
+    known only from this."""
+    perms = account.principals.get(role)
+    return perms is not None and bool(perms.allowed) and perms.allowed <= ECS_EXECUTION_ACTIONS
 
 
 ATTACH_RULES = ("unbounded-attach", "group-attach")
@@ -554,18 +724,6 @@ def _with_policies_it_writes(
     if bounds:
         request[BOUNDARY_KEY] = (*request[BOUNDARY_KEY], *writable)
     return request
-
-
-def _attaches_one_granting_more(
-    decision: Decision, request: Request, perms: EffectivePermissions, account: Account
-) -> bool:
-    """Whether the grant lets the principal attach a managed policy in use that gives more
-    than it has (a customer's `ops-admin`, or an AWS-managed one beyond the three broad ones
-    tried first): asked only when those let nothing through."""
-    granting_more = account.policies_granting_more(perms)
-    return bool(granting_more) and admitted(
-        decision=decision, request={**request, POLICY_ARN_KEY: granting_more}
-    )
 
 
 def _usable_on_an_instance(account: Account, role: str, service: str) -> bool:
@@ -629,6 +787,7 @@ def _methods(
         if method.target_kind == "group" and principal_kind(arn=perms.principal_arn) != "user":
             continue  # a role is in no group: joining one, or a group's policy, gives it nothing
         removes: tuple[str, ...] = ()
+        attaches_only: tuple[str, ...] = ()
         if method.rule == "own-deny":
             if method.target_kind != principal_kind(arn=perms.principal_arn):
                 continue  # a user's methods for users, a role's for roles
@@ -659,7 +818,12 @@ def _methods(
                         candidates = ordered
                     else:
                         candidates = [t for t in candidates if t in usable or t == unknown]
-            targets = [t for t in candidates if _risky(method, perms, t, account)]
+            reach = {
+                t: reached
+                for t in candidates
+                if (reached := _risky(method, perms, t, account)) is not None
+            }
+            targets = list(reach)
             if method.alternative_to:
                 # Another way to the same roles: those the first way reaches are named once.
                 reached = {
@@ -672,6 +836,9 @@ def _methods(
             if not targets:
                 continue
             targets, blocked_by = _through_guardrails(method, perms, targets, account)
+            admitted_by = [reach[t].through for t in targets]
+            if admitted_by and all(admitted_by):  # no target takes any policy
+                attaches_only = tuple(dict.fromkeys(p for ps in admitted_by for p in ps))
         decisions = [perms.decide(action=a) for a in (method.target_action, *method.also)]
         found.append(
             Escalation(
@@ -687,6 +854,7 @@ def _methods(
                 any(d.conditional for d in decisions),
                 blocked_by,
                 removes,
+                attaches_only,
             )
         )
     return found

@@ -46,6 +46,9 @@ class Method:
     # Another way to what the named method reaches (a function's role through its
     # configuration, beside its code): reported only for the targets that one does not reach.
     alternative_to: str = ""
+    # The role a running ECS task has is its task role: its execution role (the agent's, to
+    # pull the image and ship logs) is no target.
+    task_role_only: bool = False
 
 
 def _existing(
@@ -55,10 +58,11 @@ def _existing(
     source: str,
     also: tuple[str, ...] = (),
     alternative_to: str = "",
+    task_role_only: bool = False,
 ) -> Method:
     return Method(
         method_id, action, "role", "more-privileged", source, also, runs_as=runs_as,
-        alternative_to=alternative_to,
+        alternative_to=alternative_to, task_role_only=task_role_only,
     )  # fmt: skip
 
 
@@ -151,9 +155,10 @@ METHODS: tuple[Method, ...] = (
     _existing("ExecuteChangeSetOnExistingStackWithItsRole", "cloudformation:ExecuteChangeSet",
               "cloudformation.amazonaws.com", f"{PATHFINDING} cloudformation-005",
               ("cloudformation:CreateChangeSet",), "UpdateExistingStackWithItsRole"),
-    # A shell in a running task, whose task role's credentials are at hand.
+    # A shell in a running task, whose task role's credentials are at hand (not its
+    # execution role's, though ecs-tasks.amazonaws.com is trusted by both).
     _existing("ExecIntoExistingEcsTask", "ecs:ExecuteCommand", "ecs-tasks.amazonaws.com",
-              f"{PATHFINDING} ecs-006"),
+              f"{PATHFINDING} ecs-006", task_role_only=True),
     # A layer (or AWS_LAMBDA_EXEC_WRAPPER) added to an existing function runs the principal's
     # code as the function's role.
     _existing("AddLayerToExistingLambdaFunctionWithRole", "lambda:UpdateFunctionConfiguration",

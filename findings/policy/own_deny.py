@@ -70,6 +70,8 @@ class OwnDenies:
     # The managed policies in use and the account's own: the ARNs a policy may go by.
     managed_policies: frozenset[str]
     permitted: Permitted
+    # Roles only AWS may change (IAM Identity Center's): none of their policies comes off.
+    protected: frozenset[str] = frozenset()
 
     def removable(self, perms: EffectivePermissions, action: str) -> tuple[tuple[str, ...], str]:
         """The principal's own policies holding a Deny it may take off with the action (an
@@ -106,10 +108,11 @@ class OwnDenies:
 
     def removals(self, perms: EffectivePermissions) -> tuple[Removal, ...]:
         """The principal's own policies it could take off, read once for every own-deny
-        method."""
+        method; none for a protected role (IAM refuses: "this role is only modifiable by
+        AWS")."""
         known = self._removals.get(perms.principal_arn)
         if known is None:
-            known = _removals(perms, self)
+            known = () if perms.principal_arn in self.protected else _removals(perms, self)
             self._removals[perms.principal_arn] = known
         return known
 
