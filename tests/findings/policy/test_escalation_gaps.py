@@ -6,6 +6,7 @@ from findings.detection.checks import CHECKS_BY_ID, Evidence, Principal, Thresho
 from findings.policy.effective import Policy, effective_permissions
 from findings.policy.escalation import Account, escalation_methods, more_privileged
 from tests.findings.detection.test_detect import NOW, days_ago
+from tests.findings.policy.statements import allow, allow_all_but, deny, perms
 
 ACCOUNT = "111122223333"
 IAM = f"arn:aws:iam::{ACCOUNT}"
@@ -17,28 +18,6 @@ ADMINS = f"{IAM}:group/admins"
 SECRET = "arn:aws:s3:::payroll-secrets"
 SECRETS = [SECRET, f"{SECRET}/*"]
 SELF = f"{IAM}:user/${{aws:username}}"
-
-
-def allow(action, resource="*", condition=None) -> dict:
-    statement = {"Effect": "Allow", "Action": action, "Resource": resource}
-    return {**statement, "Condition": condition} if condition else statement
-
-
-def deny(action, resource="*") -> dict:
-    return {"Effect": "Deny", "Action": action, "Resource": resource}
-
-
-def allow_all_but(action, not_resource) -> dict:
-    return {"Effect": "Allow", "Action": action, "NotResource": not_resource}
-
-
-def perms(arn, *statements, boundary=None):
-    return effective_permissions(
-        principal_arn=arn,
-        principal_name=arn.rpartition("/")[2],
-        policies=[Policy("p", "inline", {"Statement": list(statements)})],
-        boundary=Policy("b", "boundary", {"Statement": list(boundary)}) if boundary else None,
-    )
 
 
 def trusting(service) -> dict:

@@ -12,6 +12,7 @@ from findings.policy.effective import Policy, effective_permissions
 from findings.policy.escalation import Account, escalation_methods, more_privileged
 from findings.policy.escalation_requests import POLICY_ARN_KEY
 from tests.findings.detection.test_detect import NOW, days_ago
+from tests.findings.policy.statements import allow, deny, perms
 
 ACCOUNT = "111122223333"
 IAM = f"arn:aws:iam::{ACCOUNT}"
@@ -20,23 +21,6 @@ ALICE = f"{IAM}:user/alice"
 FN_ROLE = f"{IAM}:role/app-fn"
 SELF = f"{IAM}:user/${{aws:username}}"
 ROLE = f"{IAM}:role/security-audit"
-
-
-def allow(action, resource="*", condition=None) -> dict:
-    statement = {"Effect": "Allow", "Action": action, "Resource": resource}
-    return {**statement, "Condition": condition} if condition else statement
-
-
-def deny(action, resource="*") -> dict:
-    return {"Effect": "Deny", "Action": action, "Resource": resource}
-
-
-def perms(arn, *statements):
-    return effective_permissions(
-        principal_arn=arn,
-        principal_name=arn.rpartition("/")[2],
-        policies=[Policy("p", "inline", {"Statement": list(statements)})],
-    )
 
 
 def methods(principals, principal=DEV, **kw) -> dict:
@@ -180,36 +164,6 @@ def test_an_sso_admin_cannot_take_off_its_permission_sets_deny():
         ]
     )
     assert findings([role]) == []
-
-
-def test_attaching_one_approved_read_only_policy_is_not_writing_any_policy():
-    """dev may attach to itself only AmazonEC2ReadOnlyAccess (a delegated, approved list);
-    another role has that policy, so it is in use and gives dev more: a finding is fair. But it
-    is rated critical "Can write itself any policy, an administrator's too": the
-    unbounded-attach rule is in WRITES_ANY_POLICY whatever admitted the attachment."""
-    ec2_read = "arn:aws:iam::aws:policy/AmazonEC2ReadOnlyAccess"
-    attach = allow("iam:AttachUserPolicy", SELF, {"ArnEquals": {"iam:PolicyARN": ec2_read}})
-    dev = Principal(
-        arn=DEV,
-        name="dev",
-        kind="user",
-        create_date=days_ago(400),
-        tags={},
-        documents=[("dev", "inline", {"Statement": [allow("s3:GetObject"), attach]})],
-    )
-    ops = Principal(
-        arn=f"{IAM}:role/ops",
-        name="ops",
-        kind="role",
-        create_date=days_ago(400),
-        tags={},
-        documents=[("AmazonEC2ReadOnlyAccess", "managed", {"Statement": [allow("ec2:Describe*")]})],
-    )
-    found = findings([dev, ops], policies_in_use=frozenset({ec2_read}))
-    (finding,) = [f for f in found if f.resource_arn == DEV]  # reported: it gains EC2 reads
-    assert [m["method"] for m in finding.evidence["methods"]] == ["AttachUserPolicy"]
-    # severity None is the check's default, critical.
-    assert finding.severity == "high", finding.severity_reason
 
 
 ECS_TRUST = {
