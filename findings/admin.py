@@ -1,11 +1,16 @@
 """Django admin: webhooks (every change audited) and their delivery log (read-only)."""
 
+import re
+from urllib.parse import urlsplit
+
 from django import forms
 from django.contrib import admin
+from django.utils.crypto import salted_hmac
 
 from accounts.admin import FilterLookupsOnly
 from findings.audit.services import record
 from findings.models import Webhook, WebhookDelivery
+from findings.notifications.webhooks import url_problem
 
 
 class WebhookForm(forms.ModelForm):
@@ -26,12 +31,43 @@ class WebhookForm(forms.ModelForm):
     def clean_events(self) -> list[str]:
         return list(self.cleaned_data["events"])
 
+    def clean_url(self) -> str:
+        """Refused here as it would be at each attempt (webhooks.url_problem): a URL that
+        reads as one host to one parser and another host to the next never gets saved."""
+        url = self.cleaned_data["url"]
+        if problem := url_problem(url=url):
+            raise forms.ValidationError(f"This URL cannot be delivered to: {problem}.")
+        return url
+
+
+def _origin(url: str) -> str:
+    """The URL's scheme and host (and port): where it goes, without the path, the query or a
+    user:password@, any of which may be the credential (a Slack incoming-webhook URL is)."""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        port = f":{parts.port}" if parts.port else ""
+    except ValueError:
+        return "(unreadable URL)"
+    if ":" in host:
+        host = f"[{host}]"
+    return f"{parts.scheme}://{host}{port}"
+
+
+def _url_fingerprint(url: str) -> str:
+    """Tells one URL from another in the audit log without revealing it: keyed with
+    SECRET_KEY (a plain hash of a URL whose token is short could be guessed back from the
+    log, which is exported)."""
+    return salted_hmac("findings.webhook-url", url, algorithm="sha256").hexdigest()[:32]
+
 
 def _described(webhook: Webhook) -> dict:
-    # Never the secret itself: only whether it changed is worth knowing.
+    # Never the secret, nor the URL's path and query: only where it goes and whether it
+    # changed are worth knowing, and the audit log is read by auditors and never purged.
     return {
         "name": webhook.name,
-        "url": webhook.url,
+        "url_origin": _origin(webhook.url),
+        "url_fingerprint": _url_fingerprint(webhook.url),
         "format": webhook.format,
         "events": webhook.events,
         "is_active": webhook.is_active,
@@ -41,8 +77,12 @@ def _described(webhook: Webhook) -> dict:
 @admin.register(Webhook)
 class WebhookAdmin(FilterLookupsOnly, admin.ModelAdmin):
     form = WebhookForm
-    list_display = ["name", "url", "format", "is_active", "created_at"]
+    list_display = ["name", "destination", "format", "is_active", "created_at"]
     list_filter = ["format", "is_active"]
+
+    @admin.display(description="URL")
+    def destination(self, obj: Webhook) -> str:
+        return f"{_origin(obj.url)}/…"
 
     def save_model(self, request, obj, form, change):
         before = _described(Webhook.objects.get(pk=obj.pk)) if change else None
@@ -54,7 +94,11 @@ class WebhookAdmin(FilterLookupsOnly, admin.ModelAdmin):
             target_id=obj.pk,
             target_label=obj.name,
             before=before,
-            after={**_described(obj), "secret_changed": "secret" in form.changed_data},
+            after={
+                **_described(obj),
+                "url_changed": "url" in form.changed_data,
+                "secret_changed": "secret" in form.changed_data,
+            },
         )
 
     def delete_model(self, request, obj):
@@ -87,7 +131,19 @@ class WebhookDeliveryAdmin(FilterLookupsOnly, admin.ModelAdmin):
     ]
     list_filter = ["status", "event", "webhook"]
     list_select_related = ["webhook"]
-    readonly_fields = [f.name for f in WebhookDelivery._meta.fields]
+    exclude = ["last_error"]
+    readonly_fields = [
+        "error" if f.name == "last_error" else f.name for f in WebhookDelivery._meta.fields
+    ]
+
+    @admin.display(description="last error")
+    def error(self, obj: WebhookDelivery) -> str:
+        """Deliveries logged before answers were described by status alone kept the first 200
+        characters of the answer ("HTTP 405: <body>"), which may be an internal service's."""
+        status, colon, _ = obj.last_error.partition(": ")
+        if colon and re.fullmatch(r"HTTP \d{3}", status):
+            return f"{status} (answer not shown)"
+        return obj.last_error
 
     def has_add_permission(self, request):
         return False

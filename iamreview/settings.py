@@ -354,7 +354,8 @@ try:
 except ValueError as exc:
     raise ImproperlyConfigured(f"METRICS_ALLOWED_IPS: {exc}") from exc
 
-# Webhooks (configured in the Django admin): request timeout, and attempts before giving up.
+# Webhooks (configured in the Django admin): a timeout for the whole attempt, and attempts
+# before giving up.
 WEBHOOK_TIMEOUT_SECONDS = env_int("WEBHOOK_TIMEOUT_SECONDS", 10)
 WEBHOOK_MAX_ATTEMPTS = env_int("WEBHOOK_MAX_ATTEMPTS", 8)
 # Off: a webhook URL that resolves to a loopback, private, link-local (169.254.169.254, the

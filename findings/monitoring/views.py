@@ -1,5 +1,6 @@
 """GET /metrics in Prometheus' text format, for a scraper holding the token or at an allowed
-address (METRICS_TOKEN, METRICS_ALLOWED_IPS). Nobody gets it when neither is set."""
+address (METRICS_TOKEN, METRICS_ALLOWED_IPS). Nobody gets it when neither is set. Behind a proxy
+(BEHIND_PROXY) the address is the client's as the proxy forwards it, as for the login lockout."""
 
 import hmac
 import ipaddress
@@ -12,6 +13,7 @@ from django.views.decorators.http import require_GET
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
+from accounts.lockout import client_address
 from findings.monitoring.selectors import Snapshot, metrics_snapshot
 
 
@@ -20,21 +22,24 @@ def _allowed(request) -> bool:
     sent = request.headers.get("Authorization", "")
     if token and hmac.compare_digest(sent.encode(), f"Bearer {token}".encode()):
         return True
+    # Not REMOTE_ADDR: behind the proxy that is the proxy's address for every request, and an
+    # allowed 127.0.0.1 let the whole Internet in.
     try:
-        address = ipaddress.ip_address(request.META.get("REMOTE_ADDR", ""))
+        address = ipaddress.ip_address(client_address(request) or "")
     except ValueError:
         return False
     return any(address in network for network in settings.METRICS_ALLOWED_NETWORKS)
 
 
 def _queue_depth() -> int | None:
-    """Messages waiting in Celery's default queue on the Redis broker (None: no Redis broker)."""
+    """Messages waiting in Celery's default queue (CELERY_TASK_DEFAULT_QUEUE) on the Redis
+    broker (None: no Redis broker)."""
     url = settings.CELERY_BROKER_URL
     if not url or not url.startswith(("redis://", "rediss://")):
         return None
     try:
         client = redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=2)
-        return int(client.llen("celery"))
+        return int(client.llen(settings.CELERY_TASK_DEFAULT_QUEUE))
     except redis.RedisError:
         return None
 

@@ -3,23 +3,38 @@
 Events are found by looking at the data (idempotent: each event goes once per webhook, whatever
 the number of runs), queued as deliveries, and sent with retries and growing pauses. Each request
 carries X-IAMReview-Timestamp and X-IAMReview-Signature: sha256=HMAC-SHA256(secret,
-"<timestamp>.<body>"), so a receiver can reject forgeries and replays.
+"<timestamp>.<body>"), so a receiver can reject forgeries and replays; a JSON body also
+carries its delivery id and event key, the keys a receiver deduplicates on.
+
+A request goes only where its URL was checked to lead: the URL is read once (the way urllib3,
+and so requests, reads it) and refused unless it reads the same every way; the name is resolved
+once, every address it has is checked, and the connection is made to a checked address while
+the Host header, TLS SNI and certificate check stay the name's. The whole exchange ends within
+WEBHOOK_TIMEOUT_SECONDS, and the answer's body is never read.
 """
 
+import contextlib
 import hashlib
 import hmac
+import http.client
 import ipaddress
 import json
 import socket
+import ssl
+import threading
 import time
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
+from datetime import time as dt_time
 from urllib.parse import urlsplit
 
-import requests
+import certifi
 from django.conf import settings
-from django.db.models import F, Min
+from django.db.models import F, Max, Min
+from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
+from urllib3.exceptions import LocationParseError
+from urllib3.util import parse_url
 
 from findings.models import Decision, Finding, ReviewCycle, Severity, Webhook, WebhookDelivery
 from findings.notifications.reminders import open_cycles_with_progress
@@ -50,9 +65,10 @@ def _link(path: str) -> str:
 
 
 def _events_since(*, since: datetime, now: datetime) -> list[PendingEvent]:
-    """Every event that happened since ``since``, in four queries. A cycle's state (ready,
-    overdue) is an event observed now."""
-    today = timezone.localdate(now)
+    """Every event that happened since ``since``, in four queries. Each is dated when it
+    happened, not when it is seen: a cycle went overdue at the start of the day after its due
+    date, and became ready to sign at its last decision (or when its last items were closed as
+    no response), so a webhook created later never hears of it."""
     found = []
     critical = Finding.objects.filter(
         severity=Severity.CRITICAL, status=Finding.Status.OPEN, first_seen_at__gte=since
@@ -75,22 +91,42 @@ def _events_since(*, since: datetime, now: datetime) -> list[PendingEvent]:
                 },
             )
         )
-    for cycle in open_cycles_with_progress().filter(undecided=0, items__isnull=False).distinct():
+    # Cycles ready now (few: they are signed off soon), found from their tallies. When each
+    # became ready is its items' latest decision: one grouped query, which reads a ready cycle's
+    # items in the database (no column keeps a cycle's last decision), never in Python.
+    ready = (
+        open_cycles_with_progress()
+        .filter(undecided=0, tally__total__gt=0)
+        .annotate(
+            ready_at=Greatest(
+                Coalesce(Max("items__latest_decision__decided_at"), F("opened_at")),
+                Coalesce(Max("items__no_response_at"), F("opened_at")),
+            )
+        )
+        .filter(ready_at__gte=since)
+    )
+    for cycle in ready:
         found.append(
             PendingEvent(
                 Event.CYCLE_READY,
                 f"cycle-ready:{cycle.pk}",
-                now,
+                cycle.ready_at,
                 f"Review cycle ready to sign off: {cycle.title}",
                 _cycle_data(cycle),
             )
         )
-    for cycle in ReviewCycle.objects.filter(state=ReviewCycle.State.OPEN, due_on__lt=today):
+    # Overdue from the first moment of the day after the due date (what "due_on < today" says).
+    overdue = ReviewCycle.objects.filter(
+        state=ReviewCycle.State.OPEN,
+        due_on__lt=timezone.localdate(now),
+        due_on__gte=timezone.localdate(since) - timedelta(days=1),
+    )
+    for cycle in overdue:
         found.append(
             PendingEvent(
                 Event.CYCLE_OVERDUE,
                 f"cycle-overdue:{cycle.pk}",
-                now,
+                _overdue_since(cycle.due_on),
                 f"Review cycle overdue since {cycle.due_on.isoformat()}: {cycle.title}",
                 _cycle_data(cycle),
             )
@@ -124,6 +160,11 @@ def _events_since(*, since: datetime, now: datetime) -> list[PendingEvent]:
     return found
 
 
+def _overdue_since(due_on: date) -> datetime:
+    """When a cycle due on ``due_on`` became overdue: the start of the next day, in TIME_ZONE."""
+    return timezone.make_aware(datetime.combine(due_on + timedelta(days=1), dt_time.min))
+
+
 def _cycle_data(cycle: ReviewCycle) -> dict:
     return {
         "cycle_id": cycle.pk,
@@ -134,10 +175,21 @@ def _cycle_data(cycle: ReviewCycle) -> dict:
     }
 
 
+def slack_escaped(*, text: str) -> str:
+    """Text as Slack's mrkdwn shows it literally: its only control characters, &, < and >,
+    escaped (Slack's rule), so a name holding `<!channel>` or `<https://...|Sign here>` pings
+    nobody and links nowhere."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
 def _payload(*, webhook: Webhook, event: PendingEvent) -> dict:
     if webhook.format == Webhook.Format.SLACK:
-        url = event.data.get("url", "")
-        return {"text": f"{event.summary} <{url}|Open in iamreview>" if url else event.summary}
+        # The summary is fixed words around the event's values (titles, ARNs, account ids):
+        # escaping all of it escapes every value.
+        text = slack_escaped(text=event.summary)
+        if url := event.data.get("url", ""):
+            text = f"{text} <{slack_escaped(text=url)}|Open in iamreview>"
+        return {"text": text}
     return {
         "event": event.event,
         "occurred_at": event.happened_at.isoformat(),
@@ -222,39 +274,256 @@ def backoff(*, attempts: int) -> timedelta:
     return timedelta(seconds=min(30 * 2 ** (attempts - 1), 3600))
 
 
-def refused_destination(*, url: str) -> str:
-    """Why a delivery to this URL is refused ("" when it may go): only http(s), and unless
-    WEBHOOK_ALLOW_PRIVATE_ADDRESSES, no host that resolves to a non-public address. Checked
-    at each attempt, against what the name resolves to then."""
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        return "only http:// and https:// URLs are delivered to"
-    if settings.WEBHOOK_ALLOW_PRIVATE_ADDRESSES:
-        return ""
+@dataclass(frozen=True)
+class Destination:
+    """A webhook URL read once, the way urllib3 (and so requests) reads it."""
+
+    scheme: str
+    host: str  # a name, or an address without its brackets
+    port: int
+    host_header: str  # host[:port] exactly as the URL writes it
+    request_target: str  # path and query
+
+
+def _destination(url: str) -> tuple[Destination | None, str]:
+    r"""The URL's destination, or why it has none. A URL is refused unless every reading of it
+    agrees: a backslash, a space or a control character, user:password@, or anything urllib3
+    would rewrite (it reads `http://127.0.0.1:80\@hooks.example.com/` as 127.0.0.1 where
+    urlsplit reads hooks.example.com) is turned away rather than guessed at."""
+    if "\\" in url or any(ord(c) <= 32 or ord(c) == 127 for c in url):
+        return None, "the URL holds a backslash, a space or a control character"
     try:
-        found = socket.getaddrinfo(parts.hostname, parts.port or 443, proto=socket.IPPROTO_TCP)
-    except (OSError, UnicodeError):
-        return ""  # the request itself fails and is retried, as for any unreachable host
-    for *_, address in found:
-        ip = ipaddress.ip_address(address[0].split("%", 1)[0])
-        if not ip.is_global:
-            return (
-                f"{parts.hostname} resolves to {ip}, a non-public address "
-                "(set WEBHOOK_ALLOW_PRIVATE_ADDRESSES to deliver inside your network)"
-            )
-    return ""
+        parts = parse_url(url)
+        split = urlsplit(url)
+        split_port = split.port
+    except (LocationParseError, ValueError):
+        return None, "the URL cannot be read"
+    if parts.scheme not in ("http", "https") or not parts.host:
+        return None, "only http:// and https:// URLs are delivered to"
+    if parts.auth is not None:
+        return None, "a user:password@ in the URL is not sent; put a token in the path or query"
+    if parts.url != url:
+        return None, f"the URL is not written as it is read; write it as {parts.url}"
+    host = parts.host[1:-1] if parts.host.startswith("[") else parts.host
+    if (split.scheme, split.hostname, split_port) != (parts.scheme, host.lower(), parts.port):
+        return None, "the URL reads differently to different parsers"
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    if not 0 < port < 65536:
+        return None, "the URL's port is not one that can be connected to"
+    return Destination(parts.scheme, host, port, parts.netloc, parts.request_uri), ""
+
+
+def url_problem(*, url: str) -> str:
+    """Why a webhook URL can never be delivered to ("" when it can), from its text alone:
+    checked when the webhook is saved, and again at each attempt."""
+    return _destination(url)[1]
+
+
+class DeliveryFailed(Exception):
+    """An attempt that got no answer: tried again later. Its message says why, in our words."""
+
+
+class LookupFailed(DeliveryFailed):
+    """The name did not resolve: nothing is sent, and the attempt is tried again later."""
+
+
+class Refused(Exception):
+    """A URL that may never be delivered to: the delivery fails at once, saying why."""
+
+
+def _checked_addresses(destination: Destination) -> list[tuple]:
+    """The addresses to connect to, resolved once: the connection goes to one of these, so
+    the name cannot answer differently in between (DNS rebinding). Unless
+    WEBHOOK_ALLOW_PRIVATE_ADDRESSES, a name with any non-public address is refused whole."""
+    try:
+        found = socket.getaddrinfo(
+            destination.host, destination.port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP
+        )
+    except (OSError, UnicodeError) as exc:
+        raise LookupFailed(f"DNS: {destination.host} did not resolve ({_reason(exc)})") from exc
+    if not found:
+        raise LookupFailed(f"DNS: {destination.host} did not resolve")
+    if not settings.WEBHOOK_ALLOW_PRIVATE_ADDRESSES:
+        for *_, address in found:
+            ip = ipaddress.ip_address(address[0].split("%", 1)[0])
+            if not ip.is_global:
+                raise Refused(
+                    f"{destination.host} resolves to {ip}, a non-public address "
+                    "(set WEBHOOK_ALLOW_PRIVATE_ADDRESSES to deliver inside your network)"
+                )
+    return found
+
+
+def _reason(exc: BaseException) -> str:
+    # The system's words for what failed, never text the receiver sent.
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return exc.verify_message or "certificate verify failed"
+    if isinstance(exc, ssl.SSLError):
+        return exc.reason or type(exc).__name__
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    return type(exc).__name__
+
+
+@dataclass(frozen=True)
+class Answer:
+    status: int
+    content_type: str
+    content_length: str
+
+
+class _Deadline:
+    """Shuts the connection's socket when the time is up: a receiver that answers a byte at a
+    time (each read within the socket timeout) cannot hold the worker."""
+
+    def __init__(self, seconds: float):
+        self.ends = time.monotonic() + seconds
+        self.passed = False
+        self.sock: socket.socket | None = None
+        self._lock = threading.Lock()
+        self._timer = threading.Timer(seconds, self._cut)
+        self._timer.daemon = True
+        self._timer.start()
+
+    def left(self) -> float:
+        return max(self.ends - time.monotonic(), 0.001)
+
+    def watch(self, sock: socket.socket) -> None:
+        with self._lock:
+            self.sock = sock
+            cut = self.passed
+        if cut:
+            self._cut()
+
+    def _cut(self) -> None:
+        with self._lock:
+            self.passed = True
+            sock = self.sock
+        if sock is not None:
+            with contextlib.suppress(OSError):  # already closed: nothing left to cut
+                sock.shutdown(socket.SHUT_RDWR)
+
+    def cancel(self) -> None:
+        self._timer.cancel()
+
+
+def _connected(
+    destination: Destination, addresses: list[tuple], deadline: _Deadline
+) -> socket.socket:
+    """A connection to the first checked address that answers: TLS for https, with SNI and
+    the certificate checked against the URL's host (the name, not the address)."""
+    failure: OSError | None = None
+    for family, kind, proto, _, address in addresses:
+        sock = socket.socket(family, kind, proto)
+        try:
+            sock.settimeout(deadline.left())
+            deadline.watch(sock)
+            sock.connect(address)
+            if destination.scheme == "https":
+                context = ssl.create_default_context(cafile=certifi.where())
+                sock = context.wrap_socket(
+                    sock, server_hostname=destination.host, do_handshake_on_connect=False
+                )
+                deadline.watch(sock)
+                sock.do_handshake()
+            return sock
+        except OSError as exc:
+            sock.close()
+            if isinstance(exc, ssl.SSLError) or deadline.passed:
+                raise
+            failure = exc
+    raise failure or OSError("no address to connect to")
+
+
+def _exchange(
+    *, destination: Destination, addresses: list[tuple], body: bytes, headers: dict
+) -> Answer:
+    """POST the body to a checked address and read the status line and headers, all within
+    WEBHOOK_TIMEOUT_SECONDS. The body of the answer is never read (nor kept)."""
+    seconds = settings.WEBHOOK_TIMEOUT_SECONDS
+    deadline = _Deadline(seconds)
+    connection = None
+    try:
+        sock = _connected(destination, addresses, deadline)
+        sock.settimeout(deadline.left())
+        connection = http.client.HTTPConnection(destination.host, destination.port)
+        connection.sock = sock
+        connection.request(
+            "POST",
+            destination.request_target,
+            body=body,
+            headers={**headers, "Host": destination.host_header, "Connection": "close"},
+        )
+        response = connection.getresponse()
+        return Answer(
+            status=response.status,
+            content_type=response.getheader("Content-Type", ""),
+            content_length=response.getheader("Content-Length", ""),
+        )
+    except (OSError, http.client.HTTPException) as exc:
+        if deadline.passed or isinstance(exc, TimeoutError):
+            raise DeliveryFailed(f"Timeout: no answer within {seconds} s") from exc
+        if isinstance(exc, ssl.SSLError):
+            raise DeliveryFailed(f"SSLError: {_reason(exc)}") from exc
+        if isinstance(exc, http.client.HTTPException):
+            # Not the exception's text: it may quote what the receiver sent.
+            what = type(exc).__name__
+            raise DeliveryFailed(f"ProtocolError: not an HTTP answer ({what})") from None
+        where = f"{destination.host}:{destination.port}"
+        raise DeliveryFailed(f"ConnectionError: {where}: {_reason(exc)}") from exc
+    finally:
+        deadline.cancel()
+        if connection is not None:
+            connection.close()
+        elif deadline.sock is not None:
+            deadline.sock.close()
+
+
+def _sent(*, url: str, body: bytes, headers: dict) -> Answer:
+    """One POST to the webhook's URL, checked first: raises Refused, or DeliveryFailed."""
+    destination, problem = _destination(url)
+    if destination is None:
+        raise Refused(problem)
+    addresses = _checked_addresses(destination)
+    return _exchange(destination=destination, addresses=addresses, body=body, headers=headers)
+
+
+def _answer_described(answer: Answer) -> str:
+    """What a failed answer said, without its body (a receiver inside the network may answer
+    with what it holds): the status, the media type and the announced length."""
+    media_type = answer.content_type.split(";", 1)[0].strip()[:100]
+    described = f"HTTP {answer.status}"
+    details = [
+        media_type if media_type.isprintable() else "",
+        f"{answer.content_length} bytes" if answer.content_length.isdigit() else "",
+    ]
+    if details := [detail for detail in details if detail]:
+        described += f" ({', '.join(details)})"
+    return described
+
+
+def _body(delivery: WebhookDelivery) -> bytes:
+    """The bytes signed and sent. A JSON body carries its delivery id and event key, which a
+    receiver deduplicates on: inside the signature, so a replay cannot change them. (A Slack
+    body stays {"text": ...}, all an incoming webhook is documented to take.)"""
+    payload = delivery.payload
+    if delivery.webhook.format == Webhook.Format.JSON:
+        payload = {**payload, "delivery_id": delivery.pk, "event_key": delivery.event_key}
+    return json.dumps(payload, sort_keys=True, separators=(",", ":")).encode()
 
 
 def deliver(*, delivery_id: int, now: datetime | None = None) -> WebhookDelivery:
     """One attempt, if one is due (claim_delivery). Success (2xx) ends it; otherwise the next
-    attempt waits longer, and after WEBHOOK_MAX_ATTEMPTS the delivery is failed. Safe to call
-    any number of times, at once or in a row: each due attempt goes once."""
+    attempt waits longer, and after WEBHOOK_MAX_ATTEMPTS the delivery is failed. A refused URL
+    (url_problem, or a host with a non-public address) fails it at once; a name that does not
+    resolve is an attempt that failed. Safe to call any number of times, at once or in a row:
+    each due attempt goes once."""
     claimed = claim_delivery(delivery_id=delivery_id, now=now or timezone.now())
     delivery = WebhookDelivery.objects.select_related("webhook").get(pk=delivery_id)
     if not claimed:
         return delivery
     webhook = delivery.webhook
-    body = json.dumps(delivery.payload, sort_keys=True, separators=(",", ":")).encode()
+    body = _body(delivery)
     timestamp = int(time.time())
     headers = {
         "Content-Type": "application/json",
@@ -264,28 +533,21 @@ def deliver(*, delivery_id: int, now: datetime | None = None) -> WebhookDelivery
         "X-IAMReview-Timestamp": str(timestamp),
         "X-IAMReview-Signature": signature(secret=webhook.secret, timestamp=timestamp, body=body),
     }
-    if refused := refused_destination(url=webhook.url):
+    delivery.last_status_code = None
+    ok = False
+    try:
+        answer = _sent(url=webhook.url, body=body, headers=headers)
+    except Refused as exc:
         delivery.status = WebhookDelivery.Status.FAILED
-        delivery.last_status_code = None
-        delivery.last_error = f"Refused: {refused}."[:500]
+        delivery.last_error = f"Refused: {exc}."[:500]
         delivery.save(update_fields=["status", "last_status_code", "last_error"])
         return delivery
-    try:
-        response = requests.post(
-            webhook.url,
-            data=body,
-            headers=headers,
-            timeout=settings.WEBHOOK_TIMEOUT_SECONDS,
-            allow_redirects=False,
-        )
-    except requests.RequestException as exc:
-        delivery.last_status_code = None
-        delivery.last_error = f"{type(exc).__name__}: {exc}"[:500]
-        ok = False
+    except DeliveryFailed as exc:
+        delivery.last_error = str(exc)[:500]
     else:
-        delivery.last_status_code = response.status_code
-        ok = 200 <= response.status_code < 300
-        delivery.last_error = "" if ok else f"HTTP {response.status_code}: {response.text[:200]}"
+        delivery.last_status_code = answer.status
+        ok = 200 <= answer.status < 300
+        delivery.last_error = "" if ok else _answer_described(answer)[:500]
     now = now or timezone.now()
     if ok:
         delivery.status = WebhookDelivery.Status.DELIVERED

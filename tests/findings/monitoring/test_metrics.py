@@ -129,3 +129,49 @@ def test_digests_sent_counts_emails_that_went_out_not_empty_periods(
     response = client.get("/metrics", headers={"Authorization": f"Bearer {TOKEN}"})
     assert sent == len(mailoutbox) == 2
     assert samples(response)[("iamreview_digests_sent_total", ())] == 2
+
+
+# --- Behind the proxy, and the queue it reads ----------------------------------------------------
+
+
+def test_behind_the_proxy_the_allowed_address_is_the_clients_not_the_proxys(
+    client, metrics_settings
+):
+    """Every request through the documented proxy comes from its address (127.0.0.1), which
+    .env.example suggested allowing: anyone on the Internet read /metrics without the token.
+    The address is now the one client_address() (the login lockout's) believes."""
+    import ipaddress
+
+    metrics_settings.BEHIND_PROXY = True
+    metrics_settings.TRUSTED_PROXY_HOPS = 1
+    metrics_settings.METRICS_ALLOWED_NETWORKS += [ipaddress.ip_network("127.0.0.1/32")]
+
+    stranger = client.get("/metrics", REMOTE_ADDR="127.0.0.1", HTTP_X_FORWARDED_FOR="203.0.113.9")
+    forged = client.get(
+        "/metrics", REMOTE_ADDR="127.0.0.1", HTTP_X_FORWARDED_FOR="10.0.0.5, 203.0.113.9"
+    )
+    scraper = client.get("/metrics", REMOTE_ADDR="127.0.0.1", HTTP_X_FORWARDED_FOR="10.1.2.3")
+
+    assert (stranger.status_code, forged.status_code, scraper.status_code) == (403, 403, 200)
+    metrics_settings.BEHIND_PROXY = False  # Then the connection's, whatever is forwarded.
+    direct = client.get("/metrics", REMOTE_ADDR="203.0.113.9", HTTP_X_FORWARDED_FOR="10.1.2.3")
+    assert direct.status_code == 403
+
+
+def test_queue_depth_is_read_from_the_configured_default_queue(client, metrics_settings, redis_url):
+    """LLEN "celery" was read whatever CELERY_TASK_DEFAULT_QUEUE said: 0 however long the
+    queue."""
+    import redis
+
+    queue = "iamreview-metrics-test"
+    metrics_settings.CELERY_BROKER_URL = redis_url
+    metrics_settings.CELERY_TASK_DEFAULT_QUEUE = queue
+    connection = redis.Redis.from_url(redis_url)
+    connection.delete(queue)
+    connection.rpush(queue, "a", "b", "c")
+    try:
+        response = client.get("/metrics", headers={"Authorization": f"Bearer {TOKEN}"})
+    finally:
+        connection.delete(queue)
+
+    assert samples(response)[("iamreview_queue_depth", ())] == 3

@@ -274,6 +274,8 @@ def test_an_unreachable_receiver_is_recorded_not_raised(ticketing, production):
 def test_cycles_ready_to_sign_and_overdue_and_remediation_decisions_are_events(
     receiver, ticketing, production, reviewer
 ):
+    # Older than the overdue cycle's lateness: a webhook hears only of what came after it.
+    Webhook.objects.filter(pk=ticketing.pk).update(created_at=timezone.now() - timedelta(days=3))
     make_cycle(production, "Q4 credentials", due_in=5, decided=True)
     make_cycle(production, "Q3 credentials", due_in=-2)
     pending = make_cycle(production, "Release 2.15", due_in=3)
@@ -298,6 +300,8 @@ def test_a_slack_webhook_gets_text_and_a_webhook_hears_only_its_events(receiver,
     Webhook.objects.create(
         name="Slack", url=receiver.url, secret=SECRET, format="slack", events=["cycle.overdue"]
     )
+    # Created before the cycle went overdue (at the start of the day after its due date).
+    Webhook.objects.update(created_at=timezone.now() - timedelta(days=3))
     make_cycle(production, "Q3 credentials", due_in=-2)
     make_finding(production, "root-mfa", "arn:aws:iam::111122223333:root", severity="critical")
     send_webhooks()
