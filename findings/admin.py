@@ -28,8 +28,32 @@ class WebhookForm(forms.ModelForm):
         model = Webhook
         fields = ["name", "url", "secret", "format", "events", "is_active"]
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if unknown := self._unknown_stored_events():
+            self.fields["events"].help_text = (
+                f"It lists events iamreview does not send ({', '.join(unknown)}), so it hears "
+                "none: tick the ones it should hear (all of them for every event)."
+            )
+
+    def _unknown_stored_events(self) -> list[str]:
+        stored = self.instance.events if self.instance.pk else []
+        known = set(Webhook.Event.values)
+        if not isinstance(stored, list):
+            return [repr(stored)[:60]]
+        return [str(event)[:60] for event in stored if event not in known]
+
     def clean_events(self) -> list[str]:
-        return list(self.cleaned_data["events"])
+        events = list(self.cleaned_data["events"])
+        stored = self.instance.events if self.instance.pk else []
+        # None ticked means every event: saved as that, a webhook that heard nothing (its
+        # events all unknown) would start hearing everything, for a change of its URL.
+        if not events and stored and self._unknown_stored_events():
+            raise forms.ValidationError(
+                "This webhook heard no event (it lists only events iamreview does not send): "
+                "tick the events it should hear, all of them for every event."
+            )
+        return events
 
     def clean_url(self) -> str:
         """Refused here as it would be at each attempt (webhooks.url_problem): a URL that

@@ -181,3 +181,73 @@ def test_assigning_items_of_another_cycle_is_refused_and_assigns_nothing(reviewe
     bob.refresh_from_db()
     assert bob.assignee_id is None, "assigned although the selection named items not in the cycle"
     assert AuditEntry.objects.count() == before
+
+
+@pytest.mark.django_db(transaction=True)
+def test_events_the_old_admin_stored_as_no_list_become_a_list_or_a_webhook_switched_off(postgres):
+    """A string heard the events it named (by substring); a number or an object heard none, or
+    stopped every webhook. None may start hearing every event ([]) by the upgrade."""
+    from django.db import connection
+    from django.db.migrations.executor import MigrationExecutor
+
+    before, after = (
+        ("findings", "0036_ascii_account_ids"),
+        ("findings", "0037_webhook_events_as_lists"),
+    )
+    executor = MigrationExecutor(connection)
+    executor.migrate([before])
+    webhooks = executor.loader.project_state([before]).apps.get_model("findings", "Webhook")
+    stored = {
+        "pager": "cycle.overdue",
+        "both": "finding.critical, decision.remediate",
+        "typo": "cycle.overdew",
+        "number": 5,
+        "object": {"a": 1},
+        "fine": ["cycle.ready_to_sign"],
+    }
+    try:
+        for name, events in stored.items():
+            webhooks.objects.create(
+                name=name, url="https://h.example.com/", secret="s", events=events
+            )
+        executor.loader.build_graph()
+        executor.migrate([after])
+
+        now = {w.name: (w.events, w.is_active) for w in Webhook.objects.all()}
+        assert now == {
+            "pager": (["cycle.overdue"], True),
+            "both": (["finding.critical", "decision.remediate"], True),
+            "typo": ([], False),
+            "number": ([], False),
+            "object": ([], False),
+            "fine": (["cycle.ready_to_sign"], True),
+        }
+    finally:
+        Webhook.objects.all().delete()
+        executor.loader.build_graph()
+        executor.migrate(executor.loader.graph.leaf_nodes())
+
+
+def test_editing_a_webhook_that_heard_no_known_event_asks_which_it_should_hear(administrator):
+    """Saved with nothing ticked it would mean every event: a webhook that heard nothing (a
+    misspelt event) would start posting everything, for a change of its URL."""
+    webhook = Webhook.objects.create(
+        name="tickets", url="https://hooks.example.com/t", secret="s", events=["decision.remedy"]
+    )
+    form = {"name": "tickets", "url": "https://hooks.example.com/new", "secret": "s"}
+    form |= {"format": "json", "is_active": "on"}
+    client = web(administrator)
+    page = client.get(f"/admin/findings/webhook/{webhook.pk}/change/").content.decode()
+    assert "decision.remedy" in page  # told what it lists that iamreview does not send
+
+    refused = client.post(f"/admin/findings/webhook/{webhook.pk}/change/", form)
+    assert refused.status_code == 200 and "heard no event" in refused.content.decode()
+    webhook.refresh_from_db()
+    assert webhook.url == "https://hooks.example.com/t"
+
+    saved = client.post(
+        f"/admin/findings/webhook/{webhook.pk}/change/", form | {"events": ["decision.remediate"]}
+    )
+    assert saved.status_code == 302
+    webhook.refresh_from_db()
+    assert webhook.events == ["decision.remediate"]
