@@ -135,8 +135,11 @@ class Evidence:
             ),
             guardrails=self.guardrails,
             # IAM Identity Center's roles: only AWS may change them (service-linked roles
-            # have no effective permissions here at all).
-            protected=frozenset(p.arn for p in self.principals if p.is_sso),
+            # have no effective permissions here at all). Known by their path, not by a name
+            # any role may be given.
+            protected=frozenset(
+                p.arn for p in self.principals if p.kind == "role" and _is_identity_center(p.arn)
+            ),
         )
 
 
@@ -151,6 +154,17 @@ class Check:
     control: str
     sources: tuple[str, ...]
     run: Callable[..., Iterator[Detected]]  # called as run(ev=..., t=...)
+
+
+# The path IAM Identity Center creates its roles under (`AWSReservedSSO_*`): IAM protects
+# the roles there, not a customer's role of the same name elsewhere.
+IDENTITY_CENTER_PATH = "/aws-reserved/sso.amazonaws.com/"
+
+
+def _is_identity_center(arn: str) -> bool:
+    """Whether the role's ARN (`role/<path><name>`) is under Identity Center's path."""
+    resource = arn.split(":", 5)[-1]
+    return resource.startswith("role" + IDENTITY_CENTER_PATH)
 
 
 def _as_of(read_at: datetime | None, now: datetime) -> datetime:

@@ -104,6 +104,14 @@ def _comparable_patterns(patterns: Iterable[str], comparable: Mapping[str, str |
     return found
 
 
+def _may_be_anything(patterns: Iterable[str], comparable: Mapping[str, str | None]) -> bool:
+    """Whether one of the patterns names a variable that may be anything (a principal tag):
+    a NotResource Deny sparing it keeps the action to no resource known here, so to none
+    surely (read as confining to the others, it kept S3 to no bucket at all)."""
+    resolved = (_substitute(p, comparable) for p in patterns)
+    return any(r is not None and _ANY_VALUE in r for r in resolved)
+
+
 def _grouped(
     by_action: Mapping[str, Iterable[str]],
 ) -> dict[frozenset[str], frozenset[str]]:
@@ -421,6 +429,8 @@ class EffectivePermissions:
             if not covered:
                 continue
             if statement.not_resources:
+                if _may_be_anything(statement.not_resources, comparable):
+                    continue  # spares what it names, which may be anything: confines nothing
                 within = frozenset(_comparable_patterns(statement.not_resources, comparable))
                 for action in covered:
                     known = kept.get(action)

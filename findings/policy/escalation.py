@@ -19,7 +19,7 @@ import re
 from bisect import bisect_left
 from collections import deque
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import cached_property, lru_cache
 
 from findings.policy.conditions import Request, condition_keys
 from findings.policy.effective import (
@@ -71,6 +71,10 @@ class Escalation:
     # use, each giving more than the principal has; empty: any policy (a broad one, or one it
     # writes).
     attaches_only: tuple[str, ...] = ()
+
+
+# The rules of the methods that put or attach any policy on a user or role (its own, here).
+_WRITES_OWN_POLICY = frozenset({"unbounded", "unbounded-attach"})
 
 
 @dataclass
@@ -249,21 +253,53 @@ class Account:
 
     def makes_administrator(self, policy_arn: str, target: str) -> bool:
         """Whether attaching the managed policy in use makes the target an administrator: its
-        own policies with it (the policy alone, for a target yet to be created)."""
+        own policies with it (the policy alone, for a target yet to be created) allow
+        everything, or let it write itself any policy (a customer's copy of IAMFullAccess:
+        it then attaches itself AdministratorAccess)."""
         policy = self._in_use_documents.get(policy_arn)
         if policy is None:
             return False
         holder = self.permissions(target)
         if holder is None:
-            return effective_permissions(
+            with_it = effective_permissions(
                 principal_arn=target, principal_name="", policies=[policy]
-            ).is_admin
-        return effective_permissions(
-            principal_arn=holder.principal_arn,
-            principal_name=holder.principal_name,
-            policies=[*holder.policies, policy],
-            boundary=holder.boundary,
-        ).is_admin
+            )
+        else:
+            with_it = effective_permissions(
+                principal_arn=holder.principal_arn,
+                principal_name=holder.principal_name,
+                policies=[*holder.policies, policy],
+                boundary=holder.boundary,
+            )
+        return with_it.is_admin or self._writes_itself_any_policy(with_it)
+
+    def _writes_itself_any_policy(self, perms: EffectivePermissions) -> bool:
+        """Whether the principal may, with no condition, put or attach any policy on itself
+        (the methods writing a policy on a user or role, `unbounded` and `unbounded-attach`)
+        or write a new version of a customer policy it holds (CreateNewPolicyVersion). Not
+        under a boundary (what it writes stays within it), nor for a protected role."""
+        arn = perms.principal_arn
+        if perms.boundary is not None or arn in self.protected:
+            return False
+        kind = principal_kind(arn=arn)
+        where = partition(arn=arn) if arn.startswith("arn:") else self._partition
+        held = [
+            ref
+            for p in perms.policies
+            if p.kind == "managed"
+            for ref in self.own_denies.policy_arns(p, where)
+            if ":aws:policy/" not in ref  # AWS's own policies take no new version
+        ]
+        requests = [
+            (m.target_action, arn)
+            for m in METHODS
+            if m.rule in _WRITES_OWN_POLICY and m.target_kind == kind
+        ] + [(METHODS_BY_ID["CreateNewPolicyVersion"].target_action, ref) for ref in held]
+        for action, resource in requests:
+            decision = perms.decide(action=action, resource=resource)
+            if decision.allowed and not decision.conditional:
+                return True
+        return False
 
     def member_controlled(self, group: str, perms: EffectivePermissions) -> bool:
         """Whether the principal controls the credentials of another user in the group (may
@@ -538,6 +574,9 @@ def _left_out_by(principal: EffectivePermissions, *, not_by: EffectivePermission
         for theirs, their_actions in (*target.scoped_groups.items(), *target.confined.items())
     ]
     for mine, actions_ in principal.excluded.items():
+        mine = _not_own_user(mine, principal.principal_arn)
+        if not mine:
+            continue  # left out on its own user only: another's grant there gives it nothing
         if not actions_.isdisjoint(target.unexcluded):
             return True
         mine = _as_seen(mine, principal)
@@ -563,6 +602,20 @@ def _left_out_by(principal: EffectivePermissions, *, not_by: EffectivePermission
             ):
                 return True
     return False
+
+
+_OWN_USER = re.compile(r"user/(?:[^*?]*/)?" + re.escape(SELF))
+
+
+@lru_cache(maxsize=10_000)
+def _not_own_user(patterns: frozenset[str], principal_arn: str) -> frozenset[str]:
+    """The comparable patterns but those naming the principal's own user alone
+    (`user/${aws:username}`, or its ARN): what a Deny leaves out there, a target allowed it
+    gives back only the principal's own credentials, whose access it has (helpdesk users,
+    each denied its own, are no escalation of each other)."""
+    return frozenset(
+        p for p in patterns if p != principal_arn and not _OWN_USER.fullmatch(p.split(":", 5)[-1])
+    )
 
 
 def _as_seen(patterns: frozenset[str], perms: EffectivePermissions) -> frozenset[str]:

