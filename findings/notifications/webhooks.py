@@ -10,18 +10,18 @@ A request goes only where its URL was checked to lead: the URL is read once (the
 and so requests, reads it) and refused unless it reads the same every way; the name is resolved
 once, every address it has is checked, and the connection is made to a checked address while
 the Host header, TLS SNI and certificate check stay the name's. The whole exchange ends within
-WEBHOOK_TIMEOUT_SECONDS, and the answer's body is never read.
+WEBHOOK_TIMEOUT_SECONDS, and the answer's body is never read (webhook_transport, with urllib3).
+
+Through an egress proxy (HTTPS_PROXY / HTTP_PROXY, unless NO_PROXY names the host) the name's
+addresses are still checked first, but the proxy resolves the name again and connects where its
+own DNS says: keeping requests away from internal addresses is then the proxy's job as well.
 """
 
-import contextlib
 import hashlib
 import hmac
-import http.client
 import ipaddress
 import json
 import socket
-import ssl
-import threading
 import time
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -38,6 +38,7 @@ from urllib3.util import parse_url
 
 from findings.models import Decision, Finding, ReviewCycle, Severity, Webhook, WebhookDelivery
 from findings.notifications.reminders import open_cycles_with_progress
+from findings.notifications.webhook_transport import Answer, DeliveryFailed, Destination, post
 
 Event = Webhook.Event
 # How long a claimed attempt keeps its delivery from being due again: longer than the attempt
@@ -274,17 +275,6 @@ def backoff(*, attempts: int) -> timedelta:
     return timedelta(seconds=min(30 * 2 ** (attempts - 1), 3600))
 
 
-@dataclass(frozen=True)
-class Destination:
-    """A webhook URL read once, the way urllib3 (and so requests) reads it."""
-
-    scheme: str
-    host: str  # a name, or an address without its brackets
-    port: int
-    host_header: str  # host[:port] exactly as the URL writes it
-    request_target: str  # path and query
-
-
 def _destination(url: str) -> tuple[Destination | None, str]:
     r"""The URL's destination, or why it has none. A URL is refused unless every reading of it
     agrees: a backslash, a space or a control character, user:password@, or anything urllib3
@@ -319,10 +309,6 @@ def url_problem(*, url: str) -> str:
     return _destination(url)[1]
 
 
-class DeliveryFailed(Exception):
-    """An attempt that got no answer: tried again later. Its message says why, in our words."""
-
-
 class LookupFailed(DeliveryFailed):
     """The name did not resolve: nothing is sent, and the attempt is tried again later."""
 
@@ -334,13 +320,15 @@ class Refused(Exception):
 def _checked_addresses(destination: Destination) -> list[tuple]:
     """The addresses to connect to, resolved once: the connection goes to one of these, so
     the name cannot answer differently in between (DNS rebinding). Unless
-    WEBHOOK_ALLOW_PRIVATE_ADDRESSES, a name with any non-public address is refused whole."""
+    WEBHOOK_ALLOW_PRIVATE_ADDRESSES, a name with any non-public address is refused whole.
+    (Checked through a proxy too, though the proxy then resolves the name itself.)"""
     try:
         found = socket.getaddrinfo(
             destination.host, destination.port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP
         )
     except (OSError, UnicodeError) as exc:
-        raise LookupFailed(f"DNS: {destination.host} did not resolve ({_reason(exc)})") from exc
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else type(exc).__name__
+        raise LookupFailed(f"DNS: {destination.host} did not resolve ({reason})") from exc
     if not found:
         raise LookupFailed(f"DNS: {destination.host} did not resolve")
     if not settings.WEBHOOK_ALLOW_PRIVATE_ADDRESSES:
@@ -354,138 +342,20 @@ def _checked_addresses(destination: Destination) -> list[tuple]:
     return found
 
 
-def _reason(exc: BaseException) -> str:
-    # The system's words for what failed, never text the receiver sent.
-    if isinstance(exc, ssl.SSLCertVerificationError):
-        return exc.verify_message or "certificate verify failed"
-    if isinstance(exc, ssl.SSLError):
-        return exc.reason or type(exc).__name__
-    if isinstance(exc, OSError) and exc.strerror:
-        return exc.strerror
-    return type(exc).__name__
-
-
-@dataclass(frozen=True)
-class Answer:
-    status: int
-    content_type: str
-    content_length: str
-
-
-class _Deadline:
-    """Shuts the connection's socket when the time is up: a receiver that answers a byte at a
-    time (each read within the socket timeout) cannot hold the worker."""
-
-    def __init__(self, seconds: float):
-        self.ends = time.monotonic() + seconds
-        self.passed = False
-        self.sock: socket.socket | None = None
-        self._lock = threading.Lock()
-        self._timer = threading.Timer(seconds, self._cut)
-        self._timer.daemon = True
-        self._timer.start()
-
-    def left(self) -> float:
-        return max(self.ends - time.monotonic(), 0.001)
-
-    def watch(self, sock: socket.socket) -> None:
-        with self._lock:
-            self.sock = sock
-            cut = self.passed
-        if cut:
-            self._cut()
-
-    def _cut(self) -> None:
-        with self._lock:
-            self.passed = True
-            sock = self.sock
-        if sock is not None:
-            with contextlib.suppress(OSError):  # already closed: nothing left to cut
-                sock.shutdown(socket.SHUT_RDWR)
-
-    def cancel(self) -> None:
-        self._timer.cancel()
-
-
-def _connected(
-    destination: Destination, addresses: list[tuple], deadline: _Deadline
-) -> socket.socket:
-    """A connection to the first checked address that answers: TLS for https, with SNI and
-    the certificate checked against the URL's host (the name, not the address)."""
-    failure: OSError | None = None
-    for family, kind, proto, _, address in addresses:
-        sock = socket.socket(family, kind, proto)
-        try:
-            sock.settimeout(deadline.left())
-            deadline.watch(sock)
-            sock.connect(address)
-            if destination.scheme == "https":
-                context = ssl.create_default_context(cafile=certifi.where())
-                sock = context.wrap_socket(
-                    sock, server_hostname=destination.host, do_handshake_on_connect=False
-                )
-                deadline.watch(sock)
-                sock.do_handshake()
-            return sock
-        except OSError as exc:
-            sock.close()
-            if isinstance(exc, ssl.SSLError) or deadline.passed:
-                raise
-            failure = exc
-    raise failure or OSError("no address to connect to")
-
-
-def _exchange(
-    *, destination: Destination, addresses: list[tuple], body: bytes, headers: dict
-) -> Answer:
-    """POST the body to a checked address and read the status line and headers, all within
-    WEBHOOK_TIMEOUT_SECONDS. The body of the answer is never read (nor kept)."""
-    seconds = settings.WEBHOOK_TIMEOUT_SECONDS
-    deadline = _Deadline(seconds)
-    connection = None
-    try:
-        sock = _connected(destination, addresses, deadline)
-        sock.settimeout(deadline.left())
-        connection = http.client.HTTPConnection(destination.host, destination.port)
-        connection.sock = sock
-        connection.request(
-            "POST",
-            destination.request_target,
-            body=body,
-            headers={**headers, "Host": destination.host_header, "Connection": "close"},
-        )
-        response = connection.getresponse()
-        return Answer(
-            status=response.status,
-            content_type=response.getheader("Content-Type", ""),
-            content_length=response.getheader("Content-Length", ""),
-        )
-    except (OSError, http.client.HTTPException) as exc:
-        if deadline.passed or isinstance(exc, TimeoutError):
-            raise DeliveryFailed(f"Timeout: no answer within {seconds} s") from exc
-        if isinstance(exc, ssl.SSLError):
-            raise DeliveryFailed(f"SSLError: {_reason(exc)}") from exc
-        if isinstance(exc, http.client.HTTPException):
-            # Not the exception's text: it may quote what the receiver sent.
-            what = type(exc).__name__
-            raise DeliveryFailed(f"ProtocolError: not an HTTP answer ({what})") from None
-        where = f"{destination.host}:{destination.port}"
-        raise DeliveryFailed(f"ConnectionError: {where}: {_reason(exc)}") from exc
-    finally:
-        deadline.cancel()
-        if connection is not None:
-            connection.close()
-        elif deadline.sock is not None:
-            deadline.sock.close()
-
-
 def _sent(*, url: str, body: bytes, headers: dict) -> Answer:
     """One POST to the webhook's URL, checked first: raises Refused, or DeliveryFailed."""
     destination, problem = _destination(url)
     if destination is None:
         raise Refused(problem)
-    addresses = _checked_addresses(destination)
-    return _exchange(destination=destination, addresses=addresses, body=body, headers=headers)
+    found = _checked_addresses(destination)
+    return post(
+        destination=destination,
+        addresses=list(dict.fromkeys(address[0] for *_, address in found)),
+        body=body,
+        headers=headers,
+        ca_certs=certifi.where(),
+        seconds=settings.WEBHOOK_TIMEOUT_SECONDS,
+    )
 
 
 def _answer_described(answer: Answer) -> str:
