@@ -272,11 +272,12 @@ def tls_receiver(context: ssl.SSLContext) -> tuple[Server, list]:
     return Server(Handler, tls=context), seen
 
 
-def test_https_goes_to_the_checked_address_with_the_names_sni_host_and_certificate(
-    private_allowed, production, monkeypatch, tls
-):
+def delivered_over_tls(production, monkeypatch, tls, *, certificate_for: str):
+    """One delivery to https://hooks.example.test (resolving to 127.0.0.1), answered by a
+    server whose certificate is for `certificate_for`: the delivery, the names the server was
+    asked for (SNI), the requests it got, and its port."""
     ca_file, server_context = tls
-    context, server_names = server_context("hooks.example.test")
+    context, server_names = server_context(certificate_for)
     server, seen = tls_receiver(context)
     monkeypatch.setattr(webhooks.certifi, "where", lambda: str(ca_file))
     try:
@@ -285,25 +286,27 @@ def test_https_goes_to_the_checked_address_with_the_names_sni_host_and_certifica
         delivery = deliver(delivery_id=one_critical_delivery(production))
     finally:
         server.close()
+    return delivery, server_names, seen, server.port
+
+
+def test_https_goes_to_the_checked_address_with_the_names_sni_host_and_certificate(
+    private_allowed, production, monkeypatch, tls
+):
+    delivery, server_names, seen, port = delivered_over_tls(
+        production, monkeypatch, tls, certificate_for="hooks.example.test"
+    )
 
     assert (delivery.status, delivery.last_status_code) == ("delivered", 204)
     assert server_names == ["hooks.example.test"]
-    assert seen[0]["Host"] == f"hooks.example.test:{server.port}"
+    assert seen[0]["Host"] == f"hooks.example.test:{port}"
 
 
 def test_https_to_a_certificate_for_another_name_is_not_delivered(
     private_allowed, production, monkeypatch, tls
 ):
-    ca_file, server_context = tls
-    context, _ = server_context("other.example.test")
-    server, seen = tls_receiver(context)
-    monkeypatch.setattr(webhooks.certifi, "where", lambda: str(ca_file))
-    try:
-        fake_dns(monkeypatch, {"hooks.example.test": ["127.0.0.1"]})
-        webhook_to(f"https://hooks.example.test:{server.port}/in")
-        delivery = deliver(delivery_id=one_critical_delivery(production))
-    finally:
-        server.close()
+    delivery, _, seen, _ = delivered_over_tls(
+        production, monkeypatch, tls, certificate_for="other.example.test"
+    )
 
     assert seen == []
     assert delivery.status == "pending" and delivery.last_error.startswith("SSLError:")
