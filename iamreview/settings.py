@@ -505,6 +505,10 @@ LOGGING = {
         "django": {"handlers": ["console"], "level": env("LOG_LEVEL", "INFO"), "propagate": False},
         "django.db.backends": {"level": "INFO"},
         "axes": {"level": "WARNING"},
+        # urllib3 logs a webhook's request line (its path and query may be the credential) at
+        # DEBUG, and a mismatched certificate's names, chosen by the receiver, at WARNING.
+        "urllib3": {"level": "INFO"},
+        "urllib3.connection": {"level": "ERROR"},
         # boto3 announces every credential lookup; moto's demo server logs every request.
         "botocore": {"level": "WARNING"},
         "werkzeug": {"level": "WARNING"},

@@ -89,7 +89,13 @@ def proxy_for(*, destination: Destination) -> Proxy | None:
             f"ProxyError: the {destination.scheme} proxy must be an http:// or https:// URL"
         )
     port = parts.port or (443 if parts.scheme == "https" else 80)
-    headers = make_headers(proxy_basic_auth=unquote(parts.auth)) if parts.auth else {}
+    try:
+        headers = make_headers(proxy_basic_auth=unquote(parts.auth)) if parts.auth else {}
+    except UnicodeError as exc:  # Basic credentials go as latin-1: never quoted back
+        raise DeliveryFailed(
+            f"ProxyError: the {parts.host} proxy's credentials cannot be sent (Basic credentials "
+            "must be latin-1 text)"
+        ) from exc
     return Proxy(
         f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}", headers, f"{parts.host}:{port}"
     )

@@ -297,7 +297,7 @@ def _destination(url: str) -> tuple[Destination | None, str]:
     host = parts.host[1:-1] if parts.host.startswith("[") else parts.host
     if (split.scheme, split.hostname, split_port) != (parts.scheme, host.lower(), parts.port):
         return None, "the URL reads differently to different parsers"
-    port = parts.port or (443 if parts.scheme == "https" else 80)
+    port = parts.port if parts.port is not None else (443 if parts.scheme == "https" else 80)
     if not 0 < port < 65536:
         return None, "the URL's port is not one that can be connected to"
     return Destination(parts.scheme, host, port, parts.netloc, parts.request_uri), ""
@@ -317,6 +317,30 @@ class Refused(Exception):
     """A URL that may never be delivered to: the delivery fails at once, saying why."""
 
 
+# IPv6 ranges that carry an IPv4 address in their low 32 bits (NAT64, its local-use range,
+# IPv4-compatible, SIIT): on a DNS64/NAT64 network (an AWS NAT gateway) 64:ff9b::a00:7 is
+# 10.0.0.7. Python's is_global has called some of them global.
+_EMBEDDING_IPV4 = tuple(
+    ipaddress.ip_network(n) for n in ("64:ff9b::/96", "64:ff9b:1::/48", "::/96", "::ffff:0:0:0/96")
+)
+_NEVER_PUBLIC = (ipaddress.ip_network("fec0::/10"),)  # site-local, deprecated
+
+
+def _public(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    """A global address, and for IPv6 one whose embedded IPv4 address (mapped, 6to4, Teredo,
+    NAT64 and the like) is global too."""
+    if not ip.is_global:
+        return False
+    if ip.version == 4:
+        return True
+    if any(ip in network for network in _NEVER_PUBLIC):
+        return False
+    embedded = [ip.ipv4_mapped, ip.sixtofour, ip.teredo[1] if ip.teredo else None]
+    if any(ip in network for network in _EMBEDDING_IPV4):
+        embedded.append(ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF))
+    return all(inner.is_global for inner in embedded if inner is not None)
+
+
 def _checked_addresses(destination: Destination) -> list[tuple]:
     """The addresses to connect to, resolved once: the connection goes to one of these, so
     the name cannot answer differently in between (DNS rebinding). Unless
@@ -334,7 +358,7 @@ def _checked_addresses(destination: Destination) -> list[tuple]:
     if not settings.WEBHOOK_ALLOW_PRIVATE_ADDRESSES:
         for *_, address in found:
             ip = ipaddress.ip_address(address[0].split("%", 1)[0])
-            if not ip.is_global:
+            if not _public(ip):
                 raise Refused(
                     f"{destination.host} resolves to {ip}, a non-public address "
                     "(set WEBHOOK_ALLOW_PRIVATE_ADDRESSES to deliver inside your network)"
