@@ -255,11 +255,15 @@ class Account:
         """Whether attaching the managed policy in use makes the target an administrator: its
         own policies with it (the policy alone, for a target yet to be created) allow
         everything, or let it write itself any policy (a customer's copy of IAMFullAccess:
-        it then attaches itself AdministratorAccess)."""
+        it then attaches itself AdministratorAccess). The attachment must be what makes it one:
+        a target already an administrator (or already writing itself any policy) gains nothing
+        from an approved read-only policy, and counts for none."""
         policy = self._in_use_documents.get(policy_arn)
         if policy is None:
             return False
         holder = self.permissions(target)
+        if holder is not None and (holder.is_admin or self._writes_itself_any_policy(holder)):
+            return False
         if holder is None:
             with_it = effective_permissions(
                 principal_arn=target, principal_name="", policies=[policy]
@@ -665,7 +669,10 @@ def _risky_at(
             target in account.trust
             and _trusts_service(account, target, method.runs_as)
             and _usable_on_an_instance(account, target, method.runs_as)
-            and not (method.task_role_only and _execution_role_only(account, target))
+            and not (
+                method.task_role_only
+                and (_execution_role_only(account, target) or not _allows_ecs_exec(account, target))
+            )
             and account.more_privileged(target, perms)
         )
         return ANY_POLICY if reached else None
@@ -749,6 +756,27 @@ def _execution_role_only(account: Account, role: str) -> bool:
     known only from this."""
     perms = account.principals.get(role)
     return perms is not None and bool(perms.allowed) and perms.allowed <= ECS_EXECUTION_ACTIONS
+
+
+# What ECS Exec needs of the task role (AWS ECS Developer Guide, 'Monitor Amazon ECS
+# containers with ECS Exec'): the SSM Session Manager channels, on "*". A task whose role
+# lacks them takes no `execute-command` session.
+ECS_EXEC_ACTIONS = (
+    "ssmmessages:CreateControlChannel",
+    "ssmmessages:CreateDataChannel",
+    "ssmmessages:OpenControlChannel",
+    "ssmmessages:OpenDataChannel",
+)
+
+
+def _allows_ecs_exec(account: Account, role: str) -> bool:
+    """Whether the role's effective permissions (its Denies and boundary applied) allow
+    every channel action ECS Exec needs on "*": a task role without them cannot be exec'd
+    into. A role not known is given the benefit of the doubt."""
+    perms = account.principals.get(role)
+    return perms is None or all(
+        perms.decide(action=action, resource="*").allowed for action in ECS_EXEC_ACTIONS
+    )
 
 
 ATTACH_RULES = ("unbounded-attach", "group-attach")

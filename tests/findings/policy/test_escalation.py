@@ -58,7 +58,13 @@ def account(*statements, roles=None, trust=None) -> Account:
         f"{IAM}:user/alice": perms(f"{IAM}:user/alice", allow("dynamodb:GetItem")),
         f"{IAM}:role/low": perms(f"{IAM}:role/low"),
         f"{IAM}:role/admin": perms(f"{IAM}:role/admin", *ADMIN["Statement"]),
-        RUNNER: perms(RUNNER, allow("secretsmanager:GetSecretValue")),
+        # A task role ECS Exec can open a shell in: it allows Session Manager's channels.
+        RUNNER: perms(
+            RUNNER,
+            allow("secretsmanager:GetSecretValue"),
+            allow(["ssmmessages:CreateControlChannel", "ssmmessages:CreateDataChannel"]),
+            allow(["ssmmessages:OpenControlChannel", "ssmmessages:OpenDataChannel"]),
+        ),
         **(roles or {}),
     }
     return Account(

@@ -205,10 +205,53 @@ def test_ecs_exec_does_not_reach_the_task_execution_role():
     # Only a role with nothing but the execution policy's actions is left out: a task role
     # with S3, or an execution role also reading secrets, is reached.
     task = f"{IAM}:role/app-task"
-    reads_secrets = perms(execution, allow(["ecr:BatchGetImage", "secretsmanager:GetSecretValue"]))
-    principals = {DEV: dev, task: perms(task, allow("s3:GetObject")), execution: reads_secrets}
+    reads_secrets = perms(
+        execution,
+        allow(["ecr:BatchGetImage", "secretsmanager:GetSecretValue", *ECS_EXEC_CHANNELS]),
+    )
+    task_role = perms(task, allow(["s3:GetObject", *ECS_EXEC_CHANNELS]))
+    principals = {DEV: dev, task: task_role, execution: reads_secrets}
     found = methods(principals, trust={task: ECS_TRUST, execution: ECS_TRUST})
     assert found["ExecIntoExistingEcsTask"].targets == (task, execution)
+
+
+ECS_EXEC_CHANNELS = [
+    "ssmmessages:CreateControlChannel",
+    "ssmmessages:CreateDataChannel",
+    "ssmmessages:OpenControlChannel",
+    "ssmmessages:OpenDataChannel",
+]
+
+
+def test_ecs_exec_reaches_only_task_roles_allowing_the_session_channels():
+    """ECS Exec opens an SSM Session Manager channel from the task: its task role must allow
+    the four ssmmessages channel actions (on "*"), or `execute-command` cannot connect. On the
+    demo data no task role allowed them (DynamoDB, SQS, logs, secrets reads), and 53 findings
+    gained a method that cannot work."""
+    task = f"{IAM}:role/app-task"
+    dev = perms(DEV, allow("ecs:ExecuteCommand"))
+    trust = {task: ECS_TRUST}
+
+    no_channels = perms(task, allow("*"), deny("ssmmessages:*"))
+    assert "ExecIntoExistingEcsTask" not in methods({DEV: dev, task: no_channels}, trust=trust)
+    reads = perms(task, allow(["dynamodb:GetItem", "sqs:ReceiveMessage", "logs:PutLogEvents"]))
+    assert "ExecIntoExistingEcsTask" not in methods({DEV: dev, task: reads}, trust=trust)
+    # Three of the four are not enough; a boundary without them takes them away.
+    three = perms(task, allow(["dynamodb:GetItem", *ECS_EXEC_CHANNELS[:3]]))
+    assert "ExecIntoExistingEcsTask" not in methods({DEV: dev, task: three}, trust=trust)
+    bounded = perms(task, allow("*"), boundary=[allow("dynamodb:*")])
+    assert "ExecIntoExistingEcsTask" not in methods({DEV: dev, task: bounded}, trust=trust)
+    # Only on a named resource is not on "*".
+    named = perms(task, allow("dynamodb:GetItem"), allow(ECS_EXEC_CHANNELS, f"{IAM}:role/x"))
+    assert "ExecIntoExistingEcsTask" not in methods({DEV: dev, task: named}, trust=trust)
+
+    admin = perms(task, allow("*"))
+    assert methods({DEV: dev, task: admin}, trust=trust)["ExecIntoExistingEcsTask"].targets == (
+        task,
+    )
+    with_channels = perms(task, allow(["dynamodb:GetItem", *ECS_EXEC_CHANNELS]))
+    found = methods({DEV: dev, task: with_channels}, trust=trust)
+    assert found["ExecIntoExistingEcsTask"].targets == (task,)
 
 
 def test_a_group_policy_reaches_a_member_whose_credentials_the_user_controls():
@@ -307,9 +350,10 @@ def test_no_one_writes_a_policy_on_an_identity_center_role():
     assert methods(principals, protected=frozenset({admin})) == {}
 
 
-def attacher(policy_arn, document) -> list:
-    """dev may attach to itself only `policy_arn`, which the ops role has (in use)."""
-    attach = allow("iam:AttachUserPolicy", SELF, {"ArnEquals": {"iam:PolicyARN": policy_arn}})
+def attacher(policy_arn, document, resource=SELF, others=()) -> list:
+    """dev may attach only `policy_arn`, which the ops role has (in use), to itself (or to
+    `resource`); `others`: further principals of the account."""
+    attach = allow("iam:AttachUserPolicy", resource, {"ArnEquals": {"iam:PolicyARN": policy_arn}})
     dev = Principal(
         arn=DEV,
         name="dev",
@@ -326,7 +370,7 @@ def attacher(policy_arn, document) -> list:
         tags={},
         documents=[(policy_arn.rpartition("/")[2], "managed", document)],
     )
-    return findings([dev, ops], policies_in_use=frozenset({policy_arn}))
+    return findings([dev, ops, *others], policies_in_use=frozenset({policy_arn}))
 
 
 def test_attaching_one_approved_policy_is_named_and_critical_only_for_an_administrators():
@@ -602,3 +646,49 @@ def test_a_not_resource_deny_on_a_tag_variable_confines_to_nothing():
     assert frozenset() not in dev.confined
     fn = perms(FN_ROLE, allow("s3:GetObject", "arn:aws:s3:::team-a-data/*"))
     assert not more_privileged(target=fn, than=dev)
+
+
+def admin_user(name: str) -> Principal:
+    return Principal(
+        arn=f"{IAM}:user/{name}",
+        name=name,
+        kind="user",
+        create_date=days_ago(400),
+        tags={},
+        documents=[("AdministratorAccess", "managed", {"Statement": [allow("*")]})],
+    )
+
+
+def test_attaching_an_approved_read_only_policy_to_any_user_is_high_beside_administrators():
+    """dev may attach to any user (`user/*`) only ApprovedReadOnly (s3:Get*, s3:List*,
+    ec2:Describe*, in use). With administrators in the account it was rated critical, "which
+    makes an administrator": `makes_administrator` held for targets already administrators,
+    to whom a read-only policy gives nothing. The attachment must be what makes one."""
+    approved = f"{IAM}:policy/ApprovedReadOnly"
+    read_only = {"Statement": [allow(["s3:Get*", "s3:List*", "ec2:Describe*"])]}
+    admins = (admin_user("root-ops"), admin_user("breakglass"))
+
+    def severity(resource, others=()):
+        (finding,) = [
+            f for f in attacher(approved, read_only, resource, others) if f.resource_arn == DEV
+        ]
+        return finding.severity, finding.severity_reason
+
+    assert severity(SELF) == (
+        "high",
+        "Can attach ApprovedReadOnly, in use and giving more access, no administrator's",
+    )
+    assert severity(f"{IAM}:user/*")[0] == "high"
+    level, reason = severity(f"{IAM}:user/*", admins)
+    assert level == "high", reason
+    assert "makes an administrator" not in reason
+    # An approved copy of IAMFullAccess on any user is still critical with administrators
+    # about: dev, one of its targets, becomes one.
+    iam_admin = f"{IAM}:policy/iam-admin"
+    (finding,) = [
+        f
+        for f in attacher(iam_admin, {"Statement": [allow("iam:*")]}, f"{IAM}:user/*", admins)
+        if f.resource_arn == DEV
+    ]
+    assert finding.severity is None, finding.severity_reason  # critical
+    assert "makes an administrator" in finding.severity_reason
