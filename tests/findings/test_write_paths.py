@@ -251,3 +251,40 @@ def test_editing_a_webhook_that_heard_no_known_event_asks_which_it_should_hear(a
     assert saved.status_code == 302
     webhook.refresh_from_db()
     assert webhook.events == ["decision.remediate"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_answer_bodies_kept_by_older_versions_are_forgotten_by_the_upgrade(postgres):
+    from django.db import connection
+    from django.db.migrations.executor import MigrationExecutor
+    from django.utils import timezone
+
+    from findings.models import WebhookDelivery
+
+    before = ("findings", "0037_webhook_events_as_lists")
+    after = ("findings", "0038_webhook_answers_not_kept")
+    executor = MigrationExecutor(connection)
+    executor.migrate([before])
+    state = executor.loader.project_state([before]).apps
+    hook = state.get_model("findings", "Webhook").objects.create(
+        name="h", url="https://h.example.com/", secret="s"
+    )
+    deliveries = state.get_model("findings", "WebhookDelivery")
+    errors = ["HTTP 405: AccessKeyId=ASIAINTERNALSECRET", "Timeout: no answer within 10 s", ""]
+    try:
+        for n, error in enumerate(errors):
+            deliveries.objects.create(
+                webhook=hook, event="cycle.overdue", event_key=f"k{n}", payload={},
+                next_attempt_at=timezone.now(), last_error=error,
+            )  # fmt: skip
+        executor.loader.build_graph()
+        executor.migrate([after])
+
+        assert sorted(WebhookDelivery.objects.values_list("last_error", flat=True)) == sorted(
+            ["HTTP 405 (answer not kept)", "Timeout: no answer within 10 s", ""]
+        )
+    finally:
+        WebhookDelivery.objects.all().delete()
+        Webhook.objects.all().delete()
+        executor.loader.build_graph()
+        executor.migrate(executor.loader.graph.leaf_nodes())
