@@ -52,6 +52,11 @@ def groups_claim_is_readable(*, claims: dict, claim: str) -> bool:
     )
 
 
+def _has_control_characters(text: str) -> bool:
+    """Control and format characters (NUL, a right-to-left override): in no address or id."""
+    return any(unicodedata.category(c) in ("Cc", "Cf") for c in text)
+
+
 def _email(claims: dict) -> str:
     """The claim's email if it is one: a NUL, 300 characters or `not-an-email` made a 500 or
     an account named after it."""
@@ -59,7 +64,7 @@ def _email(claims: dict) -> str:
     if not isinstance(email, str):
         return ""
     email = email.strip()
-    if any(unicodedata.category(c) in ("Cc", "Cf") for c in email):
+    if _has_control_characters(email):
         return ""  # control and format characters (NUL, right-to-left override)
     try:
         validate_email(email)
@@ -80,7 +85,7 @@ def _subject(claims: dict) -> str:
     sub = claims.get("sub")
     if not isinstance(sub, str) or not sub.strip() or len(sub) > 255:
         return ""
-    if any(unicodedata.category(c) in ("Cc", "Cf") for c in sub):
+    if _has_control_characters(sub):
         return ""
     return sub
 

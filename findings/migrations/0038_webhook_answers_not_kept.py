@@ -11,10 +11,12 @@ def forget_answer_bodies(apps, schema_editor):
     only the status stays."""
     WebhookDelivery = apps.get_model("findings", "WebhookDelivery")
     kept = WebhookDelivery.objects.filter(last_error__regex=r"^HTTP [0-9]{3}: ")
+    changed = []
     for delivery in kept.only("pk", "last_error").iterator():
         if match := OLD_FORM.match(delivery.last_error):
             delivery.last_error = f"HTTP {match[1]} (answer not kept)"
-            delivery.save(update_fields=["last_error"])
+            changed.append(delivery)
+    WebhookDelivery.objects.bulk_update(changed, ["last_error"], batch_size=1000)
 
 
 class Migration(migrations.Migration):

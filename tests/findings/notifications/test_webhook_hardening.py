@@ -383,14 +383,19 @@ def trickling(*, at_once: bytes, then: bytes, pause: float):
     return Handler
 
 
+def timed_delivery(production, url: str) -> tuple[WebhookDelivery, float]:
+    """One attempt of one critical finding's delivery to a webhook at `url`, and its seconds."""
+    webhook_to(url)
+    delivery_id = one_critical_delivery(production)
+    started = time.monotonic()
+    delivery = deliver(delivery_id=delivery_id)
+    return delivery, time.monotonic() - started
+
+
 def timed_attempt(production, handler) -> tuple[WebhookDelivery, float]:
     server = Server(handler)
     try:
-        webhook_to(f"http://127.0.0.1:{server.port}/slow")
-        delivery_id = one_critical_delivery(production)
-        started = time.monotonic()
-        delivery = deliver(delivery_id=delivery_id)
-        return delivery, time.monotonic() - started
+        return timed_delivery(production, f"http://127.0.0.1:{server.port}/slow")
     finally:
         server.close()
 

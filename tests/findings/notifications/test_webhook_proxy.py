@@ -7,7 +7,6 @@ import base64
 import socket
 import socketserver
 import threading
-import time
 from urllib.parse import urlsplit
 
 import pytest
@@ -256,11 +255,9 @@ def test_a_receiver_trickling_through_the_proxy_holds_no_worker_past_the_timeout
     fake_dns(monkeypatch, {"hooks.example.test": [PUBLIC]})
     monkeypatch.setenv("HTTP_PROXY", proxy.url)
     try:
-        webhook_to(f"http://hooks.example.test:{server.port}/slow")
-        delivery_id = one_critical_delivery(production)
-        started = time.monotonic()
-        delivery = deliver(delivery_id=delivery_id)
-        took = time.monotonic() - started
+        delivery, took = hardening.timed_delivery(
+            production, f"http://hooks.example.test:{server.port}/slow"
+        )
     finally:
         server.close()
 

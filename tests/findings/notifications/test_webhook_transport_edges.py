@@ -4,7 +4,6 @@ on 127.0.0.1; names are answered by a patched getaddrinfo; nothing is sent to an
 (tests that would reach a non-local address record the transport's post() instead)."""
 
 import logging
-import time
 
 import pytest
 
@@ -165,11 +164,9 @@ def test_a_tls_receiver_trickling_its_answer_holds_no_worker_past_the_timeout(
     if through_proxy:
         monkeypatch.setenv("HTTPS_PROXY", proxy.url)
     try:
-        webhook_to(f"https://hooks.example.test:{server.port}/slow")
-        delivery_id = one_critical_delivery(production)
-        started = time.monotonic()
-        delivery = deliver(delivery_id=delivery_id)
-        took = time.monotonic() - started
+        delivery, took = hardening.timed_delivery(
+            production, f"https://hooks.example.test:{server.port}/slow"
+        )
     finally:
         server.close()
         proxy.close()

@@ -1,6 +1,8 @@
 """Policy statements and effective permissions for the escalation tests, built in one line."""
 
+from findings.detection.checks import Principal
 from findings.policy.effective import EffectivePermissions, Policy, effective_permissions
+from tests.findings.detection.test_detect import days_ago
 
 
 def allow(action, resource="*", condition=None) -> dict:
@@ -23,4 +25,19 @@ def perms(arn, *statements, boundary=None) -> EffectivePermissions:
         principal_name=arn.rpartition("/")[2],
         policies=[Policy("p", "inline", {"Statement": list(statements)})],
         boundary=Policy("b", "boundary", {"Statement": list(boundary)}) if boundary else None,
+    )
+
+
+def principal(arn: str, documents: list, **fields) -> Principal:
+    """A user or role of the detection checks (kind and name from its ARN), 400 days old and
+    untagged, holding `documents` ((name, kind, document) each)."""
+    kind = arn.split(":", 5)[5].split("/", 1)[0]
+    return Principal(
+        arn=arn,
+        name=arn.rpartition("/")[2],
+        kind=kind,
+        create_date=days_ago(400),
+        tags={},
+        documents=documents,
+        **fields,
     )

@@ -5,8 +5,8 @@ an administrator but for a few resources, and existing policies that give more."
 from findings.detection.checks import CHECKS_BY_ID, Evidence, Principal, Thresholds
 from findings.policy.effective import Policy, effective_permissions
 from findings.policy.escalation import Account, escalation_methods, more_privileged
-from tests.findings.detection.test_detect import NOW, days_ago
-from tests.findings.policy.statements import allow, allow_all_but, deny, perms
+from tests.findings.detection.test_detect import NOW
+from tests.findings.policy.statements import allow, allow_all_but, deny, perms, principal
 
 ACCOUNT = "111122223333"
 IAM = f"arn:aws:iam::{ACCOUNT}"
@@ -243,14 +243,7 @@ def test_a_deny_with_a_condition_or_a_variable_leaves_out_nothing_for_sure():
 
 
 def user_principal(name, documents) -> Principal:
-    return Principal(
-        arn=f"{IAM}:user/{name}",
-        name=name,
-        kind="user",
-        create_date=days_ago(400),
-        tags={},
-        documents=documents,
-    )
+    return principal(f"{IAM}:user/{name}", documents)
 
 
 def escalation_findings(*documents) -> list:

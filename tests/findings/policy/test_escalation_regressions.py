@@ -13,8 +13,8 @@ from findings.policy.escalation import Account, escalation_methods, more_privile
 from findings.policy.escalation_requests import POLICY_ARN_KEY
 from findings.policy.resource_types import actions_on
 from tests.findings.aws.test_records import role as role_record
-from tests.findings.detection.test_detect import NOW, days_ago
-from tests.findings.policy.statements import allow, deny, perms
+from tests.findings.detection.test_detect import NOW
+from tests.findings.policy.statements import allow, deny, perms, principal
 
 ACCOUNT = "111122223333"
 IAM = f"arn:aws:iam::{ACCOUNT}"
@@ -133,15 +133,7 @@ def test_a_deny_on_its_own_user_is_not_another_users_own_user():
 
 def sso_admin(documents) -> Principal:
     name = "AWSReservedSSO_AdministratorAccess_0123456789abcdef"
-    return Principal(
-        arn=f"{IAM}:role/aws-reserved/sso.amazonaws.com/{name}",
-        name=name,
-        kind="role",
-        create_date=days_ago(400),
-        tags={},
-        is_sso=True,
-        documents=documents,
-    )
+    return principal(f"{IAM}:role/aws-reserved/sso.amazonaws.com/{name}", documents, is_sso=True)
 
 
 def findings(principals, **kw) -> list:
@@ -354,22 +346,8 @@ def attacher(policy_arn, document, resource=SELF, others=()) -> list:
     """dev may attach only `policy_arn`, which the ops role has (in use), to itself (or to
     `resource`); `others`: further principals of the account."""
     attach = allow("iam:AttachUserPolicy", resource, {"ArnEquals": {"iam:PolicyARN": policy_arn}})
-    dev = Principal(
-        arn=DEV,
-        name="dev",
-        kind="user",
-        create_date=days_ago(400),
-        tags={},
-        documents=[("dev", "inline", {"Statement": [allow("s3:GetObject"), attach]})],
-    )
-    ops = Principal(
-        arn=f"{IAM}:role/ops",
-        name="ops",
-        kind="role",
-        create_date=days_ago(400),
-        tags={},
-        documents=[(policy_arn.rpartition("/")[2], "managed", document)],
-    )
+    dev = principal(DEV, [("dev", "inline", {"Statement": [allow("s3:GetObject"), attach]})])
+    ops = principal(f"{IAM}:role/ops", [(policy_arn.rpartition("/")[2], "managed", document)])
     return findings([dev, ops, *others], policies_in_use=frozenset({policy_arn}))
 
 
@@ -570,17 +548,7 @@ def test_helpdesk_peers_are_no_escalation_of_each_other():
             deny("iam:*", SELF),
         ]
     }
-    users = [
-        Principal(
-            arn=f"{IAM}:user/hd{n}",
-            name=f"hd{n}",
-            kind="user",
-            create_date=days_ago(400),
-            tags={},
-            documents=[("helpdesk", "inline", group)],
-        )
-        for n in range(3)
-    ]
+    users = [principal(f"{IAM}:user/hd{n}", [("helpdesk", "inline", group)]) for n in range(3)]
     assert findings(users) == []
 
 
@@ -597,14 +565,7 @@ def test_a_customer_role_named_like_identity_center_is_not_protected():
         is_sso=record.is_sso,
     )
     writes = [allow("iam:PutRolePolicy", record.arn), allow("sts:AssumeRole", record.arn)]
-    dev = Principal(
-        arn=DEV,
-        name="dev",
-        kind="user",
-        create_date=days_ago(400),
-        tags={},
-        documents=[("dev", "inline", {"Statement": writes})],
-    )
+    dev = principal(DEV, [("dev", "inline", {"Statement": writes})])
     found = [f for f in findings([dev, admin]) if f.resource_arn == DEV]
     assert found, "PutRolePolicy on a customer role named AWSReservedSSO_ is missed"
 
@@ -649,13 +610,8 @@ def test_a_not_resource_deny_on_a_tag_variable_confines_to_nothing():
 
 
 def admin_user(name: str) -> Principal:
-    return Principal(
-        arn=f"{IAM}:user/{name}",
-        name=name,
-        kind="user",
-        create_date=days_ago(400),
-        tags={},
-        documents=[("AdministratorAccess", "managed", {"Statement": [allow("*")]})],
+    return principal(
+        f"{IAM}:user/{name}", [("AdministratorAccess", "managed", {"Statement": [allow("*")]})]
     )
 
 
