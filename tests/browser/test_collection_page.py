@@ -1,5 +1,6 @@
 import pytest
 from django.utils import timezone
+from playwright.sync_api import expect
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -43,8 +44,9 @@ def test_a_wrong_account_id_is_explained_next_to_the_field(
     page.get_by_label("Account ID").fill("12345678901x")
     page.get_by_label("Name").fill("Typo")
     page.get_by_role("button", name="Add account").click()
+    # The click only starts the form's submission: wait for the answer's page.
+    expect(page.locator("#id_account_id_error")).to_have_text("An AWS account id is 12 digits.")
     assert page.get_by_role("alert").is_visible()
-    assert page.locator("#id_account_id_error").inner_text() == "An AWS account id is 12 digits."
     assert page.get_by_label("Name").input_value() == "Typo"
     assert csp_violations == []
 

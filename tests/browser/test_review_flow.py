@@ -104,7 +104,7 @@ def test_a_reviewer_decides_and_bulk_decides_then_an_approver_signs_off(
     page.get_by_text("2 items match these filters").wait_for()
     assert "status=undecided" in page.url
     page.get_by_label("Select every item on this page").check()
-    assert page.get_by_text("2 items selected.").is_visible()
+    expect(page.get_by_text("2 items selected.")).to_be_visible()
     page.locator("#bulk-decision").select_option("keep")
     page.get_by_label("Comment").fill("Users confirmed with their managers")
     page.get_by_role("button", name="Decide selected").click()
