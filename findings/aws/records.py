@@ -12,6 +12,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+# The path IAM Identity Center creates its roles (`AWSReservedSSO_*`) under.
+IDENTITY_CENTER_PATH = "/aws-reserved/sso.amazonaws.com/"
+
 NO_INFORMATION = "no_information"
 NOT_APPLICABLE = "N/A"
 NOT_SUPPORTED = "not_supported"
@@ -138,10 +141,10 @@ class RoleDetail:
 
     @property
     def is_sso(self) -> bool:
-        # IAM Identity Center manages these roles from permission sets.
-        return self.name.startswith("AWSReservedSSO_") or self.path.startswith(
-            "/aws-reserved/sso.amazonaws.com/"
-        )
+        # IAM Identity Center manages these roles from permission sets, under its own path.
+        # The name does not tell: anyone may name a role of their own AWSReservedSSO_..., and
+        # such a role is theirs to review and trim like any other.
+        return self.path.startswith(IDENTITY_CENTER_PATH)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -5,6 +5,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cached_property
 
+from findings.aws.records import IDENTITY_CENTER_PATH
 from findings.policy.effective import EffectivePermissions, Policy, effective_permissions
 from findings.policy.escalation import Account
 from findings.policy.guardrails import Guardrails
@@ -156,13 +157,9 @@ class Check:
     run: Callable[..., Iterator[Detected]]  # called as run(ev=..., t=...)
 
 
-# The path IAM Identity Center creates its roles under (`AWSReservedSSO_*`): IAM protects
-# the roles there, not a customer's role of the same name elsewhere.
-IDENTITY_CENTER_PATH = "/aws-reserved/sso.amazonaws.com/"
-
-
 def _is_identity_center(arn: str) -> bool:
-    """Whether the role's ARN (`role/<path><name>`) is under Identity Center's path."""
+    """Whether the role's ARN (`role/<path><name>`) is under Identity Center's path: IAM
+    protects the roles there, not a customer's role of the same name elsewhere."""
     resource = arn.split(":", 5)[-1]
     return resource.startswith("role" + IDENTITY_CENTER_PATH)
 

@@ -47,9 +47,10 @@ def test_service_linked_roles_are_those_under_the_aws_service_role_path():
     assert not role("aws-service-role-lookalike").is_service_linked
 
 
-def test_identity_center_roles_are_recognised_by_name_or_path():
+def test_identity_center_roles_are_recognised_by_their_path_not_their_name():
     assert role("AWSReservedSSO_Admin_0123abcd", "/aws-reserved/sso.amazonaws.com/").is_sso
-    assert role("AWSReservedSSO_Admin_0123abcd").is_sso
+    # Anyone may name a role of their own so; only AWS creates roles under its reserved path.
+    assert not role("AWSReservedSSO_Admin_0123abcd").is_sso
     assert role("sso-admin", "/aws-reserved/sso.amazonaws.com/eu-west-1/").is_sso
     assert not role("AdminSSO").is_sso
 

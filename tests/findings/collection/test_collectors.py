@@ -327,6 +327,10 @@ def test_service_linked_and_sso_roles_are_flagged(aws):
         AssumeRolePolicyDocument=json.dumps(TRUST_HUB),
     )
     iam.create_role(RoleName="plain", AssumeRolePolicyDocument=json.dumps(TRUST_EC2))
+    # A customer's own role merely named like Identity Center's is reviewed like any other.
+    iam.create_role(
+        RoleName="AWSReservedSSO_Lookalike_0123", AssumeRolePolicyDocument=json.dumps(TRUST_EC2)
+    )
     account = register(HUB, own_credentials=True)
 
     collect(account, Source.AUTHORIZATION_DETAILS)
@@ -339,6 +343,7 @@ def test_service_linked_and_sso_roles_are_flagged(aws):
     assert len(linked) == 1 and linked[0].startswith("AWSServiceRoleFor")
     assert flags["AWSReservedSSO_AdministratorAccess_0123456789abcdef"] == (False, True)
     assert flags["plain"] == (False, False)
+    assert flags["AWSReservedSSO_Lookalike_0123"] == (False, False)
 
 
 # --- Failures -----------------------------------------------------------------------------------

@@ -553,10 +553,9 @@ def test_helpdesk_peers_are_no_escalation_of_each_other():
 
 
 def test_a_customer_role_named_like_identity_center_is_not_protected():
-    """IAM protects the roles Identity Center creates, under /aws-reserved/sso.amazonaws.com/;
-    `RoleDetail.is_sso` also accepts the name alone, so a customer's own role named
-    AWSReservedSSO_... at path / was taken as unmodifiable: a policy written on it was not
-    reported (and a role so named hid an escalation)."""
+    """IAM protects the roles Identity Center creates, under /aws-reserved/sso.amazonaws.com/.
+    A customer's own role named AWSReservedSSO_... at path / was taken as unmodifiable: a
+    policy written on it was not reported (and a role so named hid an escalation)."""
     record = role_record("AWSReservedSSO_Admin_0123abcd")  # path "/"
     admin = replace(
         sso_admin([("AdministratorAccess", "managed", {"Statement": [allow("*")]})]),
