@@ -6,6 +6,7 @@ Every setting has a default that lets `make run` work with nothing configured
 
 import ipaddress
 import os
+import ssl
 import sys
 from pathlib import Path
 
@@ -362,6 +363,17 @@ WEBHOOK_MAX_ATTEMPTS = env_int("WEBHOOK_MAX_ATTEMPTS", 8)
 # instance metadata service) or reserved address is refused, so the app cannot be turned on
 # its own network.
 WEBHOOK_ALLOW_PRIVATE_ADDRESSES = env_bool("WEBHOOK_ALLOW_PRIVATE_ADDRESSES", False)
+# PEM certificates trusted besides certifi's bundle for webhook receivers and an https:// proxy
+# (a corporate CA: receivers inside the network, or a proxy that inspects TLS). Read at start.
+WEBHOOK_CA_BUNDLE = env("WEBHOOK_CA_BUNDLE")
+if WEBHOOK_CA_BUNDLE:
+    try:
+        ssl.create_default_context(cafile=WEBHOOK_CA_BUNDLE)
+    except (OSError, ssl.SSLError) as exc:
+        reason = getattr(exc, "strerror", None) or getattr(exc, "reason", None) or "not PEM"
+        raise ImproperlyConfigured(
+            f"WEBHOOK_CA_BUNDLE must be a file of PEM certificates; {WEBHOOK_CA_BUNDLE}: {reason}"
+        ) from exc
 
 # Celery. Without a broker, tasks run eagerly in-process so the demo needs no Redis.
 CELERY_BROKER_URL = env("CELERY_BROKER_URL") or env("REDIS_URL")

@@ -10,6 +10,9 @@ headers) ends within its deadline, and the answer's body is never read.
 
 import contextlib
 import contextvars
+import functools
+import ipaddress
+import os
 import re
 import socket
 import ssl
@@ -20,6 +23,7 @@ from dataclasses import dataclass
 from http.client import HTTPException
 from urllib.parse import unquote
 
+import certifi
 import urllib3
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.exceptions import (
@@ -33,6 +37,7 @@ from urllib3.exceptions import (
 )
 from urllib3.exceptions import TimeoutError as Urllib3Timeout
 from urllib3.util import make_headers, parse_url
+from urllib3.util.ssl_ import create_urllib3_context
 from urllib3.util.ssl_match_hostname import CertificateError
 
 
@@ -76,6 +81,8 @@ def proxy_for(*, destination: Destination) -> Proxy | None:
     configured = urllib.request.getproxies().get(destination.scheme, "")
     if not configured or urllib.request.proxy_bypass(destination.host_header):
         return None
+    if _in_no_proxy_network(destination.host):
+        return None
     if "://" not in configured:
         configured = f"http://{configured}"  # as requests reads "proxy:3128"
     try:
@@ -99,6 +106,52 @@ def proxy_for(*, destination: Destination) -> Proxy | None:
     return Proxy(
         f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}", headers, f"{parts.host}:{port}"
     )
+
+
+def _in_no_proxy_network(host: str) -> bool:
+    """Whether the host is an address inside a network NO_PROXY lists (`10.0.0.0/8`), as
+    requests and curl read it: urllib's own reading knows names and suffixes, not networks.
+    A name is not resolved for this: NO_PROXY networks match addresses written in the URL."""
+    try:
+        address = ipaddress.ip_address(host.split("%", 1)[0])
+    except ValueError:
+        return False
+    listed = os.environ.get("no_proxy") or os.environ.get("NO_PROXY") or ""
+    for entry in (item.strip() for item in listed.split(",")):
+        if "/" not in entry:
+            continue
+        try:
+            network = ipaddress.ip_network(entry, strict=False)
+        except ValueError:
+            continue  # a malformed entry names nothing, as for requests
+        if address.version == network.version and address in network:
+            return True
+    return False
+
+
+# --- Whom the receiver's certificate may come from ----------------------------------------------
+
+
+@functools.lru_cache(maxsize=4)
+def trust_store(*, extra_bundle: str) -> ssl.SSLContext:
+    """The certificate authorities a receiver's (and an https proxy's) certificate is checked
+    against: certifi's bundle, plus the PEM certificates in `extra_bundle` when one is named
+    (WEBHOOK_CA_BUNDLE: a corporate CA, for receivers inside the network or a proxy that
+    inspects TLS). Built once per bundle; raises DeliveryFailed when the bundle cannot be read."""
+    context = create_urllib3_context(cert_reqs=ssl.CERT_REQUIRED)
+    # urllib3 matches the name itself (assert_hostname: the URL's name, not the address
+    # connected to), and would switch this off on the shared context at each connection.
+    context.check_hostname = False
+    context.load_verify_locations(cafile=certifi.where())
+    if extra_bundle:
+        try:
+            context.load_verify_locations(cafile=extra_bundle)
+        except (OSError, ssl.SSLError) as exc:
+            reason = getattr(exc, "strerror", None) or getattr(exc, "reason", None) or "not PEM"
+            raise DeliveryFailed(
+                f"SSLError: WEBHOOK_CA_BUNDLE ({extra_bundle}) cannot be read: {reason}"
+            ) from exc
+    return context
 
 
 # --- The deadline -------------------------------------------------------------------------------
@@ -188,7 +241,7 @@ def post(
     addresses: list[str],
     body: bytes,
     headers: dict[str, str],
-    ca_certs: str,
+    trust: ssl.SSLContext,
     seconds: float,
 ) -> Answer:
     """POST the body and read the answer's status line and headers, all within ``seconds``:
@@ -199,8 +252,8 @@ def post(
     token = _deadline.set(deadline)
     try:
         if proxy is not None:
-            return _through_proxy(destination, proxy, body, headers, ca_certs, deadline)
-        return _direct(destination, addresses, body, headers, ca_certs, deadline)
+            return _through_proxy(destination, proxy, body, headers, trust, deadline)
+        return _direct(destination, addresses, body, headers, trust, deadline)
     except (HTTPError, OSError, HTTPException) as exc:
         raise _failure(exc, destination, proxy, deadline) from exc
     finally:
@@ -237,7 +290,7 @@ def _direct(
     addresses: list[str],
     body: bytes,
     headers: dict,
-    ca_certs: str,
+    trust: ssl.SSLContext,
     deadline: _Deadline,
 ) -> Answer:
     failure: Exception | None = None
@@ -251,7 +304,7 @@ def _direct(
                 server_hostname=destination.host,
                 assert_hostname=destination.host,
                 cert_reqs="CERT_REQUIRED",
-                ca_certs=ca_certs,
+                ssl_context=trust,
             )
         else:
             pool = _HTTPPool(host, destination.port)
@@ -273,7 +326,7 @@ def _through_proxy(
     proxy: Proxy,
     body: bytes,
     headers: dict,
-    ca_certs: str,
+    trust: ssl.SSLContext,
     deadline: _Deadline,
 ) -> Answer:
     """Through the proxy: a CONNECT tunnel for https (TLS, SNI and the certificate check are the
@@ -283,7 +336,8 @@ def _through_proxy(
         num_pools=1,
         proxy_headers=proxy.headers,
         cert_reqs="CERT_REQUIRED",
-        ca_certs=ca_certs,
+        ssl_context=trust,
+        proxy_ssl_context=trust,  # an https:// proxy's own certificate
         assert_hostname=destination.host,
     )
     # Its pools, and so its connections, are the deadline's (PoolManager lets a manager set them).

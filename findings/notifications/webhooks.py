@@ -14,7 +14,8 @@ WEBHOOK_TIMEOUT_SECONDS, and the answer's body is never read (webhook_transport,
 
 Through an egress proxy (HTTPS_PROXY / HTTP_PROXY, unless NO_PROXY names the host) the name's
 addresses are still checked first, but the proxy resolves the name again and connects where its
-own DNS says: keeping requests away from internal addresses is then the proxy's job as well.
+own DNS says: keeping requests away from internal addresses is then the proxy's job as well (and
+a name the app cannot resolve itself is left to the proxy).
 """
 
 import hashlib
@@ -28,7 +29,6 @@ from datetime import date, datetime, timedelta
 from datetime import time as dt_time
 from urllib.parse import urlsplit
 
-import certifi
 from django.conf import settings
 from django.db.models import F, Max, Min
 from django.db.models.functions import Coalesce, Greatest
@@ -38,7 +38,14 @@ from urllib3.util import parse_url
 
 from findings.models import Decision, Finding, ReviewCycle, Severity, Webhook, WebhookDelivery
 from findings.notifications.reminders import open_cycles_with_progress
-from findings.notifications.webhook_transport import Answer, DeliveryFailed, Destination, post
+from findings.notifications.webhook_transport import (
+    Answer,
+    DeliveryFailed,
+    Destination,
+    post,
+    proxy_for,
+    trust_store,
+)
 
 Event = Webhook.Event
 # How long a claimed attempt keeps its delivery from being due again: longer than the attempt
@@ -371,13 +378,20 @@ def _sent(*, url: str, body: bytes, headers: dict) -> Answer:
     destination, problem = _destination(url)
     if destination is None:
         raise Refused(problem)
-    found = _checked_addresses(destination)
+    try:
+        found = _checked_addresses(destination)
+    except LookupFailed:
+        if proxy_for(destination=destination) is None:
+            raise
+        # Where only the egress proxy resolves outside names, it is left to resolve this one
+        # (and to refuse internal addresses, as it must for any name: it resolves them again).
+        found = []
     return post(
         destination=destination,
         addresses=list(dict.fromkeys(address[0] for *_, address in found)),
         body=body,
         headers=headers,
-        ca_certs=certifi.where(),
+        trust=trust_store(extra_bundle=settings.WEBHOOK_CA_BUNDLE),
         seconds=settings.WEBHOOK_TIMEOUT_SECONDS,
     )
 

@@ -57,6 +57,18 @@ def test_missing_secret_key_with_debug_off_fails_with_a_clear_message():
     assert "SECRET_KEY must be set when DEBUG is off" in result.stderr
 
 
+@pytest.mark.parametrize("content", [None, "not a certificate"])
+def test_a_webhook_ca_bundle_that_is_no_pem_file_stops_the_start_with_a_clear_message(
+    tmp_path, content
+):
+    bundle = tmp_path / "corporate.pem"
+    if content is not None:
+        bundle.write_text(content)
+    result = manage("check", env={"WEBHOOK_CA_BUNDLE": str(bundle)})
+    assert result.returncode != 0
+    assert f"WEBHOOK_CA_BUNDLE must be a file of PEM certificates; {bundle}" in result.stderr
+
+
 def test_missing_audit_log_key_with_debug_off_fails_with_a_clear_message():
     result = manage("check", env={"DEBUG": "False", "SECRET_KEY": secrets.token_urlsafe(50)})
     assert result.returncode != 0

@@ -22,8 +22,8 @@ from django.utils import timezone
 
 from findings.admin import WebhookForm
 from findings.models import AuditEntry, Webhook, WebhookDelivery
-from findings.notifications import webhooks
 from findings.notifications.tasks import send_webhooks
+from findings.notifications.webhook_transport import trust_store
 from findings.notifications.webhooks import deliver, queue_webhook_events, url_problem
 from findings.reviews.services import DecisionInput, decide_item
 from tests.findings.notifications.test_digests import make_cycle
@@ -209,8 +209,9 @@ def test_a_name_that_does_not_resolve_is_an_attempt_that_failed_and_nothing_is_s
 
 
 @pytest.fixture
-def tls(tmp_path):
-    """A CA, and server contexts with certificates it signed for the names given."""
+def tls(tmp_path, settings):
+    """A CA, trusted as a corporate CA is (WEBHOOK_CA_BUNDLE), and server contexts with
+    certificates it signed for the names given."""
     key = ec.generate_private_key(ec.SECP256R1())
     ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "iamreview test CA")])
     now = dt.datetime.now(dt.UTC)
@@ -227,6 +228,7 @@ def tls(tmp_path):
     )
     ca_file = tmp_path / "ca.pem"
     ca_file.write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+    settings.WEBHOOK_CA_BUNDLE = str(ca_file)
 
     def server_context(name: str) -> tuple[ssl.SSLContext, list]:
         leaf_key = ec.generate_private_key(ec.SECP256R1())
@@ -276,10 +278,9 @@ def delivered_over_tls(production, monkeypatch, tls, *, certificate_for: str):
     """One delivery to https://hooks.example.test (resolving to 127.0.0.1), answered by a
     server whose certificate is for `certificate_for`: the delivery, the names the server was
     asked for (SNI), the requests it got, and its port."""
-    ca_file, server_context = tls
+    _, server_context = tls
     context, server_names = server_context(certificate_for)
     server, seen = tls_receiver(context)
-    monkeypatch.setattr(webhooks.certifi, "where", lambda: str(ca_file))
     try:
         fake_dns(monkeypatch, {"hooks.example.test": ["127.0.0.1"]})
         webhook_to(f"https://hooks.example.test:{server.port}/in")
@@ -310,6 +311,44 @@ def test_https_to_a_certificate_for_another_name_is_not_delivered(
 
     assert seen == []
     assert delivery.status == "pending" and delivery.last_error.startswith("SSLError:")
+
+
+def test_a_receiver_whose_ca_is_in_no_bundle_is_not_delivered(
+    private_allowed, production, monkeypatch, tls
+):
+    private_allowed.WEBHOOK_CA_BUNDLE = ""  # certifi's roots alone: the test CA is not one
+    delivery, _, seen, _ = delivered_over_tls(
+        production, monkeypatch, tls, certificate_for="hooks.example.test"
+    )
+
+    assert seen == []
+    assert delivery.status == "pending"
+    assert delivery.last_error.startswith("SSLError: unable to get local issuer certificate")
+
+
+def test_a_corporate_bundle_is_trusted_besides_certifis_roots_not_instead(tls):
+    ca_file, _ = tls
+    public = trust_store(extra_bundle="").get_ca_certs()
+    both = trust_store(extra_bundle=str(ca_file)).get_ca_certs()
+
+    assert len(public) > 100  # certifi's
+    assert len(both) == len(public) + 1
+    assert {"commonName": "iamreview test CA"} in [dict(n[0] for n in c["subject"]) for c in both]
+
+
+def test_a_bundle_that_cannot_be_read_fails_the_attempt_saying_why(
+    private_allowed, production, tmp_path
+):
+    """Checked at start (settings); a bundle removed or spoilt since is named at the attempt."""
+    spoilt = tmp_path / "corporate.pem"
+    spoilt.write_text("not a certificate")
+    private_allowed.WEBHOOK_CA_BUNDLE = str(spoilt)
+    webhook_to("https://127.0.0.1:9/in")
+
+    delivery = deliver(delivery_id=one_critical_delivery(production))
+
+    assert delivery.status == "pending"
+    assert delivery.last_error.startswith(f"SSLError: WEBHOOK_CA_BUNDLE ({spoilt}) cannot be read")
 
 
 # --- What a receiver answers is not kept -------------------------------------------------------

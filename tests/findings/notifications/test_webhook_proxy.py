@@ -11,7 +11,6 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from findings.notifications import webhooks
 from findings.notifications.webhooks import deliver
 from tests.findings.notifications import test_webhook_hardening as hardening
 from tests.findings.notifications.test_webhooks import Receiver, verified
@@ -156,10 +155,9 @@ def test_https_goes_through_a_connect_tunnel_and_tls_is_checked_for_the_name(
     status,
     error,
 ):
-    ca_file, server_context = tls
+    _, server_context = tls
     context, server_names = server_context(certificate_for)
     server, seen = hardening.tls_receiver(context)
-    monkeypatch.setattr(webhooks.certifi, "where", lambda: str(ca_file))
     fake_dns(monkeypatch, {"hooks.example.test": [PUBLIC]})
     monkeypatch.setenv("HTTPS_PROXY", proxy.url)
     monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")  # for http:// only: unused here
@@ -198,23 +196,78 @@ def test_no_proxy_sends_directly_to_the_checked_address(
 
 
 @pytest.mark.parametrize(
-    ("answers", "status", "error"),
+    ("no_proxy", "direct"),
     [
-        (["127.0.0.1"], "failed", "Refused: hooks.example.test resolves to 127.0.0.1"),
-        ([DOES_NOT_RESOLVE], "pending", "DNS: hooks.example.test did not resolve"),
+        ("127.0.0.0/8", True),
+        ("10.0.0.0/8, 127.0.0.1/32", True),
+        ("::1/128", False),  # another family
+        ("10.0.0.0/8", False),
+        ("127.0.0.0/33", False),  # not a network: names nothing
     ],
 )
-def test_the_names_addresses_are_checked_before_anything_goes_to_the_proxy(
-    private_refused, production, monkeypatch, proxy, receiver, answers, status, error
+def test_a_no_proxy_network_sends_an_address_in_it_directly(
+    private_allowed, production, monkeypatch, proxy, receiver, no_proxy, direct
 ):
-    fake_dns(monkeypatch, {"hooks.example.test": answers})
+    """NO_PROXY=10.0.0.0/8, as requests and curl read it: urllib's reading knows names and
+    suffixes only, so every address went through the proxy."""
+    proxy_routes_address = Proxy(routes={"127.0.0.1": "127.0.0.1"})
+    monkeypatch.setenv("HTTP_PROXY", proxy_routes_address.url)
+    monkeypatch.setenv("NO_PROXY", no_proxy)
+    webhook_to(f"http://127.0.0.1:{receiver.server.server_port}/in")
+    try:
+        delivery = deliver(delivery_id=one_critical_delivery(production))
+    finally:
+        proxy_routes_address.close()
+
+    assert delivery.status == "delivered"
+    assert (proxy_routes_address.asked == []) is direct
+    assert len(receiver.requests) == 1
+
+
+def test_a_name_in_a_no_proxy_network_still_goes_through_the_proxy(
+    private_allowed, production, monkeypatch, proxy, receiver
+):
+    """A NO_PROXY network matches addresses written in the URL, not a name's addresses (as for
+    requests and curl): the proxy may be the only way to the name."""
+    fake_dns(monkeypatch, {"hooks.example.test": ["127.0.0.1"]})
+    monkeypatch.setenv("HTTP_PROXY", proxy.url)
+    monkeypatch.setenv("NO_PROXY", "127.0.0.0/8")
+    webhook_to(f"http://hooks.example.test:{receiver.server.server_port}/in")
+
+    delivery = deliver(delivery_id=one_critical_delivery(production))
+
+    assert delivery.status == "delivered" and len(proxy.asked) == 1
+
+
+def test_a_name_resolving_to_an_internal_address_is_refused_before_anything_goes_to_the_proxy(
+    private_refused, production, monkeypatch, proxy, receiver
+):
+    fake_dns(monkeypatch, {"hooks.example.test": ["127.0.0.1"]})
     monkeypatch.setenv("HTTP_PROXY", proxy.url)
     webhook_to(f"http://hooks.example.test:{receiver.server.server_port}/in")
 
     delivery = deliver(delivery_id=one_critical_delivery(production))
 
-    assert delivery.status == status and delivery.last_error.startswith(error)
+    assert delivery.status == "failed"
+    assert delivery.last_error.startswith("Refused: hooks.example.test resolves to 127.0.0.1")
     assert proxy.asked == [] and receiver.requests == []
+
+
+def test_a_name_the_app_cannot_resolve_is_left_to_the_proxy(
+    private_refused, production, monkeypatch, proxy, receiver
+):
+    """Where only the egress proxy resolves outside names, every webhook had failed on DNS."""
+    port = receiver.server.server_port
+    calls = fake_dns(monkeypatch, {"hooks.example.test": [DOES_NOT_RESOLVE]})
+    monkeypatch.setenv("HTTP_PROXY", proxy.url)
+    webhook_to(f"http://hooks.example.test:{port}/in")
+
+    delivery = deliver(delivery_id=one_critical_delivery(production))
+
+    assert (delivery.status, delivery.last_status_code) == ("delivered", 200)
+    assert calls == {"hooks.example.test": 1}
+    assert proxy.asked == [f"POST http://hooks.example.test:{port}/in HTTP/1.1"]
+    assert len(receiver.requests) == 1
 
 
 def closed_port() -> int:

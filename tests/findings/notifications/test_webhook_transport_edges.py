@@ -116,10 +116,9 @@ def test_a_certificate_for_another_name_is_not_logged_with_what_the_receiver_put
 ):
     """_reason() replaces urllib3's CertificateError text because it quotes names the receiver
     chose; urllib3 logs the whole peer certificate at WARNING anyway (every failed attempt)."""
-    ca_file, server_context = tls
+    _, server_context = tls
     context, _ = server_context("chosen-by-the-receiver.example.test")
     server, _ = hardening.tls_receiver(context)
-    monkeypatch.setattr(webhooks.certifi, "where", lambda: str(ca_file))
     fake_dns(monkeypatch, {"hooks.example.test": ["127.0.0.1"]})
     try:
         webhook_to(f"https://hooks.example.test:{server.port}/in")
@@ -153,13 +152,12 @@ def test_a_tls_receiver_trickling_its_answer_holds_no_worker_past_the_timeout(
     from tests.findings.notifications.test_webhook_proxy import Proxy
 
     private_allowed.WEBHOOK_TIMEOUT_SECONDS = 1
-    ca_file, server_context = tls
+    _, server_context = tls
     context, _ = server_context("hooks.example.test")
     answer = b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nX-Slow: " + b"." * 30 + b"\r\n\r\n"
     handler = hardening.trickling(at_once=b"", then=answer, pause=0.25)
     server = hardening.Server(handler, tls=context)
     proxy = Proxy(routes={"hooks.example.test": "127.0.0.1"})
-    monkeypatch.setattr(webhooks.certifi, "where", lambda: str(ca_file))
     fake_dns(monkeypatch, {"hooks.example.test": ["127.0.0.1"]})
     if through_proxy:
         monkeypatch.setenv("HTTPS_PROXY", proxy.url)
