@@ -1,0 +1,63 @@
+"""Who reviews what: assigning items, and the reviewers an item may be assigned or delegated
+to."""
+
+from django.core.cache import cache
+from django.db import transaction
+
+from accounts.models import User
+from accounts.permissions import Capability, Role, can
+from findings.audit.services import record
+from findings.models import ReviewCycle, ReviewItem
+from findings.reviews.caches import REVIEWERS_KEY
+from findings.reviews.services.errors import Forbidden, Invalid
+
+
+def assign_items(*, items: list[ReviewItem], assignee: User | None, actor: User) -> int:
+    if not (can(actor, Capability.DECIDE) or can(actor, Capability.MANAGE_ACCOUNTS)):
+        raise Forbidden("Only reviewers and administrators assign items")
+    if assignee is not None and not can(assignee, Capability.DECIDE):
+        raise Invalid({"assignee": f"{assignee.email} is not a reviewer"})
+    with transaction.atomic():
+        # The cycle's state as stored, not as the caller's (possibly stale) objects say.
+        ids = list(
+            ReviewItem.objects.filter(
+                pk__in=[item.pk for item in items], cycle__state=ReviewCycle.State.OPEN
+            ).values_list("pk", flat=True)
+        )
+        count = ReviewItem.objects.filter(pk__in=ids).update(assignee=assignee)
+        if not count:
+            return 0
+        record(
+            actor=actor,
+            action="items.assigned",
+            target_type="review_items",
+            target_id=",".join(map(str, ids))[:200],
+            target_label=f"{count} items",
+            after={"assignee": assignee.email if assignee else None, "items": ids},
+        )
+    return count
+
+
+# Another process's change of people or roles shows in this process's lists within this time
+# (this process's own changes at once: forget_reviewers). Only the lists wait: assigning and
+# delegating check the chosen person's role when they are submitted.
+REVIEWERS_CACHE_SECONDS = 30
+
+
+def reviewer_choices(*, exclude: int | None = None, fresh: bool = False) -> list[tuple[int, str]]:
+    """(id, name) of every active reviewer by email, for choosing whom to assign or delegate
+    to: plain values (pages show it to hundreds of reviewers), `exclude` (a person's id) left
+    out. Read at most every REVIEWERS_CACHE_SECONDS per process, or now (`fresh`: validating
+    a submitted choice)."""
+    rows = None if fresh else cache.get(REVIEWERS_KEY)
+    if rows is None:
+        rows = [
+            (pk, full_name or email)
+            for pk, full_name, email in User.objects.filter(
+                is_active=True, groups__name=Role.REVIEWER.value
+            )
+            .order_by("email")
+            .values_list("pk", "full_name", "email")
+        ]
+        cache.set(REVIEWERS_KEY, rows, REVIEWERS_CACHE_SECONDS)
+    return [(pk, name) for pk, name in rows if pk != exclude]

@@ -1,0 +1,200 @@
+"""Follow-ups run after collection and on a schedule: remediations verified, expired accepted
+risks brought back for review, items past their due date marked "no response"."""
+
+from datetime import date, datetime
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from findings.audit.services import record
+from findings.models import (
+    AwsAccount,
+    CredentialReportEntry,
+    Decision,
+    Finding,
+    IamRole,
+    ReviewCycle,
+    ReviewItem,
+)
+from findings.reviews.plans import check_against_plan
+from findings.reviews.services.opening import create_cycle, refresh_population
+
+
+def verify_remediations(*, account: AwsAccount, run_id: int | None = None) -> int:
+    """Items decided "remediate" are verified once fresh evidence shows every problem gone; an
+    item with a remediation plan, once the principal's policies are equal to it or narrower.
+
+    ``run_id``: the collection whose fresh data this is (recorded with a plan's verification).
+    """
+    pending = list(
+        ReviewItem.objects.filter(account=account, remediation=ReviewItem.Remediation.PENDING)
+        .select_related("latest_decision")
+        .prefetch_related("findings")
+    )
+    verified = 0
+    now = timezone.now()
+    for item in pending:
+        findings = list(item.findings.all())
+        plan = item.latest_decision.remediation_plan if item.latest_decision else None
+        if plan:
+            check = {
+                **check_against_plan(account=account, plan=plan),
+                "checked_at": now.isoformat(),
+            }
+            if check["verdict"] == "broader":
+                ReviewItem.objects.filter(pk=item.pk).update(plan_check=check)
+                continue
+            run_id_of_item = run_id
+        elif findings:
+            if any(f.status != Finding.Status.RESOLVED for f in findings):
+                continue
+            run_id_of_item = max(findings, key=lambda f: f.resolved_at).resolved_by_run_id
+        else:
+            # No finding to watch (a clean user the reviewer wants removed): the subject must go.
+
+            still_there = (
+                CredentialReportEntry.objects.filter(
+                    account=account, arn=item.subject_arn, gone_at=None
+                ).exists()
+                or IamRole.objects.filter(
+                    account=account, arn=item.subject_arn, gone_at=None
+                ).exists()
+            )
+            if still_there:
+                continue
+            run_id_of_item = None
+        with transaction.atomic():
+            # Still pending as stored: two checks at once (a member's own collection and an
+            # organization analyzer's) verify it once, with one audit entry.
+            changed = ReviewItem.objects.filter(
+                pk=item.pk, remediation=ReviewItem.Remediation.PENDING
+            ).update(
+                remediation=ReviewItem.Remediation.VERIFIED,
+                verified_at=now,
+                verified_by_run_id=run_id_of_item,
+                plan_check=check if plan else {},
+            )
+            if not changed:
+                continue
+            record(
+                actor=None,
+                action="remediation.verified",
+                target_type="review_item",
+                target_id=item.pk,
+                target_label=item.title,
+                after={"run": run_id_of_item, "plan": check["verdict"] if plan else None},
+            )
+        verified += 1
+    return verified
+
+
+def expire_risk_acceptances(*, today: date | None = None) -> list[ReviewItem]:
+    """At expiry an accepted risk comes back: its finding (the exclusion ends by itself) and a
+    new review item, in an open cycle of the same kind or a new follow-up cycle."""
+    today = today or timezone.localdate()
+    expired = Decision.objects.filter(
+        kind=Decision.Kind.ACCEPT_RISK, expires_on__lt=today, expiry_handled_at=None
+    ).select_related("item__cycle", "item__account")
+    new_items = []
+    for decision in expired:
+        item = decision.item
+        if item.latest_decision_id != decision.pk:
+            Decision.objects.filter(pk=decision.pk).update(expiry_handled_at=timezone.now())
+            continue
+        with transaction.atomic():
+            # Two runs at once (a retried beat message, a manual run) bring the risk back once:
+            # the second skips the decision the first holds, or sees it handled.
+            if not (
+                Decision.objects.select_for_update(skip_locked=True)
+                .filter(pk=decision.pk, expiry_handled_at=None)
+                .exists()
+            ):
+                continue
+            candidates = ReviewCycle.objects.filter(
+                kind=item.cycle.kind, state=ReviewCycle.State.OPEN
+            ).filter(Q(scope_accounts=item.account) | Q(scope_accounts=None))
+            if item.cycle.kind == ReviewCycle.Kind.RELEASE:
+                # A role's accepted risk returns to its own application's review.
+                candidates = candidates.filter(application=item.cycle.application)
+            found = candidates.exclude(pk=item.cycle_id).order_by("-opened_at").first()
+            # Locked as signing off locks it: a cycle signed off meanwhile gains no item.
+            cycle = found and (
+                ReviewCycle.objects.select_for_update()
+                .filter(pk=found.pk, state=ReviewCycle.State.OPEN)
+                .first()
+            )
+            if cycle is None or cycle.items.filter(subject_key=item.subject_key).exists():
+                cycle = create_cycle(
+                    kind=item.cycle.kind,
+                    title=f"Expired risk acceptances {today:%Y-%m-%d}",
+                    specs=[],
+                    accounts=[item.account],
+                    opened_by=None,
+                    application=item.cycle.application,
+                )
+            findings = list(item.findings.all())
+            new = ReviewItem.objects.create(
+                cycle=cycle,
+                account=item.account,
+                subject_type=item.subject_type,
+                subject_arn=item.subject_arn,
+                subject_key=item.subject_key,
+                title=item.title,
+                severity=item.severity,
+                severity_rank=item.severity_rank,
+                frozen_evidence={
+                    **item.frozen_evidence,
+                    "returned": {
+                        "reason": "accepted risk expired",
+                        "expired_on": decision.expires_on.isoformat(),
+                        "previous_item": item.pk,
+                        "previous_justification": decision.justification,
+                    },
+                },
+                evidence_hash=item.evidence_hash,
+                follows_item=item,
+            )
+            new.findings.set(findings)
+            refresh_population(cycle=cycle)
+            Decision.objects.filter(pk=decision.pk).update(expiry_handled_at=timezone.now())
+            record(
+                actor=None,
+                action="risk.expired",
+                target_type="review_item",
+                target_id=new.pk,
+                target_label=new.title,
+                after={"previous_item": item.pk, "cycle": cycle.pk},
+            )
+        new_items.append(new)
+    return new_items
+
+
+def mark_no_response(*, now: datetime | None = None) -> int:
+    """Mark the undecided items of cycles past their due date as "no response", for the kinds
+    whose REVIEW_<KIND>_AT_DUE setting says so; returns how many. Idempotent."""
+    now = now or timezone.now()
+    today = timezone.localdate(now)
+    kinds = [kind for kind, action in settings.REVIEW_AT_DUE.items() if action == "no_response"]
+    marked = 0
+    cycles = ReviewCycle.objects.filter(
+        state=ReviewCycle.State.OPEN, kind__in=kinds, due_on__lt=today
+    )
+    for cycle in cycles:
+        with transaction.atomic():
+            count = cycle.items.filter(is_decided=False, no_response_at=None).update(
+                no_response_at=now
+            )
+            if not count:
+                continue
+            marked += count
+            record(
+                actor=None,
+                action="cycle.no_response",
+                target_type="review_cycle",
+                target_id=cycle.pk,
+                target_label=cycle.title,
+                after={"items_marked": count, "due_on": cycle.due_on.isoformat()},
+            )
+    return marked
