@@ -38,12 +38,8 @@ from findings.models import (
 from findings.policy import actions
 from findings.policy.documents import granted_services
 from findings.policy.grants import document_actions
-from findings.reviews.services import (
-    create_cycle,
-    period_of,
-    population_for,
-    release_population,
-)
+from findings.reviews.evidence import release_population
+from findings.reviews.services import create_cycle, period_of, population_for
 
 Say = Callable[[str], None]
 COMMON_SERVICES = ["s3", "ec2", "dynamodb", "sqs", "sns", "lambda", "logs", "kms", "iam", "sts"]

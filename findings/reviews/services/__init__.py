@@ -8,7 +8,6 @@ errors and rules (shared), deferred_detection, opening, deciding, bulk, assignme
 sign_off, follow_ups. Callers import from the package, which names everything they use.
 """
 
-from findings.reviews.evidence import release_population  # findings.demo.load reads it here
 from findings.reviews.services.assignment import assign_items, reviewer_choices
 from findings.reviews.services.bulk import bulk_decide
 from findings.reviews.services.deciding import DecisionInput, check_may_decide, decide_item
@@ -83,7 +82,6 @@ __all__ = [
     "period_of",
     "population_for",
     "refresh_population",
-    "release_population",
     "reviewer_choices",
     "sign_off_cycle",
     "verify_remediations",

@@ -15,11 +15,6 @@ from findings.reviews.summary import sign_off_summary, summary_document
 from findings.reviews.tally import cycle_tally
 
 
-def undecided_count(*, cycle: ReviewCycle) -> int:
-    tally = cycle_tally(cycle=cycle)
-    return tally.total - tally.decided
-
-
 def _segregation_flags(*, cycle_id: int, user_id: int) -> tuple[bool, bool]:
     """Whether the person decided any item of the cycle, and whether the cycle reviews one of
     their own identities: two index probes (item_cycle_subject for the second). Written out
