@@ -35,7 +35,7 @@ class Method:
     id: str
     target_action: str  # evaluated on each target resource
     target_kind: str  # user, role, group, policy, or "" (no target to weigh)
-    rule: str  # how a target counts: see findings.policy.escalation._risky
+    rule: str  # how a target counts: see findings.policy.escalation.reach._risky
     source: str
     also: tuple[str, ...] = ()  # further actions needed (on some resource)
     service: str = ""  # the service a role is passed to (iam:PassedToService)

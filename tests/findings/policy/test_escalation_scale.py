@@ -6,7 +6,10 @@ import pytest
 
 from findings.policy import escalation
 from findings.policy.effective import Policy, effective_permissions
-from findings.policy.escalation import Account, escalation_methods
+from findings.policy.escalation import Account, escalation_methods, principal_methods
+from findings.policy.escalation.reach import _risky
+from findings.policy.escalation.service_roles import _allowed_in_service
+from findings.policy.escalation.targets import _may_create
 from findings.policy.escalation_methods import METHODS
 
 ACCOUNT = "111122223333"
@@ -45,20 +48,15 @@ def brute_force(
         if method.rule == "own-deny" or (method.runs_as and not runs_as):
             continue
         if not perms_.allows(action=method.target_action) or not all(
-            perms_.allows(action=a) and escalation._allowed_in_service(perms_, a)
-            for a in method.also
+            perms_.allows(action=a) and _allowed_in_service(perms_, a) for a in method.also
         ):
             continue
-        if method.runs_as and not escalation._allowed_in_service(perms_, method.target_action):
+        if method.runs_as and not _allowed_in_service(perms_, method.target_action):
             continue
         candidates = list(acct.targets(method.target_kind))
-        if (
-            method.rule == "other"
-            or method.runs_as
-            or not escalation._may_create(perms_, method, acct)
-        ):
+        if method.rule == "other" or method.runs_as or not _may_create(perms_, method, acct):
             candidates = candidates[:-1]
-        targets = [t for t in candidates if escalation._risky(method, perms_, t, acct)]
+        targets = [t for t in candidates if _risky(method, perms_, t, acct)]
         # Another way to the same roles names only those the first way does not reach.
         targets = [t for t in targets if t not in found.get(method.alternative_to, ())]
         if targets:
@@ -133,13 +131,13 @@ def test_the_self_service_policy_weighs_each_user_once_not_every_user(monkeypatc
         "Resource": "arn:aws:iam::*:user/${aws:username}",
     }
     weighed = []
-    risky = escalation._risky
+    risky = _risky
 
     def counting(method, perms_, target, acct):
         weighed.append(target)
         return risky(method, perms_, target, acct)
 
-    monkeypatch.setattr(escalation, "_risky", counting)
+    monkeypatch.setattr(principal_methods, "_risky", counting)
     principals = {
         arn("user", f"u{n}"): perms(arn("user", f"u{n}"), self_service) for n in range(500)
     }
