@@ -13,6 +13,7 @@ from functools import cached_property
 
 from findings.policy.conditions import Request, condition_keys
 from findings.policy.effective import Decision, EffectivePermissions, Policy, effective_permissions
+from findings.policy.escalation.names import made_up_name
 from findings.policy.escalation.privilege import more_privileged
 from findings.policy.escalation_methods import METHODS, METHODS_BY_ID
 from findings.policy.escalation_requests import (
@@ -367,16 +368,22 @@ class Account:
             self._writable[perms.principal_arn] = known
         return known
 
-    @staticmethod
-    def _new_policy_names(perms: EffectivePermissions) -> list[str]:
+    def _new_policy_names(self, perms: EffectivePermissions) -> list[str]:
         """A policy the principal may create where its grant names some (`policy/team-*`):
-        the delegated administrator's usual scope, which a made-up name never matched."""
+        the delegated administrator's usual scope, which a made-up name never matched. In this
+        account, whatever account field the grant writes (`arn:aws:iam::*:policy/team-*`): a
+        condition naming the account's own policies must be asked of the name IAM would make."""
         patterns = perms.scoped_resources.get("iam:createpolicy", frozenset())
-        return sorted(
-            p.replace("*", "iamreview-new").replace("?", "x")
+        names = (
+            made_up_name(
+                pattern=p,
+                kind="policy",
+                account_id=self.account_id,
+                placeholder=self.unknown("policy"),
+            )
             for p in patterns
-            if ":policy/" in p and p.isascii()  # a variable's mark is not a name
         )
+        return sorted({name for name in names if name is not None})
 
     @cached_property
     def _writable(self) -> dict[str, tuple[str, ...]]:

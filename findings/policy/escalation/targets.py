@@ -3,11 +3,11 @@ Allow of its action names, and the new ones the principal may create."""
 
 from __future__ import annotations
 
-import re
 from bisect import bisect_left
 
 from findings.policy.effective import WILDCARDS, EffectivePermissions, pattern_names
 from findings.policy.escalation.account import Account
+from findings.policy.escalation.names import in_account, made_up_name
 from findings.policy.escalation_methods import Method
 
 
@@ -50,7 +50,7 @@ def _named_targets(
             # Every target it names starts with what comes before its first wildcard (the
             # account's id for a "*" account: a name holds no colon): a range of the sorted
             # targets. `role/team-3-*` reads the team's roles, not every role.
-            narrowed = _in_account(pattern, account.account_id)
+            narrowed = in_account(pattern=pattern, account_id=account.account_id)
             prefix = narrowed[: WILDCARDS.search(narrowed).start()]
             pool = ordered[
                 bisect_left(ordered, prefix) : bisect_left(ordered, prefix + "\U0010ffff")
@@ -59,15 +59,6 @@ def _named_targets(
         if pattern_names(pattern=pattern, resource=unknown):
             hits.add(unknown)
     return hits
-
-
-def _in_account(pattern: str, account_id: str) -> str:
-    """The pattern with a "*" account field read as the account itself: for the account's own
-    targets the two name the same ones."""
-    parts = pattern.split(":", 5)
-    if len(parts) == 6 and parts[4] == "*":
-        parts[4] = account_id
-    return ":".join(parts)
 
 
 CREATE_ACTIONS = {
@@ -84,16 +75,11 @@ def _may_create(perms: EffectivePermissions, method: Method, account: Account) -
     return bool(new_names(perms=perms, kind=method.target_kind, account=account))
 
 
-_NEW_NAME = "iamreview-new"
-# The marks of characters a pattern escapes (`${*}`) and of values not known here.
-_ESCAPED = re.compile("[\ue000-\ue004]")
-
-
 def new_names(*, perms: EffectivePermissions, kind: str, account: Account) -> tuple[str, ...]:
     """ARNs the principal may create a new target of the kind under: the placeholder, and a
     name made up from each pattern its create grant names (`role/app-*`: `role/app-iamreview-
     new`), the delegated administrator's usual scope, which the placeholder never matched.
-    None: it may create none."""
+    Empty: it may create none."""
     key = (perms.principal_arn, kind)
     known = account._new_names.get(key)
     if known is not None:
@@ -104,21 +90,14 @@ def new_names(*, perms: EffectivePermissions, kind: str, account: Account) -> tu
         names = [account.unknown(kind)]
         grants = perms.grant_patterns(action=create)
         for pattern in grants[1] if grants else ():
-            name = _made_up(pattern, kind, account)
+            name = made_up_name(
+                pattern=pattern,
+                kind=kind,
+                account_id=account.account_id,
+                placeholder=account.unknown(kind),
+            )
             if name is not None and name not in names:
                 names.append(name)
         found = [n for n in names if perms.decide(action=create, resource=n).allowed]
     account._new_names[key] = tuple(found)
     return account._new_names[key]
-
-
-def _made_up(pattern: str, kind: str, account: Account) -> str | None:
-    """A name in this account that the pattern names, its wildcards filled in; None when the
-    pattern is of another kind or account, or holds a character IAM escapes."""
-    parts = _in_account(pattern, account.account_id).split(":", 5)
-    if len(parts) != 6 or parts[4] != account.account_id or _ESCAPED.search(pattern):
-        return None
-    parts[1] = account.unknown(kind).split(":")[1] if WILDCARDS.search(parts[1]) else parts[1]
-    if parts[2] != "iam" or not parts[5].startswith(f"{kind}/"):
-        return None
-    return ":".join(parts).replace("*", _NEW_NAME).replace("?", "x")

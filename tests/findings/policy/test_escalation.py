@@ -5,6 +5,7 @@ import pytest
 from findings.policy.effective import Policy, effective_permissions
 from findings.policy.escalation import Account, escalation_methods, escalation_path
 from findings.policy.escalation_methods import METHODS
+from tests.findings.policy.statements import allow, deny
 
 ACCOUNT = "111122223333"
 IAM = f"arn:aws:iam::{ACCOUNT}"
@@ -84,15 +85,6 @@ def account(*statements, roles=None, trust=None) -> Account:
         policies_in_use=frozenset({f"{IAM}:policy/app"}),
         customer_policies=(f"{IAM}:policy/app", f"{IAM}:policy/unused"),
     )
-
-
-def allow(action, resource="*", condition=None) -> dict:
-    statement = {"Effect": "Allow", "Action": action, "Resource": resource}
-    return {**statement, "Condition": condition} if condition else statement
-
-
-def deny(action) -> dict:
-    return {"Effect": "Deny", "Action": action, "Resource": "*"}
 
 
 def pass_to(service) -> dict:
@@ -352,6 +344,28 @@ def test_attaching_only_the_accounts_own_policies_escalates_when_it_may_write_on
         [
             allow("iam:AttachUserPolicy", DEV, condition=team),
             allow("iam:CreatePolicy", f"{IAM}:policy/other-*"),
+        ]
+    )
+    # the same grant written for any account ("*"): the policy it creates is in this one
+    any_account = "arn:aws:iam::*:policy/team-*"
+    assert "AttachUserPolicy" in methods_of(
+        [
+            allow("iam:AttachUserPolicy", DEV, condition=team),
+            allow("iam:CreatePolicy", any_account),
+        ]
+    )
+    assert "AttachUserPolicy" in methods_of(
+        [
+            allow("iam:AttachUserPolicy", DEV, condition=team),
+            allow("iam:CreatePolicy", any_account),
+            deny("iam:CreatePolicy", "arn:aws:iam::999999999999:policy/*"),
+        ]
+    )
+    assert "AttachUserPolicy" not in methods_of(
+        [
+            allow("iam:AttachUserPolicy", DEV, condition=team),
+            allow("iam:CreatePolicy", any_account),
+            deny("iam:CreatePolicy", f"{IAM}:policy/*"),
         ]
     )
     assert "AttachUserPolicy" not in methods_of([attach])  # only the policies there are
