@@ -96,12 +96,28 @@ def parse_credential_report(content: bytes) -> tuple[CredentialReportRow, ...]:
             raise ParseError("empty credential report: the header row is missing", line=1)
         _check_header(header)
         rows = []
+        first_line_of: dict[str, int] = {}
         for values in reader:
             if not values:  # a blank line, usually the last one
                 continue
-            rows.append(_parse_row(values, line=reader.line_num))
+            row = _parse_row(values, line=reader.line_num)
+            # A hand-merged file may list a user twice, its rows saying different things: which
+            # one is true is not ours to guess.
+            if (first := first_line_of.setdefault(row.arn, row.line_number)) != row.line_number:
+                raise ParseError(
+                    f"{row.user} ({row.arn}) is listed again (first on line {first}): "
+                    "a report lists each user once",
+                    line=row.line_number,
+                )
+            rows.append(row)
     except csv.Error as exc:
         raise ParseError(f"malformed CSV: {exc}", line=reader.line_num) from exc
+    if not rows:
+        # AWS's report always lists the account's root: a file without a row is a cut download
+        # or the wrong query, and read as "no users" it would mark every user gone.
+        raise ParseError(
+            "the report lists no one, not even the account's root: a cut download?", line=2
+        )
     return tuple(rows)
 
 

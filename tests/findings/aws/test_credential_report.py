@@ -197,8 +197,22 @@ def test_crlf_line_endings_and_a_byte_order_mark_are_accepted(sample):
     assert parse_credential_report(windows) == parse_credential_report(original)
 
 
-def test_report_with_only_a_header_has_no_rows():
-    assert parse_credential_report(report()) == ()
+def test_a_report_with_only_its_header_is_refused_not_read_as_no_users():
+    """AWS's report always lists the root: read as "no users", a cut download marked every
+    user gone and resolved their credential findings."""
+    with pytest.raises(ParseError, match="line 2: the report lists no one, not even"):
+        parse_credential_report(report())
+
+
+def test_a_user_listed_twice_is_refused_naming_both_lines():
+    """A hand-merged file: the first row had been kept silently, whatever the second said."""
+    inactive_key = with_column(ALICE, "access_key_1_active", "false")
+    with pytest.raises(ParseError) as raised:
+        parse_credential_report(report(ALICE, inactive_key))
+    assert str(raised.value) == (
+        "line 3: alice (arn:aws:iam::111122223333:user/alice) is listed again (first on line "
+        "2): a report lists each user once"
+    )
 
 
 # --- Malformed input ----------------------------------------------------------------------------

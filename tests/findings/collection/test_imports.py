@@ -233,6 +233,19 @@ def test_a_malformed_file_is_rejected_whole_naming_the_line_and_nothing_is_store
     assert CredentialReport.objects.count() == 1
 
 
+@pytest.mark.parametrize("cut", ["header only", "a user twice"])
+def test_a_cut_or_merged_report_is_rejected_and_no_user_is_marked_gone(production, cut):
+    import_report(production)
+    before = list(CredentialReportEntry.objects.values())
+    lines = sample("credential-report.csv").splitlines(True)
+    bad = lines[0] if cut == "header only" else b"".join([*lines, lines[3]])
+
+    with pytest.raises(ImportRejected, match="line"):
+        import_report(production, bad, filename="cut.csv")
+
+    assert list(CredentialReportEntry.objects.values()) == before
+
+
 def test_a_rejected_import_is_an_import_problem_not_a_failing_collection(production):
     from django.utils import timezone
 
