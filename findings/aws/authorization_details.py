@@ -151,6 +151,13 @@ def parse_authorization_details(pages: Iterable[Mapping[str, Any]]) -> Authoriza
         for item in _items(page, "Policies"):
             policies.append(_policy(item, f"Policies[{len(policies)}]"))
         count += 1
+    for key, records in (
+        ("UserDetailList", users),
+        ("GroupDetailList", groups),
+        ("RoleDetailList", roles),
+        ("Policies", policies),
+    ):
+        _listed_once_each(key, [record.arn for record in records])
     return AuthorizationDetails(
         users=tuple(users),
         groups=tuple(groups),
@@ -158,6 +165,18 @@ def parse_authorization_details(pages: Iterable[Mapping[str, Any]]) -> Authoriza
         policies=tuple(policies),
         pages=count,
     )
+
+
+def _listed_once_each(key: str, arns: list[str]) -> None:
+    """A hand-merged file may list one principal or policy twice, saying different things:
+    which is true is not ours to guess (AWS lists each once, across all pages)."""
+    first: dict[str, int] = {}
+    for index, arn in enumerate(arns):
+        if (seen := first.setdefault(arn, index)) != index:
+            raise ParseError(
+                f"{arn} is listed again (first as {key}[{seen}]): each is listed once",
+                field=f"{key}[{index}].Arn",
+            )
 
 
 def _items(page: Mapping[str, Any], key: str) -> list[Any]:

@@ -347,6 +347,18 @@ def test_missing_role_arn_names_the_role_by_its_position_across_pages():
     assert raised.value.field == "RoleDetailList[3].Arn"
 
 
+def test_a_role_listed_twice_across_pages_is_refused_naming_both_places():
+    """A hand-merged file: which of the two entries is true is not ours to guess."""
+    again = {**role_item(1), "MaxSessionDuration": 43200}
+    with pytest.raises(ParseError) as raised:
+        parse_authorization_details([{"RoleDetailList": [role_item(0), role_item(1)]},
+                                     {"RoleDetailList": [again]}])  # fmt: skip
+    assert str(raised.value) == (
+        f"RoleDetailList[2].Arn: arn:aws:iam::{ACCOUNT}:role/role-1 is listed again (first as "
+        "RoleDetailList[1]): each is listed once"
+    )
+
+
 def test_undecodable_policy_document_names_its_field():
     user = {
         "UserName": "alice",
