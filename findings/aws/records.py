@@ -219,6 +219,8 @@ class PrincipalServiceAccess:
     services: tuple[ServiceLastAccessed, ...]
     error: str | None
     job_id: str | None = None
+    # AWS's error code when a call failed ("NoSuchEntity": the principal is gone from AWS).
+    error_code: str | None = None
     # When AWS finished the job (JobCompletionDate): when the data was read.
     completed_at: datetime | None = None
 

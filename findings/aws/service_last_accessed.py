@@ -16,7 +16,7 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 from findings.aws.convert import load_json, optional_timestamp
-from findings.aws.errors import AWS_EXCEPTIONS, ParseError, translate
+from findings.aws.errors import AWS_EXCEPTIONS, AwsError, ParseError, translate
 from findings.aws.records import (
     JOB_COMPLETED,
     JOB_ERROR,
@@ -62,18 +62,18 @@ def fetch_service_last_accessed(
         if progress is not None:
             progress(len(results), total)
 
-    def start(arn: str) -> tuple[str, str | None, str | None]:
+    def start(arn: str) -> tuple[str, str | None, AwsError | None]:
         try:
             response = iam.generate_service_last_accessed_details(Arn=arn, Granularity=granularity)
         except AWS_EXCEPTIONS as exc:
-            return arn, None, translate(exc).readable()
+            return arn, None, translate(exc)
         return arn, response["JobId"], None
 
     pending: dict[str, str] = {}
     for arn, job_id, error in _bounded_map(start, arns, max_concurrency):
-        if job_id is None:
-            finish(_result(arn, JOB_ERROR, error=error))
-        else:
+        if error is not None:
+            finish(_result(arn, JOB_ERROR, error=error.readable(), error_code=error.code))
+        elif job_id is not None:
             pending[arn] = job_id
 
     backoff = Backoff(sleep=sleep, max_wait_seconds=max_wait_seconds)
@@ -113,7 +113,8 @@ def _read_job(iam: Any, arn: str, job_id: str) -> PrincipalServiceAccess | None:
             if not response.get("IsTruncated") or not marker:
                 return _result(arn, JOB_COMPLETED, services=services, job_id=job_id)
     except AWS_EXCEPTIONS as exc:
-        return _result(arn, JOB_ERROR, error=translate(exc).readable(), job_id=job_id)
+        error = translate(exc)
+        return _result(arn, JOB_ERROR, error=error.readable(), job_id=job_id, error_code=error.code)
 
 
 def _service(item: dict[str, Any]) -> ServiceLastAccessed:
@@ -148,9 +149,15 @@ def _result(
     services: Iterable[ServiceLastAccessed] = (),
     error: str | None = None,
     job_id: str | None = None,
+    error_code: str | None = None,
 ) -> PrincipalServiceAccess:
     return PrincipalServiceAccess(
-        principal_arn=arn, job_status=status, services=tuple(services), error=error, job_id=job_id
+        principal_arn=arn,
+        job_status=status,
+        services=tuple(services),
+        error=error,
+        job_id=job_id,
+        error_code=error_code,
     )
 
 

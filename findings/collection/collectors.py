@@ -195,6 +195,10 @@ def _collect_authorization_details(run: CollectionRun, progress: Progress) -> Ou
     return Outcome(counts=counts)
 
 
+# What IAM answers about a principal deleted since it was stored.
+PRINCIPAL_GONE = "NoSuchEntity"
+
+
 def _collect_service_last_accessed(run: CollectionRun, progress: Progress) -> Outcome:
     account = run.account
     principals = list(
@@ -210,16 +214,26 @@ def _collect_service_last_accessed(run: CollectionRun, progress: Progress) -> Ou
     iam = client(account_session(account=account, purpose="service-last-accessed"), "iam")
     progress(0, len(principals), f"Service last-accessed jobs for {len(principals)} principals")
     # One principal first: when the role may not run these jobs at all (AccessDenied, an
-    # endpoint without them), say so once instead of failing every principal in turn.
-    first = fetch_service_last_accessed(iam, principal_arns=principals[:1], max_concurrency=1)
-    if first[0].job_status == "ERROR":
-        raise CollectionFailed(first[0].error or "GenerateServiceLastAccessedDetails failed")
-    results = first + fetch_service_last_accessed(
-        iam,
-        principal_arns=principals[1:],
-        progress=lambda done, total: progress(
-            done + 1, total + 1, f"{done + 1} of {total + 1} principals read"
-        ),
+    # endpoint without them), say so once instead of failing every principal in turn. A
+    # principal deleted in AWS since users and roles were collected (NoSuchEntity) says that
+    # about itself alone: it stays unread, and the next one is asked.
+    probed: list[PrincipalServiceAccess] = []
+    for arn in principals:
+        probed += fetch_service_last_accessed(iam, principal_arns=[arn], max_concurrency=1)
+        if probed[-1].error_code != PRINCIPAL_GONE:
+            break
+    first = probed[-1]
+    if first.job_status == "ERROR" and first.error_code != PRINCIPAL_GONE:
+        raise CollectionFailed(first.error or "GenerateServiceLastAccessedDetails failed")
+    asked = len(probed)
+    results = probed + list(
+        fetch_service_last_accessed(
+            iam,
+            principal_arns=principals[asked:],
+            progress=lambda done, total: progress(
+                done + asked, total + asked, f"{done + asked} of {total + asked} principals read"
+            ),
+        )
     )
     with transaction.atomic():
         counts = store_service_last_accessed(

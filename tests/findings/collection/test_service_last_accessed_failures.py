@@ -158,3 +158,42 @@ def read_arns(account) -> list[str]:
             "principal_arn", flat=True
         )
     )
+
+
+def test_a_first_principal_deleted_in_aws_since_it_was_stored_does_not_fail_the_run(
+    payments, iam_stubber
+):
+    """README: a principal whose job fails keeps its previous data. A principal deleted in AWS
+    since users and roles were collected (NoSuchEntity) says that of itself alone; asked first,
+    it had failed the account's whole collection until users and roles were collected again."""
+    for _ in range(2):  # the first two asked are gone
+        iam_stubber.add_client_error(
+            "generate_service_last_accessed_details",
+            "NoSuchEntity",
+            "The user with name alice cannot be found.",
+            404,
+        )
+    stub_principals(iam_stubber, read=3, unread=0, namespace="s3")
+
+    run = collect(payments, Source.SERVICE_LAST_ACCESSED)
+
+    iam_stubber.assert_no_pending_responses()
+    assert run.status == "succeeded", run.error
+    assert run.error.startswith("2 of 5 principals could not be read (")
+    assert "cannot be found" in run.error
+    assert run.counts["principals_read"] == 3
+    assert len(stored_services(payments)) == 3
+
+
+def test_a_role_that_may_not_run_the_jobs_still_fails_once_asking_no_one_else(
+    payments, iam_stubber
+):
+    iam_stubber.add_client_error(
+        "generate_service_last_accessed_details", "AccessDenied", "not authorized", 403
+    )
+
+    run = collect(payments, Source.SERVICE_LAST_ACCESSED)
+
+    iam_stubber.assert_no_pending_responses()
+    assert run.status == "failed"
+    assert "iam:GenerateServiceLastAccessedDetails" in run.error
