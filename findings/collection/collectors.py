@@ -320,6 +320,9 @@ def _collect_access_analyzer(run: CollectionRun, progress: Progress) -> Outcome:
         )
         hold_run(run=run)
     warning = "; ".join(f"{region}: {error}" for region, error in snapshot.region_errors.items())
+    if snapshot.region_errors:
+        # Detection judges no region it could not read (whether it has an analyzer is unknown).
+        counts["unread_regions"] = sorted(snapshot.region_errors)
     try:
         counts["recommendations"] = refresh_finding_recommendations(
             account=account,

@@ -277,6 +277,28 @@ def _with_analyzers_not_working(
     return detected
 
 
+def _judging_no_unread_region(
+    detected: list[tuple[Detected, AccessAnalyzerFinding | None]],
+    *,
+    existing: dict,
+    aa_latest: CollectionRun | None,
+) -> list[tuple[Detected, AccessAnalyzerFinding | None]]:
+    """A region the last Access Analyzer collection could not read (an SCP denying it, an
+    opt-in region switched off, throttling) keeps its previous verdict: an open "no analyzer"
+    finding stays open, and none is opened where nothing is known."""
+    unread = set((aa_latest.counts or {}).get("unread_regions", ())) if aa_latest else set()
+    if not unread:
+        return detected
+    kept = []
+    for item, row in detected:
+        if item.check_id == "access-analyzer-missing" and item.evidence.get("region") in unread:
+            finding = existing.get((item.check_id, item.resource_key))
+            if finding is None or finding.status == Finding.Status.RESOLVED:
+                continue
+        kept.append((item, row))
+    return kept
+
+
 def _read_at(run: CollectionRun | None) -> datetime | None:
     """When a run's data was read: AWS's own time where it gives one (the report's)."""
     return (run.data_generated_at or run.finished_at) if run else None
@@ -547,6 +569,7 @@ def _detect_account(
         .order_by()
         .values_list(*EXISTING_FIELDS, named=True)
     }
+    detected = _judging_no_unread_region(detected, existing=existing, aa_latest=aa_latest)
     # The same for every finding written by this detection: encoded once.
     thresholds_text = json_text(field=Finding._meta.get_field("thresholds"), value=rules.as_dict())
     counts = DetectionCounts()

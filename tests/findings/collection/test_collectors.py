@@ -31,6 +31,7 @@ from findings.models import (
     CollectionRun,
     CredentialReport,
     CredentialReportEntry,
+    Finding,
     IamGroup,
     IamRole,
     IamUser,
@@ -851,6 +852,42 @@ def test_a_region_that_fails_keeps_its_findings_and_all_regions_failing_fails_th
     assert stored(AccessAnalyzerFinding, account) == after_partial
     us.assert_no_pending_responses()
     eu.assert_no_pending_responses()
+
+
+def test_a_region_that_could_not_be_read_keeps_its_analyzer_verdict_and_gets_none_invented(
+    stubbed_boto3_clients,
+):
+    """An SCP denying a region, an opt-in region switched off: nothing is known of its
+    analyzers, so CIS 1.20's "no analyzer in a region" is not opened for it; one already open
+    (from a read that showed no analyzer) stays open rather than being resolved."""
+    us = stubbed_boto3_clients("accessanalyzer", "us-east-1")
+    eu = stubbed_boto3_clients("accessanalyzer", "eu-west-1")
+    ap = stubbed_boto3_clients("accessanalyzer", "ap-southeast-2")
+    account = add_account(
+        account_id=MEMBER, name="Payments", regions=["us-east-1", "eu-west-1", "ap-southeast-2"]
+    )
+
+    def missing_in() -> dict[str, str]:
+        rows = Finding.objects.filter(account=account, check_id="access-analyzer-missing")
+        return {f.evidence["region"]: f.status for f in rows}
+
+    stub_region(us, [analyzer(ORG_ANALYZER, "ORGANIZATION")], {})
+    stub_region(eu, [], {})  # read: no analyzer
+    ap.add_client_error("list_analyzers", "AccessDeniedException", "denied by an SCP", 403)
+    first = collect(account, Source.ACCESS_ANALYZER)
+
+    assert first.status == "succeeded" and first.counts["unread_regions"] == ["ap-southeast-2"]
+    assert missing_in() == {"eu-west-1": "open"}
+
+    stub_region(us, [analyzer(ORG_ANALYZER, "ORGANIZATION")], {})
+    eu.add_client_error("list_analyzers", "ThrottlingException", "slow down", 400)
+    stub_region(ap, [], {})  # read at last: no analyzer
+    second = collect(account, Source.ACCESS_ANALYZER)
+
+    assert second.status == "succeeded" and second.counts["unread_regions"] == ["eu-west-1"]
+    assert missing_in() == {"eu-west-1": "open", "ap-southeast-2": "open"}
+    for stubber in (us, eu, ap):
+        stubber.assert_no_pending_responses()
 
 
 def test_analyzers_of_another_account_fail_the_run_and_keep_what_was_stored(
