@@ -26,10 +26,14 @@ from findings.aws.records import (
 from findings.aws.shapes import check_policy_document, check_shape
 from iamreview.input_guard import shown, unusable_text
 
-# AWS-managed policies are about a thousand and the same in every account, so the per-account
-# call leaves them out; fetch_aws_managed_policies gets the few that are used.
+# AWS-managed policies are well over a thousand and the same in every account, so the
+# per-account call leaves them out; fetch_aws_managed_policies downloads them for all accounts.
 ACCOUNT_FILTERS = ("User", "Role", "Group", "LocalManagedPolicy")
 PAGE_SIZE = 1000  # GAAD's maximum MaxItems
+# Each AWS-managed policy comes with its versions (PolicyVersionList), not only the default one,
+# and some documents are tens of kB: AWS's default page of 100 keeps each response in memory
+# small (a dozen or so calls, once a day).
+AWS_MANAGED_PAGE_SIZE = 100
 
 
 # --- Fetching -----------------------------------------------------------------------------------
@@ -42,15 +46,22 @@ def fetch_authorization_details(
     return parse_authorization_details(_pages(iam, filters=filters))
 
 
-def fetch_aws_managed_policies(iam: Any, *, arns: set[str]) -> tuple[ManagedPolicyDetail, ...]:
-    """Details of the AWS-managed policies in ``arns``, from one paged call (not one per policy).
+def fetch_aws_managed_policies(iam: Any) -> AuthorizationDetails:
+    """Every AWS-managed policy of the client's partition (``policies``; nothing else), from
+    one paged call, not one per policy. The same for every account in a partition: callers
+    store it once for all of them.
 
-    The result is the same for every account in a partition, so callers may cache it.
-    """
-    if not arns:
-        return ()
-    details = parse_authorization_details(_pages(iam, filters=("AWSManagedPolicy",)))
-    return tuple(policy for policy in details.policies if policy.arn in arns)
+    Only the default version's document is kept: the pages are parsed one at a time, so the
+    other versions AWS sends are never all in memory together."""
+    pages = _pages(iam, filters=("AWSManagedPolicy",), page_size=AWS_MANAGED_PAGE_SIZE)
+    details = parse_authorization_details(pages)
+    return replace(
+        details,
+        users=(),
+        groups=(),
+        roles=(),
+        policies=tuple(policy for policy in details.policies if policy.is_aws_managed),
+    )
 
 
 def attached_aws_managed_policy_arns(details: AuthorizationDetails) -> set[str]:
@@ -64,9 +75,11 @@ def attached_aws_managed_policy_arns(details: AuthorizationDetails) -> set[str]:
     return {arn for arn in arns if arn.split(":")[4:5] == ["aws"]}
 
 
-def _pages(iam: Any, *, filters: Iterable[str]) -> Iterable[dict[str, Any]]:
+def _pages(
+    iam: Any, *, filters: Iterable[str], page_size: int = PAGE_SIZE
+) -> Iterable[dict[str, Any]]:
     paginator = iam.get_paginator("get_account_authorization_details")
-    pages = paginator.paginate(Filter=list(filters), PaginationConfig={"PageSize": PAGE_SIZE})
+    pages = paginator.paginate(Filter=list(filters), PaginationConfig={"PageSize": page_size})
     try:
         yield from pages
     except AWS_EXCEPTIONS as exc:

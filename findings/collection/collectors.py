@@ -9,6 +9,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 import celery
 from django.db import transaction
@@ -49,9 +50,10 @@ from findings.collection.runs import (
     start_run,
 )
 from findings.collection.store import (
-    aws_managed_policies_to_refresh,
+    aws_managed_partitions_due,
     store_access_analyzer,
     store_authorization_details,
+    store_aws_managed_policies,
     store_credential_report,
     store_service_last_accessed,
 )
@@ -166,6 +168,20 @@ def _organization_of(*, account: AwsAccount, session: Session) -> str:
     return organization
 
 
+def _download_aws_managed_policies(*, iam: Any, used: set[str], progress: Progress) -> dict:
+    """AWS's own policies, when this account uses some and no collection of any account
+    downloaded them within a day: every one of them, stored for every account (its own
+    transaction: they stay stored whatever becomes of this account's run). Returns the counts."""
+    due = aws_managed_partitions_due(arns=used, now=timezone.now())
+    if not due:
+        return {}
+    progress(1, 3, "Reading every AWS-managed policy, once a day for all accounts")
+    downloaded = fetch_aws_managed_policies(iam)
+    with transaction.atomic():
+        counts = store_aws_managed_policies(partitions=due, details=downloaded, now=timezone.now())
+    return {**counts, "aws_managed_pages": downloaded.pages}
+
+
 def _collect_authorization_details(run: CollectionRun, progress: Progress) -> Outcome:
     account = run.account
     progress(0, 3, "Reading users, groups, roles and policies (GetAccountAuthorizationDetails)")
@@ -173,23 +189,21 @@ def _collect_authorization_details(run: CollectionRun, progress: Progress) -> Ou
     iam = client(session, "iam")
     details = fetch_authorization_details(iam)
     check_owner(account=account, arns=detail_arns(details=details))
-    wanted = attached_aws_managed_policy_arns(details)
-    aws_policies = ()
-    missing = aws_managed_policies_to_refresh(arns=wanted)
-    if missing:
-        progress(1, 3, f"Reading {len(missing)} AWS-managed policies used here")
-        aws_policies = fetch_aws_managed_policies(iam, arns=missing)
+    aws_managed = _download_aws_managed_policies(
+        iam=iam, used=attached_aws_managed_policy_arns(details), progress=progress
+    )
     progress(2, 3, f"Storing {len(details.users)} users and {len(details.roles)} roles")
     with transaction.atomic():
         counts = store_authorization_details(
             account=account,
             details=details,
-            aws_managed_policies=aws_policies,
+            aws_managed_policies=(),  # stored above, or fresh from another account's download
             now=timezone.now(),
             previous_seen_at=_previous_seen_at(account, Source.AUTHORIZATION_DETAILS),
         )
         hold_run(run=run)
-    counts["api_pages"] = details.pages + (1 if missing else 0)
+    counts["api_pages"] = details.pages + aws_managed.pop("aws_managed_pages", 0)
+    counts.update(aws_managed)
     if organization := _organization_of(account=account, session=session):
         counts["organization"] = organization
     return Outcome(counts=counts)

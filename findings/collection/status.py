@@ -15,7 +15,7 @@ ACCOUNT_RECENT_RUNS = 20
 CHANGE_SUFFIXES = ("created", "updated", "gone", "unchanged")
 # Postgres (jsonb) keeps no key order: name what was seen in the order people read it.
 SEEN_ORDER = ["rows", "users", "groups", "roles", "policies", "principals", "services"]
-NOT_SHOWN = ("documents", "api_pages", "unread_more", "no_document_total")
+NOT_SHOWN = ("documents", "api_pages", "unread_more", "no_document_total", "aws_managed_written")
 
 
 def counts_summary(*, counts: dict) -> str:

@@ -9,7 +9,6 @@ from dataclasses import fields
 from datetime import datetime, timedelta
 
 from django.db.models import Q
-from django.utils import timezone
 
 from findings.aws.access_analyzer import (
     ANALYZER_STATUSES_WITHOUT_FINDINGS,
@@ -34,6 +33,7 @@ from findings.models import (
     AccessAnalyzerFinding,
     Analyzer,
     AwsAccount,
+    AwsManagedPolicyDownload,
     CollectionRun,
     CredentialReportEntry,
     IamGroup,
@@ -102,18 +102,33 @@ def store_credential_report(
 # --- Users, groups, roles and policies ---------------------------------------------------------
 
 
-def aws_managed_policies_to_refresh(*, arns: set[str]) -> set[str]:
-    """AWS-managed policies we lack, or last read more than a day ago (one paged call for all)."""
-    if not arns:
-        return set()
-    fresh = set(
-        ManagedPolicy.objects.filter(
-            arn__in=arns,
-            is_aws_managed=True,
-            checked_at__gte=timezone.now() - AWS_MANAGED_POLICY_MAX_AGE,
-        ).values_list("arn", flat=True)
+def aws_managed_partitions_due(*, arns: set[str], now: datetime) -> set[str]:
+    """The partitions (aws, aws-cn, ...) of the AWS-managed policies in ``arns`` whose policies
+    no collection downloaded within AWS_MANAGED_POLICY_MAX_AGE: one download, by whichever
+    account's collection comes first, serves every account of the partition for that long."""
+    partitions = {arn.split(":")[1] for arn in arns}
+    fresh = AwsManagedPolicyDownload.objects.filter(
+        partition__in=partitions, downloaded_at__gt=now - AWS_MANAGED_POLICY_MAX_AGE
+    ).values_list("partition", flat=True)
+    return partitions - set(fresh)
+
+
+def store_aws_managed_policies(
+    *, partitions: set[str], details: AuthorizationDetails, now: datetime
+) -> dict:
+    """Store what a download of every AWS-managed policy returned, for every account: new and
+    changed policies are written, unchanged ones are not touched. The download itself is
+    recorded for ``partitions``, which keeps all of them fresh for a day."""
+    policies = [policy for policy in details.policies if policy.is_aws_managed]
+    document_ids = intern_documents(documents=(p.document for p in policies), now=now)
+    written = store_managed_policies(
+        account=None, policies=policies, document_ids=document_ids, now=now
     )
-    return arns - fresh
+    for partition in sorted(partitions):
+        AwsManagedPolicyDownload.objects.update_or_create(
+            partition=partition, defaults={"downloaded_at": now, "policy_count": len(policies)}
+        )
+    return {"aws_managed_policies": len(policies), "aws_managed_written": written}
 
 
 def store_managed_policies(
@@ -141,7 +156,10 @@ def store_managed_policies(
             "policy_id": policy.policy_id or "",
             "default_version_id": policy.default_version_id or "",
             "document_id": document_ids.get(sha),
-            "attachment_count": policy.attachment_count,
+            # AWS's AttachmentCount is the count in the account that was read: of an
+            # AWS-managed policy, stored once for every account, it says nothing (and would
+            # rewrite the policy whenever another account's download or file counted others).
+            "attachment_count": 0 if policy.is_aws_managed else policy.attachment_count,
             "is_aws_managed": policy.is_aws_managed,
             "create_date": policy.create_date,
             "update_date": policy.update_date,
@@ -156,7 +174,6 @@ def store_managed_policies(
                 fingerprint=print_,
                 first_seen_at=now,
                 changed_at=now,
-                checked_at=now,
                 **values,
             )
         )
@@ -168,18 +185,11 @@ def store_managed_policies(
             update_fields=[
                 "fingerprint",
                 "changed_at",
-                "checked_at",
                 "gone_at",
                 "last_seen_at",
                 *values.keys(),
             ],
             batch_size=BATCH_SIZE,
-        )
-    # AWS-managed documents read again and found unchanged: fresh for another day.
-    rechecked = [p.arn for p in policies if p.is_aws_managed and existing.get(p.arn)]
-    if rechecked:
-        ManagedPolicy.objects.filter(arn__in=rechecked).exclude(checked_at=now).update(
-            checked_at=now
         )
     return len(rows)
 

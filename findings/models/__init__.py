@@ -6,6 +6,7 @@ from findings.models.audit import AuditCheckpoint, AuditEntry
 from findings.models.evidence import (
     AccessAnalyzerFinding,
     Analyzer,
+    AwsManagedPolicyDownload,
     CredentialReport,
     CredentialReportEntry,
     IamGroup,
@@ -46,6 +47,7 @@ __all__ = [
     "AccessAnalyzerFinding",
     "Analyzer",
     "AwsAccount",
+    "AwsManagedPolicyDownload",
     "ScpState",
     "CollectionRun",
     "CredentialReport",

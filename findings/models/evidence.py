@@ -268,8 +268,6 @@ class ManagedPolicy(models.Model):
     fingerprint = models.CharField(max_length=64)
     first_seen_at = models.DateTimeField()
     changed_at = models.DateTimeField()
-    # AWS-managed policies are read once for every account; this says when, to re-read daily.
-    checked_at = models.DateTimeField(null=True, blank=True)
     gone_at = models.DateTimeField(null=True, blank=True)
     last_seen_at = models.DateTimeField(null=True, blank=True)
 
@@ -278,6 +276,19 @@ class ManagedPolicy(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class AwsManagedPolicyDownload(models.Model):
+    """When a collection last downloaded every AWS-managed policy of a partition (aws, aws-cn,
+    ...): that one download serves every account for a day. Kept here, not on each policy, so
+    that a download finding a policy unchanged writes nothing to it; a file never counts."""
+
+    partition = models.CharField(max_length=20, unique=True)
+    downloaded_at = models.DateTimeField()
+    policy_count = models.PositiveIntegerField()
+
+    def __str__(self) -> str:
+        return f"{self.partition} {self.downloaded_at:%Y-%m-%d %H:%M}"
 
 
 class PolicyAttachment(Observed):

@@ -140,7 +140,7 @@ def test_fetch_reads_users_groups_roles_and_local_policies_from_moto():
 
 
 @mock_aws
-def test_only_attached_aws_managed_policies_are_fetched_from_moto(monkeypatch):
+def test_every_aws_managed_policy_is_fetched_from_moto_not_only_the_attached_ones(monkeypatch):
     monkeypatch.setenv("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
     iam = client(boto3.Session(), "iam")
     iam.create_role(RoleName="auditor", AssumeRolePolicyDocument=json.dumps(TRUST_EC2))
@@ -148,14 +148,15 @@ def test_only_attached_aws_managed_policies_are_fetched_from_moto(monkeypatch):
 
     details = fetch_authorization_details(iam)
     assert details.policies == ()  # the account call leaves AWS-managed policies out
-    wanted = attached_aws_managed_policy_arns(details)
-    policies = fetch_aws_managed_policies(iam, arns=wanted)
+    assert attached_aws_managed_policy_arns(details) == {"arn:aws:iam::aws:policy/ReadOnlyAccess"}
+    downloaded = fetch_aws_managed_policies(iam)
 
-    assert wanted == {"arn:aws:iam::aws:policy/ReadOnlyAccess"}
-    (read_only,) = policies
-    assert read_only.name == "ReadOnlyAccess"
-    assert read_only.is_aws_managed
-    assert read_only.document["Statement"]
+    policies = {policy.name: policy for policy in downloaded.policies}
+    assert len(policies) > 1000  # the same for every account: downloaded once for all of them
+    assert {"ReadOnlyAccess", "AdministratorAccess", "ViewOnlyAccess"} <= set(policies)
+    assert all(policy.is_aws_managed for policy in policies.values())
+    assert policies["ReadOnlyAccess"].document["Statement"]
+    assert (downloaded.users, downloaded.groups, downloaded.roles) == ((), (), ())
 
 
 # --- Fetching: pagination and errors (Stubber) --------------------------------------------------
@@ -187,38 +188,45 @@ def test_fetch_follows_markers_over_more_than_a_thousand_roles(stubbed_iam):
     assert details.pages == 2
 
 
-def test_aws_managed_policies_come_from_one_paged_call_and_are_filtered(stubbed_iam):
+def test_aws_managed_policies_come_in_pages_of_100_keeping_only_the_default_version(
+    stubbed_iam,
+):
+    """AWS sends every version of each policy; only the default one's document is needed."""
     iam, stubber = stubbed_iam
+    s3_list = {**S3_READ, "Statement": [{**S3_READ["Statement"][0], "Action": "s3:List*"}]}
+    read_only = aws_managed_policy_item("ReadOnlyAccess") | {
+        "DefaultVersionId": "v2",
+        "PolicyVersionList": [
+            {"Document": encoded(S3_READ), "VersionId": "v1", "IsDefaultVersion": False},
+            {"Document": encoded(s3_list), "VersionId": "v2", "IsDefaultVersion": True},
+            {"Document": encoded(S3_READ), "VersionId": "v3", "IsDefaultVersion": False},
+        ],
+    }
     stubber.add_response(
         "get_account_authorization_details",
         {
-            "Policies": [aws_managed_policy_item("ReadOnlyAccess"), aws_managed_policy_item("A")],
+            "Policies": [read_only, aws_managed_policy_item("A")],
             "IsTruncated": True,
             "Marker": "p2",
         },
-        {"Filter": ["AWSManagedPolicy"], "MaxItems": 1000},
+        {"Filter": ["AWSManagedPolicy"], "MaxItems": 100},
     )
     stubber.add_response(
         "get_account_authorization_details",
         {"Policies": [aws_managed_policy_item("AdministratorAccess")], "IsTruncated": False},
-        {"Filter": ["AWSManagedPolicy"], "MaxItems": 1000, "Marker": "p2"},
+        {"Filter": ["AWSManagedPolicy"], "MaxItems": 100, "Marker": "p2"},
     )
 
-    policies = fetch_aws_managed_policies(
-        iam,
-        arns={
-            "arn:aws:iam::aws:policy/ReadOnlyAccess",
-            "arn:aws:iam::aws:policy/AdministratorAccess",
-        },
+    downloaded = fetch_aws_managed_policies(iam)
+
+    policies = {policy.name: policy for policy in downloaded.policies}
+    assert sorted(policies) == ["A", "AdministratorAccess", "ReadOnlyAccess"]
+    assert (policies["ReadOnlyAccess"].default_version_id, policies["ReadOnlyAccess"].document) == (
+        "v2",
+        s3_list,
     )
-
-    assert sorted(p.name for p in policies) == ["AdministratorAccess", "ReadOnlyAccess"]
-    assert all(p.document == S3_READ and p.default_version_id == "v3" for p in policies)
-
-
-def test_no_wanted_aws_managed_policies_means_no_call(stubbed_iam):
-    iam, _stubber = stubbed_iam  # the Stubber fails any call it was not given
-    assert fetch_aws_managed_policies(iam, arns=set()) == ()
+    assert policies["A"].document == S3_READ and policies["A"].default_version_id == "v3"
+    assert downloaded.pages == 2
 
 
 def test_access_denied_names_the_missing_permission(stubbed_iam):

@@ -1,7 +1,9 @@
-"""AWS-managed policies are read once a day for all accounts, and every account keeps their
-documents: the second account collected within the day must see AdministratorAccess as admin."""
+"""AWS-managed policies are downloaded once a day for all accounts, and every account keeps
+their documents: the second account collected within the day must see AdministratorAccess as
+admin, and must not download them again, whichever of them it uses."""
 
 import json
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.db import connection
@@ -11,8 +13,19 @@ from findings.collection.collectors import run_collection
 from findings.collection.registry import add_account
 from findings.collection.runs import claim_run
 from findings.detection.detect import detect_account
-from findings.models import CollectionRun, Finding, ManagedPolicy, PolicyAttachment, Source
-from tests.findings.collection.test_collectors import iam_in, organization
+from findings.models import (
+    AwsManagedPolicyDownload,
+    CollectionRun,
+    Finding,
+    ManagedPolicy,
+    PolicyAttachment,
+    Source,
+)
+from tests.findings.collection.test_collectors import (  # noqa: F401
+    iam_in,
+    organization,
+    stubbed_boto3_clients,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -47,10 +60,15 @@ def collect(account) -> CollectionRun:
     return run_collection(run=run)
 
 
-def attachment_versions() -> dict[int, str]:
+def row_versions(table: str) -> dict[int, str]:
+    """Each row's xmin: the transaction that last wrote it. Any UPDATE changes it."""
     with connection.cursor() as cursor:
-        cursor.execute("SELECT id, xmin::text FROM findings_policyattachment")
+        cursor.execute(f"SELECT id, xmin::text FROM {table}")  # noqa: S608 - fixed names
         return dict(cursor.fetchall())
+
+
+def attachment_versions() -> dict[int, str]:
+    return row_versions("findings_policyattachment")
 
 
 @pytest.fixture
@@ -74,14 +92,19 @@ def test_every_account_collected_within_the_day_keeps_aws_managed_documents(
 ):
     first, second = two_accounts_with_aws_managed_policies
     assert collect(first).status == "succeeded"
-    checked_at = dict(ManagedPolicy.objects.values_list("arn", "checked_at"))
-    assert {ADMIN, READ_ONLY, POWER_USER} <= set(checked_at)
+    assert {ADMIN, READ_ONLY, POWER_USER} <= set(
+        ManagedPolicy.objects.values_list("arn", flat=True)
+    )
+    download = AwsManagedPolicyDownload.objects.get()
+    policies = row_versions("findings_managedpolicy")
 
     run = collect(second)
 
     assert run.status == "succeeded", run.error
     # The second account did not read AWS's policies again: they were fresh from the first.
-    assert dict(ManagedPolicy.objects.values_list("arn", "checked_at")) == checked_at
+    assert "aws_managed_policies" not in run.counts
+    assert download.downloaded_at == AwsManagedPolicyDownload.objects.get().downloaded_at
+    assert row_versions("findings_managedpolicy") == policies
     for account in (first, second):
         aws_managed = PolicyAttachment.objects.filter(
             account=account, policy_ref__startswith="arn:aws:iam::aws:policy/"
@@ -129,3 +152,168 @@ def test_recollecting_both_accounts_unchanged_writes_no_attachment_row(
         assert run.counts["attachments_created"] == run.counts["attachments_updated"] == 0
 
     assert attachment_versions() == before
+
+
+# --- One download for every account (botocore Stubber: it fails any call it was not given) ------
+
+ACCOUNT_A, ACCOUNT_B = "111111111111", "222222222222"
+VIEW_ONLY = "arn:aws:iam::aws:policy/job-function/ViewOnlyAccess"
+WRITTEN = datetime(2024, 1, 1, tzinfo=UTC)
+
+
+def user_with(account_id: str, *policy_arns: str) -> dict:
+    return {
+        "Path": "/",
+        "UserName": "alice",
+        "UserId": f"AIDA{account_id}",
+        "Arn": f"arn:aws:iam::{account_id}:user/alice",
+        "CreateDate": WRITTEN,
+        "GroupList": [],
+        "AttachedManagedPolicies": [
+            {"PolicyName": arn.rsplit("/", 1)[1], "PolicyArn": arn} for arn in policy_arns
+        ],
+    }
+
+
+def aws_policy(arn: str, action: str, *, version: int = 1, attachments: int = 1) -> dict:
+    """A ManagedPolicyDetail as GAAD sends it: every version, the default one last here."""
+    name = arn.rsplit("/", 1)[1]
+    return {
+        "PolicyName": name,
+        "PolicyId": "ANPA" + name.upper()[:16].ljust(16, "X"),
+        "Arn": arn,
+        "Path": "/job-function/" if "job-function" in arn else "/",
+        "DefaultVersionId": f"v{version}",
+        "AttachmentCount": attachments,
+        "IsAttachable": True,
+        "CreateDate": WRITTEN,
+        "UpdateDate": WRITTEN + timedelta(days=version),
+        "PolicyVersionList": [
+            {
+                "Document": json.dumps(
+                    {
+                        "Version": "2012-10-17",
+                        "Statement": [
+                            {"Effect": "Allow", "Action": f"{action}{n}", "Resource": "*"}
+                        ],
+                    }
+                ),
+                "VersionId": f"v{n}",
+                "IsDefaultVersion": n == version,
+                "CreateDate": WRITTEN + timedelta(days=n),
+            }
+            for n in range(1, version + 1)
+        ],
+    }
+
+
+ACCOUNT_CALL = {"Filter": ["User", "Role", "Group", "LocalManagedPolicy"], "MaxItems": 1000}
+DOWNLOAD = {"Filter": ["AWSManagedPolicy"], "MaxItems": 100}
+
+
+def answer_account(iam, *users: dict) -> None:
+    iam.add_response(
+        "get_account_authorization_details",
+        {"UserDetailList": list(users), "IsTruncated": False},
+        ACCOUNT_CALL,
+    )
+
+
+def answer_download(iam, *policies: dict) -> None:
+    iam.add_response(
+        "get_account_authorization_details",
+        {"Policies": list(policies), "IsTruncated": False},
+        DOWNLOAD,
+    )
+
+
+def by_hand(account_id: str, org) -> object:
+    """An account added by hand, read with the collector's own credentials (the stubbed
+    client), which asks DescribeOrganization once after storing."""
+    org.add_client_error(
+        "describe_organization", "AWSOrganizationsNotInUseException", "not in one", 400
+    )
+    return add_account(account_id=account_id, name=f"acct-{account_id}")
+
+
+def document_of(arn: str) -> dict:
+    return ManagedPolicy.objects.get(arn=arn).document.document
+
+
+def test_one_download_of_aws_managed_policies_serves_every_account_for_a_day(
+    stubbed_boto3_clients,  # noqa: F811
+):
+    """The download holds every AWS-managed policy: the next account, using another one than
+    the first, finds it stored and fresh. It downloaded everything again (some 1,300 policies
+    with their versions) for every account that used a policy the previous ones did not."""
+    iam = stubbed_boto3_clients("iam")
+    org = stubbed_boto3_clients("organizations")
+    answer_account(iam, user_with(ACCOUNT_A, READ_ONLY))
+    answer_download(iam, aws_policy(READ_ONLY, "s3:Get"), aws_policy(VIEW_ONLY, "s3:List"))
+    answer_account(iam, user_with(ACCOUNT_B, VIEW_ONLY))  # and no second download
+    a, b = by_hand(ACCOUNT_A, org), by_hand(ACCOUNT_B, org)
+
+    first = collect(a)
+    second = collect(b)
+
+    iam.assert_no_pending_responses()
+    assert (first.status, second.status) == ("succeeded", "succeeded"), second.error
+    assert first.counts["aws_managed_policies"] == 2
+    assert first.counts["api_pages"] == 2
+    assert "aws_managed_policies" not in second.counts and second.counts["api_pages"] == 1
+    assert ManagedPolicy.objects.filter(is_aws_managed=True, account=None).count() == 2
+    attached = PolicyAttachment.objects.get(account=b, policy_ref=VIEW_ONLY)
+    assert attached.document.document == document_of(VIEW_ONLY)
+    assert document_of(VIEW_ONLY)["Statement"][0]["Action"] == "s3:List1"
+    assert "no_document" not in second.counts
+
+
+def test_a_day_later_they_are_downloaded_again_and_only_changed_policies_are_written(
+    stubbed_boto3_clients,  # noqa: F811
+):
+    """An unchanged policy is not written again, although the account that downloads them
+    now has them attached elsewhere (AttachmentCount is the count in the account read)."""
+    iam = stubbed_boto3_clients("iam")
+    org = stubbed_boto3_clients("organizations")
+    answer_account(iam, user_with(ACCOUNT_A, READ_ONLY))
+    answer_download(iam, aws_policy(READ_ONLY, "s3:Get"), aws_policy(VIEW_ONLY, "s3:List"))
+    answer_account(iam, user_with(ACCOUNT_B, READ_ONLY, VIEW_ONLY))
+    answer_download(
+        iam,
+        aws_policy(READ_ONLY, "s3:Get", version=2, attachments=7),
+        aws_policy(VIEW_ONLY, "s3:List", attachments=3),
+    )
+    a, b = by_hand(ACCOUNT_A, org), by_hand(ACCOUNT_B, org)
+    assert collect(a).status == "succeeded"
+    before = row_versions("findings_managedpolicy")
+    day_ago = datetime.now(UTC) - timedelta(hours=24, minutes=1)
+    AwsManagedPolicyDownload.objects.update(downloaded_at=day_ago)
+
+    run = collect(b)
+
+    iam.assert_no_pending_responses()
+    assert run.status == "succeeded", run.error
+    assert run.counts["aws_managed_policies"] == 2
+    assert run.counts["aws_managed_written"] == 1
+    after = row_versions("findings_managedpolicy")
+    changed = ManagedPolicy.objects.get(arn=READ_ONLY)
+    assert [pk for pk in before if after[pk] != before[pk]] == [changed.pk]
+    assert (changed.default_version_id, document_of(READ_ONLY)["Statement"][0]["Action"]) == (
+        "v2",
+        "s3:Get2",
+    )
+    assert AwsManagedPolicyDownload.objects.get().downloaded_at > day_ago
+
+
+def test_an_account_using_no_aws_managed_policy_downloads_none(
+    stubbed_boto3_clients,  # noqa: F811
+):
+    iam = stubbed_boto3_clients("iam")
+    org = stubbed_boto3_clients("organizations")
+    answer_account(iam, user_with(ACCOUNT_A))
+
+    run = collect(by_hand(ACCOUNT_A, org))
+
+    iam.assert_no_pending_responses()
+    assert run.status == "succeeded", run.error
+    assert not AwsManagedPolicyDownload.objects.exists()
