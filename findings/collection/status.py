@@ -15,7 +15,14 @@ ACCOUNT_RECENT_RUNS = 20
 CHANGE_SUFFIXES = ("created", "updated", "gone", "unchanged")
 # Postgres (jsonb) keeps no key order: name what was seen in the order people read it.
 SEEN_ORDER = ["rows", "users", "groups", "roles", "policies", "principals", "services"]
-NOT_SHOWN = ("documents", "api_pages", "unread_more", "no_document_total", "aws_managed_written")
+NOT_SHOWN = (
+    "documents",
+    "api_pages",
+    "unread_more",
+    "no_document_total",
+    "aws_managed_written",
+    "aws_managed_older_total",
+)
 
 
 def counts_summary(*, counts: dict) -> str:
@@ -60,6 +67,17 @@ def counts_summary(*, counts: dict) -> str:
             f"document, in the file or from an earlier collection ({named}{more}): what "
             f"{'it grants' if total == 1 else 'they grant'} is not judged. Export without "
             "--filter (or add AWSManagedPolicy), or collect the account live"
+        )
+    older = counts.get("aws_managed_older")
+    total = counts.get("aws_managed_older_total")
+    if isinstance(older, list) and older and isinstance(total, int):
+        named = ", ".join(str(arn).rsplit("/", 1)[-1] for arn in older)
+        more = f" and {total - len(older)} more" if total > len(older) else ""
+        parts.append(
+            f"{total} AWS-managed {'policy' if total == 1 else 'policies'} in the file "
+            f"({named}{more}) {'is' if total == 1 else 'are'} older than the stored "
+            f"{'version' if total == 1 else 'versions'}, which every account is judged "
+            f"against: {'it was' if total == 1 else 'they were'} not stored"
         )
     return "; ".join(parts)
 

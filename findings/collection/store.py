@@ -5,6 +5,7 @@ wrap each call in one transaction.
 """
 
 import hashlib
+import re
 from dataclasses import fields
 from datetime import datetime, timedelta
 
@@ -214,8 +215,14 @@ def store_authorization_details(
     now: datetime,
     previous_seen_at: datetime | None,
 ) -> dict:
-    # Documents of every managed policy in play: this account's, and AWS's (fresh or stored).
-    policies = [*details.policies, *aws_managed_policies]
+    """``aws_managed_policies``: those a file lists (a live collection stores AWS's own with
+    store_aws_managed_policies). Stored once for every account, they are taken from a file
+    only where the store lacks them or has an earlier version: an old export must not take
+    every account back to last year's ReadOnlyAccess. This account is judged against the
+    stored version too, as every other one is."""
+    aws_listed, aws_older = _later_than_stored(policies=aws_managed_policies)
+    # Documents of every managed policy in play: this account's, and AWS's (listed or stored).
+    policies = [*details.policies, *aws_listed]
     managed_documents = {p.arn: p.document for p in policies}
     wanted_aws = {
         arn
@@ -363,7 +370,54 @@ def store_authorization_details(
     if unknown:
         counts["no_document"] = unknown[:NO_DOCUMENT_LISTED]
         counts["no_document_total"] = len(unknown)
+    if aws_older:
+        counts["aws_managed_older"] = aws_older[:NO_DOCUMENT_LISTED]
+        counts["aws_managed_older_total"] = len(aws_older)
     return counts
+
+
+VERSION_ID = re.compile(r"v([0-9]{1,9})", re.ASCII)
+
+
+def _later_than_stored(
+    *, policies: tuple[ManagedPolicyDetail, ...]
+) -> tuple[list[ManagedPolicyDetail], list[str]]:
+    """The AWS-managed policies of a file that may be stored: those the store lacks, and
+    those of a later default version than the stored one. Also the ARNs of those older than
+    the stored ones (the import's message names them). One of the same version, or one whose
+    age cannot be told, is neither: the stored copy stays."""
+    if not policies:
+        return [], []
+    stored = {
+        arn: (version_id, update_date)
+        for arn, version_id, update_date in ManagedPolicy.objects.filter(
+            arn__in=[p.arn for p in policies], is_aws_managed=True, gone_at=None
+        ).values_list("arn", "default_version_id", "update_date")
+    }
+    later, older = [], []
+    for policy in policies:
+        if policy.arn not in stored:
+            later.append(policy)
+            continue
+        listed = (policy.default_version_id or "", policy.update_date)
+        if _is_later(*listed, *stored[policy.arn]):
+            later.append(policy)
+        elif _is_later(*stored[policy.arn], *listed):
+            older.append(policy.arn)
+    return later, sorted(older)
+
+
+def _is_later(
+    version_id: str, update_date: datetime | None, than_id: str, than_date: datetime | None
+) -> bool:
+    """By the default version's number (v12 is after v7: AWS numbers a policy's versions in
+    order), else by UpdateDate; when neither tells, not later (the stored copy stays)."""
+    number, than = VERSION_ID.fullmatch(version_id), VERSION_ID.fullmatch(than_id)
+    if number and than:
+        return int(number[1]) > int(than[1])
+    if update_date is not None and than_date is not None:
+        return update_date > than_date
+    return False
 
 
 # Policies named in a run's counts whose document is unknown (the rest are counted).

@@ -64,3 +64,10 @@ class Command(BaseCommand):
                 f"not judged: {', '.join(unknown)}{' ...' if total > len(unknown) else ''} "
                 "(export without --filter, or add AWSManagedPolicy)"
             )
+        if older := run.counts.get("aws_managed_older"):
+            total = run.counts.get("aws_managed_older_total", len(older))
+            self.stdout.write(
+                "AWS-managed policies not stored, older in the file than the versions stored "
+                f"for every account: {', '.join(older)}"
+                + (f" and {total - len(older)} more" if total > len(older) else "")
+            )

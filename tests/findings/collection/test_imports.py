@@ -4,9 +4,12 @@ import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import boto3
 import pytest
 from django.utils import timezone
+from moto import mock_aws
 
+from findings.collection.collectors import run_collection
 from findings.collection.imports import ImportRejected, import_file
 from findings.collection.registry import add_account
 from findings.collection.runs import claim_run
@@ -30,6 +33,7 @@ pytestmark = pytest.mark.django_db
 
 DATA = Path(__file__).parents[1] / "data"
 ACCOUNT = "111122223333"
+MOTO_ACCOUNT = "123456789012"  # moto's default account: iamreview's own credentials act here
 
 
 def sample(name: str) -> bytes:
@@ -776,3 +780,140 @@ def test_a_users_only_file_does_not_redate_the_roles_last_use(production):
     assert not Finding.objects.filter(
         account=production, check_id="role-unused", status="open"
     ).exists()
+
+
+# --- AWS-managed policies: one copy for every account, never taken back by an old file ---------
+
+READ_ONLY = "arn:aws:iam::aws:policy/ReadOnlyAccess"
+SANDBOX = "444455556666"
+
+
+def with_read_only(account_id: str, version: str, updated: str, actions: list[str]) -> dict:
+    """Output made without --filter: alice has ReadOnlyAccess, and the file lists AWS's
+    ReadOnlyAccess as it was when the file was made."""
+    document = json.loads(gaad_file(ALLOW_S3).replace(ACCOUNT.encode(), account_id.encode()))
+    document["UserDetailList"][0]["AttachedManagedPolicies"] = [
+        {"PolicyName": "ReadOnlyAccess", "PolicyArn": READ_ONLY}
+    ]
+    document["Policies"] = [
+        {
+            "PolicyName": "ReadOnlyAccess",
+            "PolicyId": "ANPAILL3HVNFSB6DCOWYQ",
+            "Arn": READ_ONLY,
+            "Path": "/",
+            "DefaultVersionId": version,
+            "AttachmentCount": 1,
+            "IsAttachable": True,
+            "CreateDate": "2015-02-06T18:39:48+00:00",
+            "UpdateDate": updated,
+            "PolicyVersionList": [
+                {
+                    "Document": allow(*actions),
+                    "VersionId": version,
+                    "IsDefaultVersion": True,
+                    "CreateDate": updated,
+                }
+            ],
+        }
+    ]
+    return document
+
+
+def allow(*actions: str) -> dict:
+    return {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Action": list(actions), "Resource": "*"}],
+    }
+
+
+def stored_read_only() -> tuple[str, dict]:
+    from findings.models import ManagedPolicy
+
+    policy = ManagedPolicy.objects.get(arn=READ_ONLY)
+    return policy.default_version_id, policy.document.document
+
+
+def test_an_old_export_does_not_take_aws_managed_policies_back_for_every_account(production):
+    """AWS's ReadOnlyAccess is stored once, for every account: a sandbox's 2024 export wrote
+    its v90 over the v130 read since, and every account was judged against it."""
+    sandbox = add_account(account_id=SANDBOX, name="Sandbox")
+    today = allow("s3:Get*", "bedrock:Get*")
+    import_details(
+        production,
+        with_read_only(ACCOUNT, "v130", "2026-10-01T00:00:00+00:00", ["s3:Get*", "bedrock:Get*"]),
+    )
+
+    run = import_details(
+        sandbox, with_read_only(SANDBOX, "v90", "2024-01-01T00:00:00+00:00", ["s3:Get*"])
+    )
+
+    assert run.status == CollectionRun.Status.SUCCEEDED
+    assert stored_read_only() == ("v130", today)
+    # The sandbox's alice is judged against it too, as every account's principals are.
+    attached = PolicyAttachment.objects.get(account=sandbox, policy_ref=READ_ONLY, gone_at=None)
+    assert attached.document.document == today
+    assert run.counts["aws_managed_older"] == [READ_ONLY]
+    assert counts_summary(counts=run.counts).endswith(
+        "1 AWS-managed policy in the file (ReadOnlyAccess) is older than the stored version, "
+        "which every account is judged against: it was not stored"
+    )
+
+
+@pytest.mark.parametrize(
+    ("stored", "in_file", "taken"),
+    [
+        (("v7", "2024-01-01"), ("v12", "2024-06-01"), True),  # v12 is after v7, not before
+        (("v12", "2024-06-01"), ("v7", "2024-01-01"), False),
+        (("v12", "2024-06-01"), ("v12", "2024-06-01"), False),  # the same version: no write
+        (("", "2024-01-01"), ("", "2024-06-01"), True),  # no version ids: the later update
+        (("", "2024-06-01"), ("", "2024-01-01"), False),
+    ],
+)
+def test_a_file_replaces_a_stored_aws_managed_policy_only_with_a_later_version(
+    production, stored, in_file, taken
+):
+    from findings.models import ManagedPolicy
+
+    (stored_version, stored_date), (file_version, file_date) = stored, in_file
+    import_details(
+        production, with_read_only(ACCOUNT, stored_version, f"{stored_date}T00:00:00Z", ["a:A"])
+    )
+    before = ManagedPolicy.objects.get(arn=READ_ONLY)
+
+    run = import_details(
+        production, with_read_only(ACCOUNT, file_version, f"{file_date}T00:00:00Z", ["b:B"])
+    )
+
+    after = ManagedPolicy.objects.get(arn=READ_ONLY)
+    assert after.document.document == allow("b:B" if taken else "a:A")
+    assert (after.changed_at != before.changed_at) is taken
+    assert ("aws_managed_older" in run.counts) is (not taken and stored != in_file)
+
+
+def test_an_aws_managed_policy_only_a_file_holds_is_stored_but_still_read_from_aws(production):
+    """A policy the store lacks is taken from a file, which may be old, so it does not count as
+    read from AWS: the next live collection downloads AWS's (an import marked the file's copy
+    freshly read, and no account's collection asked AWS for a day)."""
+    with mock_aws(config={"iam": {"load_aws_managed_policies": True}}):
+        hub = add_account(account_id=MOTO_ACCOUNT, name="Hub")  # iamreview's own credentials
+        iam = boto3.client("iam")
+        iam.create_user(UserName="alice")
+        iam.attach_user_policy(UserName="alice", PolicyArn=READ_ONLY)
+        old = allow("s3:Get*")
+        import_details(hub, with_read_only(MOTO_ACCOUNT, "v1", "2016-01-01T00:00:00Z", ["s3:Get*"]))
+        assert stored_read_only() == ("v1", old)
+
+        run = run_collection(
+            run=claim_run(
+                account=hub,
+                source=Source.AUTHORIZATION_DETAILS,
+                trigger=CollectionRun.Trigger.MANUAL,
+            )
+        )
+
+    assert run.status == CollectionRun.Status.SUCCEEDED, run.error
+    version, document = stored_read_only()
+    assert version != "v1" and document != old
+    assert run.counts["aws_managed_policies"] > 1000
+    attached = PolicyAttachment.objects.get(account=hub, policy_ref=READ_ONLY, gone_at=None)
+    assert attached.document.document == document

@@ -14,6 +14,7 @@ from moto.iam.models import iam_backends
 
 from findings.collection.registry import add_account
 from findings.models import AwsAccount, CollectionRun, CredentialReportEntry, IamRole, IamUser
+from tests.findings.collection.test_imports import with_read_only
 
 pytestmark = pytest.mark.django_db
 
@@ -244,6 +245,22 @@ def test_import_file_complete_marks_a_type_with_no_entries_gone(tmp_path):
     assert IamUser.objects.filter(gone_at=None).count() == 1
     run("import_file", str(files["none.json"]), *common, "--complete")
     assert not IamUser.objects.filter(gone_at=None).exists()
+
+
+def test_import_file_says_which_aws_managed_policies_were_older_than_the_stored(tmp_path):
+    add_account(account_id=ACCOUNT, name="Production")
+    common = ["--account", ACCOUNT, "--kind", "authorization-details"]
+    for name, version, updated in (("today", "v130", "2026-10-01"), ("old", "v90", "2024-01-01")):
+        details = with_read_only(ACCOUNT, version, f"{updated}T00:00:00Z", ["s3:Get*"])
+        (tmp_path / f"{name}.json").write_text(json.dumps(details))
+    run("import_file", str(tmp_path / "today.json"), *common)
+
+    out, _ = run("import_file", str(tmp_path / "old.json"), *common)
+
+    assert (
+        "AWS-managed policies not stored, older in the file than the versions stored for every "
+        "account: arn:aws:iam::aws:policy/ReadOnlyAccess\n"
+    ) in out
 
 
 def test_import_file_with_a_malformed_file_names_the_line_and_stores_nothing(tmp_path):
