@@ -416,6 +416,8 @@ CELERY_BEAT_SCHEDULE = {
         "task": "findings.sweep_stale_runs",
         "schedule": float(env_int("COLLECT_SWEEP_SECONDS", 60)),
     },
+    # Policy generations whose task stopped following them: taken up again, or given up.
+    "sweep-policy-generations": {"task": "findings.sweep_policy_generations", "schedule": 300.0},
     "open-scheduled-cycles": {"task": "findings.open_scheduled_cycles", "schedule": 3600.0},
     "expire-risk-acceptances": {"task": "findings.expire_risk_acceptances", "schedule": 3600.0},
     "mark-no-response": {"task": "findings.mark_no_response", "schedule": 3600.0},

@@ -69,6 +69,17 @@ class AwsError(Exception):
     def readable(self) -> str:
         return _readable(self.code, self.message, self.operation)
 
+    @property
+    def transient(self) -> bool:
+        """Whether the same call may well succeed a little later: AWS throttled it (after
+        botocore's own retries), was briefly out of reach or failed on its side."""
+        return (
+            self.code in TRANSIENT_CODES
+            or self.code in THROTTLING_CODES
+            or self.code in (TIMEOUT, ENDPOINT_UNREACHABLE)
+            or (self.code.isdigit() and self.code.startswith("5"))
+        )
+
 
 # The IAM action each operation we call needs. Not always the operation name: ListFindingsV2 is
 # authorised by access-analyzer:ListFindings, and AWS's denial message is not always present.
@@ -110,6 +121,21 @@ THROTTLING_CODES = {
     "RequestThrottled",
     "RequestThrottledException",
     "SlowDown",
+}
+# Failures on AWS's side or on the way there, besides throttling: worth another try later.
+TRANSIENT_CODES = {
+    "LimitExceeded",
+    "InternalFailure",
+    "InternalError",
+    "InternalServerError",
+    "InternalServerException",
+    "ServiceFailure",
+    "ServiceUnavailable",
+    "ServiceUnavailableException",
+    "RequestTimeout",
+    "RequestTimeoutException",
+    "IDPCommunicationError",
+    "PriorRequestNotComplete",
 }
 EXPIRED_CODES = {"ExpiredToken", "ExpiredTokenException", "RequestExpired"}
 INVALID_CREDENTIAL_CODES = {

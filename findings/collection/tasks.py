@@ -8,8 +8,13 @@ from django.conf import settings
 from django.utils import timezone
 
 from findings.audit.services import record
+from findings.aws.errors import AwsError
 from findings.collection.collectors import detect_owner, run_collection
-from findings.collection.policy_generation import run_policy_generation
+from findings.collection.policy_generation import (
+    fail_policy_generation,
+    run_policy_generation,
+    take_up_abandoned_generations,
+)
 from findings.collection.registry import discover_organization_accounts
 from findings.collection.runs import (
     AlreadyRunning,
@@ -113,7 +118,12 @@ def discover_organization() -> str:
 
 
 # AWS takes minutes to generate a policy: each attempt polls up to ten minutes, then the task
-# comes back later rather than holding a worker (the job is started once, see the function).
+# comes back a minute later rather than holding a worker (the job is started once, see the
+# function). AWS throttling or out of reach: back after 1, 2, 4, 8, then every 10 minutes.
+# After the last attempt the request fails with the reason, never "in progress" for ever.
+GENERATION_RETRY_DELAYS_UP_TO = 600
+
+
 @shared_task(
     name="findings.generate_policy",
     bind=True,
@@ -122,10 +132,37 @@ def discover_organization() -> str:
     default_retry_delay=60,
 )
 def generate_policy(self, generation_id: int) -> str:
-    status = run_policy_generation(generation_id=generation_id)
+    attempt = self.request.retries
+    attempts_left = attempt < self.max_retries
+    try:
+        status = run_policy_generation(generation_id=generation_id)
+    except AwsError as exc:  # only one worth another try comes out (AwsError.transient)
+        if attempts_left:
+            delay = min(60 * 2**attempt, GENERATION_RETRY_DELAYS_UP_TO)
+            raise self.retry(exc=exc, countdown=delay) from exc
+        return fail_policy_generation(
+            generation_id=generation_id,
+            error=f"Gave up after {attempt + 1} attempts: {exc.readable()}",
+        )
     if status == "in_progress":
-        raise self.retry()
+        if attempts_left:
+            raise self.retry()
+        return fail_policy_generation(
+            generation_id=generation_id,
+            error=f"Gave up: AWS was still generating the policy after {attempt + 1} attempts "
+            "of up to ten minutes each; ask again",
+        )
     return status
+
+
+@shared_task(name="findings.sweep_policy_generations")
+def sweep_policy_generations() -> int:
+    """Queue a task again for each policy generation whose task stopped following it (or fail
+    it with the reason, once it has been given up)."""
+    taken_up = take_up_abandoned_generations()
+    for generation_id in taken_up:
+        generate_policy.delay(generation_id)
+    return len(taken_up)
 
 
 @shared_task(

@@ -80,6 +80,9 @@ class GeneratedPolicy(models.Model):
     job_id = models.CharField(max_length=200, blank=True)
     # When a task claimed the start of the AWS job (one task starts it; see _claim_start).
     start_claimed_at = models.DateTimeField(null=True, blank=True)
+    # When a task last polled the started job (or began an attempt at it): a job nobody has
+    # polled for a while lost its task, and is taken up again (see policy_generation.needs_task).
+    polled_at = models.DateTimeField(null=True, blank=True)
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.QUEUED)
     waited_seconds = models.FloatField(default=0)
     error = models.TextField(blank=True)

@@ -22,8 +22,8 @@ from findings.collection.policy_generation import (
     GenerationForbidden,
     GenerationRefused,
     latest_generation,
+    needs_task,
     request_policy_generation,
-    start_is_stale,
 )
 from findings.collection.tasks import generate_policy
 from findings.export.tables import csv_text, json_text
@@ -160,7 +160,7 @@ def generate_from_cloudtrail(request, pk: int):
         except GenerationRefused as exc:
             error = str(exc)
         else:
-            if start_is_stale(generation=generation):
+            if needs_task(generation=generation):
                 generate_policy.delay(generation.pk)
     if not request.htmx:
         if error:

@@ -105,6 +105,33 @@ def test_throttling_says_to_slow_down(code):
     assert readable.startswith("AWS is throttling requests")
 
 
+@pytest.mark.parametrize(
+    ("code", "status"),
+    [
+        ("Throttling", 400),
+        ("ThrottlingException", 429),
+        ("InternalFailure", 500),
+        ("ServiceUnavailable", 503),
+        ("IDPCommunicationError", 400),
+    ],
+)
+def test_throttling_and_failures_on_aws_side_are_worth_another_try_later(code, status):
+    assert translate(client_error(code, "AssumeRole", "try later", status)).transient
+
+
+def test_a_timeout_or_an_unreachable_endpoint_is_worth_another_try_later():
+    assert translate(ReadTimeoutError(endpoint_url="https://sts.amazonaws.com")).transient
+    assert AwsError("EndpointConnectionError", "no route to host").transient
+
+
+@pytest.mark.parametrize(
+    ("code", "status"),
+    [("AccessDenied", 403), ("ValidationError", 400), ("ExpiredToken", 403)],
+)
+def test_a_refusal_or_a_bad_request_is_not_worth_another_try(code, status):
+    assert not translate(client_error(code, "AssumeRole", "no", status)).transient
+
+
 def test_expired_token_says_to_refresh_credentials():
     readable = translate(
         client_error("ExpiredToken", "GetRole", "The security token expired")

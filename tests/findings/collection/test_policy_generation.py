@@ -5,15 +5,21 @@ from datetime import timedelta
 
 import pytest
 from botocore.stub import ANY
+from django.db.models import F
+from django.db.models.functions import Least
 from django.utils import timezone
 
+from findings.aws.errors import AwsError
 from findings.collection.policy_generation import (
+    GIVE_UP_AFTER,
+    POLLING_STOPS_AFTER,
     GenerationForbidden,
     GenerationRefused,
     _claim_start,
+    needs_task,
     request_policy_generation,
     run_policy_generation,
-    start_is_stale,
+    take_up_abandoned_generations,
 )
 from findings.collection.tasks import generate_policy
 from findings.models import AuditEntry, GeneratedPolicy
@@ -42,6 +48,28 @@ def configured():
 @pytest.fixture
 def batch_role(configured):
     return iam_role(configured, "legacy-checkout-batch-job")
+
+
+ROLE_TO_ASSUME = "arn:aws:iam::111122223333:role/IAMReviewReadOnly"
+
+
+@pytest.fixture
+def assumed_batch_role(batch_role):
+    """The batch role in an account read through a role to assume: each attempt calls STS."""
+    batch_role.account.role_arn = ROLE_TO_ASSUME
+    batch_role.account.save()
+    return batch_role
+
+
+def credentials() -> dict:
+    return {
+        "Credentials": {
+            "AccessKeyId": "ASIAEXAMPLEEXAMPLE01",
+            "SecretAccessKey": "secret",
+            "SessionToken": "token",
+            "Expiration": timezone.now() + timedelta(hours=1),
+        }
+    }
 
 
 def stub_generation(stubber, role, *, polls_in_progress=1, status="SUCCEEDED"):
@@ -166,14 +194,14 @@ def test_a_task_finding_the_start_claimed_by_another_does_not_start_a_second_job
     assert run_policy_generation(generation_id=generation.pk) == "started_elsewhere"
     stubber.assert_no_pending_responses()
     assert GeneratedPolicy.objects.get(pk=generation.pk).job_id == ""
-    assert not start_is_stale(generation=GeneratedPolicy.objects.get(pk=generation.pk))
+    assert not needs_task(generation=GeneratedPolicy.objects.get(pk=generation.pk))
 
     # Claimed and never started (its worker was lost): ten minutes later it is claimed again,
     # and a request for the role queues a task for it.
     GeneratedPolicy.objects.filter(pk=generation.pk).update(
         start_claimed_at=claimed - timedelta(minutes=11)
     )
-    assert start_is_stale(generation=GeneratedPolicy.objects.get(pk=generation.pk))
+    assert needs_task(generation=GeneratedPolicy.objects.get(pk=generation.pk))
     stub_generation(stubber, batch_role, polls_in_progress=0)
     assert run_policy_generation(generation_id=generation.pk) == "succeeded"
     stubber.assert_no_pending_responses()
@@ -237,3 +265,127 @@ def test_a_failed_job_or_a_refused_start_is_stored_with_the_reason(
     assert run_policy_generation(generation_id=again.pk) == "failed"
     again.refresh_from_db()
     assert again.error and not again.job_id
+
+
+def job_started_and_still_running(batch_role, reviewer, stubbed_clients, *, sts=None):
+    """A request whose job AWS is working on: started, polled once, still in progress."""
+    analyzer = stubbed_clients("accessanalyzer", "us-east-1")
+    stub_generation(analyzer, batch_role, polls_in_progress=1)
+    if sts is not None:
+        sts.add_response("assume_role", credentials())
+    generation = request_policy_generation(role=batch_role, days=30, actor=reviewer)
+    assert run_policy_generation(generation_id=generation.pk, max_wait_seconds=0) == "in_progress"
+    return generation, analyzer
+
+
+def polled_ago(generation, age: timedelta) -> None:
+    """Time passes: the job was last polled `age` ago (and requested just before)."""
+    GeneratedPolicy.objects.filter(pk=generation.pk).update(
+        polled_at=timezone.now() - age,
+        requested_at=Least(F("requested_at"), timezone.now() - age - timedelta(minutes=1)),
+    )
+
+
+def test_a_job_nobody_polls_any_more_is_taken_up_again_not_left_running_for_ever(
+    assumed_batch_role,
+    reviewer,
+    stubbed_boto3_clients,  # noqa: F811
+):
+    """The task following a started job failed outside polling (STS throttled AssumeRole past
+    every retry): nothing polled the job again, and every request for the role was answered
+    with the dead generation, so the role could never be generated again."""
+    sts = stubbed_boto3_clients("sts")
+    generation, analyzer = job_started_and_still_running(
+        assumed_batch_role, reviewer, stubbed_boto3_clients, sts=sts
+    )
+    sts.add_client_error("assume_role", "Throttling", "Rate exceeded", 400)
+    with pytest.raises(AwsError, match="throttling"):
+        run_policy_generation(generation_id=generation.pk, max_wait_seconds=0)
+    # Its task comes back to it within minutes: no second task meanwhile.
+    assert not needs_task(generation=GeneratedPolicy.objects.get(pk=generation.pk))
+
+    # The task never came back (its worker died, or it was never retried).
+    polled_ago(generation, POLLING_STOPS_AFTER + timedelta(minutes=1))
+    again = request_policy_generation(role=assumed_batch_role, days=30, actor=reviewer)
+    assert again.pk == generation.pk and needs_task(generation=again)  # the request queues one
+    assert take_up_abandoned_generations() == [generation.pk]  # and so does the sweep, once
+    assert take_up_abandoned_generations() == []
+
+    sts.add_response("assume_role", credentials())
+    assert run_policy_generation(generation_id=generation.pk) == "succeeded"
+    analyzer.assert_no_pending_responses()
+    assert GeneratedPolicy.objects.get(pk=generation.pk).policies == [GENERATED]
+
+
+def test_a_generation_nobody_followed_past_the_bound_is_failed_and_the_role_asked_again(
+    batch_role,
+    reviewer,
+    stubbed_boto3_clients,  # noqa: F811
+):
+    generation, _ = job_started_and_still_running(batch_role, reviewer, stubbed_boto3_clients)
+    requested = timezone.now() - GIVE_UP_AFTER - timedelta(minutes=1)
+    GeneratedPolicy.objects.filter(pk=generation.pk).update(requested_at=requested)
+    polled_ago(generation, POLLING_STOPS_AFTER + timedelta(minutes=1))
+
+    again = request_policy_generation(role=batch_role, days=30, actor=reviewer)
+
+    assert again.pk != generation.pk and again.status == GeneratedPolicy.Status.QUEUED
+    generation.refresh_from_db()
+    assert generation.status == GeneratedPolicy.Status.FAILED
+    assert generation.error.startswith("Gave up: AWS had not generated the policy 3 hours")
+    assert AuditEntry.objects.filter(action="policy_generation.failed").count() == 1
+
+
+def test_the_sweep_gives_up_a_generation_nobody_followed_past_the_bound(
+    batch_role,
+    reviewer,
+    stubbed_boto3_clients,  # noqa: F811
+):
+    generation, _ = job_started_and_still_running(batch_role, reviewer, stubbed_boto3_clients)
+    requested = timezone.now() - GIVE_UP_AFTER - timedelta(minutes=1)
+    GeneratedPolicy.objects.filter(pk=generation.pk).update(requested_at=requested)
+    # Followed by its task: the task gives it up itself, at its next attempt.
+    assert take_up_abandoned_generations() == []
+    assert GeneratedPolicy.objects.get(pk=generation.pk).is_running
+
+    polled_ago(generation, POLLING_STOPS_AFTER + timedelta(minutes=1))
+    assert take_up_abandoned_generations() == []
+
+    generation.refresh_from_db()
+    assert generation.status == GeneratedPolicy.Status.FAILED and "ask again" in generation.error
+
+
+def test_a_generation_still_running_past_the_bound_is_given_up_by_its_task(
+    batch_role,
+    reviewer,
+    stubbed_boto3_clients,  # noqa: F811
+):
+    generation, analyzer = job_started_and_still_running(
+        batch_role, reviewer, stubbed_boto3_clients
+    )
+    requested = timezone.now() - GIVE_UP_AFTER - timedelta(minutes=1)
+    GeneratedPolicy.objects.filter(pk=generation.pk).update(requested_at=requested)
+
+    assert run_policy_generation(generation_id=generation.pk) == "failed"
+    assert "Gave up" in GeneratedPolicy.objects.get(pk=generation.pk).error
+
+
+def test_a_refused_assume_role_fails_the_generation_with_the_reason(
+    assumed_batch_role,
+    reviewer,
+    stubbed_boto3_clients,  # noqa: F811
+):
+    """Not worth another try (the trust policy does not admit us): failed at once, with what
+    to check, and the role may be asked for again."""
+    sts = stubbed_boto3_clients("sts")
+    generation, _ = job_started_and_still_running(
+        assumed_batch_role, reviewer, stubbed_boto3_clients, sts=sts
+    )
+    sts.add_client_error("assume_role", "AccessDenied", "not authorized", 403)
+
+    assert run_policy_generation(generation_id=generation.pk) == "failed"
+
+    generation.refresh_from_db()
+    assert "could not assume the role" in generation.error
+    again = request_policy_generation(role=assumed_batch_role, days=30, actor=reviewer)
+    assert again.pk != generation.pk

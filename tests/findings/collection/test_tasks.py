@@ -1,13 +1,18 @@
 """Tasks: scheduling is idempotent, a finished run is not run again, a real worker works."""
 
+import time
 import uuid
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import boto3
 import pytest
 from django.utils import timezone
 from moto import mock_aws
 
+from findings.collection.policy_generation import (
+    POLLING_STOPS_AFTER,
+    request_policy_generation,
+)
 from findings.collection.registry import add_account
 from findings.collection.runs import AlreadyRunning, claim_run, finish_run
 from findings.collection.schedule import due_pairs
@@ -16,14 +21,33 @@ from findings.collection.tasks import (
     detect_owner_task,
     discover_organization,
     enqueue_collection,
+    generate_policy,
     schedule_collections,
+    sweep_policy_generations,
     sweep_stale_runs,
 )
-from findings.models import AwsAccount, CollectionRun, CredentialReportEntry, Source
+from findings.models import (
+    AwsAccount,
+    CollectionRun,
+    CredentialReportEntry,
+    GeneratedPolicy,
+    Source,
+)
 from iamreview.celery import app as project_app
 from tests.conftest import solo_worker
+from tests.findings.collection.test_collectors import stubbed_boto3_clients  # noqa: F401
+from tests.findings.collection.test_policy_generation import (  # noqa: F401
+    GENERATED,
+    assumed_batch_role,
+    batch_role,
+    configured,
+    credentials,
+    job_started_and_still_running,
+    polled_ago,
+)
 
 HUB = "123456789012"
+STARTED = datetime(2026, 11, 1, tzinfo=UTC)
 
 
 @pytest.fixture(autouse=True)
@@ -171,6 +195,113 @@ def test_discovery_task_registers_the_organizations_accounts(settings):
 
         assert discover_organization() == "2 accounts, 2 new"
     assert AwsAccount.objects.count() == 2
+
+
+# --- CloudTrail policy generation ---------------------------------------------------------------
+
+
+@pytest.fixture
+def retried_in_process():
+    """Tasks run in-process here; let a task's retries run the way a worker runs them, rather
+    than raising Retry to the caller (which only in-process, propagating tasks do)."""
+    propagates = project_app.conf.task_eager_propagates
+    project_app.conf.task_eager_propagates = False
+    yield
+    project_app.conf.task_eager_propagates = propagates
+
+
+@pytest.mark.django_db
+def test_generating_a_policy_comes_back_later_when_sts_throttles_and_polls_the_job(
+    retried_in_process,
+    assumed_batch_role,  # noqa: F811
+    reviewer,
+    stubbed_boto3_clients,  # noqa: F811
+):
+    """STS refusing AssumeRole for a while (throttled past botocore's retries) failed the task
+    for good, and the started job was never polled again."""
+    sts = stubbed_boto3_clients("sts")
+    generation, analyzer = job_started_and_still_running(
+        assumed_batch_role, reviewer, stubbed_boto3_clients, sts=sts
+    )
+    sts.add_client_error("assume_role", "Throttling", "Rate exceeded", 400)
+    sts.add_response("assume_role", credentials())
+
+    assert generate_policy.apply(args=[generation.pk]).get() == "succeeded"
+
+    analyzer.assert_no_pending_responses()
+    assert GeneratedPolicy.objects.get(pk=generation.pk).policies == [GENERATED]
+
+
+@pytest.mark.django_db
+def test_generating_a_policy_out_of_attempts_fails_with_the_reason_and_may_be_asked_again(
+    retried_in_process,
+    assumed_batch_role,  # noqa: F811
+    reviewer,
+    stubbed_boto3_clients,  # noqa: F811
+):
+    sts = stubbed_boto3_clients("sts")
+    generation, _ = job_started_and_still_running(
+        assumed_batch_role, reviewer, stubbed_boto3_clients, sts=sts
+    )
+    for _ in range(generate_policy.max_retries + 1):
+        sts.add_client_error("assume_role", "Throttling", "Rate exceeded", 400)
+
+    assert generate_policy.apply(args=[generation.pk]).get() == "failed"
+
+    sts.assert_no_pending_responses()
+    generation.refresh_from_db()
+    assert generation.error.startswith("Gave up after 13 attempts: AWS is throttling requests")
+    again = request_policy_generation(role=assumed_batch_role, days=30, actor=reviewer)
+    assert again.pk != generation.pk and again.status == GeneratedPolicy.Status.QUEUED
+
+
+@pytest.mark.django_db
+def test_a_job_aws_is_still_running_at_the_last_attempt_fails_with_the_reason(
+    batch_role,  # noqa: F811
+    reviewer,
+    stubbed_boto3_clients,  # noqa: F811
+    monkeypatch,
+):
+    generation, analyzer = job_started_and_still_running(
+        batch_role, reviewer, stubbed_boto3_clients
+    )
+    analyzer = stubbed_boto3_clients("accessanalyzer", "us-east-1")  # AWS keeps working
+    for _ in range(40):  # every poll of ten minutes of waiting
+        analyzer.add_response(
+            "get_generated_policy",
+            {
+                "jobDetails": {"jobId": "job-1", "status": "IN_PROGRESS", "startedOn": STARTED},
+                "generatedPolicyResult": {"properties": {"principalArn": batch_role.arn}},
+            },
+        )
+    monkeypatch.setattr(time, "sleep", lambda seconds: None)  # the ten minutes pass at once
+
+    last = generate_policy.max_retries
+    assert generate_policy.apply(args=[generation.pk], retries=last).get() == "failed"
+
+    generation.refresh_from_db()
+    assert generation.error == (
+        "Gave up: AWS was still generating the policy after 13 attempts of up to ten minutes "
+        "each; ask again"
+    )
+
+
+@pytest.mark.django_db
+def test_the_sweep_queues_a_task_for_a_generation_nobody_polls_any_more(
+    batch_role,  # noqa: F811
+    reviewer,
+    stubbed_boto3_clients,  # noqa: F811
+):
+    generation, analyzer = job_started_and_still_running(
+        batch_role, reviewer, stubbed_boto3_clients
+    )
+    assert sweep_policy_generations() == 0  # its task follows it
+    polled_ago(generation, POLLING_STOPS_AFTER + timedelta(minutes=1))
+
+    assert sweep_policy_generations() == 1  # the task ran here, in-process
+
+    analyzer.assert_no_pending_responses()
+    assert GeneratedPolicy.objects.get(pk=generation.pk).status == "succeeded"
 
 
 # --- A real worker on the real Redis ------------------------------------------------------------
