@@ -116,6 +116,9 @@ class FindingRecommendation(models.Model):
     steps = models.JSONField(default=list, blank=True)
     error = models.TextField(blank=True)
     fetched_at = models.DateTimeField()
+    # How many times in a row AWS gave no recommendation (0 once one came): bounds how often an
+    # unchanged finding is asked again (collection.recommendations.MAX_FAILED_ATTEMPTS).
+    failed_attempts = models.PositiveSmallIntegerField(default=0)
 
     class Meta:
         constraints = [

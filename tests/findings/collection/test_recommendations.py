@@ -2,10 +2,12 @@
 changes for UnusedPermission findings (beside ours), and ValidatePolicy on our suggestions."""
 
 import json
+from datetime import timedelta
 
 import boto3
 import pytest
 from botocore.stub import Stubber
+from django.utils import timezone
 
 from findings.aws.session import client
 from findings.collection.recommendations import (
@@ -106,6 +108,68 @@ def test_recommendations_are_fetched_once_per_finding_and_shown_beside_ours(batc
     # We remove sqs as well (never used); Access Analyzer keeps it.
     assert comparison["services_only_theirs"] == ["sqs"]
     assert comparison["only_ours"] == 0
+
+
+def refresh(role, made) -> int:
+    return refresh_finding_recommendations(
+        account=role.account, client_for_region=lambda region: made
+    )
+
+
+def test_a_recommendation_that_failed_on_a_throttle_is_asked_again_at_the_next_collection(
+    batch_role, analyzer
+):
+    """One ThrottlingException was stored as the finding's recommendation until AWS updated
+    the finding, which an unused-permission finding may not do for months."""
+    role, finding = batch_role
+    made, stubber = analyzer
+    stubber.add_client_error(
+        "generate_finding_recommendation", "ThrottlingException", "Rate exceeded", 429
+    )
+    assert refresh(role, made) == 1
+    assert FindingRecommendation.objects.get().status == "ERROR"
+
+    stub_recommendation(stubber, finding)  # the next collection: AWS answers now
+    assert refresh(role, made) == 1
+
+    stored = FindingRecommendation.objects.get()
+    assert stored.status == "SUCCEEDED" and stored.steps[0]["policy"] == RECOMMENDED
+    assert stored.failed_attempts == 0
+    assert refresh(role, made) == 0  # and then it is kept
+
+
+def test_a_recommendation_aws_keeps_refusing_is_asked_three_times_then_when_its_finding_changes(
+    batch_role, analyzer
+):
+    role, finding = batch_role
+    made, stubber = analyzer
+    for attempt in (1, 2, 3):
+        stubber.add_client_error("generate_finding_recommendation", "InternalServerException")
+        assert refresh(role, made) == 1
+        assert FindingRecommendation.objects.get().failed_attempts == attempt
+
+    assert refresh(role, made) == 0  # no more of each run's budget for it
+
+    finding.aws_updated_at = timezone.now() + timedelta(minutes=1)
+    finding.save()
+    stub_recommendation(stubber, finding)
+    assert refresh(role, made) == 1
+    assert FindingRecommendation.objects.get().status == "SUCCEEDED"
+
+
+def test_a_recommendation_asked_again_comes_after_the_new_ones(batch_role, analyzer):
+    role, failed = batch_role
+    made, stubber = analyzer
+    stubber.add_client_error("generate_finding_recommendation", "ThrottlingException")
+    refresh(role, made)
+    other = iam_role(role.account, "nightly-report")
+    new = aa_row(role.account, "f-new", other.arn, finding_type="UnusedPermission")
+
+    stub_recommendation(stubber, new)  # asked first (the stubber checks the order)
+    stub_recommendation(stubber, failed)
+    assert refresh(role, made) == 2
+
+    assert set(FindingRecommendation.objects.values_list("status", flat=True)) == {"SUCCEEDED"}
 
 
 def test_the_section_shows_access_analyzers_recommendation(client, batch_role, analyzer, reviewer):
