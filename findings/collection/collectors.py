@@ -8,10 +8,12 @@ import logging
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import celery
+from celery.exceptions import SoftTimeLimitExceeded
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 from kombu.exceptions import OperationalError as KombuOperationalError
@@ -306,6 +308,12 @@ def _stored_findings(*, account: AwsAccount, regions: list[str]) -> dict[str, Kn
     }
 
 
+# Recommendations are the last AWS calls of an Access Analyzer collection; detection,
+# right-sizing and ValidatePolicy come after them in the same task. None is started past this
+# share of the task's soft time limit (CELERY_TASK_SOFT_TIME_LIMIT): the rest come next run.
+RECOMMENDATIONS_SHARE_OF_TIME_LIMIT = 0.6
+
+
 def _collect_access_analyzer(run: CollectionRun, progress: Progress) -> Outcome:
     account = run.account
     regions = account.regions or ["us-east-1"]
@@ -337,11 +345,15 @@ def _collect_access_analyzer(run: CollectionRun, progress: Progress) -> Outcome:
     if snapshot.region_errors:
         # Detection judges no region it could not read (whether it has an analyzer is unknown).
         counts["unread_regions"] = sorted(snapshot.region_errors)
+    share = settings.CELERY_TASK_SOFT_TIME_LIMIT * RECOMMENDATIONS_SHARE_OF_TIME_LIMIT
     try:
         counts["recommendations"] = refresh_finding_recommendations(
             account=account,
             client_for_region=lambda region: client(session, "accessanalyzer", region),
+            deadline=(run.started_at or timezone.now()) + timedelta(seconds=share),
         )
+    except SoftTimeLimitExceeded:
+        raise  # the task's time is up: the run fails (the recommendations fetched are stored)
     except Exception:  # an extra: the findings themselves are stored
         logger.exception("Access Analyzer recommendations for %s failed", account)
     return Outcome(counts=counts, warning=warning)
@@ -392,6 +404,14 @@ def _run_collection(*, run: CollectionRun, on_progress: Progress | None) -> None
             run=run,
             outcome="had read AWS, but stored nothing of it (another run may have stored the "
             "source meanwhile); its next collection reads it again",
+        )
+    except SoftTimeLimitExceeded:  # Celery's warning before it kills the task
+        finish_run(
+            run=run,
+            succeeded=False,
+            error="Ran out of time: the task's soft time limit (CELERY_TASK_SOFT_TIME_LIMIT, "
+            f"{settings.CELERY_TASK_SOFT_TIME_LIMIT} s) came first; what was stored before it "
+            "stays, and the next run reads AWS again",
         )
     except (AwsError, ParseError, CollectionFailed) as exc:
         finish_run(run=run, succeeded=False, error=str(exc))

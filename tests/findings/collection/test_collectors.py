@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 import boto3
 import pytest
 from botocore.stub import Stubber
+from celery.exceptions import SoftTimeLimitExceeded
 from django.db import transaction
 from django.urls import reverse
 from moto import mock_aws
@@ -32,6 +33,7 @@ from findings.models import (
     CredentialReport,
     CredentialReportEntry,
     Finding,
+    FindingRecommendation,
     IamGroup,
     IamRole,
     IamUser,
@@ -916,6 +918,85 @@ def test_analyzers_of_another_account_fail_the_run_and_keep_what_was_stored(
     )
     assert stored(AccessAnalyzerFinding, account) == before
     us.assert_no_pending_responses()
+
+
+UNUSED_ACCESS_ANALYZER = f"arn:aws:access-analyzer:us-east-1:{MEMBER}:analyzer/unused"
+UNUSED_OTHER_ROLE = finding(
+    "f-unused-2", "UnusedPermission", f"arn:aws:iam::{MEMBER}:role/nightly-report"
+)
+
+
+def two_unused_permission_findings(stubber) -> AwsAccount:
+    account = add_account(account_id=MEMBER, name="Security tooling", regions=["us-east-1"])
+    stub_region(
+        stubber,
+        [analyzer(UNUSED_ACCESS_ANALYZER, "ACCOUNT_UNUSED_ACCESS")],
+        {
+            UNUSED_ACCESS_ANALYZER: [
+                [
+                    (UNUSED_ROLE_PERMISSIONS, [[unused("dynamodb")]]),
+                    (UNUSED_OTHER_ROLE, [[unused("sqs")]]),
+                ]
+            ]
+        },
+    )
+    return account
+
+
+def test_the_soft_time_limit_during_recommendations_fails_the_run_and_keeps_what_was_fetched(
+    stubbed_boto3_clients,
+):
+    """Celery's soft time limit was taken for one more failed extra: the run succeeded, and
+    the recommendation AWS had already given was thrown away."""
+    us = stubbed_boto3_clients("accessanalyzer", "us-east-1")
+    account = two_unused_permission_findings(us)
+    us.add_response("generate_finding_recommendation", {})
+    us.add_response(
+        "get_finding_recommendation",
+        {
+            "startedAt": ANALYZED,
+            "resourceArn": UNUSED_ROLE_PERMISSIONS["resource"],
+            "recommendationType": "UnusedPermissionRecommendation",
+            "status": "SUCCEEDED",
+            "recommendedSteps": [],
+        },
+    )
+    us.add_response("generate_finding_recommendation", {})
+    asked = []
+
+    def soft_time_limit_on_the_second(**kwargs):
+        # Celery raises SoftTimeLimitExceeded in the task, wherever it is: here, in a call.
+        asked.append(kwargs["params"]["id"])
+        if len(asked) == 2:
+            raise SoftTimeLimitExceeded()
+
+    boto3.Session().client("accessanalyzer", "us-east-1").meta.events.register(
+        "provide-client-params.accessanalyzer.GetFindingRecommendation",
+        soft_time_limit_on_the_second,
+    )
+
+    run = collect(account, Source.ACCESS_ANALYZER)
+
+    assert run.status == "failed"
+    assert run.error.startswith("Ran out of time: the task's soft time limit")
+    us.assert_no_pending_responses()
+    assert AccessAnalyzerFinding.objects.filter(account=account).count() == 2
+    [kept] = FindingRecommendation.objects.filter(account=account)
+    assert (kept.finding_id, kept.status) == (asked[0], "SUCCEEDED")
+
+
+def test_recommendations_are_not_started_when_the_task_has_too_little_time_left(
+    stubbed_boto3_clients, settings
+):
+    settings.CELERY_TASK_SOFT_TIME_LIMIT = 60  # a recommendation may take 90 s: none fits
+    us = stubbed_boto3_clients("accessanalyzer", "us-east-1")
+    account = two_unused_permission_findings(us)
+
+    run = collect(account, Source.ACCESS_ANALYZER)
+
+    assert run.status == "succeeded" and run.counts["recommendations"] == 0
+    us.assert_no_pending_responses()  # nothing asked of AWS: the next run will
+    assert not FindingRecommendation.objects.exists()
 
 
 # --- Service last accessed (Stubber) ------------------------------------------------------------

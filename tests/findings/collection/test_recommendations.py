@@ -7,6 +7,7 @@ from datetime import timedelta
 import boto3
 import pytest
 from botocore.stub import Stubber
+from celery.exceptions import SoftTimeLimitExceeded
 from django.utils import timezone
 
 from findings.aws.session import client
@@ -170,6 +171,103 @@ def test_a_recommendation_asked_again_comes_after_the_new_ones(batch_role, analy
     assert refresh(role, made) == 2
 
     assert set(FindingRecommendation.objects.values_list("status", flat=True)) == {"SUCCEEDED"}
+
+
+def answer(stubber, *statuses: str) -> None:
+    """AWS's answers for one finding's recommendation, whichever finding is asked: one status
+    per GetFindingRecommendation (SUCCEEDED once, by default)."""
+    stubber.add_response("generate_finding_recommendation", {})
+    for status in statuses or ("SUCCEEDED",):
+        stubber.add_response(
+            "get_finding_recommendation",
+            {
+                "startedAt": NOW,
+                "resourceArn": "arn:aws:iam::111122223333:role/any",
+                "recommendationType": "UnusedPermissionRecommendation",
+                "status": status,
+                "recommendedSteps": [],
+            },
+        )
+
+
+def more_unused_permission_findings(account, count: int) -> None:
+    for number in range(count):
+        role = iam_role(account, f"nightly-job-{number}")
+        aa_row(account, f"f-job-{number}", role.arn, finding_type="UnusedPermission")
+
+
+def test_recommendations_fetched_before_the_soft_time_limit_are_kept(batch_role, analyzer):
+    """Up to 50 a run, each waited for up to 60 s: more than the task's 25 minutes. Rows were
+    written after the last one only, so the soft time limit (raised in a wait, as Celery raises
+    it wherever the task is) threw away every recommendation AWS had given, and the next run
+    started over."""
+    role, _ = batch_role
+    more_unused_permission_findings(role.account, 1)
+    made, stubber = analyzer
+    answer(stubber, "SUCCEEDED")
+    answer(stubber, "IN_PROGRESS")
+
+    def soft_time_limit(seconds):
+        raise SoftTimeLimitExceeded()
+
+    with pytest.raises(SoftTimeLimitExceeded):
+        refresh_finding_recommendations(
+            account=role.account, client_for_region=lambda region: made, sleep=soft_time_limit
+        )
+
+    assert list(FindingRecommendation.objects.values_list("status", flat=True)) == ["SUCCEEDED"]
+
+
+def test_recommendations_are_stored_ten_at_a_time_while_aws_gives_them(batch_role, analyzer):
+    role, _ = batch_role
+    more_unused_permission_findings(role.account, 11)
+    made, stubber = analyzer
+    for _ in range(12):
+        answer(stubber)
+    stored_when_asked = []
+    made.meta.events.register(
+        "provide-client-params.accessanalyzer.GenerateFindingRecommendation",
+        lambda **kwargs: stored_when_asked.append(FindingRecommendation.objects.count()),
+    )
+
+    assert refresh(role, made) == 12
+
+    assert stored_when_asked == [0] * 10 + [10, 10]
+    assert FindingRecommendation.objects.count() == 12
+
+
+class Clock:
+    """Time that passes only while the code under test sleeps."""
+
+    def __init__(self):
+        self.now = timezone.now()
+
+    def __call__(self):
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now += timedelta(seconds=seconds)
+
+
+def test_no_recommendation_is_started_that_could_not_end_before_the_deadline(batch_role, analyzer):
+    role, _ = batch_role
+    more_unused_permission_findings(role.account, 2)
+    made, stubber = analyzer
+    answer(stubber, "IN_PROGRESS", "SUCCEEDED")  # the first takes a second
+    clock = Clock()
+    # Room for one wait of up to 60 s and its calls (30 s), not a second after.
+    deadline = clock.now + timedelta(seconds=90.5)
+
+    fetched = refresh_finding_recommendations(
+        account=role.account,
+        client_for_region=lambda region: made,
+        sleep=clock.sleep,
+        clock=clock,
+        deadline=deadline,
+    )
+
+    assert fetched == 1  # the other two come with the next runs
+    assert FindingRecommendation.objects.get().status == "SUCCEEDED"
 
 
 def test_the_section_shows_access_analyzers_recommendation(client, batch_role, analyzer, reviewer):
