@@ -3,7 +3,7 @@
 import logging
 
 from celery import shared_task
-from celery.exceptions import SoftTimeLimitExceeded
+from celery.exceptions import Retry, SoftTimeLimitExceeded
 from django.conf import settings
 from django.utils import timezone
 
@@ -155,13 +155,24 @@ def generate_policy(self, generation_id: int) -> str:
     return status
 
 
+def queue_policy_generation(*, generation_id: int) -> None:
+    """Queue the generation's task. Without a broker the task runs here, and one that would
+    come back later (AWS still working, or throttling) raises Retry to its caller: there is no
+    worker to come back, so the generation stays in progress until a later request or the
+    sweep takes it up again (GeneratedPolicy.polled_at)."""
+    try:
+        generate_policy.delay(generation_id)
+    except Retry:
+        logger.info("Policy generation %s continues at the next request", generation_id)
+
+
 @shared_task(name="findings.sweep_policy_generations")
 def sweep_policy_generations() -> int:
     """Queue a task again for each policy generation whose task stopped following it (or fail
     it with the reason, once it has been given up)."""
     taken_up = take_up_abandoned_generations()
     for generation_id in taken_up:
-        generate_policy.delay(generation_id)
+        queue_policy_generation(generation_id=generation_id)
     return len(taken_up)
 
 

@@ -25,7 +25,7 @@ from findings.collection.policy_generation import (
     needs_task,
     request_policy_generation,
 )
-from findings.collection.tasks import generate_policy
+from findings.collection.tasks import queue_policy_generation
 from findings.export.tables import csv_text, json_text
 from findings.models import AwsAccount, IamRole, IamUser
 from findings.models.paging import LateRows
@@ -161,7 +161,7 @@ def generate_from_cloudtrail(request, pk: int):
             error = str(exc)
         else:
             if needs_task(generation=generation):
-                generate_policy.delay(generation.pk)
+                queue_policy_generation(generation_id=generation.pk)
     if not request.htmx:
         if error:
             return HttpResponseBadRequest(error)

@@ -1,5 +1,7 @@
 """The role page's "Generate from CloudTrail": who may start it, progress, the result."""
 
+import time
+
 import pytest
 
 from findings.models import GeneratedPolicy
@@ -57,6 +59,29 @@ def test_a_reviewer_generates_and_sees_it_beside_the_suggestion(
 
     page = client.get(f"/inventory/roles/{batch_role.pk}/").content.decode()
     assert "Generated from CloudTrail" in page and "Only the CloudTrail policy grants 0" in page
+
+
+def test_without_a_broker_a_generation_aws_is_still_working_on_is_no_500(
+    client,
+    batch_role,
+    reviewer,
+    stubbed_boto3_clients,  # noqa: F811
+    monkeypatch,
+):
+    """In-process (no broker), the task's "come back later" reached the view as Retry: a 500."""
+    stub_generation(
+        stubbed_boto3_clients("accessanalyzer", "us-east-1"), batch_role, polls_in_progress=80
+    )
+    monkeypatch.setattr(time, "sleep", lambda seconds: None)  # one attempt's waiting, at once
+    client.force_login(reviewer)
+
+    response = client.post(
+        f"/inventory/roles/{batch_role.pk}/generate-policy/", {"days": "30"}, headers=HTMX
+    )
+
+    assert response.status_code == 200
+    assert GeneratedPolicy.objects.get().status == GeneratedPolicy.Status.IN_PROGRESS
+    assert 'hx-trigger="every 3s"' in response.content.decode()
 
 
 def test_a_running_generation_polls_for_progress(client, batch_role, reviewer):
