@@ -396,7 +396,8 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_DEFAULT_QUEUE = env("CELERY_TASK_DEFAULT_QUEUE", "celery")
 # Crash recovery: a worker writes a heartbeat on its run every COLLECT_HEARTBEAT_SECONDS; a
 # running run without one for COLLECT_STALE_AFTER_SECONDS belongs to a dead worker. Every
-# COLLECT_SWEEP_SECONDS the beat fails such runs and queues a retry.
+# COLLECT_SWEEP_SECONDS the beat fails such runs and queues a retry (and sends again the task of
+# a run whose message was lost: findings.collection.tasks.resend_lost_runs).
 COLLECT_HEARTBEAT_SECONDS = env_int("COLLECT_HEARTBEAT_SECONDS", 15)
 COLLECT_STALE_AFTER_SECONDS = env_int("COLLECT_STALE_AFTER_SECONDS", 90)
 COLLECT_SWEEP_SECONDS = env_int("COLLECT_SWEEP_SECONDS", 60)

@@ -33,8 +33,9 @@ class AlreadyRunning(Exception):
 MAX_ATTEMPTS = 3
 
 
-def abandoned_before() -> datetime:
-    """A run still queued after the task's hard time limit was never picked up."""
+def long_queued_before() -> datetime:
+    """A run queued before this has waited longer than a worker that took its message could
+    take to start it (a task's hard time limit, and a minute)."""
     return timezone.now() - timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT + 60)
 
 
@@ -48,13 +49,19 @@ def _stale() -> Q:
     silent = Q(heartbeat_at__lt=stale_before()) | Q(
         heartbeat_at=None, started_at__lt=stale_before()
     )
-    never_started = Q(status=CollectionRun.Status.QUEUED, created_at__lt=abandoned_before())
-    return (running & silent) | never_started
+    # An import is claimed and started in one request: one still queued lost its request. A
+    # queued collection is only waiting (long_queued_run_ids).
+    lost_import = Q(
+        status=CollectionRun.Status.QUEUED,
+        trigger=CollectionRun.Trigger.IMPORT,
+        created_at__lt=long_queued_before(),
+    )
+    return (running & silent) | lost_import
 
 
 def _stale_reason(run: CollectionRun) -> str:
     if run.status == CollectionRun.Status.QUEUED:
-        return "Abandoned: no worker picked this run up within the task time limit."
+        return "Abandoned: the import's request ended before it read the file."
     since = run.heartbeat_at or run.started_at
     return (
         f"Worker stopped: no heartbeat from {run.worker or 'its worker'} since "
@@ -64,7 +71,8 @@ def _stale_reason(run: CollectionRun) -> str:
 
 
 def fail_stale_runs(*, account: AwsAccount | None = None) -> list[CollectionRun]:
-    """Fail every active run whose worker is gone (heartbeat stopped, or never picked up).
+    """Fail every running run whose worker is gone (its heartbeat stopped), and every import
+    whose request ended before it started. A queued collection is never failed for waiting.
 
     Rows are locked and re-checked, so a worker resuming the same run at the same moment
     (take_over_stale_run) and this sweep cannot both win.
@@ -88,6 +96,20 @@ def fail_stale_runs(*, account: AwsAccount | None = None) -> list[CollectionRun]
 
 def release_abandoned_runs(*, account: AwsAccount | None = None) -> int:
     return len(fail_stale_runs(account=account))
+
+
+def long_queued_run_ids() -> list[int]:
+    """Collections queued since before long_queued_before(), oldest first: waiting behind a
+    busy queue, or their task's message was lost (a broker restarted without its data, a
+    queue purged). Neither is a reason to fail them: the sweep sends a lost one again."""
+    return list(
+        CollectionRun.objects.filter(
+            status=CollectionRun.Status.QUEUED, created_at__lt=long_queued_before()
+        )
+        .exclude(trigger=CollectionRun.Trigger.IMPORT)
+        .order_by("created_at", "pk")
+        .values_list("pk", flat=True)
+    )
 
 
 class RunBusy(Exception):
@@ -215,7 +237,7 @@ def start_run(*, run: CollectionRun) -> bool:
     """Start a queued run in this worker: QUEUED -> RUNNING in one conditional UPDATE.
 
     False, and nothing written, when the run is no longer queued: another delivery started it,
-    or the sweep failed it as abandoned (and queued its retry, which holds the claim now).
+    or the sweep took an import's request for ended and failed it.
     """
     started = _mark_started(run=run, status=CollectionRun.Status.QUEUED, message="Starting")
     if not started:

@@ -3,9 +3,10 @@
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db.models import Max
+from django.db.models import Count, Max, Q
 
 from findings.models import AwsAccount, CollectionRun, Source
+from findings.models.runs import ACTIVE_STATUSES
 
 
 def interval(*, source: str) -> timedelta:
@@ -19,17 +20,22 @@ def interval(*, source: str) -> timedelta:
 
 
 def due_pairs(*, now: datetime) -> list[tuple[AwsAccount, str]]:
-    """Enabled accounts' sources whose last attempt is older than their interval.
+    """Enabled accounts' sources whose last attempt is older than their interval, and that
+    have no run queued or running (a queued run waits its turn; another would only pile up
+    behind it).
 
     Failed attempts count as attempts, so a broken account is retried once per interval rather
-    than every few minutes. Service last-accessed asks about the stored users and roles: it
-    waits for an account's first successful collection of them, instead of failing beside it
-    and waiting a whole interval to try again.
+    than every few minutes; a run that failed without ever starting asked AWS nothing, so it is
+    no attempt and the source is due at the next tick. Service last-accessed asks about the
+    stored users and roles: it waits for an account's first successful collection of them,
+    instead of failing beside it and waiting a whole interval to try again.
     """
-    last_attempt = {
-        (row["account_id"], row["source"]): row["last"]
+    never_started = Q(status=CollectionRun.Status.FAILED, started_at=None)
+    runs = {
+        (row["account_id"], row["source"]): row
         for row in CollectionRun.objects.values("account_id", "source").annotate(
-            last=Max("created_at")
+            last=Max("created_at", filter=~never_started),
+            active=Count("pk", filter=Q(status__in=ACTIVE_STATUSES)),
         )
     }
     with_principals = CollectionRun.objects.accounts_collected(source=Source.AUTHORIZATION_DETAILS)
@@ -38,8 +44,10 @@ def due_pairs(*, now: datetime) -> list[tuple[AwsAccount, str]]:
         for source in Source.values:
             if source == Source.SERVICE_LAST_ACCESSED and account.pk not in with_principals:
                 continue
-            last = last_attempt.get((account.pk, source))
-            if last is None or now - last >= interval(source=source):
+            row = runs.get((account.pk, source), {"last": None, "active": 0})
+            if row["active"]:
+                continue
+            if row["last"] is None or now - row["last"] >= interval(source=source):
                 due.append((account, source))
     return due
 

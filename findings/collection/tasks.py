@@ -6,6 +6,8 @@ from celery import shared_task
 from celery.exceptions import Retry, SoftTimeLimitExceeded
 from django.conf import settings
 from django.utils import timezone
+from kombu.exceptions import ChannelError
+from kombu.exceptions import OperationalError as KombuOperationalError
 
 from findings.audit.services import record
 from findings.aws.errors import AwsError
@@ -21,6 +23,7 @@ from findings.collection.runs import (
     RunBusy,
     claim_run,
     fail_stale_runs,
+    long_queued_run_ids,
     pick_up_run,
 )
 from findings.collection.schedule import due_pairs
@@ -45,6 +48,11 @@ def collect_source(self, run_id: int) -> str:
     return run_collection(run=run).status
 
 
+def _send_run(*, run_id: int) -> None:
+    """Send a run's task to a worker (or run it here, without a broker)."""
+    collect_source.delay(run_id)
+
+
 def enqueue_collection(
     *, account, source: str, trigger: str, requested_by=None, retry_of=None
 ) -> CollectionRun:
@@ -65,7 +73,7 @@ def enqueue_collection(
             target_label=f"{source} for {account}",
             after={"account": account.account_id, "source": source, "trigger": trigger},
         )
-    collect_source.delay(run.pk)
+    _send_run(run_id=run.pk)
     return run
 
 
@@ -86,7 +94,8 @@ def schedule_collections() -> int:
 
 @shared_task(name="findings.sweep_stale_runs")
 def sweep_stale_runs() -> int:
-    """Fail the runs of dead workers and queue each one again (once: a retry is not retried)."""
+    """Fail the runs of dead workers and queue each one again (once: a retry is not retried),
+    and send again the task of a run whose message was lost."""
     retried = 0
     for run in fail_stale_runs():
         if run.trigger == CollectionRun.Trigger.IMPORT or run.retry_of_id is not None:
@@ -98,7 +107,49 @@ def sweep_stale_runs() -> int:
             retried += 1
         except AlreadyRunning:
             continue
+    resend_lost_runs()
     return retried
+
+
+def _messages_waiting(*, queue: str) -> int:
+    """How many messages wait in the broker's `queue` (none without a broker: tasks run at
+    once, in-process)."""
+    app = collect_source.app
+    if app.conf.task_always_eager:
+        return 0
+    with app.connection_for_read() as connection:
+        try:
+            declared = connection.default_channel.queue_declare(queue=queue, passive=True)
+        except ChannelError:  # Redis and the filesystem broker keep no empty queue
+            return 0
+    return declared.message_count
+
+
+def resend_lost_runs() -> int:
+    """Send again the task of every collection queued longer than a worker could hold its
+    message, when the broker's queue holds no message at all: its message is gone (a Redis
+    restarted without its data, a purged queue), or a worker is taking it this very moment.
+
+    A run queued behind a busy queue is never failed for waiting (a few hundred accounts
+    queue four runs each at once): its message is still there, and the queue is not empty. A
+    second delivery of a run that has started is skipped (pick_up_run), so sending again is
+    safe; and it happens only while the queue is empty, so copies never pile up.
+    """
+    run_ids = long_queued_run_ids()
+    if not run_ids:
+        return 0
+    app = collect_source.app
+    queue = app.amqp.router.route({}, collect_source.name)["queue"].name
+    try:
+        if _messages_waiting(queue=queue):
+            return 0
+        for run_id in run_ids:
+            logger.warning("Run %s queued long ago and none waits in %s: sent again", run_id, queue)
+            _send_run(run_id=run_id)
+    except KombuOperationalError:
+        logger.exception("Lost runs not sent again: the broker could not be reached")
+        return 0
+    return len(run_ids)
 
 
 @shared_task(name="findings.discover_organization", autoretry_for=(), acks_late=True)

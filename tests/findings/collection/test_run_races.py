@@ -52,7 +52,8 @@ def queued_run(account, trigger=CollectionRun.Trigger.MANUAL) -> CollectionRun:
 
 
 def abandon(run: CollectionRun, settings) -> None:
-    """Queued for longer than the task time limit: the sweep takes it for never picked up."""
+    """Queued for longer than the task time limit: the sweep takes an import's request for
+    ended (a queued collection only waits its turn)."""
     long_ago = timezone.now() - timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT + 120)
     CollectionRun.objects.filter(pk=run.pk).update(created_at=long_ago)
 
@@ -92,16 +93,16 @@ def test_two_deliveries_picking_up_one_queued_run_at_once_start_it_once(committe
 
 
 @pytest.mark.django_db
-def test_a_worker_that_read_a_queued_run_just_before_the_sweep_failed_it_does_not_start_it(
+def test_a_copy_of_a_queued_run_read_just_before_the_sweep_failed_it_does_not_start_it(
     settings,
 ):
     account = production()
-    run = queued_run(account, trigger=CollectionRun.Trigger.SCHEDULE)
+    run = queued_run(account, trigger=CollectionRun.Trigger.IMPORT)
     abandon(run, settings)
     read_by_the_worker = CollectionRun.objects.get(pk=run.pk)  # still queued when read
 
     assert [r.pk for r in fail_stale_runs()] == [run.pk]
-    retry = queued_run(account, trigger=CollectionRun.Trigger.SCHEDULE)  # the sweep's retry
+    retry = queued_run(account, trigger=CollectionRun.Trigger.SCHEDULE)  # the next claim
 
     assert start_run(run=read_by_the_worker) is False  # no IntegrityError, nothing written
     # Not carried out either: it asked AWS (here: the network, for 30 s) for nothing.
@@ -111,7 +112,7 @@ def test_a_worker_that_read_a_queued_run_just_before_the_sweep_failed_it_does_no
     run.refresh_from_db()
     assert run.status == CollectionRun.Status.FAILED
     assert run.attempts == 0 and run.started_at is None
-    assert run.error.startswith("Abandoned: no worker picked this run up")
+    assert run.error.startswith("Abandoned: the import's request ended")
     retry.refresh_from_db()
     assert retry.status == CollectionRun.Status.QUEUED
     assert pick_up_run(run_id=run.pk) is None

@@ -15,6 +15,7 @@ from findings.collection.runs import (
     finish_run,
     heartbeat,
     last_success,
+    long_queued_run_ids,
     pick_up_run,
     release_abandoned_runs,
     report_progress,
@@ -99,14 +100,41 @@ def test_a_run_whose_heartbeat_stopped_is_failed_and_the_source_claimed_again_at
     assert alive.status == CollectionRun.Status.RUNNING
 
 
-def test_a_run_never_picked_up_within_the_time_limit_is_abandoned(production, settings):
-    lost = claim(production)
+def test_a_collection_queued_longer_than_the_time_limit_is_not_failed_for_waiting(
+    production, settings
+):
+    """A few hundred accounts queue four runs each at once: behind a few workers, a run waits
+    longer than a task's time limit with its message still in the broker. It keeps its claim
+    and waits its turn (a lost message is sent again: tasks.resend_lost_runs)."""
+    waiting = claim(production)
+    long_ago = timezone.now() - timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT + 120)
+    CollectionRun.objects.filter(pk=waiting.pk).update(created_at=long_ago)
+
+    assert release_abandoned_runs() == 0
+    with pytest.raises(AlreadyRunning):
+        claim(production)
+    waiting.refresh_from_db()
+    assert waiting.status == CollectionRun.Status.QUEUED
+    assert long_queued_run_ids() == [waiting.pk]
+    assert pick_up_run(run_id=waiting.pk) == waiting  # its delivery, when it comes, starts it
+
+
+def test_an_import_its_request_never_started_is_abandoned_after_the_time_limit(
+    production, settings
+):
+    """An import is claimed and started in one request: still queued after the time limit,
+    its request ended (the web process died between the two). No message will ever come."""
+    lost = claim_run(
+        account=production, source=Source.CREDENTIAL_REPORT, trigger=CollectionRun.Trigger.IMPORT
+    )
     long_ago = timezone.now() - timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT + 120)
     CollectionRun.objects.filter(pk=lost.pk).update(created_at=long_ago)
+    assert long_queued_run_ids() == []  # not sent to a worker as a collection
 
     assert claim(production).status == CollectionRun.Status.QUEUED
     lost.refresh_from_db()
-    assert lost.error.startswith("Abandoned: no worker picked this run up")
+    assert lost.status == CollectionRun.Status.FAILED
+    assert lost.error == "Abandoned: the import's request ended before it read the file."
 
 
 def test_a_delivery_resumes_a_run_whose_worker_died_and_waits_for_a_live_one(production, settings):

@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import boto3
 import pytest
+import redis
 from django.utils import timezone
 from moto import mock_aws
 
@@ -125,6 +126,23 @@ def test_schedule_skips_a_source_already_queued_elsewhere():
     assert held.status == CollectionRun.Status.QUEUED
     with pytest.raises(AlreadyRunning):
         enqueue_collection(account=account, source=Source.ACCESS_ANALYZER, trigger="manual")
+
+
+@pytest.mark.django_db
+def test_schedule_leaves_a_source_alone_while_its_run_waits_in_a_long_queue(settings):
+    """Queued longer than its interval behind a backlog, the run is neither failed nor joined
+    by a second run of the same source."""
+    account = failing_fast("111122223333", "Production")
+    waiting = claim_run(account=account, source=Source.CREDENTIAL_REPORT, trigger="schedule")
+    CollectionRun.objects.filter(pk=waiting.pk).update(
+        created_at=timezone.now() - timedelta(hours=settings.COLLECT_CREDENTIAL_REPORT_HOURS + 1)
+    )
+
+    assert schedule_collections() == 2  # users and roles, Access Analyzer
+
+    waiting.refresh_from_db()
+    assert waiting.status == CollectionRun.Status.QUEUED
+    assert CollectionRun.objects.filter(source=Source.CREDENTIAL_REPORT).count() == 1
 
 
 @pytest.mark.django_db
@@ -328,6 +346,89 @@ def test_a_real_worker_collects_a_queued_run(committed_db, celery_on_redis):
     run.refresh_from_db()
     assert run.status == CollectionRun.Status.SUCCEEDED
     assert set(CredentialReportEntry.objects.values_list("user", flat=True)) == {"alice", "bob"}
+
+
+def on_a_queue_of_its_own(app) -> str:
+    """Make `app` (on the real Redis) the one tasks are sent through, on a queue of its own:
+    no other test run's worker takes its messages."""
+    queue = f"iamreview-test-{uuid.uuid4().hex[:8]}"
+    app.conf.task_default_queue = queue
+    app.set_current()
+    return queue
+
+
+def wait_until_no_run_is_active(seconds: float = 30) -> None:
+    deadline = time.monotonic() + seconds
+    while CollectionRun.objects.filter(status__in=["queued", "running"]).exists():
+        assert time.monotonic() < deadline, list(CollectionRun.objects.values("pk", "status"))
+        time.sleep(0.2)
+
+
+def waited_in_the_queue(minutes: int) -> None:
+    CollectionRun.objects.update(created_at=timezone.now() - timedelta(minutes=minutes))
+
+
+@pytest.mark.services
+def test_runs_waiting_behind_a_busy_queue_stay_queued_and_are_carried_out_in_their_turn(
+    committed_db, celery_on_redis, redis_url, settings
+):
+    """A few hundred accounts queue four runs each at once: behind a few workers, a run waits
+    longer than the task time limit (31 min) with its message still in Redis. The sweep used
+    to fail it as "no worker picked this run up"; its message was then skipped, and its retry
+    failed the same way behind the same backlog."""
+    account = failing_fast("111122223333", "Production")
+    queue = on_a_queue_of_its_own(celery_on_redis)
+    broker = redis.Redis.from_url(redis_url)
+    try:
+        assert schedule_collections() == 3
+        assert broker.llen(queue) == 3
+        waited_in_the_queue(minutes=settings.CELERY_TASK_TIME_LIMIT // 60 + 2)
+
+        assert sweep_stale_runs() == 0
+
+        assert set(CollectionRun.objects.values_list("status", flat=True)) == {"queued"}
+        assert broker.llen(queue) == 3  # nothing sent twice: each message is still there
+        with solo_worker(celery_on_redis, queue=queue):
+            wait_until_no_run_is_active()
+    finally:
+        broker.delete(queue)
+    runs = CollectionRun.objects.filter(account=account)
+    assert runs.count() == 3  # no retries: each run was carried out once
+    assert {(r.attempts, r.started_at is not None) for r in runs} == {(1, True)}
+    assert (
+        runs.filter(source=Source.CREDENTIAL_REPORT).get().error.startswith("Configuration error")
+    )
+
+
+@pytest.mark.services
+def test_a_run_whose_message_was_lost_is_sent_again_once_the_queue_is_empty(
+    committed_db, celery_on_redis, redis_url, settings
+):
+    """Redis restarted without its data, or the queue was purged: nothing will deliver these
+    runs. Once none waits in the queue, the sweep sends each again (once: while a message
+    waits, it sends nothing more), and a worker carries it out."""
+    account = failing_fast("111122223333", "Production")
+    queue = on_a_queue_of_its_own(celery_on_redis)
+    broker = redis.Redis.from_url(redis_url)
+    try:
+        schedule_collections()
+        broker.delete(queue)  # the messages are lost
+        waited_in_the_queue(minutes=5)
+        sweep_stale_runs()
+        assert broker.llen(queue) == 0  # queued for minutes only: a worker may hold it
+
+        waited_in_the_queue(minutes=settings.CELERY_TASK_TIME_LIMIT // 60 + 2)
+        sweep_stale_runs()
+        sweep_stale_runs()
+
+        assert broker.llen(queue) == 3
+        with solo_worker(celery_on_redis, queue=queue):
+            wait_until_no_run_is_active()
+    finally:
+        broker.delete(queue)
+    runs = CollectionRun.objects.filter(account=account)
+    assert runs.count() == 3
+    assert {r.attempts for r in runs} == {1}
 
 
 @pytest.mark.django_db
