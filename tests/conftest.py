@@ -194,6 +194,27 @@ def celery_on_redis(redis_url):
         project_app.set_current()
 
 
+@pytest.fixture
+def broker_down():
+    """Tasks are sent through a Celery app whose broker, and result backend (as in production:
+    the broker's URL), is a closed port: Redis is down. No worker, no mock: kombu itself fails.
+    """
+    from celery import Celery
+
+    from iamreview.celery import app as project_app
+
+    closed = "redis://127.0.0.1:1/0"
+    down = Celery("iamreview-broker-down", set_as_current=False)
+    down.config_from_object("django.conf:settings", namespace="CELERY")
+    down.conf.update(broker_url=closed, result_backend=closed, task_always_eager=False)
+    down.set_current()
+    try:
+        yield down
+    finally:
+        down.close()
+        project_app.set_current()
+
+
 @contextmanager
 def solo_worker(app, *, queue: str | None = None):
     """A real Celery worker for `app` in this process (solo pool), on `queue` when given: a

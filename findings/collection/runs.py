@@ -112,6 +112,21 @@ def long_queued_run_ids() -> list[int]:
     )
 
 
+def fail_unsent_run(*, run: CollectionRun, reason: str) -> bool:
+    """A run whose task the broker did not take: no worker will carry it out, so it gives up
+    its (account, source) claim at once, failed with `reason`. Never started, it asked AWS
+    nothing and is no attempt for the schedule (schedule.due_pairs). False when it is no
+    longer queued: the broker took the message after all and a worker started it."""
+    failed = CollectionRun.objects.filter(pk=run.pk, status=CollectionRun.Status.QUEUED).update(
+        status=CollectionRun.Status.FAILED,
+        finished_at=timezone.now(),
+        error=reason[:5000],
+        progress_message="Failed",
+    )
+    run.refresh_from_db(fields=["status", "finished_at", "error", "progress_message"])
+    return bool(failed)
+
+
 class RunBusy(Exception):
     """A live worker (fresh heartbeat) is carrying out this run: try again later."""
 
@@ -237,7 +252,8 @@ def start_run(*, run: CollectionRun) -> bool:
     """Start a queued run in this worker: QUEUED -> RUNNING in one conditional UPDATE.
 
     False, and nothing written, when the run is no longer queued: another delivery started it,
-    or the sweep took an import's request for ended and failed it.
+    or it was failed meanwhile (its task reported as not sent, though the broker took it; an
+    import whose request the sweep took for ended).
     """
     started = _mark_started(run=run, status=CollectionRun.Status.QUEUED, message="Starting")
     if not started:

@@ -25,10 +25,11 @@ def due_pairs(*, now: datetime) -> list[tuple[AwsAccount, str]]:
     behind it).
 
     Failed attempts count as attempts, so a broken account is retried once per interval rather
-    than every few minutes; a run that failed without ever starting asked AWS nothing, so it is
-    no attempt and the source is due at the next tick. Service last-accessed asks about the
-    stored users and roles: it waits for an account's first successful collection of them,
-    instead of failing beside it and waiting a whole interval to try again.
+    than every few minutes; a run that failed without ever starting (its task could not be sent
+    to a worker) asked AWS nothing, so it is no attempt and the source is due at the next tick.
+    Service last-accessed asks about the stored users and roles: it waits for an account's
+    first successful collection of them, instead of failing beside it and waiting a whole
+    interval to try again.
     """
     never_started = Q(status=CollectionRun.Status.FAILED, started_at=None)
     runs = {

@@ -9,6 +9,7 @@ from django.utils import timezone
 from kombu.exceptions import ChannelError
 from kombu.exceptions import OperationalError as KombuOperationalError
 
+from accounts.models import User
 from findings.audit.services import record
 from findings.aws.errors import AwsError
 from findings.collection.collectors import detect_owner, run_collection
@@ -23,6 +24,7 @@ from findings.collection.runs import (
     RunBusy,
     claim_run,
     fail_stale_runs,
+    fail_unsent_run,
     long_queued_run_ids,
     pick_up_run,
 )
@@ -30,6 +32,14 @@ from findings.collection.schedule import due_pairs
 from findings.models import AwsAccount, CollectionRun
 
 logger = logging.getLogger(__name__)
+
+
+class TaskNotSent(Exception):
+    """The broker did not take a run's task: the run is failed, and holds no claim."""
+
+    def __init__(self, run: CollectionRun):
+        self.run = run
+        super().__init__(run.error)
 
 
 @shared_task(name="findings.collect_source", bind=True, acks_late=True, max_retries=20)
@@ -49,14 +59,26 @@ def collect_source(self, run_id: int) -> str:
 
 
 def _send_run(*, run_id: int) -> None:
-    """Send a run's task to a worker (or run it here, without a broker)."""
-    collect_source.delay(run_id)
+    """Send a run's task to a worker (or run it here, without a broker). Nobody waits for its
+    result, the run records it: sent expecting one, a Redis result backend subscribes to it
+    first, and with Redis down tries for 20 s and raises a RuntimeError, not the broker's
+    OperationalError."""
+    collect_source.apply_async(args=[run_id], ignore_result=True)
 
 
 def enqueue_collection(
-    *, account, source: str, trigger: str, requested_by=None, retry_of=None
+    *,
+    account: AwsAccount,
+    source: str,
+    trigger: str,
+    requested_by: User | None = None,
+    retry_of: CollectionRun | None = None,
 ) -> CollectionRun:
-    """Claim the (account, source) and send the work to a worker (or run it, without a broker)."""
+    """Claim the (account, source) and send the work to a worker (or run it, without a broker).
+
+    Raises AlreadyRunning, or TaskNotSent when the broker cannot be reached: the run is then
+    failed at once with the reason, so that it holds no claim.
+    """
     run = claim_run(
         account=account,
         source=source,
@@ -73,14 +95,30 @@ def enqueue_collection(
             target_label=f"{source} for {account}",
             after={"account": account.account_id, "source": source, "trigger": trigger},
         )
-    _send_run(run_id=run.pk)
+    try:
+        _send_run(run_id=run.pk)
+    except KombuOperationalError as exc:
+        # Only the broker's own failure: without a broker the task runs right here, and its
+        # errors are its own.
+        logger.warning("Run %s (%s for %s) not sent: %s", run.pk, source, account, exc)
+        fail_unsent_run(
+            run=run,
+            reason=(
+                f"Not sent to a worker: the task queue (broker) could not be reached ({exc}). "
+                "Nothing was collected; the source can be collected again at once."
+            ),
+        )
+        raise TaskNotSent(run) from exc
     return run
 
 
 @shared_task(name="findings.schedule_collections")
 def schedule_collections() -> int:
-    """Fan out one task per due (account, source). Safe to run as often as you like."""
-    queued = 0
+    """Fan out one task per due (account, source). Safe to run as often as you like.
+
+    A task the broker does not take fails its run and the loop goes on: the broker may be back
+    for the next account, and the source is due again at the next tick."""
+    queued = unsent = 0
     for account, source in due_pairs(now=timezone.now()):
         try:
             enqueue_collection(
@@ -89,6 +127,14 @@ def schedule_collections() -> int:
             queued += 1
         except AlreadyRunning:
             continue
+        except TaskNotSent:
+            unsent += 1
+    if unsent:
+        logger.error(
+            "%s of %s due collections not sent: the broker could not be reached",
+            unsent,
+            queued + unsent,
+        )
     return queued
 
 
@@ -96,7 +142,7 @@ def schedule_collections() -> int:
 def sweep_stale_runs() -> int:
     """Fail the runs of dead workers and queue each one again (once: a retry is not retried),
     and send again the task of a run whose message was lost."""
-    retried = 0
+    retried = unsent = 0
     for run in fail_stale_runs():
         if run.trigger == CollectionRun.Trigger.IMPORT or run.retry_of_id is not None:
             continue
@@ -107,6 +153,14 @@ def sweep_stale_runs() -> int:
             retried += 1
         except AlreadyRunning:
             continue
+        except TaskNotSent:
+            unsent += 1
+    if unsent:
+        logger.error(
+            "%s of %s retries of dead workers' runs not sent: the broker could not be reached",
+            unsent,
+            retried + unsent,
+        )
     resend_lost_runs()
     return retried
 

@@ -23,7 +23,7 @@ from findings.collection.status import (
     counts_summary,
     recent_runs,
 )
-from findings.collection.tasks import enqueue_collection
+from findings.collection.tasks import TaskNotSent, enqueue_collection
 from findings.models import AwsAccount, CollectionRun, Source
 from iamreview.paging import page_asked
 from iamreview.redirects import back_to
@@ -106,7 +106,7 @@ def collect_account(request, pk: int):
     if not account.enabled:
         messages.error(request, f"{account} is disabled: enable it before collecting.")
         return back
-    requested, running = [], []
+    requested, running, unsent = [], [], []
     for each in [Source(source)] if source else list(Source):
         try:
             run = enqueue_collection(
@@ -118,11 +118,20 @@ def collect_account(request, pk: int):
             requested.append(run.pk)
         except AlreadyRunning:
             running.append(each.label)
+        except TaskNotSent:
+            unsent.append(each.label)
     if requested:
         report_outcome(request, account, CollectionRun.objects.filter(pk__in=requested))
     if running:
         messages.warning(
             request, f"Already running for {account}, not requested again: {', '.join(running)}."
+        )
+    if unsent:
+        messages.error(
+            request,
+            f"Not collected for {account}: {', '.join(unsent)}. The task queue (the broker) "
+            "could not be reached, so no worker was asked and nothing is left waiting: try "
+            "again in a moment. If it goes on, the broker (Redis) is down: /healthz says so.",
         )
     return back
 

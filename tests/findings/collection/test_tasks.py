@@ -18,6 +18,7 @@ from findings.collection.registry import add_account
 from findings.collection.runs import AlreadyRunning, claim_run, finish_run
 from findings.collection.schedule import due_pairs
 from findings.collection.tasks import (
+    TaskNotSent,
     collect_source,
     detect_owner_task,
     discover_organization,
@@ -192,6 +193,77 @@ def test_the_sweep_fails_the_runs_of_dead_workers_and_queues_each_once_again(set
     CollectionRun.objects.filter(pk=retry.pk).update(status="running", heartbeat_at=silent_since)
     assert sweep_stale_runs() == 0
     assert CollectionRun.objects.filter(account=account).count() == 3
+
+
+# --- The broker is unreachable -------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_a_run_whose_task_the_broker_did_not_take_is_failed_at_once_and_holds_no_claim(
+    broker_down,
+):
+    """It used to stay queued, holding the source ("Already running") for nobody, until the
+    sweep called it abandoned half an hour later."""
+    account = failing_fast("111122223333", "Production")
+
+    with pytest.raises(TaskNotSent) as unsent:
+        enqueue_collection(account=account, source=Source.CREDENTIAL_REPORT, trigger="manual")
+
+    run = CollectionRun.objects.get(pk=unsent.value.run.pk)
+    assert (run.status, run.started_at, run.attempts) == ("failed", None, 0)
+    assert run.error.startswith(
+        "Not sent to a worker: the task queue (broker) could not be reached (Error 111 "
+    )
+    assert run.error.endswith("Nothing was collected; the source can be collected again at once.")
+    assert (account, Source.CREDENTIAL_REPORT) in due_pairs(now=timezone.now())
+    again = claim_run(account=account, source=Source.CREDENTIAL_REPORT, trigger="manual")
+    assert again.status == CollectionRun.Status.QUEUED
+
+
+@pytest.mark.django_db
+def test_with_the_broker_down_the_schedule_tries_every_due_account_and_holds_no_claim(
+    broker_down, caplog
+):
+    """A publish error used to stop the loop: the accounts after the first were not tried."""
+    production = failing_fast("111122223333", "Production")
+    staging = failing_fast("444455556666", "Staging")
+
+    assert schedule_collections() == 0
+
+    first_sources = [s for s in Source.values if s != Source.SERVICE_LAST_ACCESSED]
+    runs = CollectionRun.objects.all()
+    assert sorted((r.account_id, r.source) for r in runs) == sorted(
+        (account.pk, source) for account in (production, staging) for source in first_sources
+    )
+    assert {(r.status, r.started_at) for r in runs} == {("failed", None)}
+    assert "6 of 6 due collections not sent: the broker could not be reached" in caplog.text
+    assert len(due_pairs(now=timezone.now())) == 6  # all due again at the next tick
+
+
+@pytest.mark.django_db
+def test_with_the_broker_down_the_sweep_fails_every_dead_run_and_no_retry_holds_a_claim(
+    broker_down, settings, caplog
+):
+    silent_since = timezone.now() - timedelta(seconds=settings.COLLECT_STALE_AFTER_SECONDS + 1)
+    dead = []
+    for account_id, name in (("111122223333", "Production"), ("444455556666", "Staging")):
+        account = failing_fast(account_id, name)
+        run = claim_run(account=account, source=Source.CREDENTIAL_REPORT, trigger="schedule")
+        CollectionRun.objects.filter(pk=run.pk).update(
+            status="running", started_at=silent_since, heartbeat_at=silent_since, worker="w1:42"
+        )
+        dead.append(run)
+
+    assert sweep_stale_runs() == 0
+
+    for run in dead:
+        run.refresh_from_db()
+        assert run.error.startswith("Worker stopped: no heartbeat from w1:42")
+        retry = CollectionRun.objects.get(retry_of=run)
+        assert (retry.status, retry.started_at) == ("failed", None)
+        assert retry.error.startswith("Not sent to a worker")
+    assert not CollectionRun.objects.filter(status__in=["queued", "running"]).exists()
+    assert "2 of 2 retries of dead workers' runs not sent" in caplog.text
 
 
 @pytest.mark.django_db

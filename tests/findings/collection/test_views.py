@@ -418,6 +418,31 @@ def test_collect_now_while_a_run_is_queued_says_it_is_already_running(
     assert list(CollectionRun.objects.all()) == [queued]
 
 
+def test_collect_now_with_the_broker_unreachable_says_so_and_leaves_every_source_free(
+    client, administrator, account, broker_down
+):
+    """It answered 500, and each queued run held its source ("Already running") for nobody
+    until the sweep called it abandoned, half an hour later."""
+    client.force_login(administrator)
+
+    response = client.post(reverse("collect_account", args=[account.pk]))
+
+    assert response.status_code == 302
+    assert response.url == reverse("collection")
+    assert messages_of(response) == [
+        "Not collected for Production (123456789012): Credential report, Users, roles and "
+        "policies, Service last accessed, Access Analyzer findings. The task queue (the broker) "
+        "could not be reached, so no worker was asked and nothing is left waiting: try again in "
+        "a moment. If it goes on, the broker (Redis) is down: /healthz says so."
+    ]
+    assert set(CollectionRun.objects.values_list("status", flat=True)) == {"failed"}
+    again = client.post(
+        reverse("collect_account", args=[account.pk]), {"source": "credential-report"}
+    )
+    assert messages_of(again)[0].startswith("Not collected for Production (123456789012)")
+    assert not CollectionRun.objects.filter(status__in=["queued", "running"]).exists()
+
+
 def test_collect_now_returns_to_the_page_it_came_from_but_never_elsewhere(
     client, administrator, account
 ):
