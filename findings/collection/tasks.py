@@ -264,11 +264,14 @@ def queue_policy_generation(*, generation_id: int) -> None:
     """Queue the generation's task. Without a broker the task runs here, and one that would
     come back later (AWS still working, or throttling) raises Retry to its caller: there is no
     worker to come back, so the generation stays in progress until a later request or the
-    sweep takes it up again (GeneratedPolicy.polled_at)."""
+    sweep takes it up again (GeneratedPolicy.polled_at), as it does one the broker did not take."""
     try:
-        generate_policy.delay(generation_id)
+        # Nobody waits for its result (see _send_run).
+        generate_policy.apply_async(args=[generation_id], ignore_result=True)
     except Retry:
         logger.info("Policy generation %s continues at the next request", generation_id)
+    except KombuOperationalError as exc:
+        logger.warning("Policy generation %s not sent (the sweep sends it): %s", generation_id, exc)
 
 
 @shared_task(name="findings.sweep_policy_generations")

@@ -55,10 +55,13 @@ def _detect_in_background(account: AwsAccount) -> None:
         return  # a detection queued moments ago starts after this decision's commit
     try:
         # By name: the task (findings.reviews.tasks) is a layer above this module.
+        # Nobody waits for its result: sent expecting one, a Redis result backend subscribes
+        # first and, with Redis down, raises a RuntimeError after ~20 s, not the broker's error.
         app.send_task(
             DETECT_AFTER_DECISION,
             args=[account.pk],
             countdown=DETECT_AFTER_DECISION_DELAY_SECONDS,
+            ignore_result=True,
         )
     except KombuOperationalError:
         # Only the broker's own failure (without a broker the task runs right here, and its

@@ -670,6 +670,28 @@ def test_an_expired_risk_does_not_land_in_a_cycle_being_signed_off(
     assert returned.cycle_id not in (later.pk, alice.cycle_id)
 
 
+def test_with_the_broker_down_an_excluding_decision_is_kept_and_detected_in_the_request(
+    broker_down, administrator, reviewer, django_capture_on_commit_callbacks
+):
+    """Sent expecting a result, the task waited ~20 s on the Redis result backend and raised a
+    RuntimeError (not the broker's error): the decision's request answered 500."""
+    account = make_account()
+    finding = detected_alice_without_mfa(account)
+    cycle = open_cycle(kind="quarterly", opened_by=administrator, accounts=[account])
+    until = timezone.localdate() + timedelta(days=30)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        decide(
+            cycle.items.get(),
+            reviewer,
+            DecisionInput("accept_risk", "Vendor fix due in the spring", until),
+        )
+
+    finding.refresh_from_db()
+    assert finding.status == Finding.Status.EXCLUDED
+    assert cycle.items.get().is_decided
+
+
 @pytest.mark.services
 def test_a_worker_on_redis_applies_an_exclusion_after_the_decision_returns(
     committed_db, celery_on_redis, administrator, reviewer

@@ -84,6 +84,19 @@ def test_without_a_broker_a_generation_aws_is_still_working_on_is_no_500(
     assert 'hx-trigger="every 3s"' in response.content.decode()
 
 
+def test_with_the_broker_down_a_generation_is_kept_for_the_sweep_and_no_500(
+    client, batch_role, reviewer, broker_down
+):
+    client.force_login(reviewer)
+
+    response = client.post(
+        f"/inventory/roles/{batch_role.pk}/generate-policy/", {"days": "30"}, headers=HTMX
+    )
+
+    assert response.status_code == 200
+    assert GeneratedPolicy.objects.get().status == GeneratedPolicy.Status.QUEUED
+
+
 def test_a_running_generation_polls_for_progress(client, batch_role, reviewer):
     GeneratedPolicy.objects.create(
         account=batch_role.account,
