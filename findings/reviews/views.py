@@ -270,6 +270,12 @@ def bulk_refused(request, cycle: ReviewCycle, ids: list[int], *errors: str):
     return back_to_queue(cycle, request.POST.get("back", "")[:500])
 
 
+def accepts_risk(form: BulkForm) -> bool:
+    """Whether the bulk form asks to accept a risk: the only decision its "Until" (always sent,
+    filled in with the proposed expiry) means anything for."""
+    return form.data.get("decision") == Decision.Kind.ACCEPT_RISK
+
+
 def bulk_form_errors(form: BulkForm) -> list[str]:
     """What is wrong with the bulk form, in words that say what to change."""
     errors = []
@@ -289,7 +295,7 @@ def bulk_form_errors(form: BulkForm) -> list[str]:
             f"The comment is too long: at most {MAX_COMMENT:,} characters (this one has "
             f"{length:,})."
         )
-    if "expires_on" in form.errors:
+    if "expires_on" in form.errors and accepts_risk(form):
         errors.append("The expiry date is not a date (use YYYY-MM-DD).")
     if form.cleaned_data.get("seen_at") is None:
         # Hidden: only a page from before a release, or a hand-made request, lacks it.
@@ -332,7 +338,7 @@ def review_bulk(request, pk: int):
         decision = DecisionInput(
             kind=data["decision"],
             justification=data["justification"],
-            expires_on=data["expires_on"],
+            expires_on=data.get("expires_on") if accepts_risk(form) else None,
         )
     try:
         result = bulk_decide(

@@ -103,9 +103,12 @@ def _decide_each(
 
 
 def _same_decision(made: Decision, asked: DecisionInput) -> bool:
+    """Whether `made` is what recording `asked` would store: an expiry is kept with an
+    accepted risk only (the page's form sends its proposed "Until" with every decision)."""
+    expires_on = asked.expires_on if asked.kind == Decision.Kind.ACCEPT_RISK else None
     return (
         made.kind == asked.kind
         and made.justification == asked.justification.strip()
-        and made.expires_on == asked.expires_on
+        and made.expires_on == expires_on
         and made.delegate_to_id == (asked.delegate_to.pk if asked.delegate_to else None)
     )

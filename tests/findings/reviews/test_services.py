@@ -959,6 +959,25 @@ def test_the_same_bulk_decision_sent_twice_is_recorded_once(quarterly, reviewer)
     assert len(changed.decided) == 3 and Decision.objects.count() == 6
 
 
+def test_a_bulk_keep_sent_twice_with_an_expiry_is_recorded_once(quarterly, reviewer):
+    """An expiry means something for an accepted risk only: stored as none with a Keep, it
+    must not make the same Keep sent again look like another decision."""
+    seen_at = timezone.now()
+    expiry = timezone.localdate() + timedelta(days=90)
+    form = {
+        "actor": reviewer,
+        "decision": DecisionInput("keep", "Service users of the batch platform", expiry),
+    }
+    first = bulk_decide(items=list(quarterly.items.all()), seen_at=seen_at, **form)
+
+    again = bulk_decide(items=list(quarterly.items.all()), seen_at=seen_at, **form)
+
+    assert len(first.decided) == 3
+    assert (again.decided, again.conflicts, len(again.repeated)) == ([], [], 3)
+    assert set(Decision.objects.values_list("expires_on", flat=True)) == {None}
+    assert actions().count("decision.recorded") == 3
+
+
 def test_the_same_bulk_decision_sent_twice_at_once_is_recorded_once(committed_db, reviewer):
     from findings.reviews.services import open_cycle
 

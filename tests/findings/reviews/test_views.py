@@ -35,6 +35,7 @@ from findings.reviews.services import (
     DecisionInput,
     assign_items,
     decide_item,
+    default_risk_expiry,
     open_cycle,
     sign_off_cycle,
 )
@@ -1104,6 +1105,43 @@ def test_a_bulk_decision_sent_again_says_it_was_not_recorded_twice(client, cycle
         "not recorded twice." in message_texts(again)
     )
     assert Decision.objects.count() == 3
+
+
+def test_a_bulk_keep_sent_twice_from_the_page_is_recorded_once(client, cycle, reviewer):
+    """The page's bulk form always sends its proposed "Until" (the accept-risk expiry),
+    whatever the decision: Back and resend of a bulk Keep is still the same form sent again."""
+    items = list(cycle.items.all())
+    login(client, reviewer)
+    form = {
+        "decision": "keep",
+        "justification": "Quarterly check done",
+        "expires_on": default_risk_expiry(day=timezone.localdate()).isoformat(),
+    }
+    seen_at = timezone.now()
+    bulk(client, cycle, items, seen_at, **form)
+
+    again = bulk(client, cycle, items, seen_at, **form)
+
+    assert "3 items already had this decision from you" in " ".join(message_texts(again))
+    assert Decision.objects.count() == 3
+    assert set(Decision.objects.values_list("expires_on", flat=True)) == {None}
+    assert AuditEntry.objects.filter(action="decision.recorded").count() == 3
+
+
+def test_a_bulk_keep_ignores_an_until_that_is_no_date(client, cycle, reviewer):
+    """ "Until" is for accepting a risk: what it says does not stop any other decision."""
+    login(client, reviewer)
+
+    response = bulk(
+        client,
+        cycle,
+        list(cycle.items.all()),
+        decision="keep",
+        justification="Checked with each owner this quarter",
+        expires_on="someday",
+    )
+
+    assert "Decided 3 items: Keep." in message_texts(response)
 
 
 def test_a_refused_bulk_decision_keeps_every_input_and_preselects_no_decision(
