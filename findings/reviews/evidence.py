@@ -69,6 +69,12 @@ class ItemSpec:
         return evidence_hash(evidence=self.evidence)
 
 
+def is_clean(*, item: ReviewItem) -> bool:
+    """Whether the item froze no finding at all: none open, and none set aside by an exclusion
+    or an earlier decision (an excluded critical finding is still a finding to decide on)."""
+    return not item.severity and not item.frozen_evidence.get("set_aside")
+
+
 def _canonical(value) -> str:
     return json.dumps(value, sort_keys=True, default=str, separators=(",", ":"))
 

@@ -27,6 +27,7 @@ from findings.audit.verify import forget_verification
 from findings.export.tables import csv_text
 from findings.models import Decision, ReviewCycle, ReviewItem
 from findings.reviews.display import item_context, load_item
+from findings.reviews.evidence import is_clean
 from findings.reviews.evidence_pack import build_evidence_pack, record_export, zip_bytes
 from findings.reviews.forms import (
     BULK_KINDS,
@@ -325,7 +326,7 @@ def review_bulk(request, pk: int):
         return bulk_refused(request, cycle, ids, f"Nothing was decided: {missing}")
     skipped = 0
     if request.POST.get("action") == "confirm_clean":
-        clean = [item for item in items if not item.severity]
+        clean = [item for item in items if is_clean(item=item)]
         skipped = len(items) - len(clean)
         items = clean
         decision = DecisionInput(
@@ -370,8 +371,9 @@ def review_bulk(request, pk: int):
     if skipped:
         messages.info(
             request,
-            f"{skipped} selected item{'s' if skipped != 1 else ''} with findings "
-            f"{'were' if skipped != 1 else 'was'} left for an individual decision.",
+            f"{skipped} selected item{'s' if skipped != 1 else ''} with findings (set aside "
+            f"ones included) {'were' if skipped != 1 else 'was'} left for an individual "
+            "decision.",
         )
     return back
 

@@ -1312,8 +1312,41 @@ def test_confirm_clean_users_keeps_only_the_selected_users_without_findings(
     response = bulk(client, cycle, list(cycle.items.all()), action="confirm_clean")
     texts = message_texts(response)
     assert "Decided 2 items: Keep." in texts
-    assert "1 selected item with findings was left for an individual decision." in texts
+    assert (
+        "1 selected item with findings (set aside ones included) was left for an individual "
+        "decision." in texts
+    )
     assert not item_of(cycle, "alice").decisions.exists()
+    assert item_of(cycle, "bob").latest_decision.justification.startswith("Confirmed clean")
+
+
+def test_confirm_clean_leaves_a_user_whose_finding_is_set_aside_for_a_real_decision(
+    client, reviewer
+):
+    """A full administrator whose critical finding was only excluded is no clean user: keeping
+    it as "Confirmed clean" would skip the justification a critical item needs."""
+    account = make_account()
+    credential_entry(account, "bob")
+    bot = finding_on(
+        credential_entry(account, "deploy-bot"), check="full-admin", severity="critical"
+    )
+    Finding.objects.filter(pk=bot.pk).update(
+        status=Finding.Status.EXCLUDED,
+        exclusion_reason="Set aside by ARN until the migration, SEC-12",
+    )
+    cycle = open_cycle(kind="quarterly", opened_by=None, period="2026-Q4")
+    assert item_of(cycle, "deploy-bot").severity == ""  # no open finding: a "Clean" badge
+    login(client, reviewer)
+
+    response = bulk(client, cycle, list(cycle.items.all()), action="confirm_clean")
+
+    texts = message_texts(response)
+    assert "Decided 1 item: Keep." in texts
+    assert (
+        "1 selected item with findings (set aside ones included) was left for an individual "
+        "decision." in texts
+    )
+    assert item_of(cycle, "deploy-bot").latest_decision is None
     assert item_of(cycle, "bob").latest_decision.justification.startswith("Confirmed clean")
 
 
