@@ -163,6 +163,13 @@ def decide_item(
             end_decision_exclusions(decision_id=locked.latest_decision_id, actor=actor, item=locked)
         locked.latest_decision = made
         locked.is_decided = made.kind != Decision.Kind.DELEGATE
+        # Marked "no response" at the due date, then delegated: someone responded, and the
+        # item now waits for the delegate (and holds the sign-off).
+        answered = made.kind == Decision.Kind.DELEGATE and locked.no_response_at is not None
+        before = {"decision_id": expected_latest_id}
+        if answered:
+            before["no_response_at"] = locked.no_response_at
+            locked.no_response_at = None
         if made.kind == Decision.Kind.DELEGATE:
             locked.assignee = made.delegate_to
         locked.remediation = (
@@ -176,6 +183,7 @@ def decide_item(
                 "latest_decision",
                 "is_decided",
                 "assignee",
+                "no_response_at",
                 "remediation",
                 "verified_at",
                 "verified_by_run",
@@ -189,7 +197,7 @@ def decide_item(
             target_type="review_item",
             target_id=locked.pk,
             target_label=locked.title,
-            before={"decision_id": expected_latest_id},
+            before=before,
             after={
                 "decision_id": made.pk,
                 "kind": made.kind,
@@ -200,7 +208,8 @@ def decide_item(
                 "bulk": bulk,
                 "cycle": locked.cycle_id,
                 "decider_links": made.decider_links,
-            },
+            }
+            | ({"no_response_at": None} if answered else {}),
         )
     return made
 

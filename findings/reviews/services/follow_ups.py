@@ -1,7 +1,7 @@
 """Follow-ups run after collection and on a schedule: remediations verified, expired accepted
 risks brought back for review, items past their due date marked "no response"."""
 
-from datetime import date, datetime
+from datetime import date, datetime, time
 
 from django.conf import settings
 from django.db import transaction
@@ -182,9 +182,13 @@ def mark_no_response(*, now: datetime | None = None) -> int:
         state=ReviewCycle.State.OPEN, kind__in=kinds, due_on__lt=today
     )
     for cycle in cycles:
+        # An item delegated after the due date got its response: it waits for the delegate.
+        overdue_since = timezone.make_aware(datetime.combine(cycle.due_on, time.max))
         with transaction.atomic():
-            count = cycle.items.filter(is_decided=False, no_response_at=None).update(
-                no_response_at=now
+            count = (
+                cycle.items.filter(is_decided=False, no_response_at=None)
+                .exclude(latest_decision__decided_at__gt=overdue_since)
+                .update(no_response_at=now)
             )
             if not count:
                 continue

@@ -34,6 +34,7 @@ from findings.reviews.services import (
     create_cycle,
     decide_item,
     expire_risk_acceptances,
+    mark_no_response,
     one_year_after,
     open_cycle,
     open_scheduled_cycles,
@@ -1127,6 +1128,48 @@ def test_a_delegated_item_still_waits_for_a_decision(
             attestation=ATTESTATION,
             summary_hash=sign_off_summary(cycle=quarterly).digest,
         )
+
+
+def overdue_item_marked_no_response(settings, production, administrator) -> ReviewItem:
+    settings.REVIEW_AT_DUE = {**settings.REVIEW_AT_DUE, "quarterly": "no_response"}
+    credential_entry(production, "alice", password=True)
+    cycle = open_cycle(
+        kind="quarterly",
+        opened_by=administrator,
+        accounts=[production],
+        due_on=timezone.localdate() - timedelta(days=1),
+    )
+    assert mark_no_response() == 1
+    return cycle.items.get()
+
+
+def test_delegating_an_item_marked_no_response_makes_it_wait_for_the_delegate(
+    settings, production, administrator, reviewer, second_reviewer
+):
+    item = overdue_item_marked_no_response(settings, production, administrator)
+
+    # A reviewer responds after all: hands it to the colleague who owns alice.
+    decide(item, reviewer, DecisionInput("delegate", "Sam owns alice", delegate_to=second_reviewer))
+
+    item.refresh_from_db()
+    assert item.no_response_at is None
+    assert sign_off_summary(cycle=item.cycle).no_response == []
+    item.cycle.tally.refresh_from_db()
+    assert item.cycle.tally.awaiting == 1  # the sign-off waits for Sam
+    [entry] = AuditEntry.objects.filter(action="decision.recorded")
+    assert entry.before["no_response_at"] and entry.after["no_response_at"] is None
+
+
+def test_an_item_delegated_after_the_due_date_is_not_marked_no_response_again(
+    settings, production, administrator, reviewer, second_reviewer
+):
+    item = overdue_item_marked_no_response(settings, production, administrator)
+    decide(item, reviewer, DecisionInput("delegate", "Sam owns alice", delegate_to=second_reviewer))
+
+    assert mark_no_response() == 0  # the next hourly run
+
+    item.refresh_from_db()
+    assert item.no_response_at is None
 
 
 def test_sign_off_records_who_when_the_attestation_and_the_population_then_locks(
