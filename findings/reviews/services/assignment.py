@@ -3,12 +3,14 @@ to."""
 
 from django.core.cache import cache
 from django.db import transaction
+from django.db.models import Q
 
 from accounts.models import User
 from accounts.permissions import Capability, Role, can
 from findings.audit.services import record
 from findings.models import ReviewCycle, ReviewItem
 from findings.reviews.caches import REVIEWERS_KEY
+from findings.reviews.services.deciding import linked_arns
 from findings.reviews.services.errors import Forbidden, Invalid
 
 
@@ -17,6 +19,8 @@ def assign_items(*, items: list[ReviewItem], assignee: User | None, actor: User)
         raise Forbidden("Only reviewers and administrators assign items")
     if assignee is not None and not can(assignee, Capability.DECIDE):
         raise Invalid({"assignee": f"{assignee.email} is not a reviewer"})
+    if assignee is not None:
+        _check_not_their_own(items=items, assignee=assignee)
     with transaction.atomic():
         # The cycle's state as stored, not as the caller's (possibly stale) objects say.
         ids = list(
@@ -36,6 +40,34 @@ def assign_items(*, items: list[ReviewItem], assignee: User | None, actor: User)
             after={"assignee": assignee.email if assignee else None, "items": ids},
         )
     return count
+
+
+def _check_not_their_own(*, items: list[ReviewItem], assignee: User) -> None:
+    """Invalid when an item is about one of the assignee's own IAM identities (its subject or
+    one of its findings, as deciding checks): they may not decide it, and everyone else's
+    "next undecided" would pass it by as theirs. Refused for the whole selection."""
+    links = linked_arns(user=assignee)
+    if not links:
+        return
+    own = list(
+        ReviewItem.objects.filter(pk__in=[item.pk for item in items])
+        .filter(Q(subject_arn__in=links) | Q(findings__resource_arn__in=links))
+        .order_by("title", "pk")
+        .values_list("pk", "title")
+        .distinct()
+    )
+    if own:
+        shown = ", ".join(f"“{title}”" for _, title in own[:5]) + (
+            " and more" if len(own) > 5 else ""
+        )
+        count = len(own)
+        raise Invalid(
+            {
+                "assignee": f"Nothing was assigned: {count} selected item"
+                f"{'s concern' if count != 1 else ' concerns'} {assignee.email}'s own IAM "
+                f"identity ({shown}); assign {'them' if count != 1 else 'it'} to someone else."
+            }
+        )
 
 
 # Another process's change of people or roles shows in this process's lists within this time

@@ -1091,6 +1091,36 @@ def test_assigning_items_to_a_reviewer(quarterly, reviewer, second_reviewer, aud
         assign_items(items=items, assignee=reviewer, actor=auditor)
 
 
+def test_an_item_about_a_reviewers_own_identity_is_not_assigned_to_them(
+    quarterly, production, reviewer, second_reviewer, administrator
+):
+    """Delegating it to her is refused; assigning it is too: she may not decide it, and
+    everyone else's "next undecided" passes it by as hers. The selection is refused whole."""
+    LinkedIdentity.objects.create(user=reviewer, arn=user_arn(production, "alice"))
+    items = list(quarterly.items.all())
+
+    with pytest.raises(Invalid, match="1 selected item concerns rita.reviewer@example.com's own"):
+        assign_items(items=items, assignee=reviewer, actor=administrator)
+
+    assert not quarterly.items.exclude(assignee=None).exists()
+    assert "items.assigned" not in actions()
+    assert assign_items(items=items, assignee=second_reviewer, actor=administrator) == 3
+
+
+def test_an_item_whose_finding_is_about_a_reviewers_identity_is_not_assigned_to_them(
+    quarterly, production, reviewer, administrator
+):
+    """As for deciding: an item is theirs when its subject or one of its findings is."""
+    bob = item_of(quarterly, "bob")
+    LinkedIdentity.objects.create(user=reviewer, arn="arn:aws:iam::111122223333:role/rita")
+    bob.findings.add(
+        make_finding(production, "trust", "arn:aws:iam::111122223333:role/rita", severity="low")
+    )
+
+    with pytest.raises(Invalid, match="“bob"):
+        assign_items(items=[bob], assignee=reviewer, actor=administrator)
+
+
 # --- Sign-off ---------------------------------------------------------------------------------
 
 

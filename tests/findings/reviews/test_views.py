@@ -1383,6 +1383,25 @@ def test_assigning_to_someone_who_is_not_a_reviewer_is_refused(client, cycle, re
     assert not cycle.items.exclude(assignee=None).exists()
 
 
+def test_assigning_items_about_the_assignees_own_identity_is_refused_whole(
+    client, cycle, reviewer, administrator
+):
+    LinkedIdentity.objects.create(user=reviewer, arn=user_arn("carol"))
+    login(client, administrator)
+
+    response = client.post(
+        f"/review/cycles/{cycle.pk}/assign/",
+        {"items": [item.pk for item in cycle.items.all()], "assignee": reviewer.pk},
+        follow=True,
+    )
+
+    assert (
+        "Nothing was assigned: 1 selected item concerns rita.reviewer@example.com's own IAM "
+        "identity (“carol (Production)”); assign it to someone else."
+    ) in message_texts(response)
+    assert not cycle.items.exclude(assignee=None).exists()
+
+
 # --- Sign-off ---------------------------------------------------------------------------------
 
 
