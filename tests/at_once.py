@@ -1,6 +1,7 @@
 """Requests at the same moment, for race tests on a committed database (`committed_db`)."""
 
 import threading
+import time
 from collections.abc import Callable
 
 from django.db import connection
@@ -27,3 +28,20 @@ def at_once(*calls: Callable[[], object], timeout: float = 30) -> list:
     for thread in threads:
         thread.join(timeout=timeout)
     return outcomes
+
+
+def waiting_for_locks(count: int = 1, *, timeout: float = 10) -> bool:
+    """Whether `count` other connections are soon waiting for a lock (PostgreSQL): a request
+    held mid-way by a lock the test holds."""
+    deadline = time.monotonic() + timeout
+    with connection.cursor() as cursor:
+        while time.monotonic() < deadline:
+            cursor.execute("SELECT pg_stat_clear_snapshot()")  # fresh within a transaction
+            cursor.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+                " AND datname = current_database()"
+            )
+            if cursor.fetchone()[0] >= count:
+                return True
+            time.sleep(0.05)
+    return False

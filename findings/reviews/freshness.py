@@ -7,6 +7,8 @@ only the items whose state moves, so an unchanged re-collection writes no item r
 
 from collections import defaultdict
 
+from django.db import transaction
+
 from findings.detection.detect import DetectionCounts, detect_account
 from findings.models import AwsAccount, Exclusion, Finding, ReviewCycle, ReviewItem
 from findings.reviews.evidence import (
@@ -16,6 +18,7 @@ from findings.reviews.evidence import (
     quarterly_population,
     release_population,
 )
+from findings.reviews.locks import lock_open_cycles_of
 
 
 def freshness_of(*, frozen_hash: str, fresh_hashes: tuple[str, ...]) -> str:
@@ -72,13 +75,17 @@ def refresh_freshness(*, account: AwsAccount) -> int:
     """Bring the freshness of every open cycle's items about this account up to date.
 
     One population build per cycle kind for this account, then at most three UPDATEs, each
-    touching only rows whose state changes. Returns the number of item rows written.
+    touching only rows whose state changes, of cycles still open: one signed off while the
+    population was built (seconds for a large account) is left alone, its items locked.
+    Returns the number of item rows written.
     """
     items = list(
         ReviewItem.objects.filter(account=account, cycle__state=ReviewCycle.State.OPEN).values_list(
             "pk", "cycle__kind", "subject_key", "subject_arn", "evidence_hash", "freshness"
         )
     )
+    if not items:
+        return 0
     by_kind: dict[str, list[tuple]] = defaultdict(list)
     for row in items:
         by_kind[row[1]].append(row)
@@ -91,10 +98,16 @@ def refresh_freshness(*, account: AwsAccount) -> int:
             state = freshness_of(frozen_hash=frozen_hash, fresh_hashes=fresh.get(key, ()))
             if state != current:
                 moves[state].append(pk)
-    return sum(
-        ReviewItem.objects.filter(pk__in=pks).update(freshness=state)
-        for state, pks in moves.items()
-    )
+    if not moves:
+        return 0
+    with transaction.atomic():
+        open_ids = lock_open_cycles_of(item_ids=[pk for pks in moves.values() for pk in pks])
+        return sum(
+            ReviewItem.objects.filter(
+                pk__in=pks, cycle_id__in=open_ids, cycle__state=ReviewCycle.State.OPEN
+            ).update(freshness=state)
+            for state, pks in moves.items()
+        )
 
 
 def detect_and_refresh(*, account: AwsAccount) -> DetectionCounts:

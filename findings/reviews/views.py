@@ -411,6 +411,9 @@ def review_assign(request, pk: int):
         for message in exc.errors.values():
             messages.error(request, message)
         return back
+    if not count:
+        messages.error(request, "Nothing was assigned: this cycle is signed off and locked.")
+        return back
     who = assignee.display_name if assignee else "nobody (unassigned)"
     messages.success(request, f"Assigned {count} item{'s' if count != 1 else ''} to {who}.")
     return back

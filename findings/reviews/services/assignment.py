@@ -10,6 +10,7 @@ from accounts.permissions import Capability, Role, can
 from findings.audit.services import record
 from findings.models import ReviewCycle, ReviewItem
 from findings.reviews.caches import REVIEWERS_KEY
+from findings.reviews.locks import lock_open_cycles_of
 from findings.reviews.services.deciding import linked_arns
 from findings.reviews.services.errors import Forbidden, Invalid
 
@@ -21,14 +22,20 @@ def assign_items(*, items: list[ReviewItem], assignee: User | None, actor: User)
         raise Invalid({"assignee": f"{assignee.email} is not a reviewer"})
     if assignee is not None:
         _check_not_their_own(items=items, assignee=assignee)
+    wanted = [item.pk for item in items]
     with transaction.atomic():
-        # The cycle's state as stored, not as the caller's (possibly stale) objects say.
+        # The cycle's state as stored, not as the caller's (possibly stale) objects say, and
+        # held until the items are written: a sign-off meanwhile waits, or went first, and
+        # then nothing is assigned.
+        open_cycles = lock_open_cycles_of(item_ids=wanted)
         ids = list(
-            ReviewItem.objects.filter(
-                pk__in=[item.pk for item in items], cycle__state=ReviewCycle.State.OPEN
-            ).values_list("pk", flat=True)
+            ReviewItem.objects.filter(pk__in=wanted, cycle_id__in=open_cycles).values_list(
+                "pk", flat=True
+            )
         )
-        count = ReviewItem.objects.filter(pk__in=ids).update(assignee=assignee)
+        count = ReviewItem.objects.filter(pk__in=ids, cycle__state=ReviewCycle.State.OPEN).update(
+            assignee=assignee
+        )
         if not count:
             return 0
         record(

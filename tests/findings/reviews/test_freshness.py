@@ -1,11 +1,16 @@
 """Changed since frozen: computed once per detection and stored on the item, not per request."""
 
+import threading
+
 import pytest
+from django.db import connection, transaction
 from django.utils import timezone
 
-from findings.models import CredentialReportEntry, ReviewItem
+from findings.models import CredentialReportEntry, ReviewCycle, ReviewItem
 from findings.reviews.freshness import detect_and_refresh, refresh_freshness
-from findings.reviews.services import open_cycle
+from findings.reviews.services import DecisionInput, decide_item, open_cycle, sign_off_cycle
+from findings.reviews.summary import sign_off_summary
+from tests.at_once import at_once, waiting_for_locks
 from tests.findings.reviews.test_views import credential_entry, item_of, make_account
 
 pytestmark = pytest.mark.django_db
@@ -128,3 +133,63 @@ def test_a_finding_set_aside_before_or_after_a_cycle_opened_is_no_change(
     refresh_freshness(account=production)
     assert item_of(earlier, "dave").freshness == ""
     assert item_of(later, "dave").freshness == ""
+
+
+@pytest.fixture
+def committed_db(transactional_db, postgres):
+    """Real commits, seen by each thread's own connection. The flush afterwards is a TRUNCATE,
+    which the audit log's trigger may refuse: this connection skips triggers for that flush."""
+    yield
+    with connection.cursor() as cursor:
+        cursor.execute("SET session_replication_role = replica")
+
+
+def test_a_cycle_signed_off_while_detection_runs_does_not_break_the_detection(
+    committed_db, administrator, reviewer, approver
+):
+    """Building a large account's population takes seconds; an approver signs off meanwhile.
+    The detection's freshness must leave the signed cycle alone, not fail on its lock (the
+    collection's detection would then skip the remediation check and right-sizing)."""
+    account = make_account()
+    for user in ("alice", "bob"):
+        credential_entry(account, user)
+    cycle = open_cycle(kind="quarterly", opened_by=administrator, accounts=[account])
+    for item in cycle.items.all():
+        decide_item(
+            item=item,
+            actor=reviewer,
+            decision=DecisionInput("keep", "Needed for the on-call rota"),
+            expected_latest_id=None,
+        )
+    CredentialReportEntry.objects.filter(user="bob").update(mfa_active=False)  # fresh data
+    population_held, signed = threading.Event(), threading.Event()
+
+    def approver_signs_while_the_population_is_built():
+        with transaction.atomic():
+            # The detection reads the open cycles' items, then waits here to build the
+            # population: the approver signs in that time.
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    f"LOCK TABLE {CredentialReportEntry._meta.db_table} IN ACCESS EXCLUSIVE MODE"
+                )
+            population_held.set()
+            assert waiting_for_locks()
+            sign_off_cycle(
+                cycle=cycle,
+                approver=approver,
+                attestation="I reviewed the full population.",
+                summary_hash=sign_off_summary(cycle=cycle).digest,
+            )
+        signed.set()
+
+    def detection():
+        population_held.wait(timeout=10)
+        return refresh_freshness(account=account)
+
+    outcomes = at_once(approver_signs_while_the_population_is_built, detection)
+
+    assert signed.is_set()
+    assert [o for o in outcomes if isinstance(o, Exception)] == []
+    cycle.refresh_from_db()
+    assert cycle.state == ReviewCycle.State.SIGNED_OFF
+    assert item_of(cycle, "bob").freshness == ReviewItem.Freshness.SAME  # locked as signed

@@ -42,7 +42,7 @@ from findings.reviews.services import (
     verify_remediations,
 )
 from findings.reviews.summary import sign_off_summary
-from tests.at_once import at_once
+from tests.at_once import at_once, waiting_for_locks
 from tests.conftest import make_person, solo_worker
 from tests.findings.reviews.test_evidence import (
     aa_row,
@@ -589,6 +589,51 @@ def test_two_reviewers_racing_on_postgres_cannot_both_decide(
     item.refresh_from_db()
     assert item.latest_decision_id == decisions[0].pk
     assert actions().count("decision.recorded") == 1
+
+
+def test_a_cycle_signed_off_while_items_are_being_assigned_is_no_error(
+    committed_db, administrator, reviewer, second_reviewer, approver
+):
+    """Assigning read which items were in open cycles, then wrote them: a sign-off in between
+    made the write fail on the signed cycle's lock (a 500). Now the assignment waits for the
+    item, finds the cycle signed meanwhile, and assigns nothing."""
+    account = make_account()
+    credential_entry(account, "alice", password=True)
+    cycle = open_cycle(kind="quarterly", opened_by=administrator, accounts=[account])
+    item = cycle.items.get()
+    decide(item, reviewer)
+    item_held, signing, signed = threading.Event(), threading.Event(), threading.Event()
+
+    def someone_holds_the_item():
+        # As a decision being recorded on it does: the assignment's write waits for it.
+        with transaction.atomic():
+            ReviewItem.objects.select_for_update().get(pk=item.pk)
+            item_held.set()
+            assert waiting_for_locks(1)  # the assignment
+            signing.set()
+            assert signed.wait(timeout=10)  # the approver signs meanwhile
+
+    def assign():
+        item_held.wait(timeout=10)
+        return assign_items(items=[item], assignee=second_reviewer, actor=administrator)
+
+    def sign():
+        signing.wait(timeout=10)
+        sign_off_cycle(
+            cycle=cycle,
+            approver=approver,
+            attestation=ATTESTATION,
+            summary_hash=sign_off_summary(cycle=cycle).digest,
+        )
+        signed.set()
+
+    outcomes = at_once(someone_holds_the_item, assign, sign)
+
+    assert [o for o in outcomes if isinstance(o, Exception)] == []
+    assert 0 in outcomes  # items assigned
+    item.refresh_from_db()
+    assert item.assignee is None
+    assert "items.assigned" not in actions()
 
 
 def _expired_acceptance(administrator, reviewer, *, users=("alice",)):

@@ -1383,6 +1383,28 @@ def test_assigning_to_someone_who_is_not_a_reviewer_is_refused(client, cycle, re
     assert not cycle.items.exclude(assignee=None).exists()
 
 
+def test_assigning_from_a_page_shown_before_the_sign_off_says_nothing_was_assigned(
+    client, cycle, reviewer, second_reviewer, approver
+):
+    decide_all(cycle, reviewer)
+    sign_off_cycle(
+        cycle=cycle,
+        approver=approver,
+        attestation=DEFAULT_ATTESTATION,
+        summary_hash=sign_off_summary(cycle=cycle).digest,
+    )
+    login(client, reviewer)
+
+    response = client.post(
+        f"/review/cycles/{cycle.pk}/assign/",
+        {"items": [item_of(cycle, "bob").pk], "assignee": second_reviewer.pk},
+        follow=True,
+    )
+
+    assert "Nothing was assigned: this cycle is signed off and locked." in message_texts(response)
+    assert item_of(cycle, "bob").assignee_id is None
+
+
 def test_assigning_items_about_the_assignees_own_identity_is_refused_whole(
     client, cycle, reviewer, administrator
 ):

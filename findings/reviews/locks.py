@@ -1,0 +1,26 @@
+"""Writing the items of open cycles while a sign-off may come: locks taken in one order."""
+
+from findings.models import ReviewCycle, ReviewItem
+
+
+def lock_open_cycles_of(*, item_ids: list[int]) -> list[int]:
+    """Within a transaction: lock the items, then their cycles, and return the ids of those
+    cycles still open. Until it commits a sign-off waits, or it went first and its cycle is
+    not returned (a signed cycle's items cannot change: the database refuses). Items before
+    cycles, in id order, as a decision takes its item then its cycle: neither waits for the
+    other in a circle."""
+    list(
+        ReviewItem.objects.select_for_update(of=("self",))
+        .filter(pk__in=item_ids)
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+    return list(
+        ReviewCycle.objects.select_for_update(no_key=True)
+        .filter(
+            pk__in=ReviewItem.objects.filter(pk__in=item_ids).values("cycle_id"),
+            state=ReviewCycle.State.OPEN,
+        )
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
