@@ -1,11 +1,11 @@
 """Follow-ups run after collection and on a schedule: remediations verified, expired accepted
 risks brought back for review, items past their due date marked "no response"."""
 
-from datetime import date, datetime, time
+from datetime import date, datetime, time, timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from findings.audit.services import record
@@ -19,7 +19,7 @@ from findings.models import (
     ReviewItem,
 )
 from findings.reviews.plans import check_against_plan
-from findings.reviews.services.opening import create_cycle, refresh_population
+from findings.reviews.services.opening import create_cycle, due_days, refresh_population
 
 
 def verify_remediations(*, account: AwsAccount, run_id: int | None = None) -> int:
@@ -149,6 +149,8 @@ def expire_risk_acceptances(*, today: date | None = None) -> list[ReviewItem]:
                     "returned": {
                         "reason": "accepted risk expired",
                         "expired_on": decision.expires_on.isoformat(),
+                        # When it joined: its own review period runs from here (mark_no_response).
+                        "returned_on": today.isoformat(),
                         "previous_item": item.pk,
                         "previous_justification": decision.justification,
                     },
@@ -171,9 +173,30 @@ def expire_risk_acceptances(*, today: date | None = None) -> list[ReviewItem]:
     return new_items
 
 
+def _still_in_own_review_period(
+    *, cycle: ReviewCycle, undecided: QuerySet[ReviewItem], today: date
+) -> list[int]:
+    """Ids of undecided items that joined `cycle` after it opened (returning risks) and whose
+    own review period (the kind's due days from the day they joined) has not passed yet. Few
+    per cycle: read one by one."""
+    days = due_days(kind=cycle.kind)
+    joined = undecided.exclude(follows_item=None).values_list(
+        "pk", "frozen_evidence__returned__returned_on"
+    )
+    return [
+        pk
+        for pk, returned_on in joined
+        if returned_on and date.fromisoformat(returned_on) + timedelta(days=days) >= today
+    ]
+
+
 def mark_no_response(*, now: datetime | None = None) -> int:
     """Mark the undecided items of cycles past their due date as "no response", for the kinds
-    whose REVIEW_<KIND>_AT_DUE setting says so; returns how many. Idempotent."""
+    whose REVIEW_<KIND>_AT_DUE setting says so; returns how many. Idempotent.
+
+    An item that joined the cycle later (an accepted risk come back, perhaps into a cycle
+    already past due) gets the kind's full review period from the day it joined: it is marked
+    only once that has passed too, so it is never waved through unseen."""
     now = now or timezone.now()
     today = timezone.localdate(now)
     kinds = [kind for kind, action in settings.REVIEW_AT_DUE.items() if action == "no_response"]
@@ -185,11 +208,11 @@ def mark_no_response(*, now: datetime | None = None) -> int:
         # An item delegated after the due date got its response: it waits for the delegate.
         overdue_since = timezone.make_aware(datetime.combine(cycle.due_on, time.max))
         with transaction.atomic():
-            count = (
-                cycle.items.filter(is_decided=False, no_response_at=None)
-                .exclude(latest_decision__decided_at__gt=overdue_since)
-                .update(no_response_at=now)
+            undecided = cycle.items.filter(is_decided=False, no_response_at=None).exclude(
+                latest_decision__decided_at__gt=overdue_since
             )
+            waiting = _still_in_own_review_period(cycle=cycle, undecided=undecided, today=today)
+            count = undecided.exclude(pk__in=waiting).update(no_response_at=now)
             if not count:
                 continue
             marked += count

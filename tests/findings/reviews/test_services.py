@@ -424,6 +424,49 @@ def test_an_expired_risk_returns_into_an_open_cycle_of_the_same_kind(
     assert later.population_hash == population_hash(items=later.items.all())
 
 
+def test_a_returning_risk_is_not_marked_no_response_the_hour_it_arrives(
+    settings, production, administrator, reviewer
+):
+    settings.REVIEW_AT_DUE = {**settings.REVIEW_AT_DUE, "quarterly": "no_response"}
+    credential_entry(production, "alice", password=True)
+    credential_entry(production, "bob", key=True)
+    first = open_cycle(kind="quarterly", opened_by=administrator, accounts=[production])
+    tomorrow = timezone.localdate() + timedelta(days=1)
+    decide(
+        item_of(first, "alice"),
+        reviewer,
+        DecisionInput("accept_risk", "Vendor fix due in the spring", tomorrow),
+    )
+    # A later quarterly cycle, past its due date (still open: waiting for sign-off), without
+    # alice (her password went meanwhile).
+    CredentialReportEntry.objects.filter(arn=user_arn(production, "alice")).update(
+        password_enabled=False
+    )
+    later = open_cycle(
+        kind="quarterly",
+        opened_by=administrator,
+        accounts=[production],
+        due_on=timezone.localdate() - timedelta(days=3),
+    )
+    decide_all(later, reviewer)
+    back_on = timezone.localdate() + timedelta(days=2)
+    [returned] = expire_risk_acceptances(today=back_on)
+    assert returned.cycle_id == later.pk  # back for review, in the open quarterly cycle
+
+    assert mark_no_response(now=at_noon(back_on)) == 0  # the next hourly run
+
+    returned.refresh_from_db()
+    assert returned.no_response_at is None
+    later.tally.refresh_from_db()
+    assert later.tally.awaiting == 1
+    # It has the kind's full review period from the day it came back, then it is marked.
+    own_due = back_on + timedelta(days=settings.REVIEW_QUARTERLY_DUE_DAYS)
+    mark_no_response(now=at_noon(own_due))
+    assert not later.items.exclude(no_response_at=None).exists()
+    mark_no_response(now=at_noon(own_due + timedelta(days=1)))
+    assert list(later.items.exclude(no_response_at=None)) == [returned]
+
+
 def test_a_superseded_risk_acceptance_does_not_come_back(quarterly, reviewer):
     item = item_of(quarterly, "alice")
     expiry = timezone.localdate() + timedelta(days=10)
