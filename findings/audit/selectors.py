@@ -20,6 +20,7 @@ ACTION_WORDS = {
     "cycle.opened": "Opened a review cycle",
     "cycle.signed_off": "Signed off a review cycle",
     "cycle.no_response": "Marked undecided items “no response” at the due date",
+    "cycle.population_mismatch": "Found a cycle's frozen population altered (hash kept)",
     "evidence_pack.exported": "Downloaded a cycle's evidence pack",
     "decision.recorded": "Recorded a decision",
     "items.assigned": "Assigned review items",

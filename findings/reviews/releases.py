@@ -290,7 +290,11 @@ def update_release_cycle(
         freeze_items(cycle=cycle, specs=joining)
         cycle.scope_accounts.add(*{spec.account.pk for spec in joining})
     ReviewCycle.objects.filter(pk=cycle.pk).update(unknown_role_arns=unknown)
-    refresh_population(cycle=cycle)
+    # Checked first: when the items held already no longer make up the recorded hash, it is
+    # kept (and the mismatch audited) rather than recomputed over edited evidence.
+    refreshed = refresh_population(
+        cycle=cycle, joining={spec.subject_key for spec in joining}, actor=actor
+    )
     cycle.refresh_from_db(fields=["unknown_role_arns", "population_hash", "population_count"])
     record(
         actor=actor,
@@ -305,6 +309,7 @@ def update_release_cycle(
             "unknown_role_arns": unknown,
             "items": cycle.population_count,
             "population_hash": cycle.population_hash,
+            "population_refreshed": refreshed,
         },
     )
     return changes

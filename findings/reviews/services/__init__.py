@@ -25,6 +25,7 @@ from findings.reviews.services.follow_ups import (
     verify_remediations,
 )
 from findings.reviews.services.opening import (
+    check_population,
     create_cycle,
     freeze_items,
     open_cycle,
@@ -66,6 +67,7 @@ __all__ = [
     "bulk_decide",
     "check_may_decide",
     "check_may_sign_off",
+    "check_population",
     "create_cycle",
     "decide_item",
     "default_risk_expiry",

@@ -19,7 +19,12 @@ from findings.models import (
     ReviewItem,
 )
 from findings.reviews.plans import check_against_plan
-from findings.reviews.services.opening import create_cycle, due_days, refresh_population
+from findings.reviews.services.opening import (
+    check_population,
+    create_cycle,
+    due_days,
+    refresh_population,
+)
 
 
 def verify_remediations(*, account: AwsAccount, run_id: int | None = None) -> int:
@@ -125,7 +130,13 @@ def expire_risk_acceptances(*, today: date | None = None) -> list[ReviewItem]:
                 .filter(pk=found.pk, state=ReviewCycle.State.OPEN)
                 .first()
             )
-            if cycle is None or cycle.items.filter(subject_key=item.subject_key).exists():
+            if (
+                cycle is None
+                or cycle.items.filter(subject_key=item.subject_key).exists()
+                # A cycle whose frozen population was altered cannot be signed off: the
+                # risk is reviewed in a cycle of its own instead (the mismatch is audited).
+                or not check_population(cycle=cycle, actor=None)
+            ):
                 cycle = create_cycle(
                     kind=item.cycle.kind,
                     title=f"Expired risk acceptances {today:%Y-%m-%d}",
@@ -159,7 +170,7 @@ def expire_risk_acceptances(*, today: date | None = None) -> list[ReviewItem]:
                 follows_item=item,
             )
             new.findings.set(findings)
-            refresh_population(cycle=cycle)
+            refresh_population(cycle=cycle, joining={new.subject_key}, actor=None)
             Decision.objects.filter(pk=decision.pk).update(expiry_handled_at=timezone.now())
             record(
                 actor=None,

@@ -1,6 +1,7 @@
 """Opening review cycles (by hand, on the schedule, or from given items), freezing their
-population, and keeping its recorded hash when an item joins later."""
+population, and keeping its recorded hash when an item joins later (after checking it)."""
 
+from collections.abc import Collection
 from datetime import date, timedelta
 
 from django.conf import settings
@@ -232,9 +233,53 @@ def open_scheduled_cycles(*, today: date | None = None) -> list[ReviewCycle]:
     return opened
 
 
-def refresh_population(*, cycle: ReviewCycle) -> None:
-    """An item added to an open cycle (a returning risk) joins its recorded population."""
+def check_population(
+    *, cycle: ReviewCycle, actor: User | None, joining: Collection[str] = ()
+) -> bool:
+    """Whether the cycle's items, but those whose subject keys are `joining` (just added),
+    still make up its recorded population hash and count. When they do not (an item's
+    evidence hash edited, an item added or deleted outside the application), the mismatch is
+    audited (cycle.population_mismatch, with the hash they make up now)."""
+    recorded_hash, recorded_count = (
+        ReviewCycle.objects.filter(pk=cycle.pk)
+        .values_list("population_hash", "population_count")
+        .get()
+    )
+    held = [
+        i for i in cycle.items.only("subject_key", "evidence_hash") if i.subject_key not in joining
+    ]
+    found = population_hash(items=held)
+    if found == recorded_hash and len(held) == recorded_count:
+        return True
+    record(
+        actor=actor,
+        action="cycle.population_mismatch",
+        target_type="review_cycle",
+        target_id=cycle.pk,
+        target_label=cycle.title,
+        before={"population_hash": recorded_hash, "items": recorded_count},
+        after={
+            "population_hash": found,
+            "items": len(held),
+            "items_joining": sorted(joining),
+            "kept": "the recorded population hash and count, unchanged",
+        },
+    )
+    return False
+
+
+def refresh_population(*, cycle: ReviewCycle, joining: Collection[str], actor: User | None) -> bool:
+    """Items just added to an open cycle (a returning risk, a release's new roles; their
+    subject keys: `joining`) join its recorded population, once the items it held before are
+    found to make up the recorded hash (check_population). When they do not, nothing is
+    recomputed: a new hash over edited evidence would launder the edit, so the recorded hash
+    and count stay as they were, and sign-off (refused) and the evidence pack
+    (population_hash_matches false) still show the difference. Returns whether the
+    population was refreshed."""
+    if not check_population(cycle=cycle, actor=actor, joining=joining):
+        return False
     items = list(cycle.items.only("subject_key", "evidence_hash"))
     ReviewCycle.objects.filter(pk=cycle.pk).update(
         population_hash=population_hash(items=items), population_count=len(items)
     )
+    return True

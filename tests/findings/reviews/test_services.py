@@ -467,6 +467,70 @@ def test_a_returning_risk_is_not_marked_no_response_the_hour_it_arrives(
     assert list(later.items.exclude(no_response_at=None)) == [returned]
 
 
+def test_an_expired_risk_does_not_join_a_cycle_whose_frozen_evidence_was_edited(
+    production, administrator, reviewer
+):
+    finding = external_access(production, "shared-reports")
+    external_access(production, "public-logs")
+    first = open_cycle(kind="monthly", opened_by=administrator, accounts=[production])
+    expiry = timezone.localdate() + timedelta(days=10)
+    shared = first.items.get(subject_arn__contains="shared-reports")
+    decide(shared, reviewer, DecisionInput("accept_risk", "Partner audit until renewal", expiry))
+    Finding.objects.filter(pk=finding.pk).update(status=Finding.Status.EXCLUDED)
+    later = open_cycle(kind="monthly", opened_by=administrator, accounts=[production])
+    recorded = later.population_hash
+    # Someone with write access to the database edits an item's evidence hash (SQL).
+    later.items.update(evidence_hash="0" * 64)
+
+    [returned] = expire_risk_acceptances(today=expiry + timedelta(days=1))
+
+    # The risk is reviewed in a cycle that can be signed off; the edited one keeps its hash.
+    assert returned.cycle != later
+    later.refresh_from_db()
+    assert later.population_hash == recorded
+    assert AuditEntry.objects.filter(
+        action="cycle.population_mismatch", target_id=str(later.pk)
+    ).exists()
+
+
+def test_a_release_update_does_not_launder_evidence_edited_before_it(reviewer):
+    from findings.reviews.evidence import evidence_hash
+    from findings.reviews.evidence_pack import build_evidence_pack
+
+    account = make_account()
+    api, worker = iam_role(account, "checkout-api"), iam_role(account, "checkout-worker")
+    cycle, _, _ = open_release_cycle(
+        application="checkout", version="2.0", role_arns=[api.arn], notes="", opened_by=reviewer
+    )
+    recorded = cycle.population_hash
+    # Someone with write access to the database rewrites what the reviewer will see, and its
+    # hash with it (SQL; the cycle is open, so no trigger stops it).
+    item = cycle.items.get()
+    evidence = {**item.frozen_evidence, "policies": {"inline: harmless": {"Action": "s3:Get*"}}}
+    ReviewItem.objects.filter(pk=item.pk).update(
+        frozen_evidence=evidence, evidence_hash=evidence_hash(evidence=evidence)
+    )
+
+    # The pipeline registers the release again with one more role (routine).
+    _, created, changes = open_release_cycle(
+        application="checkout",
+        version="2.0",
+        role_arns=[api.arn, worker.arn],
+        notes="",
+        opened_by=reviewer,
+    )
+
+    assert not created and changes.added == [worker.arn]  # the role joins the review
+    cycle.refresh_from_db()
+    assert cycle.population_hash == recorded  # not recomputed over the edited item
+    assert build_evidence_pack(cycle=cycle).manifest["population_hash_matches"] is False
+    mismatch = AuditEntry.objects.get(action="cycle.population_mismatch")
+    assert mismatch.before["population_hash"] == recorded
+    assert mismatch.after["items_joining"] == [f"role:{worker.arn}"]
+    updated = AuditEntry.objects.get(action="cycle.release_updated")
+    assert updated.after["population_refreshed"] is False
+
+
 def test_a_superseded_risk_acceptance_does_not_come_back(quarterly, reviewer):
     item = item_of(quarterly, "alice")
     expiry = timezone.localdate() + timedelta(days=10)
