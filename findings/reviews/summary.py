@@ -12,6 +12,8 @@ from collections import Counter
 from dataclasses import asdict, dataclass, field
 from datetime import date
 
+from django.db.models import F, Q
+
 from accounts.models import LinkedIdentity
 from findings.models import Decision, IamUser, ReviewCycle, ReviewItem
 
@@ -58,21 +60,36 @@ def _team_of(tags) -> str:
     return str((tags or {}).get(TEAM_TAG, "")) if isinstance(tags, dict) else ""
 
 
-def _deciders_links(cycle: ReviewCycle) -> tuple[dict[int, set[str]], dict[int, set[str]]]:
-    """({decider id: their own IAM ARNs}, {decider id: their teams}), the teams from the `team`
-    tag of their linked IAM users. Two queries, whatever the number of deciders."""
-    deciders = Decision.objects.filter(item__cycle=cycle).values("decided_by_id")
-    links = LinkedIdentity.objects.filter(user_id__in=deciders)
-    tags = dict(
-        IamUser.objects.filter(gone_at=None, arn__in=links.values("arn")).values_list("arn", "tags")
+def _deciders_links(
+    cycle: ReviewCycle, decisions: list[Decision]
+) -> tuple[dict[int, set[str]], dict[str, set[str]]]:
+    """({decision id: the decider's own IAM ARNs}, {ARN: its teams}) for these decisions of
+    the cycle. A decider's own ARNs are those the decision recorded (`decider_links`, as linked
+    when they decided: a link removed since still counts) and those linked to them now (a
+    link made since names the same person). Teams come from the `team` tag of those IAM users
+    (the present user of an ARN first, else the last one gone). Two queries, whatever the
+    number of deciders (or none)."""
+    links = LinkedIdentity.objects.filter(
+        user_id__in=Decision.objects.filter(item__cycle=cycle).values("decided_by_id")
     )
-    own: dict[int, set[str]] = {}
-    teams: dict[int, set[str]] = {}
+    linked_now: dict[int, set[str]] = {}
     for user_id, arn in links.values_list("user_id", "arn"):
-        own.setdefault(user_id, set()).add(arn)
-        team = _team_of(tags.get(arn))
-        if team:
-            teams.setdefault(user_id, set()).add(team)
+        linked_now.setdefault(user_id, set()).add(arn)
+    own = {
+        decision.pk: set(decision.decider_links or [])
+        | linked_now.get(decision.decided_by_id, set())
+        for decision in decisions
+    }
+    recorded = {arn for decision in decisions for arn in decision.decider_links or []}
+    teams: dict[str, set[str]] = {}
+    # Gone users first, so that the present user of an ARN has the last word.
+    for arn, tags in (
+        IamUser.objects.filter(Q(arn__in=recorded) | Q(arn__in=links.values("arn")))
+        .order_by(F("gone_at").asc(nulls_last=True))
+        .values_list("arn", "tags")
+    ):
+        team = _team_of(tags)
+        teams[arn] = {team} if team else set()
     return own, teams
 
 
@@ -137,7 +154,7 @@ def sign_off_summary(*, cycle: ReviewCycle) -> SignOffSummary:
         counts=[(kind, label, kinds.get(kind, 0)) for kind, label in Decision.Kind.choices],
         not_reviewed=sorted(cycle.unknown_role_arns or []),
     )
-    own, teams = _deciders_links(cycle)
+    own, teams = _deciders_links(cycle, decisions)
     per_person: dict[int, Counter] = {}
     names: dict[int, str] = {}
     for item in items:
@@ -163,11 +180,13 @@ def sign_off_summary(*, cycle: ReviewCycle) -> SignOffSummary:
             summary.remediations_pending.append(line)
         facts = (item.frozen_evidence or {}).get("facts") or {}
         subject_team = _team_of(facts.get("tags"))
-        if item.subject_arn in own.get(person.pk, set()):
+        own_arns = own.get(decision.pk, set())
+        own_teams = set().union(*(teams.get(arn, set()) for arn in own_arns))
+        if item.subject_arn in own_arns:
             summary.conflicts_of_interest.append(
                 SummaryLine(item.pk, item.title, person.display_name, note="their own identity")
             )
-        elif subject_team and subject_team in teams.get(person.pk, set()):
+        elif subject_team and subject_team in own_teams:
             summary.conflicts_of_interest.append(
                 SummaryLine(
                     item.pk,

@@ -80,6 +80,36 @@ def test_the_summary_counts_decisions_and_lists_risks_remediations_deciders_and_
     assert conflict.note == "their own team “payments”"
 
 
+def test_a_link_removed_after_deciding_still_shows_the_team_conflict_in_the_summary(
+    administrator, reviewer
+):
+    from findings.reviews.services import decide_item, open_cycle
+    from tests.findings.reviews import test_evidence as ev
+
+    account = ev.make_account()
+    ev.credential_entry(account, "alice", password=True)
+    ev.iam_user(account, "alice")  # team payments
+    ev.iam_user(account, "rita")  # the reviewer's own IAM user, team payments too
+    cycle = open_cycle(kind="quarterly", opened_by=administrator, accounts=[account])
+    link = LinkedIdentity.objects.create(user=reviewer, arn=ev.user_arn(account, "rita"))
+    [item] = cycle.items.all()
+    made = decide_item(
+        item=item,
+        actor=reviewer,
+        decision=ev.keep("Needed by the payments on-call rota"),
+        expected_latest_id=None,
+    )
+    assert made.decider_links == [ev.user_arn(account, "rita")]
+    payments = ["their own team “payments”"]
+    assert [c.note for c in sign_off_summary(cycle=cycle).conflicts_of_interest] == payments
+
+    link.delete()  # another administrator removes it later (allowed, audited)
+
+    # The decision recorded who the decider was linked to when deciding: the approver is
+    # still told that a member of the payments team decided a payments user.
+    assert [c.note for c in sign_off_summary(cycle=cycle).conflicts_of_interest] == payments
+
+
 def test_an_approver_signs_against_the_summary_they_read(client, decided_cycle, reviewer, approver):
     decide(item_of(decided_cycle, "dave"), reviewer, justification="Checked")
     login(client, approver)
