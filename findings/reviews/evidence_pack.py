@@ -21,7 +21,7 @@ from django.utils import timezone
 from accounts.models import User
 from findings.detection.selectors import finding_record, with_evidence_seen_at
 from findings.export.tables import csv_text
-from findings.models import Decision, Finding, ReviewCycle, ReviewItem
+from findings.models import AuditEntry, AwsAccount, Decision, Finding, ReviewCycle, ReviewItem
 from findings.reviews.evidence import evidence_hash, population_hash
 from findings.reviews.pack_verify import (
     EVIDENCE_HASH_METHOD,
@@ -39,7 +39,10 @@ from findings.reviews.summary import digest_against, sign_off_summary, summary_d
 
 # 2: VERIFY.txt; item hashes recomputed from the frozen evidence; a signed-off cycle's summary
 # as signed, with the manifest's "sign_off_summary" saying which summary the pack holds.
-FORMAT_VERSION = 2
+# 3: each decision's decider_links (decisions.csv, cycle.json), each item's no_response_at
+# (items.csv, cycle.json), and cycle.json's "scope" with the accounts a cycle of every account
+# covered in "scope_accounts". Nothing VERIFY.txt recomputes changed.
+FORMAT_VERSION = 3
 GENERATOR = {
     "name": "iamreview",
     "module": "findings.reviews.evidence_pack",
@@ -73,6 +76,7 @@ ITEM_COLUMNS = [
     "remediation",
     "verified_at",
     "verified_by_run",
+    "no_response_at",
 ]
 DECISION_COLUMNS = [
     "decision_id",
@@ -87,6 +91,7 @@ DECISION_COLUMNS = [
     "bulk",
     "supersedes",
     "has_remediation_plan",
+    "decider_links",
 ]
 
 
@@ -126,6 +131,9 @@ def _decision_row(decision: Decision, item: ReviewItem) -> dict:
         "bulk": decision.bulk,
         "supersedes": decision.supersedes_id,
         "has_remediation_plan": decision.remediation_plan is not None,
+        # The IAM identities linked to the decider when deciding, which segregation of duties
+        # was checked against (space-separated in decisions.csv, a list in cycle.json).
+        "decider_links": " ".join(decision.decider_links or []),
     }
 
 
@@ -148,11 +156,32 @@ def _item_row(item: ReviewItem, latest: Decision | None) -> dict:
         "remediation": item.remediation or None,
         "verified_at": _iso(item.verified_at),
         "verified_by_run": item.verified_by_run_id,
+        "no_response_at": _iso(item.no_response_at),
     }
+
+
+def _covered_accounts(cycle: ReviewCycle) -> tuple[str, list[dict]]:
+    """(scope, accounts): a scoped cycle's accounts; for a cycle of every account, those it
+    covered when it opened, as its cycle.opened audit entry recorded them (an account that held
+    nobody to review included). Two queries for a cycle of every account, none otherwise."""
+    scoped = [{"account_id": a.account_id, "name": a.name} for a in cycle.scope_accounts.all()]
+    if scoped:
+        return "accounts", scoped
+    opened = (
+        AuditEntry.objects.filter(
+            action="cycle.opened", target_type="review_cycle", target_id=str(cycle.pk)
+        )
+        .values_list("after", flat=True)
+        .first()
+    ) or {}
+    ids = sorted(opened.get("accounts") or [])
+    names = dict(AwsAccount.objects.filter(account_id__in=ids).values_list("account_id", "name"))
+    return "every_account", [{"account_id": i, "name": names.get(i, "")} for i in ids]
 
 
 def _cycle_document(cycle: ReviewCycle, items: list[ReviewItem]) -> dict:
     signed = cycle.state == ReviewCycle.State.SIGNED_OFF
+    scope, scope_accounts = _covered_accounts(cycle)
     return {
         "cycle": {
             "id": cycle.pk,
@@ -163,9 +192,11 @@ def _cycle_document(cycle: ReviewCycle, items: list[ReviewItem]) -> dict:
             "opened_at": _iso(cycle.opened_at),
             "opened_by": _email(cycle.opened_by),
             "due_on": _iso(cycle.due_on),
-            "scope_accounts": [
-                {"account_id": a.account_id, "name": a.name} for a in cycle.scope_accounts.all()
-            ],
+            # "accounts": the cycle was opened for scope_accounts; "every_account": for every
+            # enabled account, and scope_accounts are those it covered when it opened (empty
+            # for a cycle opened before iamreview recorded them).
+            "scope": scope,
+            "scope_accounts": scope_accounts,
             "population_hash": cycle.population_hash,
             "population_count": cycle.population_count,
             "application": cycle.application,
@@ -202,10 +233,15 @@ def _cycle_document(cycle: ReviewCycle, items: list[ReviewItem]) -> dict:
                 "remediation": item.remediation or None,
                 "verified_at": _iso(item.verified_at),
                 "verified_by_run": item.verified_by_run_id,
+                "no_response_at": _iso(item.no_response_at),
                 "follows_item": item.follows_item_id,
                 "findings": [finding_record(finding=f) for f in item.findings.all()],
                 "decisions": [
-                    {**_decision_row(d, item), "remediation_plan": d.remediation_plan}
+                    {
+                        **_decision_row(d, item),
+                        "decider_links": d.decider_links or [],
+                        "remediation_plan": d.remediation_plan,
+                    }
                     for d in item.decisions.all()
                 ],
                 "plan_check": item.plan_check or None,

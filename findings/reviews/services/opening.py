@@ -50,9 +50,13 @@ def create_cycle(
     opened_by: User | None,
     period: str = "",
     due_on: date | None = None,
+    covered: list[AwsAccount] | None = None,
     **release,
 ) -> ReviewCycle:
-    """Freeze `specs` as a new cycle's items, in one transaction."""
+    """Freeze `specs` as a new cycle's items, in one transaction. `accounts` is its scope
+    (None: every account); `covered`, the accounts whose population `specs` is (default: the
+    scope), recorded in the audit entry, so that a cycle of every account still says which
+    accounts it reviewed, those that held nobody to review included."""
     now = timezone.now()
     with transaction.atomic():
         cycle = ReviewCycle.objects.create(
@@ -80,7 +84,8 @@ def create_cycle(
                 "period": period,
                 "items": len(specs),
                 "population_hash": cycle.population_hash,
-                "accounts": [a.account_id for a in accounts or []],
+                "accounts": sorted(a.account_id for a in (covered or accounts or [])),
+                "every_account": not accounts,
             },
         )
     return cycle
@@ -151,6 +156,7 @@ def open_cycle(
         opened_by=opened_by,
         period=period,
         due_on=due_on,
+        covered=scope,
     )
 
 

@@ -320,3 +320,75 @@ def test_a_pack_holding_two_files_of_one_name_is_not_intact(client, signed_cycle
     assert verify_pack(data=buffer.getvalue()).problems == [
         "the pack holds two files of the same name"
     ]
+
+
+@pytest.mark.django_db
+def test_the_evidence_pack_shows_each_decisions_decider_links(administrator, reviewer):
+    from accounts.models import LinkedIdentity
+    from findings.reviews.services import open_cycle
+    from tests.findings.reviews import test_evidence as ev
+
+    production = ev.make_account()
+    ev.credential_entry(production, "alice", password=True)
+    cycle = open_cycle(kind="quarterly", opened_by=administrator, accounts=[production])
+    rita = ev.user_arn(production, "rita")
+    LinkedIdentity.objects.create(user=reviewer, arn=rita)
+    assert decide(cycle.items.get(), reviewer).decider_links == [rita]
+
+    pack = build_evidence_pack(cycle=cycle)
+
+    [decision] = json.loads(pack.files["cycle.json"])["items"][0]["decisions"]
+    assert decision["decider_links"] == [rita]
+    [row] = rows(pack, "decisions.csv")
+    assert row["decider_links"] == rita
+
+
+@pytest.mark.django_db
+def test_the_pack_of_a_scheduled_cycle_names_the_accounts_it_covered():
+    from datetime import date
+
+    from findings.models import AuditEntry
+    from findings.reviews.services import open_period_cycle
+    from tests.findings.reviews import test_evidence as ev
+
+    production = ev.make_account()
+    staging = ev.make_account("444455556666", "Staging")  # enabled, nobody with a credential
+    ev.credential_entry(production, "alice", password=True)
+
+    cycle, _ = open_period_cycle(kind="quarterly", today=date(2026, 10, 1))
+    document = json.loads(build_evidence_pack(cycle=cycle).files["cycle.json"])
+
+    # That Staging was reviewed and held nobody (rather than being outside the review) is in
+    # the evidence, as the audit trail recorded it when the cycle opened.
+    assert document["cycle"]["scope"] == "every_account"
+    assert document["cycle"]["scope_accounts"] == [
+        {"account_id": production.account_id, "name": "Production"},
+        {"account_id": staging.account_id, "name": "Staging"},
+    ]
+    opened = AuditEntry.objects.get(action="cycle.opened", target_id=str(cycle.pk))
+    assert opened.after["accounts"] == [production.account_id, staging.account_id]
+    assert opened.after["every_account"] is True
+
+
+@pytest.mark.django_db
+def test_the_pack_says_when_an_item_was_marked_no_response(settings, administrator):
+    from findings.reviews.services import mark_no_response, open_cycle
+    from tests.findings.reviews import test_evidence as ev
+
+    settings.REVIEW_AT_DUE = {**settings.REVIEW_AT_DUE, "quarterly": "no_response"}
+    production = ev.make_account()
+    ev.credential_entry(production, "alice", password=True)
+    cycle = open_cycle(
+        kind="quarterly",
+        opened_by=administrator,
+        accounts=[production],
+        due_on=timezone.localdate() - timedelta(days=1),
+    )
+    assert mark_no_response() == 1
+    marked = cycle.items.get().no_response_at.isoformat()
+
+    pack = build_evidence_pack(cycle=cycle)
+
+    assert json.loads(pack.files["cycle.json"])["items"][0]["no_response_at"] == marked
+    [row] = rows(pack, "items.csv")
+    assert row["no_response_at"] == marked
