@@ -226,13 +226,12 @@ def open_period_cycle(*, kind: str, today: date | None = None) -> tuple[ReviewCy
 
 
 def open_scheduled_cycles(*, today: date | None = None) -> list[ReviewCycle]:
-    """Monthly on the 1st, quarterly on the 1st of Jan/Apr/Jul/Oct; never twice a period."""
+    """Monthly on the 1st, quarterly on the 1st of Jan/Apr/Jul/Oct; never twice a period. A
+    period whose first day the scheduler missed (workers down, a deployment) is opened at the
+    first run later in that period, for the quarter as for the month."""
     today = today or timezone.localdate()
-    due = [ReviewCycle.Kind.MONTHLY]
-    if today.month in (1, 4, 7, 10):
-        due.append(ReviewCycle.Kind.QUARTERLY)
     opened = []
-    for kind in due:
+    for kind in (ReviewCycle.Kind.MONTHLY, ReviewCycle.Kind.QUARTERLY):
         cycle, is_new = open_period_cycle(kind=kind, today=today)
         if is_new:
             opened.append(cycle)

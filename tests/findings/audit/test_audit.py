@@ -94,10 +94,11 @@ def test_opening_deciding_and_signing_off_each_write_an_entry(
 def test_scheduled_actions_are_recorded_as_the_system(db):
     from findings.reviews.services import open_scheduled_cycles
 
-    open_scheduled_cycles(today=date(2026, 11, 1))
+    open_scheduled_cycles(today=date(2026, 11, 1))  # the month's cycle and the quarter's
 
-    entry = AuditEntry.objects.get()
-    assert (entry.actor, entry.actor_label) == (None, "system")
+    entries = list(AuditEntry.objects.all())
+    assert [entry.action for entry in entries] == ["cycle.opened", "cycle.opened"]
+    assert {(entry.actor, entry.actor_label) for entry in entries} == {(None, "system")}
 
 
 def test_the_chain_starts_at_genesis_and_links_every_entry(reviewed_cycle):

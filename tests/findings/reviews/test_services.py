@@ -134,11 +134,32 @@ def test_the_first_of_october_opens_the_monthly_and_quarterly_cycles_once(produc
     assert ReviewCycle.objects.count() == 2
 
 
-def test_a_november_date_opens_only_the_monthly_cycle(db):
+def test_a_november_date_opens_only_the_monthly_cycle_once_the_quarter_is_open(production):
+    credential_entry(production, "alice", password=True)
+    open_scheduled_cycles(today=date(2026, 10, 1))
+
     opened = open_scheduled_cycles(today=date(2026, 11, 1))
 
     assert [(c.kind, c.period) for c in opened] == [("monthly", "2026-11")]
     assert open_scheduled_cycles(today=date(2026, 11, 2)) == []
+
+
+def test_a_quarterly_cycle_missed_in_the_first_month_is_opened_later_in_the_quarter(production):
+    credential_entry(production, "alice", password=True)
+    # Workers down (or deployed) from 1 October to 2 November: the monthly cycle catches up
+    # on any day of its month, the quarterly one on any day of its quarter.
+    opened = open_scheduled_cycles(today=date(2026, 11, 2))
+
+    assert sorted(c.period for c in opened) == ["2026-11", "2026-Q4"]
+    quarterly = ReviewCycle.objects.get(kind="quarterly")
+    assert quarterly.due_on == date(2026, 12, 2)  # the full period from when it opened
+    assert quarterly.items.count() == 1
+    # Once a period: the hourly runs after it, and the rest of the quarter, open no other.
+    assert open_scheduled_cycles(today=date(2026, 11, 2)) == []
+    assert open_scheduled_cycles(today=date(2026, 12, 31)) == [
+        ReviewCycle.objects.get(period="2026-12")
+    ]
+    assert ReviewCycle.objects.filter(kind="quarterly").count() == 1
 
 
 def test_cycles_are_due_after_the_days_of_their_kind(production, administrator, reviewer):
@@ -194,11 +215,10 @@ def test_auditors_and_approvers_do_not_register_releases(production, auditor, ap
 def test_the_scheduled_cycles_task_runs_and_is_idempotent(db):
     from findings.reviews.tasks import open_scheduled_cycles as task
 
-    due = 2 if timezone.localdate().month in (1, 4, 7, 10) else 1
-
-    assert task.delay().get() == due
+    # This month's cycle and this quarter's, whatever the month.
+    assert task.delay().get() == 2
     assert task.delay().get() == 0
-    assert ReviewCycle.objects.count() == due
+    assert ReviewCycle.objects.count() == 2
 
 
 # --- Decisions and their follow-ups -----------------------------------------------------------
