@@ -210,6 +210,8 @@ def open_period_cycle(*, kind: str, today: date | None = None) -> tuple[ReviewCy
     today = today or timezone.localdate()
     period = period_of(kind=kind, day=today)
     existing = ReviewCycle.objects.filter(kind=kind, period=period).first()
+    if existing is None:
+        existing = _opened_by_hand_for_every_account(kind=kind, period=period)
     if existing is not None:
         return existing, False
     try:
@@ -223,6 +225,19 @@ def open_period_cycle(*, kind: str, today: date | None = None) -> tuple[ReviewCy
     except IntegrityError:  # another worker opened it a moment ago
         return ReviewCycle.objects.get(kind=kind, period=period), False
     return cycle, True
+
+
+def _opened_by_hand_for_every_account(*, kind: str, period: str) -> ReviewCycle | None:
+    """A cycle of `kind` an administrator opened by hand during `period`, for every account,
+    still in review: it is this period's review, and another would put each item before
+    reviewers twice. (One scoped to some accounts leaves the others to the period's cycle.)"""
+    candidates = ReviewCycle.objects.filter(
+        kind=kind, period="", state=ReviewCycle.State.OPEN, scope_accounts=None
+    ).order_by("opened_at")
+    for cycle in candidates:
+        if period_of(kind=kind, day=timezone.localdate(cycle.opened_at)) == period:
+            return cycle
+    return None
 
 
 def open_scheduled_cycles(*, today: date | None = None) -> list[ReviewCycle]:

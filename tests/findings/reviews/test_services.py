@@ -37,6 +37,8 @@ from findings.reviews.services import (
     mark_no_response,
     one_year_after,
     open_cycle,
+    open_cycle_by_hand,
+    open_period_cycle,
     open_scheduled_cycles,
     sign_off_cycle,
     verify_remediations,
@@ -160,6 +162,31 @@ def test_a_quarterly_cycle_missed_in_the_first_month_is_opened_later_in_the_quar
         ReviewCycle.objects.get(period="2026-12")
     ]
     assert ReviewCycle.objects.filter(kind="quarterly").count() == 1
+
+
+def test_the_schedule_opens_no_second_cycle_beside_one_opened_by_hand_for_every_account(
+    production, administrator
+):
+    """Each item had been put before reviewers twice: the hand-opened cycle and the period's."""
+    credential_entry(production, "alice", password=True)
+    by_hand = open_cycle_by_hand(kind="quarterly", opened_by=administrator, accounts=None)
+
+    opened = open_scheduled_cycles(today=timezone.localdate())
+
+    assert [c.kind for c in opened] == ["monthly"]
+    assert open_period_cycle(kind="quarterly") == (by_hand, False)
+    assert ReviewCycle.objects.filter(kind="quarterly").count() == 1
+
+
+def test_a_cycle_opened_by_hand_for_some_accounts_leaves_the_others_to_the_period(
+    production, administrator
+):
+    credential_entry(production, "alice", password=True)
+    open_cycle_by_hand(kind="quarterly", opened_by=administrator, accounts=[production])
+
+    opened = open_scheduled_cycles(today=timezone.localdate())
+
+    assert sorted(c.kind for c in opened) == ["monthly", "quarterly"]
 
 
 def test_cycles_are_due_after_the_days_of_their_kind(production, administrator, reviewer):
