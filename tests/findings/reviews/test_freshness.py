@@ -135,15 +135,6 @@ def test_a_finding_set_aside_before_or_after_a_cycle_opened_is_no_change(
     assert item_of(later, "dave").freshness == ""
 
 
-@pytest.fixture
-def committed_db(transactional_db, postgres):
-    """Real commits, seen by each thread's own connection. The flush afterwards is a TRUNCATE,
-    which the audit log's trigger may refuse: this connection skips triggers for that flush."""
-    yield
-    with connection.cursor() as cursor:
-        cursor.execute("SET session_replication_role = replica")
-
-
 def test_a_cycle_signed_off_while_detection_runs_does_not_break_the_detection(
     committed_db, administrator, reviewer, approver
 ):

@@ -711,15 +711,6 @@ def test_the_database_refuses_two_first_decisions_for_one_item(quarterly, review
         )
 
 
-@pytest.fixture
-def committed_db(transactional_db, postgres):
-    """Real commits, seen by each thread's own connection. The flush afterwards is a TRUNCATE,
-    which the audit log's trigger may refuse: this connection skips triggers for that flush."""
-    yield
-    with connection.cursor() as cursor:
-        cursor.execute("SET session_replication_role = replica")
-
-
 def test_two_reviewers_racing_on_postgres_cannot_both_decide(
     committed_db, administrator, reviewer, second_reviewer
 ):
