@@ -61,7 +61,7 @@ SEVERITY_CHOICES = [
     ("high", "High"),
     ("medium", "Medium"),
     ("low", "Low"),
-    ("none", "No finding (clean)"),
+    ("none", "No open finding"),
 ]
 
 

@@ -101,7 +101,12 @@ class RowRenderer:
             severity, word = _e(item.severity), _e(item.severity.capitalize())
             cells.append(f'<td><span class="badge sev-{severity}">{word}</span></td>')
         else:
-            cells.append('<td><span class="badge clean">Clean</span></td>')
+            # Findings set aside (excluded, or decided earlier) are not counted here: a user
+            # with none open is not necessarily clean (the item page lists them).
+            cells.append(
+                '<td><span class="badge clean" title="No open finding; any set aside are '
+                'listed on the item">None open</span></td>'
+            )
         cells.append(
             f'<td class="cell-item"><a class="item-title" href="{url}" hx-get="{url}" '
             f'hx-target="#item-{pk}-slot" data-expands="item-{pk}-detail" '

@@ -1335,8 +1335,10 @@ def test_confirm_clean_leaves_a_user_whose_finding_is_set_aside_for_a_real_decis
         exclusion_reason="Set aside by ARN until the migration, SEC-12",
     )
     cycle = open_cycle(kind="quarterly", opened_by=None, period="2026-Q4")
-    assert item_of(cycle, "deploy-bot").severity == ""  # no open finding: a "Clean" badge
+    assert item_of(cycle, "deploy-bot").severity == ""  # no open finding
     login(client, reviewer)
+    queue = client.get(f"/review/cycles/{cycle.pk}/").content.decode()
+    assert ">None open</span>" in queue and ">Clean</span>" not in queue  # not called clean
 
     response = bulk(client, cycle, list(cycle.items.all()), action="confirm_clean")
 
