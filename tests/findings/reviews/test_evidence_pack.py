@@ -19,6 +19,7 @@ from findings.reviews.services import DecisionInput, decide_item, sign_off_cycle
 from findings.reviews.summary import sign_off_summary
 from tests.findings.api.test_api import release_cycle
 from tests.findings.detection.test_detect import make_account
+from tests.findings.reviews.test_services import overdue_item_marked_no_response
 
 FORMULA = '=HYPERLINK("http://x")'
 
@@ -372,20 +373,8 @@ def test_the_pack_of_a_scheduled_cycle_names_the_accounts_it_covered():
 
 @pytest.mark.django_db
 def test_the_pack_says_when_an_item_was_marked_no_response(settings, administrator):
-    from findings.reviews.services import mark_no_response, open_cycle
-    from tests.findings.reviews import test_evidence as ev
-
-    settings.REVIEW_AT_DUE = {**settings.REVIEW_AT_DUE, "quarterly": "no_response"}
-    production = ev.make_account()
-    ev.credential_entry(production, "alice", password=True)
-    cycle = open_cycle(
-        kind="quarterly",
-        opened_by=administrator,
-        accounts=[production],
-        due_on=timezone.localdate() - timedelta(days=1),
-    )
-    assert mark_no_response() == 1
-    marked = cycle.items.get().no_response_at.isoformat()
+    item = overdue_item_marked_no_response(settings, make_account(), administrator)
+    cycle, marked = item.cycle, item.no_response_at.isoformat()
 
     pack = build_evidence_pack(cycle=cycle)
 
