@@ -267,6 +267,10 @@ class Decision(models.Model):
     # The IAM identities linked to the decider when they decided (segregation of duties evidence:
     # a link removed later does not change what was checked).
     decider_links = models.JSONField(default=list, blank=True)
+    # The teams (IAM `team` tags) of those identities when they decided: the sign-off
+    # summary's conflict-of-interest check judges the decision by them, not by a tag changed
+    # since. None: decided before teams were recorded (the summary reads today's tags).
+    decider_teams = models.JSONField(null=True, blank=True)
     # "Remediate" with the right-sizing suggestion attached: the documents to end up with.
     remediation_plan = models.JSONField(null=True, blank=True)
     # Accept-risk follow-up: set once its expiry has been handled.

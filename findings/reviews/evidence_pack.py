@@ -42,7 +42,10 @@ from findings.reviews.summary import digest_against, sign_off_summary, summary_d
 # 3: each decision's decider_links (decisions.csv, cycle.json), each item's no_response_at
 # (items.csv, cycle.json), and cycle.json's "scope" with the accounts a cycle of every account
 # covered in "scope_accounts". Nothing VERIFY.txt recomputes changed.
-FORMAT_VERSION = 3
+# 4: each decision's decider_teams (decisions.csv, cycle.json): the teams of those identities
+# when deciding, which the summary's conflict-of-interest check goes by (empty in decisions.csv
+# and null in cycle.json for a decision made before teams were recorded).
+FORMAT_VERSION = 4
 GENERATOR = {
     "name": "iamreview",
     "module": "findings.reviews.evidence_pack",
@@ -92,6 +95,7 @@ DECISION_COLUMNS = [
     "supersedes",
     "has_remediation_plan",
     "decider_links",
+    "decider_teams",
 ]
 
 
@@ -134,6 +138,7 @@ def _decision_row(decision: Decision, item: ReviewItem) -> dict:
         # The IAM identities linked to the decider when deciding, which segregation of duties
         # was checked against (space-separated in decisions.csv, a list in cycle.json).
         "decider_links": " ".join(decision.decider_links or []),
+        "decider_teams": " ".join(decision.decider_teams or []),
     }
 
 
@@ -240,6 +245,7 @@ def _cycle_document(cycle: ReviewCycle, items: list[ReviewItem]) -> dict:
                     {
                         **_decision_row(d, item),
                         "decider_links": d.decider_links or [],
+                        "decider_teams": d.decider_teams,
                         "remediation_plan": d.remediation_plan,
                     }
                     for d in item.decisions.all()

@@ -12,12 +12,9 @@ from collections import Counter
 from dataclasses import asdict, dataclass, field
 from datetime import date
 
-from django.db.models import F, Q
-
 from accounts.models import LinkedIdentity
-from findings.models import Decision, IamUser, ReviewCycle, ReviewItem
-
-TEAM_TAG = "team"
+from findings.models import Decision, ReviewCycle, ReviewItem
+from findings.reviews.teams import team_of, teams_of_arns
 
 
 @dataclass
@@ -56,19 +53,20 @@ class SignOffSummary:
     digest: str = ""
 
 
-def _team_of(tags) -> str:
-    return str((tags or {}).get(TEAM_TAG, "")) if isinstance(tags, dict) else ""
+@dataclass
+class _Decider:
+    arns: set[str]
+    teams: set[str]
 
 
-def _deciders_links(
-    cycle: ReviewCycle, decisions: list[Decision]
-) -> tuple[dict[int, set[str]], dict[str, set[str]]]:
-    """({decision id: the decider's own IAM ARNs}, {ARN: its teams}) for these decisions of
-    the cycle. A decider's own ARNs are those the decision recorded (`decider_links`, as linked
+def _deciders_teams(cycle: ReviewCycle, decisions: list[Decision]) -> dict[int, _Decider]:
+    """{decision id: the decider's own IAM ARNs and their teams} for these decisions of the
+    cycle. A decider's own ARNs are those the decision recorded (`decider_links`, as linked
     when they decided: a link removed since still counts) and those linked to them now (a
-    link made since names the same person). Teams come from the `team` tag of those IAM users
-    (the present user of an ARN first, else the last one gone). Two queries, whatever the
-    number of deciders (or none)."""
+    link made since names the same person). The teams of the recorded ARNs are those the
+    decision recorded (`decider_teams`: a `team` tag changed since does not move the
+    decision); a decision made before teams were recorded, and ARNs linked since, go by
+    today's tags. At most two queries, whatever the number of deciders."""
     links = LinkedIdentity.objects.filter(
         user_id__in=Decision.objects.filter(item__cycle=cycle).values("decided_by_id")
     )
@@ -80,17 +78,23 @@ def _deciders_links(
         | linked_now.get(decision.decided_by_id, set())
         for decision in decisions
     }
-    recorded = {arn for decision in decisions for arn in decision.decider_links or []}
-    teams: dict[str, set[str]] = {}
-    # Gone users first, so that the present user of an ARN has the last word.
-    for arn, tags in (
-        IamUser.objects.filter(Q(arn__in=recorded) | Q(arn__in=links.values("arn")))
-        .order_by(F("gone_at").asc(nulls_last=True))
-        .values_list("arn", "tags")
-    ):
-        team = _team_of(tags)
-        teams[arn] = {team} if team else set()
-    return own, teams
+    # Today's teams only for the ARNs whose teams no decision recorded.
+    unrecorded = {
+        arn
+        for decision in decisions
+        for arn in own[decision.pk]
+        if decision.decider_teams is None or arn not in (decision.decider_links or [])
+    }
+    teams_now = teams_of_arns(arns=unrecorded)
+    deciders = {}
+    for decision in decisions:
+        recorded = set(decision.decider_links or [])
+        teams = set(decision.decider_teams or [])
+        for arn in own[decision.pk]:
+            if decision.decider_teams is None or arn not in recorded:
+                teams |= teams_now.get(arn, set())
+        deciders[decision.pk] = _Decider(arns=own[decision.pk], teams=teams)
+    return deciders
 
 
 def summary_document(*, summary: SignOffSummary) -> dict:
@@ -154,7 +158,7 @@ def sign_off_summary(*, cycle: ReviewCycle) -> SignOffSummary:
         counts=[(kind, label, kinds.get(kind, 0)) for kind, label in Decision.Kind.choices],
         not_reviewed=sorted(cycle.unknown_role_arns or []),
     )
-    own, teams = _deciders_links(cycle, decisions)
+    deciders = _deciders_teams(cycle, decisions)
     per_person: dict[int, Counter] = {}
     names: dict[int, str] = {}
     for item in items:
@@ -179,9 +183,9 @@ def sign_off_summary(*, cycle: ReviewCycle) -> SignOffSummary:
         if decision.kind == Decision.Kind.REMEDIATE and item.remediation != "verified":
             summary.remediations_pending.append(line)
         facts = (item.frozen_evidence or {}).get("facts") or {}
-        subject_team = _team_of(facts.get("tags"))
-        own_arns = own.get(decision.pk, set())
-        own_teams = set().union(*(teams.get(arn, set()) for arn in own_arns))
+        subject_team = team_of(tags=facts.get("tags"))
+        decider = deciders[decision.pk]
+        own_arns, own_teams = decider.arns, decider.teams
         if item.subject_arn in own_arns:
             summary.conflicts_of_interest.append(
                 SummaryLine(item.pk, item.title, person.display_name, note="their own identity")

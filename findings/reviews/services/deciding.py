@@ -20,6 +20,7 @@ from findings.reviews.services.rules import (
     justification_too_short,
     one_year_after,
 )
+from findings.reviews.teams import teams_of_arns
 
 
 def linked_arns(*, user: User) -> set[str]:
@@ -143,6 +144,7 @@ def decide_item(
                     supersedes_id=locked.latest_decision_id,
                     bulk=bulk,
                     decider_links=sorted(links),
+                    decider_teams=sorted(set().union(*teams_of_arns(arns=links).values())),
                     remediation_plan=plan,
                 )
         except IntegrityError:
@@ -208,6 +210,7 @@ def decide_item(
                 "bulk": bulk,
                 "cycle": locked.cycle_id,
                 "decider_links": made.decider_links,
+                "decider_teams": made.decider_teams,
             }
             | ({"no_response_at": None} if answered else {}),
         )

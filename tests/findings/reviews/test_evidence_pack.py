@@ -324,24 +324,28 @@ def test_a_pack_holding_two_files_of_one_name_is_not_intact(client, signed_cycle
 
 
 @pytest.mark.django_db
-def test_the_evidence_pack_shows_each_decisions_decider_links(administrator, reviewer):
+def test_the_evidence_pack_shows_each_decisions_decider_links_and_teams(administrator, reviewer):
     from accounts.models import LinkedIdentity
     from findings.reviews.services import open_cycle
     from tests.findings.reviews import test_evidence as ev
 
     production = ev.make_account()
     ev.credential_entry(production, "alice", password=True)
+    ev.iam_user(production, "rita")  # team payments
     cycle = open_cycle(kind="quarterly", opened_by=administrator, accounts=[production])
     rita = ev.user_arn(production, "rita")
     LinkedIdentity.objects.create(user=reviewer, arn=rita)
-    assert decide(cycle.items.get(), reviewer).decider_links == [rita]
+    made = decide(cycle.items.get(), reviewer)
+    assert (made.decider_links, made.decider_teams) == ([rita], ["payments"])
 
     pack = build_evidence_pack(cycle=cycle)
 
     [decision] = json.loads(pack.files["cycle.json"])["items"][0]["decisions"]
     assert decision["decider_links"] == [rita]
+    assert decision["decider_teams"] == ["payments"]
     [row] = rows(pack, "decisions.csv")
     assert row["decider_links"] == rita
+    assert row["decider_teams"] == "payments"
 
 
 @pytest.mark.django_db

@@ -209,7 +209,7 @@ def test_an_intact_pack_says_every_item_hash_matches(signed_cycle):
     assert manifest["population_hash_matches"] is True
     assert manifest["evidence_hashes_match"] is True
     assert manifest["items_with_altered_evidence"] == []
-    assert manifest["generator"]["format"] == 3
+    assert manifest["generator"]["format"] == 4
 
 
 def _offline_evidence_hash(evidence: dict) -> str:

@@ -252,3 +252,81 @@ def test_a_cycle_signed_against_the_first_digest_still_matches_it(decided_cycle,
     )
     decided_cycle.refresh_from_db()
     assert sign_off_summary(cycle=decided_cycle).digest == first
+
+
+def _payments_cycle_decided_by(reviewer, administrator):
+    """alice (team payments) kept by the reviewer, linked to rita (team payments too)."""
+    from findings.reviews.services import decide_item, open_cycle
+    from tests.findings.reviews import test_evidence as ev
+
+    account = ev.make_account()
+    ev.credential_entry(account, "alice", password=True)
+    ev.iam_user(account, "alice")  # team payments
+    rita = ev.iam_user(account, "rita")  # the reviewer's own IAM user
+    cycle = open_cycle(kind="quarterly", opened_by=administrator, accounts=[account])
+    LinkedIdentity.objects.create(user=reviewer, arn=rita.arn)
+    return cycle, rita, decide_item
+
+
+def test_the_team_conflict_is_judged_by_the_decider_s_team_when_they_decided(
+    administrator, reviewer
+):
+    from tests.findings.reviews import test_evidence as ev
+
+    cycle, rita, decide_item = _payments_cycle_decided_by(reviewer, administrator)
+    [item] = cycle.items.all()
+    made = decide_item(
+        item=item,
+        actor=reviewer,
+        decision=ev.keep("Needed by the payments on-call rota"),
+        expected_latest_id=None,
+    )
+    assert made.decider_teams == ["payments"]
+
+    # Rita moves to another team after deciding (the next collection reads her new tag): the
+    # approver is still told that a member of the payments team decided a payments user.
+    IamUser.objects.filter(pk=rita.pk).update(tags={"team": "platform"})
+    notes = [c.note for c in sign_off_summary(cycle=cycle).conflicts_of_interest]
+    assert notes == ["their own team “payments”"]
+
+
+def test_joining_the_subject_s_team_after_deciding_is_no_conflict_of_that_decision(
+    administrator, reviewer
+):
+    from tests.findings.reviews import test_evidence as ev
+
+    cycle, rita, decide_item = _payments_cycle_decided_by(reviewer, administrator)
+    IamUser.objects.filter(pk=rita.pk).update(tags={"team": "platform"})
+    [item] = cycle.items.all()
+    made = decide_item(
+        item=item,
+        actor=reviewer,
+        decision=ev.keep("Needed by the payments on-call rota"),
+        expected_latest_id=None,
+    )
+    assert made.decider_teams == ["platform"]
+
+    IamUser.objects.filter(pk=rita.pk).update(tags={"team": "payments"})
+    assert sign_off_summary(cycle=cycle).conflicts_of_interest == []
+
+
+def test_a_decision_recorded_before_teams_were_kept_goes_by_today_s_tags(administrator, reviewer):
+    from findings.models import Decision
+
+    cycle, rita, _decide_item = _payments_cycle_decided_by(reviewer, administrator)
+    [item] = cycle.items.all()
+    # A decision as those made before migration 0043 are: its links, no teams recorded.
+    made = Decision.objects.create(
+        item=item,
+        kind="keep",
+        justification="Needed by the payments on-call rota",
+        decided_by=reviewer,
+        decided_at=timezone.now(),
+        decider_links=[rita.arn],
+    )
+    assert made.decider_teams is None
+    item.latest_decision, item.is_decided = made, True
+    item.save(update_fields=["latest_decision", "is_decided"])
+
+    notes = [c.note for c in sign_off_summary(cycle=cycle).conflicts_of_interest]
+    assert notes == ["their own team “payments”"]
