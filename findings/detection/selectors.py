@@ -8,8 +8,8 @@ from datetime import datetime
 
 from django.core.cache import cache
 from django.db import connection
-from django.db.models import Count, Max, OrderBy, OuterRef, Q, QuerySet, Subquery
-from django.db.models.functions import Lower
+from django.db.models import Count, Max, OrderBy, OuterRef, Q, QuerySet, Subquery, TextField
+from django.db.models.functions import Cast, Lower
 
 from findings.detection.checks import CHECKS_BY_ID
 from findings.detection.detect import AA_PREFIX, AA_TYPES
@@ -336,19 +336,39 @@ def _record(*, pk: int, account_id: str, values: dict, last_seen_at: datetime) -
     }
 
 
-def finding_records(*, findings: QuerySet[Finding], chunk_size: int = 2000) -> Iterator[dict]:
+# The JSON columns of a record.
+JSON_RECORD_FIELDS = ("thresholds", "evidence")
+
+
+def finding_records(
+    *, findings: QuerySet[Finding], chunk_size: int = 2000, json_as_text: bool = False
+) -> Iterator[dict]:
     """finding_record of every finding of the queryset, streamed from a server-side cursor as
     plain values (no model instances), each account's latest collection read once: for exports
-    of any size."""
+    of any size. `json_as_text`: the JSON columns as the database's own JSON text, neither
+    decoded nor encoded again here (what a CSV cell holds; a third of a CSV export's time)."""
     collected = dict(
         CollectionRun.objects.filter(status=CollectionRun.Status.SUCCEEDED)
         .values("account_id")
         .annotate(latest=Max("finished_at"))
         .values_list("account_id", "latest")
     )
-    rows = findings.values(
-        "pk", "account_id", "account__account_id", "last_seen_at", *RECORD_FIELDS
-    ).iterator(chunk_size=chunk_size)
+    if json_as_text:
+        plain = [name for name in RECORD_FIELDS if name not in JSON_RECORD_FIELDS]
+        as_text = {f"{name}_text": Cast(name, TextField()) for name in JSON_RECORD_FIELDS}
+        rows = (
+            {
+                **row,
+                **{name: row.pop(f"{name}_text") for name in JSON_RECORD_FIELDS},
+            }
+            for row in findings.values(
+                "pk", "account_id", "account__account_id", "last_seen_at", *plain, **as_text
+            ).iterator(chunk_size=chunk_size)
+        )
+    else:
+        rows = findings.values(
+            "pk", "account_id", "account__account_id", "last_seen_at", *RECORD_FIELDS
+        ).iterator(chunk_size=chunk_size)
     for row in rows:
         seen = _seen(
             status=row["status"],

@@ -227,7 +227,7 @@ def findings_list(request):
 
 
 def export_response(
-    request, *, extension: str, content_type: str, render_rows
+    request, *, extension: str, content_type: str, render_rows, json_as_text: bool = False
 ) -> StreamingHttpResponse:
     """The filtered findings streamed from a server-side cursor: memory stays flat however many
     rows there are (the rows are read while the response is sent).
@@ -237,7 +237,7 @@ def export_response(
     filters = FindingFilters.from_params(request.GET)
     if problem := unknown_filter_value(request.GET, filters):
         return HttpResponseBadRequest(problem, content_type="text/plain; charset=utf-8")
-    rows = finding_records(findings=filtered_findings(filters=filters))
+    rows = finding_records(findings=filtered_findings(filters=filters), json_as_text=json_as_text)
     stamp = timezone.now().strftime("%Y%m%d-%H%M")
     response = StreamingHttpResponse(render_rows(rows), content_type=content_type)
     response["Content-Disposition"] = (
@@ -260,7 +260,12 @@ def unknown_filter_value(params, filters: FindingFilters) -> str:
 @require_GET
 def findings_export_csv(request):
     return export_response(
-        request, extension="csv", content_type="text/csv; charset=utf-8", render_rows=csv_chunks
+        request,
+        extension="csv",
+        content_type="text/csv; charset=utf-8",
+        render_rows=csv_chunks,
+        # A cell holds the evidence as JSON text: the database's own, not decoded and encoded.
+        json_as_text=True,
     )
 
 

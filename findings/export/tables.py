@@ -2,10 +2,12 @@
 
 import csv
 import io
+import itertools
 import json
 from collections.abc import Iterable, Iterator
 
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+FORMULA_FIRST = frozenset(FORMULA_PREFIXES)
 # Excel's (and LibreOffice's) most characters in a cell: a longer one (an unscoped-resource
 # finding's evidence reaches 250,000) spills into the next rows or breaks the import.
 CELL_LIMIT = 32_767
@@ -15,6 +17,13 @@ CUT = " … [cut at a spreadsheet cell's 32,767 characters: the JSON export or t
 def safe_cell(value) -> str:
     if value is None:
         return ""
+    if type(value) is str:
+        # The common case first (an export writes millions of cells): a short text that
+        # cannot start a formula is the cell as it is.
+        if len(value) <= CELL_LIMIT // 2 and value[:1] not in FORMULA_FIRST:
+            return value
+    elif type(value) is int:
+        return str(value)
     if isinstance(value, list | dict):
         value = json.dumps(value, sort_keys=True, default=str)
     text = str(value)
@@ -68,22 +77,19 @@ def csv_chunks(
 ) -> Iterator[str]:
     """CSV in pieces of `batch` rows, for a streaming response: memory stays flat. Without
     `columns`, the first row's keys are the header (every row must have the same keys)."""
-    writer = csv.writer(_Line())
     rows = iter(rows)
     first = next(rows, None)
     if columns is None:
         columns = list(first) if first is not None else []
-    yield writer.writerow(columns)
+    yield csv.writer(_Line()).writerow(columns)
     if first is None:
         return
-    pending = [writer.writerow([safe_cell(first.get(c)) for c in columns])]
-    for row in rows:
-        pending.append(writer.writerow([safe_cell(row.get(c)) for c in columns]))
-        if len(pending) >= batch:
-            yield "".join(pending)
-            pending = []
-    if pending:
-        yield "".join(pending)
+    rows = itertools.chain([first], rows)
+    while piece := list(itertools.islice(rows, batch)):
+        # One writerows per piece into a fresh buffer: the csv module's loop, not ours.
+        buffer = io.StringIO()
+        csv.writer(buffer).writerows([safe_cell(row.get(c)) for c in columns] for row in piece)
+        yield buffer.getvalue()
 
 
 def json_chunks(rows: Iterable[dict], *, batch: int = 500) -> Iterator[str]:

@@ -278,6 +278,18 @@ def test_csv_export_holds_the_filtered_set_with_formulas_neutralized(
     assert {r["account"] for r in records} == {"111122223333"}
 
 
+def test_csv_export_cells_hold_the_evidence_and_thresholds_as_json(client, reviewer, production):
+    evidence = {"why": "=not a formula inside JSON", "names": ["é", "🔑"], "days": 120}
+    make_finding(production, "dev", evidence=evidence)
+    client.force_login(reviewer)
+
+    response = client.get("/findings/export.csv?status=all")
+
+    [record] = csv.DictReader(io.StringIO(b"".join(response.streaming_content).decode()))
+    assert json.loads(record["evidence"]) == evidence
+    assert isinstance(json.loads(record["thresholds"]), dict)
+
+
 def test_json_export_holds_the_filtered_set(client, reviewer, some_findings):
     client.force_login(reviewer)
     response = client.get("/findings/export.json?status=all&severity=medium&sort=resource")
