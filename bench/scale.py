@@ -605,6 +605,10 @@ def high_water_kb():
     # VmHWM: this process's own peak (ru_maxrss would carry the parent's over fork and exec).
     with open("/proc/self/status") as status:
         return next(int(line.split()[1]) for line in status if line.startswith("VmHWM:"))
+# The first request of a process loads the URLs, views and middleware: not the export's cost.
+nothing = {{"status": "all", "account": "000000000000"}}
+for _ in client.get("/findings/export.csv", nothing).streaming_content:
+    pass
 base = high_water_kb()
 import time
 started = time.perf_counter()
@@ -743,7 +747,8 @@ def report(*, summary: dict, pages: list[dict], jobs: dict) -> str:
         lines.append(
             f"| CSV export peak RSS, {small['rows']:,} rows vs {large['rows']:,} rows | "
             f"{small['peak_kb'] / 1024:.0f} MB vs {large['peak_kb'] / 1024:.0f} MB "
-            f"(process after setup: {small['base_kb'] / 1024:.0f} MB) | flat: "
+            f"(process after setup and a first, empty export: "
+            f"{small['base_kb'] / 1024:.0f} MB) | flat: "
             f"{'met' if large['peak_kb'] < small['peak_kb'] * 1.25 else 'MISSED'} |"
         )
         for size in (small, large):
