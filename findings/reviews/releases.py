@@ -257,15 +257,19 @@ def update_release_cycle(
     *, cycle: ReviewCycle, specs: list[ItemSpec], unknown: list[str], actor: User
 ) -> ReleaseChanges:
     """Bring an open release cycle to the roles a registration names now: known roles it does
-    not hold join its population (frozen now), its unknown ARNs become those named now, and
-    roles no longer named keep their items (frozen evidence is never taken back). Nothing is
-    written when the registration names what the last one named; otherwise the change is
-    audited (with the roles named, which the next registration is compared with). The
-    caller holds the lock."""
+    not hold join its population (frozen now), its unknown ARNs become those named now that it
+    holds no item for, and roles no longer named keep their items (frozen evidence is never
+    taken back). Nothing is written when the registration names what the last one named;
+    otherwise the change is audited (with the roles named, which the next registration is
+    compared with). The caller holds the lock."""
     named_before = named_by_release(cycle=cycle)
     held = set(cycle.items.values_list("subject_key", flat=True))
     joining = [spec for spec in specs if spec.subject_key not in held]
-    known = [spec.subject_arn for spec in specs]
+    # A role gone from the inventory since its item was frozen is unknown to collection, yet
+    # reviewed in this cycle: held, not reported as not reviewed.
+    held_roles = set(cycle.items.filter(subject_type="role").values_list("subject_arn", flat=True))
+    known = [spec.subject_arn for spec in specs] + [arn for arn in unknown if arn in held_roles]
+    unknown = [arn for arn in unknown if arn not in held_roles]
     named_now = [*known, *unknown]
     unknown_before = list(cycle.unknown_role_arns or [])
     joined = {spec.subject_arn for spec in joining}

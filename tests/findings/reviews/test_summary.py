@@ -330,3 +330,41 @@ def test_a_decision_recorded_before_teams_were_kept_goes_by_today_s_tags(adminis
 
     notes = [c.note for c in sign_off_summary(cycle=cycle).conflicts_of_interest]
     assert notes == ["their own team “payments”"]
+
+
+def test_a_role_gone_from_the_inventory_when_its_release_is_registered_again_is_still_reviewed(
+    reviewer,
+):
+    """The role's item was frozen when the release was first registered: a pipeline's retry
+    after the role left the inventory (deleted, or its account's collection not yet back)
+    finds it unknown, yet the cycle reviews it. The approver must not read it as not
+    reviewed."""
+    from findings.models import IamRole
+    from findings.reviews.releases import open_release_cycle
+    from tests.findings.reviews.test_evidence import iam_role, make_account
+
+    production = make_account()
+    roles = [iam_role(production, "api").arn, iam_role(production, "worker").arn]
+    cycle, _, _ = open_release_cycle(
+        application="checkout",
+        version="2.15.0",
+        role_arns=roles,
+        notes="",
+        opened_by=reviewer,
+    )
+    for item in cycle.items.all():
+        decide(item, reviewer, justification="Reviewed the diff")
+    IamRole.objects.filter(arn=roles[1]).update(gone_at=timezone.now())
+
+    again, created, changes = open_release_cycle(
+        application="checkout",
+        version="2.15.0",
+        role_arns=roles,
+        notes="",
+        opened_by=reviewer,
+    )
+
+    assert (again.pk, created) == (cycle.pk, False)
+    assert not changes, changes.describe()
+    assert again.unknown_role_arns == []
+    assert sign_off_summary(cycle=again).not_reviewed == []
