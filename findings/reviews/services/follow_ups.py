@@ -43,14 +43,12 @@ def verify_remediations(*, account: AwsAccount, run_id: int | None = None) -> in
     for item in pending:
         findings = list(item.findings.all())
         plan = item.latest_decision.remediation_plan if item.latest_decision else None
+        check = {}
         if plan:
             check = {
                 **check_against_plan(account=account, plan=plan),
                 "checked_at": now.isoformat(),
             }
-            if check["verdict"] == "broader":
-                ReviewItem.objects.filter(pk=item.pk).update(plan_check=check)
-                continue
             run_id_of_item = run_id
         elif findings:
             if any(f.status != Finding.Status.RESOLVED for f in findings):
@@ -71,18 +69,30 @@ def verify_remediations(*, account: AwsAccount, run_id: int | None = None) -> in
                 continue
             run_id_of_item = None
         with transaction.atomic():
-            # Still pending as stored: two checks at once (a member's own collection and an
-            # organization analyzer's) verify it once, with one audit entry.
-            changed = ReviewItem.objects.filter(
-                pk=item.pk, remediation=ReviewItem.Remediation.PENDING
-            ).update(
+            # Locked as deciding locks it, and read again: what was checked is the decision the
+            # item still holds (a reviewer who decided again meanwhile, dropping or replacing
+            # the plan, is judged by the next check, not overruled by this one); and two checks
+            # at once (a member's own collection and an organization analyzer's) verify it
+            # once, with one audit entry.
+            if not (
+                ReviewItem.objects.select_for_update()
+                .filter(
+                    pk=item.pk,
+                    remediation=ReviewItem.Remediation.PENDING,
+                    latest_decision_id=item.latest_decision_id,
+                )
+                .exists()
+            ):
+                continue
+            if check.get("verdict") == "broader":
+                ReviewItem.objects.filter(pk=item.pk).update(plan_check=check)
+                continue
+            ReviewItem.objects.filter(pk=item.pk).update(
                 remediation=ReviewItem.Remediation.VERIFIED,
                 verified_at=now,
                 verified_by_run_id=run_id_of_item,
-                plan_check=check if plan else {},
+                plan_check=check,
             )
-            if not changed:
-                continue
             record(
                 actor=None,
                 action="remediation.verified",

@@ -4,6 +4,7 @@ the evidence pack carries the plan, and fresh policies verify it (equal or narro
 import json
 
 import pytest
+from django.db import transaction
 
 from findings.models import AuditEntry, Decision, PolicyAttachment, ReviewItem
 from findings.reviews.evidence_pack import build_evidence_pack
@@ -16,6 +17,7 @@ from findings.reviews.services import (
     verify_remediations,
 )
 from findings.rightsizing.services import refresh_suggestions
+from tests.at_once import waiting_for_locks
 from tests.findings.detection.test_detect import (
     ADMIN_POLICY,
     NOW,
@@ -24,6 +26,8 @@ from tests.findings.detection.test_detect import (
     make_account,
     service_row,
 )
+from tests.findings.reviews.test_evidence import keep
+from tests.findings.reviews.test_services import in_thread
 
 pytestmark = pytest.mark.django_db
 HTMX = {"HX-Request": "true"}
@@ -227,6 +231,53 @@ def test_a_narrower_policy_than_the_plan_verifies_it(
     assert verify_remediations(account=production) == 1
     release_item.refresh_from_db()
     assert release_item.plan_check["verdict"] == "narrower"
+
+
+def check_while_the_reviewer_decides_again(item, actor, *, superseded, decision) -> list:
+    """A collection's check of `item` that read it while `actor` was deciding it again (the
+    new decision commits while the check waits for the item): what the check returned."""
+    with transaction.atomic():
+        decide_item(item=item, actor=actor, decision=decision, expected_latest_id=superseded.pk)
+        thread, outcome = in_thread(lambda: verify_remediations(account=item.account))
+        assert waiting_for_locks()
+    thread.join(timeout=20)
+    return outcome
+
+
+def test_a_check_does_not_verify_a_plan_the_reviewer_dropped_meanwhile(
+    committed_db, production, batch_role, release_item, reviewer
+):
+    """Policies narrower than the plan verify it; but the reviewer has just decided to have
+    the role removed instead (no plan), and the role is still there: nothing is verified."""
+    planned = remediate(release_item, reviewer)
+    PolicyAttachment.objects.filter(principal_arn=batch_role.arn).update(gone_at=NOW)
+
+    outcome = check_while_the_reviewer_decides_again(
+        release_item, reviewer, superseded=planned, decision=DecisionInput(kind="remediate")
+    )
+
+    assert outcome == [0]
+    release_item.refresh_from_db()
+    assert release_item.remediation == ReviewItem.Remediation.PENDING
+    assert (release_item.verified_at, release_item.plan_check) == (None, {})
+    assert not AuditEntry.objects.filter(action="remediation.verified").exists()
+    assert verify_remediations(account=production) == 0
+
+
+def test_a_check_of_a_superseded_plan_leaves_no_verdict_on_the_item(
+    committed_db, production, release_item, reviewer
+):
+    """Policies still broader than the plan, and the reviewer has just kept the access: the
+    item shows no "still open" verdict of a plan nobody holds any more."""
+    planned = remediate(release_item, reviewer)
+
+    outcome = check_while_the_reviewer_decides_again(
+        release_item, reviewer, superseded=planned, decision=keep()
+    )
+
+    assert outcome == [0]
+    release_item.refresh_from_db()
+    assert (release_item.remediation, release_item.plan_check) == ("", {})
 
 
 def test_the_item_page_shows_the_plan_and_why_it_is_still_open(
