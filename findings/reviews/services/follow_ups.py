@@ -111,14 +111,18 @@ def expire_risk_acceptances(*, today: date | None = None) -> list[ReviewItem]:
     today = today or timezone.localdate()
     expired = Decision.objects.filter(
         kind=Decision.Kind.ACCEPT_RISK, expires_on__lt=today, expiry_handled_at=None
-    ).select_related("item__cycle", "item__account")
+    ).order_by("expires_on", "pk")
     new_items = []
     for decision in expired:
-        item = decision.item
-        if item.latest_decision_id != decision.pk:
-            Decision.objects.filter(pk=decision.pk).update(expiry_handled_at=timezone.now())
-            continue
         with transaction.atomic():
+            # The item locked as deciding locks it (item first, then its decision: the same
+            # order), and its latest decision read again: an acceptance renewed or replaced
+            # since the list was read is not brought back.
+            item = (
+                ReviewItem.objects.select_for_update(of=("self",))
+                .select_related("cycle", "account")
+                .get(pk=decision.item_id)
+            )
             # Two runs at once (a retried beat message, a manual run) bring the risk back once:
             # the second skips the decision the first holds, or sees it handled.
             if not (
@@ -126,6 +130,9 @@ def expire_risk_acceptances(*, today: date | None = None) -> list[ReviewItem]:
                 .filter(pk=decision.pk, expiry_handled_at=None)
                 .exists()
             ):
+                continue
+            if item.latest_decision_id != decision.pk:
+                Decision.objects.filter(pk=decision.pk).update(expiry_handled_at=timezone.now())
                 continue
             candidates = ReviewCycle.objects.filter(
                 kind=item.cycle.kind, state=ReviewCycle.State.OPEN

@@ -831,6 +831,39 @@ def test_an_expiry_run_skips_a_risk_another_run_is_bringing_back(
     assert ReviewItem.objects.filter(follows_item=alice).count() == 1
 
 
+def test_an_acceptance_renewed_while_an_expiry_run_waits_does_not_come_back(
+    committed_db, administrator, reviewer
+):
+    """The run read the expired acceptances, then waited (bob's risk, for a cycle being signed
+    off); meanwhile the reviewer renewed alice's. Only bob's risk comes back."""
+    account = make_account()
+    for name in ("bob", "alice"):
+        credential_entry(account, name, password=True)
+    cycle = open_cycle(kind="quarterly", opened_by=administrator, accounts=[account])
+    bob, alice = (cycle.items.get(subject_arn=user_arn(account, name)) for name in ("bob", "alice"))
+    tomorrow = timezone.localdate() + timedelta(days=1)
+    decide(bob, reviewer, DecisionInput("accept_risk", "Vendor fix due", tomorrow))
+    accepted = decide(alice, reviewer, DecisionInput("accept_risk", "Vendor fix due", tomorrow))
+    later = open_cycle(kind="quarterly", opened_by=administrator, accounts=[account])
+    renewal = DecisionInput(
+        "accept_risk", "Vendor fix slipped to the summer", tomorrow + timedelta(days=90)
+    )
+
+    with transaction.atomic():
+        ReviewCycle.objects.select_for_update().get(pk=later.pk)  # as signing off locks it
+        run, outcome = in_thread(expire_two_days_on)
+        assert waiting_for_locks()  # bob's risk waits for the cycle
+        reviewing, renewed = in_thread(lambda: decide(alice, reviewer, renewal, accepted.pk))
+        reviewing.join(timeout=20)
+        assert [type(made) for made in renewed] == [Decision]
+    run.join(timeout=20)
+
+    [returned] = outcome
+    assert [item.follows_item_id for item in returned] == [bob.pk]
+    assert not ReviewItem.objects.filter(follows_item=alice).exists()
+    assert expire_two_days_on() == []
+
+
 def test_an_expired_risk_does_not_land_in_a_cycle_being_signed_off(
     committed_db, administrator, reviewer, approver
 ):
