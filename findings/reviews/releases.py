@@ -163,14 +163,6 @@ def open_release_cycle(
     if errors:
         raise Invalid(errors)
     specs, unknown = release_population(role_arns=role_arns)
-    if not specs:
-        # An empty cycle could be signed off at once and prove nothing.
-        raise Invalid(
-            {
-                "role_arns": "None of these roles is known to iamreview (collect the accounts "
-                "first, or check the ARNs): " + ", ".join(unknown)
-            }
-        )
     accounts = sorted({spec.account.pk for spec in specs})
     application, version = application.strip()[:200], version.strip()[:100]
     with transaction.atomic():
@@ -188,6 +180,19 @@ def open_release_cycle(
             .order_by("-opened_at")
             .first()
         )
+        # A role gone from the inventory is still reviewed by the open cycle that holds its
+        # item: a retry naming only such roles gets that cycle.
+        if not specs and not (
+            in_review is not None
+            and in_review.items.filter(subject_type="role", subject_arn__in=unknown).exists()
+        ):
+            # An empty cycle could be signed off at once and prove nothing.
+            raise Invalid(
+                {
+                    "role_arns": "None of these roles is known to iamreview (collect the "
+                    "accounts first, or check the ARNs): " + ", ".join(unknown)
+                }
+            )
         if in_review is not None:
             changes = update_release_cycle(
                 cycle=in_review, specs=specs, unknown=unknown, actor=opened_by

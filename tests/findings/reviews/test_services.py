@@ -578,6 +578,36 @@ def test_a_release_update_does_not_launder_evidence_edited_before_it(reviewer):
     assert updated.after["population_refreshed"] is False
 
 
+def test_a_release_retried_after_its_only_role_left_the_inventory_gets_its_cycle(reviewer):
+    """A pipeline's retry names the role the cycle already reviews, though collection no longer
+    sees it: the same cycle, unchanged. A new version naming only that role is still refused
+    (an empty cycle would prove nothing)."""
+    from findings.models import IamRole
+
+    account = make_account()
+    worker = iam_role(account, "checkout-worker")
+
+    def register(version: str):
+        return open_release_cycle(
+            application="checkout",
+            version=version,
+            role_arns=[worker.arn],
+            notes="",
+            opened_by=reviewer,
+        )
+
+    cycle, _, _ = register("2.0")
+    IamRole.objects.filter(pk=worker.pk).update(gone_at=timezone.now())
+
+    again, created, changes = register("2.0")
+
+    assert (again.pk, created, bool(changes)) == (cycle.pk, False, False)
+    assert again.unknown_role_arns == []
+    assert not AuditEntry.objects.filter(action="cycle.release_updated").exists()
+    with pytest.raises(Invalid, match="None of these roles is known"):
+        register("2.1")
+
+
 def test_a_superseded_risk_acceptance_does_not_come_back(quarterly, reviewer):
     item = item_of(quarterly, "alice")
     expiry = timezone.localdate() + timedelta(days=10)
