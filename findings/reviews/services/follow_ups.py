@@ -18,6 +18,7 @@ from findings.models import (
     ReviewCycle,
     ReviewItem,
 )
+from findings.reviews.locks import lock_open_cycles_of
 from findings.reviews.plans import check_against_plan
 from findings.reviews.services.opening import (
     check_population,
@@ -236,7 +237,14 @@ def mark_no_response(*, now: datetime | None = None) -> int:
         # An item delegated after the due date got its response: it waits for the delegate.
         overdue_since = timezone.make_aware(datetime.combine(cycle.due_on, time.max))
         with transaction.atomic():
-            undecided = cycle.items.filter(is_decided=False, no_response_at=None).exclude(
+            # Locked as deciding locks them (items, then their cycle), then read again by the
+            # statements below: a decision or delegation that committed while this run waited
+            # counts (an update's own subquery would judge the item as it was before).
+            candidates = cycle.items.filter(is_decided=False, no_response_at=None)
+            pks = list(candidates.values_list("pk", flat=True))
+            if not lock_open_cycles_of(item_ids=pks):
+                continue
+            undecided = candidates.filter(pk__in=pks).exclude(
                 latest_decision__decided_at__gt=overdue_since
             )
             waiting = _still_in_own_review_period(cycle=cycle, undecided=undecided, today=today)

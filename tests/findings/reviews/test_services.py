@@ -1455,6 +1455,34 @@ def test_an_item_delegated_after_the_due_date_is_not_marked_no_response_again(
     assert item.no_response_at is None
 
 
+def test_an_overdue_item_delegated_while_the_hourly_run_marks_it_waits_for_the_delegate(
+    committed_db, settings, administrator, reviewer, second_reviewer
+):
+    """The run picked the item while the reviewer was delegating it; it waited for the item,
+    and marks it only if it is still without a response once the delegation is in."""
+    settings.REVIEW_AT_DUE = {**settings.REVIEW_AT_DUE, "quarterly": "no_response"}
+    account = make_account()
+    credential_entry(account, "alice", password=True)
+    yesterday = timezone.localdate() - timedelta(days=1)
+    cycle = open_cycle(
+        kind="quarterly", opened_by=administrator, accounts=[account], due_on=yesterday
+    )
+    item = cycle.items.get()
+
+    with transaction.atomic():
+        decide(
+            item, reviewer, DecisionInput("delegate", "Sam owns alice", delegate_to=second_reviewer)
+        )
+        run, outcome = in_thread(mark_no_response)
+        assert waiting_for_locks()
+    run.join(timeout=20)
+
+    assert outcome == [0]
+    item.refresh_from_db()
+    assert item.no_response_at is None
+    assert sign_off_summary(cycle=cycle).no_response == []
+
+
 def test_sign_off_records_who_when_the_attestation_and_the_population_then_locks(
     quarterly, reviewer, second_reviewer, approver
 ):
