@@ -181,6 +181,12 @@ class ReviewItem(models.Model):
     findings = models.ManyToManyField("findings.Finding", blank=True, related_name="review_items")
     frozen_evidence = models.JSONField()
     evidence_hash = models.CharField(max_length=64)
+    # What `freshness` compares fresh data with (reviews/substance.py): the frozen evidence
+    # without the dates mere use moves. Not an integrity hash: evidence_hash is that. None on
+    # items signed off before it existed (their freshness is no longer kept). Nullable, without
+    # a default, so that SQLite adds the column in place: a rebuilt table loses its tally
+    # triggers (migration 0020).
+    substance_hash = models.CharField(max_length=64, null=True, blank=True)
     assignee = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         null=True,

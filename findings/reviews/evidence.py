@@ -33,6 +33,7 @@ from findings.models import (
 )
 from findings.models.findings import SEVERITY_RANK
 from findings.policy.documents import diff_policy_sets
+from findings.reviews.substance import substance_hash
 
 EXTERNAL_ACCESS_CHECKS = [AA_PREFIX + "ExternalAccess", AA_PREFIX + "InternalAccess"]
 # Access Analyzer's own findings about a user's credentials: reviewed in the quarterly cycle
@@ -67,6 +68,10 @@ class ItemSpec:
     @property
     def evidence_hash(self) -> str:
         return evidence_hash(evidence=self.evidence)
+
+    @property
+    def substance_hash(self) -> str:
+        return substance_hash(evidence=self.evidence)
 
 
 def is_clean(*, item: ReviewItem) -> bool:

@@ -2,7 +2,9 @@
 
 The queue and item pages only read `ReviewItem.freshness`; this module keeps it current. It
 rebuilds the population of one account (not of every cycle, and never per request) and writes
-only the items whose state moves, so an unchanged re-collection writes no item rows.
+only the items whose state moves, so an unchanged re-collection writes no item rows. What it
+compares is each item's substance (reviews/substance.py), not its integrity hash: a user who
+signed in or a key that was used is no change, a new key, policy or finding is.
 """
 
 from collections import defaultdict
@@ -13,16 +15,16 @@ from findings.detection.detect import DetectionCounts, detect_account
 from findings.models import AwsAccount, Exclusion, Finding, ReviewCycle, ReviewItem
 from findings.reviews.evidence import (
     ItemSpec,
-    evidence_hash,
     monthly_population,
     quarterly_population,
     release_population,
 )
 from findings.reviews.locks import lock_open_cycles_of
+from findings.reviews.substance import substance_hash
 
 
-def freshness_of(*, frozen_hash: str, fresh_hashes: tuple[str, ...]) -> str:
-    """ "gone" when fresh data no longer has the subject, "changed" when its evidence differs
+def freshness_of(*, frozen_hash: str | None, fresh_hashes: tuple[str, ...]) -> str:
+    """ "gone" when fresh data no longer has the subject, "changed" when its substance differs
     from each way fresh data may read (with or without the findings reviewers set aside)."""
     if not fresh_hashes:
         return ReviewItem.Freshness.GONE
@@ -34,7 +36,7 @@ def freshness_of(*, frozen_hash: str, fresh_hashes: tuple[str, ...]) -> str:
 def _fresh_hashes(
     *, kind: str, account: AwsAccount, arns: list[str], decided: set[int]
 ) -> dict[str, tuple[str, ...]]:
-    """Per subject, its evidence hash as fresh data shows it counting the `decided` findings
+    """Per subject, its substance hash as fresh data shows it counting the `decided` findings
     (set aside by a reviewer's decision) as still there, and without them. A cycle that froze
     a finding before the decision set it aside matches the first; one that opened after,
     the second: neither is a change in AWS."""
@@ -49,12 +51,12 @@ def _fresh_hashes(
         findings = spec.evidence.get("findings") or []
         kept = [f for f in findings if f.get("id") not in decided]
         if len(kept) == len(findings):
-            hashes[spec.subject_key] = (spec.evidence_hash,)
+            hashes[spec.subject_key] = (spec.substance_hash,)
         elif spec.subject_type == "finding":
-            hashes[spec.subject_key] = (spec.evidence_hash,)  # without it, no such subject
+            hashes[spec.subject_key] = (spec.substance_hash,)  # without it, no such subject
         else:
-            without = evidence_hash(evidence={**spec.evidence, "findings": kept})
-            hashes[spec.subject_key] = (spec.evidence_hash, without)
+            without = substance_hash(evidence={**spec.evidence, "findings": kept})
+            hashes[spec.subject_key] = (spec.substance_hash, without)
     return hashes
 
 
@@ -81,7 +83,7 @@ def refresh_freshness(*, account: AwsAccount) -> int:
     """
     items = list(
         ReviewItem.objects.filter(account=account, cycle__state=ReviewCycle.State.OPEN).values_list(
-            "pk", "cycle__kind", "subject_key", "subject_arn", "evidence_hash", "freshness"
+            "pk", "cycle__kind", "subject_key", "subject_arn", "substance_hash", "freshness"
         )
     )
     if not items:

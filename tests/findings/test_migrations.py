@@ -7,7 +7,8 @@ from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 from django.utils import timezone
 
-from findings.models import IamRole, Webhook, WebhookDelivery
+from findings.models import IamRole, ReviewItem, Webhook, WebhookDelivery
+from findings.reviews.substance import substance_hash
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -102,3 +103,36 @@ def test_a_customer_role_merely_named_like_identity_center_is_no_longer_taken_fo
             "AWSReservedSSO_Lookalike_0123": False,
             "app": False,
         }
+
+
+def test_the_items_in_review_get_the_hash_their_change_mark_compares(postgres):
+    """The mark compared the evidence hash, last-used dates and all. The upgrade gives each
+    item of a cycle in review the hash fresh data is now compared with, the same a new cycle
+    would store; a signed-off cycle's items stay as signed (PostgreSQL refuses any change)."""
+    now = timezone.now()
+    facts = {"user": "bob", "mfa_active": True, "password_last_used": "2026-11-30T08:00:00+00:00"}
+    finding = {"id": 1, "check": "mfa-missing", "resource_key": "arn:bob", "severity": "high"}
+    evidence = {"facts": facts, "findings": [finding], "policies": {"inline: app": None}}
+    with before("0042_finding_recommendation_failed_attempts") as (old, upgrade_to):
+        account = old.get_model("findings", "AwsAccount").objects.create(
+            account_id="111122223333", name="Production"
+        )
+        cycles = old.get_model("findings", "ReviewCycle").objects
+        in_review, signed = (
+            cycles.create(kind="quarterly", title=title, opened_at=now, due_on=now.date(),
+                          population_hash="p", population_count=1)
+            for title in ("2026-Q4", "2026-Q3")
+        )  # fmt: skip
+        for cycle in (in_review, signed):
+            old.get_model("findings", "ReviewItem").objects.create(
+                cycle=cycle, account=account, subject_type="user", subject_arn="arn:bob",
+                subject_key="user:arn:bob", title="bob", frozen_evidence=evidence,
+                evidence_hash="e",
+            )  # fmt: skip
+        cycles.filter(pk=signed.pk).update(state="signed_off", signed_off_at=now)
+        upgrade_to("0043_review_item_substance_hash")
+
+        stored = dict(ReviewItem.objects.values_list("cycle_id", "substance_hash"))
+        assert stored == {in_review.pk: substance_hash(evidence=evidence), signed.pk: None}
+        signed_in = {**evidence, "facts": {**facts, "password_last_used": now.isoformat()}}
+        assert substance_hash(evidence=signed_in) == stored[in_review.pk]

@@ -26,6 +26,7 @@ from findings.reviews.services.opening import (
     due_days,
     refresh_population,
 )
+from findings.reviews.substance import substance_hash
 
 
 def verify_remediations(*, account: AwsAccount, run_id: int | None = None) -> int:
@@ -185,6 +186,8 @@ def expire_risk_acceptances(*, today: date | None = None) -> list[ReviewItem]:
                     },
                 },
                 evidence_hash=item.evidence_hash,
+                # Computed, not copied: an item signed off before the column existed has none.
+                substance_hash=substance_hash(evidence=item.frozen_evidence),
                 follows_item=item,
             )
             new.findings.set(findings)

@@ -106,6 +106,7 @@ def freeze_items(*, cycle: ReviewCycle, specs: list[ItemSpec]) -> None:
                 severity_rank=spec.severity_rank,
                 frozen_evidence=spec.evidence,
                 evidence_hash=spec.evidence_hash,
+                substance_hash=spec.substance_hash,
             )
             for spec in specs
         ],

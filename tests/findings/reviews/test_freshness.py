@@ -1,16 +1,20 @@
 """Changed since frozen: computed once per detection and stored on the item, not per request."""
 
+import io
 import threading
+from datetime import timedelta
 
 import pytest
+from django.core.management import call_command
 from django.db import connection, transaction
 from django.utils import timezone
 
-from findings.models import CredentialReportEntry, ReviewCycle, ReviewItem
+from findings.models import CredentialReportEntry, IamRole, ReviewCycle, ReviewItem, Source
 from findings.reviews.freshness import detect_and_refresh, refresh_freshness
 from findings.reviews.services import DecisionInput, decide_item, open_cycle, sign_off_cycle
 from findings.reviews.summary import sign_off_summary
 from tests.at_once import at_once, waiting_for_locks
+from tests.findings.reviews.test_evidence import succeeded_run
 from tests.findings.reviews.test_views import credential_entry, item_of, make_account
 
 pytestmark = pytest.mark.django_db
@@ -184,3 +188,138 @@ def test_a_cycle_signed_off_while_detection_runs_does_not_break_the_detection(
     cycle.refresh_from_db()
     assert cycle.state == ReviewCycle.State.SIGNED_OFF
     assert item_of(cycle, "bob").freshness == ReviewItem.Freshness.SAME  # locked as signed
+
+
+# --- What counts as a change: the reviewable substance, not the dates mere use moves ---------
+
+
+def test_a_user_merely_signing_in_or_using_a_key_is_no_change(production):
+    """Last-used dates move every day for every active person: were they a change, every item
+    would carry the mark and a new policy or a new key would be lost among them."""
+    now = timezone.now()
+    credential_entry(
+        production,
+        "erin",
+        access_key_1_active=True,
+        access_key_1_last_rotated=now - timedelta(days=20),
+        access_key_1_last_rotated_reason="",
+        access_key_1_last_used_date=now - timedelta(days=2),
+    )
+    credential_entry(
+        production, "frank", password_last_used=None, password_last_used_reason="no_information"
+    )
+    cycle = open_cycle(kind="quarterly", opened_by=None, accounts=[production])
+
+    CredentialReportEntry.objects.filter(user="erin").update(
+        password_last_used=now, access_key_1_last_used_date=now
+    )
+    CredentialReportEntry.objects.filter(user="frank").update(
+        password_last_used=now, password_last_used_reason=""
+    )
+
+    assert refresh_freshness(account=production) == 0
+    assert states(cycle) == {"erin": "", "frank": ""}
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        pytest.param(
+            {"access_key_2_active": True, "access_key_2_last_rotated": "now"}, id="new key"
+        ),
+        pytest.param({"access_key_1_last_rotated": "now"}, id="rotated key"),
+        pytest.param({"access_key_1_active": False}, id="deactivated key"),
+        pytest.param({"password_last_changed": "now"}, id="new password"),
+        pytest.param({"password_enabled": False}, id="password removed"),
+        pytest.param({"mfa_active": False}, id="mfa removed"),
+    ],
+)
+def test_a_credential_created_rotated_or_removed_is_a_change(production, change):
+    now = timezone.now()
+    credential_entry(
+        production,
+        "erin",
+        access_key_1_active=True,
+        access_key_1_last_rotated=now - timedelta(days=20),
+        access_key_1_last_rotated_reason="",
+    )
+    cycle = open_cycle(kind="quarterly", opened_by=None, accounts=[production])
+
+    CredentialReportEntry.objects.filter(user="erin").update(
+        **{field: now if value == "now" else value for field, value in change.items()}
+    )
+
+    refresh_freshness(account=production)
+    assert states(cycle) == {"erin": "changed"}
+
+
+def test_an_unused_key_used_again_is_a_change_through_its_finding(production):
+    """Use is no change by itself, but what it does to a finding is: the key's "unused"
+    finding resolving is a change in the finding set; a used key used again raises none."""
+    now = timezone.now()
+    credential_entry(
+        production,
+        "erin",
+        access_key_1_active=True,
+        access_key_1_last_rotated=now - timedelta(days=300),
+        access_key_1_last_rotated_reason="",
+        access_key_1_last_used_date=now - timedelta(days=200),
+    )
+    credential_entry(
+        production,
+        "frank",
+        access_key_1_active=True,
+        access_key_1_last_rotated=now - timedelta(days=30),
+        access_key_1_last_rotated_reason="",
+        access_key_1_last_used_date=now - timedelta(days=3),
+    )
+    succeeded_run(production, Source.CREDENTIAL_REPORT, at=now - timedelta(hours=1))
+    detect_and_refresh(account=production)
+    cycle = open_cycle(kind="quarterly", opened_by=None, accounts=[production])
+    assert "access-key-unused" in [
+        f["check"] for f in item_of(cycle, "erin").frozen_evidence["findings"]
+    ]
+
+    CredentialReportEntry.objects.filter(user__in=["erin", "frank"]).update(
+        access_key_1_last_used_date=now
+    )
+    succeeded_run(production, Source.CREDENTIAL_REPORT)  # the next report, read since
+    detect_and_refresh(account=production)
+
+    assert states(cycle) == {"erin": "changed", "frank": ""}
+
+
+def test_a_role_merely_assumed_is_no_change_but_a_new_policy_is(production, reviewer):
+    from findings.reviews.releases import open_release_cycle
+    from tests.findings.reviews.test_views import attach, role_with_policy, s3_policy
+
+    api = role_with_policy(production, "api", s3_policy("s3:GetObject"))
+    worker = role_with_policy(production, "worker", s3_policy("s3:GetObject"))
+    cycle, _, _ = open_release_cycle(
+        application="shop",
+        version="2.4.0",
+        role_arns=[api.arn, worker.arn],
+        notes="",
+        opened_by=reviewer,
+    )
+
+    IamRole.objects.filter(pk__in=[api.pk, worker.pk]).update(
+        last_used_at=timezone.now(), last_used_region="us-east-1"
+    )
+    assert refresh_freshness(account=production) == 0
+
+    attach(production, worker.arn, s3_policy("s3:*"))
+    refresh_freshness(account=production)
+    assert states(cycle) == {"api": "", "worker": "changed"}
+
+
+def test_the_upgrade_command_clears_marks_an_older_comparison_left(production, cycle):
+    """Marks set before the upgrade compared last-used dates too: until the account's next
+    detection they would still say "changed"; the command re-marks every open cycle at once."""
+    cycle.items.update(freshness=ReviewItem.Freshness.CHANGED)  # as bob's sign-in left them
+    out = io.StringIO()
+
+    call_command("refresh_freshness", stdout=out)
+
+    assert states(cycle) == {"alice": "", "bob": "", "carol": ""}
+    assert out.getvalue() == f"{production.account_id}: 3 item(s) re-marked\n"

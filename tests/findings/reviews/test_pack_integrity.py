@@ -17,6 +17,7 @@ from findings.models import Decision, Finding, ReviewCycle, ReviewItem
 from findings.reviews.evidence_pack import build_evidence_pack, record_export, zip_bytes
 from findings.reviews.pack_verify import verify_pack
 from findings.reviews.services import sign_off_cycle, verify_remediations
+from findings.reviews.substance import substance_hash
 from findings.reviews.summary import sign_off_summary, summary_digest
 from tests.findings.api.test_api import release_cycle
 from tests.findings.reviews.test_evidence_pack import (  # noqa: F401 - fixtures
@@ -201,6 +202,22 @@ def test_frozen_evidence_edited_in_the_database_shows_in_the_manifest_and_fails_
     ]
     with pytest.raises(CommandError, match=f"item {item.pk}"):
         verify_command(tmp_path, download(client, auditor, signed_cycle))
+
+
+def test_a_last_used_date_edited_in_frozen_evidence_is_still_caught(signed_cycle):
+    """The change mark leaves out the dates mere use moves (reviews/substance.py); the
+    integrity hash does not: what the reviewers saw, their last-used dates too, is what the
+    pack proves."""
+    item = signed_cycle.items.order_by("id").first()
+    assert "last_used" in item.frozen_evidence["facts"]
+    facts = {**item.frozen_evidence["facts"], "last_used": "2020-01-01T00:00:00+00:00"}
+    evidence = {**item.frozen_evidence, "facts": facts}
+    assert substance_hash(evidence=evidence) == substance_hash(evidence=item.frozen_evidence)
+    tamper(lambda: ReviewItem.objects.filter(pk=item.pk).update(frozen_evidence=evidence))
+
+    pack = build_evidence_pack(cycle=signed_cycle)
+    assert pack.manifest["population_hash_matches"] is False
+    assert pack.manifest["items_with_altered_evidence"] == [item.pk]
 
 
 def test_an_intact_pack_says_every_item_hash_matches(signed_cycle):

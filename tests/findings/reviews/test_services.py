@@ -43,6 +43,7 @@ from findings.reviews.services import (
     sign_off_cycle,
     verify_remediations,
 )
+from findings.reviews.substance import substance_hash
 from findings.reviews.summary import sign_off_summary
 from tests.at_once import at_once, waiting_for_locks
 from tests.conftest import make_person, solo_worker
@@ -469,6 +470,27 @@ def test_an_expired_risk_returns_into_an_open_cycle_of_the_same_kind(
     later.refresh_from_db()
     assert later.population_count == 1
     assert later.population_hash == population_hash(items=later.items.all())
+
+
+def test_a_returning_risk_keeps_what_its_change_mark_compares(production, administrator, reviewer):
+    """The returning item's substance hash comes from its frozen evidence, not from the item
+    it follows: one signed off before the hash existed has none to copy."""
+    finding = external_access(production, "shared-reports")
+    first = open_cycle(kind="monthly", opened_by=administrator, accounts=[production])
+    first.items.update(substance_hash=None)
+    expiry = timezone.localdate() + timedelta(days=10)
+    decide(
+        first.items.get(),
+        reviewer,
+        DecisionInput("accept_risk", "Partner audit until the renewal", expiry),
+    )
+    Finding.objects.filter(pk=finding.pk).update(status=Finding.Status.EXCLUDED)
+    open_cycle(kind="monthly", opened_by=administrator, accounts=[production])
+
+    [returned] = expire_risk_acceptances(today=expiry + timedelta(days=1))
+
+    assert returned.substance_hash is not None
+    assert returned.substance_hash == substance_hash(evidence=returned.frozen_evidence)
 
 
 def test_a_returning_risk_is_not_marked_no_response_the_hour_it_arrives(
