@@ -21,7 +21,9 @@ USAGE_FACTS = frozenset(
 
 
 def substance_hash(evidence: dict) -> str:
-    facts = {k: v for k, v in (evidence.get("facts") or {}).items() if k not in USAGE_FACTS}
+    facts = evidence.get("facts") or {}
+    if not facts.get("root"):
+        facts = {k: v for k, v in facts.items() if k not in USAGE_FACTS}
     substance = {
         "facts": facts,
         "unused_services": sorted(s["service"] for s in evidence.get("unused_services", [])),

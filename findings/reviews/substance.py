@@ -6,15 +6,16 @@ needs less: a person signing in or a key being used moves a last-used date every
 mark on every active user would bury the new policy, key or external principal a reviewer must
 see. Use matters to a review through the findings it raises or resolves (a key unused for too
 long, a dormant user, the root user used lately, a role nobody assumes), and the finding set,
-with each finding's severity, is part of the substance.
+with each finding's severity, is part of the substance. The root user is the exception: meant
+never to be used, each of its uses is rare and a matter for the review, so none is left out.
 """
 
 import hashlib
 import json
 
 # Facts that move whenever a credential or a role is merely used (and Access Analyzer's own
-# re-analysis time). A credential created, rotated or removed, MFA, groups, tags and policies
-# are not among them.
+# re-analysis time), but for the root user. A credential created, rotated or removed, MFA,
+# groups, tags and policies are not among them.
 USAGE_FACTS = frozenset(
     {
         "analyzed_at",
@@ -32,10 +33,13 @@ USAGE_FACTS = frozenset(
 
 
 def substance_hash(*, evidence: dict) -> str:
-    """Hash of what a reviewer decides on, without the facts mere use moves: the other facts,
-    the findings (check, resource, severity), the policies, the services a role does not use
-    and the user's active signing certificates (a credential, outside the evidence hash)."""
-    facts = {k: v for k, v in (evidence.get("facts") or {}).items() if k not in USAGE_FACTS}
+    """Hash of what a reviewer decides on, without the facts mere use moves (the root user's
+    are kept): the other facts, the findings (check, resource, severity), the policies, the
+    services a role does not use and the user's active signing certificates (a credential,
+    outside the evidence hash)."""
+    facts = evidence.get("facts") or {}
+    if not facts.get("root"):
+        facts = {k: v for k, v in facts.items() if k not in USAGE_FACTS}
     substance = {
         "facts": facts,
         "unused_services": sorted(s["service"] for s in evidence.get("unused_services", [])),

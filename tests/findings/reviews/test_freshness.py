@@ -323,3 +323,25 @@ def test_the_upgrade_command_clears_marks_an_older_comparison_left(production, c
 
     assert states(cycle) == {"alice": "", "bob": "", "carol": ""}
     assert out.getvalue() == f"{production.account_id}: 3 item(s) re-marked\n"
+
+
+def test_the_root_user_signing_in_again_is_a_change(production):
+    """Root is meant never to be used: each sign-in is rare and a matter for the review, even
+    when its "used lately" finding was already open when the cycle froze."""
+    now = timezone.now()
+    root = credential_entry(
+        production,
+        "<root_account>",
+        arn=f"arn:aws:iam::{production.account_id}:root",
+        password_enabled=None,
+        password_last_used=now - timedelta(days=5),
+    )
+    credential_entry(production, "erin")
+    cycle = open_cycle(kind="quarterly", opened_by=None, accounts=[production])
+
+    CredentialReportEntry.objects.filter(user__in=["<root_account>", "erin"]).update(
+        password_last_used=now
+    )
+
+    refresh_freshness(account=production)
+    assert states(cycle) == {root.arn: "changed", "erin": ""}
