@@ -67,5 +67,10 @@ class Migration(migrations.Migration):
             name="substance_hash",
             field=models.CharField(blank=True, max_length=64, null=True),
         ),
+        migrations.AddField(
+            model_name="reviewitem",
+            name="fresh_changes",
+            field=models.JSONField(blank=True, null=True),
+        ),
         migrations.RunPython(hash_open_items, migrations.RunPython.noop),
     ]

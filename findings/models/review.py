@@ -216,6 +216,9 @@ class ReviewItem(models.Model):
     # Whether fresh data still matches what the cycle froze: kept current by detection (after
     # each collection), so the queue and item pages read it instead of rebuilding the population.
     freshness = models.CharField(max_length=10, choices=Freshness.choices, blank=True, default="")
+    # When "changed": what changed, in a reviewer's words ({"parts": ["MFA", "policies"]}), and
+    # the substance hash of the fresh reading it was worked out against ("against").
+    fresh_changes = models.JSONField(null=True, blank=True)
 
     class Meta:
         ordering = ["severity_rank", "title", "id"]

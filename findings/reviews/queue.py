@@ -180,6 +180,7 @@ QUEUE_ROW_FIELDS = (
     "severity_rank",
     "is_decided",
     "freshness",
+    "fresh_changes",
     "no_response_at",
     "follows_item",
     "remediation",

@@ -114,10 +114,12 @@ class RowRenderer:
             f'<div class="help wrap"><code>{_e(item.subject_arn)}</code></div>'
         )
         if item.freshness:
+            parts = (item.fresh_changes or {}).get("parts") or []
+            what = f": {_e(', '.join(parts))}" if parts else ""
             cells.append(
                 '<span class="badge fresh-data" title="Fresh data differs from the evidence '
-                f'this cycle froze">{FRESHNESS_WORDS.get(item.freshness, "Fresh data changed")}'
-                "</span>"
+                f'this cycle froze{what}">'
+                f"{FRESHNESS_WORDS.get(item.freshness, 'Fresh data changed')}</span>"
             )
         if item.no_response_at and not item.is_decided:
             cells.append('<span class="badge overdue">No response by the due date</span>')

@@ -32,15 +32,15 @@ USAGE_FACTS = frozenset(
 )
 
 
-def substance_hash(*, evidence: dict) -> str:
-    """Hash of what a reviewer decides on, without the facts mere use moves (the root user's
-    are kept): the other facts, the findings (check, resource, severity), the policies, the
-    services a role does not use and the user's active signing certificates (a credential,
-    outside the evidence hash)."""
+def _canonical(value) -> str:
+    return json.dumps(value, sort_keys=True, default=str, separators=(",", ":"))
+
+
+def _substance(evidence: dict) -> dict:
     facts = evidence.get("facts") or {}
     if not facts.get("root"):
         facts = {k: v for k, v in facts.items() if k not in USAGE_FACTS}
-    substance = {
+    return {
         "facts": facts,
         "unused_services": sorted(s["service"] for s in evidence.get("unused_services", [])),
         "findings": sorted(
@@ -51,5 +51,53 @@ def substance_hash(*, evidence: dict) -> str:
             (c["name"], c["uploaded"]) for c in evidence.get("signing_certificates", [])
         ),
     }
-    encoded = json.dumps(substance, sort_keys=True, default=str, separators=(",", ":"))
-    return hashlib.sha256(encoded.encode()).hexdigest()
+
+
+def substance_hash(*, evidence: dict) -> str:
+    """Hash of what a reviewer decides on, without the facts mere use moves (the root user's
+    are kept): the other facts, the findings (check, resource, severity), the policies, the
+    services a role does not use and the user's active signing certificates (a credential,
+    outside the evidence hash)."""
+    return hashlib.sha256(_canonical(_substance(evidence)).encode()).hexdigest()
+
+
+# Facts by what a reviewer calls them; any other fact by its own name.
+_FACT_WORDS = (
+    ("access_key_1", "access key 1"),
+    ("access_key_2", "access key 2"),
+    ("cert_", "signing certificates"),
+    ("password", "password"),
+    ("mfa", "MFA"),
+    ("details", "access granted"),
+    ("aws_status", "Access Analyzer status"),
+)
+_PART_WORDS = {
+    "findings": "findings",
+    "policies": "policies",
+    "unused_services": "unused services",
+    "signing_certificates": "signing certificates",
+}
+
+
+def _fact_word(name: str) -> str:
+    word = next((w for prefix, w in _FACT_WORDS if name.startswith(prefix)), None)
+    if word is None:
+        return name.replace("_", " ")
+    return f"{word} use" if "last_used" in name else word  # the root user's
+
+
+def changed_parts(*, frozen: dict, fresh: dict) -> list[str]:
+    """What differs in substance between the frozen evidence and fresh data's, in a
+    reviewer's words ("MFA", "access key 2", "policies", "findings"), each once, sorted."""
+    before, after = _substance(frozen), _substance(fresh)
+
+    def differs(a, b) -> bool:  # as the hash compares them
+        return _canonical(a) != _canonical(b)
+
+    words = {
+        _fact_word(name)
+        for name in before["facts"].keys() | after["facts"].keys()
+        if differs(before["facts"].get(name), after["facts"].get(name))
+    }
+    words |= {word for part, word in _PART_WORDS.items() if differs(before[part], after[part])}
+    return sorted(words, key=str.lower)

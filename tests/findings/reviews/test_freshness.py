@@ -7,6 +7,7 @@ from datetime import timedelta
 import pytest
 from django.core.management import call_command
 from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from findings.models import CredentialReportEntry, IamRole, ReviewCycle, ReviewItem, Source
@@ -345,3 +346,32 @@ def test_the_root_user_signing_in_again_is_a_change(production):
 
     refresh_freshness(account=production)
     assert states(cycle) == {root.arn: "changed", "erin": ""}
+
+
+def test_what_changed_is_named_and_worked_out_only_when_fresh_data_moves(production, cycle):
+    now = timezone.now()
+    changed = CredentialReportEntry.objects.get(user="bob").password_last_changed
+    CredentialReportEntry.objects.filter(user="bob").update(mfa_active=False)
+    CredentialReportEntry.objects.filter(user="carol").update(
+        access_key_2_active=True, access_key_2_last_rotated=now, password_last_used=now
+    )
+
+    assert refresh_freshness(account=production) == 2
+    changes = {i.subject_arn.rsplit("/", 1)[-1]: i.fresh_changes for i in cycle.items.all()}
+    assert changes["alice"] is None
+    assert changes["bob"]["parts"] == ["MFA"]
+    assert changes["carol"]["parts"] == ["access key 2"]  # not her sign-in
+    with CaptureQueriesContext(connection) as queries:
+        assert refresh_freshness(account=production) == 0
+    assert not [q for q in queries if "frozen_evidence" in q["sql"]]  # nothing to work out
+
+    CredentialReportEntry.objects.filter(user="bob").update(password_last_changed=now)
+    assert refresh_freshness(account=production) == 1
+    assert item_of(cycle, "bob").fresh_changes["parts"] == ["MFA", "password"]
+
+    CredentialReportEntry.objects.filter(user="bob").update(mfa_active=True)
+    assert refresh_freshness(account=production) == 1
+    assert item_of(cycle, "bob").fresh_changes["parts"] == ["password"]
+    CredentialReportEntry.objects.filter(user="bob").update(password_last_changed=changed)
+    assert refresh_freshness(account=production) == 1
+    assert item_of(cycle, "bob").fresh_changes is None

@@ -722,8 +722,9 @@ def test_fresh_data_that_changed_since_the_cycle_opened_is_marked(client, cycle,
     assert page.count("Fresh data changed") == 1
     bob_row = page[page.index(user_arn("bob")) - 1500 : page.index(user_arn("bob")) + 400]
     assert "Fresh data changed" in bob_row
+    assert "this cycle froze: MFA" in bob_row  # what changed, on hovering the badge
     item = client.get(f"/review/items/{item_of(cycle, 'bob').pk}/").content.decode()
-    assert "Fresh data changed since this cycle opened" in item
+    assert "Fresh data changed since this cycle opened: MFA." in item
     unchanged = client.get(f"/review/items/{item_of(cycle, 'carol').pk}/").content.decode()
     assert "Fresh data changed" not in unchanged
 
