@@ -41,7 +41,7 @@ def substance_hash(evidence: dict) -> str:
 
 def hash_open_items(apps, schema_editor):
     """The items of cycles still in review get the hash their change mark compares. Signed-off
-    cycles' items stay as signed (PostgreSQL refuses to change them, 0031) and keep no mark.
+    cycles' items stay as signed (PostgreSQL refuses to change them, 0031), their marks too.
     The marks themselves are brought up to date by each account's next detection, or at once
     by `python manage.py refresh_freshness`."""
     ReviewItem = apps.get_model("findings", "ReviewItem")
