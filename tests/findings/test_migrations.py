@@ -113,7 +113,7 @@ def test_the_items_in_review_get_the_hash_their_change_mark_compares(postgres):
     facts = {"user": "bob", "mfa_active": True, "password_last_used": "2026-11-30T08:00:00+00:00"}
     finding = {"id": 1, "check": "mfa-missing", "resource_key": "arn:bob", "severity": "high"}
     evidence = {"facts": facts, "findings": [finding], "policies": {"inline: app": None}}
-    with before("0042_finding_recommendation_failed_attempts") as (old, upgrade_to):
+    with before("0043_decision_decider_teams") as (old, upgrade_to):
         account = old.get_model("findings", "AwsAccount").objects.create(
             account_id="111122223333", name="Production"
         )
@@ -130,7 +130,7 @@ def test_the_items_in_review_get_the_hash_their_change_mark_compares(postgres):
                 evidence_hash="e",
             )  # fmt: skip
         cycles.filter(pk=signed.pk).update(state="signed_off", signed_off_at=now)
-        upgrade_to("0043_review_item_substance_hash")
+        upgrade_to("0044_review_item_substance_hash")
 
         stored = dict(ReviewItem.objects.values_list("cycle_id", "substance_hash"))
         assert stored == {in_review.pk: substance_hash(evidence=evidence), signed.pk: None}

@@ -59,7 +59,7 @@ def hash_open_items(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-    dependencies = [("findings", "0042_finding_recommendation_failed_attempts")]
+    dependencies = [("findings", "0043_decision_decider_teams")]
 
     operations = [
         migrations.AddField(
