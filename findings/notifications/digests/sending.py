@@ -25,10 +25,14 @@ TOLD_KEPT = timedelta(days=35)
 
 
 def claim(*, preference: DigestPreference, now: datetime, counting: bool = False) -> bool:
-    """Mark this period's digest as handled, unless another run already did (compare-and-set).
+    """Mark this period's digest as handled, unless another run already did (compare-and-set
+    against `preference.last_sent_at`, the value the person was found due by: a run that
+    claimed the period since has changed it). Never moves last_sent_at backwards.
 
     With `counting`, the email about to go is counted in the same write (give_back_claim
     undoes both if it fails)."""
+    if preference.last_sent_at is not None and preference.last_sent_at >= now:
+        return False
     changes = {"last_sent_at": now}
     if counting:
         changes["emails_sent"] = F("emails_sent") + 1
@@ -66,22 +70,24 @@ def send_due_digests(
     people = due_people(now=now, force=force, email=email, shared=shared)
     if not people:
         return 0
-    missing = [user for user in people if _preference_of(user).pk is None]
+    # Each claim compares against the preference the person was found due by (read with
+    # them), never a copy read again later: a run that finished in between (the hourly task
+    # and the command, a retried task) has claimed the period, and this one stands down.
+    missing = {user.pk: user for user in people if _preference_of(user).pk is None}
     if missing:
         DigestPreference.objects.bulk_create(
-            [DigestPreference(user=user) for user in missing], ignore_conflicts=True
+            [DigestPreference(user=user) for user in missing.values()], ignore_conflicts=True
         )
-    preferences = {
-        preference.user_id: preference
-        for preference in DigestPreference.objects.filter(user__in=people)
-    }
+        for preference in DigestPreference.objects.filter(user__in=list(missing)):
+            if preference.last_sent_at is None:  # else another run created it and claimed it
+                missing[preference.user_id].digest_preference = preference
+        people = [user for user in people if _preference_of(user).pk is not None]
     sent = 0
     told: list[tuple[int, str]] = []
     try:
         with get_connection() as connection:
             for user in people:
-                preference = preferences[user.pk]
-                user.digest_preference = preference
+                preference = _preference_of(user)
                 try:
                     digest = digest_for(user=user, now=now, shared=shared)
                     message = (

@@ -618,6 +618,68 @@ def test_a_due_period_with_nothing_to_say_counts_as_handled(production, reviewer
     assert send_due_digests(now=MONDAY_8AM + timedelta(days=7)) == 1
 
 
+def another_run_completes_first(*, at, when_sql_starts: str):
+    """A connection wrapper: just before the run being watched executes SQL starting with
+    `when_sql_starts`, a second run (at `at`) runs from start to end. Returns the wrapper and
+    what the second run returned (under "sent")."""
+    other_run: dict = {}
+
+    def wrapper(execute, sql, params, many, context):
+        if "sent" not in other_run and sql.startswith(when_sql_starts):
+            other_run["sent"] = None  # the second run's own SQL passes straight through
+            other_run["sent"] = send_due_digests(now=at)
+        return execute(sql, params, many, context)
+
+    return wrapper, other_run
+
+
+@pytest.mark.parametrize(
+    "when_sql_starts",
+    [
+        # A has read the people, each with their last digest, and found the reviewer due.
+        'SELECT ("accounts_user_groups"."user_id")',
+        # A has made her digest and is about to claim her period.
+        'UPDATE "accounts_digestpreference"',
+    ],
+    ids=["after-reading-the-people", "before-claiming"],
+)
+def test_a_run_that_finishes_while_another_is_under_way_causes_no_second_digest(
+    production, reviewer, mailoutbox, when_sql_starts
+):
+    """Two runs that overlap (the hourly task and `manage.py send_digests`, or a retried task)
+    both emailed the person: the later claim compared against a copy of the preference read
+    again after the other run had claimed, and moved last_sent_at back."""
+    make_cycle(production, "Quarterly", due_in=30, items=1, assignee=reviewer)
+    prefer(reviewer, "weekly", last_sent_at=MONDAY_8AM - timedelta(days=8))
+    # Run B, one minute later, runs from start to end while run A is under way.
+    wrapper, run_b = another_run_completes_first(
+        at=MONDAY_8AM + timedelta(minutes=1), when_sql_starts=when_sql_starts
+    )
+    with connection.execute_wrapper(wrapper):
+        sent_by_a = send_due_digests(now=MONDAY_8AM)
+
+    assert (run_b["sent"], sent_by_a) == (1, 0)
+    assert len(mailoutbox) == 1
+    assert last_sent(reviewer) == MONDAY_8AM + timedelta(minutes=1)  # never moved back
+
+
+def test_a_newcomers_first_digest_goes_once_when_two_runs_overlap(production, reviewer, mailoutbox):
+    make_cycle(production, "Quarterly", due_in=30, items=1, assignee=reviewer)
+    assert not DigestPreference.objects.exists()
+    # Run A found her due (no preference yet); run B creates it and claims her period before
+    # A creates it.
+    wrapper, run_b = another_run_completes_first(
+        at=MONDAY_8AM + timedelta(minutes=1),
+        when_sql_starts='INSERT INTO "accounts_digestpreference"',
+    )
+    with connection.execute_wrapper(wrapper):
+        sent_by_a = send_due_digests(now=MONDAY_8AM)
+
+    assert (run_b["sent"], sent_by_a) == (1, 0)
+    assert len(mailoutbox) == 1
+    assert last_sent(reviewer) == MONDAY_8AM + timedelta(minutes=1)
+
+
 def test_the_task_sends_the_due_digests(production, reviewer, mailoutbox, settings):
     from findings.notifications.tasks import send_digests
 
