@@ -136,6 +136,15 @@ class FindingEvent(models.Model):
 
     class Meta:
         ordering = ["at", "id"]
+        indexes = [
+            # How a finding comes back into view (reopened, exclusion ended, severity changed),
+            # read by date: the webhooks' minute reads those of its recent window.
+            models.Index(
+                fields=["at"],
+                condition=Q(kind__in=["reopened", "included", "changed"]),
+                name="finding_event_back_at",
+            )
+        ]
 
     def __str__(self) -> str:
         return f"{self.kind} at {self.at:%Y-%m-%d %H:%M}"

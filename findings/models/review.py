@@ -293,6 +293,12 @@ class Decision(models.Model):
                 fields=["item"], condition=Q(supersedes=None), name="one_first_decision"
             )
         ]
+        indexes = [
+            # The webhooks' minute: remediations decided in its recent window.
+            models.Index(
+                fields=["decided_at"], condition=Q(kind="remediate"), name="decision_remediate_at"
+            )
+        ]
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} by {self.decided_by_id}"

@@ -23,6 +23,9 @@ class Webhook(models.Model):
     events = models.JSONField(default=list, help_text="Event names; empty means every event.")
     is_active = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    # Until when events were looked for on its behalf (the `now` of the last run, kept
+    # whether it was active or not); empty: since it was created. See queue_webhook_events.
+    events_seen_until = models.DateTimeField(null=True, blank=True, editable=False)
 
     class Meta:
         ordering = ["name"]

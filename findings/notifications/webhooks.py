@@ -30,13 +30,23 @@ from datetime import time as dt_time
 from urllib.parse import urlsplit
 
 from django.conf import settings
-from django.db.models import F, Max, Min
+from django.db import connection
+from django.db.models import F, Max, Q
 from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
 from urllib3.exceptions import LocationParseError
 from urllib3.util import parse_url
 
-from findings.models import Decision, Finding, ReviewCycle, Severity, Webhook, WebhookDelivery
+from findings.models import (
+    Decision,
+    Finding,
+    FindingEvent,
+    ReviewCycle,
+    Severity,
+    Webhook,
+    WebhookDelivery,
+)
+from findings.notifications.digests.news import news_overlap
 from findings.notifications.reminders import open_cycles_with_progress
 from findings.notifications.webhook_transport import (
     Answer,
@@ -52,6 +62,10 @@ Event = Webhook.Event
 # can take (the deliver task's time limit, see tasks.py), short enough that an attempt whose
 # worker died is tried again soon.
 DELIVERY_LEASE = timedelta(minutes=10)
+# How an existing finding comes back into view as an open critical one: reopened, its
+# exclusion ended, its severity changed (the partial index finding_event_back_at).
+COMING_BACK = [FindingEvent.Kind.REOPENED, FindingEvent.Kind.INCLUDED, FindingEvent.Kind.CHANGED]
+INSERT_BATCH = 500
 
 
 @dataclass(frozen=True)
@@ -61,6 +75,10 @@ class PendingEvent:
     happened_at: datetime
     summary: str
     data: dict
+    # When it became news, for the window of recent events: a finding's first sighting or
+    # its latest coming back, a decision's date. None for a cycle's events, read from the
+    # open cycles whatever the window.
+    news_at: datetime | None = None
 
 
 def signature(*, secret: str, timestamp: int, body: bytes) -> str:
@@ -72,76 +90,49 @@ def _link(path: str) -> str:
     return f"{settings.SITE_URL}{path}"
 
 
-def _events_since(*, since: datetime, now: datetime) -> list[PendingEvent]:
-    """Every event that happened since ``since``, in four queries. Each is dated when it
-    happened, not when it is seen: a cycle went overdue at the start of the day after its due
-    date, and became ready to sign at its last decision (or when its last items were closed as
-    no response), so a webhook created later never hears of it."""
-    found = []
-    critical = Finding.objects.filter(
-        severity=Severity.CRITICAL, status=Finding.Status.OPEN, first_seen_at__gte=since
-    ).select_related("account")
-    for finding in critical:
-        found.append(
-            PendingEvent(
-                Event.CRITICAL_FINDING,
-                f"finding:{finding.pk}",
-                finding.first_seen_at,
-                f"New critical finding in {finding.account.account_id}: {finding.title}",
-                {
-                    "finding_id": finding.pk,
-                    "check_id": finding.check_id,
-                    "title": finding.title,
-                    "severity": finding.severity,
-                    "account_id": finding.account.account_id,
-                    "resource_arn": finding.resource_arn,
-                    "url": _link(f"/findings/{finding.pk}/"),
-                },
-            )
-        )
-    # Cycles ready now (few: they are signed off soon), found from their tallies. When each
-    # became ready is its items' latest decision: one grouped query, which reads a ready cycle's
-    # items in the database (no column keeps a cycle's last decision), never in Python.
-    ready = (
-        open_cycles_with_progress()
-        .filter(undecided=0, tally__total__gt=0)
-        .annotate(
-            ready_at=Greatest(
-                Coalesce(Max("items__latest_decision__decided_at"), F("opened_at")),
-                Coalesce(Max("items__no_response_at"), F("opened_at")),
-            )
-        )
-        .filter(ready_at__gte=since)
+def _critical_findings(*, since: datetime) -> list[PendingEvent]:
+    """Open critical findings that became news since ``since``: first seen then, or come back
+    then (reopened, exclusion ended, raised to critical), whoever was told of them before.
+    Two queries, both on indexes that reach only the window."""
+    back = dict(
+        FindingEvent.objects.filter(kind__in=COMING_BACK, at__gte=since)
+        .order_by()
+        .values("finding_id")
+        .annotate(latest=Max("at"))
+        .values_list("finding_id", "latest")
     )
-    for cycle in ready:
-        found.append(
-            PendingEvent(
-                Event.CYCLE_READY,
-                f"cycle-ready:{cycle.pk}",
-                cycle.ready_at,
-                f"Review cycle ready to sign off: {cycle.title}",
-                _cycle_data(cycle),
-            )
-        )
-    # Overdue from the first moment of the day after the due date (what "due_on < today" says).
-    overdue = ReviewCycle.objects.filter(
-        state=ReviewCycle.State.OPEN,
-        due_on__lt=timezone.localdate(now),
-        due_on__gte=timezone.localdate(since) - timedelta(days=1),
+    critical = (
+        Finding.objects.filter(severity=Severity.CRITICAL, status=Finding.Status.OPEN)
+        .filter(Q(first_seen_at__gte=since) | Q(pk__in=list(back)))
+        .select_related("account")
     )
-    for cycle in overdue:
-        found.append(
-            PendingEvent(
-                Event.CYCLE_OVERDUE,
-                f"cycle-overdue:{cycle.pk}",
-                _overdue_since(cycle.due_on),
-                f"Review cycle overdue since {cycle.due_on.isoformat()}: {cycle.title}",
-                _cycle_data(cycle),
-            )
+    return [
+        PendingEvent(
+            Event.CRITICAL_FINDING,
+            f"finding:{finding.pk}",
+            finding.first_seen_at,
+            f"New critical finding in {finding.account.account_id}: {finding.title}",
+            {
+                "finding_id": finding.pk,
+                "check_id": finding.check_id,
+                "title": finding.title,
+                "severity": finding.severity,
+                "account_id": finding.account.account_id,
+                "resource_arn": finding.resource_arn,
+                "url": _link(f"/findings/{finding.pk}/"),
+            },
+            news_at=max(finding.first_seen_at, back.get(finding.pk, finding.first_seen_at)),
         )
+        for finding in critical
+    ]
+
+
+def _remediations(*, since: datetime) -> list[PendingEvent]:
+    """Remediations decided since ``since``: one query, on decision_remediate_at."""
     remediations = Decision.objects.filter(
         kind=Decision.Kind.REMEDIATE, decided_at__gte=since
     ).select_related("item__account", "item__cycle", "decided_by")
+    found = []
     for decision in remediations:
         item = decision.item
         found.append(
@@ -163,6 +154,59 @@ def _events_since(*, since: datetime, now: datetime) -> list[PendingEvent]:
                     "decided_at": decision.decided_at.isoformat(),
                     "url": _link(f"/review/items/{item.pk}/"),
                 },
+                news_at=decision.decided_at,
+            )
+        )
+    return found
+
+
+def _cycle_events(*, since: datetime, now: datetime, wanted: set[str]) -> list[PendingEvent]:
+    """The open cycles ready to sign or overdue (few: cycles are signed off soon) whose event
+    happened since ``since``, in a query each. Each is dated when it happened, not when it is
+    seen: a cycle went overdue at the start of the day after its due date, and became ready to
+    sign at its last decision (or when its last items were closed as no response), so a
+    webhook created later never hears of it. They are read whatever the window of recent
+    events, as an event can happen at a date already behind it (a cycle opened with a due date
+    past, one whose last undecided items left it)."""
+    found = []
+    # When each became ready is its items' latest decision: one grouped query, which reads a
+    # ready cycle's items in the database (no column keeps a cycle's last decision), never
+    # in Python.
+    ready = (
+        open_cycles_with_progress()
+        .filter(undecided=0, tally__total__gt=0)
+        .annotate(
+            ready_at=Greatest(
+                Coalesce(Max("items__latest_decision__decided_at"), F("opened_at")),
+                Coalesce(Max("items__no_response_at"), F("opened_at")),
+            )
+        )
+        .filter(ready_at__gte=since)
+    )
+    for cycle in ready if Event.CYCLE_READY in wanted else ():
+        found.append(
+            PendingEvent(
+                Event.CYCLE_READY,
+                f"cycle-ready:{cycle.pk}",
+                cycle.ready_at,
+                f"Review cycle ready to sign off: {cycle.title}",
+                _cycle_data(cycle),
+            )
+        )
+    # Overdue from the first moment of the day after the due date (what "due_on < today" says).
+    overdue = ReviewCycle.objects.filter(
+        state=ReviewCycle.State.OPEN,
+        due_on__lt=timezone.localdate(now),
+        due_on__gte=timezone.localdate(since) - timedelta(days=1),
+    )
+    for cycle in overdue if Event.CYCLE_OVERDUE in wanted else ():
+        found.append(
+            PendingEvent(
+                Event.CYCLE_OVERDUE,
+                f"cycle-overdue:{cycle.pk}",
+                _overdue_since(cycle.due_on),
+                f"Review cycle overdue since {cycle.due_on.isoformat()}: {cycle.title}",
+                _cycle_data(cycle),
             )
         )
     return found
@@ -207,31 +251,105 @@ def _payload(*, webhook: Webhook, event: PendingEvent) -> dict:
 
 
 def queue_webhook_events(*, now: datetime | None = None) -> int:
-    """Queue each new event for each active webhook that wants it. Returns how many were new.
+    """Queue each new event for each active webhook that wants it. Returns how many were queued.
 
-    A webhook hears only of what happened after it was created (no flood of history).
+    A webhook hears only of what happened after it was created (no flood of history). New
+    critical findings and remediations are read in a window of recent events: from its last
+    run's `now` (events_seen_until) less news_overlap(), so that what a long transaction
+    dated before that run but committed after it is still found, or from its creation before
+    its first run. A run costs what is recent, not the whole history, and a webhook switched
+    back on (or given another event) hears what happens from then on, not what it missed.
+    Cycles ready to sign and overdue are read from the open cycles (see _cycle_events). Only
+    what no delivery holds yet is inserted: a run with nothing new inserts nothing.
     """
     now = now or timezone.now()
     webhooks = list(Webhook.objects.filter(is_active=True))
-    if not webhooks:
-        return 0
-    since = Webhook.objects.filter(is_active=True).aggregate(first=Min("created_at"))["first"]
-    events = _events_since(since=since, now=now)
-    deliveries = [
-        WebhookDelivery(
-            webhook=webhook,
-            event=event.event,
-            event_key=event.key,
-            payload=_payload(webhook=webhook, event=event),
-            next_attempt_at=now,
-        )
+    queued = _queue(webhooks=webhooks, now=now) if webhooks else 0
+    # Every webhook, switched off or not, has now been looked at until `now` (never back:
+    # a run that started earlier and ended later leaves the later mark).
+    Webhook.objects.filter(Q(events_seen_until=None) | Q(events_seen_until__lt=now)).update(
+        events_seen_until=now
+    )
+    return queued
+
+
+def _window_start(webhook: Webhook) -> datetime:
+    """Where this webhook's window of recent events starts."""
+    if webhook.events_seen_until is None:
+        return webhook.created_at
+    return max(webhook.created_at, webhook.events_seen_until - news_overlap())
+
+
+def _queue(*, webhooks: list[Webhook], now: datetime) -> int:
+    starts = {webhook.pk: _window_start(webhook) for webhook in webhooks}
+    since = min(starts.values())
+    wanted = {event for event in Event.values if any(w.wants(event) for w in webhooks)}
+    events = [
+        *(_critical_findings(since=since) if Event.CRITICAL_FINDING in wanted else ()),
+        *(_remediations(since=since) if Event.REMEDIATION in wanted else ()),
+        *_cycle_events(since=min(w.created_at for w in webhooks), now=now, wanted=wanted),
+    ]
+    offered = [
+        (webhook, event)
         for webhook in webhooks
         for event in events
-        if webhook.wants(event.event) and event.happened_at >= webhook.created_at
+        if webhook.wants(event.event)
+        and event.happened_at >= webhook.created_at
+        and (event.news_at is None or event.news_at >= starts[webhook.pk])
     ]
-    before = WebhookDelivery.objects.count()
-    WebhookDelivery.objects.bulk_create(deliveries, ignore_conflicts=True)
-    return WebhookDelivery.objects.count() - before
+    if not offered:
+        return 0
+    # What the overlap and the open cycles offer again is held already: not built again.
+    held = set(
+        WebhookDelivery.objects.filter(
+            webhook__in=webhooks, event_key__in={event.key for _, event in offered}
+        ).values_list("webhook_id", "event_key")
+    )
+    created_at = timezone.now()
+    return _inserted(
+        deliveries=[
+            WebhookDelivery(
+                webhook=webhook,
+                event=event.event,
+                event_key=event.key,
+                payload=_payload(webhook=webhook, event=event),
+                next_attempt_at=now,
+                created_at=created_at,
+            )
+            for webhook, event in offered
+            if (webhook.pk, event.key) not in held
+        ]
+    )
+
+
+def _inserted(*, deliveries: list[WebhookDelivery]) -> int:
+    """Insert the deliveries but any that a run at the same time inserted first (ON CONFLICT
+    DO NOTHING); how many went in (RETURNING, no count of the table)."""
+    if not deliveries:
+        return 0
+    names = ["webhook", "event", "event_key", "payload", "status", "attempts"]
+    names += ["next_attempt_at", "last_error", "created_at"]
+    fields = [WebhookDelivery._meta.get_field(name) for name in names]
+    quote = connection.ops.quote_name
+    columns = ", ".join(quote(field.column) for field in fields)
+    row = f"({', '.join(['%s'] * len(fields))})"
+    inserted = 0
+    with connection.cursor() as cursor:
+        for at in range(0, len(deliveries), INSERT_BATCH):
+            batch = deliveries[at : at + INSERT_BATCH]
+            cursor.execute(
+                f"INSERT INTO {quote(WebhookDelivery._meta.db_table)} ({columns})"  # noqa: S608
+                f" VALUES {', '.join([row] * len(batch))}"
+                f" ON CONFLICT ({quote('webhook_id')}, {quote('event_key')}) DO NOTHING"
+                f" RETURNING {quote('id')}",
+                [
+                    field.get_db_prep_save(getattr(delivery, field.attname), connection)
+                    for delivery in batch
+                    for field in fields
+                ],
+            )
+            inserted += len(cursor.fetchall())
+    return inserted
 
 
 def due_delivery_ids(*, now: datetime | None = None) -> list[int]:

@@ -50,7 +50,9 @@ def test_events_the_old_admin_stored_as_no_list_become_a_list_or_a_webhook_switc
             )
         upgrade_to("0037_webhook_events_as_lists")
 
-        assert {w.name: (w.events, w.is_active) for w in Webhook.objects.all()} == {
+        # Only the columns 0037 knows (the model today has more).
+        webhooks = Webhook.objects.values_list("name", "events", "is_active")
+        assert {name: (events, is_active) for name, events, is_active in webhooks} == {
             "pager": (["cycle.overdue"], True),
             "both": (["finding.critical", "decision.remediate"], True),
             "typo": ([], False),

@@ -11,9 +11,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from findings.models import Webhook, WebhookDelivery
+from findings.models import Finding, FindingEvent, Webhook, WebhookDelivery
 from findings.notifications import tasks
 from findings.notifications.tasks import send_webhooks
 from findings.notifications.webhooks import (
@@ -316,6 +317,116 @@ def test_a_new_webhook_hears_nothing_of_what_happened_before_it(receiver, produc
     Webhook.objects.create(name="Late", url=receiver.url, secret=SECRET)
     send_webhooks()
     assert receiver.requests == []
+
+
+# --- Each minute looks at what is new -----------------------------------------------------------
+
+
+def critical(production, name: str, *, first_seen_at=None, **fields) -> Finding:
+    finding = make_finding(
+        production,
+        "root-access-key",
+        f"arn:aws:iam::111122223333:user/{name}",
+        severity="critical",
+        **fields,
+    )
+    if first_seen_at is not None:
+        Finding.objects.filter(pk=finding.pk).update(first_seen_at=first_seen_at)
+    return finding
+
+
+def inserts_of_deliveries(queries) -> list[str]:
+    return [
+        q["sql"] for q in queries if q["sql"].startswith('INSERT INTO "findings_webhookdelivery"')
+    ]
+
+
+def test_a_run_with_nothing_new_does_not_rebuild_and_reinsert_every_past_event(
+    receiver, ticketing, production
+):
+    """Each minute rebuilt every event since the first webhook was created and inserted them
+    all again (ON CONFLICT DO NOTHING), for as long as the webhook existed."""
+    for n in range(30):  # thirty critical findings over the webhook's first hour
+        critical(production, f"u{n}")
+    send_webhooks()
+    assert WebhookDelivery.objects.filter(status="delivered").count() == 30
+
+    # The next minute (its window reaches back over them) and, much later, a quiet minute.
+    for later in (timedelta(minutes=1), timedelta(days=200)):
+        with CaptureQueriesContext(connection) as queries:
+            assert queue_webhook_events(now=timezone.now() + later) == 0
+        assert not inserts_of_deliveries(queries), later
+
+
+def test_an_event_dated_before_the_last_run_but_committed_after_it_is_still_queued(
+    receiver, ticketing, production
+):
+    """A detection dates what it finds when it starts and commits it when it ends: the window
+    reaches back before the last run (news_overlap), so nothing falls between two runs."""
+    assert queue_webhook_events() == 0  # while a detection that began 20 minutes ago runs
+    finding = critical(production, "late", first_seen_at=timezone.now() - timedelta(minutes=20))
+
+    assert queue_webhook_events(now=timezone.now() + timedelta(minutes=1)) == 1
+    assert WebhookDelivery.objects.get().event_key == f"finding:{finding.pk}"
+
+
+@pytest.mark.parametrize("how", ["included", "changed"])
+def test_a_finding_that_becomes_open_and_critical_long_after_it_was_first_seen_is_queued(
+    receiver, ticketing, production, how
+):
+    """Excluded when first seen, or high then: its first sighting leaves the window, and its
+    coming back (the exclusion ended, the severity raised) is when it is news."""
+    if how == "included":
+        finding = critical(production, "kept-aside", status=Finding.Status.EXCLUDED)
+    else:
+        finding = critical(production, "raised")
+        Finding.objects.filter(pk=finding.pk).update(severity="high", severity_rank=1)
+    assert queue_webhook_events() == 0
+
+    a_day_later = timezone.now() + timedelta(days=1)
+    Finding.objects.filter(pk=finding.pk).update(
+        status=Finding.Status.OPEN, severity="critical", severity_rank=0
+    )
+    FindingEvent.objects.create(finding=finding, kind=how, at=a_day_later)
+
+    assert queue_webhook_events(now=a_day_later + timedelta(minutes=1)) == 1
+    delivery = WebhookDelivery.objects.get()
+    assert delivery.event_key == f"finding:{finding.pk}"
+    assert delivery.payload["occurred_at"] == finding.first_seen_at.isoformat()
+
+
+def test_a_webhook_switched_back_on_hears_what_happens_then_not_what_it_missed(
+    receiver, ticketing, production
+):
+    assert queue_webhook_events() == 0
+    Webhook.objects.filter(pk=ticketing.pk).update(is_active=False)
+    missed = critical(production, "while-off")
+    two_days_later = timezone.now() + timedelta(days=2)
+    assert queue_webhook_events(now=two_days_later) == 0  # the minutes go on meanwhile
+
+    Webhook.objects.filter(pk=ticketing.pk).update(is_active=True)
+    news = critical(production, "back-on", first_seen_at=two_days_later + timedelta(seconds=30))
+    assert queue_webhook_events(now=two_days_later + timedelta(minutes=1)) == 1
+    assert WebhookDelivery.objects.get().event_key == f"finding:{news.pk}" != f"finding:{missed.pk}"
+
+
+def test_two_runs_at_once_queue_each_event_once_and_count_it_once(receiver, ticketing, production):
+    """The count was the table's rows after less before: a run inserting at the same time was
+    counted by both."""
+    critical(production, "once")
+    other_run: dict = {}
+
+    def the_other_run_inserts_first(execute, sql, params, many, context):
+        if "queued" not in other_run and sql.startswith('INSERT INTO "findings_webhookdelivery"'):
+            other_run["queued"] = None  # its own INSERT passes straight through
+            other_run["queued"] = queue_webhook_events()
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(the_other_run_inserts_first):
+        queued = queue_webhook_events()
+
+    assert (other_run["queued"], queued) == (1, 0)
+    assert WebhookDelivery.objects.count() == 1
 
 
 def test_an_administrator_adds_a_webhook_in_the_admin_and_it_is_audited(
