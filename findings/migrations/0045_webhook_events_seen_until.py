@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('findings', '0043_decision_decider_teams'),
+        ('findings', '0044_review_item_substance_hash'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
