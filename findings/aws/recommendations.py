@@ -17,7 +17,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from findings.aws.errors import translate
+from findings.aws.errors import AwsError, translate
 from findings.aws.waiting import Backoff
 
 SUCCEEDED, FAILED, IN_PROGRESS, ERROR, TIMED_OUT = (
@@ -63,6 +63,13 @@ class GeneratedPolicy:
     status: str
     policies: tuple[dict, ...] = ()
     error: str | None = None
+    # The failed call (status ERROR): its ``transient`` says whether asking again later may
+    # well succeed (AWS throttled the poll), unlike a job AWS itself failed.
+    failure: AwsError | None = None
+
+    @property
+    def worth_polling_again(self) -> bool:
+        return self.failure is not None and self.failure.transient
 
 
 def fetch_finding_recommendation(
@@ -193,7 +200,10 @@ def fetch_generated_policy(
                     error=f"still in progress after {backoff.waited:g} seconds of waiting",
                 )
     except (ClientError, BotoCoreError) as exc:
-        return GeneratedPolicy(job_id=job_id, status=ERROR, error=translate(exc).readable())
+        failure = translate(exc)
+        return GeneratedPolicy(
+            job_id=job_id, status=ERROR, error=failure.readable(), failure=failure
+        )
     if status != SUCCEEDED:
         return GeneratedPolicy(
             job_id=job_id, status=status, error=_job_error(response["jobDetails"].get("jobError"))

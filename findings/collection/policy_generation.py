@@ -177,6 +177,12 @@ def run_policy_generation(
     if result.status == TIMED_OUT:
         GeneratedPolicy.objects.filter(pk=generation.pk).update(polled_at=timezone.now())
         return GeneratedPolicy.Status.IN_PROGRESS
+    if result.worth_polling_again:
+        # GetGeneratedPolicy throttled past botocore's retries (or AWS briefly out of reach):
+        # the job itself is fine. The task comes back to it with its backoff, as for any
+        # other call; polled just now, so no second task is queued meanwhile.
+        GeneratedPolicy.objects.filter(pk=generation.pk).update(polled_at=timezone.now())
+        raise result.failure
     if result.status == SUCCEEDED:
         return _finish(
             generation, status=GeneratedPolicy.Status.SUCCEEDED, policies=list(result.policies)

@@ -317,6 +317,33 @@ def test_a_job_nobody_polls_any_more_is_taken_up_again_not_left_running_for_ever
     assert GeneratedPolicy.objects.get(pk=generation.pk).policies == [GENERATED]
 
 
+def test_a_throttled_poll_leaves_the_job_running_for_its_task_and_a_refused_one_fails_it(
+    batch_role,
+    reviewer,
+    stubbed_boto3_clients,  # noqa: F811
+):
+    """Throttling on GetGeneratedPolicy is AWS asking to come back later, as on any other
+    call: the job runs on and the task (which polled just now) tries again. Access denied
+    on the same call will not pass by itself: the request fails with the reason."""
+    generation, _ = job_started_and_still_running(batch_role, reviewer, stubbed_boto3_clients)
+    analyzer = stubbed_boto3_clients("accessanalyzer", "us-east-1")  # the next polls
+    analyzer.add_client_error("get_generated_policy", "ThrottlingException", "Rate exceeded", 429)
+
+    with pytest.raises(AwsError, match="throttling"):
+        run_policy_generation(generation_id=generation.pk)
+
+    generation.refresh_from_db()
+    assert generation.status == GeneratedPolicy.Status.IN_PROGRESS and generation.error == ""
+    assert not needs_task(generation=generation)  # its task follows it: no second one
+
+    analyzer.add_client_error(
+        "get_generated_policy", "AccessDeniedException", "not authorized", 403
+    )
+    assert run_policy_generation(generation_id=generation.pk) == "failed"
+    generation.refresh_from_db()
+    assert "Access denied" in generation.error
+
+
 def test_a_generation_nobody_followed_past_the_bound_is_failed_and_the_role_asked_again(
     batch_role,
     reviewer,

@@ -1,5 +1,6 @@
 """Tasks: scheduling is idempotent, a finished run is not run again, a real worker works."""
 
+import json
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -29,6 +30,7 @@ from findings.collection.tasks import (
     sweep_stale_runs,
 )
 from findings.models import (
+    AuditEntry,
     AwsAccount,
     CollectionRun,
     CredentialReportEntry,
@@ -320,6 +322,40 @@ def test_generating_a_policy_comes_back_later_when_sts_throttles_and_polls_the_j
 
     analyzer.assert_no_pending_responses()
     assert GeneratedPolicy.objects.get(pk=generation.pk).policies == [GENERATED]
+
+
+@pytest.mark.django_db
+def test_generating_a_policy_comes_back_later_when_aws_throttles_polling_the_job(
+    retried_in_process,
+    batch_role,  # noqa: F811
+    reviewer,
+    stubbed_boto3_clients,  # noqa: F811
+):
+    """GetGeneratedPolicy throttled past botocore's retries failed the generation at once,
+    while throttling on every other call was tried again later."""
+    generation, _ = job_started_and_still_running(batch_role, reviewer, stubbed_boto3_clients)
+    analyzer = stubbed_boto3_clients("accessanalyzer", "us-east-1")  # the next polls
+    analyzer.add_client_error(
+        "get_generated_policy", "ThrottlingException", "Rate exceeded", 429, {"jobId": "job-1"}
+    )
+    analyzer.add_response(
+        "get_generated_policy",
+        {
+            "jobDetails": {"jobId": "job-1", "status": "SUCCEEDED", "startedOn": STARTED},
+            "generatedPolicyResult": {
+                "properties": {"principalArn": batch_role.arn},
+                "generatedPolicies": [{"policy": json.dumps(GENERATED)}],
+            },
+        },
+        {"jobId": "job-1"},
+    )
+
+    assert generate_policy.apply(args=[generation.pk]).get() == "succeeded"
+
+    analyzer.assert_no_pending_responses()
+    generation.refresh_from_db()
+    assert generation.policies == [GENERATED] and generation.error == ""
+    assert not AuditEntry.objects.filter(action="policy_generation.failed").exists()
 
 
 @pytest.mark.django_db
