@@ -459,6 +459,8 @@ def _detect_owner_later(*, account: AwsAccount, run_id: int) -> None:
         except KombuOperationalError:
             logger.warning("Broker unavailable: detection of %s runs here", account)
             detect_owner(account=account, run_id=run_id)
+    except SoftTimeLimitExceeded:
+        raise
     except Exception:
         logger.exception("Detection of %s after run %s failed", account, run_id)
 
@@ -478,11 +480,37 @@ def _other_owners_changed(*, run: CollectionRun) -> list[AwsAccount]:
 
 def detect_after(*, run: CollectionRun) -> None:
     """Fresh evidence: bring the account's findings up to date (a failure here is logged, the
-    collection itself stays a success)."""
+    collection itself stays a success).
 
+    Celery's soft time limit is not one more failure to log and go past (on to right-sizing,
+    until the hard limit kills the worker mid-write): it stops here, the run says that its
+    findings were not brought up to date, and the task ends with it."""
+    try:
+        _detect_after(run=run)
+    except SoftTimeLimitExceeded:
+        _note_detection_unfinished(run=run)
+        raise
+
+
+def _note_detection_unfinished(*, run: CollectionRun) -> None:
+    note = (
+        "Collected and stored, but detection ran out of time (the task's soft time limit, "
+        f"CELERY_TASK_SOFT_TIME_LIMIT, {settings.CELERY_TASK_SOFT_TIME_LIMIT} s): findings, "
+        "remediation checks and suggestions were not brought up to date from this run; the "
+        "account's next collection does it"
+    )
+    run.refresh_from_db(fields=["error"])
+    error = f"{run.error}; {note}" if run.error else note
+    CollectionRun.objects.filter(pk=run.pk).update(error=error[:5000])
+    logger.warning("Detection after run %s ran out of time", run.pk)
+
+
+def _detect_after(*, run: CollectionRun) -> None:
     try:
         counts = detect_and_refresh(account=run.account)
         verified = verify_remediations(account=run.account, run_id=run.pk)
+    except SoftTimeLimitExceeded:
+        raise
     except Exception:
         logger.exception("Detection after run %s failed", run.pk)
         return
@@ -491,6 +519,8 @@ def detect_after(*, run: CollectionRun) -> None:
             _detect_owner_later(account=owner, run_id=run.pk)
     try:
         suggested = refresh_suggestions(account=run.account)
+    except SoftTimeLimitExceeded:
+        raise
     except Exception:
         logger.exception("Right-sizing after run %s failed", run.pk)
         suggested = None
@@ -502,6 +532,8 @@ def detect_after(*, run: CollectionRun) -> None:
             validate_suggestions_with_aws(
                 account=run.account, analyzer=client(session, "accessanalyzer", region)
             )
+        except SoftTimeLimitExceeded:
+            raise
         except Exception:
             logger.exception("ValidatePolicy after run %s failed", run.pk)
     detection = {**counts.as_dict(), "remediations_verified": verified, "suggestions": suggested}

@@ -7,7 +7,7 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 from celery.exceptions import SoftTimeLimitExceeded
-from django.db import transaction
+from django.db import connection, transaction
 from django.urls import reverse
 from moto import mock_aws
 from moto.core import set_initial_no_auth_action_count
@@ -983,6 +983,44 @@ def test_the_soft_time_limit_during_recommendations_fails_the_run_and_keeps_what
     assert AccessAnalyzerFinding.objects.filter(account=account).count() == 2
     [kept] = FindingRecommendation.objects.filter(account=account)
     assert (kept.finding_id, kept.status) == (asked[0], "SUCCEEDED")
+
+
+def test_the_soft_time_limit_during_detection_ends_the_task_and_the_run_says_so(aws):
+    """detect_after took Celery's soft time limit for one more failed detection: it logged
+    it and went on to right-sizing (until the hard limit killed the worker), and the run
+    said nothing of findings left as they were."""
+    iam = iam_in(HUB)
+    iam.create_user(UserName="ci")
+    iam.create_access_key(UserName="ci")
+    iam.generate_credential_report()
+    account = register(HUB, own_credentials=True)
+    statements = []
+
+    def soft_time_limit_in_detection(execute, sql, params, many, context):
+        # Celery raises SoftTimeLimitExceeded in the task, wherever it is: here, as detection
+        # takes its turn on the account (findings.detection.detect._account_turn).
+        statements.append(sql)
+        if "pg_advisory_xact_lock" in sql:
+            raise SoftTimeLimitExceeded()
+        return execute(sql, params, many, context)
+
+    with (
+        connection.execute_wrapper(soft_time_limit_in_detection),
+        pytest.raises(SoftTimeLimitExceeded),
+    ):
+        collect(account, Source.CREDENTIAL_REPORT)
+
+    run = CollectionRun.objects.get(account=account)
+    # What was collected is stored: the run succeeded, and says what it did not do.
+    assert run.status == "succeeded"
+    assert CredentialReportEntry.objects.filter(account=account, user="ci").exists()
+    assert run.error.startswith("Collected and stored, but detection ran out of time")
+    assert "detection" not in run.counts
+    assert not Finding.objects.filter(account=account).exists()
+    # Nothing after detection ran (no right-sizing): only the run was read and written since.
+    lock = next(i for i, sql in enumerate(statements) if "pg_advisory_xact_lock" in sql)
+    after = [sql for sql in statements[lock + 1 :] if "SAVEPOINT" not in sql]
+    assert after and all(CollectionRun._meta.db_table in sql for sql in after), after
 
 
 def test_recommendations_are_not_started_when_the_task_has_too_little_time_left(
