@@ -359,13 +359,35 @@ def _is_public(details: list) -> bool:
     return any((d.get("externalAccessDetails") or {}).get("isPublic") for d in details or [])
 
 
+def _unmonitored_regions(rows: list[AccessAnalyzerFinding]) -> dict[str, tuple[str, str]]:
+    """Finding id -> (region, account ID) for the rows collected in a region their collecting
+    account no longer reads (taken off its regions): nobody will tell whether they are fixed,
+    so they are closed as no longer monitored, not kept open for ever nor called fixed."""
+    regions = {
+        pk: (account_id, set(configured or ["us-east-1"]))
+        for pk, account_id, configured in AwsAccount.objects.filter(
+            pk__in={row.account_id for row in rows}
+        ).values_list("pk", "account_id", "regions")
+    }
+    unmonitored = {}
+    for row in rows:
+        account_id, monitored = regions[row.account_id]
+        if row.status == "RESOLVED" or row.gone_at is not None:
+            continue  # AWS said it is resolved: that is what it is
+        if row.region and row.region not in monitored:  # "": a file's, which names none
+            unmonitored[row.finding_id] = (row.region, account_id)
+    return unmonitored
+
+
 def _detect_access_analyzer(
-    rows: list[AccessAnalyzerFinding],
+    rows: list[AccessAnalyzerFinding], *, unmonitored: dict[str, tuple[str, str]]
 ) -> list[tuple[Detected, AccessAnalyzerFinding]]:
     detected = []
     for row in rows:
         if row.status == "RESOLVED" or row.gone_at is not None:
             continue  # resolved in AWS resolves ours
+        if row.finding_id in unmonitored:
+            continue
         kind = AA_TYPES.get(row.finding_type)
         if kind is None:
             continue
@@ -550,11 +572,13 @@ def _detect_account(
         "access-analyzer" in latest
         or AccessAnalyzerFinding.objects.filter(resource_owner_account=account.account_id).exists()
     ):
-        detected += _detect_access_analyzer(_access_analyzer_findings_for(account))
+        aa_rows = _access_analyzer_findings_for(account)
+        unmonitored = _unmonitored_regions(aa_rows)
+        detected += _detect_access_analyzer(aa_rows, unmonitored=unmonitored)
         aa_run = latest.get("access-analyzer")
         scope_aa = True
     else:
-        aa_run, scope_aa = None, False
+        aa_run, scope_aa, unmonitored = None, False, {}
 
     tags_by_arn = {p.arn: p.tags for p in evidence.principals}
     exclusions = active_exclusions(today=now.date())
@@ -680,11 +704,19 @@ def _detect_account(
                 resolved_by_run_id,
                 times_reopened,
                 max(collected, finding.last_seen_at),
+                NO_LONGER_SEEN,  # not resolved (any more): no reason for it
             )
         )
 
     for key, finding in existing.items():
         if key in seen or finding.status == Finding.Status.RESOLVED:
+            continue
+        region_gone = _region_no_longer_monitored(finding, evidence=evidence, aa=unmonitored)
+        if region_gone:
+            # Closed, not fixed: no run showed it gone, and it is last seen when it was.
+            resolved.append((finding.id, None, finding.last_seen_at, REGION_NOT_MONITORED))
+            events.append((finding.id, "resolved", now, None, region_gone[:500]))
+            counts.resolved += 1
             continue
         run = aa_run if finding.check_id.startswith(AA_PREFIX) else run_ids.get(finding.check_id)
         # Last seen by the success before the run that showed it fixed (unchanged findings
@@ -694,7 +726,7 @@ def _detect_account(
         if before_fix and before_fix.finished_at and before_fix.finished_at > last_seen_at:
             last_seen_at = before_fix.finished_at
         run_id = run.pk if run else None
-        resolved.append((finding.id, run_id, last_seen_at))
+        resolved.append((finding.id, run_id, last_seen_at, NO_LONGER_SEEN))
         events.append((finding.id, "resolved", now, run_id, ""))
         counts.resolved += 1
 
@@ -710,6 +742,34 @@ def _detect_account(
         account=account, status=Finding.Status.EXCLUDED
     ).count()
     return counts
+
+
+NO_LONGER_SEEN = Finding.Resolution.NO_LONGER_SEEN
+REGION_NOT_MONITORED = Finding.Resolution.REGION_NOT_MONITORED
+MISSING_ANALYZER = "access-analyzer-missing"
+
+
+def _region_no_longer_monitored(
+    finding, *, evidence: Evidence, aa: dict[str, tuple[str, str]]
+) -> str:
+    """Why a finding no longer detected is closed rather than fixed, when its region was
+    taken off the account's regions (an Access Analyzer finding: off the regions of the
+    account that collected it); "" for one that is fixed as far as the evidence shows."""
+    if finding.check_id == MISSING_ANALYZER:
+        # Keyed by the region's analyzer ARN: arn:<partition>:access-analyzer:<region>:...
+        region = finding.resource_key.split(":")[3]
+        if region in evidence.regions:
+            return ""
+        account_id = evidence.account_id
+    elif finding.check_id.startswith(AA_PREFIX) and finding.resource_key in aa:
+        region, account_id = aa[finding.resource_key]
+    else:
+        return ""
+    return (
+        f"Region {region} is no longer monitored (taken off the regions of account "
+        f"{account_id}): closed without evidence that it was fixed. It opens again if the "
+        "region is monitored again and the problem is still there."
+    )
 
 
 def detect_all(*, account_ids: list[str] | None = None) -> dict[str, DetectionCounts]:

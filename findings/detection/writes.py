@@ -65,9 +65,10 @@ SEEN_FINDING_FIELDS = [
     "resolved_by_run_id",
     "times_reopened",
     "last_seen_at",
+    "resolution",
 ]
 # What resolving a finding changes besides its status and resolved_at (the id comes first).
-RESOLVED_FINDING_FIELDS = ["resolved_by_run_id", "last_seen_at"]
+RESOLVED_FINDING_FIELDS = ["resolved_by_run_id", "last_seen_at", "resolution"]
 EVENT_FIELDS = ["finding_id", "kind", "at", "run_id", "note"]
 JSON_FIELDS = {"evidence", "thresholds"}
 

@@ -21,6 +21,10 @@ class Finding(models.Model):
         RESOLVED = "resolved", "Resolved"
         EXCLUDED = "excluded", "Excluded"
 
+    class Resolution(models.TextChoices):
+        NO_LONGER_SEEN = "", "No longer shown by the evidence"
+        REGION_NOT_MONITORED = "region_not_monitored", "Region no longer monitored"
+
     # No index of its own: one_finding_per_problem and finding_account_order lead with it.
     account = models.ForeignKey(
         "findings.AwsAccount", on_delete=models.CASCADE, related_name="+", db_index=False
@@ -74,6 +78,12 @@ class Finding(models.Model):
         db_index=False,
     )
     times_reopened = models.PositiveIntegerField(default=0)
+    # Why a resolved finding was resolved: most because the evidence no longer shows it; some
+    # only because nobody looks any more (their region was taken off the account's regions).
+    # Those are closed, not fixed, and verify no remediation.
+    resolution = models.CharField(
+        max_length=30, choices=Resolution.choices, blank=True, default="", db_default=""
+    )
 
     class Meta:
         ordering = ["severity_rank", "-first_seen_at"]

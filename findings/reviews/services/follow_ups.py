@@ -53,7 +53,12 @@ def verify_remediations(*, account: AwsAccount, run_id: int | None = None) -> in
             }
             run_id_of_item = run_id
         elif findings:
-            if any(f.status != Finding.Status.RESOLVED for f in findings):
+            # Resolved only because its region is no longer monitored is not fixed.
+            if any(
+                f.status != Finding.Status.RESOLVED
+                or f.resolution == Finding.Resolution.REGION_NOT_MONITORED
+                for f in findings
+            ):
                 continue
             run_id_of_item = max(findings, key=lambda f: f.resolved_at).resolved_by_run_id
         else:

@@ -539,3 +539,98 @@ def test_resolved_in_aws_resolves_ours(production):
     assert AccessAnalyzerFinding.objects.filter(finding_id=PUBLIC_BUCKET).exists()
     unused = findings_of(production, "access-analyzer:UnusedPermission").get()
     assert unused.status == Finding.Status.OPEN
+
+
+# --- Regions no longer monitored -----------------------------------------------------------
+
+
+def aa_row_in(account, region: str, finding_id: str, bucket: str) -> AccessAnalyzerFinding:
+    return AccessAnalyzerFinding.objects.create(
+        account=account,
+        finding_id=finding_id,
+        analyzer_arn=f"arn:aws:access-analyzer:{region}:{account.account_id}:analyzer/account",
+        region=region,
+        finding_type="ExternalAccess",
+        status="ACTIVE",
+        resource=f"arn:aws:s3:::{bucket}",
+        resource_type="AWS::S3::Bucket",
+        resource_owner_account=account.account_id,
+        details=[{"externalAccessDetails": {"isPublic": False, "principal": {"AWS": "999"}}}],
+        **observed(),
+    )
+
+
+def test_a_region_taken_off_the_account_closes_its_findings_as_no_longer_monitored():
+    """Its Access Analyzer findings stayed open for ever (nothing reads the region to say
+    they are gone), and its no-analyzer finding was resolved as if fixed. Both are closed,
+    with the reason on their timeline, and not claimed fixed by any run."""
+    account = make_account(regions=["us-east-1", "eu-west-1"])
+    succeeded_run(account, Source.ACCESS_ANALYZER)
+    analyzer(account, "us-east-1")
+    aa_row_in(account, "us-east-1", "us-finding", "kept-bucket")
+    aa_row_in(account, "eu-west-1", "eu-finding", "eu-bucket")
+    detect_account(account=account, now=NOW)
+    eu_missing = findings_of(account, "access-analyzer-missing").get()
+    assert eu_missing.evidence["region"] == "eu-west-1"
+    assert findings_of(account, "access-analyzer:ExternalAccess").count() == 2
+
+    account.regions = ["us-east-1"]
+    account.save()
+    counts = detect_account(account=account, now=NOW + timedelta(hours=1))
+
+    assert counts.resolved == 2
+    closed = [eu_missing.pk, Finding.objects.get(resource_key="eu-finding").pk]
+    for finding in Finding.objects.filter(pk__in=closed):
+        assert finding.status == Finding.Status.RESOLVED
+        assert finding.resolution == Finding.Resolution.REGION_NOT_MONITORED
+        assert finding.resolved_by_run is None
+        event = finding.events.last()
+        assert (event.kind, event.run) == ("resolved", None)
+        assert event.note.startswith("Region eu-west-1 is no longer monitored")
+        assert "closed without evidence that it was fixed" in event.note
+    kept = Finding.objects.get(resource_key="us-finding")
+    assert kept.status == Finding.Status.OPEN and kept.resolution == ""
+    # The evidence itself is not called gone: AWS never said so.
+    assert AccessAnalyzerFinding.objects.get(finding_id="eu-finding").gone_at is None
+    # Running again changes nothing.
+    assert detect_account(account=account, now=NOW + timedelta(hours=2)).resolved == 0
+
+    # Monitored again: what it last showed is open again, and no longer "not monitored".
+    account.regions = ["us-east-1", "eu-west-1"]
+    account.save()
+    assert detect_account(account=account, now=NOW + timedelta(hours=3)).reopened == 2
+    for finding in Finding.objects.filter(pk__in=closed):
+        assert finding.status == Finding.Status.OPEN and finding.resolution == ""
+
+
+def test_a_finding_fixed_in_a_monitored_region_is_resolved_as_no_longer_seen(production):
+    analyzer(production, "us-east-1")
+    run = succeeded_run(production, Source.ACCESS_ANALYZER)
+    row = aa_row_in(production, "us-east-1", "us-finding", "bucket")
+    detect_account(account=production, now=NOW)
+    AccessAnalyzerFinding.objects.filter(pk=row.pk).update(status="RESOLVED")
+
+    detect_account(account=production, now=NOW + timedelta(hours=1))
+
+    finding = Finding.objects.get(resource_key="us-finding")
+    assert finding.status == Finding.Status.RESOLVED
+    assert (finding.resolution, finding.resolved_by_run) == ("", run)
+    assert finding.events.last().note == ""
+
+
+def test_a_finding_aws_resolved_before_its_region_was_taken_off_stays_resolved_by_aws():
+    account = make_account(regions=["us-east-1", "eu-west-1"])
+    analyzer(account, "us-east-1")
+    analyzer(account, "eu-west-1")
+    run = succeeded_run(account, Source.ACCESS_ANALYZER)
+    row = aa_row_in(account, "eu-west-1", "eu-finding", "eu-bucket")
+    detect_account(account=account, now=NOW)
+    AccessAnalyzerFinding.objects.filter(pk=row.pk).update(status="RESOLVED")
+    account.regions = ["us-east-1"]
+    account.save()
+
+    detect_account(account=account, now=NOW + timedelta(hours=1))
+
+    finding = Finding.objects.get(resource_key="eu-finding")
+    assert (finding.status, finding.resolution) == (Finding.Status.RESOLVED, "")
+    assert finding.resolved_by_run == run

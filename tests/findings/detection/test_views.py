@@ -338,6 +338,23 @@ def test_finding_page_explains_the_check_severity_rules_and_thresholds(
     assert "<time datetime=" in content
 
 
+def test_a_finding_closed_because_its_region_is_no_longer_monitored_says_so(
+    client, reviewer, production
+):
+    finding = make_finding(
+        production,
+        "eu-bucket",
+        status=Finding.Status.RESOLVED,
+        resolved_at=timezone.now(),
+        resolution=Finding.Resolution.REGION_NOT_MONITORED,
+    )
+    client.force_login(reviewer)
+
+    content = client.get(f"/findings/{finding.pk}/").content.decode()
+
+    assert "(region no longer monitored: closed, not shown fixed)" in content
+
+
 def test_absent_dates_show_the_reason_in_words(client, reviewer, production):
     succeeded_run(production, Source.CREDENTIAL_REPORT, at=timezone.now())
     credential_entry(production, "carol", **console_password(used_days=None, changed_days=400))

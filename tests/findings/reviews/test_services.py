@@ -328,6 +328,24 @@ def test_remediation_of_a_finding_resolved_by_a_run_is_verified_with_that_run(
     assert (item.remediation, item.verified_by_run) == ("verified", run)
 
 
+def test_a_finding_closed_because_its_region_is_no_longer_monitored_verifies_nothing(
+    quarterly, production, reviewer
+):
+    """Nobody looks at the region any more: that is no evidence that anything was fixed."""
+    item = item_of(quarterly, "alice")
+    decide(item, reviewer, DecisionInput(kind="remediate"))
+
+    Finding.objects.filter(check_id="console-user-without-mfa").update(
+        status=Finding.Status.RESOLVED,
+        resolved_at=timezone.now(),
+        resolution=Finding.Resolution.REGION_NOT_MONITORED,
+    )
+
+    assert verify_remediations(account=production) == 0
+    item.refresh_from_db()
+    assert item.remediation == ReviewItem.Remediation.PENDING
+
+
 def test_two_checks_at_once_verify_a_remediation_once(committed_db, administrator, reviewer):
     """A member's own collection and an organization analyzer's can check its items at the
     same moment: one verification, one audit entry."""
