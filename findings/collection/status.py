@@ -22,6 +22,7 @@ NOT_SHOWN = (
     "no_document_total",
     "aws_managed_written",
     "aws_managed_older_total",
+    "aws_managed_withdrawn",
 )
 
 
@@ -78,6 +79,14 @@ def counts_summary(*, counts: dict) -> str:
             f"({named}{more}) {'is' if total == 1 else 'are'} older than the stored "
             f"{'version' if total == 1 else 'versions'}, which every account is judged "
             f"against: {'it was' if total == 1 else 'they were'} not stored"
+        )
+    withdrawn = counts.get("aws_managed_withdrawn")
+    if isinstance(withdrawn, int) and withdrawn:
+        one = withdrawn == 1
+        parts.append(
+            f"{withdrawn} AWS-managed {'policy' if one else 'policies'} no longer listed by "
+            f"AWS (withdrawn): marked gone, {'its' if one else 'their'} document kept for the "
+            "principals that still have it"
         )
     return "; ".join(parts)
 

@@ -125,11 +125,46 @@ def store_aws_managed_policies(
     written = store_managed_policies(
         account=None, policies=policies, document_ids=document_ids, now=now
     )
+    withdrawn = 0
     for partition in sorted(partitions):
+        withdrawn += _mark_withdrawn(partition=partition, listed={p.arn for p in policies}, now=now)
         AwsManagedPolicyDownload.objects.update_or_create(
             partition=partition, defaults={"downloaded_at": now, "policy_count": len(policies)}
         )
-    return {"aws_managed_policies": len(policies), "aws_managed_written": written}
+    counts = {"aws_managed_policies": len(policies), "aws_managed_written": written}
+    if withdrawn:
+        counts["aws_managed_withdrawn"] = withdrawn
+    return counts
+
+
+# A download listing fewer than this share of the AWS-managed policies stored is not taken to
+# mean that AWS withdrew the rest: AWS withdraws a few at a time, never most of them at once.
+WITHDRAWN_ONLY_IF_LISTED_AT_LEAST = 0.5
+
+
+def _mark_withdrawn(*, partition: str, listed: set[str], now: datetime) -> int:
+    """Mark gone the partition's stored AWS-managed policies that a complete download no longer
+    lists: AWS withdrew them. Only a download that reached its last page gets here (a failed
+    page raises before anything is stored); one that lists none of the partition's, or far
+    fewer than are stored, says more about the download than about AWS, and marks nothing.
+
+    Nothing is deleted: principals attached before AWS withdrew a policy keep it, and their
+    attachments keep pointing at its stored document. Listed again, it is no longer gone
+    (store_managed_policies rewrites it)."""
+    prefix = f"arn:{partition}:iam::aws:policy/"
+    stored = ManagedPolicy.objects.filter(is_aws_managed=True, gone_at=None, arn__startswith=prefix)
+    listed_here = {arn for arn in listed if arn.startswith(prefix)}
+    total = stored.count()
+    if not listed_here or len(listed_here) < total * WITHDRAWN_ONLY_IF_LISTED_AT_LEAST:
+        return 0
+    previous = (
+        AwsManagedPolicyDownload.objects.filter(partition=partition)
+        .values_list("downloaded_at", flat=True)
+        .first()
+    )
+    return stored.exclude(arn__in=listed_here).update(
+        gone_at=now, last_seen_at=previous, changed_at=now
+    )
 
 
 def store_managed_policies(

@@ -12,6 +12,7 @@ from moto import mock_aws
 from findings.collection.collectors import run_collection
 from findings.collection.registry import add_account
 from findings.collection.runs import claim_run
+from findings.collection.status import counts_summary
 from findings.detection.detect import detect_account
 from findings.models import (
     AwsManagedPolicyDownload,
@@ -317,3 +318,111 @@ def test_an_account_using_no_aws_managed_policy_downloads_none(
     iam.assert_no_pending_responses()
     assert run.status == "succeeded", run.error
     assert not AwsManagedPolicyDownload.objects.exists()
+
+
+# --- Policies AWS withdraws ----------------------------------------------------------------------
+
+
+def downloaded_a_day_ago_with_view_only_attached(iam, org):
+    """Account A uses ViewOnlyAccess; the day's download lists it with two others."""
+    answer_account(iam, user_with(ACCOUNT_A, VIEW_ONLY))
+    answer_download(
+        iam,
+        aws_policy(READ_ONLY, "s3:Get"),
+        aws_policy(VIEW_ONLY, "s3:List"),
+        aws_policy(POWER_USER, "ec2:"),
+    )
+    a = by_hand(ACCOUNT_A, org)
+    assert collect(a).status == "succeeded"
+    day_ago = datetime.now(UTC) - timedelta(hours=24, minutes=1)
+    AwsManagedPolicyDownload.objects.update(downloaded_at=day_ago)
+    return a, day_ago
+
+
+def test_a_policy_aws_no_longer_lists_is_marked_gone_and_kept_for_who_still_has_it(
+    stubbed_boto3_clients,  # noqa: F811
+):
+    """AWS withdraws managed policies now and then: they stayed current here for ever. A
+    complete download that no longer lists one marks it gone (since when, and last seen by
+    the previous download); the principals that still have it keep its document."""
+    iam = stubbed_boto3_clients("iam")
+    org = stubbed_boto3_clients("organizations")
+    a, day_ago = downloaded_a_day_ago_with_view_only_attached(iam, org)
+    answer_account(iam, user_with(ACCOUNT_B, READ_ONLY))
+    answer_download(iam, aws_policy(READ_ONLY, "s3:Get"), aws_policy(POWER_USER, "ec2:"))
+
+    run = collect(by_hand(ACCOUNT_B, org))
+
+    iam.assert_no_pending_responses()
+    assert run.status == "succeeded", run.error
+    assert run.counts["aws_managed_withdrawn"] == 1
+    assert counts_summary(counts=run.counts).endswith(
+        "1 AWS-managed policy no longer listed by AWS (withdrawn): marked gone, its document "
+        "kept for the principals that still have it"
+    )
+    withdrawn = ManagedPolicy.objects.get(arn=VIEW_ONLY)
+    assert withdrawn.gone_at is not None and withdrawn.last_seen_at == day_ago
+    assert set(
+        ManagedPolicy.objects.filter(is_aws_managed=True, gone_at=None).values_list(
+            "arn", flat=True
+        )
+    ) == {READ_ONLY, POWER_USER}
+    attached = PolicyAttachment.objects.get(account=a, policy_ref=VIEW_ONLY)
+    assert attached.gone_at is None and attached.document.document == document_of(VIEW_ONLY)
+
+    # Listed again by a later download: current again.
+    AwsManagedPolicyDownload.objects.update(downloaded_at=day_ago)
+    answer_account(iam, user_with(ACCOUNT_A, VIEW_ONLY))
+    answer_download(
+        iam,
+        aws_policy(READ_ONLY, "s3:Get"),
+        aws_policy(VIEW_ONLY, "s3:List"),
+        aws_policy(POWER_USER, "ec2:"),
+    )
+    assert collect(a).status == "succeeded"
+    assert ManagedPolicy.objects.get(arn=VIEW_ONLY).gone_at is None
+
+
+def test_a_download_that_fails_half_way_marks_nothing_gone(
+    stubbed_boto3_clients,  # noqa: F811
+):
+    iam = stubbed_boto3_clients("iam")
+    org = stubbed_boto3_clients("organizations")
+    downloaded_a_day_ago_with_view_only_attached(iam, org)
+    answer_account(iam, user_with(ACCOUNT_B, READ_ONLY))
+    iam.add_response(
+        "get_account_authorization_details",
+        {"Policies": [aws_policy(READ_ONLY, "s3:Get")], "IsTruncated": True, "Marker": "page-2"},
+        DOWNLOAD,
+    )
+    iam.add_client_error(
+        "get_account_authorization_details",
+        "Throttling",
+        "Rate exceeded",
+        400,
+        expected_params={**DOWNLOAD, "Marker": "page-2"},
+    )
+
+    run = collect(by_hand(ACCOUNT_B, org))
+
+    iam.assert_no_pending_responses()
+    assert run.status == "failed"
+    assert not ManagedPolicy.objects.exclude(gone_at=None).exists()
+
+
+def test_a_download_listing_far_fewer_policies_than_stored_marks_nothing_gone(
+    stubbed_boto3_clients,  # noqa: F811
+):
+    """AWS withdraws a few at a time: a download listing one of three says more about the
+    download than about AWS."""
+    iam = stubbed_boto3_clients("iam")
+    org = stubbed_boto3_clients("organizations")
+    downloaded_a_day_ago_with_view_only_attached(iam, org)
+    answer_account(iam, user_with(ACCOUNT_B, READ_ONLY))
+    answer_download(iam, aws_policy(READ_ONLY, "s3:Get"))
+
+    run = collect(by_hand(ACCOUNT_B, org))
+
+    assert run.status == "succeeded", run.error
+    assert "aws_managed_withdrawn" not in run.counts
+    assert not ManagedPolicy.objects.exclude(gone_at=None).exists()
