@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('findings', '0042_finding_recommendation_failed_attempts'),
+        ('findings', '0045_webhook_events_seen_until'),
     ]
 
     operations = [
