@@ -223,6 +223,12 @@ class Finding(BaseModel):
     first_seen: Timestamp
     last_seen: Timestamp
     resolved_at: Timestamp | None
+    resolution: one_of(models.Finding.Resolution.values[1:]) | None = Field(
+        None,
+        description="Why a resolved finding was resolved, when not because the evidence no "
+        "longer shows it: region_not_monitored (its region was taken off the account's "
+        "regions: closed, not shown fixed). Null otherwise.",
+    )
     rule_version: str
     thresholds: dict[str, Any]
     evidence: dict[str, Any]

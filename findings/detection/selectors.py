@@ -272,6 +272,7 @@ RECORD_FIELDS = (
     "exclusion_reason",
     "first_seen_at",
     "resolved_at",
+    "resolution",
     "rule_version",
     "thresholds",
     "evidence",
@@ -330,6 +331,9 @@ def _record(*, pk: int, account_id: str, values: dict, last_seen_at: datetime) -
         "first_seen": values["first_seen_at"].isoformat(),
         "last_seen": last_seen_at.isoformat(),
         "resolved_at": values["resolved_at"].isoformat() if values["resolved_at"] else None,
+        # Why it was resolved, when not because the evidence no longer shows it
+        # ("region_not_monitored": closed, not fixed).
+        "resolution": values["resolution"] or None,
         "rule_version": values["rule_version"],
         "thresholds": values["thresholds"],
         "evidence": values["evidence"],

@@ -290,6 +290,30 @@ def test_csv_export_cells_hold_the_evidence_and_thresholds_as_json(client, revie
     assert isinstance(json.loads(record["thresholds"]), dict)
 
 
+def test_exports_say_a_finding_was_closed_because_its_region_is_no_longer_monitored(
+    client, reviewer, production
+):
+    make_finding(
+        production,
+        "closed",
+        status="resolved",
+        resolved_at=timezone.now(),
+        resolution="region_not_monitored",
+    )
+    make_finding(production, "fixed", status="resolved", resolved_at=timezone.now())
+    client.force_login(reviewer)
+
+    response = client.get("/findings/export.json?status=resolved&sort=resource")
+    records = json.loads(b"".join(response.streaming_content))
+    assert [(r["resource_name"], r["resolution"]) for r in records] == [
+        ("closed", "region_not_monitored"),
+        ("fixed", None),
+    ]
+    response = client.get("/findings/export.csv?status=resolved&sort=resource")
+    rows = csv.DictReader(io.StringIO(b"".join(response.streaming_content).decode()))
+    assert [r["resolution"] for r in rows] == ["region_not_monitored", ""]
+
+
 def test_json_export_holds_the_filtered_set(client, reviewer, some_findings):
     client.force_login(reviewer)
     response = client.get("/findings/export.json?status=all&severity=medium&sort=resource")
