@@ -13,10 +13,25 @@ from findings.models import Webhook, WebhookDelivery
 from findings.notifications.webhooks import url_problem
 
 
+class WriteOnlySecret(forms.CharField):
+    """A secret typed in and never shown back (the change page showed it to anyone with the
+    admin, while the audit log never holds it). Left blank, it is no change."""
+
+    widget = forms.PasswordInput(render_value=False)
+
+    def has_changed(self, initial, data) -> bool:
+        return bool(data) and super().has_changed(initial, data)
+
+
 class WebhookForm(forms.ModelForm):
     """Events ticked from the list of those iamreview sends: a misspelt name, a number or an
-    object typed as JSON was stored, and never fired (or, a number, stopped every webhook)."""
+    object typed as JSON was stored, and never fired (or, a number, stopped every webhook).
+    The signing secret is write-only: required to create a webhook, kept when left blank."""
 
+    secret = WriteOnlySecret(
+        max_length=Webhook._meta.get_field("secret").max_length,
+        help_text="Shared secret for the X-IAMReview-Signature HMAC-SHA256 header.",
+    )
     events = forms.MultipleChoiceField(
         choices=Webhook.Event.choices,
         required=False,
@@ -30,6 +45,12 @@ class WebhookForm(forms.ModelForm):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
+        if self.instance.pk:
+            self.fields["secret"].required = False
+            self.fields["secret"].help_text = (
+                "Stored and never shown. Leave blank to keep it, or type a new one to replace "
+                "it (receivers verifying the signature need the new one too)."
+            )
         if unknown := self._unknown_stored_events():
             self.fields["events"].help_text = (
                 f"It lists events iamreview does not send ({', '.join(unknown)}), so it hears "
@@ -54,6 +75,9 @@ class WebhookForm(forms.ModelForm):
                 "tick the events it should hear, all of them for every event."
             )
         return events
+
+    def clean_secret(self) -> str:
+        return self.cleaned_data["secret"] or self.instance.secret
 
     def clean_url(self) -> str:
         """Refused here as it would be at each attempt (webhooks.url_problem): a URL that
@@ -103,6 +127,14 @@ class WebhookAdmin(FilterLookupsOnly, admin.ModelAdmin):
     form = WebhookForm
     list_display = ["name", "destination", "format", "is_active", "created_at"]
     list_filter = ["format", "is_active"]
+
+    def get_fields(self, request, obj=None) -> list[str]:
+        """Someone who may only view a webhook sees no secret field: a read-only field would
+        print it."""
+        fields = super().get_fields(request, obj)
+        if obj is not None and not self.has_change_permission(request, obj):
+            fields = [name for name in fields if name != "secret"]
+        return fields
 
     @admin.display(description="URL")
     def destination(self, obj: Webhook) -> str:

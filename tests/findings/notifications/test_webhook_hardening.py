@@ -18,8 +18,10 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+from django.contrib.auth.models import Permission
 from django.utils import timezone
 
+from accounts.models import User
 from findings.admin import WebhookForm
 from findings.models import AuditEntry, Webhook, WebhookDelivery
 from findings.notifications.tasks import send_webhooks
@@ -541,6 +543,74 @@ def test_a_webhook_url_is_audited_by_origin_and_fingerprint_never_whole(client, 
     assert (changed.after["url_changed"], changed.after["secret_changed"]) == (True, False)
     listing = client.get("/admin/findings/webhook/")
     assert b"hooks.slack.com" in listing.content and b"ROTATED-TOKEN-42" not in listing.content
+
+
+# --- The signing secret is write-only ---------------------------------------------------------
+
+
+def test_the_webhook_change_page_does_not_show_the_signing_secret(administrator, client):
+    """It was an <input type="text" value="whsec-..."> for anyone with the admin, whereas the
+    audit log is careful never to hold it."""
+    webhook = Webhook.objects.create(
+        name="Ticketing", url="https://hooks.example.com/in", secret=SECRET
+    )
+    client.force_login(administrator)
+
+    page = client.get(f"/admin/findings/webhook/{webhook.pk}/change/")
+
+    assert page.status_code == 200
+    assert SECRET not in page.content.decode()
+    assert b'type="password" name="secret"' in page.content
+
+
+def test_a_secret_left_blank_on_edit_is_kept_and_a_new_one_replaces_it(administrator, client):
+    webhook = Webhook.objects.create(
+        name="Ticketing", url="https://hooks.example.com/in", secret=SECRET
+    )
+    client.force_login(administrator)
+    form = {"name": "Tickets", "url": webhook.url, "format": "json", "is_active": "on"}
+
+    kept = client.post(f"/admin/findings/webhook/{webhook.pk}/change/", {**form, "secret": ""})
+    replaced = client.post(
+        f"/admin/findings/webhook/{webhook.pk}/change/", {**form, "secret": "whsec-rotated-42"}
+    )
+
+    assert (kept.status_code, replaced.status_code) == (302, 302)
+    webhook.refresh_from_db()
+    assert webhook.secret == "whsec-rotated-42"
+    renamed, rotated = AuditEntry.objects.filter(action="webhook.changed").order_by("id")
+    assert (renamed.after["name"], renamed.after["secret_changed"]) == ("Tickets", False)
+    assert rotated.after["secret_changed"] is True
+    assert "whsec-rotated-42" not in json.dumps([rotated.before, rotated.after])
+
+
+def test_a_new_webhook_needs_a_secret(administrator, client):
+    client.force_login(administrator)
+
+    page = client.post(
+        "/admin/findings/webhook/add/",
+        {"name": "Ticketing", "url": "https://hooks.example.com/in", "format": "json"},
+    )
+
+    assert page.status_code == 200 and b"This field is required." in page.content
+    assert not Webhook.objects.exists()
+
+
+def test_someone_who_may_only_view_a_webhook_is_not_shown_its_secret(client):
+    webhook = Webhook.objects.create(
+        name="Ticketing", url="https://hooks.example.com/in", secret=SECRET
+    )
+    viewer = User.objects.create_user("vera.viewer@example.com", is_staff=True)
+    viewer.user_permissions.add(
+        Permission.objects.get(codename="manage_people"),
+        Permission.objects.get(codename="view_webhook"),
+    )
+    client.force_login(viewer)
+
+    page = client.get(f"/admin/findings/webhook/{webhook.pk}/change/")
+
+    assert page.status_code == 200 and b"Ticketing" in page.content
+    assert SECRET not in page.content.decode()
 
 
 # --- The delivery id inside the signature ------------------------------------------------------
