@@ -8,15 +8,18 @@ from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
 from django.contrib.auth.models import Group
 
 from accounts.models import EMAIL_TAKEN, LinkedIdentity, User
-from accounts.permissions import Capability, can
+from accounts.people import deactivate_person, set_roles
+from accounts.permissions import Capability, Role, can
 from accounts.profile_views import (
     SeparationOfDuties,
     identity_arn,
     link_identity,
     unlink_identity,
 )
+from findings.reviews.services import items_to_hand_back
 
 DATE_HIERARCHY_LIMITS = {"year": 9998, "month": 12, "day": 31}
+ROLE_NAMES = {role.value for role in Role}
 
 
 class FilterLookupsOnly:
@@ -132,19 +135,44 @@ class UserAdmin(FilterLookupsOnly, BaseUserAdmin):
         """Who may do what, at a glance (the list filter narrows by one role)."""
         return ", ".join(sorted(group.name for group in user.groups.all())) or "—"
 
-    def save_related(self, request, form, formsets, change):
-        """Role changes made here go to the audit log like any other (and keep is_staff)."""
-        from accounts.people import audit_role_change
-        from accounts.permissions import Role
+    def save_model(self, request, obj, form, change) -> None:
+        """Unticking "active" is deactivate_person, as by the command: tokens revoked,
+        sessions ended, undecided items handed back."""
+        deactivating = change and "is_active" in form.changed_data and not obj.is_active
+        if deactivating or _roles_taken_away(form):
+            items_to_hand_back(user=obj)  # before this save writes to the audit log
+        if deactivating:
+            obj.is_active = True
+        super().save_model(request, obj, form, change)
+        if deactivating:
+            deactivate_person(user=obj, actor=request.user)
 
-        before = set(form.instance.groups.values_list("name", flat=True)) if change else set()
+    def save_related(self, request, form, formsets, change):
+        """The role groups ticked are given and taken through set_roles, as everywhere else:
+        audited, the Django admin with Administrator, items handed back by someone who may no
+        longer decide them. Any other group is saved as Django saves it."""
+        if "groups" not in form.fields:  # the add form: no roles yet
+            super().save_related(request, form, formsets, change)
+            return
+        chosen = list(form.cleaned_data["groups"])
+        held = [group for group in form.instance.groups.all() if group.name in ROLE_NAMES]
+        form.cleaned_data["groups"] = [g for g in chosen if g.name not in ROLE_NAMES] + held
         super().save_related(request, form, formsets, change)
-        after = set(form.instance.groups.values_list("name", flat=True))
-        for role in Role:
-            if (role.value in after) != (role.value in before):
-                audit_role_change(
-                    user=form.instance, role=role, granted=role.value in after, actor=request.user
-                )
+        set_roles(
+            user=form.instance,
+            roles={Role(group.name) for group in chosen if group.name in ROLE_NAMES},
+            source="admin",
+            actor=request.user,
+        )
+
+
+def _roles_taken_away(form) -> bool:
+    """Whether the person's admin form unticks a role they hold."""
+    if "groups" not in form.fields or not form.instance.pk:
+        return False
+    chosen = {group.name for group in form.cleaned_data["groups"]}
+    held = set(form.instance.groups.filter(name__in=ROLE_NAMES).values_list("name", flat=True))
+    return bool(held - chosen)
 
 
 class LinkedIdentityForm(forms.ModelForm):

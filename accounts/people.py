@@ -1,14 +1,22 @@
 """Write functions for people and their roles."""
 
 import secrets
+from importlib import import_module
 
+from django.conf import settings
+from django.contrib.auth import SESSION_KEY
 from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import transaction
+from django.utils import timezone
 
+from accounts.access_audit import acting_as, current_actor
 from accounts.models import User
-from accounts.permissions import Role
+from accounts.permissions import ROLE_CAPABILITIES, Capability, Role, can
+from accounts.tokens import revoke_token
+from findings.audit.services import record
+from findings.reviews.services import hand_back_items, items_to_hand_back
 
 
 def generate_password() -> str:
@@ -49,8 +57,6 @@ def role_group(role: Role) -> Group:
 def audit_role_change(
     *, user: User, role: Role, granted: bool, actor: User | None, source: str = "manual"
 ) -> None:
-    from findings.audit.services import record
-
     record(
         actor=actor,
         action="role.granted" if granted else "role.revoked",
@@ -82,30 +88,47 @@ def grant_role(
 def revoke_role(
     *, user: User, role: Role, actor: User | None = None, source: str = "manual"
 ) -> bool:
+    """Take a role away, and what it let the person do: Administrator takes the Django admin
+    and a superuser's every power with it (as single sign-on does; a superuser holds it without
+    the group), and someone who may then no longer decide hands their undecided items back.
+    Returns False when the person did not hold it."""
     group = role_group(role)
-    if not user.groups.filter(pk=group.pk).exists():
+    in_group = user.groups.filter(pk=group.pk).exists()
+    superuser = role is Role.ADMINISTRATOR and user.is_superuser
+    if not (in_group or superuser):
         return False
-    user.groups.remove(group)
-    if role is Role.ADMINISTRATOR and user.is_staff and not user.is_superuser:
-        user.is_staff = False
-        user.save(update_fields=["is_staff"])
+    # A superuser may decide without the Reviewer role.
+    may_stop_deciding = superuser or Capability.DECIDE in ROLE_CAPABILITIES[role]
+    assigned = items_to_hand_back(user=user) if may_stop_deciding else []
+    if in_group:
+        user.groups.remove(group)
+    if role is Role.ADMINISTRATOR and (user.is_staff or user.is_superuser):
+        user.is_staff = user.is_superuser = False
+        user.save(update_fields=["is_staff", "is_superuser"])
     audit_role_change(user=user, role=role, granted=False, actor=actor, source=source)
+    if assigned and not can(User.objects.get(pk=user.pk), Capability.DECIDE):
+        hand_back_items(user=user, item_ids=assigned, actor=actor, reason=f"{role.value} revoked")
     return True
 
 
 @transaction.atomic
-def set_roles(*, user: User, roles: set[Role], source: str) -> tuple[list[Role], list[Role]]:
-    """Make the person's roles exactly ``roles`` (single sign-on: the claim decides).
+def set_roles(
+    *, user: User, roles: set[Role], source: str, actor: User | None = None
+) -> tuple[list[Role], list[Role]]:
+    """Make the person's roles exactly ``roles`` (single sign-on: the claim decides; the
+    Django admin: the groups ticked).
 
     Returns (granted, revoked); each change goes to the audit log with its source.
     """
     held = set(roles_of_user(user=user))
     granted = [r for r in Role if r in roles - held]
     revoked = [r for r in Role if r in held - roles]
+    if revoked:
+        items_to_hand_back(user=user)  # before the grants write to the audit log
     for role in granted:
-        grant_role(user=user, role=role, source=source)
+        grant_role(user=user, role=role, actor=actor, source=source)
     for role in revoked:
-        revoke_role(user=user, role=role, source=source)
+        revoke_role(user=user, role=role, actor=actor, source=source)
     return granted, revoked
 
 
@@ -114,13 +137,51 @@ def roles_of_user(*, user: User) -> list[Role]:
     return [role for role in Role if role.value in names]
 
 
-def deactivate_person(*, user: User) -> bool:
-    """Returns False when already inactive. The audit entry comes from accounts.access_audit."""
+@transaction.atomic
+def deactivate_person(*, user: User, actor: User | None = None) -> bool:
+    """Take every way in away, so that reactivating the person later brings none of it back:
+    signing in, their API tokens (revoked) and browser sessions (ended); and hand back their
+    undecided items. Returns False when already inactive. The deactivation's own audit entry
+    comes from accounts.access_audit, each token's from revoke_token."""
     if not user.is_active:
         return False
-    user.is_active = False
-    user.save(update_fields=["is_active"])
+    actor = actor or current_actor()
+    assigned = items_to_hand_back(user=user)
+    with acting_as(actor):
+        user.is_active = False
+        user.save(update_fields=["is_active"])
+    for token in user.api_tokens.filter(revoked_at=None, expires_at__gt=timezone.now()):
+        revoke_token(token=token, actor=actor)
+    end_sessions(user=user, actor=actor)
+    hand_back_items(user=user, item_ids=assigned, actor=actor, reason="deactivated")
     return True
+
+
+def end_sessions(*, user: User, actor: User | None) -> int:
+    """Delete the person's browser sessions (audited). A session names its person only inside
+    its signed data, so every unexpired one is read: they last SESSION_COOKIE_AGE, so those
+    are the sign-ins of the last hours."""
+    store = import_module(settings.SESSION_ENGINE).SessionStore
+    sessions = store.get_model_class().objects.filter(expire_date__gt=timezone.now())
+    theirs = [
+        key
+        for key, data in sessions.values_list("session_key", "session_data").iterator(
+            chunk_size=1000
+        )
+        if store().decode(data).get(SESSION_KEY) == str(user.pk)
+    ]
+    if not theirs:
+        return 0
+    sessions.filter(session_key__in=theirs).delete()
+    record(
+        actor=actor,
+        action="user.sessions_ended",
+        target_type="user",
+        target_id=user.pk,
+        target_label=user.email,
+        after={"sessions_ended": len(theirs)},
+    )
+    return len(theirs)
 
 
 @transaction.atomic

@@ -17,7 +17,7 @@ from mozilla_django_oidc.auth import OIDCAuthenticationBackend
 
 from accounts.backends import OneQueryPermissions
 from accounts.models import User, email_key
-from accounts.people import set_roles
+from accounts.people import revoke_role, set_roles
 from accounts.permissions import Role
 
 log = logging.getLogger(__name__)
@@ -214,12 +214,12 @@ class SingleSignOnBackend(OneQueryPermissions, OIDCAuthenticationBackend):
             # by a provider moved from.
             user.sso_issuer, user.sso_subject = issuer, subject
             changed += ["sso_issuer", "sso_subject"]
-        if user.is_superuser and Role.ADMINISTRATOR not in roles:
-            # The claim decides every power: a superuser it no longer makes an administrator
-            # keeps none (audited, as every change of the flags).
-            user.is_superuser = user.is_staff = False
-            changed += ["is_superuser", "is_staff"]
         if changed:
             user.save(update_fields=changed)
+        if user.is_superuser and Role.ADMINISTRATOR not in roles:
+            # The claim decides every power: a superuser it no longer makes an administrator
+            # keeps none (revoke_role clears the flags, and hands back what they may no longer
+            # decide; audited).
+            revoke_role(user=user, role=Role.ADMINISTRATOR, source=SOURCE)
         set_roles(user=user, roles=roles, source=SOURCE)
         return user

@@ -38,6 +38,7 @@ ACTION_WORDS = {
     "group.renamed": "Renamed a role group",
     "user.password_set": "Set another person's password",
     "user.password_changed": "Changed a password",
+    "user.sessions_ended": "Ended a deactivated person's browser sessions",
     "aws_account.scps_changed": "The organization's SCPs on an account changed",
 }
 # The page of each kind of target whose id is its primary key.

@@ -24,3 +24,22 @@ def lock_open_cycles_of(*, item_ids: list[int]) -> list[int]:
         .order_by("pk")
         .values_list("pk", flat=True)
     )
+
+
+def lock_undecided_items_assigned_to(*, assignee_id: int) -> list[int]:
+    """Within a transaction: lock the undecided items of open cycles assigned to this person,
+    then their cycles (as lock_open_cycles_of), and return the ids of those still undecided,
+    still theirs, in a cycle still open. Take it before the transaction writes to the audit log,
+    as a decision takes its item and its cycle before it does."""
+    assigned = ReviewItem.objects.filter(
+        assignee_id=assignee_id, is_decided=False, cycle__state=ReviewCycle.State.OPEN
+    )
+    wanted = list(assigned.values_list("pk", flat=True))
+    if not wanted:
+        return []
+    open_cycles = lock_open_cycles_of(item_ids=wanted)
+    return list(
+        assigned.filter(pk__in=wanted, cycle_id__in=open_cycles)
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )

@@ -10,7 +10,7 @@ from django.contrib.auth.models import Group, Permission
 from django.core.management import call_command
 
 from accounts.models import User
-from accounts.permissions import Role
+from accounts.permissions import Capability, Role, can
 from findings.audit.verify import verify_chain
 from findings.models import AuditEntry
 from tests.conftest import PASSWORD
@@ -79,6 +79,87 @@ def test_adding_and_removing_a_person_from_a_group_in_the_admin_is_recorded(
     assert added.after == {"groups": ["Approver", "Reviewer"]}
     assert removed.before == {"groups": ["Approver", "Reviewer"]}
     assert removed.after == {"groups": ["Approver"]}
+
+
+def test_roles_ticked_in_the_admin_are_granted_and_revoked_as_by_the_command(
+    login, administrator, reviewer
+):
+    """The admin only audited: Administrator granted there left is_staff unset (its help text
+    says "Set automatically for Administrators"), so the Django admin refused the person, and
+    revoked there it left is_staff set."""
+    admins = Group.objects.get(name=Role.ADMINISTRATOR.value)
+    client = login(administrator)
+    form = {
+        "email": reviewer.email,
+        "full_name": reviewer.full_name,
+        "is_active": "on",
+        "groups": [admins.pk, *reviewer.groups.values_list("pk", flat=True)],
+        "last_login_0": "",
+        "last_login_1": "",
+        "date_joined_0": "2026-01-01",
+        "date_joined_1": "00:00:00",
+    }
+
+    response = client.post(f"/admin/accounts/user/{reviewer.pk}/change/", form)
+    assert response.status_code == 302, response.content[:3000]
+    promoted = User.objects.get(pk=reviewer.pk)
+    assert can(promoted, Capability.MANAGE_PEOPLE)
+    assert promoted.is_staff, "holds Administrator, yet the Django admin refuses them"
+
+    response = client.post(
+        f"/admin/accounts/user/{reviewer.pk}/change/",
+        {**form, "is_staff": "on", "groups": [g for g in form["groups"] if g != admins.pk]},
+    )
+    assert response.status_code == 302
+    demoted = User.objects.get(pk=reviewer.pk)
+    assert not can(demoted, Capability.MANAGE_PEOPLE) and not demoted.is_staff
+    assert [
+        (e.action, e.actor, e.after["source"])
+        for e in AuditEntry.objects.filter(action__startswith="role.").order_by("id")
+        if (e.target_label, e.after["role"]) == (reviewer.email, Role.ADMINISTRATOR.value)
+    ] == [
+        ("role.granted", administrator, "admin"),
+        ("role.revoked", administrator, "admin"),
+    ]
+
+
+def test_unticking_active_in_the_admin_ends_the_persons_tokens_and_sessions(
+    login, administrator, reviewer
+):
+    """As deactivate_user does: the admin only flipped the flag."""
+    from django.test import Client
+
+    from accounts.tokens import create_token
+
+    token, _ = create_token(user=reviewer, name="laptop script")
+    theirs, someone_elses = Client(), Client()
+    theirs.force_login(reviewer)
+    someone_elses.force_login(administrator)
+    client = login(administrator)
+    form = {
+        "email": reviewer.email,
+        "full_name": reviewer.full_name,
+        "groups": list(reviewer.groups.values_list("pk", flat=True)),
+        "last_login_0": "",
+        "last_login_1": "",
+        "date_joined_0": "2026-01-01",
+        "date_joined_1": "00:00:00",
+    }
+
+    response = client.post(f"/admin/accounts/user/{reviewer.pk}/change/", form)
+
+    assert response.status_code == 302, response.content[:3000]
+    reviewer.refresh_from_db()
+    token.refresh_from_db()
+    assert not reviewer.is_active and token.revoked_at is not None
+    reviewer.is_active = True
+    reviewer.save()
+    assert theirs.get("/accounts/profile/").status_code == 302
+    assert someone_elses.get("/accounts/profile/").status_code == 200
+    assert [e.actor for e in entries("user.deactivated")] == [administrator]
+    assert [e.actor for e in entries("token.revoked")] == [administrator]
+    assert [e.after for e in entries("user.sessions_ended")] == [{"sessions_ended": 1}]
+    assert verify_chain().intact
 
 
 def test_creating_a_user_by_command_and_deactivating_them_are_recorded(administrator):

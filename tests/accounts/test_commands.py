@@ -4,7 +4,8 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from accounts.models import User
-from accounts.permissions import Role, has_role
+from accounts.people import grant_role
+from accounts.permissions import Capability, Role, can, has_role
 
 pytestmark = pytest.mark.django_db
 
@@ -53,6 +54,33 @@ def test_grant_role_adds_a_role_and_administrators_reach_django_admin():
     user = User.objects.get(email="fay@example.com")
     assert user.is_staff and has_role(user, Role.ADMINISTRATOR)
     assert "already holds" in run("grant_role", "fay@example.com", "Administrator")
+
+
+def test_revoking_administrator_from_a_superuser_takes_the_administrators_powers(client):
+    """The command said the role was gone, and the audit log said held: False, yet the person
+    still managed people and AWS accounts and kept the Django admin (single sign-on already
+    took a superuser's powers with the role)."""
+    boss = User.objects.create_superuser("boss@example.com", "correct horse battery 9")
+    grant_role(user=boss, role=Role.ADMINISTRATOR)
+
+    assert "Revoked Administrator" in run("revoke_role", "boss@example.com", "administrator")
+
+    boss = User.objects.get(pk=boss.pk)
+    assert not has_role(boss, Role.ADMINISTRATOR)
+    assert (boss.is_superuser, boss.is_staff) == (False, False)
+    assert not can(boss, Capability.MANAGE_PEOPLE) and not can(boss, Capability.MANAGE_ACCOUNTS)
+    client.force_login(boss)
+    assert client.get("/admin/").status_code != 200
+
+
+def test_a_superuser_without_the_administrator_group_still_holds_it_to_revoke():
+    User.objects.create_superuser("root@example.com", "correct horse battery 9")
+
+    assert "Revoked Administrator" in run("revoke_role", "root@example.com", "administrator")
+
+    root = User.objects.get(email="root@example.com")
+    assert not can(root, Capability.MANAGE_PEOPLE) and not root.is_staff
+    assert "does not hold" in run("revoke_role", "root@example.com", "administrator")
 
 
 def test_grant_role_to_an_unknown_user_fails_clearly():

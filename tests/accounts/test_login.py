@@ -1,5 +1,9 @@
-import pytest
+import io
 
+import pytest
+from django.core.management import call_command
+
+from findings.models import AuditEntry
 from tests.conftest import PASSWORD
 
 pytestmark = pytest.mark.django_db
@@ -162,6 +166,24 @@ def test_logout_needs_a_post_and_ends_the_session(client, reviewer):
     assert client.get("/accounts/logout/").status_code == 405
     assert client.post("/accounts/logout/").status_code == 302
     assert client.get("/").status_code == 302
+
+
+def test_a_browser_session_of_a_deactivated_person_stays_dead_after_reactivation(client, reviewer):
+    """The session opened before the deactivation was signed in again once the person was
+    reactivated."""
+    client.force_login(reviewer)
+    assert client.get("/accounts/profile/").status_code == 200
+
+    call_command("deactivate_user", reviewer.email, stdout=io.StringIO())
+    assert client.get("/accounts/profile/").status_code == 302  # to the login page
+
+    reviewer.refresh_from_db()
+    reviewer.is_active = True
+    reviewer.save()
+
+    assert client.get("/accounts/profile/").status_code == 302
+    [ended] = AuditEntry.objects.filter(action="user.sessions_ended")
+    assert (ended.target_label, ended.after) == (reviewer.email, {"sessions_ended": 1})
 
 
 def test_every_response_carries_a_strict_content_security_policy(client, reviewer):

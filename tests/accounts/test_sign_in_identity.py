@@ -241,6 +241,8 @@ def test_sso_takes_administrator_away_from_a_superuser_the_claim_no_longer_maps(
     assert not can(boss, Capability.MANAGE_PEOPLE)
     entry = AuditEntry.objects.filter(action="user.changed", target_id=str(boss.pk)).last()
     assert entry.after["is_superuser"] is False
+    revoked = AuditEntry.objects.get(action="role.revoked", target_id=str(boss.pk))
+    assert revoked.after == {"role": Role.ADMINISTRATOR.value, "held": False, "source": "sso"}
 
 
 def test_a_superuser_the_claim_makes_an_administrator_stays_one(backend, monkeypatch):

@@ -72,6 +72,27 @@ def test_the_token_of_an_inactive_user_identifies_nobody(reviewer):
     assert user_for_token(raw) is None
 
 
+def test_a_token_of_a_deactivated_person_stays_dead_after_reactivation(client, reviewer):
+    """Deactivating only turned the person off: ticking "active" again weeks later brought back
+    a token that may have leaked (often the reason for deactivating), unannounced."""
+    token, raw = create_token(user=reviewer, name="laptop script")
+    headers = {"Authorization": f"Bearer {raw}"}
+    assert client.get("/api/cycles", headers=headers).status_code == 200
+
+    call_command("deactivate_user", reviewer.email, stdout=io.StringIO())
+    assert client.get("/api/cycles", headers=headers).status_code == 401
+
+    reviewer.refresh_from_db()
+    reviewer.is_active = True
+    reviewer.save()
+
+    assert client.get("/api/cycles", headers=headers).status_code == 401
+    token.refresh_from_db()
+    assert token.revoked_at is not None
+    [revoked] = AuditEntry.objects.filter(action="token.revoked")
+    assert (revoked.target_id, revoked.actor_label) == (str(token.pk), "system")
+
+
 @pytest.mark.parametrize("raw", ["", "not-a-token", TOKEN_PREFIX, TOKEN_PREFIX + "guessed"])
 def test_unknown_or_malformed_tokens_identify_nobody(reviewer, raw):
     create_token(user=reviewer, name="pipeline")

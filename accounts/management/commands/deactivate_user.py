@@ -5,7 +5,10 @@ from accounts.people import deactivate_person
 
 
 class Command(BaseCommand):
-    help = "Deactivate a user: they can no longer log in or use API tokens (audited)."
+    help = (
+        "Deactivate a user: they can no longer log in; their API tokens are revoked, their "
+        "browser sessions ended and their undecided review items unassigned (all audited)."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("email")

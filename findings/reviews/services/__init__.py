@@ -8,7 +8,12 @@ errors and rules (shared), deferred_detection, opening, deciding, bulk, assignme
 sign_off, follow_ups. Callers import from the package, which names everything they use.
 """
 
-from findings.reviews.services.assignment import assign_items, reviewer_choices
+from findings.reviews.services.assignment import (
+    assign_items,
+    hand_back_items,
+    items_to_hand_back,
+    reviewer_choices,
+)
 from findings.reviews.services.bulk import bulk_decide
 from findings.reviews.services.deciding import DecisionInput, check_may_decide, decide_item
 from findings.reviews.services.deferred_detection import detect_after_commit
@@ -74,6 +79,8 @@ __all__ = [
     "detect_after_commit",
     "expire_risk_acceptances",
     "freeze_items",
+    "hand_back_items",
+    "items_to_hand_back",
     "mark_no_response",
     "may_download_evidence",
     "one_year_after",

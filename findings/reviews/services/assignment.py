@@ -10,7 +10,7 @@ from accounts.permissions import Capability, Role, can
 from findings.audit.services import record
 from findings.models import ReviewCycle, ReviewItem
 from findings.reviews.caches import REVIEWERS_KEY
-from findings.reviews.locks import lock_open_cycles_of
+from findings.reviews.locks import lock_open_cycles_of, lock_undecided_items_assigned_to
 from findings.reviews.services.deciding import linked_arns
 from findings.reviews.services.errors import Forbidden, Invalid
 
@@ -46,6 +46,35 @@ def assign_items(*, items: list[ReviewItem], assignee: User | None, actor: User)
             target_label=f"{count} items",
             after={"assignee": assignee.email if assignee else None, "items": ids},
         )
+    return count
+
+
+def items_to_hand_back(*, user: User) -> list[int]:
+    """The undecided items of open cycles assigned to `user`, locked until the transaction
+    ends, for hand_back_items once it is known they may no longer decide them. Call it first
+    in the transaction (findings.reviews.locks)."""
+    return lock_undecided_items_assigned_to(assignee_id=user.pk)
+
+
+def hand_back_items(*, user: User, item_ids: list[int], actor: User | None, reason: str) -> int:
+    """Assign to nobody the items `user` may no longer decide (their role taken away, or
+    deactivated): left assigned to them, nobody else's digest or queue counted them as work to
+    pick up. `item_ids` from items_to_hand_back, in the same transaction. One audit entry for
+    them all, as for assigning many items."""
+    if not item_ids:
+        return 0
+    count = ReviewItem.objects.filter(pk__in=item_ids, assignee=user).update(assignee=None)
+    if not count:
+        return 0
+    record(
+        actor=actor,
+        action="items.assigned",
+        target_type="review_items",
+        target_id=",".join(map(str, item_ids))[:200],
+        target_label=f"{count} items of {user.email}",
+        before={"assignee": user.email},
+        after={"assignee": None, "items": item_ids, "reason": reason},
+    )
     return count
 
 

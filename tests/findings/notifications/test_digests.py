@@ -1,5 +1,6 @@
 """Email digests: each role hears what concerns it, on the schedule each person chose."""
 
+import io
 import logging
 import re
 import socket
@@ -219,6 +220,22 @@ def test_a_reviewer_with_nothing_assigned_still_hears_of_unassigned_work(product
     digest = digest_for(user=reviewer, now=timezone.now())
     assert digest.assigned == [] and digest.unassigned == 4
     assert digest.headline == ["4 unassigned items in open cycles"]
+
+
+@pytest.mark.parametrize("how", ["revoke_role", "deactivate_user"])
+def test_the_items_of_a_reviewer_who_left_are_unassigned_work_for_the_others(
+    production, reviewer, second_reviewer, how
+):
+    """They stayed assigned to someone who may not decide them, counted as nobody's
+    unassigned work, and no one heard of them until the cycle was overdue."""
+    make_cycle(production, "Quarterly", due_in=10, items=3, assignee=reviewer)
+    args = [reviewer.email, "reviewer"] if how == "revoke_role" else [reviewer.email]
+    call_command(how, *args, stdout=io.StringIO())
+
+    digest = digest_for(user=second_reviewer, now=MONDAY_8AM)
+
+    assert digest is not None and digest.unassigned == 3
+    assert digest.headline == ["3 unassigned items in open cycles"]
 
 
 def test_an_approver_hears_of_cycles_to_sign_off_except_where_segregation_of_duties_forbids(

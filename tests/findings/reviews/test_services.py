@@ -8,12 +8,14 @@ from django.db import IntegrityError, connection, transaction
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from accounts.models import LinkedIdentity
+from accounts.models import LinkedIdentity, User
+from accounts.people import deactivate_person, revoke_role
 from accounts.permissions import Role
 from findings.detection.detect import detect_account
 from findings.models import (
     AuditEntry,
     CredentialReportEntry,
+    CycleTally,
     Decision,
     Exclusion,
     Finding,
@@ -1412,6 +1414,119 @@ def test_an_item_whose_finding_is_about_a_reviewers_identity_is_not_assigned_to_
 
     with pytest.raises(Invalid, match="“bob"):
         assign_items(items=[bob], assignee=reviewer, actor=administrator)
+
+
+def leave_by_revoking_the_role(person, administrator, client) -> None:
+    revoke_role(user=person, role=Role.REVIEWER, actor=administrator)
+
+
+def leave_by_deactivation(person, administrator, client) -> None:
+    deactivate_person(user=person, actor=administrator)
+
+
+def leave_in_the_admin(person, administrator, client) -> None:
+    """The Reviewer role unticked on the person's admin page."""
+    client.force_login(administrator)
+    response = client.post(
+        f"/admin/accounts/user/{person.pk}/change/",
+        {
+            "email": person.email,
+            "is_active": "on",
+            "groups": [],
+            "date_joined_0": "2026-01-01",
+            "date_joined_1": "00:00:00",
+        },
+    )
+    assert response.status_code == 302, response.content[:3000]
+
+
+@pytest.mark.parametrize(
+    ("leave", "reason"),
+    [
+        (leave_by_revoking_the_role, "Reviewer revoked"),
+        (leave_by_deactivation, "deactivated"),
+        (leave_in_the_admin, "Reviewer revoked"),
+    ],
+)
+def test_the_undecided_items_of_someone_who_may_no_longer_decide_are_nobodys_again(
+    quarterly, reviewer, second_reviewer, administrator, client, leave, reason
+):
+    """Left assigned to someone who may not decide them, they counted as nobody's work to
+    pick up (queue, digests) until the cycle was overdue."""
+    alice, bob, carol = (
+        item_of(quarterly, "alice"),
+        item_of(quarterly, "bob"),
+        item_of(quarterly, "carol"),
+    )
+    assign_items(items=[alice, bob], assignee=reviewer, actor=administrator)
+    assign_items(items=[carol], assignee=second_reviewer, actor=administrator)
+    decide(bob, reviewer)
+
+    leave(reviewer, administrator, client)
+
+    assignees = dict(quarterly.items.values_list("pk", "assignee"))
+    assert assignees == {alice.pk: None, bob.pk: reviewer.pk, carol.pk: second_reviewer.pk}
+    assert CycleTally.objects.get(cycle=quarterly).unassigned == 1
+    [handed_back] = AuditEntry.objects.filter(action="items.assigned", before__isnull=False)
+    assert (handed_back.actor, handed_back.target_label) == (
+        administrator,
+        f"1 items of {reviewer.email}",
+    )
+    assert handed_back.before == {"assignee": reviewer.email}
+    assert handed_back.after == {"assignee": None, "items": [alice.pk], "reason": reason}
+
+
+def test_someone_who_may_still_decide_keeps_their_items(quarterly, administrator):
+    both = make_person("rex.reviewer@example.com", Role.REVIEWER, Role.APPROVER)
+    assign_items(items=list(quarterly.items.all()), assignee=both, actor=administrator)
+
+    revoke_role(user=both, role=Role.APPROVER, actor=administrator)
+
+    assert quarterly.items.filter(assignee=both).count() == 3
+    assert not AuditEntry.objects.filter(action="items.assigned", before__isnull=False).exists()
+
+
+def test_a_superuser_who_loses_administrator_hands_back_what_they_were_assigned(
+    quarterly, administrator
+):
+    """A superuser may decide without the Reviewer role, and so be assigned items."""
+    boss = User.objects.create_superuser("boss@example.com", "correct horse battery 9")
+    assign_items(items=list(quarterly.items.all()), assignee=boss, actor=administrator)
+
+    revoke_role(user=boss, role=Role.ADMINISTRATOR, actor=administrator)
+
+    assert not quarterly.items.filter(assignee=boss).exists()
+
+
+def test_a_decision_under_way_on_an_item_of_a_reviewer_losing_their_role_is_no_deadlock(
+    committed_db, administrator, reviewer, second_reviewer
+):
+    """The revocation takes the person's items before it writes to the audit log, as a
+    decision takes its item before it does: the revocation waits for the decision, finds the
+    item decided, and hands back only the others."""
+    account = make_account()
+    credential_entry(account, "alice", password=True)
+    credential_entry(account, "bob", key=True)
+    cycle = open_cycle(kind="quarterly", opened_by=administrator, accounts=[account])
+    alice, bob = item_of(cycle, "alice"), item_of(cycle, "bob")
+    assign_items(items=[alice, bob], assignee=reviewer, actor=administrator)
+    item_held = threading.Event()
+
+    def a_decision_under_way():
+        with transaction.atomic():
+            ReviewItem.objects.select_for_update().get(pk=alice.pk)
+            item_held.set()
+            assert waiting_for_locks(1)  # the revocation
+            decide(alice, second_reviewer)  # its cycle, then the audit log
+
+    def revoke():
+        item_held.wait(timeout=10)
+        return revoke_role(user=reviewer, role=Role.REVIEWER, actor=administrator)
+
+    outcomes = at_once(a_decision_under_way, revoke)
+
+    assert [o for o in outcomes if isinstance(o, Exception)] == []
+    assert dict(cycle.items.values_list("pk", "assignee")) == {alice.pk: reviewer.pk, bob.pk: None}
 
 
 # --- Sign-off ---------------------------------------------------------------------------------
