@@ -1,6 +1,7 @@
 """Django admin: webhooks (every change audited) and their delivery log (read-only)."""
 
 import re
+from functools import partial
 from urllib.parse import urlsplit
 
 from django import forms
@@ -42,6 +43,8 @@ class WebhookForm(forms.ModelForm):
     class Meta:
         model = Webhook
         fields = ["name", "url", "secret", "format", "events", "is_active"]
+        # A URL typed without a scheme is read as https (Django 6's default), not http.
+        field_classes = {"url": partial(forms.URLField, assume_scheme="https")}
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)

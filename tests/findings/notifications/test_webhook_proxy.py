@@ -75,7 +75,7 @@ class Proxy:
                         while data := self.rfile.read1(65536):
                             upstream.sendall(data)
                         upstream.shutdown(socket.SHUT_WR)
-                    except OSError:
+                    except (OSError, ValueError):  # ValueError: the handler closed its file
                         pass
 
                 threading.Thread(target=onwards, daemon=True).start()
