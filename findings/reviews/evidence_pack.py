@@ -42,9 +42,9 @@ from findings.reviews.summary import digest_against, sign_off_summary, summary_d
 # 3: each decision's decider_links (decisions.csv, cycle.json), each item's no_response_at
 # (items.csv, cycle.json), and cycle.json's "scope" with the accounts a cycle of every account
 # covered in "scope_accounts". Nothing VERIFY.txt recomputes changed.
-# 4: each decision's decider_teams (decisions.csv, cycle.json): the teams of those identities
-# when deciding, which the summary's conflict-of-interest check goes by (empty in decisions.csv
-# and null in cycle.json for a decision made before teams were recorded).
+# 4: each decision's decider_teams (decisions.csv as a JSON list, cycle.json): the teams of
+# those identities when deciding, which the summary's conflict-of-interest check goes by (empty
+# in decisions.csv and null in cycle.json for a decision made before teams were recorded).
 FORMAT_VERSION = 4
 GENERATOR = {
     "name": "iamreview",
@@ -138,7 +138,11 @@ def _decision_row(decision: Decision, item: ReviewItem) -> dict:
         # The IAM identities linked to the decider when deciding, which segregation of duties
         # was checked against (space-separated in decisions.csv, a list in cycle.json).
         "decider_links": " ".join(decision.decider_links or []),
-        "decider_teams": " ".join(decision.decider_teams or []),
+        # Teams are tag values, which may hold spaces: a JSON list in decisions.csv ("" for a
+        # decision made before teams were recorded).
+        "decider_teams": ""
+        if decision.decider_teams is None
+        else json.dumps(decision.decider_teams, ensure_ascii=False),
     }
 
 

@@ -345,7 +345,7 @@ def test_the_evidence_pack_shows_each_decisions_decider_links_and_teams(administ
     assert decision["decider_teams"] == ["payments"]
     [row] = rows(pack, "decisions.csv")
     assert row["decider_links"] == rita
-    assert row["decider_teams"] == "payments"
+    assert json.loads(row["decider_teams"]) == ["payments"]
 
 
 @pytest.mark.django_db
@@ -385,3 +385,20 @@ def test_the_pack_says_when_an_item_was_marked_no_response(settings, administrat
     assert json.loads(pack.files["cycle.json"])["items"][0]["no_response_at"] == marked
     [row] = rows(pack, "items.csv")
     assert row["no_response_at"] == marked
+
+
+def test_decider_teams_with_spaces_stay_apart_in_decisions_csv():
+    from accounts.models import User
+    from findings.models import Decision, ReviewItem
+    from findings.reviews.evidence_pack import _decision_row
+
+    item = ReviewItem(pk=1, subject_arn="arn:aws:iam::111122223333:user/alice")
+    rita = User(email="rita.reviewer@example.com")
+
+    def cell(teams):
+        decision = Decision(pk=1, kind="keep", decided_by=rita, decider_teams=teams)
+        return _decision_row(decision, item)["decider_teams"]
+
+    assert json.loads(cell(["Data Platform", "Security"])) == ["Data Platform", "Security"]
+    assert json.loads(cell(["Data", "Platform Security"])) == ["Data", "Platform Security"]
+    assert cell(None) == ""  # decided before teams were recorded
