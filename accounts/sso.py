@@ -43,8 +43,19 @@ def roles_from_claims(*, claims: dict, claim: str, role_map: dict[str, list[str]
 
 def groups_claim_is_readable(*, claims: dict, claim: str) -> bool:
     """Absent, one string, or a list of strings. Anything else (a number, an object) is refused
-    rather than read as "no groups", which would take every role away from the person."""
+    rather than read as "no groups", which would take every role away from the person. So is
+    a claim left out for another source to give (OIDC Core 5.6.2's distributed claims: what
+    Microsoft Entra ID sends instead of `groups` for someone in over 200 groups): its absence
+    says nothing of the person's groups."""
     values = claims.get(claim)
+    sources = claims.get("_claim_names")
+    if values is None and isinstance(sources, dict) and claim in sources:
+        log.warning(
+            "sso: %r is given elsewhere (_claim_names), not in the claims: refused; have the "
+            "identity provider send the groups assigned to the application instead",
+            claim,
+        )
+        return False
     return (
         values is None
         or isinstance(values, str)

@@ -67,6 +67,13 @@ def test_a_new_person_is_created_whatever_the_name_claim_holds(backend, name):
         {"email": "ada@example.com", "groups": True},
         {"email": "ada@example.com", "groups": {"admins": 1}},
         {"email": "ada@example.com", "groups": ["admins", 7]},
+        # Microsoft Entra ID's "groups overage": in over 200 groups, the person's groups are
+        # left out for a Graph call (a distributed claim), not "none".
+        {
+            "email": "ada@example.com",
+            "_claim_names": {"groups": "src1"},
+            "_claim_sources": {"src1": {"endpoint": "https://graph.microsoft.com/v1.0/me"}},
+        },
     ],
 )
 def test_claims_that_are_not_an_email_or_a_list_of_groups_refuse_the_login(backend, claims):
