@@ -25,7 +25,7 @@ import json
 import socket
 import time
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from datetime import time as dt_time
 from urllib.parse import urlsplit
 
@@ -65,7 +65,10 @@ DELIVERY_LEASE = timedelta(minutes=10)
 # How an existing finding comes back into view as an open critical one: reopened, its
 # exclusion ended, its severity changed (the partial index finding_event_back_at).
 COMING_BACK = [FindingEvent.Kind.REOPENED, FindingEvent.Kind.INCLUDED, FindingEvent.Kind.CHANGED]
-INSERT_BATCH = 500
+# Rows inserted, or keys looked up, per statement: fewer where the backend takes fewer
+# parameters (SQLite, as Django counts it: 999), so the first run after an upgrade, which
+# reads the whole history since each webhook was created, fits any backend.
+BATCH = 500
 
 
 @dataclass(frozen=True)
@@ -92,24 +95,30 @@ def _link(path: str) -> str:
 
 def _critical_findings(*, since: datetime) -> list[PendingEvent]:
     """Open critical findings that became news since ``since``: first seen then, or come back
-    then (reopened, exclusion ended, raised to critical), whoever was told of them before.
-    Two queries, both on indexes that reach only the window."""
-    back = dict(
-        FindingEvent.objects.filter(kind__in=COMING_BACK, at__gte=since)
-        .order_by()
-        .values("finding_id")
-        .annotate(latest=Max("at"))
-        .values_list("finding_id", "latest")
-    )
-    critical = (
+    then (reopened, exclusion ended, raised to critical). Each coming back is news of its own
+    (a finding fixed and back again is a regression), keyed by when it came back, so a run
+    whose window reaches it again finds it held. Two queries, on the indexes that reach only
+    the window (finding_first_seen, finding_event_back_at), the second joined to the events in
+    the database: no list of ids goes back and forth, whatever the size of the history."""
+    open_critical = (
         Finding.objects.filter(severity=Severity.CRITICAL, status=Finding.Status.OPEN)
-        .filter(Q(first_seen_at__gte=since) | Q(pk__in=list(back)))
         .select_related("account")
+        .order_by()
     )
+    news = {
+        finding.pk: (finding, finding.first_seen_at, f"finding:{finding.pk}")
+        for finding in open_critical.filter(first_seen_at__gte=since)
+    }
+    came_back = open_critical.filter(events__kind__in=COMING_BACK, events__at__gte=since).annotate(
+        back_at=Max("events__at")
+    )
+    for finding in came_back:
+        if finding.back_at > finding.first_seen_at:
+            news[finding.pk] = (finding, finding.back_at, _back_key(finding.pk, finding.back_at))
     return [
         PendingEvent(
             Event.CRITICAL_FINDING,
-            f"finding:{finding.pk}",
+            key,
             finding.first_seen_at,
             f"New critical finding in {finding.account.account_id}: {finding.title}",
             {
@@ -121,10 +130,17 @@ def _critical_findings(*, since: datetime) -> list[PendingEvent]:
                 "resource_arn": finding.resource_arn,
                 "url": _link(f"/findings/{finding.pk}/"),
             },
-            news_at=max(finding.first_seen_at, back.get(finding.pk, finding.first_seen_at)),
+            news_at=news_at,
         )
-        for finding in critical
+        for finding, news_at, key in news.values()
     ]
+
+
+def _back_key(finding_id: int, back_at: datetime) -> str:
+    """The key of a finding's coming back at ``back_at``: its first sighting's key and that
+    moment, in UTC. What one detection changed in it (reopened and raised at once), dated
+    alike, is one event."""
+    return f"finding:{finding_id}:back:{back_at.astimezone(UTC).isoformat(timespec='microseconds')}"
 
 
 def _remediations(*, since: datetime) -> list[PendingEvent]:
@@ -253,14 +269,16 @@ def _payload(*, webhook: Webhook, event: PendingEvent) -> dict:
 def queue_webhook_events(*, now: datetime | None = None) -> int:
     """Queue each new event for each active webhook that wants it. Returns how many were queued.
 
-    A webhook hears only of what happened after it was created (no flood of history). New
-    critical findings and remediations are read in a window of recent events: from its last
-    run's `now` (events_seen_until) less news_overlap(), so that what a long transaction
-    dated before that run but committed after it is still found, or from its creation before
-    its first run. A run costs what is recent, not the whole history, and a webhook switched
-    back on (or given another event) hears what happens from then on, not what it missed.
-    Cycles ready to sign and overdue are read from the open cycles (see _cycle_events). Only
-    what no delivery holds yet is inserted: a run with nothing new inserts nothing.
+    A webhook hears only of what happened after it was created (no flood of history). Critical
+    findings (first seen, or come back) and remediations are read in a window of recent
+    events: from its last run's `now` (events_seen_until) less news_overlap(), so that what a
+    long transaction dated before that run but committed after it is still found, or from its
+    creation before its first run. A run costs what is recent, not the whole history. The mark
+    moves on while a webhook is switched off, so one switched back on (or given another event)
+    hears of the findings and remediations from news_overlap() before then (what it missed in
+    those last hours among them), not of everything it missed; and, as ever, of the open
+    cycles ready to sign or overdue since it was created (see _cycle_events). Only what no
+    delivery holds yet is inserted: a run with nothing new inserts nothing.
     """
     now = now or timezone.now()
     webhooks = list(Webhook.objects.filter(is_active=True))
@@ -293,18 +311,12 @@ def _queue(*, webhooks: list[Webhook], now: datetime) -> int:
         (webhook, event)
         for webhook in webhooks
         for event in events
-        if webhook.wants(event.event)
-        and event.happened_at >= webhook.created_at
-        and (event.news_at is None or event.news_at >= starts[webhook.pk])
+        if webhook.wants(event.event) and _news_to(webhook, event, start=starts[webhook.pk])
     ]
     if not offered:
         return 0
     # What the overlap and the open cycles offer again is held already: not built again.
-    held = set(
-        WebhookDelivery.objects.filter(
-            webhook__in=webhooks, event_key__in={event.key for _, event in offered}
-        ).values_list("webhook_id", "event_key")
-    )
+    held = _held(webhooks=webhooks, keys={event.key for _, event in offered})
     created_at = timezone.now()
     return _inserted(
         deliveries=[
@@ -322,6 +334,39 @@ def _queue(*, webhooks: list[Webhook], now: datetime) -> int:
     )
 
 
+def _news_to(webhook: Webhook, event: PendingEvent, *, start: datetime) -> bool:
+    """Whether the event is news to this webhook: it became news in the webhook's window
+    (which starts when the webhook was created, or later), or, for a cycle's event, it
+    happened after the webhook was created. A finding first seen before the webhook that
+    comes back after it is news from when it came back, though it is dated when first seen."""
+    if event.news_at is None:
+        return event.happened_at >= webhook.created_at
+    return event.news_at >= start
+
+
+def _batch(*, parameters_each: int, besides: int = 0) -> int:
+    """How many rows or keys one statement takes, each with ``parameters_each`` parameters
+    beside ``besides`` others."""
+    limit = connection.features.max_query_params
+    if limit is None:
+        return BATCH
+    return max(1, min(BATCH, (limit - besides) // parameters_each))
+
+
+def _held(*, webhooks: list[Webhook], keys: set[str]) -> set[tuple[int, str]]:
+    """The (webhook, event key) pairs among these that a delivery holds, read in batches."""
+    ordered = sorted(keys)
+    size = _batch(parameters_each=1, besides=len(webhooks))
+    held: set[tuple[int, str]] = set()
+    for at in range(0, len(ordered), size):
+        held.update(
+            WebhookDelivery.objects.filter(
+                webhook__in=webhooks, event_key__in=ordered[at : at + size]
+            ).values_list("webhook_id", "event_key")
+        )
+    return held
+
+
 def _inserted(*, deliveries: list[WebhookDelivery]) -> int:
     """Insert the deliveries but any that a run at the same time inserted first (ON CONFLICT
     DO NOTHING); how many went in (RETURNING, no count of the table)."""
@@ -334,9 +379,10 @@ def _inserted(*, deliveries: list[WebhookDelivery]) -> int:
     columns = ", ".join(quote(field.column) for field in fields)
     row = f"({', '.join(['%s'] * len(fields))})"
     inserted = 0
+    size = _batch(parameters_each=len(fields))
     with connection.cursor() as cursor:
-        for at in range(0, len(deliveries), INSERT_BATCH):
-            batch = deliveries[at : at + INSERT_BATCH]
+        for at in range(0, len(deliveries), size):
+            batch = deliveries[at : at + size]
             cursor.execute(
                 f"INSERT INTO {quote(WebhookDelivery._meta.db_table)} ({columns})"  # noqa: S608
                 f" VALUES {', '.join([row] * len(batch))}"

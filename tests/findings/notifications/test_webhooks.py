@@ -6,7 +6,7 @@ import hmac
 import json
 import threading
 import time
-from datetime import timedelta
+from datetime import UTC, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
@@ -370,44 +370,147 @@ def test_an_event_dated_before_the_last_run_but_committed_after_it_is_still_queu
     assert WebhookDelivery.objects.get().event_key == f"finding:{finding.pk}"
 
 
-@pytest.mark.parametrize("how", ["included", "changed"])
-def test_a_finding_that_becomes_open_and_critical_long_after_it_was_first_seen_is_queued(
-    receiver, ticketing, production, how
+# How a finding was kept from the webhooks before it came back into view as open and critical.
+BEFORE_IT_CAME_BACK = {
+    "included": {"status": Finding.Status.EXCLUDED},
+    "changed": {"severity": "high", "severity_rank": 1},
+    "reopened": {"status": Finding.Status.RESOLVED},
+}
+
+
+def comes_back(finding: Finding, how: str, *, at) -> None:
+    """What a detection at ``at`` does to a finding that becomes open and critical again: its
+    exclusion ended, its severity raised, or reopened."""
+    Finding.objects.filter(pk=finding.pk).update(
+        status=Finding.Status.OPEN, severity="critical", severity_rank=0, resolved_at=None
+    )
+    FindingEvent.objects.create(finding=finding, kind=how, at=at)
+
+
+def back_key(finding: Finding, at) -> str:
+    return f"finding:{finding.pk}:back:{at.astimezone(UTC).isoformat(timespec='microseconds')}"
+
+
+@pytest.mark.parametrize("how", ["included", "changed", "reopened"])
+@pytest.mark.parametrize("first_seen", ["before the webhook", "in its first hour"])
+def test_a_finding_that_becomes_open_and_critical_long_after_it_was_first_seen_is_queued_once(
+    receiver, ticketing, production, how, first_seen
 ):
-    """Excluded when first seen, or high then: its first sighting leaves the window, and its
-    coming back (the exclusion ended, the severity raised) is when it is news."""
-    if how == "included":
-        finding = critical(production, "kept-aside", status=Finding.Status.EXCLUDED)
-    else:
-        finding = critical(production, "raised")
-        Finding.objects.filter(pk=finding.pk).update(severity="high", severity_rank=1)
+    """Excluded, high or resolved when first seen: its coming back (the exclusion ended, the
+    severity raised, reopened) is when it is news, even when it was first seen before the
+    webhook was created (and dated then); and it is queued once, whatever the later minutes
+    whose window reaches back over it."""
+    ago = timedelta(days=10) if first_seen == "before the webhook" else timedelta()
+    finding = critical(production, "kept-aside", first_seen_at=timezone.now() - ago)
+    Finding.objects.filter(pk=finding.pk).update(**BEFORE_IT_CAME_BACK[how])
+    finding.refresh_from_db()
     assert queue_webhook_events() == 0
 
     a_day_later = timezone.now() + timedelta(days=1)
-    Finding.objects.filter(pk=finding.pk).update(
-        status=Finding.Status.OPEN, severity="critical", severity_rank=0
-    )
-    FindingEvent.objects.create(finding=finding, kind=how, at=a_day_later)
+    comes_back(finding, how, at=a_day_later)
 
     assert queue_webhook_events(now=a_day_later + timedelta(minutes=1)) == 1
+    for minutes in (2, 3, 90):
+        assert queue_webhook_events(now=a_day_later + timedelta(minutes=minutes)) == 0
     delivery = WebhookDelivery.objects.get()
-    assert delivery.event_key == f"finding:{finding.pk}"
+    assert delivery.event_key == back_key(finding, a_day_later)
     assert delivery.payload["occurred_at"] == finding.first_seen_at.isoformat()
 
 
-def test_a_webhook_switched_back_on_hears_what_happens_then_not_what_it_missed(
+def test_a_finding_fixed_and_back_again_is_news_each_time_it_comes_back(
     receiver, ticketing, production
 ):
+    """Each coming back is a regression a ticketing system wants to hear of: keyed by when it
+    came back, it is queued once each time, however close together (within the overlap)."""
+    finding = critical(production, "flapping")
+    assert queue_webhook_events() == 1  # first seen
+
+    start = timezone.now()
+    for hours in (1, 2):
+        fixed_at = start + timedelta(hours=hours, minutes=-30)
+        Finding.objects.filter(pk=finding.pk).update(
+            status=Finding.Status.RESOLVED, resolved_at=fixed_at
+        )
+        FindingEvent.objects.create(finding=finding, kind="resolved", at=fixed_at)
+        assert queue_webhook_events(now=fixed_at + timedelta(minutes=1)) == 0
+        back_at = start + timedelta(hours=hours)
+        comes_back(finding, "reopened", at=back_at)
+        assert queue_webhook_events(now=back_at + timedelta(minutes=1)) == 1
+        assert queue_webhook_events(now=back_at + timedelta(minutes=2)) == 0
+
+    assert sorted(WebhookDelivery.objects.values_list("event_key", flat=True)) == [
+        f"finding:{finding.pk}",
+        back_key(finding, start + timedelta(hours=1)),
+        back_key(finding, start + timedelta(hours=2)),
+    ]
+
+
+def test_the_first_run_over_a_long_history_stays_within_sqlites_limit_of_parameters(
+    receiver, production, monkeypatch
+):
+    """The first run after the upgrade reads all that happened since each webhook was created:
+    the findings that came back were looked up, and the deliveries held, with a list of ids
+    and keys, more of them than SQLite takes in one statement (999, as Django counts it).
+    Every statement keeps within the backend's limit (here SQLite's), whatever the history."""
+    monkeypatch.setattr(connection.features, "max_query_params", 999)
+    now = timezone.now()
+    webhook = Webhook.objects.create(name="Ticketing", url=receiver.url, secret=SECRET)
+    Webhook.objects.filter(pk=webhook.pk).update(created_at=now - timedelta(days=200))
+    findings = Finding.objects.bulk_create(
+        Finding(
+            account=production,
+            check_id="root-access-key",
+            resource_key=f"arn:aws:iam::111122223333:user/u{n}",
+            resource_arn=f"arn:aws:iam::111122223333:user/u{n}",
+            resource_type="user",
+            resource_name=f"u{n}",
+            title="Root access key",
+            severity="critical",
+            severity_rank=0,
+            severity_reason="Because the test says so",
+            evidence_fingerprint="x",
+            rule_version="test",
+            first_seen_at=now - timedelta(days=300),
+            last_seen_at=now,
+        )
+        for n in range(1_100)
+    )
+    # Each reopened an hour ago: in the first run's window, and in the next minute's.
+    FindingEvent.objects.bulk_create(
+        FindingEvent(finding=finding, kind="reopened", at=now - timedelta(hours=1))
+        for finding in findings
+    )
+    parameters: list[int] = []
+
+    def counted(execute, sql, params, many, context):
+        parameters.append(len(params or ()))
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(counted):
+        assert queue_webhook_events(now=now) == 1_100
+        assert queue_webhook_events(now=now + timedelta(minutes=1)) == 0
+    assert max(parameters) <= 999
+    assert WebhookDelivery.objects.values("event_key").distinct().count() == 1_100
+
+
+def test_a_webhook_switched_back_on_hears_from_a_little_before_then_not_all_it_missed(
+    receiver, ticketing, production
+):
+    """Its window starts where the runs left it, which kept going while it was off, less the
+    overlap: what was news in those last hours, and what happens from then."""
     assert queue_webhook_events() == 0
     Webhook.objects.filter(pk=ticketing.pk).update(is_active=False)
     missed = critical(production, "while-off")
     two_days_later = timezone.now() + timedelta(days=2)
+    lately = critical(production, "lately", first_seen_at=two_days_later - timedelta(hours=1))
     assert queue_webhook_events(now=two_days_later) == 0  # the minutes go on meanwhile
 
     Webhook.objects.filter(pk=ticketing.pk).update(is_active=True)
     news = critical(production, "back-on", first_seen_at=two_days_later + timedelta(seconds=30))
-    assert queue_webhook_events(now=two_days_later + timedelta(minutes=1)) == 1
-    assert WebhookDelivery.objects.get().event_key == f"finding:{news.pk}" != f"finding:{missed.pk}"
+    assert queue_webhook_events(now=two_days_later + timedelta(minutes=1)) == 2
+    heard = set(WebhookDelivery.objects.values_list("event_key", flat=True))
+    assert heard == {f"finding:{lately.pk}", f"finding:{news.pk}"}
+    assert f"finding:{missed.pk}" not in heard
 
 
 def test_two_runs_at_once_queue_each_event_once_and_count_it_once(receiver, ticketing, production):
