@@ -120,9 +120,16 @@ def _critical_findings(*, since: datetime) -> list[PendingEvent]:
             Event.CRITICAL_FINDING,
             key,
             finding.first_seen_at,
-            f"New critical finding in {finding.account.account_id}: {finding.title}",
+            (
+                f"Critical finding back in {finding.account.account_id}: {finding.title}"
+                if news_at > finding.first_seen_at
+                else f"New critical finding in {finding.account.account_id}: {finding.title}"
+            ),
             {
                 "finding_id": finding.pk,
+                # When it came back (reopened, exclusion ended, raised to critical); null for a
+                # finding first seen now.
+                "came_back_at": news_at.isoformat() if news_at > finding.first_seen_at else None,
                 "check_id": finding.check_id,
                 "title": finding.title,
                 "severity": finding.severity,

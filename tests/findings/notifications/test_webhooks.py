@@ -112,6 +112,8 @@ def test_a_new_critical_finding_reaches_the_receiver_signed_and_only_once(
     assert payload["event"] == "finding.critical"
     assert payload["data"]["finding_id"] == finding.pk
     assert payload["data"]["account_id"] == production.account_id
+    assert payload["data"]["came_back_at"] is None
+    assert payload["summary"].startswith("New critical finding in 111122223333")
     delivery = WebhookDelivery.objects.get()
     assert (delivery.status, delivery.attempts, delivery.last_status_code) == ("delivered", 1, 200)
     with django_assert_max_num_queries(9):
@@ -415,6 +417,8 @@ def test_a_finding_that_becomes_open_and_critical_long_after_it_was_first_seen_i
     delivery = WebhookDelivery.objects.get()
     assert delivery.event_key == back_key(finding, a_day_later)
     assert delivery.payload["occurred_at"] == finding.first_seen_at.isoformat()
+    assert delivery.payload["data"]["came_back_at"] == a_day_later.isoformat()
+    assert delivery.payload["summary"].startswith("Critical finding back in")
 
 
 def test_a_finding_fixed_and_back_again_is_news_each_time_it_comes_back(
