@@ -4,6 +4,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_not_required
 from django.contrib.auth.forms import AuthenticationForm
+from django.core.exceptions import ValidationError
 from django.http import Http404, HttpResponseForbidden
 from django.urls import reverse_lazy
 from django.views.decorators.http import require_GET
@@ -21,6 +22,23 @@ class LoginForm(AuthenticationForm):
         if len(self.cleaned_data.get("username") or "") > limit:
             raise self.get_invalid_login_error()
         return super().clean()
+
+    def confirm_login_allowed(self, user):
+        """Someone linked to the identity provider signs in there: their roles follow its
+        groups at each sign-in, and a person it offboarded or moved must not keep access
+        through an old local password. Said only once the password was right (it tells
+        nothing to someone guessing). An account never linked (a break-glass administrator)
+        keeps its password."""
+        super().confirm_login_allowed(user)
+        if (
+            settings.OIDC_ENABLED
+            and user.sso_subject
+            and user.sso_issuer == (settings.OIDC_OP_ISSUER)
+        ):
+            raise ValidationError(
+                "This account signs in with single sign-on: use the single sign-on button.",
+                code="sso_only",
+            )
 
 
 class LoginView(auth_views.LoginView):

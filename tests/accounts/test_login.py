@@ -257,3 +257,31 @@ def test_a_login_page_that_sends_back_to_itself_takes_a_signed_in_person_home(cl
     client.force_login(reviewer)
     response = client.get("/accounts/login/", {"next": "/accounts/login/"})
     assert response.status_code == 302 and response.url == "/"
+
+
+def test_someone_linked_to_single_sign_on_signs_in_there_not_with_an_old_password(
+    client, reviewer, administrator, settings
+):
+    """Their roles follow the identity provider's groups at each sign-in: a person it moved or
+    offboarded must not keep access through a local password set before."""
+    settings.OIDC_ENABLED = True
+    settings.OIDC_OP_ISSUER = "https://idp.example.com"
+    reviewer.sso_issuer, reviewer.sso_subject = "https://idp.example.com", "rita-123"
+    reviewer.save(update_fields=["sso_issuer", "sso_subject"])
+
+    refused = client.post("/accounts/login/", {"username": reviewer.email, "password": PASSWORD})
+    assert refused.status_code == 200
+    assert b"This account signs in with single sign-on" in refused.content
+    assert "_auth_user_id" not in client.session
+    # A wrong password still says only that: the message tells nothing to someone guessing.
+    wrong = client.post("/accounts/login/", {"username": reviewer.email, "password": "nope"})
+    assert b"This account signs in with single sign-on" not in wrong.content
+    assert b"enter a correct email and password" in wrong.content
+
+    # An account never linked (a break-glass administrator) keeps its password.
+    assert (
+        client.post(
+            "/accounts/login/", {"username": administrator.email, "password": PASSWORD}
+        ).status_code
+        == 302
+    )
