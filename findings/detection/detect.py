@@ -286,7 +286,7 @@ def _judging_no_unread_region(
     """A region the last Access Analyzer collection could not read (an SCP denying it, an
     opt-in region switched off, throttling) keeps its previous verdict: an open "no analyzer"
     finding stays open, and none is opened where nothing is known."""
-    unread = set((aa_latest.counts or {}).get("unread_regions", ())) if aa_latest else set()
+    unread = _unread_regions(aa_latest)
     if not unread:
         return detected
     kept = []
@@ -297,6 +297,10 @@ def _judging_no_unread_region(
                 continue
         kept.append((item, row))
     return kept
+
+
+def _unread_regions(aa_latest: CollectionRun | None) -> set[str]:
+    return set((aa_latest.counts or {}).get("unread_regions", ())) if aa_latest else set()
 
 
 def _read_at(run: CollectionRun | None) -> datetime | None:
@@ -515,6 +519,7 @@ EXISTING_FIELDS = (
     "resolved_at",
     "resolved_by_run_id",
     "last_seen_at",
+    "resolution",
 )
 
 
@@ -708,24 +713,36 @@ def _detect_account(
             )
         )
 
+    unread = _unread_regions(aa_latest)
     for key, finding in existing.items():
-        if key in seen or finding.status == Finding.Status.RESOLVED:
+        if key in seen or (
+            finding.status == Finding.Status.RESOLVED and finding.resolution != REGION_NOT_MONITORED
+        ):
             continue
         region_gone = _region_no_longer_monitored(finding, evidence=evidence, aa=unmonitored)
+        run = aa_run if finding.check_id.startswith(AA_PREFIX) else run_ids.get(finding.check_id)
+        run_id = run.pk if run else None
+        if finding.status == Finding.Status.RESOLVED:
+            fixed = "" if region_gone else _fixed_since_not_monitored(finding, unread=unread)
+            if fixed:
+                # Closed while nobody looked; looked at again, the problem is not there: now
+                # fixed, by the run that shows it. Still last seen when it was.
+                resolved.append((finding.id, run_id, finding.last_seen_at, NO_LONGER_SEEN))
+                events.append((finding.id, "resolved", now, run_id, fixed[:500]))
+                counts.resolved += 1
+            continue
         if region_gone:
             # Closed, not fixed: no run showed it gone, and it is last seen when it was.
             resolved.append((finding.id, None, finding.last_seen_at, REGION_NOT_MONITORED))
             events.append((finding.id, "resolved", now, None, region_gone[:500]))
             counts.resolved += 1
             continue
-        run = aa_run if finding.check_id.startswith(AA_PREFIX) else run_ids.get(finding.check_id)
         # Last seen by the success before the run that showed it fixed (unchanged findings
         # are not rewritten at each detection, so their own column can be older).
         last_seen_at = finding.last_seen_at
         before_fix = previous_successes.get(run.source) if run else None
         if before_fix and before_fix.finished_at and before_fix.finished_at > last_seen_at:
             last_seen_at = before_fix.finished_at
-        run_id = run.pk if run else None
         resolved.append((finding.id, run_id, last_seen_at, NO_LONGER_SEEN))
         events.append((finding.id, "resolved", now, run_id, ""))
         counts.resolved += 1
@@ -769,6 +786,25 @@ def _region_no_longer_monitored(
         f"Region {region} is no longer monitored (taken off the regions of account "
         f"{account_id}): closed without evidence that it was fixed. It opens again if the "
         "region is monitored again and the problem is still there."
+    )
+
+
+def _fixed_since_not_monitored(finding, *, unread: set[str]) -> str:
+    """Why a finding closed as no longer monitored, no longer detected and no longer in a region
+    nobody monitors (monitored again, or AWS has said meanwhile that it is resolved), is now
+    fixed; "" if nothing says so. A region the last Access Analyzer collection could not read
+    says nothing of its analyzers: its no-analyzer finding stays as it was."""
+    if finding.check_id == MISSING_ANALYZER:
+        region = finding.resource_key.split(":")[3]
+        if region in unread:
+            return ""
+        return (
+            f"Region {region} is monitored again and has a working analyzer: fixed (it had "
+            "been closed when the region was no longer monitored)."
+        )
+    return (
+        "Read again since its region was no longer monitored, and no longer shown: fixed (it "
+        "had been closed when the region was no longer monitored)."
     )
 
 

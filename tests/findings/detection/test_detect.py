@@ -634,3 +634,90 @@ def test_a_finding_aws_resolved_before_its_region_was_taken_off_stays_resolved_b
     finding = Finding.objects.get(resource_key="eu-finding")
     assert (finding.status, finding.resolution) == (Finding.Status.RESOLVED, "")
     assert finding.resolved_by_run == run
+
+
+def test_a_finding_closed_as_not_monitored_and_resolved_in_aws_meanwhile_is_fixed_when_read_again():
+    """It stayed 'region not monitored' for ever: resolved findings were skipped, so the run
+    that showed it fixed never said so, and its remediation could never verify."""
+    account = make_account(regions=["us-east-1", "eu-west-1"])
+    analyzer(account, "us-east-1")
+    analyzer(account, "eu-west-1")
+    succeeded_run(account, Source.ACCESS_ANALYZER)
+    row = aa_row_in(account, "eu-west-1", "eu-finding", "eu-bucket")
+    detect_account(account=account, now=NOW)
+    account.regions = ["us-east-1"]
+    account.save()
+    detect_account(account=account, now=NOW + timedelta(hours=1))
+    finding = Finding.objects.get(resource_key="eu-finding")
+    assert finding.resolution == Finding.Resolution.REGION_NOT_MONITORED
+
+    # The region is read again; AWS says the finding was resolved meanwhile.
+    account.regions = ["us-east-1", "eu-west-1"]
+    account.save()
+    AccessAnalyzerFinding.objects.filter(pk=row.pk).update(status="RESOLVED")
+    run = succeeded_run(account, Source.ACCESS_ANALYZER, at=NOW + timedelta(hours=2))
+    counts = detect_account(account=account, now=NOW + timedelta(hours=3))
+
+    assert (counts.resolved, counts.reopened) == (1, 0)
+    finding.refresh_from_db()
+    assert finding.status == Finding.Status.RESOLVED
+    assert (finding.resolution, finding.resolved_by_run) == ("", run)
+    assert finding.resolved_at == NOW + timedelta(hours=3)
+    assert finding.last_seen_at < NOW + timedelta(hours=1)  # still when it was last shown
+    event = finding.events.last()
+    assert (event.kind, event.run) == ("resolved", run)
+    assert "no longer shown: fixed" in event.note
+    # Running again changes nothing.
+    assert detect_account(account=account, now=NOW + timedelta(hours=4)).resolved == 0
+    assert finding.events.count() == 3  # opened, closed as not monitored, fixed
+
+
+def test_a_region_monitored_again_with_an_analyzer_now_closes_its_no_analyzer_finding_as_fixed():
+    account = make_account(regions=["us-east-1", "eu-west-1"])
+    analyzer(account, "us-east-1")
+    succeeded_run(account, Source.ACCESS_ANALYZER)
+    detect_account(account=account, now=NOW)
+    missing = findings_of(account, "access-analyzer-missing").get()
+    account.regions = ["us-east-1"]
+    account.save()
+    detect_account(account=account, now=NOW + timedelta(hours=1))
+    missing.refresh_from_db()
+    assert missing.resolution == Finding.Resolution.REGION_NOT_MONITORED
+
+    # Monitored again, and an analyzer was created there meanwhile: the problem is fixed.
+    account.regions = ["us-east-1", "eu-west-1"]
+    account.save()
+    analyzer(account, "eu-west-1")
+    run = succeeded_run(account, Source.ACCESS_ANALYZER, at=NOW + timedelta(hours=2))
+    detect_account(account=account, now=NOW + timedelta(hours=3))
+
+    missing.refresh_from_db()
+    assert missing.status == Finding.Status.RESOLVED
+    assert (missing.resolution, missing.resolved_by_run) == ("", run)
+    event = missing.events.last()
+    assert (event.kind, event.run) == ("resolved", run)
+    assert event.note.startswith("Region eu-west-1 is monitored again and has a working analyzer")
+
+
+def test_a_region_monitored_again_but_unread_keeps_its_no_analyzer_finding_not_monitored():
+    """The collection could not read it (an SCP, an opt-in region switched off): nothing is
+    known of its analyzers, so nothing says the problem is fixed."""
+    account = make_account(regions=["us-east-1", "eu-west-1"])
+    analyzer(account, "us-east-1")
+    succeeded_run(account, Source.ACCESS_ANALYZER)
+    detect_account(account=account, now=NOW)
+    account.regions = ["us-east-1"]
+    account.save()
+    detect_account(account=account, now=NOW + timedelta(hours=1))
+
+    account.regions = ["us-east-1", "eu-west-1"]
+    account.save()
+    run = succeeded_run(account, Source.ACCESS_ANALYZER, at=NOW + timedelta(hours=2))
+    CollectionRun.objects.filter(pk=run.pk).update(counts={"unread_regions": ["eu-west-1"]})
+    counts = detect_account(account=account, now=NOW + timedelta(hours=3))
+
+    assert (counts.resolved, counts.reopened, counts.opened) == (0, 0, 0)
+    missing = findings_of(account, "access-analyzer-missing").get()
+    assert missing.status == Finding.Status.RESOLVED
+    assert missing.resolution == Finding.Resolution.REGION_NOT_MONITORED
+    assert missing.resolved_by_run is None

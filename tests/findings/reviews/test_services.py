@@ -13,6 +13,7 @@ from accounts.people import deactivate_person, revoke_role
 from accounts.permissions import Role
 from findings.detection.detect import detect_account
 from findings.models import (
+    AccessAnalyzerFinding,
     AuditEntry,
     CredentialReportEntry,
     CycleTally,
@@ -346,6 +347,33 @@ def test_a_finding_closed_because_its_region_is_no_longer_monitored_verifies_not
     assert verify_remediations(account=production) == 0
     item.refresh_from_db()
     assert item.remediation == ReviewItem.Remediation.PENDING
+
+
+def test_a_remediation_closed_as_not_monitored_verifies_once_its_region_shows_it_fixed(
+    production, administrator, reviewer
+):
+    """Closed while its region was off the account's regions, the finding stayed so once the
+    region was read again and AWS had resolved it: its remediation could never verify."""
+    row = aa_row(production, "f-1", "arn:aws:s3:::shared-reports")
+    succeeded_run(production, Source.ACCESS_ANALYZER)
+    detect_account(account=production)
+    cycle = open_cycle(kind="monthly", opened_by=administrator, accounts=[production])
+    item = cycle.items.get(subject_arn="arn:aws:s3:::shared-reports")
+    decide(item, reviewer, DecisionInput(kind="remediate"))
+    production.regions = ["eu-west-1"]
+    production.save()
+    detect_account(account=production)
+    assert verify_remediations(account=production) == 0
+
+    production.regions = ["us-east-1"]
+    production.save()
+    AccessAnalyzerFinding.objects.filter(pk=row.pk).update(status="RESOLVED")
+    fixed_by = succeeded_run(production, Source.ACCESS_ANALYZER)
+    detect_account(account=production)
+
+    assert verify_remediations(account=production) == 1
+    item.refresh_from_db()
+    assert (item.remediation, item.verified_by_run) == ("verified", fixed_by)
 
 
 def test_two_checks_at_once_verify_a_remediation_once(committed_db, administrator, reviewer):
