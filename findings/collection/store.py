@@ -123,7 +123,11 @@ def store_aws_managed_policies(
     policies = [policy for policy in details.policies if policy.is_aws_managed]
     document_ids = intern_documents(documents=(p.document for p in policies), now=now)
     written = store_managed_policies(
-        account=None, policies=policies, document_ids=document_ids, now=now
+        account=None,
+        policies=policies,
+        document_ids=document_ids,
+        now=now,
+        revives_withdrawn=True,
     )
     withdrawn = 0
     for partition in sorted(partitions):
@@ -149,8 +153,8 @@ def _mark_withdrawn(*, partition: str, listed: set[str], now: datetime) -> int:
     fewer than are stored, says more about the download than about AWS, and marks nothing.
 
     Nothing is deleted: principals attached before AWS withdrew a policy keep it, and their
-    attachments keep pointing at its stored document. Listed again, it is no longer gone
-    (store_managed_policies rewrites it)."""
+    attachments keep pointing at its stored document. Listed again by a download, it is no
+    longer gone (store_managed_policies rewrites it); a file never says so."""
     prefix = f"arn:{partition}:iam::aws:policy/"
     stored = ManagedPolicy.objects.filter(is_aws_managed=True, gone_at=None, arn__startswith=prefix)
     listed_here = {arn for arn in listed if arn.startswith(prefix)}
@@ -173,16 +177,22 @@ def store_managed_policies(
     policies: list[ManagedPolicyDetail],
     document_ids: dict[str, int],
     now: datetime,
+    revives_withdrawn: bool,
 ) -> int:
-    """Upsert managed policies by ARN; unchanged ones are not written."""
+    """Upsert managed policies by ARN; unchanged ones are not written.
+
+    A policy that was gone and is listed again is no longer gone (written even if unchanged),
+    except an AWS-managed one AWS withdrew, unless ``revives_withdrawn``: only a complete
+    download of AWS's policies tells that AWS lists it again, not an old file that still
+    holds it (which may still bring a later version of it)."""
     if not policies:
         return 0
-    # A policy that was gone and is back must be written even if unchanged.
-    existing = dict(
-        ManagedPolicy.objects.filter(arn__in=[p.arn for p in policies], gone_at=None).values_list(
-            "arn", "fingerprint"
-        )
-    )
+    existing = {
+        arn: (print_, gone_at, last_seen_at)
+        for arn, print_, gone_at, last_seen_at in ManagedPolicy.objects.filter(
+            arn__in=[p.arn for p in policies]
+        ).values_list("arn", "fingerprint", "gone_at", "last_seen_at")
+    }
     rows = []
     for policy in policies:
         sha = document_hash(document=policy.document) if policy.document is not None else ""
@@ -201,7 +211,10 @@ def store_managed_policies(
             "update_date": policy.update_date,
         }
         print_ = fingerprint(values)
-        if existing.get(policy.arn) == print_:
+        stored = existing.get(policy.arn)
+        stays_gone = stored is not None and policy.is_aws_managed and not revives_withdrawn
+        gone_at, last_seen_at = stored[1:] if stays_gone else (None, None)
+        if stored is not None and stored[:2] == (print_, gone_at):
             continue
         rows.append(
             ManagedPolicy(
@@ -210,6 +223,8 @@ def store_managed_policies(
                 fingerprint=print_,
                 first_seen_at=now,
                 changed_at=now,
+                gone_at=gone_at,
+                last_seen_at=last_seen_at,
                 **values,
             )
         )
@@ -253,8 +268,8 @@ def store_authorization_details(
     """``aws_managed_policies``: those a file lists (a live collection stores AWS's own with
     store_aws_managed_policies). Stored once for every account, they are taken from a file
     only where the store lacks them or has an earlier version: an old export must not take
-    every account back to last year's ReadOnlyAccess. This account is judged against the
-    stored version too, as every other one is."""
+    every account back to last year's ReadOnlyAccess, nor bring back one AWS withdrew. This
+    account is judged against the stored version too, as every other one is."""
     aws_listed, aws_older = _later_than_stored(policies=aws_managed_policies)
     # Documents of every managed policy in play: this account's, and AWS's (listed or stored).
     policies = [*details.policies, *aws_listed]
@@ -345,7 +360,14 @@ def store_authorization_details(
     for values in attachments:
         values["document_id"] = document_ids.get(values["document_sha256"])
 
-    store_managed_policies(account=account, policies=policies, document_ids=document_ids, now=now)
+    # An AWS-managed policy AWS withdrew stays withdrawn whatever the file holds.
+    store_managed_policies(
+        account=account,
+        policies=policies,
+        document_ids=document_ids,
+        now=now,
+        revives_withdrawn=False,
+    )
     # A type a file does not list (made with `--filter`: see AuthorizationDetails.unlisted) is
     # left as stored: only what was listed can show that something was deleted.
     unlisted = details.unlisted
@@ -420,13 +442,14 @@ def _later_than_stored(
     """The AWS-managed policies of a file that may be stored: those the store lacks, and
     those of a later default version than the stored one. Also the ARNs of those older than
     the stored ones (the import's message names them). One of the same version, or one whose
-    age cannot be told, is neither: the stored copy stays."""
+    age cannot be told, is neither: the stored copy stays. Withdrawn ones count as stored:
+    one a download marked gone is compared with its last version like any other."""
     if not policies:
         return [], []
     stored = {
         arn: (version_id, update_date)
         for arn, version_id, update_date in ManagedPolicy.objects.filter(
-            arn__in=[p.arn for p in policies], is_aws_managed=True, gone_at=None
+            arn__in=[p.arn for p in policies], is_aws_managed=True
         ).values_list("arn", "default_version_id", "update_date")
     }
     later, older = [], []

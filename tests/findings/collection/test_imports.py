@@ -890,6 +890,65 @@ def test_a_file_replaces_a_stored_aws_managed_policy_only_with_a_later_version(
     assert ("aws_managed_older" in run.counts) is (not taken and stored != in_file)
 
 
+def withdrawn_read_only(production) -> datetime:
+    """ReadOnlyAccess v130 is stored, then a complete download no longer lists it."""
+    from findings.models import ManagedPolicy
+
+    import_details(
+        production,
+        with_read_only(ACCOUNT, "v130", "2026-10-01T00:00:00+00:00", ["s3:Get*", "bedrock:Get*"]),
+    )
+    withdrawn_at = timezone.now()
+    ManagedPolicy.objects.filter(arn=READ_ONLY).update(
+        gone_at=withdrawn_at, last_seen_at=withdrawn_at - timedelta(days=1)
+    )
+    return withdrawn_at
+
+
+def test_an_old_export_does_not_bring_a_withdrawn_aws_managed_policy_back(production):
+    """A policy a download marked withdrawn counted as not stored: a 2024 export wrote its v90
+    over the v130 and took it back as current."""
+    from findings.models import ManagedPolicy
+
+    withdrawn_at = withdrawn_read_only(production)
+    sandbox = add_account(account_id=SANDBOX, name="Sandbox")
+
+    run = import_details(
+        sandbox, with_read_only(SANDBOX, "v90", "2024-01-01T00:00:00+00:00", ["s3:Get*"])
+    )
+
+    assert run.status == CollectionRun.Status.SUCCEEDED
+    assert stored_read_only() == ("v130", allow("s3:Get*", "bedrock:Get*"))
+    policy = ManagedPolicy.objects.get(arn=READ_ONLY)
+    assert policy.gone_at == withdrawn_at  # a file says nothing of AWS listing it again
+    assert run.counts["aws_managed_older"] == [READ_ONLY]
+    attached = PolicyAttachment.objects.get(account=sandbox, policy_ref=READ_ONLY, gone_at=None)
+    assert attached.document.document == allow("s3:Get*", "bedrock:Get*")
+
+
+def test_a_later_version_of_a_withdrawn_aws_managed_policy_is_stored_and_stays_withdrawn(
+    production,
+):
+    from findings.models import ManagedPolicy
+
+    withdrawn_at = withdrawn_read_only(production)
+    last_seen_at = ManagedPolicy.objects.get(arn=READ_ONLY).last_seen_at
+
+    import_details(
+        production, with_read_only(ACCOUNT, "v131", "2026-10-15T00:00:00+00:00", ["s3:Get*"])
+    )
+
+    assert stored_read_only() == ("v131", allow("s3:Get*"))
+    policy = ManagedPolicy.objects.get(arn=READ_ONLY)
+    assert (policy.gone_at, policy.last_seen_at) == (withdrawn_at, last_seen_at)
+    # The same file again writes nothing.
+    changed_at = policy.changed_at
+    import_details(
+        production, with_read_only(ACCOUNT, "v131", "2026-10-15T00:00:00+00:00", ["s3:Get*"])
+    )
+    assert ManagedPolicy.objects.get(arn=READ_ONLY).changed_at == changed_at
+
+
 def test_an_aws_managed_policy_only_a_file_holds_is_stored_but_still_read_from_aws(production):
     """A policy the store lacks is taken from a file, which may be old, so it does not count as
     read from AWS: the next live collection downloads AWS's (an import marked the file's copy
