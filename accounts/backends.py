@@ -33,8 +33,8 @@ def _user_with_permissions_sql(by_token: bool) -> tuple[str, list[str]]:
     """SELECT of one user's columns, an array of their permission names ("app_label.codename",
     through their own permissions and their groups'), one of their groups' names and one of
     their linked IAM identities' ARNs: the user with the id given, or (`by_token`) the active
-    owner of the unrevoked API token with the hash given, then that token's id and when it was
-    last used. Every name comes from the models' metadata, quoted."""
+    owner of the unrevoked API token with the hash given, then that token's id, when it was
+    last used and its scope. Every name comes from the models' metadata, quoted."""
     from accounts.models import ApiToken, LinkedIdentity
 
     User = get_user_model()
@@ -78,10 +78,11 @@ def _user_with_permissions_sql(by_token: bool) -> tuple[str, list[str]]:
         "token_used": _column(ApiToken, "last_used_at"),
         "token_revoked": _column(ApiToken, "revoked_at"),
         "token_expires": _column(ApiToken, "expires_at"),
+        "token_scope": _column(ApiToken, "scope"),
     }
     if by_token:
         source = (
-            ", t.{token_id}, t.{token_used} FROM {users} u"
+            ", t.{token_id}, t.{token_used}, t.{token_scope} FROM {users} u"
             " JOIN {tokens} t ON t.{token_user} = u.{user_id}"
             " WHERE t.{token_hash} = %s AND t.{token_revoked} IS NULL"
             " AND t.{token_expires} > now() AND u.{active}"
@@ -108,7 +109,7 @@ def _user_with_permissions_sql(by_token: bool) -> tuple[str, list[str]]:
 
 def user_with_permissions(*, user_id: int | None = None, token_hash: str | None = None):
     """On PostgreSQL, in one statement: the user with `user_id`, or the active owner of the
-    unrevoked token with `token_hash` (then also the token's id and last use), their
+    unrevoked token with `token_hash` (then also the token's id, last use and scope), their
     permission names cached on them for the request, their groups' names as `role_names`, their
     linked identities' ARNs as `linked_arn_set`.
     None if there is no such user; the caller checks `is_active` for an id. Returns (user,

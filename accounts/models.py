@@ -155,6 +155,16 @@ class LinkedIdentity(models.Model):
 class ApiToken(models.Model):
     """A personal API token. Only its SHA-256 is stored; the token is shown once."""
 
+    class Scope(models.TextChoices):
+        """What the token may do, within its owner's capabilities (never beyond them). The API
+        operations each scope may call are declared on them (findings/api/auth.py TokenAuth)."""
+
+        FULL = "full", "Full: everything your roles allow"
+        RELEASE_PIPELINE = (
+            "release-pipeline",
+            "Release pipeline: register releases and read cycles, items and findings",
+        )
+
     user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="api_tokens")
     name = models.CharField(max_length=100)
     prefix = models.CharField(max_length=12, help_text="First characters, to recognise it")
@@ -168,6 +178,8 @@ class ApiToken(models.Model):
     # The id of the profile form that created it: the same form sent twice, even at the same
     # moment, makes one token (the constraint decides between two requests at once).
     form_id = models.CharField(max_length=64, blank=True, default="")
+    # Set when the token is made, never changed: a narrower token is a new token.
+    scope = models.CharField(max_length=32, choices=Scope.choices, default=Scope.FULL)
 
     class Meta:
         ordering = ["-created_at"]

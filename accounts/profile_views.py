@@ -53,6 +53,15 @@ class TokenForm(forms.Form):
         widget=forms.TextInput(attrs={"placeholder": "release pipeline"}),
         help_text="What it is for, so you recognise it later.",
     )
+    scope = forms.ChoiceField(
+        label="Scope",
+        choices=ApiToken.Scope.choices,
+        required=False,  # not sent (an older page): full, as every token was before scopes
+        initial=ApiToken.Scope.FULL,
+        help_text="Never more than your roles allow. A release pipeline's token registers "
+        "releases and reads cycles, items and findings: it cannot decide items, sign off or "
+        "change anything else.",
+    )
     days = forms.TypedChoiceField(
         label="Works for",
         choices=[(days, f"{days} days") for days in TOKEN_DAYS],
@@ -231,6 +240,7 @@ def token_create(request):
             name=name,
             form_id=form_id,
             days=form.cleaned_data["days"],
+            scope=form.cleaned_data["scope"] or ApiToken.Scope.FULL,
         )
     except ValueError as exc:
         form.add_error("name", str(exc))

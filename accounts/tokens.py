@@ -2,6 +2,7 @@
 
 import hashlib
 import secrets
+from dataclasses import dataclass
 from datetime import timedelta
 
 from django.db import connection, transaction
@@ -28,10 +29,12 @@ def create_token(
     actor: User | None = None,
     form_id: str = "",
     days: int = DEFAULT_TOKEN_DAYS,
+    scope: str = ApiToken.Scope.FULL,
 ) -> tuple[ApiToken, str]:
     """A new token for `user`, working for `days` (one of TOKEN_DAYS), and the token itself
     (shown once). `actor`: who made it, None for the system (a command). `form_id`: the profile
-    form it comes from; a second token from the same form is an IntegrityError."""
+    form it comes from; a second token from the same form is an IntegrityError. `scope`: what
+    it may do within its owner's capabilities (ApiToken.Scope; never more than the owner)."""
     from findings.audit.services import record
 
     name = name.strip()
@@ -39,6 +42,8 @@ def create_token(
         raise ValueError("A token needs a name (what it is for, e.g. 'release pipeline')")
     if days not in TOKEN_DAYS:
         raise ValueError(f"A token works for {', '.join(map(str, sorted(TOKEN_DAYS)))} days")
+    if scope not in ApiToken.Scope.values:
+        raise ValueError(f"A token's scope is one of {', '.join(ApiToken.Scope.values)}")
     raw = TOKEN_PREFIX + secrets.token_urlsafe(32)
     token = ApiToken.objects.create(
         user=user,
@@ -47,6 +52,7 @@ def create_token(
         token_hash=hash_token(raw),
         form_id=form_id,
         expires_at=timezone.now() + timedelta(days=days),
+        scope=ApiToken.Scope(scope),
     )
     record(
         actor=actor,
@@ -59,6 +65,7 @@ def create_token(
             "prefix": token.prefix,
             "user": user.email,
             "expires_at": token.expires_at.isoformat(),
+            "scope": token.scope,
         },
     )
     return token, raw
@@ -83,8 +90,16 @@ def revoke_token(*, token: ApiToken, actor: User | None) -> None:
     )
 
 
-def user_for_token(raw: str) -> User | None:
-    """The active user a bearer token belongs to, or None."""
+@dataclass(frozen=True)
+class TokenCaller:
+    """Who a bearer token speaks for, and the scope that narrows what it may do for them."""
+
+    user: User
+    scope: ApiToken.Scope
+
+
+def caller_for_token(*, raw: str) -> TokenCaller | None:
+    """The active owner of the bearer token and its scope, or None."""
     if not raw or not raw.startswith(TOKEN_PREFIX):
         return None
     digest = hash_token(raw)
@@ -94,7 +109,7 @@ def user_for_token(raw: str) -> User | None:
         user, token = user_with_permissions(token_hash=digest)
         if user is None:
             return None
-        token_id, last_used_at = token
+        token_id, last_used_at, scope = token
     else:
         token = (
             ApiToken.objects.select_related("user")
@@ -103,7 +118,13 @@ def user_for_token(raw: str) -> User | None:
         )
         if token is None:
             return None
-        user, token_id, last_used_at = token.user, token.pk, token.last_used_at
+        user, token_id, last_used_at, scope = token.user, token.pk, token.last_used_at, token.scope
     if last_used_at is None or (now - last_used_at).total_seconds() > 60:
         ApiToken.objects.filter(pk=token_id).update(last_used_at=now)
-    return user
+    return TokenCaller(user=user, scope=ApiToken.Scope(scope))
+
+
+def user_for_token(raw: str) -> User | None:
+    """The active user a bearer token belongs to, or None (whatever the token's scope)."""
+    caller = caller_for_token(raw=raw)
+    return caller.user if caller else None

@@ -1,15 +1,19 @@
-"""Who calls the API, and whether they may: a bearer token, then its owner's capabilities.
+"""Who calls the API, and whether they may: a bearer token, its scope, then its owner's
+capabilities.
 
 Never a session cookie, so no CSRF token either. accounts/tokens.py checks the token itself
 (revoked, expired, deactivated owner, last-use stamp); the capability rules are
-accounts/permissions.py's.
+accounts/permissions.py's. A token's scope only narrows: an operation takes a token of a scope
+other than full only when it says so (`scopes`), and then still needs the owner's capabilities.
 """
+
+from collections.abc import Iterable
 
 from ninja.security import HttpBearer
 
-from accounts.models import User
+from accounts.models import ApiToken, User
 from accounts.permissions import Capability, can
-from accounts.tokens import user_for_token
+from accounts.tokens import caller_for_token
 from findings.api.errors import ApiError
 
 WWW_AUTHENTICATE = 'Bearer realm="iamreview"'
@@ -22,19 +26,41 @@ def unauthorized(message: str, error: str | None = None) -> ApiError:
 
 class TokenAuth(HttpBearer):
     """The token's owner, who needs every capability in `required` and, when `any_of` is
-    given, one of those. The URL-walking test reads both (findings/api/urls.py)."""
+    given, one of those. The URL-walking tests read them (findings/api/urls.py).
+
+    A full token acts with its owner's capabilities. A token of another scope is refused
+    (403) unless that scope is in `scopes`: an operation added without saying so is closed to
+    it. The scope is checked first, and never replaces the capabilities."""
 
     openapi_description = (
-        "A personal API token (iamr_...), created with 'manage.py api_token'. "
-        "Only its SHA-256 is stored."
+        "A personal API token (iamr_...), created on the profile page or with "
+        "'manage.py api_token create'. Only its SHA-256 is stored. Its scope is 'full' (its "
+        "owner's roles) or 'release-pipeline' (register releases and read cycles, items and "
+        "findings; never more than its owner may): each operation's x-token-scopes lists the "
+        "scopes it takes."
     )
 
-    def __init__(self, *required: Capability, any_of: tuple[Capability, ...] = ()):
+    def __init__(
+        self,
+        *required: Capability,
+        any_of: tuple[Capability, ...] = (),
+        scopes: Iterable[ApiToken.Scope] = (),
+    ):
         super().__init__()
         self.required, self.any_of = required, any_of
+        self.scopes = frozenset({ApiToken.Scope.FULL, *scopes})
 
     def __call__(self, request) -> User:
         user = self.identify(request)
+        scope = request.token_scope
+        if scope not in self.scopes:
+            raise ApiError(
+                403,
+                {
+                    "error": f"Requires a token of the {' or '.join(sorted(self.scopes))} "
+                    f"scope: this one is {scope} ({ApiToken.Scope(scope).label})."
+                },
+            )
         for capability in self.required:
             if not can(user=user, capability=capability):
                 raise ApiError(403, {"error": f"Requires the {capability.value} permission."})
@@ -56,12 +82,12 @@ class TokenAuth(HttpBearer):
         return self.authenticate(request, raw.strip())
 
     def authenticate(self, request, token: str) -> User:
-        user = user_for_token(raw=token)
-        if user is None:
+        caller = caller_for_token(raw=token)
+        if caller is None:
             raise unauthorized(
                 "The API token is invalid, expired or revoked (the profile page shows when each "
                 "of yours expires).",
                 "invalid_token",
             )
-        request.user = user
-        return user
+        request.user, request.token_scope = caller.user, caller.scope
+        return caller.user

@@ -17,6 +17,7 @@ from ninja import NinjaAPI, P, Path, Query, Status, Swagger
 from ninja.pagination import paginate
 from ninja.responses import NinjaJSONEncoder
 
+from accounts.models import ApiToken
 from accounts.permissions import Capability, requires
 from findings.api import inputs, schemas
 from findings.api.auth import WWW_AUTHENTICATE, TokenAuth
@@ -42,6 +43,9 @@ from findings.reviews.evidence_pack import (
 from findings.reviews.summary import sign_off_summary
 from findings.rightsizing.selectors import suggestion_for
 
+# The operations a release pipeline's token may call besides a full token: registering a
+# release and reading. Every other operation refuses it (TokenAuth's default).
+PIPELINE = (ApiToken.Scope.RELEASE_PIPELINE,)
 CYCLES_PAGE_SIZE = 50
 FINDINGS_PAGE_SIZE = 50
 # Where iamreview/urls.py mounts the API; a test compares the document's paths with the URLs.
@@ -65,7 +69,12 @@ api = NinjaAPI(
         "on your profile page (Personal API tokens), then press Authorize and paste it. The "
         "token "
         "acts with its owner's roles; the same rules as in the browser apply (segregation "
-        "of duties, locked cycles after sign-off). Request bodies are JSON objects sent "
+        "of duties, locked cycles after sign-off). A token's scope can narrow that, never "
+        "widen it: a 'full' token acts with all of its owner's roles; a 'release-pipeline' "
+        "token (for a CI/CD pipeline) only registers releases and reads cycles, items, "
+        "findings and suggestions, and is refused (403) by every other operation, such as "
+        "deciding an item or signing off. Each operation lists the scopes it takes in "
+        "x-token-scopes. Request bodies are JSON objects sent "
         "with 'Content-Type: application/json'. No string, in a body or a query parameter, may "
         "contain a NUL character (\\u0000) or a lone surrogate, and no query parameter may be "
         "given twice: each is a 400."
@@ -160,7 +169,7 @@ def get_cycle(cycle_id: int) -> ReviewCycle:
         "changed); 409 once that version is signed off (a release that changes anything needs "
         "a new version number)."
     ),
-    auth=TokenAuth(any_of=(Capability.DECIDE, Capability.MANAGE_ACCOUNTS)),
+    auth=TokenAuth(any_of=(Capability.DECIDE, Capability.MANAGE_ACCOUNTS), scopes=PIPELINE),
     response={
         201: schemas.OpenedRelease,
         200: schemas.OpenedRelease,
@@ -191,7 +200,7 @@ def register_release(request, release: inputs.ReleaseRequest, response: HttpResp
     url_name="api-cycles",
     operation_id="listCycles",
     summary="Review cycles, newest first",
-    auth=TokenAuth(Capability.VIEW),
+    auth=TokenAuth(Capability.VIEW, scopes=PIPELINE),
     response={200: list[schemas.CycleSummary], **failures(400, 404)},
 )
 @paginate(PageNumbers, page_size=lambda: CYCLES_PAGE_SIZE)
@@ -209,7 +218,7 @@ def list_cycles(request, filters: Query[inputs.CycleQuery]):
     url_name="api-cycle",
     operation_id="getCycle",
     summary="A review cycle with every item and its latest decision",
-    auth=TokenAuth(Capability.VIEW),
+    auth=TokenAuth(Capability.VIEW, scopes=PIPELINE),
     response={200: schemas.Cycle, **failures(404)},
 )
 def show_cycle(request, cycle_id: CycleId):
@@ -341,7 +350,7 @@ def sign_off(request, cycle_id: CycleId, body: inputs.SignOffRequest):
     summary="What an approver signs: decisions, accepted risks, pending remediations, deciders",
     description="The same summary as the cycle page; its `digest` is sent back as "
     "`summary_hash` when signing off (required). Once signed off: the summary as signed.",
-    auth=TokenAuth(Capability.VIEW),
+    auth=TokenAuth(Capability.VIEW, scopes=PIPELINE),
     response={200: dict, **failures(404)},
 )
 def sign_off_summary_of(request, cycle_id: CycleId):
@@ -361,7 +370,7 @@ def sign_off_summary_of(request, cycle_id: CycleId):
     description=f"{FINDINGS_PAGE_SIZE} a page unless page_size asks for up to {MAX_PAGE_SIZE}. "
     "Pages stop at FINDINGS_LIST_MAX_ROWS rows (10,000 by default): narrow the filters, or use "
     "the CSV/JSON exports, to read further.",
-    auth=TokenAuth(Capability.VIEW),
+    auth=TokenAuth(Capability.VIEW, scopes=PIPELINE),
     response={200: list[schemas.Finding], **failures(400, 404)},
 )
 @paginate(
@@ -384,7 +393,7 @@ def list_findings(request, filters: Query[inputs.FindingQuery]):
     description="What the principal is granted, what it used, and the policies it should have "
     "(as `manage.py suggest_policy --format json` prints). 404 for an unknown or "
     "service-linked principal.",
-    auth=TokenAuth(Capability.VIEW),
+    auth=TokenAuth(Capability.VIEW, scopes=PIPELINE),
     response={200: dict, **failures(400, 404)},
 )
 def principal_suggestion(request, query: Query[inputs.SuggestionQuery]):
@@ -411,7 +420,8 @@ def openapi_schema(request):
     ["GET", "POST", "PUT", "PATCH", "DELETE"],
     "/{path:rest}",
     url_name="api-unknown",
-    auth=TokenAuth(),
+    # Any token learns that the path does not exist, whatever its scope.
+    auth=TokenAuth(scopes=ApiToken.Scope),
     include_in_schema=False,
 )
 def unknown(request, rest: str):
@@ -424,7 +434,8 @@ SECURITY_SCHEME = "bearerAuth"
 FAILURE_DESCRIPTIONS = {
     400: "Invalid input: one message per field ('body' for a body that is not a JSON object).",
     401: "No token, or an invalid, expired or revoked one.",
-    403: "The token's owner may not do this; the reason is given.",
+    403: "The token's owner may not do this, or the token's scope does not allow it; the "
+    "reason is given.",
     404: "No such object (or page).",
     405: "Wrong HTTP method; the Allow header lists the right ones.",
     409: "Someone decided the item since the decision you named (or you named none): their "
@@ -443,7 +454,16 @@ OPERATION_FAILURE_DESCRIPTIONS = {
 
 
 def openapi_document() -> dict:
-    """Ninja's document as JSON, with the scheme name and error descriptions clients know."""
+    """Ninja's document as JSON, with the scheme name and error descriptions clients know, and
+    the token scopes each operation takes (x-token-scopes)."""
+    token_scopes = {
+        operation.operation_id or api.get_openapi_operation_id(operation): [
+            scope.value for scope in ApiToken.Scope if scope in operation.auth_callbacks[0].scopes
+        ]
+        for path_view in api.default_router.path_operations.values()
+        for operation in path_view.operations
+        if operation.auth_callbacks
+    }
     document = json.loads(
         json.dumps(api.get_openapi_schema(path_prefix=PATH_PREFIX), cls=NinjaJSONEncoder)
     )
@@ -453,6 +473,7 @@ def openapi_document() -> dict:
         for operation in operations.values():
             if "security" in operation:
                 operation["security"] = [{SECURITY_SCHEME: []}]
+                operation["x-token-scopes"] = token_scopes[operation["operationId"]]
             for status, answer in operation["responses"].items():
                 answer["description"] = OPERATION_FAILURE_DESCRIPTIONS.get(
                     (operation["operationId"], int(status)),

@@ -12,7 +12,13 @@ from django.db import connection
 from django.utils import timezone
 
 from accounts.models import ApiToken
-from accounts.tokens import TOKEN_PREFIX, create_token, revoke_token, user_for_token
+from accounts.tokens import (
+    TOKEN_PREFIX,
+    caller_for_token,
+    create_token,
+    revoke_token,
+    user_for_token,
+)
 from findings.models import AuditEntry
 
 pytestmark = pytest.mark.django_db
@@ -210,3 +216,106 @@ def test_the_token_lifetime_comes_before_the_create_button(client, reviewer):
     options = re.findall(r'<option value="(\d+)"', form)
     assert options == ["30", "90", "180", "365"]
     assert re.search(r'<option value="90" selected>', form)
+
+
+# --- Scopes -------------------------------------------------------------------------------------
+
+
+def test_a_token_is_full_unless_told_otherwise_and_the_audit_entry_records_its_scope(reviewer):
+    full, _ = create_token(user=reviewer, name="laptop script")
+    pipeline, raw = create_token(user=reviewer, name="deploy", scope="release-pipeline")
+
+    assert full.scope == ApiToken.Scope.FULL
+    pipeline.refresh_from_db()
+    assert pipeline.scope == ApiToken.Scope.RELEASE_PIPELINE
+    scopes = {
+        entry.target_id: entry.after["scope"]
+        for entry in AuditEntry.objects.filter(action="token.created")
+    }
+    assert scopes == {str(full.pk): "full", str(pipeline.pk): "release-pipeline"}
+    caller = caller_for_token(raw=raw)
+    assert (caller.user, caller.scope) == (reviewer, ApiToken.Scope.RELEASE_PIPELINE)
+
+
+def test_a_scope_that_does_not_exist_makes_no_token(reviewer):
+    with pytest.raises(ValueError, match="full, release-pipeline"):
+        create_token(user=reviewer, name="ci", scope="admin")
+
+    assert not ApiToken.objects.exists()
+    assert not AuditEntry.objects.filter(action="token.created").exists()
+
+
+def test_api_token_create_takes_the_scope_and_list_shows_it(reviewer):
+    out = api_token("create", reviewer.email, "--name", "deploy", "--scope", "release-pipeline")
+    assert "(release-pipeline)" in out
+    assert ApiToken.objects.get(name="deploy").scope == "release-pipeline"
+    api_token("create", reviewer.email, "--name", "laptop")
+
+    listed = api_token("list", reviewer.email)
+    assert re.search(r"deploy\s+release-pipeline\s+active", listed)
+    assert re.search(r"laptop\s+full\s+active", listed)
+    with pytest.raises(CommandError, match="invalid choice"):
+        api_token("create", reviewer.email, "--name", "x", "--scope", "everything")
+
+
+def test_the_profile_makes_a_release_pipeline_token_and_lists_its_scope(client, reviewer):
+    client.force_login(reviewer)
+    page = client.get("/accounts/profile/").content.decode()
+    form = page[page.index('action="/accounts/profile/tokens/"') :]
+    assert form.index('name="name"') < form.index('name="scope"') < form.index('name="days"')
+    assert re.findall(r'<option value="([\w-]+)"', form[: form.index('name="days"')]) == [
+        "full",
+        "release-pipeline",
+    ]
+    assert re.search(r'<option value="full" selected>', form)
+
+    created = client.post(
+        "/accounts/profile/tokens/",
+        {"name": "deploy", "scope": "release-pipeline", "days": "90", "form_id": "f1"},
+    )
+    assert created.status_code == 200
+    assert "Release pipeline: register releases" in created.content.decode()
+    token = ApiToken.objects.get(name="deploy")
+    assert token.scope == ApiToken.Scope.RELEASE_PIPELINE
+    entry = AuditEntry.objects.get(action="token.created")
+    assert (entry.actor, entry.after["scope"]) == (reviewer, "release-pipeline")
+
+    # An older page sends no scope: a full token, as every token was.
+    client.post("/accounts/profile/tokens/", {"name": "script", "form_id": "f2"})
+    assert ApiToken.objects.get(name="script").scope == ApiToken.Scope.FULL
+
+    tokens = client.get("/accounts/profile/").content.decode()
+    tokens = tokens[tokens.index('id="tokens-heading"') :]
+    assert '<th scope="col">Scope</th>' in tokens
+    row = r"<td>{}</td>\s*<td><code>[^<]*</code></td>\s*<td>{}"
+    assert re.search(row.format("deploy", "Release pipeline: register releases"), tokens)
+    assert re.search(row.format("script", "Full: everything your roles allow"), tokens)
+
+    refused = client.post(
+        "/accounts/profile/tokens/", {"name": "root", "scope": "admin", "form_id": "f3"}
+    )
+    assert "Select a valid choice" in refused.content.decode()
+    assert not ApiToken.objects.filter(name="root").exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_tokens_made_before_scopes_keep_their_owner_s_capabilities(reviewer):
+    """The upgrade stops no pipeline: a token from before it is a full token."""
+    from django.db.migrations.executor import MigrationExecutor
+
+    executor = MigrationExecutor(connection)
+    executor.migrate([("accounts", "0012_api_token_expiry")])
+    try:
+        old = executor.loader.project_state([("accounts", "0012_api_token_expiry")]).apps
+        old.get_model("accounts", "ApiToken").objects.create(
+            user_id=reviewer.pk,
+            name="old pipeline",
+            prefix="iamr_old",
+            token_hash="0" * 64,
+            expires_at=timezone.now() + timedelta(days=30),
+        )
+    finally:
+        executor.loader.build_graph()
+        executor.migrate(executor.loader.graph.leaf_nodes())
+
+    assert ApiToken.objects.get(name="old pipeline").scope == ApiToken.Scope.FULL

@@ -21,6 +21,13 @@ class Command(BaseCommand):
             default=DEFAULT_TOKEN_DAYS,
             help="How long it works (default %(default)s)",
         )
+        create.add_argument(
+            "--scope",
+            choices=ApiToken.Scope.values,
+            default=ApiToken.Scope.FULL.value,
+            help="What it may do within its owner's roles (default %(default)s); "
+            "release-pipeline: register releases and read, nothing else",
+        )
         listing = sub.add_parser("list")
         listing.add_argument("email")
         revoke = sub.add_parser("revoke")
@@ -34,12 +41,16 @@ class Command(BaseCommand):
         if action == "create":
             try:
                 token, raw = create_token(
-                    user=user, name=options["name"], actor=None, days=options["days"]
+                    user=user,
+                    name=options["name"],
+                    actor=None,
+                    days=options["days"],
+                    scope=options["scope"],
                 )
             except ValueError as exc:
                 raise CommandError(str(exc)) from exc
             self.stdout.write(
-                f"Created token {token.name!r} for {user.email}, working until "
+                f"Created token {token.name!r} ({token.scope}) for {user.email}, working until "
                 f"{token.expires_at:%Y-%m-%d %H:%M} UTC. Store it now:"
             )
             self.stdout.write(raw)
@@ -52,7 +63,7 @@ class Command(BaseCommand):
                     if token.is_expired
                     else f"active until {token.expires_at:%Y-%m-%d}"
                 )
-                self.stdout.write(f"{token.prefix}  {token.name:<30} {state}")
+                self.stdout.write(f"{token.prefix}  {token.name:<30} {token.scope:<16} {state}")
         else:
             token = ApiToken.objects.filter(user=user, prefix=options["prefix"]).first()
             if token is None:
