@@ -21,6 +21,7 @@ from findings.models import (
     AwsAccount,
     CollectionRun,
     CredentialReportEntry,
+    Decision,
     Finding,
     IamGroup,
     IamRole,
@@ -355,8 +356,18 @@ def _policies_in_effect(role_arns: list[str]) -> dict[str, dict[str, dict]]:
     return policies
 
 
+# Decisions that let a role stay as it was: what remediation was asked of is no baseline.
+APPROVING_DECISIONS = (
+    Decision.Kind.KEEP,
+    Decision.Kind.ACCEPT_RISK,
+    Decision.Kind.FALSE_POSITIVE,
+)
+
+
 def _last_approved_policies(role_arns: list[str]) -> dict[str, dict]:
-    """Each role's policies as frozen in its latest signed-off per-release review."""
+    """Each role's policies as frozen in its latest signed-off per-release review that let it
+    stay as it was (its latest decision keep, accept risk or false positive): one that sent it
+    to remediation, or marked it unanswered, approved nothing to compare with."""
 
     approved: dict[str, dict] = {}
     for item in (
@@ -365,6 +376,7 @@ def _last_approved_policies(role_arns: list[str]) -> dict[str, dict]:
             subject_arn__in=role_arns,
             cycle__kind="release",
             cycle__state="signed_off",
+            latest_decision__kind__in=APPROVING_DECISIONS,
         )
         .select_related("cycle")
         .order_by("-cycle__signed_off_at")

@@ -463,9 +463,9 @@ def test_a_release_items_unused_services_are_judged_as_of_when_the_usage_was_rea
     assert [s["service"] for s in evidence["unused_services"]] == ["sqs"]
 
 
-def approve(cycle, *, reviewer, approver):
+def approve(cycle, *, reviewer, approver, decision: DecisionInput | None = None):
     for item in cycle.items.all():
-        decide_item(item=item, actor=reviewer, decision=keep(), expected_latest_id=None)
+        decide_item(item=item, actor=reviewer, decision=decision or keep(), expected_latest_id=None)
     return sign_off_cycle(
         cycle=cycle,
         approver=approver,
@@ -507,6 +507,54 @@ def test_a_release_review_that_was_not_signed_off_is_no_baseline(production, rev
         application="shop", version="1.0", role_arns=[api.arn], notes="", opened_by=reviewer
     )
     replace_policy(production, api, READ_AND_WRITE_OBJECTS)
+
+    later, _, _ = open_release_cycle(
+        application="shop", version="1.1", role_arns=[api.arn], notes="", opened_by=reviewer
+    )
+
+    assert later.items.get().frozen_evidence["changes"]["first_review"] is True
+
+
+def test_a_role_sent_to_remediation_is_no_approved_baseline_for_the_next_release(
+    production, reviewer, approver
+):
+    """Version 1.0 approved the role with s3:GetObject; 1.1's reviewer sent it, now with
+    s3:PutObject too, to remediation, and 1.1 was signed off (remediation pending). Version 1.2
+    names the unchanged role: what changed is counted from 1.0, the review that approved it,
+    not from 1.1, which refused what it saw."""
+    api = iam_role(production, "api")
+    attach_policy(production, api, READ_OBJECTS)
+    approved, _, _ = open_release_cycle(
+        application="shop", version="1.0", role_arns=[api.arn], notes="", opened_by=reviewer
+    )
+    approve(approved, reviewer=reviewer, approver=approver)
+    replace_policy(production, api, READ_AND_WRITE_OBJECTS)
+    refused, _, _ = open_release_cycle(
+        application="shop", version="1.1", role_arns=[api.arn], notes="", opened_by=reviewer
+    )
+    remediate = DecisionInput(kind="remediate", justification="s3:PutObject is not needed")
+    approve(refused, reviewer=reviewer, approver=approver, decision=remediate)
+
+    later, _, _ = open_release_cycle(
+        application="shop", version="1.2", role_arns=[api.arn], notes="", opened_by=reviewer
+    )
+
+    changes = later.items.get().frozen_evidence["changes"]
+    assert changes["since_cycle"] == approved.pk
+    [change] = changes["policies"]
+    assert change["added_actions"] == ["s3:PutObject"]
+
+
+def test_a_role_only_ever_sent_to_remediation_has_its_first_review_next_release(
+    production, reviewer, approver
+):
+    api = iam_role(production, "api")
+    attach_policy(production, api, READ_AND_WRITE_OBJECTS)
+    refused, _, _ = open_release_cycle(
+        application="shop", version="1.0", role_arns=[api.arn], notes="", opened_by=reviewer
+    )
+    remediate = DecisionInput(kind="remediate", justification="s3:PutObject is not needed")
+    approve(refused, reviewer=reviewer, approver=approver, decision=remediate)
 
     later, _, _ = open_release_cycle(
         application="shop", version="1.1", role_arns=[api.arn], notes="", opened_by=reviewer
