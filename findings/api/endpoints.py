@@ -166,8 +166,10 @@ def get_cycle(cycle_id: int) -> ReviewCycle:
         "review per application and version: 201 with the cycle opened now; 200 with the open "
         "cycle when that version is in review already (a retried pipeline step gets the same "
         "cycle; when the roles differ, the cycle takes the change and `changes` says what "
-        "changed); 409 once that version is signed off (a release that changes anything needs "
-        "a new version number)."
+        "changed); once that version is signed off, 200 with the signed-off cycle (its `state` "
+        "signed_off, `created` false, `changes` null) for the same registration (the roles it "
+        "named last, and its notes or none: a pipeline re-run after approval), and 409 for any "
+        "other (a release that changes anything needs a new version number)."
     ),
     auth=TokenAuth(any_of=(Capability.DECIDE, Capability.MANAGE_ACCOUNTS), scopes=PIPELINE),
     response={
@@ -443,10 +445,16 @@ FAILURE_DESCRIPTIONS = {
     413: "The request body is too large.",
     500: "An unexpected error; it has been logged.",
 }
-# Where an operation's 409 means something else than a decision conflict.
-OPERATION_FAILURE_DESCRIPTIONS = {
-    ("registerRelease", 409): "This application's version was signed off: a release that "
-    "changes anything needs a new version number. The signed-off cycle is named.",
+# Where an operation's answer means more than its status's usual words (a 409 other than a
+# decision conflict, a 200 that may be a cycle found rather than opened).
+OPERATION_ANSWER_DESCRIPTIONS = {
+    ("registerRelease", 409): "This application's version was signed off with other roles or "
+    "notes than this registration names: a release that changes anything needs a new version "
+    "number. The signed-off cycle is named in cycle_id.",
+    ("registerRelease", 200): "The version's cycle already exists, `created` false: in review "
+    "(`changes` says what this registration changed in it, null when nothing), or signed off "
+    "with the roles and notes this registration names (`changes` null; its `state` says "
+    "signed_off).",
     ("signOffCycle", 409): "The sign-off summary changed since the one you read "
     "(summary_hash): nothing is signed; the current summary is returned. Read it, then sign "
     "against its digest.",
@@ -475,7 +483,7 @@ def openapi_document() -> dict:
                 operation["security"] = [{SECURITY_SCHEME: []}]
                 operation["x-token-scopes"] = token_scopes[operation["operationId"]]
             for status, answer in operation["responses"].items():
-                answer["description"] = OPERATION_FAILURE_DESCRIPTIONS.get(
+                answer["description"] = OPERATION_ANSWER_DESCRIPTIONS.get(
                     (operation["operationId"], int(status)),
                     FAILURE_DESCRIPTIONS.get(int(status), answer["description"]),
                 )

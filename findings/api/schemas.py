@@ -184,11 +184,14 @@ class ReleaseChanges(BaseModel):
 class OpenedRelease(Schema):
     cycle: CycleSummary
     unknown_role_arns: list[str]
-    # False: this release (application and version) is in review already; this is its cycle.
-    created: bool
+    created: bool = Field(
+        description="False: this release (application and version) has its cycle already, in "
+        "review or signed off (the cycle's state), and this is it."
+    )
     changes: ReleaseChanges | None = Field(
-        description="Null when the cycle was opened now or the registration named the same "
-        "roles as before; else what it changed in the open cycle (also in the audit log)."
+        description="Null when the cycle was opened now, or the registration named the same "
+        "roles as before (always, for a signed-off cycle); else what it changed in the open "
+        "cycle (also in the audit log)."
     )
 
 

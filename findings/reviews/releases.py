@@ -4,7 +4,8 @@ A release pipeline (or a reviewer, on the Review page) registers the roles an ap
 uses. While that version's cycle is open, registering it again gets the same cycle: unchanged
 when it names the roles it named last (a retried pipeline step), else updated to the roles
 named now, with the change in the answer and the audit trail. Once the version is signed off,
-registering it again is refused: a release that changes anything needs a new version number.
+registering it again with the same roles (and notes) gets the signed-off cycle, and with
+anything changed is refused: a release that changes anything needs a new version number.
 """
 
 from dataclasses import dataclass, field, replace
@@ -31,6 +32,18 @@ from findings.reviews.services import (
 RELEASE_LOCK_ID = 7_311_202_613
 # Roles one release may name: a pipeline lists what it ships, not an account's every role.
 MAX_RELEASE_ROLE_ARNS = 1000
+MAX_TITLE_LENGTH = ReviewCycle._meta.get_field("title").max_length
+
+
+def release_title(*, application: str, version: str) -> str:
+    """'Release <application> <version>'; when the longest application and version would not
+    fit in a cycle's title, the application is cut short (…) there. Both stay whole in their
+    own fields, which is what releases are found by."""
+    title = f"Release {application} {version}"
+    if len(title) <= MAX_TITLE_LENGTH:
+        return title
+    room = MAX_TITLE_LENGTH - len(f"Release … {version}")
+    return f"Release {application[:room]}… {version}"[:MAX_TITLE_LENGTH]
 
 
 class ReleaseSignedOff(ReviewError):
@@ -41,8 +54,9 @@ class ReleaseSignedOff(ReviewError):
         when = f", {cycle.signed_off_at:%Y-%m-%d}" if cycle.signed_off_at else ""
         super().__init__(
             f"{cycle.application} {cycle.version} was reviewed and signed off "
-            f"(“{cycle.title}”, cycle #{cycle.pk}{when}). A release that changes anything "
-            "needs a new version number: register it under that version."
+            f"(“{cycle.title}”, cycle #{cycle.pk}{when}) with other roles or notes than this "
+            "registration names. A release that changes anything needs a new version number: "
+            "register it under that version."
         )
 
 
@@ -126,7 +140,8 @@ class ReleaseChanges:
 
 class ReleaseRegistration(NamedTuple):
     cycle: ReviewCycle
-    # False: the release was in review already; `changes` says what this registration changed.
+    # False: the release was in review already (`changes` says what this registration
+    # changed), or signed off with what it names now (the cycle says so; no changes).
     created: bool
     changes: ReleaseChanges
 
@@ -137,8 +152,9 @@ def open_release_cycle(
     """The release's review cycle. One per application and version: while it is open, the
     release sent again (a pipeline's retry, a form sent twice) gets that cycle, unchanged when
     it names the same roles, else updated (update_release_cycle) and the change recorded. Once
-    it is signed off, ReleaseSignedOff: a release that changes needs a new version. A lock
-    makes two requests at the same moment open one cycle."""
+    it is signed off, the same registration (the roles it named last, its notes or none) gets
+    the signed-off cycle, unchanged; any other is ReleaseSignedOff: a release that changes
+    needs a new version. A lock makes two requests at the same moment open one cycle."""
     if not (can(opened_by, Capability.MANAGE_ACCOUNTS) or can(opened_by, Capability.DECIDE)):
         raise Forbidden("Releases are registered by administrators, reviewers or their pipelines")
     errors = {}
@@ -180,6 +196,19 @@ def open_release_cycle(
             .order_by("-opened_at")
             .first()
         )
+        if in_review is None:
+            signed = (
+                same_release.filter(state=ReviewCycle.State.SIGNED_OFF)
+                .order_by("-signed_off_at")
+                .first()
+            )
+            if signed is not None:
+                named_now = {spec.subject_arn for spec in specs} | set(unknown)
+                notes_kept = not notes.strip() or notes.strip() == signed.notes
+                if named_now == named_by_release(cycle=signed) and notes_kept:
+                    # A pipeline re-run after approval: what was signed off, nothing written.
+                    return ReleaseRegistration(signed, False, ReleaseChanges())
+                raise ReleaseSignedOff(signed)
         # A role gone from the inventory is still reviewed by the open cycle that holds its
         # item: a retry naming only such roles gets that cycle.
         if not specs and not (
@@ -200,16 +229,9 @@ def open_release_cycle(
             if _take_new_notes(cycle=in_review, notes=notes.strip(), actor=opened_by):
                 changes = replace(changes, notes_changed=True)
             return ReleaseRegistration(in_review, False, changes)
-        signed = (
-            same_release.filter(state=ReviewCycle.State.SIGNED_OFF)
-            .order_by("-signed_off_at")
-            .first()
-        )
-        if signed is not None:
-            raise ReleaseSignedOff(signed)
         cycle = create_cycle(
             kind=ReviewCycle.Kind.RELEASE,
-            title=f"Release {application} {version}",
+            title=release_title(application=application, version=version),
             specs=specs,
             accounts=list(AwsAccount.objects.filter(pk__in=accounts)),
             opened_by=opened_by,

@@ -165,6 +165,13 @@ def review_release(request):
             f"registration changed its roles: {changes.describe()}.",
         )
         return redirect("review_cycle", cycle.pk)
+    if not opened and cycle.state == ReviewCycle.State.SIGNED_OFF:
+        messages.info(
+            request,
+            f"{cycle.title} was already reviewed and signed off with these roles, here. No "
+            "second cycle was opened.",
+        )
+        return redirect("review_cycle", cycle.pk)
     if not opened:
         messages.info(
             request,

@@ -371,10 +371,11 @@ def test_the_same_version_with_other_roles_updates_its_open_cycle_and_says_so(
 
 
 @pytest.mark.django_db
-def test_a_signed_off_version_is_not_registered_again(api_as, reviewer, approver, account):
-    """A change after sign-off needs a new version number: 409 naming the signed-off cycle,
-    not a second cycle with the same title."""
+def test_a_signed_off_version_changed_is_not_registered_again(api_as, reviewer, approver, account):
+    """A change after sign-off (a role more, other notes) needs a new version number: 409
+    naming the signed-off cycle, not a second cycle with the same title."""
     arn = iam_role(account, "checkout-api").arn
+    admin = iam_role(account, "checkout-admin").arn
     release = {"application": "checkout", "version": "2.14.0", "role_arns": [arn]}
     cycle = ReviewCycle.objects.get(
         pk=api_as(reviewer).post("/api/releases", release).json()["cycle"]["id"]
@@ -382,18 +383,71 @@ def test_a_signed_off_version_is_not_registered_again(api_as, reviewer, approver
     decide_all(api_as(reviewer), cycle)
     assert sign_off(api_as(approver), cycle).status_code == 200
 
-    again = api_as(reviewer).post("/api/releases", release)
+    again = api_as(reviewer).post("/api/releases", {**release, "role_arns": [arn, admin]})
     assert again.status_code == 409
     assert again.json()["cycle_id"] == cycle.pk
     assert "checkout 2.14.0 was reviewed and signed off" in again.json()["error"]
     assert "needs a new version number" in again.json()["error"]
+    renoted = api_as(reviewer).post("/api/releases", {**release, "notes": "Adds refunds"})
+    assert renoted.status_code == 409
     # The application's name in another case is the same application.
-    shouted = api_as(reviewer).post("/api/releases", {**release, "application": " Checkout"})
+    shouted = api_as(reviewer).post(
+        "/api/releases", {**release, "application": " Checkout", "role_arns": [admin]}
+    )
     assert shouted.status_code == 409 and shouted.json()["cycle_id"] == cycle.pk
     assert ReviewCycle.objects.count() == 1
     assert (
         api_as(reviewer).post("/api/releases", {**release, "version": "2.14.1"}).status_code == 201
     )
+
+
+@pytest.mark.django_db
+def test_an_identical_retry_after_sign_off_gets_the_signed_off_cycle(
+    api_as, reviewer, approver, account
+):
+    """A pipeline re-run after approval sends the very registration that was signed off: 200
+    with that cycle, signed off, so the pipeline tells 'approved, deploy' from the 409 of a
+    release changed under the same version. Nothing is written."""
+    arn = iam_role(account, "checkout-api").arn
+    release = {"application": "checkout", "version": "5.0.0", "role_arns": [arn]}
+    first = api_as(reviewer).post("/api/releases", {**release, "notes": "Adds refunds"})
+    cycle = ReviewCycle.objects.get(pk=first.json()["cycle"]["id"])
+    decide_all(api_as(reviewer), cycle)
+    assert sign_off(api_as(approver), cycle).status_code == 200
+    cycle_entries = AuditEntry.objects.filter(action__startswith="cycle.")
+    entries = cycle_entries.count()
+
+    same = api_as(reviewer).post("/api/releases", {**release, "notes": "Adds refunds"})
+    without_notes = api_as(reviewer).post("/api/releases", {**release, "application": "Checkout"})
+
+    for answer in (same, without_notes):
+        assert answer.status_code == 200, answer.json()
+        body = answer.json()
+        assert body["cycle"]["id"] == cycle.pk
+        assert body["cycle"]["state"] == "signed_off"
+        assert (body["created"], body["changes"]) == (False, None)
+    assert cycle_entries.count() == entries
+    assert ReviewCycle.objects.count() == 1
+
+
+@pytest.mark.django_db
+def test_the_longest_application_and_version_register_with_a_title_that_fits(
+    api_as, reviewer, account
+):
+    """The document allows an application of 200 and a version of 100 characters; 'Release
+    <application> <version>' would pass the title's 300: the application is cut short in the
+    title, and both stay whole in their own fields."""
+    arn = iam_role(account, "checkout-api").arn
+    application, version = "a" * 200, "1" * 100
+    response = api_as(reviewer).post(
+        "/api/releases", {"application": application, "version": version, "role_arns": [arn]}
+    )
+
+    assert response.status_code == 201, response.content[:300]
+    cycle = ReviewCycle.objects.get(pk=response.json()["cycle"]["id"])
+    assert (cycle.application, cycle.version) == (application, version)
+    assert len(cycle.title) == 300
+    assert cycle.title.startswith("Release aaa") and cycle.title.endswith(f"a… {version}")
 
 
 @pytest.mark.django_db

@@ -522,8 +522,11 @@ def test_a_signed_off_release_version_is_not_registered_again(client, reviewer, 
         attestation=DEFAULT_ATTESTATION,
         summary_hash=sign_off_summary(cycle=cycle).digest,
     )
+    other = role_with_policy(account, "checkout-admin", s3_policy("s3:*"))
     login(client, reviewer)
-    response = client.post("/review/releases/", release)
+    response = client.post(
+        "/review/releases/", {**release, "role_arns": f"{role.arn}\n{other.arn}"}
+    )
     page = response.content.decode()
     assert 'id="release-version_error"' in page
     assert (
@@ -535,6 +538,47 @@ def test_a_signed_off_release_version_is_not_registered_again(client, reviewer, 
     )
     assert "needs a new version number" in page
     assert ReviewCycle.objects.filter(kind="release").count() == 1
+
+
+def test_a_signed_off_release_sent_again_unchanged_leads_to_its_cycle(client, reviewer, approver):
+    account = make_account()
+    role = role_with_policy(account, "checkout-api", s3_policy("s3:GetObject"))
+    release = {"application": "checkout", "version": "2.4.0", "role_arns": role.arn}
+    cycle, _, _ = open_release_cycle(
+        **{**release, "role_arns": [role.arn]}, notes="", opened_by=reviewer
+    )
+    decide_all(cycle, reviewer)
+    sign_off_cycle(
+        cycle=cycle,
+        approver=approver,
+        attestation=DEFAULT_ATTESTATION,
+        summary_hash=sign_off_summary(cycle=cycle).digest,
+    )
+    login(client, reviewer)
+
+    response = client.post("/review/releases/", release, follow=True)
+
+    assert response.redirect_chain[-1][0] == f"/review/cycles/{cycle.pk}/"
+    assert (
+        "Release checkout 2.4.0 was already reviewed and signed off with these roles, here. "
+        "No second cycle was opened."
+    ) in message_texts(response)
+    assert ReviewCycle.objects.filter(kind="release").count() == 1
+
+
+def test_the_register_a_release_form_takes_its_longest_fields(client, reviewer):
+    account = make_account()
+    role = role_with_policy(account, "checkout-api", s3_policy("s3:GetObject"))
+    login(client, reviewer)
+
+    response = client.post(
+        "/review/releases/",
+        {"application": "a" * 200, "version": "1" * 100, "role_arns": role.arn, "notes": ""},
+    )
+
+    cycle = ReviewCycle.objects.get(kind="release")
+    assert response.status_code == 302
+    assert (len(cycle.application), len(cycle.version), len(cycle.title)) == (200, 100, 300)
 
 
 def test_a_release_naming_more_roles_than_the_api_allows_is_refused_on_the_page_too(
