@@ -68,6 +68,7 @@ from findings.models import (
     Source,
 )
 from findings.reviews.freshness import detect_and_refresh
+from findings.reviews.releases import take_in_collected_roles
 from findings.reviews.services import verify_remediations
 from findings.rightsizing.services import refresh_suggestions
 from iamreview.log_context import log_context
@@ -517,6 +518,13 @@ def _detect_after(*, run: CollectionRun) -> None:
     if run.source == Source.ACCESS_ANALYZER:
         for owner in _other_owners_changed(run=run):
             _detect_owner_later(account=owner, run_id=run.pk)
+    try:
+        # A role a release named before it was collected joins the release's open review.
+        take_in_collected_roles(account=run.account)
+    except SoftTimeLimitExceeded:
+        raise
+    except Exception:
+        logger.exception("Taking collected roles into release reviews after run %s failed", run.pk)
     try:
         suggested = refresh_suggestions(account=run.account)
     except SoftTimeLimitExceeded:

@@ -17,7 +17,7 @@ from accounts.models import User
 from accounts.permissions import Capability, can
 from findings.audit.services import record
 from findings.aws.session import is_role_arn
-from findings.models import AuditEntry, AwsAccount, ReviewCycle
+from findings.models import AuditEntry, AwsAccount, IamRole, ReviewCycle
 from findings.reviews.evidence import ItemSpec, release_population
 from findings.reviews.services import (
     Forbidden,
@@ -281,14 +281,15 @@ def named_by_release(*, cycle: ReviewCycle) -> set[str]:
 
 
 def update_release_cycle(
-    *, cycle: ReviewCycle, specs: list[ItemSpec], unknown: list[str], actor: User
+    *, cycle: ReviewCycle, specs: list[ItemSpec], unknown: list[str], actor: User | None
 ) -> ReleaseChanges:
     """Bring an open release cycle to the roles a registration names now: known roles it does
     not hold join its population (frozen now), its unknown ARNs become those named now that it
     holds no item for, and roles no longer named keep their items (frozen evidence is never
     taken back). Nothing is written when the registration names what the last one named;
     otherwise the change is audited (with the roles named, which the next registration is
-    compared with). The caller holds the lock."""
+    compared with; actor None: iamreview, for roles collected since, take_in_collected_roles).
+    The caller holds the lock."""
     named_before = named_by_release(cycle=cycle)
     held = set(cycle.items.values_list("subject_key", flat=True))
     joining = [spec for spec in specs if spec.subject_key not in held]
@@ -344,3 +345,63 @@ def update_release_cycle(
         },
     )
     return changes
+
+
+def _account_id_of(arn: str) -> str:
+    """The account id of an ARN (arn:partition:iam::123456789012:role/name)."""
+    parts = arn.split(":")
+    return parts[4] if len(parts) > 5 else ""
+
+
+def take_in_collected_roles(*, account: AwsAccount) -> list[ReviewCycle]:
+    """Roles an open release cycle named before any collection held them (its unknown ARNs)
+    that this account's inventory now holds join that cycle, frozen now, as a registration
+    naming them again would (update_release_cycle: population refreshed, audited): they are
+    then reviewed before it is signed off, not reported for ever as held by no account. Run
+    after the account's detection; one query when no open release cycle waits for a role of
+    this account. Returns the cycles that took roles in."""
+    waiting = {
+        pk: [arn for arn in arns if _account_id_of(arn) == account.account_id]
+        for pk, arns in ReviewCycle.objects.filter(
+            kind=ReviewCycle.Kind.RELEASE, state=ReviewCycle.State.OPEN
+        )
+        .exclude(unknown_role_arns=[])
+        .values_list("pk", "unknown_role_arns")
+    }
+    wanted = {arn for arns in waiting.values() for arn in arns}
+    if not wanted:
+        return []
+    collected = set(
+        IamRole.objects.filter(account=account, arn__in=wanted, gone_at=None).values_list(
+            "arn", flat=True
+        )
+    )
+    if not collected:
+        return []
+    joined = []
+    with transaction.atomic():
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_xact_lock(%s)", [RELEASE_LOCK_ID])
+        # Locked as signing off locks it, and read again: a registration or a sign-off may have
+        # come between.
+        cycles = (
+            ReviewCycle.objects.filter(
+                pk__in=[pk for pk, arns in waiting.items() if collected.intersection(arns)],
+                state=ReviewCycle.State.OPEN,
+            )
+            .select_for_update()
+            .order_by("pk")
+        )
+        for cycle in cycles:
+            specs, _ = release_population(
+                role_arns=[arn for arn in cycle.unknown_role_arns if arn in collected]
+            )
+            if not specs:
+                continue
+            # The rest of what the release named, as update_release_cycle reads it: roles the
+            # cycle holds stay held, those no account holds stay unknown.
+            rest = named_by_release(cycle=cycle) - {spec.subject_arn for spec in specs}
+            update_release_cycle(cycle=cycle, specs=specs, unknown=sorted(rest), actor=None)
+            joined.append(cycle)
+    return joined

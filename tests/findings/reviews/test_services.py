@@ -26,7 +26,7 @@ from findings.models import (
     Source,
 )
 from findings.reviews.evidence import ItemSpec, population_hash
-from findings.reviews.releases import open_release_cycle
+from findings.reviews.releases import open_release_cycle, take_in_collected_roles
 from findings.reviews.services import (
     Conflict,
     DecisionInput,
@@ -676,6 +676,128 @@ def test_a_release_retried_after_its_only_role_left_the_inventory_gets_its_cycle
     assert not AuditEntry.objects.filter(action="cycle.release_updated").exists()
     with pytest.raises(Invalid, match="None of these roles is known"):
         register("2.1")
+
+
+def roles_file(*names: str) -> bytes:
+    """`aws iam get-account-authorization-details --filter Role` listing these roles."""
+    import json
+
+    from tests.findings.collection.test_imports import gaad_file
+
+    [role] = json.loads(gaad_file({"Statement": []}))["RoleDetailList"]
+    arn = role["Arn"].rsplit("/", 1)[0]
+    return json.dumps(
+        {
+            "RoleDetailList": [
+                {**role, "RoleName": name, "RoleId": f"AROA{name.upper()}", "Arn": f"{arn}/{name}"}
+                for name in names
+            ]
+        }
+    ).encode()
+
+
+def test_a_role_a_release_named_before_it_was_collected_joins_its_open_review(reviewer, approver):
+    """The usual pipeline order: the deploy creates a role, the pipeline registers the release
+    (the role is not collected yet: reported unknown), then the account is collected. The role
+    joins the open cycle then, frozen and audited as a registration naming it would: it is
+    reviewed before sign-off, not reported for ever as held by no collected account."""
+    from findings.collection.imports import import_file
+
+    account = make_account()
+    import_file(account=account, kind="authorization-details", data=roles_file("checkout-api"))
+    api, refunds = (
+        f"arn:aws:iam::{account.account_id}:role/{n}" for n in ("checkout-api", "checkout-refunds")
+    )
+    cycle, _, _ = open_release_cycle(
+        application="checkout",
+        version="3.0.0",
+        role_arns=[api, refunds],
+        notes="",
+        opened_by=reviewer,
+    )
+    assert cycle.unknown_role_arns == [refunds]
+    decide(cycle.items.get(), reviewer, keep())
+
+    import_file(
+        account=account,
+        kind="authorization-details",
+        data=roles_file("checkout-api", "checkout-refunds"),
+    )
+
+    cycle.refresh_from_db()
+    assert cycle.unknown_role_arns == []
+    joined = cycle.items.get(subject_arn=refunds)
+    assert joined.frozen_evidence["facts"]["name"] == "checkout-refunds"
+    items = list(cycle.items.all())
+    assert cycle.population_count == 2
+    assert cycle.population_hash == population_hash(items=items)
+    updated = AuditEntry.objects.get(action="cycle.release_updated")
+    assert updated.actor_label == "system"
+    assert updated.after["added_role_arns"] == [refunds]
+    assert updated.after["unknown_role_arns_dropped"] == [refunds]
+    with pytest.raises(Forbidden, match="for a decision"):
+        sign_off_cycle(
+            cycle=cycle,
+            approver=approver,
+            attestation=ATTESTATION,
+            summary_hash=sign_off_summary(cycle=cycle).digest,
+        )
+    # The pipeline's retry of the same release changes nothing more.
+    _, created, changes = open_release_cycle(
+        application="checkout",
+        version="3.0.0",
+        role_arns=[api, refunds],
+        notes="",
+        opened_by=reviewer,
+    )
+    assert (created, bool(changes)) == (False, False)
+    # Collected again: nothing more to take in.
+    assert take_in_collected_roles(account=account) == []
+
+
+def test_taking_in_collected_roles_reads_one_row_set_when_no_release_waits_for_the_account(
+    reviewer, django_assert_num_queries
+):
+    """Run after every collection: with no open release cycle waiting for a role of this
+    account (here one waits for another account's), one query and nothing written."""
+    account = make_account()
+    api = iam_role(account, "checkout-api").arn
+    elsewhere = "arn:aws:iam::444455556666:role/checkout-refunds"
+    open_release_cycle(
+        application="checkout",
+        version="3.0.0",
+        role_arns=[api, elsewhere],
+        notes="",
+        opened_by=reviewer,
+    )
+
+    with django_assert_num_queries(1):
+        assert take_in_collected_roles(account=account) == []
+
+
+def test_a_signed_off_release_takes_in_no_role_collected_after(reviewer, approver):
+    account = make_account()
+    api = iam_role(account, "checkout-api").arn
+    refunds = f"arn:aws:iam::{account.account_id}:role/checkout-refunds"
+    cycle, _, _ = open_release_cycle(
+        application="checkout",
+        version="3.0.0",
+        role_arns=[api, refunds],
+        notes="",
+        opened_by=reviewer,
+    )
+    decide(cycle.items.get(), reviewer, keep())
+    sign_off_cycle(
+        cycle=cycle,
+        approver=approver,
+        attestation=ATTESTATION,
+        summary_hash=sign_off_summary(cycle=cycle).digest,
+    )
+    iam_role(account, "checkout-refunds")
+
+    assert take_in_collected_roles(account=account) == []
+    cycle.refresh_from_db()
+    assert (cycle.items.count(), cycle.unknown_role_arns) == (1, [refunds])
 
 
 def test_a_superseded_risk_acceptance_does_not_come_back(quarterly, reviewer):
