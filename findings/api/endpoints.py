@@ -202,6 +202,9 @@ def register_release(request, release: inputs.ReleaseRequest, response: HttpResp
     url_name="api-cycles",
     operation_id="listCycles",
     summary="Review cycles, newest first",
+    description="A pipeline that lost a release's cycle id finds it by application and version "
+    "(`?application=checkout&version=2.15.0`; a release has one cycle per version): its "
+    "`state` says whether that version is approved (signed_off).",
     auth=TokenAuth(Capability.VIEW, scopes=PIPELINE),
     response={200: list[schemas.CycleSummary], **failures(400, 404)},
 )
@@ -212,6 +215,11 @@ def list_cycles(request, filters: Query[inputs.CycleQuery]):
         cycles = cycles.filter(kind=filters.kind)
     if filters.state:
         cycles = cycles.filter(state=filters.state)
+    # Stripped as registration stores them; an empty one filters nothing.
+    if application := (filters.application or "").strip():
+        cycles = cycles.filter(application__iexact=application)
+    if version := (filters.version or "").strip():
+        cycles = cycles.filter(version=version)
     return cycles
 
 

@@ -337,6 +337,14 @@ class SignOffRequest(JsonBody):
 class CycleQuery(Schema):
     kind: choice(models.ReviewCycle.Kind.values) = Field(None, description="Only this kind.")
     state: choice(models.ReviewCycle.State.values) = Field(None, description="Only this state.")
+    application: short_text(maximum=200) = Field(
+        None,
+        description="Only release cycles of this application: the whole name, in any case "
+        "('Checkout' and 'checkout' are one application, as registering a release reads them).",
+    )
+    version: short_text(maximum=100) = Field(
+        None, description="Only release cycles of this version: the whole version, as registered."
+    )
 
 
 class EvidenceQuery(Schema):

@@ -579,6 +579,35 @@ def test_cycles_are_listed_newest_first_filtered_and_paginated(
 
 
 @pytest.mark.django_db
+def test_a_pipeline_that_lost_the_cycle_id_finds_its_release_by_application_and_version(
+    api_as, reviewer, approver, auditor, account
+):
+    """Version 2.15.0 of checkout is signed off; 2.16.0 is in review; another application
+    shipped 2.15.0 too. The whole application (in any case) and the whole version find one."""
+    arn = iam_role(account, "checkout-api").arn
+    release = {"application": "Checkout", "role_arns": [arn]}
+    approved = api_as(reviewer).post("/api/releases", {**release, "version": "2.15.0"})
+    cycle = ReviewCycle.objects.get(pk=approved.json()["cycle"]["id"])
+    decide_all(api_as(reviewer), cycle)
+    assert sign_off(api_as(approver), cycle).status_code == 200
+    api_as(reviewer).post("/api/releases", {**release, "version": "2.16.0"})
+    api_as(reviewer).post(
+        "/api/releases", {**release, "application": "checkout-admin", "version": "2.15.0"}
+    )
+    client = api_as(auditor)
+
+    found = client.get("/api/cycles", {"application": "checkout", "version": "2.15.0"}).json()
+
+    assert [(c["id"], c["state"]) for c in found["results"]] == [(cycle.pk, "signed_off")]
+    assert client.get("/api/cycles", {"application": "checkout"}).json()["count"] == 2
+    assert client.get("/api/cycles", {"version": "2.15.0"}).json()["count"] == 2
+    for partial in ({"application": "check"}, {"version": "2.15"}):
+        assert client.get("/api/cycles", partial).json()["count"] == 0
+    too_long = client.get("/api/cycles", {"version": "1" * 101})
+    assert too_long.status_code == 400 and "version" in too_long.json()["errors"]
+
+
+@pytest.mark.django_db
 @pytest.mark.parametrize(
     ("params", "field"),
     [({"kind": "weekly"}, "kind"), ({"state": "closed"}, "state"), ({"page": "0"}, "page")],
