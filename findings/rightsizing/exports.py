@@ -194,7 +194,7 @@ def cloudformation(
                 "Type": "AWS::IAM::ManagedPolicy",
                 "Properties": {
                     "ManagedPolicyName": policy_name,
-                    "PolicyDocument": change["after"],
+                    "PolicyDocument": _inert_in_cloudformation(change["after"]),
                     CFN_ATTACHED_TO[owner_kind]: [owner],
                 },
             }
@@ -207,7 +207,7 @@ def cloudformation(
                 "Properties": {
                     key: owner,
                     "PolicyName": policy_name,
-                    "PolicyDocument": change["after"],
+                    "PolicyDocument": _inert_in_cloudformation(change["after"]),
                 },
             }
     if not resources:
@@ -233,6 +233,46 @@ def cloudformation(
         },
         indent=2,
     )
+
+
+def _inert_in_cloudformation(document: dict[str, Any]) -> dict[str, Any] | str:
+    """The document as CloudFormation passes it to IAM unchanged: itself, or when it holds
+    text CloudFormation would act on, its JSON text with every ``{{`` written ``\\u007b\\u007b``.
+
+    Whoever may write a policy in a connected account writes any text in its Resource and
+    Condition values, which the suggestion keeps as written. CloudFormation resolves a dynamic
+    reference (``{{resolve:secretsmanager:...}}``, ``{{resolve:ssm:...}}``) in any string of a
+    resource's properties with the permissions of whoever deploys the stack, and reads an object
+    whose only key is ``Ref``, ``Condition`` or ``Fn::...`` as an intrinsic function: the
+    secret or an exported value would land in the policy, which its author reads back.
+    Splitting the string with ``Fn::Join`` or ``Fn::Sub`` would not stop it: CloudFormation
+    resolves the joined string (AWS's own templates build ``{{resolve:secretsmanager:`` +
+    ``Ref`` + ``...}}`` with ``Fn::Join``). A string property is neither resolved nor read as
+    a function once it holds no ``{{``, and IAM reads the JSON escape back as ``{``: the
+    deployed policy is the same text. (Outside a JSON string a ``{`` is never followed by a
+    ``{``, so only string contents change.)"""
+    if not _cloudformation_acts_on(document):
+        return document
+    return json.dumps(document, separators=(",", ":")).replace("{{", "\\u007b\\u007b")
+
+
+def _cloudformation_acts_on(value: Any) -> bool:
+    if isinstance(value, str):
+        return "{{" in value
+    if isinstance(value, list):
+        return any(_cloudformation_acts_on(item) for item in value)
+    if isinstance(value, dict):
+        if len(value) == 1 and _is_function_name(next(iter(value))):
+            return True
+        return any(
+            _cloudformation_acts_on(key) or _cloudformation_acts_on(item)
+            for key, item in value.items()
+        )
+    return False
+
+
+def _is_function_name(key: Any) -> bool:
+    return isinstance(key, str) and (key in ("Ref", "Condition") or key.startswith("Fn::"))
 
 
 def _named_changes(

@@ -418,3 +418,82 @@ def test_the_template_names_every_other_member_of_a_large_group():
     assert template["Metadata"]["IamReview"]["AlsoChanges"] == {"group developers": members[1:]}
     with pytest.raises(ValueError, match="members of group developers are needed"):
         exports.cloudformation(suggestion=suggestion)
+
+
+def planted(**condition):
+    """A policy whose author (anyone who may put a policy on a role they use) wrote text of
+    their choosing in a Condition, which the suggestion keeps as written."""
+    return GrantedPolicy(
+        name="batch",
+        ref="batch",
+        kind="inline",
+        document={
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Effect": "Allow",
+                    "Action": ["s3:GetObject", "sqs:SendMessage"],
+                    "Resource": "*",
+                    "Condition": condition,
+                }
+            ],
+        },
+    )
+
+
+def strings_in(value):
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield key
+            yield from strings_in(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from strings_in(item)
+
+
+def one_key_objects(value):
+    if isinstance(value, dict):
+        if len(value) == 1:
+            yield next(iter(value))
+        for item in value.values():
+            yield from one_key_objects(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from one_key_objects(item)
+
+
+REFERENCE = "{{resolve:secretsmanager:prod/db:SecretString:password}}"
+
+
+@pytest.mark.parametrize(
+    "condition",
+    [
+        {"StringNotEquals": {"aws:PrincipalTag/note": REFERENCE}},
+        {"StringEquals": {"aws:PrincipalTag/note": ["x", f"a{REFERENCE}b"]}},
+        {"StringEquals": {"{{resolve:ssm:/prod/token}}": "x"}},
+        {"StringEquals": {"Fn::ImportValue": "prod-db-password"}},
+        {"StringEquals": {"Ref": "AWS::StackName"}},
+    ],
+)
+def test_text_cloudformation_would_resolve_is_inert_and_reaches_iam_as_written(condition):
+    suggestion = suggestion_for(planted(**condition))
+    [resource] = template_of(suggestion)["Resources"].values()
+    document = resource["Properties"]["PolicyDocument"]
+
+    # A string property with no "{{" is neither resolved nor read as a function.
+    assert isinstance(document, str) and "{{" not in document
+    assert "{{" not in "".join(strings_in(template_of(suggestion)["Resources"]))
+    # IAM reads the JSON escape back: the policy deployed is the one suggested.
+    [change] = exports.changed(suggestion=suggestion)
+    assert json.loads(document) == change["after"]
+    assert json.loads(document)["Statement"][0]["Condition"] == condition
+
+
+def test_a_policy_cloudformation_would_not_act_on_stays_an_object():
+    suggestion = suggestion_for(inline("s3-access"))
+    [resource] = template_of(suggestion)["Resources"].values()
+    document = resource["Properties"]["PolicyDocument"]
+    assert document == exports.changed(suggestion=suggestion)[0]["after"]
+    assert not [key for key in one_key_objects(document) if key == "Ref" or "::" in key]

@@ -141,6 +141,36 @@ def test_the_cloudformation_download_is_a_template(client, reviewer, legacy_batc
     assert resource["Properties"]["PolicyDocument"]["Statement"][0]["Action"] == "s3:GetObject"
 
 
+def test_the_cloudformation_download_resolves_nothing_the_policys_author_wrote(
+    client, reviewer, production
+):
+    # Whoever may put a policy on a role they use writes any text in a Condition: were it a
+    # live dynamic reference, deploying the template would put the secret in the policy,
+    # which its author reads back (iam:GetRolePolicy).
+    reference = "{{resolve:secretsmanager:prod/db:SecretString:password}}"
+    planted = {
+        **BATCH,
+        "Statement": [
+            {**statement, "Condition": {"StringNotEquals": {"aws:PrincipalTag/note": reference}}}
+            for statement in BATCH["Statement"]
+        ],
+    }
+    role = iam_role(production, "batch-job")
+    attach(production, role, planted, name="batch")
+    service_row(production, role, "s3", used_days=2)
+    service_row(production, role, "sqs", used_days=None)
+    client.force_login(reviewer)
+    response = client.get(f"/rightsizing/role/{role.pk}/cloudformation/")
+    assert response.status_code == 200
+    template = json.loads(response.content)
+    assert "{{" not in json.dumps(template["Resources"])
+    [resource] = template["Resources"].values()
+    document = json.loads(resource["Properties"]["PolicyDocument"])  # as IAM reads it
+    assert document["Statement"][0]["Condition"]["StringNotEquals"] == {
+        "aws:PrincipalTag/note": reference
+    }
+
+
 def test_a_group_policys_change_names_its_first_members_and_the_template_every_one(
     client, reviewer, production
 ):
