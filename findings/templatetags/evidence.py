@@ -161,6 +161,16 @@ def principal_words(kind: str) -> str:
 
 
 @register.filter
+def sorted_items(mapping) -> list[tuple]:
+    """A dict from AWS as (key, value) pairs, sorted by key. A template's `tags.items` looks
+    the key up first: a tag named `items` (anyone who may tag their own role can add one)
+    stood in for the dict's own method, and the page showed no tags or failed."""
+    if not isinstance(mapping, dict):
+        return []
+    return sorted(mapping.items(), key=lambda pair: str(pair[0]))
+
+
+@register.filter
 def yes_no(value) -> str:
     if value is None:
         return "unknown"

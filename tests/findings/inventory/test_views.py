@@ -469,3 +469,27 @@ def test_the_risk_summary_counts_the_escalations_detection_found_with_the_whole_
     assert "what detection found with the account's other roles" in page
     Finding.objects.filter(pk=finding.pk).update(status=Finding.Status.RESOLVED)
     assert "none" in escalations()
+
+
+# AWS lets anyone who may tag their own role or user (iam:TagRole, iam:TagUser) name a tag
+# `items`; a template's `tags.items` looks the key up before the dict's method.
+
+
+def test_a_role_tagged_items_keeps_its_page_and_shows_every_tag(client, reviewer, production):
+    role = iam_role(production, "legacy-batch", tags={"owner": "attacker", "items": "x"})
+    client.force_login(reviewer)
+    client.raise_request_exception = False
+
+    response = client.get(f"/inventory/roles/{role.pk}/")
+
+    assert response.status_code == 200
+    assert "items=x" in text(response) and "owner=attacker" in text(response)
+
+
+def test_a_user_tagged_items_with_an_empty_value_still_shows_its_tags(client, reviewer, production):
+    user = iam_user(production, "alice", tags={"iamreview:exclude": "ok", "items": ""})
+    client.force_login(reviewer)
+
+    content = text(client.get(f"/inventory/users/{user.pk}/"))
+
+    assert "iamreview:exclude=ok" in content and "items=" in content

@@ -172,6 +172,31 @@ def test_an_external_access_item_reads_like_the_finding_page(client, reviewer, a
     assert f'href="/findings/{finding.pk}/"' in page
 
 
+def test_an_external_access_principal_keyed_items_still_says_who_gets_in(
+    client, reviewer, administrator
+):
+    # The principal map comes from a resource policy someone else wrote.
+    production = make_account()
+    row = aa_row(production, "f-1", "arn:aws:s3:::shared-reports")
+    row.details = [
+        {
+            "externalAccessDetails": {
+                "principal": {"items": "x", "AWS": "999988887777"},
+                "action": ["s3:GetObject"],
+            }
+        }
+    ]
+    row.save()
+    external_access(production, "shared-reports", aws_finding=row)
+    cycle = open_cycle(kind="monthly", opened_by=administrator, accounts=[production])
+    item = cycle.items.get()
+
+    client.force_login(reviewer)
+    page = client.get(f"/review/items/{item.pk}/").content.decode()
+
+    assert "999988887777" in page and '<code class="wrap">x</code>' in page
+
+
 def test_the_item_page_links_to_its_place_in_the_queue_and_the_next_undecided_item(
     client, reviewer, second_reviewer, administrator, django_assert_max_num_queries
 ):
