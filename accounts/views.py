@@ -57,7 +57,7 @@ class LoginView(auth_views.LoginView):
         if not settings.LOCAL_PASSWORDS_ENABLED:
             return HttpResponseForbidden(
                 "Passwords are turned off here: log in with single sign-on.",
-                content_type="text/plain",
+                content_type="text/plain; charset=utf-8",
             )
         return super().post(request, *args, **kwargs)
 
@@ -99,7 +99,7 @@ class PasswordChangeView(auth_views.PasswordChangeView):
         if not settings.LOCAL_PASSWORDS_ENABLED:
             return HttpResponseForbidden(
                 "Passwords are turned off here: your identity provider manages sign-in.",
-                content_type="text/plain",
+                content_type="text/plain; charset=utf-8",
             )
         return super().dispatch(request, *args, **kwargs)
 

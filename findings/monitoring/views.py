@@ -110,7 +110,7 @@ def metrics(request):
     if not _allowed(request):
         return HttpResponseForbidden(
             "Metrics need the METRICS_TOKEN bearer token or an address in METRICS_ALLOWED_IPS.",
-            content_type="text/plain",
+            content_type="text/plain; charset=utf-8",
         )
     registry = CollectorRegistry(auto_describe=False)
     registry.register(_SnapshotCollector(metrics_snapshot(), _queue_depth()))

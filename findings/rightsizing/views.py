@@ -37,6 +37,9 @@ from iamreview.input_guard import parse_id
 from iamreview.paging import page_asked
 
 MODELS = {"user": IamUser, "role": IamRole}
+# A 400's message repeats what was asked (the `tag` a link carries): as text/html a crafted
+# link would write markup, such as a <meta http-equiv=refresh> to another site, into ours.
+PLAIN_TEXT = "text/plain; charset=utf-8"
 DOWNLOADS = {
     "json": (exports.policy_json, "application/json", "policy.json"),
     "terraform": (exports.terraform, "text/plain; charset=utf-8", "least-privilege.tf"),
@@ -164,7 +167,7 @@ def generate_from_cloudtrail(request, pk: int):
                 queue_policy_generation(generation_id=generation.pk)
     if not request.htmx:
         if error:
-            return HttpResponseBadRequest(error)
+            return HttpResponseBadRequest(error, content_type=PLAIN_TEXT)
         return redirect(reverse("inventory_role", args=[role.pk]) + "#cloudtrail-generation")
     return render_generation(request, role, error=error, status=400 if error else 200)
 
@@ -178,14 +181,17 @@ def download(request, kind: str, pk: int, fmt: str):
         MODELS[kind].objects.select_related("account"), pk=pk, gone_at=None
     )
     if getattr(principal, "is_service_linked", False):
-        return HttpResponseBadRequest("A service-linked role's policies belong to AWS.")
+        return HttpResponseBadRequest(
+            "A service-linked role's policies belong to AWS.", content_type=PLAIN_TEXT
+        )
     if getattr(principal, "is_sso", False) and fmt in IAM_CHANGES:
         # AWS refuses IAM changes to a role IAM Identity Center made: these files would detach
         # and put policies it may not touch.
         return HttpResponseBadRequest(
             "IAM Identity Center made this role from a permission set, and AWS refuses IAM "
             "changes to it: change the permission set instead (its inline policy can be the "
-            "policy JSON download)."
+            "policy JSON download).",
+            content_type=PLAIN_TEXT,
         )
     suggestion = compute_suggestions(account=principal.account, principals=[principal])[
         principal.arn
@@ -229,7 +235,7 @@ def rightsizing(request):
     try:
         asked = page_asked(request.GET.get("page"))
     except ValueError as exc:
-        return HttpResponseBadRequest(str(exc))
+        return HttpResponseBadRequest(str(exc), content_type=PLAIN_TEXT)
     tag_error = ""
     try:
         rows = LateRows(_rows(filters))
@@ -273,7 +279,7 @@ def export(request, fmt: str):
     try:
         rows = [_export_row(row) for row in _rows(_filters(request))]
     except ValueError as exc:
-        return HttpResponseBadRequest(str(exc))
+        return HttpResponseBadRequest(str(exc), content_type=PLAIN_TEXT)
     if fmt == "json":
         response = HttpResponse(json_text(rows), content_type="application/json")
     else:

@@ -1,5 +1,8 @@
 """Error pages in the app's layout, with a way back; the admin never loops for non-staff."""
 
+import ast
+from pathlib import Path
+
 import pytest
 from django.template.loader import render_to_string
 
@@ -45,3 +48,47 @@ def test_the_500_page_stands_alone_with_navigation_and_a_way_back():
     page = render_to_string("500.html")
     assert "Something went wrong on our side" in page
     assert 'href="/review/"' in page and "data-history-back" in page
+
+
+ERROR_RESPONSES = {
+    "HttpResponseBadRequest",
+    "HttpResponseForbidden",
+    "HttpResponseNotFound",
+    "HttpResponseGone",
+    "HttpResponseServerError",
+}
+
+
+def error_responses_without_a_content_type():
+    """Every error response built from a message (`HttpResponseBadRequest(message)`,
+    `HttpResponse(message, status=400)`) that does not say what the message is."""
+    root = Path(__file__).resolve().parents[2]
+    for package in ("findings", "accounts", "iamreview"):
+        for path in sorted((root / package).rglob("*.py")):
+            for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+                if not isinstance(node, ast.Call) or not node.args:
+                    continue
+                name = getattr(node.func, "id", getattr(node.func, "attr", ""))
+                keywords = {keyword.arg for keyword in node.keywords}
+                is_error = name in ERROR_RESPONSES or (
+                    name == "HttpResponse" and "status" in keywords
+                )
+                if is_error and "content_type" not in keywords:
+                    yield f"{path.relative_to(root)}:{node.lineno}"
+
+
+def test_every_error_message_is_sent_as_plain_text():
+    # As text/html, a message that repeats what a link asked for (a `tag`, a page number)
+    # writes the link's markup into our origin: CSP stops scripts, not a meta refresh.
+    assert list(error_responses_without_a_content_type()) == []
+
+
+@pytest.mark.parametrize("fmt", ["csv", "json"])
+def test_a_crafted_tag_in_a_rightsizing_export_link_comes_back_as_plain_text(client, auditor, fmt):
+    client.force_login(auditor)
+    payload = '=<meta http-equiv="refresh" content="0;url=https://evil.example/login">'
+
+    response = client.get(f"/rightsizing/export.{fmt}", {"tag": payload})
+
+    assert response.status_code == 400
+    assert response["Content-Type"] == "text/plain; charset=utf-8"
