@@ -81,14 +81,3 @@ def test_every_error_message_is_sent_as_plain_text():
     # As text/html, a message that repeats what a link asked for (a `tag`, a page number)
     # writes the link's markup into our origin: CSP stops scripts, not a meta refresh.
     assert list(error_responses_without_a_content_type()) == []
-
-
-@pytest.mark.parametrize("fmt", ["csv", "json"])
-def test_a_crafted_tag_in_a_rightsizing_export_link_comes_back_as_plain_text(client, auditor, fmt):
-    client.force_login(auditor)
-    payload = '=<meta http-equiv="refresh" content="0;url=https://evil.example/login">'
-
-    response = client.get(f"/rightsizing/export.{fmt}", {"tag": payload})
-
-    assert response.status_code == 400
-    assert response["Content-Type"] == "text/plain; charset=utf-8"

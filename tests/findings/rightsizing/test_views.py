@@ -261,3 +261,14 @@ def test_an_auditor_exports_the_list_and_a_reviewer_may_not(
     assert csv.splitlines()[0].startswith("account,kind,name,arn")
     client.force_login(reviewer)
     assert client.get("/rightsizing/export.csv").status_code == 403
+
+
+@pytest.mark.parametrize("fmt", ["csv", "json"])
+def test_a_crafted_tag_in_a_rightsizing_export_link_comes_back_as_plain_text(client, auditor, fmt):
+    client.force_login(auditor)
+    payload = '=<meta http-equiv="refresh" content="0;url=https://evil.example/login">'
+
+    response = client.get(f"/rightsizing/export.{fmt}", {"tag": payload})
+
+    assert response.status_code == 400
+    assert response["Content-Type"] == "text/plain; charset=utf-8"
