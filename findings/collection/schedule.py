@@ -3,7 +3,7 @@
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db.models import Count, Max, Q
+from django.db.models import Exists, OuterRef, Q, Subquery
 
 from findings.models import AwsAccount, CollectionRun, Source
 from findings.models.runs import ACTIVE_STATUSES
@@ -32,23 +32,43 @@ def due_pairs(*, now: datetime) -> list[tuple[AwsAccount, str]]:
     interval to try again.
     """
     never_started = Q(status=CollectionRun.Status.FAILED, started_at=None)
-    runs = {
-        (row["account_id"], row["source"]): row
-        for row in CollectionRun.objects.values("account_id", "source").annotate(
-            last=Max("created_at", filter=~never_started),
-            active=Count("pk", filter=Q(status__in=ACTIVE_STATUSES)),
-        )
-    }
-    with_principals = CollectionRun.objects.accounts_collected(source=Source.AUTHORIZATION_DETAILS)
+    sources = list(Source.values)
+
+    def runs(source: str):
+        return CollectionRun.objects.filter(account=OuterRef("pk"), source=source)
+
+    # Per account and source, one probe of an index each (the latest attempt down
+    # (account, source, -created_at); an active run in the partial unique index of the claim),
+    # never the whole history.
+    accounts = AwsAccount.objects.filter(enabled=True).annotate(
+        **{
+            f"last_{n}": Subquery(
+                runs(source).exclude(never_started).order_by("-created_at").values("created_at")[:1]
+            )
+            for n, source in enumerate(sources)
+        },
+        **{
+            f"active_{n}": Exists(runs(source).filter(status__in=ACTIVE_STATUSES))
+            for n, source in enumerate(sources)
+        },
+        # Ordered, so that it walks the same index (an unordered EXISTS walked the account's
+        # whole history on the account_id index).
+        principals_read_at=Subquery(
+            runs(Source.AUTHORIZATION_DETAILS)
+            .filter(status=CollectionRun.Status.SUCCEEDED)
+            .order_by("-created_at")
+            .values("created_at")[:1]
+        ),
+    )
     due = []
-    for account in AwsAccount.objects.filter(enabled=True):
-        for source in Source.values:
-            if source == Source.SERVICE_LAST_ACCESSED and account.pk not in with_principals:
+    for account in accounts:
+        for n, source in enumerate(sources):
+            if source == Source.SERVICE_LAST_ACCESSED and account.principals_read_at is None:
                 continue
-            row = runs.get((account.pk, source), {"last": None, "active": 0})
-            if row["active"]:
+            if getattr(account, f"active_{n}"):
                 continue
-            if row["last"] is None or now - row["last"] >= interval(source=source):
+            last = getattr(account, f"last_{n}")
+            if last is None or now - last >= interval(source=source):
                 due.append((account, source))
     return due
 

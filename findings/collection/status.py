@@ -224,7 +224,11 @@ def collection_status(*, accounts: QuerySet, now: datetime) -> list[AccountStatu
 
 
 def recent_runs(*, account: AwsAccount | None = None, limit: int) -> list[RunRow]:
-    runs = CollectionRun.objects.select_related("account", "requested_by").order_by("-created_at")
+    # The newest first, down an index (run_recent, run_recent_of_account): the first `limit`
+    # rows, never a sort of the whole history.
+    runs = CollectionRun.objects.select_related("account", "requested_by").order_by(
+        "-created_at", "-id"
+    )
     if account is not None:
         runs = runs.filter(account=account)
     return [

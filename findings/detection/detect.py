@@ -13,7 +13,7 @@ from datetime import date, datetime
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Q
+from django.db.models import Q, Subquery
 from django.utils import timezone
 
 from findings.detection.checks import (
@@ -133,11 +133,17 @@ def _latest_successes(
     account: AwsAccount,
 ) -> tuple[dict[str, CollectionRun], dict[str, CollectionRun]]:
     """Per source, the latest successful run and the one before it."""
+    successes = CollectionRun.objects.filter(account=account, status=CollectionRun.Status.SUCCEEDED)
+    # Two ids per source, each found down run_latest_success (account, status, -finished_at),
+    # then those runs: never every run the account ever had.
+    wanted = [
+        Subquery(successes.filter(source=source).order_by("-finished_at").values("pk")[n : n + 1])
+        for source in Source.values
+        for n in (0, 1)
+    ]
     latest: dict[str, CollectionRun] = {}
     previous: dict[str, CollectionRun] = {}
-    for run in CollectionRun.objects.filter(
-        account=account, status=CollectionRun.Status.SUCCEEDED
-    ).order_by("source", "-finished_at"):
+    for run in successes.filter(pk__in=wanted).order_by("source", "-finished_at"):
         if run.source not in latest:
             latest[run.source] = run
         else:

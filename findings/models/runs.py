@@ -3,7 +3,7 @@ from datetime import datetime
 
 from django.conf import settings
 from django.db import models
-from django.db.models import Q
+from django.db.models import OuterRef, Q, Subquery
 
 
 class Source(models.TextChoices):
@@ -20,11 +20,21 @@ class CollectionRunQuerySet(models.QuerySet):
     RUNS_LOOKED_AT = 30
 
     def accounts_collected(self, *, source: str) -> set[int]:
-        """Ids of the accounts with at least one successful collection of `source`."""
+        """Ids of the accounts with at least one successful collection of `source`: per
+        account, the first of them down (account, source, -created_at), not every one."""
+        accounts = self.model._meta.get_field("account").related_model
+        first = (
+            self.filter(
+                account=OuterRef("pk"), source=source, status=CollectionRun.Status.SUCCEEDED
+            )
+            .order_by("-created_at")
+            .values("pk")[:1]
+        )
         return set(
-            self.filter(source=source, status=CollectionRun.Status.SUCCEEDED)
-            .values_list("account_id", flat=True)
-            .distinct()
+            accounts.objects.annotate(collected=Subquery(first))
+            .filter(collected__isnull=False)
+            .order_by()
+            .values_list("pk", flat=True)
         )
 
     def roles_read_at(self, *, account_id: int) -> datetime | None:
@@ -86,8 +96,11 @@ class CollectionRunQuerySet(models.QuerySet):
 
     def _reads(self, runs, wanted: set[str], found: dict[str, datetime]) -> list[tuple]:
         """Dates in ``found`` the principals the newest runs read; the runs looked at."""
+        # Newest created is newest finished (the claim: runs of one account and source never
+        # overlap), and (account, source, -created_at) gives them in that order: the window,
+        # never a sort of the whole history.
         looked_at = list(
-            runs.order_by("-finished_at", "-pk").values_list(
+            runs.order_by("-created_at", "-pk").values_list(
                 "finished_at", "data_generated_at", "counts"
             )[: self.RUNS_LOOKED_AT]
         )
@@ -154,7 +167,11 @@ class CollectionRun(models.Model):
     class Meta:
         ordering = ["-created_at"]
         indexes = [
+            # Per (account, source): the latest run (schedule, Collection page, detection).
             models.Index(fields=["account", "source", "-created_at"]),
+            # The latest runs of every account (Collection page), and of one account.
+            models.Index(fields=["-created_at", "-id"], name="run_recent"),
+            models.Index(fields=["account", "-created_at", "-id"], name="run_recent_of_account"),
             # "Last seen" of open findings: the account's latest successful collection.
             models.Index(fields=["account", "status", "-finished_at"], name="run_latest_success"),
         ]

@@ -3,11 +3,14 @@
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from django.db.models import Count, Max, Q, Sum
+from django.db.models import Count, Max, OuterRef, Q, Subquery, Sum
 from django.utils import timezone
 
 from accounts.models import DigestPreference
-from findings.models import CollectionRun, Finding, ReviewCycle
+from findings.models import AwsAccount, CollectionRun, Finding, ReviewCycle, Source
+from findings.models.runs import ACTIVE_STATUSES
+
+RUNS_WINDOW = timedelta(days=1)
 
 
 @dataclass
@@ -26,14 +29,33 @@ def metrics_snapshot(*, now: datetime | None = None) -> Snapshot:
     """Five queries."""
     now = now or timezone.now()
     snapshot = Snapshot()
-    last = (
-        CollectionRun.objects.filter(status=CollectionRun.Status.SUCCEEDED)
-        .values("account__account_id", "source")
-        .annotate(at=Max("finished_at"))
+    sources = list(Source.values)
+    successes = CollectionRun.objects.filter(
+        account=OuterRef("pk"), status=CollectionRun.Status.SUCCEEDED
+    ).order_by("-finished_at")
+    # Per account and source, the first entry down run_latest_success: never the whole history.
+    last = AwsAccount.objects.values_list(
+        "account_id",
+        *(
+            Subquery(successes.filter(source=source).values("finished_at")[:1])
+            for source in sources
+        ),
     )
-    snapshot.last_success = {(r["account__account_id"], r["source"]): r["at"] for r in last}
+    snapshot.last_success = {
+        (account_id, source): at
+        for account_id, *ats in last
+        for source, at in zip(sources, ats, strict=True)
+        if at is not None
+    }
+    # The last day's runs (down run_recent) and the ones still queued or running whatever their
+    # age (the claim's partial index): what a scrape every minute needs, not a count of years.
     snapshot.runs_by_status = dict(
-        CollectionRun.objects.values_list("status").annotate(n=Count("id")).order_by()
+        CollectionRun.objects.filter(
+            Q(created_at__gte=now - RUNS_WINDOW) | Q(status__in=ACTIVE_STATUSES)
+        )
+        .values_list("status")
+        .annotate(n=Count("id"))
+        .order_by()
     )
     snapshot.open_findings = dict(
         Finding.objects.filter(status=Finding.Status.OPEN)

@@ -61,7 +61,10 @@ class _SnapshotCollector:
                 last.add_metric([account, source], at.timestamp())
         yield last
         runs = GaugeMetricFamily(
-            "iamreview_collection_runs", "Collection runs kept, by outcome.", labels=["status"]
+            "iamreview_collection_runs_last_day",
+            "Collection runs of the last 24 hours, and every one still queued or running, by "
+            "status.",
+            labels=["status"],
         )
         for status, count in sorted(s.runs_by_status.items()):
             runs.add_metric([status], count)

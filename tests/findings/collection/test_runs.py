@@ -4,6 +4,8 @@ import time
 from datetime import timedelta
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from findings.collection.registry import add_account
@@ -24,6 +26,12 @@ from findings.collection.runs import (
 )
 from findings.models import CollectionRun, Source
 from tests.at_once import at_once
+from tests.findings.history import (
+    add_history,
+    assert_bounded,
+    make_accounts,
+    rows_read_at_two_sizes,
+)
 
 
 @pytest.fixture
@@ -209,3 +217,44 @@ def test_last_success_is_the_latest_succeeded_run(production):
     finish_run(run=failed, succeeded=False, error="no")
 
     assert last_success(account=production, source=Source.CREDENTIAL_REPORT) == first
+
+
+@pytest.mark.django_db
+def test_accounts_collected_returns_one_row_per_account_not_one_per_run():
+    """The model's default ordering (-created_at) once made its DISTINCT
+    (account_id, created_at): every successful run came back to Python."""
+    accounts = make_accounts(3)
+    add_history(accounts, runs_per_source=50, sources=[Source.AUTHORIZATION_DETAILS])
+
+    with CaptureQueriesContext(connection) as captured:
+        found = CollectionRun.objects.accounts_collected(source=Source.AUTHORIZATION_DETAILS)
+
+    assert found == {a.pk for a in accounts}
+    with connection.cursor() as cursor:
+        cursor.execute(captured.captured_queries[0]["sql"])
+        returned = len(cursor.fetchall())
+    assert returned == len(accounts), f"{returned} rows sent to Python for {len(accounts)} accounts"
+
+
+@pytest.mark.django_db
+def test_accounts_collected_reads_a_run_per_account_not_every_run():
+    short, long = rows_read_at_two_sizes(
+        lambda accounts: CollectionRun.objects.accounts_collected(
+            source=Source.AUTHORIZATION_DETAILS
+        )
+    )
+    assert_bounded(short, long)
+
+
+@pytest.mark.django_db
+def test_accounts_collected_counts_only_successes_of_that_source_and_of_the_accounts_asked():
+    collected, failed, other_source, not_asked = make_accounts(4)
+    add_history([collected, not_asked], runs_per_source=2, sources=[Source.AUTHORIZATION_DETAILS])
+    add_history([failed], runs_per_source=2, status="failed")
+    add_history([other_source], runs_per_source=2, sources=[Source.CREDENTIAL_REPORT])
+
+    found = CollectionRun.objects.filter(
+        account__in=[collected, failed, other_source]
+    ).accounts_collected(source=Source.AUTHORIZATION_DETAILS)
+
+    assert found == {collected.pk}

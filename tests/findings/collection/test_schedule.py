@@ -10,6 +10,7 @@ from findings.collection.registry import add_account
 from findings.collection.runs import claim_run, finish_run, start_run
 from findings.collection.schedule import due_pairs
 from findings.models import CollectionRun, Source
+from tests.findings.history import assert_bounded, rows_read_at_two_sizes
 
 pytestmark = pytest.mark.django_db
 
@@ -71,3 +72,10 @@ def test_a_source_whose_run_still_waits_in_the_queue_is_not_due_however_long_it_
     )
 
     assert due_sources(production) == {Source.AUTHORIZATION_DETAILS}
+
+
+def test_the_schedule_tick_does_not_read_every_run_ever_made():
+    """findings.schedule_collections runs every 5 minutes: due_pairs needs each
+    (account, source)'s latest attempt and whether one is active, not years of runs."""
+    short, long = rows_read_at_two_sizes(lambda accounts: due_pairs(now=timezone.now()))
+    assert_bounded(short, long)

@@ -13,7 +13,9 @@ from django.urls import reverse
 from django.utils import timezone
 
 from findings.collection.registry import add_account
+from findings.collection.status import ACCOUNT_RECENT_RUNS, RECENT_RUNS, recent_runs
 from findings.models import AwsAccount, CollectionRun, CredentialReportEntry, Source
+from tests.findings.history import assert_bounded, rows_read_at_two_sizes
 
 pytestmark = pytest.mark.django_db
 
@@ -736,3 +738,17 @@ def test_import_form_keeps_the_choices_after_an_error(client, administrator, acc
     checked = 'id="id_kind_0" aria-describedby="id_kind_0_command" required checked'
     assert checked in page
     assert "This field is required" in page
+
+
+def test_the_collection_pages_recent_runs_do_not_sort_every_run_ever_made():
+    """The Collection page (re-read every 2 s while a run is active) lists the 50 latest runs."""
+    short, long = rows_read_at_two_sizes(lambda accounts: recent_runs(limit=RECENT_RUNS))
+    assert_bounded(short, long)
+
+
+def test_an_accounts_recent_runs_do_not_read_its_whole_history():
+    """The account page (re-read every 2 s while a run is active) lists its 20 latest runs."""
+    short, long = rows_read_at_two_sizes(
+        lambda accounts: recent_runs(account=accounts[0], limit=ACCOUNT_RECENT_RUNS)
+    )
+    assert_bounded(short, long)

@@ -32,6 +32,7 @@ from findings.models import (
     Source,
 )
 from findings.policy.documents import document_hash
+from tests.findings.history import assert_bounded, rows_read_at_two_sizes
 
 DATA = Path(__file__).parents[1] / "data"
 ACCOUNT_ID = "111122223333"
@@ -721,3 +722,10 @@ def test_a_region_monitored_again_but_unread_keeps_its_no_analyzer_finding_not_m
     assert missing.status == Finding.Status.RESOLVED
     assert missing.resolution == Finding.Resolution.REGION_NOT_MONITORED
     assert missing.resolved_by_run is None
+
+
+def test_detection_does_not_load_every_successful_run_of_the_account():
+    """Detection runs after every collection; per source it needs the latest successful run
+    and the one before it, not every run the account ever had."""
+    short, long = rows_read_at_two_sizes(lambda accounts: detect_account(account=accounts[0]))
+    assert_bounded(short, long)

@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from findings.collection.imports import import_file
 from findings.detection.detect import detect_account
-from findings.detection.selectors import FindingFilters, severity_counts
+from findings.detection.selectors import FindingFilters, finding_records, severity_counts
 from findings.models import Finding, Source
 from findings.models.findings import SEVERITY_RANK
 from tests.findings.detection.test_detect import (
@@ -27,6 +27,7 @@ from tests.findings.detection.test_detect import (
     make_account,
     succeeded_run,
 )
+from tests.findings.history import assert_bounded, rows_read_at_two_sizes
 
 pytestmark = pytest.mark.django_db
 
@@ -683,3 +684,12 @@ def test_an_export_with_a_filter_value_it_does_not_know_is_refused(
         assert response.status_code == 400
         assert "choose from" in response.content.decode()
     assert client.get("/findings/export.csv?severity=critical").status_code == 200
+
+
+def test_a_findings_export_does_not_read_every_successful_run():
+    """Each export (CSV/JSON, API) dates its open findings' "last seen" by their account's
+    latest successful collection: one per account, not every one ever made."""
+    short, long = rows_read_at_two_sizes(
+        lambda accounts: list(finding_records(findings=Finding.objects.all()))
+    )
+    assert_bounded(short, long)

@@ -7,6 +7,8 @@ from django.utils import timezone
 from prometheus_client.parser import text_string_to_metric_families
 
 from findings.models import CollectionRun
+from findings.monitoring.selectors import metrics_snapshot
+from tests.findings.history import assert_bounded, rows_read_at_two_sizes
 from tests.findings.notifications.test_digests import make_cycle
 from tests.findings.reviews.test_evidence import make_account, make_finding
 
@@ -70,8 +72,8 @@ def test_a_scraper_with_the_token_reads_freshness_runs_findings_and_cycles(
         (("account", production.account_id), ("source", "credential-report")),
     )
     assert values[fresh] == pytest.approx(finished.timestamp())
-    assert values[("iamreview_collection_runs", (("status", "failed"),))] == 1
-    assert values[("iamreview_collection_runs", (("status", "succeeded"),))] == 2
+    assert values[("iamreview_collection_runs_last_day", (("status", "failed"),))] == 1
+    assert values[("iamreview_collection_runs_last_day", (("status", "succeeded"),))] == 2
     assert values[("iamreview_open_findings", (("severity", "critical"),))] == 1
     assert values[("iamreview_open_findings", (("severity", "high"),))] == 1
     assert values[("iamreview_open_findings", (("severity", "low"),))] == 0
@@ -175,3 +177,29 @@ def test_queue_depth_is_read_from_the_configured_default_queue(client, metrics_s
         connection.delete(queue)
 
     assert samples(response)[("iamreview_queue_depth", ())] == 3
+
+
+def test_the_runs_gauge_counts_the_last_day_and_every_run_still_waiting(client, metrics_settings):
+    production = make_account()
+    long_ago = timezone.now() - timedelta(days=3)
+    CollectionRun.objects.bulk_create(
+        [
+            run(production, "credential-report", "succeeded", long_ago),
+            run(production, "credential-report", "failed", timezone.now()),
+            run(production, "access-analyzer", "queued", None),
+        ]
+    )
+    CollectionRun.objects.exclude(status="failed").update(created_at=long_ago)
+
+    values = samples(client.get("/metrics", headers={"Authorization": f"Bearer {TOKEN}"}))
+
+    assert values[("iamreview_collection_runs_last_day", (("status", "failed"),))] == 1
+    assert values[("iamreview_collection_runs_last_day", (("status", "queued"),))] == 1
+    assert ("iamreview_collection_runs_last_day", (("status", "succeeded"),)) not in values
+
+
+def test_the_metrics_scrape_does_not_read_every_run_ever_made():
+    """/metrics is scraped every 15-60 s: the last success per (account, source) is one
+    index probe each, and the runs by status are the last day's."""
+    short, long = rows_read_at_two_sizes(lambda accounts: metrics_snapshot())
+    assert_bounded(short, long)
