@@ -13,7 +13,7 @@ from datetime import date, datetime
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Q, Subquery
+from django.db.models import Exists, OuterRef, Q, Subquery
 from django.utils import timezone
 
 from findings.detection.checks import (
@@ -47,6 +47,7 @@ from findings.models import (
     Source,
 )
 from findings.models.bulk import json_text
+from findings.models.evidence import AA_UNRESOLVED
 from findings.models.findings import SEVERITY_RANK
 from findings.models.fingerprints import fingerprinted
 from findings.policy.guardrails import guardrails_from
@@ -353,16 +354,44 @@ def _load_evidence(
 
 
 def _access_analyzer_findings_for(account: AwsAccount) -> list[AccessAnalyzerFinding]:
-    """Findings about this account's resources, wherever they were collected from."""
+    """The findings about this account's resources, wherever they were collected from, whose
+    newest row AWS still shows unresolved: all detection reads. Every other one (resolved, or
+    gone from AWS) is neither detected (resolved in AWS resolves ours) nor closed as not
+    monitored, so its rows, years of them and their details, are not loaded at each detection;
+    a resolved newest row still hides the older rows of its finding (collected by another
+    account)."""
     registered = set(AwsAccount.objects.values_list("account_id", flat=True))
-    rows = AccessAnalyzerFinding.objects.filter(
-        Q(resource_owner_account=account.account_id)
-        | (Q(account=account) & ~Q(resource_owner_account__in=registered))
-    ).order_by("finding_id", "-changed_at")
-    newest: dict[str, AccessAnalyzerFinding] = {}
-    for row in rows:
-        newest.setdefault(row.finding_id, row)
-    return list(newest.values())
+    about = Q(resource_owner_account=account.account_id) | (
+        Q(account=account) & ~Q(resource_owner_account__in=registered)
+    )
+    newer = AccessAnalyzerFinding.objects.filter(about, finding_id=OuterRef("finding_id")).filter(
+        Q(changed_at__gt=OuterRef("changed_at"))
+        | Q(changed_at=OuterRef("changed_at"), pk__gt=OuterRef("pk"))
+    )
+    return list(
+        AccessAnalyzerFinding.objects.filter(about, AA_UNRESOLVED)
+        .filter(~Exists(newer))
+        .only(*AA_DETECTED_FIELDS)
+        .order_by("finding_id")
+    )
+
+
+# What detection reads of an Access Analyzer finding (not its status history).
+AA_DETECTED_FIELDS = (
+    "account_id",
+    "finding_id",
+    "analyzer_arn",
+    "region",
+    "finding_type",
+    "status",
+    "gone_at",
+    "resource",
+    "resource_type",
+    "resource_owner_account",
+    "details",
+    "aws_created_at",
+    "aws_updated_at",
+)
 
 
 def _is_public(details: list) -> bool:
@@ -382,8 +411,6 @@ def _unmonitored_regions(rows: list[AccessAnalyzerFinding]) -> dict[str, tuple[s
     unmonitored = {}
     for row in rows:
         account_id, monitored = regions[row.account_id]
-        if row.status == "RESOLVED" or row.gone_at is not None:
-            continue  # AWS said it is resolved: that is what it is
         if row.region and row.region not in monitored:  # "": a file's, which names none
             unmonitored[row.finding_id] = (row.region, account_id)
     return unmonitored
@@ -394,8 +421,6 @@ def _detect_access_analyzer(
 ) -> list[tuple[Detected, AccessAnalyzerFinding]]:
     detected = []
     for row in rows:
-        if row.status == "RESOLVED" or row.gone_at is not None:
-            continue  # resolved in AWS resolves ours
         if row.finding_id in unmonitored:
             continue
         kind = AA_TYPES.get(row.finding_type)

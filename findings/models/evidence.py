@@ -370,6 +370,10 @@ class Analyzer(Observed):
         return f"{self.name} ({self.type}, {self.region})"
 
 
+# An Access Analyzer finding AWS still shows unresolved (detection's only concern).
+AA_UNRESOLVED = Q(gone_at=None) & ~Q(status="RESOLVED")
+
+
 class AccessAnalyzerFinding(Observed):
     """An IAM Access Analyzer finding. Kept after AWS deletes it (resolved, after 90 days).
 
@@ -400,7 +404,24 @@ class AccessAnalyzerFinding(Observed):
         constraints = [
             models.UniqueConstraint(fields=["account", "finding_id"], name="aa_finding_key")
         ]
-        indexes = [models.Index(fields=["resource_owner_account"])]
+        indexes = [
+            models.Index(fields=["resource_owner_account"]),
+            # What detection reads at every collection: the findings AWS still shows
+            # unresolved, by whose resource they are or by who collected them, without the
+            # years of resolved and deleted ones kept beside them.
+            models.Index(
+                fields=["resource_owner_account", "finding_id"],
+                name="aa_finding_unresolved_owner",
+                condition=AA_UNRESOLVED,
+            ),
+            models.Index(
+                fields=["account", "finding_id"],
+                name="aa_finding_unresolved_account",
+                condition=AA_UNRESOLVED,
+            ),
+            # Whether another account's row of the same finding is newer.
+            models.Index(fields=["finding_id", "changed_at"], name="aa_finding_newest"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.finding_type} on {self.resource}"

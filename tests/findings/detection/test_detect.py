@@ -32,7 +32,13 @@ from findings.models import (
     Source,
 )
 from findings.policy.documents import document_hash
-from tests.findings.history import assert_bounded, rows_read_at_two_sizes
+from tests.findings.history import (
+    analyze,
+    assert_bounded,
+    make_accounts,
+    reads,
+    rows_read_at_two_sizes,
+)
 
 DATA = Path(__file__).parents[1] / "data"
 ACCOUNT_ID = "111122223333"
@@ -729,3 +735,76 @@ def test_detection_does_not_load_every_successful_run_of_the_account():
     and the one before it, not every run the account ever had."""
     short, long = rows_read_at_two_sizes(lambda accounts: detect_account(account=accounts[0]))
     assert_bounded(short, long)
+
+
+# --- Years of Access Analyzer history ----------------------------------------------------------
+
+
+def test_the_newest_row_of_a_finding_collected_twice_is_the_one_detection_believes():
+    """Collected by two accounts (an organization analyzer read from its delegated
+    administrator, and a file imported into the member), a finding is what its newest row says:
+    resolved there, an older active row elsewhere does not keep it open."""
+    member = make_account()
+    administrator = make_account("444455556666", "Security")
+    succeeded_run(member, Source.ACCESS_ANALYZER)
+    old = aa_row_in(administrator, "us-east-1", "shared-finding", "bucket")
+    new = aa_row_in(member, "us-east-1", "shared-finding", "bucket")
+    AccessAnalyzerFinding.objects.filter(pk=old.pk).update(
+        resource_owner_account=member.account_id, changed_at=NOW - timedelta(days=1)
+    )
+    AccessAnalyzerFinding.objects.filter(pk=new.pk).update(status="RESOLVED")
+    detect_account(account=member, now=NOW)
+    assert not findings_of(member, "access-analyzer:ExternalAccess").exists()
+
+    # The other way round: the newest row is active again.
+    AccessAnalyzerFinding.objects.filter(pk=old.pk).update(changed_at=NOW + timedelta(days=1))
+    detect_account(account=member, now=NOW + timedelta(hours=1))
+    (finding,) = findings_of(member, "access-analyzer:ExternalAccess")
+    assert finding.aws_finding_id == old.pk and finding.status == Finding.Status.OPEN
+
+
+def add_analyzer_findings(account, *, count: int, start: int, resolved: bool) -> None:
+    now = timezone.now()
+    at = now - timedelta(days=400) if resolved else now
+    AccessAnalyzerFinding.objects.bulk_create(
+        (
+            AccessAnalyzerFinding(
+                account=account,
+                fingerprint="x",
+                first_seen_at=at,
+                changed_at=at,
+                last_seen_at=at if resolved else None,
+                gone_at=at + timedelta(days=90) if resolved else None,
+                finding_id=f"f-{n:08d}",
+                analyzer_arn="arn:aws:access-analyzer:us-east-1:100000000000:analyzer/unused",
+                region="us-east-1",
+                finding_type="UnusedPermission",
+                status="RESOLVED" if resolved else "ACTIVE",
+                resource=f"arn:aws:iam::{account.account_id}:role/r{n}",
+                resource_type="AWS::IAM::Role",
+                resource_owner_account=account.account_id,
+                details=[{"unusedPermissionDetails": {"serviceNamespace": "s3"}}] * 5,
+            )
+            for n in range(start, start + count)
+        ),
+        batch_size=5000,
+    )
+
+
+def test_detection_does_not_load_years_of_resolved_access_analyzer_findings():
+    """Access Analyzer findings are kept for ever (after AWS deletes them, and once resolved);
+    detection, after every collection of every account, reads only those still unresolved."""
+    (account,) = make_accounts(1)
+    add_analyzer_findings(account, count=50, start=0, resolved=False)
+    analyze(AccessAnalyzerFinding)
+    with reads(AccessAnalyzerFinding) as short:
+        detect_account(account=account)
+    # Two years of unused-access findings AWS resolved and then deleted.
+    add_analyzer_findings(account, count=5_000, start=50, resolved=True)
+    analyze(AccessAnalyzerFinding)
+    with reads(AccessAnalyzerFinding) as long:
+        detect_account(account=account)
+    assert long.of(AccessAnalyzerFinding) <= 2 * short.of(AccessAnalyzerFinding), (
+        f"read {short.of(AccessAnalyzerFinding)} rows for 50 active findings, "
+        f"{long.of(AccessAnalyzerFinding)} once 5,000 resolved and gone ones were kept"
+    )
