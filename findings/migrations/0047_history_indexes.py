@@ -33,4 +33,12 @@ class Migration(migrations.Migration):
             model_name="accessanalyzerfinding",
             index=models.Index(fields=["finding_id", "changed_at"], name="aa_finding_newest"),
         ),
+        migrations.AddIndex(
+            model_name="findingevent",
+            index=models.Index(
+                condition=models.Q(("kind__in", ["opened", "reopened", "resolved"])),
+                fields=["at"],
+                name="finding_event_trend_at",
+            ),
+        ),
     ]

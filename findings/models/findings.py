@@ -125,6 +125,10 @@ class Finding(models.Model):
         return f"{self.title}: {self.resource_name}"
 
 
+# The events the dashboard's trend counts: opened (or again), and resolved.
+TREND_EVENT_KINDS = ["opened", "reopened", "resolved"]
+
+
 class FindingEvent(models.Model):
     """The timeline of a finding: opened, resolved (with the run), reopened, excluded..."""
 
@@ -153,7 +157,13 @@ class FindingEvent(models.Model):
                 fields=["at"],
                 condition=Q(kind__in=["reopened", "included", "changed"]),
                 name="finding_event_back_at",
-            )
+            ),
+            # The dashboard's trend: the events of its last weeks, not all of them.
+            models.Index(
+                fields=["at"],
+                condition=Q(kind__in=TREND_EVENT_KINDS),
+                name="finding_event_trend_at",
+            ),
         ]
 
     def __str__(self) -> str:

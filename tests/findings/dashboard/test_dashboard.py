@@ -5,8 +5,12 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from findings.models import CollectionRun, FindingEvent, ReviewCycle
+from findings.dashboard.selectors import finding_trend
+from findings.detection.detect import detect_account
+from findings.models import AccessAnalyzerFinding, CollectionRun, Finding, FindingEvent, ReviewCycle
 from findings.reviews.services import create_cycle, population_for
+from tests.findings.detection.test_detect import aa_row_in, analyzer
+from tests.findings.history import analyze, make_accounts, reads
 from tests.findings.reviews.test_evidence import (
     credential_entry,
     make_account,
@@ -309,3 +313,90 @@ def test_the_excluded_counts_add_no_query_per_view(client, reviewer, django_asse
         client.get("/")
     counts = [q["sql"] for q in steady.captured_queries if "COUNT(" in q["sql"].upper()]
     assert not [sql for sql in counts if '"findings_finding"' in sql]
+
+
+# --- The trend ---------------------------------------------------------------------------------
+
+
+def test_a_finding_closed_because_its_region_is_no_longer_monitored_is_not_counted_fixed():
+    """Closed, not fixed: the trend counts it resolved once, when a run shows it fixed."""
+    account = make_account()
+    account.regions = ["us-east-1", "eu-west-1"]
+    account.save()
+    analyzer(account, "us-east-1")
+    analyzer(account, "eu-west-1")
+    start = timezone.now() - timedelta(days=2)
+    succeeded_run(account, "access-analyzer", at=start)
+    row = aa_row_in(account, "eu-west-1", "eu-finding", "eu-bucket")
+    detect_account(account=account, now=start)
+    account.regions = ["us-east-1"]
+    account.save()
+    detect_account(account=account, now=start + timedelta(hours=1))
+    assert Finding.objects.get().resolution == Finding.Resolution.REGION_NOT_MONITORED
+    trend = finding_trend(now=timezone.now(), version="closed")
+    assert (sum(w.opened for w in trend), sum(w.resolved for w in trend)) == (1, 0)
+
+    # Read again, AWS resolved it meanwhile: now it is fixed, and counted so.
+    account.regions = ["us-east-1", "eu-west-1"]
+    account.save()
+    AccessAnalyzerFinding.objects.filter(pk=row.pk).update(status="RESOLVED")
+    succeeded_run(account, "access-analyzer", at=start + timedelta(hours=2))
+    detect_account(account=account, now=start + timedelta(hours=3))
+    assert Finding.objects.get().resolution == ""
+    trend = finding_trend(now=timezone.now(), version="fixed")
+    assert (sum(w.opened for w in trend), sum(w.resolved for w in trend)) == (1, 1)
+
+
+def make_findings(account, count: int) -> list[Finding]:
+    now = timezone.now()
+    return Finding.objects.bulk_create(
+        Finding(
+            account=account,
+            check_id="access-key-unused",
+            resource_key=f"arn:aws:iam::{account.account_id}:user/u{n}#1",
+            resource_arn=f"arn:aws:iam::{account.account_id}:user/u{n}",
+            resource_type="user",
+            resource_name=f"u{n}",
+            title="Access key unused",
+            severity="medium",
+            severity_reason="",
+            evidence_fingerprint="x",
+            rule_version="1",
+            first_seen_at=now - timedelta(days=900),
+            last_seen_at=now,
+        )
+        for n in range(count)
+    )
+
+
+def add_events(findings, *, days_back_from: int, days_back_to: int) -> None:
+    """An opened and a resolved event per finding per day in [days_back_to, days_back_from)."""
+    now = timezone.now()
+    FindingEvent.objects.bulk_create(
+        (
+            FindingEvent(finding=finding, kind=kind, at=now - timedelta(days=day, hours=hour))
+            for finding in findings
+            for day in range(days_back_to, days_back_from)
+            for hour, kind in ((2, "opened"), (1, "resolved"))
+        ),
+        batch_size=5000,
+    )
+
+
+def test_the_dashboard_trend_reads_only_the_weeks_it_shows():
+    """The trend shows 12 weeks; it is recomputed whenever the findings change (any new event:
+    every collection of every account), so it must not read years of events to draw them."""
+    (account,) = make_accounts(1)
+    findings = make_findings(account, 20)
+    add_events(findings, days_back_from=84, days_back_to=0)  # the 12 weeks shown
+    analyze(FindingEvent)
+    with reads(FindingEvent) as short:
+        finding_trend(now=timezone.now(), version="short")
+    add_events(findings, days_back_from=84 + 2 * 365, days_back_to=90)  # two years before
+    analyze(FindingEvent)
+    with reads(FindingEvent) as long:
+        finding_trend(now=timezone.now(), version="long")
+    assert long.of(FindingEvent) <= 2 * short.of(FindingEvent), (
+        f"read {short.of(FindingEvent)} events with 12 weeks of history, "
+        f"{long.of(FindingEvent)} with two more years"
+    )
