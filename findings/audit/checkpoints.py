@@ -102,7 +102,7 @@ def write_checkpoint(*, now: datetime) -> AuditCheckpoint | None:
     checkpoint = Checkpoint(
         entry_id=head["id"],
         entry_hash=head["entry_hash"],
-        entries=AuditEntry.objects.filter(id__lte=head["id"]).count(),
+        entries=_entries_up_to(head["id"], latest=latest),
         written_at=now.strftime("%Y-%m-%dT%H:%M:%S%z"),
     )
     if settings.AUDIT_LOG_KEY:
@@ -117,6 +117,17 @@ def write_checkpoint(*, now: datetime) -> AuditCheckpoint | None:
         written_at=now,
         location=location,
     )
+
+
+def _entries_up_to(entry_id: int, *, latest: AuditCheckpoint | None) -> int:
+    """How many entries the log holds up to `entry_id`: the previous checkpoint's count and
+    those written since, not the whole log counted every hour. (Entries removed below the
+    previous checkpoint are not subtracted: it already says how many there were, and
+    verification reports the difference there.)"""
+    if latest is None or latest.entry_id > entry_id:  # none yet, or a log that went back
+        return AuditEntry.objects.filter(id__lte=entry_id).count()
+    since = AuditEntry.objects.filter(id__gt=latest.entry_id, id__lte=entry_id).count()
+    return latest.entries + since
 
 
 def read_checkpoints() -> list[Checkpoint]:

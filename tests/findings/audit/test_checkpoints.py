@@ -21,6 +21,7 @@ from findings.audit.services import record
 from findings.audit.tasks import write_audit_checkpoint
 from findings.audit.verify import verify_chain
 from findings.models import AuditCheckpoint, AuditEntry
+from tests.findings.history import analyze, reads
 
 pytestmark = pytest.mark.django_db
 
@@ -238,3 +239,44 @@ def test_checkpoints_the_database_lists_but_the_store_lacks_fail_verification(se
 
     assert not result.intact
     assert "none of the 1 checkpoints written is where they were written" in result.problem
+
+
+def add_audit(count: int, *, start: int) -> None:
+    now = timezone.now()
+    AuditEntry.objects.bulk_create(
+        (
+            AuditEntry(
+                at=now,
+                actor_label="system",
+                action="decision.recorded",
+                target_type="item",
+                target_id=str(n),
+                previous_hash=f"{n - 1:064d}",
+                entry_hash=f"{n:064d}",
+            )
+            for n in range(start, start + count)
+        ),
+        batch_size=5000,
+    )
+
+
+def test_the_hourly_checkpoint_counts_only_the_entries_since_the_previous_one():
+    """findings.write_audit_checkpoint runs every hour: the previous checkpoint already holds
+    the count up to its entry, so only the entries since are counted, not the whole log."""
+    add_audit(1_000, start=0)
+    write_checkpoint(now=timezone.now())
+    add_audit(10, start=1_000)
+    analyze(AuditEntry)
+    with reads(AuditEntry) as short:
+        short_checkpoint = write_checkpoint(now=timezone.now() + timedelta(hours=1))
+    add_audit(30_000, start=1_010)
+    write_checkpoint(now=timezone.now() + timedelta(hours=2))
+    add_audit(10, start=31_010)
+    analyze(AuditEntry)
+    with reads(AuditEntry) as long:
+        long_checkpoint = write_checkpoint(now=timezone.now() + timedelta(hours=3))
+    assert (short_checkpoint.entries, long_checkpoint.entries) == (1_010, 31_020)
+    assert long.of(AuditEntry) <= 2 * short.of(AuditEntry), (
+        f"10 new entries: read {short.of(AuditEntry)} in a log of 1,010, "
+        f"{long.of(AuditEntry)} in a log of 31,020"
+    )
