@@ -10,7 +10,7 @@ from urllib.parse import urlparse
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
-from django.http import HttpResponse, HttpResponseBadRequest, QueryDict
+from django.http import HttpResponse, HttpResponseBadRequest, QueryDict, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.defaultfilters import pluralize
 from django.urls import reverse
@@ -22,9 +22,9 @@ from fetch_metadata.decorators import fetch_metadata_policy
 
 from accounts.models import User
 from accounts.permissions import Capability, requires
-from findings.audit.selectors import audit_entries, audit_rows, parse_audit_filters
+from findings.audit.selectors import audit_entries, audit_records, parse_audit_filters
 from findings.audit.verify import forget_verification
-from findings.export.tables import csv_text
+from findings.export.tables import csv_chunks
 from findings.models import Decision, ReviewCycle, ReviewItem
 from findings.reviews.display import item_context, load_item
 from findings.reviews.evidence import is_clean
@@ -652,7 +652,10 @@ def review_audit_csv(request):
         return HttpResponseBadRequest(
             "; ".join(errors.values()), content_type="text/plain; charset=utf-8"
         )
-    rows = audit_rows(entries=audit_entries(filters=filters))
-    response = HttpResponse(csv_text(rows, AUDIT_COLUMNS), content_type="text/csv; charset=utf-8")
+    # Streamed: the log is never purged, and its whole export is every entry ever written.
+    rows = audit_records(entries=audit_entries(filters=filters))
+    response = StreamingHttpResponse(
+        csv_chunks(rows, AUDIT_COLUMNS), content_type="text/csv; charset=utf-8"
+    )
     response["Content-Disposition"] = 'attachment; filename="iamreview-audit-log.csv"'
     return response
