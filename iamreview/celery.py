@@ -2,6 +2,8 @@ import os
 
 from celery import Celery, shared_task
 
+from iamreview.sessions import SessionStore
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "iamreview.settings")
 
 app = Celery("iamreview")
@@ -16,3 +18,10 @@ app.autodiscover_tasks(
 def heartbeat() -> str:
     """Proves the worker and beat are alive; also what the integration test runs."""
     return "ok"
+
+
+@shared_task(name="iamreview.clear_expired_sessions")
+def clear_expired_sessions() -> int:
+    """Daily: the browser sessions past their expiry are deleted (Django's `clearsessions`);
+    without it every sign-in's row stays for ever."""
+    return SessionStore.clear_expired()

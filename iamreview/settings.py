@@ -430,6 +430,8 @@ CELERY_BEAT_SCHEDULE = {
         "task": "findings.discover_organization",
         "schedule": env_int("DISCOVERY_HOURS", 24) * 3600.0,
     },
+    # Daily: what would otherwise stay for ever.
+    "clear-expired-sessions": {"task": "iamreview.clear_expired_sessions", "schedule": 86400.0},
 }
 
 IAMREVIEW_REQUIRE_SERVICES = env_bool("IAMREVIEW_REQUIRE_SERVICES", False)
