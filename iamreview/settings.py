@@ -432,6 +432,7 @@ CELERY_BEAT_SCHEDULE = {
     },
     # Daily: what would otherwise stay for ever.
     "clear-expired-sessions": {"task": "iamreview.clear_expired_sessions", "schedule": 86400.0},
+    "prune-credential-reports": {"task": "findings.prune_credential_reports", "schedule": 86400.0},
 }
 
 IAMREVIEW_REQUIRE_SERVICES = env_bool("IAMREVIEW_REQUIRE_SERVICES", False)
@@ -441,6 +442,8 @@ COLLECT_CREDENTIAL_REPORT_HOURS = env_int("COLLECT_CREDENTIAL_REPORT_HOURS", 6)
 COLLECT_AUTHORIZATION_DETAILS_HOURS = env_int("COLLECT_AUTHORIZATION_DETAILS_HOURS", 6)
 COLLECT_ACCESS_ANALYZER_HOURS = env_int("COLLECT_ACCESS_ANALYZER_HOURS", 6)
 COLLECT_SERVICE_LAST_ACCESSED_HOURS = env_int("COLLECT_SERVICE_LAST_ACCESSED_HOURS", 24)
+# Days the raw copy of each credential report is kept (each account's latest stays however old).
+CREDENTIAL_REPORT_KEEP_DAYS = env_int("CREDENTIAL_REPORT_KEEP_DAYS", 90)
 # Organizations discovery on a schedule: set the management (or delegated-admin) role to enable.
 DISCOVERY_ROLE_ARN = env("DISCOVERY_ROLE_ARN")
 DISCOVERY_MEMBER_ROLE_NAME = env("DISCOVERY_MEMBER_ROLE_NAME", "IAMReviewReadOnly")

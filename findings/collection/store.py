@@ -9,7 +9,7 @@ import re
 from dataclasses import fields
 from datetime import datetime, timedelta
 
-from django.db.models import Q
+from django.db.models import Exists, Q
 
 from findings.aws.access_analyzer import (
     ANALYZER_STATUSES_WITHOUT_FINDINGS,
@@ -75,7 +75,7 @@ def store_credential_report(
     previous_seen_at: datetime | None,
 ) -> dict:
     sha = hashlib.sha256(report.content).hexdigest()
-    StoredReport.objects.get_or_create(
+    copy, created = StoredReport.objects.get_or_create(
         account=account,
         sha256=sha,
         defaults={
@@ -85,6 +85,13 @@ def store_credential_report(
             "collected_at": now,
         },
     )
+    if not created:
+        # The same report as an older copy, with others collected since (a quiet account back
+        # where it was): it is the latest again, the one retention keeps. Still the latest,
+        # it is not written.
+        StoredReport.objects.filter(pk=copy.pk).filter(
+            Exists(StoredReport.objects.filter(account=account, collected_at__gt=copy.collected_at))
+        ).update(collected_at=now, generated_at=max(report.generated_at, copy.generated_at))
     # AWS's report always has the root user's row: one without it (a simulator, a hand-edited
     # file) says nothing about root, whose row and findings are kept, not read as gone.
     has_root = any(row.user == ROOT_USER for row in report.rows)

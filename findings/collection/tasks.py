@@ -19,6 +19,7 @@ from findings.collection.policy_generation import (
     take_up_abandoned_generations,
 )
 from findings.collection.registry import discover_organization_accounts
+from findings.collection.retention import prune_credential_reports
 from findings.collection.runs import (
     AlreadyRunning,
     RunBusy,
@@ -301,3 +302,12 @@ def detect_owner_task(account_id: int, run_id: int) -> str:
         return "account gone"
     detect_owner(account=account, run_id=run_id)
     return "detected"
+
+
+@shared_task(name="findings.prune_credential_reports")
+def prune_old_credential_reports() -> int:
+    """Daily: the raw credential report copies older than CREDENTIAL_REPORT_KEEP_DAYS go, but
+    each account's latest."""
+    return prune_credential_reports(
+        now=timezone.now(), keep_days=settings.CREDENTIAL_REPORT_KEEP_DAYS
+    )

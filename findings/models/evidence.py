@@ -91,6 +91,8 @@ class CredentialReport(models.Model):
     sha256 = models.CharField(max_length=64)
     content = models.BinaryField()
     row_count = models.PositiveIntegerField()
+    # When this content was last collected (a report identical to an older copy collected
+    # again, after others, moves it): the latest copy, which retention keeps, is the newest.
     collected_at = models.DateTimeField()
 
     class Meta:
@@ -98,6 +100,8 @@ class CredentialReport(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["account", "sha256"], name="one_copy_of_each_report")
         ]
+        # Retention: an account's copies by when they were collected (the latest stays).
+        indexes = [models.Index(fields=["account", "collected_at"], name="credential_report_age")]
         get_latest_by = "generated_at"
 
     def __str__(self) -> str:
