@@ -6,7 +6,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("findings", "0046_finding_resolution"),
+        ("findings", "0047_run_recent_indexes"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
