@@ -359,7 +359,10 @@ def sign_off(request, cycle_id: CycleId, body: inputs.SignOffRequest):
     operation_id="getSignOffSummary",
     summary="What an approver signs: decisions, accepted risks, pending remediations, deciders",
     description="The same summary as the cycle page; its `digest` is sent back as "
-    "`summary_hash` when signing off (required). Once signed off: the summary as signed.",
+    "`summary_hash` when signing off (required). Once signed off: the summary as signed. "
+    "`changed_since_frozen` lists the decided items whose fresh data changed (`changes` "
+    "says what) or is gone since the cycle froze them; the digest covers it, so a change "
+    "between reading and signing answers 409.",
     auth=TokenAuth(Capability.VIEW, scopes=PIPELINE),
     response={200: dict, **failures(404)},
 )

@@ -121,6 +121,18 @@ class ReviewItem(Schema):
     decided: bool = Field(description="False while undecided or delegated.")
     remediation: Literal["pending", "verified"] | None
     evidence_hash: Sha256
+    freshness: Literal["changed", "gone"] | None = Field(
+        description="Whether fresh data still matches the evidence this item froze, as of the "
+        "account's last detection: null when it does, 'changed' when what a reviewer decides "
+        "on differs (permissions, policies, credentials, MFA, findings...), 'gone' when fresh "
+        "data no longer has the subject. Decisions are made on the frozen evidence; kept "
+        "current while the cycle is open, as it was at sign-off once signed."
+    )
+    fresh_changes: list[str] = Field(
+        description="When freshness is 'changed': what changed, in a reviewer's words "
+        "(e.g. 'policies', 'MFA', 'access key 2', 'findings'); empty otherwise, or until the "
+        "next detection works it out."
+    )
 
     @staticmethod
     def resolve_account(item) -> str:
@@ -141,6 +153,16 @@ class ReviewItem(Schema):
     @staticmethod
     def resolve_remediation(item) -> str | None:
         return item.remediation or None
+
+    @staticmethod
+    def resolve_freshness(item) -> str | None:
+        return item.freshness or None
+
+    @staticmethod
+    def resolve_fresh_changes(item) -> list[str]:
+        if item.freshness != models.ReviewItem.Freshness.CHANGED:
+            return []
+        return list((item.fresh_changes or {}).get("parts") or [])
 
 
 class Cycle(CycleSummary):

@@ -45,6 +45,9 @@ from findings.reviews.summary import digest_against, sign_off_summary, summary_d
 # 4: each decision's decider_teams (decisions.csv as a JSON list, cycle.json): the teams of
 # those identities when deciding, which the summary's conflict-of-interest check goes by (empty
 # in decisions.csv and null in cycle.json for a decision made before teams were recorded).
+# Still 4: sign_off_summary.json gained "changed_since_frozen" (decided items whose fresh data
+# changed or is gone since frozen; digest version 3, which VERIFY.txt and the manifest's
+# digest_method describe); a summary signed before it has no such key.
 FORMAT_VERSION = 4
 GENERATOR = {
     "name": "iamreview",

@@ -42,8 +42,9 @@ SUMMARY_DIGEST_METHOD = (
     "[item_id, expires_on, justification] of each, 'remediations_pending': item_id of each, "
     "'deciders': [name, counts as [label, count] sorted] of each, 'conflicts_of_interest': "
     "[item_id, note] of each, 'no_response' and 'still_open': item_id of each, 'decided', "
-    "'not_reviewed'} of sign_off_summary.json (cycles signed before 2026-11-30: without "
-    "'decided' and 'not_reviewed')"
+    "'not_reviewed', 'changed_since_frozen': [item_id, freshness, changes] of each} of "
+    "sign_off_summary.json (cycles signed before 2026-12-01: without 'changed_since_frozen'; "
+    "before 2026-11-30: without 'decided' and 'not_reviewed' either)"
 )
 VERIFY_TEXT = f"""\
 How to check this evidence pack without iamreview
@@ -91,7 +92,9 @@ In Python (3.9 or later, no other package):
             "policies": e.get("policies"),
         }})
 
-    def summary_digest(s):  # cycles signed before 2026-11-30: without decided, not_reviewed
+    # Cycles signed before 2026-12-01: without changed_since_frozen; before 2026-11-30 also
+    # without decided and not_reviewed.
+    def summary_digest(s):
         return sha256_of({{
             "total": s["total"],
             "counts": s["counts"],
@@ -105,6 +108,8 @@ In Python (3.9 or later, no other package):
             "still_open": [r["item_id"] for r in s["still_open"]],
             "decided": s["decided"],
             "not_reviewed": s["not_reviewed"],
+            "changed_since_frozen": [[r["item_id"], r["freshness"], r["changes"]]
+                                     for r in s["changed_since_frozen"]],
         }})
 
     items = json.load(open("cycle.json"))["items"]

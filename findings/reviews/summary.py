@@ -2,8 +2,9 @@
 
 Counts per decision, every accepted risk with its expiry and justification, remediations not yet
 verified, who decided what (and whether anyone decided about themselves or their own team),
-items marked "no response" at the due date, and items still open. The approver signs against
-the summary's hash: if anything changes between reading and signing, the sign-off is refused.
+decided items whose fresh data changed (or went missing) since the cycle froze them, items
+marked "no response" at the due date, and items still open. The approver signs against the
+summary's hash: if anything changes between reading and signing, the sign-off is refused.
 """
 
 import hashlib
@@ -28,6 +29,25 @@ class SummaryLine:
 
 
 @dataclass
+class ChangedLine:
+    """A decided item whose fresh data no longer matches what the cycle froze (the decision
+    was made on the frozen evidence): what the item's "Fresh data changed" mark says."""
+
+    item_id: int
+    title: str
+    decided_by: str
+    decision: str  # the latest decision's kind ("keep", "remediate", ...)
+    freshness: str  # "changed", or "gone" (fresh data no longer has the subject)
+    # What changed, in a reviewer's words ("policies", "MFA"): empty when gone, or while the
+    # next detection has not worked it out yet.
+    changes: list[str] = field(default_factory=list)
+
+    @property
+    def decision_label(self) -> str:
+        return Decision.Kind(self.decision).label
+
+
+@dataclass
 class Decider:
     name: str
     counts: dict[str, int]  # decision label: count
@@ -42,6 +62,9 @@ class SignOffSummary:
     remediations_pending: list[SummaryLine] = field(default_factory=list)
     deciders: list[Decider] = field(default_factory=list)
     conflicts_of_interest: list[SummaryLine] = field(default_factory=list)
+    # Decided on evidence that fresh data no longer shows (ReviewItem.freshness, kept current by
+    # each detection): the approver attests knowing the decision was made on what was frozen.
+    changed_since_frozen: list[ChangedLine] = field(default_factory=list)
     no_response: list[SummaryLine] = field(default_factory=list)
     still_open: list[SummaryLine] = field(default_factory=list)
     # Role ARNs a release named that no collected account holds: not in the population, so not
@@ -103,11 +126,15 @@ def summary_document(*, summary: SignOffSummary) -> dict:
     return json.loads(json.dumps(asdict(summary), default=str))
 
 
-def summary_digest(*, document: dict, version: int = 2) -> str:
+DIGEST_VERSION = 3
+
+
+def summary_digest(*, document: dict, version: int = DIGEST_VERSION) -> str:
     """The digest of a summary document (summary_document), so the same from the stored
     document, from a pack's file and from a summary just computed. Version 2 (2026-11-30) adds
-    each item's latest decision and the roles not reviewed; cycles signed before keep the
-    version-1 digest they were signed against."""
+    each item's latest decision and the roles not reviewed; version 3 (2026-12-01) the decided
+    items changed since frozen, with what changed. Cycles signed before keep the digest they
+    were signed against (a document stored before version 3 has no changed_since_frozen)."""
     comparable = {
         "total": document["total"],
         "counts": document["counts"],
@@ -125,22 +152,28 @@ def summary_digest(*, document: dict, version: int = 2) -> str:
     }
     if version >= 2:
         comparable.update(decided=document["decided"], not_reviewed=document["not_reviewed"])
+    if version >= 3:
+        comparable["changed_since_frozen"] = [
+            (line["item_id"], line["freshness"], line["changes"])
+            for line in document.get("changed_since_frozen", [])
+        ]
     text = json.dumps(comparable, sort_keys=True, default=str, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()
 
 
 def digest_against(*, document: dict, signed_hash: str) -> str:
     """The document's digest, in the version `signed_hash` was signed with (the current
-    version unless only the first matches)."""
+    version unless only an earlier one matches)."""
     digest = summary_digest(document=document)
     if signed_hash and digest != signed_hash:
-        earlier = summary_digest(document=document, version=1)
-        if earlier == signed_hash:
-            return earlier
+        for version in range(DIGEST_VERSION - 1, 0, -1):
+            earlier = summary_digest(document=document, version=version)
+            if earlier == signed_hash:
+                return earlier
     return digest
 
 
-def _digest(summary: SignOffSummary, *, version: int = 2) -> str:
+def _digest(summary: SignOffSummary, *, version: int = DIGEST_VERSION) -> str:
     return summary_digest(document=summary_document(summary=summary), version=version)
 
 
@@ -182,6 +215,17 @@ def sign_off_summary(*, cycle: ReviewCycle) -> SignOffSummary:
             summary.accepted_risks.append(line)
         if decision.kind == Decision.Kind.REMEDIATE and item.remediation != "verified":
             summary.remediations_pending.append(line)
+        if item.freshness:
+            summary.changed_since_frozen.append(
+                ChangedLine(
+                    item_id=item.pk,
+                    title=item.title,
+                    decided_by=person.display_name,
+                    decision=decision.kind,
+                    freshness=item.freshness,
+                    changes=list((item.fresh_changes or {}).get("parts") or []),
+                )
+            )
         facts = (item.frozen_evidence or {}).get("facts") or {}
         subject_team = team_of(tags=facts.get("tags"))
         decider = deciders[decision.pk]

@@ -3,7 +3,16 @@
 
 import pytest
 
-from tests.findings.api.test_api import account, api_as, cycle, decide_all, items_of  # noqa: F401
+from findings.models import ReviewCycle
+from findings.reviews.freshness import refresh_freshness
+from tests.findings.api.test_api import (  # noqa: F401
+    account,
+    api_as,
+    cycle,
+    decide_all,
+    items_of,
+)
+from tests.findings.reviews.test_views import edit_policy, role_with_policy, s3_policy
 
 pytestmark = pytest.mark.django_db
 
@@ -79,3 +88,43 @@ def test_a_signed_off_cycles_summary_is_the_one_signed(api_as, reviewer, approve
 
     assert after["digest"] == digest
     assert "Someone Else Entirely" not in str(after)
+
+
+def test_a_role_changed_after_it_was_decided_is_named_to_the_approver_and_the_pipeline(
+    api_as, reviewer, approver, account
+):
+    """Kept on the frozen s3:GetObject, then s3:* attached: the summary the approver signs and
+    the cycle the pipeline reads said nothing, and the release shipped with s3:*."""
+    worker = role_with_policy(account, "worker", s3_policy("s3:GetObject"))
+    registered = api_as(reviewer).post(
+        "/api/releases", {"application": "shop", "version": "2.4.0", "role_arns": [worker.arn]}
+    )
+    cycle = ReviewCycle.objects.get(pk=registered.json()["cycle"]["id"])
+    cycle_id = cycle.pk
+    [item] = api_as(reviewer).get(f"/api/cycles/{cycle_id}").json()["items"]
+    assert (item["freshness"], item["fresh_changes"]) == (None, [])
+    decide_all(api_as(reviewer), cycle)
+    read = api_as(approver).get(f"/api/cycles/{cycle_id}/sign-off-summary").json()
+    assert read["changed_since_frozen"] == []
+
+    edit_policy(account, worker.arn, s3_policy("s3:*"))
+    refresh_freshness(account=account)  # as the account's next detection does
+
+    [item] = api_as(reviewer).get(f"/api/cycles/{cycle_id}").json()["items"]
+    assert (item["freshness"], item["fresh_changes"]) == ("changed", ["policies"])
+    summary = api_as(approver).get(f"/api/cycles/{cycle_id}/sign-off-summary").json()
+    [line] = summary["changed_since_frozen"]
+    assert line == {
+        "item_id": item["id"],
+        "title": item["title"],
+        "decided_by": reviewer.display_name,
+        "decision": "keep",
+        "freshness": "changed",
+        "changes": ["policies"],
+    }
+    stale = api_as(approver).post(
+        f"/api/cycles/{cycle_id}/sign-off",
+        {"attestation": "Read it all.", "summary_hash": read["digest"]},
+    )
+    assert stale.status_code == 409
+    assert stale.json()["summary"]["changed_since_frozen"] == [line]

@@ -368,3 +368,122 @@ def test_a_role_gone_from_the_inventory_when_its_release_is_registered_again_is_
     assert not changes, changes.describe()
     assert again.unknown_role_arns == []
     assert sign_off_summary(cycle=again).not_reviewed == []
+
+
+@pytest.fixture
+def kept_release(reviewer):
+    """A release's worker role, frozen with s3:GetObject and kept by the reviewer."""
+    from findings.reviews.releases import open_release_cycle
+    from tests.findings.reviews.test_views import make_account, role_with_policy, s3_policy
+
+    account = make_account()
+    worker = role_with_policy(account, "worker", s3_policy("s3:GetObject"))
+    cycle = open_release_cycle(
+        application="shop", version="2.4.0", role_arns=[worker.arn], notes="", opened_by=reviewer
+    ).cycle
+    decide(cycle.items.get(), reviewer, justification="Reads the catalogue bucket")
+    return cycle
+
+
+def test_a_decided_role_changed_since_frozen_is_named_in_the_summary_the_approver_signs(
+    client, kept_release, reviewer, approver, django_assert_max_num_queries
+):
+    """s3:* attached after the worker was kept: the item's "Fresh data changed" mark knew, the
+    summary the approver signs said nothing, and the release shipped with s3:*."""
+    from findings.reviews.freshness import refresh_freshness
+    from findings.reviews.services import Invalid, sign_off_cycle
+    from findings.reviews.summary import ChangedLine
+    from tests.findings.reviews.test_views import edit_policy, s3_policy
+
+    item = kept_release.items.get()
+    read = sign_off_summary(cycle=kept_release).digest
+    edit_policy(item.account, item.subject_arn, s3_policy("s3:*"))
+    refresh_freshness(account=item.account)  # as the account's next detection does
+
+    with django_assert_max_num_queries(3):  # the fields are on the items already read
+        summary = sign_off_summary(cycle=kept_release)
+    assert summary.changed_since_frozen == [
+        ChangedLine(
+            item_id=item.pk,
+            title=item.title,
+            decided_by=reviewer.display_name,
+            decision="keep",
+            freshness="changed",
+            changes=["policies"],
+        )
+    ]
+    # Read before the change, the summary is not what would be signed: read it again.
+    assert summary.digest != read
+    with pytest.raises(Invalid) as refused:
+        sign_off_cycle(
+            cycle=kept_release,
+            approver=approver,
+            attestation=DEFAULT_ATTESTATION,
+            summary_hash=read,
+        )
+    assert set(refused.value.errors) == {"summary"}
+
+    login(client, approver)
+    text = client.get(f"/review/cycles/{kept_release.pk}/").content.decode()
+    section = text[text.index("Sign-off summary") :]
+    assert "1 decided item changed since the cycle froze it" in section
+    assert f"{item.title}</a>: changed (policies)" in section
+    assert f"keep by {reviewer.display_name}" in section
+
+    signed = sign_off_cycle(
+        cycle=kept_release,
+        approver=approver,
+        attestation="Reviewed, s3:* included.",
+        summary_hash=summary.digest,
+    )
+    [line] = signed.signed_summary["changed_since_frozen"]
+    assert (line["item_id"], line["changes"]) == (item.pk, ["policies"])
+
+
+def test_a_decided_role_gone_from_fresh_data_is_named_in_the_summary(kept_release):
+    from findings.models import IamRole
+    from findings.reviews.freshness import refresh_freshness
+
+    item = kept_release.items.get()
+    read = sign_off_summary(cycle=kept_release)
+    assert read.changed_since_frozen == []
+    IamRole.objects.filter(arn=item.subject_arn).update(gone_at=timezone.now())
+    refresh_freshness(account=item.account)
+
+    summary = sign_off_summary(cycle=kept_release)
+    [line] = summary.changed_since_frozen
+    assert (line.item_id, line.freshness, line.changes) == (item.pk, "gone", [])
+    assert summary.digest != read.digest
+
+
+def test_undecided_items_that_changed_are_left_to_the_still_open_list(decided_cycle):
+    """The list is of decisions made on evidence fresh data no longer shows; an item nobody
+    decided is still open, whatever fresh data says."""
+    from findings.models import ReviewItem
+
+    dave = item_of(decided_cycle, "dave")
+    ReviewItem.objects.filter(pk=dave.pk).update(freshness="changed")
+
+    summary = sign_off_summary(cycle=decided_cycle)
+
+    assert summary.changed_since_frozen == []
+    assert [line.item_id for line in summary.still_open] == [dave.pk]
+
+
+def test_a_cycle_signed_against_the_second_digest_still_matches_it(decided_cycle, reviewer):
+    """The digest gained the items changed since frozen (version 3); a cycle signed before,
+    whose stored summary has no such list, still matches the hash it was signed against."""
+    from findings.reviews.summary import _digest, digest_against, summary_document
+
+    decide(item_of(decided_cycle, "dave"), reviewer, justification="Checked")
+    summary = sign_off_summary(cycle=decided_cycle)
+    second = _digest(summary, version=2)
+    assert second != summary.digest
+    stored = summary_document(summary=summary)
+    del stored["changed_since_frozen"]  # as sign-off stored it before version 3
+    ReviewCycle.objects.filter(pk=decided_cycle.pk).update(
+        state="signed_off", signed_summary_hash=second, signed_summary=stored
+    )
+    decided_cycle.refresh_from_db()
+    assert digest_against(document=stored, signed_hash=second) == second
+    assert sign_off_summary(cycle=decided_cycle).digest == second

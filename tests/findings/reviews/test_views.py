@@ -201,6 +201,13 @@ def attach(account, arn: str, document: dict) -> PolicyAttachment:
     )
 
 
+def edit_policy(account, arn: str, document: dict) -> PolicyAttachment:
+    """The principal's inline policy "app" rewritten (attach adds a second one of that name:
+    which of the two a reading keeps is the database's choice)."""
+    PolicyAttachment.objects.filter(account=account, principal_arn=arn, policy_ref="app").delete()
+    return attach(account, arn, document)
+
+
 def s3_policy(*actions: str) -> dict:
     return {
         "Version": "2012-10-17",
