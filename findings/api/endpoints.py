@@ -322,7 +322,9 @@ def decide(request, item_id: ItemId, decision: inputs.DecisionRequest):
     f"{review.MIN_ATTESTATION_LENGTH} characters: without either, 400. When the summary has "
     "changed since it was read, 409 with the current summary: read it, then sign again. "
     "Refused (403) while items wait for a decision, when the cycle is already signed off, or "
-    "when the approver decided items in it (segregation of duties).",
+    "when the approver decided items in it, the cycle reviews their own IAM identity, or they "
+    "registered the release (opened its cycle, or registered it again with other roles or "
+    "notes): segregation of duties.",
     auth=TokenAuth(Capability.SIGN_OFF),
     response={200: schemas.Cycle, **failures(400, 404, 413), 409: schemas.SignOffConflict},
 )

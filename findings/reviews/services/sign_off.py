@@ -1,40 +1,62 @@
 """Signing a cycle off: who may (segregation of duties, nothing left waiting), the approver's
 attestation against the summary they read, and who may download a cycle's evidence."""
 
+from typing import NamedTuple
+
 from django.db import connection, transaction
 from django.utils import timezone
 
 from accounts.models import LinkedIdentity, User
 from accounts.permissions import Capability, can
 from findings.audit.services import record
-from findings.models import Decision, ReviewCycle, ReviewItem
+from findings.models import AuditEntry, Decision, ReviewCycle, ReviewItem
 from findings.reviews.evidence import population_hash
 from findings.reviews.services.errors import Forbidden, Invalid
 from findings.reviews.services.rules import MIN_ATTESTATION_LENGTH
 from findings.reviews.summary import sign_off_summary, summary_document
 from findings.reviews.tally import cycle_tally
 
+# A registration of a release already in review that changed its cycle (other roles, other
+# notes) is registering it too: its audit entries name who did it.
+RELEASE_CHANGED = ("cycle.release_updated", "cycle.release_notes_changed")
+REGISTERED_THIS_RELEASE = (
+    "Segregation of duties: you registered this release, so another approver must sign it off"
+)
 
-def _segregation_flags(*, cycle_id: int, user_id: int) -> tuple[bool, bool]:
-    """Whether the person decided any item of the cycle, and whether the cycle reviews one of
-    their own identities: two index probes (item_cycle_subject for the second). Written out
-    because approvers ask on every view of a queue, and the ORM's compiling of the two EXISTS
-    cost more than running them."""
+
+class Segregation(NamedTuple):
+    decided_here: bool  # the person decided an item of the cycle
+    reviews_own: bool  # the cycle reviews one of their own IAM identities
+    changed_release: bool  # they registered the (release) cycle's release again, changing it
+
+
+def _segregation_flags(*, cycle: ReviewCycle, user_id: int) -> Segregation:
+    """Segregation of duties in one statement of index probes (item_cycle_subject for the
+    second, the audit log's (target_type, target_id) for the third, asked of release cycles
+    only). Written out because approvers ask on every view of a queue, and the ORM's compiling
+    of the EXISTS cost more than running them."""
     quote = connection.ops.quote_name
-    items, decisions, links = (
-        quote(model._meta.db_table) for model in (ReviewItem, Decision, LinkedIdentity)
+    items, decisions, links, audit = (
+        quote(model._meta.db_table) for model in (ReviewItem, Decision, LinkedIdentity, AuditEntry)
     )
     decided = f"SELECT 1 FROM {decisions} d JOIN {items} i ON i.id = d.item_id"  # noqa: S608
     own = f"SELECT 1 FROM {links} l JOIN {items} i ON i.subject_arn = l.arn"  # noqa: S608
-    # Quoted table names only; the ids are parameters.
+    # Quoted table names only; the ids and actions are parameters.
     sql = (
         f"SELECT EXISTS({decided} WHERE d.decided_by_id = %s AND i.cycle_id = %s),"
         f" EXISTS({own} WHERE l.user_id = %s AND i.cycle_id = %s)"
     )
+    params: list = [user_id, cycle.pk, user_id, cycle.pk]
+    if cycle.kind == ReviewCycle.Kind.RELEASE:
+        sql += (
+            f", EXISTS(SELECT 1 FROM {audit} a WHERE a.target_type = %s"  # noqa: S608
+            " AND a.target_id = %s AND a.actor_id = %s AND a.action IN (%s, %s))"
+        )
+        params += ["review_cycle", str(cycle.pk), user_id, *RELEASE_CHANGED]
     with connection.cursor() as cursor:
-        cursor.execute(sql, [user_id, cycle_id, user_id, cycle_id])
-        decided_here, reviews_own = cursor.fetchone()
-    return bool(decided_here), bool(reviews_own)
+        cursor.execute(sql, params)
+        decided_here, reviews_own, *changed_release = cursor.fetchone()
+    return Segregation(bool(decided_here), bool(reviews_own), any(changed_release))
 
 
 def check_may_sign_off(*, cycle: ReviewCycle, approver: User, awaiting: int | None = None) -> None:
@@ -45,18 +67,26 @@ def check_may_sign_off(*, cycle: ReviewCycle, approver: User, awaiting: int | No
         raise Forbidden("Only approvers sign off review cycles")
     if cycle.state == ReviewCycle.State.SIGNED_OFF:
         raise Forbidden("This cycle is already signed off")
-    # Both segregation rules in one statement: pages ask this on every view of the queue.
-    decided_here, reviews_own = _segregation_flags(cycle_id=cycle.pk, user_id=approver.pk)
-    if decided_here:
+    # Whoever registers a release (a person, or a pipeline's token) chose the roles under review
+    # and wants it shipped: signing it off too would be the release approving itself. A
+    # scheduled kind's population is the accounts' evidence, not its opener's choice, so
+    # opening one (the schedule, or an administrator by hand) is no conflict.
+    if cycle.kind == ReviewCycle.Kind.RELEASE and cycle.opened_by_id == approver.pk:
+        raise Forbidden(REGISTERED_THIS_RELEASE)
+    # Every segregation rule in one statement: pages ask this on every view of the queue.
+    flags = _segregation_flags(cycle=cycle, user_id=approver.pk)
+    if flags.decided_here:
         raise Forbidden(
             "Segregation of duties: you decided items in this cycle, so another approver "
             "must sign it off"
         )
-    if reviews_own:
+    if flags.reviews_own:
         raise Forbidden(
             "Segregation of duties: this cycle reviews your own IAM identity, so another "
             "approver must sign it off"
         )
+    if flags.changed_release:
+        raise Forbidden(REGISTERED_THIS_RELEASE)
     # Items marked "no response" at the due date are shown to the approver, not waited for.
     remaining = cycle_tally(cycle=cycle).awaiting if awaiting is None else awaiting
     if remaining:

@@ -3,15 +3,19 @@
 
 import pytest
 
+from accounts.permissions import Role
 from findings.models import ReviewCycle
 from findings.reviews.freshness import refresh_freshness
+from tests.conftest import make_person
 from tests.findings.api.test_api import (  # noqa: F401
     account,
     api_as,
     cycle,
     decide_all,
     items_of,
+    sign_off,
 )
+from tests.findings.detection.test_detect import iam_role
 from tests.findings.reviews.test_views import edit_policy, role_with_policy, s3_policy
 
 pytestmark = pytest.mark.django_db
@@ -128,3 +132,29 @@ def test_a_role_changed_after_it_was_decided_is_named_to_the_approver_and_the_pi
     )
     assert stale.status_code == 409
     assert stale.json()["summary"]["changed_since_frozen"] == [line]
+
+
+def test_a_pipeline_token_cannot_sign_off_the_release_it_registered(
+    api_as, reviewer, approver, account
+):
+    """A token reaches its owner's every role: a service person holding Reviewer (to
+    register) and Approver gave its pipeline a token that signed its own release off."""
+    pipeline = api_as(make_person("ci-bot@example.com", Role.REVIEWER, Role.APPROVER))
+    arn = iam_role(account, "checkout-api").arn
+    registered = pipeline.post(
+        "/api/releases", {"application": "checkout", "version": "7", "role_arns": [arn]}
+    )
+    assert registered.status_code == 201
+    cycle = ReviewCycle.objects.get(pk=registered.json()["cycle"]["id"])
+    decide_all(api_as(reviewer), cycle)
+
+    refused = sign_off(pipeline, cycle)
+
+    assert refused.status_code == 403
+    assert refused.json() == {
+        "error": "Segregation of duties: you registered this release, so another approver "
+        "must sign it off"
+    }
+    cycle.refresh_from_db()
+    assert cycle.state == "open"
+    assert sign_off(api_as(approver), cycle).status_code == 200

@@ -1352,6 +1352,79 @@ def test_an_approver_who_decided_an_item_cannot_sign_off_but_another_can(
     assert signed.signed_off_by == approver
 
 
+def sign(cycle, approver) -> ReviewCycle:
+    return sign_off_cycle(
+        cycle=cycle,
+        approver=approver,
+        attestation=ATTESTATION,
+        summary_hash=sign_off_summary(cycle=cycle).digest,
+    )
+
+
+def test_whoever_registered_a_release_cannot_sign_it_off_but_another_approver_can(
+    production, reviewer, approver
+):
+    """A pipeline's token reaches its owner's every role: one holding Reviewer (to register)
+    and Approver signed off the release it registered once someone else decided it."""
+    pipeline = make_person("ci-bot@example.com", Role.REVIEWER, Role.APPROVER)
+    cycle, _, _ = open_release_cycle(
+        application="checkout",
+        version="7",
+        role_arns=[iam_role(production, "checkout-api").arn],
+        notes="",
+        opened_by=pipeline,
+    )
+    decide_all(cycle, reviewer)
+
+    with pytest.raises(Forbidden) as refused:
+        sign(cycle, pipeline)
+
+    assert str(refused.value) == (
+        "Segregation of duties: you registered this release, so another approver must sign it off"
+    )
+    assert sign(cycle, approver).signed_off_by == approver
+
+
+def test_registering_a_release_again_with_other_roles_is_registering_it_too(
+    production, reviewer, approver
+):
+    """The release's second pipeline chose roles under review as much as the first did; a
+    retry that changed nothing wrote nothing and chose nothing."""
+    first = make_person("ci-one@example.com", Role.REVIEWER)
+    second = make_person("ci-two@example.com", Role.REVIEWER, Role.APPROVER)
+    retrying = make_person("ci-retry@example.com", Role.REVIEWER, Role.APPROVER)
+    api, worker = iam_role(production, "api"), iam_role(production, "worker")
+
+    def register(person, *roles):
+        return open_release_cycle(
+            application="shop",
+            version="3",
+            role_arns=[role.arn for role in roles],
+            notes="",
+            opened_by=person,
+        ).cycle
+
+    cycle = register(first, api)
+    register(second, api, worker)
+    register(retrying, api, worker)  # the same roles: nothing written
+    decide_all(cycle, reviewer)
+
+    with pytest.raises(Forbidden, match="you registered this release"):
+        sign(cycle, second)
+    assert sign(cycle, retrying).signed_off_by == retrying
+
+
+def test_an_administrator_who_opened_a_cycle_by_hand_may_still_sign_it_off(production, reviewer):
+    """A monthly or quarterly cycle's population is the accounts' evidence, not the opener's
+    choice: opening one by hand is no conflict, unlike registering a release."""
+    credential_entry(production, "alice", password=True)
+    manager = make_person("max.manager@example.com", Role.ADMINISTRATOR, Role.APPROVER)
+    cycle = open_cycle_by_hand(kind="quarterly", opened_by=manager, accounts=[production])
+    decide_all(cycle, reviewer)
+
+    assert sign(cycle, manager).signed_off_by == manager
+
+
 # --- Bulk decisions and assignment ------------------------------------------------------------
 
 

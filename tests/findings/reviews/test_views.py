@@ -1640,6 +1640,33 @@ def test_an_approver_who_decided_an_item_cannot_sign_the_cycle_off(
     assert "another approver must sign it off" in response.content.decode()
 
 
+def test_whoever_registered_a_release_is_told_another_approver_must_sign_it_off(
+    client, reviewer, reviewer_approver, approver
+):
+    account = make_account()
+    role = role_with_policy(account, "checkout-api", s3_policy("s3:GetObject"))
+    cycle = open_release_cycle(
+        application="checkout",
+        version="7",
+        role_arns=[role.arn],
+        notes="",
+        opened_by=reviewer_approver,
+    ).cycle
+    decide_all(cycle, reviewer)
+    login(client, reviewer_approver)
+    page = client.get(f"/review/cycles/{cycle.pk}/").content.decode()
+    assert "Segregation of duties: you registered this release" in page
+    assert "sign-off-form" not in page
+    read = sign_off_summary(cycle=cycle).digest
+    fields = {"attestation": DEFAULT_ATTESTATION, "confirm": "on", "summary_hash": read}
+    response = refused_sign_off_page(client, cycle, fields)
+    assert "you registered this release, so another approver must sign it off" in (
+        response.content.decode()
+    )
+    login(client, approver)
+    assert "sign-off-form" in client.get(f"/review/cycles/{cycle.pk}/").content.decode()
+
+
 def test_overdue_is_marked_on_the_cycle_and_item_pages_but_not_once_signed_off(
     client, reviewer, approver
 ):
