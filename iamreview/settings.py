@@ -359,6 +359,12 @@ except ValueError as exc:
 # before giving up.
 WEBHOOK_TIMEOUT_SECONDS = env_int("WEBHOOK_TIMEOUT_SECONDS", 10)
 WEBHOOK_MAX_ATTEMPTS = env_int("WEBHOOK_MAX_ATTEMPTS", 8)
+# Days a delivered or failed webhook delivery is kept (a daily task deletes older ones). At
+# least 7: a delivery's key keeps its event from going again, and the webhook task looks back
+# over a few hours (news_overlap), so a key days old is never needed again.
+WEBHOOK_DELIVERY_KEEP_DAYS = env_int("WEBHOOK_DELIVERY_KEEP_DAYS", 90)
+if WEBHOOK_DELIVERY_KEEP_DAYS < 7:
+    raise ImproperlyConfigured("WEBHOOK_DELIVERY_KEEP_DAYS must be at least 7")
 # Off: a webhook URL that resolves to a loopback, private, link-local (169.254.169.254, the
 # instance metadata service) or reserved address is refused, so the app cannot be turned on
 # its own network.
@@ -433,6 +439,7 @@ CELERY_BEAT_SCHEDULE = {
     # Daily: what would otherwise stay for ever.
     "clear-expired-sessions": {"task": "iamreview.clear_expired_sessions", "schedule": 86400.0},
     "prune-credential-reports": {"task": "findings.prune_credential_reports", "schedule": 86400.0},
+    "prune-webhook-deliveries": {"task": "findings.prune_webhook_deliveries", "schedule": 86400.0},
 }
 
 IAMREVIEW_REQUIRE_SERVICES = env_bool("IAMREVIEW_REQUIRE_SERVICES", False)

@@ -1,8 +1,11 @@
 """Notification tasks: thin and idempotent."""
 
 from celery import shared_task
+from django.conf import settings
+from django.utils import timezone
 
 from findings.notifications.digests import send_due_digests
+from findings.notifications.retention import prune_webhook_deliveries
 from findings.notifications.webhooks import (
     DELIVERY_LEASE,
     deliver,
@@ -41,3 +44,12 @@ def send_webhooks() -> int:
 )
 def deliver_webhook(delivery_id: int) -> str:
     return deliver(delivery_id=delivery_id).status
+
+
+@shared_task(name="findings.prune_webhook_deliveries")
+def prune_old_webhook_deliveries() -> int:
+    """Daily: the delivered or failed webhook deliveries older than WEBHOOK_DELIVERY_KEEP_DAYS
+    go, but those whose event could still be offered again."""
+    return prune_webhook_deliveries(
+        now=timezone.now(), keep_days=settings.WEBHOOK_DELIVERY_KEEP_DAYS
+    )
