@@ -440,6 +440,7 @@ CELERY_BEAT_SCHEDULE = {
     "clear-expired-sessions": {"task": "iamreview.clear_expired_sessions", "schedule": 86400.0},
     "prune-credential-reports": {"task": "findings.prune_credential_reports", "schedule": 86400.0},
     "prune-webhook-deliveries": {"task": "findings.prune_webhook_deliveries", "schedule": 86400.0},
+    "prune-sent-reminders": {"task": "findings.prune_sent_reminders", "schedule": 86400.0},
 }
 
 IAMREVIEW_REQUIRE_SERVICES = env_bool("IAMREVIEW_REQUIRE_SERVICES", False)
@@ -481,6 +482,11 @@ try:
     REVIEW_REMINDER_DAYS = sorted({int(day) for day in env_list("REVIEW_REMINDER_DAYS", "7,3,1,0")})
 except ValueError as exc:
     raise ImproperlyConfigured("REVIEW_REMINDER_DAYS must be whole days, e.g. 7,3,1,0") from exc
+# Days the records of reminders and escalations about a signed-off cycle are kept after its
+# sign-off (a daily task deletes older ones; nothing asks about a signed-off cycle's reminders).
+SENT_REMINDER_KEEP_DAYS = env_int("SENT_REMINDER_KEEP_DAYS", 90)
+if SENT_REMINDER_KEEP_DAYS < 7:
+    raise ImproperlyConfigured("SENT_REMINDER_KEEP_DAYS must be at least 7")
 # What happens to undecided items at a cycle's due date, per kind: "leave_open", or
 # "no_response" (marked for the approver to see; the cycle can then be signed off).
 REVIEW_AT_DUE = {}

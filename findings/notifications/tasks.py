@@ -5,7 +5,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from findings.notifications.digests import send_due_digests
-from findings.notifications.retention import prune_webhook_deliveries
+from findings.notifications.retention import prune_sent_reminders, prune_webhook_deliveries
 from findings.notifications.webhooks import (
     DELIVERY_LEASE,
     deliver,
@@ -53,3 +53,10 @@ def prune_old_webhook_deliveries() -> int:
     return prune_webhook_deliveries(
         now=timezone.now(), keep_days=settings.WEBHOOK_DELIVERY_KEEP_DAYS
     )
+
+
+@shared_task(name="findings.prune_sent_reminders")
+def prune_old_sent_reminders() -> int:
+    """Daily: the records of reminders and escalations about cycles signed off more than
+    SENT_REMINDER_KEEP_DAYS ago go (nothing asks about a signed-off cycle's reminders)."""
+    return prune_sent_reminders(now=timezone.now(), keep_days=settings.SENT_REMINDER_KEEP_DAYS)

@@ -1,6 +1,7 @@
-"""Webhook deliveries: delivered or failed ones kept for WEBHOOK_DELIVERY_KEEP_DAYS, then
-deleted by a daily task (findings/notifications/retention.py), without a single event sent
-again."""
+"""Webhook deliveries (delivered or failed ones kept for WEBHOOK_DELIVERY_KEEP_DAYS) and the
+records of reminders sent about signed-off cycles (kept SENT_REMINDER_KEEP_DAYS after the
+sign-off), deleted by daily tasks (findings/notifications/retention.py) without a single event
+or reminder sent again."""
 
 import os
 import subprocess
@@ -9,12 +10,21 @@ from datetime import timedelta
 
 import pytest
 from django.conf import settings
+from django.core import mail
 from django.utils import timezone
 
-from findings.models import Finding, ReviewCycle, Webhook, WebhookDelivery
-from findings.notifications.retention import prune_webhook_deliveries
-from findings.notifications.tasks import prune_old_webhook_deliveries, send_webhooks
-from tests.findings.notifications.test_digests import make_cycle
+from accounts.permissions import Role
+from findings.models import Finding, ReviewCycle, SentReminder, Webhook, WebhookDelivery
+from findings.notifications.digests import send_due_digests
+from findings.notifications.retention import prune_sent_reminders, prune_webhook_deliveries
+from findings.notifications.tasks import (
+    prune_old_sent_reminders,
+    prune_old_webhook_deliveries,
+    send_webhooks,
+)
+from tests.conftest import make_person
+from tests.findings.notifications.test_digests import SITE, make_cycle, prefer
+from tests.findings.notifications.test_reminders import DUE, at, cycle_due, reminder_mails
 from tests.findings.notifications.test_webhooks import receiver, ticketing  # noqa: F401
 from tests.findings.reviews.test_evidence import make_account, make_finding
 
@@ -130,9 +140,10 @@ def test_a_run_after_the_prune_sends_nothing_again(receiver, ticketing):  # noqa
     assert WebhookDelivery.objects.count() == 1
 
 
-@pytest.mark.parametrize("days", ["6", "0", "-1"])
-def test_a_keep_window_shorter_than_a_week_is_refused_at_start(days):
-    environment = {**os.environ, "WEBHOOK_DELIVERY_KEEP_DAYS": days}
+@pytest.mark.parametrize("setting", ["WEBHOOK_DELIVERY_KEEP_DAYS", "SENT_REMINDER_KEEP_DAYS"])
+@pytest.mark.parametrize("days", ["6", "-1"])
+def test_a_keep_window_shorter_than_a_week_is_refused_at_start(setting, days):
+    environment = {**os.environ, setting: days}
     started = subprocess.run(
         [sys.executable, "-c", "import iamreview.settings"],
         env=environment,
@@ -141,4 +152,102 @@ def test_a_keep_window_shorter_than_a_week_is_refused_at_start(days):
         check=False,
     )
     assert started.returncode != 0
-    assert "WEBHOOK_DELIVERY_KEEP_DAYS must be at least 7" in started.stderr
+    assert f"{setting} must be at least 7" in started.stderr
+
+
+# --- Reminders sent -----------------------------------------------------------------------------
+
+
+def signed_off(cycle: ReviewCycle, *, days_ago: int) -> ReviewCycle:
+    ReviewCycle.objects.filter(pk=cycle.pk).update(
+        state=ReviewCycle.State.SIGNED_OFF, signed_off_at=timezone.now() - timedelta(days=days_ago)
+    )
+    return cycle
+
+
+def reminded(person, *keys: str, days_ago: int) -> None:
+    SentReminder.objects.bulk_create(
+        SentReminder(user=person, key=key, sent_at=timezone.now() - timedelta(days=days_ago))
+        for key in keys
+    )
+
+
+def records() -> set[str]:
+    return set(SentReminder.objects.values_list("key", flat=True))
+
+
+def every_reminder_about(cycle: ReviewCycle) -> list[str]:
+    return [
+        f"due:{cycle.pk}:7",
+        f"overdue:{cycle.pk}:2026-01-02",
+        f"sign:{cycle.pk}",
+        f"escalate:{cycle.pk}",
+    ]
+
+
+def test_the_reminders_of_cycles_signed_off_long_ago_go_and_the_rest_stay():
+    production = make_account()
+    admin = make_person("ada.admin@example.com", Role.ADMINISTRATOR)
+    last_year = signed_off(make_cycle(production, "Q4 2025", due_in=-300), days_ago=250)
+    last_month = signed_off(make_cycle(production, "Q3 2026", due_in=-40), days_ago=30)
+    # Overdue for months and still open: its reminders are still asked about.
+    still_open = make_cycle(production, "Q2 2026", due_in=-200)
+    for cycle in (last_year, last_month, still_open):
+        reminded(admin, *every_reminder_about(cycle), days_ago=200)
+    # What the digests told (their own run drops them): left alone, however old.
+    reminded(admin, "finding:17:1767225600", days_ago=200)
+
+    deleted = prune_old_sent_reminders.apply().get()
+
+    assert settings.SENT_REMINDER_KEEP_DAYS == 90
+    assert deleted == 4
+    assert records() == {
+        *every_reminder_about(last_month),
+        *every_reminder_about(still_open),
+        "finding:17:1767225600",
+    }
+    # Running it again deletes nothing.
+    assert prune_old_sent_reminders.apply().get() == 0
+
+
+def test_reminders_are_deleted_in_small_batches_until_every_expired_one_is_gone():
+    production = make_account()
+    admin = make_person("ada.admin@example.com", Role.ADMINISTRATOR)
+    cycles = [
+        signed_off(make_cycle(production, f"Q{n}", due_in=-300), days_ago=200) for n in range(3)
+    ]
+    still_open = make_cycle(production, "Open", due_in=-300)
+    for cycle in (*cycles, still_open):
+        reminded(admin, *every_reminder_about(cycle), days_ago=250)
+
+    assert prune_sent_reminders(now=timezone.now(), keep_days=90, batch_size=5) == 12
+    assert records() == set(every_reminder_about(still_open))
+
+
+def test_a_digest_after_the_prune_sends_no_reminder_again(settings):
+    """A record is what keeps a reminder from going twice; reminders are built from the open
+    cycles only, so the records of a signed-off cycle are never asked about again."""
+    settings.SITE_URL = SITE
+    settings.DIGEST_HOUR = 7
+    settings.TIME_ZONE = "UTC"
+    settings.REVIEW_REMINDER_DAYS = [0, 1, 3, 7]
+    approver = make_person("paula.approver@example.com", Role.APPROVER)
+    admin = make_person("ada.admin@example.com", Role.ADMINISTRATOR)
+    for person in (approver, admin):
+        prefer(person, "daily", last_sent_at=at(DUE - timedelta(days=5)))
+    production = make_account()
+    signed = cycle_due(production, decided=True)
+    still_open = cycle_due(production, decided=True)
+    send_due_digests(now=at(DUE + timedelta(days=1)))
+    assert len(reminder_mails(approver.email)) == 1 and len(reminder_mails(admin.email)) == 1
+    sent = len(mail.outbox)
+    ReviewCycle.objects.filter(pk=signed.pk).update(
+        state=ReviewCycle.State.SIGNED_OFF, signed_off_at=at(DUE + timedelta(days=2))
+    )
+
+    assert prune_sent_reminders(now=at(DUE + timedelta(days=100)), keep_days=90) == 2
+    assert records() == {f"sign:{still_open.pk}", f"escalate:{still_open.pk}"}
+
+    for day in (101, 102):
+        send_due_digests(now=at(DUE + timedelta(days=day)))
+    assert all("REMINDERS" not in message.body for message in mail.outbox[sent:])
