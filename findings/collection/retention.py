@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 from django.db.models import Exists, OuterRef, Q
 
 from findings.models import CredentialReport
+from findings.models.bulk import delete_in_batches
 
 # Each copy is a whole report: a few at a time keeps each delete short.
 PRUNE_BATCH = 50
@@ -30,7 +31,4 @@ def prune_credential_reports(
     expired = CredentialReport.objects.filter(
         Exists(newer), collected_at__lt=now - timedelta(days=keep_days)
     ).order_by("pk")
-    deleted = 0
-    while ids := list(expired.values_list("pk", flat=True)[:batch_size]):
-        deleted += CredentialReport.objects.filter(pk__in=ids).delete()[0]
-    return deleted
+    return delete_in_batches(rows=expired, batch_size=batch_size)

@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from django.db import connection, transaction
-from django.db.models import BinaryField, CharField, Field, JSONField, Model, TextField
+from django.db.models import BinaryField, CharField, Field, JSONField, Model, QuerySet, TextField
 
 # Bytes handed to the server per read of the COPY buffer (psycopg2's default is 8 kB).
 COPY_CHUNK = 1 << 20
@@ -126,3 +126,14 @@ def reserve_ids(*, model: type[Model], count: int) -> list[int]:
             [model._meta.db_table, count],
         )
         return cursor.fetchone()[0]
+
+
+def delete_in_batches(*, rows: QuerySet, batch_size: int) -> int:
+    """Delete what `rows` selects, `batch_size` rows at a time by id (each statement short,
+    however many there are), and say how many went. `rows` is read again before each batch, so
+    order it (by id) for a steady walk."""
+    model = rows.model
+    deleted = 0
+    while ids := list(rows.values_list("pk", flat=True)[:batch_size]):
+        deleted += model._default_manager.filter(pk__in=ids).delete()[0]
+    return deleted

@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 from django.db.models import F, Q
 
 from findings.models import ReviewCycle, SentReminder, WebhookDelivery
+from findings.models.bulk import delete_in_batches
 from findings.notifications.digests.news import news_overlap
 
 # Deliveries are small rows: a few hundred at a time keeps each delete short.
@@ -62,10 +63,7 @@ def prune_webhook_deliveries(
         .exclude(event_key__in=still_offered)
         .order_by("pk")
     )
-    deleted = 0
-    while ids := list(expired.values_list("pk", flat=True)[:batch_size]):
-        deleted += WebhookDelivery.objects.filter(pk__in=ids).delete()[0]
-    return deleted
+    return delete_in_batches(rows=expired, batch_size=batch_size)
 
 
 def prune_sent_reminders(*, now: datetime, keep_days: int, batch_size: int = PRUNE_BATCH) -> int:
